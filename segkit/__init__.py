@@ -1,0 +1,32 @@
+"""segkit: customer segmentation for analysts (RFM, value tiers, clustering, evaluation, reports).
+
+The public API. Notebooks and users call these; everything else is an implementation detail.
+"""
+
+from segkit.cleaning import CleanResult, build_ledger, clean_transactions
+from segkit.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
+                            rfm_matrix, scaled_rfm)
+from segkit.datasets import generate_retail, load_cdnow
+from segkit.errors import DataError, ParamsError, SegkitError
+from segkit.evaluate import cluster_quality, explain_with_tree
+from segkit.features import customer_features
+from segkit.i18n import heading, label_columns, say, t
+from segkit.params import Params, load_params
+from segkit.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, high_low_thresholds,
+                        load_segment_map, score_rfm, segment_customers, strategies)
+from segkit.sources import Intake, connect, load_source
+from segkit.store import load_run_info, load_stage, save_run_info, save_stage
+from segkit.summary import before_after, case_findings, describe_transactions, headline_kpis, segment_summary
+from segkit.value import concentration_curve, top_share
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CleanResult", "DataError", "Intake", "Params", "ParamsError", "RFMClusterer", "RFMScorer", "SegkitError",
+    "assign_grid_segments", "assign_high_low_classes", "before_after", "build_ledger", "case_findings",
+    "check_segment_map", "cluster_assignments", "high_low_thresholds", "name_clusters", "scaled_rfm", "clean_transactions", "cluster_quality", "concentration_curve", "connect",
+    "customer_features", "describe_clusters", "describe_transactions", "explain_with_tree", "generate_retail",
+    "heading", "headline_kpis", "label_columns", "load_cdnow", "load_params", "load_run_info",
+    "load_segment_map", "load_source", "load_stage", "profile_clusters", "rfm_matrix", "save_run_info",
+    "save_stage", "say", "score_rfm", "segment_customers", "segment_summary", "strategies", "t", "top_share",
+]

@@ -1,0 +1,105 @@
+"""The `segkit` command line: run the monthly report, one notebook, or check a params file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from segkit.errors import SegkitError
+
+app = typer.Typer(
+    help="Customer segmentation reports: RFM, segments, clusters and their evaluation, "
+         "from a params file to HTML and PDF reports in reports/<run>/.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="The run's YAML params file, e.g. params/demo.yaml.")]
+MonthOption = Annotated[Optional[str], typer.Option(
+    "--month", "-m", help="Analyse up to the end of this month (YYYY-MM); the run is named <run_name>-<month>.")]
+SetOption = Annotated[Optional[list[str]], typer.Option(
+    "--set", "-s", help="Override one parameter, e.g. --set rfm.bins=4 (repeatable).")]
+
+
+def _fail(error: Exception) -> None:
+    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = None,
+           reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs.")] = Path("reports"),
+           notebooks: Annotated[Optional[Path], typer.Option(help="Folder with the notebooks (default: the project's).")] = None,
+           pdf: Annotated[bool, typer.Option(help="Also write report.pdf.")] = True) -> None:
+    """Run all five notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json."""
+    from segkit.report import run_report
+
+    try:
+        result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
+                            notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False))
+    except SegkitError as error:
+        _fail(error)
+    err.print(f"[green]done in {result.timings['total']:.1f} s[/]: open {result.folder / 'index.html'}")
+    typer.echo(str(result.folder / "index.html"))
+
+
+@app.command("run")
+def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02_rfm.")], params: ParamsOption,
+            data_dir: Annotated[Path, typer.Option(help="Stage outputs folder (read and written).")] = Path("reports/interactive/data"),
+            output: Annotated[Optional[Path], typer.Option(help="Where to write the executed notebook.")] = None,
+            month: MonthOption = None, set_: SetOption = None) -> None:
+    """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
+    from segkit.params import load_params
+    from segkit.report import NOTEBOOKS, ReportError, _execute, default_notebooks_dir
+
+    name = notebook.removesuffix(".ipynb")
+    if name not in NOTEBOOKS:
+        _fail(SegkitError(f"notebook {notebook!r} does not exist; choose one of {', '.join(NOTEBOOKS)}"))
+    overrides = (set_ or []) + ([f"month={month}"] if month else [])
+    try:
+        load_params(params, overrides)
+        folder = default_notebooks_dir()
+        data_dir = data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        target = (output or data_dir.parent / "executed" / f"{name}.ipynb").resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        err.print(f"running {name} ...")
+        _execute(folder / f"{name}.ipynb", target,
+                 {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
+                 folder, name, target.parent)
+    except (SegkitError, ReportError) as error:
+        _fail(error)
+    err.print(f"[green]done[/]: {target}")
+
+
+@app.command("check")
+def check(params: ParamsOption, set_: SetOption = None) -> None:
+    """Validate a params file (and overrides) and print the effective parameters as JSON."""
+    from segkit.params import load_params
+
+    try:
+        loaded = load_params(params, set_ or [])
+    except SegkitError as error:
+        _fail(error)
+    typer.echo(json.dumps(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
+
+
+@app.command()
+def version() -> None:
+    """Print segkit's version."""
+    from segkit import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app(prog_name="segkit")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

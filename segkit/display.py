@@ -1,0 +1,29 @@
+"""Tables for reports: translated headers and number formats chosen by what a column holds."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from segkit.i18n import label_columns
+
+PERCENT = ("share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity", "accuracy")
+MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount")
+
+
+def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
+    """A styled, translated table for a report (a pandas Styler; the index is hidden)."""
+    shown = frame.head(max_rows) if max_rows else frame
+    formats = {}
+    for column in shown.columns:
+        if column in PERCENT:
+            formats[column] = "{:.1%}"
+        elif column in MONEY:
+            formats[column] = "{:,.2f}"
+        elif pd.api.types.is_integer_dtype(shown[column]):
+            formats[column] = "{:,}"
+        elif pd.api.types.is_float_dtype(shown[column]):
+            formats[column] = "{:,.3g}"
+    styled = shown.style.format({k: v for k, v in formats.items()}, na_rep="—")
+    labelled = label_columns(shown, lang)
+    styled = styled.relabel_index(list(labelled.columns), axis="columns").hide(axis="index")
+    return styled.set_table_attributes('class="segkit-table"')

@@ -1,0 +1,274 @@
+"""Typed run parameters, loaded from YAML and checked before any work starts.
+
+`load_params("params/demo.yaml", overrides=["rfm.bins=4"])` returns a `Params` object. Any unknown
+key, wrong type or value out of range raises `ParamsError` naming the file, the dotted key, what is
+allowed and what was given (with a "did you mean" for misspelt keys).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from segkit.errors import ParamsError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DemoSource(_Model):
+    customers: int = Field(4000, ge=10, le=5_000_000)
+    start: dt.date = dt.date(2024, 1, 1)
+    months: int = Field(24, ge=3, le=120)
+    seed: int = 42
+    defects: float = Field(0.01, ge=0, le=0.5)
+
+
+class FileTable(_Model):
+    path: str
+    format: Literal["csv", "tsv", "parquet"] | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _map_is_one_to_one(self) -> "FileTable":
+        seen: dict[str, str] = {}
+        for canonical, theirs in self.columns.items():
+            if theirs in seen:
+                raise ValueError(
+                    f'column "{theirs}" is mapped twice (to {seen[theirs]} and to {canonical}); '
+                    "each input column can feed one segkit column"
+                )
+            seen[theirs] = canonical
+        return self
+
+
+class Database(_Model):
+    """A database read in place. The password never sits here: `password_env` names the variable."""
+
+    url: str
+    password_env: str | None = None
+    table: str = "transactions"
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_password_in_url(self) -> "Database":
+        if urlsplit(self.url).password:
+            raise ValueError(
+                "the url holds a password; remove it and name an environment variable in "
+                "password_env (e.g. password_env: SEGKIT_DB_PASSWORD)"
+            )
+        return self
+
+    def resolved_url(self) -> str:
+        """The url with the password from the environment filled in (never logged or stored)."""
+        if not self.password_env:
+            return self.url
+        password = os.environ.get(self.password_env)
+        if password is None:
+            raise ParamsError(
+                f"source.database.password_env names {self.password_env}, which is not set: "
+                f"export {self.password_env}=... before the run"
+            )
+        parts = urlsplit(self.url)
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{user}:{password}@{host}{port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Source(_Model):
+    kind: Literal["demo", "cdnow", "file", "database"] = "demo"
+    demo: DemoSource = DemoSource()
+    transactions: FileTable | None = None
+    customers: FileTable | None = None
+    surveys: FileTable | None = None
+    database: Database | None = None
+
+    @model_validator(mode="after")
+    def _kind_has_its_settings(self) -> "Source":
+        if self.kind == "file" and self.transactions is None:
+            raise ValueError("kind 'file' needs source.transactions: {path: ..., columns: {...}}")
+        if self.kind == "database" and self.database is None:
+            raise ValueError("kind 'database' needs source.database: {url: ..., table: ...}")
+        return self
+
+
+class Cleaning(_Model):
+    duplicates: Literal["drop", "keep"] = "drop"
+    non_positive_amount: Literal["set_aside", "keep"] = "set_aside"
+
+
+class RFM(_Model):
+    bins: int = Field(5, ge=2, le=10)
+    segment_map: str = "rfm11"
+    class_map: str = "cn8"
+
+
+class Cluster(_Model):
+    k_min: int = Field(2, ge=2, le=20)
+    k_max: int = Field(8, ge=2, le=20)
+    sample_size: int = Field(10_000, ge=100)
+    random_state: int = 42
+
+    @model_validator(mode="after")
+    def _range(self) -> "Cluster":
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min={self.k_min} must be <= k_max={self.k_max}")
+        return self
+
+
+class Evaluate(_Model):
+    tree_depth: int = Field(3, ge=1, le=8)
+    test_size: float = Field(0.3, gt=0.05, lt=0.9)
+    random_state: int = 42
+
+
+class CaseStudy(_Model):
+    top_share: float = Field(0.2, gt=0, lt=1)
+
+
+class Params(_Model):
+    run_name: str = Field("demo", pattern=r"^[A-Za-z0-9_.-]+$")
+    lang: Literal["en", "zh"] = "en"
+    month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    as_of: dt.date | None = None
+    source: Source = Source()
+    cleaning: Cleaning = Cleaning()
+    rfm: RFM = RFM()
+    cluster: Cluster = Cluster()
+    evaluate: Evaluate = Evaluate()
+    case_study: CaseStudy = CaseStudy()
+
+    @model_validator(mode="after")
+    def _one_date(self) -> "Params":
+        if self.month and self.as_of:
+            raise ValueError(f"give month ({self.month}) or as_of ({self.as_of}), not both")
+        return self
+
+    @property
+    def as_of_date(self) -> dt.date | None:
+        """The last day analysed: as_of, or the month's last day; None means the data's last day."""
+        if self.as_of:
+            return self.as_of
+        if self.month:
+            year, month = map(int, self.month.split("-"))
+            return dt.date(year, month, calendar.monthrange(year, month)[1])
+        return None
+
+
+def load_params(path: str | os.PathLike, overrides: list[str] | dict[str, Any] | None = None) -> Params:
+    """Read a params YAML file, apply `key=value` overrides, and validate everything at once."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such params file (look in params/ for the shipped ones)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: the top level must be a mapping of keys, got {type(raw).__name__}")
+    for key, value in _as_pairs(overrides):
+        _set_dotted(raw, key, value)
+    return validate_params(raw, origin=str(path))
+
+
+def validate_params(raw: dict, origin: str = "params") -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(f"{origin}: " + "; ".join(_explain(e, raw) for e in err.errors())) from None
+
+
+def _as_pairs(overrides) -> list[tuple[str, Any]]:
+    if not overrides:
+        return []
+    if isinstance(overrides, dict):
+        return list(overrides.items())
+    pairs = []
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set {item!r}: write key=value, e.g. --set rfm.bins=4")
+        pairs.append((key.strip(), yaml.safe_load(text) if text.strip() else None))
+    return pairs
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        child = node.get(name)
+        if not isinstance(child, dict):
+            child = {}
+            node[name] = child
+        node = child
+    node[leaf] = value
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    model: Any = Params
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _explain(error: dict, raw: dict) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = sorted(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean '{'.'.join(map(str, loc[:-1] + (close[0],)))}'?" if close else ""
+        return f"unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"{key} must be one of {expected}, got {given!r}"
+    if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        field = _field_constraints(loc)
+        return f"{key} must be {field}, got {given!r}"
+    if kind == "string_pattern_mismatch":
+        examples = {"month": "e.g. 2026-10", "run_name": "letters, digits, '-', '_' or '.'"}
+        return f"{key} has the wrong form ({examples.get(str(loc[-1]), error['msg'])}), got {given!r}"
+    if kind == "value_error":
+        message = re.sub(r"^Value error, ", "", error["msg"])
+        return f"{key}: {message}" if loc else message
+    return f"{key}: {error['msg'].lower()}, got {given!r}"
+
+
+def _field_constraints(loc: tuple) -> str:
+    model = _model_at(loc[:-1])
+    field = model.model_fields[loc[-1]] if model else None
+    if field is None:
+        return "in range"
+    bounds = {type(m).__name__: m for m in field.metadata}
+    kind = "an integer" if field.annotation is int else "a number"
+    lo = bounds.get("Ge") or bounds.get("Gt")
+    hi = bounds.get("Le") or bounds.get("Lt")
+    lo_value = getattr(lo, "ge", getattr(lo, "gt", None)) if lo else None
+    hi_value = getattr(hi, "le", getattr(hi, "lt", None)) if hi else None
+    if lo_value is not None and hi_value is not None:
+        return f"{kind} from {lo_value} to {hi_value}"
+    if lo_value is not None:
+        return f"{kind} >= {lo_value}" if "Ge" in bounds else f"{kind} > {lo_value}"
+    return f"{kind} <= {hi_value}" if "Le" in bounds else f"{kind} < {hi_value}"

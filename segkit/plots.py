@@ -1,0 +1,159 @@
+"""Charts for the reports. Each function returns a matplotlib Figure and neither saves nor shows it.
+
+Labels come from `segkit.i18n`, so the same call draws the Chinese or the English chart; for
+Chinese, `use_language("zh")` finds a CJK font (Noto Sans CJK, Source Han, WenQuanYi, ...).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import font_manager
+
+from segkit.i18n import rule_name, t
+from segkit.value import concentration_curve
+
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Source Han Sans CN",
+             "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
+             "Heiti SC", "AR PL UMing CN")
+PALETTE = ("#2f6690", "#d9a441", "#3a7d44", "#c2473a", "#7b5ea7", "#5b8c85", "#b5651d", "#8a8a8a")
+
+
+def find_cjk_font() -> str | None:
+    """The name of an installed font that draws Chinese, or None (then Chinese draws as boxes)."""
+    def search() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FONTS if name in names), None)
+
+    found = search()
+    if found is None:
+        # matplotlib caches its font list; fonts installed after the cache was written are unseen.
+        font_manager.fontManager = font_manager._load_fontmanager(try_read_cache=False)
+        found = search()
+    return found
+
+
+def use_language(lang: str) -> str | None:
+    """Set matplotlib's fonts for `lang`; returns the CJK font used for "zh" (None for "en")."""
+    plt.rcParams["axes.unicode_minus"] = False
+    plt.rcParams["figure.dpi"] = 100
+    plt.rcParams["savefig.dpi"] = 110
+    if lang != "zh":
+        plt.rcParams["font.sans-serif"] = ["DejaVu Sans"]
+        return None
+    font = find_cjk_font()
+    if font is None:
+        import warnings
+
+        warnings.warn("no CJK font found: Chinese chart text will draw as boxes; "
+                      "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk)", stacklevel=2)
+        return None
+    plt.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
+    plt.rcParams["font.family"] = "sans-serif"
+    return font
+
+
+def _figure(width: float = 8.0, height: float = 4.2):
+    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    plt.close(fig)  # returned for display; pyplot must not show it a second time
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def set_aside_by_reason(ledger: pd.DataFrame, lang: str):
+    aside = ledger[(ledger["outcome"] == "set_aside") & (ledger["rows"] > 0)].sort_values("rows")
+    fig, ax = _figure(8, 0.5 + 0.45 * max(len(aside), 2))
+    ax.barh([rule_name(r, lang) for r in aside["rule"]], aside["rows"], color=PALETTE[3])
+    for y, value in enumerate(aside["rows"]):
+        ax.text(value, y, f" {value:,}", va="center")
+    ax.set_title(t("chart.set_aside_by_reason", lang))
+    ax.set_xlabel(t("col.rows", lang))
+    return fig
+
+
+def set_aside_by_month(quarantine: pd.DataFrame, lang: str):
+    dated = quarantine.dropna(subset=["ordered_at"])
+    counts = (dated.assign(month=dated["ordered_at"].dt.to_period("M").astype(str))
+              .pivot_table(index="month", columns="reason", values="source_row", aggfunc="count", fill_value=0))
+    fig, ax = _figure(9, 3.8)
+    bottom = np.zeros(len(counts))
+    for i, reason in enumerate(counts.columns):
+        ax.bar(counts.index, counts[reason], bottom=bottom, label=rule_name(reason, lang), color=PALETTE[i % 8])
+        bottom += counts[reason].to_numpy()
+    ax.set_title(t("chart.set_aside_by_month", lang))
+    ax.set_ylabel(t("col.rows", lang))
+    ax.tick_params(axis="x", rotation=90, labelsize=7)
+    if len(counts.columns):
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def rfm_heatmap(scores: pd.DataFrame, features: pd.DataFrame, lang: str):
+    """Mean revenue per customer for each (R score, F score) cell, with the customer count."""
+    frame = scores[["r_score", "f_score"]].assign(revenue=features["revenue"].to_numpy())
+    mean = frame.pivot_table(index="f_score", columns="r_score", values="revenue", aggfunc="mean")
+    count = frame.pivot_table(index="f_score", columns="r_score", values="revenue", aggfunc="count")
+    mean = mean.sort_index(ascending=False)
+    count = count.reindex_like(mean)
+    fig, ax = _figure(7, 5)
+    image = ax.imshow(mean.to_numpy(dtype=float), cmap="YlGnBu", aspect="auto")
+    ax.set_xticks(range(len(mean.columns)), [str(c) for c in mean.columns])
+    ax.set_yticks(range(len(mean.index)), [str(i) for i in mean.index])
+    ax.set_xlabel(t("col.r_score", lang))
+    ax.set_ylabel(t("col.f_score", lang))
+    high = np.nanmax(mean.to_numpy(dtype=float))
+    for (i, j), value in np.ndenumerate(mean.to_numpy(dtype=float)):
+        if not np.isnan(value):
+            n = count.iat[i, j]
+            ax.text(j, i, f"{value:,.0f}\n(n={n:,.0f})", ha="center", va="center", fontsize=8,
+                    color="white" if value > high * 0.6 else "black")
+    fig.colorbar(image, ax=ax, label=t("col.revenue", lang))
+    ax.set_title(t("chart.rfm_heatmap", lang))
+    return fig
+
+
+def share_bars(summary: pd.DataFrame, label_column: str, lang: str, title_key: str):
+    """Side-by-side bars of customer share and revenue share per group (segment or cluster)."""
+    frame = summary.sort_values("revenue_share")
+    fig, ax = _figure(8.5, 0.8 + 0.42 * max(len(frame), 3))
+    y = np.arange(len(frame))
+    ax.barh(y - 0.2, frame["customer_share"], height=0.4, label=t("col.customer_share", lang), color=PALETTE[0])
+    ax.barh(y + 0.2, frame["revenue_share"], height=0.4, label=t("col.revenue_share", lang), color=PALETTE[1])
+    ax.set_yticks(y, frame[label_column])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.legend(frameon=False, loc="lower right")
+    ax.set_title(t(title_key, lang))
+    return fig
+
+
+def pareto_curve(revenue: pd.Series, lang: str, top: float = 0.2):
+    curve = concentration_curve(revenue)
+    fig, ax = _figure(6.5, 4.5)
+    ax.plot(curve["customer_share"], curve["revenue_share"], color=PALETTE[0], lw=2)
+    ax.plot([0, 1], [0, 1], ls="--", color=PALETTE[7], label=t("chart.equal_line", lang))
+    share = float(np.interp(top, curve["customer_share"], curve["revenue_share"]))
+    ax.axvline(top, color=PALETTE[3], lw=1)
+    ax.annotate(f"{top:.0%} → {share:.1%}", (top, share), xytext=(top + 0.08, share - 0.12),
+                arrowprops={"arrowstyle": "->"})
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel(t("chart.customer_share_axis", lang))
+    ax.set_ylabel(t("chart.revenue_share_axis", lang))
+    ax.set_title(t("chart.pareto", lang))
+    ax.legend(frameon=False, loc="lower right")
+    return fig
+
+
+def silhouette_by_k(scores: dict[int, float], chosen: int, lang: str):
+    fig, ax = _figure(6.5, 3.6)
+    ks = sorted(scores)
+    ax.plot(ks, [scores[k] for k in ks], marker="o", color=PALETTE[0])
+    ax.scatter([chosen], [scores[chosen]], s=140, facecolors="none", edgecolors=PALETTE[3], linewidths=2)
+    ax.set_xticks(ks)
+    ax.set_xlabel(t("col.k", lang))
+    ax.set_ylabel(t("col.silhouette", lang))
+    ax.set_title(t("chart.silhouette_by_k", lang))
+    return fig

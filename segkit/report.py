@@ -1,0 +1,336 @@
+"""The report run: execute the five notebooks with papermill, export HTML and one PDF, write the
+index page and the manifest, and only then put the run in place.
+
+`run_report("params/demo.yaml")` writes `reports/<run>/`:
+`01_cleaning.html` ... `05_case_study.html` (code hidden, parameters removed), `index.html`,
+`report.pdf`, `data/` (stage outputs), `executed/` (the executed notebooks) and `manifest.json`.
+A failed run leaves the last good report of the same name untouched and keeps what it did in
+`reports/<run>.failed/` for inspection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from segkit.errors import SegkitError
+from segkit.i18n import t
+from segkit.params import Params, load_params
+from segkit.summary import headline_kpis
+
+NOTEBOOKS = ("01_cleaning", "02_rfm", "03_clustering", "04_evaluation", "05_case_study")
+KERNEL = "python3"
+REMOVED_CELL_TAGS = {"injected-parameters", "parameters", "analyst-notes"}
+VERSIONED = ("segkit", "pandas", "numpy", "scikit-learn", "duckdb", "ibis-framework", "pyarrow", "matplotlib",
+             "papermill", "nbconvert", "weasyprint", "pydantic")
+
+REPORT_CSS = """
+body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; }
+.segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid #ddd; }
+.segkit-nav a { margin-right: 1em; }
+table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
+table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
+table.segkit-table th { background: #f3f5f7; }
+table.segkit-table td:first-child, table.segkit-table th:first-child { text-align: left; }
+"""
+PRINT_CSS = """
+@page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page); font-size: 9pt; } }
+body { font-size: 10pt; }
+h1, h2, h3 { break-after: avoid; }
+img { max-width: 100%; break-inside: avoid; }
+table { break-inside: avoid; }
+.segkit-nav { display: none; }
+.jp-Cell { break-inside: avoid; }
+"""
+
+
+class ReportError(SegkitError):
+    """A report run failed; the message names the notebook and cell, and where the record is."""
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    kpis: dict
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_name_for(params: Params) -> str:
+    return f"{params.run_name}-{params.month}" if params.month else params.run_name
+
+
+def run_report(params_path: str | os.PathLike, month: str | None = None, overrides: list[str] = (),
+               reports_dir: str | os.PathLike = "reports", notebooks_dir: str | os.PathLike | None = None,
+               pdf: bool = True, progress: Callable[[str], None] = lambda message: None) -> RunResult:
+    """Run the whole report for a params file; returns the run folder, its headline KPIs and timings."""
+    started = time.perf_counter()
+    overrides = list(overrides) + ([f"month={month}"] if month else [])
+    params_path = Path(params_path).resolve()
+    params = load_params(params_path, overrides)  # fails here, before any work, on bad params
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
+    reports_dir = Path(reports_dir).resolve()
+    name = run_name_for(params)
+    final = reports_dir / name
+    work = reports_dir / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "data").mkdir(parents=True)
+    (work / "executed").mkdir()
+    timings: dict[str, float] = {}
+    try:
+        for number, notebook in enumerate(NOTEBOOKS, start=1):
+            progress(f"[{number}/{len(NOTEBOOKS)}] running {notebook}")
+            tick = time.perf_counter()
+            _execute(notebooks_dir / f"{notebook}.ipynb", work / "executed" / f"{notebook}.ipynb",
+                     {"params_path": str(params_path), "data_dir": str(work / "data"), "overrides": overrides},
+                     notebooks_dir, notebook, final)
+            timings[notebook] = round(time.perf_counter() - tick, 2)
+            progress(f"      {notebook} done in {timings[notebook]:.1f} s")
+        tick = time.perf_counter()
+        progress("writing HTML")
+        for notebook in NOTEBOOKS:
+            export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang)
+        kpis = headline_kpis(work / "data", top=params.case_study.top_share)
+        write_index(work / "index.html", kpis, params, params_path, pdf)
+        timings["html"] = round(time.perf_counter() - tick, 2)
+        if pdf:
+            tick = time.perf_counter()
+            progress("writing PDF")
+            write_pdf(work, work / "report.pdf")
+            timings["pdf"] = round(time.perf_counter() - tick, 2)
+        timings["total"] = round(time.perf_counter() - started, 2)
+        write_manifest(work / "manifest.json", params, params_path, work, timings)
+    except BaseException:
+        failed = reports_dir / f"{name}.failed"
+        shutil.rmtree(failed, ignore_errors=True)
+        if work.exists():
+            work.rename(failed)
+        raise
+    _replace(final, work)
+    shutil.rmtree(reports_dir / f"{name}.failed", ignore_errors=True)
+    progress(f"report ready: {final / 'index.html'}")
+    return RunResult(final, kpis, timings)
+
+
+def default_notebooks_dir() -> Path:
+    """The notebooks/ folder of the project segkit is installed from (or of the current folder)."""
+    for base in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (base / "notebooks" / f"{NOTEBOOKS[0]}.ipynb").is_file():
+            return base / "notebooks"
+    raise ReportError("cannot find the notebooks/ folder; run from the project folder or pass --notebooks")
+
+
+def _execute(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str, final: Path) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
+                                   cwd=str(cwd), progress_bar=False, log_output=False)
+    except PapermillExecutionError as err:
+        failed_dir = final.parent / f"{final.name}.failed"
+        raise ReportError(
+            f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: {_first_line(err.evalue)}); "
+            f"the executed notebook will be at {failed_dir / 'executed' / (notebook + '.ipynb')}; "
+            f"the last good report in {final} is untouched") from None
+
+
+def export_html(executed: Path, target: Path, lang: str) -> None:
+    """The executed notebook as a report page: no code, no prompts, no parameter cells."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    notebook = nbformat.read(executed, as_version=4)
+    remover = TagRemovePreprocessor(remove_cell_tags=REMOVED_CELL_TAGS, enabled=True)
+    notebook, _ = remover.preprocess(notebook, {})
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, exclude_anchor_links=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    body = _strip_remote_scripts(body)
+    nav = _nav(lang, current=executed.stem)
+    body = body.replace("<body", f"<body data-segkit-page=\"{executed.stem}\"", 1)
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
+    body = body.replace("</head>", f"<style>{REPORT_CSS}</style></head>", 1)
+    body = re.sub(r"<html[^>]*>", f'<html lang="{_html_lang(lang)}">', body, count=1)
+    title = t(f"nb{executed.stem[:2]}.title", lang)
+    body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
+    target.write_text(body, encoding="utf-8")
+
+
+def _strip_remote_scripts(page: str) -> str:
+    # nbconvert's template loads require.js and MathJax from a CDN; reports must work offline.
+    return re.sub(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", "", page)
+
+
+def _nav(lang: str, current: str) -> str:
+    links = [f'<a href="index.html">{html.escape(t("report.title", lang))}</a>']
+    for notebook in NOTEBOOKS:
+        label = html.escape(t(f"nb{notebook[:2]}.title", lang))
+        links.append(f"<strong>{label}</strong>" if notebook == current else f'<a href="{notebook}.html">{label}</a>')
+    return f'<nav class="segkit-nav">{"".join(links)}</nav>'
+
+
+def _html_lang(lang: str) -> str:
+    return {"zh": "zh-CN", "en": "en"}[lang]
+
+
+def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
+    """(key, label, shown value) for each headline figure, in the index page's order."""
+    lang = params.lang
+    return [
+        ("customers", t("kpi.customers", lang), f"{kpis['customers']:,}"),
+        ("orders", t("kpi.orders", lang), f"{kpis['orders']:,}"),
+        ("revenue", t("kpi.revenue", lang), f"{kpis['revenue']:,.2f}"),
+        ("top_share", t("kpi.top_share", lang, top=params.case_study.top_share), f"{kpis['top_share']:.1%}"),
+        ("valuable", t("kpi.valuable", lang), f"{kpis['valuable']:,}"),
+        ("at_risk", t("kpi.at_risk", lang), f"{kpis['at_risk']:,}"),
+        ("clusters", t("kpi.clusters", lang), f"{kpis['clusters']}"),
+        ("silhouette", t("kpi.silhouette", lang), f"{kpis['silhouette']:.3f}"),
+        ("rows_in", t("kpi.rows_in", lang), f"{kpis['rows_in']:,}"),
+        ("rows_aside", t("kpi.rows_aside", lang), f"{kpis['rows_aside']:,}"),
+    ]
+
+
+def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf: bool) -> None:
+    lang = params.lang
+    from segkit import __version__
+    from segkit.store import load_run_info
+
+    as_of = load_run_info(target.parent / "data")["as_of"]
+    cards = "\n".join(
+        f'<div class="kpi" data-kpi="{key}"><div class="value">{html.escape(value)}</div>'
+        f'<div class="label">{html.escape(label)}</div></div>'
+        for key, label, value in format_kpis(kpis, params))
+    sections = "\n".join(
+        f'<li><a href="{notebook}.html">{html.escape(t(f"nb{notebook[:2]}.title", lang))}</a></li>'
+        for notebook in NOTEBOOKS)
+    pdf_link = f'<p class="pdf"><a href="report.pdf">{html.escape(t("report.pdf", lang))}</a></p>' if pdf else ""
+    generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                  version=__version__, params=params_path.name)
+    page = f"""<!DOCTYPE html>
+<html lang="{_html_lang(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(t("report.title", lang))} · {html.escape(run_name_for(params))}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: #222; padding: 0 1em; }}
+h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
+.kpis {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
+.kpi {{ border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
+.kpi .value {{ font-size: 1.6em; font-weight: 600; color: #2f6690; }}
+.kpi .label {{ font-size: 0.85em; color: #555; margin-top: 4px; }}
+li {{ margin: 0.4em 0; font-size: 1.1em; }}
+@page {{ size: A4; margin: 16mm; }}
+</style></head>
+<body data-segkit-page="index">
+<h1>{html.escape(t("report.title", lang))}</h1>
+<p class="meta">{html.escape(t("report.as_of", lang, as_of=as_of.isoformat()))} · {html.escape(generated)}</p>
+<h2>{html.escape(t("report.headline", lang))}</h2>
+<div class="kpis">
+{cards}
+</div>
+<h2>{html.escape(t("report.sections", lang))}</h2>
+<ol class="sections">
+{sections}
+</ol>
+{pdf_link}
+</body></html>
+"""
+    target.write_text(page, encoding="utf-8")
+
+
+def write_pdf(folder: Path, target: Path) -> None:
+    """index.html and the five section pages as one A4 PDF, in that order (WeasyPrint)."""
+    import logging
+
+    from weasyprint import CSS, HTML
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # nbconvert CSS has rules it ignores
+    style = CSS(string=PRINT_CSS)
+    pages = []
+    documents = []
+    for name in ("index", *NOTEBOOKS):
+        document = HTML(filename=str(folder / f"{name}.html")).render(stylesheets=[style])
+        documents.append(document)
+        pages.extend(document.pages)
+    documents[0].copy(pages).write_pdf(str(target))
+
+
+def write_manifest(target: Path, params: Params, params_path: Path, folder: Path, timings: dict) -> None:
+    """What the run used and made: effective params, input and output fingerprints, versions, timings."""
+    manifest = {
+        "status": "ok",
+        "run": run_name_for(params),
+        "finished_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "params_file": str(params_path),
+        "params": params.model_dump(mode="json"),
+        "inputs": input_fingerprints(params, params_path),
+        "outputs": {str(p.relative_to(folder)): _sha256(p) for p in sorted((folder / "data").glob("*.parquet"))},
+        "versions": {"python": platform.python_version(), **{name: _version(name) for name in VERSIONED}},
+        "timings_s": timings,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
+    }
+    target.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def input_fingerprints(params: Params, params_path: Path) -> dict:
+    source = params.source
+    found = {"params": {"path": str(params_path), "sha256": _sha256(params_path)}}
+    if source.kind == "cdnow":
+        from importlib import resources
+
+        with resources.as_file(resources.files("segkit.datasets").joinpath("cdnow_master.txt.gz")) as path:
+            found["transactions"] = {"dataset": "cdnow", "sha256": _sha256(path)}
+    elif source.kind == "demo":
+        found["transactions"] = {"generator": "segkit.datasets.generate_retail", **source.demo.model_dump(mode="json")}
+    elif source.kind == "file":
+        for name in ("transactions", "customers", "surveys"):
+            table = getattr(source, name)
+            if table is not None:
+                found[name] = {"path": table.path, "sha256": _sha256(Path(table.path))}
+    elif source.kind == "database":
+        found["transactions"] = {"database": _redacted(source.database.url), "table": source.database.table}
+    return found
+
+
+def _redacted(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _replace(final: Path, work: Path) -> None:
+    """Put the finished run in place; the old report is removed only once the new one is there."""
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        final.rename(old)
+    work.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""

@@ -1,0 +1,66 @@
+"""The stage outputs of a run: Parquet files in the run's data folder, plus run.json.
+
+Each notebook reads the files of the stages before it, so any notebook can be rerun alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from segkit.errors import DataError
+
+# name -> the notebook that writes it (for the error message when it is missing)
+STAGE_FILES = {
+    "clean_transactions": "01_cleaning", "quarantine": "01_cleaning", "ledger": "01_cleaning",
+    "customers": "01_cleaning", "surveys": "01_cleaning",
+    "features": "02_rfm", "segments": "02_rfm",
+    "clusters": "03_clustering",
+}
+
+
+def save_stage(data_dir: str | Path, **frames: pd.DataFrame | None) -> None:
+    """Write each frame as data_dir/<name>.parquet (None means the source has no such table)."""
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        if name not in STAGE_FILES:
+            raise ValueError(f"unknown stage output {name!r}; known: {', '.join(STAGE_FILES)}")
+        path = folder / f"{name}.parquet"
+        if frame is None:
+            path.unlink(missing_ok=True)
+        else:
+            frame.to_parquet(path, index=False)
+
+
+def load_stage(data_dir: str | Path, name: str, optional: bool = False) -> pd.DataFrame | None:
+    path = Path(data_dir) / f"{name}.parquet"
+    if not path.is_file():
+        if optional:
+            return None
+        raise DataError(f"{path} is missing: run notebook {STAGE_FILES.get(name, '?')} first "
+                        f"(or `segkit report`) with the same data_dir")
+    return pd.read_parquet(path)
+
+
+def save_run_info(data_dir: str | Path, **info) -> dict:
+    """Merge `info` into data_dir/run.json (dates are written as ISO strings)."""
+    path = Path(data_dir) / "run.json"
+    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    current.update({k: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v for k, v in info.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    return current
+
+
+def load_run_info(data_dir: str | Path) -> dict:
+    path = Path(data_dir) / "run.json"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run notebook 01_cleaning first with the same data_dir")
+    info = json.loads(path.read_text(encoding="utf-8"))
+    if "as_of" in info:
+        info["as_of"] = dt.date.fromisoformat(info["as_of"])
+    return info
