@@ -44,7 +44,7 @@ def clean_transactions(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.
     `non_positive_amount="set_aside"` sets aside zero and negative amounts (returns, free items),
     `"keep"` uses them, so that returns net against revenue.
     """
-    table = con.create_table("raw_transactions", transactions, overwrite=True) \
+    table = con.create_table("raw_transactions", with_canonical_types(transactions), overwrite=True) \
         if isinstance(transactions, pd.DataFrame) else transactions
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
@@ -75,6 +75,17 @@ def clean_transactions(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.
         raise DataError(f"all {total} rows were set aside ({_top_reasons(ledger)}); "
                         "see the quarantine for each row and fix the source or the column map")
     return CleanResult(clean, quarantine, ledger, as_of)
+
+
+CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "string",
+                   "ordered_at": "datetime64[us]", "amount": "float64", "quantity": "float64",
+                   "category": "string", "channel": "string"}
+
+
+def with_canonical_types(transactions: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every canonical column in its type, so that an all-missing column still has one."""
+    present = {c: kind for c, kind in CANONICAL_TYPES.items() if c in transactions.columns}
+    return transactions.astype(present)
 
 
 def build_ledger(total: int, reasons: pd.Series) -> pd.DataFrame:

@@ -23,7 +23,10 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
             formats[column] = "{:,}"
         elif pd.api.types.is_float_dtype(shown[column]):
             formats[column] = "{:,.3g}"
-    styled = shown.style.format({k: v for k, v in formats.items()}, na_rep="—")
+    styled = shown.style.format(formats, na_rep="—")
+    text = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
+    if text:
+        styled = styled.set_properties(subset=text, **{"text-align": "left"})
     labelled = label_columns(shown, lang)
     styled = styled.relabel_index(list(labelled.columns), axis="columns").hide(axis="index")
     return styled.set_table_attributes('class="segkit-table"')

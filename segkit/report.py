@@ -137,7 +137,8 @@ def _execute(source: Path, target: Path, parameters: dict, cwd: Path, notebook: 
 
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(cwd), progress_bar=False, log_output=False)
+                                   cwd=str(cwd), progress_bar=False, log_output=False,
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
         failed_dir = final.parent / f"{final.name}.failed"
         raise ReportError(

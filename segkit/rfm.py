@@ -51,26 +51,35 @@ class RFMScorer:
         self.edges_ = {}
         self.n_bins_ = {}
         for dim, column in RFM_FEATURES.items():
-            edges = np.unique(np.quantile(features[column].to_numpy(dtype=float), quantiles))
-            self.edges_[dim] = edges
-            self.n_bins_[dim] = len(edges) + 1
+            values = self._oriented(dim, features[column])
+            self.edges_[dim] = np.unique(np.quantile(values, quantiles))
+            # the scores the customers really get: merged edges leave fewer than `bins`
+            self.n_bins_[dim] = len(np.unique(self._score(dim, values)))
         return self
 
     def transform(self, features: pd.DataFrame) -> pd.DataFrame:
         _require_columns(features, ["customer_id", *RFM_FEATURES.values()])
         out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
         for dim, column in RFM_FEATURES.items():
-            # bins are right-closed, as in pandas.qcut: (edge[i-1], edge[i]]
-            position = np.searchsorted(self.edges_[dim], features[column].to_numpy(dtype=float), side="left")
-            out[f"{dim}_score"] = (self.n_bins_[dim] - position) if dim == "r" else (position + 1)
+            out[f"{dim}_score"] = self._score(dim, self._oriented(dim, features[column]))
         out["rfm_code"] = (out.r_score.astype(str) + out.f_score.astype(str) + out.m_score.astype(str))
         return out
+
+    @staticmethod
+    def _oriented(dim: str, values: pd.Series) -> np.ndarray:
+        # recency is reversed: fewer days since the last purchase is better
+        values = values.to_numpy(dtype=float)
+        return -values if dim == "r" else values
+
+    def _score(self, dim: str, values: np.ndarray) -> np.ndarray:
+        # bins are right-closed, as in pandas.qcut: (edge[i-1], edge[i]] scores i + 1
+        return np.searchsorted(self.edges_[dim], values, side="left") + 1
 
     def cut_points(self) -> pd.DataFrame:
         """The learned cut points per dimension, for the report."""
         return pd.DataFrame([
             {"dimension": dim, "feature": RFM_FEATURES[dim], "bins": self.n_bins_[dim],
-             "cut_points": ", ".join(f"{e:g}" for e in self.edges_[dim])}
+             "cut_points": ", ".join(f"{abs(e):g}" for e in (self.edges_[dim][::-1] if dim == "r" else self.edges_[dim]))}
             for dim in RFM_FEATURES
         ])
 

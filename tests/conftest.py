@@ -1,0 +1,51 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_tool(name: str) -> str:
+    """The path of a system tool the test needs; skipped on a developer machine without it,
+    but a failure in CI, where ./run.sh test installs it."""
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed; ./run.sh test installs it")
+        pytest.skip(f"{name} is not installed (./run.sh test installs it)")
+    return path
+
+
+def write_params(folder: Path, name: str = "tiny", **changes) -> Path:
+    """A small demo params file (300 customers, one year) with `changes` merged in (dotted keys)."""
+    params = {
+        "run_name": name, "lang": "en", "as_of": "2024-12-31",
+        "source": {"kind": "demo", "demo": {"customers": 300, "start": "2024-01-01", "months": 12,
+                                            "seed": 7, "defects": 0.02}},
+        "cluster": {"k_min": 2, "k_max": 4, "random_state": 0},
+    }
+    for dotted, value in changes.items():
+        node = params
+        *parents, leaf = dotted.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_params(tmp_path) -> Path:
+    return write_params(tmp_path)
+
+
+def run_segkit(*args, cwd=ROOT, check=False) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("segkit")
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, check=check, timeout=900)

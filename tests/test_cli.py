@@ -1,0 +1,38 @@
+import json
+
+from conftest import ROOT, run_segkit
+
+
+def test_help_lists_the_commands():
+    result = run_segkit("--help")
+    assert result.returncode == 0
+    for command in ("report", "run", "check"):
+        assert command in result.stdout
+
+
+def test_report_help_explains_its_options():
+    result = run_segkit("report", "--help")
+    assert result.returncode == 0
+    for option in ("--params", "--month", "--set", "YYYY-MM", "rfm.bins=4"):
+        assert option in result.stdout
+
+
+def test_bad_params_is_one_clear_message_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rfm:\n  bins: 12\n", encoding="utf-8")
+    result = run_segkit("report", "--params", str(bad), "--out", str(tmp_path / "reports"))
+    assert result.returncode == 2
+    assert "rfm.bins must be an integer from 2 to 10, got 12" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+
+def test_check_prints_the_effective_params_with_overrides():
+    result = run_segkit("check", "--params", str(ROOT / "params" / "demo.yaml"), "--set", "rfm.bins=4")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rfm"]["bins"] == 4
+
+
+def test_unknown_notebook_is_refused():
+    result = run_segkit("run", "06_nothing", "--params", str(ROOT / "params" / "demo.yaml"))
+    assert result.returncode == 2 and "choose one of 01_cleaning" in result.stderr

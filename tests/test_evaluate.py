@@ -1,0 +1,45 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.evaluate import cluster_quality, explain_with_tree
+from segkit.i18n import format_conditions
+
+
+def test_quality_of_well_separated_and_of_random_clusters():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 0.1, (50, 2)), rng.normal(5, 0.1, (50, 2))])
+    good = cluster_quality(X, np.repeat([0, 1], 50))
+    assert good["silhouette"] > 0.9 and good["davies_bouldin"] < 0.1 and good["calinski_harabasz"] > 1000
+    bad = cluster_quality(X, rng.integers(0, 2, 100))
+    assert bad["silhouette"] < 0.1 and bad["davies_bouldin"] > good["davies_bouldin"]
+    with pytest.raises(ValueError, match="at least 2 clusters"):
+        cluster_quality(X, np.zeros(100))
+
+
+def test_tree_recovers_a_known_rule_and_scores_it_on_unseen_customers():
+    rng = np.random.default_rng(1)
+    features = pd.DataFrame({"recency_days": rng.integers(0, 400, 400), "orders": rng.integers(1, 12, 400),
+                             "revenue": rng.uniform(10, 1000, 400)})
+    target = np.where(features["orders"] > 5, "frequent", "occasional")
+    explanation = explain_with_tree(features, target, max_depth=2, random_state=0)
+    assert explanation.accuracy == 1.0 and explanation.f1 == 1.0 and explanation.recall == 1.0
+    top = explanation.rules[0]
+    assert top.conditions[0][0] == "orders" and 5 <= top.conditions[0][2] < 6
+    assert sum(r.customers for r in explanation.rules) == 280  # the 70% training split
+    assert set(explanation.per_class["target"]) == {"frequent", "occasional"}
+
+
+def test_noise_gives_honest_low_scores():
+    rng = np.random.default_rng(2)
+    features = pd.DataFrame({"recency_days": rng.integers(0, 400, 600), "orders": rng.integers(1, 12, 600),
+                             "revenue": rng.uniform(10, 1000, 600)})
+    explanation = explain_with_tree(features, rng.choice(["a", "b", "c"], 600), max_depth=3, random_state=0)
+    assert explanation.accuracy < 0.5
+
+
+def test_conditions_on_one_feature_are_merged():
+    text = format_conditions([("orders", ">", 2.5), ("revenue", "<=", 300.0), ("orders", "<=", 9.5),
+                              ("orders", ">", 3.5)], "en")
+    assert text == "3.5 < Orders <= 9.5 AND Revenue <= 300"
+    assert format_conditions([("orders", ">", 2.5)], "zh") == "订单数 > 2.5"

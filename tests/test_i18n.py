@@ -1,0 +1,59 @@
+import io
+import string
+import warnings
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from segkit import plots
+from segkit.i18n import LANGUAGES, label_columns, messages, t
+from segkit.summary import segment_summary
+
+from conftest import require_tool
+
+
+def placeholders(text):
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_message_exists_in_both_languages_with_the_same_placeholders():
+    for key, texts in messages().items():
+        assert set(texts) == set(LANGUAGES), key
+        assert all(texts[lang].strip() for lang in LANGUAGES), key
+        assert placeholders(texts["en"]) == placeholders(texts["zh"]), key
+
+
+def test_unknown_key_and_language_are_clear_errors():
+    with pytest.raises(KeyError, match="add it to segkit/locale/messages.yaml"):
+        t("no.such.key", "en")
+    with pytest.raises(ValueError, match="lang must be one of en, zh, got 'fr'"):
+        t("kpi.revenue", "fr")
+
+
+def test_language_switch_keeps_the_numbers_and_translates_the_labels():
+    features = pd.DataFrame({"customer_id": ["a", "b", "c"], "recency_days": [1, 200, 30], "orders": [9, 1, 3],
+                             "revenue": [900.0, 10, 90]})
+    codes = pd.Series(["champions", "lost", "loyal"])
+    en = segment_summary(features, codes, "rfm11", "en")
+    zh = segment_summary(features, codes, "rfm11", "zh")
+    numbers = ["customers", "orders", "revenue", "customer_share", "revenue_share", "avg_order_value"]
+    pd.testing.assert_frame_equal(en[numbers], zh[numbers])
+    assert en["segment"].iloc[0] == "Champions" and zh["segment"].iloc[0] == "冠军客户"
+    assert zh["strategy"].iloc[0] != en["strategy"].iloc[0]
+    assert label_columns(en[["revenue"]], "zh").columns.tolist() == ["销售额"]
+
+
+def test_chinese_charts_find_a_cjk_font_and_miss_no_glyph():
+    require_tool("fc-list")
+    font = plots.use_language("zh")
+    assert font is not None, "no CJK font: apt-get install fonts-noto-cjk"
+    ledger = pd.DataFrame({"outcome": ["used", "set_aside"], "rule": ["", "duplicate"], "rows": [10, 2]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure = plots.set_aside_by_reason(ledger, "zh")
+        figure.savefig(io.BytesIO(), format="png")
+    assert not [w for w in caught if "Glyph" in str(w.message)], [str(w.message) for w in caught]
+    assert figure.axes[0].get_title() == "按原因统计的隔离行数"
+    plots.use_language("en")
+    assert matplotlib.rcParams["font.sans-serif"][0] == "DejaVu Sans"

@@ -1,0 +1,96 @@
+import datetime as dt
+
+import pytest
+
+from segkit.errors import ParamsError
+from segkit.params import load_params
+
+from conftest import ROOT
+
+
+def write(tmp_path, text):
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "demo-zh.yaml", "cdnow.yaml"])
+def test_shipped_params_load(name):
+    params = load_params(ROOT / "params" / name)
+    assert params.rfm.bins == 5
+    assert params.source.kind in {"demo", "cdnow"}
+
+
+def test_unknown_key_names_file_key_and_suggestion(tmp_path):
+    path = write(tmp_path, "rfm:\n  binz: 4\n")
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "unknown key 'rfm.binz'" in message
+    assert "did you mean 'rfm.bins'" in message
+
+
+def test_out_of_range_states_the_allowed_range_and_value(tmp_path):
+    with pytest.raises(ParamsError, match=r"rfm.bins must be an integer from 2 to 10, got 12"):
+        load_params(write(tmp_path, "rfm:\n  bins: 12\n"))
+
+
+def test_wrong_type_and_wrong_choice(tmp_path):
+    with pytest.raises(ParamsError, match=r"rfm.bins: .*integer.*'five'"):
+        load_params(write(tmp_path, "rfm:\n  bins: five\n"))
+    with pytest.raises(ParamsError, match=r"lang must be one of 'en' or 'zh', got 'fr'"):
+        load_params(write(tmp_path, "lang: fr\n"))
+
+
+def test_all_errors_are_reported_at_once(tmp_path):
+    with pytest.raises(ParamsError) as err:
+        load_params(write(tmp_path, "lang: fr\nrfm:\n  bins: 1\n"))
+    assert "lang" in str(err.value) and "rfm.bins" in str(err.value)
+
+
+def test_overrides_are_typed_and_validated(tmp_path):
+    path = write(tmp_path, "rfm:\n  bins: 5\n")
+    assert load_params(path, ["rfm.bins=4"]).rfm.bins == 4
+    assert load_params(path, ["case_study.top_share=0.1"]).case_study.top_share == 0.1
+    with pytest.raises(ParamsError, match="did you mean 'cluster.k_max'"):
+        load_params(path, ["cluster.kmax=4"])
+    with pytest.raises(ParamsError, match="write key=value"):
+        load_params(path, ["rfm.bins"])
+
+
+def test_month_gives_the_last_day_and_excludes_as_of(tmp_path):
+    params = load_params(write(tmp_path, "month: 2024-02\n"))
+    assert params.as_of_date == dt.date(2024, 2, 29)
+    with pytest.raises(ParamsError, match="not both"):
+        load_params(write(tmp_path, "month: 2024-02\nas_of: 2024-01-31\n"))
+    with pytest.raises(ParamsError, match="month has the wrong form"):
+        load_params(write(tmp_path, "month: 2024-13\n"))
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ParamsError, match="no such params file"):
+        load_params(tmp_path / "nope.yaml")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(write(tmp_path, "rfm: [\n"))
+
+
+def test_database_password_never_sits_in_params(tmp_path, monkeypatch):
+    text = "source:\n  kind: database\n  database:\n    url: postgresql://ana:secret@db.local/shop\n"
+    with pytest.raises(ParamsError, match="password_env"):
+        load_params(write(tmp_path, text))
+    text = ("source:\n  kind: database\n  database:\n    url: postgresql://ana@db.local:5433/shop\n"
+            "    password_env: SHOP_DB_PASSWORD\n")
+    params = load_params(write(tmp_path, text))
+    with pytest.raises(ParamsError, match="SHOP_DB_PASSWORD, which is not set"):
+        params.source.database.resolved_url()
+    monkeypatch.setenv("SHOP_DB_PASSWORD", "s3cr3t-pw")
+    assert params.source.database.resolved_url() == "postgresql://ana:s3cr3t-pw@db.local:5433/shop"
+    assert "s3cr3t-pw" not in params.model_dump_json()
+
+
+def test_column_map_naming_a_column_twice_is_refused(tmp_path):
+    text = ("source:\n  kind: file\n  transactions:\n    path: x.csv\n"
+            "    columns: {customer_id: 客户ID, order_id: 客户ID, amount: 金额, ordered_at: 下单时间}\n")
+    with pytest.raises(ParamsError, match='column "客户ID" is mapped twice'):
+        load_params(write(tmp_path, text))

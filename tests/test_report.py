@@ -1,0 +1,200 @@
+"""Whole report runs, checked the way a reader meets them: index figures, HTML pages in a real
+headless Chromium, and the PDF by its text and its rendered pages."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from PIL import Image
+
+import segkit
+from segkit.report import NOTEBOOKS, ReportError, format_kpis, run_report
+from segkit.summary import AT_RISK, VALUABLE
+
+from conftest import ROOT, require_tool, write_params
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def en_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("en")
+    params = write_params(folder, "tiny")
+    return params, run_report(params, reports_dir=folder / "reports")
+
+
+@pytest.fixture(scope="session")
+def zh_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zh")
+    params = write_params(folder, "tiny-zh", lang="zh")
+    return params, run_report(params, reports_dir=folder / "reports")
+
+
+def independent_kpis(params_path):
+    """The headline figures computed straight from the package, without notebooks or stage files."""
+    p = segkit.load_params(params_path)
+    intake = segkit.load_source(p.source)
+    con = segkit.connect()
+    cleaned = segkit.clean_transactions(con, intake.transactions, as_of=p.as_of_date,
+                                        duplicates=p.cleaning.duplicates,
+                                        non_positive_amount=p.cleaning.non_positive_amount)
+    features = segkit.customer_features(con, cleaned.clean, cleaned.as_of)
+    segments, _ = segkit.segment_customers(features, p.rfm.bins, p.rfm.segment_map, p.rfm.class_map)
+    clusterer = segkit.RFMClusterer(k_min=p.cluster.k_min, k_max=p.cluster.k_max, sample_size=p.cluster.sample_size,
+                                    random_state=p.cluster.random_state).fit(features)
+    return p, {
+        "customers": len(features),
+        "orders": int(features["orders"].sum()),
+        "revenue": float(cleaned.clean["amount"].sum()),
+        "top_share": segkit.top_share(features["revenue"], p.case_study.top_share),
+        "valuable": int(segments["segment"].isin(VALUABLE).sum()),
+        "at_risk": int(segments["segment"].isin(AT_RISK).sum()),
+        "clusters": clusterer.k_,
+        "silhouette": clusterer.silhouette_by_k_[clusterer.k_],
+        "rows_in": len(intake.transactions),
+        "rows_aside": len(cleaned.quarantine),
+    }
+
+
+def shown_kpis(index_html: str) -> dict:
+    return dict(re.findall(r'data-kpi="(\w+)"><div class="value">([^<]+)</div>', index_html))
+
+
+def test_index_figures_equal_what_the_package_computes(en_run):
+    params_path, result = en_run
+    params, expected = independent_kpis(params_path)
+    shown = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
+    assert shown == {key: value for key, _, value in format_kpis(expected, params)}
+    assert expected["rows_aside"] > 0 and expected["customers"] > 200  # the fixture exercises cleaning
+
+
+def test_run_folder_holds_every_product(en_run):
+    params_path, result = en_run
+    folder = result.folder
+    assert folder.name == "tiny"
+    for name in NOTEBOOKS:
+        assert (folder / f"{name}.html").is_file()
+        assert (folder / "executed" / f"{name}.ipynb").is_file()
+    for stage in ("clean_transactions", "quarantine", "ledger", "customers", "surveys", "features", "segments", "clusters"):
+        assert (folder / "data" / f"{stage}.parquet").is_file(), stage
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "ok"
+    assert manifest["params"] == segkit.load_params(params_path).model_dump(mode="json")
+    assert manifest["versions"]["pandas"] and manifest["versions"]["segkit"] == segkit.__version__
+    assert set(NOTEBOOKS) <= set(manifest["timings_s"]) and manifest["timings_s"]["total"] > 0
+    assert len(manifest["inputs"]["params"]["sha256"]) == 64
+    assert not list(folder.parent.glob(".tiny.*")), "temporary folders left behind"
+
+
+def test_ledger_adds_up_in_the_report(en_run):
+    import pandas as pd
+
+    _, result = en_run
+    ledger = pd.read_parquet(result.folder / "data" / "ledger.parquet")
+    clean = pd.read_parquet(result.folder / "data" / "clean_transactions.parquet")
+    quarantine = pd.read_parquet(result.folder / "data" / "quarantine.parquet")
+    assert ledger["rows"].sum() == len(clean) + len(quarantine)
+    assert not set(clean["source_row"]) & set(quarantine["source_row"])
+
+
+def test_pages_hide_code_and_parameters(en_run):
+    params_path, result = en_run
+    for name in NOTEBOOKS:
+        page = (result.folder / f"{name}.html").read_text(encoding="utf-8")
+        assert "load_params" not in page and "params_path" not in page and "overrides" not in page
+        assert "Analyst notes" not in page
+        assert not re.search(r"<script[^>]+src=\"https?://", page), "pages must work offline"
+        assert 'href="index.html"' in page
+    assert (result.folder / "02_rfm.html").read_text().count("data:image/png;base64") >= 4
+
+
+def non_blank(png: Path) -> float:
+    pixels = np.asarray(Image.open(png).convert("L"))
+    return float((pixels < 240).mean())
+
+
+def test_pdf_text_and_rendered_pages(en_run, tmp_path):
+    require_tool("pdftotext")
+    _, result = en_run
+    pdf = result.folder / "report.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for title in ("Customer segmentation report", "1. Data cleaning", "2. RFM scores and segments", "3. Clustering",
+                  "4. Evaluation", "5. Case study: findings and actions", "Champions", "Suggested action"):
+        assert title in text, title
+    assert f"{result.kpis['customers']:,}" in text
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout).group(1))
+    assert pages >= 6
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    rendered = sorted(tmp_path.glob("page-*.png"))
+    assert len(rendered) == pages
+    assert all(non_blank(p) > 0.005 for p in rendered)
+    assert max(non_blank(p) for p in rendered) > 0.05  # a page with charts
+
+
+def chromium(*args, tmp_path) -> subprocess.CompletedProcess:
+    browser = require_tool("chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_index_in_a_real_browser(en_run, tmp_path):
+    _, result = en_run
+    index = result.folder / "index.html"
+    dom = chromium("--dump-dom", index.as_uri(), tmp_path=tmp_path).stdout
+    assert dom.count('class="kpi"') == 10
+    links = re.findall(r'<a href="([^"]+)"', dom)
+    assert links == [f"{name}.html" for name in NOTEBOOKS] + ["report.pdf"]
+    assert all((result.folder / link).is_file() for link in links)
+    shot = tmp_path / "index.png"
+    chromium(f"--screenshot={shot}", "--window-size=1100,900", index.as_uri(), tmp_path=tmp_path)
+    assert shot.is_file() and non_blank(shot) > 0.02
+
+
+def test_section_page_renders_its_charts_in_a_real_browser(en_run, tmp_path):
+    _, result = en_run
+    dom = chromium("--dump-dom", (result.folder / "03_clustering.html").as_uri(), tmp_path=tmp_path).stdout
+    assert "3. Clustering" in dom
+    assert dom.count("<img") >= 2
+    assert 'class="segkit-table"' in dom
+
+
+def test_chinese_report(zh_run, tmp_path):
+    require_tool("pdftotext")
+    _, result = zh_run
+    index = (result.folder / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in index and "客户分类分析报告" in index and "核心指标" in index
+    text = subprocess.run(["pdftotext", str(result.folder / "report.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for words in ("客户分类分析报告", "1. 数据清洗", "2. RFM评分与客户分群", "冠军客户", "建议行动"):
+        assert words in text, words
+    for name in NOTEBOOKS:  # no chart fell back to boxes for missing Chinese glyphs
+        executed = nbformat.read(result.folder / "executed" / f"{name}.ipynb", as_version=4)
+        for cell in executed.cells:
+            for output in cell.get("outputs", []):
+                assert "Glyph" not in output.get("text", ""), (name, output.get("text"))
+
+
+def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
+    params_path, result = en_run
+    reports = tmp_path / "reports"
+    shutil.copytree(result.folder, reports / "tiny")
+    good_index = (reports / "tiny" / "index.html").read_bytes()
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    broken = nbformat.read(notebooks / "03_clustering.ipynb", as_version=4)
+    broken.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("the clustering broke")'))
+    nbformat.write(broken, notebooks / "03_clustering.ipynb")
+    with pytest.raises(ReportError) as err:
+        run_report(params_path, reports_dir=reports, notebooks_dir=notebooks, pdf=False)
+    message = str(err.value)
+    assert "notebook 03_clustering failed in cell" in message and "the clustering broke" in message
+    assert (reports / "tiny" / "index.html").read_bytes() == good_index
+    assert (reports / "tiny.failed" / "executed" / "03_clustering.ipynb").is_file()
+    assert not (reports / "tiny.failed" / "index.html").exists()

@@ -1,0 +1,116 @@
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.errors import ParamsError
+from segkit.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map,
+                        load_segment_map, score_rfm, segment_customers, strategies)
+
+
+def customers(recency, orders, revenue):
+    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(recency))], "recency_days": recency,
+                         "orders": orders, "revenue": revenue})
+
+
+def test_hand_computed_quintiles_with_recency_reversed():
+    f = customers(recency=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], orders=[10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+                  revenue=[100.0, 90, 80, 70, 60, 50, 40, 30, 20, 10])
+    scores = score_rfm(f, bins=5)
+    assert scores["r_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert scores["f_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert scores["m_score"].tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert scores["rfm_code"].iloc[0] == "555"
+
+
+def test_cut_points_learned_once_score_new_customers():
+    scorer = RFMScorer(bins=2).fit(customers([10, 20, 30, 40], [1, 2, 3, 4], [1.0, 2, 3, 4]))
+    new = scorer.transform(customers([5, 100], [10, 1], [100.0, 0.5]))
+    assert new[["r_score", "f_score", "m_score"]].values.tolist() == [[2, 2, 2], [1, 1, 1]]
+
+
+def test_all_one_order_does_not_crash_and_says_so():
+    f = customers(recency=list(range(1, 21)), orders=[1] * 20, revenue=list(np.linspace(5, 100, 20)))
+    scorer = RFMScorer(bins=5).fit(f)
+    scores = scorer.transform(f)
+    assert scorer.n_bins_ == {"r": 5, "f": 1, "m": 5}
+    assert set(scores["f_score"]) == {1}
+    assert scorer.cut_points().set_index("dimension").loc["f", "bins"] == 1
+
+
+def test_equal_values_always_get_equal_scores():
+    f = customers(recency=[5] * 6 + [50] * 4, orders=[1] * 7 + [3, 3, 9], revenue=[20.0] * 10)
+    scores = score_rfm(f)
+    for column, score in (("recency_days", "r_score"), ("orders", "f_score"), ("revenue", "m_score")):
+        assert (scores.groupby(f[column])[score].nunique() == 1).all()
+
+
+def test_one_customer():
+    scores = score_rfm(customers([3], [2], [10.0]))
+    assert scores[["r_score", "f_score", "m_score"]].values.tolist() == [[1, 1, 1]]
+
+
+def test_scoring_does_not_mutate_its_input():
+    f = customers([1, 5, 9], [3, 2, 1], [30.0, 20, 10])
+    before = f.copy()
+    segment_customers(f)
+    pd.testing.assert_frame_equal(f, before)
+
+
+@pytest.mark.parametrize("name", ["rfm11", "cn8"])
+def test_shipped_maps_are_partitions_with_both_languages_and_strategies(name):
+    segment_map = load_segment_map(name)
+    check_segment_map(segment_map)
+    for segment in segment_map.segments:
+        assert segment["en"] and segment["zh"]
+        assert strategies()[segment["code"]]["en"] and strategies()[segment["code"]]["zh"]
+    assert len(segment_map.codes) == {"rfm11": 11, "cn8": 8}[name]
+
+
+def test_a_map_with_a_gap_and_an_overlap_names_the_cells():
+    grid = load_segment_map("rfm11")
+    broken = list(grid.segments)
+    broken[0] = {**broken[0], "boxes": [{"r": [5, 5], "fm": [3, 5]}]}  # champions grab r5 fm3, lose r4 fm5
+    with pytest.raises(ParamsError) as err:
+        check_segment_map(dataclasses.replace(grid, segments=tuple(broken)))
+    message = str(err.value)
+    assert "no segment for r=4, fm=5" in message
+    assert "more than one segment for r=5, fm=3 (champions, potential_loyalist)" in message
+
+
+def test_grid_segments_describe_the_customers():
+    scores = pd.DataFrame({"r_score": [5, 1, 1, 5, 2], "f_score": [5, 5, 1, 1, 4], "m_score": [5, 5, 1, 1, 3]})
+    codes = assign_grid_segments(scores, load_segment_map("rfm11"), bins=5).tolist()
+    assert codes == ["champions", "cant_lose", "lost", "new_customers", "at_risk"]
+
+
+def test_grid_works_for_other_bin_counts():
+    scores = pd.DataFrame({"r_score": [3, 1, 3], "f_score": [3, 1, 1], "m_score": [3, 1, 1]})
+    codes = assign_grid_segments(scores, load_segment_map("rfm11"), bins=3).tolist()
+    assert codes == ["champions", "lost", "new_customers"]
+
+
+def test_eight_classes_each_describe_their_customer():
+    # mean recency 50 days, mean orders 5, mean revenue 500 over these eight customers
+    expected = {
+        "important_value": (10, 9, 900.0),    # recent, frequent, big spender
+        "important_develop": (10, 1, 900.0),  # recent, rarely buys, big spender
+        "important_retain": (90, 9, 900.0),   # long ago, frequent, big spender
+        "important_winback": (90, 1, 900.0),  # long ago, rarely, big spender
+        "general_value": (10, 9, 100.0),
+        "general_develop": (10, 1, 100.0),
+        "general_retain": (90, 9, 100.0),
+        "general_winback": (90, 1, 100.0),
+    }
+    f = customers(*map(list, zip(*expected.values())))
+    codes, thresholds = assign_high_low_classes(f, load_segment_map("cn8"))
+    assert codes.tolist() == list(expected)
+    assert thresholds == {"r": 50.0, "f": 5.0, "m": 500.0}
+    labels = load_segment_map("cn8").labels("zh")
+    assert labels["important_value"] == "重要价值客户" and labels["general_winback"] == "一般挽留客户"
+
+
+def test_unknown_map_lists_the_shipped_ones():
+    with pytest.raises(ParamsError, match="shipped maps: cn8, rfm11"):
+        load_segment_map("rfm12")
