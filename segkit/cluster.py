@@ -38,11 +38,13 @@ class RFMClusterer:
     """k-means on log-scaled, standardized RFM features, with k picked by silhouette over a range.
 
     >>> from segkit.datasets import generate_retail
-    >>> import numpy as np
-    >>> X = pd.DataFrame({"recency_days": [1, 2, 300, 310] * 5, "orders": [20, 22, 1, 1] * 5,
-    ...                   "revenue": [2000.0, 2100, 30, 35] * 5})
-    >>> RFMClusterer(k_min=2, k_max=4, random_state=0).fit(X).k_
-    2
+    >>> from segkit.features import customer_features
+    >>> from segkit.sources import connect
+    >>> tx = generate_retail(customers=300, seed=1).transactions
+    >>> features = customer_features(connect(), tx, tx["ordered_at"].max().date())
+    >>> clusterer = RFMClusterer(k_min=2, k_max=5, random_state=0).fit(features)
+    >>> clusterer.k_ in clusterer.silhouette_by_k_, len(clusterer.labels_) == len(features)
+    (True, True)
     """
 
     def __init__(self, k_min: int = 2, k_max: int = 8, sample_size: int = 10_000,

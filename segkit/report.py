@@ -227,8 +227,8 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 <style>
 body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: #222; padding: 0 1em; }}
 h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
-.kpis {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
-.kpi {{ border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
+.kpis {{ display: flex; flex-wrap: wrap; gap: 12px; margin: 1em 0 2em; }}
+.kpi {{ box-sizing: border-box; width: 172px; border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
 .kpi .value {{ font-size: 1.6em; font-weight: 600; color: #2f6690; }}
 .kpi .label {{ font-size: 0.85em; color: #555; margin-top: 4px; }}
 li {{ margin: 0.4em 0; font-size: 1.1em; }}

@@ -198,3 +198,21 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
     assert (reports / "tiny" / "index.html").read_bytes() == good_index
     assert (reports / "tiny.failed" / "executed" / "03_clustering.ipynb").is_file()
     assert not (reports / "tiny.failed" / "index.html").exists()
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "cdnow.yaml"])
+def test_shipped_params_run_end_to_end(name, tmp_path):
+    params_path = ROOT / "params" / name
+    result = run_report(params_path, reports_dir=tmp_path / "reports", pdf=False)
+    params, expected = independent_kpis(params_path)
+    shown = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
+    assert shown == {key: value for key, _, value in format_kpis(expected, params)}
+    case_study = (result.folder / "05_case_study.html").read_text(encoding="utf-8")
+    if name == "cdnow.yaml":
+        # the published CDNOW figures, through the whole pipeline: every record accounted for
+        assert shown["rows_in"] == "69,659" and shown["rows_aside"] == "80"  # the zero-dollar records
+        assert shown["revenue"] == "2,500,315.63"
+        assert shown["orders"] == f"{67591 - 80:,}"  # published customer-days less the zero-dollar ones
+        assert "no survey answers" in case_study and "no product categories" in case_study
+    else:
+        assert "NPS" in case_study and "Product breadth" in case_study
