@@ -12,16 +12,22 @@ from segkit.evaluate import cluster_quality, explain_with_tree
 from segkit.features import customer_features
 from segkit.i18n import heading, label_columns, say, t
 from segkit.params import Params, load_params
+from segkit.profile import PROFILE_COLUMNS, add_tags_and_rank, customer_profile, satisfaction_classes
+from segkit.ranking import rank_customers
 from segkit.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, high_low_thresholds,
                         load_segment_map, score_rfm, segment_customers, strategies)
 from segkit.sources import Intake, connect, load_source
 from segkit.store import load_run_info, load_stage, save_run_info, save_stage
 from segkit.summary import before_after, case_findings, describe_transactions, headline_kpis, segment_summary
-from segkit.value import concentration_curve, top_share
+from segkit.tags import apply_tags, compile_rule, compile_tags, tag_counts
+from segkit.value import abc_classes, concentration_curve, gini, pareto_table, tier_cuts, tiers, top_share
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PROFILE_COLUMNS", "abc_classes", "add_tags_and_rank", "apply_tags", "compile_rule", "compile_tags",
+    "customer_profile", "gini", "pareto_table", "rank_customers", "satisfaction_classes", "tag_counts", "tier_cuts",
+    "tiers",
     "CleanResult", "DataError", "Intake", "Params", "ParamsError", "RFMClusterer", "RFMScorer", "SegkitError",
     "assign_grid_segments", "assign_high_low_classes", "before_after", "build_ledger", "case_findings",
     "check_segment_map", "cluster_assignments", "high_low_thresholds", "name_clusters", "scaled_rfm", "clean_transactions", "cluster_quality", "concentration_curve", "connect",

@@ -6,7 +6,7 @@ import pandas as pd
 
 from segkit.i18n import label_columns
 
-PERCENT = ("share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity", "accuracy")
+PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity", "accuracy")
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount")
 
 
@@ -30,3 +30,20 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
     labelled = label_columns(shown, lang)
     styled = styled.relabel_index(list(labelled.columns), axis="columns").hide(axis="index")
     return styled.set_table_attributes('class="segkit-table"')
+
+
+def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map, lang: str):
+    """One segment-by-dimension table per dimension the data has (customer type, region, ...)."""
+    from IPython.display import HTML
+
+    from segkit.i18n import messages, t
+    from segkit.summary import segments_by
+
+    parts = []
+    for dimension in dimensions:
+        if dimension not in profile.columns:
+            continue
+        name = t(f"dimension.{dimension}", lang) if f"dimension.{dimension}" in messages() else dimension
+        parts.append(f"<p>{t('rfm.by_dimension', lang, dimension=name)}</p>")
+        parts.append(table(segments_by(profile, column, dimension, segment_map, lang), lang).to_html())
+    return HTML("\n".join(parts)) if parts else None

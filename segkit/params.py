@@ -109,10 +109,44 @@ class Cleaning(_Model):
     non_positive_amount: Literal["set_aside", "keep"] = "set_aside"
 
 
+RFMFeature = Literal["recency_days", "orders", "revenue"]
+
+
 class RFM(_Model):
+    """How R, F and M are scored and which segment maps turn scores into segments."""
+
     bins: int = Field(5, ge=2, le=10)
+    method: Literal["quantile", "fixed", "percentile"] = "quantile"
+    ties: Literal["merge", "rank"] = "merge"
+    cuts: dict[RFMFeature, list[float]] | None = None  # method fixed: cut points in the feature's units
+    percentiles: dict[RFMFeature, list[float]] | None = None  # method percentile: levels in (0, 100)
     segment_map: str = "rfm11"
     class_map: str = "cn8"
+    class_basis: Literal["map", "mean", "median", "threshold"] = "map"
+    class_thresholds: dict[RFMFeature, float] | None = None  # class_basis threshold
+    custom_maps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _method_has_its_numbers(self) -> "RFM":
+        dims = ["recency_days", "orders", "revenue"]
+        for method, table in (("fixed", self.cuts), ("percentile", self.percentiles)):
+            key = "cuts" if method == "fixed" else "percentiles"
+            if self.method != method:
+                continue
+            missing = [d for d in dims if not table or d not in table]
+            if missing:
+                raise ValueError(f"method {method} needs {key} for {', '.join(missing)}, "
+                                 f"e.g. {key}: {{recency_days: [30, 90, 180, 365], ...}}")
+            for dim, values in table.items():
+                if not values or any(b <= a for a, b in zip(values, values[1:])):
+                    raise ValueError(f"{key}.{dim} must be a non-empty, strictly increasing list, got {values}")
+                if len(values) > 9:
+                    raise ValueError(f"{key}.{dim} gives {len(values) + 1} scores; at most 10 are allowed")
+                if method == "percentile" and not all(0 < v < 100 for v in values):
+                    raise ValueError(f"percentiles.{dim} must lie strictly between 0 and 100, got {values}")
+        if self.class_basis == "threshold" and (not self.class_thresholds or set(self.class_thresholds) != set(dims)):
+            raise ValueError("class_basis threshold needs class_thresholds for recency_days, orders and revenue")
+        return self
 
 
 class Cluster(_Model):
@@ -138,6 +172,100 @@ class CaseStudy(_Model):
     top_share: float = Field(0.2, gt=0, lt=1)
 
 
+class Tier(_Model):
+    """Three tiers (low / mid / high) by quantiles of the customers or by fixed thresholds."""
+
+    method: Literal["quantile", "threshold"] = "quantile"
+    quantiles: tuple[float, float] = (0.5, 0.8)
+    thresholds: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Tier":
+        low, high = self.quantiles
+        if not 0 < low < high < 1:
+            raise ValueError(f"quantiles must be two increasing fractions between 0 and 1, got {list(self.quantiles)}")
+        if self.method == "threshold":
+            if self.thresholds is None or not self.thresholds[0] < self.thresholds[1]:
+                raise ValueError(f"method threshold needs two increasing thresholds, got {self.thresholds}")
+        return self
+
+
+class Tiers(_Model):
+    frequency: Tier = Tier()
+    monetary: Tier = Tier()  # on revenue so far: the historical lifetime value
+    abc: tuple[float, float] = (0.8, 0.95)  # cumulative revenue share that closes class A, then B
+
+    @model_validator(mode="after")
+    def _abc(self) -> "Tiers":
+        if not 0 < self.abc[0] < self.abc[1] < 1:
+            raise ValueError(f"abc must be two increasing revenue shares between 0 and 1, got {list(self.abc)}")
+        return self
+
+
+class Features(_Model):
+    activity_days: int = Field(90, ge=1, le=3650)  # "active": orders in the last N days
+
+
+Criterion = Literal["frequency", "amount", "interval", "satisfaction", "potential", "loyalty", "activity"]
+
+
+class Ranking(_Model):
+    """The composite ranking (客户群排序): weights over criteria, normalised to sum to 1."""
+
+    weights: dict[Criterion, float] = Field(default_factory=lambda: {
+        "frequency": 0.25, "amount": 0.3, "interval": 0.1, "satisfaction": 0.1, "loyalty": 0.1, "activity": 0.15})
+    top_n: int = Field(20, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _weights(self) -> "Ranking":
+        negative = {k: v for k, v in self.weights.items() if v < 0}
+        if negative:
+            raise ValueError(f"weights must be >= 0, got {negative}")
+        if sum(self.weights.values()) <= 0:
+            raise ValueError("at least one weight must be > 0")
+        return self
+
+
+class Satisfaction(_Model):
+    """Survey score bands: score >= very_satisfied is very satisfied, >= satisfied is satisfied."""
+
+    very_satisfied: float = 5
+    satisfied: float = 4
+
+    @model_validator(mode="after")
+    def _bands(self) -> "Satisfaction":
+        if self.satisfied > self.very_satisfied:
+            raise ValueError(f"satisfied={self.satisfied} must be <= very_satisfied={self.very_satisfied}")
+        return self
+
+
+class Tag(_Model):
+    """A customer tag: `when` is an expression over customer features, e.g. "categories >= 3"."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    en: str
+    zh: str
+    when: str
+
+
+DEFAULT_TAGS = (
+    Tag(name="high_value", en="High value", zh="高价值客户", when="monetary_tier == 'high'"),
+    Tag(name="frequent", en="Frequent buyer", zh="高频客户", when="frequency_tier == 'high'"),
+    Tag(name="multi_category", en="Multi-category", zh="多品类客户", when="categories >= 3"),
+    Tag(name="unsatisfied", en="Unsatisfied", zh="不满意客户", when="satisfaction == 'unsatisfied'"),
+    Tag(name="promoter", en="Promoter", zh="推荐者", when="nps >= 9"),
+    Tag(name="organisation", en="Enterprise or government", zh="企业或政府客户",
+        when="customer_type in ['enterprise', 'government']"),
+    Tag(name="lapsing_valuable", en="Valuable but lapsing", zh="高价值但趋于流失",
+        when="monetary_tier == 'high' and recency_days > 180"),
+)
+
+
+class Strategy(_Model):
+    en: str | None = None
+    zh: str | None = None
+
+
 class Params(_Model):
     run_name: str = Field("demo", pattern=r"^[A-Za-z0-9_.-]+$")
     lang: Literal["en", "zh"] = "en"
@@ -149,6 +277,13 @@ class Params(_Model):
     cluster: Cluster = Cluster()
     evaluate: Evaluate = Evaluate()
     case_study: CaseStudy = CaseStudy()
+    features: Features = Features()
+    tiers: Tiers = Tiers()
+    ranking: Ranking = Ranking()
+    satisfaction: Satisfaction = Satisfaction()
+    tags: tuple[Tag, ...] = DEFAULT_TAGS
+    dimensions: tuple[str, ...] = ("customer_type", "region")
+    strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
 
     @model_validator(mode="after")
     def _one_date(self) -> "Params":
@@ -185,9 +320,40 @@ def load_params(path: str | os.PathLike, overrides: list[str] | dict[str, Any] |
 
 def validate_params(raw: dict, origin: str = "params") -> Params:
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as err:
         raise ParamsError(f"{origin}: " + "; ".join(_explain(e, raw) for e in err.errors())) from None
+    try:
+        _check_references(params)
+    except ParamsError as err:
+        raise ParamsError(f"{origin}: {err}") from None
+    return params
+
+
+def _check_references(params: Params) -> None:
+    """What the types alone cannot check: segment maps exist and are partitions, tag rules are
+    safe and name known features, strategy overrides name real segments."""
+    from segkit.profile import PROFILE_COLUMNS
+    from segkit.rfm import load_segment_map
+    from segkit.tags import compile_tags
+
+    rfm = params.rfm
+    grid = load_segment_map(rfm.segment_map, custom=rfm.custom_maps)
+    classes = load_segment_map(rfm.class_map, custom=rfm.custom_maps)
+    if grid.kind != "grid":
+        raise ParamsError(f"rfm.segment_map must be a grid map, {grid.name} is {grid.kind}")
+    if classes.kind != "high_low":
+        raise ParamsError(f"rfm.class_map must be a high_low map, {classes.name} is {classes.kind}")
+    compile_tags(params.tags, PROFILE_COLUMNS)
+    names = [t.name for t in params.tags]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ParamsError(f"tags: each tag needs its own name; repeated: {', '.join(repeated)}")
+    codes = set(grid.codes) | set(classes.codes)
+    unknown = sorted(set(params.strategies) - codes)
+    if unknown:
+        raise ParamsError(f"strategies: {', '.join(unknown)} is not a segment of {grid.name} or {classes.name} "
+                          f"(segments: {', '.join(sorted(codes))})")
 
 
 def _as_pairs(overrides) -> list[tuple[str, Any]]:

@@ -157,3 +157,17 @@ def silhouette_by_k(scores: dict[int, float], chosen: int, lang: str):
     ax.set_ylabel(t("col.silhouette", lang))
     ax.set_title(t("chart.silhouette_by_k", lang))
     return fig
+
+
+def score_distribution(scores: pd.DataFrame, lang: str):
+    """Customers per R, F and M score, side by side."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3), layout="constrained", sharey=True)
+    plt.close(fig)
+    for ax, dim, color in zip(axes, ("r", "f", "m"), PALETTE):
+        counts = scores[f"{dim}_score"].value_counts().sort_index()
+        ax.bar(counts.index.astype(str), counts.to_numpy(), color=color)
+        ax.set_xlabel(t(f"col.{dim}_score", lang))
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel(t("col.customers", lang))
+    fig.suptitle(t("chart.score_distribution", lang))
+    return fig

@@ -16,7 +16,7 @@ every score combination exactly one segment.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -30,7 +30,14 @@ RFM_FEATURES = {"r": "recency_days", "f": "orders", "m": "revenue"}
 
 
 class RFMScorer:
-    """Quantile scores 1..bins for R, F and M (recency reversed).
+    """Scores 1..n for R, F and M (recency reversed: fewer days since the last purchase score higher).
+
+    method: "quantile" (`bins` equal-sized groups), "percentile" (cut at the given percentiles of
+    each feature) or "fixed" (cut points in the feature's units, e.g. recency_days [30, 90, 180]).
+    Bins are right-closed, as in pandas.cut: a value equal to a cut point falls in the bin below it.
+    ties: "merge" (equal values always get equal scores; coinciding cut points are merged, so a
+    dimension can have fewer scores than `bins`) or "rank" (ranks split ties by row order so that
+    every score is used; equal values may then get different scores).
 
     >>> f = pd.DataFrame({"customer_id": list("abcd"), "recency_days": [1, 50, 100, 300],
     ...                   "orders": [9, 3, 1, 1], "revenue": [900.0, 120.0, 40.0, 20.0]})
@@ -38,55 +45,82 @@ class RFMScorer:
     ['222', '222', '111', '111']
     """
 
-    def __init__(self, bins: int = 5):
+    def __init__(self, bins: int = 5, method: str = "quantile", ties: str = "merge",
+                 cuts: dict[str, list[float]] | None = None, percentiles: dict[str, list[float]] | None = None):
         self.bins = bins
+        self.method = method
+        self.ties = ties
+        self.cuts = cuts
+        self.percentiles = percentiles
 
     def fit(self, features: pd.DataFrame) -> "RFMScorer":
         if not 2 <= self.bins <= 10:
             raise ValueError(f"bins must be an integer from 2 to 10, got {self.bins}")
+        if self.method not in ("quantile", "percentile", "fixed"):
+            raise ValueError(f"method must be quantile, percentile or fixed, got {self.method!r}")
+        if self.ties not in ("merge", "rank"):
+            raise ValueError(f"ties must be merge or rank, got {self.ties!r}")
+        if self.ties == "rank" and self.method != "quantile":
+            raise ValueError(f"ties='rank' applies to method='quantile' only, got method={self.method!r}")
         _require_columns(features, RFM_FEATURES.values())
         if features.empty:
             raise ValueError("cannot fit RFM scores on zero customers")
-        quantiles = np.arange(1, self.bins) / self.bins
-        self.edges_ = {}
-        self.n_bins_ = {}
+        self.cuts_, self.max_score_, self.n_bins_ = {}, {}, {}
         for dim, column in RFM_FEATURES.items():
-            values = self._oriented(dim, features[column])
-            self.edges_[dim] = np.unique(np.quantile(values, quantiles))
-            # the scores the customers really get: merged edges leave fewer than `bins`
-            self.n_bins_[dim] = len(np.unique(self._score(dim, values)))
+            values = features[column].to_numpy(dtype=float)
+            if self.ties == "rank":
+                self.max_score_[dim] = self.bins
+                scores = self._rank_scores(dim, values)
+                self.cuts_[dim] = np.array([values[scores == s].max() if dim != "r" else values[scores == s].min()
+                                            for s in range(1, self.bins) if (scores == s).any()])
+            else:
+                self.cuts_[dim] = self._learn_cuts(column, values)
+                self.max_score_[dim] = len(self.cuts_[dim]) + 1
+                scores = self._cut_scores(dim, values)
+            self.n_bins_[dim] = len(np.unique(scores))  # the scores customers really get
         return self
 
     def transform(self, features: pd.DataFrame) -> pd.DataFrame:
         _require_columns(features, ["customer_id", *RFM_FEATURES.values()])
         out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
         for dim, column in RFM_FEATURES.items():
-            out[f"{dim}_score"] = self._score(dim, self._oriented(dim, features[column]))
+            values = features[column].to_numpy(dtype=float)
+            scores = self._rank_scores(dim, values) if self.ties == "rank" else self._cut_scores(dim, values)
+            out[f"{dim}_score"] = scores.astype(int)
         out["rfm_code"] = (out.r_score.astype(str) + out.f_score.astype(str) + out.m_score.astype(str))
         return out
 
-    @staticmethod
-    def _oriented(dim: str, values: pd.Series) -> np.ndarray:
-        # recency is reversed: fewer days since the last purchase is better
-        values = values.to_numpy(dtype=float)
-        return -values if dim == "r" else values
+    def _learn_cuts(self, column: str, values: np.ndarray) -> np.ndarray:
+        if self.method == "fixed":
+            return np.asarray(self.cuts[column], dtype=float)
+        if self.method == "percentile":
+            levels = np.asarray(self.percentiles[column], dtype=float) / 100
+        else:
+            levels = np.arange(1, self.bins) / self.bins
+        cuts = np.unique(np.quantile(values, levels))
+        return cuts[cuts < values.max()]  # a cut at the maximum would only open an empty top bin
 
-    def _score(self, dim: str, values: np.ndarray) -> np.ndarray:
-        # bins are right-closed, as in pandas.qcut: (edge[i-1], edge[i]] scores i + 1
-        return np.searchsorted(self.edges_[dim], values, side="left") + 1
+    def _cut_scores(self, dim: str, values: np.ndarray) -> np.ndarray:
+        position = np.searchsorted(self.cuts_[dim], values, side="left")
+        return (self.max_score_[dim] - position) if dim == "r" else (position + 1)
+
+    def _rank_scores(self, dim: str, values: np.ndarray) -> np.ndarray:
+        oriented = pd.Series(-values if dim == "r" else values)
+        share = oriented.rank(method="first", pct=True).to_numpy()
+        return np.clip(np.ceil(share * self.bins), 1, self.bins).astype(int)
 
     def cut_points(self) -> pd.DataFrame:
-        """The learned cut points per dimension, for the report."""
+        """Per dimension: how many scores it really has and the cut points (in the feature's units)."""
         return pd.DataFrame([
-            {"dimension": dim, "feature": RFM_FEATURES[dim], "bins": self.n_bins_[dim],
-             "cut_points": ", ".join(f"{abs(e):g}" for e in (self.edges_[dim][::-1] if dim == "r" else self.edges_[dim]))}
+            {"dimension": dim.upper(), "feature": RFM_FEATURES[dim], "bins": self.n_bins_[dim],
+             "cut_points": ", ".join(f"{c:,.6g}" for c in self.cuts_[dim]) or "—"}
             for dim in RFM_FEATURES
         ])
 
 
-def score_rfm(features: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
-    """Fit and apply `RFMScorer` in one step."""
-    return RFMScorer(bins).fit(features).transform(features)
+def score_rfm(features: pd.DataFrame, bins: int = 5, **options) -> pd.DataFrame:
+    """Fit and apply `RFMScorer` in one step (options: method, ties, cuts, percentiles)."""
+    return RFMScorer(bins, **options).fit(features).transform(features)
 
 
 @dataclass(frozen=True)
@@ -95,7 +129,8 @@ class SegmentMap:
     kind: str  # "grid" (score boxes over r and fm) or "high_low" (R, F, M against a basis)
     segments: tuple[dict, ...]
     scale: int = 5
-    basis: str = "mean"
+    basis: str = "mean"  # high_low maps: mean, median or threshold
+    thresholds: dict | None = None  # basis threshold: recency_days, orders, revenue
 
     @property
     def codes(self) -> list[str]:
@@ -108,18 +143,56 @@ class SegmentMap:
         return {s["code"]: s[lang] for s in self.segments}
 
 
+def shipped_maps() -> list[str]:
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("segkit.maps").iterdir()
+                  if p.name.endswith(".yaml") and p.name != "strategies.yaml")
+
+
+def load_segment_map(name: str | SegmentMap, custom: dict[str, dict] | None = None, basis: str = "map",
+                     thresholds: dict | None = None) -> SegmentMap:
+    """A segment map by name: one of `custom` (maps defined in params) or a shipped one (rfm11, cn8).
+
+    The map is checked to be a partition. For high/low maps, `basis` ("mean", "median" or
+    "threshold" with `thresholds`) replaces the map's own basis unless it is "map".
+    """
+    if isinstance(name, SegmentMap):
+        segment_map = name
+    elif custom and name in custom:
+        segment_map = _map_from_raw(custom[name], name)
+        check_segment_map(segment_map)
+    else:
+        segment_map = _shipped_map(name)
+    if basis != "map" and segment_map.kind == "high_low":
+        segment_map = replace(segment_map, basis=basis, thresholds=thresholds)
+    return segment_map
+
+
 @lru_cache(maxsize=None)
-def load_segment_map(name: str) -> SegmentMap:
-    """A shipped segment map by name (rfm11, cn8), checked to be a partition."""
-    shipped = sorted(p.name.removesuffix(".yaml") for p in resources.files("segkit.maps").iterdir()
-                     if p.name.endswith(".yaml") and p.name != "strategies.yaml")
-    if name not in shipped:
-        raise ParamsError(f"segment map {name!r} does not exist; shipped maps: {', '.join(shipped)}")
+def _shipped_map(name: str) -> SegmentMap:
+    if name not in shipped_maps():
+        raise ParamsError(f"segment map {name!r} does not exist; shipped maps: {', '.join(shipped_maps())} "
+                          "(or define it under rfm.custom_maps)")
     raw = yaml.safe_load(resources.files("segkit.maps").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
-    segment_map = SegmentMap(name=raw["name"], kind=raw["kind"], segments=tuple(raw["segments"]),
-                             scale=raw.get("scale", 5), basis=raw.get("basis", "mean"))
+    segment_map = _map_from_raw(raw, name)
     check_segment_map(segment_map)
     return segment_map
+
+
+def _map_from_raw(raw: dict, name: str) -> SegmentMap:
+    where = f"segment map {name}"
+    if not isinstance(raw, dict) or raw.get("kind") not in ("grid", "high_low"):
+        raise ParamsError(f"{where}: kind must be grid or high_low, got {raw.get('kind') if isinstance(raw, dict) else raw!r}")
+    segments = raw.get("segments")
+    if not isinstance(segments, list) or not segments:
+        raise ParamsError(f"{where}: needs a list of segments, each with code, en, zh and "
+                          + ("boxes" if raw["kind"] == "grid" else "r, f, m (high or low)"))
+    needed = ("code", "en", "zh", "boxes") if raw["kind"] == "grid" else ("code", "en", "zh", "r", "f", "m")
+    for i, segment in enumerate(segments):
+        missing = [k for k in needed if k not in segment]
+        if missing:
+            raise ParamsError(f"{where}: segment {i + 1} ({segment.get('code', '?')}) lacks {', '.join(missing)}")
+    return SegmentMap(name=raw.get("name", name), kind=raw["kind"], segments=tuple(segments),
+                      scale=int(raw.get("scale", 5)), basis=raw.get("basis", "mean"), thresholds=raw.get("thresholds"))
 
 
 def check_segment_map(segment_map: SegmentMap) -> None:
@@ -144,11 +217,14 @@ def check_segment_map(segment_map: SegmentMap) -> None:
         raise ParamsError(f"segment map {segment_map.name} is not a partition: " + "; ".join(problems))
 
 
-def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: int) -> pd.Series:
-    """Segment code per customer from r/f/m scores on a grid map; scores are rescaled to the map's scale."""
-    r = _rescale(scores["r_score"], bins, segment_map.scale)
-    f = _rescale(scores["f_score"], bins, segment_map.scale)
-    m = _rescale(scores["m_score"], bins, segment_map.scale)
+def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: int | dict[str, int]) -> pd.Series:
+    """Segment code per customer from r/f/m scores on a grid map.
+
+    Scores on another scale (e.g. 1..3, or a dimension with 4 scores) are rescaled to the map's
+    scale first; `bins` is the number of scores, one for all dimensions or per dimension (r, f, m).
+    """
+    top = bins if isinstance(bins, dict) else {"r": bins, "f": bins, "m": bins}
+    r, f, m = (_rescale(scores[f"{d}_score"], top[d], segment_map.scale) for d in ("r", "f", "m"))
     fm = (f + m + 1) // 2
     lookup = {}
     for segment in segment_map.segments:
@@ -160,9 +236,11 @@ def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: in
 
 
 def assign_high_low_classes(features: pd.DataFrame, segment_map: SegmentMap) -> tuple[pd.Series, dict]:
-    """Class code per customer: R, F, M each high or low against the mean (or median) of all customers.
+    """Class code per customer: R, F, M each high or low against the map's basis (mean, median or
+    business thresholds). Returns the codes and the thresholds used.
 
-    Returns the codes and the thresholds used. High R means recency_days below the threshold.
+    High R means a recent purchase: recency_days below the threshold. High F and high M mean
+    strictly more orders and revenue than the threshold.
     """
     thresholds = high_low_thresholds(features, segment_map)
     r = np.where(features["recency_days"] < thresholds["r"], "high", "low")
@@ -174,21 +252,30 @@ def assign_high_low_classes(features: pd.DataFrame, segment_map: SegmentMap) -> 
 
 
 def high_low_thresholds(features: pd.DataFrame, segment_map: SegmentMap) -> dict[str, float]:
-    """The mean (or median) of recency_days, orders and revenue that split high from low."""
+    """The values of recency_days, orders and revenue that split high from low (keys r, f, m)."""
+    if segment_map.basis == "threshold":
+        given = segment_map.thresholds or {}
+        missing = [c for c in RFM_FEATURES.values() if c not in given]
+        if missing:
+            raise ParamsError(f"segment map {segment_map.name}: basis threshold needs thresholds for {', '.join(missing)}")
+        return {dim: float(given[col]) for dim, col in RFM_FEATURES.items()}
     if segment_map.basis not in ("mean", "median"):
-        raise ParamsError(f"segment map {segment_map.name}: basis must be mean or median, got {segment_map.basis!r}")
+        raise ParamsError(f"segment map {segment_map.name}: basis must be mean, median or threshold, "
+                          f"got {segment_map.basis!r}")
     return {dim: float(getattr(features[col], segment_map.basis)()) for dim, col in RFM_FEATURES.items()}
 
 
-def segment_customers(features: pd.DataFrame, bins: int = 5, segment_map: str = "rfm11",
-                      class_map: str = "cn8") -> tuple[pd.DataFrame, RFMScorer]:
-    """Scores, the grid segment and the high/low class for every customer (one row each)."""
-    scorer = RFMScorer(bins).fit(features)
+def segment_customers(features: pd.DataFrame, scorer: RFMScorer | int = 5, segment_map: str | SegmentMap = "rfm11",
+                      class_map: str | SegmentMap = "cn8") -> tuple[pd.DataFrame, RFMScorer]:
+    """Scores, the grid segment and the high/low class for every customer (one row each).
+
+    `scorer` is a fitted RFMScorer, or a number of bins for a quantile scorer fitted here.
+    """
+    if not isinstance(scorer, RFMScorer):
+        scorer = RFMScorer(scorer).fit(features)
     scores = scorer.transform(features)
-    grid = load_segment_map(segment_map)
-    classes = load_segment_map(class_map)
-    scores["segment"] = assign_grid_segments(scores, grid, bins).to_numpy()
-    scores["rfm_class"] = assign_high_low_classes(features, classes)[0].to_numpy()
+    scores["segment"] = assign_grid_segments(scores, load_segment_map(segment_map), scorer.max_score_).to_numpy()
+    scores["rfm_class"] = assign_high_low_classes(features, load_segment_map(class_map))[0].to_numpy()
     return scores, scorer
 
 
@@ -202,6 +289,8 @@ def strategies() -> dict[str, dict[str, str]]:
 def _rescale(score: pd.Series, bins: int, scale: int) -> pd.Series:
     if bins == scale:
         return score.astype(int)
+    if bins == 1:
+        return pd.Series(np.full(len(score), (scale + 1) // 2), index=score.index)
     return (1 + np.floor((score - 1) * (scale - 1) / (bins - 1) + 0.5)).astype(int)
 
 

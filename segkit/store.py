@@ -17,7 +17,7 @@ from segkit.errors import DataError
 STAGE_FILES = {
     "clean_transactions": "01_cleaning", "quarantine": "01_cleaning", "ledger": "01_cleaning",
     "customers": "01_cleaning", "surveys": "01_cleaning",
-    "features": "01_cleaning", "segments": "02_rfm",
+    "features": "01_cleaning", "segments": "02_rfm", "profile": "02_rfm",
     "clusters": "03_clustering",
 }
 

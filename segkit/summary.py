@@ -67,20 +67,37 @@ def crosstab_clusters_segments(clusters: pd.DataFrame, segments: pd.DataFrame, m
     return table.reset_index().rename(columns={"cluster_name": "cluster"})
 
 
-def nps_by_segment(surveys: pd.DataFrame, segments: pd.DataFrame, map_name: str, lang: str) -> pd.DataFrame:
-    """Per segment: customers, how many answered, mean score and NPS (promoters 9-10 minus
-    detractors 0-6, in points). Customers without an answer are counted apart, not as unhappy."""
-    segment_map = load_segment_map(map_name)
-    latest = surveys.sort_values("answered_at").groupby("customer_id").tail(1) \
-        if "answered_at" in surveys.columns else surveys.drop_duplicates("customer_id", keep="last")
-    merged = segments[["customer_id", "segment"]].merge(latest, on="customer_id", how="left")
+def nps(answers: pd.Series) -> float:
+    """Net Promoter Score in points: % promoters (9-10) minus % detractors (0-6) among the answers.
+
+    >>> nps(pd.Series([10, 9, 8, 7, 3, None]))
+    20.0
+    """
+    answered = answers.dropna()
+    if answered.empty:
+        return float("nan")
+    return float(100 * ((answered >= 9).mean() - (answered <= 6).mean()))
+
+
+def nps_overall(profile: pd.DataFrame) -> dict:
+    """Answers, share of customers who answered, NPS and the promoter/passive/detractor shares."""
+    answers = profile["nps"].dropna()
+    return {"customers": len(profile), "answered": len(answers), "answered_share": len(answers) / len(profile),
+            "nps": nps(answers), "promoters": float((answers >= 9).mean()) if len(answers) else float("nan"),
+            "passives": float(answers.between(7, 8).mean()) if len(answers) else float("nan"),
+            "detractors": float((answers <= 6).mean()) if len(answers) else float("nan")}
+
+
+def nps_by_segment(profile: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
+    """Per segment: customers, how many answered, mean score and NPS. Customers without an answer
+    are counted apart, never as unhappy."""
+    segment_map = load_segment_map(segment_map)
     rows = []
     for code in segment_map.codes:
-        part = merged[merged["segment"] == code]
-        answered = part.dropna(subset=["nps"])
-        nps = 100 * ((answered["nps"] >= 9).mean() - (answered["nps"] <= 6).mean()) if len(answered) else float("nan")
+        part = profile[profile[column] == code]
+        answered = part["nps"].dropna()
         rows.append({"segment": segment_map.label(code, lang), "customers": len(part), "answered": len(answered),
-                     "score": answered["score"].mean() if len(answered) else float("nan"), "nps": nps})
+                     "score": part["score"].mean() if len(answered) else float("nan"), "nps": nps(answered)})
     return pd.DataFrame(rows)
 
 
@@ -94,10 +111,12 @@ def breadth_table(features: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def segment_summary(features: pd.DataFrame, codes: pd.Series, map_name: str, lang: str) -> pd.DataFrame:
-    """Per segment of `map_name`: customers, orders, revenue, their shares, average order value,
-    median recency/orders/revenue and the suggested action, in the map's order."""
-    segment_map = load_segment_map(map_name)
+def segment_summary(features: pd.DataFrame, codes: pd.Series, segment_map, lang: str,
+                    overrides: dict | None = None) -> pd.DataFrame:
+    """Per segment (in the map's order): customers, orders, revenue, their shares, average order
+    value, median recency/orders/revenue, NPS (where `features` has survey answers) and the
+    suggested action (`overrides`: code -> object or dict with en/zh texts replacing the default)."""
+    segment_map = load_segment_map(segment_map)
     frame = features.assign(code=codes.to_numpy())
     grouped = frame.groupby("code")
     table = pd.DataFrame({
@@ -107,17 +126,28 @@ def segment_summary(features: pd.DataFrame, codes: pd.Series, map_name: str, lan
         "recency_days": grouped["recency_days"].median(),
         "median_orders": grouped["orders"].median(),
         "median_revenue": grouped["revenue"].median(),
-    }).reindex(segment_map.codes).fillna(0)
+    }).reindex(segment_map.codes)
+    table[["customers", "orders", "revenue"]] = table[["customers", "orders", "revenue"]].fillna(0)
     table["customer_share"] = table["customers"] / table["customers"].sum()
     table["revenue_share"] = table["revenue"] / table["revenue"].sum()
-    table["avg_order_value"] = (table["revenue"] / table["orders"].where(table["orders"] > 0)).fillna(0)
+    table["avg_order_value"] = table["revenue"] / table["orders"].where(table["orders"] > 0)
+    if "nps" in frame.columns:
+        table["nps"] = [nps(frame.loc[frame["code"] == c, "nps"]) for c in table.index]
     table["segment"] = [segment_map.label(c, lang) for c in table.index]
-    table["strategy"] = [strategies()[c][lang] for c in table.index]
+    table["strategy"] = [strategy_text(c, lang, overrides) for c in table.index]
     table["customers"] = table["customers"].astype(int)
     table["orders"] = table["orders"].astype(int)
-    return table.reset_index(names="code")[
-        ["code", "segment", "customers", "customer_share", "orders", "revenue", "revenue_share",
-         "avg_order_value", "recency_days", "median_orders", "median_revenue", "strategy"]]
+    columns = ["code", "segment", "customers", "customer_share", "orders", "revenue", "revenue_share",
+               "avg_order_value", "recency_days", "median_orders", "median_revenue"]
+    return table.reset_index(names="code")[columns + (["nps"] if "nps" in table.columns else []) + ["strategy"]]
+
+
+def strategy_text(code: str, lang: str, overrides: dict | None = None) -> str:
+    """The action for a segment: the params' override where one is given, else the default."""
+    override = (overrides or {}).get(code)
+    text = getattr(override, lang, None) if override is not None and not isinstance(override, dict) \
+        else (override or {}).get(lang)
+    return text or strategies().get(code, {}).get(lang, "—")
 
 
 def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.DataFrame | None = None,
@@ -172,3 +202,72 @@ def headline_kpis(data_dir: str | Path, top: float = 0.2) -> dict:
         "rows_in": int(ledger["rows"].sum()),
         "rows_aside": int(ledger.loc[ledger["outcome"] == "set_aside", "rows"].sum()),
     }
+
+
+def segments_by(profile: pd.DataFrame, column: str, dimension: str, segment_map, lang: str) -> pd.DataFrame:
+    """Customers per segment (rows, in the map's order) and value of `dimension` (columns),
+    e.g. customer type or region; the last column is the total."""
+    segment_map = load_segment_map(segment_map)
+    table = pd.crosstab(profile[column], profile[dimension].fillna("—")).reindex(segment_map.codes, fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table.index = [segment_map.label(c, lang) for c in table.index]
+    table.columns = [str(c) for c in table.columns]
+    return table.reset_index(names="segment")
+
+
+def tier_table(profile: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Customers by frequency tier (rows) and monetary tier (columns), high first."""
+    order = ["high", "mid", "low"]
+    table = pd.crosstab(profile["frequency_tier"], profile["monetary_tier"]).reindex(
+        index=order, columns=order, fill_value=0)
+    table.index = [t(f"tier.frequency.{x}", lang) for x in table.index]
+    table.columns = [t(f"tier.monetary.{x}", lang) for x in table.columns]
+    return table.reset_index(names="frequency_tier")
+
+
+def abc_table(profile: pd.DataFrame) -> pd.DataFrame:
+    """Customers and revenue per ABC class."""
+    grouped = profile.groupby("abc_class")
+    table = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum()}).reindex(["A", "B", "C"], fill_value=0)
+    table["customer_share"] = table["customers"] / table["customers"].sum()
+    table["revenue_share"] = table["revenue"] / table["revenue"].sum()
+    return table.reset_index(names="abc_class")
+
+
+def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang: str, top_n: int = 20) -> pd.DataFrame:
+    """The top `top_n` customers of the composite ranking with what they are known by."""
+    segment_map = load_segment_map(segment_map)
+    columns = ["customer_id", "orders", "revenue", "recency_days", "segment"]
+    top = ranked.head(top_n)[["rank", "customer_id", "rank_score"]].merge(profile[columns], on="customer_id", how="left")
+    top["segment"] = [segment_map.label(c, lang) for c in top["segment"]]
+    return top
+
+
+def satisfaction_table(profile: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Customers and revenue share per satisfaction class; 'no answer' is its own row."""
+    order = ["very_satisfied", "satisfied", "unsatisfied", "no_answer"]
+    grouped = profile.groupby("satisfaction")
+    table = pd.DataFrame({"customers": grouped.size(), "revenue": grouped["revenue"].sum()}).reindex(order, fill_value=0)
+    table["customer_share"] = table["customers"] / table["customers"].sum()
+    table["revenue_share"] = table["revenue"] / table["revenue"].sum()
+    table.index = [t(f"satisfaction.{x}", lang) for x in table.index]
+    return table.reset_index(names="satisfaction")
+
+
+def weights_text(weights: dict[str, float], lang: str) -> str:
+    """"amount 30%, frequency 25%, ..." with the weights normalised to sum to 100%."""
+    from segkit.ranking import normalised_weights
+
+    shares = sorted(normalised_weights(weights).items(), key=lambda item: -item[1])
+    return ", ".join(f"{t(f'criterion.{name}', lang)} {share:.0%}" for name, share in shares)
+
+
+def behaviour_text(profile: pd.DataFrame, activity_days: int, lang: str):
+    """The purchase-behaviour sentence: breadth, median interval between orders, activity."""
+    from segkit.i18n import say
+
+    values = {"interval": float(profile["interval_days"].median()), "days": activity_days,
+              "active": float((profile["orders_recent"] > 0).mean())}
+    if "categories" in profile.columns:
+        return say("rfm.behaviour", lang, multi=float((profile["categories"] > 1).mean()), **values)
+    return say("rfm.behaviour_no_categories", lang, **values)

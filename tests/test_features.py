@@ -24,6 +24,10 @@ def test_hand_computed_features():
     assert f.loc["A", "avg_order_value"] == 22.5
     assert f.loc["A", "categories"] == 2
     assert f.loc["A", "first_purchase"] == pd.Timestamp("2024-01-01")
+    assert f.loc["A", "interval_days"] == 20.0 and pd.isna(f.loc["B", "interval_days"])
+    assert f.loc["A", "orders_recent"] == 2 and f.loc["B", "orders_recent"] == 1  # 90 days by default
+    narrow = customer_features(connect(), tx, dt.date(2024, 1, 31), activity_days=5).set_index("customer_id")
+    assert narrow.loc["A", "orders_recent"] == 0 and narrow.loc["B", "orders_recent"] == 1
 
 
 def test_engine_agrees_with_pandas_on_generated_data():

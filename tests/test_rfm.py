@@ -36,7 +36,7 @@ def test_all_one_order_does_not_crash_and_says_so():
     scores = scorer.transform(f)
     assert scorer.n_bins_ == {"r": 5, "f": 1, "m": 5}
     assert set(scores["f_score"]) == {1}
-    assert scorer.cut_points().set_index("dimension").loc["f", "bins"] == 1
+    assert scorer.cut_points().set_index("dimension").loc["F", "bins"] == 1
 
 
 def test_equal_values_always_get_equal_scores():

@@ -1,0 +1,138 @@
+"""Customer tags (客户标签) from rules in params, in a small and safe expression language.
+
+A rule is one expression over customer-profile columns, e.g.
+`monetary_tier == 'high' and recency_days > 180` or `customer_type in ['enterprise', 'government']`.
+Allowed: column names, numbers, strings, True/False, lists of constants, comparisons
+(== != < <= > >= in, not in), and/or/not, + - * /. Nothing else: no calls, attributes, indexing
+or comprehensions, so a params file cannot run code. Rules are checked when the params load.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import operator
+from dataclasses import dataclass
+from typing import Iterable
+
+import pandas as pd
+
+from segkit.errors import ParamsError
+
+MAX_LENGTH = 500
+COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+           ast.Gt: operator.gt, ast.GtE: operator.ge}
+ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+@dataclass(frozen=True)
+class TagRule:
+    name: str
+    en: str
+    zh: str
+    when: str
+    tree: ast.Expression
+
+
+def compile_rule(expression: str, known: Iterable[str], where: str = "tag") -> ast.Expression:
+    """Parse and check a rule; raises ParamsError naming the problem (and a close column name)."""
+    known = set(known)
+    if len(expression) > MAX_LENGTH:
+        raise ParamsError(f"{where}: the rule is longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as err:
+        raise ParamsError(f"{where}: {expression!r} is not a valid rule ({err.msg}); "
+                          "write e.g. \"orders >= 3 and monetary_tier == 'high'\"") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if node.id not in known:
+                close = difflib.get_close_matches(node.id, sorted(known), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ParamsError(f"{where}: unknown feature '{node.id}' in {expression!r}{hint} "
+                                  f"(features: {', '.join(sorted(known))})")
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            if not all(isinstance(e, ast.Constant) for e in node.elts):
+                raise ParamsError(f"{where}: lists in a rule may hold only constants: {expression!r}")
+        elif not isinstance(node, _ALLOWED):
+            raise ParamsError(f"{where}: {type(node).__name__.lower()} is not allowed in a rule "
+                              f"({expression!r}); rules compare features with values, nothing more")
+    return tree
+
+
+_ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare,
+            ast.Constant, ast.Load, ast.In, ast.NotIn, ast.BinOp, *COMPARE, *ARITHMETIC)
+
+
+def compile_tags(tags, known: Iterable[str]) -> list[TagRule]:
+    """TagRules from params tags (objects with name, en, zh, when)."""
+    known = list(known)
+    return [TagRule(t.name, t.en, t.zh, t.when, compile_rule(t.when, known, where=f"tags[{i}] ({t.name}).when"))
+            for i, t in enumerate(tags)]
+
+
+def evaluate(tree: ast.Expression, frame: pd.DataFrame) -> pd.Series:
+    """True where the rule holds; a missing value (or a column this data set lacks) never matches."""
+    result = _eval(tree.body, frame)
+    if not isinstance(result, pd.Series):
+        result = pd.Series(bool(result), index=frame.index)
+    return result.fillna(False).astype(bool)
+
+
+def apply_tags(profile: pd.DataFrame, rules: list[TagRule]) -> pd.DataFrame:
+    """customer_id, one boolean column per tag (tag_<name>) and `tags`, the tag names joined by ', '."""
+    out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()}, index=profile.index)
+    for rule in rules:
+        out[f"tag_{rule.name}"] = evaluate(rule.tree, profile).to_numpy()
+    flags = out[[f"tag_{r.name}" for r in rules]]
+    out["tags"] = [", ".join(r.name for r, hit in zip(rules, row) if hit) for row in flags.itertuples(index=False)]
+    return out.reset_index(drop=True)
+
+
+def tag_counts(tagged: pd.DataFrame, rules: list[TagRule], lang: str) -> pd.DataFrame:
+    """Customers per tag, with the rule, in the report's language."""
+    total = len(tagged)
+    return pd.DataFrame([{"tag": getattr(r, lang), "rule": r.when, "customers": int(tagged[f"tag_{r.name}"].sum()),
+                          "customer_share": tagged[f"tag_{r.name}"].mean() if total else 0.0} for r in rules])
+
+
+def _eval(node: ast.AST, frame: pd.DataFrame):
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in frame.columns:
+            return frame[node.id]
+        return pd.Series(pd.NA, index=frame.index, dtype="object")  # e.g. no categories in this data
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [e.value for e in node.elts]
+    if isinstance(node, ast.BoolOp):
+        values = [_as_bool(_eval(v, frame), frame) for v in node.values]
+        result = values[0]
+        for value in values[1:]:
+            result = (result & value) if isinstance(node.op, ast.And) else (result | value)
+        return result
+    if isinstance(node, ast.UnaryOp):
+        value = _eval(node.operand, frame)
+        return ~_as_bool(value, frame) if isinstance(node.op, ast.Not) else -value
+    if isinstance(node, ast.BinOp):
+        return ARITHMETIC[type(node.op)](_eval(node.left, frame), _eval(node.right, frame))
+    if isinstance(node, ast.Compare):
+        result = None
+        left = _eval(node.left, frame)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _eval(comparator, frame)
+            if isinstance(op, (ast.In, ast.NotIn)):
+                hit = left.isin(right) if isinstance(left, pd.Series) else pd.Series(left in right, index=frame.index)
+                step = hit if isinstance(op, ast.In) else ~hit & (left.notna() if isinstance(left, pd.Series) else True)
+            else:
+                step = _as_bool(COMPARE[type(op)](left, right), frame)
+            result = step if result is None else (result & step)
+            left = right
+        return result
+    raise ParamsError(f"{type(node).__name__} is not allowed in a rule")  # compile_rule stops these first
+
+
+def _as_bool(value, frame: pd.DataFrame) -> pd.Series:
+    if isinstance(value, pd.Series):
+        return value.astype("boolean").fillna(False).astype(bool) if value.dtype != bool else value
+    return pd.Series(bool(value), index=frame.index)
