@@ -124,7 +124,8 @@ def test_pdf_text_and_rendered_pages(en_run, tmp_path):
     pdf = result.folder / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     for title in ("Customer segmentation report", "1. Data cleaning", "2. RFM scores and segments", "3. Clustering",
-                  "4. Evaluation", "5. Case study: findings and actions", "Champions", "Suggested action"):
+                  "4. Evaluation", "5. Case study: findings and actions", "Champions", "Suggested action",
+                  "composite ranking", "Multi-category", "Gini coefficient", "Segments by customer type", "NPS"):
         assert title in text, title
     assert f"{result.kpis['customers']:,}" in text
     pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout).group(1))
@@ -165,6 +166,10 @@ def test_section_page_renders_its_charts_in_a_real_browser(en_run, tmp_path):
     assert 'class="segkit-table"' in dom
 
 
+def test_language_switch_keeps_the_numbers(en_run, zh_run):
+    assert en_run[1].kpis == zh_run[1].kpis
+
+
 def test_chinese_report(zh_run, tmp_path):
     require_tool("pdftotext")
     _, result = zh_run
@@ -172,7 +177,8 @@ def test_chinese_report(zh_run, tmp_path):
     assert '<html lang="zh-CN">' in index and "客户分类分析报告" in index and "核心指标" in index
     text = subprocess.run(["pdftotext", str(result.folder / "report.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
-    for words in ("客户分类分析报告", "1. 数据清洗", "2. RFM评分与客户分群", "冠军客户", "建议行动"):
+    for words in ("客户分类分析报告", "1. 数据清洗", "2. RFM评分与客户分群", "冠军客户", "建议行动", "多品类客户",
+                  "高频", "高价值", "客户综合排序", "按客户类型划分的客户群"):
         assert words in text, words
     for name in NOTEBOOKS:  # no chart fell back to boxes for missing Chinese glyphs
         executed = nbformat.read(result.folder / "executed" / f"{name}.ipynb", as_version=4)

@@ -114,3 +114,77 @@ def test_eight_classes_each_describe_their_customer():
 def test_unknown_map_lists_the_shipped_ones():
     with pytest.raises(ParamsError, match="shipped maps: cn8, rfm11"):
         load_segment_map("rfm12")
+
+
+def test_fixed_cut_points_in_days_orders_and_money():
+    f = customers(recency=[10, 30, 31, 200, 400], orders=[1, 2, 5, 9, 20], revenue=[5.0, 50, 100, 500, 5000])
+    cuts = {"recency_days": [30, 90, 180, 365], "orders": [1, 3, 6, 10], "revenue": [10, 100, 1000, 2000]}
+    scorer = RFMScorer(method="fixed", cuts=cuts).fit(f)
+    scores = scorer.transform(f)
+    assert scores["r_score"].tolist() == [5, 5, 4, 2, 1]  # 30 days is still "within 30 days"
+    assert scores["f_score"].tolist() == [1, 2, 3, 4, 5]
+    assert scores["m_score"].tolist() == [1, 2, 2, 3, 5]
+
+
+def test_percentile_cut_points():
+    f = customers(recency=list(range(100)), orders=list(range(1, 101)), revenue=[float(x) for x in range(100)])
+    scorer = RFMScorer(method="percentile", percentiles={"recency_days": [50], "orders": [90], "revenue": [25, 50, 75]}).fit(f)
+    scores = scorer.transform(f)
+    assert scores["r_score"].value_counts().to_dict() == {2: 50, 1: 50}
+    assert scores["f_score"].value_counts().to_dict() == {1: 90, 2: 10}
+    assert scorer.n_bins_ == {"r": 2, "f": 2, "m": 4}
+
+
+def test_rank_policy_fills_every_score_even_with_ties():
+    f = customers(recency=list(range(1, 21)), orders=[1] * 12 + [2] * 4 + [3, 4, 5, 9], revenue=[10.0] * 20)
+    merged = RFMScorer(bins=5).fit(f)
+    ranked = RFMScorer(bins=5, ties="rank").fit(f)
+    assert merged.n_bins_["f"] < 5 and merged.n_bins_["m"] == 1
+    assert ranked.n_bins_ == {"r": 5, "f": 5, "m": 5}
+    assert ranked.transform(f)["f_score"].value_counts().to_dict() == {1: 4, 2: 4, 3: 4, 4: 4, 5: 4}
+    with pytest.raises(ValueError, match="ties='rank' applies to method='quantile' only"):
+        RFMScorer(method="fixed", ties="rank", cuts={}).fit(f)
+
+
+def test_class_basis_median_and_business_thresholds():
+    f = customers(recency=[10, 20, 30, 400], orders=[1, 2, 3, 50], revenue=[10.0, 20, 30, 5000])
+    by_mean = assign_high_low_classes(f, load_segment_map("cn8"))[0]
+    by_median = assign_high_low_classes(f, load_segment_map("cn8", basis="median"))[0]
+    assert by_mean.tolist()[:3] == ["general_develop"] * 3  # the outlier drags the mean up
+    assert by_median.tolist() == ["general_develop", "general_develop", "important_retain", "important_retain"]
+    business = load_segment_map("cn8", basis="threshold", thresholds={"recency_days": 90, "orders": 1, "revenue": 15})
+    assert assign_high_low_classes(f, business)[0].tolist() == ["general_develop", "important_value",
+                                                                "important_value", "important_retain"]
+
+
+def test_custom_maps_in_params_are_checked_when_the_params_load(tmp_path):
+    from segkit.params import load_params
+
+    custom = """rfm:
+  segment_map: two_tier
+  custom_maps:
+    two_tier:
+      kind: grid
+      scale: 2
+      segments:
+        - {code: keep, en: Keep, zh: 保持, boxes: [{r: [2, 2], fm: [1, 2]}]}
+        - {code: chase, en: Chase, zh: 追回, boxes: [{r: [1, 1], fm: [2, 2]}]}
+"""
+    path = tmp_path / "p.yaml"
+    path.write_text(custom, encoding="utf-8")
+    with pytest.raises(ParamsError, match=r"segment map two_tier is not a partition: no segment for r=1, fm=1"):
+        load_params(path)
+    path.write_text(custom + "        - {code: drop, en: Drop, zh: 放弃, boxes: [{r: [1, 1], fm: [1, 1]}]}\n", encoding="utf-8")
+    params = load_params(path)
+    grid = load_segment_map(params.rfm.segment_map, custom=params.rfm.custom_maps)
+    scores = pd.DataFrame({"r_score": [5, 1, 1], "f_score": [5, 5, 1], "m_score": [5, 5, 1]})
+    assert assign_grid_segments(scores, grid, bins=5).tolist() == ["keep", "chase", "drop"]
+
+
+def test_strategy_override_must_name_a_segment(tmp_path):
+    from segkit.params import load_params
+
+    path = tmp_path / "p.yaml"
+    path.write_text("strategies:\n  champion: {en: VIP}\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match="strategies: champion is not a segment of rfm11 or cn8"):
+        load_params(path)

@@ -1,0 +1,42 @@
+import pandas as pd
+import pytest
+
+from segkit.ranking import normalised_weights, rank_customers
+
+PROFILE = pd.DataFrame({
+    "customer_id": ["a", "b", "c"],
+    "orders": [10, 5, 1],
+    "revenue": [100.0, 900.0, 50.0],
+    "interval_days": [10.0, 30.0, None],
+    "score": [None, 5.0, 1.0],
+})
+
+
+def test_weights_are_normalised_so_they_mean_what_they_say():
+    assert normalised_weights({"frequency": 2, "amount": 6}) == {"frequency": 0.25, "amount": 0.75}
+    with pytest.raises(ValueError, match="unknown ranking criteria"):
+        normalised_weights({"beauty": 1})
+
+
+def test_a_single_criterion_ranks_by_it_and_weights_shift_the_order():
+    by_orders = rank_customers(PROFILE, {"frequency": 1})
+    assert by_orders["customer_id"].tolist() == ["a", "b", "c"]
+    assert by_orders["rank_score"].tolist() == pytest.approx([1.0, 0.5, 0.0])
+    by_amount = rank_customers(PROFILE, {"frequency": 1, "amount": 3})
+    assert by_amount["customer_id"].tolist() == ["b", "a", "c"]
+    # b: 0.5*0.25 + 1*0.75 = 0.875; a: 1*0.25 + 0.5*0.75 = 0.625
+    assert by_amount.set_index("customer_id")["rank_score"].to_dict() == pytest.approx({"a": 0.625, "b": 0.875, "c": 0.0})
+
+
+def test_shorter_interval_is_better_and_missing_answers_are_not_punished():
+    ranked = rank_customers(PROFILE, {"interval": 1, "satisfaction": 1}).set_index("customer_id")
+    assert ranked.loc["a", "crit_interval"] == 1.0 and ranked.loc["b", "crit_interval"] == 0.0
+    # a has no survey answer: scored on the interval alone (1.0), not as the unhappiest customer
+    assert ranked.loc["a", "rank_score"] == 1.0
+    assert ranked.loc["c", "rank_score"] == 0.0  # no interval (one order) and the lowest score
+
+
+def test_input_is_not_mutated():
+    before = PROFILE.copy()
+    rank_customers(PROFILE, {"frequency": 1, "amount": 1})
+    pd.testing.assert_frame_equal(PROFILE, before)
