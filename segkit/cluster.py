@@ -109,24 +109,22 @@ def profile_clusters(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame
 
 
 def describe_clusters(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
-    """A level (high / mid / low) per dimension and cluster, from its medians against all customers.
+    """A level from 1 (worst) to 5 (best) per dimension and cluster: where the cluster's median falls
+    among the quintiles of all customers. Recency is judged the business way: few days is good.
 
-    Recency is judged the business way: a small recency_days is "high" (recent). The levels are the
-    words of a human-readable cluster name; `segkit.i18n.cluster_name` renders them.
+    The levels are the words of a human-readable cluster name; `segkit.i18n.cluster_name` renders them.
     """
     profile = profile_clusters(features, labels)
-    rows = []
     for dim, column in (("r", "recency_days"), ("f", "orders"), ("m", "revenue")):
-        low, high = features[column].quantile([1 / 3, 2 / 3])
-        level = np.where(profile[column] > high, "high", np.where(profile[column] <= low, "low", "mid"))
-        if dim == "r":
-            level = np.select([level == "high", level == "low"], ["low", "high"], "mid")
-        profile[f"{dim}_level"] = level
+        quintiles = features[column].quantile([0.2, 0.4, 0.6, 0.8]).to_numpy()
+        level = np.searchsorted(quintiles, profile[column].to_numpy(), side="left") + 1  # right-closed
+        profile[f"{dim}_level"] = (6 - level) if dim == "r" else level
     return profile
 
 
 def name_clusters(described: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Add a readable `name` to `describe_clusters` output ("recent, frequent, high spend")."""
+    """Add a readable `name` to `describe_clusters` output ("very recent, frequent, top spend");
+    clusters that would share a name are numbered."""
     names = [cluster_name(r.r_level, r.f_level, r.m_level, lang) for r in described.itertuples()]
     repeated = pd.Series(names).duplicated(keep=False)
     names = [f"{n} ({c + 1})" if dup else n for n, c, dup in zip(names, described["cluster"], repeated)]

@@ -54,8 +54,8 @@ def rule_name(rule: str, lang: str) -> str:
     return t(f"rule.{rule}", lang) if rule else t("ledger.used", lang)
 
 
-def cluster_name(r_level: str, f_level: str, m_level: str, lang: str) -> str:
-    """A readable cluster name from its levels, e.g. "recent, frequent, high spend"."""
+def cluster_name(r_level: int, f_level: int, m_level: int, lang: str) -> str:
+    """A readable cluster name from its levels (1 worst .. 5 best), e.g. "very recent, frequent, top spend"."""
     parts = [t(f"level.{dim}.{level}", lang) for dim, level in (("r", r_level), ("f", f_level), ("m", m_level))]
     return t("name.separator", lang).join(parts)
 

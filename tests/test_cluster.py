@@ -42,6 +42,12 @@ def test_same_random_state_same_clusters():
     assert (a == b).all()
 
 
+def test_clusters_with_the_same_words_are_numbered():
+    described = pd.DataFrame({"cluster": [0, 1, 2], "r_level": [5, 5, 1], "f_level": [4, 4, 1], "m_level": [5, 5, 1]})
+    assert name_clusters(described, "en")["name"].tolist() == [
+        "very recent, frequent, top spend (1)", "very recent, frequent, top spend (2)", "lapsed, one-off, lowest spend"]
+
+
 def test_too_few_customers_is_a_clear_error():
     features = three_groups(n=1)
     with pytest.raises(ValueError, match=r"k_min=3 must be < number of distinct customers \(3\)"):
@@ -55,8 +61,9 @@ def test_profiles_and_names_are_readable():
     assert profile["customer_share"].sum() == pytest.approx(1.0)
     assert profile["revenue_share"].sum() == pytest.approx(1.0)
     named = name_clusters(describe_clusters(features, labels), "en")
-    assert named.loc[0, "name"] == "recent, frequent, high spend"
-    assert named.loc[2, "name"] == "long inactive, one-off, low spend"
-    assert name_clusters(describe_clusters(features, labels), "zh").loc[0, "name"] == "近期活跃、高频、高消费"
+    assert named.loc[0, "name"] == "very recent, very frequent, top spend"
+    assert named.loc[2, "name"] == "lapsed, one-off, lowest spend"
+    assert named[["r_level", "f_level", "m_level"]].loc[1].tolist() == [3, 2, 3]
+    assert name_clusters(describe_clusters(features, labels), "zh").loc[0, "name"] == "近期活跃、高频、消费最高"
     assigned = cluster_assignments(features, labels, named)
     assert assigned["cluster_name"].nunique() == 3 and len(assigned) == len(features)
