@@ -53,6 +53,7 @@ img { max-width: 100%; break-inside: avoid; }
 table { break-inside: avoid; }
 .segkit-nav { display: none; }
 .jp-Cell { break-inside: avoid; }
+.segkit-part + .segkit-part { break-before: page; }
 """
 
 
@@ -252,20 +253,29 @@ li {{ margin: 0.4em 0; font-size: 1.1em; }}
 
 
 def write_pdf(folder: Path, target: Path) -> None:
-    """index.html and the five section pages as one A4 PDF, in that order (WeasyPrint)."""
+    """index.html and the five section pages as one A4 PDF, in that order, numbered through (WeasyPrint).
+
+    The pages are joined into one document first, so that page numbers run on across sections.
+    """
     import logging
 
     from weasyprint import CSS, HTML
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # nbconvert CSS has rules it ignores
-    style = CSS(string=PRINT_CSS)
-    pages = []
-    documents = []
-    for name in ("index", *NOTEBOOKS):
-        document = HTML(filename=str(folder / f"{name}.html")).render(stylesheets=[style])
-        documents.append(document)
-        pages.extend(document.pages)
-    documents[0].copy(pages).write_pdf(str(target))
+    pages = {name: (folder / f"{name}.html").read_text(encoding="utf-8") for name in ("index", *NOTEBOOKS)}
+    head = re.search(r"<head>(.*?)</head>", pages[NOTEBOOKS[0]], re.S).group(1)
+    index_style = "".join(re.findall(r"<style>(.*?)</style>", pages["index"], re.S))
+    index_style = re.sub(r"body\s*\{[^}]*\}", "", index_style)  # the section pages' body style wins
+    bodies = [re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *NOTEBOOKS)]
+    joined = "".join(f'<section class="segkit-part">{body}</section>' for body in bodies)
+    document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{index_style}</style></head>'
+                f"<body>{joined}</body></html>")
+    HTML(string=document, base_url=str(folder)).write_pdf(str(target), stylesheets=[CSS(string=PRINT_CSS)])
+
+
+def _lang_of(page: str) -> str:
+    found = re.search(r'<html lang="([^"]+)"', page)
+    return found.group(1) if found else "en"
 
 
 def write_manifest(target: Path, params: Params, params_path: Path, folder: Path, timings: dict) -> None:
