@@ -55,7 +55,7 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
             month: MonthOption = None, set_: SetOption = None) -> None:
     """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
     from segkit.params import load_params
-    from segkit.report import NOTEBOOKS, ReportError, _execute, default_notebooks_dir
+    from segkit.report import NOTEBOOKS, ReportError, default_notebooks_dir, execute_notebook
 
     name = notebook.removesuffix(".ipynb")
     if name not in NOTEBOOKS:
@@ -69,9 +69,9 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
         target = (output or data_dir.parent / "executed" / f"{name}.ipynb").resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         err.print(f"running {name} ...")
-        _execute(folder / f"{name}.ipynb", target,
+        execute_notebook(folder / f"{name}.ipynb", target,
                  {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
-                 folder, name, target.parent)
+                 folder, name)
     except (SegkitError, ReportError) as error:
         _fail(error)
     err.print(f"[green]done[/]: {target}")

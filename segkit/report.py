@@ -93,7 +93,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
         for number, notebook in enumerate(NOTEBOOKS, start=1):
             progress(f"[{number}/{len(NOTEBOOKS)}] running {notebook}")
             tick = time.perf_counter()
-            _execute(notebooks_dir / f"{notebook}.ipynb", work / "executed" / f"{notebook}.ipynb",
+            execute_notebook(notebooks_dir / f"{notebook}.ipynb", work / "executed" / f"{notebook}.ipynb",
                      {"params_path": str(params_path), "data_dir": str(work / "data"), "overrides": overrides},
                      notebooks_dir, notebook, final)
             timings[notebook] = round(time.perf_counter() - tick, 2)
@@ -132,7 +132,7 @@ def default_notebooks_dir() -> Path:
     raise ReportError("cannot find the notebooks/ folder; run from the project folder or pass --notebooks")
 
 
-def _execute(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str, final: Path) -> None:
+def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str, final: Path | None = None) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -141,10 +141,12 @@ def _execute(source: Path, target: Path, parameters: dict, cwd: Path, notebook: 
                                    cwd=str(cwd), progress_bar=False, log_output=False,
                                    extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
+        where = f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: {_first_line(err.evalue)})"
+        if final is None:
+            raise ReportError(f"{where}; the executed notebook is at {target}") from None
         failed_dir = final.parent / f"{final.name}.failed"
         raise ReportError(
-            f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: {_first_line(err.evalue)}); "
-            f"the executed notebook will be at {failed_dir / 'executed' / (notebook + '.ipynb')}; "
+            f"{where}; the executed notebook will be at {failed_dir / 'executed' / (notebook + '.ipynb')}; "
             f"the last good report in {final} is untouched") from None
 
 

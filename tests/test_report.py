@@ -222,3 +222,21 @@ def test_shipped_params_run_end_to_end(name, tmp_path):
         assert "no survey answers" in case_study and "no product categories" in case_study
     else:
         assert "NPS" in case_study and "Product breadth" in case_study
+
+
+def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
+    from conftest import run_segkit
+
+    params_path, result = en_run
+    data = tmp_path / "data"
+    shutil.copytree(result.folder / "data", data)
+    (data / "clusters.parquet").unlink()
+    done = run_segkit("run", "03_clustering", "--params", str(params_path), "--data-dir", str(data),
+                      "--set", "cluster.k_max=3")
+    assert done.returncode == 0, done.stderr
+    assert (data / "clusters.parquet").is_file()
+    assert (tmp_path / "executed" / "03_clustering.ipynb").is_file()
+    missing = tmp_path / "empty"
+    failed = run_segkit("run", "02_rfm", "--params", str(params_path), "--data-dir", str(missing))
+    assert failed.returncode == 2
+    assert "features.parquet is missing: run notebook 01_cleaning first" in failed.stderr
