@@ -218,17 +218,22 @@ def _cell_text(cell) -> str | None:
 
 
 def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
+    import duckdb
+
     try:
-        con = ibis.duckdb.connect(str(path), read_only=True)
-        tables = con.list_tables()
+        con = duckdb.connect(str(path), read_only=True)
     except Exception as err:
         raise DataError(f"{path}: not a readable DuckDB file ({_first_line(err)})") from None
-    name = spec.table or ("transactions" if "transactions" in tables else None)
-    if name not in tables:
-        raise DataError(f"{path}: no table {name!r} (tables there: {', '.join(tables) or 'none'}); "
-                        f"set {key}.table")
-    frame = con.table(name).to_pandas()
-    con.disconnect()
+    try:
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
+        name = spec.table or ("transactions" if "transactions" in tables else None)
+        if name not in tables:
+            raise DataError(f"{path}: no table {name!r} (tables there: {', '.join(tables) or 'none'}); "
+                            f"set {key}.table")
+        frame = con.table(f'"{name}"').df()
+    finally:
+        con.close()
     frame.insert(0, "source_row", range(1, len(frame) + 1))
     return frame
 
