@@ -218,8 +218,12 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
     rule broken), `reason` and `detail`, and the values after the fixes: one lazy expression."""
     t = table
     has = set(t.columns)
-    text_problem = t.problem_rule if "problem_rule" in has else ibis.null(str)
     no = ibis.literal(False)
+    # A typed source (a database) has no text that failed to read: only missing values.
+    readable = t.problem_rule.isnull() if "problem_rule" in has else ibis.literal(True)
+
+    def unreadable(rule: str) -> ibis.BooleanValue:
+        return (t.problem_rule == rule) if "problem_rule" in has else no
 
     engine_fixes: dict[str, ibis.BooleanValue] = {}
     values: dict[str, ibis.Value] = {}
@@ -263,11 +267,11 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
 
     tests = {
         "missing_customer_id": t.customer_id.isnull() | (t.customer_id.strip() == ""),
-        "missing_date": t.ordered_at.isnull() & text_problem.isnull(),
-        "unreadable_date": text_problem == "unreadable_date",
-        "missing_amount": t.amount.isnull() & text_problem.isnull(),
-        "unreadable_amount": text_problem == "unreadable_amount",
-        "unreadable_quantity": text_problem == "unreadable_quantity",
+        "missing_date": t.ordered_at.isnull() & readable,
+        "unreadable_date": unreadable("unreadable_date"),
+        "missing_amount": t.amount.isnull() & readable,
+        "unreadable_amount": unreadable("unreadable_amount"),
+        "unreadable_quantity": unreadable("unreadable_quantity"),
         "before_start": t.ordered_at.date() < ibis.date(rules.start_date) if rules.start_date else no,
         "after_as_of": t.ordered_at.date() > ibis.date(as_of),
         "duplicate": exact_copy > 0 if rules.duplicates == "drop" else no,
@@ -415,17 +419,28 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     return result
 
 
-def quarantine_sample(quarantine: pd.DataFrame, per_reason: int = 3) -> pd.DataFrame:
-    """The first rows of each reason, largest reasons first: source_row, reason, detail and the
-    original values, for a data owner to look up and correct."""
+def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_reason: int = 3) -> pd.DataFrame:
+    """The first rows of each reason, largest reasons first: source_row, reason (in words when
+    `lang` is given), detail and the values as they came in, for a data owner to look up and correct."""
     if quarantine.empty:
-        return quarantine
+        return quarantine[[c for c in ("source_row", "reason", "detail") if c in quarantine.columns]]
     order = quarantine["reason"].value_counts().index
-    parts = [quarantine[quarantine["reason"] == r].head(per_reason) for r in order]
-    sample = pd.concat(parts, ignore_index=True)
+    sample = pd.concat([quarantine[quarantine["reason"] == r].head(per_reason) for r in order], ignore_index=True)
     raw = [c for c in sample.columns if c.startswith("raw_")]
     shown = ["source_row", "reason", "detail", *(raw or [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns])]
-    return sample[[c for c in shown if c in sample.columns]]
+    sample = sample[[c for c in shown if c in sample.columns]]
+    if lang is not None:
+        from segkit.i18n import rule_name
+
+        sample = sample.assign(reason=[rule_name(r, lang) for r in sample["reason"]])
+    return sample
+
+
+def ledger_totals(ledger: pd.DataFrame) -> dict:
+    """Input rows, and how many were used as is, used after a fix, and set aside."""
+    by_outcome = ledger.groupby("outcome")["rows"].sum()
+    return {"rows": int(ledger["rows"].sum()), "used": int(by_outcome.get("used", 0)),
+            "fixed": int(by_outcome.get("fixed", 0)), "aside": int(by_outcome.get("set_aside", 0))}
 
 
 def _top_reasons(ledger: pd.DataFrame) -> str:
