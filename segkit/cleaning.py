@@ -199,9 +199,10 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     text_columns = [c for c in present if is_text(tx[c])]
     originals = None
     if text_columns:
-        text = tx[text_columns].astype("string")
-        out["content"] = pd.util.hash_pandas_object(text.fillna("\x00"), index=False).to_numpy().view("int64")
-        originals = text.rename(columns=lambda c: f"raw_{c}")
+        # exact duplicates are rows whose values, as they came in, are all the same
+        as_given = tx[present].astype("string").fillna("\x00")
+        out["content"] = pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
+        originals = tx[text_columns].astype("string").rename(columns=lambda c: f"raw_{c}")
         originals.insert(0, "source_row", tx["source_row"].to_numpy())
     return with_canonical_types(out), originals
 

@@ -340,3 +340,12 @@ def test_every_row_ends_in_exactly_one_place(rows, rules):
         return  # segkit's own clear errors are the only exceptions allowed (e.g. no readable date)
     assert_every_row_accounted(result, tx)
     assert set(result.quarantine["reason"]) <= set(RULES)
+
+
+def test_exact_duplicates_compare_every_value_not_only_the_text_ones():
+    # text ids with typed amounts: rows that share only their text columns are not duplicates
+    tx = pd.DataFrame({"source_row": [1, 2, 3], "customer_id": ["A", "A", "A"], "order_id": ["1", "1", "1"],
+                       "ordered_at": pd.to_datetime(["2024-01-05"] * 3), "amount": [5.0, 7.0, 5.0]})
+    result = clean(tx)
+    assert reasons(result) == {3: "duplicate"}
+    assert result.quarantine["detail"].tolist() == ["same as row 1"]
