@@ -61,8 +61,14 @@ class Intake:
         return isinstance(self.transactions, ibis.Table)
 
 
-def load_source(source: Source) -> Intake:
-    """Read the transactions and the optional `customers` and `surveys` tables of a params source."""
+def load_source(source: Source, params_path: str | Path | None = None) -> Intake:
+    """Read the transactions and the optional `customers` and `surveys` tables of a params source.
+
+    A relative file path in the source is read relative to the folder of `params_path` (the params
+    file it was written in), so that the same params work from any working folder.
+    """
+    if params_path is not None and source.kind == "file":
+        source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "demo":
         demo = source.demo
         data = generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed, defects=demo.defects)
@@ -78,6 +84,15 @@ def load_source(source: Source) -> Intake:
     if source.kind == "database":
         return load_database(source.database)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
+
+
+def _paths_relative_to(source: Source, folder: Path) -> Source:
+    changes = {}
+    for name in ("transactions", "customers", "surveys"):
+        table = getattr(source, name)
+        if table is not None and not Path(table.path).is_absolute():
+            changes[name] = table.model_copy(update={"path": str(folder / table.path)})
+    return source.model_copy(update=changes)
 
 
 # -- files ------------------------------------------------------------------------------------

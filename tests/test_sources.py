@@ -223,3 +223,13 @@ def test_demo_source_brings_customers_and_surveys():
     assert intake.customers is not None and len(intake.customers) == 50
     assert intake.surveys is not None
     assert intake.transactions["source_row"].is_unique
+
+
+def test_relative_paths_are_read_from_the_params_folder(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text("customer_id,ordered_at,amount\nC1,2024-01-05,3\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "data")  # a working folder where the relative path does not lead
+    source = file_source("data/orders.csv")
+    assert load_source(source, params_path=tmp_path / "shop.yaml").transactions["amount"].tolist() == ["3"]
+    with pytest.raises(DataError, match="no such file"):
+        load_source(source)
