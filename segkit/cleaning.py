@@ -282,9 +282,20 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
         "non_positive_amount": (t.amount <= 0) & ~is_return if rules.non_positive_amount == "set_aside" else no,
     }
     reason = ibis.cases(*[(test.fill_null(False), rule) for rule, test in tests.items()], else_=ibis.null(str))
+    said = {
+        "missing_customer_id": "customer_id is empty",
+        "missing_date": "ordered_at is empty",
+        "missing_amount": "amount is empty",
+        "before_start": f"dated before cleaning.start_date {rules.start_date}",
+        "after_as_of": f"dated after the as-of date {as_of}",
+        "non_product": "category or product is listed in cleaning.non_product",
+        "return": "a return or cancellation (cleaning.returns.action: drop)",
+        "non_positive_amount": "amount is zero or negative and not marked as a return",
+    }
     detail = ibis.cases(
         (reason == "duplicate", ibis.literal("same as row ").concat(exact_first.cast("string"))),
         (reason == "duplicate_order_line", ibis.literal("same order line as row ").concat(line_first.cast("string"))),
+        *[(reason == rule, words) for rule, words in said.items()],
         else_=t.detail if "detail" in has else ibis.null(str))
     flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
     judged = t.mutate(**values, reason=reason, detail=detail, **flags)

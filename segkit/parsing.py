@@ -78,7 +78,8 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
     >>> text.tolist(), fixes["trimmed_blanks"].tolist(), fixes["full_width"].tolist()
     (['C1', 'C2', <NA>, <NA>], [True, False, False, False], [False, True, False, False])
     """
-    text = values.astype("string")
+    # the full-width yen sign is how Chinese software writes ¥: a currency sign, not a flaw to count
+    text = values.astype("string").str.replace("\uffe5", "¥", regex=False)
     narrow = text.str.translate(FULL_WIDTH_TABLE)
     full_width = _flag(narrow != text)
     stripped = narrow.str.strip()

@@ -349,3 +349,10 @@ def test_exact_duplicates_compare_every_value_not_only_the_text_ones():
     result = clean(tx)
     assert reasons(result) == {3: "duplicate"}
     assert result.quarantine["detail"].tolist() == ["same as row 1"]
+
+
+def test_every_set_aside_row_says_what_is_wrong():
+    result = clean(MESSY, start_date=dt.date(2024, 1, 1))
+    details = result.quarantine.set_index("source_row")["detail"]
+    assert details.notna().all()
+    assert details[3] == "customer_id is empty" and details[6] == "dated after the as-of date 2024-01-31"

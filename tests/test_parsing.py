@@ -137,3 +137,9 @@ def test_any_text_is_a_number_a_gap_or_a_stated_problem(texts):
         given_text = series.astype("string").str.strip().fillna("") != ""
         # every non-blank text is either read or explained; blank text is simply missing
         assert ((has_value | unreadable).to_numpy() == given_text.to_numpy()).all()
+
+
+def test_the_full_width_yen_sign_is_a_currency_sign_not_a_flaw():
+    _, parsed = amounts(["￥1,234.50", "￥１２"])
+    assert parsed.fixes["currency_text"].tolist() == [True, True]
+    assert parsed.fixes["full_width"].tolist() == [False, True]  # only the full-width digits count
