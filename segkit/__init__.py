@@ -3,7 +3,8 @@
 The public API. Notebooks and users call these; everything else is an implementation detail.
 """
 
-from segkit.cleaning import CleanResult, build_ledger, clean_transactions
+from segkit.cleaning import (CleanResult, NoCleanRows, build_ledger, clean_and_save, clean_transactions, join_report,
+                             ledger_totals, quarantine_sample)
 from segkit.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
                             rfm_matrix, scaled_rfm)
 from segkit.datasets import generate_retail, load_cdnow
@@ -12,6 +13,7 @@ from segkit.evaluate import cluster_quality, explain_with_tree
 from segkit.features import customer_features
 from segkit.i18n import heading, label_columns, say, t
 from segkit.params import Params, load_params
+from segkit.parsing import parse_amount, parse_datetime
 from segkit.profile import PROFILE_COLUMNS, add_tags_and_rank, customer_profile, satisfaction_classes
 from segkit.ranking import rank_customers
 from segkit.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, high_low_thresholds,
@@ -35,4 +37,6 @@ __all__ = [
     "heading", "headline_kpis", "label_columns", "load_cdnow", "load_params", "load_run_info",
     "load_segment_map", "load_source", "load_stage", "profile_clusters", "rfm_matrix", "save_run_info",
     "save_stage", "say", "score_rfm", "segment_customers", "segment_summary", "strategies", "t", "top_share",
+    "NoCleanRows", "clean_and_save", "join_report", "ledger_totals", "quarantine_sample",
+    "parse_amount", "parse_datetime",
 ]

@@ -1,85 +1,148 @@
 """Cleaning: every input row ends in exactly one place, and the ledger counts them.
 
-Rules run in the engine as one expression: each row gets the first rule it breaks (or none), so a
-row is used or set aside for one stated reason, never lost. The quarantine keeps the row as it
-came in, with its `source_row` and the reason.
+A row is *used* as it came, *used after a fix* (which fix: a currency string read, a date layout
+read, blanks trimmed, a missing category filled, a return netted, an outlier capped ...), or *set
+aside* for the first rule it breaks (which rule). The quarantine keeps each set-aside row with its
+`source_row`, the reason, a detail where there is one, and for files the original text
+(`raw_<column>`); the ledger counts each outcome, and the counts add up to the input rows.
+
+Text from files is read into values first (`segkit.parsing`, in pandas); the rules then run in the
+engine that holds the rows, as one Ibis expression: DuckDB for files, or PostgreSQL in place, where
+the columns are already typed and so the text fixes do not apply. Only the quarantine, the ledger
+and, later, one row per customer come back from a database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
 import ibis
 import pandas as pd
 
 from segkit.errors import DataError
+from segkit.params import Cleaning
+from segkit.parsing import FIXES, Parsed, fixes_per_row, is_text, parse_amount, parse_datetime, parse_text
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
     "missing_customer_id",
     "missing_date",
+    "unreadable_date",
     "missing_amount",
+    "unreadable_amount",
+    "unreadable_quantity",
+    "before_start",
     "after_as_of",
     "duplicate",
+    "duplicate_order_line",
+    "non_product",
+    "return",
     "non_positive_amount",
+    "outlier",
 )
+# Fixes made in the engine, after the text fixes of segkit.parsing.FIXES (in this order on a row).
+ENGINE_FIXES = ("filled_category", "filled_channel", "filled_product", "filled_quantity", "return_netted",
+                "outlier_capped")
+ALL_FIXES = (*FIXES, *ENGINE_FIXES)
+OUTCOMES = ("used", "fixed", "set_aside")
+# What makes two rows the same order line (those present); an exact duplicate also has the same text.
+LINE_KEYS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category", "product")
+OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price",
+                  "category", "product", "channel", "status")
+HELPER_COLUMNS = ("fixes", "problem_rule", "detail", "content")
+
+_names = itertools.count(1)
 
 
 @dataclass(frozen=True)
 class CleanResult:
-    clean: pd.DataFrame
+    """The clean rows (`table`: lazy, in the engine; `clean`: as a DataFrame, read on first use),
+    the quarantine and the ledger (DataFrames), the as-of date, and the parsed input (`input`,
+    lazy) for before/after views."""
+
+    table: ibis.Table
     quarantine: pd.DataFrame
     ledger: pd.DataFrame
     as_of: dt.date
+    input: ibis.Table
+    in_database: bool = False
+
+    @cached_property
+    def clean(self) -> pd.DataFrame:
+        """The clean rows in Python (for a database source this reads them all: prefer `table`)."""
+        return self.table.order_by("source_row").to_pandas()
 
 
-def clean_transactions(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table,
-                       as_of: dt.date | None = None, duplicates: str = "drop",
-                       non_positive_amount: str = "set_aside") -> CleanResult:
+class NoCleanRows(DataError):
+    """Every row was set aside; `result` holds the quarantine and the ledger."""
+
+    def __init__(self, message: str, result: CleanResult):
+        super().__init__(message)
+        self.result = result
+
+
+def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table,
+                       as_of: dt.date | None = None, duplicates: str | None = None,
+                       non_positive_amount: str | None = None, rules: Cleaning | None = None) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
 
-    `as_of` is the last day analysed (rows after it are set aside); None means the data's last day.
-    `duplicates="drop"` sets aside later copies of an exactly repeated row, `"keep"` uses them.
-    `non_positive_amount="set_aside"` sets aside zero and negative amounts (returns, free items),
-    `"keep"` uses them, so that returns net against revenue.
+    `transactions` has segkit's column names (see `segkit.sources`): a DataFrame whose values may
+    still be text as exported, or an Ibis table in its database. `rules` holds every rule's setting
+    (`segkit.params.Cleaning`; defaults when None); `duplicates` and `non_positive_amount`, when
+    given, override those two. `as_of` is the last day analysed (later rows are set aside); None
+    means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside.
+
+    >>> from segkit.params import Source
+    >>> from segkit.sources import load_source
+    >>> tx = load_source(Source(kind="cdnow")).transactions
+    >>> result = clean_transactions(None, tx, rules=Cleaning(duplicates="keep", duplicate_order_lines="keep"))
+    >>> len(tx), len(result.clean), result.quarantine["reason"].value_counts().to_dict()
+    (69659, 69579, {'non_positive_amount': 80})
     """
-    table = con.create_table("raw_transactions", with_canonical_types(transactions), overwrite=True) \
-        if isinstance(transactions, pd.DataFrame) else transactions
+    rules = rules or Cleaning()
+    changes = {k: v for k, v in (("duplicates", duplicates), ("non_positive_amount", non_positive_amount)) if v}
+    rules = rules.model_copy(update=changes) if changes else rules
+    in_database = isinstance(transactions, ibis.Table)
+    originals = None
+    if in_database:
+        table = transactions
+    else:
+        con = con or ibis.duckdb.connect()
+        prepared, originals = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first)
+        table = con.create_table(f"segkit_input_{next(_names)}", prepared, overwrite=True)
+    table = _complete(table)
+
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
         raise DataError("the transactions are empty: no rows to analyse")
     if as_of is None:
         last = table.ordered_at.max().to_pyarrow().as_py()
         if last is None:
-            raise DataError("no transaction has a readable date; check the date column's format")
+            raise DataError("no transaction has a readable date; check the date column's format "
+                            "(and cleaning.day_first for dates like 05/01/2024)")
         as_of = last.date()
 
-    columns = [c for c in table.columns if c != "source_row"]
-    copy_number = ibis.row_number().over(group_by=columns, order_by="source_row")
-    tests = {
-        "missing_customer_id": table.customer_id.isnull() | (table.customer_id == ""),
-        "missing_date": table.ordered_at.isnull(),
-        "missing_amount": table.amount.isnull(),
-        "after_as_of": table.ordered_at.date() > ibis.date(as_of),
-        "duplicate": copy_number > 0 if duplicates == "drop" else ibis.literal(False),
-        "non_positive_amount": table.amount <= 0 if non_positive_amount == "set_aside" else ibis.literal(False),
-    }
-    reason = ibis.cases(*[(tests[rule], rule) for rule in RULES], else_=ibis.null(str))
-    judged = table.mutate(reason=reason)
-
-    clean = judged.filter(judged.reason.isnull()).drop("reason").order_by("source_row").to_pandas()
-    quarantine = judged.filter(judged.reason.notnull()).order_by("source_row").to_pandas()
-    ledger = build_ledger(total, quarantine["reason"])
-    if clean.empty:
-        raise DataError(f"all {total} rows were set aside ({_top_reasons(ledger)}); "
-                        "see the quarantine for each row and fix the source or the column map")
-    return CleanResult(clean, quarantine, ledger, as_of)
+    judged = judge(table, as_of, rules)
+    ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())
+    quarantine = _quarantine(judged, originals)
+    shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier") if c in judged.columns]
+    clean = judged.filter(judged.outcome != "set_aside").select(shown)
+    result = CleanResult(clean, quarantine, ledger, as_of, table, in_database)
+    if ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum() == 0:
+        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}); see the quarantine for each "
+                          "row and its reason, and fix the source, the column map or the cleaning rules", result)
+    return result
 
 
 CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "string",
                    "ordered_at": "datetime64[us]", "amount": "float64", "quantity": "float64",
-                   "category": "string", "channel": "string"}
+                   "unit_price": "float64", "category": "string", "product": "string", "channel": "string",
+                   "status": "string", "fixes": "string", "problem_rule": "string", "detail": "string",
+                   "content": "int64"}
 
 
 def with_canonical_types(transactions: pd.DataFrame) -> pd.DataFrame:
@@ -88,14 +151,308 @@ def with_canonical_types(transactions: pd.DataFrame) -> pd.DataFrame:
     return transactions.astype(present)
 
 
-def build_ledger(total: int, reasons: pd.Series) -> pd.DataFrame:
-    """One row per outcome: used, and set aside per rule; the counts add up to `total`."""
-    counts = reasons.value_counts()
-    rows = [("set_aside", rule, int(counts.get(rule, 0))) for rule in RULES]
-    used = total - sum(n for _, _, n in rows)
-    ledger = pd.DataFrame([("used", "", used), *rows], columns=["outcome", "rule", "rows"])
+def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | None = None
+            ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read text values into types (fixing what is certain) and note, per row, the fixes made
+    (`fixes`) and the first value that could not be read (`problem_rule`, `detail`).
+
+    Returns the typed frame (with `content`, a hash of the row's original text, when the input has
+    text) and the original text of each row (`raw_<column>`, with `source_row`), or None when the
+    input had no text to keep.
+    """
+    tx = transactions.reset_index(drop=True)
+    if "source_row" not in tx.columns:
+        raise DataError("the transactions have no source_row column; read them with segkit.load_source")
+    present = [c for c in OUTPUT_COLUMNS[1:] if c in tx.columns]
+    parsed: dict[str, Parsed] = {}
+    for column in present:
+        if column == "ordered_at":
+            parsed[column] = parse_datetime(tx[column], day_first=day_first)
+        elif column in ("amount", "quantity", "unit_price"):
+            parsed[column] = parse_amount(tx[column], decimal=decimal)
+        else:
+            parsed[column] = parse_text(tx[column])
+    out = pd.DataFrame({"source_row": tx["source_row"].to_numpy()})
+    for column in present:
+        out[column] = parsed[column].values.to_numpy()
+    derived = "amount" not in present and {"quantity", "unit_price"} <= set(present)
+    if derived:
+        out["amount"] = (out["quantity"] * out["unit_price"]).round(6)
+    out["fixes"] = fixes_per_row(list(parsed.values()), tx.index).to_numpy()
+
+    checks = [("unreadable_date", "ordered_at"), ("unreadable_amount", "amount"),
+              ("unreadable_amount", "unit_price"),
+              ("unreadable_amount" if derived else "unreadable_quantity", "quantity")]
+    rule = pd.Series(pd.NA, index=tx.index, dtype="string")
+    detail = pd.Series(pd.NA, index=tx.index, dtype="string")
+    for name, column in checks:
+        if column not in parsed:
+            continue
+        bad = parsed[column].unreadable() & rule.isna()
+        if bad.any():
+            rule = rule.mask(bad, name)
+            words = column + ' "' + tx[column].astype("string") + '" ' + parsed[column].problem
+            detail = detail.mask(bad, words)
+    out["problem_rule"] = rule.to_numpy()
+    out["detail"] = detail.to_numpy()
+
+    text_columns = [c for c in present if is_text(tx[c])]
+    originals = None
+    if text_columns:
+        # exact duplicates are rows whose values, as they came in, are all the same
+        as_given = tx[present].astype("string").fillna("\x00")
+        out["content"] = pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
+        originals = tx[text_columns].astype("string").rename(columns=lambda c: f"raw_{c}")
+        originals.insert(0, "source_row", tx["source_row"].to_numpy())
+    return with_canonical_types(out), originals
+
+
+def _complete(table: ibis.Table) -> ibis.Table:
+    """Derive what a source may lack: the order number (one order per customer and day)."""
+    if "order_id" not in table.columns:
+        table = table.mutate(order_id=table.customer_id.concat("-", table.ordered_at.strftime("%Y%m%d")))
+    return table
+
+
+def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
+    """The table with each row's `outcome` (used, fixed, set_aside), `rule` (the fixes made, or the
+    rule broken), `reason` and `detail`, and the values after the fixes: one lazy expression."""
+    t = table
+    has = set(t.columns)
+    no = ibis.literal(False)
+    # A typed source (a database) has no text that failed to read: only missing values.
+    readable = t.problem_rule.isnull() if "problem_rule" in has else ibis.literal(True)
+
+    def unreadable(rule: str) -> ibis.BooleanValue:
+        return (t.problem_rule == rule) if "problem_rule" in has else no
+
+    engine_fixes: dict[str, ibis.BooleanValue] = {}
+    values: dict[str, ibis.Value] = {}
+    for column in ("category", "channel", "product", "quantity"):
+        filler = getattr(rules.fill, column)
+        if filler is not None and column in has:
+            engine_fixes[f"filled_{column}"] = t[column].isnull()
+            values[column] = t[column].fill_null(filler)
+
+    returns = rules.returns
+    marks = []
+    if returns.order_prefix:
+        marks.append(t.order_id.startswith(returns.order_prefix))
+    if returns.status_values:
+        if "status" not in has:
+            raise DataError("cleaning.returns.status_values needs the status column: map it in the column map "
+                            "(columns: {status: <your column>})")
+        marks.append(t.status.strip().lower().isin([v.strip().lower() for v in returns.status_values]))
+    if returns.negative_quantity:
+        if "quantity" not in has:
+            raise DataError("cleaning.returns.negative_quantity needs the quantity column: map it in the column map")
+        marks.append(t.quantity < 0)
+    is_return = ibis.or_(*marks).fill_null(False) if marks else no
+    netted = is_return if returns.action == "net" else no
+    engine_fixes["return_netted"] = netted
+    values["amount"] = ibis.ifelse(netted, -t.amount.abs(), t.amount)
+    if returns.order_prefix and returns.action == "net":
+        prefix = returns.order_prefix
+        values["order_id"] = ibis.ifelse(netted & t.order_id.startswith(prefix),
+                                         t.order_id.substr(len(prefix)), t.order_id)
+
+    content = [t.content] if "content" in has else [t[c] for c in OUTPUT_COLUMNS[1:] if c in has]
+    keys = [t[c] for c in LINE_KEYS if c in has]
+    exact_copy = ibis.row_number().over(group_by=content, order_by=t.source_row)
+    exact_first = t.source_row.min().over(group_by=content)
+    line_copy = ibis.row_number().over(group_by=keys, order_by=t.source_row)
+    line_first = t.source_row.min().over(group_by=keys)
+    lowered = [v.strip().lower() for v in rules.non_product]
+    non_product = ibis.or_(*[t[c].strip().lower().isin(lowered) for c in ("category", "product") if c in has]) \
+        if lowered and ({"category", "product"} & has) else no
+
+    tests = {
+        "missing_customer_id": t.customer_id.isnull() | (t.customer_id.strip() == ""),
+        "missing_date": t.ordered_at.isnull() & readable,
+        "unreadable_date": unreadable("unreadable_date"),
+        "missing_amount": t.amount.isnull() & readable,
+        "unreadable_amount": unreadable("unreadable_amount"),
+        "unreadable_quantity": unreadable("unreadable_quantity"),
+        "before_start": t.ordered_at.date() < ibis.date(rules.start_date) if rules.start_date else no,
+        "after_as_of": t.ordered_at.date() > ibis.date(as_of),
+        "duplicate": exact_copy > 0 if rules.duplicates == "drop" else no,
+        "duplicate_order_line": (line_copy > 0) & (exact_copy == 0) if rules.duplicate_order_lines == "drop" else no,
+        "non_product": non_product,
+        "return": is_return if returns.action == "drop" else no,
+        "non_positive_amount": (t.amount <= 0) & ~is_return if rules.non_positive_amount == "set_aside" else no,
+    }
+    reason = ibis.cases(*[(test.fill_null(False), rule) for rule, test in tests.items()], else_=ibis.null(str))
+    said = {
+        "missing_customer_id": "customer_id is empty",
+        "missing_date": "ordered_at is empty",
+        "missing_amount": "amount is empty",
+        "before_start": f"dated before cleaning.start_date {rules.start_date}",
+        "after_as_of": f"dated after the as-of date {as_of}",
+        "non_product": "category or product is listed in cleaning.non_product",
+        "return": "a return or cancellation (cleaning.returns.action: drop)",
+        "non_positive_amount": "amount is zero or negative and not marked as a return",
+    }
+    detail = ibis.cases(
+        (reason == "duplicate", ibis.literal("same as row ").concat(exact_first.cast("string"))),
+        (reason == "duplicate_order_line", ibis.literal("same order line as row ").concat(line_first.cast("string"))),
+        *[(reason == rule, words) for rule, words in said.items()],
+        else_=t.detail if "detail" in has else ibis.null(str))
+    flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
+    judged = t.mutate(**values, reason=reason, detail=detail, **flags)
+
+    outliers = rules.outliers
+    if outliers.method != "none":
+        judged = _mark_outliers(judged, outliers)
+        if outliers.action == "cap":
+            judged = judged.mutate(_fix_outlier_capped=judged.outlier & judged.reason.isnull())
+
+    fixes = judged.fixes if "fixes" in has else ibis.literal("")
+    fixes = fixes.fill_null("")
+    for name in ENGINE_FIXES:
+        if f"_fix_{name}" in judged.columns:
+            fixes = fixes.concat(ibis.ifelse(judged[f"_fix_{name}"], "+" + name, ""))
+    fixes = fixes.re_replace(r"^\+", "")
+    judged = judged.mutate(fixes=ibis.ifelse(judged.reason.isnull(), fixes, ""))
+    flagged = judged.outlier if "outlier" in judged.columns else no
+    outcome = ibis.cases((judged.reason.notnull(), "set_aside"), (judged.fixes != "", "fixed"), else_="used")
+    rule = ibis.cases((judged.reason.notnull(), judged.reason), (judged.fixes != "", judged.fixes),
+                      (flagged, "outlier_flagged"), else_="")
+    return judged.mutate(outcome=outcome, rule=rule).drop(*[c for c in judged.columns if c.startswith("_fix_")])
+
+
+def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
+    """Flag amounts beyond the rule's bound among the rows still used (returns apart); cap or set
+    them aside as the params say. The bounds are computed in the engine (two small queries)."""
+    kept = judged.filter(judged.reason.isnull() & (judged.amount > 0))
+    if outliers.method == "quantile":
+        upper = kept.amount.quantile(outliers.cut).to_pyarrow().as_py()
+        lower = None
+    else:
+        median = kept.amount.median().to_pyarrow().as_py()
+        mad = None if median is None else (kept.amount - median).abs().median().to_pyarrow().as_py()
+        if not mad:  # half the amounts are equal: no spread to measure outliers against
+            upper = lower = None
+        else:
+            spread = outliers.cut * 1.4826 * mad  # 1.4826 MAD estimates the standard deviation
+            upper, lower = median + spread, median - spread
+    if upper is None:
+        return judged.mutate(outlier=ibis.literal(False))
+    beyond = (judged.amount > upper) if lower is None else ((judged.amount > upper) | (judged.amount < lower))
+    is_outlier = (beyond & judged.reason.isnull() & (judged.amount > 0)).fill_null(False)
+    judged = judged.mutate(outlier=is_outlier)
+    if outliers.action == "set_aside":
+        return judged.mutate(reason=ibis.ifelse(judged.outlier, "outlier", judged.reason),
+                             detail=ibis.ifelse(judged.outlier, f"amount beyond {upper:,.2f}"
+                                                + ("" if lower is None else f" or below {lower:,.2f}"), judged.detail))
+    if outliers.action == "cap":
+        capped = judged.amount.clip(lower=lower, upper=upper) if lower is not None else judged.amount.clip(upper=upper)
+        return judged.mutate(amount=ibis.ifelse(judged.outlier, capped, judged.amount))
+    return judged
+
+
+def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None) -> pd.DataFrame:
+    shown = ["source_row", "reason", "detail", *[c for c in OUTPUT_COLUMNS[1:] if c in judged.columns]]
+    aside = judged.filter(judged.outcome == "set_aside").select(shown).order_by("source_row").to_pandas()
+    if originals is not None:
+        aside = aside.merge(originals, on="source_row", how="left", validate="one_to_one")
+    return aside.reset_index(drop=True)
+
+
+def build_ledger(total: int, counts: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    """One row per outcome: used as is, fixed (per fix, or combination of fixes), set aside (per
+    rule, every rule listed); the counts add up to `total`.
+
+    `counts` has columns outcome, rule and rows (as `judge` gives them), or is a Series of
+    set-aside reasons (one per set-aside row).
+    """
+    if isinstance(counts, pd.Series):
+        counts = counts.value_counts().rename_axis("rule").reset_index(name="rows").assign(outcome="set_aside")
+    by_rule = counts.groupby(["outcome", "rule"])["rows"].sum()
+    aside = by_rule.get("set_aside", pd.Series(dtype="int64"))
+    rows = [("set_aside", rule, int(aside.get(rule, 0))) for rule in RULES]
+    fixed = by_rule.get("fixed", pd.Series(dtype="int64"))
+    order = {name: i for i, name in enumerate(ALL_FIXES)}
+    fixed_rows = [("fixed", rule, int(n)) for rule, n in fixed.items()]
+    fixed_rows.sort(key=lambda row: [order.get(part, 99) for part in row[1].split("+")])
+    flagged = int(by_rule.get(("used", "outlier_flagged"), 0))
+    used = total - sum(n for *_, n in rows + fixed_rows) - flagged
+    used_rows = [("used", "", used)] + ([("used", "outlier_flagged", flagged)] if flagged else [])
+    ledger = pd.DataFrame([*used_rows, *fixed_rows, *rows], columns=["outcome", "rule", "rows"])
+    ledger["rows"] = ledger["rows"].astype("int64")
     ledger["share"] = ledger["rows"] / total
     return ledger
+
+
+def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None,
+                surveys: pd.DataFrame | None) -> dict:
+    """How the customer and survey tables join the clean transactions on customer_id: customers
+    with no transactions, buying customers (and their rows) with no customer record, survey
+    answers from customers with no transactions. Per-customer counts come from the engine."""
+    table = clean if isinstance(clean, ibis.Table) else ibis.memtable(clean[["customer_id"]])
+    per_customer = table.group_by("customer_id").aggregate(rows=table.count()).to_pandas()
+    buyers = set(per_customer["customer_id"].astype(str))
+    report = {"buyers": len(buyers)}
+    if customers is not None:
+        records = set(customers["customer_id"].dropna().astype(str))
+        missing = per_customer[~per_customer["customer_id"].astype(str).isin(records)]
+        report.update(customer_records=int(customers["customer_id"].notna().sum()),
+                      duplicate_customer_records=int(customers["customer_id"].dropna().duplicated().sum()),
+                      customers_without_transactions=len(records - buyers),
+                      buyers_without_record=len(missing), rows_without_record=int(missing["rows"].sum()))
+    if surveys is not None:
+        answered = surveys["customer_id"].dropna().astype(str)
+        report.update(survey_answers=len(answered),
+                      survey_answers_without_transactions=int((~answered.isin(buyers)).sum()))
+    return report
+
+
+def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
+                   rules: Cleaning | None = None) -> CleanResult:
+    """The cleaning stage of a run: clean the intake's transactions where they live and save, in
+    `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
+    there), the customer and survey tables, the per-customer features, and in run.json the as-of
+    date and the join report. When every row is set aside, the quarantine and the ledger are saved
+    and the DataError says where to find them.
+    """
+    from segkit.features import customer_features
+    from segkit.store import save_run_info, save_stage
+
+    try:
+        result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules)
+    except NoCleanRows as err:
+        save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
+        raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None
+    features = customer_features(intake.engine, result.table, result.as_of)
+    save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
+               quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
+               surveys=intake.surveys, features=features)
+    save_run_info(data_dir, as_of=result.as_of, join=join_report(result.table, intake.customers, intake.surveys),
+                  in_database=result.in_database)
+    return result
+
+
+def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_reason: int = 3) -> pd.DataFrame:
+    """The first rows of each reason, largest reasons first: source_row, reason (in words when
+    `lang` is given), detail and the values as they came in, for a data owner to look up and correct."""
+    if quarantine.empty:
+        return quarantine[[c for c in ("source_row", "reason", "detail") if c in quarantine.columns]]
+    order = quarantine["reason"].value_counts().index
+    sample = pd.concat([quarantine[quarantine["reason"] == r].head(per_reason) for r in order], ignore_index=True)
+    raw = [c for c in sample.columns if c.startswith("raw_")]
+    shown = ["source_row", "reason", "detail", *(raw or [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns])]
+    sample = sample[[c for c in shown if c in sample.columns]]
+    if lang is not None:
+        from segkit.i18n import rule_name
+
+        sample = sample.assign(reason=[rule_name(r, lang) for r in sample["reason"]])
+    return sample
+
+
+def ledger_totals(ledger: pd.DataFrame) -> dict:
+    """Input rows, and how many were used as is, used after a fix, and set aside."""
+    by_outcome = ledger.groupby("outcome")["rows"].sum()
+    return {"rows": int(ledger["rows"].sum()), "used": int(by_outcome.get("used", 0)),
+            "fixed": int(by_outcome.get("fixed", 0)), "aside": int(by_outcome.get("set_aside", 0))}
 
 
 def _top_reasons(ledger: pd.DataFrame) -> str:

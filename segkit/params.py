@@ -34,21 +34,57 @@ class DemoSource(_Model):
     defects: float = Field(0.01, ge=0, le=0.5)
 
 
+def _one_to_one(columns: dict[str, str]) -> None:
+    seen: dict[str, str] = {}
+    for canonical, theirs in columns.items():
+        if theirs in seen:
+            raise ValueError(
+                f'column "{theirs}" is mapped twice (to {seen[theirs]} and to {canonical}); '
+                "each input column can feed one segkit column"
+            )
+        seen[theirs] = canonical
+
+
 class FileTable(_Model):
+    """A table in a file. `columns` maps segkit's names to the file's (e.g. customer_id: 客户ID).
+
+    `encoding` None means: try UTF-8 (with or without BOM), then GB18030 (which reads GBK).
+    `header_row` is the 1-based line (CSV/TSV) or sheet row (Excel) that holds the column names,
+    for exports with a title above the table. `sheet` names an Excel sheet (default: the first);
+    `table` names the table in a DuckDB file.
+    """
+
     path: str
-    format: Literal["csv", "tsv", "parquet"] | None = None
+    format: Literal["csv", "tsv", "excel", "parquet", "duckdb"] | None = None
     columns: dict[str, str] = Field(default_factory=dict)
+    encoding: str | None = None
+    header_row: int = Field(1, ge=1, le=1000)
+    sheet: str | None = None
+    table: str | None = None
 
     @model_validator(mode="after")
     def _map_is_one_to_one(self) -> "FileTable":
-        seen: dict[str, str] = {}
-        for canonical, theirs in self.columns.items():
-            if theirs in seen:
-                raise ValueError(
-                    f'column "{theirs}" is mapped twice (to {seen[theirs]} and to {canonical}); '
-                    "each input column can feed one segkit column"
-                )
-            seen[theirs] = canonical
+        _one_to_one(self.columns)
+        if self.encoding is not None:
+            import codecs
+
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ValueError(f"encoding {self.encoding!r} is not known; use e.g. utf-8, utf-8-sig, gbk "
+                                 "or gb18030, or leave it out to detect") from None
+        return self
+
+
+class DatabaseTable(_Model):
+    """A customers or surveys table in the database, with its column map."""
+
+    table: str
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _map_is_one_to_one(self) -> "DatabaseTable":
+        _one_to_one(self.columns)
         return self
 
 
@@ -59,26 +95,48 @@ class Database(_Model):
     password_env: str | None = None
     table: str = "transactions"
     columns: dict[str, str] = Field(default_factory=dict)
+    customers: DatabaseTable | None = None
+    surveys: DatabaseTable | None = None
 
     @model_validator(mode="after")
     def _no_password_in_url(self) -> "Database":
-        if urlsplit(self.url).password:
+        parts = urlsplit(self.url)
+        if parts.password:
             raise ValueError(
                 "the url holds a password; remove it and name an environment variable in "
                 "password_env (e.g. password_env: SEGKIT_DB_PASSWORD)"
             )
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise ValueError(f"url must start with postgresql:// (PostgreSQL is the database segkit reads), "
+                             f"got {parts.scheme or 'no scheme'}://")
+        _one_to_one(self.columns)
         return self
 
-    def resolved_url(self) -> str:
-        """The url with the password from the environment filled in (never logged or stored)."""
+    def password(self) -> str | None:
+        """The password from the environment variable named in `password_env` (never logged or stored)."""
         if not self.password_env:
-            return self.url
+            return None
         password = os.environ.get(self.password_env)
         if password is None:
             raise ParamsError(
                 f"source.database.password_env names {self.password_env}, which is not set: "
                 f"export {self.password_env}=... before the run"
             )
+        return password
+
+    def connection_args(self) -> dict[str, Any]:
+        """Keyword arguments for a PostgreSQL connection: host, port, user, database and password."""
+        parts = urlsplit(self.url)
+        args = {"host": parts.hostname or "localhost", "port": parts.port or 5432,
+                "user": parts.username, "database": parts.path.lstrip("/") or None,
+                "password": self.password()}
+        return {k: v for k, v in args.items() if v is not None}
+
+    def resolved_url(self) -> str:
+        """The url with the password from the environment filled in (never logged or stored)."""
+        password = self.password()
+        if password is None:
+            return self.url
         parts = urlsplit(self.url)
         user = parts.username or ""
         host = parts.hostname or ""
@@ -104,9 +162,63 @@ class Source(_Model):
         return self
 
 
+class Fill(_Model):
+    """Values for missing optional fields; each filled row is counted as fixed (filled_<field>)."""
+
+    category: str | None = None
+    channel: str | None = None
+    product: str | None = None
+    quantity: float | None = None
+
+
+class Returns(_Model):
+    """How cancellations and returns are marked, and what to do with them.
+
+    Marked by an order-id prefix (`order_prefix: C`), by a status column mapped as `status` with the
+    values that mean a return (`status_values: [cancelled, returned]`), or by a negative quantity.
+    `net`: the line is used with a negative amount, under the original order number, so that it
+    nets against the purchase; `drop`: the line is set aside (rule `return`).
+    """
+
+    order_prefix: str | None = Field(None, min_length=1)
+    status_values: list[str] = Field(default_factory=list)
+    negative_quantity: bool = False
+    action: Literal["net", "drop"] = "net"
+
+
+class Outliers(_Model):
+    """Amount outliers: beyond the `threshold` quantile (e.g. 0.999), or a robust z-score
+    (|x - median| / (1.4826 MAD)) above `threshold` (e.g. 3.5); flagged, capped or set aside."""
+
+    method: Literal["none", "quantile", "robust_z"] = "none"
+    threshold: float | None = Field(None, gt=0)
+    action: Literal["flag", "cap", "set_aside"] = "flag"
+
+    @model_validator(mode="after")
+    def _threshold_fits_method(self) -> "Outliers":
+        if self.method == "quantile" and self.threshold is not None and not 0.5 < self.threshold < 1:
+            raise ValueError(f"threshold={self.threshold} must be a quantile between 0.5 and 1 for method quantile, "
+                             "e.g. 0.999")
+        return self
+
+    @property
+    def cut(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return 0.999 if self.method == "quantile" else 3.5
+
+
 class Cleaning(_Model):
     duplicates: Literal["drop", "keep"] = "drop"
+    duplicate_order_lines: Literal["drop", "keep"] = "drop"
     non_positive_amount: Literal["set_aside", "keep"] = "set_aside"
+    decimal: Literal[".", ","] = "."
+    day_first: bool | None = None
+    start_date: dt.date | None = None
+    non_product: list[str] = Field(default_factory=list)
+    fill: Fill = Fill()
+    returns: Returns = Returns()
+    outliers: Outliers = Outliers()
 
 
 RFMFeature = Literal["recency_days", "orders", "revenue"]

@@ -1,27 +1,42 @@
 """Intake: read transactions (and optional customer and survey tables) into segkit's columns.
 
-Every source ends as the same canonical frame, whatever the company called its columns:
-`customer_id, order_id, ordered_at, amount` (required) and `quantity, category, channel`
-(optional), plus `source_row`, the row's number in its source, so that every row can be traced.
-Values that cannot be read as a date or a number become missing here; the cleaning stage sets
-such rows aside with the reason. The engine is DuckDB, embedded, reached through Ibis.
+Every source ends as the same canonical columns, whatever the company called them:
+`customer_id, ordered_at` and `amount` (or `quantity` × `unit_price`) are required; `order_id,
+quantity, category, product, channel, status` are optional; `source_row` is the row's line in its
+file (or its number in the table), so that every row can be traced back.
+
+Files are read as the text that was exported: values are not converted here, so that the cleaning
+stage can fix what is certain, set aside what is not, and show the data owner the original text.
+A PostgreSQL table is read in place: `transactions` is then a lazy Ibis table in the database,
+whose columns are typed; only per-customer tables come back to Python.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
 import pandas as pd
 
-from segkit.datasets import load_cdnow, generate_retail
+from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError
-from segkit.params import FileTable, Source
+from segkit.params import Database, FileTable, Source
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
+INPUT_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",
+                 "product", "channel", "status")
 REQUIRED_COLUMNS = ("customer_id", "ordered_at", "amount")
+TABLE_COLUMNS = {  # the per-customer tables: columns segkit reads with a type (others pass through as given)
+    "customers": {"signup_date": "date"},
+    "surveys": {"answered_at": "date", "score": "number", "nps": "number"},
+}
+SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "excel", ".xlsm": "excel",
+            ".parquet": "parquet", ".pq": "parquet", ".duckdb": "duckdb", ".ddb": "duckdb"}
 
 
 def connect(path: str | None = None) -> ibis.BaseBackend:
@@ -31,88 +46,396 @@ def connect(path: str | None = None) -> ibis.BaseBackend:
 
 @dataclass(frozen=True)
 class Intake:
-    """What a source gives: transactions (canonical columns) and optional per-customer tables."""
+    """What a source gives: transactions in segkit's column names (a DataFrame, or a lazy Ibis
+    table where the data stay in a database), optional per-customer tables, and the engine that
+    holds the transactions (None: the embedded DuckDB)."""
 
-    transactions: pd.DataFrame
+    transactions: pd.DataFrame | ibis.Table
     customers: pd.DataFrame | None = None
     surveys: pd.DataFrame | None = None
+    engine: ibis.BaseBackend | None = None
+    origin: str = ""
+
+    @property
+    def in_database(self) -> bool:
+        return isinstance(self.transactions, ibis.Table)
 
 
-def load_source(source: Source) -> Intake:
-    """Read the transactions and the optional `customers` and `surveys` tables of a params source."""
+def load_source(source: Source, params_path: str | Path | None = None) -> Intake:
+    """Read the transactions and the optional `customers` and `surveys` tables of a params source.
+
+    A relative file path in the source is read relative to the folder of `params_path` (the params
+    file it was written in), so that the same params work from any working folder.
+    """
+    if params_path is not None and source.kind == "file":
+        source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "demo":
         demo = source.demo
         data = generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed, defects=demo.defects)
-        return Intake(_with_source_row(data.transactions), data.customers, data.surveys)
+        return Intake(_with_source_row(data.transactions), data.customers, data.surveys, origin="demo")
     if source.kind == "cdnow":
-        return Intake(_with_source_row(load_cdnow()))
+        return Intake(_with_source_row(load_cdnow()), origin="cdnow")
     if source.kind == "file":
         spec = source.transactions
-        transactions = to_canonical(read_file(spec), spec.columns, origin=spec.path)
-        tables = {}
-        for name in ("customers", "surveys"):
-            table = getattr(source, name)
-            if table is not None:
-                frame = read_file(table).drop(columns="source_row")
-                tables[name] = frame.rename(columns={theirs: ours for ours, theirs in table.columns.items()})
-        return Intake(transactions, **tables)
+        transactions = to_canonical(read_file(spec, "source.transactions"), spec.columns, origin=spec.path)
+        tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
+                  if getattr(source, name) is not None}
+        return Intake(transactions, **tables, origin=spec.path)
+    if source.kind == "database":
+        return load_database(source.database)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
 
 
-def read_file(spec: FileTable) -> pd.DataFrame:
-    """A CSV, TSV or Parquet file as read, every CSV value kept as text, with `source_row`."""
+def _paths_relative_to(source: Source, folder: Path) -> Source:
+    changes = {}
+    for name in ("transactions", "customers", "surveys"):
+        table = getattr(source, name)
+        if table is not None and not Path(table.path).is_absolute():
+            changes[name] = table.model_copy(update={"path": str(folder / table.path)})
+    return source.model_copy(update=changes)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+def file_kind(spec: FileTable) -> str:
+    if spec.format:
+        return spec.format
+    suffix = Path(spec.path).suffix.lower()
+    if suffix == ".xls":
+        raise DataError(f"{spec.path}: the old Excel format .xls is not read; open it in Excel or WPS and "
+                        "save it as .xlsx (or as CSV)")
+    return SUFFIXES.get(suffix, "csv")
+
+
+def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame:
+    """The file's table as exported, with `source_row` (its line or sheet row) first.
+
+    CSV, TSV and Excel values are kept as text (None where empty); Parquet and DuckDB columns keep
+    their types. Rows that are empty in every column are not records and are skipped.
+    `key` is where the file is named in the params, for the error messages.
+    """
     path = Path(spec.path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file (check source.*.path in the params file)")
-    kind = spec.format or {".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower(), "csv")
-    if kind == "parquet":
-        frame = pd.read_parquet(path)
-        first_row = 1
-    else:
+        raise DataError(f"{path}: no such file (check {key}.path in the params file)")
+    kind = file_kind(spec)
+    if kind in ("csv", "tsv"):
+        frame = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
+    elif kind == "excel":
+        frame = _read_excel(path, spec, key)
+    elif kind == "parquet":
         try:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", dtype=str,
-                                keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path}: the file is empty; export it again with a header row") from None
+            frame = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
+            raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
+                            f"or set {key}.format") from None
+        frame.insert(0, "source_row", range(1, len(frame) + 1))
+    else:
+        frame = _read_duckdb(path, spec, key)
+    if len(frame.columns) <= 1:
+        raise DataError(f"{path}: no columns found; check that it has a header row ({key}.header_row)")
+    values = frame.drop(columns="source_row")
+    return frame[values.notna().any(axis=1).to_numpy()].reset_index(drop=True)
+
+
+def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
+    """The file's text: in the stated encoding, or detected (UTF-8 with or without BOM, then GB18030,
+    which reads the GBK that Chinese Excel saves)."""
+    if encoding:
+        try:
+            return data.decode(encoding)
         except UnicodeDecodeError as err:
-            raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); "
-                            "save it as UTF-8 or state its encoding") from None
-        first_row = 2  # line 1 is the header
-    frame.insert(0, "source_row", range(first_row, first_row + len(frame)))
+            line = data.count(b"\n", 0, err.start) + 1
+            raise DataError(f"{path} line {line}: bytes {data[err.start:err.start + 4]!r} are not {encoding} "
+                            f"({err.reason}); state the file's real encoding in {key}.encoding (utf-8, gb18030, "
+                            "big5, latin-1, ...) or leave it out to detect") from None
+    for candidate in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    raise DataError(f"{path}: the text is neither UTF-8 nor GBK/GB18030; state its encoding in "
+                    f"{key}.encoding (e.g. big5, shift_jis, latin-1) or save it again as UTF-8")
+
+
+def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.DataFrame:
+    data = path.read_bytes()
+    text = decode(data, path, spec.encoding, key)
+    if not text.lstrip("\ufeff").strip():
+        raise DataError(f"{path}: the file is empty; export it again with a header row")
+    lines = text.splitlines()
+    header_line = spec.header_row
+    if header_line > len(lines) or not lines[header_line - 1].strip(sep + " \t\ufeff"):
+        raise DataError(f"{path}: no header at line {header_line} (the line is {'missing' if header_line > len(lines) else 'empty'}); "
+                        f"set {key}.header_row to the line that holds the column names")
+    try:
+        frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), sep=sep, dtype=str, keep_default_na=False,
+                            na_values=[""], skiprows=header_line - 1, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; export it again with a header row") from None
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path}: the rows do not fit the header ({_first_line(err)}; counted from line "
+                        f"{header_line}); check the separator ({'tab' if sep == chr(9) else 'comma'}) and "
+                        "quotes, or set format: tsv / csv") from None
+    if all(str(c).startswith("Unnamed: ") for c in frame.columns):
+        raise DataError(f"{path}: no header at line {header_line}; set {key}.header_row to the line that "
+                        "holds the column names")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    first = header_line + 1
+    frame.insert(0, "source_row", range(first, first + len(frame)))
     return frame
 
 
-def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "input") -> pd.DataFrame:
-    """Rename the user's columns to segkit's (per the column map) and read values into their types."""
-    unknown = set(columns) - set(TRANSACTION_COLUMNS)
+def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
+    try:
+        import openpyxl
+    except ImportError:
+        raise DataError("reading Excel files needs openpyxl: pip install 'segkit[excel]'") from None
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as err:  # a zip or XML error: not an .xlsx file
+        raise DataError(f"{path}: not a readable .xlsx workbook ({_first_line(err)}); save it again from "
+                        "Excel or WPS as .xlsx") from None
+    try:
+        if spec.sheet is not None and spec.sheet not in book.sheetnames:
+            close = difflib.get_close_matches(spec.sheet, book.sheetnames, n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            raise DataError(f'{path}: no sheet "{spec.sheet}"{hint} (sheets there: {", ".join(book.sheetnames)}); '
+                            f"fix {key}.sheet")
+        sheet = book[spec.sheet] if spec.sheet is not None else book.worksheets[0]
+        rows = sheet.iter_rows(min_row=spec.header_row, values_only=True)
+        header = next(rows, None)
+        if header is None or all(cell is None or str(cell).strip() == "" for cell in header):
+            raise DataError(f'{path}: no header in row {spec.header_row} of sheet "{sheet.title}"; set '
+                            f"{key}.header_row to the row that holds the column names")
+        names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
+                 for i, cell in enumerate(header)]
+        records = [[_cell_text(cell) for cell in row] + [None] * (len(names) - len(row)) for row in rows]
+    finally:
+        book.close()
+    frame = pd.DataFrame([r[:len(names)] for r in records], columns=names, dtype="object")
+    first = spec.header_row + 1
+    frame.insert(0, "source_row", range(first, first + len(frame)))
+    return frame
+
+
+def _cell_text(cell) -> str | None:
+    """An Excel cell as the text it shows: dates in ISO form, whole numbers without ".0"."""
+    if cell is None:
+        return None
+    if isinstance(cell, dt.datetime):
+        return cell.isoformat(sep=" ")
+    if isinstance(cell, (dt.date, dt.time)):
+        return cell.isoformat()
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    text = str(cell)
+    return text if text.strip() else None
+
+
+def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except Exception as err:
+        raise DataError(f"{path}: not a readable DuckDB file ({_first_line(err)})") from None
+    try:
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
+        name = spec.table or ("transactions" if "transactions" in tables else None)
+        if name not in tables:
+            raise DataError(f"{path}: no table {name!r} (tables there: {', '.join(tables) or 'none'}); "
+                            f"set {key}.table")
+        frame = con.table(f'"{name}"').df()
+    finally:
+        con.close()
+    frame.insert(0, "source_row", range(1, len(frame) + 1))
+    return frame
+
+
+def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "input",
+                 key: str = "source.transactions.columns") -> pd.DataFrame:
+    """The file's columns under segkit's names (per the column map), values as exported.
+
+    Required: customer_id, ordered_at, and amount or both quantity and unit_price. A column the map
+    names must be there; the error lists the columns that are and suggests the closest.
+    """
+    unknown = set(columns) - set(INPUT_COLUMNS)
     if unknown:
-        raise DataError(f"{origin}: the column map names {sorted(unknown)}, which segkit does not use; "
-                        f"map to {', '.join(TRANSACTION_COLUMNS)}")
-    mapping = {ours: columns.get(ours, ours) for ours in TRANSACTION_COLUMNS}
-    for ours in REQUIRED_COLUMNS:
+        raise DataError(f"{origin}: the column map names {', '.join(sorted(unknown))}, which segkit does not use; "
+                        f"map to {', '.join(INPUT_COLUMNS)} ({key})")
+    present = [c for c in raw.columns if c != "source_row"]
+    mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
+    needed = ["customer_id", "ordered_at"]
+    derive_amount = ("amount" not in columns and "amount" not in raw.columns
+                     and mapping["quantity"] in raw.columns and mapping["unit_price"] in raw.columns)
+    needed += [] if derive_amount else ["amount"]
+    for ours in [*needed, *(c for c in columns if c not in needed)]:
         theirs = mapping[ours]
         if theirs not in raw.columns:
-            present = [c for c in raw.columns if c != "source_row"]
-            close = difflib.get_close_matches(theirs, present, n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            raise DataError(f'{origin}: column "{theirs}" (for {ours}) is not in the file{hint} '
-                            f"(columns there: {', '.join(present)}); fix source.transactions.columns")
+            raise DataError(_missing_column(origin, ours, theirs, present, key))
     out = pd.DataFrame({"source_row": raw["source_row"].to_numpy()})
-    out["customer_id"] = raw[mapping["customer_id"]].astype("string").str.strip()
-    out["ordered_at"] = pd.to_datetime(raw[mapping["ordered_at"]], errors="coerce", format="mixed")
-    out["amount"] = pd.to_numeric(raw[mapping["amount"]], errors="coerce")
-    if mapping["order_id"] in raw.columns:
-        out["order_id"] = raw[mapping["order_id"]].astype("string").str.strip()
-    else:  # no order number: one order per customer and day, as in the CDNOW data
-        out["order_id"] = out["customer_id"] + "-" + out["ordered_at"].dt.strftime("%Y%m%d")
-    for name in ("quantity", "category", "channel"):
-        if mapping[name] in raw.columns:
-            values = raw[mapping[name]]
-            out[name] = pd.to_numeric(values, errors="coerce") if name == "quantity" else values.astype("string")
-    return out[[c for c in ("source_row", *TRANSACTION_COLUMNS) if c in out.columns]]
+    for ours in INPUT_COLUMNS:
+        if mapping[ours] in raw.columns:
+            out[ours] = raw[mapping[ours]].to_numpy()
+    return out
+
+
+def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str) -> str:
+    close = difflib.get_close_matches(theirs, [str(c) for c in present], n=1, cutoff=0.5)
+    hint = f'; did you mean "{close[0]}"?' if close else ""
+    looks_like_data = [c for c in present if re.fullmatch(r"[\d\s.,:/¥$-]+", str(c))]
+    no_header = (f" The first row looks like data ({', '.join(map(str, looks_like_data[:3]))}), not column "
+                 "names: add a header row, or set header_row." if looks_like_data else "")
+    extra = "" if ours != "amount" else " (or map quantity and unit_price: amount is then their product)"
+    return (f'{origin}: column "{theirs}" (for {ours}) is not there{hint} (columns there: '
+            f"{', '.join(map(str, present))}); fix {key}{extra}.{no_header}")
+
+
+def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
+    """A customers or surveys file: renamed per its column map, customer_id as text, known date and
+    number columns (signup_date; answered_at, score, nps) typed; other columns as exported."""
+    from segkit.parsing import parse_amount, parse_datetime, parse_text
+
+    raw = read_file(spec, f"source.{name}").drop(columns="source_row")
+    key = f"source.{name}.columns"
+    present = list(raw.columns)
+    for ours, theirs in spec.columns.items():
+        if theirs not in raw.columns:
+            raise DataError(_missing_column(spec.path, ours, theirs, present, key))
+    frame = raw.rename(columns={theirs: ours for ours, theirs in spec.columns.items()})
+    if "customer_id" not in frame.columns:
+        raise DataError(_missing_column(spec.path, "customer_id", "customer_id", present, key))
+    frame["customer_id"] = parse_text(frame["customer_id"]).values
+    for column, kind in TABLE_COLUMNS[name].items():
+        if column in frame.columns:
+            parsed = parse_datetime(frame[column]) if kind == "date" else parse_amount(frame[column])
+            frame[column] = parsed.values
+    return frame
+
+
+# -- PostgreSQL, read in place ----------------------------------------------------------------
+
+def connect_database(db: Database) -> ibis.BaseBackend:
+    """A connection to the database of `db` (password from the environment variable it names).
+
+    Any failure is one DataError that names the server (never the password) and what to check.
+    """
+    args = db.connection_args()
+    try:
+        return ibis.postgres.connect(**args, connect_timeout=10)
+    except ImportError:
+        raise DataError("reading PostgreSQL needs psycopg: pip install 'segkit[postgres]'") from None
+    except Exception as err:
+        where = f"{args.get('host')}:{args.get('port')}/{args.get('database', '')}"
+        reason = scrub(_first_line(err), args.get("password"))
+        check = f"the password in ${db.password_env}, " if db.password_env else ""
+        raise DataError(f"cannot connect to the database at {where} as {args.get('user', 'the default user')} "
+                        f"({reason}); check that the server runs and accepts connections, source.database.url, "
+                        f"{check}and that this user may read the tables") from None
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """`text` with the secret (if any) replaced by ***, for messages about a connection."""
+    return text.replace(secret, "***") if secret else text
+
+
+def _db_table(con: ibis.BaseBackend, name: str, origin: str) -> ibis.Table:
+    schema, _, table = name.rpartition(".")
+    try:
+        return con.table(table, database=schema or None)
+    except Exception:
+        try:
+            tables = con.list_tables(database=schema or None)
+        except Exception:
+            tables = []
+        close = difflib.get_close_matches(table, tables, n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        raise DataError(f"{origin}: no table {name!r}{hint} (tables there: {', '.join(tables) or 'none'}); "
+                        "fix the table name in source.database") from None
+
+
+def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) -> ibis.Table:
+    """The table under segkit's column names and types, lazily, in the database.
+
+    The database's columns are typed: dates must be date or timestamp columns, amounts numbers
+    (a text column is refused with the advice to cast it in a view). `source_row` is a mapped key
+    column, or the row's number in a stable order of its values.
+    """
+    unknown = set(columns) - set(INPUT_COLUMNS) - {"source_row"}
+    if unknown:
+        raise DataError(f"{origin}: the column map names {', '.join(sorted(unknown))}, which segkit does not use; "
+                        f"map to {', '.join(INPUT_COLUMNS)} (source.database.columns)")
+    key = "source.database.columns"
+    present = list(table.columns)
+    mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, "source_row")}
+    derive_amount = "amount" not in columns and "amount" not in present and \
+        mapping["quantity"] in present and mapping["unit_price"] in present
+    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
+        if mapping[ours] not in present:
+            raise DataError(_missing_column(origin, ours, mapping[ours], present, key))
+    kinds = {"ordered_at": ("temporal", "a date or timestamp"), "amount": ("numeric", "a number"),
+             "quantity": ("numeric", "a number"), "unit_price": ("numeric", "a number")}
+    for ours, (kind, words) in kinds.items():
+        theirs = mapping[ours]
+        if theirs in present:
+            dtype = table[theirs].type()
+            if not getattr(dtype, f"is_{kind}")():
+                raise DataError(f'{origin}: column "{theirs}" (for {ours}) is {dtype}, not {words}; in the '
+                                f"database the columns must be typed: read a view that casts it "
+                                f"(e.g. CAST({theirs} AS {'timestamp' if kind == 'temporal' else 'numeric'}))")
+    values = {}
+    for ours in INPUT_COLUMNS:
+        theirs = mapping[ours]
+        if theirs not in present:
+            continue
+        column = table[theirs]
+        if ours == "ordered_at":
+            values[ours] = column.cast("timestamp")
+        elif ours in ("amount", "quantity", "unit_price"):
+            values[ours] = column.cast("float64")
+        else:
+            values[ours] = column.cast("string")
+    if derive_amount:
+        values["amount"] = values["quantity"] * values["unit_price"]
+    if mapping["source_row"] in present:
+        source_row = table[mapping["source_row"]].cast("int64")
+    else:
+        order = [values[c] for c in ("customer_id", "order_id", "ordered_at", "amount") if c in values]
+        source_row = (ibis.row_number().over(order_by=order) + 1).cast("int64")
+    return table.select(source_row=source_row, **values)
+
+
+def load_database(db: Database) -> Intake:
+    """Transactions as a lazy table in the database; customers and surveys (per-customer rows) read."""
+    con = connect_database(db)
+    origin = f"database table {db.table}"
+    transactions = database_canonical(_db_table(con, db.table, origin), db.columns, origin)
+    tables = {}
+    for name in ("customers", "surveys"):
+        spec = getattr(db, name)
+        if spec is None:
+            continue
+        table = _db_table(con, spec.table, f"database table {spec.table}")
+        for ours, theirs in spec.columns.items():
+            if theirs not in table.columns:
+                raise DataError(_missing_column(f"database table {spec.table}", ours, theirs, list(table.columns),
+                                                f"source.database.{name}.columns"))
+        frame = table.rename({ours: theirs for ours, theirs in spec.columns.items()}).to_pandas()
+        if "customer_id" not in frame.columns:
+            raise DataError(_missing_column(f"database table {spec.table}", "customer_id", "customer_id",
+                                            list(table.columns), f"source.database.{name}.columns"))
+        frame["customer_id"] = frame["customer_id"].astype("string")
+        tables[name] = frame
+    return Intake(transactions, **tables, engine=con, origin=origin)
 
 
 def _with_source_row(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.insert(0, "source_row", range(1, len(out) + 1))
     return out
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

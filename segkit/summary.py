@@ -18,30 +18,49 @@ AT_RISK = ("at_risk", "cant_lose")
 GONE = ("lost", "hibernating")
 
 
-def describe_transactions(transactions: pd.DataFrame) -> dict:
-    """Rows, customers, orders, revenue and date range of a transaction frame."""
-    dates = transactions["ordered_at"].dropna()
+def describe_transactions(transactions) -> dict:
+    """Rows, customers, orders, revenue and date range of transactions: a DataFrame, or an Ibis
+    table (then computed in its engine, e.g. in PostgreSQL, and only the figures come back)."""
+    import ibis
+
+    if isinstance(transactions, ibis.Table):
+        t = transactions
+        row = t.aggregate(rows=t.count(), customers=t.customer_id.nunique(), orders=t.order_id.nunique(),
+                          revenue=t.amount.sum(), first=t.ordered_at.min(), last=t.ordered_at.max()).to_pandas().iloc[0]
+        first, last = row["first"], row["last"]
+        return {
+            "rows": int(row["rows"]),
+            "customers": int(row["customers"]),
+            "orders": int(row["orders"]),
+            "revenue": float(row["revenue"]) if pd.notna(row["revenue"]) else 0.0,
+            "first": pd.Timestamp(first).date().isoformat() if pd.notna(first) else "—",
+            "last": pd.Timestamp(last).date().isoformat() if pd.notna(last) else "—",
+        }
+    dates = pd.to_datetime(transactions["ordered_at"], errors="coerce").dropna()
+    amounts = pd.to_numeric(transactions["amount"], errors="coerce")
     return {
         "rows": len(transactions),
         "customers": int(transactions["customer_id"].nunique()),
-        "orders": int(transactions["order_id"].nunique()),
-        "revenue": float(transactions["amount"].sum()),
+        "orders": int(transactions["order_id"].nunique()) if "order_id" in transactions.columns else 0,
+        "revenue": float(amounts.sum()),
         "first": dates.min().date().isoformat() if len(dates) else "—",
         "last": dates.max().date().isoformat() if len(dates) else "—",
     }
 
 
-def before_after(raw: pd.DataFrame, clean: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
-    """One row each for the input and the clean transactions."""
+def before_after(raw, clean, lang: str = "en") -> pd.DataFrame:
+    """One row each for the input and the clean transactions (DataFrames or Ibis tables)."""
     rows = [{"stage": t(f"stage.{name}", lang), **describe_transactions(frame)}
             for name, frame in (("before", raw), ("after", clean))]
     return pd.DataFrame(rows).rename(columns={"first": "first_date", "last": "last_date"})
 
 
 def ledger_table(ledger: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The cleaning ledger with its outcomes and rules in words, and a total row."""
+    """The cleaning ledger with its outcomes and rules in words (a row fixed several ways names
+    each fix), and a total row."""
     shown = ledger.assign(outcome=[t(f"ledger.{o}", lang) for o in ledger["outcome"]],
-                          rule=[rule_name(r, lang) for r in ledger["rule"]])
+                          rule=[" + ".join(rule_name(part, lang) for part in r.split("+")) if r else rule_name(r, lang)
+                                for r in ledger["rule"]])
     total = pd.DataFrame([{"outcome": "Σ", "rule": "", "rows": int(ledger["rows"].sum()),
                            "share": float(ledger["share"].sum())}])
     return pd.concat([shown, total], ignore_index=True)

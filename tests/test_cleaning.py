@@ -5,9 +5,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segkit.cleaning import RULES, clean_transactions
-from segkit.errors import DataError
-from segkit.sources import connect
+from ledger_check import assert_every_row_accounted
+from segkit.cleaning import NoCleanRows, RULES, clean_and_save, clean_transactions, quarantine_sample
+from segkit.errors import DataError, SegkitError
+from segkit.params import Cleaning
+from segkit.sources import Intake, connect
+
+AS_OF = dt.date(2024, 1, 31)
 
 
 def frame(rows):
@@ -15,6 +19,32 @@ def frame(rows):
     tx["ordered_at"] = pd.to_datetime(tx["ordered_at"])
     tx.insert(0, "source_row", range(1, len(tx) + 1))
     return tx
+
+
+def text(rows, columns=("customer_id", "order_id", "ordered_at", "amount")):
+    """Rows as a file gives them: every value text, source_row the file line (header on line 1)."""
+    tx = pd.DataFrame(rows, columns=list(columns), dtype="object")
+    tx.insert(0, "source_row", range(2, len(tx) + 2))
+    return tx
+
+
+def clean(tx, as_of=AS_OF, **rules):
+    result = clean_transactions(connect(), tx, as_of=as_of, rules=Cleaning(**rules))
+    assert_every_row_accounted(result, tx)
+    return result
+
+
+def reasons(result) -> dict:
+    return dict(zip(result.quarantine["source_row"], result.quarantine["reason"]))
+
+
+def fixes(result) -> dict:
+    return {int(r): f for r, f in zip(result.clean["source_row"], result.clean["fixes"]) if f}
+
+
+def aside_counts(result) -> dict:
+    ledger = result.ledger
+    return {r.rule: r.rows for r in ledger[(ledger.outcome == "set_aside") & (ledger.rows > 0)].itertuples()}
 
 
 MESSY = frame([
@@ -25,27 +55,30 @@ MESSY = frame([
     ("B", "4", "2024-01-03", None),   # missing amount
     ("B", "5", "2024-03-01", 5.0),    # after as_of
     ("C", "6", "2024-01-04", 0.0),    # zero amount
-    ("C", "7", "2024-01-05", -4.0),   # return
+    ("C", "7", "2024-01-05", -4.0),   # return, not marked as one: a negative amount
     ("C", "8", "2024-01-06", 8.0),    # used
 ])
 
 
 def test_each_rule_counts_its_rows_and_the_ledger_adds_up():
-    result = clean_transactions(connect(), MESSY, as_of=dt.date(2024, 1, 31))
-    counts = dict(zip(result.ledger["rule"], result.ledger["rows"]))
-    assert counts == {"": 2, "missing_customer_id": 1, "missing_date": 1, "missing_amount": 1,
-                      "after_as_of": 1, "duplicate": 1, "non_positive_amount": 2}
-    assert result.ledger["rows"].sum() == len(MESSY)
+    result = clean(MESSY)
+    assert aside_counts(result) == {"missing_customer_id": 1, "missing_date": 1, "missing_amount": 1,
+                                    "after_as_of": 1, "duplicate": 1, "non_positive_amount": 2}
+    assert result.ledger.set_index(["outcome", "rule"]).loc[("used", ""), "rows"] == 2
     assert result.clean["source_row"].tolist() == [1, 9]
-    assert sorted(result.quarantine["source_row"]) == [2, 3, 4, 5, 6, 7, 8]
-    assert result.quarantine.set_index("source_row").loc[2, "reason"] == "duplicate"
+    assert result.quarantine.set_index("source_row").loc[2, "detail"] == "same as row 1"
 
 
 def test_keep_rules_use_duplicates_and_returns():
-    result = clean_transactions(connect(), MESSY, as_of=dt.date(2024, 1, 31), duplicates="keep",
-                                non_positive_amount="keep")
+    result = clean(MESSY, duplicates="keep", non_positive_amount="keep")
     assert result.clean["source_row"].tolist() == [1, 2, 7, 8, 9]
     assert result.clean["amount"].sum() == pytest.approx(10 + 10 + 0 - 4 + 8)
+
+
+def test_the_two_old_keywords_still_override_the_rules():
+    result = clean_transactions(connect(), MESSY, as_of=AS_OF, duplicates="keep", non_positive_amount="keep")
+    assert_every_row_accounted(result, MESSY)
+    assert len(result.clean) == 5
 
 
 def test_as_of_defaults_to_the_last_date():
@@ -55,43 +88,271 @@ def test_as_of_defaults_to_the_last_date():
 
 
 def test_input_is_not_mutated():
-    before = MESSY.copy()
-    clean_transactions(connect(), MESSY, as_of=dt.date(2024, 1, 31))
-    pd.testing.assert_frame_equal(MESSY, before)
+    raw = text([(" C1", "O1", "2024/1/5", "¥1,234.50"), ("C2", "O2", "45296", "3")])
+    before, messy_before = raw.copy(), MESSY.copy()
+    clean(raw)
+    clean(MESSY)
+    pd.testing.assert_frame_equal(raw, before)
+    pd.testing.assert_frame_equal(MESSY, messy_before)
 
 
-def test_all_rows_bad_is_a_clear_error():
+def test_wrong_values_are_fixed_where_certain_and_the_fix_is_named():
+    raw = text([
+        ("C1", "O1", "2024-01-05 13:02", "12.50"),      # 2: as is
+        ("C1", "O2", "2024/1/5", "¥1,234.50"),           # 3: date layout + currency text
+        ("C2 ", "O3", "45296", "$12"),                    # 4: trailing blank, Excel serial, currency
+        ("Ｃ３", "O4", "2024-01-06", "１２．５"),            # 5: full-width id and digits
+        ("C4", "O5", "25/12/2023", "7"),                  # 6: day first, certain (25 > 12)
+        ("C5", "O6", "05/01/2024", "7"),                  # 7: day or month first? not certain
+        ("C6", "O7", "2024-01-07", "1,2O4.50"),           # 8: not a number
+    ])
+    result = clean(raw)
+    assert fixes(result) == {3: "currency_text+date_format", 4: "trimmed_blanks+currency_text+excel_serial_date",
+                             5: "full_width", 6: "date_format"}
+    assert reasons(result) == {7: "unreadable_date", 8: "unreadable_amount"}
+    values = result.clean.set_index("source_row")
+    assert values.loc[3, "amount"] == 1234.5 and values.loc[3, "ordered_at"] == pd.Timestamp("2024-01-05")
+    assert values.loc[4, "customer_id"] == "C2" and values.loc[4, "ordered_at"] == pd.Timestamp("2024-01-05")
+    assert values.loc[5, "customer_id"] == "C3" and values.loc[5, "amount"] == 12.5
+    aside = result.quarantine.set_index("source_row")
+    assert aside.loc[8, "raw_amount"] == "1,2O4.50" and '"1,2O4.50" is not a number' in aside.loc[8, "detail"]
+    assert "cleaning.day_first" in aside.loc[7, "detail"]
+    assert clean(raw, day_first=True).clean.set_index("source_row").loc[7, "ordered_at"] == pd.Timestamp("2024-01-05")
+
+
+def test_decimal_comma_is_a_stated_convention():
+    raw = text([("C1", "O1", "2024-01-05", "1.234,50"), ("C1", "O2", "2024-01-05", "1,234.50")])
+    assert reasons(clean(raw)) == {2: "unreadable_amount"}
+    comma = clean(raw, decimal=",")
+    assert reasons(comma) == {3: "unreadable_amount"} and comma.clean["amount"].tolist() == [1234.5]
+
+
+def test_missing_values_are_set_aside_with_their_reason_and_optional_fields_filled():
+    raw = text([
+        ("C1", "O1", "2024-01-05", "10", "books", None),
+        (None, "O2", "2024-01-05", "10", "books", "app"),
+        ("C2", "O3", None, "10", None, "app"),
+        ("C2", "O4", "2024-01-06", " ", "toys", "app"),
+        ("C3", "O5", "2024-01-06", "4", None, None),
+    ], columns=("customer_id", "order_id", "ordered_at", "amount", "category", "channel"))
+    result = clean(raw, fill={"category": "unknown", "channel": "store"})
+    assert reasons(result) == {3: "missing_customer_id", 4: "missing_date", 5: "missing_amount"}
+    assert fixes(result) == {2: "filled_channel", 6: "filled_category+filled_channel"}
+    assert result.clean.set_index("source_row").loc[6, ["category", "channel"]].tolist() == ["unknown", "store"]
+    unfilled = clean(raw)
+    assert unfilled.clean["category"].isna().sum() == 1 and not fixes(unfilled)
+
+
+def test_exact_duplicates_and_order_lines_exported_twice():
+    raw = text([
+        ("C1", "O1", "2024-01-05", "12.50", "books"),
+        ("C1", "O1", "2024-01-05", "12.50", "books"),     # 3: the same line again, to the character
+        ("C1 ", "O1", "2024/1/5", "¥12.50", "books"),     # 4: the same order line, exported differently
+        ("C1", "O1", "2024-01-05", "12.50", "toys"),      # 5: another line of the same order
+    ], columns=("customer_id", "order_id", "ordered_at", "amount", "category"))
+    result = clean(raw)
+    assert reasons(result) == {3: "duplicate", 4: "duplicate_order_line"}
+    assert result.quarantine.set_index("source_row").loc[4, "detail"] == "same order line as row 2"
+    assert reasons(clean(raw, duplicates="keep")) == {4: "duplicate_order_line"}
+    assert reasons(clean(raw, duplicate_order_lines="keep")) == {3: "duplicate"}
+    assert reasons(clean(raw, duplicates="keep", duplicate_order_lines="keep")) == {}
+
+
+def test_amount_from_quantity_and_unit_price():
+    raw = text([("C1", "O1", "2024-01-05", "3", "¥19.99"), ("C1", "O2", "2024-01-06", "x", "5")],
+               columns=("customer_id", "order_id", "ordered_at", "quantity", "unit_price"))
+    result = clean(raw)
+    assert result.clean["amount"].tolist() == [pytest.approx(59.97)]
+    assert reasons(result) == {3: "unreadable_amount"}
+
+
+RETURNS = text([
+    ("C1", "O1", "2024-01-05", "100", "2", "paid"),
+    ("C1", "CO1", "2024-01-09", "40", "-1", "returned"),   # 3: a return of part of order O1
+    ("C2", "O2", "2024-01-06", "50", "1", "paid"),
+    ("C2", "O3", "2024-01-07", "0", "1", "paid"),          # 5: a free line
+], columns=("customer_id", "order_id", "ordered_at", "amount", "quantity", "status"))
+
+
+@pytest.mark.parametrize("marked_by", [{"order_prefix": "C"}, {"status_values": ["Returned", "cancelled"]},
+                                       {"negative_quantity": True}])
+def test_returns_are_netted_against_the_purchase(marked_by):
+    result = clean(RETURNS, returns={**marked_by, "action": "net"})
+    assert reasons(result) == {5: "non_positive_amount"}
+    assert fixes(result) == {3: "return_netted"}
+    per_customer = result.clean.groupby("customer_id")["amount"].sum().to_dict()
+    assert per_customer == {"C1": 60.0, "C2": 50.0}
+    if "order_prefix" in marked_by:  # the return counts under its original order, not as a new one
+        assert result.clean.loc[result.clean["customer_id"] == "C1", "order_id"].nunique() == 1
+
+
+@pytest.mark.parametrize("marked_by", [{"order_prefix": "C"}, {"status_values": ["returned"]},
+                                       {"negative_quantity": True}])
+def test_returns_can_be_dropped(marked_by):
+    result = clean(RETURNS, returns={**marked_by, "action": "drop"})
+    assert reasons(result) == {3: "return", 5: "non_positive_amount"}
+    assert result.clean["amount"].sum() == 150.0
+
+
+def test_unmarked_returns_fall_to_the_non_positive_rule():
+    assert reasons(clean(RETURNS)) == {5: "non_positive_amount"}  # amount 40 is positive: used as a purchase
+    negative = RETURNS.assign(amount=["100", "-40", "50", "0"])
+    assert reasons(clean(negative)) == {3: "non_positive_amount", 5: "non_positive_amount"}
+
+
+def test_status_rule_needs_the_status_column():
+    with pytest.raises(DataError, match="map it in the column map"):
+        clean(RETURNS.drop(columns="status"), returns={"status_values": ["returned"]})
+
+
+def test_dates_after_as_of_or_before_the_start_are_set_aside():
+    raw = text([("C1", "O1", "2023-12-31", "5"), ("C1", "O2", "2024-01-01", "5"), ("C1", "O3", "2024-01-31 23:59", "5"),
+                ("C1", "O4", "2024-02-01", "5"), ("C1", "O5", "2030-01-01", "5")])
+    result = clean(raw, start_date=dt.date(2024, 1, 1))
+    assert reasons(result) == {2: "before_start", 5: "after_as_of", 6: "after_as_of"}
+
+
+def test_non_product_lines():
+    raw = text([("C1", "O1", "2024-01-05", "20", "books", "B-1"), ("C1", "O1", "2024-01-05", "6", "Postage", "POST"),
+                ("C1", "O1", "2024-01-05", "2", "fees", "ADJ"), ("C1", "O1", "2024-01-05", "3", "toys", "运费")],
+               columns=("customer_id", "order_id", "ordered_at", "amount", "category", "product"))
+    result = clean(raw, non_product=["postage", "ADJ", "运费"])
+    assert reasons(result) == {3: "non_product", 4: "non_product", 5: "non_product"}
+
+
+def spread():
+    """Twenty ordinary amounts 10..29 and one of 5,000."""
+    rows = [(f"C{i}", f"O{i}", "2024-01-05", str(10 + i)) for i in range(20)] + [("C99", "O99", "2024-01-05", "5000")]
+    return text(rows)
+
+
+@pytest.mark.parametrize("method, threshold", [("quantile", 0.95), ("robust_z", 3.5)])
+def test_outliers_flagged_capped_or_set_aside(method, threshold):
+    raw = spread()
+    flagged = clean(raw, outliers={"method": method, "threshold": threshold, "action": "flag"})
+    assert flagged.clean.loc[flagged.clean["outlier"], "source_row"].tolist() == [22]
+    assert flagged.ledger.set_index("rule").loc["outlier_flagged", "rows"] == 1
+    assert flagged.clean["amount"].max() == 5000
+
+    capped = clean(raw, outliers={"method": method, "threshold": threshold, "action": "cap"})
+    assert fixes(capped) == {22: "outlier_capped"}
+    top = capped.clean.set_index("source_row").loc[22, "amount"]
+    if method == "quantile":  # capped at the 95% quantile of the 21 amounts (linear interpolation)
+        expected = pd.Series([*range(10, 30), 5000.0]).quantile(0.95)
+    else:  # median + 3.5 * 1.4826 * MAD
+        amounts = pd.Series([*range(10, 30), 5000.0])
+        expected = amounts.median() + 3.5 * 1.4826 * (amounts - amounts.median()).abs().median()
+    assert top == pytest.approx(expected)
+
+    aside = clean(raw, outliers={"method": method, "threshold": threshold, "action": "set_aside"})
+    assert reasons(aside) == {22: "outlier"} and "amount beyond" in aside.quarantine["detail"].iloc[0]
+
+
+def test_all_rows_bad_is_a_clear_error_that_keeps_the_quarantine():
     bad = frame([(None, "1", "2024-01-01", 1.0), ("A", "2", "2024-01-01", -1.0)])
-    with pytest.raises(DataError, match=r"all 2 rows were set aside \((missing_customer_id: 1, non_positive_amount: 1|non_positive_amount: 1, missing_customer_id: 1)\)"):
+    with pytest.raises(NoCleanRows, match=r"all 2 rows were set aside \((missing_customer_id: 1, non_positive_amount: 1|non_positive_amount: 1, missing_customer_id: 1)\)") as err:
         clean_transactions(connect(), bad)
+    assert isinstance(err.value, DataError)
+    assert_every_row_accounted(err.value.result, bad)
+    assert sorted(err.value.result.quarantine["source_row"]) == [1, 2]
 
 
-rows = st.lists(st.tuples(
-    st.one_of(st.none(), st.sampled_from(["A", "B", "C", ""])),
-    st.sampled_from(["1", "2", "3"]),
-    st.one_of(st.none(), st.dates(dt.date(2023, 12, 1), dt.date(2024, 3, 1)).map(str)),
-    st.one_of(st.none(), st.sampled_from([-5.0, 0.0, 1.5, 20.0, 1e6])),
-), min_size=1, max_size=40)
+def test_all_bad_file_saves_the_quarantine_then_stops(tmp_path):
+    bad = text([("C1", "O1", "not a date", "5"), (None, "O2", "2024-01-05", "5"), ("C3", "O3", "2024-01-05", "¥?")])
+    with pytest.raises(DataError, match=r"orders.csv: all 3 rows were set aside .*quarantine.parquet") as err:
+        clean_and_save(Intake(bad, origin="orders.csv"), tmp_path)
+    assert "Traceback" not in str(err.value)
+    saved = pd.read_parquet(tmp_path / "quarantine.parquet")
+    assert sorted(saved["source_row"]) == [2, 3, 4]
+    assert set(saved["reason"]) == {"unreadable_date", "missing_customer_id", "unreadable_amount"}
+    assert saved.set_index("source_row").loc[4, "raw_amount"] == "¥?"
+    assert not (tmp_path / "features.parquet").exists()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows, st.sampled_from(["drop", "keep"]), st.sampled_from(["set_aside", "keep"]))
-def test_every_row_ends_in_exactly_one_place(rows, duplicates, non_positive):
-    tx = frame(rows)
-    try:
-        result = clean_transactions(connect(), tx, as_of=dt.date(2024, 1, 31), duplicates=duplicates,
-                                    non_positive_amount=non_positive)
-    except DataError:
-        return  # every row bad: a clear error, the only exception allowed
-    assert result.ledger["rows"].sum() == len(tx)
-    used = set(result.clean["source_row"])
-    aside = set(result.quarantine["source_row"])
-    assert not used & aside
-    assert used | aside == set(tx["source_row"])
-    assert set(result.quarantine["reason"]) <= set(RULES)
+def test_clean_and_save_writes_the_stage_and_the_join_report(tmp_path):
+    from segkit.store import load_run_info
+
+    raw = text([("C1", "O1", "2024-01-05", "5"), ("C2", "O2", "2024-01-06", "7"), ("C2", "O3", "2024-01-07", "1"),
+                ("C9", "O4", "2024-01-07", "2")])
+    customers = pd.DataFrame({"customer_id": ["C1", "C2", "C3"], "region": ["East", "South", "North"]})
+    surveys = pd.DataFrame({"customer_id": ["C1", "C4"], "score": [5, 3], "nps": [10, 4]})
+    result = clean_and_save(Intake(raw, customers, surveys), tmp_path, as_of=AS_OF)
+    features = pd.read_parquet(tmp_path / "features.parquet")
+    assert features.set_index("customer_id")["revenue"].to_dict() == {"C1": 5.0, "C2": 8.0, "C9": 2.0}
+    assert len(pd.read_parquet(tmp_path / "clean_transactions.parquet")) == len(result.clean) == 4
+    join = load_run_info(tmp_path)["join"]
+    assert join == {"buyers": 3, "customer_records": 3, "duplicate_customer_records": 0,
+                    "customers_without_transactions": 1, "buyers_without_record": 1, "rows_without_record": 1,
+                    "survey_answers": 2, "survey_answers_without_transactions": 1}
+
+
+def test_quarantine_sample_takes_each_reason():
+    result = clean(MESSY)
+    sample = quarantine_sample(result.quarantine, per_reason=1)
+    assert quarantine_sample(result.quarantine, "zh", per_reason=1)["reason"].iloc[0] == "金额为零或负（退货、赠品）"
+    assert sorted(sample["reason"]) == sorted(set(result.quarantine["reason"]))
+    assert sample["reason"].iloc[0] == "non_positive_amount"  # the largest reason first
 
 
 def test_a_column_missing_in_every_row_is_set_aside_not_a_crash():
     # found by the property test: DuckDB cannot create a table from an all-None object column
     with pytest.raises(DataError, match="no transaction has a readable date"):
         clean_transactions(connect(), frame([(None, "1", None, None)]))
+
+
+messy_amount = st.one_of(st.none(), st.sampled_from(["-5", "0", "1.5", "20", "1e6", "¥1,234.50", "$12", "１２", " 3 ",
+                                                     "1,2O4.50", "(2.00)", "1.234,50", "", "abc"]),
+                         st.text(max_size=6))
+messy_date = st.one_of(st.none(), st.dates(dt.date(2023, 12, 1), dt.date(2024, 3, 1)).map(str),
+                       st.sampled_from(["2024/1/5", "45296", "05/01/2024", "25/12/2023", "2024-02-30", "２０２４－０１－０５",
+                                        "2024-01-05 13:02", "", "soon"]), st.text(max_size=6))
+rows = st.lists(st.tuples(
+    st.one_of(st.none(), st.sampled_from(["A", "B", "C ", "", "Ｃ"])),
+    st.sampled_from(["1", "2", "C3", "R4"]),
+    messy_date, messy_amount,
+    st.one_of(st.none(), st.sampled_from(["books", "postage", "toys"])),
+), min_size=1, max_size=30)
+rule_settings = st.fixed_dictionaries({
+    "duplicates": st.sampled_from(["drop", "keep"]),
+    "duplicate_order_lines": st.sampled_from(["drop", "keep"]),
+    "non_positive_amount": st.sampled_from(["set_aside", "keep"]),
+    "decimal": st.sampled_from([".", ","]),
+    "day_first": st.sampled_from([None, True, False]),
+    "start_date": st.sampled_from([None, dt.date(2024, 1, 1)]),
+    "non_product": st.sampled_from([[], ["postage"]]),
+    "fill": st.sampled_from([{}, {"category": "unknown"}]),
+    "returns": st.sampled_from([{}, {"order_prefix": "R"}, {"order_prefix": "C", "action": "drop"}]),
+    "outliers": st.sampled_from([{}, {"method": "quantile", "threshold": 0.9, "action": "cap"},
+                                 {"method": "robust_z", "action": "set_aside"}, {"method": "robust_z"}]),
+})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows, rule_settings)
+def test_every_row_ends_in_exactly_one_place(rows, rules):
+    tx = text(rows, columns=("customer_id", "order_id", "ordered_at", "amount", "category"))
+    try:
+        result = clean_transactions(connect(), tx, as_of=AS_OF, rules=Cleaning(**rules))
+    except NoCleanRows as err:  # every row bad: a clear error, with the quarantine
+        assert_every_row_accounted(err.result, tx)
+        return
+    except SegkitError:
+        return  # segkit's own clear errors are the only exceptions allowed (e.g. no readable date)
+    assert_every_row_accounted(result, tx)
+    assert set(result.quarantine["reason"]) <= set(RULES)
+
+
+def test_exact_duplicates_compare_every_value_not_only_the_text_ones():
+    # text ids with typed amounts: rows that share only their text columns are not duplicates
+    tx = pd.DataFrame({"source_row": [1, 2, 3], "customer_id": ["A", "A", "A"], "order_id": ["1", "1", "1"],
+                       "ordered_at": pd.to_datetime(["2024-01-05"] * 3), "amount": [5.0, 7.0, 5.0]})
+    result = clean(tx)
+    assert reasons(result) == {3: "duplicate"}
+    assert result.quarantine["detail"].tolist() == ["same as row 1"]
+
+
+def test_every_set_aside_row_says_what_is_wrong():
+    result = clean(MESSY, start_date=dt.date(2024, 1, 1))
+    details = result.quarantine.set_index("source_row")["detail"]
+    assert details.notna().all()
+    assert details[3] == "customer_id is empty" and details[6] == "dated after the as-of date 2024-01-31"

@@ -1,71 +1,235 @@
+import datetime as dt
+
 import pandas as pd
 import pytest
 
-from segkit.errors import DataError
-from segkit.params import FileTable, Source
+from ledger_check import assert_every_row_accounted
+from segkit.cleaning import clean_transactions
+from segkit.errors import DataError, ParamsError
+from segkit.params import Cleaning, DemoSource, FileTable, Source, validate_params
 from segkit.sources import load_source, read_file, to_canonical
 
+CHINESE_MAP = {"customer_id": "客户ID", "order_id": "订单号", "ordered_at": "下单时间", "amount": "金额",
+               "category": "品类"}
+CHINESE_CSV = ("客户ID,订单号,下单时间,金额,品类\n"
+               "C1,O1,2024-01-05 13:02,\"￥1,234.50\",图书\n"  # GBK has the full-width yen sign
 
-def test_csv_with_chinese_headers_and_bom_maps_to_segkit_columns(tmp_path):
+               "C2 ,O2,2024/1/6,７,玩具\n"
+               "C3,O3,45300,12.5,运费\n")
+
+
+def file_source(path, **table) -> Source:
+    return Source(kind="file", transactions=FileTable(path=str(path), **table))
+
+
+def cleaned(source: Source, **rules):
+    intake = load_source(source)
+    result = clean_transactions(None, intake.transactions, as_of=dt.date(2024, 12, 31), rules=Cleaning(**rules))
+    assert_every_row_accounted(result, intake.transactions)
+    return intake, result
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])
+def test_chinese_headers_in_every_encoding_chinese_excel_saves(tmp_path, encoding):
     path = tmp_path / "orders.csv"
-    path.write_text("客户ID,订单号,下单时间,金额\nC1,O1,2024-01-05 13:02,12.50\nC2,O2,2024-01-06,7\n",
-                    encoding="utf-8-sig")
-    source = Source(kind="file", transactions=FileTable(
-        path=str(path), columns={"customer_id": "客户ID", "order_id": "订单号", "ordered_at": "下单时间", "amount": "金额"}))
-    tx = load_source(source).transactions
-    assert tx.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount"]
-    assert tx["source_row"].tolist() == [2, 3]  # file lines: the header is line 1
-    assert tx["amount"].tolist() == [12.5, 7.0]
-    assert tx["ordered_at"].tolist() == [pd.Timestamp("2024-01-05 13:02"), pd.Timestamp("2024-01-06")]
+    path.write_bytes(CHINESE_CSV.encode(encoding))
+    intake, result = cleaned(file_source(path, columns=CHINESE_MAP), non_product=["运费"])
+    tx = intake.transactions
+    assert tx.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category"]
+    assert tx["source_row"].tolist() == [2, 3, 4]  # file lines: the header is line 1
+    assert tx["amount"].tolist() == ["￥1,234.50", "７", "12.5"]  # intake keeps the text as exported
+    clean = result.clean.set_index("source_row")
+    assert clean["amount"].to_dict() == {2: 1234.5, 3: 7.0}
+    assert clean.loc[3, "customer_id"] == "C2" and clean.loc[2, "category"] == "图书"
+    assert result.quarantine["reason"].tolist() == ["non_product"]
 
 
-def test_order_id_is_customer_and_day_when_not_mapped():
-    raw = pd.DataFrame({"source_row": [2, 3], "cust": ["A", "A"], "day": ["2024-01-05", "2024-01-05"],
-                        "amt": ["1", "2"]})
-    tx = to_canonical(raw, {"customer_id": "cust", "ordered_at": "day", "amount": "amt"})
-    assert tx["order_id"].tolist() == ["A-20240105", "A-20240105"]
-
-
-def test_unreadable_values_become_missing_for_cleaning_to_set_aside():
-    raw = pd.DataFrame({"source_row": [2, 3], "customer_id": ["A", "B"], "ordered_at": ["2024-01-05", "not a date"],
-                        "amount": ["1,2O4.50", "3"]})
-    tx = to_canonical(raw, {})
-    assert pd.isna(tx.loc[0, "amount"]) and pd.isna(tx.loc[1, "ordered_at"])
-
-
-def test_missing_mapped_column_lists_columns_and_suggests(tmp_path):
+def test_stated_encoding_is_used(tmp_path):
     path = tmp_path / "orders.csv"
-    path.write_text("customer,order_date,amount\nC1,2024-01-05,3\n", encoding="utf-8")
-    spec = FileTable(path=str(path), columns={"customer_id": "customer", "ordered_at": "order_dat"})
-    with pytest.raises(DataError) as err:
-        load_source(Source(kind="file", transactions=spec))
-    message = str(err.value)
-    assert str(path) in message and '"order_dat"' in message
-    assert 'did you mean "order_date"' in message and "customer, order_date, amount" in message
+    path.write_bytes(CHINESE_CSV.encode("gbk"))
+    intake = load_source(file_source(path, columns=CHINESE_MAP, encoding="gbk"))
+    assert intake.transactions["category"].tolist() == ["图书", "玩具", "运费"]
 
 
-def test_missing_and_empty_files_say_what_to_do(tmp_path):
-    with pytest.raises(DataError, match="no such file"):
-        read_file(FileTable(path=str(tmp_path / "gone.csv")))
-    empty = tmp_path / "empty.csv"
-    empty.write_text("", encoding="utf-8")
-    with pytest.raises(DataError, match="the file is empty"):
-        read_file(FileTable(path=str(empty)))
+def test_undecodable_text_says_what_to_do(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(CHINESE_CSV.encode("utf-16"))
+    with pytest.raises(DataError, match=r"neither UTF-8 nor GBK/GB18030; state its encoding in source.transactions.encoding"):
+        load_source(file_source(path, columns=CHINESE_MAP))
+    path.write_bytes(CHINESE_CSV.encode("gbk"))
+    with pytest.raises(DataError, match=r"orders.csv line 1: bytes .* are not utf-8") as err:
+        load_source(file_source(path, columns=CHINESE_MAP, encoding="utf-8"))
+    assert "source.transactions.encoding" in str(err.value)
+
+
+def test_tsv_and_a_title_line_above_the_header(tmp_path):
+    path = tmp_path / "orders.tsv"
+    path.write_text("Shop export 2024-01\n\ncust\tday\ttotal\nC1\t2024-01-05\t3\n\nC2\t2024-01-06\t4\n", encoding="utf-8")
+    intake, result = cleaned(file_source(path, header_row=3,
+                                         columns={"customer_id": "cust", "ordered_at": "day", "amount": "total"}))
+    assert intake.transactions["source_row"].tolist() == [4, 6]  # the blank line 5 is not a record
+    assert result.clean["amount"].tolist() == [3.0, 4.0]
+
+
+def write_excel(path, header_row=3, sheet="订单"):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "说明"
+    book.active["A1"] = "This workbook's first sheet is notes"
+    ws = book.create_sheet(sheet)
+    ws["A1"] = "2024年1月 订单导出"  # a title row above the table
+    ws.append([])
+    ws.cell(row=header_row, column=1, value="客户ID")
+    ws.cell(row=header_row, column=2, value="下单时间")
+    ws.cell(row=header_row, column=3, value="数量")
+    ws.cell(row=header_row, column=4, value="单价")
+    rows = [("C1", dt.datetime(2024, 1, 5, 13, 2), 2, 9.5), ("C2", "2024/1/6", 1, "¥3.00"), ("C3", 45298, 3, 2)]
+    for i, row in enumerate(rows, start=header_row + 1):
+        for j, value in enumerate(row, start=1):
+            ws.cell(row=i, column=j, value=value)
+    book.save(path)
+
+
+def test_excel_named_sheet_with_a_title_row(tmp_path):
+    path = tmp_path / "orders.xlsx"
+    write_excel(path)
+    source = file_source(path, sheet="订单", header_row=3,
+                         columns={"customer_id": "客户ID", "ordered_at": "下单时间", "quantity": "数量", "unit_price": "单价"})
+    intake, result = cleaned(source)
+    assert intake.transactions["source_row"].tolist() == [4, 5, 6]  # the sheet's row numbers
+    clean = result.clean.set_index("source_row")
+    assert clean["amount"].to_dict() == {4: 19.0, 5: 3.0, 6: 6.0}  # quantity × unit price
+    assert clean["ordered_at"].to_dict() == {4: pd.Timestamp("2024-01-05 13:02"), 5: pd.Timestamp("2024-01-06"),
+                                             6: pd.Timestamp("2024-01-07")}
+    assert clean["fixes"].to_dict() == {4: "", 5: "currency_text+date_format", 6: "excel_serial_date"}
+
+
+def test_excel_sheet_that_is_not_there_names_the_sheets(tmp_path):
+    path = tmp_path / "orders.xlsx"
+    write_excel(path)
+    with pytest.raises(DataError, match=r'no sheet "订 单"; did you mean "订单"\? \(sheets there: 说明, 订单\)'):
+        read_file(FileTable(path=str(path), sheet="订 单"))
+    with pytest.raises(DataError, match=r'no header in row 2 of sheet "订单"'):
+        read_file(FileTable(path=str(path), sheet="订单", header_row=2))
 
 
 def test_parquet_is_read_with_row_numbers(tmp_path):
     path = tmp_path / "tx.parquet"
     pd.DataFrame({"customer_id": ["A", "B"], "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"]),
                   "amount": [1.0, 2.0], "order_id": ["1", "2"]}).to_parquet(path)
-    tx = load_source(Source(kind="file", transactions=FileTable(path=str(path)))).transactions
-    assert tx["source_row"].tolist() == [1, 2]
-    assert tx["amount"].sum() == 3.0
+    intake, result = cleaned(file_source(path))
+    assert intake.transactions["source_row"].tolist() == [1, 2]
+    assert result.clean["amount"].sum() == 3.0 and (result.clean["fixes"] == "").all()
+
+
+def test_duckdb_file(tmp_path):
+    import duckdb
+
+    path = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE orders AS SELECT * FROM (VALUES ('A', TIMESTAMP '2024-01-01', 5.0), "
+                    "('B', TIMESTAMP '2024-01-02', 7.5)) t(cust, day, total)")
+    columns = {"customer_id": "cust", "ordered_at": "day", "amount": "total"}
+    intake, result = cleaned(file_source(path, table="orders", columns=columns))
+    assert result.clean["amount"].tolist() == [5.0, 7.5]
+    with pytest.raises(DataError, match=r"no table 'sales' \(tables there: orders\)"):
+        load_source(file_source(path, table="sales", columns=columns))
+
+
+def test_order_id_is_customer_and_day_when_not_mapped():
+    raw = pd.DataFrame({"source_row": [2, 3], "cust": ["A", "A"], "day": ["2024-01-05", "2024/1/5"],
+                        "amt": ["1", "2"]})
+    tx = to_canonical(raw, {"customer_id": "cust", "ordered_at": "day", "amount": "amt"})
+    result = clean_transactions(None, tx, rules=Cleaning(duplicate_order_lines="keep"))
+    assert result.clean["order_id"].tolist() == ["A-20240105", "A-20240105"]
+
+
+def test_missing_mapped_column_lists_columns_and_suggests(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer,order_date,amount\nC1,2024-01-05,3\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_source(file_source(path, columns={"customer_id": "customer", "ordered_at": "order_dat"}))
+    message = str(err.value)
+    assert str(path) in message and '"order_dat"' in message
+    assert 'did you mean "order_date"' in message and "customer, order_date, amount" in message
+
+
+def test_optional_mapped_column_must_be_there_too(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("客户ID,下单时间,金额\nC1,2024-01-05,3\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r'column "品类" \(for category\) is not there'):
+        load_source(file_source(path, columns={"customer_id": "客户ID", "ordered_at": "下单时间", "amount": "金额",
+                                               "category": "品类"}))
+
+
+def test_file_without_header_says_so(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("C1,2024-01-05,3\nC2,2024-01-06,4\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"The first row looks like data \(2024-01-05, 3\).*add a header row"):
+        load_source(file_source(path, columns={"customer_id": "customer", "ordered_at": "day", "amount": "amount"}))
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\nC1,2024-01-05,3\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"no header at line 1 \(the line is empty\)"):
+        read_file(FileTable(path=str(blank)))
+
+
+def test_missing_and_empty_files_say_what_to_do(tmp_path):
+    with pytest.raises(DataError, match=r"no such file \(check source.transactions.path"):
+        read_file(FileTable(path=str(tmp_path / "gone.csv")))
+    empty = tmp_path / "empty.csv"
+    for content in (b"", b"\xef\xbb\xbf", b"\n\n"):
+        empty.write_bytes(content)
+        with pytest.raises(DataError, match="the file is empty"):
+            read_file(FileTable(path=str(empty)))
+
+
+def test_a_column_mapped_twice_is_a_params_error():
+    raw = {"source": {"kind": "file", "transactions": {"path": "x.csv",
+                                                       "columns": {"customer_id": "客户", "order_id": "客户"}}}}
+    with pytest.raises(ParamsError, match=r'column "客户" is mapped twice \(to customer_id and to order_id\)'):
+        validate_params(raw)
+
+
+def test_unknown_canonical_name_in_the_map():
+    raw = pd.DataFrame({"source_row": [2], "a": ["1"]})
+    with pytest.raises(DataError, match="the column map names revenue, which segkit does not use"):
+        to_canonical(raw, {"revenue": "a"})
+
+
+def test_customer_and_survey_tables_are_mapped_and_typed(tmp_path):
+    orders = tmp_path / "orders.csv"
+    orders.write_text("cust,day,amount\nC1,2024-01-05,3\n", encoding="utf-8")
+    customers = tmp_path / "customers.csv"
+    customers.write_bytes("客户ID,地区,注册日期\nC1 ,华东,2023/5/1\nC2,华南,2023-06-01\n".encode("gbk"))
+    surveys = tmp_path / "surveys.csv"
+    surveys.write_text("id,score,nps,answered\nC1,4,9,2024-02-01\n", encoding="utf-8")
+    source = Source(kind="file",
+                    transactions=FileTable(path=str(orders), columns={"customer_id": "cust", "ordered_at": "day"}),
+                    customers=FileTable(path=str(customers), columns={"customer_id": "客户ID", "region": "地区",
+                                                                      "signup_date": "注册日期"}),
+                    surveys=FileTable(path=str(surveys), columns={"customer_id": "id", "answered_at": "answered"}))
+    intake = load_source(source)
+    assert intake.customers["customer_id"].tolist() == ["C1", "C2"]
+    assert intake.customers["signup_date"].tolist() == [pd.Timestamp("2023-05-01"), pd.Timestamp("2023-06-01")]
+    assert intake.surveys["nps"].tolist() == [9.0]
+    bad = source.model_copy(update={"customers": FileTable(path=str(customers), columns={"customer_id": "客户"})})
+    with pytest.raises(DataError, match=r'column "客户" \(for customer_id\) is not there; did you mean "客户ID"'):
+        load_source(bad)
 
 
 def test_demo_source_brings_customers_and_surveys():
-    from segkit.params import DemoSource
-
     intake = load_source(Source(kind="demo", demo=DemoSource(customers=50, months=6, seed=1)))
     assert intake.customers is not None and len(intake.customers) == 50
     assert intake.surveys is not None
     assert intake.transactions["source_row"].is_unique
+
+
+def test_relative_paths_are_read_from_the_params_folder(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "orders.csv").write_text("customer_id,ordered_at,amount\nC1,2024-01-05,3\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "data")  # a working folder where the relative path does not lead
+    source = file_source("data/orders.csv")
+    assert load_source(source, params_path=tmp_path / "shop.yaml").transactions["amount"].tolist() == ["3"]
+    with pytest.raises(DataError, match="no such file"):
+        load_source(source)

@@ -1,0 +1,224 @@
+"""Reading values the way people type them: amounts, quantities, dates and identifiers from exports.
+
+Each parser takes a pandas Series (text as exported, or values that already have a type) and
+returns a `Parsed`: the typed values, for each fix the rows whose value it changed, and for each
+row it could not read the problem in words. A value is fixed only where the fix is certain
+(a currency sign, a thousands separator under the stated decimal convention, full-width digits,
+a date in another unambiguous layout, an Excel serial day); anything else is left missing with
+the problem stated, for the cleaning stage to set the row aside.
+
+>>> parse_amount(pd.Series(["12.50", "¥1,234.50", "1,2O4.50"])).values.tolist()
+[12.5, 1234.5, nan]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+# The order in which fixes are listed on a row (and in the ledger).
+FIXES = ("trimmed_blanks", "full_width", "currency_text", "date_format", "excel_serial_date")
+
+# Full-width ASCII (Ｃ００１, １２．５) and the ideographic space, as Chinese input methods type them.
+_FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
+_FULL_WIDTH.update({"\u3000": " ", "\uffe5": "¥", "\uffe1": "£", "\uffe0": "¢"})
+FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
+
+_CURRENCY = r"US\$|HK\$|RMB|CNY|USD|EUR|GBP|HKD|JPY|[¥$€£]"
+_AMOUNT = (rf"^(?P<sign1>[+-]?)\s*(?P<pre>{_CURRENCY})?\s*(?P<sign2>[+-]?)\s*(?P<body>[\d.,' ]+?)\s*"
+           rf"(?P<post>{_CURRENCY}|元)?$")
+_PLAIN = {".": r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", ",": r"^[+-]?\d+(?:,\d+)?$"}
+_GROUPED = {".": r"^(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:\.\d+)?$",
+            ",": r"^(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:,\d+)?$"}
+
+_TIME = r"(?:[ T]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?)?"
+_ISO = r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?)?$"
+_YMD = rf"^(?P<year>\d{{4}})\s*[-/.年]\s*(?P<month>\d{{1,2}})\s*[-/.月]\s*(?P<day>\d{{1,2}})\s*日?{_TIME}$"
+_COMPACT = r"^(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})$"
+_XYY = rf"^(?P<first>\d{{1,2}})[-/.](?P<second_part>\d{{1,2}})[-/.](?P<year>\d{{4}}){_TIME}$"
+_SERIAL = r"^\d{5}(?:\.\d+)?$"
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # Excel's day 0, after its 1900 leap-year bug
+SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 to 2119-01-10: numbers outside are not taken for dates
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """Typed `values`; `fixes[name]` marks rows whose value that fix changed; `problem` says, for a
+    row whose text could not be read, why (missing elsewhere)."""
+
+    values: pd.Series
+    fixes: dict[str, pd.Series] = field(default_factory=dict)
+    problem: pd.Series | None = None
+
+    def unreadable(self) -> pd.Series:
+        if self.problem is None:
+            return pd.Series(False, index=self.values.index)
+        return self.problem.notna()
+
+
+def _flag(mask) -> pd.Series:
+    """A plain bool Series (missing counts as False), from a nullable boolean result."""
+    return pd.Series(mask).fillna(False).astype(bool)
+
+
+def _numbers(text: pd.Series) -> pd.Series:
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+
+
+def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Text with full-width characters made ASCII and blanks trimmed; empty text becomes missing.
+
+    >>> text, fixes = normalise_text(pd.Series([" C1", "Ｃ２", "", None]))
+    >>> text.tolist(), fixes["trimmed_blanks"].tolist(), fixes["full_width"].tolist()
+    (['C1', 'C2', <NA>, <NA>], [True, False, False, False], [False, True, False, False])
+    """
+    # the full-width yen sign is how Chinese software writes ¥: a currency sign, not a flaw to count
+    text = values.astype("string").str.replace("\uffe5", "¥", regex=False)
+    narrow = text.str.translate(FULL_WIDTH_TABLE)
+    full_width = _flag(narrow != text)
+    stripped = narrow.str.strip()
+    trimmed = _flag((stripped != narrow) & (stripped != ""))
+    stripped = stripped.mask(stripped == "")
+    return stripped, {"trimmed_blanks": trimmed, "full_width": full_width & _flag(stripped.notna())}
+
+
+def parse_text(values: pd.Series) -> Parsed:
+    """Identifiers and labels: trimmed, full-width made ASCII, empty as missing."""
+    if not is_text(values):
+        text = values.astype("string")
+        return Parsed(text.mask(text == ""))
+    text, fixes = normalise_text(values)
+    return Parsed(text, fixes)
+
+
+def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
+    """Numbers as typed in shops and ledgers: "12.50", "¥1,234.50", "$12", "(3.00)", "1.234,50"
+    (with `decimal=","`), "１２．５". Thousands separators must group by three, so that a fix is
+    certain; anything else is unreadable.
+
+    >>> parse_amount(pd.Series(["1.234,50", "12,5", "1,234.50"]), decimal=",").values.tolist()
+    [1234.5, 12.5, nan]
+    """
+    if decimal not in _PLAIN:
+        raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
+    if not is_text(values):
+        return Parsed(pd.to_numeric(values, errors="coerce").astype("float64"))
+    text, fixes = normalise_text(values)
+    plain = _flag(text.str.fullmatch(_PLAIN[decimal]))
+    as_is = text.where(plain)
+    if decimal == ",":
+        as_is = as_is.str.replace(",", ".", regex=False)
+    number = _numbers(as_is)
+
+    rest = text.where(~plain & text.notna())
+    negative_parens = _flag(rest.str.fullmatch(r"\(.*\)"))
+    inner = rest.where(~negative_parens, rest.str.slice(1, -1).str.strip())
+    parts = inner.str.extract(_AMOUNT)
+    signs = parts["sign1"].fillna("") + parts["sign2"].fillna("")
+    grouped = _flag(parts["body"].str.fullmatch(_GROUPED[decimal]))
+    readable = grouped & _flag(signs.str.len() <= 1) & ~(negative_parens & _flag(signs != ""))
+    thousands = "." if decimal == "," else ","
+    digits = parts["body"].where(readable).str.replace(thousands, "", regex=False).str.replace(r"[ ']", "", regex=True)
+    if decimal == ",":
+        digits = digits.str.replace(",", ".", regex=False)
+    value = _numbers(digits)
+    sign = np.where(_flag(signs == "-") | negative_parens, -1.0, 1.0)
+    number = number.mask(readable, value * sign)
+    fixes["currency_text"] = readable
+    problem = pd.Series(pd.NA, index=values.index, dtype="string")
+    bad = text.notna().to_numpy() & number.isna().to_numpy()
+    problem = problem.mask(bad, "is not a number" + (" (decimal comma)" if decimal == "," else "")
+                           + "; write it like 1234.50")
+    return Parsed(number, fixes, problem)
+
+
+def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
+    """Dates and times as exported: ISO ("2024-01-05", "2024-01-05 13:02") as is; "2024/1/5",
+    "2024年1月5日", "20240105", "05-01-2024" (day or month first, as `day_first` states; when it
+    is not stated, only where a part above 12 makes it certain) and Excel serial days (45296) fixed.
+
+    >>> parse_datetime(pd.Series(["2024-01-05", "2024/1/5 13:02", "45296", "25/12/2024"])).values.dt.strftime("%Y-%m-%d %H:%M").tolist()
+    ['2024-01-05 00:00', '2024-01-05 13:02', '2024-01-05 00:00', '2024-12-25 00:00']
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
+        return Parsed(stamps.astype("datetime64[us]"))
+    if not is_text(values):
+        values = values.astype("string")
+    text, fixes = normalise_text(values)
+    index = values.index
+    parts = pd.DataFrame(np.nan, index=index, columns=["year", "month", "day", "hour", "minute", "second"])
+    found = pd.Series(False, index=index)
+    problem = pd.Series(pd.NA, index=index, dtype="string")
+
+    def take(pattern: str) -> pd.Series:
+        nonlocal parts, found
+        groups = text.where(~found).str.extract(pattern)
+        hit = _flag(groups["year"].notna())
+        for column in parts.columns:
+            if column in groups:
+                parts[column] = parts[column].mask(hit, _numbers(groups[column]))
+        found = found | hit
+        return hit
+
+    take(_ISO)
+    reformatted = take(_YMD) | take(_COMPACT)
+
+    other = text.where(~found).str.extract(_XYY)
+    hit = _flag(other["year"].notna())
+    first = _numbers(other["first"])
+    second = _numbers(other["second_part"])
+    if day_first is None:
+        day_is_first = (first > 12) & (second <= 12)
+        month_is_first = (second > 12) & (first <= 12)
+        same = first == second
+        ambiguous = hit & ~(day_is_first | month_is_first | same)
+        day_is_first = day_is_first | same
+    else:
+        day_is_first = pd.Series(day_first, index=index)
+        ambiguous = pd.Series(False, index=index)
+    usable = hit & ~ambiguous
+    parts["year"] = parts["year"].mask(usable, _numbers(other["year"]))
+    parts["day"] = parts["day"].mask(usable, np.where(day_is_first, first, second))
+    parts["month"] = parts["month"].mask(usable, np.where(day_is_first, second, first))
+    for column in ("hour", "minute", "second"):
+        parts[column] = parts[column].mask(usable, _numbers(other[column]))
+    found = found | usable
+    problem = problem.mask(ambiguous, "could be day-first or month-first; state cleaning.day_first")
+    reformatted = reformatted | usable
+
+    stamps = pd.to_datetime(parts.fillna({"hour": 0, "minute": 0, "second": 0}).astype("float64"),
+                            errors="coerce").astype("datetime64[us]")
+    stamps = stamps.where(found)
+
+    serial_text = text.where(~found & ~ambiguous)
+    serial = _numbers(serial_text.where(_flag(serial_text.str.fullmatch(_SERIAL))))
+    serial = serial.where((serial >= SERIAL_RANGE[0]) & (serial < SERIAL_RANGE[1]))
+    is_serial = serial.notna()
+    from_serial = (EXCEL_EPOCH + pd.to_timedelta(serial.fillna(0) * 86_400, unit="s").dt.round("s")).astype("datetime64[us]")
+    stamps = stamps.mask(is_serial, from_serial)
+
+    fixes["date_format"] = (reformatted & stamps.notna()).astype(bool)
+    fixes["excel_serial_date"] = is_serial.astype(bool)
+    bad = _flag(text.notna()) & _flag(stamps.isna()) & _flag(problem.isna())
+    problem = problem.mask(bad, "is not a date; write it like 2024-01-05 or 2024-01-05 13:02")
+    return Parsed(stamps, fixes, problem)
+
+
+def fixes_per_row(parsed: list[Parsed], index: pd.Index) -> pd.Series:
+    """For each row, the names of the fixes that changed any of its values, joined by "+"
+    in the order of FIXES ("" where none did)."""
+    out = pd.Series("", index=index, dtype="object")
+    for name in FIXES:
+        hit = pd.Series(False, index=index)
+        for one in parsed:
+            if name in one.fixes:
+                hit = hit | one.fixes[name].reindex(index, fill_value=False).astype(bool)
+        out = out.mask(hit, out + np.where(out == "", "", "+") + name)
+    return out

@@ -1,0 +1,33 @@
+"""The ledger invariant, checked on every cleaning fixture: each input row ends in exactly one
+place (used as is, used after a fix, set aside for one rule), and the ledger counts add up."""
+
+import pandas as pd
+
+from segkit.cleaning import ALL_FIXES, OUTCOMES, RULES
+
+
+def assert_every_row_accounted(result, input_rows) -> None:
+    """`input_rows`: the source_row values that went in (or a frame that has them)."""
+    if isinstance(input_rows, pd.DataFrame):
+        input_rows = input_rows["source_row"]
+    expected = sorted(int(r) for r in input_rows)
+    ledger, clean, quarantine = result.ledger, result.clean, result.quarantine
+    assert int(ledger["rows"].sum()) == len(expected), ledger
+    assert set(ledger["outcome"]) <= set(OUTCOMES)
+    assert ledger["share"].sum() == __import__("pytest").approx(1.0)
+
+    used, aside = list(clean["source_row"]), list(quarantine["source_row"])
+    assert sorted(used + aside) == expected, "a row was lost, invented or counted twice"
+
+    aside_counts = ledger[ledger["outcome"] == "set_aside"].set_index("rule")["rows"]
+    assert set(aside_counts.index) == set(RULES)
+    assert set(quarantine["reason"]) <= set(RULES)
+    assert aside_counts.to_dict() == {r: int((quarantine["reason"] == r).sum()) for r in RULES}
+
+    fixes = clean["fixes"].fillna("")
+    fixed = ledger[ledger["outcome"] == "fixed"].set_index("rule")["rows"]
+    assert fixed.to_dict() == fixes[fixes != ""].value_counts().to_dict()
+    for combination in fixed.index:
+        assert set(combination.split("+")) <= set(ALL_FIXES), combination
+    as_is = int(ledger.loc[ledger["outcome"] == "used", "rows"].sum())
+    assert as_is == int((fixes == "").sum())

@@ -1,0 +1,145 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from segkit.parsing import FIXES, fixes_per_row, normalise_text, parse_amount, parse_datetime, parse_text
+
+
+def amounts(values, decimal="."):
+    parsed = parse_amount(pd.Series(values, dtype="object"), decimal=decimal)
+    return parsed.values.tolist(), parsed
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("12.50", 12.5), ("7", 7.0), ("-3", -3.0), (".5", 0.5), ("1e3", 1000.0),
+])
+def test_plain_numbers_are_read_as_is(text, expected):
+    values, parsed = amounts([text])
+    assert values == [expected]
+    assert not any(mask.any() for mask in parsed.fixes.values())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("¥1,234.50", 1234.5), ("$12", 12.0), ("￥88", 88.0), ("12 元", 12.0), ("RMB 1 000.5", 1000.5),
+    ("-¥5.20", -5.2), ("¥-5.20", -5.2), ("(3.00)", -3.0), ("USD 1,000,000", 1e6), ("1'250.75", 1250.75),
+])
+def test_currency_text_is_fixed_when_certain(text, expected):
+    values, parsed = amounts([text])
+    assert values == [pytest.approx(expected)]
+    assert parsed.fixes["currency_text"].tolist() == [True]
+
+
+@pytest.mark.parametrize("text", ["1,2O4.50", "abc", "1,23", "12,34,567", "+-3", "1.234,50", "$", "1..2", "(-3)"])
+def test_doubtful_numbers_are_not_guessed(text):
+    values, parsed = amounts([text])
+    assert np.isnan(values[0])
+    assert parsed.problem.iloc[0].startswith("is not a number")
+
+
+def test_decimal_comma_convention():
+    values, parsed = amounts(["1.234,50", "12,5", "7", "1,234.50", "1.234.567"], decimal=",")
+    assert values[:3] == [1234.5, 12.5, 7.0] and np.isnan(values[3]) and values[4] == 1234567.0
+    # "12,5" is the stated convention, read as is; "1.234,50" needed its thousands dots removed
+    assert parsed.fixes["currency_text"].tolist() == [True, False, False, False, True]
+
+
+def test_full_width_digits_and_blanks():
+    values, parsed = amounts(["１２．５", " 7 ", "\u3000８", ""])
+    assert values[:3] == [12.5, 7.0, 8.0] and np.isnan(values[3])
+    assert parsed.fixes["full_width"].tolist() == [True, False, True, False]
+    assert parsed.fixes["trimmed_blanks"].tolist() == [False, True, True, False]
+    assert parsed.problem.isna().all()  # empty is missing, not unreadable
+
+
+def test_typed_numbers_pass_through():
+    parsed = parse_amount(pd.Series([1.5, None, 3]))
+    assert parsed.values.tolist()[::2] == [1.5, 3.0] and not parsed.unreadable().any()
+
+
+def stamps(values, **options):
+    parsed = parse_datetime(pd.Series(values, dtype="object"), **options)
+    return [None if pd.isna(v) else v.strftime("%Y-%m-%d %H:%M:%S") for v in parsed.values], parsed
+
+
+def test_iso_dates_are_as_is_and_other_layouts_fixed():
+    values, parsed = stamps(["2024-01-05", "2024-01-05 13:02", "2024/1/5", "2024年1月5日", "2024.01.05 08:30:15",
+                             "20240105"])
+    assert values == ["2024-01-05 00:00:00", "2024-01-05 13:02:00", "2024-01-05 00:00:00", "2024-01-05 00:00:00",
+                      "2024-01-05 08:30:15", "2024-01-05 00:00:00"]
+    assert parsed.fixes["date_format"].tolist() == [False, False, True, True, True, True]
+
+
+def test_excel_serial_days():
+    # 45296 is 2024-01-05 in Excel (days since 1899-12-30); .5 is noon
+    values, parsed = stamps(["45296", "45296.5", "123", "99999"])
+    assert values[:2] == ["2024-01-05 00:00:00", "2024-01-05 12:00:00"]
+    assert values[2:] == [None, None]  # outside the plausible range: not taken for dates
+    assert parsed.fixes["excel_serial_date"].tolist() == [True, True, False, False]
+
+
+def test_day_first_follows_the_stated_convention_or_certainty():
+    text = ["05-01-2024", "25/12/2024", "12/25/2024", "07.07.2024"]
+    unstated, parsed = stamps(text)
+    assert unstated == [None, "2024-12-25 00:00:00", "2024-12-25 00:00:00", "2024-07-07 00:00:00"]
+    assert "cleaning.day_first" in parsed.problem.iloc[0]
+    day_first, _ = stamps(text, day_first=True)
+    month_first, _ = stamps(text, day_first=False)
+    assert day_first[0] == "2024-01-05 00:00:00" and month_first[0] == "2024-05-01 00:00:00"
+    assert day_first[2] is None  # month 25 under the stated day-first convention: unreadable
+
+
+def test_impossible_dates_are_unreadable():
+    values, parsed = stamps(["2024-02-30", "2024-13-01", "yesterday", None])
+    assert values == [None, None, None, None]
+    assert parsed.unreadable().tolist() == [True, True, True, False]
+
+
+def test_full_width_date():
+    values, parsed = stamps(["２０２４－０１－０５"])
+    assert values == ["2024-01-05 00:00:00"] and parsed.fixes["full_width"].tolist() == [True]
+
+
+def test_text_ids_are_trimmed_and_narrowed():
+    parsed = parse_text(pd.Series([" C1 ", "Ｃ１", "C1", "  "]))
+    assert parsed.values.tolist()[:3] == ["C1", "C1", "C1"] and pd.isna(parsed.values.iloc[3])
+
+
+def test_fixes_per_row_lists_each_fix_once_in_order():
+    date = parse_datetime(pd.Series(["2024/1/5", "2024-01-05"]))
+    amount = parse_amount(pd.Series(["¥１２", " 3"]))
+    names = fixes_per_row([date, amount], pd.RangeIndex(2)).tolist()
+    assert names == ["full_width+currency_text+date_format", "trimmed_blanks"]
+    assert all(part in FIXES for name in names for part in name.split("+"))
+
+
+def test_input_is_not_mutated():
+    series = pd.Series([" ¥1,234.50", "2024/1/5"], dtype="object")
+    before = series.copy()
+    parse_amount(series)
+    parse_datetime(series)
+    normalise_text(series)
+    pd.testing.assert_series_equal(series, before)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=12),
+                          st.from_regex(r"[¥$\-( ]{0,2}[0-9０-９]{1,4}([.,][0-9]{1,3}){0,2}[) 元]{0,2}", fullmatch=True)),
+                max_size=30))
+def test_any_text_is_a_number_a_gap_or_a_stated_problem(texts):
+    series = pd.Series(texts, dtype="object")
+    for parsed in (parse_amount(series), parse_amount(series, decimal=","), parse_datetime(series),
+                   parse_datetime(series, day_first=True)):
+        has_value = parsed.values.notna()
+        unreadable = parsed.unreadable()
+        assert not (has_value & unreadable).any()
+        given_text = series.astype("string").str.strip().fillna("") != ""
+        # every non-blank text is either read or explained; blank text is simply missing
+        assert ((has_value | unreadable).to_numpy() == given_text.to_numpy()).all()
+
+
+def test_the_full_width_yen_sign_is_a_currency_sign_not_a_flaw():
+    _, parsed = amounts(["￥1,234.50", "￥１２"])
+    assert parsed.fixes["currency_text"].tolist() == [True, True]
+    assert parsed.fixes["full_width"].tolist() == [False, True]  # only the full-width digits count

@@ -1,0 +1,181 @@
+"""PostgreSQL read in place, against a real server: the database path and the file path give the
+same per-customer results; the password travels only through the environment and shows nowhere."""
+
+import datetime as dt
+import json
+import secrets
+
+import pandas as pd
+import pytest
+
+from ledger_check import assert_every_row_accounted
+from pg_server import load_table, start_server
+from segkit.cleaning import clean_transactions
+from segkit.datasets import generate_retail
+from segkit.errors import DataError
+from segkit.features import customer_features
+from segkit.params import Cleaning, Database, DatabaseTable, FileTable, Source
+from segkit.sources import connect, load_source
+
+pytestmark = pytest.mark.slow
+
+AS_OF = dt.date(2024, 12, 31)
+PASSWORD_ENV = "SEGKIT_TEST_PG_PASSWORD"
+COLUMNS = {"customer_id": "客户ID", "order_id": "order_no", "ordered_at": "ordered", "amount": "total",
+           "quantity": "qty", "category": "cat", "channel": "channel"}
+TYPES = {"客户ID": "text", "order_no": "text", "ordered": "timestamp", "total": "numeric(12,2)", "qty": "integer",
+         "cat": "text", "channel": "text"}
+RULES = Cleaning(returns={"order_prefix": "R", "action": "net"}, non_product=["postage"],
+                 fill={"channel": "unknown"}, start_date=dt.date(2024, 1, 1),
+                 outliers={"method": "quantile", "threshold": 0.99, "action": "cap"})
+
+
+def shop_data():
+    """A small shop with every flaw the database path can meet: lines exported twice, lost customer
+    ids, returns (order numbers starting with R, negative amounts), a postage line, missing
+    channels, a zero-price line and a line after the as-of date."""
+    data = generate_retail(customers=80, start="2024-01-01", months=12, seed=3, defects=0.04)
+    tx = data.transactions.copy()
+    extra = pd.DataFrame([
+        ("C000001", "O99999998", pd.Timestamp("2024-03-01 10:00"), 6.0, 1, "postage", "online"),
+        ("C000002", "O99999999", pd.Timestamp("2024-03-02 10:00"), 0.0, 1, "books", None),
+        ("C000003", "O99999997", pd.Timestamp("2025-02-01 10:00"), 12.0, 1, "books", "app"),
+    ], columns=tx.columns)
+    tx = pd.concat([tx, extra], ignore_index=True)
+    tx.loc[tx.index % 37 == 0, "channel"] = None
+    return tx.rename(columns={v: k for k, v in {**COLUMNS}.items()} | {k: v for k, v in COLUMNS.items()}), data
+
+
+@pytest.fixture(scope="session")
+def pg():
+    server = start_server()
+    try:
+        with server.connect() as con:
+            con.execute("CREATE DATABASE shop")
+        tx, data = shop_data()
+        with server.connect("shop") as con:
+            load_table(con, "orders", tx, TYPES)
+            load_table(con, "customers", data.customers.rename(columns={"customer_id": "cid"}),
+                       {"cid": "text", "customer_type": "text", "region": "text", "signup_date": "date",
+                        "age_band": "text"})
+            load_table(con, "surveys", data.surveys, {"customer_id": "text", "answered_at": "date",
+                                                       "score": "integer", "nps": "integer"})
+            password = secrets.token_urlsafe(16)
+            con.execute(f"CREATE ROLE analyst LOGIN PASSWORD '{password}'")
+            con.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO analyst")
+            con.execute("ALTER ROLE analyst SET default_transaction_read_only = on")
+        server.analyst_password = password
+        server.transactions = tx
+        server.data = data
+        yield server
+    finally:
+        server.stop()
+
+
+def database(pg, **changes) -> Database:
+    settings = dict(url=pg.url("analyst"), password_env=PASSWORD_ENV, table="orders", columns=COLUMNS,
+                    customers=DatabaseTable(table="customers", columns={"customer_id": "cid"}),
+                    surveys=DatabaseTable(table="surveys"))
+    return Database(**{**settings, **changes})
+
+
+@pytest.fixture
+def analyst_env(pg, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, pg.analyst_password)
+    return pg
+
+
+def file_path_results(pg, tmp_path):
+    """The same rows as a CSV file, through the file path."""
+    path = tmp_path / "orders.csv"
+    frame = pg.transactions[list(TYPES)].copy()
+    frame["ordered"] = frame["ordered"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame.to_csv(path, index=False, encoding="gbk")
+    intake = load_source(Source(kind="file", transactions=FileTable(path=str(path), columns=COLUMNS)))
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=RULES)
+    assert_every_row_accounted(result, intake.transactions)
+    return result, customer_features(connect(), result.clean, AS_OF)
+
+
+def test_database_and_file_give_identical_per_customer_results(analyst_env, tmp_path):
+    intake = load_source(Source(kind="database", database=database(analyst_env)))
+    assert intake.in_database and intake.engine.name == "postgres"
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=RULES)
+    assert result.in_database and result.table.get_backend().name == "postgres"
+    assert_every_row_accounted(result, range(1, len(analyst_env.transactions) + 1))
+    features = customer_features(intake.engine, result.table, AS_OF)
+
+    file_result, file_features = file_path_results(analyst_env, tmp_path)
+    pd.testing.assert_frame_equal(features, file_features, check_dtype=False, atol=1e-9)
+    pd.testing.assert_frame_equal(result.ledger, file_result.ledger)
+    assert sorted(result.quarantine["reason"]) == sorted(file_result.quarantine["reason"])
+    # the fixture exercises the rules that apply in the database
+    applied = set(result.ledger.loc[result.ledger["rows"] > 0, "rule"])
+    assert {"duplicate", "missing_customer_id", "non_product", "non_positive_amount", "after_as_of"} <= applied
+    assert {"return_netted", "filled_channel"} <= {p for r in applied for p in r.split("+")}
+    assert intake.customers is not None and len(intake.customers) == 80 and len(intake.surveys) > 0
+
+
+def test_only_per_customer_rows_come_back(analyst_env):
+    intake = load_source(Source(kind="database", database=database(analyst_env)))
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=RULES)
+    sql = str(intake.engine.compile(result.table))
+    assert "SELECT" in sql.upper() and "orders" in sql  # the clean rows are a query, not data in Python
+    assert "clean" not in result.__dict__  # never materialised unless asked
+
+
+def test_refused_connection_is_one_clear_message(analyst_env):
+    closed = database(analyst_env, url=f"postgresql://analyst@127.0.0.1:{analyst_env.port + 1}/shop")
+    with pytest.raises(DataError) as err:
+        load_source(Source(kind="database", database=closed))
+    message = str(err.value)
+    assert f"cannot connect to the database at 127.0.0.1:{analyst_env.port + 1}/shop as analyst" in message
+    assert "check that the server runs" in message and analyst_env.analyst_password not in message
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_wrong_password_does_not_echo_it(analyst_env, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, "wrong-" + analyst_env.analyst_password)
+    with pytest.raises(DataError, match=r"password authentication failed .* \$SEGKIT_TEST_PG_PASSWORD") as err:
+        load_source(Source(kind="database", database=database(analyst_env)))
+    assert analyst_env.analyst_password not in str(err.value)
+
+
+def test_missing_table_and_column_name_what_is_there(analyst_env):
+    with pytest.raises(DataError, match=r"no table 'order'; did you mean \"orders\""):
+        load_source(Source(kind="database", database=database(analyst_env, table="order")))
+    with pytest.raises(DataError, match=r'column "amount" \(for amount\) is not there.*columns there: 客户ID, order_no'):
+        load_source(Source(kind="database", database=database(
+            analyst_env, columns={k: v for k, v in COLUMNS.items() if k != "amount"})))
+
+
+def test_text_column_for_a_date_is_refused_with_advice(analyst_env):
+    columns = {**{k: v for k, v in COLUMNS.items() if k != "category"}, "ordered_at": "cat"}
+    with pytest.raises(DataError, match=r'column "cat" \(for ordered_at\) is string, not a date or timestamp.*CAST'):
+        load_source(Source(kind="database", database=database(analyst_env, columns=columns)))
+
+
+def test_report_from_the_database_shows_the_password_nowhere(analyst_env, tmp_path):
+    import yaml
+
+    from segkit.report import run_report
+
+    params = tmp_path / "shop.yaml"
+    params.write_text(yaml.safe_dump({
+        "run_name": "shop", "lang": "zh", "as_of": str(AS_OF),
+        "source": {"kind": "database", "database": database(analyst_env).model_dump(mode="json", exclude_none=True)},
+        "cleaning": RULES.model_dump(mode="json"),
+        "cluster": {"k_min": 2, "k_max": 4},
+    }, allow_unicode=True), encoding="utf-8")
+    result = run_report(params, reports_dir=tmp_path / "reports", pdf=False)
+    folder = result.folder
+    assert not (folder / "data" / "clean_transactions.parquet").exists()  # the rows stayed in the database
+    features = pd.read_parquet(folder / "data" / "features.parquet")
+    _, file_features = file_path_results(analyst_env, tmp_path)
+    pd.testing.assert_frame_equal(features, file_features, check_dtype=False, atol=1e-9)
+    info = json.loads((folder / "data" / "run.json").read_text(encoding="utf-8"))
+    assert info["in_database"] and info["join"]["customer_records"] == 80
+    secret = analyst_env.analyst_password.encode()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_bytes(), path
