@@ -53,7 +53,6 @@ OUTCOMES = ("used", "fixed", "set_aside")
 LINE_KEYS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category", "product")
 OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price",
                   "category", "product", "channel", "status")
-HELPER_COLUMNS = ("fixes", "problem_rule", "detail", "content")
 
 _names = itertools.count(1)
 
