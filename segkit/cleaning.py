@@ -53,7 +53,6 @@ OUTCOMES = ("used", "fixed", "set_aside")
 LINE_KEYS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category", "product")
 OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price",
                   "category", "product", "channel", "status")
-HELPER_COLUMNS = ("fixes", "problem_rule", "detail", "content")
 
 _names = itertools.count(1)
 
@@ -127,6 +126,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         as_of = last.date()
 
     judged = judge(table, as_of, rules)
+    if not in_database:  # judge once in the embedded engine; a database is only read, never written
+        judged = con.create_table(f"segkit_judged_{next(_names)}", judged, overwrite=True)
     ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())
     quarantine = _quarantine(judged, originals)
     shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier") if c in judged.columns]

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import re
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # The order in which fixes are listed on a row (and in the ledger).
 FIXES = ("trimmed_blanks", "full_width", "currency_text", "date_format", "excel_serial_date")
@@ -67,6 +71,24 @@ def _numbers(text: pd.Series) -> pd.Series:
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
+def _extract(text: pd.Series, pattern: str, numbers: bool = False) -> pd.DataFrame:
+    """The named groups of `pattern` for each row, as text: missing where the row does not match or
+    the group took no part. Runs in Arrow's regex engine (RE2: `\\d` is an ASCII digit), several
+    times faster than pandas' `str.extract` on a million rows."""
+    names = re.findall(r"\(\?P<(\w+)>", pattern)
+    found = pc.extract_regex(pa.array(text.astype("string").array), pattern)
+    columns = {}
+    for name in names:
+        group = pc.struct_field(found, name)
+        group = pc.if_else(pc.equal(group, ""), pa.scalar(None, pa.string()), group)
+        if numbers:  # the groups hold ASCII digits only
+            columns[name] = pc.cast(group, pa.float64()).to_numpy(zero_copy_only=False)
+        else:
+            columns[name] = group.to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy()
+    frame = pd.DataFrame(columns, index=text.index)
+    return frame.astype("float64") if numbers else frame.astype("string")
+
+
 def is_text(values: pd.Series) -> bool:
     return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
 
@@ -80,7 +102,8 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
     """
     # the full-width yen sign is how Chinese software writes ¥: a currency sign, not a flaw to count
     text = values.astype("string").str.replace("\uffe5", "¥", regex=False)
-    narrow = text.str.translate(FULL_WIDTH_TABLE)
+    wide = _flag(text.str.contains("[\uff01-\uff5e\u3000\uffe0\uffe1]", regex=True))
+    narrow = text.where(~wide, text.where(wide).str.translate(FULL_WIDTH_TABLE)) if wide.any() else text
     full_width = _flag(narrow != text)
     stripped = narrow.str.strip()
     trimmed = _flag((stripped != narrow) & (stripped != ""))
@@ -119,7 +142,7 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     rest = text.where(~plain & text.notna())
     negative_parens = _flag(rest.str.fullmatch(r"\(.*\)"))
     inner = rest.where(~negative_parens, rest.str.slice(1, -1).str.strip())
-    parts = inner.str.extract(_AMOUNT)
+    parts = _extract(inner, _AMOUNT)
     signs = parts["sign1"].fillna("") + parts["sign2"].fillna("")
     grouped = _flag(parts["body"].str.fullmatch(_GROUPED[decimal]))
     readable = grouped & _flag(signs.str.len() <= 1) & ~(negative_parens & _flag(signs != ""))
@@ -159,21 +182,21 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
 
     def take(pattern: str) -> pd.Series:
         nonlocal parts, found
-        groups = text.where(~found).str.extract(pattern)
+        groups = _extract(text.where(~found), pattern, numbers=True)
         hit = _flag(groups["year"].notna())
         for column in parts.columns:
             if column in groups:
-                parts[column] = parts[column].mask(hit, _numbers(groups[column]))
+                parts[column] = parts[column].mask(hit, groups[column])
         found = found | hit
         return hit
 
     take(_ISO)
     reformatted = take(_YMD) | take(_COMPACT)
 
-    other = text.where(~found).str.extract(_XYY)
+    other = _extract(text.where(~found), _XYY, numbers=True)
     hit = _flag(other["year"].notna())
-    first = _numbers(other["first"])
-    second = _numbers(other["second_part"])
+    first = other["first"]
+    second = other["second_part"]
     if day_first is None:
         day_is_first = (first > 12) & (second <= 12)
         month_is_first = (second > 12) & (first <= 12)
@@ -184,11 +207,11 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
         day_is_first = pd.Series(day_first, index=index)
         ambiguous = pd.Series(False, index=index)
     usable = hit & ~ambiguous
-    parts["year"] = parts["year"].mask(usable, _numbers(other["year"]))
+    parts["year"] = parts["year"].mask(usable, other["year"])
     parts["day"] = parts["day"].mask(usable, np.where(day_is_first, first, second))
     parts["month"] = parts["month"].mask(usable, np.where(day_is_first, second, first))
     for column in ("hour", "minute", "second"):
-        parts[column] = parts[column].mask(usable, _numbers(other[column]))
+        parts[column] = parts[column].mask(usable, other[column])
     found = found | usable
     problem = problem.mask(ambiguous, "could be day-first or month-first; state cleaning.day_first")
     reformatted = reformatted | usable

@@ -162,10 +162,10 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.Data
     text = decode(data, path, spec.encoding, key)
     if not text.lstrip("\ufeff").strip():
         raise DataError(f"{path}: the file is empty; export it again with a header row")
-    lines = text.splitlines()
     header_line = spec.header_row
-    if header_line > len(lines) or not lines[header_line - 1].strip(sep + " \t\ufeff"):
-        raise DataError(f"{path}: no header at line {header_line} (the line is {'missing' if header_line > len(lines) else 'empty'}); "
+    header = _line(text, header_line)
+    if header is None or not header.strip(sep + " \t\r\ufeff"):
+        raise DataError(f"{path}: no header at line {header_line} (the line is {'missing' if header is None else 'empty'}); "
                         f"set {key}.header_row to the line that holds the column names")
     try:
         frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), sep=sep, dtype=str, keep_default_na=False,
@@ -183,6 +183,17 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.Data
     first = header_line + 1
     frame.insert(0, "source_row", range(first, first + len(frame)))
     return frame
+
+
+def _line(text: str, number: int) -> str | None:
+    """Line `number` (from 1) of `text`, or None when the text is shorter (without splitting it all)."""
+    start = 0
+    for _ in range(number - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    end = text.find("\n", start)
+    return text[start:] if end < 0 else text[start:end]
 
 
 def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 report, and an all-bad file through the command line."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import run_segkit
+from ledger_check import assert_every_row_accounted
 from segkit.datasets import generate_retail
 from segkit.features import customer_features
 from segkit.sources import connect
@@ -65,6 +67,8 @@ def test_a_messy_chinese_export_through_the_whole_report(tmp_path, monkeypatch):
     ledger = pd.read_parquet(data / "ledger.parquet")
     quarantine = pd.read_parquet(data / "quarantine.parquet")
     assert int(ledger["rows"].sum()) == len(typed) + 3
+    saved = SimpleNamespace(ledger=ledger, quarantine=quarantine, clean=pd.read_parquet(data / "clean_transactions.parquet"))
+    assert_every_row_accounted(saved, range(2, len(typed) + 5))  # file lines 2 .. n+4
     assert int(ledger.loc[ledger["outcome"] == "fixed", "rows"].sum()) == flawed
     assert sorted(quarantine["reason"]) == ["missing_customer_id", "unreadable_amount", "unreadable_date"]
     assert quarantine.set_index("reason").loc["unreadable_amount", "raw_amount"] == "12,3O"

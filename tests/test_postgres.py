@@ -60,6 +60,7 @@ def pg():
                         "age_band": "text"})
             load_table(con, "surveys", data.surveys, {"customer_id": "text", "answered_at": "date",
                                                        "score": "integer", "nps": "integer"})
+            con.execute('CREATE TABLE orders_keyed AS SELECT row_number() OVER () AS id, * FROM orders')
             password = secrets.token_urlsafe(16)
             con.execute(f"CREATE ROLE analyst LOGIN PASSWORD '{password}'")
             con.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO analyst")
@@ -122,6 +123,18 @@ def test_only_per_customer_rows_come_back(analyst_env):
     sql = str(intake.engine.compile(result.table))
     assert "SELECT" in sql.upper() and "orders" in sql  # the clean rows are a query, not data in Python
     assert "clean" not in result.__dict__  # never materialised unless asked
+
+
+def test_a_key_column_traces_set_aside_rows_back_to_the_table(analyst_env):
+    keyed = database(analyst_env, table="orders_keyed", columns={**COLUMNS, "source_row": "id"})
+    intake = load_source(Source(kind="database", database=keyed))
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=RULES)
+    assert_every_row_accounted(result, range(1, len(analyst_env.transactions) + 1))
+    missing = result.quarantine.loc[result.quarantine["reason"] == "missing_customer_id", "source_row"].tolist()
+    assert missing
+    with analyst_env.connect("shop") as con:
+        ids = [row[0] for row in con.execute('SELECT id FROM orders_keyed WHERE "客户ID" IS NULL ORDER BY id')]
+    assert missing == ids
 
 
 def test_refused_connection_is_one_clear_message(analyst_env):
