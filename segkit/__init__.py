@@ -27,16 +27,16 @@ from segkit.value import abc_classes, concentration_curve, gini, pareto_table, t
 __version__ = "0.1.0"
 
 __all__ = [
-    "PROFILE_COLUMNS", "abc_classes", "add_tags_and_rank", "apply_tags", "compile_rule", "compile_tags",
-    "customer_profile", "gini", "pareto_table", "rank_customers", "satisfaction_classes", "tag_counts", "tier_cuts",
-    "tiers",
-    "CleanResult", "DataError", "Intake", "Params", "ParamsError", "RFMClusterer", "RFMScorer", "SegkitError",
-    "assign_grid_segments", "assign_high_low_classes", "before_after", "build_ledger", "case_findings",
-    "check_segment_map", "cluster_assignments", "high_low_thresholds", "name_clusters", "scaled_rfm", "clean_transactions", "cluster_quality", "concentration_curve", "connect",
-    "customer_features", "describe_clusters", "describe_transactions", "explain_with_tree", "generate_retail",
-    "heading", "headline_kpis", "label_columns", "load_cdnow", "load_params", "load_run_info",
-    "load_segment_map", "load_source", "load_stage", "profile_clusters", "rfm_matrix", "save_run_info",
-    "save_stage", "say", "score_rfm", "segment_customers", "segment_summary", "strategies", "t", "top_share",
-    "NoCleanRows", "clean_and_save", "join_report", "ledger_totals", "quarantine_sample",
-    "parse_amount", "parse_datetime",
+    "abc_classes", "add_tags_and_rank", "apply_tags", "assign_grid_segments", "assign_high_low_classes",
+    "before_after", "build_ledger", "case_findings", "check_segment_map", "clean_and_save",
+    "clean_transactions", "CleanResult", "cluster_assignments", "cluster_quality", "compile_rule",
+    "compile_tags", "concentration_curve", "connect", "customer_features", "customer_profile", "DataError",
+    "describe_clusters", "describe_transactions", "explain_with_tree", "generate_retail", "gini", "heading",
+    "headline_kpis", "high_low_thresholds", "Intake", "join_report", "label_columns", "ledger_totals",
+    "load_cdnow", "load_params", "load_run_info", "load_segment_map", "load_source", "load_stage",
+    "name_clusters", "NoCleanRows", "Params", "ParamsError", "pareto_table", "parse_amount", "parse_datetime",
+    "profile_clusters", "PROFILE_COLUMNS", "quarantine_sample", "rank_customers", "rfm_matrix",
+    "RFMClusterer", "RFMScorer", "satisfaction_classes", "save_run_info", "save_stage", "say", "scaled_rfm",
+    "score_rfm", "SegkitError", "segment_customers", "segment_summary", "strategies", "t", "tag_counts",
+    "tier_cuts", "tiers", "top_share",
 ]

@@ -408,7 +408,7 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 
 
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
-                   rules: Cleaning | None = None) -> CleanResult:
+                   rules: Cleaning | None = None, activity_days: int = 90) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
@@ -423,7 +423,7 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None
-    features = customer_features(intake.engine, result.table, result.as_of)
+    features = customer_features(intake.engine, result.table, result.as_of, activity_days)
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
                quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
                surveys=intake.surveys, features=features)

@@ -19,6 +19,8 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
             formats[column] = "{:.1%}"
         elif column in MONEY:
             formats[column] = "{:,.2f}"
+        elif column == "source_row":
+            formats[column] = "{:d}"  # a line number, not a quantity
         elif pd.api.types.is_integer_dtype(shown[column]):
             formats[column] = "{:,}"
         elif pd.api.types.is_float_dtype(shown[column]):

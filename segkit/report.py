@@ -311,7 +311,9 @@ def input_fingerprints(params: Params, params_path: Path) -> dict:
         for name in ("transactions", "customers", "surveys"):
             table = getattr(source, name)
             if table is not None:
-                found[name] = {"path": table.path, "sha256": _sha256(Path(table.path))}
+                path = Path(table.path)
+                path = path if path.is_absolute() else params_path.parent / path  # as intake reads it
+                found[name] = {"path": table.path, "sha256": _sha256(path)}
     elif source.kind == "database":
         found["transactions"] = {"database": _redacted(source.database.url), "table": source.database.table}
     return found

@@ -51,9 +51,8 @@ def messy_export(folder):
 def test_a_messy_chinese_export_through_the_whole_report(tmp_path, monkeypatch):
     from segkit.report import run_report
 
-    # The notebooks run in notebooks/ and read the relative path from the params file's folder; the
-    # manifest's fingerprint (segkit.report) still reads it from the working folder, hence the chdir.
-    monkeypatch.chdir(tmp_path)
+    # The path is relative to the params file's folder, not to where the run starts: the notebooks
+    # (in notebooks/) and the manifest's fingerprint must both find it (the manifest once did not).
     path, typed, flawed = messy_export(tmp_path)
     params = tmp_path / "shop.yaml"
     params.write_text(yaml.safe_dump({
