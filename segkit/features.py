@@ -56,9 +56,10 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     >>> len(f), int(f.orders.sum())
     (23570, 67591)
     """
-    table = con.create_table("feature_input", transactions, overwrite=True) \
-        if isinstance(transactions, pd.DataFrame) else transactions
-    frame = customer_features_expr(table, as_of, activity_days).to_pandas()
+    if isinstance(transactions, pd.DataFrame):  # read in place by the engine, not copied into it
+        frame = con.to_pandas(customer_features_expr(ibis.memtable(transactions), as_of, activity_days))
+    else:  # an engine table: computed where it lives
+        frame = customer_features_expr(transactions, as_of, activity_days).to_pandas()
     frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     frame["customer_id"] = frame["customer_id"].astype(str)
     for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
