@@ -41,3 +41,12 @@ def test_the_sample_data_and_its_licence_travel_with_the_package():
     assert (data / "cdnow_master.txt.gz").is_file() and (data / "LICENSE-lifetimes-MIT.txt").is_file()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "*.gz" in project["tool"]["setuptools"]["package-data"]["segkit.datasets"]
+
+
+def test_the_readme_python_example_runs(capsys, monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"## Using the package\n+```python\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    exec(compile(example, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "champions" in printed and "cut_points" in printed
