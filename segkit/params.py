@@ -101,7 +101,7 @@ class Database(_Model):
     @model_validator(mode="after")
     def _no_password_in_url(self) -> "Database":
         parts = urlsplit(self.url)
-        if parts.password:
+        if parts.password or re.search(r"(^|&)password=", parts.query, re.I):
             raise ValueError(
                 "the url holds a password; remove it and name an environment variable in "
                 "password_env (e.g. password_env: SEGKIT_DB_PASSWORD)"
@@ -379,7 +379,7 @@ class Strategy(_Model):
 
 
 class Params(_Model):
-    run_name: str = Field("demo", pattern=r"^[A-Za-z0-9_.-]+$")
+    run_name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     lang: Literal["en", "zh"] = "en"
     month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     as_of: dt.date | None = None
@@ -513,6 +513,8 @@ def _explain(error: dict, raw: dict) -> str:
     key = ".".join(str(p) for p in loc) or "(top level)"
     kind = error["type"]
     given = error.get("input")
+    if loc[:2] == ("source", "database"):  # may hold a connection string: never echo it
+        return f"{key}: {error['msg'].lower()} (value not shown: it may hold credentials)"
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         allowed = sorted(parent.model_fields) if parent else []
@@ -526,7 +528,7 @@ def _explain(error: dict, raw: dict) -> str:
         field = _field_constraints(loc)
         return f"{key} must be {field}, got {given!r}"
     if kind == "string_pattern_mismatch":
-        examples = {"month": "e.g. 2026-10", "run_name": "letters, digits, '-', '_' or '.'"}
+        examples = {"month": "e.g. 2026-10", "run_name": "a letter or digit, then letters, digits, '-', '_' or '.'"}
         return f"{key} has the wrong form ({examples.get(str(loc[-1]), error['msg'])}), got {given!r}"
     if kind == "value_error":
         message = re.sub(r"^Value error, ", "", error["msg"])

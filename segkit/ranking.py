@@ -51,5 +51,6 @@ def rank_customers(profile: pd.DataFrame, weights: dict[str, float]) -> pd.DataF
         weighted += score.fillna(0) * weight
         present_weight += values.notna() * weight
     out["rank_score"] = weighted / present_weight.where(present_weight > 0)
-    out["rank"] = out["rank_score"].rank(ascending=False, method="min").astype(int)
+    # a customer with no value for any weighted criterion ranks last (score missing, not zero)
+    out["rank"] = out["rank_score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     return out.sort_values(["rank", "customer_id"], kind="stable").reset_index(drop=True)

@@ -65,6 +65,9 @@ class RFMScorer:
         _require_columns(features, RFM_FEATURES.values())
         if features.empty:
             raise ValueError("cannot fit RFM scores on zero customers")
+        missing = [c for c in RFM_FEATURES.values() if features[c].isna().any()]
+        if missing:
+            raise ValueError(f"features have missing values in {', '.join(missing)}; RFM needs every customer's")
         self.cuts_, self.max_score_, self.n_bins_ = {}, {}, {}
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
@@ -159,7 +162,6 @@ def load_segment_map(name: str | SegmentMap, custom: dict[str, dict] | None = No
         segment_map = name
     elif custom and name in custom:
         segment_map = _map_from_raw(custom[name], name)
-        check_segment_map(segment_map)
     else:
         segment_map = _shipped_map(name)
     if basis != "map" and segment_map.kind == "high_low":
@@ -173,12 +175,22 @@ def _shipped_map(name: str) -> SegmentMap:
         raise ParamsError(f"segment map {name!r} does not exist; shipped maps: {', '.join(shipped_maps())} "
                           "(or define it under rfm.custom_maps)")
     raw = yaml.safe_load(resources.files("segkit.maps").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
-    segment_map = _map_from_raw(raw, name)
-    check_segment_map(segment_map)
-    return segment_map
+    return _map_from_raw(raw, name)
 
 
 def _map_from_raw(raw: dict, name: str) -> SegmentMap:
+    try:
+        segment_map = _parse_map(raw, name)
+        check_segment_map(segment_map)  # also reads every box, so a malformed one fails here
+    except ParamsError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise ParamsError(f"segment map {name} is malformed ({type(err).__name__}: {err}); boxes are "
+                          "{r: [low, high], fm: [low, high]} and scale is a whole number from 2 to 10") from None
+    return segment_map
+
+
+def _parse_map(raw: dict, name: str) -> SegmentMap:
     where = f"segment map {name}"
     if not isinstance(raw, dict) or raw.get("kind") not in ("grid", "high_low"):
         raise ParamsError(f"{where}: kind must be grid or high_low, got {raw.get('kind') if isinstance(raw, dict) else raw!r}")
@@ -191,8 +203,11 @@ def _map_from_raw(raw: dict, name: str) -> SegmentMap:
         missing = [k for k in needed if k not in segment]
         if missing:
             raise ParamsError(f"{where}: segment {i + 1} ({segment.get('code', '?')}) lacks {', '.join(missing)}")
+    scale = int(raw.get("scale", 5))
+    if not 2 <= scale <= 10:
+        raise ParamsError(f"{where}: scale must be a whole number from 2 to 10, got {scale}")
     return SegmentMap(name=raw.get("name", name), kind=raw["kind"], segments=tuple(segments),
-                      scale=int(raw.get("scale", 5)), basis=raw.get("basis", "mean"), thresholds=raw.get("thresholds"))
+                      scale=scale, basis=raw.get("basis", "mean"), thresholds=raw.get("thresholds"))
 
 
 def check_segment_map(segment_map: SegmentMap) -> None:

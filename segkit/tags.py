@@ -17,7 +17,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from segkit.errors import ParamsError
+from segkit.errors import DataError, ParamsError
 
 MAX_LENGTH = 500
 COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -54,6 +54,11 @@ def compile_rule(expression: str, known: Iterable[str], where: str = "tag") -> a
         elif isinstance(node, (ast.List, ast.Tuple)):
             if not all(isinstance(e, ast.Constant) for e in node.elts):
                 raise ParamsError(f"{where}: lists in a rule may hold only constants: {expression!r}")
+        elif isinstance(node, ast.Compare) and any(
+                isinstance(op, (ast.In, ast.NotIn)) and not isinstance(right, (ast.List, ast.Tuple))
+                for op, right in zip(node.ops, node.comparators)):
+            raise ParamsError(f"{where}: 'in' needs a list of values on its right, e.g. region in ['North', 'East'] "
+                              f"({expression!r})")
         elif not isinstance(node, _ALLOWED):
             raise ParamsError(f"{where}: {type(node).__name__.lower()} is not allowed in a rule "
                               f"({expression!r}); rules compare features with values, nothing more")
@@ -71,19 +76,22 @@ def compile_tags(tags, known: Iterable[str]) -> list[TagRule]:
             for i, t in enumerate(tags)]
 
 
-def evaluate(tree: ast.Expression, frame: pd.DataFrame) -> pd.Series:
-    """True where the rule holds; a missing value (or a column this data set lacks) never matches."""
-    result = _eval(tree.body, frame)
-    if not isinstance(result, pd.Series):
-        result = pd.Series(bool(result), index=frame.index)
-    return result.fillna(False).astype(bool)
+def evaluate(tree: ast.Expression, frame: pd.DataFrame, where: str = "tag rule") -> pd.Series:
+    """True where the rule holds. Logic is three-valued: a comparison with a missing value (or with
+    a column this data set lacks) is unknown, `not unknown` stays unknown, and unknown never matches."""
+    try:
+        result = _eval(tree.body, frame)
+    except (TypeError, ValueError, ArithmeticError, MemoryError) as err:
+        raise DataError(f"{where}: cannot be evaluated on this data ({type(err).__name__}: {err}); "
+                        "compare numbers with numbers and text with text") from None
+    return _truth(result, frame).fillna(False).astype(bool)
 
 
 def apply_tags(profile: pd.DataFrame, rules: list[TagRule]) -> pd.DataFrame:
     """customer_id, one boolean column per tag (tag_<name>) and `tags`, the tag names joined by ', '."""
     out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()}, index=profile.index)
     for rule in rules:
-        out[f"tag_{rule.name}"] = evaluate(rule.tree, profile).to_numpy()
+        out[f"tag_{rule.name}"] = evaluate(rule.tree, profile, where=f"tag {rule.name} ({rule.when})").to_numpy()
     flags = out[[f"tag_{r.name}" for r in rules]]
     out["tags"] = [", ".join(r.name for r, hit in zip(rules, row) if hit) for row in flags.itertuples(index=False)]
     return out.reset_index(drop=True)
@@ -106,33 +114,60 @@ def _eval(node: ast.AST, frame: pd.DataFrame):
     if isinstance(node, (ast.List, ast.Tuple)):
         return [e.value for e in node.elts]
     if isinstance(node, ast.BoolOp):
-        values = [_as_bool(_eval(v, frame), frame) for v in node.values]
+        values = [_truth(_eval(v, frame), frame) for v in node.values]
         result = values[0]
         for value in values[1:]:
             result = (result & value) if isinstance(node.op, ast.And) else (result | value)
         return result
     if isinstance(node, ast.UnaryOp):
         value = _eval(node.operand, frame)
-        return ~_as_bool(value, frame) if isinstance(node.op, ast.Not) else -value
+        if isinstance(node.op, ast.Not):
+            return ~_truth(value, frame)
+        return -_numeric(value)
     if isinstance(node, ast.BinOp):
-        return ARITHMETIC[type(node.op)](_eval(node.left, frame), _eval(node.right, frame))
+        return ARITHMETIC[type(node.op)](_numeric(_eval(node.left, frame)), _numeric(_eval(node.right, frame)))
     if isinstance(node, ast.Compare):
         result = None
         left = _eval(node.left, frame)
         for op, comparator in zip(node.ops, node.comparators):
             right = _eval(comparator, frame)
             if isinstance(op, (ast.In, ast.NotIn)):
-                hit = left.isin(right) if isinstance(left, pd.Series) else pd.Series(left in right, index=frame.index)
-                step = hit if isinstance(op, ast.In) else ~hit & (left.notna() if isinstance(left, pd.Series) else True)
+                if not isinstance(right, list):
+                    raise TypeError("'in' needs a list of values on its right, e.g. region in ['North', 'East']")
+                series = left if isinstance(left, pd.Series) else pd.Series(left, index=frame.index)
+                hit = series.isin(right).astype("boolean")
+                step = hit if isinstance(op, ast.In) else ~hit
+                step = step.mask(series.isna())
             else:
-                step = _as_bool(COMPARE[type(op)](left, right), frame)
+                step = _truth(COMPARE[type(op)](left, right), frame)
+                for side in (left, right):
+                    if isinstance(side, pd.Series):
+                        step = step.mask(side.isna())
             result = step if result is None else (result & step)
             left = right
         return result
     raise ParamsError(f"{type(node).__name__} is not allowed in a rule")  # compile_rule stops these first
 
 
-def _as_bool(value, frame: pd.DataFrame) -> pd.Series:
+def _numeric(value):
+    """Arithmetic only on numbers: no string repetition or concatenation from a params file."""
     if isinstance(value, pd.Series):
-        return value.astype("boolean").fillna(False).astype(bool) if value.dtype != bool else value
-    return pd.Series(bool(value), index=frame.index)
+        if not (pd.api.types.is_numeric_dtype(value) or value.isna().all()) or pd.api.types.is_bool_dtype(value):
+            raise TypeError(f"arithmetic needs numbers, {value.name or 'a value'} holds {value.dtype}")
+        return value.astype("float64")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"arithmetic needs numbers, got {value!r}")
+    return value
+
+
+def _truth(value, frame: pd.DataFrame) -> pd.Series:
+    """A nullable boolean Series (NA = unknown)."""
+    if isinstance(value, pd.Series):
+        if pd.api.types.is_bool_dtype(value) or str(value.dtype) == "boolean":
+            return value.astype("boolean")
+        if value.isna().all():
+            return pd.Series(pd.NA, index=frame.index, dtype="boolean")
+        raise TypeError(f"{value.name or 'a value'} is not true or false; compare it, e.g. {value.name} > 0")
+    if isinstance(value, bool):
+        return pd.Series(value, index=frame.index, dtype="boolean")
+    raise TypeError(f"{value!r} is not true or false")

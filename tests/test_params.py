@@ -94,3 +94,20 @@ def test_column_map_naming_a_column_twice_is_refused(tmp_path):
             "    columns: {customer_id: 客户ID, order_id: 客户ID, amount: 金额, ordered_at: 下单时间}\n")
     with pytest.raises(ParamsError, match='column "客户ID" is mapped twice'):
         load_params(write(tmp_path, text))
+
+
+def test_run_name_cannot_point_outside_the_reports_folder(tmp_path):
+    for name in (".", "..", ".hidden"):
+        with pytest.raises(ParamsError, match="run_name has the wrong form"):
+            load_params(write(tmp_path, f"run_name: '{name}'\n"))
+
+
+def test_a_password_is_never_echoed_nor_hidden_in_the_query(tmp_path):
+    text = "source:\n  kind: database\n  database: postgresql://bob:s3cret@db.example/shop\n"
+    with pytest.raises(ParamsError) as err:
+        load_params(write(tmp_path, text))
+    assert "s3cret" not in str(err.value) and "source.database" in str(err.value)
+    text = "source:\n  kind: database\n  database:\n    url: postgresql://bob@db.example/shop?password=s3cret\n"
+    with pytest.raises(ParamsError) as err:
+        load_params(write(tmp_path, text))
+    assert "password_env" in str(err.value) and "s3cret" not in str(err.value)

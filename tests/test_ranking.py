@@ -40,3 +40,10 @@ def test_input_is_not_mutated():
     before = PROFILE.copy()
     rank_customers(PROFILE, {"frequency": 1, "amount": 1})
     pd.testing.assert_frame_equal(PROFILE, before)
+
+
+def test_a_customer_without_any_weighted_value_ranks_last():
+    # review finding: the missing score used to crash the integer rank
+    ranked = rank_customers(PROFILE, {"satisfaction": 1})
+    assert ranked["customer_id"].tolist() == ["b", "c", "a"]
+    assert ranked["rank"].tolist() == [1, 2, 3] and pd.isna(ranked["rank_score"].iloc[-1])

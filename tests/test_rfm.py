@@ -188,3 +188,27 @@ def test_strategy_override_must_name_a_segment(tmp_path):
     path.write_text("strategies:\n  champion: {en: VIP}\n", encoding="utf-8")
     with pytest.raises(ParamsError, match="strategies: champion is not a segment of rfm11 or cn8"):
         load_params(path)
+
+
+@pytest.mark.parametrize("box, message", [
+    ("{r: [1, 2]}", "malformed"),
+    ("{r: [1, 2], fm: five}", "malformed"),
+])
+def test_a_malformed_custom_map_is_a_params_error(tmp_path, box, message):
+    from segkit.params import load_params
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f"rfm:\n  segment_map: m\n  custom_maps:\n    m:\n      kind: grid\n      scale: 2\n"
+                    f"      segments:\n        - {{code: a, en: A, zh: 甲, boxes: [{box}]}}\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match=message):
+        load_params(path)
+    path.write_text("rfm:\n  segment_map: m\n  custom_maps:\n    m: {kind: grid, scale: 0, segments: [{code: a, en: A, zh: 甲, boxes: []}]}\n",
+                    encoding="utf-8")
+    with pytest.raises(ParamsError, match="scale must be a whole number from 2 to 10"):
+        load_params(path)
+
+
+def test_missing_feature_values_are_refused_not_scored():
+    f = customers([1, 2, None], [1, 2, 3], [1.0, 2, 3])
+    with pytest.raises(ValueError, match="missing values in recency_days"):
+        RFMScorer(bins=2).fit(f)

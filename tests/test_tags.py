@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from segkit.errors import ParamsError
+from segkit.errors import DataError, ParamsError
 from segkit.params import load_params
 from segkit.profile import PROFILE_COLUMNS
 from segkit.tags import apply_tags, compile_rule, compile_tags, evaluate, tag_counts
@@ -66,3 +66,28 @@ def test_customers_get_any_number_of_tags_and_counts_add_up():
     counts = tag_counts(tagged, rules, "zh").set_index("tag")
     assert counts.loc["多品类客户", "customers"] == 2
     assert counts.loc["高价值但趋于流失", "customers"] == 1
+
+
+def test_a_missing_value_never_matches_even_under_not():
+    # review finding: != and not used to turn a missing value into a match
+    assert holds("customer_type != 'individual'") == ["b", "c"]
+    assert holds("not (nps >= 9)") == ["c"]
+    assert holds("not customer_type == 'enterprise'") == ["a", "c"]
+    no_type = PROFILE.drop(columns="customer_type")
+    assert not evaluate(compile_rule("customer_type != 'enterprise'", PROFILE_COLUMNS), no_type).any()
+
+
+@pytest.mark.parametrize("rule", ["region > 3 and orders > 1", "-customer_type == 'x'", "orders + 'x' == 1",
+                                  "'x' * 99999999999 == customer_type", "customer_type * 300000000 == 'x'",
+                                  "not orders", "1 / 0 == 1"])
+def test_rules_that_do_not_fit_the_data_stop_with_a_clear_error(rule):
+    frame = PROFILE.assign(region=["North", "East", "South", None])
+    with pytest.raises(DataError, match="cannot be evaluated on this data"):
+        evaluate(compile_rule(rule, PROFILE_COLUMNS), frame)
+
+
+def test_in_needs_a_list():
+    with pytest.raises(ParamsError, match="'in' needs a list"):
+        compile_rule("'north' in region", PROFILE_COLUMNS)
+    with pytest.raises(ParamsError, match="'in' needs a list"):
+        compile_rule("0 in orders", PROFILE_COLUMNS)
