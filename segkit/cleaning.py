@@ -50,7 +50,8 @@ ENGINE_FIXES = ("filled_category", "filled_channel", "filled_product", "filled_q
 ALL_FIXES = (*FIXES, *ENGINE_FIXES)
 OUTCOMES = ("used", "fixed", "set_aside")
 # What makes two rows the same order line (those present); an exact duplicate also has the same text.
-LINE_KEYS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category", "product")
+LINE_KEYS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category", "product",
+             "status")  # a return marked by status is not the same line as its purchase
 OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price",
                   "category", "product", "channel", "status")
 
@@ -113,13 +114,20 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         con = con or ibis.duckdb.connect()
         prepared, originals = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first)
         table = con.create_table(f"segkit_input_{next(_names)}", prepared, overwrite=True)
+    if rules.returns.order_prefix and "order_id" not in table.columns:
+        raise DataError(f"cleaning.returns.order_prefix {rules.returns.order_prefix!r} needs an order number: map "
+                        "order_id in the column map (without one, orders are customer-day keys, and the prefix "
+                        "would match customer ids)")
     table = _complete(table)
 
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
         raise DataError("the transactions are empty: no rows to analyse")
-    if as_of is None:
-        last = table.ordered_at.max().to_pyarrow().as_py()
+    if as_of is None:  # the last date of the rows that can be used, not of a row set aside for a typo
+        usable = table.customer_id.notnull() & (table.customer_id.strip() != "") & table.amount.notnull()
+        if "problem_rule" in table.columns:
+            usable = usable & table.problem_rule.isnull()
+        last = table.filter(usable).ordered_at.max().to_pyarrow().as_py() or table.ordered_at.max().to_pyarrow().as_py()
         if last is None:
             raise DataError("no transaction has a readable date; check the date column's format "
                             "(and cleaning.day_first for dates like 05/01/2024)")
@@ -304,8 +312,6 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
     outliers = rules.outliers
     if outliers.method != "none":
         judged = _mark_outliers(judged, outliers)
-        if outliers.action == "cap":
-            judged = judged.mutate(_fix_outlier_capped=judged.outlier & judged.reason.isnull())
 
     fixes = judged.fixes if "fixes" in has else ibis.literal("")
     fixes = fixes.fill_null("")
@@ -346,8 +352,9 @@ def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
                              detail=ibis.ifelse(judged.outlier, f"amount beyond {upper:,.2f}"
                                                 + ("" if lower is None else f" or below {lower:,.2f}"), judged.detail))
     if outliers.action == "cap":
-        capped = judged.amount.clip(lower=lower, upper=upper) if lower is not None else judged.amount.clip(upper=upper)
-        return judged.mutate(amount=ibis.ifelse(judged.outlier, capped, judged.amount))
+        # only large amounts are capped: raising a small genuine amount would invent revenue
+        capped = (judged.outlier & (judged.amount > upper) & judged.reason.isnull()).fill_null(False)
+        return judged.mutate(amount=ibis.ifelse(capped, upper, judged.amount), _fix_outlier_capped=capped)
     return judged
 
 

@@ -114,6 +114,8 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
 def parse_text(values: pd.Series) -> Parsed:
     """Identifiers and labels: trimmed, full-width made ASCII, empty as missing."""
     if not is_text(values):
+        if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+            values = values.astype("Int64")  # integer ids that a gap made float: "1001", not "1001.0"
         text = values.astype("string")
         return Parsed(text.mask(text == ""))
     text, fixes = normalise_text(values)
@@ -131,7 +133,8 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     if decimal not in _PLAIN:
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
     if not is_text(values):
-        return Parsed(pd.to_numeric(values, errors="coerce").astype("float64"))
+        number = pd.to_numeric(values, errors="coerce").astype("float64")
+        return Parsed(number.where(np.isfinite(number)))
     text, fixes = normalise_text(values)
     plain = _flag(text.str.fullmatch(_PLAIN[decimal]))
     as_is = text.where(plain)
@@ -154,6 +157,7 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     sign = np.where(_flag(signs == "-") | negative_parens, -1.0, 1.0)
     number = number.mask(readable, value * sign)
     fixes["currency_text"] = readable
+    number = number.where(np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan)))  # "1e400" is no amount
     problem = pd.Series(pd.NA, index=values.index, dtype="string")
     bad = text.notna().to_numpy() & number.isna().to_numpy()
     problem = problem.mask(bad, "is not a number" + (" (decimal comma)" if decimal == "," else "")

@@ -169,7 +169,8 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.Data
                         f"set {key}.header_row to the line that holds the column names")
     try:
         frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), sep=sep, dtype=str, keep_default_na=False,
-                            na_values=[""], skiprows=header_line - 1, skip_blank_lines=False)
+                            na_values=[""], skiprows=header_line - 1, skip_blank_lines=False,
+                            index_col=False)  # a trailing comma must not shift the columns
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; export it again with a header row") from None
     except pd.errors.ParserError as err:

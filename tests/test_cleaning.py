@@ -356,3 +356,56 @@ def test_every_set_aside_row_says_what_is_wrong():
     details = result.quarantine.set_index("source_row")["detail"]
     assert details.notna().all()
     assert details[3] == "customer_id is empty" and details[6] == "dated after the as-of date 2024-01-31"
+
+
+# Review findings, each with the smallest input that showed it.
+
+def test_order_prefix_without_an_order_number_is_refused_not_applied_to_customer_ids():
+    tx = text([("C001", None, "2024-01-05", "100"), ("K003", None, "2024-01-05", "70")]).drop(columns="order_id")
+    with pytest.raises(DataError, match="order_prefix 'C' needs an order number"):
+        clean(tx, returns={"order_prefix": "C", "action": "net"})
+
+
+def test_a_same_day_return_marked_by_status_is_a_return_not_a_duplicate_line():
+    tx = text([("C1", "O1", "2024-01-05", "100"), ("C1", "O1", "2024-01-05", "100")])
+    tx["status"] = ["completed", "returned"]
+    for action, revenue in (("net", 0.0), ("drop", 100.0)):
+        result = clean(tx, returns={"status_values": ["returned"], "action": action})
+        assert "duplicate_order_line" not in set(result.quarantine["reason"])
+        assert result.clean["amount"].sum() == revenue
+
+
+def test_as_of_comes_from_the_rows_that_can_be_used():
+    tx = text([("C1", "O1", "2024-01-05", "10"), (None, "O2", "2042-01-05", "10")])  # a typo on a bad row
+    assert clean(tx, as_of=None).as_of == dt.date(2024, 1, 5)
+
+
+def test_an_infinite_amount_is_unreadable():
+    result = clean(text([("C1", "O1", "2024-01-05", "1e400"), ("C2", "O2", "2024-01-05", "5")]))
+    assert result.quarantine["reason"].tolist() == ["unreadable_amount"]
+
+
+def test_capping_never_raises_a_small_amount():
+    amounts = ["100", "100", "100", "90", "110", "95", "105", "100", "5", "900"]
+    tx = text([(f"C{i}", f"O{i}", "2024-01-05", a) for i, a in enumerate(amounts)])
+    result = clean(tx, outliers={"method": "robust_z", "threshold": 3.5, "action": "cap"})
+    amount = result.clean.set_index("customer_id")["amount"]
+    assert amount["C8"] == 5.0  # the small genuine amount is kept as it is
+    assert amount["C9"] < 900  # the large one is capped
+    assert result.ledger.set_index("rule").loc["outlier_capped", "rows"] == 1
+
+
+def test_integer_ids_with_a_gap_stay_integers():
+    from segkit.parsing import parse_text
+
+    assert parse_text(pd.Series([1001, None, 1003], dtype="float64")).values.tolist()[::2] == ["1001", "1003"]
+
+
+def test_a_trailing_comma_does_not_shift_the_columns(tmp_path):
+    from segkit.params import FileTable
+    from segkit.sources import read_file
+
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,ordered_at,amount\nC1,2024-01-05,10,\nC2,2024-01-06,12,\n", encoding="utf-8")
+    frame = read_file(FileTable(path=str(path)))
+    assert frame["customer_id"].tolist() == ["C1", "C2"] and frame["amount"].tolist() == ["10", "12"]
