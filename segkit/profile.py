@@ -59,9 +59,10 @@ def customer_profile(features: pd.DataFrame, segments: pd.DataFrame, customers: 
         attributes = customers.drop_duplicates("customer_id", keep="last")
         keep = [c for c in attributes.columns if c == "customer_id" or c not in profile.columns]
         profile = profile.merge(attributes[keep], on="customer_id", how="left", validate="one_to_one")
-    if surveys is not None and "score" in surveys.columns:
+    if surveys is not None and {"score", "nps"} & set(surveys.columns):
         profile = profile.merge(latest_answers(surveys), on="customer_id", how="left", validate="one_to_one")
-        profile["satisfaction"] = satisfaction_classes(profile["score"], very_satisfied, satisfied).to_numpy()
+        if "score" in profile.columns:
+            profile["satisfaction"] = satisfaction_classes(profile["score"], very_satisfied, satisfied).to_numpy()
     return profile
 
 

@@ -116,7 +116,8 @@ def nps_by_segment(profile: pd.DataFrame, column: str, segment_map, lang: str) -
         part = profile[profile[column] == code]
         answered = part["nps"].dropna()
         rows.append({"segment": segment_map.label(code, lang), "customers": len(part), "answered": len(answered),
-                     "score": part["score"].mean() if len(answered) else float("nan"), "nps": nps(answered)})
+                     "score": part["score"].mean() if len(answered) and "score" in part else float("nan"),
+                     "nps": nps(answered)})
     return pd.DataFrame(rows)
 
 

@@ -76,3 +76,9 @@ def test_value_views():
     table = pareto_table(revenue, tops=(0.2, 0.4))
     assert table["revenue_share"].tolist() == pytest.approx([0.6, 0.8])
     assert tiers(pd.Series(range(10)), quantiles=(0.5, 0.8)).value_counts().to_dict() == {"low": 5, "mid": 3, "high": 2}
+
+
+def test_nps_without_a_score_column_is_kept():
+    profile = customer_profile(features(), segments(), surveys=pd.DataFrame({"customer_id": ["f"], "nps": [10]}))
+    assert profile["nps"].notna().sum() == 1 and "satisfaction" not in profile.columns
+    assert nps_by_segment(profile, "segment", "rfm11", "en").set_index("segment").loc["Champions", "nps"] == 100.0
