@@ -13,7 +13,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -495,17 +495,35 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
-    model: Any = Params
+    """The model class at a dotted location, through list items (tags.0) and mapping values
+    (strategies.champions), or None."""
+    annotation: Any = Params
     for part in loc:
-        field = model.model_fields.get(part) if isinstance(part, str) else None
-        if field is None:
+        model = _as_model(annotation)
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+            continue
+        container = _container(annotation)
+        if container is None:
             return None
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
-            return None
-    return model
+        annotation = container
+    return _as_model(annotation)
+
+
+def _as_model(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *get_args(annotation)]
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+
+
+def _container(annotation: Any) -> Any:
+    """The item type of a tuple/list annotation, or the value type of a dict annotation."""
+    for option in (annotation, *get_args(annotation)):
+        origin, args = get_origin(option), get_args(option)
+        if origin in (tuple, list) and args:
+            return args[0]
+        if origin is dict and len(args) == 2:
+            return args[1]
+    return None
 
 
 def _explain(error: dict, raw: dict) -> str:

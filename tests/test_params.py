@@ -111,3 +111,11 @@ def test_a_password_is_never_echoed_nor_hidden_in_the_query(tmp_path):
     with pytest.raises(ParamsError) as err:
         load_params(write(tmp_path, text))
     assert "password_env" in str(err.value) and "s3cret" not in str(err.value)
+
+
+def test_did_you_mean_inside_list_items_and_mappings(tmp_path):
+    text = "tags:\n  - {name: x, en: X, zh: 叉, whn: 'orders > 1'}\n"
+    with pytest.raises(ParamsError, match=r"unknown key 'tags.0.whn'; did you mean 'tags.0.when'\? \(allowed here: en, name, when, zh\)"):
+        load_params(write(tmp_path, text))
+    with pytest.raises(ParamsError, match=r"did you mean 'strategies.champions.en'"):
+        load_params(write(tmp_path, "strategies:\n  champions: {eng: VIP}\n"))
