@@ -13,6 +13,7 @@ whose columns are typed; only per-customer tables come back to Python.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import difflib
 import io
@@ -183,7 +184,24 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.Data
     frame.columns = [str(c).strip() for c in frame.columns]
     first = header_line + 1
     frame.insert(0, "source_row", range(first, first + len(frame)))
+    body = text.lstrip("\ufeff")
+    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    if lines - header_line != len(frame):  # a quoted value holds a line break: rows span lines
+        starts = _record_start_lines(body, sep, header_line)
+        if len(starts) == len(frame):
+            frame["source_row"] = starts
     return frame
+
+
+def _record_start_lines(text: str, sep: str, header_line: int) -> list[int]:
+    """The file line on which each record after the header starts (records may span lines)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    starts, previous = [], 0
+    for _ in reader:
+        if previous + 1 > header_line:
+            starts.append(previous + 1)
+        previous = reader.line_num
+    return starts
 
 
 def _line(text: str, number: int) -> str | None:

@@ -233,3 +233,13 @@ def test_relative_paths_are_read_from_the_params_folder(tmp_path, monkeypatch):
     assert load_source(source, params_path=tmp_path / "shop.yaml").transactions["amount"].tolist() == ["3"]
     with pytest.raises(DataError, match="no such file"):
         load_source(source)
+
+
+def test_rows_keep_their_file_line_after_a_value_with_a_line_break(tmp_path):
+    # review finding: a quoted value holding a newline shifted every later source_row
+    path = tmp_path / "orders.csv"
+    path.write_text('customer_id,ordered_at,amount,note\nC1,2024-01-05,10,"two\nlines"\nC2,2024-01-06,12,ok\n',
+                    encoding="utf-8")
+    frame = read_file(FileTable(path=str(path)))
+    assert frame["customer_id"].tolist() == ["C1", "C2"]
+    assert frame["source_row"].tolist() == [2, 4]
