@@ -48,7 +48,7 @@ def messy_export(folder):
     return path, tx, int((money | slashed | blank | wide).sum())
 
 
-def test_a_messy_chinese_export_through_the_whole_report(tmp_path, monkeypatch):
+def test_a_messy_chinese_export_through_the_whole_report(tmp_path):
     from segkit.report import run_report
 
     # The path is relative to the params file's folder, not to where the run starts: the notebooks
