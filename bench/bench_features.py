@@ -54,7 +54,7 @@ def run_one(method: str, path: str, as_of: str) -> dict:
     setup = 0.0
     if method == "segkit":
         from segkit.features import customer_features
-        from segkit.sources import connect
+        from segkit.intake.sources import connect
 
         tick = time.perf_counter()
         con = connect()

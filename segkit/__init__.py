@@ -3,26 +3,26 @@
 The public API. Notebooks and users call these; everything else is an implementation detail.
 """
 
-from segkit.cleaning import (CleanResult, NoCleanRows, build_ledger, clean_and_save, clean_transactions, join_report,
+from segkit.intake.cleaning import (CleanResult, NoCleanRows, build_ledger, clean_and_save, clean_transactions, join_report,
                              ledger_totals, quarantine_sample)
-from segkit.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
+from segkit.models.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
                             rfm_matrix, scaled_rfm)
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError, ParamsError, SegkitError
-from segkit.evaluate import cluster_quality, explain_with_tree
+from segkit.evaluate.quality import cluster_quality, explain_with_tree
 from segkit.features import customer_features
 from segkit.i18n import heading, label_columns, say, t
 from segkit.params import Params, load_params
-from segkit.parsing import parse_amount, parse_datetime
-from segkit.profile import PROFILE_COLUMNS, add_tags_and_rank, customer_profile, satisfaction_classes
-from segkit.ranking import rank_customers
-from segkit.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, high_low_thresholds,
+from segkit.intake.parsing import parse_amount, parse_datetime
+from segkit.classify.profile import PROFILE_COLUMNS, add_tags_and_rank, customer_profile, satisfaction_classes
+from segkit.classify.ranking import rank_customers
+from segkit.classify.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, high_low_thresholds,
                         load_segment_map, score_rfm, segment_customers, strategies)
-from segkit.sources import Intake, connect, load_source
+from segkit.intake.sources import Intake, connect, load_source
 from segkit.store import load_run_info, load_stage, save_run_info, save_stage
-from segkit.summary import before_after, case_findings, describe_transactions, headline_kpis, segment_summary
-from segkit.tags import apply_tags, compile_rule, compile_tags, tag_counts
-from segkit.value import abc_classes, concentration_curve, gini, pareto_table, tier_cuts, tiers, top_share
+from segkit.report.tables import before_after, case_findings, describe_transactions, headline_kpis, segment_summary
+from segkit.classify.tags import apply_tags, compile_rule, compile_tags, tag_counts
+from segkit.classify.value import abc_classes, concentration_curve, gini, pareto_table, tier_cuts, tiers, top_share
 
 __version__ = "0.1.0"
 

@@ -37,7 +37,7 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
            notebooks: Annotated[Optional[Path], typer.Option(help="Folder with the notebooks (default: the project's).")] = None,
            pdf: Annotated[bool, typer.Option(help="Also write report.pdf.")] = True) -> None:
     """Run all five notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json."""
-    from segkit.report import run_report
+    from segkit.report.runner import run_report
 
     try:
         result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
@@ -55,7 +55,7 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
             month: MonthOption = None, set_: SetOption = None) -> None:
     """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
     from segkit.params import load_params
-    from segkit.report import NOTEBOOKS, ReportError, default_notebooks_dir, execute_notebook
+    from segkit.report.runner import NOTEBOOKS, ReportError, default_notebooks_dir, execute_notebook
 
     name = notebook.removesuffix(".ipynb")
     if name not in NOTEBOOKS:

@@ -51,7 +51,7 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     including `as_of`), and categories (distinct product categories) where known.
 
     >>> from segkit.datasets import load_cdnow
-    >>> from segkit.sources import connect
+    >>> from segkit.intake.sources import connect
     >>> f = customer_features(connect(), load_cdnow(), dt.date(1998, 6, 30))
     >>> len(f), int(f.orders.sum())
     (23570, 67591)

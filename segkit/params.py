@@ -445,9 +445,9 @@ def validate_params(raw: dict, origin: str = "params") -> Params:
 def _check_references(params: Params) -> None:
     """What the types alone cannot check: segment maps exist and are partitions, tag rules are
     safe and name known features, strategy overrides name real segments."""
-    from segkit.profile import PROFILE_COLUMNS
-    from segkit.rfm import load_segment_map
-    from segkit.tags import compile_tags
+    from segkit.classify.profile import PROFILE_COLUMNS
+    from segkit.classify.rfm import load_segment_map
+    from segkit.classify.tags import compile_tags
 
     rfm = params.rfm
     grid = load_segment_map(rfm.segment_map, custom=rfm.custom_maps)

@@ -3,7 +3,7 @@ place (used as is, used after a fix, set aside for one rule), and the ledger cou
 
 import pandas as pd
 
-from segkit.cleaning import ALL_FIXES, OUTCOMES, RULES
+from segkit.intake.cleaning import ALL_FIXES, OUTCOMES, RULES
 
 
 def assert_every_row_accounted(result, input_rows) -> None:

@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger_check import assert_every_row_accounted
-from segkit.cleaning import NoCleanRows, RULES, clean_and_save, clean_transactions, quarantine_sample
+from segkit.intake.cleaning import NoCleanRows, RULES, clean_and_save, clean_transactions, quarantine_sample
 from segkit.errors import DataError, SegkitError
 from segkit.params import Cleaning
-from segkit.sources import Intake, connect
+from segkit.intake.sources import Intake, connect
 
 AS_OF = dt.date(2024, 1, 31)
 
@@ -396,14 +396,14 @@ def test_capping_never_raises_a_small_amount():
 
 
 def test_integer_ids_with_a_gap_stay_integers():
-    from segkit.parsing import parse_text
+    from segkit.intake.parsing import parse_text
 
     assert parse_text(pd.Series([1001, None, 1003], dtype="float64")).values.tolist()[::2] == ["1001", "1003"]
 
 
 def test_a_trailing_comma_does_not_shift_the_columns(tmp_path):
     from segkit.params import FileTable
-    from segkit.sources import read_file
+    from segkit.intake.sources import read_file
 
     path = tmp_path / "orders.csv"
     path.write_text("customer_id,ordered_at,amount\nC1,2024-01-05,10,\nC2,2024-01-06,12,\n", encoding="utf-8")

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.cluster import RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters
+from segkit.models.cluster import RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters
 
 
 def three_groups(n=60, seed=0):

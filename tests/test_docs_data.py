@@ -23,7 +23,7 @@ def test_the_postgresql_example_is_valid_and_holds_no_password():
 
 
 def test_every_rule_and_fix_is_documented():
-    from segkit.cleaning import ALL_FIXES, RULES
+    from segkit.intake.cleaning import ALL_FIXES, RULES
 
     for name in (*RULES, *ALL_FIXES):
         documented = f"`{name}`" in TEXT or (name.startswith("filled_") and "`filled_<field>`" in TEXT)

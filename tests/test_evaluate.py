@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.evaluate import cluster_quality, explain_with_tree
+from segkit.evaluate.quality import cluster_quality, explain_with_tree
 from segkit.i18n import format_conditions
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.features import customer_features
-from segkit.sources import connect
+from segkit.intake.sources import connect
 
 
 def test_hand_computed_features():

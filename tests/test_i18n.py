@@ -6,9 +6,9 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from segkit import plots
+from segkit.report import plots
 from segkit.i18n import LANGUAGES, label_columns, messages, t
-from segkit.summary import segment_summary
+from segkit.report.tables import segment_summary
 
 from conftest import require_tool
 

@@ -13,7 +13,7 @@ from conftest import run_segkit
 from ledger_check import assert_every_row_accounted
 from segkit.datasets import generate_retail
 from segkit.features import customer_features
-from segkit.sources import connect
+from segkit.intake.sources import connect
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def messy_export(folder):
 
 
 def test_a_messy_chinese_export_through_the_whole_report(tmp_path):
-    from segkit.report import run_report
+    from segkit.report.runner import run_report
 
     # The path is relative to the params file's folder, not to where the run starts: the notebooks
     # (in notebooks/) and the manifest's fingerprint must both find it (the manifest once did not).

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import ROOT
-from segkit.report import NOTEBOOKS
+from segkit.report.runner import NOTEBOOKS
 
 PATHS = [ROOT / "notebooks" / f"{name}.ipynb" for name in NOTEBOOKS]
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segkit.parsing import FIXES, fixes_per_row, normalise_text, parse_amount, parse_datetime, parse_text
+from segkit.intake.parsing import FIXES, fixes_per_row, normalise_text, parse_amount, parse_datetime, parse_text
 
 
 def amounts(values, decimal="."):

@@ -10,12 +10,12 @@ import pytest
 
 from ledger_check import assert_every_row_accounted
 from pg_server import load_table, start_server
-from segkit.cleaning import clean_transactions
+from segkit.intake.cleaning import clean_transactions
 from segkit.datasets import generate_retail
 from segkit.errors import DataError
 from segkit.features import customer_features
 from segkit.params import Cleaning, Database, DatabaseTable, FileTable, Source
-from segkit.sources import connect, load_source
+from segkit.intake.sources import connect, load_source
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +171,7 @@ def test_text_column_for_a_date_is_refused_with_advice(analyst_env):
 def test_report_from_the_database_shows_the_password_nowhere(analyst_env, tmp_path):
     import yaml
 
-    from segkit.report import run_report
+    from segkit.report.runner import run_report
 
     params = tmp_path / "shop.yaml"
     params.write_text(yaml.safe_dump({

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from segkit.profile import customer_profile, latest_answers, satisfaction_classes
-from segkit.summary import nps, nps_by_segment, nps_overall, segment_summary, strategy_text
-from segkit.value import abc_classes, gini, pareto_table, tiers
+from segkit.classify.profile import customer_profile, latest_answers, satisfaction_classes
+from segkit.report.tables import nps, nps_by_segment, nps_overall, segment_summary, strategy_text
+from segkit.classify.value import abc_classes, gini, pareto_table, tiers
 
 
 def test_nps_arithmetic():

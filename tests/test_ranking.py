@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from segkit.ranking import normalised_weights, rank_customers
+from segkit.classify.ranking import normalised_weights, rank_customers
 
 PROFILE = pd.DataFrame({
     "customer_id": ["a", "b", "c"],

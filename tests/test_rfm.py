@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from segkit.errors import ParamsError
-from segkit.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map,
+from segkit.classify.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map,
                         load_segment_map, score_rfm, segment_customers, strategies)
 
 

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from ledger_check import assert_every_row_accounted
-from segkit.cleaning import clean_transactions
+from segkit.intake.cleaning import clean_transactions
 from segkit.errors import DataError, ParamsError
 from segkit.params import Cleaning, DemoSource, FileTable, Source, validate_params
-from segkit.sources import load_source, read_file, to_canonical
+from segkit.intake.sources import load_source, read_file, to_canonical
 
 CHINESE_MAP = {"customer_id": "客户ID", "order_id": "订单号", "ordered_at": "下单时间", "amount": "金额",
                "category": "品类"}

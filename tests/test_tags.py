@@ -3,8 +3,8 @@ import pytest
 
 from segkit.errors import DataError, ParamsError
 from segkit.params import load_params
-from segkit.profile import PROFILE_COLUMNS
-from segkit.tags import apply_tags, compile_rule, compile_tags, evaluate, tag_counts
+from segkit.classify.profile import PROFILE_COLUMNS
+from segkit.classify.tags import apply_tags, compile_rule, compile_tags, evaluate, tag_counts
 
 PROFILE = pd.DataFrame({
     "customer_id": ["a", "b", "c", "d"],

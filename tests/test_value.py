@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from segkit.value import concentration_curve, top_share
+from segkit.classify.value import concentration_curve, top_share
 
 
 def test_top_share_by_hand():

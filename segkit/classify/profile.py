@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segkit.value import abc_classes, tiers
+from segkit.classify.value import abc_classes, tiers
 
 # Columns a tag rule may name, with what they hold (the tag language checks names against this).
 PROFILE_COLUMNS = {
@@ -45,7 +45,7 @@ def customer_profile(features: pd.DataFrame, segments: pd.DataFrame, customers: 
     """Features + scores + segments, with tiers (frequency on orders; monetary on revenue so far, the
     historical lifetime value), ABC class, product breadth, satisfaction and customer attributes.
 
-    Tier settings are dicts of `segkit.value.tiers` arguments (method, quantiles, thresholds).
+    Tier settings are dicts of `segkit.classify.value.tiers` arguments (method, quantiles, thresholds).
     """
     profile = features.merge(segments, on="customer_id", how="left", validate="one_to_one")
     profile["frequency_tier"] = tiers(profile["orders"], **(frequency_tier or {})).to_numpy()
@@ -68,8 +68,8 @@ def customer_profile(features: pd.DataFrame, segments: pd.DataFrame, customers: 
 
 def add_tags_and_rank(profile: pd.DataFrame, rules, weights: dict[str, float]) -> pd.DataFrame:
     """The profile with one boolean column per tag (tag_<name>), `tags`, `rank_score` and `rank`."""
-    from segkit.ranking import rank_customers
-    from segkit.tags import apply_tags
+    from segkit.classify.ranking import rank_customers
+    from segkit.classify.tags import apply_tags
 
     tagged = apply_tags(profile, rules)
     ranked = rank_customers(profile, weights)[["customer_id", "rank_score", "rank"]]

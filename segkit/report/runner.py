@@ -28,7 +28,7 @@ from typing import Callable
 from segkit.errors import SegkitError
 from segkit.i18n import t
 from segkit.params import Params, load_params
-from segkit.summary import headline_kpis
+from segkit.report.tables import headline_kpis
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_clustering", "04_evaluation", "05_case_study")
 KERNEL = "python3"
@@ -126,7 +126,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
 
 def default_notebooks_dir() -> Path:
     """The notebooks/ folder of the project segkit is installed from (or of the current folder)."""
-    for base in (Path(__file__).resolve().parent.parent, Path.cwd()):
+    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
         if (base / "notebooks" / f"{NOTEBOOKS[0]}.ipynb").is_file():
             return base / "notebooks"
     raise ReportError("cannot find the notebooks/ folder; run from the project folder or pass --notebooks")

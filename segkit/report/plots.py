@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib import font_manager
 
 from segkit.i18n import rule_name, t
-from segkit.value import concentration_curve
+from segkit.classify.value import concentration_curve
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Source Han Sans CN",
              "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",

@@ -39,7 +39,7 @@ def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map
     from IPython.display import HTML
 
     from segkit.i18n import messages, t
-    from segkit.summary import segments_by
+    from segkit.report.tables import segments_by
 
     parts = []
     for dimension in dimensions:

@@ -9,7 +9,7 @@ always get equal scores. When many customers share a value, quantile cut points 
 duplicates are merged, so such a dimension has fewer scores than `bins`. `n_bins_` records how many
 each dimension really has, and the report shows it.
 
-Segment maps are data (YAML files in segkit/maps): `check_segment_map` proves that a map gives
+Segment maps are data (YAML files in segkit/classify/maps): `check_segment_map` proves that a map gives
 every score combination exactly one segment.
 """
 
@@ -147,7 +147,7 @@ class SegmentMap:
 
 
 def shipped_maps() -> list[str]:
-    return sorted(p.name.removesuffix(".yaml") for p in resources.files("segkit.maps").iterdir()
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("segkit.classify.maps").iterdir()
                   if p.name.endswith(".yaml") and p.name != "strategies.yaml")
 
 
@@ -174,7 +174,7 @@ def _shipped_map(name: str) -> SegmentMap:
     if name not in shipped_maps():
         raise ParamsError(f"segment map {name!r} does not exist; shipped maps: {', '.join(shipped_maps())} "
                           "(or define it under rfm.custom_maps)")
-    raw = yaml.safe_load(resources.files("segkit.maps").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(resources.files("segkit.classify.maps").joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
     return _map_from_raw(raw, name)
 
 
@@ -297,7 +297,7 @@ def segment_customers(features: pd.DataFrame, scorer: RFMScorer | int = 5, segme
 @lru_cache(maxsize=None)
 def strategies() -> dict[str, dict[str, str]]:
     """The default action per segment code, in en and zh."""
-    text = resources.files("segkit.maps").joinpath("strategies.yaml").read_text(encoding="utf-8")
+    text = resources.files("segkit.classify.maps").joinpath("strategies.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

@@ -39,7 +39,7 @@ class RFMClusterer:
 
     >>> from segkit.datasets import generate_retail
     >>> from segkit.features import customer_features
-    >>> from segkit.sources import connect
+    >>> from segkit.intake.sources import connect
     >>> tx = generate_retail(customers=300, seed=1).transactions
     >>> features = customer_features(connect(), tx, tx["ordered_at"].max().date())
     >>> clusterer = RFMClusterer(k_min=2, k_max=5, random_state=0).fit(features)

@@ -6,7 +6,7 @@ aside* for the first rule it breaks (which rule). The quarantine keeps each set-
 `source_row`, the reason, a detail where there is one, and for files the original text
 (`raw_<column>`); the ledger counts each outcome, and the counts add up to the input rows.
 
-Text from files is read into values first (`segkit.parsing`, in pandas); the rules then run in the
+Text from files is read into values first (`segkit.intake.parsing`, in pandas); the rules then run in the
 engine that holds the rows, as one Ibis expression: DuckDB for files, or PostgreSQL in place, where
 the columns are already typed and so the text fixes do not apply. Only the quarantine, the ledger
 and, later, one row per customer come back from a database.
@@ -25,7 +25,7 @@ import pandas as pd
 
 from segkit.errors import DataError
 from segkit.params import Cleaning
-from segkit.parsing import FIXES, Parsed, fixes_per_row, is_text, parse_amount, parse_datetime, parse_text
+from segkit.intake.parsing import FIXES, Parsed, fixes_per_row, is_text, parse_amount, parse_datetime, parse_text
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -44,7 +44,7 @@ RULES = (
     "non_positive_amount",
     "outlier",
 )
-# Fixes made in the engine, after the text fixes of segkit.parsing.FIXES (in this order on a row).
+# Fixes made in the engine, after the text fixes of segkit.intake.parsing.FIXES (in this order on a row).
 ENGINE_FIXES = ("filled_category", "filled_channel", "filled_product", "filled_quantity", "return_netted",
                 "outlier_capped")
 ALL_FIXES = (*FIXES, *ENGINE_FIXES)
@@ -90,14 +90,14 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                        non_positive_amount: str | None = None, rules: Cleaning | None = None) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
 
-    `transactions` has segkit's column names (see `segkit.sources`): a DataFrame whose values may
+    `transactions` has segkit's column names (see `segkit.intake.sources`): a DataFrame whose values may
     still be text as exported, or an Ibis table in its database. `rules` holds every rule's setting
     (`segkit.params.Cleaning`; defaults when None); `duplicates` and `non_positive_amount`, when
     given, override those two. `as_of` is the last day analysed (later rows are set aside); None
     means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside.
 
     >>> from segkit.params import Source
-    >>> from segkit.sources import load_source
+    >>> from segkit.intake.sources import load_source
     >>> tx = load_source(Source(kind="cdnow")).transactions
     >>> result = clean_transactions(None, tx, rules=Cleaning(duplicates="keep", duplicate_order_lines="keep"))
     >>> len(tx), len(result.clean), result.quarantine["reason"].value_counts().to_dict()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from segkit.i18n import format_conditions, rule_name, t
-from segkit.rfm import load_segment_map, strategies
+from segkit.classify.rfm import load_segment_map, strategies
 from segkit.store import load_run_info, load_stage
-from segkit.value import top_share
+from segkit.classify.value import top_share
 
 VALUABLE = ("champions", "loyal")
 AT_RISK = ("at_risk", "cant_lose")
@@ -276,7 +276,7 @@ def satisfaction_table(profile: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 def weights_text(weights: dict[str, float], lang: str) -> str:
     """"amount 30%, frequency 25%, ..." with the weights normalised to sum to 100%."""
-    from segkit.ranking import normalised_weights
+    from segkit.classify.ranking import normalised_weights
 
     shares = sorted(normalised_weights(weights).items(), key=lambda item: -item[1])
     return ", ".join(f"{t(f'criterion.{name}', lang)} {share:.0%}" for name, share in shares)

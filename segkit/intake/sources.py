@@ -325,7 +325,7 @@ def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key
 def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
     """A customers or surveys file: renamed per its column map, customer_id as text, known date and
     number columns (signup_date; answered_at, score, nps) typed; other columns as exported."""
-    from segkit.parsing import parse_amount, parse_datetime, parse_text
+    from segkit.intake.parsing import parse_amount, parse_datetime, parse_text
 
     raw = read_file(spec, f"source.{name}").drop(columns="source_row")
     key = f"source.{name}.columns"

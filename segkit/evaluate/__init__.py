@@ -1,0 +1,1 @@
+"""Evaluating classes: cluster quality and decision-tree rules."""

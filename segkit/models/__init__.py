@@ -1,0 +1,1 @@
+"""Fitted customer-level models: clustering."""
