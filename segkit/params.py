@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from segkit.errors import ParamsError
 
@@ -209,6 +209,7 @@ class Outliers(_Model):
 
 
 class Cleaning(_Model):
+    max_amount: float = Field(1e12, gt=0, le=1e15)  # a line above this is set aside as implausible
     duplicates: Literal["drop", "keep"] = "drop"
     duplicate_order_lines: Literal["drop", "keep"] = "drop"
     non_positive_amount: Literal["set_aside", "keep"] = "set_aside"
@@ -373,14 +374,38 @@ DEFAULT_TAGS = (
 )
 
 
+class Currency(_Model):
+    """How money is shown and how exact it is: amounts are kept exact to the minor unit (cents, fen).
+
+    `code` is the ISO 4217 code (e.g. CNY, GBP, USD), `symbol` what the report puts before an
+    amount (e.g. ¥, £), `minor_unit` the number of decimals of the currency (2 for most, 0 for JPY).
+    """
+
+    code: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    symbol: str = Field("", max_length=8)
+    minor_unit: int = Field(2, ge=0, le=4)
+
+
+class Report(_Model):
+    """How the report runs: a cell that runs longer than `cell_timeout_minutes` fails the run."""
+
+    cell_timeout_minutes: float = Field(30, gt=0, le=24 * 60)
+
+
+# Suffixes the runner gives its own folders and files beside a run; a run name may not end in one.
+RESERVED_SUFFIXES = (".failed", ".tmp", ".lock", ".old")
+
+
 class Strategy(_Model):
     en: str | None = None
     zh: str | None = None
 
 
 class Params(_Model):
-    run_name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    run_name: str = Field("demo", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     lang: Literal["en", "zh"] = "en"
+    currency: Currency = Currency()
+    report: Report = Report()
     month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     as_of: dt.date | None = None
     source: Source = Source()
@@ -396,6 +421,14 @@ class Params(_Model):
     tags: tuple[Tag, ...] = DEFAULT_TAGS
     dimensions: tuple[str, ...] = ("customer_type", "region")
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
+
+    @field_validator("run_name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        for suffix in RESERVED_SUFFIXES:
+            if value.lower().endswith(suffix):
+                raise ValueError(f"run_name may not end in {suffix!r} (segkit names its own folders so), got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _one_date(self) -> "Params":

@@ -102,6 +102,24 @@ def test_run_name_cannot_point_outside_the_reports_folder(tmp_path):
             load_params(write(tmp_path, f"run_name: '{name}'\n"))
 
 
+def test_run_name_cannot_take_the_runners_own_suffixes_or_exceed_100_characters(tmp_path):
+    for name in ("k.failed", "K.FAILED", "k.tmp", "k.lock", "k.old"):
+        with pytest.raises(ParamsError, match="may not end in"):
+            load_params(write(tmp_path, f"run_name: '{name}'\n"))
+    with pytest.raises(ParamsError, match="run_name"):
+        load_params(write(tmp_path, f"run_name: {'a' * 101}\n"))
+    assert load_params(write(tmp_path, "run_name: failed-runs.2026\n")).run_name == "failed-runs.2026"
+
+
+def test_currency_and_amount_ceiling(tmp_path):
+    p = load_params(write(tmp_path, "currency: {code: GBP, symbol: '£', minor_unit: 2}\n"))
+    assert (p.currency.code, p.currency.symbol, p.currency.minor_unit) == ("GBP", "£", 2)
+    assert load_params(write(tmp_path, "run_name: x\n")).cleaning.max_amount == 1e12
+    for bad in ("currency: {code: pounds}", "currency: {minor_unit: 7}", "cleaning: {max_amount: 0}"):
+        with pytest.raises(ParamsError):
+            load_params(write(tmp_path, bad + "\n"))
+
+
 def test_a_password_is_never_echoed_nor_hidden_in_the_query(tmp_path):
     text = "source:\n  kind: database\n  database: postgresql://bob:s3cret@db.example/shop\n"
     with pytest.raises(ParamsError) as err:
