@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 import segkit
-from segkit.report.runner import NOTEBOOKS, ReportError, format_kpis, run_report
+from segkit.report.pages import format_kpis
+from segkit.report.runner import NOTEBOOKS, ReportError, run_report
 from segkit.report.tables import AT_RISK, VALUABLE
 
 from conftest import ROOT, require_tool, write_params

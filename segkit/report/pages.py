@@ -1,0 +1,167 @@
+"""The report's pages: a section page from an executed notebook, the index page, and one PDF of them all.
+
+The runner (segkit.report.runner) calls these once the notebooks have run; the notebooks write
+their tables and sentences through segkit.report.html.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from pathlib import Path
+
+from segkit.i18n import t
+from segkit.params import Params
+
+NOTEBOOKS = ("01_cleaning", "02_rfm", "03_clustering", "04_evaluation", "05_case_study")
+REMOVED_CELL_TAGS = {"injected-parameters", "parameters", "analyst-notes"}
+REPORT_CSS = """
+body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; }
+.segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid #ddd; }
+.segkit-nav a { margin-right: 1em; }
+table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
+table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
+table.segkit-table th { background: #f3f5f7; }
+table.segkit-table td:first-child, table.segkit-table th:first-child { text-align: left; }
+"""
+PRINT_CSS = """
+@page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page); font-size: 9pt; } }
+body { font-size: 10pt; }
+h1, h2, h3 { break-after: avoid; }
+img { max-width: 100%; break-inside: avoid; }
+table { break-inside: avoid; }
+.segkit-nav { display: none; }
+.jp-Cell { break-inside: avoid; }
+.segkit-part + .segkit-part { break-before: page; }
+"""
+
+
+def export_html(executed: Path, target: Path, lang: str) -> None:
+    """The executed notebook as a report page: no code, no prompts, no parameter cells."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    notebook = nbformat.read(executed, as_version=4)
+    remover = TagRemovePreprocessor(remove_cell_tags=REMOVED_CELL_TAGS, enabled=True)
+    notebook, _ = remover.preprocess(notebook, {})
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, exclude_anchor_links=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    body = _strip_remote_scripts(body)
+    nav = _nav(lang, current=executed.stem)
+    body = body.replace("<body", f"<body data-segkit-page=\"{executed.stem}\"", 1)
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
+    body = body.replace("</head>", f"<style>{REPORT_CSS}</style></head>", 1)
+    body = re.sub(r"<html[^>]*>", f'<html lang="{_html_lang(lang)}">', body, count=1)
+    title = t(f"nb{executed.stem[:2]}.title", lang)
+    body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
+    target.write_text(body, encoding="utf-8")
+
+
+def _strip_remote_scripts(page: str) -> str:
+    # nbconvert's template loads require.js and MathJax from a CDN; reports must work offline.
+    return re.sub(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", "", page)
+
+
+def _nav(lang: str, current: str) -> str:
+    links = [f'<a href="index.html">{html.escape(t("report.title", lang))}</a>']
+    for notebook in NOTEBOOKS:
+        label = html.escape(t(f"nb{notebook[:2]}.title", lang))
+        links.append(f"<strong>{label}</strong>" if notebook == current else f'<a href="{notebook}.html">{label}</a>')
+    return f'<nav class="segkit-nav">{"".join(links)}</nav>'
+
+
+def _html_lang(lang: str) -> str:
+    return {"zh": "zh-CN", "en": "en"}[lang]
+
+
+def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
+    """(key, label, shown value) for each headline figure, in the index page's order."""
+    lang = params.lang
+    return [
+        ("customers", t("kpi.customers", lang), f"{kpis['customers']:,}"),
+        ("orders", t("kpi.orders", lang), f"{kpis['orders']:,}"),
+        ("revenue", t("kpi.revenue", lang), f"{kpis['revenue']:,.2f}"),
+        ("top_share", t("kpi.top_share", lang, top=params.case_study.top_share), f"{kpis['top_share']:.1%}"),
+        ("valuable", t("kpi.valuable", lang), f"{kpis['valuable']:,}"),
+        ("at_risk", t("kpi.at_risk", lang), f"{kpis['at_risk']:,}"),
+        ("clusters", t("kpi.clusters", lang), f"{kpis['clusters']}"),
+        ("silhouette", t("kpi.silhouette", lang), f"{kpis['silhouette']:.3f}"),
+        ("rows_in", t("kpi.rows_in", lang), f"{kpis['rows_in']:,}"),
+        ("rows_aside", t("kpi.rows_aside", lang), f"{kpis['rows_aside']:,}"),
+    ]
+
+
+def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf: bool, run_name: str) -> None:
+    lang = params.lang
+    from segkit import __version__
+    from segkit.store import load_run_info
+
+    as_of = load_run_info(target.parent / "data")["as_of"]
+    cards = "\n".join(
+        f'<div class="kpi" data-kpi="{key}"><div class="value">{html.escape(value)}</div>'
+        f'<div class="label">{html.escape(label)}</div></div>'
+        for key, label, value in format_kpis(kpis, params))
+    sections = "\n".join(
+        f'<li><a href="{notebook}.html">{html.escape(t(f"nb{notebook[:2]}.title", lang))}</a></li>'
+        for notebook in NOTEBOOKS)
+    pdf_link = f'<p class="pdf"><a href="report.pdf">{html.escape(t("report.pdf", lang))}</a></p>' if pdf else ""
+    generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                  version=__version__, params=params_path.name)
+    page = f"""<!DOCTYPE html>
+<html lang="{_html_lang(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(t("report.title", lang))} · {html.escape(run_name)}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: #222; padding: 0 1em; }}
+h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
+.kpis {{ display: flex; flex-wrap: wrap; gap: 12px; margin: 1em 0 2em; }}
+.kpi {{ box-sizing: border-box; width: 172px; border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
+.kpi .value {{ font-size: 1.6em; font-weight: 600; color: #2f6690; }}
+.kpi .label {{ font-size: 0.85em; color: #555; margin-top: 4px; }}
+li {{ margin: 0.4em 0; font-size: 1.1em; }}
+@page {{ size: A4; margin: 16mm; }}
+</style></head>
+<body data-segkit-page="index">
+<h1>{html.escape(t("report.title", lang))}</h1>
+<p class="meta">{html.escape(t("report.as_of", lang, as_of=as_of.isoformat()))} · {html.escape(generated)}</p>
+<h2>{html.escape(t("report.headline", lang))}</h2>
+<div class="kpis">
+{cards}
+</div>
+<h2>{html.escape(t("report.sections", lang))}</h2>
+<ol class="sections">
+{sections}
+</ol>
+{pdf_link}
+</body></html>
+"""
+    target.write_text(page, encoding="utf-8")
+
+
+def write_pdf(folder: Path, target: Path) -> None:
+    """index.html and the five section pages as one A4 PDF, in that order, numbered through (WeasyPrint).
+
+    The pages are joined into one document first, so that page numbers run on across sections.
+    """
+    import logging
+
+    from weasyprint import CSS, HTML
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # nbconvert CSS has rules it ignores
+    pages = {name: (folder / f"{name}.html").read_text(encoding="utf-8") for name in ("index", *NOTEBOOKS)}
+    head = re.search(r"<head>(.*?)</head>", pages[NOTEBOOKS[0]], re.S).group(1)
+    index_style = "".join(re.findall(r"<style>(.*?)</style>", pages["index"], re.S))
+    index_style = re.sub(r"body\s*\{[^}]*\}", "", index_style)  # the section pages' body style wins
+    bodies = [re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *NOTEBOOKS)]
+    joined = "".join(f'<section class="segkit-part">{body}</section>' for body in bodies)
+    document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{index_style}</style></head>'
+                f"<body>{joined}</body></html>")
+    HTML(string=document, base_url=str(folder)).write_pdf(str(target), stylesheets=[CSS(string=PRINT_CSS)])
+
+
+def _lang_of(page: str) -> str:
+    found = re.search(r'<html lang="([^"]+)"', page)
+    return found.group(1) if found else "en"
