@@ -11,7 +11,7 @@ from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError, ParamsError, SegkitError
 from segkit.evaluate.quality import cluster_quality, explain_with_tree
 from segkit.features import customer_features
-from segkit.i18n import heading, label_columns, say, t
+from segkit.i18n import label_columns, t
 from segkit.params import Params, load_params
 from segkit.intake.parsing import parse_amount, parse_datetime
 from segkit.classify.profile import PROFILE_COLUMNS, add_tags_and_rank, customer_profile, satisfaction_classes
@@ -20,6 +20,7 @@ from segkit.classify.rfm import (RFMScorer, assign_grid_segments, assign_high_lo
                         load_segment_map, score_rfm, segment_customers, strategies)
 from segkit.intake.sources import Intake, connect, load_source
 from segkit.store import load_run_info, load_stage, save_run_info, save_stage
+from segkit.report.html import heading, say
 from segkit.report.tables import before_after, case_findings, describe_transactions, headline_kpis, segment_summary
 from segkit.classify.tags import apply_tags, compile_rule, compile_tags, tag_counts
 from segkit.classify.value import abc_classes, concentration_curve, gini, pareto_table, tier_cuts, tiers, top_share

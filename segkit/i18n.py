@@ -31,19 +31,6 @@ def t(key: str, lang: str, **values) -> str:
     return template.format(**values) if values else template
 
 
-def say(key: str, lang: str, **values):
-    """The text for `key` as Markdown, for a notebook cell to display."""
-    from IPython.display import Markdown
-
-    return Markdown(t(key, lang, **values))
-
-
-def heading(key: str, lang: str, level: int = 1):
-    from IPython.display import Markdown
-
-    return Markdown("#" * level + " " + t(key, lang))
-
-
 def label_columns(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """A copy of `frame` whose known column names are translated (unknown ones are left as they are)."""
     known = messages()

@@ -49,3 +49,12 @@ def tiny_params(tmp_path) -> Path:
 def run_segkit(*args, cwd=ROOT, check=False) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("segkit")
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, check=check, timeout=900)
+
+
+def chromium(*args, tmp_path) -> subprocess.CompletedProcess:
+    """Headless Chromium (Debian's), offline, with a fresh profile: `chromium("--dump-dom", url, tmp_path=...)`."""
+    browser = require_tool("chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}"]
+    return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)

@@ -1,17 +1,89 @@
-"""Tables for reports: translated headers and number formats chosen by what a column holds."""
+"""The one place where text becomes HTML in a report: tables, sentences and headings.
+
+Every value that comes from the data or the params (customer ids, categories, strategy texts, tag
+labels, dimension names, segment labels) is escaped here, and nowhere else builds HTML for a
+section page. Sentences come from the message catalogue (segkit/locale/messages.yaml) as Markdown;
+the catalogue's Markdown is rendered with raw HTML switched off, and the values put into it are
+escaped after rendering, so a value can neither close a tag nor become a Markdown link.
+
+The notebooks call `table`, `say` and `heading` for everything they show.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import html
+import string
+
 import pandas as pd
 
-from segkit.i18n import label_columns
+from segkit.i18n import label_columns, messages, t
 
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity", "accuracy")
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount")
+_TOKEN = "SEGKITVALUE{}X"  # letters only: Markdown leaves it alone, so it survives rendering intact
+# Bidirectional controls in a value could reverse the text after it (e.g. U+202E); they are shown by name.
+_BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
+
+
+def escape(value) -> str:
+    """`value` as text that HTML shows literally: &, <, >, quotes escaped; bidirectional control
+    characters (which could reverse the text around them) shown by their code, e.g. [U+202E]."""
+    return html.escape(str(value).translate(_BIDI_CONTROLS), quote=True)
+
+
+class Rendered:
+    """HTML that went through this module: what a notebook cell displays (IPython's rich display)."""
+
+    def __init__(self, markup: str):
+        self.markup = markup
+
+    def _repr_html_(self) -> str:
+        return self.markup
+
+    def __str__(self) -> str:
+        return self.markup
+
+
+def render_markdown(template: str, **values) -> str:
+    """HTML from a catalogue template in Markdown, with `{placeholders}` filled by escaped values.
+
+    Each placeholder is formatted with its spec (`{share:.1%}`), replaced by a token, the Markdown
+    is rendered with raw HTML off, and the tokens are replaced by the escaped values.
+    """
+    from markdown_it import MarkdownIt
+
+    parts, filled = [], {}
+    for number, (literal, field, spec, conversion) in enumerate(string.Formatter().parse(template)):
+        parts.append(literal)
+        if field is None:
+            continue
+        value = values[field]
+        if conversion:
+            value = {"r": repr, "s": str, "a": ascii}[conversion](value)
+        token = _TOKEN.format(number)
+        filled[token] = escape(format(value, spec or ""))
+        parts.append(token)
+    markup = MarkdownIt("commonmark", {"html": False}).render("".join(parts))
+    for token, text in filled.items():
+        markup = markup.replace(token, text)
+    return markup
+
+
+def say(key: str, lang: str, **values) -> Rendered:
+    """The catalogue sentence `key` in `lang`, with the values escaped, for a notebook cell to display."""
+    t(key, lang)  # the same errors as t() for an unknown key or language
+    return Rendered(render_markdown(messages()[key][lang], **values))
+
+
+def heading(key: str, lang: str, level: int = 1) -> Rendered:
+    """A heading from the catalogue (h1 by default)."""
+    return Rendered(f"<h{level}>{escape(t(key, lang))}</h{level}>")
 
 
 def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
-    """A styled, translated table for a report (a pandas Styler; the index is hidden)."""
+    """A styled, translated table for a report: a pandas Styler with the index hidden, whose
+    cells and column labels are all escaped. Number formats follow what a column holds."""
     shown = frame.head(max_rows) if max_rows else frame
     formats = {}
     for column in shown.columns:
@@ -25,20 +97,32 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
             formats[column] = "{:,}"
         elif pd.api.types.is_float_dtype(shown[column]):
             formats[column] = "{:,.3g}"
-    styled = shown.style.format(formats, na_rep="—")
-    text = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
+    # relabel_index reads a text label as a format template: braces from the data are doubled.
+    labels = [escape(label).replace("{", "{{").replace("}", "}}") for label in label_columns(shown, lang).columns]
+    # A positional copy: labels given by the data cannot clash with Styler's own lookups.
+    plain = shown.set_axis(range(shown.shape[1]), axis="columns").reset_index(drop=True)
+    formats = {shown.columns.get_loc(c): f for c, f in formats.items()}
+    styled = plain.style.format({column: _formatter(formats.get(column)) for column in plain.columns}, na_rep="—")
+    text = [i for i, c in enumerate(shown.columns) if not pd.api.types.is_numeric_dtype(shown[c])]
     if text:
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
-    labelled = label_columns(shown, lang)
-    styled = styled.relabel_index(list(labelled.columns), axis="columns").hide(axis="index")
-    return styled.set_table_attributes('class="segkit-table"')
+    styled = styled.relabel_index(labels, axis="columns").hide(axis="index")
+    return styled.set_uuid(_stable_id(shown)).set_table_attributes('class="segkit-table"')
 
 
-def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map, lang: str):
+def _formatter(spec: str | None):
+    # Every cell, whatever its type, leaves as escaped text.
+    return (lambda value: escape(spec.format(value))) if spec else escape
+
+
+def _stable_id(frame: pd.DataFrame) -> str:
+    # Styler ids are random by default; one from the content keeps identical runs identical.
+    digest = hashlib.sha256(frame.to_csv().encode("utf-8", "surrogatepass")).hexdigest()
+    return f"segkit{digest[:10]}"
+
+
+def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map, lang: str) -> Rendered | None:
     """One segment-by-dimension table per dimension the data has (customer type, region, ...)."""
-    from IPython.display import HTML
-
-    from segkit.i18n import messages, t
     from segkit.report.tables import segments_by
 
     parts = []
@@ -46,6 +130,6 @@ def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map
         if dimension not in profile.columns:
             continue
         name = t(f"dimension.{dimension}", lang) if f"dimension.{dimension}" in messages() else dimension
-        parts.append(f"<p>{t('rfm.by_dimension', lang, dimension=name)}</p>")
+        parts.append(say("rfm.by_dimension", lang, dimension=name).markup)
         parts.append(table(segments_by(profile, column, dimension, segment_map, lang), lang).to_html())
-    return HTML("\n".join(parts)) if parts else None
+    return Rendered("\n".join(parts)) if parts else None

@@ -16,6 +16,12 @@ from segkit.params import Params
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_clustering", "04_evaluation", "05_case_study")
 REMOVED_CELL_TAGS = {"injected-parameters", "parameters", "analyst-notes"}
+# Report pages run no script and load nothing from elsewhere: charts are images inside the page.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; font-src data: 'self'; "
+                           "base-uri 'none'; form-action 'none'")
+CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+# What the PDF build may read from the run folder: the page assets, never the data or the manifest.
+PAGE_ASSETS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".css", ".woff", ".woff2", ".ttf", ".otf")
 REPORT_CSS = """
 body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; }
 .segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid #ddd; }
@@ -49,20 +55,23 @@ def export_html(executed: Path, target: Path, lang: str) -> None:
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, exclude_anchor_links=True)
     body, _ = exporter.from_notebook_node(notebook)
-    body = _strip_remote_scripts(body)
+    body = _without_scripts(body)
     nav = _nav(lang, current=executed.stem)
     body = body.replace("<body", f"<body data-segkit-page=\"{executed.stem}\"", 1)
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
     body = body.replace("</head>", f"<style>{REPORT_CSS}</style></head>", 1)
+    body = re.sub(r"<head[^>]*>", lambda m: m.group(0) + CSP_META, body, count=1)
     body = re.sub(r"<html[^>]*>", f'<html lang="{_html_lang(lang)}">', body, count=1)
     title = t(f"nb{executed.stem[:2]}.title", lang)
     body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
     target.write_text(body, encoding="utf-8")
 
 
-def _strip_remote_scripts(page: str) -> str:
-    # nbconvert's template loads require.js and MathJax from a CDN; reports must work offline.
-    return re.sub(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", "", page)
+def _without_scripts(page: str) -> str:
+    # nbconvert's template brings require.js and MathJax (from a CDN) and widget state; a report needs
+    # none of them, and every value the notebooks put in the page was escaped by segkit.report.html,
+    # so each <script> element here is the template's own.
+    return re.sub(r"<script\b[^>]*>.*?</script>", "", page, flags=re.S | re.I)
 
 
 def _nav(lang: str, current: str) -> str:
@@ -111,7 +120,7 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
     generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
                   version=__version__, params=params_path.name)
     page = f"""<!DOCTYPE html>
-<html lang="{_html_lang(lang)}"><head><meta charset="utf-8">
+<html lang="{_html_lang(lang)}"><head><meta charset="utf-8">{CSP_META}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(t("report.title", lang))} · {html.escape(run_name)}</title>
 <style>
@@ -145,6 +154,8 @@ def write_pdf(folder: Path, target: Path) -> None:
     """index.html and the five section pages as one A4 PDF, in that order, numbered through (WeasyPrint).
 
     The pages are joined into one document first, so that page numbers run on across sections.
+    The build reads nothing but `data:` URIs and the page assets of `folder` (`RunFolderFetcher`):
+    no file elsewhere on the machine, no network, no data file of the run as an attachment.
     """
     import logging
 
@@ -159,7 +170,39 @@ def write_pdf(folder: Path, target: Path) -> None:
     joined = "".join(f'<section class="segkit-part">{body}</section>' for body in bodies)
     document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{index_style}</style></head>'
                 f"<body>{joined}</body></html>")
-    HTML(string=document, base_url=str(folder)).write_pdf(str(target), stylesheets=[CSS(string=PRINT_CSS)])
+    fetcher = run_folder_fetcher(folder)
+    HTML(string=document, base_url=folder.resolve().as_uri() + "/", url_fetcher=fetcher).write_pdf(
+        str(target), stylesheets=[CSS(string=PRINT_CSS, url_fetcher=fetcher)])
+
+
+def run_folder_fetcher(folder: Path):
+    """A WeasyPrint URL fetcher that serves `data:` URIs and the page assets (images, styles, fonts)
+    inside `folder`, and refuses everything else: other files, http(s), ftp, links out of the folder.
+    Refused URLs are listed in its `refused` attribute."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    from weasyprint.urls import URLFetcher
+
+    root = folder.resolve()
+
+    class RunFolderFetcher(URLFetcher):
+        refused: list[str] = []
+
+        def fetch(self, url, headers=None):
+            scheme = url.split(":", 1)[0].lower()
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "file":
+                path = Path(url2pathname(urlsplit(url).path)).resolve()
+                if path.is_relative_to(root) and path.suffix.lower() in PAGE_ASSETS and path.is_file():
+                    return super().fetch(url, headers)
+            self.refused.append(url)
+            raise ValueError(f"the report's PDF reads only its own page assets, not {url[:200]}")
+
+    fetcher = RunFolderFetcher(allowed_protocols=("data", "file"), allow_redirects=False)
+    fetcher.refused = []
+    return fetcher
 
 
 def _lang_of(page: str) -> str:

@@ -39,6 +39,7 @@ def find_cjk_font() -> str | None:
 def use_language(lang: str) -> str | None:
     """Set matplotlib's fonts for `lang`; returns the CJK font used for "zh" (None for "en")."""
     plt.rcParams["axes.unicode_minus"] = False
+    plt.rcParams["text.parse_math"] = False  # labels come from data and params: "$" is a dollar, not TeX
     plt.rcParams["figure.dpi"] = 100
     plt.rcParams["savefig.dpi"] = 110
     if lang != "zh":

@@ -284,7 +284,7 @@ def weights_text(weights: dict[str, float], lang: str) -> str:
 
 def behaviour_text(profile: pd.DataFrame, activity_days: int, lang: str):
     """The purchase-behaviour sentence: breadth, median interval between orders, activity."""
-    from segkit.i18n import say
+    from segkit.report.html import say
 
     values = {"interval": float(profile["interval_days"].median()), "days": activity_days,
               "active": float((profile["orders_recent"] > 0).mean())}
