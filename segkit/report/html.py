@@ -21,6 +21,7 @@ from segkit.i18n import label_columns, messages, t
 
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity", "accuracy")
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount")
+MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value")  # placeholders in the catalogue that hold money
 _TOKEN = "SEGKITVALUE{}X"  # letters only: Markdown leaves it alone, so it survives rendering intact
 # Bidirectional controls in a value could reverse the text after it (e.g. U+202E); they are shown by name.
 _BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
@@ -43,6 +44,27 @@ class Rendered:
 
     def __str__(self) -> str:
         return self.markup
+
+
+class Money:
+    """An amount shown in the run's currency: the symbol, thousands separators and at most the
+    currency's minor unit of decimals (`format(Money(1234.5, currency), ",.2f")` -> "¥1,234.50").
+    `currency` is `params.currency` (symbol, minor_unit) or None for a plain number with 2 decimals."""
+
+    def __init__(self, amount: float, currency=None):
+        self.amount = amount
+        self.symbol = getattr(currency, "symbol", "") or ""
+        self.minor_unit = getattr(currency, "minor_unit", 2)
+
+    def __format__(self, spec: str) -> str:
+        decimals = self.minor_unit
+        if spec.endswith("f") and "." in spec:
+            decimals = min(int(spec.rsplit(".", 1)[1][:-1] or 0), self.minor_unit)
+        number = format(abs(self.amount), f",.{decimals}f")
+        return f"{'-' if self.amount < 0 and float(number.replace(',', '')) else ''}{self.symbol}{number}"
+
+    def __str__(self) -> str:
+        return format(self, "")
 
 
 def render_markdown(template: str, **values) -> str:
@@ -70,10 +92,17 @@ def render_markdown(template: str, **values) -> str:
     return markup
 
 
-def say(key: str, lang: str, **values) -> Rendered:
-    """The catalogue sentence `key` in `lang`, with the values escaped, for a notebook cell to display."""
+def say(key: str, lang: str, currency=None, **values) -> Rendered:
+    """The catalogue sentence `key` in `lang`, with the values escaped, for a notebook cell to display.
+    Values named like money (revenue, m, m_low, m_high, value) are shown in `currency` (params.currency)."""
     t(key, lang)  # the same errors as t() for an unknown key or language
+    values = {name: Money(value, currency) if name in MONEY_VALUES and _is_number(value) else value
+              for name, value in values.items()}
     return Rendered(render_markdown(messages()[key][lang], **values))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def heading(key: str, lang: str, level: int = 1) -> Rendered:
@@ -81,16 +110,17 @@ def heading(key: str, lang: str, level: int = 1) -> Rendered:
     return Rendered(f"<h{level}>{escape(t(key, lang))}</h{level}>")
 
 
-def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
+def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=None):
     """A styled, translated table for a report: a pandas Styler with the index hidden, whose
-    cells and column labels are all escaped. Number formats follow what a column holds."""
+    cells and column labels are all escaped. Number formats follow what a column holds; money
+    columns are shown in `currency` (params.currency: symbol and minor unit)."""
     shown = frame.head(max_rows) if max_rows else frame
     formats = {}
     for column in shown.columns:
         if column in PERCENT:
             formats[column] = "{:.1%}"
         elif column in MONEY:
-            formats[column] = "{:,.2f}"
+            formats[column] = Money
         elif column == "source_row":
             formats[column] = "{:d}"  # a line number, not a quantity
         elif pd.api.types.is_integer_dtype(shown[column]):
@@ -102,7 +132,8 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
     # A positional copy: labels given by the data cannot clash with Styler's own lookups.
     plain = shown.set_axis(range(shown.shape[1]), axis="columns").reset_index(drop=True)
     formats = {shown.columns.get_loc(c): f for c, f in formats.items()}
-    styled = plain.style.format({column: _formatter(formats.get(column)) for column in plain.columns}, na_rep="—")
+    styled = plain.style.format({column: _formatter(formats.get(column), currency) for column in plain.columns},
+                                na_rep="—")
     text = [i for i, c in enumerate(shown.columns) if not pd.api.types.is_numeric_dtype(shown[c])]
     if text:
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
@@ -110,8 +141,10 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None):
     return styled.set_uuid(_stable_id(shown)).set_table_attributes('class="segkit-table"')
 
 
-def _formatter(spec: str | None):
+def _formatter(spec, currency):
     # Every cell, whatever its type, leaves as escaped text.
+    if spec is Money:
+        return lambda value: escape(format(Money(value, currency), ",.2f")) if _is_number(value) else escape(value)
     return (lambda value: escape(spec.format(value))) if spec else escape
 
 
@@ -121,7 +154,8 @@ def _stable_id(frame: pd.DataFrame) -> str:
     return f"segkit{digest[:10]}"
 
 
-def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map, lang: str) -> Rendered | None:
+def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map, lang: str,
+                     currency=None) -> Rendered | None:
     """One segment-by-dimension table per dimension the data has (customer type, region, ...)."""
     from segkit.report.tables import segments_by
 
@@ -131,5 +165,5 @@ def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map
             continue
         name = t(f"dimension.{dimension}", lang) if f"dimension.{dimension}" in messages() else dimension
         parts.append(say("rfm.by_dimension", lang, dimension=name).markup)
-        parts.append(table(segments_by(profile, column, dimension, segment_map, lang), lang).to_html())
+        parts.append(table(segments_by(profile, column, dimension, segment_map, lang), lang, currency=currency).to_html())
     return Rendered("\n".join(parts)) if parts else None

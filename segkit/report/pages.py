@@ -13,6 +13,7 @@ from pathlib import Path
 
 from segkit.i18n import t
 from segkit.params import Params
+from segkit.report.html import Money
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_clustering", "04_evaluation", "05_case_study")
 REMOVED_CELL_TAGS = {"injected-parameters", "parameters", "analyst-notes"}
@@ -25,7 +26,7 @@ PAGE_ASSETS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".css", ".woff", ".woff2
 REPORT_CSS = """
 body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; }
 .segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid #ddd; }
-.segkit-nav a { margin-right: 1em; }
+.segkit-nav a, .segkit-nav strong { margin-right: 1em; }
 table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
 table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
 table.segkit-table th { background: #f3f5f7; }
@@ -40,6 +41,7 @@ table { break-inside: avoid; }
 .segkit-nav { display: none; }
 .jp-Cell { break-inside: avoid; }
 .segkit-part + .segkit-part { break-before: page; }
+.segkit-part .kpis { grid-template-columns: repeat(4, 1fr); }  /* WeasyPrint has no auto-fill */
 """
 
 
@@ -92,7 +94,7 @@ def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
     return [
         ("customers", t("kpi.customers", lang), f"{kpis['customers']:,}"),
         ("orders", t("kpi.orders", lang), f"{kpis['orders']:,}"),
-        ("revenue", t("kpi.revenue", lang), f"{kpis['revenue']:,.2f}"),
+        ("revenue", t("kpi.revenue", lang), format(Money(kpis["revenue"], params.currency), ",.2f")),
         ("top_share", t("kpi.top_share", lang, top=params.case_study.top_share), f"{kpis['top_share']:.1%}"),
         ("valuable", t("kpi.valuable", lang), f"{kpis['valuable']:,}"),
         ("at_risk", t("kpi.at_risk", lang), f"{kpis['at_risk']:,}"),
@@ -126,11 +128,11 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 <style>
 body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: #222; padding: 0 1em; }}
 h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
-.kpis {{ display: flex; flex-wrap: wrap; gap: 12px; margin: 1em 0 2em; }}
-.kpi {{ box-sizing: border-box; width: 172px; border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
-.kpi .value {{ font-size: 1.6em; font-weight: 600; color: #2f6690; }}
+.kpis {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
+.kpi {{ box-sizing: border-box; border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
+.kpi .value {{ font-size: 1.6em; font-weight: 600; white-space: nowrap; color: #2f6690; }}
 .kpi .label {{ font-size: 0.85em; color: #555; margin-top: 4px; }}
-li {{ margin: 0.4em 0; font-size: 1.1em; }}
+ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font-size: 1.1em; }}
 @page {{ size: A4; margin: 16mm; }}
 </style></head>
 <body data-segkit-page="index">
@@ -141,9 +143,9 @@ li {{ margin: 0.4em 0; font-size: 1.1em; }}
 {cards}
 </div>
 <h2>{html.escape(t("report.sections", lang))}</h2>
-<ol class="sections">
+<ul class="sections">
 {sections}
-</ol>
+</ul>
 {pdf_link}
 </body></html>
 """
@@ -159,7 +161,7 @@ def write_pdf(folder: Path, target: Path) -> None:
     """
     import logging
 
-    from weasyprint import CSS, HTML
+    from weasyprint import HTML
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # nbconvert CSS has rules it ignores
     pages = {name: (folder / f"{name}.html").read_text(encoding="utf-8") for name in ("index", *NOTEBOOKS)}
@@ -168,11 +170,11 @@ def write_pdf(folder: Path, target: Path) -> None:
     index_style = re.sub(r"body\s*\{[^}]*\}", "", index_style)  # the section pages' body style wins
     bodies = [re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *NOTEBOOKS)]
     joined = "".join(f'<section class="segkit-part">{body}</section>' for body in bodies)
-    document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{index_style}</style></head>'
-                f"<body>{joined}</body></html>")
+    # The print rules come last in the document itself, so that they win over the pages' own.
+    document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{index_style}</style>'
+                f"<style>{PRINT_CSS}</style></head><body>{joined}</body></html>")
     fetcher = run_folder_fetcher(folder)
-    HTML(string=document, base_url=folder.resolve().as_uri() + "/", url_fetcher=fetcher).write_pdf(
-        str(target), stylesheets=[CSS(string=PRINT_CSS, url_fetcher=fetcher)])
+    HTML(string=document, base_url=folder.resolve().as_uri() + "/", url_fetcher=fetcher).write_pdf(str(target))
 
 
 def run_folder_fetcher(folder: Path):
