@@ -1,0 +1,1 @@
+"""The monthly loop: activity over time (retention, repurchase, cohorts, churn); history and migration come later."""

@@ -1,0 +1,193 @@
+"""Customer activity over time: monthly activity, retention and repurchase rates, cohorts, churn.
+
+The definitions live here, once; the report's retention charts and the monthly KPIs use them.
+
+- **Active in month m**: at least one purchase dated in calendar month m.
+- **Retention rate of month m**: of the customers active in month m-1, the share also active in m
+  (month-over-month retention; undefined, so left out, for the first month of the data).
+- **Repurchase rate of month m**: of the customers who had bought before month m, the share who
+  bought again in month m.
+- **Cohort**: the customers whose first purchase fell in one calendar month; a cohort's activity
+  in month k after it (k = 0 is the first month) is the share of its customers active then.
+- **Churned** (by inactivity): no purchase in the `window_days` days up to and including the
+  as-of date, i.e. recency_days >= window_days (default 180 days).
+- **Segment at the start of month m**: the customer's segment computed from the transactions up to
+  the last day of month m-1 (as-of = that day), with the same standards as the run.
+
+The transaction-level counts (one row per customer and month) run in the engine, like the
+features; everything after works on that small table in pandas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import pandas as pd
+
+ACTIVITY_COLUMNS = ("customer_id", "month", "orders", "revenue")
+
+
+def monthly_activity_expr(transactions: ibis.Table) -> ibis.Table:
+    """The lazy engine expression behind `monthly_activity`."""
+    t = transactions
+    month = t.ordered_at.truncate("M").date()
+    return t.group_by(customer_id=t.customer_id, month=month).aggregate(
+        orders=t.order_id.nunique(), revenue=t.amount.sum())
+
+
+def monthly_activity(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table) -> pd.DataFrame:
+    """One row per customer and calendar month with a purchase: customer_id, month (the month's
+    first day, a date), orders (distinct orders) and revenue (currency units), sorted by customer
+    and month. Computed in the engine (DuckDB for a DataFrame, or where an Ibis table lives).
+
+    >>> from segkit.datasets import load_cdnow
+    >>> from segkit.intake.sources import connect
+    >>> a = monthly_activity(connect(), load_cdnow())
+    >>> a.month.min().isoformat(), a.month.max().isoformat(), a.customer_id.nunique()
+    ('1997-01-01', '1998-06-01', 23570)
+    """
+    expr = monthly_activity_expr(ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions)
+    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame["month"] = pd.to_datetime(frame["month"]).dt.date
+    frame["orders"] = frame["orders"].astype("int64")
+    frame["revenue"] = frame["revenue"].astype("float64")
+    return frame.sort_values(["customer_id", "month"], kind="stable").reset_index(drop=True)[list(ACTIVITY_COLUMNS)]
+
+
+def _months(activity: pd.DataFrame) -> list[dt.date]:
+    first, last = min(activity["month"]), max(activity["month"])
+    return [d.date() for d in pd.date_range(first, last, freq="MS")]
+
+
+def _previous(month: dt.date) -> dt.date:
+    return (pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date()
+
+
+def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
+    """One row per calendar month from the first to the last month of `activity`: active customers,
+    new customers (first purchase that month), orders, revenue, average order value (revenue /
+    orders), purchase frequency (orders / active customers), retention rate and repurchase rate
+    (see the module's definitions; NaN where undefined: no active customers the month before).
+    """
+    _require(activity)
+    first_month = activity.groupby("customer_id")["month"].min()
+    active = {month: set(group) for month, group in activity.groupby("month")["customer_id"]}
+    rows = []
+    for month in _months(activity):
+        known = int((first_month < month).sum())  # customers who had bought before this month
+        buyers = active.get(month, set())
+        before = active.get(_previous(month), set())
+        month_rows = activity[activity["month"] == month]
+        orders, revenue = int(month_rows["orders"].sum()), float(month_rows["revenue"].sum())
+        new = int((first_month == month).sum())
+        rows.append({
+            "month": month, "active_customers": len(buyers), "new_customers": new,
+            "orders": orders, "revenue": revenue,
+            "avg_order_value": revenue / orders if orders else float("nan"),
+            "purchase_frequency": orders / len(buyers) if buyers else float("nan"),
+            "retention_rate": len(buyers & before) / len(before) if before else float("nan"),
+            "repurchase_rate": (len(buyers) - new) / known if known else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame) -> pd.DataFrame:
+    """Retention and repurchase rate per month and per segment.
+
+    `segment_at_start` has columns month, customer_id and segment: each customer's segment at the
+    start of that month (see `segments_at_month_starts`). Retention of (month m, segment s): of the
+    customers active in m-1 whose segment at the start of m is s, the share active in m. Repurchase
+    of (m, s): of the customers whose segment at the start of m is s (all had bought before m), the
+    share who bought in m. Returns month, segment, base_customers, retained, retention_rate,
+    customers, buyers, repurchase_rate.
+    """
+    _require(activity)
+    active = {month: set(group) for month, group in activity.groupby("month")["customer_id"]}
+    rows = []
+    for month, at_start in segment_at_start.groupby("month"):
+        buyers = active.get(month, set())
+        before = active.get(_previous(month), set())
+        for segment, members in at_start.groupby("segment")["customer_id"]:
+            members = set(members)
+            base = members & before
+            buying = members & buyers
+            rows.append({"month": month, "segment": segment, "base_customers": len(base),
+                         "retained": len(base & buyers),
+                         "retention_rate": len(base & buyers) / len(base) if base else float("nan"),
+                         "customers": len(members), "buyers": len(buying),
+                         "repurchase_rate": len(buying) / len(members)})
+    return pd.DataFrame(rows, columns=["month", "segment", "base_customers", "retained", "retention_rate",
+                                       "customers", "buyers", "repurchase_rate"])
+
+
+def segments_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months, segment) -> pd.DataFrame:
+    """Each customer's segment at the start of each of `months` (first days of months): `segment`
+    is called with the per-customer features as of the last day of the month before (a function
+    features -> Series of segments, e.g. the run's scorer and map) for the customers who had bought
+    by then. Returns month, customer_id, segment.
+    """
+    from segkit.features import customer_features
+
+    table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
+    parts = []
+    for month in months:
+        as_of = pd.Timestamp(month).date() - dt.timedelta(days=1)
+        features = customer_features(con, table.filter(table.ordered_at.date() <= as_of), as_of)
+        if features.empty:
+            continue
+        parts.append(pd.DataFrame({"month": month, "customer_id": features["customer_id"].to_numpy(),
+                                   "segment": pd.Series(segment(features)).to_numpy()}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["month", "customer_id", "segment"])
+
+
+def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.DataFrame:
+    """Cohorts by first-purchase month (rows) against months since the first purchase (columns 0,
+    1, 2, ...). `measure`: "share_active" (share of the cohort's customers active that month; 1.0
+    in column 0), "customers" (how many were active) or "revenue" (the cohort's revenue that month).
+    Cells after the data's last month are missing, not zero.
+    """
+    _require(activity)
+    if measure not in ("share_active", "customers", "revenue"):
+        raise ValueError(f"measure must be share_active, customers or revenue, got {measure!r}")
+    frame = activity.assign(cohort=activity.groupby("customer_id")["month"].transform("min"))
+    frame["age"] = [(m.year - c.year) * 12 + m.month - c.month for m, c in zip(frame["month"], frame["cohort"])]
+    if measure == "revenue":
+        table = frame.pivot_table(index="cohort", columns="age", values="revenue", aggfunc="sum")
+    else:
+        table = frame.pivot_table(index="cohort", columns="age", values="customer_id", aggfunc="nunique")
+        if measure == "share_active":
+            table = table.div(table[0], axis=0)
+    last = max(activity["month"])
+    for cohort in table.index:  # months the data do not reach yet are unknown, not zero
+        reachable = (last.year - cohort.year) * 12 + last.month - cohort.month
+        table.loc[cohort, [age for age in table.columns if age > reachable]] = float("nan")
+        table.loc[cohort, [age for age in table.columns if age <= reachable]] = (
+            table.loc[cohort, [age for age in table.columns if age <= reachable]].fillna(0))
+    table.columns.name = "months_since_first"
+    return table.sort_index()
+
+
+def churned(features: pd.DataFrame, window_days: int = 180) -> pd.Series:
+    """True for customers with no purchase in the last `window_days` days (recency_days >= window_days)."""
+    if window_days < 1:
+        raise ValueError(f"window_days must be >= 1, got {window_days}")
+    return (features["recency_days"] >= window_days).rename("churned")
+
+
+def churn_rates(profile: pd.DataFrame, by: str = "segment", window_days: int = 180) -> pd.DataFrame:
+    """Per value of `by` (e.g. segment, rfm_class, cluster): customers, churned customers and the
+    churn rate (churned / customers) by the inactivity window."""
+    flags = churned(profile, window_days)
+    grouped = profile.assign(churned=flags).groupby(by, observed=True)["churned"]
+    return pd.DataFrame({"customers": grouped.size(), "churned": grouped.sum().astype("int64"),
+                         "churn_rate": grouped.mean()}).reset_index()
+
+
+def _require(activity: pd.DataFrame) -> None:
+    missing = [c for c in ACTIVITY_COLUMNS if c not in activity.columns]
+    if missing:
+        raise ValueError(f"activity lacks column(s) {missing}; make it with monthly_activity()")
+    if activity.empty:
+        raise ValueError("activity is empty: there are no purchases to count")

@@ -1,0 +1,108 @@
+"""Monthly activity, retention and repurchase rates, cohorts and churn on a case counted by hand."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from segkit.intake.sources import connect
+from segkit.monthly.activity import (churn_rates, churned, cohort_table, monthly_activity, monthly_kpis,
+                                     retention_by_segment, segments_at_month_starts)
+
+# a buys in Jan, Feb, Mar; b in Jan and Mar (two orders in Mar); c in Feb only; d in Mar only.
+ROWS = [
+    ("a", "o1", "2024-01-05", 10.0), ("a", "o2", "2024-02-10", 20.0), ("a", "o3", "2024-03-01", 5.0),
+    ("b", "o4", "2024-01-20", 7.5), ("b", "o5", "2024-03-02", 2.5), ("b", "o6", "2024-03-30", 1.0),
+    ("c", "o7", "2024-02-28", 4.0),
+    ("d", "o8", "2024-03-15", 8.0), ("d", "o8", "2024-03-15", 2.0),  # one order, two lines
+]
+
+
+@pytest.fixture
+def transactions():
+    frame = pd.DataFrame(ROWS, columns=["customer_id", "order_id", "ordered_at", "amount"])
+    return frame.assign(ordered_at=pd.to_datetime(frame["ordered_at"]))
+
+
+def test_monthly_activity_counts_orders_and_revenue_per_customer_and_month(transactions):
+    activity = monthly_activity(connect(), transactions)
+    assert len(activity) == 7
+    d = activity[activity.customer_id == "d"].iloc[0]
+    assert (d.month, d.orders, d.revenue) == (dt.date(2024, 3, 1), 1, 10.0)
+    b_march = activity[(activity.customer_id == "b") & (activity.month == dt.date(2024, 3, 1))].iloc[0]
+    assert (b_march.orders, b_march.revenue) == (2, 3.5)
+    shuffled = monthly_activity(connect(), transactions.sample(frac=1, random_state=3))
+    pd.testing.assert_frame_equal(activity, shuffled)  # row order does not matter
+
+
+def test_monthly_kpis_follow_the_stated_definitions(transactions):
+    kpis = monthly_kpis(monthly_activity(connect(), transactions)).set_index("month")
+    jan, feb, mar = (kpis.loc[dt.date(2024, m, 1)] for m in (1, 2, 3))
+    assert (jan.active_customers, jan.new_customers) == (2, 2)
+    assert pd.isna(jan.retention_rate) and pd.isna(jan.repurchase_rate)  # nothing before January
+    # Feb: a and c buy; of Jan's a and b only a came back; of a and b (bought before Feb) a bought
+    assert (feb.active_customers, feb.new_customers, feb.retention_rate, feb.repurchase_rate) == (2, 1, 0.5, 0.5)
+    # Mar: a, b, d buy; of Feb's a and c only a came back; of a, b, c (before Mar) a and b bought
+    assert (mar.active_customers, mar.new_customers, mar.retention_rate) == (3, 1, 0.5)
+    assert mar.repurchase_rate == pytest.approx(2 / 3)
+    assert (mar.orders, mar.revenue, mar.avg_order_value) == (4, 18.5, 18.5 / 4)
+    assert mar.purchase_frequency == pytest.approx(4 / 3)
+
+
+def test_months_without_purchases_are_kept_and_break_retention():
+    frame = pd.DataFrame({"customer_id": ["a", "a"], "order_id": ["1", "2"],
+                          "ordered_at": pd.to_datetime(["2024-01-05", "2024-03-05"]), "amount": [1.0, 1.0]})
+    kpis = monthly_kpis(monthly_activity(connect(), frame)).set_index("month")
+    assert list(kpis.active_customers) == [1, 0, 1]
+    assert kpis.loc[dt.date(2024, 2, 1), "retention_rate"] == 0.0
+    assert pd.isna(kpis.loc[dt.date(2024, 3, 1), "retention_rate"])  # nobody was active in February
+
+
+def test_cohorts_share_customers_and_revenue(transactions):
+    activity = monthly_activity(connect(), transactions)
+    share = cohort_table(activity)
+    assert list(share.index) == [dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
+    assert list(share.loc[dt.date(2024, 1, 1)]) == [1.0, 0.5, 1.0]  # a and b; a in Feb; both in Mar
+    feb = share.loc[dt.date(2024, 2, 1)]
+    assert feb[0] == 1.0 and feb[1] == 0.0 and pd.isna(feb[2])  # the data end before Feb's month 2
+    revenue = cohort_table(activity, "revenue")
+    assert revenue.loc[dt.date(2024, 1, 1), 2] == 8.5 and revenue.loc[dt.date(2024, 3, 1), 0] == 10.0
+    assert cohort_table(activity, "customers").loc[dt.date(2024, 1, 1), 1] == 1
+    with pytest.raises(ValueError, match="measure must be"):
+        cohort_table(activity, "orders")
+
+
+def test_segments_at_month_starts_use_only_the_purchases_before(transactions):
+    seen = []
+
+    def segment(features):
+        seen.append(features)
+        return features["orders"].map(lambda n: "repeat" if n > 1 else "one-off")
+
+    months = [dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
+    at_start = segments_at_month_starts(connect(), transactions, months, segment)
+    assert seen[0]["recency_days"].tolist() == [26, 11]  # as of 31 January: a (5 Jan), b (20 Jan)
+    march = at_start[at_start.month == dt.date(2024, 3, 1)].set_index("customer_id")["segment"]
+    assert march.to_dict() == {"a": "repeat", "b": "one-off", "c": "one-off"}
+    rates = retention_by_segment(monthly_activity(connect(), transactions), at_start).set_index(["month", "segment"])
+    mar_repeat = rates.loc[(dt.date(2024, 3, 1), "repeat")]
+    assert (mar_repeat.base_customers, mar_repeat.retained, mar_repeat.repurchase_rate) == (1, 1, 1.0)  # a
+    mar_oneoff = rates.loc[(dt.date(2024, 3, 1), "one-off")]
+    # b and c were one-off at the start of March; c was active in Feb and did not come back; b bought
+    assert (mar_oneoff.base_customers, mar_oneoff.retention_rate, mar_oneoff.repurchase_rate) == (1, 0.0, 0.5)
+
+
+def test_churn_by_inactivity_window():
+    features = pd.DataFrame({"customer_id": list("abcd"), "recency_days": [10, 179, 180, 400],
+                             "segment": ["x", "x", "y", "y"]})
+    assert churned(features).tolist() == [False, False, True, True]
+    assert churned(features, window_days=30).tolist() == [False, True, True, True]
+    rates = churn_rates(features, "segment").set_index("segment")
+    assert rates.loc["x", "churn_rate"] == 0.0 and rates.loc["y", "churned"] == 2
+    with pytest.raises(ValueError, match="window_days"):
+        churned(features, 0)
+
+
+def test_activity_must_come_from_monthly_activity():
+    with pytest.raises(ValueError, match="lacks column"):
+        monthly_kpis(pd.DataFrame({"customer_id": ["a"]}))
