@@ -100,7 +100,7 @@ def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
         lost = (number.notna() & units.isna()).to_numpy()
         if lost.any():
             row = int(lost.argmax())
-            raise DataError(f"amount {number.iloc[row]!r} (row {row + 1}) is not a finite amount that fits "
+            raise DataError(f"amount {float(number.iloc[row])!r} (row {row + 1}) is not a finite amount that fits "
                             f"DECIMAL({AMOUNT_PRECISION}, {minor_unit}); clean the transactions first "
                             "(segkit.clean_transactions sets such lines aside)")
         frame = frame.assign(amount=decimal_array(units, minor_unit))

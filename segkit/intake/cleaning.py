@@ -96,8 +96,11 @@ class CleanResult:
 
     @cached_property
     def clean(self) -> pd.DataFrame:
-        """The clean rows in Python (for a database source this reads them all: prefer `table`)."""
-        return self.table.order_by("source_row").to_pandas()
+        """The clean rows in Python (for a database source this reads them all: prefer `table`).
+        The engine keeps the exact DECIMAL amounts; here each is the nearest float64 (the engine's
+        cast is correctly rounded), like every other number in pandas."""
+        table = self.table
+        return table.mutate(amount=table.amount.cast("float64")).order_by("source_row").to_pandas()
 
 
 class NoCleanRows(DataError):
@@ -174,9 +177,6 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     quarantine = _quarantine(judged, originals)
     shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier") if c in judged.columns]
     clean = judged.filter(judged.outcome != "set_aside").select(shown)
-    # the engine keeps the exact DECIMAL; the rows read into pandas get the nearest float64
-    # (the engine's cast is correctly rounded), like every other number there
-    clean = clean.mutate(amount=clean.amount.cast("float64"))
     result = CleanResult(clean, quarantine, ledger, as_of, table, in_database)
     if ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum() == 0:
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}); see the quarantine for each "

@@ -208,8 +208,9 @@ def to_minor_units(number: pd.Series, minor_unit: int,
     """
     values = number.to_numpy(dtype="float64", na_value=np.nan)
     finite = np.isfinite(values)
-    scaled = np.where(finite, values, 0.0) * 10.0 ** minor_unit
-    fraction = np.abs(scaled - np.trunc(scaled))
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e308 * 100 is inf: decided the slow way
+        scaled = np.where(finite, values, 0.0) * 10.0 ** minor_unit
+        fraction = np.abs(scaled - np.trunc(scaled))
     fast = finite & (np.abs(scaled) < _FAST_LIMIT) & (np.abs(fraction - 0.5) > _HALF_MARGIN)
     units = np.where(fast, np.rint(scaled), 0).astype("int64")  # not a half: nearest is the rounding
     valid = fast.copy()
