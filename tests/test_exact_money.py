@@ -245,3 +245,15 @@ def test_two_runs_and_a_shuffled_run_write_byte_identical_stage_files(tmp_path):
         assert other.keys() == runs[0].keys()
         differ = [name for name in runs[0] if other[name] != runs[0][name]]
         assert not differ, differ
+
+
+def test_clean_and_save_keeps_the_currency_s_minor_unit(tmp_path):
+    tx = as_text_frame(["100.5", "0.4", "1234"])
+    tx["customer_id"] = "JP"
+    segkit.clean_and_save(Intake(tx, origin="orders.csv"), tmp_path, as_of=AS_OF, minor_unit=0)
+    features = segkit.load_stage(tmp_path, "features")
+    clean = segkit.load_stage(tmp_path, "clean_transactions")
+    assert clean["amount"].tolist() == [101.0, 1234.0]  # yen: no decimals, half away from zero
+    quarantine = segkit.load_stage(tmp_path, "quarantine")
+    assert quarantine["reason"].tolist() == ["non_positive_amount"]  # 0.4 yen is 0 yen
+    assert features["revenue"].tolist() == [1335.0]

@@ -250,7 +250,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             bad = bad & rule.isna()
             if bad.any():
                 rule = rule.mask(bad, name)
-                detail = detail.mask(bad, written + words)
+                detail = detail.mask(bad, written(bad) + words)
         out["amount"] = amount.where(rule.isna().to_numpy() | ~(non_finite | implausible).to_numpy())
     out["problem_rule"] = rule.to_numpy()
     out["detail"] = detail.to_numpy()
@@ -270,8 +270,9 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
 
 
 def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, minor_unit: int, max_amount: float):
-    """Each line's amount in minor units (Int64), which lines are not finite or implausible, and how
-    the amount was written (for the detail); all None when there is no amount."""
+    """Each line's amount in minor units (Int64), which lines are not finite or implausible, and a
+    function giving how the amount of the rows marked was written (for the detail); all None when
+    there is no amount."""
     if derived:
         quantity, price = parsed["quantity"], parsed["unit_price"]
         number = quantity.values.astype("float64") * price.values.astype("float64")
@@ -279,8 +280,9 @@ def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, m
         def exact(rows):
             return [a * b for a, b in zip(exact_decimals(quantity, rows), exact_decimals(price, rows))]
 
-        written = ("quantity × unit_price " + quantity.values.astype("string") + " × "
-                   + price.values.astype("string"))
+        def written(rows):
+            return ("quantity × unit_price " + tx["quantity"].where(rows).astype("string") + " × "
+                    + tx["unit_price"].where(rows).astype("string"))
         # a product of two finite numbers that overflows is no more finite than it is plausible
         given_infinite = pd.Series(False, index=tx.index)
     elif "amount" in parsed:
@@ -290,7 +292,8 @@ def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, m
         def exact(rows):
             return exact_decimals(amount, rows)
 
-        written = 'amount "' + tx["amount"].astype("string") + '"'
+        def written(rows):  # only for the rows set aside: formatting every number costs time
+            return 'amount "' + tx["amount"].where(rows).astype("string") + '"'
         typed = tx["amount"] if not is_text(tx["amount"]) else None
         raw = pd.to_numeric(typed, errors="coerce") if typed is not None else None
         given_infinite = pd.Series(False, index=tx.index) if raw is None else \
@@ -556,22 +559,25 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 
 
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
-                   rules: Cleaning | None = None, activity_days: int = 90) -> CleanResult:
+                   rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
     date and the join report. When every row is set aside, the quarantine and the ledger are saved
-    and the DataError says where to find them.
+    and the DataError says where to find them. Amounts are exact to `minor_unit` decimals
+    (`params.currency.minor_unit`; see `clean_transactions`), so two runs on the same rows, in
+    any order, write byte-identical files.
     """
     from segkit.features import customer_features
     from segkit.store import save_run_info, save_stage
 
     try:
-        result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules)
+        result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules,
+                                    minor_unit=minor_unit)
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None
-    features = customer_features(intake.engine, result.table, result.as_of, activity_days)
+    features = customer_features(intake.engine, result.table, result.as_of, activity_days, minor_unit)
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
                quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
                surveys=intake.surveys, features=features)
