@@ -65,8 +65,9 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     Revenue is the exact sum of the amounts (DECIMAL with `minor_unit` decimals: amounts given as
     floats are rounded half away from zero first, as cleaning does) as the nearest float64;
     avg_order_value is that float divided by orders. Clean the transactions first
-    (`segkit.clean_transactions`): an amount that is not finite or does not fit DECIMAL(18,
-    minor_unit) raises a DataError here.
+    (`segkit.clean_transactions`, which sets such lines aside): in a DataFrame, an amount that is
+    not finite or does not fit DECIMAL(18, minor_unit) raises a DataError; in an engine table of
+    floats, such an amount is left out of the sum.
 
     >>> from segkit.datasets import load_cdnow
     >>> from segkit.intake.sources import connect

@@ -330,8 +330,8 @@ def exact_amount(amount: ibis.NumericValue, minor_unit: int, max_amount: float
     largest = max_units(max_amount, minor_unit) / 10 ** minor_unit
     implausible = ((amount.abs() >= largest + half) & ~non_finite).fill_null(False)
     kept = ibis.cases((amount.notnull() & ~non_finite & ~implausible, amount), else_=ibis.null(amount.type()))
-    # DuckDB casts a double to DECIMAL from its binary value (0.125 -> 0.12 or 0.13 by accident of
-    # representation); from its shortest text, both engines round what the user typed
+    # DuckDB casts a double to DECIMAL from its binary value (583488.955, stored a hair below the
+    # half, becomes .95); from its shortest text, DuckDB and PostgreSQL both round what was typed
     exact = (kept.cast("string") if floating else kept).cast(amount_type(minor_unit))
     return exact, non_finite, implausible
 
