@@ -67,6 +67,9 @@ def test_the_database_sums_exactly_in_any_order_and_agrees_with_the_file_path(pg
         assert (revenue[revenue.index.str.startswith(("T", "S"))] == 0.6).all()
         assert revenue["M"] == 1e12 and revenue["H"] == 2.81  # 0.125 -> 0.13, 2.675 -> 2.68
     pd.testing.assert_frame_equal(results[0][1], results[1][1], check_exact=True)
+    # the before view sums the input exactly as well, without the infinite or implausible lines
+    before = [segkit.describe_transactions(result.input)["revenue"] for result, _ in results]
+    assert before[0] == before[1] == 1_000_000_001_337.81  # 100 × 0.60 + (1 + ... + 50) + 1e12 + 2.81
 
     con = segkit.connect()
     con.raw_sql("SET threads TO 4")

@@ -85,7 +85,8 @@ def max_units(max_amount: float, minor_unit: int) -> int:
 class CleanResult:
     """The clean rows (`table`: lazy, in the engine; `clean`: as a DataFrame, read on first use),
     the quarantine and the ledger (DataFrames), the as-of date, and the parsed input (`input`,
-    lazy) for before/after views."""
+    lazy) for before/after views: its amounts exact too (DECIMAL), missing where not finite or
+    implausible."""
 
     table: ibis.Table
     quarantine: pd.DataFrame
@@ -177,7 +178,10 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     quarantine = _quarantine(judged, originals)
     shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier") if c in judged.columns]
     clean = judged.filter(judged.outcome != "set_aside").select(shown)
-    result = CleanResult(clean, quarantine, ledger, as_of, table, in_database)
+    shown_input = table
+    if table.amount.type() != amount_type(minor_unit):  # the before view sums exact amounts too
+        shown_input = table.mutate(amount=exact_amount(table.amount, minor_unit, rules.max_amount)[0])
+    result = CleanResult(clean, quarantine, ledger, as_of, shown_input, in_database)
     if ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum() == 0:
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}); see the quarantine for each "
                           "row and its reason, and fix the source, the column map or the cleaning rules", result)
