@@ -1,7 +1,8 @@
 """Per-customer features, computed in the engine as one Ibis expression.
 
 The same expression runs on DuckDB (the default), PostgreSQL or Spark; only one row per customer
-comes back to Python.
+comes back to Python. Revenue is summed exactly, as DECIMAL amounts, and becomes a float64 only
+once summed: equal purchases give equal revenue whatever the thread count or the row order.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import datetime as dt
 
 import ibis
 import pandas as pd
+import pyarrow as pa
+
+from segkit.errors import DataError
 
 FEATURE_COLUMNS = (
     "customer_id", "orders", "revenue", "first_purchase", "last_purchase",
@@ -17,14 +21,22 @@ FEATURE_COLUMNS = (
 )
 
 
-def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_days: int = 90) -> ibis.Table:
-    """The per-customer feature expression (lazy): see `customer_features`."""
+def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_days: int = 90,
+                           minor_unit: int = 2) -> ibis.Table:
+    """The per-customer feature expression (lazy): see `customer_features`. Amounts that are not
+    DECIMAL yet are made exact first (rounded half away from zero to `minor_unit` decimals)."""
+    from segkit.intake.cleaning import exact_amount
+
     t = transactions
+    amount = t.amount
+    if not amount.type().is_decimal():
+        amount = exact_amount(amount, minor_unit, float("inf"))[0]
     window_start = ibis.date(as_of - dt.timedelta(days=activity_days))
     metrics = dict(
         orders=t.order_id.nunique(),
         orders_recent=t.order_id.nunique(where=t.ordered_at.date() > window_start),
-        revenue=t.amount.sum(),
+        # an exact sum; the engine's cast to float64 is correctly rounded, so equal sums, equal floats
+        revenue=amount.sum().cast("float64"),
         first_purchase=t.ordered_at.min().date(),
         last_purchase=t.ordered_at.max().date(),
     )
@@ -43,12 +55,19 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
 
 
 def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table,
-                      as_of: dt.date, activity_days: int = 90) -> pd.DataFrame:
+                      as_of: dt.date, activity_days: int = 90, minor_unit: int = 2) -> pd.DataFrame:
     """One row per customer: orders (distinct orders, the F of RFM), revenue (total spend, the M),
     first and last purchase dates, recency_days (days from the last purchase to `as_of`, the R),
     tenure_days (days since the first purchase), avg_order_value, interval_days (mean days between
     orders; missing for one-order customers), orders_recent (orders in the `activity_days` up to and
     including `as_of`), and categories (distinct product categories) where known.
+
+    Revenue is the exact sum of the amounts (DECIMAL with `minor_unit` decimals: amounts given as
+    floats are rounded half away from zero first, as cleaning does) as the nearest float64;
+    avg_order_value is that float divided by orders. Clean the transactions first
+    (`segkit.clean_transactions`, which sets such lines aside): in a DataFrame, an amount that is
+    not finite or does not fit DECIMAL(18, minor_unit) raises a DataError; in an engine table of
+    floats, such an amount is left out of the sum.
 
     >>> from segkit.datasets import load_cdnow
     >>> from segkit.intake.sources import connect
@@ -57,12 +76,33 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     (23570, 67591)
     """
     if isinstance(transactions, pd.DataFrame):  # read in place by the engine, not copied into it
-        frame = con.to_pandas(customer_features_expr(ibis.memtable(transactions), as_of, activity_days))
+        transactions = ibis.memtable(_exact_frame(transactions, minor_unit))
+        frame = con.to_pandas(customer_features_expr(transactions, as_of, activity_days, minor_unit))
     else:  # an engine table: computed where it lives
-        frame = customer_features_expr(transactions, as_of, activity_days).to_pandas()
+        frame = customer_features_expr(transactions, as_of, activity_days, minor_unit).to_pandas()
     frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     frame["customer_id"] = frame["customer_id"].astype(str)
     for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
         frame[name] = frame[name].astype("int64")
     ordered = [c for c in FEATURE_COLUMNS if c in frame.columns] + [c for c in frame.columns if c not in FEATURE_COLUMNS]
     return frame[ordered]
+
+
+def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
+    """The frame as Arrow with `amount` as exact DECIMAL(18, minor_unit) (as cleaning makes it)."""
+    from segkit.intake.cleaning import AMOUNT_PRECISION
+    from segkit.intake.parsing import decimal_array, to_minor_units
+
+    frame = transactions
+    if "amount" in frame.columns and not isinstance(getattr(frame["amount"].dtype, "pyarrow_dtype", None),
+                                                    pa.Decimal128Type):
+        number = pd.to_numeric(frame["amount"], errors="coerce").astype("float64")
+        units, over = to_minor_units(number, minor_unit, limit=10 ** AMOUNT_PRECISION)
+        lost = (number.notna() & units.isna()).to_numpy()
+        if lost.any():
+            row = int(lost.argmax())
+            raise DataError(f"amount {float(number.iloc[row])!r} (row {row + 1}) is not a finite amount that fits "
+                            f"DECIMAL({AMOUNT_PRECISION}, {minor_unit}); clean the transactions first "
+                            "(segkit.clean_transactions sets such lines aside)")
+        frame = frame.assign(amount=decimal_array(units, minor_unit))
+    return pa.Table.from_pandas(frame, preserve_index=False)

@@ -1,6 +1,7 @@
 """The ledger invariant, checked on every cleaning fixture: each input row ends in exactly one
 place (used as is, used after a fix, set aside for one rule), and the ledger counts add up."""
 
+import numpy as np
 import pandas as pd
 
 from segkit.intake.cleaning import ALL_FIXES, OUTCOMES, RULES
@@ -31,3 +32,8 @@ def assert_every_row_accounted(result, input_rows) -> None:
         assert set(combination.split("+")) <= set(ALL_FIXES), combination
     as_is = int(ledger.loc[ledger["outcome"] == "used", "rows"].sum())
     assert as_is == int((fixes == "").sum())
+
+    # every amount that is used is a finite number, exact to a minor unit, within a DECIMAL(18, ...)
+    amounts = clean["amount"].astype("float64")
+    assert amounts.notna().all() and np.isfinite(amounts).all(), "a used amount is missing or not finite"
+    assert (amounts.abs() < 1e18).all()

@@ -1,10 +1,13 @@
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segkit.intake.parsing import FIXES, fixes_per_row, normalise_text, parse_amount, parse_datetime, parse_text
+from segkit.intake.parsing import (FIXES, decimal_array, exact_decimals, fixes_per_row, normalise_text, parse_amount,
+                                   parse_datetime, parse_text, to_minor_units)
 
 
 def amounts(values, decimal="."):
@@ -143,3 +146,65 @@ def test_the_full_width_yen_sign_is_a_currency_sign_not_a_flaw():
     _, parsed = amounts(["￥1,234.50", "￥１２"])
     assert parsed.fixes["currency_text"].tolist() == [True, True]
     assert parsed.fixes["full_width"].tolist() == [False, True]  # only the full-width digits count
+
+
+# -- exact amounts ------------------------------------------------------------------------------
+
+def half_away(text: str, minor_unit: int) -> int:
+    """The reference rounding, by Python's decimal module: the number as written, in minor units."""
+    return int(Decimal(text).scaleb(minor_unit).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def written_units(texts, minor_unit=2):
+    parsed = parse_amount(pd.Series(texts, dtype="object"))
+    units, over = to_minor_units(parsed.values, minor_unit, lambda rows: exact_decimals(parsed, rows))
+    return units, over, parsed
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(-10 ** 13, 10 ** 13), st.integers(0, 6)), min_size=1, max_size=40),
+       st.integers(0, 4))
+def test_amounts_as_written_round_half_away_from_zero_exactly(numbers, minor_unit):
+    texts = [str(Decimal(n).scaleb(-places)) for n, places in numbers]  # "-123.4567", "0.125", "5E+1"...
+    texts = [f"{Decimal(t):f}" for t in texts]  # plain notation
+    units, over, _ = written_units(texts, minor_unit)
+    assert not over.any()
+    assert units.tolist() == [half_away(t, minor_unit) for t in texts]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(min_value=-1e13, max_value=1e13, allow_nan=False), min_size=1, max_size=40))
+def test_typed_floats_round_from_their_shortest_form(values):
+    units, over = to_minor_units(pd.Series(values, dtype="float64"), 2)
+    assert not over.any()
+    assert units.tolist() == [half_away(repr(v), 2) for v in values]
+
+
+def test_halves_are_rounded_away_from_zero_even_where_the_float_lies_below():
+    # 2.675 and 1.005 are stored as 2.67499999... and 1.00499999...: the text decides, not the float
+    units, _, parsed = written_units(["2.675", "1.005", "-0.125", "0.125", "-2.5", "1234567890123.455"])
+    assert units.tolist() == [268, 101, -13, 13, -250, 123456789012346]
+    assert parsed.written.tolist() == ["2.675", "1.005", "-0.125", "0.125", "-2.5", "1234567890123.455"]
+    units, _, _ = written_units(["2.5", "-2.5", "3.5"], minor_unit=0)
+    assert units.tolist() == [3, -3, 4]  # not half-even (2, -2, 4)
+
+
+def test_currency_text_keeps_its_written_number():
+    _, _, parsed = written_units(["¥1,234.505", "(3.125)", "-$0.005", "1.234,5"])
+    assert parsed.written.tolist()[:3] == ["1234.505", "-3.125", "-0.005"]
+    assert pd.isna(parsed.written.iloc[3])  # unreadable under decimal "."
+
+
+def test_too_large_amounts_are_marked_not_wrapped():
+    units, over = to_minor_units(pd.Series([1e16, 9.99e15, -1e300, 1e308, np.inf, np.nan]), 2)
+    assert over.tolist() == [True, False, True, True, False, False]
+    assert units.iloc[1] == 999000000000000000 and units.iloc[[0, 2, 3, 4, 5]].isna().all()
+
+
+def test_decimal_array_is_exact_for_negative_and_missing_units():
+    units = pd.Series([0, -1, 1, -(10 ** 18 - 1), 10 ** 18 - 1, None], dtype="Int64")
+    column = decimal_array(units, 2)
+    assert str(column.dtype) == "decimal128(18, 2)[pyarrow]"
+    assert column.tolist()[:5] == [Decimal("0.00"), Decimal("-0.01"), Decimal("0.01"),
+                                   Decimal("-9999999999999999.99"), Decimal("9999999999999999.99")]
+    assert pd.isna(column.iloc[5])

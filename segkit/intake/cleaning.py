@@ -21,11 +21,15 @@ from functools import cached_property
 from pathlib import Path
 
 import ibis
+import ibis.expr.datatypes as dt_ibis
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from segkit.errors import DataError
 from segkit.params import Cleaning
-from segkit.intake.parsing import FIXES, Parsed, fixes_per_row, is_text, parse_amount, parse_datetime, parse_text
+from segkit.intake.parsing import (FIXES, Parsed, decimal_array, exact_decimals, fixes_per_row, is_text, parse_amount,
+                                   parse_datetime, parse_text, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -35,6 +39,8 @@ RULES = (
     "missing_amount",
     "unreadable_amount",
     "unreadable_quantity",
+    "non_finite_amount",
+    "implausible_amount",
     "before_start",
     "after_as_of",
     "duplicate",
@@ -57,12 +63,30 @@ OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount
 
 _names = itertools.count(1)
 
+# Amounts are DECIMAL(AMOUNT_PRECISION, minor unit) in the engine: exact, and summed exactly
+# (DuckDB sums them as DECIMAL(38, ...), PostgreSQL as numeric), whatever the thread count or row order.
+AMOUNT_PRECISION = 18
+
+
+def amount_type(minor_unit: int) -> dt_ibis.Decimal:
+    """The engine type of a line's amount: DECIMAL(18, minor_unit)."""
+    return dt_ibis.Decimal(AMOUNT_PRECISION, minor_unit)
+
+
+def max_units(max_amount: float, minor_unit: int) -> int:
+    """The largest amount kept, in minor units: `max_amount`, or less where DECIMAL(18, minor_unit) ends."""
+    from decimal import Decimal
+
+    most = 10 ** AMOUNT_PRECISION - 1
+    return most if not np.isfinite(max_amount) else min(int(Decimal(repr(float(max_amount))).scaleb(minor_unit)), most)
+
 
 @dataclass(frozen=True)
 class CleanResult:
     """The clean rows (`table`: lazy, in the engine; `clean`: as a DataFrame, read on first use),
     the quarantine and the ledger (DataFrames), the as-of date, and the parsed input (`input`,
-    lazy) for before/after views."""
+    lazy) for before/after views: its amounts exact too (DECIMAL), missing where not finite or
+    implausible."""
 
     table: ibis.Table
     quarantine: pd.DataFrame
@@ -73,8 +97,11 @@ class CleanResult:
 
     @cached_property
     def clean(self) -> pd.DataFrame:
-        """The clean rows in Python (for a database source this reads them all: prefer `table`)."""
-        return self.table.order_by("source_row").to_pandas()
+        """The clean rows in Python (for a database source this reads them all: prefer `table`).
+        The engine keeps the exact DECIMAL amounts; here each is the nearest float64 (the engine's
+        cast is correctly rounded), like every other number in pandas."""
+        table = self.table
+        return table.mutate(amount=table.amount.cast("float64")).order_by("source_row").to_pandas()
 
 
 class NoCleanRows(DataError):
@@ -87,8 +114,16 @@ class NoCleanRows(DataError):
 
 def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table,
                        as_of: dt.date | None = None, duplicates: str | None = None,
-                       non_positive_amount: str | None = None, rules: Cleaning | None = None) -> CleanResult:
+                       non_positive_amount: str | None = None, rules: Cleaning | None = None,
+                       minor_unit: int = 2) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
+
+    Amounts are exact: right after reading, each line's amount becomes a DECIMAL with `minor_unit`
+    decimals (the currency's, `params.currency.minor_unit`), rounded once, half away from zero
+    (`quantity × unit_price` is rounded once, as a product); sums in the engine are exact. A line
+    above `rules.max_amount` (either sign) is set aside as `implausible_amount`, an infinite or NaN
+    number as `non_finite_amount`. In `clean` (pandas) the amounts are float64, each the nearest
+    double to the exact amount; in `table` (the engine) they stay DECIMAL.
 
     `transactions` has segkit's column names (see `segkit.intake.sources`): a DataFrame whose values may
     still be text as exported, or an Ibis table in its database. `rules` holds every rule's setting
@@ -112,8 +147,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         table = transactions
     else:
         con = con or ibis.duckdb.connect()
-        prepared, originals = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first)
-        table = con.create_table(f"segkit_input_{next(_names)}", prepared, overwrite=True)
+        prepared, originals = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
+                                      minor_unit=minor_unit, max_amount=rules.max_amount)
+        # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
+        table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
+                                 overwrite=True)
     if rules.returns.order_prefix and "order_id" not in table.columns:
         raise DataError(f"cleaning.returns.order_prefix {rules.returns.order_prefix!r} needs an order number: map "
                         "order_id in the column map (without one, orders are customer-day keys, and the prefix "
@@ -133,14 +171,17 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                             "(and cleaning.day_first for dates like 05/01/2024)")
         as_of = last.date()
 
-    judged = judge(table, as_of, rules)
+    judged = judge(table, as_of, rules, minor_unit)
     if not in_database:  # judge once in the embedded engine; a database is only read, never written
         judged = con.create_table(f"segkit_judged_{next(_names)}", judged, overwrite=True)
     ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())
     quarantine = _quarantine(judged, originals)
     shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier") if c in judged.columns]
     clean = judged.filter(judged.outcome != "set_aside").select(shown)
-    result = CleanResult(clean, quarantine, ledger, as_of, table, in_database)
+    shown_input = table
+    if table.amount.type() != amount_type(minor_unit):  # the before view sums exact amounts too
+        shown_input = table.mutate(amount=exact_amount(table.amount, minor_unit, rules.max_amount)[0])
+    result = CleanResult(clean, quarantine, ledger, as_of, shown_input, in_database)
     if ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum() == 0:
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}); see the quarantine for each "
                           "row and its reason, and fix the source, the column map or the cleaning rules", result)
@@ -148,7 +189,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
 
 CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "string",
-                   "ordered_at": "datetime64[us]", "amount": "float64", "quantity": "float64",
+                   "ordered_at": "datetime64[us]", "quantity": "float64",
                    "unit_price": "float64", "category": "string", "product": "string", "channel": "string",
                    "status": "string", "fixes": "string", "problem_rule": "string", "detail": "string",
                    "content": "int64"}
@@ -160,10 +201,14 @@ def with_canonical_types(transactions: pd.DataFrame) -> pd.DataFrame:
     return transactions.astype(present)
 
 
-def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | None = None
-            ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | None = None,
+            minor_unit: int = 2, max_amount: float = 1e12) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Read text values into types (fixing what is certain) and note, per row, the fixes made
-    (`fixes`) and the first value that could not be read (`problem_rule`, `detail`).
+    (`fixes`) and the first value that could not be read or kept (`problem_rule`, `detail`).
+
+    `amount` becomes exact: DECIMAL(18, minor_unit) as an Arrow column, rounded once half away from
+    zero from the number as written (`quantity × unit_price` from the exact product); missing where
+    the line is set aside for its amount (not finite, or above `max_amount` in size).
 
     Returns the typed frame (with `content`, a hash of the row's original text, when the input has
     text) and the original text of each row (`raw_<column>`, with `source_row`), or None when the
@@ -185,8 +230,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     for column in present:
         out[column] = parsed[column].values.to_numpy()
     derived = "amount" not in present and {"quantity", "unit_price"} <= set(present)
-    if derived:
-        out["amount"] = (out["quantity"] * out["unit_price"]).round(6)
+    amount, non_finite, implausible, written = _exact_amounts(tx, parsed, derived, minor_unit, max_amount)
     out["fixes"] = fixes_per_row(list(parsed.values()), tx.index).to_numpy()
 
     checks = [("unreadable_date", "ordered_at"), ("unreadable_amount", "amount"),
@@ -202,6 +246,16 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             rule = rule.mask(bad, name)
             words = column + ' "' + tx[column].astype("string") + '" ' + parsed[column].problem
             detail = detail.mask(bad, words)
+    if amount is not None:
+        limit = f"cleaning.max_amount {max_amount:g}"
+        for name, bad, words in (
+                ("non_finite_amount", non_finite, ' is not a finite number'),
+                ("implausible_amount", implausible, f" is above {limit} in size: an implausible line, never summed")):
+            bad = bad & rule.isna()
+            if bad.any():
+                rule = rule.mask(bad, name)
+                detail = detail.mask(bad, written(bad) + words)
+        out["amount"] = amount.where(rule.isna().to_numpy() | ~(non_finite | implausible).to_numpy())
     out["problem_rule"] = rule.to_numpy()
     out["detail"] = detail.to_numpy()
 
@@ -213,7 +267,50 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         out["content"] = pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
         originals = tx[text_columns].astype("string").rename(columns=lambda c: f"raw_{c}")
         originals.insert(0, "source_row", tx["source_row"].to_numpy())
-    return with_canonical_types(out), originals
+    typed = with_canonical_types(out)
+    if amount is not None:
+        typed["amount"] = decimal_array(typed["amount"], minor_unit)
+    return typed, originals
+
+
+def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, minor_unit: int, max_amount: float):
+    """Each line's amount in minor units (Int64), which lines are not finite or implausible, and a
+    function giving how the amount of the rows marked was written (for the detail); all None when
+    there is no amount."""
+    if derived:
+        quantity, price = parsed["quantity"], parsed["unit_price"]
+        number = quantity.values.astype("float64") * price.values.astype("float64")
+
+        def exact(rows):
+            return [a * b for a, b in zip(exact_decimals(quantity, rows), exact_decimals(price, rows))]
+
+        def written(rows):
+            return ("quantity × unit_price " + tx["quantity"].where(rows).astype("string") + " × "
+                    + tx["unit_price"].where(rows).astype("string"))
+        # a product of two finite numbers that overflows is no more finite than it is plausible
+        given_infinite = pd.Series(False, index=tx.index)
+    elif "amount" in parsed:
+        amount = parsed["amount"]
+        number = amount.values.astype("float64")
+
+        def exact(rows):
+            return exact_decimals(amount, rows)
+
+        def written(rows):  # only for the rows set aside: formatting every number costs time
+            return 'amount "' + tx["amount"].where(rows).astype("string") + '"'
+        typed = tx["amount"] if not is_text(tx["amount"]) else None
+        raw = pd.to_numeric(typed, errors="coerce") if typed is not None else None
+        given_infinite = pd.Series(False, index=tx.index) if raw is None else \
+            pd.Series(np.isinf(raw.to_numpy(dtype="float64", na_value=np.nan)), index=tx.index)
+    else:
+        return None, None, None, None
+    units, over = to_minor_units(number, minor_unit, exact)
+    if derived:
+        finite_parts = quantity.values.notna() & price.values.notna()
+        over = over | (finite_parts & ~np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan)))
+    largest = max_units(max_amount, minor_unit)
+    implausible = (over | (units.abs() > largest).fillna(False)).astype(bool)
+    return units, given_infinite, implausible, written
 
 
 def _complete(table: ibis.Table) -> ibis.Table:
@@ -223,9 +320,30 @@ def _complete(table: ibis.Table) -> ibis.Table:
     return table
 
 
-def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
+def exact_amount(amount: ibis.NumericValue, minor_unit: int, max_amount: float
+                 ) -> tuple[ibis.DecimalValue, ibis.BooleanValue, ibis.BooleanValue]:
+    """A typed amount column made exact in its engine: the DECIMAL(18, minor_unit) amount (missing
+    where it is not kept), and which values are not finite, and which are implausible (above
+    `max_amount` in size once rounded). Floats are rounded from their shortest text, half away from
+    zero, as `segkit.intake.parsing.to_minor_units` does for files; a value is cast only when it
+    fits, so nothing overflows."""
+    no = ibis.literal(False)
+    floating = amount.type().is_floating()
+    non_finite = (amount.isnan() | amount.isinf()).fill_null(False) if floating else no
+    half = 0.5 / 10 ** minor_unit
+    largest = max_units(max_amount, minor_unit) / 10 ** minor_unit
+    implausible = ((amount.abs() >= largest + half) & ~non_finite).fill_null(False)
+    kept = ibis.cases((amount.notnull() & ~non_finite & ~implausible, amount), else_=ibis.null(amount.type()))
+    # DuckDB casts a double to DECIMAL from its binary value (583488.955, stored a hair below the
+    # half, becomes .95); from its shortest text, DuckDB and PostgreSQL both round what was typed
+    exact = (kept.cast("string") if floating else kept).cast(amount_type(minor_unit))
+    return exact, non_finite, implausible
+
+
+def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 2) -> ibis.Table:
     """The table with each row's `outcome` (used, fixed, set_aside), `rule` (the fixes made, or the
-    rule broken), `reason` and `detail`, and the values after the fixes: one lazy expression."""
+    rule broken), `reason` and `detail`, and the values after the fixes: one lazy expression.
+    `amount` comes out as DECIMAL(18, minor_unit) (see `exact_amount`)."""
     t = table
     has = set(t.columns)
     no = ibis.literal(False)
@@ -234,6 +352,23 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
 
     def unreadable(rule: str) -> ibis.BooleanValue:
         return (t.problem_rule == rule) if "problem_rule" in has else no
+
+    amount_tests = {"non_finite_amount": unreadable("non_finite_amount"),
+                    "implausible_amount": unreadable("implausible_amount")}
+    amount_said = {}
+    missing = t.amount.isnull() & readable
+    if t.amount.type() != amount_type(minor_unit):  # a typed source: made exact here, in its engine
+        exact, non_finite, implausible = exact_amount(t.amount, minor_unit, rules.max_amount)
+        t = t.mutate(amount=exact, _amount_missing=t.amount.isnull(), _non_finite_amount=non_finite,
+                     _implausible_amount=implausible,
+                     _amount_written=ibis.literal('amount "').concat(t.amount.cast("string"), '"'))
+        has = set(t.columns)
+        missing = t._amount_missing
+        amount_tests = {"non_finite_amount": t._non_finite_amount, "implausible_amount": t._implausible_amount}
+        amount_said = {"non_finite_amount": t._amount_written.concat(" is not a finite number"),
+                       "implausible_amount": t._amount_written.concat(
+                           f" is above cleaning.max_amount {rules.max_amount:g} in size: an implausible line, "
+                           "never summed")}
 
     engine_fixes: dict[str, ibis.BooleanValue] = {}
     values: dict[str, ibis.Value] = {}
@@ -279,9 +414,10 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
         "missing_customer_id": t.customer_id.isnull() | (t.customer_id.strip() == ""),
         "missing_date": t.ordered_at.isnull() & readable,
         "unreadable_date": unreadable("unreadable_date"),
-        "missing_amount": t.amount.isnull() & readable,
+        "missing_amount": missing,
         "unreadable_amount": unreadable("unreadable_amount"),
         "unreadable_quantity": unreadable("unreadable_quantity"),
+        **amount_tests,
         "before_start": t.ordered_at.date() < ibis.date(rules.start_date) if rules.start_date else no,
         "after_as_of": t.ordered_at.date() > ibis.date(as_of),
         "duplicate": exact_copy > 0 if rules.duplicates == "drop" else no,
@@ -304,7 +440,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
     detail = ibis.cases(
         (reason == "duplicate", ibis.literal("same as row ").concat(exact_first.cast("string"))),
         (reason == "duplicate_order_line", ibis.literal("same order line as row ").concat(line_first.cast("string"))),
-        *[(reason == rule, words) for rule, words in said.items()],
+        *[(reason == rule, words) for rule, words in {**said, **amount_said}.items()],
         else_=t.detail if "detail" in has else ibis.null(str))
     flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
     judged = t.mutate(**values, reason=reason, detail=detail, **flags)
@@ -324,19 +460,21 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning) -> ibis.Table:
     outcome = ibis.cases((judged.reason.notnull(), "set_aside"), (judged.fixes != "", "fixed"), else_="used")
     rule = ibis.cases((judged.reason.notnull(), judged.reason), (judged.fixes != "", judged.fixes),
                       (flagged, "outlier_flagged"), else_="")
-    return judged.mutate(outcome=outcome, rule=rule).drop(*[c for c in judged.columns if c.startswith("_fix_")])
+    internal = [c for c in judged.columns if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_"))]
+    return judged.mutate(outcome=outcome, rule=rule).drop(*internal)
 
 
 def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
     """Flag amounts beyond the rule's bound among the rows still used (returns apart); cap or set
     them aside as the params say. The bounds are computed in the engine (two small queries)."""
     kept = judged.filter(judged.reason.isnull() & (judged.amount > 0))
+    amounts = kept.amount.cast("float64")  # the bounds are statistics, not money: computed in floats
     if outliers.method == "quantile":
-        upper = kept.amount.quantile(outliers.cut).to_pyarrow().as_py()
+        upper = amounts.quantile(outliers.cut).to_pyarrow().as_py()
         lower = None
     else:
-        median = kept.amount.median().to_pyarrow().as_py()
-        mad = None if median is None else (kept.amount - median).abs().median().to_pyarrow().as_py()
+        median = amounts.median().to_pyarrow().as_py()
+        mad = None if median is None else (amounts - median).abs().median().to_pyarrow().as_py()
         if not mad:  # half the amounts are equal: no spread to measure outliers against
             upper = lower = None
         else:
@@ -354,13 +492,23 @@ def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
     if outliers.action == "cap":
         # only large amounts are capped: raising a small genuine amount would invent revenue
         capped = (judged.outlier & (judged.amount > upper) & judged.reason.isnull()).fill_null(False)
-        return judged.mutate(amount=ibis.ifelse(capped, upper, judged.amount), _fix_outlier_capped=capped)
+        # the cap is an amount like the others: the bound rounded down to the minor unit, exact
+        scale = judged.amount.type().scale
+        cap = ibis.literal(_round_down(upper, scale), type=judged.amount.type())
+        return judged.mutate(amount=ibis.ifelse(capped, cap, judged.amount), _fix_outlier_capped=capped)
     return judged
+
+
+def _round_down(value: float, minor_unit: int):
+    from decimal import ROUND_FLOOR, Decimal
+
+    return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-minor_unit), rounding=ROUND_FLOOR)
 
 
 def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None) -> pd.DataFrame:
     shown = ["source_row", "reason", "detail", *[c for c in OUTPUT_COLUMNS[1:] if c in judged.columns]]
-    aside = judged.filter(judged.outcome == "set_aside").select(shown).order_by("source_row").to_pandas()
+    aside = judged.filter(judged.outcome == "set_aside")
+    aside = aside.mutate(amount=aside.amount.cast("float64")).select(shown).order_by("source_row").to_pandas()
     if originals is not None:
         aside = aside.merge(originals, on="source_row", how="left", validate="one_to_one")
     return aside.reset_index(drop=True)
@@ -415,22 +563,25 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 
 
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
-                   rules: Cleaning | None = None, activity_days: int = 90) -> CleanResult:
+                   rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
     date and the join report. When every row is set aside, the quarantine and the ledger are saved
-    and the DataError says where to find them.
+    and the DataError says where to find them. Amounts are exact to `minor_unit` decimals
+    (`params.currency.minor_unit`; see `clean_transactions`), so two runs on the same rows, in
+    any order, write byte-identical files.
     """
     from segkit.features import customer_features
     from segkit.store import save_run_info, save_stage
 
     try:
-        result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules)
+        result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules,
+                                    minor_unit=minor_unit)
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None
-    features = customer_features(intake.engine, result.table, result.as_of, activity_days)
+    features = customer_features(intake.engine, result.table, result.as_of, activity_days, minor_unit)
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
                quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
                surveys=intake.surveys, features=features)

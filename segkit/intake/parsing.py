@@ -13,9 +13,10 @@ the problem stated, for the cleaning stage to set the row aside.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import decimal
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -50,11 +51,14 @@ SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 to 2119-01-10: numbers outside are
 @dataclass(frozen=True)
 class Parsed:
     """Typed `values`; `fixes[name]` marks rows whose value that fix changed; `problem` says, for a
-    row whose text could not be read, why (missing elsewhere)."""
+    row whose text could not be read, why (missing elsewhere). For amounts read from text,
+    `written` holds each number as written, in plain notation ("-1234.50", "1e3"), so that its
+    exact decimal value is known (`to_minor_units`); None when the input was not text."""
 
     values: pd.Series
     fixes: dict[str, pd.Series] = field(default_factory=dict)
     problem: pd.Series | None = None
+    written: pd.Series | None = None
 
     def unreadable(self) -> pd.Series:
         if self.problem is None:
@@ -154,15 +158,93 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     if decimal == ",":
         digits = digits.str.replace(",", ".", regex=False)
     value = _numbers(digits)
-    sign = np.where(_flag(signs == "-") | negative_parens, -1.0, 1.0)
+    negative = _flag(signs == "-") | negative_parens
+    sign = np.where(negative, -1.0, 1.0)
     number = number.mask(readable, value * sign)
+    written = as_is.mask(readable, digits.where(~negative, "-" + digits))
     fixes["currency_text"] = readable
     number = number.where(np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan)))  # "1e400" is no amount
     problem = pd.Series(pd.NA, index=values.index, dtype="string")
     bad = text.notna().to_numpy() & number.isna().to_numpy()
     problem = problem.mask(bad, "is not a number" + (" (decimal comma)" if decimal == "," else "")
                            + "; write it like 1234.50")
-    return Parsed(number, fixes, problem)
+    return Parsed(number, fixes, problem, written.where(number.notna()))
+
+
+# Half away from zero, as DuckDB, PostgreSQL and Spark round when they cast to a DECIMAL.
+ROUNDING = decimal.ROUND_HALF_UP
+# A float64 decides the rounding of x * 10**minor_unit by itself while it is below this (its error,
+# a few units in the last place, stays under _HALF_MARGIN) and not within _HALF_MARGIN of a half.
+_FAST_LIMIT = 2.0 ** 45
+_HALF_MARGIN = 0.02
+
+
+def exact_decimals(parsed: Parsed, rows: np.ndarray) -> list[decimal.Decimal]:
+    """The exact decimal values of `parsed` at positions `rows`: the number as written where it
+    was text, else the float's shortest representation (what a spreadsheet shows)."""
+    values = parsed.values.to_numpy(dtype="float64", na_value=np.nan)[rows]
+    written = None if parsed.written is None else parsed.written.iloc[rows].tolist()
+    out = []
+    for i, value in enumerate(values):
+        text = written[i] if written is not None else None
+        out.append(decimal.Decimal(text if isinstance(text, str) else repr(float(value))))
+    return out
+
+
+def to_minor_units(number: pd.Series, minor_unit: int,
+                   exact: Callable[[np.ndarray], list[decimal.Decimal]] | None = None,
+                   limit: int = 10 ** 18) -> tuple[pd.Series, pd.Series]:
+    """Amounts in integer minor units (cents for `minor_unit` 2), rounded half away from zero once.
+
+    `number` holds the amounts as float64 (missing as NaN); `exact(rows)` gives the exact decimal
+    values of the rows at those positions, asked only where the float cannot decide the rounding
+    (a value within a hair of a half cent, or a very large one); by default the float's shortest
+    representation. Returns the units (Int64; missing where the number is missing, not finite, or
+    its units reach `limit` in size) and a bool Series marking the rows whose units reach `limit`.
+
+    >>> units, over = to_minor_units(pd.Series([0.1, 2.675, -0.125, 1e300, float("nan")]), 2)
+    >>> units.tolist(), over.tolist()
+    ([10, 268, -13, <NA>, <NA>], [False, False, False, True, False])
+    """
+    values = number.to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(values)
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e308 * 100 is inf: decided the slow way
+        scaled = np.where(finite, values, 0.0) * 10.0 ** minor_unit
+        fraction = np.abs(scaled - np.trunc(scaled))
+    fast = finite & (np.abs(scaled) < _FAST_LIMIT) & (np.abs(fraction - 0.5) > _HALF_MARGIN)
+    units = np.where(fast, np.rint(scaled), 0).astype("int64")  # not a half: nearest is the rounding
+    valid = fast.copy()
+    over = np.zeros(len(values), dtype=bool)
+    slow = np.flatnonzero(finite & ~fast)
+    if len(slow):
+        found = exact(slow) if exact is not None else [decimal.Decimal(repr(float(v))) for v in values[slow]]
+        for position, value in zip(slow, found):
+            whole = int(value.scaleb(minor_unit).to_integral_value(rounding=ROUNDING))
+            if abs(whole) >= limit:
+                over[position] = True
+            else:
+                units[position], valid[position] = whole, True
+    return (pd.Series(pd.array(units, dtype="Int64"), index=number.index).where(valid),
+            pd.Series(over, index=number.index))
+
+
+def decimal_array(units: pd.Series, minor_unit: int, precision: int = 18) -> pd.Series:
+    """Integer minor units as an Arrow DECIMAL(precision, minor_unit) column (exact: no float on
+    the way), which DuckDB and pandas read as such; |units| must stay below 10**18.
+
+    >>> decimal_array(pd.Series([1050, -5, None], dtype="Int64"), 2).tolist()
+    [Decimal('10.50'), Decimal('-0.05'), <NA>]
+    """
+    valid = units.notna().to_numpy()
+    low = units.fillna(0).to_numpy(dtype="int64")
+    words = np.empty((len(low), 2), dtype="int64")  # a 128-bit little-endian integer: low word, sign
+    words[:, 0] = low
+    words[:, 1] = np.where(low < 0, -1, 0)
+    mask = pa.array(valid, type=pa.bool_())
+    validity = None if valid.all() else pc.cast(mask, pa.bool_()).buffers()[1]
+    array = pa.Array.from_buffers(pa.decimal128(precision, minor_unit), len(low),
+                                  [validity, pa.py_buffer(words.tobytes())], null_count=int((~valid).sum()))
+    return pd.Series(pd.arrays.ArrowExtensionArray(array), index=units.index)
 
 
 def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
