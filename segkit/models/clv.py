@@ -365,6 +365,18 @@ class _CountingModel:
     def theta_(self) -> np.ndarray:
         return self._theta_from_params(self.params_, self._scale)
 
+    def log_likelihood(self, summary: pd.DataFrame) -> float:
+        """The model's log-likelihood of the summary's (x, t_x, T) at its current parameters, in the
+        model's time unit (equals `loglik_` on the data it was fitted on)."""
+        x, t_x, T = self._predict_data(summary)
+        (ux, utx, uT), _, counts = _unique_rows(x, t_x, T)
+        P = self.params_
+        if "p" in P:
+            values = self._loglik_limit(np.array([P["r"], P["alpha"], P["p"]]), ux, utx, uT)
+        else:
+            values = self._loglik_scaled(np.array([P[n] for n in self._names]), ux, utx, uT)
+        return float(np.dot(counts, values))
+
     # --- public predictions ---
     def expected_purchases(self, summary: pd.DataFrame, t: float, unit: str | None = None) -> pd.Series:
         """Expected purchases in the next `t` periods (model units, or `unit`) for each customer,
