@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 from numpy.polynomial.legendre import leggauss
 from scipy import optimize
-from scipy.differentiate import hessian
-from scipy.special import betaln, expit, gammaln, hyp2f1, roots_jacobi
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, roots_jacobi
 from scipy.stats import nbinom, norm
 
 from segkit.errors import DataError, ParamsError
@@ -146,72 +145,86 @@ def _unique_rows(*columns: np.ndarray):
 # ---------------------------------------------------------------------------------------------
 # fitting helpers
 
-def _minimize(nll, starts, n_params: int):
-    """The best of several L-BFGS-B runs in log-parameter space."""
+def _minimize(fun, starts, bounds, jac: bool = False):
+    """The best of several L-BFGS-B runs; `converged` when the optimiser succeeded or stopped with
+    a negligible gradient (the objective is a mean per customer, so 1e-6 is tight)."""
     def safe(theta):
-        value = nll(theta)
-        return value if np.isfinite(value) else 1e10
+        out = fun(theta)
+        value = out[0] if jac else out
+        if np.isfinite(value) and (not jac or np.isfinite(out[1]).all()):
+            return out
+        return (1e10, np.zeros(len(theta))) if jac else 1e10
 
     best = None
     for start in starts:
         with np.errstate(all="ignore"):
-            res = optimize.minimize(safe, np.asarray(start, float), method="L-BFGS-B",
-                                    bounds=[(-_BOUND, _BOUND)] * n_params,
-                                    options=dict(maxiter=2000, ftol=1e-15, gtol=1e-9))
+            res = optimize.minimize(safe, np.asarray(start, float), jac=jac, method="L-BFGS-B", bounds=bounds,
+                                    options=dict(maxiter=5000, ftol=1e-14, gtol=1e-8))
         if best is None or res.fun < best.fun - 1e-12:
             best = res
+    best.converged = bool(best.success or np.max(np.abs(best.jac)) < 1e-6)
     return best
 
 
-def _hessian_cov(total_nll, theta: np.ndarray, who: str) -> np.ndarray:
-    """Covariance of the log-parameters: the inverse Hessian of the total negative log-likelihood."""
-    def f(xi):
-        flat = xi.reshape(len(theta), -1)
-        return np.array([total_nll(flat[:, j]) for j in range(flat.shape[1])]).reshape(xi.shape[1:])
+def _numerical_hessian(f, theta: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Central second differences of a scalar function (the log-parameters are well scaled, so one
+    step size serves all)."""
+    k = len(theta)
+    H = np.empty((k, k))
+    f0 = f(theta)
+    step = np.eye(k) * h
+    for i in range(k):
+        H[i, i] = (f(theta + step[i]) - 2 * f0 + f(theta - step[i])) / h ** 2
+        for j in range(i):
+            H[i, j] = H[j, i] = (f(theta + step[i] + step[j]) - f(theta + step[i] - step[j])
+                                 - f(theta - step[i] + step[j]) + f(theta - step[i] - step[j])) / (4 * h ** 2)
+    return H
 
-    with np.errstate(all="ignore"):
-        res = hessian(f, theta, initial_step=0.05, tolerances=dict(rtol=1e-6))
-    H = np.asarray(res.ddf, float)
+
+def _covariance(H: np.ndarray, who: str) -> np.ndarray:
+    """The inverse of the Hessian of the total negative log-likelihood, if it is positive definite."""
     H = (H + H.T) / 2
     try:
         np.linalg.cholesky(H)
         return np.linalg.inv(H)
     except np.linalg.LinAlgError:
         warnings.warn(f"{who}: the log-likelihood is flat or not concave at the fitted parameters, so the "
-                      "standard errors are not defined (reported as infinite)", ConvergenceWarning, stacklevel=3)
-        return np.diag(np.full(len(theta), np.inf))
+                      "standard errors are not defined (reported as infinite)", ConvergenceWarning, stacklevel=4)
+        return np.diag(np.full(len(H), np.inf))
 
 
 # ---------------------------------------------------------------------------------------------
 # expectations over the dropout probability p ~ Beta(a, B), by composite Gauss quadrature
 
-_NODES, _PANELS, _CHUNK = 20, 14, 8192
+_NODES, _PANELS, _CHUNK = 20, 14, 4096
 _GL_U, _GL_W = leggauss(_NODES)
+_ENDPOINT_B = 60.0  # below this, (1 - p)^(B-1) is rough enough at p = 1 to need its own nodes
 
 
-def _rate_over_beta(a: float, B, R, A, t) -> np.ndarray:
-    """E[(1 - (A / (A + p t))^R) / p] for p ~ Beta(a, B), row by row (all arrays broadcast).
+def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
+    """E[(1 - (A / (A + p t))^R) / p] for p ~ Beta(a, B), for each row (B, R, A) and each time t.
 
     That is a BG/NBD customer's expected purchases in the next t periods when alive now, with
     lambda ~ Gamma(R, A) and p ~ Beta(a, B). The interval [0, 1] is cut into geometric panels
-    starting near the scales of the integrand (A / (R t) and 1 / B); the first panel uses
-    Gauss-Jacobi nodes for the p^(a-1) endpoint, a final panel Gauss-Jacobi nodes for
-    (1 - p)^(B-1) when B < 1, the others Gauss-Legendre; weights are normalised in log space.
+    starting below the scales of the integrand (A / (R t) and 1 / B); the first panel uses
+    Gauss-Jacobi nodes for the p^(a-1) endpoint, the last one Gauss-Jacobi nodes for (1 - p)^(B-1)
+    when B is small, the others Gauss-Legendre; weights are normalised in log space.
+    Returns an array (rows, times).
     """
-    B, R, A, t = (np.asarray(v, float) for v in np.broadcast_arrays(B, R, A, t))
-    shape = B.shape
-    B, R, A, t = B.ravel(), R.ravel(), A.ravel(), t.ravel()
-    out = np.zeros(B.shape)
-    todo = np.flatnonzero(t > 0)
-    ju, jw = roots_jacobi(_NODES, 0.0, a - 1.0)
-    for start in range(0, len(todo), _CHUNK):
-        rows = todo[start:start + _CHUNK]
-        out[rows] = _rate_chunk(a, B[rows], R[rows], A[rows], t[rows], ju, jw)
-    return out.reshape(shape)
+    B, R, A = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(B, R, A))
+    times = np.atleast_1d(np.asarray(times, float))
+    out = np.zeros((len(B), len(times)))
+    positive = times > 0
+    if positive.any():
+        ju, jw = roots_jacobi(_NODES, 0.0, a - 1.0)
+        for start in range(0, len(B), _CHUNK):
+            rows = slice(start, start + _CHUNK)
+            out[rows, positive] = _rate_chunk(a, B[rows], R[rows], A[rows], times[positive], ju, jw)
+    return out
 
 
-def _rate_chunk(a, B, R, A, t, ju, jw):
-    s0 = 0.01 * np.minimum(np.minimum(A / (t * np.maximum(R, 1.0)), 1.0 / B), 1.0)
+def _rate_chunk(a, B, R, A, times, ju, jw):
+    s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * np.maximum(R, 1.0)), 1.0 / B), 1.0)
     edges = s0[:, None] ** (1.0 - np.arange(_PANELS) / (_PANELS - 1))[None, :]
     p0 = s0[:, None] * (1 + ju) / 2
     lw0 = np.log(jw) + a * np.log(s0 / 2)[:, None] + (B - 1)[:, None] * np.log1p(-p0)
@@ -219,7 +232,7 @@ def _rate_chunk(a, B, R, A, t, ju, jw):
     half, mid = (hi - lo) / 2, (hi + lo) / 2
     p1 = np.minimum(mid[..., None] + half[..., None] * _GL_U, 1 - 1e-16)
     lw1 = np.log(_GL_W) + np.log(half)[..., None] + (a - 1) * np.log(p1) + (B - 1)[:, None, None] * np.log1p(-p1)
-    for b_value in np.unique(B[B < 1]):  # (1 - p)^(B-1) is unbounded at p = 1: Jacobi nodes there
+    for b_value in np.unique(B[B < _ENDPOINT_B]):  # Jacobi nodes for (1 - p)^(B-1) on the last panel
         rows = B == b_value
         lu, lw = roots_jacobi(_NODES, b_value - 1.0, 0.0)
         h = half[rows, -1][:, None]
@@ -229,14 +242,18 @@ def _rate_chunk(a, B, R, A, t, ju, jw):
     p = np.concatenate([p0, p1.reshape(len(B), -1)], axis=1)
     logw = np.concatenate([lw0, lw1.reshape(len(B), -1)], axis=1)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
-    values = -np.expm1(-R[:, None] * np.log1p(p * (t / A)[:, None])) / p
-    return np.sum(w * values, axis=1) / np.sum(w, axis=1)
+    w /= w.sum(axis=1, keepdims=True)
+    scaled = p / A[:, None]
+    return np.column_stack([np.sum(w * (-np.expm1(-R[:, None] * np.log1p(scaled * t)) / p), axis=1)
+                            for t in times])
 
 
-def _rate_fixed_p(p: float, R, A, t) -> np.ndarray:
-    """(1 - (A / (A + p t))^R) / p: expected purchases in t when alive, with a known dropout p."""
-    R, A, t = np.broadcast_arrays(np.asarray(R, float), np.asarray(A, float), np.asarray(t, float))
-    return -np.expm1(-R * np.log1p(p * t / A)) / p
+def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
+    """(1 - (A / (A + p t))^R) / p: expected purchases in t when alive, with a known dropout p;
+    an array (rows, times)."""
+    R, A = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(R, A))
+    times = np.atleast_1d(np.asarray(times, float))
+    return -np.expm1(-R[:, None] * np.log1p(p * times[None, :] / A[:, None])) / p
 
 
 def _expm1_ratio(c, L):
@@ -292,40 +309,36 @@ class _CountingModel:
         _check_fit_data(x, t_x, T, self.name)
         scale = float(T.mean())
         (ux, utx, uT), _, counts = _unique_rows(x, t_x / scale, T / scale)
+        self.time_unit_, self.n_customers_, self._scale, self.limit_ = unit, int(counts.sum()), scale, None
+        theta, loglik_scaled, converged, message = self._fit_scaled(ux, utx, uT, counts)
+        self.params_ = self._params_from_theta(theta, scale)
+        # in the summary's own time unit: each of the x purchase-time densities scales by 1 / scale
+        self.loglik_ = float(loglik_scaled - x.sum() * np.log(scale))
+        self.converged_ = converged
+        at_bound = np.abs(theta) > _BOUND - 1e-3
+        if not converged or at_bound.any():
+            names = [n for n, hit in zip(self.params_, at_bound) if hit]
+            detail = (f"{', '.join(names)} reached the limit of the search" if names
+                      else f"the optimiser stopped ({message})")
+            warnings.warn(f"{self.name} fit has no interior maximum: {detail}, at {self._describe(self.params_)}; "
+                          "the estimates are not reliable", ConvergenceWarning, stacklevel=2)
+            self.converged_ = False
+        sd = np.sqrt(np.diag(self.covariance_))
+        factors = [v * (1 - v) if k == "p" else v for k, v in self.params_.items()]  # d param / d log(-it)
+        self.se_ = {k: float(f * s) for k, f, s in zip(self.params_, factors, sd)}
+        return self
+
+    def _fit_scaled(self, ux, utx, uT, counts):
+        """Maximise the log-likelihood on the scaled data; sets covariance_ (of the log-parameters);
+        returns theta (log-parameters, scaled), the log-likelihood, converged, the optimiser's message."""
         n = counts.sum()
 
         def nll(theta):
             return -np.dot(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT)) / n
 
-        res = _minimize(nll, self._starts(), len(self._names))
-        theta = res.x
-        self.time_unit_ = unit
-        self.n_customers_ = int(n)
-        self.limit_ = None
-        self.converged_ = bool(res.success)
-        # the log-likelihood in the summary's own time unit (densities of purchase times scale)
-        shift = float(np.dot(x, np.full(len(x), -np.log(scale))))
-        self._finish(theta, scale, -res.fun * n + shift, nll, n, (ux, utx, uT, counts), res)
-        return self
-
-    def _finish(self, theta, scale, loglik, nll, n, data, res):
-        self._scale = scale
-        self.params_ = self._params_from_theta(theta, scale)
-        self.loglik_ = float(loglik)
-        at_bound = np.abs(theta) > _BOUND - 1e-3
-        if not res.success or at_bound.any():
-            names = [self._names[i] for i in np.flatnonzero(at_bound)]
-            detail = (f"{', '.join(names)} reached the limit of the search ({self._describe(self.params_)})"
-                      if names else f"the optimiser stopped: {res.message}")
-            warnings.warn(f"{self.name} fit has no interior maximum: {detail}; the estimates are not reliable",
-                          ConvergenceWarning, stacklevel=3)
-            self.converged_ = False
-        self.covariance_ = _hessian_cov(lambda th: nll(th) * n, theta, self.name)
-        self._set_se()
-
-    def _set_se(self):
-        sd = np.sqrt(np.diag(self.covariance_))
-        self.se_ = {k: float(v * s) for (k, v), s in zip(self.params_.items(), sd)}
+        res = _minimize(nll, self._starts(), [(-_BOUND, _BOUND)] * len(self._names))
+        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
+        return res.x, -res.fun * n, res.converged, res.message
 
     @staticmethod
     def _describe(params) -> str:
@@ -384,7 +397,7 @@ class _CountingModel:
         x, t_x, T = self._predict_data(summary)
         t = float(self._t_in_model_units(t, unit))
         (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
-        values = self._conditional(ux, utx, uT, t)
+        values = self._conditional(ux, utx, uT, [t])[:, 0]
         return self._series(summary, values[inverse], "expected_purchases")
 
     def p_alive(self, summary: pd.DataFrame) -> pd.Series:
@@ -449,43 +462,90 @@ class BGNBDModel(_CountingModel):
         dropped[has] = np.log(p) + (x[has] - 1) * np.log1p(-p) - (r + x[has]) * np.log(alpha + t_x[has])
         return head + np.logaddexp(alive, dropped)
 
-    def _finish(self, theta, scale, loglik, nll, n, data, res):
-        a, b = np.exp(theta[2:])
-        if min(a, b) > _LARGE or (a > 1 and b > 1 and np.abs(theta[2:]).max() > _BOUND - 1e-3):
-            if self._try_limit(theta, scale, loglik, n, data):
-                return
-        super()._finish(theta, scale, loglik, nll, n, data, res)
+    @staticmethod
+    def _loglik_and_grad(v, x, t_x, T):
+        """Per-row log-likelihood and its gradient in (r, alpha, a, b) (FHL 2005, eq. 6)."""
+        r, alpha, a, b = v
+        has = x > 0
+        log_alive_T, log_last = np.log(alpha + T), np.log(alpha + t_x)
+        alive = betaln(a, b + x) - (r + x) * log_alive_T
+        dropped = np.full(x.shape, -np.inf)
+        dropped[has] = betaln(a + 1, b + x[has] - 1) - (r + x[has]) * log_last[has]
+        total = np.logaddexp(alive, dropped)
+        w_alive = np.exp(alive - total)
+        w_dropped = 1 - w_alive
+        ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b) + total
+        psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
+        psi_b_dropped = np.where(has, digamma(np.where(has, b + x - 1, 1.0)), 0.0)
+        grad = np.column_stack([
+            digamma(r + x) - digamma(r) + np.log(alpha) - w_alive * log_alive_T - w_dropped * log_last,
+            r / alpha - (r + x) * (w_alive / (alpha + T) + w_dropped / (alpha + t_x)),
+            psi_ab - digamma(a) + w_alive * (digamma(a) - psi_abx) + w_dropped * (digamma(a + 1) - psi_abx),
+            psi_ab - digamma(b) + w_alive * (digamma(b + x) - psi_abx) + w_dropped * (psi_b_dropped - psi_abx),
+        ])
+        return ll, grad
 
-    def _try_limit(self, theta, scale, loglik, n, data) -> bool:
-        ux, utx, uT, counts = data
+    def _fit_scaled(self, ux, utx, uT, counts):
+        # optimised in (log r, log alpha, logit m, log kappa) with m = a / (a + b), kappa = a + b:
+        # a and b growing together (no interior maximum) is then one parameter running to its bound
+        n = counts.sum()
+
+        def natural(phi):
+            m, kappa = expit(phi[2]), np.exp(phi[3])
+            return np.array([np.exp(phi[0]), np.exp(phi[1]), m * kappa, (1 - m) * kappa]), m
+
+        def fun(phi):
+            v, m = natural(phi)
+            ll, grad = self._loglik_and_grad(v, ux, utx, uT)
+            g = -(counts @ grad) * v / n  # in the log-parameters
+            return -np.dot(counts, ll) / n, np.array([g[0], g[1], (1 - m) * g[2] - m * g[3], g[2] + g[3]])
+
+        def total_grad(theta):  # gradient of the total negative log-likelihood in log(r, alpha, a, b)
+            v = np.exp(theta)
+            return -(counts @ self._loglik_and_grad(v, ux, utx, uT)[1]) * v
+
+        starts = [self._phi(v) for v in ([1.0, 1.0, 1.0, 1.0], [0.3, 0.15, 0.8, 2.5], [2.0, 3.0, 0.3, 0.6])]
+        res = _minimize(fun, starts, [(-_BOUND, _BOUND)] * 4, jac=True)
+        v, m = natural(res.x)
+        theta = np.log(v)
+        full_nll = res.fun
+        if v[2] + v[3] > 100 or res.x[3] > _BOUND - 1e-3 or not res.converged:
+            limit = self._fit_limit(ux, utx, uT, counts, res.x)
+            if limit.fun * n <= full_nll * n + 1e-3:  # as likely as the full model (total log-likelihood)
+                return self._use_limit(limit, v, lambda th: limit.nll(th) * n, n)
+        H = np.empty((4, 4))
+        for i in range(4):  # the Hessian as central differences of the analytic gradient
+            step = np.eye(4)[i] * 1e-4
+            H[:, i] = (total_grad(theta + step) - total_grad(theta - step)) / 2e-4
+        self.covariance_ = _covariance(H, self.name)
+        return theta, -full_nll * n, res.converged, res.message
+
+    @staticmethod
+    def _phi(v):
+        r, alpha, a, b = v
+        return np.array([np.log(r), np.log(alpha), np.log(a / b), np.log(a + b)])
+
+    def _fit_limit(self, ux, utx, uT, counts, phi):
+        n = counts.sum()
 
         def nll(th):
             v = np.array([np.exp(th[0]), np.exp(th[1]), expit(th[2])])
             return -np.dot(counts, self._loglik_limit(v, ux, utx, uT)) / n
 
-        a, b = np.exp(theta[2:])
-        start = np.array([theta[0], theta[1], np.log(a / b)])
-        with np.errstate(all="ignore"):
-            res = optimize.minimize(nll, start, method="L-BFGS-B",
-                                    bounds=[(-_BOUND, _BOUND), (-_BOUND, _BOUND), (-30, 30)])
-        full_nll = -np.dot(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT)) / n
-        if res.fun > full_nll + 1e-7:
-            return False
-        r, alpha, p = np.exp(res.x[0]), np.exp(res.x[1]), expit(res.x[2])
-        self._scale = scale
-        self.params_ = {"r": float(r), "alpha": float(alpha * scale), "p": float(p)}
-        self.loglik_ = float(loglik + (full_nll - res.fun) * n)
+        res = _minimize(nll, [phi[:3]], [(-_BOUND, _BOUND), (-_BOUND, _BOUND), (-30, 30)])
+        res.nll = nll
+        return res
+
+    def _use_limit(self, limit, v, total_nll, n):
+        a, b = v[2], v[3]
+        p = expit(limit.x[2])
         self.limit_ = ("a and b grow without bound with a/(a+b) fixed: one dropout probability p for every "
                        "customer (no heterogeneity in dropout)")
-        warnings.warn(f"BG/NBD fit has no interior maximum: a and b grow together (a={a:.3g}, b={b:.3g}); "
-                      f"using the limiting model with one dropout probability p={p:.4g} for all customers",
-                      ConvergenceWarning, stacklevel=4)
-        self.converged_ = True
-        self.covariance_ = _hessian_cov(lambda th: nll(th) * n, res.x, self.name)
-        sd = np.sqrt(np.diag(self.covariance_))
-        self.se_ = {"r": float(r * sd[0]), "alpha": float(alpha * scale * sd[1]),
-                    "p": float(p * (1 - p) * sd[2])}
-        return True
+        warnings.warn(f"BG/NBD fit has no interior maximum: a and b grow together (a={a:.3g}, b={b:.3g} and "
+                      f"rising); using the limiting model with one dropout probability p={p:.4g} for all customers",
+                      ConvergenceWarning, stacklevel=3)
+        self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
+        return limit.x, -limit.fun * n, limit.converged, limit.message
 
     def _params_from_theta(self, theta, scale):
         if getattr(self, "limit_", None):
@@ -511,20 +571,21 @@ class BGNBDModel(_CountingModel):
             log_odds[has] = np.log(P["a"]) - np.log(P["b"] + x[has] - 1) + ratio
         return expit(-log_odds)
 
-    def _alive_rate(self, R, A, B_extra, t):
+    def _alive_rate(self, R, A, B_extra, times):
         P = self.params_
         if "p" in P:
-            return _rate_fixed_p(P["p"], R, A, t)
-        return _rate_over_beta(P["a"], P["b"] + B_extra, R, A, t)
+            return _rate_fixed_p(P["p"], R, A, times)
+        return _rate_over_beta(P["a"], P["b"] + B_extra, R, A, times)
 
-    def _conditional(self, x, t_x, T, t):
+    def _conditional(self, x, t_x, T, times):
+        """Expected purchases in the next t for each row and each of `times`: (rows, times)."""
         P = self.params_
-        return self._p_alive(x, t_x, T) * self._alive_rate(P["r"] + x, P["alpha"] + T, x, t)
+        return self._p_alive(x, t_x, T)[:, None] * self._alive_rate(P["r"] + x, P["alpha"] + T, x, times)
 
     def _unconditional(self, t):
         P = self.params_
         t = np.asarray(t, float)
-        return self._alive_rate(np.full(t.shape, P["r"]), np.full(t.shape, P["alpha"]), 0.0, t)
+        return self._alive_rate(P["r"], P["alpha"], 0.0, t.ravel())[0].reshape(t.shape)
 
     def probability_of_purchases(self, n, t, unit: str | None = None) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes exactly n purchases in the first t
@@ -598,11 +659,12 @@ class ParetoNBDModel(_CountingModel):
         log_odds = np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T) + log_a0
         return expit(-log_odds)
 
-    def _conditional(self, x, t_x, T, t):
+    def _conditional(self, x, t_x, T, times):
         P = self.params_
         r, alpha, s, beta = P["r"], P["alpha"], P["s"], P["beta"]
-        rate = (r + x) * (beta + T) / (alpha + T) * _expm1_ratio(s - 1, np.log1p(t / (beta + T)))
-        return self._p_alive(x, t_x, T) * rate
+        times = np.atleast_1d(np.asarray(times, float))[None, :]
+        rate = ((r + x) * (beta + T) / (alpha + T))[:, None] * _expm1_ratio(s - 1, np.log1p(times / (beta + T)[:, None]))
+        return self._p_alive(x, t_x, T)[:, None] * rate
 
     def _unconditional(self, t):
         P = self.params_
@@ -658,7 +720,8 @@ class GammaGammaModel:
         def nll(theta):
             return -np.dot(counts, self._loglik(np.exp(theta), ux, um)) / n
 
-        res = _minimize(nll, [np.log([1.0, 1.0, 1.0]), np.log([5.0, 4.0, 0.5]), np.log([0.5, 2.0, 2.0])], 3)
+        res = _minimize(nll, [np.log([1.0, 1.0, 1.0]), np.log([5.0, 4.0, 0.5]), np.log([0.5, 2.0, 2.0])],
+                        [(-_BOUND, _BOUND)] * 3)
         self._scale = scale
         self.params_ = self._params_from_theta(res.x, scale)
         # log-likelihood of the mean spend in money units (a density: shifts with the scale)
@@ -666,11 +729,11 @@ class GammaGammaModel:
         self.n_customers_ = int(n)
         self.customers_left_out_ = int((~keep).sum())
         self.frequency_spend_corr_ = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
-        self.converged_ = bool(res.success) and not (np.abs(res.x) > _BOUND - 1e-3).any()
+        self.converged_ = res.converged and not (np.abs(res.x) > _BOUND - 1e-3).any()
         if not self.converged_:
             warnings.warn(f"Gamma-Gamma fit has no interior maximum ({_CountingModel._describe(self.params_)}); "
                           "the spend estimates are not reliable", ConvergenceWarning, stacklevel=2)
-        self.covariance_ = _hessian_cov(lambda th: nll(th) * n, res.x, self.name)
+        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         sd = np.sqrt(np.diag(self.covariance_))
         self.se_ = {k: float(v * s) for (k, v), s in zip(self.params_.items(), sd)}
         return self
@@ -728,9 +791,7 @@ def _periods(purchases, horizon, horizon_unit, discount_rate):
 
 
 def _discounted_purchases(purchases, x, t_x, T, times, discounts):
-    cumulative = np.column_stack([purchases._conditional(x, t_x, T, t) if t > 0 else np.zeros(len(x))
-                                  for t in times])
-    return np.diff(cumulative, axis=1) @ discounts
+    return np.diff(purchases._conditional(x, t_x, T, times), axis=1) @ discounts
 
 
 def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: GammaGammaModel,
@@ -769,7 +830,7 @@ def holdout_check(summary: pd.DataFrame, purchases: _CountingModel, max_x: int =
     for length in np.unique(lengths):
         rows = lengths == length
         (ux, utx, uT), inverse, _ = _unique_rows(x[rows], t_x[rows], T[rows])
-        predicted[rows] = purchases._conditional(ux, utx, uT, float(length))[inverse]
+        predicted[rows] = purchases._conditional(ux, utx, uT, [length])[inverse, 0]
     group = np.minimum(x, max_x).astype(int)
     frame = pd.DataFrame({"group": group, "actual": summary["x_holdout"].to_numpy(dtype=float),
                           "predicted": predicted})
@@ -785,61 +846,73 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
                     horizon: int = 12, horizon_unit: str = "months", discount_rate: float = 0.01,
                     level: float = 0.9) -> pd.DataFrame:
     """Per group of `by` (a column of `summary`): customers, the mean expected purchases over the
-    horizon and, with `spend`, the mean predicted CLV, each with a `level` interval (columns
-    expected_purchases, expected_purchases_lower, expected_purchases_upper, clv, clv_lower,
-    clv_upper).
+    horizon and, with `spend`, the mean predicted CLV (as `predicted_clv`), each with a `level`
+    interval. Columns: `by`, customers, expected_purchases, expected_purchases_lower,
+    expected_purchases_upper, and clv, clv_lower, clv_upper.
 
-    The intervals reflect the uncertainty of the fitted parameters: the delta method (the gradient of
-    the log group mean in the log-parameters, by central differences, with the models' covariance;
-    the two models' estimates are independent), applied on the log scale so that bounds stay
-    positive. They do not include the randomness of the customers' future purchases.
+    The intervals reflect the uncertainty of the fitted parameters by the delta method: the gradient
+    of the log group mean in the log-parameters (central differences) with the models' covariance
+    (the purchase and spend models are fitted separately, so their estimates are independent),
+    on the log scale so that the bounds stay positive. They do not include the randomness of the
+    customers' future purchases. Raises DataError for an unknown column, ParamsError for a level
+    outside (0, 1) or a model without standard errors.
     """
     if by not in summary.columns:
         raise DataError(f"summary has no column {by!r} to group by")
     if not 0 < level < 1:
         raise ParamsError(f"level must be between 0 and 1 (0.9 = 90%), got {level!r}")
+    for model in (purchases, spend):
+        if model is not None and not hasattr(model, "covariance_"):
+            raise ParamsError(f"{model.name} has no standard errors (parameters were given, not fitted): "
+                              "fit it to get intervals")
     times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
     x, t_x, T = purchases._predict_data(summary)
-    groups = summary[by].astype("object").where(summary[by].notna(), "(missing)").to_numpy()
-    labels, group_of = np.unique(groups.astype(str), return_inverse=True)
+    labels, group_of = np.unique(summary[by].astype(str).to_numpy(), return_inverse=True)
     sizes = np.bincount(group_of, minlength=len(labels)).astype(float)
     (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
 
-    def group_means(model, spend_model, weights):
-        per_row = _discounted_purchases(model, ux, utx, uT, times, np.ones(len(discounts)))[inverse]
-        discounted = _discounted_purchases(model, ux, utx, uT, times, discounts)[inverse]
-        purchases_mean = np.bincount(group_of, per_row, len(labels)) / sizes
-        if spend_model is None:
-            return purchases_mean, None
-        clv = spend_model.expected_spend(summary).to_numpy() * discounted
-        return purchases_mean, np.bincount(group_of, clv, len(labels)) / sizes
+    def group_mean(values):
+        return np.bincount(group_of, values, len(labels)) / sizes
 
-    base_purchases, base_clv = group_means(purchases, spend, None)
+    def purchase_paths(model):  # per customer: purchases over the horizon, discounted purchases
+        cumulative = model._conditional(ux, utx, uT, times)
+        return cumulative[:, -1][inverse], (np.diff(cumulative, axis=1) @ discounts)[inverse]
+
+    def log_gradient(model, values_of):
+        theta, h = model.theta_, 1e-4
+        rows = []
+        for i in range(len(theta)):
+            step = np.eye(len(theta))[i] * h
+            rows.append((np.log(values_of(model._with_theta(theta + step)))
+                         - np.log(values_of(model._with_theta(theta - step)))) / (2 * h))
+        return np.array(rows)  # (parameters, groups)
+
+    def variance(G, cov):
+        return np.einsum("ig,ij,jg->g", G, np.where(np.isfinite(cov), cov, 1e300), G)
+
+    total, discounted = purchase_paths(purchases)
     z = norm.ppf(0.5 + level / 2)
     out = pd.DataFrame({by: labels, "customers": sizes.astype(int)})
+    paths = {}
 
-    def spread(values_at, theta, cov, base):
-        grads = []
-        for i in range(len(theta)):
-            h = 1e-4
-            up, down = theta.copy(), theta.copy()
-            up[i] += h
-            down[i] -= h
-            grads.append((np.log(values_at(up)) - np.log(values_at(down))) / (2 * h))
-        G = np.array(grads)  # (params, groups)
-        return np.einsum("ig,ij,jg->g", G, np.where(np.isfinite(cov), cov, 0.0), G)
+    def paths_of(model):  # each perturbed purchase model is evaluated once for both quantities
+        key = tuple(model.theta_)
+        if key not in paths:
+            paths[key] = purchase_paths(model)
+        return paths[key]
 
-    var_p = spread(lambda th: group_means(purchases._with_theta(th), None, None)[0], purchases.theta_,
-                   purchases.covariance_, base_purchases)
-    out["expected_purchases"] = base_purchases
-    out["expected_purchases_lower"] = base_purchases * np.exp(-z * np.sqrt(var_p))
-    out["expected_purchases_upper"] = base_purchases * np.exp(z * np.sqrt(var_p))
+    G = log_gradient(purchases, lambda m: group_mean(paths_of(m)[0]))
+    estimate, sd = group_mean(total), np.sqrt(variance(G, purchases.covariance_))
+    out["expected_purchases"] = estimate
+    out["expected_purchases_lower"] = estimate * np.exp(-z * sd)
+    out["expected_purchases_upper"] = estimate * np.exp(z * sd)
     if spend is not None:
-        var_c = spread(lambda th: group_means(purchases._with_theta(th), spend, None)[1], purchases.theta_,
-                       purchases.covariance_, base_clv)
-        var_c = var_c + spread(lambda th: group_means(purchases, spend._with_theta(th), None)[1], spend.theta_,
-                               spend.covariance_, base_clv)
-        out["clv"] = base_clv
-        out["clv_lower"] = base_clv * np.exp(-z * np.sqrt(var_c))
-        out["clv_upper"] = base_clv * np.exp(z * np.sqrt(var_c))
+        money = spend.expected_spend(summary).to_numpy()
+        G_purchases = log_gradient(purchases, lambda m: group_mean(money * paths_of(m)[1]))
+        G_spend = log_gradient(spend, lambda m: group_mean(m.expected_spend(summary).to_numpy() * discounted))
+        estimate = group_mean(money * discounted)
+        sd = np.sqrt(variance(G_purchases, purchases.covariance_) + variance(G_spend, spend.covariance_))
+        out["clv"] = estimate
+        out["clv_lower"] = estimate * np.exp(-z * sd)
+        out["clv_upper"] = estimate * np.exp(z * sd)
     return out
