@@ -489,3 +489,16 @@ def test_group_intervals_widen_with_fewer_customers(summary):
     narrow = group_intervals(everyone, "all", big).iloc[0]
     assert (wide["expected_purchases_upper"] / wide["expected_purchases_lower"]
             > narrow["expected_purchases_upper"] / narrow["expected_purchases_lower"])
+
+
+def test_gamma_gamma_gradient_matches_differences(summary):
+    from scipy.optimize import check_grad
+    buyers = summary[summary["x"] > 0]
+    x, m = buyers["x"].to_numpy(float), buyers["mean_repeat_spend"].to_numpy(float)
+    for v in ([6.0, 3.7, 15.0], [1.0, 8.0, 2.0]):
+        def f(w):
+            return GammaGammaModel._loglik(w, x, m).sum()
+
+        def g(w):
+            return GammaGammaModel._loglik_and_grad(w, x, m)[1].sum(axis=0)
+        assert check_grad(f, g, np.array(v)) < 1e-5 * np.abs(g(np.array(v))).max()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from numpy.polynomial.legendre import leggauss
 from scipy import optimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, roots_jacobi
 from scipy.stats import nbinom, norm
+from threadpoolctl import threadpool_limits
 
 from segkit.errors import DataError, ParamsError
 from segkit.models.repeat_summary import UNIT_DAYS, unit_days
@@ -142,6 +144,32 @@ def _unique_rows(*columns: np.ndarray):
     return uniq.T, inverse.ravel(), counts.astype(float)
 
 
+def _weighted_sum(weights, values):
+    """sum_i weights[i] * values[i] (along the first axis) without BLAS: on a busy machine, BLAS
+    threads woken for one large product slow every later step of the optimiser."""
+    values = np.asarray(values)
+    return (weights.reshape(-1, *[1] * (values.ndim - 1)) * values).sum(axis=0)
+
+
+class _Index:
+    """Unique values of x and of the times (t_x and T together) with each row's place in them, so
+    that the functions of x alone or of a time alone are computed once per value, not per row."""
+
+    def __init__(self, x, t_x, T):
+        self.x, self.t_x, self.T = x, t_x, T
+        self.xs, self.of_x = np.unique(x, return_inverse=True)
+        self.times, where = np.unique(np.concatenate([t_x, T]), return_inverse=True)
+        self.of_tx, self.of_T = where[:len(x)], where[len(x):]
+
+    @cached_property
+    def pairs(self):
+        """Unique (x, time) pairs among the rows' (x, t_x) and (x, T), and each row's two places."""
+        width = len(self.times)
+        keys = np.concatenate([self.of_x * width + self.of_tx, self.of_x * width + self.of_T])
+        unique, where = np.unique(keys, return_inverse=True)
+        return self.xs[unique // width], self.times[unique % width], where[:len(self.x)], where[len(self.x):]
+
+
 # ---------------------------------------------------------------------------------------------
 # fitting helpers
 
@@ -157,7 +185,9 @@ def _minimize(fun, starts, bounds, jac: bool = False):
 
     best = None
     for start in starts:
-        with np.errstate(all="ignore"):
+        # one BLAS thread: the optimiser's steps are tiny, and idle BLAS threads competing for the
+        # cores made fits 2-3 times slower on a busy machine
+        with np.errstate(all="ignore"), threadpool_limits(1, user_api="blas"):
             res = optimize.minimize(safe, np.asarray(start, float), jac=jac, method="L-BFGS-B", bounds=bounds,
                                     options=dict(maxiter=5000, ftol=1e-14, gtol=1e-8))
         if best is None or res.fun < best.fun - 1e-12:
@@ -332,9 +362,10 @@ class _CountingModel:
         """Maximise the log-likelihood on the scaled data; sets covariance_ (of the log-parameters);
         returns theta (log-parameters, scaled), the log-likelihood, converged, the optimiser's message."""
         n = counts.sum()
+        index = _Index(ux, utx, uT)
 
         def nll(theta):
-            return -np.dot(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT)) / n
+            return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / n
 
         res = _minimize(nll, self._starts(), [(-_BOUND, _BOUND)] * len(self._names))
         self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
@@ -388,7 +419,7 @@ class _CountingModel:
             values = self._loglik_limit(np.array([P["r"], P["alpha"], P["p"]]), ux, utx, uT)
         else:
             values = self._loglik_scaled(np.array([P[n] for n in self._names]), ux, utx, uT)
-        return float(np.dot(counts, values))
+        return float(_weighted_sum(counts, values))
 
     # --- public predictions ---
     def expected_purchases(self, summary: pd.DataFrame, t: float, unit: str | None = None) -> pd.Series:
@@ -427,12 +458,16 @@ class BGNBDModel(_CountingModel):
     Raises DataError for impossible summaries (naming the customer), one customer, no repeat
     buyers, or all purchases on one day; ParamsError when the time unit is unknown.
 
-    >>> import pandas as pd
-    >>> s = pd.DataFrame({"x": [2, 1, 0, 0, 5, 0, 3, 0], "t_x": [30.4, 1.7, 0, 0, 36, 0, 20, 0],
-    ...                   "T": [38.9, 38.9, 38.9, 38.9, 38, 37, 36, 35]})
-    >>> model = BGNBDModel(time_unit="weeks").fit(s)
-    >>> sorted(model.params_)
-    ['a', 'alpha', 'b', 'r']
+    >>> import datetime as dt
+    >>> from segkit.datasets import load_cdnow
+    >>> from segkit.intake.sources import connect
+    >>> from segkit.models.repeat_summary import repeat_summary
+    >>> summary = repeat_summary(connect(), load_cdnow(sample=True), dt.date(1997, 9, 30))
+    >>> model = BGNBDModel().fit(summary)
+    >>> {k: round(v, 3) for k, v in model.params_.items()}
+    {'r': 0.243, 'alpha': 4.414, 'a': 0.793, 'b': 2.426}
+    >>> round(float(model.p_alive(summary).mean()), 3), round(float(model.expected_purchases(summary, 39).sum()))
+    (0.813, 1653)
     """
 
     _names = ("r", "alpha", "a", "b")
@@ -442,18 +477,12 @@ class BGNBDModel(_CountingModel):
     def _starts(self):
         return [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.3, 0.15, 0.8, 2.5]), np.log([2.0, 3.0, 0.3, 0.6])]
 
-    @staticmethod
-    def _loglik_scaled(v, x, t_x, T):
-        r, alpha, a, b = v
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-        alive = betaln(a, b + x) - (r + x) * np.log(alpha + T)
-        has = x > 0
-        dropped = np.full(x.shape, -np.inf)
-        dropped[has] = betaln(a + 1, b + x[has] - 1) - (r + x[has]) * np.log(alpha + t_x[has])
-        return head + np.logaddexp(alive, dropped)
+    @classmethod
+    def _loglik_scaled(cls, v, x, t_x, T, index=None):
+        return cls._loglik_and_grad(v, x, t_x, T, index)[0]
 
     @staticmethod
-    def _loglik_limit(v, x, t_x, T):
+    def _loglik_limit(v, x, t_x, T, index=None):
         r, alpha, p = v
         head = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
         alive = x * np.log1p(-p) - (r + x) * np.log(alpha + T)
@@ -463,25 +492,31 @@ class BGNBDModel(_CountingModel):
         return head + np.logaddexp(alive, dropped)
 
     @staticmethod
-    def _loglik_and_grad(v, x, t_x, T):
+    def _loglik_and_grad(v, x, t_x, T, index=None):
         """Per-row log-likelihood and its gradient in (r, alpha, a, b) (FHL 2005, eq. 6)."""
+        ix = index or _Index(x, t_x, T)
         r, alpha, a, b = v
-        has = x > 0
-        log_alive_T, log_last = np.log(alpha + T), np.log(alpha + t_x)
-        alive = betaln(a, b + x) - (r + x) * log_alive_T
-        dropped = np.full(x.shape, -np.inf)
-        dropped[has] = betaln(a + 1, b + x[has] - 1) - (r + x[has]) * log_last[has]
+        xs, at = ix.xs, ix.of_x
+        has = xs > 0
+        b_dropped = np.where(has, b + xs - 1, 1.0)  # b + x - 1 > 0 wherever it is used
+        keep = betaln(a, b + xs)
+        drop = np.where(has, betaln(a + 1, b_dropped), -np.inf)
+        log_time, inv_time = np.log(alpha + ix.times), 1 / (alpha + ix.times)
+        log_T, log_last = log_time[ix.of_T], log_time[ix.of_tx]
+        rx = r + x
+        alive = keep[at] - rx * log_T
+        dropped = drop[at] - rx * log_last
         total = np.logaddexp(alive, dropped)
         w_alive = np.exp(alive - total)
         w_dropped = 1 - w_alive
-        ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b) + total
-        psi_ab, psi_abx = digamma(a + b), digamma(a + b + x)
-        psi_b_dropped = np.where(has, digamma(np.where(has, b + x - 1, 1.0)), 0.0)
+        ll = (gammaln(r + xs) - gammaln(r))[at] + r * np.log(alpha) - betaln(a, b) + total
+        psi_ab, psi_abx = digamma(a + b), digamma(a + b + xs)
         grad = np.column_stack([
-            digamma(r + x) - digamma(r) + np.log(alpha) - w_alive * log_alive_T - w_dropped * log_last,
-            r / alpha - (r + x) * (w_alive / (alpha + T) + w_dropped / (alpha + t_x)),
-            psi_ab - digamma(a) + w_alive * (digamma(a) - psi_abx) + w_dropped * (digamma(a + 1) - psi_abx),
-            psi_ab - digamma(b) + w_alive * (digamma(b + x) - psi_abx) + w_dropped * (psi_b_dropped - psi_abx),
+            (digamma(r + xs) - digamma(r))[at] + np.log(alpha) - w_alive * log_T - w_dropped * log_last,
+            r / alpha - rx * (w_alive * inv_time[ix.of_T] + w_dropped * inv_time[ix.of_tx]),
+            psi_ab - digamma(a) + w_alive * (digamma(a) - psi_abx)[at] + w_dropped * (digamma(a + 1) - psi_abx)[at],
+            psi_ab - digamma(b) + w_alive * (digamma(b + xs) - psi_abx)[at]
+            + w_dropped * (np.where(has, digamma(b_dropped), 0.0) - psi_abx)[at],
         ])
         return ll, grad
 
@@ -489,6 +524,7 @@ class BGNBDModel(_CountingModel):
         # optimised in (log r, log alpha, logit m, log kappa) with m = a / (a + b), kappa = a + b:
         # a and b growing together (no interior maximum) is then one parameter running to its bound
         n = counts.sum()
+        index = _Index(ux, utx, uT)
 
         def natural(phi):
             m, kappa = expit(phi[2]), np.exp(phi[3])
@@ -496,13 +532,13 @@ class BGNBDModel(_CountingModel):
 
         def fun(phi):
             v, m = natural(phi)
-            ll, grad = self._loglik_and_grad(v, ux, utx, uT)
-            g = -(counts @ grad) * v / n  # in the log-parameters
-            return -np.dot(counts, ll) / n, np.array([g[0], g[1], (1 - m) * g[2] - m * g[3], g[2] + g[3]])
+            ll, grad = self._loglik_and_grad(v, ux, utx, uT, index)
+            g = -_weighted_sum(counts, grad) * v / n  # in the log-parameters
+            return -_weighted_sum(counts, ll) / n, np.array([g[0], g[1], (1 - m) * g[2] - m * g[3], g[2] + g[3]])
 
         def total_grad(theta):  # gradient of the total negative log-likelihood in log(r, alpha, a, b)
             v = np.exp(theta)
-            return -(counts @ self._loglik_and_grad(v, ux, utx, uT)[1]) * v
+            return -_weighted_sum(counts, self._loglik_and_grad(v, ux, utx, uT, index)[1]) * v
 
         starts = [self._phi(v) for v in ([1.0, 1.0, 1.0, 1.0], [0.3, 0.15, 0.8, 2.5], [2.0, 3.0, 0.3, 0.6])]
         res = _minimize(fun, starts, [(-_BOUND, _BOUND)] * 4, jac=True)
@@ -530,7 +566,7 @@ class BGNBDModel(_CountingModel):
 
         def nll(th):
             v = np.array([np.exp(th[0]), np.exp(th[1]), expit(th[2])])
-            return -np.dot(counts, self._loglik_limit(v, ux, utx, uT)) / n
+            return -_weighted_sum(counts, self._loglik_limit(v, ux, utx, uT)) / n
 
         res = _minimize(nll, [phi[:3]], [(-_BOUND, _BOUND), (-_BOUND, _BOUND), (-30, 30)])
         res.nll = nll
@@ -580,7 +616,9 @@ class BGNBDModel(_CountingModel):
     def _conditional(self, x, t_x, T, times):
         """Expected purchases in the next t for each row and each of `times`: (rows, times)."""
         P = self.params_
-        return self._p_alive(x, t_x, T)[:, None] * self._alive_rate(P["r"] + x, P["alpha"] + T, x, times)
+        (px, pT), where, _ = _unique_rows(x, T)  # the rate while alive does not depend on t_x
+        rate = self._alive_rate(P["r"] + px, P["alpha"] + pT, px, times)[where]
+        return self._p_alive(x, t_x, T)[:, None] * rate
 
     def _unconditional(self, t):
         P = self.params_
@@ -630,32 +668,34 @@ class ParetoNBDModel(_CountingModel):
         return [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 0.3, 0.6, 0.35]), np.log([2.0, 3.0, 0.3, 3.0])]
 
     @staticmethod
-    def _log_a0(r, alpha, s, beta, x, t_x, T):
-        """log of the integral from t_x to T of (alpha+u)^-(r+x) (beta+u)^-(s+1) du times (r+s+x)."""
+    def _log_a0(r, alpha, s, beta, ix):
+        """log of (r+s+x) times the integral from t_x to T of (alpha+u)^-(r+x) (beta+u)^-(s+1) du."""
+        x, u, at_tx, at_T = ix.pairs
+
+        # log of (r+s+x) * the integral from u to infinity, by Euler's transformation of 2F1
         rsx = r + s + x
-
-        def tail(u):  # log of (r+s+x) * integral from u to infinity, by Euler's transformation of 2F1
-            if alpha >= beta:
-                z = (alpha - beta) / (alpha + u)
-                return -s * np.log(beta + u) - (r + x) * np.log(alpha + u) + np.log(hyp2f1(1.0, r + x, rsx + 1, z))
+        if alpha >= beta:
+            z = (alpha - beta) / (alpha + u)
+            tail = -s * np.log(beta + u) - (r + x) * np.log(alpha + u) + np.log(hyp2f1(1.0, r + x, rsx + 1, z))
+        else:
             z = (beta - alpha) / (beta + u)
-            return -(r + x - 1) * np.log(alpha + u) - (s + 1) * np.log(beta + u) + np.log(hyp2f1(1.0, s + 1, rsx + 1, z))
-
-        upper, lower = tail(t_x), tail(T)
+            tail = (-(r + x - 1) * np.log(alpha + u) - (s + 1) * np.log(beta + u)
+                    + np.log(hyp2f1(1.0, s + 1, rsx + 1, z)))
+        upper, lower = tail[at_tx], tail[at_T]
         with np.errstate(divide="ignore"):
             return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
 
-    def _loglik_scaled(self, v, x, t_x, T):
+    def _loglik_scaled(self, v, x, t_x, T, index=None):
         r, alpha, s, beta = v
         head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        dead = np.log(s) - np.log(r + s + x) + self._log_a0(r, alpha, s, beta, x, t_x, T)
+        dead = np.log(s) - np.log(r + s + x) + self._log_a0(r, alpha, s, beta, index or _Index(x, t_x, T))
         return head + np.logaddexp(alive, dead)
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
         r, alpha, s, beta = P["r"], P["alpha"], P["s"], P["beta"]
-        log_a0 = self._log_a0(r, alpha, s, beta, x, t_x, T)
+        log_a0 = self._log_a0(r, alpha, s, beta, _Index(x, t_x, T))
         log_odds = np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T) + log_a0
         return expit(-log_odds)
 
@@ -718,10 +758,15 @@ class GammaGammaModel:
         n = counts.sum()
 
         def nll(theta):
-            return -np.dot(counts, self._loglik(np.exp(theta), ux, um)) / n
+            return -_weighted_sum(counts, self._loglik(np.exp(theta), ux, um)) / n
 
-        res = _minimize(nll, [np.log([1.0, 1.0, 1.0]), np.log([5.0, 4.0, 0.5]), np.log([0.5, 2.0, 2.0])],
-                        [(-_BOUND, _BOUND)] * 3)
+        def fun(theta):
+            v = np.exp(theta)
+            ll, grad = self._loglik_and_grad(v, ux, um)
+            return -_weighted_sum(counts, ll) / n, -_weighted_sum(counts, grad) * v / n
+
+        res = _minimize(fun, [np.log([1.0, 1.0, 1.0]), np.log([5.0, 4.0, 0.5]), np.log([0.5, 2.0, 2.0])],
+                        [(-_BOUND, _BOUND)] * 3, jac=True)
         self._scale = scale
         self.params_ = self._params_from_theta(res.x, scale)
         # log-likelihood of the mean spend in money units (a density: shifts with the scale)
@@ -737,6 +782,18 @@ class GammaGammaModel:
         sd = np.sqrt(np.diag(self.covariance_))
         self.se_ = {k: float(v * s) for (k, v), s in zip(self.params_.items(), sd)}
         return self
+
+    @classmethod
+    def _loglik_and_grad(cls, v, x, m):
+        """Per-row log-likelihood and its gradient in (p, q, gamma)."""
+        p, q, gamma = v
+        px = p * x
+        log_total = np.log(gamma + x * m)
+        psi = digamma(px + q)
+        grad = np.column_stack([x * (psi - digamma(px) + np.log(m) + np.log(x) - log_total),
+                                psi - digamma(q) + np.log(gamma) - log_total,
+                                q / gamma - (px + q) / (gamma + x * m)])
+        return cls._loglik(v, x, m), grad
 
     @staticmethod
     def _loglik(v, x, m):
@@ -791,7 +848,7 @@ def _periods(purchases, horizon, horizon_unit, discount_rate):
 
 
 def _discounted_purchases(purchases, x, t_x, T, times, discounts):
-    return np.diff(purchases._conditional(x, t_x, T, times), axis=1) @ discounts
+    return _weighted_sum(discounts, np.diff(purchases._conditional(x, t_x, T, times), axis=1).T)
 
 
 def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: GammaGammaModel,
@@ -876,7 +933,7 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
 
     def purchase_paths(model):  # per customer: purchases over the horizon, discounted purchases
         cumulative = model._conditional(ux, utx, uT, times)
-        return cumulative[:, -1][inverse], (np.diff(cumulative, axis=1) @ discounts)[inverse]
+        return cumulative[:, -1][inverse], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)[inverse]
 
     def log_gradient(model, values_of):
         theta, h = model.theta_, 1e-4
