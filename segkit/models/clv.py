@@ -139,9 +139,14 @@ def _check_fit_data(x, t_x, T, who: str) -> None:
 
 
 def _unique_rows(*columns: np.ndarray):
-    stacked = np.column_stack(columns)
-    uniq, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return uniq.T, inverse.ravel(), counts.astype(float)
+    """The distinct rows of the columns (sorted, so independent of the row order), each row's
+    position among them, and how many rows each stands for."""
+    frame = pd.DataFrame(dict(enumerate(columns)))
+    codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
+    counts = np.bincount(codes)
+    first = np.empty(len(counts), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # the first row of each distinct value
+    return [np.asarray(c)[first] for c in columns], codes, counts.astype(float)
 
 
 def _weighted_sum(weights, values):
@@ -226,7 +231,7 @@ def _covariance(H: np.ndarray, who: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # expectations over the dropout probability p ~ Beta(a, B), by composite Gauss quadrature
 
-_NODES, _PANELS, _CHUNK = 20, 14, 4096
+_NODES, _PANELS, _CHUNK = 12, 10, 4096
 _GL_U, _GL_W = leggauss(_NODES)
 _ENDPOINT_B = 60.0  # below this, (1 - p)^(B-1) is rough enough at p = 1 to need its own nodes
 
@@ -756,13 +761,14 @@ class GammaGammaModel:
         scale = float(m.mean())
         (ux, um), _, counts = _unique_rows(x, m / scale)
         n = counts.sum()
+        by_x = np.unique(ux, return_inverse=True)
 
         def nll(theta):
-            return -_weighted_sum(counts, self._loglik(np.exp(theta), ux, um)) / n
+            return -_weighted_sum(counts, self._loglik(np.exp(theta), ux, um, by_x)) / n
 
         def fun(theta):
             v = np.exp(theta)
-            ll, grad = self._loglik_and_grad(v, ux, um)
+            ll, grad = self._loglik_and_grad(v, ux, um, by_x=by_x)
             return -_weighted_sum(counts, ll) / n, -_weighted_sum(counts, grad) * v / n
 
         res = _minimize(fun, [np.log([1.0, 1.0, 1.0]), np.log([5.0, 4.0, 0.5]), np.log([0.5, 2.0, 2.0])],
@@ -783,24 +789,29 @@ class GammaGammaModel:
         self.se_ = {k: float(v * s) for (k, v), s in zip(self.params_.items(), sd)}
         return self
 
-    @classmethod
-    def _loglik_and_grad(cls, v, x, m):
-        """Per-row log-likelihood and its gradient in (p, q, gamma)."""
-        p, q, gamma = v
-        px = p * x
-        log_total = np.log(gamma + x * m)
-        psi = digamma(px + q)
-        grad = np.column_stack([x * (psi - digamma(px) + np.log(m) + np.log(x) - log_total),
-                                psi - digamma(q) + np.log(gamma) - log_total,
-                                q / gamma - (px + q) / (gamma + x * m)])
-        return cls._loglik(v, x, m), grad
-
     @staticmethod
-    def _loglik(v, x, m):
+    def _loglik_and_grad(v, x, m, want_grad: bool = True, by_x=None):
+        """Per-row log-likelihood and its gradient in (p, q, gamma); the terms in x alone are
+        computed once per distinct x (`by_x`: np.unique(x, return_inverse=True), if known)."""
         p, q, gamma = v
-        px = p * x
-        return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + (px - 1) * np.log(m)
-                + px * np.log(x) - (px + q) * np.log(gamma + x * m))
+        xs, at = by_x if by_x is not None else np.unique(x, return_inverse=True)
+        pxs = p * xs
+        px = pxs[at]
+        log_total = np.log(gamma + x * m)
+        log_xm = np.log(x * m)
+        ll = ((gammaln(pxs + q) - gammaln(pxs))[at] - gammaln(q) + q * np.log(gamma) + px * log_xm - np.log(m)
+              - (px + q) * log_total)
+        if not want_grad:
+            return ll, None
+        psi = digamma(pxs + q)
+        grad = np.column_stack([x * ((psi - digamma(pxs))[at] + log_xm - log_total),
+                                psi[at] - digamma(q) + np.log(gamma) - log_total,
+                                q / gamma - (px + q) / (gamma + x * m)])
+        return ll, grad
+
+    @classmethod
+    def _loglik(cls, v, x, m, by_x=None):
+        return cls._loglik_and_grad(v, x, m, want_grad=False, by_x=by_x)[0]
 
     def _params_from_theta(self, theta, scale):
         p, q, gamma = np.exp(np.asarray(theta, float))
