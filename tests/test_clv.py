@@ -503,3 +503,12 @@ def test_gamma_gamma_gradient_matches_differences(summary):
         def g(w):
             return GammaGammaModel._loglik_and_grad(w, x, m)[1].sum(axis=0)
         assert check_grad(f, g, np.array(v)) < 1e-5 * np.abs(g(np.array(v))).max()
+
+
+def test_gamma_gamma_ignores_missing_spend_of_customers_without_repeats(gamma_gamma, summary):
+    blank = summary.assign(mean_repeat_spend=summary["mean_repeat_spend"].where(summary["x"] > 0))
+    assert blank["mean_repeat_spend"].isna().sum() == 1411
+    assert GammaGammaModel().fit(blank).params_ == pytest.approx(gamma_gamma.params_, rel=1e-9)
+    np.testing.assert_allclose(gamma_gamma.expected_spend(blank), gamma_gamma.expected_spend(summary))
+    with pytest.raises(DataError, match="mean_repeat_spend is missing"):
+        GammaGammaModel().fit(blank.assign(mean_repeat_spend=np.nan))

@@ -46,7 +46,6 @@ __all__ = ["BGNBDModel", "ParetoNBDModel", "GammaGammaModel", "ConvergenceWarnin
            "holdout_check", "group_intervals"]
 
 _BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no interior maximum
-_LARGE = 1e4  # a and b both above this: the data do not identify heterogeneity in dropout
 
 
 class ConvergenceWarning(UserWarning):
@@ -741,9 +740,19 @@ class GammaGammaModel:
     def __init__(self):
         pass
 
-    def _data(self, summary, fitting: bool):
-        data = check_summary(summary, ("x", "mean_repeat_spend"))
-        x, m = data["x"], data["mean_repeat_spend"]
+    def _data(self, summary):
+        x = check_summary(summary, ("x",))["x"]
+        if "mean_repeat_spend" not in summary.columns:
+            raise DataError("summary lacks column mean_repeat_spend; make it with segkit's repeat_summary")
+        try:
+            m = summary["mean_repeat_spend"].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise DataError("summary column 'mean_repeat_spend' must be numeric") from None
+        m = np.where(x > 0, m, 0.0)  # customers without repeats have no mean repeat spend: not used
+        missing = ~np.isfinite(m)
+        if missing.any():
+            raise DataError(f"{_customer_names(summary, missing)}: mean_repeat_spend is missing or infinite for a "
+                            "customer with repeat purchases")
         bad = (x > 0) & (m <= 0)
         if bad.any():
             raise DataError(f"{_customer_names(summary, bad)}: mean_repeat_spend must be > 0 for a customer with "
@@ -753,7 +762,7 @@ class GammaGammaModel:
 
     def fit(self, summary: pd.DataFrame) -> "GammaGammaModel":
         """Fit by maximum likelihood on the repeat buyers' x and mean_repeat_spend."""
-        x, m = self._data(summary, True)
+        x, m = self._data(summary)
         keep = x > 0
         if keep.sum() < 2:
             raise DataError(f"Gamma-Gamma needs at least 2 customers with repeat purchases, got {int(keep.sum())}")
@@ -833,7 +842,7 @@ class GammaGammaModel:
         population mean spend is then infinite) and there are customers without repeats."""
         if not hasattr(self, "params_"):
             raise ParamsError("Gamma-Gamma is not fitted yet: call fit(summary) first")
-        x, m = self._data(summary, False)
+        x, m = self._data(summary)
         P = self.params_
         p, q, gamma = P["p"], P["q"], P["gamma"]
         denominator = p * x + q - 1
