@@ -178,8 +178,9 @@ class _Index:
 # fitting helpers
 
 def _minimize(fun, starts, bounds, jac: bool = False):
-    """The best of several L-BFGS-B runs; `converged` when the optimiser succeeded or stopped with
-    a negligible gradient (the objective is a mean per customer, so 1e-6 is tight)."""
+    """The best of several L-BFGS-B runs (stopping early once two of them end at the same value);
+    `converged` when the optimiser succeeded or stopped with a negligible gradient (the objective is
+    a mean per customer, so 1e-6 is tight)."""
     def safe(theta):
         out = fun(theta)
         value = out[0] if jac else out
@@ -187,13 +188,19 @@ def _minimize(fun, starts, bounds, jac: bool = False):
             return out
         return (1e10, np.zeros(len(theta))) if jac else 1e10
 
-    best = None
+    best, agreed = None, 0
     for start in starts:
+        if agreed >= 2:  # two starting points already ended at the same maximum
+            break
         # one BLAS thread: the optimiser's steps are tiny, and idle BLAS threads competing for the
         # cores made fits 2-3 times slower on a busy machine
         with np.errstate(all="ignore"), threadpool_limits(1, user_api="blas"):
             res = optimize.minimize(safe, np.asarray(start, float), jac=jac, method="L-BFGS-B", bounds=bounds,
                                     options=dict(maxiter=5000, ftol=1e-14, gtol=1e-8))
+        if best is not None and abs(res.fun - best.fun) < 1e-10 * max(1.0, abs(best.fun)):
+            agreed += 1
+        elif best is None or res.fun < best.fun:
+            agreed = 1
         if best is None or res.fun < best.fun - 1e-12:
             best = res
     best.converged = bool(best.success or np.max(np.abs(best.jac)) < 1e-6)
