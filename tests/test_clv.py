@@ -350,24 +350,49 @@ def test_thousands_of_purchases_do_not_overflow(bgnbd, pareto):
 
 
 def pareto_likelihood_by_integration(r, alpha, s, beta, x, t_x, T):
+    """The Pareto/NBD likelihood as alive-at-T plus dead-at-u for u in (t_x, T], by scipy's quad
+    (scaled by the integrand at t_x so that nothing overflows)."""
     from scipy.special import gammaln
     head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    alive = np.exp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T) + head)
-    dead = integrate.quad(lambda u: s * np.exp(head - (r + x) * np.log(alpha + u) - (s + 1) * np.log(beta + u)),
-                          t_x, T, epsrel=1e-12, epsabs=0)[0]
-    return np.log(alive + dead)
+    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    top = -(r + x) * np.log(alpha + t_x) - (s + 1) * np.log(beta + t_x)
+    dead = s * integrate.quad(lambda u: np.exp(-(r + x) * np.log(alpha + u) - (s + 1) * np.log(beta + u) - top),
+                              t_x, T, epsrel=1e-13, epsabs=0, limit=1000,
+                              points=[t_x + (alpha + t_x) / (r + x + s)])[0]
+    return head + (np.logaddexp(alive, top + np.log(dead)) if dead > 0 else alive)
 
 
 @pytest.mark.parametrize("params", [dict(r=0.55, alpha=10.58, s=0.61, beta=11.67),   # alpha < beta
                                     dict(r=0.55, alpha=14.0, s=1.0, beta=3.0),       # alpha > beta, s = 1
-                                    dict(r=2.0, alpha=5.0, s=2.5, beta=40.0)])
+                                    dict(r=2.0, alpha=5.0, s=2.5, beta=40.0),
+                                    dict(r=0.5, alpha=100.0, s=0.6, beta=1.0),
+                                    dict(r=5.0, alpha=0.01, s=3.0, beta=500.0)])     # scipy's 2F1 gives NaN here
 def test_pareto_likelihood_agrees_with_direct_integration(params):
     model = ParetoNBDModel.from_params(params, time_unit="weeks")
-    rows = [(0, 0.0, 30.0), (1, 2.0, 30.0), (5, 29.9, 30.0), (40, 12.0, 38.0)]
+    rows = [(0, 0.0, 30.0), (1, 2.0, 30.0), (5, 29.9, 30.0), (40, 12.0, 38.0), (3000, 50.0, 100.0),
+            (200, 10.0, 500.0)]
     for x, t_x, T in rows:
-        got = model.log_likelihood(pd.DataFrame({"x": [x], "t_x": [t_x], "T": [T]}))
+        summary = pd.DataFrame({"x": [x], "t_x": [t_x], "T": [T]})
+        got = model.log_likelihood(summary)
         assert got == pytest.approx(pareto_likelihood_by_integration(*params.values(), x, t_x, T), rel=1e-9)
+        assert 0 <= model.p_alive(summary).iloc[0] <= 1
     assert np.isfinite(model.expected_purchases(pd.DataFrame({"x": [3], "t_x": [5.0], "T": [9.0]}), 1e4)).all()
+
+
+def test_hypergeometric_series_where_scipy_fails():
+    from segkit.models.clv import _hyp2f1_one, _hyp2f1_one_series
+    assert np.isnan(hyp2f1(1.0, 4.0, 3009.0, 0.909))  # why the fallback exists
+    b = np.array([4.0, 4.0, 0.7, 30.0, 1.5])
+    c = np.array([3009.0, 209.0, 1.9, 32.0, 400.0])
+    z = np.array([0.909, 0.98, 0.95, 0.5, 0.999])
+    got = _hyp2f1_one(b, c, z)
+    assert np.isfinite(got).all()
+    # against the integral 2F1(1, b; c; z) = (c - 1) * integral of (1 - t)^(c-2) (1 - z t)^(-b) over [0, 1]
+    for bi, ci, zi, value in zip(b, c, z, got):
+        expected = (ci - 1) * integrate.quad(lambda t: (1 - t) ** (ci - 2) * (1 - zi * t) ** -bi, 0, 1,
+                                             epsrel=1e-12, limit=500)[0]
+        assert value == pytest.approx(expected, rel=1e-9)
+    np.testing.assert_allclose(_hyp2f1_one_series(b, c, z), got, rtol=1e-12)
 
 
 def test_analytic_gradient_matches_differences():

@@ -297,6 +297,33 @@ def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
     return -np.expm1(-R[:, None] * np.log1p(p * times[None, :] / A[:, None])) / p
 
 
+def _hyp2f1_one(b, c, z) -> np.ndarray:
+    """2F1(1, b; c; z) for c > b > 0 and 0 <= z < 1, a series of positive terms: scipy's hyp2f1,
+    and the power series summed directly where scipy gives no finite positive value (it returns NaN
+    for large c with z near 1, e.g. 2F1(1, 4; 3009; 0.91))."""
+    b, c, z = (np.asarray(v, float).copy() for v in np.broadcast_arrays(b, c, z))
+    value = np.asarray(hyp2f1(1.0, b, c, z), float)
+    bad = ~np.isfinite(value) | (value <= 0)
+    if bad.any():
+        value[bad] = _hyp2f1_one_series(b[bad], c[bad], z[bad])
+    return value
+
+
+def _hyp2f1_one_series(b, c, z, block: int = 256) -> np.ndarray:
+    total, term, n = np.ones(len(b)), np.ones(len(b)), 0
+    active = np.ones(len(b), bool)
+    while active.any() and n < 10_000_000:
+        steps = n + np.arange(block)
+        # the next `block` terms, each the previous times (b + n) z / (c + n)
+        ratios = (b[active, None] + steps) * z[active, None] / (c[active, None] + steps)
+        terms = term[active, None] * np.cumprod(ratios, axis=1)
+        total[active] += terms.sum(axis=1)
+        term[active] = terms[:, -1]
+        active[active] = term[active] > 1e-17 * total[active]
+        n += block
+    return total
+
+
 def _expm1_ratio(c, L):
     """(1 - exp(-c L)) / c, and its limit L at c = 0 (for Pareto/NBD's s = 1)."""
     c, L = np.broadcast_arrays(np.asarray(c, float), np.asarray(L, float))
@@ -687,11 +714,11 @@ class ParetoNBDModel(_CountingModel):
         rsx = r + s + x
         if alpha >= beta:
             z = (alpha - beta) / (alpha + u)
-            tail = -s * np.log(beta + u) - (r + x) * np.log(alpha + u) + np.log(hyp2f1(1.0, r + x, rsx + 1, z))
+            tail = -s * np.log(beta + u) - (r + x) * np.log(alpha + u) + np.log(_hyp2f1_one(r + x, rsx + 1, z))
         else:
             z = (beta - alpha) / (beta + u)
             tail = (-(r + x - 1) * np.log(alpha + u) - (s + 1) * np.log(beta + u)
-                    + np.log(hyp2f1(1.0, s + 1, rsx + 1, z)))
+                    + np.log(_hyp2f1_one(s + 1, rsx + 1, z)))
         upper, lower = tail[at_tx], tail[at_T]
         with np.errstate(divide="ignore"):
             return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
