@@ -170,11 +170,20 @@ def test_clv_over_12_months_converts_months_to_weeks(bgnbd, gamma_gamma, summary
     assert (np.abs(clv.to_numpy() / wrong - 1) > 0.2).all()
 
 
-def test_clv_is_the_same_from_a_daily_model(bgnbd, gamma_gamma, summary, summary_days):
-    daily = BGNBDModel().fit(summary_days)
+def test_clv_is_the_same_from_a_daily_or_monthly_model(bgnbd, gamma_gamma, summary, summary_days):
     weekly = predicted_clv(summary, bgnbd, gamma_gamma)
+    daily = BGNBDModel().fit(summary_days)
     np.testing.assert_allclose(predicted_clv(summary_days, daily, gamma_gamma).to_numpy(), weekly.to_numpy(),
                                rtol=1e-4)
+    summary_months = repeat_summary(connect(), load_cdnow(sample=True), CAL, OBS, time_unit="months")
+    monthly = BGNBDModel().fit(summary_months)
+    assert monthly.params_["alpha"] == pytest.approx(bgnbd.params_["alpha"] * 7 / (365.25 / 12), rel=1e-4)
+    np.testing.assert_allclose(predicted_clv(summary_months, monthly, gamma_gamma).to_numpy(), weekly.to_numpy(),
+                               rtol=1e-4)
+    # a horizon in weeks on the weekly model: 52 weekly periods, discounted weekly
+    by_week = predicted_clv(summary, bgnbd, gamma_gamma, horizon=52, horizon_unit="weeks", discount_rate=0.0)
+    undiscounted = predicted_clv(summary, bgnbd, gamma_gamma, horizon=1, horizon_unit="years", discount_rate=0.0)
+    assert (by_week < undiscounted).all()  # 52 weeks are a little less than 365.25 days
 
 
 # ---- the same model in days and weeks; row order ----------------------------------------------
