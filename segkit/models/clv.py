@@ -1,0 +1,1029 @@
+"""Repeat-buying models for customer lifetime value: BG/NBD, Pareto/NBD, Gamma-Gamma, predicted CLV.
+
+Each model is a scikit-learn-style estimator fitted on the per-customer summary of
+`segkit.models.repeat_summary.repeat_summary` (columns x, t_x, T and, for spend, mean_repeat_spend):
+`__init__` stores its arguments, `fit(summary)` learns `params_`, `loglik_`, `se_` (standard errors
+from the Hessian of the log-likelihood), `covariance_` (of the log-parameters) and returns self.
+
+- BG/NBD: Fader, Hardie & Lee (2005), "Counting your customers the easy way: an alternative to the
+  Pareto/NBD model", Marketing Science 24(2). Purchases Poisson(lambda) while alive, lambda ~
+  Gamma(r, alpha); after each purchase the customer drops out with probability p ~ Beta(a, b).
+- Pareto/NBD: Schmittlein, Morrison & Colombo (1987), Management Science 33(1); likelihood, P(alive)
+  and conditional expectation as in Fader & Hardie (2005), "A note on deriving the Pareto/NBD model
+  and related expressions". Lifetimes exponential(mu), mu ~ Gamma(s, beta).
+- Gamma-Gamma spend: Fader, Hardie & Lee (2005), "RFM and CLV: using iso-value curves for customer
+  base analysis", Journal of Marketing Research 42(4); Fader & Hardie (2013), "The Gamma-Gamma model
+  of monetary value".
+
+Numerics: the likelihoods are computed in log space, vectorised over the unique (x, t_x, T)
+combinations weighted by their counts; the parameters are fitted as logarithms, with the time scale
+divided by the mean age T (so the same data in days and in weeks follow the same optimisation path),
+from several starting points. The BG/NBD expectations are integrals over the dropout probability p
+computed by Gauss quadrature (finite for any a, b > 0, including a + b < 1, a = 1, b = 1 and
+thousands of purchases), instead of the Gaussian hypergeometric closed form, which has poles there.
+The Pareto/NBD hypergeometric terms use Euler's transformation, so that the series has positive
+terms, and their difference is taken in log space.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from numpy.polynomial.legendre import leggauss
+from scipy import optimize
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, roots_jacobi
+from scipy.stats import nbinom, norm
+from threadpoolctl import threadpool_limits
+
+from segkit.errors import DataError, ParamsError
+from segkit.models.repeat_summary import UNIT_DAYS, unit_days
+
+__all__ = ["BGNBDModel", "ParetoNBDModel", "GammaGammaModel", "ConvergenceWarning", "predicted_clv",
+           "holdout_check", "group_intervals"]
+
+_BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no interior maximum
+
+
+class ConvergenceWarning(UserWarning):
+    """A model fit did not end at an interior maximum of the likelihood (the warning says which
+    limit was used instead, or what to check)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks
+
+def _customer_names(summary: pd.DataFrame, mask: np.ndarray) -> str:
+    ids = summary["customer_id"] if "customer_id" in summary.columns else pd.Series(summary.index)
+    bad = np.asarray(ids)[mask]
+    shown = ", ".join(repr(str(v)) for v in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return f"customer {shown}{more}"
+
+
+def check_summary(summary: pd.DataFrame, columns=("x", "t_x", "T")) -> dict[str, np.ndarray]:
+    """The summary's columns as float arrays, after checking that every row can be: x a whole
+    number >= 0, 0 <= t_x <= T, t_x = 0 exactly when x = 0, no missing values.
+
+    Raises DataError naming the first customers (customer_id, else the row label) that break a rule.
+    """
+    if not isinstance(summary, pd.DataFrame):
+        raise DataError(f"summary must be a DataFrame with columns {', '.join(columns)}, "
+                        f"got {type(summary).__name__}")
+    missing = [c for c in columns if c not in summary.columns]
+    if missing:
+        raise DataError(f"summary lacks column(s) {', '.join(missing)}; make it with segkit's repeat_summary")
+    out = {}
+    for c in columns:
+        try:
+            values = summary[c].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise DataError(f"summary column {c!r} must be numeric, got {summary[c].dtype}") from None
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise DataError(f"{_customer_names(summary, bad)}: {c} is missing or infinite; "
+                            "every customer needs a number")
+        out[c] = values
+    if "x" in out:
+        x = out["x"]
+        for mask, why in ((x < 0, "x (repeat purchases) must be >= 0"),
+                          (x != np.round(x), "x (repeat purchases) must be a whole number")):
+            if mask.any():
+                raise DataError(f"{_customer_names(summary, mask)}: {why}, got {x[mask][0]:g}")
+    if "T" in out:
+        T = out["T"]
+        if (T < 0).any():
+            raise DataError(f"{_customer_names(summary, T < 0)}: T (age) must be >= 0, got {T[T < 0][0]:g}")
+    if "t_x" in out and "T" in out:
+        x, t_x, T = out["x"], out["t_x"], out["T"]
+        rules = ((t_x < 0, "t_x must be >= 0"),
+                 (t_x > T * (1 + 1e-12), "t_x (time of the last purchase) must be <= T (age)"),
+                 ((x == 0) & (t_x > 0), "t_x > 0 needs x >= 1 (a last purchase after the first)"),
+                 ((x > 0) & (t_x == 0), "x >= 1 needs t_x > 0 (repeat purchases are on later days)"))
+        for mask, why in rules:
+            if mask.any():
+                i = np.flatnonzero(mask)[0]
+                raise DataError(f"{_customer_names(summary, mask)}: {why}; got x={x[i]:g}, t_x={t_x[i]:g}, "
+                                f"T={T[i]:g}")
+    return out
+
+
+def _resolve_unit(summary: pd.DataFrame, stated: str | None, who: str) -> str:
+    found = summary.attrs.get("time_unit")
+    if stated is not None:
+        unit_days(stated)
+    if stated is not None and found is not None and stated != found:
+        raise ParamsError(f"{who}: time_unit={stated!r} but the summary is in {found!r}; "
+                          "make the summary in the model's unit or leave time_unit unset")
+    unit = stated or found
+    if unit is None:
+        raise ParamsError(f"{who}: the summary does not say its time unit; pass time_unit='weeks' "
+                          "(or 'days', 'months') to the model")
+    return unit
+
+
+def _check_fit_data(x, t_x, T, who: str) -> None:
+    if len(x) < 2:
+        raise DataError(f"{who} needs at least 2 customers, got {len(x)}")
+    if T.max() == 0:
+        raise DataError(f"{who}: all purchases are on one day (every T is 0); "
+                        "choose a later calibration_end or more data")
+    if x.sum() == 0:
+        raise DataError(f"{who}: no customer has a repeat purchase in the calibration period "
+                        f"({len(x)} customers, all x = 0); the model cannot learn how often customers buy "
+                        "again: choose a later calibration_end or more data")
+
+
+def _unique_rows(*columns: np.ndarray):
+    """The distinct rows of the columns (sorted, so independent of the row order), each row's
+    position among them, and how many rows each stands for."""
+    frame = pd.DataFrame(dict(enumerate(columns)))
+    codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
+    counts = np.bincount(codes)
+    first = np.empty(len(counts), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # the first row of each distinct value
+    return [np.asarray(c)[first] for c in columns], codes, counts.astype(float)
+
+
+def _weighted_sum(weights, values):
+    """sum_i weights[i] * values[i] (along the first axis) without BLAS: on a busy machine, BLAS
+    threads woken for one large product slow every later step of the optimiser."""
+    values = np.asarray(values)
+    return (weights.reshape(-1, *[1] * (values.ndim - 1)) * values).sum(axis=0)
+
+
+class _Index:
+    """Unique values of x and of the times (t_x and T together) with each row's place in them, so
+    that the functions of x alone or of a time alone are computed once per value, not per row."""
+
+    def __init__(self, x, t_x, T):
+        self.x, self.t_x, self.T = x, t_x, T
+        self.xs, self.of_x = np.unique(x, return_inverse=True)
+        self.times, where = np.unique(np.concatenate([t_x, T]), return_inverse=True)
+        self.of_tx, self.of_T = where[:len(x)], where[len(x):]
+
+    @cached_property
+    def pairs(self):
+        """Unique (x, time) pairs among the rows' (x, t_x) and (x, T), and each row's two places."""
+        width = len(self.times)
+        keys = np.concatenate([self.of_x * width + self.of_tx, self.of_x * width + self.of_T])
+        unique, where = np.unique(keys, return_inverse=True)
+        return self.xs[unique // width], self.times[unique % width], where[:len(self.x)], where[len(self.x):]
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting helpers
+
+def _minimize(fun, starts, bounds, jac: bool = False):
+    """The best of several L-BFGS-B runs (stopping early once two of them end at the same value);
+    `converged` when the optimiser succeeded or stopped with a negligible gradient (the objective is
+    a mean per customer, so 1e-6 is tight)."""
+    def safe(theta):
+        out = fun(theta)
+        value = out[0] if jac else out
+        if np.isfinite(value) and (not jac or np.isfinite(out[1]).all()):
+            return out
+        return (1e10, np.zeros(len(theta))) if jac else 1e10
+
+    best, agreed = None, 0
+    for start in starts:
+        if agreed >= 2:  # two starting points already ended at the same maximum
+            break
+        # one BLAS thread: the optimiser's steps are tiny, and idle BLAS threads competing for the
+        # cores made fits 2-3 times slower on a busy machine
+        with np.errstate(all="ignore"), threadpool_limits(1, user_api="blas"):
+            res = optimize.minimize(safe, np.asarray(start, float), jac=jac, method="L-BFGS-B", bounds=bounds,
+                                    options=dict(maxiter=5000, ftol=1e-14, gtol=1e-8))
+        if best is not None and abs(res.fun - best.fun) < 1e-10 * max(1.0, abs(best.fun)):
+            agreed += 1
+        elif best is None or res.fun < best.fun:
+            agreed = 1
+        if best is None or res.fun < best.fun - 1e-12:
+            best = res
+    best.converged = bool(best.success or np.max(np.abs(best.jac)) < 1e-6)
+    return best
+
+
+def _numerical_hessian(f, theta: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Central second differences of a scalar function (the log-parameters are well scaled, so one
+    step size serves all)."""
+    k = len(theta)
+    H = np.empty((k, k))
+    f0 = f(theta)
+    step = np.eye(k) * h
+    for i in range(k):
+        H[i, i] = (f(theta + step[i]) - 2 * f0 + f(theta - step[i])) / h ** 2
+        for j in range(i):
+            H[i, j] = H[j, i] = (f(theta + step[i] + step[j]) - f(theta + step[i] - step[j])
+                                 - f(theta - step[i] + step[j]) + f(theta - step[i] - step[j])) / (4 * h ** 2)
+    return H
+
+
+def _covariance(H: np.ndarray, who: str) -> np.ndarray:
+    """The inverse of the Hessian of the total negative log-likelihood, if it is positive definite."""
+    H = (H + H.T) / 2
+    try:
+        np.linalg.cholesky(H)
+        return np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        warnings.warn(f"{who}: the log-likelihood is flat or not concave at the fitted parameters, so the "
+                      "standard errors are not defined (reported as infinite)", ConvergenceWarning, stacklevel=4)
+        return np.diag(np.full(len(H), np.inf))
+
+
+# ---------------------------------------------------------------------------------------------
+# expectations over the dropout probability p ~ Beta(a, B), by composite Gauss quadrature
+
+_NODES, _PANELS, _CHUNK = 12, 10, 4096
+_GL_U, _GL_W = leggauss(_NODES)
+_ENDPOINT_B = 60.0  # below this, (1 - p)^(B-1) is rough enough at p = 1 to need its own nodes
+
+
+def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
+    """E[(1 - (A / (A + p t))^R) / p] for p ~ Beta(a, B), for each row (B, R, A) and each time t.
+
+    That is a BG/NBD customer's expected purchases in the next t periods when alive now, with
+    lambda ~ Gamma(R, A) and p ~ Beta(a, B). The interval [0, 1] is cut into geometric panels
+    starting below the scales of the integrand (A / (R t) and 1 / B); the first panel uses
+    Gauss-Jacobi nodes for the p^(a-1) endpoint, the last one Gauss-Jacobi nodes for (1 - p)^(B-1)
+    when B is small, the others Gauss-Legendre; weights are normalised in log space.
+    Returns an array (rows, times).
+    """
+    B, R, A = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(B, R, A))
+    times = np.atleast_1d(np.asarray(times, float))
+    out = np.zeros((len(B), len(times)))
+    positive = times > 0
+    if positive.any():
+        ju, jw = roots_jacobi(_NODES, 0.0, a - 1.0)
+        for start in range(0, len(B), _CHUNK):
+            rows = slice(start, start + _CHUNK)
+            out[rows, positive] = _rate_chunk(a, B[rows], R[rows], A[rows], times[positive], ju, jw)
+    return out
+
+
+def _rate_chunk(a, B, R, A, times, ju, jw):
+    s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * np.maximum(R, 1.0)), 1.0 / B), 1.0)
+    edges = s0[:, None] ** (1.0 - np.arange(_PANELS) / (_PANELS - 1))[None, :]
+    p0 = s0[:, None] * (1 + ju) / 2
+    lw0 = np.log(jw) + a * np.log(s0 / 2)[:, None] + (B - 1)[:, None] * np.log1p(-p0)
+    lo, hi = edges[:, :-1], edges[:, 1:]
+    half, mid = (hi - lo) / 2, (hi + lo) / 2
+    p1 = np.minimum(mid[..., None] + half[..., None] * _GL_U, 1 - 1e-16)
+    lw1 = np.log(_GL_W) + np.log(half)[..., None] + (a - 1) * np.log(p1) + (B - 1)[:, None, None] * np.log1p(-p1)
+    for b_value in np.unique(B[B < _ENDPOINT_B]):  # Jacobi nodes for (1 - p)^(B-1) on the last panel
+        rows = B == b_value
+        lu, lw = roots_jacobi(_NODES, b_value - 1.0, 0.0)
+        h = half[rows, -1][:, None]
+        p_last = lo[rows, -1][:, None] + h * (1 + lu)
+        p1[rows, -1] = p_last
+        lw1[rows, -1] = np.log(lw) + b_value * np.log(h) + (a - 1) * np.log(p_last)
+    p = np.concatenate([p0, p1.reshape(len(B), -1)], axis=1)
+    logw = np.concatenate([lw0, lw1.reshape(len(B), -1)], axis=1)
+    w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    scaled = p / A[:, None]
+    return np.column_stack([np.sum(w * (-np.expm1(-R[:, None] * np.log1p(scaled * t)) / p), axis=1)
+                            for t in times])
+
+
+def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
+    """(1 - (A / (A + p t))^R) / p: expected purchases in t when alive, with a known dropout p;
+    an array (rows, times)."""
+    R, A = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(R, A))
+    times = np.atleast_1d(np.asarray(times, float))
+    return -np.expm1(-R[:, None] * np.log1p(p * times[None, :] / A[:, None])) / p
+
+
+def _hyp2f1_one(b, c, z) -> np.ndarray:
+    """2F1(1, b; c; z) for c > b > 0 and 0 <= z < 1, a series of positive terms: scipy's hyp2f1,
+    and the power series summed directly where scipy gives no finite positive value (it returns NaN
+    for large c with z near 1, e.g. 2F1(1, 4; 3009; 0.91))."""
+    b, c, z = (np.asarray(v, float).copy() for v in np.broadcast_arrays(b, c, z))
+    value = np.asarray(hyp2f1(1.0, b, c, z), float)
+    bad = ~np.isfinite(value) | (value <= 0)
+    if bad.any():
+        value[bad] = _hyp2f1_one_series(b[bad], c[bad], z[bad])
+    return value
+
+
+def _hyp2f1_one_series(b, c, z, block: int = 256) -> np.ndarray:
+    total, term, n = np.ones(len(b)), np.ones(len(b)), 0
+    active = np.ones(len(b), bool)
+    while active.any() and n < 10_000_000:
+        steps = n + np.arange(block)
+        # the next `block` terms, each the previous times (b + n) z / (c + n)
+        ratios = (b[active, None] + steps) * z[active, None] / (c[active, None] + steps)
+        terms = term[active, None] * np.cumprod(ratios, axis=1)
+        total[active] += terms.sum(axis=1)
+        term[active] = terms[:, -1]
+        active[active] = term[active] > 1e-17 * total[active]
+        n += block
+    return total
+
+
+def _expm1_ratio(c, L):
+    """(1 - exp(-c L)) / c, and its limit L at c = 0 (for Pareto/NBD's s = 1)."""
+    c, L = np.broadcast_arrays(np.asarray(c, float), np.asarray(L, float))
+    small = np.abs(c * L) < 1e-10
+    safe_c = np.where(small, 1.0, c)
+    return np.where(small, L * (1 - c * L / 2), -np.expm1(-c * L) / safe_c)
+
+
+# ---------------------------------------------------------------------------------------------
+# the purchase-count models
+
+class _CountingModel:
+    """Shared fitting and prediction plumbing of BG/NBD and Pareto/NBD."""
+
+    _names: tuple[str, ...] = ()
+    _scaled: tuple[str, ...] = ()  # parameters in time units (scaled by the time unit)
+    name = ""
+
+    def __init__(self, time_unit: str | None = None):
+        self.time_unit = time_unit
+
+    @classmethod
+    def from_params(cls, params: dict, time_unit: str):
+        """A model with given parameters (e.g. published ones) instead of fitted ones; it has no
+        standard errors, so `group_intervals` cannot use it."""
+        model = cls(time_unit=time_unit)
+        unit_days(time_unit)
+        names = ("r", "alpha", "p") if cls is BGNBDModel and "p" in params else cls._names
+        if sorted(params) != sorted(names) or not all(np.isfinite(v) and v > 0 for v in params.values()):
+            raise ParamsError(f"{cls.name} parameters must be positive numbers {', '.join(names)}, got {params}")
+        model.params_ = {n: float(params[n]) for n in names}
+        model.time_unit_, model.limit_, model._scale = time_unit, None, 1.0
+        if "p" in params:
+            model.limit_ = "one dropout probability p for every customer"
+        return model
+
+    # subclasses: _loglik_scaled(params, x, t_x, T) with params in scaled units; _starts()
+
+    def _params_from_theta(self, theta, scale) -> dict:
+        values = np.exp(np.asarray(theta, float))
+        return {n: float(v * scale) if n in self._scaled else float(v) for n, v in zip(self._names, values)}
+
+    def _theta_from_params(self, params, scale) -> np.ndarray:
+        return np.log([params[n] / scale if n in self._scaled else params[n] for n in self._names])
+
+    def fit(self, summary: pd.DataFrame):
+        """Fit by maximum likelihood on the summary's x, t_x, T (see the class docstring)."""
+        unit = _resolve_unit(summary, self.time_unit, self.name)
+        data = check_summary(summary)
+        x, t_x, T = data["x"], data["t_x"], data["T"]
+        _check_fit_data(x, t_x, T, self.name)
+        scale = float(T.mean())
+        (ux, utx, uT), _, counts = _unique_rows(x, t_x / scale, T / scale)
+        self.time_unit_, self.n_customers_, self._scale, self.limit_ = unit, int(counts.sum()), scale, None
+        theta, loglik_scaled, converged, message = self._fit_scaled(ux, utx, uT, counts)
+        self.params_ = self._params_from_theta(theta, scale)
+        # in the summary's own time unit: each of the x purchase-time densities scales by 1 / scale
+        self.loglik_ = float(loglik_scaled - x.sum() * np.log(scale))
+        self.converged_ = converged
+        at_bound = np.abs(theta) > _BOUND - 1e-3
+        if not converged or at_bound.any():
+            names = [n for n, hit in zip(self.params_, at_bound) if hit]
+            detail = (f"{', '.join(names)} reached the limit of the search" if names
+                      else f"the optimiser stopped ({message})")
+            warnings.warn(f"{self.name} fit has no interior maximum: {detail}, at {self._describe(self.params_)}; "
+                          "the estimates are not reliable", ConvergenceWarning, stacklevel=2)
+            self.converged_ = False
+        sd = np.sqrt(np.diag(self.covariance_))
+        factors = [v * (1 - v) if k == "p" else v for k, v in self.params_.items()]  # d param / d log(-it)
+        self.se_ = {k: float(f * s) for k, f, s in zip(self.params_, factors, sd)}
+        return self
+
+    def _fit_scaled(self, ux, utx, uT, counts):
+        """Maximise the log-likelihood on the scaled data; sets covariance_ (of the log-parameters);
+        returns theta (log-parameters, scaled), the log-likelihood, converged, the optimiser's message."""
+        n = counts.sum()
+        index = _Index(ux, utx, uT)
+
+        def nll(theta):
+            return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / n
+
+        res = _minimize(nll, self._starts(), [(-_BOUND, _BOUND)] * len(self._names))
+        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
+        return res.x, -res.fun * n, res.converged, res.message
+
+    @staticmethod
+    def _describe(params) -> str:
+        return ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+
+    def _check_fitted(self):
+        if not hasattr(self, "params_"):
+            raise ParamsError(f"{self.name} is not fitted yet: call fit(summary) first")
+
+    def _predict_data(self, summary):
+        self._check_fitted()
+        found = summary.attrs.get("time_unit") if isinstance(summary, pd.DataFrame) else None
+        if found is not None and found != self.time_unit_:
+            raise ParamsError(f"{self.name} was fitted in {self.time_unit_} but the summary is in {found}; "
+                              f"make the summary with time_unit={self.time_unit_!r}")
+        data = check_summary(summary)
+        return data["x"], data["t_x"], data["T"]
+
+    def _t_in_model_units(self, t, unit):
+        t = np.asarray(t, float)
+        if unit is not None:
+            t = t * unit_days(unit) / UNIT_DAYS[self.time_unit_]
+        if (t < 0).any() or not np.isfinite(t).all():
+            raise ParamsError(f"t must be a finite time >= 0, got {t}")
+        return t
+
+    def _series(self, summary, values, name):
+        return pd.Series(values, index=summary.index, name=name)
+
+    def _with_theta(self, theta):
+        """A copy with other (log-)parameters: for the delta method."""
+        other = copy.copy(self)
+        other.params_ = self._params_from_theta(theta, self._scale)
+        return other
+
+    @property
+    def theta_(self) -> np.ndarray:
+        return self._theta_from_params(self.params_, self._scale)
+
+    def log_likelihood(self, summary: pd.DataFrame) -> float:
+        """The model's log-likelihood of the summary's (x, t_x, T) at its current parameters, in the
+        model's time unit (equals `loglik_` on the data it was fitted on)."""
+        x, t_x, T = self._predict_data(summary)
+        (ux, utx, uT), _, counts = _unique_rows(x, t_x, T)
+        P = self.params_
+        if "p" in P:
+            values = self._loglik_limit(np.array([P["r"], P["alpha"], P["p"]]), ux, utx, uT)
+        else:
+            values = self._loglik_scaled(np.array([P[n] for n in self._names]), ux, utx, uT)
+        return float(_weighted_sum(counts, values))
+
+    # --- public predictions ---
+    def expected_purchases(self, summary: pd.DataFrame, t: float, unit: str | None = None) -> pd.Series:
+        """Expected purchases in the next `t` periods (model units, or `unit`) for each customer,
+        given their x, t_x, T: E[Y(t) | x, t_x, T]. A Series aligned with `summary`."""
+        x, t_x, T = self._predict_data(summary)
+        t = float(self._t_in_model_units(t, unit))
+        (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
+        values = self._conditional(ux, utx, uT, [t])[:, 0]
+        return self._series(summary, values[inverse], "expected_purchases")
+
+    def p_alive(self, summary: pd.DataFrame) -> pd.Series:
+        """Probability that each customer is still active at T, given x, t_x, T."""
+        x, t_x, T = self._predict_data(summary)
+        (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
+        return self._series(summary, self._p_alive(ux, utx, uT)[inverse], "p_alive")
+
+    def unconditional_expected_purchases(self, t, unit: str | None = None) -> np.ndarray:
+        """E[X(t)]: expected purchases of a new customer in the first `t` periods (array like t)."""
+        self._check_fitted()
+        return self._unconditional(self._t_in_model_units(t, unit))
+
+
+class BGNBDModel(_CountingModel):
+    """BG/NBD (Fader, Hardie & Lee 2005): while active, a customer buys as a Poisson process with
+    rate lambda ~ Gamma(r, alpha) (alpha in time units); after each purchase they become inactive
+    with probability p ~ Beta(a, b).
+
+    `fit(summary)` needs columns x, t_x, T (see `repeat_summary`) and learns `params_` (r, alpha,
+    a, b), `loglik_` (natural log, in the summary's time unit), `se_`, `covariance_` (of the
+    log-parameters), `time_unit_`, `converged_` and `limit_`. When a and b grow together without
+    bound (no heterogeneity in dropout), a ConvergenceWarning says so and the limiting model with
+    one dropout probability p for everyone is used: `params_` is then (r, alpha, p) and
+    `limit_` describes it.
+
+    Raises DataError for impossible summaries (naming the customer), one customer, no repeat
+    buyers, or all purchases on one day; ParamsError when the time unit is unknown.
+
+    >>> import datetime as dt
+    >>> from segkit.datasets import load_cdnow
+    >>> from segkit.intake.sources import connect
+    >>> from segkit.models.repeat_summary import repeat_summary
+    >>> summary = repeat_summary(connect(), load_cdnow(sample=True), dt.date(1997, 9, 30))
+    >>> model = BGNBDModel().fit(summary)
+    >>> {k: round(v, 3) for k, v in model.params_.items()}
+    {'r': 0.243, 'alpha': 4.414, 'a': 0.793, 'b': 2.426}
+    >>> round(float(model.p_alive(summary).mean()), 3), round(float(model.expected_purchases(summary, 39).sum()))
+    (0.813, 1653)
+    """
+
+    _names = ("r", "alpha", "a", "b")
+    _scaled = ("alpha",)
+    name = "BG/NBD"
+
+    def _starts(self):
+        return [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.3, 0.15, 0.8, 2.5]), np.log([2.0, 3.0, 0.3, 0.6])]
+
+    @classmethod
+    def _loglik_scaled(cls, v, x, t_x, T, index=None):
+        return cls._loglik_and_grad(v, x, t_x, T, index)[0]
+
+    @staticmethod
+    def _loglik_limit(v, x, t_x, T, index=None):
+        r, alpha, p = v
+        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        alive = x * np.log1p(-p) - (r + x) * np.log(alpha + T)
+        has = x > 0
+        dropped = np.full(x.shape, -np.inf)
+        dropped[has] = np.log(p) + (x[has] - 1) * np.log1p(-p) - (r + x[has]) * np.log(alpha + t_x[has])
+        return head + np.logaddexp(alive, dropped)
+
+    @staticmethod
+    def _loglik_and_grad(v, x, t_x, T, index=None):
+        """Per-row log-likelihood and its gradient in (r, alpha, a, b) (FHL 2005, eq. 6)."""
+        ix = index or _Index(x, t_x, T)
+        r, alpha, a, b = v
+        xs, at = ix.xs, ix.of_x
+        has = xs > 0
+        b_dropped = np.where(has, b + xs - 1, 1.0)  # b + x - 1 > 0 wherever it is used
+        keep = betaln(a, b + xs)
+        drop = np.where(has, betaln(a + 1, b_dropped), -np.inf)
+        log_time, inv_time = np.log(alpha + ix.times), 1 / (alpha + ix.times)
+        log_T, log_last = log_time[ix.of_T], log_time[ix.of_tx]
+        rx = r + x
+        alive = keep[at] - rx * log_T
+        dropped = drop[at] - rx * log_last
+        total = np.logaddexp(alive, dropped)
+        w_alive = np.exp(alive - total)
+        w_dropped = 1 - w_alive
+        ll = (gammaln(r + xs) - gammaln(r))[at] + r * np.log(alpha) - betaln(a, b) + total
+        psi_ab, psi_abx = digamma(a + b), digamma(a + b + xs)
+        grad = np.column_stack([
+            (digamma(r + xs) - digamma(r))[at] + np.log(alpha) - w_alive * log_T - w_dropped * log_last,
+            r / alpha - rx * (w_alive * inv_time[ix.of_T] + w_dropped * inv_time[ix.of_tx]),
+            psi_ab - digamma(a) + w_alive * (digamma(a) - psi_abx)[at] + w_dropped * (digamma(a + 1) - psi_abx)[at],
+            psi_ab - digamma(b) + w_alive * (digamma(b + xs) - psi_abx)[at]
+            + w_dropped * (np.where(has, digamma(b_dropped), 0.0) - psi_abx)[at],
+        ])
+        return ll, grad
+
+    def _fit_scaled(self, ux, utx, uT, counts):
+        # optimised in (log r, log alpha, logit m, log kappa) with m = a / (a + b), kappa = a + b:
+        # a and b growing together (no interior maximum) is then one parameter running to its bound
+        n = counts.sum()
+        index = _Index(ux, utx, uT)
+
+        def natural(phi):
+            m, kappa = expit(phi[2]), np.exp(phi[3])
+            return np.array([np.exp(phi[0]), np.exp(phi[1]), m * kappa, (1 - m) * kappa]), m
+
+        def fun(phi):
+            v, m = natural(phi)
+            ll, grad = self._loglik_and_grad(v, ux, utx, uT, index)
+            g = -_weighted_sum(counts, grad) * v / n  # in the log-parameters
+            return -_weighted_sum(counts, ll) / n, np.array([g[0], g[1], (1 - m) * g[2] - m * g[3], g[2] + g[3]])
+
+        def total_grad(theta):  # gradient of the total negative log-likelihood in log(r, alpha, a, b)
+            v = np.exp(theta)
+            return -_weighted_sum(counts, self._loglik_and_grad(v, ux, utx, uT, index)[1]) * v
+
+        starts = [self._phi(v) for v in ([1.0, 1.0, 1.0, 1.0], [0.3, 0.15, 0.8, 2.5], [2.0, 3.0, 0.3, 0.6])]
+        res = _minimize(fun, starts, [(-_BOUND, _BOUND)] * 4, jac=True)
+        v, m = natural(res.x)
+        theta = np.log(v)
+        full_nll = res.fun
+        if v[2] + v[3] > 100 or res.x[3] > _BOUND - 1e-3 or not res.converged:
+            limit = self._fit_limit(ux, utx, uT, counts, res.x)
+            if limit.fun * n <= full_nll * n + 1e-3:  # as likely as the full model (total log-likelihood)
+                return self._use_limit(limit, v, lambda th: limit.nll(th) * n, n)
+        H = np.empty((4, 4))
+        for i in range(4):  # the Hessian as central differences of the analytic gradient
+            step = np.eye(4)[i] * 1e-4
+            H[:, i] = (total_grad(theta + step) - total_grad(theta - step)) / 2e-4
+        self.covariance_ = _covariance(H, self.name)
+        return theta, -full_nll * n, res.converged, res.message
+
+    @staticmethod
+    def _phi(v):
+        r, alpha, a, b = v
+        return np.array([np.log(r), np.log(alpha), np.log(a / b), np.log(a + b)])
+
+    def _fit_limit(self, ux, utx, uT, counts, phi):
+        n = counts.sum()
+
+        def nll(th):
+            v = np.array([np.exp(th[0]), np.exp(th[1]), expit(th[2])])
+            return -_weighted_sum(counts, self._loglik_limit(v, ux, utx, uT)) / n
+
+        res = _minimize(nll, [phi[:3]], [(-_BOUND, _BOUND), (-_BOUND, _BOUND), (-30, 30)])
+        res.nll = nll
+        return res
+
+    def _use_limit(self, limit, v, total_nll, n):
+        a, b = v[2], v[3]
+        p = expit(limit.x[2])
+        self.limit_ = ("a and b grow without bound with a/(a+b) fixed: one dropout probability p for every "
+                       "customer (no heterogeneity in dropout)")
+        warnings.warn(f"BG/NBD fit has no interior maximum: a and b grow together (a={a:.3g}, b={b:.3g} and "
+                      f"rising); using the limiting model with one dropout probability p={p:.4g} for all customers",
+                      ConvergenceWarning, stacklevel=3)
+        self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
+        return limit.x, -limit.fun * n, limit.converged, limit.message
+
+    def _params_from_theta(self, theta, scale):
+        if getattr(self, "limit_", None):
+            r, alpha = np.exp(theta[:2])
+            return {"r": float(r), "alpha": float(alpha * scale), "p": float(expit(theta[2]))}
+        return super()._params_from_theta(theta, scale)
+
+    def _theta_from_params(self, params, scale):
+        if "p" in params:
+            p = params["p"]
+            return np.array([np.log(params["r"]), np.log(params["alpha"] / scale), np.log(p / (1 - p))])
+        return super()._theta_from_params(params, scale)
+
+    def _p_alive(self, x, t_x, T):
+        P = self.params_
+        r, alpha = P["r"], P["alpha"]
+        has = x > 0
+        log_odds = np.full(x.shape, -np.inf)  # odds of having dropped out after the last purchase
+        ratio = (r + x[has]) * (np.log(alpha + T[has]) - np.log(alpha + t_x[has]))
+        if "p" in P:
+            log_odds[has] = np.log(P["p"]) - np.log1p(-P["p"]) + ratio
+        else:
+            log_odds[has] = np.log(P["a"]) - np.log(P["b"] + x[has] - 1) + ratio
+        return expit(-log_odds)
+
+    def _alive_rate(self, R, A, B_extra, times):
+        P = self.params_
+        if "p" in P:
+            return _rate_fixed_p(P["p"], R, A, times)
+        return _rate_over_beta(P["a"], P["b"] + B_extra, R, A, times)
+
+    def _conditional(self, x, t_x, T, times):
+        """Expected purchases in the next t for each row and each of `times`: (rows, times)."""
+        P = self.params_
+        (px, pT), where, _ = _unique_rows(x, T)  # the rate while alive does not depend on t_x
+        rate = self._alive_rate(P["r"] + px, P["alpha"] + pT, px, times)[where]
+        return self._p_alive(x, t_x, T)[:, None] * rate
+
+    def _unconditional(self, t):
+        P = self.params_
+        t = np.asarray(t, float)
+        return self._alive_rate(P["r"], P["alpha"], 0.0, t.ravel())[0].reshape(t.shape)
+
+    def probability_of_purchases(self, n, t, unit: str | None = None) -> np.ndarray:
+        """P(X(t) = n): probability that a new customer makes exactly n purchases in the first t
+        periods (FHL 2005, eq. 8); n and t broadcast."""
+        self._check_fitted()
+        t = self._t_in_model_units(t, unit)
+        n = np.asarray(n, float)
+        if (n < 0).any() or (n != np.round(n)).any():
+            raise ParamsError(f"n must be whole numbers >= 0, got {n}")
+        n, t = np.broadcast_arrays(n, t)
+        P = self.params_
+        r, alpha = P["r"], P["alpha"]
+        q = alpha / (alpha + t)
+        if "p" in P:
+            log_keep, log_drop = n * np.log1p(-P["p"]), np.log(P["p"]) + (n - 1) * np.log1p(-P["p"])
+        else:
+            a, b = P["a"], P["b"]
+            log_keep = betaln(a, b + n) - betaln(a, b)
+            log_drop = betaln(a + 1, np.maximum(b + n - 1, 1e-300)) - betaln(a, b)
+        alive = log_keep + nbinom.logpmf(n, r, q)
+        with np.errstate(divide="ignore"):
+            dropped = np.where(n > 0, log_drop + nbinom.logsf(n - 1, r, q), -np.inf)
+        return np.exp(np.logaddexp(alive, dropped))
+
+
+class ParetoNBDModel(_CountingModel):
+    """Pareto/NBD (Schmittlein, Morrison & Colombo 1987): while active, Poisson purchases with rate
+    lambda ~ Gamma(r, alpha); an exponential lifetime with rate mu ~ Gamma(s, beta) (alpha and beta
+    in time units). Likelihood, P(alive) and the conditional expectation as in Fader & Hardie
+    (2005), "A note on deriving the Pareto/NBD model and related expressions".
+
+    `fit(summary)` learns `params_` (r, alpha, s, beta), `loglik_`, `se_`, `covariance_`,
+    `time_unit_`, `converged_`; the same refusals as `BGNBDModel`. A fit whose parameters run to
+    the limit of the search gives a ConvergenceWarning.
+    """
+
+    _names = ("r", "alpha", "s", "beta")
+    _scaled = ("alpha", "beta")
+    name = "Pareto/NBD"
+
+    def _starts(self):
+        return [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 0.3, 0.6, 0.35]), np.log([2.0, 3.0, 0.3, 3.0])]
+
+    @staticmethod
+    def _log_a0(r, alpha, s, beta, ix):
+        """log of (r+s+x) times the integral from t_x to T of (alpha+u)^-(r+x) (beta+u)^-(s+1) du."""
+        x, u, at_tx, at_T = ix.pairs
+
+        # log of (r+s+x) * the integral from u to infinity, by Euler's transformation of 2F1
+        rsx = r + s + x
+        if alpha >= beta:
+            z = (alpha - beta) / (alpha + u)
+            tail = -s * np.log(beta + u) - (r + x) * np.log(alpha + u) + np.log(_hyp2f1_one(r + x, rsx + 1, z))
+        else:
+            z = (beta - alpha) / (beta + u)
+            tail = (-(r + x - 1) * np.log(alpha + u) - (s + 1) * np.log(beta + u)
+                    + np.log(_hyp2f1_one(s + 1, rsx + 1, z)))
+        upper, lower = tail[at_tx], tail[at_T]
+        with np.errstate(divide="ignore"):
+            return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
+
+    def _loglik_scaled(self, v, x, t_x, T, index=None):
+        r, alpha, s, beta = v
+        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        dead = np.log(s) - np.log(r + s + x) + self._log_a0(r, alpha, s, beta, index or _Index(x, t_x, T))
+        return head + np.logaddexp(alive, dead)
+
+    def _p_alive(self, x, t_x, T):
+        P = self.params_
+        r, alpha, s, beta = P["r"], P["alpha"], P["s"], P["beta"]
+        log_a0 = self._log_a0(r, alpha, s, beta, _Index(x, t_x, T))
+        log_odds = np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T) + log_a0
+        return expit(-log_odds)
+
+    def _conditional(self, x, t_x, T, times):
+        P = self.params_
+        r, alpha, s, beta = P["r"], P["alpha"], P["s"], P["beta"]
+        times = np.atleast_1d(np.asarray(times, float))[None, :]
+        rate = ((r + x) * (beta + T) / (alpha + T))[:, None] * _expm1_ratio(s - 1, np.log1p(times / (beta + T)[:, None]))
+        return self._p_alive(x, t_x, T)[:, None] * rate
+
+    def _unconditional(self, t):
+        P = self.params_
+        return P["r"] * P["beta"] / P["alpha"] * _expm1_ratio(P["s"] - 1, np.log1p(np.asarray(t, float) / P["beta"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# spend
+
+class GammaGammaModel:
+    """Gamma-Gamma spend model (Fader, Hardie & Lee 2005, JMR; Fader & Hardie 2013): a customer's
+    purchase amounts are Gamma(p, nu) with nu ~ Gamma(q, gamma) across customers (gamma in money
+    units); the mean of a customer's x repeat purchases, mean_repeat_spend, is the data. It assumes
+    spend independent of purchase frequency: `frequency_spend_corr_` reports their correlation
+    (Pearson) among the repeat buyers.
+
+    `fit(summary)` uses the customers with x >= 1 (the others carry no spend information and are
+    left out; their number is `customers_left_out_`) and learns `params_` (p, q, gamma), `loglik_`,
+    `se_`, `covariance_`, `n_customers_`. Raises DataError when a repeat buyer's mean spend is zero,
+    negative or missing (naming the customer) or fewer than 2 customers have repeat purchases.
+
+    `expected_spend(summary)`: E[spend per purchase | x, mean_repeat_spend]; for customers without
+    repeats the population mean p gamma / (q - 1).
+    """
+
+    name = "Gamma-Gamma"
+    _names = ("p", "q", "gamma")
+
+    def __init__(self):
+        pass
+
+    def _data(self, summary):
+        x = check_summary(summary, ("x",))["x"]
+        if "mean_repeat_spend" not in summary.columns:
+            raise DataError("summary lacks column mean_repeat_spend; make it with segkit's repeat_summary")
+        try:
+            m = summary["mean_repeat_spend"].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise DataError("summary column 'mean_repeat_spend' must be numeric") from None
+        m = np.where(x > 0, m, 0.0)  # customers without repeats have no mean repeat spend: not used
+        missing = ~np.isfinite(m)
+        if missing.any():
+            raise DataError(f"{_customer_names(summary, missing)}: mean_repeat_spend is missing or infinite for a "
+                            "customer with repeat purchases")
+        bad = (x > 0) & (m <= 0)
+        if bad.any():
+            raise DataError(f"{_customer_names(summary, bad)}: mean_repeat_spend must be > 0 for a customer with "
+                            f"repeat purchases, got {m[bad][0]:g}; the Gamma-Gamma model needs positive amounts "
+                            "(set returns and zero-value orders aside in cleaning)")
+        return x, m
+
+    def fit(self, summary: pd.DataFrame) -> "GammaGammaModel":
+        """Fit by maximum likelihood on the repeat buyers' x and mean_repeat_spend."""
+        x, m = self._data(summary)
+        keep = x > 0
+        if keep.sum() < 2:
+            raise DataError(f"Gamma-Gamma needs at least 2 customers with repeat purchases, got {int(keep.sum())}")
+        x, m = x[keep], m[keep]
+        scale = float(m.mean())
+        (ux, um), _, counts = _unique_rows(x, m / scale)
+        n = counts.sum()
+        by_x = np.unique(ux, return_inverse=True)
+
+        def nll(theta):
+            return -_weighted_sum(counts, self._loglik(np.exp(theta), ux, um, by_x)) / n
+
+        def fun(theta):
+            v = np.exp(theta)
+            ll, grad = self._loglik_and_grad(v, ux, um, by_x=by_x)
+            return -_weighted_sum(counts, ll) / n, -_weighted_sum(counts, grad) * v / n
+
+        res = _minimize(fun, [np.log([1.0, 1.0, 1.0]), np.log([5.0, 4.0, 0.5]), np.log([0.5, 2.0, 2.0])],
+                        [(-_BOUND, _BOUND)] * 3, jac=True)
+        self._scale = scale
+        self.params_ = self._params_from_theta(res.x, scale)
+        # log-likelihood of the mean spend in money units (a density: shifts with the scale)
+        self.loglik_ = float(-res.fun * n - n * np.log(scale))
+        self.n_customers_ = int(n)
+        self.customers_left_out_ = int((~keep).sum())
+        self.frequency_spend_corr_ = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
+        self.converged_ = res.converged and not (np.abs(res.x) > _BOUND - 1e-3).any()
+        if not self.converged_:
+            warnings.warn(f"Gamma-Gamma fit has no interior maximum ({_CountingModel._describe(self.params_)}); "
+                          "the spend estimates are not reliable", ConvergenceWarning, stacklevel=2)
+        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
+        sd = np.sqrt(np.diag(self.covariance_))
+        self.se_ = {k: float(v * s) for (k, v), s in zip(self.params_.items(), sd)}
+        return self
+
+    @staticmethod
+    def _loglik_and_grad(v, x, m, want_grad: bool = True, by_x=None):
+        """Per-row log-likelihood and its gradient in (p, q, gamma); the terms in x alone are
+        computed once per distinct x (`by_x`: np.unique(x, return_inverse=True), if known)."""
+        p, q, gamma = v
+        xs, at = by_x if by_x is not None else np.unique(x, return_inverse=True)
+        pxs = p * xs
+        px = pxs[at]
+        log_total = np.log(gamma + x * m)
+        log_xm = np.log(x * m)
+        ll = ((gammaln(pxs + q) - gammaln(pxs))[at] - gammaln(q) + q * np.log(gamma) + px * log_xm - np.log(m)
+              - (px + q) * log_total)
+        if not want_grad:
+            return ll, None
+        psi = digamma(pxs + q)
+        grad = np.column_stack([x * ((psi - digamma(pxs))[at] + log_xm - log_total),
+                                psi[at] - digamma(q) + np.log(gamma) - log_total,
+                                q / gamma - (px + q) / (gamma + x * m)])
+        return ll, grad
+
+    @classmethod
+    def _loglik(cls, v, x, m, by_x=None):
+        return cls._loglik_and_grad(v, x, m, want_grad=False, by_x=by_x)[0]
+
+    def _params_from_theta(self, theta, scale):
+        p, q, gamma = np.exp(np.asarray(theta, float))
+        return {"p": float(p), "q": float(q), "gamma": float(gamma * scale)}
+
+    @property
+    def theta_(self) -> np.ndarray:
+        P = self.params_
+        return np.log([P["p"], P["q"], P["gamma"] / self._scale])
+
+    def _with_theta(self, theta):
+        other = copy.copy(self)
+        other.params_ = self._params_from_theta(theta, self._scale)
+        return other
+
+    def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
+        """Conditional expected spend per purchase, p (gamma + x m) / (p x + q - 1), a Series
+        aligned with `summary` (money units). Raises DataError when the fitted q <= 1 (the
+        population mean spend is then infinite) and there are customers without repeats."""
+        if not hasattr(self, "params_"):
+            raise ParamsError("Gamma-Gamma is not fitted yet: call fit(summary) first")
+        x, m = self._data(summary)
+        P = self.params_
+        p, q, gamma = P["p"], P["q"], P["gamma"]
+        denominator = p * x + q - 1
+        if (denominator <= 0).any():
+            raise DataError(f"Gamma-Gamma: q={q:.3g} <= 1 means an infinite mean spend for customers with few "
+                            "repeat purchases; the spend model does not fit these data")
+        m = np.where(x > 0, m, 0.0)
+        return pd.Series(p * (gamma + x * m) / denominator, index=summary.index, name="expected_spend")
+
+
+# ---------------------------------------------------------------------------------------------
+# CLV, the holdout check, intervals
+
+def _periods(purchases, horizon, horizon_unit, discount_rate):
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ParamsError(f"horizon must be a whole number of periods >= 1, got {horizon!r}")
+    if not (isinstance(discount_rate, (int, float)) and 0 <= discount_rate < 1):
+        raise ParamsError(f"discount_rate must be a rate per {horizon_unit[:-1]} from 0 to 1 (0.01 = 1%), "
+                          f"got {discount_rate!r}")
+    purchases._check_fitted()
+    step = unit_days(horizon_unit) / UNIT_DAYS[purchases.time_unit_]
+    return step * np.arange(horizon + 1), (1 + discount_rate) ** -np.arange(1, horizon + 1)
+
+
+def _discounted_purchases(purchases, x, t_x, T, times, discounts):
+    return _weighted_sum(discounts, np.diff(purchases._conditional(x, t_x, T, times), axis=1).T)
+
+
+def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: GammaGammaModel,
+                  horizon: int = 12, horizon_unit: str = "months", discount_rate: float = 0.01) -> pd.Series:
+    """Predicted customer lifetime value over the next `horizon` periods of `horizon_unit`:
+    sum over periods k = 1..horizon of expected spend per purchase (Gamma-Gamma) x expected
+    purchases in period k (BG/NBD or Pareto/NBD) / (1 + discount_rate)^k, as in Fader, Hardie &
+    Lee (2005, JMR). The horizon is converted to the purchase model's time unit: 12 months on a
+    weekly model is 12 x 30.4375 / 7 = 52.18 weeks (not 12 x 30 weeks nor 12 weeks).
+    `discount_rate` is per period of `horizon_unit` (0.01 = 1% a month). Money units of the spend.
+
+    A Series aligned with `summary`. Raises ParamsError for a horizon that is not a whole number
+    >= 1, a discount rate outside [0, 1) or an unknown unit.
+    """
+    times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
+    x, t_x, T = purchases._predict_data(summary)
+    (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
+    discounted = _discounted_purchases(purchases, ux, utx, uT, times, discounts)[inverse]
+    return pd.Series(spend.expected_spend(summary).to_numpy() * discounted, index=summary.index, name="clv")
+
+
+def holdout_check(summary: pd.DataFrame, purchases: _CountingModel, max_x: int = 7) -> pd.DataFrame:
+    """Predicted against actual purchases in the holdout period, by calibration repeat purchases
+    x (0, 1, ..., max_x or more, the classic chart of Fader, Hardie & Lee 2005, fig. 4).
+
+    Needs a summary with x_holdout and holdout_length (`repeat_summary` with observation_end).
+    Columns: x (the group's label; the last is "max_x+"), customers, actual, predicted (totals in
+    the holdout), actual_mean, predicted_mean (per customer).
+    """
+    if "x_holdout" not in summary.columns or "holdout_length" not in summary.columns:
+        raise DataError("holdout_check needs x_holdout and holdout_length: make the summary with "
+                        "repeat_summary(..., observation_end=...)")
+    x, t_x, T = purchases._predict_data(summary)
+    lengths = summary["holdout_length"].to_numpy(dtype=float)
+    predicted = np.zeros(len(x))
+    for length in np.unique(lengths):
+        rows = lengths == length
+        (ux, utx, uT), inverse, _ = _unique_rows(x[rows], t_x[rows], T[rows])
+        predicted[rows] = purchases._conditional(ux, utx, uT, [length])[inverse, 0]
+    group = np.minimum(x, max_x).astype(int)
+    frame = pd.DataFrame({"group": group, "actual": summary["x_holdout"].to_numpy(dtype=float),
+                          "predicted": predicted})
+    table = frame.groupby("group").agg(customers=("actual", "size"), actual=("actual", "sum"),
+                                       predicted=("predicted", "sum")).reset_index()
+    table["actual_mean"] = table["actual"] / table["customers"]
+    table["predicted_mean"] = table["predicted"] / table["customers"]
+    table.insert(0, "x", [f"{g}+" if g == max_x else str(g) for g in table.pop("group")])
+    return table
+
+
+def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, spend: GammaGammaModel | None = None,
+                    horizon: int = 12, horizon_unit: str = "months", discount_rate: float = 0.01,
+                    level: float = 0.9) -> pd.DataFrame:
+    """Per group of `by` (a column of `summary`): customers, the mean expected purchases over the
+    horizon and, with `spend`, the mean predicted CLV (as `predicted_clv`), each with a `level`
+    interval. Columns: `by`, customers, expected_purchases, expected_purchases_lower,
+    expected_purchases_upper, and clv, clv_lower, clv_upper.
+
+    The intervals reflect the uncertainty of the fitted parameters by the delta method: the gradient
+    of the log group mean in the log-parameters (central differences) with the models' covariance
+    (the purchase and spend models are fitted separately, so their estimates are independent),
+    on the log scale so that the bounds stay positive. They do not include the randomness of the
+    customers' future purchases. Raises DataError for an unknown column, ParamsError for a level
+    outside (0, 1) or a model without standard errors.
+    """
+    if by not in summary.columns:
+        raise DataError(f"summary has no column {by!r} to group by")
+    if not 0 < level < 1:
+        raise ParamsError(f"level must be between 0 and 1 (0.9 = 90%), got {level!r}")
+    for model in (purchases, spend):
+        if model is not None and not hasattr(model, "covariance_"):
+            raise ParamsError(f"{model.name} has no standard errors (parameters were given, not fitted): "
+                              "fit it to get intervals")
+    times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
+    x, t_x, T = purchases._predict_data(summary)
+    labels, group_of = np.unique(summary[by].astype(str).to_numpy(), return_inverse=True)
+    sizes = np.bincount(group_of, minlength=len(labels)).astype(float)
+    (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
+
+    def group_mean(values):
+        return np.bincount(group_of, values, len(labels)) / sizes
+
+    def purchase_paths(model):  # per customer: purchases over the horizon, discounted purchases
+        cumulative = model._conditional(ux, utx, uT, times)
+        return cumulative[:, -1][inverse], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)[inverse]
+
+    def log_gradient(model, values_of):
+        theta, h = model.theta_, 1e-4
+        rows = []
+        for i in range(len(theta)):
+            step = np.eye(len(theta))[i] * h
+            rows.append((np.log(values_of(model._with_theta(theta + step)))
+                         - np.log(values_of(model._with_theta(theta - step)))) / (2 * h))
+        return np.array(rows)  # (parameters, groups)
+
+    def variance(G, cov):
+        return np.einsum("ig,ij,jg->g", G, np.where(np.isfinite(cov), cov, 1e300), G)
+
+    total, discounted = purchase_paths(purchases)
+    z = norm.ppf(0.5 + level / 2)
+    out = pd.DataFrame({by: labels, "customers": sizes.astype(int)})
+    paths = {}
+
+    def paths_of(model):  # each perturbed purchase model is evaluated once for both quantities
+        key = tuple(model.theta_)
+        if key not in paths:
+            paths[key] = purchase_paths(model)
+        return paths[key]
+
+    G = log_gradient(purchases, lambda m: group_mean(paths_of(m)[0]))
+    estimate, sd = group_mean(total), np.sqrt(variance(G, purchases.covariance_))
+    out["expected_purchases"] = estimate
+    out["expected_purchases_lower"] = estimate * np.exp(-z * sd)
+    out["expected_purchases_upper"] = estimate * np.exp(z * sd)
+    if spend is not None:
+        money = spend.expected_spend(summary).to_numpy()
+        G_purchases = log_gradient(purchases, lambda m: group_mean(money * paths_of(m)[1]))
+        G_spend = log_gradient(spend, lambda m: group_mean(m.expected_spend(summary).to_numpy() * discounted))
+        estimate = group_mean(money * discounted)
+        sd = np.sqrt(variance(G_purchases, purchases.covariance_) + variance(G_spend, spend.covariance_))
+        out["clv"] = estimate
+        out["clv_lower"] = estimate * np.exp(-z * sd)
+        out["clv_upper"] = estimate * np.exp(z * sd)
+    return out
