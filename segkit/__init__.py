@@ -5,6 +5,10 @@ The public API. Notebooks and users call these; everything else is an implementa
 
 from segkit.intake.cleaning import (CleanResult, NoCleanRows, build_ledger, clean_and_save, clean_transactions, join_report,
                              ledger_totals, quarantine_sample)
+from segkit.models.clv import (BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, group_intervals,
+                               holdout_check, predicted_clv)
+from segkit.models.repeat_summary import repeat_summary
+from segkit.monthly.activity import churn_rates, churned, cohort_table, monthly_activity, monthly_kpis
 from segkit.models.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
                             rfm_matrix, scaled_rfm)
 from segkit.datasets import generate_retail, load_cdnow
@@ -28,6 +32,8 @@ from segkit.classify.value import abc_classes, concentration_curve, gini, pareto
 __version__ = "0.1.0"
 
 __all__ = [
+    "BGNBDModel", "churn_rates", "churned", "cohort_table", "ConvergenceWarning", "GammaGammaModel", "group_intervals",
+    "holdout_check", "monthly_activity", "monthly_kpis", "ParetoNBDModel", "predicted_clv", "repeat_summary",
     "abc_classes", "add_tags_and_rank", "apply_tags", "assign_grid_segments", "assign_high_low_classes",
     "before_after", "build_ledger", "case_findings", "check_segment_map", "clean_and_save",
     "clean_transactions", "CleanResult", "cluster_assignments", "cluster_quality", "compile_rule",

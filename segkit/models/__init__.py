@@ -1,1 +1,1 @@
-"""Fitted customer-level models: clustering."""
+"""Fitted customer-level models: clustering (cluster), repeat buying and lifetime value (repeat_summary, clv)."""
