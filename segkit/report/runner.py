@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import functools
 import hashlib
 import json
 import os
@@ -129,7 +128,10 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 kept = _set_aside(work, failed)
                 if not isinstance(error, Exception):  # Ctrl-C, SystemExit: let them through, folder set aside
                     raise
-                raise ReportError(_failure_message(error, doing, final, kept)) from error
+                message = _failure_message(error, doing, final, kept)
+                if kept is not None:  # paths inside the temporary folder now live in <run>.failed/
+                    message = message.replace(str(work), str(kept))
+                raise ReportError(message) from error
             shutil.rmtree(failed, ignore_errors=True)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings)
@@ -154,14 +156,18 @@ def check_notebook(path: Path) -> None:
         raise ReportError(f"notebook {path} is missing ({hint}); pass the project's notebooks/ folder to --notebooks "
                           "or restore the file")
     try:
-        notebook = nbformat.read(path, as_version=4)
-        nbformat.validate(notebook)
-    except json.JSONDecodeError as error:  # nbformat's NotJSONError is one
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
         raise ReportError(f"notebook {path} is not valid JSON (line {error.lineno}, column {error.colno}: "
                           f"{error.msg}); restore it, or save it again from JupyterLab") from error
     except UnicodeDecodeError as error:
         raise ReportError(f"notebook {path} is not UTF-8 text ({_cut(error)}); restore it, or save it again "
                           "from JupyterLab") from error
+    try:
+        if not isinstance(data, dict) or "nbformat" not in data:
+            raise ValueError("no nbformat version")
+        notebook = nbformat.reads(json.dumps(data), as_version=4)
+        nbformat.validate(notebook)
     except Exception as error:  # nbformat's validation and version errors
         raise ReportError(f"notebook {path} is not a valid Jupyter notebook ({_cut(error)}); restore it, or save "
                           "it again from JupyterLab") from error
@@ -182,18 +188,18 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    kernel = _kernel_manager_class()(kernel_name=KERNEL)
+    manager = _kernel_manager_class()  # a class of its own for this notebook: the hooks below set its state
 
     def cell_started(**_) -> None:
-        kernel.cell_running = True
+        manager.cell_running = True
 
     def cell_finished(**_) -> None:
-        kernel.cell_running = False
+        manager.cell_running = False
 
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
                                    cwd=str(cwd), progress_bar=False, log_output=False,
-                                   execution_timeout=timeout_s, km=kernel, on_cell_execute=cell_started,
+                                   execution_timeout=timeout_s, kernel_manager_class=manager, on_cell_execute=cell_started,
                                    on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
@@ -403,7 +409,7 @@ def _writing(reports_dir: Path) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        raise ReportError(f"cannot use the reports folder {reports_dir}: {_os_problem(error)}") from error
+        raise ReportError(f"cannot use the reports folder {reports_dir}: {_os_problem(error, reports_dir)}") from error
 
 
 # errno -> what it means for the reader, and what to do
@@ -418,8 +424,8 @@ _OS_PROBLEMS = {
 }
 
 
-def _os_problem(error: OSError) -> str:
-    where = error.filename if error.filename is not None else "a file"
+def _os_problem(error: OSError, folder: Path | None = None) -> str:
+    where = error.filename if error.filename is not None else (f"in {folder}" if folder else "a file")
     reason, advice = _OS_PROBLEMS.get(error.errno, (error.strerror or _cut(error), "check the folder and run again"))
     return f"cannot write {where}: {reason}; {advice}"
 
@@ -437,7 +443,7 @@ def _failure_message(error: Exception, doing: str, final: Path, kept: Path | Non
     if isinstance(error, ReportError):
         message = str(error)
     elif isinstance(error, OSError):
-        message = f"{doing} failed: {_os_problem(error)}"
+        message = f"{doing} failed: {_os_problem(error, final.parent)}"
     elif isinstance(error, SegkitError):
         message = f"{doing} failed: {error}"
     else:
@@ -463,8 +469,8 @@ def _stopped_early(executed: Path) -> str | None:
     for position, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), start=1):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error" and output.get("ename") == "SystemExit":
-                return (f"in cell {cell.get('execution_count') or position} "
-                        f"(SystemExit: {_first_line(output.get('evalue')) or 'no code'})")
+                code = _first_line(output.get("evalue"))
+                return f"in cell {cell.get('execution_count') or position} (SystemExit{': ' + code if code else ''})"
         if cell.source.strip() and cell.get("execution_count") is None:
             return f"before code cell {position}, which never ran"
     return None
@@ -485,24 +491,29 @@ def _running_cell(executed: Path) -> str:
     return found
 
 
-@functools.cache
 def _kernel_manager_class() -> type:
-    """jupyter_client's kernel manager, less the SIGINT it sends an idle kernel before a shutdown request.
+    """A kernel manager class for one notebook run: jupyter_client's, shutting the kernel down without SIGINT.
 
-    jupyter_client interrupts the kernel before every shutdown. After a notebook ran to its end the
-    kernel is idle and the interrupt is useless; when it lands while the kernel is still finishing
-    papermill's last request (the `kernel_info_request` papermill sends after the last cell),
-    ipykernel turns it into a KeyboardInterrupt and logs "[IPKernelApp] ERROR | KeyboardInterrupt
-    caught in kernel." on a run that succeeded. A kernel still running a cell (a timeout) is
-    interrupted as before, so that it stops cleanly.
+    jupyter_client sends the kernel SIGINT before every shutdown request. After a notebook ran to its
+    end the kernel is idle and the interrupt is useless; when it lands while the kernel still
+    finishes papermill's last request (the `kernel_info_request` papermill sends after the last
+    cell), ipykernel turns it into a KeyboardInterrupt and logs "[IPKernelApp] ERROR |
+    KeyboardInterrupt caught in kernel." on a run that succeeded. And a kernel still running a cell
+    (a timeout) that is interrupted and at once asked to shut down logs a ZMQError traceback while
+    answering the interrupted cell. So: an idle kernel is only asked to shut down; a busy one is
+    killed (its run has failed; nothing in it is worth saving). Interrupts outside a shutdown are
+    unchanged. `cell_running` is set by the notebook client's cell hooks (see execute_notebook).
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class QuietShutdownKernelManager(AsyncKernelManager):
-        cell_running = False  # set by the client's cell hooks (see execute_notebook)
+        cell_running = False
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            await super().shutdown_kernel(now=now or type(self).cell_running, restart=restart)
 
         async def _async_interrupt_kernel(self) -> None:
-            if self.shutting_down and not self.cell_running:
+            if self.shutting_down:
                 return
             await super()._async_interrupt_kernel()
 
