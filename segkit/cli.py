@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import traceback
 from contextlib import contextmanager
@@ -34,10 +35,11 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
 def _options(debug: Annotated[bool, typer.Option(
         "--debug", help="On an error, also print the Python traceback (for a bug report).")] = False) -> None:
     _state["debug"] = debug
+    # papermill and nbclient log a cell timeout or a dead kernel themselves; segkit says it once
+    logger = logging.getLogger("papermill")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, logging.NullHandler)]
     if not debug:
-        # papermill and nbclient log a cell timeout or a dead kernel themselves; segkit says it once
-        logging.getLogger("papermill").addHandler(logging.NullHandler())
-        logging.getLogger("papermill").propagate = False
+        logger.addHandler(logging.NullHandler())
 
 
 def _fail(error: BaseException | str, code: int = 2) -> None:
@@ -47,15 +49,19 @@ def _fail(error: BaseException | str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 @contextmanager
 def _one_message() -> Iterator[None]:
     """Any failure of a command as one line on stderr and a non-zero exit code; --debug adds the traceback."""
     try:
         yield
     except SegkitError as error:
-        _fail(error)
+        _fail(error, code=getattr(error, "exit_code", 2))
     except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]", highlight=False)
+        err.print("[bold red]error:[/] interrupted", highlight=False)
         raise typer.Exit(130) from None
     except Exception as error:  # a bug: still one message, the traceback on request
         if _state["debug"]:
@@ -77,6 +83,8 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
     A failed run leaves the last good report in place and keeps what it made in reports/<run>.failed/.
     """
     _state["debug"] = _state["debug"] or debug
+    # `kill <pid>` (SIGTERM) ends the run like Ctrl-C: its folder set aside, its kernel stopped
+    signal.signal(signal.SIGTERM, _terminated)
     with _one_message():
         from segkit.report.runner import run_report
 

@@ -172,6 +172,36 @@ def test_a_run_killed_with_sigkill_is_cleaned_by_the_next_and_blocks_it_while_al
     assert not left[0].exists() and not list(reports.glob(".k.tmp-*"))
 
 
+def test_a_run_stopped_with_sigterm_sets_its_folder_aside_and_stops_its_kernel(params, tmp_path):
+    hold, kernel_pid = tmp_path / "hold", tmp_path / "kernel.pid"
+    hold.touch()
+    notebooks = write_notebooks(tmp_path / "notebooks", first=[
+        "import os, pathlib, time\n"
+        f"pathlib.Path({str(kernel_pid)!r}).write_text(str(os.getpid()))\n"
+        f"while pathlib.Path({str(hold)!r}).exists():\n    time.sleep(0.2)"])
+    reports = tmp_path / "reports"
+    run = subprocess.Popen([SEGKIT, "report", "-p", str(params), "--out", str(reports), "--notebooks", str(notebooks),
+                            "--no-pdf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not kernel_pid.exists():
+            assert time.monotonic() < deadline and run.poll() is None, "the run did not reach its cell"
+            time.sleep(0.2)
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        hold.unlink(missing_ok=True)
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: the run was interrupted while running notebook 01_cleaning; the executed notebook is at "
+        f"{reports.resolve() / 'k.failed' / 'executed' / '01_cleaning.ipynb'}")
+    assert not list(reports.glob(".k.tmp-*"))
+    with pytest.raises(ProcessLookupError):  # the kernel was stopped with the run
+        os.kill(int(kernel_pid.read_text()), 0)
+
+
 # --- failures as one message ----------------------------------------------------------------------
 
 def test_a_full_disk_during_the_run_is_one_message_and_leaves_no_temporary_folder(params, notebooks, tmp_path,

@@ -50,6 +50,12 @@ class ReportError(SegkitError):
     """A report run failed; the message names the notebook and cell, and where the record is."""
 
 
+class RunInterrupted(ReportError):
+    """A report run was stopped by Ctrl-C (KeyboardInterrupt) or, from the command line, by SIGTERM."""
+
+    exit_code = 130  # the shell's convention for a process ended by SIGINT
+
+
 @dataclass
 class RunResult:
     """A finished run: its folder, the headline KPIs of its index page and the timings in seconds."""
@@ -126,13 +132,13 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 _replace(final, work)
             except BaseException as error:
                 kept = _set_aside(work, failed)
-                if not isinstance(error, Exception):  # Ctrl-C, SystemExit: let them through, folder set aside
+                if not isinstance(error, (Exception, KeyboardInterrupt)):  # SystemExit: let it through
                     raise
                 message = _failure_message(error, doing, final, kept)
                 if kept is not None:  # paths inside the temporary folder now live in <run>.failed/
                     message = message.replace(str(work), str(kept))
-                raise ReportError(message) from error
-            shutil.rmtree(failed, ignore_errors=True)
+                raise (RunInterrupted if isinstance(error, KeyboardInterrupt) else ReportError)(message) from error
+            _remove(failed)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings)
 
@@ -392,15 +398,23 @@ def _lock_holder(path: Path) -> int | None:
 def _set_aside(work: Path, failed: Path) -> Path | None:
     """Keep a failed run's folder as `<run>.failed/` (replacing an older one); never raises."""
     try:
-        if failed.is_symlink() or failed.is_file():
-            failed.unlink()
-        elif failed.exists():
-            shutil.rmtree(failed)
+        _remove(failed)
         os.rename(work, failed)
         return failed
     except OSError:
         shutil.rmtree(work, ignore_errors=True)  # nothing left behind
         return None
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder, or a file or symlink in its place (never what a symlink points to); never raises."""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+    except OSError:
+        pass
 
 
 @contextmanager
@@ -439,8 +453,10 @@ def _errno_advice(evalue: str | None) -> str:
     return f"; {reason}: {advice}"
 
 
-def _failure_message(error: Exception, doing: str, final: Path, kept: Path | None) -> str:
-    if isinstance(error, ReportError):
+def _failure_message(error: BaseException, doing: str, final: Path, kept: Path | None) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        message = f"the run was interrupted while {doing}"
+    elif isinstance(error, ReportError):
         message = str(error)
     elif isinstance(error, OSError):
         message = f"{doing} failed: {_os_problem(error, final.parent)}"
