@@ -49,6 +49,11 @@ def _fail(error: BaseException | str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _first_line(error: BaseException, limit: int = 300) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
 def _terminated(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -66,7 +71,7 @@ def _one_message() -> Iterator[None]:
     except Exception as error:  # a bug: still one message, the traceback on request
         if _state["debug"]:
             err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, soft_wrap=True, end="")
-        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {str(error)[:300]}; "
+        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {_first_line(error)}; "
                   "run again as `segkit --debug ...` and report the traceback", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 

@@ -232,6 +232,15 @@ def test_a_name_too_long_for_the_file_system_is_one_message(params, notebooks, t
     assert "the name is too long for the file system" in str(failed.value)
 
 
+def test_a_file_in_place_of_the_reports_folder_is_one_message(params, notebooks, tmp_path):
+    in_the_way = tmp_path / "reports"
+    in_the_way.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ReportError) as failed:
+        run_report(params, reports_dir=in_the_way, notebooks_dir=notebooks)
+    assert str(failed.value) == (f"cannot use the reports folder {in_the_way}: cannot write {in_the_way}: a file of "
+                                 "that name is in the way; move the file away, or choose another folder with --out")
+
+
 @pytest.fixture
 def mounted(tmp_path):
     """Mount a tmpfs with the given options on a fresh folder (root only: CI runs as root)."""
@@ -271,7 +280,7 @@ def test_a_full_disk_in_a_notebook_is_one_message(params, tmp_path, mounted):
     message = one_message(segkit_report(params, reports, notebooks))
     # the cell's own write fails, or papermill's next save of the executed notebook: either way one message
     assert message.startswith(("error: notebook 01_cleaning failed in cell 3 (OSError: [Errno 28] No space left",
-                               "error: running notebook 01_cleaning failed: cannot write "))
+                               "error: notebook 01_cleaning: cannot write "))
     assert "the disk is full" in message and "free some space" in message
     assert not list(reports.glob(".k.tmp-*"))
 

@@ -219,8 +219,8 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
         raise ReportError(f"notebook {notebook}: the Python kernel died in cell {_running_cell(target)} (it ran out "
                           "of memory, or the cell ended the process); look at that cell, or give the machine "
                           "more memory") from err
-    except OSError:
-        raise  # disk full, permissions: the caller says which file and what to do
+    except OSError as err:  # papermill saving the executed notebook: disk full, permissions
+        raise ReportError(f"notebook {notebook}: {_os_problem(err, target.parent)}") from err
     except Exception as err:  # a kernel that does not start, a notebook papermill cannot use
         raise ReportError(f"notebook {notebook} could not run ({type(err).__name__}: {_cut(err)})") from err
     stopped = _stopped_early(target)
@@ -435,6 +435,8 @@ _OS_PROBLEMS = {
     errno.EPERM: ("operation not permitted", "choose a folder you can write to with --out, or change its permissions"),
     errno.ENAMETOOLONG: ("the name is too long for the file system",
                          "use a shorter run_name, or a reports folder with a shorter path (--out)"),
+    errno.EEXIST: ("a file of that name is in the way", "move the file away, or choose another folder with --out"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another folder with --out"),
 }
 
 
