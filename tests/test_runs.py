@@ -20,7 +20,7 @@ from filelock import FileLock
 from segkit.report import runner
 from segkit.report.runner import NOTEBOOKS, ReportError, remove_leftovers, run_report
 
-from conftest import run_segkit, write_params
+from conftest import write_params
 
 SEGKIT = str(Path(sys.executable).with_name("segkit"))
 

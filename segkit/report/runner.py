@@ -204,8 +204,8 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
 
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(cwd), progress_bar=False, log_output=False,
-                                   execution_timeout=timeout_s, kernel_manager_class=manager, on_cell_execute=cell_started,
+                                   cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=timeout_s,
+                                   kernel_manager_class=manager, on_cell_execute=cell_started,
                                    on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
@@ -227,6 +227,8 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
     if stopped:
         raise ReportError(f"notebook {notebook} stopped early, {stopped}; a report notebook must run to its last "
                           "cell: remove the exit() / sys.exit() call, or raise an exception to fail the run")
+
+
 def write_manifest(target: Path, params: Params, params_path: Path, folder: Path, timings: dict) -> None:
     """What the run used and made: effective params, input and output fingerprints, versions, timings."""
     manifest = {
