@@ -89,12 +89,15 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
     """
     _state["debug"] = _state["debug"] or debug
     # `kill <pid>` (SIGTERM) ends the run like Ctrl-C: its folder set aside, its kernel stopped
-    signal.signal(signal.SIGTERM, _terminated)
-    with _one_message():
-        from segkit.report.runner import run_report
+    before = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with _one_message():
+            from segkit.report.runner import run_report
 
-        result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
-                            notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False))
+            result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
+                                notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False))
+    finally:
+        signal.signal(signal.SIGTERM, before)
     err.print(f"[green]done in {result.timings['total']:.1f} s[/]: open {result.folder / 'index.html'}")
     typer.echo(str(result.folder / "index.html"))
 
