@@ -371,17 +371,18 @@ def _leftover_of(entry: str) -> str | None:
 
 
 def _clear(final: Path, entries: list[Path]) -> list[Path]:
+    """Remove one run's leftovers (best effort: a leftover that cannot be removed does not stop a run)."""
     olds = sorted((e for e in entries if OLD_MARK in e.name and e.is_dir() and not e.is_symlink()),
                   key=lambda e: e.stat().st_mtime)
     if olds and not final.exists() and not final.is_symlink():
-        os.rename(olds[-1], final)
-        entries = [e for e in entries if e != olds[-1]]
+        try:
+            os.rename(olds[-1], final)
+            entries = [e for e in entries if e != olds[-1]]
+        except OSError:
+            pass
     for entry in entries:
-        if entry.is_symlink() or not entry.is_dir():
-            entry.unlink()
-        else:
-            shutil.rmtree(entry)
-    return entries
+        _remove(entry)
+    return [e for e in entries if not e.exists() and not e.is_symlink()]
 
 
 def _write_pid(fd: int) -> None:
