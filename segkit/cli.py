@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+_state = {"debug": False}
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="The run's YAML params file, e.g. params/demo.yaml.")]
 MonthOption = Annotated[Optional[str], typer.Option(
@@ -26,24 +31,73 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", "-s", help="Override one parameter, e.g. --set rfm.bins=4 (repeatable).")]
 
 
-def _fail(error: Exception) -> None:
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option(
+        "--debug", help="On an error, also print the Python traceback (for a bug report).")] = False) -> None:
+    _state["debug"] = debug
+    # papermill and nbclient log a cell timeout or a dead kernel themselves; segkit says it once
+    logger = logging.getLogger("papermill")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, logging.NullHandler)]
+    if not debug:
+        logger.addHandler(logging.NullHandler())
+
+
+def _fail(error: BaseException | str, code: int = 2) -> None:
+    if _state["debug"] and isinstance(error, BaseException):
+        err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, soft_wrap=True, end="")
     err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _one_message() -> Iterator[None]:
+    """Any failure of a command as one line on stderr and a non-zero exit code; --debug adds the traceback."""
+    try:
+        yield
+    except SegkitError as error:
+        _fail(error, code=getattr(error, "exit_code", 2))
+    except KeyboardInterrupt:
+        err.print("[bold red]error:[/] interrupted", highlight=False)
+        raise typer.Exit(130) from None
+    except Exception as error:  # a bug: still one message, the traceback on request
+        if _state["debug"]:
+            err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, soft_wrap=True, end="")
+        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {_first_line(error)}; "
+                  "run again as `segkit --debug ...` and report the traceback", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
 def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = None,
            reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs.")] = Path("reports"),
            notebooks: Annotated[Optional[Path], typer.Option(help="Folder with the notebooks (default: the project's).")] = None,
-           pdf: Annotated[bool, typer.Option(help="Also write report.pdf.")] = True) -> None:
-    """Run all five notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json."""
-    from segkit.report.runner import run_report
+           pdf: Annotated[bool, typer.Option(help="Also write report.pdf.")] = True,
+           debug: Annotated[bool, typer.Option("--debug", help="On an error, also print the Python traceback.")] = False
+           ) -> None:
+    """Run all five notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
 
+    A failed run leaves the last good report in place and keeps what it made in reports/<run>.failed/.
+    """
+    _state["debug"] = _state["debug"] or debug
+    # `kill <pid>` (SIGTERM) ends the run like Ctrl-C: its folder set aside, its kernel stopped
+    before = signal.signal(signal.SIGTERM, _terminated)
     try:
-        result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
-                            notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False))
-    except SegkitError as error:
-        _fail(error)
+        with _one_message():
+            from segkit.report.runner import run_report
+
+            result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
+                                notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False))
+    finally:
+        signal.signal(signal.SIGTERM, before)
     err.print(f"[green]done in {result.timings['total']:.1f} s[/]: open {result.folder / 'index.html'}")
     typer.echo(str(result.folder / "index.html"))
 
@@ -55,25 +109,28 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
             month: MonthOption = None, set_: SetOption = None) -> None:
     """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
     from segkit.params import load_params
-    from segkit.report.runner import NOTEBOOKS, ReportError, default_notebooks_dir, execute_notebook
+    from segkit.report.runner import NOTEBOOKS, check_notebook, default_notebooks_dir, execute_notebook
 
     name = notebook.removesuffix(".ipynb")
     if name not in NOTEBOOKS:
         _fail(SegkitError(f"notebook {notebook!r} does not exist; choose one of {', '.join(NOTEBOOKS)}"))
     overrides = (set_ or []) + ([f"month={month}"] if month else [])
-    try:
-        load_params(params, overrides)
+    with _one_message():
+        loaded = load_params(params, overrides)
         folder = default_notebooks_dir()
+        check_notebook(folder / f"{name}.ipynb")
         data_dir = data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
         target = (output or data_dir.parent / "executed" / f"{name}.ipynb").resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SegkitError(f"cannot write {error.filename}: {error.strerror}; choose other folders with "
+                              "--data-dir / --output") from error
         err.print(f"running {name} ...")
         execute_notebook(folder / f"{name}.ipynb", target,
-                 {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
-                 folder, name)
-    except (SegkitError, ReportError) as error:
-        _fail(error)
+                         {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
+                         folder, name, timeout_s=max(1, round(loaded.report.cell_timeout_minutes * 60)))
     err.print(f"[green]done[/]: {target}")
 
 
@@ -82,10 +139,8 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     """Validate a params file (and overrides) and print the effective parameters as JSON."""
     from segkit.params import load_params
 
-    try:
+    with _one_message():
         loaded = load_params(params, set_ or [])
-    except SegkitError as error:
-        _fail(error)
     typer.echo(json.dumps(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 

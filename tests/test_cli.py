@@ -1,20 +1,40 @@
 import json
 
+from typer.testing import CliRunner
+
+from segkit.cli import app
 from conftest import ROOT, run_segkit
 
 
 def test_help_lists_the_commands():
     result = run_segkit("--help")
     assert result.returncode == 0
-    for command in ("report", "run", "check"):
+    for command in ("report", "run", "check", "--debug", "traceback"):
         assert command in result.stdout
 
 
 def test_report_help_explains_its_options():
     result = run_segkit("report", "--help")
     assert result.returncode == 0
-    for option in ("--params", "--month", "--set", "YYYY-MM", "rfm.bins=4"):
+    for option in ("--params", "--month", "--set", "YYYY-MM", "rfm.bins=4", "--notebooks", "--debug", ".failed"):
         assert option in result.stdout
+
+
+def test_an_unexpected_error_is_one_message_and_debug_shows_its_traceback(monkeypatch):
+    import segkit.report.runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something nobody foresaw")
+
+    monkeypatch.setattr(segkit.report.runner, "run_report", broken)
+    params = str(ROOT / "params" / "demo.yaml")
+    quiet = CliRunner().invoke(app, ["report", "--params", params])
+    assert quiet.exit_code == 1
+    assert "error: unexpected RuntimeError: something nobody foresaw; run again as `segkit --debug ...`" in quiet.output
+    assert "Traceback" not in quiet.output
+    loud = CliRunner().invoke(app, ["--debug", "report", "--params", params])
+    assert loud.exit_code == 1 and "Traceback (most recent call last)" in loud.output
+    assert "in broken" in loud.output
 
 
 def test_bad_params_is_one_clear_message_without_traceback(tmp_path):

@@ -89,7 +89,8 @@ def test_run_folder_holds_every_product(en_run):
     assert manifest["versions"]["pandas"] and manifest["versions"]["segkit"] == segkit.__version__
     assert set(NOTEBOOKS) <= set(manifest["timings_s"]) and manifest["timings_s"]["total"] > 0
     assert len(manifest["inputs"]["params"]["sha256"]) == 64
-    assert not list(folder.parent.glob(".tiny.*")), "temporary folders left behind"
+    assert not list(folder.parent.glob(".tiny.tmp-*")) + list(folder.parent.glob(".tiny.old-*")), \
+        "temporary folders left behind"
 
 
 def test_ledger_adds_up_in_the_report(en_run):
@@ -202,6 +203,8 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
         run_report(params_path, reports_dir=reports, notebooks_dir=notebooks, pdf=False)
     message = str(err.value)
     assert "notebook 03_clustering failed in cell" in message and "the clustering broke" in message
+    assert f"the executed notebook is at {reports / 'tiny.failed' / 'executed' / '03_clustering.ipynb'}" in message
+    assert message.endswith(f"the last good report in {reports / 'tiny'} is untouched")
     assert (reports / "tiny" / "index.html").read_bytes() == good_index
     assert (reports / "tiny.failed" / "executed" / "03_clustering.ipynb").is_file()
     assert not (reports / "tiny.failed" / "index.html").exists()

@@ -4,13 +4,22 @@ index page and the manifest, and only then put the run in place.
 `run_report("params/demo.yaml")` writes `reports/<run>/`:
 `01_cleaning.html` ... `05_case_study.html` (code hidden, parameters removed), `index.html`,
 `report.pdf`, `data/` (stage outputs), `executed/` (the executed notebooks) and `manifest.json`.
-A failed run leaves the last good report of the same name untouched and keeps what it did in
-`reports/<run>.failed/` for inspection.
+
+How a run uses the reports folder:
+- while it runs, a run holds the lock `.<run>.lock` (a second run of the same name is refused) and
+  writes into a fresh temporary folder `.<run>.tmp-XXXXXXXX` made by `tempfile.mkdtemp`;
+- when everything succeeded, the temporary folder replaces `<run>/`;
+- when anything failed, the last good report `<run>/` is untouched, what the run made is kept in
+  `<run>.failed/` for inspection, and the error is one `ReportError` that says what failed and what
+  to do;
+- a run killed outright (SIGKILL, power loss) leaves its temporary folder behind; the next run in the
+  same reports folder removes every temporary folder whose lock no live process holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -18,11 +27,13 @@ import platform
 import re
 import shutil
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from segkit.errors import SegkitError
 from segkit.params import Params, load_params
@@ -32,70 +43,102 @@ from segkit.report.tables import headline_kpis
 KERNEL = "python3"
 VERSIONED = ("segkit", "pandas", "numpy", "scikit-learn", "duckdb", "ibis-framework", "pyarrow", "matplotlib",
              "papermill", "nbconvert", "weasyprint", "pydantic")
+TMP_MARK, OLD_MARK = ".tmp-", ".old-"  # temporary folders: .<run>.tmp-XXXXXXXX, .<run>.old-XXXXXXXX
+
 
 class ReportError(SegkitError):
     """A report run failed; the message names the notebook and cell, and where the record is."""
 
 
+class RunInterrupted(ReportError):
+    """A report run was stopped by Ctrl-C (KeyboardInterrupt) or, from the command line, by SIGTERM."""
+
+    exit_code = 130  # the shell's convention for a process ended by SIGINT
+
+
 @dataclass
 class RunResult:
+    """A finished run: its folder, the headline KPIs of its index page and the timings in seconds."""
+
     folder: Path
     kpis: dict
     timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_name_for(params: Params) -> str:
+    """The run folder's name: `run_name`, or `run_name-month` for a monthly run."""
     return f"{params.run_name}-{params.month}" if params.month else params.run_name
 
 
 def run_report(params_path: str | os.PathLike, month: str | None = None, overrides: list[str] = (),
                reports_dir: str | os.PathLike = "reports", notebooks_dir: str | os.PathLike | None = None,
                pdf: bool = True, progress: Callable[[str], None] = lambda message: None) -> RunResult:
-    """Run the whole report for a params file; returns the run folder, its headline KPIs and timings."""
+    """Run the whole report for a params file; returns the run folder, its headline KPIs and timings.
+
+    Every failure is a `ReportError` (or the `ParamsError` of a bad params file, raised before any
+    work) naming what failed and what to do; the last good report of the same name stays in place.
+    """
     started = time.perf_counter()
     overrides = list(overrides) + ([f"month={month}"] if month else [])
     params_path = Path(params_path).resolve()
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
-    notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
+    notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
+    for notebook in NOTEBOOKS:
+        check_notebook(notebooks_dir / f"{notebook}.ipynb")
     reports_dir = Path(reports_dir).resolve()
     name = run_name_for(params)
     final = reports_dir / name
-    work = reports_dir / f".{name}.tmp-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "data").mkdir(parents=True)
-    (work / "executed").mkdir()
-    timings: dict[str, float] = {}
-    try:
-        for number, notebook in enumerate(NOTEBOOKS, start=1):
-            progress(f"[{number}/{len(NOTEBOOKS)}] running {notebook}")
-            tick = time.perf_counter()
-            execute_notebook(notebooks_dir / f"{notebook}.ipynb", work / "executed" / f"{notebook}.ipynb",
-                     {"params_path": str(params_path), "data_dir": str(work / "data"), "overrides": overrides},
-                     notebooks_dir, notebook, final)
-            timings[notebook] = round(time.perf_counter() - tick, 2)
-            progress(f"      {notebook} done in {timings[notebook]:.1f} s")
-        tick = time.perf_counter()
-        progress("writing HTML")
-        for notebook in NOTEBOOKS:
-            export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang)
-        kpis = headline_kpis(work / "data", top=params.case_study.top_share)
-        write_index(work / "index.html", kpis, params, params_path, pdf, name)
-        timings["html"] = round(time.perf_counter() - tick, 2)
-        if pdf:
-            tick = time.perf_counter()
-            progress("writing PDF")
-            write_pdf(work, work / "report.pdf")
-            timings["pdf"] = round(time.perf_counter() - tick, 2)
-        timings["total"] = round(time.perf_counter() - started, 2)
-        write_manifest(work / "manifest.json", params, params_path, work, timings)
-    except BaseException:
-        failed = reports_dir / f"{name}.failed"
-        shutil.rmtree(failed, ignore_errors=True)
-        if work.exists():
-            work.rename(failed)
-        raise
-    _replace(final, work)
-    shutil.rmtree(reports_dir / f"{name}.failed", ignore_errors=True)
+    failed = reports_dir / f"{name}.failed"
+    timeout_s = max(1, round(params.report.cell_timeout_minutes * 60))
+    with _writing(reports_dir):
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(reports_dir, name):
+            remove_leftovers(reports_dir, holding=name)
+            work = Path(tempfile.mkdtemp(dir=reports_dir, prefix=f".{name}{TMP_MARK}"))
+            doing = "starting"
+            try:
+                (work / "data").mkdir()
+                (work / "executed").mkdir()
+                timings: dict[str, float] = {}
+                for number, notebook in enumerate(NOTEBOOKS, start=1):
+                    doing = f"running notebook {notebook}"
+                    progress(f"[{number}/{len(NOTEBOOKS)}] running {notebook}")
+                    tick = time.perf_counter()
+                    execute_notebook(notebooks_dir / f"{notebook}.ipynb", work / "executed" / f"{notebook}.ipynb",
+                                     {"params_path": str(params_path), "data_dir": str(work / "data"),
+                                      "overrides": overrides},
+                                     notebooks_dir, notebook, timeout_s=timeout_s)
+                    timings[notebook] = round(time.perf_counter() - tick, 2)
+                    progress(f"      {notebook} done in {timings[notebook]:.1f} s")
+                tick = time.perf_counter()
+                doing = "writing the HTML pages"
+                progress("writing HTML")
+                for notebook in NOTEBOOKS:
+                    export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang)
+                doing = "writing the index page"
+                kpis = headline_kpis(work / "data", top=params.case_study.top_share)
+                write_index(work / "index.html", kpis, params, params_path, pdf, name)
+                timings["html"] = round(time.perf_counter() - tick, 2)
+                if pdf:
+                    tick = time.perf_counter()
+                    doing = "writing the PDF"
+                    progress("writing PDF")
+                    write_pdf(work, work / "report.pdf")
+                    timings["pdf"] = round(time.perf_counter() - tick, 2)
+                timings["total"] = round(time.perf_counter() - started, 2)
+                doing = "writing the manifest"
+                write_manifest(work / "manifest.json", params, params_path, work, timings)
+                doing = f"putting the report in place in {final}"
+                _replace(final, work)
+            except BaseException as error:
+                kept = _set_aside(work, failed)
+                if not isinstance(error, (Exception, KeyboardInterrupt)):  # SystemExit: let it through
+                    raise
+                message = _failure_message(error, doing, final, kept)
+                if kept is not None:  # paths inside the temporary folder now live in <run>.failed/
+                    message = message.replace(str(work), str(kept))
+                raise (RunInterrupted if isinstance(error, KeyboardInterrupt) else ReportError)(message) from error
+            _remove(failed)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings)
 
@@ -108,22 +151,82 @@ def default_notebooks_dir() -> Path:
     raise ReportError("cannot find the notebooks/ folder; run from the project folder or pass --notebooks")
 
 
-def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str, final: Path | None = None) -> None:
+def check_notebook(path: Path) -> None:
+    """Refuse a notebook that is missing or cannot be read, before any work starts (a `ReportError`)."""
+    import nbformat
+
+    if not path.is_file():
+        folder = path.parent
+        hint = ("the folder does not exist" if not folder.is_dir()
+                else f"the folder needs {', '.join(n + '.ipynb' for n in NOTEBOOKS)}")
+        raise ReportError(f"notebook {path} is missing ({hint}); pass the project's notebooks/ folder to --notebooks "
+                          "or restore the file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ReportError(f"notebook {path} is not valid JSON (line {error.lineno}, column {error.colno}: "
+                          f"{error.msg}); restore it, or save it again from JupyterLab") from error
+    except UnicodeDecodeError as error:
+        raise ReportError(f"notebook {path} is not UTF-8 text ({_cut(error)}); restore it, or save it again "
+                          "from JupyterLab") from error
+    try:
+        if not isinstance(data, dict) or "nbformat" not in data:
+            raise ValueError("no nbformat version")
+        notebook = nbformat.reads(json.dumps(data), as_version=4)
+        nbformat.validate(notebook)
+    except Exception as error:  # nbformat's validation and version errors
+        raise ReportError(f"notebook {path} is not a valid Jupyter notebook ({_cut(error)}); restore it, or save "
+                          "it again from JupyterLab") from error
+    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in notebook.cells):
+        raise ReportError(f"notebook {path} has no cell tagged 'parameters', so the run cannot pass it the params "
+                          "file; tag the cell that sets params_path, data_dir and overrides")
+
+
+def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
+                     timeout_s: int | None = None) -> None:
+    """Execute one notebook with papermill into `target`; every way it can fail is a `ReportError`.
+
+    A cell that raises, a kernel that dies, a cell that runs longer than `timeout_s` seconds, and a
+    notebook that stops before its last cell (`sys.exit(0)` in a cell) all fail with a message that
+    names the notebook and the cell.
+    """
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
+
+    manager = _kernel_manager_class()  # a class of its own for this notebook: the hooks below set its state
+
+    def cell_started(**_) -> None:
+        manager.cell_running = True
+
+    def cell_finished(**_) -> None:
+        manager.cell_running = False
 
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(cwd), progress_bar=False, log_output=False,
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                   cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=timeout_s,
+                                   kernel_manager_class=manager, on_cell_execute=cell_started,
+                                   on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
-        where = f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: {_first_line(err.evalue)})"
-        if final is None:
-            raise ReportError(f"{where}; the executed notebook is at {target}") from None
-        failed_dir = final.parent / f"{final.name}.failed"
-        raise ReportError(
-            f"{where}; the executed notebook will be at {failed_dir / 'executed' / (notebook + '.ipynb')}; "
-            f"the last good report in {final} is untouched") from None
+        raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
+                          f"{_first_line(err.evalue)}){_errno_advice(err.evalue)}") from err
+    except CellTimeoutError as err:
+        minutes = f"{timeout_s / 60:g} minute{'' if timeout_s == 60 else 's'}" if timeout_s else "its time limit"
+        raise ReportError(f"notebook {notebook} was stopped in cell {_running_cell(target)}: it ran longer than "
+                          f"report.cell_timeout_minutes ({minutes}); raise report.cell_timeout_minutes in the params "
+                          "(e.g. --set report.cell_timeout_minutes=60) or find out why the cell is slow") from err
+    except DeadKernelError as err:
+        raise ReportError(f"notebook {notebook}: the Python kernel died in cell {_running_cell(target)} (it ran out "
+                          "of memory, or the cell ended the process); look at that cell, or give the machine "
+                          "more memory") from err
+    except OSError as err:  # papermill saving the executed notebook: disk full, permissions
+        raise ReportError(f"notebook {notebook}: {_os_problem(err, target.parent)}") from err
+    except Exception as err:  # a kernel that does not start, a notebook papermill cannot use
+        raise ReportError(f"notebook {notebook} could not run ({type(err).__name__}: {_cut(err)})") from err
+    stopped = _stopped_early(target)
+    if stopped:
+        raise ReportError(f"notebook {notebook} stopped early, {stopped}; a report notebook must run to its last "
+                          "cell: remove the exit() / sys.exit() call, or raise an exception to fail the run")
 
 
 def write_manifest(target: Path, params: Params, params_path: Path, folder: Path, timings: dict) -> None:
@@ -186,11 +289,261 @@ def _version(name: str) -> str | None:
 
 def _replace(final: Path, work: Path) -> None:
     """Put the finished run in place; the old report is removed only once the new one is there."""
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    old = None
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise ReportError(f"{final} exists and is not a report folder; move it away and run again")
     if final.exists():
-        final.rename(old)
-    work.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}{OLD_MARK}"))
+        os.rename(final, old)  # onto the empty folder just made: no name another process could have chosen
+    try:
+        os.rename(work, final)
+    except BaseException:
+        if old is not None:
+            os.rename(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def run_lock(reports_dir: Path, name: str) -> Iterator[None]:
+    """Hold the lock of run `name` in `reports_dir`, or fail at once if another live process holds it.
+
+    The lock is an OS file lock (`filelock`): it is released when its process ends, however it ends,
+    so a killed run never blocks the next one. The holder writes its process id into the lock file
+    for the message of a run that finds it taken.
+    """
+    from filelock import FileLock, Timeout
+
+    path = reports_dir / f".{name}.lock"
+    lock = FileLock(path, blocking=False, on_acquired=_write_pid)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = _lock_holder(path)
+        raise ReportError(f"a run named {name} is already running{f' (pid {holder})' if holder else ''} in "
+                          f"{reports_dir}; wait for it or use another run_name") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def remove_leftovers(reports_dir: Path, holding: str | None = None) -> list[Path]:
+    """Remove the temporary folders of runs that no live process holds the lock of; returns them.
+
+    `holding` is the run whose lock the caller holds already. A report caught between being moved
+    aside and its successor being moved in (the run was killed in between) is put back in place.
+    """
+    from filelock import FileLock, Timeout
+
+    by_run: dict[str, list[Path]] = {}
+    for entry in reports_dir.iterdir():
+        run = _leftover_of(entry.name)
+        if run is not None:
+            by_run.setdefault(run, []).append(entry)
+    removed = []
+    for run, entries in sorted(by_run.items()):
+        if run == holding:
+            removed += _clear(reports_dir / run, entries)
+            continue
+        lock = FileLock(reports_dir / f".{run}.lock", blocking=False)
+        try:
+            lock.acquire()
+        except Timeout:
+            continue  # a live run: its folders are in use
+        try:
+            removed += _clear(reports_dir / run, entries)
+        finally:
+            lock.release()
+    return removed
+
+
+def _leftover_of(entry: str) -> str | None:
+    """The run name of a temporary folder name (`.<run>.tmp-XXXXXXXX` or `.<run>.old-XXXXXXXX`), else None."""
+    if not entry.startswith("."):
+        return None
+    for mark in (TMP_MARK, OLD_MARK):
+        run, found, suffix = entry[1:].rpartition(mark)
+        if found and run and re.fullmatch(r"[A-Za-z0-9_]+", suffix):
+            return run
+    return None
+
+
+def _clear(final: Path, entries: list[Path]) -> list[Path]:
+    """Remove one run's leftovers (best effort: a leftover that cannot be removed does not stop a run)."""
+    olds = sorted((e for e in entries if OLD_MARK in e.name and e.is_dir() and not e.is_symlink()),
+                  key=lambda e: e.stat().st_mtime)
+    if olds and not final.exists() and not final.is_symlink():
+        try:
+            os.rename(olds[-1], final)
+            entries = [e for e in entries if e != olds[-1]]
+        except OSError:
+            pass
+    for entry in entries:
+        _remove(entry)
+    return [e for e in entries if not e.exists() and not e.is_symlink()]
+
+
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+
+
+def _lock_holder(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _set_aside(work: Path, failed: Path) -> Path | None:
+    """Keep a failed run's folder as `<run>.failed/` (replacing an older one); never raises."""
+    try:
+        _remove(failed)
+        os.rename(work, failed)
+        return failed
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)  # nothing left behind
+        return None
+
+
+def _remove(path: Path) -> None:
+    """Remove a folder, or a file or symlink in its place (never what a symlink points to); never raises."""
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+    except OSError:
+        pass
+
+
+@contextmanager
+def _writing(reports_dir: Path) -> Iterator[None]:
+    """Turn a file system error around the run (making the folder, the lock, ...) into one message."""
+    try:
+        yield
+    except OSError as error:
+        raise ReportError(f"cannot use the reports folder {reports_dir}: {_os_problem(error, reports_dir)}") from error
+
+
+# errno -> what it means for the reader, and what to do
+_OS_PROBLEMS = {
+    errno.ENOSPC: ("the disk is full", "free some space, or write the reports to another disk with --out"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space, or write the reports elsewhere with --out"),
+    errno.EROFS: ("the file system is read-only", "choose a writable folder with --out"),
+    errno.EACCES: ("permission denied", "choose a folder you can write to with --out, or change its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a folder you can write to with --out, or change its permissions"),
+    errno.ENAMETOOLONG: ("the name is too long for the file system",
+                         "use a shorter run_name, or a reports folder with a shorter path (--out)"),
+    errno.EEXIST: ("a file of that name is in the way", "move the file away, or choose another folder with --out"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another folder with --out"),
+}
+
+
+def _os_problem(error: OSError, folder: Path | None = None) -> str:
+    where = error.filename if error.filename is not None else (f"in {folder}" if folder else "a file")
+    reason, advice = _OS_PROBLEMS.get(error.errno, (error.strerror or _cut(error), "check the folder and run again"))
+    return f"cannot write {where}: {reason}; {advice}"
+
+
+def _errno_advice(evalue: str | None) -> str:
+    """For an OSError raised inside a notebook ("[Errno 28] ..."): what it means and what to do."""
+    found = re.search(r"\[Errno (\d+)\]", evalue or "")
+    if not found or int(found.group(1)) not in _OS_PROBLEMS:
+        return ""
+    reason, advice = _OS_PROBLEMS[int(found.group(1))]
+    return f"; {reason}: {advice}"
+
+
+def _failure_message(error: BaseException, doing: str, final: Path, kept: Path | None) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        message = f"the run was interrupted while {doing}"
+    elif isinstance(error, ReportError):
+        message = str(error)
+    elif isinstance(error, OSError):
+        message = f"{doing} failed: {_os_problem(error, final.parent)}"
+    elif isinstance(error, SegkitError):
+        message = f"{doing} failed: {error}"
+    else:
+        message = (f"{doing} failed ({type(error).__name__}: {_cut(error)}); "
+                   "`segkit --debug report ...` shows where")
+    if kept is not None:
+        notebook = doing.removeprefix("running notebook ")
+        executed = kept / "executed" / f"{notebook}.ipynb"
+        if doing.startswith("running notebook ") and executed.is_file():
+            message += f"; the executed notebook is at {executed}"
+        else:
+            message += f"; what the run made is in {kept}"
+    if final.is_dir():
+        message += f"; the last good report in {final} is untouched"
+    return message
+
+
+def _stopped_early(executed: Path) -> str | None:
+    """How a notebook papermill counts as a success stopped before its last cell, if it did."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    for position, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == "SystemExit":
+                code = _first_line(output.get("evalue"))
+                return f"in cell {cell.get('execution_count') or position} (SystemExit{': ' + code if code else ''})"
+        if cell.source.strip() and cell.get("execution_count") is None:
+            return f"before code cell {position}, which never ran"
+    return None
+
+
+def _running_cell(executed: Path) -> str:
+    """The cell papermill started last in an executed notebook (its execution count, else its position)."""
+    import nbformat
+
+    try:
+        notebook = nbformat.read(executed, as_version=4)
+    except Exception:  # not written yet
+        return "?"
+    found = "?"
+    for position, cell in enumerate((c for c in notebook.cells if c.cell_type == "code"), start=1):
+        if cell.get("metadata", {}).get("papermill", {}).get("start_time"):
+            found = str(cell.get("execution_count") or position)
+    return found
+
+
+def _kernel_manager_class() -> type:
+    """A kernel manager class for one notebook run: jupyter_client's, shutting the kernel down without SIGINT.
+
+    jupyter_client sends the kernel SIGINT before every shutdown request. After a notebook ran to its
+    end the kernel is idle and the interrupt is useless; when it lands while the kernel still
+    finishes papermill's last request (the `kernel_info_request` papermill sends after the last
+    cell), ipykernel turns it into a KeyboardInterrupt and logs "[IPKernelApp] ERROR |
+    KeyboardInterrupt caught in kernel." on a run that succeeded. And a kernel still running a cell
+    (a timeout) that is interrupted and at once asked to shut down logs a ZMQError traceback while
+    answering the interrupted cell. So: an idle kernel is only asked to shut down; a busy one is
+    killed (its run has failed; nothing in it is worth saving). Interrupts outside a shutdown are
+    unchanged. `cell_running` is set by the notebook client's cell hooks (see execute_notebook).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        cell_running = False
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            await super().shutdown_kernel(now=now or type(self).cell_running, restart=restart)
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
+
+
+def _cut(value: object, limit: int = 200) -> str:
+    text = _first_line(str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _first_line(text: str) -> str:

@@ -1,0 +1,397 @@
+"""Run folders and failures (segkit.report.runner): every way a report run can break is one clear
+message, and nothing is left behind.
+
+The runs here use five tiny notebooks written into a tmp folder (`--notebooks`), so that each test
+costs one kernel start at most; tests that need no kernel replace `execute_notebook` with a fake.
+"""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from filelock import FileLock
+
+from segkit.report import runner
+from segkit.report.runner import NOTEBOOKS, ReportError, remove_leftovers, run_report
+
+from conftest import write_params
+
+SEGKIT = str(Path(sys.executable).with_name("segkit"))
+
+
+def write_notebooks(folder: Path, first: list[str] = ("x = 1",)) -> Path:
+    """The five notebooks the runner expects: a parameters cell, then `first` (in 01_cleaning only), then one
+    last cell that records it ran."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in NOTEBOOKS:
+        notebook = nbformat.v4.new_notebook()
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        body = list(first) if name == NOTEBOOKS[0] else ["x = 1"]
+        notebook.cells = [nbformat.v4.new_code_cell('params_path = ""\ndata_dir = ""\noverrides = []',
+                                                    metadata={"tags": ["parameters"]}),
+                          *map(nbformat.v4.new_code_cell, body),
+                          nbformat.v4.new_code_cell("last_cell_ran = True")]
+        nbformat.write(notebook, folder / f"{name}.ipynb")
+    return folder
+
+
+@pytest.fixture
+def params(tmp_path) -> Path:
+    return write_params(tmp_path, "k")
+
+
+@pytest.fixture
+def notebooks(tmp_path) -> Path:
+    return write_notebooks(tmp_path / "notebooks")
+
+
+def failing_fake(calls: list, error: BaseException):
+    """An execute_notebook that writes its target, as papermill does, then raises `error`."""
+    def fake(source, target, parameters, cwd, notebook, *args, **kwargs):
+        calls.append(Path(parameters["data_dir"]).parent)
+        Path(target).write_text("{}", encoding="utf-8")
+        raise error
+    return fake
+
+
+def segkit_report(params, reports, notebooks, *more, timeout=120):
+    return subprocess.run([SEGKIT, "report", "-p", str(params), "--out", str(reports), "--notebooks", str(notebooks),
+                           "--no-pdf", *more], capture_output=True, text=True, timeout=timeout)
+
+
+def one_message(done: subprocess.CompletedProcess) -> str:
+    """The failure as the user sees it: exit code 2, no traceback, the `error:` line."""
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    return errors[0]
+
+
+# --- run folders ----------------------------------------------------------------------------------
+
+def test_a_planted_symlink_cannot_redirect_the_run(params, notebooks, tmp_path, monkeypatch):
+    reports, outside = tmp_path / "reports", tmp_path / "outside"
+    reports.mkdir()
+    outside.mkdir()
+    for guess in (f".k.tmp-{os.getpid()}", ".k.tmp", ".k.failed"):  # the names an older runner used
+        (reports / guess).symlink_to(outside, target_is_directory=True)
+    calls = []
+    monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, ReportError("notebook 01_cleaning failed")))
+    with pytest.raises(ReportError):
+        run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+    assert list(outside.iterdir()) == []
+    work = calls[0]
+    assert work.parent == reports and work.name.startswith(".k.tmp-") and not work.is_symlink()
+    assert work.name != f".k.tmp-{os.getpid()}"
+    assert (reports / "k.failed" / "executed").is_dir() and not (reports / "k.failed").is_symlink()
+
+
+def test_a_second_run_of_the_same_name_is_refused(params, notebooks, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    calls = []
+    monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, AssertionError("must not run")))
+    with runner.run_lock(reports, "k"):  # a run named k is going on
+        with pytest.raises(ReportError) as refused:
+            run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+    assert str(refused.value) == (f"a run named k is already running (pid {os.getpid()}) in {reports}; "
+                                  "wait for it or use another run_name")
+    assert calls == [] and [p.name for p in reports.iterdir()] == [".k.lock"]  # the lock file stays, unlocked
+    with runner.run_lock(reports, "k"):  # released once the run ended
+        pass
+
+
+def test_the_next_run_removes_what_dead_runs_left_and_keeps_live_ones(params, notebooks, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    for leftover in (".k.tmp-8f3k2l1x", ".k.tmp-4242", ".other.tmp-ab12cd34", ".a.tmp-b.tmp-zz9", ".live.tmp-q1w2e3r4"):
+        (reports / leftover).mkdir(parents=True)
+        (reports / leftover / "data.parquet").write_bytes(b"x")
+    (reports / "notes.tmp-1").mkdir()  # not hidden: not ours
+    calls = []
+    monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, ReportError("notebook 01_cleaning failed")))
+    with FileLock(reports / ".live.lock"):  # a live run named `live`
+        with pytest.raises(ReportError):
+            run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+    assert sorted(p.name for p in reports.iterdir() if not p.name.endswith(".lock")) == [
+        ".live.tmp-q1w2e3r4", "k.failed", "notes.tmp-1"]
+
+
+def test_a_report_caught_between_two_renames_is_put_back(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / ".k.old-ab12cd34").mkdir(parents=True)
+    (reports / ".k.old-ab12cd34" / "index.html").write_text("last good", encoding="utf-8")
+    (reports / ".k.tmp-zz99yy88").mkdir()
+    remove_leftovers(reports)
+    assert sorted(p.name for p in reports.iterdir() if not p.name.endswith(".lock")) == ["k"]
+    assert (reports / "k" / "index.html").read_text(encoding="utf-8") == "last good"
+
+
+def test_a_run_killed_with_sigkill_is_cleaned_by_the_next_and_blocks_it_while_alive(params, tmp_path, monkeypatch):
+    hold, kernel_pid = tmp_path / "hold", tmp_path / "kernel.pid"
+    hold.touch()
+    notebooks = write_notebooks(tmp_path / "notebooks", first=[
+        "import os, pathlib, time\n"
+        f"pathlib.Path({str(kernel_pid)!r}).write_text(str(os.getpid()))\n"
+        f"while pathlib.Path({str(hold)!r}).exists():\n    time.sleep(0.2)"])
+    reports = tmp_path / "reports"
+    first = subprocess.Popen([SEGKIT, "report", "-p", str(params), "--out", str(reports), "--notebooks", str(notebooks),
+                              "--no-pdf"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not kernel_pid.exists():
+            assert time.monotonic() < deadline and first.poll() is None, "the first run did not reach its cell"
+            time.sleep(0.2)
+        second = segkit_report(params, reports, notebooks, timeout=60)
+        message = one_message(second)
+        assert message == (f"error: a run named k is already running (pid {first.pid}) in {reports.resolve()}; "
+                           "wait for it or use another run_name")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        hold.unlink(missing_ok=True)
+        if first.poll() is None:
+            first.kill()
+        if kernel_pid.exists():  # the orphaned kernel of the killed run
+            try:
+                os.kill(int(kernel_pid.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    left = list(reports.glob(".k.tmp-*"))
+    assert len(left) == 1 and (left[0] / "executed").is_dir()  # what SIGKILL leaves
+    calls = []
+    monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, ReportError("notebook 01_cleaning failed")))
+    with pytest.raises(ReportError):
+        run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+    assert not left[0].exists() and not list(reports.glob(".k.tmp-*"))
+
+
+def test_a_run_stopped_with_sigterm_sets_its_folder_aside_and_stops_its_kernel(params, tmp_path):
+    hold, kernel_pid = tmp_path / "hold", tmp_path / "kernel.pid"
+    hold.touch()
+    notebooks = write_notebooks(tmp_path / "notebooks", first=[
+        "import os, pathlib, time\n"
+        f"pathlib.Path({str(kernel_pid)!r}).write_text(str(os.getpid()))\n"
+        f"while pathlib.Path({str(hold)!r}).exists():\n    time.sleep(0.2)"])
+    reports = tmp_path / "reports"
+    run = subprocess.Popen([SEGKIT, "report", "-p", str(params), "--out", str(reports), "--notebooks", str(notebooks),
+                            "--no-pdf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not kernel_pid.exists():
+            assert time.monotonic() < deadline and run.poll() is None, "the run did not reach its cell"
+            time.sleep(0.2)
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        hold.unlink(missing_ok=True)
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "error: the run was interrupted while running notebook 01_cleaning; the executed notebook is at "
+        f"{reports.resolve() / 'k.failed' / 'executed' / '01_cleaning.ipynb'}")
+    assert not list(reports.glob(".k.tmp-*"))
+    with pytest.raises(ProcessLookupError):  # the kernel was stopped with the run
+        os.kill(int(kernel_pid.read_text()), 0)
+
+
+# --- failures as one message ----------------------------------------------------------------------
+
+def test_a_full_disk_during_the_run_is_one_message_and_leaves_no_temporary_folder(params, notebooks, tmp_path,
+                                                                                   monkeypatch):
+    reports = tmp_path / "reports"
+    calls = []
+    full = OSError(errno.ENOSPC, "No space left on device", str(reports / "somewhere.ipynb"))
+    monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, full))
+    with pytest.raises(ReportError) as failed:
+        run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+    message = str(failed.value)
+    assert message.startswith(f"running notebook 01_cleaning failed: cannot write {reports / 'somewhere.ipynb'}: "
+                              "the disk is full; free some space, or write the reports to another disk with --out")
+    assert "last good report" not in message  # there is none
+    assert sorted(p.name for p in reports.iterdir()) == [".k.lock", "k.failed"]
+
+
+def test_a_name_too_long_for_the_file_system_is_one_message(params, notebooks, tmp_path, monkeypatch):
+    def too_long(*args, **kwargs):
+        raise OSError(errno.ENAMETOOLONG, "File name too long", str(tmp_path / ".k.tmp-x"))
+    monkeypatch.setattr(runner.tempfile, "mkdtemp", too_long)
+    with pytest.raises(ReportError) as failed:
+        run_report(params, reports_dir=tmp_path / "reports", notebooks_dir=notebooks)
+    assert "the name is too long for the file system; use a shorter run_name" in str(failed.value)
+    with pytest.raises(ReportError) as failed:  # a real one: a folder name over 255 bytes
+        run_report(params, reports_dir=tmp_path / ("x" * 300), notebooks_dir=notebooks)
+    assert str(failed.value).startswith(f"cannot use the reports folder {tmp_path / ('x' * 300)}: cannot write ")
+    assert "the name is too long for the file system" in str(failed.value)
+
+
+def test_a_file_in_place_of_the_reports_folder_is_one_message(params, notebooks, tmp_path):
+    in_the_way = tmp_path / "reports"
+    in_the_way.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ReportError) as failed:
+        run_report(params, reports_dir=in_the_way, notebooks_dir=notebooks)
+    assert str(failed.value) == (f"cannot use the reports folder {in_the_way}: cannot write {in_the_way}: a file of "
+                                 "that name is in the way; move the file away, or choose another folder with --out")
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """Mount a tmpfs with the given options on a fresh folder (root only: CI runs as root)."""
+    points = []
+
+    def mount(options: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+        point = tmp_path / f"mount{len(points)}"
+        point.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True).returncode:
+            pytest.skip("this machine cannot mount a tmpfs")
+        points.append(point)
+        return point
+
+    yield mount
+    for point in points:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def test_a_read_only_reports_folder_is_one_message(params, notebooks, tmp_path, mounted):
+    if os.geteuid() == 0:
+        reports = mounted("ro,size=1m")
+    else:
+        reports = tmp_path / "reports"
+        reports.mkdir()
+        reports.chmod(0o555)
+    message = one_message(segkit_report(params, reports, notebooks))
+    assert message.startswith(f"error: cannot use the reports folder {reports}: cannot write ")
+    assert "choose a writable folder with --out" in message or "choose a folder you can write to" in message
+
+
+def test_a_full_disk_in_a_notebook_is_one_message(params, tmp_path, mounted):
+    reports = mounted("size=1m")
+    notebooks = write_notebooks(tmp_path / "notebooks", first=[
+        "import pathlib\npathlib.Path(data_dir, 'big.bin').write_bytes(bytes(4 << 20))"])
+    message = one_message(segkit_report(params, reports, notebooks))
+    # the cell's own write fails, or papermill's next save of the executed notebook: either way one message
+    assert message.startswith(("error: notebook 01_cleaning failed in cell 3 (OSError: [Errno 28] No space left",
+                               "error: notebook 01_cleaning: cannot write "))
+    assert "the disk is full" in message and "free some space" in message
+    assert not list(reports.glob(".k.tmp-*"))
+
+
+@pytest.mark.parametrize("cell", ["import os\nos._exit(1)", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
+def test_a_kernel_that_dies_is_one_message(cell, params, tmp_path):
+    notebooks = write_notebooks(tmp_path / "notebooks", first=[cell])
+    reports = tmp_path / "reports"
+    message = one_message(segkit_report(params, reports, notebooks))
+    assert message.startswith("error: notebook 01_cleaning: the Python kernel died in cell 3 ")
+    assert f"the executed notebook is at {reports / 'k.failed' / 'executed' / '01_cleaning.ipynb'}" in message
+    assert "last good report" not in message
+
+
+@pytest.mark.parametrize("cell", ["import sys\nsys.exit(0)", "raise SystemExit"])
+def test_a_notebook_that_exits_early_is_a_failure(cell, params, tmp_path):
+    notebooks = write_notebooks(tmp_path / "notebooks", first=[cell])
+    reports = tmp_path / "reports"
+    (reports / "k").mkdir(parents=True)
+    (reports / "k" / "index.html").write_text("last good", encoding="utf-8")
+    with pytest.raises(ReportError) as failed:
+        run_report(params, reports_dir=reports, notebooks_dir=notebooks, pdf=False)
+    message = str(failed.value)
+    assert message.startswith("notebook 01_cleaning stopped early, in cell 3 (SystemExit")
+    assert message.endswith(f"the last good report in {reports / 'k'} is untouched")
+    assert (reports / "k" / "index.html").read_text(encoding="utf-8") == "last good"
+    executed = nbformat.read(reports / "k.failed" / "executed" / "01_cleaning.ipynb", as_version=4)
+    assert executed.cells[-1].execution_count is None  # the last cell never ran
+
+
+def test_a_cell_over_the_time_limit_is_stopped(params, tmp_path, monkeypatch, capfd):
+    from jupyter_client.manager import KernelManager
+
+    interrupts = []
+    original = KernelManager._async_interrupt_kernel
+
+    async def counted(self):
+        interrupts.append(self)
+        await original(self)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", counted)
+    notebooks = write_notebooks(tmp_path / "notebooks", first=["import time\ntime.sleep(120)"])
+    started = time.monotonic()
+    with pytest.raises(ReportError) as failed:
+        run_report(params, reports_dir=tmp_path / "reports", notebooks_dir=notebooks, pdf=False,
+                   overrides=["report.cell_timeout_minutes=0.05"])
+    assert time.monotonic() - started < 60
+    assert str(failed.value).startswith("notebook 01_cleaning was stopped in cell 3: it ran longer than "
+                                        "report.cell_timeout_minutes (0.05 minutes); raise report.cell_timeout_minutes")
+    # the busy kernel is killed, not interrupted and then asked to shut down (it would log a ZMQError traceback)
+    assert interrupts == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_kernel_that_finished_is_shut_down_without_an_interrupt(tmp_path, monkeypatch, capfd):
+    """The cause of the stray "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." after a good run:
+    jupyter_client sends SIGINT before every shutdown, and it can land while the kernel still answers
+    papermill's last kernel_info_request."""
+    from jupyter_client.manager import KernelManager
+
+    interrupts = []
+    original = KernelManager._async_interrupt_kernel
+
+    async def counted(self):
+        interrupts.append(self)
+        await original(self)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", counted)
+    notebooks = write_notebooks(tmp_path / "notebooks")
+    for attempt in range(3):
+        runner.execute_notebook(notebooks / "02_rfm.ipynb", tmp_path / f"out{attempt}.ipynb",
+                                {"params_path": "", "data_dir": "", "overrides": []}, notebooks, "02_rfm", timeout_s=60)
+    assert interrupts == []
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "is missing (the folder needs 01_cleaning.ipynb, 02_rfm.ipynb"),
+    ('{"cells": [', "is not valid JSON (line 1, column 12"),
+    ('{"cells": []}', "is not a valid Jupyter notebook"),
+    (b"\xff\xfe{", "is not UTF-8 text"),
+])
+def test_a_missing_or_broken_notebook_is_refused_before_any_work(content, expected, params, notebooks, tmp_path):
+    target = notebooks / "03_clustering.ipynb"
+    if content is None:
+        target.unlink()
+    elif isinstance(content, bytes):
+        target.write_bytes(content)
+    else:
+        target.write_text(content, encoding="utf-8")
+    reports = tmp_path / "reports"
+    with pytest.raises(ReportError) as refused:
+        run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+    assert str(refused.value).startswith(f"notebook {target} {expected}")
+    assert not reports.exists()
+
+
+def test_a_notebooks_folder_that_does_not_exist_is_refused(params, tmp_path):
+    with pytest.raises(ReportError) as refused:
+        run_report(params, reports_dir=tmp_path / "reports", notebooks_dir=tmp_path / "nowhere")
+    assert f"notebook {tmp_path / 'nowhere' / '01_cleaning.ipynb'} is missing (the folder does not exist)" in str(
+        refused.value)
+
+
+def test_one_message_without_debug_and_the_traceback_with_it(params, notebooks, tmp_path):
+    (notebooks / "02_rfm.ipynb").write_text("{", encoding="utf-8")
+    message = one_message(segkit_report(params, tmp_path / "r", notebooks))
+    assert message.startswith(f"error: notebook {notebooks / '02_rfm.ipynb'} is not valid JSON")
+    for args in (["--debug", "report"], ["report", "--debug"]):
+        done = subprocess.run([SEGKIT, *args, "-p", str(params), "--out", str(tmp_path / "r"), "--notebooks",
+                               str(notebooks)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2
+        assert "Traceback (most recent call last)" in done.stderr and "JSONDecodeError" in done.stderr
+        assert done.stderr.strip().splitlines()[-1] == message
