@@ -1,0 +1,79 @@
+"""segkit.models.customer_value: the report's customer-value stage on the CDNOW sample."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.datasets import load_cdnow
+from segkit.intake.sources import connect
+from segkit.models.clv import BGNBDModel
+from segkit.models.customer_value import customer_value, fit_value_models, slipping_valuable, value_by
+from segkit.models.repeat_summary import repeat_summary
+
+
+@pytest.fixture(scope="module")
+def sample():
+    summary = repeat_summary(connect(), load_cdnow(sample=True), dt.date(1997, 9, 30))
+    return summary, fit_value_models(summary, "weeks")
+
+
+def test_the_models_are_the_published_ones_and_the_better_fit_is_said(sample):
+    summary, models = sample
+    assert models.purchases.params_["r"] == pytest.approx(0.243, abs=5e-4)
+    assert models.spend.params_["p"] == pytest.approx(6.25, abs=5e-3)
+    # Fader, Hardie & Lee (2005): BG/NBD -9582.4 fits the sample better than Pareto/NBD -9595.0
+    assert models.better_fit == "bgnbd"
+    described = models.parameters()
+    assert set(described) >= {"bgnbd", "pareto_nbd", "gamma_gamma", "better_fit", "warnings"}
+    assert described["bgnbd"]["loglik"] == pytest.approx(-9582.4, abs=0.05)
+
+
+def test_predictions_per_customer(sample):
+    summary, models = sample
+    value = customer_value(summary, models, horizon=12, horizon_unit="months", alive_threshold=0.5)
+    assert len(value) == len(summary) == 2357 and value["customer_id"].is_unique
+    assert value[["p_alive", "expected_purchases", "expected_spend", "clv"]].notna().all().all()
+    assert value["p_alive"].between(0, 1).all()
+    assert (value["churn_risk"] == (value["p_alive"] < 0.5)).all()
+    # 12 months is 52.18 weeks: the purchase model's own prediction over that many weeks
+    weeks = models.purchases.expected_purchases(summary, 365.25 / 7).to_numpy()
+    assert np.allclose(value["expected_purchases"], weeks)
+    shares = value["clv_tier"].value_counts(normalize=True)
+    assert shares["high"] == pytest.approx(0.2, abs=0.02) and shares["low"] == pytest.approx(0.5, abs=0.05)
+    assert value.loc[value.clv_tier == "high", "clv"].min() > value.loc[value.clv_tier == "low", "clv"].max()
+
+
+def test_valuable_but_slipping_and_value_by_class():
+    profile = pd.DataFrame({"customer_id": list("abcd"), "segment": ["champions", "at_risk", "at_risk", "lost"],
+                            "rfm_class": ["x"] * 4, "revenue": [900.0, 800.0, 50.0, 700.0],
+                            "recency_days": [5, 200, 300, 400], "monetary_tier": ["high", "high", "low", "high"]})
+    value = pd.DataFrame({"customer_id": list("abcd"), "p_alive": [0.9, 0.3, 0.1, 0.2],
+                          "clv": [100.0, 20.0, 1.0, 5.0], "churn_risk": [False, True, True, True]})
+    slipping = slipping_valuable(profile, value, alive_threshold=0.5)
+    assert slipping["customer_id"].tolist() == ["b", "d"]  # high tier and P(alive) < 0.5, by revenue
+    table = value_by(profile, value, "segment").set_index("segment")
+    assert table.loc["at_risk", "clv_total"] == 21.0 and table.loc["at_risk", "churn_risk_share"] == 1.0
+    assert table["clv_share"].sum() == pytest.approx(1.0)
+    assert table.index[0] == "champions"  # the class that holds most of the future value first
+
+
+def test_without_a_spend_model_there_is_no_clv_but_still_p_alive(sample):
+    summary, models = sample
+    no_spend = type(models)(models.purchases, None, None, "bgnbd", ["Gamma-Gamma: no spend"])
+    value = customer_value(summary, no_spend)
+    assert value["clv"].isna().all() and set(value["clv_tier"]) == {"unknown"}
+    assert value["p_alive"].notna().all()
+    with pytest.raises(Exception, match="alive_threshold"):
+        customer_value(summary, models, alive_threshold=1.5)
+
+
+def test_a_spend_model_that_cannot_fit_is_left_out_with_its_reason():
+    summary = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)],
+                            "x": [0, 1, 2, 3] * 10, "t_x": [0.0, 5.0, 10.0, 20.0] * 10, "T": [30.0] * 40,
+                            "mean_repeat_spend": [0.0, -5.0, 10.0, 20.0] * 10})
+    models = fit_value_models(summary, "weeks", compare=False)
+    assert models.spend is None and models.alternative is None
+    assert any(w.startswith("Gamma-Gamma") for w in models.warnings)
+    assert isinstance(models.purchases, BGNBDModel)
