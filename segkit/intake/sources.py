@@ -144,9 +144,18 @@ def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
     if encoding:
         try:
             return data.decode(encoding)
-        except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            raise DataError(f"{path} line {line}: bytes {data[err.start:err.start + 4]!r} are not {encoding} "
+        except LookupError:  # params refuse these first; a FileTable built in code may not have been checked
+            from segkit.params import text_encoding_problem
+
+            raise DataError(f"{key}.encoding: {text_encoding_problem(encoding)}") from None
+        except UnicodeError as err:  # UnicodeDecodeError, or a plain UnicodeError from codecs such as idna
+            start = getattr(err, "start", None)
+            if start is None:
+                raise DataError(f"{path}: the text cannot be read as {encoding[:40]} ({_first_line(err)[:80]}); "
+                                f"state the file's real encoding in {key}.encoding (utf-8, gb18030, big5, "
+                                "latin-1, ...) or leave it out to detect") from None
+            line = data.count(b"\n", 0, start) + 1
+            raise DataError(f"{path} line {line}: bytes {data[start:start + 4]!r} are not {encoding[:40]} "
                             f"({err.reason}); state the file's real encoding in {key}.encoding (utf-8, gb18030, "
                             "big5, latin-1, ...) or leave it out to detect") from None
     for candidate in ("utf-8-sig", "gb18030"):
