@@ -630,10 +630,16 @@ class Satisfaction(_Model):
 class Tag(_Model):
     """A customer tag: `when` is an expression over customer features, e.g. "categories >= 3"."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)
     en: str
     zh: str
     when: str
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: Any) -> Any:
+        # `when: 3` or `when: true` in YAML: let the rule check say that a rule must compare
+        return str(value) if isinstance(value, (int, float, bool)) else value
 
 
 DEFAULT_TAGS = (
