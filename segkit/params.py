@@ -36,7 +36,7 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 def shown(value: Any, limit: int = 80) -> str:
     """`value` for a message: its repr, cut to `limit` characters with "…" (never an unbounded text)."""
     try:
-        text = _REPR.repr(value)
+        text = repr(value[:limit + 1]) if isinstance(value, str) else _REPR.repr(value)
     except Exception:  # e.g. an int too long for str(); the repr of anything odd
         text = f"an integer of {len(format(value, 'x')) * 4 // 3}+ digits" if isinstance(value, int) else \
             f"a {type(value).__name__}"
@@ -82,7 +82,7 @@ def _scalar_checked(constructor):
     def construct(loader, node):
         try:
             return constructor(loader, node)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as err:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as err:
             value = node.value if isinstance(node, yaml.ScalarNode) else ""
             if "digits" in str(err):
                 problem = f"a number of {len(value):,} digits is too long for a parameter"
@@ -145,7 +145,12 @@ def load_yaml(text: str, origin: str) -> Any:
     if len(text) > MAX_BYTES:
         raise ParamsError(f"{origin}: {len(text):,} characters is too large for params (at most {MAX_BYTES:,}); "
                           "params hold settings, data belong in the data files")
-    loader = _BoundedLoader(text, origin)
+    try:
+        loader = _BoundedLoader(text, origin)
+    except yaml.reader.ReaderError as err:  # a control character: YAML refuses it before parsing
+        line = text.count("\n", 0, err.position) + 1
+        raise ParamsError(f"{origin} line {line}: not valid YAML: the character U+{err.character:04X} is not allowed "
+                          "(a control character); delete it, or write it in a double-quoted string as \\x..") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -176,7 +181,7 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
-    text = f"{problem} ({context})" if context else problem
+    text = f"{context}, {problem}" if context else problem
     return f"{where}: not valid YAML: {_cut(' '.join(str(text).split()), 200)}"
 
 
@@ -367,7 +372,7 @@ class Database(_Model):
         for item in filter(None, query.split("&")):
             name, sep, _ = item.partition("=")
             name = unquote(name)
-            shown_name = repr(name) if re.fullmatch(r"[A-Za-z_]{1,40}", name) else "an option"
+            shown_name = repr(name) if re.fullmatch(r"[A-Za-z_]{1,40}", name) else "(name not shown)"
             if not sep:
                 raise ValueError(f"url option {shown_name} has no value; write name=value, e.g. ?sslmode=require")
             if name not in URL_OPTIONS:
