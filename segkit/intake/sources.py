@@ -358,20 +358,32 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
 def connect_database(db: Database) -> ibis.BaseBackend:
     """A connection to the database of `db` (password from the environment variable it names).
 
+    The libpq options in the url's query (sslmode, sslrootcert, connect_timeout, application_name,
+    options, target_session_attrs, ...) go to the connection as given; connect_timeout defaults to 10 s.
     Any failure is one DataError that names the server (never the password) and what to check.
     """
     args = db.connection_args()
+    args.setdefault("connect_timeout", 10)
+    where = f"{args.get('host')}:{args.get('port')}/{args.get('database', '')}"
     try:
-        return ibis.postgres.connect(**args, connect_timeout=10)
+        return ibis.postgres.connect(**args)
     except ImportError:
         raise DataError("reading PostgreSQL needs psycopg: pip install 'segkit[postgres]'") from None
     except Exception as err:
-        where = f"{args.get('host')}:{args.get('port')}/{args.get('database', '')}"
         reason = scrub(_first_line(err), args.get("password"))
+        if "does not support SSL" in reason:
+            raise DataError(f"cannot connect to the database at {where}: the server does not accept SSL "
+                            f"connections, and the url asks for sslmode={args.get('sslmode')}; ask the database's "
+                            "administrator to turn SSL on, or, only on a network you trust, set sslmode=prefer "
+                            "(or remove it) in source.database.url") from None
+        if args.get("sslmode") or any(k.startswith("ssl") for k in args):
+            ssl = " and the ssl options of the url (sslmode, sslrootcert, sslcert, sslkey: files that exist)"
+        else:
+            ssl = ""
         check = f"the password in ${db.password_env}, " if db.password_env else ""
         raise DataError(f"cannot connect to the database at {where} as {args.get('user', 'the default user')} "
-                        f"({reason}); check that the server runs and accepts connections, source.database.url, "
-                        f"{check}and that this user may read the tables") from None
+                        f"({reason[:300]}); check that the server runs and accepts connections, source.database.url"
+                        f"{ssl}, {check}and that this user may read the tables") from None
 
 
 def scrub(text: str, secret: str | None) -> str:
