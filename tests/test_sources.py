@@ -276,3 +276,28 @@ def test_an_encoding_unchecked_by_params_is_still_one_message(tmp_path):
                                      header_row=1, sheet=None, table=None)
     with pytest.raises(DataError, match=r"source.transactions.encoding: 'rot13' is not a text encoding"):
         load_source(Source.model_construct(kind="file", transactions=spec, customers=None, surveys=None))
+
+
+def test_a_quoted_value_longer_than_the_csv_modules_limit_keeps_row_lines(tmp_path):
+    path = tmp_path / "orders.csv"  # a 200 kB note with a line break: Python's csv module stops at 128 kB
+    path.write_bytes(b'id,day,amount,note\n1,2024-01-01,2,"' + b"x" * 200_000 + b'\nmore"\n2,2024-01-02,3,\n')
+    intake = load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
+    assert intake.transactions["source_row"].tolist() == [2, 4]
+
+
+def test_a_file_with_old_mac_line_endings_reads_line_by_line(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b'id,day,amount\r1,2024-01-01,2\r"a\rb",2024-01-02,3\r')
+    intake = load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
+    assert intake.transactions["source_row"].tolist() == [2, 3]
+    assert intake.transactions["customer_id"].tolist() == ["1", "a\nb"]
+
+
+def test_a_file_that_cannot_be_read_is_one_message(tmp_path):
+    import os
+
+    if not os.path.exists("/proc/self/mem"):
+        pytest.skip("needs Linux /proc")
+    with pytest.raises(DataError, match=r"/proc/self/mem: cannot be read \(Input/output error\); check "
+                                        r"source.transactions.path"):
+        load_source(file_source("/proc/self/mem", format="csv", columns={"customer_id": "id", "ordered_at": "day"}))

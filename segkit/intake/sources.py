@@ -168,8 +168,13 @@ def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
 
 
 def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.DataFrame:
-    data = path.read_bytes()
-    text = decode(data, path, spec.encoding, key)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or type(err).__name__}); check {key}.path and "
+                        "that you may read the file") from None
+    # universal newlines, as Python reads text: old Mac exports end lines with a lone CR
+    text = decode(data, path, spec.encoding, key).replace("\r\n", "\n").replace("\r", "\n")
     if not text.lstrip("\ufeff").strip():
         raise DataError(f"{path}: the file is empty; export it again with a header row")
     header_line = spec.header_row
@@ -204,12 +209,19 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.Data
 
 def _record_start_lines(text: str, sep: str, header_line: int) -> list[int]:
     """The file line on which each record after the header starts (records may span lines)."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     starts, previous = [], 0
-    for _ in reader:
-        if previous + 1 > header_line:
-            starts.append(previous + 1)
-        previous = reader.line_num
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # a quoted value may be longer than the 128 KiB default
+    try:
+        for _ in reader:
+            if previous + 1 > header_line:
+                starts.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error:  # pandas read it, Python's csv module does not: keep the row numbers as counted
+        return []
+    finally:
+        csv.field_size_limit(limit)
     return starts
 
 
