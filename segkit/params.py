@@ -13,7 +13,7 @@ import difflib
 import os
 import re
 import reprlib
-import types
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -31,6 +31,7 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000  # nodes once every alias is expanded
 MAX_ERRORS = 10  # validation errors listed in one message
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_TAGS = 200  # each tag is a column of the tags table and a line of the report
 
 
 def shown(value: Any, limit: int = 80) -> str:
@@ -532,11 +533,11 @@ class RFM(_Model):
                                  f"e.g. {key}: {{recency_days: [30, 90, 180, 365], ...}}")
             for dim, values in table.items():
                 if not values or any(b <= a for a, b in zip(values, values[1:])):
-                    raise ValueError(f"{key}.{dim} must be a non-empty, strictly increasing list, got {values}")
+                    raise ValueError(f"{key}.{dim} must be a non-empty, strictly increasing list, got {shown(values)}")
                 if len(values) > 9:
                     raise ValueError(f"{key}.{dim} gives {len(values) + 1} scores; at most 10 are allowed")
                 if method == "percentile" and not all(0 < v < 100 for v in values):
-                    raise ValueError(f"percentiles.{dim} must lie strictly between 0 and 100, got {values}")
+                    raise ValueError(f"percentiles.{dim} must lie strictly between 0 and 100, got {shown(values)}")
         if self.class_basis == "threshold" and (not self.class_thresholds or set(self.class_thresholds) != set(dims)):
             raise ValueError("class_basis threshold needs class_thresholds for recency_days, orders and revenue")
         return self
@@ -704,7 +705,7 @@ class Params(_Model):
     tiers: Tiers = Tiers()
     ranking: Ranking = Ranking()
     satisfaction: Satisfaction = Satisfaction()
-    tags: tuple[Tag, ...] = DEFAULT_TAGS
+    tags: tuple[Tag, ...] = Field(DEFAULT_TAGS, max_length=MAX_TAGS)
     dimensions: tuple[str, ...] = ("customer_type", "region")
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
 
@@ -785,14 +786,13 @@ def _check_references(params: Params) -> None:
     if classes.kind != "high_low":
         raise ParamsError(f"rfm.class_map must be a high_low map, {classes.name} is {classes.kind}")
     compile_tags(params.tags, PROFILE_COLUMNS)
-    names = [t.name for t in params.tags]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
-        raise ParamsError(f"tags: each tag needs its own name; repeated: {', '.join(repeated)}")
+        raise ParamsError(f"tags: each tag needs its own name; repeated: {_cut(', '.join(repeated), 200)}")
     codes = set(grid.codes) | set(classes.codes)
     unknown = sorted(set(params.strategies) - codes)
     if unknown:
-        raise ParamsError(f"strategies: {', '.join(unknown)} is not a segment of {grid.name} or {classes.name} "
+        raise ParamsError(f"strategies: {_cut(', '.join(unknown), 200)} is not a segment of {grid.name} or {classes.name} "
                           f"(segments: {', '.join(sorted(codes))})")
 
 
@@ -894,6 +894,9 @@ def _explain(error: dict, raw: dict) -> str:
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean '{'.'.join(_cut(p, 40) for p in loc[:-1] + (close[0],))}'?" if close else ""
         return f"unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
+    if kind == "too_long" and not isinstance(given, str):
+        ctx = error.get("ctx", {})
+        return f"{key} may hold at most {ctx.get('max_length')} items, got {ctx.get('actual_length', 'more')}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{key} must be one of {expected}, got {shown(given)}"

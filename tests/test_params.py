@@ -384,3 +384,11 @@ def test_any_text_loads_or_raises_one_params_error(tmp_path, text):
         load_params(path)
     except ParamsError as err:
         assert len(str(err)) < 5000
+
+
+def test_a_long_list_of_tags_is_refused_with_the_count_not_the_list(tmp_path):
+    from segkit.params import validate_params
+
+    tags = [{"name": f"t{i}", "en": "T", "zh": "标", "when": "orders > 1"} for i in range(300)]
+    with pytest.raises(ParamsError, match=r"^params: tags may hold at most 200 items, got 300$"):
+        validate_params({"tags": tags})

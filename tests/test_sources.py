@@ -301,3 +301,8 @@ def test_a_file_that_cannot_be_read_is_one_message(tmp_path):
     with pytest.raises(DataError, match=r"/proc/self/mem: cannot be read \(Input/output error\); check "
                                         r"source.transactions.path"):
         load_source(file_source("/proc/self/mem", format="csv", columns={"customer_id": "id", "ordered_at": "day"}))
+
+
+def test_a_folder_as_the_data_path_says_so(tmp_path):
+    with pytest.raises(DataError, match=r": is a folder, not a file; set source.transactions.path to the file itself"):
+        load_source(file_source(tmp_path, columns={"customer_id": "id", "ordered_at": "day"}))

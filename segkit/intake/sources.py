@@ -116,6 +116,8 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     `key` is where the file is named in the params, for the error messages.
     """
     path = Path(spec.path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
         raise DataError(f"{path}: no such file (check {key}.path in the params file)")
     kind = file_kind(spec)
