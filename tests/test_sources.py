@@ -306,3 +306,13 @@ def test_a_file_that_cannot_be_read_is_one_message(tmp_path):
 def test_a_folder_as_the_data_path_says_so(tmp_path):
     with pytest.raises(DataError, match=r": is a folder, not a file; set source.transactions.path to the file itself"):
         load_source(file_source(tmp_path, columns={"customer_id": "id", "ordered_at": "day"}))
+
+
+def test_a_header_of_many_long_names_is_cut_in_the_message(tmp_path):
+    path = tmp_path / "orders.csv"  # e.g. a file with no header whose first line is long free text
+    header = ",".join(f"column {i} " + "x" * 200 for i in range(500))
+    path.write_text(header + "\n" + ",".join(["1"] * 500) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r'column "id" \(for customer_id\) is not there') as err:
+        load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
+    message = str(err.value)
+    assert len(message) < 2000 and "(480 more)" in message

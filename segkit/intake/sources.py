@@ -251,14 +251,14 @@ def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
     try:
         if spec.sheet is not None and spec.sheet not in book.sheetnames:
             close = difflib.get_close_matches(spec.sheet, book.sheetnames, n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            raise DataError(f'{path}: no sheet "{spec.sheet}"{hint} (sheets there: {", ".join(book.sheetnames)}); '
+            hint = f'; did you mean "{_name(close[0])}"?' if close else ""
+            raise DataError(f'{path}: no sheet "{_name(spec.sheet)}"{hint} (sheets there: {_listing(book.sheetnames)}); '
                             f"fix {key}.sheet")
         sheet = book[spec.sheet] if spec.sheet is not None else book.worksheets[0]
         rows = sheet.iter_rows(min_row=spec.header_row, values_only=True)
         header = next(rows, None)
         if header is None or all(cell is None or str(cell).strip() == "" for cell in header):
-            raise DataError(f'{path}: no header in row {spec.header_row} of sheet "{sheet.title}"; set '
+            raise DataError(f'{path}: no header in row {spec.header_row} of sheet "{_name(sheet.title)}"; set '
                             f"{key}.header_row to the row that holds the column names")
         names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
                  for i, cell in enumerate(header)]
@@ -297,7 +297,7 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
             "SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
         name = spec.table or ("transactions" if "transactions" in tables else None)
         if name not in tables:
-            raise DataError(f"{path}: no table {name!r} (tables there: {', '.join(tables) or 'none'}); "
+            raise DataError(f"{path}: no table {_name(name)!r} (tables there: {_listing(tables) or 'none'}); "
                             f"set {key}.table")
         frame = con.table(f'"{name}"').df()
     finally:
@@ -315,7 +315,7 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     """
     unknown = set(columns) - set(INPUT_COLUMNS)
     if unknown:
-        raise DataError(f"{origin}: the column map names {', '.join(sorted(unknown))}, which segkit does not use; "
+        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
                         f"map to {', '.join(INPUT_COLUMNS)} ({key})")
     present = [c for c in raw.columns if c != "source_row"]
     mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
@@ -336,13 +336,13 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
 
 def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str) -> str:
     close = difflib.get_close_matches(theirs, [str(c) for c in present], n=1, cutoff=0.5)
-    hint = f'; did you mean "{close[0]}"?' if close else ""
+    hint = f'; did you mean "{_name(close[0])}"?' if close else ""
     looks_like_data = [c for c in present if re.fullmatch(r"[\d\s.,:/¥$-]+", str(c))]
-    no_header = (f" The first row looks like data ({', '.join(map(str, looks_like_data[:3]))}), not column "
+    no_header = (f" The first row looks like data ({_listing(looks_like_data[:3])}), not column "
                  "names: add a header row, or set header_row." if looks_like_data else "")
     extra = "" if ours != "amount" else " (or map quantity and unit_price: amount is then their product)"
-    return (f'{origin}: column "{theirs}" (for {ours}) is not there{hint} (columns there: '
-            f"{', '.join(map(str, present))}); fix {key}{extra}.{no_header}")
+    return (f'{origin}: column "{_name(theirs)}" (for {ours}) is not there{hint} (columns there: '
+            f"{_listing(present)}); fix {key}{extra}.{no_header}")
 
 
 def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
@@ -415,8 +415,8 @@ def _db_table(con: ibis.BaseBackend, name: str, origin: str) -> ibis.Table:
         except Exception:
             tables = []
         close = difflib.get_close_matches(table, tables, n=1)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        raise DataError(f"{origin}: no table {name!r}{hint} (tables there: {', '.join(tables) or 'none'}); "
+        hint = f'; did you mean "{_name(close[0])}"?' if close else ""
+        raise DataError(f"{origin}: no table {_name(name)!r}{hint} (tables there: {_listing(tables) or 'none'}); "
                         "fix the table name in source.database") from None
 
 
@@ -429,7 +429,7 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     """
     unknown = set(columns) - set(INPUT_COLUMNS) - {"source_row"}
     if unknown:
-        raise DataError(f"{origin}: the column map names {', '.join(sorted(unknown))}, which segkit does not use; "
+        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
                         f"map to {', '.join(INPUT_COLUMNS)} (source.database.columns)")
     key = "source.database.columns"
     present = list(table.columns)
@@ -446,7 +446,7 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
         if theirs in present:
             dtype = table[theirs].type()
             if not getattr(dtype, f"is_{kind}")():
-                raise DataError(f'{origin}: column "{theirs}" (for {ours}) is {dtype}, not {words}; in the '
+                raise DataError(f'{origin}: column "{_name(theirs)}" (for {ours}) is {dtype}, not {words}; in the '
                                 f"database the columns must be typed: read a view that casts it "
                                 f"(e.g. CAST({theirs} AS {'timestamp' if kind == 'temporal' else 'numeric'}))")
     values = {}
@@ -499,6 +499,19 @@ def _with_source_row(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.insert(0, "source_row", range(1, len(out) + 1))
     return out
+
+
+def _name(text, limit: int = 60) -> str:
+    """A name from the data or the params, cut for a message (a header can be a whole line of text)."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _listing(names, shown: int = 20) -> str:
+    """Names for a message: at most `shown` of them, each cut, then how many more."""
+    names = list(names)
+    text = ", ".join(_name(n, 40) for n in names[:shown])
+    return text + (f", … ({len(names) - shown} more)" if len(names) > shown else "")
 
 
 def _first_line(err: BaseException) -> str:
