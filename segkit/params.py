@@ -44,7 +44,8 @@ def shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _cut(text: str, limit: int = 80) -> str:
+def cut(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters with "…", for messages."""
     text = str(text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -88,7 +89,7 @@ def _scalar_checked(constructor):
             if "digits" in str(err):
                 problem = f"a number of {len(value):,} digits is too long for a parameter"
             else:
-                problem = f"{shown(value, 40)} is not a valid {node.tag.rsplit(':', 1)[-1]} ({_cut(err, 60)})"
+                problem = f"{shown(value, 40)} is not a valid {node.tag.rsplit(':', 1)[-1]} ({cut(err, 60)})"
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
     return construct
 
@@ -183,7 +184,7 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
     text = f"{context}, {problem}" if context else problem
-    return f"{where}: not valid YAML: {_cut(' '.join(str(text).split()), 200)}"
+    return f"{where}: not valid YAML: {cut(' '.join(str(text).split()), 200)}"
 
 
 def read_params_text(path: Path) -> str:
@@ -191,7 +192,7 @@ def read_params_text(path: Path) -> str:
     naming the file (and the line and byte where it is not UTF-8) and what to do."""
     if path.is_dir():
         inside = sorted(p.name for p in path.glob("*.y*ml"))[:5]
-        hint = f" (YAML files there: {', '.join(_cut(n, 40) for n in inside)})" if inside else ""
+        hint = f" (YAML files there: {', '.join(cut(n, 40) for n in inside)})" if inside else ""
         raise ParamsError(f"{path}: is a folder, not a params file; give the .yaml file{hint}")
     if not path.is_file():
         kind = "not a regular file" if path.exists() else "no such params file"
@@ -352,7 +353,7 @@ class Database(_Model):
             )
         if parts.scheme not in ("postgres", "postgresql"):
             raise ValueError(f"url must start with postgresql:// (PostgreSQL is the database segkit reads), "
-                             f"got {_cut(parts.scheme, 20) or 'no scheme'}://")
+                             f"got {cut(parts.scheme, 20) or 'no scheme'}://")
         try:
             parts.port
         except ValueError:  # the text after ':' is not shown: it may be a password without its '@'
@@ -788,11 +789,11 @@ def _check_references(params: Params) -> None:
     compile_tags(params.tags, PROFILE_COLUMNS)
     repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
-        raise ParamsError(f"tags: each tag needs its own name; repeated: {_cut(', '.join(repeated), 200)}")
+        raise ParamsError(f"tags: each tag needs its own name; repeated: {cut(', '.join(repeated), 200)}")
     codes = set(grid.codes) | set(classes.codes)
     unknown = sorted(set(params.strategies) - codes)
     if unknown:
-        raise ParamsError(f"strategies: {_cut(', '.join(unknown), 200)} is not a segment of {grid.name} or {classes.name} "
+        raise ParamsError(f"strategies: {cut(', '.join(unknown), 200)} is not a segment of {grid.name} or {classes.name} "
                           f"(segments: {', '.join(sorted(codes))})")
 
 
@@ -877,7 +878,7 @@ def _container(annotation: Any) -> Any:
 
 def _explain(error: dict, raw: dict) -> str:
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
-    key = ".".join(_cut(p, 40) for p in loc) or "(top level)"
+    key = ".".join(cut(p, 40) for p in loc) or "(top level)"
     kind = error["type"]
     given = error.get("input")
     if loc[:2] == ("source", "database"):  # may hold a connection string or a password: never echo it
@@ -892,7 +893,7 @@ def _explain(error: dict, raw: dict) -> str:
         parent = _model_at(loc[:-1])
         allowed = sorted(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean '{'.'.join(_cut(p, 40) for p in loc[:-1] + (close[0],))}'?" if close else ""
+        hint = f"; did you mean '{'.'.join(cut(p, 40) for p in loc[:-1] + (close[0],))}'?" if close else ""
         return f"unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
     if kind == "too_long" and not isinstance(given, str):
         ctx = error.get("ctx", {})
@@ -906,11 +907,11 @@ def _explain(error: dict, raw: dict) -> str:
     if kind == "string_pattern_mismatch":
         examples = {"month": "e.g. 2026-10", "run_name": "a letter or digit, then letters, digits, '-', '_' or '.'",
                     "name": "a letter or _, then letters, digits or _", "code": "three capital letters, e.g. CNY"}
-        return f"{key} has the wrong form ({examples.get(str(loc[-1]), _cut(error['msg'], 120))}), got {shown(given)}"
+        return f"{key} has the wrong form ({examples.get(str(loc[-1]), cut(error['msg'], 120))}), got {shown(given)}"
     if kind == "value_error":
-        message = _cut(re.sub(r"^Value error, ", "", error["msg"]), 400)
+        message = cut(re.sub(r"^Value error, ", "", error["msg"]), 400)
         return f"{key}: {message}" if loc else message
-    return f"{key}: {_cut(error['msg'].lower(), 200)}, got {shown(given)}"
+    return f"{key}: {cut(error['msg'].lower(), 200)}, got {shown(given)}"
 
 
 def _field_constraints(loc: tuple) -> str:

@@ -19,7 +19,7 @@ from typing import Iterable
 import pandas as pd
 
 from segkit.errors import DataError, ParamsError
-from segkit.params import shown as _shown
+from segkit.params import cut, shown as _shown
 
 MAX_LENGTH = 500
 COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -149,7 +149,7 @@ def evaluate(tree: ast.Expression, frame: pd.DataFrame, where: str = "tag rule")
     try:
         result = _eval(tree.body, frame)
     except (TypeError, ValueError, ArithmeticError, MemoryError) as err:
-        raise DataError(f"{where}: cannot be evaluated on this data ({type(err).__name__}: {err}); "
+        raise DataError(f"{where}: cannot be evaluated on this data ({type(err).__name__}: {str(err)[:200]}); "
                         "compare numbers with numbers and text with text") from None
     return _truth(result, frame).fillna(False).astype(bool)
 
@@ -158,7 +158,7 @@ def apply_tags(profile: pd.DataFrame, rules: list[TagRule]) -> pd.DataFrame:
     """customer_id, one boolean column per tag (tag_<name>) and `tags`, the tag names joined by ', '."""
     out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()}, index=profile.index)
     for rule in rules:
-        out[f"tag_{rule.name}"] = evaluate(rule.tree, profile, where=f"tag {rule.name} ({rule.when})").to_numpy()
+        out[f"tag_{rule.name}"] = evaluate(rule.tree, profile, where=f"tag {rule.name} ({cut(rule.when)})").to_numpy()
     flags = out[[f"tag_{r.name}" for r in rules]]
     out["tags"] = [", ".join(r.name for r, hit in zip(rules, row) if hit) for row in flags.itertuples(index=False)]
     return out.reset_index(drop=True)
