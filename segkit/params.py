@@ -31,6 +31,7 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000  # nodes once every alias is expanded
 MAX_ERRORS = 10  # validation errors listed in one message
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SEED_MAX = 2**32 - 1  # what numpy and scikit-learn accept as a random_state
 MAX_TAGS = 200  # each tag is a column of the tags table and a line of the report
 
 
@@ -221,14 +222,15 @@ def read_params_text(path: Path) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity in any number: every comparison with NaN is false, so no range check holds
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DemoSource(_Model):
     customers: int = Field(4000, ge=10, le=5_000_000)
     start: dt.date = dt.date(2024, 1, 1)
     months: int = Field(24, ge=3, le=120)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=SEED_MAX)
     defects: float = Field(0.01, ge=0, le=0.5)
 
 
@@ -548,7 +550,7 @@ class Cluster(_Model):
     k_min: int = Field(2, ge=2, le=20)
     k_max: int = Field(8, ge=2, le=20)
     sample_size: int = Field(10_000, ge=100)
-    random_state: int = 42
+    random_state: int = Field(42, ge=0, le=SEED_MAX)
 
     @model_validator(mode="after")
     def _range(self) -> "Cluster":
@@ -560,7 +562,7 @@ class Cluster(_Model):
 class Evaluate(_Model):
     tree_depth: int = Field(3, ge=1, le=8)
     test_size: float = Field(0.3, gt=0.05, lt=0.9)
-    random_state: int = 42
+    random_state: int = Field(42, ge=0, le=SEED_MAX)
 
 
 class CaseStudy(_Model):

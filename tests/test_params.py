@@ -392,3 +392,18 @@ def test_a_long_list_of_tags_is_refused_with_the_count_not_the_list(tmp_path):
     tags = [{"name": f"t{i}", "en": "T", "zh": "标", "when": "orders > 1"} for i in range(300)]
     with pytest.raises(ParamsError, match=r"^params: tags may hold at most 200 items, got 300$"):
         validate_params({"tags": tags})
+
+
+@pytest.mark.parametrize("text, says", [
+    ("cluster: {random_state: -1}\n", r"cluster.random_state must be an integer from 0 to 4294967295, got -1"),
+    ("evaluate: {random_state: 4294967296}\n", r"evaluate.random_state must be an integer from 0 to 4294967295"),
+    ("source: {demo: {seed: -5}}\n", r"source.demo.seed must be an integer from 0 to 4294967295"),
+    ("rfm: {method: fixed, cuts: {recency_days: [.nan, .nan], orders: [1, 2], revenue: [1, 2]}}\n",
+     r"rfm.cuts.recency_days.0: input should be a finite number, got nan"),
+    ("satisfaction: {very_satisfied: .inf}\n", r"satisfaction.very_satisfied: input should be a finite number"),
+    ("ranking: {weights: {amount: .inf}}\n", r"ranking.weights.amount: input should be a finite number"),
+])
+def test_numbers_that_fail_later_are_refused_at_load(tmp_path, text, says):
+    # seeds outside numpy's range and NaN/infinity used to pass the check and fail inside a notebook
+    with pytest.raises(ParamsError, match=says):
+        load_params(write(tmp_path, text))
