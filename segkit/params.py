@@ -3,6 +3,12 @@
 `load_params("params/demo.yaml", overrides=["rfm.bins=4"])` returns a `Params` object. Any unknown
 key, wrong type or value out of range raises `ParamsError` naming the file, the dotted key, what is
 allowed and what was given (with a "did you mean" for misspelt keys).
+
+A params file is a page of settings, and is read as one: UTF-8, at most MAX_BYTES, at most
+MAX_ALIASES YAML aliases, nested at most MAX_DEPTH deep and at most MAX_VALUES values once the aliases
+are expanded, so that no file (a "billion laughs" is 700 bytes) can hang `segkit check` or a run.
+Values in messages are cut (`shown`, `cut`), and what may be a secret (a url, a password written
+where a variable name belongs) is never echoed.
 """
 
 from __future__ import annotations
