@@ -829,9 +829,10 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for name in parents:
         if isinstance(node, list):
-            index = _list_index(node, name, dotted)
-            node = node[index]
+            node = node[_list_index(node, name, dotted)]
             continue
+        if not isinstance(node, dict):
+            break
         child = node.get(name)
         if not isinstance(child, (dict, list)):
             child = {}
@@ -842,7 +843,8 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     elif isinstance(node, dict):
         node[leaf] = value
     else:
-        raise ParamsError(f"--set {shown(dotted)}: {shown(leaf)} is inside a value that is not a mapping")
+        raise ParamsError(f"--set {shown(dotted)}: reaches inside {shown(node, 40)}, which is a single value, "
+                          "not a mapping or a list")
 
 
 def _list_index(items: list, name: str, dotted: str) -> int:

@@ -332,9 +332,11 @@ def test_an_option_name_that_may_be_a_secret_is_not_echoed(tmp_path):
     ("rfm..bins=4", r"the key must be dotted names"),
     ("tags.7.when=orders > 1", r"--set 'tags.7.when': '7' is not an item of the list there \(items 0 to 0\)"),
     ("=4", r"write key=value"),
+    ("dimensions.0.x.y=1", r"--set 'dimensions.0.x.y': reaches inside 'region', which is a single value"),
+    ("dimensions.0.x=1", r"reaches inside 'region', which is a single value"),
 ])
 def test_odd_overrides_are_one_message(tmp_path, override, says):
-    path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\n")
+    path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\ndimensions: [region]\n")
     with pytest.raises(ParamsError, match=says):
         load_params(path, [override])
 
@@ -407,3 +409,16 @@ def test_numbers_that_fail_later_are_refused_at_load(tmp_path, text, says):
     # seeds outside numpy's range and NaN/infinity used to pass the check and fail inside a notebook
     with pytest.raises(ParamsError, match=says):
         load_params(write(tmp_path, text))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.text(max_size=30), st.builds(
+    lambda k, v: f"{k}={v}", st.lists(_KEYS, min_size=1, max_size=4).map(".".join),
+    st.one_of(st.text(max_size=20), st.sampled_from(["[", "*a", "&a 1", "{a: [1", "9" * 5000, "!!int x", "- 1",
+                                                     "2024-13-40", ".nan", "a: b: c", "~"])))), max_size=4))
+def test_any_overrides_load_or_raise_one_params_error(tmp_path, overrides):
+    path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\ndimensions: [region]\n")
+    try:
+        load_params(path, overrides)
+    except ParamsError as err:
+        assert len(str(err)) < 5000
