@@ -3,6 +3,12 @@
 `load_params("params/demo.yaml", overrides=["rfm.bins=4"])` returns a `Params` object. Any unknown
 key, wrong type or value out of range raises `ParamsError` naming the file, the dotted key, what is
 allowed and what was given (with a "did you mean" for misspelt keys).
+
+A params file is a page of settings, and is read as one: UTF-8, at most MAX_BYTES, at most
+MAX_ALIASES YAML aliases, nested at most MAX_DEPTH deep and at most MAX_VALUES values once the aliases
+are expanded, so that no file (a "billion laughs" is 700 bytes) can hang `segkit check` or a run.
+Values in messages are cut (`shown`, `cut`), and what may be a secret (a url, a password written
+where a variable name belongs) is never echoed.
 """
 
 from __future__ import annotations
@@ -12,25 +18,225 @@ import datetime as dt
 import difflib
 import os
 import re
+import reprlib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from segkit.errors import ParamsError
 
+# Budgets for a params document: a params file is a page of settings, so these are far above any
+# real one and far below what exhausts the machine (a "billion laughs" of nested aliases is 700 bytes).
+MAX_BYTES = 1_000_000
+MAX_ALIASES = 100
+MAX_DEPTH = 64
+MAX_VALUES = 100_000  # nodes once every alias is expanded
+MAX_ERRORS = 10  # validation errors listed in one message
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+SEED_MAX = 2**32 - 1  # what numpy and scikit-learn accept as a random_state
+MAX_TAGS = 200  # each tag is a column of the tags table and a line of the report
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """`value` for a message: its repr, cut to `limit` characters with "…" (never an unbounded text)."""
+    try:
+        text = repr(value[:limit + 1]) if isinstance(value, str) else _REPR.repr(value)
+    except Exception:  # e.g. an int too long for str(); the repr of anything odd
+        text = f"an integer of {len(format(value, 'x')) * 4 // 3}+ digits" if isinstance(value, int) else \
+            f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def cut(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters with "…", for messages."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 70, 70, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 5
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with budgets on aliases and nesting, checked while the document is composed
+    (before anything is built), and scalar errors (a 5,000-digit integer, 2024-13-45) as YAML errors."""
+
+    def __init__(self, text: str, origin: str):
+        super().__init__(text)
+        self.origin, self.aliases, self.depth = origin, 0, 0
+
+    def compose_node(self, parent, index):
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise ParamsError(f"{self.origin} line {mark.line + 1}: more than {MAX_ALIASES} aliases (*name); "
+                                  "a params file needs few: write the repeated values out")
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParamsError(f"{self.origin} line {mark.line + 1}: nested more than {MAX_DEPTH} levels deep; "
+                              "params are a few levels deep: check the brackets and the indentation")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _scalar_checked(constructor):
+    def construct(loader, node):
+        try:
+            return constructor(loader, node)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as err:
+            value = node.value if isinstance(node, yaml.ScalarNode) else ""
+            if "digits" in str(err):
+                problem = f"a number of {len(value):,} digits is too long for a parameter"
+            else:
+                problem = f"{shown(value, 40)} is not a valid {node.tag.rsplit(':', 1)[-1]} ({cut(err, 60)})"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+    return construct
+
+
+for _tag, _constructor in list(yaml.SafeLoader.yaml_constructors.items()):
+    if _tag is not None and _tag.rsplit(":", 1)[-1] in {"null", "bool", "int", "float", "binary", "timestamp"}:
+        _BoundedLoader.add_constructor(_tag, _scalar_checked(_constructor))
+
+
+def _expanded_size(root) -> tuple[int, int]:
+    """(values, depth) of a composed YAML node with every alias expanded; without recursion, so that
+    alias chains cannot exhaust the stack. Stops as soon as the size passes MAX_VALUES."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            visiting.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_VALUES or depth[key] > MAX_DEPTH:
+                return size[key], depth[key]
+            continue
+        if key in size:
+            continue
+        if key in visiting:
+            raise _Cycle(node.start_mark.line + 1)
+        visiting.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)], depth[id(root)]
+
+
+class _Cycle(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+def _children(node) -> list:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def load_yaml(text: str, origin: str) -> Any:
+    """The YAML document in `text`, within the budgets (aliases, depth, expanded size); any problem is
+    one ParamsError that starts with `origin` (the file, or the --set override)."""
+    if len(text) > MAX_BYTES:
+        raise ParamsError(f"{origin}: {len(text):,} characters is too large for params (at most {MAX_BYTES:,}); "
+                          "params hold settings, data belong in the data files")
+    try:
+        loader = _BoundedLoader(text, origin)
+    except yaml.reader.ReaderError as err:  # a control character: YAML refuses it before parsing
+        line = text.count("\n", 0, err.position) + 1
+        raise ParamsError(f"{origin} line {line}: not valid YAML: the character U+{err.character:04X} is not allowed "
+                          "(a control character); delete it, or write it in a double-quoted string as \\x..") from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            values, depth = _expanded_size(node)
+        except _Cycle as cycle:
+            raise ParamsError(f"{origin} line {cycle.line}: an alias refers to the value that holds it; "
+                              "remove that alias") from None
+        if depth > MAX_DEPTH:
+            raise ParamsError(f"{origin}: nested more than {MAX_DEPTH} levels deep once the aliases are expanded; "
+                              "params are a few levels deep: write the values out without aliases")
+        if values > MAX_VALUES:
+            raise ParamsError(f"{origin}: the aliases expand to more than {MAX_VALUES:,} values; "
+                              "params are a page of settings: remove the aliases that repeat large blocks")
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{origin}{_yaml_problem(err)}") from None
+    except RecursionError:  # PyYAML's own recursion on an odd document the budgets did not catch
+        raise ParamsError(f"{origin}: the YAML is nested too deeply; params are a few levels deep") from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """' line L, column C: not valid YAML: <problem> (<context>)': one line, cut, from a PyYAML error."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    text = f"{context}, {problem}" if context else problem
+    return f"{where}: not valid YAML: {cut(' '.join(str(text).split()), 200)}"
+
+
+def read_params_text(path: Path) -> str:
+    """The text of a params file: UTF-8 (with or without BOM), at most MAX_BYTES. Raises ParamsError
+    naming the file (and the line and byte where it is not UTF-8) and what to do."""
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        hint = f" (YAML files there: {', '.join(cut(n, 40) for n in inside)})" if inside else ""
+        raise ParamsError(f"{path}: is a folder, not a params file; give the .yaml file{hint}")
+    if not path.is_file():
+        kind = "not a regular file" if path.exists() else "no such params file"
+        raise ParamsError(f"{path}: {kind} (look in params/ for the shipped ones)")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as err:
+        raise ParamsError(f"{path}: cannot be read ({err.strerror or type(err).__name__}); check that the file "
+                          "exists and that you may read it") from None
+    if len(data) > MAX_BYTES:
+        raise ParamsError(f"{path}: larger than {MAX_BYTES:,} bytes, too large for a params file; params hold "
+                          "settings, data belong in the data files")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        try:
+            data.decode("gb18030")
+            guess = "it looks like GBK/GB18030 (what Chinese Windows saves); "
+        except UnicodeDecodeError:
+            guess = ""
+        raise ParamsError(f"{path} line {line}, byte {column}: the file is not UTF-8 (byte 0x{data[err.start]:02x}); "
+                          f"{guess}save it as UTF-8 (e.g. in Notepad: Save as, Encoding UTF-8)") from None
+
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity in any number: every comparison with NaN is false, so no range check holds
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DemoSource(_Model):
     customers: int = Field(4000, ge=10, le=5_000_000)
     start: dt.date = dt.date(2024, 1, 1)
     months: int = Field(24, ge=3, le=120)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=SEED_MAX)
     defects: float = Field(0.01, ge=0, le=0.5)
 
 
@@ -43,6 +249,37 @@ def _one_to_one(columns: dict[str, str]) -> None:
                 "each input column can feed one segkit column"
             )
         seen[theirs] = canonical
+
+
+COMMON_ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "big5", "shift_jis", "latin-1", "utf-16")
+
+
+def text_encoding_problem(name: str) -> str | None:
+    """Why `name` cannot decode a text file (unknown, or a codec such as rot13 or zlib that is not a
+    text encoding), with real ones to use; None when it can."""
+    import encodings.aliases
+
+    what = _encoding_fault(name)
+    if what is None:
+        return None
+    known = sorted({*encodings.aliases.aliases, *encodings.aliases.aliases.values()})
+    close = [c for c in difflib.get_close_matches(name.lower().replace("-", "_"), known, n=5)
+             if _encoding_fault(c) is None]
+    hint = f"did you mean {close[0].replace('_', '-')}? " if close else ""
+    return (f"{shown(name, 40)} {what}; {hint}use e.g. {', '.join(COMMON_ENCODINGS)}, "
+            "or leave it out to detect UTF-8 or GBK")
+
+
+def _encoding_fault(name: str) -> str | None:
+    try:
+        b"a".decode(name)  # bytes.decode looks up only text encodings (empty bytes skip the lookup)
+    except UnicodeError:  # a text encoding that cannot decode one byte alone (utf-16): fine
+        return None
+    except LookupError as err:
+        return "is not a text encoding" if "text encoding" in str(err) else "is not known"
+    except Exception:  # a codec that fails otherwise
+        return "cannot decode text"
+    return None
 
 
 class FileTable(_Model):
@@ -62,17 +299,17 @@ class FileTable(_Model):
     sheet: str | None = None
     table: str | None = None
 
+    @field_validator("encoding")
+    @classmethod
+    def _text_encoding(cls, value: str | None) -> str | None:
+        problem = None if value is None else text_encoding_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _map_is_one_to_one(self) -> "FileTable":
         _one_to_one(self.columns)
-        if self.encoding is not None:
-            import codecs
-
-            try:
-                codecs.lookup(self.encoding)
-            except LookupError:
-                raise ValueError(f"encoding {self.encoding!r} is not known; use e.g. utf-8, utf-8-sig, gbk "
-                                 "or gb18030, or leave it out to detect") from None
         return self
 
 
@@ -88,11 +325,27 @@ class DatabaseTable(_Model):
         return self
 
 
+# libpq connection options a url may carry in its query (PostgreSQL 15 documentation, 34.1.2), except
+# host, port, dbname and user (they sit in the url itself) and the secrets (password, sslpassword).
+URL_OPTIONS = ("application_name", "channel_binding", "client_encoding", "connect_timeout",
+               "fallback_application_name", "gssencmode", "gsslib", "keepalives", "keepalives_count",
+               "keepalives_idle", "keepalives_interval", "krbsrvname", "load_balance_hosts", "options", "passfile",
+               "require_auth", "requirepeer", "service", "ssl_max_protocol_version", "ssl_min_protocol_version",
+               "sslcert", "sslcertmode", "sslcompression", "sslcrl", "sslcrldir", "sslkey", "sslmode",
+               "sslnegotiation", "sslrootcert", "sslsni", "target_session_attrs", "tcp_user_timeout")
+URL_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
+}
+
+
 class Database(_Model):
     """A database read in place. The password never sits here: `password_env` names the variable."""
 
     url: str
-    password_env: str | None = None
+    password_env: str | None = Field(None, pattern=ENV_NAME, max_length=200)
     table: str = "transactions"
     columns: dict[str, str] = Field(default_factory=dict)
     customers: DatabaseTable | None = None
@@ -101,16 +354,52 @@ class Database(_Model):
     @model_validator(mode="after")
     def _no_password_in_url(self) -> "Database":
         parts = urlsplit(self.url)
-        if parts.password or re.search(r"(^|&)password=", parts.query, re.I):
+        if parts.password or re.search(r"(^|&)(ssl)?password=", parts.query, re.I):
             raise ValueError(
                 "the url holds a password; remove it and name an environment variable in "
                 "password_env (e.g. password_env: SEGKIT_DB_PASSWORD)"
             )
         if parts.scheme not in ("postgres", "postgresql"):
             raise ValueError(f"url must start with postgresql:// (PostgreSQL is the database segkit reads), "
-                             f"got {parts.scheme or 'no scheme'}://")
+                             f"got {cut(parts.scheme, 20) or 'no scheme'}://")
+        try:
+            parts.port
+        except ValueError:  # the text after ':' is not shown: it may be a password without its '@'
+            raise ValueError("the url's port is not a number from 0 to 65535; write "
+                             "postgresql://user@host:5432/database") from None
+        self.url_options()
         _one_to_one(self.columns)
         return self
+
+    def url_options(self) -> dict[str, str]:
+        """The libpq connection options in the url's query (e.g. `?sslmode=require&connect_timeout=5`).
+
+        Raises ValueError naming an option that is not one of URL_OPTIONS (without echoing a value),
+        one given twice, or a value out of its choices.
+        """
+        query = urlsplit(self.url).query
+        options: dict[str, str] = {}
+        for item in filter(None, query.split("&")):
+            name, sep, _ = item.partition("=")
+            name = unquote(name)
+            shown_name = repr(name) if re.fullmatch(r"[A-Za-z_]{1,40}", name) else "(name not shown)"
+            if not sep:
+                raise ValueError(f"url option {shown_name} has no value; write name=value, e.g. ?sslmode=require")
+            if name not in URL_OPTIONS:
+                where = ("goes in the url itself (postgresql://user@host:port/database)"
+                         if name in ("host", "hostaddr", "port", "dbname", "user") else "is not a connection option")
+                raise ValueError(f"url option {shown_name} {where}; allowed: {', '.join(URL_OPTIONS)}")
+            if name in options:
+                raise ValueError(f"url option {shown_name} is given twice; keep one")
+            options[name] = unquote(item.partition("=")[2])
+        for name, choices in URL_CHOICES.items():
+            if name in options and options[name] not in choices:
+                raise ValueError(f"url option {name} must be one of {', '.join(choices)}, got {shown(options[name], 30)}")
+        for name in ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                     "tcp_user_timeout"):
+            if name in options and not re.fullmatch(r"\d{1,6}", options[name]):
+                raise ValueError(f"url option {name} must be a whole number (seconds), got {shown(options[name], 30)}")
+        return options
 
     def password(self) -> str | None:
         """The password from the environment variable named in `password_env` (never logged or stored)."""
@@ -125,12 +414,13 @@ class Database(_Model):
         return password
 
     def connection_args(self) -> dict[str, Any]:
-        """Keyword arguments for a PostgreSQL connection: host, port, user, database and password."""
+        """Keyword arguments for a PostgreSQL connection: host, port, user, database and password, then the
+        libpq options of the url's query (sslmode, connect_timeout, application_name, ...) as given."""
         parts = urlsplit(self.url)
         args = {"host": parts.hostname or "localhost", "port": parts.port or 5432,
-                "user": parts.username, "database": parts.path.lstrip("/") or None,
-                "password": self.password()}
-        return {k: v for k, v in args.items() if v is not None}
+                "user": unquote(parts.username) if parts.username else None,
+                "database": unquote(parts.path.lstrip("/")) or None, "password": self.password()}
+        return {k: v for k, v in args.items() if v is not None} | self.url_options()
 
     def resolved_url(self) -> str:
         """The url with the password from the environment filled in (never logged or stored)."""
@@ -252,11 +542,11 @@ class RFM(_Model):
                                  f"e.g. {key}: {{recency_days: [30, 90, 180, 365], ...}}")
             for dim, values in table.items():
                 if not values or any(b <= a for a, b in zip(values, values[1:])):
-                    raise ValueError(f"{key}.{dim} must be a non-empty, strictly increasing list, got {values}")
+                    raise ValueError(f"{key}.{dim} must be a non-empty, strictly increasing list, got {shown(values)}")
                 if len(values) > 9:
                     raise ValueError(f"{key}.{dim} gives {len(values) + 1} scores; at most 10 are allowed")
                 if method == "percentile" and not all(0 < v < 100 for v in values):
-                    raise ValueError(f"percentiles.{dim} must lie strictly between 0 and 100, got {values}")
+                    raise ValueError(f"percentiles.{dim} must lie strictly between 0 and 100, got {shown(values)}")
         if self.class_basis == "threshold" and (not self.class_thresholds or set(self.class_thresholds) != set(dims)):
             raise ValueError("class_basis threshold needs class_thresholds for recency_days, orders and revenue")
         return self
@@ -266,7 +556,7 @@ class Cluster(_Model):
     k_min: int = Field(2, ge=2, le=20)
     k_max: int = Field(8, ge=2, le=20)
     sample_size: int = Field(10_000, ge=100)
-    random_state: int = 42
+    random_state: int = Field(42, ge=0, le=SEED_MAX)
 
     @model_validator(mode="after")
     def _range(self) -> "Cluster":
@@ -278,7 +568,7 @@ class Cluster(_Model):
 class Evaluate(_Model):
     tree_depth: int = Field(3, ge=1, le=8)
     test_size: float = Field(0.3, gt=0.05, lt=0.9)
-    random_state: int = 42
+    random_state: int = Field(42, ge=0, le=SEED_MAX)
 
 
 class CaseStudy(_Model):
@@ -355,10 +645,16 @@ class Satisfaction(_Model):
 class Tag(_Model):
     """A customer tag: `when` is an expression over customer features, e.g. "categories >= 3"."""
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)
     en: str
     zh: str
     when: str
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: Any) -> Any:
+        # `when: 3` or `when: true` in YAML: let the rule check say that a rule must compare
+        return str(value) if isinstance(value, (int, float, bool)) else value
 
 
 DEFAULT_TAGS = (
@@ -418,7 +714,7 @@ class Params(_Model):
     tiers: Tiers = Tiers()
     ranking: Ranking = Ranking()
     satisfaction: Satisfaction = Satisfaction()
-    tags: tuple[Tag, ...] = DEFAULT_TAGS
+    tags: tuple[Tag, ...] = Field(DEFAULT_TAGS, max_length=MAX_TAGS)
     dimensions: tuple[str, ...] = ("customer_type", "region")
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
 
@@ -448,26 +744,35 @@ class Params(_Model):
 
 
 def load_params(path: str | os.PathLike, overrides: list[str] | dict[str, Any] | None = None) -> Params:
-    """Read a params YAML file, apply `key=value` overrides, and validate everything at once."""
+    """Read a params YAML file, apply `key=value` overrides, and validate everything at once.
+
+    The file must be UTF-8 YAML whose top level is a mapping, within the budgets of a params document
+    (MAX_BYTES, MAX_ALIASES, MAX_DEPTH, MAX_VALUES). Any problem raises one ParamsError that names the
+    file (or the override), the key or line, and what to do; values in messages are cut to 80 characters.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: no such params file (look in params/ for the shipped ones)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    raw = load_yaml(read_params_text(path), origin=str(path))
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: the top level must be a mapping of keys, got {type(raw).__name__}")
+        raise ParamsError(f"{path}: the top level must be a mapping of keys (e.g. run_name: monthly), "
+                          f"got a {type(raw).__name__}")
     for key, value in _as_pairs(overrides):
         _set_dotted(raw, key, value)
     return validate_params(raw, origin=str(path))
 
 
 def validate_params(raw: dict, origin: str = "params") -> Params:
+    """A Params from a mapping (as read from YAML); raises ParamsError listing what is wrong (at most
+    MAX_ERRORS problems, then how many more)."""
     try:
         params = Params.model_validate(raw)
     except ValidationError as err:
-        raise ParamsError(f"{origin}: " + "; ".join(_explain(e, raw) for e in err.errors())) from None
+        errors = err.errors()
+        problems = [_explain(e, raw) for e in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            problems.append(f"and {len(errors) - MAX_ERRORS} more")
+        raise ParamsError(f"{origin}: " + "; ".join(problems)) from None
     try:
         _check_references(params)
     except ParamsError as err:
@@ -490,14 +795,13 @@ def _check_references(params: Params) -> None:
     if classes.kind != "high_low":
         raise ParamsError(f"rfm.class_map must be a high_low map, {classes.name} is {classes.kind}")
     compile_tags(params.tags, PROFILE_COLUMNS)
-    names = [t.name for t in params.tags]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
-        raise ParamsError(f"tags: each tag needs its own name; repeated: {', '.join(repeated)}")
+        raise ParamsError(f"tags: each tag needs its own name; repeated: {cut(', '.join(repeated), 200)}")
     codes = set(grid.codes) | set(classes.codes)
     unknown = sorted(set(params.strategies) - codes)
     if unknown:
-        raise ParamsError(f"strategies: {', '.join(unknown)} is not a segment of {grid.name} or {classes.name} "
+        raise ParamsError(f"strategies: {cut(', '.join(unknown), 200)} is not a segment of {grid.name} or {classes.name} "
                           f"(segments: {', '.join(sorted(codes))})")
 
 
@@ -505,26 +809,49 @@ def _as_pairs(overrides) -> list[tuple[str, Any]]:
     if not overrides:
         return []
     if isinstance(overrides, dict):
-        return list(overrides.items())
+        return [(str(k), v) for k, v in overrides.items()]
     pairs = []
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ParamsError(f"--set {item!r}: write key=value, e.g. --set rfm.bins=4")
-        pairs.append((key.strip(), yaml.safe_load(text) if text.strip() else None))
+        key, sep, text = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParamsError(f"--set {shown(item)}: write key=value, e.g. --set rfm.bins=4")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", key) or len(key) > 200:
+            raise ParamsError(f"--set {shown(key)}: the key must be dotted names, e.g. rfm.bins or tags.0.when")
+        value = load_yaml(text, origin=f"--set {key}") if text.strip() else None
+        pairs.append((key, value))
     return pairs
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
-    node = tree
+    """Set `value` at a dotted key: names go through mappings, numbers through lists (tags.0.when)."""
+    node: Any = tree
     *parents, leaf = dotted.split(".")
     for name in parents:
+        if isinstance(node, list):
+            node = node[_list_index(node, name, dotted)]
+            continue
+        if not isinstance(node, dict):
+            break
         child = node.get(name)
-        if not isinstance(child, dict):
+        if not isinstance(child, (dict, list)):
             child = {}
             node[name] = child
         node = child
-    node[leaf] = value
+    if isinstance(node, list):
+        node[_list_index(node, leaf, dotted)] = value
+    elif isinstance(node, dict):
+        node[leaf] = value
+    else:
+        raise ParamsError(f"--set {shown(dotted)}: reaches inside {shown(node, 40)}, which is a single value, "
+                          "not a mapping or a list")
+
+
+def _list_index(items: list, name: str, dotted: str) -> int:
+    if not name.isdigit() or int(name) >= len(items):
+        raise ParamsError(f"--set {shown(dotted)}: {shown(name)} is not an item of the list there "
+                          f"(items 0 to {len(items) - 1})" if items else f"--set {shown(dotted)}: the list there is empty")
+    return int(name)
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
@@ -561,35 +888,45 @@ def _container(annotation: Any) -> Any:
 
 def _explain(error: dict, raw: dict) -> str:
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    key = ".".join(cut(p, 40) for p in loc) or "(top level)"
     kind = error["type"]
     given = error.get("input")
-    if loc[:2] == ("source", "database"):  # may hold a connection string: never echo it
+    if loc[:2] == ("source", "database"):  # may hold a connection string or a password: never echo it
+        if loc[-1] == "password_env" and kind in ("string_pattern_mismatch", "string_too_long"):
+            return (f"{key} must be the name of an environment variable (letters, digits and _, not starting "
+                    "with a digit), e.g. SEGKIT_DB_PASSWORD: put the password in that variable, never in the "
+                    "params (value not shown: it may be the password itself)")
+        if kind == "value_error":
+            return f"{key}: {re.sub(r'^Value error, ', '', error['msg'])}"
         return f"{key}: {error['msg'].lower()} (value not shown: it may hold credentials)"
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         allowed = sorted(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean '{'.'.join(map(str, loc[:-1] + (close[0],)))}'?" if close else ""
+        hint = f"; did you mean '{'.'.join(cut(p, 40) for p in loc[:-1] + (close[0],))}'?" if close else ""
         return f"unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
+    if kind == "too_long" and not isinstance(given, str):
+        ctx = error.get("ctx", {})
+        return f"{key} may hold at most {ctx.get('max_length')} items, got {ctx.get('actual_length', 'more')}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"{key} must be one of {expected}, got {given!r}"
+        return f"{key} must be one of {expected}, got {shown(given)}"
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         field = _field_constraints(loc)
-        return f"{key} must be {field}, got {given!r}"
+        return f"{key} must be {field}, got {shown(given)}"
     if kind == "string_pattern_mismatch":
-        examples = {"month": "e.g. 2026-10", "run_name": "a letter or digit, then letters, digits, '-', '_' or '.'"}
-        return f"{key} has the wrong form ({examples.get(str(loc[-1]), error['msg'])}), got {given!r}"
+        examples = {"month": "e.g. 2026-10", "run_name": "a letter or digit, then letters, digits, '-', '_' or '.'",
+                    "name": "a letter or _, then letters, digits or _", "code": "three capital letters, e.g. CNY"}
+        return f"{key} has the wrong form ({examples.get(str(loc[-1]), cut(error['msg'], 120))}), got {shown(given)}"
     if kind == "value_error":
-        message = re.sub(r"^Value error, ", "", error["msg"])
+        message = cut(re.sub(r"^Value error, ", "", error["msg"]), 400)
         return f"{key}: {message}" if loc else message
-    return f"{key}: {error['msg'].lower()}, got {given!r}"
+    return f"{key}: {cut(error['msg'].lower(), 200)}, got {shown(given)}"
 
 
 def _field_constraints(loc: tuple) -> str:
     model = _model_at(loc[:-1])
-    field = model.model_fields[loc[-1]] if model else None
+    field = model.model_fields.get(loc[-1]) if model and isinstance(loc[-1], str) else None
     if field is None:
         return "in range"
     bounds = {type(m).__name__: m for m in field.metadata}

@@ -1,4 +1,7 @@
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +140,285 @@ def test_did_you_mean_inside_list_items_and_mappings(tmp_path):
         load_params(write(tmp_path, text))
     with pytest.raises(ParamsError, match=r"did you mean 'strategies.champions.en'"):
         load_params(write(tmp_path, "strategies:\n  champions: {eng: VIP}\n"))
+
+
+# -- bounded params: nothing a params file or an override holds can hang, exhaust or traceback ------
+
+LAUGHS = "\n".join(
+    ["run_name: x", "rfm:", "  custom_maps:", '    lol: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"    l{i}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+) + "\n"
+
+
+def run_check(path, *extra):
+    """`segkit check` in this process: (exit code, everything it printed)."""
+    from typer.testing import CliRunner
+
+    from segkit.cli import app
+
+    result = CliRunner().invoke(app, ["check", "--params", str(path), *extra])
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def test_a_billion_laughs_is_refused_at_once_by_load_and_by_check(tmp_path):
+    import time
+
+    path = write(tmp_path, LAUGHS)
+    assert len(LAUGHS.encode()) < 1000
+    start = time.perf_counter()
+    with pytest.raises(ParamsError, match=r"p.yaml: the aliases expand to more than 100,000 values"):
+        load_params(path)
+    assert time.perf_counter() - start < 2
+    exe = Path(sys.executable).with_name("segkit")  # a process of its own, so that a hang fails the test
+    done = subprocess.run([str(exe), "check", "--params", str(path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "aliases expand to more than" in done.stderr and done.stdout == ""
+
+
+def test_too_many_aliases_deep_nesting_and_cycles_each_give_one_message(tmp_path):
+    many = "a: &a 1\nb: [" + ", ".join(["*a"] * 101) + "]\n"
+    with pytest.raises(ParamsError, match=r"p.yaml line 2: more than 100 aliases"):
+        load_params(write(tmp_path, many))
+    assert load_params(write(tmp_path, "x: &a 5\nrfm: {bins: *a}\n".replace("x: &a 5\n", "cluster: {k_max: &a 5}\n"))).rfm.bins == 5
+    with pytest.raises(ParamsError, match=r"p.yaml line 1: nested more than 64 levels deep"):
+        load_params(write(tmp_path, "rfm: " + "[" * 10_000 + "\n"))
+    with pytest.raises(ParamsError, match=r"p.yaml line 1: nested more than 64 levels deep"):
+        load_params(write(tmp_path, "rfm: " + "{a: " * 100 + "1" + "}" * 100 + "\n"))
+    chain = "".join(f"l{i}: &x{i} [" + (f"*x{i - 1}" if i else "1") + "]\n" for i in range(80))
+    with pytest.raises(ParamsError, match="more than 64 levels deep once the aliases are expanded"):
+        load_params(write(tmp_path, chain))
+    with pytest.raises(ParamsError, match=r"p.yaml line 1: an alias refers to the value that holds it"):
+        load_params(write(tmp_path, "x: &a [1, *a]\n"))
+
+
+def test_a_large_file_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("# " + "x" * 1_000_100 + "\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match=r"p.yaml: larger than 1,000,000 bytes, too large for a params file"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("rfm:\n  bins: " + "9" * 5000 + "\n", r"p.yaml line 2, column 9: not valid YAML: a number of 5,000 digits"),
+    ("as_of: 2024-02-30\n", r"p.yaml line 1, column 8: not valid YAML: '2024-02-30' is not a valid timestamp"),
+    ("as_of: 2024-13-01\n", r"line 1, column 8: .* is not a valid timestamp \(month must be in 1..12\)"),
+    ("rfm: {bins: !!int abc}\n", r"line 1, column 13: .*'abc' is not a valid int"),
+    ("rfm: {bins: !!timestamp x}\n", r"'x' is not a valid timestamp"),
+    ("rfm: {bins: !!bool x}\n", r"'x' is not a valid bool"),
+    ("x: !!python/object/apply:os.system ['true']\n", r"line 1, column 4: not valid YAML: could not determine a constructor"),
+    ("rfm: [\n", r"p.yaml line 2, column 1: not valid YAML: while parsing a flow node, expected the node content"),
+    ("a: 1\n---\nb: 2\n", r"line 2, column 1: not valid YAML: expected a single document in the stream, but found another"),
+])
+def test_yaml_that_python_cannot_build_is_one_message_with_its_line(tmp_path, text, says):
+    with pytest.raises(ParamsError, match=says) as err:
+        load_params(write(tmp_path, text))
+    assert len(str(err.value)) < 500 and "\n" not in str(err.value)
+
+
+def test_a_params_file_saved_as_gbk_says_where_and_to_save_as_utf8(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_bytes("run_name: demo\n# 客户分群\nlang: zh\n".encode("gbk"))
+    with pytest.raises(ParamsError, match=r"p.yaml line 2, byte 3: the file is not UTF-8 \(byte 0xbf\); it looks "
+                                          r"like GBK/GB18030 .* save it as UTF-8"):
+        load_params(path)
+    path.write_bytes("\ufeffrun_name: 带BOM\n".encode("utf-8").replace("带BOM".encode(), b"bom"))
+    assert load_params(path).run_name == "bom"  # a UTF-8 BOM (Windows Notepad) is fine
+
+
+@pytest.mark.parametrize("text, kind", [("- a\n- b\n", "list"), ("just text\n", "str"), ("42\n", "int")])
+def test_a_params_file_that_is_not_a_mapping_says_so(tmp_path, text, kind):
+    with pytest.raises(ParamsError, match=rf"p.yaml: the top level must be a mapping of keys .*got a {kind}$"):
+        load_params(write(tmp_path, text))
+
+
+def test_a_folder_or_a_device_as_params_path_is_one_message(tmp_path):
+    (tmp_path / "monthly.yaml").write_text("run_name: m\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match=r"is a folder, not a params file; give the .yaml file \(YAML files there: monthly.yaml\)"):
+        load_params(tmp_path)
+    with pytest.raises(ParamsError, match="not a regular file"):
+        load_params("/dev/zero")  # never read: it has no end
+
+
+def test_long_values_are_cut_in_messages(tmp_path):
+    long = "x" * 100_000
+    for text in (f"lang: {long}\n", f"month: '{long}'\n", f"rfm: {{bins: '{long}'}}\n", f"? {long}\n: 1\n",
+                 f"rfm: {{bins: [{', '.join(['1'] * 5000)}]}}\n", f"cleaning: {{decimal: {{a: [{long}]}}}}\n"):
+        with pytest.raises(ParamsError) as err:
+            load_params(write(tmp_path, text))
+        message = str(err.value)
+        assert len(message) < 1000 and ("…" in message or "..." in message), message[:300]
+
+
+def test_many_errors_are_listed_up_to_ten(tmp_path):
+    text = "".join(f"unknown{i}: 1\n" for i in range(500))
+    with pytest.raises(ParamsError) as err:
+        load_params(write(tmp_path, text))
+    assert str(err.value).count("unknown key") == 10 and str(err.value).endswith("and 490 more")
+
+
+# -- password_env names a variable; a password written there is never echoed -------------------------
+
+@pytest.mark.parametrize("value", ["hunter2!x", "s3cr3t pass", "9LIVES", "pa$$w0rd", "x" * 300])
+def test_password_env_must_name_a_variable_and_is_never_echoed(tmp_path, value):
+    text = (f"source:\n  kind: database\n  database:\n    url: postgresql://bob@db.example/shop\n"
+            f"    password_env: '{value}'\n")
+    path = write(tmp_path, text)
+    with pytest.raises(ParamsError, match=r"source.database.password_env must be the name of an environment "
+                                          r"variable .*value not shown") as err:
+        load_params(path)
+    assert value not in str(err.value) and value[:6] not in str(err.value)
+    code, output = run_check(path)
+    assert code == 2 and "password_env must be the name" in output and value not in output
+    code, output = run_check(write(tmp_path, "run_name: x\n"), "--set", f"source.database.password_env={value}",
+                             "--set", "source.kind=database", "--set", "source.database.url=postgresql://b@h/d")
+    assert code == 2 and "password_env must be the name" in output and value not in output
+    code, output = run_check(write(tmp_path, text.replace(value, "SHOP_DB_PASSWORD")))
+    assert code == 0 and '"password_env": "SHOP_DB_PASSWORD"' in output  # a name is shown: it is no secret
+
+
+def test_a_url_port_that_is_a_password_is_not_echoed(tmp_path):
+    text = "source:\n  kind: database\n  database:\n    url: postgresql://bob:s3cretpw\n"
+    with pytest.raises(ParamsError, match="port is not a number") as err:
+        load_params(write(tmp_path, text))
+    assert "s3cretpw" not in str(err.value)
+
+
+# -- database url options ------------------------------------------------------------------------------
+
+def db_params(tmp_path, query):
+    return load_params(write(tmp_path, f"source:\n  kind: database\n  database:\n"
+                                       f"    url: 'postgresql://bob@db.example:5433/shop?{query}'\n"))
+
+
+def test_url_options_reach_the_connection_arguments(tmp_path):
+    params = db_params(tmp_path, "sslmode=require&application_name=segkit%20monthly&connect_timeout=3"
+                                 "&options=-c%20statement_timeout%3D5000&sslrootcert=/etc/ca.pem")
+    args = params.source.database.connection_args()
+    assert args == {"host": "db.example", "port": 5433, "user": "bob", "database": "shop", "sslmode": "require",
+                    "application_name": "segkit monthly", "connect_timeout": "3",
+                    "options": "-c statement_timeout=5000", "sslrootcert": "/etc/ca.pem"}
+
+
+@pytest.mark.parametrize("query, says", [
+    ("foo=1", r"url option 'foo' is not a connection option; allowed: application_name, .*sslmode"),
+    ("sslmode=required", r"url option sslmode must be one of disable, allow, prefer, require, verify-ca, "
+                         r"verify-full, got 'required'"),
+    ("connect_timeout=soon", r"url option connect_timeout must be a whole number"),
+    ("sslmode=require&sslmode=disable", r"url option 'sslmode' is given twice"),
+    ("sslmode", r"url option 'sslmode' has no value"),
+    ("host=other", r"url option 'host' goes in the url itself"),
+    ("sslpassword=abc", r"the url holds a password"),
+])
+def test_unknown_or_malformed_url_options_are_refused_by_name(tmp_path, query, says):
+    with pytest.raises(ParamsError, match=says) as err:
+        db_params(tmp_path, query)
+    assert "abc" not in str(err.value)
+
+
+def test_an_option_name_that_may_be_a_secret_is_not_echoed(tmp_path):
+    with pytest.raises(ParamsError, match=r"url option \(name not shown\) has no value") as err:
+        db_params(tmp_path, "Tr0ub4dor&3=1")
+    assert "Tr0ub4dor" not in str(err.value)
+
+
+# -- overrides ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("override, says", [
+    ("rfm.bins=*x", r"--set rfm.bins line 1, column 1: not valid YAML: found undefined alias"),
+    ("rfm.bins=" + "[" * 5000, r"--set rfm.bins line 1: nested more than 64 levels deep"),
+    ("rfm.bins=" + "9" * 5000, r"--set rfm.bins line 1, column 1: not valid YAML: a number of 5,000 digits"),
+    ("rfm bins=4", r"--set 'rfm bins': the key must be dotted names"),
+    ("rfm..bins=4", r"the key must be dotted names"),
+    ("tags.7.when=orders > 1", r"--set 'tags.7.when': '7' is not an item of the list there \(items 0 to 0\)"),
+    ("=4", r"write key=value"),
+    ("dimensions.0.x.y=1", r"--set 'dimensions.0.x.y': reaches inside 'region', which is a single value"),
+    ("dimensions.0.x=1", r"reaches inside 'region', which is a single value"),
+])
+def test_odd_overrides_are_one_message(tmp_path, override, says):
+    path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\ndimensions: [region]\n")
+    with pytest.raises(ParamsError, match=says):
+        load_params(path, [override])
+
+
+def test_an_override_reaches_into_a_list_by_position(tmp_path):
+    path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\n")
+    assert load_params(path, ["tags.0.when=orders > 5"]).tags[0].when == "orders > 5"
+
+
+# -- fuzz: any params text or structure loads or is one ParamsError --------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_KEYS = st.sampled_from(["run_name", "lang", "month", "as_of", "source", "kind", "database", "url", "password_env",
+                         "transactions", "path", "encoding", "columns", "rfm", "bins", "method", "cuts",
+                         "recency_days", "custom_maps", "tags", "name", "when", "en", "zh", "strategies",
+                         "champions", "tiers", "monetary", "quantiles", "ranking", "weights", "cluster", "k_min",
+                         "currency", "code", "cleaning", "outliers", "threshold", "0", "x"])
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=True),
+                     st.text(max_size=20), st.sampled_from(["postgresql://a@h/d?sslmode=require", "demo", "file",
+                                                             "database", "orders > 1", "2024-01", "utf-9"]))
+_TREES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                        st.dictionaries(_KEYS, inner, max_size=4)), max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(_KEYS, _TREES, max_size=5))
+def test_any_structure_validates_or_raises_one_params_error(raw):
+    from segkit.params import validate_params
+
+    try:
+        validate_params(raw)
+    except ParamsError as err:
+        assert len(str(err)) < 5000
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=200), st.lists(st.sampled_from(
+    ["rfm:", " bins:", " 4", "\n", "  ", "- ", "[", "]", "{", "}", ": ", "&a ", "*a", "!!int ", "!!timestamp ",
+     "<<: ", "? ", "'", '"', "2024-13-01", "9" * 50, "#", "---", "...", "%YAML 1.1", "!x ", "|", ">", "\t",
+     "\x00", "\ufeff", "as_of:", "tags:", "when:"]), max_size=30).map("".join)))
+def test_any_text_loads_or_raises_one_params_error(tmp_path, text):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_params(path)
+    except ParamsError as err:
+        assert len(str(err)) < 5000
+
+
+def test_a_long_list_of_tags_is_refused_with_the_count_not_the_list(tmp_path):
+    from segkit.params import validate_params
+
+    tags = [{"name": f"t{i}", "en": "T", "zh": "标", "when": "orders > 1"} for i in range(300)]
+    with pytest.raises(ParamsError, match=r"^params: tags may hold at most 200 items, got 300$"):
+        validate_params({"tags": tags})
+
+
+@pytest.mark.parametrize("text, says", [
+    ("cluster: {random_state: -1}\n", r"cluster.random_state must be an integer from 0 to 4294967295, got -1"),
+    ("evaluate: {random_state: 4294967296}\n", r"evaluate.random_state must be an integer from 0 to 4294967295"),
+    ("source: {demo: {seed: -5}}\n", r"source.demo.seed must be an integer from 0 to 4294967295"),
+    ("rfm: {method: fixed, cuts: {recency_days: [.nan, .nan], orders: [1, 2], revenue: [1, 2]}}\n",
+     r"rfm.cuts.recency_days.0: input should be a finite number, got nan"),
+    ("satisfaction: {very_satisfied: .inf}\n", r"satisfaction.very_satisfied: input should be a finite number"),
+    ("ranking: {weights: {amount: .inf}}\n", r"ranking.weights.amount: input should be a finite number"),
+])
+def test_numbers_that_fail_later_are_refused_at_load(tmp_path, text, says):
+    # seeds outside numpy's range and NaN/infinity used to pass the check and fail inside a notebook
+    with pytest.raises(ParamsError, match=says):
+        load_params(write(tmp_path, text))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.text(max_size=30), st.builds(
+    lambda k, v: f"{k}={v}", st.lists(_KEYS, min_size=1, max_size=4).map(".".join),
+    st.one_of(st.text(max_size=20), st.sampled_from(["[", "*a", "&a 1", "{a: [1", "9" * 5000, "!!int x", "- 1",
+                                                     "2024-13-40", ".nan", "a: b: c", "~"])))), max_size=4))
+def test_any_overrides_load_or_raise_one_params_error(tmp_path, overrides):
+    path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\ndimensions: [region]\n")
+    try:
+        load_params(path, overrides)
+    except ParamsError as err:
+        assert len(str(err)) < 5000

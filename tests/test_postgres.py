@@ -192,3 +192,47 @@ def test_report_from_the_database_shows_the_password_nowhere(analyst_env, tmp_pa
     for path in folder.rglob("*"):
         if path.is_file():
             assert secret not in path.read_bytes(), path
+
+
+# -- libpq options in the url reach the connection ------------------------------------------------------
+
+def test_sslmode_require_against_a_server_without_ssl_is_one_clear_refusal(analyst_env):
+    from segkit.intake.sources import connect_database
+
+    db = database(analyst_env, url=analyst_env.url("analyst") + "?sslmode=require")
+    with pytest.raises(DataError, match=r"the server does not accept SSL connections, and the url asks for "
+                                        r"sslmode=require; ask the database's administrator") as err:
+        connect_database(db)
+    assert analyst_env.analyst_password not in str(err.value) and err.value.__cause__ is None
+    # the same url without the option connects: the refusal came from the option
+    connect_database(database(analyst_env, url=analyst_env.url("analyst") + "?sslmode=disable")).disconnect()
+
+
+def test_application_name_and_options_from_the_url_reach_the_server(analyst_env):
+    from segkit.intake.sources import connect_database
+
+    url = analyst_env.url("analyst") + "?application_name=segkit_probe&options=-c%20statement_timeout%3D4321"
+    con = connect_database(database(analyst_env, url=url))
+    try:
+        with analyst_env.connect("shop") as admin:
+            names = [row[0] for row in admin.execute("SELECT application_name FROM pg_stat_activity "
+                                                     "WHERE usename = 'analyst'")]
+        assert "segkit_probe" in names
+        with con.raw_sql("SHOW statement_timeout") as cursor:
+            assert cursor.fetchone()[0] == "4321ms"
+    finally:
+        con.disconnect()
+
+
+def test_an_unknown_url_option_is_refused_by_name_before_connecting(analyst_env, tmp_path):
+    import yaml
+
+    from segkit.errors import ParamsError
+    from segkit.params import load_params
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"source": {"kind": "database", "database": {
+        "url": analyst_env.url("analyst") + "?foo=1", "password_env": PASSWORD_ENV, "table": "orders"}}}))
+    with pytest.raises(ParamsError, match=r"source.database: url option 'foo' is not a connection option; allowed: "
+                                          r"application_name, .*sslmode, sslnegotiation, sslrootcert"):
+        load_params(path)

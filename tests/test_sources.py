@@ -243,3 +243,76 @@ def test_rows_keep_their_file_line_after_a_value_with_a_line_break(tmp_path):
     frame = read_file(FileTable(path=str(path)))
     assert frame["customer_id"].tolist() == ["C1", "C2"]
     assert frame["source_row"].tolist() == [2, 4]
+
+
+@pytest.mark.parametrize("name, says", [
+    ("rot13", r"'rot13' is not a text encoding; use e.g. utf-8, utf-8-sig, gbk, gb18030"),
+    ("zlib", r"'zlib' is not a text encoding"),
+    ("utf-9", r"'utf-9' is not known; did you mean utf-8\? use e.g. utf-8"),
+    ("gbk2312", r"'gbk2312' is not known; did you mean"),
+])
+def test_an_encoding_that_cannot_decode_text_is_refused_at_params_check(tmp_path, name, says):
+    from segkit.errors import ParamsError
+    from segkit.params import load_params
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f"source:\n  kind: file\n  transactions: {{path: orders.csv, encoding: {name}}}\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match=rf"p.yaml: source.transactions.encoding: {says}"):
+        load_params(path)
+
+
+def test_a_text_encoding_that_fails_without_a_position_is_one_message(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"id,day,amount\n1,2024-01-01,2\n")  # ASCII: punycode fails with no byte position
+    with pytest.raises(DataError, match=r"orders.csv: the text cannot be read as punycode .*state the file's real "
+                                        r"encoding in source.transactions.encoding"):
+        load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}, encoding="punycode"))
+
+
+def test_an_encoding_unchecked_by_params_is_still_one_message(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(CHINESE_CSV.encode("utf-8"))
+    spec = FileTable.model_construct(path=str(path), format=None, columns=CHINESE_MAP, encoding="rot13",
+                                     header_row=1, sheet=None, table=None)
+    with pytest.raises(DataError, match=r"source.transactions.encoding: 'rot13' is not a text encoding"):
+        load_source(Source.model_construct(kind="file", transactions=spec, customers=None, surveys=None))
+
+
+def test_a_quoted_value_longer_than_the_csv_modules_limit_keeps_row_lines(tmp_path):
+    path = tmp_path / "orders.csv"  # a 200 kB note with a line break: Python's csv module stops at 128 kB
+    path.write_bytes(b'id,day,amount,note\n1,2024-01-01,2,"' + b"x" * 200_000 + b'\nmore"\n2,2024-01-02,3,\n')
+    intake = load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
+    assert intake.transactions["source_row"].tolist() == [2, 4]
+
+
+def test_a_file_with_old_mac_line_endings_reads_line_by_line(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b'id,day,amount\r1,2024-01-01,2\r"a\rb",2024-01-02,3\r')
+    intake = load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
+    assert intake.transactions["source_row"].tolist() == [2, 3]
+    assert intake.transactions["customer_id"].tolist() == ["1", "a\nb"]
+
+
+def test_a_file_that_cannot_be_read_is_one_message(tmp_path):
+    import os
+
+    if not os.path.exists("/proc/self/mem"):
+        pytest.skip("needs Linux /proc")
+    with pytest.raises(DataError, match=r"/proc/self/mem: cannot be read \(Input/output error\); check "
+                                        r"source.transactions.path"):
+        load_source(file_source("/proc/self/mem", format="csv", columns={"customer_id": "id", "ordered_at": "day"}))
+
+
+def test_a_folder_as_the_data_path_says_so(tmp_path):
+    with pytest.raises(DataError, match=r": is a folder, not a file; set source.transactions.path to the file itself"):
+        load_source(file_source(tmp_path, columns={"customer_id": "id", "ordered_at": "day"}))
+
+
+def test_a_header_of_many_long_names_is_cut_in_the_message(tmp_path):
+    path = tmp_path / "orders.csv"  # e.g. a file with no header whose first line is long free text
+    header = ",".join(f"column {i} " + "x" * 200 for i in range(500))
+    path.write_text(header + "\n" + ",".join(["1"] * 500) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r'column "id" \(for customer_id\) is not there') as err:
+        load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
+    message = str(err.value)
+    assert len(message) < 2000 and "(480 more)" in message

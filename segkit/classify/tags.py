@@ -12,12 +12,14 @@ from __future__ import annotations
 import ast
 import difflib
 import operator
+import warnings
 from dataclasses import dataclass
 from typing import Iterable
 
 import pandas as pd
 
 from segkit.errors import DataError, ParamsError
+from segkit.params import cut, shown as _shown
 
 MAX_LENGTH = 500
 COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -35,38 +37,103 @@ class TagRule:
 
 
 def compile_rule(expression: str, known: Iterable[str], where: str = "tag") -> ast.Expression:
-    """Parse and check a rule; raises ParamsError naming the problem (and a close column name)."""
+    """Parse and check a rule; raises ParamsError naming the problem (and a close column name).
+
+    A rule must be true or false: a comparison (`orders >= 2`, `region in ['North']`), or such rules
+    joined by and/or/not. A bare value (`orders`, `'x'`, `3`) is refused, as is arithmetic on text or
+    on true/false, a list anywhere but right of `in`, and nesting deeper than MAX_DEPTH.
+    """
     known = set(known)
+    if not isinstance(expression, str):
+        raise ParamsError(f"{where}: a rule is text, e.g. \"orders >= 2\"; got {_shown(expression)}")
     if len(expression) > MAX_LENGTH:
         raise ParamsError(f"{where}: the rule is longer than {MAX_LENGTH} characters")
     try:
-        tree = ast.parse(expression, mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal", "invalid escape": the error below says it once
+            warnings.simplefilter("ignore")
+            tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as err:
-        raise ParamsError(f"{where}: {expression!r} is not a valid rule ({err.msg}); "
+        raise ParamsError(f"{where}: {_shown(expression)} is not a valid rule ({err.msg}); "
+                          "write e.g. \"orders >= 3 and monetary_tier == 'high'\"") from None
+    except (ValueError, RecursionError, MemoryError):  # null bytes; nesting the parser cannot hold
+        raise ParamsError(f"{where}: {_shown(expression)} is not a valid rule; "
                           "write e.g. \"orders >= 3 and monetary_tier == 'high'\"") from None
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             if node.id not in known:
                 close = difflib.get_close_matches(node.id, sorted(known), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ParamsError(f"{where}: unknown feature '{node.id}' in {expression!r}{hint} "
+                raise ParamsError(f"{where}: unknown feature {_shown(node.id, 40)} in {_shown(expression)}{hint} "
                                   f"(features: {', '.join(sorted(known))})")
         elif isinstance(node, (ast.List, ast.Tuple)):
             if not all(isinstance(e, ast.Constant) for e in node.elts):
-                raise ParamsError(f"{where}: lists in a rule may hold only constants: {expression!r}")
+                raise ParamsError(f"{where}: lists in a rule may hold only constants: {_shown(expression)}")
         elif isinstance(node, ast.Compare) and any(
                 isinstance(op, (ast.In, ast.NotIn)) and not isinstance(right, (ast.List, ast.Tuple))
                 for op, right in zip(node.ops, node.comparators)):
             raise ParamsError(f"{where}: 'in' needs a list of values on its right, e.g. region in ['North', 'East'] "
-                              f"({expression!r})")
+                              f"({_shown(expression)})")
         elif not isinstance(node, _ALLOWED):
             raise ParamsError(f"{where}: {type(node).__name__.lower()} is not allowed in a rule "
-                              f"({expression!r}); rules compare features with values, nothing more")
+                              f"({_shown(expression)}); rules compare features with values, nothing more")
+    _check_shape(tree.body, "rule", expression, where, depth=1)
     return tree
 
 
 _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Compare,
-            ast.Constant, ast.Load, ast.In, ast.NotIn, ast.BinOp, *COMPARE, *ARITHMETIC)
+            ast.Constant, ast.Load, ast.In, ast.NotIn, ast.BinOp, ast.List, ast.Tuple, ast.Name, *COMPARE, *ARITHMETIC)
+MAX_DEPTH = 32
+_COMPARE_EXAMPLE = "a rule must compare, e.g. orders >= 2 or region in ['North', 'East']"
+
+
+def _check_shape(node: ast.AST, role: str, expression: str, where: str, depth: int) -> None:
+    """`role` is what the node must give: "rule" (true or false), "value" (a number or text to compare),
+    "number" (for arithmetic) or "list" (right of in / not in). Raises ParamsError when it cannot."""
+    if depth > MAX_DEPTH:
+        raise ParamsError(f"{where}: the rule nests deeper than {MAX_DEPTH} levels; write it more simply")
+    shown = _shown(expression)
+    if role == "rule":
+        if isinstance(node, ast.BoolOp):
+            for value in node.values:
+                _check_shape(value, "rule", expression, where, depth + 1)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            _check_shape(node.operand, "rule", expression, where, depth + 1)
+        elif isinstance(node, ast.Compare):
+            _check_compare(node, expression, where, depth)
+        else:
+            raise ParamsError(f"{where}: {shown} is not true or false: {_COMPARE_EXAMPLE}")
+        return
+    if role == "list":
+        if not isinstance(node, (ast.List, ast.Tuple)):  # compile_rule refuses this first
+            raise ParamsError(f"{where}: 'in' needs a list of values on its right ({shown})")
+        return
+    if isinstance(node, (ast.BoolOp, ast.Compare)) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+        raise ParamsError(f"{where}: {shown} uses a true/false result as a value; compare features with values, "
+                          "and join comparisons with and/or")
+    if isinstance(node, (ast.List, ast.Tuple)):
+        raise ParamsError(f"{where}: a list may only follow 'in' or 'not in', e.g. region in ['North', 'East'] ({shown})")
+    if isinstance(node, ast.Constant):
+        if not isinstance(node.value, (str, int, float, type(None))):
+            raise ParamsError(f"{where}: {_shown(node.value, 20)} is not a value a rule can use; use numbers, "
+                              f"'text', True or False ({shown})")
+        if role == "number" and (isinstance(node.value, (str, bool)) or node.value is None):
+            raise ParamsError(f"{where}: arithmetic needs numbers, got {_shown(node.value, 20)} ({shown})")
+        return
+    if isinstance(node, ast.BinOp):
+        _check_shape(node.left, "number", expression, where, depth + 1)
+        _check_shape(node.right, "number", expression, where, depth + 1)
+    elif isinstance(node, ast.UnaryOp):  # unary minus
+        _check_shape(node.operand, "number", expression, where, depth + 1)
+
+
+def _check_compare(node: ast.Compare, expression: str, where: str, depth: int) -> None:
+    has_in = any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)
+    if has_in and len(node.ops) > 1:
+        raise ParamsError(f"{where}: 'in' cannot be chained with other comparisons ({_shown(expression)}); "
+                          "join them with and, e.g. region in ['North'] and orders > 2")
+    _check_shape(node.left, "value", expression, where, depth + 1)
+    for op, right in zip(node.ops, node.comparators):
+        _check_shape(right, "list" if isinstance(op, (ast.In, ast.NotIn)) else "value", expression, where, depth + 1)
 
 
 def compile_tags(tags, known: Iterable[str]) -> list[TagRule]:
@@ -82,7 +149,7 @@ def evaluate(tree: ast.Expression, frame: pd.DataFrame, where: str = "tag rule")
     try:
         result = _eval(tree.body, frame)
     except (TypeError, ValueError, ArithmeticError, MemoryError) as err:
-        raise DataError(f"{where}: cannot be evaluated on this data ({type(err).__name__}: {err}); "
+        raise DataError(f"{where}: cannot be evaluated on this data ({type(err).__name__}: {str(err)[:200]}); "
                         "compare numbers with numbers and text with text") from None
     return _truth(result, frame).fillna(False).astype(bool)
 
@@ -91,7 +158,7 @@ def apply_tags(profile: pd.DataFrame, rules: list[TagRule]) -> pd.DataFrame:
     """customer_id, one boolean column per tag (tag_<name>) and `tags`, the tag names joined by ', '."""
     out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()}, index=profile.index)
     for rule in rules:
-        out[f"tag_{rule.name}"] = evaluate(rule.tree, profile, where=f"tag {rule.name} ({rule.when})").to_numpy()
+        out[f"tag_{rule.name}"] = evaluate(rule.tree, profile, where=f"tag {rule.name} ({cut(rule.when)})").to_numpy()
     flags = out[[f"tag_{r.name}" for r in rules]]
     out["tags"] = [", ".join(r.name for r, hit in zip(rules, row) if hit) for row in flags.itertuples(index=False)]
     return out.reset_index(drop=True)

@@ -116,6 +116,8 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     `key` is where the file is named in the params, for the error messages.
     """
     path = Path(spec.path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
         raise DataError(f"{path}: no such file (check {key}.path in the params file)")
     kind = file_kind(spec)
@@ -144,9 +146,18 @@ def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
     if encoding:
         try:
             return data.decode(encoding)
-        except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            raise DataError(f"{path} line {line}: bytes {data[err.start:err.start + 4]!r} are not {encoding} "
+        except LookupError:  # params refuse these first; a FileTable built in code may not have been checked
+            from segkit.params import text_encoding_problem
+
+            raise DataError(f"{key}.encoding: {text_encoding_problem(encoding)}") from None
+        except UnicodeError as err:  # UnicodeDecodeError, or a plain UnicodeError from codecs such as idna
+            start = getattr(err, "start", None)
+            if start is None:
+                raise DataError(f"{path}: the text cannot be read as {encoding[:40]} ({_first_line(err)[:80]}); "
+                                f"state the file's real encoding in {key}.encoding (utf-8, gb18030, big5, "
+                                "latin-1, ...) or leave it out to detect") from None
+            line = data.count(b"\n", 0, start) + 1
+            raise DataError(f"{path} line {line}: bytes {data[start:start + 4]!r} are not {encoding[:40]} "
                             f"({err.reason}); state the file's real encoding in {key}.encoding (utf-8, gb18030, "
                             "big5, latin-1, ...) or leave it out to detect") from None
     for candidate in ("utf-8-sig", "gb18030"):
@@ -159,8 +170,13 @@ def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
 
 
 def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.DataFrame:
-    data = path.read_bytes()
-    text = decode(data, path, spec.encoding, key)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or type(err).__name__}); check {key}.path and "
+                        "that you may read the file") from None
+    # universal newlines, as Python reads text: old Mac exports end lines with a lone CR
+    text = decode(data, path, spec.encoding, key).replace("\r\n", "\n").replace("\r", "\n")
     if not text.lstrip("\ufeff").strip():
         raise DataError(f"{path}: the file is empty; export it again with a header row")
     header_line = spec.header_row
@@ -195,12 +211,19 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.Data
 
 def _record_start_lines(text: str, sep: str, header_line: int) -> list[int]:
     """The file line on which each record after the header starts (records may span lines)."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     starts, previous = [], 0
-    for _ in reader:
-        if previous + 1 > header_line:
-            starts.append(previous + 1)
-        previous = reader.line_num
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # a quoted value may be longer than the 128 KiB default
+    try:
+        for _ in reader:
+            if previous + 1 > header_line:
+                starts.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error:  # pandas read it, Python's csv module does not: keep the row numbers as counted
+        return []
+    finally:
+        csv.field_size_limit(limit)
     return starts
 
 
@@ -228,14 +251,14 @@ def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
     try:
         if spec.sheet is not None and spec.sheet not in book.sheetnames:
             close = difflib.get_close_matches(spec.sheet, book.sheetnames, n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            raise DataError(f'{path}: no sheet "{spec.sheet}"{hint} (sheets there: {", ".join(book.sheetnames)}); '
+            hint = f'; did you mean "{_name(close[0])}"?' if close else ""
+            raise DataError(f'{path}: no sheet "{_name(spec.sheet)}"{hint} (sheets there: {_listing(book.sheetnames)}); '
                             f"fix {key}.sheet")
         sheet = book[spec.sheet] if spec.sheet is not None else book.worksheets[0]
         rows = sheet.iter_rows(min_row=spec.header_row, values_only=True)
         header = next(rows, None)
         if header is None or all(cell is None or str(cell).strip() == "" for cell in header):
-            raise DataError(f'{path}: no header in row {spec.header_row} of sheet "{sheet.title}"; set '
+            raise DataError(f'{path}: no header in row {spec.header_row} of sheet "{_name(sheet.title)}"; set '
                             f"{key}.header_row to the row that holds the column names")
         names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
                  for i, cell in enumerate(header)]
@@ -274,7 +297,7 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
             "SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
         name = spec.table or ("transactions" if "transactions" in tables else None)
         if name not in tables:
-            raise DataError(f"{path}: no table {name!r} (tables there: {', '.join(tables) or 'none'}); "
+            raise DataError(f"{path}: no table {_name(name)!r} (tables there: {_listing(tables) or 'none'}); "
                             f"set {key}.table")
         frame = con.table(f'"{name}"').df()
     finally:
@@ -292,7 +315,7 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     """
     unknown = set(columns) - set(INPUT_COLUMNS)
     if unknown:
-        raise DataError(f"{origin}: the column map names {', '.join(sorted(unknown))}, which segkit does not use; "
+        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
                         f"map to {', '.join(INPUT_COLUMNS)} ({key})")
     present = [c for c in raw.columns if c != "source_row"]
     mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
@@ -313,13 +336,13 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
 
 def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str) -> str:
     close = difflib.get_close_matches(theirs, [str(c) for c in present], n=1, cutoff=0.5)
-    hint = f'; did you mean "{close[0]}"?' if close else ""
+    hint = f'; did you mean "{_name(close[0])}"?' if close else ""
     looks_like_data = [c for c in present if re.fullmatch(r"[\d\s.,:/¥$-]+", str(c))]
-    no_header = (f" The first row looks like data ({', '.join(map(str, looks_like_data[:3]))}), not column "
+    no_header = (f" The first row looks like data ({_listing(looks_like_data[:3])}), not column "
                  "names: add a header row, or set header_row." if looks_like_data else "")
     extra = "" if ours != "amount" else " (or map quantity and unit_price: amount is then their product)"
-    return (f'{origin}: column "{theirs}" (for {ours}) is not there{hint} (columns there: '
-            f"{', '.join(map(str, present))}); fix {key}{extra}.{no_header}")
+    return (f'{origin}: column "{_name(theirs)}" (for {ours}) is not there{hint} (columns there: '
+            f"{_listing(present)}); fix {key}{extra}.{no_header}")
 
 
 def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
@@ -349,20 +372,32 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
 def connect_database(db: Database) -> ibis.BaseBackend:
     """A connection to the database of `db` (password from the environment variable it names).
 
+    The libpq options in the url's query (sslmode, sslrootcert, connect_timeout, application_name,
+    options, target_session_attrs, ...) go to the connection as given; connect_timeout defaults to 10 s.
     Any failure is one DataError that names the server (never the password) and what to check.
     """
     args = db.connection_args()
+    args.setdefault("connect_timeout", 10)
+    where = f"{args.get('host')}:{args.get('port')}/{args.get('database', '')}"
     try:
-        return ibis.postgres.connect(**args, connect_timeout=10)
+        return ibis.postgres.connect(**args)
     except ImportError:
         raise DataError("reading PostgreSQL needs psycopg: pip install 'segkit[postgres]'") from None
     except Exception as err:
-        where = f"{args.get('host')}:{args.get('port')}/{args.get('database', '')}"
         reason = scrub(_first_line(err), args.get("password"))
+        if "does not support SSL" in reason:
+            raise DataError(f"cannot connect to the database at {where}: the server does not accept SSL "
+                            f"connections, and the url asks for sslmode={args.get('sslmode')}; ask the database's "
+                            "administrator to turn SSL on, or, only on a network you trust, set sslmode=prefer "
+                            "(or remove it) in source.database.url") from None
+        if args.get("sslmode") or any(k.startswith("ssl") for k in args):
+            ssl = " and the ssl options of the url (sslmode, sslrootcert, sslcert, sslkey: files that exist)"
+        else:
+            ssl = ""
         check = f"the password in ${db.password_env}, " if db.password_env else ""
         raise DataError(f"cannot connect to the database at {where} as {args.get('user', 'the default user')} "
-                        f"({reason}); check that the server runs and accepts connections, source.database.url, "
-                        f"{check}and that this user may read the tables") from None
+                        f"({reason[:300]}); check that the server runs and accepts connections, source.database.url"
+                        f"{ssl}, {check}and that this user may read the tables") from None
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -380,8 +415,8 @@ def _db_table(con: ibis.BaseBackend, name: str, origin: str) -> ibis.Table:
         except Exception:
             tables = []
         close = difflib.get_close_matches(table, tables, n=1)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        raise DataError(f"{origin}: no table {name!r}{hint} (tables there: {', '.join(tables) or 'none'}); "
+        hint = f'; did you mean "{_name(close[0])}"?' if close else ""
+        raise DataError(f"{origin}: no table {_name(name)!r}{hint} (tables there: {_listing(tables) or 'none'}); "
                         "fix the table name in source.database") from None
 
 
@@ -394,7 +429,7 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     """
     unknown = set(columns) - set(INPUT_COLUMNS) - {"source_row"}
     if unknown:
-        raise DataError(f"{origin}: the column map names {', '.join(sorted(unknown))}, which segkit does not use; "
+        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
                         f"map to {', '.join(INPUT_COLUMNS)} (source.database.columns)")
     key = "source.database.columns"
     present = list(table.columns)
@@ -411,7 +446,7 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
         if theirs in present:
             dtype = table[theirs].type()
             if not getattr(dtype, f"is_{kind}")():
-                raise DataError(f'{origin}: column "{theirs}" (for {ours}) is {dtype}, not {words}; in the '
+                raise DataError(f'{origin}: column "{_name(theirs)}" (for {ours}) is {dtype}, not {words}; in the '
                                 f"database the columns must be typed: read a view that casts it "
                                 f"(e.g. CAST({theirs} AS {'timestamp' if kind == 'temporal' else 'numeric'}))")
     values = {}
@@ -464,6 +499,19 @@ def _with_source_row(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.insert(0, "source_row", range(1, len(out) + 1))
     return out
+
+
+def _name(text, limit: int = 60) -> str:
+    """A name from the data or the params, cut for a message (a header can be a whole line of text)."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _listing(names, shown: int = 20) -> str:
+    """Names for a message: at most `shown` of them, each cut, then how many more."""
+    names = list(names)
+    text = ", ".join(_name(n, 40) for n in names[:shown])
+    return text + (f", … ({len(names) - shown} more)" if len(names) > shown else "")
 
 
 def _first_line(err: BaseException) -> str:
