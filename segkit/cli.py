@@ -13,6 +13,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 
 from segkit.errors import SegkitError
 
@@ -42,10 +43,18 @@ def _options(debug: Annotated[bool, typer.Option(
         logger.addHandler(logging.NullHandler())
 
 
+def _plain(value: object) -> str:
+    """Text from data, params or paths as the terminal should show it: Rich markup escaped (a run
+    name "[/bold]x" is text, not a tag), terminal control characters (escape sequences) shown as
+    their code."""
+    text = "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in str(value))
+    return rich_escape(text)
+
+
 def _fail(error: BaseException | str, code: int = 2) -> None:
     if _state["debug"] and isinstance(error, BaseException):
         err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, soft_wrap=True, end="")
-    err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {_plain(error)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -71,7 +80,7 @@ def _one_message() -> Iterator[None]:
     except Exception as error:  # a bug: still one message, the traceback on request
         if _state["debug"]:
             err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, soft_wrap=True, end="")
-        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {_first_line(error)}; "
+        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {_plain(_first_line(error))}; "
                   "run again as `segkit --debug ...` and report the traceback", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
@@ -95,10 +104,10 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
             from segkit.report.runner import run_report
 
             result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
-                                notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False))
+                                notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False, markup=False))
     finally:
         signal.signal(signal.SIGTERM, before)
-    err.print(f"[green]done in {result.timings['total']:.1f} s[/]: open {result.folder / 'index.html'}")
+    err.print(f"[green]done in {result.timings['total']:.1f} s[/]: open {_plain(result.folder / 'index.html')}")
     typer.echo(str(result.folder / "index.html"))
 
 
@@ -127,11 +136,11 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
         except OSError as error:
             raise SegkitError(f"cannot write {error.filename}: {error.strerror}; choose other folders with "
                               "--data-dir / --output") from error
-        err.print(f"running {name} ...")
+        err.print(f"running {name} ...", markup=False)
         execute_notebook(folder / f"{name}.ipynb", target,
                          {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
                          folder, name, timeout_s=max(1, round(loaded.report.cell_timeout_minutes * 60)))
-    err.print(f"[green]done[/]: {target}")
+    err.print(f"[green]done[/]: {_plain(target)}")
 
 
 @app.command("check")

@@ -56,3 +56,18 @@ def test_check_prints_the_effective_params_with_overrides():
 def test_unknown_notebook_is_refused():
     result = run_segkit("run", "06_nothing", "--params", str(ROOT / "params" / "demo.yaml"))
     assert result.returncode == 2 and "choose one of 01_cleaning" in result.stderr
+
+
+def test_text_from_params_or_paths_is_never_terminal_markup(tmp_path):
+    for name in ("[/bold]x", "[link=https://evil.example/]ok", "\x1b[31mred"):
+        params = tmp_path / "m.yaml"
+        params.write_text(json.dumps({"run_name": name}), encoding="utf-8")
+        result = run_segkit("check", "--params", str(params))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("error:") == 1
+        assert "\x1b" not in result.stderr
+        assert name.replace("\x1b", "\\x1b") in result.stderr  # shown as written, not obeyed
+    folder = tmp_path / "[" / "x]"  # a path that reads as a closing tag: [/x]
+    folder.mkdir(parents=True)
+    result = run_segkit("check", "--params", str(folder / "p.yaml"))
+    assert result.returncode == 2 and "[/x]" in result.stderr and "Traceback" not in result.stderr

@@ -25,3 +25,33 @@ def test_tables_and_sentences_use_the_currency_for_money_only():
     assert shown == ["a", "1,200", "£1,234.50", "50.0%"]
     text = say("rfm.tiers", "en", currency=JPY, f_low=2, f_high=5, m_low=100.4, m_high=2500.0).markup
     assert "¥100" in text and "¥2,500" in text and "¥5" not in text  # orders are not money
+
+
+def test_a_currency_with_three_decimals_and_numbers_of_any_kind():
+    import decimal
+
+    import numpy as np
+
+    bhd = Currency(code="BHD", symbol="BD", minor_unit=3)
+    assert format(Money(1.234, bhd), ",.2f") == "BD1.234"  # the currency's decimals, not the format's
+    assert format(Money(np.int64(1234567), GBP), ",.2f") == "£1,234,567.00"
+    frame = pd.DataFrame({"revenue": [decimal.Decimal("1234.5"), np.float32(2.5), None]})
+    shown = [td.get_text() for td in BeautifulSoup(table(frame, "en", currency=GBP).to_html(), "html.parser").find_all("td")]
+    assert shown == ["£1,234.50", "£2.50", "—"]
+
+
+def test_values_from_the_data_label_columns_but_never_name_them():
+    from segkit.report.html import dimension_tables
+
+    profile = pd.DataFrame({"customer_id": list("abcdefg"),
+                            "segment": ["champions", "lost", "lost", "champions", "lost", "at_risk", "lost"],
+                            "region": ["segment", "total", "revenue", "share", "—", None, "segment"]})
+    soup = BeautifulSoup(dimension_tables(profile, "segment", ["region"], "rfm11", "en").markup, "html.parser")
+    assert [th.get_text() for th in soup.find_all("th")] == [
+        "Segment", "revenue", "segment", "share", "total", "—", "(blank)", "Total"]
+    rows = {tr.find("td").get_text(): [td.get_text() for td in tr.find_all("td")[1:]] for tr in soup.find_all("tr")[1:]}
+    assert rows["Champions"] == ["0", "1", "1", "0", "0", "0", "2"]  # counts, not money nor percentages
+    assert rows["Lost"] == ["1", "1", "0", "1", "1", "0", "4"]
+    repeated = pd.DataFrame([[1.5, 2.5]], columns=["revenue", "revenue"])
+    assert [td.get_text() for td in BeautifulSoup(table(repeated, "en").to_html(), "html.parser").find_all("td")] == [
+        "1.50", "2.50"]

@@ -160,10 +160,11 @@ def test_the_fetcher_serves_page_assets_in_the_folder_only(tmp_path):
     assert fetcher((folder / "chart.png").as_uri()).read() == PNG
     for url in ((folder / "manifest.json").as_uri(), (tmp_path / "outside.png").as_uri(),
                 (folder / ".." / "outside.png").as_uri(), "file:///etc/hostname", "http://127.0.0.1:9/x",
-                "https://example.org/x.png", "ftp://127.0.0.1/x.png"):
+                "https://example.org/x.png", "ftp://127.0.0.1/x.png",
+                "file://evil.example.org" + (folder / "chart.png").as_uri()[len("file://"):]):
         with pytest.raises(ValueError, match="reads only its own page assets"):
             fetcher(url)
-    assert len(fetcher.refused) == 7
+    assert len(fetcher.refused) == 8
 
 
 def test_pages_carry_a_policy_that_forbids_scripts_and_remote_loads():

@@ -395,3 +395,13 @@ def test_one_message_without_debug_and_the_traceback_with_it(params, notebooks, 
         assert done.returncode == 2
         assert "Traceback (most recent call last)" in done.stderr and "JSONDecodeError" in done.stderr
         assert done.stderr.strip().splitlines()[-1] == message
+
+
+def test_a_lock_that_cannot_be_taken_leaves_that_run_alone_and_blocks_no_other(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / ".x.tmp-abc").mkdir(parents=True)
+    (reports / ".x.lock").symlink_to(reports / ".x.lock")  # a loop: opening it fails with ELOOP
+    (reports / ".y.tmp-def").mkdir()
+    removed = remove_leftovers(reports)
+    assert [p.name for p in removed] == [".y.tmp-def"]  # y's leftovers cleared, x's left to its owner
+    assert (reports / ".x.tmp-abc").is_dir()

@@ -11,10 +11,13 @@ The notebooks call `table`, `say` and `heading` for everything they show.
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import html
+import numbers
 import string
 
+import numpy as np
 import pandas as pd
 
 from segkit.i18n import label_columns, messages, t
@@ -47,8 +50,9 @@ class Rendered:
 
 
 class Money:
-    """An amount shown in the run's currency: the symbol, thousands separators and at most the
-    currency's minor unit of decimals (`format(Money(1234.5, currency), ",.2f")` -> "¥1,234.50").
+    """An amount shown in the run's currency: the symbol, thousands separators and the currency's
+    minor unit of decimals, or none for a ".0f" format (`format(Money(1234.5, currency), ",.2f")` ->
+    "¥1,234.50"; for a currency with minor unit 3, "BD1,234.500").
     `currency` is `params.currency` (symbol, minor_unit) or None for a plain number with 2 decimals."""
 
     def __init__(self, amount: float, currency=None):
@@ -57,10 +61,9 @@ class Money:
         self.minor_unit = getattr(currency, "minor_unit", 2)
 
     def __format__(self, spec: str) -> str:
-        decimals = self.minor_unit
-        if spec.endswith("f") and "." in spec:
-            decimals = min(int(spec.rsplit(".", 1)[1][:-1] or 0), self.minor_unit)
-        number = format(abs(self.amount), f",.{decimals}f")
+        # The currency's decimals, except where a sentence asks for whole units ("{revenue:,.0f}").
+        decimals = 0 if spec.endswith(".0f") else self.minor_unit
+        number = format(abs(decimal.Decimal(str(self.amount))), f",.{decimals}f")
         return f"{'-' if self.amount < 0 and float(number.replace(',', '')) else ''}{self.symbol}{number}"
 
     def __str__(self) -> str:
@@ -102,7 +105,9 @@ def say(key: str, lang: str, currency=None, **values) -> Rendered:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    # Python, NumPy and Decimal numbers alike; not booleans, not NaN or missing values
+    return isinstance(value, numbers.Number | decimal.Decimal) and not isinstance(value, bool | np.bool_) \
+        and not pd.isna(value)
 
 
 def heading(key: str, lang: str, level: int = 1) -> Rendered:
@@ -110,35 +115,45 @@ def heading(key: str, lang: str, level: int = 1) -> Rendered:
     return Rendered(f"<h{level}>{escape(t(key, lang))}</h{level}>")
 
 
-def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=None):
+def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=None, labels: list[str] | None = None):
     """A styled, translated table for a report: a pandas Styler with the index hidden, whose
-    cells and column labels are all escaped. Number formats follow what a column holds; money
-    columns are shown in `currency` (params.currency: symbol and minor unit)."""
+    cells and column labels are all escaped. Number formats follow what a column holds (its
+    segkit name: revenue is money, customer_share a percentage; else its type); money columns are
+    shown in `currency` (params.currency: symbol and minor unit). `labels`, when given, are the
+    column labels to show as they are (e.g. values from the data), and formats follow the types only."""
     shown = frame.head(max_rows) if max_rows else frame
-    formats = {}
-    for column in shown.columns:
-        if column in PERCENT:
-            formats[column] = "{:.1%}"
-        elif column in MONEY:
-            formats[column] = Money
-        elif column == "source_row":
-            formats[column] = "{:d}"  # a line number, not a quantity
-        elif pd.api.types.is_integer_dtype(shown[column]):
-            formats[column] = "{:,}"
-        elif pd.api.types.is_float_dtype(shown[column]):
-            formats[column] = "{:,.3g}"
-    # relabel_index reads a text label as a format template: braces from the data are doubled.
-    labels = [escape(label).replace("{", "{{").replace("}", "}}") for label in label_columns(shown, lang).columns]
-    # A positional copy: labels given by the data cannot clash with Styler's own lookups.
+    by_name = labels is None  # segkit's own column names say how to format; labels from the data do not
+    if by_name:
+        labels = list(label_columns(shown, lang).columns)
+    elif len(labels) != shown.shape[1]:
+        raise ValueError(f"labels must name each of the {shown.shape[1]} columns, got {len(labels)}")
+    # A positional copy: column names, repeated ones or ones from the data, are not looked up again.
     plain = shown.set_axis(range(shown.shape[1]), axis="columns").reset_index(drop=True)
-    formats = {shown.columns.get_loc(c): f for c, f in formats.items()}
-    styled = plain.style.format({column: _formatter(formats.get(column), currency) for column in plain.columns},
+    formats = {position: _format_of(name if by_name and isinstance(name, str) else None, plain[position])
+               for position, name in enumerate(shown.columns)}
+    styled = plain.style.format({position: _formatter(spec, currency) for position, spec in formats.items()},
                                 na_rep="—")
-    text = [i for i, c in enumerate(shown.columns) if not pd.api.types.is_numeric_dtype(shown[c])]
+    text = [position for position in plain.columns if not pd.api.types.is_numeric_dtype(plain[position])]
     if text:
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
-    styled = styled.relabel_index(labels, axis="columns").hide(axis="index")
+    # relabel_index reads a text label as a format template: braces from the data are doubled.
+    shown_labels = [escape(label).replace("{", "{{").replace("}", "}}") for label in labels]
+    styled = styled.relabel_index(shown_labels, axis="columns").hide(axis="index")
     return styled.set_uuid(_stable_id(shown)).set_table_attributes('class="segkit-table"')
+
+
+def _format_of(name: str | None, values: pd.Series):
+    if name in PERCENT:
+        return "{:.1%}"
+    if name in MONEY:
+        return Money
+    if name == "source_row":
+        return "{:d}"  # a line number, not a quantity
+    if pd.api.types.is_integer_dtype(values):
+        return "{:,}"
+    if pd.api.types.is_float_dtype(values):
+        return "{:,.3g}"
+    return None
 
 
 def _formatter(spec, currency):
@@ -165,5 +180,6 @@ def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map
             continue
         name = t(f"dimension.{dimension}", lang) if f"dimension.{dimension}" in messages() else dimension
         parts.append(say("rfm.by_dimension", lang, dimension=name).markup)
-        parts.append(table(segments_by(profile, column, dimension, segment_map, lang), lang, currency=currency).to_html())
+        counts, labels = segments_by(profile, column, dimension, segment_map, lang)
+        parts.append(table(counts, lang, currency=currency, labels=labels).to_html())
     return Rendered("\n".join(parts)) if parts else None

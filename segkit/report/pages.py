@@ -7,13 +7,12 @@ their tables and sentences through segkit.report.html.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from pathlib import Path
 
 from segkit.i18n import t
 from segkit.params import Params
-from segkit.report.html import Money
+from segkit.report.html import Money, escape
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_clustering", "04_evaluation", "05_case_study")
 REMOVED_CELL_TAGS = {"injected-parameters", "parameters", "analyst-notes"}
@@ -65,7 +64,7 @@ def export_html(executed: Path, target: Path, lang: str) -> None:
     body = re.sub(r"<head[^>]*>", lambda m: m.group(0) + CSP_META, body, count=1)
     body = re.sub(r"<html[^>]*>", f'<html lang="{_html_lang(lang)}">', body, count=1)
     title = t(f"nb{executed.stem[:2]}.title", lang)
-    body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
+    body = re.sub(r"<title>.*?</title>", f"<title>{escape(title)}</title>", body, count=1, flags=re.S)
     target.write_text(body, encoding="utf-8")
 
 
@@ -77,9 +76,9 @@ def _without_scripts(page: str) -> str:
 
 
 def _nav(lang: str, current: str) -> str:
-    links = [f'<a href="index.html">{html.escape(t("report.title", lang))}</a>']
+    links = [f'<a href="index.html">{escape(t("report.title", lang))}</a>']
     for notebook in NOTEBOOKS:
-        label = html.escape(t(f"nb{notebook[:2]}.title", lang))
+        label = escape(t(f"nb{notebook[:2]}.title", lang))
         links.append(f"<strong>{label}</strong>" if notebook == current else f'<a href="{notebook}.html">{label}</a>')
     return f'<nav class="segkit-nav">{"".join(links)}</nav>'
 
@@ -112,19 +111,19 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 
     as_of = load_run_info(target.parent / "data")["as_of"]
     cards = "\n".join(
-        f'<div class="kpi" data-kpi="{key}"><div class="value">{html.escape(value)}</div>'
-        f'<div class="label">{html.escape(label)}</div></div>'
+        f'<div class="kpi" data-kpi="{key}"><div class="value">{escape(value)}</div>'
+        f'<div class="label">{escape(label)}</div></div>'
         for key, label, value in format_kpis(kpis, params))
     sections = "\n".join(
-        f'<li><a href="{notebook}.html">{html.escape(t(f"nb{notebook[:2]}.title", lang))}</a></li>'
+        f'<li><a href="{notebook}.html">{escape(t(f"nb{notebook[:2]}.title", lang))}</a></li>'
         for notebook in NOTEBOOKS)
-    pdf_link = f'<p class="pdf"><a href="report.pdf">{html.escape(t("report.pdf", lang))}</a></p>' if pdf else ""
+    pdf_link = f'<p class="pdf"><a href="report.pdf">{escape(t("report.pdf", lang))}</a></p>' if pdf else ""
     generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
                   version=__version__, params=params_path.name)
     page = f"""<!DOCTYPE html>
 <html lang="{_html_lang(lang)}"><head><meta charset="utf-8">{CSP_META}
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(t("report.title", lang))} · {html.escape(run_name)}</title>
+<title>{escape(t("report.title", lang))} · {escape(run_name)}</title>
 <style>
 body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: #222; padding: 0 1em; }}
 h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
@@ -136,13 +135,13 @@ ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font
 @page {{ size: A4; margin: 16mm; }}
 </style></head>
 <body data-segkit-page="index">
-<h1>{html.escape(t("report.title", lang))}</h1>
-<p class="meta">{html.escape(t("report.as_of", lang, as_of=as_of.isoformat()))} · {html.escape(generated)}</p>
-<h2>{html.escape(t("report.headline", lang))}</h2>
+<h1>{escape(t("report.title", lang))}</h1>
+<p class="meta">{escape(t("report.as_of", lang, as_of=as_of.isoformat()))} · {escape(generated)}</p>
+<h2>{escape(t("report.headline", lang))}</h2>
 <div class="kpis">
 {cards}
 </div>
-<h2>{html.escape(t("report.sections", lang))}</h2>
+<h2>{escape(t("report.sections", lang))}</h2>
 <ul class="sections">
 {sections}
 </ul>
@@ -195,8 +194,9 @@ def run_folder_fetcher(folder: Path):
             scheme = url.split(":", 1)[0].lower()
             if scheme == "data":
                 return super().fetch(url, headers)
-            if scheme == "file":
-                path = Path(url2pathname(urlsplit(url).path)).resolve()
+            parts = urlsplit(url)
+            if scheme == "file" and parts.netloc.lower() in ("", "localhost"):  # never another host
+                path = Path(url2pathname(parts.path)).resolve()
                 if path.is_relative_to(root) and path.suffix.lower() in PAGE_ASSETS and path.is_file():
                     return super().fetch(url, headers)
             self.refused.append(url)

@@ -163,6 +163,9 @@ def check_notebook(path: Path) -> None:
                           "or restore the file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ReportError(f"notebook {path} cannot be read ({error.strerror or _cut(error)}); check that the file "
+                          "is there and that you may read it") from error
     except json.JSONDecodeError as error:
         raise ReportError(f"notebook {path} is not valid JSON (line {error.lineno}, column {error.colno}: "
                           f"{error.msg}); restore it, or save it again from JupyterLab") from error
@@ -209,7 +212,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
                                    on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
-                          f"{_first_line(err.evalue)}){_errno_advice(err.evalue)}") from err
+                          f"{_cut(err.evalue)}){_errno_advice(err.evalue)}") from err
     except CellTimeoutError as err:
         minutes = f"{timeout_s / 60:g} minute{'' if timeout_s == 60 else 's'}" if timeout_s else "its time limit"
         raise ReportError(f"notebook {notebook} was stopped in cell {_running_cell(target)}: it ran longer than "
@@ -352,6 +355,8 @@ def remove_leftovers(reports_dir: Path, holding: str | None = None) -> list[Path
             lock.acquire()
         except Timeout:
             continue  # a live run: its folders are in use
+        except OSError:
+            continue  # a lock we may not take (another user's, or not a plain file): not ours to clear
         try:
             removed += _clear(reports_dir / run, entries)
         finally:

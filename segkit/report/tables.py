@@ -224,15 +224,26 @@ def headline_kpis(data_dir: str | Path, top: float = 0.2) -> dict:
     }
 
 
-def segments_by(profile: pd.DataFrame, column: str, dimension: str, segment_map, lang: str) -> pd.DataFrame:
-    """Customers per segment (rows, in the map's order) and value of `dimension` (columns),
-    e.g. customer type or region; the last column is the total."""
+def segments_by(profile: pd.DataFrame, column: str, dimension: str, segment_map, lang: str) -> tuple[pd.DataFrame, list[str]]:
+    """Customers per segment (rows, in the map's order) and value of `dimension` (columns), e.g.
+    customer type or region, then the total; and the column labels to show.
+
+    The dimension's values are data: they label columns (as text, a missing value as "(blank)")
+    but never name them, so a region called "segment", "total" or "revenue" is a region like any other.
+    """
     segment_map = load_segment_map(segment_map)
-    table = pd.crosstab(profile[column], profile[dimension].fillna("—")).reindex(segment_map.codes, fill_value=0)
-    table["total"] = table.sum(axis=1)
-    table.index = [segment_map.label(c, lang) for c in table.index]
-    table.columns = [str(c) for c in table.columns]
-    return table.reset_index(names="segment")
+    values = profile[dimension]
+    present = values.notna()
+    keys = sorted({str(v) for v in values[present]})
+    position = {key: number for number, key in enumerate(keys)}
+    slot = values.map(lambda v: position[str(v)] if pd.notna(v) else len(keys))
+    counts = pd.crosstab(profile[column], slot).reindex(segment_map.codes, fill_value=0)
+    counts = counts.reindex(columns=range(len(keys) + (0 if present.all() else 1)), fill_value=0).astype("int64")
+    counts.columns = range(1, counts.shape[1] + 1)  # positions: a value never becomes a column name
+    counts[counts.shape[1] + 1] = counts.sum(axis=1)
+    counts.insert(0, 0, [segment_map.label(c, lang) for c in counts.index])
+    labels = [t("col.segment", lang), *keys, *([] if present.all() else [t("dimension.blank", lang)]), t("col.total", lang)]
+    return counts.reset_index(drop=True), labels
 
 
 def tier_table(profile: pd.DataFrame, lang: str) -> pd.DataFrame:
