@@ -732,6 +732,15 @@ class Params(_Model):
             raise ValueError(f"give month ({self.month}) or as_of ({self.as_of}), not both")
         return self
 
+    @model_validator(mode="after")
+    def _amounts_fit_exactly(self) -> "Params":
+        # amounts are DECIMAL(18, minor_unit) in the engine: the ceiling must fit in 18 digits
+        largest = 10.0 ** (18 - self.currency.minor_unit)
+        if self.cleaning.max_amount >= largest:
+            raise ValueError(f"cleaning.max_amount={self.cleaning.max_amount:g} must be below {largest:g} with "
+                             f"currency.minor_unit={self.currency.minor_unit} (amounts are kept exact to 18 digits)")
+        return self
+
     @property
     def as_of_date(self) -> dt.date | None:
         """The last day analysed: as_of, or the month's last day; None means the data's last day."""

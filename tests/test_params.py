@@ -118,7 +118,8 @@ def test_currency_and_amount_ceiling(tmp_path):
     p = load_params(write(tmp_path, "currency: {code: GBP, symbol: '£', minor_unit: 2}\n"))
     assert (p.currency.code, p.currency.symbol, p.currency.minor_unit) == ("GBP", "£", 2)
     assert load_params(write(tmp_path, "run_name: x\n")).cleaning.max_amount == 1e12
-    for bad in ("currency: {code: pounds}", "currency: {minor_unit: 7}", "cleaning: {max_amount: 0}"):
+    for bad in ("currency: {code: pounds}", "currency: {minor_unit: 7}", "cleaning: {max_amount: 0}",
+                "{currency: {minor_unit: 4}, cleaning: {max_amount: 1.0e+15}}"):
         with pytest.raises(ParamsError):
             load_params(write(tmp_path, bad + "\n"))
 
