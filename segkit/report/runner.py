@@ -212,7 +212,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
                                    on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
-                          f"{_cut(err.evalue)}){_errno_advice(err.evalue)}") from err
+                          f"{_cut(err.evalue, 1000)}){_errno_advice(err.evalue)}") from err
     except CellTimeoutError as err:
         minutes = f"{timeout_s / 60:g} minute{'' if timeout_s == 60 else 's'}" if timeout_s else "its time limit"
         raise ReportError(f"notebook {notebook} was stopped in cell {_running_cell(target)}: it ran longer than "
