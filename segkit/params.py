@@ -569,6 +569,30 @@ class Evaluate(_Model):
     tree_depth: int = Field(3, ge=1, le=8)
     test_size: float = Field(0.3, gt=0.05, lt=0.9)
     random_state: int = Field(42, ge=0, le=SEED_MAX)
+    # the calibration/holdout split of the next-period checks: a date, or the last N months as holdout
+    calibration_end: dt.date | None = None
+    holdout_months: int = Field(6, ge=1, le=60)
+
+
+class Value(_Model):
+    """Customer value over time: the repeat-buying models' time unit, the CLV horizon and discount
+    rate (per horizon unit), the P(alive) below which a customer is at churn risk, the inactivity
+    window that counts as churned (days), and the quantiles of the predicted-value tiers."""
+
+    time_unit: Literal["days", "weeks", "months"] = "weeks"
+    horizon: int = Field(12, ge=1, le=120)
+    horizon_unit: Literal["weeks", "months", "years"] = "months"
+    discount_rate: float = Field(0.01, ge=0, lt=1)
+    alive_threshold: float = Field(0.5, gt=0, lt=1)
+    churn_window_days: int = Field(180, ge=1, le=3650)
+    tier_quantiles: tuple[float, float] = (0.5, 0.8)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Value":
+        low, high = self.tier_quantiles
+        if not 0 < low < high < 1:
+            raise ValueError(f"tier_quantiles must be two increasing fractions between 0 and 1, got {list(self.tier_quantiles)}")
+        return self
 
 
 class CaseStudy(_Model):
@@ -709,6 +733,7 @@ class Params(_Model):
     rfm: RFM = RFM()
     cluster: Cluster = Cluster()
     evaluate: Evaluate = Evaluate()
+    value: Value = Value()
     case_study: CaseStudy = CaseStudy()
     features: Features = Features()
     tiers: Tiers = Tiers()
@@ -741,6 +766,16 @@ class Params(_Model):
                              f"currency.minor_unit={self.currency.minor_unit} (amounts are kept exact to 18 digits)")
         return self
 
+    def calibration_end(self, as_of: dt.date) -> dt.date:
+        """The last day of the calibration period for a run whose data end on `as_of`:
+        evaluate.calibration_end, or the month end `evaluate.holdout_months` months before as_of."""
+        if self.evaluate.calibration_end is not None:
+            return self.evaluate.calibration_end
+        year, month = as_of.year, as_of.month - self.evaluate.holdout_months
+        while month < 1:
+            year, month = year - 1, month + 12
+        return dt.date(year, month, calendar.monthrange(year, month)[1])
+
     @property
     def as_of_date(self) -> dt.date | None:
         """The last day analysed: as_of, or the month's last day; None means the data's last day."""
@@ -761,8 +796,8 @@ def load_params(path: str | os.PathLike, overrides: list[str] | dict[str, Any] |
     """
     path = Path(path)
     raw = load_yaml(read_params_text(path), origin=str(path))
-    if raw is None:
-        raw = {}
+    if raw is None:  # an empty file is a mistake (a save that failed), never "all the defaults"
+        raise ParamsError(f"{path}: the params file is empty; start from params/demo.yaml, which shows every key")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: the top level must be a mapping of keys (e.g. run_name: monthly), "
                           f"got a {type(raw).__name__}")

@@ -423,3 +423,9 @@ def test_any_overrides_load_or_raise_one_params_error(tmp_path, overrides):
         load_params(path, overrides)
     except ParamsError as err:
         assert len(str(err)) < 5000
+
+
+def test_an_empty_params_file_is_refused_not_read_as_the_defaults(tmp_path):
+    for text in ("", "\n\n", "# only a comment\n"):
+        with pytest.raises(ParamsError, match="the params file is empty"):
+            load_params(write(tmp_path, text))

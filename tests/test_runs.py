@@ -405,3 +405,22 @@ def test_a_lock_that_cannot_be_taken_leaves_that_run_alone_and_blocks_no_other(t
     removed = remove_leftovers(reports)
     assert [p.name for p in removed] == [".y.tmp-def"]  # y's leftovers cleared, x's left to its owner
     assert (reports / ".x.tmp-abc").is_dir()
+
+
+def test_a_month_on_the_command_line_replaces_the_files_as_of(params, notebooks, tmp_path, monkeypatch):
+    seen, said = [], []
+
+    def fake(source, target, parameters, cwd, notebook, *args, **kwargs):
+        seen.append(parameters["overrides"])
+        raise ReportError("stop here")
+
+    monkeypatch.setattr(runner, "execute_notebook", fake)
+    with pytest.raises(ReportError):
+        run_report(params, month="2024-06", reports_dir=tmp_path / "reports", notebooks_dir=notebooks,
+                   progress=said.append)
+    from segkit.params import load_params
+
+    effective = load_params(params, seen[0])
+    assert (effective.as_of, effective.month, effective.as_of_date.isoformat()) == (None, "2024-06", "2024-06-30")
+    assert "--month 2024-06 replaces as_of 2024-12-31 of k.yaml" in said
+    assert (tmp_path / "reports" / "k-2024-06.failed").is_dir()

@@ -129,7 +129,7 @@ body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif;
 h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
 .kpis {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
 .kpi {{ box-sizing: border-box; border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
-.kpi .value {{ font-size: 1.6em; font-weight: 600; white-space: nowrap; color: #2f6690; }}
+.kpi .value {{ font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: #2f6690; }}
 .kpi .label {{ font-size: 0.85em; color: #555; margin-top: 4px; }}
 ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font-size: 1.1em; }}
 @page {{ size: A4; margin: 16mm; }}

@@ -79,8 +79,12 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     work) naming what failed and what to do; the last good report of the same name stays in place.
     """
     started = time.perf_counter()
-    overrides = list(overrides) + ([f"month={month}"] if month else [])
     params_path = Path(params_path).resolve()
+    if month:  # the command line's month wins over the file's as_of (a monthly run of any params file)
+        as_of = load_params(params_path, overrides).as_of
+        if as_of is not None:
+            progress(f"--month {month} replaces as_of {as_of} of {params_path.name}")
+        overrides = list(overrides) + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
     notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     for notebook in NOTEBOOKS:
