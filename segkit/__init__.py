@@ -7,6 +7,8 @@ from segkit.intake.cleaning import (CleanResult, NoCleanRows, build_ledger, clea
                              ledger_totals, quarantine_sample)
 from segkit.models.clv import (BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, group_intervals,
                                holdout_check, predicted_clv)
+from segkit.models.customer_value import (customer_value, fit_value_models, holdout_stage, slipping_valuable,
+                                          value_by, value_findings, value_stage, with_value)
 from segkit.models.repeat_summary import repeat_summary
 from segkit.monthly.activity import churn_rates, churned, cohort_table, monthly_activity, monthly_kpis
 from segkit.models.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
@@ -14,7 +16,7 @@ from segkit.models.cluster import (RFMClusterer, cluster_assignments, describe_c
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError, ParamsError, SegkitError
 from segkit.evaluate.quality import cluster_quality, explain_with_tree
-from segkit.features import customer_features
+from segkit.features import customer_features, time_summaries
 from segkit.i18n import label_columns, t
 from segkit.params import Params, load_params
 from segkit.intake.parsing import parse_amount, parse_datetime
@@ -33,7 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BGNBDModel", "churn_rates", "churned", "cohort_table", "ConvergenceWarning", "GammaGammaModel", "group_intervals",
-    "holdout_check", "monthly_activity", "monthly_kpis", "ParetoNBDModel", "predicted_clv", "repeat_summary",
+    "holdout_check", "monthly_activity", "customer_value", "fit_value_models", "holdout_stage", "slipping_valuable",
+    "time_summaries", "value_by", "value_findings", "value_stage", "with_value", "monthly_kpis", "ParetoNBDModel", "predicted_clv", "repeat_summary",
     "abc_classes", "add_tags_and_rank", "apply_tags", "assign_grid_segments", "assign_high_low_classes",
     "before_after", "build_ledger", "case_findings", "check_segment_map", "clean_and_save",
     "clean_transactions", "CleanResult", "cluster_assignments", "cluster_quality", "compile_rule",

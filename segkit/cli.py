@@ -92,7 +92,7 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
            pdf: Annotated[bool, typer.Option(help="Also write report.pdf.")] = True,
            debug: Annotated[bool, typer.Option("--debug", help="On an error, also print the Python traceback.")] = False
            ) -> None:
-    """Run all five notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
+    """Run all the notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
 
     A failed run leaves the last good report in place and keeps what it made in reports/<run>.failed/.
     """

@@ -106,3 +106,34 @@ def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
                             "(segkit.clean_transactions sets such lines aside)")
         frame = frame.assign(amount=decimal_array(units, minor_unit))
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
+                   calibration_end: dt.date, time_unit: str = "weeks") -> dict[str, pd.DataFrame | None]:
+    """The transaction-level summaries that the customer-value stage needs, computed where the
+    transactions live (DuckDB, PostgreSQL), so that later notebooks read only per-customer rows:
+
+    - `repeat_summary`: x, t_x, T, mean repeat spend per customer up to `as_of`, in `time_unit`
+      (see `segkit.models.repeat_summary`);
+    - `holdout_summary`: the same with calibration up to `calibration_end` and x_holdout up to
+      `as_of`, for the next-period check; None when `calibration_end` is not before `as_of` or
+      nobody had bought by then;
+    - `activity`: one row per customer and month with a purchase (`segkit.monthly.activity`).
+    """
+    from segkit.errors import DataError
+    from segkit.models.repeat_summary import repeat_summary
+    from segkit.monthly.activity import monthly_activity
+
+    con = con or ibis.duckdb.connect()
+    found = {"repeat_summary": repeat_summary(con, transactions, as_of, time_unit=time_unit),
+             "holdout_summary": None, "activity": monthly_activity(con, transactions)}
+    if calibration_end < as_of:
+        try:
+            found["holdout_summary"] = repeat_summary(con, transactions, calibration_end, observation_end=as_of,
+                                                      time_unit=time_unit)
+        except DataError:  # no customer had bought by calibration_end: there is nothing to check
+            found["holdout_summary"] = None
+    for frame in found.values():  # attrs travel into Parquet metadata as JSON: dates as ISO text
+        if frame is not None:
+            frame.attrs = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in frame.attrs.items()}
+    return found

@@ -77,3 +77,19 @@ def test_a_spend_model_that_cannot_fit_is_left_out_with_its_reason():
     assert models.spend is None and models.alternative is None
     assert any(w.startswith("Gamma-Gamma") for w in models.warnings)
     assert isinstance(models.purchases, BGNBDModel)
+
+
+def test_a_profile_that_already_carries_the_predictions_joins_them_once(sample):
+    from segkit.models.customer_value import value_findings, with_value
+
+    summary, models = sample
+    value = customer_value(summary, models)
+    profile = pd.DataFrame({"customer_id": value["customer_id"], "segment": "champions", "rfm_class": "x",
+                            "revenue": 100.0, "recency_days": 10,
+                            "monetary_tier": np.where(value["p_alive"] < 0.3, "high", "low")})
+    twice = with_value(with_value(profile, value), value)
+    assert list(twice.columns).count("p_alive") == 1 and len(twice) == len(profile)
+    found = value_findings(twice, value, 0.5)
+    assert found["slipping"] == int((value["p_alive"] < 0.3).sum())
+    assert found["high"] == int((value["clv_tier"] == "high").sum()) and 0 < found["share"] < 1
+    assert value_by(twice, value, "segment")["customers"].tolist() == [len(value)]

@@ -125,8 +125,8 @@ def test_pdf_text_and_rendered_pages(en_run, tmp_path):
     _, result = en_run
     pdf = result.folder / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    for title in ("Customer segmentation report", "1. Data cleaning", "2. RFM scores and segments", "3. Clustering",
-                  "4. Evaluation", "5. Case study: findings and actions", "Champions", "Suggested action",
+    for title in ("Customer segmentation report", "1. Data cleaning", "2. RFM scores and segments", "3. Customer value and churn risk", "4. Clustering",
+                  "5. Evaluation", "6. Case study: findings and actions", "Champions", "Suggested action",
                   "composite ranking", "Multi-category", "Gini coefficient", "Segments by customer type", "NPS"):
         assert title in text, title
     assert f"{result.kpis['customers']:,}" in text
@@ -154,8 +154,8 @@ def test_index_in_a_real_browser(en_run, tmp_path):
 
 def test_section_page_renders_its_charts_in_a_real_browser(en_run, tmp_path):
     _, result = en_run
-    dom = chromium("--dump-dom", (result.folder / "03_clustering.html").as_uri(), tmp_path=tmp_path).stdout
-    assert "3. Clustering" in dom
+    dom = chromium("--dump-dom", (result.folder / "04_clustering.html").as_uri(), tmp_path=tmp_path).stdout
+    assert "4. Clustering" in dom
     assert dom.count("<img") >= 2
     assert 'class="segkit-table"' in dom
 
@@ -188,17 +188,17 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
     good_index = (reports / "tiny" / "index.html").read_bytes()
     notebooks = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", notebooks)
-    broken = nbformat.read(notebooks / "03_clustering.ipynb", as_version=4)
+    broken = nbformat.read(notebooks / "04_clustering.ipynb", as_version=4)
     broken.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("the clustering broke")'))
-    nbformat.write(broken, notebooks / "03_clustering.ipynb")
+    nbformat.write(broken, notebooks / "04_clustering.ipynb")
     with pytest.raises(ReportError) as err:
         run_report(params_path, reports_dir=reports, notebooks_dir=notebooks, pdf=False)
     message = str(err.value)
-    assert "notebook 03_clustering failed in cell" in message and "the clustering broke" in message
-    assert f"the executed notebook is at {reports / 'tiny.failed' / 'executed' / '03_clustering.ipynb'}" in message
+    assert "notebook 04_clustering failed in cell" in message and "the clustering broke" in message
+    assert f"the executed notebook is at {reports / 'tiny.failed' / 'executed' / '04_clustering.ipynb'}" in message
     assert message.endswith(f"the last good report in {reports / 'tiny'} is untouched")
     assert (reports / "tiny" / "index.html").read_bytes() == good_index
-    assert (reports / "tiny.failed" / "executed" / "03_clustering.ipynb").is_file()
+    assert (reports / "tiny.failed" / "executed" / "04_clustering.ipynb").is_file()
     assert not (reports / "tiny.failed" / "index.html").exists()
 
 
@@ -209,7 +209,7 @@ def test_shipped_params_run_end_to_end(name, tmp_path):
     params, expected = independent_kpis(params_path)
     shown = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
     assert shown == {key: value for key, _, value in format_kpis(expected, params)}
-    case_study = (result.folder / "05_case_study.html").read_text(encoding="utf-8")
+    case_study = (result.folder / "06_case_study.html").read_text(encoding="utf-8")
     if name == "cdnow.yaml":
         # the published CDNOW figures, through the whole pipeline: every record accounted for
         assert shown["rows_in"] == "69,659" and shown["rows_aside"] == "80"  # the zero-dollar records
@@ -227,11 +227,11 @@ def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(result.folder / "data", data)
     (data / "clusters.parquet").unlink()
-    done = run_segkit("run", "03_clustering", "--params", str(params_path), "--data-dir", str(data),
+    done = run_segkit("run", "04_clustering", "--params", str(params_path), "--data-dir", str(data),
                       "--set", "cluster.k_max=3")
     assert done.returncode == 0, done.stderr
     assert (data / "clusters.parquet").is_file()
-    assert (tmp_path / "executed" / "03_clustering.ipynb").is_file()
+    assert (tmp_path / "executed" / "04_clustering.ipynb").is_file()
     missing = tmp_path / "empty"
     failed = run_segkit("run", "02_rfm", "--params", str(params_path), "--data-dir", str(missing))
     assert failed.returncode == 2

@@ -1,7 +1,7 @@
 """Run folders and failures (segkit.report.runner): every way a report run can break is one clear
 message, and nothing is left behind.
 
-The runs here use five tiny notebooks written into a tmp folder (`--notebooks`), so that each test
+The runs here use tiny notebooks written into a tmp folder (`--notebooks`), so that each test
 costs one kernel start at most; tests that need no kernel replace `execute_notebook` with a fake.
 """
 
@@ -26,7 +26,7 @@ SEGKIT = str(Path(sys.executable).with_name("segkit"))
 
 
 def write_notebooks(folder: Path, first: list[str] = ("x = 1",)) -> Path:
-    """The five notebooks the runner expects: a parameters cell, then `first` (in 01_cleaning only), then one
+    """The notebooks the runner expects: a parameters cell, then `first` (in 01_cleaning only), then one
     last cell that records it ran."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in NOTEBOOKS:
@@ -364,7 +364,7 @@ def test_a_kernel_that_finished_is_shut_down_without_an_interrupt(tmp_path, monk
     (b"\xff\xfe{", "is not UTF-8 text"),
 ])
 def test_a_missing_or_broken_notebook_is_refused_before_any_work(content, expected, params, notebooks, tmp_path):
-    target = notebooks / "03_clustering.ipynb"
+    target = notebooks / "04_clustering.ipynb"
     if content is None:
         target.unlink()
     elif isinstance(content, bytes):

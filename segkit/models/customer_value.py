@@ -44,6 +44,15 @@ class ValueModels:
         found["warnings"] = list(self.warnings)
         return found
 
+    def parameter_table(self) -> pd.DataFrame:
+        """One row per model parameter: model, parameter, estimate, standard_error."""
+        rows = []
+        for name, model in (("BG/NBD", self.purchases), ("Pareto/NBD", self.alternative), ("Gamma-Gamma", self.spend)):
+            if model is not None:
+                rows += [{"model": name, "parameter": key, "estimate": float(value),
+                          "standard_error": float(model.se_.get(key, np.nan))} for key, value in model.params_.items()]
+        return pd.DataFrame(rows, columns=["model", "parameter", "estimate", "standard_error"])
+
 
 def _described(model) -> dict:
     return {"params": {k: float(v) for k, v in model.params_.items()},
@@ -110,7 +119,7 @@ def slipping_valuable(profile: pd.DataFrame, value: pd.DataFrame, alive_threshol
     """Valuable but slipping: customers in the high monetary tier (revenue so far) whose P(alive)
     is below `alive_threshold`, most valuable first. Columns: customer_id, segment, rfm_class,
     revenue, recency_days, p_alive, clv."""
-    joined = profile.merge(value[["customer_id", "p_alive", "clv"]], on="customer_id", how="inner")
+    joined = _without_value(profile).merge(value[["customer_id", "p_alive", "clv"]], on="customer_id", how="inner")
     slipping = joined[(joined["monetary_tier"] == "high") & (joined["p_alive"] < alive_threshold)]
     columns = [c for c in ("customer_id", "segment", "rfm_class", "revenue", "recency_days", "p_alive", "clv")
                if c in slipping.columns]
@@ -121,7 +130,8 @@ def value_by(profile: pd.DataFrame, value: pd.DataFrame, column: str) -> pd.Data
     """Per value of `column` (segment, rfm_class, cluster...): customers, revenue so far, predicted
     CLV (sum and share of all predicted CLV), mean P(alive) and the share at churn risk: which
     classes hold the future value."""
-    joined = profile[["customer_id", column, "revenue"]].merge(value, on="customer_id", how="inner")
+    joined = profile[["customer_id", column, "revenue"]].merge(_without_value(value, keep=VALUE_COLUMNS), on="customer_id",
+                                                               how="inner")
     grouped = joined.groupby(column, observed=True)
     table = pd.DataFrame({
         "customers": grouped.size(),
@@ -133,3 +143,66 @@ def value_by(profile: pd.DataFrame, value: pd.DataFrame, column: str) -> pd.Data
     total = table["clv_total"].sum()
     table["clv_share"] = table["clv_total"] / total if total > 0 else np.nan
     return table.sort_values("clv_total", ascending=False).reset_index()
+
+
+@dataclass
+class ValueStage:
+    """What the customer-value notebook shows: the per-customer predictions and the fitted models,
+    or, when the data cannot carry the models (e.g. no repeat buyers), `reason` says why."""
+
+    value: pd.DataFrame | None
+    models: ValueModels | None
+    reason: str | None = None
+
+
+def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 12, horizon_unit: str = "months",
+                discount_rate: float = 0.01, alive_threshold: float = 0.5,
+                tier_quantiles: tuple[float, float] = (0.5, 0.8)) -> ValueStage:
+    """Fit the models on a run's repeat summary and predict every customer's value (see
+    `fit_value_models` and `customer_value`); a DataError from the data becomes `reason`."""
+    try:
+        models = fit_value_models(summary, time_unit)
+    except DataError as err:
+        return ValueStage(None, None, str(err))
+    value = customer_value(summary, models, horizon=horizon, horizon_unit=horizon_unit, discount_rate=discount_rate,
+                           alive_threshold=alive_threshold, tier_quantiles=tier_quantiles)
+    return ValueStage(value, models)
+
+
+def holdout_stage(holdout_summary: pd.DataFrame | None, time_unit: str = "weeks") -> tuple[pd.DataFrame | None, str | None]:
+    """The next-period check of the purchase model: BG/NBD fitted on the calibration period,
+    its predicted holdout purchases beside the actual ones by calibration repeat purchases
+    (`segkit.models.clv.holdout_check`); (None, reason) when there is no holdout or no fit."""
+    from segkit.models.clv import holdout_check
+
+    if holdout_summary is None or holdout_summary.empty:
+        return None, "no holdout period: the calibration end is not before the last day analysed"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = BGNBDModel(time_unit=time_unit).fit(holdout_summary)
+    except DataError as err:
+        return None, str(err)
+    return holdout_check(holdout_summary, model), None
+
+
+def _without_value(frame: pd.DataFrame, keep=()) -> pd.DataFrame:
+    # a profile may carry the predictions already (03 writes them into it): join them once
+    return frame.drop(columns=[c for c in VALUE_COLUMNS if c != "customer_id" and c in frame.columns and c not in keep])
+
+
+def with_value(profile: pd.DataFrame, value: pd.DataFrame | None) -> pd.DataFrame:
+    """`profile` with the value columns of `value` joined on customer_id (replacing earlier ones)."""
+    kept = _without_value(profile)
+    if value is None:
+        return kept
+    return kept.merge(value, on="customer_id", how="left")
+
+
+def value_findings(profile: pd.DataFrame, value: pd.DataFrame, alive_threshold: float = 0.5) -> dict:
+    """For the case study: customers in the high predicted-value tier, their share of all predicted
+    CLV, and how many valuable customers are slipping (see `slipping_valuable`)."""
+    high = value["clv_tier"] == "high"
+    total = value["clv"].sum()
+    return {"high": int(high.sum()), "share": float(value.loc[high, "clv"].sum() / total) if total > 0 else 0.0,
+            "slipping": len(slipping_valuable(profile, value, alive_threshold))}

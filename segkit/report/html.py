@@ -22,8 +22,9 @@ import pandas as pd
 
 from segkit.i18n import label_columns, messages, t
 
-PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity", "accuracy")
-MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount")
+PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity",
+           "accuracy", "p_alive", "clv_share", "churn_risk_share", "churn_rate", "retention_rate", "repurchase_rate")
+MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount", "clv", "clv_total", "expected_spend")
 MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value")  # placeholders in the catalogue that hold money
 _TOKEN = "SEGKITVALUE{}X"  # letters only: Markdown leaves it alone, so it survives rendering intact
 # Bidirectional controls in a value could reverse the text after it (e.g. U+202E); they are shown by name.

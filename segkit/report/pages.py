@@ -14,7 +14,7 @@ from segkit.i18n import t
 from segkit.params import Params
 from segkit.report.html import Money, escape
 
-NOTEBOOKS = ("01_cleaning", "02_rfm", "03_clustering", "04_evaluation", "05_case_study")
+NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_case_study")
 REMOVED_CELL_TAGS = {"injected-parameters", "parameters", "analyst-notes"}
 # Report pages run no script and load nothing from elsewhere: charts are images inside the page.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; font-src data: 'self'; "
@@ -152,7 +152,7 @@ ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font
 
 
 def write_pdf(folder: Path, target: Path) -> None:
-    """index.html and the five section pages as one A4 PDF, in that order, numbered through (WeasyPrint).
+    """index.html and the section pages as one A4 PDF, in that order, numbered through (WeasyPrint).
 
     The pages are joined into one document first, so that page numbers run on across sections.
     The build reads nothing but `data:` URIs and the page assets of `folder` (`RunFolderFetcher`):

@@ -172,3 +172,46 @@ def score_distribution(scores: pd.DataFrame, lang: str):
     axes[0].set_ylabel(t("col.customers", lang))
     fig.suptitle(t("chart.score_distribution", lang))
     return fig
+
+
+def monthly_rates(kpis: pd.DataFrame, lang: str):
+    """Retention rate and repurchase rate per month (segkit.monthly.activity.monthly_kpis)."""
+    fig, ax = _figure(8, 3.6)
+    months = pd.to_datetime(kpis["month"])
+    ax.plot(months, kpis["retention_rate"], marker="o", color=PALETTE[0], label=t("col.retention_rate", lang))
+    ax.plot(months, kpis["repurchase_rate"], marker="s", color=PALETTE[1], label=t("col.repurchase_rate", lang))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_ylim(0, None)
+    ax.legend(frameon=False)
+    ax.set_title(t("chart.monthly_rates", lang))
+    fig.autofmt_xdate()
+    return fig
+
+
+def cohort_heatmap(shares: pd.DataFrame, lang: str, max_months: int = 12):
+    """Share of each first-purchase cohort (rows) active k months later (columns 1..max_months)."""
+    table = shares.loc[:, [c for c in shares.columns if 1 <= c <= max_months]]
+    fig, ax = _figure(8, 0.9 + 0.3 * max(len(table), 4))
+    values = table.to_numpy(dtype=float)
+    image = ax.imshow(values, cmap="YlGnBu", aspect="auto", vmin=0)
+    ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
+    ax.set_yticks(range(len(table.index)), [pd.Timestamp(i).strftime("%Y-%m") for i in table.index])
+    ax.set_xlabel(t("chart.months_since_first", lang))
+    ax.set_ylabel(t("chart.cohort", lang))
+    fig.colorbar(image, ax=ax, format=matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_title(t("chart.cohorts", lang))
+    return fig
+
+
+def holdout_chart(check: pd.DataFrame, lang: str):
+    """Actual against predicted mean purchases in the holdout, by calibration repeat purchases."""
+    fig, ax = _figure(7, 3.8)
+    x = np.arange(len(check))
+    ax.bar(x - 0.2, check["actual_mean"], width=0.4, color=PALETTE[0], label=t("col.actual", lang))
+    ax.bar(x + 0.2, check["predicted_mean"], width=0.4, color=PALETTE[1], label=t("col.predicted", lang))
+    ax.set_xticks(x, check["x"].astype(str))
+    ax.set_xlabel(t("col.x", lang))
+    ax.set_ylabel(t("chart.holdout_axis", lang))
+    ax.legend(frameon=False)
+    ax.set_title(t("chart.holdout", lang))
+    return fig

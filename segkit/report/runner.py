@@ -1,8 +1,8 @@
-"""The report run: execute the five notebooks with papermill, export HTML and one PDF, write the
+"""The report run: execute the notebooks with papermill, export HTML and one PDF, write the
 index page and the manifest, and only then put the run in place.
 
 `run_report("params/demo.yaml")` writes `reports/<run>/`:
-`01_cleaning.html` ... `05_case_study.html` (code hidden, parameters removed), `index.html`,
+`01_cleaning.html` ... `06_case_study.html` (code hidden, parameters removed), `index.html`,
 `report.pdf`, `data/` (stage outputs), `executed/` (the executed notebooks) and `manifest.json`.
 
 How a run uses the reports folder:
@@ -80,11 +80,12 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     """
     started = time.perf_counter()
     params_path = Path(params_path).resolve()
+    overrides = list(overrides)  # papermill passes literals: a list, never a tuple
     if month:  # the command line's month wins over the file's as_of (a monthly run of any params file)
         as_of = load_params(params_path, overrides).as_of
         if as_of is not None:
             progress(f"--month {month} replaces as_of {as_of} of {params_path.name}")
-        overrides = list(overrides) + ["as_of=null", f"month={month}"]
+        overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
     notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     for notebook in NOTEBOOKS:

@@ -302,3 +302,38 @@ def behaviour_text(profile: pd.DataFrame, activity_days: int, lang: str):
     if "categories" in profile.columns:
         return say("rfm.behaviour", lang, multi=float((profile["categories"] > 1).mean()), **values)
     return say("rfm.behaviour_no_categories", lang, **values)
+
+
+def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
+    """Future value per segment or class (segkit.models.customer_value.value_by), in the map's order,
+    labelled in `lang`."""
+    from segkit.models.customer_value import value_by
+
+    segment_map = load_segment_map(segment_map)
+    table = value_by(profile, value, column).set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
+    table["customers"] = table["customers"].astype("int64")
+    table.insert(0, "segment", [segment_map.label(c, lang) for c in table.index])
+    return table.reset_index(drop=True)
+
+
+def slipping_table(profile: pd.DataFrame, value: pd.DataFrame, alive_threshold: float, segment_map, class_map,
+                   lang: str, top_n: int = 20) -> pd.DataFrame:
+    """The most valuable customers who are slipping away, with their segment and class in words."""
+    from segkit.models.customer_value import slipping_valuable
+
+    grid, classes = load_segment_map(segment_map), load_segment_map(class_map)
+    table = slipping_valuable(profile, value, alive_threshold).head(top_n).copy()
+    table["segment"] = [grid.label(c, lang) for c in table["segment"]]
+    table["rfm_class"] = [classes.label(c, lang) for c in table["rfm_class"]]
+    return table
+
+
+def churn_table(profile: pd.DataFrame, window_days: int, segment_map, lang: str) -> pd.DataFrame:
+    """Churned customers (no purchase in `window_days`) and the churn rate per segment."""
+    from segkit.monthly.activity import churn_rates
+
+    segment_map = load_segment_map(segment_map)
+    table = churn_rates(profile, "segment", window_days).set_index("segment").reindex(segment_map.codes).dropna()
+    table[["customers", "churned"]] = table[["customers", "churned"]].astype("int64")
+    table.insert(0, "segment", [segment_map.label(c, lang) for c in table.index])
+    return table.reset_index(drop=True)
