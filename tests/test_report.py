@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -81,7 +82,8 @@ def test_run_folder_holds_every_product(en_run):
     for name in NOTEBOOKS:
         assert (folder / f"{name}.html").is_file()
         assert (folder / "executed" / f"{name}.ipynb").is_file()
-    for stage in ("clean_transactions", "quarantine", "ledger", "customers", "surveys", "features", "segments", "clusters"):
+    for stage in ("clean_transactions", "quarantine", "ledger", "customers", "surveys", "features", "segments", "clusters",
+                  "repeat_summary", "holdout_summary", "activity", "value"):
         assert (folder / "data" / f"{stage}.parquet").is_file(), stage
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "ok"
@@ -216,8 +218,31 @@ def test_shipped_params_run_end_to_end(name, tmp_path):
         assert shown["revenue"] == "$2,500,315.63"  # in the params currency (USD)
         assert shown["orders"] == f"{67591 - 80:,}"  # published customer-days less the zero-dollar ones
         assert "no survey answers" in case_study and "no product categories" in case_study
+        # the holdout check on the full data set, calibrated through 1997-09-30 as in the literature
+        evaluation = (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
+        assert "fitted on the purchases up to 1997-09-30" in evaluation
+        holdout = pd.read_parquet(result.folder / "data" / "holdout_summary.parquet")
+        assert len(holdout) == 23570 and holdout["x_holdout"].sum() > 0
+        assert "Future value:" in case_study
     else:
         assert "NPS" in case_study and "Product breadth" in case_study
+
+
+def test_the_customer_value_section(en_run):
+    _, result = en_run
+    data = result.folder / "data"
+    value = pd.read_parquet(data / "value.parquet")
+    profile = pd.read_parquet(data / "profile.parquet")
+    assert len(value) == len(profile) and value["p_alive"].between(0, 1).all() and (value["clv"] >= 0).all()
+    assert (value["churn_risk"] == (value["p_alive"] < 0.5)).all()
+    assert profile.set_index("customer_id")["clv"].equals(value.set_index("customer_id")["clv"].reindex(profile["customer_id"]))
+    models = json.loads((data / "run.json").read_text())["value_models"]
+    assert set(models["bgnbd"]["params"]) == {"r", "alpha", "a", "b"} and models["better_fit"] in ("bgnbd", "pareto_nbd")
+    page = (result.folder / "03_customer_value.html").read_text(encoding="utf-8")
+    for words in ("P(alive)", "Predicted CLV", "Valuable but slipping", "Retention rate", "Cohorts by first-purchase month"):
+        assert words in page, words
+    assert page.count("<img") >= 2  # the monthly rates and the cohort heatmap
+    assert "The honest test of the purchase model" in (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
 
 
 def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
