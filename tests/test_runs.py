@@ -133,21 +133,30 @@ def test_a_report_caught_between_two_renames_is_put_back(tmp_path):
     assert (reports / "k" / "index.html").read_text(encoding="utf-8") == "last good"
 
 
-def test_a_run_killed_with_sigkill_is_cleaned_by_the_next_and_blocks_it_while_alive(params, tmp_path, monkeypatch):
-    hold, kernel_pid = tmp_path / "hold", tmp_path / "kernel.pid"
+def start_held_run(params, tmp_path, hold, kernel_pid, output):
+    """`segkit report` in a subprocess whose first cell waits while `hold` exists; returns once the
+    kernel is in that cell (its pid in `kernel_pid`), with the process and the notebooks folder."""
     hold.touch()
     notebooks = write_notebooks(tmp_path / "notebooks", first=[
         "import os, pathlib, time\n"
         f"pathlib.Path({str(kernel_pid)!r}).write_text(str(os.getpid()))\n"
         f"while pathlib.Path({str(hold)!r}).exists():\n    time.sleep(0.2)"])
-    reports = tmp_path / "reports"
-    first = subprocess.Popen([SEGKIT, "report", "-p", str(params), "--out", str(reports), "--notebooks", str(notebooks),
-                              "--no-pdf"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen([SEGKIT, "report", "-p", str(params), "--out", str(tmp_path / "reports"), "--notebooks",
+                            str(notebooks), "--no-pdf"], stdout=output, stderr=output, text=True)
+    deadline = time.monotonic() + 90
+    while not kernel_pid.exists():
+        if time.monotonic() > deadline or run.poll() is not None:
+            hold.unlink(missing_ok=True)
+            run.kill()
+            raise AssertionError("the run did not reach its cell")
+        time.sleep(0.2)
+    return run, notebooks
+
+
+def test_a_run_killed_with_sigkill_is_cleaned_by_the_next_and_blocks_it_while_alive(params, tmp_path, monkeypatch):
+    hold, kernel_pid, reports = tmp_path / "hold", tmp_path / "kernel.pid", tmp_path / "reports"
+    first, notebooks = start_held_run(params, tmp_path, hold, kernel_pid, subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 90
-        while not kernel_pid.exists():
-            assert time.monotonic() < deadline and first.poll() is None, "the first run did not reach its cell"
-            time.sleep(0.2)
         second = segkit_report(params, reports, notebooks, timeout=60)
         message = one_message(second)
         assert message == (f"error: a run named k is already running (pid {first.pid}) in {reports.resolve()}; "
@@ -173,20 +182,9 @@ def test_a_run_killed_with_sigkill_is_cleaned_by_the_next_and_blocks_it_while_al
 
 
 def test_a_run_stopped_with_sigterm_sets_its_folder_aside_and_stops_its_kernel(params, tmp_path):
-    hold, kernel_pid = tmp_path / "hold", tmp_path / "kernel.pid"
-    hold.touch()
-    notebooks = write_notebooks(tmp_path / "notebooks", first=[
-        "import os, pathlib, time\n"
-        f"pathlib.Path({str(kernel_pid)!r}).write_text(str(os.getpid()))\n"
-        f"while pathlib.Path({str(hold)!r}).exists():\n    time.sleep(0.2)"])
-    reports = tmp_path / "reports"
-    run = subprocess.Popen([SEGKIT, "report", "-p", str(params), "--out", str(reports), "--notebooks", str(notebooks),
-                            "--no-pdf"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hold, kernel_pid, reports = tmp_path / "hold", tmp_path / "kernel.pid", tmp_path / "reports"
+    run, _ = start_held_run(params, tmp_path, hold, kernel_pid, subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 90
-        while not kernel_pid.exists():
-            assert time.monotonic() < deadline and run.poll() is None, "the run did not reach its cell"
-            time.sleep(0.2)
         run.send_signal(signal.SIGTERM)
         _, stderr = run.communicate(timeout=60)
     finally:
