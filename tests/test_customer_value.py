@@ -28,6 +28,8 @@ def test_the_models_are_the_published_ones_and_the_better_fit_is_said(sample):
     described = models.parameters()
     assert set(described) >= {"bgnbd", "pareto_nbd", "gamma_gamma", "better_fit", "warnings"}
     assert described["bgnbd"]["loglik"] == pytest.approx(-9582.4, abs=0.05)
+    compared = models.comparison()
+    assert compared["better"] == "BG/NBD" and compared["pareto"] == pytest.approx(-9595.0, abs=0.05)
 
 
 def test_predictions_per_customer(sample):
@@ -63,6 +65,7 @@ def test_without_a_spend_model_there_is_no_clv_but_still_p_alive(sample):
     summary, models = sample
     no_spend = type(models)(models.purchases, None, None, "bgnbd", ["Gamma-Gamma: no spend"])
     value = customer_value(summary, no_spend)
+    assert np.isnan(no_spend.comparison()["pareto"])
     assert value["clv"].isna().all() and set(value["clv_tier"]) == {"unknown"}
     assert value["p_alive"].notna().all()
     with pytest.raises(Exception, match="alive_threshold"):

@@ -44,6 +44,13 @@ class ValueModels:
         found["warnings"] = list(self.warnings)
         return found
 
+    def comparison(self) -> dict:
+        """For the report's sentence: the better fit by name and both log-likelihoods (NaN where
+        Pareto/NBD could not be fitted)."""
+        names = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
+        return {"better": names[self.better_fit], "bgnbd": float(self.purchases.loglik_),
+                "pareto": float(self.alternative.loglik_) if self.alternative is not None else float("nan")}
+
     def parameter_table(self) -> pd.DataFrame:
         """One row per model parameter: model, parameter, estimate, standard_error."""
         rows = []
@@ -153,6 +160,10 @@ class ValueStage:
     value: pd.DataFrame | None
     models: ValueModels | None
     reason: str | None = None
+
+    def run_info(self) -> dict:
+        """What run.json keeps: the models' parameters, or why there are none."""
+        return self.models.parameters() if self.models is not None else {"reason": self.reason}
 
 
 def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 12, horizon_unit: str = "months",
