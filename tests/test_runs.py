@@ -309,7 +309,8 @@ def test_a_notebook_that_exits_early_is_a_failure(cell, params, tmp_path):
     assert executed.cells[-1].execution_count is None  # the last cell never ran
 
 
-def test_a_cell_over_the_time_limit_is_stopped(params, tmp_path, monkeypatch, capfd):
+def counted_interrupts(monkeypatch) -> list:
+    """The kernels that jupyter_client interrupts from now on (the list fills as it happens)."""
     from jupyter_client.manager import KernelManager
 
     interrupts = []
@@ -320,6 +321,11 @@ def test_a_cell_over_the_time_limit_is_stopped(params, tmp_path, monkeypatch, ca
         await original(self)
 
     monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", counted)
+    return interrupts
+
+
+def test_a_cell_over_the_time_limit_is_stopped(params, tmp_path, monkeypatch, capfd):
+    interrupts = counted_interrupts(monkeypatch)
     notebooks = write_notebooks(tmp_path / "notebooks", first=["import time\ntime.sleep(120)"])
     started = time.monotonic()
     with pytest.raises(ReportError) as failed:
@@ -337,16 +343,7 @@ def test_a_kernel_that_finished_is_shut_down_without_an_interrupt(tmp_path, monk
     """The cause of the stray "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." after a good run:
     jupyter_client sends SIGINT before every shutdown, and it can land while the kernel still answers
     papermill's last kernel_info_request."""
-    from jupyter_client.manager import KernelManager
-
-    interrupts = []
-    original = KernelManager._async_interrupt_kernel
-
-    async def counted(self):
-        interrupts.append(self)
-        await original(self)
-
-    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", counted)
+    interrupts = counted_interrupts(monkeypatch)
     notebooks = write_notebooks(tmp_path / "notebooks")
     for attempt in range(3):
         runner.execute_notebook(notebooks / "02_rfm.ipynb", tmp_path / f"out{attempt}.ipynb",
