@@ -10,7 +10,8 @@ from segkit.models.clv import (BGNBDModel, ConvergenceWarning, GammaGammaModel, 
 from segkit.models.customer_value import (customer_value, fit_value_models, holdout_stage, slipping_valuable,
                                           value_by, value_findings, value_stage, with_value)
 from segkit.models.repeat_summary import repeat_summary
-from segkit.monthly.activity import churn_rates, churned, cohort_table, monthly_activity, monthly_kpis
+from segkit.monthly.activity import (churn_rates, churned, cohort_table, features_at_month_starts, month_start_segments,
+                                     monthly_activity, monthly_kpis, retention_by_segment, segment_retention)
 from segkit.models.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
                             rfm_matrix, scaled_rfm)
 from segkit.datasets import generate_retail, load_cdnow
@@ -36,7 +37,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BGNBDModel", "churn_rates", "churned", "cohort_table", "ConvergenceWarning", "GammaGammaModel", "group_intervals",
     "holdout_check", "monthly_activity", "customer_value", "fit_value_models", "holdout_stage", "slipping_valuable",
-    "time_summaries", "value_by", "value_findings", "value_stage", "with_value", "monthly_kpis", "ParetoNBDModel", "predicted_clv", "repeat_summary",
+    "time_summaries", "value_by", "value_findings", "value_stage", "with_value", "monthly_kpis", "features_at_month_starts", "month_start_segments", "retention_by_segment",
+    "segment_retention", "ParetoNBDModel", "predicted_clv", "repeat_summary",
     "abc_classes", "add_tags_and_rank", "apply_tags", "assign_grid_segments", "assign_high_low_classes",
     "before_after", "build_ledger", "case_findings", "check_segment_map", "clean_and_save",
     "clean_transactions", "CleanResult", "cluster_assignments", "cluster_quality", "compile_rule",

@@ -109,7 +109,8 @@ def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
 
 
 def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
-                   calibration_end: dt.date, time_unit: str = "weeks") -> dict[str, pd.DataFrame | None]:
+                   calibration_end: dt.date, time_unit: str = "weeks", history_months: int = 12,
+                   activity_days: int = 90) -> dict[str, pd.DataFrame | None]:
     """The transaction-level summaries that the customer-value stage needs, computed where the
     transactions live (DuckDB, PostgreSQL), so that later notebooks read only per-customer rows:
 
@@ -118,15 +119,21 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     - `holdout_summary`: the same with calibration up to `calibration_end` and x_holdout up to
       `as_of`, for the next-period check; None when `calibration_end` is not before `as_of` or
       nobody had bought by then;
-    - `activity`: one row per customer and month with a purchase (`segkit.monthly.activity`).
+    - `activity`: one row per customer and month with a purchase (`segkit.monthly.activity`);
+    - `month_start_features`: the per-customer features at the start of each of the last
+      `history_months` months (`segkit.monthly.activity.features_at_month_starts`), from which the
+      customer-value notebook classifies customers as they stood then (retention per segment).
     """
     from segkit.errors import DataError
     from segkit.models.repeat_summary import repeat_summary
-    from segkit.monthly.activity import monthly_activity
+    from segkit.monthly.activity import features_at_month_starts, month_starts, monthly_activity
 
     con = con or ibis.duckdb.connect()
+    activity = monthly_activity(con, transactions)
     found = {"repeat_summary": repeat_summary(con, transactions, as_of, time_unit=time_unit),
-             "holdout_summary": None, "activity": monthly_activity(con, transactions)}
+             "holdout_summary": None, "activity": activity,
+             "month_start_features": features_at_month_starts(con, transactions, month_starts(activity, history_months),
+                                                              activity_days)}
     if calibration_end < as_of:
         try:
             found["holdout_summary"] = repeat_summary(con, transactions, calibration_end, observation_end=as_of,

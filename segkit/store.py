@@ -19,6 +19,7 @@ STAGE_FILES = {
     "customers": "01_cleaning", "surveys": "01_cleaning",
     "features": "01_cleaning", "segments": "02_rfm", "profile": "02_rfm",
     "repeat_summary": "01_cleaning", "holdout_summary": "01_cleaning", "activity": "01_cleaning",
+    "month_start_features": "01_cleaning",
     "value": "03_customer_value", "clusters": "04_clustering",
 }
 

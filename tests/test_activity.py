@@ -2,12 +2,17 @@
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from segkit.intake.sources import connect
-from segkit.monthly.activity import (churn_rates, churned, cohort_table, monthly_activity, monthly_kpis,
-                                     retention_by_segment, segments_at_month_starts)
+from segkit.classify.rfm import load_segment_map, segment_customers
+from segkit.features import customer_features
+from segkit.monthly.activity import (churn_rates, churned, cohort_table, features_at_month_starts, month_start_segments,
+                                     month_starts, monthly_activity, monthly_kpis, retention_by_segment,
+                                     segment_retention, segments_at_month_starts)
+from segkit.params import RFM
 
 # a buys in Jan, Feb, Mar; b in Jan and Mar (two orders in Mar); c in Feb only; d in Mar only.
 ROWS = [
@@ -106,3 +111,44 @@ def test_churn_by_inactivity_window():
 def test_activity_must_come_from_monthly_activity():
     with pytest.raises(ValueError, match="lacks column"):
         monthly_kpis(pd.DataFrame({"customer_id": ["a"]}))
+
+
+def test_features_at_month_starts_count_only_the_purchases_before_each_month(transactions):
+    activity = monthly_activity(connect(), transactions)
+    months = month_starts(activity)
+    assert months == [dt.date(2024, 2, 1), dt.date(2024, 3, 1)]  # January has no month before it
+    assert month_starts(activity, last=1) == [dt.date(2024, 3, 1)]
+    history = features_at_month_starts(connect(), transactions, months).set_index(["month", "customer_id"])
+    # at the start of March: a bought twice (Jan, Feb), b once, c once; d not yet
+    march = history.loc[dt.date(2024, 3, 1)]
+    assert march["orders"].to_dict() == {"a": 2, "b": 1, "c": 1}
+    assert march.loc["a", "revenue"] == 30.0 and march.loc["c", "recency_days"] == 1  # 28 Feb to 29 Feb
+    assert sorted(history.loc[dt.date(2024, 2, 1)].index) == ["a", "b"]
+
+
+def test_month_start_segments_classify_each_month_with_the_run_standards():
+    # 40 customers over four months, so that the quantile scores have room
+    rng = np.random.default_rng(5)
+    rows = [(f"c{i}", f"o{i}-{k}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d)), float(rng.integers(5, 300)))
+            for i in range(40) for k, d in enumerate(sorted(rng.integers(0, 120, size=1 + i % 4)))]
+    tx = pd.DataFrame(rows, columns=["customer_id", "order_id", "ordered_at", "amount"])
+    activity = monthly_activity(connect(), tx)
+    history = features_at_month_starts(connect(), tx, month_starts(activity))
+    grid, classes = load_segment_map("rfm11"), load_segment_map("cn8")
+    rfm = RFM(bins=3)
+    at_start = month_start_segments(history, rfm, grid, classes)
+    april = dt.date(2024, 4, 1)
+    # the same as classifying the features as of 31 March from scratch
+    expected_features = customer_features(connect(), tx[tx.ordered_at < pd.Timestamp(april)], dt.date(2024, 3, 31))
+    expected = segment_customers(expected_features, 3, grid, classes)[0].set_index("customer_id")["segment"]
+    got = at_start[at_start.month == april].set_index("customer_id")["segment"]
+    assert got.sort_index().to_dict() == expected.sort_index().to_dict()
+    classes_at_start = month_start_segments(history, rfm, grid, classes, column="rfm_class")
+    assert set(classes_at_start["segment"]) <= set(classes.codes)
+    rates = segment_retention(activity, history, rfm, grid, classes)
+    assert set(rates["month"]) == {dt.date(2024, 2, 1), dt.date(2024, 3, 1), dt.date(2024, 4, 1)}
+    # every customer classified at a month start is counted once in its segment's base
+    assert rates.groupby("month")["customers"].sum().to_dict() == at_start.groupby("month").size().to_dict()
+    assert segment_retention(activity, history.iloc[0:0], rfm, grid, classes) is None
+    with pytest.raises(ValueError, match="segment or rfm_class"):
+        month_start_segments(history, rfm, grid, classes, column="cluster")

@@ -96,3 +96,28 @@ def test_a_profile_that_already_carries_the_predictions_joins_them_once(sample):
     assert found["slipping"] == int((value["p_alive"] < 0.3).sum())
     assert found["high"] == int((value["clv_tier"] == "high").sum()) and 0 < found["share"] < 1
     assert value_by(twice, value, "segment")["customers"].tolist() == [len(value)]
+
+
+def test_value_intervals_per_segment_bracket_the_group_means(sample):
+    from segkit.models.customer_value import value_stage
+    from segkit.report.tables import value_interval_table
+
+    summary, _ = sample
+    stage = value_stage(summary, "weeks", horizon=12, horizon_unit="months", discount_rate=0.01)
+    # two "segments": customers with repeat purchases in calibration and those without
+    profile = pd.DataFrame({"customer_id": summary["customer_id"].astype(str),
+                            "segment": np.where(summary["x"] > 0, "loyal", "hibernating")})
+    intervals = stage.intervals(summary, profile, "segment").set_index("segment")
+    assert intervals["customers"].sum() == len(summary)
+    assert (intervals["expected_purchases_lower"] < intervals["expected_purchases"]).all()
+    assert (intervals["expected_purchases"] < intervals["expected_purchases_upper"]).all()
+    assert (intervals["clv_lower"] < intervals["clv"]).all() and (intervals["clv"] < intervals["clv_upper"]).all()
+    # the group means are the means of the customers' own predictions
+    value = stage.value.merge(profile, on="customer_id")
+    means = value.groupby("segment")[["expected_purchases", "clv"]].mean()
+    assert np.allclose(intervals.loc[means.index, ["expected_purchases", "clv"]], means)
+    assert intervals.loc["loyal", "clv"] > intervals.loc["hibernating", "clv"]
+    shown = value_interval_table(intervals.reset_index(), "segment", "rfm11", "zh", None).set_index("segment")
+    assert list(shown.index) == ["忠诚客户", "休眠客户"]  # the map's order, in words
+    assert shown.loc["忠诚客户", "clv_interval"].count("(") == 1
+    assert value_stage(summary.assign(x=0, t_x=0.0), "weeks").intervals(summary, profile, "segment") is None

@@ -160,10 +160,30 @@ class ValueStage:
     value: pd.DataFrame | None
     models: ValueModels | None
     reason: str | None = None
+    horizon: int = 12
+    horizon_unit: str = "months"
+    discount_rate: float = 0.01
 
     def run_info(self) -> dict:
         """What run.json keeps: the models' parameters, or why there are none."""
         return self.models.parameters() if self.models is not None else {"reason": self.reason}
+
+    def intervals(self, summary: pd.DataFrame, profile: pd.DataFrame, column: str, level: float = 0.9) -> pd.DataFrame | None:
+        """Per value of `column` of `profile` (segment, rfm_class, cluster...): customers, mean expected
+        purchases over the horizon and mean predicted CLV (currency units), each with its `level`
+        interval from the parameters' uncertainty (`segkit.models.clv.group_intervals`: the delta
+        method on the fitted models' covariance). None when there are no models. Customers of
+        `summary` without a value of `column` are left out."""
+        if self.models is None:
+            return None
+        from segkit.models.clv import group_intervals
+
+        groups = profile[["customer_id", column]].dropna().astype({"customer_id": str})
+        joined = summary.astype({"customer_id": str}).merge(groups, on="customer_id", how="inner", validate="one_to_one")
+        if joined.empty:
+            return None
+        return group_intervals(joined, column, self.models.purchases, self.models.spend, horizon=self.horizon,
+                               horizon_unit=self.horizon_unit, discount_rate=self.discount_rate, level=level)
 
 
 def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 12, horizon_unit: str = "months",
@@ -174,10 +194,10 @@ def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 
     try:
         models = fit_value_models(summary, time_unit)
     except DataError as err:
-        return ValueStage(None, None, str(err))
+        return ValueStage(None, None, str(err), horizon, horizon_unit, discount_rate)
     value = customer_value(summary, models, horizon=horizon, horizon_unit=horizon_unit, discount_rate=discount_rate,
                            alive_threshold=alive_threshold, tier_quantiles=tier_quantiles)
-    return ValueStage(value, models)
+    return ValueStage(value, models, None, horizon, horizon_unit, discount_rate)
 
 
 def holdout_stage(holdout_summary: pd.DataFrame | None, time_unit: str = "weeks") -> tuple[pd.DataFrame | None, str | None]:

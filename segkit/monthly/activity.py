@@ -122,11 +122,21 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
                                        "customers", "buyers", "repurchase_rate"])
 
 
-def segments_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months, segment) -> pd.DataFrame:
-    """Each customer's segment at the start of each of `months` (first days of months): `segment`
-    is called with the per-customer features as of the last day of the month before (a function
-    features -> Series of segments, e.g. the run's scorer and map) for the customers who had bought
-    by then. Returns month, customer_id, segment.
+def month_starts(activity: pd.DataFrame, last: int = 12) -> list[dt.date]:
+    """The first days of the last `last` months of `activity` that have a month before them in the
+    data (so a segment at their start exists), oldest first."""
+    _require(activity)
+    return _months(activity)[1:][-last:]
+
+
+def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months,
+                             activity_days: int = 90, minor_unit: int = 2) -> pd.DataFrame:
+    """The per-customer features (`segkit.features.customer_features`) as they stood at the start of
+    each of `months` (first days of months): computed from the transactions dated up to the last day
+    of the month before (as-of = that day), for the customers who had bought by then. One row per
+    (month, customer): month (a date) and the feature columns. Computed in the engine, where the
+    transactions live, so that a database source needs no transactions in Python; the result is
+    the stage that `month_start_segments` classifies.
     """
     from segkit.features import customer_features
 
@@ -134,12 +144,62 @@ def segments_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     parts = []
     for month in months:
         as_of = pd.Timestamp(month).date() - dt.timedelta(days=1)
-        features = customer_features(con, table.filter(table.ordered_at.date() <= as_of), as_of)
-        if features.empty:
-            continue
-        parts.append(pd.DataFrame({"month": month, "customer_id": features["customer_id"].to_numpy(),
-                                   "segment": pd.Series(segment(features)).to_numpy()}))
+        features = customer_features(con, table.filter(table.ordered_at.date() <= as_of), as_of, activity_days,
+                                     minor_unit)
+        if not features.empty:
+            parts.append(features.assign(month=month))
+    if not parts:
+        return pd.DataFrame(columns=["month", "customer_id"])
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[["month", *[c for c in frame.columns if c != "month"]]]
+
+
+def segments_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months, segment) -> pd.DataFrame:
+    """Each customer's segment at the start of each of `months` (first days of months): `segment`
+    is called with the per-customer features as of the last day of the month before (a function
+    features -> Series of segments, e.g. the run's scorer and map) for the customers who had bought
+    by then. Returns month, customer_id, segment.
+    """
+    return segments_from_history(features_at_month_starts(con, transactions, months), segment)
+
+
+def segments_from_history(history: pd.DataFrame, segment) -> pd.DataFrame:
+    """month, customer_id, segment: `segment` (features -> Series of segments) applied to each
+    month's features of `history` (`features_at_month_starts`) on its own."""
+    parts = [pd.DataFrame({"month": month, "customer_id": features["customer_id"].to_numpy(),
+                           "segment": pd.Series(segment(features.reset_index(drop=True))).to_numpy()})
+             for month, features in history.groupby("month", sort=True)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["month", "customer_id", "segment"])
+
+
+def month_start_segments(history: pd.DataFrame, rfm, segment_map, class_map, column: str = "segment") -> pd.DataFrame:
+    """The run's classification at each month start: each month of `history`
+    (`features_at_month_starts`) scored and mapped with the run's standards (`rfm`, the params'
+    `rfm` section: bins, method, ties, cuts, percentiles; `segment_map`, `class_map`), the quantile
+    cut points fitted on that month's customers, as the run fits them on today's. `column` is
+    "segment" (the grid map) or "rfm_class" (the eight classes). Returns month, customer_id, segment.
+    """
+    from segkit.classify.rfm import RFMScorer, segment_customers
+
+    if column not in ("segment", "rfm_class"):
+        raise ValueError(f"column must be segment or rfm_class, got {column!r}")
+
+    def classify(features: pd.DataFrame) -> pd.Series:
+        scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts,
+                           percentiles=rfm.percentiles).fit(features)
+        return segment_customers(features, scorer, segment_map, class_map)[0][column]
+
+    return segments_from_history(history, classify)
+
+
+def segment_retention(activity: pd.DataFrame, history: pd.DataFrame | None, rfm, segment_map, class_map,
+                      column: str = "segment") -> pd.DataFrame | None:
+    """Retention and repurchase rate per month and segment at the month's start (`retention_by_segment`
+    over `month_start_segments`), or None when `history` (`features_at_month_starts`, the run's
+    `month_start_features` stage) holds no month: the data span fewer than two months."""
+    if history is None or history.empty:
+        return None
+    return retention_by_segment(activity, month_start_segments(history, rfm, segment_map, class_map, column))
 
 
 def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.DataFrame:

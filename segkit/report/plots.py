@@ -11,6 +11,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib import font_manager
 
 from segkit.i18n import rule_name, t
@@ -188,19 +189,64 @@ def monthly_rates(kpis: pd.DataFrame, lang: str):
     return fig
 
 
-def cohort_heatmap(shares: pd.DataFrame, lang: str, max_months: int = 12):
-    """Share of each first-purchase cohort (rows) active k months later (columns 1..max_months)."""
-    table = shares.loc[:, [c for c in shares.columns if 1 <= c <= max_months]]
-    fig, ax = _figure(8, 0.9 + 0.3 * max(len(table), 4))
-    values = table.to_numpy(dtype=float)
-    image = ax.imshow(values, cmap="YlGnBu", aspect="auto", vmin=0)
-    ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
-    ax.set_yticks(range(len(table.index)), [pd.Timestamp(i).strftime("%Y-%m") for i in table.index])
-    ax.set_xlabel(t("chart.months_since_first", lang))
-    ax.set_ylabel(t("chart.cohort", lang))
-    fig.colorbar(image, ax=ax, format=matplotlib.ticker.PercentFormatter(1.0))
-    ax.set_title(t("chart.cohorts", lang))
+def monthly_values(kpis: pd.DataFrame, lang: str, currency=None):
+    """Average order value (currency units) and purchase frequency (orders per active customer) per
+    month (segkit.monthly.activity.monthly_kpis), one panel each."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    plt.close(fig)
+    months = pd.to_datetime(kpis["month"])
+    symbol = getattr(currency, "symbol", "")
+    for ax, column, color in ((axes[0], "avg_order_value", PALETTE[0]), (axes[1], "purchase_frequency", PALETTE[1])):
+        sns.lineplot(x=months, y=kpis[column].to_numpy(dtype=float), marker="o", color=color, ax=ax)
+        ax.set_title(t(f"col.{column}", lang) + (f" ({symbol})" if column == "avg_order_value" and symbol else ""))
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_ylim(0, None)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.suptitle(t("chart.monthly_values", lang))
     return fig
+
+
+def _month_heatmap(table: pd.DataFrame, lang: str, title_key: str, percent: bool, row_label: str,
+                   column_label: str, row_names=None):
+    """A seaborn heatmap of `table` (rows x columns), annotated; missing cells stay blank."""
+    fig, ax = _figure(8.5, 1.1 + 0.34 * max(len(table), 4))
+    shown = table.astype(float)
+    if row_names is not None:
+        shown.index = [row_names(i) for i in shown.index]
+    annotate = shown.shape[1] <= 14 and shown.shape[0] <= 30
+    sns.heatmap(shown, ax=ax, cmap="YlGnBu", vmin=0, annot=annotate, fmt=".0%" if percent else ",.0f",
+                annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                cbar_kws={"format": matplotlib.ticker.PercentFormatter(1.0)} if percent else {})
+    ax.set_xlabel(column_label)
+    ax.set_ylabel(row_label)
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.set_title(t(title_key, lang))
+    return fig
+
+
+def cohort_heatmap(shares: pd.DataFrame, lang: str, max_months: int = 12, measure: str = "share_active"):
+    """Each first-purchase cohort (rows) k months later (columns 1..max_months; 0 too for revenue):
+    the share active (`measure` "share_active", segkit.monthly.activity.cohort_table) or the
+    cohort's revenue ("revenue", currency units)."""
+    first = 0 if measure == "revenue" else 1
+    table = shares.loc[:, [c for c in shares.columns if first <= c <= max_months]]
+    title = "chart.cohort_revenue" if measure == "revenue" else "chart.cohorts"
+    return _month_heatmap(table, lang, title, measure != "revenue", t("chart.cohort", lang),
+                          t("chart.months_since_first", lang), lambda i: pd.Timestamp(i).strftime("%Y-%m"))
+
+
+def retention_heatmap(rates: pd.DataFrame, segment_map, lang: str, measure: str = "retention_rate"):
+    """Retention (or repurchase) rate per segment at the start of each month (rows: segments in the
+    map's order, in words; columns: months), from segkit.monthly.activity.retention_by_segment."""
+    table = rates.pivot_table(index="segment", columns="month", values=measure, aggfunc="first")
+    order = [code for code in segment_map.codes if code in table.index]
+    table = table.loc[order]
+    table.columns = [pd.Timestamp(m).strftime("%Y-%m") for m in table.columns]
+    labels = segment_map.labels(lang)
+    return _month_heatmap(table, lang, f"chart.{measure}_by_segment", True, t("col.segment", lang), "",
+                          lambda code: labels.get(code, code))
 
 
 def holdout_chart(check: pd.DataFrame, lang: str):

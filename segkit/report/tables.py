@@ -337,3 +337,25 @@ def churn_table(profile: pd.DataFrame, window_days: int, segment_map, lang: str)
     table[["customers", "churned"]] = table[["customers", "churned"]].astype("int64")
     table.insert(0, "segment", [segment_map.label(c, lang) for c in table.index])
     return table.reset_index(drop=True)
+
+
+def value_interval_table(intervals: pd.DataFrame, column: str, segment_map, lang: str, currency=None) -> pd.DataFrame:
+    """Mean expected purchases and mean predicted CLV (in `currency`, `params.currency`) per segment
+    or class with their intervals (`ValueStage.intervals`), in the map's order, labelled in `lang`;
+    cells read "1.23 (1.01–1.49)"."""
+    from segkit.report.html import Money
+
+    segment_map = load_segment_map(segment_map)
+    table = intervals.set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
+
+    def cell(name: str, money: bool) -> list[str]:
+        if name not in table.columns or table[name].isna().all():
+            return ["—"] * len(table)
+        shown = (lambda v: format(Money(v, currency), ",.2f")) if money else (lambda v: f"{v:,.2f}")
+        return [f"{shown(v)} ({shown(lo)}–{shown(hi)})" if pd.notna(v) else "—"
+                for v, lo, hi in zip(table[name], table[f"{name}_lower"], table[f"{name}_upper"])]
+
+    return pd.DataFrame({"segment": [segment_map.label(c, lang) for c in table.index],
+                         "customers": table["customers"].astype("int64").to_numpy(),
+                         "expected_purchases_interval": cell("expected_purchases", False),
+                         "clv_interval": cell("clv", True)})
