@@ -236,3 +236,24 @@ def test_an_unknown_url_option_is_refused_by_name_before_connecting(analyst_env,
     with pytest.raises(ParamsError, match=r"source.database: url option 'foo' is not a connection option; allowed: "
                                           r"application_name, .*sslmode, sslnegotiation, sslrootcert"):
         load_params(path)
+
+
+def test_time_summaries_in_the_database_equal_the_file_path(analyst_env, tmp_path):
+    """The customer-value stage's inputs (repeat summary, holdout summary, monthly activity and the
+    month-start features) computed in PostgreSQL equal those of the same rows from a file."""
+    from segkit.features import time_summaries
+
+    intake = load_source(Source(kind="database", database=database(analyst_env)))
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=RULES)
+    in_db = time_summaries(intake.engine, result.table, AS_OF, dt.date(2024, 9, 30), "weeks")
+    file_result, _ = file_path_results(analyst_env, tmp_path)
+    from_file = time_summaries(None, file_result.table, AS_OF, dt.date(2024, 9, 30), "weeks")
+    assert set(in_db) == set(from_file) >= {"repeat_summary", "holdout_summary", "activity", "month_start_features"}
+    for name in in_db:
+        database_frame, file_frame = in_db[name], from_file[name]
+        assert len(database_frame) > 0, name
+        keys = [c for c in ("month", "customer_id") if c in file_frame.columns]
+        pd.testing.assert_frame_equal(database_frame.sort_values(keys).reset_index(drop=True),
+                                      file_frame.sort_values(keys).reset_index(drop=True),
+                                      check_dtype=False, atol=1e-9, obj=name)
+    assert in_db["month_start_features"]["month"].nunique() == 11  # February to December 2024
