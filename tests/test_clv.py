@@ -546,3 +546,28 @@ def test_gamma_gamma_ignores_missing_spend_of_customers_without_repeats(gamma_ga
     np.testing.assert_allclose(gamma_gamma.expected_spend(blank), gamma_gamma.expected_spend(summary))
     with pytest.raises(DataError, match="mean_repeat_spend is missing"):
         GammaGammaModel().fit(blank.assign(mean_repeat_spend=np.nan))
+
+
+def test_pareto_nbd_probability_of_n_purchases_adds_up_and_matches_a_simulation():
+    params = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}  # the CDNOW sample's fit
+    model = ParetoNBDModel.from_params(params, time_unit="weeks")
+    n = np.arange(400)
+    for t in (2.0, 39.0, 78.0):
+        pmf = model.probability_of_purchases(n, t)
+        assert pmf.sum() == pytest.approx(1, abs=1e-9)
+        # its mean is the model's unconditional expectation (checked against the BTYD manual above)
+        assert (n * pmf).sum() == pytest.approx(model.unconditional_expected_purchases(t), rel=1e-8)
+    # a population drawn from the model: lambda ~ Gamma(r, alpha), lifetime ~ Exp(mu), mu ~ Gamma(s, beta)
+    rng = np.random.default_rng(11)
+    size, t = 400_000, 39.0
+    lam = rng.gamma(params["r"], 1 / params["alpha"], size)
+    lifetime = rng.exponential(1 / rng.gamma(params["s"], 1 / params["beta"], size))
+    counts = rng.poisson(lam * np.minimum(lifetime, t))
+    observed = np.bincount(counts, minlength=6)[:6] / size
+    expected = model.probability_of_purchases(np.arange(6), t)
+    standard_error = np.sqrt(expected * (1 - expected) / size)
+    assert (np.abs(observed - expected) < 4 * standard_error).all()
+    # units: 39 weeks stated in days is the same question
+    assert model.probability_of_purchases(3, 273, unit="days") == pytest.approx(expected[3], rel=1e-9)
+    with pytest.raises(ParamsError, match="whole numbers"):
+        model.probability_of_purchases(1.5, t)
