@@ -37,9 +37,9 @@ def zh_run(tmp_path_factory):
     return params, run_report(params, reports_dir=folder / "reports")
 
 
-def independent_kpis(params_path):
+def independent_kpis(params_path, overrides=()):
     """The headline figures computed straight from the package, without notebooks or stage files."""
-    p = segkit.load_params(params_path)
+    p = segkit.load_params(params_path, list(overrides))
     intake = segkit.load_source(p.source)
     con = segkit.connect()
     cleaned = segkit.clean_transactions(con, intake.transactions, as_of=p.as_of_date,
@@ -204,31 +204,39 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
     assert not (reports / "tiny.failed" / "index.html").exists()
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "cdnow.yaml"])
-def test_shipped_params_run_end_to_end(name, tmp_path):
+@pytest.mark.parametrize("name, overrides", [("demo.yaml", []), ("demo-zh.yaml", []), ("cdnow.yaml", []),
+                                             ("cdnow.yaml", ["lang=zh"])])
+def test_shipped_params_run_end_to_end(name, overrides, tmp_path):
     params_path = ROOT / "params" / name
-    result = run_report(params_path, reports_dir=tmp_path / "reports", pdf=False)
-    params, expected = independent_kpis(params_path)
+    result = run_report(params_path, overrides=overrides, reports_dir=tmp_path / "reports", pdf=False)
+    params, expected = independent_kpis(params_path, overrides)
     shown = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
     assert shown == {key: value for key, _, value in format_kpis(expected, params)}
     case_study = (result.folder / "06_case_study.html").read_text(encoding="utf-8")
+    evaluation = (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
+    value_page = (result.folder / "03_customer_value.html").read_text(encoding="utf-8")
+    assert not re.search(r"\bnan\b|\binf\b", value_page + case_study + evaluation, re.IGNORECASE)
+    if params.lang == "zh":
+        assert "未来价值" in case_study and "存活概率" in value_page and "预测的把握程度" in value_page
+        assert "各月初所属客户群的留存率" in value_page and "首购后各月的销售额" in value_page
     if name == "cdnow.yaml":
         # the published CDNOW figures, through the whole pipeline: every record accounted for
         assert shown["rows_in"] == "69,659" and shown["rows_aside"] == "80"  # the zero-dollar records
         assert shown["revenue"] == "$2,500,315.63"  # in the params currency (USD)
         assert shown["orders"] == f"{67591 - 80:,}"  # published customer-days less the zero-dollar ones
-        assert "no survey answers" in case_study and "no product categories" in case_study
         # the holdout check on the full data set, calibrated through 1997-09-30 as in the literature
-        evaluation = (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
-        assert "fitted on the purchases up to 1997-09-30" in evaluation
+        assert ("用截至 1997-09-30 的购买数据拟合" if params.lang == "zh" else
+                "fitted on the purchases up to 1997-09-30") in evaluation
         holdout = pd.read_parquet(result.folder / "data" / "holdout_summary.parquet")
         features = pd.read_parquet(result.folder / "data" / "features.parquet")
         # the CDNOW cohort joined in 1997's first quarter; a customer whose first clean purchase is after the
         # calibration end (the earlier ones were zero-dollar, set aside) has no calibration period: left out
         late = int((pd.to_datetime(features["first_purchase"]) > "1997-09-30").sum())
         assert late == 2 and len(holdout) == len(features) - late and holdout["x_holdout"].sum() > 0
-        assert "Future value:" in case_study
-    else:
+        if params.lang == "en":
+            assert "no survey answers" in case_study and "no product categories" in case_study
+            assert "Future value:" in case_study
+    elif params.lang == "en":
         assert "NPS" in case_study and "Product breadth" in case_study
 
 
