@@ -1,0 +1,158 @@
+"""Who moved where between two months: the transition matrix, the customer moves, the valuable
+customers who slipped to at-risk classes, and clusters matched across months.
+
+Definitions (one place; the migration notebook and the history's KPIs use them):
+
+- **Before / after**: each customer's class at the end of the previous month and at the end of this
+  month (as-of = the month ends), classified with the same standards. A customer without a class
+  before (first purchase this month) is in the row `NEW`.
+- **Transition matrix**: customers per (class before, class after); row shares are the share of the
+  customers of a class before who are in each class after (each row adds up to 1).
+- **Customer moves of the month** (`churn_window` days, the customer-value churn window):
+  - *new*: first purchase in the month;
+  - *returning*: bought in the month, and had bought within the churn window before the month
+    (recency at the previous month end below the window);
+  - *reactivated*: bought in the month after a gap of at least the churn window;
+  - *lost*: no purchase in the month and crossed the churn window during it (recency below the
+    window at the previous month end, at or above it at this month end);
+  - *stayed*: everyone else (kept away, or still within the window without buying).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from segkit.errors import DataError
+
+NEW = "new"
+MOVES = ("new", "returning", "reactivated", "lost", "stayed")
+# Valuable classes and the at-risk classes they may slip to, for the shipped maps.
+WATCHED = {
+    "rfm11": (("champions", "loyal", "cant_lose"), ("at_risk", "about_to_sleep", "hibernating", "lost")),
+    "cn8": (("important_value", "important_retain"), ("important_winback", "general_winback")),
+}
+
+
+def _classes(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
+    if "customer_id" not in frame.columns or column not in frame.columns:
+        raise DataError(f"{name} needs the columns customer_id and {column}")
+    ids = frame["customer_id"].astype(str)
+    if ids.duplicated().any():
+        raise DataError(f"{name} has customer {ids[ids.duplicated()].iloc[0]!r} twice: one row per customer")
+    return pd.Series(frame[column].to_numpy(), index=ids, name=column)
+
+
+def transition_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str = "segment",
+                      codes=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers per class before (rows) and after (columns), and the row shares.
+
+    `before` and `after` have one row per customer: customer_id and `column` (the class code, e.g.
+    segment or rfm_class) at the end of the previous month and of this month. `codes` orders the
+    classes (a segment map's codes; default: sorted). Customers only in `after` are counted in the
+    row `NEW`; a customer only in `before` (set aside this month) raises DataError, since every
+    customer classified last month is classified this month. Returns (counts, shares): counts are
+    integers, every class a row and a column; shares are counts over their row's total (NaN for
+    an empty row).
+    """
+    old, new = _classes(before, column, "before"), _classes(after, column, "after")
+    missing = old.index.difference(new.index)
+    if len(missing):
+        raise DataError(f"{len(missing)} customer(s) classified last month are not classified this month "
+                        f"(e.g. {missing[0]!r}); both months must come from the same transactions")
+    order = list(codes) if codes is not None else sorted(set(old) | set(new))
+    unknown = (set(old) | set(new)) - set(order)
+    if unknown:
+        raise DataError(f"classes {sorted(unknown)} are not in the map's codes {order}")
+    rows = old.reindex(new.index).fillna(NEW)
+    counts = pd.crosstab(pd.Categorical(rows, [*order, NEW]), pd.Categorical(new, order), dropna=False)
+    counts.index.name, counts.columns.name = "before", "after"
+    counts = counts.astype("int64")
+    totals = counts.sum(axis=1)
+    shares = counts.div(totals.where(totals > 0), axis=0)
+    return counts, shares
+
+
+def largest_moves(counts: pd.DataFrame, top: int = 12, include_stays: bool = False) -> pd.DataFrame:
+    """The `top` largest flows of a transition matrix as rows before, after, customers (largest
+    first; ties by class order), leaving out the diagonal unless `include_stays`."""
+    long = counts.stack().rename("customers").reset_index()
+    long = long[long["customers"] > 0]
+    if not include_stays:
+        long = long[long["before"].astype(str) != long["after"].astype(str)]
+    return long.sort_values("customers", ascending=False, kind="stable").head(top).reset_index(drop=True)
+
+
+def customer_moves(before: pd.DataFrame, after: pd.DataFrame, month_start, churn_window: int = 180) -> pd.Series:
+    """Each customer's move in the month (see the module's definitions): new, returning, reactivated,
+    lost or stayed, indexed by customer_id.
+
+    `before` and `after` are per-customer features (`segkit.features.customer_features`) as of the
+    previous month end and this month end: customer_id, recency_days (days), last_purchase (date).
+    `month_start` is the month's first day. Raises DataError for missing columns.
+    """
+    for name, frame in (("before", before), ("after", after)):
+        missing = {"customer_id", "recency_days", "last_purchase"} - set(frame.columns)
+        if missing:
+            raise DataError(f"{name} needs the feature columns {sorted(missing)}")
+    if churn_window < 1:
+        raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
+    old = before.assign(customer_id=before["customer_id"].astype(str)).set_index("customer_id")
+    new = after.assign(customer_id=after["customer_id"].astype(str)).set_index("customer_id")
+    start = pd.Timestamp(month_start)
+    bought = pd.to_datetime(new["last_purchase"]) >= start
+    known = new.index.isin(old.index)
+    gap_before = old["recency_days"].reindex(new.index)  # days since the last purchase, at the previous month end
+    moves = np.select(
+        [~known,
+         bought & (gap_before < churn_window),
+         bought,
+         (gap_before < churn_window) & (new["recency_days"] >= churn_window)],
+        ["new", "returning", "reactivated", "lost"], "stayed")
+    return pd.Series(moves, index=new.index, name="move")
+
+
+def slipped(before: pd.DataFrame, after: pd.DataFrame, column: str = "segment", valuable=None, at_risk=None,
+            map_name: str = "rfm11") -> pd.DataFrame:
+    """The customers who were in a valuable class before and are in an at-risk class now: customer_id,
+    before, after and any other columns of `after` (revenue, clv ...), the most valuable first (by
+    `clv` where present, else `revenue`). `valuable` and `at_risk` are class codes; by default those of
+    `WATCHED[map_name]` (Champions, Loyal, Can't Lose Them to At Risk ... for rfm11; 重要价值客户,
+    重要保持客户 to the two win-back classes for cn8)."""
+    if valuable is None or at_risk is None:
+        if map_name not in WATCHED:
+            raise DataError(f"state the valuable and at-risk classes of the map {map_name!r} "
+                            f"(shipped defaults exist for {', '.join(WATCHED)})")
+        valuable, at_risk = WATCHED[map_name]
+    old = _classes(before, column, "before")
+    joined = after.assign(customer_id=after["customer_id"].astype(str))
+    joined.insert(1, "before", old.reindex(joined["customer_id"]).to_numpy())
+    moved = joined[joined["before"].isin(list(valuable)) & joined[column].isin(list(at_risk))]
+    moved = moved.rename(columns={column: "after"})
+    key = "clv" if "clv" in moved.columns else ("revenue" if "revenue" in moved.columns else None)
+    if key is not None:
+        moved = moved.sort_values([key, "customer_id"], ascending=[False, True], kind="stable")
+    return moved.reset_index(drop=True)
+
+
+def match_clusters(previous: np.ndarray, current: np.ndarray, max_distance: float | None = None) -> dict[int, int | None]:
+    """This month's clusters matched to last month's so that a cluster number keeps its meaning.
+
+    `previous` and `current` are centroids (k_prev x d and k x d) in the same scaled feature space.
+    The matching minimises the total Euclidean distance between matched centroids (the assignment
+    problem, solved by SciPy's `linear_sum_assignment`: Kuhn 1955, Munkres 1957). Returns, for each
+    current cluster index, the previous cluster index it continues, or None when it has no
+    counterpart (more clusters than last month, or farther than `max_distance`).
+    """
+    previous, current = np.atleast_2d(np.asarray(previous, float)), np.atleast_2d(np.asarray(current, float))
+    if previous.shape[1] != current.shape[1]:
+        raise DataError(f"the centroids have {previous.shape[1]} and {current.shape[1]} features: clusters "
+                        "can be matched only on the same features")
+    distance = np.linalg.norm(current[:, None, :] - previous[None, :, :], axis=2)
+    rows, columns = linear_sum_assignment(distance)
+    matched: dict[int, int | None] = {i: None for i in range(len(current))}
+    for i, j in zip(rows, columns):
+        if max_distance is None or distance[i, j] <= max_distance:
+            matched[int(i)] = int(j)
+    return matched

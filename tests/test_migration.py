@@ -1,0 +1,83 @@
+"""Who moved where: a two-month case where every move is known by construction."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.classify.rfm import load_segment_map
+from segkit.errors import DataError
+from segkit.features import customer_features
+from segkit.intake.sources import connect
+from segkit.monthly.migration import NEW, customer_moves, largest_moves, match_clusters, slipped, transition_matrix
+
+# a: Jan and Feb (returning); b: first purchase in Feb (new); c: June 2023 then Feb (reactivated: 244 days
+# without a purchase at 31 January); d: last bought 10 August 2023 (174 days at 31 January, 203 at
+# 29 February: lost in February); e: long gone (stayed away); f: January only (stayed, still within the window)
+ROWS = [("a", "2024-01-10", 10.0), ("a", "2024-02-05", 12.0), ("b", "2024-02-10", 30.0),
+        ("c", "2023-06-01", 5.0), ("c", "2024-02-12", 8.0), ("d", "2023-08-10", 50.0),
+        ("e", "2023-01-01", 7.0), ("f", "2024-01-20", 9.0)]
+
+
+@pytest.fixture(scope="module")
+def months():
+    tx = pd.DataFrame(ROWS, columns=["customer_id", "ordered_at", "amount"])
+    tx = tx.assign(ordered_at=pd.to_datetime(tx["ordered_at"]), order_id=[f"o{i}" for i in range(len(tx))])
+    jan_end, feb_end = dt.date(2024, 1, 31), dt.date(2024, 2, 29)
+    before = customer_features(connect(), tx[tx.ordered_at <= pd.Timestamp(jan_end)], jan_end)
+    after = customer_features(connect(), tx, feb_end)
+    return before, after
+
+
+def test_customer_moves_follow_the_definitions(months):
+    before, after = months
+    moves = customer_moves(before, after, dt.date(2024, 2, 1), churn_window=180)
+    assert moves.to_dict() == {"a": "returning", "b": "new", "c": "reactivated", "d": "lost", "e": "stayed",
+                               "f": "stayed"}
+    # a shorter window: c's gap of 244 days is still long; d was already gone at the end of January
+    moves_90 = customer_moves(before, after, dt.date(2024, 2, 1), churn_window=90)
+    assert moves_90["c"] == "reactivated" and moves_90["d"] == "stayed" and moves_90["a"] == "returning"
+    with pytest.raises(DataError, match="churn_window"):
+        customer_moves(before, after, dt.date(2024, 2, 1), churn_window=0)
+    with pytest.raises(DataError, match="recency_days"):
+        customer_moves(before.drop(columns="recency_days"), after, dt.date(2024, 2, 1))
+
+
+def test_transition_matrix_counts_and_row_shares():
+    codes = load_segment_map("rfm11").codes
+    before = pd.DataFrame({"customer_id": list("acdef"),
+                           "segment": ["champions", "lost", "loyal", "lost", "new_customers"]})
+    after = pd.DataFrame({"customer_id": list("abcdef"),
+                          "segment": ["champions", "new_customers", "promising", "at_risk", "lost", "promising"]})
+    counts, shares = transition_matrix(before, after, codes=codes)
+    assert list(counts.columns) == codes and list(counts.index) == [*codes, NEW]
+    assert counts.to_numpy().sum() == 6
+    assert counts.loc["champions", "champions"] == 1 and counts.loc["loyal", "at_risk"] == 1
+    assert counts.loc[NEW, "new_customers"] == 1  # b had no class at the end of January
+    assert counts.loc["lost", "promising"] == 1 and counts.loc["lost", "lost"] == 1
+    assert shares.loc["lost", "promising"] == 0.5 and shares.loc["lost"].sum() == pytest.approx(1)
+    assert shares.loc["potential_loyalist"].isna().all()  # nobody was there
+    moves = largest_moves(counts)
+    assert len(moves) == 4 and not (moves["before"].astype(str) == moves["after"].astype(str)).any()
+    slipping = slipped(before, after.assign(revenue=[1, 2, 3, 4, 5, 6]))
+    assert slipping[["customer_id", "before", "after"]].values.tolist() == [["d", "loyal", "at_risk"]]
+    with pytest.raises(DataError, match="not classified this month"):
+        transition_matrix(before, after[after.customer_id != "d"], codes=codes)
+    with pytest.raises(DataError, match="not in the map"):
+        transition_matrix(before, after.replace({"promising": "vip"}), codes=codes)
+
+
+def test_clusters_are_matched_to_last_months_whatever_their_numbers():
+    rng = np.random.default_rng(2)
+    previous = rng.normal(size=(4, 3)) * 5
+    order = [2, 0, 3, 1]
+    current = previous[order] + rng.normal(scale=0.05, size=(4, 3))  # the same groups, renumbered
+    assert match_clusters(previous, current) == {0: 2, 1: 0, 2: 3, 3: 1}
+    grown = np.vstack([current, [[50.0, 50.0, 50.0]]])  # a fifth group appears
+    matched = match_clusters(previous, grown)
+    assert matched[4] is None and sorted(v for v in matched.values() if v is not None) == [0, 1, 2, 3]
+    far = match_clusters(previous, current + 10, max_distance=1.0)
+    assert set(far.values()) == {None}
+    with pytest.raises(DataError, match="same features"):
+        match_clusters(previous, current[:, :2])
