@@ -1,0 +1,171 @@
+"""The history of monthly runs: every run's per-customer assignments and KPIs in one DuckDB file.
+
+Why one embedded DuckDB file (`<reports>/history.duckdb`) rather than partitioned Parquet: a month
+is replaced in one transaction (delete its rows, insert the new ones, commit), so a reader never sees
+half a month and a failed write leaves the previous state; DuckDB reads it from Python, SQL or the
+`duckdb` command line with no server. Writers take a lock of their own (`history.duckdb.lock`, an OS
+file lock that ends with its process), so two months written at once wait their turn.
+
+Schema (read it with `duckdb.connect("reports/history.duckdb", read_only=True)` or `read_history`):
+
+- `assignments`: one row per (run_name, month, customer_id): run_name (text), month (date: the
+  month's first day), customer_id (text), and the classes where the run has them: segment,
+  rfm_class, cluster (integer), r_score, f_score, m_score (integers), frequency_tier,
+  monetary_tier, clv_tier, tags (text, "+"-joined), revenue, clv, p_alive (doubles).
+- `kpis`: one row per (run_name, month, name): the run's headline figures as doubles
+  (customers, orders, revenue, ...).
+- `runs`: one row per (run_name, month): as_of (date) and the number of customers written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from segkit.errors import DataError
+
+HISTORY_FILE = "history.duckdb"
+ASSIGNMENT_COLUMNS = {
+    "segment": "VARCHAR", "rfm_class": "VARCHAR", "cluster": "INTEGER", "r_score": "INTEGER", "f_score": "INTEGER",
+    "m_score": "INTEGER", "frequency_tier": "VARCHAR", "monetary_tier": "VARCHAR", "clv_tier": "VARCHAR",
+    "tags": "VARCHAR", "revenue": "DOUBLE", "clv": "DOUBLE", "p_alive": "DOUBLE",
+}
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS assignments (run_name VARCHAR NOT NULL, month DATE NOT NULL, "
+    "customer_id VARCHAR NOT NULL, " + ", ".join(f"{name} {kind}" for name, kind in ASSIGNMENT_COLUMNS.items())
+    + ", PRIMARY KEY (run_name, month, customer_id))",
+    "CREATE TABLE IF NOT EXISTS kpis (run_name VARCHAR NOT NULL, month DATE NOT NULL, name VARCHAR NOT NULL, "
+    "value DOUBLE, PRIMARY KEY (run_name, month, name))",
+    "CREATE TABLE IF NOT EXISTS runs (run_name VARCHAR NOT NULL, month DATE NOT NULL, as_of DATE NOT NULL, "
+    "customers BIGINT NOT NULL, PRIMARY KEY (run_name, month))",
+)
+
+
+def history_path(reports_dir: str | Path) -> Path:
+    """Where the history of the runs under `reports_dir` lives."""
+    return Path(reports_dir) / HISTORY_FILE
+
+
+def _month(value) -> dt.date:
+    stamp = pd.Timestamp(value)
+    return dt.date(stamp.year, stamp.month, 1)
+
+
+def _connect(path: Path, read_only: bool = False):
+    import duckdb
+
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as err:
+        raise DataError(f"{path}: the history cannot be opened ({str(err).splitlines()[0]}); if the file is "
+                        "damaged, move it away: the next run starts a new history") from None
+
+
+def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.DataFrame, kpis: dict[str, float],
+                timeout: float = 600) -> int:
+    """Write (or replace) one month of a run in the history, in one transaction under the history's
+    lock: the per-customer classes of `profile` (customer_id and whichever of ASSIGNMENT_COLUMNS it
+    has; `tags` may be a list per customer) and the numeric `kpis`. The month is `as_of`'s month.
+    Returns the number of customers written. Waits up to `timeout` seconds for another writer;
+    raises DataError when the lock or the file cannot be had (the report itself stays good).
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    month = _month(as_of)
+    rows = pd.DataFrame({"run_name": run_name, "month": month,
+                         "customer_id": profile["customer_id"].astype(str).to_numpy()})
+    for name, kind in ASSIGNMENT_COLUMNS.items():
+        values = profile[name] if name in profile.columns else pd.Series(None, index=profile.index, dtype="object")
+        if name == "tags" and name in profile.columns:
+            values = values.map(lambda v: "+".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+        rows[name] = values.to_numpy()
+    if rows["customer_id"].duplicated().any():
+        raise DataError(f"run {run_name}: customer {rows.loc[rows.customer_id.duplicated(), 'customer_id'].iloc[0]!r} "
+                        "appears twice; the history keeps one row per customer and month")
+    numbers = pd.DataFrame([(run_name, month, str(k), float(v)) for k, v in kpis.items() if _is_number(v)],
+                           columns=["run_name", "month", "name", "value"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(path) + ".lock", timeout=timeout):
+            con = _connect(path)
+            try:
+                for statement in _SCHEMA:
+                    con.execute(statement)
+                con.execute("BEGIN TRANSACTION")
+                for table in ("assignments", "kpis", "runs"):
+                    con.execute(f"DELETE FROM {table} WHERE run_name = ? AND month = ?", [run_name, month])
+                con.register("new_rows", rows)
+                con.register("new_kpis", numbers)
+                columns = ", ".join(["run_name", "month", "customer_id", *ASSIGNMENT_COLUMNS])
+                casts = ", ".join(["run_name", "month", "customer_id",
+                                   *[f"CAST({c} AS {k}) AS {c}" for c, k in ASSIGNMENT_COLUMNS.items()]])
+                con.execute(f"INSERT INTO assignments ({columns}) SELECT {casts} FROM new_rows")
+                con.execute("INSERT INTO kpis SELECT run_name, month, name, value FROM new_kpis")
+                con.execute("INSERT INTO runs VALUES (?, ?, ?, ?)", [run_name, month, as_of, len(rows)])
+                con.execute("COMMIT")
+            except Exception:
+                _rollback(con)
+                raise
+            finally:
+                con.close()
+    except Timeout:
+        raise DataError(f"{path}: another run has been writing the history for {timeout:.0f} s; the report is "
+                        "good, and the next run will say that this month is missing from the history") from None
+    return len(rows)
+
+
+def _rollback(con) -> None:
+    import duckdb
+
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:  # no transaction was open yet
+        pass
+
+
+def _is_number(value) -> bool:
+    try:
+        return value is not None and not isinstance(value, bool) and pd.notna(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def read_history(path: str | Path, run_name: str | None = None) -> dict[str, pd.DataFrame]:
+    """The history's tables as DataFrames (`assignments`, `kpis`, `runs`), for one run name or all;
+    empty frames when there is no history yet."""
+    path = Path(path)
+    if not path.is_file():
+        return {"assignments": pd.DataFrame(columns=["run_name", "month", "customer_id", *ASSIGNMENT_COLUMNS]),
+                "kpis": pd.DataFrame(columns=["run_name", "month", "name", "value"]),
+                "runs": pd.DataFrame(columns=["run_name", "month", "as_of", "customers"])}
+    con = _connect(path, read_only=True)
+    try:
+        where, args = ("WHERE run_name = ?", [run_name]) if run_name is not None else ("", [])
+        return {table: con.execute(f"SELECT * FROM {table} {where} ORDER BY ALL", args).df()
+                for table in ("assignments", "kpis", "runs")}
+    finally:
+        con.close()
+
+
+def months_written(path: str | Path, run_name: str) -> list[dt.date]:
+    """The months of `run_name` in the history, oldest first."""
+    runs = read_history(path, run_name)["runs"]
+    return sorted(pd.to_datetime(runs["month"]).dt.date.tolist())
+
+
+def previous_month_classes(path: str | Path, run_name: str, month: dt.date) -> pd.DataFrame | None:
+    """The assignments of `run_name` for the month before `month`, or None when the history lacks it
+    (the migration then recomputes the previous month from the transactions)."""
+    before = (pd.Timestamp(_month(month)) - pd.offsets.MonthBegin(1)).date()
+    if not Path(path).is_file():
+        return None
+    con = _connect(Path(path), read_only=True)
+    try:
+        found = con.execute("SELECT * FROM assignments WHERE run_name = ? AND month = ? ORDER BY customer_id",
+                            [run_name, before]).df()
+    finally:
+        con.close()
+    return found if len(found) else None

@@ -1,0 +1,74 @@
+"""The history store: months written in one transaction under a lock, replaced whole, read with plain DuckDB."""
+
+import datetime as dt
+import multiprocessing
+
+import duckdb
+import pandas as pd
+import pytest
+
+from segkit.errors import DataError
+from segkit.monthly.history import months_written, previous_month_classes, read_history, write_month
+
+
+def profile(ids, segment, cluster=0):
+    return pd.DataFrame({"customer_id": ids, "segment": segment, "cluster": cluster, "r_score": 3,
+                         "revenue": [10.0 * (i + 1) for i in range(len(ids))],
+                         "tags": [["vip", "online"]] * len(ids)})
+
+
+def test_months_are_written_replaced_whole_and_readable_with_plain_duckdb(tmp_path):
+    path = tmp_path / "history.duckdb"
+    write_month(path, "shop", dt.date(2024, 1, 31), profile(["a", "b"], "champions"), {"customers": 2, "revenue": 30.0})
+    write_month(path, "shop", dt.date(2024, 2, 29), profile(["a", "b", "c"], "loyal"), {"customers": 3, "note": "x"})
+    assert months_written(path, "shop") == [dt.date(2024, 1, 1), dt.date(2024, 2, 1)]
+    # a rerun of February replaces February's rows only
+    write_month(path, "shop", dt.date(2024, 2, 29), profile(["a", "c"], "at_risk", cluster=2), {"customers": 2})
+    with duckdb.connect(str(path), read_only=True) as con:
+        per_month = dict(con.execute("SELECT month, count(*) FROM assignments GROUP BY month").fetchall())
+        assert per_month == {dt.date(2024, 1, 1): 2, dt.date(2024, 2, 1): 2}
+        assert con.execute("SELECT DISTINCT segment, cluster, tags FROM assignments WHERE month = '2024-02-01'"
+                           ).fetchall() == [("at_risk", 2, "vip+online")]
+        kpis = con.execute("SELECT month, name, value FROM kpis ORDER BY ALL").fetchall()
+    assert kpis == [(dt.date(2024, 1, 1), "customers", 2.0), (dt.date(2024, 1, 1), "revenue", 30.0),
+                    (dt.date(2024, 2, 1), "customers", 2.0)]  # the text KPI is not a number: left out
+    history = read_history(path, "shop")
+    assert history["runs"]["customers"].tolist() == [2, 2] and history["assignments"]["clv"].isna().all()
+    before = previous_month_classes(path, "shop", dt.date(2024, 2, 1))
+    assert before["segment"].tolist() == ["champions", "champions"]
+    assert previous_month_classes(path, "shop", dt.date(2024, 1, 1)) is None  # December is not there
+    assert read_history(tmp_path / "none.duckdb")["assignments"].empty
+
+
+def test_a_failed_write_leaves_the_history_as_it_was(tmp_path):
+    path = tmp_path / "history.duckdb"
+    write_month(path, "shop", dt.date(2024, 1, 31), profile(["a", "b"], "champions"), {"customers": 2})
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="appears twice"):
+        write_month(path, "shop", dt.date(2024, 1, 31), profile(["a", "a"], "lost"), {"customers": 2})
+    assert read_history(path)["assignments"]["segment"].tolist() == ["champions", "champions"]
+    assert path.read_bytes() == before
+    # a failure inside the transaction, after the month's old rows were deleted: rolled back
+    with pytest.raises(duckdb.ConversionException):
+        write_month(path, "shop", dt.date(2024, 1, 31), profile(["a", "b"], "lost", cluster="not a number"), {})
+    history = read_history(path)
+    assert history["assignments"]["segment"].tolist() == ["champions", "champions"]
+    assert history["kpis"]["value"].tolist() == [2.0]
+
+
+def _write(path, month_end, ids):
+    write_month(path, "shop", month_end, profile(ids, "loyal"), {"customers": len(ids)})
+
+
+def test_two_months_written_at_once_wait_their_turn(tmp_path):
+    path = tmp_path / "history.duckdb"
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write, args=(path, dt.date(2024, m, 28), [f"c{i}" for i in range(2000)]))
+               for m in (1, 2, 3)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(120)
+    assert [w.exitcode for w in writers] == [0, 0, 0]
+    assert months_written(path, "shop") == [dt.date(2024, m, 1) for m in (1, 2, 3)]
+    assert len(read_history(path)["assignments"]) == 6000
