@@ -263,6 +263,38 @@ def test_the_customer_value_section(en_run):
     assert "The honest test of the purchase model" in (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
 
 
+def test_a_good_run_writes_its_month_into_the_history(en_run):
+    import duckdb
+
+    from segkit.monthly.history import history_path
+
+    params, result = en_run
+    assert result.history is None  # written
+    profile = pd.read_parquet(result.folder / "data" / "profile.parquet")
+    as_of = json.loads((result.folder / "data" / "run.json").read_text())["as_of"]
+    with duckdb.connect(str(history_path(result.folder.parent)), read_only=True) as con:
+        runs = con.execute("SELECT run_name, month, as_of, customers FROM runs").fetchall()
+        rows = con.execute("SELECT customer_id, segment, cluster FROM assignments ORDER BY customer_id").df()
+        revenue = con.execute("SELECT value FROM kpis WHERE name = 'revenue'").fetchone()[0]
+    assert [(r[0], r[2].isoformat(), r[3]) for r in runs] == [("tiny", as_of, len(profile))]
+    assert runs[0][1].day == 1 and runs[0][1].month == int(as_of[5:7])
+    assert rows["customer_id"].tolist() == sorted(profile["customer_id"].astype(str))
+    assert rows.set_index("customer_id")["segment"].to_dict() == profile.set_index("customer_id")["segment"].to_dict()
+    assert rows["cluster"].notna().all() and revenue == pytest.approx(result.kpis["revenue"])
+
+
+def test_a_history_that_cannot_be_written_leaves_the_report_good(tmp_path):
+    from segkit.monthly.history import history_path
+
+    params = write_params(tmp_path, "tiny")
+    reports = tmp_path / "reports"
+    history_path(reports).mkdir(parents=True)  # a folder where the history file should be
+    said = []
+    result = run_report(params, reports_dir=reports, pdf=False, progress=said.append)
+    assert (result.folder / "index.html").is_file() and result.history
+    assert any("was not updated" in line and "next run will show this month as missing" in line for line in said)
+
+
 def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
     from conftest import run_segkit
 

@@ -169,3 +169,19 @@ def previous_month_classes(path: str | Path, run_name: str, month: dt.date) -> p
     finally:
         con.close()
     return found if len(found) else None
+
+
+def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict[str, float],
+               timeout: float = 600) -> int:
+    """Write a finished run's month into the history: the as-of date from its run.json, each
+    customer's classes from its profile (with the cluster of its clusters stage, where present) and
+    its headline `kpis`. Returns the number of customers written (see `write_month`)."""
+    from segkit.store import load_run_info, load_stage
+
+    info = load_run_info(data_dir)
+    as_of = dt.date.fromisoformat(str(info["as_of"]))
+    profile = load_stage(data_dir, "profile")
+    clusters = load_stage(data_dir, "clusters", optional=True)
+    if clusters is not None and "cluster" in clusters.columns and "cluster" not in profile.columns:
+        profile = profile.merge(clusters[["customer_id", "cluster"]], on="customer_id", how="left")
+    return write_month(path, run_name, as_of, profile, kpis, timeout=timeout)

@@ -63,6 +63,7 @@ class RunResult:
     folder: Path
     kpis: dict
     timings: dict[str, float] = field(default_factory=dict)
+    history: str | None = None  # why the month is not in the history, or None when it was written
 
 
 def run_name_for(params: Params) -> str:
@@ -135,6 +136,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 write_manifest(work / "manifest.json", params, params_path, work, timings)
                 doing = f"putting the report in place in {final}"
                 _replace(final, work)
+                history = _record_history(reports_dir, params, final / "data", kpis, progress)
             except BaseException as error:
                 kept = _set_aside(work, failed)
                 if not isinstance(error, (Exception, KeyboardInterrupt)):  # SystemExit: let it through
@@ -145,7 +147,26 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 raise (RunInterrupted if isinstance(error, KeyboardInterrupt) else ReportError)(message) from error
             _remove(failed)
     progress(f"report ready: {final / 'index.html'}")
-    return RunResult(final, kpis, timings)
+    return RunResult(final, kpis, timings, history)
+
+
+def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dict,
+                    progress: Callable[[str], None]) -> str | None:
+    """Write the finished run's month into the history beside the reports (`segkit.monthly.history`).
+    The report is already in place: a failure here leaves it good and is said, not raised; the next
+    run finds the month missing from the history. Returns the reason it failed, or None."""
+    from segkit.monthly.history import history_path, record_run
+
+    path = history_path(reports_dir)
+    try:
+        written = record_run(path, params.run_name, data_dir, kpis)
+    except Exception as error:  # any failure: the report stands, the history waits for the next run
+        reason = _cut(error)
+        progress(f"the history in {path} was not updated ({reason}); the report is good, and the next run "
+                 "will show this month as missing from the history")
+        return reason
+    progress(f"history: {written:,} customers of {params.run_name} for this month in {path}")
+    return None
 
 
 def default_notebooks_dir() -> Path:
