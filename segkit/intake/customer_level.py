@@ -88,7 +88,7 @@ TEXTS = {
     "customers.as_of.params": {
         "en": "Recency is counted up to the as-of date {as_of}, as the params state.",
         "zh": "最近购买天数按参数给定的截止日期 {as_of} 计算。"},
-    "customers.as_of.latest": {
+    "customers.as_of.latest_last_purchase": {
         "en": "No as-of date was given: it is {as_of}, the latest last purchase in the table.",
         "zh": "参数未给出截止日期：取表中最晚的最近购买日期 {as_of}。"},
     "customers.as_of.unknown": {
