@@ -230,6 +230,20 @@ def test_every_row_set_aside_is_one_clear_error_with_the_quarantine():
     assert len(err.value.result.quarantine) == 2 and int(err.value.result.ledger["rows"].sum()) == 2
 
 
+def test_extra_columns_numbers_text_and_codes():
+    raw = frame(id=["A", "B", "C"], total=["1", "2", "3"], score=["4.5", "", "3"], zip=["00123", "20500", "31000"],
+                joined=["2012-09-04", "2013-03-08", "x"], level=[" gold", "silver", None])
+    result = customer_level_table(raw, {"customer_id": "id", "revenue": "total"})
+    f = result.features.set_index("customer_id")
+    assert f["score"].tolist()[0] == 4.5 and np.isnan(f.loc["B", "score"])  # a number, missing where empty
+    assert result.extra_columns == ("score",)  # leading zeros make zip a code; dates and words stay text
+    customers = result.customers.set_index("customer_id")
+    assert customers.loc["A", "zip"] == "00123" and customers.loc["A", "level"] == "gold"
+    assert customers.loc["C", "joined"] == "x"
+    # trimming " gold" is a fix of its row, counted in the ledger
+    assert result.ledger.set_index("rule").loc["trimmed_blanks", "rows"] == 1
+
+
 def test_the_input_frame_is_not_changed():
     raw = frame(id=[" A", "B"], total=["¥1,000.50", "2"], age=["30", "40"])
     before = raw.copy()

@@ -463,7 +463,10 @@ def _extras(table: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[s
         given = table[theirs]
         number = parse_amount(given, decimal=decimal_mark)
         readable = given.notna() & ~number.unreadable()
-        if given.notna().any() and bool(readable[given.notna()].all()) and not pd.api.types.is_bool_dtype(given):
+        # a code written with leading zeros (a postcode, a member number) is text, not a number
+        coded = is_text(given) and bool(given.astype("string").str.strip().str.fullmatch(r"0\d+").fillna(False).any())
+        if given.notna().any() and bool(readable[given.notna()].all()) and not coded \
+                and not pd.api.types.is_bool_dtype(given):
             values = number.values.astype("float64")
             whole = values.notna().all() and bool((values == np.floor(values)).all())
             out[name] = values.astype("int64") if whole else values
