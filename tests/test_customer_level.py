@@ -197,6 +197,17 @@ def test_each_reason_to_set_a_row_aside():
     assert_ledger_adds_up(result, len(raw))
 
 
+def test_a_row_repeated_with_other_blanks_is_a_duplicate_not_a_conflict():
+    raw = frame(id=["A", " A", "Ａ", "A", "B"], total=["10", "10 ", "１０", "11", "5"])
+    result = customer_level_table(raw, {"customer_id": "id", "revenue": "total"})
+    reasons = result.quarantine.set_index("source_row")["reason"].to_dict()
+    # rows 3 and 4 repeat row 2 once blanks and full-width characters are read; row 5 says otherwise
+    assert reasons == {3: "duplicate", 4: "duplicate", 2: "duplicate_customer_id", 5: "duplicate_customer_id"}
+    assert_ledger_adds_up(result, 5)
+    reasons = customer_level_table(raw.iloc[:3], {"customer_id": "id", "revenue": "total"}).quarantine["reason"]
+    assert reasons.tolist() == ["duplicate", "duplicate"]  # without row 5, customer A is row 2
+
+
 def test_missing_and_unreadable_recency_and_a_part_of_a_sum():
     raw = frame(id=["A", "B", "C", "D"], r=["5", "", "x", "-2"], web=["1", "2", "", "1"], shop=["1", "1", "1", "1"])
     result = customer_level_table(raw, {"customer_id": "id", "recency_days": "r"}, {"orders": ["web", "shop"]})

@@ -16,7 +16,8 @@ stage's, and the as-of date. Every input row is used, used after a fix (the text
 `segkit.intake.parsing`) or set aside for the first rule it breaks, in the order of CUSTOMER_RULES:
 
 - `missing_customer_id`: the id is empty.
-- `duplicate`: the row repeats an earlier row exactly (every column, as exported): the first is used.
+- `duplicate`: the row repeats an earlier row (every column the same text, blanks and full-width
+  characters aside): the first is used.
 - `duplicate_customer_id`: one customer id on rows that differ: every such row is set aside, since
   nothing says which is right.
 - `missing_date`, `unreadable_date`: last_purchase empty, or last_purchase / first_purchase not a date
@@ -45,8 +46,8 @@ import pandas as pd
 from segkit.errors import DataError
 from segkit.features import FEATURE_COLUMNS
 from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, max_units
-from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, parse_amount, \
-    parse_datetime, parse_text, to_minor_units
+from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
+    parse_amount, parse_datetime, parse_text, to_minor_units
 from segkit.intake.sources import read_customer_table, read_file
 from segkit.params import CUSTOMER_LEVEL_COLUMNS, CUSTOMER_LEVEL_RESERVED, FileTable, Source
 
@@ -246,8 +247,10 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
     originals["customer_id"] = table[id_column]
     customer_id = ids.values.astype("string")
     mark("missing_customer_id", customer_id.isna(), "customer_id is empty")
-    content = pd.util.hash_pandas_object(table.drop(columns="source_row").astype("string").fillna("\x00"),
-                                         index=False)
+    # two rows are the same record when every column is the same text, blanks and full-width characters aside
+    as_given = pd.DataFrame({c: (normalise_text(table[c])[0] if is_text(table[c]) else table[c].astype("string"))
+                             for c in table.columns if c != "source_row"}, index=index)
+    content = pd.util.hash_pandas_object(as_given.astype("string").fillna("\x00"), index=False)
     copy = content.duplicated(keep="first").to_numpy()
     first_row = pd.Series(rows, index=index).groupby(content.to_numpy()).transform("min")
     mark("duplicate", copy, "same as row " + first_row.astype(str))
