@@ -537,6 +537,15 @@ class Source(_Model):
             raise ValueError(f"customer_level applies to kind 'customers' only (kind is {self.kind!r})")
         return self
 
+    @property
+    def extra_columns(self) -> dict[str, str]:
+        """The extra columns a customer-level table's map names (its keys other than segkit's own), with
+        what they hold, for tag rules: `{income: "Annual Income (k$) from the customer table"}`."""
+        if self.kind != "customers" or self.customers is None:
+            return {}
+        return {ours: f"{theirs} from the customer table" for ours, theirs in self.customers.columns.items()
+                if ours not in CUSTOMER_LEVEL_COLUMNS}
+
 
 class Fill(_Model):
     """Values for missing optional fields; each filled row is counted as fixed (filled_<field>)."""
@@ -924,7 +933,7 @@ def _check_references(params: Params) -> None:
         raise ParamsError(f"rfm.segment_map must be a grid map, {grid.name} is {grid.kind}")
     if classes.kind != "high_low":
         raise ParamsError(f"rfm.class_map must be a high_low map, {classes.name} is {classes.kind}")
-    compile_tags(params.tags, PROFILE_COLUMNS)
+    compile_tags(params.tags, {**PROFILE_COLUMNS, **params.source.extra_columns})
     repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
         raise ParamsError(f"tags: each tag needs its own name; repeated: {cut(', '.join(repeated), 200)}")

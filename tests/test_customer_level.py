@@ -166,6 +166,22 @@ def test_a_mall_customers_table_monetary_only(tmp_path):
     assert len(clusterer.labels_) == 10
 
 
+def test_a_tag_rule_can_name_an_extra_column_the_map_names(tmp_path):
+    senior = {"name": "senior", "en": "Senior", "zh": "年长客户", "when": "age >= 60"}
+    raw = {"kind": "customers", "customers": {"path": str(tmp_path / "mall.csv"), "columns": MALL_MAP}}
+    params = validate_params({"source": raw, "tags": [senior]})
+    assert params.source.extra_columns == {"age": "Age from the customer table",
+                                           "income": "Annual Income (k$) from the customer table"}
+    unnamed = {**raw, "customers": {**raw["customers"], "columns": {"customer_id": "CustomerID", "revenue": "S"}}}
+    with pytest.raises(ParamsError, match=r"age"):
+        validate_params({"source": unnamed, "tags": [senior]})
+    (tmp_path / "mall.csv").write_text(MALL, encoding="utf-8")
+    result = load_customer_level(params.source)
+    rules = segkit.compile_tags(params.tags, {**segkit.PROFILE_COLUMNS, **params.source.extra_columns})
+    tagged = segkit.apply_tags(result.features, rules).set_index("customer_id")
+    assert tagged.index[tagged["tag_senior"]].tolist() == ["9"]  # the one customer aged 64
+
+
 # -- rows set aside ---------------------------------------------------------------------------------
 
 def test_each_reason_to_set_a_row_aside():
