@@ -415,6 +415,25 @@ def test_saved_stages_feed_rfm_tags_ranking_clustering_and_the_case_study(tmp_pa
     assert findings["revenue"] == pytest.approx(723 + 12 + 475 + 15 + 216 + 562)
 
 
+def test_surveys_beside_a_customer_table_reach_the_profile(tmp_path):
+    (tmp_path / "answers.csv").write_text("cust,score,nps\n2,5,10\n3,2,3\n", encoding="utf-8")
+    (tmp_path / "mall.csv").write_text(MALL, encoding="utf-8")
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text(yaml.safe_dump({"source": {
+        "kind": "customers", "customers": {"path": "mall.csv", "columns": MALL_MAP},
+        "surveys": {"path": "answers.csv", "columns": {"customer_id": "cust"}}}}), encoding="utf-8")
+    params = load_params(params_file)
+    result = load_customer_level(params.source, params_path=params_file)  # paths relative to the params file
+    customer_level_stage(result, tmp_path / "data")
+    surveys = load_stage(tmp_path / "data", "surveys")
+    assert surveys.set_index("customer_id")["nps"].to_dict() == {"2": 10, "3": 3}
+    features = load_stage(tmp_path / "data", "features")
+    segments = pd.DataFrame({"customer_id": features["customer_id"], "segment": "x"})
+    profile = segkit.customer_profile(features, segments, load_stage(tmp_path / "data", "customers"), surveys)
+    profile = profile.set_index("customer_id")
+    assert profile.loc["3", "satisfaction"] == "unsatisfied" and profile.loc["2", "Gender"] == "Male"
+
+
 def test_the_stage_saves_the_quarantine_and_ledger(tmp_path):
     raw = frame(id=["A", "", "B"], total=["5", "6", "7"])
     result = customer_level_table(raw, {"customer_id": "id", "revenue": "total"})
