@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -196,7 +196,7 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
     result = customer_level_table(raw, spec.columns, sums, as_of=as_of, minor_unit=minor_unit, max_amount=max_amount,
                                   decimal_mark=decimal_mark, day_first=day_first, origin=spec.path)
     if surveys_spec is not None:
-        result = _replace(result, surveys=read_customer_table(surveys_spec, "surveys"))
+        result = replace(result, surveys=read_customer_table(surveys_spec, "surveys"))
     return result
 
 
@@ -227,160 +227,38 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
         raise DataError(f"{origin}: the table has no source_row column; read it with segkit.intake.sources.read_file")
     _check_columns(raw, columns, sums, origin, key)
     table = raw.reset_index(drop=True)
-    index = table.index
     rows = table["source_row"].to_numpy()
-    rule = pd.Series(pd.NA, index=index, dtype="object")
-    detail = pd.Series(pd.NA, index=index, dtype="object")
-    parsed_all: list[Parsed] = []
-    originals: dict[str, pd.Series] = {}
-
-    def mark(name: str, bad, words) -> None:
-        bad = pd.Series(np.asarray(bad, dtype=bool), index=index) & rule.isna()
-        if bad.any():
-            rule.mask(bad, name, inplace=True)
-            detail.mask(bad, words if isinstance(words, str) else pd.Series(words, index=index), inplace=True)
-
-    # the customer id, and the duplicates
-    id_column = columns["customer_id"]
-    ids = parse_text(table[id_column])
-    parsed_all.append(ids)
-    originals["customer_id"] = table[id_column]
-    customer_id = ids.values.astype("string")
-    mark("missing_customer_id", customer_id.isna(), "customer_id is empty")
-    # two rows are the same record when every column is the same text, blanks and full-width characters aside
-    as_given = pd.DataFrame({c: (normalise_text(table[c])[0] if is_text(table[c]) else table[c].astype("string"))
-                             for c in table.columns if c != "source_row"}, index=index)
-    content = pd.util.hash_pandas_object(as_given.astype("string").fillna("\x00"), index=False)
-    copy = content.duplicated(keep="first").to_numpy()
-    first_row = pd.Series(rows, index=index).groupby(content.to_numpy()).transform("min")
-    mark("duplicate", copy, "same as row " + first_row.astype(str))
-    distinct = customer_id.notna().to_numpy() & ~copy
-    counts = customer_id.where(distinct).map(customer_id[distinct].value_counts())
-    conflicted = (counts > 1).fillna(False).to_numpy()
-    if conflicted.any():
-        listing = pd.Series(rows[distinct], index=index[distinct]).groupby(customer_id[distinct].to_numpy()).agg(
-            lambda r: ", ".join(str(x) for x in sorted(r)[:5]) + (", …" if len(r) > 5 else ""))
-        words = ("customer " + customer_id.astype(str) + " is on rows that differ (rows "
-                 + customer_id.map(listing).astype(str) + ")")
-        mark("duplicate_customer_id", conflicted, words)
-
-    # dates
-    dates: dict[str, pd.Series] = {}
-    for name in ("last_purchase", "first_purchase"):
-        if name not in columns:
-            continue
-        given = table[columns[name]]
-        parsed = parse_datetime(given, day_first=day_first)
-        parsed_all.append(parsed)
-        originals[name] = given
-        dates[name] = parsed.values.dt.normalize().astype("datetime64[s]")
-        if name == "last_purchase":
-            mark("missing_date", parsed.values.isna() & ~parsed.unreadable(), "last_purchase is empty")
-        if parsed.problem is not None:
-            mark("unreadable_date", parsed.unreadable(),
-                 name + ' "' + given.astype("string") + '" ' + parsed.problem.astype("string"))
-
-    # recency and orders: whole numbers
-    numbers: dict[str, pd.Series] = {}
-    for name, word in (("recency_days", "recency"), ("orders", "orders")):
-        parts = sums.get(name) or ([columns[name]] if name in columns else [])
-        if not parts:
-            continue
-        total = pd.Series(0.0, index=index)
-        for theirs in parts:
-            given = table[theirs]
-            parsed = parse_amount(given, decimal=decimal_mark)
-            parsed_all.append(parsed)
-            originals[name if len(parts) == 1 else theirs] = given
-            value = parsed.values.astype("float64")
-            label = name if len(parts) == 1 else f'{name} part "{theirs}"'
-            text = label + ' "' + given.astype("string") + '" '
-            infinite = _infinite(given)
-            mark(f"missing_{word}", value.isna() & ~parsed.unreadable() & ~infinite, f"{label} is empty")
-            if parsed.problem is not None:
-                mark(f"unreadable_{word}", parsed.unreadable(), text + parsed.problem.astype("string"))
-            mark(f"unreadable_{word}", infinite, text + "is not a finite number")
-            mark(f"unreadable_{word}", value.notna() & (value != np.floor(value)), text + "is not a whole number")
-            total = total + value
-        numbers[name] = total
-
-    # revenue: exact, in minor units
-    units = None
+    verdict = _Verdicts(table.index)
+    customer_id = _customer_ids(table, columns["customer_id"], verdict)
+    dates = _dates(table, columns, day_first, verdict)
+    numbers = {name: _whole_numbers(table, name, sums.get(name) or ([columns[name]] if name in columns else []),
+                                    decimal_mark, verdict)
+               for name in ("recency_days", "orders") if name in columns or name in sums}
     revenue_parts = sums.get("revenue") or ([columns["revenue"]] if "revenue" in columns else [])
-    if revenue_parts:
-        units = pd.Series([0] * len(index), index=index, dtype="object")
-        largest = max_units(max_amount, minor_unit)
-        for theirs in revenue_parts:
-            given = table[theirs]
-            parsed = parse_amount(given, decimal=decimal_mark)
-            parsed_all.append(parsed)
-            originals["revenue" if len(revenue_parts) == 1 else theirs] = given
-            label = "revenue" if len(revenue_parts) == 1 else f'revenue part "{theirs}"'
-            text = label + ' "' + given.astype("string") + '" '
-            infinite = _infinite(given)
-            mark("missing_amount", parsed.values.isna() & ~parsed.unreadable() & ~infinite, f"{label} is empty")
-            if parsed.problem is not None:
-                mark("unreadable_amount", parsed.unreadable(), text + parsed.problem.astype("string"))
-            mark("non_finite_amount", infinite, text + "is not a finite number")
-            part_units, over = to_minor_units(parsed.values.astype("float64"), minor_unit,
-                                              lambda positions, p=parsed: exact_decimals(p, positions),
-                                              limit=10 ** AMOUNT_PRECISION)
-            mark("implausible_amount", over | (part_units.abs() > largest).fillna(False),
-                 text + f"is above cleaning.max_amount {max_amount:g} in size: implausible, never summed")
-            units = units + part_units.astype("object").where(part_units.notna(), 0)
-        too_large = units.map(lambda u: abs(int(u)) > largest)
-        mark("implausible_amount", too_large, f"revenue above cleaning.max_amount {max_amount:g} in size: "
-                                              "implausible, never summed")
-
-    revenue = _to_float(units, minor_unit) if units is not None else None
+    revenue = _revenue(table, revenue_parts, decimal_mark, minor_unit, max_amount, verdict) if revenue_parts else None
     for name, values in (("orders", numbers.get("orders")), ("revenue", revenue),
                          ("recency_days", numbers.get("recency_days"))):
         if values is not None:
-            mark("negative_value", (values < 0).fillna(False), name + " " + values.astype(str) + " is below zero")
+            verdict.mark("negative_value", (values < 0).fillna(False),
+                         name + " " + values.map("{:g}".format) + " is below zero")
     if "orders" in numbers:
-        mark("no_orders", (numbers["orders"] == 0).fillna(False), "orders is 0: the customer never bought")
+        verdict.mark("no_orders", (numbers["orders"] == 0).fillna(False), "orders is 0: the customer never bought")
+    as_of, as_of_from = _as_of(as_of, dates, numbers, verdict)
+    extras, extra_numeric = _extras(table, columns, sums, decimal_mark, verdict)
 
-    # the as-of date, then the date rules
-    as_of_from = "params" if as_of is not None else ("latest_last_purchase" if "last_purchase" in dates else
-                                                     "unknown" if "recency_days" in numbers else "none")
-    if as_of is None and "last_purchase" in dates:
-        usable = dates["last_purchase"][rule.isna()].dropna()
-        if "first_purchase" in dates:  # a row whose dates are out of order gives no as-of date
-            usable = usable[~(dates["first_purchase"][usable.index] > usable).fillna(False)]
-        as_of = usable.max().date() if len(usable) else None
-    if as_of is not None:
-        day = pd.Timestamp(as_of)
-        for name in ("last_purchase", "first_purchase"):
-            if name in dates:
-                mark("after_as_of", (dates[name] > day).fillna(False),
-                     name + " " + dates[name].dt.strftime("%Y-%m-%d") + f" is after the as-of date {as_of}")
-        if "recency_days" in numbers and "last_purchase" not in dates:
-            dates["last_purchase"] = (day - pd.to_timedelta(numbers["recency_days"].fillna(0), unit="D")
-                                      ).where(numbers["recency_days"].notna()).astype("datetime64[s]")
-    if "first_purchase" in dates and "last_purchase" in dates:
-        mark("dates_out_of_order", (dates["first_purchase"] > dates["last_purchase"]).fillna(False),
-             "first_purchase " + dates["first_purchase"].dt.strftime("%Y-%m-%d") + " is after last_purchase "
-             + dates["last_purchase"].dt.strftime("%Y-%m-%d"))
-
-    # extras: every other column, numbers where every value reads as one
-    extras, extra_numeric = _extras(table, columns, sums, decimal_mark, parsed_all)
-
-    kept = rule.isna().to_numpy()
-    fixes = fixes_per_row(parsed_all, index)
-    ledger = _ledger(len(index), fixes[kept], rule[~kept])
+    kept = verdict.rule.isna().to_numpy()
+    ledger = _ledger(len(table), fixes_per_row(verdict.parsed, table.index)[kept], verdict.rule[~kept])
     values = pd.DataFrame({"source_row": rows, "customer_id": customer_id})
     for name in _QUARANTINE_VALUES[1:]:
-        source = dates.get(name) if name.endswith("_purchase") else \
-            revenue if name == "revenue" else numbers.get(name)
-        if source is not None and (name in columns or name in sums):
-            values[name] = source.to_numpy()
-    quarantine = _quarantine(values[~kept], rule[~kept], detail[~kept], originals, rows[~kept])
-
+        found = dates.get(name) if name.endswith("_purchase") else revenue if name == "revenue" else numbers.get(name)
+        if found is not None and (name in columns or name in sums):
+            values[name] = found.to_numpy()
+    quarantine = _quarantine(values[~kept], verdict, ~kept)
     if not kept.any():
         empty = _features(values, dates, numbers, revenue, None, None, kept)
         result = CustomerLevel(empty, extras.iloc[0:0], quarantine, ledger, as_of, as_of_from, (), extra_numeric,
                                origin=origin)
-        raise NoCustomerRows(f"{origin}: all {len(index)} rows were set aside ({_top(ledger)}); see the quarantine "
+        raise NoCustomerRows(f"{origin}: all {len(table)} rows were set aside ({_top(ledger)}); see the quarantine "
                              "for each row and its reason, and fix the table or its column map", result)
     features = _features(values, dates, numbers, revenue, as_of, extras[list(extra_numeric)], kept)
     missing = tuple(c for c in FEATURE_COLUMNS[1:] if features[c].isna().all())
@@ -389,6 +267,153 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
     customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
     return CustomerLevel(features, customers, quarantine, ledger, as_of, as_of_from, missing, extra_numeric,
                          origin=origin)
+
+
+class _Verdicts:
+    """Each row's first broken rule and its detail (missing while the row is kept), the parsed
+    columns (for the fixes each row got) and the text as exported of the columns judged."""
+
+    def __init__(self, index: pd.Index):
+        self.index = index
+        self.rule = pd.Series(pd.NA, index=index, dtype="object")
+        self.detail = pd.Series(pd.NA, index=index, dtype="object")
+        self.parsed: list[Parsed] = []
+        self.originals: dict[str, pd.Series] = {}
+
+    def mark(self, rule: str, bad, words) -> None:
+        """Set aside the rows in `bad` that no earlier rule set aside, for `rule`, with `words`."""
+        bad = pd.Series(np.asarray(bad, dtype=bool), index=self.index) & self.rule.isna()
+        if bad.any():
+            self.rule = self.rule.mask(bad, rule)
+            self.detail = self.detail.mask(bad, words if isinstance(words, str) else pd.Series(words, index=self.index))
+
+
+def _customer_ids(table: pd.DataFrame, theirs: str, verdict: _Verdicts) -> pd.Series:
+    """The ids read; rows without one, exact repeats and conflicting rows of one customer marked."""
+    index, rows = table.index, table["source_row"].to_numpy()
+    ids = parse_text(table[theirs])
+    verdict.parsed.append(ids)
+    verdict.originals["customer_id"] = table[theirs]
+    customer_id = ids.values.astype("string")
+    verdict.mark("missing_customer_id", customer_id.isna(), "customer_id is empty")
+    # two rows are the same record when every column is the same text, blanks and full-width characters aside
+    as_given = pd.DataFrame({c: (normalise_text(table[c])[0] if is_text(table[c]) else table[c].astype("string"))
+                             for c in table.columns if c != "source_row"}, index=index)
+    content = pd.util.hash_pandas_object(as_given.astype("string").fillna("\x00"), index=False)
+    copy = content.duplicated(keep="first").to_numpy()
+    first_row = pd.Series(rows, index=index).groupby(content.to_numpy()).transform("min")
+    verdict.mark("duplicate", copy, "same as row " + first_row.astype(str))
+    distinct = customer_id.notna().to_numpy() & ~copy
+    counts = customer_id.where(distinct).map(customer_id[distinct].value_counts())
+    conflicted = (counts > 1).fillna(False).to_numpy()
+    if conflicted.any():
+        listing = pd.Series(rows[distinct], index=index[distinct]).groupby(customer_id[distinct].to_numpy()).agg(
+            lambda r: ", ".join(str(x) for x in sorted(r)[:5]) + (", …" if len(r) > 5 else ""))
+        words = ("customer " + customer_id.astype(str) + " is on rows that differ (rows "
+                 + customer_id.map(listing).astype(str) + ")")
+        verdict.mark("duplicate_customer_id", conflicted, words)
+    return customer_id
+
+
+def _dates(table: pd.DataFrame, columns: dict[str, str], day_first: bool | None,
+           verdict: _Verdicts) -> dict[str, pd.Series]:
+    """last_purchase and first_purchase (those mapped) as days; empty and unreadable ones marked."""
+    dates = {}
+    for name in ("last_purchase", "first_purchase"):
+        if name not in columns:
+            continue
+        given = table[columns[name]]
+        parsed = parse_datetime(given, day_first=day_first)
+        verdict.parsed.append(parsed)
+        verdict.originals[name] = given
+        dates[name] = parsed.values.dt.normalize().astype("datetime64[s]")
+        if name == "last_purchase":  # an empty first purchase only leaves tenure unknown
+            verdict.mark("missing_date", parsed.values.isna() & ~parsed.unreadable(), "last_purchase is empty")
+        if parsed.problem is not None:
+            verdict.mark("unreadable_date", parsed.unreadable(),
+                         name + ' "' + given.astype("string") + '" ' + parsed.problem.astype("string"))
+    return dates
+
+
+def _whole_numbers(table: pd.DataFrame, name: str, parts: list[str], decimal_mark: str,
+                   verdict: _Verdicts) -> pd.Series:
+    """recency_days or orders (the sum of `parts`), as float64; empty, unreadable, infinite and
+    fractional values marked (missing_<word>, unreadable_<word>)."""
+    word = "recency" if name == "recency_days" else name
+    total = pd.Series(0.0, index=table.index)
+    for theirs in parts:
+        given = table[theirs]
+        parsed = parse_amount(given, decimal=decimal_mark)
+        verdict.parsed.append(parsed)
+        verdict.originals[name if len(parts) == 1 else theirs] = given
+        value = parsed.values.astype("float64")
+        label = name if len(parts) == 1 else f'{name} part "{theirs}"'
+        text = label + ' "' + given.astype("string") + '" '
+        infinite = _infinite(given)
+        verdict.mark(f"missing_{word}", value.isna() & ~parsed.unreadable() & ~infinite, f"{label} is empty")
+        if parsed.problem is not None:
+            verdict.mark(f"unreadable_{word}", parsed.unreadable(), text + parsed.problem.astype("string"))
+        verdict.mark(f"unreadable_{word}", infinite, text + "is not a finite number")
+        verdict.mark(f"unreadable_{word}", value.notna() & (value != np.floor(value)), text + "is not a whole number")
+        total = total + value
+    return total
+
+
+def _revenue(table: pd.DataFrame, parts: list[str], decimal_mark: str, minor_unit: int, max_amount: float,
+             verdict: _Verdicts) -> pd.Series:
+    """Revenue (the exact sum of `parts`) as the nearest float64; empty, unreadable, infinite and
+    implausible amounts marked. Each part is rounded once to `minor_unit` decimals, from the number
+    as written, and the parts are added in integer minor units (Python integers: no overflow)."""
+    units = pd.Series([0] * len(table), index=table.index, dtype="object")
+    largest = max_units(max_amount, minor_unit)
+    too_large = f"is above cleaning.max_amount {max_amount:g} in size: implausible, never summed"
+    for theirs in parts:
+        given = table[theirs]
+        parsed = parse_amount(given, decimal=decimal_mark)
+        verdict.parsed.append(parsed)
+        verdict.originals["revenue" if len(parts) == 1 else theirs] = given
+        label = "revenue" if len(parts) == 1 else f'revenue part "{theirs}"'
+        text = label + ' "' + given.astype("string") + '" '
+        infinite = _infinite(given)
+        verdict.mark("missing_amount", parsed.values.isna() & ~parsed.unreadable() & ~infinite, f"{label} is empty")
+        if parsed.problem is not None:
+            verdict.mark("unreadable_amount", parsed.unreadable(), text + parsed.problem.astype("string"))
+        verdict.mark("non_finite_amount", infinite, text + "is not a finite number")
+        part_units, over = to_minor_units(parsed.values.astype("float64"), minor_unit,
+                                          lambda positions, p=parsed: exact_decimals(p, positions),
+                                          limit=10 ** AMOUNT_PRECISION)
+        verdict.mark("implausible_amount", over | (part_units.abs() > largest).fillna(False), text + too_large)
+        units = units + part_units.astype("object").where(part_units.notna(), 0)
+    verdict.mark("implausible_amount", units.map(lambda u: abs(int(u)) > largest), "the revenue " + too_large)
+    return _to_float(units, minor_unit)
+
+
+def _as_of(as_of: dt.date | None, dates: dict[str, pd.Series], numbers: dict[str, pd.Series],
+           verdict: _Verdicts) -> tuple[dt.date | None, str]:
+    """The as-of date and how it was chosen; rows dated after it, or with the first purchase after
+    the last, marked; last_purchase derived from recency where the as-of date is known."""
+    as_of_from = "params" if as_of is not None else ("latest_last_purchase" if "last_purchase" in dates else
+                                                     "unknown" if "recency_days" in numbers else "none")
+    if as_of is None and "last_purchase" in dates:
+        usable = dates["last_purchase"][verdict.rule.isna()].dropna()
+        if "first_purchase" in dates:  # a row whose dates are out of order gives no as-of date
+            usable = usable[~(dates["first_purchase"][usable.index] > usable).fillna(False)]
+        as_of = usable.max().date() if len(usable) else None
+    if as_of is not None:
+        day = pd.Timestamp(as_of)
+        for name in ("last_purchase", "first_purchase"):
+            if name in dates:
+                verdict.mark("after_as_of", (dates[name] > day).fillna(False),
+                             name + " " + dates[name].dt.strftime("%Y-%m-%d") + f" is after the as-of date {as_of}")
+        if "recency_days" in numbers and "last_purchase" not in dates:
+            recency = numbers["recency_days"]
+            dates["last_purchase"] = (day - pd.to_timedelta(recency.fillna(0), unit="D")).where(
+                recency.notna()).astype("datetime64[s]")
+    if "first_purchase" in dates and "last_purchase" in dates:
+        verdict.mark("dates_out_of_order", (dates["first_purchase"] > dates["last_purchase"]).fillna(False),
+                     "first_purchase " + dates["first_purchase"].dt.strftime("%Y-%m-%d") + " is after last_purchase "
+                     + dates["last_purchase"].dt.strftime("%Y-%m-%d"))
+    return as_of, as_of_from
 
 
 def customer_level_stage(result: CustomerLevel, data_dir: str | Path) -> dict:
@@ -420,12 +445,6 @@ def _relative(spec: FileTable | None, folder: Path) -> FileTable | None:
     return spec.model_copy(update={"path": str(folder / spec.path)})
 
 
-def _replace(result: CustomerLevel, **changes) -> CustomerLevel:
-    from dataclasses import replace
-
-    return replace(result, **changes)
-
-
 def _check_columns(raw: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[str]], origin: str,
                    key: str) -> None:
     present = [str(c) for c in raw.columns if c != "source_row"]
@@ -452,7 +471,7 @@ def _check_columns(raw: pd.DataFrame, columns: dict[str, str], sums: dict[str, l
 
 
 def _extras(table: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[str]], decimal_mark: str,
-            parsed_all: list[Parsed]) -> tuple[pd.DataFrame, tuple[str, ...]]:
+            verdict: _Verdicts) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The table's other columns under their names (renamed per the map): numbers typed where every
     value reads as one, text trimmed; and which of them are numbers."""
     renames = {theirs: ours for ours, theirs in columns.items() if ours not in CUSTOMER_LEVEL_COLUMNS}
@@ -474,11 +493,11 @@ def _extras(table: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[s
             whole = values.notna().all() and bool((values == np.floor(values)).all())
             out[name] = values.astype("int64") if whole else values
             numeric.append(name)
-            parsed_all.append(number)
+            verdict.parsed.append(number)
         else:
             text = parse_text(given) if is_text(given) or given.isna().all() else None
             if text is not None:
-                parsed_all.append(text)
+                verdict.parsed.append(text)
                 out[name] = text.values
             else:
                 out[name] = given
@@ -539,15 +558,14 @@ def _features(values: pd.DataFrame, dates: dict[str, pd.Series], numbers: dict[s
     return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
-def _quarantine(values: pd.DataFrame, rule: pd.Series, detail: pd.Series, originals: dict[str, pd.Series],
-                rows: np.ndarray) -> pd.DataFrame:
-    aside = values.reset_index(drop=True)
-    aside.insert(1, "reason", rule.astype("string").to_numpy())
-    aside.insert(2, "detail", detail.astype("string").to_numpy())
-    positions = rule.index
-    for name, given in originals.items():
-        aside[f"raw_{name}"] = given.loc[positions].astype("string").to_numpy()
-    return aside.sort_values("source_row", kind="stable").reset_index(drop=True)
+def _quarantine(values: pd.DataFrame, verdict: _Verdicts, aside: np.ndarray) -> pd.DataFrame:
+    """The rows set aside: source_row, reason, detail, the values read, and raw_<name> as exported."""
+    out = values.reset_index(drop=True)
+    out.insert(1, "reason", verdict.rule[aside].astype("string").to_numpy())
+    out.insert(2, "detail", verdict.detail[aside].astype("string").to_numpy())
+    for name, given in verdict.originals.items():
+        out[f"raw_{name}"] = given[aside].astype("string").to_numpy()
+    return out.sort_values("source_row", kind="stable").reset_index(drop=True)
 
 
 def _ledger(total: int, fixes: pd.Series, reasons: pd.Series) -> pd.DataFrame:
