@@ -93,7 +93,9 @@ def test_an_rfm_table_with_sums_and_extras(tmp_path):
     assert f.loc["5324", "last_purchase"] == pd.Timestamp("2014-07-02")
     assert f["first_purchase"].isna().all() and f["tenure_days"].isna().all()
     assert f.loc["4141", "avg_order_value"] == pytest.approx(475 / 18)
-    assert set(result.missing) == {"first_purchase", "tenure_days", "interval_days", "orders_recent"}
+    assert set(result.missing) == {"first_purchase", "tenure_days", "interval_days"}
+    # orders in the last 90 days: none for a last purchase 94 days ago; a count recency cannot give otherwise
+    assert f.loc["5324", "orders_recent"] == 0 and f.drop(index="5324")["orders_recent"].isna().all()
     # extras: numbers in the features (renamed per the map), everything in the customers table
     assert f.loc["6182", "income"] == 26646 and f.loc["6182", "Year_Birth"] == 1984
     assert result.extra_columns == ("Year_Birth", "income")
@@ -123,7 +125,12 @@ def test_last_purchase_count_and_total(tmp_path):
     assert f.loc["A", "interval_days"] == pytest.approx((dt.date(2024, 6, 30) - dt.date(2024, 1, 10)).days / 2)
     assert np.isnan(f.loc["B", "interval_days"])  # one order: no interval
     assert f.loc["C", "revenue"] == 1250.0
-    assert result.missing == ("orders_recent",)
+    assert result.missing == ()
+    # B's one order is 122 days old: none in the last 90 days; A and C bought lately, but how often?
+    assert f.loc["B", "orders_recent"] == 0 and f[["orders_recent"]].drop(index="B").isna().all().item()
+    one_recent = load_customer_level(source(tmp_path, text.replace("2024/03/01,2024-03-01", "2024/06/01,2024-06-01"),
+                                            columns, name="b.csv"))
+    assert one_recent.features.set_index("customer_id").loc["B", "orders_recent"] == 1  # its only order
     fixed = result.ledger[result.ledger["outcome"] == "fixed"].set_index("rule")["rows"].to_dict()
     assert fixed == {"currency_text": 1, "date_format": 1}  # "1,250.00" and "2024/03/01"
     assert_ledger_adds_up(result, 3)

@@ -121,9 +121,9 @@ class CustomerLevel:
     - `features`: one row per customer kept, sorted by customer_id: the FEATURE_COLUMNS (customer_id,
       orders (int64), revenue (float64: the nearest double to the exact total), first_purchase and
       last_purchase (datetime64, midnight), recency_days (int64), tenure_days, avg_order_value,
-      interval_days, orders_recent), float NaN where the table cannot say (`missing` lists which
-      columns are missing for every customer), then the extra numeric columns (float64, int64 where
-      every value is whole).
+      interval_days, orders_recent: known only where recency settles it), float NaN where the
+      table cannot say (`missing` lists the columns missing for every customer), then the extra
+      numeric columns (float64, int64 where every value is whole).
     - `customers`: customer_id and every extra column (numbers typed, text trimmed), for dimensions.
     - `surveys`: the source.surveys table, read as for a transaction source, or None.
     - `quarantine`: each row set aside: source_row, reason, detail, the values read (customer_id,
@@ -171,7 +171,7 @@ class NoCustomerRows(DataError):
 
 def load_customer_level(source: Source, params_path: str | Path | None = None, as_of: dt.date | None = None,
                         minor_unit: int = 2, max_amount: float = 1e12, decimal_mark: str = ".",
-                        day_first: bool | None = None) -> CustomerLevel:
+                        day_first: bool | None = None, activity_days: int = 90) -> CustomerLevel:
     """Read a `source.kind: customers` table (and source.surveys, if given) into per-customer features.
 
     The file is read by `segkit.intake.sources.read_file` (CSV, TSV, Excel, Parquet, DuckDB; UTF-8 or
@@ -179,7 +179,8 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
     `as_of` is the params' as-of date (`params.as_of_date`): None derives it from the latest
     last_purchase, or leaves it unknown when the table gives only recency. `minor_unit` and
     `max_amount` are `params.currency.minor_unit` and `params.cleaning.max_amount`; `decimal_mark`
-    and `day_first` are `params.cleaning.decimal` and `params.cleaning.day_first`.
+    and `day_first` are `params.cleaning.decimal` and `params.cleaning.day_first`; `activity_days` is
+    `params.features.activity_days` (the window of `orders_recent`).
 
     Raises DataError naming the file and key when a mapped column is not there, and NoCustomerRows
     (a DataError, with the result) when every row is set aside. See `customer_level_table`.
@@ -194,7 +195,8 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
     raw = read_file(spec, "source.customers")
     sums = source.customer_level.sums if source.customer_level else {}
     result = customer_level_table(raw, spec.columns, sums, as_of=as_of, minor_unit=minor_unit, max_amount=max_amount,
-                                  decimal_mark=decimal_mark, day_first=day_first, origin=spec.path)
+                                  decimal_mark=decimal_mark, day_first=day_first, activity_days=activity_days,
+                                  origin=spec.path)
     if surveys_spec is not None:
         result = replace(result, surveys=read_customer_table(surveys_spec, "surveys"))
     return result
@@ -202,8 +204,8 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
 
 def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[str]] | None = None,
                          as_of: dt.date | None = None, minor_unit: int = 2, max_amount: float = 1e12,
-                         decimal_mark: str = ".", day_first: bool | None = None, origin: str = "input",
-                         key: str = "source.customers") -> CustomerLevel:
+                         decimal_mark: str = ".", day_first: bool | None = None, activity_days: int = 90,
+                         origin: str = "input", key: str = "source.customers") -> CustomerLevel:
     """A customer-level table as read (`read_file`: `source_row`, then the table's columns, values as
     text or typed) into a `CustomerLevel`: see the module docstring for the rules and the result's
     docstring for its frames.
@@ -255,12 +257,12 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
             values[name] = found.to_numpy()
     quarantine = _quarantine(values[~kept], verdict, ~kept)
     if not kept.any():
-        empty = _features(values, dates, numbers, revenue, None, None, kept)
+        empty = _features(values, dates, numbers, revenue, None, None, kept, activity_days)
         result = CustomerLevel(empty, extras.iloc[0:0], quarantine, ledger, as_of, as_of_from, (), extra_numeric,
                                origin=origin)
         raise NoCustomerRows(f"{origin}: all {len(table)} rows were set aside ({_top(ledger)}); see the quarantine "
                              "for each row and its reason, and fix the table or its column map", result)
-    features = _features(values, dates, numbers, revenue, as_of, extras[list(extra_numeric)], kept)
+    features = _features(values, dates, numbers, revenue, as_of, extras[list(extra_numeric)], kept, activity_days)
     missing = tuple(c for c in FEATURE_COLUMNS[1:] if features[c].isna().all())
     customers = extras[kept].reset_index(drop=True)
     customers.insert(0, "customer_id", customer_id[kept].astype(str).to_numpy())
@@ -525,7 +527,7 @@ def _to_float(units: pd.Series, minor_unit: int) -> pd.Series:
 
 def _features(values: pd.DataFrame, dates: dict[str, pd.Series], numbers: dict[str, pd.Series],
               revenue: pd.Series | None, as_of: dt.date | None, extras: pd.DataFrame | None,
-              kept: np.ndarray) -> pd.DataFrame:
+              kept: np.ndarray, activity_days: int) -> pd.DataFrame:
     nan = pd.Series(np.nan, index=values.index)
     missing_date = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
     orders = numbers.get("orders", nan)
@@ -547,9 +549,13 @@ def _features(values: pd.DataFrame, dates: dict[str, pd.Series], numbers: dict[s
         "tenure_days": tenure.to_numpy(dtype="float64"),
         "avg_order_value": (revenue / orders.where(orders > 0)).to_numpy(dtype="float64"),
         "interval_days": (span / (orders - 1).where(orders > 1)).to_numpy(dtype="float64"),
-        "orders_recent": nan.to_numpy(),  # a count of orders in the window: no table of totals says it
+        # orders in the activity window (recency_days < activity_days, as for transactions): known to be
+        # 0 for a customer whose last purchase is older, and 1 for a recent one-order customer; otherwise
+        # a table of totals does not say how many
+        "orders_recent": np.select([(recency >= activity_days).to_numpy(), (orders == 1).to_numpy()
+                                    & (recency < activity_days).to_numpy()], [0.0, 1.0], np.nan),
     })[kept].reset_index(drop=True)
-    for name in ("orders", "recency_days", "tenure_days"):  # whole numbers, as a transaction source gives them
+    for name in ("orders", "recency_days", "tenure_days", "orders_recent"):  # whole, as from transactions
         if len(frame) and frame[name].notna().all():
             frame[name] = frame[name].astype("int64")
     if extras is not None:
