@@ -459,3 +459,14 @@ def test_every_new_rule_and_sentence_has_both_languages():
         assert set(TEXTS[f"rule.{rule}"]) == {"en", "zh"}
     for key, text in TEXTS.items():
         assert text["en"] and text["zh"] and text["en"] != text["zh"], key
+
+
+def test_the_documented_example_is_valid_and_every_rule_is_documented():
+    import re
+
+    text = (ROOT / "docs" / "customer_tables.md").read_text(encoding="utf-8")
+    block = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)[0]
+    params = validate_params(yaml.safe_load(block))
+    assert params.source.kind == "customers" and params.source.customer_level.sums["orders"][0] == "NumWebPurchases"
+    for rule in CUSTOMER_RULES:
+        assert f"`{rule}`" in text, rule
