@@ -438,6 +438,11 @@ class Database(_Model):
 # A customer-level table (source.kind customers): the columns its map may name for R, F and M and
 # the purchase dates; any other key names an extra column (kept for tags, dimensions, ranking, clustering).
 CUSTOMER_LEVEL_COLUMNS = ("customer_id", "recency_days", "last_purchase", "orders", "revenue", "first_purchase")
+# Names analysts use for segkit's own: as a key of the map, they are refused with the name meant.
+CUSTOMER_LEVEL_ALIASES = {"id": "customer_id", "customer": "customer_id", "recency": "recency_days",
+                          "r": "recency_days", "frequency": "orders", "f": "orders", "order_count": "orders",
+                          "monetary": "revenue", "m": "revenue", "amount": "revenue", "spend": "revenue",
+                          "last_order": "last_purchase", "first_order": "first_purchase"}
 # Names segkit computes for every customer: an extra column may not take them.
 CUSTOMER_LEVEL_RESERVED = ("source_row", "tenure_days", "avg_order_value", "interval_days", "orders_recent",
                            "r_score", "f_score", "m_score", "rfm_code", "segment", "rfm_class", "frequency_tier",
@@ -495,6 +500,12 @@ def _check_customer_level(table: FileTable, level: CustomerLevel) -> None:
         if key in CUSTOMER_LEVEL_RESERVED:
             raise ValueError(f"customers.columns.{key}: segkit computes {key} itself; give the extra column "
                              "another name")
+        meant = CUSTOMER_LEVEL_ALIASES.get(key.lower()) or next(
+            iter(difflib.get_close_matches(key, CUSTOMER_LEVEL_COLUMNS, n=1, cutoff=0.8)), None)
+        if meant:  # an extra may take any other name: this one looks like a misspelt segkit name
+            raise ValueError(f"customers.columns.{cut(key, 40)}: did you mean {meant}? (segkit's names: "
+                             f"{', '.join(CUSTOMER_LEVEL_COLUMNS)}; any other name keeps an extra column, so give "
+                             "an extra one that is not so close to them)")
         if not key.isidentifier():
             raise ValueError(f"customers.columns: the name {shown(key, 40)} must be a single word (letters, "
                              "digits and _, not starting with a digit) so that tag rules can name it, e.g. income")

@@ -350,6 +350,10 @@ def test_an_unmapped_column_with_a_segkit_name_is_refused(tmp_path):
         "customer_id": "ID", "revenue": "S", "Annual Income": "I"}}}, r"'Annual Income' must be a single word"),
     ({"kind": "customers", "customers": {"path": "c.csv", "columns": {
         "customer_id": "ID", "revenue": "S", "tenure_days": "T"}}}, r"columns.tenure_days: segkit computes"),
+    ({"kind": "customers", "customers": {"path": "c.csv", "columns": {
+        "customer_id": "ID", "revenue": "S", "recency": "R"}}}, r"columns.recency: did you mean recency_days\?"),
+    ({"kind": "customers", "customers": {"path": "c.csv", "columns": {
+        "customer_id": "ID", "revenue": "S", "first_purchse": "F"}}}, r"did you mean first_purchase\?"),
     ({"kind": "customers", "customers": {"path": "c.csv", "columns": {"customer_id": "ID", "orders": "N"}},
       "customer_level": {"sums": {"orders": ["A", "B"]}}}, r"orders is given both in source.customers.columns"),
     ({"kind": "customers", "customers": {"path": "c.csv", "columns": {"customer_id": "ID", "revenue": "A"}},
