@@ -257,6 +257,16 @@ def test_typed_files_infinite_and_empty_numbers(tmp_path):
     assert_ledger_adds_up(result, 4)
 
 
+@pytest.mark.parametrize("spend, words", [([True, False], "true/false values"), ([[1, 2], [3]], "lists or records")])
+def test_typed_columns_that_hold_no_numbers_are_refused(tmp_path, spend, words):
+    path = tmp_path / "customers.parquet"
+    pd.DataFrame({"id": ["A", "B"], "spend": spend}).to_parquet(path)
+    src = validate_params({"source": {"kind": "customers", "customers": {
+        "path": str(path), "columns": {"customer_id": "id", "revenue": "spend"}}}}).source
+    with pytest.raises(DataError, match=rf'column "spend" \(source.customers.columns.revenue\) holds {words}, not numbers'):
+        load_customer_level(src)
+
+
 def test_every_row_set_aside_is_one_clear_error_with_the_quarantine():
     raw = frame(id=["", " "], total=["1", "2"])
     with pytest.raises(NoCustomerRows, match=r"all 2 rows were set aside \(missing_customer_id: 2\)") as err:

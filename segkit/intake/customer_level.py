@@ -462,6 +462,20 @@ def _check_columns(raw: pd.DataFrame, columns: dict[str, str], sums: dict[str, l
             hint = f'; did you mean "{_cut(close[0])}"?' if close else ""
             raise DataError(f'{origin}: column "{_cut(theirs)}" ({where}) is not there{hint} (columns there: '
                             f"{_listing(present)}); fix {where}")
+    for where, theirs in wanted:
+        if where.rsplit(".", 1)[-1] not in CUSTOMER_LEVEL_COLUMNS:
+            continue  # an extra column is kept as it is
+        given = raw[theirs]
+        if pd.api.types.is_bool_dtype(given):
+            kind = "true/false values"
+        elif pd.api.types.is_object_dtype(given) and \
+                given.map(lambda v: isinstance(v, (dict, list, tuple, np.ndarray))).any():
+            kind = "lists or records"
+        else:
+            continue
+        wanted_kind = "dates" if where.endswith("_purchase") else "an id" if where.endswith("customer_id") else "numbers"
+        raise DataError(f'{origin}: column "{_cut(theirs)}" ({where}) holds {kind}, not {wanted_kind}; map {where} '
+                        "to another column, or export the table again with that column as it should be")
     used = set(columns.values()) | {c for parts in sums.values() for c in parts}
     renamed = {ours for ours in columns if ours not in CUSTOMER_LEVEL_COLUMNS}
     taken = (set(CUSTOMER_LEVEL_COLUMNS) | set(CUSTOMER_LEVEL_RESERVED) | set(FEATURE_COLUMNS)) | renamed
