@@ -435,13 +435,100 @@ class Database(_Model):
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+# A customer-level table (source.kind customers): the columns its map may name for R, F and M and
+# the purchase dates; any other key names an extra column (kept for tags, dimensions, ranking, clustering).
+CUSTOMER_LEVEL_COLUMNS = ("customer_id", "recency_days", "last_purchase", "orders", "revenue", "first_purchase")
+# Names analysts use for segkit's own: as a key of the map, they are refused with the name meant.
+CUSTOMER_LEVEL_ALIASES = {"id": "customer_id", "customer": "customer_id", "recency": "recency_days",
+                          "r": "recency_days", "frequency": "orders", "f": "orders", "order_count": "orders",
+                          "monetary": "revenue", "m": "revenue", "amount": "revenue", "spend": "revenue",
+                          "last_order": "last_purchase", "first_order": "first_purchase"}
+# Names segkit computes for every customer: an extra column may not take them.
+CUSTOMER_LEVEL_RESERVED = ("source_row", "tenure_days", "avg_order_value", "interval_days", "orders_recent",
+                           "r_score", "f_score", "m_score", "rfm_code", "segment", "rfm_class", "frequency_tier",
+                           "monetary_tier", "abc_class", "breadth", "active", "tags", "rank", "rank_score",
+                           "cluster", "cluster_name", "reason", "detail")
+
+
+class CustomerLevel(_Model):
+    """Settings of a customer-level source (`kind: customers`), beside its table in `source.customers`.
+
+    `sums` builds orders or revenue by adding several of the table's columns, e.g. the purchases per
+    channel (`orders: [NumWebPurchases, NumStorePurchases]`) or the spend per product line
+    (`revenue: [MntWines, MntFruits]`); each sum is exact (money in minor units).
+    """
+
+    sums: dict[Literal["orders", "revenue"], list[str]] = Field(default_factory=dict)
+
+    @field_validator("sums")
+    @classmethod
+    def _parts(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
+        for ours, parts in value.items():
+            if not parts:
+                raise ValueError(f"sums.{ours} lists no column; list the table's columns to add up, "
+                                 f"e.g. {ours}: [NumWebPurchases, NumStorePurchases]")
+            for theirs in parts:
+                if theirs in seen:
+                    raise ValueError(f'column "{cut(theirs, 40)}" is listed twice in sums ({seen[theirs]} and {ours}); '
+                                     "each column can be added once")
+                seen[theirs] = ours
+        return value
+
+
+def _check_customer_level(table: FileTable, level: CustomerLevel) -> None:
+    """What a customer-level table's column map must say (raises ValueError naming the key)."""
+    columns, sums = table.columns, level.sums
+    if "customer_id" not in columns:
+        raise ValueError("kind 'customers' needs source.customers.columns.customer_id: the table's column that "
+                         "identifies the customer (e.g. customer_id: ID)")
+    both = sorted(set(columns) & set(sums))
+    if both:
+        raise ValueError(f"{both[0]} is given both in source.customers.columns and in source.customer_level.sums; "
+                         "keep one")
+    given = set(columns) | set(sums)
+    if not given & {"recency_days", "last_purchase", "orders", "revenue"}:
+        raise ValueError("kind 'customers' needs at least one of recency_days (or last_purchase), orders, revenue "
+                         "in source.customers.columns (or orders/revenue in source.customer_level.sums), e.g. "
+                         "columns: {customer_id: ID, recency_days: Recency, revenue: Spend}")
+    if {"recency_days", "last_purchase"} <= set(columns):
+        raise ValueError("customers.columns maps both recency_days and last_purchase; map one of them "
+                         "(recency is counted from last_purchase to as_of)")
+    for key in columns:
+        if key in CUSTOMER_LEVEL_COLUMNS:
+            continue
+        if key in CUSTOMER_LEVEL_RESERVED:
+            raise ValueError(f"customers.columns.{key}: segkit computes {key} itself; give the extra column "
+                             "another name")
+        meant = CUSTOMER_LEVEL_ALIASES.get(key.lower()) or next(
+            iter(difflib.get_close_matches(key, CUSTOMER_LEVEL_COLUMNS, n=1, cutoff=0.8)), None)
+        if meant:  # an extra may take any other name: this one looks like a misspelt segkit name
+            raise ValueError(f"customers.columns.{cut(key, 40)}: did you mean {meant}? (segkit's names: "
+                             f"{', '.join(CUSTOMER_LEVEL_COLUMNS)}; any other name keeps an extra column, so give "
+                             "an extra one that is not so close to them)")
+        if not key.isidentifier():
+            raise ValueError(f"customers.columns: the name {shown(key, 40)} must be a single word (letters, "
+                             "digits and _, not starting with a digit) so that tag rules can name it, e.g. income")
+    used = set(columns.values())
+    twice = sorted(used & {c for parts in sums.values() for c in parts})
+    if twice:
+        raise ValueError(f'column "{cut(twice[0], 40)}" is both mapped in source.customers.columns and added in '
+                         "source.customer_level.sums; each column can feed one segkit column")
+
+
 class Source(_Model):
-    kind: Literal["demo", "cdnow", "file", "database"] = "demo"
+    """Where the data come from. `kind`: demo (generated), cdnow (bundled), file (transactions in
+    `transactions`, optional `customers` and `surveys` tables), database (PostgreSQL), or customers:
+    one row per customer in `customers` with recency, frequency and monetary already computed (or
+    only some of them), mapped in its `columns` and, for sums of columns, in `customer_level`."""
+
+    kind: Literal["demo", "cdnow", "file", "database", "customers"] = "demo"
     demo: DemoSource = DemoSource()
     transactions: FileTable | None = None
     customers: FileTable | None = None
     surveys: FileTable | None = None
     database: Database | None = None
+    customer_level: CustomerLevel | None = None
 
     @model_validator(mode="after")
     def _kind_has_its_settings(self) -> "Source":
@@ -449,7 +536,26 @@ class Source(_Model):
             raise ValueError("kind 'file' needs source.transactions: {path: ..., columns: {...}}")
         if self.kind == "database" and self.database is None:
             raise ValueError("kind 'database' needs source.database: {url: ..., table: ...}")
+        if self.kind == "customers":
+            if self.customers is None:
+                raise ValueError("kind 'customers' needs source.customers, the table with one row per customer: "
+                                 "{path: ..., columns: {customer_id: ..., recency_days: ..., orders: ..., revenue: ...}}")
+            if self.transactions is not None or self.database is not None:
+                raise ValueError("kind 'customers' reads only source.customers (and source.surveys); remove "
+                                 "source.transactions and source.database, or use kind 'file' or 'database'")
+            _check_customer_level(self.customers, self.customer_level or CustomerLevel())
+        elif self.customer_level is not None:
+            raise ValueError(f"customer_level applies to kind 'customers' only (kind is {self.kind!r})")
         return self
+
+    @property
+    def extra_columns(self) -> dict[str, str]:
+        """The extra columns a customer-level table's map names (its keys other than segkit's own), with
+        what they hold, for tag rules: `{income: "Annual Income (k$) from the customer table"}`."""
+        if self.kind != "customers" or self.customers is None:
+            return {}
+        return {ours: f"{theirs} from the customer table" for ours, theirs in self.customers.columns.items()
+                if ours not in CUSTOMER_LEVEL_COLUMNS}
 
 
 class Fill(_Model):
@@ -838,7 +944,7 @@ def _check_references(params: Params) -> None:
         raise ParamsError(f"rfm.segment_map must be a grid map, {grid.name} is {grid.kind}")
     if classes.kind != "high_low":
         raise ParamsError(f"rfm.class_map must be a high_low map, {classes.name} is {classes.kind}")
-    compile_tags(params.tags, PROFILE_COLUMNS)
+    compile_tags(params.tags, {**PROFILE_COLUMNS, **params.source.extra_columns})
     repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
         raise ParamsError(f"tags: each tag needs its own name; repeated: {cut(', '.join(repeated), 200)}")
