@@ -14,7 +14,7 @@ import segkit
 from segkit.classify.profile import add_tags_and_rank
 from segkit.errors import DataError, ParamsError
 from segkit.features import FEATURE_COLUMNS
-from segkit.intake.customer_level import (CUSTOMER_RULES, TEXTS, TRANSACTION_SECTIONS, NoCustomerRows,
+from segkit.intake.customer_level import (CUSTOMER_RULES, TEXT_KEYS, TRANSACTION_SECTIONS, NoCustomerRows,
                                           customer_level_stage, customer_level_table, load_customer_level)
 from segkit.intake.parsing import FIXES
 from segkit.params import DEFAULT_TAGS, load_params, validate_params
@@ -469,10 +469,13 @@ def test_the_stage_saves_the_quarantine_and_ledger(tmp_path):
 def test_every_new_rule_and_sentence_has_both_languages():
     from segkit.intake.customer_level import NEW_RULES
 
-    for rule in NEW_RULES:
-        assert set(TEXTS[f"rule.{rule}"]) == {"en", "zh"}
-    for key, text in TEXTS.items():
-        assert text["en"] and text["zh"] and text["en"] != text["zh"], key
+    from segkit.i18n import messages, rule_name
+
+    catalogue = messages()
+    assert {f"rule.{rule}" for rule in NEW_RULES} <= set(TEXT_KEYS)
+    for key in TEXT_KEYS:
+        assert catalogue[key]["en"] and catalogue[key]["zh"] and catalogue[key]["en"] != catalogue[key]["zh"], key
+    assert rule_name("no_orders", "zh") == "购买次数为 0（从未购买）"
 
 
 def test_the_documented_example_is_valid_and_every_rule_is_documented():

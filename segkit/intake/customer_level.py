@@ -65,41 +65,13 @@ NEW_RULES = tuple(r for r in CUSTOMER_RULES if r not in RULES)
 TRANSACTION_SECTIONS = ("repeat_buying_models", "holdout_check", "monthly_retention", "cohorts")
 
 # Texts for the message catalogue (segkit/locale/messages.yaml): rule names, and what the notebooks say.
-TEXTS = {
-    "rule.duplicate_customer_id": {"en": "one customer on rows that differ",
-                                   "zh": "同一客户有多行且内容不同"},
-    "rule.missing_recency": {"en": "recency is empty", "zh": "最近购买天数为空"},
-    "rule.unreadable_recency": {"en": "recency is not a whole number", "zh": "最近购买天数不是整数"},
-    "rule.missing_orders": {"en": "order count is empty", "zh": "购买次数为空"},
-    "rule.unreadable_orders": {"en": "order count is not a whole number", "zh": "购买次数不是整数"},
-    "rule.negative_value": {"en": "negative orders, revenue or recency", "zh": "购买次数、金额或最近购买天数为负"},
-    "rule.no_orders": {"en": "no orders (never bought)", "zh": "购买次数为 0（从未购买）"},
-    "rule.dates_out_of_order": {"en": "first purchase after the last", "zh": "首次购买晚于最近一次购买"},
-    "customers.needs_transactions": {
-        "en": "These data are one row per customer, not one row per purchase, so the sections that follow "
-              "purchases over time are not shown: the repeat-buying models and customer-value forecast, their "
-              "holdout check, monthly retention and the cohorts. Give the transactions (source.kind: file) to "
-              "see them.",
-        "zh": "本数据为每位客户一行（客户级汇总表），而非每笔购买一行，因此需要按时间追踪购买的部分不予展示："
-              "重复购买模型与客户价值预测、其留出期检验、月度留存和客户群组（cohort）分析。"
-              "如需这些内容，请提供交易明细（source.kind: file）。"},
-    "customers.missing": {
-        "en": "The table does not give {columns}; these stay empty, and the analyses that need them say so.",
-        "zh": "该表未提供 {columns}；这些字段留空，需要它们的分析会予以说明。"},
-    "customers.as_of.params": {
-        "en": "Recency is counted up to the as-of date {as_of}, as the params state.",
-        "zh": "最近购买天数按参数给定的截止日期 {as_of} 计算。"},
-    "customers.as_of.latest_last_purchase": {
-        "en": "No as-of date was given: it is {as_of}, the latest last purchase in the table.",
-        "zh": "参数未给出截止日期：取表中最晚的最近购买日期 {as_of}。"},
-    "customers.as_of.unknown": {
-        "en": "Recency is as the table gives it; the table does not state the day it was counted to, so the "
-              "purchase dates are not known (give as_of in the params to derive them).",
-        "zh": "最近购买天数沿用表中数值；该表未说明其计算截止日，因此购买日期未知（在参数中给出 as_of 即可推算）。"},
-    "customers.as_of.none": {
-        "en": "The table gives no purchase dates or recency, so there is no as-of date.",
-        "zh": "该表没有购买日期或最近购买天数，因此没有截止日期。"},
-}
+# The words of this source's rules and sentences live in segkit/locale/messages.yaml (rule.<name> and
+# customers.*), like every word a report shows.
+TEXT_KEYS = (*[f"rule.{name}" for name in ("duplicate_customer_id", "missing_recency", "unreadable_recency",
+                                           "missing_orders", "unreadable_orders", "negative_value", "no_orders",
+                                           "dates_out_of_order")],
+             "customers.needs_transactions", "customers.missing", "customers.as_of.params",
+             "customers.as_of.latest_last_purchase", "customers.as_of.unknown", "customers.as_of.none")
 
 # What each feature means, for the sentence on what the table cannot say.
 _FEATURE_WORDS = {
@@ -152,12 +124,17 @@ class CustomerLevel:
     def statements(self, lang: str = "en") -> list[str]:
         """What a notebook says about this source, in `lang` (en or zh): how the as-of date was
         chosen, what the table cannot say, and which sections need transactions."""
-        said = [TEXTS[f"customers.as_of.{self.as_of_from}"][lang].format(as_of=self.as_of)]
+        from segkit.i18n import t
+
+        return [t(key, lang, **values) for key, values in self.messages(lang)]
+
+    def messages(self, lang: str = "en") -> list[tuple[str, dict]]:
+        """The same as (catalogue key, values) pairs, for `segkit.say` (which escapes the values)."""
+        said = [(f"customers.as_of.{self.as_of_from}", {"as_of": self.as_of})]
         if self.missing:
             words = _FEATURE_WORDS[lang]
-            joined = ("、" if lang == "zh" else ", ").join(words[c] for c in self.missing)
-            said.append(TEXTS["customers.missing"][lang].format(columns=joined))
-        said.append(TEXTS["customers.needs_transactions"][lang])
+            said.append(("customers.missing", {"columns": ("、" if lang == "zh" else ", ").join(words[c] for c in self.missing)}))
+        said.append(("customers.needs_transactions", {}))
         return said
 
 
