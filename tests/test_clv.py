@@ -102,6 +102,18 @@ def test_holdout_check_against_the_1882_actual_purchases(bgnbd, summary):
     assert 0.85 < table["predicted"].sum() / 1882 < 1
 
 
+def test_holdout_check_puts_pareto_nbd_beside_bgnbd(bgnbd, pareto, summary):
+    table = holdout_check(summary, bgnbd, alternative=pareto)
+    # the alternative's totals are its own conditional expectations over the 39-week holdout
+    lengths = summary["holdout_length"].unique()
+    assert len(lengths) == 1
+    assert table["alternative"].sum() == pytest.approx(pareto.expected_purchases(summary, lengths[0]).sum(), rel=1e-9)
+    np.testing.assert_allclose(table["predicted"], holdout_check(summary, bgnbd)["predicted"])
+    # both models, fitted on the same 39 weeks, predict the holdout to within 15% of the 1,882 purchases
+    assert 0.85 < table["alternative"].sum() / 1882 < 1.15
+    np.testing.assert_allclose(table["alternative_mean"], table["alternative"] / table["customers"])
+
+
 def test_top_customers_expected_next_week(bgnbd, summary):
     top = REF["bgnbd_checks"]["top5_expected_next_week"]
     by_id = summary.set_index("sample_id")

@@ -121,3 +121,15 @@ def test_value_intervals_per_segment_bracket_the_group_means(sample):
     assert list(shown.index) == ["忠诚客户", "休眠客户"]  # the map's order, in words
     assert shown.loc["忠诚客户", "clv_interval"].count("(") == 1
     assert value_stage(summary.assign(x=0, t_x=0.0), "weeks").intervals(summary, profile, "segment") is None
+
+
+def test_holdout_stage_checks_both_purchase_models():
+    from segkit.models.customer_value import holdout_stage
+
+    holdout = repeat_summary(connect(), load_cdnow(sample=True), dt.date(1997, 9, 30),
+                             observation_end=dt.date(1998, 6, 30))
+    check, reason = holdout_stage(holdout, "weeks")
+    assert reason is None and check["actual"].sum() == 1882
+    assert {"predicted", "alternative", "predicted_mean", "alternative_mean"} <= set(check.columns)
+    assert check["alternative"].sum() != pytest.approx(check["predicted"].sum(), rel=1e-6)  # two models
+    assert holdout_stage(None) == (None, "no holdout period: the calibration end is not before the last day analysed")

@@ -963,31 +963,43 @@ def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: Gamma
     return pd.Series(spend.expected_spend(summary).to_numpy() * discounted, index=summary.index, name="clv")
 
 
-def holdout_check(summary: pd.DataFrame, purchases: _CountingModel, max_x: int = 7) -> pd.DataFrame:
+def holdout_check(summary: pd.DataFrame, purchases: _CountingModel, max_x: int = 7,
+                  alternative: _CountingModel | None = None) -> pd.DataFrame:
     """Predicted against actual purchases in the holdout period, by calibration repeat purchases
     x (0, 1, ..., max_x or more, the classic chart of Fader, Hardie & Lee 2005, fig. 4).
 
     Needs a summary with x_holdout and holdout_length (`repeat_summary` with observation_end).
     Columns: x (the group's label; the last is "max_x+"), customers, actual, predicted (totals in
-    the holdout), actual_mean, predicted_mean (per customer).
+    the holdout), actual_mean, predicted_mean (per customer); with `alternative` (a second fitted
+    purchase model, e.g. Pareto/NBD beside BG/NBD) also alternative and alternative_mean.
     """
     if "x_holdout" not in summary.columns or "holdout_length" not in summary.columns:
         raise DataError("holdout_check needs x_holdout and holdout_length: make the summary with "
                         "repeat_summary(..., observation_end=...)")
-    x, t_x, T = purchases._predict_data(summary)
     lengths = summary["holdout_length"].to_numpy(dtype=float)
-    predicted = np.zeros(len(x))
-    for length in np.unique(lengths):
-        rows = lengths == length
-        (ux, utx, uT), inverse, _ = _unique_rows(x[rows], t_x[rows], T[rows])
-        predicted[rows] = purchases._conditional(ux, utx, uT, [length])[inverse, 0]
+
+    def predictions(model):
+        x, t_x, T = model._predict_data(summary)
+        predicted = np.zeros(len(x))
+        for length in np.unique(lengths):
+            rows = lengths == length
+            (ux, utx, uT), inverse, _ = _unique_rows(x[rows], t_x[rows], T[rows])
+            predicted[rows] = model._conditional(ux, utx, uT, [length])[inverse, 0]
+        return x, predicted
+
+    x, predicted = predictions(purchases)
     group = np.minimum(x, max_x).astype(int)
     frame = pd.DataFrame({"group": group, "actual": summary["x_holdout"].to_numpy(dtype=float),
                           "predicted": predicted})
-    table = frame.groupby("group").agg(customers=("actual", "size"), actual=("actual", "sum"),
-                                       predicted=("predicted", "sum")).reset_index()
+    sums = {"customers": ("actual", "size"), "actual": ("actual", "sum"), "predicted": ("predicted", "sum")}
+    if alternative is not None:
+        frame["alternative"] = predictions(alternative)[1]
+        sums["alternative"] = ("alternative", "sum")
+    table = frame.groupby("group").agg(**sums).reset_index()
     table["actual_mean"] = table["actual"] / table["customers"]
     table["predicted_mean"] = table["predicted"] / table["customers"]
+    if alternative is not None:
+        table["alternative_mean"] = table["alternative"] / table["customers"]
     table.insert(0, "x", [f"{g}+" if g == max_x else str(g) for g in table.pop("group")])
     return table
 

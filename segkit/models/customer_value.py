@@ -201,20 +201,25 @@ def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 
 
 
 def holdout_stage(holdout_summary: pd.DataFrame | None, time_unit: str = "weeks") -> tuple[pd.DataFrame | None, str | None]:
-    """The next-period check of the purchase model: BG/NBD fitted on the calibration period,
-    its predicted holdout purchases beside the actual ones by calibration repeat purchases
-    (`segkit.models.clv.holdout_check`); (None, reason) when there is no holdout or no fit."""
+    """The next-period check of the purchase models: BG/NBD (and, where it can be fitted, Pareto/NBD
+    as the alternative) fitted on the calibration period, their predicted holdout purchases beside
+    the actual ones by calibration repeat purchases (`segkit.models.clv.holdout_check`: columns
+    predicted and, for Pareto/NBD, alternative); (None, reason) when there is no holdout or no fit."""
     from segkit.models.clv import holdout_check
 
     if holdout_summary is None or holdout_summary.empty:
         return None, "no holdout period: the calibration end is not before the last day analysed"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
             model = BGNBDModel(time_unit=time_unit).fit(holdout_summary)
-    except DataError as err:
-        return None, str(err)
-    return holdout_check(holdout_summary, model), None
+        except DataError as err:
+            return None, str(err)
+        try:
+            alternative = ParetoNBDModel(time_unit=time_unit).fit(holdout_summary)
+        except DataError:  # the comparison is a bonus: BG/NBD's check stands alone
+            alternative = None
+    return holdout_check(holdout_summary, model, alternative=alternative), None
 
 
 def _without_value(frame: pd.DataFrame, keep=()) -> pd.DataFrame:

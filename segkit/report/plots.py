@@ -250,11 +250,16 @@ def retention_heatmap(rates: pd.DataFrame, segment_map, lang: str, measure: str 
 
 
 def holdout_chart(check: pd.DataFrame, lang: str):
-    """Actual against predicted mean purchases in the holdout, by calibration repeat purchases."""
+    """Actual against predicted mean purchases in the holdout, by calibration repeat purchases:
+    BG/NBD, and Pareto/NBD where the check has it (column alternative_mean)."""
     fig, ax = _figure(7, 3.8)
     x = np.arange(len(check))
-    ax.bar(x - 0.2, check["actual_mean"], width=0.4, color=PALETTE[0], label=t("col.actual", lang))
-    ax.bar(x + 0.2, check["predicted_mean"], width=0.4, color=PALETTE[1], label=t("col.predicted", lang))
+    bars = [("actual_mean", t("col.actual", lang)), ("predicted_mean", "BG/NBD")]
+    if "alternative_mean" in check.columns:
+        bars.append(("alternative_mean", "Pareto/NBD"))
+    width = 0.8 / len(bars)
+    for i, (column, label) in enumerate(bars):
+        ax.bar(x + (i - (len(bars) - 1) / 2) * width, check[column], width=width, color=PALETTE[i], label=label)
     ax.set_xticks(x, check["x"].astype(str))
     ax.set_xlabel(t("col.x", lang))
     ax.set_ylabel(t("chart.holdout_axis", lang))
