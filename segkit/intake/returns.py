@@ -234,7 +234,17 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     last_cancel = cancels.group_by("customer_id").aggregate(last_return=cancels.returned_at.max().date())
     later = last_cancel.join(last_purchase, "customer_id")
     summary["recency_kept"] = int(later.filter(later.last_return > later["last"]).count().to_pyarrow().as_py())
-    if action == "drop":
-        summary["kept"] = summary["amount"]
-        summary["kept_matched"] = summary["amount"] - summary["amount_unmatched"]
+    if action == "drop":  # the purchases keep what was cancelled; netting would have taken it off
+        kept = cancels.filter(cancels.return_match != "unmatched")
+        kept_matched = kept.amount.abs().sum().cast("float64").to_pyarrow().as_py() or 0.0
+        both = purchases.amount.sum() - cancels.amount.abs().sum()
+        summary["kept_matched"] = float(kept_matched)
+        summary["revenue_if_netted"] = float(both.cast("float64").to_pyarrow().as_py() or 0.0)
     return summary
+
+
+def suggests_product_match(summary: dict | None) -> bool:
+    """Whether most cancellations found no order with their number under `match: order_number`:
+    the sign of cancellations that carry their own document numbers (ERP exports)."""
+    return bool(summary) and summary["match"] == "order_number" and \
+        summary["lines_unmatched"] > summary["lines_order_number"]
