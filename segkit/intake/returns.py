@@ -237,9 +237,10 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     if action == "drop":  # the purchases keep what was cancelled; netting would have taken it off
         kept = cancels.filter(cancels.return_match != "unmatched")
         kept_matched = kept.amount.abs().sum().cast("float64").to_pyarrow().as_py() or 0.0
-        both = purchases.amount.sum() - cancels.amount.abs().sum()
+        cancelled = cancels.amount.abs().sum().to_pyarrow().as_py() or 0  # exact (Decimal): one rounding below
+        gross = purchases.amount.sum().to_pyarrow().as_py() or 0
         summary["kept_matched"] = float(kept_matched)
-        summary["revenue_if_netted"] = float(both.cast("float64").to_pyarrow().as_py() or 0.0)
+        summary["revenue_if_netted"] = float(gross - cancelled)
     return summary
 
 
