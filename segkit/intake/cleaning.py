@@ -87,7 +87,10 @@ class CleanResult:
     """The clean rows (`table`: lazy, in the engine; `clean`: as a DataFrame, read on first use),
     the quarantine and the ledger (DataFrames), the as-of date, and the parsed input (`input`,
     lazy) for before/after views: its amounts exact too (DECIMAL), missing where not finite or
-    implausible."""
+    implausible. Then the customers (`segkit.intake.returns.settle_customers`): `scored`, the clean
+    rows of the customers scored (lazy: what features and later stages read), `customer_ledger`,
+    `customers_set_aside`, and `returns`, what the treatment of returns changed (None when
+    `cleaning.returns` marks nothing)."""
 
     table: ibis.Table
     quarantine: pd.DataFrame
@@ -620,8 +623,11 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
-    date and the join report. When every row is set aside, the quarantine and the ledger are saved
-    and the DataError says where to find them. Amounts are exact to `minor_unit` decimals
+    date and the join report, plus the customer ledger and the customers set aside (features hold
+    only the customers scored: see `segkit.intake.returns`). When every row is set aside, the
+    quarantine and the ledger are saved and the DataError says where to find them; when no customer
+    can be scored (every revenue zero or less after returns), the ledgers are saved and
+    `NoScoredCustomers` (a DataError) says what to do. Amounts are exact to `minor_unit` decimals
     (`params.currency.minor_unit`; see `clean_transactions`), so two runs on the same rows, in
     any order, write byte-identical files.
     """
