@@ -257,3 +257,25 @@ def test_params_name_the_matching_and_refuse_an_unknown_one(tmp_path):
     text = "customer,order,date,amount\nA,O1,2024-05-01,20\nA,C1,2024-05-02,-5\n"
     with pytest.raises(DataError, match="match: product needs the product column"):
         clean(source(tmp_path, text, SMALL_COLUMNS), order_prefix="C", match="product")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("action", ["net", "drop"])
+def test_the_cleaning_report_states_the_treatment_and_what_it_changed(tmp_path, lang, action):
+    from segkit.i18n import customer_ledger_table, customers_sentence, returns_sentence
+    from segkit.params import Currency
+    from segkit.report.html import say
+
+    result = clean(source(tmp_path, UCI, UCI_COLUMNS), order_prefix="C", match="product", action=action)
+    key, values = returns_sentence(result.returns, lang, Currency(code="GBP", symbol="£"))
+    text = str(say(key, lang, **values))
+    assert key == f"cleaning.returns.{action}"
+    assert "£59.28" in text  # every cancelled amount, in the run's currency
+    assert ("£32.28" in text) == (action == "drop")  # drop: the cancelled revenue the purchases kept
+    key, values = customers_sentence(result.customer_ledger)
+    assert values == {"customers": 5, "scored": 5 if action == "drop" else 3, "floored": 0,
+                      "aside": 0 if action == "drop" else 2}
+    say(key, lang, **values)
+    shown = customer_ledger_table(result.customer_ledger, lang)
+    assert shown["customers"].iloc[-1] == 5  # the total row: the customers in
+    assert returns_sentence(None, lang) == ("cleaning.returns.none", {})

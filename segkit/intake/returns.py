@@ -85,10 +85,10 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
                              **({"_p_price": purchases.unit_price} if "unit_price" in t.columns else {}))
         pairs = c.join(p, [c._c_customer == p._p_customer, c._c_product == p._p_product,
                            p._p_at.date() <= c._c_day])
-        preference = [ibis.desc((pairs._p_size == pairs._c_size).fill_null(False).cast("int8")),
-                      ibis.desc((pairs._p_size >= pairs._c_size).fill_null(False).cast("int8"))]
+        preference = [ibis.desc((pairs._p_size == pairs._c_size).fill_null(False).cast("int32")),
+                      ibis.desc((pairs._p_size >= pairs._c_size).fill_null(False).cast("int32"))]
         if "unit_price" in t.columns:
-            preference.append(ibis.desc((pairs._p_price == pairs._c_price).fill_null(False).cast("int8")))
+            preference.append(ibis.desc((pairs._p_price == pairs._c_price).fill_null(False).cast("int32")))
         preference += [ibis.desc(pairs._p_at), ibis.desc(pairs._p_row)]
         ranked = pairs.mutate(_rank=ibis.row_number().over(group_by=pairs._c_row, order_by=preference))
         best = ranked.filter(ranked._rank == 0)
