@@ -200,6 +200,7 @@ SMALL_COLUMNS = {"customer_id": "customer", "order_id": "order", "ordered_at": "
 def test_the_issue_smallest_input_sets_the_customer_aside_before_scoring(tmp_path, extra, rule):
     intake = source(tmp_path, SMALL + extra, SMALL_COLUMNS)
     result = clean_and_save(intake, tmp_path / "data", as_of=AS_OF, rules=Cleaning(returns={"order_prefix": "C"}))
+    assert_every_row_accounted(result, intake.transactions)
     saved = pd.read_parquet(tmp_path / "data" / "features.parquet")
     assert sorted(saved["customer_id"]) == ["A", "B", "C", "D"] and (saved["revenue"] > 0).all()
     ledger = pd.read_parquet(tmp_path / "data" / "customer_ledger.parquet")
@@ -231,6 +232,8 @@ def test_floor_scores_net_negative_customers_at_zero_revenue(tmp_path):
     intake = source(tmp_path, text, UCI_COLUMNS)
     result = clean_and_save(intake, tmp_path / "data", as_of=AS_OF,
                             rules=Cleaning(returns={"order_prefix": "C", "match": "product", "net_negative": "floor"}))
+    assert_every_row_accounted(result, intake.transactions)
+    assert result.customer_ledger["customers"].sum() == 6
     saved = pd.read_parquet(tmp_path / "data" / "features.parquet").set_index("customer_id")
     assert sorted(saved.index) == ["A", "B", "D", "E", "F"]
     assert saved.loc["F", "revenue"] == 0.0 and saved.loc["B", "revenue"] == 0.0
