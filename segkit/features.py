@@ -22,7 +22,7 @@ FEATURE_COLUMNS = (
 
 
 def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_days: int = 90,
-                           minor_unit: int = 2) -> ibis.Table:
+                           minor_unit: int = 2, floor_revenue: bool = False) -> ibis.Table:
     """The per-customer feature expression (lazy): see `customer_features`. Amounts that are not
     DECIMAL yet are made exact first (rounded half away from zero to `minor_unit` decimals)."""
     from segkit.intake.cleaning import exact_amount
@@ -36,7 +36,7 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
         orders=t.order_id.nunique(),
         orders_recent=t.order_id.nunique(where=t.ordered_at.date() > window_start),
         # an exact sum; the engine's cast to float64 is correctly rounded, so equal sums, equal floats
-        revenue=amount.sum().cast("float64"),
+        revenue=(ibis.greatest(amount.sum(), 0) if floor_revenue else amount.sum()).cast("float64"),
         first_purchase=t.ordered_at.min().date(),
         last_purchase=t.ordered_at.max().date(),
     )
@@ -55,7 +55,8 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
 
 
 def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table,
-                      as_of: dt.date, activity_days: int = 90, minor_unit: int = 2) -> pd.DataFrame:
+                      as_of: dt.date, activity_days: int = 90, minor_unit: int = 2,
+                      floor_revenue: bool = False) -> pd.DataFrame:
     """One row per customer: orders (distinct orders, the F of RFM), revenue (total spend, the M),
     first and last purchase dates, recency_days (days from the last purchase to `as_of`, the R),
     tenure_days (days since the first purchase), avg_order_value, interval_days (mean days between
@@ -69,6 +70,13 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     not finite or does not fit DECIMAL(18, minor_unit) raises a DataError; in an engine table of
     floats, such an amount is left out of the sum.
 
+    Returns netted by cleaning (`cleaning.returns.action: net`) are lines of the purchase they
+    cancel (same order_id, same date: see `segkit.intake.returns`): they reduce revenue, never add
+    an order (an order_id, or a customer-day where the data have no order number) and never move
+    recency. `floor_revenue=True` (`cleaning.returns.net_negative: floor`) makes a revenue below
+    zero 0; by default cleaning sets such customers aside before features are computed
+    (`CleanResult.scored`), so revenue here is above zero.
+
     >>> from segkit.datasets import load_cdnow
     >>> from segkit.intake.sources import connect
     >>> f = customer_features(connect(), load_cdnow(), dt.date(1998, 6, 30))
@@ -77,9 +85,9 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     """
     if isinstance(transactions, pd.DataFrame):  # read in place by the engine, not copied into it
         transactions = ibis.memtable(_exact_frame(transactions, minor_unit))
-        frame = con.to_pandas(customer_features_expr(transactions, as_of, activity_days, minor_unit))
+        frame = con.to_pandas(customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue))
     else:  # an engine table: computed where it lives
-        frame = customer_features_expr(transactions, as_of, activity_days, minor_unit).to_pandas()
+        frame = customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue).to_pandas()
     frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     frame["customer_id"] = frame["customer_id"].astype(str)
     for name in ("orders", "orders_recent", "recency_days", "tenure_days"):

@@ -69,3 +69,41 @@ def format_conditions(conditions, lang: str) -> str:
         else:
             parts.append(f"{name} <= {upper[feature]:,.4g}")
     return t("rule.and", lang).join(parts) if parts else "—"
+
+
+def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[str, dict]:
+    """The catalogue key and values of the sentence that says how returns were treated and what it
+    changed (`summary` as `segkit.intake.returns.returns_summary` gives it, None when no row is
+    marked as a return); amounts are shown in `currency` (params.currency). For `say(key, lang, **values)`."""
+    from segkit.report.html import Money
+
+    if not summary:
+        return "cleaning.returns.none", {}
+    values = {name: Money(value, currency) if name.startswith(("amount", "gross_", "net_", "kept", "revenue_"))
+              else value for name, value in summary.items()}
+    values["match_words"] = t(f"returns.match.{summary['match']}", lang)
+    values["lines_matched"] = summary["lines_order_number"] + summary["lines_product"]
+    return f"cleaning.returns.{summary['action']}", values
+
+
+def customers_sentence(ledger: pd.DataFrame, net_negative: str = "set_aside") -> tuple[str, dict]:
+    """The catalogue key and values of the sentence on the customer ledger: customers with rows
+    used, scored, floored at revenue 0 (`net_negative="floor"`), set aside."""
+    by_outcome = ledger.groupby("outcome")["customers"].sum()
+    values = {"customers": int(by_outcome.sum()), "scored": int(by_outcome.get("scored", 0)),
+              "floored": int(by_outcome.get("floored", 0)), "aside": int(by_outcome.get("set_aside", 0))}
+    return ("cleaning.customers_floored" if net_negative == "floor" else "cleaning.customers"), values
+
+
+def customer_ledger_table(ledger: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The customer ledger with its outcomes and rules in words, and a total row (the customers in)."""
+    shown = ledger.assign(outcome=[t(f"customer_outcome.{o}", lang) for o in ledger["outcome"]],
+                          rule=[t(f"customer_rule.{r}", lang) if r else "" for r in ledger["rule"]])
+    total = pd.DataFrame([{"outcome": "Σ", "rule": "", "customers": int(ledger["customers"].sum()),
+                           "share": float(ledger["share"].sum()), "revenue": float(ledger["revenue"].sum())}])
+    return pd.concat([shown, total], ignore_index=True)
+
+
+def customers_set_aside_table(aside: pd.DataFrame, lang: str, rows: int = 20) -> pd.DataFrame:
+    """The first `rows` customers set aside (by customer id), each with why in words."""
+    return aside.head(rows).assign(rule=[t(f"customer_rule.{r}", lang) for r in aside["rule"].head(rows)])

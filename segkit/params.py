@@ -568,18 +568,32 @@ class Fill(_Model):
 
 
 class Returns(_Model):
-    """How cancellations and returns are marked, and what to do with them.
+    """How cancellations and returns are marked, what to do with them, and with the customers they
+    leave at zero or below (docs/data.md, "Returns and cancellations").
 
     Marked by an order-id prefix (`order_prefix: C`), by a status column mapped as `status` with the
     values that mean a return (`status_values: [cancelled, returned]`), or by a negative quantity.
-    `net`: the line is used with a negative amount, under the original order number, so that it
-    nets against the purchase; `drop`: the line is set aside (rule `return`).
+    `net`: the line is used with a negative amount, netted into the purchase it cancels (it never
+    counts as an order and never moves recency); `drop`: the line is set aside (rule `return`) and
+    the purchases stay as they are.
+
+    `match` says how a cancellation finds its purchase: `order_number` (the default), the same
+    order number (without the prefix) of the same customer; `product`, for exports where a
+    cancellation is a document with its own number (`C536379`), the customer's purchase line of the
+    same product dated at or before it (the same amount first, then one at least as large, then the
+    same unit price, then the latest). A cancellation that finds no purchase in the data (it cancels
+    one before the extract) still reduces revenue and is counted apart.
+
+    `net_negative`: a customer whose revenue after netting is zero or less is `set_aside` from
+    scoring (the default; counted in the customer ledger) or scored with revenue `floor`ed at zero.
     """
 
     order_prefix: str | None = Field(None, min_length=1)
     status_values: list[str] = Field(default_factory=list)
     negative_quantity: bool = False
     action: Literal["net", "drop"] = "net"
+    match: Literal["order_number", "product"] = "order_number"
+    net_negative: Literal["set_aside", "floor"] = "set_aside"
 
 
 class Outliers(_Model):

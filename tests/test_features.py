@@ -47,3 +47,19 @@ def test_cdnow_features_count_customer_days():
     assert f["orders"].sum() == 67591
     assert f["revenue"].sum() == pytest.approx(2500315.63)
     assert f["recency_days"].min() == 0 and f["tenure_days"].max() == 545
+
+
+def test_floor_revenue_makes_a_negative_revenue_zero_and_leaves_the_input_alone():
+    tx = pd.DataFrame({
+        "customer_id": ["A", "A", "B"],
+        "order_id": ["1", "1", "2"],
+        "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-05"]),
+        "amount": [10.0, -25.0, 7.5],  # A's cancellation (netted into order 1) exceeds what A bought
+    })
+    before = tx.copy()
+    plain = customer_features(connect(), tx, dt.date(2024, 1, 31)).set_index("customer_id")
+    floored = customer_features(connect(), tx, dt.date(2024, 1, 31), floor_revenue=True).set_index("customer_id")
+    assert plain.loc["A", "revenue"] == -15.0 and floored.loc["A", "revenue"] == 0.0
+    assert floored.loc["A", "avg_order_value"] == 0.0 and floored.loc["B", "revenue"] == 7.5
+    assert floored.loc["A", "orders"] == 1  # a line under the order it cancels adds no order
+    pd.testing.assert_frame_equal(tx, before)

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from segkit.errors import DataError
 from segkit.params import Cleaning
+from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
 from segkit.intake.parsing import (FIXES, Parsed, decimal_array, exact_decimals, fixes_per_row, is_text, parse_amount,
                                    parse_datetime, parse_text, to_minor_units)
 
@@ -86,7 +87,10 @@ class CleanResult:
     """The clean rows (`table`: lazy, in the engine; `clean`: as a DataFrame, read on first use),
     the quarantine and the ledger (DataFrames), the as-of date, and the parsed input (`input`,
     lazy) for before/after views: its amounts exact too (DECIMAL), missing where not finite or
-    implausible."""
+    implausible. Then the customers (`segkit.intake.returns.settle_customers`): `scored`, the clean
+    rows of the customers scored (lazy: what features and later stages read), `customer_ledger`,
+    `customers_set_aside`, and `returns`, what the treatment of returns changed (None when
+    `cleaning.returns` marks nothing)."""
 
     table: ibis.Table
     quarantine: pd.DataFrame
@@ -94,6 +98,12 @@ class CleanResult:
     as_of: dt.date
     input: ibis.Table
     in_database: bool = False
+    # the customers: the clean rows of those scored (lazy), the customer ledger, the customers set
+    # aside, and what the treatment of returns changed (segkit.intake.returns)
+    scored: ibis.Table | None = None
+    customer_ledger: pd.DataFrame | None = None
+    customers_set_aside: pd.DataFrame | None = None
+    returns: dict | None = None
 
     @cached_property
     def clean(self) -> pd.DataFrame:
@@ -110,6 +120,11 @@ class NoCleanRows(DataError):
     def __init__(self, message: str, result: CleanResult):
         super().__init__(message)
         self.result = result
+
+
+class NoScoredCustomers(NoCleanRows):
+    """Rows are used, but every customer's revenue is zero or less after netting returns (or they
+    have no purchase left): nobody can be scored. `result` holds the row and customer ledgers."""
 
 
 def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table,
@@ -176,7 +191,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         judged = con.create_table(f"segkit_judged_{next(_names)}", judged, overwrite=True)
     ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())
     quarantine = _quarantine(judged, originals)
-    shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier") if c in judged.columns]
+    shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier", *RETURN_COLUMNS) if c in judged.columns]
     clean = judged.filter(judged.outcome != "set_aside").select(shown)
     shown_input = table
     if table.amount.type() != amount_type(minor_unit):  # the before view sums exact amounts too
@@ -185,7 +200,44 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     if ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum() == 0:
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}); see the quarantine for each "
                           "row and its reason, and fix the source, the column map or the cleaning rules", result)
-    return result
+    return _settle(result, judged, rules)
+
+
+def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanResult:
+    """The result with its customers decided (segkit.intake.returns.settle_customers) and, where
+    returns are marked, what their treatment changed."""
+    from dataclasses import replace
+
+    returns = rules.returns
+    scored, customer_ledger, aside = settle_customers(result.table, returns.net_negative)
+    summary = None
+    if "return_match" in judged.columns:
+        summary = returns_summary(judged, returns.action, returns.match, returns.net_negative, returns.order_prefix)
+    return replace(result, scored=scored, customer_ledger=customer_ledger, customers_set_aside=aside,
+                   returns=summary)
+
+
+def nobody_scored(result: CleanResult) -> str | None:
+    """Why no customer of `result` can be scored, and what to do (None when some can): every
+    customer's revenue is zero or less after netting returns, or none has a purchase left."""
+    ledger = result.customer_ledger
+    counts = ledger.groupby("outcome")["customers"].sum()
+    if counts.get("scored", 0) > 0:  # floored customers alone all have revenue 0: nothing to rank
+        return None
+    customers = int(counts.sum())
+    floored = int(counts.get("floored", 0))
+    why = ", ".join(f"{r.rule}: {r.customers}" for r in ledger.itertuples() if r.outcome == "set_aside" and r.customers)
+    what = (f"all {customers} customers have revenue zero or less after netting returns"
+            + (f" ({floored} would be scored at revenue 0 under cleaning.returns.net_negative: floor, which ranks "
+               "nobody)" if floored else f" ({why})"))
+    if result.returns and result.returns["action"] == "net":
+        hint = (f"check that cleaning.returns marks only returns and cancellations ({result.returns['lines']} lines "
+                "were netted as returns) and that purchases have positive amounts, or set cleaning.returns.action: "
+                "drop to keep the purchases as they are")
+    else:
+        hint = ("check the sign of the amount column (purchases must be positive), or set "
+                "cleaning.non_positive_amount: set_aside")
+    return f"no customer can be scored: {what}; {hint}"
 
 
 CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "string",
@@ -443,11 +495,14 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         *[(reason == rule, words) for rule, words in {**said, **amount_said}.items()],
         else_=t.detail if "detail" in has else ibis.null(str))
     flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
-    judged = t.mutate(**values, reason=reason, detail=detail, **flags)
+    marked = {"_return": is_return, "_return_document": t.order_id} if marks else {}
+    judged = t.mutate(**values, reason=reason, detail=detail, **flags, **marked)
 
     outliers = rules.outliers
     if outliers.method != "none":
         judged = _mark_outliers(judged, outliers)
+    if marks:  # each cancellation finds the purchase it cancels, among the rows used (segkit.intake.returns)
+        judged = net_returns(judged, action=returns.action, match=returns.match, order_prefix=returns.order_prefix)
 
     fixes = judged.fixes if "fixes" in has else ibis.literal("")
     fixes = fixes.fill_null("")
@@ -460,7 +515,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     outcome = ibis.cases((judged.reason.notnull(), "set_aside"), (judged.fixes != "", "fixed"), else_="used")
     rule = ibis.cases((judged.reason.notnull(), judged.reason), (judged.fixes != "", judged.fixes),
                       (flagged, "outlier_flagged"), else_="")
-    internal = [c for c in judged.columns if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_"))]
+    internal = [c for c in judged.columns
+                if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_", "_return"))]
     return judged.mutate(outcome=outcome, rule=rule).drop(*internal)
 
 
@@ -567,26 +623,39 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
-    date and the join report. When every row is set aside, the quarantine and the ledger are saved
-    and the DataError says where to find them. Amounts are exact to `minor_unit` decimals
+    date and the join report, plus the customer ledger and the customers set aside (features hold
+    only the customers scored: see `segkit.intake.returns`). When every row is set aside, the
+    quarantine and the ledger are saved and the DataError says where to find them; when no customer
+    can be scored (every revenue zero or less after returns), the ledgers are saved and
+    `NoScoredCustomers` (a DataError) says what to do. Amounts are exact to `minor_unit` decimals
     (`params.currency.minor_unit`; see `clean_transactions`), so two runs on the same rows, in
     any order, write byte-identical files.
     """
     from segkit.features import customer_features
     from segkit.store import save_run_info, save_stage
 
+    rules = rules or Cleaning()
     try:
         result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules,
                                     minor_unit=minor_unit)
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None
-    features = customer_features(intake.engine, result.table, result.as_of, activity_days, minor_unit)
+    why = nobody_scored(result)
+    if why:  # one clear message here, not a crash in 02_rfm or 04_clustering
+        save_stage(data_dir, quarantine=result.quarantine, ledger=result.ledger,
+                   customer_ledger=result.customer_ledger, customers_set_aside=result.customers_set_aside)
+        raise NoScoredCustomers(f"{intake.origin}: {why} (customer_ledger.parquet and customers_set_aside.parquet "
+                                f"in {data_dir})", result)
+    # only the customers scored: those set aside (revenue zero or less after returns) never reach 02-06
+    features = customer_features(intake.engine, result.scored, result.as_of, activity_days, minor_unit,
+                                 floor_revenue=rules.returns.net_negative == "floor")
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
                quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
-               surveys=intake.surveys, features=features)
+               surveys=intake.surveys, features=features, customer_ledger=result.customer_ledger,
+               customers_set_aside=result.customers_set_aside)
     save_run_info(data_dir, as_of=result.as_of, join=join_report(result.table, intake.customers, intake.surveys),
-                  in_database=result.in_database)
+                  in_database=result.in_database, returns=result.returns)
     return result
 
 

@@ -1,0 +1,254 @@
+"""Returns and cancellations: each one netted into the purchase it cancels, and the customers that
+netting leaves at zero or below set aside from scoring, counted in a customer ledger.
+
+Computed in the engine that holds the rows (DuckDB for files, PostgreSQL in place), as joins and
+window functions over the judged rows; nothing loops over rows in Python.
+
+A cancellation line finds its purchase (`cleaning.returns.match`):
+
+- `order_number`: the customer's order with the same number (the prefix removed);
+- `product`: for exports where a cancellation is a document with its own number (`C536379` in the
+  UCI Online Retail data set: negative quantity, same customer, product and unit price as an
+  earlier invoice), the customer's purchase line of the same product dated on or before the
+  cancellation's day. Of those, the first by: the same amount (in size: the same quantity at the
+  same price), then an amount at least as large (a partial cancellation fits in it), then the same
+  unit price (where the data have one), then the latest, then the latest line. Several
+  cancellations may reduce one purchase line; a cancellation is never split across lines.
+
+Netted (`action: net`), a cancellation keeps its own line (and amount, made negative) and takes
+the order number and date of the purchase it cancels, so it never counts as an order and never
+moves recency, for every reader of the clean rows (features, the repeat-buying summary, monthly
+activity). Its own document and date stay in `return_document` and `returned_at`. A cancellation
+that finds no purchase in the data (it cancels one from before the extract) still reduces revenue:
+it is netted into the customer's first purchase and counted apart (`return_match: unmatched`).
+
+With `action: drop` the cancellations are set aside (rule `return`) and the purchases stay; the
+same matching then tells how much of the cancelled revenue the purchases kept.
+
+A customer whose revenue after netting is below zero (`net_negative`), exactly zero (`net_zero`:
+amounts are exact decimals, so a fully cancelled purchase nets to 0, not -2e-13), or who has no
+purchase line left (`no_purchase`: only cancellations) is set aside from scoring
+(`net_negative: set_aside`, the default) or, with `net_negative: floor`, scored with revenue 0
+(`no_purchase` customers are always set aside: there is nothing to score).
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+
+from segkit.errors import DataError
+
+MATCHES = ("order_number", "product", "unmatched")
+# columns the clean rows carry when returns are marked (null on purchase lines)
+RETURN_COLUMNS = ("return_match", "return_of", "return_document", "returned_at")
+CUSTOMER_RULES = ("net_negative", "net_zero", "no_purchase")
+CUSTOMER_OUTCOMES = ("scored", "floored", "set_aside")
+
+
+def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_number",
+                order_prefix: str | None = None) -> ibis.Table:
+    """Match each cancellation line of `judged` to the purchase it cancels (see the module
+    docstring for the rule) and, with `action="net"`, net it there.
+
+    `judged` has one row per input row with source_row, customer_id, order_id, ordered_at, amount
+    (product and unit_price where mapped), `reason` (null on rows used) and `_return` (the line
+    is marked as a return); `_return_document`, the line's order number as given. Cancellations are the
+    rows marked and used (`net`) or set aside as `return` (`drop`); purchases are the other rows
+    used. Returns the same rows with `return_match` (order_number, product, unmatched; null for
+    other rows), `return_of` (the source_row of the purchase line, for product matches),
+    `return_document` and `returned_at` (the cancellation's own order number and date); with
+    `net`, a cancellation's order_id and ordered_at become those of its purchase (unmatched: the
+    customer's first purchase; none: its own). Lazy; raises DataError when `match="product"` and the
+    product column is not mapped.
+    """
+    t = judged
+    if match == "product" and "product" not in t.columns:
+        raise DataError("cleaning.returns.match: product needs the product column: map it in the column map "
+                        "(columns: {product: <your column, e.g. StockCode>}), or use match: order_number")
+    used = t.reason.isnull()
+    cancel_rows = (t._return & used) if action == "net" else (t._return & (t.reason == "return"))
+    purchases = t.filter(used & ~t._return)
+    cancels = t.filter(cancel_rows.fill_null(False))
+    key = cancels.order_id
+    if order_prefix:  # drop mode keeps the prefix on the line; the match looks past it
+        key = ibis.ifelse(key.startswith(order_prefix), key.substr(len(order_prefix)), key)
+    c = cancels.select(_c_row=cancels.source_row, _c_customer=cancels.customer_id, _c_key=key,
+                       _c_day=cancels.ordered_at.date(), _c_size=cancels.amount.abs(),
+                       **({"_c_product": cancels["product"]} if match == "product" else {}),
+                       **({"_c_price": cancels.unit_price} if "unit_price" in t.columns else {}))
+
+    if match == "product":
+        p = purchases.select(_p_customer=purchases.customer_id, _p_product=purchases["product"],
+                             _p_at=purchases.ordered_at, _p_row=purchases.source_row, _p_order=purchases.order_id,
+                             _p_size=purchases.amount.abs(),
+                             **({"_p_price": purchases.unit_price} if "unit_price" in t.columns else {}))
+        pairs = c.join(p, [c._c_customer == p._p_customer, c._c_product == p._p_product,
+                           p._p_at.date() <= c._c_day])
+        preference = [ibis.desc((pairs._p_size == pairs._c_size).fill_null(False).cast("int32")),
+                      ibis.desc((pairs._p_size >= pairs._c_size).fill_null(False).cast("int32"))]
+        if "unit_price" in t.columns:
+            preference.append(ibis.desc((pairs._p_price == pairs._c_price).fill_null(False).cast("int32")))
+        preference += [ibis.desc(pairs._p_at), ibis.desc(pairs._p_row)]
+        ranked = pairs.mutate(_rank=ibis.row_number().over(group_by=pairs._c_row, order_by=preference))
+        best = ranked.filter(ranked._rank == 0)
+        found = best.select(_m_row=best._c_row, _m_order=best._p_order, _m_at=best._p_at, _m_of=best._p_row)
+    else:
+        orders = purchases.group_by([purchases.customer_id, purchases.order_id]).aggregate(
+            _m_at=purchases.ordered_at.min())
+        orders = orders.select(_o_customer=orders.customer_id, _o_order=orders.order_id, _o_at=orders._m_at)
+        pairs = c.join(orders, [c._c_customer == orders._o_customer, c._c_key == orders._o_order])
+        found = pairs.select(_m_row=pairs._c_row, _m_order=pairs._o_order, _m_at=pairs._o_at,
+                             _m_of=ibis.null("int64"))
+
+    first = purchases.mutate(_n=ibis.row_number().over(group_by=purchases.customer_id,
+                                                       order_by=[purchases.ordered_at, purchases.source_row]))
+    first = first.filter(first._n == 0).select(_f_customer=first.customer_id, _f_order=first.order_id,
+                                               _f_at=first.ordered_at)
+    matched = c.left_join(found, c._c_row == found._m_row).left_join(first, c._c_customer == first._f_customer)
+    matched = matched.select(
+        _k_row=matched._c_row,
+        _k_match=ibis.ifelse(matched._m_row.notnull(), match, "unmatched"),
+        _k_order=matched._m_order.coalesce(matched._f_order),
+        _k_at=matched._m_at.coalesce(matched._f_at),
+        _k_of=matched._m_of.cast("int64"))
+
+    out = t.left_join(matched, t.source_row == matched._k_row)
+    is_cancel = out._k_row.notnull()
+    changes = dict(
+        return_match=out._k_match,
+        return_of=out._k_of,
+        return_document=ibis.ifelse(is_cancel, out._return_document, ibis.null("string")),
+        returned_at=ibis.ifelse(is_cancel, out.ordered_at, ibis.null(out.ordered_at.type())),
+    )
+    if action == "net":
+        changes.update(order_id=ibis.ifelse(is_cancel, out._k_order.coalesce(out.order_id), out.order_id),
+                       ordered_at=ibis.ifelse(is_cancel, out._k_at.coalesce(out.ordered_at), out.ordered_at))
+    out = out.mutate(**changes)
+    return out.drop(*[col for col in out.columns if col.startswith("_k_")])
+
+
+def customer_outcomes(clean: ibis.Table, net_negative: str = "set_aside") -> ibis.Table:
+    """One row per customer of the clean rows (lazy): customer_id, purchase_lines, return_lines,
+    revenue (the exact sum of the amounts, after netting), `rule` (net_negative, net_zero,
+    no_purchase, or "" when revenue is above zero) and `outcome` (scored; floored, with
+    `net_negative="floor"`; set_aside). A line is a purchase unless `return_match` marks it."""
+    is_return = clean.return_match.notnull() if "return_match" in clean.columns else ibis.literal(False)
+    per = clean.group_by("customer_id").aggregate(
+        purchase_lines=clean.count(where=~is_return), return_lines=clean.count(where=is_return),
+        revenue=clean.amount.sum())
+    rule = ibis.cases((per.purchase_lines == 0, "no_purchase"), (per.revenue < 0, "net_negative"),
+                      (per.revenue == 0, "net_zero"), else_="")
+    per = per.mutate(rule=rule)
+    floor = net_negative == "floor"
+    outcome = ibis.cases((per.rule == "", "scored"),
+                         ((per.rule != "no_purchase") & ibis.literal(floor), "floored"), else_="set_aside")
+    return per.mutate(outcome=outcome)
+
+
+def customer_ledger(outcomes: pd.DataFrame | ibis.Table, net_negative: str = "set_aside") -> pd.DataFrame:
+    """The customer ledger: one row per outcome and rule (scored; floored per rule with
+    `net_negative="floor"`; set aside per rule, every rule listed), with customers, share of the
+    customers in, and revenue (their net revenue, before any floor). The customers add up to the
+    customers in (every customer with a clean row). `outcomes` as `customer_outcomes` gives it."""
+    if isinstance(outcomes, ibis.Table):
+        outcomes = outcomes.group_by(["outcome", "rule"]).aggregate(
+            customers=outcomes.count(), revenue=outcomes.revenue.sum().cast("float64")).to_pandas()
+    elif "customers" not in outcomes.columns:
+        outcomes = outcomes.assign(revenue=outcomes["revenue"].astype("float64")).groupby(
+            ["outcome", "rule"], as_index=False).agg(customers=("customer_id", "size"), revenue=("revenue", "sum"))
+    counted = outcomes.set_index(["outcome", "rule"])
+    keys = [("scored", "")]
+    if net_negative == "floor":
+        keys += [("floored", rule) for rule in CUSTOMER_RULES[:2]]
+    keys += [("set_aside", rule) for rule in CUSTOMER_RULES]
+    stray = set(counted.index) - set(keys)
+    if stray:  # an outcome the ledger does not list would break the sum: never silently
+        raise ValueError(f"customer outcomes {sorted(stray)} are not in the customer ledger")
+    rows = [(o, r, int(counted["customers"].get((o, r), 0)), float(counted["revenue"].get((o, r), 0.0)))
+            for o, r in keys]
+    ledger = pd.DataFrame(rows, columns=["outcome", "rule", "customers", "revenue"])
+    ledger["customers"] = ledger["customers"].astype("int64")
+    total = int(ledger["customers"].sum())
+    ledger.insert(3, "share", ledger["customers"] / total if total else 0.0)
+    return ledger
+
+
+def settle_customers(clean: ibis.Table, net_negative: str = "set_aside"
+                     ) -> tuple[ibis.Table, pd.DataFrame, pd.DataFrame]:
+    """Decide which customers are scored: the clean rows of the customers scored (lazy; `clean`
+    itself when no customer is set aside), the customer ledger (`customer_ledger`) and the
+    customers set aside (customer_id, rule, purchase_lines, return_lines, revenue as float64),
+    sorted by customer_id. Computed in the engine; only the set-aside customers come back."""
+    outcomes = customer_outcomes(clean, net_negative)
+    ledger = customer_ledger(outcomes, net_negative)
+    aside = outcomes.filter(outcomes.outcome == "set_aside")
+    aside = aside.select("customer_id", "rule", "purchase_lines", "return_lines",
+                         revenue=aside.revenue.cast("float64")).order_by("customer_id").to_pandas()
+    aside["customer_id"] = aside["customer_id"].astype(str)
+    if aside.empty:
+        return clean, ledger, aside
+    kept = outcomes.filter(outcomes.outcome != "set_aside").select("customer_id")
+    return clean.semi_join(kept, "customer_id"), ledger, aside
+
+
+def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: str,
+                    order_prefix: str | None = None) -> dict:
+    """What the treatment of returns changed, from the judged rows (after `net_returns`): the
+    treatment (action, match, net_negative); cancellation `lines` and `documents` (distinct per
+    customer) and their `amount`, and per match (order_number, product, unmatched) `lines_<match>`
+    and `amount_<match>`; the purchase revenue before netting (`gross_revenue`) and the revenue of
+    the rows used after it (`net_revenue`); `orders` (distinct purchase orders per customer), and
+    how many orders the cancellation documents would have added had they counted as orders
+    (`orders_not_added`: documents whose number, with or without the prefix, is none of the
+    customer's purchase orders); customers with a cancellation, and those whose last date would
+    have been a cancellation (`recency_kept`). With `drop`, how much of the cancelled revenue
+    cancels purchases in the data, which the purchases kept (`kept_matched`), and the revenue had
+    it been netted (`revenue_if_netted`). Amounts are summed exactly, then given as floats. Five
+    small queries in the engine."""
+    t = judged
+    cancels = t.filter(t.return_match.notnull())
+    purchases = t.filter(t.reason.isnull() & t.return_match.isnull())
+    per_match = cancels.group_by("return_match").aggregate(lines=cancels.count(), amount=cancels.amount.abs().sum())
+    per_match = {row["return_match"]: row for row in per_match.to_pyarrow().to_pylist()}
+    exact = {name: per_match[name]["amount"] if name in per_match else 0 for name in MATCHES}
+    summary = {"action": action, "match": match, "net_negative": net_negative,
+               "lines": sum(row["lines"] for row in per_match.values()), "amount": float(sum(exact.values()))}
+    for name in MATCHES:
+        summary[f"lines_{name}"] = int(per_match[name]["lines"]) if name in per_match else 0
+        summary[f"amount_{name}"] = float(exact[name])
+    used = t.filter(t.reason.isnull())  # purchases, and in net mode the cancellations netted into them
+    is_purchase = used.return_match.isnull()
+    sums = used.aggregate(gross=used.amount.sum(where=is_purchase), net=used.amount.sum(),
+                          orders=used.customer_id.concat("\x1f", used.order_id).nunique(where=is_purchase)
+                          ).to_pyarrow().to_pylist()[0]
+    gross = sums["gross"] or 0
+    summary["gross_revenue"] = float(gross)
+    summary["net_revenue"] = float(sums["net"] or 0)
+    summary["orders"] = int(sums["orders"] or 0)
+    found = cancels.aggregate(documents=cancels.customer_id.concat("\x1f", cancels.return_document).nunique(),
+                              customers=cancels.customer_id.nunique()).to_pyarrow().to_pylist()[0]
+    summary["documents"] = int(found["documents"] or 0)
+    summary["customers_with_returns"] = int(found["customers"] or 0)
+    own_orders = purchases.select(o_customer=purchases.customer_id, o_order=purchases.order_id).distinct()
+    doc = cancels.return_document
+    stripped = ibis.ifelse(doc.startswith(order_prefix), doc.substr(len(order_prefix)), doc) if order_prefix else doc
+    docs = cancels.select(customer_id=cancels.customer_id, doc=doc, stripped=stripped).distinct()
+    extra = docs.anti_join(own_orders, [docs.customer_id == own_orders.o_customer,
+                                        (docs.doc == own_orders.o_order) | (docs.stripped == own_orders.o_order)])
+    summary["orders_not_added"] = int(extra.count().to_pyarrow().as_py())
+    last_purchase = purchases.group_by("customer_id").aggregate(last=purchases.ordered_at.max().date())
+    last_cancel = cancels.group_by("customer_id").aggregate(last_return=cancels.returned_at.max().date())
+    later = last_cancel.join(last_purchase, "customer_id")
+    summary["recency_kept"] = int(later.filter(later.last_return > later["last"]).count().to_pyarrow().as_py())
+    if action == "drop":  # the purchases keep what was cancelled; netting would have taken it off
+        summary["kept_matched"] = float(exact["order_number"] + exact["product"])
+        summary["revenue_if_netted"] = float(gross - sum(exact.values()))
+    return summary
+
+
+def suggests_product_match(summary: dict | None) -> bool:
+    """Whether most cancellations found no order with their number under `match: order_number`:
+    the sign of cancellations that carry their own document numbers (ERP exports)."""
+    return bool(summary) and summary["match"] == "order_number" and \
+        summary["lines_unmatched"] > summary["lines_order_number"]

@@ -1,0 +1,284 @@
+"""Returns and cancellations (issue 9): each cancellation netted into the purchase it cancels, never
+an order, never a recency date; customers at zero or below set aside in a customer ledger.
+
+The expected figures are worked out by hand from the definitions (orders: distinct purchase
+orders; revenue: purchases less cancellations; recency: days from the last purchase to as_of)."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from ledger_check import assert_every_row_accounted
+from segkit.errors import DataError, ParamsError
+from segkit.features import customer_features
+from segkit.intake.cleaning import NoScoredCustomers, clean_and_save, clean_transactions
+from segkit.intake.returns import CUSTOMER_RULES, suggests_product_match
+from segkit.intake.sources import load_source
+from segkit.params import Cleaning, Source, validate_params
+
+AS_OF = dt.date(2024, 5, 31)
+UCI_COLUMNS = {"order_id": "InvoiceNo", "product": "StockCode", "quantity": "Quantity", "ordered_at": "InvoiceDate",
+               "unit_price": "UnitPrice", "customer_id": "CustomerID"}
+# The UCI Online Retail pattern: a cancellation is a document with its own number (C + number),
+# a negative quantity, and the customer, product and unit price of an earlier purchase.
+UCI = """InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID
+536365,P1,6,2024-05-01 10:00,2.55,A
+536365,P2,2,2024-05-01 10:00,3.39,A
+536366,P3,4,2024-05-10 12:00,1.25,A
+C536379,P2,-2,2024-05-12 09:00,3.39,A
+536400,P1,10,2024-05-20 10:00,2.55,B
+C536401,P1,-10,2024-05-20 10:30,2.55,B
+536410,P4,3,2024-05-02 08:00,10.00,D
+C536420,P5,-1,2024-05-15 08:00,7.00,D
+536430,P1,1,2024-05-25 08:00,2.55,E
+536440,P6,1,2024-05-03 08:00,5.00,F
+C536450,P7,-2,2024-05-04 08:00,10.00,F
+"""
+# A: buys 3 lines in 2 orders and cancels one line (file line 5) of the first order, after her last order.
+# B: her only order is cancelled the same day: revenue exactly 0, one order at most, set aside.
+# D: cancels a product she never bought in the data (a purchase before the extract): unmatched.
+# E: an ordinary customer. F: cancels more than she bought in the data: revenue below zero.
+
+
+def source(tmp_path, text, columns=None, name="orders.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path),
+                                                                                **({"columns": columns} if columns else {})}}))
+
+
+def clean(intake, **returns):
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=Cleaning(returns=returns))
+    assert_every_row_accounted(result, intake.transactions)
+    ledger = result.customer_ledger
+    assert ledger["customers"].sum() == result.clean["customer_id"].nunique()  # the customer ledger adds up
+    assert ledger["share"].sum() == pytest.approx(1.0)
+    return result
+
+
+def features(result, **kwargs):
+    return customer_features(None, result.table, result.as_of, **kwargs).set_index("customer_id")
+
+
+def customer_counts(result) -> dict:
+    ledger = result.customer_ledger
+    return {(r.outcome, r.rule): r.customers for r in ledger.itertuples() if r.customers}
+
+
+def test_cancellation_documents_are_matched_by_product_and_never_become_orders(tmp_path):
+    result = clean(source(tmp_path, UCI, UCI_COLUMNS), order_prefix="C", match="product")
+    f = features(result)
+    # A: orders 536365 and 536366; 6×2.55 + 2×3.39 + 4×1.25 − 2×3.39; last purchase 05-10 (not the 05-12 cancellation)
+    assert f.loc["A", "orders"] == 2
+    assert f.loc["A", "revenue"] == pytest.approx(6 * 2.55 + 2 * 3.39 + 4 * 1.25 - 2 * 3.39)
+    assert f.loc["A", "recency_days"] == (AS_OF - dt.date(2024, 5, 10)).days
+    assert f.loc["A", "last_purchase"] == pd.Timestamp("2024-05-10")
+    # B: one order, not two, and exactly nothing left
+    assert f.loc["B", "orders"] == 1 and f.loc["B", "revenue"] == 0.0
+    # D: the unmatched cancellation still reduces revenue, adds no order, moves no date
+    assert f.loc["D", "orders"] == 1 and f.loc["D", "revenue"] == pytest.approx(3 * 10.00 - 7.00)
+    assert f.loc["D", "recency_days"] == (AS_OF - dt.date(2024, 5, 2)).days
+    assert f.loc["E", "orders"] == 1 and f.loc["E", "revenue"] == pytest.approx(2.55)
+    assert f.loc["F", "revenue"] == pytest.approx(5.00 - 20.00)
+
+    row = result.clean.set_index("source_row")
+    assert row.loc[5, "order_id"] == "536365" and row.loc[5, "return_of"] == 3  # A's P2 line, file line 3
+    assert row.loc[5, "return_document"] == "C536379" and row.loc[5, "returned_at"] == pd.Timestamp("2024-05-12 09:00")
+    assert row.loc[5, "amount"] == pytest.approx(-6.78) and row.loc[5, "fixes"] == "return_netted"
+    assert row["return_match"].dropna().to_dict() == {5: "product", 7: "product", 9: "unmatched", 12: "unmatched"}
+
+    assert customer_counts(result) == {("scored", ""): 3, ("set_aside", "net_zero"): 1, ("set_aside", "net_negative"): 1}
+    assert result.customers_set_aside.set_index("customer_id")["rule"].to_dict() == {"B": "net_zero",
+                                                                                     "F": "net_negative"}
+    scored = customer_features(None, result.scored, result.as_of)
+    assert sorted(scored["customer_id"]) == ["A", "D", "E"]
+    s = result.returns
+    assert (s["lines"], s["lines_product"], s["lines_unmatched"], s["documents"]) == (4, 2, 2, 4)
+    assert s["amount_unmatched"] == pytest.approx(7.00 + 20.00)
+    assert s["orders_not_added"] == 4  # each document has its own number: 4 orders the old netting added
+    assert s["recency_kept"] == 3  # A, D and F cancelled after their last purchase; B on the same day
+    assert s["net_revenue"] == pytest.approx(s["gross_revenue"] - s["amount"])
+    assert not suggests_product_match(s)
+
+
+def test_matching_by_order_number_finds_no_own_numbered_document_but_still_adds_no_order(tmp_path):
+    result = clean(source(tmp_path, UCI, UCI_COLUMNS), order_prefix="C")  # match: order_number, the default
+    s = result.returns
+    assert (s["lines_order_number"], s["lines_unmatched"]) == (0, 4)
+    assert suggests_product_match(s)  # the report then suggests match: product
+    f = features(result)
+    assert f.loc["A", "orders"] == 2 and f.loc["A", "recency_days"] == (AS_OF - dt.date(2024, 5, 10)).days
+    assert f.loc["B", "orders"] == 1
+    assert f.loc["A", "revenue"] == pytest.approx(6 * 2.55 + 4 * 1.25)
+
+
+def test_a_prefixed_order_number_finds_its_order(tmp_path):
+    text = ("order,customer,date,amount\nO1,K1,2024-05-01,100\nO2,K1,2024-05-03,30\nCO1,K1,2024-05-20,-40\n"
+            "CO7,K1,2024-05-21,-5\n")
+    result = clean(source(tmp_path, text, {"order_id": "order", "customer_id": "customer", "ordered_at": "date",
+                                           "amount": "amount"}), order_prefix="C")
+    row = result.clean.set_index("source_row")
+    assert row.loc[4, "return_match"] == "order_number" and row.loc[4, "order_id"] == "O1"
+    assert row.loc[5, "return_match"] == "unmatched" and row.loc[5, "order_id"] == "O1"  # into the first purchase
+    f = features(result)
+    assert f.loc["K1", "orders"] == 2 and f.loc["K1", "revenue"] == 100 + 30 - 40 - 5
+    assert f.loc["K1", "recency_days"] == (AS_OF - dt.date(2024, 5, 3)).days
+    assert result.returns["orders_not_added"] == 1  # CO7: O7 is not one of K1's orders
+
+
+def test_which_purchase_line_a_cancellation_reduces(tmp_path):
+    text = """order,customer,date,product,qty,price
+O1,K1,2024-05-01,P1,5,2.00
+O2,K1,2024-05-03,P1,2,2.00
+O3,K1,2024-05-10,P9,1,3.00
+C1,K1,2024-05-05,P1,-2,2.00
+C2,K1,2024-05-06,P1,-1,2.00
+C3,K1,2024-05-07,P1,-4,2.00
+C4,K1,2024-05-08,P9,-1,3.00
+C5,K1,2024-05-02,P1,-2,2.00
+"""
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "product": "product",
+               "quantity": "qty", "unit_price": "price"}
+    result = clean(source(tmp_path, text, columns), order_prefix="C", match="product")
+    of = result.clean.set_index("source_row")["return_of"]
+    assert of[5] == 3  # 2 units: the line of the same amount (O2, line 3)
+    assert of[6] == 3  # 1 unit: the latest line it fits in (O2)
+    assert of[7] == 2  # 4 units: too many for O2's 2, so O1's 5
+    assert pd.isna(of[8])  # P9 was bought on 05-10, after this cancellation: no earlier purchase
+    assert of[9] == 2  # on 05-02 only O1 (05-01) is earlier; partial: 2 of its 5 units
+    assert result.clean.set_index("source_row").loc[8, "return_match"] == "unmatched"
+    f = features(result)
+    assert f.loc["K1", "orders"] == 3 and f.loc["K1", "recency_days"] == (AS_OF - dt.date(2024, 5, 10)).days
+    assert f.loc["K1", "revenue"] == pytest.approx(10 + 4 + 3 - 4 - 2 - 8 - 3 - 4)
+
+
+def test_without_order_numbers_a_cancellation_is_not_a_customer_day(tmp_path):
+    text = "customer,date,product,qty,price\nG,2024-05-01,P1,1,10\nG,2024-05-01,P2,1,4\nG,2024-05-03,P2,-1,4\n"
+    columns = {"customer_id": "customer", "ordered_at": "date", "product": "product", "quantity": "qty",
+               "unit_price": "price"}
+    for match in ("product", "order_number"):
+        result = clean(source(tmp_path, text, columns), negative_quantity=True, match=match)
+        f = features(result)
+        assert f.loc["G", "orders"] == 1, match  # one day of purchases; 05-03 is only a cancellation
+        assert f.loc["G", "recency_days"] == (AS_OF - dt.date(2024, 5, 1)).days
+        assert f.loc["G", "revenue"] == pytest.approx(10.0)
+
+
+def test_drop_keeps_the_purchases_and_says_how_much_cancelled_revenue_it_kept(tmp_path):
+    result = clean(source(tmp_path, UCI, UCI_COLUMNS), order_prefix="C", match="product", action="drop")
+    assert result.quarantine.set_index("source_row")["reason"].to_dict() == {5: "return", 7: "return", 9: "return",
+                                                                           12: "return"}
+    f = features(result)
+    assert f.loc["A", "revenue"] == pytest.approx(6 * 2.55 + 2 * 3.39 + 4 * 1.25)
+    assert f.loc["B", "revenue"] == pytest.approx(25.50)
+    assert customer_counts(result) == {("scored", ""): 5}
+    s = result.returns
+    assert s["amount"] == pytest.approx(6.78 + 25.50 + 7.00 + 20.00)
+    assert s["kept_matched"] == pytest.approx(6.78 + 25.50)  # the cancellations of purchases in the data
+    assert s["revenue_if_netted"] == pytest.approx(s["gross_revenue"] - s["amount"])
+
+
+def test_a_fully_cancelled_purchase_nets_to_exactly_zero(tmp_path):
+    lines = [("P1", "0.10"), ("P2", "0.20"), ("P3", "0.30")]
+    text = "order,customer,date,product,amount\n" + "".join(
+        f"O1,K1,2024-05-01,{p},{a}\nC{p},K1,2024-05-02,{p},-{a}\n" for p, a in lines) + "O2,K2,2024-05-01,P1,5\n"
+    assert sum([0.1, 0.2, 0.3, -0.1, -0.2, -0.3]) != 0  # in floats these would not cancel
+    result = clean(source(tmp_path, text, {"order_id": "order", "customer_id": "customer", "ordered_at": "date",
+                                           "product": "product", "amount": "amount"}),
+                   order_prefix="C", match="product")
+    assert features(result).loc["K1", "revenue"] == 0.0
+    assert result.customers_set_aside["rule"].tolist() == ["net_zero"]
+
+
+SMALL = "customer,order,date,amount\nA,O1,2024-05-01,20\nB,O2,2024-05-02,30\nC,O3,2024-05-03,25\nD,O4,2024-05-04,40\n"
+SMALL_COLUMNS = {"customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}
+
+
+@pytest.mark.parametrize("extra, rule", [("E,C0005,2024-05-05,-15\n", "no_purchase"),
+                                         ("E,O5,2024-05-01,10\nE,C0005,2024-05-05,-15\n", "net_negative")])
+def test_the_issue_smallest_input_sets_the_customer_aside_before_scoring(tmp_path, extra, rule):
+    intake = source(tmp_path, SMALL + extra, SMALL_COLUMNS)
+    result = clean_and_save(intake, tmp_path / "data", as_of=AS_OF, rules=Cleaning(returns={"order_prefix": "C"}))
+    assert_every_row_accounted(result, intake.transactions)
+    saved = pd.read_parquet(tmp_path / "data" / "features.parquet")
+    assert sorted(saved["customer_id"]) == ["A", "B", "C", "D"] and (saved["revenue"] > 0).all()
+    ledger = pd.read_parquet(tmp_path / "data" / "customer_ledger.parquet")
+    assert ledger["customers"].sum() == 5
+    assert ledger.set_index(["outcome", "rule"]).loc[("set_aside", rule), "customers"] == 1
+    assert pd.read_parquet(tmp_path / "data" / "customers_set_aside.parquet")["customer_id"].tolist() == ["E"]
+    # the summaries of 03 (repeat buying, monthly activity) read the same customers
+    from segkit.features import time_summaries
+
+    found = time_summaries(intake.engine, result.scored, result.as_of, dt.date(2024, 5, 3))
+    assert set(found["repeat_summary"]["customer_id"]) <= {"A", "B", "C", "D"}
+    assert "E" not in set(found["activity"]["customer_id"])
+
+
+@pytest.mark.parametrize("net_negative", ["set_aside", "floor"])
+def test_when_every_customer_nets_negative_the_run_stops_with_one_clear_message(tmp_path, net_negative):
+    text = "customer,order,date,amount\nA,O1,2024-05-01,20\nA,C9,2024-05-02,-30\nB,O2,2024-05-02,5\nB,C8,2024-05-03,-5\n"
+    intake = source(tmp_path, text, SMALL_COLUMNS)
+    rules = Cleaning(returns={"order_prefix": "C", "net_negative": net_negative})
+    with pytest.raises(DataError, match="no customer can be scored.*cleaning.returns.action: drop") as err:
+        clean_and_save(intake, tmp_path / "data", as_of=AS_OF, rules=rules)
+    assert isinstance(err.value, NoScoredCustomers) and "2 customers" in str(err.value)
+    assert pd.read_parquet(tmp_path / "data" / "customer_ledger.parquet")["customers"].sum() == 2
+    assert not (tmp_path / "data" / "features.parquet").exists()
+
+
+def test_floor_scores_net_negative_customers_at_zero_revenue(tmp_path):
+    text = UCI + "C536460,P8,-1,2024-05-06 08:00,3.00,G\n"  # G: only a cancellation, nothing to score
+    intake = source(tmp_path, text, UCI_COLUMNS)
+    result = clean_and_save(intake, tmp_path / "data", as_of=AS_OF,
+                            rules=Cleaning(returns={"order_prefix": "C", "match": "product", "net_negative": "floor"}))
+    assert_every_row_accounted(result, intake.transactions)
+    assert result.customer_ledger["customers"].sum() == 6
+    saved = pd.read_parquet(tmp_path / "data" / "features.parquet").set_index("customer_id")
+    assert sorted(saved.index) == ["A", "B", "D", "E", "F"]
+    assert saved.loc["F", "revenue"] == 0.0 and saved.loc["B", "revenue"] == 0.0
+    assert saved.loc["F", "orders"] == 1 and saved.loc["A", "revenue"] == pytest.approx(20.30)
+    assert customer_counts(result) == {("scored", ""): 3, ("floored", "net_negative"): 1, ("floored", "net_zero"): 1,
+                                       ("set_aside", "no_purchase"): 1}
+
+
+def test_customers_at_zero_are_set_aside_even_without_returns(tmp_path):
+    # non_positive_amount: keep lets a zero or negative line through; its customer is still not scored
+    text = "customer,order,date,amount\nA,O1,2024-05-01,20\nB,O2,2024-05-02,-5\n"
+    intake = source(tmp_path, text, SMALL_COLUMNS)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                                rules=Cleaning(non_positive_amount="keep"))
+    assert result.returns is None
+    assert result.customers_set_aside[["customer_id", "rule"]].values.tolist() == [["B", "net_negative"]]
+    assert set(CUSTOMER_RULES) >= set(result.customer_ledger["rule"]) - {""}
+
+
+def test_params_name_the_matching_and_refuse_an_unknown_one(tmp_path):
+    assert Cleaning().returns.match == "order_number" and Cleaning().returns.net_negative == "set_aside"
+    with pytest.raises(ParamsError, match="match"):
+        validate_params({"cleaning": {"returns": {"match": "invoice"}}})
+    text = "customer,order,date,amount\nA,O1,2024-05-01,20\nA,C1,2024-05-02,-5\n"
+    with pytest.raises(DataError, match="match: product needs the product column"):
+        clean(source(tmp_path, text, SMALL_COLUMNS), order_prefix="C", match="product")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("action", ["net", "drop"])
+def test_the_cleaning_report_states_the_treatment_and_what_it_changed(tmp_path, lang, action):
+    from segkit.i18n import customer_ledger_table, customers_sentence, returns_sentence
+    from segkit.params import Currency
+    from segkit.report.html import say
+
+    result = clean(source(tmp_path, UCI, UCI_COLUMNS), order_prefix="C", match="product", action=action)
+    key, values = returns_sentence(result.returns, lang, Currency(code="GBP", symbol="£"))
+    text = str(say(key, lang, **values))
+    assert key == f"cleaning.returns.{action}"
+    assert "£59.28" in text  # every cancelled amount, in the run's currency
+    assert ("£32.28" in text) == (action == "drop")  # drop: the cancelled revenue the purchases kept
+    key, values = customers_sentence(result.customer_ledger)
+    assert values == {"customers": 5, "scored": 5 if action == "drop" else 3, "floored": 0,
+                      "aside": 0 if action == "drop" else 2}
+    say(key, lang, **values)
+    shown = customer_ledger_table(result.customer_ledger, lang)
+    assert shown["customers"].iloc[-1] == 5  # the total row: the customers in
+    assert returns_sentence(None, lang) == ("cleaning.returns.none", {})
