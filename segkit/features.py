@@ -118,7 +118,7 @@ def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
 
 def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
                    calibration_end: dt.date, time_unit: str = "weeks", history_months: int = 12,
-                   activity_days: int = 90) -> dict[str, pd.DataFrame | None]:
+                   activity_days: int = 90, net_negative: str = "set_aside") -> dict[str, pd.DataFrame | None]:
     """The transaction-level summaries that the customer-value stage needs, computed where the
     transactions live (DuckDB, PostgreSQL), so that later notebooks read only per-customer rows:
 
@@ -141,7 +141,7 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     found = {"repeat_summary": repeat_summary(con, transactions, as_of, time_unit=time_unit),
              "holdout_summary": None, "activity": activity,
              "month_start_features": features_at_month_starts(con, transactions, month_starts(activity, history_months),
-                                                              activity_days)}
+                                                              activity_days, net_negative=net_negative)}
     if calibration_end < as_of:
         try:
             found["holdout_summary"] = repeat_summary(con, transactions, calibration_end, observation_end=as_of,

@@ -152,3 +152,15 @@ def test_month_start_segments_classify_each_month_with_the_run_standards():
     assert segment_retention(activity, history.iloc[0:0], rfm, grid, classes) is None
     with pytest.raises(ValueError, match="segment or rfm_class"):
         month_start_segments(history, rfm, grid, classes, column="cluster")
+
+
+def test_month_start_features_apply_the_runs_rule_for_customers_at_zero_or_below():
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "a"], "order_id": ["o1", "o1", "o2", "o3"],
+                       "ordered_at": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-01-08", "2024-02-10"]),
+                       "amount": [10.0, -15.0, 4.0, 30.0]})  # a's January nets to -5; a buys again in February
+    months = [dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
+    aside = features_at_month_starts(connect(), tx, months).set_index(["month", "customer_id"])["revenue"]
+    assert aside.to_dict() == {(dt.date(2024, 2, 1), "b"): 4.0, (dt.date(2024, 3, 1), "a"): 25.0,
+                               (dt.date(2024, 3, 1), "b"): 4.0}
+    floored = features_at_month_starts(connect(), tx, months, net_negative="floor")
+    assert floored.set_index(["month", "customer_id"]).loc[(dt.date(2024, 2, 1), "a"), "revenue"] == 0.0

@@ -130,13 +130,16 @@ def month_starts(activity: pd.DataFrame, last: int = 12) -> list[dt.date]:
 
 
 def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months,
-                             activity_days: int = 90, minor_unit: int = 2) -> pd.DataFrame:
+                             activity_days: int = 90, minor_unit: int = 2,
+                             net_negative: str = "set_aside") -> pd.DataFrame:
     """The per-customer features (`segkit.features.customer_features`) as they stood at the start of
     each of `months` (first days of months): computed from the transactions dated up to the last day
     of the month before (as-of = that day), for the customers who had bought by then. One row per
     (month, customer): month (a date) and the feature columns. Computed in the engine, where the
     transactions live, so that a database source needs no transactions in Python; the result is
-    the stage that `month_start_segments` classifies.
+    the stage that `month_start_segments` classifies. Each month start applies the run's rule for
+    customers whose revenue so far is zero or less after netting returns (`net_negative`, as
+    `cleaning.returns.net_negative`): left out ("set_aside") or scored at 0 ("floor").
     """
     from segkit.features import customer_features
 
@@ -145,7 +148,9 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     for month in months:
         as_of = pd.Timestamp(month).date() - dt.timedelta(days=1)
         features = customer_features(con, table.filter(table.ordered_at.date() <= as_of), as_of, activity_days,
-                                     minor_unit)
+                                     minor_unit, floor_revenue=net_negative == "floor")
+        if net_negative != "floor":
+            features = features[features["revenue"] > 0]
         if not features.empty:
             parts.append(features.assign(month=month))
     if not parts:
