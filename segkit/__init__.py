@@ -3,8 +3,9 @@
 The public API. Notebooks and users call these; everything else is an implementation detail.
 """
 
-from segkit.intake.cleaning import (CleanResult, NoCleanRows, build_ledger, clean_and_save, clean_transactions, join_report,
-                             ledger_totals, quarantine_sample)
+from segkit.intake.cleaning import (CleanResult, NoCleanRows, NoScoredCustomers, build_ledger, clean_and_save,
+                                    clean_transactions, join_report, ledger_totals, quarantine_sample)
+from segkit.intake.customer_level import CustomerLevel, customer_level_stage, load_customer_level
 from segkit.models.clv import (BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, group_intervals,
                                holdout_check, predicted_clv)
 from segkit.models.customer_value import (customer_value, fit_value_models, holdout_stage, slipping_valuable,
@@ -46,7 +47,8 @@ __all__ = [
     "describe_clusters", "describe_transactions", "explain_with_tree", "generate_retail", "gini", "heading",
     "headline_kpis", "high_low_thresholds", "Intake", "join_report", "label_columns", "ledger_totals",
     "load_cdnow", "load_params", "load_run_info", "load_segment_map", "load_source", "load_stage",
-    "name_clusters", "NoCleanRows", "Params", "ParamsError", "pareto_table", "parse_amount", "parse_datetime",
+    "name_clusters", "NoCleanRows", "NoScoredCustomers", "CustomerLevel", "customer_level_stage",
+    "load_customer_level", "Params", "ParamsError", "pareto_table", "parse_amount", "parse_datetime",
     "profile_clusters", "PROFILE_COLUMNS", "quarantine_sample", "rank_customers", "rfm_matrix",
     "RFMClusterer", "RFMScorer", "satisfaction_classes", "save_run_info", "save_stage", "say", "scaled_rfm",
     "score_rfm", "SegkitError", "segment_customers", "segment_summary", "strategies", "t", "tag_counts",

@@ -6,12 +6,18 @@ import json
 import pytest
 
 from conftest import ROOT
+from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
 from segkit.report.runner import NOTEBOOKS
 
-PATHS = [ROOT / "notebooks" / f"{name}.ipynb" for name in NOTEBOOKS]
+NAMES = sorted({*NOTEBOOKS, *CUSTOMER_TABLE_NOTEBOOKS})
+PATHS = [ROOT / "notebooks" / f"{name}.ipynb" for name in NAMES]
 
 
-@pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
+def test_every_notebook_in_the_folder_is_run_by_some_source():
+    assert sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")) == NAMES
+
+
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
 def test_committed_without_outputs(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))
     for cell in notebook["cells"]:
@@ -19,7 +25,7 @@ def test_committed_without_outputs(path):
             assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
 
 
-@pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
 def test_one_parameters_cell_of_literals(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))
     tagged = [c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -34,7 +40,7 @@ def test_one_parameters_cell_of_literals(path):
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
 
 
-@pytest.mark.parametrize("path", PATHS, ids=NOTEBOOKS)
+@pytest.mark.parametrize("path", PATHS, ids=NAMES)
 def test_no_logic_in_notebooks(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))
     for cell in notebook["cells"]:

@@ -311,3 +311,28 @@ def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
     failed = run_segkit("run", "02_rfm", "--params", str(params_path), "--data-dir", str(missing))
     assert failed.returncode == 2
     assert "features.parquet is missing: run notebook 01_cleaning first" in failed.stderr
+
+
+def test_a_customer_table_source_runs_end_to_end(tmp_path):
+    """The shipped customer-level example (one row per customer): its own intake page, no customer-value
+    page, the later notebooks unchanged, the sections that need transactions named."""
+    import shutil as _shutil
+
+    from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
+
+    for name in ("customers-example.yaml", "customers-example.csv"):
+        _shutil.copy(ROOT / "params" / name, tmp_path / name)
+    result = run_report(tmp_path / "customers-example.yaml", reports_dir=tmp_path / "reports", pdf=False)
+    pages = {name: (result.folder / f"{name}.html").read_text(encoding="utf-8") for name in CUSTOMER_TABLE_NOTEBOOKS}
+    assert not (result.folder / "03_customer_value.html").exists()
+    intake = pages["01_customer_table"]
+    assert "one row per customer, not one row per purchase" in intake and "source_kind" not in intake
+    index = (result.folder / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r'<li><a href="([^"]+)\.html">', index) == list(CUSTOMER_TABLE_NOTEBOOKS)
+    ledger = pd.read_parquet(result.folder / "data" / "ledger.parquet")
+    features = pd.read_parquet(result.folder / "data" / "features.parquet")
+    raw = pd.read_csv(tmp_path / "customers-example.csv", dtype=str)
+    assert ledger["rows"].sum() == len(raw)  # every row of the table accounted for
+    assert len(features) == ledger.loc[ledger.outcome != "set_aside", "rows"].sum()
+    assert shown_kpis(index)["customers"] == f"{len(features):,}"
+    assert "Champions" in pages["06_case_study"] and result.history is None

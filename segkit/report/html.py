@@ -105,6 +105,12 @@ def say(key: str, lang: str, currency=None, **values) -> Rendered:
     return Rendered(render_markdown(messages()[key][lang], **values))
 
 
+def say_each(sentences, lang: str, currency=None) -> Rendered:
+    """Several catalogue sentences, one after the other: `sentences` is a list of (key, values) pairs
+    (e.g. `CustomerLevel.messages(lang)`), each rendered as `say` renders it."""
+    return Rendered("".join(say(key, lang, currency, **values).markup for key, values in sentences))
+
+
 def _is_number(value) -> bool:
     # Python, NumPy and Decimal numbers alike; not booleans, not NaN or missing values
     return isinstance(value, numbers.Number | decimal.Decimal) and not isinstance(value, bool | np.bool_) \

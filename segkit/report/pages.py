@@ -15,6 +15,14 @@ from segkit.params import Params
 from segkit.report.html import Money, escape
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_case_study")
+# A customer-level source (one row per customer, `source.kind: customers`) has no purchases over time:
+# its own intake notebook, and no customer-value notebook (the repeat-buying models need transactions).
+CUSTOMER_TABLE_NOTEBOOKS = ("01_customer_table", "02_rfm", "04_clustering", "05_evaluation", "06_case_study")
+
+
+def notebooks_for(params: Params) -> tuple[str, ...]:
+    """The notebooks a run of `params` executes, in order."""
+    return CUSTOMER_TABLE_NOTEBOOKS if params.source.kind == "customers" else NOTEBOOKS
 REMOVED_CELL_TAGS = {"injected-parameters", "parameters", "analyst-notes"}
 # Report pages run no script and load nothing from elsewhere: charts are images inside the page.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; font-src data: 'self'; "
@@ -44,7 +52,7 @@ table { break-inside: avoid; }
 """
 
 
-def export_html(executed: Path, target: Path, lang: str) -> None:
+def export_html(executed: Path, target: Path, lang: str, notebooks: tuple[str, ...] = NOTEBOOKS) -> None:
     """The executed notebook as a report page: no code, no prompts, no parameter cells."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -57,7 +65,7 @@ def export_html(executed: Path, target: Path, lang: str) -> None:
                             exclude_output_prompt=True, exclude_anchor_links=True)
     body, _ = exporter.from_notebook_node(notebook)
     body = _without_scripts(body)
-    nav = _nav(lang, current=executed.stem)
+    nav = _nav(lang, current=executed.stem, notebooks=notebooks)
     body = body.replace("<body", f"<body data-segkit-page=\"{executed.stem}\"", 1)
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
     body = body.replace("</head>", f"<style>{REPORT_CSS}</style></head>", 1)
@@ -75,9 +83,9 @@ def _without_scripts(page: str) -> str:
     return re.sub(r"<script\b[^>]*>.*?</script>", "", page, flags=re.S | re.I)
 
 
-def _nav(lang: str, current: str) -> str:
+def _nav(lang: str, current: str, notebooks: tuple[str, ...] = NOTEBOOKS) -> str:
     links = [f'<a href="index.html">{escape(t("report.title", lang))}</a>']
-    for notebook in NOTEBOOKS:
+    for notebook in notebooks:
         label = escape(t(f"nb{notebook[:2]}.title", lang))
         links.append(f"<strong>{label}</strong>" if notebook == current else f'<a href="{notebook}.html">{label}</a>')
     return f'<nav class="segkit-nav">{"".join(links)}</nav>'
@@ -104,19 +112,20 @@ def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
     ]
 
 
-def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf: bool, run_name: str) -> None:
+def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf: bool, run_name: str,
+                notebooks: tuple[str, ...] = NOTEBOOKS) -> None:
     lang = params.lang
     from segkit import __version__
     from segkit.store import load_run_info
 
-    as_of = load_run_info(target.parent / "data")["as_of"]
+    as_of = load_run_info(target.parent / "data").get("as_of")  # a customer table may not state one
     cards = "\n".join(
         f'<div class="kpi" data-kpi="{key}"><div class="value">{escape(value)}</div>'
         f'<div class="label">{escape(label)}</div></div>'
         for key, label, value in format_kpis(kpis, params))
     sections = "\n".join(
         f'<li><a href="{notebook}.html">{escape(t(f"nb{notebook[:2]}.title", lang))}</a></li>'
-        for notebook in NOTEBOOKS)
+        for notebook in notebooks)
     pdf_link = f'<p class="pdf"><a href="report.pdf">{escape(t("report.pdf", lang))}</a></p>' if pdf else ""
     generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
                   version=__version__, params=params_path.name)
@@ -136,7 +145,7 @@ ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font
 </style></head>
 <body data-segkit-page="index">
 <h1>{escape(t("report.title", lang))}</h1>
-<p class="meta">{escape(t("report.as_of", lang, as_of=as_of.isoformat()))} · {escape(generated)}</p>
+<p class="meta">{escape(t("report.as_of", lang, as_of=as_of.isoformat() if as_of else "—"))} · {escape(generated)}</p>
 <h2>{escape(t("report.headline", lang))}</h2>
 <div class="kpis">
 {cards}
@@ -151,7 +160,7 @@ ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font
     target.write_text(page, encoding="utf-8")
 
 
-def write_pdf(folder: Path, target: Path) -> None:
+def write_pdf(folder: Path, target: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> None:
     """index.html and the section pages as one A4 PDF, in that order, numbered through (WeasyPrint).
 
     The pages are joined into one document first, so that page numbers run on across sections.
@@ -163,11 +172,11 @@ def write_pdf(folder: Path, target: Path) -> None:
     from weasyprint import HTML
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # nbconvert CSS has rules it ignores
-    pages = {name: (folder / f"{name}.html").read_text(encoding="utf-8") for name in ("index", *NOTEBOOKS)}
-    head = re.search(r"<head>(.*?)</head>", pages[NOTEBOOKS[0]], re.S).group(1)
+    pages = {name: (folder / f"{name}.html").read_text(encoding="utf-8") for name in ("index", *notebooks)}
+    head = re.search(r"<head>(.*?)</head>", pages[notebooks[0]], re.S).group(1)
     index_style = "".join(re.findall(r"<style>(.*?)</style>", pages["index"], re.S))
     index_style = re.sub(r"body\s*\{[^}]*\}", "", index_style)  # the section pages' body style wins
-    bodies = [re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *NOTEBOOKS)]
+    bodies = [re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *notebooks)]
     joined = "".join(f'<section class="segkit-part">{body}</section>' for body in bodies)
     # The print rules come last in the document itself, so that they win over the pages' own.
     document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{index_style}</style>'

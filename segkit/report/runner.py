@@ -37,7 +37,7 @@ from typing import Callable, Iterator
 
 from segkit.errors import SegkitError
 from segkit.params import Params, load_params
-from segkit.report.pages import NOTEBOOKS, export_html, write_index, write_pdf
+from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index, write_pdf
 from segkit.report.tables import headline_kpis
 
 KERNEL = "python3"
@@ -89,7 +89,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
         overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
     notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
-    for notebook in NOTEBOOKS:
+    notebooks = notebooks_for(params)
+    for notebook in notebooks:
         check_notebook(notebooks_dir / f"{notebook}.ipynb")
     reports_dir = Path(reports_dir).resolve()
     name = run_name_for(params)
@@ -106,9 +107,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 (work / "data").mkdir()
                 (work / "executed").mkdir()
                 timings: dict[str, float] = {}
-                for number, notebook in enumerate(NOTEBOOKS, start=1):
+                for number, notebook in enumerate(notebooks, start=1):
                     doing = f"running notebook {notebook}"
-                    progress(f"[{number}/{len(NOTEBOOKS)}] running {notebook}")
+                    progress(f"[{number}/{len(notebooks)}] running {notebook}")
                     tick = time.perf_counter()
                     execute_notebook(notebooks_dir / f"{notebook}.ipynb", work / "executed" / f"{notebook}.ipynb",
                                      {"params_path": str(params_path), "data_dir": str(work / "data"),
@@ -119,17 +120,18 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 tick = time.perf_counter()
                 doing = "writing the HTML pages"
                 progress("writing HTML")
-                for notebook in NOTEBOOKS:
-                    export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang)
+                for notebook in notebooks:
+                    export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang,
+                                notebooks)
                 doing = "writing the index page"
                 kpis = headline_kpis(work / "data", top=params.case_study.top_share)
-                write_index(work / "index.html", kpis, params, params_path, pdf, name)
+                write_index(work / "index.html", kpis, params, params_path, pdf, name, notebooks)
                 timings["html"] = round(time.perf_counter() - tick, 2)
                 if pdf:
                     tick = time.perf_counter()
                     doing = "writing the PDF"
                     progress("writing PDF")
-                    write_pdf(work, work / "report.pdf")
+                    write_pdf(work, work / "report.pdf", notebooks)
                     timings["pdf"] = round(time.perf_counter() - tick, 2)
                 timings["total"] = round(time.perf_counter() - started, 2)
                 doing = "writing the manifest"
