@@ -223,7 +223,7 @@ def one_order_customers(n=40):
 
 def test_one_order_per_customer_marks_f_unusable_with_its_reason():
     scorer = RFMScorer(bins=5).fit(one_order_customers())
-    assert scorer.unusable_ == {"f": {"reason": "one_value", "share": 1.0, "value": 1.0}}
+    assert scorer.unusable_ == {"f": {"reason": "one_value", "share": 1.0, "limit": 0.95, "value": 1.0}}
     assert scorer.usable_dimensions == ["r", "m"]
 
 

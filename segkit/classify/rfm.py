@@ -54,8 +54,8 @@ class RFMScorer:
 
     Learned: `cuts_`, `max_score_`, `n_bins_` (scores customers really get), `tied_share_` (per
     dimension, the largest share of customers sharing one score or one value) and `unusable_`
-    ({dimension: {"reason": "one_value" | "one_score" | "tied", "share": ..., "value": ...}}; "value"
-    is the shared feature value for one_value, else None).
+    ({dimension: {"reason": "one_value" | "one_score" | "tied", "share": ..., "limit": max_tied_share,
+    "value": ...}}; "value" is the shared feature value for one_value, else None).
 
     >>> f = pd.DataFrame({"customer_id": list("abcd"), "recency_days": [1, 50, 100, 300],
     ...                   "orders": [9, 3, 1, 1], "revenue": [900.0, 120.0, 40.0, 20.0]})
@@ -120,7 +120,7 @@ class RFMScorer:
             reason = "tied"
         else:
             return
-        self.unusable_[dim] = {"reason": reason, "share": self.tied_share_[dim],
+        self.unusable_[dim] = {"reason": reason, "share": self.tied_share_[dim], "limit": self.max_tied_share,
                                "value": float(values[0]) if reason == "one_value" else None}
 
     @property
