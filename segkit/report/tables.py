@@ -327,7 +327,7 @@ def weights_text(weights: dict[str, float], lang: str, profile: pd.DataFrame | N
 
     shares = sorted((used_weights(profile, weights) if profile is not None else normalised_weights(weights)).items(),
                     key=lambda item: -item[1])
-    return ", ".join(f"{t(f'criterion.{name}', lang)} {share:.0%}" for name, share in shares)
+    return t("name.separator", lang).join(f"{t(f'criterion.{name}', lang)} {share:.0%}" for name, share in shares)
 
 
 def behaviour_text(profile: pd.DataFrame, activity_days: int, lang: str):
