@@ -308,3 +308,15 @@ def test_a_grid_with_an_unknown_axes_is_refused():
     with pytest.raises(ParamsError, match="axes must be"):
         load_segment_map("x", custom={"x": {"kind": "grid", "axes": "f_m", "segments": [
             {"code": "a", "en": "A", "zh": "甲", "boxes": [{"r": [1, 5], "fm": [1, 5]}]}]}})
+
+
+def test_a_feature_missing_for_every_customer_is_unusable_not_an_error():
+    # a customer-level table with spend only (the "mall customers" layout): no recency, no order count
+    f = customers(recency=[np.nan] * 6, orders=[np.nan] * 6, revenue=[5.0, 10, 20, 40, 80, 160])
+    scores, scorer = segment_customers(f)
+    assert {d: u["reason"] for d, u in scorer.unusable_.items()} == {"r": "no_values", "f": "no_values"}
+    assert scores["f_score"].eq(1).all() and scores["r_score"].eq(1).all()
+    assert set(scores["segment"]) <= set(load_segment_map("rm6").codes)
+    assert scores.loc[5, "segment"] != scores.loc[0, "segment"]  # spend still separates them
+    with pytest.raises(ValueError, match="missing values in orders"):  # missing for some only: a data error
+        RFMScorer().fit(customers([1, 2, 3], [1, np.nan, 2], [1.0, 2, 3]))

@@ -190,3 +190,13 @@ def test_segments_intro_names_the_map_used():
     assert "eleven segments" in texts(tables.segments_intro("rfm11", "en"))
     text = texts(tables.segments_intro("rm6", "en"))
     assert text.startswith("<p>The 6 segments (Recent big spenders, Recent buyers")
+
+
+def test_spend_only_data_say_the_segment_names_carry_no_recency():
+    unusable = {"r": {"reason": "no_values", "share": 1.0, "value": None},
+                "f": {"reason": "no_values", "share": 1.0, "value": None}}
+    en = texts(tables.rfm_dimension_notes(unusable, "rm6", "en"))
+    assert "the data give no number of orders for any customer" in en
+    assert 'Only spend can tell these customers apart' in en and '“Cooling big spenders” and “Cooling”' in en
+    assert "use recency and spend" not in en and "middle recency score (3" not in en
+    assert "“趋冷的高消费客户”和“趋冷客户”只表示消费高低" in texts(tables.rfm_dimension_notes(unusable, "rm6", "zh"))

@@ -9,8 +9,8 @@ always get equal scores. When many customers share a value, quantile cut points 
 duplicates are merged, so such a dimension has fewer scores than `bins`. `n_bins_` records how many
 each dimension really has, and the report shows it.
 
-A dimension that cannot tell customers apart (stated rule): every customer has the same value, the
-scoring gives every customer one score, or at least `max_tied_share` (default 95%) of the customers
+A dimension that cannot tell customers apart (stated rule): no customer has a value for it, every
+customer has the same value, the scoring gives every customer one score, or at least `max_tied_share` (default 95%) of the customers
 share one score or one value. `RFMScorer.fit` records such dimensions in `unusable_`. They are not
 used to segment: the grid holds them at the middle score of its scale, and when it is F (a
 customer-level table forced in as transactions, or a shop without repeat buyers) the grid falls back
@@ -54,8 +54,10 @@ class RFMScorer:
 
     Learned: `cuts_`, `max_score_`, `n_bins_` (scores customers really get), `tied_share_` (per
     dimension, the largest share of customers sharing one score or one value) and `unusable_`
-    ({dimension: {"reason": "one_value" | "one_score" | "tied", "share": ..., "limit": max_tied_share,
-    "value": ...}}; "value" is the shared feature value for one_value, else None).
+    ({dimension: {"reason": "no_values" | "one_value" | "one_score" | "tied", "share": ..., "limit":
+    max_tied_share, "value": ...}}; "value" is the shared feature value for one_value, else None).
+    A feature missing for every customer (a customer-level table without order counts) is
+    "no_values" and scored 1 for everyone; one missing for some customers only is a ValueError.
 
     >>> f = pd.DataFrame({"customer_id": list("abcd"), "recency_days": [1, 50, 100, 300],
     ...                   "orders": [9, 3, 1, 1], "revenue": [900.0, 120.0, 40.0, 20.0]})
@@ -87,12 +89,19 @@ class RFMScorer:
         _require_columns(features, RFM_FEATURES.values())
         if features.empty:
             raise ValueError("cannot fit RFM scores on zero customers")
-        missing = [c for c in RFM_FEATURES.values() if features[c].isna().any()]
+        # A feature missing for every customer (a customer table without order counts) cannot
+        # discriminate; one missing for some customers only is a data error.
+        empty = [c for c in RFM_FEATURES.values() if features[c].isna().all()]
+        missing = [c for c in RFM_FEATURES.values() if features[c].isna().any() and c not in empty]
         if missing:
             raise ValueError(f"features have missing values in {', '.join(missing)}; RFM needs every customer's")
         self.cuts_, self.max_score_, self.n_bins_, self.tied_share_, self.unusable_ = {}, {}, {}, {}, {}
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
+            if column in empty:
+                self.cuts_[dim], self.max_score_[dim], self.n_bins_[dim], self.tied_share_[dim] = np.array([]), 1, 1, 1.0
+                self.unusable_[dim] = {"reason": "no_values", "share": 1.0, "limit": self.max_tied_share, "value": None}
+                continue
             if self.ties == "rank":
                 self.max_score_[dim] = self.bins
                 scores = self._rank_scores(dim, values)
@@ -133,6 +142,9 @@ class RFMScorer:
         out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
+            if self.unusable_.get(dim, {}).get("reason") == "no_values":
+                out[f"{dim}_score"] = 1  # one score: the feature was missing for every customer at fit
+                continue
             scores = self._rank_scores(dim, values) if self.ties == "rank" else self._cut_scores(dim, values)
             out[f"{dim}_score"] = scores.astype(int)
         out["rfm_code"] = (out.r_score.astype(str) + out.f_score.astype(str) + out.m_score.astype(str))

@@ -381,13 +381,18 @@ def rfm_dimension_notes(unusable: dict, segment_map, lang: str, class_note: bool
         parts.append(say(f"rfm.unusable.{reason}", lang, dimension=t(f"rfm_dim.{dim}", lang),
                          feature=t(f"rfm_feature.{dim}", lang), shared=info.get("value") or 0,
                          share=info.get("share", 1.0), limit=info.get("limit", MAX_TIED_SHARE)).markup)
-        if dim == "f":
+        if dim == "f" and "r" in unusable and grid.axes == "r_m":
+            middle = (grid.scale + 1) // 2  # the segments of the middle recency row, big spenders first
+            row = [s["code"] for s in grid.segments if any(b["r"][0] <= middle <= b["r"][1] for b in s["boxes"])]
+            parts.append(say("rfm.unusable.spend_only", lang, high=grid.label(row[0], lang),
+                             other=grid.label(row[-1], lang)).markup)
+        elif dim == "f":
             parts.append(say("rfm.unusable.f", lang, segments=len(grid.codes)).markup)
             if class_note and reason == "one_value":
                 parts.append(say("rfm.unusable.f_classes", lang).markup)
         elif dim == "m":
             parts.append(say("rfm.unusable.m", lang).markup)
-        else:
+        elif not ("f" in unusable and grid.axes == "r_m"):  # else the spend-only sentence says it
             parts.append(say("rfm.unusable.r", lang, middle=(grid.scale + 1) // 2, scale=grid.scale).markup)
     return Rendered("\n".join(parts))
 
