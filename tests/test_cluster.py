@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.models.cluster import RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters
+from segkit.models.cluster import (RFMClusterer, cluster_assignments, cluster_skip_reason, cluster_stage, constant_features,
+                                   describe_clusters, name_clusters, profile_clusters)
 
 
 def three_groups(n=60, seed=0):
@@ -50,7 +51,7 @@ def test_clusters_with_the_same_words_are_numbered():
 
 def test_too_few_customers_is_a_clear_error():
     features = three_groups(n=1)
-    with pytest.raises(ValueError, match=r"k_min=3 must be < number of distinct customers \(3\)"):
+    with pytest.raises(ValueError, match=r"k_min=3 must be < number of distinct customer profiles \(3\)"):
         RFMClusterer(k_min=3, k_max=5).fit(features)
 
 
@@ -67,3 +68,41 @@ def test_profiles_and_names_are_readable():
     assert name_clusters(describe_clusters(features, labels), "zh").loc[0, "name"] == "近期活跃、高频、消费最高"
     assigned = cluster_assignments(features, labels, named)
     assert assigned["cluster_name"].nunique() == 3 and len(assigned) == len(features)
+
+
+def six_customers_two_behaviours():
+    return pd.DataFrame({"customer_id": list("abcdef"), "recency_days": [5, 5, 5, 90, 90, 90],
+                         "orders": [3, 3, 3, 1, 1, 1], "revenue": [300.0] * 3 + [20.0] * 3})
+
+
+def test_two_distinct_profiles_skip_clustering_with_the_counts():
+    stage = cluster_stage(six_customers_two_behaviours(), "en", k_min=3, k_max=5, random_state=0)
+    assert stage.skipped == {"reason": "too_few_profiles", "profiles": 2, "k_min": 3}
+    assert stage.clusterer is None and stage.assignments is None
+    assert stage.run_info() == {"k": None, "silhouette": None, "silhouette_by_k": {},
+                                "cluster_skipped": stage.skipped}
+
+
+def test_k_min_equal_to_the_distinct_profiles_is_skipped_too():
+    # two profiles in two clusters would only give each profile back as its own cluster
+    assert cluster_skip_reason(six_customers_two_behaviours(), 2)["profiles"] == 2
+    assert cluster_skip_reason(three_groups(n=5), 2) is None
+
+
+def test_no_customers_skip_clustering():
+    empty = six_customers_two_behaviours().iloc[:0]
+    assert cluster_skip_reason(empty, 2) == {"reason": "too_few_profiles", "profiles": 0, "k_min": 2}
+
+
+def test_a_stage_that_runs_names_and_assigns_every_customer():
+    features = three_groups(n=20)
+    stage = cluster_stage(features, "en", k_min=2, k_max=4, random_state=0)
+    assert stage.skipped is None and stage.clusterer.k_ == 3
+    assert len(stage.assignments) == len(features) and stage.run_info()["k"] == 3
+
+
+def test_one_order_customers_cluster_on_what_varies_and_say_orders_is_constant():
+    features = three_groups(n=20).assign(orders=1.0)
+    assert constant_features(features) == ["orders"]
+    stage = cluster_stage(features, "en", k_min=2, k_max=4, random_state=0)
+    assert stage.profile["name"].str.contains("one-off").all()

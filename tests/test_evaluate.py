@@ -43,3 +43,12 @@ def test_conditions_on_one_feature_are_merged():
                               ("orders", ">", 3.5)], "en")
     assert text == "3.5 < Orders <= 9.5 AND Revenue <= 300"
     assert format_conditions([("orders", ">", 2.5)], "zh") == "订单数 > 2.5"
+
+
+def test_rules_on_six_customers_in_three_classes_do_not_fail():
+    # smallest input: a stratified 30% split of six customers cannot hold one of each of three classes
+    features = pd.DataFrame({"recency_days": [1, 1, 50, 50, 300, 300], "orders": [5, 5, 2, 2, 1, 1],
+                             "revenue": [500.0, 500, 100, 100, 10, 10]})
+    explanation = explain_with_tree(features, np.array(["a", "a", "b", "b", "c", "c"]), random_state=0)
+    assert explanation.per_class["support"].sum() == 2  # two customers tested
+    assert 0 <= explanation.accuracy <= 1

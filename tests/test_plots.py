@@ -54,3 +54,13 @@ def test_monthly_values_has_one_panel_per_measure_with_the_currency():
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["Average order value (£)", "Orders per active customer"]
     assert list(fig.axes[0].lines[0].get_ydata()) == [10.0, 12.0]
+
+
+def test_retention_heatmap_labels_months_that_fell_back_to_the_recency_spend_grid():
+    # in the first month F could not discriminate yet (everyone had one order): rm6 codes
+    rates = pd.DataFrame({"month": [dt.date(2024, 2, 1), dt.date(2024, 3, 1)],
+                          "segment": ["recent_big_spenders", "champions"], "retention_rate": [0.5, 0.75],
+                          "repurchase_rate": [0.5, 0.75]})
+    ax = plots.retention_heatmap(rates, "rfm11", "en").axes[0]
+    labels = _labels(ax.get_yticklabels())
+    assert labels[0] == "Champions" and len(labels) == 2 and "recent_big_spenders" not in labels

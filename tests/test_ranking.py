@@ -47,3 +47,38 @@ def test_a_customer_without_any_weighted_value_ranks_last():
     ranked = rank_customers(PROFILE, {"satisfaction": 1})
     assert ranked["customer_id"].tolist() == ["b", "c", "a"]
     assert ranked["rank"].tolist() == [1, 2, 3] and pd.isna(ranked["rank_score"].iloc[-1])
+
+
+# --- criteria the data cannot support ---
+
+def test_support_names_each_criterion_the_data_lacks_and_why():
+    from segkit.classify.ranking import criteria_support
+
+    one_order = pd.DataFrame({"customer_id": ["a", "b", "c"], "orders": [1, 1, 1], "revenue": [5.0, 50.0, 20.0],
+                              "interval_days": [None, None, None]})
+    support = criteria_support(one_order, {"frequency": 0.25, "amount": 0.3, "interval": 0.1, "satisfaction": 0.1,
+                                           "activity": 0.15}).set_index("criterion")
+    assert support["status"].to_dict() == {"amount": "used", "frequency": "one_value", "activity": "no_column",
+                                           "interval": "no_values", "satisfaction": "no_column"}
+    assert support.loc["amount", "used_weight"] == 1.0
+    assert support["used_weight"].sum() == pytest.approx(1.0)
+
+
+def test_weights_used_are_renormalised_over_the_supported_criteria():
+    from segkit.classify.ranking import used_weights
+
+    # no survey column: satisfaction's weight goes to the others in proportion
+    assert used_weights(PROFILE.drop(columns="score"), {"frequency": 1, "amount": 2, "satisfaction": 1}) == \
+        pytest.approx({"frequency": 1 / 3, "amount": 2 / 3})
+
+
+def test_ranking_ignores_a_criterion_every_customer_shares():
+    same_orders = PROFILE.assign(orders=[2, 2, 2])
+    ranked = rank_customers(same_orders, {"frequency": 1, "amount": 1})
+    assert "crit_frequency" not in ranked.columns
+    assert ranked["rank_score"].tolist() == pytest.approx([1.0, 0.5, 0.0])  # amount alone, not squeezed by 0.5s
+
+
+def test_no_supported_criterion_ties_everyone_instead_of_failing():
+    ranked = rank_customers(PROFILE.drop(columns="score"), {"satisfaction": 1})
+    assert ranked["rank"].tolist() == [1, 1, 1] and ranked["rank_score"].isna().all()

@@ -212,3 +212,111 @@ def test_missing_feature_values_are_refused_not_scored():
     f = customers([1, 2, None], [1, 2, 3], [1.0, 2, 3])
     with pytest.raises(ValueError, match="missing values in recency_days"):
         RFMScorer(bins=2).fit(f)
+
+
+# --- data that cannot carry RFM: a dimension that cannot tell customers apart ---
+
+def one_order_customers(n=40):
+    """A customer-level table forced in as transactions: every customer has exactly one order."""
+    return customers(recency=list(range(1, n + 1)), orders=[1] * n, revenue=list(np.linspace(10, 1000, n)[::-1]))
+
+
+def test_one_order_per_customer_marks_f_unusable_with_its_reason():
+    scorer = RFMScorer(bins=5).fit(one_order_customers())
+    assert scorer.unusable_ == {"f": {"reason": "one_value", "share": 1.0, "limit": 0.95, "value": 1.0}}
+    assert scorer.usable_dimensions == ["r", "m"]
+
+
+def test_one_order_customers_are_never_champions_or_loyal():
+    f = one_order_customers()
+    scores, scorer = segment_customers(f)
+    assert not scores["segment"].isin(["champions", "loyal", "potential_loyalist", "at_risk", "cant_lose"]).any()
+    assert set(scores["segment"]) <= set(load_segment_map("rm6").codes)
+    # the most recent customers are also the biggest spenders here: recency × spend says so
+    assert scores.loc[0, "segment"] == "recent_big_spenders"
+    assert scores.loc[len(f) - 1, "segment"] == "lapsed"
+
+
+def test_almost_all_tied_counts_as_unusable_at_the_stated_threshold():
+    orders = [1] * 96 + [2] * 4
+    f = customers(recency=list(range(100)), orders=orders, revenue=list(np.linspace(1, 100, 100)))
+    scorer = RFMScorer(bins=5).fit(f)
+    assert scorer.unusable_["f"]["reason"] == "tied" and scorer.unusable_["f"]["share"] == pytest.approx(0.96)
+    looser = RFMScorer(bins=5, max_tied_share=0.97).fit(f)
+    assert "f" not in looser.unusable_  # 96% tied is below a 97% threshold
+    with pytest.raises(ValueError, match="max_tied_share"):
+        RFMScorer(max_tied_share=0.3).fit(f)
+
+
+def test_rank_ties_do_not_hide_a_dimension_with_one_value():
+    scorer = RFMScorer(bins=5, ties="rank").fit(one_order_customers())
+    assert scorer.n_bins_["f"] == 5  # ranks spread equal values over every score ...
+    assert scorer.unusable_["f"]["reason"] == "one_value"  # ... but F still cannot tell customers apart
+
+
+def test_fixed_cuts_that_put_everyone_in_one_score_are_flagged():
+    f = customers(recency=[1, 2, 3, 4], orders=[1, 2, 3, 4], revenue=[10.0, 20, 30, 40])
+    cuts = {"recency_days": [30, 90], "orders": [5, 10], "revenue": [15.0, 25.0]}
+    scorer = RFMScorer(bins=3, method="fixed", cuts=cuts).fit(f)
+    assert scorer.unusable_["r"]["reason"] == "one_score" and scorer.unusable_["f"]["reason"] == "one_score"
+    assert "m" not in scorer.unusable_
+
+
+def test_usable_data_keeps_the_configured_map():
+    f = customers(recency=list(range(1, 21)), orders=list(range(20, 0, -1)), revenue=list(np.linspace(100, 5, 20)))
+    scores, scorer = segment_customers(f)
+    assert scorer.unusable_ == {}
+    assert scores.loc[0, "segment"] == "champions"
+
+
+def test_unusable_m_leaves_f_alone_on_the_fm_axis():
+    # everyone spends the same: the grid's second axis is F alone, not F averaged with a middle M
+    f = customers(recency=list(range(1, 21)), orders=list(range(20, 0, -1)), revenue=[50.0] * 20)
+    scores, scorer = segment_customers(f)
+    assert set(scorer.unusable_) == {"m"}
+    assert scores.loc[0, "segment"] == "champions"  # most recent and most frequent
+    assert scores.loc[19, "segment"] == "lost"
+
+
+def test_an_unusable_recency_is_held_at_the_middle_score():
+    f = customers(recency=[7] * 20, orders=list(range(20, 0, -1)), revenue=list(np.linspace(100, 5, 20)))
+    scores, scorer = segment_customers(f)
+    assert scorer.unusable_["r"]["reason"] == "one_value"
+    grid = load_segment_map("rfm11")
+    # r = 3 everywhere: only the segments of the r = 3 row of the grid can occur
+    row3 = {s["code"] for s in grid.segments if any(b["r"][0] <= 3 <= b["r"][1] for b in s["boxes"])}
+    assert set(scores["segment"]) <= row3
+
+
+def test_rm6_is_a_partition_with_strategies_and_groups():
+    rm6 = load_segment_map("rm6")
+    check_segment_map(rm6)
+    assert rm6.axes == "r_m" and rm6.group("valuable") == ("recent_big_spenders",)
+    assert all(strategies()[code]["zh"] for code in rm6.codes)
+
+
+def test_map_for_codes_finds_the_fallback_and_names_unknown_codes():
+    from segkit.classify.rfm import map_for_codes
+
+    assert map_for_codes("rfm11", ["lost", "champions"]).name == "rfm11"
+    assert map_for_codes("rfm11", ["lapsed", "recent_buyers"]).name == "rm6"
+    with pytest.raises(ValueError, match="nonsense"):
+        map_for_codes("rfm11", ["nonsense"])
+
+
+def test_a_grid_with_an_unknown_axes_is_refused():
+    with pytest.raises(ParamsError, match="axes must be"):
+        load_segment_map("x", custom={"x": {"kind": "grid", "axes": "f_m", "segments": [
+            {"code": "a", "en": "A", "zh": "甲", "boxes": [{"r": [1, 5], "fm": [1, 5]}]}]}})
+
+
+def test_a_feature_missing_for_every_customer_is_unusable_not_an_error():
+    # a customer-level table with spend only (the "mall customers" layout): no recency, no order count
+    f = customers(recency=[np.nan] * 6, orders=[np.nan] * 6, revenue=[5.0, 10, 20, 40, 80, 160])
+    scores, scorer = segment_customers(f)
+    assert {d: u["reason"] for d, u in scorer.unusable_.items()} == {"r": "no_values", "f": "no_values"}
+    assert scores["f_score"].eq(1).all() and scores["r_score"].eq(1).all()
+    assert set(scores["segment"]) <= set(load_segment_map("rm6").codes)
+    assert scores.loc[5, "segment"] != scores.loc[0, "segment"]  # spend still separates them
+    with pytest.raises(ValueError, match="missing values in orders"):  # missing for some only: a data error
+        RFMScorer().fit(customers([1, 2, 3], [1, np.nan, 2], [1.0, 2, 3]))

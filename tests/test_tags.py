@@ -159,3 +159,28 @@ def test_any_text_either_compiles_and_evaluates_or_raises_one_segkit_error(rule)
     except DataError:
         return
     assert result.dtype == bool and len(result) == len(PROFILE)
+
+
+def test_tags_whose_columns_the_data_lacks_are_named_with_the_columns():
+    from segkit.classify.tags import supported_tags, unsupported_tags
+    from segkit.params import validate_params
+
+    rules = compile_tags(validate_params({}).tags, PROFILE_COLUMNS)
+    bare = PROFILE.drop(columns=["categories", "customer_type"]).assign(nps=None)  # surveys column, all empty
+    lacking = unsupported_tags(bare, rules)
+    # PROFILE has no frequency_tier or satisfaction either
+    assert lacking == {"frequent": ["frequency_tier"], "multi_category": ["categories"], "unsatisfied": ["satisfaction"],
+                       "promoter": ["nps"], "organisation": ["customer_type"]}
+    kept = [r.name for r in supported_tags(bare, rules)]
+    assert set(kept) | set(lacking) == {r.name for r in rules} and not set(kept) & set(lacking)
+    counts = tag_counts(apply_tags(bare, rules), supported_tags(bare, rules), "en")
+    assert len(counts) == len(kept)
+
+
+def test_a_tag_with_one_missing_column_of_two_is_unsupported():
+    from segkit.classify.tags import rule_columns, unsupported_tags
+
+    rule = compile_tags([type("T", (), {"name": "x", "en": "X", "zh": "X",
+                                        "when": "region == 'North' and orders >= 2"})], PROFILE_COLUMNS)
+    assert rule_columns(rule[0]) == ["region", "orders"]
+    assert unsupported_tags(PROFILE.drop(columns="region", errors="ignore"), rule) == {"x": ["region"]}

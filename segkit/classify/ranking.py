@@ -5,6 +5,11 @@ criterion has the same spread and a weight means what it says: a criterion with 
 30% of the score. Weights are normalised to sum to 1. A customer without a value for a criterion
 (no survey answer, one order so no interval) is scored on the other criteria, their weights
 renormalised, rather than punished for a missing answer.
+
+A criterion the data cannot support is left out and the other weights are renormalised: its column is
+missing (no surveys, no categories), holds no value for any customer (one order each: no interval),
+or holds one value for every customer (it cannot tell customers apart). `criteria_support` says which
+and why; `used_weights` are the weights the ranking really applies.
 """
 
 from __future__ import annotations
@@ -33,13 +38,51 @@ def normalised_weights(weights: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in weights.items() if v > 0}
 
 
+def criterion_status(profile: pd.DataFrame, criterion: str) -> str:
+    """"used", or why the data cannot support the criterion: "no_column", "no_values" or "one_value"."""
+    column = CRITERIA[criterion][0]
+    if column not in profile.columns:
+        return "no_column"
+    values = pd.to_numeric(profile[column], errors="coerce").dropna()
+    if values.empty:
+        return "no_values"
+    return "one_value" if values.nunique() == 1 else "used"
+
+
+def criteria_support(profile: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """One row per criterion with a positive weight, largest configured weight first: criterion,
+    column (the profile column it reads), weight (configured, normalised to sum to 1), status
+    (`criterion_status`) and used_weight (renormalised over the criteria in use; 0 for the others).
+
+    >>> p = pd.DataFrame({"customer_id": ["a", "b"], "orders": [1, 1], "revenue": [5.0, 9.0]})
+    >>> criteria_support(p, {"amount": 3, "frequency": 1})[["criterion", "status", "used_weight"]].values.tolist()
+    [['amount', 'used', 1.0], ['frequency', 'one_value', 0.0]]
+    """
+    rows = [{"criterion": name, "column": CRITERIA[name][0], "weight": weight,
+             "status": criterion_status(profile, name)} for name, weight in normalised_weights(weights).items()]
+    table = pd.DataFrame(rows, columns=["criterion", "column", "weight", "status"])
+    used = table["status"] == "used"
+    total = table.loc[used, "weight"].sum()
+    table["used_weight"] = (table["weight"] / total).where(used, 0.0) if total > 0 else 0.0
+    return table.sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def used_weights(profile: pd.DataFrame, weights: dict[str, float]) -> dict[str, float]:
+    """The weights the ranking applies: the criteria the data support, renormalised to sum to 1
+    (empty when none is supported)."""
+    support = criteria_support(profile, weights)
+    return {r.criterion: float(r.used_weight) for r in support.itertuples() if r.status == "used"}
+
+
 def rank_customers(profile: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
-    """customer_id, one 0-1 column per weighted criterion (crit_<name>), `rank_score` (0-1) and
-    `rank` (1 is the best), best first. Criteria whose column the profile lacks are left out."""
-    weights = {k: w for k, w in normalised_weights(weights).items() if CRITERIA[k][0] in profile.columns}
-    if not weights:
-        raise ValueError("none of the weighted ranking criteria is available in this data")
+    """customer_id, one 0-1 column per criterion in use (crit_<name>), `rank_score` (0-1) and
+    `rank` (1 is the best), best first. Criteria the data cannot support (`criteria_support`) are
+    left out and the other weights renormalised; when none is left, every customer has a missing
+    score and rank 1 (the report says why)."""
+    weights = used_weights(profile, weights)
     out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()})
+    if not weights:
+        return out.assign(rank_score=float("nan"), rank=1)
     weighted = pd.Series(0.0, index=out.index)
     present_weight = pd.Series(0.0, index=out.index)
     for name, weight in weights.items():

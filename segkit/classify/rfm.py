@@ -9,6 +9,14 @@ always get equal scores. When many customers share a value, quantile cut points 
 duplicates are merged, so such a dimension has fewer scores than `bins`. `n_bins_` records how many
 each dimension really has, and the report shows it.
 
+A dimension that cannot tell customers apart (stated rule): no customer has a value for it, every
+customer has the same value, the scoring gives every customer one score, or at least `max_tied_share` (default 95%) of the customers
+share one score or one value. `RFMScorer.fit` records such dimensions in `unusable_`. They are not
+used to segment: the grid holds them at the middle score of its scale, and when it is F (a
+customer-level table forced in as transactions, or a shop without repeat buyers) the grid falls back
+to the recency × spend map `rm6`, so that no one-order customer is called Champion or Loyal
+(`grid_for`). The report says which dimension was left out and why.
+
 Segment maps are data (YAML files in segkit/classify/maps): `check_segment_map` proves that a map gives
 every score combination exactly one segment.
 """
@@ -27,6 +35,9 @@ import yaml
 from segkit.errors import ParamsError
 
 RFM_FEATURES = {"r": "recency_days", "f": "orders", "m": "revenue"}
+MAX_TIED_SHARE = 0.95  # a dimension where at least this share of customers ties cannot discriminate
+FALLBACK_GRID = "rm6"  # the recency × spend grid used when F cannot discriminate
+AXES = {"r_fm": ("f", "m"), "r_m": ("m",)}  # a grid's second axis: the scores it averages
 
 
 class RFMScorer:
@@ -38,6 +49,15 @@ class RFMScorer:
     ties: "merge" (equal values always get equal scores; coinciding cut points are merged, so a
     dimension can have fewer scores than `bins`) or "rank" (ranks split ties by row order so that
     every score is used; equal values may then get different scores).
+    max_tied_share: a dimension where at least this share of the customers shares one score or one
+    value cannot discriminate (see the module docstring); 1.0 flags only a single value or score.
+
+    Learned: `cuts_`, `max_score_`, `n_bins_` (scores customers really get), `tied_share_` (per
+    dimension, the largest share of customers sharing one score or one value) and `unusable_`
+    ({dimension: {"reason": "no_values" | "one_value" | "one_score" | "tied", "share": ..., "limit":
+    max_tied_share, "value": ...}}; "value" is the shared feature value for one_value, else None).
+    A feature missing for every customer (a customer-level table without order counts) is
+    "no_values" and scored 1 for everyone; one missing for some customers only is a ValueError.
 
     >>> f = pd.DataFrame({"customer_id": list("abcd"), "recency_days": [1, 50, 100, 300],
     ...                   "orders": [9, 3, 1, 1], "revenue": [900.0, 120.0, 40.0, 20.0]})
@@ -46,12 +66,14 @@ class RFMScorer:
     """
 
     def __init__(self, bins: int = 5, method: str = "quantile", ties: str = "merge",
-                 cuts: dict[str, list[float]] | None = None, percentiles: dict[str, list[float]] | None = None):
+                 cuts: dict[str, list[float]] | None = None, percentiles: dict[str, list[float]] | None = None,
+                 max_tied_share: float = MAX_TIED_SHARE):
         self.bins = bins
         self.method = method
         self.ties = ties
         self.cuts = cuts
         self.percentiles = percentiles
+        self.max_tied_share = max_tied_share
 
     def fit(self, features: pd.DataFrame) -> "RFMScorer":
         if not 2 <= self.bins <= 10:
@@ -62,15 +84,24 @@ class RFMScorer:
             raise ValueError(f"ties must be merge or rank, got {self.ties!r}")
         if self.ties == "rank" and self.method != "quantile":
             raise ValueError(f"ties='rank' applies to method='quantile' only, got method={self.method!r}")
+        if not 0.5 < self.max_tied_share <= 1:
+            raise ValueError(f"max_tied_share must be a share above 0.5 and at most 1, got {self.max_tied_share}")
         _require_columns(features, RFM_FEATURES.values())
         if features.empty:
             raise ValueError("cannot fit RFM scores on zero customers")
-        missing = [c for c in RFM_FEATURES.values() if features[c].isna().any()]
+        # A feature missing for every customer (a customer table without order counts) cannot
+        # discriminate; one missing for some customers only is a data error.
+        empty = [c for c in RFM_FEATURES.values() if features[c].isna().all()]
+        missing = [c for c in RFM_FEATURES.values() if features[c].isna().any() and c not in empty]
         if missing:
             raise ValueError(f"features have missing values in {', '.join(missing)}; RFM needs every customer's")
-        self.cuts_, self.max_score_, self.n_bins_ = {}, {}, {}
+        self.cuts_, self.max_score_, self.n_bins_, self.tied_share_, self.unusable_ = {}, {}, {}, {}, {}
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
+            if column in empty:
+                self.cuts_[dim], self.max_score_[dim], self.n_bins_[dim], self.tied_share_[dim] = np.array([]), 1, 1, 1.0
+                self.unusable_[dim] = {"reason": "no_values", "share": 1.0, "limit": self.max_tied_share, "value": None}
+                continue
             if self.ties == "rank":
                 self.max_score_[dim] = self.bins
                 scores = self._rank_scores(dim, values)
@@ -81,13 +112,39 @@ class RFMScorer:
                 self.max_score_[dim] = len(self.cuts_[dim]) + 1
                 scores = self._cut_scores(dim, values)
             self.n_bins_[dim] = len(np.unique(scores))  # the scores customers really get
+            self._check_discrimination(dim, values, scores)
         return self
+
+    def _check_discrimination(self, dim: str, values: np.ndarray, scores: np.ndarray) -> None:
+        # Ties among the values count too: with ties="rank" equal values are spread over every score
+        # by row order, so the scores alone would hide that the customers do not differ.
+        value_share = pd.Series(values).value_counts(normalize=True).iloc[0]
+        score_share = pd.Series(scores).value_counts(normalize=True).iloc[0]
+        self.tied_share_[dim] = float(max(value_share, score_share))
+        if value_share == 1:
+            reason = "one_value"
+        elif score_share == 1:
+            reason = "one_score"
+        elif self.tied_share_[dim] >= self.max_tied_share:
+            reason = "tied"
+        else:
+            return
+        self.unusable_[dim] = {"reason": reason, "share": self.tied_share_[dim], "limit": self.max_tied_share,
+                               "value": float(values[0]) if reason == "one_value" else None}
+
+    @property
+    def usable_dimensions(self) -> list[str]:
+        """The dimensions (r, f, m) that can tell customers apart."""
+        return [dim for dim in RFM_FEATURES if dim not in self.unusable_]
 
     def transform(self, features: pd.DataFrame) -> pd.DataFrame:
         _require_columns(features, ["customer_id", *RFM_FEATURES.values()])
         out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
+            if self.unusable_.get(dim, {}).get("reason") == "no_values":
+                out[f"{dim}_score"] = 1  # one score: the feature was missing for every customer at fit
+                continue
             scores = self._rank_scores(dim, values) if self.ties == "rank" else self._cut_scores(dim, values)
             out[f"{dim}_score"] = scores.astype(int)
         out["rfm_code"] = (out.r_score.astype(str) + out.f_score.astype(str) + out.m_score.astype(str))
@@ -134,13 +191,26 @@ class SegmentMap:
     scale: int = 5
     basis: str = "mean"  # high_low maps: mean, median or threshold
     thresholds: dict | None = None  # basis threshold: recency_days, orders, revenue
+    axes: str = "r_fm"  # grid maps: r against fm (mean of F and M) or against m alone ("r_m")
+
+    @property
+    def second_axis(self) -> str:
+        """The name of a grid's second axis and of its key in the boxes: "fm" or "m"."""
+        return self.axes.split("_", 1)[1]
 
     @property
     def codes(self) -> list[str]:
         return [s["code"] for s in self.segments]
 
     def label(self, code: str, lang: str) -> str:
-        return next(s[lang] for s in self.segments if s["code"] == code)
+        for segment in self.segments:
+            if segment["code"] == code:
+                return segment[lang]
+        raise ValueError(f"segment code {code!r} is not in segment map {self.name} ({', '.join(self.codes)})")
+
+    def group(self, name: str) -> tuple[str, ...]:
+        """The codes of the segments whose `group` is `name` (valuable, at_risk, gone)."""
+        return tuple(s["code"] for s in self.segments if s.get("group") == name)
 
     def labels(self, lang: str) -> dict[str, str]:
         return {s["code"]: s[lang] for s in self.segments}
@@ -206,17 +276,21 @@ def _parse_map(raw: dict, name: str) -> SegmentMap:
     scale = int(raw.get("scale", 5))
     if not 2 <= scale <= 10:
         raise ParamsError(f"{where}: scale must be a whole number from 2 to 10, got {scale}")
+    axes = raw.get("axes", "r_fm")
+    if axes not in AXES:
+        raise ParamsError(f"{where}: axes must be {' or '.join(AXES)}, got {axes!r}")
     return SegmentMap(name=raw.get("name", name), kind=raw["kind"], segments=tuple(segments),
-                      scale=scale, basis=raw.get("basis", "mean"), thresholds=raw.get("thresholds"))
+                      scale=scale, basis=raw.get("basis", "mean"), thresholds=raw.get("thresholds"), axes=axes)
 
 
 def check_segment_map(segment_map: SegmentMap) -> None:
     """Raise ParamsError naming every score combination that no segment or several segments claim."""
     if segment_map.kind == "grid":
         cells = list(itertools.product(range(1, segment_map.scale + 1), repeat=2))
+        axis = segment_map.second_axis
         owners = {cell: [s["code"] for s in segment_map.segments
-                         if any(_in_box(cell, box) for box in s["boxes"])] for cell in cells}
-        describe = "r={}, fm={}"
+                         if any(_in_box(cell, box, axis) for box in s["boxes"])] for cell in cells}
+        describe = "r={}, " + axis + "={}"
     elif segment_map.kind == "high_low":
         cells = list(itertools.product(("high", "low"), repeat=3))
         owners = {cell: [s["code"] for s in segment_map.segments if (s["r"], s["f"], s["m"]) == cell]
@@ -232,22 +306,65 @@ def check_segment_map(segment_map: SegmentMap) -> None:
         raise ParamsError(f"segment map {segment_map.name} is not a partition: " + "; ".join(problems))
 
 
-def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: int | dict[str, int]) -> pd.Series:
+def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: int | dict[str, int],
+                         unusable=()) -> pd.Series:
     """Segment code per customer from r/f/m scores on a grid map.
 
     Scores on another scale (e.g. 1..3, or a dimension with 4 scores) are rescaled to the map's
     scale first; `bins` is the number of scores, one for all dimensions or per dimension (r, f, m).
+    The second axis is fm, the mean of the F and M scores rounded half up, or m alone (`axes: r_m`).
+    Dimensions in `unusable` (e.g. `RFMScorer.unusable_`) are not used: fm is then the one usable
+    score of F and M, and a grid axis with no usable score is held at the middle of the scale. Pass
+    the map from `grid_for`, which avoids a grid that needs F when F is unusable.
     """
     top = bins if isinstance(bins, dict) else {"r": bins, "f": bins, "m": bins}
-    r, f, m = (_rescale(scores[f"{d}_score"], top[d], segment_map.scale) for d in ("r", "f", "m"))
-    fm = (f + m + 1) // 2
+    scale = segment_map.scale
+    middle = pd.Series((scale + 1) // 2, index=scores.index)
+    rescaled = {d: middle if d in unusable else _rescale(scores[f"{d}_score"], top[d], scale) for d in ("r", "f", "m")}
+    used = [d for d in AXES[segment_map.axes] if d not in unusable]
+    if len(used) == 2:
+        second = (rescaled["f"] + rescaled["m"] + 1) // 2
+    else:
+        second = rescaled[used[0]] if used else middle
+    axis = segment_map.second_axis
     lookup = {}
     for segment in segment_map.segments:
         for box in segment["boxes"]:
-            for cell in itertools.product(range(box["r"][0], box["r"][1] + 1), range(box["fm"][0], box["fm"][1] + 1)):
+            for cell in itertools.product(range(box["r"][0], box["r"][1] + 1), range(box[axis][0], box[axis][1] + 1)):
                 lookup[cell] = segment["code"]
-    codes = [lookup[cell] for cell in zip(r.tolist(), fm.tolist())]
+    codes = [lookup[cell] for cell in zip(rescaled["r"].astype(int).tolist(), second.astype(int).tolist())]
     return pd.Series(codes, index=scores.index, name="segment")
+
+
+def grid_for(segment_map: str | SegmentMap, unusable=(), custom: dict[str, dict] | None = None) -> SegmentMap:
+    """The grid map to segment with: `segment_map`, or the recency × spend map rm6 when F is among
+    the `unusable` dimensions and the map's second axis uses F (the stated rule of this module).
+
+    >>> grid_for("rfm11", unusable={"f": {"reason": "one_value"}}).name
+    'rm6'
+    >>> grid_for("rfm11").name
+    'rfm11'
+    """
+    segment_map = load_segment_map(segment_map, custom=custom)
+    if segment_map.kind == "grid" and "f" in unusable and "f" in AXES[segment_map.axes]:
+        return load_segment_map(FALLBACK_GRID)
+    return segment_map
+
+
+def map_for_codes(segment_map: str | SegmentMap, codes, custom: dict[str, dict] | None = None) -> SegmentMap:
+    """The map whose codes `codes` are: `segment_map`, or the fallback grid rm6 when the segments were
+    made with it (`grid_for`). Report tables call it so that a map named in params still labels a
+    run that fell back. Raises ValueError naming the codes that neither map knows."""
+    segment_map = load_segment_map(segment_map, custom=custom)
+    present = {c for c in pd.Series(codes).dropna().unique()}
+    if present <= set(segment_map.codes):
+        return segment_map
+    if segment_map.kind == "grid":
+        fallback = load_segment_map(FALLBACK_GRID)
+        if present <= set(fallback.codes):
+            return fallback
+    unknown = sorted(present - set(segment_map.codes))
+    raise ValueError(f"segment codes {', '.join(map(str, unknown[:10]))} are not in segment map {segment_map.name}")
 
 
 def assign_high_low_classes(features: pd.DataFrame, segment_map: SegmentMap) -> tuple[pd.Series, dict]:
@@ -284,21 +401,29 @@ def segment_customers(features: pd.DataFrame, scorer: RFMScorer | int = 5, segme
                       class_map: str | SegmentMap = "cn8") -> tuple[pd.DataFrame, RFMScorer]:
     """Scores, the grid segment and the high/low class for every customer (one row each).
 
-    `scorer` is a fitted RFMScorer, or a number of bins for a quantile scorer fitted here.
+    `scorer` is a fitted RFMScorer, or a number of bins for a quantile scorer fitted here. The grid
+    is `grid_for(segment_map, scorer.unusable_)`: rm6 (recency × spend) when F cannot discriminate.
     """
     if not isinstance(scorer, RFMScorer):
         scorer = RFMScorer(scorer).fit(features)
     scores = scorer.transform(features)
-    scores["segment"] = assign_grid_segments(scores, load_segment_map(segment_map), scorer.max_score_).to_numpy()
+    grid = grid_for(segment_map, scorer.unusable_)
+    scores["segment"] = assign_grid_segments(scores, grid, scorer.max_score_, scorer.unusable_).to_numpy()
     scores["rfm_class"] = assign_high_low_classes(features, load_segment_map(class_map))[0].to_numpy()
     return scores, scorer
 
 
 @lru_cache(maxsize=None)
 def strategies() -> dict[str, dict[str, str]]:
-    """The default action per segment code, in en and zh."""
+    """The default action per segment code, in en and zh: strategies.yaml, and the `strategy` a
+    shipped map gives its own segments (rm6)."""
     text = resources.files("segkit.classify.maps").joinpath("strategies.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    actions = yaml.safe_load(text)
+    for name in shipped_maps():
+        for segment in _shipped_map(name).segments:
+            if "strategy" in segment:
+                actions.setdefault(segment["code"], segment["strategy"])
+    return actions
 
 
 def _rescale(score: pd.Series, bins: int, scale: int) -> pd.Series:
@@ -309,8 +434,8 @@ def _rescale(score: pd.Series, bins: int, scale: int) -> pd.Series:
     return (1 + np.floor((score - 1) * (scale - 1) / (bins - 1) + 0.5)).astype(int)
 
 
-def _in_box(cell: tuple[int, int], box: dict) -> bool:
-    return box["r"][0] <= cell[0] <= box["r"][1] and box["fm"][0] <= cell[1] <= box["fm"][1]
+def _in_box(cell: tuple[int, int], box: dict, axis: str = "fm") -> bool:
+    return box["r"][0] <= cell[0] <= box["r"][1] and box[axis][0] <= cell[1] <= box[axis][1]
 
 
 def _require_columns(frame: pd.DataFrame, columns) -> None:

@@ -164,8 +164,38 @@ def apply_tags(profile: pd.DataFrame, rules: list[TagRule]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def rule_columns(rule: TagRule) -> list[str]:
+    """The profile columns a rule reads, in the order they first appear."""
+    names = [node.id for node in ast.walk(rule.tree) if isinstance(node, ast.Name)]
+    return list(dict.fromkeys(names))
+
+
+def unsupported_tags(profile: pd.DataFrame, rules: list[TagRule]) -> dict[str, list[str]]:
+    """Tag name -> the columns its rule reads that this data set lacks (not in `profile`, or empty for
+    every customer: no categories, no surveys, no customer type). Such a tag can never match, so it
+    says nothing about the customers; the report names it once instead of counting 0 customers.
+
+    >>> rules = compile_tags([type("T", (), {"name": "promoter", "en": "P", "zh": "P", "when": "nps >= 9"})], ["nps"])
+    >>> unsupported_tags(pd.DataFrame({"customer_id": ["a"]}), rules)
+    {'promoter': ['nps']}
+    """
+    lacking = {}
+    for rule in rules:
+        missing = [c for c in rule_columns(rule) if c not in profile.columns or profile[c].isna().all()]
+        if missing:
+            lacking[rule.name] = missing
+    return lacking
+
+
+def supported_tags(profile: pd.DataFrame, rules: list[TagRule]) -> list[TagRule]:
+    """The rules whose every column this data set has (the complement of `unsupported_tags`)."""
+    lacking = unsupported_tags(profile, rules)
+    return [rule for rule in rules if rule.name not in lacking]
+
+
 def tag_counts(tagged: pd.DataFrame, rules: list[TagRule], lang: str) -> pd.DataFrame:
-    """Customers per tag, with the rule, in the report's language."""
+    """Customers per tag, with the rule, in the report's language. Pass `supported_tags(profile, rules)`
+    to leave out the tags this data set cannot support."""
     total = len(tagged)
     return pd.DataFrame([{"tag": getattr(r, lang), "rule": r.when, "customers": int(tagged[f"tag_{r.name}"].sum()),
                           "customer_share": tagged[f"tag_{r.name}"].mean() if total else 0.0} for r in rules])

@@ -50,12 +50,15 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
     """A shallow decision tree that says the classes as IF/THEN rules over readable features.
 
     Accuracy, recall and F1 are measured on customers the tree did not see (a stratified split),
-    so they say how far the rules can be trusted to describe the classes.
+    so they say how far the rules can be trusted to describe the classes. The split is stratified
+    when it can be: every class has at least 2 customers and both parts can hold one of each class
+    (six customers in three classes cannot: the split is then random rather than an error).
     """
     X = features[list(columns)].to_numpy(dtype=float)
     y = np.asarray(target)
     counts = pd.Series(y).value_counts()
-    stratify = y if counts.min() >= 2 else None
+    n_test = int(np.ceil(test_size * len(y)))
+    stratify = y if counts.min() >= 2 and min(n_test, len(y) - n_test) >= len(counts) else None
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=random_state,
                                                         stratify=stratify)
     tree = DecisionTreeClassifier(max_depth=max_depth, random_state=random_state).fit(X_train, y_train)

@@ -7,6 +7,8 @@ clusters of their own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
@@ -61,7 +63,8 @@ class RFMClusterer:
         if self.k_min < 2 or self.k_min > self.k_max:
             raise ValueError(f"k_min={self.k_min} must be >= 2 and <= k_max={self.k_max}")
         if n_distinct <= self.k_min:
-            raise ValueError(f"k_min={self.k_min} must be < number of distinct customers ({n_distinct})")
+            raise ValueError(f"k_min={self.k_min} must be < number of distinct customer profiles ({n_distinct}); "
+                             "lower cluster.k_min or cluster more customers")
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
         rng = np.random.default_rng(self.random_state)
@@ -90,6 +93,65 @@ class RFMClusterer:
         rank = np.empty(self.k_, dtype=int)
         rank[self.order_] = np.arange(self.k_)
         return rank[labels]
+
+
+def distinct_profiles(features: pd.DataFrame, columns=CLUSTER_FEATURES) -> int:
+    """How many customers differ in the clustering features (rows of `rfm_matrix` that are distinct)."""
+    return int(len(np.unique(rfm_matrix(features, columns), axis=0)))
+
+
+def cluster_skip_reason(features: pd.DataFrame, k_min: int, columns=CLUSTER_FEATURES) -> dict | None:
+    """None when k-means can run with at least `k_min` clusters; else why not, as
+    {"reason": "too_few_profiles", "profiles": n, "k_min": k_min}: k clusters need more than k distinct
+    customer profiles (with k of them, each profile is its own cluster and the silhouette says nothing)."""
+    profiles = distinct_profiles(features, columns) if len(features) else 0
+    if profiles <= k_min:
+        return {"reason": "too_few_profiles", "profiles": profiles, "k_min": int(k_min)}
+    return None
+
+
+def constant_features(features: pd.DataFrame, columns=CLUSTER_FEATURES) -> list[str]:
+    """The clustering features every customer shares one value of (they cannot shape the clusters)."""
+    return [c for c in columns if c in features.columns and features[c].nunique(dropna=False) <= 1]
+
+
+@dataclass
+class ClusterStage:
+    """The clustering of a run (`cluster_stage`): the fitted clusterer, the named cluster profiles and
+    each customer's cluster; or, when clustering cannot run on these data, `skipped` says why (then
+    the other fields are None) and the evaluation and case study skip their cluster parts with it."""
+
+    clusterer: RFMClusterer | None
+    profile: pd.DataFrame | None
+    assignments: pd.DataFrame | None
+    skipped: dict | None
+
+    def run_info(self) -> dict:
+        """What run.json records: k, its silhouette, the silhouette per k and the reason for a skip."""
+        if self.clusterer is None:
+            return {"k": None, "silhouette": None, "silhouette_by_k": {}, "cluster_skipped": self.skipped}
+        c = self.clusterer
+        return {"k": c.k_, "silhouette": c.silhouette_by_k_[c.k_], "silhouette_by_k": c.silhouette_by_k_,
+                "cluster_skipped": None}
+
+
+def cluster_stage(features: pd.DataFrame, lang: str, k_min: int = 2, k_max: int = 8, sample_size: int = 10_000,
+                  random_state: int | None = None) -> ClusterStage:
+    """k-means (`RFMClusterer`) with named profiles and assignments, or a skip with its reason
+    (`cluster_skip_reason`) when the data have too few distinct customer profiles for k_min.
+
+    >>> import pandas as pd
+    >>> six = pd.DataFrame({"customer_id": list("abcdef"), "recency_days": [5, 5, 5, 90, 90, 90],
+    ...                     "orders": [3, 3, 3, 1, 1, 1], "revenue": [300.0] * 3 + [20.0] * 3})
+    >>> cluster_stage(six, "en", k_min=2).skipped
+    {'reason': 'too_few_profiles', 'profiles': 2, 'k_min': 2}
+    """
+    skipped = cluster_skip_reason(features, k_min)
+    if skipped:
+        return ClusterStage(None, None, None, skipped)
+    clusterer = RFMClusterer(k_min=k_min, k_max=k_max, sample_size=sample_size, random_state=random_state).fit(features)
+    named = name_clusters(describe_clusters(features, clusterer.labels_), lang)
+    return ClusterStage(clusterer, named, cluster_assignments(features, clusterer.labels_, named), None)
 
 
 def profile_clusters(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:

@@ -240,11 +240,15 @@ def cohort_heatmap(shares: pd.DataFrame, lang: str, max_months: int = 12, measur
 def retention_heatmap(rates: pd.DataFrame, segment_map, lang: str, measure: str = "retention_rate"):
     """Retention (or repurchase) rate per segment at the start of each month (rows: segments in the
     map's order, in words; columns: months), from segkit.monthly.activity.retention_by_segment."""
+    from segkit.classify.rfm import FALLBACK_GRID, load_segment_map
+
+    # early months may have fallen back to the recency x spend grid (F could not discriminate yet)
+    maps = [load_segment_map(segment_map), load_segment_map(FALLBACK_GRID)]
     table = rates.pivot_table(index="segment", columns="month", values=measure, aggfunc="first")
-    order = [code for code in segment_map.codes if code in table.index]
+    order = list(dict.fromkeys(code for each in maps for code in each.codes if code in table.index))
     table = table.loc[order]
     table.columns = [pd.Timestamp(m).strftime("%Y-%m") for m in table.columns]
-    labels = segment_map.labels(lang)
+    labels = {**maps[1].labels(lang), **maps[0].labels(lang)}
     return _month_heatmap(table, lang, f"chart.{measure}_by_segment", True, t("col.segment", lang), "",
                           lambda code: labels.get(code, code))
 

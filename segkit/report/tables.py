@@ -8,14 +8,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from segkit.i18n import format_conditions, rule_name, t
-from segkit.classify.rfm import load_segment_map, strategies
+from segkit.i18n import format_conditions, messages, rule_name, t
+from segkit.classify.rfm import RFM_FEATURES, load_segment_map, map_for_codes, strategies
 from segkit.store import load_run_info, load_stage
 from segkit.classify.value import top_share
 
+# The case-study groups of the eleven-segment grid; a map may name its own with `group` (rm6 does).
 VALUABLE = ("champions", "loyal")
 AT_RISK = ("at_risk", "cant_lose")
 GONE = ("lost", "hibernating")
+GROUPS = {"valuable": VALUABLE, "at_risk": AT_RISK, "gone": GONE}
+GROUP_MESSAGES = {"valuable": "case.valuable", "at_risk": "case.at_risk", "gone": "case.lost"}
+
+
+class NotMeasured:
+    """A headline figure this run could not measure (e.g. the silhouette when clustering was skipped):
+    it shows as "—" whatever the format asks, never as "nan" or "None"."""
+
+    def __format__(self, spec: str) -> str:
+        return "—"
+
+    def __str__(self) -> str:
+        return "—"
+
+    def __repr__(self) -> str:
+        return "NotMeasured()"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, NotMeasured)
+
+    __hash__ = object.__hash__
 
 
 def describe_transactions(transactions) -> dict:
@@ -79,7 +101,7 @@ def rules_table(explanation, lang: str) -> pd.DataFrame:
 def crosstab_clusters_segments(clusters: pd.DataFrame, segments: pd.DataFrame, map_name: str,
                                lang: str) -> pd.DataFrame:
     """Customers per cluster (rows) and segment (columns, in the map's order)."""
-    segment_map = load_segment_map(map_name)
+    segment_map = map_for_codes(map_name, segments["segment"])
     merged = clusters.merge(segments[["customer_id", "segment"]], on="customer_id", validate="one_to_one")
     table = pd.crosstab(merged["cluster_name"], merged["segment"]).reindex(columns=segment_map.codes, fill_value=0)
     table.columns = [segment_map.label(c, lang) for c in table.columns]
@@ -110,7 +132,7 @@ def nps_overall(profile: pd.DataFrame) -> dict:
 def nps_by_segment(profile: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
     """Per segment: customers, how many answered, mean score and NPS. Customers without an answer
     are counted apart, never as unhappy."""
-    segment_map = load_segment_map(segment_map)
+    segment_map = map_for_codes(segment_map, profile[column])
     rows = []
     for code in segment_map.codes:
         part = profile[profile[column] == code]
@@ -135,8 +157,9 @@ def segment_summary(features: pd.DataFrame, codes: pd.Series, segment_map, lang:
                     overrides: dict | None = None) -> pd.DataFrame:
     """Per segment (in the map's order): customers, orders, revenue, their shares, average order
     value, median recency/orders/revenue, NPS (where `features` has survey answers) and the
-    suggested action (`overrides`: code -> object or dict with en/zh texts replacing the default)."""
-    segment_map = load_segment_map(segment_map)
+    suggested action (`overrides`: code -> object or dict with en/zh texts replacing the default).
+    When the codes come from the fallback grid (rm6), its segments are listed instead of the map's."""
+    segment_map = map_for_codes(segment_map, codes)
     frame = features.assign(code=codes.to_numpy())
     grouped = frame.groupby("code")
     table = pd.DataFrame({
@@ -171,9 +194,16 @@ def strategy_text(code: str, lang: str, overrides: dict | None = None) -> str:
 
 
 def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.DataFrame | None = None,
-                  top: float = 0.2) -> dict:
-    """The numbers the case study's conclusions are written from."""
+                  top: float = 0.2, segment_map="rfm11") -> dict:
+    """The numbers the case study's conclusions are written from.
+
+    The groups (valuable, at_risk, gone) are the map's own (`group` in its YAML) when it names them,
+    else Champions/Loyal, At Risk/Can't Lose Them and Lost/Hibernating; when the segments were made
+    with the fallback grid rm6 (F could not discriminate), its groups are used and `segment_map`
+    says so. `clusters` None (clustering skipped) leaves out the best cluster."""
     merged = features.merge(segments[["customer_id", "segment"]], on="customer_id", validate="one_to_one")
+    used_map = map_for_codes(segment_map, merged["segment"])
+    groups = {name: used_map.group(name) or codes for name, codes in GROUPS.items()}
     total_customers = len(merged)
     total_revenue = float(merged["revenue"].sum())
 
@@ -188,9 +218,10 @@ def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.D
         "top": top,
         "n_top": max(1, int(round(total_customers * top))),
         "top_share": top_share(merged["revenue"], top),
-        "valuable": group(VALUABLE),
-        "at_risk": group(AT_RISK),
-        "gone": group(GONE),
+        "segment_map": used_map.name,
+        "valuable": group(groups["valuable"]),
+        "at_risk": group(groups["at_risk"]),
+        "gone": group(groups["gone"]),
     }
     if clusters is not None:
         best = clusters[clusters["cluster"] == 0]
@@ -204,21 +235,24 @@ def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.D
 
 
 def headline_kpis(data_dir: str | Path, top: float = 0.2) -> dict:
-    """The figures on the index page, read from a run's stage outputs."""
+    """The figures on the index page, read from a run's stage outputs. When clustering was skipped,
+    clusters and silhouette are `NotMeasured` (shown as "—")."""
     features = load_stage(data_dir, "features")
     segments = load_stage(data_dir, "segments")
     ledger = load_stage(data_dir, "ledger")
     info = load_run_info(data_dir)
     findings = case_findings(features, segments, top=top)
+    clustered = info.get("k") is not None
     return {
         "customers": findings["customers"],
         "orders": int(features["orders"].sum()),
         "revenue": round(findings["revenue"], 2),
         "top_share": round(findings["top_share"], 4),
-        "valuable": findings["valuable"]["n"],
-        "at_risk": findings["at_risk"]["n"],
-        "clusters": int(info["k"]),
-        "silhouette": round(float(info["silhouette"]), 4),
+        # the index labels these Champions/Loyal and At Risk/Can't Lose Them: those codes only
+        "valuable": int(segments["segment"].isin(VALUABLE).sum()),
+        "at_risk": int(segments["segment"].isin(AT_RISK).sum()),
+        "clusters": int(info["k"]) if clustered else NotMeasured(),
+        "silhouette": round(float(info["silhouette"]), 4) if clustered else NotMeasured(),
         "rows_in": int(ledger["rows"].sum()),
         "rows_aside": int(ledger.loc[ledger["outcome"] == "set_aside", "rows"].sum()),
     }
@@ -231,7 +265,7 @@ def segments_by(profile: pd.DataFrame, column: str, dimension: str, segment_map,
     The dimension's values are data: they label columns (as text, a missing value as "(blank)")
     but never name them, so a region called "segment", "total" or "revenue" is a region like any other.
     """
-    segment_map = load_segment_map(segment_map)
+    segment_map = map_for_codes(segment_map, profile[column])
     values = profile[dimension]
     present = values.notna()
     keys = sorted({str(v) for v in values[present]})
@@ -267,7 +301,7 @@ def abc_table(profile: pd.DataFrame) -> pd.DataFrame:
 
 def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang: str, top_n: int = 20) -> pd.DataFrame:
     """The top `top_n` customers of the composite ranking with what they are known by."""
-    segment_map = load_segment_map(segment_map)
+    segment_map = map_for_codes(segment_map, profile["segment"])
     columns = ["customer_id", "orders", "revenue", "recency_days", "segment"]
     top = ranked.head(top_n)[["rank", "customer_id", "rank_score"]].merge(profile[columns], on="customer_id", how="left")
     top["segment"] = [segment_map.label(c, lang) for c in top["segment"]]
@@ -285,23 +319,157 @@ def satisfaction_table(profile: pd.DataFrame, lang: str) -> pd.DataFrame:
     return table.reset_index(names="satisfaction")
 
 
-def weights_text(weights: dict[str, float], lang: str) -> str:
-    """"amount 30%, frequency 25%, ..." with the weights normalised to sum to 100%."""
-    from segkit.classify.ranking import normalised_weights
+def weights_text(weights: dict[str, float], lang: str, profile: pd.DataFrame | None = None) -> str:
+    """"amount 30%, frequency 25%, ..." with the weights normalised to sum to 100%; with `profile`,
+    the weights the ranking really uses (`segkit.classify.ranking.used_weights`: the criteria the
+    data cannot support left out, the others renormalised)."""
+    from segkit.classify.ranking import normalised_weights, used_weights
 
-    shares = sorted(normalised_weights(weights).items(), key=lambda item: -item[1])
-    return ", ".join(f"{t(f'criterion.{name}', lang)} {share:.0%}" for name, share in shares)
+    shares = sorted((used_weights(profile, weights) if profile is not None else normalised_weights(weights)).items(),
+                    key=lambda item: -item[1])
+    return t("name.separator", lang).join(f"{t(f'criterion.{name}', lang)} {share:.0%}" for name, share in shares)
 
 
 def behaviour_text(profile: pd.DataFrame, activity_days: int, lang: str):
     """The purchase-behaviour sentence: breadth, median interval between orders, activity."""
     from segkit.report.html import say
 
-    values = {"interval": float(profile["interval_days"].median()), "days": activity_days,
-              "active": float((profile["orders_recent"] > 0).mean())}
+    interval = profile["interval_days"].median()  # missing when no customer bought twice
+    values = {"days": activity_days, "active": float((profile["orders_recent"] > 0).mean())}
+    if pd.notna(interval):
+        values["interval"] = float(interval)
+    suffix = "" if pd.notna(interval) else "_no_repeat"
     if "categories" in profile.columns:
-        return say("rfm.behaviour", lang, multi=float((profile["categories"] > 1).mean()), **values)
-    return say("rfm.behaviour_no_categories", lang, **values)
+        return say(f"rfm.behaviour{suffix}", lang, multi=float((profile["categories"] > 1).mean()), **values)
+    return say(f"rfm.behaviour_no_categories{suffix}", lang, **values)
+
+
+def has_answers(profile: pd.DataFrame, column: str = "nps") -> bool:
+    """True when at least one customer of `profile` has a survey answer in `column`."""
+    return column in profile.columns and bool(profile[column].notna().any())
+
+
+def satisfaction_text(profile: pd.DataFrame, lang: str, case: bool = False):
+    """The NPS sentence (02, or the case study's with `case`), or why there is none: no survey table,
+    or a survey table with no answer from these customers (never an NPS of "nan")."""
+    from segkit.report.html import say
+
+    prefix = "case" if case else "rfm"
+    if has_answers(profile, "nps"):
+        return say("case.nps", lang) if case else say("rfm.nps", lang, **nps_overall(profile))
+    if "nps" in profile.columns or "score" in profile.columns:
+        return say(f"{prefix}.no_answers", lang)
+    return say(f"{prefix}.no_surveys", lang)
+
+
+def rfm_dimension_notes(unusable: dict, segment_map, lang: str, class_note: bool = True):
+    """What the report says about each RFM dimension that cannot tell customers apart
+    (`RFMScorer.unusable_`, or run.json's `rfm_unusable`): why, and how it is then scored and used.
+    None when every dimension can discriminate. `segment_map` is the grid the segments were made with."""
+    from segkit.classify.rfm import MAX_TIED_SHARE
+    from segkit.report.html import Rendered, say
+
+    if not unusable:
+        return None
+    grid = load_segment_map(segment_map)
+    parts = []
+    for dim in RFM_FEATURES:
+        if dim not in unusable:
+            continue
+        info = unusable[dim]
+        reason = info["reason"]
+        parts.append(say(f"rfm.unusable.{reason}", lang, dimension=t(f"rfm_dim.{dim}", lang),
+                         feature=t(f"rfm_feature.{dim}", lang), shared=info.get("value") or 0,
+                         share=info.get("share", 1.0), limit=info.get("limit", MAX_TIED_SHARE)).markup)
+        if dim == "f" and "r" in unusable and grid.axes == "r_m":
+            middle = (grid.scale + 1) // 2  # the segments of the middle recency row, big spenders first
+            row = [s["code"] for s in grid.segments if any(b["r"][0] <= middle <= b["r"][1] for b in s["boxes"])]
+            parts.append(say("rfm.unusable.spend_only", lang, high=grid.label(row[0], lang),
+                             other=grid.label(row[-1], lang)).markup)
+        elif dim == "f":
+            parts.append(say("rfm.unusable.f", lang, segments=len(grid.codes)).markup)
+            if class_note and reason == "one_value":
+                parts.append(say("rfm.unusable.f_classes", lang).markup)
+        elif dim == "m":
+            parts.append(say("rfm.unusable.m", lang).markup)
+        elif not ("f" in unusable and grid.axes == "r_m"):  # else the spend-only sentence says it
+            parts.append(say("rfm.unusable.r", lang, middle=(grid.scale + 1) // 2, scale=grid.scale).markup)
+    return Rendered("\n".join(parts))
+
+
+def unusable_caution(unusable: dict, lang: str):
+    """The case study's caution when some RFM dimension cannot tell customers apart, or None."""
+    from segkit.report.html import say
+
+    if not unusable:
+        return None
+    joiner = t("name.separator", lang)
+    return say("case.unusable", lang, dimensions=joiner.join(t(f"rfm_dim.{d}", lang) for d in RFM_FEATURES if d in unusable),
+               used=joiner.join(t(f"rfm_dim.{d}", lang) for d in RFM_FEATURES if d not in unusable) or "—")
+
+
+def unsupported_standards(profile: pd.DataFrame, rules, weights: dict[str, float], lang: str) -> pd.DataFrame:
+    """The configured standards this data set cannot support, one row each: kind ("tag" or
+    "criterion"), standard (the kind in `lang`), name (in `lang`), why (in `lang`), weight (the
+    criterion's configured share, blank for a tag). Empty when every standard can be computed. Tags: `segkit.classify.tags.unsupported_tags`;
+    criteria: `segkit.classify.ranking.criteria_support`."""
+    from segkit.classify.ranking import criteria_support
+    from segkit.classify.tags import unsupported_tags
+
+    def columns(names) -> str:
+        def named(column: str) -> str:
+            for key in (f"standards.column.{column}", f"col.{column}"):
+                if key in messages():
+                    return t(key, lang)
+            return column
+        return t("name.separator", lang).join(named(c) for c in names)
+
+    rows = []
+    lacking = unsupported_tags(profile, rules)
+    for rule in rules:
+        if rule.name in lacking:
+            rows.append({"kind": "tag", "standard": t("standards.kind.tag", lang), "name": getattr(rule, lang),
+                         "why": t("standards.why.no_column", lang, columns=columns(lacking[rule.name])),
+                         "weight": float("nan")})
+    for row in criteria_support(profile, weights).itertuples():
+        if row.status != "used":
+            why = f"standards.why.{row.status}"
+            why = f"{why}.{row.column}" if f"{why}.{row.column}" in messages() else why  # a sentence of its own
+            rows.append({"kind": "criterion", "standard": t("standards.kind.criterion", lang),
+                         "name": t(f"criterion.{row.criterion}", lang),
+                         "why": t(why, lang, columns=columns([row.column])), "weight": row.weight})
+    return pd.DataFrame(rows, columns=["kind", "standard", "name", "why", "weight"])
+
+
+def unsupported_text(profile: pd.DataFrame, rules, weights: dict[str, float], lang: str):
+    """One sentence naming every configured standard the data cannot support (or saying that all
+    can be computed), for 02 and the case study."""
+    from segkit.report.html import say
+
+    table = unsupported_standards(profile, rules, weights, lang)
+    if table.empty:
+        return say("standards.all_supported", lang)
+    names = t("standards.list_separator", lang).join(
+        t("standards.item", lang, kind=t(f"standards.inline.{r.kind}", lang), name=r.name, why=r.why)
+        for r in table.itertuples())
+    return say("standards.unsupported", lang, n=len(table), names=names)
+
+
+def cluster_skip_text(skipped: dict, lang: str) -> str:
+    """Why clustering was skipped (`segkit.models.cluster.cluster_skip_reason`), in `lang`."""
+    values = {k: v for k, v in skipped.items() if k != "reason"}
+    return t(f"cluster.skip.{skipped['reason']}", lang, **values)
+
+
+def case_group_text(findings: dict, group: str, lang: str, currency=None):
+    """The case study's sentence for a group (valuable, at_risk, gone), in the words of the map the
+    segments were made with (rm6 has its own: no one is called Champion or Loyal)."""
+    from segkit.report.html import say
+
+    base = GROUP_MESSAGES[group]
+    specific = f"{base}.{findings.get('segment_map')}"
+    key = specific if specific in messages() else base
+    return say(key, lang, currency=currency, **{k: v for k, v in findings[group].items()})
 
 
 def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
@@ -309,7 +477,7 @@ def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment
     labelled in `lang`."""
     from segkit.models.customer_value import value_by
 
-    segment_map = load_segment_map(segment_map)
+    segment_map = map_for_codes(segment_map, profile[column])
     table = value_by(profile, value, column).set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
     table["customers"] = table["customers"].astype("int64")
     table.insert(0, "segment", [segment_map.label(c, lang) for c in table.index])
@@ -321,7 +489,7 @@ def slipping_table(profile: pd.DataFrame, value: pd.DataFrame, alive_threshold: 
     """The most valuable customers who are slipping away, with their segment and class in words."""
     from segkit.models.customer_value import slipping_valuable
 
-    grid, classes = load_segment_map(segment_map), load_segment_map(class_map)
+    grid, classes = map_for_codes(segment_map, profile["segment"]), load_segment_map(class_map)
     table = slipping_valuable(profile, value, alive_threshold).head(top_n).copy()
     table["segment"] = [grid.label(c, lang) for c in table["segment"]]
     table["rfm_class"] = [classes.label(c, lang) for c in table["rfm_class"]]
@@ -332,7 +500,7 @@ def churn_table(profile: pd.DataFrame, window_days: int, segment_map, lang: str)
     """Churned customers (no purchase in `window_days`) and the churn rate per segment."""
     from segkit.monthly.activity import churn_rates
 
-    segment_map = load_segment_map(segment_map)
+    segment_map = map_for_codes(segment_map, profile["segment"])
     table = churn_rates(profile, "segment", window_days).set_index("segment").reindex(segment_map.codes).dropna()
     table[["customers", "churned"]] = table[["customers", "churned"]].astype("int64")
     table.insert(0, "segment", [segment_map.label(c, lang) for c in table.index])
@@ -345,7 +513,7 @@ def value_interval_table(intervals: pd.DataFrame, column: str, segment_map, lang
     cells read "1.23 (1.01–1.49)"."""
     from segkit.report.html import Money
 
-    segment_map = load_segment_map(segment_map)
+    segment_map = map_for_codes(segment_map, intervals[column])
     table = intervals.set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
 
     def cell(name: str, money: bool) -> list[str]:
@@ -359,3 +527,38 @@ def value_interval_table(intervals: pd.DataFrame, column: str, segment_map, lang
                          "customers": table["customers"].astype("int64").to_numpy(),
                          "expected_purchases_interval": cell("expected_purchases", False),
                          "clv_interval": cell("clv", True)})
+
+
+def segments_intro(segment_map, lang: str):
+    """The sentence before the segment chart: the eleven segments, or the map the segments were made
+    with when it is another (rm6 when F could not discriminate, or a custom map)."""
+    from segkit.report.html import say
+
+    segment_map = load_segment_map(segment_map)
+    if segment_map.name == "rfm11":
+        return say("rfm.segments", lang)
+    return say("rfm.segments_other", lang, n=len(segment_map.codes),
+               names=t("name.separator", lang).join(segment_map.label(c, lang) for c in segment_map.codes))
+
+
+def ranking_text(profile: pd.DataFrame, weights: dict[str, float], top_n: int, lang: str):
+    """The ranking sentence with the weights really used (`weights_text` with the profile), or why
+    there is no ranking when no weighted criterion can tell these customers apart."""
+    from segkit.classify.ranking import used_weights
+    from segkit.report.html import say
+
+    if not used_weights(profile, weights):
+        return say("rfm.ranking_none", lang)
+    return say("rfm.ranking", lang, top_n=top_n, weights=weights_text(weights, lang, profile))
+
+
+def constant_features_text(features: pd.DataFrame, lang: str):
+    """A note naming the clustering features every customer shares one value of (e.g. orders when
+    each customer has one order), or None."""
+    from segkit.models.cluster import constant_features
+    from segkit.report.html import say
+
+    constant = constant_features(features)
+    if not constant:
+        return None
+    return say("cluster.constant", lang, features=t("name.separator", lang).join(t(f"col.{c}", lang) for c in constant))
