@@ -13,8 +13,8 @@ from segkit.models.customer_value import (customer_value, fit_value_models, hold
 from segkit.models.repeat_summary import repeat_summary
 from segkit.monthly.activity import (churn_rates, churned, cohort_table, features_at_month_starts, month_start_segments,
                                      monthly_activity, monthly_kpis, retention_by_segment, segment_retention)
-from segkit.models.cluster import (RFMClusterer, cluster_assignments, describe_clusters, name_clusters, profile_clusters,
-                            rfm_matrix, scaled_rfm)
+from segkit.models.cluster import (ClusterStage, RFMClusterer, cluster_assignments, cluster_skip_reason, cluster_stage,
+                                   describe_clusters, name_clusters, profile_clusters, rfm_matrix, scaled_rfm)
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError, ParamsError, SegkitError
 from segkit.evaluate.quality import cluster_quality, explain_with_tree
@@ -23,14 +23,15 @@ from segkit.i18n import label_columns, t
 from segkit.params import Params, load_params
 from segkit.intake.parsing import parse_amount, parse_datetime
 from segkit.classify.profile import PROFILE_COLUMNS, add_tags_and_rank, customer_profile, satisfaction_classes
-from segkit.classify.ranking import rank_customers
-from segkit.classify.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, high_low_thresholds,
-                        load_segment_map, score_rfm, segment_customers, strategies)
+from segkit.classify.ranking import criteria_support, rank_customers, used_weights
+from segkit.classify.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, grid_for,
+                                 high_low_thresholds, load_segment_map, map_for_codes, score_rfm, segment_customers,
+                                 strategies)
 from segkit.intake.sources import Intake, connect, load_source
 from segkit.store import load_run_info, load_stage, save_run_info, save_stage
 from segkit.report.html import heading, say
 from segkit.report.tables import before_after, case_findings, describe_transactions, headline_kpis, segment_summary
-from segkit.classify.tags import apply_tags, compile_rule, compile_tags, tag_counts
+from segkit.classify.tags import apply_tags, compile_rule, compile_tags, supported_tags, tag_counts, unsupported_tags
 from segkit.classify.value import abc_classes, concentration_curve, gini, pareto_table, tier_cuts, tiers, top_share
 
 __version__ = "0.1.0"
@@ -52,5 +53,6 @@ __all__ = [
     "profile_clusters", "PROFILE_COLUMNS", "quarantine_sample", "rank_customers", "rfm_matrix",
     "RFMClusterer", "RFMScorer", "satisfaction_classes", "save_run_info", "save_stage", "say", "scaled_rfm",
     "score_rfm", "SegkitError", "segment_customers", "segment_summary", "strategies", "t", "tag_counts",
-    "tier_cuts", "tiers", "top_share",
+    "tier_cuts", "tiers", "top_share", "ClusterStage", "cluster_skip_reason", "cluster_stage", "criteria_support",
+    "used_weights", "grid_for", "map_for_codes", "supported_tags", "unsupported_tags",
 ]

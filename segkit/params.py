@@ -648,6 +648,8 @@ class RFM(_Model):
     class_basis: Literal["map", "mean", "median", "threshold"] = "map"
     class_thresholds: dict[RFMFeature, float] | None = None  # class_basis threshold
     custom_maps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # a dimension where at least this share of customers ties on one score or value cannot discriminate
+    max_tied_share: float = Field(0.95, gt=0.5, le=1.0)
 
     @model_validator(mode="after")
     def _method_has_its_numbers(self) -> "RFM":
@@ -962,7 +964,9 @@ def _check_references(params: Params) -> None:
     repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
         raise ParamsError(f"tags: each tag needs its own name; repeated: {cut(', '.join(repeated), 200)}")
-    codes = set(grid.codes) | set(classes.codes)
+    # the recency x spend grid a run falls back to when F cannot discriminate has its own segments
+    fallback = load_segment_map("rm6") if grid.kind == "grid" else grid
+    codes = set(grid.codes) | set(classes.codes) | set(fallback.codes)
     unknown = sorted(set(params.strategies) - codes)
     if unknown:
         raise ParamsError(f"strategies: {cut(', '.join(unknown), 200)} is not a segment of {grid.name} or {classes.name} "

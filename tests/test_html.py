@@ -55,3 +55,14 @@ def test_values_from_the_data_label_columns_but_never_name_them():
     repeated = pd.DataFrame([[1.5, 2.5]], columns=["revenue", "revenue"])
     assert [td.get_text() for td in BeautifulSoup(table(repeated, "en").to_html(), "html.parser").find_all("td")] == [
         "1.50", "2.50"]
+
+
+def test_a_figure_the_data_cannot_give_is_a_dash_never_nan_or_inf():
+    import numpy as np
+
+    from segkit.report.html import render_markdown
+
+    text = render_markdown("median {days:,.0f} days, share {share:.1%}, revenue {revenue}, n {n}",
+                           days=float("nan"), share=np.float64("inf"), revenue=Money(float("nan"), None), n=3)
+    assert text == "<p>median — days, share —, revenue —, n 3</p>\n"
+    assert "nan" not in text.lower() and "inf" not in text.lower()

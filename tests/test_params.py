@@ -429,3 +429,15 @@ def test_an_empty_params_file_is_refused_not_read_as_the_defaults(tmp_path):
     for text in ("", "\n\n", "# only a comment\n"):
         with pytest.raises(ParamsError, match="the params file is empty"):
             load_params(write(tmp_path, text))
+
+
+def test_the_tie_threshold_is_bounded_and_fallback_segments_may_have_strategies(tmp_path):
+    assert load_params(write(tmp_path, "rfm:\n  max_tied_share: 0.9\n")).rfm.max_tied_share == 0.9
+    for bad in ("0.5", "1.2"):
+        with pytest.raises(ParamsError, match="max_tied_share"):
+            load_params(write(tmp_path, f"rfm:\n  max_tied_share: {bad}\n"))
+    # the recency x spend grid (rm6) a run falls back to: its segments may get their own action text
+    params = load_params(write(tmp_path, "strategies:\n  recent_big_spenders: {en: Call them, zh: 致电}\n"))
+    assert "recent_big_spenders" in params.strategies
+    with pytest.raises(ParamsError, match="not a segment"):
+        load_params(write(tmp_path, "strategies:\n  big_spenders: {en: Call them, zh: 致电}\n"))

@@ -191,7 +191,7 @@ def month_start_segments(history: pd.DataFrame, rfm, segment_map, class_map, col
 
     def classify(features: pd.DataFrame) -> pd.Series:
         scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts,
-                           percentiles=rfm.percentiles).fit(features)
+                           percentiles=rfm.percentiles, max_tied_share=rfm.max_tied_share).fit(features)
         return segment_customers(features, scorer, segment_map, class_map)[0][column]
 
     return segments_from_history(history, classify)

@@ -75,7 +75,8 @@ def render_markdown(template: str, **values) -> str:
     """HTML from a catalogue template in Markdown, with `{placeholders}` filled by escaped values.
 
     Each placeholder is formatted with its spec (`{share:.1%}`), replaced by a token, the Markdown
-    is rendered with raw HTML off, and the tokens are replaced by the escaped values.
+    is rendered with raw HTML off, and the tokens are replaced by the escaped values. A number that
+    is not finite (NaN, inf: a figure the data cannot give) is shown as "—", never as "nan".
     """
     from markdown_it import MarkdownIt
 
@@ -88,12 +89,26 @@ def render_markdown(template: str, **values) -> str:
         if conversion:
             value = {"r": repr, "s": str, "a": ascii}[conversion](value)
         token = _TOKEN.format(number)
-        filled[token] = escape(format(value, spec or ""))
+        filled[token] = escape(NOT_AVAILABLE if _not_finite(value) else format(value, spec or ""))
         parts.append(token)
     markup = MarkdownIt("commonmark", {"html": False}).render("".join(parts))
     for token, text in filled.items():
         markup = markup.replace(token, text)
     return markup
+
+
+NOT_AVAILABLE = "—"
+
+
+def _not_finite(value) -> bool:
+    if isinstance(value, Money):
+        value = value.amount
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Number | decimal.Decimal):
+        return False
+    try:
+        return not np.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def say(key: str, lang: str, currency=None, **values) -> Rendered:
