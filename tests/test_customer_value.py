@@ -133,3 +133,11 @@ def test_holdout_stage_checks_both_purchase_models():
     assert {"predicted", "alternative", "predicted_mean", "alternative_mean"} <= set(check.columns)
     assert check["alternative"].sum() != pytest.approx(check["predicted"].sum(), rel=1e-6)  # two models
     assert holdout_stage(None) == (None, "no holdout period: the calibration end is not before the last day analysed")
+
+
+def test_value_findings_say_nothing_without_a_predicted_value():
+    from segkit.models.customer_value import value_findings
+
+    profile = pd.DataFrame({"customer_id": ["a"], "monetary_tier": ["high"], "revenue": [5.0]})
+    value = pd.DataFrame({"customer_id": ["a"], "p_alive": [0.2], "clv": [np.nan], "clv_tier": ["unknown"]})
+    assert value_findings(profile, value) is None and value_findings(profile, None) is None

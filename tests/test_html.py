@@ -66,3 +66,14 @@ def test_a_figure_the_data_cannot_give_is_a_dash_never_nan_or_inf():
                            days=float("nan"), share=np.float64("inf"), revenue=Money(float("nan"), None), n=3)
     assert text == "<p>median — days, share —, revenue —, n 3</p>\n"
     assert "nan" not in text.lower() and "inf" not in text.lower()
+
+
+def test_table_cells_that_are_not_finite_show_a_dash():
+    import numpy as np
+    import pandas as pd
+
+    from segkit.report.html import table
+
+    frame = pd.DataFrame({"estimate": [1.5, np.inf], "standard_error": [np.nan, -np.inf], "revenue": [np.inf, 2.0]})
+    html = table(frame, "en").to_html()
+    assert "inf" not in html.lower() and "nan" not in html.lower() and html.count("—") == 4

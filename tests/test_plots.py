@@ -64,3 +64,9 @@ def test_retention_heatmap_labels_months_that_fell_back_to_the_recency_spend_gri
     ax = plots.retention_heatmap(rates, "rfm11", "en").axes[0]
     labels = _labels(ax.get_yticklabels())
     assert labels[0] == "Champions" and len(labels) == 2 and "recent_big_spenders" not in labels
+
+
+def test_a_cohort_chart_with_no_month_after_the_first_is_not_drawn():
+    one_month = pd.DataFrame({0: [1.0]}, index=[dt.date(2024, 1, 1)])
+    assert plots.cohort_heatmap(one_month, "en") is None
+    assert plots.cohort_heatmap(one_month * 100, "en", measure="revenue") is not None  # month 0 is there

@@ -235,10 +235,15 @@ def with_value(profile: pd.DataFrame, value: pd.DataFrame | None) -> pd.DataFram
     return kept.merge(value, on="customer_id", how="left")
 
 
-def value_findings(profile: pd.DataFrame, value: pd.DataFrame, alive_threshold: float = 0.5) -> dict:
+def value_findings(profile: pd.DataFrame, value: pd.DataFrame | None, alive_threshold: float = 0.5) -> dict | None:
     """For the case study: customers in the high predicted-value tier, their share of all predicted
-    CLV, and how many valuable customers are slipping (see `slipping_valuable`)."""
-    high = value["clv_tier"] == "high"
+    CLV, and how many valuable customers are slipping (see `slipping_valuable`); None when there is
+    no predicted CLV to speak of (no value stage, no spend model, or no predicted value at all)."""
+    if value is None or "clv" not in value.columns:
+        return None
     total = value["clv"].sum()
-    return {"high": int(high.sum()), "share": float(value.loc[high, "clv"].sum() / total) if total > 0 else 0.0,
+    if not total > 0:
+        return None
+    high = value["clv_tier"] == "high"
+    return {"high": int(high.sum()), "share": float(value.loc[high, "clv"].sum() / total),
             "slipping": len(slipping_valuable(profile, value, alive_threshold))}

@@ -179,10 +179,16 @@ def _format_of(name: str | None, values: pd.Series):
 
 
 def _formatter(spec, currency):
-    # Every cell, whatever its type, leaves as escaped text.
+    # Every cell, whatever its type, leaves as escaped text; a number that is not finite as a dash.
     if spec is Money:
-        return lambda value: escape(format(Money(value, currency), ",.2f")) if _is_number(value) else escape(value)
-    return (lambda value: escape(spec.format(value))) if spec else escape
+        def shown(value):
+            return escape(format(Money(value, currency), ",.2f")) if _is_number(value) else escape(value)
+    elif spec:
+        def shown(value):
+            return escape(spec.format(value))
+    else:
+        shown = escape
+    return lambda value: NOT_AVAILABLE if _not_finite(value) else shown(value)
 
 
 def _stable_id(frame: pd.DataFrame) -> str:

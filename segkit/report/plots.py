@@ -229,9 +229,12 @@ def _month_heatmap(table: pd.DataFrame, lang: str, title_key: str, percent: bool
 def cohort_heatmap(shares: pd.DataFrame, lang: str, max_months: int = 12, measure: str = "share_active"):
     """Each first-purchase cohort (rows) k months later (columns 1..max_months; 0 too for revenue):
     the share active (`measure` "share_active", segkit.monthly.activity.cohort_table) or the
-    cohort's revenue ("revenue", currency units)."""
+    cohort's revenue ("revenue", currency units). None when there is nothing to draw (every purchase
+    in one month)."""
     first = 0 if measure == "revenue" else 1
     table = shares.loc[:, [c for c in shares.columns if first <= c <= max_months]]
+    if table.empty or table.isna().all().all():  # all purchases in one month: no month after the first
+        return None
     title = "chart.cohort_revenue" if measure == "revenue" else "chart.cohorts"
     return _month_heatmap(table, lang, title, measure != "revenue", t("chart.cohort", lang),
                           t("chart.months_since_first", lang), lambda i: pd.Timestamp(i).strftime("%Y-%m"))
