@@ -133,6 +133,9 @@ def test_holdout_stage_checks_both_purchase_models():
     assert {"predicted", "alternative", "predicted_mean", "alternative_mean"} <= set(check.columns)
     assert check["alternative"].sum() != pytest.approx(check["predicted"].sum(), rel=1e-6)  # two models
     assert holdout_stage(None) == (None, "no holdout period: the calibration end is not before the last day analysed")
+    assert holdout_stage(None, lang="zh") == (None, "没有验证期：校准期结束日不早于分析截止日")
+    check, reason = holdout_stage(holdout, transactions=False)  # a customer-level source: nothing to check
+    assert check is None and reason.startswith("the data are one row per customer")
 
 
 def test_value_findings_say_nothing_without_a_predicted_value():

@@ -336,3 +336,4 @@ def test_a_customer_table_source_runs_end_to_end(tmp_path):
     assert len(features) == ledger.loc[ledger.outcome != "set_aside", "rows"].sum()
     assert shown_kpis(index)["customers"] == f"{len(features):,}"
     assert "Champions" in pages["06_case_study"] and result.history is None
+    assert "the data are one row per customer, so there are no purchases over time" in pages["05_evaluation"]

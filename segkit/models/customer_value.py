@@ -200,15 +200,21 @@ def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 
     return ValueStage(value, models, None, horizon, horizon_unit, discount_rate)
 
 
-def holdout_stage(holdout_summary: pd.DataFrame | None, time_unit: str = "weeks") -> tuple[pd.DataFrame | None, str | None]:
+def holdout_stage(holdout_summary: pd.DataFrame | None, time_unit: str = "weeks", lang: str = "en",
+                  transactions: bool = True) -> tuple[pd.DataFrame | None, str | None]:
     """The next-period check of the purchase models: BG/NBD (and, where it can be fitted, Pareto/NBD
     as the alternative) fitted on the calibration period, their predicted holdout purchases beside
     the actual ones by calibration repeat purchases (`segkit.models.clv.holdout_check`: columns
-    predicted and, for Pareto/NBD, alternative); (None, reason) when there is no holdout or no fit."""
+    predicted and, for Pareto/NBD, alternative); (None, reason) when there is no holdout or no fit,
+    the reason in `lang` where segkit words it (`transactions` False: the source is one row per
+    customer, with no purchases over time to check against)."""
+    from segkit.i18n import t
     from segkit.models.clv import holdout_check
 
+    if not transactions:
+        return None, t("reason.needs_transactions", lang)
     if holdout_summary is None or holdout_summary.empty:
-        return None, "no holdout period: the calibration end is not before the last day analysed"
+        return None, t("reason.no_holdout_period", lang)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
