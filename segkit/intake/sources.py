@@ -13,11 +13,11 @@ whose columns are typed; only per-customer tables come back to Python.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import difflib
 import io
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,8 @@ import pandas as pd
 
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError
+from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
+                                     zip_member)
 from segkit.params import Database, FileTable, Source
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
@@ -99,9 +101,15 @@ def _paths_relative_to(source: Source, folder: Path) -> Source:
 # -- files ------------------------------------------------------------------------------------
 
 def file_kind(spec: FileTable) -> str:
+    """The format of the file: `spec.format`, else from its suffix, looking inside a compression
+    suffix (`x.tsv.gz` is TSV) or at the member of a zip; an unknown suffix is read as CSV."""
     if spec.format:
         return spec.format
-    suffix = Path(spec.path).suffix.lower()
+    path = Path(spec.path)
+    name = inner_name(path, spec.member)
+    if compression_of(path) == "zip" and not spec.member and path.is_file():
+        name = zip_member(path, None, "source.transactions")
+    suffix = Path(name).suffix.lower()
     if suffix == ".xls":
         raise DataError(f"{spec.path}: the old Excel format .xls is not read; open it in Excel or WPS and "
                         "save it as .xlsx (or as CSV)")
@@ -112,130 +120,78 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     """The file's table as exported, with `source_row` (its line or sheet row) first.
 
     CSV, TSV and Excel values are kept as text (None where empty); Parquet and DuckDB columns keep
-    their types. Rows that are empty in every column are not records and are skipped.
-    `key` is where the file is named in the params, for the error messages.
+    their types. Rows that are empty in every column are not records and are skipped; for text,
+    so are lines holding only blanks and separators (counted in `attrs["intake"]["blank_lines"]`).
+    A compressed file (.gz, .bz2, .xz, .zst, a .zip with one member or `spec.member`) is read as
+    its content. `attrs["intake"]` also says how a text file was read (encoding, separator,
+    compression, header line). `key` is where the file is named in the params, for the messages.
     """
     path = Path(spec.path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
         raise DataError(f"{path}: no such file (check {key}.path in the params file)")
-    kind = file_kind(spec)
+    kind = _kind(spec, key)
+    notes = {}
     if kind in ("csv", "tsv"):
-        frame = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
+        frame, notes = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
     elif kind == "excel":
         frame = _read_excel(path, spec, key)
     elif kind == "parquet":
         try:
-            frame = pd.read_parquet(path)
+            with _whole(path, spec, key) as source:
+                frame = pd.read_parquet(source)
+        except DataError:
+            raise
         except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
             raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
                             f"or set {key}.format") from None
         frame.insert(0, "source_row", range(1, len(frame) + 1))
     else:
+        if compression_of(path):
+            raise DataError(f"{path}: a DuckDB file is read as it is, not compressed; decompress it first")
         frame = _read_duckdb(path, spec, key)
     if len(frame.columns) <= 1:
         raise DataError(f"{path}: no columns found; check that it has a header row ({key}.header_row)")
     values = frame.drop(columns="source_row")
-    return frame[values.notna().any(axis=1).to_numpy()].reset_index(drop=True)
+    out = frame[values.notna().any(axis=1).to_numpy()].reset_index(drop=True)
+    out.attrs["intake"] = {"kind": kind, "compression": compression_of(path), **notes}
+    return out
+
+
+def _kind(spec: FileTable, key: str) -> str:
+    try:
+        return file_kind(spec)
+    except DataError as err:  # a zip with several members: name the key of this table
+        raise DataError(str(err).replace("source.transactions.member", f"{key}.member")) from None
+
+
+@contextmanager
+def _whole(path: Path, spec: FileTable, key: str):
+    """The file, or its decompressed content in memory (Excel and Parquet need to seek)."""
+    if not compression_of(path):
+        yield path
+        return
+    with open_bytes(path, key, spec.member) as stream:
+        data = stream.read()
+    yield io.BytesIO(data)
 
 
 def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
-    """The file's text: in the stated encoding, or detected (UTF-8 with or without BOM, then GB18030,
-    which reads the GBK that Chinese Excel saves)."""
-    if encoding:
-        try:
-            return data.decode(encoding)
-        except LookupError:  # params refuse these first; a FileTable built in code may not have been checked
-            from segkit.params import text_encoding_problem
-
-            raise DataError(f"{key}.encoding: {text_encoding_problem(encoding)}") from None
-        except UnicodeError as err:  # UnicodeDecodeError, or a plain UnicodeError from codecs such as idna
-            start = getattr(err, "start", None)
-            if start is None:
-                raise DataError(f"{path}: the text cannot be read as {encoding[:40]} ({_first_line(err)[:80]}); "
-                                f"state the file's real encoding in {key}.encoding (utf-8, gb18030, big5, "
-                                "latin-1, ...) or leave it out to detect") from None
-            line = data.count(b"\n", 0, start) + 1
-            raise DataError(f"{path} line {line}: bytes {data[start:start + 4]!r} are not {encoding[:40]} "
-                            f"({err.reason}); state the file's real encoding in {key}.encoding (utf-8, gb18030, "
-                            "big5, latin-1, ...) or leave it out to detect") from None
-    for candidate in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-    raise DataError(f"{path}: the text is neither UTF-8 nor GBK/GB18030; state its encoding in "
-                    f"{key}.encoding (e.g. big5, shift_jis, latin-1) or save it again as UTF-8")
+    """The text of `data` (the bytes of a file): in the stated encoding, or detected as the
+    streaming reader does (see `segkit.intake.textfiles`); newlines as "\\n", no byte-order mark."""
+    return "".join(Decoded(io.BytesIO(data), path, key, encoding))
 
 
-def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.DataFrame:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror or type(err).__name__}); check {key}.path and "
-                        "that you may read the file") from None
-    # universal newlines, as Python reads text: old Mac exports end lines with a lone CR
-    text = decode(data, path, spec.encoding, key).replace("\r\n", "\n").replace("\r", "\n")
-    if not text.lstrip("\ufeff").strip():
-        raise DataError(f"{path}: the file is empty; export it again with a header row")
-    header_line = spec.header_row
-    header = _line(text, header_line)
-    if header is None or not header.strip(sep + " \t\r\ufeff"):
-        raise DataError(f"{path}: no header at line {header_line} (the line is {'missing' if header is None else 'empty'}); "
-                        f"set {key}.header_row to the line that holds the column names")
-    try:
-        frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), sep=sep, dtype=str, keep_default_na=False,
-                            na_values=[""], skiprows=header_line - 1, skip_blank_lines=False,
-                            index_col=False)  # a trailing comma must not shift the columns
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; export it again with a header row") from None
-    except pd.errors.ParserError as err:
-        raise DataError(f"{path}: the rows do not fit the header ({_first_line(err)}; counted from line "
-                        f"{header_line}); check the separator ({'tab' if sep == chr(9) else 'comma'}) and "
-                        "quotes, or set format: tsv / csv") from None
-    if all(str(c).startswith("Unnamed: ") for c in frame.columns):
-        raise DataError(f"{path}: no header at line {header_line}; set {key}.header_row to the line that "
-                        "holds the column names")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    first = header_line + 1
-    frame.insert(0, "source_row", range(first, first + len(frame)))
-    body = text.lstrip("\ufeff")
-    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
-    if lines - header_line != len(frame):  # a quoted value holds a line break: rows span lines
-        starts = _record_start_lines(body, sep, header_line)
-        if len(starts) == len(frame):
-            frame["source_row"] = starts
-    return frame
-
-
-def _record_start_lines(text: str, sep: str, header_line: int) -> list[int]:
-    """The file line on which each record after the header starts (records may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    starts, previous = [], 0
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, len(text) + 1))  # a quoted value may be longer than the 128 KiB default
-    try:
-        for _ in reader:
-            if previous + 1 > header_line:
-                starts.append(previous + 1)
-            previous = reader.line_num
-    except csv.Error:  # pandas read it, Python's csv module does not: keep the row numbers as counted
-        return []
-    finally:
-        csv.field_size_limit(limit)
-    return starts
-
-
-def _line(text: str, number: int) -> str | None:
-    """Line `number` (from 1) of `text`, or None when the text is shorter (without splitting it all)."""
-    start = 0
-    for _ in range(number - 1):
-        start = text.find("\n", start) + 1
-        if start == 0:
-            return None
-    end = text.find("\n", start)
-    return text[start:] if end < 0 else text[start:end]
+def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> tuple[pd.DataFrame, dict]:
+    """A CSV/TSV-like file through the streaming reader (`segkit.intake.textfiles.TextTable`),
+    gathered into one DataFrame of text, with how it was read."""
+    table = TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
+                      preferred=sep, member=spec.member)
+    frame = table.read().to_pandas()
+    notes = {"encoding": table.encoding, "separator": table.separator, "header_line": table.header_line,
+             "blank_lines": table.blank_lines}
+    return frame, notes
 
 
 def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
@@ -244,7 +200,10 @@ def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
     except ImportError:
         raise DataError("reading Excel files needs openpyxl: pip install 'segkit[excel]'") from None
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        with _whole(path, spec, key) as source:
+            book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except DataError:
+        raise
     except Exception as err:  # a zip or XML error: not an .xlsx file
         raise DataError(f"{path}: not a readable .xlsx workbook ({_first_line(err)}); save it again from "
                         "Excel or WPS as .xlsx") from None
@@ -262,6 +221,7 @@ def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
                             f"{key}.header_row to the row that holds the column names")
         names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
                  for i, cell in enumerate(header)]
+        check_header(names, f'{path} sheet "{_name(sheet.title)}" row {spec.header_row}')
         records = [[_cell_text(cell) for cell in row] + [None] * (len(names) - len(row)) for row in rows]
     finally:
         book.close()

@@ -1,0 +1,543 @@
+"""Text files as they arrive: compressed or not, in the encodings exports use, with any separator.
+
+`TextTable` reads a CSV/TSV-like file as a stream: the bytes are decompressed (gzip, bzip2, xz,
+zstandard, a .zip with one member) and decoded to text chunk by chunk (an incremental decoder, never
+the whole file at once), the separator is sniffed from the first lines, and the records come out as
+Arrow record batches of strings (None where a value is empty) with `source_row`, the line on which
+each record starts in the file. `segkit.intake.sources.read_file` gathers the batches into a
+DataFrame; a database engine can take them one by one.
+
+Rules (docs/data.md, "CSV and TSV"):
+
+- Encoding: a stated one is used as stated. Otherwise a byte-order mark decides (UTF-8, UTF-16,
+  UTF-32); then the first bytes outside ASCII decide among UTF-8, GB18030 (which reads GBK) and
+  Windows-1252 (which reads Latin-1 exports), in that order, GB18030 only when its reading of
+  those bytes is plausible Chinese. A line further on that does not decode in the encoding chosen,
+  or that is plainly UTF-8 inside a GBK or Windows-1252 file (two exports pasted together), stops
+  the reading with its line number: it is never decoded into mojibake.
+- Lines end in LF, CRLF or a lone CR (old Mac exports), also inside quoted values.
+- Separator: stated, or from an Excel `sep=;` first line (which is then not part of the table), or
+  the one of comma, semicolon, tab and pipe that splits the header into most columns and the next
+  lines into as many; else runs of blanks (as in the CDNOW master file); else the format's own.
+- A record whose values are all blank (spaces, tabs, separators) is not a record: it is skipped and
+  counted (`blank_lines`). Trailing empty values beyond the header are dropped; other extra values
+  stop the reading with the line. A header naming a column twice is refused.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import contextlib
+import csv
+import difflib
+import gzip
+import io
+import lzma
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segkit.errors import DataError
+
+CHUNK_BYTES = 1 << 20
+BATCH_ROWS = 65_536
+COMPRESSION_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd",
+                        ".zstd": "zstd", ".zip": "zip"}
+MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+         (b"PK\x03\x04", "zip"))
+BINARY_SUFFIXES = (".xlsx", ".xlsm", ".parquet", ".pq", ".duckdb", ".ddb")
+DETECTED = ("utf-8", "gb18030", "cp1252")
+ENCODING_NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030 (GBK)", "cp1252": "Windows-1252 (Latin-1)"}
+SUGGESTED = ("big5", "shift_jis", "euc-kr", "euc-jp")  # offered only when they read the bytes
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space", "spaces": "runs of blanks"}
+SNIFF_LINES = 50
+_ZIP_NOISE = re.compile(r"(^|/)(__MACOSX/|\._|\.DS_Store$)")
+
+
+def compression_of(path: Path) -> str | None:
+    """The compression of `path`: from its suffix (.gz, .bz2, .xz, .zst, .zip), else from its first bytes."""
+    by_suffix = COMPRESSION_SUFFIXES.get(path.suffix.lower())
+    if by_suffix or path.suffix.lower() in BINARY_SUFFIXES:  # a workbook is a zip, and is not compressed text
+        return by_suffix
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((name for magic, name in MAGIC if head.startswith(magic)), None)
+
+
+def inner_name(path: Path, member: str | None = None) -> str:
+    """The name whose suffix says the format: `x.tsv.gz` -> `x.tsv`, a zip's member, else the file's name."""
+    if member:
+        return member
+    name = path.name
+    suffix = path.suffix.lower()
+    return name[: -len(suffix)] if suffix in COMPRESSION_SUFFIXES else name
+
+
+def zip_member(path: Path, member: str | None, key: str) -> str:
+    """The member of the zip at `path` to read: `member`, or the only file it holds."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir() and not _ZIP_NOISE.search(i.filename)]
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DataError(f"{path}: not a readable .zip file ({err}); export it again") from None
+    if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+        raise DataError(f"{path}: is an Excel workbook, not a compressed file; name it .xlsx, or set {key}.format: "
+                        "excel")
+    if member is not None:
+        if member not in names:
+            close = difflib.get_close_matches(member, names, n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            raise DataError(f'{path}: holds no file "{member}"{hint} (files there: {", ".join(names[:20]) or "none"}); '
+                            f"fix {key}.member")
+        return member
+    if not names:
+        raise DataError(f"{path}: the .zip holds no file; export it again")
+    if len(names) > 1:
+        raise DataError(f"{path}: the .zip holds {len(names)} files ({', '.join(names[:20])}); set {key}.member to "
+                        "the one to read")
+    return names[0]
+
+
+@contextlib.contextmanager
+def open_bytes(path: Path, key: str, member: str | None = None) -> Iterator[BinaryIO]:
+    """The file's bytes as a stream, decompressed (gzip, bzip2, xz, zstandard, a zip member)."""
+    compression = compression_of(path)
+    try:
+        if compression == "zip":
+            name = zip_member(path, member, key)
+            with zipfile.ZipFile(path) as archive, archive.open(name) as stream:
+                yield stream
+        elif compression == "zstd":
+            try:
+                import zstandard
+            except ImportError:
+                raise DataError(f"{path}: reading .zst files needs zstandard: pip install zstandard") from None
+            with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+                yield stream
+        else:
+            opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(compression, open)
+            with opener(path, "rb") as stream:
+                yield stream
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as err:
+        what = f"a {compression} file that cannot be decompressed" if compression else "cannot be read"
+        raise DataError(f"{path}: {what} ({getattr(err, 'strerror', None) or err}); check {key}.path, that you may "
+                        "read it and that it was copied whole") from None
+    except Exception as err:
+        if type(err).__module__.startswith("zstandard"):
+            raise DataError(f"{path}: a zstd file that cannot be decompressed ({err}); check that it was copied "
+                            "whole") from None
+        raise
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+def plausibility(text: str) -> float:
+    """The share of the non-ASCII characters of `text` that are everyday characters of exported
+    text: Latin-1 letters and signs, general punctuation and currency signs, CJK punctuation and
+    full-width forms, and the 3,755 common Chinese characters (GB 2312 level 1). 1.0 without any.
+
+    A byte sequence read in the wrong one of two encodings gives rare characters (UTF-8 "图书" read
+    as GB18030 is "鍥句功"), so of two readings the one with the higher share is the right one.
+    """
+    total = good = 0
+    for char in text:
+        if char.isascii():
+            continue
+        total += 1
+        code = ord(char)
+        if 0xA0 <= code <= 0xFF or 0x2000 <= code <= 0x20CF or 0x3000 <= code <= 0x303F or 0xFF00 <= code <= 0xFFEF:
+            good += 1
+        elif 0x4E00 <= code <= 0x9FFF:
+            try:
+                good += 0xB0 <= char.encode("gb2312")[0] <= 0xD7
+            except UnicodeEncodeError:
+                pass
+    return good / total if total else 1.0
+
+
+def _is_utf8_rather_than(raw: bytes, encoding: str) -> bool:
+    """Whether `raw` (a line) is UTF-8 with characters beyond ASCII, and reads better so than in `encoding`."""
+    if raw.isascii():
+        return False
+    try:
+        as_utf8 = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if encoding == "cp1252":  # Latin-1 text is valid multi-byte UTF-8 only by a rare accident ("Ã©")
+        return True
+    try:
+        other = raw.decode(encoding)
+    except UnicodeDecodeError:
+        return True
+    return plausibility(as_utf8) > plausibility(other)
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+@dataclass
+class Decoded:
+    """The text of a byte stream in chunks (newlines as "\\n", no byte-order mark), and how it was read."""
+
+    stream: BinaryIO
+    path: Path
+    key: str
+    stated: str | None = None
+    encoding: str = "ascii"  # until the first byte beyond ASCII decides
+    lines_done: int = field(default=0, init=False)  # newlines given out so far
+
+    def __iter__(self) -> Iterator[str]:
+        head = self.stream.read(CHUNK_BYTES)
+        decoder = None
+        if self.stated:
+            decoder = self._decoder(self.stated)
+            self.encoding = self.stated
+        else:
+            bom = _bom_encoding(head)
+            if bom is None and b"\x00" in head[:4096]:
+                bom = _utf16_without_bom(head)
+                if bom is None:
+                    raise DataError(f"{self.path}: not a text file (it holds NUL bytes): check {self.key}.path, or set "
+                                    f"{self.key}.format if it is Excel, Parquet or DuckDB")
+            if bom:
+                decoder = self._decoder(bom)
+                self.encoding = bom
+        pending_cr = False
+        tail = ""  # the last, unfinished line, for the line-by-line check of a mixed file
+        chunk = head
+        while True:
+            following = self.stream.read(CHUNK_BYTES) if chunk else b""
+            final = not following
+            if decoder is None and not chunk.isascii():
+                self.encoding = self._decide(chunk, final)
+                decoder = self._decoder(self.encoding)
+            text = chunk.decode("ascii") if decoder is None else self._decode(decoder, chunk, final)
+            if chunk is head:  # a byte-order mark is not text (a stated utf-8 keeps it otherwise)
+                text = text.lstrip("\ufeff")
+            if pending_cr:
+                text = "\r" + text
+            pending_cr = text.endswith("\r") and not final
+            if pending_cr:
+                text = text[:-1]
+            text = _normalise_newlines(text)
+            if not self.stated and self.encoding in ("gb18030", "cp1252"):
+                tail = self._check_lines(tail + text, final)
+            self.lines_done += text.count("\n")
+            if text:
+                yield text
+            if final:
+                return
+            chunk = following
+
+    def _decoder(self, encoding: str):
+        from segkit.params import text_encoding_problem
+
+        # params refuse these first; a FileTable built in code may not have been checked
+        problem = text_encoding_problem(encoding) if encoding == self.stated else None
+        if problem:
+            raise DataError(f"{self.key}.encoding: {problem}")
+        return codecs.getincrementaldecoder(encoding)(errors="strict")
+
+    def _decode(self, decoder, chunk: bytes, final: bool) -> str:
+        try:
+            return decoder.decode(chunk, final)
+        except UnicodeError as err:  # UnicodeDecodeError, or a plain UnicodeError from codecs such as idna
+            start = getattr(err, "start", None)
+            if start is None:
+                raise DataError(f"{self.path}: the text cannot be read as {self.encoding[:40]} "
+                                f"({str(err).strip()[:80] or type(err).__name__}); state the file's real encoding in "
+                                f"{self.key}.encoding (utf-8, gb18030, big5, latin-1, ...) or leave it out to "
+                                "detect") from None
+            data = err.object
+            line = self._line_at(data, start)
+            bad = bytes(data[start:start + 4])
+            if self.stated:
+                raise DataError(f"{self.path} line {line}: bytes {bad!r} are not {self.encoding[:40]} ({err.reason}); "
+                                f"state the file's real encoding in {self.key}.encoding (utf-8, gb18030, big5, "
+                                "latin-1, ...) or leave it out to detect") from None
+            raise DataError(self._mixed(line, f"does not decode as {self._name()} (bytes {bad!r})")) from None
+
+    def _line_at(self, data: bytes, start: int) -> int:
+        before = bytes(data[:start]).decode(self.encoding, errors="replace")
+        return self.lines_done + _normalise_newlines(before).count("\n") + 1
+
+    def _name(self) -> str:
+        return ENCODING_NAMES.get(self.encoding, self.encoding)
+
+    def _mixed(self, line: int, what: str) -> str:
+        return (f"{self.path} line {line} {what}, the encoding of the lines before it: the file changes its "
+                "encoding part-way (two exports pasted together?); save it again in one encoding, or state "
+                f"{self.key}.encoding (lines in another encoding are then refused by line)")
+
+    def _decide(self, chunk: bytes, final: bool) -> str:
+        """The encoding of the first chunk holding bytes beyond ASCII: UTF-8, GB18030 or Windows-1252."""
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(chunk, final)
+            return "utf-8"
+        except UnicodeDecodeError as err:
+            before = chunk[:chunk.rfind(b"\n", 0, err.start) + 1]
+            if before and _is_utf8_rather_than(before, "gb18030"):  # UTF-8 lines, then others
+                self.encoding = "utf-8"
+                raise DataError(self._mixed(self._line_at(chunk, err.start),
+                                            f"does not decode as UTF-8 (bytes {chunk[err.start:err.start + 4]!r})")
+                                ) from None
+        readings = {}
+        for candidate in ("gb18030", "cp1252"):
+            try:
+                readings[candidate] = codecs.getincrementaldecoder(candidate)().decode(chunk, final)
+            except UnicodeDecodeError:
+                continue
+        if "gb18030" in readings and ("cp1252" not in readings or plausibility(readings["gb18030"]) >= 0.5):
+            return "gb18030"
+        if "cp1252" in readings:
+            return "cp1252"
+        start = next(i for i, b in enumerate(chunk) if b > 0x7F)
+        line = self.lines_done + _normalise_newlines(chunk[:start].decode("ascii")).count("\n") + 1
+        fits = [name for name in SUGGESTED if _reads(chunk, name, final)]
+        advice = (f"it reads as {' or '.join(fits)}: state that in {self.key}.encoding" if fits else
+                  f"state its encoding in {self.key}.encoding, or check that it is a text file")
+        raise DataError(f"{self.path} line {line}: the text is not {', '.join(ENCODING_NAMES.values())} (bytes "
+                        f"{chunk[start:start + 4]!r}); {advice}, or save it again as UTF-8")
+
+    def _check_lines(self, text: str, final: bool) -> str:
+        """Refuse the first complete line of `text` that is plainly UTF-8 in a GB18030 or Windows-1252
+        file; return the unfinished last line."""
+        lines = text.split("\n")
+        tail = "" if final else lines.pop()
+        for i, line in enumerate(lines):  # `text` starts on line lines_done + 1
+            if not line.isascii() and _is_utf8_rather_than(line.encode(self.encoding), self.encoding):
+                raise DataError(self._mixed(self.lines_done + 1 + i, f"is UTF-8, not {self._name()}"))
+        return tail
+
+
+def _bom_encoding(head: bytes) -> str | None:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 without a byte-order mark: ASCII text has a NUL byte beside every character."""
+    sample = head[:4096 - 4096 % 2]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd > 0.3 * len(sample) / 2 and even == 0:
+        return "utf-16-le"
+    if even > 0.3 * len(sample) / 2 and odd == 0:
+        return "utf-16-be"
+    return None
+
+
+def _reads(chunk: bytes, encoding: str, final: bool) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(chunk, final)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+# -- records ----------------------------------------------------------------------------------
+
+def _lines(chunks: Iterator[str]) -> Iterator[str]:
+    """Lines (each ending in "\\n") from text chunks."""
+    carry = ""
+    for chunk in chunks:
+        parts = (carry + chunk).split("\n")
+        carry = parts.pop()
+        for part in parts:
+            yield part + "\n"
+    if carry:
+        yield carry
+
+
+def sniff_separator(lines: list[str], preferred: str) -> str:
+    """The separator of the table whose header is `lines[0]`: the one of comma, semicolon, tab and
+    pipe (the `preferred` one first, on a tie) that splits the header into the most columns and the
+    other lines into as many (or into as many plus empty trailing values); else "spaces" when runs
+    of blanks split the lines alike; else `preferred`."""
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return preferred
+    best, best_score = preferred, None
+    for sep in dict.fromkeys([preferred, ",", ";", "\t", "|"]):
+        if sep == "spaces":
+            continue
+        try:
+            rows = list(csv.reader(lines, delimiter=sep))
+        except csv.Error:
+            continue
+        width = len(rows[0])
+        if width < 2:
+            continue
+        body = rows[1:]
+        fits = sum(len(r) == width or (len(r) > width and not "".join(r[width:]).strip()) for r in body)
+        score = (round(fits / len(body), 2) if body else 1.0, width)
+        if best_score is None or score > best_score:
+            best, best_score = sep, score
+    if best_score is not None and best_score[0] >= 0.5:
+        return best
+    widths = [len(line.split()) for line in lines]
+    if widths[0] >= 2 and sum(w == widths[0] for w in widths) >= 0.9 * len(widths):
+        return "spaces"
+    return preferred if best_score is None else best
+
+
+@dataclass
+class TextTable:
+    """A delimited text file read as a stream of Arrow record batches of strings.
+
+    `path` may be compressed (see `open_bytes`); `encoding` and `separator` None mean detect them
+    (module docstring); `header_row` is the 1-based line of the column names (after an Excel
+    `sep=` line, which is not part of the table); `preferred` is the separator of the format named
+    by the suffix or the params ("," for csv, "\\t" for tsv); `key` names the table in the params,
+    for the messages.
+
+    After (or while) reading `batches()`: `encoding`, `separator` (a character or "spaces"),
+    `header_line` (the header's line in the file), `columns` (the header's names; an empty name is
+    "Unnamed: <position from 0>") and `blank_lines` (lines skipped as holding only blanks). Each
+    batch holds `source_row` (int64, the record's first line in the file) then one string column per
+    header name, None where the value is empty. Raises DataError for every file it cannot read.
+    """
+
+    path: Path
+    key: str = "source.transactions"
+    encoding: str | None = None
+    separator: str | None = None
+    header_row: int = 1
+    preferred: str = ","
+    member: str | None = None
+    batch_rows: int = BATCH_ROWS
+    header_line: int = field(default=0, init=False)
+    columns: list[str] = field(default_factory=list, init=False)
+    blank_lines: int = field(default=0, init=False)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        with open_bytes(self.path, self.key, self.member) as stream:
+            decoded = Decoded(stream, self.path, self.key, self.encoding)
+            yield from self._records(decoded)
+            self.encoding = decoded.encoding
+
+    def read(self) -> pa.Table:
+        """All the batches as one Arrow table (schema from the header when there are no records)."""
+        batches = list(self.batches())
+        schema = pa.schema([("source_row", pa.int64()), *((name, pa.string()) for name in self.columns)])
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def _records(self, decoded: Decoded) -> Iterator[pa.RecordBatch]:
+        lines = _lines(iter(decoded))
+        peeked: list[str] = []
+        for line in lines:
+            peeked.append(line)
+            if len(peeked) >= self.header_row + 1 + SNIFF_LINES:
+                break
+        if not "".join(peeked).strip():
+            raise DataError(f"{self.path}: the file is empty; export it again with a header row")
+        first = 0
+        stated = self.separator
+        excel_sep = re.fullmatch(r"sep=(.)\s*", peeked[0].rstrip("\n"))
+        if excel_sep:  # Excel's first line "sep=;" names the separator and is not part of the table
+            stated = stated or excel_sep.group(1)
+            first = 1
+        self.header_line = first + self.header_row
+        header = peeked[self.header_line - 1] if self.header_line <= len(peeked) else None
+        sample = peeked[self.header_line - 1:]
+        sep = stated or sniff_separator(sample, self.preferred)
+        self.separator = sep
+        blank = "".join(set(" \t" + ("" if sep == "spaces" else sep)))
+        if header is None or not header.strip(blank + "\n"):
+            raise DataError(f"{self.path}: no header at line {self.header_line} (the line is "
+                            f"{'missing' if header is None else 'empty'}); set {self.key}.header_row to the line "
+                            "that holds the column names")
+        rest = iter(peeked[self.header_line - 1:])
+        body = _chain(rest, lines)
+        if sep == "spaces":
+            body = (line.strip().replace("\t", " ") + "\n" for line in body)
+        reader = csv.reader(body, delimiter=" " if sep == "spaces" else sep, skipinitialspace=sep == "spaces")
+        limit = csv.field_size_limit()
+        csv.field_size_limit(2**31 - 1)  # a quoted value may be longer than the module's 128 KiB default
+        try:
+            yield from self._rows(reader, decoded)
+        except csv.Error as err:
+            raise DataError(f"{self.path} line {self.header_line - 1 + reader.line_num}: {err}; check the quotes "
+                            f"and the separator ({SEPARATORS.get(sep, repr(sep))}), or state {self.key}.separator"
+                            ) from None
+        finally:
+            csv.field_size_limit(limit)
+
+    def _rows(self, reader, decoded: Decoded) -> Iterator[pa.RecordBatch]:
+        base = self.header_line - 1
+        names = [cell.strip() for cell in next(reader)]
+        names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]
+        if all(name.startswith("Unnamed: ") for name in names):
+            raise DataError(f"{self.path}: no header at line {self.header_line}; set {self.key}.header_row to the "
+                            "line that holds the column names")
+        check_header(names, f"{self.path} line {self.header_line}")
+        self.columns = names
+        width = len(names)
+        rows: list[list[str]] = []
+        starts: list[int] = []
+        previous = reader.line_num
+        for row in reader:
+            start = base + previous + 1
+            spanned = reader.line_num - previous
+            previous = reader.line_num
+            if not "".join(row).strip():
+                self.blank_lines += spanned
+                continue
+            if len(row) != width:
+                if len(row) < width:
+                    row = row + [""] * (width - len(row))
+                elif not "".join(row[width:]).strip():  # a trailing separator: no value there
+                    row = row[:width]
+                else:
+                    raise DataError(
+                        f"{self.path} line {start}: {len(row)} values, but the header (line {self.header_line}) names "
+                        f"{width} columns; check the separator (read as {SEPARATORS.get(self.separator, repr(self.separator))})"
+                        f" and the quotes, or state {self.key}.separator")
+            rows.append(row)
+            starts.append(start)
+            if len(rows) >= self.batch_rows:
+                yield self._batch(rows, starts)
+                rows, starts = [], []
+        if rows:
+            yield self._batch(rows, starts)
+
+    def _batch(self, rows: list[list[str]], starts: list[int]) -> pa.RecordBatch:
+        arrays = [pa.array(starts, pa.int64())]
+        empty = pa.scalar(None, pa.string())
+        for values in zip(*rows):
+            array = pa.array(values, pa.string())
+            arrays.append(pc.if_else(pc.equal(array, ""), empty, array))
+        return pa.RecordBatch.from_arrays(arrays, names=["source_row", *self.columns])
+
+
+def _chain(first: Iterator[str], second: Iterator[str]) -> Iterator[str]:
+    yield from first
+    yield from second
+
+
+def check_header(names: list[str], where: str) -> None:
+    """Refuse a header that names a column twice: which of the two is meant cannot be known."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name.startswith("Unnamed: "):
+            continue
+        if name in seen:
+            raise DataError(f'{where}: the header names column "{name[:60]}" twice (columns {seen[name]} and '
+                            f"{position}); rename one of them in the file")
+        seen[name] = position
