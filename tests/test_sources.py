@@ -35,7 +35,8 @@ def test_chinese_headers_in_every_encoding_chinese_excel_saves(tmp_path, encodin
     path.write_bytes(CHINESE_CSV.encode(encoding))
     intake, result = cleaned(file_source(path, columns=CHINESE_MAP), non_product=["运费"])
     tx = intake.transactions
-    assert tx.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category"]
+    assert tx.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category",
+                                   "content"]  # content: a hash of the whole row as read
     assert tx["source_row"].tolist() == [2, 3, 4]  # file lines: the header is line 1
     assert tx["amount"].tolist() == ["￥1,234.50", "７", "12.5"]  # intake keeps the text as exported
     clean = result.clean.set_index("source_row")

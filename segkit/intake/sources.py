@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError
+from segkit.intake.textfiles import SEPARATORS as SEPARATOR_WORDS
 from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
                                      zip_member)
 from segkit.params import Database, FileTable, Source
@@ -194,7 +196,7 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> tuple[p
     return frame, notes
 
 
-def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
+def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False) -> pd.DataFrame:
     try:
         import openpyxl
     except ImportError:
@@ -222,7 +224,8 @@ def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
         names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
                  for i, cell in enumerate(header)]
         check_header(names, f'{path} sheet "{_name(sheet.title)}" row {spec.header_row}')
-        records = [[_cell_text(cell) for cell in row] + [None] * (len(names) - len(row)) for row in rows]
+        records = [] if header_only else [[_cell_text(cell) for cell in row] + [None] * (len(names) - len(row))
+                                          for row in rows]
     finally:
         book.close()
     frame = pd.DataFrame([r[:len(names)] for r in records], columns=names, dtype="object")
@@ -266,6 +269,65 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
     return frame
 
 
+def check_column_map(columns: dict[str, str], origin: str, key: str, extra: tuple[str, ...] = ()) -> None:
+    """Refuse a column-map key that segkit does not use (the transactions' map: INPUT_COLUMNS)."""
+    unknown = set(columns) - set(INPUT_COLUMNS) - set(extra)
+    if unknown:
+        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
+                        f"map to {', '.join(INPUT_COLUMNS)} ({key})")
+
+
+def check_source(source: Source, params_path: str | Path | None = None) -> None:
+    """What `load_source` would refuse that can be known without reading the rows: a column-map key
+    segkit does not use (files and databases); and, for files, a path that is not there, a format
+    not read (.xls), a zip with several members and no `member`, a header that cannot be read (its
+    encoding, its line, a column named twice) or that lacks a mapped column. Reads only each file's
+    header; never connects to a database. Raises the run's DataError, with the run's message."""
+    if params_path is not None and source.kind == "file":
+        source = _paths_relative_to(source, Path(params_path).parent)
+    if source.kind == "database":
+        db = source.database
+        check_column_map(db.columns, f"database table {db.table}", "source.database.columns", extra=("source_row",))
+        return
+    if source.kind != "file":
+        return
+    spec = source.transactions
+    check_column_map(spec.columns, spec.path, "source.transactions.columns")
+    names = read_header(spec, "source.transactions")
+    to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
+    for name in ("customers", "surveys"):
+        table = getattr(source, name)
+        if table is not None:
+            _check_table_columns(read_header(table, f"source.{name}"), table, name)
+
+
+def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
+    """The column names of the file's table, reading as little of it as the format allows."""
+    path = Path(spec.path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (check {key}.path in the params file)")
+    kind = _kind(spec, key)
+    if kind in ("csv", "tsv"):
+        return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
+                         preferred="\t" if kind == "tsv" else ",", member=spec.member).header()
+    if kind == "excel":
+        return [c for c in _read_excel(path, spec, key, header_only=True).columns if c != "source_row"]
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            with _whole(path, spec, key) as source:
+                return list(pq.read_schema(source).names)
+        except DataError:
+            raise
+        except Exception as err:
+            raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
+                            f"or set {key}.format") from None
+    return [c for c in read_file(spec, key).columns if c != "source_row"]  # a DuckDB table: read as the run does
+
+
 def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "input",
                  key: str = "source.transactions.columns") -> pd.DataFrame:
     """The file's columns under segkit's names (per the column map), values as exported.
@@ -273,10 +335,7 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     Required: customer_id, ordered_at, and amount or both quantity and unit_price. A column the map
     names must be there; the error lists the columns that are and suggests the closest.
     """
-    unknown = set(columns) - set(INPUT_COLUMNS)
-    if unknown:
-        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
-                        f"map to {', '.join(INPUT_COLUMNS)} ({key})")
+    check_column_map(columns, origin, key)
     present = [c for c in raw.columns if c != "source_row"]
     mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
     needed = ["customer_id", "ordered_at"]
@@ -286,12 +345,41 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     for ours in [*needed, *(c for c in columns if c not in needed)]:
         theirs = mapping[ours]
         if theirs not in raw.columns:
-            raise DataError(_missing_column(origin, ours, theirs, present, key))
+            raise DataError(_missing_column(origin, ours, theirs, present, key)
+                            + _separator_hint(present, raw.attrs.get("intake", {}).get("separator"), key))
     out = pd.DataFrame({"source_row": raw["source_row"].to_numpy()})
     for ours in INPUT_COLUMNS:
         if mapping[ours] in raw.columns:
             out[ours] = raw[mapping[ours]].to_numpy()
+    out["content"] = row_content(raw)
+    out.attrs = dict(raw.attrs)
     return out
+
+
+def row_content(raw: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash (int64) of each whole row as it came in: every column of the file, mapped or
+    not, as text (missing values as NUL), without `source_row`. Two rows are exact duplicates when
+    their hashes are equal, so that rows differing only in an unmapped column (a description) are
+    not (collisions: about 1 in 2**64 per pair)."""
+    values = raw.drop(columns="source_row", errors="ignore")
+    as_given = values.astype("string").fillna("\x00")
+    as_given.columns = range(len(as_given.columns))  # the hash does not depend on the names
+    return pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
+
+
+def _separator_hint(present: list, separator: str | None, key: str) -> str:
+    """When the header was read as one column that holds a separator: which one, and how to state it."""
+    if len(present) != 1:
+        return ""
+    header = str(present[0])
+    seen = [sep for sep in (",", ";", "\t", "|") if sep in header and sep != separator]
+    if not seen:
+        return ""
+    names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+    read_as = f" (separator: {SEPARATOR_WORDS.get(separator, repr(separator))})" if separator else ""
+    table_key = key.removesuffix(".columns")
+    return (f" The header was read as one column{read_as}, but it holds {names[seen[0]]}s ({seen[0]!r}): the "
+            f"separator may be {names[seen[0]]}; state it as {table_key}.separator: {names[seen[0]]}.")
 
 
 def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str) -> str:
@@ -311,20 +399,24 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
     from segkit.intake.parsing import parse_amount, parse_datetime, parse_text
 
     raw = read_file(spec, f"source.{name}").drop(columns="source_row")
-    key = f"source.{name}.columns"
-    present = list(raw.columns)
-    for ours, theirs in spec.columns.items():
-        if theirs not in raw.columns:
-            raise DataError(_missing_column(spec.path, ours, theirs, present, key))
+    _check_table_columns(list(raw.columns), spec, name)
     frame = raw.rename(columns={theirs: ours for ours, theirs in spec.columns.items()})
-    if "customer_id" not in frame.columns:
-        raise DataError(_missing_column(spec.path, "customer_id", "customer_id", present, key))
     frame["customer_id"] = parse_text(frame["customer_id"]).values
     for column, kind in TABLE_COLUMNS[name].items():
         if column in frame.columns:
             parsed = parse_datetime(frame[column]) if kind == "date" else parse_amount(frame[column])
             frame[column] = parsed.values
     return frame
+
+
+def _check_table_columns(present: list[str], spec: FileTable, name: str) -> None:
+    """A customers or surveys table's mapped columns, and customer_id, must be there."""
+    key = f"source.{name}.columns"
+    for ours, theirs in spec.columns.items():
+        if theirs not in present:
+            raise DataError(_missing_column(spec.path, ours, theirs, present, key))
+    if "customer_id" not in spec.columns and "customer_id" not in present:
+        raise DataError(_missing_column(spec.path, "customer_id", "customer_id", present, key))
 
 
 # -- PostgreSQL, read in place ----------------------------------------------------------------
@@ -387,11 +479,8 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     (a text column is refused with the advice to cast it in a view). `source_row` is a mapped key
     column, or the row's number in a stable order of its values.
     """
-    unknown = set(columns) - set(INPUT_COLUMNS) - {"source_row"}
-    if unknown:
-        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
-                        f"map to {', '.join(INPUT_COLUMNS)} (source.database.columns)")
     key = "source.database.columns"
+    check_column_map(columns, origin, key, extra=("source_row",))
     present = list(table.columns)
     mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, "source_row")}
     derive_amount = "amount" not in columns and "amount" not in present and \

@@ -432,20 +432,28 @@ class TextTable:
             yield from self._records(decoded)
             self.encoding = decoded.encoding
 
+    def header(self) -> list[str]:
+        """The column names, reading no further than the header line."""
+        with open_bytes(self.path, self.key, self.member) as stream:
+            decoded = Decoded(stream, self.path, self.key, self.encoding)
+            for _ in self._records(decoded, header_only=True):
+                pass
+        return self.columns
+
     def read(self) -> pa.Table:
         """All the batches as one Arrow table (schema from the header when there are no records)."""
         batches = list(self.batches())
         schema = pa.schema([("source_row", pa.int64()), *((name, pa.string()) for name in self.columns)])
         return pa.Table.from_batches(batches, schema=schema)
 
-    def _records(self, decoded: Decoded) -> Iterator[pa.RecordBatch]:
+    def _records(self, decoded: Decoded, header_only: bool = False) -> Iterator[pa.RecordBatch]:
         lines = _lines(iter(decoded))
         peeked: list[str] = []
         for line in lines:
             peeked.append(line)
             if len(peeked) >= self.header_row + 1 + SNIFF_LINES:
                 break
-        if not "".join(peeked).strip():
+        if not "".join(peeked).strip() and not any(line.strip() for line in lines):
             raise DataError(f"{self.path}: the file is empty; export it again with a header row")
         first = 0
         stated = self.separator
@@ -471,7 +479,7 @@ class TextTable:
         limit = csv.field_size_limit()
         csv.field_size_limit(2**31 - 1)  # a quoted value may be longer than the module's 128 KiB default
         try:
-            yield from self._rows(reader, decoded)
+            yield from self._rows(reader, header_only)
         except csv.Error as err:
             raise DataError(f"{self.path} line {self.header_line - 1 + reader.line_num}: {err}; check the quotes "
                             f"and the separator ({SEPARATORS.get(sep, repr(sep))}), or state {self.key}.separator"
@@ -479,7 +487,7 @@ class TextTable:
         finally:
             csv.field_size_limit(limit)
 
-    def _rows(self, reader, decoded: Decoded) -> Iterator[pa.RecordBatch]:
+    def _rows(self, reader, header_only: bool) -> Iterator[pa.RecordBatch]:
         base = self.header_line - 1
         names = [cell.strip() for cell in next(reader)]
         names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]
@@ -488,6 +496,8 @@ class TextTable:
                             "line that holds the column names")
         check_header(names, f"{self.path} line {self.header_line}")
         self.columns = names
+        if header_only:
+            return
         width = len(names)
         rows: list[list[str]] = []
         starts: list[int] = []
