@@ -55,9 +55,9 @@ def test_stated_encoding_is_used(tmp_path):
 def test_undecodable_text_says_what_to_do(tmp_path):
     path = tmp_path / "orders.csv"
     path.write_bytes(b"id,day,amount\n\x81 ,2024-01-01,2\n")  # 0x81 then a blank: no encoding segkit detects
-    with pytest.raises(DataError, match=r"orders.csv line 2: the text is not UTF-8, GB18030 \(GBK\), Windows-1252 "
-                                        r"\(Latin-1\) \(bytes b'\\x81 ,2'\); state its encoding in "
-                                        r"source.transactions.encoding, or check that it is a text file"):
+    with pytest.raises(DataError, match=r"orders.csv line 2: the encoding is not one segkit detects \(tried UTF-8, "
+                                        r"GB18030 \(GBK\), Windows-1252 \(Latin-1\); bytes b'\\x81 ,2'\); state its "
+                                        r"encoding in source.transactions.encoding, or check that it is a text file"):
         load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
     path.write_bytes(CHINESE_CSV.encode("gbk"))
     with pytest.raises(DataError, match=r"orders.csv line 1: bytes .* are not utf-8") as err:

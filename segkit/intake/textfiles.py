@@ -54,6 +54,8 @@ MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x2
 BINARY_SUFFIXES = (".xlsx", ".xlsm", ".parquet", ".pq", ".duckdb", ".ddb")
 DETECTED = ("utf-8", "gb18030", "cp1252")
 ENCODING_NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030 (GBK)", "cp1252": "Windows-1252 (Latin-1)"}
+# encodings that read nearly any bytes, UTF-8 too: their files are checked line by line for pasted UTF-8
+PASTE_CHECKED = ("gb18030", "gbk", "gb2312", "cp1252", "iso8859-1")
 SUGGESTED = ("big5", "shift_jis", "euc-kr", "euc-jp")  # offered only when they read the bytes
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space", "spaces": "runs of blanks"}
 SNIFF_LINES = 50
@@ -172,7 +174,7 @@ def _is_utf8_rather_than(raw: bytes, encoding: str) -> bool:
         as_utf8 = raw.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    if encoding == "cp1252":  # Latin-1 text is valid multi-byte UTF-8 only by a rare accident ("Ã©")
+    if codecs.lookup(encoding).name in ("cp1252", "iso8859-1"):  # valid multi-byte UTF-8 only by accident ("Ã©")
         return True
     try:
         other = raw.decode(encoding)
@@ -222,6 +224,7 @@ class Decoded:
                 self.encoding = self._decide(chunk, final)
                 decoder = self._decoder(self.encoding)
             text = chunk.decode("ascii") if decoder is None else self._decode(decoder, chunk, final)
+            checked = decoder is not None and codecs.lookup(self.encoding).name in PASTE_CHECKED
             if chunk is head:  # a byte-order mark is not text (a stated utf-8 keeps it otherwise)
                 text = text.lstrip("\ufeff")
             if pending_cr:
@@ -230,7 +233,7 @@ class Decoded:
             if pending_cr:
                 text = text[:-1]
             text = _normalise_newlines(text)
-            if not self.stated and self.encoding in ("gb18030", "cp1252"):
+            if checked:
                 tail = self._check_lines(tail + text, final)
             self.lines_done += text.count("\n")
             if text:
@@ -275,9 +278,9 @@ class Decoded:
         return ENCODING_NAMES.get(self.encoding, self.encoding)
 
     def _mixed(self, line: int, what: str) -> str:
+        state = "" if self.stated else f", or state {self.key}.encoding (other lines are then refused by line)"
         return (f"{self.path} line {line} {what}, the encoding of the lines before it: the file changes its "
-                "encoding part-way (two exports pasted together?); save it again in one encoding, or state "
-                f"{self.key}.encoding (lines in another encoding are then refused by line)")
+                f"encoding part-way (two exports pasted together?); save it again in one encoding{state}")
 
     def _decide(self, chunk: bytes, final: bool) -> str:
         """The encoding of the first chunk holding bytes beyond ASCII: UTF-8, GB18030 or Windows-1252."""
@@ -297,16 +300,17 @@ class Decoded:
                 readings[candidate] = codecs.getincrementaldecoder(candidate)().decode(chunk, final)
             except UnicodeDecodeError:
                 continue
-        if "gb18030" in readings and ("cp1252" not in readings or plausibility(readings["gb18030"]) >= 0.5):
+        if "gb18030" in readings and plausibility(readings["gb18030"]) >= 0.5:
             return "gb18030"
-        if "cp1252" in readings:
+        if "cp1252" in readings and _latin_like(chunk):
             return "cp1252"
         start = next(i for i, b in enumerate(chunk) if b > 0x7F)
         line = self.lines_done + _normalise_newlines(chunk[:start].decode("ascii")).count("\n") + 1
-        fits = [name for name in SUGGESTED if _reads(chunk, name, final)]
+        fits = [name for name in ("gb18030", *SUGGESTED) if _reads(chunk, name, final)]
         advice = (f"it reads as {' or '.join(fits)}: state that in {self.key}.encoding" if fits else
                   f"state its encoding in {self.key}.encoding, or check that it is a text file")
-        raise DataError(f"{self.path} line {line}: the text is not {', '.join(ENCODING_NAMES.values())} (bytes "
+        tried = ", ".join(ENCODING_NAMES.values())
+        raise DataError(f"{self.path} line {line}: the encoding is not one segkit detects (tried {tried}; bytes "
                         f"{chunk[start:start + 4]!r}); {advice}, or save it again as UTF-8")
 
     def _check_lines(self, text: str, final: bool) -> str:
@@ -341,6 +345,14 @@ def _utf16_without_bom(head: bytes) -> str | None:
     if even > 0.3 * len(sample) / 2 and odd == 0:
         return "utf-16-be"
     return None
+
+
+def _latin_like(chunk: bytes) -> bool:
+    """Whether the bytes beyond ASCII stand mostly alone, as accented letters and signs do in
+    Windows-1252 text ("Crème", "£12"); double-byte encodings (GBK, Big5, Shift-JIS) pair them."""
+    runs = re.findall(rb"[\x80-\xff]+", chunk)
+    high = sum(len(run) for run in runs)
+    return high > 0 and sum(len(run) for run in runs if len(run) > 1) < 0.5 * high
 
 
 def _reads(chunk: bytes, encoding: str, final: bool) -> bool:
