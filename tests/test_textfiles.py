@@ -335,3 +335,26 @@ def test_rows_that_differ_only_in_an_unmapped_column_are_not_exact_duplicates(tm
     _, default = cleaned(src)  # the same order line again, by customer, order, date and amount (documented rule)
     assert default.quarantine[["source_row", "reason"]].values.tolist() == [[3, "duplicate_order_line"],
                                                                             [4, "duplicate"]]
+
+
+@pytest.mark.parametrize("text, parser", [
+    ('a,b,c\n1,"x\n\ny",3\n\n,,\n2,"q""uote",4\n', "arrow"),   # quoted breaks, an empty line, a blank record
+    ('a,b,c\n1,5" screen,3\n2,"x\ny",4\n', "csv"),             # a quote inside an unquoted value
+    ('a,b,c\n1,2,3\n' * 60 + '4,5,6,\n7,8\n', "csv"),          # a trailing comma and a short row, past the sample
+    (' a  b\n 1  2\n\n 3 4\n', "csv"),                          # runs of blanks
+])
+def test_arrow_and_the_csv_module_read_alike(tmp_path, monkeypatch, text, parser):
+    path = tmp_path / "orders.csv"
+    path.write_text(text, encoding="utf-8")
+    table = TextTable(path)
+    fast = table.read()
+    assert table.parser == parser
+    monkeypatch.setattr(TextTable, "_arrow", lambda self, *a: (_ for _ in ()).throw(textfiles._SlowPath()))
+    slow_table = TextTable(path)
+    slow = slow_table.read()
+    assert slow_table.parser == "csv"
+    assert fast.to_pylist() == slow.to_pylist() and table.blank_lines == slow_table.blank_lines
+    rows = fast.to_pylist()
+    lines = text.split("\n")
+    for row in rows:  # each record's first value is on its line
+        assert lines[row["source_row"] - 1].strip().startswith(str(list(row.values())[1]))

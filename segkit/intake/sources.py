@@ -192,7 +192,7 @@ def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> tuple[p
                       preferred=sep, member=spec.member)
     frame = table.read().to_pandas()
     notes = {"encoding": table.encoding, "separator": table.separator, "header_line": table.header_line,
-             "blank_lines": table.blank_lines}
+             "blank_lines": table.blank_lines, "parser": table.parser}
     return frame, notes
 
 

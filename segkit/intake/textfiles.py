@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import collections
 import contextlib
 import csv
 import difflib
 import gzip
 import io
+import itertools
 import lzma
 import re
 import zipfile
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -437,11 +440,26 @@ class TextTable:
     header_line: int = field(default=0, init=False)
     columns: list[str] = field(default_factory=list, init=False)
     blank_lines: int = field(default=0, init=False)
+    parser: str = field(default="", init=False)  # "arrow" (fast), or "csv" (Python's csv module, line by line)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        done = 0
+        self.parser = "arrow"
+        try:
+            with open_bytes(self.path, self.key, self.member) as stream:
+                decoded = Decoded(stream, self.path, self.key, self.encoding)
+                for batch in self._records(decoded, fast=True):
+                    done += batch.num_rows
+                    yield batch
+                self.encoding = decoded.encoding
+                return
+        except _SlowPath:  # a line Arrow's parser does not take as the csv module does: read again, by line
+            pass
+        self.parser = "csv"
+        self.blank_lines = 0
         with open_bytes(self.path, self.key, self.member) as stream:
             decoded = Decoded(stream, self.path, self.key, self.encoding)
-            yield from self._records(decoded)
+            yield from self._records(decoded, fast=False, skip=done)
             self.encoding = decoded.encoding
 
     def header(self) -> list[str]:
@@ -458,56 +476,149 @@ class TextTable:
         schema = pa.schema([("source_row", pa.int64()), *((name, pa.string()) for name in self.columns)])
         return pa.Table.from_batches(batches, schema=schema)
 
-    def _records(self, decoded: Decoded, header_only: bool = False) -> Iterator[pa.RecordBatch]:
-        lines = _lines(iter(decoded))
-        peeked: list[str] = []
-        for line in lines:
-            peeked.append(line)
-            if len(peeked) >= self.header_row + 1 + SNIFF_LINES:
+    def _records(self, decoded: Decoded, header_only: bool = False, fast: bool = False,
+                 skip: int = 0) -> Iterator[pa.RecordBatch]:
+        limit = csv.field_size_limit()
+        csv.field_size_limit(2**31 - 1)  # a quoted value may be longer than the csv module's 128 KiB default
+        try:
+            yield from self._read_records(decoded, header_only, fast, skip)
+        finally:
+            csv.field_size_limit(limit)
+
+    def _read_records(self, decoded: Decoded, header_only: bool, fast: bool, skip: int) -> Iterator[pa.RecordBatch]:
+        chunks = iter(decoded)
+        text = ""
+        for chunk in chunks:  # enough lines to find the header and sniff the separator
+            text += chunk
+            if text.count("\n") >= self.header_row + 1 + SNIFF_LINES:
                 break
-        if not "".join(peeked).strip() and not any(line.strip() for line in lines):
+        if not text.strip() and not any(chunk.strip() for chunk in chunks):
             raise DataError(f"{self.path}: the file is empty; export it again with a header row")
+        peeked = text.split("\n")
         first = 0
         stated = self.separator
-        excel_sep = re.fullmatch(r"sep=(.)\s*", peeked[0].rstrip("\n"))
+        excel_sep = re.fullmatch(r"sep=(.)\s*", peeked[0])
         if excel_sep:  # Excel's first line "sep=;" names the separator and is not part of the table
             stated = stated or excel_sep.group(1)
             first = 1
         self.header_line = first + self.header_row
-        header = peeked[self.header_line - 1] if self.header_line <= len(peeked) else None
-        sample = peeked[self.header_line - 1:]
+        complete = peeked[:-1] if len(peeked) > 1 or text.endswith("\n") else peeked
+        complete = peeked if not text.endswith("\n") and len(peeked) <= self.header_row + 1 + SNIFF_LINES else complete
+        header = peeked[self.header_line - 1] if self.header_line <= len(peeked) and (
+            self.header_line < len(peeked) or peeked[-1]) else None
+        sample = [line + "\n" for line in complete[self.header_line - 1:]]
         sep = stated or sniff_separator(sample, self.preferred)
         self.separator = sep
         blank = "".join(set(" \t" + ("" if sep == "spaces" else sep)))
-        if header is None or not header.strip(blank + "\n"):
+        if header is None or not header.strip(blank):
             raise DataError(f"{self.path}: no header at line {self.header_line} (the line is "
                             f"{'missing' if header is None else 'empty'}); set {self.key}.header_row to the line "
                             "that holds the column names")
-        rest = iter(peeked[self.header_line - 1:])
-        body = _chain(rest, lines)
+        # the text from the header on: the rest of the peeked text, then the chunks not read yet
+        offset = sum(len(line) + 1 for line in peeked[:self.header_line - 1])
+        body = itertools.chain(iter([text[offset:]]), chunks)
+        if fast and sep == "spaces":
+            raise _SlowPath
+        if fast:
+            names, width, consumed, rest = self._header(body, sep)
+            if header_only:
+                return
+            if all(len(row) == width for row in csv.reader(sample[consumed:consumed + SNIFF_LINES], delimiter=sep)
+                   if row):
+                yield from self._arrow(rest, sep, width)
+                return
+            raise _SlowPath
+        lines = _lines(body)
         if sep == "spaces":
-            body = (line.strip().replace("\t", " ") + "\n" for line in body)
-        reader = csv.reader(body, delimiter=" " if sep == "spaces" else sep, skipinitialspace=sep == "spaces")
-        limit = csv.field_size_limit()
-        csv.field_size_limit(2**31 - 1)  # a quoted value may be longer than the module's 128 KiB default
+            lines = (line.strip().replace("\t", " ") + "\n" for line in lines)
+        reader = csv.reader(lines, delimiter=" " if sep == "spaces" else sep, skipinitialspace=sep == "spaces")
         try:
-            yield from self._rows(reader, header_only)
+            yield from self._rows(reader, header_only, skip)
         except csv.Error as err:
             raise DataError(f"{self.path} line {self.header_line - 1 + reader.line_num}: {err}; check the quotes "
                             f"and the separator ({SEPARATORS.get(sep, repr(sep))}), or state {self.key}.separator"
                             ) from None
-        finally:
-            csv.field_size_limit(limit)
 
-    def _rows(self, reader, header_only: bool) -> Iterator[pa.RecordBatch]:
-        base = self.header_line - 1
-        names = [cell.strip() for cell in next(reader)]
+    def _names(self, cells: list[str]) -> list[str]:
+        names = [cell.strip() for cell in cells]
         names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]
         if all(name.startswith("Unnamed: ") for name in names):
             raise DataError(f"{self.path}: no header at line {self.header_line}; set {self.key}.header_row to the "
                             "line that holds the column names")
         check_header(names, f"{self.path} line {self.header_line}")
         self.columns = names
+        return names
+
+    def _header(self, body: Iterator[str], sep: str):
+        """The header record from the text `body` (which starts with it): its names, their number, the
+        lines it spans, and the text after it."""
+        text = ""
+        for chunk in body:
+            text += chunk
+            if "\n" in text:
+                lines = text.split("\n")
+                reader = csv.reader((line + "\n" for line in lines[:-1]), delimiter=sep)
+                try:
+                    cells = next(reader)
+                except (StopIteration, csv.Error):
+                    continue  # the header spans more text (a quoted name with a line break)
+                if reader.line_num < len(lines) - 1 or text.endswith("\n"):
+                    consumed = reader.line_num
+                    offset = sum(len(line) + 1 for line in lines[:consumed])
+                    names = self._names(cells)
+                    return names, len(names), consumed, itertools.chain(iter([text[offset:]]), body)
+        cells = next(csv.reader([text], delimiter=sep), [])  # a file of one line: the header alone
+        names = self._names(cells)
+        return names, len(names), 1, iter([])
+
+    def _arrow(self, rest: Iterator[str], sep: str, width: int) -> Iterator[pa.RecordBatch]:
+        """The records after the header, parsed by Arrow's CSV reader; their lines come from `_Body`."""
+        import pyarrow.csv as pacsv
+
+        body = _Body(rest, first_line=self.header_line + 1, sep=sep)
+        fields = [f"f{i}" for i in range(width)]
+        options = dict(
+            read_options=pacsv.ReadOptions(column_names=fields, block_size=4 << 20),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(column_types={f: pa.string() for f in fields}, null_values=[""],
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=True))
+        try:
+            reader = pacsv.open_csv(body, **options)
+            for batch in reader:
+                if len(body.starts) < batch.num_rows:
+                    raise _SlowPath
+                starts = [body.starts.popleft() for _ in range(batch.num_rows)]
+                for offset in range(0, batch.num_rows, self.batch_rows):
+                    yield from self._kept(batch.slice(offset, self.batch_rows),
+                                          starts[offset:offset + self.batch_rows])
+        except (pa.ArrowException, OSError) as err:
+            if isinstance(body.error, Exception):
+                raise body.error from None
+            raise _SlowPath from err
+        if body.error is not None:
+            raise body.error
+        self.blank_lines += body.empty_lines
+        if body.starts:
+            raise _SlowPath
+
+    def _kept(self, batch: pa.RecordBatch, starts: list[int]) -> Iterator[pa.RecordBatch]:
+        """The batch under the header's names, without records whose values are all blank."""
+        blank = None
+        for column in batch.columns:
+            empty = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_trim_whitespace(column), ""))
+            blank = empty if blank is None else pc.and_kleene(blank, empty)
+        keep = pc.invert(blank) if blank is not None else None
+        arrays = [pa.array(starts, pa.int64()), *batch.columns]
+        out = pa.RecordBatch.from_arrays(arrays, names=["source_row", *self.columns])
+        if keep is not None and not pc.all(keep).as_py():
+            self.blank_lines += batch.num_rows - pc.sum(keep).as_py()
+            out = out.filter(keep)
+        if out.num_rows:
+            yield out
+
+    def _rows(self, reader, header_only: bool, skip: int = 0) -> Iterator[pa.RecordBatch]:
+        base = self.header_line - 1
+        names = self._names(next(reader))
         if header_only:
             return
         width = len(names)
@@ -516,10 +627,9 @@ class TextTable:
         previous = reader.line_num
         for row in reader:
             start = base + previous + 1
-            spanned = reader.line_num - previous
             previous = reader.line_num
             if not "".join(row).strip():
-                self.blank_lines += spanned
+                self.blank_lines += 1
                 continue
             if len(row) != width:
                 if len(row) < width:
@@ -531,6 +641,9 @@ class TextTable:
                         f"{self.path} line {start}: {len(row)} values, but the header (line {self.header_line}) names "
                         f"{width} columns; check the separator (read as {SEPARATORS.get(self.separator, repr(self.separator))})"
                         f" and the quotes, or state {self.key}.separator")
+            if skip:  # given out already by the Arrow reader
+                skip -= 1
+                continue
             rows.append(row)
             starts.append(start)
             if len(rows) >= self.batch_rows:
@@ -548,9 +661,78 @@ class TextTable:
         return pa.RecordBatch.from_arrays(arrays, names=["source_row", *self.columns])
 
 
-def _chain(first: Iterator[str], second: Iterator[str]) -> Iterator[str]:
-    yield from first
-    yield from second
+class _SlowPath(Exception):
+    """Arrow's reader cannot take this file as the csv module reads it: read it by line instead."""
+
+
+class _Body(io.RawIOBase):
+    """The UTF-8 bytes of text chunks, for Arrow's CSV reader, noting the file line on which each
+    record starts (`starts`) and the empty lines between records (`empty_lines`).
+
+    A line break ends a record when an even number of quote characters comes before it (RFC 4180:
+    quotes open and close quoted values, and a quote inside one is doubled); a quote elsewhere (`5"
+    screen`) makes the count meaningless, so such a file is read by the csv module instead.
+    """
+
+    def __init__(self, chunks: Iterator[str], first_line: int, sep: str):
+        self.chunks, self.line, self.sep = chunks, first_line, ord(sep)
+        self.data, self.offset = b"", 0
+        self.parity, self.at_start, self.previous = 0, True, 10
+        self.starts: collections.deque[int] = collections.deque()
+        self.empty_lines = 0
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while self.offset >= len(self.data):
+            try:
+                chunk = next(self.chunks, None)
+                if chunk is None:
+                    return b""
+                self.data, self.offset = chunk.encode("utf-8"), 0
+                self._scan(self.data)
+            except BaseException as err:  # Arrow reports its own error: keep ours to raise it
+                self.error = err
+                raise
+        end = len(self.data) if size is None or size < 0 else self.offset + size
+        out = self.data[self.offset:end]
+        self.offset += len(out)
+        return out
+
+    def readinto(self, buffer) -> int:
+        out = self.read(len(buffer))
+        buffer[:len(out)] = out
+        return len(out)
+
+    def _scan(self, data: bytes) -> None:
+        arr = np.frombuffer(data, np.uint8)
+        if not len(arr):
+            return
+        is_quote = arr == 34
+        if is_quote.any():
+            before = np.concatenate([[self.previous], arr[:-1]])
+            after = np.concatenate([arr[1:], [10]])  # the last quote of a chunk: judged as if a line ended
+            edge = (before == self.sep) | (before == 10) | (before == 34) | (after == self.sep) | (after == 10) | \
+                (after == 34)
+            if not edge[is_quote].all():
+                raise _SlowPath
+        newlines = np.flatnonzero(arr == 10)
+        quotes = np.cumsum(is_quote)
+        ends = newlines[(self.parity + quotes[newlines]) % 2 == 0]
+        candidates = ends + 1
+        if self.at_start:
+            candidates = np.concatenate([[0], candidates])
+        self.at_start = bool(len(candidates)) and candidates[-1] == len(arr)
+        candidates = candidates[candidates < len(arr)]
+        empty = arr[candidates] == 10
+        self.empty_lines += int(empty.sum())
+        starts = candidates[~empty]
+        self.starts.extend((self.line + np.searchsorted(newlines, starts)).tolist())
+        self.line += len(newlines)
+        self.parity = (self.parity + int(quotes[-1])) % 2
+        self.previous = int(arr[-1])
 
 
 def check_header(names: list[str], where: str) -> None:
