@@ -32,6 +32,7 @@ import collections
 import contextlib
 import csv
 import difflib
+import functools
 import gzip
 import io
 import itertools
@@ -186,6 +187,13 @@ def _is_utf8_rather_than(raw: bytes, encoding: str) -> bool:
     return plausibility(as_utf8) > plausibility(other)
 
 
+@functools.lru_cache(maxsize=4096)
+def _runs_are_utf8(runs: tuple[bytes, ...], encoding: str) -> bool:
+    """`_is_utf8_rather_than` for a line given by its runs of bytes beyond ASCII (all that decides
+    it), so that lines repeating a category or a name are judged once."""
+    return _is_utf8_rather_than(b" ".join(runs), encoding)
+
+
 def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
@@ -318,12 +326,28 @@ class Decoded:
 
     def _check_lines(self, text: str, final: bool) -> str:
         """Refuse the first complete line of `text` that is plainly UTF-8 in a GB18030 or Windows-1252
-        file; return the unfinished last line."""
-        lines = text.split("\n")
-        tail = "" if final else lines.pop()
-        for i, line in enumerate(lines):  # `text` starts on line lines_done + 1
-            if not line.isascii() and _is_utf8_rather_than(line.encode(self.encoding), self.encoding):
-                raise DataError(self._mixed(self.lines_done + 1 + i, f"is UTF-8, not {self._name()}"))
+        file; return the unfinished last line. Lines with a byte that cannot be UTF-8 (a continuation
+        byte after ASCII, a lead byte before ASCII, C0, C1, F5-FF) are ruled out at once (numpy); the
+        few left are judged one by one."""
+        cut = len(text) if final else text.rfind("\n") + 1
+        complete, tail = text[:cut], text[cut:]
+        if complete.isascii():
+            return tail
+        arr = np.frombuffer(complete.encode(self.encoding), np.uint8)
+        high = arr >= 0x80
+        before = np.concatenate([[0], arr[:-1]])
+        after = np.concatenate([arr[1:], [0]])
+        not_utf8 = (high & (arr < 0xC0) & (before < 0x80)) | ((arr >= 0xC0) & (after < 0x80)) | (arr >= 0xF5) | \
+            (arr == 0xC0) | (arr == 0xC1)
+        newline = arr == 10
+        line_of = np.cumsum(newline) - newline  # a line break belongs to the line it ends
+        suspects = np.setdiff1d(np.unique(line_of[high]), np.unique(line_of[not_utf8]))
+        if len(suspects):
+            lines = complete.split("\n")
+            for i in suspects.tolist():  # `text` starts on line lines_done + 1
+                runs = tuple(re.findall(rb"[\x80-\xff]+", lines[i].encode(self.encoding)))
+                if _runs_are_utf8(runs, self.encoding):
+                    raise DataError(self._mixed(self.lines_done + 1 + i, f"is UTF-8, not {self._name()}"))
         return tail
 
 
@@ -487,14 +511,16 @@ class TextTable:
 
     def _read_records(self, decoded: Decoded, header_only: bool, fast: bool, skip: int) -> Iterator[pa.RecordBatch]:
         chunks = iter(decoded)
-        text = ""
+        text, at_end = "", True
         for chunk in chunks:  # enough lines to find the header and sniff the separator
             text += chunk
             if text.count("\n") >= self.header_row + 1 + SNIFF_LINES:
+                at_end = False
                 break
         if not text.strip() and not any(chunk.strip() for chunk in chunks):
             raise DataError(f"{self.path}: the file is empty; export it again with a header row")
         peeked = text.split("\n")
+        complete = peeked if at_end and peeked[-1] else peeked[:-1]  # lines read whole
         first = 0
         stated = self.separator
         excel_sep = re.fullmatch(r"sep=(.)\s*", peeked[0])
@@ -502,11 +528,8 @@ class TextTable:
             stated = stated or excel_sep.group(1)
             first = 1
         self.header_line = first + self.header_row
-        complete = peeked[:-1] if len(peeked) > 1 or text.endswith("\n") else peeked
-        complete = peeked if not text.endswith("\n") and len(peeked) <= self.header_row + 1 + SNIFF_LINES else complete
-        header = peeked[self.header_line - 1] if self.header_line <= len(peeked) and (
-            self.header_line < len(peeked) or peeked[-1]) else None
-        sample = [line + "\n" for line in complete[self.header_line - 1:]]
+        header = complete[self.header_line - 1] if self.header_line <= len(complete) else None
+        sample = [line + "\n" for line in complete[self.header_line - 1:self.header_line + SNIFF_LINES]]
         sep = stated or sniff_separator(sample, self.preferred)
         self.separator = sep
         blank = "".join(set(" \t" + ("" if sep == "spaces" else sep)))
