@@ -154,20 +154,26 @@ def plausibility(text: str) -> float:
     A byte sequence read in the wrong one of two encodings gives rare characters (UTF-8 "图书" read
     as GB18030 is "鍥句功"), so of two readings the one with the higher share is the right one.
     """
-    total = good = 0
-    for char in text:
-        if char.isascii():
-            continue
-        total += 1
-        code = ord(char)
-        if 0xA0 <= code <= 0xFF or 0x2000 <= code <= 0x20CF or 0x3000 <= code <= 0x303F or 0xFF00 <= code <= 0xFFEF:
-            good += 1
-        elif 0x4E00 <= code <= 0x9FFF:
-            try:
-                good += 0xB0 <= char.encode("gb2312")[0] <= 0xD7
-            except UnicodeEncodeError:
-                pass
+    counts = collections.Counter(_BEYOND_ASCII.findall(text))
+    total = sum(counts.values())
+    good = sum(n for char, n in counts.items() if _everyday(char))
     return good / total if total else 1.0
+
+
+_BEYOND_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@functools.lru_cache(maxsize=65536)
+def _everyday(char: str) -> bool:
+    code = ord(char)
+    if 0xA0 <= code <= 0xFF or 0x2000 <= code <= 0x20CF or 0x3000 <= code <= 0x303F or 0xFF00 <= code <= 0xFFEF:
+        return True
+    if 0x4E00 <= code <= 0x9FFF:
+        try:
+            return 0xB0 <= char.encode("gb2312")[0] <= 0xD7
+        except UnicodeEncodeError:
+            return False
+    return False
 
 
 def _is_utf8_rather_than(raw: bytes, encoding: str) -> bool:
@@ -187,11 +193,14 @@ def _is_utf8_rather_than(raw: bytes, encoding: str) -> bool:
     return plausibility(as_utf8) > plausibility(other)
 
 
-@functools.lru_cache(maxsize=4096)
-def _runs_are_utf8(runs: tuple[bytes, ...], encoding: str) -> bool:
-    """`_is_utf8_rather_than` for a line given by its runs of bytes beyond ASCII (all that decides
-    it), so that lines repeating a category or a name are judged once."""
-    return _is_utf8_rather_than(b" ".join(runs), encoding)
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+
+
+@functools.lru_cache(maxsize=65536)
+def _run_is_utf8(run: bytes, encoding: str) -> bool:
+    """`_is_utf8_rather_than` for one run of bytes beyond ASCII (a word, a name, a category),
+    cached: exports repeat them."""
+    return _is_utf8_rather_than(run, encoding)
 
 
 def _normalise_newlines(text: str) -> str:
@@ -226,7 +235,6 @@ class Decoded:
                 decoder = self._decoder(bom)
                 self.encoding = bom
         pending_cr = False
-        tail = ""  # the last, unfinished line, for the line-by-line check of a mixed file
         chunk = head
         while True:
             following = self.stream.read(CHUNK_BYTES) if chunk else b""
@@ -245,7 +253,7 @@ class Decoded:
                 text = text[:-1]
             text = _normalise_newlines(text)
             if checked:
-                tail = self._check_lines(tail + text, final)
+                self._check_pasted(chunk)
             self.lines_done += text.count("\n")
             if text:
                 yield text
@@ -324,31 +332,15 @@ class Decoded:
         raise DataError(f"{self.path} line {line}: the encoding is not one segkit detects (tried {tried}; bytes "
                         f"{chunk[start:start + 4]!r}); {advice}, or save it again as UTF-8")
 
-    def _check_lines(self, text: str, final: bool) -> str:
-        """Refuse the first complete line of `text` that is plainly UTF-8 in a GB18030 or Windows-1252
-        file; return the unfinished last line. Lines with a byte that cannot be UTF-8 (a continuation
-        byte after ASCII, a lead byte before ASCII, C0, C1, F5-FF) are ruled out at once (numpy); the
-        few left are judged one by one."""
-        cut = len(text) if final else text.rfind("\n") + 1
-        complete, tail = text[:cut], text[cut:]
-        if complete.isascii():
-            return tail
-        arr = np.frombuffer(complete.encode(self.encoding), np.uint8)
-        high = arr >= 0x80
-        before = np.concatenate([[0], arr[:-1]])
-        after = np.concatenate([arr[1:], [0]])
-        not_utf8 = (high & (arr < 0xC0) & (before < 0x80)) | ((arr >= 0xC0) & (after < 0x80)) | (arr >= 0xF5) | \
-            (arr == 0xC0) | (arr == 0xC1)
-        newline = arr == 10
-        line_of = np.cumsum(newline) - newline  # a line break belongs to the line it ends
-        suspects = np.setdiff1d(np.unique(line_of[high]), np.unique(line_of[not_utf8]))
-        if len(suspects):
-            lines = complete.split("\n")
-            for i in suspects.tolist():  # `text` starts on line lines_done + 1
-                runs = tuple(re.findall(rb"[\x80-\xff]+", lines[i].encode(self.encoding)))
-                if _runs_are_utf8(runs, self.encoding):
-                    raise DataError(self._mixed(self.lines_done + 1 + i, f"is UTF-8, not {self._name()}"))
-        return tail
+    def _check_pasted(self, raw: bytes) -> None:
+        """Refuse the first run of bytes beyond ASCII in `raw` (a chunk as read, in a GB18030 or
+        Windows-1252 file) that is plainly UTF-8: valid UTF-8 that reads better so (`_run_is_utf8`).
+        Such runs never span lines; each distinct run is judged once."""
+        runs = set(_HIGH_RUN.findall(raw))
+        pasted = {run for run in runs if _run_is_utf8(run, self.encoding)}
+        if pasted:
+            start = next(m.start() for m in _HIGH_RUN.finditer(raw) if m.group() in pasted)
+            raise DataError(self._mixed(self._line_at(raw, start), f"is UTF-8, not {self._name()}"))
 
 
 def _bom_encoding(head: bytes) -> str | None:
