@@ -349,7 +349,7 @@ def test_arrow_and_the_csv_module_read_alike(tmp_path, monkeypatch, text, parser
     table = TextTable(path)
     fast = table.read()
     assert table.parser == parser
-    monkeypatch.setattr(TextTable, "_arrow", lambda self, *a: (_ for _ in ()).throw(textfiles._SlowPath()))
+    monkeypatch.setattr(TextTable, "_arrow", lambda self, *a, **k: (_ for _ in ()).throw(textfiles._SlowPath()))
     slow_table = TextTable(path)
     slow = slow_table.read()
     assert slow_table.parser == "csv"
@@ -358,3 +358,22 @@ def test_arrow_and_the_csv_module_read_alike(tmp_path, monkeypatch, text, parser
     lines = text.split("\n")
     for row in rows:  # each record's first value is on its line
         assert lines[row["source_row"] - 1].strip().startswith(str(list(row.values())[1]))
+
+
+def test_a_quote_never_closed_is_refused_not_read_as_the_rest_of_the_file(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text('id,day,amount\n1,2024-01-01,2\n2,"2024-01-02,3\n3,2024-01-03,4\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"orders.csv line 3: a quoted value opens in this record and is not closed "
+                                        r"before the end of the file"):
+        read_file(FileTable(path=str(path)))  # by the csv module: the open quote is in the first lines
+    path.write_text("id,day,amount\n" + "1,2024-01-01,2\n" * 80 + '2,"2024-01-02,3\n3,2024-01-03,4\n',
+                    encoding="utf-8")
+    with pytest.raises(DataError, match=r"orders.csv line 82: a quoted value opens in this record"):
+        read_file(FileTable(path=str(path)))  # by Arrow's reader, whose batches are all in order until then
+
+
+def test_a_header_spanning_two_lines_puts_the_first_record_on_the_third(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text('"customer\nid",day\nC1,2024-01-01\nC2,2024-01-02\n', encoding="utf-8")
+    frame = read_file(FileTable(path=str(path)))
+    assert frame.columns.tolist() == ["source_row", "customer\nid", "day"] and frame["source_row"].tolist() == [3, 4]

@@ -102,7 +102,7 @@ def _paths_relative_to(source: Source, folder: Path) -> Source:
 
 # -- files ------------------------------------------------------------------------------------
 
-def file_kind(spec: FileTable) -> str:
+def file_kind(spec: FileTable, key: str = "source.transactions") -> str:
     """The format of the file: `spec.format`, else from its suffix, looking inside a compression
     suffix (`x.tsv.gz` is TSV) or at the member of a zip; an unknown suffix is read as CSV."""
     if spec.format:
@@ -110,7 +110,7 @@ def file_kind(spec: FileTable) -> str:
     path = Path(spec.path)
     name = inner_name(path, spec.member)
     if compression_of(path) == "zip" and not spec.member and path.is_file():
-        name = zip_member(path, None, "source.transactions")
+        name = zip_member(path, None, key)
     suffix = Path(name).suffix.lower()
     if suffix == ".xls":
         raise DataError(f"{spec.path}: the old Excel format .xls is not read; open it in Excel or WPS and "
@@ -133,7 +133,7 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
         raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
         raise DataError(f"{path}: no such file (check {key}.path in the params file)")
-    kind = _kind(spec, key)
+    kind = file_kind(spec, key)
     notes = {}
     if kind in ("csv", "tsv"):
         frame, notes = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
@@ -159,13 +159,6 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     out = frame[values.notna().any(axis=1).to_numpy()].reset_index(drop=True)
     out.attrs["intake"] = {"kind": kind, "compression": compression_of(path), **notes}
     return out
-
-
-def _kind(spec: FileTable, key: str) -> str:
-    try:
-        return file_kind(spec)
-    except DataError as err:  # a zip with several members: name the key of this table
-        raise DataError(str(err).replace("source.transactions.member", f"{key}.member")) from None
 
 
 @contextmanager
@@ -308,7 +301,7 @@ def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
         raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
         raise DataError(f"{path}: no such file (check {key}.path in the params file)")
-    kind = _kind(spec, key)
+    kind = file_kind(spec, key)
     if kind in ("csv", "tsv"):
         return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
                          preferred="\t" if kind == "tsv" else ",", member=spec.member).header()

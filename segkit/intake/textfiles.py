@@ -540,15 +540,16 @@ class TextTable:
                 return
             if all(len(row) == width for row in csv.reader(sample[consumed:consumed + SNIFF_LINES], delimiter=sep)
                    if row):
-                yield from self._arrow(rest, sep, width)
+                yield from self._arrow(rest, sep, width, first_line=self.header_line + consumed)
                 return
             raise _SlowPath
         lines = _lines(body)
         if sep == "spaces":
             lines = (line.strip().replace("\t", " ") + "\n" for line in lines)
-        reader = csv.reader(lines, delimiter=" " if sep == "spaces" else sep, skipinitialspace=sep == "spaces")
+        tracked = _Tracked(lines)
+        reader = csv.reader(tracked, delimiter=" " if sep == "spaces" else sep, skipinitialspace=sep == "spaces")
         try:
-            yield from self._rows(reader, header_only, skip)
+            yield from self._rows(reader, header_only, skip, tracked)
         except csv.Error as err:
             raise DataError(f"{self.path} line {self.header_line - 1 + reader.line_num}: {err}; check the quotes "
                             f"and the separator ({SEPARATORS.get(sep, repr(sep))}), or state {self.key}.separator"
@@ -576,6 +577,8 @@ class TextTable:
                 try:
                     cells = next(reader)
                 except (StopIteration, csv.Error):
+                    if len(text) > 8 * CHUNK_BYTES:  # an unclosed quote: let the csv module say where
+                        raise _SlowPath from None
                     continue  # the header spans more text (a quoted name with a line break)
                 if reader.line_num < len(lines) - 1 or text.endswith("\n"):
                     consumed = reader.line_num
@@ -586,35 +589,44 @@ class TextTable:
         names = self._names(cells)
         return names, len(names), 1, iter([])
 
-    def _arrow(self, rest: Iterator[str], sep: str, width: int) -> Iterator[pa.RecordBatch]:
-        """The records after the header, parsed by Arrow's CSV reader; their lines come from `_Body`."""
+    def _arrow(self, rest: Iterator[str], sep: str, width: int, first_line: int) -> Iterator[pa.RecordBatch]:
+        """The records after the header, parsed by Arrow's CSV reader; their lines come from `_Body`.
+        Each batch is given out once the next one is parsed, so that a quote left open at the end
+        (Arrow would take the rest of the file as one value) is found before the last one goes."""
         import pyarrow.csv as pacsv
 
-        body = _Body(rest, first_line=self.header_line + 1, sep=sep)
+        body = _Body(rest, first_line=first_line, sep=sep)
         fields = [f"f{i}" for i in range(width)]
         options = dict(
             read_options=pacsv.ReadOptions(column_names=fields, block_size=4 << 20),
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(column_types={f: pa.string() for f in fields}, null_values=[""],
                                                  strings_can_be_null=True, quoted_strings_can_be_null=True))
+        pending: list[pa.RecordBatch] = []
         try:
             reader = pacsv.open_csv(body, **options)
             for batch in reader:
                 if len(body.starts) < batch.num_rows:
                     raise _SlowPath
                 starts = [body.starts.popleft() for _ in range(batch.num_rows)]
+                yield from pending
+                pending = []
                 for offset in range(0, batch.num_rows, self.batch_rows):
-                    yield from self._kept(batch.slice(offset, self.batch_rows),
-                                          starts[offset:offset + self.batch_rows])
+                    pending += self._kept(batch.slice(offset, self.batch_rows), starts[offset:offset + self.batch_rows])
         except (pa.ArrowException, OSError) as err:
             if isinstance(body.error, Exception):
                 raise body.error from None
             raise _SlowPath from err
         if body.error is not None:
             raise body.error
-        self.blank_lines += body.empty_lines
-        if body.starts:
+        if body.parity:  # the quotes are balanced everywhere else (_Body), so this one is never closed
+            raise DataError(f"{self.path} line {body.last_start}: a quoted value opens in this record and is not "
+                            "closed before the end of the file (the rest of the file would be one value); check the "
+                            'quotes there (a quote inside a quoted value is written twice: "")')
+        if body.starts:  # rows that Arrow and the line count see apart
             raise _SlowPath
+        self.blank_lines += body.empty_lines
+        yield from pending
 
     def _kept(self, batch: pa.RecordBatch, starts: list[int]) -> Iterator[pa.RecordBatch]:
         """The batch under the header's names, without records whose values are all blank."""
@@ -631,7 +643,7 @@ class TextTable:
         if out.num_rows:
             yield out
 
-    def _rows(self, reader, header_only: bool, skip: int = 0) -> Iterator[pa.RecordBatch]:
+    def _rows(self, reader, header_only: bool, skip: int, tracked: "_Tracked") -> Iterator[pa.RecordBatch]:
         base = self.header_line - 1
         names = self._names(next(reader))
         if header_only:
@@ -640,9 +652,11 @@ class TextTable:
         rows: list[list[str]] = []
         starts: list[int] = []
         previous = reader.line_num
+        start, last = 0, []
         for row in reader:
             start = base + previous + 1
             previous = reader.line_num
+            last, tracked.lines = tracked.lines, []
             if not "".join(row).strip():
                 self.blank_lines += 1
                 continue
@@ -664,6 +678,14 @@ class TextTable:
             if len(rows) >= self.batch_rows:
                 yield self._batch(rows, starts)
                 rows, starts = [], []
+        if last and "\n" in "".join(last)[:-1]:  # the last record spans lines: is a quote left open?
+            try:
+                list(csv.reader(last, delimiter=reader.dialect.delimiter, strict=True))
+            except csv.Error as err:
+                if "unexpected end of data" in str(err):
+                    raise DataError(f"{self.path} line {start}: a quoted value opens in this record and is not closed "
+                                    "before the end of the file (the rest of the file would be one value); check the "
+                                    'quotes there (a quote inside a quoted value is written twice: "")') from None
         if rows:
             yield self._batch(rows, starts)
 
@@ -674,6 +696,21 @@ class TextTable:
             array = pa.array(values, pa.string())
             arrays.append(pc.if_else(pc.equal(array, ""), empty, array))
         return pa.RecordBatch.from_arrays(arrays, names=["source_row", *self.columns])
+
+
+class _Tracked:
+    """An iterator of lines that keeps those given since `lines` was last emptied (one record's)."""
+
+    def __init__(self, lines: Iterator[str]):
+        self.source, self.lines = lines, []
+
+    def __iter__(self) -> "_Tracked":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.source)
+        self.lines.append(line)
+        return line
 
 
 class _SlowPath(Exception):
@@ -695,6 +732,7 @@ class _Body(io.RawIOBase):
         self.parity, self.at_start, self.previous = 0, True, 10
         self.starts: collections.deque[int] = collections.deque()
         self.empty_lines = 0
+        self.last_start = first_line
         self.error: BaseException | None = None
 
     def readable(self) -> bool:
@@ -744,7 +782,9 @@ class _Body(io.RawIOBase):
         empty = arr[candidates] == 10
         self.empty_lines += int(empty.sum())
         starts = candidates[~empty]
-        self.starts.extend((self.line + np.searchsorted(newlines, starts)).tolist())
+        lines = (self.line + np.searchsorted(newlines, starts)).tolist()
+        self.starts.extend(lines)
+        self.last_start = lines[-1] if lines else self.last_start
         self.line += len(newlines)
         self.parity = (self.parity + int(quotes[-1])) % 2
         self.previous = int(arr[-1])
