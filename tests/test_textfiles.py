@@ -194,7 +194,7 @@ def test_old_mac_line_endings_and_blank_only_lines(tmp_path):
     path.write_bytes(b"cust,day,total\r  \rC1,2024-01-05,3\r,,\r\t , \rC2,2024-01-06,4\r")
     intake, result = cleaned(source(path, columns=COLUMNS))
     assert intake.transactions["source_row"].tolist() == [3, 6]
-    assert intake.transactions.attrs["intake"]["blank_lines"] == 3
+    assert intake.transactions.attrs["intake"]["blank_lines"] == 3 and intake.reading["blank_lines"] == 3
     assert result.quarantine.empty  # no phantom rows set aside as missing customer ids
 
 

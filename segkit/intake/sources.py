@@ -18,7 +18,7 @@ import difflib
 import io
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
@@ -53,13 +53,16 @@ def connect(path: str | None = None) -> ibis.BaseBackend:
 class Intake:
     """What a source gives: transactions in segkit's column names (a DataFrame, or a lazy Ibis
     table where the data stay in a database), optional per-customer tables, and the engine that
-    holds the transactions (None: the embedded DuckDB)."""
+    holds the transactions (None: the embedded DuckDB). `reading` says how a transactions file was
+    read (kind, compression, encoding, separator, header_line, blank_lines: lines skipped as holding
+    only blanks, which the ledger does not count; parser)."""
 
     transactions: pd.DataFrame | ibis.Table
     customers: pd.DataFrame | None = None
     surveys: pd.DataFrame | None = None
     engine: ibis.BaseBackend | None = None
     origin: str = ""
+    reading: dict = field(default_factory=dict)  # how a file was read: encoding, separator, blank_lines, ...
 
     @property
     def in_database(self) -> bool:
@@ -85,7 +88,7 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
         transactions = to_canonical(read_file(spec, "source.transactions"), spec.columns, origin=spec.path)
         tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                   if getattr(source, name) is not None}
-        return Intake(transactions, **tables, origin=spec.path)
+        return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})))
     if source.kind == "database":
         return load_database(source.database)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
