@@ -377,3 +377,27 @@ def test_a_header_spanning_two_lines_puts_the_first_record_on_the_third(tmp_path
     path.write_text('"customer\nid",day\nC1,2024-01-01\nC2,2024-01-02\n', encoding="utf-8")
     frame = read_file(FileTable(path=str(path)))
     assert frame.columns.tolist() == ["source_row", "customer\nid", "day"] and frame["source_row"].tolist() == [3, 4]
+
+
+def test_a_change_of_encoding_far_into_the_file_stops_the_arrow_reader_with_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(textfiles, "CHUNK_BYTES", 256)  # the change comes while Arrow's reader is reading
+    path = tmp_path / "orders.csv"
+    head = "客户,品类\n" + "C1,图书\n" * 200
+    path.write_bytes(head.encode("utf-8") + "C2,玩具\n".encode("gbk"))
+    with pytest.raises(DataError, match=r"orders.csv line 202 does not decode as UTF-8"):
+        read_file(FileTable(path=str(path)))
+    path.write_bytes(head.encode("gbk") + "C2,玩具\n".encode("utf-8"))
+    with pytest.raises(DataError, match=r"orders.csv line 202 is UTF-8, not GB18030"):
+        read_file(FileTable(path=str(path)))
+
+
+def test_utf16_without_a_mark_is_read_and_a_binary_file_is_named(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "orders.csv"
+    path.write_bytes("cust,total\nC1,£3\n".encode("utf-16-le"))
+    assert read_file(FileTable(path=str(path)))["total"].tolist() == ["£3"]
+    pd.DataFrame({"a": [1, 2]}).to_parquet(path)  # a Parquet file under a .csv name
+    with pytest.raises(DataError, match=r"orders.csv: not a text file \(it holds NUL bytes\): check "
+                                        r"source.transactions.path, or set source.transactions.format"):
+        read_file(FileTable(path=str(path)))
