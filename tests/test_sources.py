@@ -63,6 +63,10 @@ def test_undecodable_text_says_what_to_do(tmp_path):
     with pytest.raises(DataError, match=r"orders.csv line 1: bytes .* are not utf-8") as err:
         load_source(file_source(path, columns=CHINESE_MAP, encoding="utf-8"))
     assert "source.transactions.encoding" in str(err.value)
+    offered = str(err.value).split("it reads as ")[1].split(":")[0].split(" or ")
+    assert "gb18030" in offered and "utf-8" not in offered  # never the encoding that just failed
+    for name in offered:
+        CHINESE_CSV.encode("gbk").decode(name)  # each one offered reads the file
 
 
 def test_tsv_and_a_title_line_above_the_header(tmp_path):

@@ -401,3 +401,11 @@ def test_utf16_without_a_mark_is_read_and_a_binary_file_is_named(tmp_path):
     with pytest.raises(DataError, match=r"orders.csv: not a text file \(it holds NUL bytes\): check "
                                         r"source.transactions.path, or set source.transactions.format"):
         read_file(FileTable(path=str(path)))
+
+
+def test_a_wrong_stated_encoding_offers_the_one_detection_would_take(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes("id,amount\nC1,£3\n".encode("cp1252"))
+    with pytest.raises(DataError, match=r"orders.csv line 2: bytes b'\\xa33\\n' are not gbk \(illegal multibyte "
+                                        r"sequence\); it reads as cp1252: state the file's real encoding"):
+        read_file(FileTable(path=str(path), encoding="gbk"))

@@ -283,10 +283,14 @@ class Decoded:
             data = err.object
             line = self._line_at(data, start)
             bad = bytes(data[start:start + 4])
-            if self.stated:
+            if self.stated:  # offer only encodings that read these bytes
+                fits = [name for name in _likely(bytes(data), True)
+                        if codecs.lookup(name).name != codecs.lookup(self.stated).name]
+                fits = fits[:1] if fits and fits[0] in DETECTED else fits
+                offer = f"it reads as {' or '.join(fits)}" if fits else "no encoding segkit knows reads it"
                 raise DataError(f"{self.path} line {line}: bytes {bad!r} are not {self.encoding[:40]} ({err.reason}); "
-                                f"state the file's real encoding in {self.key}.encoding (utf-8, gb18030, big5, "
-                                "latin-1, ...) or leave it out to detect") from None
+                                f"{offer}: state the file's real encoding in {self.key}.encoding, or leave it out to "
+                                "detect") from None
             raise DataError(self._mixed(line, f"does not decode as {self._name()} (bytes {bad!r})")) from None
 
     def _line_at(self, data: bytes, start: int) -> int:
@@ -372,6 +376,21 @@ def _latin_like(chunk: bytes) -> bool:
     runs = re.findall(rb"[\x80-\xff]+", chunk)
     high = sum(len(run) for run in runs)
     return high > 0 and sum(len(run) for run in runs if len(run) > 1) < 0.5 * high
+
+
+def _likely(chunk: bytes, final: bool) -> list[str]:
+    """The encodings that may be those of `chunk`, most likely first: UTF-8 when it reads it; GB18030
+    when its reading is plausible Chinese; Windows-1252 when the bytes beyond ASCII stand alone; then
+    those of SUGGESTED that read it."""
+    fits = [name for name in ("utf-8",) if _reads(chunk, name, final)]
+    try:
+        if plausibility(codecs.getincrementaldecoder("gb18030")().decode(chunk, final)) >= 0.5:
+            fits.append("gb18030")
+    except UnicodeDecodeError:
+        pass
+    if _reads(chunk, "cp1252", final) and _latin_like(chunk):
+        fits.append("cp1252")
+    return fits + [name for name in SUGGESTED if _reads(chunk, name, final)]
 
 
 def _reads(chunk: bytes, encoding: str, final: bool) -> bool:
