@@ -145,11 +145,18 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
 
 @app.command("check")
 def check(params: ParamsOption, set_: SetOption = None) -> None:
-    """Validate a params file (and overrides) and print the effective parameters as JSON."""
+    """Validate a params file (and overrides) and print the effective parameters as JSON.
+
+    Also refuses, with the run's message, what the run would refuse at intake without reading the
+    rows: a column-map key segkit does not use, a data file that is not there, or whose header
+    cannot be read or lacks a mapped column (only the header is read; a database is not contacted).
+    """
+    from segkit.intake.sources import check_source
     from segkit.params import load_params
 
     with _one_message():
         loaded = load_params(params, set_ or [])
+        check_source(loaded.source, params)
     typer.echo(json.dumps(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 

@@ -282,22 +282,33 @@ def _encoding_fault(name: str) -> str | None:
     return None
 
 
+SEPARATOR_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|", "space": " ", "spaces": "spaces"}
+
+
 class FileTable(_Model):
     """A table in a file. `columns` maps segkit's names to the file's (e.g. customer_id: 客户ID).
 
-    `encoding` None means: try UTF-8 (with or without BOM), then GB18030 (which reads GBK).
+    `encoding` None means: detect it (a byte-order mark: UTF-8, UTF-16, UTF-32; otherwise UTF-8,
+    then GB18030, which reads GBK, then Windows-1252, which reads Latin-1 exports).
+    `separator` None means: detect it (comma, semicolon, tab, pipe or runs of blanks; an Excel
+    `sep=;` first line); stated, it is one character, or a name: comma, semicolon, tab, pipe, space
+    (exactly one blank) or spaces (runs of blanks, as in the CDNOW master file), kept as the
+    character ("\t" for tab) or "spaces".
     `header_row` is the 1-based line (CSV/TSV) or sheet row (Excel) that holds the column names,
     for exports with a title above the table. `sheet` names an Excel sheet (default: the first);
-    `table` names the table in a DuckDB file.
+    `table` names the table in a DuckDB file; `member` names the file to read in a .zip that holds
+    more than one.
     """
 
     path: str
     format: Literal["csv", "tsv", "excel", "parquet", "duckdb"] | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     encoding: str | None = None
+    separator: str | None = None
     header_row: int = Field(1, ge=1, le=1000)
     sheet: str | None = None
     table: str | None = None
+    member: str | None = Field(None, min_length=1)
 
     @field_validator("encoding")
     @classmethod
@@ -305,6 +316,19 @@ class FileTable(_Model):
         problem = None if value is None else text_encoding_problem(value)
         if problem:
             raise ValueError(problem)
+        return value
+
+    @field_validator("separator")
+    @classmethod
+    def _one_separator(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        named = SEPARATOR_NAMES.get(value.strip().lower()) if value.strip() else None
+        if named is not None:
+            return named
+        if len(value) != 1 or value in "\"\r\n" or value.isalnum():
+            raise ValueError(f"{shown(value, 20)} is not a separator: give one character (e.g. \",\", \";\", \"|\") "
+                             f"or a name: {', '.join(SEPARATOR_NAMES)}; or leave it out to detect it")
         return value
 
     @model_validator(mode="after")

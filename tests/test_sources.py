@@ -35,7 +35,8 @@ def test_chinese_headers_in_every_encoding_chinese_excel_saves(tmp_path, encodin
     path.write_bytes(CHINESE_CSV.encode(encoding))
     intake, result = cleaned(file_source(path, columns=CHINESE_MAP), non_product=["运费"])
     tx = intake.transactions
-    assert tx.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category"]
+    assert tx.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category",
+                                   "content"]  # content: a hash of the whole row as read
     assert tx["source_row"].tolist() == [2, 3, 4]  # file lines: the header is line 1
     assert tx["amount"].tolist() == ["￥1,234.50", "７", "12.5"]  # intake keeps the text as exported
     clean = result.clean.set_index("source_row")
@@ -53,13 +54,19 @@ def test_stated_encoding_is_used(tmp_path):
 
 def test_undecodable_text_says_what_to_do(tmp_path):
     path = tmp_path / "orders.csv"
-    path.write_bytes(CHINESE_CSV.encode("utf-16"))
-    with pytest.raises(DataError, match=r"neither UTF-8 nor GBK/GB18030; state its encoding in source.transactions.encoding"):
-        load_source(file_source(path, columns=CHINESE_MAP))
+    path.write_bytes(b"id,day,amount\n\x81 ,2024-01-01,2\n")  # 0x81 then a blank: no encoding segkit detects
+    with pytest.raises(DataError, match=r"orders.csv line 2: the encoding is not one segkit detects \(tried UTF-8, "
+                                        r"GB18030 \(GBK\), Windows-1252 \(Latin-1\); bytes b'\\x81 ,2'\); state its "
+                                        r"encoding in source.transactions.encoding, or check that it is a text file"):
+        load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
     path.write_bytes(CHINESE_CSV.encode("gbk"))
     with pytest.raises(DataError, match=r"orders.csv line 1: bytes .* are not utf-8") as err:
         load_source(file_source(path, columns=CHINESE_MAP, encoding="utf-8"))
     assert "source.transactions.encoding" in str(err.value)
+    offered = str(err.value).split("it reads as ")[1].split(":")[0].split(" or ")
+    assert "gb18030" in offered and "utf-8" not in offered  # never the encoding that just failed
+    for name in offered:
+        CHINESE_CSV.encode("gbk").decode(name)  # each one offered reads the file
 
 
 def test_tsv_and_a_title_line_above_the_header(tmp_path):

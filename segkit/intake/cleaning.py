@@ -314,11 +314,15 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     text_columns = [c for c in present if is_text(tx[c])]
     originals = None
     if text_columns:
-        # exact duplicates are rows whose values, as they came in, are all the same
-        as_given = tx[present].astype("string").fillna("\x00")
-        out["content"] = pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
+        # exact duplicates are rows whose values, as they came in, are all the same: the whole row
+        # when intake hashed it (`content`, every column of the file), else the columns given
+        if "content" not in tx.columns:
+            as_given = tx[present].astype("string").fillna("\x00")
+            out["content"] = pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
         originals = tx[text_columns].astype("string").rename(columns=lambda c: f"raw_{c}")
         originals.insert(0, "source_row", tx["source_row"].to_numpy())
+    if "content" in tx.columns:
+        out["content"] = tx["content"].to_numpy(dtype="int64")
     typed = with_canonical_types(out)
     if amount is not None:
         typed["amount"] = decimal_array(typed["amount"], minor_unit)

@@ -13,19 +13,23 @@ whose columns are typed; only per-customer tables come back to Python.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import difflib
 import io
 import re
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError
+from segkit.intake.textfiles import SEPARATORS as SEPARATOR_WORDS
+from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
+                                     zip_member)
 from segkit.params import Database, FileTable, Source
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
@@ -49,13 +53,16 @@ def connect(path: str | None = None) -> ibis.BaseBackend:
 class Intake:
     """What a source gives: transactions in segkit's column names (a DataFrame, or a lazy Ibis
     table where the data stay in a database), optional per-customer tables, and the engine that
-    holds the transactions (None: the embedded DuckDB)."""
+    holds the transactions (None: the embedded DuckDB). `reading` says how a transactions file was
+    read (kind, compression, encoding, separator, header_line, blank_lines: lines skipped as holding
+    only blanks, which the ledger does not count; parser)."""
 
     transactions: pd.DataFrame | ibis.Table
     customers: pd.DataFrame | None = None
     surveys: pd.DataFrame | None = None
     engine: ibis.BaseBackend | None = None
     origin: str = ""
+    reading: dict = field(default_factory=dict)  # how a file was read: encoding, separator, blank_lines, ...
 
     @property
     def in_database(self) -> bool:
@@ -81,7 +88,7 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
         transactions = to_canonical(read_file(spec, "source.transactions"), spec.columns, origin=spec.path)
         tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                   if getattr(source, name) is not None}
-        return Intake(transactions, **tables, origin=spec.path)
+        return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})))
     if source.kind == "database":
         return load_database(source.database)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
@@ -98,10 +105,16 @@ def _paths_relative_to(source: Source, folder: Path) -> Source:
 
 # -- files ------------------------------------------------------------------------------------
 
-def file_kind(spec: FileTable) -> str:
+def file_kind(spec: FileTable, key: str = "source.transactions") -> str:
+    """The format of the file: `spec.format`, else from its suffix, looking inside a compression
+    suffix (`x.tsv.gz` is TSV) or at the member of a zip; an unknown suffix is read as CSV."""
     if spec.format:
         return spec.format
-    suffix = Path(spec.path).suffix.lower()
+    path = Path(spec.path)
+    name = inner_name(path, spec.member)
+    if compression_of(path) == "zip" and not spec.member and path.is_file():
+        name = zip_member(path, None, key)
+    suffix = Path(name).suffix.lower()
     if suffix == ".xls":
         raise DataError(f"{spec.path}: the old Excel format .xls is not read; open it in Excel or WPS and "
                         "save it as .xlsx (or as CSV)")
@@ -112,139 +125,83 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     """The file's table as exported, with `source_row` (its line or sheet row) first.
 
     CSV, TSV and Excel values are kept as text (None where empty); Parquet and DuckDB columns keep
-    their types. Rows that are empty in every column are not records and are skipped.
-    `key` is where the file is named in the params, for the error messages.
+    their types. Rows that are empty in every column are not records and are skipped; for text,
+    so are lines holding only blanks and separators (counted in `attrs["intake"]["blank_lines"]`).
+    A compressed file (.gz, .bz2, .xz, .zst, a .zip with one member or `spec.member`) is read as
+    its content. `attrs["intake"]` also says how a text file was read (encoding, separator,
+    compression, header line). `key` is where the file is named in the params, for the messages.
     """
     path = Path(spec.path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
         raise DataError(f"{path}: no such file (check {key}.path in the params file)")
-    kind = file_kind(spec)
+    kind = file_kind(spec, key)
+    notes = {}
     if kind in ("csv", "tsv"):
-        frame = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
+        frame, notes = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
     elif kind == "excel":
         frame = _read_excel(path, spec, key)
     elif kind == "parquet":
         try:
-            frame = pd.read_parquet(path)
+            with _whole(path, spec, key) as source:
+                frame = pd.read_parquet(source)
+        except DataError:
+            raise
         except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
             raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
                             f"or set {key}.format") from None
         frame.insert(0, "source_row", range(1, len(frame) + 1))
     else:
+        if compression_of(path):
+            raise DataError(f"{path}: a DuckDB file is read as it is, not compressed; decompress it first")
         frame = _read_duckdb(path, spec, key)
     if len(frame.columns) <= 1:
         raise DataError(f"{path}: no columns found; check that it has a header row ({key}.header_row)")
     values = frame.drop(columns="source_row")
-    return frame[values.notna().any(axis=1).to_numpy()].reset_index(drop=True)
+    out = frame[values.notna().any(axis=1).to_numpy()].reset_index(drop=True)
+    out.attrs["intake"] = {"kind": kind, "compression": compression_of(path), **notes}
+    return out
+
+
+@contextmanager
+def _whole(path: Path, spec: FileTable, key: str):
+    """The file, or its decompressed content in memory (Excel and Parquet need to seek)."""
+    if not compression_of(path):
+        yield path
+        return
+    with open_bytes(path, key, spec.member) as stream:
+        data = stream.read()
+    yield io.BytesIO(data)
 
 
 def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
-    """The file's text: in the stated encoding, or detected (UTF-8 with or without BOM, then GB18030,
-    which reads the GBK that Chinese Excel saves)."""
-    if encoding:
-        try:
-            return data.decode(encoding)
-        except LookupError:  # params refuse these first; a FileTable built in code may not have been checked
-            from segkit.params import text_encoding_problem
-
-            raise DataError(f"{key}.encoding: {text_encoding_problem(encoding)}") from None
-        except UnicodeError as err:  # UnicodeDecodeError, or a plain UnicodeError from codecs such as idna
-            start = getattr(err, "start", None)
-            if start is None:
-                raise DataError(f"{path}: the text cannot be read as {encoding[:40]} ({_first_line(err)[:80]}); "
-                                f"state the file's real encoding in {key}.encoding (utf-8, gb18030, big5, "
-                                "latin-1, ...) or leave it out to detect") from None
-            line = data.count(b"\n", 0, start) + 1
-            raise DataError(f"{path} line {line}: bytes {data[start:start + 4]!r} are not {encoding[:40]} "
-                            f"({err.reason}); state the file's real encoding in {key}.encoding (utf-8, gb18030, "
-                            "big5, latin-1, ...) or leave it out to detect") from None
-    for candidate in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-    raise DataError(f"{path}: the text is neither UTF-8 nor GBK/GB18030; state its encoding in "
-                    f"{key}.encoding (e.g. big5, shift_jis, latin-1) or save it again as UTF-8")
+    """The text of `data` (the bytes of a file): in the stated encoding, or detected as the
+    streaming reader does (see `segkit.intake.textfiles`); newlines as "\\n", no byte-order mark."""
+    return "".join(Decoded(io.BytesIO(data), path, key, encoding))
 
 
-def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> pd.DataFrame:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror or type(err).__name__}); check {key}.path and "
-                        "that you may read the file") from None
-    # universal newlines, as Python reads text: old Mac exports end lines with a lone CR
-    text = decode(data, path, spec.encoding, key).replace("\r\n", "\n").replace("\r", "\n")
-    if not text.lstrip("\ufeff").strip():
-        raise DataError(f"{path}: the file is empty; export it again with a header row")
-    header_line = spec.header_row
-    header = _line(text, header_line)
-    if header is None or not header.strip(sep + " \t\r\ufeff"):
-        raise DataError(f"{path}: no header at line {header_line} (the line is {'missing' if header is None else 'empty'}); "
-                        f"set {key}.header_row to the line that holds the column names")
-    try:
-        frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), sep=sep, dtype=str, keep_default_na=False,
-                            na_values=[""], skiprows=header_line - 1, skip_blank_lines=False,
-                            index_col=False)  # a trailing comma must not shift the columns
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; export it again with a header row") from None
-    except pd.errors.ParserError as err:
-        raise DataError(f"{path}: the rows do not fit the header ({_first_line(err)}; counted from line "
-                        f"{header_line}); check the separator ({'tab' if sep == chr(9) else 'comma'}) and "
-                        "quotes, or set format: tsv / csv") from None
-    if all(str(c).startswith("Unnamed: ") for c in frame.columns):
-        raise DataError(f"{path}: no header at line {header_line}; set {key}.header_row to the line that "
-                        "holds the column names")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    first = header_line + 1
-    frame.insert(0, "source_row", range(first, first + len(frame)))
-    body = text.lstrip("\ufeff")
-    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
-    if lines - header_line != len(frame):  # a quoted value holds a line break: rows span lines
-        starts = _record_start_lines(body, sep, header_line)
-        if len(starts) == len(frame):
-            frame["source_row"] = starts
-    return frame
+def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> tuple[pd.DataFrame, dict]:
+    """A CSV/TSV-like file through the streaming reader (`segkit.intake.textfiles.TextTable`),
+    gathered into one DataFrame of text, with how it was read."""
+    table = TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
+                      preferred=sep, member=spec.member)
+    frame = table.read().to_pandas()
+    notes = {"encoding": table.encoding, "separator": table.separator, "header_line": table.header_line,
+             "blank_lines": table.blank_lines, "parser": table.parser}
+    return frame, notes
 
 
-def _record_start_lines(text: str, sep: str, header_line: int) -> list[int]:
-    """The file line on which each record after the header starts (records may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    starts, previous = [], 0
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, len(text) + 1))  # a quoted value may be longer than the 128 KiB default
-    try:
-        for _ in reader:
-            if previous + 1 > header_line:
-                starts.append(previous + 1)
-            previous = reader.line_num
-    except csv.Error:  # pandas read it, Python's csv module does not: keep the row numbers as counted
-        return []
-    finally:
-        csv.field_size_limit(limit)
-    return starts
-
-
-def _line(text: str, number: int) -> str | None:
-    """Line `number` (from 1) of `text`, or None when the text is shorter (without splitting it all)."""
-    start = 0
-    for _ in range(number - 1):
-        start = text.find("\n", start) + 1
-        if start == 0:
-            return None
-    end = text.find("\n", start)
-    return text[start:] if end < 0 else text[start:end]
-
-
-def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
+def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False) -> pd.DataFrame:
     try:
         import openpyxl
     except ImportError:
         raise DataError("reading Excel files needs openpyxl: pip install 'segkit[excel]'") from None
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        with _whole(path, spec, key) as source:
+            book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except DataError:
+        raise
     except Exception as err:  # a zip or XML error: not an .xlsx file
         raise DataError(f"{path}: not a readable .xlsx workbook ({_first_line(err)}); save it again from "
                         "Excel or WPS as .xlsx") from None
@@ -262,7 +219,9 @@ def _read_excel(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
                             f"{key}.header_row to the row that holds the column names")
         names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
                  for i, cell in enumerate(header)]
-        records = [[_cell_text(cell) for cell in row] + [None] * (len(names) - len(row)) for row in rows]
+        check_header(names, f'{path} sheet "{_name(sheet.title)}" row {spec.header_row}')
+        records = [] if header_only else [[_cell_text(cell) for cell in row] + [None] * (len(names) - len(row))
+                                          for row in rows]
     finally:
         book.close()
     frame = pd.DataFrame([r[:len(names)] for r in records], columns=names, dtype="object")
@@ -306,6 +265,65 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
     return frame
 
 
+def check_column_map(columns: dict[str, str], origin: str, key: str, extra: tuple[str, ...] = ()) -> None:
+    """Refuse a column-map key that segkit does not use (the transactions' map: INPUT_COLUMNS)."""
+    unknown = set(columns) - set(INPUT_COLUMNS) - set(extra)
+    if unknown:
+        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
+                        f"map to {', '.join(INPUT_COLUMNS)} ({key})")
+
+
+def check_source(source: Source, params_path: str | Path | None = None) -> None:
+    """What `load_source` would refuse that can be known without reading the rows: a column-map key
+    segkit does not use (files and databases); and, for files, a path that is not there, a format
+    not read (.xls), a zip with several members and no `member`, a header that cannot be read (its
+    encoding, its line, a column named twice) or that lacks a mapped column. Reads only each file's
+    header; never connects to a database. Raises the run's DataError, with the run's message."""
+    if params_path is not None and source.kind == "file":
+        source = _paths_relative_to(source, Path(params_path).parent)
+    if source.kind == "database":
+        db = source.database
+        check_column_map(db.columns, f"database table {db.table}", "source.database.columns", extra=("source_row",))
+        return
+    if source.kind != "file":
+        return
+    spec = source.transactions
+    check_column_map(spec.columns, spec.path, "source.transactions.columns")
+    names = read_header(spec, "source.transactions")
+    to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
+    for name in ("customers", "surveys"):
+        table = getattr(source, name)
+        if table is not None:
+            _check_table_columns(read_header(table, f"source.{name}"), table, name)
+
+
+def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
+    """The column names of the file's table, reading as little of it as the format allows."""
+    path = Path(spec.path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (check {key}.path in the params file)")
+    kind = file_kind(spec, key)
+    if kind in ("csv", "tsv"):
+        return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
+                         preferred="\t" if kind == "tsv" else ",", member=spec.member).header()
+    if kind == "excel":
+        return [c for c in _read_excel(path, spec, key, header_only=True).columns if c != "source_row"]
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            with _whole(path, spec, key) as source:
+                return list(pq.read_schema(source).names)
+        except DataError:
+            raise
+        except Exception as err:
+            raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
+                            f"or set {key}.format") from None
+    return [c for c in read_file(spec, key).columns if c != "source_row"]  # a DuckDB table: read as the run does
+
+
 def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "input",
                  key: str = "source.transactions.columns") -> pd.DataFrame:
     """The file's columns under segkit's names (per the column map), values as exported.
@@ -313,10 +331,7 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     Required: customer_id, ordered_at, and amount or both quantity and unit_price. A column the map
     names must be there; the error lists the columns that are and suggests the closest.
     """
-    unknown = set(columns) - set(INPUT_COLUMNS)
-    if unknown:
-        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
-                        f"map to {', '.join(INPUT_COLUMNS)} ({key})")
+    check_column_map(columns, origin, key)
     present = [c for c in raw.columns if c != "source_row"]
     mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
     needed = ["customer_id", "ordered_at"]
@@ -326,12 +341,41 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     for ours in [*needed, *(c for c in columns if c not in needed)]:
         theirs = mapping[ours]
         if theirs not in raw.columns:
-            raise DataError(_missing_column(origin, ours, theirs, present, key))
+            raise DataError(_missing_column(origin, ours, theirs, present, key)
+                            + _separator_hint(present, raw.attrs.get("intake", {}).get("separator"), key))
     out = pd.DataFrame({"source_row": raw["source_row"].to_numpy()})
     for ours in INPUT_COLUMNS:
         if mapping[ours] in raw.columns:
             out[ours] = raw[mapping[ours]].to_numpy()
+    out["content"] = row_content(raw)
+    out.attrs = dict(raw.attrs)
     return out
+
+
+def row_content(raw: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash (int64) of each whole row as it came in: every column of the file, mapped or
+    not, as text (missing values as NUL), without `source_row`. Two rows are exact duplicates when
+    their hashes are equal, so that rows differing only in an unmapped column (a description) are
+    not (collisions: about 1 in 2**64 per pair)."""
+    values = raw.drop(columns="source_row", errors="ignore")
+    as_given = values.astype("string").fillna("\x00")
+    as_given.columns = range(len(as_given.columns))  # the hash does not depend on the names
+    return pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
+
+
+def _separator_hint(present: list, separator: str | None, key: str) -> str:
+    """When the header was read as one column that holds a separator: which one, and how to state it."""
+    if len(present) != 1:
+        return ""
+    header = str(present[0])
+    seen = [sep for sep in (",", ";", "\t", "|") if sep in header and sep != separator]
+    if not seen:
+        return ""
+    names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+    read_as = f" (separator: {SEPARATOR_WORDS.get(separator, repr(separator))})" if separator else ""
+    table_key = key.removesuffix(".columns")
+    return (f" The header was read as one column{read_as}, but it holds {names[seen[0]]}s ({seen[0]!r}): the "
+            f"separator may be {names[seen[0]]}; state it as {table_key}.separator: {names[seen[0]]}.")
 
 
 def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str) -> str:
@@ -351,20 +395,24 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
     from segkit.intake.parsing import parse_amount, parse_datetime, parse_text
 
     raw = read_file(spec, f"source.{name}").drop(columns="source_row")
-    key = f"source.{name}.columns"
-    present = list(raw.columns)
-    for ours, theirs in spec.columns.items():
-        if theirs not in raw.columns:
-            raise DataError(_missing_column(spec.path, ours, theirs, present, key))
+    _check_table_columns(list(raw.columns), spec, name)
     frame = raw.rename(columns={theirs: ours for ours, theirs in spec.columns.items()})
-    if "customer_id" not in frame.columns:
-        raise DataError(_missing_column(spec.path, "customer_id", "customer_id", present, key))
     frame["customer_id"] = parse_text(frame["customer_id"]).values
     for column, kind in TABLE_COLUMNS[name].items():
         if column in frame.columns:
             parsed = parse_datetime(frame[column]) if kind == "date" else parse_amount(frame[column])
             frame[column] = parsed.values
     return frame
+
+
+def _check_table_columns(present: list[str], spec: FileTable, name: str) -> None:
+    """A customers or surveys table's mapped columns, and customer_id, must be there."""
+    key = f"source.{name}.columns"
+    for ours, theirs in spec.columns.items():
+        if theirs not in present:
+            raise DataError(_missing_column(spec.path, ours, theirs, present, key))
+    if "customer_id" not in spec.columns and "customer_id" not in present:
+        raise DataError(_missing_column(spec.path, "customer_id", "customer_id", present, key))
 
 
 # -- PostgreSQL, read in place ----------------------------------------------------------------
@@ -427,11 +475,8 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     (a text column is refused with the advice to cast it in a view). `source_row` is a mapped key
     column, or the row's number in a stable order of its values.
     """
-    unknown = set(columns) - set(INPUT_COLUMNS) - {"source_row"}
-    if unknown:
-        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
-                        f"map to {', '.join(INPUT_COLUMNS)} (source.database.columns)")
     key = "source.database.columns"
+    check_column_map(columns, origin, key, extra=("source_row",))
     present = list(table.columns)
     mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, "source_row")}
     derive_amount = "amount" not in columns and "amount" not in present and \
