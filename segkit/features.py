@@ -152,3 +152,39 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
         if frame is not None:
             frame.attrs = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in frame.attrs.items()}
     return found
+
+
+def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table | pd.DataFrame, names,
+                         attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per customer, the most frequent value of each transaction attribute in `names` over the given
+    (clean) rows: a column of the transactions (channel, category, product, ...) or of `attributes`
+    (source_row and the attributes the params keep from a file, joined on source_row). Ties go to the
+    value bought most recently, then to the first in sort order, so the result does not depend on row
+    order; missing values are not counted. One row per customer with a purchase: customer_id and one
+    column per name (missing where the customer has no value). Computed in the engine.
+    Raises DataError for a name that neither the transactions nor `attributes` hold.
+    """
+    from segkit.errors import DataError
+
+    table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
+    kept = ibis.memtable(attributes) if attributes is not None else None
+    result = table.select("customer_id").distinct()
+    for name in names:
+        if name in table.columns:
+            rows = table.select("customer_id", "ordered_at", value=table[name].cast("string"))
+        elif kept is not None and name in kept.columns:
+            joined = table.select("customer_id", "ordered_at", "source_row").join(
+                kept.select("source_row", value=kept[name].cast("string")), "source_row")
+            rows = joined.select("customer_id", "ordered_at", "value")
+        else:
+            raise DataError(f"{name!r} is not a column of the transactions: map it in source.transactions.columns "
+                            "or keep it in source.transactions.attributes")
+        rows = rows.filter(rows.value.notnull() & (rows.value.strip() != ""))
+        counts = rows.group_by(["customer_id", "value"]).aggregate(n=rows.count(), last=rows.ordered_at.max())
+        rank = ibis.row_number().over(group_by=counts.customer_id,
+                                      order_by=[ibis.desc(counts.n), ibis.desc(counts.last), counts.value])
+        best = counts.mutate(rank=rank).filter(lambda t: t["rank"] == 0).select("customer_id", **{name: "value"})
+        result = result.left_join(best, "customer_id").select(result, best[name])
+    frame = (con or ibis.duckdb.connect()).to_pandas(result) if isinstance(transactions, pd.DataFrame) else result.to_pandas()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)

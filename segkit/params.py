@@ -285,6 +285,11 @@ def _encoding_fault(name: str) -> str | None:
 SEPARATOR_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|", "space": " ", "spaces": "spaces"}
 
 
+# The transaction columns a column map names (segkit.intake.sources.INPUT_COLUMNS), and source_row.
+TRANSACTION_NAMES = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",
+                     "product", "channel", "status", "source_row")
+
+
 class FileTable(_Model):
     """A table in a file. `columns` maps segkit's names to the file's (e.g. customer_id: 客户ID).
 
@@ -297,7 +302,9 @@ class FileTable(_Model):
     `header_row` is the 1-based line (CSV/TSV) or sheet row (Excel) that holds the column names,
     for exports with a title above the table. `sheet` names an Excel sheet (default: the first);
     `table` names the table in a DuckDB file; `member` names the file to read in a .zip that holds
-    more than one.
+    more than one. `attributes` (transactions only) keeps other columns of each row under a name of
+    yours, e.g. `{country: Country}`: naming one in `dimensions` gives each customer its most frequent
+    value (see `segkit.features.most_frequent_values`).
     """
 
     path: str
@@ -309,6 +316,22 @@ class FileTable(_Model):
     sheet: str | None = None
     table: str | None = None
     member: str | None = Field(None, min_length=1)
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, value: dict[str, str]) -> dict[str, str]:
+        from segkit.classify.profile import PROFILE_COLUMNS
+
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                raise ValueError(f"attribute name {shown(name, 40)} must be a lowercase word (letters, digits, _), "
+                                 "e.g. country")
+            if name in TRANSACTION_NAMES or name in PROFILE_COLUMNS:
+                raise ValueError(f"attribute name {name!r} is a name segkit uses; "
+                                 + ("map it in columns" if name in TRANSACTION_NAMES else "choose another name"))
+        _one_to_one(value)
+        return value
 
     @field_validator("encoding")
     @classmethod

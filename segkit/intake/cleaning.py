@@ -623,7 +623,8 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 
 
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
-                   rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2) -> CleanResult:
+                   rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2,
+                   dimensions=()) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
@@ -633,7 +634,10 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     can be scored (every revenue zero or less after returns), the ledgers are saved and
     `NoScoredCustomers` (a DataError) says what to do. Amounts are exact to `minor_unit` decimals
     (`params.currency.minor_unit`; see `clean_transactions`), so two runs on the same rows, in
-    any order, write byte-identical files.
+    any order, write byte-identical files. Each of `dimensions` (the params' report dimensions) that
+    the customer table lacks but the transactions hold (channel, category, or an attribute the params
+    keep) becomes a customer attribute: the customer's most frequent value (see
+    `segkit.features.most_frequent_values`), saved in the customers table and named in run.json.
     """
     from segkit.features import customer_features
     from segkit.store import save_run_info, save_stage
@@ -654,13 +658,36 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # only the customers scored: those set aside (revenue zero or less after returns) never reach 02-06
     features = customer_features(intake.engine, result.scored, result.as_of, activity_days, minor_unit,
                                  floor_revenue=rules.returns.net_negative == "floor")
+    customers, derived = with_derived_dimensions(intake, result.scored, dimensions)
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
-               quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
+               quarantine=result.quarantine, ledger=result.ledger, customers=customers,
                surveys=intake.surveys, features=features, customer_ledger=result.customer_ledger,
                customers_set_aside=result.customers_set_aside)
     save_run_info(data_dir, as_of=result.as_of, join=join_report(result.table, intake.customers, intake.surveys),
-                  in_database=result.in_database, returns=result.returns)
+                  in_database=result.in_database, returns=result.returns, derived_dimensions=derived)
     return result
+
+
+def with_derived_dimensions(intake, clean: ibis.Table, dimensions) -> tuple[pd.DataFrame | None, list[str]]:
+    """The intake's customer table with a column for each of `dimensions` it lacks and the clean
+    transactions hold (a transaction column, or an attribute kept from the file): each customer's
+    most frequent value. Customers with purchases but no record get a row. Returns the table (None
+    when there is neither) and the names derived."""
+    from segkit.features import most_frequent_values
+
+    customers = intake.customers
+    have = set(customers.columns) if customers is not None else set()
+    kept = set(intake.attributes.columns) - {"source_row"} if getattr(intake, "attributes", None) is not None else set()
+    names = [d for d in dict.fromkeys(dimensions) if d not in have and (d in clean.columns or d in kept)
+             and d not in ("customer_id", "amount", "ordered_at", "source_row", "order_id")]
+    if not names:
+        return customers, []
+    derived = most_frequent_values(intake.engine, clean, names, getattr(intake, "attributes", None))
+    if customers is None:
+        return derived, names
+    merged = customers.assign(customer_id=customers["customer_id"].astype(str)).merge(derived, on="customer_id",
+                                                                                     how="outer")
+    return merged, names
 
 
 def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_reason: int = 3) -> pd.DataFrame:

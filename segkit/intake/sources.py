@@ -63,6 +63,7 @@ class Intake:
     engine: ibis.BaseBackend | None = None
     origin: str = ""
     reading: dict = field(default_factory=dict)  # how a file was read: encoding, separator, blank_lines, ...
+    attributes: pd.DataFrame | None = None  # source_row and the transaction attributes of the params, as text
 
     @property
     def in_database(self) -> bool:
@@ -85,10 +86,12 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
         return Intake(_with_source_row(load_cdnow()), origin="cdnow")
     if source.kind == "file":
         spec = source.transactions
-        transactions = to_canonical(read_file(spec, "source.transactions"), spec.columns, origin=spec.path)
+        raw = read_file(spec, "source.transactions")
+        transactions = to_canonical(raw, spec.columns, origin=spec.path)
         tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                   if getattr(source, name) is not None}
-        return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})))
+        return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})),
+                      attributes=row_attributes(raw, spec.attributes, spec.path))
     if source.kind == "database":
         return load_database(source.database)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
@@ -291,6 +294,7 @@ def check_source(source: Source, params_path: str | Path | None = None) -> None:
     check_column_map(spec.columns, spec.path, "source.transactions.columns")
     names = read_header(spec, "source.transactions")
     to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
+    row_attributes(pd.DataFrame(columns=["source_row", *names]), spec.attributes, spec.path)
     for name in ("customers", "surveys"):
         table = getattr(source, name)
         if table is not None:
@@ -349,6 +353,25 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
             out[ours] = raw[mapping[ours]].to_numpy()
     out["content"] = row_content(raw)
     out.attrs = dict(raw.attrs)
+    return out
+
+
+def row_attributes(raw: pd.DataFrame, attributes: dict[str, str], origin: str = "input",
+                   key: str = "source.transactions.attributes") -> pd.DataFrame | None:
+    """The transaction attributes the params keep (`attributes`: our name -> the file's column), as
+    text normalised like identifiers (blanks trimmed, full-width made ASCII, empty as missing), with
+    `source_row`; None when the params keep none. A named column that is not in the file is a
+    DataError listing the columns that are."""
+    from segkit.intake.parsing import parse_text
+
+    if not attributes:
+        return None
+    present = [c for c in raw.columns if c != "source_row"]
+    out = pd.DataFrame({"source_row": raw["source_row"].to_numpy()})
+    for ours, theirs in attributes.items():
+        if theirs not in raw.columns:
+            raise DataError(_missing_column(origin, ours, theirs, present, key))
+        out[ours] = parse_text(raw[theirs]).values.to_numpy()
     return out
 
 
