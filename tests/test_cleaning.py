@@ -104,21 +104,21 @@ def test_wrong_values_are_fixed_where_certain_and_the_fix_is_named():
         ("C2 ", "O3", "45296", "$12"),                    # 4: trailing blank, Excel serial, currency
         ("Ｃ３", "O4", "2024-01-06", "１２．５"),            # 5: full-width id and digits
         ("C4", "O5", "25/12/2023", "7"),                  # 6: day first, certain (25 > 12)
-        ("C5", "O6", "05/01/2024", "7"),                  # 7: day or month first? not certain
+        ("C5", "O6", "05/01/2024", "7"),                  # 7: day or month first? row 6 (25/12) decides
         ("C6", "O7", "2024-01-07", "1,2O4.50"),           # 8: not a number
     ])
     result = clean(raw)
     assert fixes(result) == {3: "currency_text+date_format", 4: "trimmed_blanks+currency_text+excel_serial_date",
-                             5: "full_width", 6: "date_format"}
-    assert reasons(result) == {7: "unreadable_date", 8: "unreadable_amount"}
+                             5: "full_width", 6: "date_format", 7: "date_format+date_order_by_column"}
+    assert reasons(result) == {8: "unreadable_amount"}
     values = result.clean.set_index("source_row")
     assert values.loc[3, "amount"] == 1234.5 and values.loc[3, "ordered_at"] == pd.Timestamp("2024-01-05")
     assert values.loc[4, "customer_id"] == "C2" and values.loc[4, "ordered_at"] == pd.Timestamp("2024-01-05")
     assert values.loc[5, "customer_id"] == "C3" and values.loc[5, "amount"] == 12.5
     aside = result.quarantine.set_index("source_row")
     assert aside.loc[8, "raw_amount"] == "1,2O4.50" and '"1,2O4.50" is not a number' in aside.loc[8, "detail"]
-    assert "cleaning.day_first" in aside.loc[7, "detail"]
-    assert clean(raw, day_first=True).clean.set_index("source_row").loc[7, "ordered_at"] == pd.Timestamp("2024-01-05")
+    assert values.loc[7, "ordered_at"] == pd.Timestamp("2024-01-05")
+    assert clean(raw, day_first=False).clean.set_index("source_row").loc[7, "ordered_at"] == pd.Timestamp("2024-05-01")
 
 
 def test_decimal_comma_is_a_stated_convention():
