@@ -286,7 +286,7 @@ def test_clean_and_save_writes_the_stage_and_the_join_report(tmp_path):
     join = load_run_info(tmp_path)["join"]
     assert join == {"buyers": 3, "customer_records": 3, "duplicate_customer_records": 0,
                     "customers_without_transactions": 1, "buyers_without_record": 1, "rows_without_record": 1,
-                    "survey_answers": 2, "survey_answers_without_transactions": 1}
+                    "survey_answers": 2, "survey_answers_without_transactions": 1, "survey_answers_out_of_range": 0}
 
 
 def test_quarantine_sample_takes_each_reason():

@@ -351,7 +351,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             bad = bad & rule.isna()
             if bad.any():
                 rule = rule.mask(bad, name)
-                detail = detail.mask(bad, written(bad) + words)
+                # an Arrow NaN has no text: name it as what it is
+                detail = detail.mask(bad, written(bad).fillna('amount "NaN"') + words)
         out["amount"] = amount.where(rule.isna().to_numpy() | ~(non_finite | implausible).to_numpy())
     out["problem_rule"] = rule.to_numpy()
     out["detail"] = detail.to_numpy()
@@ -399,10 +400,7 @@ def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, m
 
         def written(rows):  # only for the rows set aside: formatting every number costs time
             return 'amount "' + tx["amount"].where(rows).astype("string") + '"'
-        typed = tx["amount"] if not is_text(tx["amount"]) else None
-        raw = pd.to_numeric(typed, errors="coerce") if typed is not None else None
-        given_infinite = pd.Series(False, index=tx.index) if raw is None else \
-            pd.Series(np.isinf(raw.to_numpy(dtype="float64", na_value=np.nan)), index=tx.index)
+        given_infinite = _not_finite(tx["amount"])
     else:
         return None, None, None, None
     units, over = to_minor_units(number, minor_unit, exact)
@@ -462,6 +460,23 @@ def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: 
                                 f"{future_after}): a typo? (state as_of to use it)")),
         else_=table.detail)
     return table.mutate(problem_rule=rule, detail=detail)
+
+
+def _not_finite(values: pd.Series) -> pd.Series:
+    """Which typed numbers are infinite, or NaN where the column tells NaN from missing (an Arrow
+    float column, as Parquet holds them when read with Arrow types; a NumPy float column uses NaN
+    for missing, so there NaN is missing). Text is never marked here: "inf" is not an amount."""
+    no = pd.Series(False, index=values.index)
+    if is_text(values):
+        return no
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_floating(values.dtype.pyarrow_dtype):
+        import pyarrow.compute as pc
+
+        array = pa.array(values.array)
+        flags = pc.fill_null(pc.or_(pc.is_nan(array), pc.is_inf(array)), False)
+        return pd.Series(flags.to_numpy(zero_copy_only=False).astype(bool), index=values.index)
+    raw = pd.to_numeric(values, errors="coerce")
+    return pd.Series(np.isinf(raw.to_numpy(dtype="float64", na_value=np.nan)), index=values.index)
 
 
 def _complete(table: ibis.Table) -> ibis.Table:
@@ -696,11 +711,52 @@ def build_ledger(total: int, counts: pd.DataFrame | pd.Series) -> pd.DataFrame:
     return ledger
 
 
+NPS_ANSWERS = (0, 10)  # "How likely are you to recommend ...?", whole numbers 0-10 (Reichheld 2003)
+
+
+def split_survey_answers(surveys: pd.DataFrame, score_range: tuple[float, float] = (1, 5)
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The survey answers that can be true, and those set aside (with `reason` and `detail`).
+
+    A `score` outside `score_range` (the survey's scale, `cleaning.survey_scores`; -3 or 1e308 on a
+    1-5 scale) or not finite, or an `nps` that is not a whole number from 0 to 10 (11, -1, 9.5),
+    cannot be an answer: the row is set aside, so that it never moves NPS or satisfaction. A
+    missing score or nps is no answer to that question, not an error. Returns (kept, set_aside);
+    the input is not changed.
+
+    >>> kept, aside = split_survey_answers(pd.DataFrame({"customer_id": ["A", "B", "C"], "score": [5, -3, 4],
+    ...                                                  "nps": [10, 9, 9.5]}))
+    >>> kept["customer_id"].tolist(), aside["reason"].tolist()
+    (['A'], ['score_out_of_range', 'nps_out_of_range'])
+    """
+    low, high = score_range
+    reason = pd.Series(pd.NA, index=surveys.index, dtype="string")
+    detail = pd.Series(pd.NA, index=surveys.index, dtype="string")
+    for column, bad, words in (
+            ("score", lambda v: ~((v >= low) & (v <= high)), f"is outside the survey scale {low:g} to {high:g} "
+                                                            "(cleaning.survey_scores)"),
+            ("nps", lambda v: ~((v >= NPS_ANSWERS[0]) & (v <= NPS_ANSWERS[1]) & (v % 1 == 0)),
+             "is not an NPS answer (a whole number from 0 to 10)")):
+        if column not in surveys.columns:
+            continue
+        values = pd.to_numeric(surveys[column], errors="coerce").astype("float64")
+        given = surveys[column].notna()
+        hit = (given & (values.isna() | bad(values).fillna(True))) & reason.isna()
+        if hit.any():
+            reason = reason.mask(hit, f"{column}_out_of_range")
+            detail = detail.mask(hit, f"{column} " + surveys[column].astype("string") + " " + words)
+    aside = reason.notna().to_numpy()
+    set_aside = surveys[aside].assign(reason=reason[aside].to_numpy(), detail=detail[aside].to_numpy())
+    return surveys[~aside].copy(), set_aside
+
+
 def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None,
-                surveys: pd.DataFrame | None) -> dict:
+                surveys: pd.DataFrame | None, survey_scores: tuple[float, float] = (1, 5)) -> dict:
     """How the customer and survey tables join the clean transactions on customer_id: customers
     with no transactions, buying customers (and their rows) with no customer record, survey
-    answers from customers with no transactions. Per-customer counts come from the engine."""
+    answers from customers with no transactions, and survey answers set aside as out of range
+    (`split_survey_answers` with `survey_scores`; counted apart, not among `survey_answers`).
+    Per-customer counts come from the engine."""
     table = clean if isinstance(clean, ibis.Table) else ibis.memtable(clean[["customer_id"]])
     per_customer = table.group_by("customer_id").aggregate(rows=table.count()).to_pandas()
     buyers = set(per_customer["customer_id"].astype(str))
@@ -713,9 +769,11 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
                       customers_without_transactions=len(records - buyers),
                       buyers_without_record=len(missing), rows_without_record=int(missing["rows"].sum()))
     if surveys is not None:
-        answered = surveys["customer_id"].dropna().astype(str)
+        kept, aside = split_survey_answers(surveys, survey_scores)
+        answered = kept["customer_id"].dropna().astype(str)
         report.update(survey_answers=len(answered),
-                      survey_answers_without_transactions=int((~answered.isin(buyers)).sum()))
+                      survey_answers_without_transactions=int((~answered.isin(buyers)).sum()),
+                      survey_answers_out_of_range=len(aside))
     return report
 
 
@@ -751,11 +809,15 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # only the customers scored: those set aside (revenue zero or less after returns) never reach 02-06
     features = customer_features(intake.engine, result.scored, result.as_of, activity_days, minor_unit,
                                  floor_revenue=rules.returns.net_negative == "floor")
+    scale = rules.survey_scores
+    # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
+    surveys = None if intake.surveys is None else split_survey_answers(intake.surveys, scale)[0]
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
                quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
-               surveys=intake.surveys, features=features, customer_ledger=result.customer_ledger,
+               surveys=surveys, features=features, customer_ledger=result.customer_ledger,
                customers_set_aside=result.customers_set_aside)
-    save_run_info(data_dir, as_of=result.as_of, join=join_report(result.table, intake.customers, intake.surveys),
+    save_run_info(data_dir, as_of=result.as_of, as_of_rule=result.as_of_rule, cleaning_notes=list(result.notes),
+                  join=join_report(result.table, intake.customers, intake.surveys, scale),
                   in_database=result.in_database, returns=result.returns)
     return result
 
