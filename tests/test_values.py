@@ -332,3 +332,16 @@ def test_join_report_counts_survey_answers_apart():
     report = join_report(clean_rows, None, SURVEYS)
     assert report["survey_answers_out_of_range"] == 5 and report["survey_answers"] == 3
     assert report["survey_answers_without_transactions"] == 2
+
+
+def test_customer_and_survey_ids_are_normalised_as_the_transactions_are(tmp_path):
+    from segkit.store import load_run_info, load_stage
+
+    tx = text([("17850.0", "O1", "2024-01-05", "5"), ("C2\u200b", "O2", "2024-01-06", "5")])
+    customers = pd.DataFrame({"customer_id": ["17850", "C2"], "region": ["East", "West"]})
+    surveys = pd.DataFrame({"customer_id": ["\ufeff17850.0", "C2 "], "score": [5, 4], "nps": [10, 9]})
+    clean_and_save(Intake(tx, customers, surveys), tmp_path, as_of=dt.date(2024, 1, 31))
+    join = load_run_info(tmp_path)["join"]
+    assert join["buyers_without_record"] == 0 and join["customers_without_transactions"] == 0
+    assert join["survey_answers_without_transactions"] == 0
+    assert load_stage(tmp_path, "surveys")["customer_id"].tolist() == ["17850", "C2"]

@@ -711,6 +711,13 @@ def build_ledger(total: int, counts: pd.DataFrame | pd.Series) -> pd.DataFrame:
     return ledger
 
 
+def same_ids(table: pd.DataFrame) -> pd.DataFrame:
+    """A customers or surveys table from a file with its customer ids normalised as the
+    transactions' are (`segkit.intake.parsing.parse_id`: invisible characters, NFC, `17850.0`),
+    so that the joins match; a new frame."""
+    return table.assign(customer_id=parse_id(table["customer_id"]).values.to_numpy())
+
+
 NPS_ANSWERS = (0, 10)  # "How likely are you to recommend ...?", whole numbers 0-10 (Reichheld 2003)
 
 
@@ -810,14 +817,17 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     features = customer_features(intake.engine, result.scored, result.as_of, activity_days, minor_unit,
                                  floor_revenue=rules.returns.net_negative == "floor")
     scale = rules.survey_scores
+    customers, all_surveys = intake.customers, intake.surveys
+    if not result.in_database:  # a database's ids are as its owners keep them
+        customers, all_surveys = (None if frame is None else same_ids(frame) for frame in (customers, all_surveys))
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
-    surveys = None if intake.surveys is None else split_survey_answers(intake.surveys, scale)[0]
+    surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
-               quarantine=result.quarantine, ledger=result.ledger, customers=intake.customers,
+               quarantine=result.quarantine, ledger=result.ledger, customers=customers,
                surveys=surveys, features=features, customer_ledger=result.customer_ledger,
                customers_set_aside=result.customers_set_aside)
     save_run_info(data_dir, as_of=result.as_of, as_of_rule=result.as_of_rule, cleaning_notes=list(result.notes),
-                  join=join_report(result.table, intake.customers, intake.surveys, scale),
+                  join=join_report(result.table, customers, all_surveys, scale),
                   in_database=result.in_database, returns=result.returns)
     return result
 
