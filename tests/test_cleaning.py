@@ -308,9 +308,11 @@ messy_amount = st.one_of(st.none(), st.sampled_from(["-5", "0", "1.5", "20", "1e
                          st.text(max_size=6))
 messy_date = st.one_of(st.none(), st.dates(dt.date(2023, 12, 1), dt.date(2024, 3, 1)).map(str),
                        st.sampled_from(["2024/1/5", "45296", "05/01/2024", "25/12/2023", "2024-02-30", "２０２４－０１－０５",
-                                        "2024-01-05 13:02", "", "soon"]), st.text(max_size=6))
+                                        "2024-01-05 13:02", "", "soon", "0000-01-01", "2999-03-01", "1899-12-31",
+                                        "12/25/2023", "2024-01-05T23:30:00-08:00", "2024-01-05T10:00:00Z"]),
+                       st.text(max_size=6))
 rows = st.lists(st.tuples(
-    st.one_of(st.none(), st.sampled_from(["A", "B", "C ", "", "Ｃ"])),
+    st.one_of(st.none(), st.sampled_from(["A", "B", "C ", "", "Ｃ", "A\u200b", "\x00", "17850.0", "17850", "0123"])),
     st.sampled_from(["1", "2", "C3", "R4"]),
     messy_date, messy_amount,
     st.one_of(st.none(), st.sampled_from(["books", "postage", "toys"])),
@@ -322,6 +324,8 @@ rule_settings = st.fixed_dictionaries({
     "decimal": st.sampled_from([".", ","]),
     "day_first": st.sampled_from([None, True, False]),
     "start_date": st.sampled_from([None, dt.date(2024, 1, 1)]),
+    "min_date": st.sampled_from([dt.date(1990, 1, 1), dt.date(2024, 1, 1)]),
+    "time_zone": st.sampled_from([None, "Asia/Shanghai"]),
     "non_product": st.sampled_from([[], ["postage"]]),
     "fill": st.sampled_from([{}, {"category": "unknown"}]),
     "returns": st.sampled_from([{}, {"order_prefix": "R"}, {"order_prefix": "C", "action": "drop"}]),
@@ -331,11 +335,11 @@ rule_settings = st.fixed_dictionaries({
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows, rule_settings)
-def test_every_row_ends_in_exactly_one_place(rows, rules):
+@given(rows, rule_settings, st.sampled_from([AS_OF, None]))
+def test_every_row_ends_in_exactly_one_place(rows, rules, as_of):
     tx = text(rows, columns=("customer_id", "order_id", "ordered_at", "amount", "category"))
     try:
-        result = clean_transactions(connect(), tx, as_of=AS_OF, rules=Cleaning(**rules))
+        result = clean_transactions(connect(), tx, as_of=as_of, rules=Cleaning(**rules))
     except NoCleanRows as err:  # every row bad: a clear error, with the quarantine
         assert_every_row_accounted(err.result, tx)
         return

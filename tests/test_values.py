@@ -269,6 +269,8 @@ def test_ids_that_differ_only_in_invisible_characters_or_form_are_one_customer()
                              6: "trimmed_blanks", 8: "unicode_nfc"}
     ledger = result.ledger.set_index(["outcome", "rule"])["rows"]
     assert ledger[("fixed", "invisible_characters")] == 3 and ledger[("fixed", "unicode_nfc")] == 1
+    raw = result.clean.set_index("source_row")["raw_customer_id"]  # the id as it came, where it changed
+    assert raw[3] == "C1\x00" and raw[5] == "\ufeffC1" and pd.isna(raw[2])
 
 
 def test_an_integral_float_id_is_the_integer_id_but_leading_zeros_are_significant():

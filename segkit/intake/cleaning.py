@@ -223,7 +223,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         judged = con.create_table(f"segkit_judged_{next(_names)}", judged, overwrite=True)
     ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())
     quarantine = _quarantine(judged, originals)
-    shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier", *RETURN_COLUMNS) if c in judged.columns]
+    shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier", *RETURN_COLUMNS, "raw_customer_id")
+             if c in judged.columns]
     clean = judged.filter(judged.outcome != "set_aside").select(shown)
     shown_input = table
     if table.amount.type() != amount_type(minor_unit):  # the before view sums exact amounts too
@@ -277,6 +278,7 @@ CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "
                    "ordered_at": "datetime64[us]", "quantity": "float64",
                    "unit_price": "float64", "category": "string", "product": "string", "channel": "string",
                    "status": "string", "fixes": "string", "problem_rule": "string", "detail": "string",
+                   "raw_customer_id": "string",
                    "content": "int64"}
 
 
@@ -329,6 +331,12 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     derived = "amount" not in present and {"quantity", "unit_price"} <= set(present)
     amount, non_finite, implausible, written = _exact_amounts(tx, parsed, derived, minor_unit, max_amount)
     out["fixes"] = fixes_per_row(list(parsed.values()), tx.index).to_numpy()
+    if "customer_id" in parsed:  # an id that was normalised keeps, beside it, the id as it came
+        changed = pd.Series(False, index=tx.index)
+        for mask in parsed["customer_id"].fixes.values():
+            changed = changed | mask
+        if changed.any():
+            out["raw_customer_id"] = tx["customer_id"].astype("string").where(changed).to_numpy()
 
     checks = [("unreadable_date", "ordered_at"), ("unreadable_amount", "amount"),
               ("unreadable_amount", "unit_price"),
