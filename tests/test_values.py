@@ -171,8 +171,8 @@ def test_a_day_above_12_settles_the_order_for_the_whole_column():
     assert at[3] == pd.Timestamp("2024-01-05") and at[4] == pd.Timestamp("2024-02-03")
     assert fixes(result) == {2: "date_format", 3: "date_format+date_order_by_column",
                              4: "date_format+date_order_by_column"}
-    note = next(n for n in result.notes if n["key"] == "date_order_from_column")
-    assert note == {"key": "date_order_from_column", "order": "day_first", "decided_by": 1, "example": "25/12/2023",
+    note = next(n for n in result.notes if n["key"] == "date_order_day_first")
+    assert note == {"key": "date_order_day_first", "order": "day_first", "decided_by": 1, "example": "25/12/2023",
                     "followed": 2, "column": "ordered_at"}
 
 
@@ -180,7 +180,7 @@ def test_a_second_part_above_12_settles_month_first():
     tx = text([("C1", "O1", "12/25/2023", "5"), ("C2", "O2", "01/05/2024", "5")])
     result = clean(tx)
     assert result.clean.set_index("source_row").loc[3, "ordered_at"] == pd.Timestamp("2024-01-05")
-    assert next(n for n in result.notes if n["key"].startswith("date_order"))["order"] == "month_first"
+    assert next(n for n in result.notes if n["key"].startswith("date_order"))["key"] == "date_order_month_first"
 
 
 def test_when_nothing_decides_the_ambiguous_dates_are_set_aside():
@@ -347,3 +347,24 @@ def test_customer_and_survey_ids_are_normalised_as_the_transactions_are(tmp_path
     assert join["buyers_without_record"] == 0 and join["customers_without_transactions"] == 0
     assert join["survey_answers_without_transactions"] == 0
     assert load_stage(tmp_path, "surveys")["customer_id"].tolist() == ["17850", "C2"]
+
+
+def test_every_note_is_a_sentence_in_both_languages():
+    from segkit.i18n import t
+
+    inputs = [text([*ORDINARY, ("C5", "O5", "2999-03-01", "50")]),
+              text([("C1", "O1", "25/12/2023", "5"), ("C2", "O2", "05/01/2024", "5")]),
+              text([("C1", "O1", "12/25/2023", "5"), ("C2", "O2", "01/05/2024", "5")]),
+              text([("C1", "O1", "05/01/2024", "5"), ("C2", "O2", "2024-01-06", "5")]),
+              text([("C1", "O1", "25/12/2023", "5"), ("C2", "O2", "12/26/2023", "5"), ("C3", "O3", "05/01/2024", "5")])]
+    keys = set()
+    for tx in inputs:
+        for note in clean(tx).notes:
+            keys.add(note["key"])
+            for lang in ("en", "zh"):
+                values = {k: v for k, v in note.items() if k != "key"}
+                sentence = t(f"cleaning.note.{note['key']}", lang, **values)
+                # no placeholder left, and no code word shown (the params key itself may be named)
+                assert "{" not in sentence and "_first" not in sentence.replace("cleaning.day_first", "")
+    assert keys == {"as_of_future_dates", "as_of_latest_plausible_date", "as_of_latest_date", "date_order_day_first",
+                    "date_order_month_first", "date_order_unknown", "date_order_conflict"}

@@ -405,8 +405,8 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
 
     >>> parse_datetime(pd.Series(["2024-01-05", "2024/1/5 13:02", "45296", "25/12/2024"])).values.dt.strftime("%Y-%m-%d %H:%M").tolist()
     ['2024-01-05 00:00', '2024-01-05 13:02', '2024-01-05 00:00', '2024-12-25 00:00']
-    >>> parse_datetime(pd.Series(["25/12/2024", "05/01/2024"])).note["order"]
-    'day_first'
+    >>> parse_datetime(pd.Series(["25/12/2024", "05/01/2024"])).note["key"]
+    'date_order_day_first'
     """
     zone = _time_zone(time_zone)
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -460,7 +460,8 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
             by_column = either
             day_is_first = day_is_first | same | (either if days else False)
             example = text[day_is_first if days else month_is_first].iloc[0]
-            note = {"key": "date_order_from_column", "order": "day_first" if days else "month_first",
+            order = "day_first" if days else "month_first"
+            note = {"key": f"date_order_{order}", "order": order,
                     "decided_by": days or months, "example": str(example), "followed": int(either.sum())}
         else:
             ambiguous = either
