@@ -368,3 +368,17 @@ def test_every_note_is_a_sentence_in_both_languages():
                 assert "{" not in sentence and "_first" not in sentence.replace("cleaning.day_first", "")
     assert keys == {"as_of_future_dates", "as_of_latest_plausible_date", "as_of_latest_date", "date_order_day_first",
                     "date_order_month_first", "date_order_unknown", "date_order_conflict"}
+
+
+def test_a_typed_table_in_its_engine_gets_the_same_date_rules():
+    # the database path: no text, no problem_rule column from the file reader
+    con = connect()
+    typed = pd.DataFrame({"source_row": [1, 2, 3, 4, 5], "customer_id": ["C1", "C2", "C3", "C4", "C5"],
+                          "ordered_at": pd.to_datetime(["2024-01-05", "2024-02-10", "2024-03-01", "2999-03-01",
+                                                        "1899-12-31"]),
+                          "amount": [10.0, 20.0, 30.0, 40.0, float("inf")]})
+    table = con.create_table("orders", typed)
+    result = clean_transactions(con, table)
+    assert result.in_database and result.as_of == dt.date(2024, 3, 1)
+    assert reasons(result) == {4: "implausible_future_date", 5: "implausible_past_date"}
+    assert_every_row_accounted(result, typed)
