@@ -382,3 +382,11 @@ def test_a_typed_table_in_its_engine_gets_the_same_date_rules():
     assert result.in_database and result.as_of == dt.date(2024, 3, 1)
     assert reasons(result) == {4: "implausible_future_date", 5: "implausible_past_date"}
     assert_every_row_accounted(result, typed)
+
+
+def test_the_survey_answers_set_aside_have_a_sentence():
+    from segkit.i18n import t
+
+    report = join_report(pd.DataFrame({"customer_id": ["C1"]}), None, SURVEYS)
+    for lang in ("en", "zh"):
+        assert "5" in t("cleaning.join_surveys_out_of_range", lang, **report)
