@@ -672,11 +672,39 @@ class Cleaning(_Model):
     non_positive_amount: Literal["set_aside", "keep"] = "set_aside"
     decimal: Literal[".", ","] = "."
     day_first: bool | None = None
+    # an IANA zone (Asia/Shanghai): times with an offset are converted to it; None: the local time as written
+    time_zone: str | None = None
+    # a date before this is a typo (implausible_past_date), with or without a stated as_of
+    min_date: dt.date = dt.date(1990, 1, 1)
     start_date: dt.date | None = None
+    # the survey score scale: an answer outside it is set aside (NPS answers are whole numbers 0 to 10)
+    survey_scores: tuple[float, float] = (1, 5)
     non_product: list[str] = Field(default_factory=list)
     fill: Fill = Fill()
     returns: Returns = Returns()
     outliers: Outliers = Outliers()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value[:40]!r} is not a time zone; use an IANA name such as Asia/Shanghai, "
+                             "Europe/London or UTC") from None
+        return value
+
+    @field_validator("survey_scores")
+    @classmethod
+    def _scale(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not low < high:
+            raise ValueError(f"survey_scores must be [lowest, highest] with lowest < highest, got {list(value)}")
+        return value
 
 
 RFMFeature = Literal["recency_days", "orders", "revenue"]

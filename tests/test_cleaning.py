@@ -104,21 +104,22 @@ def test_wrong_values_are_fixed_where_certain_and_the_fix_is_named():
         ("C2 ", "O3", "45296", "$12"),                    # 4: trailing blank, Excel serial, currency
         ("Ｃ３", "O4", "2024-01-06", "１２．５"),            # 5: full-width id and digits
         ("C4", "O5", "25/12/2023", "7"),                  # 6: day first, certain (25 > 12)
-        ("C5", "O6", "05/01/2024", "7"),                  # 7: day or month first? not certain
+        ("C5", "O6", "05/01/2024", "7"),                  # 7: day or month first? row 6 (25/12) decides
         ("C6", "O7", "2024-01-07", "1,2O4.50"),           # 8: not a number
     ])
     result = clean(raw)
     assert fixes(result) == {3: "currency_text+date_format", 4: "trimmed_blanks+currency_text+excel_serial_date",
-                             5: "full_width", 6: "date_format"}
-    assert reasons(result) == {7: "unreadable_date", 8: "unreadable_amount"}
+                             5: "full_width", 6: "date_format", 7: "date_format+date_order_by_column"}
+    assert reasons(result) == {8: "unreadable_amount"}
     values = result.clean.set_index("source_row")
     assert values.loc[3, "amount"] == 1234.5 and values.loc[3, "ordered_at"] == pd.Timestamp("2024-01-05")
     assert values.loc[4, "customer_id"] == "C2" and values.loc[4, "ordered_at"] == pd.Timestamp("2024-01-05")
     assert values.loc[5, "customer_id"] == "C3" and values.loc[5, "amount"] == 12.5
     aside = result.quarantine.set_index("source_row")
     assert aside.loc[8, "raw_amount"] == "1,2O4.50" and '"1,2O4.50" is not a number' in aside.loc[8, "detail"]
-    assert "cleaning.day_first" in aside.loc[7, "detail"]
-    assert clean(raw, day_first=True).clean.set_index("source_row").loc[7, "ordered_at"] == pd.Timestamp("2024-01-05")
+    assert values.loc[7, "ordered_at"] == pd.Timestamp("2024-01-05")
+    # stated month-first: 25/12/2023 cannot be read, 05/01/2024 is 1 May (after the as-of date)
+    assert reasons(clean(raw, day_first=False)) == {6: "unreadable_date", 7: "after_as_of", 8: "unreadable_amount"}
 
 
 def test_decimal_comma_is_a_stated_convention():
@@ -285,7 +286,7 @@ def test_clean_and_save_writes_the_stage_and_the_join_report(tmp_path):
     join = load_run_info(tmp_path)["join"]
     assert join == {"buyers": 3, "customer_records": 3, "duplicate_customer_records": 0,
                     "customers_without_transactions": 1, "buyers_without_record": 1, "rows_without_record": 1,
-                    "survey_answers": 2, "survey_answers_without_transactions": 1}
+                    "survey_answers": 2, "survey_answers_without_transactions": 1, "survey_answers_out_of_range": 0}
 
 
 def test_quarantine_sample_takes_each_reason():
@@ -307,9 +308,11 @@ messy_amount = st.one_of(st.none(), st.sampled_from(["-5", "0", "1.5", "20", "1e
                          st.text(max_size=6))
 messy_date = st.one_of(st.none(), st.dates(dt.date(2023, 12, 1), dt.date(2024, 3, 1)).map(str),
                        st.sampled_from(["2024/1/5", "45296", "05/01/2024", "25/12/2023", "2024-02-30", "２０２４－０１－０５",
-                                        "2024-01-05 13:02", "", "soon"]), st.text(max_size=6))
+                                        "2024-01-05 13:02", "", "soon", "0000-01-01", "2999-03-01", "1899-12-31",
+                                        "12/25/2023", "2024-01-05T23:30:00-08:00", "2024-01-05T10:00:00Z"]),
+                       st.text(max_size=6))
 rows = st.lists(st.tuples(
-    st.one_of(st.none(), st.sampled_from(["A", "B", "C ", "", "Ｃ"])),
+    st.one_of(st.none(), st.sampled_from(["A", "B", "C ", "", "Ｃ", "A\u200b", "\x00", "17850.0", "17850", "0123"])),
     st.sampled_from(["1", "2", "C3", "R4"]),
     messy_date, messy_amount,
     st.one_of(st.none(), st.sampled_from(["books", "postage", "toys"])),
@@ -321,6 +324,8 @@ rule_settings = st.fixed_dictionaries({
     "decimal": st.sampled_from([".", ","]),
     "day_first": st.sampled_from([None, True, False]),
     "start_date": st.sampled_from([None, dt.date(2024, 1, 1)]),
+    "min_date": st.sampled_from([dt.date(1990, 1, 1), dt.date(2024, 1, 1)]),
+    "time_zone": st.sampled_from([None, "Asia/Shanghai"]),
     "non_product": st.sampled_from([[], ["postage"]]),
     "fill": st.sampled_from([{}, {"category": "unknown"}]),
     "returns": st.sampled_from([{}, {"order_prefix": "R"}, {"order_prefix": "C", "action": "drop"}]),
@@ -330,11 +335,11 @@ rule_settings = st.fixed_dictionaries({
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows, rule_settings)
-def test_every_row_ends_in_exactly_one_place(rows, rules):
+@given(rows, rule_settings, st.sampled_from([AS_OF, None]))
+def test_every_row_ends_in_exactly_one_place(rows, rules, as_of):
     tx = text(rows, columns=("customer_id", "order_id", "ordered_at", "amount", "category"))
     try:
-        result = clean_transactions(connect(), tx, as_of=AS_OF, rules=Cleaning(**rules))
+        result = clean_transactions(connect(), tx, as_of=as_of, rules=Cleaning(**rules))
     except NoCleanRows as err:  # every row bad: a clear error, with the quarantine
         assert_every_row_accounted(err.result, tx)
         return

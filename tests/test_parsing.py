@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segkit.intake.parsing import (FIXES, decimal_array, exact_decimals, fixes_per_row, normalise_text, parse_amount,
+from segkit.intake.parsing import (FIXES, INVISIBLE, decimal_array, exact_decimals, fixes_per_row, normalise_text, parse_amount,
                                    parse_datetime, parse_text, to_minor_units)
 
 
@@ -137,7 +137,8 @@ def test_any_text_is_a_number_a_gap_or_a_stated_problem(texts):
         has_value = parsed.values.notna()
         unreadable = parsed.unreadable()
         assert not (has_value & unreadable).any()
-        given_text = series.astype("string").str.strip().fillna("") != ""
+        # text of invisible characters only (a lone NUL or zero-width space) is empty too
+        given_text = series.astype("string").str.replace(INVISIBLE, "", regex=True).str.strip().fillna("") != ""
         # every non-blank text is either read or explained; blank text is simply missing
         assert ((has_value | unreadable).to_numpy() == given_text.to_numpy()).all()
 
@@ -208,3 +209,68 @@ def test_decimal_array_is_exact_for_negative_and_missing_units():
     assert column.tolist()[:5] == [Decimal("0.00"), Decimal("-0.01"), Decimal("0.01"),
                                    Decimal("-9999999999999999.99"), Decimal("9999999999999999.99")]
     assert pd.isna(column.iloc[5])
+
+
+# Issue 9: values that differ only in how they were written, and dates the column decides.
+
+def test_invisible_characters_and_decomposed_letters_are_normalised_and_counted():
+    from segkit.intake.parsing import parse_text
+
+    parsed = parse_text(pd.Series(["C1\x00", "\u200bC1", "\ufeffC1", "C1", "Jose\u0301", "a\tb"]))
+    assert parsed.values.tolist() == ["C1", "C1", "C1", "C1", "Jos\u00e9", "a\tb"]  # a tab inside is kept
+    assert parsed.fixes["invisible_characters"].tolist() == [True, True, True, False, False, False]
+    assert parsed.fixes["unicode_nfc"].tolist() == [False, False, False, False, True, False]
+
+
+@pytest.mark.parametrize("values, expected, padded", [
+    (["00123", 456, "04567"], ["00123", "00456", "04567"], [False, True, False]),
+    (["00123", "456"], ["00123", "456"], [False, False]),              # text: its zeros are significant
+    (["00123", "0456", 7], ["00123", "0456", "7"], [False, False, False]),  # two widths: nothing certain
+    (["123", "456", 7], ["123", "456", "7"], [False, False, False]),      # no zero-padded ids
+    (["00123", "17.0"], ["00123", "00017"], [False, True]),             # an integral float is a number too
+])
+def test_numbers_are_padded_back_only_in_a_zero_padded_column(values, expected, padded):
+    from segkit.intake.parsing import parse_id
+
+    parsed = parse_id(pd.Series(values, dtype="object"))
+    assert parsed.values.tolist() == expected
+    assert parsed.fixes["zero_padded_id"].tolist() == padded
+
+
+def test_typed_integer_ids_and_integral_float_text():
+    from segkit.intake.parsing import parse_id
+
+    assert parse_id(pd.Series([17850.0, None, 12.0])).values.tolist()[::2] == ["17850", "12"]
+    parsed = parse_id(pd.Series(["17850.0", "17850.5", "1.0e4", "C1.0"]))
+    assert parsed.values.tolist() == ["17850", "17850.5", "1.0e4", "C1.0"]  # only an integral float rendering
+    assert parsed.fixes["integral_float_id"].tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize("values", [pd.Series([True, False]), pd.Series([True, None], dtype="boolean"),
+                                    pd.Series([{"a": 1}, None], dtype="object"), pd.Series([[1], [2]], dtype="object")])
+def test_booleans_and_nested_values_are_refused_naming_the_column(values):
+    from segkit.errors import DataError
+    from segkit.intake.parsing import refuse_odd_values
+
+    with pytest.raises(DataError, match="the column mapped to amount holds .* not amounts"):
+        refuse_odd_values(values, "amount")
+    refuse_odd_values(pd.Series(["True", "5"]), "amount")  # text is read (and set aside) as text
+
+
+def test_dates_with_an_offset_and_out_of_range_dates():
+    parsed = parse_datetime(pd.Series(["2024-01-05T10:00:00+08:00", "2024-01-05T10:00:00.123Z", "0000-01-01",
+                                       "2024-01-05T10:00+0530"]))
+    assert parsed.values.tolist()[:2] == [pd.Timestamp("2024-01-05 10:00"), pd.Timestamp("2024-01-05 10:00")]
+    assert parsed.values.tolist()[3] == pd.Timestamp("2024-01-05 10:00")
+    assert pd.isna(parsed.values[2]) and "year 0" in parsed.problem[2]
+    utc = parse_datetime(pd.Series(["2024-01-05T10:00:00+08:00", "2024-01-05T10:00+0530"]), time_zone="UTC")
+    assert utc.values.tolist() == [pd.Timestamp("2024-01-05 02:00"), pd.Timestamp("2024-01-05 04:30")]
+    assert utc.fixes["time_zone_converted"].tolist() == [True, True]
+
+
+def test_the_day_month_order_note_is_given_only_when_the_column_decides():
+    assert parse_datetime(pd.Series(["2024-01-05", "2024/1/6"])).note is None
+    assert parse_datetime(pd.Series(["05/01/2024", "25/12/2024"]), day_first=True).note is None  # stated
+    decided = parse_datetime(pd.Series(["05/01/2024", "25/12/2024", "06/01/2024"]))
+    assert decided.note["decided_by"] == 1 and decided.note["followed"] == 2
+    assert decided.fixes["date_order_by_column"].tolist() == [True, False, True]

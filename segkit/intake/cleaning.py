@@ -30,13 +30,15 @@ from segkit.errors import DataError
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
 from segkit.intake.parsing import (FIXES, Parsed, decimal_array, exact_decimals, fixes_per_row, is_text, parse_amount,
-                                   parse_datetime, parse_text, to_minor_units)
+                                   parse_datetime, parse_id, parse_text, refuse_odd_values, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
     "missing_customer_id",
     "missing_date",
     "unreadable_date",
+    "implausible_past_date",
+    "implausible_future_date",
     "missing_amount",
     "unreadable_amount",
     "unreadable_quantity",
@@ -64,6 +66,12 @@ OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount
 
 _names = itertools.count(1)
 
+# With no as_of given, a date more than FUTURE_MARGIN_DAYS after the FUTURE_QUANTILE of all dates is a typo.
+FUTURE_QUANTILE = 0.999
+FUTURE_MARGIN_DAYS = 31
+# Rules that a date typo comes before, when the row broke both (in the order of RULES).
+_AFTER_DATE_RULES = ("unreadable_amount", "unreadable_quantity", "non_finite_amount", "implausible_amount")
+
 # Amounts are DECIMAL(AMOUNT_PRECISION, minor unit) in the engine: exact, and summed exactly
 # (DuckDB sums them as DECIMAL(38, ...), PostgreSQL as numeric), whatever the thread count or row order.
 AMOUNT_PRECISION = 18
@@ -90,7 +98,15 @@ class CleanResult:
     implausible. Then the customers (`segkit.intake.returns.settle_customers`): `scored`, the clean
     rows of the customers scored (lazy: what features and later stages read), `customer_ledger`,
     `customers_set_aside`, and `returns`, what the treatment of returns changed (None when
-    `cleaning.returns` marks nothing)."""
+    `cleaning.returns` marks nothing).
+
+    `as_of_rule` says how the as-of date was chosen: "given" (as_of or month in the params),
+    "latest_date" (none given: the latest date of the rows that can be used) or
+    "latest_plausible_date" (none given, and dates far after the rest were set aside as
+    `implausible_future_date` first). `notes` are what the run decided from the data as a whole, for
+    the report to show: dicts with `key` (a message under `cleaning.note.` in
+    segkit/locale/messages.yaml) and that message's values (e.g. the day/month order of the dates,
+    and how the as-of date was found)."""
 
     table: ibis.Table
     quarantine: pd.DataFrame
@@ -104,6 +120,8 @@ class CleanResult:
     customer_ledger: pd.DataFrame | None = None
     customers_set_aside: pd.DataFrame | None = None
     returns: dict | None = None
+    as_of_rule: str = "given"
+    notes: tuple[dict, ...] = ()
 
     @cached_property
     def clean(self) -> pd.DataFrame:
@@ -158,12 +176,14 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     rules = rules.model_copy(update=changes) if changes else rules
     in_database = isinstance(transactions, ibis.Table)
     originals = None
+    notes: list[dict] = []
     if in_database:
         table = transactions
     else:
         con = con or ibis.duckdb.connect()
-        prepared, originals = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
-                                      minor_unit=minor_unit, max_amount=rules.max_amount)
+        prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
+                                             minor_unit=minor_unit, max_amount=rules.max_amount,
+                                             time_zone=rules.time_zone)
         # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
         table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
                                  overwrite=True)
@@ -176,27 +196,41 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
         raise DataError("the transactions are empty: no rows to analyse")
-    if as_of is None:  # the last date of the rows that can be used, not of a row set aside for a typo
+    # As-of: given, or the latest date of the rows that can be used once the date typos are set
+    # aside (never the wall clock: a run on the same rows gives the same as-of date).
+    as_of_rule = "given"
+    future_after = None
+    if as_of is None:
+        future_after, beyond = _future_bound(table)
+        if beyond:
+            notes.append({"key": "as_of_future_dates", "rows": beyond, "after": future_after.isoformat(),
+                          "margin_days": FUTURE_MARGIN_DAYS, "quantile": FUTURE_QUANTILE})
+    table = _mark_implausible_dates(table, rules.min_date, future_after)
+    if as_of is None:
         usable = table.customer_id.notnull() & (table.customer_id.strip() != "") & table.amount.notnull()
-        if "problem_rule" in table.columns:
-            usable = usable & table.problem_rule.isnull()
-        last = table.filter(usable).ordered_at.max().to_pyarrow().as_py() or table.ordered_at.max().to_pyarrow().as_py()
+        plausible = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
+        last = table.filter(usable & table.problem_rule.isnull()).ordered_at.max().to_pyarrow().as_py() or \
+            table.filter(plausible & table.ordered_at.notnull()).ordered_at.max().to_pyarrow().as_py()
         if last is None:
             raise DataError("no transaction has a readable date; check the date column's format "
-                            "(and cleaning.day_first for dates like 05/01/2024)")
+                            "(and cleaning.day_first for dates like 05/01/2024, cleaning.min_date for old dates)")
         as_of = last.date()
+        as_of_rule = "latest_plausible_date" if beyond else "latest_date"
+        notes.append({"key": "as_of_" + as_of_rule, "as_of": as_of.isoformat()})
 
     judged = judge(table, as_of, rules, minor_unit)
     if not in_database:  # judge once in the embedded engine; a database is only read, never written
         judged = con.create_table(f"segkit_judged_{next(_names)}", judged, overwrite=True)
     ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())
     quarantine = _quarantine(judged, originals)
-    shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier", *RETURN_COLUMNS) if c in judged.columns]
+    shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier", *RETURN_COLUMNS, "raw_customer_id")
+             if c in judged.columns]
     clean = judged.filter(judged.outcome != "set_aside").select(shown)
     shown_input = table
     if table.amount.type() != amount_type(minor_unit):  # the before view sums exact amounts too
         shown_input = table.mutate(amount=exact_amount(table.amount, minor_unit, rules.max_amount)[0])
-    result = CleanResult(clean, quarantine, ledger, as_of, shown_input, in_database)
+    result = CleanResult(clean, quarantine, ledger, as_of, shown_input, in_database, as_of_rule=as_of_rule,
+                         notes=tuple(notes))
     if ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum() == 0:
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}); see the quarantine for each "
                           "row and its reason, and fix the source, the column map or the cleaning rules", result)
@@ -244,6 +278,7 @@ CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "
                    "ordered_at": "datetime64[us]", "quantity": "float64",
                    "unit_price": "float64", "category": "string", "product": "string", "channel": "string",
                    "status": "string", "fixes": "string", "problem_rule": "string", "detail": "string",
+                   "raw_customer_id": "string",
                    "content": "int64"}
 
 
@@ -254,36 +289,54 @@ def with_canonical_types(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | None = None,
-            minor_unit: int = 2, max_amount: float = 1e12) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+            minor_unit: int = 2, max_amount: float = 1e12, time_zone: str | None = None
+            ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]]:
     """Read text values into types (fixing what is certain) and note, per row, the fixes made
     (`fixes`) and the first value that could not be read or kept (`problem_rule`, `detail`).
+    Customer ids are normalised where the same id is certain (`segkit.intake.parsing.parse_id`);
+    dates follow `day_first` (None: the column decides) and `time_zone` (`parse_datetime`).
+    A column of true/false or nested values mapped to an amount, date or id is refused
+    (DataError naming it).
 
     `amount` becomes exact: DECIMAL(18, minor_unit) as an Arrow column, rounded once half away from
     zero from the number as written (`quantity × unit_price` from the exact product); missing where
     the line is set aside for its amount (not finite, or above `max_amount` in size).
 
     Returns the typed frame (with `content`, a hash of the row's original text, when the input has
-    text) and the original text of each row (`raw_<column>`, with `source_row`), or None when the
-    input had no text to keep.
+    text), the original text of each row (`raw_<column>`, with `source_row`), or None when the
+    input had no text to keep, and the notes of what the columns as a whole decided (the day/month
+    order of the dates: see `Parsed.note`).
     """
     tx = transactions.reset_index(drop=True)
     if "source_row" not in tx.columns:
         raise DataError("the transactions have no source_row column; read them with segkit.load_source")
     present = [c for c in OUTPUT_COLUMNS[1:] if c in tx.columns]
+    for column in ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price"):
+        if column in present:
+            refuse_odd_values(tx[column], column)
     parsed: dict[str, Parsed] = {}
     for column in present:
         if column == "ordered_at":
-            parsed[column] = parse_datetime(tx[column], day_first=day_first)
+            parsed[column] = parse_datetime(tx[column], day_first=day_first, time_zone=time_zone)
         elif column in ("amount", "quantity", "unit_price"):
             parsed[column] = parse_amount(tx[column], decimal=decimal)
+        elif column == "customer_id":
+            parsed[column] = parse_id(tx[column])
         else:
             parsed[column] = parse_text(tx[column])
+    notes = [dict(one.note, column=column) for column, one in parsed.items() if one.note is not None]
     out = pd.DataFrame({"source_row": tx["source_row"].to_numpy()})
     for column in present:
         out[column] = parsed[column].values.to_numpy()
     derived = "amount" not in present and {"quantity", "unit_price"} <= set(present)
     amount, non_finite, implausible, written = _exact_amounts(tx, parsed, derived, minor_unit, max_amount)
     out["fixes"] = fixes_per_row(list(parsed.values()), tx.index).to_numpy()
+    if "customer_id" in parsed:  # an id that was normalised keeps, beside it, the id as it came
+        changed = pd.Series(False, index=tx.index)
+        for mask in parsed["customer_id"].fixes.values():
+            changed = changed | mask
+        if changed.any():
+            out["raw_customer_id"] = tx["customer_id"].astype("string").where(changed).to_numpy()
 
     checks = [("unreadable_date", "ordered_at"), ("unreadable_amount", "amount"),
               ("unreadable_amount", "unit_price"),
@@ -306,7 +359,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             bad = bad & rule.isna()
             if bad.any():
                 rule = rule.mask(bad, name)
-                detail = detail.mask(bad, written(bad) + words)
+                # an Arrow NaN has no text: name it as what it is
+                detail = detail.mask(bad, written(bad).fillna('amount "NaN"') + words)
         out["amount"] = amount.where(rule.isna().to_numpy() | ~(non_finite | implausible).to_numpy())
     out["problem_rule"] = rule.to_numpy()
     out["detail"] = detail.to_numpy()
@@ -326,7 +380,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     typed = with_canonical_types(out)
     if amount is not None:
         typed["amount"] = decimal_array(typed["amount"], minor_unit)
-    return typed, originals
+    return typed, originals, notes
 
 
 def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, minor_unit: int, max_amount: float):
@@ -354,10 +408,7 @@ def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, m
 
         def written(rows):  # only for the rows set aside: formatting every number costs time
             return 'amount "' + tx["amount"].where(rows).astype("string") + '"'
-        typed = tx["amount"] if not is_text(tx["amount"]) else None
-        raw = pd.to_numeric(typed, errors="coerce") if typed is not None else None
-        given_infinite = pd.Series(False, index=tx.index) if raw is None else \
-            pd.Series(np.isinf(raw.to_numpy(dtype="float64", na_value=np.nan)), index=tx.index)
+        given_infinite = _not_finite(tx["amount"])
     else:
         return None, None, None, None
     units, over = to_minor_units(number, minor_unit, exact)
@@ -367,6 +418,73 @@ def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, m
     largest = max_units(max_amount, minor_unit)
     implausible = (over | (units.abs() > largest).fillna(False)).astype(bool)
     return units, given_infinite, implausible, written
+
+
+def _future_bound(table: ibis.Table) -> tuple[dt.date | None, int]:
+    """The last plausible date when no as-of date is given: FUTURE_MARGIN_DAYS after the
+    FUTURE_QUANTILE of all readable dates, and how many rows are dated after it.
+
+    The quantile interpolates linearly between the two dates around position q·(n−1) in date order
+    (type 7 of Hyndman & Fan 1996, numpy's default). On a few rows the bound then lies most of
+    the way to the last date, so a date is set aside only when it is far beyond the rest (with
+    five rows, about 21 years: 2999 for 2024 is caught, a real late order is not); on a thousand
+    rows or more, anything more than a month after the 99.9% of the dates. Counted in the engine,
+    exactly, with a sort (portable to every backend)."""
+    dated = table.filter(table.ordered_at.notnull())
+    count = int(dated.count().to_pyarrow().as_py())
+    if count == 0:
+        return None, 0
+    position = FUTURE_QUANTILE * (count - 1)
+    below = int(np.floor(position))
+    around = dated.select("ordered_at").order_by("ordered_at").limit(2, offset=below).to_pyarrow().column(0)
+    low = around[0].as_py()
+    high = around[len(around) - 1].as_py()
+    quantile = low + (high - low) * (position - below)
+    try:
+        bound = quantile.date() + dt.timedelta(days=FUTURE_MARGIN_DAYS)
+    except OverflowError:  # the dates reach year 9999: nothing lies beyond
+        return dt.date.max, 0
+    beyond = int(dated.filter(dated.ordered_at.date() > ibis.date(bound)).count().to_pyarrow().as_py())
+    return bound, beyond
+
+
+def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: dt.date | None) -> ibis.Table:
+    """The table with `problem_rule` and `detail` (added where a typed source has none) naming the
+    rows dated before `min_date` (implausible_past_date) or after `future_after`
+    (implausible_future_date), unless an earlier rule already holds them; judged by `judge`."""
+    if "problem_rule" not in table.columns:
+        table = table.mutate(problem_rule=ibis.null(str))
+    if "detail" not in table.columns:
+        table = table.mutate(detail=ibis.null(str))
+    free = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
+    day = table.ordered_at.date()
+    written = ibis.literal("ordered_at ").concat(day.cast("string"))
+    past = (free & (day < ibis.date(min_date))).fill_null(False)
+    future = (free & (day > ibis.date(future_after))).fill_null(False) if future_after else ibis.literal(False)
+    rule = ibis.cases((past, "implausible_past_date"), (future, "implausible_future_date"), else_=table.problem_rule)
+    detail = ibis.cases(
+        (past, written.concat(f" is before cleaning.min_date {min_date}: a typo? (set min_date for older data)")),
+        (future, written.concat(f" is more than {FUTURE_MARGIN_DAYS} days after nearly all the others (after "
+                                f"{future_after}): a typo? (state as_of to use it)")),
+        else_=table.detail)
+    return table.mutate(problem_rule=rule, detail=detail)
+
+
+def _not_finite(values: pd.Series) -> pd.Series:
+    """Which typed numbers are infinite, or NaN where the column tells NaN from missing (an Arrow
+    float column, as Parquet holds them when read with Arrow types; a NumPy float column uses NaN
+    for missing, so there NaN is missing). Text is never marked here: "inf" is not an amount."""
+    no = pd.Series(False, index=values.index)
+    if is_text(values):
+        return no
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_floating(values.dtype.pyarrow_dtype):
+        import pyarrow.compute as pc
+
+        array = pa.array(values.array)
+        flags = pc.fill_null(pc.or_(pc.is_nan(array), pc.is_inf(array)), False)
+        return pd.Series(flags.to_numpy(zero_copy_only=False).astype(bool), index=values.index)
+    raw = pd.to_numeric(values, errors="coerce")
+    return pd.Series(np.isinf(raw.to_numpy(dtype="float64", na_value=np.nan)), index=values.index)
 
 
 def _complete(table: ibis.Table) -> ibis.Table:
@@ -470,6 +588,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         "missing_customer_id": t.customer_id.isnull() | (t.customer_id.strip() == ""),
         "missing_date": t.ordered_at.isnull() & readable,
         "unreadable_date": unreadable("unreadable_date"),
+        "implausible_past_date": unreadable("implausible_past_date"),
+        "implausible_future_date": unreadable("implausible_future_date"),
         "missing_amount": missing,
         "unreadable_amount": unreadable("unreadable_amount"),
         "unreadable_quantity": unreadable("unreadable_quantity"),
@@ -599,11 +719,59 @@ def build_ledger(total: int, counts: pd.DataFrame | pd.Series) -> pd.DataFrame:
     return ledger
 
 
+def same_ids(table: pd.DataFrame) -> pd.DataFrame:
+    """A customers or surveys table from a file with its customer ids normalised as the
+    transactions' are (`segkit.intake.parsing.parse_id`: invisible characters, NFC, `17850.0`),
+    so that the joins match; a new frame."""
+    return table.assign(customer_id=parse_id(table["customer_id"]).values.to_numpy())
+
+
+NPS_ANSWERS = (0, 10)  # "How likely are you to recommend ...?", whole numbers 0-10 (Reichheld 2003)
+
+
+def split_survey_answers(surveys: pd.DataFrame, score_range: tuple[float, float] = (1, 5)
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The survey answers that can be true, and those set aside (with `reason` and `detail`).
+
+    A `score` outside `score_range` (the survey's scale, `cleaning.survey_scores`; -3 or 1e308 on a
+    1-5 scale) or not finite, or an `nps` that is not a whole number from 0 to 10 (11, -1, 9.5),
+    cannot be an answer: the row is set aside, so that it never moves NPS or satisfaction. A
+    missing score or nps is no answer to that question, not an error. Returns (kept, set_aside);
+    the input is not changed.
+
+    >>> kept, aside = split_survey_answers(pd.DataFrame({"customer_id": ["A", "B", "C"], "score": [5, -3, 4],
+    ...                                                  "nps": [10, 9, 9.5]}))
+    >>> kept["customer_id"].tolist(), aside["reason"].tolist()
+    (['A'], ['score_out_of_range', 'nps_out_of_range'])
+    """
+    low, high = score_range
+    reason = pd.Series(pd.NA, index=surveys.index, dtype="string")
+    detail = pd.Series(pd.NA, index=surveys.index, dtype="string")
+    for column, bad, words in (
+            ("score", lambda v: ~((v >= low) & (v <= high)), f"is outside the survey scale {low:g} to {high:g} "
+                                                            "(cleaning.survey_scores)"),
+            ("nps", lambda v: ~((v >= NPS_ANSWERS[0]) & (v <= NPS_ANSWERS[1]) & (v % 1 == 0)),
+             "is not an NPS answer (a whole number from 0 to 10)")):
+        if column not in surveys.columns:
+            continue
+        values = pd.to_numeric(surveys[column], errors="coerce").astype("float64")
+        given = surveys[column].notna()
+        hit = (given & (values.isna() | bad(values).fillna(True))) & reason.isna()
+        if hit.any():
+            reason = reason.mask(hit, f"{column}_out_of_range")
+            detail = detail.mask(hit, f"{column} " + surveys[column].astype("string") + " " + words)
+    aside = reason.notna().to_numpy()
+    set_aside = surveys[aside].assign(reason=reason[aside].to_numpy(), detail=detail[aside].to_numpy())
+    return surveys[~aside].copy(), set_aside
+
+
 def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None,
-                surveys: pd.DataFrame | None) -> dict:
+                surveys: pd.DataFrame | None, survey_scores: tuple[float, float] = (1, 5)) -> dict:
     """How the customer and survey tables join the clean transactions on customer_id: customers
     with no transactions, buying customers (and their rows) with no customer record, survey
-    answers from customers with no transactions. Per-customer counts come from the engine."""
+    answers from customers with no transactions, and survey answers set aside as out of range
+    (`split_survey_answers` with `survey_scores`; counted apart, not among `survey_answers`).
+    Per-customer counts come from the engine."""
     table = clean if isinstance(clean, ibis.Table) else ibis.memtable(clean[["customer_id"]])
     per_customer = table.group_by("customer_id").aggregate(rows=table.count()).to_pandas()
     buyers = set(per_customer["customer_id"].astype(str))
@@ -616,9 +784,11 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
                       customers_without_transactions=len(records - buyers),
                       buyers_without_record=len(missing), rows_without_record=int(missing["rows"].sum()))
     if surveys is not None:
-        answered = surveys["customer_id"].dropna().astype(str)
+        kept, aside = split_survey_answers(surveys, survey_scores)
+        answered = kept["customer_id"].dropna().astype(str)
         report.update(survey_answers=len(answered),
-                      survey_answers_without_transactions=int((~answered.isin(buyers)).sum()))
+                      survey_answers_without_transactions=int((~answered.isin(buyers)).sum()),
+                      survey_answers_out_of_range=len(aside))
     return report
 
 
@@ -658,24 +828,32 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # only the customers scored: those set aside (revenue zero or less after returns) never reach 02-06
     features = customer_features(intake.engine, result.scored, result.as_of, activity_days, minor_unit,
                                  floor_revenue=rules.returns.net_negative == "floor")
-    customers, derived = with_derived_dimensions(intake, result.scored, dimensions)
+    scale = rules.survey_scores
+    records, all_surveys = intake.customers, intake.surveys
+    if not result.in_database:  # a database's ids are as its owners keep them
+        records, all_surveys = (None if frame is None else same_ids(frame) for frame in (records, all_surveys))
+    # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
+    surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
+    customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
     save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
                quarantine=result.quarantine, ledger=result.ledger, customers=customers,
-               surveys=intake.surveys, features=features, customer_ledger=result.customer_ledger,
+               surveys=surveys, features=features, customer_ledger=result.customer_ledger,
                customers_set_aside=result.customers_set_aside)
-    save_run_info(data_dir, as_of=result.as_of, join=join_report(result.table, intake.customers, intake.surveys),
+    save_run_info(data_dir, as_of=result.as_of, as_of_rule=result.as_of_rule, cleaning_notes=list(result.notes),
+                  join=join_report(result.table, records, all_surveys, scale),
                   in_database=result.in_database, returns=result.returns, derived_dimensions=derived)
     return result
 
 
-def with_derived_dimensions(intake, clean: ibis.Table, dimensions) -> tuple[pd.DataFrame | None, list[str]]:
-    """The intake's customer table with a column for each of `dimensions` it lacks and the clean
-    transactions hold (a transaction column, or an attribute kept from the file): each customer's
-    most frequent value. Customers with purchases but no record get a row. Returns the table (None
-    when there is neither) and the names derived."""
+def with_derived_dimensions(intake, clean: ibis.Table, dimensions,
+                            customers: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, list[str]]:
+    """The customer table (`customers`, by default the intake's) with a column for each of
+    `dimensions` it lacks and the clean transactions hold (a transaction column, or an attribute kept
+    from the file): each customer's most frequent value. Customers with purchases but no record get
+    a row. Returns the table (None when there is neither) and the names derived."""
     from segkit.features import most_frequent_values
 
-    customers = intake.customers
+    customers = intake.customers if customers is None else customers
     have = set(customers.columns) if customers is not None else set()
     kept = set(intake.attributes.columns) - {"source_row"} if getattr(intake, "attributes", None) is not None else set()
     names = [d for d in dict.fromkeys(dimensions) if d not in have and (d in clean.columns or d in kept)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import decimal
 import re
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,8 +24,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from segkit.errors import DataError
+
 # The order in which fixes are listed on a row (and in the ledger).
-FIXES = ("trimmed_blanks", "full_width", "currency_text", "date_format", "excel_serial_date")
+FIXES = ("trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "integral_float_id",
+         "zero_padded_id", "currency_text", "date_format", "date_order_by_column", "time_zone_converted",
+         "excel_serial_date")
+
+# Characters that print as nothing and only split one value in two: control characters (NUL ...,
+# not the tab and line breaks that are blanks), the soft hyphen, zero-width space/joiners, the
+# direction marks and embeddings, the word joiner and the byte-order mark (zero-width no-break space).
+INVISIBLE = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
 
 # Full-width ASCII (Ｃ００１, １２．５) and the ideographic space, as Chinese input methods type them.
 _FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
@@ -39,7 +49,8 @@ _GROUPED = {".": r"^(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|
             ",": r"^(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:,\d+)?$"}
 
 _TIME = r"(?:[ T]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?)?"
-_ISO = r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?)?$"
+_ISO = (r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})"
+        r"(?::(?P<second>\d{2})(?:\.\d{1,9})?)?(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?)?$")
 _YMD = rf"^(?P<year>\d{{4}})\s*[-/.年]\s*(?P<month>\d{{1,2}})\s*[-/.月]\s*(?P<day>\d{{1,2}})\s*日?{_TIME}$"
 _COMPACT = r"^(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})$"
 _XYY = rf"^(?P<first>\d{{1,2}})[-/.](?P<second_part>\d{{1,2}})[-/.](?P<year>\d{{4}}){_TIME}$"
@@ -53,12 +64,15 @@ class Parsed:
     """Typed `values`; `fixes[name]` marks rows whose value that fix changed; `problem` says, for a
     row whose text could not be read, why (missing elsewhere). For amounts read from text,
     `written` holds each number as written, in plain notation ("-1234.50", "1e3"), so that its
-    exact decimal value is known (`to_minor_units`); None when the input was not text."""
+    exact decimal value is known (`to_minor_units`); None when the input was not text. `note`, where
+    the column as a whole decided how its values were read (the day/month order of a date column),
+    says so: a dict with `key` (a message in `segkit/locale/messages.yaml`) and its values."""
 
     values: pd.Series
     fixes: dict[str, pd.Series] = field(default_factory=dict)
     problem: pd.Series | None = None
     written: pd.Series | None = None
+    note: dict | None = None
 
     def unreadable(self) -> pd.Series:
         if self.problem is None:
@@ -78,19 +92,20 @@ def _numbers(text: pd.Series) -> pd.Series:
 def _extract(text: pd.Series, pattern: str, numbers: bool = False) -> pd.DataFrame:
     """The named groups of `pattern` for each row, as text: missing where the row does not match or
     the group took no part. Runs in Arrow's regex engine (RE2: `\\d` is an ASCII digit), several
-    times faster than pandas' `str.extract` on a million rows."""
+    times faster than pandas' `str.extract` on a million rows. With `numbers`, every group but
+    `offset` (a time zone offset, kept as text) holds ASCII digits and comes back as float64."""
     names = re.findall(r"\(\?P<(\w+)>", pattern)
     found = pc.extract_regex(pa.array(text.astype("string").array), pattern)
     columns = {}
     for name in names:
         group = pc.struct_field(found, name)
         group = pc.if_else(pc.equal(group, ""), pa.scalar(None, pa.string()), group)
-        if numbers:  # the groups hold ASCII digits only
-            columns[name] = pc.cast(group, pa.float64()).to_numpy(zero_copy_only=False)
+        if numbers and name != "offset":
+            columns[name] = pd.array(pc.cast(group, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64")
         else:
-            columns[name] = group.to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy()
-    frame = pd.DataFrame(columns, index=text.index)
-    return frame.astype("float64") if numbers else frame.astype("string")
+            columns[name] = pd.array(group.to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy(),
+                                     dtype="string")
+    return pd.DataFrame(columns, index=text.index)
 
 
 def is_text(values: pd.Series) -> bool:
@@ -98,25 +113,38 @@ def is_text(values: pd.Series) -> bool:
 
 
 def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
-    """Text with full-width characters made ASCII and blanks trimmed; empty text becomes missing.
+    """Text with invisible characters removed (`INVISIBLE`: NUL, zero-width space, BOM ...), in
+    Unicode's composed form NFC (an "é" typed as e + accent is the same "é"), full-width characters
+    made ASCII and blanks trimmed; empty text becomes missing.
 
-    >>> text, fixes = normalise_text(pd.Series([" C1", "Ｃ２", "", None]))
+    >>> text, fixes = normalise_text(pd.Series([" C1", "Ｃ２", "", None, "C\u200b3"]))
     >>> text.tolist(), fixes["trimmed_blanks"].tolist(), fixes["full_width"].tolist()
-    (['C1', 'C2', <NA>, <NA>], [True, False, False, False], [False, True, False, False])
+    (['C1', 'C2', <NA>, <NA>, 'C3'], [True, False, False, False, False], [False, True, False, False, False])
     """
     # the full-width yen sign is how Chinese software writes ¥: a currency sign, not a flaw to count
     text = values.astype("string").str.replace("\uffe5", "¥", regex=False)
+    hidden = _flag(text.str.contains(INVISIBLE, regex=True))
+    if hidden.any():
+        text = text.where(~hidden, text.where(hidden).str.replace(INVISIBLE, "", regex=True))
+    # only text beyond ASCII can change under NFC (and pandas normalises one value at a time)
+    wider = _flag(text.str.contains("[^\x00-\x7f]", regex=True))
+    composed = text.where(~wider, text.where(wider).str.normalize("NFC")) if wider.any() else text
+    nfc = _flag(composed != text)
+    text = composed
     wide = _flag(text.str.contains("[\uff01-\uff5e\u3000\uffe0\uffe1]", regex=True))
     narrow = text.where(~wide, text.where(wide).str.translate(FULL_WIDTH_TABLE)) if wide.any() else text
     full_width = _flag(narrow != text)
     stripped = narrow.str.strip()
     trimmed = _flag((stripped != narrow) & (stripped != ""))
     stripped = stripped.mask(stripped == "")
-    return stripped, {"trimmed_blanks": trimmed, "full_width": full_width & _flag(stripped.notna())}
+    present = _flag(stripped.notna())
+    return stripped, {"trimmed_blanks": trimmed, "invisible_characters": hidden & present,
+                      "unicode_nfc": nfc & present, "full_width": full_width & present}
 
 
 def parse_text(values: pd.Series) -> Parsed:
-    """Identifiers and labels: trimmed, full-width made ASCII, empty as missing."""
+    """Labels (order numbers, categories, products ...): invisible characters removed, NFC, trimmed,
+    full-width made ASCII, empty as missing (`normalise_text`)."""
     if not is_text(values):
         if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
             values = values.astype("Int64")  # integer ids that a gap made float: "1001", not "1001.0"
@@ -124,6 +152,87 @@ def parse_text(values: pd.Series) -> Parsed:
         return Parsed(text.mask(text == ""))
     text, fixes = normalise_text(values)
     return Parsed(text, fixes)
+
+
+_INTEGRAL_FLOAT = r"^(\d+)\.0+$"
+
+
+def parse_id(values: pd.Series) -> Parsed:
+    """Customer ids, normalised where the same id is certain: as `parse_text` (invisible characters
+    removed, NFC, trimmed, full-width made ASCII), and
+
+    - an integral float rendering is the integer id: `17850.0` (a spreadsheet's number written as
+      a float) is `17850` (fix `integral_float_id`);
+    - a number in a column whose text ids that are all digits share one width and are zero-padded
+      (`00123`, `04567`) is padded back to that width: the cell was typed as a number and lost its
+      zeros (fix `zero_padded_id`). Numbers are the cells that were numbers (an Excel or Parquet
+      number, in a column of mixed cells) or were written as integral floats.
+
+    Otherwise leading zeros are significant: text `00123` and `123` stay two customers.
+
+    >>> parse_id(pd.Series(["00123", 456, "17850.0", "C\u200b1"], dtype="object")).values.tolist()
+    ['00123', '00456', '17850', 'C1']
+    >>> parse_id(pd.Series(["00123", "123"])).values.tolist()
+    ['00123', '123']
+    """
+    if not is_text(values):
+        return parse_text(values)
+    numeric = pd.Series([isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                         and not (isinstance(v, float) and np.isnan(v)) for v in values.array], index=values.index) \
+        if pd.api.types.is_object_dtype(values) else pd.Series(False, index=values.index)
+    if numeric.any():
+        as_numbers = pd.to_numeric(values.where(numeric), errors="coerce")
+        integral = numeric & (as_numbers % 1 == 0).fillna(False)
+        numbers_text = as_numbers.where(integral).astype("Int64").astype("string")
+        values = values.astype("object").where(~integral, numbers_text.astype("object"))
+    text, fixes = normalise_text(values)
+    floaty = _flag(text.str.fullmatch(_INTEGRAL_FLOAT))
+    if floaty.any():
+        text = text.mask(floaty, text.where(floaty).str.replace(_INTEGRAL_FLOAT, r"\1", regex=True))
+    fixes["integral_float_id"] = floaty
+    from_number = numeric | floaty
+    digits = _flag(text.str.fullmatch(r"\d+")) & ~from_number
+    widths = text.where(digits).str.len().dropna().unique()
+    padded = pd.Series(False, index=values.index)
+    if len(widths) == 1 and _flag(text.where(digits).str.startswith("0")).any():
+        width = int(widths[0])
+        short = from_number & _flag(text.str.fullmatch(r"\d+")) & _flag(text.str.len() < width)
+        if short.any():
+            text = text.mask(short, text.where(short).str.zfill(width))
+            padded = short
+    fixes["zero_padded_id"] = padded
+    return Parsed(text, fixes)
+
+
+_ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",
+        "customer_id": "customer ids", "order_id": "order numbers"}
+
+
+def refuse_odd_values(values: pd.Series, column: str) -> None:
+    """Raise a DataError naming `column` when it holds true/false values, or nested values (structs,
+    lists, maps: a Parquet column of records), where segkit needs amounts, dates or ids: such a
+    column was mapped by mistake, and no value of it can be read."""
+    dtype = values.dtype
+    kind = None
+    if pd.api.types.is_bool_dtype(dtype):
+        kind = "true/false values"
+    elif isinstance(dtype, pd.ArrowDtype):
+        arrow = dtype.pyarrow_dtype
+        if pa.types.is_boolean(arrow):
+            kind = "true/false values"
+        elif pa.types.is_nested(arrow):
+            kind = "nested values (records or lists)"
+    elif pd.api.types.is_object_dtype(dtype):
+        sample = values.dropna()
+        if len(sample):
+            if sample.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+                kind = "true/false values"
+            elif sample.map(lambda v: isinstance(v, (dict, list, tuple, set, np.ndarray))).any():
+                kind = "nested values (records or lists)"
+    if kind is not None:
+        needed = _ODD.get(column, "values")
+        raise DataError(f'the column mapped to {column} holds {kind}, not {needed}; map the column that holds the '
+                        f"{needed} in source.transactions.columns ({column}: <its name in the file>)")
 
 
 def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
@@ -247,17 +356,61 @@ def decimal_array(units: pd.Series, minor_unit: int, precision: int = 18) -> pd.
     return pd.Series(pd.arrays.ArrowExtensionArray(array), index=units.index)
 
 
-def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
+def _time_zone(name: str | None) -> zoneinfo.ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise DataError(f"cleaning.time_zone {name[:40]!r} is not a time zone; use a name such as "
+                        "Asia/Shanghai, Europe/London or UTC") from None
+
+
+def _typed_datetimes(values: pd.Series, time_zone: str | None) -> Parsed:
+    stamps = values
+    fixes = {}
+    if getattr(values.dt, "tz", None) is not None:
+        local = values.dt.tz_localize(None)  # the wall time as written in the column's own zone
+        if time_zone is not None:
+            stamps = values.dt.tz_convert(_time_zone(time_zone)).dt.tz_localize(None)
+            fixes["time_zone_converted"] = _flag(stamps != local)
+        else:
+            stamps = local
+    stamps = stamps.astype("datetime64[us]")
+    years = stamps.dt.year
+    out_of_range = _flag((years < 1) | (years > 9999))
+    problem = pd.Series(pd.NA, index=values.index, dtype="string")
+    problem = problem.mask(out_of_range, "has a year outside 1 to 9999")
+    return Parsed(stamps.where(~out_of_range), fixes, problem)
+
+
+def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: str | None = None) -> Parsed:
     """Dates and times as exported: ISO ("2024-01-05", "2024-01-05 13:02") as is; "2024/1/5",
-    "2024年1月5日", "20240105", "05-01-2024" (day or month first, as `day_first` states; when it
-    is not stated, only where a part above 12 makes it certain) and Excel serial days (45296) fixed.
+    "2024年1月5日", "20240105", "05-01-2024" and Excel serial days (45296) fixed.
+
+    Day or month first ("05/01/2024"): as `day_first` states; when it is not stated, the column
+    decides: if some of its values can only be day-first (a first part above 12, "25/12/2024") and
+    none can only be month-first, every such date is read day-first (and the other way round); the
+    rows that needed the column's evidence get the fix `date_order_by_column`, and `note` says which
+    order was used and why. When nothing in the column decides, or it holds both orders (two exports
+    pasted together), the dates that could be either are left unread with the problem stated; the
+    dates that can only be read one way are read so.
+
+    ISO times with an offset ("2024-01-05T10:00:00+08:00", "...Z"): by default the local date and
+    time as written (the offset dropped: 10:00 on 5 January); with `time_zone` (an IANA name such as
+    "Asia/Shanghai"), converted to that zone (fix `time_zone_converted` where that changed the
+    value). Typed timestamps with a time zone (Parquet, a database) follow the same rule; dates
+    without an offset are taken as already in the stated zone. A year outside 1..9999 ("0000-01-01")
+    is unreadable, never a crash.
 
     >>> parse_datetime(pd.Series(["2024-01-05", "2024/1/5 13:02", "45296", "25/12/2024"])).values.dt.strftime("%Y-%m-%d %H:%M").tolist()
     ['2024-01-05 00:00', '2024-01-05 13:02', '2024-01-05 00:00', '2024-12-25 00:00']
+    >>> parse_datetime(pd.Series(["25/12/2024", "05/01/2024"])).note["key"]
+    'date_order_day_first'
     """
+    zone = _time_zone(time_zone)
     if pd.api.types.is_datetime64_any_dtype(values):
-        stamps = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
-        return Parsed(stamps.astype("datetime64[us]"))
+        return _typed_datetimes(values, time_zone)
     if not is_text(values):
         values = values.astype("string")
     text, fixes = normalise_text(values)
@@ -265,14 +418,17 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
     parts = pd.DataFrame(np.nan, index=index, columns=["year", "month", "day", "hour", "minute", "second"])
     found = pd.Series(False, index=index)
     problem = pd.Series(pd.NA, index=index, dtype="string")
+    offset = pd.Series(pd.NA, index=index, dtype="string")
 
     def take(pattern: str) -> pd.Series:
-        nonlocal parts, found
+        nonlocal parts, found, offset
         groups = _extract(text.where(~found), pattern, numbers=True)
         hit = _flag(groups["year"].notna())
         for column in parts.columns:
             if column in groups:
                 parts[column] = parts[column].mask(hit, groups[column])
+        if "offset" in groups:
+            offset = offset.mask(hit, groups["offset"])
         found = found | hit
         return hit
 
@@ -283,12 +439,38 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
     hit = _flag(other["year"].notna())
     first = other["first"]
     second = other["second_part"]
+    note = None
+    by_column = pd.Series(False, index=index)
     if day_first is None:
-        day_is_first = (first > 12) & (second <= 12)
-        month_is_first = (second > 12) & (first <= 12)
-        same = first == second
-        ambiguous = hit & ~(day_is_first | month_is_first | same)
-        day_is_first = day_is_first | same
+        day_is_first = _flag((first > 12) & (second <= 12))
+        month_is_first = _flag((second > 12) & (first <= 12))
+        same = _flag(first == second)
+        either = hit & ~(day_is_first | month_is_first | same)
+        days, months = int(day_is_first.sum()), int(month_is_first.sum())
+        if days and months:  # two orders in one column: the certain rows are read, the rest not guessed
+            ambiguous = either
+            note = {"key": "date_order_conflict", "day_first": days, "month_first": months,
+                    "day_example": str(text[day_is_first].iloc[0]), "month_example": str(text[month_is_first].iloc[0]),
+                    "ambiguous": int(either.sum())}
+            problem = problem.mask(ambiguous, "could be day-first or month-first, and this column holds both "
+                                   f"(day-first like {note['day_example']}, month-first like "
+                                   f"{note['month_example']}); state cleaning.day_first")
+        elif days or months:
+            ambiguous = pd.Series(False, index=index)
+            by_column = either
+            day_is_first = day_is_first | same | (either if days else False)
+            example = text[day_is_first if days else month_is_first].iloc[0]
+            order = "day_first" if days else "month_first"
+            note = {"key": f"date_order_{order}", "order": order,
+                    "decided_by": days or months, "example": str(example), "followed": int(either.sum())}
+        else:
+            ambiguous = either
+            day_is_first = day_is_first | same
+            if either.any():
+                note = {"key": "date_order_unknown", "ambiguous": int(either.sum()),
+                        "example": str(text[either].iloc[0])}
+            problem = problem.mask(ambiguous, "could be day-first or month-first, and no date in the column "
+                                   "decides; state cleaning.day_first")
     else:
         day_is_first = pd.Series(day_first, index=index)
         ambiguous = pd.Series(False, index=index)
@@ -299,14 +481,28 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
     for column in ("hour", "minute", "second"):
         parts[column] = parts[column].mask(usable, other[column])
     found = found | usable
-    problem = problem.mask(ambiguous, "could be day-first or month-first; state cleaning.day_first")
     reformatted = reformatted | usable
 
-    stamps = pd.to_datetime(parts.fillna({"hour": 0, "minute": 0, "second": 0}).astype("float64"),
+    year_zero = found & _flag(parts["year"] < 1)  # datetime64 holds year 0, Python's dates do not
+    problem = problem.mask(year_zero, "has year 0, which no calendar has; write the year in full")
+    found = found & ~year_zero
+    stamps = pd.to_datetime(parts.where(found).fillna({"hour": 0, "minute": 0, "second": 0}).astype("float64"),
                             errors="coerce").astype("datetime64[us]")
     stamps = stamps.where(found)
 
-    serial_text = text.where(~found & ~ambiguous)
+    zoned = _flag(offset.notna()) & _flag(stamps.notna())
+    if zone is not None and zoned.any():
+        hours = offset.where(zoned).str.replace("Z", "+00:00", regex=False)
+        sign = np.where(hours.str.startswith("-").fillna(False), -1, 1)
+        digits = hours.str.replace(r"[+:-]", "", regex=True)
+        minutes = _numbers(digits.str.slice(0, 2)) * 60 + _numbers(digits.str.slice(2, 4)).fillna(0)
+        utc = stamps - pd.to_timedelta(sign * minutes.fillna(0), unit="min")
+        converted = utc.where(zoned).dt.tz_localize("UTC").dt.tz_convert(zone).dt.tz_localize(None)
+        converted = converted.astype("datetime64[us]")
+        fixes["time_zone_converted"] = zoned & _flag(converted != stamps)
+        stamps = stamps.mask(zoned, converted)
+
+    serial_text = text.where(~found & ~ambiguous & ~year_zero)
     serial = _numbers(serial_text.where(_flag(serial_text.str.fullmatch(_SERIAL))))
     serial = serial.where((serial >= SERIAL_RANGE[0]) & (serial < SERIAL_RANGE[1]))
     is_serial = serial.notna()
@@ -314,10 +510,11 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None) -> Parsed:
     stamps = stamps.mask(is_serial, from_serial)
 
     fixes["date_format"] = (reformatted & stamps.notna()).astype(bool)
+    fixes["date_order_by_column"] = (by_column & stamps.notna()).astype(bool)
     fixes["excel_serial_date"] = is_serial.astype(bool)
     bad = _flag(text.notna()) & _flag(stamps.isna()) & _flag(problem.isna())
     problem = problem.mask(bad, "is not a date; write it like 2024-01-05 or 2024-01-05 13:02")
-    return Parsed(stamps, fixes, problem)
+    return Parsed(stamps, fixes, problem, note=note)
 
 
 def fixes_per_row(parsed: list[Parsed], index: pd.Index) -> pd.Series:
