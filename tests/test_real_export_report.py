@@ -132,6 +132,9 @@ def test_the_report_finishes_and_says_what_it_did(report):
     result, _, _ = report
     cleaning = (result.folder / "01_cleaning.html").read_text(encoding="utf-8")
     assert "Customer attributes taken from the transactions" in cleaning and "country" in cleaning
+    # how the file was read: Windows-1252, gzip, semicolons; the two blank lines said, not counted
+    assert "cp1252" in cleaning and "gzip" in cleaning and "semicolons" in cleaning
+    assert "2 lines held only blanks or separators" in cleaning
     assert "£" in (result.folder / "index.html").read_text(encoding="utf-8")
     assert (result.folder / "06_case_study.html").is_file()
     profile = pd.read_parquet(result.folder / "data" / "profile.parquet")

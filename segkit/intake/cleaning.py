@@ -123,6 +123,10 @@ class CleanResult:
     as_of_rule: str = "given"
     notes: tuple[dict, ...] = ()
 
+    def messages(self) -> list[tuple[str, dict]]:
+        """The notes as (catalogue key, values) pairs, for `segkit.report.html.say_each`."""
+        return [(f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"}) for note in self.notes]
+
     @cached_property
     def clean(self) -> pd.DataFrame:
         """The clean rows in Python (for a database source this reads them all: prefer `table`).

@@ -69,6 +69,24 @@ class Intake:
     def in_database(self) -> bool:
         return isinstance(self.transactions, ibis.Table)
 
+    def reading_messages(self, lang: str = "en") -> list[tuple[str, dict]]:
+        """How a text file was read, as (catalogue key, values) pairs for `say_each`: its encoding,
+        compression and separator (in `lang`), and the lines skipped as holding only blanks; empty
+        for other sources."""
+        from segkit.i18n import t
+
+        read = self.reading
+        if read.get("kind") not in ("csv", "tsv"):
+            return []
+        separator = read.get("separator")
+        named = SEPARATOR_WORDS.get(separator)
+        shown = t(f"separator.{named.replace(' ', '_')}", lang) if named else repr(separator)
+        said = [("cleaning.reading", {"encoding": read.get("encoding") or "?", "separator": shown,
+                                      "compression": read.get("compression") or "-"})]
+        if read.get("blank_lines"):
+            said.append(("cleaning.blank_lines", {"lines": read["blank_lines"]}))
+        return said
+
 
 def load_source(source: Source, params_path: str | Path | None = None) -> Intake:
     """Read the transactions and the optional `customers` and `surveys` tables of a params source.
