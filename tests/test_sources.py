@@ -323,3 +323,15 @@ def test_a_header_of_many_long_names_is_cut_in_the_message(tmp_path):
         load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
     message = str(err.value)
     assert len(message) < 2000 and "(480 more)" in message
+
+
+def test_customer_and_survey_ids_are_read_like_transaction_ids(tmp_path):
+    """A customer table exported with float ids (17850.0) or invisible characters joins the same customers."""
+    from segkit.intake.sources import read_customer_table
+    from segkit.params import FileTable
+
+    path = tmp_path / "customers.csv"
+    path.write_text("id,region\n17850.0,North\n\u200b00123 ,South\n123,East\n", encoding="utf-8")
+    table = read_customer_table(FileTable(path=str(path), columns={"customer_id": "id"}), "customers")
+    # leading zeros stay significant: 00123 and 123 are two customers
+    assert table["customer_id"].tolist() == ["17850", "00123", "123"]

@@ -47,7 +47,7 @@ from segkit.errors import DataError
 from segkit.features import FEATURE_COLUMNS
 from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, max_units
 from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
-    parse_amount, parse_datetime, parse_text, to_minor_units
+    parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
 from segkit.intake.sources import read_customer_table, read_file
 from segkit.params import CUSTOMER_LEVEL_COLUMNS, CUSTOMER_LEVEL_RESERVED, FileTable, Source
 
@@ -270,7 +270,7 @@ class _Verdicts:
 def _customer_ids(table: pd.DataFrame, theirs: str, verdict: _Verdicts) -> pd.Series:
     """The ids read; rows without one, exact repeats and conflicting rows of one customer marked."""
     index, rows = table.index, table["source_row"].to_numpy()
-    ids = parse_text(table[theirs])
+    ids = parse_id(table[theirs])
     verdict.parsed.append(ids)
     verdict.originals["customer_id"] = table[theirs]
     customer_id = ids.values.astype("string")

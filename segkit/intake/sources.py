@@ -433,12 +433,12 @@ def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key
 def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
     """A customers or surveys file: renamed per its column map, customer_id as text, known date and
     number columns (signup_date; answered_at, score, nps) typed; other columns as exported."""
-    from segkit.intake.parsing import parse_amount, parse_datetime, parse_text
+    from segkit.intake.parsing import parse_amount, parse_datetime, parse_id
 
     raw = read_file(spec, f"source.{name}").drop(columns="source_row")
     _check_table_columns(list(raw.columns), spec, name)
     frame = raw.rename(columns={theirs: ours for ours, theirs in spec.columns.items()})
-    frame["customer_id"] = parse_text(frame["customer_id"]).values
+    frame["customer_id"] = parse_id(frame["customer_id"]).values  # the transactions' ids are read the same way
     for column, kind in TABLE_COLUMNS[name].items():
         if column in frame.columns:
             parsed = parse_datetime(frame[column]) if kind == "date" else parse_amount(frame[column])
