@@ -5,6 +5,7 @@ One call draws the Chinese or the English version: `t("kpi.revenue", "zh")` -> "
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -107,3 +108,29 @@ def customer_ledger_table(ledger: pd.DataFrame, lang: str) -> pd.DataFrame:
 def customers_set_aside_table(aside: pd.DataFrame, lang: str, rows: int = 20) -> pd.DataFrame:
     """The first `rows` customers set aside (by customer id), each with why in words."""
     return aside.head(rows).assign(rule=[t(f"customer_rule.{r}", lang) for r in aside["rule"].head(rows)])
+
+
+@lru_cache(maxsize=1)
+def _detail_patterns() -> tuple[list[tuple[re.Pattern, str]], re.Pattern, dict[str, str]]:
+    text = resources.files("segkit.locale").joinpath("details.yaml").read_text(encoding="utf-8")
+    table = yaml.safe_load(text)
+    patterns = [(re.compile(en), zh) for en, zh in table["patterns"]]
+    columns = table["columns"]
+    names = re.compile(r"\b(" + "|".join(sorted(map(re.escape, columns), key=len, reverse=True)) + r")\b")
+    return patterns, names, columns
+
+
+def detail_text(detail, lang: str):
+    """A set-aside row's "what is wrong" detail in `lang`: as written for "en"; for "zh" through the
+    patterns of segkit/locale/details.yaml, leaving the data's values (in "quotes") as they are.
+    Missing details stay missing."""
+    if lang == "en" or not isinstance(detail, str) or not detail:
+        return detail
+    patterns, names, columns = _detail_patterns()
+    parts = re.split(r'("[^"]*")', detail)  # odd positions: the data's values, quoted
+    for i in range(0, len(parts), 2):
+        text = parts[i]
+        for pattern, zh in patterns:
+            text = pattern.sub(zh, text)
+        parts[i] = names.sub(lambda m: columns[m.group(1)], text)
+    return re.sub(r"\s*([，。；：（）、])\s*", r"\1", "".join(parts)).strip()

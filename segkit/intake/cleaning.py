@@ -873,8 +873,9 @@ def with_derived_dimensions(intake, clean: ibis.Table, dimensions,
 
 
 def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_reason: int = 3) -> pd.DataFrame:
-    """The first rows of each reason, largest reasons first: source_row, reason (in words when
-    `lang` is given), detail and the values as they came in, for a data owner to look up and correct."""
+    """The first rows of each reason, largest reasons first: source_row, reason and detail (in words
+    of `lang` when it is given; see `segkit.i18n.detail_text`) and the values as they came in, for a
+    data owner to look up and correct."""
     if quarantine.empty:
         return quarantine[[c for c in ("source_row", "reason", "detail") if c in quarantine.columns]]
     order = quarantine["reason"].value_counts().index
@@ -883,9 +884,11 @@ def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_rea
     shown = ["source_row", "reason", "detail", *(raw or [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns])]
     sample = sample[[c for c in shown if c in sample.columns]]
     if lang is not None:
-        from segkit.i18n import rule_name
+        from segkit.i18n import detail_text, rule_name
 
         sample = sample.assign(reason=[rule_name(r, lang) for r in sample["reason"]])
+        if "detail" in sample.columns:
+            sample = sample.assign(detail=[detail_text(d, lang) for d in sample["detail"]])
     return sample
 
 
