@@ -34,6 +34,10 @@ def ordinary_rows():
     return rows
 
 
+def ordinary_revenue(customer: str) -> float:
+    return sum(int(r[3]) * float(r[5]) for r in ordinary_rows() if r[6] == customer)
+
+
 def flawed_export(tmp_path):
     rows = ordinary_rows()
     expected = {"aside": {}, "fixed": {}}
@@ -70,6 +74,14 @@ def flawed_export(tmp_path):
     aside("unreadable_amount")
     rows.append(["900008", "30011", "PLATE", "1", "2024-09-18 10:00", "1e308", "12006", "United Kingdom"])
     aside("implausible_amount")
+    # dates that cannot be true: a typo year (no as_of is given, so it must not become the as-of date) and year 0
+    rows.append(["900009", "30012", "FORK", "1", "2999-03-01 10:00", "3.00", "12007", "United Kingdom"])
+    aside("implausible_future_date")
+    rows.append(["900010", "30013", "SPOON", "1", "0000-01-01 10:00", "3.00", "12008", "United Kingdom"])
+    aside("unreadable_date")
+    # one customer, three spellings: a spreadsheet float, an invisible soft hyphen (Windows-1252 has it), the plain id
+    rows.append(["900011", "30014", "KNIFE", "1", "2024-08-01 10:00", "6.00", "12009.0", "United Kingdom"])
+    rows.append(["900012", "30015", "CLOTH", "2", "2024-08-02 10:00", "3.00", "12\xad009", "United Kingdom"])
     text = HEADER + "\r\n" + "\r\n".join(";".join(r) for r in rows[:50]) + "\r\n;;;;;;;\r\n   \r\n" \
         + "\r\n".join(";".join(r) for r in rows[50:]) + "\r\n"
     path = tmp_path / "online_retail.csv.gz"
@@ -83,7 +95,6 @@ def report(tmp_path_factory):
     path, rows, expected = flawed_export(folder)
     (folder / "retail.yaml").write_text(f"""run_name: retail
 lang: en
-as_of: 2024-12-31
 currency: {{code: GBP, symbol: "£", minor_unit: 2}}
 source:
   kind: file
@@ -110,17 +121,23 @@ def test_every_row_is_accounted_for_with_the_right_reasons(report):
     assert aside == expected["aside"]
     fixed = " ".join(ledger.loc[ledger.outcome == "fixed", "rule"])
     assert "currency_text" in fixed and "date_format" in fixed and "return_netted" in fixed
+    assert "integral_float_id" in fixed and "invisible_characters" in fixed
     info = pd.read_json(data / "run.json", typ="series")
     assert info["derived_dimensions"] == ["country"]
+    # the as-of date is the latest plausible date, not the typo of 2999
+    assert info["as_of_rule"] == "latest_plausible_date" and str(info["as_of"])[:4] == "2024"
 
 
 def test_the_cancellations_are_netted_against_their_purchases(report):
     result, _, _ = report
     data = result.folder / "data"
     features = pd.read_parquet(data / "features.parquet").set_index("customer_id")
+    as_of = pd.Timestamp(pd.read_json(data / "run.json", typ="series")["as_of"])
     # 13001: one invoice (the cancellation is no order), 2*15 + 20 + 4*2.5 - 20 = 40, recency from 1 October
     assert features.loc["13001", "orders"] == 1 and features.loc["13001", "revenue"] == pytest.approx(40.0)
-    assert features.loc["13001", "recency_days"] == (pd.Timestamp("2024-12-31") - pd.Timestamp("2024-10-01")).days
+    assert features.loc["13001", "recency_days"] == (as_of - pd.Timestamp("2024-10-01")).days
+    # 12009 written three ways is one customer: its ordinary invoices and the two above
+    assert features.loc["12009", "revenue"] == pytest.approx(ordinary_revenue("12009") + 6.0 + 6.0)
     assert "13002" not in features.index  # its only order was cancelled: nothing left to score
     assert features.loc["13003", "revenue"] == pytest.approx(35.0)  # 60 less the unmatched 25
     customers = pd.read_parquet(data / "customer_ledger.parquet")
