@@ -390,3 +390,21 @@ def test_the_survey_answers_set_aside_have_a_sentence():
     report = join_report(pd.DataFrame({"customer_id": ["C1"]}), None, SURVEYS)
     for lang in ("en", "zh"):
         assert "5" in t("cleaning.join_surveys_out_of_range", lang, **report)
+
+
+def test_a_parquet_file_tells_nan_from_empty_through_the_file_source(tmp_path):
+    """Read as a source (not by hand), a float column's NaN is not finite and its null is empty."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segkit.intake.sources import load_source
+    from segkit.params import FileTable, Source
+
+    table = pa.table({"c": ["a", "b", "c", "d"], "d": ["2024-01-01"] * 4,
+                      "x": pa.array([1.5, np.nan, None, np.inf], type=pa.float64())})
+    pq.write_table(table, tmp_path / "t.parquet")
+    intake = load_source(Source(kind="file", transactions=FileTable(
+        path=str(tmp_path / "t.parquet"), columns={"customer_id": "c", "ordered_at": "d", "amount": "x"})))
+    result = clean_transactions(None, intake.transactions)
+    assert reasons(result) == {2: "non_finite_amount", 3: "missing_amount", 4: "non_finite_amount"}

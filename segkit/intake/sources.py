@@ -166,7 +166,7 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     elif kind == "parquet":
         try:
             with _whole(path, spec, key) as source:
-                frame = pd.read_parquet(source)
+                frame = _read_parquet(source)
         except DataError:
             raise
         except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
@@ -194,6 +194,22 @@ def _whole(path: Path, spec: FileTable, key: str):
     with open_bytes(path, key, spec.member) as stream:
         data = stream.read()
     yield io.BytesIO(data)
+
+
+def _read_parquet(source) -> pd.DataFrame:
+    """A Parquet table as pandas, its float columns as Arrow floats, so that NaN (a value that is not
+    a number) and null (empty) stay apart: cleaning sets the first aside as not finite, the second
+    as missing."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(source)
+    frame = table.to_pandas()
+    for field in table.schema:
+        if pa.types.is_floating(field.type):
+            frame[field.name] = pd.Series(pd.arrays.ArrowExtensionArray(table.column(field.name).combine_chunks()),
+                                          index=frame.index)
+    return frame
 
 
 def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
@@ -368,7 +384,7 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     out = pd.DataFrame({"source_row": raw["source_row"].to_numpy()})
     for ours in INPUT_COLUMNS:
         if mapping[ours] in raw.columns:
-            out[ours] = raw[mapping[ours]].to_numpy()
+            out[ours] = raw[mapping[ours]].array  # as read: Arrow floats keep NaN apart from empty
     out["content"] = row_content(raw)
     out.attrs = dict(raw.attrs)
     return out
