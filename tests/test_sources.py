@@ -335,3 +335,19 @@ def test_customer_and_survey_ids_are_read_like_transaction_ids(tmp_path):
     table = read_customer_table(FileTable(path=str(path), columns={"customer_id": "id"}), "customers")
     # leading zeros stay significant: 00123 and 123 are two customers
     assert table["customer_id"].tolist() == ["17850", "00123", "123"]
+
+
+def test_an_excel_id_turned_into_a_number_is_padded_back_to_its_columns_width(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    ws = book.active
+    ws.append(["id", "day", "total"])
+    for row in (("00123", "2024-01-05", 5), ("00456", "2024-01-06", 6), (789, "2024-01-07", 7), (789.0, "2024-01-08", 8)):
+        ws.append(row)
+    path = tmp_path / "orders.xlsx"
+    book.save(path)
+    intake, result = cleaned(file_source(path, columns={"customer_id": "id", "ordered_at": "day", "amount": "total"}))
+    assert sorted(result.clean["customer_id"].unique()) == ["00123", "00456", "00789"]
+    fixed = result.ledger.set_index(["outcome", "rule"])["rows"]
+    assert fixed[("fixed", "zero_padded_id")] == 2

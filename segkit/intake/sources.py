@@ -257,14 +257,26 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
         names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
                  for i, cell in enumerate(header)]
         check_header(names, f'{path} sheet "{_name(sheet.title)}" row {spec.header_row}')
-        records = [] if header_only else [[_cell_text(cell) for cell in row] + [None] * (len(names) - len(row))
-                                          for row in rows]
+        # the customer id column keeps number cells as numbers: a number among zero-padded text ids is
+        # an id that Excel turned into a number, which parse_id pads back (fix zero_padded_id)
+        id_name = (spec.columns or {}).get("customer_id", "customer_id")
+        id_at = names.index(id_name) if id_name in names else -1
+        records = [] if header_only else [
+            [_cell_number(cell) if i == id_at else _cell_text(cell) for i, cell in enumerate(row)]
+            + [None] * (len(names) - len(row)) for row in rows]
     finally:
         book.close()
     frame = pd.DataFrame([r[:len(names)] for r in records], columns=names, dtype="object")
     first = spec.header_row + 1
     frame.insert(0, "source_row", range(first, first + len(frame)))
     return frame
+
+
+def _cell_number(cell):
+    """An id cell: a number stays a number (a whole float as int), anything else as `_cell_text`."""
+    if isinstance(cell, bool) or not isinstance(cell, (int, float)):
+        return _cell_text(cell)
+    return int(cell) if isinstance(cell, int) or cell.is_integer() else cell
 
 
 def _cell_text(cell) -> str | None:
