@@ -257,3 +257,12 @@ def test_time_summaries_in_the_database_equal_the_file_path(analyst_env, tmp_pat
                                       file_frame.sort_values(keys).reset_index(drop=True),
                                       check_dtype=False, atol=1e-9, obj=name)
     assert in_db["month_start_features"]["month"].nunique() == 11  # February to December 2024
+
+
+def test_a_true_false_column_for_the_customer_id_is_refused(analyst_env):
+    with analyst_env.connect("shop") as con:  # the superuser makes a table with a boolean column
+        con.execute("CREATE TABLE IF NOT EXISTS flagged AS SELECT *, true AS vip FROM orders LIMIT 5")
+        con.execute("GRANT SELECT ON flagged TO analyst")
+    columns = {**COLUMNS, "customer_id": "vip"}
+    with pytest.raises(DataError, match=r'column "vip" \(for customer_id\) is boolean, not text or a number'):
+        load_source(Source(kind="database", database=database(analyst_env, table="flagged", columns=columns)))

@@ -563,6 +563,13 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
                 raise DataError(f'{origin}: column "{_name(theirs)}" (for {ours}) is {dtype}, not {words}; in the '
                                 f"database the columns must be typed: read a view that casts it "
                                 f"(e.g. CAST({theirs} AS {'timestamp' if kind == 'temporal' else 'numeric'}))")
+    for ours in ("customer_id", "order_id"):  # an id is text or a number, never true/false or a record
+        theirs = mapping[ours]
+        if theirs in present:
+            dtype = table[theirs].type()
+            if dtype.is_boolean() or dtype.is_nested() or dtype.is_json():
+                raise DataError(f'{origin}: column "{_name(theirs)}" (for {ours}) is {dtype}, not text or a number: '
+                                f"it cannot hold ids; map the column that holds the ids in {key}")
     values = {}
     for ours in INPUT_COLUMNS:
         theirs = mapping[ours]
