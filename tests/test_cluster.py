@@ -106,3 +106,12 @@ def test_one_order_customers_cluster_on_what_varies_and_say_orders_is_constant()
     assert constant_features(features) == ["orders"]
     stage = cluster_stage(features, "en", k_min=2, k_max=4, random_state=0)
     assert stage.profile["name"].str.contains("one-off").all()
+
+
+def test_clustering_is_skipped_when_a_dimension_is_empty_for_everyone():
+    from segkit.models.cluster import cluster_skip_reason, cluster_stage
+
+    mall = pd.DataFrame({"customer_id": list("abcdefgh"), "recency_days": np.nan, "orders": np.nan,
+                         "revenue": [10.0, 20, 30, 40, 50, 60, 70, 80]})
+    assert cluster_skip_reason(mall, 2) == {"reason": "missing_features", "features": "recency_days, orders"}
+    assert cluster_stage(mall, "en").skipped["reason"] == "missing_features"

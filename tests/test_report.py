@@ -337,3 +337,21 @@ def test_a_customer_table_source_runs_end_to_end(tmp_path):
     assert shown_kpis(index)["customers"] == f"{len(features):,}"
     assert "Champions" in pages["06_case_study"] and result.history is None
     assert "the data are one row per customer, so there are no purchases over time" in pages["05_evaluation"]
+
+
+def test_a_customer_table_with_spend_only_finishes_and_says_what_it_cannot_do(tmp_path):
+    """The 'mall customers' layout: id, gender, age, income and a spending score; no recency, no order count."""
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"CustomerID": range(1, 121), "Gender": rng.choice(["Male", "Female"], 120),
+                  "Age": rng.integers(18, 70, 120), "Annual Income (k$)": rng.integers(15, 140, 120),
+                  "Spending Score (1-100)": rng.integers(1, 100, 120)}).to_csv(tmp_path / "mall.csv", index=False)
+    (tmp_path / "mall.yaml").write_text(
+        "run_name: mall\nsource:\n  kind: customers\n  customers:\n    path: mall.csv\n"
+        '    columns: {customer_id: CustomerID, revenue: "Spending Score (1-100)", age: Age, gender: Gender}\n'
+        "dimensions: [gender]\n", encoding="utf-8")
+    result = run_report(tmp_path / "mall.yaml", reports_dir=tmp_path / "reports", pdf=False)
+    clustering = (result.folder / "04_clustering.html").read_text(encoding="utf-8")
+    assert "Clustering is skipped: the data give no recency_days, orders for any customer" in clustering
+    rfm = (result.folder / "02_rfm.html").read_text(encoding="utf-8")
+    assert "cannot tell customers apart" in rfm and "No customer is called Champion or Loyal" in rfm
+    assert shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))["clusters"] == "—"

@@ -101,9 +101,14 @@ def distinct_profiles(features: pd.DataFrame, columns=CLUSTER_FEATURES) -> int:
 
 
 def cluster_skip_reason(features: pd.DataFrame, k_min: int, columns=CLUSTER_FEATURES) -> dict | None:
-    """None when k-means can run with at least `k_min` clusters; else why not, as
-    {"reason": "too_few_profiles", "profiles": n, "k_min": k_min}: k clusters need more than k distinct
-    customer profiles (with k of them, each profile is its own cluster and the silhouette says nothing)."""
+    """None when k-means can run with at least `k_min` clusters; else why not: {"reason":
+    "missing_features", "features": "recency_days, orders"} when a clustering feature is empty for every
+    customer (a customer-level table without recency or order counts), or {"reason": "too_few_profiles",
+    "profiles": n, "k_min": k_min}: k clusters need more than k distinct customer profiles (with k of
+    them, each profile is its own cluster and the silhouette says nothing)."""
+    missing = [c for c in columns if c not in features.columns or features[c].isna().all()]
+    if missing and len(features):
+        return {"reason": "missing_features", "features": ", ".join(missing)}
     profiles = distinct_profiles(features, columns) if len(features) else 0
     if profiles <= k_min:
         return {"reason": "too_few_profiles", "profiles": profiles, "k_min": int(k_min)}
