@@ -37,3 +37,31 @@ def assert_every_row_accounted(result, input_rows) -> None:
     amounts = clean["amount"].astype("float64")
     assert amounts.notna().all() and np.isfinite(amounts).all(), "a used amount is missing or not finite"
     assert (amounts.abs() < 1e18).all()
+
+
+def text(rows, columns=("customer_id", "order_id", "ordered_at", "amount")) -> pd.DataFrame:
+    """Rows as a file gives them: every value text, source_row the file line (header on line 1)."""
+    tx = pd.DataFrame(rows, columns=list(columns), dtype="object")
+    tx.insert(0, "source_row", range(2, len(tx) + 2))
+    return tx
+
+
+def clean_checked(tx, as_of=None, **rules):
+    """clean_transactions on `tx` with the given rules (in the embedded engine), every row accounted for."""
+    from segkit.intake.cleaning import clean_transactions
+    from segkit.intake.sources import connect
+    from segkit.params import Cleaning
+
+    result = clean_transactions(connect(), tx, as_of=as_of, rules=Cleaning(**rules))
+    assert_every_row_accounted(result, tx)
+    return result
+
+
+def reasons(result) -> dict:
+    """source_row -> the rule it was set aside for."""
+    return dict(zip(result.quarantine["source_row"], result.quarantine["reason"]))
+
+
+def fixes(result) -> dict:
+    """source_row -> the fixes made on it, for the clean rows with any."""
+    return {int(r): f for r, f in zip(result.clean["source_row"], result.clean["fixes"]) if f}

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger_check import assert_every_row_accounted
+from ledger_check import assert_every_row_accounted, clean_checked, fixes, reasons, text
 from segkit.intake.cleaning import NoCleanRows, RULES, clean_and_save, clean_transactions, quarantine_sample
 from segkit.errors import DataError, SegkitError
 from segkit.params import Cleaning
@@ -22,25 +22,8 @@ def frame(rows):
     return tx
 
 
-def text(rows, columns=("customer_id", "order_id", "ordered_at", "amount")):
-    """Rows as a file gives them: every value text, source_row the file line (header on line 1)."""
-    tx = pd.DataFrame(rows, columns=list(columns), dtype="object")
-    tx.insert(0, "source_row", range(2, len(tx) + 2))
-    return tx
-
-
 def clean(tx, as_of=AS_OF, **rules):
-    result = clean_transactions(connect(), tx, as_of=as_of, rules=Cleaning(**rules))
-    assert_every_row_accounted(result, tx)
-    return result
-
-
-def reasons(result) -> dict:
-    return dict(zip(result.quarantine["source_row"], result.quarantine["reason"]))
-
-
-def fixes(result) -> dict:
-    return {int(r): f for r, f in zip(result.clean["source_row"], result.clean["fixes"]) if f}
+    return clean_checked(tx, as_of, **rules)
 
 
 def aside_counts(result) -> dict:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ledger_check import assert_every_row_accounted
+from ledger_check import assert_every_row_accounted, clean_checked, fixes, reasons, text
 from segkit.errors import DataError
 from segkit.features import customer_features
 from segkit.intake.cleaning import clean_and_save, clean_transactions, join_report, split_survey_answers
@@ -19,25 +19,8 @@ from segkit.intake.sources import Intake, connect
 from segkit.params import Cleaning
 
 
-def text(rows, columns=("customer_id", "order_id", "ordered_at", "amount")):
-    """Rows as a file gives them: every value text, source_row the file line (header on line 1)."""
-    tx = pd.DataFrame(rows, columns=list(columns), dtype="object")
-    tx.insert(0, "source_row", range(2, len(tx) + 2))
-    return tx
-
-
 def clean(tx, as_of=None, **rules):
-    result = clean_transactions(connect(), tx, as_of=as_of, rules=Cleaning(**rules))
-    assert_every_row_accounted(result, tx)
-    return result
-
-
-def reasons(result) -> dict:
-    return dict(zip(result.quarantine["source_row"], result.quarantine["reason"]))
-
-
-def fixes(result) -> dict:
-    return {int(r): f for r, f in zip(result.clean["source_row"], result.clean["fixes"]) if f}
+    return clean_checked(tx, as_of, **rules)
 
 
 ORDINARY = [("C1", "O1", "2024-01-05", "10"), ("C2", "O2", "2024-02-10", "20"), ("C3", "O3", "2024-03-01", "30"),

@@ -48,7 +48,7 @@ from segkit.features import FEATURE_COLUMNS
 from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, max_units
 from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
     parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
-from segkit.intake.sources import read_customer_table, read_file
+from segkit.intake.sources import _listing, _name as _cut, read_customer_table, read_file
 from segkit.params import CUSTOMER_LEVEL_COLUMNS, CUSTOMER_LEVEL_RESERVED, FileTable, Source
 
 # The order matters: a row is set aside for the first rule it breaks.
@@ -589,12 +589,3 @@ def _top(ledger: pd.DataFrame) -> str:
     return ", ".join(f"{r.rule}: {r.rows}" for r in aside.itertuples())
 
 
-def _cut(text, limit: int = 60) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _listing(names, shown: int = 20) -> str:
-    names = list(names)
-    text = ", ".join(_cut(n, 40) for n in names[:shown])
-    return text + (f", … ({len(names) - shown} more)" if len(names) > shown else "")

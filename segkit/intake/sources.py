@@ -152,11 +152,7 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     its content. `attrs["intake"]` also says how a text file was read (encoding, separator,
     compression, header line). `key` is where the file is named in the params, for the messages.
     """
-    path = Path(spec.path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file (check {key}.path in the params file)")
+    path = _existing_file(spec, key)
     kind = file_kind(spec, key)
     notes = {}
     if kind in ("csv", "tsv"):
@@ -347,13 +343,19 @@ def check_source(source: Source, params_path: str | Path | None = None) -> None:
             _check_table_columns(read_header(table, f"source.{name}"), table, name)
 
 
-def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
-    """The column names of the file's table, reading as little of it as the format allows."""
+def _existing_file(spec: FileTable, key: str) -> Path:
+    """The file's path, or the DataError for a folder or a path with nothing there."""
     path = Path(spec.path)
     if path.is_dir():
         raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
         raise DataError(f"{path}: no such file (check {key}.path in the params file)")
+    return path
+
+
+def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
+    """The column names of the file's table, reading as little of it as the format allows."""
+    path = _existing_file(spec, key)
     kind = file_kind(spec, key)
     if kind in ("csv", "tsv"):
         return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,

@@ -434,6 +434,15 @@ class _CountingModel:
             raise ParamsError(f"t must be a finite time >= 0, got {t}")
         return t
 
+    def _counts_and_times(self, n, t, unit):
+        """n (whole numbers >= 0) and t (in the model's unit) broadcast together, for P(X(t) = n)."""
+        self._check_fitted()
+        t = self._t_in_model_units(t, unit)
+        n = np.asarray(n, float)
+        if (n < 0).any() or (n != np.round(n)).any():
+            raise ParamsError(f"n must be whole numbers >= 0, got {n}")
+        return np.broadcast_arrays(n, t)
+
     def _series(self, summary, values, name):
         return pd.Series(values, index=summary.index, name=name)
 
@@ -666,12 +675,7 @@ class BGNBDModel(_CountingModel):
     def probability_of_purchases(self, n, t, unit: str | None = None) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes exactly n purchases in the first t
         periods (FHL 2005, eq. 8); n and t broadcast."""
-        self._check_fitted()
-        t = self._t_in_model_units(t, unit)
-        n = np.asarray(n, float)
-        if (n < 0).any() or (n != np.round(n)).any():
-            raise ParamsError(f"n must be whole numbers >= 0, got {n}")
-        n, t = np.broadcast_arrays(n, t)
+        n, t = self._counts_and_times(n, t, unit)
         P = self.params_
         r, alpha = P["r"], P["alpha"]
         q = alpha / (alpha + t)
@@ -763,12 +767,7 @@ class ParetoNBDModel(_CountingModel):
         """
         from scipy.integrate import quad
 
-        self._check_fitted()
-        t = self._t_in_model_units(t, unit)
-        n = np.asarray(n, float)
-        if (n < 0).any() or (n != np.round(n)).any():
-            raise ParamsError(f"n must be whole numbers >= 0, got {n}")
-        n, t = np.broadcast_arrays(n, t)
+        n, t = self._counts_and_times(n, t, unit)
         P = self.params_
         r, alpha, s, beta = P["r"], P["alpha"], P["s"], P["beta"]
         out = np.empty(n.shape, float)
