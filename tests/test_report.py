@@ -260,7 +260,8 @@ def test_the_customer_value_section(en_run):
     history = pd.read_parquet(data / "month_start_features.parquet")
     activity = pd.read_parquet(data / "activity.parquet")
     assert 1 <= history["month"].nunique() <= 12 and history["month"].min() > activity["month"].min()
-    assert "The honest test of the purchase model" in (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
+    evaluation = (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
+    assert "The honest test of the purchase model" in evaluation and "Pareto/NBD, fitted on the same calibration" in evaluation
 
 
 def test_a_good_run_writes_its_month_into_the_history(en_run):
