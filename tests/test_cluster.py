@@ -80,7 +80,7 @@ def test_two_distinct_profiles_skip_clustering_with_the_counts():
     assert stage.skipped == {"reason": "too_few_profiles", "profiles": 2, "k_min": 3}
     assert stage.clusterer is None and stage.assignments is None
     assert stage.run_info() == {"k": None, "silhouette": None, "silhouette_by_k": {},
-                                "cluster_skipped": stage.skipped}
+                                "cluster_skipped": stage.skipped, "cluster_features": ["recency_days", "orders", "revenue"]}
 
 
 def test_k_min_equal_to_the_distinct_profiles_is_skipped_too():
