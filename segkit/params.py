@@ -1050,7 +1050,7 @@ def _check_cluster_and_ranking_names(params: Params) -> None:
     elif params.source.kind == "customers":
         also = "; an extra column of the customer table can be used once source.customers.columns names it (e.g. income: Income)"
     else:
-        also = ""
+        also = "; other columns (age, income) can be used from a customer table (source.kind: customers)"
     unknown = [c for c in params.cluster.features if c not in FEATURE_CHOICES and c not in extras]
     if unknown:
         raise ParamsError(f"cluster.features: {cut(', '.join(unknown), 120)} is not a numeric per-customer column "
