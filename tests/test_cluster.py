@@ -214,3 +214,10 @@ def test_the_report_text_says_what_was_clustered_and_what_was_left_out():
     assert "recency, orders and revenue" in text(tables.cluster_intro_text(default, 2, 4, "en"))
     assert list(tables.cluster_profile_table(default).columns) == [
         "name", "customers", "customer_share", "recency_days", "orders", "revenue", "revenue_share"]
+
+
+def test_a_column_every_customer_shares_never_names_a_cluster():
+    features = mall().assign(income=50)
+    stage = cluster_stage(features, "en", k_min=2, k_max=3, random_state=0, columns=("age", "income", "revenue"))
+    assert not stage.profile["name"].str.contains("income").any()
+    assert stage.profile["name"].str.contains("spend").all()

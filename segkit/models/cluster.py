@@ -324,6 +324,8 @@ def describe_clusters(features: pd.DataFrame, labels: np.ndarray, columns=CLUSTE
         return profile
     for column in columns:
         level = _levels(features, profile[column], column)
+        if features[column].nunique() <= 1:  # one value for everyone: no cluster is high or low on it
+            level = np.full(len(profile), 3)
         profile[f"level_{column}"] = (6 - level) if column == "recency_days" else level
     return profile
 
