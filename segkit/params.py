@@ -750,16 +750,33 @@ class RFM(_Model):
 
 
 class Cluster(_Model):
+    """k-means clustering: the k range, the silhouette sample, the seed and the per-customer numeric
+    columns to cluster on (`features`; default the RFM columns recency_days, orders, revenue). Which
+    names are allowed is checked with the source (`_check_references`): the feature columns of
+    `segkit.models.cluster.FEATURE_CHOICES` and a customer table's extra columns."""
+
     k_min: int = Field(2, ge=2, le=20)
     k_max: int = Field(8, ge=2, le=20)
     sample_size: int = Field(10_000, ge=100)
     random_state: int = Field(42, ge=0, le=SEED_MAX)
+    features: tuple[str, ...] = Field(("recency_days", "orders", "revenue"), max_length=50)
 
     @model_validator(mode="after")
     def _range(self) -> "Cluster":
         if self.k_min > self.k_max:
             raise ValueError(f"k_min={self.k_min} must be <= k_max={self.k_max}")
         return self
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted(n for n, count in Counter(value).items() if count > 1)
+        if repeated:
+            raise ValueError(f"{cut(repeated[0], 40)} is listed twice; list each column once")
+        if len(value) < 2:
+            raise ValueError(f"list at least 2 columns to cluster on, got {len(value)} "
+                             "(e.g. [revenue, age, income]; one column is better split by tiers)")
+        return value
 
 
 class Evaluate(_Model):
@@ -830,13 +847,13 @@ class Features(_Model):
     activity_days: int = Field(90, ge=1, le=3650)  # "active": orders in the last N days
 
 
-Criterion = Literal["frequency", "amount", "interval", "satisfaction", "potential", "loyalty", "activity"]
-
-
 class Ranking(_Model):
-    """The composite ranking (客户群排序): weights over criteria, normalised to sum to 1."""
+    """The composite ranking (客户群排序): weights over criteria, normalised to sum to 1. A weight
+    names a built-in criterion (`segkit.classify.ranking.CRITERIA`) or an extra numeric column of a
+    customer table (`income: 0.2`, higher is better); the names are checked with the source
+    (`_check_references`)."""
 
-    weights: dict[Criterion, float] = Field(default_factory=lambda: {
+    weights: dict[str, float] = Field(max_length=50, default_factory=lambda: {
         "frequency": 0.25, "amount": 0.3, "interval": 0.1, "satisfaction": 0.1, "loyalty": 0.1, "activity": 0.15})
     top_n: int = Field(20, ge=1, le=1000)
 
@@ -1021,6 +1038,33 @@ def validate_params(raw: dict, origin: str = "params") -> Params:
     return params
 
 
+def _check_cluster_and_ranking_names(params: Params) -> None:
+    """cluster.features and ranking.weights name columns that exist: feature columns or built-in
+    criteria, or the extra columns a customer table's map names (raises ParamsError listing them)."""
+    from segkit.classify.ranking import CRITERIA
+    from segkit.models.cluster import FEATURE_CHOICES
+
+    extras = sorted(params.source.extra_columns)
+    if extras:
+        also = f"; extra columns of the customer table: {cut(', '.join(extras), 200)}"
+    elif params.source.kind == "customers":
+        also = "; an extra column of the customer table can be used once source.customers.columns names it (e.g. income: Income)"
+    else:
+        also = "; other columns (age, income) can be used from a customer table (source.kind: customers)"
+    unknown = [c for c in params.cluster.features if c not in FEATURE_CHOICES and c not in extras]
+    if unknown:
+        raise ParamsError(f"cluster.features: {cut(', '.join(unknown), 120)} is not a numeric per-customer column "
+                          f"segkit can cluster on; columns: {', '.join(FEATURE_CHOICES)}{also}")
+    unknown = [c for c in params.ranking.weights if c not in CRITERIA and c not in extras]
+    if unknown:
+        raise ParamsError(f"ranking.weights: {cut(', '.join(unknown), 120)} is not a ranking criterion; criteria: "
+                          f"{', '.join(CRITERIA)}{also}")
+    both = [c for c in params.ranking.weights if c in CRITERIA and c in extras]
+    if both:
+        raise ParamsError(f"ranking.weights.{both[0]}: {both[0]} is both a ranking criterion and an extra column of "
+                          "the customer table; give the extra column another name in source.customers.columns")
+
+
 def _check_references(params: Params) -> None:
     """What the types alone cannot check: segment maps exist and are partitions, tag rules are
     safe and name known features, strategy overrides name real segments."""
@@ -1036,6 +1080,7 @@ def _check_references(params: Params) -> None:
     if classes.kind != "high_low":
         raise ParamsError(f"rfm.class_map must be a high_low map, {classes.name} is {classes.kind}")
     compile_tags(params.tags, {**PROFILE_COLUMNS, **params.source.extra_columns})
+    _check_cluster_and_ranking_names(params)
     repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
         raise ParamsError(f"tags: each tag needs its own name; repeated: {cut(', '.join(repeated), 200)}")

@@ -80,7 +80,7 @@ def test_two_distinct_profiles_skip_clustering_with_the_counts():
     assert stage.skipped == {"reason": "too_few_profiles", "profiles": 2, "k_min": 3}
     assert stage.clusterer is None and stage.assignments is None
     assert stage.run_info() == {"k": None, "silhouette": None, "silhouette_by_k": {},
-                                "cluster_skipped": stage.skipped}
+                                "cluster_skipped": stage.skipped, "cluster_features": ["recency_days", "orders", "revenue"]}
 
 
 def test_k_min_equal_to_the_distinct_profiles_is_skipped_too():
@@ -115,3 +115,109 @@ def test_clustering_is_skipped_when_a_dimension_is_empty_for_everyone():
                          "revenue": [10.0, 20, 30, 40, 50, 60, 70, 80]})
     assert cluster_skip_reason(mall, 2) == {"reason": "missing_features", "features": "recency_days, orders"}
     assert cluster_stage(mall, "en").skipped["reason"] == "missing_features"
+
+
+# --- clustering on the columns params name (cluster.features) ---
+
+from segkit.i18n import messages  # noqa: E402
+from segkit.models.cluster import log_columns, unusable_columns  # noqa: E402
+
+RFM_WORDS = [text for key, value in messages().items() if key.startswith(("level.r.", "level.f."))
+             for text in (value["en"], value["zh"])]
+
+
+def mall(n=40, seed=0):
+    """The mall-customers layout: id, gender, age, income, a spending score as revenue; no recency, no
+    order count. Two kinds of customer: young, high income, high spend; older, low income, low spend."""
+    rng = np.random.default_rng(seed)
+    young = pd.DataFrame({"age": rng.integers(20, 30, n), "income": rng.integers(110, 140, n),
+                          "revenue": rng.integers(70, 100, n).astype(float)})
+    older = pd.DataFrame({"age": rng.integers(55, 70, n), "income": rng.integers(15, 40, n),
+                          "revenue": rng.integers(1, 30, n).astype(float)})
+    frame = pd.concat([young, older], ignore_index=True)
+    frame.insert(0, "customer_id", [f"m{i}" for i in range(len(frame))])
+    return frame.assign(recency_days=np.nan, orders=np.nan, gender=np.where(np.arange(2 * n) % 2, "Female", "Male"))
+
+
+def test_mall_clusters_on_age_income_and_spend_are_named_without_recency_or_frequency_words():
+    features = mall()
+    stage = cluster_stage(features, "en", k_min=2, k_max=4, random_state=0, columns=("age", "income", "revenue"))
+    assert stage.skipped is None and stage.clusterer.k_ == 2 and stage.left_out == {}
+    names = stage.profile.set_index("cluster")["name"]
+    assert not any(word in name for name in names for word in RFM_WORDS)
+    # cluster 0 is the one that spends most (numbered by value), and its name says so with its other traits
+    young = stage.assignments.set_index("customer_id").loc[[f"m{i}" for i in range(40)], "cluster"]
+    assert (young == 0).all()
+    assert "spend" in names[0] and "income" in names[0] and ("young" in names[0])
+    assert "older" in names[1] or "oldest" in names[1]
+    zh = cluster_stage(features, "zh", k_min=2, k_max=4, random_state=0, columns=("age", "income", "revenue"))
+    assert not any(word in name for name in zh.profile["name"] for word in RFM_WORDS)
+    assert "收入" in zh.profile.loc[0, "name"] and "年龄" in zh.profile.loc[1, "name"]
+
+
+def test_features_from_params_same_seed_same_clusters_and_predict_agrees():
+    features = mall(seed=4)
+    a = RFMClusterer(k_min=2, k_max=5, columns=("age", "income", "revenue"), random_state=7).fit(features)
+    b = RFMClusterer(k_min=2, k_max=5, columns=("age", "income", "revenue"), random_state=7).fit(features)
+    assert (a.labels_ == b.labels_).all() and (a.predict(features) == a.labels_).all()
+    means = features.groupby(a.labels_)["revenue"].mean()
+    assert means.is_monotonic_decreasing
+
+
+def test_log_only_where_a_column_is_non_negative_and_skewed_or_an_rfm_column():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"revenue": rng.uniform(1, 100, 300), "age": rng.integers(18, 70, 300),
+                          "income": rng.lognormal(3, 1, 300), "balance": rng.lognormal(3, 1, 300) - 50})
+    assert log_columns(frame, ["revenue", "age", "income", "balance"]) == ("revenue", "income")
+
+
+def test_an_empty_column_from_params_is_left_out_and_said_and_too_few_left_skips():
+    features = mall()
+    stage = cluster_stage(features, "en", k_min=2, k_max=3, random_state=0,
+                          columns=("orders", "income", "revenue", "gender", "loyalty_points"))
+    assert stage.left_out == {"orders": "no_values", "gender": "not_numeric", "loyalty_points": "not_present"}
+    assert stage.columns == ("income", "revenue") and stage.clusterer is not None
+    assert stage.run_info()["cluster_features"] == ["income", "revenue"]
+    skipped = cluster_stage(features, "en", k_min=2, columns=("orders", "recency_days", "income")).skipped
+    assert skipped == {"reason": "too_few_features", "configured": "orders, recency_days, income", "usable": "income"}
+    # the default (RFM) keeps its rule: an empty RFM column skips the whole clustering
+    assert cluster_stage(features, "en", k_min=2).skipped["reason"] == "missing_features"
+
+
+def test_a_customer_without_a_value_is_placed_at_the_median_and_counted():
+    features = mall()
+    features.loc[[0, 45], "income"] = np.nan
+    clusterer = RFMClusterer(k_min=2, k_max=3, columns=("age", "income", "revenue"), random_state=0).fit(features)
+    assert clusterer.imputed_ == {"income": 2}
+    assert len(clusterer.labels_) == len(features)
+    assert unusable_columns(features, ["income"]) == {}
+
+
+def test_the_report_text_says_what_was_clustered_and_what_was_left_out():
+    from segkit.report import tables
+
+    def text(rendered):
+        return rendered.markup if hasattr(rendered, "markup") else str(rendered)
+
+    features = mall()
+    features.loc[[3], "age"] = np.nan
+    stage = cluster_stage(features, "en", k_min=2, k_max=3, random_state=0, columns=("age", "income", "revenue", "orders"))
+    intro = text(tables.cluster_intro_text(stage, 2, 3, "en"))
+    assert "k-means on age, Annual" not in intro and "age" in intro and "log-transformed first: Revenue" in intro
+    assert "recency" not in intro.lower()
+    notes = text(tables.cluster_notes_text(stage, "en"))
+    assert "orders (empty for every customer)" in notes and "age 1" in notes
+    shown = tables.cluster_profile_table(stage)
+    assert list(shown.columns) == ["name", "customers", "customer_share", "revenue", "age", "income", "revenue_share"]
+    default = cluster_stage(three_groups(n=20), "en", k_min=2, k_max=4, random_state=0)
+    assert tables.cluster_notes_text(default, "en") is None
+    assert "recency, orders and revenue" in text(tables.cluster_intro_text(default, 2, 4, "en"))
+    assert list(tables.cluster_profile_table(default).columns) == [
+        "name", "customers", "customer_share", "recency_days", "orders", "revenue", "revenue_share"]
+
+
+def test_a_column_every_customer_shares_never_names_a_cluster():
+    features = mall().assign(income=50)
+    stage = cluster_stage(features, "en", k_min=2, k_max=3, random_state=0, columns=("age", "income", "revenue"))
+    assert not stage.profile["name"].str.contains("income").any()
+    assert stage.profile["name"].str.contains("spend").all()

@@ -82,3 +82,63 @@ def test_ranking_ignores_a_criterion_every_customer_shares():
 def test_no_supported_criterion_ties_everyone_instead_of_failing():
     ranked = rank_customers(PROFILE.drop(columns="score"), {"satisfaction": 1})
     assert ranked["rank"].tolist() == [1, 1, 1] and ranked["rank_score"].isna().all()
+
+
+# --- a weight on an extra column of a customer table (ranking.weights: {income: ...}) ---
+
+MALL = pd.DataFrame({  # the mall layout: no order count, no recency; spend score as revenue
+    "customer_id": ["a", "b", "c", "d"],
+    "orders": [None] * 4, "recency_days": [None] * 4,
+    "revenue": [90.0, 80.0, 20.0, 10.0],
+    "income": [15, 120, 60, 137],
+    "gender": ["F", "M", "F", "M"],
+})
+
+
+def test_an_extra_column_is_a_criterion_normalised_like_the_others():
+    by_income = rank_customers(MALL, {"income": 1}).set_index("customer_id")
+    assert by_income["rank"].to_dict() == {"d": 1, "b": 2, "c": 3, "a": 4}  # higher income is better
+    assert by_income["crit_income"].min() == 0.0 and by_income["crit_income"].max() == 1.0
+    # the same 0-1 scale as a built-in criterion: equal weights on two opposite orders tie in the middle
+    mixed = rank_customers(MALL, {"amount": 1, "income": 1}).set_index("customer_id")
+    by_amount = rank_customers(MALL, {"amount": 1}).set_index("customer_id")
+    assert mixed["rank_score"].to_dict() == pytest.approx(
+        ((by_amount["rank_score"] + by_income["rank_score"]) / 2).to_dict())
+    # a small weight moves the order less than a large one
+    assert rank_customers(MALL, {"amount": 0.8, "income": 0.2})["customer_id"].tolist()[0] == "a"
+    assert rank_customers(MALL, {"amount": 0.2, "income": 0.8})["customer_id"].tolist()[0] == "d"
+
+
+def test_an_extra_criterion_is_supported_or_dropped_and_said_like_the_others():
+    from segkit.classify.ranking import criteria_support, used_weights
+    from segkit.report import tables
+
+    weights = {"frequency": 0.3, "amount": 0.5, "income": 0.2}
+    support = criteria_support(MALL, weights).set_index("criterion")
+    assert support.loc["income", ["column", "status"]].tolist() == ["income", "used"]
+    assert used_weights(MALL, weights) == pytest.approx({"amount": 0.5 / 0.7, "income": 0.2 / 0.7})
+    assert tables.weights_text(weights, "en", MALL) == "amount 71%, income 29%"
+    empty = MALL.assign(income=None)
+    assert criteria_support(empty, weights).set_index("criterion").loc["income", "status"] == "no_values"
+    assert used_weights(empty, weights) == {"amount": 1.0}
+    said = tables.unsupported_standards(empty, [], weights, "en").set_index("name")
+    assert said.loc["income", "why"] == "income is empty for every customer"
+    text = criteria_support(MALL, {"amount": 1, "gender": 1}).set_index("criterion")
+    assert text.loc["gender", "status"] == "not_numeric"
+    assert tables.unsupported_standards(MALL, [], {"amount": 1, "gender": 1}, "zh").set_index("name").loc[
+        "gender", "why"] == "gender不是数值"
+
+
+def test_a_name_that_is_neither_a_criterion_nor_a_column_is_refused():
+    with pytest.raises(ValueError, match=r"unknown ranking criteria \['salary'\]; choose from frequency.*numeric column"):
+        rank_customers(MALL, {"amount": 1, "salary": 1})
+
+
+def test_the_ranking_table_shows_the_extra_column_it_ranks_on():
+    from segkit.report import tables
+
+    profile = MALL.assign(segment=["lost"] * 4)
+    ranked = rank_customers(profile, {"income": 1})
+    table = tables.ranking_table(ranked, profile, "rfm11", "en", top_n=2, weights={"income": 1})
+    assert table["income"].tolist() == [137, 120]
+    assert "income" not in tables.ranking_table(ranked, profile, "rfm11", "en", top_n=2).columns

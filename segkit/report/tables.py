@@ -299,10 +299,16 @@ def abc_table(profile: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(names="abc_class")
 
 
-def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang: str, top_n: int = 20) -> pd.DataFrame:
-    """The top `top_n` customers of the composite ranking with what they are known by."""
+def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang: str, top_n: int = 20,
+                  weights: dict[str, float] | None = None) -> pd.DataFrame:
+    """The top `top_n` customers of the composite ranking with what they are known by: rank,
+    customer_id, rank_score, orders, revenue, recency_days, segment and, with `weights`, the extra
+    columns the ranking reads (a customer table's `income`), under their own names."""
+    from segkit.classify.ranking import CRITERIA
+
     segment_map = map_for_codes(segment_map, profile["segment"])
-    columns = ["customer_id", "orders", "revenue", "recency_days", "segment"]
+    extras = [c for c in (weights or {}) if c not in CRITERIA and c in profile.columns]
+    columns = ["customer_id", "orders", "revenue", "recency_days", "segment", *extras]
     top = ranked.head(top_n)[["rank", "customer_id", "rank_score"]].merge(profile[columns], on="customer_id", how="left")
     top["segment"] = [segment_map.label(c, lang) for c in top["segment"]]
     return top
@@ -327,7 +333,13 @@ def weights_text(weights: dict[str, float], lang: str, profile: pd.DataFrame | N
 
     shares = sorted((used_weights(profile, weights) if profile is not None else normalised_weights(weights)).items(),
                     key=lambda item: -item[1])
-    return t("name.separator", lang).join(f"{t(f'criterion.{name}', lang)} {share:.0%}" for name, share in shares)
+    return t("name.separator", lang).join(f"{criterion_label(name, lang)} {share:.0%}" for name, share in shares)
+
+
+def criterion_label(criterion: str, lang: str) -> str:
+    """A ranking criterion in `lang` ("amount", "消费金额"); an extra column under its own name (income)."""
+    key = f"criterion.{criterion}"
+    return t(key, lang) if key in messages() else criterion
 
 
 def behaviour_text(profile: pd.DataFrame, activity_days: int, lang: str):
@@ -436,7 +448,7 @@ def unsupported_standards(profile: pd.DataFrame, rules, weights: dict[str, float
             why = f"standards.why.{row.status}"
             why = f"{why}.{row.column}" if f"{why}.{row.column}" in messages() else why  # a sentence of its own
             rows.append({"kind": "criterion", "standard": t("standards.kind.criterion", lang),
-                         "name": t(f"criterion.{row.criterion}", lang),
+                         "name": criterion_label(row.criterion, lang),
                          "why": t(why, lang, columns=columns([row.column])), "weight": row.weight})
     return pd.DataFrame(rows, columns=["kind", "standard", "name", "why", "weight"])
 
@@ -552,13 +564,66 @@ def ranking_text(profile: pd.DataFrame, weights: dict[str, float], top_n: int, l
     return say("rfm.ranking", lang, top_n=top_n, weights=weights_text(weights, lang, profile))
 
 
-def constant_features_text(features: pd.DataFrame, lang: str):
-    """A note naming the clustering features every customer shares one value of (e.g. orders when
-    each customer has one order), or None."""
-    from segkit.models.cluster import constant_features
+def constant_features_text(features: pd.DataFrame, lang: str, columns=None):
+    """A note naming the clustering features (`columns`, default the RFM ones) every customer shares
+    one value of (e.g. orders when each customer has one order), or None."""
+    from segkit.models.cluster import CLUSTER_FEATURES, constant_features
     from segkit.report.html import say
 
-    constant = constant_features(features)
+    constant = constant_features(features, CLUSTER_FEATURES if columns is None else columns)
     if not constant:
         return None
-    return say("cluster.constant", lang, features=t("name.separator", lang).join(t(f"col.{c}", lang) for c in constant))
+    return say("cluster.constant", lang, features=t("name.separator", lang).join(column_label(c, lang) for c in constant))
+
+
+def column_label(column: str, lang: str) -> str:
+    """A column's label in `lang` (`col.<column>`), or its own name (an extra column such as age)."""
+    key = f"col.{column}"
+    return t(key, lang) if key in messages() else column
+
+
+def cluster_intro_text(stage, k_min: int, k_max: int, lang: str):
+    """04's first sentence for a `segkit.models.cluster.ClusterStage`: what k-means ran on (the RFM
+    columns, or the columns of cluster.features with those log-transformed) and the k chosen; or why
+    clustering was skipped."""
+    from segkit.models.cluster import is_rfm
+    from segkit.report.html import say
+
+    if stage.clusterer is None:
+        return say("cluster.skipped", lang, reason=cluster_skip_text(stage.skipped, lang))
+    c = stage.clusterer
+    if is_rfm(stage.columns):
+        return say("cluster.intro", lang, k_min=k_min, k_max=k_max, k=c.k_)
+    joiner = t("name.separator", lang)
+    logged = (t("cluster.logged", lang, columns=joiner.join(column_label(x, lang) for x in c.logged_)) if c.logged_
+              else t("cluster.logged_none", lang))
+    return say("cluster.intro_columns", lang, columns=joiner.join(column_label(x, lang) for x in stage.columns),
+               logged=logged, k_min=k_min, k_max=k_max, k=c.k_)
+
+
+def cluster_notes_text(stage, lang: str):
+    """What 04 says about the columns of cluster.features: those left out and why, and how many
+    customers were placed at a column's median for want of a value; None when there is nothing to say."""
+    from segkit.report.html import say_each
+
+    joiner = t("name.separator", lang)
+    sentences = []
+    if stage.left_out:
+        sentences.append(("cluster.left_out", {"columns": joiner.join(
+            t(f"cluster.left_out.{why}", lang, column=column) for column, why in stage.left_out.items())}))
+    imputed = getattr(stage.clusterer, "imputed_", None)
+    if imputed:
+        sentences.append(("cluster.imputed", {"counts": joiner.join(
+            t("cluster.imputed_item", lang, column=column_label(column, lang), n=n) for column, n in imputed.items())}))
+    return say_each(sentences, lang) if sentences else None
+
+
+def cluster_profile_table(stage) -> pd.DataFrame:
+    """The cluster profiles 04 shows: name, customers, customer_share, the medians of the RFM columns
+    that have values and of the clustered columns, and revenue_share when there is revenue."""
+    profile = stage.profile
+    medians = [c for c in profile.columns if c not in ("cluster", "customers", "customer_share", "revenue_total",
+                                                        "revenue_share", "name") and not c.startswith("level_")
+               and not c.endswith("_level") and profile[c].notna().any()]
+    shares = ["revenue_share"] if profile["revenue_share"].notna().any() else []
+    return profile[["name", "customers", "customer_share", *medians, *shares]]
