@@ -38,6 +38,13 @@ def label_columns(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     return frame.rename(columns={c: known[f"col.{c}"][lang] for c in frame.columns if f"col.{c}" in known})
 
 
+def column_label(name: str, lang: str) -> str:
+    """A column's label in `lang`: segkit's own columns from the catalogue (col.<name>); a column the
+    data brought (a customer table's extra column, such as age) keeps the name the params gave it."""
+    known = messages()
+    return known[f"col.{name}"][lang] if f"col.{name}" in known else name
+
+
 def rule_name(rule: str, lang: str) -> str:
     return t(f"rule.{rule}", lang) if rule else t("ledger.used", lang)
 
@@ -62,7 +69,7 @@ def format_conditions(conditions, lang: str) -> str:
             lower[feature] = max(lower.get(feature, threshold), threshold)
     parts = []
     for feature in order:
-        name = t(f"col.{feature}", lang)
+        name = column_label(feature, lang)
         if feature in lower and feature in upper:
             parts.append(f"{lower[feature]:,.4g} < {name} <= {upper[feature]:,.4g}")
         elif feature in lower:

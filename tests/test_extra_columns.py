@@ -72,7 +72,8 @@ def test_a_mall_table_clustered_on_spend_age_and_income_and_ranked_on_income(tmp
         '              income: "Annual Income (k$)"}\n'
         "dimensions: [gender]\n"
         "cluster: {features: [revenue, age, income], k_min: 2, k_max: 6}\n"
-        "ranking: {weights: {amount: 0.8, income: 0.2}}\n", encoding="utf-8")
+        "ranking: {weights: {amount: 0.8, income: 0.2}}\n"
+        "tags: [{name: senior, en: Senior, zh: 年长, when: \"age >= 60\"}]\n", encoding="utf-8")
     result = run_report(tmp_path / "mall.yaml", reports_dir=tmp_path / "reports", pdf=False)
     clustering = (result.folder / "04_clustering.html").read_text(encoding="utf-8")
     assert "Clustering is skipped" not in clustering
@@ -86,3 +87,9 @@ def test_a_mall_table_clustered_on_spend_age_and_income_and_ranked_on_income(tmp
     rfm = (result.folder / "02_rfm.html").read_text(encoding="utf-8")
     assert "amount 80%, income 20%" in rfm
     assert info["cluster_features"] == ["revenue", "age", "income"] and info["k"] == int(clusters)
+    # a tag on an extra column works in the report, not only in the params check
+    profile = pd.read_parquet(result.folder / "data" / "profile.parquet")
+    assert profile["tag_senior"].sum() == (profile["age"] >= 60).sum() > 0
+    # the evaluation judges the clusters in the columns they were made on: its rules speak of them
+    evaluation = (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
+    assert "age" in evaluation.split("IF/THEN", 1)[1] or "income" in evaluation.split("IF/THEN", 1)[1]

@@ -236,7 +236,8 @@ def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.D
 
 def headline_kpis(data_dir: str | Path, top: float = 0.2) -> dict:
     """The figures on the index page, read from a run's stage outputs. When clustering was skipped,
-    clusters and silhouette are `NotMeasured` (shown as "—")."""
+    clusters and silhouette are `NotMeasured` (shown as "—"); so are orders when the source gives no
+    order count (a customer table with spend only)."""
     features = load_stage(data_dir, "features")
     segments = load_stage(data_dir, "segments")
     ledger = load_stage(data_dir, "ledger")
@@ -245,7 +246,8 @@ def headline_kpis(data_dir: str | Path, top: float = 0.2) -> dict:
     clustered = info.get("k") is not None
     return {
         "customers": findings["customers"],
-        "orders": int(features["orders"].sum()),
+        # a customer table without order counts cannot say how many orders there were
+        "orders": int(features["orders"].sum()) if features["orders"].notna().any() else NotMeasured(),
         "revenue": round(findings["revenue"], 2),
         "top_share": round(findings["top_share"], 4),
         # the index labels these Champions/Loyal and At Risk/Can't Lose Them: those codes only
