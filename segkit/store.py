@@ -49,14 +49,14 @@ def load_stage(data_dir: str | Path, name: str, optional: bool = False) -> pd.Da
     return pd.read_parquet(path)
 
 
-def save_run_info(data_dir: str | Path, **info) -> dict:
-    """Merge `info` into data_dir/run.json (dates are written as ISO strings)."""
+def save_run_info(data_dir: str | Path, **info) -> None:
+    """Merge `info` into data_dir/run.json (dates are written as ISO strings). Returns nothing, so that
+    a notebook cell ending in it shows nothing (`load_run_info` reads it back)."""
     path = Path(data_dir) / "run.json"
     current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     current.update({k: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v for k, v in info.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    return current
 
 
 def load_run_info(data_dir: str | Path) -> dict:

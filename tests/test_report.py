@@ -112,6 +112,8 @@ def test_pages_hide_code_and_parameters(en_run):
         page = (result.folder / f"{name}.html").read_text(encoding="utf-8")
         assert "load_params" not in page and "params_path" not in page and "overrides" not in page
         assert "Analyst notes" not in page
+        # no stray return value of a bookkeeping call: run.json's contents are not for the reader
+        assert "&#x27;as_of&#x27;" not in page and "'as_of'" not in page and "calibration_end&#x27;" not in page
         assert not re.search(r"<script[^>]+src=\"https?://", page), "pages must work offline"
         assert 'href="index.html"' in page
     assert (result.folder / "02_rfm.html").read_text().count("data:image/png;base64") >= 4

@@ -404,7 +404,7 @@ def customer_level_stage(result: CustomerLevel, data_dir: str | Path) -> dict:
     as_of (when known) and as_of_from, the features the table cannot say (`missing_features`), the
     extra columns and the sections that need transactions. Returns the run information written.
     """
-    from segkit.store import save_run_info, save_stage
+    from segkit.store import load_run_info, save_run_info, save_stage
 
     save_stage(data_dir, features=result.features, quarantine=result.quarantine, ledger=result.ledger,
                customers=result.customers, surveys=result.surveys, clean_transactions=None, repeat_summary=None,
@@ -413,7 +413,8 @@ def customer_level_stage(result: CustomerLevel, data_dir: str | Path) -> dict:
                 extra_columns=list(result.extra_columns), needs_transactions=list(result.needs_transactions))
     if result.as_of is not None:  # run.json's as_of is a date when present (store.load_run_info reads it so)
         info["as_of"] = result.as_of
-    return save_run_info(data_dir, **info)
+    save_run_info(data_dir, **info)
+    return load_run_info(data_dir)
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import Callable, Iterator
 
 from segkit.errors import SegkitError
 from segkit.params import Params, load_params
+from segkit.classify.rfm import load_segment_map
 from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index, write_pdf
 from segkit.report.tables import headline_kpis
 
@@ -124,7 +125,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                     export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang,
                                 notebooks)
                 doing = "writing the index page"
-                kpis = headline_kpis(work / "data", top=params.case_study.top_share)
+                grid = load_segment_map(params.rfm.segment_map, custom=params.rfm.custom_maps)
+                kpis = headline_kpis(work / "data", top=params.case_study.top_share, segment_map=grid)
                 write_index(work / "index.html", kpis, params, params_path, pdf, name, notebooks)
                 timings["html"] = round(time.perf_counter() - tick, 2)
                 if pdf:

@@ -234,15 +234,16 @@ def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.D
     return findings
 
 
-def headline_kpis(data_dir: str | Path, top: float = 0.2) -> dict:
+def headline_kpis(data_dir: str | Path, top: float = 0.2, segment_map="rfm11") -> dict:
     """The figures on the index page, read from a run's stage outputs. When clustering was skipped,
     clusters and silhouette are `NotMeasured` (shown as "—"); so are orders when the source gives no
-    order count (a customer table with spend only)."""
+    order count (a customer table with spend only). `segment_map` is the run's grid (a custom map's
+    segments are read with it)."""
     features = load_stage(data_dir, "features")
     segments = load_stage(data_dir, "segments")
     ledger = load_stage(data_dir, "ledger")
     info = load_run_info(data_dir)
-    findings = case_findings(features, segments, top=top)
+    findings = case_findings(features, segments, top=top, segment_map=segment_map)
     clustered = info.get("k") is not None
     return {
         "customers": findings["customers"],
