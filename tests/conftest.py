@@ -41,6 +41,19 @@ def write_params(folder: Path, name: str = "tiny", **changes) -> Path:
     return path
 
 
+def write_mall_table(path: Path, customers: int = 120) -> Path:
+    """The "mall customers" layout practice data sets use (id, gender, age, income, a 1-100 spending
+    score; no recency, no order count), seeded: a customer-level source with spend only."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"CustomerID": range(1, customers + 1), "Gender": rng.choice(["Male", "Female"], customers),
+                  "Age": rng.integers(18, 70, customers), "Annual Income (k$)": rng.integers(15, 140, customers),
+                  "Spending Score (1-100)": rng.integers(1, 100, customers)}).to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture
 def tiny_params(tmp_path) -> Path:
     return write_params(tmp_path)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import write_mall_table
+
 from segkit.errors import ParamsError
 from segkit.params import validate_params
 
@@ -62,10 +64,7 @@ def test_an_extra_column_named_like_a_criterion_is_refused_in_the_ranking():
 def test_a_mall_table_clustered_on_spend_age_and_income_and_ranked_on_income(tmp_path):
     from segkit.report.runner import run_report
 
-    rng = np.random.default_rng(3)
-    pd.DataFrame({"CustomerID": range(1, 121), "Gender": rng.choice(["Male", "Female"], 120),
-                  "Age": rng.integers(18, 70, 120), "Annual Income (k$)": rng.integers(15, 140, 120),
-                  "Spending Score (1-100)": rng.integers(1, 100, 120)}).to_csv(tmp_path / "mall.csv", index=False)
+    write_mall_table(tmp_path / "mall.csv")
     (tmp_path / "mall.yaml").write_text(
         "run_name: mall\nsource:\n  kind: customers\n  customers:\n    path: mall.csv\n"
         '    columns: {customer_id: CustomerID, revenue: "Spending Score (1-100)", age: Age, gender: Gender,\n'

@@ -18,7 +18,7 @@ from segkit.report.pages import format_kpis
 from segkit.report.runner import NOTEBOOKS, ReportError, run_report
 from segkit.report.tables import AT_RISK, VALUABLE
 
-from conftest import ROOT, chromium, require_tool, write_params
+from conftest import ROOT, chromium, require_tool, write_mall_table, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -344,10 +344,7 @@ def test_a_customer_table_source_runs_end_to_end(tmp_path):
 
 def test_a_customer_table_with_spend_only_finishes_and_says_what_it_cannot_do(tmp_path):
     """The 'mall customers' layout: id, gender, age, income and a spending score; no recency, no order count."""
-    rng = np.random.default_rng(3)
-    pd.DataFrame({"CustomerID": range(1, 121), "Gender": rng.choice(["Male", "Female"], 120),
-                  "Age": rng.integers(18, 70, 120), "Annual Income (k$)": rng.integers(15, 140, 120),
-                  "Spending Score (1-100)": rng.integers(1, 100, 120)}).to_csv(tmp_path / "mall.csv", index=False)
+    write_mall_table(tmp_path / "mall.csv")
     (tmp_path / "mall.yaml").write_text(
         "run_name: mall\nsource:\n  kind: customers\n  customers:\n    path: mall.csv\n"
         '    columns: {customer_id: CustomerID, revenue: "Spending Score (1-100)", age: Age, gender: Gender}\n'
