@@ -111,6 +111,26 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
     typer.echo(str(result.folder / "index.html"))
 
 
+@app.command()
+def backfill(params: ParamsOption,
+             first: Annotated[str, typer.Option("--from", help="The first month to write (YYYY-MM).")],
+             last: Annotated[str, typer.Option("--to", help="The last month to write (YYYY-MM).")],
+             set_: SetOption = None,
+             reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs and the history.")] = Path("reports")
+             ) -> None:
+    """Write each month from --from to --to into the history (reports/history.duckdb): the customers
+    classified as they stood at each month's end, and the month's figures. No HTML or PDF: fast."""
+    with _one_message():
+        from segkit.monthly.backfill import backfill as run_backfill
+        from segkit.monthly.history import history_path
+
+        written = run_backfill(params, first, last, reports_dir, overrides=set_ or [],
+                               progress=lambda m: err.print(_plain(m), highlight=False))
+    total = sum(month.seconds for month in written)
+    err.print(f"[green]done[/]: {len(written)} months in {total:.1f} s, in {_plain(history_path(reports_dir))}")
+    typer.echo(str(history_path(reports_dir)))
+
+
 @app.command("run")
 def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02_rfm.")], params: ParamsOption,
             data_dir: Annotated[Path, typer.Option(help="Stage outputs folder (read and written).")] = Path("reports/interactive/data"),

@@ -13,7 +13,9 @@ Schema (read it with `duckdb.connect("reports/history.duckdb", read_only=True)` 
   rfm_class, cluster (integer), r_score, f_score, m_score (integers), frequency_tier,
   monetary_tier, clv_tier, tags (text, "+"-joined), revenue, clv, p_alive (doubles).
 - `kpis`: one row per (run_name, month, name): the run's headline figures as doubles
-  (customers, orders, revenue, ...).
+  (customers, orders, revenue so far, ...) and the month's own (month_active_customers,
+  month_new_customers, month_orders, month_revenue, month_avg_order_value, month_purchase_frequency,
+  month_retention_rate, month_repurchase_rate: see `segkit.monthly.activity.monthly_kpis`).
 - `runs`: one row per (run_name, month): as_of (date) and the number of customers written.
 """
 
@@ -184,4 +186,8 @@ def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict
     clusters = load_stage(data_dir, "clusters", optional=True)
     if clusters is not None and "cluster" in clusters.columns and "cluster" not in profile.columns:
         profile = profile.merge(clusters[["customer_id", "cluster"]], on="customer_id", how="left")
-    return write_month(path, run_name, as_of, profile, kpis, timeout=timeout)
+    from segkit.monthly.backfill import month_figures
+
+    # the month's own figures (active customers, revenue, retention ...), as a backfill writes them
+    figures = month_figures(profile, load_stage(data_dir, "activity", optional=True), as_of)
+    return write_month(path, run_name, as_of, profile, {**figures, **kpis}, timeout=timeout)

@@ -1,0 +1,123 @@
+"""Backfill the history: each month of a range classified as it stood then, without the report pages.
+
+`segkit backfill --params P --from 2025-01 --to 2025-12` reads the source once, then for each month
+(oldest first) cleans the transactions up to that month's end, computes the per-customer features,
+scores and classifies them with the run's standards (as 02_rfm does: the RFM scorer, the grid map
+or its fallback, the eight classes, the tiers) and writes the month into the history
+(`segkit.monthly.history`) with the month's KPIs. No notebook, no HTML, no PDF: the per-customer
+stages only, so a year of months takes seconds to minutes where twelve full reports would take many.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from segkit.errors import ParamsError
+
+
+@dataclass(frozen=True)
+class BackfilledMonth:
+    """One month written: its month-end as-of date, the customers classified, and the seconds it took."""
+
+    as_of: dt.date
+    customers: int
+    seconds: float
+
+
+def month_ends(first: str, last: str) -> list[dt.date]:
+    """The last days of the months from `first` to `last` (YYYY-MM, both included), oldest first.
+    Raises ParamsError for a month that is not YYYY-MM or a range that runs backwards."""
+    def parse(text: str, name: str) -> pd.Timestamp:
+        try:
+            return pd.Timestamp(dt.datetime.strptime(str(text), "%Y-%m"))
+        except ValueError:
+            raise ParamsError(f"--{name} {str(text)[:20]!r} is not a month: write it as YYYY-MM, e.g. 2025-01") from None
+
+    start, end = parse(first, "from"), parse(last, "to")
+    if end < start:
+        raise ParamsError(f"--from {first} is after --to {last}: the months run from the first to the last")
+    return [(month + pd.offsets.MonthEnd(0)).date() for month in pd.date_range(start, end, freq="MS")]
+
+
+def month_figures(profile: pd.DataFrame, activity: pd.DataFrame, as_of: dt.date) -> dict[str, float]:
+    """The KPIs the history keeps for a month: customers, orders and revenue so far (the profile's),
+    and the month's own figures from `segkit.monthly.activity.monthly_kpis` (prefixed month_: active
+    customers, new customers, orders, revenue, average order value, purchase frequency, retention
+    and repurchase rate); a month without purchases has zero activity and undefined rates left out."""
+    from segkit.monthly.activity import monthly_kpis
+
+    figures = {"customers": float(len(profile)), "orders": float(profile["orders"].sum()),
+               "revenue": float(profile["revenue"].sum())}
+    month = dt.date(as_of.year, as_of.month, 1)
+    if activity is not None and len(activity):
+        kpis = monthly_kpis(activity)
+        row = kpis[kpis["month"] == month]
+        if len(row):
+            for name, value in row.iloc[0].drop("month").items():
+                if pd.notna(value):
+                    figures[f"month_{name}"] = float(value)
+    return figures
+
+
+def classify_month(params, intake, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The run's classification as it stood on `as_of`: the profile (features, scores, segment,
+    eight class, tiers) of every customer scored, and the month's KPIs (`month_figures`). The same
+    standards as 02_rfm: cleaning rules, RFM scorer, grid map (or its fallback), class map, tiers."""
+    from segkit.classify.profile import customer_profile
+    from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
+    from segkit.features import customer_features
+    from segkit.intake.cleaning import clean_transactions
+    from segkit.monthly.activity import monthly_activity
+    from segkit.intake.sources import connect
+
+    p = params
+    result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=p.cleaning,
+                                minor_unit=p.currency.minor_unit)
+    con = intake.engine or connect()
+    features = customer_features(intake.engine or con, result.scored, result.as_of, p.features.activity_days,
+                                 p.currency.minor_unit, floor_revenue=p.cleaning.returns.net_negative == "floor")
+    scorer = RFMScorer(p.rfm.bins, method=p.rfm.method, ties=p.rfm.ties, cuts=p.rfm.cuts, percentiles=p.rfm.percentiles,
+                       max_tied_share=p.rfm.max_tied_share).fit(features)
+    grid = grid_for(p.rfm.segment_map, scorer.unusable_, custom=p.rfm.custom_maps)
+    classes = load_segment_map(p.rfm.class_map, custom=p.rfm.custom_maps, basis=p.rfm.class_basis,
+                               thresholds=p.rfm.class_thresholds)
+    segments, _ = segment_customers(features, scorer, grid, classes)
+    profile = customer_profile(features, segments, intake.customers, intake.surveys,
+                               frequency_tier=p.tiers.frequency.model_dump(), monetary_tier=p.tiers.monetary.model_dump(),
+                               abc=p.tiers.abc, very_satisfied=p.satisfaction.very_satisfied,
+                               satisfied=p.satisfaction.satisfied)
+    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of)
+
+
+def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | Path = "reports",
+             overrides: list[str] = (), progress: Callable[[str], None] = lambda message: None) -> list[BackfilledMonth]:
+    """Classify each month from `first` to `last` (YYYY-MM) and write it into the history beside
+    the reports (`<reports_dir>/history.duckdb`, under the params' run_name), oldest first; a month
+    already there is replaced. Returns what was written. Raises ParamsError for bad params or months,
+    DataError for data that cannot be read or cleaned (the months written before stay written)."""
+    from segkit.intake.sources import load_source
+    from segkit.monthly.history import history_path, write_month
+    from segkit.params import load_params
+
+    params = load_params(params_path, list(overrides))
+    if params.source.kind == "customers":
+        raise ParamsError(f"{params_path}: a customer-level source (source.kind: customers) is one picture, not a "
+                          "history of purchases: there are no earlier months to backfill")
+    ends = month_ends(first, last)
+    intake = load_source(params.source, params_path)
+    path = history_path(reports_dir)
+    written = []
+    for number, as_of in enumerate(ends, start=1):
+        tick = time.perf_counter()
+        profile, figures = classify_month(params, intake, as_of)
+        customers = write_month(path, params.run_name, as_of, profile, figures)
+        seconds = time.perf_counter() - tick
+        written.append(BackfilledMonth(as_of, customers, round(seconds, 2)))
+        progress(f"[{number}/{len(ends)}] {as_of:%Y-%m}: {customers:,} customers in {seconds:.1f} s")
+    return written

@@ -1,0 +1,63 @@
+"""segkit backfill: a year of months written into the history, each as it stood at its month's end."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from conftest import run_segkit, write_params
+from segkit.errors import ParamsError
+from segkit.intake.cleaning import clean_transactions
+from segkit.intake.sources import load_source
+from segkit.monthly.backfill import backfill, month_ends
+from segkit.monthly.history import history_path, read_history
+from segkit.params import load_params
+
+
+def test_month_ends_run_from_the_first_to_the_last_month():
+    assert month_ends("2024-11", "2025-02") == [dt.date(2024, 11, 30), dt.date(2024, 12, 31), dt.date(2025, 1, 31),
+                                               dt.date(2025, 2, 28)]
+    assert month_ends("2024-02", "2024-02") == [dt.date(2024, 2, 29)]
+    with pytest.raises(ParamsError, match="after --to"):
+        month_ends("2025-03", "2025-01")
+    with pytest.raises(ParamsError, match="is not a month"):
+        month_ends("2025-13", "2025-12")
+
+
+@pytest.fixture(scope="module")
+def year(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backfill")
+    params = write_params(folder, "tiny")
+    written = backfill(params, "2024-01", "2024-12", folder / "reports")
+    return params, folder, written
+
+
+def test_twelve_months_give_a_kpi_series_whose_revenue_is_each_months_own(year):
+    params_path, folder, written = year
+    assert [m.as_of for m in written] == month_ends("2024-01", "2024-12")
+    history = read_history(history_path(folder / "reports"), "tiny")
+    kpis = history["kpis"].pivot(index="month", columns="name", values="value")
+    assert len(kpis) == 12 and (kpis["customers"].diff().dropna() >= 0).all()  # customers only accumulate
+    # each month's revenue: the clean transactions of that month, as cleaning saw them at its end
+    p = load_params(params_path)
+    intake = load_source(p.source, params_path)
+    for as_of in month_ends("2024-01", "2024-12"):
+        clean = clean_transactions(None, intake.transactions, as_of=as_of, rules=p.cleaning).clean
+        in_month = clean[pd.to_datetime(clean["ordered_at"]).dt.to_period("M") == pd.Period(as_of, "M")]
+        month = pd.Timestamp(as_of.replace(day=1))
+        assert kpis.loc[month, "month_revenue"] == pytest.approx(in_month["amount"].sum(), abs=0.01)
+        assert kpis.loc[month, "month_active_customers"] == in_month["customer_id"].nunique()
+    assignments = history["assignments"]
+    assert assignments.groupby("month").size().tolist() == [m.customers for m in written]
+    assert assignments["segment"].notna().all() and assignments["rfm_class"].notna().all()
+
+
+def test_the_command_line_says_each_month_and_refuses_what_it_cannot_do(year, tmp_path):
+    params_path, _, _ = year
+    done = run_segkit("backfill", "--params", str(params_path), "--from", "2024-11", "--to", "2024-12",
+                      "--out", str(tmp_path / "reports"))
+    assert done.returncode == 0, done.stderr
+    assert "[1/2] 2024-11" in done.stderr and "2 months in" in done.stderr
+    assert done.stdout.strip() == str(history_path(tmp_path / "reports"))
+    backwards = run_segkit("backfill", "--params", str(params_path), "--from", "2024-12", "--to", "2024-01")
+    assert backwards.returncode == 2 and "is after --to" in backwards.stderr and "Traceback" not in backwards.stderr
