@@ -81,3 +81,26 @@ def test_clusters_are_matched_to_last_months_whatever_their_numbers():
     assert set(far.values()) == {None}
     with pytest.raises(DataError, match="same features"):
         match_clusters(previous, current[:, :2])
+
+
+def test_classes_before_come_from_the_history_or_are_recomputed_from_the_month_start(tmp_path):
+    from segkit.monthly.activity import features_at_month_starts
+    from segkit.monthly.history import write_month
+    from segkit.monthly.migration import classes_before
+    from segkit.params import RFM
+
+    rng = np.random.default_rng(8)
+    rows = [(f"c{i}", f"o{i}-{k}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d)), float(rng.integers(5, 300)))
+            for i in range(40) for k, d in enumerate(sorted(rng.integers(0, 90, size=1 + i % 4)))]
+    tx = pd.DataFrame(rows, columns=["customer_id", "order_id", "ordered_at", "amount"])
+    grid, classes = load_segment_map("rfm11"), load_segment_map("cn8")
+    starts = features_at_month_starts(connect(), tx, [dt.date(2024, 3, 1)])
+    before, source = classes_before(dt.date(2024, 3, 1), tmp_path / "none.duckdb", "shop", starts, RFM(), grid, classes)
+    assert source == "recomputed" and len(before) == starts["customer_id"].nunique()
+    assert set(before["segment"]) <= set(grid.codes) and set(before["rfm_class"]) <= set(classes.codes)
+    # once the history holds February, it is read from there
+    path = tmp_path / "history.duckdb"
+    write_month(path, "shop", dt.date(2024, 2, 29), before.assign(segment="lost"), {"customers": len(before)})
+    from_history, source = classes_before(dt.date(2024, 3, 1), path, "shop", starts, RFM(), grid, classes)
+    assert source == "history" and set(from_history["segment"]) == {"lost"}
+    assert classes_before(dt.date(2024, 3, 1)) == (None, "none")
