@@ -138,11 +138,13 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
             month: MonthOption = None, set_: SetOption = None) -> None:
     """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
     from segkit.params import load_params
+    from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
     from segkit.report.runner import NOTEBOOKS, check_notebook, default_notebooks_dir, execute_notebook
 
     name = notebook.removesuffix(".ipynb")
-    if name not in NOTEBOOKS:
-        _fail(SegkitError(f"notebook {notebook!r} does not exist; choose one of {', '.join(NOTEBOOKS)}"))
+    known = list(dict.fromkeys([*NOTEBOOKS, *CUSTOMER_TABLE_NOTEBOOKS]))
+    if name not in known:
+        _fail(SegkitError(f"notebook {notebook!r} does not exist; choose one of {', '.join(known)}"))
     overrides = (set_ or []) + ([f"month={month}"] if month else [])
     with _one_message():
         loaded = load_params(params, overrides)

@@ -356,3 +356,7 @@ def test_a_customer_table_with_spend_only_finishes_and_says_what_it_cannot_do(tm
     assert "cannot tell customers apart" in rfm and "No customer is called Champion or Loyal" in rfm
     kpis = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
     assert kpis["clusters"] == "—" and kpis["orders"] == "—"  # no order count in the table: not "0"
+    # recency cannot tell these customers apart: no group sentence claims who bought recently or long ago
+    case_study = (result.folder / "06_case_study.html").read_text(encoding="utf-8")
+    assert "cannot tell these customers apart" in case_study
+    assert "recent big spenders" not in case_study and "have not bought for a long time" not in case_study

@@ -200,3 +200,11 @@ def test_spend_only_data_say_the_segment_names_carry_no_recency():
     assert 'Only spend can tell these customers apart' in en and '“Cooling big spenders” and “Cooling”' in en
     assert "use recency and spend" not in en and "middle recency score (3" not in en
     assert "“趋冷的高消费客户”和“趋冷客户”只表示消费高低" in texts(tables.rfm_dimension_notes(unusable, "rm6", "zh"))
+
+
+def test_no_group_sentence_when_recency_cannot_tell_customers_apart():
+    from segkit.report.tables import case_group_text
+
+    findings = {"segment_map": "rm6", "valuable": {"n": 0, "customer_share": 0.0, "revenue": 0.0, "revenue_share": 0.0}}
+    assert case_group_text(findings, "valuable", "en", unusable={"r": {"reason": "no_values"}}) is None
+    assert case_group_text(findings, "valuable", "en", unusable={"f": {"reason": "one_value"}}) is not None

@@ -476,10 +476,15 @@ def cluster_skip_text(skipped: dict, lang: str) -> str:
     return t(f"cluster.skip.{skipped['reason']}", lang, **values)
 
 
-def case_group_text(findings: dict, group: str, lang: str, currency=None):
+def case_group_text(findings: dict, group: str, lang: str, currency=None, unusable: dict | None = None):
     """The case study's sentence for a group (valuable, at_risk, gone), in the words of the map the
-    segments were made with (rm6 has its own: no one is called Champion or Loyal)."""
+    segments were made with (rm6 has its own: no one is called Champion or Loyal). None when recency
+    cannot tell customers apart (`unusable`, the run's `rfm_unusable`, has "r"): every group is
+    defined by how recently its customers bought, so none can be named (the caution says why)."""
     from segkit.report.html import say
+
+    if unusable and "r" in unusable:
+        return None
 
     base = GROUP_MESSAGES[group]
     specific = f"{base}.{findings.get('segment_map')}"
