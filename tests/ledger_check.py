@@ -65,3 +65,20 @@ def reasons(result) -> dict:
 def fixes(result) -> dict:
     """source_row -> the fixes made on it, for the clean rows with any."""
     return {int(r): f for r, f in zip(result.clean["source_row"], result.clean["fixes"]) if f}
+
+
+def file_source(path, **table):
+    """A params source that reads `path` as a transactions file (`table`: FileTable settings)."""
+    from segkit.params import FileTable, Source
+
+    return Source(kind="file", transactions=FileTable(path=str(path), **table))
+
+
+def cleaned(source, as_of=None, **rules):
+    """The source read and cleaned (as of 2024-12-31 unless stated), every row accounted for: (intake, result)."""
+    import datetime as dt
+
+    from segkit.intake.sources import load_source
+
+    intake = load_source(source)
+    return intake, clean_checked(intake.transactions, as_of or dt.date(2024, 12, 31), **rules)

@@ -3,7 +3,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ledger_check import assert_every_row_accounted
+from ledger_check import assert_every_row_accounted, cleaned, file_source
 from segkit.intake.cleaning import clean_transactions
 from segkit.errors import DataError, ParamsError
 from segkit.params import Cleaning, DemoSource, FileTable, Source, validate_params
@@ -18,15 +18,6 @@ CHINESE_CSV = ("客户ID,订单号,下单时间,金额,品类\n"
                "C3,O3,45300,12.5,运费\n")
 
 
-def file_source(path, **table) -> Source:
-    return Source(kind="file", transactions=FileTable(path=str(path), **table))
-
-
-def cleaned(source: Source, **rules):
-    intake = load_source(source)
-    result = clean_transactions(None, intake.transactions, as_of=dt.date(2024, 12, 31), rules=Cleaning(**rules))
-    assert_every_row_accounted(result, intake.transactions)
-    return intake, result
 
 
 @pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])

@@ -10,7 +10,7 @@ import zipfile
 import pyarrow as pa
 import pytest
 
-from ledger_check import assert_every_row_accounted
+from ledger_check import assert_every_row_accounted, cleaned, file_source as source
 from segkit.errors import DataError, ParamsError
 from segkit.intake import textfiles
 from segkit.intake.cleaning import clean_transactions
@@ -22,15 +22,6 @@ CSV = "customer_id,ordered_at,amount,note\nC1,2024-01-05,10,first\nC2,2024-01-06
 COLUMNS = {"customer_id": "cust", "ordered_at": "day", "amount": "total"}
 
 
-def source(path, **table) -> Source:
-    return Source(kind="file", transactions=FileTable(path=str(path), **table))
-
-
-def cleaned(src: Source, **rules):
-    intake = load_source(src)
-    result = clean_transactions(None, intake.transactions, as_of=dt.date(2024, 12, 31), rules=Cleaning(**rules))
-    assert_every_row_accounted(result, intake.transactions)
-    return intake, result
 
 
 # -- compressed files -------------------------------------------------------------------------
