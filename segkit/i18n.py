@@ -1,4 +1,5 @@
-"""Every word a report shows, in Chinese and English, from one place (segkit/locale/messages.yaml).
+"""Every word a report shows, in Chinese and English, from one place: segkit/locale/messages.yaml,
+plus one messages_<area>.yaml per larger area (exports, migration, ...); a key lives in one file only.
 
 One call draws the Chinese or the English version: `t("kpi.revenue", "zh")` -> "销售额".
 """
@@ -17,8 +18,18 @@ LANGUAGES = ("en", "zh")
 
 @lru_cache(maxsize=None)
 def messages() -> dict[str, dict[str, str]]:
-    text = resources.files("segkit.locale").joinpath("messages.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    """Every key of segkit/locale/messages*.yaml, merged; a key found in two files is an error."""
+    folder = resources.files("segkit.locale")
+    names = sorted(entry.name for entry in folder.iterdir()
+                   if entry.name.startswith("messages") and entry.name.endswith(".yaml"))
+    merged: dict[str, dict[str, str]] = {}
+    for name in names:
+        part = yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8")) or {}
+        twice = sorted(set(part) & set(merged))
+        if twice:
+            raise ValueError(f"segkit/locale/{name} repeats keys of another messages file: {', '.join(twice)}")
+        merged.update(part)
+    return merged
 
 
 def t(key: str, lang: str, **values) -> str:
@@ -28,7 +39,7 @@ def t(key: str, lang: str, **values) -> str:
     try:
         template = messages()[key][lang]
     except KeyError:
-        raise KeyError(f"no text for {key!r} in {lang!r}: add it to segkit/locale/messages.yaml") from None
+        raise KeyError(f"no text for {key!r} in {lang!r}: add it to segkit/locale/messages.yaml (or its area's messages_<area>.yaml)") from None
     return template.format(**values) if values else template
 
 

@@ -430,7 +430,7 @@ def test_saved_stages_feed_rfm_tags_ranking_clustering_and_the_case_study(tmp_pa
     clusters = segkit.cluster_assignments(features, clusterer.labels_, named)
     assert len(clusters) == 6
 
-    # what 06_case_study does
+    # what 08_case_study does
     findings = segkit.case_findings(features, load_stage(data_dir, "segments"), clusters, top=0.2)
     assert findings["customers"] == 6
     assert findings["revenue"] == pytest.approx(723 + 12 + 475 + 15 + 216 + 562)

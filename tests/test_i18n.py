@@ -24,8 +24,26 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders():
         assert placeholders(texts["en"]) == placeholders(texts["zh"]), key
 
 
+def test_messages_merge_the_area_files_and_refuse_a_key_given_twice(tmp_path, monkeypatch):
+    from segkit import i18n
+    (tmp_path / "messages.yaml").write_text('a.b: {en: "A", zh: "甲"}\n', encoding="utf-8")
+    (tmp_path / "messages_extra.yaml").write_text('c.d: {en: "C", zh: "丙"}\n', encoding="utf-8")
+    (tmp_path / "notes.yaml").write_text('e.f: {en: "E", zh: "戊"}\n', encoding="utf-8")
+    monkeypatch.setattr(i18n.resources, "files", lambda package: tmp_path)
+    i18n.messages.cache_clear()
+    try:
+        assert set(i18n.messages()) == {"a.b", "c.d"}
+        (tmp_path / "messages_more.yaml").write_text('a.b: {en: "again", zh: "又"}\n', encoding="utf-8")
+        i18n.messages.cache_clear()
+        with pytest.raises(ValueError, match="messages_more.yaml repeats keys of another messages file: a.b"):
+            i18n.messages()
+    finally:
+        monkeypatch.undo()
+        i18n.messages.cache_clear()
+
+
 def test_unknown_key_and_language_are_clear_errors():
-    with pytest.raises(KeyError, match="add it to segkit/locale/messages.yaml"):
+    with pytest.raises(KeyError, match="add it to segkit/locale/messages"):
         t("no.such.key", "en")
     with pytest.raises(ValueError, match="lang must be one of en, zh, got 'fr'"):
         t("kpi.revenue", "fr")

@@ -153,6 +153,6 @@ def test_the_report_finishes_and_says_what_it_did(report):
     assert "cp1252" in cleaning and "gzip" in cleaning and "semicolons" in cleaning
     assert "2 lines held only blanks or separators" in cleaning
     assert "£" in (result.folder / "index.html").read_text(encoding="utf-8")
-    assert (result.folder / "06_case_study.html").is_file()
+    assert (result.folder / "08_case_study.html").is_file()
     profile = pd.read_parquet(result.folder / "data" / "profile.parquet")
     assert set(profile["country"].dropna()) <= {"United Kingdom", "France", "Germany"}

@@ -214,7 +214,7 @@ def test_shipped_params_run_end_to_end(name, overrides, tmp_path):
     params, expected = independent_kpis(params_path, overrides)
     shown = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
     assert shown == {key: value for key, _, value in format_kpis(expected, params)}
-    case_study = (result.folder / "06_case_study.html").read_text(encoding="utf-8")
+    case_study = (result.folder / "08_case_study.html").read_text(encoding="utf-8")
     evaluation = (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
     value_page = (result.folder / "03_customer_value.html").read_text(encoding="utf-8")
     assert not re.search(r"\bnan\b|\binf\b", value_page + case_study + evaluation, re.IGNORECASE)
@@ -338,7 +338,7 @@ def test_a_customer_table_source_runs_end_to_end(tmp_path):
     assert ledger["rows"].sum() == len(raw)  # every row of the table accounted for
     assert len(features) == ledger.loc[ledger.outcome != "set_aside", "rows"].sum()
     assert shown_kpis(index)["customers"] == f"{len(features):,}"
-    assert "Champions" in pages["06_case_study"] and result.history is None
+    assert "Champions" in pages["08_case_study"] and result.history is None
     assert "the data are one row per customer, so there are no purchases over time" in pages["05_evaluation"]
 
 
@@ -357,6 +357,6 @@ def test_a_customer_table_with_spend_only_finishes_and_says_what_it_cannot_do(tm
     kpis = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
     assert kpis["clusters"] == "—" and kpis["orders"] == "—"  # no order count in the table: not "0"
     # recency cannot tell these customers apart: no group sentence claims who bought recently or long ago
-    case_study = (result.folder / "06_case_study.html").read_text(encoding="utf-8")
+    case_study = (result.folder / "08_case_study.html").read_text(encoding="utf-8")
     assert "cannot tell these customers apart" in case_study
     assert "recent big spenders" not in case_study and "have not bought for a long time" not in case_study

@@ -70,17 +70,17 @@ def test_one_order_report_never_calls_anyone_loyal(one_order_run):
     _, pages = one_order_run
     assert "F (frequency) cannot tell customers apart" in pages["02_rfm"]
     assert "segments below use recency and spend only" in pages["02_rfm"]
-    for page in ("02_rfm", "06_case_study"):
+    for page in ("02_rfm", "08_case_study"):
         assert "Champions" not in pages[page] and "Loyal Customers" not in pages[page]
-    assert "are Champions or Loyal" not in pages["06_case_study"]
-    assert "recent big spenders" in pages["06_case_study"]
-    assert "F (frequency) cannot tell these customers apart" in pages["06_case_study"]
+    assert "are Champions or Loyal" not in pages["08_case_study"]
+    assert "recent big spenders" in pages["08_case_study"]
+    assert "F (frequency) cannot tell these customers apart" in pages["08_case_study"]
 
 
 def test_one_order_report_names_what_the_data_cannot_support(one_order_run):
     _, pages = one_order_run
     assert "no customer bought twice, so there is no time between orders" in pages["02_rfm"]
-    for page in ("02_rfm", "06_case_study"):
+    for page in ("02_rfm", "08_case_study"):
         assert "cannot support 7 of the configured standards" in pages[page]
     # the weights used: amount, activity and loyalty renormalised (30:15:10 of 55)
     assert "weights (amount 55%, activity 27%, loyalty 18%)" in pages["02_rfm"]
@@ -98,7 +98,7 @@ def test_six_customers_finish_with_skipped_sections_saying_why(six_run):
     reason = "只有 2 种不同的客户特征组合，而 k_min 为 2"
     assert f"跳过聚类：{reason}" in pages["04_clustering"]
     assert "跳过聚类质量" in pages["05_evaluation"] and reason in pages["05_evaluation"]
-    assert "本数据未进行聚类" in pages["06_case_study"] and reason in pages["06_case_study"]
+    assert "本数据未进行聚类" in pages["08_case_study"] and reason in pages["08_case_study"]
     assert not (result.folder / "data" / "clusters.parquet").exists()
     index = (result.folder / "index.html").read_text(encoding="utf-8")
     assert re.search(r'data-kpi="clusters"><div class="value">—<', index)

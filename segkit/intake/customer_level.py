@@ -397,7 +397,7 @@ def _as_of(as_of: dt.date | None, dates: dict[str, pd.Series], numbers: dict[str
 
 def customer_level_stage(result: CustomerLevel, data_dir: str | Path) -> dict:
     """Save a customer-level source as the cleaning stage's outputs, so that the later notebooks
-    (02_rfm, 04_clustering, 06_case_study) read it as they read a transaction source: features,
+    (02_rfm, 04_clustering, 08_case_study) read it as they read a transaction source: features,
     quarantine, ledger, customers and surveys (Parquet files in `data_dir`); the transaction-level
     stage files (clean_transactions, repeat_summary, holdout_summary, activity, month_start_features)
     are removed, so that none is left from an earlier run. run.json gets source_kind "customers",

@@ -2,7 +2,7 @@
 index page and the manifest, and only then put the run in place.
 
 `run_report("params/demo.yaml")` writes `reports/<run>/`:
-`01_cleaning.html` ... `06_case_study.html` (code hidden, parameters removed), `index.html`,
+`01_cleaning.html` ... `08_case_study.html` (code hidden, parameters removed), `index.html`,
 `report.pdf`, `data/` (stage outputs), `executed/` (the executed notebooks) and `manifest.json`.
 
 How a run uses the reports folder:
