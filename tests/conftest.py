@@ -59,6 +59,27 @@ def tiny_params(tmp_path) -> Path:
     return write_params(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def en_run(tmp_path_factory):
+    """(params path, RunResult) of one whole English report on the tiny demo, shared by every test
+    file that reads a report: add assertions on it rather than new whole-report runs."""
+    from segkit.report.runner import run_report
+
+    folder = tmp_path_factory.mktemp("en")
+    params = write_params(folder, "tiny")
+    return params, run_report(params, reports_dir=folder / "reports")
+
+
+@pytest.fixture(scope="session")
+def zh_run(tmp_path_factory):
+    """The same report in Chinese."""
+    from segkit.report.runner import run_report
+
+    folder = tmp_path_factory.mktemp("zh")
+    params = write_params(folder, "tiny-zh", lang="zh")
+    return params, run_report(params, reports_dir=folder / "reports")
+
+
 def run_segkit(*args, cwd=ROOT, check=False) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("segkit")
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, check=check, timeout=900)

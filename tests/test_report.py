@@ -23,20 +23,6 @@ from conftest import ROOT, chromium, require_tool, write_mall_table, write_param
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def en_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("en")
-    params = write_params(folder, "tiny")
-    return params, run_report(params, reports_dir=folder / "reports")
-
-
-@pytest.fixture(scope="session")
-def zh_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("zh")
-    params = write_params(folder, "tiny-zh", lang="zh")
-    return params, run_report(params, reports_dir=folder / "reports")
-
-
 def independent_kpis(params_path, overrides=()):
     """The headline figures computed straight from the package, without notebooks or stage files."""
     p = segkit.load_params(params_path, list(overrides))
