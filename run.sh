@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # segkit's two commands, for a fresh Debian/Ubuntu machine with Python 3.11+:
-#   ./run.sh demo   set up, then write the demo report to reports/demo/ (index.html, report.pdf, ...)
+#   ./run.sh demo   set up, then write (or rewrite) the demo report in reports/demo/ (index.html, report.pdf, ...)
 #   ./run.sh test   set up with the test tools, then run the whole test suite
 # Set-up is idempotent: a second run only checks. Nothing is downloaded at run time.
 set -euo pipefail
@@ -54,7 +54,7 @@ case "${1:-}" in
   demo)
     need_python; system_packages; python_env postgres,excel
     shift
-    "$VENV/bin/segkit" report --params params/demo.yaml "$@"
+    "$VENV/bin/segkit" report --params params/demo.yaml --force "$@"
     ;;
   test)
     need_python; system_packages test; python_env postgres,excel,dev

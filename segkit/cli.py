@@ -90,11 +90,14 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
            reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs.")] = Path("reports"),
            notebooks: Annotated[Optional[Path], typer.Option(help="Folder with the notebooks (default: the project's).")] = None,
            pdf: Annotated[bool, typer.Option(help="Also write report.pdf.")] = True,
+           force: Annotated[bool, typer.Option("--force", help="Replace a good report of the same run name (and its "
+                                                               "month in the history).")] = False,
            debug: Annotated[bool, typer.Option("--debug", help="On an error, also print the Python traceback.")] = False
            ) -> None:
     """Run all the notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
 
     A failed run leaves the last good report in place and keeps what it made in reports/<run>.failed/.
+    A run name that already has a good report is refused unless --force is given.
     """
     _state["debug"] = _state["debug"] or debug
     # `kill <pid>` (SIGTERM) ends the run like Ctrl-C: its folder set aside, its kernel stopped
@@ -104,7 +107,7 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
             from segkit.report.runner import run_report
 
             result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
-                                notebooks_dir=notebooks, pdf=pdf, progress=lambda m: err.print(m, highlight=False, markup=False))
+                                notebooks_dir=notebooks, pdf=pdf, force=force, progress=lambda m: err.print(m, highlight=False, markup=False))
     finally:
         signal.signal(signal.SIGTERM, before)
     err.print(f"[green]done in {result.timings['total']:.1f} s[/]: open {_plain(result.folder / 'index.html')}")

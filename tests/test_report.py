@@ -182,7 +182,7 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
     broken.cells.insert(4, nbformat.v4.new_code_cell('raise RuntimeError("the clustering broke")'))
     nbformat.write(broken, notebooks / "04_clustering.ipynb")
     with pytest.raises(ReportError) as err:
-        run_report(params_path, reports_dir=reports, notebooks_dir=notebooks, pdf=False)
+        run_report(params_path, reports_dir=reports, notebooks_dir=notebooks, pdf=False, force=True)
     message = str(err.value)
     assert "notebook 04_clustering failed in cell" in message and "the clustering broke" in message
     assert f"the executed notebook is at {reports / 'tiny.failed' / 'executed' / '04_clustering.ipynb'}" in message

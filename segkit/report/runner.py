@@ -74,9 +74,12 @@ def run_name_for(params: Params) -> str:
 
 def run_report(params_path: str | os.PathLike, month: str | None = None, overrides: list[str] = (),
                reports_dir: str | os.PathLike = "reports", notebooks_dir: str | os.PathLike | None = None,
-               pdf: bool = True, progress: Callable[[str], None] = lambda message: None) -> RunResult:
+               pdf: bool = True, force: bool = False,
+               progress: Callable[[str], None] = lambda message: None) -> RunResult:
     """Run the whole report for a params file; returns the run folder, its headline KPIs and timings.
 
+    A run name that already has a good report is refused (a `ReportError`, before any work) unless
+    `force`: then the new report replaces it and its month's rows in the history are replaced.
     Every failure is a `ReportError` (or the `ParamsError` of a bad params file, raised before any
     work) naming what failed and what to do; the last good report of the same name stays in place.
     """
@@ -102,6 +105,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
         reports_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(reports_dir, name):
             remove_leftovers(reports_dir, holding=name)
+            if final.exists() and not force:
+                raise ReportError(f"{final} already holds a good report of {name}{_made_when(final)}; add --force to "
+                                  "replace it (and its month in the history), or give another run_name or --month")
             work = Path(tempfile.mkdtemp(dir=reports_dir, prefix=f".{name}{TMP_MARK}"))
             doing = "starting"
             try:
@@ -152,6 +158,15 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
             _remove(failed)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings, history)
+
+
+def _made_when(folder: Path) -> str:
+    """" (made 2026-11-29 21:40)" from the report's manifest, or "" when it cannot be read."""
+    try:
+        finished = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["finished_at"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f" (made {str(finished)[:16].replace('T', ' ')})"
 
 
 def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dict,

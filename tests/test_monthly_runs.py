@@ -1,0 +1,69 @@
+"""A month rerun: refused without --force, replacing only that month's history rows with it, and a
+failed rerun leaving the report and the history as they were. The notebooks' work is replayed from
+the shared English report (its executed notebooks and stage files), so the rest of the runner (HTML,
+index, manifest, the move into place, the history) runs for real in seconds."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segkit.params import load_params
+from segkit.report.pages import notebooks_for
+from segkit.monthly.history import history_path, read_history, write_month
+from segkit.report import runner
+from segkit.report.runner import ReportError, run_report
+
+pytestmark = pytest.mark.slow
+
+
+def replaying(done: Path, calls: list, fail_at: str | None = None):
+    """An execute_notebook that copies what `done` (a finished run folder) made, notebook by notebook."""
+    def fake(source, target, parameters, cwd, notebook, *args, **kwargs):
+        calls.append(notebook)
+        if notebook == fail_at:
+            raise ReportError(f"notebook {notebook} failed in cell 3 (RuntimeError: planted)")
+        data = Path(parameters["data_dir"])
+        if not any(data.iterdir()):
+            shutil.copytree(done / "data", data, dirs_exist_ok=True)
+        shutil.copy(done / "executed" / f"{notebook}.ipynb", target)
+    return fake
+
+
+def test_a_rerun_needs_force_and_replaces_only_its_month(en_run, tmp_path, monkeypatch):
+    params, done = en_run
+    reports = tmp_path / "reports"
+    history = history_path(reports)
+    other = pd.DataFrame({"customer_id": ["x1", "x2"], "segment": ["champions", "lost"]})
+    write_month(history, "tiny", pd.Timestamp("2024-06-30").date(), other, {"customers": 2.0})
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "execute_notebook", replaying(done.folder, calls))
+
+    first = run_report(params, reports_dir=reports, pdf=False)
+    assert first.history is None and calls == list(notebooks_for(load_params(params)))
+    written = read_history(history, "tiny")
+    december = written["assignments"][pd.to_datetime(written["assignments"]["month"]) == "2024-12-01"]
+    assert len(december) == done.kpis["customers"]
+
+    calls.clear()
+    with pytest.raises(ReportError) as refused:
+        run_report(params, reports_dir=reports, pdf=False)
+    assert calls == []
+    assert str(refused.value).startswith(f"{reports / 'tiny'} already holds a good report of tiny (made ")
+    assert "add --force to replace it" in str(refused.value)
+
+    run_report(params, reports_dir=reports, pdf=False, force=True)
+    again = read_history(history, "tiny")
+    pd.testing.assert_frame_equal(again["assignments"], written["assignments"])  # replaced, not doubled
+    june = again["assignments"][pd.to_datetime(again["assignments"]["month"]) == "2024-06-01"]
+    assert sorted(june["customer_id"]) == ["x1", "x2"]
+
+    index = (reports / "tiny" / "index.html").read_bytes()
+    monkeypatch.setattr(runner, "execute_notebook", replaying(done.folder, calls, fail_at="04_clustering"))
+    with pytest.raises(ReportError, match="planted"):
+        run_report(params, reports_dir=reports, pdf=False, force=True)
+    assert (reports / "tiny" / "index.html").read_bytes() == index
+    after = read_history(history, "tiny")
+    for table in ("assignments", "kpis", "runs"):
+        pd.testing.assert_frame_equal(after[table], again[table])
