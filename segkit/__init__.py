@@ -13,6 +13,8 @@ from segkit.models.customer_value import (customer_value, fit_value_models, hold
 from segkit.models.repeat_summary import repeat_summary
 from segkit.monthly.activity import (churn_rates, churned, cohort_table, features_at_month_starts, month_start_segments,
                                      monthly_activity, monthly_kpis, retention_by_segment, segment_retention)
+from segkit.monthly.stage import Migration, migration_stage
+from segkit.monthly.trends import kpi_changes, kpi_series
 from segkit.models.cluster import (ClusterStage, RFMClusterer, cluster_assignments, cluster_skip_reason, cluster_stage,
                                    describe_clusters, name_clusters, profile_clusters, rfm_matrix, scaled_rfm)
 from segkit.datasets import generate_retail, load_cdnow
@@ -40,7 +42,7 @@ __all__ = [
     "BGNBDModel", "churn_rates", "churned", "cohort_table", "ConvergenceWarning", "GammaGammaModel", "group_intervals",
     "holdout_check", "monthly_activity", "customer_value", "fit_value_models", "holdout_stage", "slipping_valuable",
     "time_summaries", "value_by", "value_findings", "value_stage", "with_value", "monthly_kpis", "features_at_month_starts", "month_start_segments", "retention_by_segment",
-    "segment_retention", "ParetoNBDModel", "predicted_clv", "repeat_summary",
+    "segment_retention", "Migration", "migration_stage", "kpi_series", "kpi_changes", "ParetoNBDModel", "predicted_clv", "repeat_summary",
     "abc_classes", "add_tags_and_rank", "apply_tags", "assign_grid_segments", "assign_high_low_classes",
     "before_after", "build_ledger", "case_findings", "check_segment_map", "clean_and_save",
     "clean_transactions", "CleanResult", "cluster_assignments", "cluster_quality", "compile_rule",

@@ -926,6 +926,44 @@ class Report(_Model):
     cell_timeout_minutes: float = Field(30, gt=0, le=24 * 60)
 
 
+class Alert(_Model):
+    """A rule the index page checks every month; it fires when the measured value is above `above`
+    (or below `below`). Kinds:
+
+    - `moved`: the share of last month's customers in the `from` classes who are in the `to` classes
+      now (`map`: segment, the eleven segments; rfm_class, the eight classes), e.g. from [champions]
+      to [at_risk] above 0.05: "more than 5% of Champions moved to At Risk";
+    - `change`: this month's figure `kpi` minus last month's (shares and rates as fractions), e.g.
+      kpi top_share below -0.03: "the revenue share of the top customers fell by more than 3 points";
+    - `level`: this month's figure `kpi`, e.g. kpi retention_rate below 0.3.
+    The figures are those of `segkit.monthly.trends.KPIS` and share_<segment code>.
+    """
+
+    kind: Literal["moved", "change", "level"]
+    from_classes: tuple[str, ...] = Field((), alias="from")
+    to_classes: tuple[str, ...] = Field((), alias="to")
+    map: Literal["segment", "rfm_class"] = "segment"
+    kpi: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$", max_length=100)
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Alert":
+        if (self.above is None) == (self.below is None):
+            raise ValueError("an alert needs exactly one of above or below")
+        if self.kind == "moved" and not (self.from_classes and self.to_classes):
+            raise ValueError("a moved alert needs from and to (class codes, e.g. from: [champions], to: [at_risk])")
+        if self.kind != "moved" and not self.kpi:
+            raise ValueError(f"a {self.kind} alert needs kpi (e.g. kpi: top_share)")
+        return self
+
+
+DEFAULT_ALERTS = (
+    Alert(kind="moved", **{"from": ("champions",), "to": ("at_risk",)}, above=0.05),
+    Alert(kind="change", kpi="top_share", below=-0.03),
+)
+
+
 # Suffixes the runner gives its own folders and files beside a run; a run name may not end in one.
 RESERVED_SUFFIXES = (".failed", ".tmp", ".lock", ".old")
 
@@ -956,6 +994,7 @@ class Params(_Model):
     tags: tuple[Tag, ...] = Field(DEFAULT_TAGS, max_length=MAX_TAGS)
     dimensions: tuple[str, ...] = ("customer_type", "region")
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
+    alerts: tuple[Alert, ...] = Field(DEFAULT_ALERTS, max_length=50)
 
     @field_validator("run_name")
     @classmethod

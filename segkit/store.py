@@ -22,6 +22,8 @@ STAGE_FILES = {
     "repeat_summary": "01_cleaning", "holdout_summary": "01_cleaning", "activity": "01_cleaning",
     "month_start_features": "01_cleaning",
     "value": "03_customer_value", "clusters": "04_clustering",
+    "transitions": "06_migration", "customer_moves": "06_migration", "moved_to_at_risk": "06_migration",
+    "kpi_trends": "06_migration", "alerts": "06_migration",
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import matplotlib
 
 import matplotlib.pyplot as plt
+import matplotlib.dates
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -254,6 +256,92 @@ def retention_heatmap(rates: pd.DataFrame, segment_map, lang: str, measure: str 
     labels = {**maps[1].labels(lang), **maps[0].labels(lang)}
     return _month_heatmap(table, lang, f"chart.{measure}_by_segment", True, t("col.segment", lang), "",
                           lambda code: labels.get(code, code))
+
+
+def transition_heatmap(counts: pd.DataFrame, labels: dict, lang: str, title_key: str = "chart.transitions"):
+    """Row shares of a transition matrix (rows: class last month, columns: class now; from
+    `segkit.monthly.migration.transition_matrix`), each cell annotated with its share; `labels` maps
+    class codes to words (the row `new`: customers without a class last month)."""
+    totals = counts.sum(axis=1)
+    kept = counts[totals > 0]
+    shares = kept.div(kept.sum(axis=1), axis=0)
+    names = {**labels, "new": t("migration.new_row", lang)}
+    shares.index = [names.get(str(code), str(code)) for code in shares.index]
+    shares.columns = [names.get(str(code), str(code)) for code in shares.columns]
+    fig, ax = _figure(9, 1.6 + 0.42 * max(len(shares), 4))
+    sns.heatmap(shares, ax=ax, cmap="YlGnBu", vmin=0, vmax=1, annot=shares.shape[1] <= 14, fmt=".0%",
+                annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                cbar_kws={"format": matplotlib.ticker.PercentFormatter(1.0)})
+    ax.set_xlabel(t("migration.after", lang))
+    ax.set_ylabel(t("migration.before", lang))
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.tick_params(axis="x", labelrotation=45)
+    plt.setp(ax.get_xticklabels(), ha="right")
+    ax.set_title(t(title_key, lang))
+    return fig
+
+
+def flow_chart(flows: pd.DataFrame, labels: dict, lang: str):
+    """The largest moves between classes as a Sankey-style flow chart (a static image drawn by
+    SankeyFlow on matplotlib): last month's classes on the left, this month's on the right, each band
+    as wide as its number of customers. `flows` has before, after, customers
+    (`segkit.monthly.migration.largest_moves`)."""
+    from sankeyflow import Sankey
+
+    names = {**labels, "new": t("migration.new_row", lang)}
+    flows = flows[flows["customers"] > 0]
+    fig, ax = _figure(9, 1.5 + 0.45 * max(len(flows), 4))
+    ax.axis("off")
+    ax.set_title(t("chart.flows", lang))
+    if flows.empty:
+        return fig
+    left = flows.groupby("before", observed=True, sort=False)["customers"].sum()
+    right = flows.groupby("after", observed=True, sort=False)["customers"].sum()
+    label_opts = {"fontsize": 8}
+    nodes = [[(f"b:{code}", float(total), {"label": names.get(str(code), str(code)), "label_opts": label_opts})
+              for code, total in left.items()],
+             [(f"a:{code}", float(total), {"label": names.get(str(code), str(code)), "label_pos": "right",
+                                           "label_opts": label_opts}) for code, total in right.items()]]
+    links = [(f"b:{row.before}", f"a:{row.after}", float(row.customers)) for row in flows.itertuples()]
+    Sankey(flows=links, nodes=nodes, flow_color_mode="source").draw(ax=ax)
+    return fig
+
+
+def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2, currency=None):
+    """Small line charts, one per figure of `series` (`segkit.monthly.trends.kpi_series`; months as
+    rows), the last month's value written at its end: how each KPI moved over the months."""
+    from segkit.monthly.trends import KPIS, SHARES
+
+    kpis = [k for k in (kpis or KPIS) if k in series.columns and series[k].notna().any()]
+    columns = 2 if len(kpis) > 3 else 1
+    rows = max(1, -(-len(kpis) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(8.5, 0.2 + 1.05 * rows), layout="constrained", squeeze=False)
+    plt.close(fig)
+    months = [pd.Timestamp(m) for m in series.index]
+    for ax, kpi in zip(axes.flat, kpis):
+        values = series[kpi].astype(float).to_numpy()
+        ax.plot(months, values, color="#1f77b4", linewidth=1.4)
+        last = np.flatnonzero(np.isfinite(values))
+        if len(last):
+            i = last[-1]
+            ax.plot([months[i]], [values[i]], "o", color="#d62728", markersize=3)
+            shown = f"{values[i]:.1%}" if kpi in SHARES else f"{values[i]:,.0f}"
+            ax.annotate(shown, (months[i], values[i]), xytext=(4, 0), textcoords="offset points", fontsize=7,
+                        va="center")
+        ax.set_xlim(months[0], months[-1])  # every figure on the same months
+        ax.set_title(_kpi_label(kpi, lang, top), fontsize=8, loc="left")
+        ax.tick_params(labelsize=6)
+        ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m"))
+        ax.spines[["top", "right"]].set_visible(False)
+        if kpi in SHARES:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    for ax in list(axes.flat)[len(kpis):]:
+        ax.axis("off")
+    return fig
+
+
+def _kpi_label(kpi: str, lang: str, top: float = 0.2) -> str:
+    return t(f"trend.{kpi}", lang, top=top) if kpi == "top_share" else t(f"trend.{kpi}", lang)
 
 
 def holdout_chart(check: pd.DataFrame, lang: str):

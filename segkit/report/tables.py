@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from segkit.i18n import format_conditions, messages, rule_name, t
@@ -232,6 +233,150 @@ def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.D
             "revenue_share": float(revenue.sum()) / total_revenue,
         }
     return findings
+
+
+def migration_intro(migration, lang: str) -> list[tuple[str, dict]]:
+    """The sentence that opens 06_migration: this month, and where last month's classes came from."""
+    month = migration.month.strftime("%Y-%m")
+    key = {"history": "migration.from_history", "recomputed": "migration.recomputed"}.get(migration.source,
+                                                                                          "migration.none")
+    values = {"month": month}
+    if migration.source == "history":
+        values["path"] = "history.duckdb"
+    return [(key, values)]
+
+
+def moves_table(migration, lang: str) -> pd.DataFrame | None:
+    """Customers per move of the month (new, returning, reactivated, lost, stayed) and their share."""
+    if migration.moves is None:
+        return None
+    moves = migration.moves
+    return pd.DataFrame({"move": [t(f"move.{code}", lang) for code in moves.index],
+                         "customers": moves.to_numpy().astype("int64"),
+                         "customer_share": moves.to_numpy() / max(int(moves.sum()), 1)})
+
+
+def class_labels(migration_map, lang: str) -> dict[str, str]:
+    """Class code -> words for a segment map (the migration charts' labels)."""
+    return dict(migration_map.labels(lang))
+
+
+def stayed_share(counts: pd.DataFrame) -> float:
+    """The share of last month's customers who are in the same class now (the matrix's diagonal)."""
+    known = counts.drop(index="new", errors="ignore")
+    same = sum(int(known.loc[code, code]) for code in known.index if code in known.columns)
+    total = int(known.to_numpy().sum())
+    return same / total if total else float("nan")
+
+
+def flows_table(flows: pd.DataFrame, labels: dict, lang: str) -> pd.DataFrame:
+    """The largest moves with the classes in words: before, after, customers."""
+    names = {**labels, "new": t("migration.new_row", lang)}
+    return pd.DataFrame({"before": [names.get(str(c), str(c)) for c in flows["before"]],
+                         "after": [names.get(str(c), str(c)) for c in flows["after"]],
+                         "customers": flows["customers"].astype("int64").to_numpy()})
+
+
+def slipped_table(slipped: pd.DataFrame, labels: dict, lang: str, rows: int = 20) -> pd.DataFrame:
+    """The first `rows` customers who slipped from a valuable to an at-risk segment, most valuable
+    first: id, last month's and this month's segment in words, revenue, predicted value where present."""
+    shown = slipped.head(rows)
+    frame = pd.DataFrame({"customer_id": shown["customer_id"].astype(str).to_numpy(),
+                          "before": [labels.get(c, c) for c in shown["before"]],
+                          "after": [labels.get(c, c) for c in shown["after"]]})
+    for column in ("revenue", "clv", "p_alive", "recency_days"):
+        if column in shown.columns:
+            frame[column] = shown[column].to_numpy()
+    return frame
+
+
+def cluster_match_table(matched: pd.DataFrame) -> pd.DataFrame:
+    """This month's clusters with the cluster of last month each continues ("—" when none)."""
+    frame = matched[["cluster", "cluster_name", "customers", "previous_cluster", "distance"]].copy()
+    frame["previous_cluster"] = frame["previous_cluster"].astype("Int64")
+    return frame
+
+
+def new_cluster_sentences(matched: pd.DataFrame) -> list[tuple[str, dict]]:
+    """One sentence per cluster of this month that continues no cluster of last month."""
+    return [("migration.cluster_without", {"cluster": int(row.cluster)})
+            for row in matched.itertuples() if pd.isna(row.previous_cluster)]
+
+
+def alert_messages(alerts: pd.DataFrame | None, segment_labels: dict, class_labels: dict, lang: str,
+                   top: float = 0.2) -> list[tuple[str, dict]]:
+    """The alerts paragraph of 06 and the index: the alerts that fired, one line each, or the
+    sentence that none did (with the number of rules checked)."""
+    if alerts is None:
+        return []
+    fired = alert_sentences(alerts, segment_labels, class_labels, lang, top)
+    if not fired:
+        return [("migration.no_alerts", {"rules": len(alerts)})]
+    return [("migration.alerts_fired", {}), *[("alert.line", {"text": text}) for text in fired]]
+
+
+def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top: float = 0.2,
+                     currency=None) -> pd.DataFrame:
+    """This month, last month and the change of each figure, as text in the figure's own unit (shares
+    in %, changes of shares in percentage points, money in the run's currency)."""
+    from segkit.monthly.trends import SHARES
+
+    def label(kpi: str) -> str:
+        if kpi.startswith("share_"):
+            code = kpi[len("share_"):]
+            return t("trend.share", lang, segment=segment_labels.get(code, code))
+        return t(f"trend.{kpi}", lang, top=top) if kpi == "top_share" else t(f"trend.{kpi}", lang)
+
+    def shown(kpi: str, value: float, change: bool = False) -> str:
+        if not np.isfinite(value):
+            return "—"
+        if kpi in SHARES or kpi.startswith("share_"):
+            points = t("unit.points", lang)
+            return f"{value * 100:+.1f} {points}" if change else f"{value:.1%}"
+        if kpi in ("revenue", "avg_order_value"):
+            symbol = getattr(currency, "symbol", "") or ""
+            return f"{'+' if change and value >= 0 else ('-' if value < 0 else '')}{symbol}{abs(value):,.2f}"
+        if kpi == "nps":
+            return f"{value:+.1f}" if change else f"{value:.1f}"
+        return f"{value:+,.0f}" if change else f"{value:,.0f}"
+
+    rows = [{"kpi": label(row.kpi), "this_month": shown(row.kpi, row.this_month),
+             "last_month": shown(row.kpi, row.last_month), "change": shown(row.kpi, row.change, change=True)}
+            for row in changes.itertuples()]
+    return pd.DataFrame(rows, columns=["kpi", "this_month", "last_month", "change"])
+
+
+def alert_sentences(alerts: pd.DataFrame | None, segment_labels: dict, class_labels: dict, lang: str,
+                    top: float = 0.2, fired_only: bool = True) -> list[str]:
+    """One plain sentence per alert that fired (or per rule), e.g. "6.2% of last month's Champions
+    moved to At Risk (rule: more than 5.0%)"."""
+    from segkit.monthly.trends import SHARES
+
+    if alerts is None or alerts.empty:
+        return []
+    sentences = []
+    for row in alerts.itertuples():
+        if fired_only and not row.fired:
+            continue
+        direction = t(f"alert.{row.direction}", lang)
+        if row.kind == "moved":
+            names = segment_labels if row.map == "segment" else class_labels
+            split = (lambda v: v.split("+") if isinstance(v, str) else list(v))
+            before = t("alert.or", lang).join(names.get(c, c) for c in split(row.from_classes))
+            after = t("alert.or", lang).join(names.get(c, c) for c in split(row.to_classes))
+            sentences.append(t("alert.moved", lang, value=row.value, before=before, after=after, direction=direction,
+                               threshold=row.threshold))
+            continue
+        kpi = str(row.kpi)
+        share = kpi in SHARES or kpi.startswith("share_")
+        if kpi.startswith("share_"):
+            code = kpi[len("share_"):]
+            name = t("trend.share", lang, segment=segment_labels.get(code, code))
+        else:
+            name = t(f"trend.{kpi}", lang, top=top) if kpi == "top_share" else t(f"trend.{kpi}", lang)
+        key = f"alert.{row.kind}{'_share' if share else ''}"
+        sentences.append(t(key, lang, kpi=name, value=row.value, direction=direction, threshold=row.threshold))
+    return sentences
 
 
 def headline_kpis(data_dir: str | Path, top: float = 0.2, segment_map="rfm11") -> dict:

@@ -1,0 +1,189 @@
+"""The migration stage of a run (notebook 06_migration): who moved where since last month, the
+customers who slipped from valuable to at-risk classes, clusters matched to last month's, the KPIs
+over time and the alerts that fired. One call computes it from the run's stage files and the
+history beside the reports, and saves what the index page and the exports read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from segkit.monthly.history import HISTORY_FILE, read_history
+from segkit.monthly.migration import (WATCHED, classes_before, customer_moves, largest_moves, match_clusters,
+                                      slipped, transition_matrix)
+from segkit.monthly.trends import check_alerts, kpi_changes, kpi_series
+
+
+@dataclass
+class Migration:
+    """What 06_migration shows. `source` says where last month's classes came from: "history" (an
+    earlier run), "recomputed" (from the transactions as they stood at the previous month end, with
+    this run's standards) or "none" (the data start this month: no migration view, `reason` says so)."""
+
+    month: dt.date                     # this run's month (first day)
+    source: str
+    reason: str | None = None
+    counts: dict[str, pd.DataFrame] = field(default_factory=dict)   # "segment"/"rfm_class" -> before x after
+    shares: dict[str, pd.DataFrame] = field(default_factory=dict)   # the same as row shares
+    flows: dict[str, pd.DataFrame] = field(default_factory=dict)    # the largest moves: before, after, customers
+    moves: pd.Series | None = None     # customers per move: new, returning, reactivated, lost, stayed
+    slipped: pd.DataFrame | None = None  # valuable last month, at risk now: id, before, after, revenue ...
+    clusters: pd.DataFrame | None = None  # this month's cluster, last month's it continues (or NaN)
+    clusters_reason: str | None = None
+    trends: pd.DataFrame | None = None    # kpi_series
+    changes: pd.DataFrame | None = None   # kpi_changes
+    alerts: pd.DataFrame | None = None    # check_alerts
+    churn_window: int = 180
+    segment_map: object = None         # the grid 02 used (its labels name the classes)
+    class_map: object = None           # the eight classes' map
+
+
+def history_file_for(data_dir: str | Path) -> Path:
+    """The history beside the reports a run's `data_dir` belongs to (`<reports>/<run>/data`)."""
+    return Path(data_dir).resolve().parent.parent / HISTORY_FILE
+
+
+def migration_stage(params, data_dir: str | Path, history_file: str | Path | None = None) -> Migration:
+    """Compute the migration view of the run whose stage files are in `data_dir`, with the run's
+    `params` (`segkit.params.Params`) and the segment map 02 used. Last month's classes come
+    from `history_file` (default: the history beside the reports) when it holds them, else they are
+    recomputed from the run's `month_start_features` stage. Saves the stages `transitions`,
+    `customer_moves`, `moved_to_at_risk`, `kpi_trends` and `alerts`, and returns a `Migration`.
+    """
+    from segkit.classify.rfm import load_segment_map
+    from segkit.store import load_run_info, load_stage, save_stage
+
+    info = load_run_info(data_dir)
+    segment_map = load_segment_map(info.get("segment_map_used") or params.rfm.segment_map, custom=params.rfm.custom_maps)
+    class_map = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps, basis=params.rfm.class_basis,
+                                 thresholds=params.rfm.class_thresholds)
+    as_of = dt.date.fromisoformat(str(info["as_of"]))
+    month = as_of.replace(day=1)
+    history_file = Path(history_file) if history_file is not None else history_file_for(data_dir)
+    profile = load_stage(data_dir, "profile")
+    features = load_stage(data_dir, "features")
+    at_starts = load_stage(data_dir, "month_start_features", optional=True)
+    activity = load_stage(data_dir, "activity", optional=True)
+    clusters = load_stage(data_dir, "clusters", optional=True)
+    window = params.value.churn_window_days
+    before, source = classes_before(month, history_file, params.run_name, at_starts, params.rfm, segment_map, class_map)
+    result = Migration(month=month, source=source, churn_window=window, segment_map=segment_map, class_map=class_map)
+    value_columns = [c for c in ("revenue", "clv", "p_alive", "recency_days") if c in profile.columns]
+    current = profile[["customer_id", "segment", "rfm_class", *value_columns]].copy()
+    current["customer_id"] = current["customer_id"].astype(str)
+    if before is None:
+        result.reason = "no_previous_month"
+    else:
+        before = before.assign(customer_id=before["customer_id"].astype(str))
+        before = before[before["customer_id"].isin(current["customer_id"])]  # set aside this month: not compared
+        for column, codes in (("segment", segment_map.codes), ("rfm_class", class_map.codes)):
+            counts, shares = transition_matrix(before, current, column, codes=codes)
+            result.counts[column], result.shares[column] = counts, shares
+            result.flows[column] = largest_moves(counts, top=12)
+        result.slipped = slipped(before, current, "segment", map_name=segment_map.name
+                                 if segment_map.name in WATCHED else "rfm11")
+        if at_starts is not None and len(at_starts):
+            previous = at_starts[pd.to_datetime(at_starts["month"]).dt.date == month]
+            if len(previous):
+                moves = customer_moves(previous, features, month, churn_window=window)
+                result.moves = moves.value_counts().reindex(["new", "returning", "reactivated", "lost", "stayed"],
+                                                            fill_value=0)
+                save_stage(data_dir, customer_moves=moves.rename_axis("customer_id").reset_index())
+        result.clusters, result.clusters_reason = _matched_clusters(
+            clusters, features, at_starts, history_file, params.run_name, month, info.get("cluster_features"))
+    if activity is not None and len(activity):
+        month_classes = None
+        if at_starts is not None and len(at_starts):
+            from segkit.monthly.activity import month_start_segments
+
+            month_classes = month_start_segments(at_starts, params.rfm, segment_map, class_map, "segment")
+        result.trends = kpi_series(activity, month_classes, at_starts, current, as_of, top=params.case_study.top_share,
+                                   nps=_history_nps(history_file, params.run_name, profile))
+        result.changes = kpi_changes(result.trends, month)
+        result.alerts = check_alerts(params.alerts, result.changes, result.counts,
+                                     {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)})
+    save_stage(data_dir,
+               transitions=_long(result.counts),
+               moved_to_at_risk=result.slipped,
+               kpi_trends=result.trends.reset_index() if result.trends is not None else None,
+               alerts=result.alerts.assign(from_classes=lambda f: f["from_classes"].map("+".join),
+                                           to_classes=lambda f: f["to_classes"].map("+".join))
+               if result.alerts is not None else None)
+    return result
+
+
+def _long(counts: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    if not counts:
+        return None
+    parts = [matrix.astype("int64").stack().rename("customers").reset_index().assign(map=name)
+             for name, matrix in counts.items()]
+    frame = pd.concat(parts, ignore_index=True)
+    frame["before"], frame["after"] = frame["before"].astype(str), frame["after"].astype(str)
+    return frame[["map", "before", "after", "customers"]]
+
+
+def _history_nps(history_file: Path, run_name: str, profile: pd.DataFrame) -> pd.Series | None:
+    """NPS per month: the history's earlier months, where it recorded one."""
+    kpis = read_history(history_file, run_name)["kpis"]
+    found = kpis[kpis["name"] == "nps"]
+    if found.empty:
+        return None
+    return pd.Series(found["value"].to_numpy(), index=pd.to_datetime(found["month"]).dt.date)
+
+
+def _matched_clusters(clusters, features, at_starts, history_file: Path, run_name: str, month: dt.date,
+                      columns) -> tuple[pd.DataFrame | None, str | None]:
+    """This month's clusters with the cluster of last month each continues (`match_clusters` on the
+    centroids of both months in this month's scaled feature space), or (None, reason)."""
+    from segkit.monthly.history import previous_month_classes
+
+    if clusters is None or "cluster" not in clusters.columns:
+        return None, "no_clusters"
+    earlier = previous_month_classes(history_file, run_name, month)
+    if earlier is None or "cluster" not in earlier.columns or earlier["cluster"].isna().all():
+        return None, "no_earlier_clusters"
+    if at_starts is None:
+        return None, "no_earlier_clusters"
+    previous = at_starts[pd.to_datetime(at_starts["month"]).dt.date == month]
+    columns = [c for c in (columns or ["recency_days", "orders", "revenue"]) if c in features.columns
+               and c in previous.columns]
+    if not columns:
+        return None, "no_earlier_clusters"
+    now = features.assign(customer_id=features["customer_id"].astype(str)).merge(
+        clusters.assign(customer_id=clusters["customer_id"].astype(str))[["customer_id", "cluster"]], on="customer_id")
+    then = previous.assign(customer_id=previous["customer_id"].astype(str)).merge(
+        earlier.assign(customer_id=earlier["customer_id"].astype(str))[["customer_id", "cluster"]].dropna(),
+        on="customer_id")
+    if then.empty:
+        return None, "no_earlier_clusters"
+
+    def space(frame: pd.DataFrame) -> np.ndarray:
+        values = frame[columns].astype(float)
+        return np.log1p(values.clip(lower=0)).fillna(0.0).to_numpy()
+
+    reference = space(now)
+    centre, scale = reference.mean(axis=0), reference.std(axis=0)
+    scale[scale == 0] = 1.0
+    current_ids = sorted(now["cluster"].unique())
+    previous_ids = sorted(then["cluster"].astype(int).unique())
+    current_centroids = np.vstack([((space(now[now["cluster"] == c]) - centre) / scale).mean(axis=0)
+                                   for c in current_ids])
+    previous_centroids = np.vstack([((space(then[then["cluster"].astype(int) == c]) - centre) / scale).mean(axis=0)
+                                    for c in previous_ids])
+    matched = match_clusters(previous_centroids, current_centroids)
+    names = clusters.drop_duplicates("cluster").set_index("cluster").get("cluster_name")
+    rows = []
+    for i, cluster in enumerate(current_ids):
+        j = matched[i]
+        rows.append({"cluster": int(cluster),
+                     "cluster_name": names.get(cluster) if names is not None else None,
+                     "customers": int((now["cluster"] == cluster).sum()),
+                     "previous_cluster": previous_ids[j] if j is not None else np.nan,
+                     "distance": float(np.linalg.norm(current_centroids[i] - previous_centroids[j]))
+                     if j is not None else np.nan})
+    return pd.DataFrame(rows), None

@@ -1,0 +1,146 @@
+"""KPIs over time: one row per month of the figures a manager follows, and the alerts that fired.
+
+The series is computed from the run's own stage files, so it exists on the first run of a month:
+
+- month-level figures from the transactions' monthly activity (`segkit.monthly.activity.monthly_kpis`):
+  active customers, revenue, average order value, retention rate, repurchase rate;
+- customers (everyone who had bought by the month's end), the revenue share of the top customers and
+  the share of each segment at each month's end, from the features as they stood at each month start
+  (the `month_start_features` stage) classified with the run's standards, and this run's own classes
+  for its last month;
+- NPS where the history holds it for earlier months (and the run's own NPS for its last month).
+
+Months are calendar months, labelled by their first day; a month's classes are those at its end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from segkit.errors import ParamsError
+
+# The figures of the series, in the order the report shows them; share_<segment> columns follow.
+KPIS = ("customers", "active_customers", "revenue", "avg_order_value", "retention_rate", "repurchase_rate",
+        "top_share", "nps")
+# Figures that are shares (their change is said in percentage points).
+SHARES = {"retention_rate", "repurchase_rate", "top_share"}
+
+
+def _month(value) -> dt.date:
+    stamp = pd.Timestamp(value)
+    return dt.date(stamp.year, stamp.month, 1)
+
+
+def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None = None,
+               month_start_features: pd.DataFrame | None = None, current: pd.DataFrame | None = None,
+               as_of: dt.date | None = None, top: float = 0.2, nps: pd.Series | None = None) -> pd.DataFrame:
+    """One row per calendar month (index `month`, the month's first day) with the columns of `KPIS`
+    that the inputs allow and `share_<segment>` (share of the customers at the month's end).
+
+    `activity`: customer_id, month, orders, revenue (the run's `activity` stage).
+    `month_start_classes`: month, customer_id, segment: each customer's segment at the START of each
+    month (`segkit.monthly.activity.month_start_segments`), which is the segment at the END of the
+    month before. `month_start_features`: the features at each month start (month, customer_id,
+    revenue ...), for the top share of the month before. `current`: customer_id, segment, revenue:
+    this run's customers at `as_of` (the last month's end). `top`: the share of customers whose
+    revenue share is followed (0.2: the top 20%). `nps`: NPS by month (index: month first days), e.g.
+    from the history. Shares and rates are fractions (0.25 = 25%); revenue in the run's currency.
+    """
+    from segkit.classify.value import top_share
+    from segkit.monthly.activity import monthly_kpis
+
+    months = monthly_kpis(activity).assign(month=lambda f: f["month"].map(_month)).set_index("month")
+    series = months[["active_customers", "revenue", "avg_order_value", "retention_rate", "repurchase_rate"]].copy()
+    series.insert(0, "customers", months["new_customers"].cumsum().astype(float))
+    if as_of is not None:
+        series = series[series.index <= _month(as_of)]
+    ends: dict[dt.date, pd.DataFrame] = {}  # customers as they stood at each month's end
+    if month_start_classes is not None and len(month_start_classes):
+        for start, group in month_start_classes.groupby("month"):
+            ends[_previous(_month(start))] = group[["customer_id", "segment"]]
+    if current is not None and as_of is not None:
+        ends[_month(as_of)] = current[["customer_id", "segment"]]
+    shares = {month: frame["segment"].value_counts(normalize=True) for month, frame in ends.items() if len(frame)}
+    if shares:
+        table = pd.DataFrame(shares).T.fillna(0.0)
+        table.columns = [f"share_{code}" for code in table.columns]
+        series = series.join(table, how="left")
+    tops = {}
+    if month_start_features is not None and len(month_start_features):
+        for start, group in month_start_features.groupby("month"):
+            tops[_previous(_month(start))] = top_share(group["revenue"], top)
+    if current is not None and as_of is not None and "revenue" in current.columns:
+        tops[_month(as_of)] = top_share(current["revenue"], top)
+    if tops:
+        series["top_share"] = pd.Series(tops, dtype=float)
+    if nps is not None and len(nps):
+        series["nps"] = pd.Series({_month(k): float(v) for k, v in nps.items()}, dtype=float)
+    series.index.name = "month"
+    return series
+
+
+def _previous(month: dt.date) -> dt.date:
+    return (pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date()
+
+
+def kpi_changes(series: pd.DataFrame, month: dt.date | None = None) -> pd.DataFrame:
+    """This month, last month and the change for each figure of `series` (`kpi_series`): rows kpi,
+    this_month, last_month, change (this - last; for shares and rates a difference of fractions,
+    i.e. percentage points / 100). `month` defaults to the last month of the series; NaN where a
+    month lacks the figure."""
+    if series.empty:
+        return pd.DataFrame(columns=["kpi", "this_month", "last_month", "change"])
+    month = _month(month) if month is not None else series.index.max()
+    this = series.loc[month] if month in series.index else pd.Series(np.nan, index=series.columns)
+    last_month = _previous(month)
+    last = series.loc[last_month] if last_month in series.index else pd.Series(np.nan, index=series.columns)
+    frame = pd.DataFrame({"kpi": series.columns, "this_month": this.to_numpy(dtype=float),
+                          "last_month": last.to_numpy(dtype=float)})
+    frame["change"] = frame["this_month"] - frame["last_month"]
+    return frame.dropna(subset=["this_month", "last_month"], how="all").reset_index(drop=True)
+
+
+def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] | None = None,
+                 codes: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Evaluate the params' alert rules (`segkit.params.Alert`) on this month's figures.
+
+    `changes` is `kpi_changes(...)`; `shares` maps "segment" and "rfm_class" to the transition
+    matrix's counts (`segkit.monthly.migration.transition_matrix`, before x after); `codes` the known
+    class codes per map. Returns one row per rule: rule (its position), kind, kpi, from_classes,
+    to_classes, map, value (the measured share, change or level; NaN when it cannot be measured),
+    threshold, direction ("above"/"below"), fired (bool). Raises ParamsError naming the rule when it
+    names a figure or class that this run does not have.
+    """
+    rows = []
+    known = set(changes["kpi"]) if len(changes) else set()
+    for number, rule in enumerate(rules, start=1):
+        direction, threshold = ("above", rule.above) if rule.above is not None else ("below", rule.below)
+        value = float("nan")
+        if rule.kind == "moved":
+            counts = (shares or {}).get(rule.map)
+            valid = set((codes or {}).get(rule.map, []))
+            unknown = [c for c in (*rule.from_classes, *rule.to_classes) if valid and c not in valid]
+            if unknown:
+                raise ParamsError(f"alerts[{number}] names {', '.join(map(repr, unknown))}, not a class of the "
+                                  f"{rule.map} map (its codes: {', '.join(sorted(valid))})")
+            if counts is not None:
+                rows_before = counts.loc[counts.index.isin(rule.from_classes)]
+                base = int(rows_before.to_numpy().sum())
+                moved = int(rows_before.loc[:, rows_before.columns.isin(rule.to_classes)].to_numpy().sum())
+                value = moved / base if base else float("nan")
+        else:
+            if rule.kpi not in known and rule.kpi not in KPIS and not str(rule.kpi).startswith("share_"):
+                raise ParamsError(f"alerts[{number}] names the figure {rule.kpi!r}; known figures: "
+                                  f"{', '.join(KPIS)} and share_<segment code>")
+            found = changes[changes["kpi"] == rule.kpi]
+            if len(found):
+                value = float(found["change" if rule.kind == "change" else "this_month"].iloc[0])
+        fired = bool(np.isfinite(value) and (value > threshold if direction == "above" else value < threshold))
+        rows.append({"rule": number, "kind": rule.kind, "kpi": rule.kpi, "from_classes": list(rule.from_classes),
+                     "to_classes": list(rule.to_classes), "map": rule.map, "value": value,
+                     "threshold": float(threshold), "direction": direction, "fired": fired})
+    return pd.DataFrame(rows, columns=["rule", "kind", "kpi", "from_classes", "to_classes", "map", "value",
+                                       "threshold", "direction", "fired"])

@@ -1,0 +1,82 @@
+"""The migration stage of a run (06_migration) on the shared English report: last month's classes
+planted in the history so that every move is known, clusters renumbered so that the matching must
+find them, and the page itself."""
+
+import datetime as dt
+import shutil
+
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+
+import segkit
+from segkit.monthly.history import history_path, write_month
+from segkit.monthly.stage import migration_stage
+from segkit.store import load_stage
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def run_copy(en_run, tmp_path):
+    params_path, result = en_run
+    data = tmp_path / "reports" / "tiny" / "data"
+    shutil.copytree(result.folder / "data", data)
+    return segkit.load_params(params_path), data
+
+
+def test_planted_moves_are_counted_and_the_slipped_customers_listed(run_copy):
+    params, data = run_copy
+    profile = load_stage(data, "profile")
+    clusters = load_stage(data, "clusters")
+    at_risk = profile.loc[profile["segment"] == "at_risk", "customer_id"].astype(str).tolist()[:3]
+    assert len(at_risk) == 3
+    newcomers = profile.loc[~profile["customer_id"].isin(at_risk), "customer_id"].astype(str).tolist()[:2]
+    last = profile.assign(customer_id=profile["customer_id"].astype(str))
+    last.loc[last["customer_id"].isin(at_risk), "segment"] = "champions"  # they were Champions last month
+    last = last[~last["customer_id"].isin(newcomers)]  # and these had no class: new this month
+    k = int(clusters["cluster"].max()) + 1
+    renumber = {c: (c + 1) % k for c in range(k)}
+    last = last.merge(clusters.assign(customer_id=clusters["customer_id"].astype(str))[["customer_id", "cluster"]],
+                      on="customer_id")
+    last["cluster"] = last["cluster"].map(renumber)
+    write_month(history_path(data.parent.parent), params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0})
+
+    migration = migration_stage(params, data)
+    assert migration.source == "history" and migration.month == dt.date(2024, 12, 1)
+    matrix = migration.counts["segment"]
+    stayed = profile[~profile["customer_id"].astype(str).isin(at_risk + newcomers)]
+    expected = stayed["segment"].value_counts()
+    for code, customers in expected.items():
+        assert matrix.loc[code, code] == customers
+    assert matrix.loc["champions", "at_risk"] == 3
+    assert matrix.loc["new"].sum() == 2
+    assert int(matrix.to_numpy().sum()) == len(profile)
+    assert sorted(migration.slipped["customer_id"]) == sorted(at_risk)
+    assert (migration.slipped["before"] == "champions").all()
+    saved = load_stage(data, "moved_to_at_risk")
+    assert sorted(saved["customer_id"]) == sorted(at_risk)
+    # the rule "more than 5% of Champions moved to At Risk"
+    champions_before = int(matrix.loc["champions"].sum())
+    alert = migration.alerts.iloc[0]
+    assert alert["value"] == pytest.approx(3 / champions_before)
+    assert bool(alert["fired"]) == (3 / champions_before > 0.05)
+    # last month's cluster c is this month's cluster c - 1: the matching undoes the renumbering
+    matched = dict(zip(migration.clusters["cluster"], migration.clusters["previous_cluster"]))
+    assert matched == {c: renumber[c] for c in range(k)}
+
+
+def test_the_first_run_recomputes_last_month_and_the_page_says_so(en_run):
+    _, result = en_run
+    html = (result.folder / "06_migration.html").read_text(encoding="utf-8")
+    page = " ".join(BeautifulSoup(html, "html.parser").get_text(" ").split())
+    assert "This is the month of 2024-12. The history holds no run of last month, so last month's classes " \
+           "were recomputed from the transactions" in page
+    assert "Customers by their move in the month" in page and "Reactivated" in page
+    assert html.count("<img") == 4  # two transition heatmaps, the flow chart, the KPI lines
+    assert "Clusters are not compared with last month: the history holds no clusters of last month" in page
+    assert ("No alert fired this month (2 rules checked" in page) != ("Alerts that fired this month:" in page)
+    trends = load_stage(result.folder / "data", "kpi_trends")
+    activity = load_stage(result.folder / "data", "activity")
+    by_month = activity.groupby(pd.to_datetime(activity["month"]).dt.to_period("M"))["revenue"].sum()
+    assert trends["revenue"].round(2).tolist() == by_month.round(2).tolist()
