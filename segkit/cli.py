@@ -27,7 +27,8 @@ _state = {"debug": False}
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="The run's YAML params file, e.g. params/demo.yaml.")]
 MonthOption = Annotated[Optional[str], typer.Option(
-    "--month", "-m", help="Analyse up to the end of this month (YYYY-MM); the run is named <run_name>-<month>.")]
+    "--month", "-m", help="Analyse up to the end of this month (YYYY-MM, or `last`: the month that ended "
+                          "most recently, for a monthly cron job); the run is named <run_name>-<month>.")]
 SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", "-s", help="Override one parameter, e.g. --set rfm.bins=4 (repeatable).")]
 
@@ -134,6 +135,25 @@ def backfill(params: ParamsOption,
     typer.echo(str(history_path(reports_dir)))
 
 
+@app.command("init")
+def init(folder: Annotated[Path, typer.Argument(help="The project folder to make or fill, e.g. my-segments.")],
+         force: Annotated[bool, typer.Option("--force", help="Overwrite notebooks and params you have edited.")] = False
+         ) -> None:
+    """Copy segkit's notebooks and example params into FOLDER to edit; reports run from FOLDER use them.
+
+    Files you have edited are kept unless --force is given.
+    """
+    with _one_message():
+        from segkit.project import init_project
+
+        written, kept = init_project(folder, force=force)
+    for path in written:
+        err.print(f"wrote {_plain(path)}", highlight=False)
+    for path in kept:
+        err.print(f"kept {_plain(path)} (edited; --force overwrites it)", highlight=False)
+    err.print(f"[green]ready[/]: cd {_plain(folder)} && segkit report --params params/demo.yaml")
+
+
 @app.command("run")
 def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02_rfm.")], params: ParamsOption,
             data_dir: Annotated[Path, typer.Option(help="Stage outputs folder (read and written).")] = Path("reports/interactive/data"),
@@ -142,7 +162,7 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
     """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
     from segkit.params import load_params
     from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
-    from segkit.report.runner import NOTEBOOKS, check_notebook, default_notebooks_dir, execute_notebook
+    from segkit.report.runner import NOTEBOOKS, check_notebook, execute_notebook, notebook_path
 
     name = notebook.removesuffix(".ipynb")
     known = list(dict.fromkeys([*NOTEBOOKS, *CUSTOMER_TABLE_NOTEBOOKS]))
@@ -151,8 +171,8 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
     overrides = (set_ or []) + ([f"month={month}"] if month else [])
     with _one_message():
         loaded = load_params(params, overrides)
-        folder = default_notebooks_dir()
-        check_notebook(folder / f"{name}.ipynb")
+        source = notebook_path(name)
+        check_notebook(source)
         data_dir = data_dir.resolve()
         target = (output or data_dir.parent / "executed" / f"{name}.ipynb").resolve()
         try:
@@ -162,9 +182,9 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
             raise SegkitError(f"cannot write {error.filename}: {error.strerror}; choose other folders with "
                               "--data-dir / --output") from error
         err.print(f"running {name} ...", markup=False)
-        execute_notebook(folder / f"{name}.ipynb", target,
+        execute_notebook(source, target,
                          {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
-                         folder, name, timeout_s=max(1, round(loaded.report.cell_timeout_minutes * 60)))
+                         source.parent, name, timeout_s=max(1, round(loaded.report.cell_timeout_minutes * 60)))
     err.print(f"[green]done[/]: {_plain(target)}")
 
 

@@ -128,6 +128,9 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
         f'<li><a href="{notebook}.html">{escape(t(f"nb{notebook[:2]}.title", lang))}</a></li>'
         for notebook in notebooks)
     pdf_link = f'<p class="pdf"><a href="report.pdf">{escape(t("report.pdf", lang))}</a></p>' if pdf else ""
+    from segkit.report.monthly_index import monthly_section
+
+    monthly = monthly_section(target.parent / "data", params)  # alerts and KPIs over time ("" without 06)
     generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
                   version=__version__, params=params_path.name)
     page = f"""<!DOCTYPE html>
@@ -142,6 +145,9 @@ h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
 .kpi .value {{ font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: #2f6690; }}
 .kpi .label {{ font-size: 0.85em; color: #555; margin-top: 4px; }}
 ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font-size: 1.1em; }}
+.alerts {{ border-left: 4px solid #9bb; padding: 0.2em 1em; background: #f6f9f9; }}
+.alerts.fired {{ border-left-color: #c0392b; background: #fdf3f2; }}
+img.trends {{ max-width: 100%; }}
 @page {{ size: A4; margin: 16mm; }}
 </style></head>
 <body data-segkit-page="index">
@@ -151,6 +157,7 @@ ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font
 <div class="kpis">
 {cards}
 </div>
+{monthly}
 <h2>{escape(t("report.sections", lang))}</h2>
 <ul class="sections">
 {sections}

@@ -86,16 +86,17 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     started = time.perf_counter()
     params_path = Path(params_path).resolve()
     overrides = list(overrides)  # papermill passes literals: a list, never a tuple
+    month = resolve_month(month) if month else month
     if month:  # the command line's month wins over the file's as_of (a monthly run of any params file)
         as_of = load_params(params_path, overrides).as_of
         if as_of is not None:
             progress(f"--month {month} replaces as_of {as_of} of {params_path.name}")
         overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
-    notebooks_dir = Path(notebooks_dir).resolve() if notebooks_dir else default_notebooks_dir()
     notebooks = notebooks_for(params)
+    sources = {notebook: notebook_path(notebook, notebooks_dir) for notebook in notebooks}
     for notebook in notebooks:
-        check_notebook(notebooks_dir / f"{notebook}.ipynb")
+        check_notebook(sources[notebook])
     reports_dir = Path(reports_dir).resolve()
     name = run_name_for(params)
     final = reports_dir / name
@@ -118,10 +119,10 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                     doing = f"running notebook {notebook}"
                     progress(f"[{number}/{len(notebooks)}] running {notebook}")
                     tick = time.perf_counter()
-                    execute_notebook(notebooks_dir / f"{notebook}.ipynb", work / "executed" / f"{notebook}.ipynb",
+                    execute_notebook(sources[notebook], work / "executed" / f"{notebook}.ipynb",
                                      {"params_path": str(params_path), "data_dir": str(work / "data"),
                                       "overrides": overrides},
-                                     notebooks_dir, notebook, timeout_s=timeout_s)
+                                     sources[notebook].parent, notebook, timeout_s=timeout_s)
                     timings[notebook] = round(time.perf_counter() - tick, 2)
                     progress(f"      {notebook} done in {timings[notebook]:.1f} s")
                 tick = time.perf_counter()
@@ -160,6 +161,17 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     return RunResult(final, kpis, timings, history)
 
 
+def resolve_month(month: str, today: dt.date | None = None) -> str:
+    """A `--month` value as YYYY-MM: `last` is the calendar month before `today` (the month that ended
+    most recently: what a job run on the 1st of each month reports); anything else is kept as given
+    (the params check it)."""
+    if month.strip().lower() != "last":
+        return month
+    today = today or dt.date.today()
+    year, number = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    return f"{year:04d}-{number:02d}"
+
+
 def _made_when(folder: Path) -> str:
     """" (made 2026-11-29 21:40)" from the report's manifest, or "" when it cannot be read."""
     try:
@@ -188,12 +200,33 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
     return None
 
 
+def notebook_folders() -> list[Path]:
+    """Where a report looks for each notebook, first match wins: the project's `notebooks/` (the
+    current folder's, e.g. made by `segkit init`), the source checkout segkit runs from, then the
+    copy inside the installed package."""
+    from importlib import resources
+
+    candidates = [Path.cwd() / "notebooks", Path(__file__).resolve().parents[2] / "notebooks",
+                  Path(str(resources.files("segkit"))) / "project" / "notebooks"]
+    return list(dict.fromkeys(folder for folder in candidates if folder.is_dir()))
+
+
+def notebook_path(name: str, notebooks_dir: str | os.PathLike | None = None) -> Path:
+    """The notebook `name` a run executes: from `notebooks_dir` when given (all of them from there),
+    else from the first of `notebook_folders()` that has it (an edited copy in the project wins over
+    the packaged one). Raises ReportError when no folder has it."""
+    if notebooks_dir is not None:  # check_notebook says when it or its folder is missing
+        return Path(notebooks_dir).resolve() / f"{name}.ipynb"
+    for folder in notebook_folders():
+        if (folder / f"{name}.ipynb").is_file():
+            return folder / f"{name}.ipynb"
+    raise ReportError(f"cannot find the notebook {name}.ipynb in {', '.join(map(str, notebook_folders())) or 'any folder'}; "
+                      "run from your project folder (`segkit init DIR` makes one) or pass --notebooks")
+
+
 def default_notebooks_dir() -> Path:
-    """The notebooks/ folder of the project segkit is installed from (or of the current folder)."""
-    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (base / "notebooks" / f"{NOTEBOOKS[0]}.ipynb").is_file():
-            return base / "notebooks"
-    raise ReportError("cannot find the notebooks/ folder; run from the project folder or pass --notebooks")
+    """The folder of the first notebook a report runs (see `notebook_path`)."""
+    return notebook_path(NOTEBOOKS[0]).parent
 
 
 def check_notebook(path: Path) -> None:

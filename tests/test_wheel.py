@@ -1,0 +1,61 @@
+"""Installed like any package: segkit's own wheel, in a fresh environment, makes a report from an
+empty folder (with the notebooks the wheel carries) and `segkit init` fills a project folder."""
+
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, write_params
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_wheel_makes_a_report_from_an_empty_folder(tmp_path):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w",
+                            str(tmp_path / "wheel")], capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp_path / "wheel").glob("segkit-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert f"segkit/project/notebooks/{notebook.name}" in names
+    assert {"segkit/project/params/demo.yaml", "segkit/project/params/monthly.yaml",
+            "segkit/locale/messages.yaml", "segkit/locale/messages_migration.yaml"} <= names
+
+    # a fresh environment: the wheel's segkit, over this environment's dependencies
+    fresh = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True, timeout=300)
+    python = fresh / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", site,
+                                str(wheel)], capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(site, "segkit-test-deps.pth").write_text("\n".join(sorted(outer)) + "\n", encoding="utf-8")
+    where = subprocess.run([str(python), "-c", "import segkit; print(segkit.__file__)"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert where.startswith(site), where  # the wheel's segkit, not the checkout's
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    params = write_params(tmp_path, "wheel-run")
+    segkit = [str(python), "-c", "import sys; from segkit.cli import main; sys.argv[0] = 'segkit'; main()"]
+    done = subprocess.run([*segkit, "report", "--params", str(params), "--no-pdf"], cwd=empty,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (empty / "reports" / "wheel-run" / "06_migration.html").is_file()
+    executed = (empty / "reports" / "wheel-run" / "executed" / "01_cleaning.ipynb").read_text(encoding="utf-8")
+    assert "Data cleaning" in executed
+
+    project = tmp_path / "project"
+    made = subprocess.run([*segkit, "init", str(project)], capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert sorted(p.name for p in (project / "notebooks").glob("*.ipynb")) == \
+        sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    (project / "params" / "demo.yaml").write_text("run_name: mine\n", encoding="utf-8")
+    again = subprocess.run([*segkit, "init", str(project)], capture_output=True, text=True, timeout=120)
+    assert "kept" in again.stderr and (project / "params" / "demo.yaml").read_text() == "run_name: mine\n"
