@@ -300,7 +300,7 @@ def test_a_notebook_that_exits_early_is_a_failure(cell, params, tmp_path):
     (reports / "k").mkdir(parents=True)
     (reports / "k" / "index.html").write_text("last good", encoding="utf-8")
     with pytest.raises(ReportError) as failed:
-        run_report(params, reports_dir=reports, notebooks_dir=notebooks, pdf=False)
+        run_report(params, reports_dir=reports, notebooks_dir=notebooks, pdf=False, force=True)
     message = str(failed.value)
     assert message.startswith("notebook 01_cleaning stopped early, in cell 3 (SystemExit")
     assert message.endswith(f"the last good report in {reports / 'k'} is untouched")
