@@ -576,6 +576,28 @@ class Source(_Model):
     surveys: FileTable | None = None
     database: Database | None = None
     customer_level: CustomerLevel | None = None
+    # a system's export (segkit/intake/preset_maps, docs/presets.md): fills kind, the column map and
+    # the returns conventions before validation (Params._fill_from_preset); the params' own keys win
+    preset: str | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        from segkit.intake.presets import unknown_preset
+
+        problem = None if value is None else unknown_preset(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _preset_fits_kind(self) -> "Source":
+        from segkit.intake.presets import check_kind
+
+        problem = check_kind(self.preset, self.kind)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _kind_has_its_settings(self) -> "Source":
@@ -956,6 +978,13 @@ class Params(_Model):
     tags: tuple[Tag, ...] = Field(DEFAULT_TAGS, max_length=MAX_TAGS)
     dimensions: tuple[str, ...] = ("customer_type", "region")
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        from segkit.intake.presets import fill_params
+
+        return fill_params(data)
 
     @field_validator("run_name")
     @classmethod
