@@ -56,7 +56,8 @@ class Preset:
     `table` the params table whose `columns` it fills; `cleaning` the cleaning settings it fills
     (returns conventions); `rewrite` per canonical column a regular expression and its replacement
     for a layout the parsers do not read as written (applied only to the values that match);
-    `formats` describes the system's date, money and id formats in words; `document` the public
+    `order_fields` the canonical columns an export writes on an order's first line only (Shopify's
+    Financial Status), which its other lines (same order_id, value blank) take from it; `formats` describes the system's date, money and id formats in words; `document` the public
     document followed (`title`, `url`, `verified`)."""
 
     name: str
@@ -67,6 +68,7 @@ class Preset:
     columns: dict[str, str]
     cleaning: dict[str, Any] = field(default_factory=dict)
     rewrite: dict[str, dict[str, str]] = field(default_factory=dict)
+    order_fields: tuple[str, ...] = ()
     formats: dict[str, str] = field(default_factory=dict)
     import_key: ImportKey | None = None
     document: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +112,7 @@ def load_preset(name: str) -> Preset:
     return Preset(name=name, system=str(data["system"]), title=dict(data["title"]), kind=data["kind"],
                   table=data["table"], columns={str(k): str(v) for k, v in data["columns"].items()},
                   cleaning=data.get("cleaning") or {}, rewrite=data.get("rewrite") or {},
+                  order_fields=tuple(data.get("order_fields") or ()),
                   formats=data.get("formats") or {}, import_key=key, document=data.get("document") or {})
 
 
@@ -181,15 +184,31 @@ def check_kind(name: str | None, kind: str) -> str | None:
 
 
 def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame:
-    """The canonical transactions with the preset's rewrites applied to the text values that match
-    them (e.g. Shopify's "2024-03-05 14:22:10 -0500" becomes "2024-03-05 14:22:10-0500", ISO 8601);
-    values that do not match are left as exported, for cleaning to judge. A new frame; the input is
-    not changed."""
+    """The canonical transactions as the preset's system meant them, a new frame (the input is not
+    changed):
+
+    - the `order_fields` that are blank on an order's later lines take the value of its line that
+      has one (Shopify writes Financial Status and Created at on an order's first line only), so
+      that a refunded order is set aside whole and every line has its date;
+    - then the preset's rewrites, on the text values that match them (Shopify's
+      "2024-03-05 14:22:10 -0500" becomes "2024-03-05 14:22:10-0500", ISO 8601); values that do
+      not match are left as exported, for cleaning to judge.
+
+    >>> tx = pd.DataFrame({"order_id": ["#1001", "#1001"], "status": ["refunded", None],
+    ...                    "ordered_at": ["2024-03-05 14:22:10 -0500", ""]})
+    >>> rewrite_values(tx, "shopify_orders")[["status", "ordered_at"]].values.tolist()
+    [['refunded', '2024-03-05 14:22:10-0500'], ['refunded', '2024-03-05 14:22:10-0500']]
+    """
     if name is None:
         return transactions
-    rewrite = load_preset(name).rewrite
+    preset = load_preset(name)
+    rewrite = preset.rewrite
     out = transactions.copy()
     out.attrs = dict(transactions.attrs)
+    if "order_id" in out.columns:
+        for column in preset.order_fields:
+            if column in out.columns:
+                out[column] = _filled_within_order(out[column], out["order_id"])
     for column, rule in rewrite.items():
         if column not in out.columns:
             continue
@@ -204,3 +223,15 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
 
 def _python_group(replace: str) -> str:
     return re.sub(r"\\(\d)", r"\\g<\1>", replace)
+
+
+def _filled_within_order(values: pd.Series, order_id: pd.Series) -> pd.Series:
+    """Blank values (missing or only blanks) given the order's first non-blank value; an order
+    without one, or a line without an order id, stays as it is."""
+    text = values.astype("string")
+    blank = text.isna() | text.str.strip().eq("").fillna(True)
+    known = pd.DataFrame({"order": order_id.astype("string"), "value": values.astype("object")})[~blank.to_numpy()]
+    first = known.dropna(subset=["order"]).drop_duplicates("order").set_index("order")["value"]
+    taken = order_id.astype("string").map(first)
+    fill = blank & taken.notna()
+    return values.astype("object").where(~fill, taken.astype("object"))
