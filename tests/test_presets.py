@@ -314,3 +314,17 @@ def test_docs_say_which_document_each_preset_follows():
             assert header in body, (name, header)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/presets.md" in readme
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_cleaning_page_says_what_the_preset_mapped(lang):
+    from segkit.i18n import t
+
+    columns = {**presets.load_preset("shopify_orders").columns, "customer_id": "Billing Name"}
+    said = dict(presets.describe("shopify_orders", lang, columns=columns))
+    text = t("presets.read_as", lang, **said["presets.read_as"])
+    assert '"Name"' in text and '"Email"' not in text and '"Billing Name"' not in text  # yours are not the preset's
+    assert "refunded" in t("presets.returns", lang, **said["presets.returns"])
+    assert "presets.unverified" not in said
+    assert "presets.unverified" in dict(presets.describe("taobao_orders", lang))
+    assert presets.describe(None, lang) == []

@@ -235,3 +235,30 @@ def _filled_within_order(values: pd.Series, order_id: pd.Series) -> pd.Series:
     taken = order_id.astype("string").map(first)
     fill = blank & taken.notna()
     return values.astype("object").where(~fill, taken.astype("object"))
+
+
+def describe(name: str | None, lang: str, columns: dict[str, str] | None = None,
+             status_values: list[str] | None = None) -> list[tuple[str, dict]]:
+    """What the preset did, as (catalogue key, values) pairs for `segkit.report.html.say_each` on
+    the cleaning page: the columns it mapped (`columns`: the effective map, by default the
+    preset's), the statuses it sets aside (`status_values`: the effective cleaning.returns values,
+    by default the preset's), and a warning when the preset is unverified. Empty without a preset.
+
+    >>> describe("shopify_orders", "en")[0][1]["name"]
+    'shopify_orders'
+    """
+    from segkit.i18n import t
+
+    if name is None:
+        return []
+    preset = load_preset(name)
+    columns = preset.columns if columns is None else columns
+    mapped = [f'"{theirs}"' for ours, theirs in columns.items() if preset.columns.get(ours) == theirs]
+    separator = t("presets.list_separator", lang)
+    said = [("presets.read_as", {"title": preset.title[lang], "name": name, "columns": separator.join(mapped)})]
+    values = (preset.cleaning.get("returns") or {}).get("status_values", []) if status_values is None else status_values
+    if values and "status" in columns:
+        said.append(("presets.returns", {"status": f'"{columns["status"]}"', "values": separator.join(map(str, values))}))
+    if not preset.verified:
+        said.append(("presets.unverified", {"system": preset.system}))
+    return said
