@@ -597,6 +597,10 @@ class Source(_Model):
         problem = check_kind(self.preset, self.kind)
         if problem:
             raise ValueError(problem)
+        table = {"file": "transactions", "customers": "customers"}.get(self.kind)
+        if self.preset is not None and table and getattr(self, table) is None:
+            raise ValueError(f"preset {self.preset} needs the export file: source.{table}: {{path: <the file>}} "
+                             "(the preset gives the columns)")
         return self
 
     @model_validator(mode="after")

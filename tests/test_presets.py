@@ -328,3 +328,19 @@ def test_the_cleaning_page_says_what_the_preset_mapped(lang):
     assert "presets.unverified" not in said
     assert "presets.unverified" in dict(presets.describe("taobao_orders", lang))
     assert presets.describe(None, lang) == []
+
+
+def test_a_preset_without_its_file_says_which_key_to_give(tmp_path):
+    params = write_params(tmp_path, {"preset": "taobao_orders"})
+    with pytest.raises(ParamsError, match=r"preset taobao_orders needs the export file: source.transactions: \{path"):
+        load_params(params)
+
+
+def test_filling_a_preset_does_not_change_the_params_it_is_given():
+    raw = {"source": {"preset": "shopify_orders", "transactions": {"path": "x.csv", "columns": {"status": None}}},
+           "cleaning": {"returns": {"action": "net"}}}
+    before = yaml.safe_dump(raw)
+    filled = presets.fill_params(raw)
+    assert yaml.safe_dump(raw) == before
+    assert filled["source"]["transactions"]["columns"]["order_id"] == "Name"
+    assert filled["cleaning"] == {"returns": {"action": "net"}}  # without the status, no returns rule is filled
