@@ -576,9 +576,16 @@ class Source(_Model):
     surveys: FileTable | None = None
     database: Database | None = None
     customer_level: CustomerLevel | None = None
-    # a system's export (segkit/intake/preset_maps, docs/presets.md): fills kind, the column map and
-    # the returns conventions before validation (Params._fill_from_preset); the params' own keys win
+    # a system's export (segkit/intake/preset_maps, docs/presets.md): fills kind and the column map
+    # (and, through Params, the returns conventions) before validation; the params' own keys win
     preset: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        from segkit.intake.presets import fill_source
+
+        return fill_source(data)
 
     @field_validator("preset")
     @classmethod
@@ -985,7 +992,7 @@ class Params(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _fill_from_preset(cls, data: Any) -> Any:
+    def _fill_cleaning_from_preset(cls, data: Any) -> Any:
         from segkit.intake.presets import fill_params
 
         return fill_params(data)

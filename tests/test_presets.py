@@ -341,6 +341,14 @@ def test_filling_a_preset_does_not_change_the_params_it_is_given():
            "cleaning": {"returns": {"action": "net"}}}
     before = yaml.safe_dump(raw)
     filled = presets.fill_params(raw)
+    source = presets.fill_source(raw["source"])
     assert yaml.safe_dump(raw) == before
-    assert filled["source"]["transactions"]["columns"]["order_id"] == "Name"
+    assert source["transactions"]["columns"]["order_id"] == "Name" and "status" not in source["transactions"]["columns"]
     assert filled["cleaning"] == {"returns": {"action": "net"}}  # without the status, no returns rule is filled
+
+
+def test_a_source_alone_takes_its_preset(tmp_path):
+    from segkit.params import Source
+
+    source = Source(preset="salesforce_opportunities", transactions={"path": str(tmp_path / "extract.csv")})
+    assert source.kind == "file" and source.transactions.columns["customer_id"] == "AccountId"

@@ -125,38 +125,51 @@ def import_key(name: str) -> ImportKey:
     return preset.import_key
 
 
-def fill_params(raw: Any) -> Any:
-    """The params mapping (as read from YAML) with the preset named in `source.preset` filled in:
-    `source.kind` when not given, the preset's columns under the table's `columns` (the params'
-    own keys win; a key set to null removes the preset's column), and the preset's cleaning
-    settings where the params give none. Anything else (no preset, an unknown name, a table that
-    is not a mapping) is returned as it is, for validation to report; the input is not changed."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("source"), dict):
+def fill_source(raw: Any) -> Any:
+    """The source mapping (as read from YAML) with the preset named in its `preset` filled in:
+    `kind` when not given, and the preset's columns under its table's `columns` (the params' own
+    keys win; a key set to null removes the preset's column). Anything else (no preset, an
+    unknown name, a table that is not a mapping) is returned as it is, for validation to report;
+    the input is not changed."""
+    if not isinstance(raw, dict):
         return raw
-    name = raw["source"].get("preset")
+    name = raw.get("preset")
     if name is None or unknown_preset(name):
         return raw
     preset = load_preset(name)
-    out = dict(raw)
-    source = dict(raw["source"])
+    source = dict(raw)
     source.setdefault("kind", preset.kind)
     table = source.get(preset.table)
-    status_kept = True
     if isinstance(table, dict) and source["kind"] == preset.kind:
         table = dict(table)
         given = table.get("columns") or {}
         if isinstance(given, dict):
             merged = {**preset.columns, **given}
             table["columns"] = {k: v for k, v in merged.items() if v is not None}
-            status_kept = "status" in table["columns"]
         source[preset.table] = table
-    out["source"] = source
+    return source
+
+
+def fill_params(raw: Any) -> Any:
+    """The params mapping (as read from YAML) with the cleaning settings of the preset named in
+    `source.preset` where the params give none (the source itself is filled by `fill_source`, when
+    the source is validated). The returns rule is left out when the params remove the status
+    column (`columns: {status: null}`): the returns are told by it. The input is not changed."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("source"), dict):
+        return raw
+    name = raw["source"].get("preset")
+    if name is None or unknown_preset(name):
+        return raw
+    preset = load_preset(name)
+    table = raw["source"].get(preset.table)
+    given = table.get("columns") if isinstance(table, dict) else None
+    status_kept = not (isinstance(given, dict) and "status" in given and given["status"] is None)
     cleaning = preset.cleaning
-    if not status_kept:  # the returns are told by the status column: without it they cannot be
+    if not status_kept:
         cleaning = {k: v for k, v in cleaning.items() if k != "returns"}
-    if cleaning and isinstance(raw.get("cleaning", {}), dict):
-        out["cleaning"] = _defaults_under(raw.get("cleaning") or {}, cleaning)
-    return out
+    if not cleaning or not isinstance(raw.get("cleaning", {}), dict):
+        return raw
+    return {**raw, "cleaning": _defaults_under(raw.get("cleaning") or {}, cleaning)}
 
 
 def _defaults_under(given: dict, defaults: dict) -> dict:
