@@ -576,6 +576,39 @@ class Source(_Model):
     surveys: FileTable | None = None
     database: Database | None = None
     customer_level: CustomerLevel | None = None
+    # a system's export (segkit/intake/preset_maps, docs/presets.md): fills kind and the column map
+    # (and, through Params, the returns conventions) before validation; the params' own keys win
+    preset: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        from segkit.intake.presets import fill_source
+
+        return fill_source(data)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        from segkit.intake.presets import unknown_preset
+
+        problem = None if value is None else unknown_preset(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _preset_fits_kind(self) -> "Source":
+        from segkit.intake.presets import check_kind
+
+        problem = check_kind(self.preset, self.kind)
+        if problem:
+            raise ValueError(problem)
+        table = {"file": "transactions", "customers": "customers"}.get(self.kind)
+        if self.preset is not None and table and getattr(self, table) is None:
+            raise ValueError(f"preset {self.preset} needs the export file: source.{table}: {{path: <the file>}} "
+                             "(the preset gives the columns)")
+        return self
 
     @model_validator(mode="after")
     def _kind_has_its_settings(self) -> "Source":
@@ -995,6 +1028,13 @@ class Params(_Model):
     dimensions: tuple[str, ...] = ("customer_type", "region")
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
     alerts: tuple[Alert, ...] = Field(DEFAULT_ALERTS, max_length=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_cleaning_from_preset(cls, data: Any) -> Any:
+        from segkit.intake.presets import fill_params
+
+        return fill_params(data)
 
     @field_validator("run_name")
     @classmethod

@@ -106,6 +106,10 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
         spec = source.transactions
         raw = read_file(spec, "source.transactions")
         transactions = to_canonical(raw, spec.columns, origin=spec.path)
+        if source.preset is not None:  # a system's layout the parsers do not read as written
+            from segkit.intake.presets import rewrite_values
+
+            transactions = rewrite_values(transactions, source.preset)
         tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                   if getattr(source, name) is not None}
         return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})),
