@@ -85,5 +85,6 @@ def test_shuffled_rows_give_the_same_customers_classes_and_pages(three_runs):
     assert (features.loc[[f"P{i:03d}" for i in range(60)], "revenue"] == 0.6).all()
     segments = pd.read_parquet(first / "data" / "segments.parquet").set_index("customer_id")
     assert segments.loc[[f"P{i:03d}" for i in range(60)], "segment"].nunique() == 1  # equal buyers, one class
-    for page in ("index", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "08_case_study"):
+    for page in ("index", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
+                 "08_case_study"):
         assert page_text(first, page) == page_text(shuffled, page), page

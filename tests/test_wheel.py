@@ -37,7 +37,7 @@ def test_the_wheel_makes_a_report_from_an_empty_folder(tmp_path):
     outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(site, "segkit-test-deps.pth").write_text("\n".join(sorted(outer)) + "\n", encoding="utf-8")
     where = subprocess.run([str(python), "-c", "import segkit; print(segkit.__file__)"], capture_output=True,
-                           text=True, check=True).stdout.strip()
+                           text=True, check=True, cwd=tmp_path).stdout.strip()
     assert where.startswith(site), where  # the wheel's segkit, not the checkout's
 
     empty = tmp_path / "empty"
@@ -52,10 +52,10 @@ def test_the_wheel_makes_a_report_from_an_empty_folder(tmp_path):
     assert "Data cleaning" in executed
 
     project = tmp_path / "project"
-    made = subprocess.run([*segkit, "init", str(project)], capture_output=True, text=True, timeout=120)
+    made = subprocess.run([*segkit, "init", str(project)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     assert sorted(p.name for p in (project / "notebooks").glob("*.ipynb")) == \
         sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     (project / "params" / "demo.yaml").write_text("run_name: mine\n", encoding="utf-8")
-    again = subprocess.run([*segkit, "init", str(project)], capture_output=True, text=True, timeout=120)
+    again = subprocess.run([*segkit, "init", str(project)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert "kept" in again.stderr and (project / "params" / "demo.yaml").read_text() == "run_name: mine\n"

@@ -315,6 +315,32 @@ def alert_messages(alerts: pd.DataFrame | None, segment_labels: dict, class_labe
     return [("migration.alerts_fired", {}), *[("alert.line", {"text": text}) for text in fired]]
 
 
+def run_maps(data_dir: str | Path, params) -> tuple:
+    """The segment map 02 used and the eight classes' map of a run (for labels)."""
+    info = load_run_info(data_dir)
+    segments = load_segment_map(info.get("segment_map_used") or params.rfm.segment_map, custom=params.rfm.custom_maps)
+    classes = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps, basis=params.rfm.class_basis,
+                               thresholds=params.rfm.class_thresholds)
+    return segments, classes
+
+
+def trends_from_stage(data_dir: str | Path, params, lang: str) -> tuple[pd.DataFrame | None, list[tuple[str, dict]]]:
+    """The KPIs of this month against last month (`kpi_change_table`) and the alerts paragraph, from
+    the stages 06_migration saved; (None, []) for a run without them (a customer-level source)."""
+    from segkit.monthly.trends import kpi_changes
+
+    trends = load_stage(data_dir, "kpi_trends", optional=True)
+    if trends is None or trends.empty:
+        return None, []
+    segments, classes = run_maps(data_dir, params)
+    labels, class_words = dict(segments.labels(lang)), dict(classes.labels(lang))
+    series = trends.set_index("month")
+    series.index = [value.date() if hasattr(value, "date") else value for value in series.index]
+    top = params.case_study.top_share
+    changes = kpi_change_table(kpi_changes(series), labels, lang, top=top, currency=params.currency)
+    return changes, alert_messages(load_stage(data_dir, "alerts", optional=True), labels, class_words, lang, top)
+
+
 def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top: float = 0.2,
                      currency=None) -> pd.DataFrame:
     """This month, last month and the change of each figure, as text in the figure's own unit (shares
