@@ -104,3 +104,20 @@ def test_classes_before_come_from_the_history_or_are_recomputed_from_the_month_s
     from_history, source = classes_before(dt.date(2024, 3, 1), path, "shop", starts, RFM(), grid, classes)
     assert source == "history" and set(from_history["segment"]) == {"lost"}
     assert classes_before(dt.date(2024, 3, 1)) == (None, "none")
+
+
+def test_slipped_customers_come_from_the_segments_or_the_eight_classes():
+    from segkit.monthly.stage import slipped_customers
+
+    before = pd.DataFrame({"customer_id": ["s", "c", "both", "kept"],
+                           "segment": ["champions", "loyal", "cant_lose", "champions"],
+                           "rfm_class": ["general_value", "important_value", "important_retain", "important_value"]})
+    after = pd.DataFrame({"customer_id": ["s", "c", "both", "kept", "new"],
+                          "segment": ["at_risk", "loyal", "lost", "champions", "at_risk"],
+                          "rfm_class": ["general_value", "general_winback", "important_winback", "important_value",
+                                        "general_winback"],
+                          "revenue": [10.0, 30.0, 20.0, 99.0, 5.0]})
+    moved = slipped_customers(before, after)
+    assert moved["customer_id"].tolist() == ["c", "both", "s"]  # most revenue first; "new" had no class before
+    assert moved.set_index("customer_id").loc["c", ["before", "after", "class_before", "class_after"]].tolist() == \
+        ["loyal", "loyal", "important_value", "general_winback"]

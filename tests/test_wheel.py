@@ -1,6 +1,7 @@
 """Installed like any package: segkit's own wheel, in a fresh environment, makes a report from an
 empty folder (with the notebooks the wheel carries) and `segkit init` fills a project folder."""
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -44,8 +45,11 @@ def test_the_wheel_makes_a_report_from_an_empty_folder(tmp_path):
     empty.mkdir()
     params = write_params(tmp_path, "wheel-run")
     segkit = [str(python), "-c", "import sys; from segkit.cli import main; sys.argv[0] = 'segkit'; main()"]
+    # the dependencies' data files (nbconvert's templates) live under this environment's prefix, where
+    # pip put them; a real install puts them under the new environment's own
+    env = {**os.environ, "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter")}
     done = subprocess.run([*segkit, "report", "--params", str(params), "--no-pdf"], cwd=empty,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (empty / "reports" / "wheel-run" / "06_migration.html").is_file()
     executed = (empty / "reports" / "wheel-run" / "executed" / "01_cleaning.ipynb").read_text(encoding="utf-8")

@@ -32,7 +32,7 @@ class Migration:
     shares: dict[str, pd.DataFrame] = field(default_factory=dict)   # the same as row shares
     flows: dict[str, pd.DataFrame] = field(default_factory=dict)    # the largest moves: before, after, customers
     moves: pd.Series | None = None     # customers per move: new, returning, reactivated, lost, stayed
-    slipped: pd.DataFrame | None = None  # valuable last month, at risk now: id, before, after, revenue ...
+    slipped: pd.DataFrame | None = None  # valuable last month, at risk now (`slipped_customers`)
     clusters: pd.DataFrame | None = None  # this month's cluster, last month's it continues (or NaN)
     clusters_reason: str | None = None
     trends: pd.DataFrame | None = None    # kpi_series
@@ -85,8 +85,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
             counts, shares = transition_matrix(before, current, column, codes=codes)
             result.counts[column], result.shares[column] = counts, shares
             result.flows[column] = largest_moves(counts, top=12)
-        result.slipped = slipped(before, current, "segment", map_name=segment_map.name
-                                 if segment_map.name in WATCHED else "rfm11")
+        result.slipped = slipped_customers(before, current, segment_map.name, class_map.name)
         if at_starts is not None and len(at_starts):
             previous = at_starts[pd.to_datetime(at_starts["month"]).dt.date == month]
             if len(previous):
@@ -115,6 +114,32 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                            to_classes=lambda f: f["to_classes"].map("+".join))
                if result.alerts is not None else None)
     return result
+
+
+def slipped_customers(before: pd.DataFrame, current: pd.DataFrame, segment_map: str = "rfm11",
+                      class_map: str = "cn8") -> pd.DataFrame:
+    """The customers who slipped this month from a valuable to an at-risk class, in the segments
+    (Champions, Loyal, Can't Lose Them -> At Risk, About to Sleep, Hibernating, Lost) or in the eight
+    classes (重要价值客户, 重要保持客户 -> 重要挽留客户, 一般挽留客户): customer_id, before, after (segments),
+    class_before, class_after (eight classes), then the value columns of `current` (revenue, clv,
+    p_alive, recency_days), the most valuable first. `before` and `current` have customer_id,
+    segment and rfm_class. Maps without shipped watch lists (custom maps) contribute nothing."""
+    parts = []
+    if segment_map in WATCHED:
+        parts.append(slipped(before, current, "segment", map_name=segment_map)["customer_id"])
+    if class_map in WATCHED:
+        parts.append(slipped(before, current, "rfm_class", map_name=class_map)["customer_id"])
+    ids = set(pd.concat(parts)) if parts else set()
+    earlier = before.set_index("customer_id")
+    moved = current[current["customer_id"].isin(ids)].copy()
+    moved.insert(1, "before", earlier["segment"].reindex(moved["customer_id"]).to_numpy())
+    moved.insert(2, "after", moved.pop("segment"))
+    moved.insert(3, "class_before", earlier["rfm_class"].reindex(moved["customer_id"]).to_numpy())
+    moved.insert(4, "class_after", moved.pop("rfm_class"))
+    key = "clv" if "clv" in moved.columns else ("revenue" if "revenue" in moved.columns else None)
+    if key is not None:
+        moved = moved.sort_values([key, "customer_id"], ascending=[False, True], kind="stable")
+    return moved.reset_index(drop=True)
 
 
 def _long(counts: dict[str, pd.DataFrame]) -> pd.DataFrame | None:

@@ -277,13 +277,19 @@ def flows_table(flows: pd.DataFrame, labels: dict, lang: str) -> pd.DataFrame:
                          "customers": flows["customers"].astype("int64").to_numpy()})
 
 
-def slipped_table(slipped: pd.DataFrame, labels: dict, lang: str, rows: int = 20) -> pd.DataFrame:
-    """The first `rows` customers who slipped from a valuable to an at-risk segment, most valuable
-    first: id, last month's and this month's segment in words, revenue, predicted value where present."""
+def slipped_table(slipped: pd.DataFrame, labels: dict, lang: str, rows: int = 20,
+                  class_labels: dict | None = None) -> pd.DataFrame:
+    """The first `rows` customers who slipped from a valuable to an at-risk class, most valuable
+    first: id, last month's and this month's segment and eight class in words, revenue, predicted
+    value where present (`segkit.monthly.stage.slipped_customers`)."""
     shown = slipped.head(rows)
+    classes = class_labels or {}
     frame = pd.DataFrame({"customer_id": shown["customer_id"].astype(str).to_numpy(),
                           "before": [labels.get(c, c) for c in shown["before"]],
                           "after": [labels.get(c, c) for c in shown["after"]]})
+    if "class_before" in shown.columns:
+        frame["class_before"] = [classes.get(c, c) for c in shown["class_before"]]
+        frame["class_after"] = [classes.get(c, c) for c in shown["class_after"]]
     for column in ("revenue", "clv", "p_alive", "recency_days"):
         if column in shown.columns:
             frame[column] = shown[column].to_numpy()
