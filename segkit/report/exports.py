@@ -222,13 +222,15 @@ def header(column: str, lang: str) -> str:
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig") -> Path:
     """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
-    numbers, dates as YYYY-MM-DD, true/false as True/False. `encoding` is "utf-8-sig" (UTF-8 with the
+    numbers, dates as YYYY-MM-DD, true/false as True/False, records ending in CRLF (RFC 4180). `encoding` is "utf-8-sig" (UTF-8 with the
     byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems)."""
     if encoding not in CSV_ENCODINGS:
         raise ParamsError(f"exports.csv_encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
     path = Path(path)
     with _replacing(path) as partial:
-        _people_frame(frame, lang).to_csv(partial, index=False, encoding=encoding)
+        # CRLF ends a record (RFC 4180), so the csv writer also quotes a field holding a bare CR: with
+        # "\n" alone, a carriage return inside a name would split the row in Excel
+        _people_frame(frame, lang).to_csv(partial, index=False, encoding=encoding, lineterminator="\r\n")
     return path
 
 
