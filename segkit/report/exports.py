@@ -406,14 +406,16 @@ def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: 
                           f"{target} ({reason[:300]}); check source.database.url and that the server runs") from None
     try:
         with con:
-            con.read_only = False
+            # the session as the role gets it: a role set read-only (default_transaction_read_only) stays so
             user, read_only = con.execute("SELECT current_user, current_setting('transaction_read_only')").fetchone()
-            _check_target(con, sql, user, read_only == "on", schema, table, database)
+            new_schema = _check_target(con, sql, user, read_only == "on", schema, table, database)
+            con.rollback()
             columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_PG_TYPES[COLUMNS.get(c, "text")]))
                                          for c in frame.columns)
             name = sql.Identifier(schema, table)
             with con.transaction():
-                con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                if new_schema:  # CREATE SCHEMA IF NOT EXISTS would need the database's CREATE right even when it exists
+                    con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
                 con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(name))
                 con.execute(sql.SQL("CREATE TABLE {} ({})").format(name, columns))
                 with con.cursor() as cursor:
@@ -439,7 +441,8 @@ def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: 
     return target
 
 
-def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str, database: Database) -> None:
+def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str, database: Database) -> bool:
+    """Refuse (ExportError) what the write-back may not do; True when the schema must be created."""
     target = f"{schema}.{table}"
     advice = (f"ask the database's administrator to run GRANT USAGE, CREATE ON SCHEMA {schema} TO {user} (and "
               f"ALTER ROLE {user} SET default_transaction_read_only = off if it is set), or remove postgres from "
@@ -481,6 +484,7 @@ def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str,
             raise ExportError(f"cannot replace {target}: it belongs to the role {owner}, and {user} may only read it; "
                               f"drop it or give it to {user} (ALTER TABLE {target} OWNER TO {user}), or choose another "
                               "exports.postgres_table")
+    return not exists
 
 
 # ---------------------------------------------------------------- a run's exports
