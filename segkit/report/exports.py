@@ -504,9 +504,9 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
         raise ParamsError(f"export format {unknown[0]!r} is not one segkit writes; formats: {', '.join(EXPORT_FORMATS)}")
     if "postgres" in chosen:
         if params.source.kind != "database" or params.source.database is None:
-            raise ParamsError(f"exports.formats lists postgres, but this run's source is {params.source.kind} "
-                              "(source.kind): the write-back goes to the PostgreSQL database the run read; remove "
-                              "postgres from exports.formats")
+            raise ParamsError(f"the postgres export needs a PostgreSQL source, and this run's source is "
+                              f"{params.source.kind} (source.kind): the write-back goes to the PostgreSQL database the "
+                              "run read; leave postgres out of exports.formats (or --format)")
         if not settings.postgres_schema:
             raise ParamsError("exports.postgres_schema must name the schema to write to (e.g. segkit) for the postgres "
                               "export")
