@@ -279,3 +279,21 @@ def test_exports_params_block_checks_its_keys():
         validate_params({"exports": {"row_limit": 5}})
     with pytest.raises(ParamsError, match="exports.postgres_schema has the wrong form"):
         validate_params({"exports": {"postgres_schema": "Bad Name;"}})
+
+
+def test_the_documented_params_are_valid_and_show_the_defaults_and_every_column_is_documented():
+    import re
+
+    import yaml
+
+    from conftest import ROOT
+    from segkit.params import Exports
+    from segkit.report.exports import COLUMNS
+
+    text = (ROOT / "docs" / "exports.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)]
+    assert validate_params(blocks[0]).exports == Exports()
+    written_back = validate_params(blocks[1])
+    assert written_back.exports.postgres_schema == "segkit" and written_back.source.database.password_env
+    for column in COLUMNS:
+        assert f"`{column}`" in text, column
