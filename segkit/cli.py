@@ -205,6 +205,24 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     typer.echo(json.dumps(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 
+@app.command("export")
+def export(run_folder: Annotated[Path, typer.Argument(help="A finished run's folder, e.g. reports/demo.")],
+           formats: Annotated[Optional[str], typer.Option(
+               "--format", "-f", help="Comma-separated: csv, xlsx, parquet, postgres (default: the run's exports.formats).")] = None,
+           encoding: Annotated[Optional[str], typer.Option(
+               help="The CSV's encoding: utf-8-sig (UTF-8 with BOM, the default) or gb18030.")] = None) -> None:
+    """Write (again) the per-customer exports of an existing run into RUN_FOLDER/exports/: CSV, Excel,
+    Parquet, and with a PostgreSQL source the table written back to exports.postgres_schema."""
+    with _one_message():
+        from segkit.report.exports import export_run_folder
+
+        chosen = [f.strip() for f in formats.split(",") if f.strip()] if formats is not None else None
+        written = export_run_folder(run_folder, formats=chosen, encoding=encoding)
+    err.print(f"[green]done[/]: {len(written)} export{'s' if len(written) != 1 else ''}")
+    for item in written:
+        typer.echo(item)
+
+
 @app.command()
 def version() -> None:
     """Print segkit's version."""

@@ -941,6 +941,35 @@ DEFAULT_TAGS = (
 )
 
 
+# --- exports (issue 13): what every run writes under exports/ (segkit.report.exports) ---
+EXPORT_FORMATS = ("csv", "xlsx", "parquet", "postgres")
+EXCEL_SHEET_ROWS = 1_048_576  # Excel's limit; a segment sheet also holds a note row and a header row
+SQL_NAME = r"^[a-z_][a-z0-9_]*$"  # lower case: PostgreSQL folds unquoted names, so no name needs quotes
+
+
+class Exports(_Model):
+    """The per-customer export of every run: `formats` to write (csv, xlsx, parquet, and postgres:
+    a table written back to `postgres_schema`.`postgres_table` when the source is PostgreSQL), the
+    CSV's encoding (UTF-8 with BOM, or GB18030) and the most rows of one segment's Excel sheet."""
+
+    formats: tuple[Literal["csv", "xlsx", "parquet", "postgres"], ...] = Field(("csv", "xlsx", "parquet"),
+                                                                             max_length=4)
+    csv_encoding: Literal["utf-8-sig", "gb18030"] = "utf-8-sig"
+    excel_max_rows: int = Field(100_000, ge=1, le=EXCEL_SHEET_ROWS - 2)
+    postgres_schema: str | None = Field(None, pattern=SQL_NAME, max_length=63)
+    postgres_table: str = Field("segkit_customers", pattern=SQL_NAME, max_length=63)
+
+    @model_validator(mode="after")
+    def _postgres_needs_a_schema(self) -> "Exports":
+        twice = sorted(f for f, n in Counter(self.formats).items() if n > 1)
+        if twice:
+            raise ValueError(f"formats lists {', '.join(twice)} twice; list each format once")
+        if "postgres" in self.formats and not self.postgres_schema:
+            raise ValueError("formats lists postgres, so postgres_schema must name the schema the table is written "
+                             "to (e.g. postgres_schema: segkit); the source's own tables are never written")
+        return self
+
+
 class Currency(_Model):
     """How money is shown and how exact it is: amounts are kept exact to the minor unit (cents, fen).
 
@@ -1028,6 +1057,7 @@ class Params(_Model):
     dimensions: tuple[str, ...] = ("customer_type", "region")
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
     alerts: tuple[Alert, ...] = Field(DEFAULT_ALERTS, max_length=50)
+    exports: Exports = Exports()
 
     @model_validator(mode="before")
     @classmethod

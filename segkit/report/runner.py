@@ -3,7 +3,8 @@ index page and the manifest, and only then put the run in place.
 
 `run_report("params/demo.yaml")` writes `reports/<run>/`:
 `01_cleaning.html` ... `08_case_study.html` (code hidden, parameters removed), `index.html`,
-`report.pdf`, `data/` (stage outputs), `executed/` (the executed notebooks) and `manifest.json`.
+`report.pdf`, `data/` (stage outputs), `exports/` (the per-customer files for the CRM, Excel and BI:
+`segkit.report.exports`), `executed/` (the executed notebooks) and `manifest.json`.
 
 How a run uses the reports folder:
 - while it runs, a run holds the lock `.<run>.lock` (a second run of the same name is refused) and
@@ -38,6 +39,7 @@ from typing import Callable, Iterator
 from segkit.errors import SegkitError
 from segkit.params import Params, load_params
 from segkit.classify.rfm import load_segment_map
+from segkit.report.exports import export_run
 from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index, write_pdf
 from segkit.report.tables import headline_kpis
 
@@ -142,6 +144,11 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                     progress("writing PDF")
                     write_pdf(work, work / "report.pdf", notebooks)
                     timings["pdf"] = round(time.perf_counter() - tick, 2)
+                tick = time.perf_counter()
+                doing = "writing the exports (exports/)"
+                progress("writing exports")
+                export_run(work, params)
+                timings["exports"] = round(time.perf_counter() - tick, 2)
                 timings["total"] = round(time.perf_counter() - started, 2)
                 doing = "writing the manifest"
                 write_manifest(work / "manifest.json", params, params_path, work, timings)
@@ -319,7 +326,8 @@ def write_manifest(target: Path, params: Params, params_path: Path, folder: Path
         "params_file": str(params_path),
         "params": params.model_dump(mode="json"),
         "inputs": input_fingerprints(params, params_path),
-        "outputs": {str(p.relative_to(folder)): _sha256(p) for p in sorted((folder / "data").glob("*.parquet"))},
+        "outputs": {str(p.relative_to(folder)): _sha256(p)
+                    for p in sorted([*(folder / "data").glob("*.parquet"), *(folder / "exports").glob("customers.*")])},
         "versions": {"python": platform.python_version(), **{name: _version(name) for name in VERSIONED}},
         "timings_s": timings,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",

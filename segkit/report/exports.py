@@ -1,0 +1,571 @@
+"""The per-customer export of a run, for the CRM, Excel and BI tools: `exports/` in the run folder.
+
+One frame (`export_frame`) holds, per customer, the id, the segment of the eleven-segment map (or
+the map the run used), the eight class, the cluster, the tiers, the tags, the rank and, where the
+run has them, the predicted value (CLV) and the churn risk, each class as a stable code and as its
+label in the run's language. The writers put it where people and systems read it:
+
+- `customers.csv`: UTF-8 with a byte order mark, so that Excel (also in Chinese) opens it with the
+  right characters, or GB18030 (`exports.csv_encoding`); headers in the run's language;
+- `customers.xlsx`: a summary sheet, one sheet per segment (at most `exports.excel_max_rows` rows,
+  best ranked first, with a note that says where the full list is) and a data-dictionary sheet that
+  describes every column in English and Chinese;
+- `customers.parquet`: the same rows under the code names, typed (text, integers, numbers, dates,
+  true/false), for Tableau, Power BI and Looker Studio;
+- with a PostgreSQL source, `postgres_schema.postgres_table` in that database, created or replaced
+  in one transaction, after checking that the role may write there and that it is not a source table.
+
+Text cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are neutralised in the CSV
+and the Excel file by a leading single quote (OWASP, "CSV Injection"), so a spreadsheet never runs a
+customer's name as a formula; numbers (a negative revenue) stay numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from segkit.errors import DataError, ParamsError, SegkitError
+from segkit.i18n import LANGUAGES, t
+from segkit.params import EXPORT_FORMATS, Database, Params, Tag, validate_params
+
+EXPORT_DIR = "exports"
+FILE_NAMES = {"csv": "customers.csv", "xlsx": "customers.xlsx", "parquet": "customers.parquet"}
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+# OWASP, CSV Injection: a cell starting with one of these may be run as a formula by a spreadsheet
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+# Every column the export can hold, in order, with its type. A column is there when the run has it.
+COLUMNS = {
+    "customer_id": "text", "segment": "text", "segment_name": "text", "rfm_class": "text",
+    "rfm_class_name": "text", "rfm_code": "text", "cluster": "integer", "cluster_name": "text",
+    "frequency_tier": "text", "frequency_tier_name": "text", "monetary_tier": "text",
+    "monetary_tier_name": "text", "abc_class": "text", "tags": "text", "tag_names": "text",
+    "rank": "integer", "rank_score": "number", "orders": "integer", "revenue": "number",
+    "recency_days": "integer", "last_purchase": "date", "clv": "number", "clv_tier": "text",
+    "clv_tier_name": "text", "p_alive": "number", "churn_risk": "boolean",
+}
+# Excel's forbidden sheet-name characters, and its longest sheet name
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+_SHEET_NAME_MAX = 31
+
+
+class ExportError(SegkitError):
+    """An export cannot be written (a database role that may only read, a target that is a source table)."""
+
+
+# ---------------------------------------------------------------- the frame
+
+def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value: pd.DataFrame | None = None,
+                 clusters: pd.DataFrame | None = None, tags: Sequence[Tag] = (), minor_unit: int = 2) -> pd.DataFrame:
+    """One row per customer of `profile` (the 02_rfm stage: customer_id, segment, rfm_class, tiers,
+    tags, rank ...), with `value` (03_customer_value: clv, clv_tier, p_alive, churn_risk) and
+    `clusters` (04_clustering: cluster, cluster_name) joined on customer_id where given.
+
+    Columns, in the order of `COLUMNS`, only those the stages have: classes as codes (segment,
+    rfm_class, frequency_tier, ...) and as labels in `lang` (segment_name, ...; tag_names from the
+    `tags` of the params, joined by the language's separator); rank (1 = best) and rank_score (0-1);
+    orders, revenue, recency_days (days), last_purchase (date); clv in money rounded to
+    `minor_unit` decimals, p_alive (0-1, 4 decimals), churn_risk (true/false). Rows are in rank
+    order (then customer_id). `segment_map` and `class_map` are `SegmentMap`s
+    (`segkit.load_segment_map`). Inputs are not changed. Raises DataError when profile lacks
+    customer_id or a customer appears twice.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    if "customer_id" not in profile.columns:
+        raise DataError("the profile stage has no customer_id column; run notebook 02_rfm again")
+    twice = profile["customer_id"][profile["customer_id"].duplicated()]
+    if len(twice):
+        raise DataError(f"customer {twice.iloc[0]!r} appears twice in the profile stage; run notebook 02_rfm again")
+    frame = profile.copy()
+    for extra, keep in ((value, ("clv", "clv_tier", "p_alive", "churn_risk")), (clusters, ("cluster", "cluster_name"))):
+        if extra is not None:
+            columns = [c for c in keep if c in extra.columns and c not in frame.columns]
+            frame = frame.merge(extra[["customer_id", *columns]].drop_duplicates("customer_id"), on="customer_id",
+                                how="left", validate="one_to_one")
+    out = pd.DataFrame(index=frame.index)
+    out["customer_id"] = frame["customer_id"].astype("string")
+    if "segment" in frame.columns:
+        out["segment"] = frame["segment"].astype("string")
+        out["segment_name"] = _labels(frame["segment"], _map_labels(segment_map, frame["segment"], lang))
+    if "rfm_class" in frame.columns:
+        out["rfm_class"] = frame["rfm_class"].astype("string")
+        out["rfm_class_name"] = _labels(frame["rfm_class"], class_map.labels(lang))
+    if "rfm_code" in frame.columns:
+        out["rfm_code"] = frame["rfm_code"].astype("string")
+    if "cluster" in frame.columns:
+        out["cluster"] = pd.array(frame["cluster"], dtype="Int64")
+        if "cluster_name" in frame.columns:
+            out["cluster_name"] = frame["cluster_name"].astype("string")
+    for dim in ("frequency", "monetary"):
+        column = f"{dim}_tier"
+        if column in frame.columns:
+            out[column] = frame[column].astype("string")
+            out[f"{column}_name"] = _labels(frame[column], {v: t(f"tier.{dim}.{v}", lang)
+                                                            for v in ("low", "mid", "high")})
+    if "abc_class" in frame.columns:
+        out["abc_class"] = frame["abc_class"].astype("string")
+    if "tags" in frame.columns:
+        names = {tag.name: getattr(tag, lang) for tag in tags}
+        separator = t("exports.tag_separator", lang)
+        codes = frame["tags"].fillna("").astype(str)
+        out["tags"] = codes.astype("string")
+        out["tag_names"] = pd.array([separator.join(names.get(c, c) for c in _split_tags(text)) for text in codes],
+                                    dtype="string")
+    if "rank" in frame.columns:
+        out["rank"] = pd.array(frame["rank"], dtype="Int64")
+    if "rank_score" in frame.columns:
+        out["rank_score"] = frame["rank_score"].astype(float).round(4)
+    for column in ("orders", "recency_days"):
+        if column in frame.columns:
+            out[column] = pd.array(frame[column], dtype="Int64")
+    if "revenue" in frame.columns:
+        out["revenue"] = frame["revenue"].astype(float)
+    if "last_purchase" in frame.columns:
+        out["last_purchase"] = pd.to_datetime(frame["last_purchase"]).dt.date
+    if "clv" in frame.columns:
+        out["clv"] = frame["clv"].astype(float).round(minor_unit)
+    if "clv_tier" in frame.columns:
+        out["clv_tier"] = frame["clv_tier"].astype("string")
+        out["clv_tier_name"] = _labels(frame["clv_tier"], {v: t(f"exports.clv_tier.{v}", lang)
+                                                           for v in ("low", "mid", "high", "unknown")})
+    if "p_alive" in frame.columns:
+        out["p_alive"] = frame["p_alive"].astype(float).round(4)
+    if "churn_risk" in frame.columns:
+        out["churn_risk"] = pd.array(frame["churn_risk"], dtype="boolean")
+    out = out[[c for c in COLUMNS if c in out.columns]]
+    if "rank" in out.columns:
+        out = out.sort_values(["rank", "customer_id"], kind="stable", na_position="last")
+    return out.reset_index(drop=True)
+
+
+def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFrame:
+    """`export_frame` of the run whose stage files are in `data_dir` (profile required; value and
+    clusters where the run has them), with the run's language, maps, tags and currency from `params`."""
+    from segkit.classify.rfm import load_segment_map
+    from segkit.store import load_stage
+
+    rfm = params.rfm
+    profile = load_stage(data_dir, "profile")
+    classes = load_segment_map(rfm.class_map, custom=rfm.custom_maps, basis=rfm.class_basis,
+                               thresholds=rfm.class_thresholds)
+    return export_frame(profile, params.lang, _grid(rfm), classes,
+                        value=load_stage(data_dir, "value", optional=True),
+                        clusters=load_stage(data_dir, "clusters", optional=True), tags=params.tags,
+                        minor_unit=params.currency.minor_unit)
+
+
+def _grid(rfm):
+    from segkit.classify.rfm import load_segment_map
+
+    return load_segment_map(rfm.segment_map, custom=rfm.custom_maps)
+
+
+def _map_labels(segment_map, codes: pd.Series, lang: str) -> dict[str, str]:
+    """The labels of the map the codes come from: the map named, or the fallback grid a run used."""
+    from segkit.classify.rfm import map_for_codes
+
+    try:
+        return map_for_codes(segment_map, codes).labels(lang)
+    except ValueError:  # codes no map knows: shown as they are
+        return segment_map.labels(lang)
+
+
+def _labels(codes: pd.Series, labels: dict[str, str]) -> pd.Series:
+    return pd.Series([labels.get(c, c) if isinstance(c, str) else None for c in codes], index=codes.index,
+                     dtype="string")
+
+
+def _split_tags(text: str) -> list[str]:
+    return [part.strip() for part in re.split(r"[,+]", text) if part.strip()]
+
+
+# ---------------------------------------------------------------- spreadsheet safety
+
+def neutralise(value):
+    """A text cell a spreadsheet could run as a formula, made inert by a leading single quote
+    (OWASP, "CSV Injection": cells starting with =, +, -, @, tab or carriage return); anything
+    else, numbers included, is returned as it is.
+
+    >>> neutralise("=HYPERLINK(\\"http://x\\")"), neutralise("-12"), neutralise(-12.5), neutralise("Anna")
+    ('\\'=HYPERLINK("http://x")', "'-12", -12.5, 'Anna')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _people_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The frame as people see it in a spreadsheet: headers in `lang`, text cells neutralised."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if COLUMNS.get(column) == "text" or shown[column].dtype == object:
+            shown[column] = shown[column].map(neutralise, na_action="ignore")
+    return shown.rename(columns={c: neutralise(header(c, lang)) for c in shown.columns})
+
+
+def header(column: str, lang: str) -> str:
+    """A column's header in `lang` (the data dictionary gives both languages)."""
+    return t(f"exports.col.{column}", lang)
+
+
+# ---------------------------------------------------------------- writers
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig") -> Path:
+    """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
+    numbers, dates as YYYY-MM-DD, true/false as True/False, records ending in CRLF (RFC 4180). `encoding` is "utf-8-sig" (UTF-8 with the
+    byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems)."""
+    if encoding not in CSV_ENCODINGS:
+        raise ParamsError(f"exports.csv_encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
+    path = Path(path)
+    with _replacing(path) as partial:
+        # CRLF ends a record (RFC 4180), so the csv writer also quotes a field holding a bare CR: with
+        # "\n" alone, a carriage return inside a name would split the row in Excel
+        _people_frame(frame, lang).to_csv(partial, index=False, encoding=encoding, lineterminator="\r\n")
+    return path
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None = None) -> Path:
+    """The frame as Parquet for BI tools: the code names of `COLUMNS`, typed (string, int64, double,
+    date32, bool), each field's description (English) in its metadata, and `run` (run name, as_of,
+    language) in the file's metadata. Text is not neutralised: BI tools do not run formulas."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds = {"text": pa.string(), "integer": pa.int64(), "number": pa.float64(), "date": pa.date32(),
+             "boolean": pa.bool_()}
+    fields = [pa.field(c, kinds[COLUMNS.get(c, "text")],
+                       metadata={"description": t(f"exports.desc.{c}", "en")} if c in COLUMNS else None)
+              for c in frame.columns]
+    schema = pa.schema(fields, metadata={"segkit": json.dumps(run or {}, ensure_ascii=False, default=str)})
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    path = Path(path)
+    with _replacing(path) as partial:
+        pq.write_table(table, partial)
+    return path
+
+
+def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map, max_rows: int = 100_000,
+                full_list: Sequence[str] = (FILE_NAMES["csv"], FILE_NAMES["parquet"]), title: str = "") -> Path:
+    """The frame as an Excel workbook (openpyxl): a summary sheet (customers, share, revenue and,
+    where present, predicted CLV and the share at churn risk per segment, in the map's order), one
+    sheet per segment that has customers (best ranked first, at most `max_rows` rows under a note
+    that says how many are shown and that the full list is in `full_list`, the other export files),
+    and a data-dictionary sheet (each column's name, headers and description in English and Chinese,
+    and its type). Headers and labels in `lang`; text cells neutralised, numbers stay numbers."""
+    from openpyxl import Workbook
+
+    if not 1 <= max_rows <= 1_048_574:
+        raise ParamsError(f"exports.excel_max_rows must be an integer from 1 to 1048574 (Excel's limit, less a note "
+                          f"and a header row), got {max_rows}")
+    book = Workbook(write_only=True)
+    used: set[str] = set()
+    summary = book.create_sheet(_sheet_name(t("exports.sheet.summary", lang), used))
+    codes = [c for c in _map_order(segment_map, frame) if c in set(frame.get("segment", pd.Series(dtype=str)))]
+    if title:
+        summary.append([neutralise(title)])
+    for row in _summary_rows(frame, codes, lang):
+        summary.append(row)
+    people = _people_frame(frame, lang)
+    headers = list(people.columns)
+    for code in codes:
+        rows = people[frame["segment"].to_numpy() == code]
+        label = str(frame.loc[frame["segment"] == code, "segment_name"].iloc[0])
+        sheet = book.create_sheet(_sheet_name(label, used))
+        sheet.freeze_panes = "A3"
+        if len(rows) > max_rows:
+            where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
+            note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(rows), files=where)
+        else:
+            note = t("exports.note.all", lang, segment=label, rows=len(rows))
+        sheet.append([neutralise(note)])
+        sheet.append(headers)
+        for values in _cells(rows.head(max_rows)):
+            sheet.append(values)
+    dictionary = book.create_sheet(_sheet_name(t("exports.sheet.dictionary", lang), used))
+    dictionary.append([t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type",
+                                                              "description_en", "description_zh")])
+    for column in frame.columns:
+        dictionary.append([column, header(column, "en"), header(column, "zh"),
+                           t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
+                           t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")])
+    path = Path(path)
+    with _replacing(path) as partial:
+        book.save(partial)
+    return path
+
+
+def _map_order(segment_map, frame: pd.DataFrame) -> list[str]:
+    if "segment" not in frame.columns:
+        return []
+    order = list(_map_labels(segment_map, frame["segment"], "en"))
+    return order + sorted(set(frame["segment"].dropna()) - set(order))
+
+
+def _summary_rows(frame: pd.DataFrame, codes: list[str], lang: str, minor_unit: int = 2) -> Iterator[list]:
+    names = ["segment_name", "customers", "customer_share", "revenue", "clv", "churn_risk_share"]
+    present = [n for n in names if n in ("segment_name", "customers", "customer_share")
+               or (n == "churn_risk_share" and "churn_risk" in frame.columns) or n in frame.columns]
+    yield [t(f"exports.summary.{n}", lang) for n in present]
+    total = len(frame)
+    for code in codes:
+        part = frame[frame["segment"] == code]
+        values = {"segment_name": neutralise(str(part["segment_name"].iloc[0])), "customers": len(part),
+                  "customer_share": round(len(part) / total, 4) if total else 0.0}
+        if "revenue" in present:
+            values["revenue"] = round(float(part["revenue"].sum()), minor_unit)
+        if "clv" in present:
+            values["clv"] = round(float(part["clv"].sum()), minor_unit)
+        if "churn_risk_share" in present:
+            values["churn_risk_share"] = round(float(part["churn_risk"].fillna(False).mean()), 4)
+        yield [values[n] for n in present]
+
+
+def _cells(frame: pd.DataFrame) -> Iterator[list]:
+    """Rows of plain Python values for openpyxl: missing values as empty cells."""
+    for row in frame.itertuples(index=False, name=None):
+        yield [None if _missing(v) else (v.item() if isinstance(v, np.generic) else v) for v in row]
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    """A valid, unique Excel sheet name: no []:*?/\\, at most 31 characters, not "History"."""
+    base = _SHEET_FORBIDDEN.sub(" ", name).strip().strip("'") or "-"
+    base = base if base.lower() != "history" else f"{base} 1"
+    candidate, number = base[:_SHEET_NAME_MAX], 1
+    while candidate.lower() in {u.lower() for u in used}:
+        number += 1
+        suffix = f" ({number})"
+        candidate = base[:_SHEET_NAME_MAX - len(suffix)] + suffix
+    used.add(candidate)
+    return candidate
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """Write to a temporary file beside `path`, then put it in place: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    partial = Path(name)
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- PostgreSQL write-back
+
+_PG_TYPES = {"text": "text", "integer": "bigint", "number": "double precision", "date": "date", "boolean": "boolean"}
+
+
+def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: str,
+                   comment: str = "") -> str:
+    """Write the frame (code names, typed) to `schema`.`table` in the database of `database` (the
+    run's source), creating or replacing it in one transaction: readers see the old table or the
+    new one, never a half-written one, and a failure leaves the old table. Returns "schema.table".
+
+    Checked first, each with one `ExportError` that says what to do: the session is not read-only,
+    the role may create in the schema (or may create the schema), an existing table of that name is
+    the role's to replace, and the target is none of the source's tables (source.database.table,
+    customers, surveys), so the data the run read is never overwritten.
+    """
+    try:
+        import psycopg
+        from psycopg import sql
+    except ImportError:
+        raise ExportError("the PostgreSQL write-back needs psycopg: pip install 'segkit[postgres]'") from None
+    from segkit.intake.sources import scrub
+
+    args = database.connection_args()
+    password = args.get("password")
+    args["dbname"] = args.pop("database", None)
+    args.setdefault("connect_timeout", 10)
+    target = f"{schema}.{table}"
+    try:
+        con = psycopg.connect(**{k: v for k, v in args.items() if v is not None})
+    except psycopg.Error as err:
+        reason = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, password)
+        raise ExportError(f"cannot connect to the database at {args.get('host')}:{args.get('port')} to write "
+                          f"{target} ({reason[:300]}); check source.database.url and that the server runs") from None
+    try:
+        with con:
+            # the session as the role gets it: a role set read-only (default_transaction_read_only) stays so
+            user, read_only = con.execute("SELECT current_user, current_setting('transaction_read_only')").fetchone()
+            new_schema = _check_target(con, sql, user, read_only == "on", schema, table, database)
+            con.rollback()
+            columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_PG_TYPES[COLUMNS.get(c, "text")]))
+                                         for c in frame.columns)
+            name = sql.Identifier(schema, table)
+            with con.transaction():
+                if new_schema:  # CREATE SCHEMA IF NOT EXISTS would need the database's CREATE right even when it exists
+                    con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(name))
+                con.execute(sql.SQL("CREATE TABLE {} ({})").format(name, columns))
+                with con.cursor() as cursor:
+                    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                        name, sql.SQL(", ").join(map(sql.Identifier, frame.columns)))
+                    with cursor.copy(copy_sql) as copy:
+                        for row in _cells(frame):
+                            copy.write_row(row)
+                if comment:
+                    con.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(name, sql.Literal(comment)))
+                for column in frame.columns:
+                    if column in COLUMNS:
+                        con.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                            name, sql.Identifier(column), sql.Literal(t(f"exports.desc.{column}", "en"))))
+    except ExportError:
+        raise
+    except psycopg.Error as err:
+        reason = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, password)
+        raise ExportError(f"writing {target} failed and the database kept what it had ({reason[:300]}); check that "
+                          f"the role may create tables in schema {schema}") from None
+    finally:
+        con.close()
+    return target
+
+
+def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str, database: Database) -> bool:
+    """Refuse (ExportError) what the write-back may not do; True when the schema must be created."""
+    target = f"{schema}.{table}"
+    advice = (f"ask the database's administrator to run GRANT USAGE, CREATE ON SCHEMA {schema} TO {user} (and "
+              f"ALTER ROLE {user} SET default_transaction_read_only = off if it is set), or remove postgres from "
+              "exports.formats")
+    if read_only:
+        raise ExportError(f"cannot write {target}: the database role {user} may only read here (its sessions are "
+                          f"read-only); {advice}")
+    exists = con.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
+    if exists:
+        allowed = con.execute("SELECT has_schema_privilege(%s, 'USAGE') AND has_schema_privilege(%s, 'CREATE')",
+                              [schema, schema]).fetchone()[0]
+        if not allowed:
+            raise ExportError(f"cannot write {target}: the database role {user} may only read in schema {schema} "
+                              f"(it has no CREATE right there); {advice}")
+    else:
+        allowed = con.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]
+        if not allowed:
+            raise ExportError(f"cannot write {target}: schema {schema} does not exist and the database role {user} "
+                              f"may not create it; ask the database's administrator to run CREATE SCHEMA {schema} "
+                              f"AUTHORIZATION {user}, or remove postgres from exports.formats")
+    quoted = sql.Identifier(schema, table).as_string(con)
+    target_oid = con.execute("SELECT to_regclass(%s)::oid", [quoted]).fetchone()[0]
+    sources = [database.table] + [spec.table for spec in (database.customers, database.surveys) if spec is not None]
+    for source in sources:
+        source_schema, _, source_table = source.rpartition(".")
+        name = (sql.Identifier(source_schema, source_table) if source_schema else sql.Identifier(source_table))
+        oid = con.execute("SELECT to_regclass(%s)::oid", [name.as_string(con)]).fetchone()[0]
+        same_table = oid is not None and oid == target_oid
+        same_name = (source_schema or "public") == schema and source_table == table
+        if same_table or same_name:
+            raise ExportError(f"exports.postgres_schema and postgres_table name {target}, which is the source table "
+                              f"{source} this run reads; segkit never writes over its source: choose another "
+                              "schema or table name")
+    if target_oid is not None:
+        owner_ok = con.execute("SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = %s",
+                               [target_oid]).fetchone()[0]
+        if not owner_ok:
+            owner = con.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s", [target_oid]).fetchone()[0]
+            raise ExportError(f"cannot replace {target}: it belongs to the role {owner}, and {user} may only read it; "
+                              f"drop it or give it to {user} (ALTER TABLE {target} OWNER TO {user}), or choose another "
+                              "exports.postgres_table")
+    return not exists
+
+
+# ---------------------------------------------------------------- a run's exports
+
+def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[str] | None = None,
+               encoding: str | None = None) -> list[str]:
+    """Write the exports of the run in `run_folder` (its stage files in data/) under `exports/`:
+    `formats` (default `params.exports.formats`) of csv, xlsx, parquet, postgres, the CSV in
+    `encoding` (default `params.exports.csv_encoding`). Returns what was written: the files' paths
+    and, for postgres, "schema.table". Raises ParamsError for an unknown format or for postgres
+    without a PostgreSQL source, DataError for missing stage files, ExportError for the database."""
+    folder = Path(run_folder)
+    settings = params.exports
+    chosen = list(dict.fromkeys(formats if formats is not None else settings.formats))
+    unknown = [f for f in chosen if f not in EXPORT_FORMATS]
+    if unknown:
+        raise ParamsError(f"export format {unknown[0]!r} is not one segkit writes; formats: {', '.join(EXPORT_FORMATS)}")
+    if "postgres" in chosen:
+        if params.source.kind != "database" or params.source.database is None:
+            raise ParamsError(f"the postgres export needs a PostgreSQL source, and this run's source is "
+                              f"{params.source.kind} (source.kind): the write-back goes to the PostgreSQL database the "
+                              "run read; leave postgres out of exports.formats (or --format)")
+        if not settings.postgres_schema:
+            raise ParamsError("exports.postgres_schema must name the schema to write to (e.g. segkit) for the postgres "
+                              "export")
+    frame = load_export_frame(folder / "data", params)
+    info = _run_info(folder / "data")
+    as_of = info.get("as_of", "")
+    run = {"run": _run_name(params), "as_of": str(as_of), "lang": params.lang}
+    out = folder / EXPORT_DIR
+    written: list[str] = []
+    if "csv" in chosen:
+        written.append(str(write_csv(frame, out / FILE_NAMES["csv"], params.lang, encoding or settings.csv_encoding)))
+    if "parquet" in chosen:
+        written.append(str(write_parquet(frame, out / FILE_NAMES["parquet"], run)))
+    if "xlsx" in chosen:
+        full = [FILE_NAMES[f] for f in ("csv", "parquet") if f in chosen]
+        grid = _grid(params.rfm)
+        title = t("exports.title", params.lang, run=run["run"], as_of=as_of or "—")
+        written.append(str(write_excel(frame, out / FILE_NAMES["xlsx"], params.lang, grid,
+                                       max_rows=settings.excel_max_rows, full_list=full, title=title)))
+    if "postgres" in chosen:
+        comment = f"segkit export of run {run['run']}, data up to {as_of}"
+        written.append(write_postgres(frame, params.source.database, settings.postgres_schema,
+                                      settings.postgres_table, comment=comment))
+    return written
+
+
+def export_run_folder(run_folder: str | os.PathLike, formats: Iterable[str] | None = None,
+                      encoding: str | None = None) -> list[str]:
+    """`export_run` for a finished run folder, with the params the run used (its manifest.json):
+    what `segkit export RUN_FOLDER` does. Raises DataError when the folder is not a run."""
+    folder = Path(run_folder)
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise DataError(f"{folder} is not a segkit run folder (it has no manifest.json); give the folder of a run, "
+                        "e.g. reports/demo")
+    try:
+        params_raw = json.loads(manifest.read_text(encoding="utf-8"))["params"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(f"{manifest} cannot be read ({type(err).__name__}); run the report again") from None
+    params = validate_params(params_raw, origin=str(manifest))
+    if encoding is not None and encoding not in CSV_ENCODINGS:
+        raise ParamsError(f"--encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
+    return export_run(folder, params, formats, encoding)
+
+
+def _run_info(data_dir: Path) -> dict:
+    from segkit.store import load_run_info
+
+    try:
+        return load_run_info(data_dir)
+    except DataError:
+        return {}
+
+
+def _run_name(params: Params) -> str:
+    return f"{params.run_name}-{params.month}" if params.month else params.run_name
+
+
+__all__ = ["COLUMNS", "EXPORT_DIR", "ExportError", "FILE_NAMES", "FORMULA_STARTS", "export_frame", "export_run",
+           "export_run_folder", "header", "load_export_frame", "neutralise", "write_csv", "write_excel",
+           "write_parquet", "write_postgres"]
+

@@ -1,0 +1,299 @@
+"""The per-customer exports (segkit.report.exports) on small hand-made stage frames: the frame, the
+CSV (BOM, GB18030, formula neutralisation, numbers), Excel (sheets, cap and note, dictionary),
+Parquet (types), `export_run_folder` and `segkit export`. No whole report runs here."""
+
+import csv
+import io
+import json
+
+import duckdb
+import openpyxl
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from segkit.cli import app
+from segkit.classify.rfm import load_segment_map
+from segkit.errors import DataError, ParamsError
+from segkit.params import DEFAULT_TAGS, Params, validate_params
+from segkit.report.exports import (FILE_NAMES, _sheet_name, export_frame, export_run_folder, neutralise, write_csv,
+                                   write_excel, write_parquet)
+
+GRID, CLASSES = load_segment_map("rfm11"), load_segment_map("cn8")
+# ids a spreadsheet would run as formulas, one per dangerous first character (OWASP)
+NASTY = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3+4", "@SUM(A1)", "\tTAB", "\rCR"]
+
+
+def profile() -> pd.DataFrame:
+    """Nine customers: three champions, two lost, one in each of four other segments; one with a
+    negative revenue (returns), six whose ids start like a formula."""
+    ids = NASTY + ["C7", "C8", "C9"]
+    segments = ["champions", "champions", "champions", "lost", "lost", "at_risk", "loyal", "promising", "hibernating"]
+    return pd.DataFrame({
+        "customer_id": ids, "orders": [9, 8, 7, 1, 1, 3, 5, 1, 2],
+        "revenue": [900.5, 800.0, 700.25, -12.5, 10.0, 300.0, 500.0, 20.0, 30.0],
+        "recency_days": [3, 5, 8, 400, 380, 200, 20, 10, 300],
+        "last_purchase": pd.to_datetime(["2024-12-28", "2024-12-26", "2024-12-23", "2023-11-27", "2023-12-17",
+                                         "2024-06-14", "2024-12-11", "2024-12-21", "2024-03-06"]),
+        "segment": segments,
+        "rfm_class": ["important_value"] * 3 + ["general_winback"] * 2 + ["important_retain", "important_value",
+                                                                           "general_develop", "general_winback"],
+        "rfm_code": ["555", "554", "545", "111", "112", "233", "444", "511", "222"],
+        "frequency_tier": ["high", "high", "high", "low", "low", "mid", "mid", "low", "low"],
+        "monetary_tier": ["high", "high", "high", "low", "low", "mid", "high", "low", "low"],
+        "abc_class": ["A", "A", "A", "C", "C", "B", "A", "C", "C"],
+        "tags": ["high_value, frequent", "high_value", "", "", "unsatisfied", "", "high_value", "", "promoter"],
+        "rank": [1, 2, 3, 9, 8, 5, 4, 7, 6], "rank_score": [0.99, 0.9, 0.8, 0.1, 0.2, 0.5, 0.6, 0.3, 0.4],
+    })
+
+
+def value() -> pd.DataFrame:
+    ids = NASTY + ["C7", "C8"]  # C9 has no prediction
+    return pd.DataFrame({"customer_id": ids, "p_alive": [0.99, 0.95, 0.9, 0.1, 0.2, 0.4, 0.8, 0.7],
+                         "clv": [120.456, 100.0, 90.0, 0.0, 1.0, 20.0, 60.0, 10.0],
+                         "clv_tier": ["high", "high", "high", "low", "low", "mid", "mid", "low"],
+                         "churn_risk": [False, False, False, True, True, True, False, False]})
+
+
+def clusters() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": profile()["customer_id"], "cluster": [0, 0, 0, 1, 1, 1, 0, 2, 1],
+                         "cluster_name": ["top", "top", "top", "gone", "gone", "gone", "top", "new", "gone"]})
+
+
+def frame(lang: str = "en") -> pd.DataFrame:
+    return export_frame(profile(), lang, GRID, CLASSES, value=value(), clusters=clusters(), tags=DEFAULT_TAGS)
+
+
+def test_frame_has_one_row_per_customer_with_codes_and_labels_in_the_language():
+    source = profile()
+    before = source.copy()
+    en = export_frame(source, "en", GRID, CLASSES, value=value(), clusters=clusters(), tags=DEFAULT_TAGS)
+    zh = export_frame(source, "zh", GRID, CLASSES, value=value(), clusters=clusters(), tags=DEFAULT_TAGS)
+    pd.testing.assert_frame_equal(source, before)  # the input is not changed
+    assert len(en) == len(source) and en["customer_id"].is_unique
+    assert list(en["rank"]) == sorted(en["rank"])  # best ranked first
+    first = en.set_index("customer_id").loc[NASTY[0]]
+    assert (first["segment"], first["segment_name"], first["rfm_class_name"]) == ("champions", "Champions",
+                                                                                  "Important value")
+    assert first["tag_names"] == "High value; Frequent buyer" and first["clv"] == 120.46
+    assert zh.set_index("customer_id").loc[NASTY[0], "segment_name"] == "冠军客户"
+    assert zh.set_index("customer_id").loc[NASTY[0], "tag_names"] == "高价值客户、高频客户"
+    assert zh.set_index("customer_id").loc["C8", "frequency_tier_name"] == "低频"
+    assert list(en["segment"]) == list(zh["segment"])  # codes do not depend on the language
+    no_prediction = en.set_index("customer_id").loc["C9"]
+    assert pd.isna(no_prediction["clv"]) and pd.isna(no_prediction["churn_risk"])
+
+
+def test_frame_without_value_or_clusters_leaves_their_columns_out():
+    plain = export_frame(profile(), "en", GRID, CLASSES)
+    assert not {"clv", "p_alive", "churn_risk", "cluster"} & set(plain.columns)
+    assert {"segment_name", "rfm_class_name", "rank"} <= set(plain.columns)
+
+
+def test_a_customer_twice_in_the_profile_is_a_clear_error():
+    doubled = pd.concat([profile(), profile().head(1)], ignore_index=True)
+    with pytest.raises(DataError, match="appears twice in the profile stage"):
+        export_frame(doubled, "en", GRID, CLASSES)
+
+
+def test_neutralise_prefixes_every_dangerous_start_and_leaves_numbers():
+    assert [neutralise(v) for v in NASTY] == ["'" + v for v in NASTY]
+    assert neutralise(-12.5) == -12.5 and neutralise("Anna-Lena") == "Anna-Lena" and neutralise(None) is None
+
+
+def test_csv_starts_with_the_bom_and_neutralises_formulas_byte_wise(tmp_path):
+    path = write_csv(frame(), tmp_path / "c.csv", "en")
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and not data.startswith(b"\xef\xbb\xbf\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    header, body = rows[0], rows[1:]
+    assert len(body) == 9 and header[0] == "Customer ID"
+    ids = [row[0] for row in body]
+    for nasty in NASTY:
+        assert "'" + nasty in ids and nasty not in ids
+    for row in rows:  # no cell anywhere starts like a formula
+        assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row)
+    revenue = header.index("Revenue")
+    assert "-12.5" in [row[revenue] for row in body]  # a number, not neutralised
+    assert b",-12.5," in data
+
+
+def test_csv_in_gb18030_reads_back_in_chinese(tmp_path):
+    path = write_csv(frame("zh"), tmp_path / "c.csv", "zh", encoding="gb18030")
+    data = path.read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf") and "冠军客户".encode("gb18030") in data
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    assert pd.read_csv(path, encoding="gb18030")["客户群"].value_counts()["冠军客户"] == 3
+
+
+def test_csv_refuses_an_unknown_encoding(tmp_path):
+    with pytest.raises(ParamsError, match="csv_encoding must be one of utf-8-sig, gb18030, got 'latin-1'"):
+        write_csv(frame(), tmp_path / "c.csv", "en", encoding="latin-1")
+
+
+def test_duckdb_reads_the_csv_and_the_typed_parquet(tmp_path):
+    exported = frame()
+    write_csv(exported, tmp_path / "c.csv", "en")
+    write_parquet(exported, tmp_path / "c.parquet", {"run": "tiny"})
+    con = duckdb.connect()
+    from_csv = con.execute(f"SELECT \"Segment\", count(*) FROM read_csv('{tmp_path / 'c.csv'}') GROUP BY 1").fetchall()
+    assert dict(from_csv)["Champions"] == 3 and sum(n for _, n in from_csv) == 9
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{tmp_path / 'c.parquet'}')")
+                 .fetchall())
+    assert (types["revenue"], types["rank"], types["last_purchase"], types["churn_risk"], types["segment"]) == (
+        "DOUBLE", "BIGINT", "DATE", "BOOLEAN", "VARCHAR")
+    parquet = con.execute(f"SELECT customer_id, revenue, segment_name FROM '{tmp_path / 'c.parquet'}' "
+                          "WHERE revenue < 0").fetchall()
+    assert parquet == [(NASTY[3], -12.5, "Lost")]  # BI tools get the id as it is, and the number
+
+
+def test_excel_has_summary_segment_sheets_and_dictionary_with_numbers_as_numbers(tmp_path):
+    exported = frame()
+    path = write_excel(exported, tmp_path / "c.xlsx", "en", GRID, title="Customers by segment")
+    book = openpyxl.load_workbook(path)
+    segments = ["Champions", "Loyal Customers", "Promising", "At Risk", "Hibernating", "Lost"]  # the map's order
+    assert book.sheetnames == ["Summary", *segments, "Data dictionary"]
+    summary = list(book["Summary"].iter_rows(values_only=True))
+    counts = {row[0]: row[1] for row in summary[2:]}
+    assert counts == {"Champions": 3, "Loyal Customers": 1, "Promising": 1, "At Risk": 1, "Hibernating": 1, "Lost": 2}
+    lost = book["Lost"]
+    assert lost.max_row == 2 + 2  # note, header, two customers
+    assert lost["A1"].value == "Lost: all 2 customers, best ranked first."
+    headers = [c.value for c in lost[2]]
+    cells = {row[0].value: row for row in lost.iter_rows(min_row=3)}
+    negative = cells["'" + NASTY[3]][headers.index("Revenue")]
+    assert negative.value == -12.5 and negative.data_type == "n"
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                assert not (isinstance(cell.value, str) and cell.value.startswith(("=", "+", "@", "\t", "\r", "-")))
+
+
+def test_excel_data_dictionary_describes_every_column_in_both_languages(tmp_path):
+    exported = frame("zh")
+    book = openpyxl.load_workbook(write_excel(exported, tmp_path / "c.xlsx", "zh", GRID))
+    assert book.sheetnames[0] == "汇总" and book.sheetnames[-1] == "数据字典" and "冠军客户" in book.sheetnames
+    rows = list(book["数据字典"].iter_rows(values_only=True))
+    assert [r[0] for r in rows[1:]] == list(exported.columns)
+    for name, header_en, header_zh, kind, desc_en, desc_zh in rows[1:]:
+        assert header_en and header_zh and desc_en and desc_zh and kind
+        assert header_en != header_zh or name in ("abc_class",), name
+
+
+def test_a_capped_segment_sheet_says_how_many_and_where_the_full_list_is(tmp_path):
+    book = openpyxl.load_workbook(write_excel(frame(), tmp_path / "c.xlsx", "en", GRID, max_rows=2))
+    champions = book["Champions"]
+    assert champions.max_row == 2 + 2  # capped at two of three
+    assert champions["A1"].value == ("Champions: the first 2 of 3 customers, best ranked first; the full list is in "
+                                     "customers.csv and customers.parquet.")
+    shown = [row[0].value for row in champions.iter_rows(min_row=3)]
+    assert shown == ["'" + NASTY[0], "'" + NASTY[1]]  # the best ranked
+    assert book["Lost"]["A1"].value.startswith("Lost: all 2 customers")  # at the cap: all shown
+    summary = {row[0]: row[1] for row in book["Summary"].iter_rows(min_row=2, values_only=True)}
+    assert summary["Champions"] == 3  # the summary counts everyone
+
+
+def test_excel_refuses_a_row_limit_beyond_excels(tmp_path):
+    with pytest.raises(ParamsError, match="excel_max_rows must be an integer from 1 to 1048574"):
+        write_excel(frame(), tmp_path / "c.xlsx", "en", GRID, max_rows=1_048_575)
+
+
+def test_sheet_names_are_valid_and_unique():
+    used: set[str] = set()
+    first = _sheet_name("Buyers/Sellers: [top]*?" + "x" * 40, used)
+    second = _sheet_name("Buyers/Sellers: [top]*?" + "x" * 41, used)
+    assert len(first) <= 31 and len(second) <= 31 and first != second
+    assert not set("[]:*?/\\") & set(first + second)
+    assert _sheet_name("history", used) != "history"
+
+
+def fake_run(tmp_path, **params) -> tuple:
+    """A run folder as the runner leaves it (data/ with the stage files, manifest.json), without a report."""
+    folder = tmp_path / "run"
+    (folder / "data").mkdir(parents=True)
+    profile().to_parquet(folder / "data" / "profile.parquet")
+    value().to_parquet(folder / "data" / "value.parquet")
+    clusters().to_parquet(folder / "data" / "clusters.parquet")
+    (folder / "data" / "run.json").write_text(json.dumps({"as_of": "2024-12-31"}))
+    raw = {"run_name": "tiny", **params}
+    (folder / "manifest.json").write_text(json.dumps({"status": "ok", "params": validate_params(raw).model_dump(mode="json")}))
+    return folder
+
+
+def test_export_run_folder_writes_the_configured_files_in_the_runs_language(tmp_path):
+    folder = fake_run(tmp_path, lang="zh")
+    written = export_run_folder(folder)
+    assert sorted(written) == sorted(str(folder / "exports" / name) for name in FILE_NAMES.values())
+    table = pd.read_csv(folder / "exports" / "customers.csv", encoding="utf-8-sig")
+    assert len(table) == 9 and set(table["客户群"]) >= {"冠军客户", "已流失客户"}
+    title = openpyxl.load_workbook(folder / "exports" / "customers.xlsx")["汇总"]["A1"].value
+    assert "tiny" in title and "2024-12-31" in title
+    assert not list((folder / "exports").glob(".*partial"))  # no temporary file left behind
+
+
+def test_export_run_folder_with_formats_and_encoding_chosen(tmp_path):
+    folder = fake_run(tmp_path)
+    written = export_run_folder(folder, formats=["csv"], encoding="gb18030")
+    assert written == [str(folder / "exports" / "customers.csv")]
+    assert not (folder / "exports" / "customers.xlsx").exists()
+    assert "Champions".encode("gb18030") in (folder / "exports" / "customers.csv").read_bytes()
+
+
+def test_export_refusals_are_one_clear_message(tmp_path):
+    folder = fake_run(tmp_path)
+    with pytest.raises(ParamsError, match="export format 'pdf' is not one segkit writes"):
+        export_run_folder(folder, formats=["pdf"])
+    with pytest.raises(ParamsError, match="the write-back goes to the PostgreSQL database the run read"):
+        export_run_folder(folder, formats=["postgres"])
+    with pytest.raises(ParamsError, match="--encoding must be one of"):
+        export_run_folder(folder, encoding="latin-1")
+    with pytest.raises(DataError, match="is not a segkit run folder"):
+        export_run_folder(tmp_path / "nowhere")
+    (folder / "data" / "profile.parquet").unlink()
+    with pytest.raises(DataError, match="run notebook 02_rfm first"):
+        export_run_folder(folder)
+
+
+def test_segkit_export_command_prints_the_files_and_fails_in_one_line(tmp_path):
+    folder = fake_run(tmp_path)
+    result = CliRunner().invoke(app, ["export", str(folder), "--format", "csv,parquet"])
+    assert result.exit_code == 0, result.output
+    assert str(folder / "exports" / "customers.parquet") in result.stdout
+    assert not (folder / "exports" / "customers.xlsx").exists()
+    failed = CliRunner().invoke(app, ["export", str(folder), "--format", "csv,docx"])
+    assert failed.exit_code == 2 and "error: export format 'docx'" in failed.output
+    assert "Traceback" not in failed.output
+
+
+def test_exports_params_block_checks_its_keys():
+    assert Params().exports.formats == ("csv", "xlsx", "parquet") and Params().exports.excel_max_rows == 100_000
+    with pytest.raises(ParamsError, match="postgres_schema must name the schema"):
+        validate_params({"exports": {"formats": ["csv", "postgres"]}})
+    with pytest.raises(ParamsError, match="exports.excel_max_rows must be an integer from 1 to 1048574"):
+        validate_params({"exports": {"excel_max_rows": 2_000_000}})
+    with pytest.raises(ParamsError, match="exports.csv_encoding must be one of"):
+        validate_params({"exports": {"csv_encoding": "latin-1"}})
+    with pytest.raises(ParamsError, match="unknown key 'exports.row_limit'"):
+        validate_params({"exports": {"row_limit": 5}})
+    with pytest.raises(ParamsError, match="exports.postgres_schema has the wrong form"):
+        validate_params({"exports": {"postgres_schema": "Bad Name;"}})
+
+
+def test_the_documented_params_are_valid_and_show_the_defaults_and_every_column_is_documented():
+    import re
+
+    import yaml
+
+    from conftest import ROOT
+    from segkit.params import Exports
+    from segkit.report.exports import COLUMNS
+
+    text = (ROOT / "docs" / "exports.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)]
+    assert validate_params(blocks[0]).exports == Exports()
+    written_back = validate_params(blocks[1])
+    assert written_back.exports.postgres_schema == "segkit" and written_back.source.database.password_env
+    for column in COLUMNS:
+        assert f"`{column}`" in text, column
