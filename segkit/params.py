@@ -1001,6 +1001,9 @@ class Alert(_Model):
     The figures are those of `segkit.monthly.trends.KPIS` and share_<segment code>.
     """
 
+    # `from` and `to` in a params file; from_classes/to_classes as a manifest (model_dump) writes them
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
+
     kind: Literal["moved", "change", "level"]
     from_classes: tuple[str, ...] = Field((), alias="from")
     to_classes: tuple[str, ...] = Field((), alias="to")

@@ -297,3 +297,15 @@ def test_the_documented_params_are_valid_and_show_the_defaults_and_every_column_
     assert written_back.exports.postgres_schema == "segkit" and written_back.source.database.password_env
     for column in COLUMNS:
         assert f"`{column}`" in text, column
+
+
+def test_the_slipped_customers_of_06_migration_go_to_a_neutralised_csv(tmp_path):
+    folder = fake_run(tmp_path)
+    pd.DataFrame({"customer_id": ["=HYPERLINK(1)", "C2"], "before": ["champions", "loyal"],
+                  "after": ["at_risk", "lost"], "revenue": [-5.0, 20.0]}).to_parquet(
+        folder / "data" / "moved_to_at_risk.parquet")
+    written = export_run_folder(folder, formats=["csv"])
+    assert written == [str(folder / "exports" / "customers.csv"), str(folder / "exports" / "moved_to_at_risk.csv")]
+    raw = (folder / "exports" / "moved_to_at_risk.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK(1)" in raw and b",-5.0" in raw
+    assert len(pd.read_csv(folder / "exports" / "moved_to_at_risk.csv", encoding="utf-8-sig")) == 2

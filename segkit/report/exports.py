@@ -39,6 +39,7 @@ from segkit.params import EXPORT_FORMATS, Database, Params, Tag, validate_params
 
 EXPORT_DIR = "exports"
 FILE_NAMES = {"csv": "customers.csv", "xlsx": "customers.xlsx", "parquet": "customers.parquet"}
+MOVED_FILE = "moved_to_at_risk.csv"  # 06_migration's valuable customers who slipped, for the CRM
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 # OWASP, CSV Injection: a cell starting with one of these may be run as a formula by a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -214,8 +215,11 @@ def _people_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def header(column: str, lang: str) -> str:
-    """A column's header in `lang` (the data dictionary gives both languages)."""
-    return t(f"exports.col.{column}", lang)
+    """A column's header in `lang` (the data dictionary gives both languages); a column of another
+    list (06_migration's slipped customers) takes the report's label for it."""
+    from segkit.i18n import column_label, messages
+
+    return t(f"exports.col.{column}", lang) if f"exports.col.{column}" in messages() else column_label(column, lang)
 
 
 # ---------------------------------------------------------------- writers
@@ -518,6 +522,12 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
     written: list[str] = []
     if "csv" in chosen:
         written.append(str(write_csv(frame, out / FILE_NAMES["csv"], params.lang, encoding or settings.csv_encoding)))
+    from segkit.store import load_stage
+
+    moved = load_stage(folder / "data", "moved_to_at_risk", optional=True)
+    if "csv" in chosen and moved is not None and len(moved):
+        # 06_migration's list of valuable customers who slipped to at-risk classes, for the CRM
+        written.append(str(write_csv(moved, out / MOVED_FILE, params.lang, encoding or settings.csv_encoding)))
     if "parquet" in chosen:
         written.append(str(write_parquet(frame, out / FILE_NAMES["parquet"], run)))
     if "xlsx" in chosen:
