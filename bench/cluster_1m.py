@@ -1,6 +1,6 @@
 """Time the clustering stage on 1M customers with synthetic RFM features (issue 11).
 
-Usage: python bench/cluster_1m.py [customers] [method]
+Usage: python bench/cluster_1m.py [customers] [method] [silhouette sample (cluster.sample_size)]
 Prints the seconds of `cluster_stage` (sweep on the stated sample, final fit on everyone) and of
 naming, with the k chosen and the rule."""
 
@@ -27,11 +27,13 @@ def synthetic_features(n: int, seed: int = 0) -> pd.DataFrame:
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     method = sys.argv[2] if len(sys.argv) > 2 else "kmeans"
+    silhouette_sample = int(sys.argv[3]) if len(sys.argv) > 3 else 10_000
     features = synthetic_features(n)
     start = time.perf_counter()
-    stage = cluster_stage(features, "en", k_min=3, k_max=8, random_state=42, method=method)
+    stage = cluster_stage(features, "en", k_min=3, k_max=8, random_state=42, method=method,
+                          sample_size=silhouette_sample)
     seconds = time.perf_counter() - start
     c = stage.clusterer
-    print(f"{n:,} customers, {method}: {seconds:.1f} s; k = {c.k_} ({c.k_reason_['rule']}); sample {c.sample_}; "
+    print(f"{n:,} customers, {method}, silhouette on {silhouette_sample:,}: {seconds:.1f} s; k = {c.k_} ({c.k_reason_['rule']}); sample {c.sample_}; "
           f"minibatch {c.minibatch_}")
     print(stage.profile[["cluster", "customers", "name"]].to_string(index=False))
