@@ -263,3 +263,13 @@ def test_the_cluster_charts_draw_the_sweep_the_snake_and_the_tree():
     assert len(cut) == 1 and heights[-3] < cut[0] < heights[-2]
     snake = plots.snake_plot(pd.DataFrame(c.centers_, index=["x", "y", "z"], columns=["a", "b", "c"]), "en")
     assert snake.axes[0].get_title() == "Cluster means on the scaled columns"
+
+
+def test_a_fixed_k_above_the_distinct_profiles_skips_with_a_sentence_not_a_traceback():
+    from segkit.report.tables import cluster_skip_text
+
+    features = pd.DataFrame({"customer_id": range(8), "a": [1.0, 1, 2, 2, 3, 3, 4, 4], "b": [1.0, 1, 2, 2, 3, 3, 4, 4]})
+    stage = cluster_stage(features, "en", k_min=2, k_max=6, columns=("a", "b"), k_rule="fixed", k=5, log="none")
+    assert stage.skipped == {"reason": "too_few_profiles_k", "profiles": 4, "k": 5}
+    assert "cluster.k is 5" in cluster_skip_text(stage.skipped, "en")
+    assert "cluster.k 为 5" in cluster_skip_text(stage.skipped, "zh")

@@ -59,6 +59,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from segkit.errors import DataError
 from segkit.i18n import messages, t
 
 CLUSTER_FEATURES = ("recency_days", "orders", "revenue")
@@ -202,9 +203,10 @@ class RFMClusterer:
     `k_`, `k_reason_` (why this k: the rule and its numbers), `sample_` (None, or the customers and the
     sample size when the sweep ran on a sample), `model_`, `centers_` (k x features, in the numbering),
     `linkage_` (ward: the sample's linkage matrix, for a dendrogram) and `labels_` (one cluster number
-    per row). Raises ValueError when a column is missing from `features`, when k_min is not within
-    2..k_max, when `k` (fixed) is outside k_min..k_max, or when there are not more distinct customer
-    profiles than k_min.
+    per row). Raises ValueError when an argument is out of range (k_min not within 2..k_max, `k`
+    outside k_min..k_max for the fixed rule, an unknown method, rule or scaling), and DataError (a
+    ValueError too) when a column is missing from `features` or when there are not more distinct
+    customer profiles than k_min (or than the fixed k).
 
     >>> from segkit.datasets import generate_retail
     >>> from segkit.features import customer_features
@@ -279,7 +281,7 @@ class RFMClusterer:
         columns = tuple(self.columns)
         missing = [c for c in (*columns, *self.categorical) if c not in features.columns]
         if missing:
-            raise ValueError(f"features lack column(s) {missing} needed for clustering")
+            raise DataError(f"features lack column(s) {missing} needed for clustering")
         if self.log == "auto":
             self.logged_ = log_columns(features, columns)
         elif self.log == "none":
@@ -373,7 +375,7 @@ class RFMClusterer:
         n_numeric = len(tuple(self.columns))
         n_distinct = _distinct_rows(X)
         if n_distinct <= self.k_min:
-            raise ValueError(f"k_min={self.k_min} must be < number of distinct customer profiles ({n_distinct}); "
+            raise DataError(f"k_min={self.k_min} must be < number of distinct customer profiles ({n_distinct}); "
                              "lower cluster.k_min or cluster more customers")
         order = canonical_order(X)
         inverse = np.empty_like(order)
@@ -402,7 +404,7 @@ class RFMClusterer:
             if "silhouette" in self.indices_ else {}
         self.k_, self.k_reason_ = self._choose_k(self.indices_)
         if self.k_ not in fits:
-            raise ValueError(f"k={self.k_} must be < number of distinct customer profiles ({n_distinct}); "
+            raise DataError(f"k={self.k_} must be < number of distinct customer profiles ({n_distinct}); "
                              "lower cluster.k or cluster more customers")
         sample_labels, model = fits[self.k_]
         self.linkage_ = model if self.method == "ward" else None
@@ -488,7 +490,7 @@ def _distinct_rows(X: np.ndarray) -> int:
     return int((~pd.DataFrame(X).duplicated()).sum()) if len(X) else 0
 
 
-def cluster_skip_reason(features: pd.DataFrame, k_min: int, columns=CLUSTER_FEATURES) -> dict | None:
+def cluster_skip_reason(features: pd.DataFrame, k_min: int, columns=CLUSTER_FEATURES, k: int | None = None) -> dict | None:
     """None when clustering can run with at least `k_min` clusters on `columns`; else why not, as a dict
     whose "reason" names a `cluster.skip.<reason>` sentence and whose other keys fill it:
 
@@ -498,7 +500,8 @@ def cluster_skip_reason(features: pd.DataFrame, k_min: int, columns=CLUSTER_FEAT
     - "too_few_features" (columns from params): fewer than 2 of them hold numbers (`unusable_columns`
       says why the others cannot be used): {"configured": "revenue, income", "usable": "revenue"};
     - "too_few_profiles": k clusters need more than k distinct customer profiles (with k of them, each
-      profile is its own cluster and the silhouette says nothing): {"profiles": n, "k_min": k_min}.
+      profile is its own cluster and the silhouette says nothing): {"profiles": n, "k_min": k_min};
+    - "too_few_profiles_k": the same for a fixed `k` (cluster.k_rule fixed): {"profiles": n, "k": k}.
     """
     columns = tuple(columns)
     if is_rfm(columns):
@@ -513,6 +516,8 @@ def cluster_skip_reason(features: pd.DataFrame, k_min: int, columns=CLUSTER_FEAT
     profiles = distinct_profiles(features, used) if len(features) else 0
     if profiles <= k_min:
         return {"reason": "too_few_profiles", "profiles": profiles, "k_min": int(k_min)}
+    if k is not None and profiles <= k:
+        return {"reason": "too_few_profiles_k", "profiles": profiles, "k": int(k)}
     return None
 
 
@@ -576,7 +581,7 @@ def cluster_stage(features: pd.DataFrame, lang: str, k_min: int = 2, k_max: int 
     left_out.update({c: "not_present" for c in categorical if c not in features.columns})
     used = tuple(c for c in columns if c not in left_out)
     used_categorical = tuple(c for c in categorical if c not in left_out)
-    skipped = cluster_skip_reason(features, k_min, columns)
+    skipped = cluster_skip_reason(features, k_min, columns, k if k_rule == "fixed" else None)
     if skipped:
         return ClusterStage(None, None, None, skipped, used, left_out, used_categorical)
     k_max = max(k_max, k_min)
