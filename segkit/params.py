@@ -782,8 +782,19 @@ class RFM(_Model):
         return self
 
 
+# -- clustering (issue 11): preprocessing, method, the k rule, samples --
+class ClusterPreprocess(_Model):
+    """How the clustering columns are prepared (segkit.models.cluster): `log` auto (log1p on
+    non-negative RFM or skewed columns), none, or a list of columns; `cap` the upper quantile values
+    are capped at (and 1 - cap below), null for none; `scaling` standard or robust."""
+
+    log: Literal["auto", "none"] | tuple[str, ...] = "auto"
+    cap: float | None = Field(0.99, gt=0.5, lt=1.0)
+    scaling: Literal["standard", "robust"] = "standard"
+
+
 class Cluster(_Model):
-    """k-means clustering: the k range, the silhouette sample, the seed and the per-customer numeric
+    """Clustering: the k range, the silhouette sample, the seed and the per-customer numeric
     columns to cluster on (`features`; default the RFM columns recency_days, orders, revenue). Which
     names are allowed is checked with the source (`_check_references`): the feature columns of
     `segkit.models.cluster.FEATURE_CHOICES` and a customer table's extra columns."""
@@ -793,11 +804,30 @@ class Cluster(_Model):
     sample_size: int = Field(10_000, ge=100)
     random_state: int = Field(42, ge=0, le=SEED_MAX)
     features: tuple[str, ...] = Field(("recency_days", "orders", "revenue"), max_length=50)
+    # issue 11: method, the rule that picks k, samples for large data, preprocessing, categorical attributes
+    method: Literal["kmeans", "gmm", "ward"] = "kmeans"
+    k_rule: Literal["gap", "silhouette", "bic", "fixed"] = "gap"
+    k: int | None = Field(None, ge=2, le=20)  # k_rule fixed: the number of clusters
+    sample_threshold: int = Field(50_000, ge=1_000)  # above it the k sweep runs on a sample
+    sweep_sample: int = Field(20_000, ge=1_000)  # customers in that sample
+    ward_sample: int = Field(5_000, ge=100, le=20_000)  # Ward's tree is built on at most this many
+    n_references: int = Field(10, ge=2, le=100)  # the gap statistic's reference data sets (B)
+    preprocess: ClusterPreprocess = ClusterPreprocess()
+    categorical: tuple[str, ...] = Field((), max_length=20)  # attributes one-hot encoded into the clustering
 
     @model_validator(mode="after")
     def _range(self) -> "Cluster":
         if self.k_min > self.k_max:
             raise ValueError(f"k_min={self.k_min} must be <= k_max={self.k_max}")
+        if self.k_rule == "fixed" and (self.k is None or not self.k_min <= self.k <= self.k_max):
+            raise ValueError(f"k_rule fixed needs k from k_min to k_max ({self.k_min}..{self.k_max}), got k={self.k}")
+        if self.k is not None and self.k_rule != "fixed":
+            raise ValueError(f"k={self.k} is used only with k_rule: fixed (k_rule is {self.k_rule}); "
+                             "remove k or set k_rule: fixed")
+        if self.k_rule == "bic" and self.method != "gmm":
+            raise ValueError(f"k_rule bic needs method: gmm (the BIC is a mixture's), got method: {self.method}")
+        if self.sweep_sample > self.sample_threshold:
+            raise ValueError(f"sweep_sample={self.sweep_sample} must be <= sample_threshold={self.sample_threshold}")
         return self
 
     @field_validator("features")

@@ -361,3 +361,70 @@ def holdout_chart(check: pd.DataFrame, lang: str):
     ax.legend(frameon=False)
     ax.set_title(t("chart.holdout", lang))
     return fig
+
+
+# -- clustering (issue 11): choosing k, the snake plot, Ward's tree --
+def cluster_indices(indices: pd.DataFrame, chosen: int, lang: str):
+    """The k sweep in one figure (`RFMClusterer.indices_`, one row per k): inertia (the elbow),
+    silhouette, Calinski-Harabasz, Davies-Bouldin, the gap statistic with error bars of its standard
+    error, and the BIC when the method is a Gaussian mixture; the chosen k ringed in each panel."""
+    panels = [("inertia", "chart.inertia"), ("silhouette", "col.silhouette"),
+              ("calinski_harabasz", "chart.calinski_harabasz"), ("davies_bouldin", "chart.davies_bouldin"),
+              ("gap", "chart.gap")]
+    if "bic" in indices:
+        panels.append(("bic", "chart.bic"))
+    panels = [(column, key) for column, key in panels if column in indices and indices[column].notna().any()]
+    fig, axes = plt.subplots(2, 3, figsize=(10.5, 5.6), layout="constrained")
+    plt.close(fig)  # returned for display; pyplot must not show it a second time
+    ks = indices.index.to_numpy()
+    for ax, (column, key) in zip(axes.flat, panels):
+        values = indices[column].to_numpy(dtype=float)
+        if column == "gap":
+            ax.errorbar(ks, values, yerr=indices["gap_se"].to_numpy(dtype=float), marker="o", color=PALETTE[0], capsize=3)
+        else:
+            ax.plot(ks, values, marker="o", color=PALETTE[0])
+        if chosen in indices.index and np.isfinite(indices.loc[chosen, column]):
+            ax.scatter([chosen], [indices.loc[chosen, column]], s=140, facecolors="none", edgecolors=PALETTE[3],
+                       linewidths=2, zorder=3)
+        ax.set_xticks(ks)
+        ax.set_xlabel(t("col.k", lang))
+        ax.set_title(t(key, lang), fontsize=10)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(t("chart.cluster_indices", lang))
+    return fig
+
+
+def snake_plot(means: pd.DataFrame, lang: str):
+    """A snake plot (seaborn): one line per cluster (rows of `means`, e.g.
+    `segkit.report.cluster_text.snake_frame`) across the scaled columns (its columns); 0 is the
+    average customer."""
+    long = means.rename_axis("cluster").reset_index().melt(id_vars="cluster", var_name="feature", value_name="mean")
+    fig, ax = _figure(8.5, 4.4)
+    sns.lineplot(data=long, x="feature", y="mean", hue="cluster", marker="o", sort=False, ax=ax,
+                 palette=list(PALETTE[:len(means)]) if len(means) <= len(PALETTE) else None)
+    ax.axhline(0, color=PALETTE[7], lw=1, ls="--")
+    ax.set_xlabel("")
+    ax.set_ylabel(t("chart.scaled_mean", lang))
+    ax.set_title(t("chart.snake", lang))
+    ax.legend(frameon=False, fontsize=8, loc="best", title=None)
+    ax.tick_params(axis="x", labelrotation=20)
+    return fig
+
+
+def dendrogram(tree: np.ndarray, k: int, lang: str, leaves: int = 30):
+    """Ward's tree (a scipy linkage matrix, `RFMClusterer.linkage_`) truncated to its last `leaves`
+    merges, with a dashed line where it is cut into `k` clusters."""
+    from scipy.cluster.hierarchy import dendrogram as scipy_dendrogram
+
+    fig, ax = _figure(8.5, 4.2)
+    scipy_dendrogram(tree, truncate_mode="lastp", p=leaves, ax=ax, color_threshold=None,
+                     above_threshold_color=PALETTE[0], show_leaf_counts=True, no_labels=False)
+    heights = np.sort(tree[:, 2])
+    if 1 < k <= len(heights):
+        ax.axhline((heights[-k] + heights[-k + 1]) / 2, color=PALETTE[3], ls="--", lw=1)  # between the merges
+    ax.set_ylabel(t("chart.merge_distance", lang))
+    ax.set_xlabel(t("chart.tree_customers", lang))
+    ax.set_title(t("chart.dendrogram", lang))
+    ax.tick_params(axis="x", labelsize=7)
+    return fig
