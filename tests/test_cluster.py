@@ -198,7 +198,7 @@ def test_a_customer_without_a_value_is_placed_at_the_median_and_counted():
 
 
 def test_the_report_text_says_what_was_clustered_and_what_was_left_out():
-    from segkit.report import tables
+    from segkit.report import cluster_text, tables
 
     def text(rendered):
         return rendered.markup if hasattr(rendered, "markup") else str(rendered)
@@ -206,16 +206,16 @@ def test_the_report_text_says_what_was_clustered_and_what_was_left_out():
     features = mall()
     features.loc[[3], "age"] = np.nan
     stage = cluster_stage(features, "en", k_min=2, k_max=3, random_state=0, columns=("age", "income", "revenue", "orders"))
-    intro = text(tables.cluster_intro_text(stage, 2, 3, "en"))
-    assert "k-means on age, Annual" not in intro and "age" in intro and "log-transformed first: Revenue" in intro
-    assert "recency" not in intro.lower()
+    intro = text(cluster_text.intro_text(stage, 2, 3, "en"))
+    assert "k-means on age, Annual" not in intro and "k-means on age, income, Revenue" in intro
+    assert "log1p of Revenue," in intro and "recency" not in intro.lower()
     notes = text(tables.cluster_notes_text(stage, "en"))
     assert "orders (empty for every customer)" in notes and "age 1" in notes
     shown = tables.cluster_profile_table(stage)
     assert list(shown.columns) == ["name", "customers", "customer_share", "revenue", "age", "income", "revenue_share"]
     default = cluster_stage(three_groups(n=20), "en", k_min=2, k_max=4, random_state=0)
     assert tables.cluster_notes_text(default, "en") is None
-    assert "recency, orders and revenue" in text(tables.cluster_intro_text(default, 2, 4, "en"))
+    assert "k-means on Days since last purchase, Orders, Revenue" in text(cluster_text.intro_text(default, 2, 4, "en"))
     assert list(tables.cluster_profile_table(default).columns) == [
         "name", "customers", "customer_share", "recency_days", "orders", "revenue", "revenue_share"]
 

@@ -767,25 +767,6 @@ def column_label(column: str, lang: str) -> str:
     return t(key, lang) if key in messages() else column
 
 
-def cluster_intro_text(stage, k_min: int, k_max: int, lang: str):
-    """04's first sentence for a `segkit.models.cluster.ClusterStage`: what k-means ran on (the RFM
-    columns, or the columns of cluster.features with those log-transformed) and the k chosen; or why
-    clustering was skipped."""
-    from segkit.models.cluster import is_rfm
-    from segkit.report.html import say
-
-    if stage.clusterer is None:
-        return say("cluster.skipped", lang, reason=cluster_skip_text(stage.skipped, lang))
-    c = stage.clusterer
-    if is_rfm(stage.columns):
-        return say("cluster.intro", lang, k_min=k_min, k_max=k_max, k=c.k_)
-    joiner = t("name.separator", lang)
-    logged = (t("cluster.logged", lang, columns=joiner.join(column_label(x, lang) for x in c.logged_)) if c.logged_
-              else t("cluster.logged_none", lang))
-    return say("cluster.intro_columns", lang, columns=joiner.join(column_label(x, lang) for x in stage.columns),
-               logged=logged, k_min=k_min, k_max=k_max, k=c.k_)
-
-
 def cluster_notes_text(stage, lang: str):
     """What 04 says about the columns of cluster.features: those left out and why, and how many
     customers were placed at a column's median for want of a value; None when there is nothing to say."""
