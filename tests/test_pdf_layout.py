@@ -28,12 +28,12 @@ BOTTOM_MARGIN = 14 / 297  # the page number lives below it
 
 # ---------------------------------------------------------------- reading a PDF
 
-def pdf_text(pdf: Path, first: int | None = None, last: int | None = None) -> str:
+def pdf_text(pdf: Path, first: int | None = None, last: int | None = None, raw: bool = True) -> str:
     """The PDF's text in the order it was drawn (-raw): a header wrapped over two lines comes out whole,
-    not interleaved with the header beside it."""
+    not interleaved with the header beside it. `raw=False`: in reading order, a line as it is printed."""
     pages = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
-    return subprocess.run([require_tool("pdftotext"), "-raw", *pages, str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run([require_tool("pdftotext"), *(["-raw"] if raw else []), *pages, str(pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def squeezed(text: str) -> str:
@@ -237,7 +237,7 @@ def check_contents_and_summary(params_path, result, lang):
         assert shown[key] in first, (key, shown[key])
     assert t("layout.summary", lang) in first
     # the contents: every section with the page its title is printed on
-    contents = pdf_text(pdf, 1, 2)
+    contents = pdf_text(pdf, 1, 2, raw=False)
     for name in NOTEBOOKS:
         title = t(f"nb{name[:2]}.title", lang)
         found = re.search(re.escape(title) + r"[ .\u2026]*?(\d+)\s*$", contents, re.M)

@@ -249,7 +249,7 @@ h1 {{ margin-bottom: 0.1em; }} .meta {{ color: var(--segkit-muted); margin-top: 
 .segkit-summary {{ border-left: 4px solid var(--segkit-accent); padding: 0.2em 0 0.2em 1em; margin: 1.5em 0 2em; }}
 .segkit-summary .kpi {{ background: #ffffff; }}
 .segkit-summary li {{ font-size: 1em; margin: 0.5em 0; }} .segkit-summary li p {{ margin: 0; }}
-ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font-size: 1.1em; }}
+ul.sections {{ list-style: none; padding-left: 0; }} ul.sections li {{ margin: 0.4em 0; font-size: 1.1em; }}
 @page {{ size: A4; margin: 16mm; }}
 </style></head>
 <body data-segkit-page="index">
