@@ -264,7 +264,7 @@ def test_pdf_opens_with_the_summary_and_a_contents_with_page_numbers(lang, en_ru
 
 
 @pytest.mark.slow
-def test_index_page_has_the_summary_and_a_contents_sidebar(en_run):
+def test_index_page_has_the_summary_and_the_sections_a_contents_sidebar(en_run):
     index = (en_run[1].folder / "index.html").read_text(encoding="utf-8")
     assert index.index('class="segkit-summary"') < index.index('class="kpis"')  # the summary comes first
     assert len(re.findall(r'data-summary-kpi="\w+"', index)) == 5

@@ -45,7 +45,7 @@ body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; 
                 overflow-y: auto; border-bottom: none; border-right: 1px solid var(--segkit-rule);
                 background: var(--segkit-panel); box-sizing: border-box; }
   .segkit-nav li { display: block; margin: 0 0 0.7em; }
-  body { padding-left: 16rem !important; }
+  body:has(> nav.segkit-nav) { padding-left: 16rem !important; }
 }
 table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
 table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
@@ -84,8 +84,8 @@ table.segkit-huge th, table.segkit-huge td { padding: 1px 2px; }
 .segkit-part .kpis { grid-template-columns: repeat(4, 1fr); }  /* WeasyPrint has no auto-fill */
 .segkit-part .summary-figures { grid-template-columns: repeat(5, 1fr); }
 .segkit-part .kpis, .segkit-part .summary-figures { gap: 6px; margin: 0.6em 0 1em; }
-.segkit-part .kpi { padding: 6px 8px; }
-.segkit-part .kpi .value { font-size: 1.35em; }
+.segkit-part .kpi, .segkit-part .summary-figure { padding: 6px 8px; }
+.segkit-part .kpi .value, .segkit-part .summary-figure .value { font-size: 1.35em; }
 .segkit-part ul.sections li { font-size: 1em; margin: 0.25em 0; }
 /* The index's list of sections is the PDF's table of contents, with page numbers. */
 ul.sections a { color: var(--segkit-ink); text-decoration: none; }
@@ -216,6 +216,9 @@ def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
 
 def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf: bool, run_name: str,
                 notebooks: tuple[str, ...] = NOTEBOOKS) -> None:
+    """The index page: the executive summary (`executive_summary`), the headline figures and the list of
+    sections, which is the report's contents (in the PDF, with page numbers); the section pages carry
+    the contents as a sidebar."""
     lang = params.lang
     from segkit import __version__
     from segkit.store import load_run_info
@@ -243,17 +246,16 @@ body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif;
 h1 {{ margin-bottom: 0.1em; }} .meta {{ color: var(--segkit-muted); margin-top: 0; }}
 .kpis, .summary-figures {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
 .summary-figures {{ grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); margin-bottom: 1em; }}
-.kpi {{ box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; }}
-.kpi .value {{ font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: var(--segkit-accent); }}
-.kpi .label {{ font-size: 0.85em; color: var(--segkit-muted); margin-top: 4px; }}
+.kpi, .summary-figure {{ box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; }}
+.kpi .value, .summary-figure .value {{ font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: var(--segkit-accent); }}
+.kpi .label, .summary-figure .label {{ font-size: 0.85em; color: var(--segkit-muted); margin-top: 4px; }}
 .segkit-summary {{ border-left: 4px solid var(--segkit-accent); padding: 0.2em 0 0.2em 1em; margin: 1.5em 0 2em; }}
-.segkit-summary .kpi {{ background: #ffffff; }}
+.segkit-summary .summary-figure {{ background: #ffffff; }}
 .segkit-summary li {{ font-size: 1em; margin: 0.5em 0; }} .segkit-summary li p {{ margin: 0; }}
 ul.sections {{ list-style: none; padding-left: 0; }} ul.sections li {{ margin: 0.4em 0; font-size: 1.1em; }}
 @page {{ size: A4; margin: 16mm; }}
 </style></head>
 <body data-segkit-page="index">
-{_nav(lang, current="index", notebooks=notebooks)}
 <main>
 <h1>{escape(t("report.title", lang))}</h1>
 <p class="meta">{escape(t("report.as_of", lang, as_of=as_of.isoformat() if as_of else "—"))} · {escape(generated)}</p>
@@ -307,7 +309,7 @@ def executive_summary(data_dir: Path, kpis: dict, params: Params) -> str:
     lang = params.lang
     shown = {key: (label, value) for key, label, value in format_kpis(kpis, params)}
     figures = "\n".join(
-        f'<div class="kpi" data-summary-kpi="{key}"><div class="value">{escape(shown[key][1])}</div>'
+        f'<div class="summary-figure" data-summary-kpi="{key}"><div class="value">{escape(shown[key][1])}</div>'
         f'<div class="label">{escape(shown[key][0])}</div></div>' for key in SUMMARY_FIGURES)
     actions = "\n".join(f"<li>{sentence}</li>" for sentence in summary_sentences(data_dir, params))
     return (f'<section class="segkit-summary" aria-labelledby="segkit-summary">'
