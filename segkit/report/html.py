@@ -167,8 +167,10 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
 
 
 # How wide a table may be, in characters of its shown text (a CJK character counts two), before the
-# printed report sets it smaller ("segkit-wide": about 125 characters fit an A4 portrait page at 7 pt),
-# on a landscape page ("segkit-widest", about 180) or smaller still on it ("segkit-huge", about 250).
+# printed report (segkit.report.pages.PRINT_CSS) changes how it sets it: about 95 characters fit an A4
+# portrait page at the report's size; wider, it is set at 7 pt ("segkit-wide", about 125 fit); wider
+# still, at 7 pt on a landscape page ("segkit-widest", about 180 fit); beyond, at 5.5 pt on a landscape
+# page ("segkit-huge", about 250 fit).
 WIDE_TABLE_CHARS = 95
 WIDEST_TABLE_CHARS = 125
 HUGE_TABLE_CHARS = 180
