@@ -116,7 +116,8 @@ def test_pdf_text_and_rendered_pages(en_run, tmp_path):
     pdf = result.folder / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     for title in ("Customer segmentation report", "1. Data cleaning", "2. RFM scores and segments", "3. Customer value and churn risk", "4. Clustering",
-                  "5. Evaluation", "6. Case study: findings and actions", "Champions", "Suggested action",
+                  "5. Evaluation", "6. Who moved where: migration since last month", "8. Case study: findings and actions",
+                  "Champions", "Suggested action",
                   "composite ranking", "Multi-category", "Gini coefficient", "Segments by customer type", "NPS"):
         assert title in text, title
     assert f"{result.kpis['customers']:,}" in text

@@ -16,6 +16,7 @@ import hashlib
 import html
 import numbers
 import string
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -161,7 +162,57 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
     # relabel_index reads a text label as a format template: braces from the data are doubled.
     shown_labels = [escape(label).replace("{", "{{").replace("}", "}}") for label in labels]
     styled = styled.relabel_index(shown_labels, axis="columns").hide(axis="index")
-    return styled.set_uuid(_stable_id(shown)).set_table_attributes('class="segkit-table"')
+    classes = " ".join(("segkit-table", *_width_classes(labels, plain, formats, currency)))
+    return styled.set_uuid(_stable_id(shown)).set_table_attributes(f'class="{classes}"')
+
+
+# How wide a table may be, in characters of its shown text (a CJK character counts two), before the
+# printed report (segkit.report.pages.PRINT_CSS) changes how it sets it: about 95 characters fit an A4
+# portrait page at the report's size; wider, it is set at 7 pt ("segkit-wide", about 125 fit); wider
+# still, at 7 pt on a landscape page ("segkit-widest", about 180 fit); beyond, at 5.5 pt on a landscape
+# page ("segkit-huge", about 250 fit).
+WIDE_TABLE_CHARS = 95
+WIDEST_TABLE_CHARS = 125
+HUGE_TABLE_CHARS = 180
+
+
+def table_width(labels, plain: pd.DataFrame, formats: dict, currency=None) -> int:
+    """The width of a table as shown, in characters: per column, the longest of its label's longest
+    word (a label wraps between words) and its longest formatted cell, plus two for the padding."""
+    total = 0
+    for position, label in zip(plain.columns, labels):
+        words = str(label).split() or [""]
+        shown = _formatter(formats[position], currency)
+        cells = [NOT_AVAILABLE if _missing(value) else shown(value) for value in plain[position].head(200)]
+        total += max([*(_text_width(word) for word in words), *(_cell_width(text) for text in cells)]) + 2
+    return total
+
+
+WRAPPED_CELL_CHARS = 30  # a cell of words (or of CJK text, which breaks anywhere) wraps to about this width
+
+
+def _text_width(text) -> int:
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in html.unescape(str(text)))
+
+
+def _cell_width(text) -> int:
+    width = _text_width(text)
+    plain = html.unescape(str(text))
+    wraps = " " in plain.strip() or any(unicodedata.east_asian_width(character) in "WF" for character in plain)
+    return min(width, WRAPPED_CELL_CHARS) if wraps else width
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or an array in a cell is shown, not missing
+        return False
+
+
+def _width_classes(labels, plain: pd.DataFrame, formats: dict, currency=None) -> tuple[str, ...]:
+    width = table_width(labels, plain, formats, currency)
+    limits = (("segkit-wide", WIDE_TABLE_CHARS), ("segkit-widest", WIDEST_TABLE_CHARS), ("segkit-huge", HUGE_TABLE_CHARS))
+    return tuple(name for name, limit in limits if width > limit)
 
 
 def _format_of(name: str | None, values: pd.Series):

@@ -31,26 +31,76 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data: 'self'; style-src 
 CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
 # What the PDF build may read from the run folder: the page assets, never the data or the manifest.
 PAGE_ASSETS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".css", ".woff", ".woff2", ".ttf", ".otf")
+# One palette for the pages and the charts: the charts' own (segkit.report.plots.PALETTE) and these greys.
+INK, MUTED, RULE, PANEL = "#222222", "#555555", "#dde3ea", "#f3f5f7"
 REPORT_CSS = """
-body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; }
-.segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid #ddd; }
-.segkit-nav a, .segkit-nav strong { margin-right: 1em; }
+body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; color: var(--segkit-ink); }
+.segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid var(--segkit-rule); }
+.segkit-nav ul { list-style: none; margin: 0; padding: 0; }
+.segkit-nav li { display: inline-block; margin: 0.2em 1em 0.2em 0; }
+.segkit-nav a { color: var(--segkit-accent); }
+.segkit-nav a[aria-current="page"] { color: var(--segkit-ink); font-weight: 600; text-decoration: none; }
+@media screen and (min-width: 1200px) {
+  /* a contents sidebar beside the page on a wide screen; a bar above it on a narrow one */
+  .segkit-nav { position: fixed; top: 0; left: 0; bottom: 0; width: 15rem; margin: 0; padding: 1.5rem 1rem;
+                overflow-y: auto; border-bottom: none; border-right: 1px solid var(--segkit-rule);
+                background: var(--segkit-panel); box-sizing: border-box; }
+  .segkit-nav li { display: block; margin: 0 0 0.7em; }
+  body:has(> nav.segkit-nav) { padding-left: 16rem !important; }
+}
 table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
 table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
-table.segkit-table th { background: #f3f5f7; }
+table.segkit-table th { background: var(--segkit-panel); color: var(--segkit-ink); }
 table.segkit-table td:first-child, table.segkit-table th:first-child { text-align: left; }
 """
 PRINT_CSS = """
 @page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page); font-size: 9pt; } }
+@page landscape { size: A4 landscape; }
 body { font-size: 10pt; }
+body, main, .jp-Notebook { padding-left: 0 !important; }
 h1, h2, h3 { break-after: avoid; }
-img { max-width: 100%; break-inside: avoid; }
-table { break-inside: avoid; }
-.segkit-nav { display: none; }
-.jp-Cell { break-inside: avoid; }
+p { orphans: 2; widows: 2; }
+/* Nothing cut: the notebook template's output areas clip or scroll what is wider than they are. */
+.jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output
+  { overflow: visible !important; }
+/* Nothing stranded: tables split between rows, with their header row repeated on the next page,
+   and a sentence that introduces a table or chart stays with it. */
+table, .jp-OutputArea-child { break-inside: auto !important; }  /* nbconvert's print style moves outputs whole */
+thead { display: table-header-group; }
+tr { break-inside: avoid; }
+.jp-Cell:not(:has(table)):not(:has(img)) { break-after: avoid; }
+/* Charts fit the page: at most its width, and low enough to share a page with text. */
+img { max-width: 100%; max-height: 105mm; width: auto; height: auto; break-inside: avoid; }
+table.segkit-table { max-width: 100%; }
+table.segkit-table th { white-space: normal; overflow-wrap: break-word; vertical-align: bottom; }
+table.segkit-wide { font-size: 7pt; }
+table.segkit-wide th, table.segkit-wide td { padding: 2px 3px; }
+table.segkit-huge { font-size: 5.5pt; }
+table.segkit-huge th, table.segkit-huge td { padding: 1px 2px; }
+/* A table too wide for portrait turns its page, with the heading and sentences just before it
+   (export_html marks those cells). */
+.segkit-landscape { page: landscape; }
+.segkit-nav, p.pdf { display: none; }
 .segkit-part + .segkit-part { break-before: page; }
 .segkit-part .kpis { grid-template-columns: repeat(4, 1fr); }  /* WeasyPrint has no auto-fill */
+.segkit-part .summary-figures { grid-template-columns: repeat(5, 1fr); }
+.segkit-part .kpis, .segkit-part .summary-figures { gap: 6px; margin: 0.6em 0 1em; }
+.segkit-part .kpi, .segkit-part .summary-figure { padding: 6px 8px; }
+.segkit-part .kpi .value, .segkit-part .summary-figure .value { font-size: 1.35em; }
+.segkit-part ul.sections li { font-size: 1em; margin: 0.25em 0; }
+/* The index's list of sections is the PDF's table of contents, with page numbers. */
+ul.sections a { color: var(--segkit-ink); text-decoration: none; }
+ul.sections a::after { content: leader(".") " " target-counter(attr(href), page); }
 """
+
+
+def palette_css() -> str:
+    """The report's colours as CSS variables (--segkit-accent, --segkit-ink, ...): the charts' palette
+    (segkit.report.plots.PALETTE) and the greys of the page, so that pages and charts share one palette."""
+    from segkit.report.plots import PALETTE
+
+    return (f":root {{ --segkit-accent: {PALETTE[0]}; --segkit-highlight: {PALETTE[1]}; --segkit-ink: {INK}; "
+            f"--segkit-muted: {MUTED}; --segkit-rule: {RULE}; --segkit-panel: {PANEL}; }}")
 
 
 def export_html(executed: Path, target: Path, lang: str, notebooks: tuple[str, ...] = NOTEBOOKS) -> None:
@@ -69,7 +119,9 @@ def export_html(executed: Path, target: Path, lang: str, notebooks: tuple[str, .
     nav = _nav(lang, current=executed.stem, notebooks=notebooks)
     body = body.replace("<body", f"<body data-segkit-page=\"{executed.stem}\"", 1)
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
-    body = body.replace("</head>", f"<style>{REPORT_CSS}</style></head>", 1)
+    body = body.replace("</head>", f"<style>{palette_css()}{REPORT_CSS}</style></head>", 1)
+    body = _with_chart_descriptions(body, lang)
+    body = _landscape_cells(body)
     body = re.sub(r"<head[^>]*>", lambda m: m.group(0) + CSP_META, body, count=1)
     body = re.sub(r"<html[^>]*>", f'<html lang="{_html_lang(lang)}">', body, count=1)
     title = t(f"nb{executed.stem[:2]}.title", lang)
@@ -84,12 +136,62 @@ def _without_scripts(page: str) -> str:
     return re.sub(r"<script\b[^>]*>.*?</script>", "", page, flags=re.S | re.I)
 
 
+CELL_START = '<div class="jp-Cell '
+
+
+def _landscape_cells(page: str) -> str:
+    """Marks the cell of each table too wide for a portrait page (class segkit-widest, from
+    segkit.report.html.table) and the text cells just before it (its heading, its sentences) with
+    class segkit-landscape: the print style sets them on a landscape page together, so that no
+    heading is left behind on the portrait page."""
+    cells = re.split(f"(?={re.escape(CELL_START)})", page)
+    marked = set()
+    for number, cell in enumerate(cells):
+        if not cell.startswith(CELL_START) or "segkit-widest" not in cell:
+            continue
+        marked.add(number)
+        before = number - 1
+        while before > 0 and cells[before].startswith(CELL_START) and "<table" not in cells[before] \
+                and "<img" not in cells[before] and len(marked) < 100:
+            marked.add(before)
+            if "jp-mod-noOutputs" not in cells[before] and sum(
+                    "jp-mod-noOutputs" not in cells[k] for k in range(before, number)) >= 2:
+                break  # a heading and a sentence are enough
+            before -= 1
+    for number in marked:
+        cells[number] = cells[number].replace(CELL_START, CELL_START + "segkit-landscape ", 1)
+    return "".join(cells)
+
+
 def _nav(lang: str, current: str, notebooks: tuple[str, ...] = NOTEBOOKS) -> str:
-    links = [f'<a href="index.html">{escape(t("report.title", lang))}</a>']
-    for notebook in notebooks:
-        label = escape(t(f"nb{notebook[:2]}.title", lang))
-        links.append(f"<strong>{label}</strong>" if notebook == current else f'<a href="{notebook}.html">{label}</a>')
-    return f'<nav class="segkit-nav">{"".join(links)}</nav>'
+    """The contents of the report, on every page: a sidebar on a wide screen, a bar on a narrow one."""
+    pages = [("index", t("report.title", lang)), *((name, t(f"nb{name[:2]}.title", lang)) for name in notebooks)]
+    here = ' aria-current="page"'
+    items = "".join(f'<li><a href="{name}.html"{here if name == current else ""}>{escape(label)}</a></li>'
+                    for name, label in pages)
+    return f'<nav class="segkit-nav" aria-label="{escape(t("layout.contents", lang))}"><ul>{items}</ul></nav>'
+
+
+# nbconvert's text for an image without one; each chart gets the sentence that introduces it instead.
+NBCONVERT_NO_ALT = "No description has been provided for this image"
+
+
+def _with_chart_descriptions(page: str, lang: str) -> str:
+    """Each chart's alternative text: the sentence before it on the page (the line that says what the
+    chart shows and how to read it), else a word that says it is a chart."""
+    last_sentence = ""
+
+    def describe(match: re.Match) -> str:
+        nonlocal last_sentence
+        if match.group("sentence") is not None:
+            text = re.sub(r"<[^>]+>", "", match.group("sentence"))
+            last_sentence = " ".join(text.split())
+            return match.group(0)
+        label = t("layout.chart", lang) + (f": {last_sentence}" if last_sentence else "")
+        # the sentence is text of the page (escaped when it was written); quotes are escaped for the attribute
+        return match.group(0).replace(f'alt="{NBCONVERT_NO_ALT}"', f'alt="{label.replace(chr(34), "&quot;")}"')
+
+    return re.sub(r"<p\b[^>]*>(?P<sentence>.*?)</p>|<img\b[^>]*>", describe, page, flags=re.S)
 
 
 def _html_lang(lang: str) -> str:
@@ -115,6 +217,9 @@ def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
 
 def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf: bool, run_name: str,
                 notebooks: tuple[str, ...] = NOTEBOOKS) -> None:
+    """The index page: the executive summary (`executive_summary`), the headline figures and the list of
+    sections, which is the report's contents (in the PDF, with page numbers); the section pages carry
+    the contents as a sidebar."""
     lang = params.lang
     from segkit import __version__
     from segkit.store import load_run_info
@@ -133,26 +238,35 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
     monthly = monthly_section(target.parent / "data", params)  # alerts and KPIs over time ("" without 06)
     generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
                   version=__version__, params=params_path.name)
+    summary = executive_summary(target.parent / "data", kpis, params)
     page = f"""<!DOCTYPE html>
 <html lang="{_html_lang(lang)}"><head><meta charset="utf-8">{CSP_META}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(t("report.title", lang))} · {escape(run_name)}</title>
 <style>
-body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: #222; padding: 0 1em; }}
-h1 {{ margin-bottom: 0.1em; }} .meta {{ color: #666; margin-top: 0; }}
-.kpis {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
-.kpi {{ box-sizing: border-box; border: 1px solid #dde3ea; border-radius: 6px; padding: 12px; background: #f8fafc; }}
-.kpi .value {{ font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: #2f6690; }}
-.kpi .label {{ font-size: 0.85em; color: #555; margin-top: 4px; }}
-ul.sections {{ list-style: none; padding-left: 0; }} li {{ margin: 0.4em 0; font-size: 1.1em; }}
-.alerts {{ border-left: 4px solid #9bb; padding: 0.2em 1em; background: #f6f9f9; }}
+{palette_css()}
+{REPORT_CSS}
+body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: var(--segkit-ink); padding: 0 1em; }}
+h1 {{ margin-bottom: 0.1em; }} .meta {{ color: var(--segkit-muted); margin-top: 0; }}
+.kpis, .summary-figures {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
+.summary-figures {{ grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); margin-bottom: 1em; }}
+.kpi, .summary-figure {{ box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; }}
+.kpi .value, .summary-figure .value {{ font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: var(--segkit-accent); }}
+.kpi .label, .summary-figure .label {{ font-size: 0.85em; color: var(--segkit-muted); margin-top: 4px; }}
+.segkit-summary {{ border-left: 4px solid var(--segkit-accent); padding: 0.2em 0 0.2em 1em; margin: 1.5em 0 2em; }}
+.segkit-summary .summary-figure {{ background: #ffffff; }}
+.segkit-summary li {{ font-size: 1em; margin: 0.5em 0; }} .segkit-summary li p {{ margin: 0; }}
+ul.sections {{ list-style: none; padding-left: 0; }} ul.sections li {{ margin: 0.4em 0; font-size: 1.1em; }}
+.alerts {{ border-left: 4px solid var(--segkit-rule); padding: 0.2em 1em; background: #f6f9f9; }}
 .alerts.fired {{ border-left-color: #c0392b; background: #fdf3f2; }}
 img.trends {{ max-width: 100%; }}
 @page {{ size: A4; margin: 16mm; }}
 </style></head>
 <body data-segkit-page="index">
+<main>
 <h1>{escape(t("report.title", lang))}</h1>
 <p class="meta">{escape(t("report.as_of", lang, as_of=as_of.isoformat() if as_of else "—"))} · {escape(generated)}</p>
+{summary}
 <h2>{escape(t("report.headline", lang))}</h2>
 <div class="kpis">
 {cards}
@@ -163,13 +277,62 @@ img.trends {{ max-width: 100%; }}
 {sections}
 </ul>
 {pdf_link}
+</main>
 </body></html>
 """
     target.write_text(page, encoding="utf-8")
 
 
+SUMMARY_FIGURES = ("customers", "revenue", "top_share", "valuable", "at_risk")
+
+
+def summary_sentences(data_dir: Path, params: Params) -> list[str]:
+    """The executive summary's three sentences, as HTML from segkit.report.html: what to do about the
+    valuable customers, the ones drifting away and the lost ones (the case study's own sentences, from
+    `segkit.case_findings` on the run's features and segments); when recency cannot tell customers
+    apart and those groups cannot be named, the sentence on how concentrated revenue is comes instead."""
+    from segkit.classify.rfm import load_segment_map
+    from segkit.report.html import say
+    from segkit.report.tables import case_findings, case_group_text
+    from segkit.store import load_run_info, load_stage
+
+    features, segments = load_stage(data_dir, "features"), load_stage(data_dir, "segments")
+    unusable = load_run_info(data_dir).get("rfm_unusable")
+    grid = load_segment_map(params.rfm.segment_map, custom=params.rfm.custom_maps)
+    findings = case_findings(features, segments, top=params.case_study.top_share, segment_map=grid)
+    groups = (case_group_text(findings, group, params.lang, currency=params.currency, unusable=unusable)
+              for group in ("valuable", "at_risk", "gone"))
+    sentences = [shown.markup for shown in groups if shown is not None]
+    if len(sentences) < 3:
+        sentences.insert(0, say("case.concentration", params.lang, top=findings["top"], n_top=findings["n_top"],
+                                share=findings["top_share"]).markup)
+    return sentences[:3]
+
+
+def executive_summary(data_dir: Path, kpis: dict, params: Params) -> str:
+    """The executive summary that opens the index page and the PDF: five headline figures (customers,
+    revenue, the top customers' share of revenue, the valuable and the at-risk customers; formatted as
+    `format_kpis` formats them, money in the run's currency) and three sentences a manager can act on
+    (`summary_sentences`). HTML; every value escaped."""
+    lang = params.lang
+    shown = {key: (label, value) for key, label, value in format_kpis(kpis, params)}
+    figures = "\n".join(
+        f'<div class="summary-figure" data-summary-kpi="{key}"><div class="value">{escape(shown[key][1])}</div>'
+        f'<div class="label">{escape(shown[key][0])}</div></div>' for key in SUMMARY_FIGURES)
+    actions = "\n".join(f"<li>{sentence}</li>" for sentence in summary_sentences(data_dir, params))
+    return (f'<section class="segkit-summary" aria-labelledby="segkit-summary">'
+            f'<h2 id="segkit-summary">{escape(t("layout.summary", lang))}</h2>'
+            f'<div class="summary-figures" role="group" aria-label="{escape(t("layout.summary_figures", lang))}">'
+            f'\n{figures}\n</div>'
+            f'<ul class="summary-actions" aria-label="{escape(t("layout.summary_actions", lang))}">'
+            f'\n{actions}\n</ul></section>')
+
+
 def write_pdf(folder: Path, target: Path, notebooks: tuple[str, ...] = NOTEBOOKS) -> None:
-    """index.html and the section pages as one A4 PDF, in that order, numbered through (WeasyPrint).
+    """index.html and the section pages as one A4 PDF, in that order, numbered through (WeasyPrint):
+    the executive summary and the contents (with page numbers) first, then one section per notebook,
+    each from a new page. Wide tables are set smaller or on a landscape page and split between rows
+    with their header repeated; headings stay with what follows; charts fit the page (PRINT_CSS).
 
     The pages are joined into one document first, so that page numbers run on across sections.
     The build reads nothing but `data:` URIs and the page assets of `folder` (`RunFolderFetcher`):
@@ -184,8 +347,11 @@ def write_pdf(folder: Path, target: Path, notebooks: tuple[str, ...] = NOTEBOOKS
     head = re.search(r"<head>(.*?)</head>", pages[notebooks[0]], re.S).group(1)
     index_style = "".join(re.findall(r"<style>(.*?)</style>", pages["index"], re.S))
     index_style = re.sub(r"body\s*\{[^}]*\}", "", index_style)  # the section pages' body style wins
-    bodies = [re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *notebooks)]
-    joined = "".join(f'<section class="segkit-part">{body}</section>' for body in bodies)
+    bodies = {name: re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *notebooks)}
+    # The index's links to the section pages point into this document: its list of sections becomes
+    # the table of contents, whose page numbers the print style fills in (target-counter).
+    bodies["index"] = re.sub(r'href="(\d\d_\w+)\.html"', r'href="#part-\1"', bodies["index"])
+    joined = "".join(f'<section class="segkit-part" id="part-{name}">{body}</section>' for name, body in bodies.items())
     # The print rules come last in the document itself, so that they win over the pages' own.
     document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{index_style}</style>'
                 f"<style>{PRINT_CSS}</style></head><body>{joined}</body></html>")
