@@ -115,6 +115,78 @@ def _predicted_high(labels: pd.DataFrame, scheme: str, top_share: float) -> tupl
     return labels[scheme].isin(chosen).to_numpy(), chosen
 
 
+@dataclass(frozen=True)
+class Periods:
+    """The calibration features (`segkit.customer_features` at calibration_end) and, per calibration
+    customer, holdout_orders and holdout_revenue (0 for no purchase); customers new in the holdout
+    are counted in `new_in_holdout` and `new_revenue`. Built once by `calibration_periods`, then
+    any classification of `features` can be checked with `check_classes`."""
+
+    features: pd.DataFrame
+    holdout: pd.DataFrame  # customer_id, holdout_orders, holdout_revenue, aligned with features
+    new_in_holdout: int
+    new_revenue: float
+    calibration_end: dt.date
+    as_of: dt.date
+
+
+def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None = None,
+                        con=None, activity_days: int = 90, minor_unit: int = 2) -> Periods:
+    """Split `transactions` at `calibration_end` (`split_periods`) and compute the calibration
+    features and each calibration customer's holdout orders and revenue, in the engine `con`
+    (default an in-memory DuckDB). Errors as `split_periods`."""
+    from segkit.features import customer_features
+    from segkit.intake.sources import connect
+
+    con = con or connect()
+    calibration, holdout, new = split_periods(transactions, calibration_end, as_of)
+    as_of = pd.to_datetime(transactions["ordered_at"]).max().date() if as_of is None else pd.Timestamp(as_of).date()
+    calibration_end = pd.Timestamp(calibration_end).date()
+    features = customer_features(con, calibration, calibration_end, activity_days, minor_unit)
+    if holdout.empty:
+        after = pd.DataFrame({"customer_id": pd.Series(dtype=str), "orders": pd.Series(dtype=float),
+                              "revenue": pd.Series(dtype=float)})
+    else:
+        after = customer_features(con, holdout, as_of, activity_days, minor_unit)[["customer_id", "orders", "revenue"]]
+    after = after.rename(columns={"orders": "holdout_orders", "revenue": "holdout_revenue"})
+    frame = features[["customer_id"]].merge(after, on="customer_id", how="left", validate="one_to_one")
+    frame[["holdout_orders", "holdout_revenue"]] = frame[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
+    ordered = pd.to_datetime(transactions["ordered_at"])
+    late = (transactions["customer_id"].astype(str).isin(new) & (ordered >= pd.Timestamp(calibration_end) + pd.Timedelta(days=1))
+            & (ordered < pd.Timestamp(as_of) + pd.Timedelta(days=1)))
+    new_revenue = float(pd.to_numeric(transactions.loc[late, "amount"]).sum())
+    return Periods(features, frame, int(len(new)), new_revenue, calibration_end, as_of)
+
+
+def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check classifications of the calibration customers against the holdout: `classes` is
+    {scheme name: one class per row of `periods.features`}. Returns (classes table, high-value
+    table) as `NextPeriodCheck` describes them (the high-value table starts with the
+    calibration-revenue baseline). Raises ParamsError for a top_share outside (0, 1)."""
+    if not 0 < top_share < 1:
+        raise ParamsError(f"evaluate.top_share must lie strictly between 0 and 1, got {top_share}")
+    labels = periods.holdout.assign(revenue=periods.features["revenue"].to_numpy(),
+                                    **{name: np.asarray(values) for name, values in classes.items()})
+    tables = [_class_table(labels, s) for s in classes]
+    table = pd.concat(tables, ignore_index=True)[["scheme", "class", "customers", "calibration_revenue", "holdout_revenue",
+                                                  "revenue_per_customer", "orders_per_customer", "buyer_share", "lift"]]
+    # truly high: the top share by holdout revenue among customers who spent in the holdout
+    spent = labels["holdout_revenue"] > 0
+    n_top = max(1, int(round(top_share * len(labels))))
+    line = labels["holdout_revenue"].nlargest(n_top).min() if spent.any() else np.inf
+    actual = (spent & (labels["holdout_revenue"] >= line)).to_numpy()
+    baseline = (labels["revenue"] >= labels["revenue"].nlargest(n_top).min()).to_numpy()
+    rows = []
+    for scheme, predicted, chosen in [("calibration_revenue", baseline, [])] + [
+            (s, *_predicted_high(labels, s, top_share)) for s in classes]:
+        rows.append({"scheme": scheme, "predicted": int(predicted.sum()), "actual": int(actual.sum()),
+                     "precision": float(precision_score(actual, predicted, zero_division=0)),
+                     "recall": float(recall_score(actual, predicted, zero_division=0)),
+                     "f1": float(f1_score(actual, predicted, zero_division=0)),
+                     "classes": ", ".join(map(str, chosen))})
+    return table, pd.DataFrame(rows)
+
+
 def next_period_check(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None = None,
                       scorer=5, segment_map="rfm11", class_map="cn8", clusterer=None, top_share: float = 0.2,
                       con=None, activity_days: int = 90, minor_unit: int = 2,
@@ -133,50 +205,17 @@ def next_period_check(transactions: pd.DataFrame, calibration_end: dt.date, as_o
     import copy
 
     from segkit.classify.rfm import segment_customers
-    from segkit.features import customer_features
-    from segkit.intake.sources import connect
 
     if not 0 < top_share < 1:
         raise ParamsError(f"evaluate.top_share must lie strictly between 0 and 1, got {top_share}")
-    con = con or connect()
-    calibration, holdout, new = split_periods(transactions, calibration_end, as_of)
-    as_of = pd.to_datetime(transactions["ordered_at"]).max().date() if as_of is None else pd.Timestamp(as_of).date()
-    calibration_end = pd.Timestamp(calibration_end).date()
-    features = customer_features(con, calibration, calibration_end, activity_days, minor_unit)
+    periods = calibration_periods(transactions, calibration_end, as_of, con, activity_days, minor_unit)
+    features = periods.features
     fitted = scorer if isinstance(scorer, int) else copy.deepcopy(scorer).fit(features)  # learned on calibration
     segments, _ = segment_customers(features, fitted, segment_map, class_map)
-    labels = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "revenue": features["revenue"].to_numpy(),
-                           "segment": segments["segment"].to_numpy(), "rfm_class": segments["rfm_class"].to_numpy()})
-    schemes = ["segment", "rfm_class"]
+    classes = {"segment": segments["segment"].to_numpy(), "rfm_class": segments["rfm_class"].to_numpy()}
     if clusterer is not None:
-        labels["cluster"] = refit_labels(clusterer, features, random_state)
-        schemes.append("cluster")
-    if holdout.empty:
-        after = pd.DataFrame(columns=["customer_id", "orders", "revenue"])
-    else:
-        after = customer_features(con, holdout, as_of, activity_days, minor_unit)[["customer_id", "orders", "revenue"]]
-    after = after.rename(columns={"orders": "holdout_orders", "revenue": "holdout_revenue"})
-    labels = labels.merge(after, on="customer_id", how="left", validate="one_to_one")
-    labels[["holdout_orders", "holdout_revenue"]] = labels[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
-    new_revenue = float(pd.to_numeric(transactions.loc[transactions["customer_id"].astype(str).isin(new)
-                                                       & (pd.to_datetime(transactions["ordered_at"])
-                                                          > pd.Timestamp(calibration_end)), "amount"]).sum())
-    classes = pd.concat([_class_table(labels, s) for s in schemes], ignore_index=True)
-    classes = classes[["scheme", "class", "customers", "calibration_revenue", "holdout_revenue",
-                       "revenue_per_customer", "orders_per_customer", "buyer_share", "lift"]]
-    # truly high: the top share by holdout revenue among customers who spent in the holdout
-    spent = labels["holdout_revenue"] > 0
-    n_top = max(1, int(round(top_share * len(labels))))
-    line = labels["holdout_revenue"].nlargest(n_top).min() if spent.any() else np.inf
-    actual = (spent & (labels["holdout_revenue"] >= line)).to_numpy()
-    rows = []
-    baseline = (labels["revenue"] >= labels["revenue"].nlargest(n_top).min()).to_numpy()
-    for scheme, predicted, chosen in [("calibration_revenue", baseline, [])] + [
-            (s, *_predicted_high(labels, s, top_share)) for s in schemes]:
-        rows.append({"scheme": scheme, "predicted": int(predicted.sum()), "actual": int(actual.sum()),
-                     "precision": float(precision_score(actual, predicted, zero_division=0)),
-                     "recall": float(recall_score(actual, predicted, zero_division=0)),
-                     "f1": float(f1_score(actual, predicted, zero_division=0)),
-                     "classes": ", ".join(map(str, chosen))})
-    return NextPeriodCheck(classes, pd.DataFrame(rows), labels, int(len(labels)), int(len(new)), new_revenue,
-                           calibration_end, as_of, float(top_share))
+        classes["cluster"] = refit_labels(clusterer, features, random_state)
+    table, high = check_classes(periods, classes, top_share)
+    labels = periods.holdout.assign(revenue=features["revenue"].to_numpy(), **classes)
+    return NextPeriodCheck(table, high, labels, int(len(features)), periods.new_in_holdout, periods.new_revenue,
+                           periods.calibration_end, periods.as_of, float(top_share))
