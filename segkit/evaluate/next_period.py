@@ -48,7 +48,7 @@ class NextPeriodCheck:
       classes (the classes predicted high, comma-separated);
     - `customers` (calibration customers checked), `new_in_holdout` (customers first buying in the
       holdout, left out) and `new_revenue` (their holdout revenue), `calibration_end`, `as_of`,
-      `top_share`.
+      `top_share`;
     - `labels`: customer_id and the class of each scheme (calibration), with holdout revenue and orders.
     """
 
@@ -61,6 +61,7 @@ class NextPeriodCheck:
     calibration_end: dt.date
     as_of: dt.date
     top_share: float
+    periods: "Periods | None" = None  # the calibration features and holdout figures, for `compare_settings`
 
 
 def split_periods(transactions: pd.DataFrame, calibration_end: dt.date,
@@ -218,4 +219,4 @@ def next_period_check(transactions: pd.DataFrame, calibration_end: dt.date, as_o
     table, high = check_classes(periods, classes, top_share)
     labels = periods.holdout.assign(revenue=features["revenue"].to_numpy(), **classes)
     return NextPeriodCheck(table, high, labels, int(len(features)), periods.new_in_holdout, periods.new_revenue,
-                           periods.calibration_end, periods.as_of, float(top_share))
+                           periods.calibration_end, periods.as_of, float(top_share), periods)

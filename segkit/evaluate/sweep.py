@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from segkit.errors import ParamsError
+from segkit.errors import ParamsError, SegkitError
 from segkit.evaluate.quality import compare_quality, explain_with_tree
 from segkit.evaluate.stability import cluster_stability
 
@@ -116,21 +116,22 @@ def _row(setting, features, space, columns, segment_map, class_map, periods, top
     row = {"setting": setting_label(setting), "method": setting["method"], "note": ""}
     try:
         labels, clusterer = _labels(setting, features, columns, segment_map, class_map, random_state)
-    except ValueError as err:  # the clusterer's own words: too few distinct customers for k
-        return {**row, "note": str(err)}
+    except (ValueError, KeyError, SegkitError) as err:  # e.g. too few distinct customers for k, no RFM columns
+        return {**row, "note": str(err).strip("'\"")}
+    readable = [c for c in READABLE if c in features.columns and features[c].notna().all()] or list(columns)
     quality = compare_quality(space, {"x": labels}, sample_size=sample_size, random_state=random_state).iloc[0]
     row.update(groups=int(quality["groups"]), silhouette=quality["silhouette"],
                calinski_harabasz=quality["calinski_harabasz"], davies_bouldin=quality["davies_bouldin"])
     row["stability"] = (cluster_stability(clusterer, features, runs=stability_runs, sample_size=stability_sample,
                                           random_state=random_state).mean_ari if clusterer is not None else np.nan)
-    tree = explain_with_tree(features, labels, columns=READABLE, max_depth=tree_depth, test_size=test_size,
+    tree = explain_with_tree(features, labels, columns=readable, max_depth=tree_depth, test_size=test_size,
                              random_state=random_state)
     row.update(tree_accuracy=tree.accuracy, tree_f1=tree.f1)
     if periods is not None:
         try:
             held, _ = _labels(setting, periods.features, columns, segment_map, class_map, random_state)
-        except ValueError as err:
-            row["note"] = str(err)
+        except (ValueError, KeyError, SegkitError) as err:
+            row["note"] = str(err).strip("'\"")
         else:
             table, high = check_classes(periods, {"x": held}, top_share)
             row.update(top_lift=float(table["lift"].iloc[0]), high_precision=float(high["precision"].iloc[1]),
