@@ -32,6 +32,7 @@ from segkit.errors import ParamsError
 SCHEMES = ("subsample", "bootstrap")
 VERDICTS = ("dissolved", "weak", "pattern", "stable", "highly_stable")
 BANDS = (0.5, 0.6, 0.75, 0.85)  # Hennig (2007): the lower edges of weak, pattern, stable, highly stable
+PINNED_SAMPLE = 500  # silhouette sample of a clusterer refitted with k pinned (the score is not used)
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ def matched_jaccard(reference: np.ndarray, labels: np.ndarray) -> dict:
 
 def refit_labels(estimator, features: pd.DataFrame, random_state: int | None) -> np.ndarray:
     """The labels of a fresh copy of a fitted clusterer `estimator` fitted on `features`, with the
-    same k (a clusterer that chooses k between k_min and k_max is pinned to the k_ it chose) and
-    `random_state`. Uses only the estimator grammar: fit, labels_, k_ (the fitted estimator is not
+    same k (a clusterer that chooses k between k_min and k_max is pinned to the k_ it chose, and
+    its silhouette sample, then unused, made small) and `random_state`. Uses only the estimator grammar: fit, labels_, k_ (the fitted estimator is not
     changed)."""
     fresh = copy.deepcopy(estimator)
     k = getattr(estimator, "k_", None)
@@ -102,7 +103,9 @@ def refit_labels(estimator, features: pd.DataFrame, random_state: int | None) ->
         fresh.k_min = fresh.k_max = int(k)
     if hasattr(fresh, "random_state"):
         fresh.random_state = random_state
-    with threadpool_limits(limits=1, user_api="openmp"):  # a small refit: one thread is faster, and never slow when busy
+    if k is not None and hasattr(fresh, "sample_size"):  # k is pinned: a large silhouette sample to choose it is waste
+        fresh.sample_size = min(int(fresh.sample_size), PINNED_SAMPLE)
+    with threadpool_limits(limits=1):  # a small refit: one thread is faster, and never slow when busy
         return np.asarray(fresh.fit(features).labels_)
 
 
@@ -139,7 +142,7 @@ def cluster_stability(estimator, features: pd.DataFrame, labels=None, runs: int 
     if len(pool) > sample_size:
         pool = np.sort(rng.choice(pool, size=sample_size, replace=False))
     run_rows, jaccard_rows = [], []
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with threadpool_limits(limits=1):
         _resample(estimator, features, reference, pool, int(runs), scheme, share, rng, random_state, run_rows, jaccard_rows)
     jaccard = pd.DataFrame(jaccard_rows)
     sizes = pd.Series(reference).value_counts()

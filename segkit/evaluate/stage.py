@@ -40,10 +40,12 @@ def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int |
     runs, which refit copies of it. The one place 05 builds a clusterer."""
     from threadpoolctl import threadpool_limits
 
+    from segkit.evaluate.stability import PINNED_SAMPLE
     from segkit.models.cluster import RFMClusterer
 
-    with threadpool_limits(limits=1, user_api="openmp"):
-        return RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), random_state=random_state).fit(features)
+    with threadpool_limits(limits=1):
+        return RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), sample_size=PINNED_SAMPLE,
+                            random_state=random_state).fit(features)
 
 
 def matrix_stage(profile: pd.DataFrame, lang: str, value: str = "revenue", potential: str = "clv",

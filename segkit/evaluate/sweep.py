@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from segkit.errors import ParamsError, SegkitError
 from segkit.evaluate.quality import compare_quality, explain_with_tree
-from segkit.evaluate.stability import cluster_stability
+from segkit.evaluate.stability import PINNED_SAMPLE, cluster_stability
 
 METHODS = ("kmeans", "rfm", "classes")
 DEFAULT_GRID = ({"method": "rfm", "bins": 3}, {"method": "rfm", "bins": 5}, {"method": "classes"},
@@ -60,7 +60,7 @@ def _labels(setting: dict, features: pd.DataFrame, columns, segment_map, class_m
     method = setting["method"]
     if method == "kmeans":
         clusterer = RFMClusterer(k_min=setting["k"], k_max=setting["k"], columns=tuple(setting.get("features") or columns),
-                                 random_state=random_state).fit(features)
+                                 sample_size=PINNED_SAMPLE, random_state=random_state).fit(features)
         return np.asarray(clusterer.labels_), clusterer
     segments, _ = segment_customers(features, setting.get("bins", 5), segment_map, class_map)
     return segments["segment" if method == "rfm" else "rfm_class"].to_numpy(), None
@@ -95,7 +95,7 @@ def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READ
     if criterion not in CRITERIA:
         raise ParamsError(f"evaluate.compare_by must be one of {', '.join(CRITERIA)}, got {criterion!r}")
     space = scaled_rfm(features, tuple(columns))
-    with threadpool_limits(limits=1, user_api="openmp"):  # many small fits: one thread each is faster
+    with threadpool_limits(limits=1):  # many small fits: one thread each is faster
         rows = [_row(setting, features, space, columns, segment_map, class_map, periods, top_share, stability_runs,
                      stability_sample, tree_depth, test_size, sample_size, random_state) for setting in settings]
     table = pd.DataFrame(rows)
