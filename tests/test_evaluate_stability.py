@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from segkit.errors import ParamsError
 from segkit.evaluate.stability import cluster_stability, matched_jaccard, verdict
@@ -15,9 +16,19 @@ def blobs(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(np.vstack([c + rng.normal(0, 1, (100, 2)) for c in centers]), columns=["x", "y"])
 
 
-def test_clean_blobs_are_highly_stable():
+def fitted(frame: pd.DataFrame, k: int) -> RFMClusterer:
+    with threadpool_limits(limits=1):  # small fits: one thread is faster on a shared machine
+        return RFMClusterer(k_min=k, k_max=k, columns=tuple(frame.columns), sample_size=300, random_state=0).fit(frame)
+
+
+@pytest.fixture(scope="module")
+def three_blobs():
     frame = blobs()
-    clusterer = RFMClusterer(k_min=3, k_max=3, columns=("x", "y"), random_state=0).fit(frame)
+    return frame, fitted(frame, 3)
+
+
+def test_clean_blobs_are_highly_stable(three_blobs):
+    frame, clusterer = three_blobs
     before = frame.copy()
     stability = cluster_stability(clusterer, frame, runs=6, random_state=0)
     assert stability.mean_ari > 0.95
@@ -33,7 +44,7 @@ def test_uniform_noise_is_not_stable():
     # no structure: k-means still cuts 5-dimensional uniform noise into 6 parts, but not the same parts twice
     rng = np.random.default_rng(0)
     noise = pd.DataFrame(rng.uniform(-1, 1, (300, 5)), columns=[f"c{i}" for i in range(5)])
-    clusterer = RFMClusterer(k_min=6, k_max=6, columns=tuple(noise.columns), random_state=0).fit(noise)
+    clusterer = fitted(noise, 6)
     stability = cluster_stability(clusterer, noise, runs=6, random_state=0)
     assert stability.mean_ari < 0.7
     assert "highly_stable" not in set(stability.clusters["verdict"])
@@ -42,7 +53,7 @@ def test_uniform_noise_is_not_stable():
 
 def test_bootstrap_compares_each_customer_drawn_once_and_a_sample_caps_the_cost():
     frame = blobs(1)
-    clusterer = RFMClusterer(k_min=3, k_max=3, columns=("x", "y"), random_state=0).fit(frame)
+    clusterer = fitted(frame, 3)
     stability = cluster_stability(clusterer, frame, runs=3, scheme="bootstrap", sample_size=150, random_state=0)
     assert stability.sample == 150 and stability.scheme == "bootstrap"
     # with replacement, about 1 - 1/e of the 150 are distinct, never more than 150
@@ -68,8 +79,7 @@ def test_verdicts_follow_hennigs_bands():
 @pytest.mark.parametrize("options, word", [({"scheme": "jackknife"}, "stability_scheme"), ({"runs": 1}, "stability_runs"),
                                            ({"share": 1.0}, "stability_share"),
                                            ({"bands": (0.6, 0.5, 0.7, 0.9)}, "stability_bands")])
-def test_bad_settings_name_their_params_key(options, word):
-    frame = blobs()
-    clusterer = RFMClusterer(k_min=3, k_max=3, columns=("x", "y"), random_state=0).fit(frame)
+def test_bad_settings_name_their_params_key(options, word, three_blobs):
+    frame, clusterer = three_blobs
     with pytest.raises(ParamsError, match=word):
         cluster_stability(clusterer, frame, **options)

@@ -72,7 +72,7 @@ def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READ
                      test_size: float = 0.3, sample_size: int = 2_000, random_state: int | None = 0) -> pd.DataFrame:
     """One row per setting of `settings` (see the module) on the customers of `features`:
 
-    setting (its label), method, groups, silhouette, calinski_harabasz, davies_bouldin (in the
+    setting (its label), method, k, bins, features (as given, comma-separated), groups, silhouette, calinski_harabasz, davies_bouldin (in the
     space of `columns`, silhouette on a sample of `sample_size`), stability (mean adjusted Rand
     index over `stability_runs` subsamples, `cluster_stability`; k-means only, the RFM rules
     being fixed cut points), tree_accuracy and tree_f1 (a depth-`tree_depth` tree on recency, orders
@@ -113,7 +113,8 @@ def _row(setting, features, space, columns, segment_map, class_map, periods, top
     """The figures of one setting (see `compare_settings`)."""
     from segkit.evaluate.next_period import check_classes
 
-    row = {"setting": setting_label(setting), "method": setting["method"], "note": ""}
+    row = {"setting": setting_label(setting), "method": setting["method"], "k": setting.get("k"),
+           "bins": setting.get("bins"), "features": ", ".join(setting.get("features") or ()), "note": ""}
     try:
         labels, clusterer = _labels(setting, features, columns, segment_map, class_map, random_state)
     except (ValueError, KeyError, SegkitError) as err:  # e.g. too few distinct customers for k, no RFM columns

@@ -287,11 +287,12 @@ def stability_chart(stability, lang: str, names: dict | None = None, bands=(0.5,
     sns.stripplot(data=frame, x="jaccard", y="cluster", order=order, color=PALETTE[1], size=4, ax=ax)
     for edge, word in zip((bands[0], bands[-1]), ("dissolved", "highly_stable")):
         ax.axvline(edge, color=PALETTE[7], linestyle="--", linewidth=1)
-        ax.text(edge, -0.6, t(f"evaluate.verdict.{word}", lang), fontsize=8, ha="center", color=PALETTE[7])
+        ax.text(edge, 1.0, t(f"evaluate.verdict.{word}", lang), fontsize=8, ha="center", va="bottom",
+                color=PALETTE[7], transform=ax.get_xaxis_transform())
     ax.set_xlim(0, 1.02)
     ax.set_xlabel(t("chart.stability.x", lang))
     ax.set_ylabel("")
-    ax.set_title(t("chart.stability.title", lang, runs=len(stability.runs)))
+    ax.set_title(t("chart.stability.title", lang, runs=len(stability.runs)), pad=16)
     return fig
 
 
@@ -313,6 +314,16 @@ def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_sta
     ax.axhline(matrix.cuts["potential"], color=PALETTE[7], linestyle="--", linewidth=1)
     ax.set_xscale("symlog")
     ax.set_yscale("symlog")
+    # plain numbers: the reports draw text literally (no TeX), so the default 10^k labels would not render
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.tick_params(axis="x", labelrotation=30)
+    for axis, column, cut in ((ax.set_xlim, "value", matrix.cuts["value"]), (ax.set_ylim, "potential", matrix.cuts["potential"])):
+        low, high = min(points[column].min(), cut), max(points[column].max(), cut)
+        axis(low * 1.2 if low < 0 else low * 0.8, high * 1.2 if high > 0 else high * 0.8)  # the data, not symlog's wide margins
     ax.set_xlabel(_axis_name(matrix.value, lang))
     ax.set_ylabel(_axis_name(matrix.potential, lang))
     ax.set_title(t("chart.matrix.title", lang))
