@@ -67,8 +67,8 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 10_000,
 
     One row per labeling: labeling, groups (distinct labels), silhouette (on one random sample of at
     most `sample_size` customers, the same for every labeling; `sample` says how many),
-    calinski_harabasz and davies_bouldin (on all customers). A labeling with fewer than 2 groups
-    gets missing values (the indices need 2). Raises ValueError when a labeling does not have one
+    calinski_harabasz and davies_bouldin (on all customers). A labeling with fewer than 2 groups, or
+    with as many groups as customers, gets missing values (the indices are not defined there). Raises ValueError when a labeling does not have one
     label per row of X.
     """
     X = np.asarray(X, dtype=float)
@@ -79,8 +79,13 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 10_000,
         if len(labels) != len(X):
             raise ValueError(f"labeling {name!r} has {len(labels)} labels for {len(X)} customers")
         groups = len(pd.unique(labels))
-        scores = (cluster_quality(X, labels, sample_size=sample, random_state=random_state) if groups >= 2
-                  else {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan})
+        scores = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
+        if 2 <= groups < len(X):
+            try:
+                scores = cluster_quality(X, labels, sample_size=sample, random_state=random_state)
+            except ValueError:  # the silhouette sample drew a single group, or as many groups as customers
+                scores["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
+                scores["davies_bouldin"] = float(davies_bouldin_score(X, labels))
         rows.append({"labeling": name, "groups": groups, **scores, "sample": sample})
     return pd.DataFrame(rows)
 

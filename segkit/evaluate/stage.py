@@ -88,7 +88,31 @@ def next_period_stage(transactions: pd.DataFrame | None, lang: str, calibration_
                                  None if as_of is None else pd.Timestamp(as_of).date(), scorer=scorer,
                                  segment_map=segment_map, class_map=class_map, clusterer=clusterer,
                                  top_share=top_share, random_state=random_state), None
-    except SegkitError as err:
+    except (SegkitError, ValueError) as err:  # e.g. too few customers in the calibration period for k clusters
+        return None, str(err)
+
+
+READABLE = ("recency_days", "orders", "revenue")
+
+
+def readable_columns(features: pd.DataFrame, fallback=()) -> list[str]:
+    """The features decision-tree rules speak in: recency_days, orders and revenue where every
+    customer has them (a customer table may lack some), else `fallback` (e.g. the cluster columns)."""
+    found = [c for c in READABLE if c in features.columns and features[c].notna().all()]
+    return found or [c for c in fallback if c in features.columns]
+
+
+def stability_stage(clusterer, features: pd.DataFrame, labels, **options):
+    """(`Stability`, None) of `cluster_stability(clusterer, features, labels, **options)`; (None,
+    None) without a clustering; (None, reason) when these customers cannot be resampled (too few
+    distinct customers in a subsample for k clusters): the reason for `evaluate.no_stability`."""
+    from segkit.evaluate.stability import cluster_stability
+
+    if clusterer is None:
+        return None, None
+    try:
+        return cluster_stability(clusterer, features, labels=labels, **options), None
+    except ValueError as err:
         return None, str(err)
 
 

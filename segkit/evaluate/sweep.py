@@ -110,7 +110,19 @@ def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READ
 
 def _row(setting, features, space, columns, segment_map, class_map, periods, top_share, stability_runs,
          stability_sample, tree_depth, test_size, sample_size, random_state) -> dict:
-    """The figures of one setting (see `compare_settings`)."""
+    """The figures of one setting (see `compare_settings`); a setting these data cannot hold (too few
+    distinct customers for k, or for a stability subsample) keeps its row with the reason in `note`."""
+    try:
+        return _figures(setting, features, space, columns, segment_map, class_map, periods, top_share, stability_runs,
+                        stability_sample, tree_depth, test_size, sample_size, random_state)
+    except (ValueError, KeyError, SegkitError) as err:
+        return {"setting": setting_label(setting), "method": setting["method"], "k": setting.get("k"),
+                "bins": setting.get("bins"), "features": ", ".join(setting.get("features") or ()),
+                "note": str(err).strip("'\"")}
+
+
+def _figures(setting, features, space, columns, segment_map, class_map, periods, top_share, stability_runs,
+             stability_sample, tree_depth, test_size, sample_size, random_state) -> dict:
     from segkit.evaluate.next_period import check_classes
 
     row = {"setting": setting_label(setting), "method": setting["method"], "k": setting.get("k"),
