@@ -80,3 +80,20 @@ def test_rules_reach_a_known_accuracy_and_agree_with_their_confusion_matrix():
     by_class = explanation.rules_by_class()
     assert set(by_class["target"]) == {"occasional", "vip", "frequent"}
     assert by_class.groupby("target")["class_share"].sum().to_numpy() == pytest.approx(1.0)
+
+
+def test_six_customers_give_reasons_not_errors():
+    # smallest input that broke 05: as many segments as customers, and subsamples too small for k
+    from segkit.evaluate.stage import stability_stage
+    from segkit.models.cluster import RFMClusterer
+
+    six = pd.DataFrame({"customer_id": list("abcdef"), "recency_days": [1, 5, 30, 90, 200, 300],
+                        "orders": [9, 6, 4, 3, 2, 1], "revenue": [900.0, 500, 300, 120, 60, 10]})
+    quality = compare_quality(six[["recency_days", "orders", "revenue"]].to_numpy(float), {"each": list("abcdef")})
+    assert quality[["silhouette", "calinski_harabasz", "davies_bouldin"]].isna().all(axis=None)
+    clusterer = RFMClusterer(k_min=4, k_max=4, random_state=0).fit(six)
+    stability, reason = stability_stage(clusterer, six, clusterer.labels_, runs=2, share=0.5)
+    assert stability is None and "distinct customer profiles" in reason
+    # k = 5 fits the six, but not the 5 customers of an 80% subsample: the row says why
+    table = compare_settings(six, [{"method": "kmeans", "k": 5}, {"method": "rfm", "bins": 2}], stability_runs=2)
+    assert len(table) == 2 and "distinct customer profiles" in table.loc[0, "note"] and not table.loc[1, "note"]

@@ -58,7 +58,7 @@ def spend_growth(activity: pd.DataFrame, as_of: dt.date, months: int = 6) -> pd.
     >>> a = pd.DataFrame({"customer_id": ["a", "a", "b"], "month": [dt.date(2024, 1, 1), dt.date(2024, 6, 1),
     ...                   dt.date(2024, 1, 1)], "orders": [1, 1, 1], "revenue": [10.0, 30.0, 50.0]})
     >>> spend_growth(a, dt.date(2024, 6, 30), months=3)["spend_growth"].tolist()
-    [30.0, 0.0]
+    [20.0, -50.0]
     """
     missing = [c for c in ("customer_id", "month", "revenue") if c not in activity.columns]
     if missing:
