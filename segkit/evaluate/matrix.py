@@ -11,8 +11,9 @@ quadrants cover every customer exactly once:
 - low value, high potential   -> "grow": move them up (cross-sell, second-order offers);
 - low value, low potential    -> "economise": low-cost, automated contact.
 
-The value x potential grid is the customer portfolio view of e.g. Kotler & Keller, Marketing
-Management (value/potential or "customer value matrix"); the actions are in segkit/locale.
+The value x potential grid is the customer-portfolio view of marketing practice (current value
+against future potential, in the spirit of portfolio matrices such as the BCG growth-share matrix,
+Henderson 1970); the quadrant names and actions are in segkit/locale/messages_evaluate.yaml.
 """
 
 from __future__ import annotations
