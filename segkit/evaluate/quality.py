@@ -68,8 +68,9 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 10_000,
     One row per labeling: labeling, groups (distinct labels), silhouette (on one random sample of at
     most `sample_size` customers, the same for every labeling; `sample` says how many),
     calinski_harabasz and davies_bouldin (on all customers). A labeling with fewer than 2 groups, or
-    with as many groups as customers, gets missing values (the indices are not defined there). Raises ValueError when a labeling does not have one
-    label per row of X.
+    with as many groups as customers, gets missing values (the indices are not defined there).
+    Raises ValueError when a labeling does not have one label per row of X.
+    Sources: Rousseeuw 1987 (silhouette), Calinski & Harabasz 1974, Davies & Bouldin 1979.
     """
     X = np.asarray(X, dtype=float)
     sample = min(sample_size, len(X))

@@ -95,8 +95,9 @@ def matched_jaccard(reference: np.ndarray, labels: np.ndarray) -> dict:
 def refit_labels(estimator, features: pd.DataFrame, random_state: int | None) -> np.ndarray:
     """The labels of a fresh copy of a fitted clusterer `estimator` fitted on `features`, with the
     same k (a clusterer that chooses k between k_min and k_max is pinned to the k_ it chose, and
-    its silhouette sample, then unused, made small) and `random_state`. Uses only the estimator grammar: fit, labels_, k_ (the fitted estimator is not
-    changed)."""
+    its silhouette sample, then unused, made small) and `random_state`. Uses the estimator grammar:
+    fit, labels_, k_ (and k_min, k_max, sample_size when it has them); the fitted estimator is not
+    changed."""
     fresh = copy.deepcopy(estimator)
     k = getattr(estimator, "k_", None)
     if k is not None and hasattr(fresh, "k_min") and hasattr(fresh, "k_max"):

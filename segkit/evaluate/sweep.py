@@ -72,8 +72,9 @@ def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READ
                      test_size: float = 0.3, sample_size: int = 2_000, random_state: int | None = 0) -> pd.DataFrame:
     """One row per setting of `settings` (see the module) on the customers of `features`:
 
-    setting (its label), method, k, bins, features (as given, comma-separated), groups, silhouette, calinski_harabasz, davies_bouldin (in the
-    space of `columns`, silhouette on a sample of `sample_size`), stability (mean adjusted Rand
+    setting (its label), method, k, bins, features (as given, comma-separated), note (why a setting
+    could not run, else empty), groups, silhouette, calinski_harabasz, davies_bouldin (in the space
+    of `columns`, silhouette on a sample of `sample_size`), stability (mean adjusted Rand
     index over `stability_runs` subsamples, `cluster_stability`; k-means only, the RFM rules
     being fixed cut points), tree_accuracy and tree_f1 (a depth-`tree_depth` tree on recency, orders
     and revenue, scored on `test_size` unseen customers), and, when `periods` (a `Periods` from
