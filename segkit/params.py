@@ -849,6 +849,7 @@ class Evaluate(_Model):
     compare_by: Literal["high_f1", "high_precision", "high_recall", "top_lift", "stability", "silhouette",
                         "calinski_harabasz", "davies_bouldin", "tree_accuracy"] = "high_f1"
     compare_stability_runs: int = Field(5, ge=2, le=100)
+    compare_max_customers: int = Field(20_000, ge=100, le=10_000_000)  # above: the grid runs on a sample
 
     @field_validator("stability_bands")
     @classmethod

@@ -97,3 +97,9 @@ def test_six_customers_give_reasons_not_errors():
     # k = 5 fits the six, but not the 5 customers of an 80% subsample: the row says why
     table = compare_settings(six, [{"method": "kmeans", "k": 5}, {"method": "rfm", "bins": 2}], stability_runs=2)
     assert len(table) == 2 and "distinct customer profiles" in table.loc[0, "note"] and not table.loc[1, "note"]
+
+
+def test_large_data_run_on_one_stated_sample():
+    table = compare_settings(rfm_customers(300), [{"method": "classes"}], max_customers=120)
+    assert table.attrs["customers"] == 120 and table.attrs["sampled"]
+    assert compare_settings(rfm_customers(100), [{"method": "classes"}]).attrs["sampled"] is False

@@ -116,12 +116,6 @@ def stability_stage(clusterer, features: pd.DataFrame, labels, **options):
         return None, str(err)
 
 
-def best_setting(table: pd.DataFrame) -> str | None:
-    """The label of the row `compare_settings` marked best, or None."""
-    best = table.loc[table["best"], "setting"] if "best" in table.columns else pd.Series([], dtype=object)
-    return None if best.empty else str(best.iloc[0])
-
-
 def as_of_of(info: dict) -> dt.date | None:
     """The run's as_of date from run.json (ISO text), or None."""
     value = info.get("as_of")

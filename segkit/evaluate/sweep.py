@@ -14,6 +14,8 @@ space (`scaled_rfm(features, columns)`), so their values can be compared across 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -69,7 +71,8 @@ def _labels(setting: dict, features: pd.DataFrame, columns, segment_map, class_m
 def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READABLE, segment_map="rfm11",
                      class_map="cn8", periods=None, top_share: float = 0.2, criterion: str = "high_f1",
                      stability_runs: int = 5, stability_sample: int = 1_000, tree_depth: int = 3,
-                     test_size: float = 0.3, sample_size: int = 2_000, random_state: int | None = 0) -> pd.DataFrame:
+                     test_size: float = 0.3, sample_size: int = 2_000, max_customers: int = 20_000,
+                     random_state: int | None = 0) -> pd.DataFrame:
     """One row per setting of `settings` (see the module) on the customers of `features`:
 
     setting (its label), method, k, bins, features (as given, comma-separated), note (why a setting
@@ -82,7 +85,9 @@ def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READ
     calibration features: top_lift (holdout lift of the setting's most valuable class),
     high_precision, high_recall, high_f1 (the "high value" prediction of `check_classes`).
 
-    `best` marks the best row by `criterion` (one of CRITERIA; higher is better except for
+    Above `max_customers` customers, every setting runs on one random sample of that many (and of
+    the calibration customers), so the grid costs the same at any size; `table.attrs["customers"]`
+    says how many were used. `best` marks the best row by `criterion` (one of CRITERIA; higher is better except for
     davies_bouldin); when no row has that figure (no holdout), silhouette decides instead, and
     `table.attrs["criterion"]` says which one was used. A setting that cannot run on these data
     (e.g. more clusters than distinct customers) keeps its row with the reason in `note`.
@@ -95,6 +100,14 @@ def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READ
         _check(setting)
     if criterion not in CRITERIA:
         raise ParamsError(f"evaluate.compare_by must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    # above max_customers every setting runs on one random sample of them (and of the calibration customers)
+    customers = len(features)
+    if len(features) > max_customers:
+        features = features.sample(max_customers, random_state=random_state).reset_index(drop=True)
+    if periods is not None and len(periods.features) > max_customers:
+        drawn = np.sort(np.random.default_rng(random_state).choice(len(periods.features), max_customers, replace=False))
+        periods = dataclasses.replace(periods, features=periods.features.iloc[drawn].reset_index(drop=True),
+                                      holdout=periods.holdout.iloc[drawn].reset_index(drop=True))
     space = scaled_rfm(features, tuple(columns))
     with threadpool_limits(limits=1):  # many small fits: one thread each is faster
         rows = [_row(setting, features, space, columns, segment_map, class_map, periods, top_share, stability_runs,
@@ -106,6 +119,8 @@ def compare_settings(features: pd.DataFrame, settings=DEFAULT_GRID, columns=READ
         best = table[used].idxmax() if CRITERIA[used] else table[used].idxmin()
         table.loc[best, "best"] = True
     table.attrs["criterion"] = used
+    table.attrs["customers"] = len(features)  # the customers every setting ran on (a sample above max_customers)
+    table.attrs["sampled"] = len(features) < customers
     return table
 
 

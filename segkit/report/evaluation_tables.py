@@ -153,6 +153,12 @@ def setting_name(row, lang: str) -> str:
     return t("evaluate.method.classes", lang)
 
 
+def best_name(table: pd.DataFrame, lang: str) -> str:
+    """The setting `compare_settings` marked best, in words ("—" when none could be scored)."""
+    best = table[table["best"]]
+    return setting_name(best.iloc[0], lang) if len(best) else "—"
+
+
 def compare_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
     """`compare_settings` output for the report: one row per setting in words, the figures, the
     best row marked with ★ (the note column only when some setting could not run)."""
