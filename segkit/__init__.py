@@ -36,6 +36,14 @@ from segkit.report.tables import before_after, case_findings, describe_transacti
 from segkit.classify.tags import apply_tags, compile_rule, compile_tags, supported_tags, tag_counts, unsupported_tags
 from segkit.classify.value import abc_classes, concentration_curve, gini, pareto_table, tier_cuts, tiers, top_share
 
+# issue 11, evaluation: stability, quality side by side, the segmentation matrix, the next-period test, sweeps
+from segkit.evaluate.matrix import SegmentationMatrix, segmentation_matrix, spend_growth
+from segkit.evaluate.next_period import NextPeriodCheck, calibration_periods, check_classes, next_period_check
+from segkit.evaluate.quality import compare_quality
+from segkit.evaluate.stability import Stability, cluster_stability
+from segkit.evaluate.stage import labelings, matrix_stage, next_period_stage
+from segkit.evaluate.sweep import compare_settings
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -57,4 +65,7 @@ __all__ = [
     "score_rfm", "SegkitError", "segment_customers", "segment_summary", "strategies", "t", "tag_counts",
     "tier_cuts", "tiers", "top_share", "ClusterStage", "cluster_skip_reason", "cluster_stage", "criteria_support",
     "used_weights", "grid_for", "map_for_codes", "supported_tags", "unsupported_tags",
+    "SegmentationMatrix", "segmentation_matrix", "spend_growth", "NextPeriodCheck", "calibration_periods",
+    "check_classes", "next_period_check", "compare_quality", "Stability", "cluster_stability", "labelings",
+    "matrix_stage", "next_period_stage", "compare_settings",
 ]

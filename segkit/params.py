@@ -842,13 +842,91 @@ class Cluster(_Model):
         return value
 
 
+# --- issue 11, evaluation (05_evaluation): the settings compared and the matrix cut lines ---
+class CompareSetting(_Model):
+    """One setting of `evaluate.compare` (`segkit.compare_settings`): method kmeans with k (and
+    optionally features, else cluster.features), rfm with bins (the RFM grid segments), or classes
+    (the eight high/low classes)."""
+
+    method: Literal["kmeans", "rfm", "classes"]
+    k: int | None = Field(None, ge=2, le=20)
+    bins: int | None = Field(None, ge=2, le=10)
+    features: tuple[str, ...] | None = Field(None, min_length=2, max_length=50)
+
+    @model_validator(mode="after")
+    def _needs_its_number(self) -> "CompareSetting":
+        if self.method == "kmeans" and self.k is None:
+            raise ValueError("a kmeans setting needs k (e.g. {method: kmeans, k: 4})")
+        if self.method == "rfm" and self.bins is None:
+            raise ValueError("an rfm setting needs bins (e.g. {method: rfm, bins: 5})")
+        return self
+
+    def as_dict(self) -> dict:
+        """The setting as `compare_settings` takes it (keys left unset are not passed)."""
+        return self.model_dump(exclude_none=True)
+
+
+class MatrixThresholds(_Model):
+    """The cut lines of the segmentation matrix when evaluate.matrix_cut is threshold, in the units
+    of the value and potential columns."""
+
+    value: float
+    potential: float
+
+
+DEFAULT_COMPARE = (CompareSetting(method="rfm", bins=3), CompareSetting(method="rfm", bins=5),
+                   CompareSetting(method="classes"), CompareSetting(method="kmeans", k=3),
+                   CompareSetting(method="kmeans", k=4), CompareSetting(method="kmeans", k=5))
+
+
 class Evaluate(_Model):
+    """The evaluation (05_evaluation): decision-tree rules, the calibration/holdout split of the
+    next-period checks, resampling stability (Hennig 2007 bands), the segmentation matrix and the
+    settings compared."""
+
     tree_depth: int = Field(3, ge=1, le=8)
     test_size: float = Field(0.3, gt=0.05, lt=0.9)
     random_state: int = Field(42, ge=0, le=SEED_MAX)
     # the calibration/holdout split of the next-period checks: a date, or the last N months as holdout
     calibration_end: dt.date | None = None
     holdout_months: int = Field(6, ge=1, le=60)
+    # silhouette of the side-by-side quality on a sample of this many customers
+    quality_sample: int = Field(2_000, ge=100, le=1_000_000)
+    # stability: runs, subsample or bootstrap, the share drawn, the customers drawn from (a sample above it)
+    stability_runs: int = Field(10, ge=2, le=500)
+    stability_scheme: Literal["subsample", "bootstrap"] = "subsample"
+    stability_share: float = Field(0.8, gt=0, lt=1)
+    stability_sample: int = Field(1_000, ge=50, le=1_000_000)
+    # mean Jaccard from which a cluster is weak, a pattern, stable, highly stable (below: dissolved)
+    stability_bands: tuple[float, float, float, float] = (0.5, 0.6, 0.75, 0.85)
+    # the segmentation matrix: value and potential columns (spend_growth: last N months vs the N before)
+    matrix_value: str = Field("revenue", min_length=1, max_length=100)
+    matrix_potential: str = Field("clv", min_length=1, max_length=100)
+    matrix_cut: Literal["median", "mean", "threshold"] = "median"
+    matrix_thresholds: MatrixThresholds | None = None
+    matrix_growth_months: int = Field(6, ge=1, le=60)
+    # the next-period test: "high value" is the top share of customers
+    top_share: float = Field(0.2, gt=0, lt=1)
+    # the settings compared, and the figure that picks the best one
+    compare: tuple[CompareSetting, ...] = Field(DEFAULT_COMPARE, max_length=20)
+    compare_by: Literal["high_f1", "high_precision", "high_recall", "top_lift", "stability", "silhouette",
+                        "calinski_harabasz", "davies_bouldin", "tree_accuracy"] = "high_f1"
+    compare_stability_runs: int = Field(5, ge=2, le=100)
+    compare_max_customers: int = Field(20_000, ge=100, le=10_000_000)  # above: the grid runs on a sample
+
+    @field_validator("stability_bands")
+    @classmethod
+    def _bands(cls, value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        if not (0 < value[0] and value[-1] < 1) or any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"stability_bands must be 4 increasing numbers between 0 and 1, got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _matrix_lines(self) -> "Evaluate":
+        if self.matrix_cut == "threshold" and self.matrix_thresholds is None:
+            raise ValueError("matrix_cut threshold needs matrix_thresholds: {value: ..., potential: ...}")
+        return self
+# --- end of issue 11, evaluation ---
 
 
 class Value(_Model):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (accuracy_score, calinski_harabasz_score, davies_bouldin_score, f1_score,
-                             precision_recall_fscore_support, recall_score, silhouette_score)
+from sklearn.metrics import (accuracy_score, calinski_harabasz_score, confusion_matrix, davies_bouldin_score,
+                             f1_score, precision_recall_fscore_support, recall_score, silhouette_score)
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
@@ -42,6 +42,53 @@ class TreeExplanation:
     f1: float  # macro average over classes
     per_class: pd.DataFrame  # precision, recall, f1, support per class on the test split
     features: tuple[str, ...]
+    # customers of the test split: true class (rows) x class the rules give (columns)
+    confusion: pd.DataFrame | None = None
+
+    def rules_by_class(self) -> pd.DataFrame:
+        """The IF/THEN rules grouped by the class they give (THEN), largest leaves first within a
+        class: columns target, conditions (tuples of (feature, "<=" or ">", threshold)), customers
+        (training customers reaching the leaf), purity, and class_share (the leaf's share of all
+        training customers the rules give that class)."""
+        frame = pd.DataFrame([{"target": r.target, "conditions": r.conditions, "customers": r.customers,
+                               "purity": r.purity} for r in self.rules])
+        frame["class_share"] = frame["customers"] / frame.groupby("target")["customers"].transform("sum")
+        order = {c: i for i, c in enumerate(self.per_class["target"])}
+        frame["_order"] = frame["target"].map(order)
+        return (frame.sort_values(["_order", "customers"], ascending=[True, False], kind="stable")
+                .drop(columns="_order").reset_index(drop=True))
+
+
+def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 10_000,
+                    random_state: int | None = 0) -> pd.DataFrame:
+    """`cluster_quality` of several classifications of the same customers in the same space, side by
+    side: `X` (customers x features, e.g. `scaled_rfm(features, columns)`, the space the clusters
+    were found in) and `labelings` {name: one label per row of X} (clusters, RFM segments, classes).
+
+    One row per labeling: labeling, groups (distinct labels), silhouette (on one random sample of at
+    most `sample_size` customers, the same for every labeling; `sample` says how many),
+    calinski_harabasz and davies_bouldin (on all customers). A labeling with fewer than 2 groups, or
+    with as many groups as customers, gets missing values (the indices are not defined there).
+    Raises ValueError when a labeling does not have one label per row of X.
+    Sources: Rousseeuw 1987 (silhouette), Calinski & Harabasz 1974, Davies & Bouldin 1979.
+    """
+    X = np.asarray(X, dtype=float)
+    sample = min(sample_size, len(X))
+    rows = []
+    for name, labels in labelings.items():
+        labels = np.asarray(labels)
+        if len(labels) != len(X):
+            raise ValueError(f"labeling {name!r} has {len(labels)} labels for {len(X)} customers")
+        groups = len(pd.unique(labels))
+        scores = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
+        if 2 <= groups < len(X):
+            try:
+                scores = cluster_quality(X, labels, sample_size=sample, random_state=random_state)
+            except ValueError:  # the silhouette sample drew a single group, or as many groups as customers
+                scores["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
+                scores["davies_bouldin"] = float(davies_bouldin_score(X, labels))
+        rows.append({"labeling": name, "groups": groups, **scores, "sample": sample})
+    return pd.DataFrame(rows)
 
 
 def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
@@ -53,6 +100,9 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
     so they say how far the rules can be trusted to describe the classes. The split is stratified
     when it can be: every class has at least 2 customers and both parts can hold one of each class
     (six customers in three classes cannot: the split is then random rather than an error).
+
+    `confusion` counts the test customers by true class (rows) and the class the rules give (columns).
+    The tree is CART (Breiman et al. 1984), scikit-learn's DecisionTreeClassifier.
     """
     X = features[list(columns)].to_numpy(dtype=float)
     y = np.asarray(target)
@@ -73,6 +123,8 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
         f1=float(f1_score(y_test, predicted, average="macro", zero_division=0)),
         per_class=per_class,
         features=tuple(columns),
+        confusion=pd.DataFrame(confusion_matrix(y_test, predicted, labels=labels),
+                               index=pd.Index(labels, name="actual"), columns=pd.Index(labels, name="predicted")),
     )
 
 

@@ -427,4 +427,85 @@ def dendrogram(tree: np.ndarray, k: int, lang: str, leaves: int = 30):
     ax.set_xlabel(t("chart.tree_customers", lang))
     ax.set_title(t("chart.dendrogram", lang))
     ax.tick_params(axis="x", labelsize=7)
+
+
+def stability_chart(stability, lang: str, names: dict | None = None, bands=(0.5, 0.6, 0.75, 0.85)):
+    """Jaccard similarity per cluster over the resampling runs (`segkit.evaluate.stability.Stability`):
+    a box per cluster with the runs as dots, and Hennig's (2007) bands as dashed lines (below the
+    first: dissolved; above the last: highly stable). `names` maps cluster numbers to names."""
+    frame = stability.jaccard.assign(cluster=[str((names or {}).get(c, c)) for c in stability.jaccard["cluster"]])
+    order = list(dict.fromkeys(frame["cluster"]))
+    fig, ax = _figure(8, 0.9 + 0.5 * max(len(order), 2))
+    sns.boxplot(data=frame, x="jaccard", y="cluster", order=order, color=PALETTE[0], fill=False, whis=(0, 100),
+                ax=ax)
+    sns.stripplot(data=frame, x="jaccard", y="cluster", order=order, color=PALETTE[1], size=4, ax=ax)
+    for edge, word in zip((bands[0], bands[-1]), ("dissolved", "highly_stable")):
+        ax.axvline(edge, color=PALETTE[7], linestyle="--", linewidth=1)
+        ax.text(edge, 1.0, t(f"evaluate.verdict.{word}", lang), fontsize=8, ha="center", va="bottom",
+                color=PALETTE[7], transform=ax.get_xaxis_transform())
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel(t("chart.stability.x", lang))
+    ax.set_ylabel("")
+    ax.set_title(t("chart.stability.title", lang, runs=len(stability.runs)), pad=16)
+    return fig
+
+
+def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_state: int = 0):
+    """Customers on the value x potential plane (`segkit.evaluate.matrix.SegmentationMatrix`), one
+    dot each (at most `sample` of them, drawn at random, for a light chart), coloured by quadrant,
+    with the two cut lines. Value is drawn on a symlog scale (money is heavy-tailed)."""
+    from segkit.evaluate.matrix import QUADRANTS
+
+    points = matrix.assignments
+    if len(points) > sample:
+        points = points.sample(sample, random_state=random_state)
+    fig, ax = _figure(8, 5)
+    for colour, quadrant in zip(PALETTE, QUADRANTS):
+        part = points[points["quadrant"] == quadrant]
+        ax.scatter(part["value"], part["potential"], s=6, alpha=0.5, color=colour,
+                   label=t(f"evaluate.quadrant.{quadrant}", lang))
+    ax.axvline(matrix.cuts["value"], color=PALETTE[7], linestyle="--", linewidth=1)
+    ax.axhline(matrix.cuts["potential"], color=PALETTE[7], linestyle="--", linewidth=1)
+    ax.set_xscale("symlog")
+    ax.set_yscale("symlog")
+    # plain numbers: the reports draw text literally (no TeX), so the default 10^k labels would not render
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.tick_params(axis="x", labelrotation=30)
+    for axis, column, cut in ((ax.set_xlim, "value", matrix.cuts["value"]), (ax.set_ylim, "potential", matrix.cuts["potential"])):
+        low, high = min(points[column].min(), cut), max(points[column].max(), cut)
+        axis(low * 1.2 if low < 0 else low * 0.8, high * 1.2 if high > 0 else high * 0.8)  # the data, not symlog's wide margins
+    ax.set_xlabel(_axis_name(matrix.value, lang))
+    ax.set_ylabel(_axis_name(matrix.potential, lang))
+    ax.set_title(t("chart.matrix.title", lang))
+    ax.legend(loc="best", fontsize=8, markerscale=3)
+    return fig
+
+
+def _axis_name(column: str, lang: str) -> str:
+    from segkit.i18n import column_label
+
+    return column_label(column, lang)
+
+
+def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = None):
+    """Holdout lift of each class over the average customer (`NextPeriodCheck.classes`), one panel
+    per classification, classes in order of calibration revenue per customer; the line at 1 is the
+    average customer. `labels` maps (scheme, class) to the name shown and scheme to its title."""
+    labels = labels or {}
+    schemes = list(dict.fromkeys(classes["scheme"]))
+    height = 1.2 + 0.28 * classes.groupby("scheme").size().max()
+    fig, axes = plt.subplots(1, len(schemes), figsize=(4 * len(schemes), height), layout="constrained", squeeze=False)
+    plt.close(fig)
+    for ax, scheme in zip(axes[0], schemes):
+        part = classes[classes["scheme"] == scheme]
+        names = [str(labels.get((scheme, c), c)) for c in part["class"]]
+        ax.barh(names[::-1], part["lift"].to_numpy()[::-1], color=PALETTE[0])
+        ax.axvline(1, color=PALETTE[3], linestyle="--", linewidth=1)
+        ax.set_title(str(labels.get(scheme, scheme)), fontsize=10)
+        ax.set_xlabel(t("chart.lift.x", lang))
+        ax.spines[["top", "right"]].set_visible(False)
     return fig

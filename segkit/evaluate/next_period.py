@@ -1,0 +1,222 @@
+"""The honest next-period test: do the classes predict anything?
+
+Classes are computed on the purchases up to the end of a calibration period (`calibration_end`,
+params `evaluate.calibration_end` or `evaluate.holdout_months` before the data's end), exactly as
+the report computes them on all purchases: RFM segments and the eight high/low classes from the
+calibration features, and clusters from a copy of the run's clusterer refitted on them (same
+method, same k). Then each class is checked against what its customers did in the holdout period
+(after `calibration_end` up to `as_of`): revenue and orders per customer, the share who bought
+again, and the lift over the average customer (a class's holdout revenue per customer divided by
+that of all calibration customers: 2.0 means twice the average).
+
+"High value" is then put to the test (a calibration/holdout check in the spirit of the BTYD
+literature, e.g. Fader, Hardie & Lee 2005): the customers truly high in the holdout are the top
+`top_share` by holdout revenue (among those who spent something); each classification predicts as
+high its best classes by calibration revenue per customer, taken in that order while together they
+hold at most `top_share` of the customers (at least one class). Precision, recall and F1 of that
+prediction follow (scikit-learn's metrics). A baseline row predicts high from calibration revenue
+alone (its top `top_share`).
+
+Customers whose first purchase falls in the holdout had no calibration record: they cannot be
+classed, are left out of every figure, and are counted (`new_in_holdout`, `new_revenue`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+from segkit.errors import DataError, ParamsError
+from segkit.evaluate.stability import refit_labels
+
+SCHEMES = ("segment", "rfm_class", "cluster")  # the classifications compared, in the report's order
+
+
+@dataclass(frozen=True)
+class NextPeriodCheck:
+    """What `next_period_check` found.
+
+    - `classes`: one row per scheme and class: scheme ("segment", "rfm_class", "cluster"), class,
+      customers, calibration_revenue (per customer), holdout_revenue (total), revenue_per_customer,
+      orders_per_customer (holdout), buyer_share (share with a holdout purchase), lift;
+    - `high_value`: one row per scheme plus "calibration_revenue" (the baseline): scheme,
+      predicted (customers predicted high), actual (customers truly high), precision, recall, f1,
+      classes (the classes predicted high, comma-separated);
+    - `customers` (calibration customers checked), `new_in_holdout` (customers first buying in the
+      holdout, left out) and `new_revenue` (their holdout revenue), `calibration_end`, `as_of`,
+      `top_share`;
+    - `labels`: customer_id and the class of each scheme (calibration), with holdout revenue and orders.
+    """
+
+    classes: pd.DataFrame
+    high_value: pd.DataFrame
+    labels: pd.DataFrame
+    customers: int
+    new_in_holdout: int
+    new_revenue: float
+    calibration_end: dt.date
+    as_of: dt.date
+    top_share: float
+    periods: "Periods | None" = None  # the calibration features and holdout figures, for `compare_settings`
+
+
+def split_periods(transactions: pd.DataFrame, calibration_end: dt.date,
+                  as_of: dt.date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.Index]:
+    """The transactions up to and including `calibration_end` (calibration), those after it up to
+    and including `as_of` (holdout; default the last purchase), and the ids of the customers whose
+    first purchase is in the holdout (they are dropped from the holdout rows returned).
+
+    Raises DataError when a needed column is missing or no customer bought in the calibration
+    period; ParamsError when `as_of` is not after `calibration_end`.
+    """
+    missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in transactions.columns]
+    if missing:
+        raise DataError(f"the next-period test needs transaction column(s) {', '.join(missing)}")
+    ordered = pd.to_datetime(transactions["ordered_at"])
+    calibration_end = pd.Timestamp(calibration_end).date()
+    as_of = ordered.max().date() if as_of is None else pd.Timestamp(as_of).date()
+    if as_of <= calibration_end:
+        raise ParamsError(f"evaluate.calibration_end ({calibration_end}) must be before the data's end ({as_of}): "
+                          "there is no holdout period to test on")
+    boundary = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    calibration = transactions[ordered < boundary]
+    if calibration.empty:
+        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
+    holdout = transactions[(ordered >= boundary) & (ordered < end)]
+    known = set(calibration["customer_id"].astype(str))
+    is_new = ~holdout["customer_id"].astype(str).isin(known)
+    new = pd.Index(sorted(holdout.loc[is_new, "customer_id"].astype(str).unique()), name="customer_id")
+    return calibration, holdout[~is_new], new
+
+
+def _class_table(labels: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    grouped = labels.groupby(scheme, sort=False)
+    table = pd.DataFrame({"customers": grouped.size(),
+                          "calibration_revenue": grouped["revenue"].mean(),
+                          "holdout_revenue": grouped["holdout_revenue"].sum(),
+                          "revenue_per_customer": grouped["holdout_revenue"].mean(),
+                          "orders_per_customer": grouped["holdout_orders"].mean(),
+                          "buyer_share": grouped["holdout_orders"].apply(lambda o: float((o > 0).mean()))})
+    average = labels["holdout_revenue"].mean()
+    table["lift"] = table["revenue_per_customer"] / average if average > 0 else np.nan
+    table = table.sort_values("calibration_revenue", ascending=False, kind="stable")
+    return table.rename_axis("class").reset_index().assign(scheme=scheme)
+
+
+def _predicted_high(labels: pd.DataFrame, scheme: str, top_share: float) -> tuple[np.ndarray, list]:
+    by_value = labels.groupby(scheme, sort=False)["revenue"].agg(["mean", "size"]).sort_values(
+        "mean", ascending=False, kind="stable")
+    shares = by_value["size"].cumsum() / len(labels)
+    chosen = list(by_value.index[shares <= top_share + 1e-12]) or [by_value.index[0]]
+    return labels[scheme].isin(chosen).to_numpy(), chosen
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The calibration features (`segkit.customer_features` at calibration_end) and, per calibration
+    customer, holdout_orders and holdout_revenue (0 for no purchase); customers new in the holdout
+    are counted in `new_in_holdout` and `new_revenue`. Built once by `calibration_periods`, then
+    any classification of `features` can be checked with `check_classes`."""
+
+    features: pd.DataFrame
+    holdout: pd.DataFrame  # customer_id, holdout_orders, holdout_revenue, aligned with features
+    new_in_holdout: int
+    new_revenue: float
+    calibration_end: dt.date
+    as_of: dt.date
+
+
+def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None = None,
+                        con=None, activity_days: int = 90, minor_unit: int = 2) -> Periods:
+    """Split `transactions` at `calibration_end` (`split_periods`) and compute the calibration
+    features and each calibration customer's holdout orders and revenue, in the engine `con`
+    (default an in-memory DuckDB). Errors as `split_periods`."""
+    from segkit.features import customer_features
+    from segkit.intake.sources import connect
+
+    con = con or connect()
+    calibration, holdout, new = split_periods(transactions, calibration_end, as_of)
+    as_of = pd.to_datetime(transactions["ordered_at"]).max().date() if as_of is None else pd.Timestamp(as_of).date()
+    calibration_end = pd.Timestamp(calibration_end).date()
+    features = customer_features(con, calibration, calibration_end, activity_days, minor_unit)
+    if holdout.empty:
+        after = pd.DataFrame({"customer_id": pd.Series(dtype=str), "orders": pd.Series(dtype=float),
+                              "revenue": pd.Series(dtype=float)})
+    else:
+        after = customer_features(con, holdout, as_of, activity_days, minor_unit)[["customer_id", "orders", "revenue"]]
+    after = after.rename(columns={"orders": "holdout_orders", "revenue": "holdout_revenue"})
+    frame = features[["customer_id"]].merge(after, on="customer_id", how="left", validate="one_to_one")
+    frame[["holdout_orders", "holdout_revenue"]] = frame[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
+    ordered = pd.to_datetime(transactions["ordered_at"])
+    late = (transactions["customer_id"].astype(str).isin(new) & (ordered >= pd.Timestamp(calibration_end) + pd.Timedelta(days=1))
+            & (ordered < pd.Timestamp(as_of) + pd.Timedelta(days=1)))
+    new_revenue = float(pd.to_numeric(transactions.loc[late, "amount"]).sum())
+    return Periods(features, frame, int(len(new)), new_revenue, calibration_end, as_of)
+
+
+def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check classifications of the calibration customers against the holdout: `classes` is
+    {scheme name: one class per row of `periods.features`}. Returns (classes table, high-value
+    table) as `NextPeriodCheck` describes them (the high-value table starts with the
+    calibration-revenue baseline). Raises ParamsError for a top_share outside (0, 1)."""
+    if not 0 < top_share < 1:
+        raise ParamsError(f"evaluate.top_share must lie strictly between 0 and 1, got {top_share}")
+    labels = periods.holdout.assign(revenue=periods.features["revenue"].to_numpy(),
+                                    **{name: np.asarray(values) for name, values in classes.items()})
+    tables = [_class_table(labels, s) for s in classes]
+    table = pd.concat(tables, ignore_index=True)[["scheme", "class", "customers", "calibration_revenue", "holdout_revenue",
+                                                  "revenue_per_customer", "orders_per_customer", "buyer_share", "lift"]]
+    # truly high: the top share by holdout revenue among customers who spent in the holdout
+    spent = labels["holdout_revenue"] > 0
+    n_top = max(1, int(round(top_share * len(labels))))
+    line = labels["holdout_revenue"].nlargest(n_top).min() if spent.any() else np.inf
+    actual = (spent & (labels["holdout_revenue"] >= line)).to_numpy()
+    baseline = (labels["revenue"] >= labels["revenue"].nlargest(n_top).min()).to_numpy()
+    rows = []
+    for scheme, predicted, chosen in [("calibration_revenue", baseline, [])] + [
+            (s, *_predicted_high(labels, s, top_share)) for s in classes]:
+        rows.append({"scheme": scheme, "predicted": int(predicted.sum()), "actual": int(actual.sum()),
+                     "precision": float(precision_score(actual, predicted, zero_division=0)),
+                     "recall": float(recall_score(actual, predicted, zero_division=0)),
+                     "f1": float(f1_score(actual, predicted, zero_division=0)),
+                     "classes": ", ".join(map(str, chosen))})
+    return table, pd.DataFrame(rows)
+
+
+def next_period_check(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None = None,
+                      scorer=5, segment_map="rfm11", class_map="cn8", clusterer=None, top_share: float = 0.2,
+                      con=None, activity_days: int = 90, minor_unit: int = 2,
+                      random_state: int | None = 0) -> NextPeriodCheck:
+    """Classes from the calibration period checked against the holdout (see the module).
+
+    `transactions`: clean transactions (customer_id, order_id, ordered_at, amount), a DataFrame;
+    `scorer`: an unfitted `RFMScorer` or a number of bins (it is fitted on the calibration
+    features); `segment_map`, `class_map`: names or maps, as `segment_customers` takes them;
+    `clusterer`: the run's fitted clusterer (refitted on the calibration features with its k), or
+    None for no cluster rows. `con`: an Ibis backend (default an in-memory DuckDB).
+
+    Raises ParamsError for a top_share outside (0, 1) or calibration_end not before as_of, and
+    DataError when the calibration period has no purchase.
+    """
+    import copy
+
+    from segkit.classify.rfm import segment_customers
+
+    if not 0 < top_share < 1:
+        raise ParamsError(f"evaluate.top_share must lie strictly between 0 and 1, got {top_share}")
+    periods = calibration_periods(transactions, calibration_end, as_of, con, activity_days, minor_unit)
+    features = periods.features
+    fitted = scorer if isinstance(scorer, int) else copy.deepcopy(scorer).fit(features)  # learned on calibration
+    segments, _ = segment_customers(features, fitted, segment_map, class_map)
+    classes = {"segment": segments["segment"].to_numpy(), "rfm_class": segments["rfm_class"].to_numpy()}
+    if clusterer is not None:
+        classes["cluster"] = refit_labels(clusterer, features, random_state)
+    table, high = check_classes(periods, classes, top_share)
+    labels = periods.holdout.assign(revenue=features["revenue"].to_numpy(), **classes)
+    return NextPeriodCheck(table, high, labels, int(len(features)), periods.new_in_holdout, periods.new_revenue,
+                           periods.calibration_end, periods.as_of, float(top_share), periods)

@@ -1,0 +1,123 @@
+"""The evaluation notebook's steps as single calls: which classifications to compare, the clusterer
+to resample, the segmentation matrix and the next-period test, each returning its result or, when
+the data cannot give it, None and the reason in words (never an error in the middle of a report).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from segkit.errors import SegkitError
+from segkit.i18n import t
+
+
+def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Series:
+    """`frame[column]` (a stage file with customer_id) in the row order of `features`. Raises
+    DataError when a customer of `features` is missing from `frame` (files of two runs)."""
+    from segkit.errors import DataError
+
+    ids = features["customer_id"].astype(str)
+    found = ids.map(pd.Series(frame[column].to_numpy(), index=frame["customer_id"].astype(str)))
+    if found.isna().any():
+        raise DataError(f"{int(found.isna().sum())} customers of features.parquet have no {column} "
+                        f"(first: {ids[found.isna()].iloc[0]}); rerun the report so every stage is from one run")
+    return found.reset_index(drop=True)
+
+
+def labelings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.DataFrame | None, lang: str) -> dict:
+    """The classifications of the run, aligned with the rows of `features` by customer_id, named in
+    `lang`: the clusters (when 04 clustered; their numbers), the RFM segments and the eight classes.
+    Raises DataError when a customer of `features` has no segment or no cluster (files of two runs)."""
+    frames = ([("cluster", clusters)] if clusters is not None else []) + [("segment", segments), ("rfm_class", segments)]
+    return {t(f"evaluate.scheme.{key}", lang): aligned(features, frame, key).to_numpy() for key, frame in frames}
+
+
+def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int | None):
+    """The run's clusterer again: k-means with the k 04 chose (run.json) on the same columns and
+    seed, fitted on `features` (the same seed and k give the same clusters). Used by the stability
+    runs, which refit copies of it. The one place 05 builds a clusterer."""
+    from threadpoolctl import threadpool_limits
+
+    from segkit.evaluate.stability import PINNED_SAMPLE
+    from segkit.models.cluster import RFMClusterer
+
+    with threadpool_limits(limits=1):
+        return RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), sample_size=PINNED_SAMPLE,
+                            random_state=random_state).fit(features)
+
+
+def matrix_stage(profile: pd.DataFrame, lang: str, value: str = "revenue", potential: str = "clv",
+                 cut: str = "median", thresholds: dict | None = None, activity: pd.DataFrame | None = None,
+                 as_of: dt.date | None = None, growth_months: int = 6):
+    """(`SegmentationMatrix`, None) of the customers in `profile` (02's profile, with 03's clv when
+    the value stage ran), or (None, reason) when the data lack a column. `potential`
+    "spend_growth" is computed from `activity` (the monthly activity) up to `as_of`."""
+    from segkit.evaluate.matrix import segmentation_matrix, spend_growth
+
+    frame = profile
+    try:
+        if potential == "spend_growth":
+            if activity is None or as_of is None:
+                return None, t("evaluate.matrix.no_activity", lang)
+            frame = profile.drop(columns="spend_growth", errors="ignore").merge(
+                spend_growth(activity, as_of, growth_months), on="customer_id", how="left")
+            frame["spend_growth"] = frame["spend_growth"].fillna(0.0)
+        for column in (value, potential):
+            if column not in frame.columns or frame[column].isna().all():
+                return None, t("evaluate.matrix.no_column", lang, column=column)
+        return segmentation_matrix(frame, value, potential, cut, thresholds), None
+    except SegkitError as err:
+        return None, str(err)
+
+
+def next_period_stage(transactions: pd.DataFrame | None, lang: str, calibration_end, as_of=None, scorer=5,
+                      segment_map="rfm11", class_map="cn8", clusterer=None, top_share: float = 0.2,
+                      random_state: int | None = 0):
+    """(`NextPeriodCheck`, None), or (None, reason) when there are no transactions to split (a
+    customer-level source, or transactions kept in the database) or no holdout period."""
+    from segkit.evaluate.next_period import next_period_check
+
+    if transactions is None or transactions.empty:
+        return None, t("evaluate.next.no_transactions", lang)
+    if calibration_end is None:
+        return None, t("reason.no_holdout_period", lang)
+    try:
+        return next_period_check(transactions, pd.Timestamp(calibration_end).date(),
+                                 None if as_of is None else pd.Timestamp(as_of).date(), scorer=scorer,
+                                 segment_map=segment_map, class_map=class_map, clusterer=clusterer,
+                                 top_share=top_share, random_state=random_state), None
+    except (SegkitError, ValueError) as err:  # e.g. too few customers in the calibration period for k clusters
+        return None, str(err)
+
+
+READABLE = ("recency_days", "orders", "revenue")
+
+
+def readable_columns(features: pd.DataFrame, fallback=()) -> list[str]:
+    """The features decision-tree rules speak in: recency_days, orders and revenue where every
+    customer has them (a customer table may lack some), else `fallback` (e.g. the cluster columns)."""
+    found = [c for c in READABLE if c in features.columns and features[c].notna().all()]
+    return found or [c for c in fallback if c in features.columns]
+
+
+def stability_stage(clusterer, features: pd.DataFrame, labels, **options):
+    """(`Stability`, None) of `cluster_stability(clusterer, features, labels, **options)`; (None,
+    None) without a clustering; (None, reason) when these customers cannot be resampled (too few
+    distinct customers in a subsample for k clusters): the reason for `evaluate.no_stability`."""
+    from segkit.evaluate.stability import cluster_stability
+
+    if clusterer is None:
+        return None, None
+    try:
+        return cluster_stability(clusterer, features, labels=labels, **options), None
+    except ValueError as err:
+        return None, str(err)
+
+
+def as_of_of(info: dict) -> dt.date | None:
+    """The run's as_of date from run.json (ISO text), or None."""
+    value = info.get("as_of")
+    return None if value is None else pd.Timestamp(value).date()
+

@@ -1,0 +1,181 @@
+"""The evaluation notebook's tables (05_evaluation): the results of `segkit.evaluate` with their
+words in the report language. They return frames for `segkit.report.html.table` (or, for the
+confusion matrix, whose columns are classes, the rendered table itself); nothing here computes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from segkit.i18n import format_conditions, t
+
+MONEY_COLUMNS = ("revenue", "clv", "spend_growth", "expected_spend")  # value/potential columns shown as money
+
+
+def _percent(values) -> list:
+    """Shares as text ("72.0%"; missing as "—"), for columns whose names the table does not know."""
+    return ["—" if pd.isna(v) else f"{v:.1%}" for v in values]
+
+
+def _money(values, currency) -> list:
+    from segkit.report.html import Money
+
+    return ["—" if pd.isna(v) else format(Money(float(v), currency), ",.2f") for v in values]
+
+
+def _number(values, digits: int = 0) -> list:
+    return ["—" if pd.isna(v) else f"{v:,.{digits}f}" for v in values]
+
+
+def class_labels(lang: str, segment_map=None, class_map=None, cluster_names: dict | None = None) -> dict:
+    """{(scheme, code): name} for the RFM segments (`segment_map`, a SegmentMap), the eight classes
+    (`class_map`) and clusters (`cluster_names`: number -> name; else "cluster 0", ...), plus
+    {scheme: title} for the schemes segment, rfm_class, cluster and calibration_revenue."""
+    out = {s: t(f"evaluate.scheme.{s}", lang) for s in ("segment", "rfm_class", "cluster", "calibration_revenue")}
+    out["_lang"] = lang
+    for scheme, mapping in (("segment", segment_map), ("rfm_class", class_map)):
+        if mapping is not None:
+            out.update({(scheme, code): mapping.label(code, lang) for code in mapping.codes})
+    for number, name in (cluster_names or {}).items():
+        out[("cluster", number)] = name
+    return out
+
+
+def _name(labels: dict, scheme: str, code) -> str:
+    if (scheme, code) in labels:
+        return labels[(scheme, code)]
+    return t("evaluate.cluster_number", labels["_lang"], number=code) if scheme == "cluster" else str(code)
+
+
+def quality_table(quality: pd.DataFrame) -> pd.DataFrame:
+    """`compare_quality` output with its columns named for the report."""
+    shown = quality.assign(calinski_harabasz=_number(quality["calinski_harabasz"]))
+    return shown.rename(columns={"labeling": "eval_labeling", "groups": "eval_groups",
+                                 "calinski_harabasz": "eval_calinski_harabasz",
+                                 "davies_bouldin": "eval_davies_bouldin", "sample": "eval_sample"})
+
+
+def stability_table(stability, lang: str, names: dict | None = None) -> pd.DataFrame:
+    """Per cluster: its name, customers, mean and lowest Jaccard over the runs, the share of runs in
+    which it dissolved, and Hennig's verdict in words."""
+    c = stability.clusters
+    return pd.DataFrame({"cluster": [(names or {}).get(k, k) for k in c["cluster"]], "customers": c["customers"],
+                         "eval_mean_jaccard": c["mean_jaccard"], "eval_min_jaccard": c["min_jaccard"],
+                         "eval_dissolved_share": _percent(c["dissolved_share"]),
+                         "eval_verdict": [t(f"evaluate.verdict.{v}", lang) for v in c["verdict"]]})
+
+
+def class_rules_table(explanation, lang: str, names: dict | None = None) -> pd.DataFrame:
+    """The tree's IF/THEN rules grouped by the class they give: then, if, customers (training
+    customers at the leaf), purity, and the leaf's share of the customers the rules give that class."""
+    rules = explanation.rules_by_class()
+    return pd.DataFrame({"then": [(names or {}).get(c, c) for c in rules["target"]],
+                         "if": [format_conditions(r, lang) for r in rules["conditions"]],
+                         "customers": rules["customers"], "purity": rules["purity"],
+                         "eval_class_share": _percent(rules["class_share"])})
+
+
+def per_class_table(explanation, names: dict | None = None) -> pd.DataFrame:
+    """Precision, recall, F1 and support per class on the customers the tree did not see."""
+    shown = explanation.per_class.rename(columns={"target": "eval_class", "f1": "eval_f1"})
+    return shown.assign(eval_class=[(names or {}).get(c, c) for c in shown["eval_class"]])
+
+
+def confusion_view(explanation, lang: str, names: dict | None = None):
+    """The confusion matrix of the rules on unseen customers as a report table: one row per true
+    class, one column per class the rules give (customers)."""
+    from segkit.report.html import table
+
+    confusion = explanation.confusion
+    shown = [str((names or {}).get(c, c)) for c in confusion.columns]
+    frame = confusion.reset_index(drop=True)
+    frame.insert(0, "actual", [str((names or {}).get(c, c)) for c in confusion.index])
+    return table(frame, lang, labels=[t("evaluate.confusion.corner", lang)] + shown)
+
+
+def matrix_table(matrix, lang: str, currency=None) -> pd.DataFrame:
+    """The segmentation matrix per quadrant: quadrant and suggested action in words, customers and
+    their share, revenue and its share, mean value and mean potential (in `currency` when the
+    column is money: revenue, clv, spend_growth)."""
+    s = matrix.summary
+
+    def shown(values, column):
+        return _money(values, currency) if column in MONEY_COLUMNS else _number(values, 2)
+
+    return pd.DataFrame({"eval_quadrant": [t(f"evaluate.quadrant.{q}", lang) for q in s["quadrant"]],
+                         "customers": s["customers"], "customer_share": s["customer_share"],
+                         "revenue": s["revenue"], "revenue_share": s["revenue_share"],
+                         "eval_mean_value": shown(s["mean_value"], matrix.value),
+                         "eval_mean_potential": shown(s["mean_potential"], matrix.potential),
+                         "eval_action": [t(f"evaluate.action.{q}", lang) for q in s["quadrant"]]})
+
+
+def next_period_table(check, labels: dict, currency=None) -> pd.DataFrame:
+    """`NextPeriodCheck.classes` with schemes and classes in words, amounts in `currency`."""
+    c = check.classes
+    return pd.DataFrame({"eval_scheme": [labels.get(s, s) for s in c["scheme"]],
+                         "eval_class": [_name(labels, s, k) for s, k in zip(c["scheme"], c["class"])],
+                         "customers": c["customers"],
+                         "eval_calibration_revenue": _money(c["calibration_revenue"], currency),
+                         "eval_holdout_revenue": _money(c["holdout_revenue"], currency),
+                         "eval_revenue_per_customer": _money(c["revenue_per_customer"], currency),
+                         "eval_orders_per_customer": _number(c["orders_per_customer"], 2),
+                         "eval_buyer_share": _percent(c["buyer_share"]), "eval_lift": _number(c["lift"], 2)})
+
+
+def high_value_table(check, labels: dict) -> pd.DataFrame:
+    """Precision, recall and F1 of "high value" per classification (the first row is the baseline:
+    the top customers by calibration revenue), with the classes predicted high."""
+    h = check.high_value
+    classes = [", ".join(_name(labels, s, _code(k)) for k in str(text).split(", ")) if text else "—"
+               for s, text in zip(h["scheme"], h["classes"])]
+    return pd.DataFrame({"eval_scheme": [labels.get(s, s) for s in h["scheme"]], "eval_predicted_high": h["predicted"],
+                         "eval_actual_high": h["actual"], "precision": h["precision"], "recall": h["recall"],
+                         "eval_f1": _number(h["f1"], 3), "eval_classes_high": classes})
+
+
+def _code(text: str):
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def lift_labels(labels: dict, check) -> dict:
+    """`labels` completed with a name for every (scheme, class) of the check (for the lift chart)."""
+    return {**labels, **{(s, k): _name(labels, s, k) for s, k in zip(check.classes["scheme"], check.classes["class"])}}
+
+
+def setting_name(row, lang: str) -> str:
+    """A setting in words: "k-means, k = 4", "RFM segments, 5 bins", "eight classes"."""
+    if row["method"] == "kmeans":
+        features = row.get("features")
+        extra = f" ({features})" if isinstance(features, str) and features else ""
+        return t("evaluate.setting.kmeans", lang, k=int(row["k"])) + extra
+    if row["method"] == "rfm":
+        return t("evaluate.setting.rfm", lang, bins=int(row["bins"]))
+    return t("evaluate.method.classes", lang)
+
+
+def best_name(table: pd.DataFrame, lang: str) -> str:
+    """The setting `compare_settings` marked best, in words ("—" when none could be scored)."""
+    best = table[table["best"]]
+    return setting_name(best.iloc[0], lang) if len(best) else "—"
+
+
+def compare_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`compare_settings` output for the report: one row per setting in words, the figures, the
+    best row marked with ★ (the note column only when some setting could not run)."""
+    shown = pd.DataFrame({"eval_setting": [setting_name(row, lang) for _, row in table.iterrows()]})
+    for column in ("groups", "silhouette", "calinski_harabasz", "davies_bouldin", "stability", "tree_accuracy",
+                   "tree_f1", "top_lift", "high_precision", "high_recall", "high_f1"):
+        if column not in table.columns:
+            continue
+        values = table[column]
+        if column in ("tree_accuracy", "high_precision", "high_recall"):
+            values = _percent(values)
+        elif column == "calinski_harabasz":
+            values = _number(values)
+        elif column == "groups":
+            values = _number(values)
+        shown[column if column == "silhouette" else f"eval_{column}"] = list(values)
+    if table["note"].astype(bool).any():
+        shown["eval_note"] = table["note"].to_numpy()
+    shown["eval_best"] = ["★" if b else "" for b in table["best"]]
+    return shown
