@@ -34,18 +34,29 @@ def labelings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.DataF
     return {t(f"evaluate.scheme.{key}", lang): aligned(features, frame, key).to_numpy() for key, frame in frames}
 
 
-def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int | None):
-    """The run's clusterer again: k-means with the k 04 chose (run.json) on the same columns and
-    seed, fitted on `features` (the same seed and k give the same clusters). Used by the stability
-    runs, which refit copies of it. The one place 05 builds a clusterer."""
+def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int | None, cluster=None,
+                    categorical=()):
+    """The run's clusterer again: the method and preparation of `cluster` (the params' cluster
+    block: method, preprocess; k-means with the defaults when None) with the k 04 chose (run.json),
+    on the same columns, categorical attributes and seed, fitted on `features` (the same seed and k
+    give the same clusters). Used by the stability runs, which refit copies of it. The one place 05
+    builds a clusterer."""
     from threadpoolctl import threadpool_limits
 
     from segkit.evaluate.stability import PINNED_SAMPLE
     from segkit.models.cluster import RFMClusterer
 
+    how = {}
+    if cluster is not None:
+        how = {"method": cluster.method, "log": cluster.preprocess.log, "cap": cluster.preprocess.cap,
+               "scaling": cluster.preprocess.scaling, "ward_sample": cluster.ward_sample,
+               "sample_threshold": cluster.sample_threshold, "sweep_sample": cluster.sweep_sample,
+               "minibatch_threshold": cluster.sample_threshold}
     with threadpool_limits(limits=1):
         return RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), sample_size=PINNED_SAMPLE,
-                            random_state=random_state).fit(features)
+                            random_state=random_state, k_rule="fixed", k=int(k),
+                            categorical=tuple(c for c in categorical if c in features.columns),
+                            **how).fit(features)
 
 
 def matrix_stage(profile: pd.DataFrame, lang: str, value: str = "revenue", potential: str = "clv",
