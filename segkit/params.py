@@ -606,7 +606,8 @@ class CrossSell(_Model):
     `item`: the transaction column whose values are the items (category, or product where mapped).
     `basket`: an order's items, or a customer's (everything they bought). Rules (Agrawal, Imielinski
     & Swami 1993) keep itemsets bought in at least `min_support` of the baskets and rules right at
-    least `min_confidence` of the time, with at most `max_items` items in a rule. Above
+    least `min_confidence` of the time and seen in at least `min_baskets` baskets (a small segment's
+3% can be two baskets), with at most `max_items` items in a rule. Above
     `engine_above` baskets, rules are one item -> one item, counted in the engine. `top_rules` rules
     are shown per segment; `confidence_level` is the level of the Wilson intervals of the campaign
     response rates; a segment with fewer than `min_customers` customers sent a campaign is not named
@@ -617,6 +618,7 @@ class CrossSell(_Model):
     basket: Literal["order", "customer"] = "customer"
     min_support: float = Field(0.03, gt=0, le=1)
     min_confidence: float = Field(0.3, gt=0, le=1)
+    min_baskets: int = Field(5, ge=1)
     max_items: int = Field(3, ge=2, le=6)
     engine_above: int = Field(2_000_000, ge=0)
     top_rules: int = Field(5, ge=1, le=100)

@@ -189,3 +189,12 @@ def test_demo_campaigns_leave_the_rest_of_the_demo_unchanged():
     assert campaigns["control"].any() and (~campaigns["control"]).any()
     assert set(campaigns["customer_id"]) <= set(with_campaigns.customers["customer_id"])
     assert not campaigns.duplicated(["customer_id", "campaign"]).any()
+
+
+def test_rules_held_by_too_few_baskets_are_left_out():
+    items = baskets(ten_baskets())
+    every = rules_by_group(items, None, min_support=0.1, min_confidence=0.1)
+    assert (every["baskets"] < 4).any()
+    kept = rules_by_group(items, None, min_support=0.1, min_confidence=0.1, min_baskets=4)
+    assert len(kept) and (kept["baskets"] >= 4).all()
+    assert len(kept) == (every["baskets"] >= 4).sum()

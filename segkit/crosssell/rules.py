@@ -121,11 +121,13 @@ def pair_rules(con: ibis.BaseBackend | None, basket_items: pd.DataFrame | ibis.T
 
 def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = None, by: str = "segment",
                    min_support: float = 0.01, min_confidence: float = 0.2, max_items: int = 3,
-                   engine_above: int = 2_000_000, con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+                   engine_above: int = 2_000_000, con: ibis.BaseBackend | None = None,
+                   min_baskets: int = 1) -> pd.DataFrame:
     """The rules of each group's own baskets (a customer's group from `segments[by]`; all baskets as
     group "all" when `segments` is None): each group is mined alone, so its support and confidence are
     shares of its own baskets, and Champions' rules can be set beside At Risk customers'. Groups with
-    more than `engine_above` baskets get one-item rules counted in the engine (`pair_rules`)."""
+    more than `engine_above` baskets get one-item rules counted in the engine (`pair_rules`). Rules
+    held by fewer than `min_baskets` baskets are left out (in a small segment, a share is few baskets)."""
     grouped = _with_groups(basket_items, segments, by)
     found = []
     for group, rows in grouped.groupby("group", sort=True):
@@ -133,6 +135,7 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
             found.append(pair_rules(con, rows[["group", "basket_id", "item"]], min_support, min_confidence))
         else:
             found.append(mine_rules(rows, min_support, min_confidence, max_items, group=str(group)))
+    found = [f[f["baskets"] >= min_baskets] for f in found]
     found = [f for f in found if not f.empty]
     return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
 
