@@ -140,3 +140,39 @@ def test_the_demo_has_campaigns_with_a_control_group_and_segment_dependent_respo
     treated = campaigns[~campaigns["control"]]
     assert treated["responded"].mean() > campaigns.loc[campaigns["control"], "responded"].mean()
     assert load_campaigns(validate_params({"source": {"kind": "cdnow"}}).source) is None
+
+
+def test_the_segment_is_the_one_at_the_send_date():
+    from segkit.classify.rfm import RFMScorer, segment_customers
+    from segkit.crosssell.campaigns import segments_at_send_dates
+    from segkit.datasets import generate_retail
+    from segkit.features import customer_features
+    from segkit.intake.sources import connect
+    from segkit.params import RFM
+
+    data = generate_retail(customers=300, seed=4)
+    tx, campaigns = data.transactions, data.campaigns
+    first_sent = campaigns["sent_at"].min()
+    late = tx.groupby("customer_id")["ordered_at"].min()
+    late = late[late >= first_sent].index[0]  # first bought after the first campaign was sent
+    campaigns = pd.concat([campaigns, pd.DataFrame({"customer_id": [late], "campaign": ["CMP1"], "sent_at": [first_sent],
+                                                     "responded": [False], "revenue": [0.0], "control": [False]})])
+    at_send = segments_at_send_dates(tx, campaigns, RFM())
+    assert set(at_send["sent_at"]) == set(campaigns["sent_at"])
+    # the first date by hand: features on the purchases before it, scored as 02_rfm scores
+    before = tx[tx["ordered_at"] < first_sent]
+    features = customer_features(connect(), before, (first_sent - pd.Timedelta(days=1)).date())
+    expected, _ = segment_customers(features, RFMScorer(5).fit(features), "rfm11", "cn8")
+    got = at_send[at_send["sent_at"] == first_sent].set_index("customer_id")
+    assert got.loc[expected["customer_id"], "segment"].tolist() == expected["segment"].tolist()
+    run_features = customer_features(connect(), tx, tx["ordered_at"].max().date())
+    run_segments, _ = segment_customers(run_features, RFMScorer(5).fit(run_features), "rfm11", "cn8")
+    joined, report = join_campaigns(campaigns, run_segments, at_send=at_send)
+    report = report.set_index("outcome")
+    assert report.loc["no_purchase_before_send", "rows"] == 1
+    assert not ((joined["customer_id"] == late) & (joined["sent_at"] == first_sent)).any()
+    assert report["rows"].sum() == len(campaigns)
+    row = joined[(joined["sent_at"] == first_sent)].iloc[0]
+    assert row["segment"] == got.loc[row["customer_id"], "segment"]
+    differs = joined.merge(run_segments[["customer_id", "segment"]], on="customer_id", suffixes=("", "_run"))
+    assert (differs["segment"] != differs["segment_run"]).any()  # customers moved between send and the run's end

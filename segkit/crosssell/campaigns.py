@@ -51,14 +51,16 @@ def flags(values: pd.Series, where: str) -> np.ndarray:
     return text.isin(TRUE_WORDS).to_numpy(dtype=bool)
 
 
-def join_campaigns(campaigns: pd.DataFrame, segments: pd.DataFrame,
-                   clusters: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def join_campaigns(campaigns: pd.DataFrame, segments: pd.DataFrame, clusters: pd.DataFrame | None = None,
+                   at_send: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The campaign rows with each customer's segment, rfm_class (and cluster_name where `clusters`
     is given), and the join report.
 
-    Returns (joined, report): `joined` keeps only rows whose customer is in `segments` (the run's
-    customers); `report` has one row per outcome (matched, not_in_transactions) with rows and
-    customers, so a customer the transactions do not know is counted, never dropped silently.
+    `at_send` (from `segments_at_send_dates`): for rows with a send date, the segment and class the
+    customer was in on that date replace the run's; a customer with no purchase before the send date
+    had no segment then (outcome no_purchase_before_send). Returns (joined, report): `joined` keeps
+    only rows with a segment; `report` has one row per outcome (matched, no_purchase_before_send,
+    not_in_transactions) with rows and customers, so no row is dropped silently.
     """
     for name in ("customer_id", "campaign", "responded"):
         if name not in campaigns.columns:
@@ -71,14 +73,63 @@ def join_campaigns(campaigns: pd.DataFrame, segments: pd.DataFrame,
     if clusters is not None and "cluster_name" in clusters.columns:
         known = known.merge(clusters[["customer_id", "cluster_name"]].astype({"customer_id": str}), on="customer_id",
                             how="left")
-    matched = rows["customer_id"].isin(set(known["customer_id"]))
+    known_ids = rows["customer_id"].isin(set(known["customer_id"])).to_numpy()
+    joined = rows.assign(_row=range(len(rows))).merge(known, on="customer_id", how="left")
+    too_early = np.zeros(len(rows), dtype=bool)
+    if at_send is not None and "sent_at" in rows.columns and len(at_send):
+        dated = joined["sent_at"].notna().to_numpy()
+        then = joined[["customer_id", "sent_at"]].merge(
+            at_send.assign(sent_at=pd.to_datetime(at_send["sent_at"]))[["customer_id", "sent_at", "segment", "rfm_class"]],
+            on=["customer_id", "sent_at"], how="left")
+        for name in ("segment", "rfm_class"):
+            joined[name] = np.where(dated, then[name].to_numpy(dtype=object), joined[name].to_numpy(dtype=object))
+        too_early = known_ids & dated & then["segment"].isna().to_numpy()
+    matched = known_ids & ~too_early
+    outcomes = {"matched": matched, "no_purchase_before_send": too_early, "not_in_transactions": ~known_ids}
     report = pd.DataFrame({
-        "outcome": ["matched", "not_in_transactions"],
-        "rows": [int(matched.sum()), int((~matched).sum())],
-        "customers": [rows.loc[matched, "customer_id"].nunique(), rows.loc[~matched, "customer_id"].nunique()],
+        "outcome": list(outcomes),
+        "rows": [int(mask.sum()) for mask in outcomes.values()],
+        "customers": [rows.loc[mask, "customer_id"].nunique() for mask in outcomes.values()],
     })
-    joined = rows[matched.to_numpy()].merge(known, on="customer_id", how="left")
+    joined = joined[matched].drop(columns="_row")
     return joined.reset_index(drop=True), report
+
+
+def segments_at_send_dates(transactions: pd.DataFrame, campaigns: pd.DataFrame, rfm, activity_days: int = 90,
+                           minor_unit: int = 2) -> pd.DataFrame | None:
+    """Each customer's segment and class as they stood on each send date of `campaigns`: the RFM
+    scoring of `rfm` (the params' `rfm` settings: bins, method, ties, maps) refitted on the
+    purchases before that date, as 02_rfm does for the run. One row per customer with a purchase
+    before the date and per date: customer_id, sent_at, segment, rfm_class. None when the table has
+    no send dates. A date whose purchases cannot be scored (too few customers) is left out, and
+    its rows then count as no_purchase_before_send in the join."""
+    from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
+    from segkit.errors import SegkitError
+    from segkit.features import customer_features
+    from segkit.intake.sources import connect
+
+    if "sent_at" not in campaigns.columns or campaigns["sent_at"].isna().all():
+        return None
+    con = connect()
+    classes = load_segment_map(rfm.class_map, custom=rfm.custom_maps, basis=rfm.class_basis,
+                               thresholds=rfm.class_thresholds)
+    found = []
+    for day in sorted(pd.to_datetime(campaigns["sent_at"].dropna()).unique()):
+        before = transactions[transactions["ordered_at"] < pd.Timestamp(day).normalize()]
+        if before.empty:
+            continue
+        as_of = (pd.Timestamp(day).normalize() - pd.Timedelta(days=1)).date()
+        try:
+            features = customer_features(con, before, as_of, activity_days, minor_unit)
+            scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts, percentiles=rfm.percentiles,
+                               max_tied_share=rfm.max_tied_share).fit(features)
+            grid = grid_for(rfm.segment_map, scorer.unusable_, custom=rfm.custom_maps)
+            scored, _ = segment_customers(features, scorer, grid, classes)
+        except SegkitError:
+            continue
+        found.append(pd.DataFrame({"customer_id": scored["customer_id"].astype(str).to_numpy(), "sent_at": pd.Timestamp(day),
+                                   "segment": scored["segment"].to_numpy(), "rfm_class": scored["rfm_class"].to_numpy()}))
+    return pd.concat(found, ignore_index=True) if found else None
 
 
 def wilson_interval(successes, trials, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

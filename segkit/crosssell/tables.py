@@ -75,8 +75,14 @@ def join_table(report: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 def join_text(report: pd.DataFrame, lang: str):
     rows = report.set_index("outcome")
+    early = rows.loc["no_purchase_before_send"] if "no_purchase_before_send" in rows.index else {"rows": 0, "customers": 0}
     return say("crosssell.join", lang, rows=int(report["rows"].sum()), missing_rows=int(rows.loc["not_in_transactions", "rows"]),
-               missing_customers=int(rows.loc["not_in_transactions", "customers"]))
+               missing_customers=int(rows.loc["not_in_transactions", "customers"]), early_rows=int(early["rows"]))
+
+
+def segment_when(at_send: pd.DataFrame | None, lang: str) -> str:
+    """Which segment the rates use: the one on the send date (recomputed), or the run's."""
+    return t("crosssell.when.send_date" if at_send is not None else "crosssell.when.run", lang)
 
 
 def rates_table(rates: pd.DataFrame, segment_map, lang: str) -> pd.DataFrame:
