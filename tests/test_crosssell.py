@@ -198,3 +198,18 @@ def test_rules_held_by_too_few_baskets_are_left_out():
     kept = rules_by_group(items, None, min_support=0.1, min_confidence=0.1, min_baskets=4)
     assert len(kept) and (kept["baskets"] >= 4).all()
     assert len(kept) == (every["baskets"] >= 4).sum()
+
+
+def test_mining_rules_leaves_the_warning_filters_alone():
+    # mlxtend sets "always" for DeprecationWarning when imported: in a notebook, every library's
+    # deprecation notice would then print on the report page
+    import subprocess
+    import sys
+
+    code = ("import warnings; before = list(warnings.filters)\n"
+            "import pandas as pd; from segkit.crosssell import mine_rules\n"
+            "mine_rules(pd.DataFrame({'basket_id': ['1', '1'], 'item': ['a', 'b']}), 0.5, 0.5)\n"
+            "added = [f for f in warnings.filters if f not in before]\n"
+            "assert not [f for f in added if f[0] == 'always' and f[2] is DeprecationWarning], added\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # no warning printed either

@@ -10,6 +10,8 @@ engine (DuckDB) instead, which gives the same support and confidence (a test che
 
 from __future__ import annotations
 
+import warnings
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -63,7 +65,8 @@ def mine_rules(basket_items: pd.DataFrame, min_support: float = 0.01, min_confid
     baskets), confidence, lift; sorted by lift, confidence, support (highest first). Empty when no
     itemset reaches `min_support`.
     """
-    from mlxtend.frequent_patterns import association_rules, fpgrowth
+    with warnings.catch_warnings():  # mlxtend's fpcommon sets "always" for every DeprecationWarning at import: undone here
+        from mlxtend.frequent_patterns import association_rules, fpgrowth
 
     if not 0 < min_support <= 1 or not 0 < min_confidence <= 1:
         raise ValueError(f"min_support and min_confidence must be in (0, 1], got {min_support}, {min_confidence}")
@@ -75,8 +78,9 @@ def mine_rules(basket_items: pd.DataFrame, min_support: float = 0.01, min_confid
     itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_items)
     if itemsets.empty or not (itemsets["itemsets"].map(len) > 1).any():
         return _empty_rules()
-    found = association_rules(itemsets, metric="confidence", min_threshold=min_confidence,
-                              num_itemsets=len(onehot))
+    with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend's other metrics (certainty, ...) divide by 0
+        found = association_rules(itemsets, metric="confidence", min_threshold=min_confidence,
+                                  num_itemsets=len(onehot))
     found = found[found["consequents"].map(len) == 1]
     if found.empty:
         return _empty_rules()
