@@ -213,3 +213,14 @@ def test_mining_rules_leaves_the_warning_filters_alone():
             "assert not [f for f in added if f[0] == 'always' and f[2] is DeprecationWarning], added\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stderr == "", done.stderr  # no warning printed either
+
+
+def test_without_items_the_page_has_one_sentence():
+    from segkit.crosssell.tables import has_items, no_items_text
+
+    cdnow_like = pd.DataFrame({"customer_id": ["a"], "amount": [1.0]})
+    assert not has_items(cdnow_like, "category") and not has_items(None, "category")
+    assert not has_items(cdnow_like.assign(category=[None]), "category")
+    assert has_items(cdnow_like.assign(category=["x"]), "category")
+    assert "no category column" in no_items_text(cdnow_like, "category", "en")._repr_html_()
+    assert "database" in no_items_text(None, "category", "en")._repr_html_()

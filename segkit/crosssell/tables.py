@@ -146,3 +146,11 @@ def distinguishing_text(segment_map, lang: str, item: str):
     sep = "、" if lang == "zh" else ", "
     return say("crosssell.distinguishing", lang, item=item_word,
                segments=sep.join(segment_map.label(code, lang) for code in valuable))
+
+
+def no_items_text(transactions: pd.DataFrame | None, item: str, lang: str):
+    """The one sentence 07_cross_sell shows when there are no baskets: the run kept no clean
+    transactions file (a database source: they stay in the database), or they have no `item` values."""
+    if transactions is None:
+        return say("crosssell.no_transactions", lang)
+    return say("crosssell.no_items", lang, item=t(f"crosssell.item.{item}", lang))
