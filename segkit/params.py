@@ -620,7 +620,7 @@ class CrossSell(_Model):
     min_confidence: float = Field(0.3, gt=0, le=1)
     min_baskets: int = Field(5, ge=1)
     max_items: int = Field(3, ge=2, le=6)
-    engine_above: int = Field(2_000_000, ge=0)
+    engine_above: int = Field(200_000, ge=0)
     top_rules: int = Field(5, ge=1, le=100)
     confidence_level: float = Field(0.95, gt=0.5, lt=1)
     min_customers: int = Field(30, ge=1)

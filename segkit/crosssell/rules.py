@@ -125,7 +125,7 @@ def pair_rules(con: ibis.BaseBackend | None, basket_items: pd.DataFrame | ibis.T
 
 def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = None, by: str = "segment",
                    min_support: float = 0.01, min_confidence: float = 0.2, max_items: int = 3,
-                   engine_above: int = 2_000_000, con: ibis.BaseBackend | None = None,
+                   engine_above: int = 200_000, con: ibis.BaseBackend | None = None,
                    min_baskets: int = 1) -> pd.DataFrame:
     """The rules of each group's own baskets (a customer's group from `segments[by]`; all baskets as
     group "all" when `segments` is None): each group is mined alone, so its support and confidence are
