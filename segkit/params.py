@@ -563,6 +563,69 @@ def _check_customer_level(table: FileTable, level: CustomerLevel) -> None:
                          "source.customer_level.sums; each column can feed one segkit column")
 
 
+# -- cross-sell and campaigns (issue 14) --------------------------------------------------------
+
+CAMPAIGN_COLUMNS = ("customer_id", "campaign", "sent_at", "responded", "revenue", "control")
+
+
+class CampaignTable(FileTable):
+    """A campaigns table in a file (`source.campaigns`), in one of two forms.
+
+    `form: long` (the default): one row per customer and campaign; `columns` maps segkit's names to
+    the file's: customer_id and responded (1/0, yes/no, true/false) are required, campaign, sent_at
+    (the date sent), revenue (from the response) and control (1 for a customer held out as the control
+    group, not contacted) are optional. `form: wide`: one row per customer, one 0/1 column per campaign
+    named in `campaign_columns` (e.g. [AcceptedCmp1, AcceptedCmp2, Response]); `columns` maps
+    customer_id only.
+    """
+
+    form: Literal["long", "wide"] = "long"
+    campaign_columns: list[str] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _form_has_its_columns(self) -> "CampaignTable":
+        unknown = sorted(set(self.columns) - set(CAMPAIGN_COLUMNS))
+        if unknown:
+            raise ValueError(f"source.campaigns.columns: {cut(', '.join(unknown), 80)} is not a campaigns column; "
+                             f"columns: {', '.join(CAMPAIGN_COLUMNS)}")
+        if self.form == "wide":
+            if not self.campaign_columns:
+                raise ValueError("form 'wide' needs campaign_columns, the 0/1 columns one per campaign "
+                                 "(e.g. [AcceptedCmp1, AcceptedCmp2, Response])")
+            if set(self.columns) - {"customer_id"}:
+                raise ValueError("form 'wide' maps customer_id only in columns; list the campaigns in campaign_columns")
+        elif self.campaign_columns:
+            raise ValueError("campaign_columns applies to form 'wide' (form is 'long': map campaign and responded "
+                             "in columns)")
+        return self
+
+
+class CrossSell(_Model):
+    """What each segment buys and the cross-sell rules (07_cross_sell; docs/cross_sell.md).
+
+    `item`: the transaction column whose values are the items (category, or product where mapped).
+    `basket`: an order's items, or a customer's (everything they bought). Rules (Agrawal, Imielinski
+    & Swami 1993) keep itemsets bought in at least `min_support` of the baskets and rules right at
+    least `min_confidence` of the time and seen in at least `min_baskets` baskets (a small segment's
+3% can be two baskets), with at most `max_items` items in a rule. Above
+    `engine_above` baskets, rules are one item -> one item, counted in the engine. `top_rules` rules
+    are shown per segment; `confidence_level` is the level of the Wilson intervals of the campaign
+    response rates; a segment with fewer than `min_customers` customers sent a campaign is not named
+    as worth targeting.
+    """
+
+    item: Literal["category", "product"] = "category"
+    basket: Literal["order", "customer"] = "customer"
+    min_support: float = Field(0.03, gt=0, le=1)
+    min_confidence: float = Field(0.3, gt=0, le=1)
+    min_baskets: int = Field(5, ge=1)
+    max_items: int = Field(3, ge=2, le=6)
+    engine_above: int = Field(200_000, ge=0)
+    top_rules: int = Field(5, ge=1, le=100)
+    confidence_level: float = Field(0.95, gt=0.5, lt=1)
+    min_customers: int = Field(30, ge=1)
+
+
 class Source(_Model):
     """Where the data come from. `kind`: demo (generated), cdnow (bundled), file (transactions in
     `transactions`, optional `customers` and `surveys` tables), database (PostgreSQL), or customers:
@@ -579,6 +642,7 @@ class Source(_Model):
     # a system's export (segkit/intake/preset_maps, docs/presets.md): fills kind and the column map
     # (and, through Params, the returns conventions) before validation; the params' own keys win
     preset: str | None = None
+    campaigns: CampaignTable | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -1169,6 +1233,7 @@ class Params(_Model):
     strategies: dict[str, Strategy] = Field(default_factory=dict)  # per segment code: override texts
     alerts: tuple[Alert, ...] = Field(DEFAULT_ALERTS, max_length=50)
     exports: Exports = Exports()
+    cross_sell: CrossSell = CrossSell()
 
     @model_validator(mode="before")
     @classmethod

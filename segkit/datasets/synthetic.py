@@ -29,14 +29,17 @@ class RetailData:
     transactions: pd.DataFrame
     customers: pd.DataFrame
     surveys: pd.DataFrame
+    campaigns: pd.DataFrame | None = None  # customer_id, campaign, sent_at, responded, revenue, control
 
 
 def generate_retail(customers: int = 4000, start: dt.date | str = "2024-01-01", months: int = 24,
-                    seed: int = 42, defects: float = 0.0) -> RetailData:
+                    seed: int = 42, defects: float = 0.0, campaigns: bool = True) -> RetailData:
     """Transactions (one row per order line), customer attributes and survey answers.
 
     `defects` is the share of transaction rows given a real-world flaw, for the cleaning stage to
     find: lines exported twice, a lost customer id, returns booked as negative amounts.
+    `campaigns` adds a campaigns table (see `demo_campaigns`), drawn from a random stream of its
+    own, so the transactions, customers and surveys are the same with or without it.
 
     >>> data = generate_retail(customers=50, seed=1)
     >>> sorted(data.transactions.columns)[:3]
@@ -100,6 +103,7 @@ def generate_retail(customers: int = 4000, start: dt.date | str = "2024-01-01", 
         "category": np.array(CATEGORIES)[category],
         "channel": np.array(CHANNELS)[channel[line_order]],
     }).sort_values(["ordered_at", "order_id", "category"], kind="stable").reset_index(drop=True)
+    sent = demo_campaigns(transactions, start, end, seed) if campaigns else None
     if defects > 0:
         transactions = _with_defects(transactions, rng, defects)
 
@@ -124,7 +128,7 @@ def generate_retail(customers: int = 4000, start: dt.date | str = "2024-01-01", 
         "score": score.astype(int),
         "nps": nps.astype(int),
     })
-    return RetailData(transactions, customers_frame, surveys)
+    return RetailData(transactions, customers_frame, surveys, sent)
 
 
 def _with_defects(transactions: pd.DataFrame, rng: np.random.Generator, rate: float) -> pd.DataFrame:
@@ -139,3 +143,40 @@ def _with_defects(transactions: pd.DataFrame, rng: np.random.Generator, rate: fl
     returns["ordered_at"] = returns["ordered_at"] + pd.Timedelta(days=7)
     out = pd.concat([flawed, flawed.loc[doubled], returns], ignore_index=True)
     return out.sort_values(["ordered_at", "order_id"], kind="stable").reset_index(drop=True)
+
+
+CAMPAIGN_STREAM = 14  # the campaigns' own random stream: numpy's default_rng([seed, 14])
+
+
+def demo_campaigns(transactions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, seed: int = 42,
+                   campaigns: int = 3, control_share: float = 0.2) -> pd.DataFrame:
+    """A campaigns table for the demo: `campaigns` mailings sent in the last half of the period, each
+    to a random 70% of the customers who had bought by then, a `control_share` of them held out
+    (control, not contacted). Responding depends on how the customer stood at the send date, so
+    response differs by segment: recent and frequent buyers respond more, and the mailing adds most
+    to them. Columns: customer_id, campaign, sent_at, responded, revenue (spend from a response),
+    control. Random numbers come from default_rng([seed, CAMPAIGN_STREAM]), not the transactions' stream.
+    """
+    rng = np.random.default_rng([seed, CAMPAIGN_STREAM])
+    span = (end - start).days
+    parts = []
+    for number in range(1, campaigns + 1):
+        sent_at = (start + pd.Timedelta(days=int(span * (0.5 + 0.4 * number / (campaigns + 1))))).normalize()
+        before = transactions[transactions["ordered_at"] < sent_at]
+        stood = before.groupby("customer_id").agg(orders=("order_id", "nunique"), last=("ordered_at", "max"))
+        if stood.empty:
+            continue
+        chosen = stood[rng.random(len(stood)) < 0.7]
+        recency = (sent_at - chosen["last"]).dt.days.to_numpy()
+        recent = recency < 90
+        frequent = chosen["orders"].to_numpy() >= 4
+        control = rng.random(len(chosen)) < control_share
+        base = 0.02 + 0.04 * recent + 0.03 * frequent  # would buy anyway
+        effect = 0.01 + 0.06 * recent + 0.08 * (recent & frequent)  # what the mailing adds
+        responded = rng.random(len(chosen)) < base + np.where(control, 0.0, effect)
+        revenue = np.where(responded, np.round(np.exp(rng.normal(np.log(60.0), 0.5, len(chosen))), 2), 0.0)
+        parts.append(pd.DataFrame({"customer_id": chosen.index.to_numpy(), "campaign": f"CMP{number}",
+                                   "sent_at": sent_at, "responded": responded, "revenue": revenue,
+                                   "control": control}))
+    columns = ["customer_id", "campaign", "sent_at", "responded", "revenue", "control"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)

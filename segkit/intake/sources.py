@@ -30,7 +30,7 @@ from segkit.errors import DataError
 from segkit.intake.textfiles import SEPARATORS as SEPARATOR_WORDS
 from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
                                      zip_member)
-from segkit.params import Database, FileTable, Source
+from segkit.params import CampaignTable, Database, FileTable, Source
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
 INPUT_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",
@@ -121,7 +121,7 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
 
 def _paths_relative_to(source: Source, folder: Path) -> Source:
     changes = {}
-    for name in ("transactions", "customers", "surveys"):
+    for name in ("transactions", "customers", "surveys", "campaigns"):
         table = getattr(source, name)
         if table is not None and not Path(table.path).is_absolute():
             changes[name] = table.model_copy(update={"path": str(folder / table.path)})
@@ -479,6 +479,79 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
             frame[column] = parsed.values
     return frame
 
+
+
+def read_campaigns(spec: CampaignTable, key: str = "source.campaigns") -> pd.DataFrame:
+    """A campaigns file in segkit's long form: customer_id, campaign, sent_at (date sent, missing
+    where not mapped), responded (bool), revenue (number, where mapped), control (bool; False where
+    not mapped). The wide form (`form: wide`, one 0/1 column per campaign in `campaign_columns`)
+    becomes one row per customer and campaign. Raises DataError naming the file, column and row of a
+    missing column, an empty customer id, a date that cannot be read or a flag that is not yes/no."""
+    from segkit.crosssell.campaigns import flags, wide_to_long
+    from segkit.intake.parsing import parse_amount, parse_datetime, parse_id
+
+    raw = read_file(spec, key)
+    present = [str(c) for c in raw.columns if c != "source_row"]
+    theirs = dict(spec.columns)
+    if spec.form == "wide":
+        theirs.setdefault("customer_id", "customer_id")
+        for column in [theirs["customer_id"], *spec.campaign_columns]:
+            if column not in present:
+                raise DataError(_missing_column(spec.path, "a campaign" if column != theirs["customer_id"]
+                                                else "customer_id", column, present, f"{key}.campaign_columns"))
+        frame = raw.rename(columns={theirs["customer_id"]: "customer_id"})
+        frame["customer_id"] = parse_id(frame["customer_id"]).values
+        _no_empty_ids(frame, spec.path)
+        return wide_to_long(frame, spec.campaign_columns)
+    for ours in ("customer_id", "responded"):
+        theirs.setdefault(ours, ours)
+    for ours, column in theirs.items():
+        if column not in present:
+            raise DataError(_missing_column(spec.path, ours, column, present, f"{key}.columns"))
+    frame = raw.rename(columns={column: ours for ours, column in theirs.items()})
+    frame["customer_id"] = parse_id(frame["customer_id"]).values
+    _no_empty_ids(frame, spec.path)
+    out = pd.DataFrame({"customer_id": frame["customer_id"].astype(str).to_numpy(),
+                        "campaign": (frame["campaign"].astype(str).to_numpy() if "campaign" in frame.columns
+                                     else "campaign")})
+    if "sent_at" in frame.columns:
+        dates = parse_datetime(frame["sent_at"]).values
+        unread = dates.isna() & frame["sent_at"].notna()
+        if unread.any():
+            row = int(np.argmax(unread.to_numpy()))
+            raise DataError(f"{spec.path} row {int(frame['source_row'].iat[row])}, column \"{theirs['sent_at']}\": "
+                            f"{frame['sent_at'].iat[row]!r} is not a date; write dates as 2025-03-01")
+        out["sent_at"] = pd.to_datetime(dates).to_numpy()
+    else:
+        out["sent_at"] = pd.NaT
+    out["responded"] = flags(frame["responded"], f"{spec.path} column \"{theirs['responded']}\"")
+    if "revenue" in frame.columns:
+        out["revenue"] = parse_amount(frame["revenue"]).values.fillna(0.0).to_numpy()
+    out["control"] = (flags(frame["control"].fillna("0"), f"{spec.path} column \"{theirs['control']}\"")
+                      if "control" in frame.columns else False)
+    return out
+
+
+def _no_empty_ids(frame: pd.DataFrame, path: str) -> None:
+    empty = frame["customer_id"].isna() | (frame["customer_id"].astype("string").str.strip() == "")
+    if empty.any():
+        row = int(frame["source_row"].iat[int(np.argmax(empty.to_numpy()))])
+        raise DataError(f"{path} row {row}: the customer id is empty; every campaign row needs the customer it was "
+                        "sent to")
+
+
+def load_campaigns(source: Source, params_path: str | Path | None = None) -> pd.DataFrame | None:
+    """The campaigns of a run's source in the long form (see `read_campaigns`): the demo's generated
+    table, the `source.campaigns` file, or None when the source has none."""
+    if source.kind == "demo":
+        demo = source.demo
+        return generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed).campaigns
+    if source.campaigns is None:
+        return None
+    spec = source.campaigns
+    if params_path is not None and not Path(spec.path).is_absolute():
+        spec = spec.model_copy(update={"path": str(Path(params_path).parent / spec.path)})
+    return read_campaigns(spec)
 
 def _check_table_columns(present: list[str], spec: FileTable, name: str) -> None:
     """A customers or surveys table's mapped columns, and customer_id, must be there."""

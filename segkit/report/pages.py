@@ -15,7 +15,7 @@ from segkit.params import Params
 from segkit.report.html import Money, escape
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
-             "08_case_study")
+             "07_cross_sell", "08_case_study")
 # A customer-level source (one row per customer, `source.kind: customers`) has no purchases over time:
 # its own intake notebook, and no customer-value notebook (the repeat-buying models need transactions).
 CUSTOMER_TABLE_NOTEBOOKS = ("01_customer_table", "02_rfm", "04_clustering", "05_evaluation", "08_case_study")

@@ -508,4 +508,40 @@ def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = Non
         ax.set_title(str(labels.get(scheme, scheme)), fontsize=10)
         ax.set_xlabel(t("chart.lift.x", lang))
         ax.spines[["top", "right"]].set_visible(False)
+
+
+def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "category", row_names=None):
+    """The index of each group (rows) buying each item (columns), 100 = all customers, as a diverging
+    heatmap centred on 100 (from `segkit.crosssell.mix_matrix`); `row_names` turns a group code into
+    words. None when there is nothing to draw."""
+    if matrix.empty:
+        return None
+    shown = matrix.astype(float)
+    if row_names is not None:
+        shown.index = [row_names(i) for i in shown.index]
+    fig, ax = _figure(min(2.5 + 0.62 * shown.shape[1], 14), 1.3 + 0.38 * max(len(shown), 4))
+    sns.heatmap(shown, ax=ax, cmap="RdBu_r", center=100, annot=shown.shape[1] <= 20, fmt=".0f",
+                annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.set_title(t("chart.category_index", lang, item=t(f"crosssell.item.{item}", lang)))
+    return fig
+
+
+def response_rate_chart(rates: pd.DataFrame, overall: float, lang: str, row_names=None):
+    """Response rate per group with its Wilson range as error bars, and the overall rate as a line
+    (`rates` from `segkit.crosssell.response_rates`, over all campaigns)."""
+    frame = rates.sort_values("rate")
+    fig, ax = _figure(8, 0.9 + 0.4 * max(len(frame), 3))
+    y = np.arange(len(frame))
+    errors = np.vstack([frame["rate"] - frame["rate_low"], frame["rate_high"] - frame["rate"]])
+    ax.barh(y, frame["rate"], color=PALETTE[0], xerr=errors, error_kw={"ecolor": PALETTE[7], "capsize": 3})
+    names = [row_names(g) if row_names else str(g) for g in frame["group"]]
+    ax.set_yticks(y, names)
+    ax.axvline(overall, color=PALETTE[3], lw=1.2, ls="--", label=t("chart.overall_rate", lang))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.legend(frameon=False, loc="lower right")
+    ax.set_title(t("chart.response_rates", lang))
     return fig

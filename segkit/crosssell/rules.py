@@ -1,0 +1,223 @@
+"""Cross-sell rules (关联规则): frequent itemsets and association rules per segment, and each
+customer's next best category.
+
+Rules follow Agrawal, Imielinski & Swami (1993), "Mining association rules between sets of items
+in large databases": support(A -> C) is the share of baskets holding A and C, confidence is
+support(A and C) / support(A), lift is confidence / support(C). Itemsets are mined with FP-growth
+(Han, Pei & Yin 2000) from mlxtend; where the baskets are many, one-item rules are counted in the
+engine (DuckDB) instead, which gives the same support and confidence (a test checks it).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from segkit.crosssell.category_mix import _check_columns, _engine_table
+
+RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
+SEPARATOR = " + "
+
+
+def baskets(transactions: pd.DataFrame | ibis.Table, basket: str = "order", item: str = "category",
+            con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+    """The distinct items of each basket, computed in the engine: basket_id, customer_id, item (one
+    row per basket and item). A basket is an order (`order_id`; a customer-day where there is no
+    order number) or, with `basket="customer"`, everything a customer bought. Missing or blank items
+    are left out. Raises DataError when the item column is missing."""
+    if basket not in ("order", "customer"):
+        raise ValueError(f"basket must be 'order' or 'customer', got {basket!r}")
+    table = _engine_table(transactions)
+    _check_columns(table.columns, ("customer_id", item), "transactions")
+    customer = table.customer_id.cast("string")
+    if basket == "customer":
+        basket_id = customer
+    elif "order_id" in table.columns:
+        basket_id = customer.concat("|", table.order_id.cast("string").fill_null(table.ordered_at.date().cast("string")))
+    else:
+        basket_id = customer.concat("|", table.ordered_at.date().cast("string"))
+    rows = table.select(basket_id=basket_id, customer_id=customer, item=table[item].cast("string").strip())
+    rows = rows.filter(rows.item.notnull() & (rows.item != "")).distinct()
+    run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())
+    frame = run(rows)
+    return frame.sort_values(["basket_id", "item"], kind="stable").reset_index(drop=True)
+
+
+def _with_groups(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str) -> pd.DataFrame:
+    if segments is None:
+        return basket_items.assign(group="all")
+    _check_columns(segments.columns, ("customer_id", by), "segments")
+    groups = segments[["customer_id", by]].dropna().astype({"customer_id": str}).rename(columns={by: "group"})
+    groups["group"] = groups["group"].astype(str)
+    return basket_items.merge(groups, on="customer_id", how="inner")
+
+
+def mine_rules(basket_items: pd.DataFrame, min_support: float = 0.01, min_confidence: float = 0.2,
+               max_items: int = 3, group: str = "all") -> pd.DataFrame:
+    """Association rules over the baskets of `basket_items` (basket_id, item) with mlxtend's FP-growth
+    and `association_rules`, keeping rules with one consequent (what to offer next).
+
+    Returns one row per rule (RULE_COLUMNS): group, antecedent (items joined by " + ", sorted),
+    consequent, baskets (baskets holding antecedent and consequent), support (that over all
+    baskets), confidence, lift; sorted by lift, confidence, support (highest first). Empty when no
+    itemset reaches `min_support`.
+    """
+    with warnings.catch_warnings():  # mlxtend's fpcommon sets "always" for every DeprecationWarning at import: undone here
+        from mlxtend.frequent_patterns import association_rules, fpgrowth
+
+    if not 0 < min_support <= 1 or not 0 < min_confidence <= 1:
+        raise ValueError(f"min_support and min_confidence must be in (0, 1], got {min_support}, {min_confidence}")
+    n_baskets = basket_items["basket_id"].nunique()
+    if n_baskets == 0:
+        return _empty_rules()
+    onehot = pd.crosstab(basket_items["basket_id"], basket_items["item"]).gt(0)
+    onehot.columns = onehot.columns.astype(str)
+    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_items)
+    if itemsets.empty or not (itemsets["itemsets"].map(len) > 1).any():
+        return _empty_rules()
+    with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend's other metrics (certainty, ...) divide by 0
+        found = association_rules(itemsets, metric="confidence", min_threshold=min_confidence,
+                                  num_itemsets=len(onehot))
+    found = found[found["consequents"].map(len) == 1]
+    if found.empty:
+        return _empty_rules()
+    rules = pd.DataFrame({
+        "group": group,
+        "antecedent": found["antecedents"].map(lambda s: SEPARATOR.join(sorted(s))),
+        "consequent": found["consequents"].map(lambda s: next(iter(s))),
+        "baskets": np.rint(found["support"].to_numpy() * n_baskets).astype("int64"),
+        "support": found["support"].to_numpy(), "confidence": found["confidence"].to_numpy(),
+        "lift": found["lift"].to_numpy(),
+    })
+    return _sorted(rules)
+
+
+def pair_rules(con: ibis.BaseBackend | None, basket_items: pd.DataFrame | ibis.Table, min_support: float = 0.01,
+               min_confidence: float = 0.2) -> pd.DataFrame:
+    """One-item rules (A -> C) from pair counts computed in the engine, per group: the same support,
+    confidence and lift as `mine_rules` gives for its one-item rules, without a basket × item matrix
+    in memory (for tens of millions of lines). `basket_items` holds group, basket_id, item."""
+    table = ibis.memtable(basket_items) if isinstance(basket_items, pd.DataFrame) else basket_items
+    sizes = table.group_by("group").aggregate(n=table.basket_id.nunique())
+    singles = table.group_by(["group", "item"]).aggregate(item_baskets=table.basket_id.nunique())
+    left, right = table.view(), table.view()
+    pairs = left.join(right, [left.group == right.group, left.basket_id == right.basket_id, left.item != right.item])
+    pairs = pairs.select(group=left.group, antecedent=left.item, consequent=right.item, basket_id=left.basket_id)
+    counted = pairs.group_by(["group", "antecedent", "consequent"]).aggregate(baskets=pairs.basket_id.count())
+    a = singles.rename(antecedent="item", a_baskets="item_baskets")
+    c = singles.rename(consequent="item", c_baskets="item_baskets")
+    expr = counted.join(sizes, "group").join(a, ["group", "antecedent"]).join(c, ["group", "consequent"])
+    frame = (con or ibis.duckdb.connect()).to_pandas(expr) if isinstance(basket_items, pd.DataFrame) else expr.to_pandas()
+    if frame.empty:
+        return _empty_rules()
+    frame["support"] = frame["baskets"] / frame["n"]
+    frame["confidence"] = frame["baskets"] / frame["a_baskets"]
+    frame["lift"] = frame["confidence"] / (frame["c_baskets"] / frame["n"])
+    # the antecedent itself must be frequent, as in FP-growth
+    keep = ((frame["support"] >= min_support) & (frame["confidence"] >= min_confidence)
+            & (frame["a_baskets"] / frame["n"] >= min_support))
+    frame = frame[keep].astype({"baskets": "int64"})
+    return _sorted(frame[list(RULE_COLUMNS)])
+
+
+def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = None, by: str = "segment",
+                   min_support: float = 0.01, min_confidence: float = 0.2, max_items: int = 3,
+                   engine_above: int = 200_000, con: ibis.BaseBackend | None = None,
+                   min_baskets: int = 1) -> pd.DataFrame:
+    """The rules of each group's own baskets (a customer's group from `segments[by]`; all baskets as
+    group "all" when `segments` is None): each group is mined alone, so its support and confidence are
+    shares of its own baskets, and Champions' rules can be set beside At Risk customers'. Groups with
+    more than `engine_above` baskets get one-item rules counted in the engine (`pair_rules`). Rules
+    held by fewer than `min_baskets` baskets are left out (in a small segment, a share is few baskets)."""
+    grouped = _with_groups(basket_items, segments, by)
+    found = []
+    for group, rows in grouped.groupby("group", sort=True):
+        if rows["basket_id"].nunique() > engine_above:
+            found.append(pair_rules(con, rows[["group", "basket_id", "item"]], min_support, min_confidence))
+        else:
+            found.append(mine_rules(rows, min_support, min_confidence, max_items, group=str(group)))
+    found = [f[f["baskets"] >= min_baskets] for f in found]
+    found = [f for f in found if not f.empty]
+    return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
+
+
+def top_rules(rules: pd.DataFrame, top: int = 5, order=None) -> pd.DataFrame:
+    """At most `top` rules per group (highest lift, then confidence, then support), groups in `order`."""
+    shown = rules.groupby("group", sort=False).head(top)
+    if order is not None:
+        rank = {g: i for i, g in enumerate(order)}
+        shown = shown.assign(_rank=shown["group"].map(rank).fillna(len(rank))).sort_values(
+            ["_rank", "lift", "confidence", "support"], ascending=[True, False, False, False], kind="stable")
+        shown = shown.drop(columns="_rank")
+    return shown.reset_index(drop=True)
+
+
+def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd.DataFrame,
+                   by: str = "segment") -> pd.DataFrame:
+    """Each customer's next best category: among the rules of the customer's own group whose
+    antecedent items the customer has all bought (in any basket) and whose consequent they have not,
+    the consequent of the highest lift, then confidence, then support (then the first by name).
+
+    One row per customer of `segments`: customer_id, group (the `by` value), next_best (missing when
+    no rule applies), and the rule used (rule_antecedent, rule_lift, rule_confidence). For the CRM
+    export: a customer with no rule keeps an empty next_best rather than a guess.
+    """
+    _check_columns(segments.columns, ("customer_id", by), "segments")
+    customers = segments[["customer_id", by]].astype({"customer_id": str}).rename(columns={by: "group"})
+    customers["group"] = customers["group"].astype(str)
+    result = customers.assign(next_best=pd.Series(pd.NA, index=customers.index, dtype="string"),
+                              rule_antecedent=pd.Series(pd.NA, index=customers.index, dtype="string"),
+                              rule_lift=np.nan, rule_confidence=np.nan)
+    if rules.empty:
+        return result
+    bought = basket_items.groupby("customer_id")["item"].agg(frozenset)
+    ranked = rules.sort_values(["lift", "confidence", "support", "consequent", "antecedent"],
+                               ascending=[False, False, False, True, True], kind="stable")
+    ranked = ranked.assign(needs=ranked["antecedent"].str.split(SEPARATOR, regex=False).map(frozenset))
+    by_group = {g: list(zip(r["needs"], r["consequent"], r["antecedent"], r["lift"], r["confidence"]))
+                for g, r in ranked.groupby("group", sort=False)}
+    chosen = {}
+    for customer, group in zip(customers["customer_id"], customers["group"]):
+        items = bought.get(customer, frozenset())
+        for needs, consequent, antecedent, lift, confidence in by_group.get(group, ()):
+            if consequent not in items and needs <= items:
+                chosen[customer] = (consequent, antecedent, lift, confidence)
+                break
+    if chosen:
+        picked = pd.DataFrame.from_dict(chosen, orient="index",
+                                        columns=["next_best", "rule_antecedent", "rule_lift", "rule_confidence"])
+        index = result["customer_id"].map(lambda c: c in chosen).to_numpy()
+        ids = result.loc[index, "customer_id"]
+        for name in picked.columns:
+            result.loc[index, name] = picked.loc[ids, name].to_numpy()
+    return result
+
+
+def next_best_counts(next_best: pd.DataFrame) -> pd.DataFrame:
+    """How many customers of each group get each next best category (group, next_best, customers),
+    with the customers that no rule reaches as next_best missing."""
+    counts = (next_best.assign(next_best=next_best["next_best"].astype(object))
+              .groupby(["group", "next_best"], dropna=False).size().rename("customers").reset_index())
+    return counts.sort_values(["group", "customers"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def _sorted(rules: pd.DataFrame) -> pd.DataFrame:
+    return rules.sort_values(["group", "lift", "confidence", "support", "antecedent", "consequent"],
+                             ascending=[True, False, False, False, True, True], kind="stable").reset_index(drop=True)
+
+
+def _empty_rules() -> pd.DataFrame:
+    return pd.DataFrame({"group": pd.Series(dtype=str), "antecedent": pd.Series(dtype=str),
+                         "consequent": pd.Series(dtype=str), "baskets": pd.Series(dtype="int64"),
+                         "support": pd.Series(dtype=float), "confidence": pd.Series(dtype=float),
+                         "lift": pd.Series(dtype=float)})
+
+
+def check_item_column(columns, item: str) -> bool:
+    """Whether the transactions have the `item` column (category or product): without it there are
+    no baskets of items, and 07_cross_sell says so instead of failing."""
+    return item in columns
+
