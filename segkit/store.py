@@ -23,7 +23,7 @@ STAGE_FILES = {
     "month_start_features": "01_cleaning",
     "value": "03_customer_value", "clusters": "04_clustering",
     "transitions": "06_migration", "customer_moves": "06_migration", "moved_to_at_risk": "06_migration",
-    "kpi_trends": "06_migration", "alerts": "06_migration",
+    "kpi_trends": "06_migration", "alerts": "06_migration", "next_best": "07_cross_sell",
 }
 
 

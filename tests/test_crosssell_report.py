@@ -41,12 +41,16 @@ def test_the_english_page_shows_the_mix_rules_next_best_and_campaigns(en_run):
     assert "Traceback" not in text and "Error" not in text and 'data-mime-type="application/vnd.jupyter.stderr"' not in html
 
 
-def test_the_crm_export_has_one_row_per_customer(en_run):
+def test_the_crm_export_has_one_row_per_customer_with_the_next_best_category(en_run):
     data = en_run[1].folder / "data"
-    export = pd.read_csv(data / "next_best_category.csv", dtype={"customer_id": str}, encoding="utf-8-sig")
+    stage = pd.read_parquet(data / "next_best.parquet")
     segments = pd.read_parquet(data / "segments.parquet")
-    assert sorted(export["customer_id"]) == sorted(segments["customer_id"])
-    assert {"segment", "next_best", "rule_lift"} <= set(export.columns)
+    assert sorted(stage["customer_id"]) == sorted(segments["customer_id"])
+    assert {"segment", "next_best", "rule_lift"} <= set(stage.columns)
+    export = pd.read_parquet(en_run[1].folder / "exports" / "customers.parquet").set_index("customer_id")
+    offered = stage.dropna(subset=["next_best"]).set_index("customer_id")["next_best"]
+    assert len(offered) and (export.loc[offered.index, "next_best_category"] == offered).all()
+    assert export["next_best_category"].notna().sum() == len(offered)
 
 
 def test_the_chinese_page(zh_run):

@@ -59,14 +59,13 @@ def next_best_table(next_best: pd.DataFrame, segment_map, lang: str, top: int = 
     return pd.DataFrame(rows, columns=["segment", "customers", "with_next_best", "top_next_best"])
 
 
-def save_next_best(data_dir: str | Path, next_best: pd.DataFrame) -> Path:
-    """Write the per-customer next best item for the CRM as data_dir/next_best_category.csv (UTF-8 with a
-    byte-order mark, so Excel opens Chinese text): customer_id, segment, next_best, rule_antecedent,
-    rule_lift, rule_confidence. Returns the path."""
-    path = Path(data_dir) / "next_best_category.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    next_best.rename(columns={"group": "segment"}).to_csv(path, index=False, encoding="utf-8-sig")
-    return path
+def save_next_best(data_dir: str | Path, next_best: pd.DataFrame) -> None:
+    """Save the per-customer next best item as the run's `next_best` stage (customer_id, segment,
+    next_best, rule_antecedent, rule_lift, rule_confidence); the exports put it beside each customer
+    (`next_best_category` in exports/customers.*, for the CRM)."""
+    from segkit.store import save_stage
+
+    save_stage(data_dir, next_best=next_best.rename(columns={"group": "segment"}))
 
 
 def join_table(report: pd.DataFrame, lang: str) -> pd.DataFrame:

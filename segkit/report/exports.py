@@ -52,7 +52,7 @@ COLUMNS = {
     "monetary_tier_name": "text", "abc_class": "text", "tags": "text", "tag_names": "text",
     "rank": "integer", "rank_score": "number", "orders": "integer", "revenue": "number",
     "recency_days": "integer", "last_purchase": "date", "clv": "number", "clv_tier": "text",
-    "clv_tier_name": "text", "p_alive": "number", "churn_risk": "boolean",
+    "clv_tier_name": "text", "p_alive": "number", "churn_risk": "boolean", "next_best_category": "text",
 }
 # Excel's forbidden sheet-name characters, and its longest sheet name
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
@@ -159,10 +159,15 @@ def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFra
     profile = load_stage(data_dir, "profile")
     classes = load_segment_map(rfm.class_map, custom=rfm.custom_maps, basis=rfm.class_basis,
                                thresholds=rfm.class_thresholds)
-    return export_frame(profile, params.lang, _grid(rfm), classes,
-                        value=load_stage(data_dir, "value", optional=True),
-                        clusters=load_stage(data_dir, "clusters", optional=True), tags=params.tags,
-                        minor_unit=params.currency.minor_unit)
+    frame = export_frame(profile, params.lang, _grid(rfm), classes,
+                         value=load_stage(data_dir, "value", optional=True),
+                         clusters=load_stage(data_dir, "clusters", optional=True), tags=params.tags,
+                         minor_unit=params.currency.minor_unit)
+    offers = load_stage(data_dir, "next_best", optional=True)  # 07_cross_sell's next best category
+    if offers is not None and "next_best" in offers.columns:
+        best = offers.assign(customer_id=offers["customer_id"].astype(str)).set_index("customer_id")["next_best"]
+        frame["next_best_category"] = frame["customer_id"].astype(str).map(best).astype("string")
+    return frame
 
 
 def _grid(rfm):
