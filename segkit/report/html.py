@@ -24,7 +24,10 @@ import pandas as pd
 from segkit.i18n import label_columns, messages, t
 
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity",
-           "accuracy", "p_alive", "clv_share", "churn_risk_share", "churn_rate", "retention_rate", "repurchase_rate")
+           "accuracy", "p_alive", "clv_share", "churn_risk_share", "churn_rate", "retention_rate", "repurchase_rate",
+           # cross-sell and campaigns (07_cross_sell)
+           "buyer_share", "rate", "rate_low", "rate_high", "rule_support", "confidence", "treated_rate", "control_rate",
+           "uplift", "uplift_low", "uplift_high")
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount", "clv", "clv_total", "expected_spend")
 MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value")  # placeholders in the catalogue that hold money
 _TOKEN = "SEGKITVALUE{}X"  # letters only: Markdown leaves it alone, so it survives rendering intact
