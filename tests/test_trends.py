@@ -34,7 +34,9 @@ def test_the_series_adds_up_each_months_own_figures():
                            "segment": ["champions", "lost", "champions", "new_customers", "lost"]})
     current = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "segment": ["champions", "loyal", "lost", "lost"],
                             "revenue": [60.0, 20.0, 40.0, 60.0]})
-    series = kpi_series(ACTIVITY, starts, current=current, as_of=dt.date(2024, 3, 31))
+    surveys = pd.DataFrame({"customer_id": ["a", "b", "c", "a"], "nps": [10, 3, 8, None],
+                            "answered_at": pd.to_datetime(["2024-03-02", "2024-03-20", "2024-03-21", "2024-01-05"])})
+    series = kpi_series(ACTIVITY, starts, current=current, as_of=dt.date(2024, 3, 31), surveys=surveys)
     assert series.index.tolist() == [month("2024-01"), month("2024-02"), month("2024-03")]
     assert series["revenue"].tolist() == [50.0, 25.0, 105.0]
     assert series["customers"].tolist() == [2.0, 3.0, 4.0]  # who had bought by each month's end
@@ -44,6 +46,8 @@ def test_the_series_adds_up_each_months_own_figures():
     assert series.loc[month("2024-02"), "share_new_customers"] == pytest.approx(1 / 3)
     assert series.loc[month("2024-03"), "share_lost"] == 0.5
     assert series.loc[month("2024-03"), "top_share"] == pytest.approx(60 / 180)  # top 20% of 4: one customer
+    assert series.loc[month("2024-03"), "nps"] == pytest.approx(100 * (1 / 3 - 1 / 3))  # a promoter, a detractor
+    assert np.isnan(series.loc[month("2024-01"), "nps"])  # January's only answer is blank
 
     changes = kpi_changes(series).set_index("kpi")
     assert changes.loc["revenue", "this_month"] == 105.0 and changes.loc["revenue", "last_month"] == 25.0

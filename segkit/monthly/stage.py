@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segkit.monthly.history import HISTORY_FILE, read_history
+from segkit.monthly.history import HISTORY_FILE
 from segkit.monthly.migration import (WATCHED, classes_before, customer_moves, largest_moves, match_clusters,
                                       slipped, transition_matrix)
 from segkit.monthly.trends import check_alerts, kpi_changes, kpi_series
@@ -102,7 +102,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
 
             month_classes = month_start_segments(at_starts, params.rfm, segment_map, class_map, "segment")
         result.trends = kpi_series(activity, month_classes, at_starts, current, as_of, top=params.case_study.top_share,
-                                   nps=_history_nps(history_file, params.run_name, profile))
+                                   surveys=load_stage(data_dir, "surveys", optional=True))
         result.changes = kpi_changes(result.trends, month)
         result.alerts = check_alerts(params.alerts, result.changes, result.counts,
                                      {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)})
@@ -150,15 +150,6 @@ def _long(counts: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     frame = pd.concat(parts, ignore_index=True)
     frame["before"], frame["after"] = frame["before"].astype(str), frame["after"].astype(str)
     return frame[["map", "before", "after", "customers"]]
-
-
-def _history_nps(history_file: Path, run_name: str, profile: pd.DataFrame) -> pd.Series | None:
-    """NPS per month: the history's earlier months, where it recorded one."""
-    kpis = read_history(history_file, run_name)["kpis"]
-    found = kpis[kpis["name"] == "nps"]
-    if found.empty:
-        return None
-    return pd.Series(found["value"].to_numpy(), index=pd.to_datetime(found["month"]).dt.date)
 
 
 def _matched_clusters(clusters, features, at_starts, history_file: Path, run_name: str, month: dt.date,

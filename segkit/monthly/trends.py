@@ -8,7 +8,8 @@ The series is computed from the run's own stage files, so it exists on the first
   the share of each segment at each month's end, from the features as they stood at each month start
   (the `month_start_features` stage) classified with the run's standards, and this run's own classes
   for its last month;
-- NPS where the history holds it for earlier months (and the run's own NPS for its last month).
+- NPS of each month's survey answers (promoters 9-10 minus detractors 0-6, in points), where the
+  source has dated survey answers.
 
 Months are calendar months, labelled by their first day; a month's classes are those at its end.
 """
@@ -36,7 +37,7 @@ def _month(value) -> dt.date:
 
 def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None = None,
                month_start_features: pd.DataFrame | None = None, current: pd.DataFrame | None = None,
-               as_of: dt.date | None = None, top: float = 0.2, nps: pd.Series | None = None) -> pd.DataFrame:
+               as_of: dt.date | None = None, top: float = 0.2, surveys: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per calendar month (index `month`, the month's first day) with the columns of `KPIS`
     that the inputs allow and `share_<segment>` (share of the customers at the month's end).
 
@@ -46,8 +47,9 @@ def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None 
     month before. `month_start_features`: the features at each month start (month, customer_id,
     revenue ...), for the top share of the month before. `current`: customer_id, segment, revenue:
     this run's customers at `as_of` (the last month's end). `top`: the share of customers whose
-    revenue share is followed (0.2: the top 20%). `nps`: NPS by month (index: month first days), e.g.
-    from the history. Shares and rates are fractions (0.25 = 25%); revenue in the run's currency.
+    revenue share is followed (0.2: the top 20%). `surveys`: customer_id, answered_at (date), nps
+    (0-10): the NPS of each month's answers, in points (-100..100). Shares and rates are fractions
+    (0.25 = 25%); revenue in the run's currency.
     """
     from segkit.classify.value import top_share
     from segkit.monthly.activity import monthly_kpis
@@ -76,8 +78,13 @@ def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None 
         tops[_month(as_of)] = top_share(current["revenue"], top)
     if tops:
         series["top_share"] = pd.Series(tops, dtype=float)
-    if nps is not None and len(nps):
-        series["nps"] = pd.Series({_month(k): float(v) for k, v in nps.items()}, dtype=float)
+    if surveys is not None and {"answered_at", "nps"} <= set(surveys.columns):
+        answers = surveys.dropna(subset=["answered_at", "nps"])
+        if len(answers):
+            month = pd.to_datetime(answers["answered_at"]).dt.to_period("M").dt.start_time.dt.date
+            score = answers["nps"].astype(float)
+            by_month = (100 * ((score >= 9).astype(float) - (score <= 6).astype(float))).groupby(month.to_numpy()).mean()
+            series["nps"] = pd.Series(by_month.to_dict(), dtype=float)
     series.index.name = "month"
     return series
 
