@@ -70,3 +70,17 @@ def test_a_cohort_chart_with_no_month_after_the_first_is_not_drawn():
     one_month = pd.DataFrame({0: [1.0]}, index=[dt.date(2024, 1, 1)])
     assert plots.cohort_heatmap(one_month, "en") is None
     assert plots.cohort_heatmap(one_month * 100, "en", measure="revenue") is not None  # month 0 is there
+
+
+def test_every_chart_function_returns_its_figure():
+    """A chart function that draws and returns nothing shows nothing in a notebook (a merge once cut
+    two `return fig` lines): each public function of plots returns a value on some path."""
+    import ast
+    import inspect
+
+    from segkit.report import plots
+
+    tree = ast.parse(inspect.getsource(plots))
+    silent = [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")
+              and not any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(node))]
+    assert silent == [], silent

@@ -81,7 +81,9 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     else:
         before = before.assign(customer_id=before["customer_id"].astype(str))
         before = before[before["customer_id"].isin(current["customer_id"])]  # set aside this month: not compared
-        for column, codes in (("segment", segment_map.codes), ("rfm_class", class_map.codes)):
+        # last month may have been scored on another grid (rm6 when F could not yet tell customers apart)
+        segment_codes = list(segment_map.codes) + sorted(set(before["segment"].dropna()) - set(segment_map.codes))
+        for column, codes in (("segment", segment_codes), ("rfm_class", class_map.codes)):
             counts, shares = transition_matrix(before, current, column, codes=codes)
             result.counts[column], result.shares[column] = counts, shares
             result.flows[column] = largest_moves(counts, top=12)
@@ -104,8 +106,8 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         result.trends = kpi_series(activity, month_classes, at_starts, current, as_of, top=params.case_study.top_share,
                                    surveys=load_stage(data_dir, "surveys", optional=True))
         result.changes = kpi_changes(result.trends, month)
-        result.alerts = check_alerts(params.alerts, result.changes, result.counts,
-                                     {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)})
+        codes = {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)}
+        result.alerts = check_alerts(_rules(params, codes), result.changes, result.counts, codes)
     save_stage(data_dir,
                transitions=_long(result.counts),
                moved_to_at_risk=result.slipped,
@@ -114,6 +116,15 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                            to_classes=lambda f: f["to_classes"].map("+".join))
                if result.alerts is not None else None)
     return result
+
+
+def _rules(params, codes: dict[str, list[str]]) -> tuple:
+    """The params' alert rules; segkit's default rules (no `alerts` key in the params) only where the
+    run's maps have the classes they name (a custom map, or the recency x spend grid, has no Champions)."""
+    if "alerts" in params.model_fields_set:
+        return params.alerts
+    return tuple(rule for rule in params.alerts
+                 if rule.kind != "moved" or set(rule.from_classes) | set(rule.to_classes) <= set(codes[rule.map]))
 
 
 def slipped_customers(before: pd.DataFrame, current: pd.DataFrame, segment_map: str = "rfm11",

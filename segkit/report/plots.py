@@ -427,6 +427,7 @@ def dendrogram(tree: np.ndarray, k: int, lang: str, leaves: int = 30):
     ax.set_xlabel(t("chart.tree_customers", lang))
     ax.set_title(t("chart.dendrogram", lang))
     ax.tick_params(axis="x", labelsize=7)
+    return fig
 
 
 def stability_chart(stability, lang: str, names: dict | None = None, bands=(0.5, 0.6, 0.75, 0.85)):
@@ -438,7 +439,8 @@ def stability_chart(stability, lang: str, names: dict | None = None, bands=(0.5,
     fig, ax = _figure(8, 0.9 + 0.5 * max(len(order), 2))
     sns.boxplot(data=frame, x="jaccard", y="cluster", order=order, color=PALETTE[0], fill=False, whis=(0, 100),
                 ax=ax)
-    sns.stripplot(data=frame, x="jaccard", y="cluster", order=order, color=PALETTE[1], size=4, ax=ax)
+    # no jitter: seaborn draws it from an unseeded generator, and the same run must give the same page
+    sns.stripplot(data=frame, x="jaccard", y="cluster", order=order, color=PALETTE[1], size=4, jitter=False, ax=ax)
     for edge, word in zip((bands[0], bands[-1]), ("dissolved", "highly_stable")):
         ax.axvline(edge, color=PALETTE[7], linestyle="--", linewidth=1)
         ax.text(edge, 1.0, t(f"evaluate.verdict.{word}", lang), fontsize=8, ha="center", va="bottom",
@@ -508,6 +510,7 @@ def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = Non
         ax.set_title(str(labels.get(scheme, scheme)), fontsize=10)
         ax.set_xlabel(t("chart.lift.x", lang))
         ax.spines[["top", "right"]].set_visible(False)
+    return fig
 
 
 def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "category", row_names=None):

@@ -257,8 +257,11 @@ def moves_table(migration, lang: str) -> pd.DataFrame | None:
 
 
 def class_labels(migration_map, lang: str) -> dict[str, str]:
-    """Class code -> words for a segment map (the migration charts' labels)."""
-    return dict(migration_map.labels(lang))
+    """Class code -> words for a segment map (the migration charts' labels), with the words of the
+    recency x spend grid, which an earlier month may have fallen back to."""
+    from segkit.classify.rfm import FALLBACK_GRID
+
+    return {**load_segment_map(FALLBACK_GRID).labels(lang), **migration_map.labels(lang)}
 
 
 def stayed_share(counts: pd.DataFrame) -> float:
