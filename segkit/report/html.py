@@ -172,11 +172,12 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
 # How wide a table may be, in characters of its shown text (a CJK character counts two), before the
 # printed report (segkit.report.pages.PRINT_CSS) changes how it sets it: about 95 characters fit an A4
 # portrait page at the report's size; wider, it is set at 7 pt ("segkit-wide", about 125 fit); wider
-# still, at 7 pt on a landscape page ("segkit-widest", about 180 fit); beyond, at 5.5 pt on a landscape
-# page ("segkit-huge", about 250 fit).
+# still, at 5.5 pt ("segkit-widest", about 160 fit), still portrait, so that a short wide table does
+# not leave two pages half empty around a landscape one; beyond, at 5.5 pt on a landscape page
+# ("segkit-huge", about 250 fit).
 WIDE_TABLE_CHARS = 95
 WIDEST_TABLE_CHARS = 125
-HUGE_TABLE_CHARS = 180
+HUGE_TABLE_CHARS = 160
 
 
 def table_width(labels, plain: pd.DataFrame, formats: dict, currency=None) -> int:

@@ -75,8 +75,8 @@ table.segkit-table { max-width: 100%; }
 table.segkit-table th { white-space: normal; overflow-wrap: break-word; vertical-align: bottom; }
 table.segkit-wide { font-size: 7pt; }
 table.segkit-wide th, table.segkit-wide td { padding: 2px 3px; }
-table.segkit-huge { font-size: 5.5pt; }
-table.segkit-huge th, table.segkit-huge td { padding: 1px 2px; }
+table.segkit-widest { font-size: 5.5pt; }
+table.segkit-widest th, table.segkit-widest td { padding: 1px 2px; }
 /* A table too wide for portrait turns its page, with the heading and sentences just before it
    (export_html marks those cells). */
 .segkit-landscape { page: landscape; }
@@ -140,14 +140,14 @@ CELL_START = '<div class="jp-Cell '
 
 
 def _landscape_cells(page: str) -> str:
-    """Marks the cell of each table too wide for a portrait page (class segkit-widest, from
+    """Marks the cell of each table too wide for a portrait page (class segkit-huge, from
     segkit.report.html.table) and the text cells just before it (its heading, its sentences) with
     class segkit-landscape: the print style sets them on a landscape page together, so that no
     heading is left behind on the portrait page."""
     cells = re.split(f"(?={re.escape(CELL_START)})", page)
     marked = set()
     for number, cell in enumerate(cells):
-        if not cell.startswith(CELL_START) or "segkit-widest" not in cell:
+        if not cell.startswith(CELL_START) or "segkit-huge" not in cell:
             continue
         marked.add(number)
         before = number - 1
