@@ -59,7 +59,8 @@ case "${1:-}" in
   test)
     need_python; system_packages test; python_env postgres,excel,dev
     shift
-    exec "$VENV/bin/python" -m pytest "$@"
+    # one worker per core (pytest-xdist); the tests of the shared reports stay together on one of them
+    exec "$VENV/bin/python" -m pytest -n "${SEGKIT_TEST_WORKERS:-auto}" --dist loadgroup "$@"
     ;;
   *)
     echo "usage: ./run.sh demo [report options] | ./run.sh test [pytest options]" >&2; exit 2 ;;

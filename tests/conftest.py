@@ -92,3 +92,14 @@ def chromium(*args, tmp_path) -> subprocess.CompletedProcess:
              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
              f"--user-data-dir={tmp_path / 'chromium-profile'}"]
     return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+SHARED_REPORTS = {"en_run", "zh_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """With several workers (`./run.sh test` runs pytest-xdist with --dist loadgroup), the tests that
+    read the shared English and Chinese reports go to one worker, so that each report is made once."""
+    for item in items:
+        if SHARED_REPORTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("shared_reports"))
