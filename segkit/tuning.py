@@ -411,6 +411,9 @@ class TuningPanel:
         self.params = load_params(self.params_path, list(overrides or []))
         self.parts = tuple(parts)
         self.lang = lang or self.params.lang
+        from segkit.report.plots import use_language
+
+        use_language(self.lang)  # the charts' fonts (a CJK font for zh), as the notebooks' first cell does
         self.settings = TuningSettings.from_params(self.params, k)
         if "cluster" in self.parts and self.settings.k is None:
             low, high = self.settings.k_range
@@ -420,6 +423,7 @@ class TuningPanel:
             low, high = self.settings.k_range
             self.settings = self.settings.replace(k=min(max(self.settings.k, low), high))
         self._tables: dict[str, pd.DataFrame] = {}
+        self._drawn: dict[str, tuple] = {}
         self.controls: dict[str, Any] = {}
         self._quiet = False
         self._build(widgets)
@@ -545,16 +549,14 @@ class TuningPanel:
                 self._tables[view] = _tier_view(self.features, name, column, getattr(self.settings, f"{name}_tier"),
                                                 self.lang)
         self.status.value = _escape(" ".join(notes))
-        outputs = []
-        for view in self.views:
-            frame = self._tables.get(view)
-            if frame is None or frame.empty:
-                continue
+        for view in views:  # only the views that changed are drawn again
+            frame = self._tables[view]
             shown = frame.rename(columns={"group": VIEW_COLUMN[view]})
-            outputs.append(_bundle(say(f"tuning.view.{view}", self.lang)))
-            outputs.append(_bundle(table(shown.drop(columns=["view", "code"]), self.lang, currency=self.params.currency)))
-            outputs.append(_bundle(share_bars(shown, VIEW_COLUMN[view], self.lang, f"tuning.view.{view}")))
-        self.output.outputs = tuple(outputs)
+            self._drawn[view] = () if frame.empty else (
+                _bundle(say(f"tuning.view.{view}", self.lang)),
+                _bundle(table(shown.drop(columns=["view", "code"]), self.lang, currency=self.params.currency)),
+                _bundle(share_bars(shown, VIEW_COLUMN[view], self.lang, f"tuning.view.{view}")))
+        self.output.outputs = tuple(bundle for view in self.views for bundle in self._drawn.get(view, ()))
         return self.tables
 
     @property
