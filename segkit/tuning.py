@@ -67,7 +67,9 @@ def _widgets():
 
 def is_interactive() -> bool:
     """True in a kernel that Jupyter Server started (JupyterLab, Notebook 7: they set JPY_SESSION_NAME),
-    unless SEGKIT_BATCH is set; False in a plain Python process and in papermill's kernels."""
+    unless SEGKIT_BATCH is set; False in a plain Python process and in the kernels papermill starts
+    from one (`segkit report`). A kernel inherits its parent's environment: a report run from inside
+    a JupyterLab kernel needs SEGKIT_BATCH=1 to keep its kernels batch."""
     return bool(os.environ.get(SESSION_VARIABLE)) and not os.environ.get(BATCH_VARIABLE)
 
 
@@ -503,17 +505,15 @@ class TuningPanel:
     def _changed(self, _change=None) -> None:
         if self._quiet:
             return
+        previous = self.settings
         try:
             settings, views = self._settings_from_controls()
-            if "rfm" in self.parts and settings.method == "fixed" and not all(
-                    self.controls[f"cuts.{c}"].value.strip() for c in RFM_COLUMNS):
-                raise ParamsError("rfm.method fixed: type the cut points of recency_days, orders and revenue")
             settings.check(self.parts)
-        except SegkitError as err:
+            self.settings = settings
+            self.refresh(views)
+        except (SegkitError, ValueError) as err:  # ValueError: what the scorer or clusterer refuses, e.g.
+            self.settings = previous              # ties rank with fixed cut points; the tables stay as shown
             self.status.value = _escape(str(err))
-            return
-        self.settings = settings
-        self.refresh(views)
 
     def _show_learned_cuts(self, scorer) -> None:
         """While the method is not fixed, the cut point fields show the cut points the scoring learned,
@@ -524,7 +524,7 @@ class TuningPanel:
         try:
             for dim, column in (("r", "recency_days"), ("f", "orders"), ("m", "revenue")):
                 self.controls[f"cuts.{column}"].value = ", ".join(f"{_number(round(float(v), 2)):g}"
-                                                                  for v in scorer.cuts_[dim])
+                                                                  for v in sorted(set(scorer.cuts_[dim])))
         finally:
             self._quiet = False
 
@@ -535,19 +535,21 @@ class TuningPanel:
         from segkit.report.tables import cluster_skip_text
 
         views = self.views if views is None else [v for v in self.views if v in views]
-        notes = []
-        for view in views:
+        computed, notes, scorer = {}, [], None
+        for view in views:  # all computed before any is shown: a failure leaves the panel as it was
             if view == "segment":
-                self._tables[view], scorer = _segment_view(self.features, self.settings, self.lang)
-                self._show_learned_cuts(scorer)
+                computed[view], scorer = _segment_view(self.features, self.settings, self.lang)
             elif view == "cluster":
-                self._tables[view], skipped = _cluster_view(self.features, self.settings, self.lang)
+                computed[view], skipped = _cluster_view(self.features, self.settings, self.lang)
                 if skipped:
                     notes.append(cluster_skip_text(skipped, self.lang))
             else:
                 name, column = ("frequency", "orders") if view == "frequency_tier" else ("monetary", "revenue")
-                self._tables[view] = _tier_view(self.features, name, column, getattr(self.settings, f"{name}_tier"),
-                                                self.lang)
+                computed[view] = _tier_view(self.features, name, column, getattr(self.settings, f"{name}_tier"),
+                                            self.lang)
+        self._tables.update(computed)
+        if scorer is not None:
+            self._show_learned_cuts(scorer)
         self.status.value = _escape(" ".join(notes))
         for view in views:  # only the views that changed are drawn again
             frame = self._tables[view]

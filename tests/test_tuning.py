@@ -2,6 +2,7 @@
 from code (widget values set, no browser)."""
 
 import ast
+import html
 import importlib.util
 import json
 import sys
@@ -165,11 +166,20 @@ def test_a_bad_value_is_one_message_and_the_tables_stay(panel):
     assert "is not a list of numbers" in panel.status.value
 
 
+def test_what_the_scorer_refuses_is_one_message_too(features, tmp_path):
+    panel = TuningPanel(features, write_params(tmp_path, "rank", rfm={"ties": "rank"}), parts=("rfm",))
+    shown = panel.tables
+    panel.controls["method"].value = "fixed"
+    assert "ties='rank' applies to method='quantile' only" in html.unescape(panel.status.value)  # shown escaped
+    assert panel.settings.method == "quantile"
+    pd.testing.assert_frame_equal(panel.tables, shown)
+
+
 def test_the_output_shows_a_table_and_a_chart_per_view(panel):
     kinds = [next(k for k in o["data"] if k != "text/plain") for o in panel.output.outputs]
     assert kinds.count("image/png") == 4 and kinds.count("text/html") == 8  # a sentence and a table per view
-    html = "".join(o["data"].get("text/html", "") for o in panel.output.outputs)
-    assert "Champions" in html and t("tier.monetary.high", "en") in html
+    markup = "".join(o["data"].get("text/html", "") for o in panel.output.outputs)
+    assert "Champions" in markup and t("tier.monetary.high", "en") in markup
 
 
 def test_save_button_writes_a_new_file_and_never_the_original(panel, params_path):
