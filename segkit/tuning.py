@@ -270,7 +270,7 @@ def tuning_tables(features: pd.DataFrame, settings: TuningSettings, lang: str = 
     name in `lang`), customers, customer_share (0..1), revenue, revenue_share (0..1; NaN without
     revenue). Groups nobody falls in are listed with 0. Raises ParamsError when the settings are not
     valid params (`TuningSettings.check`), DataError when the features lack a column. Methods: RFM
-    scoring (Hughes 1994) as `RFMScorer`; clustering as `segkit.models.cluster` (k fixed).
+    scoring (Hughes 1994, Strategic Database Marketing) as `RFMScorer`; clustering as `segkit.models.cluster` (k fixed).
 
     >>> from segkit.datasets import generate_retail
     >>> from segkit.features import customer_features
