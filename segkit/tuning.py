@@ -346,6 +346,7 @@ def write_tuned_params(params_path: str | os.PathLike, settings: TuningSettings,
     raw = load_yaml(read_params_text(original), origin=str(original))
     if not isinstance(raw, dict):
         raise ParamsError(f"{original}: the top level must be a mapping of keys")
+    raw = _unshared(raw)  # a YAML alias (*name) shares one value: a change must not reach its other places
     before = validate_params(copy.deepcopy(raw), origin=str(original)).model_dump(mode="json", by_alias=True)
     changed = []
     for dotted, value in settings.params_values(parts).items():
@@ -367,6 +368,15 @@ def write_tuned_params(params_path: str | os.PathLike, settings: TuningSettings,
         raise ParamsError(f"{target}: cannot be written ({err.strerror or type(err).__name__}); "
                           "check that you may write in that folder") from None
     return target
+
+
+def _unshared(node):
+    """A copy of a YAML document in which no mapping or list is shared by two places."""
+    if isinstance(node, dict):
+        return {key: _unshared(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_unshared(value) for value in node]
+    return node
 
 
 def _short(value) -> str:

@@ -116,6 +116,15 @@ def test_write_keeps_every_other_key_and_loads_back(features, params_path, tmp_p
                                                                         for line in header)
 
 
+def test_a_change_under_a_yaml_alias_stays_where_it_was_made(tmp_path):
+    original = tmp_path / "alias.yaml"
+    original.write_text("tiers:\n  frequency: &same {quantiles: [0.5, 0.8]}\n  monetary: *same\n", encoding="utf-8")
+    settings = TuningSettings.from_params(segkit.load_params(original))
+    settings = settings.replace(monetary_tier={**settings.monetary_tier, "quantiles": (0.6, 0.9)})
+    tuned = segkit.load_params(write_tuned_params(original, settings, tmp_path / "tuned.yaml", parts=("tiers",)))
+    assert tuned.tiers.monetary.quantiles == (0.6, 0.9) and tuned.tiers.frequency.quantiles == (0.5, 0.8)
+
+
 def test_write_refuses_the_original_and_an_existing_file(params_path, tmp_path):
     settings = TuningSettings(bins=3)
     with pytest.raises(ParamsError, match="is the original params file, which the tuning panel never edits in place"):
