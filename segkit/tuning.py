@@ -482,10 +482,9 @@ class TuningPanel:
         rows += [widgets.HBox([self.path, self.overwrite, self.save_button]), self.status, self.output]
         self.widget = widgets.VBox(rows)
 
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        # a notebook cell that ends with the panel shows its widgets
+        return self.widget._repr_mimebundle_(**kwargs)
 
     # -- computing --
     def _settings_from_controls(self) -> tuple[TuningSettings, set[str]]:

@@ -189,6 +189,7 @@ def test_the_output_shows_a_table_and_a_chart_per_view(panel):
     assert kinds.count("image/png") == 4 and kinds.count("text/html") == 8  # a sentence and a table per view
     markup = "".join(o["data"].get("text/html", "") for o in panel.output.outputs)
     assert "Champions" in markup and t("tier.monetary.high", "en") in markup
+    assert panel._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
 
 
 def test_save_button_writes_a_new_file_and_never_the_original(panel, params_path):
