@@ -69,4 +69,4 @@ __all__ = [
     "check_classes", "next_period_check", "compare_quality", "Stability", "cluster_stability", "labelings",
     "matrix_stage", "next_period_stage", "compare_settings",
 ]
-from segkit.tuning import TuningPanel, TuningSettings, tuning_panel, tuning_tables, write_tuned_params  # issue 11: tuning in JupyterLab
+from segkit.tuning import TuningPanel, TuningSettings, tuning_panel, tuning_tables, write_tuned_params  # issue 11: tuning

@@ -106,12 +106,12 @@ class TuningSettings:
     def from_params(cls, params, k: int | None = None) -> "TuningSettings":
         """The settings a run's params give (`segkit.load_params`); `k` the clusters to start from
         (default: cluster.k when cluster.k_rule is fixed, else None)."""
-        c = params.cluster
-        return cls(bins=params.rfm.bins, method=params.rfm.method,
-                   cuts={f: list(v) for f, v in params.rfm.cuts.items()} if params.rfm.cuts else None,
-                   percentiles={f: list(v) for f, v in params.rfm.percentiles.items()} if params.rfm.percentiles else None,
-                   ties=params.rfm.ties, max_tied_share=params.rfm.max_tied_share, segment_map=params.rfm.segment_map,
-                   custom_maps=dict(params.rfm.custom_maps),
+        c, rfm = params.cluster, params.rfm
+        return cls(bins=rfm.bins, method=rfm.method,
+                   cuts={f: list(v) for f, v in rfm.cuts.items()} if rfm.cuts else None,
+                   percentiles={f: list(v) for f, v in rfm.percentiles.items()} if rfm.percentiles else None,
+                   ties=rfm.ties, max_tied_share=rfm.max_tied_share, segment_map=rfm.segment_map,
+                   custom_maps=dict(rfm.custom_maps),
                    frequency_tier=params.tiers.frequency.model_dump(), monetary_tier=params.tiers.monetary.model_dump(),
                    k=k if k is not None else (c.k if c.k_rule == "fixed" else None), k_range=(c.k_min, c.k_max),
                    cluster={"columns": tuple(c.features), "method": c.method, "random_state": c.random_state,

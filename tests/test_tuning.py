@@ -90,7 +90,7 @@ def test_bad_settings_are_one_params_error_naming_the_key(features):
 
 
 def test_too_few_profiles_for_k_gives_no_cluster_rows(features):
-    three = features.head(9).assign(recency_days=[5, 5, 5, 50, 50, 50, 200, 200, 200], orders=[4] * 3 + [2] * 3 + [1] * 3,
+    three = features.head(9).assign(recency_days=[5] * 3 + [50] * 3 + [200] * 3, orders=[4] * 3 + [2] * 3 + [1] * 3,
                                     revenue=[400.0] * 3 + [100.0] * 3 + [10.0] * 3)
     tables = tuning_tables(three, TuningSettings(k=4, k_range=(2, 4)), views=("cluster",))
     assert tables.empty
