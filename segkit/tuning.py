@@ -471,7 +471,9 @@ class TuningPanel:
                                                    continuous_update=False, description=t("tuning.cluster.k", lang))
             rows.append(self.controls["k"])
         for control in self.controls.values():
+            control.style.description_width = "initial"  # labels in full (Chinese ones too)
             control.observe(self._changed, names="value")
+        self._bins_in_use()
         self.path = widgets.Text(value=str(next_free_path(self.params_path)), description=t("tuning.save.path", lang),
                                  layout=widgets.Layout(width="60%"))
         self.overwrite = widgets.Checkbox(value=False, description=t("tuning.save.overwrite", lang))
@@ -514,6 +516,7 @@ class TuningPanel:
     def _changed(self, _change=None) -> None:
         if self._quiet:
             return
+        self._bins_in_use()
         previous = self.settings
         try:
             settings, views = self._settings_from_controls()
@@ -523,6 +526,11 @@ class TuningPanel:
         except (SegkitError, ValueError) as err:  # ValueError: what the scorer or clusterer refuses, e.g.
             self.settings = previous              # ties rank with fixed cut points; the tables stay as shown
             self.status.value = _escape(str(err))
+
+    def _bins_in_use(self) -> None:
+        # the number of scores is what quantile scoring splits into; cut points set their own
+        if "method" in self.controls:
+            self.controls["bins"].disabled = self.controls["method"].value != "quantile"
 
     def _show_learned_cuts(self, scorer) -> None:
         """While the method is not fixed, the cut point fields show the cut points the scoring learned,

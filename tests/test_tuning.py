@@ -156,8 +156,10 @@ def test_moving_the_controls_changes_the_tables(panel, features):
 
 
 def test_fixed_cut_points_typed_in_the_panel(panel, features):
+    assert not panel.controls["bins"].disabled
     panel.controls["method"].value = "fixed"  # the fields hold the learned cut points: a valid start
     assert panel.status.value == "" and panel.settings.method == "fixed"
+    assert panel.controls["bins"].disabled  # cut points, not bins, set the scores now
     for column, cuts in FIXED_CUTS.items():
         panel.controls[f"cuts.{column}"].value = ", ".join(map(str, cuts))
     assert panel.settings.cuts == {c: [float(v) for v in cuts] for c, cuts in FIXED_CUTS.items()}
