@@ -68,4 +68,6 @@ __all__ = [
     "SegmentationMatrix", "segmentation_matrix", "spend_growth", "NextPeriodCheck", "calibration_periods",
     "check_classes", "next_period_check", "compare_quality", "Stability", "cluster_stability", "labelings",
     "matrix_stage", "next_period_stage", "compare_settings",
+    "TuningPanel", "TuningSettings", "tuning_panel", "tuning_tables", "write_tuned_params",
 ]
+from segkit.tuning import TuningPanel, TuningSettings, tuning_panel, tuning_tables, write_tuned_params  # noqa: E402

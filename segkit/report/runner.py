@@ -290,6 +290,9 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
     def cell_finished(**_) -> None:
         manager.cell_running = False
 
+    # the kernels of a run are batch kernels, even when the run is started from a JupyterLab kernel
+    # (whose JPY_SESSION_NAME they would inherit): the tuning panel stays closed (segkit.tuning)
+    batch, os.environ["SEGKIT_BATCH"] = os.environ.get("SEGKIT_BATCH"), "1"
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
                                    cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=timeout_s,
@@ -311,6 +314,11 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
         raise ReportError(f"notebook {notebook}: {_os_problem(err, target.parent)}") from err
     except Exception as err:  # a kernel that does not start, a notebook papermill cannot use
         raise ReportError(f"notebook {notebook} could not run ({type(err).__name__}: {_cut(err)})") from err
+    finally:
+        if batch is None:
+            os.environ.pop("SEGKIT_BATCH", None)
+        else:
+            os.environ["SEGKIT_BATCH"] = batch
     stopped = _stopped_early(target)
     if stopped:
         raise ReportError(f"notebook {notebook} stopped early, {stopped}; a report notebook must run to its last "
