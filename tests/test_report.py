@@ -193,8 +193,8 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
     assert not (reports / "tiny.failed" / "index.html").exists()
 
 
-@pytest.mark.parametrize("name, overrides", [("demo.yaml", []), ("demo-zh.yaml", []), ("cdnow.yaml", []),
-                                             ("cdnow.yaml", ["lang=zh"])])
+# (CDNOW in Chinese is the same numbers as in English; the Chinese pages are checked on demo-zh and zh_run)
+@pytest.mark.parametrize("name, overrides", [("demo.yaml", []), ("demo-zh.yaml", []), ("cdnow.yaml", [])])
 def test_shipped_params_run_end_to_end(name, overrides, tmp_path):
     params_path = ROOT / "params" / name
     result = run_report(params_path, overrides=overrides, reports_dir=tmp_path / "reports", pdf=False)

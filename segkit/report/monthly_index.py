@@ -24,6 +24,7 @@ def monthly_section(data_dir: str | Path, params) -> str:
         return ""
     fired = any(key == "migration.alerts_fired" for key, _ in alerts)
     series = load_stage(data_dir, "kpi_trends").set_index("month")
+    plots.use_language(lang)  # the index is written outside the notebooks: a CJK font for zh labels
     figure = plots.kpi_sparklines(series, lang, top=params.case_study.top_share)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
