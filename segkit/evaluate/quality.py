@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
 
-def cluster_quality(X: np.ndarray, labels: np.ndarray, sample_size: int = 10_000,
+def cluster_quality(X: np.ndarray, labels: np.ndarray, sample_size: int = 5_000,
                     random_state: int | None = 0) -> dict[str, float]:
     """Silhouette (higher is better, -1..1), Calinski-Harabasz (higher is better) and
     Davies-Bouldin (lower is better) of a clustering of the rows of X."""
@@ -59,7 +59,7 @@ class TreeExplanation:
                 .drop(columns="_order").reset_index(drop=True))
 
 
-def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 10_000,
+def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
                     random_state: int | None = 0) -> pd.DataFrame:
     """`cluster_quality` of several classifications of the same customers in the same space, side by
     side: `X` (customers x features, e.g. `scaled_rfm(features, columns)`, the space the clusters

@@ -218,7 +218,7 @@ class RFMClusterer:
     (True, True)
     """
 
-    def __init__(self, k_min: int = 2, k_max: int = 8, sample_size: int = 10_000, columns=CLUSTER_FEATURES,
+    def __init__(self, k_min: int = 2, k_max: int = 8, sample_size: int = 5_000, columns=CLUSTER_FEATURES,
                  random_state: int | None = None, method: str = "kmeans", k_rule: str = "gap", k: int | None = None,
                  sample_threshold: int = 50_000, sweep_sample: int = 20_000, minibatch_threshold: int = 50_000,
                  ward_sample: int = 5_000, n_references: int = 10, log="auto", cap: float | None = 0.99,
@@ -558,7 +558,7 @@ class ClusterStage:
                 "cluster_categorical": list(self.categorical)}
 
 
-def cluster_stage(features: pd.DataFrame, lang: str, k_min: int = 2, k_max: int = 8, sample_size: int = 10_000,
+def cluster_stage(features: pd.DataFrame, lang: str, k_min: int = 2, k_max: int = 8, sample_size: int = 5_000,
                   random_state: int | None = None, columns=CLUSTER_FEATURES, method: str = "kmeans",
                   k_rule: str = "gap", k: int | None = None, sample_threshold: int = 50_000,
                   sweep_sample: int = 20_000, ward_sample: int = 5_000, n_references: int = 10, log="auto",
