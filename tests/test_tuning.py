@@ -227,7 +227,7 @@ def test_batch_runs_get_no_panel(features, params_path, monkeypatch):
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     monkeypatch.delenv("SEGKIT_BATCH", raising=False)
     assert tuning_panel(features, params_path, parts=["tiers"]) is None
-    monkeypatch.setenv("JPY_SESSION_NAME", "/home/analyst/notebooks/02_rfm.ipynb")
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebooks/02_rfm.ipynb")
     assert isinstance(tuning_panel(features, params_path, parts=["tiers"]), TuningPanel)
     monkeypatch.setenv("SEGKIT_BATCH", "1")
     assert tuning_panel(features, params_path, parts=["tiers"]) is None
