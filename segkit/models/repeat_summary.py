@@ -74,7 +74,7 @@ def repeat_summary_expr(transactions: ibis.Table, calibration_end: dt.date,
         first_day=per_customer.first_day,
         cal_days=per_customer.cal_days,
         holdout_days=per_customer.holdout_days,
-        repeat_spend=per_customer.cal_spend - first_spend.first_spend,
+        repeat_spend=(per_customer.cal_spend - first_spend.first_spend).cast("float64"),  # exact, then one rounding
         t_x_days=per_customer.last_cal_day.delta(per_customer.first_day, unit="day"),
         T_days=end.delta(per_customer.first_day, unit="day"),
     )
