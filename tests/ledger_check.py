@@ -11,6 +11,8 @@ def assert_every_row_accounted(result, input_rows) -> None:
     """`input_rows`: the source_row values that went in (or a frame that has them)."""
     if isinstance(input_rows, pd.DataFrame):
         input_rows = input_rows["source_row"]
+    elif hasattr(input_rows, "to_pyarrow"):  # a table in the engine (a typed file read in place)
+        input_rows = input_rows.select("source_row").to_pyarrow().column(0).to_pylist()
     expected = sorted(int(r) for r in input_rows)
     ledger, clean, quarantine = result.ledger, result.clean, result.quarantine
     assert int(ledger["rows"].sum()) == len(expected), ledger

@@ -117,7 +117,7 @@ def test_parquet_is_read_with_row_numbers(tmp_path):
     pd.DataFrame({"customer_id": ["A", "B"], "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"]),
                   "amount": [1.0, 2.0], "order_id": ["1", "2"]}).to_parquet(path)
     intake, result = cleaned(file_source(path))
-    assert intake.transactions["source_row"].tolist() == [1, 2]
+    assert intake.transactions.order_by("source_row").to_pandas()["source_row"].tolist() == [1, 2]
     assert result.clean["amount"].sum() == 3.0 and (result.clean["fixes"] == "").all()
 
 

@@ -127,6 +127,15 @@ class CleanResult:
         """The notes as (catalogue key, values) pairs, for `segkit.report.html.say_each`."""
         return [(f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"}) for note in self.notes]
 
+    def write_clean(self, path: str | Path) -> None:
+        """Write the clean rows as Parquet from the engine (streamed, never a pandas frame), in
+        source_row order, with the columns later stages read (OUTPUT_COLUMNS that are present)
+        and `amount` as float64, as in `clean`. Not for a database source (its rows stay there)."""
+        table = self.table
+        kept = [c for c in OUTPUT_COLUMNS if c in table.columns]
+        table = table.mutate(amount=table.amount.cast("float64")).select(kept).order_by("source_row")
+        table.to_parquet(path)
+
     @cached_property
     def clean(self) -> pd.DataFrame:
         """The clean rows in Python (for a database source this reads them all: prefer `table`).
@@ -178,10 +187,15 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     rules = rules or Cleaning()
     changes = {k: v for k, v in (("duplicates", duplicates), ("non_positive_amount", non_positive_amount)) if v}
     rules = rules.model_copy(update=changes) if changes else rules
-    in_database = isinstance(transactions, ibis.Table)
+    from segkit.intake.sources import is_embedded
+
+    in_engine = isinstance(transactions, ibis.Table)  # a typed file read in place, or a database table
+    if in_engine:  # judged where the rows are, whatever connection was passed
+        con = transactions.get_backend()
+    in_database = in_engine and not is_embedded(con)  # a database: only read, never written
     originals = None
     notes: list[dict] = []
-    if in_database:
+    if in_engine:
         table = transactions
     else:
         con = con or ibis.duckdb.connect()
@@ -839,10 +853,11 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
     surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
-    save_stage(data_dir, clean_transactions=None if result.in_database else result.clean,
-               quarantine=result.quarantine, ledger=result.ledger, customers=customers,
+    save_stage(data_dir, clean_transactions=None, quarantine=result.quarantine, ledger=result.ledger, customers=customers,
                surveys=surveys, features=features, customer_ledger=result.customer_ledger,
                customers_set_aside=result.customers_set_aside)
+    if not result.in_database:  # written by the engine, streamed; a database's rows stay there
+        result.write_clean(Path(data_dir) / "clean_transactions.parquet")
     save_run_info(data_dir, as_of=result.as_of, as_of_rule=result.as_of_rule, cleaning_notes=list(result.notes),
                   join=join_report(result.table, records, all_surveys, scale),
                   in_database=result.in_database, returns=result.returns, derived_dimensions=derived)

@@ -67,7 +67,9 @@ class Intake:
 
     @property
     def in_database(self) -> bool:
-        return isinstance(self.transactions, ibis.Table)
+        """Whether the transactions stay in a database segkit only reads (PostgreSQL), rather than
+        in the embedded engine (a typed file read in place, or a frame)."""
+        return isinstance(self.transactions, ibis.Table) and not is_embedded(self.engine)
 
     def reading_messages(self, lang: str = "en") -> list[tuple[str, dict]]:
         """How a text file was read, as (catalogue key, values) pairs for `say_each`: its encoding,
@@ -104,6 +106,9 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
         return Intake(_with_source_row(load_cdnow()), origin="cdnow")
     if source.kind == "file":
         spec = source.transactions
+        typed = _typed_file(spec) if source.preset is None else None
+        if typed is not None:
+            return typed
         raw = read_file(spec, "source.transactions")
         transactions = to_canonical(raw, spec.columns, origin=spec.path)
         if source.preset is not None:  # a system's layout the parsers do not read as written
@@ -117,6 +122,49 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
     if source.kind == "database":
         return load_database(source.database)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
+
+
+def is_embedded(con: ibis.BaseBackend | None) -> bool:
+    """Whether `con` is segkit's embedded engine (DuckDB, in this process), which segkit may write
+    to; a database (PostgreSQL) is only read."""
+    return con is None or getattr(con, "name", None) == "duckdb"
+
+
+def _typed_file(spec: FileTable) -> Intake | None:
+    """A Parquet or DuckDB file read in place by the embedded engine (`segkit.intake.typed_files`),
+    or None when it must be read as text (compressed, or a column segkit reads is not typed)."""
+    from segkit.intake.typed_files import engine_transactions
+
+    key = "source.transactions"
+    path = _existing_file(spec, key)
+    kind = file_kind(spec, key)
+    if kind not in ("parquet", "duckdb") or compression_of(path):
+        return None
+    con = connect()
+    found = engine_transactions(con, path, kind, spec.columns, spec.path, spec.table, key)
+    if found is None:
+        return None
+    transactions, present = found
+    attributes = None
+    if spec.attributes:  # the attributes the params keep: only those columns come back, as text
+        for ours, theirs in spec.attributes.items():
+            if theirs not in present:
+                raise DataError(_missing_column(spec.path, ours, theirs, present, "source.transactions.attributes"))
+        raw = engine_attributes(con, path, kind, spec)
+        attributes = row_attributes(raw, spec.attributes, spec.path)
+    return Intake(transactions, engine=con, origin=spec.path, reading={"kind": kind, "compression": None},
+                  attributes=attributes)
+
+
+def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTable) -> pd.DataFrame:
+    """source_row and the file's columns named in `spec.attributes`, read by the engine."""
+    from segkit.intake.typed_files import _open
+
+    raw = _open(con, path, kind, spec.table, "source.transactions")
+    present = [c for c in raw.columns if c != "segkit_file_row"]
+    raw = raw.filter(ibis.or_(*[raw[c].notnull() for c in present]))
+    names = list(dict.fromkeys(spec.attributes.values()))
+    return raw.select(source_row=(raw.segkit_file_row + 1).cast("int64"), **{n: raw[n] for n in names}).to_pandas()
 
 
 def _paths_relative_to(source: Source, folder: Path) -> Source:

@@ -1,0 +1,197 @@
+"""Typed files (Parquet, DuckDB) read in place by the embedded engine, never as a pandas frame.
+
+A Parquet file or a DuckDB table already holds dates as dates and amounts as numbers: nothing in it
+needs the text readers of `segkit.intake.parsing`. `engine_transactions` opens such a file in an
+in-memory DuckDB (streaming, in place), puts it under segkit's column names and types, and returns a
+lazy Ibis table that `segkit.intake.cleaning.clean_transactions` judges in the engine, as it judges a
+PostgreSQL table. Only what is text gets the text fixes, and only through its distinct values: the
+values that could change (blanks at an end, characters beyond printable ASCII, an id written as an
+integral float) are read by the same parsers as a text file's (`parse_id`, `parse_text`) and joined
+back, so a Parquet file and the same rows as CSV give the same ids, labels and fixes.
+
+Exact duplicates are rows whose values, every column of the file (mapped or not), are all the same:
+`content` is a 64-bit hash of the typed values computed in the engine (collisions: about 1 in 2**64
+per pair of rows).
+
+When a column segkit reads is not typed as it needs (dates as text, amounts as text, a time zone
+on the timestamps, ids as floats or true/false), or the file is compressed, `engine_transactions`
+returns None and the file is read as before (`segkit.intake.sources.read_file`), with its text
+readers and their messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from segkit.errors import DataError
+from segkit.intake.parsing import FIXES, parse_id, parse_text
+
+# Text that a fix could change: empty, a blank at either end, anything beyond printable ASCII
+# (invisible characters, full-width forms, text to compose under NFC) or an integral float id.
+_MAY_CHANGE = r"^$|^\s|\s$|[^\x20-\x7e]|^\d+\.0+$"
+_TEXT_COLUMNS = ("customer_id", "order_id", "category", "product", "channel", "status")
+_NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
+
+
+def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: dict[str, str], origin: str,
+                        table_name: str | None = None, key: str = "source.transactions"
+                        ) -> tuple[ibis.Table, list[str]] | None:
+    """The transactions of a Parquet file or a DuckDB file's table as a lazy table in `con` (an
+    embedded DuckDB), under segkit's names: source_row (the row's 1-based position in the file),
+    customer_id and the other mapped columns (ids and labels as text, after the text fixes;
+    ordered_at a timestamp; amount, quantity and unit_price as the file types them), `content` (a
+    hash of the whole row) and `fixes`/`raw_customer_id` where a text fix changed a value. Rows
+    empty in every column are not records and are left out, as for any file.
+
+    Returns (table, names of the file's columns), or None when a column segkit reads is not typed as
+    it needs (the file is then read as text). Raises DataError for a mapped column that is not in
+    the file (listing those that are), or a DuckDB file without the table.
+    """
+    from segkit.intake.sources import INPUT_COLUMNS, _missing_column, check_column_map
+
+    raw = _open(con, path, kind, table_name, key)
+    row = "segkit_file_row"
+    present = [c for c in raw.columns if c != row]
+    check_column_map(columns, origin, f"{key}.columns")
+    mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
+    derive_amount = "amount" not in columns and "amount" not in present and \
+        mapping["quantity"] in present and mapping["unit_price"] in present
+    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
+        if mapping[ours] not in present:
+            raise DataError(_missing_column(origin, ours, mapping[ours], present, f"{key}.columns"))
+    used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
+    if not _typed_enough(used):
+        return None
+    anything = ibis.or_(*[raw[c].notnull() for c in present])
+    raw = raw.filter(anything)
+    content = ibis.struct({f"c{i}": raw[c] for i, c in enumerate(present)}).hash()
+    values = {"source_row": (raw[row] + 1).cast("int64")}
+    for ours, column in ((o, raw[t]) for o, t in mapping.items() if t in present):
+        if ours == "ordered_at":
+            values[ours] = column.cast("timestamp")
+        elif ours in _NUMBER_COLUMNS:
+            values[ours] = column
+        else:
+            values[ours] = column.cast("string")
+    table = raw.select(**values, content=content)
+    return _with_text_fixes(con, table), present
+
+
+def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, key: str) -> ibis.Table:
+    """The file's table in `con`, with `segkit_file_row` (0-based row position)."""
+    if kind == "parquet":
+        try:
+            return con.read_parquet(str(path), file_row_number=True).rename(segkit_file_row="file_row_number")
+        except Exception as err:
+            raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
+                            f"or set {key}.format") from None
+    alias = f"segkit_file_{abs(hash(str(path))) % 10 ** 8}"
+    try:
+        con.raw_sql(f"ATTACH IF NOT EXISTS {_literal(str(path))} AS {alias} (READ_ONLY)")
+    except Exception as err:
+        raise DataError(f"{path}: not a readable DuckDB file ({_first_line(err)})") from None
+    tables = sorted(row[0] for row in con.raw_sql(
+        f"SELECT table_name FROM information_schema.tables WHERE table_catalog = {_literal(alias)}").fetchall())
+    name = table_name or ("transactions" if "transactions" in tables else None)
+    if name not in tables:
+        from segkit.intake.sources import _listing, _name
+
+        raise DataError(f"{path}: no table {_name(name)!r} (tables there: {_listing(tables) or 'none'}); "
+                        f"set {key}.table")
+    view = f"{alias}_rows"
+    con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT rowid AS segkit_file_row, * "
+                f"FROM {alias}.main.{_identifier(name)}")
+    return con.table(view)
+
+
+def _typed_enough(used: dict[str, ibis.Column]) -> bool:
+    """Whether every column segkit reads is typed as it needs: a date or a timestamp without a time
+    zone for ordered_at (with one, the text path converts it to cleaning.time_zone), numbers for the
+    amounts, text or whole numbers for the ids and labels."""
+    for ours, column in used.items():
+        kind = column.type()
+        if ours == "ordered_at":
+            if not (kind.is_date() or (kind.is_timestamp() and kind.timezone is None)):
+                return False
+        elif ours in _NUMBER_COLUMNS:
+            if not kind.is_numeric() or kind.is_boolean():
+                return False
+        elif not (kind.is_string() or kind.is_integer()):
+            return False
+    return True
+
+
+def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table) -> ibis.Table:
+    """`table` with the text fixes of `segkit.intake.parsing` applied to its text columns, through a
+    small table of the distinct values they change (joined only where there is one), `fixes` (the
+    fixes made on each row, joined by "+" in the order of FIXES) and `raw_customer_id` (the id as it
+    came, where it changed)."""
+    found = {}
+    for column in _TEXT_COLUMNS:
+        if column in table.columns and table[column].type().is_string():
+            changes = _changed_values(table, column)
+            if changes is not None:
+                found[column] = changes
+    if not found:
+        return table
+    for column, changes in found.items():
+        lookup = ibis.memtable(changes).rename(**{f"_raw_{column}": "raw", f"_fixed_{column}": "fixed",
+                                                  f"_fixes_{column}": "fixes"})
+        table = table.left_join(lookup, table[column] == lookup[f"_raw_{column}"])
+        hit = table[f"_raw_{column}"].notnull()
+        extra = {"raw_customer_id": ibis.ifelse(hit, table[column], ibis.null(str))} if column == "customer_id" else {}
+        table = table.mutate(**{column: ibis.ifelse(hit, table[f"_fixed_{column}"], table[column])}, **extra)
+    flags = [table[f"_fixes_{c}"].fill_null("") for c in found]
+    fixes = ibis.literal("")
+    for name in FIXES:
+        hit = ibis.or_(*[ibis.literal("+").concat(f, "+").contains(f"+{name}+") for f in flags])
+        fixes = fixes.concat(ibis.ifelse(hit, "+" + name, ""))
+    return table.mutate(fixes=fixes.re_replace(r"^\+", "")).drop(
+        *[f"_{part}_{c}" for c in found for part in ("raw", "fixed", "fixes")])
+
+
+def _changed_values(table: ibis.Table, column: str) -> pd.DataFrame | None:
+    """The distinct values of a text column that a text fix changes: raw, fixed (missing where the
+    text is empty) and fixes ("+"-joined); None when no value changes. The values read are those
+    that may change, and, for ids, one all-digit value of each width, so that `parse_id` sees the
+    widths its zero-padding rule looks at."""
+    text = table[column]
+    maybe = table.filter(text.re_search(_MAY_CHANGE)).select(raw=text).distinct()
+    maybe = maybe.to_pyarrow().column("raw").to_pylist()
+    if not maybe:
+        return None
+    sample = list(maybe)
+    if column == "customer_id":
+        values = table.select(raw=text).distinct()
+        digits = values.filter(values.raw.re_search(r"^\d+$"))
+        widths = digits.group_by(width=digits.raw.length()).aggregate(raw=digits.raw.min())
+        sample += widths.to_pyarrow().column("raw").to_pylist()
+    parsed = (parse_id if column == "customer_id" else parse_text)(pd.Series(sample, dtype="string"))
+    fixes = pd.Series("", index=parsed.values.index, dtype="object")
+    for name in FIXES:
+        hit = parsed.fixes[name].astype(bool) if name in parsed.fixes else pd.Series(False, index=fixes.index)
+        fixes = fixes.mask(hit, fixes + "+" + name)
+    fixes = fixes.str.lstrip("+")
+    out = pd.DataFrame({"raw": sample, "fixed": parsed.values.astype("object"), "fixes": fixes})
+    out = out.iloc[:len(maybe)]
+    changed = (out["fixed"].astype("string") != out["raw"]).fillna(True) | (out["fixes"] != "")
+    out = out[changed.to_numpy()]
+    if out.empty:
+        return None
+    return out.astype({"raw": "string", "fixed": "string", "fixes": "string"}).reset_index(drop=True)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

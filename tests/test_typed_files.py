@@ -1,0 +1,159 @@
+"""Typed files (Parquet, DuckDB) are cleaned in the engine, read in place, never as a pandas frame
+(issue 15), and give what the same rows give as a text file: the same ids, fixes, ledger,
+quarantine reasons and per-customer features."""
+
+import datetime as dt
+
+import duckdb
+import ibis
+import pandas as pd
+import pytest
+
+import segkit.intake.sources as sources
+from ledger_check import assert_every_row_accounted, file_source
+from segkit.errors import DataError
+from segkit.intake.cleaning import clean_and_save, clean_transactions
+from segkit.intake.sources import connect, load_source
+from segkit.params import Cleaning
+
+AS_OF = dt.date(2024, 12, 31)
+COLUMNS = {"customer_id": "cust", "order_id": "order", "ordered_at": "day", "amount": "total",
+           "category": "cat"}
+
+
+def typed_rows() -> pd.DataFrame:
+    """Rows with what exports hold: ids with blanks, full-width and invisible characters, an id
+    written as an integral float, an empty id, an exact duplicate, a second line of an order, a
+    return, a date far in the future, a category with a trailing blank."""
+    return pd.DataFrame({
+        "cust": ["C1", " C1", "Ｃ２", "C\u200b3", "17850.0", "17850", "", "C4", "C4", "C5", "C5", "C6", "C7"],
+        "order": ["1", "2", "3", "4", "5", "6", "7", "8", "8", "9", "9", "10", "11"],
+        "day": pd.to_datetime(["2024-01-05", "2024-02-01", "2024-03-03", "2024-04-04", "2024-05-05", "2024-06-06",
+                               "2024-07-07", "2024-08-08", "2024-08-08", "2024-09-09", "2024-09-09", "2024-10-10",
+                               "2999-01-01"]),
+        "total": [10.0, 20.5, 7.25, 3.0, 99.99, 1.0, 5.0, 12.0, 12.0, 8.0, 9.0, -4.0, 6.0],
+        "cat": ["Books", "Books ", "Toys", "Toys", "Music", "Music", "Toys", "Books", "Books", "Toys", "Toys", "Books",
+                "Books"],
+        "note": ["a", "b", "c", "d", "e", "f", "g", "h", "h", "i", "j", "k", "l"],  # not mapped
+    })
+
+
+def as_csv(frame: pd.DataFrame, path) -> None:
+    out = frame.copy()
+    out["day"] = out["day"].dt.strftime("%Y-%m-%d")
+    out.to_csv(path, index=False)
+
+
+def clean_both(tmp_path, frame, **rules):
+    """The rows cleaned from a Parquet file and from the same rows as CSV: (parquet, csv) results."""
+    as_csv(frame, tmp_path / "tx.csv")
+    frame.to_parquet(tmp_path / "tx.parquet", index=False)
+    found = []
+    for name in ("tx.parquet", "tx.csv"):
+        intake = load_source(file_source(tmp_path / name, columns=COLUMNS))
+        found.append((intake, clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                                                 rules=Cleaning(**rules))))
+    return found
+
+
+def test_a_parquet_file_is_read_in_place_by_the_engine(tmp_path, monkeypatch):
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+
+    def no_text_reader(*args, **kwargs):
+        raise AssertionError("the typed file was read into pandas")
+
+    monkeypatch.setattr(sources, "read_file", no_text_reader)
+    intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS))
+    assert isinstance(intake.transactions, ibis.Table) and not intake.in_database
+    assert intake.engine.name == "duckdb" and intake.reading == {"kind": "parquet", "compression": None}
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert not result.in_database
+    assert_every_row_accounted(result, range(1, 14))
+
+
+def test_parquet_and_csv_of_the_same_rows_clean_alike(tmp_path):
+    (_, typed), (_, text) = clean_both(tmp_path, typed_rows())
+    pd.testing.assert_frame_equal(typed.ledger, text.ledger)
+    assert dict(zip(typed.quarantine.source_row - 1, typed.quarantine.reason)) == \
+        dict(zip(text.quarantine.source_row - 2, text.quarantine.reason))  # CSV rows start at line 2
+    assert set(typed.quarantine.reason) == {"missing_customer_id", "duplicate", "after_as_of",
+                                            "non_positive_amount"}
+    ours = typed.clean.set_index(typed.clean.source_row - 1)
+    theirs = text.clean.set_index(text.clean.source_row - 2)
+    for column in ("customer_id", "category", "amount", "ordered_at", "fixes"):
+        assert ours[column].tolist() == theirs[column].tolist(), column
+    assert ours.loc[[1, 2, 3, 4], "customer_id"].tolist() == ["C1", "C2", "C3", "17850"]
+    assert ours.loc[[1, 2, 3, 4], "fixes"].tolist() == ["trimmed_blanks", "full_width", "invisible_characters",
+                                                         "integral_float_id"]
+    assert typed.clean["raw_customer_id"].dropna().tolist() == [" C1", "Ｃ２", "C\u200b3", "17850.0"]
+    assert typed.as_of_rule == text.as_of_rule
+
+
+def test_typed_values_hash_whole_rows_for_exact_duplicates(tmp_path):
+    rows = typed_rows()
+    rows.loc[8, "note"] = "another note"  # the same order line, not the same row
+    (_, typed), (_, text) = clean_both(tmp_path, rows)
+    assert typed.quarantine.set_index("source_row").loc[9, "reason"] == "duplicate_order_line"
+    assert text.quarantine.set_index("source_row").loc[10, "reason"] == "duplicate_order_line"
+
+
+def test_nan_and_infinite_amounts_in_parquet_are_set_aside_as_not_finite(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = pa.Table.from_pandas(typed_rows().iloc[:4].drop(columns="total"), preserve_index=False)
+    totals = pa.array([1.0, float("nan"), float("inf"), None], pa.float64())  # NaN and null kept apart
+    pq.write_table(rows.append_column("total", totals), tmp_path / "tx.parquet")
+    intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS))
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert dict(zip(result.quarantine.source_row, result.quarantine.reason)) == {
+        2: "non_finite_amount", 3: "non_finite_amount", 4: "missing_amount"}
+
+
+def test_text_dates_in_parquet_are_read_as_text(tmp_path):
+    rows = typed_rows()
+    rows["day"] = rows["day"].dt.strftime("%Y/%m/%d")  # dates exported as text: the text readers fix them
+    rows.to_parquet(tmp_path / "tx.parquet", index=False)
+    intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS))
+    assert isinstance(intake.transactions, pd.DataFrame)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert "date_format" in set(result.clean["fixes"].str.split("+").explode())
+
+
+def test_a_duckdb_table_is_read_in_place(tmp_path):
+    path = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.register("rows", typed_rows())
+        con.execute('CREATE TABLE "order lines" AS SELECT * FROM rows')
+    intake = load_source(file_source(path, table="order lines", columns=COLUMNS))
+    assert isinstance(intake.transactions, ibis.Table)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert_every_row_accounted(result, range(1, 14))
+    with pytest.raises(DataError, match=r"no table 'orders' \(tables there: order lines\)"):
+        load_source(file_source(path, table="orders", columns=COLUMNS))
+
+
+def test_a_missing_column_is_named_with_those_there(tmp_path):
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+    with pytest.raises(DataError, match=r'column "kategorie" \(for category\) is not there'):
+        load_source(file_source(tmp_path / "tx.parquet", columns={**COLUMNS, "category": "kategorie"}))
+
+
+def test_rows_empty_in_every_column_are_not_records(tmp_path):
+    rows = pd.concat([typed_rows().iloc[:2], pd.DataFrame([{c: None for c in typed_rows().columns}])],
+                     ignore_index=True)
+    rows.to_parquet(tmp_path / "tx.parquet", index=False)
+    intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS))
+    assert int(intake.transactions.count().to_pyarrow().as_py()) == 2
+
+
+def test_the_stage_writes_the_clean_rows_from_the_engine(tmp_path):
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+    intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS, attributes={"note": "note"}))
+    result = clean_and_save(intake, tmp_path / "data", as_of=AS_OF, dimensions=("note",))
+    saved = pd.read_parquet(tmp_path / "data" / "clean_transactions.parquet")
+    assert saved.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category"]
+    assert saved["source_row"].is_monotonic_increasing and saved["amount"].dtype == "float64"
+    assert saved["source_row"].tolist() == result.clean["source_row"].tolist()
+    customers = pd.read_parquet(tmp_path / "data" / "customers.parquet").set_index("customer_id")
+    assert customers.loc["C5", "note"] in ("i", "j") and customers.loc["C1", "note"] in ("a", "b")
