@@ -42,7 +42,12 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
     )
     if "category" in t.columns:
         metrics["categories"] = t.category.nunique()
-    per_customer = t.group_by("customer_id").aggregate(**metrics)
+    return with_derived_features(t.group_by("customer_id").aggregate(**metrics), as_of)
+
+
+def with_derived_features(per_customer: ibis.Table, as_of: dt.date) -> ibis.Table:
+    """Per-customer orders, revenue, first and last purchase (dates) with what follows from them as
+    of `as_of`: recency_days, tenure_days, avg_order_value and interval_days (see `customer_features`)."""
     day = ibis.date(as_of)
     return per_customer.mutate(
         recency_days=day.delta(per_customer.last_purchase, unit="day"),

@@ -164,3 +164,32 @@ def test_month_start_features_apply_the_runs_rule_for_customers_at_zero_or_below
                                (dt.date(2024, 3, 1), "b"): 4.0}
     floored = features_at_month_starts(connect(), tx, months, net_negative="floor")
     assert floored.set_index(["month", "customer_id"]).loc[(dt.date(2024, 2, 1), "a"), "revenue"] == 0.0
+
+
+@pytest.mark.parametrize("floor", [False, True])
+def test_month_start_features_equal_the_features_of_the_rows_before_each_month(floor):
+    """The one-query month starts give, month by month, exactly `customer_features` of the rows dated
+    before the month: with orders spanning days, lines without an order number or a category, and
+    returns that take a customer's revenue to zero or below."""
+    rng = np.random.default_rng(11)
+    n = 600
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200, n), unit="D") \
+        + pd.to_timedelta(rng.integers(0, 86400, n), unit="s")
+    tx = pd.DataFrame({"customer_id": [f"c{i}" for i in rng.integers(0, 60, n)],
+                       "order_id": [f"o{i}" for i in rng.integers(0, 250, n)],  # some orders span days
+                       "ordered_at": days,
+                       "amount": np.round(rng.normal(30, 40, n), 2),  # about a fifth are returns
+                       "category": rng.choice(["Books", "Toys", "Music", None], n)})
+    tx.loc[rng.random(n) < 0.05, "order_id"] = None
+    months = [dt.date(2024, m, 1) for m in range(2, 8)]
+    net_negative = "floor" if floor else "set_aside"
+    got = features_at_month_starts(connect(), tx, months, activity_days=30, net_negative=net_negative)
+    for month in months:
+        as_of = month - dt.timedelta(days=1)
+        expected = customer_features(connect(), tx[tx.ordered_at.dt.date <= as_of], as_of, activity_days=30,
+                                     floor_revenue=floor)
+        if not floor:
+            expected = expected[expected["revenue"] > 0].reset_index(drop=True)
+        mine = got[got["month"] == month].drop(columns="month").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, expected, check_dtype=False)
+    assert got["month"].tolist() == sorted(got["month"].tolist())

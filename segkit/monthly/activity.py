@@ -21,10 +21,13 @@ features; everything after works on that small table in pandas.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import ibis
+import numpy as np
 import pandas as pd
 
+_names = itertools.count(1)
 ACTIVITY_COLUMNS = ("customer_id", "month", "orders", "revenue")
 
 
@@ -136,28 +139,104 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     """The per-customer features (`segkit.features.customer_features`) as they stood at the start of
     each of `months` (first days of months): computed from the transactions dated up to the last day
     of the month before (as-of = that day), for the customers who had bought by then. One row per
-    (month, customer): month (a date) and the feature columns. Computed in the engine, where the
-    transactions live, so that a database source needs no transactions in Python; the result is
-    the stage that `month_start_segments` classifies. Each month start applies the run's rule for
-    customers whose revenue so far is zero or less after netting returns (`net_negative`, as
-    `cleaning.returns.net_negative`): left out ("set_aside") or scored at 0 ("floor").
+    (month, customer): month (a date) and the feature columns, month by month in the order given,
+    each month's customers sorted by customer_id. Computed in the engine, where the transactions
+    live, in one query (see `month_start_features_expr`), so that a database source needs no
+    transactions in Python; the result is the stage that `month_start_segments` classifies. Each
+    month start applies the run's rule for customers whose revenue so far is zero or less after
+    netting returns (`net_negative`, as `cleaning.returns.net_negative`): left out ("set_aside") or
+    scored at 0 ("floor").
     """
-    from segkit.features import customer_features
+    from segkit.features import FEATURE_COLUMNS
 
+    months = list(months)
     table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
-    parts = []
-    for month in months:
-        as_of = pd.Timestamp(month).date() - dt.timedelta(days=1)
-        features = customer_features(con, table.filter(table.ordered_at.date() <= as_of), as_of, activity_days,
-                                     minor_unit, floor_revenue=net_negative == "floor")
-        if net_negative != "floor":
-            features = features[features["revenue"] > 0]
-        if not features.empty:
-            parts.append(features.assign(month=month))
-    if not parts:
+    if not months:
         return pd.DataFrame(columns=["month", "customer_id"])
-    frame = pd.concat(parts, ignore_index=True)
-    return frame[["month", *[c for c in frame.columns if c != "month"]]]
+    floor = net_negative == "floor"
+    expr = month_start_features_expr(table, months, activity_days, minor_unit, floor_revenue=floor)
+    if not floor:
+        expr = expr.filter(expr.revenue > 0)
+    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
+    if frame.empty:
+        return pd.DataFrame(columns=["month", "customer_id"])
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame = frame.sort_values(["month_index", "customer_id"], kind="stable").reset_index(drop=True)
+    for name in ("orders", "orders_recent", "recency_days", "tenure_days", *(("categories",) if "categories" in
+                                                                          frame.columns else ())):
+        frame[name] = frame[name].astype("int64")
+    frame.insert(0, "month", np.array(months, dtype=object)[frame.pop("month_index").to_numpy()])
+    ordered = [c for c in FEATURE_COLUMNS if c in frame.columns]
+    return frame[["month", *ordered, *[c for c in frame.columns if c not in ordered and c != "month"]]]
+
+
+def month_start_features_expr(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
+                              floor_revenue: bool = False) -> ibis.Table:
+    """The lazy expression behind `features_at_month_starts`: one row per month start and customer
+    who had bought by then, with `month_index` (the position in `months`) and the feature columns.
+
+    Each month's features equal `customer_features` on the rows dated up to the day before the month
+    start, but no month re-reads every line with distinct counts: the lines are summarised once per
+    customer and day (spend, exact), per customer and order (the order's first day: an order counts
+    from then) and per customer and category (its first day); a month start then sums these, and
+    counts the distinct orders of the lines in its own activity window (`activity_days`) only.
+    """
+    from segkit.features import with_derived_features
+    from segkit.intake.cleaning import exact_amount
+    from segkit.intake.sources import is_embedded
+
+    t = transactions
+    amount = t.amount
+    if not amount.type().is_decimal():
+        amount = exact_amount(amount, minor_unit, float("inf"))[0]
+    t = t.mutate(_day=t.ordered_at.date(), _amount=amount)
+    days = t.group_by(customer_id=t.customer_id, day=t._day).aggregate(spend=t._amount.sum())
+    ordered = t.filter(t.order_id.notnull())
+    orders = ordered.group_by(["customer_id", "order_id"]).aggregate(first_day=ordered._day.min())
+    bought = None
+    if "category" in t.columns:
+        named = t.filter(t.category.notnull())
+        bought = named.group_by(["customer_id", "category"]).aggregate(first_day=named._day.min())
+    ordered = ordered.select("customer_id", "order_id", "_day")
+    # a frame's memtable has no engine of its own yet: only a table in an engine is summarised there
+    backend = t.get_backend() if len(months) > 1 and not _is_memtable(transactions) else None
+    if backend is not None and is_embedded(backend):  # summarised once, read by every month (a database: only read)
+        days, orders, ordered = (backend.create_table(f"segkit_month_start_{next(_names)}", part, temp=True)
+                                 for part in (days, orders, ordered))
+        if bought is not None:
+            bought = backend.create_table(f"segkit_month_start_{next(_names)}", bought, temp=True)
+    parts = []
+    for index, month in enumerate(months):
+        as_of = pd.Timestamp(month).date() - dt.timedelta(days=1)
+        cut = ibis.date(as_of)
+        upto = days.filter(days.day <= cut)
+        spend = upto.spend.sum()
+        per = upto.group_by("customer_id").aggregate(
+            revenue=(ibis.greatest(spend, 0) if floor_revenue else spend).cast("float64"),
+            first_purchase=upto.day.min(), last_purchase=upto.day.max())
+        counted = orders.filter(orders.first_day <= cut)
+        counted = counted.group_by("customer_id").aggregate(_orders=counted.count())
+        window = ordered.filter((ordered._day <= cut)
+                                & (ordered._day > ibis.date(as_of - dt.timedelta(days=activity_days))))
+        recent = window.group_by("customer_id").aggregate(_recent=window.order_id.nunique())
+        joined = per.left_join(counted, "customer_id").select(per, counted._orders)
+        joined = joined.left_join(recent, "customer_id").select(joined, recent._recent)
+        if bought is not None:
+            kinds = bought.filter(bought.first_day <= cut)
+            kinds = kinds.group_by("customer_id").aggregate(_kinds=kinds.count())
+            joined = joined.left_join(kinds, "customer_id").select(joined, kinds._kinds)
+        values = dict(orders=joined._orders.fill_null(0), orders_recent=joined._recent.fill_null(0))
+        if bought is not None:
+            values["categories"] = joined._kinds.fill_null(0)
+        per_customer = joined.select("customer_id", "revenue", "first_purchase", "last_purchase", **values)
+        parts.append(with_derived_features(per_customer, as_of).mutate(month_index=ibis.literal(index, "int64")))
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def _is_memtable(table: ibis.Table) -> bool:
+    from ibis.expr.operations import InMemoryTable
+
+    return isinstance(table.op(), InMemoryTable)
 
 
 def segments_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months, segment) -> pd.DataFrame:
