@@ -152,7 +152,8 @@ def test_the_stage_writes_the_clean_rows_from_the_engine(tmp_path):
     intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS, attributes={"note": "note"}))
     result = clean_and_save(intake, tmp_path / "data", as_of=AS_OF, dimensions=("note",))
     saved = pd.read_parquet(tmp_path / "data" / "clean_transactions.parquet")
-    assert saved.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category"]
+    assert saved.columns.tolist() == ["source_row", "customer_id", "order_id", "ordered_at", "amount", "category",
+                                    "fixes"]
     assert saved["source_row"].is_monotonic_increasing and saved["amount"].dtype == "float64"
     assert saved["source_row"].tolist() == result.clean["source_row"].tolist()
     customers = pd.read_parquet(tmp_path / "data" / "customers.parquet").set_index("customer_id")
