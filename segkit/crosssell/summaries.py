@@ -69,10 +69,11 @@ def purchase_summaries(table: ibis.Table, item: str = "category") -> Purchases:
     rows = table.select(customer_id=table.customer_id.cast("string"), basket=order,
                         item=table[item].cast("string").strip(), amount=table.amount)
     rows = rows.filter(rows.item.notnull() & (rows.item != ""))
-    per_item = rows.group_by(["customer_id", "item"]).aggregate(
-        revenue=rows.amount.sum().cast("float64"), lines=rows.count(), orders=rows.basket.nunique())
-    contents = rows.group_by(["customer_id", "basket"]).aggregate(
-        items=rows.item.collect(order_by=rows.item, distinct=True))
+    # one row per order and item first: both summaries start from it, and no COUNT(DISTINCT) is needed
+    lines = rows.group_by(["customer_id", "basket", "item"]).aggregate(revenue=rows.amount.sum(), lines=rows.count())
+    per_item = lines.group_by(["customer_id", "item"]).aggregate(
+        revenue=lines.revenue.sum().cast("float64"), lines=lines.lines.sum(), orders=lines.count())
+    contents = lines.group_by(["customer_id", "basket"]).aggregate(items=lines.item.collect(order_by=lines.item))
     per_content = contents.group_by(["customer_id", "items"]).aggregate(baskets=contents.count())
     items = per_item.to_pyarrow().to_pandas()
     baskets = per_content.to_pyarrow().to_pandas()
