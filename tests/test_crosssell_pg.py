@@ -30,8 +30,8 @@ RULE_SETTINGS = {"customer": dict(min_support=0.03, min_confidence=0.2, max_item
 
 def shop_rows() -> pd.DataFrame:
     """A small shop whose rows meet the cleaning: a missing customer id, a zero amount, a blank category."""
-    tx = generate_retail(customers=150, start="2024-01-01", months=12, seed=11, defects=0.0, campaigns=False).transactions
-    tx = tx.copy()
+    data = generate_retail(customers=150, start="2024-01-01", months=12, seed=11, defects=0.0, campaigns=False)
+    tx = data.transactions.copy()
     tx.loc[3, "customer_id"] = None
     tx.loc[5, "amount"] = 0.0
     tx.loc[7, "category"] = None
@@ -67,8 +67,8 @@ def both(server, tmp_path_factory):
     shop_rows().to_csv(path, index=False)
     clean_and_save(load_source(Source(kind="file", transactions=FileTable(path=str(path)))), file_dir, as_of=AS_OF)
     ids = sorted(pd.read_parquet(file_dir / "features.parquet")["customer_id"].astype(str))
-    segments = pd.DataFrame({"customer_id": ids, "segment": [("champions", "at_risk", "lost")[i % 3] for i in range(len(ids))],
-                             "rfm_class": [f"class{i % 8}" for i in range(len(ids))]})
+    segments = pd.DataFrame({"customer_id": ids, "segment": [("champions", "at_risk", "lost")[i % 3] for i in range(len(ids))]})
+    segments["rfm_class"] = [f"class{i % 8}" for i in range(len(ids))]
     return database_dir, file_dir, segments, result
 
 

@@ -10,5 +10,5 @@ from segkit.crosssell.summaries import Purchases, load_purchases, purchase_summa
 
 __all__ = ["Purchases", "baskets", "category_mix", "distinguishing_items", "join_campaigns", "load_purchases",
            "mine_rules", "mix_matrix", "next_best_counts", "next_best_item", "overall_rate", "pair_rules",
-           "purchase_summaries", "response_rates", "rules_by_group", "save_purchase_summaries", "segments_at_send_dates",
-           "top_rules", "uplift", "wide_to_long", "wilson_interval", "worth_targeting"]
+           "purchase_summaries", "response_rates", "rules_by_group", "save_purchase_summaries",
+           "segments_at_send_dates", "top_rules", "uplift", "wide_to_long", "wilson_interval", "worth_targeting"]
