@@ -24,6 +24,8 @@ STAGE_FILES = {
     "value": "03_customer_value", "clusters": "04_clustering",
     "transitions": "06_migration", "customer_moves": "06_migration", "moved_to_at_risk": "06_migration",
     "kpi_trends": "06_migration", "alerts": "06_migration", "next_best": "07_cross_sell",
+    # a database source's per-customer summaries for 07_cross_sell (segkit.crosssell.summaries)
+    "purchase_items": "01_cleaning", "purchase_baskets": "01_cleaning",
 }
 
 

@@ -6,7 +6,9 @@ from segkit.crosssell.campaigns import (join_campaigns, overall_rate, response_r
 from segkit.crosssell.category_mix import category_mix, distinguishing_items, mix_matrix
 from segkit.crosssell.rules import (baskets, mine_rules, next_best_counts, next_best_item, pair_rules, rules_by_group,
                                     top_rules)
+from segkit.crosssell.summaries import Purchases, load_purchases, purchase_summaries, save_purchase_summaries
 
-__all__ = ["baskets", "category_mix", "distinguishing_items", "join_campaigns", "mine_rules", "mix_matrix",
-           "next_best_counts", "next_best_item", "overall_rate", "pair_rules", "response_rates", "rules_by_group", "segments_at_send_dates",
-           "top_rules", "uplift", "wide_to_long", "wilson_interval", "worth_targeting"]
+__all__ = ["Purchases", "baskets", "category_mix", "distinguishing_items", "join_campaigns", "load_purchases",
+           "mine_rules", "mix_matrix", "next_best_counts", "next_best_item", "overall_rate", "pair_rules",
+           "purchase_summaries", "response_rates", "rules_by_group", "save_purchase_summaries",
+           "segments_at_send_dates", "top_rules", "uplift", "wide_to_long", "wilson_interval", "worth_targeting"]

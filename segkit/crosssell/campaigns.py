@@ -101,13 +101,17 @@ def segments_at_send_dates(transactions: pd.DataFrame, campaigns: pd.DataFrame, 
     scoring of `rfm` (the params' `rfm` settings: bins, method, ties, maps) refitted on the
     purchases before that date, as 02_rfm does for the run. One row per customer with a purchase
     before the date and per date: customer_id, sent_at, segment, rfm_class. None when the table has
-    no send dates. A date whose purchases cannot be scored (too few customers) is left out, and
-    its rows then count as no_purchase_before_send in the join."""
+    no send dates, or when `transactions` is not a DataFrame (a database source's per-customer
+    summaries, `Purchases`: the rows stayed in the database, and the run's segments are used). A
+    date whose purchases cannot be scored (too few customers) is left out, and its rows then count
+    as no_purchase_before_send in the join."""
     from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
     from segkit.errors import SegkitError
     from segkit.features import customer_features
     from segkit.intake.sources import connect
 
+    if not isinstance(transactions, pd.DataFrame):
+        return None
     if "sent_at" not in campaigns.columns or campaigns["sent_at"].isna().all():
         return None
     con = connect()

@@ -16,20 +16,26 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.crosssell.category_mix import _check_columns, _engine_table
+from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item
+from segkit.crosssell.summaries import Purchases, basket_items_from_summaries
 
 RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
 SEPARATOR = " + "
 
 
-def baskets(transactions: pd.DataFrame | ibis.Table, basket: str = "order", item: str = "category",
+def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "order", item: str = "category",
             con: ibis.BaseBackend | None = None) -> pd.DataFrame:
     """The distinct items of each basket, computed in the engine: basket_id, customer_id, item (one
     row per basket and item). A basket is an order (`order_id`; a customer-day where there is no
     order number) or, with `basket="customer"`, everything a customer bought. Missing or blank items
-    are left out. Raises DataError when the item column is missing."""
+    are left out. Raises DataError when the item column is missing. `transactions` may also be a
+    database source's per-customer summaries (`Purchases`): the same baskets, numbered customer|n
+    instead of by order number (see `basket_items_from_summaries`)."""
     if basket not in ("order", "customer"):
         raise ValueError(f"basket must be 'order' or 'customer', got {basket!r}")
+    if isinstance(transactions, Purchases):
+        _same_item(transactions, item)
+        return basket_items_from_summaries(transactions, basket)
     table = _engine_table(transactions)
     _check_columns(table.columns, ("customer_id", item), "transactions")
     customer = table.customer_id.cast("string")

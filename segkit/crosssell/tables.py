@@ -18,9 +18,14 @@ def _names(segment_map, lang: str):
     return lambda code: labels.get(code, code)
 
 
-def has_items(transactions: pd.DataFrame | None, item: str) -> bool:
-    """Whether the clean transactions have an `item` column with at least one value: without it there
-    are no baskets, and 07_cross_sell says so in one sentence."""
+def has_items(transactions, item: str) -> bool:
+    """Whether the clean transactions have an `item` column with at least one value (or, for a
+    database source's per-customer summaries, `Purchases`, at least one item): without it there are
+    no baskets, and 07_cross_sell says so in one sentence."""
+    from segkit.crosssell.summaries import Purchases
+
+    if isinstance(transactions, Purchases):
+        return transactions.item == item and len(transactions.items) > 0
     return transactions is not None and item in transactions.columns and bool(transactions[item].notna().any())
 
 
@@ -147,9 +152,10 @@ def distinguishing_text(segment_map, lang: str, item: str):
                segments=sep.join(segment_map.label(code, lang) for code in valuable))
 
 
-def no_items_text(transactions: pd.DataFrame | None, item: str, lang: str):
-    """The one sentence 07_cross_sell shows when there are no baskets: the run kept no clean
-    transactions file (a database source: they stay in the database), or they have no `item` values."""
+def no_items_text(transactions, item: str, lang: str):
+    """The one sentence 07_cross_sell shows when there are no baskets: the run kept neither a clean
+    transactions file nor a database source's summaries (a run from before they existed), or they
+    have no `item` values."""
     if transactions is None:
         return say("crosssell.no_transactions", lang)
     return say("crosssell.no_items", lang, item=t(f"crosssell.item.{item}", lang))

@@ -827,6 +827,7 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     keep) becomes a customer attribute: the customer's most frequent value (see
     `segkit.features.most_frequent_values`), saved in the customers table and named in run.json.
     """
+    from segkit.crosssell.summaries import save_purchase_summaries
     from segkit.features import customer_features
     from segkit.store import save_run_info, save_stage
 
@@ -861,6 +862,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     save_run_info(data_dir, as_of=result.as_of, as_of_rule=result.as_of_rule, cleaning_notes=list(result.notes),
                   join=join_report(result.table, records, all_surveys, scale),
                   in_database=result.in_database, returns=result.returns, derived_dimensions=derived)
+    # the clean rows stay in the database: 07_cross_sell's per-customer summaries are computed there now
+    save_purchase_summaries(data_dir, result.table if result.in_database else None)
     return result
 
 
