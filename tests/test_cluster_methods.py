@@ -151,6 +151,19 @@ def test_the_sample_check_tells_a_stable_clustering_from_an_arbitrary_one():
     assert settled.sample_["check_ari"] == pytest.approx(1.0)
     assert arbitrary.sample_["check_ari"] < 0.95
     assert arbitrary.sample_["check_ari"] < settled.sample_["check_ari"]
+    # the page says which, with the number, and why the sample is large enough for the smallest cluster
+    from types import SimpleNamespace
+
+    for clusterer, verdict in ((settled, "does not depend on the sample"), (arbitrary, "depend on the sample drawn")):
+        said = cluster_text.sample_text(SimpleNamespace(clusterer=clusterer), "en").markup
+        assert verdict in said and f"{clusterer.sample_['check_ari']:.3f}" in said
+        assert "取决于所抽的样本" in cluster_text.sample_text(SimpleNamespace(clusterer=clusterer), "zh").markup
+    figures = cluster_text.sample_figures(arbitrary)
+    smallest = np.bincount(arbitrary.labels_).min()
+    assert figures["smallest_share"] == pytest.approx(smallest / 2_100)
+    assert figures["members"] == round(smallest / 2_100 * 200)
+    assert f"about {figures['members']:,} of them in the sample" in cluster_text.sample_text(
+        SimpleNamespace(clusterer=arbitrary), "en").markup
 
 
 def test_a_fixed_k_is_used_and_said():
