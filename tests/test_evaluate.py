@@ -52,3 +52,20 @@ def test_rules_on_six_customers_in_three_classes_do_not_fail():
     explanation = explain_with_tree(features, np.array(["a", "a", "b", "b", "c", "c"]), random_state=0)
     assert explanation.per_class["support"].sum() == 2  # two customers tested
     assert 0 <= explanation.accuracy <= 1
+
+
+def test_above_its_sample_size_the_tree_uses_a_stated_sample_and_still_finds_the_rule():
+    rng = np.random.default_rng(1)
+    features = pd.DataFrame({"recency_days": rng.uniform(0, 400, 20_000), "orders": rng.integers(1, 30, 20_000),
+                             "revenue": rng.uniform(10, 5_000, 20_000)})
+    target = np.where(features["recency_days"] > 180, "lapsed", np.where(features["orders"] > 10, "loyal", "other"))
+    full = explain_with_tree(features, target, random_state=0)
+    sampled = explain_with_tree(features, target, random_state=0, sample_size=2_000)
+    assert (full.customers, full.sampled) == (20_000, False)
+    assert (sampled.customers, sampled.sampled) == (2_000, True)
+    assert int(sampled.confusion.to_numpy().sum()) == 600  # 30% of the sample scores the rules
+    assert sampled.accuracy > 0.97
+    cuts = {(f, round(x, -1)) for rule in sampled.rules for f, _, x in rule.conditions}
+    assert ("recency_days", 180) in cuts
+    with pytest.raises(ValueError, match="target has 3 classes for 20000 customers"):
+        explain_with_tree(features, target[:3])
