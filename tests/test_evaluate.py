@@ -69,3 +69,18 @@ def test_above_its_sample_size_the_tree_uses_a_stated_sample_and_still_finds_the
     assert ("recency_days", 180) in cuts
     with pytest.raises(ValueError, match="target has 3 classes for 20000 customers"):
         explain_with_tree(features, target[:3])
+
+
+def test_aligned_gives_the_stage_column_in_the_features_order_either_way():
+    from segkit.errors import DataError
+    from segkit.evaluate.stage import aligned
+
+    features = pd.DataFrame({"customer_id": ["a", "b", "c", "d"]})
+    same = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "cluster": [0, 1, 1, 2]})
+    shuffled = same.iloc[[2, 0, 3, 1]]
+    assert aligned(features, same, "cluster").tolist() == [0, 1, 1, 2]
+    assert aligned(features, shuffled, "cluster").tolist() == [0, 1, 1, 2]
+    with pytest.raises(DataError, match="1 customers of features.parquet have no cluster"):
+        aligned(features, same.head(3), "cluster")
+    with pytest.raises(DataError, match="have no segment"):  # a missing value, in the same order too
+        aligned(features, same.assign(segment=["x", None, "y", "z"]), "segment")

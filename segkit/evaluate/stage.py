@@ -19,7 +19,11 @@ def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Seri
     from segkit.errors import DataError
 
     ids = features["customer_id"].astype(str)
-    found = ids.map(pd.Series(frame[column].to_numpy(), index=frame["customer_id"].astype(str)))
+    theirs = frame["customer_id"].astype(str)
+    if len(theirs) == len(ids) and (theirs.to_numpy() == ids.to_numpy()).all():  # the same order: no lookup
+        found = pd.Series(frame[column].to_numpy(), name="customer_id")
+    else:
+        found = ids.map(pd.Series(frame[column].to_numpy(), index=theirs))
     if found.isna().any():
         raise DataError(f"{int(found.isna().sum())} customers of features.parquet have no {column} "
                         f"(first: {ids[found.isna()].iloc[0]}); rerun the report so every stage is from one run")
