@@ -47,7 +47,7 @@ def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int |
     builds a clusterer."""
     from threadpoolctl import threadpool_limits
 
-    from segkit.evaluate.stability import PINNED_SAMPLE
+    from segkit.evaluate.stability import PINNED_REFERENCES, PINNED_SAMPLE
     from segkit.models.cluster import RFMClusterer
 
     how = {}
@@ -58,6 +58,7 @@ def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int |
                "minibatch_threshold": cluster.sample_threshold}
     with threadpool_limits(limits=1):
         return RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), sample_size=PINNED_SAMPLE,
+                            n_references=PINNED_REFERENCES,
                             random_state=random_state, k_rule="fixed", k=int(k),
                             categorical=tuple(c for c in categorical if c in features.columns),
                             **how).fit(features)

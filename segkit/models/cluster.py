@@ -429,8 +429,9 @@ class RFMClusterer:
         elif self.method == "kmeans":
             # the final model, once on everyone: Lloyd's iterations from the sample's centres (a few
             # iterations at a million customers; faster than MiniBatchKMeans, and k-means' own solution)
-            model = KMeans(n_clusters=self.k_, init=model.cluster_centers_, n_init=1,
-                           random_state=self.random_state).fit(Z)
+            with threadpool_limits(limits=1):  # 1M customers, 2 busy cores: 0.64 s wall with one thread, 0.90 s with two
+                model = KMeans(n_clusters=self.k_, init=model.cluster_centers_, n_init=1,
+                               random_state=self.random_state).fit(Z)
             labels = model.labels_
         else:
             model = GaussianMixture(n_components=self.k_, covariance_type="full", reg_covar=1e-5,
