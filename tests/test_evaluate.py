@@ -84,3 +84,18 @@ def test_aligned_gives_the_stage_column_in_the_features_order_either_way():
         aligned(features, same.head(3), "cluster")
     with pytest.raises(DataError, match="have no segment"):  # a missing value, in the same order too
         aligned(features, same.assign(segment=["x", None, "y", "z"]), "segment")
+
+
+def test_compare_quality_of_named_classes_equals_sklearn_on_the_names():
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+    from segkit.evaluate.quality import compare_quality
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(c, 1.0, (150, 3)) for c in (0, 3, 6)])
+    names = np.repeat(["zeta", "alpha", "mid"], 150)
+    row = compare_quality(X, {"named": names}, sample_size=450).iloc[0]
+    assert row["groups"] == 3
+    assert row["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X, names))
+    assert row["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, names))
+    assert row["silhouette"] == pytest.approx(silhouette_score(X, names))

@@ -18,9 +18,9 @@ def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Seri
     DataError when a customer of `features` is missing from `frame` (files of two runs)."""
     from segkit.errors import DataError
 
-    ids = features["customer_id"].astype(str)
-    theirs = frame["customer_id"].astype(str)
-    if len(theirs) == len(ids) and (theirs.to_numpy() == ids.to_numpy()).all():  # the same order: no lookup
+    ids = features["customer_id"].astype(str).reset_index(drop=True)
+    theirs = frame["customer_id"].astype(str).reset_index(drop=True)
+    if theirs.equals(ids):  # the same customers in the same order (as the stages write them): no lookup
         found = pd.Series(frame[column].to_numpy(), name="customer_id")
     else:
         found = ids.map(pd.Series(frame[column].to_numpy(), index=theirs))
