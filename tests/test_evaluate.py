@@ -99,3 +99,12 @@ def test_compare_quality_of_named_classes_equals_sklearn_on_the_names():
     assert row["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X, names))
     assert row["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, names))
     assert row["silhouette"] == pytest.approx(silhouette_score(X, names))
+
+
+@pytest.mark.parametrize("lang, words", [("en", ["1,000,000 customers", "100,000 of them", "30%"]),
+                                         ("zh", ["1,000,000 位客户", "100,000 位", "30%"])])
+def test_the_tree_sample_sentence_states_the_sample_as_05_passes_it(lang, words):
+    from segkit.report.html import say
+
+    said = say("evaluate.tree_sample", lang, sample=100_000, customers=1_000_000, test=0.3).markup
+    assert all(word in said for word in words)
