@@ -1,50 +1,69 @@
 """segkit: customer segmentation for analysts (RFM, value tiers, clustering, evaluation, reports).
 
 The public API. Notebooks and users call these; everything else is an implementation detail.
+
+Names are imported when first used (PEP 562 module `__getattr__`), so `import segkit` is cheap: a
+notebook that never clusters does not pay for scikit-learn, one that never reads a source does
+not pay for Ibis. `segkit.X` and `from segkit import X` work for every name in `__all__`, and
+`segkit.<package>.<module>` (e.g. `segkit.models.cluster`, `segkit.report.tables`) works without
+importing the module first, as before.
 """
 
-from segkit.intake.cleaning import (CleanResult, NoCleanRows, NoScoredCustomers, build_ledger, clean_and_save,
-                                    clean_transactions, join_report, ledger_totals, quarantine_sample)
-from segkit.intake.customer_level import CustomerLevel, customer_level_stage, load_customer_level
-from segkit.models.clv import (BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, group_intervals,
-                               holdout_check, predicted_clv)
-from segkit.models.customer_value import (customer_value, fit_value_models, holdout_stage, slipping_valuable,
-                                          value_by, value_findings, value_stage, with_value)
-from segkit.models.repeat_summary import repeat_summary
-from segkit.monthly.activity import (churn_rates, churned, cohort_table, features_at_month_starts, month_start_segments,
-                                     monthly_activity, monthly_kpis, retention_by_segment, segment_retention)
-from segkit.monthly.stage import Migration, migration_stage
-from segkit.monthly.trends import kpi_changes, kpi_series
-from segkit.models.cluster import (ClusterStage, RFMClusterer, cluster_assignments, cluster_skip_reason, cluster_stage,
-                                   describe_clusters, name_clusters, profile_clusters, rfm_matrix, scaled_rfm)
-from segkit.datasets import generate_retail, load_cdnow
-from segkit.errors import DataError, ParamsError, SegkitError
-from segkit.evaluate.quality import cluster_quality, explain_with_tree
-from segkit.features import customer_features, time_summaries
-from segkit.i18n import label_columns, t
-from segkit.params import Params, load_params
-from segkit.intake.parsing import parse_amount, parse_datetime
-from segkit.classify.profile import PROFILE_COLUMNS, add_tags_and_rank, customer_profile, satisfaction_classes
-from segkit.classify.ranking import criteria_support, rank_customers, used_weights
-from segkit.classify.rfm import (RFMScorer, assign_grid_segments, assign_high_low_classes, check_segment_map, grid_for,
-                                 high_low_thresholds, load_segment_map, map_for_codes, score_rfm, segment_customers,
-                                 strategies)
-from segkit.intake.sources import Intake, connect, load_source
-from segkit.store import load_run_info, load_stage, save_run_info, save_stage
-from segkit.report.html import heading, say
-from segkit.report.tables import before_after, case_findings, describe_transactions, headline_kpis, segment_summary
-from segkit.classify.tags import apply_tags, compile_rule, compile_tags, supported_tags, tag_counts, unsupported_tags
-from segkit.classify.value import abc_classes, concentration_curve, gini, pareto_table, tier_cuts, tiers, top_share
+from __future__ import annotations
 
-# issue 11, evaluation: stability, quality side by side, the segmentation matrix, the next-period test, sweeps
-from segkit.evaluate.matrix import SegmentationMatrix, segmentation_matrix, spend_growth
-from segkit.evaluate.next_period import NextPeriodCheck, calibration_periods, check_classes, next_period_check
-from segkit.evaluate.quality import compare_quality
-from segkit.evaluate.stability import Stability, cluster_stability
-from segkit.evaluate.stage import labelings, matrix_stage, next_period_stage
-from segkit.evaluate.sweep import compare_settings
+import importlib
 
 __version__ = "0.1.0"
+
+# module -> the public names it gives; the one list of where each name of the API lives
+_EXPORTS = {
+    "segkit.intake.cleaning": ("CleanResult", "NoCleanRows", "NoScoredCustomers", "build_ledger", "clean_and_save",
+                               "clean_transactions", "join_report", "ledger_totals", "quarantine_sample"),
+    "segkit.intake.customer_level": ("CustomerLevel", "customer_level_stage", "load_customer_level"),
+    "segkit.models.clv": ("BGNBDModel", "ConvergenceWarning", "GammaGammaModel", "ParetoNBDModel", "group_intervals",
+                          "holdout_check", "predicted_clv"),
+    "segkit.models.customer_value": ("customer_value", "fit_value_models", "holdout_stage", "slipping_valuable",
+                                     "value_by", "value_findings", "value_stage", "with_value"),
+    "segkit.models.repeat_summary": ("repeat_summary",),
+    "segkit.monthly.activity": ("churn_rates", "churned", "cohort_table", "features_at_month_starts",
+                                "month_start_segments", "monthly_activity", "monthly_kpis", "retention_by_segment",
+                                "segment_retention"),
+    "segkit.monthly.stage": ("Migration", "migration_stage"),
+    "segkit.monthly.trends": ("kpi_changes", "kpi_series"),
+    "segkit.models.cluster": ("ClusterStage", "RFMClusterer", "cluster_assignments", "cluster_skip_reason",
+                              "cluster_stage", "describe_clusters", "name_clusters", "profile_clusters", "rfm_matrix",
+                              "scaled_rfm"),
+    "segkit.datasets": ("generate_retail", "load_cdnow"),
+    "segkit.errors": ("DataError", "ParamsError", "SegkitError"),
+    "segkit.evaluate.quality": ("cluster_quality", "explain_with_tree", "compare_quality"),
+    "segkit.features": ("customer_features", "time_summaries"),
+    "segkit.i18n": ("label_columns", "t"),
+    "segkit.params": ("Params", "load_params"),
+    "segkit.intake.parsing": ("parse_amount", "parse_datetime"),
+    "segkit.classify.profile": ("PROFILE_COLUMNS", "add_tags_and_rank", "customer_profile", "satisfaction_classes"),
+    "segkit.classify.ranking": ("criteria_support", "rank_customers", "used_weights"),
+    "segkit.classify.rfm": ("RFMScorer", "assign_grid_segments", "assign_high_low_classes", "check_segment_map",
+                            "grid_for", "high_low_thresholds", "load_segment_map", "map_for_codes", "score_rfm",
+                            "segment_customers", "strategies"),
+    "segkit.intake.sources": ("Intake", "connect", "load_source"),
+    "segkit.store": ("load_run_info", "load_stage", "save_run_info", "save_stage"),
+    "segkit.report.html": ("heading", "say"),
+    "segkit.report.tables": ("before_after", "case_findings", "describe_transactions", "headline_kpis",
+                             "segment_summary"),
+    "segkit.classify.tags": ("apply_tags", "compile_rule", "compile_tags", "supported_tags", "tag_counts",
+                             "unsupported_tags"),
+    "segkit.classify.value": ("abc_classes", "concentration_curve", "gini", "pareto_table", "tier_cuts", "tiers",
+                              "top_share"),
+    "segkit.evaluate.matrix": ("SegmentationMatrix", "segmentation_matrix", "spend_growth"),
+    "segkit.evaluate.next_period": ("NextPeriodCheck", "calibration_periods", "check_classes", "next_period_check"),
+    "segkit.evaluate.stability": ("Stability", "cluster_stability"),
+    "segkit.evaluate.stage": ("labelings", "matrix_stage", "next_period_stage"),
+    "segkit.evaluate.sweep": ("compare_settings",),
+    "segkit.tuning": ("TuningPanel", "TuningSettings", "tuning_panel", "tuning_tables", "write_tuned_params"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+# subpackages whose modules are reached as attributes (segkit.models.cluster, segkit.report.tables, ...)
+_PACKAGES = ("classify", "evaluate", "intake", "models", "monthly", "report")
 
 __all__ = [
     "BGNBDModel", "churn_rates", "churned", "cohort_table", "ConvergenceWarning", "GammaGammaModel", "group_intervals",
@@ -70,4 +89,44 @@ __all__ = [
     "matrix_stage", "next_period_stage", "compare_settings",
     "TuningPanel", "TuningSettings", "tuning_panel", "tuning_tables", "write_tuned_params",
 ]
-from segkit.tuning import TuningPanel, TuningSettings, tuning_panel, tuning_tables, write_tuned_params  # noqa: E402
+
+
+def _lazy_modules(package):
+    """A PEP 562 `__getattr__` for a subpackage: `package.<module>` imports the module on first use."""
+
+    def __getattr__(name: str):
+        try:
+            return importlib.import_module(f"{package.__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{package.__name__}.{name}":
+                raise
+            raise AttributeError(f"module {package.__name__!r} has no attribute {name!r}") from None
+
+    return __getattr__
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later uses skip this function
+        return value
+    if name.startswith("__"):
+        raise AttributeError(f"module 'segkit' has no attribute {name!r}")
+    try:
+        return importlib.import_module(f"segkit.{name}")  # a submodule: segkit.i18n, segkit.store, ...
+    except ModuleNotFoundError as err:
+        if err.name != f"segkit.{name}":
+            raise
+        raise AttributeError(f"module 'segkit' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+for _name in _PACKAGES:
+    _package = importlib.import_module(f"segkit.{_name}")  # docstring-only packages: nothing heavy
+    if "__getattr__" not in vars(_package):
+        _package.__getattr__ = _lazy_modules(_package)
+del _name, _package

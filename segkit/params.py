@@ -977,6 +977,8 @@ class Evaluate(_Model):
                         "calinski_harabasz", "davies_bouldin", "tree_accuracy"] = "high_f1"
     compare_stability_runs: int = Field(5, ge=2, le=100)
     compare_max_customers: int = Field(20_000, ge=100, le=10_000_000)  # above: the grid runs on a sample
+    # issue 15: above this many customers the decision-tree rules are grown and scored on a sample of them
+    tree_sample: int = Field(100_000, ge=1_000, le=10_000_000)
 
     @field_validator("stability_bands")
     @classmethod

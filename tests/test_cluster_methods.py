@@ -105,8 +105,8 @@ def test_above_the_threshold_the_sweep_runs_on_a_stated_sample_and_the_final_fit
     stage = cluster_stage(features, "en", k_min=2, k_max=4, random_state=0, columns=("a", "b", "c"), log="none",
                           sample_threshold=1_000, sweep_sample=500, n_references=3, sample_size=500)
     c = stage.clusterer
-    assert c.sample_ == {"customers": 2_100, "sample": 500}
-    assert stage.run_info()["cluster_sample"] == {"customers": 2_100, "sample": 500}
+    assert c.sample_ == {"customers": 2_100, "sample": 500, "check_ari": pytest.approx(1.0)}
+    assert stage.run_info()["cluster_sample"] == c.sample_
     assert len(c.labels_) == 2_100 and adjusted_rand_score(truth, c.labels_) == pytest.approx(1.0)
     said = cluster_text.sample_text(stage, "en").markup
     assert "2,100" in said and "500" in said and "fitted once on all" in said
@@ -116,12 +116,54 @@ def test_above_the_threshold_the_sweep_runs_on_a_stated_sample_and_the_final_fit
     assert small.clusterer.sample_ is None and cluster_text.sample_text(small, "en") is None
 
 
-def test_large_kmeans_final_fit_is_minibatch_above_its_threshold():
+def test_the_final_kmeans_fit_from_the_sample_matches_kmeans_on_everyone():
+    # overlapping groups, where a fit on 500 of 3,000 customers alone would misplace some of them
+    from sklearn.cluster import KMeans
+
+    features = retail(n=3_000, seed=3)
+    c = RFMClusterer(k_min=4, k_max=4, k_rule="fixed", k=4, random_state=0, sample_threshold=1_000,
+                     sweep_sample=500, n_references=2, sample_size=500).fit(features)
+    assert c.sample_["sample"] == 500 and not c.minibatch_
+    Z = c.transform(features)
+    full = KMeans(n_clusters=4, n_init=10, random_state=1).fit(Z)
+    assert adjusted_rand_score(full.labels_, c.labels_) > 0.98
+    inertia = sum(((Z[c.labels_ == k] - Z[c.labels_ == k].mean(axis=0)) ** 2).sum() for k in range(4))
+    assert inertia <= full.inertia_ * 1.005
+    assert (c.predict(features) == c.labels_).all()
+
+
+def test_kmeans_on_everyone_above_the_minibatch_threshold_is_minibatch():
     features, truth = blobs(k=3, n=400, seed=5)
-    c = fit(features, k_min=2, k_max=4, sample_threshold=600, sweep_sample=300, minibatch_threshold=600)
-    assert c.minibatch_ and c.sample_["sample"] == 300
+    c = fit(features, k_min=2, k_max=4, sample_threshold=5_000, sweep_sample=1_000, minibatch_threshold=600)
+    assert c.minibatch_ and c.sample_ is None
     assert adjusted_rand_score(truth, c.labels_) == pytest.approx(1.0)
     assert (c.predict(features) == c.labels_).all()
+
+
+def test_the_sample_check_tells_a_stable_clustering_from_an_arbitrary_one():
+    # separated groups: a second sample finds the same partition of everyone; one round cloud cut in
+    # six: the cut turns with the sample, and the check says so
+    separated, _ = blobs(k=3, n=700, seed=4)
+    settled = fit(separated, k_min=3, k_max=3, k_rule="fixed", k=3, sample_threshold=1_000, sweep_sample=500)
+    rng = np.random.default_rng(0)
+    cloud = pd.DataFrame(rng.normal(0, 1, (2_100, 3)), columns=["a", "b", "c"]).assign(customer_id=range(2_100))
+    arbitrary = fit(cloud, k_min=6, k_max=6, k_rule="fixed", k=6, sample_threshold=1_000, sweep_sample=200)
+    assert settled.sample_["check_ari"] == pytest.approx(1.0)
+    assert arbitrary.sample_["check_ari"] < 0.95
+    assert arbitrary.sample_["check_ari"] < settled.sample_["check_ari"]
+    # the page says which, with the number, and why the sample is large enough for the smallest cluster
+    from types import SimpleNamespace
+
+    for clusterer, verdict in ((settled, "does not depend on the sample"), (arbitrary, "depend on the sample drawn")):
+        said = cluster_text.sample_text(SimpleNamespace(clusterer=clusterer), "en").markup
+        assert verdict in said and f"{clusterer.sample_['check_ari']:.3f}" in said
+        assert "取决于所抽的样本" in cluster_text.sample_text(SimpleNamespace(clusterer=clusterer), "zh").markup
+    figures = cluster_text.sample_figures(arbitrary)
+    smallest = np.bincount(arbitrary.labels_).min()
+    assert figures["smallest_share"] == pytest.approx(smallest / 2_100)
+    assert figures["members"] == round(smallest / 2_100 * 200)
+    assert f"about {figures['members']:,} of them in the sample" in cluster_text.sample_text(
+        SimpleNamespace(clusterer=arbitrary), "en").markup
 
 
 def test_a_fixed_k_is_used_and_said():

@@ -52,3 +52,59 @@ def test_rules_on_six_customers_in_three_classes_do_not_fail():
     explanation = explain_with_tree(features, np.array(["a", "a", "b", "b", "c", "c"]), random_state=0)
     assert explanation.per_class["support"].sum() == 2  # two customers tested
     assert 0 <= explanation.accuracy <= 1
+
+
+def test_above_its_sample_size_the_tree_uses_a_stated_sample_and_still_finds_the_rule():
+    rng = np.random.default_rng(1)
+    features = pd.DataFrame({"recency_days": rng.uniform(0, 400, 20_000), "orders": rng.integers(1, 30, 20_000),
+                             "revenue": rng.uniform(10, 5_000, 20_000)})
+    target = np.where(features["recency_days"] > 180, "lapsed", np.where(features["orders"] > 10, "loyal", "other"))
+    full = explain_with_tree(features, target, random_state=0)
+    sampled = explain_with_tree(features, target, random_state=0, sample_size=2_000)
+    assert (full.customers, full.sampled) == (20_000, False)
+    assert (sampled.customers, sampled.sampled) == (2_000, True)
+    assert int(sampled.confusion.to_numpy().sum()) == 600  # 30% of the sample scores the rules
+    assert sampled.accuracy > 0.97
+    cuts = {(f, round(x, -1)) for rule in sampled.rules for f, _, x in rule.conditions}
+    assert ("recency_days", 180) in cuts
+    with pytest.raises(ValueError, match="target has 3 classes for 20000 customers"):
+        explain_with_tree(features, target[:3])
+
+
+def test_aligned_gives_the_stage_column_in_the_features_order_either_way():
+    from segkit.errors import DataError
+    from segkit.evaluate.stage import aligned
+
+    features = pd.DataFrame({"customer_id": ["a", "b", "c", "d"]})
+    same = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "cluster": [0, 1, 1, 2]})
+    shuffled = same.iloc[[2, 0, 3, 1]]
+    assert aligned(features, same, "cluster").tolist() == [0, 1, 1, 2]
+    assert aligned(features, shuffled, "cluster").tolist() == [0, 1, 1, 2]
+    with pytest.raises(DataError, match="1 customers of features.parquet have no cluster"):
+        aligned(features, same.head(3), "cluster")
+    with pytest.raises(DataError, match="have no segment"):  # a missing value, in the same order too
+        aligned(features, same.assign(segment=["x", None, "y", "z"]), "segment")
+
+
+def test_compare_quality_of_named_classes_equals_sklearn_on_the_names():
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+    from segkit.evaluate.quality import compare_quality
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(c, 1.0, (150, 3)) for c in (0, 3, 6)])
+    names = np.repeat(["zeta", "alpha", "mid"], 150)
+    row = compare_quality(X, {"named": names}, sample_size=450).iloc[0]
+    assert row["groups"] == 3
+    assert row["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X, names))
+    assert row["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, names))
+    assert row["silhouette"] == pytest.approx(silhouette_score(X, names))
+
+
+@pytest.mark.parametrize("lang, words", [("en", ["1,000,000 customers", "100,000 of them", "30%"]),
+                                         ("zh", ["1,000,000 位客户", "100,000 位", "30%"])])
+def test_the_tree_sample_sentence_states_the_sample_as_05_passes_it(lang, words):
+    from segkit.report.html import say
+
+    said = say("evaluate.tree_sample", lang, sample=100_000, customers=1_000_000, test=0.3).markup
+    assert all(word in said for word in words)

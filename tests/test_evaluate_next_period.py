@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from segkit.errors import DataError, ParamsError
-from segkit.evaluate.next_period import Periods, check_classes, next_period_check, split_periods
+from segkit.evaluate.next_period import Periods, calibration_periods, check_classes, next_period_check, split_periods
 
 CAL_END = dt.date(2024, 6, 30)
 AS_OF = dt.date(2024, 12, 31)
@@ -85,3 +85,21 @@ def test_clear_errors():
         split_periods(purchases(), dt.date(2023, 1, 1), AS_OF)
     with pytest.raises(ParamsError, match="top_share"):
         next_period_check(purchases(), CAL_END, AS_OF, scorer=2, top_share=1.5)
+
+
+@pytest.mark.parametrize("ids", [["a", "b", "c", "d"], [1, 2, 3, 4]])
+def test_split_counts_new_customers_by_their_first_purchase(ids):
+    # a: calibration and holdout; b: calibration only; c: first buys in the holdout (new);
+    # d: first buys after as_of (neither period)
+    a, b, c, d = ids
+    tx = pd.DataFrame({"customer_id": [a, a, b, c, c, d], "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
+                       "ordered_at": pd.to_datetime(["2024-01-05", "2024-03-02", "2024-01-20", "2024-02-10",
+                                                     "2024-03-01", "2024-04-15"]),
+                       "amount": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]})
+    calibration, holdout, new = split_periods(tx, dt.date(2024, 1, 31), dt.date(2024, 3, 31))
+    assert calibration["amount"].tolist() == [10.0, 30.0]
+    assert holdout["amount"].tolist() == [20.0]  # c's purchases are left out: c has no calibration record
+    assert new.tolist() == [str(c)]
+    periods = calibration_periods(tx, dt.date(2024, 1, 31), dt.date(2024, 3, 31))
+    assert (periods.new_in_holdout, periods.new_revenue) == (1, 90.0)
+    assert periods.holdout.set_index("customer_id")["holdout_revenue"].to_dict() == {str(a): 20.0, str(b): 0.0}

@@ -66,12 +66,16 @@ def spend_growth(activity: pd.DataFrame, as_of: dt.date, months: int = 6) -> pd.
         raise DataError(f"monthly activity lacks column(s) {', '.join(missing)} needed for spend growth")
     if months < 1:
         raise ParamsError(f"evaluate.matrix_growth_months must be at least 1, got {months}")
-    month = pd.Period(as_of, freq="M")
-    period = pd.PeriodIndex(pd.to_datetime(activity["month"]), freq="M")
-    age = (month - period).map(lambda d: d.n)  # months before as_of's month: 0 is that month
-    recent = np.where((age >= 0) & (age < months), activity["revenue"], 0.0)
-    earlier = np.where((age >= months) & (age < 2 * months), activity["revenue"], 0.0)
-    growth = pd.Series(recent - earlier, index=activity.index).groupby(activity["customer_id"].astype(str)).sum()
+    when = pd.DatetimeIndex(pd.to_datetime(activity["month"]))
+    # months before as_of's month (0 is that month), as whole-number arithmetic: a million customers'
+    # activity rows in a fraction of a second
+    age = (as_of.year * 12 + as_of.month) - (when.year.to_numpy() * 12 + when.month.to_numpy())
+    revenue = activity["revenue"].to_numpy(dtype=float)
+    recent = np.where((age >= 0) & (age < months), revenue, 0.0)
+    earlier = np.where((age >= months) & (age < 2 * months), revenue, 0.0)
+    ids = activity["customer_id"]
+    ids = ids if pd.api.types.is_string_dtype(ids) else ids.astype(str)
+    growth = pd.Series(recent - earlier, index=activity.index).groupby(ids.to_numpy()).sum()
     return growth.rename("spend_growth").rename_axis("customer_id").reset_index()
 
 

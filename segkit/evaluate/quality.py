@@ -44,6 +44,8 @@ class TreeExplanation:
     features: tuple[str, ...]
     # customers of the test split: true class (rows) x class the rules give (columns)
     confusion: pd.DataFrame | None = None
+    customers: int | None = None  # the customers the tree was grown and scored on (train + test)
+    sampled: bool = False  # True when they are a random sample of more customers (`sample_size`)
 
     def rules_by_class(self) -> pd.DataFrame:
         """The IF/THEN rules grouped by the class they give (THEN), largest leaves first within a
@@ -79,7 +81,9 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
         labels = np.asarray(labels)
         if len(labels) != len(X):
             raise ValueError(f"labeling {name!r} has {len(labels)} labels for {len(X)} customers")
-        groups = len(pd.unique(labels))
+        # integer codes: the indices sort the labels, and a million class names sort in seconds
+        labels, uniques = pd.factorize(labels, use_na_sentinel=False)
+        groups = len(uniques)
         scores = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
         if 2 <= groups < len(X):
             try:
@@ -93,7 +97,8 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
 
 def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
                       columns=("recency_days", "orders", "revenue"), max_depth: int = 3,
-                      test_size: float = 0.3, random_state: int | None = 0) -> TreeExplanation:
+                      test_size: float = 0.3, random_state: int | None = 0,
+                      sample_size: int | None = None) -> TreeExplanation:
     """A shallow decision tree that says the classes as IF/THEN rules over readable features.
 
     Accuracy, recall and F1 are measured on customers the tree did not see (a stratified split),
@@ -103,12 +108,25 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
 
     `confusion` counts the test customers by true class (rows) and the class the rules give (columns).
     The tree is CART (Breiman et al. 1984), scikit-learn's DecisionTreeClassifier.
+
+    Above `sample_size` customers (None: never), the tree is grown and scored on a random sample of
+    that many (seeded by `random_state`): a depth-3 tree's cut points and its scores on 30,000 unseen
+    customers are as good as on a million (the standard error of an accuracy of 0.9 is then 0.002),
+    at a tenth of the time. `customers` and `sampled` say what was used. Raises ValueError when
+    `target` does not have one class per row of `features`.
     """
+    target = np.asarray(target)
+    if len(target) != len(features):
+        raise ValueError(f"target has {len(target)} classes for {len(features)} customers")
+    total = len(features)
+    if sample_size is not None and total > sample_size:
+        drawn = np.sort(np.random.default_rng(random_state).choice(total, size=int(sample_size), replace=False))
+        features, target = features.iloc[drawn], target[drawn]
     X = features[list(columns)].to_numpy(dtype=float)
     # the classes as integer codes: the split, the tree and the scores are several times faster on
     # integers than on class names (1M customers: seconds, not a quarter of a minute); names come back
     # at the end, in sorted order as before
-    codes, names = pd.factorize(pd.Series(np.asarray(target)), sort=True)
+    codes, names = pd.factorize(pd.Series(target), sort=True)
     y = codes
     counts = pd.Series(y).value_counts()
     n_test = int(np.ceil(test_size * len(y)))
@@ -130,6 +148,8 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
         features=tuple(columns),
         confusion=pd.DataFrame(confusion_matrix(y_test, predicted, labels=labels),
                                index=pd.Index(shown, name="actual"), columns=pd.Index(shown, name="predicted")),
+        customers=int(len(y)),
+        sampled=len(y) < total,
     )
 
 

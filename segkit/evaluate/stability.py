@@ -33,6 +33,7 @@ SCHEMES = ("subsample", "bootstrap")
 VERDICTS = ("dissolved", "weak", "pattern", "stable", "highly_stable")
 BANDS = (0.5, 0.6, 0.75, 0.85)  # Hennig (2007): the lower edges of weak, pattern, stable, highly stable
 PINNED_SAMPLE = 500  # silhouette sample of a clusterer refitted with k pinned (the score is not used)
+PINNED_REFERENCES = 2  # the gap statistic's reference sets of such a refit (the gap is not used either)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def matched_jaccard(reference: np.ndarray, labels: np.ndarray) -> dict:
 def refit_labels(estimator, features: pd.DataFrame, random_state: int | None) -> np.ndarray:
     """The labels of a fresh copy of a fitted clusterer `estimator` fitted on `features`, with the
     same k (a clusterer that chooses k between k_min and k_max is pinned to the k_ it chose, and
-    its silhouette sample, then unused, made small) and `random_state`. Uses the estimator grammar:
+    its silhouette sample and the gap's reference sets, then unused, made small) and `random_state`. Uses the estimator grammar:
     fit, labels_, k_ (and k_min, k_max, sample_size when it has them); the fitted estimator is not
     changed."""
     fresh = copy.deepcopy(estimator)
@@ -106,6 +107,8 @@ def refit_labels(estimator, features: pd.DataFrame, random_state: int | None) ->
         fresh.random_state = random_state
     if k is not None and hasattr(fresh, "sample_size"):  # k is pinned: a large silhouette sample to choose it is waste
         fresh.sample_size = min(int(fresh.sample_size), PINNED_SAMPLE)
+    if k is not None and hasattr(fresh, "n_references"):  # and so are the gap statistic's reference sets
+        fresh.n_references = min(int(fresh.n_references), PINNED_REFERENCES)
     with threadpool_limits(limits=1):  # a small refit: one thread is faster, and never slow when busy
         return np.asarray(fresh.fit(features).labels_)
 

@@ -18,8 +18,12 @@ def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Seri
     DataError when a customer of `features` is missing from `frame` (files of two runs)."""
     from segkit.errors import DataError
 
-    ids = features["customer_id"].astype(str)
-    found = ids.map(pd.Series(frame[column].to_numpy(), index=frame["customer_id"].astype(str)))
+    ids = features["customer_id"].astype(str).reset_index(drop=True)
+    theirs = frame["customer_id"].astype(str).reset_index(drop=True)
+    if theirs.equals(ids):  # the same customers in the same order (as the stages write them): no lookup
+        found = pd.Series(frame[column].to_numpy(), name="customer_id")
+    else:
+        found = ids.map(pd.Series(frame[column].to_numpy(), index=theirs))
     if found.isna().any():
         raise DataError(f"{int(found.isna().sum())} customers of features.parquet have no {column} "
                         f"(first: {ids[found.isna()].iloc[0]}); rerun the report so every stage is from one run")
@@ -43,7 +47,7 @@ def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int |
     builds a clusterer."""
     from threadpoolctl import threadpool_limits
 
-    from segkit.evaluate.stability import PINNED_SAMPLE
+    from segkit.evaluate.stability import PINNED_REFERENCES, PINNED_SAMPLE
     from segkit.models.cluster import RFMClusterer
 
     how = {}
@@ -54,6 +58,7 @@ def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int |
                "minibatch_threshold": cluster.sample_threshold}
     with threadpool_limits(limits=1):
         return RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), sample_size=PINNED_SAMPLE,
+                            n_references=PINNED_REFERENCES,
                             random_state=random_state, k_rule="fixed", k=int(k),
                             categorical=tuple(c for c in categorical if c in features.columns),
                             **how).fit(features)

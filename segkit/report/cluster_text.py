@@ -10,6 +10,10 @@ import pandas as pd
 
 from segkit.i18n import column_label, t
 
+# an adjusted Rand index from which two samples' partitions of everyone are called the same result
+# (Steinley 2004 reads ARI above 0.90 as excellent recovery)
+STABLE_ARI = 0.9
+
 
 def _join(columns, lang: str) -> str:
     return t("name.separator", lang).join(column_label(c, lang) for c in columns)
@@ -50,16 +54,40 @@ def intro_text(stage, k_min: int, k_max: int, lang: str):
                categorical=categorical, preparation=preparation_text(c, lang), k_min=k_min, k_max=k_max, k=c.k_)
 
 
-def sample_text(stage, lang: str):
-    """The sentence saying the sweep ran on a sample (and the final fit on everyone), or None."""
-    from segkit.report.html import say
+def sample_figures(clusterer) -> dict | None:
+    """Why the sample is large enough, in numbers, or None without a sample: customers, sample,
+    smallest_share (the smallest cluster's share of all customers), members (its expected members in
+    the sample, at least 1), precision (1/sqrt(members): the standard error of its centre, in standard
+    deviations of a column) and check_ari (`RFMClusterer.sample_`: the adjusted Rand index between the
+    final clusters and a second sample's clustering of everyone; None when not measured)."""
+    import numpy as np
 
-    c = stage.clusterer
-    if c is None or c.sample_ is None:
+    if clusterer is None or clusterer.sample_ is None:
         return None
-    if c.method == "ward":
-        return say("cluster.sampled_ward", lang, **c.sample_)
-    return say("cluster.sampled", lang, threshold=c.sample_threshold, **c.sample_)
+    sample = clusterer.sample_
+    counts = np.bincount(np.asarray(clusterer.labels_), minlength=clusterer.k_)
+    share = float(counts[counts > 0].min() / counts.sum())
+    members = max(1, round(share * sample["sample"]))
+    return {"customers": sample["customers"], "sample": sample["sample"], "smallest_share": share,
+            "members": members, "precision": float(1 / np.sqrt(members)), "check_ari": sample.get("check_ari")}
+
+
+def sample_text(stage, lang: str):
+    """The sentences saying the sweep ran on a sample (and the final fit on everyone), how large the
+    sample is for the smallest cluster and what a second sample says of the result; or None."""
+    from segkit.report.html import say_each
+
+    figures = sample_figures(stage.clusterer)
+    if figures is None:
+        return None
+    c = stage.clusterer
+    sentences = [("cluster.sampled_ward", figures) if c.method == "ward"
+                 else ("cluster.sampled", {**figures, "threshold": c.sample_threshold}),
+                 ("cluster.sample_size", figures)]
+    if figures["check_ari"] is not None:
+        verdict = "stable" if figures["check_ari"] >= STABLE_ARI else "unstable"
+        sentences.append((f"cluster.sample_check.{verdict}", figures))
+    return say_each(sentences, lang)
 
 
 def k_reason_text(stage, lang: str):
