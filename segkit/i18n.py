@@ -16,6 +16,12 @@ import yaml
 LANGUAGES = ("en", "zh")
 
 
+def _load_yaml(text: str):
+    """YAML read safely, with libyaml's C loader where PyYAML has it (the same result, about 8 times
+    faster: the catalogue is read in every notebook's kernel)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 @lru_cache(maxsize=None)
 def messages() -> dict[str, dict[str, str]]:
     """Every key of segkit/locale/messages*.yaml, merged; a key found in two files is an error."""
@@ -24,7 +30,7 @@ def messages() -> dict[str, dict[str, str]]:
                    if entry.name.startswith("messages") and entry.name.endswith(".yaml"))
     merged: dict[str, dict[str, str]] = {}
     for name in names:
-        part = yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8")) or {}
+        part = _load_yaml(folder.joinpath(name).read_text(encoding="utf-8")) or {}
         twice = sorted(set(part) & set(merged))
         if twice:
             raise ValueError(f"segkit/locale/{name} repeats keys of another messages file: {', '.join(twice)}")
@@ -131,7 +137,7 @@ def customers_set_aside_table(aside: pd.DataFrame, lang: str, rows: int = 20) ->
 @lru_cache(maxsize=1)
 def _detail_patterns() -> tuple[list[tuple[re.Pattern, str]], re.Pattern, dict[str, str]]:
     text = resources.files("segkit.locale").joinpath("details.yaml").read_text(encoding="utf-8")
-    table = yaml.safe_load(text)
+    table = _load_yaml(text)
     patterns = [(re.compile(en), zh) for en, zh in table["patterns"]]
     columns = table["columns"]
     names = re.compile(r"\b(" + "|".join(sorted(map(re.escape, columns), key=len, reverse=True)) + r")\b")
