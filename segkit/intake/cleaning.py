@@ -440,7 +440,10 @@ def _future_bound(table: ibis.Table) -> tuple[dt.date | None, int]:
         return None, 0
     position = FUTURE_QUANTILE * (count - 1)
     below = int(np.floor(position))
-    around = dated.select("ordered_at").order_by("ordered_at").limit(2, offset=below).to_pyarrow().column(0)
+    # the two dates by their rank (Ibis' offset on Spark numbers rows in no stated order)
+    ranked = dated.select(dated.ordered_at, _rank=ibis.row_number().over(order_by=dated.ordered_at))
+    around = ranked.filter(ranked._rank.between(below, below + 1)).order_by("_rank").select("ordered_at")
+    around = around.to_pyarrow().column(0)
     low = around[0].as_py()
     high = around[len(around) - 1].as_py()
     quantile = low + (high - low) * (position - below)
@@ -645,7 +648,10 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
                       (flagged, "outlier_flagged"), else_="")
     internal = [c for c in judged.columns
                 if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_", "_return"))]
-    return judged.mutate(outcome=outcome, rule=rule).drop(*internal)
+    from segkit.intake.engines import kept_for_reuse
+
+    # on Spark, judged once: the ledger, quarantine and customer queries all read these rows
+    return kept_for_reuse(judged.mutate(outcome=outcome, rule=rule).drop(*internal))
 
 
 def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
