@@ -632,6 +632,10 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     judged = t.mutate(**values, reason=reason, detail=detail, **flags, **marked)
 
     outliers = rules.outliers
+    if outliers.method != "none" or marks:  # on Spark, the windows above once: the outlier bounds and returns read them
+        from segkit.intake.engines import kept_for_reuse
+
+        judged = kept_for_reuse(judged)
     if outliers.method != "none":
         judged = _mark_outliers(judged, outliers)
     if marks:  # each cancellation finds the purchase it cancels, among the rows used (segkit.intake.returns)
