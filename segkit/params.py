@@ -734,7 +734,7 @@ class Source(_Model):
     @model_validator(mode="after")
     def _spark_has_its_settings(self) -> "Source":
         if self.kind == "spark" and self.spark is None:
-            raise ValueError("kind 'spark' needs source.spark: {master: local[2], path: ..., columns: {...}} "
+            raise ValueError("kind 'spark' needs source.spark: {master: \"local[2]\", path: ..., columns: {...}} "
                              "(or existing: true under spark-submit; see docs/spark.md)")
         return self
 
