@@ -742,7 +742,8 @@ def spark_session(spark: "Spark"):
         if session is None:
             raise DataError("source.spark.existing is true, but there is no active SparkSession: run segkit under "
                             "spark-submit (or in a notebook of the cluster), or set source.spark.master instead "
-                            "(e.g. local[2] or spark://host:7077)")
+                            "(e.g. local[2] or spark://host:7077); `segkit report` runs its notebooks in kernels of "
+                            "their own, where only master works (docs/spark.md)")
         return session
     java_home = os.environ.get("JAVA_HOME")
     if not (java_home and Path(java_home, "bin", "java").is_file()) and shutil.which("java") is None:
@@ -754,7 +755,7 @@ def spark_session(spark: "Spark"):
     try:
         return builder.getOrCreate()
     except Exception as err:  # pyspark raises its own kinds when the JVM or the master cannot be reached
-        raise DataError(f"cannot start Spark with master {spark.master} ({_first_line(err)[:300]}); check that Java "
+        raise DataError(f"cannot start Spark with master {spark.master} ({_spark_reason(err)[:300]}); check that Java "
                         "runs (java -version), that the master is reachable, and source.spark.config") from None
 
 
@@ -843,7 +844,7 @@ def _spark_read(con, session, table: str | None, path: str | None, file_format: 
     try:
         frame = session.read.format(file_format).load(location)
     except Exception as err:
-        reason = _first_line(err)
+        reason = _spark_reason(err)
         if "DATA_SOURCE_NOT_FOUND" in reason or "Failed to find data source" in reason:
             raise DataError(f"{key}.format {file_format}: this Spark has no {file_format} reader; add it to the "
                             "session (for Delta Lake: the delta-spark package, with spark.jars.packages and "
@@ -887,3 +888,14 @@ def _no_spark_table(session, table: str, key: str) -> str:
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return (f"{key}.table: Spark has no table {_name(table)!r}{hint} (tables there: {_listing(known) or 'none'}); "
             f"fix {key}.table, or read files with {key}.path")
+
+
+def _spark_reason(err: BaseException) -> str:
+    """What Spark said, in one line: a Java error reaches Python as "An error occurred while calling
+    o42.load." with the Java exception on a later line, whose message is what a reader needs."""
+    text = str(err).strip()
+    for line in text.splitlines()[1:]:
+        found = re.match(r"[\s:]*(?:[\w.$]+(?:Exception|Error)): (.+)", line)
+        if found:
+            return found.group(1).strip()
+    return _first_line(err)
