@@ -707,7 +707,8 @@ def _one_table_or_path(table: str | None, path: str | None) -> None:
         raise ValueError("give either table (a metastore table, e.g. sales.orders) or path (a Parquet/ORC/Delta "
                          "folder or file, with format), " + ("not both" if table else "one of them"))
     if table is not None and not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+){0,2}", table):
-        raise ValueError(f"table must be a name like orders or sales.orders (letters, digits, _), got {shown(table, 60)}")
+        raise ValueError(f"table must be a name like orders or sales.orders (letters, digits, _), got "
+                         f"{shown(table, 60)}")
 
 # -- end of Spark ----------------------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ def test_a_cluster_source_loads_with_its_settings_as_spark_takes_them(tmp_path):
 @pytest.mark.parametrize("text, expected", [
     ("", r"kind .spark. needs source\.spark: \{master: \"local\[2\]\", path: \.\.\., columns"),
     ("  spark: {path: x.parquet}\n", r"say how to reach Spark: master: local\[2\].*or existing: true"),
-    ("  spark: {master: 'local[2]', existing: true, path: x.parquet}\n", r"either master .* or existing: true.*not both"),
+    ("  spark: {master: 'local[2]', existing: true, path: x.parquet}\n",
+     r"either master .* or existing: true.*not both"),
     ("  spark: {master: localhost, path: x.parquet}\n", r"master must be local\[N\].*got 'localhost'"),
     ("  spark: {existing: true}\n", r"give either table .* or path .*one of them"),
     ("  spark: {existing: true, table: a, path: b}\n", r"give either table .*not both"),
