@@ -27,7 +27,7 @@ from pg_server import load_table, start_server  # noqa: E402
 from segkit.errors import DataError  # noqa: E402
 from segkit.features import customer_features, time_summaries  # noqa: E402
 from segkit.intake.cleaning import clean_transactions, join_report  # noqa: E402
-from segkit.intake.sources import load_source  # noqa: E402
+from segkit.intake.sources import load_source, spark_backend  # noqa: E402
 from segkit.params import Cleaning, Database, DatabaseTable, FileTable, Source, Spark, SparkTable  # noqa: E402
 
 RULES = Cleaning(returns={"order_prefix": "R", "action": "net"}, non_product=["postage"],
@@ -240,3 +240,33 @@ def test_no_session_no_java_no_pyspark_each_say_what_to_do(spark, shop_files, mo
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # as if pyspark were not installed
     with pytest.raises(DataError, match=r"source\.kind spark needs pyspark: pip install 'segkit\[spark\]'"):
         load_source(spark_source(shop_files[0]))
+
+
+# -- the expressions Spark computed differently, each on its smallest input ------------------------------
+
+def test_infinite_amounts_are_not_finite_on_spark_too(spark):
+    """Ibis 12 compiles isinf() to FALSE on Spark: an infinite amount was called implausible there."""
+    import ibis
+
+    from segkit.intake.cleaning import exact_amount
+
+    spark.createDataFrame(pd.DataFrame({"amount": [1.005, np.inf, -np.inf, np.nan]})).createOrReplaceTempView("inf4")
+    table = spark_backend(spark).table("inf4")
+    exact, non_finite, implausible = exact_amount(table.amount, 2, 1e12)
+    out = table.select(exact=exact.cast("string"), non_finite=non_finite, implausible=implausible).to_pandas()
+    assert out["non_finite"].tolist() == [False, True, True, True]
+    assert not out["implausible"].any() and out["exact"].tolist()[0] == "1.01"
+
+
+def test_the_future_date_bound_reads_the_dates_in_order_on_spark(spark):
+    """Ibis' offset on Spark numbers rows in no stated order, so the dates around the 99.9% were any two;
+    and pyspark's toPandas failed on the year 2999 (nanoseconds), which segkit's backend reads as Arrow."""
+    import ibis
+
+    from segkit.intake.cleaning import _future_bound
+
+    dates = pd.to_datetime(["2024-01-05", "2999-01-01", "2024-01-01", "2024-01-03", "2024-01-02", "2024-01-04"])
+    spark.createDataFrame(pd.DataFrame({"ordered_at": dates})).repartition(3).createOrReplaceTempView("dates6")
+    on_spark = _future_bound(spark_backend(spark).table("dates6"))
+    on_duckdb = _future_bound(ibis.duckdb.connect().create_table("dates6", pd.DataFrame({"ordered_at": dates})))
+    assert on_spark == on_duckdb and on_spark[1] == 1  # 2999 is beyond; the others are not

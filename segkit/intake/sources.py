@@ -773,7 +773,7 @@ def load_spark(spark: "Spark", params_path: str | Path | None = None) -> Intake:
     not exist (with close names), a path that is not there, a missing or untyped column.
     """
     session = spark_session(spark)
-    con = ibis.pyspark.connect(session)
+    con = spark_backend(session)
     origin = _spark_origin(spark.table, spark.path, spark.format)
     raw = _spark_read(con, session, spark.table, spark.path, spark.format, params_path, "source.spark")
     transactions = spark_canonical(raw, spark.columns, origin)
@@ -899,3 +899,35 @@ def _spark_reason(err: BaseException) -> str:
         if found:
             return found.group(1).strip()
     return _first_line(err)
+
+
+def spark_backend(session) -> ibis.BaseBackend:
+    """Ibis' PySpark backend on `session`, reading results as Arrow (pyspark >= 4.0's
+    `DataFrame.toArrow`): pyspark's `toPandas`, which Ibis uses, makes every timestamp nanoseconds
+    and fails on a date after 2262 (a typo such as 2999, which cleaning must set aside, not crash on)."""
+    from ibis.backends.pyspark import Backend
+
+    ibis.pyspark  # noqa: B018 -- loading the backend's entry point registers ibis.options.pyspark
+
+    class ArrowResults(Backend):
+        def to_pyarrow(self, expr, /, *, params=None, limit=None, **kwargs):
+            from ibis.formats.pyarrow import PyArrowData
+
+            table = expr.as_table()
+            self._run_pre_execute_hooks(table)
+            sql = self.compile(table, params=params, limit=limit, **kwargs)
+            with self._safe_raw_sql(sql) as query:
+                if not hasattr(query, "toArrow"):  # pyspark 3.5
+                    return super().to_pyarrow(expr, params=params, limit=limit, **kwargs)
+                result = query.toArrow()
+            return expr.__pyarrow_result__(PyArrowData.convert_table(result, table.schema()))
+
+        def execute(self, expr, /, *, params=None, limit=None, **kwargs):
+            from ibis.formats.pandas import PandasData
+
+            table = expr.as_table()
+            arrow = self.to_pyarrow(table, params=params, limit=limit, **kwargs)
+            frame = PandasData.convert_table(arrow.to_pandas(), table.schema())
+            return expr.__pandas_result__(frame)
+
+    return ArrowResults().connect(session)
