@@ -57,7 +57,7 @@ case "${1:-}" in
     "$VENV/bin/segkit" report --params params/demo.yaml --force "$@"
     ;;
   test)
-    need_python; system_packages test; python_env postgres,excel,dev
+    need_python; system_packages test; python_env postgres,excel,dev,spark
     shift
     # one worker per core (pytest-xdist); the tests of the shared reports stay together on one of them
     exec "$VENV/bin/python" -m pytest -n "${SEGKIT_TEST_WORKERS:-auto}" --dist loadgroup "$@"

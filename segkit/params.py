@@ -626,13 +626,100 @@ class CrossSell(_Model):
     min_customers: int = Field(30, ge=1)
 
 
+# -- Spark (source.kind spark): how to reach Spark and what to read, in place -----------------------
+
+SPARK_FORMATS = ("parquet", "orc", "delta")
+# a master URL Spark accepts: local, local[N], local[*], local[N,F], spark://host:port[,host:port], yarn, k8s://...
+SPARK_MASTER = r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://[^\s/]+(,[^\s/]+)*|yarn|k8s://\S+|mesos://\S+)$"
+# settings that hold secrets go in spark-defaults.conf or the environment, never in params (they reach the manifest)
+SPARK_SECRET_WORDS = ("secret", "password", "token", "credential", "access.key", "secret.key")
+
+
+class SparkTable(_Model):
+    """A customers or surveys table for a Spark source: a metastore `table` ("db.tbl") or a `path`
+    read in place with `format`, with its column map."""
+
+    table: str | None = None
+    path: str | None = None
+    format: Literal["parquet", "orc", "delta"] = "parquet"
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _table_or_path(self) -> "SparkTable":
+        _one_table_or_path(self.table, self.path)
+        _one_to_one(self.columns)
+        return self
+
+
+class Spark(_Model):
+    """Transactions read in place by Spark (`source.kind: spark`).
+
+    How to reach Spark: `master` (local[2], spark://host:7077, yarn, k8s://...) starts or joins a
+    session with `config` (spark.* settings), or `existing: true` uses the active SparkSession (as
+    under spark-submit, where the master and settings come from the command line). What to read: a
+    metastore `table` ("db.tbl", or a temporary view) or a `path` (a folder or file) in `format`,
+    with `columns` (the column map, as `source.database.columns`; `source_row` may name a key
+    column); optional `customers` and `surveys` tables (`SparkTable`)."""
+
+    master: str | None = Field(None, max_length=500)
+    existing: bool = False
+    app_name: str = Field("segkit", max_length=100)
+    config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    table: str | None = None
+    path: str | None = None
+    format: Literal["parquet", "orc", "delta"] = "parquet"
+    columns: dict[str, str] = Field(default_factory=dict)
+    customers: SparkTable | None = None
+    surveys: SparkTable | None = None
+
+    @model_validator(mode="after")
+    def _reachable_and_readable(self) -> "Spark":
+        if self.existing and self.master is not None:
+            raise ValueError("give either master (segkit starts or joins a session) or existing: true (the active "
+                             "session, e.g. under spark-submit), not both")
+        if not self.existing and self.master is None:
+            raise ValueError("say how to reach Spark: master: local[2] (this machine), spark://host:7077 or yarn; "
+                             "or existing: true to use the active session (spark-submit)")
+        if self.master is not None and not re.fullmatch(SPARK_MASTER, self.master):
+            raise ValueError(f"master must be local[N], local[*], spark://host:port, yarn or k8s://..., got "
+                             f"{shown(self.master, 60)}")
+        for name in self.config:
+            if not name.startswith("spark."):
+                raise ValueError(f"config key {shown(name, 60)} is not a Spark setting: Spark settings start with "
+                                 "'spark.' (e.g. spark.sql.shuffle.partitions)")
+            if name in ("spark.master", "spark.app.name"):
+                own = {"spark.master": "master", "spark.app.name": "app_name"}[name]
+                raise ValueError(f"config key {name} is source.spark.{own}: set it there")
+            if any(word in name.lower() for word in SPARK_SECRET_WORDS):
+                raise ValueError(f"config key {shown(name, 60)} looks like a secret: put it in spark-defaults.conf or "
+                                 "the environment, never in the params (they are copied into every report)")
+        _one_table_or_path(self.table, self.path)
+        _one_to_one(self.columns)
+        return self
+
+    def settings(self) -> dict[str, str]:
+        """The `config` as Spark takes it: every value as text, booleans as true/false."""
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in self.config.items()}
+
+
+def _one_table_or_path(table: str | None, path: str | None) -> None:
+    if (table is None) == (path is None):
+        raise ValueError("give either table (a metastore table, e.g. sales.orders) or path (a Parquet/ORC/Delta "
+                         "folder or file, with format), " + ("not both" if table else "one of them"))
+    if table is not None and not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+){0,2}", table):
+        raise ValueError(f"table must be a name like orders or sales.orders (letters, digits, _), got "
+                         f"{shown(table, 60)}")
+
+# -- end of Spark ----------------------------------------------------------------------------------
+
+
 class Source(_Model):
     """Where the data come from. `kind`: demo (generated), cdnow (bundled), file (transactions in
     `transactions`, optional `customers` and `surveys` tables), database (PostgreSQL), or customers:
     one row per customer in `customers` with recency, frequency and monetary already computed (or
     only some of them), mapped in its `columns` and, for sums of columns, in `customer_level`."""
 
-    kind: Literal["demo", "cdnow", "file", "database", "customers"] = "demo"
+    kind: Literal["demo", "cdnow", "file", "database", "customers", "spark"] = "demo"
     demo: DemoSource = DemoSource()
     transactions: FileTable | None = None
     customers: FileTable | None = None
@@ -643,6 +730,14 @@ class Source(_Model):
     # (and, through Params, the returns conventions) before validation; the params' own keys win
     preset: str | None = None
     campaigns: CampaignTable | None = None
+    spark: Spark | None = None  # kind spark: how to reach Spark and what to read (docs/spark.md)
+
+    @model_validator(mode="after")
+    def _spark_has_its_settings(self) -> "Source":
+        if self.kind == "spark" and self.spark is None:
+            raise ValueError("kind 'spark' needs source.spark: {master: \"local[2]\", path: ..., columns: {...}} "
+                             "(or existing: true under spark-submit; see docs/spark.md)")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -189,7 +189,10 @@ def settle_customers(clean: ibis.Table, net_negative: str = "set_aside"
     if aside.empty:
         return clean, ledger, aside
     kept = outcomes.filter(outcomes.outcome != "set_aside").select("customer_id")
-    return clean.semi_join(kept, "customer_id"), ledger, aside
+    from segkit.intake.engines import kept_for_reuse
+
+    # on Spark, the scored rows once: features, summaries and monthly activity all read them
+    return kept_for_reuse(clean.semi_join(kept, "customer_id")), ledger, aside
 
 
 def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: str,

@@ -121,6 +121,8 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
                       attributes=row_attributes(raw, spec.attributes, spec.path))
     if source.kind == "database":
         return load_database(source.database)
+    if source.kind == "spark":
+        return load_spark(source.spark, params_path)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
 
 
@@ -765,3 +767,215 @@ def _listing(names, shown: int = 20) -> str:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+# -- Spark, read in place ---------------------------------------------------------------------
+
+def spark_session(spark: "Spark"):
+    """The SparkSession of `spark` (`segkit.params.Spark`): the active one (`existing: true`, as under
+    spark-submit), or one started (or joined) with `master`, `app_name` and `config`.
+
+    Raises DataError when pyspark is not installed (pip install 'segkit[spark]'), when no Java is
+    found for a session segkit starts, or when `existing: true` finds no active session.
+    """
+    import os
+    import shutil
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise DataError("source.kind spark needs pyspark: pip install 'segkit[spark]'") from None
+    if spark.existing:
+        session = SparkSession.getActiveSession()
+        if session is None:
+            raise DataError("source.spark.existing is true, but there is no active SparkSession: run segkit under "
+                            "spark-submit (or in a notebook of the cluster), or set source.spark.master instead "
+                            "(e.g. local[2] or spark://host:7077); `segkit report` runs its notebooks in kernels of "
+                            "their own, where only master works (docs/spark.md)")
+        return session
+    java_home = os.environ.get("JAVA_HOME")
+    if not (java_home and Path(java_home, "bin", "java").is_file()) and shutil.which("java") is None:
+        raise DataError("Spark needs Java (17 or 21), and none was found: install it (Debian/Ubuntu: apt-get install "
+                        "openjdk-17-jre-headless) or set JAVA_HOME to a Java installation")
+    builder = SparkSession.builder.master(spark.master).appName(spark.app_name)
+    for name, value in spark.settings().items():
+        builder = builder.config(name, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as err:  # pyspark raises its own kinds when the JVM or the master cannot be reached
+        raise DataError(f"cannot start Spark with master {spark.master} ({_spark_reason(err)[:300]}); check that Java "
+                        "runs (java -version), that the master is reachable, and source.spark.config") from None
+
+
+def load_spark(spark: "Spark", params_path: str | Path | None = None) -> Intake:
+    """Transactions as a lazy Ibis table on Spark (Ibis' PySpark backend), read in place; the
+    customers and surveys tables (per-customer rows) read into pandas.
+
+    `spark` (`segkit.params.Spark`, the params' `source.spark`) names the session (see
+    `spark_session`) and the table: a metastore `table` (or temporary view), or a `path` read with
+    `format` (parquet, orc, delta). A relative local path is read relative to the folder of
+    `params_path`. The columns are typed, as in a database (`database_canonical`): a date or
+    amount column held as text is refused, with the cast to write. Every later stage
+    (`segkit.clean_transactions`, features, summaries) runs in Spark; only the ledger counts, the
+    set-aside rows and one row per customer come back. Raises DataError naming a table that does
+    not exist (with close names), a path that is not there, a missing or untyped column.
+    """
+    session = spark_session(spark)
+    con = spark_backend(session)
+    origin = _spark_origin(spark.table, spark.path, spark.format)
+    raw = _spark_read(con, session, spark.table, spark.path, spark.format, params_path, "source.spark")
+    transactions = spark_canonical(raw, spark.columns, origin)
+    tables = {}
+    for name in ("customers", "surveys"):
+        spec = getattr(spark, name)
+        if spec is None:
+            continue
+        where = _spark_origin(spec.table, spec.path, spec.format)
+        table = _spark_read(con, session, spec.table, spec.path, spec.format, params_path, f"source.spark.{name}")
+        key = f"source.spark.{name}.columns"
+        for ours, theirs in spec.columns.items():
+            if theirs not in table.columns:
+                raise DataError(_missing_column(where, ours, theirs, list(table.columns), key))
+        table = table.rename({ours: theirs for ours, theirs in spec.columns.items()})
+        if "customer_id" not in table.columns:
+            raise DataError(_missing_column(where, "customer_id", "customer_id", list(table.columns), key))
+        frame = table.to_pandas()
+        frame["customer_id"] = frame["customer_id"].astype("string")
+        tables[name] = frame
+    return Intake(transactions, **tables, engine=con, origin=origin)
+
+
+def spark_canonical(table: ibis.Table, columns: dict[str, str], origin: str) -> ibis.Table:
+    """A Spark table under segkit's column names and types, lazily (see `database_canonical`): the
+    mapped columns must be there, dates typed as date or timestamp, amounts as numbers."""
+    key = "source.spark.columns"
+    check_column_map(columns, origin, key, extra=("source_row",))
+    present = list(table.columns)
+    mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, "source_row")}
+    derive_amount = "amount" not in columns and "amount" not in present and \
+        mapping["quantity"] in present and mapping["unit_price"] in present
+    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
+        if mapping[ours] not in present:
+            raise DataError(_missing_column(origin, ours, mapping[ours], present, key))
+    for ours, kind, words, cast in (("ordered_at", "temporal", "a date or timestamp", "timestamp"),
+                                    ("amount", "numeric", "a number", "decimal(18,2)"),
+                                    ("quantity", "numeric", "a number", "double"),
+                                    ("unit_price", "numeric", "a number", "decimal(18,2)")):
+        theirs = mapping[ours]
+        if theirs in present:
+            dtype = table[theirs].type()
+            if not getattr(dtype, f"is_{kind}")():
+                raise DataError(f'{origin}: column "{_name(theirs)}" (for {ours}) is {dtype}, not {words}; Spark '
+                                f"tables are read as typed: read a view that casts it (CREATE TEMPORARY VIEW ... AS "
+                                f"SELECT ..., CAST(`{_name(theirs)}` AS {cast}) ...) or write the table with typed "
+                                "columns (Parquet keeps them)")
+    return database_canonical(table, columns, origin)
+
+
+def _spark_origin(table: str | None, path: str | None, file_format: str) -> str:
+    return f"Spark table {table}" if table else f"Spark {file_format} {path}"
+
+
+def _spark_read(con, session, table: str | None, path: str | None, file_format: str,
+                params_path: str | Path | None, key: str) -> ibis.Table:
+    """A metastore table (or temporary view), or the files at `path` as a temporary view, as an Ibis table."""
+    if table is not None:
+        database, _, name = table.rpartition(".")
+        try:
+            return con.table(name, database=database or None)
+        except Exception:
+            raise DataError(_no_spark_table(session, table, key)) from None
+    location = _spark_path(path, params_path)
+    if "://" not in location and not Path(location).exists():
+        raise DataError(f"{key}.path: {location} is not there; check the path (a relative path is read from the "
+                        "params file's folder; on a cluster, use a path every executor reads, e.g. hdfs:// or s3a://)")
+    try:
+        frame = session.read.format(file_format).load(location)
+    except Exception as err:
+        reason = _spark_reason(err)
+        if "DATA_SOURCE_NOT_FOUND" in reason or "Failed to find data source" in reason:
+            raise DataError(f"{key}.format {file_format}: this Spark has no {file_format} reader; add it to the "
+                            "session (for Delta Lake: the delta-spark package, with spark.jars.packages and "
+                            "spark.sql.extensions in source.spark.config) or write the table as Parquet") from None
+        if "PATH_NOT_FOUND" in reason or "does not exist" in reason:
+            raise DataError(f"{key}.path: {location} is not there ({reason[:200]}); check the path") from None
+        raise DataError(f"{key}.path: {location} cannot be read as {file_format} ({reason[:300]}); check "
+                        f"{key}.format") from None
+    import uuid
+
+    view = f"segkit_source_{uuid.uuid4().hex[:12]}"
+    frame.createOrReplaceTempView(view)
+    return con.table(view)
+
+
+def _spark_path(path: str, params_path: str | Path | None) -> str:
+    """`path` as Spark reads it: a URL (hdfs://, s3a://, file://) as given, a relative local path
+    from the folder of the params file."""
+    if "://" in path or params_path is None or Path(path).is_absolute():
+        return path
+    return str(Path(params_path).parent / path)
+
+
+def _no_spark_table(session, table: str, key: str) -> str:
+    """The message for a table Spark does not know: the close names among the tables and views there."""
+    database, _, name = table.rpartition(".")
+    try:
+        known = [t.name for t in session.catalog.listTables(database or None)]
+    except Exception:  # the database itself is unknown
+        known = []
+        if database:
+            try:
+                databases = [d.name for d in session.catalog.listDatabases()]
+            except Exception:
+                databases = []
+            close = difflib.get_close_matches(database, databases, n=1)
+            hint = f'; did you mean "{_name(close[0])}"?' if close else ""
+            return (f"{key}.table: Spark has no database {_name(database)!r}{hint} (databases there: "
+                    f"{_listing(databases) or 'none'}); fix {key}.table")
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return (f"{key}.table: Spark has no table {_name(table)!r}{hint} (tables there: {_listing(known) or 'none'}); "
+            f"fix {key}.table, or read files with {key}.path")
+
+
+def _spark_reason(err: BaseException) -> str:
+    """What Spark said, in one line: a Java error reaches Python as "An error occurred while calling
+    o42.load." with the Java exception on a later line, whose message is what a reader needs."""
+    text = str(err).strip()
+    for line in text.splitlines()[1:]:
+        found = re.match(r"[\s:]*(?:[\w.$]+(?:Exception|Error)): (.+)", line)
+        if found:
+            return found.group(1).strip()
+    return _first_line(err)
+
+
+def spark_backend(session) -> ibis.BaseBackend:
+    """Ibis' PySpark backend on `session`, reading results as Arrow (pyspark >= 4.0's
+    `DataFrame.toArrow`): pyspark's `toPandas`, which Ibis uses, makes every timestamp nanoseconds
+    and fails on a date after 2262 (a typo such as 2999, which cleaning must set aside, not crash on)."""
+    from ibis.backends.pyspark import Backend
+
+    ibis.pyspark  # noqa: B018 -- loading the backend's entry point registers ibis.options.pyspark
+
+    class ArrowResults(Backend):
+        def to_pyarrow(self, expr, /, *, params=None, limit=None, **kwargs):
+            from ibis.formats.pyarrow import PyArrowData
+
+            table = expr.as_table()
+            self._run_pre_execute_hooks(table)
+            sql = self.compile(table, params=params, limit=limit, **kwargs)
+            with self._safe_raw_sql(sql) as query:
+                if not hasattr(query, "toArrow"):  # pyspark 3.5
+                    return super().to_pyarrow(expr, params=params, limit=limit, **kwargs)
+                result = query.toArrow()
+            return expr.__pyarrow_result__(PyArrowData.convert_table(result, table.schema()))
+
+        def execute(self, expr, /, *, params=None, limit=None, **kwargs):
+            from ibis.formats.pandas import PandasData
+
+            table = expr.as_table()
+            arrow = self.to_pyarrow(table, params=params, limit=limit, **kwargs)
+            frame = PandasData.convert_table(arrow.to_pandas(), table.schema())
+            return expr.__pandas_result__(frame)
+
+    return ArrowResults().connect(session)
