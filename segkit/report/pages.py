@@ -12,7 +12,8 @@ from pathlib import Path
 
 from segkit.i18n import t
 from segkit.params import Params
-from segkit.report.html import Money, escape
+from segkit.report import numbers
+from segkit.report.html import escape
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
              "07_cross_sell", "08_case_study")
@@ -199,19 +200,30 @@ def _html_lang(lang: str) -> str:
 
 
 def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
-    """(key, label, shown value) for each headline figure, in the index page's order."""
-    lang = params.lang
+    """(key, label, shown value) for each headline figure, in the index page's order, formatted by
+    `segkit.report.numbers` in the run's language and currency: in English in full ("$2,500,315.63",
+    "23,570"); in Chinese large figures in 万 / 亿 as a Chinese analyst writes them ("¥250.0万",
+    "23.6万"). A figure the run could not measure (`NotMeasured`) is shown as it says ("—")."""
+    lang, currency = params.lang, params.currency
+
+    def shown(value, formatter) -> str:
+        return formatter(value) if numbers.is_number(value) else format(value, "")
+
+    def count(value):
+        return shown(value, lambda v: numbers.headline_count(v, lang))
+
     return [
-        ("customers", t("kpi.customers", lang), f"{kpis['customers']:,}"),
-        ("orders", t("kpi.orders", lang), f"{kpis['orders']:,}"),
-        ("revenue", t("kpi.revenue", lang), format(Money(kpis["revenue"], params.currency), ",.2f")),
-        ("top_share", t("kpi.top_share", lang, top=params.case_study.top_share), f"{kpis['top_share']:.1%}"),
-        ("valuable", t("kpi.valuable", lang), f"{kpis['valuable']:,}"),
-        ("at_risk", t("kpi.at_risk", lang), f"{kpis['at_risk']:,}"),
-        ("clusters", t("kpi.clusters", lang), f"{kpis['clusters']}"),
-        ("silhouette", t("kpi.silhouette", lang), f"{kpis['silhouette']:.3f}"),
-        ("rows_in", t("kpi.rows_in", lang), f"{kpis['rows_in']:,}"),
-        ("rows_aside", t("kpi.rows_aside", lang), f"{kpis['rows_aside']:,}"),
+        ("customers", t("kpi.customers", lang), count(kpis["customers"])),
+        ("orders", t("kpi.orders", lang), count(kpis["orders"])),
+        ("revenue", t("kpi.revenue", lang), shown(kpis["revenue"], lambda v: numbers.headline_money(v, lang, currency))),
+        ("top_share", t("kpi.top_share", lang, top=params.case_study.top_share),
+         shown(kpis["top_share"], lambda v: numbers.percent(v, lang, 1))),
+        ("valuable", t("kpi.valuable", lang), count(kpis["valuable"])),
+        ("at_risk", t("kpi.at_risk", lang), count(kpis["at_risk"])),
+        ("clusters", t("kpi.clusters", lang), shown(kpis["clusters"], lambda v: numbers.integer(v, lang))),
+        ("silhouette", t("kpi.silhouette", lang), shown(kpis["silhouette"], lambda v: numbers.decimal_number(v, lang, 3))),
+        ("rows_in", t("kpi.rows_in", lang), count(kpis["rows_in"])),
+        ("rows_aside", t("kpi.rows_aside", lang), count(kpis["rows_aside"])),
     ]
 
 
