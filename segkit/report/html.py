@@ -6,7 +6,7 @@ section page. Sentences come from the message catalogue (segkit/locale/messages.
 the catalogue's Markdown is rendered with raw HTML switched off, and the values put into it are
 escaped after rendering, so a value can neither close a tag nor become a Markdown link.
 
-The notebooks call `table`, `say` and `heading` for everything they show.
+The notebooks call `table`, `say`, `reading` (the line under a chart) and `heading` for everything they show.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import decimal
 import hashlib
 import html
 import numbers
+import re
 import string
 import unicodedata
 
@@ -123,6 +124,22 @@ def say(key: str, lang: str, currency=None, **values) -> Rendered:
               else Money(value.amount, value.currency, lang) if isinstance(value, Money)  # made without the language
               else value for name, value in values.items()}
     return Rendered(render_markdown(messages()[key][lang], lang, **values))
+
+
+READING_CLASS = "segkit-reading"
+
+
+def reading(key: str, lang: str, **values) -> Rendered:
+    """The short "how to read this" line under a chart: the catalogue sentence `key` (a `read.*` key of
+    segkit/locale/messages_layout.yaml) after the words "How to read:" ("读图："), escaped as `say`
+    escapes, in a paragraph of class segkit-reading that the page styles as the chart's caption and
+    the PDF keeps on the chart's page."""
+    t(key, lang)  # the same errors as t() for an unknown key or language
+    lead = escape(t("layout.how_to_read", lang))
+    body = render_markdown(messages()[key][lang], lang, **values)
+    space = "" if lead.endswith("：") else " "  # a full-width colon carries its own space
+    body = re.sub(r"^<p>", f'<p class="{READING_CLASS}"><strong>{lead}</strong>{space}', body.strip(), count=1)
+    return Rendered(body)
 
 
 def say_each(sentences, lang: str, currency=None) -> Rendered:

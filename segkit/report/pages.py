@@ -53,6 +53,7 @@ table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em
 table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
 table.segkit-table th { background: var(--segkit-panel); color: var(--segkit-ink); }
 table.segkit-table td:first-child, table.segkit-table th:first-child { text-align: left; }
+p.segkit-reading { color: var(--segkit-muted); font-size: 0.9em; margin: 0.1em 0 1.2em; }
 """
 PRINT_CSS = """
 @page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page); font-size: 9pt; } }
@@ -70,6 +71,8 @@ table, .jp-OutputArea-child { break-inside: auto !important; }  /* nbconvert's p
 thead { display: table-header-group; }
 tr { break-inside: avoid; }
 .jp-Cell:not(:has(table)):not(:has(img)) { break-after: avoid; }
+/* The "how to read" line belongs to the chart above it, not to what follows. */
+.jp-Cell:has(p.segkit-reading) { break-before: avoid; break-after: auto; }
 /* Charts fit the page: at most its width, and low enough to share a page with text. */
 img { max-width: 100%; max-height: 105mm; width: auto; height: auto; break-inside: avoid; }
 table.segkit-table { max-width: 100%; }
@@ -179,20 +182,35 @@ NBCONVERT_NO_ALT = "No description has been provided for this image"
 
 def _with_chart_descriptions(page: str, lang: str) -> str:
     """Each chart's alternative text: the sentence before it on the page (the line that says what the
-    chart shows and how to read it), else a word that says it is a chart."""
-    last_sentence = ""
+    chart shows), else a word that says it is a chart, and the "how to read" line under it
+    (segkit.report.html.reading), which never introduces the next chart."""
+    tokens = list(re.finditer(r"<p\b(?P<attributes>[^>]*)>(?P<sentence>.*?)</p>|<img\b[^>]*>", page, flags=re.S))
 
-    def describe(match: re.Match) -> str:
-        nonlocal last_sentence
+    def words(match: re.Match) -> str:
+        return " ".join(re.sub(r"<[^>]+>", "", match.group("sentence")).split())
+
+    def is_reading(match: re.Match) -> bool:
+        return match.group("sentence") is not None and "segkit-reading" in match.group("attributes")
+
+    last_sentence, replacements = "", {}
+    for number, match in enumerate(tokens):
         if match.group("sentence") is not None:
-            text = re.sub(r"<[^>]+>", "", match.group("sentence"))
-            last_sentence = " ".join(text.split())
-            return match.group(0)
+            if not is_reading(match):
+                last_sentence = words(match)
+            continue
         label = t("layout.chart", lang) + (f": {last_sentence}" if last_sentence else "")
-        # the sentence is text of the page (escaped when it was written); quotes are escaped for the attribute
-        return match.group(0).replace(f'alt="{NBCONVERT_NO_ALT}"', f'alt="{label.replace(chr(34), "&quot;")}"')
-
-    return re.sub(r"<p\b[^>]*>(?P<sentence>.*?)</p>|<img\b[^>]*>", describe, page, flags=re.S)
+        after = tokens[number + 1] if number + 1 < len(tokens) else None
+        if after is not None and is_reading(after):
+            label += f" {words(after)}"
+        # the sentences are text of the page (escaped when they were written); quotes are escaped for the attribute
+        replacements[match.start()] = match.group(0).replace(f'alt="{NBCONVERT_NO_ALT}"',
+                                                             f'alt="{label.replace(chr(34), "&quot;")}"')
+    parts, position = [], 0
+    for match in tokens:
+        if match.start() in replacements:
+            parts += [page[position:match.start()], replacements[match.start()]]
+            position = match.end()
+    return "".join(parts) + page[position:]
 
 
 def _html_lang(lang: str) -> str:
