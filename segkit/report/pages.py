@@ -71,8 +71,10 @@ table, .jp-OutputArea-child { break-inside: auto !important; }  /* nbconvert's p
 thead { display: table-header-group; }
 tr { break-inside: avoid; }
 .jp-Cell:not(:has(table)):not(:has(img)) { break-after: avoid; }
-/* The "how to read" line belongs to the chart above it, not to what follows. */
-.jp-Cell:has(p.segkit-reading) { break-before: avoid; break-after: auto; }
+/* A chart and its "how to read" line (one cell: export_html puts them together) stay on one page; the
+   chart is a little lower there, so that the pair fits where the chart alone would. */
+.jp-Cell:has(img):has(p.segkit-reading) { break-inside: avoid; }
+.jp-Cell:has(p.segkit-reading) img { max-height: 98mm; }
 /* Charts fit the page: at most its width, and low enough to share a page with text. */
 img { max-width: 100%; max-height: 105mm; width: auto; height: auto; break-inside: avoid; }
 table.segkit-table { max-width: 100%; }
@@ -116,6 +118,7 @@ def export_html(executed: Path, target: Path, lang: str, notebooks: tuple[str, .
     notebook = nbformat.read(executed, as_version=4)
     remover = TagRemovePreprocessor(remove_cell_tags=REMOVED_CELL_TAGS, enabled=True)
     notebook, _ = remover.preprocess(notebook, {})
+    notebook.cells = _readings_with_their_charts(notebook.cells)
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, exclude_anchor_links=True)
     body, _ = exporter.from_notebook_node(notebook)
@@ -131,6 +134,29 @@ def export_html(executed: Path, target: Path, lang: str, notebooks: tuple[str, .
     title = t(f"nb{executed.stem[:2]}.title", lang)
     body = re.sub(r"<title>.*?</title>", f"<title>{escape(title)}</title>", body, count=1, flags=re.S)
     target.write_text(body, encoding="utf-8")
+
+
+def _readings_with_their_charts(cells: list) -> list:
+    """The "how to read" line of a chart (segkit.report.html.reading, a cell of its own in the notebook)
+    moved into the chart's cell, so that the page sets them as one piece: the printed report keeps a
+    chart and its line on one page without tying them to what comes before or after."""
+    def outputs_text(cell) -> str:
+        return "".join(str(output.get("data", {}).get("text/html", "")) for output in cell.get("outputs", []))
+
+    def has_chart(cell) -> bool:
+        return any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
+
+    kept = []
+    for cell in cells:
+        shown = [output for output in cell.get("outputs", []) if output.get("output_type") != "stream"]
+        is_reading = cell.get("cell_type") == "code" and len(shown) == 1 and "segkit-reading" in outputs_text(cell)
+        chart = next((earlier for earlier in reversed(kept) if earlier.get("cell_type") == "code"
+                      and (earlier.get("outputs") or not earlier.get("source"))), None)
+        if is_reading and chart is not None and has_chart(chart):
+            chart.outputs = [*chart.outputs, *shown]
+            continue
+        kept.append(cell)
+    return kept
 
 
 def _without_scripts(page: str) -> str:
