@@ -110,8 +110,13 @@ def test_a_chart_is_described_by_its_sentence_and_its_reading_line(tmp_path):
     export_html(executed, tmp_path / "02_rfm.html", "en", notebooks=("02_rfm",))
     from bs4 import BeautifulSoup
 
-    images = BeautifulSoup((tmp_path / "02_rfm.html").read_text(encoding="utf-8"), "html.parser")("img")
+    soup = BeautifulSoup((tmp_path / "02_rfm.html").read_text(encoding="utf-8"), "html.parser")
+    images = soup("img")
     assert len(images) == 2
+    # the reading line is set in its chart's cell (printed together), not in a cell of its own
+    line = soup.find("p", class_="segkit-reading")
+    cell = line.find_parent("div", class_="jp-Cell")
+    assert cell.find("img") is images[0] and len(soup.select("div.jp-Cell")) == 3
     assert images[0]["alt"].startswith("Chart: Mean revenue per customer by R and F score")
     assert images[0]["alt"].endswith("How to read: columns are R scores, rows F scores; the darker the cell, the "
                                      "higher the mean revenue of its customers (their number in brackets).")
