@@ -197,7 +197,8 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
 @pytest.mark.parametrize("name, overrides", [("demo.yaml", []), ("demo-zh.yaml", []), ("cdnow.yaml", [])])
 def test_shipped_params_run_end_to_end(name, overrides, tmp_path):
     params_path = ROOT / "params" / name
-    result = run_report(params_path, overrides=overrides, reports_dir=tmp_path / "reports", pdf=False)
+    # CDNOW also writes its PDF, checked as the demo's are (tests/test_pdf_layout.py): real data, no new run
+    result = run_report(params_path, overrides=overrides, reports_dir=tmp_path / "reports", pdf=name == "cdnow.yaml")
     params, expected = independent_kpis(params_path, overrides)
     shown = shown_kpis((result.folder / "index.html").read_text(encoding="utf-8"))
     assert shown == {key: value for key, _, value in format_kpis(expected, params)}
@@ -225,6 +226,11 @@ def test_shipped_params_run_end_to_end(name, overrides, tmp_path):
         if params.lang == "en":
             assert "no survey answers" in case_study and "no product categories" in case_study
             assert "Future value:" in case_study
+        # the printed report: every column header of every table in the PDF text, no page more than half
+        # empty except before a new section, each section from a new page
+        from test_pdf_layout import check_report_layout
+
+        check_report_layout(result, tmp_path)
     elif params.lang == "en":
         assert "NPS" in case_study and "Product breadth" in case_study
 

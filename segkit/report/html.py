@@ -6,7 +6,7 @@ section page. Sentences come from the message catalogue (segkit/locale/messages.
 the catalogue's Markdown is rendered with raw HTML switched off, and the values put into it are
 escaped after rendering, so a value can neither close a tag nor become a Markdown link.
 
-The notebooks call `table`, `say` and `heading` for everything they show.
+The notebooks call `table`, `say`, `reading` (the line under a chart) and `heading` for everything they show.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import decimal
 import hashlib
 import html
 import numbers
+import re
 import string
 import unicodedata
 
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.i18n import label_columns, messages, t
+from segkit.report.numbers import NOT_AVAILABLE, format_spec, money
 
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity",
            "accuracy", "p_alive", "clv_share", "churn_risk_share", "churn_rate", "retention_rate", "repurchase_rate",
@@ -55,30 +57,31 @@ class Rendered:
 
 
 class Money:
-    """An amount shown in the run's currency: the symbol, thousands separators and the currency's
-    minor unit of decimals, or none for a ".0f" format (`format(Money(1234.5, currency), ",.2f")` ->
-    "¥1,234.50"; for a currency with minor unit 3, "BD1,234.500").
-    `currency` is `params.currency` (symbol, minor_unit) or None for a plain number with 2 decimals."""
+    """An amount shown in the run's currency and language (`segkit.report.numbers.money`): the symbol,
+    thousands separators and the currency's minor unit of decimals, or none for a ".0f" format
+    (`format(Money(1234.5, currency), ",.2f")` -> "¥1,234.50"; for a currency with minor unit 3,
+    "BD1,234.500"). `currency` is `params.currency` (symbol, minor_unit) or None for a plain number
+    with 2 decimals; `lang` the report language (en, zh)."""
 
-    def __init__(self, amount: float, currency=None):
+    def __init__(self, amount: float, currency=None, lang: str = "en"):
         self.amount = amount
-        self.symbol = getattr(currency, "symbol", "") or ""
-        self.minor_unit = getattr(currency, "minor_unit", 2)
+        self.currency = currency
+        self.lang = lang
 
     def __format__(self, spec: str) -> str:
         # The currency's decimals, except where a sentence asks for whole units ("{revenue:,.0f}").
-        decimals = 0 if spec.endswith(".0f") else self.minor_unit
-        number = format(abs(decimal.Decimal(str(self.amount))), f",.{decimals}f")
-        return f"{'-' if self.amount < 0 and float(number.replace(',', '')) else ''}{self.symbol}{number}"
+        return money(self.amount, self.lang, self.currency, 0 if spec.endswith(".0f") else None,
+                     sign=spec.startswith("+"))
 
     def __str__(self) -> str:
         return format(self, "")
 
 
-def render_markdown(template: str, **values) -> str:
+def render_markdown(template: str, lang: str = "en", **values) -> str:
     """HTML from a catalogue template in Markdown, with `{placeholders}` filled by escaped values.
 
-    Each placeholder is formatted with its spec (`{share:.1%}`), replaced by a token, the Markdown
+    Each placeholder is formatted with its spec (`{share:.1%}`) in `lang` (numbers through
+    `segkit.report.numbers.format_spec`), replaced by a token, the Markdown
     is rendered with raw HTML off, and the tokens are replaced by the escaped values. A number that
     is not finite (NaN, inf: a figure the data cannot give) is shown as "—", never as "nan".
     """
@@ -93,15 +96,13 @@ def render_markdown(template: str, **values) -> str:
         if conversion:
             value = {"r": repr, "s": str, "a": ascii}[conversion](value)
         token = _TOKEN.format(number)
-        filled[token] = escape(NOT_AVAILABLE if _not_finite(value) else format(value, spec or ""))
+        filled[token] = escape(NOT_AVAILABLE if _not_finite(value) else format_spec(value, spec or "", lang))
         parts.append(token)
     markup = MarkdownIt("commonmark", {"html": False}).render("".join(parts))
     for token, text in filled.items():
         markup = markup.replace(token, text)
     return markup
 
-
-NOT_AVAILABLE = "—"
 
 
 def _not_finite(value) -> bool:
@@ -119,9 +120,26 @@ def say(key: str, lang: str, currency=None, **values) -> Rendered:
     """The catalogue sentence `key` in `lang`, with the values escaped, for a notebook cell to display.
     Values named like money (revenue, m, m_low, m_high, value) are shown in `currency` (params.currency)."""
     t(key, lang)  # the same errors as t() for an unknown key or language
-    values = {name: Money(value, currency) if name in MONEY_VALUES and _is_number(value) else value
-              for name, value in values.items()}
-    return Rendered(render_markdown(messages()[key][lang], **values))
+    values = {name: Money(value, currency, lang) if name in MONEY_VALUES and _is_number(value)
+              else Money(value.amount, value.currency, lang) if isinstance(value, Money)  # made without the language
+              else value for name, value in values.items()}
+    return Rendered(render_markdown(messages()[key][lang], lang, **values))
+
+
+READING_CLASS = "segkit-reading"
+
+
+def reading(key: str, lang: str, **values) -> Rendered:
+    """The short "how to read this" line under a chart: the catalogue sentence `key` (a `read.*` key of
+    segkit/locale/messages_layout.yaml) after the words "How to read:" ("读图："), escaped as `say`
+    escapes, in a paragraph of class segkit-reading that the page styles as the chart's caption and
+    the PDF keeps on the chart's page."""
+    t(key, lang)  # the same errors as t() for an unknown key or language
+    lead = escape(t("layout.how_to_read", lang))
+    body = render_markdown(messages()[key][lang], lang, **values)
+    space = "" if lead.endswith("：") else " "  # a full-width colon carries its own space
+    body = re.sub(r"^<p>", f'<p class="{READING_CLASS}"><strong>{lead}</strong>{space}', body.strip(), count=1)
+    return Rendered(body)
 
 
 def say_each(sentences, lang: str, currency=None) -> Rendered:
@@ -157,7 +175,7 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
     plain = shown.set_axis(range(shown.shape[1]), axis="columns").reset_index(drop=True)
     formats = {position: _format_of(name if by_name and isinstance(name, str) else None, plain[position])
                for position, name in enumerate(shown.columns)}
-    styled = plain.style.format({position: _formatter(spec, currency) for position, spec in formats.items()},
+    styled = plain.style.format({position: _formatter(spec, currency, lang) for position, spec in formats.items()},
                                 na_rep="—")
     text = [position for position in plain.columns if not pd.api.types.is_numeric_dtype(plain[position])]
     if text:
@@ -165,7 +183,7 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
     # relabel_index reads a text label as a format template: braces from the data are doubled.
     shown_labels = [escape(label).replace("{", "{{").replace("}", "}}") for label in labels]
     styled = styled.relabel_index(shown_labels, axis="columns").hide(axis="index")
-    classes = " ".join(("segkit-table", *_width_classes(labels, plain, formats, currency)))
+    classes = " ".join(("segkit-table", *_width_classes(labels, plain, formats, currency, lang)))
     return styled.set_uuid(_stable_id(shown)).set_table_attributes(f'class="{classes}"')
 
 
@@ -180,13 +198,13 @@ WIDEST_TABLE_CHARS = 125
 HUGE_TABLE_CHARS = 160
 
 
-def table_width(labels, plain: pd.DataFrame, formats: dict, currency=None) -> int:
+def table_width(labels, plain: pd.DataFrame, formats: dict, currency=None, lang: str = "en") -> int:
     """The width of a table as shown, in characters: per column, the longest of its label's longest
     word (a label wraps between words) and its longest formatted cell, plus two for the padding."""
     total = 0
     for position, label in zip(plain.columns, labels):
         words = str(label).split() or [""]
-        shown = _formatter(formats[position], currency)
+        shown = _formatter(formats[position], currency, lang)
         cells = [NOT_AVAILABLE if _missing(value) else shown(value) for value in plain[position].head(200)]
         total += max([*(_text_width(word) for word in words), *(_cell_width(text) for text in cells)]) + 2
     return total
@@ -213,34 +231,36 @@ def _missing(value) -> bool:
         return False
 
 
-def _width_classes(labels, plain: pd.DataFrame, formats: dict, currency=None) -> tuple[str, ...]:
-    width = table_width(labels, plain, formats, currency)
+def _width_classes(labels, plain: pd.DataFrame, formats: dict, currency=None, lang: str = "en") -> tuple[str, ...]:
+    width = table_width(labels, plain, formats, currency, lang)
     limits = (("segkit-wide", WIDE_TABLE_CHARS), ("segkit-widest", WIDEST_TABLE_CHARS), ("segkit-huge", HUGE_TABLE_CHARS))
     return tuple(name for name, limit in limits if width > limit)
 
 
 def _format_of(name: str | None, values: pd.Series):
+    # The format specs of segkit.report.numbers.format_spec; ",.3g" never gives an exponent there.
     if name in PERCENT:
-        return "{:.1%}"
+        return ".1%"
     if name in MONEY:
         return Money
     if name == "source_row":
-        return "{:d}"  # a line number, not a quantity
+        return "d"  # a line number, not a quantity
     if pd.api.types.is_integer_dtype(values):
-        return "{:,}"
+        return ","
     if pd.api.types.is_float_dtype(values):
-        return "{:,.3g}"
+        return ",.3g"
     return None
 
 
-def _formatter(spec, currency):
+def _formatter(spec, currency, lang: str = "en"):
     # Every cell, whatever its type, leaves as escaped text; a number that is not finite as a dash.
+    # Numbers in the report's language (segkit.report.numbers), full digits.
     if spec is Money:
         def shown(value):
-            return escape(format(Money(value, currency), ",.2f")) if _is_number(value) else escape(value)
+            return escape(format(Money(value, currency, lang), ",.2f")) if _is_number(value) else escape(value)
     elif spec:
         def shown(value):
-            return escape(spec.format(value))
+            return escape(format_spec(value, spec, lang))
     else:
         shown = escape
     return lambda value: NOT_AVAILABLE if _not_finite(value) else shown(value)

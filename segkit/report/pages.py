@@ -12,7 +12,8 @@ from pathlib import Path
 
 from segkit.i18n import t
 from segkit.params import Params
-from segkit.report.html import Money, escape
+from segkit.report import numbers
+from segkit.report.html import escape
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
              "07_cross_sell", "08_case_study")
@@ -52,6 +53,7 @@ table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em
 table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
 table.segkit-table th { background: var(--segkit-panel); color: var(--segkit-ink); }
 table.segkit-table td:first-child, table.segkit-table th:first-child { text-align: left; }
+p.segkit-reading { color: var(--segkit-muted); font-size: 0.9em; margin: 0.1em 0 1.2em; }
 """
 PRINT_CSS = """
 @page { size: A4; margin: 14mm 12mm; @bottom-right { content: counter(page); font-size: 9pt; } }
@@ -69,6 +71,10 @@ table, .jp-OutputArea-child { break-inside: auto !important; }  /* nbconvert's p
 thead { display: table-header-group; }
 tr { break-inside: avoid; }
 .jp-Cell:not(:has(table)):not(:has(img)) { break-after: avoid; }
+/* A chart and its "how to read" line (one cell: export_html puts them together) stay on one page; the
+   chart is a little lower there, so that the pair fits where the chart alone would. */
+.jp-Cell:has(img):has(p.segkit-reading) { break-inside: avoid; }
+.jp-Cell:has(p.segkit-reading) img { max-height: 92mm; }
 /* Charts fit the page: at most its width, and low enough to share a page with text. */
 img { max-width: 100%; max-height: 105mm; width: auto; height: auto; break-inside: avoid; }
 table.segkit-table { max-width: 100%; }
@@ -112,6 +118,7 @@ def export_html(executed: Path, target: Path, lang: str, notebooks: tuple[str, .
     notebook = nbformat.read(executed, as_version=4)
     remover = TagRemovePreprocessor(remove_cell_tags=REMOVED_CELL_TAGS, enabled=True)
     notebook, _ = remover.preprocess(notebook, {})
+    notebook.cells = _readings_with_their_charts(notebook.cells)
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, exclude_anchor_links=True)
     body, _ = exporter.from_notebook_node(notebook)
@@ -127,6 +134,29 @@ def export_html(executed: Path, target: Path, lang: str, notebooks: tuple[str, .
     title = t(f"nb{executed.stem[:2]}.title", lang)
     body = re.sub(r"<title>.*?</title>", f"<title>{escape(title)}</title>", body, count=1, flags=re.S)
     target.write_text(body, encoding="utf-8")
+
+
+def _readings_with_their_charts(cells: list) -> list:
+    """The "how to read" line of a chart (segkit.report.html.reading, a cell of its own in the notebook)
+    moved into the chart's cell, so that the page sets them as one piece: the printed report keeps a
+    chart and its line on one page without tying them to what comes before or after."""
+    def outputs_text(cell) -> str:
+        return "".join(str(output.get("data", {}).get("text/html", "")) for output in cell.get("outputs", []))
+
+    def has_chart(cell) -> bool:
+        return any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))
+
+    kept = []
+    for cell in cells:
+        shown = [output for output in cell.get("outputs", []) if output.get("output_type") != "stream"]
+        is_reading = cell.get("cell_type") == "code" and len(shown) == 1 and "segkit-reading" in outputs_text(cell)
+        chart = next((earlier for earlier in reversed(kept) if earlier.get("cell_type") == "code"
+                      and (earlier.get("outputs") or not earlier.get("source"))), None)
+        if is_reading and chart is not None and has_chart(chart):
+            chart.outputs = [*chart.outputs, *shown]
+            continue
+        kept.append(cell)
+    return kept
 
 
 def _without_scripts(page: str) -> str:
@@ -178,20 +208,35 @@ NBCONVERT_NO_ALT = "No description has been provided for this image"
 
 def _with_chart_descriptions(page: str, lang: str) -> str:
     """Each chart's alternative text: the sentence before it on the page (the line that says what the
-    chart shows and how to read it), else a word that says it is a chart."""
-    last_sentence = ""
+    chart shows), else a word that says it is a chart, and the "how to read" line under it
+    (segkit.report.html.reading), which never introduces the next chart."""
+    tokens = list(re.finditer(r"<p\b(?P<attributes>[^>]*)>(?P<sentence>.*?)</p>|<img\b[^>]*>", page, flags=re.S))
 
-    def describe(match: re.Match) -> str:
-        nonlocal last_sentence
+    def words(match: re.Match) -> str:
+        return " ".join(re.sub(r"<[^>]+>", "", match.group("sentence")).split())
+
+    def is_reading(match: re.Match) -> bool:
+        return match.group("sentence") is not None and "segkit-reading" in match.group("attributes")
+
+    last_sentence, replacements = "", {}
+    for number, match in enumerate(tokens):
         if match.group("sentence") is not None:
-            text = re.sub(r"<[^>]+>", "", match.group("sentence"))
-            last_sentence = " ".join(text.split())
-            return match.group(0)
+            if not is_reading(match):
+                last_sentence = words(match)
+            continue
         label = t("layout.chart", lang) + (f": {last_sentence}" if last_sentence else "")
-        # the sentence is text of the page (escaped when it was written); quotes are escaped for the attribute
-        return match.group(0).replace(f'alt="{NBCONVERT_NO_ALT}"', f'alt="{label.replace(chr(34), "&quot;")}"')
-
-    return re.sub(r"<p\b[^>]*>(?P<sentence>.*?)</p>|<img\b[^>]*>", describe, page, flags=re.S)
+        after = tokens[number + 1] if number + 1 < len(tokens) else None
+        if after is not None and is_reading(after):
+            label += f" {words(after)}"
+        # the sentences are text of the page (escaped when they were written); quotes are escaped for the attribute
+        replacements[match.start()] = match.group(0).replace(f'alt="{NBCONVERT_NO_ALT}"',
+                                                             f'alt="{label.replace(chr(34), "&quot;")}"')
+    parts, position = [], 0
+    for match in tokens:
+        if match.start() in replacements:
+            parts += [page[position:match.start()], replacements[match.start()]]
+            position = match.end()
+    return "".join(parts) + page[position:]
 
 
 def _html_lang(lang: str) -> str:
@@ -199,19 +244,30 @@ def _html_lang(lang: str) -> str:
 
 
 def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
-    """(key, label, shown value) for each headline figure, in the index page's order."""
-    lang = params.lang
+    """(key, label, shown value) for each headline figure, in the index page's order, formatted by
+    `segkit.report.numbers` in the run's language and currency: in English in full ("$2,500,315.63",
+    "23,570"); in Chinese large figures in 万 / 亿 as a Chinese analyst writes them ("¥250.0万",
+    "23.6万"). A figure the run could not measure (`NotMeasured`) is shown as it says ("—")."""
+    lang, currency = params.lang, params.currency
+
+    def shown(value, formatter) -> str:
+        return formatter(value) if numbers.is_number(value) else format(value, "")
+
+    def count(value):
+        return shown(value, lambda v: numbers.headline_count(v, lang))
+
     return [
-        ("customers", t("kpi.customers", lang), f"{kpis['customers']:,}"),
-        ("orders", t("kpi.orders", lang), f"{kpis['orders']:,}"),
-        ("revenue", t("kpi.revenue", lang), format(Money(kpis["revenue"], params.currency), ",.2f")),
-        ("top_share", t("kpi.top_share", lang, top=params.case_study.top_share), f"{kpis['top_share']:.1%}"),
-        ("valuable", t("kpi.valuable", lang), f"{kpis['valuable']:,}"),
-        ("at_risk", t("kpi.at_risk", lang), f"{kpis['at_risk']:,}"),
-        ("clusters", t("kpi.clusters", lang), f"{kpis['clusters']}"),
-        ("silhouette", t("kpi.silhouette", lang), f"{kpis['silhouette']:.3f}"),
-        ("rows_in", t("kpi.rows_in", lang), f"{kpis['rows_in']:,}"),
-        ("rows_aside", t("kpi.rows_aside", lang), f"{kpis['rows_aside']:,}"),
+        ("customers", t("kpi.customers", lang), count(kpis["customers"])),
+        ("orders", t("kpi.orders", lang), count(kpis["orders"])),
+        ("revenue", t("kpi.revenue", lang), shown(kpis["revenue"], lambda v: numbers.headline_money(v, lang, currency))),
+        ("top_share", t("kpi.top_share", lang, top=params.case_study.top_share),
+         shown(kpis["top_share"], lambda v: numbers.percent(v, lang, 1))),
+        ("valuable", t("kpi.valuable", lang), count(kpis["valuable"])),
+        ("at_risk", t("kpi.at_risk", lang), count(kpis["at_risk"])),
+        ("clusters", t("kpi.clusters", lang), shown(kpis["clusters"], lambda v: numbers.integer(v, lang))),
+        ("silhouette", t("kpi.silhouette", lang), shown(kpis["silhouette"], lambda v: numbers.decimal_number(v, lang, 3))),
+        ("rows_in", t("kpi.rows_in", lang), count(kpis["rows_in"])),
+        ("rows_aside", t("kpi.rows_aside", lang), count(kpis["rows_aside"])),
     ]
 
 

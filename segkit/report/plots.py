@@ -2,6 +2,12 @@
 
 Labels come from `segkit.i18n`, so the same call draws the Chinese or the English chart; for
 Chinese, `use_language("zh")` finds a CJK font (Noto Sans CJK, Source Han, WenQuanYi, ...).
+Numbers on axes and in annotations come from `segkit.report.numbers` (the report's language).
+The statistical charts (heatmaps, distributions, bar and point charts, with their intervals) are
+drawn with seaborn (Waskom 2021, JOSS 6(60) 3021) on matplotlib; line charts of a curve or a sweep,
+Ward's tree (SciPy) and the flow chart (SankeyFlow) are matplotlib. One palette: `PALETTE` (the
+report pages take their colours from it too, segkit.report.pages.palette_css), `SEQUENTIAL` and
+`DIVERGING` colour maps made from it for the heatmaps.
 """
 
 from __future__ import annotations
@@ -18,11 +24,33 @@ from matplotlib import font_manager
 
 from segkit.i18n import rule_name, t
 from segkit.classify.value import concentration_curve
+from segkit.report import numbers
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Source Han Sans CN",
              "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
              "Heiti SC", "AR PL UMing CN")
 PALETTE = ("#2f6690", "#d9a441", "#3a7d44", "#c2473a", "#7b5ea7", "#5b8c85", "#b5651d", "#8a8a8a")
+# Heatmaps: light to the palette's blue for amounts and shares; blue (below) to red (above) around a centre.
+SEQUENTIAL = sns.light_palette(PALETTE[0], as_cmap=True)
+DIVERGING = sns.blend_palette([PALETTE[0], "#f7f7f7", PALETTE[3]], as_cmap=True)
+
+
+def _percent_axis(axis, lang: str, decimals: int = 0) -> None:
+    """Tick labels of a share axis (0.25 = 25%) in the report's language."""
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: numbers.percent(v, lang, decimals)))
+
+
+def _number_axis(axis, lang: str, counts: bool = False) -> None:
+    """Tick labels of a number axis in the report's language (Chinese: 万 / 亿 for large values);
+    `counts`: whole numbers only (no tick at 1.75 rows)."""
+    if counts:
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_number(v, lang)))
+
+
+def _annotations(table: pd.DataFrame, shown) -> np.ndarray:
+    # the text of each heatmap cell (seaborn leaves the missing cells blank)
+    return np.vectorize(lambda v: "" if pd.isna(v) else shown(v), otypes=[object])(table.to_numpy(dtype=float))
 
 
 def find_cjk_font() -> str | None:
@@ -69,12 +97,16 @@ def _figure(width: float = 8.0, height: float = 4.2):
 
 def set_aside_by_reason(ledger: pd.DataFrame, lang: str):
     aside = ledger[(ledger["outcome"] == "set_aside") & (ledger["rows"] > 0)].sort_values("rows")
+    aside = aside.iloc[::-1]  # the largest reason on top
     fig, ax = _figure(8, 0.5 + 0.45 * max(len(aside), 2))
-    ax.barh([rule_name(r, lang) for r in aside["rule"]], aside["rows"], color=PALETTE[3])
+    sns.barplot(saturation=1, x=aside["rows"].to_numpy(), y=[rule_name(r, lang) for r in aside["rule"]], orient="h",
+                color=PALETTE[3], ax=ax)
     for y, value in enumerate(aside["rows"]):
-        ax.text(value, y, f" {value:,}", va="center")
+        ax.text(value, y, f" {numbers.integer(value, lang)}", va="center")
+    _number_axis(ax.xaxis, lang, counts=True)
     ax.set_title(t("chart.set_aside_by_reason", lang))
     ax.set_xlabel(t("col.rows", lang))
+    ax.set_ylabel("")
     return fig
 
 
@@ -83,15 +115,24 @@ def set_aside_by_month(quarantine: pd.DataFrame, lang: str):
     counts = (dated.assign(month=dated["ordered_at"].dt.to_period("M").astype(str))
               .pivot_table(index="month", columns="reason", values="source_row", aggfunc="count", fill_value=0))
     fig, ax = _figure(9, 3.8)
-    bottom = np.zeros(len(counts))
-    for i, reason in enumerate(counts.columns):
-        ax.bar(counts.index, counts[reason], bottom=bottom, label=rule_name(reason, lang), color=PALETTE[i % 8])
-        bottom += counts[reason].to_numpy()
+    long = counts.rename_axis(index="month", columns="reason").stack().rename("rows").reset_index()
+    long["reason"] = [rule_name(reason, lang) for reason in long["reason"]]
+    if len(long):
+        # a stacked distribution of the set-aside rows over the months, one colour per reason
+        sns.histplot(data=long, x="month", weights="rows", hue="reason", multiple="stack", discrete=True,
+                     shrink=0.8, palette=[PALETTE[i % len(PALETTE)] for i in range(long["reason"].nunique())],
+                     edgecolor="white", linewidth=0.3, alpha=1, ax=ax)
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.set_title(None)
+            legend.set_frame_on(False)
+            for text in legend.get_texts():
+                text.set_fontsize(8)
+    _number_axis(ax.yaxis, lang, counts=True)
     ax.set_title(t("chart.set_aside_by_month", lang))
+    ax.set_xlabel("")
     ax.set_ylabel(t("col.rows", lang))
     ax.tick_params(axis="x", rotation=90, labelsize=7)
-    if len(counts.columns):
-        ax.legend(frameon=False, fontsize=8)
     return fig
 
 
@@ -103,32 +144,37 @@ def rfm_heatmap(scores: pd.DataFrame, features: pd.DataFrame, lang: str):
     mean = mean.sort_index(ascending=False)
     count = count.reindex_like(mean)
     fig, ax = _figure(7, 5)
-    image = ax.imshow(mean.to_numpy(dtype=float), cmap="YlGnBu", aspect="auto")
-    ax.set_xticks(range(len(mean.columns)), [str(c) for c in mean.columns])
-    ax.set_yticks(range(len(mean.index)), [str(i) for i in mean.index])
+    shown = mean.astype(float).set_axis([str(c) for c in mean.columns], axis="columns").set_axis(
+        [str(i) for i in mean.index], axis="index")
+    labels = np.empty(shown.shape, dtype=object)
+    for (i, j), value in np.ndenumerate(shown.to_numpy()):
+        labels[i, j] = "" if np.isnan(value) else (f"{numbers.decimal_number(value, lang, 0)}\n"
+                                                    f"(n={numbers.integer(count.iat[i, j], lang)})")
+    sns.heatmap(shown, ax=ax, cmap=SEQUENTIAL, annot=labels, fmt="", annot_kws={"fontsize": 8},
+                linewidths=0.5, linecolor="white",
+                cbar_kws={"label": t("col.revenue", lang),
+                          "format": matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_number(v, lang))})
     ax.set_xlabel(t("col.r_score", lang))
     ax.set_ylabel(t("col.f_score", lang))
-    high = np.nanmax(mean.to_numpy(dtype=float))
-    for (i, j), value in np.ndenumerate(mean.to_numpy(dtype=float)):
-        if not np.isnan(value):
-            n = count.iat[i, j]
-            ax.text(j, i, f"{value:,.0f}\n(n={n:,.0f})", ha="center", va="center", fontsize=8,
-                    color="white" if value > high * 0.6 else "black")
-    fig.colorbar(image, ax=ax, label=t("col.revenue", lang))
+    ax.tick_params(axis="y", labelrotation=0)
     ax.set_title(t("chart.rfm_heatmap", lang))
     return fig
 
 
 def share_bars(summary: pd.DataFrame, label_column: str, lang: str, title_key: str):
     """Side-by-side bars of customer share and revenue share per group (segment or cluster)."""
-    frame = summary.sort_values("revenue_share")
+    frame = summary.sort_values("revenue_share", ascending=False)  # the largest revenue share on top
     fig, ax = _figure(8.5, 0.8 + 0.42 * max(len(frame), 3))
-    y = np.arange(len(frame))
-    ax.barh(y - 0.2, frame["customer_share"], height=0.4, label=t("col.customer_share", lang), color=PALETTE[0])
-    ax.barh(y + 0.2, frame["revenue_share"], height=0.4, label=t("col.revenue_share", lang), color=PALETTE[1])
-    ax.set_yticks(y, frame[label_column])
-    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.legend(frameon=False, loc="lower right")
+    measures = {"customer_share": t("col.customer_share", lang), "revenue_share": t("col.revenue_share", lang)}
+    long = frame.assign(group=frame[label_column].astype(str)).melt(
+        id_vars="group", value_vars=list(measures), var_name="measure", value_name="share")
+    long["measure"] = long["measure"].map(measures)
+    sns.barplot(saturation=1, data=long, x="share", y="group", hue="measure", orient="h", order=list(dict.fromkeys(long["group"])),
+                hue_order=list(measures.values()), palette=list(PALETTE[:2]), ax=ax)
+    _percent_axis(ax.xaxis, lang)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.legend(frameon=False, loc="lower right", title=None)
     ax.set_title(t(title_key, lang))
     return fig
 
@@ -140,10 +186,10 @@ def pareto_curve(revenue: pd.Series, lang: str, top: float = 0.2):
     ax.plot([0, 1], [0, 1], ls="--", color=PALETTE[7], label=t("chart.equal_line", lang))
     share = float(np.interp(top, curve["customer_share"], curve["revenue_share"]))
     ax.axvline(top, color=PALETTE[3], lw=1)
-    ax.annotate(f"{top:.0%} → {share:.1%}", (top, share), xytext=(top + 0.08, share - 0.12),
-                arrowprops={"arrowstyle": "->"})
-    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.annotate(f"{numbers.percent(top, lang, 0)} → {numbers.percent(share, lang, 1)}", (top, share),
+                xytext=(top + 0.08, share - 0.12), arrowprops={"arrowstyle": "->"})
+    _percent_axis(ax.xaxis, lang)
+    _percent_axis(ax.yaxis, lang)
     ax.set_xlabel(t("chart.customer_share_axis", lang))
     ax.set_ylabel(t("chart.revenue_share_axis", lang))
     ax.set_title(t("chart.pareto", lang))
@@ -168,9 +214,12 @@ def score_distribution(scores: pd.DataFrame, lang: str):
     fig, axes = plt.subplots(1, 3, figsize=(9, 3), layout="constrained", sharey=True)
     plt.close(fig)
     for ax, dim, color in zip(axes, ("r", "f", "m"), PALETTE):
-        counts = scores[f"{dim}_score"].value_counts().sort_index()
-        ax.bar(counts.index.astype(str), counts.to_numpy(), color=color)
+        values = scores[f"{dim}_score"].dropna()
+        sns.countplot(saturation=1, x=values.astype(int).astype(str), order=[str(s) for s in sorted(values.astype(int).unique())],
+                      color=color, ax=ax)
         ax.set_xlabel(t(f"col.{dim}_score", lang))
+        ax.set_ylabel("")
+        _number_axis(ax.yaxis, lang, counts=True)
         ax.spines[["top", "right"]].set_visible(False)
     axes[0].set_ylabel(t("col.customers", lang))
     fig.suptitle(t("chart.score_distribution", lang))
@@ -181,9 +230,11 @@ def monthly_rates(kpis: pd.DataFrame, lang: str):
     """Retention rate and repurchase rate per month (segkit.monthly.activity.monthly_kpis)."""
     fig, ax = _figure(8, 3.6)
     months = pd.to_datetime(kpis["month"])
-    ax.plot(months, kpis["retention_rate"], marker="o", color=PALETTE[0], label=t("col.retention_rate", lang))
-    ax.plot(months, kpis["repurchase_rate"], marker="s", color=PALETTE[1], label=t("col.repurchase_rate", lang))
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    sns.lineplot(x=months, y=kpis["retention_rate"].to_numpy(dtype=float), marker="o", color=PALETTE[0],
+                 label=t("col.retention_rate", lang), ax=ax)
+    sns.lineplot(x=months, y=kpis["repurchase_rate"].to_numpy(dtype=float), marker="s", color=PALETTE[1],
+                 label=t("col.repurchase_rate", lang), ax=ax)
+    _percent_axis(ax.yaxis, lang)
     ax.set_ylim(0, None)
     ax.legend(frameon=False)
     ax.set_title(t("chart.monthly_rates", lang))
@@ -204,6 +255,7 @@ def monthly_values(kpis: pd.DataFrame, lang: str, currency=None):
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_ylim(0, None)
+        _number_axis(ax.yaxis, lang)
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(axis="x", labelrotation=30)
     fig.suptitle(t("chart.monthly_values", lang))
@@ -218,9 +270,11 @@ def _month_heatmap(table: pd.DataFrame, lang: str, title_key: str, percent: bool
     if row_names is not None:
         shown.index = [row_names(i) for i in shown.index]
     annotate = shown.shape[1] <= 14 and shown.shape[0] <= 30
-    sns.heatmap(shown, ax=ax, cmap="YlGnBu", vmin=0, annot=annotate, fmt=".0%" if percent else ",.0f",
+    cell = (lambda v: numbers.percent(v, lang, 0)) if percent else (lambda v: numbers.decimal_number(v, lang, 0))
+    tick = (lambda v, _: numbers.percent(v, lang, 0)) if percent else (lambda v, _: numbers.axis_number(v, lang))
+    sns.heatmap(shown, ax=ax, cmap=SEQUENTIAL, vmin=0, annot=_annotations(shown, cell) if annotate else False, fmt="",
                 annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
-                cbar_kws={"format": matplotlib.ticker.PercentFormatter(1.0)} if percent else {})
+                cbar_kws={"format": matplotlib.ticker.FuncFormatter(tick)})
     ax.set_xlabel(column_label)
     ax.set_ylabel(row_label)
     ax.tick_params(axis="y", labelrotation=0)
@@ -269,9 +323,10 @@ def transition_heatmap(counts: pd.DataFrame, labels: dict, lang: str, title_key:
     shares.index = [names.get(str(code), str(code)) for code in shares.index]
     shares.columns = [names.get(str(code), str(code)) for code in shares.columns]
     fig, ax = _figure(9, 1.6 + 0.42 * max(len(shares), 4))
-    sns.heatmap(shares, ax=ax, cmap="YlGnBu", vmin=0, vmax=1, annot=shares.shape[1] <= 14, fmt=".0%",
+    annotate = _annotations(shares, lambda v: numbers.percent(v, lang, 0)) if shares.shape[1] <= 14 else False
+    sns.heatmap(shares, ax=ax, cmap=SEQUENTIAL, vmin=0, vmax=1, annot=annotate, fmt="",
                 annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
-                cbar_kws={"format": matplotlib.ticker.PercentFormatter(1.0)})
+                cbar_kws={"format": matplotlib.ticker.FuncFormatter(lambda v, _: numbers.percent(v, lang, 0))})
     ax.set_xlabel(t("migration.after", lang))
     ax.set_ylabel(t("migration.before", lang))
     ax.tick_params(axis="y", labelrotation=0)
@@ -320,12 +375,12 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
     months = [pd.Timestamp(m) for m in series.index]
     for ax, kpi in zip(axes.flat, kpis):
         values = series[kpi].astype(float).to_numpy()
-        ax.plot(months, values, color="#1f77b4", linewidth=1.4)
+        ax.plot(months, values, color=PALETTE[0], linewidth=1.4)
         last = np.flatnonzero(np.isfinite(values))
         if len(last):
             i = last[-1]
-            ax.plot([months[i]], [values[i]], "o", color="#d62728", markersize=3)
-            shown = f"{values[i]:.1%}" if kpi in SHARES else f"{values[i]:,.0f}"
+            ax.plot([months[i]], [values[i]], "o", color=PALETTE[3], markersize=3)
+            shown = numbers.percent(values[i], lang, 1) if kpi in SHARES else numbers.headline_count(round(values[i]), lang)
             ax.annotate(shown, (months[i], values[i]), xytext=(4, 0), textcoords="offset points", fontsize=7,
                         va="center")
         ax.set_xlim(months[0], months[-1])  # every figure on the same months
@@ -335,7 +390,9 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
         ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m"))
         ax.spines[["top", "right"]].set_visible(False)
         if kpi in SHARES:
-            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+            _percent_axis(ax.yaxis, lang)
+        else:
+            _number_axis(ax.yaxis, lang)
     for ax in list(axes.flat)[len(kpis):]:
         ax.axis("off")
     return fig
@@ -349,17 +406,18 @@ def holdout_chart(check: pd.DataFrame, lang: str):
     """Actual against predicted mean purchases in the holdout, by calibration repeat purchases:
     BG/NBD, and Pareto/NBD where the check has it (column alternative_mean)."""
     fig, ax = _figure(7, 3.8)
-    x = np.arange(len(check))
-    bars = [("actual_mean", t("col.actual", lang)), ("predicted_mean", "BG/NBD")]
+    bars = {"actual_mean": t("col.actual", lang), "predicted_mean": "BG/NBD"}
     if "alternative_mean" in check.columns:
-        bars.append(("alternative_mean", "Pareto/NBD"))
-    width = 0.8 / len(bars)
-    for i, (column, label) in enumerate(bars):
-        ax.bar(x + (i - (len(bars) - 1) / 2) * width, check[column], width=width, color=PALETTE[i], label=label)
-    ax.set_xticks(x, check["x"].astype(str))
+        bars["alternative_mean"] = "Pareto/NBD"
+    long = check.assign(group=check["x"].astype(str)).melt(id_vars="group", value_vars=list(bars), var_name="model",
+                                                           value_name="mean")
+    long["model"] = long["model"].map(bars)
+    sns.barplot(saturation=1, data=long, x="group", y="mean", hue="model", order=list(dict.fromkeys(long["group"])),
+                hue_order=list(bars.values()), palette=list(PALETTE[:len(bars)]), ax=ax)
+    _number_axis(ax.yaxis, lang)
     ax.set_xlabel(t("col.x", lang))
     ax.set_ylabel(t("chart.holdout_axis", lang))
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, title=None)
     ax.set_title(t("chart.holdout", lang))
     return fig
 
@@ -388,6 +446,7 @@ def cluster_indices(indices: pd.DataFrame, chosen: int, lang: str):
             ax.scatter([chosen], [indices.loc[chosen, column]], s=140, facecolors="none", edgecolors=PALETTE[3],
                        linewidths=2, zorder=3)
         ax.set_xticks(ks)
+        _number_axis(ax.yaxis, lang)
         ax.set_xlabel(t("col.k", lang))
         ax.set_title(t(key, lang), fontsize=10)
     for ax in list(axes.flat)[len(panels):]:
@@ -463,16 +522,16 @@ def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_sta
     if len(points) > sample:
         points = points.sample(sample, random_state=random_state)
     fig, ax = _figure(8, 5)
-    for colour, quadrant in zip(PALETTE, QUADRANTS):
-        part = points[points["quadrant"] == quadrant]
-        ax.scatter(part["value"], part["potential"], s=6, alpha=0.5, color=colour,
-                   label=t(f"evaluate.quadrant.{quadrant}", lang))
+    names = {quadrant: t(f"evaluate.quadrant.{quadrant}", lang) for quadrant in QUADRANTS}
+    shown = points.assign(quadrant_name=points["quadrant"].map(names))
+    sns.scatterplot(data=shown, x="value", y="potential", hue="quadrant_name", hue_order=list(names.values()),
+                    palette=list(PALETTE[:len(QUADRANTS)]), s=8, alpha=0.5, linewidth=0, ax=ax)
     ax.axvline(matrix.cuts["value"], color=PALETTE[7], linestyle="--", linewidth=1)
     ax.axhline(matrix.cuts["potential"], color=PALETTE[7], linestyle="--", linewidth=1)
     ax.set_xscale("symlog")
     ax.set_yscale("symlog")
     # plain numbers: the reports draw text literally (no TeX), so the default 10^k labels would not render
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_number(round(v), lang))
     ax.xaxis.set_major_formatter(plain)
     ax.yaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -484,7 +543,7 @@ def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_sta
     ax.set_xlabel(_axis_name(matrix.value, lang))
     ax.set_ylabel(_axis_name(matrix.potential, lang))
     ax.set_title(t("chart.matrix.title", lang))
-    ax.legend(loc="best", fontsize=8, markerscale=3)
+    ax.legend(loc="best", fontsize=8, markerscale=2, title=None)
     return fig
 
 
@@ -506,8 +565,12 @@ def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = Non
     for ax, scheme in zip(axes[0], schemes):
         part = classes[classes["scheme"] == scheme]
         names = [str(labels.get((scheme, c), c)) for c in part["class"]]
-        ax.barh(names[::-1], part["lift"].to_numpy()[::-1], color=PALETTE[0])
+        sns.barplot(saturation=1, x=part["lift"].to_numpy(dtype=float), y=names, order=list(dict.fromkeys(names)), orient="h",
+                    color=PALETTE[0], ax=ax)  # the first class on top
         ax.axvline(1, color=PALETTE[3], linestyle="--", linewidth=1)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+            lambda v, _: numbers.decimal_number(round(v, 2), lang, None)))
+        ax.set_ylabel("")
         ax.set_title(str(labels.get(scheme, scheme)), fontsize=10)
         ax.set_xlabel(t("chart.lift.x", lang))
         ax.spines[["top", "right"]].set_visible(False)
@@ -524,8 +587,10 @@ def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "categor
     if row_names is not None:
         shown.index = [row_names(i) for i in shown.index]
     fig, ax = _figure(min(2.5 + 0.62 * shown.shape[1], 14), 1.3 + 0.38 * max(len(shown), 4))
-    sns.heatmap(shown, ax=ax, cmap="RdBu_r", center=100, annot=shown.shape[1] <= 20, fmt=".0f",
-                annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white")
+    annotate = _annotations(shown, lambda v: numbers.decimal_number(v, lang, 0)) if shown.shape[1] <= 20 else False
+    sns.heatmap(shown, ax=ax, cmap=DIVERGING, center=100, annot=annotate, fmt="",
+                annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                cbar_kws={"format": matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_number(v, lang))})
     ax.set_xlabel("")
     ax.set_ylabel("")
     ax.tick_params(axis="y", labelrotation=0)
@@ -537,15 +602,18 @@ def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "categor
 def response_rate_chart(rates: pd.DataFrame, overall: float, lang: str, row_names=None):
     """Response rate per group with its Wilson range as error bars, and the overall rate as a line
     (`rates` from `segkit.crosssell.response_rates`, over all campaigns)."""
-    frame = rates.sort_values("rate")
+    frame = rates.sort_values("rate", ascending=False)  # the highest rate on top
     fig, ax = _figure(8, 0.9 + 0.4 * max(len(frame), 3))
-    y = np.arange(len(frame))
+    names = [str(row_names(g) if row_names else g) for g in frame["group"]]
+    # the Wilson range is computed from the counts (segkit.crosssell.response_rates), not resampled by seaborn
+    sns.barplot(saturation=1, x=frame["rate"].to_numpy(dtype=float), y=names, order=names, orient="h", color=PALETTE[0],
+                errorbar=None, ax=ax)
     errors = np.vstack([frame["rate"] - frame["rate_low"], frame["rate_high"] - frame["rate"]])
-    ax.barh(y, frame["rate"], color=PALETTE[0], xerr=errors, error_kw={"ecolor": PALETTE[7], "capsize": 3})
-    names = [row_names(g) if row_names else str(g) for g in frame["group"]]
-    ax.set_yticks(y, names)
+    ax.errorbar(frame["rate"].to_numpy(dtype=float), np.arange(len(frame)), xerr=errors, fmt="none",
+                ecolor=PALETTE[7], capsize=3)
     ax.axvline(overall, color=PALETTE[3], lw=1.2, ls="--", label=t("chart.overall_rate", lang))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    _percent_axis(ax.xaxis, lang)
+    ax.set_ylabel("")
     ax.legend(frameon=False, loc="lower right")
     ax.set_title(t("chart.response_rates", lang))
     return fig

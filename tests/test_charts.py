@@ -1,0 +1,183 @@
+"""Every chart of segkit.report.plots on small frames (issue 13): the statistical charts are drawn with
+seaborn in the report's palette, every number on them is formatted in the report's language
+(segkit.report.numbers), and each public chart function is called here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from types import SimpleNamespace
+
+import matplotlib.colors
+import matplotlib.figure
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import QuadMesh
+
+from segkit.report import plots
+
+
+def month(m: int) -> dt.date:
+    return dt.date(2024, m, 1)
+
+
+LEDGER = pd.DataFrame({"outcome": ["used", "set_aside", "set_aside", "set_aside"],
+                       "rule": ["", "missing_customer_id", "non_positive_amount", "after_as_of"],
+                       "rows": [5000, 12_345, 3, 0]})
+QUARANTINE = pd.DataFrame({"ordered_at": pd.to_datetime(["2024-01-05", "2024-01-09", "2024-03-02", None]),
+                           "reason": ["missing_customer_id", "non_positive_amount", "missing_customer_id", "missing_customer_id"],
+                           "source_row": [2, 3, 4, 5]})
+SCORES = pd.DataFrame({"r_score": [1, 2, 2, 3, 3, 3], "f_score": [1, 1, 2, 2, 3, 3], "m_score": [1, 2, 3, 1, 2, 3]})
+FEATURES = pd.DataFrame({"revenue": [100.0, 2_000.0, 30_000.0, 45_000.0, 250_000.0, 1_500_000.0]})
+SUMMARY = pd.DataFrame({"segment": ["Champions", "Lost", "At Risk"], "customer_share": [0.2, 0.5, 0.3],
+                        "revenue_share": [0.6, 0.1, 0.3]})
+
+
+def every_chart(lang: str) -> dict[str, matplotlib.figure.Figure]:
+    """Each public chart function of plots, called on a small frame."""
+    kpis = pd.DataFrame({"month": [month(1), month(2), month(3)], "retention_rate": [0.25, 0.5, 0.4],
+                         "repurchase_rate": [0.1, 0.2, 0.3], "avg_order_value": [12_000.0, 250_000.0, 30_000.0],
+                         "purchase_frequency": [1.0, 1.5, 1.2]})
+    counts = pd.DataFrame([[5, 3], [1, 9]], index=["champions", "lost"], columns=["champions", "lost"])
+    trends = pd.DataFrame({"revenue": [1_000_000.0, 1_250_000.0, 2_500_000.0], "retention_rate": [0.2, 0.3, 0.25]},
+                          index=[month(1), month(2), month(3)])
+    check = pd.DataFrame({"x": [0, 1, 2], "actual_mean": [0.2, 1.1, 2.5], "predicted_mean": [0.25, 1.0, 2.2],
+                          "alternative_mean": [0.3, 1.2, 2.4]})
+    indices = pd.DataFrame({"inertia": [300_000.0, 200_000.0, 150_000.0], "silhouette": [0.4, 0.5, 0.45],
+                            "calinski_harabasz": [10.0, 12.0, 11.0], "davies_bouldin": [0.9, 0.8, 0.85],
+                            "gap": [0.1, 0.2, 0.15], "gap_se": [0.01, 0.02, 0.01]}, index=[2, 3, 4])
+    rng = np.random.default_rng(0)
+    tree = __import__("scipy.cluster.hierarchy", fromlist=["linkage"]).linkage(rng.normal(size=(12, 2)), "ward")
+    stability = SimpleNamespace(jaccard=pd.DataFrame({"cluster": [0, 0, 1, 1], "jaccard": [0.9, 0.8, 0.5, 0.6]}),
+                                runs=[1, 2])
+    matrix = SimpleNamespace(
+        assignments=pd.DataFrame({"value": [10.0, 200_000.0, 50.0, 300_000.0], "potential": [1.0, 2.0, 30.0, 40.0],
+                                  "quadrant": ["economise", "maintain", "grow", "develop"]}),
+        cuts={"value": 100.0, "potential": 10.0}, value="revenue", potential="clv")
+    classes = pd.DataFrame({"scheme": ["segment", "segment"], "class": ["champions", "lost"], "lift": [2.5, 0.3]})
+    rates = pd.DataFrame({"group": ["champions", "lost"], "rate": [0.3, 0.05], "rate_low": [0.2, 0.01],
+                          "rate_high": [0.4, 0.1]})
+    return {
+        "set_aside_by_reason": plots.set_aside_by_reason(LEDGER, lang),
+        "set_aside_by_month": plots.set_aside_by_month(QUARANTINE, lang),
+        "rfm_heatmap": plots.rfm_heatmap(SCORES, FEATURES, lang),
+        "share_bars": plots.share_bars(SUMMARY, "segment", lang, "chart.segments"),
+        "pareto_curve": plots.pareto_curve(FEATURES["revenue"], lang),
+        "silhouette_by_k": plots.silhouette_by_k({2: 0.4, 3: 0.5}, 3, lang),
+        "score_distribution": plots.score_distribution(SCORES, lang),
+        "monthly_rates": plots.monthly_rates(kpis, lang),
+        "monthly_values": plots.monthly_values(kpis, lang, SimpleNamespace(symbol="¥")),
+        "cohort_heatmap": plots.cohort_heatmap(pd.DataFrame({0: [250_000.0, 12.0], 1: [0.5, np.nan]},
+                                                            index=[month(1), month(2)]), lang, measure="revenue"),
+        "retention_heatmap": plots.retention_heatmap(
+            pd.DataFrame({"month": [month(2), month(2)], "segment": ["champions", "lost"],
+                          "retention_rate": [0.5, 0.25], "repurchase_rate": [0.1, 0.2]}), "rfm11", lang),
+        "transition_heatmap": plots.transition_heatmap(counts, {"champions": "C", "lost": "L"}, lang),
+        "flow_chart": plots.flow_chart(pd.DataFrame({"before": ["champions"], "after": ["lost"], "customers": [3]}),
+                                       {"champions": "C", "lost": "L"}, lang),
+        "kpi_sparklines": plots.kpi_sparklines(trends, lang),
+        "holdout_chart": plots.holdout_chart(check, lang),
+        "cluster_indices": plots.cluster_indices(indices, 3, lang),
+        "snake_plot": plots.snake_plot(pd.DataFrame({"R": [0.5, -0.5], "F": [1.0, -1.0]}, index=[0, 1]), lang),
+        "dendrogram": plots.dendrogram(tree, 3, lang),
+        "stability_chart": plots.stability_chart(stability, lang),
+        "segmentation_matrix_chart": plots.segmentation_matrix_chart(matrix, lang),
+        "class_lift_chart": plots.class_lift_chart(classes, lang),
+        "category_index_heatmap": plots.category_index_heatmap(
+            pd.DataFrame({"books": [130.0, 80.0], "music": [95.0, 110.0]}, index=["champions", "lost"]), lang),
+        "response_rate_chart": plots.response_rate_chart(rates, 0.12, lang),
+    }
+
+
+@pytest.fixture(scope="module")
+def charts():
+    drawn = {"en": every_chart("en")}
+    plots.use_language("zh")
+    try:
+        drawn["zh"] = every_chart("zh")
+    finally:
+        plots.use_language("en")
+    return drawn
+
+
+def test_every_public_chart_function_is_drawn_here(charts):
+    public = {name for name, function in inspect.getmembers(plots, inspect.isfunction)
+              if function.__module__ == plots.__name__ and not name.startswith("_")
+              and "lang" in inspect.signature(function).parameters and name != "use_language"}
+    assert public == set(charts["en"])
+    for lang in ("en", "zh"):
+        assert all(isinstance(fig, matplotlib.figure.Figure) for fig in charts[lang].values())
+
+
+def texts(fig) -> list[str]:
+    """Every text drawn on a figure once it is rendered: annotations, tick labels, titles, legends."""
+    fig.canvas.draw()
+    return [text.get_text() for text in fig.findobj(matplotlib.text.Text) if text.get_text()]
+
+
+def colours(ax) -> set[str]:
+    return {matplotlib.colors.to_hex(patch.get_facecolor()) for patch in ax.patches if patch.get_width() or
+            patch.get_height()}
+
+
+def test_heatmaps_are_seaborn_heatmaps_in_the_palette_colours(charts):
+    for name in ("rfm_heatmap", "cohort_heatmap", "retention_heatmap", "transition_heatmap", "category_index_heatmap"):
+        ax = charts["en"][name].axes[0]
+        meshes = [c for c in ax.collections if isinstance(c, QuadMesh)]
+        assert len(meshes) == 1, name  # seaborn draws its heatmap as one mesh with a colour bar beside it
+        assert len(charts["en"][name].axes) == 2, name
+    # the sequential map ends in the palette's blue; the diverging one runs from that blue to its red
+    assert matplotlib.colors.to_hex(plots.SEQUENTIAL(1.0)) == plots.PALETTE[0]
+    assert matplotlib.colors.to_hex(plots.DIVERGING(0.0)) == plots.PALETTE[0]
+    assert matplotlib.colors.to_hex(plots.DIVERGING(1.0)) == plots.PALETTE[3]
+    cross = charts["en"]["category_index_heatmap"].axes[0].collections[0]
+    assert cross.norm.vmin < 100 < cross.norm.vmax  # centred on the average (seaborn re-centres the map)
+
+
+def test_bar_charts_draw_bars_in_the_palette(charts):
+    en = charts["en"]
+    assert colours(en["set_aside_by_reason"].axes[0]) == {plots.PALETTE[3]}
+    assert colours(en["share_bars"].axes[0]) >= {plots.PALETTE[0], plots.PALETTE[1]}
+    assert colours(en["holdout_chart"].axes[0]) >= set(plots.PALETTE[:3])
+    assert colours(en["class_lift_chart"].axes[0]) == {plots.PALETTE[0]}
+    assert colours(en["response_rate_chart"].axes[0]) == {plots.PALETTE[0]}
+    counted = [bar.get_height() for ax in en["score_distribution"].axes for bar in ax.patches]
+    assert sum(counted) == 3 * len(SCORES)  # every customer counted once per score
+    # the set-aside months stack each reason: the bars of a month add up to its set-aside rows
+    heights = sorted(bar.get_height() for bar in en["set_aside_by_month"].axes[0].patches if bar.get_height())
+    assert sum(heights) == QUARANTINE["ordered_at"].notna().sum()
+    sparkline = en["kpi_sparklines"].axes[0].lines[0]
+    assert matplotlib.colors.to_hex(sparkline.get_color()) == plots.PALETTE[0]
+
+
+def test_bars_keep_their_order_the_largest_on_top(charts):
+    shares = charts["en"]["share_bars"].axes[0]
+    assert [tick.get_text() for tick in shares.get_yticklabels()] == \
+        SUMMARY.sort_values("revenue_share", ascending=False)["segment"].tolist()
+    reasons = charts["en"]["set_aside_by_reason"].axes[0]
+    assert [tick.get_text() for tick in reasons.get_yticklabels()][0] == "missing customer id"
+    rates = charts["en"]["response_rate_chart"].axes[0]
+    assert [tick.get_text() for tick in rates.get_yticklabels()] == ["champions", "lost"]
+
+
+def test_numbers_on_the_charts_follow_the_language(charts):
+    en, zh = charts["en"], charts["zh"]
+    # the set-aside counts written at the end of each bar, with separators
+    assert " 12,345" in texts(en["set_aside_by_reason"]) and " 12,345" in texts(zh["set_aside_by_reason"])
+    # the R x F heatmap: mean revenue and count in each cell, computed from the frames
+    mean = FEATURES["revenue"].groupby([SCORES["f_score"], SCORES["r_score"]]).mean()
+    cell = f"{mean.loc[(3, 3)]:,.0f}\n(n=2)"
+    assert cell in texts(en["rfm_heatmap"]) and cell in texts(zh["rfm_heatmap"])
+    # a money axis: in Chinese the large ticks in 万 (ten thousands), in English in full
+    zh_ticks = [tick.get_text() for tick in zh["monthly_values"].axes[0].get_yticklabels()]
+    en_ticks = [tick.get_text() for tick in en["monthly_values"].axes[0].get_yticklabels()]
+    assert any(text.endswith("万") for text in zh_ticks) and not any("万" in text for text in en_ticks)
+    assert "200,000" in en_ticks and "20万" in zh_ticks
+    # shares as percentages, never "0.25" or a TeX percent sign
+    assert "50%" in texts(en["retention_heatmap"]) and "25%" in texts(zh["retention_heatmap"])
+    top = float(np.interp(0.2, *plots.concentration_curve(FEATURES["revenue"])[["customer_share", "revenue_share"]]
+                          .to_numpy().T))
+    assert f"20% → {top:.1%}" in texts(en["pareto_curve"])
+    assert "2,500,000" in texts(en["kpi_sparklines"]) and "250.0万" in texts(zh["kpi_sparklines"])
+    assert not [text for fig in [*en.values(), *zh.values()] for text in texts(fig) if "e+" in text or "$" in text]

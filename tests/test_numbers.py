@@ -1,0 +1,92 @@
+"""segkit.report.numbers: every number of the report in its language and currency (issue 13).
+
+Expected texts are built here from the values by plain arithmetic and Python's own format(), not copied
+from the module's output."""
+
+from __future__ import annotations
+
+import decimal
+
+import numpy as np
+import pytest
+
+from segkit.params import Currency, validate_params
+from segkit.report import numbers
+from segkit.report.html import say, table
+from segkit.report.pages import format_kpis
+
+CNY = Currency(code="CNY", symbol="¥", minor_unit=2)
+USD = Currency(code="USD", symbol="$", minor_unit=2)
+JPY = Currency(code="JPY", symbol="¥", minor_unit=0)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_full_digits_in_both_languages(lang):
+    assert numbers.money(2_500_315.63, lang, USD) == "$" + format(2_500_315.63, ",.2f")
+    assert numbers.money(-12.3, lang, CNY) == "-¥12.30" and numbers.money(-0.001, lang, CNY) == "¥0.00"
+    assert numbers.money(1234.5, lang, JPY) == "¥" + format(1234, ",d")  # a yen has no decimals (half to even)
+    assert numbers.money(np.float32(2.5), lang, None) == "2.50" and numbers.money(decimal.Decimal("7"), lang) == "7.00"
+    assert numbers.integer(np.int64(23_570), lang) == format(23_570, ",d")
+    assert numbers.percent(0.1234, lang) == format(0.1234, ".1%")
+
+
+def test_catalogue_format_specs_give_python_texts_without_exponents():
+    for value, spec in [(1234.5, ","), (1234, ","), (0.5, ".1%"), (0.5, ".0%"), (1234.567, ",.2f"),
+                        (1234.567, ".2f"), (30.5, ",.3g"), (12, "d"), (1234.5, "+,.2f"), (-1234.5, "+,.2f"),
+                        (0.02, "+.1%"), (3.0, ".0f"), (0.4567, ".3f"), (2.0, "g")]:
+        assert numbers.format_spec(value, spec, "en") == format(value, spec), (value, spec)
+        assert numbers.format_spec(value, spec, "zh") == format(value, spec), (value, spec)
+    # where Python writes an exponent, a manager reads the number
+    assert format(1_234_567.25, ",.3g") == "1.23e+06"
+    assert numbers.format_spec(1_234_567.25, ",.3g", "en") == format(1_230_000, ",d")
+    assert numbers.format_spec(-0.0001, "+.1%", "en") == "+0.0%"  # no "-0.0%"
+    assert numbers.format_spec("text", "", "en") == "text" and numbers.format_spec(True, "", "en") == "True"
+
+
+def test_chinese_headline_figures_in_wan_and_yi():
+    revenue = 25_003_156.3
+    assert numbers.headline_money(revenue, "zh", CNY) == f"¥{revenue / 10_000:,.1f}万"
+    assert numbers.headline_money(123_456_789_012, "zh", CNY) == f"¥{123_456_789_012 / 100_000_000:,.1f}亿"
+    assert numbers.headline_money(-revenue, "zh", CNY) == f"-¥{revenue / 10_000:,.1f}万"
+    assert numbers.headline_money(9_999.5, "zh", CNY) == "¥9,999.50"  # below 1万: in full
+    assert numbers.headline_money(revenue, "en", CNY) == f"¥{revenue:,.2f}"  # English: in full
+    assert numbers.headline_count(236_000, "zh") == f"{236_000 / 10_000:.1f}万"
+    assert numbers.headline_count(23_570, "zh") == "23,570" and numbers.headline_count(236_000, "en") == "236,000"
+    assert numbers.axis_number(2_500_000, "zh") == f"{2_500_000 // 10_000}万"
+    assert numbers.axis_number(2_500_000, "en") == "2,500,000"
+
+
+def test_an_unknown_language_is_named():
+    with pytest.raises(ValueError, match="lang must be one of en, zh, got 'fr'"):
+        numbers.percent(0.5, "fr")
+
+
+def kpis(**changes):
+    figures = {"customers": 236_000, "orders": 1_000_000, "revenue": 25_003_156.3, "top_share": 0.6512,
+               "valuable": 5_000, "at_risk": 123_456, "clusters": 5, "silhouette": 0.41234, "rows_in": 1_200_000,
+               "rows_aside": 80}
+    return {**figures, **changes}
+
+
+def test_index_figures_in_the_run_language_and_currency():
+    en = dict((key, value) for key, _, value in format_kpis(kpis(), validate_params({"lang": "en", "currency": {"code": "CNY", "symbol": "¥"}})))
+    figures = kpis()
+    assert en["revenue"] == f"¥{figures['revenue']:,.2f}" and en["customers"] == f"{figures['customers']:,}"
+    assert en["top_share"] == f"{figures['top_share']:.1%}" and en["silhouette"] == f"{figures['silhouette']:.3f}"
+    zh = dict((key, value) for key, _, value in format_kpis(kpis(), validate_params({"lang": "zh", "currency": {"code": "CNY", "symbol": "¥"}})))
+    assert zh["revenue"] == f"¥{figures['revenue'] / 1e4:,.1f}万"
+    assert zh["customers"] == f"{figures['customers'] / 1e4:.1f}万" and zh["rows_in"] == f"{120:.1f}万"
+    assert zh["valuable"] == f"{figures['valuable']:,}" and zh["rows_aside"] == "80"
+    assert zh["top_share"] == en["top_share"] and zh["clusters"] == "5"
+
+
+def test_tables_and_sentences_format_through_the_module():
+    import pandas as pd
+    from bs4 import BeautifulSoup
+
+    frame = pd.DataFrame({"segment": ["a"], "median_recency": [1234.5], "revenue": [1_234_567.891]})
+    for lang in ("en", "zh"):
+        cells = [td.get_text() for td in BeautifulSoup(table(frame, lang, currency=CNY).to_html(), "html.parser")("td")]
+        assert cells == ["a", f"{1230:,}", f"¥{1_234_567.89:,.2f}"]  # 3 significant digits, never "1.23e+03"
+    text = say("rfm.pareto", "zh", top=0.2, share=0.6512).markup
+    assert f"{0.2:.0%}" in text and f"{0.6512:.1%}" in text
