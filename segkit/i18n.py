@@ -84,15 +84,20 @@ def format_conditions(conditions, lang: str) -> str:
             upper[feature] = min(upper.get(feature, threshold), threshold)
         else:
             lower[feature] = max(lower.get(feature, threshold), threshold)
+    from segkit.report.numbers import significant
+
+    def shown(value: float) -> str:  # four significant digits, never in exponent form (12,350, not 1.235e+04)
+        return significant(value, lang, 4)
+
     parts = []
     for feature in order:
         name = column_label(feature, lang)
         if feature in lower and feature in upper:
-            parts.append(f"{lower[feature]:,.4g} < {name} <= {upper[feature]:,.4g}")
+            parts.append(f"{shown(lower[feature])} < {name} <= {shown(upper[feature])}")
         elif feature in lower:
-            parts.append(f"{name} > {lower[feature]:,.4g}")
+            parts.append(f"{name} > {shown(lower[feature])}")
         else:
-            parts.append(f"{name} <= {upper[feature]:,.4g}")
+            parts.append(f"{name} <= {shown(upper[feature])}")
     return t("rule.and", lang).join(parts) if parts else "—"
 
 

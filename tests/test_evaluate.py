@@ -43,6 +43,9 @@ def test_conditions_on_one_feature_are_merged():
                               ("orders", ">", 3.5)], "en")
     assert text == "3.5 < Orders <= 9.5 AND Revenue <= 300"
     assert format_conditions([("orders", ">", 2.5)], "zh") == "订单数 > 2.5"
+    # large thresholds: four significant digits with separators, never in exponent form
+    assert format_conditions([("revenue", ">", 12345.678), ("revenue", "<=", 1234567.0)], "en") == \
+        "12,350 < Revenue <= 1,235,000"
 
 
 def test_rules_on_six_customers_in_three_classes_do_not_fail():
