@@ -158,3 +158,20 @@ def test_the_stage_writes_the_clean_rows_from_the_engine(tmp_path):
     assert saved["source_row"].tolist() == result.clean["source_row"].tolist()
     customers = pd.read_parquet(tmp_path / "data" / "customers.parquet").set_index("customer_id")
     assert customers.loc["C5", "note"] in ("i", "j") and customers.loc["C1", "note"] in ("a", "b")
+
+
+def test_decimal_and_integer_amounts_are_read_as_typed(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from decimal import Decimal
+
+    rows = pa.Table.from_pandas(typed_rows().iloc[:3].drop(columns="total"), preserve_index=False)
+    for name, totals in (("decimal", pa.array([Decimal("10.50"), Decimal("-2.25"), None], pa.decimal128(9, 2))),
+                         ("integer", pa.array([10, -2, None], pa.int64()))):
+        pq.write_table(rows.append_column("total", totals), tmp_path / f"{name}.parquet")
+        intake = load_source(file_source(tmp_path / f"{name}.parquet", columns=COLUMNS))
+        assert isinstance(intake.transactions, ibis.Table), name
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+        assert result.clean["amount"].tolist() == ([10.5] if name == "decimal" else [10.0])
+        assert dict(zip(result.quarantine.source_row, result.quarantine.reason)) == {
+            2: "non_positive_amount", 3: "missing_amount"}

@@ -525,8 +525,11 @@ def exact_amount(amount: ibis.NumericValue, minor_unit: int, max_amount: float
     no = ibis.literal(False)
     floating = amount.type().is_floating()
     # not isinf(): Ibis 12 compiles it to FALSE on Spark; a comparison with infinity runs everywhere
-    infinite = amount.abs() == ibis.literal(float("inf"), type=amount.type())
-    non_finite = (amount.isnan() | infinite).fill_null(False) if floating else no
+    if floating:
+        infinite = amount.abs() == ibis.literal(float("inf"), type=amount.type())
+        non_finite = (amount.isnan() | infinite).fill_null(False)
+    else:  # a DECIMAL or integer column holds no infinity (and an infinite literal of its type cannot exist)
+        non_finite = no
     half = 0.5 / 10 ** minor_unit
     largest = max_units(max_amount, minor_unit) / 10 ** minor_unit
     implausible = ((amount.abs() >= largest + half) & ~non_finite).fill_null(False)

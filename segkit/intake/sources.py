@@ -30,7 +30,7 @@ from segkit.errors import DataError
 from segkit.intake.textfiles import SEPARATORS as SEPARATOR_WORDS
 from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
                                      zip_member)
-from segkit.params import CampaignTable, Database, FileTable, Source
+from segkit.params import CampaignTable, Database, FileTable, Source, Spark
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
 INPUT_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",
@@ -364,6 +364,22 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
     return frame
 
 
+def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key: str,
+                   extra: tuple[str, ...] = ()) -> tuple[dict[str, str], bool]:
+    """Check a typed table's column map against the columns `present`: ours -> theirs for every
+    column segkit reads (and `extra`), and whether the amount is derived (no amount column, but
+    quantity and unit price). Raises DataError for a key segkit does not use, or a required or
+    mapped column that is not there (listing those that are)."""
+    check_column_map(columns, origin, key, extra=extra)
+    mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, *extra)}
+    derive_amount = "amount" not in columns and "amount" not in present and \
+        mapping["quantity"] in present and mapping["unit_price"] in present
+    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
+        if mapping[ours] not in present:
+            raise DataError(_missing_column(origin, ours, mapping[ours], present, key))
+    return mapping, derive_amount
+
+
 def check_column_map(columns: dict[str, str], origin: str, key: str, extra: tuple[str, ...] = ()) -> None:
     """Refuse a column-map key that segkit does not use (the transactions' map: INPUT_COLUMNS)."""
     unknown = set(columns) - set(INPUT_COLUMNS) - set(extra)
@@ -674,14 +690,8 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     column, or the row's number in a stable order of its values.
     """
     key = "source.database.columns"
-    check_column_map(columns, origin, key, extra=("source_row",))
     present = list(table.columns)
-    mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, "source_row")}
-    derive_amount = "amount" not in columns and "amount" not in present and \
-        mapping["quantity"] in present and mapping["unit_price"] in present
-    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
-        if mapping[ours] not in present:
-            raise DataError(_missing_column(origin, ours, mapping[ours], present, key))
+    mapping, derive_amount = mapped_columns(present, columns, origin, key, extra=("source_row",))
     kinds = {"ordered_at": ("temporal", "a date or timestamp"), "amount": ("numeric", "a number"),
              "quantity": ("numeric", "a number"), "unit_price": ("numeric", "a number")}
     for ours, (kind, words) in kinds.items():
@@ -849,14 +859,8 @@ def spark_canonical(table: ibis.Table, columns: dict[str, str], origin: str) -> 
     """A Spark table under segkit's column names and types, lazily (see `database_canonical`): the
     mapped columns must be there, dates typed as date or timestamp, amounts as numbers."""
     key = "source.spark.columns"
-    check_column_map(columns, origin, key, extra=("source_row",))
     present = list(table.columns)
-    mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, "source_row")}
-    derive_amount = "amount" not in columns and "amount" not in present and \
-        mapping["quantity"] in present and mapping["unit_price"] in present
-    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
-        if mapping[ours] not in present:
-            raise DataError(_missing_column(origin, ours, mapping[ours], present, key))
+    mapping, derive_amount = mapped_columns(present, columns, origin, key, extra=("source_row",))
     for ours, kind, words, cast in (("ordered_at", "temporal", "a date or timestamp", "timestamp"),
                                     ("amount", "numeric", "a number", "decimal(18,2)"),
                                     ("quantity", "numeric", "a number", "double"),

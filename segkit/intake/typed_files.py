@@ -50,18 +50,12 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     it needs (the file is then read as text). Raises DataError for a mapped column that is not in
     the file (listing those that are), or a DuckDB file without the table.
     """
-    from segkit.intake.sources import INPUT_COLUMNS, _missing_column, check_column_map
+    from segkit.intake.sources import mapped_columns
 
     raw = _open(con, path, kind, table_name, key)
     row = "segkit_file_row"
     present = [c for c in raw.columns if c != row]
-    check_column_map(columns, origin, f"{key}.columns")
-    mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
-    derive_amount = "amount" not in columns and "amount" not in present and \
-        mapping["quantity"] in present and mapping["unit_price"] in present
-    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
-        if mapping[ours] not in present:
-            raise DataError(_missing_column(origin, ours, mapping[ours], present, f"{key}.columns"))
+    mapping, _ = mapped_columns(present, columns, origin, f"{key}.columns")
     used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
     if not _typed_enough(used):
         return None
