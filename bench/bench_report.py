@@ -1,0 +1,244 @@
+"""End to end: the full `segkit report` on the generated transactions, with time and memory per stage.
+
+    .venv/bin/python bench/bench_report.py --sizes 1M,10M          # Parquet, DuckDB engine
+    .venv/bin/python bench/bench_report.py --sizes 10M --format csv
+    .venv/bin/python bench/bench_report.py --sizes 10M --engine spark   # Spark local mode (source.kind: spark)
+    .venv/bin/python bench/bench_report.py --sizes 10M --profile        # also py-spy: where the time goes
+
+Each size's data and params come from bench/generate.py (generated if missing). The report runs as
+`segkit report --params ... --force` in its own process (the command an analyst types: imports,
+kernels, HTML, PDF and exports included); this script polls the whole process tree (the command and
+every kernel it starts) every 0.1 s with psutil and sums the resident memory (RSS) of its processes:
+the peak of that sum is the peak memory, overall and per stage (the stage is read from the
+command's progress lines). Per-notebook times come from the run's manifest.json (`timings_s`).
+`--profile` runs the command under py-spy (`py-spy record --subprocesses --format raw`, which slows
+it a little) and prints the functions with the most samples, inclusive, per notebook kernel.
+Prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLASSIC = ("01_cleaning", "02_rfm", "04_clustering", "05_evaluation", "08_case_study")  # the five classic stages
+STAGES_AFTER = ("html", "pdf", "exports")
+
+
+def segkit_command() -> list[str]:
+    """The `segkit` command of this interpreter's environment."""
+    script = Path(sys.executable).with_name("segkit")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "segkit.cli"]
+
+
+def spark_available() -> str | None:
+    """None when this segkit reads `source.kind: spark`, else why not."""
+    from typing import get_args
+
+    from segkit.params import Source
+
+    if "spark" not in get_args(Source.model_fields["kind"].annotation) or "spark" not in Source.model_fields:
+        return ("the Spark backend is not available yet in this segkit (no `source.kind: spark` in "
+                "segkit/params.py; issue 15's Spark backend is built on another branch): rerun this flag once it is merged")
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed in this environment: pip install -e '.[spark]'"
+    return None
+
+
+def spark_params(params_path: Path, data_file: Path) -> Path:
+    """A copy of the generated params reading the Parquet file through Spark local mode."""
+    import yaml
+
+    params = yaml.safe_load(params_path.read_text(encoding="utf-8"))
+    params["run_name"] += "-spark"
+    params["source"] = {"kind": "spark", "spark": {
+        "master": "local[2]", "path": str(data_file), "format": "parquet",
+        "config": {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
+                   "spark.driver.bindAddress": "127.0.0.1"}}}
+    target = params_path.with_name(params_path.stem + "-spark.yaml")
+    target.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+class TreeMemory:
+    """Polls a process and its children every `interval` s; keeps the peak of their summed RSS, overall
+    and per stage (`stage` is set from outside while the process runs)."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        import psutil
+
+        self._root = psutil.Process(pid)
+        self._psutil = psutil
+        self.interval = interval
+        self.stage = "start"
+        self.peak = 0
+        self.peak_by_stage: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        psutil = self._psutil
+        while not self._stop.is_set():
+            try:
+                procs = [self._root, *self._root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            total = 0
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            self.samples += 1
+            self.peak = max(self.peak, total)
+            self.peak_by_stage[self.stage] = max(self.peak_by_stage.get(self.stage, 0), total)
+            self._stop.wait(self.interval)
+
+
+def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None = None,
+               progress=lambda message: None) -> dict:
+    """One `segkit report` run; returns wall seconds, peak MB (overall and per stage) and the manifest's timings."""
+    command = [*segkit_command(), "report", "--params", str(params), "--out", str(out), "--force"]
+    if not pdf:
+        command.append("--no-pdf")
+    if profile is not None:
+        py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+        if py_spy is None:
+            raise SystemExit("--profile needs py-spy: pip install py-spy")
+        command = [py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "50", "--nonblocking",
+                   "-o", str(profile), "--", *command]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log: list[str] = []
+    with TreeMemory(proc.pid) as memory:
+        for line in proc.stderr:  # "[2/8] running 02_rfm", "writing HTML", "writing PDF", "writing exports"
+            log.append(line.rstrip())
+            progress("    " + line.rstrip())
+            words = line.split()
+            if "running" in words and words.index("running") + 1 < len(words):
+                memory.stage = words[words.index("running") + 1]
+            elif line.startswith("writing "):
+                memory.stage = {"HTML": "html", "PDF": "pdf"}.get(words[1], words[1])
+        proc.wait()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"segkit report failed (exit {proc.returncode}): " + "\n".join(log[-5:]))
+    folder = Path(proc.stdout.read().strip().splitlines()[-1]).parent
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return {"wall_s": wall, "peak_mb": memory.peak / 2**20, "samples": memory.samples,
+            "peak_mb_by_stage": {k: v / 2**20 for k, v in memory.peak_by_stage.items()},
+            "timings_s": manifest["timings_s"], "folder": str(folder)}
+
+
+def profile_summary(raw: Path, top: int = 25) -> str:
+    """The functions with the most samples (inclusive) in py-spy's raw (collapsed) stacks, per process."""
+    inclusive: Counter = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        process = frames[0]
+        for frame in set(frames[1:]):
+            inclusive[(process[:60], frame[:150])] += n
+    lines = [f"{total:,} samples; top {top} frames (inclusive share of all samples):"]
+    for (process, frame), n in inclusive.most_common(top):
+        lines.append(f"  {n / max(total, 1):6.1%}  {frame}   [{process}]")
+    return "\n".join(lines)
+
+
+def table(results: dict[str, dict], engine: str, fmt: str) -> str:
+    notebooks = []
+    for result in results.values():
+        notebooks += [k for k in result["timings_s"] if k not in (*STAGES_AFTER, "total") and k not in notebooks]
+    sizes = list(results)
+    lines = [f"`segkit report` on the generated {fmt} (bench/generate.py, seed 1), engine {engine}; one run per size; "
+             f"Python {platform.python_version()}, {os.cpu_count()} cores; peak = summed RSS of the command and "
+             "its kernels, polled every 0.1 s.", "",
+             "| stage | " + " | ".join(f"{s} s" for s in sizes) + " | " + " | ".join(f"{s} peak MB" for s in sizes) + " |",
+             "| --- |" + " --- |" * (2 * len(sizes))]
+    for stage in [*notebooks, *STAGES_AFTER]:
+        times = [results[s]["timings_s"].get(stage) for s in sizes]
+        peaks = [results[s]["peak_mb_by_stage"].get(stage) for s in sizes]
+        lines.append(f"| {stage} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in times) + " | "
+                     + " | ".join("-" if v is None else f"{v:,.0f}" for v in peaks) + " |")
+    classic = [sum(results[s]["timings_s"].get(n, 0) for n in CLASSIC) for s in sizes]
+    lines.append("| five classic stages (01, 02, 04, 05, 08; notebooks only) | "
+                 + " | ".join(f"{v:.1f}" for v in classic) + " |" + " |" * len(sizes))
+    lines.append("| whole report (manifest total) | " + " | ".join(f"{results[s]['timings_s']['total']:.1f}" for s in sizes)
+                 + " | " + " | ".join(f"**{results[s]['peak_mb']:,.0f}**" for s in sizes) + " |")
+    lines.append("| wall time of the command (imports and start included) | "
+                 + " | ".join(f"{results[s]['wall_s']:.1f}" for s in sizes) + " |" + " |" * len(sizes))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1M,10M", help="comma-separated: 1M, 10M, 50M or LINES:CUSTOMERS")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="duckdb: the file read by segkit's embedded engine; spark: source.kind spark, local[2]")
+    parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    parser.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
+    parser.add_argument("--profile", action="store_true", help="run under py-spy and print where the time goes")
+    parser.add_argument("--out", type=Path, default=HERE / ".data" / "reports")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.engine == "spark":
+        why = spark_available()
+        if why:
+            raise SystemExit(f"--engine spark: {why}")
+        if args.format != "parquet":
+            raise SystemExit("--engine spark reads the Parquet file (typed tables only): drop --format csv")
+    sys.path.insert(0, str(HERE))
+    from generate import generate, parse_size
+
+    results = {}
+    for size in args.sizes.split(","):
+        name, lines, customers = parse_size(size)
+        data = HERE / ".data"
+        if not (data / f"tx-{name}.{args.format}").is_file():
+            generate(lines, customers, data, name, formats=(args.format,), progress=lambda m: print(m, file=sys.stderr))
+        params = data / (f"params-{name}.yaml" if args.format == "parquet" else f"params-{name}-csv.yaml")
+        if args.engine == "spark":
+            params = spark_params(params, data / f"tx-{name}.parquet")
+        raw = data / f"profile-{name}-{args.engine}.txt" if args.profile else None
+        print(f"{name}: segkit report --params {params}", file=sys.stderr)
+        results[name] = run_report(params, args.out, pdf=not args.no_pdf, profile=raw,
+                                   progress=lambda m: print(m, file=sys.stderr))
+        print(f"{name}: {results[name]['wall_s']:.1f} s, peak {results[name]['peak_mb']:,.0f} MB", file=sys.stderr)
+        if raw is not None:
+            print(profile_summary(raw), file=sys.stderr)
+    text = table(results, args.engine, args.format)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return text
+
+
+if __name__ == "__main__":
+    main()
