@@ -180,7 +180,7 @@ def generate(lines: int, customers: int, out_dir: Path, name: str, seed: int = 1
             progress(f"{name}: reusing {', '.join(str(p) for p in paths.values())}")
             return meta
     tick = time.perf_counter()
-    scale = calibrate(seed, orders_per_customer=lines / customers / 2.2)
+    scale = calibrate(seed, orders_per_customer=lines / customers / 2.2, pilot=min(20_000, max(2_000, customers)))
     writers = {}
     tmp = {fmt: path.with_suffix(path.suffix + ".part") for fmt, path in paths.items()}
     if "parquet" in formats:
@@ -203,8 +203,9 @@ def generate(lines: int, customers: int, out_dir: Path, name: str, seed: int = 1
             if "parquet" in writers:
                 writers["parquet"].write_table(table, row_group_size=1_000_000)
             if "csv" in writers:
-                writers["csv"].write_table(table.set_column(
-                    2, "ordered_at", pc.strftime(table.column("ordered_at"), format="%Y-%m-%d %H:%M:%S")))
+                seconds = table.column("ordered_at").cast(pa.timestamp("s"))  # %S of microseconds adds .000000
+                writers["csv"].write_table(table.set_column(2, "ordered_at",
+                                                            pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S")))
             progress(f"{name}: chunk {k + 1}/{chunks} ({table.num_rows:,} lines)")
             del table
     finally:
