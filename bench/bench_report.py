@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -85,6 +86,8 @@ class TreeMemory:
         self.stage = "start"
         self.peak = 0
         self.peak_by_stage: dict[str, int] = {}
+        self.cpu_by_stage: dict[str, float] = {}  # CPU seconds (user + sys) of the tree while each stage ran
+        self._cpu_seen: dict[tuple[int, float], float] = {}
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -104,12 +107,19 @@ class TreeMemory:
                 procs = [self._root, *self._root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
-            total = 0
+            total, cpu = 0, 0.0
             for proc in procs:
                 try:
-                    total += proc.memory_info().rss
+                    with proc.oneshot():
+                        total += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        key = (proc.pid, proc.create_time())
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
+                    continue
+                used = times.user + times.system
+                cpu += used - self._cpu_seen.get(key, 0.0)  # (a process's last 0.1 s before it ends is missed)
+                self._cpu_seen[key] = used
+            self.cpu_by_stage[self.stage] = self.cpu_by_stage.get(self.stage, 0.0) + cpu
             self.samples += 1
             self.peak = max(self.peak, total)
             self.peak_by_stage[self.stage] = max(self.peak_by_stage.get(self.stage, 0), total)
@@ -129,6 +139,7 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
         command = [py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "50", "--nonblocking",
                    "-o", str(profile), "--", *command]
     started = time.perf_counter()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     log: list[str] = []
@@ -143,11 +154,14 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
                 memory.stage = {"HTML": "html", "PDF": "pdf"}.get(words[1], words[1])
         proc.wait()
     wall = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the tree, once waited for
+    cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"segkit report failed (exit {proc.returncode}): " + "\n".join(log[-5:]))
     folder = Path(proc.stdout.read().strip().splitlines()[-1]).parent
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    return {"wall_s": wall, "peak_mb": memory.peak / 2**20, "samples": memory.samples,
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": memory.peak / 2**20, "samples": memory.samples,
+            "cpu_s_by_stage": memory.cpu_by_stage, "load_average": os.getloadavg(),
             "peak_mb_by_stage": {k: v / 2**20 for k, v in memory.peak_by_stage.items()},
             "timings_s": manifest["timings_s"], "folder": str(folder)}
 
@@ -180,20 +194,30 @@ def table(results: dict[str, dict], engine: str, fmt: str) -> str:
     lines = [f"`segkit report` on the generated {fmt} (bench/generate.py, seed 1), engine {engine}; one run per size; "
              f"Python {platform.python_version()}, {os.cpu_count()} cores; peak = summed RSS of the command and "
              "its kernels, polled every 0.1 s.", "",
-             "| stage | " + " | ".join(f"{s} s" for s in sizes) + " | " + " | ".join(f"{s} peak MB" for s in sizes) + " |",
-             "| --- |" + " --- |" * (2 * len(sizes))]
+             "| stage | " + " | ".join(f"{s} s" for s in sizes) + " | " + " | ".join(f"{s} CPU s" for s in sizes)
+             + " | " + " | ".join(f"{s} peak MB" for s in sizes) + " |",
+             "| --- |" + " --- |" * (3 * len(sizes))]
     for stage in [*notebooks, *STAGES_AFTER]:
         times = [results[s]["timings_s"].get(stage) for s in sizes]
+        cpus = [results[s]["cpu_s_by_stage"].get(stage) for s in sizes]
         peaks = [results[s]["peak_mb_by_stage"].get(stage) for s in sizes]
         lines.append(f"| {stage} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in times) + " | "
+                     + " | ".join("-" if v is None else f"{v:.1f}" for v in cpus) + " | "
                      + " | ".join("-" if v is None else f"{v:,.0f}" for v in peaks) + " |")
     classic = [sum(results[s]["timings_s"].get(n, 0) for n in CLASSIC) for s in sizes]
+    classic_cpu = [sum(results[s]["cpu_s_by_stage"].get(n, 0) for n in CLASSIC) for s in sizes]
     lines.append("| five classic stages (01, 02, 04, 05, 08; notebooks only) | "
-                 + " | ".join(f"{v:.1f}" for v in classic) + " |" + " |" * len(sizes))
+                 + " | ".join(f"{v:.1f}" for v in classic) + " | " + " | ".join(f"{v:.1f}" for v in classic_cpu)
+                 + " |" + " |" * len(sizes))
     lines.append("| whole report (manifest total) | " + " | ".join(f"{results[s]['timings_s']['total']:.1f}" for s in sizes)
-                 + " | " + " | ".join(f"**{results[s]['peak_mb']:,.0f}**" for s in sizes) + " |")
-    lines.append("| wall time of the command (imports and start included) | "
-                 + " | ".join(f"{results[s]['wall_s']:.1f}" for s in sizes) + " |" + " |" * len(sizes))
+                 + " |" + " |" * len(sizes) + " " + " | ".join(f"**{results[s]['peak_mb']:,.0f}**" for s in sizes) + " |")
+    lines.append("| the command, start to exit (wall; CPU of the whole tree) | "
+                 + " | ".join(f"{results[s]['wall_s']:.1f}" for s in sizes) + " | "
+                 + " | ".join(f"{results[s]['cpu_s']:.1f}" for s in sizes) + " |" + " |" * len(sizes))
+    lines.append("")
+    lines.append("Load average (1, 5, 15 min) at the end of each run: "
+                 + "; ".join(f"{s}: {', '.join(f'{x:.1f}' for x in results[s]['load_average'])}" for s in sizes)
+                 + f" ({os.cpu_count()} cores).")
     return "\n".join(lines)
 
 
