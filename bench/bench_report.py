@@ -77,10 +77,11 @@ class TreeMemory:
     """Polls a process and its children every `interval` s; keeps the peak of their summed RSS, overall
     and per stage (`stage` is set from outside while the process runs)."""
 
-    def __init__(self, pid: int, interval: float = 0.1):
+    def __init__(self, pid: int, interval: float = 0.1, skip_root: bool = False):
         import psutil
 
         self._root = psutil.Process(pid)
+        self._skip_root = skip_root  # the root is py-spy when profiling: its own memory and CPU are left out
         self._psutil = psutil
         self.interval = interval
         self.stage = "start"
@@ -104,7 +105,7 @@ class TreeMemory:
         psutil = self._psutil
         while not self._stop.is_set():
             try:
-                procs = [self._root, *self._root.children(recursive=True)]
+                procs = [*([] if self._skip_root else [self._root]), *self._root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
             total, cpu = 0, 0.0
@@ -143,7 +144,7 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     log: list[str] = []
-    with TreeMemory(proc.pid) as memory:
+    with TreeMemory(proc.pid, skip_root=profile is not None) as memory:
         for line in proc.stderr:  # "[2/8] running 02_rfm", "writing HTML", "writing PDF", "writing exports"
             log.append(line.rstrip())
             progress("    " + line.rstrip())
@@ -156,6 +157,8 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
     wall = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the tree, once waited for
     cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    if profile is not None:  # without py-spy's own CPU: the polled sum (each process's last 0.1 s missed)
+        cpu = sum(memory.cpu_by_stage.values())
     if proc.returncode != 0:
         raise SystemExit(f"segkit report failed (exit {proc.returncode}): " + "\n".join(log[-5:]))
     folder = Path(proc.stdout.read().strip().splitlines()[-1]).parent
