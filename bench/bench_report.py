@@ -169,24 +169,46 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
             "timings_s": manifest["timings_s"], "folder": str(folder)}
 
 
-def profile_summary(raw: Path, top: int = 25) -> str:
-    """The functions with the most samples (inclusive) in py-spy's raw (collapsed) stacks, per process."""
-    inclusive: Counter = Counter()
-    total = 0
+def profile_summary(raw: Path, notebooks: list[str], top: int = 8) -> str:
+    """Where each process spent its samples, from py-spy's raw (collapsed) stacks: per notebook kernel
+    (kernels named in the order they started, which is the notebooks' order) the segkit functions with
+    the most samples (inclusive) and the leaf frames with the most samples (self time). py-spy samples
+    every 1/50 s of a process's wall time while its Python thread is not idle (waiting for a CPU on a busy machine counts)."""
+    inclusive: dict[str, Counter] = {}
+    leaves: dict[str, Counter] = {}
+    totals: Counter = Counter()
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
+        if not count.isdigit() or not stack.startswith("process "):
             continue
+        process, *frames = stack.split(";")
+        pid = int(process.split()[1].rstrip(":").split(":")[0])
         n = int(count)
-        total += n
-        frames = stack.split(";")
-        process = frames[0]
-        for frame in set(frames[1:]):
-            inclusive[(process[:60], frame[:150])] += n
-    lines = [f"{total:,} samples; top {top} frames (inclusive share of all samples):"]
-    for (process, frame), n in inclusive.most_common(top):
-        lines.append(f"  {n / max(total, 1):6.1%}  {frame}   [{process}]")
-    return "\n".join(lines)
+        key = f"{pid} {'kernel' if 'ipykernel' in process else 'segkit report' if 'report' in process else 'other'}"
+        totals[key] += n
+        for frame in set(f for f in frames if "/segkit/" in f):
+            inclusive.setdefault(key, Counter())[frame] += n
+        if frames:
+            leaves.setdefault(key, Counter())[frames[-1]] += n
+    kernels = sorted((k for k in totals if k.endswith("kernel")), key=lambda k: int(k.split()[0]))
+    names = {k: f"{notebooks[i] if i < len(notebooks) else '?'} (kernel {k.split()[0]})" for i, k in enumerate(kernels)}
+    out = [f"py-spy: {sum(totals.values()):,} samples at 50 Hz (a sample = 0.02 s of non-idle wall time)"]
+    for key, n in sorted(totals.items(), key=lambda kv: int(kv[0].split()[0])):
+        out.append(f"\n{names.get(key, key)}: {n:,} samples ({n / 50:.1f} s)")
+        for frame, m in inclusive.get(key, Counter()).most_common(top):
+            out.append(f"  incl {m / 50:6.1f} s  {_short(frame)}")
+        for frame, m in leaves.get(key, Counter()).most_common(5):
+            out.append(f"  self {m / 50:6.1f} s  {_short(frame)}")
+    return "\n".join(out)
+
+
+def _short(frame: str) -> str:
+    """'func (/long/path/site-packages/pkg/mod.py:12)' -> 'func (pkg/mod.py:12)'."""
+    name, _, where = frame.partition(" (")
+    for marker in ("site-packages/", "/wt-bench/", "/lib/python3.11/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return f"{name} ({where}"
 
 
 def table(results: dict[str, dict], engine: str, fmt: str) -> str:
@@ -259,7 +281,9 @@ def main(argv: list[str] | None = None) -> str:
                                    progress=lambda m: print(m, file=sys.stderr))
         print(f"{name}: {results[name]['wall_s']:.1f} s, peak {results[name]['peak_mb']:,.0f} MB", file=sys.stderr)
         if raw is not None:
-            print(profile_summary(raw), file=sys.stderr)
+            summary = profile_summary(raw, [k for k in results[name]["timings_s"] if k not in (*STAGES_AFTER, "total")])
+            raw.with_suffix(".summary.txt").write_text(summary, encoding="utf-8")
+            print(summary, file=sys.stderr)
     text = table(results, args.engine, args.format)
     print(text)
     if args.json:
