@@ -83,6 +83,7 @@ def run_one(method: str, path: str, as_of: str) -> dict:
     setup = time.perf_counter() - tick
 
     start = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     out: dict = {}
     if method == "segkit":
         result = customer_features(con, con.read_parquet(path), as_of_date)
@@ -136,7 +137,9 @@ def run_one(method: str, path: str, as_of: str) -> dict:
             out = dict(customers=len(result), orders=int((result["frequency"] + 1).sum()),
                        recency=int((result["T"] - result["recency"]).sum()))
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "load_seconds": load, "setup_seconds": setup, **out,
+    after = resource.getrusage(resource.RUSAGE_SELF)  # CPU of every thread: on a busy machine, what load does not inflate
+    cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
+    return {"seconds": seconds, "cpu_seconds": cpu, "load_seconds": load, "setup_seconds": setup, **out,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -201,20 +204,22 @@ def table(runs: dict, skipped: dict, rows: int, customers: int, repeat: int) -> 
     med = {m: statistics.median(r["seconds"] for r in rs) for m, rs in runs.items()}
     lines = [f"Per-customer features with categories from {rows:,} transaction lines of {customers:,} customers "
              f"(bench/generate.py, seed 1, Parquet); median of {repeat} runs, each in a fresh process, methods "
-             f"alternating; Python {platform.python_version()}, {os.cpu_count()} cores. Totals checked against pandas.",
+             f"alternating; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end; "
+             f"Python {platform.python_version()}, {os.cpu_count()} cores. Totals checked against pandas.",
              "",
              "| method | median s (file → features) | of which read into pandas s | time ÷ segkit's | time ÷ polars' | "
-             "engine start s | peak RSS MB |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "CPU s (all threads) | engine start s | peak RSS MB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for method, method_runs in runs.items():
         load = statistics.median(r["load_seconds"] for r in method_runs)
         vs_segkit = f"{med[method] / med['segkit']:.1f}×" if "segkit" in med else "-"
         vs_polars = f"{med[method] / med['polars']:.2f}" if "polars" in med else "-"
         lines.append(f"| {METHODS[method]} | {med[method]:.2f} | {load:.2f} | {vs_segkit} | {vs_polars} | "
+                     f"{statistics.median(r.get('cpu_seconds', float('nan')) for r in method_runs):.2f} | "
                      f"{statistics.median(r['setup_seconds'] for r in method_runs):.2f} | "
                      f"{max(r['peak_rss_mb'] for r in method_runs):,.0f} |")
     for method, why in skipped.items():
-        lines.append(f"| {METHODS[method]} | not measured: {why} | | | | | |")
+        lines.append(f"| {METHODS[method]} | not measured: {why} | | | | | | |")
     return "\n".join(lines)
 
 
