@@ -161,7 +161,9 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
         cpu = sum(memory.cpu_by_stage.values())
     if proc.returncode != 0:
         raise SystemExit(f"segkit report failed (exit {proc.returncode}): " + "\n".join(log[-5:]))
-    folder = Path(proc.stdout.read().strip().splitlines()[-1]).parent
+    # the command prints the index page's path (py-spy adds its own lines around it)
+    index = [line for line in proc.stdout.read().splitlines() if line.strip().endswith("index.html")]
+    folder = Path(index[-1].strip()).parent
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     return {"wall_s": wall, "cpu_s": cpu, "peak_mb": memory.peak / 2**20, "samples": memory.samples,
             "cpu_s_by_stage": memory.cpu_by_stage, "load_average": os.getloadavg(),
@@ -280,6 +282,8 @@ def main(argv: list[str] | None = None) -> str:
         results[name] = run_report(params, args.out, pdf=not args.no_pdf, profile=raw,
                                    progress=lambda m: print(m, file=sys.stderr))
         print(f"{name}: {results[name]['wall_s']:.1f} s, peak {results[name]['peak_mb']:,.0f} MB", file=sys.stderr)
+        if args.json:  # after each size, so that a long run interrupted keeps what it measured
+            args.json.write_text(json.dumps(results, indent=2))
         if raw is not None:
             summary = profile_summary(raw, [k for k in results[name]["timings_s"] if k not in (*STAGES_AFTER, "total")])
             raw.with_suffix(".summary.txt").write_text(summary, encoding="utf-8")
