@@ -173,7 +173,7 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
 
 def profile_summary(raw: Path, notebooks: list[str], top: int = 8) -> str:
     """Where each process spent its samples, from py-spy's raw (collapsed) stacks: per notebook kernel
-    (kernels named in the order they started, which is the notebooks' order) the segkit functions with
+    (the command's children, named in the order they started, which is the notebooks' order) the segkit functions with
     the most samples (inclusive) and the leaf frames with the most samples (self time). py-spy samples
     every 1/50 s of a process's wall time while its Python thread is not idle (waiting for a CPU on a busy machine counts)."""
     inclusive: dict[str, Counter] = {}
@@ -183,12 +183,16 @@ def profile_summary(raw: Path, notebooks: list[str], top: int = 8) -> str:
         stack, _, count = line.rpartition(" ")
         if not count.isdigit() or not stack.startswith("process "):
             continue
-        process, *frames = stack.split(";")
-        pid = int(process.split()[1].rstrip(":").split(":")[0])
+        parts = stack.split(";")  # "process <root>;process <child>;...;frame;frame": the last process is the one sampled
+        processes = [part for part in parts if part.startswith("process ")]
+        frames = parts[len(processes):]
+        # a child of the command is a notebook's kernel (its own children, e.g. workers, count with it)
+        process = processes[1] if len(processes) > 1 else processes[0]
+        pid = int(process.split()[1].split(":")[0])
         n = int(count)
-        key = f"{pid} {'kernel' if 'ipykernel' in process else 'segkit report' if 'report' in process else 'other'}"
+        key = f"{pid} {'kernel' if len(processes) > 1 else 'segkit report (runner: HTML, PDF, exports, history)'}"
         totals[key] += n
-        for frame in set(f for f in frames if "/segkit/" in f):
+        for frame in set(f for f in frames if "(segkit/" in f or "/segkit/" in f):  # py-spy shortens paths
             inclusive.setdefault(key, Counter())[frame] += n
         if frames:
             leaves.setdefault(key, Counter())[frames[-1]] += n
