@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -185,7 +186,7 @@ def profile_summary(raw: Path, notebooks: list[str], top: int = 8) -> str:
             continue
         parts = stack.split(";")  # "process <root>;process <child>;...;frame;frame": the last process is the one sampled
         processes = [part for part in parts if part.startswith("process ")]
-        frames = parts[len(processes):]
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in parts[len(processes):]]  # per function, not per line
         # a child of the command is a notebook's kernel (its own children, e.g. workers, count with it)
         process = processes[1] if len(processes) > 1 else processes[0]
         pid = int(process.split()[1].split(":")[0])
