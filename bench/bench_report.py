@@ -90,6 +90,7 @@ class TreeMemory:
         self.peak_by_stage: dict[str, int] = {}
         self.cpu_by_stage: dict[str, float] = {}  # CPU seconds (user + sys) of the tree while each stage ran
         self._cpu_seen: dict[tuple[int, float], float] = {}
+        self.stage_of_pid: dict[int, str] = {}
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -112,6 +113,8 @@ class TreeMemory:
             total, cpu = 0, 0.0
             for proc in procs:
                 try:
+                    if proc.pid != self._root.pid:  # the stage a process was first seen in: which notebook a kernel ran
+                        self.stage_of_pid.setdefault(proc.pid, self.stage)
                     with proc.oneshot():
                         total += proc.memory_info().rss
                         times = proc.cpu_times()
@@ -168,11 +171,12 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     return {"wall_s": wall, "cpu_s": cpu, "peak_mb": memory.peak / 2**20, "samples": memory.samples,
             "cpu_s_by_stage": memory.cpu_by_stage, "load_average": os.getloadavg(),
+            "stage_of_pid": memory.stage_of_pid,
             "peak_mb_by_stage": {k: v / 2**20 for k, v in memory.peak_by_stage.items()},
             "timings_s": manifest["timings_s"], "folder": str(folder)}
 
 
-def profile_summary(raw: Path, notebooks: list[str], top: int = 8) -> str:
+def profile_summary(raw: Path, notebooks: list[str], top: int = 8, stage_of_pid: dict | None = None) -> str:
     """Where each process spent its samples, from py-spy's raw (collapsed) stacks: per notebook kernel
     (the command's children, named in the order they started, which is the notebooks' order) the segkit functions with
     the most samples (inclusive) and the leaf frames with the most samples (self time). py-spy samples
@@ -199,6 +203,9 @@ def profile_summary(raw: Path, notebooks: list[str], top: int = 8) -> str:
             leaves.setdefault(key, Counter())[frames[-1]] += n
     kernels = sorted((k for k in totals if k.endswith("kernel")), key=lambda k: int(k.split()[0]))
     names = {k: f"{notebooks[i] if i < len(notebooks) else '?'} (kernel {k.split()[0]})" for i, k in enumerate(kernels)}
+    if stage_of_pid:  # seen while polling: right even when process ids wrap around
+        names.update({k: f"{stage_of_pid[int(k.split()[0])]} (kernel {k.split()[0]})" for k in kernels
+                      if int(k.split()[0]) in stage_of_pid})
     out = [f"py-spy: {sum(totals.values()):,} samples at 50 Hz (a sample = 0.02 s of non-idle wall time)"]
     for key, n in sorted(totals.items(), key=lambda kv: int(kv[0].split()[0])):
         out.append(f"\n{names.get(key, key)}: {n:,} samples ({n / 50:.1f} s)")
@@ -290,7 +297,8 @@ def main(argv: list[str] | None = None) -> str:
         if args.json:  # after each size, so that a long run interrupted keeps what it measured
             args.json.write_text(json.dumps(results, indent=2))
         if raw is not None:
-            summary = profile_summary(raw, [k for k in results[name]["timings_s"] if k not in (*STAGES_AFTER, "total")])
+            summary = profile_summary(raw, [k for k in results[name]["timings_s"] if k not in (*STAGES_AFTER, "total")],
+                                      stage_of_pid=results[name]["stage_of_pid"])
             raw.with_suffix(".summary.txt").write_text(summary, encoding="utf-8")
             print(summary, file=sys.stderr)
     text = table(results, args.engine, args.format)
