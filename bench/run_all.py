@@ -1,0 +1,62 @@
+"""Every benchmark of issue 15 in one command: data, the feature step, the whole report.
+
+    .venv/bin/python bench/run_all.py --sizes 1M,10M
+    .venv/bin/python bench/run_all.py --sizes 1M,10M,50M --features-size 10M --repeat 5
+
+Steps: bench/generate.py writes each size (Parquet and CSV; reused when already written with the
+same settings), bench/bench_features.py compares the feature step at `--features-size` (pymc-marketing
+from `--pymc-python`), bench/bench_report.py runs the whole `segkit report` at each size
+(`--engine spark` for the Spark backend once it exists). Each step is a child process of this
+interpreter; the Markdown tables go to stdout and to bench/.data/results-<UTC time>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def step(title: str, args: list[str]) -> str:
+    print(f"== {title}", file=sys.stderr)
+    done = subprocess.run([sys.executable, *args], stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{title} failed (exit {done.returncode})")
+    return f"## {title}\n\n{done.stdout.strip()}\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1M,10M", help="sizes of the whole-report runs (1M, 10M, 50M)")
+    parser.add_argument("--features-size", default="10M", help="size of the feature-step comparison")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method of the feature step")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    parser.add_argument("--pymc-python", default="/work/venvs/pymc/bin/python")
+    parser.add_argument("--skip", default="", help="comma-separated steps to skip: features, report")
+    args = parser.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    sizes = ",".join(dict.fromkeys([*args.sizes.split(","), args.features_size]))
+    out = [f"# segkit benchmarks, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC "
+           f"({os.cpu_count()} cores; load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())})\n",
+           step("data", [str(HERE / "generate.py"), "--sizes", sizes])]
+    if "features" not in skip:
+        out.append(step(f"feature step, {args.features_size}",
+                        [str(HERE / "bench_features.py"), "--size", args.features_size, "--repeat", str(args.repeat),
+                         "--pymc-python", args.pymc_python]))
+    if "report" not in skip:
+        out.append(step(f"whole report, {args.sizes}",
+                        [str(HERE / "bench_report.py"), "--sizes", args.sizes, "--engine", args.engine]))
+    text = "\n".join(out)
+    target = HERE / ".data" / f"results-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}.md"
+    target.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"(also in {target})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The benchmarks' generator (bench/generate.py) and a 1M-line smoke run of segkit alone.
+
+Speed is measured in bench/ (docs/benchmarks.md), never asserted here: the smoke run only checks
+that the generated file goes through the package's cleaning and feature steps and that every input
+row is in the ledger. lifetimes and pymc-marketing stay out of CI."""
+
+import datetime as dt
+import importlib.util
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT
+
+
+def bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = bench_module("generate")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gen")
+    meta = generate.generate(5_000, 400, folder, "small", seed=3, chunk_customers=150)
+    return folder, meta
+
+
+def test_the_generator_writes_exactly_the_lines_and_customers_asked_in_both_formats(small):
+    import pyarrow.csv as pa_csv
+
+    folder, meta = small
+    parquet = pq.read_table(folder / "tx-small.parquet")
+    csv = pa_csv.read_csv(folder / "tx-small.csv")
+    assert parquet.num_rows == csv.num_rows == 5_000
+    assert len(set(parquet.column("customer_id").to_pylist())) == 400  # every customer bought at least once
+    assert str(parquet.schema.field("ordered_at").type) == "timestamp[us]"
+    assert parquet.schema.field("customer_id").type == "int64" and parquet.schema.field("amount").type == "double"
+    frame = parquet.to_pandas()
+    assert frame["amount"].min() >= 0.5 and (frame["amount"].round(2) == frame["amount"]).all()
+    assert frame["ordered_at"].between("2023-01-01", "2026-01-01").all()
+    # an order belongs to one customer at one time; several lines per order on average
+    per_order = frame.groupby("order_id").agg(customers=("customer_id", "nunique"), times=("ordered_at", "nunique"),
+                                              lines=("amount", "size"))
+    assert (per_order["customers"] == 1).all() and (per_order["times"] == 1).all()
+    assert per_order["lines"].mean() > 1.5
+    assert meta["orders"] == len(per_order)
+    # the category column is skewed: the most common category is far above an even share
+    assert frame["category"].value_counts(normalize=True).iloc[0] > 2 / len(generate.CATEGORIES)
+    header, first = (folder / "tx-small.csv").read_text().splitlines()[:2]
+    assert header == '"customer_id","order_id","ordered_at","amount","category"'
+    assert first.split(",")[2] == frame["ordered_at"][0].strftime('"%Y-%m-%d %H:%M:%S"')
+
+
+def test_the_generated_params_read_the_file_beside_them(small):
+    import segkit
+
+    folder, _ = small
+    for name in ("params-small.yaml", "params-small-csv.yaml"):
+        p = segkit.load_params(folder / name)
+        intake = segkit.load_source(p.source, folder / name)
+        assert len(intake.transactions) == 5_000 and p.as_of_date == dt.date(2025, 12, 31)
+
+
+def test_the_generator_is_seeded_and_reuses_what_it_wrote(small, tmp_path):
+    folder, meta = small
+    before = (folder / "tx-small.parquet").stat().st_mtime_ns
+    again = generate.generate(5_000, 400, folder, "small", seed=3, chunk_customers=150)
+    assert (folder / "tx-small.parquet").stat().st_mtime_ns == before and again == meta
+    same = generate.generate(5_000, 400, tmp_path, "small", seed=3, chunk_customers=150, formats=("parquet",))
+    other = generate.generate(5_000, 400, tmp_path, "other", seed=4, chunk_customers=150, formats=("parquet",))
+    assert pq.read_table(tmp_path / "tx-small.parquet").equals(pq.read_table(folder / "tx-small.parquet"))
+    assert same["orders"] == meta["orders"] and other["orders"] != meta["orders"]
+
+
+def test_a_size_is_a_name_or_lines_and_customers():
+    assert generate.parse_size("10M") == ("10M", 10_000_000, 1_000_000)
+    assert generate.parse_size("20000:2000") == ("20000x2000", 20_000, 2_000)
+    with pytest.raises(SystemExit, match="customers must be from 1"):
+        generate.parse_size("100:200")
+
+
+@pytest.mark.slow
+def test_segkit_alone_on_a_million_generated_lines(tmp_path):
+    """The CI smoke run: generator, cleaning stage and feature step through the package API."""
+    import segkit
+
+    meta = generate.generate(1_000_000, 100_000, tmp_path, "1M", formats=("parquet",))
+    params_path = tmp_path / "params-1M.yaml"
+    p = segkit.load_params(params_path)
+    intake = segkit.load_source(p.source, params_path)
+    result = segkit.clean_transactions(intake.engine, intake.transactions, as_of=p.as_of_date, rules=p.cleaning,
+                                       minor_unit=p.currency.minor_unit)
+    rows = pq.ParquetFile(tmp_path / "tx-1M.parquet").metadata.num_rows
+    assert rows == 1_000_000
+    assert result.ledger["rows"].sum() == rows  # every input row is in the ledger, once
+    features = segkit.customer_features(intake.engine, result.scored, result.as_of, p.features.activity_days)
+    assert len(features) == 100_000 and features["orders"].sum() == meta["orders"]
