@@ -21,7 +21,7 @@ Methods:
 - lifetimes' `summary_data_from_transaction_data` (Davidson-Pilon 2015, lifetimes 0.11) and
   pymc-marketing's `clv.utils.rfm_summary`: frequency, recency, T, monetary value (no categories),
   from a pandas frame. pymc-marketing runs in its own virtualenv (`--pymc-python`, default
-  /work/venvs/pymc/bin/python: `python3 -m venv` + `pip install pymc-marketing pyarrow`); a method whose
+  .venv-pymc/bin/python: `python3 -m venv` + `pip install pymc-marketing pyarrow`); a method whose
   package is missing is reported as such and left out.
 """
 
@@ -48,7 +48,7 @@ METHODS = {  # name -> label
     "lifetimes": "lifetimes summary_data_from_transaction_data",
     "pymc": "pymc-marketing rfm_summary",
 }
-DEFAULT_PYMC_PYTHON = "/work/venvs/pymc/bin/python"
+DEFAULT_PYMC_PYTHON = ".venv-pymc/bin/python"
 CHECKED = ("customers", "orders", "revenue", "recency", "categories")
 
 

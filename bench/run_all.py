@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features-size", default="10M", help="size of the feature-step comparison")
     parser.add_argument("--repeat", type=int, default=3, help="runs per method of the feature step")
     parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
-    parser.add_argument("--pymc-python", default="/work/venvs/pymc/bin/python")
+    parser.add_argument("--pymc-python", default=".venv-pymc/bin/python")
     parser.add_argument("--skip", default="", help="comma-separated steps to skip: features, report")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
