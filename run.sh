@@ -18,10 +18,12 @@ PY
 }
 
 # System packages: pango for WeasyPrint (PDF), a CJK font for Chinese charts; for the tests also
-# poppler (PDF text and pages), Chromium (the HTML report in a real browser) and PostgreSQL.
+# poppler (PDF text and pages), Chromium (the HTML report in a real browser), PostgreSQL and Java (Spark).
 system_packages() {
   local wanted=(libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk)
   [ "${1:-}" = test ] && wanted+=(poppler-utils chromium postgresql)
+  # Spark (tests/test_spark.py) needs a Java runtime; any installed one will do
+  [ "${1:-}" = test ] && ! command -v java >/dev/null && wanted+=(openjdk-17-jre-headless)
   command -v dpkg >/dev/null || { say "not a Debian/Ubuntu system: install ${wanted[*]} with your package manager"; return 0; }
   local missing=()
   for pkg in "${wanted[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
