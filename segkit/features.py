@@ -32,17 +32,27 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
     if not amount.type().is_decimal():
         amount = exact_amount(amount, minor_unit, float("inf"))[0]
     window_start = ibis.date(as_of - dt.timedelta(days=activity_days))
+    # lines to orders first, then orders to customers: two plain aggregations, no COUNT(DISTINCT)
+    # over the lines (an order is recent when any of its lines is: when its last line is)
+    per_order = t.group_by(["customer_id", "order_id"]).aggregate(
+        spend=amount.sum(), first=t.ordered_at.min(), last=t.ordered_at.max())
+    numbered = per_order.order_id.notnull()
+    revenue = per_order.spend.sum()
     metrics = dict(
-        orders=t.order_id.nunique(),
-        orders_recent=t.order_id.nunique(where=t.ordered_at.date() > window_start),
+        orders=per_order.count(where=numbered),
+        orders_recent=per_order.count(where=numbered & (per_order["last"].date() > window_start)),
         # an exact sum; the engine's cast to float64 is correctly rounded, so equal sums, equal floats
-        revenue=(ibis.greatest(amount.sum(), 0) if floor_revenue else amount.sum()).cast("float64"),
-        first_purchase=t.ordered_at.min().date(),
-        last_purchase=t.ordered_at.max().date(),
+        revenue=(ibis.greatest(revenue, 0) if floor_revenue else revenue).cast("float64"),
+        first_purchase=per_order["first"].min().date(),
+        last_purchase=per_order["last"].max().date(),
     )
+    per_customer = per_order.group_by("customer_id").aggregate(**metrics)
     if "category" in t.columns:
-        metrics["categories"] = t.category.nunique()
-    return with_derived_features(t.group_by("customer_id").aggregate(**metrics), as_of)
+        named = t.filter(t.category.notnull()).select("customer_id", "category").distinct()
+        kinds = named.group_by("customer_id").aggregate(_kinds=named.count())
+        per_customer = per_customer.left_join(kinds, "customer_id").select(
+            per_customer, categories=kinds._kinds.fill_null(0))
+    return with_derived_features(per_customer, as_of)
 
 
 def with_derived_features(per_customer: ibis.Table, as_of: dt.date) -> ibis.Table:
