@@ -53,6 +53,19 @@ def load_stage(data_dir: str | Path, name: str, optional: bool = False) -> pd.Da
     return pd.read_parquet(path)
 
 
+def stage_table(data_dir: str | Path, name: str, optional: bool = False):
+    """A stage file as a lazy table in a new embedded DuckDB (`ibis.Table`), read in place: for the
+    large stages (clean_transactions), which later notebooks query without loading them into
+    pandas. None when `optional` and the file is missing; otherwise errors as `load_stage`."""
+    import ibis
+
+    path = Path(data_dir) / f"{name}.parquet"
+    if not path.exists():
+        load_stage(data_dir, name, optional)  # the same None or error as for a DataFrame
+        return None
+    return ibis.duckdb.connect().read_parquet(str(path))
+
+
 def save_run_info(data_dir: str | Path, **info) -> None:
     """Merge `info` into data_dir/run.json (dates are written as ISO strings). Returns nothing, so that
     a notebook cell ending in it shows nothing (`load_run_info` reads it back)."""

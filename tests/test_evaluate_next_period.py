@@ -103,3 +103,28 @@ def test_split_counts_new_customers_by_their_first_purchase(ids):
     periods = calibration_periods(tx, dt.date(2024, 1, 31), dt.date(2024, 3, 31))
     assert (periods.new_in_holdout, periods.new_revenue) == (1, 90.0)
     assert periods.holdout.set_index("customer_id")["holdout_revenue"].to_dict() == {str(a): 20.0, str(b): 0.0}
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, None])
+def test_the_clean_rows_read_in_place_give_the_same_check(tmp_path, as_of):
+    """05 reads the run's clean_transactions.parquet in place (segkit.stage_table): the split, the
+    features and the customers new in the holdout computed in the engine equal the pandas ones."""
+    import segkit
+
+    rng = np.random.default_rng(4)
+    n = 400
+    frame = pd.DataFrame({"customer_id": [f"k{i}" for i in rng.integers(0, 50, n)],
+                          "order_id": [f"o{i}" for i in range(n)],
+                          "ordered_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 360, n), unit="D"),
+                          "amount": np.round(rng.gamma(2.0, 30.0, n), 2)})
+    frame = pd.concat([frame, purchases()], ignore_index=True)
+    frame.to_parquet(tmp_path / "clean_transactions.parquet", index=False)
+    table = segkit.stage_table(tmp_path, "clean_transactions")
+    ours = next_period_check(table, CAL_END, as_of, scorer=3)
+    theirs = next_period_check(frame, CAL_END, as_of, scorer=3)
+    pd.testing.assert_frame_equal(ours.classes, theirs.classes)
+    pd.testing.assert_frame_equal(ours.high_value, theirs.high_value)
+    pd.testing.assert_frame_equal(ours.labels, theirs.labels)
+    assert (ours.new_in_holdout, ours.as_of) == (theirs.new_in_holdout, theirs.as_of) and ours.new_in_holdout >= 2
+    assert ours.new_revenue == pytest.approx(theirs.new_revenue, abs=1e-9)
+    assert segkit.stage_table(tmp_path, "activity", optional=True) is None  # a stage the run did not write

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import ibis
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, precision_score, recall_score
@@ -162,6 +163,8 @@ def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as
     from segkit.features import customer_features
     from segkit.intake.sources import connect
 
+    if isinstance(transactions, ibis.Table):
+        return _engine_periods(transactions, calibration_end, as_of, activity_days, minor_unit)
     con = con or connect()
     split = _split(transactions, calibration_end, as_of)
     calibration, holdout, new = transactions[split.calibration], transactions[split.holdout & ~split.new_rows], split.new
@@ -179,6 +182,50 @@ def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as
     late = split.holdout & split.new_rows  # the holdout purchases of customers new in the holdout
     new_revenue = float(pd.to_numeric(transactions.loc[late, "amount"]).sum())
     return Periods(features, frame, int(len(new)), new_revenue, calibration_end, as_of)
+
+
+def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | None, activity_days: int,
+                    minor_unit: int) -> Periods:
+    """`calibration_periods` where the transactions live (an Ibis table, e.g. the run's
+    clean_transactions.parquet read in place): the split, both feature tables and the customers
+    new in the holdout are computed in the engine; only one row per customer comes back."""
+    from segkit.features import customer_features
+
+    missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in table.columns]
+    if missing:
+        raise DataError(f"the next-period test needs transaction column(s) {', '.join(missing)}")
+    calibration_end = pd.Timestamp(calibration_end).date()
+    last = table.ordered_at.max().to_pyarrow().as_py()
+    if last is None:
+        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
+    as_of = last.date() if as_of is None else pd.Timestamp(as_of).date()
+    if as_of <= calibration_end:
+        raise ParamsError(f"evaluate.calibration_end ({calibration_end}) must be before the data's end ({as_of}): "
+                          "there is no holdout period to test on")
+    boundary = ibis.timestamp(pd.Timestamp(calibration_end) + pd.Timedelta(days=1))
+    end = ibis.timestamp(pd.Timestamp(as_of) + pd.Timedelta(days=1))
+    calibration = table.filter(table.ordered_at < boundary)
+    if int(calibration.count().to_pyarrow().as_py()) == 0:
+        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
+    known = calibration.select("customer_id").distinct()
+    holdout = table.filter((table.ordered_at >= boundary) & (table.ordered_at < end))
+    kept = holdout.semi_join(known, "customer_id")
+    late = holdout.anti_join(known, "customer_id")
+    new = late.select("customer_id").distinct().to_pyarrow().column(0).to_pylist()
+    from segkit.intake.cleaning import amount_type
+
+    # summed exactly (as the engine keeps money), then one rounding to float
+    new_revenue = late.amount.cast(amount_type(minor_unit)).sum().cast("float64").to_pyarrow().as_py() or 0.0
+    features = customer_features(None, calibration, calibration_end, activity_days, minor_unit)
+    if int(kept.count().to_pyarrow().as_py()) == 0:
+        after = pd.DataFrame({"customer_id": pd.Series(dtype=str), "orders": pd.Series(dtype=float),
+                              "revenue": pd.Series(dtype=float)})
+    else:
+        after = customer_features(None, kept, as_of, activity_days, minor_unit)[["customer_id", "orders", "revenue"]]
+    after = after.rename(columns={"orders": "holdout_orders", "revenue": "holdout_revenue"})
+    frame = features[["customer_id"]].merge(after, on="customer_id", how="left", validate="one_to_one")
+    frame[["holdout_orders", "holdout_revenue"]] = frame[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
+    return Periods(features, frame, len(new), float(new_revenue), calibration_end, as_of)
 
 
 def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:

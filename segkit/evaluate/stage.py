@@ -88,14 +88,16 @@ def matrix_stage(profile: pd.DataFrame, lang: str, value: str = "revenue", poten
         return None, str(err)
 
 
-def next_period_stage(transactions: pd.DataFrame | None, lang: str, calibration_end, as_of=None, scorer=5,
+def next_period_stage(transactions: pd.DataFrame | ibis.Table | None, lang: str, calibration_end, as_of=None, scorer=5,
                       segment_map="rfm11", class_map="cn8", clusterer=None, top_share: float = 0.2,
                       random_state: int | None = 0):
     """(`NextPeriodCheck`, None), or (None, reason) when there are no transactions to split (a
-    customer-level source, or transactions kept in the database) or no holdout period."""
+    customer-level source, or transactions kept in the database) or no holdout period.
+    `transactions`: a DataFrame, or a table in an engine (`segkit.stage_table`: the run's clean
+    rows read in place), where the split and the features are then computed."""
     from segkit.evaluate.next_period import next_period_check
 
-    if transactions is None or transactions.empty:
+    if transactions is None or (isinstance(transactions, pd.DataFrame) and transactions.empty):
         return None, t("evaluate.next.no_transactions", lang)
     if calibration_end is None:
         return None, t("reason.no_holdout_period", lang)
