@@ -61,8 +61,9 @@ case "${1:-}" in
   test)
     need_python; system_packages test; python_env postgres,excel,dev,spark
     shift
-    # one worker per core (pytest-xdist); the tests of the shared reports stay together on one of them
-    exec "$VENV/bin/python" -m pytest -n "${SEGKIT_TEST_WORKERS:-auto}" --dist loadgroup "$@"
+    # one worker per core (pytest-xdist); the tests of the shared reports stay together on one of them;
+    # the 25 slowest tests are listed at the end, to keep the suite under its 20 minutes
+    exec "$VENV/bin/python" -m pytest -n "${SEGKIT_TEST_WORKERS:-auto}" --dist loadgroup --durations=25 "$@"
     ;;
   *)
     echo "usage: ./run.sh demo [report options] | ./run.sh test [pytest options]" >&2; exit 2 ;;
