@@ -175,3 +175,22 @@ def test_decimal_and_integer_amounts_are_read_as_typed(tmp_path):
         assert result.clean["amount"].tolist() == ([10.5] if name == "decimal" else [10.0])
         assert dict(zip(result.quarantine.source_row, result.quarantine.reason)) == {
             2: "non_positive_amount", 3: "missing_amount"}
+
+
+def test_the_customer_and_survey_tables_are_read_beside_a_typed_file(tmp_path):
+    from segkit.params import FileTable, Source
+
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+    pd.DataFrame({"customer_id": ["C1", "C5", "C9"], "city": ["Xi'an", "Lyon", "Oslo"]}).to_csv(
+        tmp_path / "customers.csv", index=False)
+    pd.DataFrame({"customer_id": ["C1"], "answered_at": ["2024-03-01"], "score": ["4"]}).to_csv(
+        tmp_path / "surveys.csv", index=False)
+    source = Source(kind="file", transactions=FileTable(path=str(tmp_path / "tx.parquet"), columns=COLUMNS),
+                    customers=FileTable(path=str(tmp_path / "customers.csv")),
+                    surveys=FileTable(path=str(tmp_path / "surveys.csv")))
+    intake = load_source(source)
+    assert isinstance(intake.transactions, ibis.Table)
+    assert intake.customers["customer_id"].tolist() == ["C1", "C5", "C9"] and len(intake.surveys) == 1
+    clean_and_save(intake, tmp_path / "data", as_of=AS_OF)
+    join = __import__("json").loads((tmp_path / "data" / "run.json").read_text())["join"]
+    assert join["customer_records"] == 3 and join["customers_without_transactions"] == 1  # C9

@@ -18,7 +18,7 @@ import difflib
 import io
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ibis
@@ -108,7 +108,9 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
         spec = source.transactions
         typed = _typed_file(spec) if source.preset is None else None
         if typed is not None:
-            return typed
+            tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
+                      if getattr(source, name) is not None}
+            return replace(typed, **tables)
         raw = read_file(spec, "source.transactions")
         transactions = to_canonical(raw, spec.columns, origin=spec.path)
         if source.preset is not None:  # a system's layout the parsers do not read as written
