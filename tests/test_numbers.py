@@ -90,3 +90,22 @@ def test_tables_and_sentences_format_through_the_module():
         assert cells == ["a", f"{1230:,}", f"¥{1_234_567.89:,.2f}"]  # 3 significant digits, never "1.23e+03"
     text = say("rfm.pareto", "zh", top=0.2, share=0.6512).markup
     assert f"{0.2:.0%}" in text and f"{0.6512:.1%}" in text
+
+
+def test_figures_the_data_cannot_give_are_shown_as_such_in_every_formatter():
+    """NaN and None are "—", infinity "∞" (an interval the data cannot bound), in both languages:
+    never a crash in a page (a thin report's value intervals have infinite ends)."""
+    from types import SimpleNamespace
+
+    from segkit.report import numbers
+
+    dollars = SimpleNamespace(symbol="$", minor_unit=2)
+    for lang in ("en", "zh"):
+        for value, shown in ((float("nan"), "—"), (None, "—"), (float("inf"), "∞"), (float("-inf"), "-∞")):
+            assert numbers.money(value, lang, dollars) == shown
+            assert numbers.headline_money(value, lang, dollars) == shown
+            assert numbers.percent(value, lang) == shown
+            assert numbers.decimal_number(value, lang, 2) == shown
+            assert numbers.significant(value, lang) == shown
+            assert numbers.headline_count(value, lang) == shown
+            assert numbers.axis_number(value, lang) == shown

@@ -52,6 +52,23 @@ def locale_of(lang: str) -> Locale:
     return Locale.parse(LOCALES[lang])
 
 
+NOT_A_FIGURE = "—"  # what a missing number (None, NaN) shows
+
+
+def _not_finite(value) -> str | None:
+    """How a value that is not a finite number is shown ("—" for missing or NaN, "∞" or "-∞" for an
+    unbounded figure, e.g. the upper end of an interval the data cannot bound); None for a finite one."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return NOT_A_FIGURE if value is None else None
+    if number != number:
+        return NOT_A_FIGURE
+    if number in (float("inf"), float("-inf")):
+        return "∞" if number > 0 else "-∞"
+    return None
+
+
 def _exact(value) -> decimal.Decimal:
     # floats through their shortest repr (0.1 stays 0.1), Decimal and NumPy numbers alike
     return value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
@@ -74,6 +91,9 @@ def _signed_zero(text_value: decimal.Decimal, decimals: int | None) -> decimal.D
 def decimal_number(value, lang: str, decimals: int | None = None, grouping: bool = True, sign: bool = False) -> str:
     """`value` with `decimals` decimals (None: as many as it has), thousands separators unless
     `grouping` is False, a "+" on positive values when `sign`: decimal_number(1234.5, "zh", 2) -> "1,234.50"."""
+    shown = _not_finite(value)
+    if shown is not None:
+        return shown
     exact = _signed_zero(_exact(value), decimals)
     if decimals is None:
         return format_decimal(exact, _pattern(None, grouping, sign), locale=locale_of(lang), decimal_quantization=False)
@@ -83,6 +103,9 @@ def decimal_number(value, lang: str, decimals: int | None = None, grouping: bool
 def significant(value, lang: str, digits: int = 3, grouping: bool = True) -> str:
     """`value` to `digits` significant digits, never in exponent form: significant(1234567.25, "en")
     -> "1,230,000"; significant(0.012345, "en") -> "0.0123"."""
+    shown = _not_finite(value)
+    if shown is not None:
+        return shown
     # a float is rounded as Python rounds it (its binary value), so "{x:.3g}" and this agree
     exact = decimal.Decimal(value) if isinstance(value, float) else _exact(value)
     if exact.is_zero() or not exact.is_finite():
@@ -93,11 +116,17 @@ def significant(value, lang: str, digits: int = 3, grouping: bool = True) -> str
 
 def integer(value, lang: str) -> str:
     """A count with thousands separators: integer(23570, "zh") -> "23,570"."""
+    shown = _not_finite(value)
+    if shown is not None:
+        return shown
     return format_decimal(int(value), "#,##0", locale=locale_of(lang))
 
 
 def percent(value, lang: str, decimals: int = 1, sign: bool = False) -> str:
     """A share (0.123 = 12.3%) as a percentage with `decimals` decimals: percent(0.1234, "en") -> "12.3%"."""
+    shown = _not_finite(value)
+    if shown is not None:
+        return shown
     exact = _signed_zero(_exact(value) * 100, decimals) / 100
     return format_percent(exact, _pattern(decimals, True, sign, "%"), locale=locale_of(lang))
 
@@ -107,6 +136,9 @@ def money(amount, lang: str, currency=None, decimals: int | None = None, sign: b
     thousands separators, the currency's decimals (`currency.minor_unit`, or `decimals` when given,
     e.g. 0 for whole units); "-£12.30" for a negative amount, never "-£0.00". `currency` is
     `params.currency` (symbol, minor_unit) or None for a plain number with 2 decimals."""
+    shown = _not_finite(amount)
+    if shown is not None:
+        return shown
     symbol = getattr(currency, "symbol", "") or ""
     digits = getattr(currency, "minor_unit", 2) if decimals is None else decimals
     exact = _signed_zero(_exact(amount), digits)
@@ -141,6 +173,9 @@ def _compact(value, lang: str, decimals: int) -> tuple[str, str] | None:
 def headline_money(amount, lang: str, currency=None) -> str:
     """A headline amount (the index page's cards): in Chinese from 1万 on in 万 or 亿 with one decimal
     ("¥2,500.3万", "¥1.2亿"); otherwise as `money` shows it (English: full digits)."""
+    shown = _not_finite(amount)
+    if shown is not None:
+        return shown
     compact = _compact(amount, lang, 1) if lang == "zh" and abs(_exact(amount)) >= COMPACT_MONEY_FROM else None
     if compact is None:
         return money(amount, lang, currency)
@@ -153,6 +188,9 @@ def headline_money(amount, lang: str, currency=None) -> str:
 def headline_count(value, lang: str) -> str:
     """A headline count: in Chinese from 10万 on in 万 or 亿 with one decimal ("23.6万"), else in
     full ("23,570")."""
+    shown = _not_finite(value)
+    if shown is not None:
+        return shown
     compact = _compact(value, lang, 1) if lang == "zh" and abs(_exact(value)) >= COMPACT_COUNT_FROM else None
     return integer(value, lang) if compact is None else "".join(compact)
 
@@ -160,6 +198,9 @@ def headline_count(value, lang: str) -> str:
 def axis_number(value, lang: str) -> str:
     """A tick label on a chart's axis: up to two decimals as needed, thousands separators; in Chinese
     large values in 万 / 亿 ("250万"), as Chinese charts label them."""
+    shown = _not_finite(value)
+    if shown is not None:
+        return shown
     if lang == "zh" and abs(_exact(value)) >= COMPACT_COUNT_FROM:
         compact = _compact(value, lang, 0)
         if compact is not None:
