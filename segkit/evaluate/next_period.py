@@ -171,17 +171,25 @@ def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as
     as_of = split.as_of
     calibration_end = pd.Timestamp(calibration_end).date()
     features = customer_features(con, calibration, calibration_end, activity_days, minor_unit)
-    if holdout.empty:
-        after = pd.DataFrame({"customer_id": pd.Series(dtype=str), "orders": pd.Series(dtype=float),
-                              "revenue": pd.Series(dtype=float)})
-    else:
-        after = customer_features(con, holdout, as_of, activity_days, minor_unit)[["customer_id", "orders", "revenue"]]
-    after = after.rename(columns={"orders": "holdout_orders", "revenue": "holdout_revenue"})
-    frame = features[["customer_id"]].merge(after, on="customer_id", how="left", validate="one_to_one")
-    frame[["holdout_orders", "holdout_revenue"]] = frame[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
+    after = None if holdout.empty else customer_features(con, holdout, as_of, activity_days, minor_unit)
+    frame = _holdout_figures(features, after)
     late = split.holdout & split.new_rows  # the holdout purchases of customers new in the holdout
     new_revenue = float(pd.to_numeric(transactions.loc[late, "amount"]).sum())
     return Periods(features, frame, int(len(new)), new_revenue, calibration_end, as_of)
+
+
+def _holdout_figures(features: pd.DataFrame, after: pd.DataFrame | None) -> pd.DataFrame:
+    """Per calibration customer (the rows of `features`, in order): customer_id, holdout_orders and
+    holdout_revenue from the holdout features `after` (0 where the customer did not buy; None: no
+    holdout purchase at all)."""
+    frame = features[["customer_id"]].assign(holdout_orders=0.0, holdout_revenue=0.0)
+    if after is None:
+        return frame
+    after = after[["customer_id", "orders", "revenue"]].rename(
+        columns={"orders": "holdout_orders", "revenue": "holdout_revenue"})
+    frame = features[["customer_id"]].merge(after, on="customer_id", how="left", validate="one_to_one")
+    frame[["holdout_orders", "holdout_revenue"]] = frame[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
+    return frame
 
 
 def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | None, activity_days: int,
@@ -217,14 +225,9 @@ def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date 
     # summed exactly (as the engine keeps money), then one rounding to float
     new_revenue = late.amount.cast(amount_type(minor_unit)).sum().cast("float64").to_pyarrow().as_py() or 0.0
     features = customer_features(None, calibration, calibration_end, activity_days, minor_unit)
-    if int(kept.count().to_pyarrow().as_py()) == 0:
-        after = pd.DataFrame({"customer_id": pd.Series(dtype=str), "orders": pd.Series(dtype=float),
-                              "revenue": pd.Series(dtype=float)})
-    else:
-        after = customer_features(None, kept, as_of, activity_days, minor_unit)[["customer_id", "orders", "revenue"]]
-    after = after.rename(columns={"orders": "holdout_orders", "revenue": "holdout_revenue"})
-    frame = features[["customer_id"]].merge(after, on="customer_id", how="left", validate="one_to_one")
-    frame[["holdout_orders", "holdout_revenue"]] = frame[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
+    empty = int(kept.count().to_pyarrow().as_py()) == 0
+    frame = _holdout_figures(features, None if empty else customer_features(None, kept, as_of, activity_days,
+                                                                            minor_unit))
     return Periods(features, frame, len(new), float(new_revenue), calibration_end, as_of)
 
 
