@@ -73,7 +73,11 @@ def purchase_summaries(table: ibis.Table, item: str = "category") -> Purchases:
     lines = rows.group_by(["customer_id", "basket", "item"]).aggregate(revenue=rows.amount.sum(), lines=rows.count())
     per_item = lines.group_by(["customer_id", "item"]).aggregate(
         revenue=lines.revenue.sum().cast("float64"), lines=lines.lines.sum(), orders=lines.count())
-    contents = lines.group_by(["customer_id", "basket"]).aggregate(items=lines.item.collect(order_by=lines.item))
+    # each basket's items in one order, so that equal contents group together; Spark cannot order
+    # inside an aggregation: there the collected array is sorted afterwards (sort_array)
+    spark = getattr(table.get_backend(), "name", None) == "pyspark"
+    collected = lines.item.collect().sort() if spark else lines.item.collect(order_by=lines.item)
+    contents = lines.group_by(["customer_id", "basket"]).aggregate(items=collected)
     per_content = contents.group_by(["customer_id", "items"]).aggregate(baskets=contents.count())
     items = per_item.to_pyarrow().to_pandas()
     baskets = per_content.to_pyarrow().to_pandas()
