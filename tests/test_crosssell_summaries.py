@@ -118,7 +118,9 @@ def test_clean_transactions_win_and_a_file_run_removes_old_summaries(demo, tmp_p
     assert load_purchases(tmp_path) is None  # nothing saved: 07 says so in one sentence
     save_purchase_summaries(tmp_path, ibis.memtable(tx))
     save_stage(tmp_path, clean_transactions=tx)
-    assert isinstance(load_purchases(tmp_path), pd.DataFrame)
+    in_place = load_purchases(tmp_path)  # read in place by the engine, never loaded into pandas
+    assert isinstance(in_place, ibis.Table) and in_place.count().to_pyarrow().as_py() == len(tx)
+    assert has_items(in_place, "category") and not has_items(in_place, "product")
     save_purchase_summaries(tmp_path, None)
     assert not (tmp_path / "purchase_items.parquet").exists() and not (tmp_path / "purchase_baskets.parquet").exists()
 
@@ -137,3 +139,22 @@ def test_summaries_do_not_change_their_inputs(demo):
     baskets(found, "order")
     for now, then in zip((tx, segments, found.items, found.baskets), before):
         pd.testing.assert_frame_equal(now, then)
+
+
+def test_the_clean_rows_in_place_give_what_the_frame_gives(demo, tmp_path):
+    """07 reads a file run's clean rows as an engine table: the mix, rules and next best category are
+    those of the same rows as a DataFrame."""
+    tx, segments, _ = demo
+    save_stage(tmp_path, clean_transactions=tx)
+    table = load_purchases(tmp_path)
+    pd.testing.assert_frame_equal(category_mix(table, segments), category_mix(tx, segments))
+    pd.testing.assert_frame_equal(distinguishing_items(table, segments, {"champions"}),
+                                  distinguishing_items(tx, segments, {"champions"}))
+    from_table, from_frame = baskets(table, "order"), baskets(tx, "order")
+    pd.testing.assert_frame_equal(from_table, from_frame)
+    rules = rules_by_group(from_table, segments, min_support=0.02, min_confidence=0.1)
+    assert len(rules) > 0
+    pd.testing.assert_frame_equal(next_best_item(from_table, segments, rules), next_best_item(from_frame, segments, rules))
+    blank = tx.assign(category=None)
+    save_stage(tmp_path, clean_transactions=blank)
+    assert not has_items(load_purchases(tmp_path), "category")  # a column with no value: one sentence, no baskets

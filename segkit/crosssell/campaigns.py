@@ -8,6 +8,7 @@ and optionally revenue and control (True: held out, not contacted).
 
 from __future__ import annotations
 
+import ibis
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
@@ -95,14 +96,16 @@ def join_campaigns(campaigns: pd.DataFrame, segments: pd.DataFrame, clusters: pd
     return joined.reset_index(drop=True), report
 
 
-def segments_at_send_dates(transactions: pd.DataFrame, campaigns: pd.DataFrame, rfm, activity_days: int = 90,
-                           minor_unit: int = 2) -> pd.DataFrame | None:
+def segments_at_send_dates(transactions: pd.DataFrame | ibis.Table, campaigns: pd.DataFrame, rfm,
+                           activity_days: int = 90, minor_unit: int = 2) -> pd.DataFrame | None:
     """Each customer's segment and class as they stood on each send date of `campaigns`: the RFM
     scoring of `rfm` (the params' `rfm` settings: bins, method, ties, maps) refitted on the
-    purchases before that date, as 02_rfm does for the run. One row per customer with a purchase
-    before the date and per date: customer_id, sent_at, segment, rfm_class. None when the table has
-    no send dates, or when `transactions` is not a DataFrame (a database source's per-customer
-    summaries, `Purchases`: the rows stayed in the database, and the run's segments are used). A
+    purchases before that date, as 02_rfm does for the run. `transactions`: the clean rows, a
+    DataFrame or an engine table (the features before each date are computed in its engine). One
+    row per customer with a purchase before the date and per date: customer_id, sent_at, segment,
+    rfm_class. None when the table has no send dates, or when `transactions` holds no rows (a
+    database source's per-customer summaries, `Purchases`: the rows stayed in the database, and the
+    run's segments are used). A
     date whose purchases cannot be scored (too few customers) is left out, and its rows then count
     as no_purchase_before_send in the join."""
     from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
@@ -110,7 +113,7 @@ def segments_at_send_dates(transactions: pd.DataFrame, campaigns: pd.DataFrame, 
     from segkit.features import customer_features
     from segkit.intake.sources import connect
 
-    if not isinstance(transactions, pd.DataFrame):
+    if not isinstance(transactions, (pd.DataFrame, ibis.Table)):
         return None
     if "sent_at" not in campaigns.columns or campaigns["sent_at"].isna().all():
         return None
@@ -119,9 +122,14 @@ def segments_at_send_dates(transactions: pd.DataFrame, campaigns: pd.DataFrame, 
                                thresholds=rfm.class_thresholds)
     found = []
     for day in sorted(pd.to_datetime(campaigns["sent_at"].dropna()).unique()):
-        before = transactions[transactions["ordered_at"] < pd.Timestamp(day).normalize()]
-        if before.empty:
-            continue
+        if isinstance(transactions, pd.DataFrame):
+            before = transactions[transactions["ordered_at"] < pd.Timestamp(day).normalize()]
+            if before.empty:
+                continue
+        else:  # an engine table: filtered there
+            before = transactions.filter(transactions.ordered_at < pd.Timestamp(day).normalize().to_pydatetime())
+            if before.count().to_pyarrow().as_py() == 0:
+                continue
         as_of = (pd.Timestamp(day).normalize() - pd.Timedelta(days=1)).date()
         try:
             features = customer_features(con, before, as_of, activity_days, minor_unit)

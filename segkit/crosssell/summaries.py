@@ -117,14 +117,16 @@ def save_purchase_summaries(data_dir: str | Path, table: ibis.Table | None) -> N
                                  else pd.DataFrame({"customer_id": [], "items": [], "baskets": [], "item_column": []})))
 
 
-def load_purchases(data_dir: str | Path, item: str = "category") -> pd.DataFrame | Purchases | None:
+def load_purchases(data_dir: str | Path, item: str = "category") -> ibis.Table | Purchases | None:
     """What 07_cross_sell reads: the clean transactions (`clean_transactions` stage) where the run kept
-    them, else a database source's per-customer summaries of `item` (`Purchases`, saved by
-    01_cleaning; empty when the table has no such column), else None (a run from before the
-    summaries existed). Every `segkit.crosssell` function that takes transactions takes either."""
-    from segkit.store import load_stage
+    them, read in place by the embedded engine (a lazy `ibis.Table`, `segkit.stage_table`: the rows
+    are never loaded into pandas), else a database source's per-customer summaries of `item`
+    (`Purchases`, saved by 01_cleaning; empty when the table has no such column), else None (a run
+    from before the summaries existed). Every `segkit.crosssell` function that takes transactions
+    takes either."""
+    from segkit.store import load_stage, stage_table
 
-    transactions = load_stage(data_dir, "clean_transactions", optional=True)
+    transactions = stage_table(data_dir, "clean_transactions", optional=True)
     if transactions is not None:
         return transactions
     items = load_stage(data_dir, "purchase_items", optional=True)

@@ -26,7 +26,11 @@ def has_items(transactions, item: str) -> bool:
 
     if isinstance(transactions, Purchases):
         return transactions.item == item and len(transactions.items) > 0
-    return transactions is not None and item in transactions.columns and bool(transactions[item].notna().any())
+    if transactions is None or item not in transactions.columns:
+        return False
+    if isinstance(transactions, pd.DataFrame):
+        return bool(transactions[item].notna().any())
+    return bool(transactions[item].notnull().any().to_pyarrow().as_py())  # an engine table: asked there
 
 
 def index_table(mix: pd.DataFrame, segment_map, lang: str) -> tuple[pd.DataFrame, list[str]]:
