@@ -399,3 +399,31 @@ def test_a_trailing_comma_does_not_shift_the_columns(tmp_path):
     path.write_text("customer_id,ordered_at,amount\nC1,2024-01-05,10,\nC2,2024-01-06,12,\n", encoding="utf-8")
     frame = read_file(FileTable(path=str(path)))
     assert frame["customer_id"].tolist() == ["C1", "C2"] and frame["amount"].tolist() == ["10", "12"]
+
+
+def test_duplicates_found_by_aggregates_equal_those_found_by_windows(monkeypatch):
+    """The embedded engine finds each group's first row with an aggregate joined back, a database
+    with windows: the same rows set aside with the same details, also where keys are missing."""
+    import segkit.intake.cleaning as cleaning
+
+    raw = text([
+        ("C1", None, "2024-01-05", "12.50", None),
+        ("C1", None, "2024-01-05", "12.50", None),        # 3: an exact copy, with missing order and category
+        ("C1", None, "2024-01-05", "12.5", None),         # 4: the same line written otherwise
+        ("C2", "O9", "2024-01-06", "3", "toys"),
+        ("C2", "O9", "2024-01-06", "3", "toys"),          # 6: a copy
+        ("C2", "O9", "2024-01-06", "3", "toys"),          # 7: and another, both of row 5
+        ("C2", "O9", "2024-01-06", "4", "toys"),          # 8: another line of the order
+        (None, None, "2024-01-06", "4", None),            # 9: no customer (set aside for that first)
+        (None, None, "2024-01-06", "4", None),
+    ], columns=("customer_id", "order_id", "ordered_at", "amount", "category"))
+    by_aggregates = clean(raw)
+    monkeypatch.setattr(cleaning, "_embedded", lambda table: False)
+    by_windows = clean(raw)
+    assert reasons(by_aggregates) == reasons(by_windows) == {
+        3: "duplicate", 4: "duplicate_order_line", 6: "duplicate", 7: "duplicate", 9: "missing_customer_id",
+        10: "missing_customer_id"}
+    details = by_aggregates.quarantine.set_index("source_row")["detail"]
+    assert details[7] == "same as row 5" and details[4] == "same order line as row 2"
+    pd.testing.assert_frame_equal(by_aggregates.quarantine, by_windows.quarantine)
+    pd.testing.assert_frame_equal(by_aggregates.ledger, by_windows.ledger)

@@ -561,12 +561,14 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         exact, non_finite, implausible = exact_amount(t.amount, minor_unit, rules.max_amount)
         t = t.mutate(amount=exact, _amount_missing=t.amount.isnull(), _non_finite_amount=non_finite,
                      _implausible_amount=implausible,
-                     _amount_written=ibis.literal('amount "').concat(t.amount.cast("string"), '"'))
+                     _amount_given=t.amount)
         has = set(t.columns)
         missing = t._amount_missing
         amount_tests = {"non_finite_amount": t._non_finite_amount, "implausible_amount": t._implausible_amount}
-        amount_said = {"non_finite_amount": t._amount_written.concat(" is not a finite number"),
-                       "implausible_amount": t._amount_written.concat(
+        # written out only in the detail of the rows set aside (a CASE branch): not for every row
+        written = ibis.literal('amount "').concat(t._amount_given.cast("string"), '"')
+        amount_said = {"non_finite_amount": written.concat(" is not a finite number"),
+                       "implausible_amount": written.concat(
                            f" is above cleaning.max_amount {rules.max_amount:g} in size: an implausible line, "
                            "never summed")}
 
@@ -602,10 +604,18 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
 
     content = [t.content] if "content" in has else [t[c] for c in OUTPUT_COLUMNS[1:] if c in has]
     keys = [t[c] for c in LINE_KEYS if c in has]
-    exact_copy = ibis.row_number().over(group_by=content, order_by=t.source_row)
-    exact_first = t.source_row.min().over(group_by=content)
-    line_copy = ibis.row_number().over(group_by=keys, order_by=t.source_row)
-    line_first = t.source_row.min().over(group_by=keys)
+    # each row's copy number and the first row of its group, as columns that the rules below read
+    if _embedded(t):  # DuckDB: each group's first row by an aggregate joined back (hash tables, no sort)
+        t = _with_first_rows(t, {"_exact_first": content, "_line_first": keys})
+        # source_row is a line number, unique: a row is a copy when it is not its group's first
+        t = t.mutate(_exact_copy=ibis.ifelse(t.source_row == t._exact_first, 0, 1),
+                     _line_copy=ibis.ifelse(t.source_row == t._line_first, 0, 1))
+    else:  # a database or Spark: windows (PostgreSQL cannot hash-join the null-safe keys)
+        t = t.mutate(_exact_copy=ibis.row_number().over(group_by=content, order_by=t.source_row),
+                     _exact_first=t.source_row.min().over(group_by=content),
+                     _line_copy=ibis.row_number().over(group_by=keys, order_by=t.source_row),
+                     _line_first=t.source_row.min().over(group_by=keys))
+    exact_copy, exact_first, line_copy, line_first = t._exact_copy, t._exact_first, t._line_copy, t._line_first
     lowered = [v.strip().lower() for v in rules.non_product]
     non_product = ibis.or_(*[t[c].strip().lower().isin(lowered) for c in ("category", "product") if c in has]) \
         if lowered and ({"category", "product"} & has) else no
@@ -639,14 +649,16 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         "return": "a return or cancellation (cleaning.returns.action: drop)",
         "non_positive_amount": "amount is zero or negative and not marked as a return",
     }
+    # the reason first, as a column: the detail reads it (inlined, the rules' CASE ran once per detail)
+    t = t.mutate(reason=reason)
     detail = ibis.cases(
-        (reason == "duplicate", ibis.literal("same as row ").concat(exact_first.cast("string"))),
-        (reason == "duplicate_order_line", ibis.literal("same order line as row ").concat(line_first.cast("string"))),
-        *[(reason == rule, words) for rule, words in {**said, **amount_said}.items()],
+        (t.reason == "duplicate", ibis.literal("same as row ").concat(exact_first.cast("string"))),
+        (t.reason == "duplicate_order_line", ibis.literal("same order line as row ").concat(line_first.cast("string"))),
+        *[(t.reason == rule, words) for rule, words in {**said, **amount_said}.items()],
         else_=t.detail if "detail" in has else ibis.null(str))
     flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
     marked = {"_return": is_return, "_return_document": t.order_id} if marks else {}
-    judged = t.mutate(**values, reason=reason, detail=detail, **flags, **marked)
+    judged = t.mutate(**values, detail=detail, **flags, **marked)
 
     outliers = rules.outliers
     if outliers.method != "none" or marks:  # on Spark, the windows above once: the outlier bounds and returns read them
@@ -660,21 +672,45 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
 
     fixes = judged.fixes if "fixes" in has else ibis.literal("")
     fixes = fixes.fill_null("")
-    for name in ENGINE_FIXES:
-        if f"_fix_{name}" in judged.columns:
-            fixes = fixes.concat(ibis.ifelse(judged[f"_fix_{name}"], "+" + name, ""))
-    fixes = fixes.re_replace(r"^\+", "")
+    made = [name for name in ENGINE_FIXES if f"_fix_{name}" in judged.columns]
+    if made:  # the names joined only on the rows an engine fix changed (a CASE branch), not on every row
+        joined = fixes
+        for name in made:
+            joined = joined.concat(ibis.ifelse(judged[f"_fix_{name}"], "+" + name, ""))
+        fixes = ibis.ifelse(ibis.or_(*[judged[f"_fix_{name}"] for name in made]), joined.re_replace(r"^\+", ""), fixes)
     judged = judged.mutate(fixes=ibis.ifelse(judged.reason.isnull(), fixes, ""))
     flagged = judged.outlier if "outlier" in judged.columns else no
     outcome = ibis.cases((judged.reason.notnull(), "set_aside"), (judged.fixes != "", "fixed"), else_="used")
     rule = ibis.cases((judged.reason.notnull(), judged.reason), (judged.fixes != "", judged.fixes),
                       (flagged, "outlier_flagged"), else_="")
     internal = [c for c in judged.columns
-                if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_", "_return"))]
+                if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_", "_return", "_exact_", "_line_"))]
     from segkit.intake.engines import kept_for_reuse
 
     # on Spark, judged once: the ledger, quarantine and customer queries all read these rows
     return kept_for_reuse(judged.mutate(outcome=outcome, rule=rule).drop(*internal))
+
+
+def _embedded(table: ibis.Table) -> bool:
+    from segkit.intake.sources import is_embedded
+
+    try:
+        return is_embedded(table.get_backend())
+    except Exception:  # an unbound table (a memtable): run where it is executed, DuckDB by default
+        return True
+
+
+def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Table:
+    """`table` with, for each name of `groupings`, the smallest source_row among the rows with the same
+    values of its columns (missing values equal to each other, as in a window's PARTITION BY): one
+    aggregate per grouping over `table`, each joined back."""
+    joined = table
+    for name, columns in groupings.items():
+        keys = {f"_key{i}": column for i, column in enumerate(columns)}
+        firsts = table.group_by(**keys).aggregate(**{name: table.source_row.min()})
+        joined = joined.join(firsts, [joined[c.get_name()].identical_to(firsts[k]) for k, c in zip(keys, columns)])
+        joined = joined.drop(*keys)
+    return joined
 
 
 def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
