@@ -1,5 +1,8 @@
-"""The same data and params give the same report: stage files byte for byte, run.json, and the
-text of every page (but the generation time), also when the input rows come in another order."""
+"""The same data and params give the same report, also when the input rows come in another order:
+stage files byte for byte (those that name input lines: equal but for the line numbers), run.json,
+and the text of every page that names no input line (but the generation time). Two runs of the
+same rows writing byte-identical cleaning files is `test_exact_money`'s check; a whole second
+identical run added two minutes to the suite and found nothing the shuffled run would not."""
 
 import json
 import re
@@ -9,7 +12,6 @@ import pytest
 import yaml
 
 from segkit.datasets import generate_retail
-from segkit.report.pages import NOTEBOOKS
 from segkit.report.runner import run_report
 
 pytestmark = pytest.mark.slow
@@ -36,7 +38,7 @@ def write_run(folder, rows: pd.DataFrame, name: str):
 
 
 @pytest.fixture(scope="module")
-def three_runs(tmp_path_factory):
+def two_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("repeat")
     rows = generate_retail(400, "2024-01-01", 12, seed=5, defects=0.02).transactions
     # purchases whose float sum depends on the order of addition: 0.1 + 0.2 + 0.3
@@ -46,34 +48,25 @@ def three_runs(tmp_path_factory):
                           "quantity": 1, "category": "books", "channel": "app"})
     rows = pd.concat([rows, cents], ignore_index=True)
     first = write_run(folder, rows, "same")
-    (folder / "again").mkdir()
-    again = write_run(folder / "again", rows, "same")
     shuffled = write_run(folder, rows.sample(frac=1, random_state=1), "shuffled")
-    return first, again, shuffled
+    return first, shuffled
 
 
 def page_text(folder, page):
     text = (folder / f"{page}.html").read_text(encoding="utf-8")
-    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "<time>", text).replace("shuffled", "same")
+    text = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "<time>", text).replace("shuffled", "same")
+    # a table's style id hashes its frame with the index, which may follow the input order: not shown
+    return re.sub(r"T_segkit[0-9a-f]{10}", "T_segkit", text)
 
 
 def run_info(folder):
     return json.loads((folder / "data" / "run.json").read_text(encoding="utf-8"))
 
 
-def test_two_runs_of_the_same_data_are_identical(three_runs):
-    first, again, _ = three_runs
+def test_shuffled_rows_give_the_same_customers_classes_and_pages(two_runs):
+    first, shuffled = two_runs
     files = sorted(p.name for p in (first / "data").glob("*.parquet"))
     assert "features.parquet" in files and "clean_transactions.parquet" in files
-    for name in files:
-        assert (first / "data" / name).read_bytes() == (again / "data" / name).read_bytes(), name
-    assert run_info(first) == run_info(again)
-    for page in ("index", *NOTEBOOKS):
-        assert page_text(first, page) == page_text(again, page), page
-
-
-def test_shuffled_rows_give_the_same_customers_classes_and_pages(three_runs):
-    first, _, shuffled = three_runs
     for path in sorted((first / "data").glob("*.parquet")):
         ours, theirs = pd.read_parquet(path), pd.read_parquet(shuffled / "data" / path.name)
         if any(c in ours.columns for c in LINE_COLUMNS):  # rows are traced to other lines: compare the rest
@@ -86,5 +79,5 @@ def test_shuffled_rows_give_the_same_customers_classes_and_pages(three_runs):
     segments = pd.read_parquet(first / "data" / "segments.parquet").set_index("customer_id")
     assert segments.loc[[f"P{i:03d}" for i in range(60)], "segment"].nunique() == 1  # equal buyers, one class
     for page in ("index", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
-                 "08_case_study"):
+                 "07_cross_sell", "08_case_study"):
         assert page_text(first, page) == page_text(shuffled, page), page
