@@ -257,3 +257,29 @@ def test_clean_and_save_keeps_the_currency_s_minor_unit(tmp_path):
     quarantine = segkit.load_stage(tmp_path, "quarantine")
     assert quarantine["reason"].tolist() == ["non_positive_amount"]  # 0.4 yen is 0 yen
     assert features["revenue"].tolist() == [1335.0]
+
+
+def test_a_float_amount_rounds_in_the_engine_as_its_shortest_text_does():
+    """exact_amount rounds most floats from their binary value and those near a half (x.xx5) from
+    their text: every float must come out as its shortest text rounded half away from zero."""
+    from decimal import ROUND_HALF_UP
+
+    from segkit.intake.cleaning import exact_amount
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate([
+        rng.integers(-10**8, 10**8, 20_000) / 100, rng.integers(-10**8, 10**8, 20_000) / 1000,  # many x.xx5
+        rng.integers(-10**9, 10**9, 5_000) / 10**4, rng.uniform(-1e12, 1e12, 5_000),
+        [0.005, 0.015, 1.005, 2.675, -2.675, 583488.955, 0.125, -0.125, 0.1 + 0.2, 0.29, 1e-20, -0.0,
+         999999999999.994, 999999999999.995, 123456789.125, 2**52 / 100 + 0.5]])
+    table = ibis.memtable(pd.DataFrame({"amount": values}))
+    for minor_unit in (0, 2, 3):
+        exact, _, implausible = exact_amount(table.amount, minor_unit, 1e12)
+        found = table.select(exact=exact, implausible=implausible).to_pandas()
+        step = Decimal(1).scaleb(-minor_unit)
+        for value, got, too_large in zip(values, found["exact"], found["implausible"]):
+            expected = Decimal(repr(float(value))).quantize(step, rounding=ROUND_HALF_UP)
+            if too_large:
+                assert abs(expected) > Decimal("1e12"), value
+            else:
+                assert got == expected, (value, minor_unit, got, expected)

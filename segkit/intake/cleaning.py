@@ -536,7 +536,17 @@ def exact_amount(amount: ibis.NumericValue, minor_unit: int, max_amount: float
     kept = ibis.cases((amount.notnull() & ~non_finite & ~implausible, amount), else_=ibis.null(amount.type()))
     # DuckDB casts a double to DECIMAL from its binary value (583488.955, stored a hair below the
     # half, becomes .95); from its shortest text, DuckDB and PostgreSQL both round what was typed
-    exact = (kept.cast("string") if floating else kept).cast(amount_type(minor_unit))
+    if not floating:
+        return kept.cast(amount_type(minor_unit)), non_finite, implausible
+    # The text is slow (a float-to-text conversion per line): a float whose minor units are not
+    # near a half rounds the same from its binary value (the shortest text and the binary value
+    # differ by less than an ulp), so only the amounts near a half (x.xx5) go through their text.
+    units = kept * 10 ** minor_unit
+    size = units.abs()
+    near_half = ((size - size.floor() - 0.5).abs() <= size * 1e-12 + 1e-9).fill_null(False)
+    whole = ibis.cases((units >= 0, (units + 0.5).floor()), else_=(units - 0.5).ceil())  # half away from zero
+    from_binary = (whole / 10 ** minor_unit).cast(amount_type(minor_unit))
+    exact = ibis.ifelse(near_half, kept.cast("string").cast(amount_type(minor_unit)), from_binary)
     return exact, non_finite, implausible
 
 
