@@ -159,29 +159,35 @@ def match_clusters(previous: np.ndarray, current: np.ndarray, max_distance: floa
 
 
 def classes_before(month_start, history_file=None, run_name: str | None = None, month_start_features=None,
-                   rfm=None, segment_map=None, class_map=None) -> tuple[pd.DataFrame | None, str]:
+                   rfm=None, segment_map=None, class_map=None,
+                   month_start_classes: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, str]:
     """Each customer's classes at the end of the month before `month_start` (a date, the first day
     of this run's month): customer_id, segment, rfm_class; and where they came from.
 
     From the history when it holds that month for `run_name` ("history"); else recomputed from the
     run's `month_start_features` stage (the features as they stood then, computed in the engine by
     01) with the run's standards `rfm`, `segment_map`, `class_map` ("recomputed"), so the migration
-    view works on the first run; else (None, "none").
+    view works on the first run; else (None, "none"). `month_start_classes`: those month starts
+    already classified with the same standards (`segkit.monthly.shared.month_start_classes_stage`),
+    read instead of classifying the month again.
     """
-    from segkit.monthly.activity import month_start_segments
+    from segkit.monthly.activity import month_start_classes as classify
+    from segkit.monthly.codes import month_numbers
     from segkit.monthly.history import previous_month_classes
 
     month = pd.Timestamp(month_start).date().replace(day=1)
+    number = month.year * 12 + month.month - 1
     if history_file is not None and run_name is not None:
         found = previous_month_classes(history_file, run_name, month)
         if found is not None:
             return found[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "history"
-    if month_start_features is not None and len(month_start_features) and rfm is not None:
-        at_start = month_start_features[pd.to_datetime(month_start_features["month"]).dt.date == month]
+    if month_start_classes is not None and len(month_start_classes):
+        at_start = month_start_classes[month_numbers(month_start_classes["month"]) == number]
         if len(at_start):
-            segment = month_start_segments(at_start, rfm, segment_map, class_map, "segment")
-            rfm_class = month_start_segments(at_start, rfm, segment_map, class_map, "rfm_class")
-            frame = segment[["customer_id", "segment"]].merge(
-                rfm_class[["customer_id", "segment"]].rename(columns={"segment": "rfm_class"}), on="customer_id")
-            return frame, "recomputed"
+            return at_start[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "recomputed"
+    if month_start_features is not None and len(month_start_features) and rfm is not None:
+        at_start = month_start_features[month_numbers(month_start_features["month"]) == number]
+        if len(at_start):
+            frame = classify(at_start, rfm, segment_map, class_map)
+            return frame[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "recomputed"
     return None, "none"

@@ -35,9 +35,10 @@ def _month(value) -> dt.date:
     return dt.date(stamp.year, stamp.month, 1)
 
 
-def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None = None,
+def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame | None = None,
                month_start_features: pd.DataFrame | None = None, current: pd.DataFrame | None = None,
-               as_of: dt.date | None = None, top: float = 0.2, surveys: pd.DataFrame | None = None) -> pd.DataFrame:
+               as_of: dt.date | None = None, top: float = 0.2, surveys: pd.DataFrame | None = None,
+               kpis: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per calendar month (index `month`, the month's first day) with the columns of `KPIS`
     that the inputs allow and `share_<segment>` (share of the customers at the month's end).
 
@@ -49,12 +50,14 @@ def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None 
     this run's customers at `as_of` (the last month's end). `top`: the share of customers whose
     revenue share is followed (0.2: the top 20%). `surveys`: customer_id, answered_at (date), nps
     (0-10): the NPS of each month's answers, in points (-100..100). Shares and rates are fractions
-    (0.25 = 25%); revenue in the run's currency.
+    (0.25 = 25%); revenue in the run's currency. `kpis`: `monthly_kpis(activity)` when the run
+    has it already (`segkit.monthly.shared.monthly_kpis_stage`); `activity` may then be None.
     """
     from segkit.classify.value import top_share
     from segkit.monthly.activity import monthly_kpis
 
-    months = monthly_kpis(activity).assign(month=lambda f: f["month"].map(_month)).set_index("month")
+    kpis = monthly_kpis(activity) if kpis is None else kpis
+    months = kpis.assign(month=lambda f: f["month"].map(_month)).set_index("month")
     series = months[["active_customers", "revenue", "avg_order_value", "retention_rate", "repurchase_rate"]].copy()
     series.insert(0, "customers", months["new_customers"].cumsum().astype(float))
     if as_of is not None:
