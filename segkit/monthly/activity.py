@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import TYPE_CHECKING
 
-import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.monthly.codes import month_date, month_numbers
+from segkit.monthly.codes import month_date, month_groups, month_numbers, positions
+
+if TYPE_CHECKING:  # ibis is imported where the engine is used: the monthly figures of a run's stages need none
+    import ibis
 
 _names = itertools.count(1)
 ACTIVITY_COLUMNS = ("customer_id", "month", "orders", "revenue")
@@ -53,6 +56,8 @@ def monthly_activity(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Ta
     >>> a.month.min().isoformat(), a.month.max().isoformat(), a.customer_id.nunique()
     ('1997-01-01', '1998-06-01', 23570)
     """
+    import ibis
+
     expr = monthly_activity_expr(ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions)
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
     frame["customer_id"] = frame["customer_id"].astype(str)
@@ -135,38 +140,42 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
     columns = ["month", "segment", "base_customers", "retained", "retention_rate", "customers", "buyers",
                "repurchase_rate"]
     members = segment_at_start[["month", "customer_id", "segment"]].dropna(subset=["month", "segment"])
-    members = members.assign(customer_id=members["customer_id"].astype(str))
-    members = members.drop_duplicates(ignore_index=True)
     if members.empty:
         return pd.DataFrame(columns=columns)
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    bought = month_numbers(activity["month"])
-    ids = pa.array(activity["customer_id"].astype(str)).cast(pa.large_string())
-    known_ids = pc.unique(ids)
-    base = int(bought.min()) - 1
-    width = int(max(bought.max(), month_numbers(members["month"]).max())) - base + 1
-    # (customer, month) as one integer; customers of segment_at_start never active have none
-    active = _distinct(np.asarray(pc.index_in(ids, value_set=known_ids), dtype="int64") * width + (bought - base))
     month = month_numbers(members["month"])
-    code = pc.index_in(pa.array(members["customer_id"]).cast(pa.large_string()), value_set=known_ids)
-    listed = np.asarray(code.is_valid(), dtype=bool)
-    code = np.asarray(code.fill_null(0), dtype="int64") * width
-    buying = listed & np.isin(code + (month - base), active)
-    before = listed & np.isin(code + (month - 1 - base), active)
-    counts = pd.DataFrame({"month_number": month, "segment": members["segment"].to_numpy(),
-                           "base_customers": before, "retained": before & buying, "customers": 1,
-                           "buyers": buying}).groupby(["month_number", "segment"], sort=True).sum()
+    segment, segments = pd.factorize(members["segment"], sort=True)
+    bought = month_numbers(activity["month"])
+    known = pd.unique(activity["customer_id"].astype(str))
+    customer = positions(activity["customer_id"], known)
+    member = positions(members["customer_id"], known)  # -1: never active
+    base = int(min(bought.min(), month.min())) - 1
+    width = int(max(bought.max(), month.max())) - base + 1
+    # (customer, month) as one integer
+    active = _distinct(customer * width + (bought - base))
+    listed = member >= 0
+    buying = listed & np.isin(member * width + (month - base), active)
+    before = listed & np.isin(member * width + (month - 1 - base), active)
+    # one (month, customer, segment) once, as a set of members counts it
+    who = pd.factorize(members["customer_id"].astype(str))[0]
+    once = ~pd.Series(((month - base) * (who.max() + 1) + who) * len(segments) + segment).duplicated().to_numpy()
+    cell = (month - base) * len(segments) + segment  # (month, segment), ordered by month then segment
+    size = width * len(segments)
+
+    def count(flags: np.ndarray) -> np.ndarray:
+        return np.bincount(cell[once & flags], minlength=size)
+
+    customers = count(np.ones(len(cell), dtype=bool))
+    used = np.flatnonzero(customers)
     first = pd.Series(members["month"].to_numpy(), index=month).groupby(level=0).first()  # each month as given
-    frame = counts.reset_index()
-    frame.insert(0, "month", first.reindex(frame.pop("month_number")).to_numpy())
-    for name in ("base_customers", "retained", "customers", "buyers"):
-        frame[name] = frame[name].astype("int64")
+    base_customers, retained, buyers = count(before)[used], count(before & buying)[used], count(buying)[used]
     with np.errstate(divide="ignore", invalid="ignore"):
-        frame["retention_rate"] = np.where(frame["base_customers"] > 0, frame["retained"] / frame["base_customers"],
-                                           np.nan)
-        frame["repurchase_rate"] = frame["buyers"] / frame["customers"]
+        frame = pd.DataFrame({
+            "month": first.reindex(used // len(segments) + base).to_numpy(),
+            "segment": segments.take(used % len(segments)),
+            "base_customers": base_customers.astype("int64"), "retained": retained.astype("int64"),
+            "retention_rate": np.where(base_customers > 0, retained / base_customers, np.nan),
+            "customers": customers[used].astype("int64"), "buyers": buyers.astype("int64"),
+            "repurchase_rate": buyers / customers[used]})
     return frame[columns]
 
 
@@ -191,6 +200,7 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     netting returns (`net_negative`, as `cleaning.returns.net_negative`): left out ("set_aside") or
     scored at 0 ("floor").
     """
+    import ibis
     from segkit.features import FEATURE_COLUMNS
 
     months = list(months)
@@ -225,6 +235,7 @@ def month_start_features_expr(transactions: ibis.Table, months, activity_days: i
     from then) and per customer and category (its first day); a month start then sums these, and
     counts the distinct orders of the lines in its own activity window (`activity_days`) only.
     """
+    import ibis
     from segkit.features import with_derived_features
     from segkit.intake.cleaning import exact_amount
     from segkit.intake.sources import is_embedded
@@ -292,22 +303,12 @@ def segments_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     return segments_from_history(features_at_month_starts(con, transactions, months), segment)
 
 
-def _by_month(history: pd.DataFrame):
-    """(month as given, that month's rows in their order, index reset) for each month of `history`,
-    oldest first, as `history.groupby("month", sort=True)` gives them, without hashing date objects."""
-    number = month_numbers(history["month"])
-    order = np.argsort(number, kind="stable")
-    bounds = np.flatnonzero(np.diff(number[order])) + 1
-    for rows in np.split(order, bounds) if len(order) else []:
-        yield history["month"].iloc[rows[0]], history.iloc[rows].reset_index(drop=True)
-
-
 def segments_from_history(history: pd.DataFrame, segment) -> pd.DataFrame:
     """month, customer_id, segment: `segment` (features -> Series of segments) applied to each
     month's features of `history` (`features_at_month_starts`) on its own."""
     parts = [pd.DataFrame({"month": month, "customer_id": features["customer_id"].to_numpy(),
                            "segment": pd.Series(segment(features)).to_numpy()})
-             for month, features in _by_month(history)]
+             for month, features in month_groups(history)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["month", "customer_id", "segment"])
 
 
@@ -326,7 +327,7 @@ def month_start_classes(history: pd.DataFrame, rfm, segment_map, class_map) -> p
     from segkit.classify.rfm import RFMScorer, segment_customers
 
     parts = []
-    for month, features in _by_month(history):
+    for month, features in month_groups(history):
         scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts, percentiles=rfm.percentiles,
                            max_tied_share=rfm.max_tied_share).fit(features)
         scores = segment_customers(features, scorer, segment_map, class_map)[0]

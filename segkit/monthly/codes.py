@@ -33,6 +33,16 @@ def month_numbers(values) -> np.ndarray:
     return numbers[position]
 
 
+def month_groups(frame: pd.DataFrame, column: str = "month"):
+    """Yield (month as given, that month's rows in their order with a fresh index) for each month of
+    `frame[column]`, oldest first: the groups of `frame.groupby(column, sort=True)`, found on
+    integer months instead of by hashing a million date objects."""
+    number = month_numbers(frame[column])
+    order = np.argsort(number, kind="stable")
+    for rows in np.split(order, np.flatnonzero(np.diff(number[order])) + 1) if len(order) else []:
+        yield frame[column].iloc[rows[0]], frame.iloc[rows].reset_index(drop=True)
+
+
 def month_date(number: int) -> dt.date:
     """The first day of the month `number` (`month_numbers`)."""
     year, month = divmod(int(number), 12)
@@ -53,3 +63,11 @@ def contains(ids, values) -> np.ndarray:
     as text, as `Series.astype(str).isin` would). Missing ids are never contained."""
     found = pc.is_in(_arrow_ids(ids), value_set=_arrow_ids(values), skip_nulls=True)
     return np.asarray(found.fill_null(False), dtype=bool)
+
+
+def positions(ids, among) -> np.ndarray:
+    """For each of `ids`, the position of its first occurrence in `among` (both customer ids,
+    compared as text), or -1 where it is not there: an int64 array, what `Index.get_indexer` gives,
+    hashed in Arrow."""
+    found = pc.index_in(_arrow_ids(ids), value_set=_arrow_ids(among), skip_nulls=True)
+    return np.asarray(found.fill_null(-1), dtype="int64")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segkit.monthly.codes import contains, month_numbers
+from segkit.monthly.codes import contains, month_numbers, positions
 from segkit.monthly.history import HISTORY_FILE
 from segkit.monthly.migration import (WATCHED, classes_before, customer_moves, largest_moves, match_clusters,
                                       slipped, transition_matrix)
@@ -70,9 +70,13 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     as_of = dt.date.fromisoformat(str(info["as_of"]))
     month = as_of.replace(day=1)
     history_file = Path(history_file) if history_file is not None else history_file_for(data_dir)
-    profile = load_stage(data_dir, "profile")
-    features = load_stage(data_dir, "features")
-    at_starts = load_stage(data_dir, "month_start_features", optional=True)
+    # only the columns this stage reads (the profile and the month-start features are wide)
+    compared = ["customer_id", "recency_days", "orders", "revenue", "last_purchase",
+                *(info.get("cluster_features") or [])]
+    profile = _read(data_dir, "profile", ["customer_id", "segment", "rfm_class", "revenue", "clv", "p_alive",
+                                          "recency_days"])
+    features = _read(data_dir, "features", compared)
+    at_starts = _read(data_dir, "month_start_features", ["month", *compared], optional=True)
     clusters = load_stage(data_dir, "clusters", optional=True)
     window = params.value.churn_window_days
     # classified once per run (03 may have done it already with the same standards)
@@ -89,7 +93,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         before = before.assign(customer_id=before["customer_id"].astype(str))
         before = before[contains(before["customer_id"], current["customer_id"])]  # set aside this month: not compared
         # last month may have been scored on another grid (rm6 when F could not yet tell customers apart)
-        segment_codes = list(segment_map.codes) + sorted(set(before["segment"].dropna()) - set(segment_map.codes))
+        segment_codes = list(segment_map.codes) + sorted(set(before["segment"].dropna().unique()) - set(segment_map.codes))
         for column, codes in (("segment", segment_codes), ("rfm_class", class_map.codes)):
             counts, shares = transition_matrix(before, current, column, codes=codes)
             result.counts[column], result.shares[column] = counts, shares
@@ -122,6 +126,20 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     return result
 
 
+def _read(data_dir: str | Path, name: str, columns: list[str], optional: bool = False) -> pd.DataFrame | None:
+    """The stage `name` with those of `columns` it has (in the file's order); a missing file as
+    `segkit.store.load_stage` says it (None when `optional`, else DataError)."""
+    import pyarrow.parquet as pq
+
+    from segkit.store import load_stage
+
+    path = Path(data_dir) / f"{name}.parquet"
+    if not path.is_file():
+        return load_stage(data_dir, name, optional=optional)
+    wanted = set(columns)
+    return pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c in wanted])
+
+
 def _month_rows(frame: pd.DataFrame, month: dt.date) -> pd.DataFrame:
     """The rows of `frame` (a month column of dates) in the calendar month of `month`."""
     return frame[month_numbers(frame["month"]) == month.year * 12 + month.month - 1]
@@ -149,12 +167,13 @@ def slipped_customers(before: pd.DataFrame, current: pd.DataFrame, segment_map: 
         parts.append(slipped(before, current, "segment", map_name=segment_map)["customer_id"])
     if class_map in WATCHED:
         parts.append(slipped(before, current, "rfm_class", map_name=class_map)["customer_id"])
-    ids = set(pd.concat(parts)) if parts else set()
-    earlier = before.set_index("customer_id")
-    moved = current[current["customer_id"].isin(ids)].copy()
-    moved.insert(1, "before", earlier["segment"].reindex(moved["customer_id"]).to_numpy())
+    ids = pd.concat(parts) if parts else pd.Series([], dtype="str")
+    moved = current[contains(current["customer_id"], ids)].copy()
+    earlier = before.reset_index(drop=True)
+    found = positions(moved["customer_id"], earlier["customer_id"])  # each one's row last month (-1: none)
+    moved.insert(1, "before", earlier["segment"].reindex(found).to_numpy())
     moved.insert(2, "after", moved.pop("segment"))
-    moved.insert(3, "class_before", earlier["rfm_class"].reindex(moved["customer_id"]).to_numpy())
+    moved.insert(3, "class_before", earlier["rfm_class"].reindex(found).to_numpy())
     moved.insert(4, "class_after", moved.pop("rfm_class"))
     key = "clv" if "clv" in moved.columns else ("revenue" if "revenue" in moved.columns else None)
     if key is not None:

@@ -55,6 +55,7 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
     """
     from segkit.classify.value import top_share
     from segkit.monthly.activity import monthly_kpis
+    from segkit.monthly.codes import month_groups
 
     kpis = monthly_kpis(activity) if kpis is None else kpis
     months = kpis.assign(month=lambda f: f["month"].map(_month)).set_index("month")
@@ -64,7 +65,7 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
         series = series[series.index <= _month(as_of)]
     ends: dict[dt.date, pd.DataFrame] = {}  # customers as they stood at each month's end
     if month_start_classes is not None and len(month_start_classes):
-        for start, group in month_start_classes.groupby("month"):
+        for start, group in month_groups(month_start_classes[["month", "customer_id", "segment"]]):
             ends[_previous(_month(start))] = group[["customer_id", "segment"]]
     if current is not None and as_of is not None:
         ends[_month(as_of)] = current[["customer_id", "segment"]]
@@ -75,7 +76,7 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
         series = series.join(table, how="left")
     tops = {}
     if month_start_features is not None and len(month_start_features):
-        for start, group in month_start_features.groupby("month"):
+        for start, group in month_groups(month_start_features[["month", "revenue"]]):
             tops[_previous(_month(start))] = top_share(group["revenue"], top)
     if current is not None and as_of is not None and "revenue" in current.columns:
         tops[_month(as_of)] = top_share(current["revenue"], top)
