@@ -38,6 +38,11 @@ def month_groups(frame: pd.DataFrame, column: str = "month"):
     `frame[column]`, oldest first: the groups of `frame.groupby(column, sort=True)`, found on
     integer months instead of by hashing a million date objects."""
     number = month_numbers(frame[column])
+    if len(number) and (np.diff(number) >= 0).all():  # already oldest first (a saved stage): slices, no copies
+        bounds = [0, *(np.flatnonzero(np.diff(number)) + 1), len(number)]
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            yield frame[column].iloc[start], frame.iloc[start:stop].reset_index(drop=True)
+        return
     order = np.argsort(number, kind="stable")
     for rows in np.split(order, np.flatnonzero(np.diff(number[order])) + 1) if len(order) else []:
         yield frame[column].iloc[rows[0]], frame.iloc[rows].reset_index(drop=True)

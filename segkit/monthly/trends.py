@@ -65,8 +65,8 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
         series = series[series.index <= _month(as_of)]
     ends: dict[dt.date, pd.DataFrame] = {}  # customers as they stood at each month's end
     if month_start_classes is not None and len(month_start_classes):
-        for start, group in month_groups(month_start_classes[["month", "customer_id", "segment"]]):
-            ends[_previous(_month(start))] = group[["customer_id", "segment"]]
+        for start, group in month_groups(month_start_classes[["month", "segment"]]):
+            ends[_previous(_month(start))] = group
     if current is not None and as_of is not None:
         ends[_month(as_of)] = current[["customer_id", "segment"]]
     shares = {month: frame["segment"].value_counts(normalize=True) for month, frame in ends.items() if len(frame)}
