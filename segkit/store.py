@@ -22,6 +22,8 @@ STAGE_FILES = {
     "repeat_summary": "01_cleaning", "holdout_summary": "01_cleaning", "activity": "01_cleaning",
     "month_start_features": "01_cleaning",
     "value": "03_customer_value", "clusters": "04_clustering",
+    # computed once by the first step that needs them (segkit.monthly.shared), loaded by the others
+    "monthly_kpis": "03_customer_value", "month_start_classes": "03_customer_value",
     "transitions": "06_migration", "customer_moves": "06_migration", "moved_to_at_risk": "06_migration",
     "kpi_trends": "06_migration", "alerts": "06_migration", "next_best": "07_cross_sell",
     # a database source's per-customer summaries for 07_cross_sell (segkit.crosssell.summaries)

@@ -30,6 +30,8 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from segkit.errors import ParamsError
@@ -372,15 +374,24 @@ def assign_high_low_classes(features: pd.DataFrame, segment_map: SegmentMap) -> 
     business thresholds). Returns the codes and the thresholds used.
 
     High R means a recent purchase: recency_days below the threshold. High F and high M mean
-    strictly more orders and revenue than the threshold.
+    strictly more orders and revenue than the threshold (a missing value is low). The codes are a
+    `str` Series named rfm_class on the index of `features`, looked up per (r, f, m) cell in one
+    take, not per customer. Raises ParamsError for a basis without its thresholds.
     """
     thresholds = high_low_thresholds(features, segment_map)
-    r = np.where(features["recency_days"] < thresholds["r"], "high", "low")
-    f = np.where(features["orders"] > thresholds["f"], "high", "low")
-    m = np.where(features["revenue"] > thresholds["m"], "high", "low")
+    # each customer's (r, f, m) as a number 0..7 (high = 1), then the map's code of that cell
+    cell = ((features["recency_days"] < thresholds["r"]).to_numpy(dtype=bool).astype(np.int8) * 4
+            + (features["orders"] > thresholds["f"]).to_numpy(dtype=bool).astype(np.int8) * 2
+            + (features["revenue"] > thresholds["m"]).to_numpy(dtype=bool).astype(np.int8))
     lookup = {(s["r"], s["f"], s["m"]): s["code"] for s in segment_map.segments}
-    codes = [lookup[key] for key in zip(r, f, m)]
-    return pd.Series(codes, index=features.index, name="rfm_class"), thresholds
+    levels = ("low", "high")
+    keys = [(levels[c >> 2], levels[(c >> 1) & 1], levels[c & 1]) for c in range(8)]
+    categories = list(dict.fromkeys(lookup[key] for key in keys if key in lookup))
+    position = np.array([categories.index(lookup[key]) if key in lookup else -1 for key in keys])[cell]
+    if (position < 0).any():  # a map that is not a partition (check_segment_map refuses those when it is loaded)
+        raise KeyError(keys[int(cell[np.argmax(position < 0)])])
+    codes = pc.take(pa.array(categories, pa.large_string()), pa.array(position))  # text without a Python str each
+    return pd.Series(codes, index=features.index, name="rfm_class", dtype="str"), thresholds
 
 
 def high_low_thresholds(features: pd.DataFrame, segment_map: SegmentMap) -> dict[str, float]:

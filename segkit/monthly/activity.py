@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import TYPE_CHECKING
 
-import ibis
 import numpy as np
 import pandas as pd
+
+from segkit.monthly.codes import month_date, month_groups, month_numbers, positions
+
+if TYPE_CHECKING:  # ibis is imported where the engine is used: the monthly figures of a run's stages need none
+    import ibis
 
 _names = itertools.count(1)
 ACTIVITY_COLUMNS = ("customer_id", "month", "orders", "revenue")
@@ -51,6 +56,8 @@ def monthly_activity(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Ta
     >>> a.month.min().isoformat(), a.month.max().isoformat(), a.customer_id.nunique()
     ('1997-01-01', '1998-06-01', 23570)
     """
+    import ibis
+
     expr = monthly_activity_expr(ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions)
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
     frame["customer_id"] = frame["customer_id"].astype(str)
@@ -65,36 +72,57 @@ def _months(activity: pd.DataFrame) -> list[dt.date]:
     return [d.date() for d in pd.date_range(first, last, freq="MS")]
 
 
-def _previous(month: dt.date) -> dt.date:
-    return (pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date()
-
-
 def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
     """One row per calendar month from the first to the last month of `activity`: active customers,
     new customers (first purchase that month), orders, revenue, average order value (revenue /
     orders), purchase frequency (orders / active customers), retention rate and repurchase rate
     (see the module's definitions; NaN where undefined: no active customers the month before).
+
+    Columns: month (the month's first day, a date), active_customers, new_customers, orders (integers),
+    revenue (currency units), avg_order_value, purchase_frequency, retention_rate, repurchase_rate
+    (fractions). Counted on integer months and customer codes (`segkit.monthly.codes`); a customer
+    listed twice in one month counts once. Raises ValueError for an activity without its columns or rows.
+
+    >>> from segkit.datasets import load_cdnow
+    >>> from segkit.intake.sources import connect
+    >>> kpis = monthly_kpis(monthly_activity(connect(), load_cdnow()))
+    >>> kpis.loc[0, ["active_customers", "new_customers"]].tolist(), round(float(kpis.loc[1, "retention_rate"]), 4)
+    ([7846, 7846], 0.1475)
     """
     _require(activity)
-    first_month = activity.groupby("customer_id")["month"].min()
-    active = {month: set(group) for month, group in activity.groupby("month")["customer_id"]}
-    rows = []
-    for month in _months(activity):
-        known = int((first_month < month).sum())  # customers who had bought before this month
-        buyers = active.get(month, set())
-        before = active.get(_previous(month), set())
-        month_rows = activity[activity["month"] == month]
-        orders, revenue = int(month_rows["orders"].sum()), float(month_rows["revenue"].sum())
-        new = int((first_month == month).sum())
-        rows.append({
-            "month": month, "active_customers": len(buyers), "new_customers": new,
+    number = month_numbers(activity["month"])
+    first = int(number.min())
+    span = int(number.max()) - first + 1
+    month = number - first  # 0 .. span - 1
+    customer = pd.factorize(activity["customer_id"], use_na_sentinel=False)[0].astype("int64")
+    first_month = np.full(customer.max() + 1, span, dtype="int64")
+    np.minimum.at(first_month, customer, month)
+    new = np.bincount(first_month, minlength=span)
+    known = np.cumsum(new) - new  # customers who had bought before each month
+    pairs = _distinct(customer * span + month)  # distinct (customer, month), by customer then month
+    who, when = np.divmod(pairs, span)
+    active = np.bincount(when, minlength=span)
+    follows = (who[1:] == who[:-1]) & (when[1:] == when[:-1] + 1)  # active this month and the month before
+    retained = np.bincount(when[1:][follows], minlength=span)
+    before = np.concatenate([[0], active[:-1]])
+    # each month's rows in their original order, summed as `Series.sum` sums them (the same floats)
+    order = np.argsort(month, kind="stable")
+    bounds = np.searchsorted(month[order], np.arange(span + 1))
+    orders_sorted = activity["orders"].iloc[order].reset_index(drop=True)
+    revenue_sorted = activity["revenue"].iloc[order].reset_index(drop=True)
+    orders = np.array([int(orders_sorted.iloc[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])], dtype="int64")
+    revenue = np.array([float(revenue_sorted.iloc[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame = pd.DataFrame({
+            "month": np.array([month_date(first + m) for m in range(span)], dtype=object),
+            "active_customers": active.astype("int64"), "new_customers": new.astype("int64"),
             "orders": orders, "revenue": revenue,
-            "avg_order_value": revenue / orders if orders else float("nan"),
-            "purchase_frequency": orders / len(buyers) if buyers else float("nan"),
-            "retention_rate": len(buyers & before) / len(before) if before else float("nan"),
-            "repurchase_rate": (len(buyers) - new) / known if known else float("nan"),
+            "avg_order_value": np.where(orders > 0, revenue / orders, np.nan),
+            "purchase_frequency": np.where(active > 0, orders / active, np.nan),
+            "retention_rate": np.where(before > 0, retained / before, np.nan),
+            "repurchase_rate": np.where(known > 0, (active - new) / known, np.nan),
         })
-    return pd.DataFrame(rows)
+    return frame
 
 
 def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame) -> pd.DataFrame:
@@ -105,25 +133,50 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
     customers active in m-1 whose segment at the start of m is s, the share active in m. Repurchase
     of (m, s): of the customers whose segment at the start of m is s (all had bought before m), the
     share who bought in m. Returns month, segment, base_customers, retained, retention_rate,
-    customers, buyers, repurchase_rate.
+    customers, buyers, repurchase_rate, by month then segment; a customer listed twice in one
+    (month, segment) counts once. Counted on integer months and Arrow-hashed customer ids.
     """
     _require(activity)
-    active = {month: set(group) for month, group in activity.groupby("month")["customer_id"]}
-    rows = []
-    for month, at_start in segment_at_start.groupby("month"):
-        buyers = active.get(month, set())
-        before = active.get(_previous(month), set())
-        for segment, members in at_start.groupby("segment")["customer_id"]:
-            members = set(members)
-            base = members & before
-            buying = members & buyers
-            rows.append({"month": month, "segment": segment, "base_customers": len(base),
-                         "retained": len(base & buyers),
-                         "retention_rate": len(base & buyers) / len(base) if base else float("nan"),
-                         "customers": len(members), "buyers": len(buying),
-                         "repurchase_rate": len(buying) / len(members)})
-    return pd.DataFrame(rows, columns=["month", "segment", "base_customers", "retained", "retention_rate",
-                                       "customers", "buyers", "repurchase_rate"])
+    columns = ["month", "segment", "base_customers", "retained", "retention_rate", "customers", "buyers",
+               "repurchase_rate"]
+    members = segment_at_start[["month", "customer_id", "segment"]].dropna(subset=["month", "segment"])
+    if members.empty:
+        return pd.DataFrame(columns=columns)
+    month = month_numbers(members["month"])
+    segment, segments = pd.factorize(members["segment"], sort=True)
+    bought = month_numbers(activity["month"])
+    known = pd.unique(activity["customer_id"].astype(str))
+    customer = positions(activity["customer_id"], known)
+    member = positions(members["customer_id"], known)  # -1: never active
+    base = int(min(bought.min(), month.min())) - 1
+    width = int(max(bought.max(), month.max())) - base + 1
+    # (customer, month) as one integer
+    active = _distinct(customer * width + (bought - base))
+    listed = member >= 0
+    buying = listed & np.isin(member * width + (month - base), active)
+    before = listed & np.isin(member * width + (month - 1 - base), active)
+    # one (month, customer, segment) once, as a set of members counts it
+    who = pd.factorize(members["customer_id"].astype(str))[0]
+    once = ~pd.Series(((month - base) * (who.max() + 1) + who) * len(segments) + segment).duplicated().to_numpy()
+    cell = (month - base) * len(segments) + segment  # (month, segment), ordered by month then segment
+    size = width * len(segments)
+
+    def count(flags: np.ndarray) -> np.ndarray:
+        return np.bincount(cell[once & flags], minlength=size)
+
+    customers = count(np.ones(len(cell), dtype=bool))
+    used = np.flatnonzero(customers)
+    first = pd.Series(members["month"].to_numpy(), index=month).groupby(level=0).first()  # each month as given
+    base_customers, retained, buyers = count(before)[used], count(before & buying)[used], count(buying)[used]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame = pd.DataFrame({
+            "month": first.reindex(used // len(segments) + base).to_numpy(),
+            "segment": segments.take(used % len(segments)),
+            "base_customers": base_customers.astype("int64"), "retained": retained.astype("int64"),
+            "retention_rate": np.where(base_customers > 0, retained / base_customers, np.nan),
+            "customers": customers[used].astype("int64"), "buyers": buyers.astype("int64"),
+            "repurchase_rate": buyers / customers[used]})
+    return frame[columns]
 
 
 def month_starts(activity: pd.DataFrame, last: int = 12) -> list[dt.date]:
@@ -147,6 +200,7 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     netting returns (`net_negative`, as `cleaning.returns.net_negative`): left out ("set_aside") or
     scored at 0 ("floor").
     """
+    import ibis
     from segkit.features import FEATURE_COLUMNS
 
     months = list(months)
@@ -181,6 +235,7 @@ def month_start_features_expr(transactions: ibis.Table, months, activity_days: i
     from then) and per customer and category (its first day); a month start then sums these, and
     counts the distinct orders of the lines in its own activity window (`activity_days`) only.
     """
+    import ibis
     from segkit.features import with_derived_features
     from segkit.intake.cleaning import exact_amount
     from segkit.intake.sources import is_embedded
@@ -252,36 +307,56 @@ def segments_from_history(history: pd.DataFrame, segment) -> pd.DataFrame:
     """month, customer_id, segment: `segment` (features -> Series of segments) applied to each
     month's features of `history` (`features_at_month_starts`) on its own."""
     parts = [pd.DataFrame({"month": month, "customer_id": features["customer_id"].to_numpy(),
-                           "segment": pd.Series(segment(features.reset_index(drop=True))).to_numpy()})
-             for month, features in history.groupby("month", sort=True)]
+                           "segment": pd.Series(segment(features)).to_numpy()})
+             for month, features in month_groups(history)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["month", "customer_id", "segment"])
 
 
-def month_start_segments(history: pd.DataFrame, rfm, segment_map, class_map, column: str = "segment") -> pd.DataFrame:
-    """The run's classification at each month start: each month of `history`
+def month_start_classes(history: pd.DataFrame, rfm, segment_map, class_map) -> pd.DataFrame:
+    """The run's classification at each month start, both classes at once: each month of `history`
     (`features_at_month_starts`) scored and mapped with the run's standards (`rfm`, the params'
-    `rfm` section: bins, method, ties, cuts, percentiles; `segment_map`, `class_map`), the quantile
-    cut points fitted on that month's customers, as the run fits them on today's. `column` is
-    "segment" (the grid map) or "rfm_class" (the eight classes). Returns month, customer_id, segment.
+    `rfm` section: bins, method, ties, cuts, percentiles, max_tied_share; `segment_map` for the grid
+    segment, `class_map` for the eight classes), the quantile cut points fitted on that month's
+    customers, as the run fits them on today's (Hughes 1994's RFM quintiles, per month).
+
+    Returns month (as given in `history`), customer_id, segment, rfm_class: one row per row of
+    `history`, months oldest first, each month's customers in their order in `history`. Empty
+    (with those columns) for an empty history. Raises ValueError when a month's features cannot be
+    scored (see `RFMScorer.fit`).
     """
     from segkit.classify.rfm import RFMScorer, segment_customers
 
+    parts = []
+    for month, features in month_groups(history):
+        scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts, percentiles=rfm.percentiles,
+                           max_tied_share=rfm.max_tied_share).fit(features)
+        scores = segment_customers(features, scorer, segment_map, class_map)[0]
+        parts.append(pd.DataFrame({"month": month, "customer_id": features["customer_id"].array,
+                                   "segment": scores["segment"].array, "rfm_class": scores["rfm_class"].array}))
+    if not parts:
+        return pd.DataFrame(columns=["month", "customer_id", "segment", "rfm_class"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def month_start_segments(history: pd.DataFrame, rfm, segment_map, class_map, column: str = "segment") -> pd.DataFrame:
+    """The run's classification at each month start (`month_start_classes`), one of its two
+    classes: `column` is "segment" (the grid map) or "rfm_class" (the eight classes). Returns month,
+    customer_id, segment (the chosen class, under the name segment). Raises ValueError for another
+    `column`.
+    """
     if column not in ("segment", "rfm_class"):
         raise ValueError(f"column must be segment or rfm_class, got {column!r}")
-
-    def classify(features: pd.DataFrame) -> pd.Series:
-        scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts,
-                           percentiles=rfm.percentiles, max_tied_share=rfm.max_tied_share).fit(features)
-        return segment_customers(features, scorer, segment_map, class_map)[0][column]
-
-    return segments_from_history(history, classify)
+    classes = month_start_classes(history, rfm, segment_map, class_map)
+    return pd.DataFrame({"month": classes["month"].array, "customer_id": classes["customer_id"].array,
+                         "segment": classes[column].array})
 
 
 def segment_retention(activity: pd.DataFrame, history: pd.DataFrame | None, rfm, segment_map, class_map,
                       column: str = "segment") -> pd.DataFrame | None:
     """Retention and repurchase rate per month and segment at the month's start (`retention_by_segment`
     over `month_start_segments`), or None when `history` (`features_at_month_starts`, the run's
-    `month_start_features` stage) holds no month: the data span fewer than two months."""
+    `month_start_features` stage) holds no month: the data span fewer than two months. (A report
+    classifies the month starts once for 03 and 06: `segkit.monthly.shared.month_start_classes_stage`.)"""
     if history is None or history.empty:
         return None
     return retention_by_segment(activity, month_start_segments(history, rfm, segment_map, class_map, column))
@@ -291,25 +366,33 @@ def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.Da
     """Cohorts by first-purchase month (rows) against months since the first purchase (columns 0,
     1, 2, ...). `measure`: "share_active" (share of the cohort's customers active that month; 1.0
     in column 0), "customers" (how many were active) or "revenue" (the cohort's revenue that month).
-    Cells after the data's last month are missing, not zero.
+    Cells after the data's last month are missing, not zero. Raises ValueError for another measure.
     """
     _require(activity)
     if measure not in ("share_active", "customers", "revenue"):
         raise ValueError(f"measure must be share_active, customers or revenue, got {measure!r}")
-    frame = activity.assign(cohort=activity.groupby("customer_id")["month"].transform("min"))
-    frame["age"] = [(m.year - c.year) * 12 + m.month - c.month for m, c in zip(frame["month"], frame["cohort"])]
+    month = month_numbers(activity["month"])
+    customer = pd.factorize(activity["customer_id"], use_na_sentinel=False)[0]
+    first = np.full(customer.max() + 1, month.max(), dtype="int64")
+    np.minimum.at(first, customer, month)
+    cohort = first[customer]
+    # the cohort labelled as the data give it: a first month's own value
+    labels = pd.Series(activity["month"].to_numpy(), index=month).groupby(level=0).first()
+    frame = pd.DataFrame({"cohort": cohort, "age": month - cohort, "customer_id": activity["customer_id"].to_numpy(),
+                          "revenue": activity["revenue"].to_numpy()})
     if measure == "revenue":
         table = frame.pivot_table(index="cohort", columns="age", values="revenue", aggfunc="sum")
     else:
         table = frame.pivot_table(index="cohort", columns="age", values="customer_id", aggfunc="nunique")
         if measure == "share_active":
             table = table.div(table[0], axis=0)
-    last = max(activity["month"])
-    for cohort in table.index:  # months the data do not reach yet are unknown, not zero
-        reachable = (last.year - cohort.year) * 12 + last.month - cohort.month
-        table.loc[cohort, [age for age in table.columns if age > reachable]] = float("nan")
-        table.loc[cohort, [age for age in table.columns if age <= reachable]] = (
-            table.loc[cohort, [age for age in table.columns if age <= reachable]].fillna(0))
+    # months the data do not reach yet are unknown, not zero
+    unknown = np.asarray(table.columns)[None, :] > (month.max() - np.asarray(table.index))[:, None]
+    if unknown.any():
+        table = table.mask(unknown)
+    if table.isna().to_numpy().any():
+        table = table.where(unknown | table.notna().to_numpy(), 0.0)
+    table.index = pd.Index(labels.reindex(table.index).to_numpy(), name="cohort")
     table.columns.name = "months_since_first"
     return table.sort_index()
 
@@ -328,6 +411,12 @@ def churn_rates(profile: pd.DataFrame, by: str = "segment", window_days: int = 1
     grouped = profile.assign(churned=flags).groupby(by, observed=True)["churned"]
     return pd.DataFrame({"customers": grouped.size(), "churned": grouped.sum().astype("int64"),
                          "churn_rate": grouped.mean()}).reset_index()
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct integers of `keys`, sorted (`np.unique` without its hash table, faster here)."""
+    keys = np.sort(keys)
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
 
 
 def _require(activity: pd.DataFrame) -> None:

@@ -45,19 +45,22 @@ def month_ends(first: str, last: str) -> list[dt.date]:
     return [(month + pd.offsets.MonthEnd(0)).date() for month in pd.date_range(start, end, freq="MS")]
 
 
-def month_figures(profile: pd.DataFrame, activity: pd.DataFrame, as_of: dt.date) -> dict[str, float]:
+def month_figures(profile: pd.DataFrame, activity: pd.DataFrame | None, as_of: dt.date,
+                  kpis: pd.DataFrame | None = None) -> dict[str, float]:
     """The KPIs the history keeps for a month: customers, orders and revenue so far (the profile's),
     and the month's own figures from `segkit.monthly.activity.monthly_kpis` (prefixed month_: active
     customers, new customers, orders, revenue, average order value, purchase frequency, retention
-    and repurchase rate); a month without purchases has zero activity and undefined rates left out."""
+    and repurchase rate); a month without purchases has zero activity and undefined rates left out.
+    `kpis`: `monthly_kpis(activity)` when the run has it already (`activity` is then not read)."""
     from segkit.monthly.activity import monthly_kpis
+    from segkit.monthly.codes import month_numbers
 
     figures = {"customers": float(len(profile)), "orders": float(profile["orders"].sum()),
                "revenue": float(profile["revenue"].sum())}
-    month = dt.date(as_of.year, as_of.month, 1)
-    if activity is not None and len(activity):
+    if kpis is None and activity is not None and len(activity):
         kpis = monthly_kpis(activity)
-        row = kpis[kpis["month"] == month]
+    if kpis is not None and len(kpis):
+        row = kpis[month_numbers(kpis["month"]) == as_of.year * 12 + as_of.month - 1]
         if len(row):
             for name, value in row.iloc[0].drop("month").items():
                 if pd.notna(value):

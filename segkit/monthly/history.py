@@ -187,7 +187,9 @@ def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict
     if clusters is not None and "cluster" in clusters.columns and "cluster" not in profile.columns:
         profile = profile.merge(clusters[["customer_id", "cluster"]], on="customer_id", how="left")
     from segkit.monthly.backfill import month_figures
+    from segkit.monthly.shared import monthly_kpis_stage
 
-    # the month's own figures (active customers, revenue, retention ...), as a backfill writes them
-    figures = month_figures(profile, load_stage(data_dir, "activity", optional=True), as_of)
+    # the month's own figures (active customers, revenue, retention ...), as a backfill writes them, from
+    # the KPIs the report computed (the finished report's folder is read, not written)
+    figures = month_figures(profile, None, as_of, kpis=monthly_kpis_stage(data_dir, save=False))
     return write_month(path, run_name, as_of, profile, {**figures, **kpis}, timeout=timeout)

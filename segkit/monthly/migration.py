@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from segkit.errors import DataError
+from segkit.monthly.codes import contains, positions
 
 NEW = "new"
 MOVES = ("new", "returning", "reactivated", "lost", "stayed")
@@ -44,6 +45,12 @@ def _classes(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
     return pd.Series(frame[column].to_numpy(), index=ids, name=column)
 
 
+def _take(values: pd.Series, found: np.ndarray, index) -> pd.Series:
+    """`values` at the positions `found` (`segkit.monthly.codes.positions`; -1: missing, NaN) on
+    `index`: what `values.reindex(ids)` gives, without a hash index of the text ids."""
+    return values.reset_index(drop=True).reindex(found).set_axis(index)
+
+
 def transition_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str = "segment",
                       codes=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Customers per class before (rows) and after (columns), and the row shares.
@@ -57,15 +64,16 @@ def transition_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str = "
     an empty row).
     """
     old, new = _classes(before, column, "before"), _classes(after, column, "after")
-    missing = old.index.difference(new.index)
+    missing = old.index[~contains(old.index, new.index)]
     if len(missing):
         raise DataError(f"{len(missing)} customer(s) classified last month are not classified this month "
-                        f"(e.g. {missing[0]!r}); both months must come from the same transactions")
-    order = list(codes) if codes is not None else sorted(set(old) | set(new))
-    unknown = (set(old) | set(new)) - set(order)
+                        f"(e.g. {missing.min()!r}); both months must come from the same transactions")
+    present = set(old.unique()) | set(new.unique())
+    order = list(codes) if codes is not None else sorted(present)
+    unknown = present - set(order)
     if unknown:
         raise DataError(f"classes {sorted(unknown)} are not in the map's codes {order}")
-    rows = old.reindex(new.index).fillna(NEW)
+    rows = _take(old, positions(new.index, old.index), new.index).fillna(NEW)
     counts = pd.crosstab(pd.Categorical(rows, [*order, NEW]), pd.Categorical(new, order), dropna=False)
     counts.index.name, counts.columns.name = "before", "after"
     counts = counts.astype("int64")
@@ -100,10 +108,13 @@ def customer_moves(before: pd.DataFrame, after: pd.DataFrame, month_start, churn
         raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
     old = before.assign(customer_id=before["customer_id"].astype(str)).set_index("customer_id")
     new = after.assign(customer_id=after["customer_id"].astype(str)).set_index("customer_id")
+    if old.index.has_duplicates:
+        raise DataError(f"before has customer {old.index[old.index.duplicated()][0]!r} twice: one row per customer")
     start = pd.Timestamp(month_start)
     bought = pd.to_datetime(new["last_purchase"]) >= start
-    known = new.index.isin(old.index)
-    gap_before = old["recency_days"].reindex(new.index)  # days since the last purchase, at the previous month end
+    found = positions(new.index, old.index)
+    known = found >= 0
+    gap_before = _take(old["recency_days"], found, new.index)  # days since the last purchase, at the previous month end
     moves = np.select(
         [~known,
          bought & (gap_before < churn_window),
@@ -127,7 +138,7 @@ def slipped(before: pd.DataFrame, after: pd.DataFrame, column: str = "segment", 
         valuable, at_risk = WATCHED[map_name]
     old = _classes(before, column, "before")
     joined = after.assign(customer_id=after["customer_id"].astype(str))
-    joined.insert(1, "before", old.reindex(joined["customer_id"]).to_numpy())
+    joined.insert(1, "before", _take(old, positions(joined["customer_id"], old.index), joined.index).to_numpy())
     moved = joined[joined["before"].isin(list(valuable)) & joined[column].isin(list(at_risk))]
     moved = moved.rename(columns={column: "after"})
     key = "clv" if "clv" in moved.columns else ("revenue" if "revenue" in moved.columns else None)
@@ -159,29 +170,35 @@ def match_clusters(previous: np.ndarray, current: np.ndarray, max_distance: floa
 
 
 def classes_before(month_start, history_file=None, run_name: str | None = None, month_start_features=None,
-                   rfm=None, segment_map=None, class_map=None) -> tuple[pd.DataFrame | None, str]:
+                   rfm=None, segment_map=None, class_map=None,
+                   month_start_classes: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, str]:
     """Each customer's classes at the end of the month before `month_start` (a date, the first day
     of this run's month): customer_id, segment, rfm_class; and where they came from.
 
     From the history when it holds that month for `run_name` ("history"); else recomputed from the
     run's `month_start_features` stage (the features as they stood then, computed in the engine by
     01) with the run's standards `rfm`, `segment_map`, `class_map` ("recomputed"), so the migration
-    view works on the first run; else (None, "none").
+    view works on the first run; else (None, "none"). `month_start_classes`: those month starts
+    already classified with the same standards (`segkit.monthly.shared.month_start_classes_stage`),
+    read instead of classifying the month again.
     """
-    from segkit.monthly.activity import month_start_segments
+    from segkit.monthly.activity import month_start_classes as classify
+    from segkit.monthly.codes import month_numbers
     from segkit.monthly.history import previous_month_classes
 
     month = pd.Timestamp(month_start).date().replace(day=1)
+    number = month.year * 12 + month.month - 1
     if history_file is not None and run_name is not None:
         found = previous_month_classes(history_file, run_name, month)
         if found is not None:
             return found[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "history"
-    if month_start_features is not None and len(month_start_features) and rfm is not None:
-        at_start = month_start_features[pd.to_datetime(month_start_features["month"]).dt.date == month]
+    if month_start_classes is not None and len(month_start_classes):
+        at_start = month_start_classes[month_numbers(month_start_classes["month"]) == number]
         if len(at_start):
-            segment = month_start_segments(at_start, rfm, segment_map, class_map, "segment")
-            rfm_class = month_start_segments(at_start, rfm, segment_map, class_map, "rfm_class")
-            frame = segment[["customer_id", "segment"]].merge(
-                rfm_class[["customer_id", "segment"]].rename(columns={"segment": "rfm_class"}), on="customer_id")
-            return frame, "recomputed"
+            return at_start[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "recomputed"
+    if month_start_features is not None and len(month_start_features) and rfm is not None:
+        at_start = month_start_features[month_numbers(month_start_features["month"]) == number]
+        if len(at_start):
+            frame = classify(at_start, rfm, segment_map, class_map)
+            return frame[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "recomputed"
     return None, "none"

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segkit.monthly.codes import contains, month_numbers, positions
 from segkit.monthly.history import HISTORY_FILE
 from segkit.monthly.migration import (WATCHED, classes_before, customer_moves, largest_moves, match_clusters,
                                       slipped, transition_matrix)
@@ -54,8 +55,12 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     from `history_file` (default: the history beside the reports) when it holds them, else they are
     recomputed from the run's `month_start_features` stage. Saves the stages `transitions`,
     `customer_moves`, `moved_to_at_risk`, `kpi_trends` and `alerts`, and returns a `Migration`.
+    The monthly KPIs and the month-start classes are read from the run's `monthly_kpis` and
+    `month_start_classes` stages when 03 made them from the same inputs, else computed and saved
+    (`segkit.monthly.shared`).
     """
     from segkit.classify.rfm import load_segment_map
+    from segkit.monthly.shared import month_start_classes_stage, monthly_kpis_stage
     from segkit.store import load_run_info, load_stage, save_stage
 
     info = load_run_info(data_dir)
@@ -65,13 +70,19 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     as_of = dt.date.fromisoformat(str(info["as_of"]))
     month = as_of.replace(day=1)
     history_file = Path(history_file) if history_file is not None else history_file_for(data_dir)
-    profile = load_stage(data_dir, "profile")
-    features = load_stage(data_dir, "features")
-    at_starts = load_stage(data_dir, "month_start_features", optional=True)
-    activity = load_stage(data_dir, "activity", optional=True)
+    # only the columns this stage reads (the profile and the month-start features are wide)
+    compared = ["customer_id", "recency_days", "orders", "revenue", "last_purchase",
+                *(info.get("cluster_features") or [])]
+    profile = _read(data_dir, "profile", ["customer_id", "segment", "rfm_class", "revenue", "clv", "p_alive",
+                                          "recency_days"])
+    features = _read(data_dir, "features", compared)
+    at_starts = _read(data_dir, "month_start_features", ["month", *compared], optional=True)
     clusters = load_stage(data_dir, "clusters", optional=True)
     window = params.value.churn_window_days
-    before, source = classes_before(month, history_file, params.run_name, at_starts, params.rfm, segment_map, class_map)
+    # classified once per run (03 may have done it already with the same standards)
+    month_classes = month_start_classes_stage(data_dir, params.rfm, segment_map, class_map)
+    before, source = classes_before(month, history_file, params.run_name, at_starts, params.rfm, segment_map, class_map,
+                                    month_start_classes=month_classes)
     result = Migration(month=month, source=source, churn_window=window, segment_map=segment_map, class_map=class_map)
     value_columns = [c for c in ("revenue", "clv", "p_alive", "recency_days") if c in profile.columns]
     current = profile[["customer_id", "segment", "rfm_class", *value_columns]].copy()
@@ -80,16 +91,16 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         result.reason = "no_previous_month"
     else:
         before = before.assign(customer_id=before["customer_id"].astype(str))
-        before = before[before["customer_id"].isin(current["customer_id"])]  # set aside this month: not compared
+        before = before[contains(before["customer_id"], current["customer_id"])]  # set aside this month: not compared
         # last month may have been scored on another grid (rm6 when F could not yet tell customers apart)
-        segment_codes = list(segment_map.codes) + sorted(set(before["segment"].dropna()) - set(segment_map.codes))
+        segment_codes = list(segment_map.codes) + sorted(set(before["segment"].dropna().unique()) - set(segment_map.codes))
         for column, codes in (("segment", segment_codes), ("rfm_class", class_map.codes)):
             counts, shares = transition_matrix(before, current, column, codes=codes)
             result.counts[column], result.shares[column] = counts, shares
             result.flows[column] = largest_moves(counts, top=12)
         result.slipped = slipped_customers(before, current, segment_map.name, class_map.name)
         if at_starts is not None and len(at_starts):
-            previous = at_starts[pd.to_datetime(at_starts["month"]).dt.date == month]
+            previous = _month_rows(at_starts, month)
             if len(previous):
                 moves = customer_moves(previous, features, month, churn_window=window)
                 result.moves = moves.value_counts().reindex(["new", "returning", "reactivated", "lost", "stayed"],
@@ -97,14 +108,11 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                 save_stage(data_dir, customer_moves=moves.rename_axis("customer_id").reset_index())
         result.clusters, result.clusters_reason = _matched_clusters(
             clusters, features, at_starts, history_file, params.run_name, month, info.get("cluster_features"))
-    if activity is not None and len(activity):
-        month_classes = None
-        if at_starts is not None and len(at_starts):
-            from segkit.monthly.activity import month_start_segments
-
-            month_classes = month_start_segments(at_starts, params.rfm, segment_map, class_map, "segment")
-        result.trends = kpi_series(activity, month_classes, at_starts, current, as_of, top=params.case_study.top_share,
-                                   surveys=load_stage(data_dir, "surveys", optional=True))
+    kpis = monthly_kpis_stage(data_dir)  # computed once per run (03 may have done it already)
+    if kpis is not None:
+        at_start_segments = month_classes[["month", "customer_id", "segment"]] if month_classes is not None else None
+        result.trends = kpi_series(None, at_start_segments, at_starts, current, as_of, top=params.case_study.top_share,
+                                   surveys=load_stage(data_dir, "surveys", optional=True), kpis=kpis)
         result.changes = kpi_changes(result.trends, month)
         codes = {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)}
         result.alerts = check_alerts(_rules(params, codes), result.changes, result.counts, codes)
@@ -116,6 +124,25 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                            to_classes=lambda f: f["to_classes"].map("+".join))
                if result.alerts is not None else None)
     return result
+
+
+def _read(data_dir: str | Path, name: str, columns: list[str], optional: bool = False) -> pd.DataFrame | None:
+    """The stage `name` with those of `columns` it has (in the file's order); a missing file as
+    `segkit.store.load_stage` says it (None when `optional`, else DataError)."""
+    import pyarrow.parquet as pq
+
+    from segkit.store import load_stage
+
+    path = Path(data_dir) / f"{name}.parquet"
+    if not path.is_file():
+        return load_stage(data_dir, name, optional=optional)
+    wanted = set(columns)
+    return pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c in wanted])
+
+
+def _month_rows(frame: pd.DataFrame, month: dt.date) -> pd.DataFrame:
+    """The rows of `frame` (a month column of dates) in the calendar month of `month`."""
+    return frame[month_numbers(frame["month"]) == month.year * 12 + month.month - 1]
 
 
 def _rules(params, codes: dict[str, list[str]]) -> tuple:
@@ -140,12 +167,13 @@ def slipped_customers(before: pd.DataFrame, current: pd.DataFrame, segment_map: 
         parts.append(slipped(before, current, "segment", map_name=segment_map)["customer_id"])
     if class_map in WATCHED:
         parts.append(slipped(before, current, "rfm_class", map_name=class_map)["customer_id"])
-    ids = set(pd.concat(parts)) if parts else set()
-    earlier = before.set_index("customer_id")
-    moved = current[current["customer_id"].isin(ids)].copy()
-    moved.insert(1, "before", earlier["segment"].reindex(moved["customer_id"]).to_numpy())
+    ids = pd.concat(parts) if parts else pd.Series([], dtype="str")
+    moved = current[contains(current["customer_id"], ids)].copy()
+    earlier = before.reset_index(drop=True)
+    found = positions(moved["customer_id"], earlier["customer_id"])  # each one's row last month (-1: none)
+    moved.insert(1, "before", earlier["segment"].reindex(found).to_numpy())
     moved.insert(2, "after", moved.pop("segment"))
-    moved.insert(3, "class_before", earlier["rfm_class"].reindex(moved["customer_id"]).to_numpy())
+    moved.insert(3, "class_before", earlier["rfm_class"].reindex(found).to_numpy())
     moved.insert(4, "class_after", moved.pop("rfm_class"))
     key = "clv" if "clv" in moved.columns else ("revenue" if "revenue" in moved.columns else None)
     if key is not None:
@@ -176,7 +204,7 @@ def _matched_clusters(clusters, features, at_starts, history_file: Path, run_nam
         return None, "no_earlier_clusters"
     if at_starts is None:
         return None, "no_earlier_clusters"
-    previous = at_starts[pd.to_datetime(at_starts["month"]).dt.date == month]
+    previous = _month_rows(at_starts, month)
     columns = [c for c in (columns or ["recency_days", "orders", "revenue"]) if c in features.columns
                and c in previous.columns]
     if not columns:

@@ -35,9 +35,10 @@ def _month(value) -> dt.date:
     return dt.date(stamp.year, stamp.month, 1)
 
 
-def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None = None,
+def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame | None = None,
                month_start_features: pd.DataFrame | None = None, current: pd.DataFrame | None = None,
-               as_of: dt.date | None = None, top: float = 0.2, surveys: pd.DataFrame | None = None) -> pd.DataFrame:
+               as_of: dt.date | None = None, top: float = 0.2, surveys: pd.DataFrame | None = None,
+               kpis: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per calendar month (index `month`, the month's first day) with the columns of `KPIS`
     that the inputs allow and `share_<segment>` (share of the customers at the month's end).
 
@@ -49,20 +50,23 @@ def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None 
     this run's customers at `as_of` (the last month's end). `top`: the share of customers whose
     revenue share is followed (0.2: the top 20%). `surveys`: customer_id, answered_at (date), nps
     (0-10): the NPS of each month's answers, in points (-100..100). Shares and rates are fractions
-    (0.25 = 25%); revenue in the run's currency.
+    (0.25 = 25%); revenue in the run's currency. `kpis`: `monthly_kpis(activity)` when the run
+    has it already (`segkit.monthly.shared.monthly_kpis_stage`); `activity` may then be None.
     """
     from segkit.classify.value import top_share
     from segkit.monthly.activity import monthly_kpis
+    from segkit.monthly.codes import month_groups
 
-    months = monthly_kpis(activity).assign(month=lambda f: f["month"].map(_month)).set_index("month")
+    kpis = monthly_kpis(activity) if kpis is None else kpis
+    months = kpis.assign(month=lambda f: f["month"].map(_month)).set_index("month")
     series = months[["active_customers", "revenue", "avg_order_value", "retention_rate", "repurchase_rate"]].copy()
     series.insert(0, "customers", months["new_customers"].cumsum().astype(float))
     if as_of is not None:
         series = series[series.index <= _month(as_of)]
     ends: dict[dt.date, pd.DataFrame] = {}  # customers as they stood at each month's end
     if month_start_classes is not None and len(month_start_classes):
-        for start, group in month_start_classes.groupby("month"):
-            ends[_previous(_month(start))] = group[["customer_id", "segment"]]
+        for start, group in month_groups(month_start_classes[["month", "segment"]]):
+            ends[_previous(_month(start))] = group
     if current is not None and as_of is not None:
         ends[_month(as_of)] = current[["customer_id", "segment"]]
     shares = {month: frame["segment"].value_counts(normalize=True) for month, frame in ends.items() if len(frame)}
@@ -72,7 +76,7 @@ def kpi_series(activity: pd.DataFrame, month_start_classes: pd.DataFrame | None 
         series = series.join(table, how="left")
     tops = {}
     if month_start_features is not None and len(month_start_features):
-        for start, group in month_start_features.groupby("month"):
+        for start, group in month_groups(month_start_features[["month", "revenue"]]):
             tops[_previous(_month(start))] = top_share(group["revenue"], top)
     if current is not None and as_of is not None and "revenue" in current.columns:
         tops[_month(as_of)] = top_share(current["revenue"], top)

@@ -1,0 +1,327 @@
+"""The vectorised monthly figures against the per-customer definitions written out with Python sets,
+on small frames with the edge cases (months without purchases, a customer listed twice, ties at a
+threshold, missing values), and the monthly stages computed once per run and recomputed when
+what they were made from changes."""
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.classify.rfm import RFMScorer, SegmentMap, assign_high_low_classes, load_segment_map, segment_customers
+from segkit.monthly.activity import (cohort_table, month_start_classes, month_start_segments, monthly_kpis,
+                                     retention_by_segment)
+from segkit.monthly.codes import contains, month_groups, month_numbers, positions
+from segkit.monthly.migration import classes_before, customer_moves, slipped, transition_matrix
+from segkit.monthly.shared import month_start_classes_stage, monthly_kpis_stage
+from segkit.monthly.trends import kpi_series
+from segkit.errors import DataError
+from segkit.params import RFM
+from segkit.store import load_stage, save_stage
+
+
+def month(y, m):
+    return dt.date(y, m, 1)
+
+
+def previous(day):
+    return (pd.Timestamp(day) - pd.offsets.MonthBegin(1)).date()
+
+
+# ---- the definitions, one customer at a time (what the vectorised code must equal) ----
+
+def reference_kpis(activity):
+    first_month = {}
+    for customer, when in zip(activity["customer_id"], activity["month"]):
+        first_month[customer] = min(first_month.get(customer, when), when)
+    active = {}
+    for customer, when in zip(activity["customer_id"], activity["month"]):
+        active.setdefault(when, set()).add(customer)
+    months = [d.date() for d in pd.date_range(min(activity["month"]), max(activity["month"]), freq="MS")]
+    rows = []
+    for when in months:
+        buyers, before = active.get(when, set()), active.get(previous(when), set())
+        these = activity[activity["month"] == when]
+        orders, revenue = int(these["orders"].sum()), float(these["revenue"].sum())
+        new = sum(1 for first in first_month.values() if first == when)
+        known = sum(1 for first in first_month.values() if first < when)
+        rows.append({"month": when, "active_customers": len(buyers), "new_customers": new, "orders": orders,
+                     "revenue": revenue, "avg_order_value": revenue / orders if orders else float("nan"),
+                     "purchase_frequency": orders / len(buyers) if buyers else float("nan"),
+                     "retention_rate": len(buyers & before) / len(before) if before else float("nan"),
+                     "repurchase_rate": (len(buyers) - new) / known if known else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def reference_retention(activity, at_start):
+    active = {}
+    for customer, when in zip(activity["customer_id"], activity["month"]):
+        active.setdefault(when, set()).add(customer)
+    rows = []
+    for when in sorted(set(at_start["month"].dropna())):
+        buyers, before = active.get(when, set()), active.get(previous(when), set())
+        this = at_start[at_start["month"] == when].dropna(subset=["segment"])
+        for segment in sorted(set(this["segment"])):
+            members = set(this.loc[this["segment"] == segment, "customer_id"])
+            base = members & before
+            rows.append({"month": when, "segment": segment, "base_customers": len(base),
+                         "retained": len(base & buyers),
+                         "retention_rate": len(base & buyers) / len(base) if base else float("nan"),
+                         "customers": len(members), "buyers": len(members & buyers),
+                         "repurchase_rate": len(members & buyers) / len(members)})
+    return pd.DataFrame(rows)
+
+
+def random_activity(seed, customers=60, months=7, gap=None):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(customers):
+        start = int(rng.integers(0, months))
+        for m in range(start, months):
+            if m == gap or (m > start and rng.random() < 0.55):
+                continue
+            rows.append((f"c{c:03d}", month(2023 + (10 + m) // 12, (10 + m) % 12 + 1), int(rng.integers(1, 4)),
+                         float(np.round(rng.gamma(2.0, 30.0), 2))))
+    frame = pd.DataFrame(rows, columns=["customer_id", "month", "orders", "revenue"])
+    return frame.sample(frac=1, random_state=seed).reset_index(drop=True)  # the rows in no particular order
+
+
+def assert_same(new, reference):
+    pd.testing.assert_frame_equal(new.reset_index(drop=True), reference.reset_index(drop=True),
+                                  check_exact=True, check_dtype=False)
+
+
+# ---- monthly KPIs, cohorts, retention by segment ----
+
+@pytest.mark.parametrize("seed, gap", [(1, None), (2, 3), (3, 0), (4, 6)])
+def test_monthly_kpis_equal_the_definitions(seed, gap):
+    activity = random_activity(seed, gap=gap)
+    assert_same(monthly_kpis(activity), reference_kpis(activity))
+
+
+def test_a_customer_listed_twice_in_a_month_counts_once_and_a_single_month_has_no_rates():
+    activity = pd.DataFrame({"customer_id": ["a", "a", "b"], "month": [month(2024, 5)] * 3,
+                             "orders": [1, 2, 1], "revenue": [10.0, 5.0, 1.5]})
+    kpis = monthly_kpis(activity)
+    assert_same(kpis, reference_kpis(activity))
+    assert kpis.loc[0, ["active_customers", "new_customers", "orders"]].tolist() == [2, 2, 4]
+    assert pd.isna(kpis.loc[0, "retention_rate"]) and pd.isna(kpis.loc[0, "repurchase_rate"])
+
+
+def test_the_revenue_is_summed_in_the_rows_order_as_pandas_sums_it():
+    # floats whose sum depends on the order: the month's total must be the one Series.sum gives
+    values = [0.1, 1e16, 0.3, -1e16, 0.7, 0.2]
+    activity = pd.DataFrame({"customer_id": list("abcdef"), "month": [month(2024, 1), month(2024, 2)] * 3,
+                             "orders": 1, "revenue": values})
+    kpis = monthly_kpis(activity).set_index("month")
+    assert kpis.loc[month(2024, 1), "revenue"] == pd.Series([0.1, 0.3, 0.7]).sum()
+    assert kpis.loc[month(2024, 2), "revenue"] == pd.Series([1e16, -1e16, 0.2]).sum()
+
+
+def test_months_that_are_not_dates_are_named():
+    with pytest.raises(ValueError, match="'soon' is not a date"):
+        month_numbers(pd.Series([month(2024, 1), "soon"]))
+    assert month_numbers([month(2024, 1), pd.Timestamp("2024-02-01"), "2023-12-01"]).tolist() == [
+        2024 * 12, 2024 * 12 + 1, 2023 * 12 + 11]
+
+
+@pytest.mark.parametrize("measure", ["share_active", "customers", "revenue"])
+@pytest.mark.parametrize("seed", [5, 6])
+def test_cohorts_equal_the_definitions(measure, seed):
+    activity = random_activity(seed, gap=2)
+    frame = activity.assign(cohort=activity["customer_id"].map(activity.groupby("customer_id")["month"].min()))
+    frame["age"] = [(m.year - c.year) * 12 + m.month - c.month for m, c in zip(frame["month"], frame["cohort"])]
+    aggregate = ("revenue", "sum") if measure == "revenue" else ("customer_id", "nunique")
+    expected = frame.pivot_table(index="cohort", columns="age", values=aggregate[0], aggfunc=aggregate[1])
+    if measure == "share_active":
+        expected = expected.div(expected[0], axis=0)
+    last = max(activity["month"])
+    for cohort in expected.index:
+        reach = (last.year - cohort.year) * 12 + last.month - cohort.month
+        for age in expected.columns:
+            expected.loc[cohort, age] = np.nan if age > reach else np.nan_to_num(expected.loc[cohort, age])
+    table = cohort_table(activity, measure)
+    assert list(table.index) == sorted(expected.index) and table.columns.name == "months_since_first"
+    np.testing.assert_array_equal(table.to_numpy(dtype=float), expected.sort_index().to_numpy(dtype=float))
+
+
+def test_one_cohort_keeps_whole_counts():
+    activity = pd.DataFrame({"customer_id": ["a", "b", "a"], "month": [month(2024, 1), month(2024, 1), month(2024, 2)],
+                             "orders": 1, "revenue": 1.0})
+    table = cohort_table(activity, "customers")
+    assert table.loc[month(2024, 1)].tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_retention_by_segment_equals_the_definitions(seed):
+    activity = random_activity(seed, gap=4)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for start in sorted(set(activity["month"]))[1:]:
+        bought = activity.loc[activity["month"] < start, "customer_id"].unique()
+        rows += [(start, customer, rng.choice(["champions", "at_risk", "lost"])) for customer in bought]
+    at_start = pd.DataFrame(rows, columns=["month", "customer_id", "segment"])
+    # a member never active, a row listed twice, a row without a segment, a month the activity lacks
+    at_start = pd.concat([at_start, at_start.iloc[:1],
+                          pd.DataFrame({"month": [at_start["month"].iloc[-1], at_start["month"].iloc[0],
+                                                  month(2030, 1)],
+                                        "customer_id": ["ghost", "c001", "c002"],
+                                        "segment": ["lost", None, "lost"]})], ignore_index=True)
+    assert_same(retention_by_segment(activity, at_start), reference_retention(activity, at_start))
+
+
+# ---- the eight classes and the month-start classes ----
+
+CN8 = load_segment_map("cn8")
+
+
+def reference_high_low(features, segment_map, thresholds):
+    r = np.where(features["recency_days"] < thresholds["r"], "high", "low")
+    f = np.where(features["orders"] > thresholds["f"], "high", "low")
+    m = np.where(features["revenue"] > thresholds["m"], "high", "low")
+    lookup = {(s["r"], s["f"], s["m"]): s["code"] for s in segment_map.segments}
+    return [lookup[key] for key in zip(r, f, m)]
+
+
+@pytest.mark.parametrize("basis", ["mean", "median", "threshold"])
+def test_high_low_classes_equal_the_lookup_per_customer(basis):
+    rng = np.random.default_rng(11)
+    features = pd.DataFrame({"recency_days": rng.integers(0, 400, 300), "orders": rng.integers(1, 6, 300),
+                             "revenue": np.round(rng.gamma(2, 50, 300), 2)}, index=rng.permutation(300) + 1000)
+    features.loc[features.index[:3], "revenue"] = np.nan  # missing: low
+    features.loc[features.index[3:6], "orders"] = 3  # ties at the threshold: low (strictly more is high)
+    thresholds = {"recency_days": 90, "orders": 3, "revenue": 100.0}
+    segment_map = load_segment_map(CN8, basis=basis, thresholds=thresholds if basis == "threshold" else None)
+    codes, used = assign_high_low_classes(features, segment_map)
+    assert codes.index.equals(features.index) and codes.name == "rfm_class"
+    assert codes.tolist() == reference_high_low(features, segment_map, used)
+
+
+def test_a_map_giving_two_cells_one_class_is_looked_up_right():
+    segments = tuple({"code": "recent" if r == "high" else "away", "en": "", "zh": "", "r": r, "f": f, "m": m}
+                     for r in ("high", "low") for f in ("high", "low") for m in ("high", "low"))
+    two = SegmentMap(name="two", kind="high_low", segments=segments, basis="mean")
+    features = pd.DataFrame({"recency_days": [1, 500, 30], "orders": [1, 9, 2], "revenue": [1.0, 9.0, 5.0]})
+    assert assign_high_low_classes(features, two)[0].tolist() == ["recent", "away", "recent"]
+
+
+def month_start_history(seed=12, customers=80):
+    rng = np.random.default_rng(seed)
+    parts = []
+    for m in (month(2024, 2), month(2024, 3), month(2024, 4)):
+        n = customers if m != month(2024, 3) else customers // 2
+        parts.append(pd.DataFrame({"month": m, "customer_id": [f"c{i:03d}" for i in rng.permutation(n)],
+                                   "recency_days": rng.integers(0, 300, n), "orders": rng.integers(1, 8, n),
+                                   "revenue": np.round(rng.gamma(2, 40, n), 2),
+                                   "last_purchase": pd.Timestamp("2024-01-15")}))
+    return pd.concat(parts[::-1], ignore_index=True)  # newest first: the months are put in order
+
+
+def test_month_start_classes_classify_each_month_on_its_own_cut_points():
+    history = month_start_history()
+    grid = load_segment_map("rfm11")
+    classes = month_start_classes(history, RFM(), grid, CN8)
+    assert [m for m, _ in month_groups(classes)] == [month(2024, 2), month(2024, 3), month(2024, 4)]
+    for start, features in history.groupby("month"):
+        scorer = RFMScorer(5).fit(features)
+        expected = segment_customers(features.reset_index(drop=True), scorer, grid, CN8)[0]
+        got = classes[classes["month"] == start]
+        assert got["customer_id"].tolist() == features["customer_id"].tolist()
+        assert got["segment"].tolist() == expected["segment"].tolist()
+        assert got["rfm_class"].tolist() == expected["rfm_class"].tolist()
+    eight = month_start_segments(history, RFM(), grid, CN8, "rfm_class")
+    assert eight["segment"].tolist() == classes["rfm_class"].tolist()
+
+
+# ---- computed once per run, recomputed when its inputs change ----
+
+def test_the_monthly_kpis_stage_is_computed_once_and_redone_for_new_activity(tmp_path):
+    activity = random_activity(21)
+    save_stage(tmp_path, activity=activity)
+    kpis = monthly_kpis_stage(tmp_path)
+    assert_same(kpis, reference_kpis(activity))
+    saved = load_stage(tmp_path, "monthly_kpis")
+    pd.testing.assert_frame_equal(saved.drop(columns="month"), kpis.drop(columns="month"), check_exact=True)
+    assert saved["month"].tolist() == kpis["month"].tolist()
+    # a later step loads it: planted figures come back untouched
+    stamped = pd.read_parquet(tmp_path / "monthly_kpis.parquet")
+    stamped.loc[0, "orders"] = -1
+    stamped.to_parquet(tmp_path / "monthly_kpis.parquet", index=False)
+    assert monthly_kpis_stage(tmp_path).loc[0, "orders"] == -1
+    # 01 rerun on other data: the stage is made again
+    other = random_activity(22)
+    save_stage(tmp_path, activity=other)
+    assert_same(monthly_kpis_stage(tmp_path), reference_kpis(other))
+    # a history write reads it without writing into the finished report
+    (tmp_path / "monthly_kpis.parquet").unlink()
+    assert_same(monthly_kpis_stage(tmp_path, save=False), reference_kpis(other))
+    assert not (tmp_path / "monthly_kpis.parquet").exists()
+    (tmp_path / "activity.parquet").unlink()
+    assert monthly_kpis_stage(tmp_path) is None
+
+
+def test_the_month_start_classes_stage_is_redone_for_other_standards(tmp_path):
+    history = month_start_history()
+    save_stage(tmp_path, month_start_features=history)
+    grid = load_segment_map("rfm11")
+    first = month_start_classes_stage(tmp_path, RFM(), grid, CN8)
+    assert_same(first, month_start_classes(history, RFM(), grid, CN8))
+    assert_same(month_start_classes_stage(tmp_path, RFM(), grid, CN8), first)  # loaded
+    four = month_start_classes_stage(tmp_path, RFM(bins=4), grid, CN8)
+    assert_same(four, month_start_classes(history, RFM(bins=4), grid, CN8))
+    assert not four["segment"].equals(first["segment"])
+    median = load_segment_map(CN8, basis="median")
+    assert_same(month_start_classes_stage(tmp_path, RFM(), grid, median),
+                month_start_classes(history, RFM(), grid, median))
+    save_stage(tmp_path, month_start_features=history.iloc[:0])
+    assert month_start_classes_stage(tmp_path, RFM(), grid, CN8) is None
+    assert not (tmp_path / "month_start_classes.parquet").exists()
+
+
+def test_the_trends_from_saved_kpis_equal_those_from_the_activity():
+    activity = random_activity(31)
+    history = month_start_history()
+    classes = month_start_classes(history, RFM(), load_segment_map("rfm11"), CN8)[["month", "customer_id", "segment"]]
+    pd.testing.assert_frame_equal(kpi_series(None, classes, history, kpis=monthly_kpis(activity)),
+                                  kpi_series(activity, classes, history), check_exact=True)
+
+
+def test_last_months_classes_from_the_stage_equal_a_classification_of_that_month():
+    history = month_start_history()
+    grid = load_segment_map("rfm11")
+    classes = month_start_classes(history, RFM(), grid, CN8)
+    saved, source = classes_before(month(2024, 3), None, None, history, RFM(), grid, CN8, month_start_classes=classes)
+    fresh, again = classes_before(month(2024, 3), None, None, history, RFM(), grid, CN8)
+    assert source == again == "recomputed"
+    assert_same(saved, fresh)
+    assert len(saved) == 40 and list(saved.columns) == ["customer_id", "segment", "rfm_class"]
+
+
+# ---- customer ids compared in Arrow ----
+
+def test_ids_are_compared_as_text_and_missing_ids_are_never_found():
+    assert contains(pd.Series([1, 2, None], dtype=object), ["2", "3"]).tolist() == [False, True, False]
+    assert positions(["b", "z", "a"], pd.Series(["a", "b", "b"])).tolist() == [1, -1, 0]
+
+
+def test_transitions_moves_and_slips_keep_their_definitions():
+    before = pd.DataFrame({"customer_id": ["b", "a", "c", "d"], "segment": ["champions", "loyal", "lost", "champions"],
+                           "recency_days": [10, 200, 400, 160], "last_purchase": pd.Timestamp("2024-02-20")})
+    after = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"],
+                          "segment": ["at_risk", "champions", "lost", "hibernating", "new_customers"],
+                          "recency_days": [231, 3, 5, 191, 2], "revenue": [5.0, 9.0, 1.0, 7.0, 3.0],
+                          "last_purchase": pd.to_datetime(["2023-08-13", "2024-03-28", "2024-03-26", "2023-09-22",
+                                                           "2024-03-29"])})
+    counts, _ = transition_matrix(before, after, "segment", codes=load_segment_map("rfm11").codes)
+    assert counts.loc["champions", "champions"] == 1 and counts.loc["loyal", "at_risk"] == 1
+    assert counts.loc["new", "new_customers"] == 1 and int(counts.to_numpy().sum()) == 5
+    moves = customer_moves(before, after, month(2024, 3), churn_window=180)
+    assert moves.to_dict() == {"a": "stayed", "b": "returning", "c": "reactivated", "d": "lost", "e": "new"}
+    slips = slipped(before, after)
+    assert slips["customer_id"].tolist() == ["d", "a"] and slips["before"].tolist() == ["champions", "loyal"]
+    with pytest.raises(DataError, match=r"2 customer\(s\) .* \(e.g. 'x'\)"):
+        transition_matrix(pd.concat([before, pd.DataFrame({"customer_id": ["y", "x"], "segment": ["lost"] * 2})]),
+                          after)
+    with pytest.raises(DataError, match="before has customer 'b' twice"):
+        customer_moves(pd.concat([before, before.iloc[:1]]), after, month(2024, 3))
