@@ -211,11 +211,20 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     expr = month_start_features_expr(table, months, activity_days, minor_unit, floor_revenue=floor)
     if not floor:
         expr = expr.filter(expr.revenue > 0)
+    # DuckDB sorts text by its UTF-8 bytes, which is Python's order of the strings: sorted there, in
+    # parallel; a database may sort by its collation's rules, so its rows are sorted here
+    from segkit.intake.sources import is_embedded
+
+    in_duckdb = isinstance(transactions, pd.DataFrame) or _is_memtable(table) or is_embedded(table.get_backend())
+    if in_duckdb:
+        expr = expr.order_by(["month_index", "customer_id"])
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
     if frame.empty:
         return pd.DataFrame(columns=["month", "customer_id"])
     frame["customer_id"] = frame["customer_id"].astype(str)
-    frame = frame.sort_values(["month_index", "customer_id"], kind="stable").reset_index(drop=True)
+    if not in_duckdb:
+        frame = frame.sort_values(["month_index", "customer_id"], kind="stable")
+    frame = frame.reset_index(drop=True)
     for name in ("orders", "orders_recent", "recency_days", "tenure_days", *(("categories",) if "categories" in
                                                                           frame.columns else ())):
         frame[name] = frame[name].astype("int64")
@@ -245,40 +254,62 @@ def month_start_features_expr(transactions: ibis.Table, months, activity_days: i
     if not amount.type().is_decimal():
         amount = exact_amount(amount, minor_unit, float("inf"))[0]
     t = t.mutate(_day=t.ordered_at.date(), _amount=amount)
+    cuts = [pd.Timestamp(month).date() - dt.timedelta(days=1) for month in months]  # each month's as-of day
+    ascending = sorted(set(cuts))
+    rank = {cut: position for position, cut in enumerate(ascending)}
+
+    def period(day):  # the position of the first as-of day on or after `day` (null after the last)
+        return ibis.cases(*[(day <= ibis.date(cut), position) for position, cut in enumerate(ascending)],
+                          else_=ibis.null("int64"))
+
+    # Summarised once, into periods between consecutive as-of days: per customer and period the spend
+    # (exact), first and last day, the orders first bought in it and the categories first bought in
+    # it. A month start then sums the periods up to its own, a few rows per customer, not every line.
     days = t.group_by(customer_id=t.customer_id, day=t._day).aggregate(spend=t._amount.sum())
+    days = days.mutate(period=period(days.day))
+    days = days.filter(days.period.notnull())
+    spans = days.group_by(["customer_id", "period"]).aggregate(
+        spend=days.spend.sum(), first_day=days.day.min(), last_day=days.day.max())
     ordered = t.filter(t.order_id.notnull())
     orders = ordered.group_by(["customer_id", "order_id"]).aggregate(first_day=ordered._day.min())
+    orders = orders.mutate(period=period(orders.first_day))
+    orders = orders.filter(orders.period.notnull())
+    orders = orders.group_by(["customer_id", "period"]).aggregate(n=orders.count())
     bought = None
     if "category" in t.columns:
         named = t.filter(t.category.notnull())
         bought = named.group_by(["customer_id", "category"]).aggregate(first_day=named._day.min())
-    ordered = ordered.select("customer_id", "order_id", "_day")
+        bought = bought.mutate(period=period(bought.first_day))
+        bought = bought.filter(bought.period.notnull())
+        bought = bought.group_by(["customer_id", "period"]).aggregate(n=bought.count())
+    # the order lines of the activity windows only: (customer, order, day) once each
+    ordered = ordered.filter((ordered._day <= ibis.date(ascending[-1]))
+                             & (ordered._day > ibis.date(ascending[0] - dt.timedelta(days=activity_days))))
+    ordered = ordered.select("customer_id", "order_id", "_day").distinct()
     # a frame's memtable has no engine of its own yet: only a table in an engine is summarised there
     backend = t.get_backend() if len(months) > 1 and not _is_memtable(transactions) else None
     if backend is not None and is_embedded(backend):  # summarised once, read by every month (a database: only read)
-        days, orders, ordered = (backend.create_table(f"segkit_month_start_{next(_names)}", part, temp=True)
-                                 for part in (days, orders, ordered))
+        spans, orders, ordered = (backend.create_table(f"segkit_month_start_{next(_names)}", part, temp=True)
+                                  for part in (spans, orders, ordered))
         if bought is not None:
             bought = backend.create_table(f"segkit_month_start_{next(_names)}", bought, temp=True)
     parts = []
-    for index, month in enumerate(months):
-        as_of = pd.Timestamp(month).date() - dt.timedelta(days=1)
-        cut = ibis.date(as_of)
-        upto = days.filter(days.day <= cut)
+    for index, as_of in enumerate(cuts):
+        upto = spans.filter(spans.period <= rank[as_of])
         spend = upto.spend.sum()
         per = upto.group_by("customer_id").aggregate(
             revenue=(ibis.greatest(spend, 0) if floor_revenue else spend).cast("float64"),
-            first_purchase=upto.day.min(), last_purchase=upto.day.max())
-        counted = orders.filter(orders.first_day <= cut)
-        counted = counted.group_by("customer_id").aggregate(_orders=counted.count())
-        window = ordered.filter((ordered._day <= cut)
+            first_purchase=upto.first_day.min(), last_purchase=upto.last_day.max())
+        counted = orders.filter(orders.period <= rank[as_of])
+        counted = counted.group_by("customer_id").aggregate(_orders=counted.n.sum())
+        window = ordered.filter((ordered._day <= ibis.date(as_of))
                                 & (ordered._day > ibis.date(as_of - dt.timedelta(days=activity_days))))
         recent = window.group_by("customer_id").aggregate(_recent=window.order_id.nunique())
         joined = per.left_join(counted, "customer_id").select(per, counted._orders)
         joined = joined.left_join(recent, "customer_id").select(joined, recent._recent)
         if bought is not None:
-            kinds = bought.filter(bought.first_day <= cut)
-            kinds = kinds.group_by("customer_id").aggregate(_kinds=kinds.count())
+            kinds = bought.filter(bought.period <= rank[as_of])
+            kinds = kinds.group_by("customer_id").aggregate(_kinds=kinds.n.sum())
             joined = joined.left_join(kinds, "customer_id").select(joined, kinds._kinds)
         values = dict(orders=joined._orders.fill_null(0), orders_recent=joined._recent.fill_null(0))
         if bought is not None:
