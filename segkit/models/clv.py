@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -237,7 +237,7 @@ def _covariance(H: np.ndarray, who: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # expectations over the dropout probability p ~ Beta(a, B), by composite Gauss quadrature
 
-_NODES, _PANELS, _CHUNK = 12, 10, 4096
+_NODES, _PANELS, _CHUNK = 12, 10, 1024  # chunks of rows small enough to stay in cache
 _GL_U, _GL_W = leggauss(_NODES)
 _ENDPOINT_B = 60.0  # below this, (1 - p)^(B-1) is rough enough at p = 1 to need its own nodes
 
@@ -264,6 +264,14 @@ def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _jacobi_last_panel(b_value: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Jacobi nodes and the log of their weights for (1 - p)^(b_value - 1) on the last panel
+    (the same few B = b + x recur in every chunk and every call, so they are computed once)."""
+    lu, lw = roots_jacobi(_NODES, b_value - 1.0, 0.0)
+    return lu, np.log(lw)
+
+
 def _rate_chunk(a, B, R, A, times, ju, jw):
     s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * np.maximum(R, 1.0)), 1.0 / B), 1.0)
     edges = s0[:, None] ** (1.0 - np.arange(_PANELS) / (_PANELS - 1))[None, :]
@@ -273,20 +281,31 @@ def _rate_chunk(a, B, R, A, times, ju, jw):
     half, mid = (hi - lo) / 2, (hi + lo) / 2
     p1 = np.minimum(mid[..., None] + half[..., None] * _GL_U, 1 - 1e-16)
     lw1 = np.log(_GL_W) + np.log(half)[..., None] + (a - 1) * np.log(p1) + (B - 1)[:, None, None] * np.log1p(-p1)
-    for b_value in np.unique(B[B < _ENDPOINT_B]):  # Jacobi nodes for (1 - p)^(B-1) on the last panel
-        rows = B == b_value
-        lu, lw = roots_jacobi(_NODES, b_value - 1.0, 0.0)
-        h = half[rows, -1][:, None]
-        p_last = lo[rows, -1][:, None] + h * (1 + lu)
-        p1[rows, -1] = p_last
-        lw1[rows, -1] = np.log(lw) + b_value * np.log(h) + (a - 1) * np.log(p_last)
+    small = np.flatnonzero(B < _ENDPOINT_B)
+    if len(small):  # Jacobi nodes for (1 - p)^(B-1) on the last panel, gathered per row from each B's nodes
+        values, which = np.unique(B[small], return_inverse=True)
+        nodes = [_jacobi_last_panel(float(v)) for v in values]
+        lu, log_lw = np.array([n[0] for n in nodes])[which], np.array([n[1] for n in nodes])[which]
+        h = half[small, -1][:, None]
+        p_last = lo[small, -1][:, None] + h * (1 + lu)
+        p1[small, -1] = p_last
+        lw1[small, -1] = log_lw + B[small][:, None] * np.log(h) + (a - 1) * np.log(p_last)
     p = np.concatenate([p0, p1.reshape(len(B), -1)], axis=1)
     logw = np.concatenate([lw0, lw1.reshape(len(B), -1)], axis=1)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
+    w /= p  # the integrand is (1 - (A / (A + p t))^R) / p: its 1 / p joins the weights once for all times
     scaled = p / A[:, None]
-    return np.column_stack([np.sum(w * (-np.expm1(-R[:, None] * np.log1p(scaled * t)) / p), axis=1)
-                            for t in times])
+    minus_R = -R[:, None]
+    out = np.empty((len(B), len(times)))
+    term = np.empty_like(scaled)
+    for k, t in enumerate(times):  # in place, one buffer: expm1(-R log1p(p t / A)) for each node
+        np.multiply(scaled, t, out=term)
+        np.log1p(term, out=term)
+        np.multiply(term, minus_R, out=term)
+        np.expm1(term, out=term)
+        out[:, k] = np.einsum("ij,ij->i", w, term)
+    return -out
 
 
 def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
@@ -729,9 +748,12 @@ class ParetoNBDModel(_CountingModel):
 
     def _loglik_scaled(self, v, x, t_x, T, index=None):
         r, alpha, s, beta = v
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        dead = np.log(s) - np.log(r + s + x) + self._log_a0(r, alpha, s, beta, index or _Index(x, t_x, T))
+        ix = index or _Index(x, t_x, T)
+        # the terms of x alone and of T alone once per distinct value (the same numbers as per row)
+        at_x, at_T = ix.of_x, ix.of_T
+        head = (gammaln(r + ix.xs) - gammaln(r))[at_x] + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + x) * np.log(alpha + ix.times)[at_T] - s * np.log(beta + ix.times)[at_T]
+        dead = np.log(s) - np.log(r + s + ix.xs)[at_x] + self._log_a0(r, alpha, s, beta, ix)
         return head + np.logaddexp(alive, dead)
 
     def _p_alive(self, x, t_x, T):
