@@ -961,8 +961,19 @@ def _periods(purchases, horizon, horizon_unit, discount_rate):
     return step * np.arange(horizon + 1), (1 + discount_rate) ** -np.arange(1, horizon + 1)
 
 
-def _discounted_purchases(purchases, x, t_x, T, times, discounts):
-    return _weighted_sum(discounts, np.diff(purchases._conditional(x, t_x, T, times), axis=1).T)
+def horizon_purchases(summary: pd.DataFrame, purchases: _CountingModel, horizon: int = 12,
+                      horizon_unit: str = "months", discount_rate: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer of `summary`: the expected purchases over the whole horizon (as
+    `purchases.expected_purchases(summary, horizon, unit=horizon_unit)`) and the discounted expected
+    purchases of `predicted_clv` (sum over periods k of the purchases in period k / (1 +
+    discount_rate)^k), both from one evaluation of the purchase model at the period ends, so that
+    a caller needing both does not compute the expectation twice. Two float arrays aligned with
+    `summary`; the same refusals as `predicted_clv`."""
+    times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
+    x, t_x, T = purchases._predict_data(summary)
+    (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
+    cumulative = purchases._conditional(ux, utx, uT, times)
+    return cumulative[:, -1][inverse], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)[inverse]
 
 
 def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: GammaGammaModel,
@@ -977,10 +988,7 @@ def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: Gamma
     A Series aligned with `summary`. Raises ParamsError for a horizon that is not a whole number
     >= 1, a discount rate outside [0, 1) or an unknown unit.
     """
-    times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
-    x, t_x, T = purchases._predict_data(summary)
-    (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
-    discounted = _discounted_purchases(purchases, ux, utx, uT, times, discounts)[inverse]
+    discounted = horizon_purchases(summary, purchases, horizon, horizon_unit, discount_rate)[1]
     return pd.Series(spend.expected_spend(summary).to_numpy() * discounted, index=summary.index, name="clv")
 
 
