@@ -680,11 +680,22 @@ class BGNBDModel(_CountingModel):
         return _rate_over_beta(P["a"], P["b"] + B_extra, R, A, times)
 
     def _conditional(self, x, t_x, T, times):
-        """Expected purchases in the next t for each row and each of `times`: (rows, times)."""
+        """Expected purchases in the next t for each row and each of `times`: (rows, times).
+
+        The last result is kept with its inputs (the parameters and the arrays' bytes): the report
+        asks for the same customers' expectations at the same times again (the value stage, then
+        its intervals), and this integral is the costly part of both."""
         P = self.params_
+        x, t_x, T, times = (np.ascontiguousarray(v, dtype=float) for v in (x, t_x, T, np.atleast_1d(times)))
+        key = (tuple(P.items()), x.tobytes(), t_x.tobytes(), T.tobytes(), times.tobytes())
+        kept = self.__dict__.get("_kept_conditional")
+        if kept is not None and kept[0] == key:
+            return kept[1].copy()
         (px, pT), where, _ = _unique_rows(x, T)  # the rate while alive does not depend on t_x
         rate = self._alive_rate(P["r"] + px, P["alpha"] + pT, px, times)[where]
-        return self._p_alive(x, t_x, T)[:, None] * rate
+        result = self._p_alive(x, t_x, T)[:, None] * rate
+        self._kept_conditional = (key, result)
+        return result.copy()
 
     def _unconditional(self, t):
         P = self.params_
