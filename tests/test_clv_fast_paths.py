@@ -150,3 +150,19 @@ def test_pinned_references_leave_the_labels_of_a_given_k_unchanged():
     pinned = RFMClusterer(k_min=4, k_max=4, sample_size=500, n_references=PINNED_REFERENCES, random_state=1).fit(features)
     np.testing.assert_array_equal(full.labels_, pinned.labels_)
     assert full.k_ == pinned.k_ == 4
+
+
+@pytest.mark.parametrize("values", [["b", "a", "b", "c", "a"], ["Champions", "At risk", "ÄÖ", "zz", "At risk", "10", "9"],
+                                    [3, 1, 2, 3], ["only"]])
+def test_sorted_groups_equal_numpy_unique(values):
+    labels, codes = clv._sorted_groups(pd.Series(values))
+    old_labels, old_codes = np.unique(pd.Series(values).astype(str).to_numpy(), return_inverse=True)
+    assert list(labels) == list(old_labels)
+    np.testing.assert_array_equal(codes, old_codes)
+
+
+def test_sorted_groups_of_a_categorical_column():
+    values = pd.Series(pd.Categorical(["low", "high", "low", "mid"], categories=["low", "mid", "high"]))
+    labels, codes = clv._sorted_groups(values)
+    assert list(labels) == ["high", "low", "mid"]
+    np.testing.assert_array_equal(codes, [1, 0, 1, 2])

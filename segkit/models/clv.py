@@ -1061,6 +1061,21 @@ def holdout_check(summary: pd.DataFrame, purchases: _CountingModel, max_x: int =
     return table
 
 
+def _sorted_groups(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values as text, sorted, and each row's place among them: np.unique(values as
+    text, return_inverse=True), by hashing (pandas.factorize) and sorting only the distinct values,
+    not a million Python strings."""
+    text = values.astype(str).to_numpy()
+    codes, uniques = pd.factorize(text)
+    if (codes < 0).any():  # a missing value that stayed missing: leave it to np.unique's rules
+        return np.unique(text, return_inverse=True)
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return uniques[order], rank[codes]
+
+
 def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, spend: GammaGammaModel | None = None,
                     horizon: int = 12, horizon_unit: str = "months", discount_rate: float = 0.01,
                     level: float = 0.9) -> pd.DataFrame:
@@ -1086,7 +1101,7 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
                               "fit it to get intervals")
     times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
     x, t_x, T = purchases._predict_data(summary)
-    labels, group_of = np.unique(summary[by].astype(str).to_numpy(), return_inverse=True)
+    labels, group_of = _sorted_groups(summary[by])
     sizes = np.bincount(group_of, minlength=len(labels)).astype(float)
     (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
 
