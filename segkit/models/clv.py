@@ -44,7 +44,7 @@ from segkit.errors import DataError, ParamsError
 from segkit.models.repeat_summary import UNIT_DAYS, unit_days
 
 __all__ = ["BGNBDModel", "ParetoNBDModel", "GammaGammaModel", "ConvergenceWarning", "predicted_clv",
-           "holdout_check", "group_intervals"]
+           "holdout_check", "group_intervals", "horizon_purchases"]
 
 _BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no interior maximum
 
