@@ -166,3 +166,18 @@ def test_sorted_groups_of_a_categorical_column():
     labels, codes = clv._sorted_groups(values)
     assert list(labels) == ["high", "low", "mid"]
     np.testing.assert_array_equal(codes, [1, 0, 1, 2])
+
+
+def test_unique_rows_kept_grouping_is_keyed_by_values_and_returns_copies():
+    x, t_x, T = edge_rows(n=200, seed=8)
+    first = clv._unique_rows(x, t_x, T)
+    first[1][:] = -1  # a caller changing its copy does not change the kept grouping
+    again = clv._unique_rows(x.copy(), t_x.copy(), T.copy())
+    assert (again[1] >= 0).all() and again[2].sum() == len(x)
+    frame = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
+    expected = frame.groupby(["x", "t_x", "T"], sort=True).ngroup().to_numpy()
+    np.testing.assert_array_equal(again[1], expected)
+    moved = clv._unique_rows(x, t_x, T + 1.0)  # other values: grouped anew
+    assert not np.array_equal(moved[0][2], again[0][2])
+    two = clv._unique_rows(x, T)  # other columns: grouped anew
+    assert len(two[0]) == 2 and len(two[0][0]) == len(np.unique(np.column_stack([x, T]), axis=0))
