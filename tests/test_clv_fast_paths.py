@@ -181,3 +181,15 @@ def test_unique_rows_kept_grouping_is_keyed_by_values_and_returns_copies():
     assert not np.array_equal(moved[0][2], again[0][2])
     two = clv._unique_rows(x, T)  # other columns: grouped anew
     assert len(two[0]) == 2 and len(two[0][0]) == len(np.unique(np.column_stack([x, T]), axis=0))
+
+
+def test_bgnbd_horizon_parts_equal_the_sums_over_every_row():
+    fit_on, frame = small_summary()
+    model = BGNBDModel().fit(fit_on)
+    x, t_x, T = (frame[c].to_numpy(float) for c in ("x", "t_x", "T"))
+    times, discounts = 30.4375 / 7 * np.arange(13), 1.01 ** -np.arange(1, 13)
+    total, discounted = model._horizon_parts(x, t_x, T, times, discounts)
+    cumulative = model._conditional(x, t_x, T, times)  # per row, then the period sums: the first route
+    np.testing.assert_array_equal(total, cumulative[:, -1])
+    assert relative_gap(discounted, (np.diff(cumulative, axis=1) * discounts).sum(axis=1)) < 1e-12
+    assert (discounted > 0).all() and (discounted < total).all()

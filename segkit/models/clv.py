@@ -510,6 +510,12 @@ class _CountingModel:
             values = self._loglik_scaled(np.array([P[n] for n in self._names]), ux, utx, uT)
         return float(_weighted_sum(counts, values))
 
+    def _horizon_parts(self, x, t_x, T, times, discounts):
+        """Per row: the expected purchases up to the last of `times` (the first being 0) and the sum
+        over periods k of discounts[k-1] x the expected purchases between times[k-1] and times[k]."""
+        cumulative = self._conditional(x, t_x, T, times)
+        return cumulative[:, -1], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)
+
     # --- public predictions ---
     def expected_purchases(self, summary: pd.DataFrame, t: float, unit: str | None = None) -> pd.Series:
         """Expected purchases in the next `t` periods (model units, or `unit`) for each customer,
@@ -709,6 +715,19 @@ class BGNBDModel(_CountingModel):
         and the last rates are kept with a digest of their inputs and the parameters, because the
         report asks for the same customers at the same times again (the value stage, then its
         intervals, whose perturbed copies share the same rows), and this integral is the costly part."""
+        alive, rate, where = self._alive_and_rate(x, t_x, T, times)
+        return alive[:, None] * rate[where]
+
+    def _horizon_parts(self, x, t_x, T, times, discounts):
+        """Per row: the expected purchases up to the last of `times` and the discounted sum of the
+        purchases in each period between `times` (as `_CountingModel._horizon_parts`), with the
+        period sums taken over the distinct (x, T) before P(alive) multiplies them per row."""
+        alive, rate, where = self._alive_and_rate(x, t_x, T, times)
+        return alive * rate[:, -1][where], alive * _weighted_sum(discounts, np.diff(rate, axis=1).T)[where]
+
+    def _alive_and_rate(self, x, t_x, T, times):
+        """P(alive) per row, the expected purchases while alive per distinct (x, T) and time, and
+        each row's place among the distinct (x, T)."""
         P = self.params_
         x, t_x, T = (np.ascontiguousarray(v, dtype=float) for v in (x, t_x, T))
         times = np.ascontiguousarray(np.atleast_1d(times), dtype=float)
@@ -722,7 +741,7 @@ class BGNBDModel(_CountingModel):
         kept = self.__dict__.get("_kept_rate")
         if kept is None or kept[0] != rate_key:
             kept = self._kept_rate = (rate_key, self._alive_rate(P["r"] + px, P["alpha"] + pT, px, times))
-        return self._p_alive(x, t_x, T)[:, None] * kept[1][where]
+        return self._p_alive(x, t_x, T), kept[1], where
 
     def _unconditional(self, t):
         P = self.params_
@@ -1012,8 +1031,8 @@ def horizon_purchases(summary: pd.DataFrame, purchases: _CountingModel, horizon:
     times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
     x, t_x, T = purchases._predict_data(summary)
     (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
-    cumulative = purchases._conditional(ux, utx, uT, times)
-    return cumulative[:, -1][inverse], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)[inverse]
+    total, discounted = purchases._horizon_parts(ux, utx, uT, times, discounts)
+    return total[inverse], discounted[inverse]
 
 
 def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: GammaGammaModel,
@@ -1121,8 +1140,8 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
         return np.bincount(group_of, values, len(labels)) / sizes
 
     def purchase_paths(model):  # per customer: purchases over the horizon, discounted purchases
-        cumulative = model._conditional(ux, utx, uT, times)
-        return cumulative[:, -1][inverse], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)[inverse]
+        total, discounted = model._horizon_parts(ux, utx, uT, times, discounts)
+        return total[inverse], discounted[inverse]
 
     def log_gradient(model, values_of):
         theta, h = model.theta_, 1e-4
