@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from segkit.errors import ParamsError, SegkitError
 from segkit.evaluate.quality import compare_quality, explain_with_tree
-from segkit.evaluate.stability import PINNED_SAMPLE, cluster_stability
+from segkit.evaluate.stability import PINNED_REFERENCES, PINNED_SAMPLE, cluster_stability
 
 METHODS = ("kmeans", "rfm", "classes")
 DEFAULT_GRID = ({"method": "rfm", "bins": 3}, {"method": "rfm", "bins": 5}, {"method": "classes"},
@@ -61,8 +61,11 @@ def _labels(setting: dict, features: pd.DataFrame, columns, segment_map, class_m
 
     method = setting["method"]
     if method == "kmeans":
+        # k is given: the silhouette sample and the gap's reference sets, which only choose k, are made
+        # small (as for a refit with k pinned); the labels do not depend on them
         clusterer = RFMClusterer(k_min=setting["k"], k_max=setting["k"], columns=tuple(setting.get("features") or columns),
-                                 sample_size=PINNED_SAMPLE, random_state=random_state).fit(features)
+                                 sample_size=PINNED_SAMPLE, n_references=PINNED_REFERENCES,
+                                 random_state=random_state).fit(features)
         return np.asarray(clusterer.labels_), clusterer
     segments, _ = segment_customers(features, setting.get("bins", 5), segment_map, class_map)
     return segments["segment" if method == "rfm" else "rfm_class"].to_numpy(), None

@@ -28,8 +28,9 @@ terms, and their difference is taken in log space.
 from __future__ import annotations
 
 import copy
+import hashlib
 import warnings
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ from segkit.errors import DataError, ParamsError
 from segkit.models.repeat_summary import UNIT_DAYS, unit_days
 
 __all__ = ["BGNBDModel", "ParetoNBDModel", "GammaGammaModel", "ConvergenceWarning", "predicted_clv",
-           "holdout_check", "group_intervals"]
+           "holdout_check", "group_intervals", "horizon_purchases"]
 
 _BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no interior maximum
 
@@ -137,15 +138,37 @@ def _check_fit_data(x, t_x, T, who: str) -> None:
                         "again: choose a later calibration_end or more data")
 
 
+_KEPT_ROWS: dict = {}  # the last grouping of _unique_rows, under a digest of its columns
+
+
 def _unique_rows(*columns: np.ndarray):
     """The distinct rows of the columns (sorted, so independent of the row order), each row's
-    position among them, and how many rows each stands for."""
-    frame = pd.DataFrame(dict(enumerate(columns)))
-    codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
-    counts = np.bincount(codes)
-    first = np.empty(len(counts), dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]  # the first row of each distinct value
-    return [np.asarray(c)[first] for c in columns], codes, counts.astype(float)
+    position among them, and how many rows each stands for.
+
+    The last grouping is kept under a digest of the columns: the value stage groups the same
+    customers' (x, t_x, T) for BG/NBD and Pareto/NBD, and again for P(alive), the predictions and
+    the intervals (0.3 s each at a million customers); copies are returned."""
+    key = _digest(*(np.asarray(c, dtype=float) for c in columns))
+    if _KEPT_ROWS.get("key") != key:
+        frame = pd.DataFrame(dict(enumerate(columns)))
+        codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
+        counts = np.bincount(codes)
+        first = np.empty(len(counts), dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes))[::-1]  # the first row of each distinct value
+        _KEPT_ROWS.clear()
+        _KEPT_ROWS.update(key=key, found=([np.asarray(c)[first] for c in columns], codes, counts.astype(float)))
+    distinct, codes, counts = _KEPT_ROWS["found"]
+    return [c.copy() for c in distinct], codes.copy(), counts.copy()
+
+
+def _digest(*arrays: np.ndarray) -> bytes:
+    """A digest of the arrays' values (BLAKE2b, 32 bytes): a short key for results kept between calls."""
+    found = hashlib.blake2b(digest_size=32)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        found.update(f"{a.dtype.str}{a.shape}".encode())
+        found.update(a.view(np.uint8))
+    return found.digest()
 
 
 def _weighted_sum(weights, values):
@@ -237,7 +260,7 @@ def _covariance(H: np.ndarray, who: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # expectations over the dropout probability p ~ Beta(a, B), by composite Gauss quadrature
 
-_NODES, _PANELS, _CHUNK = 12, 10, 4096
+_NODES, _PANELS, _CHUNK = 12, 10, 1024  # chunks of rows small enough to stay in cache
 _GL_U, _GL_W = leggauss(_NODES)
 _ENDPOINT_B = 60.0  # below this, (1 - p)^(B-1) is rough enough at p = 1 to need its own nodes
 
@@ -264,6 +287,14 @@ def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _jacobi_last_panel(b_value: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Jacobi nodes and the log of their weights for (1 - p)^(b_value - 1) on the last panel
+    (the same few B = b + x recur in every chunk and every call, so they are computed once)."""
+    lu, lw = roots_jacobi(_NODES, b_value - 1.0, 0.0)
+    return lu, np.log(lw)
+
+
 def _rate_chunk(a, B, R, A, times, ju, jw):
     s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * np.maximum(R, 1.0)), 1.0 / B), 1.0)
     edges = s0[:, None] ** (1.0 - np.arange(_PANELS) / (_PANELS - 1))[None, :]
@@ -273,20 +304,31 @@ def _rate_chunk(a, B, R, A, times, ju, jw):
     half, mid = (hi - lo) / 2, (hi + lo) / 2
     p1 = np.minimum(mid[..., None] + half[..., None] * _GL_U, 1 - 1e-16)
     lw1 = np.log(_GL_W) + np.log(half)[..., None] + (a - 1) * np.log(p1) + (B - 1)[:, None, None] * np.log1p(-p1)
-    for b_value in np.unique(B[B < _ENDPOINT_B]):  # Jacobi nodes for (1 - p)^(B-1) on the last panel
-        rows = B == b_value
-        lu, lw = roots_jacobi(_NODES, b_value - 1.0, 0.0)
-        h = half[rows, -1][:, None]
-        p_last = lo[rows, -1][:, None] + h * (1 + lu)
-        p1[rows, -1] = p_last
-        lw1[rows, -1] = np.log(lw) + b_value * np.log(h) + (a - 1) * np.log(p_last)
+    small = np.flatnonzero(B < _ENDPOINT_B)
+    if len(small):  # Jacobi nodes for (1 - p)^(B-1) on the last panel, gathered per row from each B's nodes
+        values, which = np.unique(B[small], return_inverse=True)
+        nodes = [_jacobi_last_panel(float(v)) for v in values]
+        lu, log_lw = np.array([n[0] for n in nodes])[which], np.array([n[1] for n in nodes])[which]
+        h = half[small, -1][:, None]
+        p_last = lo[small, -1][:, None] + h * (1 + lu)
+        p1[small, -1] = p_last
+        lw1[small, -1] = log_lw + B[small][:, None] * np.log(h) + (a - 1) * np.log(p_last)
     p = np.concatenate([p0, p1.reshape(len(B), -1)], axis=1)
     logw = np.concatenate([lw0, lw1.reshape(len(B), -1)], axis=1)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
+    w /= p  # the integrand is (1 - (A / (A + p t))^R) / p: its 1 / p joins the weights once for all times
     scaled = p / A[:, None]
-    return np.column_stack([np.sum(w * (-np.expm1(-R[:, None] * np.log1p(scaled * t)) / p), axis=1)
-                            for t in times])
+    minus_R = -R[:, None]
+    out = np.empty((len(B), len(times)))
+    term = np.empty_like(scaled)
+    for k, t in enumerate(times):  # in place, one buffer: expm1(-R log1p(p t / A)) for each node
+        np.multiply(scaled, t, out=term)
+        np.log1p(term, out=term)
+        np.multiply(term, minus_R, out=term)
+        np.expm1(term, out=term)
+        out[:, k] = np.einsum("ij,ij->i", w, term)
+    return -out
 
 
 def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
@@ -467,6 +509,12 @@ class _CountingModel:
         else:
             values = self._loglik_scaled(np.array([P[n] for n in self._names]), ux, utx, uT)
         return float(_weighted_sum(counts, values))
+
+    def _horizon_parts(self, x, t_x, T, times, discounts):
+        """Per row: the expected purchases up to the last of `times` (the first being 0) and the sum
+        over periods k of discounts[k-1] x the expected purchases between times[k-1] and times[k]."""
+        cumulative = self._conditional(x, t_x, T, times)
+        return cumulative[:, -1], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)
 
     # --- public predictions ---
     def expected_purchases(self, summary: pd.DataFrame, t: float, unit: str | None = None) -> pd.Series:
@@ -661,11 +709,39 @@ class BGNBDModel(_CountingModel):
         return _rate_over_beta(P["a"], P["b"] + B_extra, R, A, times)
 
     def _conditional(self, x, t_x, T, times):
-        """Expected purchases in the next t for each row and each of `times`: (rows, times)."""
+        """Expected purchases in the next t for each row and each of `times`: (rows, times).
+
+        The rate while alive depends on (x, T) only; the distinct (x, T) of the last rows asked
+        and the last rates are kept with a digest of their inputs and the parameters, because the
+        report asks for the same customers at the same times again (the value stage, then its
+        intervals, whose perturbed copies share the same rows), and this integral is the costly part."""
+        alive, rate, where = self._alive_and_rate(x, t_x, T, times)
+        return alive[:, None] * rate[where]
+
+    def _horizon_parts(self, x, t_x, T, times, discounts):
+        """Per row: the expected purchases up to the last of `times` and the discounted sum of the
+        purchases in each period between `times` (as `_CountingModel._horizon_parts`), with the
+        period sums taken over the distinct (x, T) before P(alive) multiplies them per row."""
+        alive, rate, where = self._alive_and_rate(x, t_x, T, times)
+        return alive * rate[:, -1][where], alive * _weighted_sum(discounts, np.diff(rate, axis=1).T)[where]
+
+    def _alive_and_rate(self, x, t_x, T, times):
+        """P(alive) per row, the expected purchases while alive per distinct (x, T) and time, and
+        each row's place among the distinct (x, T)."""
         P = self.params_
-        (px, pT), where, _ = _unique_rows(x, T)  # the rate while alive does not depend on t_x
-        rate = self._alive_rate(P["r"] + px, P["alpha"] + pT, px, times)[where]
-        return self._p_alive(x, t_x, T)[:, None] * rate
+        x, t_x, T = (np.ascontiguousarray(v, dtype=float) for v in (x, t_x, T))
+        times = np.ascontiguousarray(np.atleast_1d(times), dtype=float)
+        pairs_key = _digest(x, T)
+        kept = self.__dict__.get("_kept_pairs")
+        if kept is None or kept[0] != pairs_key:
+            (px, pT), where, _ = _unique_rows(x, T)
+            kept = self._kept_pairs = (pairs_key, px, pT, where)
+        _, px, pT, where = kept
+        rate_key = (tuple(P.items()), pairs_key, times.tobytes())
+        kept = self.__dict__.get("_kept_rate")
+        if kept is None or kept[0] != rate_key:
+            kept = self._kept_rate = (rate_key, self._alive_rate(P["r"] + px, P["alpha"] + pT, px, times))
+        return self._p_alive(x, t_x, T), kept[1], where
 
     def _unconditional(self, t):
         P = self.params_
@@ -729,9 +805,14 @@ class ParetoNBDModel(_CountingModel):
 
     def _loglik_scaled(self, v, x, t_x, T, index=None):
         r, alpha, s, beta = v
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        dead = np.log(s) - np.log(r + s + x) + self._log_a0(r, alpha, s, beta, index or _Index(x, t_x, T))
+        ix = index or _Index(x, t_x, T)
+        # the terms of x alone once per distinct x, those of (x, T) once per distinct pair: the same
+        # numbers as per row, for far fewer rows (a million customers have ~30,000 distinct (x, T))
+        xs, at_x = ix.xs, ix.of_x
+        pair_x, pair_u, _, at_T = ix.pairs
+        head = ((gammaln(r + xs) - gammaln(r)) + r * np.log(alpha) + s * np.log(beta))[at_x]
+        alive = (-(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u))[at_T]
+        dead = (np.log(s) - np.log(r + s + xs))[at_x] + self._log_a0(r, alpha, s, beta, ix)
         return head + np.logaddexp(alive, dead)
 
     def _p_alive(self, x, t_x, T):
@@ -939,8 +1020,19 @@ def _periods(purchases, horizon, horizon_unit, discount_rate):
     return step * np.arange(horizon + 1), (1 + discount_rate) ** -np.arange(1, horizon + 1)
 
 
-def _discounted_purchases(purchases, x, t_x, T, times, discounts):
-    return _weighted_sum(discounts, np.diff(purchases._conditional(x, t_x, T, times), axis=1).T)
+def horizon_purchases(summary: pd.DataFrame, purchases: _CountingModel, horizon: int = 12,
+                      horizon_unit: str = "months", discount_rate: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer of `summary`: the expected purchases over the whole horizon (as
+    `purchases.expected_purchases(summary, horizon, unit=horizon_unit)`) and the discounted expected
+    purchases of `predicted_clv` (sum over periods k of the purchases in period k / (1 +
+    discount_rate)^k), both from one evaluation of the purchase model at the period ends, so that
+    a caller needing both does not compute the expectation twice. Two float arrays aligned with
+    `summary`; the same refusals as `predicted_clv`."""
+    times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
+    x, t_x, T = purchases._predict_data(summary)
+    (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
+    total, discounted = purchases._horizon_parts(ux, utx, uT, times, discounts)
+    return total[inverse], discounted[inverse]
 
 
 def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: GammaGammaModel,
@@ -955,10 +1047,7 @@ def predicted_clv(summary: pd.DataFrame, purchases: _CountingModel, spend: Gamma
     A Series aligned with `summary`. Raises ParamsError for a horizon that is not a whole number
     >= 1, a discount rate outside [0, 1) or an unknown unit.
     """
-    times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
-    x, t_x, T = purchases._predict_data(summary)
-    (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
-    discounted = _discounted_purchases(purchases, ux, utx, uT, times, discounts)[inverse]
+    discounted = horizon_purchases(summary, purchases, horizon, horizon_unit, discount_rate)[1]
     return pd.Series(spend.expected_spend(summary).to_numpy() * discounted, index=summary.index, name="clv")
 
 
@@ -1003,6 +1092,21 @@ def holdout_check(summary: pd.DataFrame, purchases: _CountingModel, max_x: int =
     return table
 
 
+def _sorted_groups(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values as text, sorted, and each row's place among them: np.unique(values as
+    text, return_inverse=True), by hashing (pandas.factorize) and sorting only the distinct values,
+    not a million Python strings."""
+    text = values.astype(str).to_numpy()
+    codes, uniques = pd.factorize(text)
+    if (codes < 0).any():  # a missing value that stayed missing: leave it to np.unique's rules
+        return np.unique(text, return_inverse=True)
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return uniques[order], rank[codes]
+
+
 def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, spend: GammaGammaModel | None = None,
                     horizon: int = 12, horizon_unit: str = "months", discount_rate: float = 0.01,
                     level: float = 0.9) -> pd.DataFrame:
@@ -1028,7 +1132,7 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
                               "fit it to get intervals")
     times, discounts = _periods(purchases, horizon, horizon_unit, discount_rate)
     x, t_x, T = purchases._predict_data(summary)
-    labels, group_of = np.unique(summary[by].astype(str).to_numpy(), return_inverse=True)
+    labels, group_of = _sorted_groups(summary[by])
     sizes = np.bincount(group_of, minlength=len(labels)).astype(float)
     (ux, utx, uT), inverse, _ = _unique_rows(x, t_x, T)
 
@@ -1036,8 +1140,8 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
         return np.bincount(group_of, values, len(labels)) / sizes
 
     def purchase_paths(model):  # per customer: purchases over the horizon, discounted purchases
-        cumulative = model._conditional(ux, utx, uT, times)
-        return cumulative[:, -1][inverse], _weighted_sum(discounts, np.diff(cumulative, axis=1).T)[inverse]
+        total, discounted = model._horizon_parts(ux, utx, uT, times, discounts)
+        return total[inverse], discounted[inverse]
 
     def log_gradient(model, values_of):
         theta, h = model.theta_, 1e-4

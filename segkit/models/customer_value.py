@@ -18,7 +18,7 @@ import pandas as pd
 
 from segkit.classify.value import tiers
 from segkit.errors import DataError
-from segkit.models.clv import BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, predicted_clv
+from segkit.models.clv import BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, horizon_purchases
 
 VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_spend", "clv", "clv_tier", "churn_risk")
 
@@ -104,15 +104,17 @@ def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12
     if not 0 < alive_threshold < 1:
         raise DataError(f"alive_threshold must lie between 0 and 1, got {alive_threshold!r}")
     purchases = models.purchases
+    # one evaluation of the purchase model gives both the horizon's purchases and the discounted
+    # ones of predicted_clv (the same numbers as expected_purchases and predicted_clv)
+    expected, discounted = horizon_purchases(summary, purchases, horizon, horizon_unit, discount_rate)
     frame = pd.DataFrame({
         "customer_id": summary["customer_id"].astype(str).to_numpy(),
         "p_alive": purchases.p_alive(summary).to_numpy(),
-        "expected_purchases": purchases.expected_purchases(summary, horizon, unit=horizon_unit).to_numpy(),
+        "expected_purchases": expected,
     })
     if models.spend is not None:
         frame["expected_spend"] = models.spend.expected_spend(summary).to_numpy()
-        frame["clv"] = predicted_clv(summary, purchases, models.spend, horizon=horizon, horizon_unit=horizon_unit,
-                                     discount_rate=discount_rate).to_numpy()
+        frame["clv"] = frame["expected_spend"].to_numpy() * discounted
         frame["clv_tier"] = tiers(frame["clv"], quantiles=tier_quantiles).to_numpy()
     else:
         frame["expected_spend"] = np.nan
