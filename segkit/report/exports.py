@@ -403,6 +403,8 @@ def _plain_column(column: pd.Series) -> tuple[np.ndarray, str]:
         return _object_array(array.to_pylist()), "any"
     values = np.empty(len(array), dtype=object)
     values[:] = array.to_pylist()
+    if name == "text":
+        values[values == ""] = None  # an empty text is an empty cell, as openpyxl left it
     return values, name
 
 
