@@ -362,8 +362,9 @@ def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.Pa
             dictionary = book.add_worksheet(_sheet_name(t("exports.sheet.dictionary", lang), used))
             rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type",
                                                              "description_en", "description_zh")]]
-            rows += [[column, header(column, "en"), header(column, "zh"), t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
-                      t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in frame.columns]
+            rows += [[column, header(column, "en"), header(column, "zh"),
+                      t(f"exports.type.{COLUMNS.get(column, 'text')}", lang), t(f"exports.desc.{column}", "en"),
+                      t(f"exports.desc.{column}", "zh")] for column in frame.columns]
             _write_rows(dictionary, 0, rows, formats)
         finally:
             book.close()
@@ -371,10 +372,10 @@ def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.Pa
 
 
 def _plain_column(column: pd.Series) -> tuple[np.ndarray, str]:
-    """A column as an array of plain Python values (None where missing: an empty cell) and its kind
-    (text, number, boolean, serial: a date as Excel's day number, date, datetime, or any: decided
-    cell by cell), converted in one pass by
-    Arrow instead of pandas iterating an Arrow-backed column cell by cell."""
+    """A column as an array of plain Python values (None where missing or an empty text: an empty
+    cell) and its kind (text, number, boolean, serial: a date as Excel's day number, date, datetime,
+    or any: decided cell by cell), converted in one pass by Arrow instead of pandas iterating an
+    Arrow-backed column cell by cell."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -463,6 +464,8 @@ def _cell_writer(sheet, kind: str, formats: dict):
             style = next(formats[k] for k, kinds in (("datetime", dt.datetime), ("date", dt.date), ("time", dt.time),
                                                      ("timedelta", dt.timedelta)) if isinstance(value, kinds))
             sheet.write_datetime(row, column, value, style)
+        elif isinstance(value, str):  # as given: the callers neutralise what people's data may hold
+            sheet.write_string(row, column, value)
         else:
             sheet.write_string(row, column, neutralise(str(value)))
 
