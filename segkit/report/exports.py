@@ -22,11 +22,13 @@ customer's name as a formula; numbers (a negative revenue) stay numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 import tempfile
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -120,8 +122,8 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
         separator = t("exports.tag_separator", lang)
         codes = frame["tags"].fillna("").astype(str)
         out["tags"] = codes.astype("string")
-        out["tag_names"] = pd.array([separator.join(names.get(c, c) for c in _split_tags(text)) for text in codes],
-                                    dtype="string")
+        out["tag_names"] = _per_distinct(codes, lambda text: separator.join(names.get(c, c)
+                                                                            for c in _split_tags(text))).array
     if "rank" in frame.columns:
         out["rank"] = pd.array(frame["rank"], dtype="Int64")
     if "rank_score" in frame.columns:
@@ -187,8 +189,18 @@ def _map_labels(segment_map, codes: pd.Series, lang: str) -> dict[str, str]:
 
 
 def _labels(codes: pd.Series, labels: dict[str, str]) -> pd.Series:
-    return pd.Series([labels.get(c, c) if isinstance(c, str) else None for c in codes], index=codes.index,
-                     dtype="string")
+    """Each code's label (a code without one shown as it is; a missing or non-text code as missing),
+    looked up once per distinct code rather than once per customer."""
+    return _per_distinct(codes, lambda code: labels.get(code, code) if isinstance(code, str) else None)
+
+
+def _per_distinct(values: pd.Series, label) -> pd.Series:
+    """`label(value)` of each value as a "string" Series on `values`' index, computed once per
+    distinct value (a few dozen segment codes or tag lists for 100,000 customers); missing values
+    give missing."""
+    positions, distinct = pd.factorize(values, use_na_sentinel=True)
+    labelled = np.array([label(value) for value in distinct] + [None], dtype=object)
+    return pd.Series(labelled[positions], index=values.index, dtype="string")  # position -1 (missing): None
 
 
 def _split_tags(text: str) -> list[str]:
@@ -215,8 +227,17 @@ def _people_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     shown = frame.copy()
     for column in shown.columns:
         if COLUMNS.get(column) == "text" or shown[column].dtype == object:
-            shown[column] = shown[column].map(neutralise, na_action="ignore")
+            shown[column] = _neutralised(shown[column])
     return shown.rename(columns={c: neutralise(header(c, lang)) for c in shown.columns})
+
+
+def _neutralised(column: pd.Series) -> pd.Series:
+    """`neutralise` on every cell of a column: one vectorised pass over a text column (pandas' own
+    string dtype), cell by cell for anything else (a column of Python objects may mix text and numbers)."""
+    if not isinstance(column.dtype, pd.StringDtype):
+        return column.map(neutralise, na_action="ignore")
+    risky = column.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+    return column.where(~risky, "'" + column) if risky.any() else column
 
 
 def header(column: str, lang: str) -> str:
@@ -233,13 +254,22 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding:
     """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
     numbers, dates as YYYY-MM-DD, true/false as True/False, records ending in CRLF (RFC 4180). `encoding` is "utf-8-sig" (UTF-8 with the
     byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems)."""
+    _check_encoding(encoding)
+    return _write_people_csv(_people_frame(frame, lang), path, encoding)
+
+
+def _check_encoding(encoding: str) -> None:
     if encoding not in CSV_ENCODINGS:
         raise ParamsError(f"exports.csv_encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
+
+
+def _write_people_csv(people: pd.DataFrame, path: str | os.PathLike, encoding: str) -> Path:
+    """`write_csv` of a frame already made for people (`_people_frame`)."""
     path = Path(path)
     with _replacing(path) as partial:
         # CRLF ends a record (RFC 4180), so the csv writer also quotes a field holding a bare CR: with
         # "\n" alone, a carriage return inside a name would split the row in Excel
-        _people_frame(frame, lang).to_csv(partial, index=False, encoding=encoding, lineterminator="\r\n")
+        people.to_csv(partial, index=False, encoding=encoding, lineterminator="\r\n")
     return path
 
 
@@ -265,52 +295,181 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None
 
 def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map, max_rows: int = 100_000,
                 full_list: Sequence[str] = (FILE_NAMES["csv"], FILE_NAMES["parquet"]), title: str = "") -> Path:
-    """The frame as an Excel workbook (openpyxl): a summary sheet (customers, share, revenue and,
+    """The frame as an Excel workbook: a summary sheet (customers, share, revenue and,
     where present, predicted CLV and the share at churn risk per segment, in the map's order), one
     sheet per segment that has customers (best ranked first, at most `max_rows` rows under a note
-    that says how many are shown and that the full list is in `full_list`, the other export files),
-    and a data-dictionary sheet (each column's name, headers and description in English and Chinese,
-    and its type). Headers and labels in `lang`; text cells neutralised, numbers stay numbers."""
-    from openpyxl import Workbook
+    that says how many are shown and that the full list is in `full_list`, the other export files,
+    header row frozen), and a data-dictionary sheet (each column's name, headers and description in
+    English and Chinese, and its type). Headers and labels in `lang`; text cells neutralised, numbers
+    stay numbers, dates are dates (yyyy-mm-dd), true/false are Excel booleans, missing values empty
+    cells. Written row by row with XlsxWriter (constant_memory: one row in memory at a time), so
+    100,000 customers take seconds. Raises ParamsError for a `max_rows` beyond Excel's sheet."""
+    _check_max_rows(max_rows)
+    return _write_workbook(frame, _people_frame(frame, lang), path, lang, segment_map, max_rows, full_list, title)
 
+
+def _check_max_rows(max_rows: int) -> None:
     if not 1 <= max_rows <= 1_048_574:
         raise ParamsError(f"exports.excel_max_rows must be an integer from 1 to 1048574 (Excel's limit, less a note "
                           f"and a header row), got {max_rows}")
-    book = Workbook(write_only=True)
-    used: set[str] = set()
-    summary = book.create_sheet(_sheet_name(t("exports.sheet.summary", lang), used))
-    codes = [c for c in _map_order(segment_map, frame) if c in set(frame.get("segment", pd.Series(dtype=str)))]
-    if title:
-        summary.append([neutralise(title)])
-    for row in _summary_rows(frame, codes, lang):
-        summary.append(row)
-    people = _people_frame(frame, lang)
-    headers = list(people.columns)
-    for code in codes:
-        rows = people[frame["segment"].to_numpy() == code]
-        label = str(frame.loc[frame["segment"] == code, "segment_name"].iloc[0])
-        sheet = book.create_sheet(_sheet_name(label, used))
-        sheet.freeze_panes = "A3"
-        if len(rows) > max_rows:
-            where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
-            note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(rows), files=where)
-        else:
-            note = t("exports.note.all", lang, segment=label, rows=len(rows))
-        sheet.append([neutralise(note)])
-        sheet.append(headers)
-        for values in _cells(rows.head(max_rows)):
-            sheet.append(values)
-    dictionary = book.create_sheet(_sheet_name(t("exports.sheet.dictionary", lang), used))
-    dictionary.append([t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type",
-                                                              "description_en", "description_zh")])
-    for column in frame.columns:
-        dictionary.append([column, header(column, "en"), header(column, "zh"),
-                           t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
-                           t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")])
+
+
+# Excel's serial day numbers (1900 date system): 1970-01-01 is 25569; from 1900-03-01 (-25508 days
+# from 1970) on, a date's serial is its day count from 1970 plus 25569
+_EXCEL_SERIAL_1970 = 25569
+_EXCEL_DAY_1900_03_01 = -25508
+# Excel's number formats for dates and times: the ones openpyxl gave these types, so a workbook reads as before
+_TIME_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd h:mm:ss", "time": "h:mm:ss", "timedelta": "[hh]:mm:ss"}
+
+
+def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map,
+                    max_rows: int, full_list: Sequence[str], title: str) -> Path:
+    """`write_excel` with the people's frame (`_people_frame(frame, lang)`) made once by the caller."""
+    import xlsxwriter
+
     path = Path(path)
     with _replacing(path) as partial:
-        book.save(partial)
+        # text is written as text, never read as a formula, a number or a link; NaN and inf (which a
+        # cell cannot hold) become Excel errors rather than a broken file
+        book = xlsxwriter.Workbook(str(partial), {"constant_memory": True, "strings_to_formulas": False,
+                                                  "strings_to_numbers": False, "strings_to_urls": False,
+                                                  "nan_inf_to_errors": True})
+        try:
+            formats = {kind: book.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
+            used: set[str] = set()
+            summary = book.add_worksheet(_sheet_name(t("exports.sheet.summary", lang), used))
+            present = set(frame["segment"].dropna().unique()) if "segment" in frame.columns else set()
+            codes = [c for c in _map_order(segment_map, frame) if c in present]
+            rows = [[neutralise(title)]] if title else []
+            _write_rows(summary, 0, rows + list(_summary_rows(frame, codes, lang)), formats)
+            headers = [[*people.columns]]
+            columns = [_plain_column(people[c]) for c in people.columns]  # once per frame, not per cell
+            segments = frame["segment"].to_numpy(dtype=object, na_value=None) if codes else None
+            for code in codes:
+                positions = np.flatnonzero(segments == code)
+                label = str(frame["segment_name"].iloc[positions[0]])
+                sheet = book.add_worksheet(_sheet_name(label, used))
+                sheet.freeze_panes(2, 0)  # the note and the header stay in view (cell A3)
+                if len(positions) > max_rows:
+                    where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
+                    note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(positions),
+                             files=where)
+                else:
+                    note = t("exports.note.all", lang, segment=label, rows=len(positions))
+                _write_rows(sheet, 0, [[neutralise(note)], *headers], formats)
+                shown = positions[:max_rows]
+                _write_columns(sheet, 2, [(values[shown], kind) for values, kind in columns], formats)
+            dictionary = book.add_worksheet(_sheet_name(t("exports.sheet.dictionary", lang), used))
+            rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type",
+                                                             "description_en", "description_zh")]]
+            rows += [[column, header(column, "en"), header(column, "zh"),
+                      t(f"exports.type.{COLUMNS.get(column, 'text')}", lang), t(f"exports.desc.{column}", "en"),
+                      t(f"exports.desc.{column}", "zh")] for column in frame.columns]
+            _write_rows(dictionary, 0, rows, formats)
+        finally:
+            book.close()
     return path
+
+
+def _plain_column(column: pd.Series) -> tuple[np.ndarray, str]:
+    """A column as an array of plain Python values (None where missing or an empty text: an empty
+    cell) and its kind (text, number, boolean, serial: a date as Excel's day number, date, datetime,
+    or any: decided cell by cell), converted in one pass by Arrow instead of pandas iterating an
+    Arrow-backed column cell by cell."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        array = pa.array(column, from_pandas=True)  # NaN, NaT and NA become nulls
+    except (pa.ArrowException, TypeError, ValueError):  # a column of mixed Python objects
+        return _object_array([None if _missing(v) else (v.item() if isinstance(v, np.generic) else v)
+                              for v in column]), "any"
+    kind = pa.types
+    if kind.is_string(array.type) or kind.is_large_string(array.type):
+        name = "text"
+    elif kind.is_boolean(array.type):
+        name = "boolean"
+    elif kind.is_integer(array.type) or kind.is_floating(array.type) or kind.is_decimal(array.type):
+        name = "number"
+    elif kind.is_date(array.type):
+        days = array.cast(pa.date32()).cast(pa.int32())  # days since 1970-01-01
+        if len(days) and days.null_count < len(days) and pc.min(days).as_py() >= _EXCEL_DAY_1900_03_01:
+            # the Excel serial number of each date at once (the date format makes it a date), rather than
+            # one conversion per cell; dates before March 1900 go cell by cell (Excel's phantom 1900-02-29)
+            return _object_array(pc.add(days, _EXCEL_SERIAL_1970).to_pylist()), "serial"
+        name = "date"
+    elif kind.is_timestamp(array.type) and array.type.tz is None:
+        name = "datetime"
+    else:  # lists, structs, times ...: cell by cell
+        return _object_array(array.to_pylist()), "any"
+    values = np.empty(len(array), dtype=object)
+    values[:] = array.to_pylist()
+    if name == "text":
+        values[values == ""] = None  # an empty text is an empty cell, as openpyxl left it
+    return values, name
+
+
+def _object_array(values: list) -> np.ndarray:
+    """A 1-d object array of `values`, each element one cell even when it is a list or a tuple."""
+    array = np.empty(len(values), dtype=object)
+    for position, value in enumerate(values):
+        array[position] = value
+    return array
+
+
+def _write_rows(sheet, first_row: int, rows: Sequence[Sequence], formats: dict) -> None:
+    """A few rows of mixed values (notes, headers, the summary, the dictionary), cell by cell by type."""
+    write = _cell_writer(sheet, "any", formats)
+    for number, row in enumerate(rows, start=first_row):
+        for column, value in enumerate(row):
+            if value is not None:
+                write(number, column, value)
+
+
+def _write_columns(sheet, first_row: int, columns: Sequence[tuple[np.ndarray, str]], formats: dict) -> None:
+    """Rows from `first_row` on from equally long columns of plain values (`_plain_column`), each
+    column through the one writer of its kind; None leaves the cell empty."""
+    writers = [_cell_writer(sheet, kind, formats) for _, kind in columns]
+    for number, row in enumerate(zip(*(values for values, _ in columns)), start=first_row):
+        for column, value in enumerate(row):
+            if value is not None:
+                writers[column](number, column, value)
+
+
+def _cell_writer(sheet, kind: str, formats: dict):
+    """The XlsxWriter call that writes one value of `kind` at (row, column); "any" looks at the value."""
+    if kind == "text":
+        return sheet.write_string
+    if kind == "number":
+        return sheet.write_number
+    if kind == "boolean":
+        return sheet.write_boolean
+    if kind == "serial":  # dates as Excel serial numbers (_plain_column), shown as dates
+        style = formats["date"]
+        return lambda row, column, value: sheet.write_number(row, column, value, style)
+    if kind in ("date", "datetime"):
+        style = formats[kind]
+        return lambda row, column, value: sheet.write_datetime(row, column, value, style)
+
+    def write_any(row: int, column: int, value) -> None:
+        if _missing(value):
+            return
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool):
+            sheet.write_boolean(row, column, value)
+        elif isinstance(value, (int, float, Decimal)):
+            sheet.write_number(row, column, value)
+        elif isinstance(value, (dt.datetime, dt.date, dt.time, dt.timedelta)):
+            style = next(formats[k] for k, kinds in (("datetime", dt.datetime), ("date", dt.date), ("time", dt.time),
+                                                     ("timedelta", dt.timedelta)) if isinstance(value, kinds))
+            sheet.write_datetime(row, column, value, style)
+        elif isinstance(value, str):  # as given: the callers neutralise what people's data may hold
+            sheet.write_string(row, column, value)
+        else:
+            sheet.write_string(row, column, neutralise(str(value)))
+
+    return write_any
 
 
 def _map_order(segment_map, frame: pd.DataFrame) -> list[str]:
@@ -340,7 +499,7 @@ def _summary_rows(frame: pd.DataFrame, codes: list[str], lang: str, minor_unit: 
 
 
 def _cells(frame: pd.DataFrame) -> Iterator[list]:
-    """Rows of plain Python values for openpyxl: missing values as empty cells."""
+    """Rows of plain Python values (the PostgreSQL copy): missing values as None."""
     for row in frame.itertuples(index=False, name=None):
         yield [None if _missing(v) else (v.item() if isinstance(v, np.generic) else v) for v in row]
 
@@ -525,22 +684,29 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
     run = {"run": _run_name(params), "as_of": str(as_of), "lang": params.lang}
     out = folder / EXPORT_DIR
     written: list[str] = []
+    encoding = encoding or settings.csv_encoding
     if "csv" in chosen:
-        written.append(str(write_csv(frame, out / FILE_NAMES["csv"], params.lang, encoding or settings.csv_encoding)))
+        _check_encoding(encoding)
+    if "xlsx" in chosen:
+        _check_max_rows(settings.excel_max_rows)
+    # the frame as people see it (headers in the language, text neutralised): made once for the CSV and Excel
+    people = _people_frame(frame, params.lang) if {"csv", "xlsx"} & set(chosen) else None
+    if "csv" in chosen:
+        written.append(str(_write_people_csv(people, out / FILE_NAMES["csv"], encoding)))
     from segkit.store import load_stage
 
     moved = load_stage(folder / "data", "moved_to_at_risk", optional=True)
     if "csv" in chosen and moved is not None and len(moved):
         # 06_migration's list of valuable customers who slipped to at-risk classes, for the CRM
-        written.append(str(write_csv(moved, out / MOVED_FILE, params.lang, encoding or settings.csv_encoding)))
+        written.append(str(write_csv(moved, out / MOVED_FILE, params.lang, encoding)))
     if "parquet" in chosen:
         written.append(str(write_parquet(frame, out / FILE_NAMES["parquet"], run)))
     if "xlsx" in chosen:
         full = [FILE_NAMES[f] for f in ("csv", "parquet") if f in chosen]
         grid = _grid(params.rfm)
         title = t("exports.title", params.lang, run=run["run"], as_of=as_of or "—")
-        written.append(str(write_excel(frame, out / FILE_NAMES["xlsx"], params.lang, grid,
-                                       max_rows=settings.excel_max_rows, full_list=full, title=title)))
+        written.append(str(_write_workbook(frame, people, out / FILE_NAMES["xlsx"], params.lang, grid,
+                                           settings.excel_max_rows, full, title)))
     if "postgres" in chosen:
         comment = f"segkit export of run {run['run']}, data up to {as_of}"
         written.append(write_postgres(frame, params.source.database, settings.postgres_schema,
