@@ -49,6 +49,32 @@ def _save(data_dir: Path, name: str, frame: pd.DataFrame, fingerprint: str) -> N
     save_stage(data_dir, **{name: stamped})
 
 
+def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *standards: str) -> pd.DataFrame | None:
+    """The stage `name` made from the stage file `source` with `standards`: loaded when saved from the
+    same bytes and standards, else `compute(frame of source)` (None when that frame has no rows) and,
+    with `save`, saved (or removed when None, so that an earlier run's stage does not linger)."""
+    from segkit.store import load_stage, save_stage
+
+    folder = Path(data_dir)
+    path = folder / f"{source}.parquet"
+    if not path.is_file():
+        if save:
+            save_stage(folder, **{name: None})  # a stage of an earlier input is not this run's
+        return None
+    fingerprint = _fingerprint([path], name, *standards)
+    found = _saved(folder, name, fingerprint)
+    if found is not None:
+        return found
+    frame = load_stage(folder, source)
+    result = compute(frame) if len(frame) else None
+    if save:
+        if result is None:
+            save_stage(folder, **{name: None})
+        else:
+            _save(folder, name, result, fingerprint)
+    return result
+
+
 def monthly_kpis_stage(data_dir: str | Path, save: bool = True) -> pd.DataFrame | None:
     """The run's monthly KPIs (`segkit.monthly.activity.monthly_kpis` of its `activity` stage: one
     row per calendar month, columns month, active_customers, new_customers, orders, revenue,
@@ -57,26 +83,8 @@ def monthly_kpis_stage(data_dir: str | Path, save: bool = True) -> pd.DataFrame 
     and (with `save`) saved. None when the run has no activity (a customer-level source) or no rows.
     """
     from segkit.monthly.activity import monthly_kpis
-    from segkit.store import load_stage, save_stage
 
-    folder = Path(data_dir)
-    source = folder / "activity.parquet"
-    if not source.is_file():
-        if save:
-            save_stage(folder, monthly_kpis=None)  # a stage of an earlier activity is not this run's
-        return None
-    fingerprint = _fingerprint([source], "monthly_kpis")
-    found = _saved(folder, "monthly_kpis", fingerprint)
-    if found is not None:
-        return found
-    activity = load_stage(folder, "activity")
-    kpis = monthly_kpis(activity) if len(activity) else None
-    if save:
-        if kpis is None:
-            save_stage(folder, monthly_kpis=None)
-        else:
-            _save(folder, "monthly_kpis", kpis, fingerprint)
-    return kpis
+    return _once(data_dir, "monthly_kpis", "activity", monthly_kpis, save)
 
 
 def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map, save: bool = True) -> pd.DataFrame | None:
@@ -89,24 +97,8 @@ def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map,
     two months). Raises ValueError when a month cannot be scored (see `RFMScorer.fit`).
     """
     from segkit.monthly.activity import month_start_classes
-    from segkit.store import load_stage, save_stage
 
-    folder = Path(data_dir)
-    source = folder / "month_start_features.parquet"
-    if not source.is_file():
-        if save:
-            save_stage(folder, month_start_classes=None)
-        return None
     standards = rfm.model_dump_json() if hasattr(rfm, "model_dump_json") else repr(rfm)
-    fingerprint = _fingerprint([source], "month_start_classes", standards, repr(segment_map), repr(class_map))
-    found = _saved(folder, "month_start_classes", fingerprint)
-    if found is not None:
-        return found
-    history = load_stage(folder, "month_start_features")
-    classes = month_start_classes(history, rfm, segment_map, class_map) if len(history) else None
-    if save:
-        if classes is None:
-            save_stage(folder, month_start_classes=None)
-        else:
-            _save(folder, "month_start_classes", classes, fingerprint)
-    return classes
+    return _once(data_dir, "month_start_classes", "month_start_features",
+                 lambda history: month_start_classes(history, rfm, segment_map, class_map), save,
+                 standards, repr(segment_map), repr(class_map))
