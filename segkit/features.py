@@ -149,9 +149,10 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     """
     from segkit.errors import DataError
     from segkit.models.repeat_summary import repeat_summary
+    from segkit.intake.sources import connect
     from segkit.monthly.activity import features_at_month_starts, month_starts, monthly_activity
 
-    con = con or ibis.duckdb.connect()
+    con = con or connect()
     activity = monthly_activity(con, transactions)
     found = {"repeat_summary": repeat_summary(con, transactions, as_of, time_unit=time_unit),
              "holdout_summary": None, "activity": activity,
@@ -180,6 +181,7 @@ def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table 
     Raises DataError for a name that neither the transactions nor `attributes` hold.
     """
     from segkit.errors import DataError
+    from segkit.intake.sources import connect
 
     table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
     kept = ibis.memtable(attributes) if attributes is not None else None
@@ -200,6 +202,6 @@ def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table 
                                       order_by=[ibis.desc(counts.n), ibis.desc(counts.last), counts.value])
         best = counts.mutate(rank=rank).filter(lambda t: t["rank"] == 0).select("customer_id", **{name: "value"})
         result = result.left_join(best, "customer_id").select(result, best[name])
-    frame = (con or ibis.duckdb.connect()).to_pandas(result) if isinstance(transactions, pd.DataFrame) else result.to_pandas()
+    frame = (con or connect()).to_pandas(result) if isinstance(transactions, pd.DataFrame) else result.to_pandas()
     frame["customer_id"] = frame["customer_id"].astype(str)
     return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)

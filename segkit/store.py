@@ -59,13 +59,13 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
     """A stage file as a lazy table in a new embedded DuckDB (`ibis.Table`), read in place: for the
     large stages (clean_transactions), which later notebooks query without loading them into
     pandas. None when `optional` and the file is missing; otherwise errors as `load_stage`."""
-    import ibis
+    from segkit.intake.sources import connect
 
     path = Path(data_dir) / f"{name}.parquet"
     if not path.exists():
         load_stage(data_dir, name, optional)  # the same None or error as for a DataFrame
         return None
-    return ibis.duckdb.connect().read_parquet(str(path))
+    return connect().read_parquet(str(path))
 
 
 def save_run_info(data_dir: str | Path, **info) -> None:

@@ -117,6 +117,8 @@ def pair_rules(con: ibis.BaseBackend | None, basket_items: pd.DataFrame | ibis.T
     """One-item rules (A -> C) from pair counts computed in the engine, per group: the same support,
     confidence and lift as `mine_rules` gives for its one-item rules, without a basket × item matrix
     in memory (for tens of millions of lines). `basket_items` holds group, basket_id, item."""
+    from segkit.intake.sources import connect
+
     table = ibis.memtable(basket_items) if isinstance(basket_items, pd.DataFrame) else basket_items
     sizes = table.group_by("group").aggregate(n=table.basket_id.nunique())
     singles = table.group_by(["group", "item"]).aggregate(item_baskets=table.basket_id.nunique())
@@ -127,7 +129,7 @@ def pair_rules(con: ibis.BaseBackend | None, basket_items: pd.DataFrame | ibis.T
     a = singles.rename(antecedent="item", a_baskets="item_baskets")
     c = singles.rename(consequent="item", c_baskets="item_baskets")
     expr = counted.join(sizes, "group").join(a, ["group", "antecedent"]).join(c, ["group", "consequent"])
-    frame = (con or ibis.duckdb.connect()).to_pandas(expr) if isinstance(basket_items, pd.DataFrame) else expr.to_pandas()
+    frame = (con or connect()).to_pandas(expr) if isinstance(basket_items, pd.DataFrame) else expr.to_pandas()
     if frame.empty:
         return _empty_rules()
     frame["support"] = frame["baskets"] / frame["n"]

@@ -187,7 +187,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     rules = rules or Cleaning()
     changes = {k: v for k, v in (("duplicates", duplicates), ("non_positive_amount", non_positive_amount)) if v}
     rules = rules.model_copy(update=changes) if changes else rules
-    from segkit.intake.sources import is_embedded
+    from segkit.intake.sources import connect, is_embedded
 
     in_engine = isinstance(transactions, ibis.Table)  # a typed file read in place, or a database table
     if in_engine:  # judged where the rows are, whatever connection was passed
@@ -198,7 +198,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     if in_engine:
         table = transactions
     else:
-        con = con or ibis.duckdb.connect()
+        con = con or connect()
         prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
                                              minor_unit=minor_unit, max_amount=rules.max_amount,
                                              time_zone=rules.time_zone)

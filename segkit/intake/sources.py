@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import io
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -44,9 +45,29 @@ SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx":
             ".parquet": "parquet", ".pq": "parquet", ".duckdb": "duckdb", ".ddb": "duckdb"}
 
 
+ENGINE_MEMORY = "1GB"  # the embedded engine's memory before it spills to disk (SEGKIT_ENGINE_MEMORY)
+
+
 def connect(path: str | None = None) -> ibis.BaseBackend:
-    """The embedded engine: an in-memory DuckDB (or a DuckDB file when `path` is given)."""
-    return ibis.duckdb.connect(path or ":memory:")
+    """The embedded engine: an in-memory DuckDB (or a DuckDB file when `path` is given).
+
+    Its memory is capped at the environment variable SEGKIT_ENGINE_MEMORY (a DuckDB size such as
+    "4GB"; default ENGINE_MEMORY, 1GB): above it, large joins, aggregates and sorts spill to the
+    system's temporary folder instead of growing the process (DuckDB's own default is 80% of the
+    machine's memory, which a 10M-line run reached: 11 GB). Raises DataError for a size DuckDB
+    cannot read."""
+    import tempfile
+
+    con = ibis.duckdb.connect(path or ":memory:")
+    memory = os.environ.get("SEGKIT_ENGINE_MEMORY", ENGINE_MEMORY)
+    try:
+        con.raw_sql(f"SET memory_limit = '{memory.replace(chr(39), '')}'")
+    except Exception as err:  # DuckDB's parser names what it could not read
+        raise DataError(f"SEGKIT_ENGINE_MEMORY={memory!r} is not a memory size DuckDB reads (e.g. 2GB, 512MB): "
+                        f"{str(err).splitlines()[0]}") from None
+    spill = Path(tempfile.gettempdir()) / "segkit-engine"
+    con.raw_sql(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
+    return con
 
 
 @dataclass(frozen=True)
