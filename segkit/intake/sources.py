@@ -45,21 +45,21 @@ SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx":
             ".parquet": "parquet", ".pq": "parquet", ".duckdb": "duckdb", ".ddb": "duckdb"}
 
 
-ENGINE_MEMORY = "1GB"  # the embedded engine's memory before it spills to disk (SEGKIT_ENGINE_MEMORY)
-
-
 def connect(path: str | None = None) -> ibis.BaseBackend:
     """The embedded engine: an in-memory DuckDB (or a DuckDB file when `path` is given).
 
-    Its memory is capped at the environment variable SEGKIT_ENGINE_MEMORY (a DuckDB size such as
-    "4GB"; default ENGINE_MEMORY, 1GB): above it, large joins, aggregates and sorts spill to the
-    system's temporary folder instead of growing the process (DuckDB's own default is 80% of the
-    machine's memory, which a 10M-line run reached: 11 GB). Raises DataError for a size DuckDB
-    cannot read."""
+    Its memory can be capped with the environment variable SEGKIT_ENGINE_MEMORY (a DuckDB size such
+    as "4GB"): above it, large joins, aggregates and sorts spill to the system's temporary folder.
+    Unset, DuckDB's own default applies (80% of the machine's memory; a 10M-line run's cleaning
+    reached 11 GB). The tables the engine holds stay in memory: a cap below them stops the run with
+    DuckDB's out-of-memory error (1GB does at 10M lines). Raises DataError for a size DuckDB cannot
+    read."""
     import tempfile
 
     con = ibis.duckdb.connect(path or ":memory:")
-    memory = os.environ.get("SEGKIT_ENGINE_MEMORY", ENGINE_MEMORY)
+    memory = os.environ.get("SEGKIT_ENGINE_MEMORY")
+    if not memory:
+        return con
     try:
         con.raw_sql(f"SET memory_limit = '{memory.replace(chr(39), '')}'")
     except Exception as err:  # DuckDB's parser names what it could not read
