@@ -97,6 +97,10 @@ def compare_xlsx(old: Path, new: Path) -> list[str]:
 
 def main(old_dir: str, new_dir: str) -> int:
     old, new = Path(old_dir), Path(new_dir)
+    for folder in (old, new):
+        if not folder.is_dir():
+            print(f"{folder} is not a folder: give two runs' exports/ folders (reports/<run>/exports)")
+            return 2
     names = sorted(p.name for p in old.iterdir() if not p.name.startswith("."))
     if names != sorted(p.name for p in new.iterdir() if not p.name.startswith(".")):
         print(f"the folders hold different files: {names} and {sorted(p.name for p in new.iterdir())}")
@@ -114,4 +118,7 @@ def main(old_dir: str, new_dir: str) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        print(__doc__)
+        sys.exit(2)
     sys.exit(main(*sys.argv[1:3]))
