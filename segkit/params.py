@@ -698,8 +698,14 @@ class Spark(_Model):
         return self
 
     def settings(self) -> dict[str, str]:
-        """The `config` as Spark takes it: every value as text, booleans as true/false."""
-        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in self.config.items()}
+        """The `config` as Spark takes it: every value as text, booleans as true/false. A local master
+        (local, local[2], local[*]) also gets the driver on 127.0.0.1 unless `config` says otherwise:
+        Spark otherwise advertises the address the machine's name resolves to, which may be
+        unreachable, and then fetching a large result fails ("Failed to connect to /192.0.2.2")."""
+        given = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in self.config.items()}
+        if self.master and (self.master == "local" or self.master.startswith("local[")):
+            return {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", **given}
+        return given
 
 
 def _one_table_or_path(table: str | None, path: str | None) -> None:

@@ -24,6 +24,18 @@ def test_a_cluster_source_loads_with_its_settings_as_spark_takes_them(tmp_path):
     assert spark.customers.format == "orc" and spark.format == "parquet"
 
 
+def test_a_local_master_runs_the_driver_on_the_loopback_unless_the_config_says_otherwise(tmp_path):
+    # Spark advertises the address the machine's name resolves to; where that is unreachable, fetching
+    # a large result failed ("Failed to connect to /192.0.2.2") in a 1M-line local run
+    local = Spark(master="local[2]", path="x.parquet", config={"spark.ui.enabled": False})
+    assert local.settings() == {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+                                "spark.ui.enabled": "false"}
+    own = Spark(master="local[*]", path="x.parquet", config={"spark.driver.host": "10.0.0.5"})
+    assert own.settings()["spark.driver.host"] == "10.0.0.5"
+    assert "spark.driver.host" not in Spark(master="yarn", path="x.parquet").settings()
+    assert "spark.driver.host" not in Spark(existing=True, path="x.parquet").settings()
+
+
 @pytest.mark.parametrize("text, expected", [
     ("", r"kind .spark. needs source\.spark: \{master: \"local\[2\]\", path: \.\.\., columns"),
     ("  spark: {path: x.parquet}\n", r"say how to reach Spark: master: local\[2\].*or existing: true"),
