@@ -133,7 +133,8 @@ def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
 
 def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
                    calibration_end: dt.date, time_unit: str = "weeks", history_months: int = 12,
-                   activity_days: int = 90, net_negative: str = "set_aside") -> dict[str, pd.DataFrame | None]:
+                   activity_days: int = 90, net_negative: str = "set_aside",
+                   in_engine: bool = False) -> dict[str, pd.DataFrame | ibis.Table | None]:
     """The transaction-level summaries that the customer-value stage needs, computed where the
     transactions live (DuckDB, PostgreSQL), so that later notebooks read only per-customer rows:
 
@@ -146,18 +147,26 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     - `month_start_features`: the per-customer features at the start of each of the last
       `history_months` months (`segkit.monthly.activity.features_at_month_starts`), from which the
       customer-value notebook classifies customers as they stood then (retention per segment).
+      With `in_engine` and the embedded engine (DuckDB), lazy tables, one per month
+      (`segkit.monthly.activity.month_start_features_parts`), that `segkit.store.save_stage` writes
+      from the engine to Parquet month by month: the rows (about 10 per customer) never become a
+      pandas frame, and the engine holds one month's joins at a time.
     """
     from segkit.errors import DataError
     from segkit.models.repeat_summary import repeat_summary
     from segkit.intake.sources import connect
-    from segkit.monthly.activity import features_at_month_starts, month_starts, monthly_activity
+    from segkit.monthly.activity import (features_at_month_starts, month_start_features_parts, month_starts,
+                                         monthly_activity, sorts_as_python)
 
     con = con or connect()
     activity = monthly_activity(con, transactions)
+    months = month_starts(activity, history_months)
+    if in_engine and months and isinstance(transactions, ibis.Table) and sorts_as_python(transactions):
+        at_starts = month_start_features_parts(transactions, months, activity_days, net_negative=net_negative)
+    else:
+        at_starts = features_at_month_starts(con, transactions, months, activity_days, net_negative=net_negative)
     found = {"repeat_summary": repeat_summary(con, transactions, as_of, time_unit=time_unit),
-             "holdout_summary": None, "activity": activity,
-             "month_start_features": features_at_month_starts(con, transactions, month_starts(activity, history_months),
-                                                              activity_days, net_negative=net_negative)}
+             "holdout_summary": None, "activity": activity, "month_start_features": at_starts}
     if calibration_end < as_of:
         try:
             found["holdout_summary"] = repeat_summary(con, transactions, calibration_end, observation_end=as_of,
@@ -165,7 +174,7 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
         except DataError:  # no customer had bought by calibration_end: there is nothing to check
             found["holdout_summary"] = None
     for frame in found.values():  # attrs travel into Parquet metadata as JSON: dates as ISO text
-        if frame is not None:
+        if isinstance(frame, pd.DataFrame):
             frame.attrs = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in frame.attrs.items()}
     return found
 

@@ -31,8 +31,13 @@ STAGE_FILES = {
 }
 
 
-def save_stage(data_dir: str | Path, **frames: pd.DataFrame | None) -> None:
-    """Write each frame as data_dir/<name>.parquet (None means the source has no such table)."""
+def save_stage(data_dir: str | Path, **frames) -> None:
+    """Write each frame as data_dir/<name>.parquet (None means the source has no such table).
+
+    A stage computed in the engine comes as a lazy `ibis.Table` or a list of them (parts, written one
+    after the other into the one file, e.g. month by month: `month_start_features_parts`): computed
+    there and streamed to the file (a table by the engine's COPY, a part at a time as Arrow), so that
+    its rows never become a pandas frame. The file is put in place only once complete."""
     folder = Path(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
@@ -41,8 +46,28 @@ def save_stage(data_dir: str | Path, **frames: pd.DataFrame | None) -> None:
         path = folder / f"{name}.parquet"
         if frame is None:
             path.unlink(missing_ok=True)
-        else:
+        elif isinstance(frame, pd.DataFrame):
             frame.to_parquet(path, index=False)
+        else:
+            _write_in_engine(frame, path)
+
+
+def _write_in_engine(table, path: Path) -> None:
+    """`table` (an ibis.Table, or a non-empty list of them with one schema) written to `path`."""
+    import pyarrow.parquet as pq
+
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if isinstance(table, (list, tuple)):
+            schema = table[0].schema().to_pyarrow()
+            with pq.ParquetWriter(partial, schema) as writer:
+                for part in table:
+                    writer.write_table(part.to_pyarrow().cast(schema))
+        else:
+            table.to_parquet(partial)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def load_stage(data_dir: str | Path, name: str, optional: bool = False) -> pd.DataFrame | None:

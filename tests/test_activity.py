@@ -9,7 +9,8 @@ import pytest
 from segkit.intake.sources import connect
 from segkit.classify.rfm import load_segment_map, segment_customers
 from segkit.features import customer_features
-from segkit.monthly.activity import (churn_rates, churned, cohort_table, features_at_month_starts, month_start_segments,
+from segkit.monthly.activity import (churn_rates, churned, cohort_table, features_at_month_starts,
+                                     month_start_features_table, month_start_segments,
                                      month_starts, monthly_activity, monthly_kpis, retention_by_segment,
                                      segment_retention, segments_at_month_starts)
 from segkit.params import RFM
@@ -193,3 +194,40 @@ def test_month_start_features_equal_the_features_of_the_rows_before_each_month(f
         mine = got[got["month"] == month].drop(columns="month").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, expected, check_dtype=False)
     assert got["month"].tolist() == sorted(got["month"].tolist())
+
+
+@pytest.mark.parametrize("net_negative", ["set_aside", "floor"])
+def test_month_start_features_written_by_the_engine_equal_the_frame(tmp_path, net_negative):
+    """The month-start features that 01 writes from the engine (`time_summaries(in_engine=True)`, then
+    `save_stage`: no rows through pandas) read back equal, types included, to the frame path's file:
+    with ids whose byte order differs from a collation's, lines without an order number or a
+    category, and returns that take a customer to zero or below."""
+    from segkit.features import time_summaries
+    from segkit.store import load_stage, save_stage
+
+    rng = np.random.default_rng(5)
+    n = 400
+    ids = np.array(["B7", "a1", "a10", "a2", "é3", "中4", "Z", "z", "_x", "10", "9"], dtype=object)
+    tx = pd.DataFrame({"customer_id": rng.choice(ids, n), "order_id": [f"o{i}" for i in rng.integers(0, 150, n)],
+                       "ordered_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 150 * 86400, n),
+                                                                                    unit="s"),
+                       "amount": np.round(rng.normal(20, 30, n), 2), "category": rng.choice(["x", "y", None], n)})
+    tx.loc[rng.random(n) < 0.1, "order_id"] = None
+    con = connect()
+    table = con.create_table("tx", tx)
+    as_of = dt.date(2024, 5, 31)
+    lazy = time_summaries(con, table, as_of, dt.date(2024, 4, 30), net_negative=net_negative, in_engine=True)
+    eager = time_summaries(con, table, as_of, dt.date(2024, 4, 30), net_negative=net_negative)
+    assert all(not isinstance(part, pd.DataFrame) for part in lazy["month_start_features"])
+    save_stage(tmp_path / "engine", month_start_features=lazy["month_start_features"])
+    save_stage(tmp_path / "frame", month_start_features=eager["month_start_features"])
+    written = load_stage(tmp_path / "engine", "month_start_features")
+    expected = load_stage(tmp_path / "frame", "month_start_features")
+    assert len(written) > 20 and written["customer_id"].nunique() == len(ids)
+    pd.testing.assert_frame_equal(written, expected)
+    assert not list((tmp_path / "engine").glob(".*partial"))  # written whole, then put in place
+    # the one-table form, written by the engine's COPY, holds the same rows in the same order
+    months = sorted(expected["month"].unique())
+    save_stage(tmp_path / "table", month_start_features=month_start_features_table(table, months,
+                                                                                   net_negative=net_negative))
+    pd.testing.assert_frame_equal(load_stage(tmp_path / "table", "month_start_features"), expected)

@@ -194,49 +194,104 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     of the month before (as-of = that day), for the customers who had bought by then. One row per
     (month, customer): month (a date) and the feature columns, month by month in the order given,
     each month's customers sorted by customer_id. Computed in the engine, where the transactions
-    live, in one query (see `month_start_features_expr`), so that a database source needs no
+    live, in one query (see `month_start_features_table`), so that a database source needs no
     transactions in Python; the result is the stage that `month_start_segments` classifies. Each
     month start applies the run's rule for customers whose revenue so far is zero or less after
     netting returns (`net_negative`, as `cleaning.returns.net_negative`): left out ("set_aside") or
     scored at 0 ("floor").
     """
     import ibis
-    from segkit.features import FEATURE_COLUMNS
 
     months = list(months)
-    table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
     if not months:
         return pd.DataFrame(columns=["month", "customer_id"])
-    floor = net_negative == "floor"
-    expr = month_start_features_expr(table, months, activity_days, minor_unit, floor_revenue=floor)
-    if not floor:
-        expr = expr.filter(expr.revenue > 0)
-    # DuckDB sorts text by its UTF-8 bytes, which is Python's order of the strings: sorted there, in
-    # parallel; a database may sort by its collation's rules, so its rows are sorted here
-    from segkit.intake.sources import is_embedded
-
-    in_duckdb = isinstance(transactions, pd.DataFrame) or _is_memtable(table) or is_embedded(table.get_backend())
-    if in_duckdb:
-        expr = expr.order_by(["month_index", "customer_id"])
+    table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
+    expr = month_start_features_table(table, months, activity_days, minor_unit, net_negative)
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
     if frame.empty:
         return pd.DataFrame(columns=["month", "customer_id"])
     frame["customer_id"] = frame["customer_id"].astype(str)
-    if not in_duckdb:
-        frame = frame.sort_values(["month_index", "customer_id"], kind="stable")
-    frame = frame.reset_index(drop=True)
-    for name in ("orders", "orders_recent", "recency_days", "tenure_days", *(("categories",) if "categories" in
-                                                                          frame.columns else ())):
-        frame[name] = frame[name].astype("int64")
-    frame.insert(0, "month", np.array(months, dtype=object)[frame.pop("month_index").to_numpy()])
-    ordered = [c for c in FEATURE_COLUMNS if c in frame.columns]
-    return frame[["month", *ordered, *[c for c in frame.columns if c not in ordered and c != "month"]]]
+    # each row's month as its position in `months`: the month as given (a date), and a database's
+    # rows, sorted by its collation's rules, sorted here
+    at = pd.Index(pd.to_datetime(months)).get_indexer(pd.to_datetime(frame["month"]))
+    if not sorts_as_python(table):
+        order = np.lexsort((frame["customer_id"].to_numpy(dtype=object), at))
+        frame, at = frame.take(order), at[order]
+    frame["month"] = np.array(months, dtype=object)[at]
+    return frame.reset_index(drop=True)
+
+
+def sorts_as_python(table: ibis.Table) -> bool:
+    """Whether `table`'s engine orders text as Python does: DuckDB (embedded, or a frame's memtable)
+    sorts by UTF-8 bytes, Python's order of strings; a database may sort by its collation's rules."""
+    from segkit.intake.sources import is_embedded
+
+    return _is_memtable(table) or is_embedded(table.get_backend())
+
+
+def month_start_features_table(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
+                               net_negative: str = "set_aside") -> ibis.Table:
+    """`features_at_month_starts` as one lazy table in the transactions' engine: columns month (date),
+    customer_id, orders, revenue, first_purchase, last_purchase (timestamps), recency_days,
+    tenure_days (days), avg_order_value, interval_days, orders_recent and, with a category column,
+    categories; ordered by month in the order given, then customer_id (by the engine's collation:
+    Python's order in DuckDB, see `sorts_as_python`). `months` must not be empty."""
+    months = list(months)
+    parts = _month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor")
+    expr = _union(parts)
+    return _stage_columns(expr.order_by(["month_index", "customer_id"]), months, net_negative)
+
+
+def month_start_features_parts(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
+                               net_negative: str = "set_aside") -> list[ibis.Table]:
+    """`month_start_features_table` as one lazy table per month of `months` (in that order), each
+    ordered by customer_id: for writing the stage month by month where it is computed
+    (`segkit.store.save_stage` streams the parts into one Parquet file). One query for all months
+    makes the engine hold every month's joins at once: at 1M customers, 4.3 GB against 1.1 GB
+    month by month, for the same CPU time."""
+    months = list(months)
+    parts = _month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor")
+    return [_stage_columns(part.order_by("customer_id"), months, net_negative) for part in parts]
+
+
+def _union(parts: list[ibis.Table]) -> ibis.Table:
+    import ibis
+
+    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+
+
+def _stage_columns(expr: ibis.Table, months: list, net_negative: str) -> ibis.Table:
+    """The month-start features' stage columns of `month_start_features_expr` rows (keeping their order)."""
+    import ibis
+    import ibis.expr.datatypes as dt_
+    from segkit.features import FEATURE_COLUMNS
+
+    if net_negative != "floor":
+        expr = expr.filter(expr.revenue > 0)
+    month = ibis.cases(*[(expr.month_index == index, ibis.date(pd.Timestamp(start).date()))
+                         for index, start in enumerate(months)])
+    # cast where the engine may widen (DuckDB sums BIGINT into HUGEINT, which Parquet stores as a double);
+    # a non-null type, because ibis drops a cast to the type it already infers
+    counts = {name: expr[name].cast(dt_.Int64(nullable=False)) for name in ("orders", "orders_recent", "recency_days",
+                                                                             "tenure_days", "categories")
+              if name in expr.columns}
+    days = {name: expr[name].cast(dt_.Timestamp(scale=3)) for name in ("first_purchase", "last_purchase")}
+    ordered = [c for c in FEATURE_COLUMNS if c in expr.columns]
+    rest = [c for c in expr.columns if c not in ordered and c != "month_index"]
+    return expr.mutate(month=month, **counts, **days).select("month", *ordered, *rest)
 
 
 def month_start_features_expr(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
                               floor_revenue: bool = False) -> ibis.Table:
-    """The lazy expression behind `features_at_month_starts`: one row per month start and customer
-    who had bought by then, with `month_index` (the position in `months`) and the feature columns.
+    """The union of `_month_start_parts`: one row per month start and customer who had bought by
+    then, with `month_index` (the position in `months`) and the feature columns (engine types)."""
+    return _union(_month_start_parts(transactions, months, activity_days, minor_unit, floor_revenue))
+
+
+def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
+                       floor_revenue: bool = False) -> list[ibis.Table]:
+    """The lazy tables behind `features_at_month_starts`, one per month of `months`: one row per
+    customer who had bought by then, with `month_index` (the position in `months`) and the features.
 
     Each month's features equal `customer_features` on the rows dated up to the day before the month
     start, but no month re-reads every line with distinct counts: the lines are summarised once per
@@ -316,7 +371,7 @@ def month_start_features_expr(transactions: ibis.Table, months, activity_days: i
             values["categories"] = joined._kinds.fill_null(0)
         per_customer = joined.select("customer_id", "revenue", "first_purchase", "last_purchase", **values)
         parts.append(with_derived_features(per_customer, as_of).mutate(month_index=ibis.literal(index, "int64")))
-    return ibis.union(*parts) if len(parts) > 1 else parts[0]
+    return parts
 
 
 def _is_memtable(table: ibis.Table) -> bool:
