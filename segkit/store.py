@@ -70,14 +70,17 @@ def _write_in_engine(table, path: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def load_stage(data_dir: str | Path, name: str, optional: bool = False) -> pd.DataFrame | None:
+def load_stage(data_dir: str | Path, name: str, optional: bool = False,
+               columns: list[str] | None = None) -> pd.DataFrame | None:
+    """data_dir/<name>.parquet as a frame (only `columns`, when given). None when it is missing and
+    `optional`; otherwise a missing file raises DataError naming the notebook that writes it."""
     path = Path(data_dir) / f"{name}.parquet"
     if not path.is_file():
         if optional:
             return None
         raise DataError(f"{path} is missing: run notebook {STAGE_FILES.get(name, '?')} first "
                         f"(or `segkit report`) with the same data_dir")
-    return pd.read_parquet(path)
+    return pd.read_parquet(path, columns=columns)
 
 
 def stage_table(data_dir: str | Path, name: str, optional: bool = False):

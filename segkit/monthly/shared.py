@@ -49,10 +49,12 @@ def _save(data_dir: Path, name: str, frame: pd.DataFrame, fingerprint: str) -> N
     save_stage(data_dir, **{name: stamped})
 
 
-def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *standards: str) -> pd.DataFrame | None:
+def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *standards: str,
+          columns: list[str] | None = None) -> pd.DataFrame | None:
     """The stage `name` made from the stage file `source` with `standards`: loaded when saved from the
-    same bytes and standards, else `compute(frame of source)` (None when that frame has no rows) and,
-    with `save`, saved (or removed when None, so that an earlier run's stage does not linger)."""
+    same bytes and standards, else `compute(frame of source)` (only its `columns`, when given; None
+    when that frame has no rows) and, with `save`, saved (or removed when None, so that an earlier
+    run's stage does not linger)."""
     from segkit.store import load_stage, save_stage
 
     folder = Path(data_dir)
@@ -65,7 +67,7 @@ def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *st
     found = _saved(folder, name, fingerprint)
     if found is not None:
         return found
-    frame = load_stage(folder, source)
+    frame = load_stage(folder, source, columns=columns)
     result = compute(frame) if len(frame) else None
     if save:
         if result is None:
@@ -96,9 +98,12 @@ def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map,
     None when the run has no month-start features or they hold no month (the data span fewer than
     two months). Raises ValueError when a month cannot be scored (see `RFMScorer.fit`).
     """
+    from segkit.classify.rfm import RFM_FEATURES
     from segkit.monthly.activity import month_start_classes
 
     standards = rfm.model_dump_json() if hasattr(rfm, "model_dump_json") else repr(rfm)
+    # only what scoring reads: at 1M customers the stage holds ~10M rows of 12 columns
     return _once(data_dir, "month_start_classes", "month_start_features",
                  lambda history: month_start_classes(history, rfm, segment_map, class_map), save,
-                 standards, repr(segment_map), repr(class_map))
+                 standards, repr(segment_map), repr(class_map),
+                 columns=["month", "customer_id", *RFM_FEATURES.values()])
