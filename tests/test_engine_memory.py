@@ -1,5 +1,9 @@
-"""The embedded engine's memory cap (SEGKIT_ENGINE_MEMORY, opt-in): large joins and sorts spill to
-disk instead of growing the process."""
+"""The embedded engine's memory cap (1GB, or SEGKIT_ENGINE_MEMORY): large tables, joins and sorts
+spill to this process's own folder instead of growing the process."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,14 +15,29 @@ def setting(con, name: str) -> str:
     return con.raw_sql(f"SELECT current_setting('{name}')").fetchone()[0]
 
 
-def test_the_environment_caps_the_engine(monkeypatch, tmp_path):
+def test_the_engine_is_capped_by_default_and_by_the_environment(monkeypatch, tmp_path):
+    import duckdb
+
     monkeypatch.delenv("SEGKIT_ENGINE_MEMORY", raising=False)
-    uncapped = setting(connect(), "memory_limit")
+    default = connect()
+    assert setting(default, "memory_limit").replace(" ", "") in ("953.6MiB", "1.0GB")
+    duckdb_own = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert duckdb_own != setting(default, "memory_limit")  # not DuckDB's 80% of the machine
     monkeypatch.setenv("SEGKIT_ENGINE_MEMORY", "256MB")
     capped = connect()
     assert setting(capped, "memory_limit").replace(" ", "") in ("244.1MiB", "256.0MB")
-    assert setting(capped, "memory_limit") != uncapped
-    assert "segkit-engine" in setting(capped, "temp_directory")
+    spill = Path(setting(capped, "temp_directory"))
+    assert spill.name.startswith("segkit-engine-") and spill.is_dir()
+    assert setting(default, "temp_directory") == str(spill)  # one folder per process, its own
+
+
+def test_each_process_spills_to_a_folder_of_its_own_removed_at_exit(tmp_path):
+    script = ("from segkit.intake.sources import connect\n"
+              "print(connect().raw_sql(\"SELECT current_setting('temp_directory')\").fetchone()[0])")
+    folders = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+               for _ in range(2)]
+    assert folders[0] != folders[1]
+    assert all(Path(f).name.startswith("segkit-engine-") and not Path(f).exists() for f in folders)
 
 
 def test_a_join_larger_than_the_cap_spills_and_finishes(monkeypatch):
@@ -33,3 +52,15 @@ def test_a_size_duckdb_cannot_read_is_one_clear_message(monkeypatch):
     monkeypatch.setenv("SEGKIT_ENGINE_MEMORY", "lots")
     with pytest.raises(DataError, match=r"SEGKIT_ENGINE_MEMORY='lots' is not a memory size DuckDB reads"):
         connect()
+
+
+def test_the_engines_out_of_memory_error_in_a_notebook_says_what_to_do(monkeypatch):
+    """The advice the runner adds to a notebook's failure matches the error DuckDB really raises."""
+    from segkit.report.runner import _engine_advice
+
+    monkeypatch.setenv("SEGKIT_ENGINE_MEMORY", "2MB")
+    with pytest.raises(Exception) as raised:
+        connect().raw_sql("SELECT list(range ORDER BY random()) FROM range(5000000)").fetchall()
+    advice = _engine_advice(type(raised.value).__name__)
+    assert "SEGKIT_ENGINE_MEMORY=2MB" in advice and "SEGKIT_ENGINE_MEMORY=4GB segkit report" in advice
+    assert _engine_advice("ValueError") == ""

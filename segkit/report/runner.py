@@ -300,7 +300,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
                                    on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
-                          f"{_cut(err.evalue, 1000)}){_errno_advice(err.evalue)}") from err
+                          f"{_cut(err.evalue, 1000)}){_errno_advice(err.evalue)}{_engine_advice(err.ename)}") from err
     except CellTimeoutError as err:
         minutes = f"{timeout_s / 60:g} minute{'' if timeout_s == 60 else 's'}" if timeout_s else "its time limit"
         raise ReportError(f"notebook {notebook} was stopped in cell {_running_cell(target)}: it ran longer than "
@@ -546,6 +546,19 @@ def _os_problem(error: OSError, folder: Path | None = None) -> str:
     where = error.filename if error.filename is not None else (f"in {folder}" if folder else "a file")
     reason, advice = _OS_PROBLEMS.get(error.errno, (error.strerror or _cut(error), "check the folder and run again"))
     return f"cannot write {where}: {reason}; {advice}"
+
+
+def _engine_advice(ename: str | None) -> str:
+    """For the embedded engine's out-of-memory error raised inside a notebook: what to do."""
+    if not ename or "OutOfMemory" not in ename:
+        return ""
+    from segkit.intake.sources import DEFAULT_ENGINE_MEMORY
+
+    memory = os.environ.get("SEGKIT_ENGINE_MEMORY") or DEFAULT_ENGINE_MEMORY
+    return (f"; the embedded engine (DuckDB) needed more memory than its cap, SEGKIT_ENGINE_MEMORY={memory}, "
+            "allows even after spilling to disk: run again with a larger cap, e.g. "
+            "`SEGKIT_ENGINE_MEMORY=4GB segkit report ...`")
+
 
 
 def _errno_advice(evalue: str | None) -> str:
