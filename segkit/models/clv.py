@@ -786,22 +786,80 @@ class ParetoNBDModel(_CountingModel):
         return [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 0.3, 0.6, 0.35]), np.log([2.0, 3.0, 0.3, 3.0])]
 
     @staticmethod
-    def _log_a0(r, alpha, s, beta, ix):
-        """log of (r+s+x) times the integral from t_x to T of (alpha+u)^-(r+x) (beta+u)^-(s+1) du."""
-        x, u, at_tx, at_T = ix.pairs
-
-        # log of (r+s+x) * the integral from u to infinity, by Euler's transformation of 2F1
+    def _log_tail(r, alpha, s, beta, x, u):
+        """log of (r+s+x) times the integral from u to infinity of (alpha+v)^-(r+x) (beta+v)^-(s+1) dv,
+        by Euler's transformation of 2F1 (per (x, u) pair)."""
         rsx = r + s + x
         if alpha >= beta:
             z = (alpha - beta) / (alpha + u)
-            tail = -s * np.log(beta + u) - (r + x) * np.log(alpha + u) + np.log(_hyp2f1_one(r + x, rsx + 1, z))
-        else:
-            z = (beta - alpha) / (beta + u)
-            tail = (-(r + x - 1) * np.log(alpha + u) - (s + 1) * np.log(beta + u)
-                    + np.log(_hyp2f1_one(s + 1, rsx + 1, z)))
+            return -s * np.log(beta + u) - (r + x) * np.log(alpha + u) + np.log(_hyp2f1_one(r + x, rsx + 1, z))
+        z = (beta - alpha) / (beta + u)
+        return (-(r + x - 1) * np.log(alpha + u) - (s + 1) * np.log(beta + u)
+                + np.log(_hyp2f1_one(s + 1, rsx + 1, z)))
+
+    @classmethod
+    def _log_a0(cls, r, alpha, s, beta, ix, tail=None):
+        """log of (r+s+x) times the integral from t_x to T of (alpha+u)^-(r+x) (beta+u)^-(s+1) du
+        (`tail`: `_log_tail` at the index's pairs, if known)."""
+        x, u, at_tx, at_T = ix.pairs
+        tail = cls._log_tail(r, alpha, s, beta, x, u) if tail is None else tail
         upper, lower = tail[at_tx], tail[at_T]
         with np.errstate(divide="ignore"):
             return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
+
+    def _total_and_grad(self, theta, ix, counts, per_x):
+        """The weighted total log-likelihood at log-parameters `theta` = log(r, alpha, s, beta) (scaled
+        units) and its gradient in theta, for the fit: the same sum as `_loglik_scaled` weighted by
+        `counts` (`per_x`: the counts summed per distinct x), with the terms of x alone and of the
+        (x, time) pairs summed per distinct value, and each row's share of the gradient gathered
+        onto the pairs by bincount, so that the rows are visited a few times per evaluation instead
+        of five likelihoods per finite-difference gradient.
+
+        The derivatives of the hypergeometric tail (`_log_tail`, at the ~30,000 distinct pairs of a
+        million customers) in each log-parameter are central differences (step 1e-5: error ~1e-10);
+        every other term is differentiated analytically."""
+        v = np.exp(theta)
+        r, alpha, s, beta = v
+        xs, at_x = ix.xs, ix.of_x
+        pair_x, pair_u, at_tx, at_T = ix.pairs
+        log_a, log_b = np.log(alpha + pair_u), np.log(beta + pair_u)
+        head = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        alive_pairs = -(r + pair_x) * log_a - s * log_b
+        dead_x = np.log(s) - np.log(r + s + xs)
+        tail = self._log_tail(r, alpha, s, beta, pair_x, pair_u)
+        upper, lower = tail[at_tx], tail[at_T]
+        gap = np.minimum(lower - upper, 0.0)
+        with np.errstate(divide="ignore"):
+            dead = dead_x[at_x] + upper + np.log(-np.expm1(gap))
+        alive = alive_pairs[at_T]
+        rows = np.logaddexp(alive, dead)
+        total = float(per_x @ head + counts @ rows)
+        # the dead share of each row's likelihood, and d log_a0 = (d upper - q d lower) / (1 - q), q = exp(gap)
+        w_dead = np.exp(dead - rows)
+        w_alive = counts * (1.0 - w_dead)
+        w_dead *= counts
+        q = np.exp(gap)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            on_upper = np.where(w_dead > 0, w_dead / -np.expm1(gap), 0.0)
+        n_pairs = len(pair_x)
+        by_upper = np.bincount(at_tx, on_upper, n_pairs)
+        by_lower = np.bincount(at_T, on_upper * q, n_pairs)
+        by_alive = np.bincount(at_T, w_alive, n_pairs)
+        dead_by_x = np.bincount(at_x, w_dead, len(xs))
+        h = 1e-5
+        d_tail = np.empty((4, n_pairs))
+        for k in range(4):
+            up, down = v.copy(), v.copy()
+            up[k], down[k] = v[k] * np.exp(h), v[k] * np.exp(-h)
+            d_tail[k] = (self._log_tail(*up, pair_x, pair_u) - self._log_tail(*down, pair_x, pair_u)) / (2 * h)
+        d_head = np.array([r * (per_x @ (digamma(r + xs) - digamma(r))) + r * np.log(alpha) * per_x.sum(),
+                           r * per_x.sum(), s * np.log(beta) * per_x.sum(), s * per_x.sum()])
+        d_alive = np.array([by_alive @ (-r * log_a), by_alive @ (-(r + pair_x) * alpha / (alpha + pair_u)),
+                            by_alive @ (-s * log_b), by_alive @ (-s * beta / (beta + pair_u))])
+        rsx = r + s + xs
+        d_dead = np.array([dead_by_x @ (-r / rsx), 0.0, dead_by_x @ (1 - s / rsx), 0.0])
+        d_a0 = d_tail @ by_upper - d_tail @ by_lower
+        return total, d_head + d_alive + d_dead + d_a0
 
     def _loglik_scaled(self, v, x, t_x, T, index=None):
         r, alpha, s, beta = v
@@ -814,6 +872,24 @@ class ParetoNBDModel(_CountingModel):
         alive = (-(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u))[at_T]
         dead = (np.log(s) - np.log(r + s + xs))[at_x] + self._log_a0(r, alpha, s, beta, ix)
         return head + np.logaddexp(alive, dead)
+
+    def _fit_scaled(self, ux, utx, uT, counts):
+        """As `_CountingModel._fit_scaled`, with the analytic gradient of `_total_and_grad` for the
+        optimiser (the finite-difference gradient took five likelihoods per step)."""
+        n = counts.sum()
+        index = _Index(ux, utx, uT)
+        per_x = np.bincount(index.of_x, counts, len(index.xs))
+
+        def fun(theta):
+            total, grad = self._total_and_grad(theta, index, counts, per_x)
+            return -total / n, -grad / n
+
+        def nll(theta):
+            return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / n
+
+        res = _minimize(fun, self._starts(), [(-_BOUND, _BOUND)] * len(self._names), jac=True)
+        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
+        return res.x, -res.fun * n, res.converged, res.message
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
