@@ -138,26 +138,29 @@ def _check_fit_data(x, t_x, T, who: str) -> None:
                         "again: choose a later calibration_end or more data")
 
 
-_KEPT_ROWS: dict = {}  # the last grouping of _unique_rows, under a digest of its columns
+_KEPT_ROWS: dict = {}  # the last groupings of _unique_rows, under a digest of their columns, oldest first
+_KEEP_GROUPINGS = 4
 
 
 def _unique_rows(*columns: np.ndarray):
     """The distinct rows of the columns (sorted, so independent of the row order), each row's
     position among them, and how many rows each stands for.
 
-    The last grouping is kept under a digest of the columns: the value stage groups the same
+    The last few groupings are kept under a digest of the columns: the value stage groups the same
     customers' (x, t_x, T) for BG/NBD and Pareto/NBD, and again for P(alive), the predictions and
-    the intervals (0.3 s each at a million customers); copies are returned."""
+    the intervals, between which it groups (x, T) and Gamma-Gamma's (x, spend) (0.3 s each at a
+    million customers); copies are returned."""
     key = _digest(*(np.asarray(c, dtype=float) for c in columns))
-    if _KEPT_ROWS.get("key") != key:
+    if key not in _KEPT_ROWS:
         frame = pd.DataFrame(dict(enumerate(columns)))
         codes = frame.groupby(list(frame.columns), sort=True).ngroup().to_numpy()
         counts = np.bincount(codes)
         first = np.empty(len(counts), dtype=np.int64)
         first[codes[::-1]] = np.arange(len(codes))[::-1]  # the first row of each distinct value
-        _KEPT_ROWS.clear()
-        _KEPT_ROWS.update(key=key, found=([np.asarray(c)[first] for c in columns], codes, counts.astype(float)))
-    distinct, codes, counts = _KEPT_ROWS["found"]
+        while len(_KEPT_ROWS) >= _KEEP_GROUPINGS:
+            _KEPT_ROWS.pop(next(iter(_KEPT_ROWS)))
+        _KEPT_ROWS[key] = ([np.asarray(c)[first] for c in columns], codes, counts.astype(float))
+    distinct, codes, counts = _KEPT_ROWS[key]
     return [c.copy() for c in distinct], codes.copy(), counts.copy()
 
 
@@ -178,9 +181,24 @@ def _weighted_sum(weights, values):
     return (weights.reshape(-1, *[1] * (values.ndim - 1)) * values).sum(axis=0)
 
 
+_KEPT_INDEX: dict = {}  # the last _Index made by _index_of, under a digest of its rows
+
+
+def _index_of(x, t_x, T) -> "_Index":
+    """`_Index(x, t_x, T)`, the last one kept under a digest of the rows: BG/NBD and Pareto/NBD are
+    fitted on the same distinct rows (its sorts take 0.3 s at a million customers)."""
+    key = _digest(*(np.asarray(c, dtype=float) for c in (x, t_x, T)))
+    if _KEPT_INDEX.get("key") != key:
+        _KEPT_INDEX.clear()
+        _KEPT_INDEX.update(key=key, index=_Index(np.asarray(x, float).copy(), np.asarray(t_x, float).copy(),
+                                                 np.asarray(T, float).copy()))
+    return _KEPT_INDEX["index"]
+
+
 class _Index:
     """Unique values of x and of the times (t_x and T together) with each row's place in them, so
-    that the functions of x alone or of a time alone are computed once per value, not per row."""
+    that the functions of x alone or of a time alone are computed once per value, not per row
+    (read only once made: `_index_of` shares one between fits)."""
 
     def __init__(self, x, t_x, T):
         self.x, self.t_x, self.T = x, t_x, T
@@ -442,7 +460,7 @@ class _CountingModel:
         """Maximise the log-likelihood on the scaled data; sets covariance_ (of the log-parameters);
         returns theta (log-parameters, scaled), the log-likelihood, converged, the optimiser's message."""
         n = counts.sum()
-        index = _Index(ux, utx, uT)
+        index = _index_of(ux, utx, uT)
 
         def nll(theta):
             return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / n
@@ -619,7 +637,7 @@ class BGNBDModel(_CountingModel):
         # optimised in (log r, log alpha, logit m, log kappa) with m = a / (a + b), kappa = a + b:
         # a and b growing together (no interior maximum) is then one parameter running to its bound
         n = counts.sum()
-        index = _Index(ux, utx, uT)
+        index = _index_of(ux, utx, uT)
 
         def natural(phi):
             m, kappa = expit(phi[2]), np.exp(phi[3])
@@ -877,7 +895,7 @@ class ParetoNBDModel(_CountingModel):
         """As `_CountingModel._fit_scaled`, with the analytic gradient of `_total_and_grad` for the
         optimiser (the finite-difference gradient took five likelihoods per step)."""
         n = counts.sum()
-        index = _Index(ux, utx, uT)
+        index = _index_of(ux, utx, uT)
         per_x = np.bincount(index.of_x, counts, len(index.xs))
 
         def fun(theta):
