@@ -834,7 +834,8 @@ class ParetoNBDModel(_CountingModel):
         of five likelihoods per finite-difference gradient.
 
         The derivatives of the hypergeometric tail (`_log_tail`, at the ~30,000 distinct pairs of a
-        million customers) in each log-parameter are central differences (step 1e-5: error ~1e-10);
+        million customers) in alpha and beta are tails with r + 1 and s + 1 (differentiating under
+        the integral), those in r and s central differences (step 1e-5 in the log: error ~1e-10);
         every other term is differentiated analytically."""
         v = np.exp(theta)
         r, alpha, s, beta = v
@@ -864,9 +865,16 @@ class ParetoNBDModel(_CountingModel):
         by_lower = np.bincount(at_T, on_upper * q, n_pairs)
         by_alive = np.bincount(at_T, w_alive, n_pairs)
         dead_by_x = np.bincount(at_x, w_dead, len(xs))
-        h = 1e-5
+        # d tail / d log alpha = -alpha (r+x) J(r+1) / J, with J(r+1) the integral with r+1 (so one more
+        # purchase's factor), and likewise for beta with s+1; r and s enter the exponents, so their
+        # derivatives are central differences (step 1e-5 in the log)
+        rsx_pairs = r + s + pair_x
+        shrink = rsx_pairs / (rsx_pairs + 1)
         d_tail = np.empty((4, n_pairs))
-        for k in range(4):
+        d_tail[1] = -alpha * (r + pair_x) * shrink * np.exp(self._log_tail(r + 1, alpha, s, beta, pair_x, pair_u) - tail)
+        d_tail[3] = -beta * (s + 1) * shrink * np.exp(self._log_tail(r, alpha, s + 1, beta, pair_x, pair_u) - tail)
+        h = 1e-5
+        for k in (0, 2):
             up, down = v.copy(), v.copy()
             up[k], down[k] = v[k] * np.exp(h), v[k] * np.exp(-h)
             d_tail[k] = (self._log_tail(*up, pair_x, pair_u) - self._log_tail(*down, pair_x, pair_u)) / (2 * h)
