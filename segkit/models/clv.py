@@ -195,6 +195,12 @@ def _index_of(x, t_x, T) -> "_Index":
     return _KEPT_INDEX["index"]
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """sum(a * b) of two vectors without BLAS (see `_weighted_sum`: a dot product wakes BLAS threads,
+    which doubled the CPU time of the Pareto/NBD steps on a busy machine)."""
+    return float((a * b).sum())
+
+
 class _Index:
     """Unique values of x and of the times (t_x and T together) with each row's place in them, so
     that the functions of x alone or of a time alone are computed once per value, not per row
@@ -825,13 +831,13 @@ class ParetoNBDModel(_CountingModel):
         with np.errstate(divide="ignore"):
             return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
 
-    def _total_and_grad(self, theta, ix, counts, per_x):
+    def _total_and_grad(self, theta, ix, counts, per_x, want_grad: bool = True):
         """The weighted total log-likelihood at log-parameters `theta` = log(r, alpha, s, beta) (scaled
         units) and its gradient in theta, for the fit: the same sum as `_loglik_scaled` weighted by
         `counts` (`per_x`: the counts summed per distinct x), with the terms of x alone and of the
         (x, time) pairs summed per distinct value, and each row's share of the gradient gathered
         onto the pairs by bincount, so that the rows are visited a few times per evaluation instead
-        of five likelihoods per finite-difference gradient.
+        of five likelihoods per finite-difference gradient (`want_grad` False: the total alone).
 
         The derivatives of the hypergeometric tail (`_log_tail`, at the ~30,000 distinct pairs of a
         million customers) in alpha and beta are tails with r + 1 and s + 1 (differentiating under
@@ -852,7 +858,9 @@ class ParetoNBDModel(_CountingModel):
             dead = dead_x[at_x] + upper + np.log(-np.expm1(gap))
         alive = alive_pairs[at_T]
         rows = np.logaddexp(alive, dead)
-        total = float(per_x @ head + counts @ rows)
+        total = float(_dot(per_x, head) + _dot(counts, rows))
+        if not want_grad:
+            return total, None
         # the dead share of each row's likelihood, and d log_a0 = (d upper - q d lower) / (1 - q), q = exp(gap)
         w_dead = np.exp(dead - rows)
         w_alive = counts * (1.0 - w_dead)
@@ -878,13 +886,13 @@ class ParetoNBDModel(_CountingModel):
             up, down = v.copy(), v.copy()
             up[k], down[k] = v[k] * np.exp(h), v[k] * np.exp(-h)
             d_tail[k] = (self._log_tail(*up, pair_x, pair_u) - self._log_tail(*down, pair_x, pair_u)) / (2 * h)
-        d_head = np.array([r * (per_x @ (digamma(r + xs) - digamma(r))) + r * np.log(alpha) * per_x.sum(),
+        d_head = np.array([r * _dot(per_x, digamma(r + xs) - digamma(r)) + r * np.log(alpha) * per_x.sum(),
                            r * per_x.sum(), s * np.log(beta) * per_x.sum(), s * per_x.sum()])
-        d_alive = np.array([by_alive @ (-r * log_a), by_alive @ (-(r + pair_x) * alpha / (alpha + pair_u)),
-                            by_alive @ (-s * log_b), by_alive @ (-s * beta / (beta + pair_u))])
+        d_alive = np.array([_dot(by_alive, -r * log_a), _dot(by_alive, -(r + pair_x) * alpha / (alpha + pair_u)),
+                            _dot(by_alive, -s * log_b), _dot(by_alive, -s * beta / (beta + pair_u))])
         rsx = r + s + xs
-        d_dead = np.array([dead_by_x @ (-r / rsx), 0.0, dead_by_x @ (1 - s / rsx), 0.0])
-        d_a0 = d_tail @ by_upper - d_tail @ by_lower
+        d_dead = np.array([_dot(dead_by_x, -r / rsx), 0.0, _dot(dead_by_x, 1 - s / rsx), 0.0])
+        d_a0 = (d_tail * (by_upper - by_lower)).sum(axis=1)
         return total, d_head + d_alive + d_dead + d_a0
 
     def _loglik_scaled(self, v, x, t_x, T, index=None):
@@ -914,6 +922,7 @@ class ParetoNBDModel(_CountingModel):
             return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / n
 
         res = _minimize(fun, self._starts(), [(-_BOUND, _BOUND)] * len(self._names), jac=True)
+        # the Hessian as before, by second differences of the per-row likelihood
         self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         return res.x, -res.fun * n, res.converged, res.message
 
