@@ -97,6 +97,10 @@ def compare(old, new):
     value_rel = (np.abs(b["value"]["clv"] - a["value"]["clv"]) / np.abs(a["value"]["clv"]).clip(1e-300)).max()
     print(f"  value table: equal to rtol 1e-6 (largest clv difference {value_rel:.2e} relative); "
           "next-period tables exactly equal")
+    for column in ("predicted", "alternative"):
+        if column in a["holdout_check"].columns:
+            old_c, new_c = a["holdout_check"][column].to_numpy(), b["holdout_check"][column].to_numpy()
+            print(f"  holdout check {column}: largest difference {np.max(np.abs(new_c - old_c) / np.abs(old_c)):.2e} relative")
     return worst
 
 
