@@ -835,13 +835,13 @@ class ParetoNBDModel(_CountingModel):
         with np.errstate(divide="ignore"):
             return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
 
-    def _total_and_grad(self, theta, ix, counts, per_x, want_grad: bool = True):
+    def _total_and_grad(self, theta, ix, counts, per_x):
         """The weighted total log-likelihood at log-parameters `theta` = log(r, alpha, s, beta) (scaled
         units) and its gradient in theta, for the fit: the same sum as `_loglik_scaled` weighted by
         `counts` (`per_x`: the counts summed per distinct x), with the terms of x alone and of the
         (x, time) pairs summed per distinct value, and each row's share of the gradient gathered
         onto the pairs by bincount, so that the rows are visited a few times per evaluation instead
-        of five likelihoods per finite-difference gradient (`want_grad` False: the total alone).
+        of five likelihoods per finite-difference gradient.
 
         The derivatives of the hypergeometric tail (`_log_tail`, at the ~30,000 distinct pairs of a
         million customers) in alpha and beta are tails with r + 1 and s + 1 (differentiating under
@@ -863,8 +863,6 @@ class ParetoNBDModel(_CountingModel):
         alive = alive_pairs[at_T]
         rows = np.logaddexp(alive, dead)
         total = float(_dot(per_x, head) + _dot(counts, rows))
-        if not want_grad:
-            return total, None
         # the dead share of each row's likelihood, and d log_a0 = (d upper - q d lower) / (1 - q), q = exp(gap)
         w_dead = np.exp(dead - rows)
         w_alive = counts * (1.0 - w_dead)
