@@ -296,8 +296,8 @@ def _csv_text(people: pd.DataFrame):
         return None
     empty = pa.scalar(None, pa.string())
     columns = []
-    for name in people.columns:
-        column = people[name]
+    for position in range(people.shape[1]):
+        column = people.iloc[:, position]  # by position: two headers may read the same
         dtype = column.dtype
         if dtype.kind == "f" and isinstance(dtype, np.dtype):  # pandas writes numpy's str(): "0.30000000000000004", "inf"
             values = column.to_numpy()
