@@ -176,3 +176,11 @@ def test_csv_of_other_columns_matches_pandas(tmp_path, frame):
     _write_people_csv(frame, tmp_path / "fast.csv", "utf-8-sig")
     _pandas_csv(frame, tmp_path / "pandas.csv", "utf-8-sig")
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+def test_a_csv_duckdb_cannot_write_is_one_clear_message(tmp_path):
+    from segkit.report.exports import ExportError, _duckdb_csv
+
+    people = _people_frame(csv_edge_frame(), "en")
+    with pytest.raises(ExportError, match=r"cannot write the CSV export in .*gone.*writable"):
+        _duckdb_csv(_csv_text(people), list(people.columns), tmp_path / "gone" / "customers.csv", "utf-8-sig")

@@ -254,7 +254,8 @@ def header(column: str, lang: str) -> str:
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig") -> Path:
     """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
     numbers, dates as YYYY-MM-DD, true/false as True/False, records ending in CRLF (RFC 4180). `encoding` is "utf-8-sig" (UTF-8 with the
-    byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems)."""
+    byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems).
+    Raises ParamsError for another encoding, ExportError when the file cannot be written."""
     _check_encoding(encoding)
     return _write_people_csv(_people_frame(frame, lang), path, encoding)
 
@@ -344,6 +345,10 @@ def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
             target = str(body).replace("'", "''")
             con.execute(f"COPY people TO '{target}' (FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"', NULLSTR '', "
                         "COMMENT '', NEW_LINE '\r\n')")
+        except duckdb.Error as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ExportError(f"cannot write the CSV export in {path.parent} ({reason[:300]}); check that the folder "
+                              "is writable and has room for it") from None
         finally:
             con.close()
         with open(path, "w", encoding=encoding, newline="") as out:
