@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from segkit.classify.rfm import load_segment_map
-from segkit.report.exports import (FORMULA_STARTS, _labels, _neutralised, _people_frame, _per_distinct, neutralise,
-                                   write_excel)
+from segkit.report.exports import (FORMULA_STARTS, _csv_text, _labels, _neutralised, _pandas_csv, _people_frame,
+                                   _per_distinct, _write_people_csv, neutralise, write_excel)
 
 GRID = load_segment_map("rfm11")
 
@@ -134,3 +134,53 @@ def test_labels_once_per_distinct_code_match_one_lookup_per_customer():
         pd.testing.assert_series_equal(_labels(codes, labels), expected)
     joined = _per_distinct(pd.Series(["a, b", "", "a, b"]), lambda text: text.upper() or "-")
     assert joined.tolist() == ["A, B", "-", "A, B"]
+
+
+def csv_edge_frame() -> pd.DataFrame:
+    """The edge frame with what a CSV writer can get wrong: a comma, a quote, CR, LF, CRLF, "#" (a comment
+    character to some writers), spaces at the ends, "NULL", text that looks like a number, every special
+    float (inf, -inf, -0.0, 1e+16, 5e-324, a 17-digit float, NaN), missing integers and booleans, dates
+    before 1900 and in year 5, every text column missing in some row."""
+    frame = edge_frame()
+    texts = ["a,b", 'say "hi"', "line\rbreak", "two\nlines", "crlf\r\nx", "#hash", "NULL"]
+    return frame.assign(
+        tag_names=pd.array([*texts[:6], None], dtype="string"),
+        next_best_category=pd.array([" x ", "", "1.0", "中文,逗号", texts[6], "\x01", "'"], dtype="string"),
+        clv=[np.inf, -np.inf, -0.0, 1e16, 5e-324, 0.1 + 0.2, np.nan],
+        orders=pd.array([None, 0, -3, 2**62, 1, 2, 3], dtype="Int64"),
+        last_purchase=[dt.date(5, 1, 2), dt.date(1899, 12, 31), None, dt.date(9999, 12, 31), dt.date(1900, 2, 28),
+                       dt.date(2024, 2, 29), None],
+    )
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_csv_through_duckdb_has_the_bytes_pandas_wrote(tmp_path, encoding):
+    people = _people_frame(csv_edge_frame(), "zh")
+    assert _csv_text(people) is not None  # the fast path is the one taken
+    _write_people_csv(people, tmp_path / "fast.csv", encoding)
+    _pandas_csv(people, tmp_path / "pandas.csv", encoding)
+    fast, reference = (tmp_path / "fast.csv").read_bytes(), (tmp_path / "pandas.csv").read_bytes()
+    assert fast == reference
+    assert fast.startswith(b"\xef\xbb\xbf") == (encoding == "utf-8-sig")
+    assert b'"crlf\r\nx"' in fast.replace("crlf".encode(encoding), b"crlf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.csv", "pandas.csv"]  # no temporary file left
+
+
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"only": pd.array(["a", None, ""], dtype="string")}),  # one column: pandas quotes an empty row
+    pd.DataFrame({"mixed": ["a", 1, 2.5, None], "n": [1, 2, 3, 4]}),  # Python objects of several kinds
+    pd.DataFrame({"when": pd.to_datetime(["2024-01-01 10:00", None]), "n": [1, 2]}),  # timestamps
+    pd.DataFrame({"n": pd.array([], dtype="Int64"), "t": pd.array([], dtype="string")}),  # no rows
+])
+def test_csv_of_other_columns_matches_pandas(tmp_path, frame):
+    _write_people_csv(frame, tmp_path / "fast.csv", "utf-8-sig")
+    _pandas_csv(frame, tmp_path / "pandas.csv", "utf-8-sig")
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+def test_a_csv_duckdb_cannot_write_is_one_clear_message(tmp_path):
+    from segkit.report.exports import ExportError, _duckdb_csv
+
+    people = _people_frame(csv_edge_frame(), "en")
+    with pytest.raises(ExportError, match=r"cannot write the CSV export in .*gone.*writable"):
+        _duckdb_csv(_csv_text(people), list(people.columns), tmp_path / "gone" / "customers.csv", "utf-8-sig")

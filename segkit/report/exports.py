@@ -6,7 +6,8 @@ run has them, the predicted value (CLV) and the churn risk, each class as a stab
 label in the run's language. The writers put it where people and systems read it:
 
 - `customers.csv`: UTF-8 with a byte order mark, so that Excel (also in Chinese) opens it with the
-  right characters, or GB18030 (`exports.csv_encoding`); headers in the run's language;
+  right characters, or GB18030 (`exports.csv_encoding`); headers in the run's language; the bytes
+  pandas' `to_csv` writes, written by DuckDB's CSV writer (half the CPU at a million customers);
 - `customers.xlsx`: a summary sheet, one sheet per segment (at most `exports.excel_max_rows` rows,
   best ranked first, with a note that says where the full list is) and a data-dictionary sheet that
   describes every column in English and Chinese;
@@ -253,7 +254,8 @@ def header(column: str, lang: str) -> str:
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig") -> Path:
     """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
     numbers, dates as YYYY-MM-DD, true/false as True/False, records ending in CRLF (RFC 4180). `encoding` is "utf-8-sig" (UTF-8 with the
-    byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems)."""
+    byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems).
+    Raises ParamsError for another encoding, ExportError when the file cannot be written."""
     _check_encoding(encoding)
     return _write_people_csv(_people_frame(frame, lang), path, encoding)
 
@@ -264,13 +266,102 @@ def _check_encoding(encoding: str) -> None:
 
 
 def _write_people_csv(people: pd.DataFrame, path: str | os.PathLike, encoding: str) -> Path:
-    """`write_csv` of a frame already made for people (`_people_frame`)."""
+    """`write_csv` of a frame already made for people (`_people_frame`): the cells formatted as
+    pandas' `to_csv` formats them (`_csv_text`), written by DuckDB's CSV writer, which quotes exactly
+    the fields Python's csv module quotes (a comma, a quote, CR or LF) and takes half the CPU time
+    at a million customers; a frame with a column of another kind goes through `to_csv` itself."""
     path = Path(path)
+    text = _csv_text(people)
     with _replacing(path) as partial:
-        # CRLF ends a record (RFC 4180), so the csv writer also quotes a field holding a bare CR: with
-        # "\n" alone, a carriage return inside a name would split the row in Excel
-        people.to_csv(partial, index=False, encoding=encoding, lineterminator="\r\n")
+        if text is None:
+            _pandas_csv(people, partial, encoding)
+        else:
+            _duckdb_csv(text, [str(c) for c in people.columns], partial, encoding)
     return path
+
+
+def _pandas_csv(people: pd.DataFrame, path: Path, encoding: str) -> None:
+    """The reference writer (pandas' `to_csv`), which the fast one must match byte for byte."""
+    # CRLF ends a record (RFC 4180), so the csv writer also quotes a field holding a bare CR: with
+    # "\n" alone, a carriage return inside a name would split the row in Excel
+    people.to_csv(path, index=False, encoding=encoding, lineterminator="\r\n")
+
+
+def _csv_text(people: pd.DataFrame):
+    """Each column of `people` as an Arrow text column holding what `to_csv` writes in its cells
+    (missing and empty text as null), or None when a column is of a kind this does not format as
+    pandas does (mixed Python objects, times, a one-column frame, whose empty row pandas quotes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if people.shape[1] < 2 or not all(isinstance(c, str) for c in people.columns):
+        return None
+    empty = pa.scalar(None, pa.string())
+    columns = []
+    for position in range(people.shape[1]):
+        column = people.iloc[:, position]  # by position: two headers may read the same
+        dtype = column.dtype
+        if dtype.kind == "f" and isinstance(dtype, np.dtype):  # pandas writes numpy's str(): "0.30000000000000004", "inf"
+            values = column.to_numpy()
+            text = pa.array(values.astype(str), mask=np.isnan(values), type=pa.string())
+        elif isinstance(dtype, pd.BooleanDtype) or dtype == np.dtype(bool):
+            missing = column.isna().to_numpy(dtype=bool)
+            truth = column.to_numpy(dtype=bool, na_value=False)
+            text = pa.array(np.where(truth, "True", "False"), mask=missing, type=pa.string())  # as str(True)
+        else:
+            try:
+                array = pa.array(column, from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):
+                return None
+            kind = array.type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                text = pc.if_else(pc.equal(array, ""), empty, array.cast(pa.string()))  # "" and missing: an empty field
+            elif pa.types.is_integer(kind) or pa.types.is_date32(kind):  # digits; dates as YYYY-MM-DD, as str(date)
+                text = array.cast(pa.string())
+            elif pa.types.is_null(kind):
+                text = pa.nulls(len(array), pa.string())
+            else:
+                return None
+        columns.append(text)
+    return pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
+
+
+def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
+    """`text` (`_csv_text`) as CSV records after the header line, in `encoding`, as `_pandas_csv` writes them."""
+    import csv
+    import io
+    import shutil
+
+    import duckdb
+
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\r\n").writerow(headers)
+    body = path.with_name(path.name + ".body")
+    try:
+        con = duckdb.connect()
+        try:
+            con.register("people", text)
+            # no comment character: DuckDB would otherwise quote a field starting with "#", which Python's csv does not
+            target = str(body).replace("'", "''")
+            con.execute(f"COPY people TO '{target}' (FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"', NULLSTR '', "
+                        "COMMENT '', NEW_LINE '\r\n')")
+        except duckdb.Error as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ExportError(f"cannot write the CSV export in {path.parent} ({reason[:300]}); check that the folder "
+                              "is writable and has room for it") from None
+        finally:
+            con.close()
+        with open(path, "w", encoding=encoding, newline="") as out:
+            out.write(line.getvalue())  # utf-8-sig puts the byte order mark first
+            if encoding == "utf-8-sig":
+                out.flush()
+                with open(body, "rb") as source:
+                    shutil.copyfileobj(source, out.buffer, 1 << 24)
+            else:  # DuckDB writes UTF-8: re-encoded in pieces
+                with open(body, encoding="utf-8", newline="") as source:
+                    shutil.copyfileobj(source, out, 1 << 22)
+    finally:
+        body.unlink(missing_ok=True)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None = None) -> Path:
