@@ -59,20 +59,65 @@ def category_mix(transactions: pd.DataFrame | ibis.Table | Purchases, segments: 
     table = _engine_table(transactions)
     _check_columns(table.columns, ("customer_id", "amount", item), "transactions")
     _check_columns(segments.columns, ("customer_id", by), "segments")
+    # one row per customer and group (a customer listed twice in one group counts once)
     groups = ibis.memtable(segments[["customer_id", by]].dropna().astype({"customer_id": str, by: str})
-                           .rename(columns={by: "group"}))
-    # trimmed, as in the baskets: " toys" and "toys" are one item
-    rows = table.select(customer_id=table.customer_id.cast("string"), item=table[item].cast("string").strip(),
-                        amount=table.amount.cast("float64"))
-    rows = rows.filter(rows.item.notnull() & (rows.item != ""))
-    rows = rows.join(groups, "customer_id")
-    per_group = rows.group_by("group").aggregate(customers=rows.customer_id.nunique(), group_revenue=rows.amount.sum())
-    cells = rows.group_by(["group", "item"]).aggregate(buyers=rows.customer_id.nunique(), revenue=rows.amount.sum())
-    overall = rows.group_by("item").aggregate(all_buyers=rows.customer_id.nunique(), all_revenue=rows.amount.sum())
-    totals = rows.aggregate(all_customers=rows.customer_id.nunique(), total_revenue=rows.amount.sum())
+                           .rename(columns={by: "group"}).drop_duplicates())
+    # the rows summed per customer and item first (once per engine table: `customer_items`): each
+    # row is then one buyer, so the counts below are plain counts over a few million rows, not
+    # COUNT(DISTINCT) over every transaction line
+    items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
+    rows = items.join(groups, "customer_id")
+    cells = rows.group_by(["group", "item"]).aggregate(buyers=rows.count(), revenue=rows.revenue.sum())
+    spend = items.group_by("customer_id").aggregate(spend=items.revenue.sum())
+    buyers = spend.join(groups, "customer_id")
+    per_group = buyers.group_by("group").aggregate(customers=buyers.count(), group_revenue=buyers.spend.sum())
+    # the whole: each customer with a group once, whatever groups they are in
+    grouped = groups.select("customer_id").distinct()
+    in_any = items.semi_join(grouped, "customer_id")
+    overall = in_any.group_by("item").aggregate(all_buyers=in_any.count(), all_revenue=in_any.revenue.sum())
+    spenders = spend.semi_join(grouped, "customer_id")
+    totals = spenders.aggregate(all_customers=spenders.count(), total_revenue=spenders.spend.sum())
     expr = cells.join(per_group, "group").join(overall, "item").cross_join(totals)
     run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())
     return _finish_mix(run(expr), item)
+
+
+# the last engine table's `customer_items`, materialised in its engine: 07_cross_sell asks for the
+# segment mix, the class mix, the distinguishing items and the customer baskets of one table
+_CACHED: dict = {}
+
+
+def customer_items(table: ibis.Table, item: str = "category", cache: bool = True) -> ibis.Table:
+    """One row per customer and item of the clean transactions `table` (an engine table with
+    customer_id, the `item` column and, where present, amount): customer_id (string), item (string,
+    trimmed; missing and blank items left out) and revenue (the sum of amount, float; missing when
+    the table has no amount column). A lazy table in `table`'s engine.
+
+    With `cache` and a DuckDB table, the result is materialised there once (ibis `Table.cache`) and
+    kept for the last table and item asked, so that the mixes and the customer baskets of one table
+    read the transaction lines once. A table read again (`load_purchases`, `segkit.stage_table`) is a
+    new table, so a rewritten file is never answered from the cache.
+    """
+    key = (table.op(), item)
+    if cache and key in _CACHED:
+        return _CACHED[key]
+    amount = table.amount.cast("float64") if "amount" in table.columns else ibis.null("float64")
+    rows = table.select(customer_id=table.customer_id.cast("string"), item=table[item].cast("string").strip(),
+                        amount=amount)
+    rows = rows.filter(rows.item.notnull() & (rows.item != ""))
+    summed = rows.group_by(["customer_id", "item"]).aggregate(revenue=rows.amount.sum())
+    if not (cache and _backend_name(table) == "duckdb"):
+        return summed
+    _CACHED.clear()
+    _CACHED[key] = summed.cache()
+    return _CACHED[key]
+
+
+def _backend_name(table: ibis.Table) -> str | None:
+    try:
+        return table.get_backend().name
+    except Exception:  # noqa: BLE001 - an unbound table (a memtable) has no backend yet
+        return None
 
 
 def _same_item(purchases: Purchases, item: str) -> None:

@@ -16,7 +16,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item
+from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item, customer_items
 from segkit.crosssell.summaries import Purchases, basket_items_from_summaries
 
 RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
@@ -39,17 +39,20 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     table = _engine_table(transactions)
     _check_columns(table.columns, ("customer_id", item), "transactions")
     customer = table.customer_id.cast("string")
-    if basket == "customer":
-        basket_id = customer
-    elif "order_id" in table.columns:
-        basket_id = customer.concat("|", table.order_id.cast("string").fill_null(table.ordered_at.date().cast("string")))
+    if basket == "customer":  # the customer's items: the per-customer summary the mixes read too
+        items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
+        rows = items.select(basket_id=items.customer_id, customer_id=items.customer_id, item=items.item)
     else:
-        basket_id = customer.concat("|", table.ordered_at.date().cast("string"))
-    rows = table.select(basket_id=basket_id, customer_id=customer, item=table[item].cast("string").strip())
-    rows = rows.filter(rows.item.notnull() & (rows.item != "")).distinct()
+        if "order_id" in table.columns:
+            basket_id = customer.concat("|", table.order_id.cast("string").fill_null(table.ordered_at.date().cast("string")))
+        else:
+            basket_id = customer.concat("|", table.ordered_at.date().cast("string"))
+        rows = table.select(basket_id=basket_id, customer_id=customer, item=table[item].cast("string").strip())
+        rows = rows.filter(rows.item.notnull() & (rows.item != "")).distinct()
+    # sorted in the engine (byte order of UTF-8 is code point order, as Python sorts strings)
+    rows = rows.order_by(["basket_id", "item"])
     run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())
-    frame = run(rows)
-    return frame.sort_values(["basket_id", "item"], kind="stable").reset_index(drop=True)
+    return run(rows).reset_index(drop=True)
 
 
 def _with_groups(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str) -> pd.DataFrame:
