@@ -74,15 +74,20 @@ def mine_rules(basket_items: pd.DataFrame, min_support: float = 0.01, min_confid
     baskets), confidence, lift; sorted by lift, confidence, support (highest first). Empty when no
     itemset reaches `min_support`.
     """
-    with warnings.catch_warnings():  # mlxtend's fpcommon sets "always" for every DeprecationWarning at import: undone here
-        from mlxtend.frequent_patterns import association_rules, fpgrowth
-
     if not 0 < min_support <= 1 or not 0 < min_confidence <= 1:
         raise ValueError(f"min_support and min_confidence must be in (0, 1], got {min_support}, {min_confidence}")
     n_baskets = basket_items["basket_id"].nunique()
     if n_baskets == 0:
         return _empty_rules()
-    onehot = _one_hot(basket_items)
+    return _rules_from_one_hot(_one_hot(basket_items), n_baskets, min_support, min_confidence, max_items, group)
+
+
+def _rules_from_one_hot(onehot: pd.DataFrame, n_baskets: int, min_support: float, min_confidence: float,
+                        max_items: int, group: str) -> pd.DataFrame:
+    """`mine_rules` from its basket × item matrix (one bool column per item, named by the item)."""
+    with warnings.catch_warnings():  # mlxtend's fpcommon sets "always" for every DeprecationWarning at import: undone here
+        from mlxtend.frequent_patterns import association_rules, fpgrowth
+
     itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_items)
     if itemsets.empty or not (itemsets["itemsets"].map(len) > 1).any():
         return _empty_rules()
@@ -154,6 +159,68 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
     shares of its own baskets, and Champions' rules can be set beside At Risk customers'. Groups with
     more than `engine_above` baskets get one-item rules counted in the engine (`pair_rules`). Rules
     held by fewer than `min_baskets` baskets are left out (in a small segment, a share is few baskets)."""
+    if not 0 < min_support <= 1 or not 0 < min_confidence <= 1:
+        raise ValueError(f"min_support and min_confidence must be in (0, 1], got {min_support}, {min_confidence}")
+    coded = _coded(basket_items, segments, by)
+    if coded is None:  # a customer in two groups: their baskets count in both, by the merge
+        found = _rules_by_merged_group(basket_items, segments, by, min_support, min_confidence, max_items,
+                                       engine_above, con)
+    else:
+        found = []
+        basket, item, group, item_names, group_names = coded
+        for code, name in enumerate(group_names):
+            inside = np.flatnonzero(group == code)
+            if not len(inside):
+                continue
+            local_baskets = np.unique(basket[inside])
+            local_baskets = local_baskets[local_baskets >= 0]
+            if len(local_baskets) > engine_above:
+                part = basket_items.iloc[inside]
+                found.append(pair_rules(con, pd.DataFrame({"group": name, "basket_id": part["basket_id"].to_numpy(),
+                                                           "item": part["item"].to_numpy()}), min_support, min_confidence))
+                continue
+            if not len(local_baskets):
+                continue
+            found.append(_rules_from_one_hot(_one_hot_codes(basket[inside], item[inside], item_names), len(local_baskets),
+                                             min_support, min_confidence, max_items, name))
+    found = [f[f["baskets"] >= min_baskets] for f in found]
+    found = [f for f in found if not f.empty]
+    return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
+
+
+def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
+    """basket_items as integer codes, for mining each group without string merges and group-bys:
+    (basket, item, group, item_names, group_names), one code per row (-1: missing basket or item; no
+    group), item_names and group_names sorted; None when a customer is in two groups of `segments`."""
+    basket = pd.factorize(basket_items["basket_id"])[0]
+    item, item_names = pd.factorize(basket_items["item"], sort=True)
+    if segments is None:
+        return basket, item, np.zeros(len(basket_items), dtype="int64"), item_names, ["all"]
+    _check_columns(segments.columns, ("customer_id", by), "segments")
+    groups = segments[["customer_id", by]].dropna()
+    customers = pd.Index(groups["customer_id"].astype(str))
+    if not customers.is_unique:
+        return None
+    codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
+    where = customers.get_indexer(basket_items["customer_id"].astype(str))
+    group = np.where(where >= 0, codes[where], -1)
+    return basket, item, group, item_names, [str(g) for g in group_names]
+
+
+def _one_hot_codes(basket: np.ndarray, item: np.ndarray, item_names) -> pd.DataFrame:
+    """`_one_hot` from integer codes: one row per basket code (>= 0), one bool column per item code
+    present (in code order, which is name order), True where the basket holds the item."""
+    baskets_, rows = np.unique(basket, return_inverse=True)
+    items, columns = np.unique(item, return_inverse=True)
+    first_basket, first_item = int(baskets_[0] < 0), int(items[0] < 0)  # -1: a missing basket or item
+    known = (basket >= 0) & (item >= 0)
+    matrix = np.zeros((len(baskets_) - first_basket, len(items) - first_item), dtype=bool)
+    matrix[rows[known] - first_basket, columns[known] - first_item] = True
+    return pd.DataFrame(matrix, columns=[str(item_names[c]) for c in items[first_item:]])
+
+
+def _rules_by_merged_group(basket_items, segments, by, min_support, min_confidence, max_items, engine_above, con):
+    """The rules of each group, from basket_items merged with the groups (a customer may be in several)."""
     grouped = _with_groups(basket_items, segments, by)
     found = []
     for group, rows in grouped.groupby("group", sort=True):
@@ -161,9 +228,7 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
             found.append(pair_rules(con, rows[["group", "basket_id", "item"]], min_support, min_confidence))
         else:
             found.append(mine_rules(rows, min_support, min_confidence, max_items, group=str(group)))
-    found = [f[f["baskets"] >= min_baskets] for f in found]
-    found = [f for f in found if not f.empty]
-    return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
+    return found
 
 
 def top_rules(rules: pd.DataFrame, top: int = 5, order=None) -> pd.DataFrame:
@@ -198,12 +263,17 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
     ranked = rules.sort_values(["lift", "confidence", "support", "consequent", "antecedent"],
                                ascending=[False, False, False, True, True], kind="stable")
     # what each customer bought, as a customer × item matrix of integer codes (no per-customer Python)
-    names = pd.Index(sorted(set(basket_items["item"].astype(str)) | set(ranked["consequent"].astype(str))
+    # (factorised first: the distinct values are looked up, not every row's Arrow string)
+    item_codes, item_values = pd.factorize(basket_items["item"])
+    item_values = [str(v) for v in item_values]
+    names = pd.Index(sorted(set(item_values) | set(ranked["consequent"].astype(str))
                             | {i for a in ranked["antecedent"] for i in a.split(SEPARATOR)}))
-    row_of = pd.Index(customers["customer_id"]).get_indexer(basket_items["customer_id"].astype(str))
-    known = row_of >= 0
+    customer_codes, customer_values = pd.factorize(basket_items["customer_id"])
+    row_of = _take(pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
+    column_of = _take(names.get_indexer(item_values), item_codes)
+    known = (row_of >= 0) & (column_of >= 0)
     bought = np.zeros((len(customers), len(names)), dtype=bool)
-    bought[row_of[known], names.get_indexer(basket_items["item"].astype(str))[known]] = True
+    bought[row_of[known], column_of[known]] = True
     chosen = np.full(len(customers), -1, dtype="int64")  # the position in `ranked` of each customer's rule
     members = pd.Series(np.arange(len(customers))).groupby(customers["group"].to_numpy(), sort=False).indices
     for group, rows in ranked.assign(_position=np.arange(len(ranked))).groupby("group", sort=False):
@@ -225,6 +295,12 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
     result.loc[picked, "rule_lift"] = rows["lift"].to_numpy()
     result.loc[picked, "rule_confidence"] = rows["confidence"].to_numpy()
     return result
+
+
+def _take(positions: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """positions[codes], with -1 where the code is -1 (a missing value) or nothing was found."""
+    taken = np.asarray(positions, dtype="int64")[codes] if len(positions) else np.full(len(codes), -1, dtype="int64")
+    return np.where(codes >= 0, taken, -1)
 
 
 def next_best_counts(next_best: pd.DataFrame) -> pd.DataFrame:
