@@ -86,14 +86,23 @@ def _rules_from_one_hot(onehot: pd.DataFrame, n_baskets: int, min_support: float
                         max_items: int, group: str) -> pd.DataFrame:
     """`mine_rules` from its basket × item matrix (one bool column per item, named by the item)."""
     with warnings.catch_warnings():  # mlxtend's fpcommon sets "always" for every DeprecationWarning at import: undone here
-        from mlxtend.frequent_patterns import association_rules, fpgrowth
+        from mlxtend.frequent_patterns import fpgrowth
 
     itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_items)
+    return _rules_from_itemsets(itemsets, n_baskets, min_confidence, group)
+
+
+def _rules_from_itemsets(itemsets: pd.DataFrame, n_baskets: int, min_confidence: float, group: str) -> pd.DataFrame:
+    """The one-consequent rules (RULE_COLUMNS) of the frequent `itemsets` (support, itemsets: frozensets
+    of item names, as mlxtend's fpgrowth gives them), with mlxtend's `association_rules`."""
+    with warnings.catch_warnings():
+        from mlxtend.frequent_patterns import association_rules
+
     if itemsets.empty or not (itemsets["itemsets"].map(len) > 1).any():
         return _empty_rules()
     with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend's other metrics (certainty, ...) divide by 0
         found = association_rules(itemsets, metric="confidence", min_threshold=min_confidence,
-                                  num_itemsets=len(onehot))
+                                  num_itemsets=n_baskets)
     found = found[found["consequents"].map(len) == 1]
     if found.empty:
         return _empty_rules()
@@ -106,6 +115,79 @@ def _rules_from_one_hot(onehot: pd.DataFrame, n_baskets: int, min_support: float
         "lift": found["lift"].to_numpy(),
     })
     return _sorted(rules)
+
+
+def frequent_itemsets(matrix: np.ndarray, names, min_support: float, max_items: int) -> pd.DataFrame:
+    """The itemsets of at most `max_items` items held by at least `min_support` of the baskets of the
+    basket × item bool `matrix` (columns named by `names`): support and itemsets (frozensets of
+    names), the frame mlxtend's `fpgrowth(..., use_colnames=True)` returns, with the same supports
+    (count / baskets, kept where >= min_support, as there).
+
+    Counted level by level (Apriori: Agrawal & Srikant 1994, "Fast algorithms for mining association
+    rules"; an itemset's candidates are the unions of two frequent ones whose every subset is
+    frequent) over each distinct basket content once, weighted by how many baskets hold exactly it:
+    a million customer baskets of twenty categories hold a few thousand distinct contents, where
+    FP-growth inserts every basket into its tree in Python. Items below `min_support` are left out
+    first, as FP-growth does.
+    """
+    n = len(matrix)
+    found_sets: list[frozenset] = []
+    found_support: list[float] = []
+    if n == 0 or matrix.shape[1] == 0:
+        return pd.DataFrame({"support": pd.Series(dtype=float), "itemsets": pd.Series(dtype=object)})
+    single = matrix.sum(axis=0) / float(n)
+    kept = np.flatnonzero(single >= min_support)
+    names = [names[i] for i in kept]
+    contents, counts = _distinct_rows(matrix[:, kept])
+    level = [(i,) for i in range(len(kept))]
+    for size in range(1, max_items + 1):
+        if not level:
+            break
+        candidates = np.asarray(level, dtype="int64")
+        support = _weighted_hits(contents, counts, candidates) / float(n)
+        frequent = [tuple(c) for c in candidates[support >= min_support].tolist()]
+        found_sets += [frozenset(names[i] for i in c) for c in frequent]
+        found_support += support[support >= min_support].tolist()
+        level = _next_level(frequent) if size < max_items else []
+    return pd.DataFrame({"support": np.asarray(found_support, dtype=float), "itemsets": found_sets})
+
+
+def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a bool matrix and how many times each occurs."""
+    if matrix.shape[1] <= 62:  # each row as the bits of one integer: a sort of integers, not of rows
+        bits = (matrix.astype(np.uint64) << np.arange(matrix.shape[1], dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+        keys, counts = np.unique(bits, return_counts=True)
+        contents = ((keys[:, None] >> np.arange(matrix.shape[1], dtype=np.uint64)) & np.uint64(1)).astype(bool)
+        return contents, counts
+    return np.unique(matrix, axis=0, return_counts=True)
+
+
+def _weighted_hits(contents: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """For each candidate itemset (a row of item positions), how many baskets hold all its items."""
+    hits = np.zeros(len(candidates), dtype="int64")
+    step = max(1, 4_000_000 // max(1, len(contents)))  # a bounded contents × candidates block at a time
+    for start in range(0, len(candidates), step):
+        block = candidates[start:start + step]
+        holds = contents[:, block[:, 0]]
+        for column in range(1, block.shape[1]):
+            holds = holds & contents[:, block[:, column]]
+        hits[start:start + step] = counts @ holds
+    return hits
+
+
+def _next_level(frequent: list[tuple]) -> list[tuple]:
+    """Apriori's candidates one item larger: two frequent itemsets (sorted tuples) that share all but
+    their last item, joined, kept where every subset one item smaller is frequent."""
+    known = set(frequent)
+    found = []
+    for i, left in enumerate(frequent):
+        for right in frequent[i + 1:]:
+            if left[:-1] != right[:-1]:
+                continue
+            joined = (*left, right[-1]) if left[-1] < right[-1] else (*right, left[-1])
+            if all(joined[:k] + joined[k + 1:] in known for k in range(len(joined))):
+                found.append(joined)
+    return sorted(found)
 
 
 def _one_hot(basket_items: pd.DataFrame) -> pd.DataFrame:
@@ -181,8 +263,9 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
                 continue
             if not len(local_baskets):
                 continue
-            found.append(_rules_from_one_hot(_one_hot_codes(basket[inside], item[inside], item_names), len(local_baskets),
-                                             min_support, min_confidence, max_items, name))
+            onehot = _one_hot_codes(basket[inside], item[inside], item_names)
+            itemsets = frequent_itemsets(onehot.to_numpy(), list(onehot.columns), min_support, max_items)
+            found.append(_rules_from_itemsets(itemsets, len(local_baskets), min_confidence, name))
     found = [f[f["baskets"] >= min_baskets] for f in found]
     found = [f for f in found if not f.empty]
     return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
@@ -202,7 +285,8 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     if not customers.is_unique:
         return None
     codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
-    where = customers.get_indexer(basket_items["customer_id"].astype(str))
+    customer_codes, customer_values = pd.factorize(basket_items["customer_id"])
+    where = _take(customers.get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
     group = np.where(where >= 0, codes[where], -1)
     return basket, item, group, item_names, [str(g) for g in group_names]
 
