@@ -152,14 +152,15 @@ def frequent_itemsets(matrix: np.ndarray, names, min_support: float, max_items: 
     return pd.DataFrame({"support": np.asarray(found_support, dtype=float), "itemsets": found_sets})
 
 
-def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of a bool matrix and how many times each occurs."""
+def _distinct_rows(matrix: np.ndarray, inverse: bool = False):
+    """The distinct rows of a bool matrix and how many times each occurs (with `inverse`: instead,
+    the position of each row's content among them)."""
     if matrix.shape[1] <= 62:  # each row as the bits of one integer: a sort of integers, not of rows
         bits = (matrix.astype(np.uint64) << np.arange(matrix.shape[1], dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
-        keys, counts = np.unique(bits, return_counts=True)
+        keys, extra = np.unique(bits, return_inverse=inverse, return_counts=not inverse)
         contents = ((keys[:, None] >> np.arange(matrix.shape[1], dtype=np.uint64)) & np.uint64(1)).astype(bool)
-        return contents, counts
-    return np.unique(matrix, axis=0, return_counts=True)
+        return contents, extra
+    return np.unique(matrix, axis=0, return_inverse=inverse, return_counts=not inverse)
 
 
 def _weighted_hits(contents: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -364,21 +365,28 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
         inside = members.get(str(group))
         if inside is None:
             continue
-        has, pick = bought[inside], np.full(len(inside), -1, dtype="int64")
+        # customers who bought the same items get the same rule: each distinct content is matched once
+        has, content_of = _distinct_rows(bought[inside], inverse=True)
+        pick = np.full(len(has), -1, dtype="int64")
         # the group's rules in rank order: the first one a customer qualifies for is theirs
         for position, antecedent, consequent in zip(rows["_position"], rows["antecedent"], rows["consequent"].astype(str)):
             fits = (pick < 0) & ~has[:, names.get_loc(consequent)]
             for need in antecedent.split(SEPARATOR):
                 fits &= has[:, names.get_loc(need)]
             pick[fits] = position
-        chosen[inside] = pick
+        chosen[inside] = pick[content_of]
     picked = chosen >= 0
     rows = ranked.iloc[chosen[picked]]
-    result.loc[picked, "next_best"] = rows["consequent"].astype(str).to_numpy()
-    result.loc[picked, "rule_antecedent"] = rows["antecedent"].to_numpy()
-    result.loc[picked, "rule_lift"] = rows["lift"].to_numpy()
-    result.loc[picked, "rule_confidence"] = rows["confidence"].to_numpy()
-    return result
+
+    def column(values, missing, dtype):  # the picked rules' values, `missing` for the others
+        full = np.full(len(customers), missing, dtype=object if dtype == "string" else dtype)
+        full[picked] = values
+        return pd.array(full, dtype=dtype) if dtype == "string" else full
+
+    return customers.assign(next_best=column(rows["consequent"].astype(str).to_numpy(), pd.NA, "string"),
+                            rule_antecedent=column(rows["antecedent"].to_numpy(), pd.NA, "string"),
+                            rule_lift=column(rows["lift"].to_numpy(), np.nan, "float64"),
+                            rule_confidence=column(rows["confidence"].to_numpy(), np.nan, "float64"))
 
 
 def _take(positions: np.ndarray, codes: np.ndarray) -> np.ndarray:
