@@ -7,6 +7,7 @@ category comes back to Python.
 from __future__ import annotations
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from segkit.crosssell.summaries import Purchases, mix_from_summaries
@@ -60,26 +61,13 @@ def category_mix(transactions: pd.DataFrame | ibis.Table | Purchases, segments: 
     _check_columns(table.columns, ("customer_id", "amount", item), "transactions")
     _check_columns(segments.columns, ("customer_id", by), "segments")
     # one row per customer and group (a customer listed twice in one group counts once)
-    groups = ibis.memtable(segments[["customer_id", by]].dropna().astype({"customer_id": str, by: str})
-                           .rename(columns={by: "group"}).drop_duplicates())
-    # the rows summed per customer and item first (once per engine table: `customer_items`): each
-    # row is then one buyer, so the counts below are plain counts over a few million rows, not
-    # COUNT(DISTINCT) over every transaction line
+    groups = segments[["customer_id", by]].dropna().astype({"customer_id": str, by: str}).rename(columns={by: "group"})
+    # the rows summed per customer and item first (once per engine table: `customer_items`)
     items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
-    rows = items.join(groups, "customer_id")
-    cells = rows.group_by(["group", "item"]).aggregate(buyers=rows.count(), revenue=rows.revenue.sum())
-    spend = items.group_by("customer_id").aggregate(spend=items.revenue.sum())
-    buyers = spend.join(groups, "customer_id")
-    per_group = buyers.group_by("group").aggregate(customers=buyers.count(), group_revenue=buyers.spend.sum())
-    # the whole: each customer with a group once, whatever groups they are in
-    grouped = groups.select("customer_id").distinct()
-    in_any = items.semi_join(grouped, "customer_id")
-    overall = in_any.group_by("item").aggregate(all_buyers=in_any.count(), all_revenue=in_any.revenue.sum())
-    spenders = spend.semi_join(grouped, "customer_id")
-    totals = spenders.aggregate(all_customers=spenders.count(), total_revenue=spenders.spend.sum())
-    expr = cells.join(per_group, "group").join(overall, "item").cross_join(totals)
-    run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())
-    return _finish_mix(run(expr), item)
+    run = con if (con is not None and isinstance(transactions, pd.DataFrame)) else None
+    if groups["customer_id"].is_unique:  # each customer in one group: counted from integer codes
+        return _finish_mix(_mix_from_codes(_coded_items(items, run), groups), item)
+    return _finish_mix(_engine_mix(items, groups.drop_duplicates(), run), item)
 
 
 # the last engine table's `customer_items`, materialised in its engine: 07_cross_sell asks for the
@@ -109,7 +97,9 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
     if not (cache and _backend_name(table) == "duckdb"):
         return summed
     _CACHED.clear()
-    _CACHED[key] = summed.cache()
+    # kept in customer order: the segments stage is in that order too, and looking its customers
+    # up in an Index of the same ids in the same order is a comparison, not a hash of each id
+    _CACHED[key] = summed.order_by(["customer_id", "item"]).cache()
     return _CACHED[key]
 
 
@@ -118,6 +108,89 @@ def _backend_name(table: ibis.Table) -> str | None:
         return table.get_backend().name
     except Exception:  # noqa: BLE001 - an unbound table (a memtable) has no backend yet
         return None
+
+
+def _engine_mix(items: ibis.Table, groups: pd.DataFrame, con: ibis.BaseBackend | None) -> pd.DataFrame:
+    """`category_mix`'s counts and sums per group and item, computed in the engine from the customer
+    items (`customer_items`) and the groups (customer_id, group; a customer may be in several)."""
+    groups = ibis.memtable(groups)
+    # each row of `items` is one buyer: plain counts, not COUNT(DISTINCT) over every transaction line
+    rows = items.join(groups, "customer_id")
+    cells = rows.group_by(["group", "item"]).aggregate(buyers=rows.count(), revenue=rows.revenue.sum())
+    spend = items.group_by("customer_id").aggregate(spend=items.revenue.sum())
+    buyers = spend.join(groups, "customer_id")
+    per_group = buyers.group_by("group").aggregate(customers=buyers.count(), group_revenue=buyers.spend.sum())
+    # the whole: each customer with a group once, whatever groups they are in
+    grouped = groups.select("customer_id").distinct()
+    in_any = items.semi_join(grouped, "customer_id")
+    overall = in_any.group_by("item").aggregate(all_buyers=in_any.count(), all_revenue=in_any.revenue.sum())
+    spenders = spend.semi_join(grouped, "customer_id")
+    totals = spenders.aggregate(all_customers=spenders.count(), total_revenue=spenders.spend.sum())
+    expr = cells.join(per_group, "group").join(overall, "item").cross_join(totals)
+    return con.to_pandas(expr) if con is not None else expr.to_pandas()
+
+
+_CODES: dict = {}  # the integer codes of the cached customer items (`_coded_items`), one entry
+
+
+def _coded_items(items: ibis.Table, con: ibis.BaseBackend | None):
+    """The customer items as arrays: (customer, item, revenue, customer_names, item_names): a code
+    per row into the distinct customer ids (a pandas Index) and the sorted item names, and revenue
+    (NaN where missing). Kept with the cached table it comes from (`customer_items`)."""
+    key = items.op()
+    if key in _CODES:
+        return _CODES[key]
+    frame = con.to_pandas(items) if con is not None else items.to_pandas()
+    customer, customer_names = pd.factorize(frame["customer_id"])
+    item, item_names = pd.factorize(frame["item"], sort=True)
+    coded = (customer, item, frame["revenue"].to_numpy(dtype="float64", na_value=np.nan),
+             pd.Index(customer_names), [str(i) for i in item_names])
+    if any(items is cached for cached in _CACHED.values()):
+        _CODES.clear()
+        _CODES[key] = coded
+    return coded
+
+
+def _mix_from_codes(coded, groups: pd.DataFrame) -> pd.DataFrame:
+    """`_engine_mix` for groups with each customer in one group, by counting integer codes
+    (np.bincount) instead of joining strings: the same counts, and sums (missing amounts left out;
+    a sum of nothing but missing amounts is missing, as in SQL)."""
+    customer, item, revenue, customer_names, item_names = coded
+    group_codes, group_names = pd.factorize(groups["group"], sort=True)
+    where = customer_names.get_indexer(groups["customer_id"])
+    group_of = np.full(len(customer_names), -1, dtype="int64")
+    group_of[where[where >= 0]] = group_codes[where >= 0]
+    row_group = group_of[customer] if len(customer) else np.zeros(0, dtype="int64")
+    inside = row_group >= 0
+    n_groups, n_items = len(group_names), len(item_names)
+    cell = row_group[inside] * n_items + item[inside]
+    amounts = revenue[inside]
+    buyers = np.bincount(cell, minlength=n_groups * n_items)
+    in_group = group_of >= 0
+    customers = np.bincount(group_of[in_group], minlength=n_groups)
+    revenue_cell = _sql_sum(cell, amounts, n_groups * n_items)
+    revenue_group = _sql_sum(row_group[inside], amounts, n_groups)
+    all_buyers = np.bincount(item[inside], minlength=n_items)
+    all_revenue = _sql_sum(item[inside], amounts, n_items)
+    total = _sql_sum(np.zeros(len(amounts), dtype="int64"), amounts, 1)[0]
+    found = np.flatnonzero(buyers > 0)
+    g, i = found // n_items, found % n_items
+    names = np.asarray([str(n) for n in group_names], dtype=object)
+    return pd.DataFrame({
+        "group": pd.array(names[g], dtype="str"), "item": pd.array(np.asarray(item_names, dtype=object)[i], dtype="str"),
+        "buyers": buyers[found], "revenue": revenue_cell[found], "customers": customers[g],
+        "group_revenue": revenue_group[g], "all_buyers": all_buyers[i], "all_revenue": all_revenue[i],
+        "all_customers": int(in_group.sum()), "total_revenue": total,
+    })
+
+
+def _sql_sum(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Sums of `values` per code (0..size-1) as SQL's SUM: missing values left out, NaN where a code
+    has no value at all."""
+    known = ~np.isnan(values)
+    sums = np.bincount(codes[known], weights=values[known], minlength=size).astype("float64")
+    sums[np.bincount(codes[known], minlength=size) == 0] = np.nan
+    return sums
 
 
 def _same_item(purchases: Purchases, item: str) -> None:
