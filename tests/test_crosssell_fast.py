@@ -263,3 +263,20 @@ def test_itertools_pairs_cover_the_candidates_of_a_level():
     assert _next_level(frequent) == [(0, 1, 2)]
     everything = list(itertools.combinations(range(4), 2))
     assert _next_level(everything) == list(itertools.combinations(range(4), 3))
+
+
+@pytest.mark.parametrize("values", [
+    ["a", "a", "b", "c", "c", "c"],           # sorted: codes from the changes
+    ["b", "a", "b", "茶叶", "a"],               # not sorted: pd.factorize
+    ["a", None, "b"],                         # missing: pd.factorize's -1
+    ["Z", "a", "Ä", "茶", "茶"],                 # sorted by code point
+    ["only"], [],
+])
+def test_factorize_equals_pandas(values):
+    from segkit.crosssell.category_mix import factorize
+
+    series = pd.Series(values, dtype="str")
+    codes, uniques = factorize(series)
+    expected_codes, expected_uniques = pd.factorize(series)
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert list(uniques) == list(expected_uniques)

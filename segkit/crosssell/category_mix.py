@@ -141,7 +141,7 @@ def _coded_items(items: ibis.Table, con: ibis.BaseBackend | None):
     if key in _CODES:
         return _CODES[key]
     frame = con.to_pandas(items) if con is not None else items.to_pandas()
-    customer, customer_names = pd.factorize(frame["customer_id"])
+    customer, customer_names = factorize(frame["customer_id"])
     item, item_names = pd.factorize(frame["item"], sort=True)
     coded = (customer, item, frame["revenue"].to_numpy(dtype="float64", na_value=np.nan),
              pd.Index(customer_names), [str(i) for i in item_names])
@@ -182,6 +182,28 @@ def _mix_from_codes(coded, groups: pd.DataFrame) -> pd.DataFrame:
         "group_revenue": revenue_group[g], "all_buyers": all_buyers[i], "all_revenue": all_revenue[i],
         "all_customers": int(in_group.sum()), "total_revenue": total,
     })
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """`pd.factorize(values)` (codes, uniques in order of appearance), without hashing each value when
+    `values` are already sorted (the customer items and the baskets come sorted from the engine):
+    then a code is the number of changes before the row. Missing values: -1, as pd.factorize."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = values.array
+    arrow = array.__arrow_array__() if hasattr(array, "__arrow_array__") and len(values) > 1 else None
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    if arrow is None or arrow.null_count or not pa.types.is_string(arrow.type) and not pa.types.is_large_string(arrow.type):
+        codes, uniques = pd.factorize(values)
+        return codes, pd.Index(uniques)
+    later, earlier = arrow.slice(1), arrow.slice(0, len(arrow) - 1)
+    if not pc.all(pc.greater_equal(later, earlier)).as_py():
+        codes, uniques = pd.factorize(values)
+        return codes, pd.Index(uniques)
+    starts = np.concatenate([[True], pc.not_equal(later, earlier).to_numpy(zero_copy_only=False)])
+    return np.cumsum(starts) - 1, pd.Index(values.iloc[np.flatnonzero(starts)].to_numpy(), dtype=values.dtype)
 
 
 def _sql_sum(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item, customer_items
+from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item, customer_items, factorize
 from segkit.crosssell.summaries import Purchases, basket_items_from_summaries
 
 RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
@@ -276,7 +276,7 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     """basket_items as integer codes, for mining each group without string merges and group-bys:
     (basket, item, group, item_names, group_names), one code per row (-1: missing basket or item; no
     group), item_names and group_names sorted; None when a customer is in two groups of `segments`."""
-    basket = pd.factorize(basket_items["basket_id"])[0]
+    basket = factorize(basket_items["basket_id"])[0]
     item, item_names = pd.factorize(basket_items["item"], sort=True)
     if segments is None:
         return basket, item, np.zeros(len(basket_items), dtype="int64"), item_names, ["all"]
@@ -286,7 +286,7 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     if not customers.is_unique:
         return None
     codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
-    customer_codes, customer_values = pd.factorize(basket_items["customer_id"])
+    customer_codes, customer_values = factorize(basket_items["customer_id"])
     where = _take(customers.get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
     group = np.where(where >= 0, codes[where], -1)
     return basket, item, group, item_names, [str(g) for g in group_names]
@@ -353,7 +353,7 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
     item_values = [str(v) for v in item_values]
     names = pd.Index(sorted(set(item_values) | set(ranked["consequent"].astype(str))
                             | {i for a in ranked["antecedent"] for i in a.split(SEPARATOR)}))
-    customer_codes, customer_values = pd.factorize(basket_items["customer_id"])
+    customer_codes, customer_values = factorize(basket_items["customer_id"])
     row_of = _take(pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
     column_of = _take(names.get_indexer(item_values), item_codes)
     known = (row_of >= 0) & (column_of >= 0)
