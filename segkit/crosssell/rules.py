@@ -164,15 +164,18 @@ def _distinct_rows(matrix: np.ndarray, inverse: bool = False):
 
 
 def _weighted_hits(contents: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """For each candidate itemset (a row of item positions), how many baskets hold all its items."""
+    """For each candidate itemset (a row of item positions, sorted; candidates sorted), how many
+    baskets hold all its items: candidates sharing all but their last item are counted together, on
+    the contents that hold that prefix (one small product per prefix, not one pass per candidate)."""
+    weights = counts.astype("float64")  # exact for counts below 2**53; a float product uses BLAS
+    if candidates.shape[1] == 1:
+        return np.rint(weights @ contents[:, candidates[:, 0]]).astype("int64")
     hits = np.zeros(len(candidates), dtype="int64")
-    step = max(1, 4_000_000 // max(1, len(contents)))  # a bounded contents × candidates block at a time
-    for start in range(0, len(candidates), step):
-        block = candidates[start:start + step]
-        holds = contents[:, block[:, 0]]
-        for column in range(1, block.shape[1]):
-            holds = holds & contents[:, block[:, column]]
-        hits[start:start + step] = counts @ holds
+    prefixes = candidates[:, :-1]
+    starts = np.flatnonzero(np.r_[True, (prefixes[1:] != prefixes[:-1]).any(axis=1)])
+    for start, end in zip(starts, np.r_[starts[1:], len(candidates)]):
+        holds = contents[:, prefixes[start]].all(axis=1)
+        hits[start:end] = np.rint(weights[holds] @ contents[holds][:, candidates[start:end, -1]])
     return hits
 
 
@@ -251,22 +254,23 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
     else:
         found = []
         basket, item, group, item_names, group_names = coded
+        n_baskets = int(basket.max()) + 1 if len(basket) else 0
         for code, name in enumerate(group_names):
             inside = np.flatnonzero(group == code)
             if not len(inside):
                 continue
-            local_baskets = np.unique(basket[inside])
-            local_baskets = local_baskets[local_baskets >= 0]
-            if len(local_baskets) > engine_above:
+            seen = np.zeros(n_baskets, dtype=bool)
+            seen[basket[inside][basket[inside] >= 0]] = True
+            if seen.sum() > engine_above:  # counted before any basket × item matrix is made
                 part = basket_items.iloc[inside]
                 found.append(pair_rules(con, pd.DataFrame({"group": name, "basket_id": part["basket_id"].to_numpy(),
                                                            "item": part["item"].to_numpy()}), min_support, min_confidence))
                 continue
-            if not len(local_baskets):
+            if not seen.any():
                 continue
-            onehot = _one_hot_codes(basket[inside], item[inside], item_names)
+            onehot = _one_hot_codes(basket[inside], item[inside], item_names, n_baskets)
             itemsets = frequent_itemsets(onehot.to_numpy(), list(onehot.columns), min_support, max_items)
-            found.append(_rules_from_itemsets(itemsets, len(local_baskets), min_confidence, name))
+            found.append(_rules_from_itemsets(itemsets, len(onehot), min_confidence, name))
     found = [f[f["baskets"] >= min_baskets] for f in found]
     found = [f for f in found if not f.empty]
     return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
@@ -292,16 +296,21 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     return basket, item, group, item_names, [str(g) for g in group_names]
 
 
-def _one_hot_codes(basket: np.ndarray, item: np.ndarray, item_names) -> pd.DataFrame:
-    """`_one_hot` from integer codes: one row per basket code (>= 0), one bool column per item code
-    present (in code order, which is name order), True where the basket holds the item."""
-    baskets_, rows = np.unique(basket, return_inverse=True)
-    items, columns = np.unique(item, return_inverse=True)
-    first_basket, first_item = int(baskets_[0] < 0), int(items[0] < 0)  # -1: a missing basket or item
-    known = (basket >= 0) & (item >= 0)
-    matrix = np.zeros((len(baskets_) - first_basket, len(items) - first_item), dtype=bool)
-    matrix[rows[known] - first_basket, columns[known] - first_item] = True
-    return pd.DataFrame(matrix, columns=[str(item_names[c]) for c in items[first_item:]])
+def _one_hot_codes(basket: np.ndarray, item: np.ndarray, item_names, n_baskets: int) -> pd.DataFrame:
+    """`_one_hot` from integer codes (basket codes below `n_baskets`): one row per basket code (>= 0)
+    of these rows, one bool column per item code present (in code order, which is name order), True
+    where the basket holds the item. Marks and running counts over the codes, no sort."""
+    known_basket = basket >= 0
+    seen = np.zeros(n_baskets, dtype=bool)
+    seen[basket[known_basket]] = True
+    row_of = np.cumsum(seen) - 1
+    present = np.zeros(len(item_names), dtype=bool)
+    present[item[item >= 0]] = True
+    column_of = np.cumsum(present) - 1
+    known = known_basket & (item >= 0)
+    matrix = np.zeros((int(seen.sum()), int(present.sum())), dtype=bool)
+    matrix[row_of[basket[known]], column_of[item[known]]] = True
+    return pd.DataFrame(matrix, columns=[str(item_names[c]) for c in np.flatnonzero(present)])
 
 
 def _rules_by_merged_group(basket_items, segments, by, min_support, min_confidence, max_items, engine_above, con):
