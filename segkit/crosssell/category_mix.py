@@ -203,7 +203,7 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         codes, uniques = pd.factorize(values)
         return codes, pd.Index(uniques)
     starts = np.concatenate([[True], pc.not_equal(later, earlier).to_numpy(zero_copy_only=False)])
-    return np.cumsum(starts) - 1, pd.Index(values.iloc[np.flatnonzero(starts)].to_numpy(), dtype=values.dtype)
+    return np.cumsum(starts) - 1, pd.Index(values.iloc[np.flatnonzero(starts)].array)
 
 
 def _sql_sum(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
