@@ -1,7 +1,9 @@
 """What each segment buys: the category (or product) mix per segment, computed in the engine.
 
-The clean transactions stay in DuckDB (or wherever they live); only one row per group and
-category comes back to Python.
+The clean transactions stay in DuckDB (or wherever they live): they are summed there per customer
+and item (`customer_items`, kept for the last engine table, as 07_cross_sell asks four questions of
+one table), and only that summary comes back to Python, where the counts per group are integer
+code counts.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def category_mix(transactions: pd.DataFrame | ibis.Table | Purchases, segments: 
       group is 20% more likely than the average customer to buy it; `revenue_index` the same for
       revenue_share. (The "index" of market-research cross-tabs, as in a TGI/MRI profile.)
 
-    Missing or blank items are not counted; items are trimmed. Raises DataError when a column is missing.
+    Missing or blank items are not counted; items are trimmed; a sum of nothing but missing amounts is
+    missing. A customer listed in two groups counts in both, and once among all customers. Raises
+    DataError when a column is missing.
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "category": ["x", "y", "x", "y"],
     ...                    "amount": [10.0, 30.0, 20.0, 5.0]})

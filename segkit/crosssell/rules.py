@@ -3,9 +3,14 @@ customer's next best category.
 
 Rules follow Agrawal, Imielinski & Swami (1993), "Mining association rules between sets of items
 in large databases": support(A -> C) is the share of baskets holding A and C, confidence is
-support(A and C) / support(A), lift is confidence / support(C). Itemsets are mined with FP-growth
-(Han, Pei & Yin 2000) from mlxtend; where the baskets are many, one-item rules are counted in the
-engine (DuckDB) instead, which gives the same support and confidence (a test checks it).
+support(A and C) / support(A), lift is confidence / support(C). `mine_rules` mines itemsets with
+FP-growth (Han, Pei & Yin 2000) from mlxtend; `rules_by_group` counts them level by level
+(Apriori, Agrawal & Srikant 1994) over each distinct basket content once (`frequent_itemsets`: the
+same supports, a test checks it against FP-growth), because a million customer baskets of twenty
+categories hold a few thousand distinct contents and FP-growth inserts each basket in Python. Both
+turn itemsets into rules with mlxtend's `association_rules`. Where a group's baskets are many,
+one-item rules are counted in the engine (DuckDB) instead, which gives the same support and
+confidence (a test checks it).
 """
 
 from __future__ import annotations
@@ -244,7 +249,13 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
     group "all" when `segments` is None): each group is mined alone, so its support and confidence are
     shares of its own baskets, and Champions' rules can be set beside At Risk customers'. Groups with
     more than `engine_above` baskets get one-item rules counted in the engine (`pair_rules`). Rules
-    held by fewer than `min_baskets` baskets are left out (in a small segment, a share is few baskets)."""
+    held by fewer than `min_baskets` baskets are left out (in a small segment, a share is few baskets).
+
+    Returns RULE_COLUMNS as `mine_rules` does, groups sorted by name; the same rules as `mine_rules`
+    on each group's baskets alone. Rows are grouped by integer codes (no string merge); where a
+    customer is in two groups of `segments`, the baskets are merged with the groups instead and count
+    in both. Raises ValueError for a support or confidence outside (0, 1], DataError for a missing
+    column of `segments`."""
     if not 0 < min_support <= 1 or not 0 < min_confidence <= 1:
         raise ValueError(f"min_support and min_confidence must be in (0, 1], got {min_support}, {min_confidence}")
     coded = _coded(basket_items, segments, by)
