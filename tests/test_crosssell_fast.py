@@ -255,7 +255,7 @@ def test_the_fast_paths_do_not_change_their_inputs():
     pd.testing.assert_frame_equal(items, before_items)
 
 
-def test_itertools_pairs_cover_the_candidates_of_a_level():
+def test_apriori_candidates_are_joins_whose_every_subset_is_frequent():
     from segkit.crosssell.rules import _next_level
 
     frequent = [(0, 1), (0, 2), (1, 2), (1, 3)]
