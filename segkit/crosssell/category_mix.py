@@ -69,7 +69,11 @@ def category_mix(transactions: pd.DataFrame | ibis.Table | Purchases, segments: 
     # the rows summed per customer and item first (once per engine table: `customer_items`)
     items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
     run = con if (con is not None and isinstance(transactions, pd.DataFrame)) else None
-    if groups["customer_id"].is_unique:  # each customer in one group: counted from integer codes
+    # each customer in one group, and the rows in memory or in the embedded engine: the customer
+    # items come to Python and are counted as integer codes; else (a database, Spark) only the
+    # counts per group and item leave the engine
+    local = isinstance(transactions, pd.DataFrame) or _backend_name(table) == "duckdb"
+    if local and groups["customer_id"].is_unique:
         return _finish_mix(_mix_from_codes(_coded_items(items, run), groups), item)
     return _finish_mix(_engine_mix(items, groups.drop_duplicates(), run), item)
 
