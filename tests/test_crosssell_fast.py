@@ -90,6 +90,15 @@ def test_the_engine_mix_for_a_customer_in_two_groups_equals_the_plain_computatio
     assert mix.loc[mix["group"] == "extra", "customers"].unique().tolist() == [1]
 
 
+def test_a_customer_without_purchases_listed_twice_changes_nothing():
+    tx = transactions()
+    segments = segments_for(tx)
+    twice = pd.concat([segments, pd.DataFrame({"customer_id": ["no_purchase"], "segment": ["lost"]})],
+                      ignore_index=True)
+    pd.testing.assert_frame_equal(category_mix(tx, twice), category_mix(tx, segments))
+    pd.testing.assert_frame_equal(category_mix(tx, twice), reference_mix(tx, twice), check_dtype=False, rtol=1e-12)
+
+
 def test_both_mix_paths_give_the_same_frame():
     from segkit.crosssell.category_mix import _coded_items, _mix_from_codes
 

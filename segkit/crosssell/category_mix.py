@@ -69,12 +69,13 @@ def category_mix(transactions: pd.DataFrame | ibis.Table | Purchases, segments: 
     # the rows summed per customer and item first (once per engine table: `customer_items`)
     items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
     run = con if (con is not None and isinstance(transactions, pd.DataFrame)) else None
-    # each customer in one group, and the rows in memory or in the embedded engine: the customer
-    # items come to Python and are counted as integer codes; else (a database, Spark) only the
-    # counts per group and item leave the engine
-    local = isinstance(transactions, pd.DataFrame) or _backend_name(table) == "duckdb"
-    if local and groups["customer_id"].is_unique:
-        return _finish_mix(_mix_from_codes(_coded_items(items, run), groups), item)
+    # the rows in memory or in the embedded engine: the customer items come to Python and are
+    # counted as integer codes where each customer is in one group; else (a database, Spark; a
+    # customer in two groups) the counts per group and item are computed in the engine
+    if isinstance(transactions, pd.DataFrame) or _backend_name(table) == "duckdb":
+        found = _mix_from_codes(_coded_items(items, run), groups)
+        if found is not None:
+            return _finish_mix(found, item)
     return _finish_mix(_engine_mix(items, groups.drop_duplicates(), run), item)
 
 
@@ -107,7 +108,7 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
     _CACHED.clear()
     # kept in customer order: the segments stage is in that order too, and looking its customers
     # up in an Index of the same ids in the same order is a comparison, not a hash of each id
-    _CACHED[key] = summed.order_by(["customer_id", "item"]).cache()
+    _CACHED[key] = summed.order_by("customer_id").cache()
     return _CACHED[key]
 
 
@@ -159,13 +160,15 @@ def _coded_items(items: ibis.Table, con: ibis.BaseBackend | None):
     return coded
 
 
-def _mix_from_codes(coded, groups: pd.DataFrame) -> pd.DataFrame:
-    """`_engine_mix` for groups with each customer in one group, by counting integer codes
-    (np.bincount) instead of joining strings: the same counts, and sums (missing amounts left out;
-    a sum of nothing but missing amounts is missing, as in SQL)."""
+def _mix_from_codes(coded, groups: pd.DataFrame) -> pd.DataFrame | None:
+    """`_engine_mix` by counting integer codes (np.bincount) instead of joining strings: the same
+    counts, and sums (missing amounts left out; a sum of nothing but missing amounts is missing, as
+    in SQL). None when a customer with purchases is in `groups` twice (the engine then counts them)."""
     customer, item, revenue, customer_names, item_names = coded
     group_codes, group_names = pd.factorize(groups["group"], sort=True)
     where = customer_names.get_indexer(groups["customer_id"])
+    if len(where) and np.bincount(where[where >= 0], minlength=1).max() > 1:
+        return None
     group_of = np.full(len(customer_names), -1, dtype="int64")
     group_of[where[where >= 0]] = group_codes[where >= 0]
     row_group = group_of[customer] if len(customer) else np.zeros(0, dtype="int64")
@@ -173,14 +176,15 @@ def _mix_from_codes(coded, groups: pd.DataFrame) -> pd.DataFrame:
     n_groups, n_items = len(group_names), len(item_names)
     cell = row_group[inside] * n_items + item[inside]
     amounts = revenue[inside]
+    known = None if not np.isnan(amounts).any() else ~np.isnan(amounts)  # None: no amount is missing
     buyers = np.bincount(cell, minlength=n_groups * n_items)
     in_group = group_of >= 0
     customers = np.bincount(group_of[in_group], minlength=n_groups)
-    revenue_cell = _sql_sum(cell, amounts, n_groups * n_items)
-    revenue_group = _sql_sum(row_group[inside], amounts, n_groups)
+    revenue_cell = _sql_sum(cell, amounts, n_groups * n_items, known)
+    revenue_group = _sql_sum(row_group[inside], amounts, n_groups, known)
     all_buyers = np.bincount(item[inside], minlength=n_items)
-    all_revenue = _sql_sum(item[inside], amounts, n_items)
-    total = _sql_sum(np.zeros(len(amounts), dtype="int64"), amounts, 1)[0]
+    all_revenue = _sql_sum(item[inside], amounts, n_items, known)
+    total = _sql_sum(np.zeros(len(amounts), dtype="int64"), amounts, 1, known)[0]
     found = np.flatnonzero(buyers > 0)
     g, i = found // n_items, found % n_items
     names = np.asarray([str(n) for n in group_names], dtype=object)
@@ -214,12 +218,13 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return np.cumsum(starts) - 1, pd.Index(values.iloc[np.flatnonzero(starts)].array)
 
 
-def _sql_sum(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Sums of `values` per code (0..size-1) as SQL's SUM: missing values left out, NaN where a code
-    has no value at all."""
-    known = ~np.isnan(values)
-    sums = np.bincount(codes[known], weights=values[known], minlength=size).astype("float64")
-    sums[np.bincount(codes[known], minlength=size) == 0] = np.nan
+def _sql_sum(codes: np.ndarray, values: np.ndarray, size: int, known: np.ndarray | None) -> np.ndarray:
+    """Sums of `values` per code (0..size-1) as SQL's SUM: missing values left out (`known`: the
+    values not missing, None when none is), NaN where a code has no value at all."""
+    if known is not None:
+        codes, values = codes[known], values[known]
+    sums = np.bincount(codes, weights=values, minlength=size).astype("float64")
+    sums[np.bincount(codes, minlength=size) == 0] = np.nan
     return sums
 
 
