@@ -3,9 +3,14 @@ customer's next best category.
 
 Rules follow Agrawal, Imielinski & Swami (1993), "Mining association rules between sets of items
 in large databases": support(A -> C) is the share of baskets holding A and C, confidence is
-support(A and C) / support(A), lift is confidence / support(C). Itemsets are mined with FP-growth
-(Han, Pei & Yin 2000) from mlxtend; where the baskets are many, one-item rules are counted in the
-engine (DuckDB) instead, which gives the same support and confidence (a test checks it).
+support(A and C) / support(A), lift is confidence / support(C). `mine_rules` mines itemsets with
+FP-growth (Han, Pei & Yin 2000) from mlxtend; `rules_by_group` counts them level by level
+(Apriori, Agrawal & Srikant 1994) over each distinct basket content once (`frequent_itemsets`: the
+same supports, a test checks it against FP-growth), because a million customer baskets of twenty
+categories hold a few thousand distinct contents and FP-growth inserts each basket in Python. Both
+turn itemsets into rules with mlxtend's `association_rules`. Where a group's baskets are many,
+one-item rules are counted in the engine (DuckDB) instead, which gives the same support and
+confidence (a test checks it).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item
+from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item, customer_items, factorize
 from segkit.crosssell.summaries import Purchases, basket_items_from_summaries
 
 RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
@@ -39,17 +44,20 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     table = _engine_table(transactions)
     _check_columns(table.columns, ("customer_id", item), "transactions")
     customer = table.customer_id.cast("string")
-    if basket == "customer":
-        basket_id = customer
-    elif "order_id" in table.columns:
-        basket_id = customer.concat("|", table.order_id.cast("string").fill_null(table.ordered_at.date().cast("string")))
+    if basket == "customer":  # the customer's items: the per-customer summary the mixes read too
+        items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
+        rows = items.select(basket_id=items.customer_id, customer_id=items.customer_id, item=items.item)
     else:
-        basket_id = customer.concat("|", table.ordered_at.date().cast("string"))
-    rows = table.select(basket_id=basket_id, customer_id=customer, item=table[item].cast("string").strip())
-    rows = rows.filter(rows.item.notnull() & (rows.item != "")).distinct()
+        if "order_id" in table.columns:
+            basket_id = customer.concat("|", table.order_id.cast("string").fill_null(table.ordered_at.date().cast("string")))
+        else:
+            basket_id = customer.concat("|", table.ordered_at.date().cast("string"))
+        rows = table.select(basket_id=basket_id, customer_id=customer, item=table[item].cast("string").strip())
+        rows = rows.filter(rows.item.notnull() & (rows.item != "")).distinct()
+    # sorted in the engine (byte order of UTF-8 is code point order, as Python sorts strings)
+    rows = rows.order_by(["basket_id", "item"])
     run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())
-    frame = run(rows)
-    return frame.sort_values(["basket_id", "item"], kind="stable").reset_index(drop=True)
+    return run(rows).reset_index(drop=True)
 
 
 def _with_groups(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str) -> pd.DataFrame:
@@ -71,21 +79,35 @@ def mine_rules(basket_items: pd.DataFrame, min_support: float = 0.01, min_confid
     baskets), confidence, lift; sorted by lift, confidence, support (highest first). Empty when no
     itemset reaches `min_support`.
     """
-    with warnings.catch_warnings():  # mlxtend's fpcommon sets "always" for every DeprecationWarning at import: undone here
-        from mlxtend.frequent_patterns import association_rules, fpgrowth
-
     if not 0 < min_support <= 1 or not 0 < min_confidence <= 1:
         raise ValueError(f"min_support and min_confidence must be in (0, 1], got {min_support}, {min_confidence}")
     n_baskets = basket_items["basket_id"].nunique()
     if n_baskets == 0:
         return _empty_rules()
-    onehot = _one_hot(basket_items)
+    return _rules_from_one_hot(_one_hot(basket_items), n_baskets, min_support, min_confidence, max_items, group)
+
+
+def _rules_from_one_hot(onehot: pd.DataFrame, n_baskets: int, min_support: float, min_confidence: float,
+                        max_items: int, group: str) -> pd.DataFrame:
+    """`mine_rules` from its basket × item matrix (one bool column per item, named by the item)."""
+    with warnings.catch_warnings():  # mlxtend's fpcommon sets "always" for every DeprecationWarning at import: undone here
+        from mlxtend.frequent_patterns import fpgrowth
+
     itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_items)
+    return _rules_from_itemsets(itemsets, n_baskets, min_confidence, group)
+
+
+def _rules_from_itemsets(itemsets: pd.DataFrame, n_baskets: int, min_confidence: float, group: str) -> pd.DataFrame:
+    """The one-consequent rules (RULE_COLUMNS) of the frequent `itemsets` (support, itemsets: frozensets
+    of item names, as mlxtend's fpgrowth gives them), with mlxtend's `association_rules`."""
+    with warnings.catch_warnings():
+        from mlxtend.frequent_patterns import association_rules
+
     if itemsets.empty or not (itemsets["itemsets"].map(len) > 1).any():
         return _empty_rules()
     with np.errstate(divide="ignore", invalid="ignore"):  # mlxtend's other metrics (certainty, ...) divide by 0
         found = association_rules(itemsets, metric="confidence", min_threshold=min_confidence,
-                                  num_itemsets=len(onehot))
+                                  num_itemsets=n_baskets)
     found = found[found["consequents"].map(len) == 1]
     if found.empty:
         return _empty_rules()
@@ -98,6 +120,83 @@ def mine_rules(basket_items: pd.DataFrame, min_support: float = 0.01, min_confid
         "lift": found["lift"].to_numpy(),
     })
     return _sorted(rules)
+
+
+def frequent_itemsets(matrix: np.ndarray, names, min_support: float, max_items: int) -> pd.DataFrame:
+    """The itemsets of at most `max_items` items held by at least `min_support` of the baskets of the
+    basket × item bool `matrix` (columns named by `names`): support and itemsets (frozensets of
+    names), the frame mlxtend's `fpgrowth(..., use_colnames=True)` returns, with the same supports
+    (count / baskets, kept where >= min_support, as there).
+
+    Counted level by level (Apriori: Agrawal & Srikant 1994, "Fast algorithms for mining association
+    rules"; an itemset's candidates are the unions of two frequent ones whose every subset is
+    frequent) over each distinct basket content once, weighted by how many baskets hold exactly it:
+    a million customer baskets of twenty categories hold a few thousand distinct contents, where
+    FP-growth inserts every basket into its tree in Python. Items below `min_support` are left out
+    first, as FP-growth does.
+    """
+    n = len(matrix)
+    found_sets: list[frozenset] = []
+    found_support: list[float] = []
+    if n == 0 or matrix.shape[1] == 0:
+        return pd.DataFrame({"support": pd.Series(dtype=float), "itemsets": pd.Series(dtype=object)})
+    single = matrix.sum(axis=0) / float(n)
+    kept = np.flatnonzero(single >= min_support)
+    names = [names[i] for i in kept]
+    contents, counts = _distinct_rows(matrix[:, kept])
+    level = [(i,) for i in range(len(kept))]
+    for size in range(1, max_items + 1):
+        if not level:
+            break
+        candidates = np.asarray(level, dtype="int64")
+        support = _weighted_hits(contents, counts, candidates) / float(n)
+        frequent = [tuple(c) for c in candidates[support >= min_support].tolist()]
+        found_sets += [frozenset(names[i] for i in c) for c in frequent]
+        found_support += support[support >= min_support].tolist()
+        level = _next_level(frequent) if size < max_items else []
+    return pd.DataFrame({"support": np.asarray(found_support, dtype=float), "itemsets": found_sets})
+
+
+def _distinct_rows(matrix: np.ndarray, inverse: bool = False):
+    """The distinct rows of a bool matrix and how many times each occurs (with `inverse`: instead,
+    the position of each row's content among them)."""
+    if matrix.shape[1] <= 62:  # each row as the bits of one integer: a sort of integers, not of rows
+        bits = (matrix.astype(np.uint64) << np.arange(matrix.shape[1], dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+        keys, extra = np.unique(bits, return_inverse=inverse, return_counts=not inverse)
+        contents = ((keys[:, None] >> np.arange(matrix.shape[1], dtype=np.uint64)) & np.uint64(1)).astype(bool)
+        return contents, extra
+    return np.unique(matrix, axis=0, return_inverse=inverse, return_counts=not inverse)
+
+
+def _weighted_hits(contents: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """For each candidate itemset (a row of item positions, sorted; candidates sorted), how many
+    baskets hold all its items: candidates sharing all but their last item are counted together, on
+    the contents that hold that prefix (one small product per prefix, not one pass per candidate)."""
+    weights = counts.astype("float64")  # exact for counts below 2**53; a float product uses BLAS
+    if candidates.shape[1] == 1:
+        return np.rint(weights @ contents[:, candidates[:, 0]]).astype("int64")
+    hits = np.zeros(len(candidates), dtype="int64")
+    prefixes = candidates[:, :-1]
+    starts = np.flatnonzero(np.r_[True, (prefixes[1:] != prefixes[:-1]).any(axis=1)])
+    for start, end in zip(starts, np.r_[starts[1:], len(candidates)]):
+        holds = contents[:, prefixes[start]].all(axis=1)
+        hits[start:end] = np.rint(weights[holds] @ contents[holds][:, candidates[start:end, -1]])
+    return hits
+
+
+def _next_level(frequent: list[tuple]) -> list[tuple]:
+    """Apriori's candidates one item larger: two frequent itemsets (sorted tuples) that share all but
+    their last item, joined, kept where every subset one item smaller is frequent."""
+    known = set(frequent)
+    found = []
+    for i, left in enumerate(frequent):
+        for right in frequent[i + 1:]:
+            if left[:-1] != right[:-1]:
+                continue
+            joined = (*left, right[-1]) if left[-1] < right[-1] else (*right, left[-1])
+            if all(joined[:k] + joined[k + 1:] in known for k in range(len(joined))):
+                found.append(joined)
+    return sorted(found)
 
 
 def _one_hot(basket_items: pd.DataFrame) -> pd.DataFrame:
@@ -150,7 +249,83 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
     group "all" when `segments` is None): each group is mined alone, so its support and confidence are
     shares of its own baskets, and Champions' rules can be set beside At Risk customers'. Groups with
     more than `engine_above` baskets get one-item rules counted in the engine (`pair_rules`). Rules
-    held by fewer than `min_baskets` baskets are left out (in a small segment, a share is few baskets)."""
+    held by fewer than `min_baskets` baskets are left out (in a small segment, a share is few baskets).
+
+    Returns RULE_COLUMNS as `mine_rules` does, groups sorted by name; the same rules as `mine_rules`
+    on each group's baskets alone. Rows are grouped by integer codes (no string merge); where a
+    customer is in two groups of `segments`, the baskets are merged with the groups instead and count
+    in both. Raises ValueError for a support or confidence outside (0, 1], DataError for a missing
+    column of `segments`."""
+    if not 0 < min_support <= 1 or not 0 < min_confidence <= 1:
+        raise ValueError(f"min_support and min_confidence must be in (0, 1], got {min_support}, {min_confidence}")
+    coded = _coded(basket_items, segments, by)
+    if coded is None:  # a customer in two groups: their baskets count in both, by the merge
+        found = _rules_by_merged_group(basket_items, segments, by, min_support, min_confidence, max_items,
+                                       engine_above, con)
+    else:
+        found = []
+        basket, item, group, item_names, group_names = coded
+        n_baskets = int(basket.max()) + 1 if len(basket) else 0
+        for code, name in enumerate(group_names):
+            inside = np.flatnonzero(group == code)
+            if not len(inside):
+                continue
+            seen = np.zeros(n_baskets, dtype=bool)
+            seen[basket[inside][basket[inside] >= 0]] = True
+            if seen.sum() > engine_above:  # counted before any basket × item matrix is made
+                part = basket_items.iloc[inside]
+                found.append(pair_rules(con, pd.DataFrame({"group": name, "basket_id": part["basket_id"].to_numpy(),
+                                                           "item": part["item"].to_numpy()}), min_support, min_confidence))
+                continue
+            if not seen.any():
+                continue
+            onehot = _one_hot_codes(basket[inside], item[inside], item_names, n_baskets)
+            itemsets = frequent_itemsets(onehot.to_numpy(), list(onehot.columns), min_support, max_items)
+            found.append(_rules_from_itemsets(itemsets, len(onehot), min_confidence, name))
+    found = [f[f["baskets"] >= min_baskets] for f in found]
+    found = [f for f in found if not f.empty]
+    return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
+
+
+def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
+    """basket_items as integer codes, for mining each group without string merges and group-bys:
+    (basket, item, group, item_names, group_names), one code per row (-1: missing basket or item; no
+    group), item_names and group_names sorted; None when a customer is in two groups of `segments`."""
+    basket = factorize(basket_items["basket_id"])[0]
+    item, item_names = pd.factorize(basket_items["item"], sort=True)
+    if segments is None:
+        return basket, item, np.zeros(len(basket_items), dtype="int64"), item_names, ["all"]
+    _check_columns(segments.columns, ("customer_id", by), "segments")
+    groups = segments[["customer_id", by]].dropna()
+    customers = pd.Index(groups["customer_id"].astype(str))
+    if not customers.is_unique:
+        return None
+    codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
+    customer_codes, customer_values = factorize(basket_items["customer_id"])
+    where = _take(customers.get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
+    group = np.where(where >= 0, codes[where], -1)
+    return basket, item, group, item_names, [str(g) for g in group_names]
+
+
+def _one_hot_codes(basket: np.ndarray, item: np.ndarray, item_names, n_baskets: int) -> pd.DataFrame:
+    """`_one_hot` from integer codes (basket codes below `n_baskets`): one row per basket code (>= 0)
+    of these rows, one bool column per item code present (in code order, which is name order), True
+    where the basket holds the item. Marks and running counts over the codes, no sort."""
+    known_basket = basket >= 0
+    seen = np.zeros(n_baskets, dtype=bool)
+    seen[basket[known_basket]] = True
+    row_of = np.cumsum(seen) - 1
+    present = np.zeros(len(item_names), dtype=bool)
+    present[item[item >= 0]] = True
+    column_of = np.cumsum(present) - 1
+    known = known_basket & (item >= 0)
+    matrix = np.zeros((int(seen.sum()), int(present.sum())), dtype=bool)
+    matrix[row_of[basket[known]], column_of[item[known]]] = True
+    return pd.DataFrame(matrix, columns=[str(item_names[c]) for c in np.flatnonzero(present)])
+
+
+def _rules_by_merged_group(basket_items, segments, by, min_support, min_confidence, max_items, engine_above, con):
+    """The rules of each group, from basket_items merged with the groups (a customer may be in several)."""
     grouped = _with_groups(basket_items, segments, by)
     found = []
     for group, rows in grouped.groupby("group", sort=True):
@@ -158,9 +333,7 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
             found.append(pair_rules(con, rows[["group", "basket_id", "item"]], min_support, min_confidence))
         else:
             found.append(mine_rules(rows, min_support, min_confidence, max_items, group=str(group)))
-    found = [f[f["baskets"] >= min_baskets] for f in found]
-    found = [f for f in found if not f.empty]
-    return _sorted(pd.concat(found, ignore_index=True)) if found else _empty_rules()
+    return found
 
 
 def top_rules(rules: pd.DataFrame, top: int = 5, order=None) -> pd.DataFrame:
@@ -195,33 +368,51 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
     ranked = rules.sort_values(["lift", "confidence", "support", "consequent", "antecedent"],
                                ascending=[False, False, False, True, True], kind="stable")
     # what each customer bought, as a customer × item matrix of integer codes (no per-customer Python)
-    names = pd.Index(sorted(set(basket_items["item"].astype(str)) | set(ranked["consequent"].astype(str))
+    # (factorised first: the distinct values are looked up, not every row's Arrow string)
+    item_codes, item_values = pd.factorize(basket_items["item"])
+    item_values = [str(v) for v in item_values]
+    names = pd.Index(sorted(set(item_values) | set(ranked["consequent"].astype(str))
                             | {i for a in ranked["antecedent"] for i in a.split(SEPARATOR)}))
-    row_of = pd.Index(customers["customer_id"]).get_indexer(basket_items["customer_id"].astype(str))
-    known = row_of >= 0
+    customer_codes, customer_values = factorize(basket_items["customer_id"])
+    row_of = _take(pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
+    column_of = _take(names.get_indexer(item_values), item_codes)
+    known = (row_of >= 0) & (column_of >= 0)
     bought = np.zeros((len(customers), len(names)), dtype=bool)
-    bought[row_of[known], names.get_indexer(basket_items["item"].astype(str))[known]] = True
+    bought[row_of[known], column_of[known]] = True
     chosen = np.full(len(customers), -1, dtype="int64")  # the position in `ranked` of each customer's rule
     members = pd.Series(np.arange(len(customers))).groupby(customers["group"].to_numpy(), sort=False).indices
     for group, rows in ranked.assign(_position=np.arange(len(ranked))).groupby("group", sort=False):
         inside = members.get(str(group))
         if inside is None:
             continue
-        has, pick = bought[inside], np.full(len(inside), -1, dtype="int64")
+        # customers who bought the same items get the same rule: each distinct content is matched once
+        has, content_of = _distinct_rows(bought[inside], inverse=True)
+        pick = np.full(len(has), -1, dtype="int64")
         # the group's rules in rank order: the first one a customer qualifies for is theirs
         for position, antecedent, consequent in zip(rows["_position"], rows["antecedent"], rows["consequent"].astype(str)):
             fits = (pick < 0) & ~has[:, names.get_loc(consequent)]
             for need in antecedent.split(SEPARATOR):
                 fits &= has[:, names.get_loc(need)]
             pick[fits] = position
-        chosen[inside] = pick
+        chosen[inside] = pick[content_of]
     picked = chosen >= 0
     rows = ranked.iloc[chosen[picked]]
-    result.loc[picked, "next_best"] = rows["consequent"].astype(str).to_numpy()
-    result.loc[picked, "rule_antecedent"] = rows["antecedent"].to_numpy()
-    result.loc[picked, "rule_lift"] = rows["lift"].to_numpy()
-    result.loc[picked, "rule_confidence"] = rows["confidence"].to_numpy()
-    return result
+
+    def column(values, missing, dtype):  # the picked rules' values, `missing` for the others
+        full = np.full(len(customers), missing, dtype=object if dtype == "string" else dtype)
+        full[picked] = values
+        return pd.array(full, dtype=dtype) if dtype == "string" else full
+
+    return customers.assign(next_best=column(rows["consequent"].astype(str).to_numpy(), pd.NA, "string"),
+                            rule_antecedent=column(rows["antecedent"].to_numpy(), pd.NA, "string"),
+                            rule_lift=column(rows["lift"].to_numpy(), np.nan, "float64"),
+                            rule_confidence=column(rows["confidence"].to_numpy(), np.nan, "float64"))
+
+
+def _take(positions: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """positions[codes], with -1 where the code is -1 (a missing value) or nothing was found."""
+    taken = np.asarray(positions, dtype="int64")[codes] if len(positions) else np.full(len(codes), -1, dtype="int64")
+    return np.where(codes >= 0, taken, -1)
 
 
 def next_best_counts(next_best: pd.DataFrame) -> pd.DataFrame:
