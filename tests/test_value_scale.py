@@ -24,48 +24,6 @@ def edge_rows(n=2000, seed=3):
     return x, np.where(x > 0, T * share, 0.0), T
 
 
-@pytest.mark.parametrize("v", [[0.55, 0.3, 0.6, 0.35], [2.0, 0.1, 1.5, 3.0], [0.3, 2.0, 0.2, 0.5], [1.0, 1.0, 1.0, 1.0]])
-def test_pareto_total_and_gradient_match_the_likelihood(v):
-    """The fit's objective: the weighted total equals the per-row log-likelihood summed, and the
-    analytic gradient equals central differences of that sum."""
-    model = ParetoNBDModel()
-    (ux, utx, uT), _, counts = clv._unique_rows(*edge_rows())
-    index = clv._Index(ux, utx, uT)
-    per_x = np.bincount(index.of_x, counts, len(index.xs))
-    theta = np.log(v)
-
-    def reference(th):
-        return float(counts @ model._loglik_scaled(np.exp(th), ux, utx, uT, index))
-
-    total, grad = model._total_and_grad(theta, index, counts, per_x)
-    assert total == pytest.approx(reference(theta), rel=1e-13)
-    h = 1e-6
-    numeric = [(reference(theta + h * e) - reference(theta - h * e)) / (2 * h) for e in np.eye(4)]
-    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max())
-
-
-def test_pareto_fit_reaches_the_finite_difference_maximum():
-    """With the analytic gradient the optimiser ends at the maximum the finite-difference one found
-    (a log-likelihood at least as high, the parameters far closer than their standard errors)."""
-    x, t_x, T = edge_rows(n=3000, seed=8)
-    summary = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(x))], "x": x, "t_x": t_x, "T": T})
-    summary.attrs["time_unit"] = "weeks"
-    model = ParetoNBDModel().fit(summary)
-    scale = T.mean()
-    (ux, utx, uT), _, counts = clv._unique_rows(x, t_x / scale, T / scale)
-    n = counts.sum()
-
-    def nll(theta):
-        return -float(counts @ model._loglik_scaled(np.exp(theta), ux, utx, uT)) / n
-
-    old = clv._minimize(nll, model._starts(), [(-clv._BOUND, clv._BOUND)] * 4)  # the earlier fit
-    old_params = model._params_from_theta(old.x, scale)
-    assert model.converged_
-    assert model.loglik_ >= -old.fun * n - x.sum() * np.log(scale) - 1e-7
-    for name, value in model.params_.items():
-        assert abs(value - old_params[name]) < 1e-3 * model.se_[name]
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_precision_recall_f1_equal_sklearn(seed):
     rng = np.random.default_rng(seed)
@@ -146,3 +104,17 @@ def test_unique_rows_kept_groupings_stay_right():
         np.testing.assert_array_equal(found[2], expected[2])
         found[1][:] = -1  # copies: changing one does not change the kept grouping
         np.testing.assert_array_equal(clv._unique_rows(*columns)[1], expected[1])
+
+
+def test_pareto_fit_of_a_degenerate_history_ends():
+    """Six customers with two histories between them (three bought three times, three once at the
+    end): the fit runs to the edge of the search and must still end, with finite parameters (an
+    analytic gradient of the hypergeometric tail once led it to where each series needs millions of
+    terms, and a report on these data never finished)."""
+    weeks = 52.0
+    summary = pd.DataFrame({"customer_id": list("ABCDEF"), "x": [2.0] * 3 + [0.0] * 3,
+                            "t_x": [21.714286] * 3 + [0.0] * 3, "T": [51.571429] * 3 + [1.571429] * 3})
+    summary.attrs["time_unit"] = "weeks"
+    model = ParetoNBDModel().fit(summary)
+    assert np.isfinite(model.loglik_) and all(np.isfinite(v) and v > 0 for v in model.params_.values())
+    assert model.params_["r"] > weeks  # run away from any usual value: the data cannot place it

@@ -22,11 +22,10 @@ from several starting points. The BG/NBD expectations are integrals over the dro
 computed by Gauss quadrature (finite for any a, b > 0, including a + b < 1, a = 1, b = 1 and
 thousands of purchases), instead of the Gaussian hypergeometric closed form, which has poles there.
 The Pareto/NBD hypergeometric terms use Euler's transformation, so that the series has positive
-terms, and their difference is taken in log space. BG/NBD, Pareto/NBD and Gamma-Gamma are fitted
-with analytic gradients (Pareto/NBD's hypergeometric tail differentiated in alpha and beta under the
-integral, in r and s by central differences at the distinct (x, time) pairs), which at a million
-customers is 42 evaluations of the likelihood with its gradient instead of 293 likelihoods for
-finite-difference gradients.
+terms, and their difference is taken in log space. BG/NBD and Gamma-Gamma are fitted with analytic
+gradients; Pareto/NBD with finite-difference ones (an analytic gradient of its hypergeometric tail
+made the optimiser follow a degenerate fit, e.g. six customers with two identical histories, to
+parameters where the series needs millions of terms: the fit did not end).
 """
 
 from __future__ import annotations
@@ -197,12 +196,6 @@ def _index_of(x, t_x, T) -> "_Index":
         _KEPT_INDEX.update(key=key, index=_Index(np.asarray(x, float).copy(), np.asarray(t_x, float).copy(),
                                                  np.asarray(T, float).copy()))
     return _KEPT_INDEX["index"]
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """sum(a * b) of two vectors without BLAS (see `_weighted_sum`: a dot product wakes BLAS threads,
-    which doubled the CPU time of the Pareto/NBD steps on a busy machine)."""
-    return float((a * b).sum())
 
 
 class _Index:
@@ -835,68 +828,6 @@ class ParetoNBDModel(_CountingModel):
         with np.errstate(divide="ignore"):
             return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
 
-    def _total_and_grad(self, theta, ix, counts, per_x):
-        """The weighted total log-likelihood at log-parameters `theta` = log(r, alpha, s, beta) (scaled
-        units) and its gradient in theta, for the fit: the same sum as `_loglik_scaled` weighted by
-        `counts` (`per_x`: the counts summed per distinct x), with the terms of x alone and of the
-        (x, time) pairs summed per distinct value, and each row's share of the gradient gathered
-        onto the pairs by bincount, so that the rows are visited a few times per evaluation instead
-        of five likelihoods per finite-difference gradient.
-
-        The derivatives of the hypergeometric tail (`_log_tail`, at the ~30,000 distinct pairs of a
-        million customers) in alpha and beta are tails with r + 1 and s + 1 (differentiating under
-        the integral), those in r and s central differences (step 1e-5 in the log: error ~1e-10);
-        every other term is differentiated analytically."""
-        v = np.exp(theta)
-        r, alpha, s, beta = v
-        xs, at_x = ix.xs, ix.of_x
-        pair_x, pair_u, at_tx, at_T = ix.pairs
-        log_a, log_b = np.log(alpha + pair_u), np.log(beta + pair_u)
-        head = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        alive_pairs = -(r + pair_x) * log_a - s * log_b
-        dead_x = np.log(s) - np.log(r + s + xs)
-        tail = self._log_tail(r, alpha, s, beta, pair_x, pair_u)
-        upper, lower = tail[at_tx], tail[at_T]
-        gap = np.minimum(lower - upper, 0.0)
-        with np.errstate(divide="ignore"):
-            dead = dead_x[at_x] + upper + np.log(-np.expm1(gap))
-        alive = alive_pairs[at_T]
-        rows = np.logaddexp(alive, dead)
-        total = float(_dot(per_x, head) + _dot(counts, rows))
-        # the dead share of each row's likelihood, and d log_a0 = (d upper - q d lower) / (1 - q), q = exp(gap)
-        w_dead = np.exp(dead - rows)
-        w_alive = counts * (1.0 - w_dead)
-        w_dead *= counts
-        q = np.exp(gap)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            on_upper = np.where(w_dead > 0, w_dead / -np.expm1(gap), 0.0)
-        n_pairs = len(pair_x)
-        by_upper = np.bincount(at_tx, on_upper, n_pairs)
-        by_lower = np.bincount(at_T, on_upper * q, n_pairs)
-        by_alive = np.bincount(at_T, w_alive, n_pairs)
-        dead_by_x = np.bincount(at_x, w_dead, len(xs))
-        # d tail / d log alpha = -alpha (r+x) J(r+1) / J, with J(r+1) the integral with r+1 (so one more
-        # purchase's factor), and likewise for beta with s+1; r and s enter the exponents, so their
-        # derivatives are central differences (step 1e-5 in the log)
-        rsx_pairs = r + s + pair_x
-        shrink = rsx_pairs / (rsx_pairs + 1)
-        d_tail = np.empty((4, n_pairs))
-        d_tail[1] = -alpha * (r + pair_x) * shrink * np.exp(self._log_tail(r + 1, alpha, s, beta, pair_x, pair_u) - tail)
-        d_tail[3] = -beta * (s + 1) * shrink * np.exp(self._log_tail(r, alpha, s + 1, beta, pair_x, pair_u) - tail)
-        h = 1e-5
-        for k in (0, 2):
-            up, down = v.copy(), v.copy()
-            up[k], down[k] = v[k] * np.exp(h), v[k] * np.exp(-h)
-            d_tail[k] = (self._log_tail(*up, pair_x, pair_u) - self._log_tail(*down, pair_x, pair_u)) / (2 * h)
-        d_head = np.array([r * _dot(per_x, digamma(r + xs) - digamma(r)) + r * np.log(alpha) * per_x.sum(),
-                           r * per_x.sum(), s * np.log(beta) * per_x.sum(), s * per_x.sum()])
-        d_alive = np.array([_dot(by_alive, -r * log_a), _dot(by_alive, -(r + pair_x) * alpha / (alpha + pair_u)),
-                            _dot(by_alive, -s * log_b), _dot(by_alive, -s * beta / (beta + pair_u))])
-        rsx = r + s + xs
-        d_dead = np.array([_dot(dead_by_x, -r / rsx), 0.0, _dot(dead_by_x, 1 - s / rsx), 0.0])
-        d_a0 = (d_tail * (by_upper - by_lower)).sum(axis=1)
-        return total, d_head + d_alive + d_dead + d_a0
-
     def _loglik_scaled(self, v, x, t_x, T, index=None):
         r, alpha, s, beta = v
         ix = index or _Index(x, t_x, T)
@@ -908,25 +839,6 @@ class ParetoNBDModel(_CountingModel):
         alive = (-(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u))[at_T]
         dead = (np.log(s) - np.log(r + s + xs))[at_x] + self._log_a0(r, alpha, s, beta, ix)
         return head + np.logaddexp(alive, dead)
-
-    def _fit_scaled(self, ux, utx, uT, counts):
-        """As `_CountingModel._fit_scaled`, with the analytic gradient of `_total_and_grad` for the
-        optimiser (the finite-difference gradient took five likelihoods per step)."""
-        n = counts.sum()
-        index = _index_of(ux, utx, uT)
-        per_x = np.bincount(index.of_x, counts, len(index.xs))
-
-        def fun(theta):
-            total, grad = self._total_and_grad(theta, index, counts, per_x)
-            return -total / n, -grad / n
-
-        def nll(theta):
-            return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / n
-
-        res = _minimize(fun, self._starts(), [(-_BOUND, _BOUND)] * len(self._names), jac=True)
-        # the Hessian as before, by second differences of the per-row likelihood
-        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
-        return res.x, -res.fun * n, res.converged, res.message
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
