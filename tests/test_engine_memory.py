@@ -64,3 +64,28 @@ def test_the_engines_out_of_memory_error_in_a_notebook_says_what_to_do(monkeypat
     advice = _engine_advice(type(raised.value).__name__)
     assert "SEGKIT_ENGINE_MEMORY=2MB" in advice and "SEGKIT_ENGINE_MEMORY=4GB segkit report" in advice
     assert _engine_advice("ValueError") == ""
+
+
+SPARK_OOM = """An error occurred while calling o148.getResult.
+: org.apache.spark.SparkException: Exception thrown in awaitResult: 
+	at org.apache.spark.util.SparkThreadUtils$.awaitResult(SparkThreadUtils.scala:53)
+	at py4j.Gateway.invoke(Gateway.java:282)
+Caused by: org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in stage 50.0 failed 1 times, most recent failure: Lost task 0.0 in stage 50.0 (TID 34) (192.0.2.2 executor driver): org.apache.spark.memory.SparkOutOfMemoryError: No enough memory for aggregation
+	at org.apache.spark.sql.catalyst.expressions.GeneratedClass$GeneratedIteratorForCodegenStage16.hashAgg_doConsume_2$(Unknown Source)
+"""
+
+
+def test_sparks_out_of_memory_error_names_the_driver_memory_setting():
+    """Spark's error reaches the runner as a Py4JJavaError whose text starts with JVM stack frames (the
+    head of the one seen at 10M lines with the default 1g driver): the message shows its cause and the
+    setting to change."""
+    from segkit.report.runner import _engine_advice, _java_cause
+
+    cause = _java_cause(SPARK_OOM)
+    assert cause.startswith("org.apache.spark.SparkException: Job aborted")
+    assert cause.endswith("SparkOutOfMemoryError: No enough memory for aggregation")
+    advice = _engine_advice("Py4JJavaError", SPARK_OOM)
+    assert "spark.driver.memory: 6g" in advice and "source.spark.config" in advice
+    assert "SEGKIT_ENGINE_MEMORY" not in advice
+    assert _engine_advice("Py4JJavaError", "An error occurred: java.io.FileNotFoundException: x") == ""
+    assert _java_cause("ValueError: plain text") == "ValueError: plain text"

@@ -300,7 +300,8 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
                                    on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
-                          f"{_cut(err.evalue, 1000)}){_errno_advice(err.evalue)}{_engine_advice(err.ename)}") from err
+                          f"{_cut(_java_cause(err.evalue), 1000)}){_errno_advice(err.evalue)}"
+                          f"{_engine_advice(err.ename, err.evalue)}") from err
     except CellTimeoutError as err:
         minutes = f"{timeout_s / 60:g} minute{'' if timeout_s == 60 else 's'}" if timeout_s else "its time limit"
         raise ReportError(f"notebook {notebook} was stopped in cell {_running_cell(target)}: it ran longer than "
@@ -548,8 +549,22 @@ def _os_problem(error: OSError, folder: Path | None = None) -> str:
     return f"cannot write {where}: {reason}; {advice}"
 
 
-def _engine_advice(ename: str | None) -> str:
-    """For the embedded engine's out-of-memory error raised inside a notebook: what to do."""
+def _java_cause(evalue: str | None) -> str:
+    """The line of a Java error (Spark's, through py4j) that says what went wrong: its last `Caused by:`,
+    where the JVM's stack frames would otherwise fill the message; other errors' text as it is."""
+    causes = re.findall(r"^Caused by: (.+)$", evalue or "", flags=re.MULTILINE)
+    return causes[-1].strip() if causes else (evalue or "")
+
+
+def _engine_advice(ename: str | None, evalue: str | None = None) -> str:
+    """For an engine's out-of-memory error raised inside a notebook: what to do. DuckDB's
+    (`OutOfMemoryException`) names the cap; Spark's (`SparkOutOfMemoryError` or the JVM's
+    `java.lang.OutOfMemoryError` inside a `Py4JJavaError`) names the driver's memory setting."""
+    if re.search(r"SparkOutOfMemoryError|java\.lang\.OutOfMemoryError", evalue or ""):
+        return ("; Spark ran out of memory: give the driver (and, on a cluster, the executors) more, in the "
+                "params' source.spark.config, e.g. `spark.driver.memory: 6g` and "
+                "`spark.sql.shuffle.partitions: '16'` for a local master at a million customers "
+                "(docs/spark.md)")
     if not ename or "OutOfMemory" not in ename:
         return ""
     from segkit.intake.sources import DEFAULT_ENGINE_MEMORY
