@@ -206,7 +206,8 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     if not months:
         return pd.DataFrame(columns=["month", "customer_id"])
     table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
-    expr = month_start_features_table(table, months, activity_days, minor_unit, net_negative)
+    ordered = sorts_as_python(table)  # else sorted here: a database need not sort what Python re-sorts
+    expr = month_start_features_table(table, months, activity_days, minor_unit, net_negative, order=ordered)
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
     if frame.empty:
         return pd.DataFrame(columns=["month", "customer_id"])
@@ -214,7 +215,7 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     # each row's month as its position in `months`: the month as given (a date), and a database's
     # rows, sorted by its collation's rules, sorted here
     at = pd.Index(pd.to_datetime(months)).get_indexer(pd.to_datetime(frame["month"]))
-    if not sorts_as_python(table):
+    if not ordered:
         order = np.lexsort((frame["customer_id"].to_numpy(dtype=object), at))
         frame, at = frame.take(order), at[order]
     frame["month"] = np.array(months, dtype=object)[at]
@@ -230,16 +231,16 @@ def sorts_as_python(table: ibis.Table) -> bool:
 
 
 def month_start_features_table(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
-                               net_negative: str = "set_aside") -> ibis.Table:
+                               net_negative: str = "set_aside", order: bool = True) -> ibis.Table:
     """`features_at_month_starts` as one lazy table in the transactions' engine: columns month (date),
     customer_id, orders, revenue, first_purchase, last_purchase (timestamps), recency_days,
     tenure_days (days), avg_order_value, interval_days, orders_recent and, with a category column,
-    categories; ordered by month in the order given, then customer_id (by the engine's collation:
-    Python's order in DuckDB, see `sorts_as_python`). `months` must not be empty."""
+    categories; with `order`, ordered by month in the order given, then customer_id (by the engine's
+    collation: Python's order in DuckDB, see `sorts_as_python`), else in no set order. `months` must
+    not be empty."""
     months = list(months)
-    parts = _month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor")
-    expr = _union(parts)
-    return _stage_columns(expr.order_by(["month_index", "customer_id"]), months, net_negative)
+    expr = _union(_month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor"))
+    return _stage_columns(expr.order_by(["month_index", "customer_id"]) if order else expr, months, net_negative)
 
 
 def month_start_features_parts(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
