@@ -71,16 +71,19 @@ def _write_in_engine(table, path: Path) -> None:
 
 
 def load_stage(data_dir: str | Path, name: str, optional: bool = False,
-               columns: list[str] | None = None) -> pd.DataFrame | None:
-    """data_dir/<name>.parquet as a frame (only `columns`, when given). None when it is missing and
-    `optional`; otherwise a missing file raises DataError naming the notebook that writes it."""
+               columns: list[str] | None = None, categories: list[str] | None = None) -> pd.DataFrame | None:
+    """data_dir/<name>.parquet as a frame (only `columns`, when given; `categories` as pandas
+    Categoricals, whatever their type: a month column of ten million rows holds a dozen dates, not
+    ten million date objects). None when it is missing and `optional`; otherwise a missing file
+    raises DataError naming the notebook that writes it."""
     path = Path(data_dir) / f"{name}.parquet"
     if not path.is_file():
         if optional:
             return None
         raise DataError(f"{path} is missing: run notebook {STAGE_FILES.get(name, '?')} first "
                         f"(or `segkit report`) with the same data_dir")
-    return pd.read_parquet(path, columns=columns)
+    return pd.read_parquet(path, columns=columns,
+                           to_pandas_kwargs={"categories": list(categories)} if categories else None)
 
 
 def stage_table(data_dir: str | Path, name: str, optional: bool = False):

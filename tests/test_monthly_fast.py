@@ -171,6 +171,25 @@ def test_retention_by_segment_equals_the_definitions(seed):
     assert_same(retention_by_segment(activity, at_start), reference_retention(activity, at_start))
 
 
+@pytest.mark.parametrize("twice", [False, True])
+def test_retention_by_segment_of_a_stages_categoricals_equals_the_definitions(twice):
+    """The month-start classes as the stage holds them (month, segment as Categoricals), every member
+    active before: with and without a customer listed twice in a month (counted once)."""
+    activity = random_activity(9, gap=4)
+    rows = []
+    for number, start in enumerate(sorted(set(activity["month"]))[1:]):
+        bought = sorted(activity.loc[activity["month"] < start, "customer_id"].unique())
+        rows += [(start, customer, ["champions", "at_risk", "lost"][(i + number) % 3]) for i, customer in enumerate(bought)]
+    at_start = pd.DataFrame(rows, columns=["month", "customer_id", "segment"])
+    if twice:
+        at_start = pd.concat([at_start, at_start.iloc[[5, 5]].assign(segment=["lost", "champions"])],
+                             ignore_index=True)
+    staged = at_start.astype({"month": "category", "segment": "category"})
+    rates = retention_by_segment(activity, staged)
+    assert_same(rates, reference_retention(activity, at_start))
+    assert not isinstance(rates["segment"].dtype, pd.CategoricalDtype)
+
+
 # ---- the eight classes and the month-start classes ----
 
 CN8 = load_segment_map("cn8")

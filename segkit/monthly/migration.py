@@ -195,10 +195,18 @@ def classes_before(month_start, history_file=None, run_name: str | None = None, 
     if month_start_classes is not None and len(month_start_classes):
         at_start = month_start_classes[month_numbers(month_start_classes["month"]) == number]
         if len(at_start):
-            return at_start[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "recomputed"
+            return _plain_classes(at_start), "recomputed"
     if month_start_features is not None and len(month_start_features) and rfm is not None:
         at_start = month_start_features[month_numbers(month_start_features["month"]) == number]
         if len(at_start):
             frame = classify(at_start, rfm, segment_map, class_map)
-            return frame[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "recomputed"
+            return _plain_classes(frame), "recomputed"
     return None, "none"
+
+
+def _plain_classes(frame: pd.DataFrame) -> pd.DataFrame:
+    """customer_id, segment, rfm_class of one month of month-start classes, the classes as text (the
+    stage keeps them as Categoricals of every month's classes)."""
+    classes = frame[["customer_id", "segment", "rfm_class"]].reset_index(drop=True)
+    return classes.astype({name: classes[name].cat.categories.dtype for name in ("segment", "rfm_class")
+                           if isinstance(classes[name].dtype, pd.CategoricalDtype)})

@@ -31,10 +31,10 @@ def _fingerprint(inputs: list[Path], *standards: str) -> str:
     return digest.hexdigest()
 
 
-def _saved(data_dir: Path, name: str, fingerprint: str) -> pd.DataFrame | None:
+def _saved(data_dir: Path, name: str, fingerprint: str, categories: list[str] | None = None) -> pd.DataFrame | None:
     from segkit.store import load_stage
 
-    frame = load_stage(data_dir, name, optional=True)
+    frame = load_stage(data_dir, name, optional=True, categories=categories)
     if frame is None or frame.attrs.get(FINGERPRINT) != fingerprint:
         return None
     frame.attrs = {}
@@ -50,11 +50,11 @@ def _save(data_dir: Path, name: str, frame: pd.DataFrame, fingerprint: str) -> N
 
 
 def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *standards: str,
-          columns: list[str] | None = None) -> pd.DataFrame | None:
+          columns: list[str] | None = None, categories: list[str] | None = None) -> pd.DataFrame | None:
     """The stage `name` made from the stage file `source` with `standards`: loaded when saved from the
     same bytes and standards, else `compute(frame of source)` (only its `columns`, when given; None
     when that frame has no rows) and, with `save`, saved (or removed when None, so that an earlier
-    run's stage does not linger)."""
+    run's stage does not linger). `categories`: columns of both read as Categoricals."""
     from segkit.store import load_stage, save_stage
 
     folder = Path(data_dir)
@@ -64,10 +64,10 @@ def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *st
             save_stage(folder, **{name: None})  # a stage of an earlier input is not this run's
         return None
     fingerprint = _fingerprint([path], name, *standards)
-    found = _saved(folder, name, fingerprint)
+    found = _saved(folder, name, fingerprint, categories)
     if found is not None:
         return found
-    frame = load_stage(folder, source, columns=columns)
+    frame = load_stage(folder, source, columns=columns, categories=categories)
     result = compute(frame) if len(frame) else None
     if save:
         if result is None:
@@ -106,4 +106,4 @@ def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map,
     return _once(data_dir, "month_start_classes", "month_start_features",
                  lambda history: month_start_classes(history, rfm, segment_map, class_map), save,
                  standards, repr(segment_map), repr(class_map),
-                 columns=["month", "customer_id", *RFM_FEATURES.values()])
+                 columns=["month", "customer_id", *RFM_FEATURES.values()], categories=["month"])
