@@ -76,7 +76,10 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     profile = _read(data_dir, "profile", ["customer_id", "segment", "rfm_class", "revenue", "clv", "p_alive",
                                           "recency_days"])
     features = _read(data_dir, "features", compared)
-    at_starts = _read(data_dir, "month_start_features", ["month", *compared], optional=True)
+    # of the month-start features (10M rows at 1M customers): this month's rows, and the revenue of all
+    at_starts = _read(data_dir, "month_start_features", ["month", *compared], optional=True, within=month)
+    revenue_at_starts = _read(data_dir, "month_start_features", ["month", "revenue"], optional=True,
+                              categories=["month"])
     clusters = load_stage(data_dir, "clusters", optional=True)
     window = params.value.churn_window_days
     # classified once per run (03 may have done it already with the same standards)
@@ -111,7 +114,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     kpis = monthly_kpis_stage(data_dir)  # computed once per run (03 may have done it already)
     if kpis is not None:
         at_start_segments = month_classes[["month", "customer_id", "segment"]] if month_classes is not None else None
-        result.trends = kpi_series(None, at_start_segments, at_starts, current, as_of, top=params.case_study.top_share,
+        result.trends = kpi_series(None, at_start_segments, revenue_at_starts, current, as_of, top=params.case_study.top_share,
                                    surveys=load_stage(data_dir, "surveys", optional=True), kpis=kpis)
         result.changes = kpi_changes(result.trends, month)
         codes = {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)}
@@ -126,9 +129,12 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     return result
 
 
-def _read(data_dir: str | Path, name: str, columns: list[str], optional: bool = False) -> pd.DataFrame | None:
-    """The stage `name` with those of `columns` it has (in the file's order); a missing file as
-    `segkit.store.load_stage` says it (None when `optional`, else DataError)."""
+def _read(data_dir: str | Path, name: str, columns: list[str], optional: bool = False,
+          categories: list[str] | None = None, within: dt.date | None = None) -> pd.DataFrame | None:
+    """The stage `name` with those of `columns` it has (in the file's order; `categories` of them as
+    Categoricals), only the rows of the calendar month of `within` when given (its month column
+    read as dates, filtered in the file); a missing file as `segkit.store.load_stage` says it (None
+    when `optional`, else DataError)."""
     import pyarrow.parquet as pq
 
     from segkit.store import load_stage
@@ -137,7 +143,12 @@ def _read(data_dir: str | Path, name: str, columns: list[str], optional: bool = 
     if not path.is_file():
         return load_stage(data_dir, name, optional=optional)
     wanted = set(columns)
-    return pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if c in wanted])
+    columns = [c for c in pq.read_schema(path).names if c in wanted]
+    if within is None:
+        return load_stage(data_dir, name, columns=columns, categories=categories)
+    first = within.replace(day=1)
+    after = (first + dt.timedelta(days=31)).replace(day=1)
+    return pd.read_parquet(path, columns=columns, filters=[("month", ">=", first), ("month", "<", after)])
 
 
 def _month_rows(frame: pd.DataFrame, month: dt.date) -> pd.DataFrame:
