@@ -158,12 +158,19 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
     active = np.zeros((len(known), width), dtype=bool)
     active[positions(activity["customer_id"], known), bought - base] = True
     listed = member >= 0
-    row, column = np.where(listed, member, 0), month - base
-    buying = listed & active[row, column]
-    before = listed & active[row, column - 1]
-    del active, row, column
+    flat = np.where(listed, member, 0) * width + (month - base)  # the member's flag of that month
+    buying = listed & active.ravel()[flat]
+    flat -= 1
+    before = listed & active.ravel()[flat]
+    del active, flat
     once = _first_in_cell(month, members["customer_id"], member, segment, len(segments))
-    cell = (month - base) * len(segments) + segment  # (month, segment), ordered by month then segment
+    del member
+    numbers, first_rows = np.unique(month, return_index=True)
+    first = pd.Series(members["month"].iloc[first_rows].to_numpy(), index=numbers)  # each month as given
+    cell = month - base  # (month, segment), ordered by month then segment; month's memory reused
+    cell *= len(segments)
+    cell += segment
+    del month, segment
     size = width * len(segments)
 
     def count(flags: np.ndarray) -> np.ndarray:
@@ -171,7 +178,6 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
 
     customers = count(np.ones(len(cell), dtype=bool))
     used = np.flatnonzero(customers)
-    first = pd.Series(members["month"].to_numpy(), index=month).groupby(level=0).first()  # each month as given
     base_customers, retained, buyers = count(before)[used], count(before & buying)[used], count(buying)[used]
     with np.errstate(divide="ignore", invalid="ignore"):
         frame = pd.DataFrame({
@@ -418,12 +424,18 @@ def month_start_classes(history: pd.DataFrame, rfm, segment_map, class_map) -> p
     ~890 MB. Empty (with those columns) for an empty history. Raises ValueError when a month's
     features cannot be scored (see `RFMScorer.fit`).
     """
+    return classify_month_groups(month_groups(history), rfm, segment_map, class_map)
+
+
+def classify_month_groups(groups, rfm, segment_map, class_map) -> pd.DataFrame:
+    """`month_start_classes` of (month, that month's features) pairs, oldest month first (what
+    `segkit.monthly.codes.month_groups` yields, or a stage file read one month at a time)."""
     from pandas.api.types import union_categoricals
 
     from segkit.classify.rfm import RFMScorer, segment_customers
 
     months, ids, segments, classes = [], [], [], []
-    for month, features in month_groups(history):
+    for month, features in groups:
         scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts, percentiles=rfm.percentiles,
                            max_tied_share=rfm.max_tied_share).fit(features)
         scores = segment_customers(features, scorer, segment_map, class_map)[0]
@@ -522,9 +534,15 @@ def _first_in_cell(month: np.ndarray, ids: pd.Series, member: np.ndarray, segmen
     customer is listed twice in one month, which a stage never does; checked on the customers'
     positions among the active (`member`), month by month, without hashing ten million keys."""
     if (member >= 0).all():
-        order = np.arange(len(month)) if (np.diff(month) >= 0).all() else np.argsort(month, kind="stable")
-        bounds = np.flatnonzero(np.diff(month[order])) + 1
-        if all(np.bincount(member[rows]).max() <= 1 for rows in np.split(order, bounds)):
+        steps = np.diff(month)
+        if (steps >= 0).all():  # months in order (a stage): each month a slice
+            bounds = [0, *(np.flatnonzero(steps) + 1), len(month)]
+            parts = (member[start:stop] for start, stop in zip(bounds[:-1], bounds[1:]))
+        else:
+            order = np.argsort(month, kind="stable")
+            parts = (member[rows] for rows in np.split(order, np.flatnonzero(np.diff(month[order])) + 1))
+        del steps
+        if all(np.bincount(part).max() <= 1 for part in parts):
             return np.ones(len(month), dtype=bool)
     who = pd.factorize(ids.astype(str))[0]
     key = ((month - month.min()) * (who.max() + 1) + who) * segments + segment

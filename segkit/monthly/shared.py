@@ -15,6 +15,7 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 FINGERPRINT = "segkit_inputs"  # the key of a stage's fingerprint in its frame's attrs (kept in the Parquet file)
 
@@ -50,11 +51,14 @@ def _save(data_dir: Path, name: str, frame: pd.DataFrame, fingerprint: str) -> N
 
 
 def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *standards: str,
-          columns: list[str] | None = None, categories: list[str] | None = None) -> pd.DataFrame | None:
+          columns: list[str] | None = None, categories: list[str] | None = None,
+          by_month: bool = False) -> pd.DataFrame | None:
     """The stage `name` made from the stage file `source` with `standards`: loaded when saved from the
     same bytes and standards, else `compute(frame of source)` (only its `columns`, when given; None
     when that frame has no rows) and, with `save`, saved (or removed when None, so that an earlier
-    run's stage does not linger). `categories`: columns of both read as Categoricals."""
+    run's stage does not linger). `categories`: columns of both read as Categoricals. With
+    `by_month`, `compute` gets (month, that month's rows) pairs read from the file one month at a
+    time (`_months_of`) instead of the whole frame."""
     from segkit.store import load_stage, save_stage
 
     folder = Path(data_dir)
@@ -67,14 +71,29 @@ def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *st
     found = _saved(folder, name, fingerprint, categories)
     if found is not None:
         return found
-    frame = load_stage(folder, source, columns=columns, categories=categories)
-    result = compute(frame) if len(frame) else None
+    if by_month:
+        result = compute(_months_of(path, columns)) if pq.ParquetFile(path).metadata.num_rows else None
+    else:
+        frame = load_stage(folder, source, columns=columns, categories=categories)
+        result = compute(frame) if len(frame) else None
     if save:
         if result is None:
             save_stage(folder, **{name: None})
         else:
             _save(folder, name, result, fingerprint)
     return result
+
+
+def _months_of(path: Path, columns: list[str] | None = None):
+    """Yield (month, that month's rows with a fresh index) of the stage file at `path` (a month column
+    of first days), oldest first, each month read on its own: the file's row groups hold one month
+    each (`segkit.store.save_stage` writes the month-start features month by month), so a month
+    reads only its own rows, and ten million rows never sit in memory at once."""
+    import pyarrow.compute as pc
+
+    months = sorted(pc.unique(pq.read_table(path, columns=["month"]).column("month")).drop_null().to_pylist())
+    for month in months:
+        yield month, pd.read_parquet(path, columns=columns, filters=[("month", "==", month)])
 
 
 def monthly_kpis_stage(data_dir: str | Path, save: bool = True) -> pd.DataFrame | None:
@@ -99,11 +118,11 @@ def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map,
     two months). Raises ValueError when a month cannot be scored (see `RFMScorer.fit`).
     """
     from segkit.classify.rfm import RFM_FEATURES
-    from segkit.monthly.activity import month_start_classes
+    from segkit.monthly.activity import classify_month_groups
 
     standards = rfm.model_dump_json() if hasattr(rfm, "model_dump_json") else repr(rfm)
-    # only what scoring reads: at 1M customers the stage holds ~10M rows of 12 columns
+    # only what scoring reads, a month at a time: at 1M customers the stage holds ~10M rows of 12 columns
     return _once(data_dir, "month_start_classes", "month_start_features",
-                 lambda history: month_start_classes(history, rfm, segment_map, class_map), save,
+                 lambda months: classify_month_groups(months, rfm, segment_map, class_map), save,
                  standards, repr(segment_map), repr(class_map),
-                 columns=["month", "customer_id", *RFM_FEATURES.values()], categories=["month"])
+                 columns=["month", "customer_id", *RFM_FEATURES.values()], categories=["month"], by_month=True)
