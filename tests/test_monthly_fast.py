@@ -298,6 +298,28 @@ def test_the_month_start_classes_stage_is_redone_for_other_standards(tmp_path):
     assert not (tmp_path / "month_start_classes.parquet").exists()
 
 
+def test_the_month_start_classes_stage_read_a_month_at_a_time_equals_the_whole_history(tmp_path):
+    """The stage classifies the file one month at a time: a file whose months are out of order and
+    whose row groups straddle months (written elsewhere) gives the classes of the whole history, as
+    Categoricals, and loads back as such."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    history = month_start_history()  # newest month first
+    pq.write_table(pa.Table.from_pandas(history, preserve_index=False), tmp_path / "month_start_features.parquet",
+                   row_group_size=7)
+    grid = load_segment_map("rfm11")
+    staged = month_start_classes_stage(tmp_path, RFM(), grid, CN8)
+    expected = month_start_classes(history, RFM(), grid, CN8)
+    assert_same(staged, expected)
+    assert staged["month"].tolist() == sorted(history["month"])
+    for column in ("month", "segment", "rfm_class"):
+        assert isinstance(staged[column].dtype, pd.CategoricalDtype)
+    loaded = month_start_classes_stage(tmp_path, RFM(), grid, CN8)
+    assert all(isinstance(loaded[c].dtype, pd.CategoricalDtype) for c in ("month", "segment", "rfm_class"))
+    assert_same(loaded, expected)
+
+
 def test_the_trends_from_saved_kpis_equal_those_from_the_activity():
     activity = random_activity(31)
     history = month_start_history()
