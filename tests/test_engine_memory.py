@@ -1,6 +1,7 @@
-"""The embedded engine's memory cap (1GB, or SEGKIT_ENGINE_MEMORY): large tables, joins and sorts
+"""The embedded engine's memory cap (768MB, or SEGKIT_ENGINE_MEMORY): large tables, joins and sorts
 spill to this process's own folder instead of growing the process."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ def test_the_engine_is_capped_by_default_and_by_the_environment(monkeypatch, tmp
 
     monkeypatch.delenv("SEGKIT_ENGINE_MEMORY", raising=False)
     default = connect()
-    assert setting(default, "memory_limit").replace(" ", "") in ("953.6MiB", "1.0GB")
+    assert setting(default, "memory_limit").replace(" ", "") in ("732.4MiB", "768.0MB")
     duckdb_own = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert duckdb_own != setting(default, "memory_limit")  # not DuckDB's 80% of the machine
     monkeypatch.setenv("SEGKIT_ENGINE_MEMORY", "256MB")
@@ -89,3 +90,30 @@ def test_sparks_out_of_memory_error_names_the_driver_memory_setting():
     assert "SEGKIT_ENGINE_MEMORY" not in advice
     assert _engine_advice("Py4JJavaError", "An error occurred: java.io.FileNotFoundException: x") == ""
     assert _java_cause("ValueError: plain text") == "ValueError: plain text"
+
+
+@pytest.mark.parametrize("chosen", [None, "system"])
+def test_the_runs_kernels_use_arrows_jemalloc_pool_unless_the_user_chose_one(tmp_path, monkeypatch, chosen):
+    """A run's kernels start in batch mode with Arrow's jemalloc pool (it gives freed memory back), or
+    with the pool the user set; the runner's own environment is left as it was."""
+    import nbformat
+
+    from segkit.report import runner
+
+    if chosen:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", chosen)
+    else:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    monkeypatch.delenv("SEGKIT_BATCH", raising=False)
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell('params_path = ""\ndata_dir = ""\noverrides = []',
+                                                metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("import os, pathlib, pyarrow\npathlib.Path(data_dir).write_text("
+                                                "pyarrow.default_memory_pool().backend_name + ' ' + os.environ['SEGKIT_BATCH'])")]
+    source, out = tmp_path / "probe.ipynb", tmp_path / "pool.txt"
+    nbformat.write(notebook, source)
+    runner.execute_notebook(source, tmp_path / "executed.ipynb", {"params_path": "", "data_dir": str(out),
+                                                                   "overrides": []}, tmp_path, "probe")
+    assert out.read_text() == f"{chosen or 'jemalloc'} 1"
+    assert os.environ.get("ARROW_DEFAULT_MEMORY_POOL") == chosen and "SEGKIT_BATCH" not in os.environ

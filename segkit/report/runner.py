@@ -279,8 +279,6 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
     names the notebook and the cell.
     """
     import papermill
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
 
     manager = _kernel_manager_class()  # a class of its own for this notebook: the hooks below set its state
 
@@ -290,9 +288,57 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
     def cell_finished(**_) -> None:
         manager.cell_running = False
 
-    # the kernels of a run are batch kernels, even when the run is started from a JupyterLab kernel
-    # (whose JPY_SESSION_NAME they would inherit): the tuning panel stays closed (segkit.tuning)
-    batch, os.environ["SEGKIT_BATCH"] = os.environ.get("SEGKIT_BATCH"), "1"
+    with _kernel_environment():
+        _execute(papermill, source, target, parameters, cwd, notebook, timeout_s, manager, cell_started, cell_finished)
+    stopped = _stopped_early(target)
+    if stopped:
+        raise ReportError(f"notebook {notebook} stopped early, {stopped}; a report notebook must run to its last "
+                          "cell: remove the exit() / sys.exit() call, or raise an exception to fail the run")
+
+
+@contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """The environment the run's kernels start with, restored afterwards:
+
+    - SEGKIT_BATCH=1: the kernels of a run are batch kernels, even when the run is started from a
+      JupyterLab kernel (whose JPY_SESSION_NAME they would inherit): the tuning panel stays closed
+      (segkit.tuning);
+    - ARROW_DEFAULT_MEMORY_POOL=jemalloc, where pyarrow has it and the user has not chosen a pool:
+      pandas' text columns live in Arrow's memory pool, and jemalloc gives freed memory back to the
+      system where mimalloc (pyarrow's default) keeps it: at 1M customers 03_customer_value peaked
+      170-270 MB lower, for the same CPU time.
+    """
+    wanted = {"SEGKIT_BATCH": "1"}
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and _has_jemalloc():
+        wanted["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _has_jemalloc() -> bool:
+    import pyarrow
+
+    try:
+        pyarrow.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without it (Windows)
+        return False
+    return True
+
+
+def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
+             timeout_s: int | None, manager, cell_started, cell_finished) -> None:
+    """papermill's run of one notebook, each of its failures as a ReportError (see `execute_notebook`)."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
                                    cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=timeout_s,
@@ -315,15 +361,6 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
         raise ReportError(f"notebook {notebook}: {_os_problem(err, target.parent)}") from err
     except Exception as err:  # a kernel that does not start, a notebook papermill cannot use
         raise ReportError(f"notebook {notebook} could not run ({type(err).__name__}: {_cut(err)})") from err
-    finally:
-        if batch is None:
-            os.environ.pop("SEGKIT_BATCH", None)
-        else:
-            os.environ["SEGKIT_BATCH"] = batch
-    stopped = _stopped_early(target)
-    if stopped:
-        raise ReportError(f"notebook {notebook} stopped early, {stopped}; a report notebook must run to its last "
-                          "cell: remove the exit() / sys.exit() call, or raise an exception to fail the run")
 
 
 def write_manifest(target: Path, params: Params, params_path: Path, folder: Path, timings: dict) -> None:
