@@ -415,51 +415,183 @@ _TIME_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd h:mm:ss", "time":
 
 def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map,
                     max_rows: int, full_list: Sequence[str], title: str) -> Path:
-    """`write_excel` with the people's frame (`_people_frame(frame, lang)`) made once by the caller."""
+    """`write_excel` with the people's frame (`_people_frame(frame, lang)`) made once by the caller.
+
+    Written by rustpy-xlsxwriter (Rust's rust_xlsxwriter, about eight times faster than XlsxWriter's
+    cell-by-cell Python at a million customers) from Arrow columns, or by XlsxWriter when the frame
+    holds what the Rust writer would write otherwise (`_rust_cells` says when): then the workbook is
+    exactly as before. The two differ only in the note above a segment sheet's header and the summary's
+    title: the Rust writer cannot write a lone cell above the header, so these are merged cells of row 1
+    starting at A1 (across the header's width, at least A1:B1), which read from A1 as before."""
+    path = Path(path)
+    book = _workbook_content(frame, people, lang, segment_map, max_rows, full_list, title)
+    cells = _rust_cells(people, book)
+    with _replacing(path) as partial:
+        if cells is None:
+            _xlsxwriter_workbook(book, people, partial)
+        else:
+            _rust_workbook(book, cells, partial)
+    return path
+
+
+def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segment_map, max_rows: int,
+                      full_list: Sequence[str], title: str) -> dict:
+    """What the workbook holds, whichever library writes it: the summary sheet's name, title and rows
+    (header first), each segment sheet's name, note and row positions in `people` (best ranked first,
+    at most `max_rows`), and the data dictionary's name and rows (header first)."""
+    used: set[str] = set()
+    summary = _sheet_name(t("exports.sheet.summary", lang), used)
+    present = set(frame["segment"].dropna().unique()) if "segment" in frame.columns else set()
+    codes = [c for c in _map_order(segment_map, frame) if c in present]
+    segments = []
+    values = frame["segment"].to_numpy(dtype=object, na_value=None) if codes else None
+    for code in codes:
+        positions = np.flatnonzero(values == code)
+        label = str(frame["segment_name"].iloc[positions[0]])
+        name = _sheet_name(label, used)
+        if len(positions) > max_rows:
+            where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
+            note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(positions), files=where)
+        else:
+            note = t("exports.note.all", lang, segment=label, rows=len(positions))
+        segments.append((name, neutralise(note), positions[:max_rows]))
+    dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
+    rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type", "description_en",
+                                                     "description_zh")]]
+    rows += [[column, header(column, "en"), header(column, "zh"), t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
+              t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in frame.columns]
+    return {"summary": (summary, neutralise(title) if title else "", list(_summary_rows(frame, codes, lang))),
+            "segments": segments, "dictionary": (dictionary, rows)}
+
+
+def _xlsxwriter_workbook(book: dict, people: pd.DataFrame, path: Path) -> None:
+    """The workbook written by XlsxWriter, cell by cell (constant_memory: one row in memory at a time),
+    the note and the title each in a lone cell A1: the fallback of `_write_workbook`."""
     import xlsxwriter
 
-    path = Path(path)
-    with _replacing(path) as partial:
-        # text is written as text, never read as a formula, a number or a link; NaN and inf (which a
-        # cell cannot hold) become Excel errors rather than a broken file
-        book = xlsxwriter.Workbook(str(partial), {"constant_memory": True, "strings_to_formulas": False,
-                                                  "strings_to_numbers": False, "strings_to_urls": False,
-                                                  "nan_inf_to_errors": True})
+    # text is written as text, never read as a formula, a number or a link; NaN and inf (which a
+    # cell cannot hold) become Excel errors rather than a broken file
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                               "strings_to_numbers": False, "strings_to_urls": False,
+                                               "nan_inf_to_errors": True})
+    try:
+        formats = {kind: workbook.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
+        name, title, rows = book["summary"]
+        _write_rows(workbook.add_worksheet(name), 0, ([[title]] if title else []) + rows, formats)
+        if book["segments"]:
+            columns = [_plain_column(people.iloc[:, i]) for i in range(people.shape[1])]  # once, not per cell
+        for name, note, positions in book["segments"]:
+            sheet = workbook.add_worksheet(name)
+            sheet.freeze_panes(2, 0)  # the note and the header stay in view (cell A3)
+            _write_rows(sheet, 0, [[note], [*people.columns]], formats)
+            _write_columns(sheet, 2, [(values[positions], kind) for values, kind in columns], formats)
+        name, rows = book["dictionary"]
+        _write_rows(workbook.add_worksheet(name), 0, rows, formats)
+    finally:
+        workbook.close()
+
+
+# the longest text a cell holds: XlsxWriter cuts a longer one there, the Rust writer refuses it
+_EXCEL_TEXT_MAX = 32_767
+
+
+def _rust_cells(people: pd.DataFrame, book: dict):
+    """`people` as an Arrow table the Rust writer writes as XlsxWriter would, with the positions of its
+    date columns, or None when it cannot (the workbook then falls back to XlsxWriter): rustpy-xlsxwriter
+    is not installed; a number is +inf or -inf (XlsxWriter writes Excel's #DIV/0! error, the Rust
+    writer an empty cell or a text); a text is longer than Excel's 32,767 characters (XlsxWriter cuts
+    it, the Rust writer refuses it); headers that are not all text; a column of another kind than
+    text, number, true/false or date (mixed Python objects, decimals, date-times, times, durations).
+
+    Text stays text (an empty one an empty cell), numbers numbers (missing and NaN an empty cell),
+    dates Excel serial day numbers shown with the date format (computed here as XlsxWriter computes
+    them, Excel's phantom 1900-02-29 included, so a date before March 1900 is the same number)."""
+    try:
+        import rustpy_xlsxwriter  # noqa: F401
+    except ImportError:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not all(isinstance(c, str) for c in people.columns):
+        return None
+    summary = [v for row in book["summary"][2][1:] for v in row if isinstance(v, float)]
+    if any(np.isinf(summary)):
+        return None
+    arrays, dates = [], []
+    for position in range(people.shape[1]):
         try:
-            formats = {kind: book.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
-            used: set[str] = set()
-            summary = book.add_worksheet(_sheet_name(t("exports.sheet.summary", lang), used))
-            present = set(frame["segment"].dropna().unique()) if "segment" in frame.columns else set()
-            codes = [c for c in _map_order(segment_map, frame) if c in present]
-            rows = [[neutralise(title)]] if title else []
-            _write_rows(summary, 0, rows + list(_summary_rows(frame, codes, lang)), formats)
-            headers = [[*people.columns]]
-            columns = [_plain_column(people[c]) for c in people.columns]  # once per frame, not per cell
-            segments = frame["segment"].to_numpy(dtype=object, na_value=None) if codes else None
-            for code in codes:
-                positions = np.flatnonzero(segments == code)
-                label = str(frame["segment_name"].iloc[positions[0]])
-                sheet = book.add_worksheet(_sheet_name(label, used))
-                sheet.freeze_panes(2, 0)  # the note and the header stay in view (cell A3)
-                if len(positions) > max_rows:
-                    where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
-                    note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(positions),
-                             files=where)
-                else:
-                    note = t("exports.note.all", lang, segment=label, rows=len(positions))
-                _write_rows(sheet, 0, [[neutralise(note)], *headers], formats)
-                shown = positions[:max_rows]
-                _write_columns(sheet, 2, [(values[shown], kind) for values, kind in columns], formats)
-            dictionary = book.add_worksheet(_sheet_name(t("exports.sheet.dictionary", lang), used))
-            rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type",
-                                                             "description_en", "description_zh")]]
-            rows += [[column, header(column, "en"), header(column, "zh"),
-                      t(f"exports.type.{COLUMNS.get(column, 'text')}", lang), t(f"exports.desc.{column}", "en"),
-                      t(f"exports.desc.{column}", "zh")] for column in frame.columns]
-            _write_rows(dictionary, 0, rows, formats)
-        finally:
-            book.close()
-    return path
+            array = pa.array(people.iloc[:, position], from_pandas=True)  # NaN, NaT and NA become nulls
+        except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects
+            return None
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        kind = array.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            longest = pc.max(pc.utf8_length(array)).as_py()
+            if longest is not None and longest > _EXCEL_TEXT_MAX:
+                return None
+        elif pa.types.is_floating(kind):
+            if pc.any(pc.is_inf(array)).as_py():
+                return None
+        elif pa.types.is_null(kind):  # a column missing everywhere: empty cells
+            array = pa.nulls(len(array), pa.string())
+        elif pa.types.is_date(kind):
+            days = array.cast(pa.date32()).cast(pa.int32()).cast(pa.int64())  # days since 1970-01-01
+            # from 1900-03-01 on, the day count plus 25569; before it, one less (no phantom 1900-02-29)
+            array = pc.add(days, pc.if_else(pc.greater_equal(days, _EXCEL_DAY_1900_03_01), _EXCEL_SERIAL_1970,
+                                            _EXCEL_SERIAL_1970 - 1))
+            dates.append(position)
+        elif not (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+            return None
+        arrays.append(array)
+    return pa.table(arrays, names=list(people.columns)), dates  # two headers may read the same
+
+
+def _rust_workbook(book: dict, cells: tuple, path: Path) -> None:
+    """The workbook written by rustpy-xlsxwriter from Arrow columns: the summary (its title merged
+    over row 1), each segment sheet (its note merged over row 1 across the header's width, the header
+    in row 2, the two frozen) and the data dictionary. Raises ExportError when the file cannot be written."""
+    import pyarrow as pa
+    import rustpy_xlsxwriter as rx
+
+    table, dates = cells
+    date = rx.Format().set_num_format(_TIME_FORMATS["date"])
+    sheets, header_rows, merges, freeze, formats = [], {}, {}, {}, {}
+
+    def above(sheet: str, text: str, width: int) -> None:
+        # the Rust writer writes a merged range, not a lone cell, above the header: at least A1:B1
+        header_rows[sheet] = 1
+        merges[sheet] = [(0, 0, 0, max(width, 2) - 1, text)]
+
+    name, title, rows = book["summary"]
+    sheets.append((name, _rows_table(rows)))
+    if title:
+        above(name, title, len(rows[0]))
+    for name, note, positions in book["segments"]:
+        sheets.append((name, table.take(pa.array(positions))))  # the sheet's rows only, not a frame's copy
+        above(name, note, table.num_columns)
+        freeze[name] = {"row": 2, "col": 0}  # the note and the header stay in view (cell A3)
+        if dates:
+            formats[name] = [date if i in dates else None for i in range(table.num_columns)]
+    name, rows = book["dictionary"]
+    sheets.append((name, _rows_table(rows)))
+    try:
+        rx.write_worksheets(sheets, str(path), freeze_panes=freeze, header_row=header_rows, merge_ranges=merges,
+                            column_formats=formats)
+    except (OSError, RuntimeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"cannot write the Excel export in {path.parent} ({reason[:300]}); check that the folder "
+                          "is writable and has room for it") from None
+
+
+def _rows_table(rows: list[list]):
+    """A few rows (the header first) as an Arrow table for the Rust writer, one column per position."""
+    import pyarrow as pa
+
+    header, body = rows[0], rows[1:]
+    arrays = [pa.array([row[i] for row in body]) if body else pa.nulls(0, pa.string()) for i in range(len(header))]
+    return pa.table(arrays, names=[str(h) for h in header])
 
 
 def _plain_column(column: pd.Series) -> tuple[np.ndarray, str]:
