@@ -62,6 +62,11 @@ _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
 
 
+# the columns export_frame takes from the value stage (03_customer_value) and the clusters stage (04_clustering)
+_VALUE_COLUMNS = ("clv", "clv_tier", "p_alive", "churn_risk")
+_CLUSTER_COLUMNS = ("cluster", "cluster_name")
+
+
 class ExportError(SegkitError):
     """An export cannot be written (a database role that may only read, a target that is a source table)."""
 
@@ -90,12 +95,24 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
     twice = profile["customer_id"][profile["customer_id"].duplicated()]
     if len(twice):
         raise DataError(f"customer {twice.iloc[0]!r} appears twice in the profile stage; run notebook 02_rfm again")
-    frame = profile.copy()
-    for extra, keep in ((value, ("clv", "clv_tier", "p_alive", "churn_risk")), (clusters, ("cluster", "cluster_name"))):
+    frame = profile.copy(deep=False)  # copy on write: nothing below changes the profile's columns in place
+    for extra, keep in ((value, _VALUE_COLUMNS), (clusters, _CLUSTER_COLUMNS)):
         if extra is not None:
             columns = [c for c in keep if c in extra.columns and c not in frame.columns]
-            frame = frame.merge(extra[["customer_id", *columns]].drop_duplicates("customer_id"), on="customer_id",
-                                how="left", validate="one_to_one")
+            if not columns:  # a left join that adds no column leaves the frame as it is
+                continue
+            # joined on the id column alone, then the new columns added: the profile's columns are not copied
+            joined = frame[["customer_id"]].merge(extra[["customer_id", *columns]].drop_duplicates("customer_id"),
+                                                  on="customer_id", how="left", validate="one_to_one")
+            frame = frame.assign(**{c: joined[c].set_axis(frame.index) for c in columns})
+    if "rank" in frame.columns:
+        # rank order (then customer_id) taken once on the stage's columns, so the export's are made in order
+        # rather than made and then copied in sorted order
+        keys = pd.DataFrame({"rank": pd.array(frame["rank"], dtype="Int64"),
+                             "customer_id": frame["customer_id"].astype("string").array})
+        frame = frame.iloc[keys.sort_values(["rank", "customer_id"], kind="stable", na_position="last").index]
+        del keys
+    frame = frame.reset_index(drop=True)
     out = pd.DataFrame(index=frame.index)
     out["customer_id"] = frame["customer_id"].astype("string")
     if "segment" in frame.columns:
@@ -146,10 +163,7 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
         out["p_alive"] = frame["p_alive"].astype(float).round(4)
     if "churn_risk" in frame.columns:
         out["churn_risk"] = pd.array(frame["churn_risk"], dtype="boolean")
-    out = out[[c for c in COLUMNS if c in out.columns]]
-    if "rank" in out.columns:
-        out = out.sort_values(["rank", "customer_id"], kind="stable", na_position="last")
-    return out.reset_index(drop=True)
+    return out[[c for c in COLUMNS if c in out.columns]]
 
 
 def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFrame:
@@ -159,18 +173,37 @@ def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFra
     from segkit.store import load_stage
 
     rfm = params.rfm
-    profile = load_stage(data_dir, "profile")
+    # only the columns the export shows are read (a million customers' profile has forty)
+    wanted = _stage_columns(data_dir, "profile", list(COLUMNS))
+    profile = load_stage(data_dir, "profile", columns=wanted)
     classes = load_segment_map(rfm.class_map, custom=rfm.custom_maps, basis=rfm.class_basis,
                                thresholds=rfm.class_thresholds)
-    frame = export_frame(profile, params.lang, _grid(rfm), classes,
-                         value=load_stage(data_dir, "value", optional=True),
-                         clusters=load_stage(data_dir, "clusters", optional=True), tags=params.tags,
-                         minor_unit=params.currency.minor_unit)
-    offers = load_stage(data_dir, "next_best", optional=True)  # 07_cross_sell's next best category
+    extras = {}
+    for name, keep in (("value", _VALUE_COLUMNS), ("clusters", _CLUSTER_COLUMNS)):
+        columns = _stage_columns(data_dir, name, ["customer_id", *(c for c in keep if c not in profile.columns)])
+        extras[name] = load_stage(data_dir, name, optional=True, columns=columns) if columns is None or len(columns) > 1 \
+            else None
+    frame = export_frame(profile, params.lang, _grid(rfm), classes, value=extras["value"], clusters=extras["clusters"],
+                         tags=params.tags, minor_unit=params.currency.minor_unit)
+    del profile, extras
+    columns = _stage_columns(data_dir, "next_best", ["customer_id", "next_best"])
+    offers = load_stage(data_dir, "next_best", optional=True, columns=columns)  # 07_cross_sell's next best category
     if offers is not None and "next_best" in offers.columns:
         best = offers.assign(customer_id=offers["customer_id"].astype(str)).set_index("customer_id")["next_best"]
         frame["next_best_category"] = frame["customer_id"].astype(str).map(best).astype("string")
     return frame
+
+
+def _stage_columns(data_dir, name: str, wanted: list[str]) -> list[str] | None:
+    """Those of `wanted` that the stage file data_dir/<name>.parquet holds, in the file's order; None when
+    the file is missing or unreadable (`load_stage` then says so, or returns None for an optional stage)."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(Path(data_dir) / f"{name}.parquet").names
+    except (OSError, ValueError):
+        return None
+    return [c for c in names if c in set(wanted)]
 
 
 def _grid(rfm):
@@ -225,11 +258,24 @@ def neutralise(value):
 
 def _people_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The frame as people see it in a spreadsheet: headers in `lang`, text cells neutralised."""
-    shown = frame.copy()
+    shown = frame.copy(deep=False)  # copy on write: the columns not neutralised are shared, not copied
     for column in shown.columns:
-        if COLUMNS.get(column) == "text" or shown[column].dtype == object:
+        if COLUMNS.get(column) == "text" or shown[column].dtype == object and _may_hold_text(shown[column]):
             shown[column] = _neutralised(shown[column])
     return shown.rename(columns={c: neutralise(header(c, lang)) for c in shown.columns})
+
+
+def _may_hold_text(column: pd.Series) -> bool:
+    """False when a column of Python objects holds no text for certain (dates, numbers, true/false, as
+    Arrow reads them in one pass), so it need not be neutralised cell by cell."""
+    import pyarrow as pa
+
+    try:
+        kind = pa.array(column, from_pandas=True).type
+    except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects
+        return True
+    return not any(test(kind) for test in (pa.types.is_date, pa.types.is_timestamp, pa.types.is_integer,
+                                           pa.types.is_floating, pa.types.is_boolean, pa.types.is_null))
 
 
 def _neutralised(column: pd.Series) -> pd.Series:
@@ -271,7 +317,7 @@ def _write_people_csv(people: pd.DataFrame, path: str | os.PathLike, encoding: s
     the fields Python's csv module quotes (a comma, a quote, CR or LF) and takes half the CPU time
     at a million customers; a frame with a column of another kind goes through `to_csv` itself."""
     path = Path(path)
-    text = _csv_text(people)
+    text = _csv_batches(people)
     with _replacing(path) as partial:
         if text is None:
             _pandas_csv(people, partial, encoding)
@@ -326,8 +372,42 @@ def _csv_text(people: pd.DataFrame):
     return pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
 
 
+# rows formatted as text at a time for the CSV: the text of a million customers' 27 columns is larger than the frame
+_CSV_BATCH_ROWS = 65_536
+
+
+def _csv_batches(people: pd.DataFrame, rows: int = _CSV_BATCH_ROWS):
+    """`_csv_text` of `people`, `rows` rows at a time, as an Arrow record batch reader that DuckDB
+    reads as it writes (so the text of one batch is in memory, not the text of the whole frame), or
+    None where `_csv_text` is None. Each batch is formatted as the whole frame would be: a column's
+    kind is decided once, on the whole column."""
+    import pyarrow as pa
+
+    if _csv_text(people.iloc[:0]) is None:  # the headers, and the columns whose kind their dtype says
+        return None
+    for position in range(people.shape[1]):
+        column = people.iloc[:, position]
+        if column.dtype == object and len(column):  # Python objects: a kind only the values say
+            try:
+                kind = pa.array(column, from_pandas=True).type
+            except (pa.ArrowException, TypeError, ValueError):
+                return None
+            if not any(test(kind) for test in (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer,
+                                               pa.types.is_date32, pa.types.is_null)):
+                return None
+    names = [f"c{i}" for i in range(people.shape[1])]
+    schema = pa.schema([(name, pa.string()) for name in names])
+
+    def batches():
+        for start in range(0, len(people), rows):
+            part = _csv_text(people.iloc[start:start + rows])
+            yield from part.cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
-    """`text` (`_csv_text`) as CSV records after the header line, in `encoding`, as `_pandas_csv` writes them."""
+    """`text` (`_csv_text`, or `_csv_batches` read as DuckDB writes) as CSV records after the header line, in `encoding`, as `_pandas_csv` writes them."""
     import csv
     import io
     import shutil
@@ -338,7 +418,9 @@ def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
     csv.writer(line, lineterminator="\r\n").writerow(headers)
     body = path.with_name(path.name + ".body")
     try:
-        con = duckdb.connect()
+        # one thread: the rows come from Python batch by batch (`_csv_batches`), so a second thread only makes
+        # DuckDB hold batches to keep their order (half a gigabyte at a million customers) and is no faster
+        con = duckdb.connect(config={"threads": 1})
         try:
             con.register("people", text)
             # no comment character: DuckDB would otherwise quote a field starting with "#", which Python's csv does not
