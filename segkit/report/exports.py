@@ -606,8 +606,6 @@ def _rust_cells(people: pd.DataFrame, book: dict):
             array = pa.array(people.iloc[:, position], from_pandas=True)  # NaN, NaT and NA become nulls
         except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects
             return None
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
         kind = array.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             longest = pc.max(pc.utf8_length(array)).as_py()
@@ -651,7 +649,7 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> None:
     if title:
         above(name, title, len(rows[0]))
     for name, note, positions in book["segments"]:
-        sheets.append((name, table.take(pa.array(positions))))  # the sheet's rows only, not a frame's copy
+        sheets.append((name, _SheetRows(table, positions)))
         above(name, note, table.num_columns)
         freeze[name] = {"row": 2, "col": 0}  # the note and the header stay in view (cell A3)
         if dates:
@@ -665,6 +663,25 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> None:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(f"cannot write the Excel export in {path.parent} ({reason[:300]}); check that the folder "
                           "is writable and has room for it") from None
+
+
+class _SheetRows:
+    """The rows of `table` at `positions`, as an Arrow stream (the Arrow PyCapsule interface) made
+    `batch` rows at a time while the Rust writer reads it: a segment sheet's rows are not copied
+    out of the frame all at once, nor every sheet's before the first is written."""
+
+    def __init__(self, table, positions: np.ndarray, batch: int = 16_384):
+        self.table, self.positions, self.batch = table, positions, batch
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        import pyarrow as pa
+
+        def batches():
+            for start in range(0, len(self.positions), self.batch):
+                yield from self.table.take(pa.array(self.positions[start:start + self.batch])).to_batches()
+
+        reader = pa.RecordBatchReader.from_batches(self.table.schema, batches())
+        return reader.__arrow_c_stream__(requested_schema)
 
 
 def _rows_table(rows: list[list]):
