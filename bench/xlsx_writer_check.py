@@ -12,6 +12,9 @@ with 0.8.0: every data cell is the same (text as text, dates with their format, 
 character, frozen panes) except +inf and -inf (XlsxWriter: the error #DIV/0!, rustpy: an empty cell, or
 a text with `inf_value`), and a lone cell above the header cannot be written (a one-cell merge range is
 refused; `header_row=1` leaves row 1 empty), so the note and the summary's title have no place.
+What segkit does with it (segkit/report/exports.py, `_rust_workbook`): the note and the title go in a
+merged range of row 1 from A1 (at least A1:B1), and a frame with +inf or -inf keeps XlsxWriter for the
+whole workbook; tests/test_exports_workbook.py compares the two writers' workbooks cell by cell.
 """
 
 from __future__ import annotations
