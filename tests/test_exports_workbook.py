@@ -193,3 +193,24 @@ def test_load_export_frame_reads_only_what_the_export_shows(tmp_path):
     assert frame["customer_id"].tolist() == ["b", "a"] and frame["clv"].tolist() == [5.0, 1.0]
     assert frame["next_best_category"].tolist() == [pd.NA, "tea"]
     assert not {"tenure_days", "breadth", "expected_spend", "rule_lift"} & set(frame.columns)
+
+
+def test_what_the_rust_writer_refuses_is_written_by_xlsxwriter_and_a_failed_write_is_one_message(tmp_path,
+                                                                                                   monkeypatch):
+    import rustpy_xlsxwriter
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Excel write error: something it cannot write")
+
+    monkeypatch.setattr(rustpy_xlsxwriter, "write_worksheets", refuse)
+    path = write_excel(edge_frame(), tmp_path / "c.xlsx", "en", GRID)
+    assert merged(path)["Champions"] == [] and openpyxl.load_workbook(path)["Champions"]["A1"].value.startswith(
+        "Champions: all 4 customers")
+
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(rustpy_xlsxwriter, "write_worksheets", fail)
+    with pytest.raises(ex.ExportError, match=r"cannot write the Excel export in .*No space left.*has room for it"):
+        write_excel(edge_frame(), tmp_path / "d.xlsx", "en", GRID)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.xlsx"]  # no partial file left

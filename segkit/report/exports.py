@@ -509,10 +509,8 @@ def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.Pa
     book = _workbook_content(frame, people, lang, segment_map, max_rows, full_list, title)
     cells = _rust_cells(people, book)
     with _replacing(path) as partial:
-        if cells is None:
+        if cells is None or not _rust_workbook(book, cells, partial):
             _xlsxwriter_workbook(book, people, partial)
-        else:
-            _rust_workbook(book, cells, partial)
     return path
 
 
@@ -625,17 +623,22 @@ def _rust_cells(people: pd.DataFrame, book: dict):
         elif not (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
             return None
         arrays.append(array)
-    return pa.table(arrays, names=list(people.columns)), dates  # two headers may read the same
+    try:
+        summary, dictionary = _rows_table(book["summary"][2]), _rows_table(book["dictionary"][1])
+    except (pa.ArrowException, TypeError, ValueError):  # a column of mixed kinds
+        return None
+    return pa.table(arrays, names=list(people.columns)), dates, summary, dictionary  # two headers may read the same
 
 
-def _rust_workbook(book: dict, cells: tuple, path: Path) -> None:
-    """The workbook written by rustpy-xlsxwriter from Arrow columns: the summary (its title merged
-    over row 1), each segment sheet (its note merged over row 1 across the header's width, the header
-    in row 2, the two frozen) and the data dictionary. Raises ExportError when the file cannot be written."""
-    import pyarrow as pa
+def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
+    """The workbook written by rustpy-xlsxwriter from Arrow columns (`_rust_cells`): the summary (its
+    title merged over row 1), each segment sheet (its note merged over row 1 across the header's
+    width, the header in row 2, the two frozen) and the data dictionary. False when the Rust writer
+    refuses something (the caller then writes the workbook with XlsxWriter); raises ExportError when
+    the file cannot be written."""
     import rustpy_xlsxwriter as rx
 
-    table, dates = cells
+    table, dates, summary, dictionary = cells
     date = rx.Format().set_num_format(_TIME_FORMATS["date"])
     sheets, header_rows, merges, freeze, formats = [], {}, {}, {}, {}
 
@@ -645,7 +648,7 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> None:
         merges[sheet] = [(0, 0, 0, max(width, 2) - 1, text)]
 
     name, title, rows = book["summary"]
-    sheets.append((name, _rows_table(rows)))
+    sheets.append((name, summary))
     if title:
         above(name, title, len(rows[0]))
     for name, note, positions in book["segments"]:
@@ -654,15 +657,17 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> None:
         freeze[name] = {"row": 2, "col": 0}  # the note and the header stay in view (cell A3)
         if dates:
             formats[name] = [date if i in dates else None for i in range(table.num_columns)]
-    name, rows = book["dictionary"]
-    sheets.append((name, _rows_table(rows)))
+    sheets.append((book["dictionary"][0], dictionary))
     try:
         rx.write_worksheets(sheets, str(path), freeze_panes=freeze, header_row=header_rows, merge_ranges=merges,
                             column_formats=formats)
-    except (OSError, RuntimeError, ValueError) as err:
+    except OSError as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(f"cannot write the Excel export in {path.parent} ({reason[:300]}); check that the folder "
                           "is writable and has room for it") from None
+    except (RuntimeError, ValueError):  # something it cannot write (a sheet name, a value): XlsxWriter writes it
+        return False
+    return True
 
 
 class _SheetRows:
