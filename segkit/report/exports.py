@@ -105,14 +105,7 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
             joined = frame[["customer_id"]].merge(extra[["customer_id", *columns]].drop_duplicates("customer_id"),
                                                   on="customer_id", how="left", validate="one_to_one")
             frame = frame.assign(**{c: joined[c].set_axis(frame.index) for c in columns})
-    if "rank" in frame.columns:
-        # rank order (then customer_id) taken once on the stage's columns, so the export's are made in order
-        # rather than made and then copied in sorted order
-        keys = pd.DataFrame({"rank": pd.array(frame["rank"], dtype="Int64"),
-                             "customer_id": frame["customer_id"].astype("string").array})
-        frame = frame.iloc[keys.sort_values(["rank", "customer_id"], kind="stable", na_position="last").index]
-        del keys
-    frame = frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)  # copy on write: no copy
     out = pd.DataFrame(index=frame.index)
     out["customer_id"] = frame["customer_id"].astype("string")
     if "segment" in frame.columns:
@@ -163,7 +156,13 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
         out["p_alive"] = frame["p_alive"].astype(float).round(4)
     if "churn_risk" in frame.columns:
         out["churn_risk"] = pd.array(frame["churn_risk"], dtype="boolean")
-    return out[[c for c in COLUMNS if c in out.columns]]
+    out = out[[c for c in COLUMNS if c in out.columns]]
+    if "rank" in out.columns:
+        order = out[["rank", "customer_id"]].sort_values(["rank", "customer_id"], kind="stable",
+                                                         na_position="last").index.to_numpy()
+        for column in out.columns:  # column by column: one column's copy at a time, not the whole frame's
+            out[column] = out[column].array.take(order)
+    return out
 
 
 def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFrame:
