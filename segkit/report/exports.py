@@ -314,7 +314,8 @@ def _write_people_csv(people: pd.DataFrame, path: str | os.PathLike, encoding: s
     """`write_csv` of a frame already made for people (`_people_frame`): the cells formatted as
     pandas' `to_csv` formats them (`_csv_text`), written by DuckDB's CSV writer, which quotes exactly
     the fields Python's csv module quotes (a comma, a quote, CR or LF) and takes half the CPU time
-    at a million customers; a frame with a column of another kind goes through `to_csv` itself."""
+    at a million customers, 65,536 rows at a time (`_csv_batches`); a frame with a column of another
+    kind goes through `to_csv` itself."""
     path = Path(path)
     text = _csv_batches(people)
     with _replacing(path) as partial:
@@ -406,7 +407,8 @@ def _csv_batches(people: pd.DataFrame, rows: int = _CSV_BATCH_ROWS):
 
 
 def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
-    """`text` (`_csv_text`, or `_csv_batches` read as DuckDB writes) as CSV records after the header line, in `encoding`, as `_pandas_csv` writes them."""
+    """`text` (`_csv_text`, or `_csv_batches` read as DuckDB writes) as CSV records after the header
+    line, in `encoding`, as `_pandas_csv` writes them."""
     import csv
     import io
     import shutil
@@ -570,16 +572,17 @@ def _xlsxwriter_workbook(book: dict, people: pd.DataFrame, path: Path) -> None:
         workbook.close()
 
 
-# the longest text a cell holds: XlsxWriter cuts a longer one there, the Rust writer refuses it
+# the longest text a cell holds (in UTF-16 units): XlsxWriter cuts a longer one there, the Rust writer refuses it
 _EXCEL_TEXT_MAX = 32_767
 
 
 def _rust_cells(people: pd.DataFrame, book: dict):
-    """`people` as an Arrow table the Rust writer writes as XlsxWriter would, with the positions of its
-    date columns, or None when it cannot (the workbook then falls back to XlsxWriter): rustpy-xlsxwriter
+    """`people` as an Arrow table the Rust writer writes as XlsxWriter would, the positions of its date
+    columns, and the summary's and the dictionary's rows as Arrow tables (`_rows_table`); or None when
+    it cannot (the workbook then falls back to XlsxWriter): rustpy-xlsxwriter
     is not installed; a number is +inf or -inf (XlsxWriter writes Excel's #DIV/0! error, the Rust
-    writer an empty cell or a text); a text is longer than Excel's 32,767 characters (XlsxWriter cuts
-    it, the Rust writer refuses it); headers that are not all text; a column of another kind than
+    writer an empty cell or a text); a text may be longer than Excel's 32,767 characters (over 32,767
+    bytes of UTF-8: XlsxWriter cuts it, the Rust writer refuses it); headers that are not all text; a column of another kind than
     text, number, true/false or date (mixed Python objects, decimals, date-times, times, durations).
 
     Text stays text (an empty one an empty cell), numbers numbers (missing and NaN an empty cell),
@@ -605,7 +608,8 @@ def _rust_cells(people: pd.DataFrame, book: dict):
             return None
         kind = array.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            longest = pc.max(pc.utf8_length(array)).as_py()
+            # Excel counts UTF-16 units, never more than UTF-8 bytes: a text under the limit in bytes is under it
+            longest = pc.max(pc.binary_length(array)).as_py()
             if longest is not None and longest > _EXCEL_TEXT_MAX:
                 return None
         elif pa.types.is_floating(kind):
