@@ -41,6 +41,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from test_exports_fast import GRID, edge_frame
 
+    import segkit.report.exports as ex
     from segkit.report.exports import _people_frame, write_excel
 
     frame = edge_frame().assign(revenue=[10.5, -12.25, np.nan, np.inf, -np.inf, 3.0, 0.0])
@@ -49,7 +50,12 @@ def main() -> int:
     date = rx.Format().set_num_format("yyyy-mm-dd")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        write_excel(frame, folder / "xlsxwriter.xlsx", "en", GRID)
+        rust_cells = ex._rust_cells  # segkit writes with the Rust writer where it can: XlsxWriter forced here
+        ex._rust_cells = lambda people, book: None
+        try:
+            write_excel(frame, folder / "xlsxwriter.xlsx", "en", GRID)
+        finally:
+            ex._rust_cells = rust_cells
         rx.write_worksheets([("Champions", part)], str(folder / "rustpy.xlsx"),
                             freeze_panes={"Champions": {"row": 2, "col": 0}}, header_row={"Champions": 1},
                             column_formats={"Champions": {"Last purchase": date}})
