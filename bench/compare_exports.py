@@ -7,7 +7,10 @@ writer leaves the files people get unchanged (issue 15: the exports at scale).
 
 Prints one line per file and exits 1 when anything differs. A number may differ beyond its 15th
 significant digit only (Excel keeps 15; XlsxWriter writes 16 where openpyxl wrote Python's 17, so
-0.9955000000000001 is read back as 0.9955): such cells are counted and shown, not failed.
+0.9955000000000001 is read back as 0.9955): such cells are counted and shown, not failed. An
+integer read back as a float (the Rust writer writes 1 as 1.0) is the same number. Merged cells are listed per file, not
+compared: the Rust writer puts the note above a segment sheet's header in a merged range from A1, where
+XlsxWriter wrote a lone cell A1 (the values read from A1 are compared as any other cell).
 """
 
 from __future__ import annotations
@@ -50,6 +53,13 @@ def _panes(path: Path) -> list[str]:
         return panes
 
 
+def _merges(path: Path) -> dict[str, list[str]]:
+    """Each sheet's merged ranges (its <mergeCell ref=...> elements), by the sheet's file name."""
+    with zipfile.ZipFile(path) as archive:
+        return {name: re.findall(r'<mergeCell ref="([^"]+)"', archive.read(name).decode("utf-8", "replace"))
+                for name in archive.namelist() if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", name)}
+
+
 def _same(a, b) -> str:
     """"" when the two cells hold the same thing, "float" when two numbers differ beyond the 15th
     significant digit only, else "diff"."""
@@ -77,6 +87,10 @@ def compare_xlsx(old: Path, new: Path) -> list[str]:
         return [f"{new.name}: sheets {a.sheetnames} != {b.sheetnames}"]
     if _panes(old) != _panes(new):
         problems.append(f"{new.name}: frozen panes {_panes(old)} != {_panes(new)}")
+    for path in (old, new):
+        merges = _merges(path)
+        print(f"{path}: merged ranges {sum(len(m) for m in merges.values())} "
+              f"({', '.join(sorted({r for m in merges.values() for r in m})[:5]) or 'none'})")
     cells = close = 0
     for name in a.sheetnames:
         rows_a = a[name].iter_rows(values_only=True)

@@ -1,12 +1,14 @@
 """Time the exports of a run folder, writer by writer, in one process (issue 15: the exports at scale).
 
-    python bench/exports_timing.py RUN_FOLDER [--repeat 3] [--workbook]
+    python bench/exports_timing.py RUN_FOLDER [--repeat 3] [--workbook] [--xlsxwriter]
 
 Loads the export frame once, then times the people's CSV with the reference writer (pandas' `to_csv`)
 and the one segkit uses (DuckDB), alternating, asserting the bytes are equal; the Parquet file; and,
-with --workbook, the Excel workbook once. Prints CPU seconds (`time.process_time`, all threads) and
-wall seconds per writer, medians over the repeats, file sizes and the load average. Writes into a
-temporary folder beside nothing of the run's.
+with --workbook, the Excel workbook once (with --xlsxwriter, --repeat times alternating with the
+XlsxWriter fallback: the Rust writer made unavailable). Prints CPU seconds (`time.process_time`, all
+threads) and wall seconds per writer, medians over the repeats, file sizes and the load average.
+Writes into a temporary folder beside nothing of the run's. Works with an older segkit too (its
+workbook has no Rust writer: run it with PYTHONPATH on an extracted older tree for the figures before).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("run_folder")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workbook", action="store_true")
+    parser.add_argument("--xlsxwriter", action="store_true", help="with --workbook: also the XlsxWriter fallback")
     args = parser.parse_args()
 
     from segkit.report import exports as ex
@@ -58,9 +61,27 @@ def main() -> None:
         times["parquet"] = [timed(lambda: ex.write_parquet(frame, out / "customers.parquet", {"run": "bench"}))]
         if args.workbook:
             grid = ex._grid(params.rfm)
-            times["workbook"] = [timed(lambda: ex._write_workbook(
-                frame, people, out / "customers.xlsx", params.lang, grid, params.exports.excel_max_rows,
-                ["customers.csv", "customers.parquet"], "bench"))]
+
+            def workbook(name: str) -> None:
+                ex._write_workbook(frame, people, out / name, params.lang, grid, params.exports.excel_max_rows,
+                                   ["customers.csv", "customers.parquet"], "bench")
+
+            def fallback() -> None:
+                rust = ex._rust_cells
+                ex._rust_cells = lambda people, book: None
+                try:
+                    workbook("xlsxwriter.xlsx")
+                finally:
+                    ex._rust_cells = rust
+
+            times["workbook"] = []
+            if args.xlsxwriter and hasattr(ex, "_rust_cells"):
+                times["workbook xlsxwriter"] = []
+                for _ in range(args.repeat):
+                    times["workbook"].append(timed(lambda: workbook("customers.xlsx")))
+                    times["workbook xlsxwriter"].append(timed(fallback))
+            else:
+                times["workbook"].append(timed(lambda: workbook("customers.xlsx")))
         for name, runs in times.items():
             print(f"{name:12s} wall {statistics.median(w for w, _ in runs):6.2f} s  CPU "
                   f"{statistics.median(c for _, c in runs):6.2f} s  (runs: "

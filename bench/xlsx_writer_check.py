@@ -12,6 +12,9 @@ with 0.8.0: every data cell is the same (text as text, dates with their format, 
 character, frozen panes) except +inf and -inf (XlsxWriter: the error #DIV/0!, rustpy: an empty cell, or
 a text with `inf_value`), and a lone cell above the header cannot be written (a one-cell merge range is
 refused; `header_row=1` leaves row 1 empty), so the note and the summary's title have no place.
+What segkit does with it (segkit/report/exports.py, `_rust_workbook`): the note and the title go in a
+merged range of row 1 from A1 (at least A1:B1), and a frame with +inf or -inf keeps XlsxWriter for the
+whole workbook; tests/test_exports_workbook.py compares the two writers' workbooks cell by cell.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from test_exports_fast import GRID, edge_frame
 
+    import segkit.report.exports as ex
     from segkit.report.exports import _people_frame, write_excel
 
     frame = edge_frame().assign(revenue=[10.5, -12.25, np.nan, np.inf, -np.inf, 3.0, 0.0])
@@ -46,7 +50,12 @@ def main() -> int:
     date = rx.Format().set_num_format("yyyy-mm-dd")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        write_excel(frame, folder / "xlsxwriter.xlsx", "en", GRID)
+        rust_cells = ex._rust_cells  # segkit writes with the Rust writer where it can: XlsxWriter forced here
+        ex._rust_cells = lambda people, book: None
+        try:
+            write_excel(frame, folder / "xlsxwriter.xlsx", "en", GRID)
+        finally:
+            ex._rust_cells = rust_cells
         rx.write_worksheets([("Champions", part)], str(folder / "rustpy.xlsx"),
                             freeze_panes={"Champions": {"row": 2, "col": 0}}, header_row={"Champions": 1},
                             column_formats={"Champions": {"Last purchase": date}})

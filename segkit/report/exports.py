@@ -62,6 +62,11 @@ _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
 
 
+# the columns export_frame takes from the value stage (03_customer_value) and the clusters stage (04_clustering)
+_VALUE_COLUMNS = ("clv", "clv_tier", "p_alive", "churn_risk")
+_CLUSTER_COLUMNS = ("cluster", "cluster_name")
+
+
 class ExportError(SegkitError):
     """An export cannot be written (a database role that may only read, a target that is a source table)."""
 
@@ -90,12 +95,17 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
     twice = profile["customer_id"][profile["customer_id"].duplicated()]
     if len(twice):
         raise DataError(f"customer {twice.iloc[0]!r} appears twice in the profile stage; run notebook 02_rfm again")
-    frame = profile.copy()
-    for extra, keep in ((value, ("clv", "clv_tier", "p_alive", "churn_risk")), (clusters, ("cluster", "cluster_name"))):
+    frame = profile.copy(deep=False)  # copy on write: nothing below changes the profile's columns in place
+    for extra, keep in ((value, _VALUE_COLUMNS), (clusters, _CLUSTER_COLUMNS)):
         if extra is not None:
             columns = [c for c in keep if c in extra.columns and c not in frame.columns]
-            frame = frame.merge(extra[["customer_id", *columns]].drop_duplicates("customer_id"), on="customer_id",
-                                how="left", validate="one_to_one")
+            if not columns:  # a left join that adds no column leaves the frame as it is
+                continue
+            # joined on the id column alone, then the new columns added: the profile's columns are not copied
+            joined = frame[["customer_id"]].merge(extra[["customer_id", *columns]].drop_duplicates("customer_id"),
+                                                  on="customer_id", how="left", validate="one_to_one")
+            frame = frame.assign(**{c: joined[c].set_axis(frame.index) for c in columns})
+    frame = frame.reset_index(drop=True)  # copy on write: no copy
     out = pd.DataFrame(index=frame.index)
     out["customer_id"] = frame["customer_id"].astype("string")
     if "segment" in frame.columns:
@@ -148,8 +158,11 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
         out["churn_risk"] = pd.array(frame["churn_risk"], dtype="boolean")
     out = out[[c for c in COLUMNS if c in out.columns]]
     if "rank" in out.columns:
-        out = out.sort_values(["rank", "customer_id"], kind="stable", na_position="last")
-    return out.reset_index(drop=True)
+        order = out[["rank", "customer_id"]].sort_values(["rank", "customer_id"], kind="stable",
+                                                         na_position="last").index.to_numpy()
+        for column in out.columns:  # column by column: one column's copy at a time, not the whole frame's
+            out[column] = out[column].array.take(order)
+    return out
 
 
 def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFrame:
@@ -159,18 +172,37 @@ def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFra
     from segkit.store import load_stage
 
     rfm = params.rfm
-    profile = load_stage(data_dir, "profile")
+    # only the columns the export shows are read (a million customers' profile has forty)
+    wanted = _stage_columns(data_dir, "profile", list(COLUMNS))
+    profile = load_stage(data_dir, "profile", columns=wanted)
     classes = load_segment_map(rfm.class_map, custom=rfm.custom_maps, basis=rfm.class_basis,
                                thresholds=rfm.class_thresholds)
-    frame = export_frame(profile, params.lang, _grid(rfm), classes,
-                         value=load_stage(data_dir, "value", optional=True),
-                         clusters=load_stage(data_dir, "clusters", optional=True), tags=params.tags,
-                         minor_unit=params.currency.minor_unit)
-    offers = load_stage(data_dir, "next_best", optional=True)  # 07_cross_sell's next best category
+    extras = {}
+    for name, keep in (("value", _VALUE_COLUMNS), ("clusters", _CLUSTER_COLUMNS)):
+        columns = _stage_columns(data_dir, name, ["customer_id", *(c for c in keep if c not in profile.columns)])
+        extras[name] = load_stage(data_dir, name, optional=True, columns=columns) if columns is None or len(columns) > 1 \
+            else None
+    frame = export_frame(profile, params.lang, _grid(rfm), classes, value=extras["value"], clusters=extras["clusters"],
+                         tags=params.tags, minor_unit=params.currency.minor_unit)
+    del profile, extras
+    columns = _stage_columns(data_dir, "next_best", ["customer_id", "next_best"])
+    offers = load_stage(data_dir, "next_best", optional=True, columns=columns)  # 07_cross_sell's next best category
     if offers is not None and "next_best" in offers.columns:
         best = offers.assign(customer_id=offers["customer_id"].astype(str)).set_index("customer_id")["next_best"]
         frame["next_best_category"] = frame["customer_id"].astype(str).map(best).astype("string")
     return frame
+
+
+def _stage_columns(data_dir, name: str, wanted: list[str]) -> list[str] | None:
+    """Those of `wanted` that the stage file data_dir/<name>.parquet holds, in the file's order; None when
+    the file is missing or unreadable (`load_stage` then says so, or returns None for an optional stage)."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(Path(data_dir) / f"{name}.parquet").names
+    except (OSError, ValueError):
+        return None
+    return [c for c in names if c in set(wanted)]
 
 
 def _grid(rfm):
@@ -225,11 +257,24 @@ def neutralise(value):
 
 def _people_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The frame as people see it in a spreadsheet: headers in `lang`, text cells neutralised."""
-    shown = frame.copy()
+    shown = frame.copy(deep=False)  # copy on write: the columns not neutralised are shared, not copied
     for column in shown.columns:
-        if COLUMNS.get(column) == "text" or shown[column].dtype == object:
+        if COLUMNS.get(column) == "text" or shown[column].dtype == object and _may_hold_text(shown[column]):
             shown[column] = _neutralised(shown[column])
     return shown.rename(columns={c: neutralise(header(c, lang)) for c in shown.columns})
+
+
+def _may_hold_text(column: pd.Series) -> bool:
+    """False when a column of Python objects holds no text for certain (dates, numbers, true/false, as
+    Arrow reads them in one pass), so it need not be neutralised cell by cell."""
+    import pyarrow as pa
+
+    try:
+        kind = pa.array(column, from_pandas=True).type
+    except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects
+        return True
+    return not any(test(kind) for test in (pa.types.is_date, pa.types.is_timestamp, pa.types.is_integer,
+                                           pa.types.is_floating, pa.types.is_boolean, pa.types.is_null))
 
 
 def _neutralised(column: pd.Series) -> pd.Series:
@@ -269,9 +314,10 @@ def _write_people_csv(people: pd.DataFrame, path: str | os.PathLike, encoding: s
     """`write_csv` of a frame already made for people (`_people_frame`): the cells formatted as
     pandas' `to_csv` formats them (`_csv_text`), written by DuckDB's CSV writer, which quotes exactly
     the fields Python's csv module quotes (a comma, a quote, CR or LF) and takes half the CPU time
-    at a million customers; a frame with a column of another kind goes through `to_csv` itself."""
+    at a million customers, 65,536 rows at a time (`_csv_batches`); a frame with a column of another
+    kind goes through `to_csv` itself."""
     path = Path(path)
-    text = _csv_text(people)
+    text = _csv_batches(people)
     with _replacing(path) as partial:
         if text is None:
             _pandas_csv(people, partial, encoding)
@@ -326,8 +372,43 @@ def _csv_text(people: pd.DataFrame):
     return pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
 
 
+# rows formatted as text at a time for the CSV: the text of a million customers' 27 columns is larger than the frame
+_CSV_BATCH_ROWS = 65_536
+
+
+def _csv_batches(people: pd.DataFrame, rows: int = _CSV_BATCH_ROWS):
+    """`_csv_text` of `people`, `rows` rows at a time, as an Arrow record batch reader that DuckDB
+    reads as it writes (so the text of one batch is in memory, not the text of the whole frame), or
+    None where `_csv_text` is None. Each batch is formatted as the whole frame would be: a column's
+    kind is decided once, on the whole column."""
+    import pyarrow as pa
+
+    if _csv_text(people.iloc[:0]) is None:  # the headers, and the columns whose kind their dtype says
+        return None
+    for position in range(people.shape[1]):
+        column = people.iloc[:, position]
+        if column.dtype == object and len(column):  # Python objects: a kind only the values say
+            try:
+                kind = pa.array(column, from_pandas=True).type
+            except (pa.ArrowException, TypeError, ValueError):
+                return None
+            if not any(test(kind) for test in (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer,
+                                               pa.types.is_date32, pa.types.is_null)):
+                return None
+    names = [f"c{i}" for i in range(people.shape[1])]
+    schema = pa.schema([(name, pa.string()) for name in names])
+
+    def batches():
+        for start in range(0, len(people), rows):
+            part = _csv_text(people.iloc[start:start + rows])
+            yield from part.cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
 def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
-    """`text` (`_csv_text`) as CSV records after the header line, in `encoding`, as `_pandas_csv` writes them."""
+    """`text` (`_csv_text`, or `_csv_batches` read as DuckDB writes) as CSV records after the header
+    line, in `encoding`, as `_pandas_csv` writes them."""
     import csv
     import io
     import shutil
@@ -338,7 +419,9 @@ def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
     csv.writer(line, lineterminator="\r\n").writerow(headers)
     body = path.with_name(path.name + ".body")
     try:
-        con = duckdb.connect()
+        # one thread: the rows come from Python batch by batch (`_csv_batches`), so a second thread only makes
+        # DuckDB hold batches to keep their order (half a gigabyte at a million customers) and is no faster
+        con = duckdb.connect(config={"threads": 1})
         try:
             con.register("people", text)
             # no comment character: DuckDB would otherwise quote a field starting with "#", which Python's csv does not
@@ -415,51 +498,207 @@ _TIME_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd h:mm:ss", "time":
 
 def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map,
                     max_rows: int, full_list: Sequence[str], title: str) -> Path:
-    """`write_excel` with the people's frame (`_people_frame(frame, lang)`) made once by the caller."""
+    """`write_excel` with the people's frame (`_people_frame(frame, lang)`) made once by the caller.
+
+    Written by rustpy-xlsxwriter (Rust's rust_xlsxwriter, about eight times faster than XlsxWriter's
+    cell-by-cell Python at a million customers) from Arrow columns, or by XlsxWriter when the frame
+    holds what the Rust writer would write otherwise (`_rust_cells` says when): then the workbook is
+    exactly as before. The two differ only in the note above a segment sheet's header and the summary's
+    title: the Rust writer cannot write a lone cell above the header, so these are merged cells of row 1
+    starting at A1 (across the header's width, at least A1:B1), which read from A1 as before."""
+    path = Path(path)
+    book = _workbook_content(frame, people, lang, segment_map, max_rows, full_list, title)
+    cells = _rust_cells(people, book)
+    with _replacing(path) as partial:
+        if cells is None or not _rust_workbook(book, cells, partial):
+            _xlsxwriter_workbook(book, people, partial)
+    return path
+
+
+def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segment_map, max_rows: int,
+                      full_list: Sequence[str], title: str) -> dict:
+    """What the workbook holds, whichever library writes it: the summary sheet's name, title and rows
+    (header first), each segment sheet's name, note and row positions in `people` (best ranked first,
+    at most `max_rows`), and the data dictionary's name and rows (header first)."""
+    used: set[str] = set()
+    summary = _sheet_name(t("exports.sheet.summary", lang), used)
+    present = set(frame["segment"].dropna().unique()) if "segment" in frame.columns else set()
+    codes = [c for c in _map_order(segment_map, frame) if c in present]
+    segments = []
+    values = frame["segment"].to_numpy(dtype=object, na_value=None) if codes else None
+    for code in codes:
+        positions = np.flatnonzero(values == code)
+        label = str(frame["segment_name"].iloc[positions[0]])
+        name = _sheet_name(label, used)
+        if len(positions) > max_rows:
+            where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
+            note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(positions), files=where)
+        else:
+            note = t("exports.note.all", lang, segment=label, rows=len(positions))
+        segments.append((name, neutralise(note), positions[:max_rows]))
+    dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
+    rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type", "description_en",
+                                                     "description_zh")]]
+    rows += [[column, header(column, "en"), header(column, "zh"), t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
+              t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in frame.columns]
+    return {"summary": (summary, neutralise(title) if title else "", list(_summary_rows(frame, codes, lang))),
+            "segments": segments, "dictionary": (dictionary, rows)}
+
+
+def _xlsxwriter_workbook(book: dict, people: pd.DataFrame, path: Path) -> None:
+    """The workbook written by XlsxWriter, cell by cell (constant_memory: one row in memory at a time),
+    the note and the title each in a lone cell A1: the fallback of `_write_workbook`."""
     import xlsxwriter
 
-    path = Path(path)
-    with _replacing(path) as partial:
-        # text is written as text, never read as a formula, a number or a link; NaN and inf (which a
-        # cell cannot hold) become Excel errors rather than a broken file
-        book = xlsxwriter.Workbook(str(partial), {"constant_memory": True, "strings_to_formulas": False,
-                                                  "strings_to_numbers": False, "strings_to_urls": False,
-                                                  "nan_inf_to_errors": True})
+    # text is written as text, never read as a formula, a number or a link; NaN and inf (which a
+    # cell cannot hold) become Excel errors rather than a broken file
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                               "strings_to_numbers": False, "strings_to_urls": False,
+                                               "nan_inf_to_errors": True})
+    try:
+        formats = {kind: workbook.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
+        name, title, rows = book["summary"]
+        _write_rows(workbook.add_worksheet(name), 0, ([[title]] if title else []) + rows, formats)
+        if book["segments"]:
+            columns = [_plain_column(people.iloc[:, i]) for i in range(people.shape[1])]  # once, not per cell
+        for name, note, positions in book["segments"]:
+            sheet = workbook.add_worksheet(name)
+            sheet.freeze_panes(2, 0)  # the note and the header stay in view (cell A3)
+            _write_rows(sheet, 0, [[note], [*people.columns]], formats)
+            _write_columns(sheet, 2, [(values[positions], kind) for values, kind in columns], formats)
+        name, rows = book["dictionary"]
+        _write_rows(workbook.add_worksheet(name), 0, rows, formats)
+    finally:
+        workbook.close()
+
+
+# the longest text a cell holds (in UTF-16 units): XlsxWriter cuts a longer one there, the Rust writer refuses it
+_EXCEL_TEXT_MAX = 32_767
+
+
+def _rust_cells(people: pd.DataFrame, book: dict):
+    """`people` as an Arrow table the Rust writer writes as XlsxWriter would, the positions of its date
+    columns, and the summary's and the dictionary's rows as Arrow tables (`_rows_table`); or None when
+    it cannot (the workbook then falls back to XlsxWriter): rustpy-xlsxwriter
+    is not installed; a number is +inf or -inf (XlsxWriter writes Excel's #DIV/0! error, the Rust
+    writer an empty cell or a text); a text may be longer than Excel's 32,767 characters (over 32,767
+    bytes of UTF-8: XlsxWriter cuts it, the Rust writer refuses it); headers that are not all text; a column of another kind than
+    text, number, true/false or date (mixed Python objects, decimals, date-times, times, durations).
+
+    Text stays text (an empty one an empty cell), numbers numbers (missing and NaN an empty cell),
+    dates Excel serial day numbers shown with the date format (computed here as XlsxWriter computes
+    them, Excel's phantom 1900-02-29 included, so a date before March 1900 is the same number)."""
+    try:
+        import rustpy_xlsxwriter  # noqa: F401
+    except ImportError:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not all(isinstance(c, str) for c in people.columns):
+        return None
+    summary = [v for row in book["summary"][2][1:] for v in row if isinstance(v, float)]
+    if any(np.isinf(summary)):
+        return None
+    arrays, dates = [], []
+    for position in range(people.shape[1]):
         try:
-            formats = {kind: book.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
-            used: set[str] = set()
-            summary = book.add_worksheet(_sheet_name(t("exports.sheet.summary", lang), used))
-            present = set(frame["segment"].dropna().unique()) if "segment" in frame.columns else set()
-            codes = [c for c in _map_order(segment_map, frame) if c in present]
-            rows = [[neutralise(title)]] if title else []
-            _write_rows(summary, 0, rows + list(_summary_rows(frame, codes, lang)), formats)
-            headers = [[*people.columns]]
-            columns = [_plain_column(people[c]) for c in people.columns]  # once per frame, not per cell
-            segments = frame["segment"].to_numpy(dtype=object, na_value=None) if codes else None
-            for code in codes:
-                positions = np.flatnonzero(segments == code)
-                label = str(frame["segment_name"].iloc[positions[0]])
-                sheet = book.add_worksheet(_sheet_name(label, used))
-                sheet.freeze_panes(2, 0)  # the note and the header stay in view (cell A3)
-                if len(positions) > max_rows:
-                    where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
-                    note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(positions),
-                             files=where)
-                else:
-                    note = t("exports.note.all", lang, segment=label, rows=len(positions))
-                _write_rows(sheet, 0, [[neutralise(note)], *headers], formats)
-                shown = positions[:max_rows]
-                _write_columns(sheet, 2, [(values[shown], kind) for values, kind in columns], formats)
-            dictionary = book.add_worksheet(_sheet_name(t("exports.sheet.dictionary", lang), used))
-            rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type",
-                                                             "description_en", "description_zh")]]
-            rows += [[column, header(column, "en"), header(column, "zh"),
-                      t(f"exports.type.{COLUMNS.get(column, 'text')}", lang), t(f"exports.desc.{column}", "en"),
-                      t(f"exports.desc.{column}", "zh")] for column in frame.columns]
-            _write_rows(dictionary, 0, rows, formats)
-        finally:
-            book.close()
-    return path
+            array = pa.array(people.iloc[:, position], from_pandas=True)  # NaN, NaT and NA become nulls
+        except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects
+            return None
+        kind = array.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            # Excel counts UTF-16 units, never more than UTF-8 bytes: a text under the limit in bytes is under it
+            longest = pc.max(pc.binary_length(array)).as_py()
+            if longest is not None and longest > _EXCEL_TEXT_MAX:
+                return None
+        elif pa.types.is_floating(kind):
+            if pc.any(pc.is_inf(array)).as_py():
+                return None
+        elif pa.types.is_null(kind):  # a column missing everywhere: empty cells
+            array = pa.nulls(len(array), pa.string())
+        elif pa.types.is_date(kind):
+            days = array.cast(pa.date32()).cast(pa.int32()).cast(pa.int64())  # days since 1970-01-01
+            # from 1900-03-01 on, the day count plus 25569; before it, one less (no phantom 1900-02-29)
+            array = pc.add(days, pc.if_else(pc.greater_equal(days, _EXCEL_DAY_1900_03_01), _EXCEL_SERIAL_1970,
+                                            _EXCEL_SERIAL_1970 - 1))
+            dates.append(position)
+        elif not (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+            return None
+        arrays.append(array)
+    try:
+        summary, dictionary = _rows_table(book["summary"][2]), _rows_table(book["dictionary"][1])
+    except (pa.ArrowException, TypeError, ValueError):  # a column of mixed kinds
+        return None
+    return pa.table(arrays, names=list(people.columns)), dates, summary, dictionary  # two headers may read the same
+
+
+def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
+    """The workbook written by rustpy-xlsxwriter from Arrow columns (`_rust_cells`): the summary (its
+    title merged over row 1), each segment sheet (its note merged over row 1 across the header's
+    width, the header in row 2, the two frozen) and the data dictionary. False when the Rust writer
+    refuses something (the caller then writes the workbook with XlsxWriter); raises ExportError when
+    the file cannot be written."""
+    import rustpy_xlsxwriter as rx
+
+    table, dates, summary, dictionary = cells
+    date = rx.Format().set_num_format(_TIME_FORMATS["date"])
+    sheets, header_rows, merges, freeze, formats = [], {}, {}, {}, {}
+
+    def above(sheet: str, text: str, width: int) -> None:
+        # the Rust writer writes a merged range, not a lone cell, above the header: at least A1:B1
+        header_rows[sheet] = 1
+        merges[sheet] = [(0, 0, 0, max(width, 2) - 1, text)]
+
+    name, title, rows = book["summary"]
+    sheets.append((name, summary))
+    if title:
+        above(name, title, len(rows[0]))
+    for name, note, positions in book["segments"]:
+        sheets.append((name, _SheetRows(table, positions)))
+        above(name, note, table.num_columns)
+        freeze[name] = {"row": 2, "col": 0}  # the note and the header stay in view (cell A3)
+        if dates:
+            formats[name] = [date if i in dates else None for i in range(table.num_columns)]
+    sheets.append((book["dictionary"][0], dictionary))
+    try:
+        rx.write_worksheets(sheets, str(path), freeze_panes=freeze, header_row=header_rows, merge_ranges=merges,
+                            column_formats=formats)
+    except OSError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"cannot write the Excel export in {path.parent} ({reason[:300]}); check that the folder "
+                          "is writable and has room for it") from None
+    except (RuntimeError, ValueError):  # something it cannot write (a sheet name, a value): XlsxWriter writes it
+        return False
+    return True
+
+
+class _SheetRows:
+    """The rows of `table` at `positions`, as an Arrow stream (the Arrow PyCapsule interface) made
+    `batch` rows at a time while the Rust writer reads it: a segment sheet's rows are not copied
+    out of the frame all at once, nor every sheet's before the first is written."""
+
+    def __init__(self, table, positions: np.ndarray, batch: int = 16_384):
+        self.table, self.positions, self.batch = table, positions, batch
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        import pyarrow as pa
+
+        def batches():
+            for start in range(0, len(self.positions), self.batch):
+                yield from self.table.take(pa.array(self.positions[start:start + self.batch])).to_batches()
+
+        reader = pa.RecordBatchReader.from_batches(self.table.schema, batches())
+        return reader.__arrow_c_stream__(requested_schema)
+
+
+def _rows_table(rows: list[list]):
+    """A few rows (the header first) as an Arrow table for the Rust writer, one column per position."""
+    import pyarrow as pa
+
+    header, body = rows[0], rows[1:]
+    arrays = [pa.array([row[i] for row in body]) if body else pa.nulls(0, pa.string()) for i in range(len(header))]
+    return pa.table(arrays, names=[str(h) for h in header])
 
 
 def _plain_column(column: pd.Series) -> tuple[np.ndarray, str]:
