@@ -117,3 +117,19 @@ def test_the_runs_kernels_use_arrows_jemalloc_pool_unless_the_user_chose_one(tmp
                                                                    "overrides": []}, tmp_path, "probe")
     assert out.read_text() == f"{chosen or 'jemalloc'} 1"
     assert os.environ.get("ARROW_DEFAULT_MEMORY_POOL") == chosen and "SEGKIT_BATCH" not in os.environ
+
+
+def test_a_full_disk_under_the_engines_spill_folder_names_the_folder_tmpdir_and_the_cap(monkeypatch):
+    """The error DuckDB raised when 50M lines spilled onto a full disk (IOException in 01_cleaning):
+    the runner's advice says where the spill goes and the two ways out."""
+    import tempfile
+
+    from segkit.report.runner import _engine_advice
+
+    monkeypatch.delenv("SEGKIT_ENGINE_MEMORY", raising=False)
+    evalue = ('IO Error: Could not write file "/tmp/segkit-engine-074m67on/duckdb_temp_3391_0_storage_S128K-2.tmp": '
+              "No space left on device")
+    advice = _engine_advice("IOException", evalue)
+    assert tempfile.gettempdir() in advice and "SEGKIT_ENGINE_MEMORY=768MB" in advice
+    assert "TMPDIR=" in advice and "SEGKIT_ENGINE_MEMORY=4GB segkit report" in advice
+    assert _engine_advice("IOException", 'IO Error: Could not write file "/data/x.parquet": No space left on device') == ""

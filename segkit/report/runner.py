@@ -595,13 +595,22 @@ def _java_cause(evalue: str | None) -> str:
 
 def _engine_advice(ename: str | None, evalue: str | None = None) -> str:
     """For an engine's out-of-memory error raised inside a notebook: what to do. DuckDB's
-    (`OutOfMemoryException`) names the cap; Spark's (`SparkOutOfMemoryError` or the JVM's
+    (`OutOfMemoryException`) names the cap, and its spill folder's full disk (an `IOException`) the
+    folder, TMPDIR and the cap; Spark's (`SparkOutOfMemoryError` or the JVM's
     `java.lang.OutOfMemoryError` inside a `Py4JJavaError`) names the driver's memory setting."""
     if re.search(r"SparkOutOfMemoryError|java\.lang\.OutOfMemoryError", evalue or ""):
         return ("; Spark ran out of memory: give the driver (and, on a cluster, the executors) more, in the "
                 "params' source.spark.config, e.g. `spark.driver.memory: 6g` and "
                 "`spark.sql.shuffle.partitions: '16'` for a local master at a million customers "
                 "(docs/spark.md)")
+    if "segkit-engine-" in (evalue or "") and "No space left on device" in (evalue or ""):
+        from segkit.intake.sources import DEFAULT_ENGINE_MEMORY
+
+        memory = os.environ.get("SEGKIT_ENGINE_MEMORY") or DEFAULT_ENGINE_MEMORY
+        return (f"; the embedded engine (DuckDB) spills what does not fit its memory cap, "
+                f"SEGKIT_ENGINE_MEMORY={memory}, to a folder in {tempfile.gettempdir()}, and that disk is full: "
+                "free space there, point TMPDIR at a disk with more room (`TMPDIR=/bigdisk/tmp segkit report "
+                "...`), or raise the cap so that less is spilled (`SEGKIT_ENGINE_MEMORY=4GB segkit report ...`)")
     if not ename or "OutOfMemory" not in ename:
         return ""
     from segkit.intake.sources import DEFAULT_ENGINE_MEMORY
