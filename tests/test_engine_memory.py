@@ -1,4 +1,4 @@
-"""The embedded engine's memory cap (768MB, or SEGKIT_ENGINE_MEMORY): large tables, joins and sorts
+"""The embedded engine's memory cap (1GB, or SEGKIT_ENGINE_MEMORY): large tables, joins and sorts
 spill to this process's own folder instead of growing the process."""
 
 import os
@@ -21,7 +21,7 @@ def test_the_engine_is_capped_by_default_and_by_the_environment(monkeypatch, tmp
 
     monkeypatch.delenv("SEGKIT_ENGINE_MEMORY", raising=False)
     default = connect()
-    assert setting(default, "memory_limit").replace(" ", "") in ("732.4MiB", "768.0MB")
+    assert setting(default, "memory_limit").replace(" ", "") in ("953.6MiB", "1.0GB")
     duckdb_own = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert duckdb_own != setting(default, "memory_limit")  # not DuckDB's 80% of the machine
     monkeypatch.setenv("SEGKIT_ENGINE_MEMORY", "256MB")
@@ -130,6 +130,6 @@ def test_a_full_disk_under_the_engines_spill_folder_names_the_folder_tmpdir_and_
     evalue = ('IO Error: Could not write file "/tmp/segkit-engine-074m67on/duckdb_temp_3391_0_storage_S128K-2.tmp": '
               "No space left on device")
     advice = _engine_advice("IOException", evalue)
-    assert tempfile.gettempdir() in advice and "SEGKIT_ENGINE_MEMORY=768MB" in advice
+    assert tempfile.gettempdir() in advice and "SEGKIT_ENGINE_MEMORY=1GB" in advice
     assert "TMPDIR=" in advice and "SEGKIT_ENGINE_MEMORY=4GB segkit report" in advice
     assert _engine_advice("IOException", 'IO Error: Could not write file "/data/x.parquet": No space left on device') == ""

@@ -46,19 +46,20 @@ SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx":
             ".parquet": "parquet", ".pq": "parquet", ".duckdb": "duckdb", ".ddb": "duckdb"}
 
 
-DEFAULT_ENGINE_MEMORY = "768MB"  # measured at 10M lines: 01's package calls peak at 1.6 GB (1.8 GB with 1GB, 3.9 GB uncapped)
+# measured at 10M lines: 01's package calls peak at 1.8 GB with it (3.9 GB uncapped; 1.6 GB with 768MB, but
+# then 07_cross_sell at 50M lines ran out of the engine's memory in its category mix)
+DEFAULT_ENGINE_MEMORY = "1GB"
 
 
 def connect(path: str | None = None) -> ibis.BaseBackend:
     """The embedded engine: an in-memory DuckDB (or a DuckDB file when `path` is given).
 
-    Its memory is capped at `DEFAULT_ENGINE_MEMORY` (768MB) or at the environment variable
+    Its memory is capped at `DEFAULT_ENGINE_MEMORY` (1GB) or at the environment variable
     SEGKIT_ENGINE_MEMORY (a DuckDB size such as "4GB", or a share of the machine such as "50%"):
     above it, its tables, joins, aggregates and sorts spill to a folder of this process's own in
     the system's temporary folder (removed when the process ends). DuckDB alone would take up to
     80% of the machine: a 10M-line cleaning reached 3.9 GB (and 11 GB before 01 wrote the month-start
-    features month by month); with 1GB it peaks at 1.8 GB for the whole process, with 768MB at 1.6 GB
-    for the same CPU time (within 5%, on a loaded machine). Raises DataError
+    features month by month); with 1GB it peaks at 1.8 GB for the whole process. Raises DataError
     for a size DuckDB cannot read."""
     con = ibis.duckdb.connect(path or ":memory:")
     memory = os.environ.get("SEGKIT_ENGINE_MEMORY") or DEFAULT_ENGINE_MEMORY
