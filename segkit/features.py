@@ -143,7 +143,9 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     - `holdout_summary`: the same with calibration up to `calibration_end` and x_holdout up to
       `as_of`, for the next-period check; None when `calibration_end` is not before `as_of` or
       nobody had bought by then;
-    - `activity`: one row per customer and month with a purchase (`segkit.monthly.activity`);
+    - `activity`: one row per customer and month with a purchase (`segkit.monthly.activity`); with
+      `in_engine` and the embedded engine, a lazy ordered table (`monthly_activity_table`) that
+      `segkit.store.save_stage` writes from the engine;
     - `month_start_features`: the per-customer features at the start of each of the last
       `history_months` months (`segkit.monthly.activity.features_at_month_starts`), from which the
       customer-value notebook classifies customers as they stood then (retention per segment).
@@ -155,13 +157,21 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     from segkit.errors import DataError
     from segkit.models.repeat_summary import repeat_summary
     from segkit.intake.sources import connect
-    from segkit.monthly.activity import (features_at_month_starts, month_start_features_parts, month_starts,
-                                         monthly_activity, sorts_as_python)
+    from segkit.monthly.activity import (features_at_month_starts, month_range, month_start_features_parts,
+                                         month_starts, monthly_activity, monthly_activity_table, months_after_first,
+                                         sorts_as_python)
 
     con = con or connect()
-    activity = monthly_activity(con, transactions)
-    months = month_starts(activity, history_months)
-    if in_engine and months and isinstance(transactions, ibis.Table) and sorts_as_python(transactions):
+    span = None
+    if in_engine and isinstance(transactions, ibis.Table) and sorts_as_python(transactions):
+        span = month_range(transactions)
+    if span is not None:  # written from the engine: the activity rows never become a pandas frame
+        activity = monthly_activity_table(transactions)
+        months = months_after_first(*span, history_months)
+    else:
+        activity = monthly_activity(con, transactions)
+        months = month_starts(activity, history_months)
+    if span is not None and months:
         at_starts = month_start_features_parts(transactions, months, activity_days, net_negative=net_negative)
     else:
         at_starts = features_at_month_starts(con, transactions, months, activity_days, net_negative=net_negative)

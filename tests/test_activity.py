@@ -231,3 +231,13 @@ def test_month_start_features_written_by_the_engine_equal_the_frame(tmp_path, ne
     save_stage(tmp_path / "table", month_start_features=month_start_features_table(table, months,
                                                                                    net_negative=net_negative))
     pd.testing.assert_frame_equal(load_stage(tmp_path / "table", "month_start_features"), expected)
+    # the engine's path (customers numbered in id order, running totals per cell) equals a frame's,
+    # which groups by the ids themselves
+    save_stage(tmp_path / "memtable", month_start_features=features_at_month_starts(con, tx, months,
+                                                                                    net_negative=net_negative))
+    pd.testing.assert_frame_equal(load_stage(tmp_path / "memtable", "month_start_features"), expected)
+    # the monthly activity too: written by the engine, ordered there, it reads back as the frame's file
+    assert not isinstance(lazy["activity"], pd.DataFrame) and isinstance(eager["activity"], pd.DataFrame)
+    save_stage(tmp_path / "engine", activity=lazy["activity"])
+    save_stage(tmp_path / "frame", activity=eager["activity"])
+    pd.testing.assert_frame_equal(load_stage(tmp_path / "engine", "activity"), load_stage(tmp_path / "frame", "activity"))

@@ -45,6 +45,30 @@ def monthly_activity_expr(transactions: ibis.Table) -> ibis.Table:
         orders=t.order_id.nunique(), revenue=t.amount.sum().cast("float64"))
 
 
+def monthly_activity_table(transactions: ibis.Table) -> ibis.Table:
+    """`monthly_activity` as a lazy table in the transactions' engine, with its columns and types
+    (customer_id text, month a date, orders int64, revenue float64), ordered by customer_id and month
+    by the engine's collation (Python's order in DuckDB: see `sorts_as_python`): for writing the
+    stage from the engine (`segkit.store.save_stage`) without a pandas frame of its rows."""
+    import ibis.expr.datatypes as dt_
+
+    expr = monthly_activity_expr(transactions)
+    # non-null types: ibis drops a cast to the type it already infers, and the frame's are not null
+    return expr.select(customer_id=expr.customer_id.cast("string"), month=expr.month,
+                       orders=expr.orders.cast(dt_.Int64(nullable=False)),
+                       revenue=expr.revenue.cast(dt_.Float64(nullable=False))).order_by(["customer_id", "month"])
+
+
+def month_range(transactions: ibis.Table) -> tuple[dt.date, dt.date] | None:
+    """The first days of the first and last calendar months with a transaction (from `ordered_at`,
+    computed in the engine), or None when there are no rows."""
+    found = transactions.aggregate(first=transactions.ordered_at.min(), last=transactions.ordered_at.max()).to_pyarrow()
+    first, last = found["first"][0].as_py(), found["last"][0].as_py()
+    if first is None:
+        return None
+    return pd.Timestamp(first).to_period("M").start_time.date(), pd.Timestamp(last).to_period("M").start_time.date()
+
+
 def monthly_activity(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table) -> pd.DataFrame:
     """One row per customer and calendar month with a purchase: customer_id, month (the month's
     first day, a date), orders (distinct orders) and revenue (currency units), sorted by customer
@@ -65,11 +89,6 @@ def monthly_activity(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Ta
     frame["orders"] = frame["orders"].astype("int64")
     frame["revenue"] = frame["revenue"].astype("float64")
     return frame.sort_values(["customer_id", "month"], kind="stable").reset_index(drop=True)[list(ACTIVITY_COLUMNS)]
-
-
-def _months(activity: pd.DataFrame) -> list[dt.date]:
-    first, last = min(activity["month"]), max(activity["month"])
-    return [d.date() for d in pd.date_range(first, last, freq="MS")]
 
 
 def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
@@ -194,7 +213,14 @@ def month_starts(activity: pd.DataFrame, last: int = 12) -> list[dt.date]:
     """The first days of the last `last` months of `activity` that have a month before them in the
     data (so a segment at their start exists), oldest first."""
     _require(activity)
-    return _months(activity)[1:][-last:]
+    months = activity["month"]
+    return months_after_first(months.min(), months.max(), last)
+
+
+def months_after_first(first: dt.date, last: dt.date, count: int = 12) -> list[dt.date]:
+    """The first days of the last `count` months from the month after `first` to `last` (first days
+    of months), oldest first: the month starts that have a month of data before them."""
+    return [d.date() for d in pd.date_range(first, last, freq="MS")][1:][-count:]
 
 
 def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months,
@@ -251,7 +277,7 @@ def month_start_features_table(transactions: ibis.Table, months, activity_days: 
     not be empty."""
     months = list(months)
     expr = _union(_month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor"))
-    return _stage_columns(expr.order_by(["month_index", "customer_id"]) if order else expr, months, net_negative)
+    return _stage_columns(expr.order_by(["month_index", "_key"]) if order else expr, months, net_negative)
 
 
 def month_start_features_parts(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
@@ -263,7 +289,7 @@ def month_start_features_parts(transactions: ibis.Table, months, activity_days: 
     month by month, for the same CPU time."""
     months = list(months)
     parts = _month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor")
-    return [_stage_columns(part.order_by("customer_id"), months, net_negative) for part in parts]
+    return [_stage_columns(part.order_by("_key"), months, net_negative) for part in parts]
 
 
 def _union(parts: list[ibis.Table]) -> ibis.Table:
@@ -289,14 +315,15 @@ def _stage_columns(expr: ibis.Table, months: list, net_negative: str) -> ibis.Ta
               if name in expr.columns}
     days = {name: expr[name].cast(dt_.Timestamp(scale=3)) for name in ("first_purchase", "last_purchase")}
     ordered = [c for c in FEATURE_COLUMNS if c in expr.columns]
-    rest = [c for c in expr.columns if c not in ordered and c != "month_index"]
+    rest = [c for c in expr.columns if c not in ordered and c not in ("month_index", "_key")]
     return expr.mutate(month=month, **counts, **days).select("month", *ordered, *rest)
 
 
 def month_start_features_expr(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
                               floor_revenue: bool = False) -> ibis.Table:
     """The union of `_month_start_parts`: one row per month start and customer who had bought by
-    then, with `month_index` (the position in `months`) and the feature columns (engine types)."""
+    then, with `month_index` (the position in `months`), `_key` (a number per customer, in
+    customer_id order) and the feature columns (engine types)."""
     return _union(_month_start_parts(transactions, months, activity_days, minor_unit, floor_revenue))
 
 
@@ -306,10 +333,14 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     customer who had bought by then, with `month_index` (the position in `months`) and the features.
 
     Each month's features equal `customer_features` on the rows dated up to the day before the month
-    start, but no month re-reads every line with distinct counts: the lines are summarised once per
-    customer and day (spend, exact), per customer and order (the order's first day: an order counts
-    from then) and per customer and category (its first day); a month start then sums these, and
-    counts the distinct orders of the lines in its own activity window (`activity_days`) only.
+    start, but no month re-reads every line with distinct counts: the lines are summarised once into
+    cells, one per customer and period between consecutive as-of days (the spend, exact; first and
+    last day; the orders first bought in it, an order counting from its first day; the categories
+    first bought in it), each carrying the customer's running totals up to it. A month start takes
+    each customer's last cell up to it (a filter, no grouping) and counts the distinct orders of the
+    lines in its own activity window (`activity_days`) only. In the embedded engine the cells are
+    kept as temporary tables keyed by an integer per customer, numbered in customer_id order, so
+    that each month joins and sorts integers.
     """
     import ibis
     from segkit.features import with_derived_features
@@ -329,59 +360,77 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
         return ibis.cases(*[(day <= ibis.date(cut), position) for position, cut in enumerate(ascending)],
                           else_=ibis.null("int64"))
 
-    # Summarised once, into periods between consecutive as-of days: per customer and period the spend
-    # (exact), first and last day, the orders first bought in it and the categories first bought in
-    # it. A month start then sums the periods up to its own, a few rows per customer, not every line.
     days = t.group_by(customer_id=t.customer_id, day=t._day).aggregate(spend=t._amount.sum())
     days = days.mutate(period=period(days.day))
     days = days.filter(days.period.notnull())
-    spans = days.group_by(["customer_id", "period"]).aggregate(
+    cells = days.group_by(["customer_id", "period"]).aggregate(
         spend=days.spend.sum(), first_day=days.day.min(), last_day=days.day.max())
+    # an order's or a category's first day is a day with a line, so its cell is one of the spends'
     ordered = t.filter(t.order_id.notnull())
     orders = ordered.group_by(["customer_id", "order_id"]).aggregate(first_day=ordered._day.min())
     orders = orders.mutate(period=period(orders.first_day))
-    orders = orders.filter(orders.period.notnull())
-    orders = orders.group_by(["customer_id", "period"]).aggregate(n=orders.count())
-    bought = None
-    if "category" in t.columns:
+    orders = orders.group_by(["customer_id", "period"]).aggregate(_orders=orders.count())
+    cells = cells.left_join(orders, ["customer_id", "period"]).select(cells, orders._orders)
+    has_category = "category" in t.columns
+    if has_category:
         named = t.filter(t.category.notnull())
         bought = named.group_by(["customer_id", "category"]).aggregate(first_day=named._day.min())
         bought = bought.mutate(period=period(bought.first_day))
-        bought = bought.filter(bought.period.notnull())
-        bought = bought.group_by(["customer_id", "period"]).aggregate(n=bought.count())
+        bought = bought.group_by(["customer_id", "period"]).aggregate(_kinds=bought.count())
+        cells = cells.left_join(bought, ["customer_id", "period"]).select(cells, bought._kinds)
     # the order lines of the activity windows only: (customer, order, day) once each
     ordered = ordered.filter((ordered._day <= ibis.date(ascending[-1]))
                              & (ordered._day > ibis.date(ascending[0] - dt.timedelta(days=activity_days))))
     ordered = ordered.select("customer_id", "order_id", "_day").distinct()
     # a frame's memtable has no engine of its own yet: only a table in an engine is summarised there
     backend = t.get_backend() if len(months) > 1 and not _is_memtable(transactions) else None
+    keys = None
     if backend is not None and is_embedded(backend):  # summarised once, read by every month (a database: only read)
-        spans, orders, ordered = (backend.create_table(f"segkit_month_start_{next(_names)}", part, temp=True)
-                                  for part in (spans, orders, ordered))
-        if bought is not None:
-            bought = backend.create_table(f"segkit_month_start_{next(_names)}", bought, temp=True)
+        def kept(table):
+            return backend.create_table(f"segkit_month_start_{next(_names)}", table, temp=True)
+
+        cells = kept(cells)
+        keys = cells.select("customer_id").distinct()
+        keys = kept(keys.mutate(_key=ibis.row_number().over(order_by=keys.customer_id)))
+        cells = cells.join(keys, "customer_id").drop("customer_id")
+        ordered = kept(ordered.join(keys, "customer_id").drop("customer_id"))
+    else:
+        cells, ordered = (part.mutate(_key=part.customer_id) for part in (cells, ordered))
+    # each cell with the customer's totals up to it and the next cell's period: a month start takes
+    # each customer's last cell up to it, with no grouping (periods ascend with the days: a later
+    # cell's days are later, so its last day is the customer's last purchase)
+    history = ibis.window(group_by="_key", order_by="period")
+    upto = ibis.cumulative_window(group_by="_key", order_by="period")
+    totals = dict(spend=cells.spend.sum().over(upto), first_day=cells.first_day.min().over(upto),
+                  last_day=cells.last_day, _orders=cells._orders.fill_null(0).sum().over(upto),
+                  next_period=cells.period.lead().over(history))
+    if has_category:
+        totals["_kinds"] = cells._kinds.fill_null(0).sum().over(upto)
+    cells = cells.select("_key", "period", **totals)
+    if keys is not None:
+        cells = kept(cells)
     parts = []
     for index, as_of in enumerate(cuts):
-        upto = spans.filter(spans.period <= rank[as_of])
-        spend = upto.spend.sum()
-        per = upto.group_by("customer_id").aggregate(
-            revenue=(ibis.greatest(spend, 0) if floor_revenue else spend).cast("float64"),
-            first_purchase=upto.first_day.min(), last_purchase=upto.last_day.max())
-        counted = orders.filter(orders.period <= rank[as_of])
-        counted = counted.group_by("customer_id").aggregate(_orders=counted.n.sum())
+        at = rank[as_of]
+        last = cells.filter((cells.period <= at) & (cells.next_period.isnull() | (cells.next_period > at)))
+        spend = last.spend
+        values = dict(revenue=(ibis.greatest(spend, 0) if floor_revenue else spend).cast("float64"),
+                      first_purchase=last.first_day, last_purchase=last.last_day, _orders=last._orders)
+        if has_category:
+            values["_kinds"] = last._kinds
+        per = last.select("_key", **values)
         window = ordered.filter((ordered._day <= ibis.date(as_of))
                                 & (ordered._day > ibis.date(as_of - dt.timedelta(days=activity_days))))
-        recent = window.group_by("customer_id").aggregate(_recent=window.order_id.nunique())
-        joined = per.left_join(counted, "customer_id").select(per, counted._orders)
-        joined = joined.left_join(recent, "customer_id").select(joined, recent._recent)
-        if bought is not None:
-            kinds = bought.filter(bought.period <= rank[as_of])
-            kinds = kinds.group_by("customer_id").aggregate(_kinds=kinds.n.sum())
-            joined = joined.left_join(kinds, "customer_id").select(joined, kinds._kinds)
-        values = dict(orders=joined._orders.fill_null(0), orders_recent=joined._recent.fill_null(0))
-        if bought is not None:
-            values["categories"] = joined._kinds.fill_null(0)
-        per_customer = joined.select("customer_id", "revenue", "first_purchase", "last_purchase", **values)
+        recent = window.group_by("_key").aggregate(_recent=window.order_id.nunique())
+        joined = per.left_join(recent, "_key").select(per, recent._recent)
+        if keys is not None:  # the customer's id back, in place of its number
+            joined = joined.join(keys, "_key").select(keys.customer_id, joined)
+        else:
+            joined = joined.mutate(customer_id=joined._key)
+        counts = dict(orders=joined._orders, orders_recent=joined._recent.fill_null(0))
+        if has_category:
+            counts["categories"] = joined._kinds
+        per_customer = joined.select("_key", "customer_id", "revenue", "first_purchase", "last_purchase", **counts)
         parts.append(with_derived_features(per_customer, as_of).mutate(month_index=ibis.literal(index, "int64")))
     return parts
 
