@@ -245,6 +245,16 @@ def test_customer_id_column_keeps_the_type_the_reference_gives(ids):
     assert_same_scoring(f, bins=2)
 
 
+@pytest.mark.parametrize("column", ["customer_id", "orders"])
+def test_a_frame_with_a_repeated_column_fails_as_the_reference(column):
+    f = frame([1, 5, 9, 20], [1, 2, 2, 3], [30.0, 20, 10, 5])
+    repeated = pd.concat([f, f[[column]]], axis=1)
+    scorer, reference = RFMScorer(2).fit(f), ReferenceScorer(2).fit(f)
+    new_outcome, reference_outcome = outcome(lambda: scorer.transform(repeated)), outcome(lambda: reference.transform(repeated))
+    assert new_outcome[0] == reference_outcome[0] == "error"
+    assert new_outcome[1] == reference_outcome[1]
+
+
 def test_a_frame_not_indexed_from_zero_scores_as_the_reference():
     f = RANDOM.set_index(pd.Index(np.arange(len(RANDOM)) * 3 + 7)).iloc[::-1]
     assert_same_scoring(f)

@@ -19,6 +19,12 @@ to the recency × spend map `rm6`, so that no one-order customer is called Champ
 
 Segment maps are data (YAML files in segkit/classify/maps): `check_segment_map` proves that a map gives
 every score combination exactly one segment.
+
+Speed (issue 15: a million customers, twelve month starts): scoring does no Python work per customer.
+A score is one comparison per cut point (`_cut_positions`, the same as a binary search), scores are
+counted with bincount, and the text columns (rfm_code, segment) are looked up per score combination or
+map cell and taken from those few labels; the columns and their dtypes are what they were when each row
+was written out as text (tests/test_rfm_fast.py compares both ways; bench/rfm_scoring.py times them).
 """
 
 from __future__ import annotations
@@ -149,17 +155,15 @@ class RFMScorer:
         """customer_id, r_score, f_score, m_score (integers) and rfm_code (text, e.g. "534"): one row
         per row of `features`, in its order, on a fresh RangeIndex."""
         _require_columns(features, ["customer_id", *RFM_FEATURES.values()])
-        columns = {"customer_id": _column_values(features["customer_id"])}
+        out = pd.DataFrame({"customer_id": _column_values(features["customer_id"])})
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
             if self.unusable_.get(dim, {}).get("reason") == "no_values":
-                # one score: the feature was missing for every customer at fit
-                columns[f"{dim}_score"] = np.ones(len(values), dtype=np.int64)
+                out[f"{dim}_score"] = 1  # one score: the feature was missing for every customer at fit
                 continue
             scores = self._rank_scores(dim, values) if self.ties == "rank" else self._cut_scores(dim, values)
-            columns[f"{dim}_score"] = scores.astype(int)
-        out = pd.DataFrame(columns)
-        out["rfm_code"] = _score_codes(columns["r_score"], columns["f_score"], columns["m_score"])
+            out[f"{dim}_score"] = scores.astype(int)
+        out["rfm_code"] = _score_codes(*(out[f"{dim}_score"].to_numpy() for dim in RFM_FEATURES))
         return out
 
     def _learn_cuts(self, column: str, values: np.ndarray) -> np.ndarray:
