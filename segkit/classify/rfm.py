@@ -359,7 +359,11 @@ def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: in
     for (r_cell, fm_cell), code in lookup.items():
         table[r_cell - r_low, fm_cell - fm_low] = number[code]
     if len(r) and r.min() >= r_low and r.max() <= r_high and fm.min() >= fm_low and fm.max() <= fm_high:
-        position = table[r - r_low, fm - fm_low]
+        cell = r - r_low  # the cell's place in the table, row by row
+        cell *= table.shape[1]
+        cell += fm
+        cell -= fm_low
+        position = table.ravel().take(cell)
     else:  # some scores lie off the map's cells
         inside = (r >= r_low) & (r <= r_high) & (fm >= fm_low) & (fm <= fm_high)
         position = np.full(len(r), -1, dtype=np.intp)
