@@ -118,7 +118,7 @@ def main() -> None:
             results = {module: score(module, features, rfm) for module in order}
             assert_same(results[old], results[new], "02")
             for module in order:
-                add("02 (1 x %d customers)" % len(features), "old" if module is old else "new", results[module][0], repeat)
+                add(f"02 ({len(features):,} customers)", "old" if module is old else "new", results[module][0], repeat)
         del features, results
     if "03" in cases:
         columns = ["month", "customer_id", "recency_days", "orders", "revenue"]
@@ -131,7 +131,7 @@ def main() -> None:
                 assert_same(results[old], results[new], f"03 {month}")
                 for module in order:
                     add("03", "old" if module is old else "new", results[module][0], repeat)
-        totals = {(c if c != "03" else f"03 ({n + 1} months, {rows} rows)", m, s): v for (c, m, s), v in totals.items()}
+        totals = {(c if c != "03" else f"03 ({n + 1} months, {rows:,} rows)", m, s): v for (c, m, s), v in totals.items()}
     if "grid" in cases:
         scores = pd.read_parquet(args.data / "segments.parquet", columns=["r_score", "f_score", "m_score"])
         for repeat in range(args.repeats):

@@ -332,6 +332,10 @@ def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: in
     Dimensions in `unusable` (e.g. `RFMScorer.unusable_`) are not used: fm is then the one usable
     score of F and M, and a grid axis with no usable score is held at the middle of the scale. Pass
     the map from `grid_for`, which avoids a grid that needs F when F is unusable.
+
+    Returns the map's codes as a Series named segment on the index of `scores` (text codes give the
+    `str` dtype); a customer whose cell no segment claims (scores off the given scale, or a map passed
+    in unchecked) raises KeyError with that (r, fm) cell, the first such customer's.
     """
     top = bins if isinstance(bins, dict) else {"r": bins, "f": bins, "m": bins}
     scale = segment_map.scale
