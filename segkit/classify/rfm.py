@@ -19,6 +19,12 @@ to the recency × spend map `rm6`, so that no one-order customer is called Champ
 
 Segment maps are data (YAML files in segkit/classify/maps): `check_segment_map` proves that a map gives
 every score combination exactly one segment.
+
+Speed (issue 15: a million customers, twelve month starts): scoring does no Python work per customer.
+A score is one comparison per cut point (`_cut_positions`, the same as a binary search), scores are
+counted with bincount, and the text columns (rfm_code, segment) are looked up per score combination or
+map cell and taken from those few labels; the columns and their dtypes are what they were when each row
+was written out as text (tests/test_rfm_fast.py compares both ways; bench/rfm_scoring.py times them).
 """
 
 from __future__ import annotations
@@ -113,15 +119,21 @@ class RFMScorer:
                 self.cuts_[dim] = self._learn_cuts(column, values)
                 self.max_score_[dim] = len(self.cuts_[dim]) + 1
                 scores = self._cut_scores(dim, values)
-            self.n_bins_[dim] = len(np.unique(scores))  # the scores customers really get
-            self._check_discrimination(dim, values, scores)
+            counts = np.bincount(scores)  # customers per score (scores are 1..max_score_ here)
+            self.n_bins_[dim] = int(np.count_nonzero(counts))  # the scores customers really get
+            self._check_discrimination(dim, values, counts)
         return self
 
-    def _check_discrimination(self, dim: str, values: np.ndarray, scores: np.ndarray) -> None:
+    def _check_discrimination(self, dim: str, values: np.ndarray, score_counts: np.ndarray) -> None:
         # Ties among the values count too: with ties="rank" equal values are spread over every score
-        # by row order, so the scores alone would hide that the customers do not differ.
-        value_share = pd.Series(values).value_counts(normalize=True).iloc[0]
-        score_share = pd.Series(scores).value_counts(normalize=True).iloc[0]
+        # by row order, so the scores alone would hide that the customers do not differ. With
+        # ties="merge" equal values always share a score, so the largest group of equal values lies
+        # within one score: its share is at most the score share, and only "all equal" matters.
+        score_share = score_counts.max() / len(values)
+        if self.ties == "merge":
+            value_share = 1.0 if values.min() == values.max() else 0.0
+        else:
+            value_share = pd.Series(values).value_counts(normalize=True).iloc[0]
         self.tied_share_[dim] = float(max(value_share, score_share))
         if value_share == 1:
             reason = "one_value"
@@ -140,8 +152,10 @@ class RFMScorer:
         return [dim for dim in RFM_FEATURES if dim not in self.unusable_]
 
     def transform(self, features: pd.DataFrame) -> pd.DataFrame:
+        """customer_id, r_score, f_score, m_score (integers) and rfm_code (text, e.g. "534"): one row
+        per row of `features`, in its order, on a fresh RangeIndex."""
         _require_columns(features, ["customer_id", *RFM_FEATURES.values()])
-        out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+        out = pd.DataFrame({"customer_id": _column_values(features["customer_id"])})
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
             if self.unusable_.get(dim, {}).get("reason") == "no_values":
@@ -149,7 +163,7 @@ class RFMScorer:
                 continue
             scores = self._rank_scores(dim, values) if self.ties == "rank" else self._cut_scores(dim, values)
             out[f"{dim}_score"] = scores.astype(int)
-        out["rfm_code"] = (out.r_score.astype(str) + out.f_score.astype(str) + out.m_score.astype(str))
+        out["rfm_code"] = _score_codes(*(out[f"{dim}_score"].to_numpy() for dim in RFM_FEATURES))
         return out
 
     def _learn_cuts(self, column: str, values: np.ndarray) -> np.ndarray:
@@ -163,7 +177,7 @@ class RFMScorer:
         return cuts[cuts < values.max()]  # a cut at the maximum would only open an empty top bin
 
     def _cut_scores(self, dim: str, values: np.ndarray) -> np.ndarray:
-        position = np.searchsorted(self.cuts_[dim], values, side="left")
+        position = _cut_positions(self.cuts_[dim], values)
         return (self.max_score_[dim] - position) if dim == "r" else (position + 1)
 
     def _rank_scores(self, dim: str, values: np.ndarray) -> np.ndarray:
@@ -318,6 +332,10 @@ def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: in
     Dimensions in `unusable` (e.g. `RFMScorer.unusable_`) are not used: fm is then the one usable
     score of F and M, and a grid axis with no usable score is held at the middle of the scale. Pass
     the map from `grid_for`, which avoids a grid that needs F when F is unusable.
+
+    Returns the map's codes as a Series named segment on the index of `scores` (text codes give the
+    `str` dtype); a customer whose cell no segment claims (scores off the given scale, or a map passed
+    in unchecked) raises KeyError with that (r, fm) cell, the first such customer's.
     """
     top = bins if isinstance(bins, dict) else {"r": bins, "f": bins, "m": bins}
     scale = segment_map.scale
@@ -334,8 +352,30 @@ def assign_grid_segments(scores: pd.DataFrame, segment_map: SegmentMap, bins: in
         for box in segment["boxes"]:
             for cell in itertools.product(range(box["r"][0], box["r"][1] + 1), range(box[axis][0], box[axis][1] + 1)):
                 lookup[cell] = segment["code"]
-    codes = [lookup[cell] for cell in zip(rescaled["r"].astype(int).tolist(), second.astype(int).tolist())]
-    return pd.Series(codes, index=scores.index, name="segment")
+    r = rescaled["r"].astype(int).to_numpy()
+    fm = second.astype(int).to_numpy()
+    # the map as a table of code numbers over its cells (-1: no segment), read in one take
+    codes = list(dict.fromkeys(lookup.values()))
+    number = {code: i for i, code in enumerate(codes)}
+    r_low, fm_low = (min(c[0] for c in lookup), min(c[1] for c in lookup)) if lookup else (0, 0)
+    r_high, fm_high = (max(c[0] for c in lookup), max(c[1] for c in lookup)) if lookup else (-1, -1)
+    table = np.full((r_high - r_low + 1, fm_high - fm_low + 1), -1, dtype=np.intp)
+    for (r_cell, fm_cell), code in lookup.items():
+        table[r_cell - r_low, fm_cell - fm_low] = number[code]
+    if len(r) and r.min() >= r_low and r.max() <= r_high and fm.min() >= fm_low and fm.max() <= fm_high:
+        cell = r - r_low  # the cell's place in the table, row by row
+        cell *= table.shape[1]
+        cell += fm
+        cell -= fm_low
+        position = table.ravel().take(cell)
+    else:  # some scores lie off the map's cells
+        inside = (r >= r_low) & (r <= r_high) & (fm >= fm_low) & (fm <= fm_high)
+        position = np.full(len(r), -1, dtype=np.intp)
+        position[inside] = table[r[inside] - r_low, fm[inside] - fm_low]
+    if (position < 0).any():  # a cell no segment claims (a map that is not a partition, or scores off its scale)
+        first = int(np.argmax(position < 0))
+        raise KeyError((int(r[first]), int(fm[first])))
+    return _text_series(codes, position, scores.index, "segment")
 
 
 def grid_for(segment_map: str | SegmentMap, unusable=(), custom: dict[str, dict] | None = None) -> SegmentMap:
@@ -419,8 +459,8 @@ def segment_customers(features: pd.DataFrame, scorer: RFMScorer | int = 5, segme
         scorer = RFMScorer(scorer).fit(features)
     scores = scorer.transform(features)
     grid = grid_for(segment_map, scorer.unusable_)
-    scores["segment"] = assign_grid_segments(scores, grid, scorer.max_score_, scorer.unusable_).to_numpy()
-    scores["rfm_class"] = assign_high_low_classes(features, load_segment_map(class_map))[0].to_numpy()
+    scores["segment"] = _column_values(assign_grid_segments(scores, grid, scorer.max_score_, scorer.unusable_))
+    scores["rfm_class"] = _column_values(assign_high_low_classes(features, load_segment_map(class_map))[0])
     return scores, scorer
 
 
@@ -447,6 +487,63 @@ def _rescale(score: pd.Series, bins: int, scale: int) -> pd.Series:
 
 def _in_box(cell: tuple[int, int], box: dict, axis: str = "fm") -> bool:
     return box["r"][0] <= cell[0] <= box["r"][1] and box[axis][0] <= cell[1] <= box[axis][1]
+
+
+def _cut_positions(cuts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """np.searchsorted(cuts, values, side="left"): per value, the number of cut points below it (a
+    missing value sorts above every cut). For the few sorted cuts of a scorer, one comparison per
+    cut is several times quicker than a binary search per value."""
+    if values.ndim != 1 or len(cuts) > 16 or np.isnan(cuts).any() or (np.diff(cuts) < 0).any():
+        return np.searchsorted(cuts, values, side="left")
+    position = np.zeros(len(values), dtype=np.uint8)  # at most 16 cuts: a byte per value is enough
+    for cut in cuts:
+        position += ~(values <= cut)  # values above the cut, and missing values (as searchsorted)
+    return position.astype(np.intp)
+
+
+def _text_dtype():
+    """The dtype pandas gives a column built from Python strings (the `str` dtype from pandas 3,
+    object before)."""
+    return pd.Series(["a"]).dtype
+
+
+def _text_series(labels: list, position: np.ndarray, index: pd.Index, name: str | None) -> pd.Series:
+    """pd.Series([labels[i] for i in position], index=index, name=name), without a Python object per
+    row when the labels are text: one take on the few labels."""
+    dtype = _text_dtype()
+    if len(position) and isinstance(dtype, pd.StringDtype) and all(type(label) is str for label in labels):
+        return pd.Series(pd.array(labels, dtype=dtype).take(position), index=index, name=name)
+    table = np.empty(len(labels), dtype=object)
+    for i, label in enumerate(labels):
+        table[i] = label
+    return pd.Series(table[position].tolist(), index=index, name=name)
+
+
+def _score_codes(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> pd.Series:
+    """The rfm_code column: r, f and m written one after the other ("534"), as
+    r.astype(str) + f.astype(str) + m.astype(str) on Series gives it, looked up per (r, f, m)."""
+    tops = [int(s.max()) + 1 if len(s) else 1 for s in (r, f, m)]
+    lowest = min((int(s.min()) for s in (r, f, m) if len(s)), default=0)
+    if lowest < 0 or tops[0] * tops[1] * tops[2] > 1 << 16:  # scores off any scorer's scale: plain text
+        return pd.Series(r).astype(str) + pd.Series(f).astype(str) + pd.Series(m).astype(str)
+    key = (r.astype(np.intp) * tops[1] + f) * tops[2] + m
+    present = np.flatnonzero(np.bincount(key, minlength=1))
+    labels = [f"{k // (tops[1] * tops[2])}{k // tops[2] % tops[1]}{k % tops[2]}" for k in present.tolist()]
+    number = np.zeros(tops[0] * tops[1] * tops[2], dtype=np.intp)
+    number[present] = np.arange(len(present))
+    dtype = pd.Series([1]).astype(str).dtype
+    if len(key) and isinstance(dtype, pd.StringDtype):
+        return pd.Series(pd.array(labels, dtype=dtype).take(number[key]))
+    return pd.Series(r).astype(str) + pd.Series(f).astype(str) + pd.Series(m).astype(str)
+
+
+def _column_values(column: pd.Series):
+    """What `column.to_numpy()` gives a new DataFrame column, without a Python object per row when
+    the column is already text: a text column's to_numpy() is re-read as text, so hand over its
+    array."""
+    if isinstance(column, pd.Series) and len(column) and column.dtype == _text_dtype() and column.notna().all():
+        return column.array
+    return column.to_numpy()
 
 
 def _require_columns(frame: pd.DataFrame, columns) -> None:
