@@ -427,3 +427,32 @@ def test_duplicates_found_by_aggregates_equal_those_found_by_windows(monkeypatch
     assert details[7] == "same as row 5" and details[4] == "same order line as row 2"
     pd.testing.assert_frame_equal(by_aggregates.quarantine, by_windows.quarantine)
     pd.testing.assert_frame_equal(by_aggregates.ledger, by_windows.ledger)
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_first_rows_of_copies_equal_a_grouping_by_the_values(monkeypatch, collide):
+    """Each row's first copy (the smallest source_row with the same values, missing values equal to
+    each other), found by a hash then by the values of the rows that share one, equals a plain
+    grouping by the values: also when every row's hash collides (only the values then decide)."""
+    import ibis
+    import numpy as np
+    from segkit.intake import cleaning
+
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pd.DataFrame({"source_row": rng.permutation(n) + 1,
+                          "customer_id": rng.choice(["a", "b", "c", None], n),
+                          "amount": rng.choice([1.5, 2.0, np.nan], n),
+                          "content": rng.integers(0, 40, n)})
+    if collide:  # every row the same digest: the rows are told apart by their values alone
+        monkeypatch.setattr(cleaning, "_digest", lambda table, names: ibis.literal(7, "int64"))
+    table = connect().create_table("rows", frame)
+    got = cleaning._with_first_rows(table, {"_line_first": [table.customer_id, table.amount],
+                                            "_exact_first": [table.content]}).to_pandas()
+    got = got.sort_values("source_row").reset_index(drop=True)
+    expected = frame.sort_values("source_row").reset_index(drop=True)
+    for name, keys in {"_line_first": ["customer_id", "amount"], "_exact_first": ["content"]}.items():
+        firsts = expected.groupby(keys, dropna=False)["source_row"].transform("min")
+        assert got[name].tolist() == firsts.tolist(), name
+    assert (got["_line_first"] < got["source_row"]).sum() > 50  # copies were there to find
+    assert list(got.columns[:4]) == list(frame.columns)

@@ -712,15 +712,42 @@ def _embedded(table: ibis.Table) -> bool:
 
 def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Table:
     """`table` with, for each name of `groupings`, the smallest source_row among the rows with the same
-    values of its columns (missing values equal to each other, as in a window's PARTITION BY): one
-    aggregate per grouping over `table`, each joined back."""
+    values of its columns (missing values equal to each other, as in a window's PARTITION BY).
+
+    Copies are rare, so no hash table of every row's values is built: the rows are first counted by
+    a 64-bit hash of the columns (the column itself for one integer column, e.g. intake's `content`);
+    a row whose hash no other row shares is its own first row. Only the rows that share a hash
+    (copies, and the rare collision) are grouped by their values; their first rows are computed at
+    once (a query on the key columns) and joined back by source_row."""
+    import ibis
+
     joined = table
+    kept = list(table.columns)
     for name, columns in groupings.items():
-        keys = {f"_key{i}": column for i, column in enumerate(columns)}
-        firsts = table.group_by(**keys).aggregate(**{name: table.source_row.min()})
-        joined = joined.join(firsts, [joined[c.get_name()].identical_to(firsts[k]) for k, c in zip(keys, columns)])
-        joined = joined.drop(*keys)
+        names = [column.get_name() for column in columns]
+        hashed = table.select("source_row", *names, _digest=_digest(table, names))
+        shared = hashed.group_by("_digest").aggregate(_n=hashed.count())
+        candidates = hashed.semi_join(shared.filter(shared._n > 1), "_digest")
+        firsts = candidates.group_by(names).aggregate(_first=candidates.source_row.min()).view()
+        pairs = candidates.join(firsts, [candidates[n].identical_to(firsts[n]) for n in names])
+        # computed now, on the key columns alone: a few rows, which the rules' query joins as a small table
+        pairs = ibis.memtable(pairs.select(_row=candidates.source_row, _first=firsts._first).to_pyarrow())
+        left = joined
+        joined = left.left_join(pairs, left.source_row == pairs._row)
+        joined = joined.select(*kept, **{name: ibis.coalesce(pairs._first, left.source_row)})
+        kept.append(name)
     return joined
+
+
+def _digest(table: ibis.Table, names: list[str]):
+    """A 64-bit hash of the columns `names` of each row (equal values, missing ones included, give
+    equal hashes); one integer column is its own digest."""
+    import ibis
+
+    only = table[names[0]]
+    if len(names) == 1 and only.type().is_integer():
+        return only
+    return ibis.struct({n: table[n] for n in names}).hash()
 
 
 def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
