@@ -184,3 +184,21 @@ def test_a_tag_with_one_missing_column_of_two_is_unsupported():
                                         "when": "region == 'North' and orders >= 2"})], PROFILE_COLUMNS)
     assert rule_columns(rule[0]) == ["region", "orders"]
     assert unsupported_tags(PROFILE.drop(columns="region", errors="ignore"), rule) == {"x": ["region"]}
+
+
+@pytest.mark.parametrize("rows", [0, 1, 500])
+def test_tag_lists_by_combination_equal_the_row_by_row_join(rows):
+    """The `tags` column, joined once per combination of flags, equals joining each row's names in
+    the rules' order: dtype included, with no tag, one tag, every tag, and no customer."""
+    import numpy as np
+    from segkit.classify.tags import _tag_lists
+
+    rng = np.random.default_rng(rows)
+    names = ["vip", "lapsed", "新客", "a,b"]
+    flags = pd.DataFrame({f"tag_{n}": rng.random(rows) < 0.4 for n in names})
+    expected = pd.DataFrame({"tags": [", ".join(n for n, hit in zip(names, row) if hit)
+                                      for row in flags.itertuples(index=False)]})
+    got = pd.DataFrame({"tags": _tag_lists(flags, names)})
+    pd.testing.assert_frame_equal(got, expected)
+    if rows == 500:
+        assert {"", "vip, lapsed, 新客, a,b"} <= set(got["tags"]) and got["tags"].nunique() > 8

@@ -159,9 +159,24 @@ def apply_tags(profile: pd.DataFrame, rules: list[TagRule]) -> pd.DataFrame:
     out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()}, index=profile.index)
     for rule in rules:
         out[f"tag_{rule.name}"] = evaluate(rule.tree, profile, where=f"tag {rule.name} ({cut(rule.when)})").to_numpy()
-    flags = out[[f"tag_{r.name}" for r in rules]]
-    out["tags"] = [", ".join(r.name for r, hit in zip(rules, row) if hit) for row in flags.itertuples(index=False)]
+    out["tags"] = _tag_lists(out[[f"tag_{r.name}" for r in rules]], [r.name for r in rules])
     return out.reset_index(drop=True)
+
+
+def _tag_lists(flags: pd.DataFrame, names: list[str]):
+    """Per row, the names whose flag is set, joined by ', ' in the rules' order: each combination of
+    flags is joined once (a bit per rule), not once per customer."""
+    import numpy as np
+
+    if not names or len(names) > 62 or flags.empty:  # no rules or rows, or more than a 64-bit code holds: row by row
+        return [", ".join(n for n, hit in zip(names, row) if hit) for row in flags.itertuples(index=False)]
+    code = np.zeros(len(flags), dtype=np.int64)
+    for bit, column in enumerate(flags.columns):
+        code |= flags[column].to_numpy(dtype=bool).astype(np.int64) << bit
+    combinations, at = np.unique(code, return_inverse=True)
+    joined = np.array([", ".join(n for bit, n in enumerate(names) if (int(c) >> bit) & 1) for c in combinations],
+                      dtype=object)
+    return joined[at]
 
 
 def rule_columns(rule: TagRule) -> list[str]:
