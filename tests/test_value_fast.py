@@ -183,3 +183,28 @@ def test_sample_counts_thin_each_row_reproducibly():
     assert ((first >= 0) & (first <= counts)).all() and (first == np.round(first)).all()
     assert abs(first.sum() - 2000) < 5 * np.sqrt(2000)
     np.testing.assert_array_equal(clv._sample_counts(counts, 10 ** 9), counts)  # asked for more: all of them
+
+
+def test_intervals_without_the_join_equal_those_with_it(summary):
+    """The run's profile lists the customers in the summary's order: the intervals then take the
+    groups without a join; a profile in another order (or with customers missing) is joined. Both
+    give the same table, customers without a segment left out."""
+    stage = segkit.value_stage(summary)
+    rng = np.random.default_rng(4)
+    profile = pd.DataFrame({"customer_id": summary["customer_id"],
+                            "segment": rng.choice(["champions", "at risk", "new", None], len(summary))})
+    aligned = stage.intervals(summary, profile, "segment")
+    joined = stage.intervals(summary, profile.sample(frac=1.0, random_state=2), "segment")
+    pd.testing.assert_frame_equal(aligned, joined, rtol=1e-12)
+    assert aligned["customers"].sum() == profile["segment"].notna().sum()
+    assert sorted(aligned["segment"]) == ["at risk", "champions", "new"]
+
+
+def test_value_ids_are_the_summary_ids_as_text(summary):
+    numbered = summary.assign(customer_id=np.arange(len(summary)) * 7)
+    numbered.attrs["time_unit"] = "weeks"
+    for frame in (summary, numbered):
+        value = segkit.value_stage(frame).value
+        expected = frame["customer_id"].astype(str)
+        assert value["customer_id"].dtype == expected.dtype
+        assert value["customer_id"].tolist() == expected.tolist()

@@ -359,7 +359,7 @@ def _refine(fun, start: np.ndarray, H: np.ndarray, customers: float, jac: bool):
 
         try:
             res = optimize.minimize(total if jac else with_differences, np.zeros(len(start)), method="BFGS", jac=True,
-                                    options=dict(maxiter=_REFINE_CALLS, gtol=1e-6 if jac else 1e-4))
+                                    options=dict(maxiter=_REFINE_CALLS, gtol=1e-5 if jac else 1e-4))
         except _NotRefined:
             return None
     if not (res.success or np.max(np.abs(res.jac)) < 1e-3):
