@@ -116,7 +116,7 @@ def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12
     if models.spend is not None:
         frame["expected_spend"] = models.spend.expected_spend(summary).to_numpy()
         frame["clv"] = frame["expected_spend"].to_numpy() * discounted
-        frame["clv_tier"] = tiers(frame["clv"], quantiles=tier_quantiles).to_numpy()
+        frame["clv_tier"] = tiers(frame["clv"], quantiles=tier_quantiles).array  # as the ids: no round trip
     else:
         frame["expected_spend"] = np.nan
         frame["clv"] = np.nan
