@@ -563,7 +563,10 @@ class _CountingModel:
         x, t_x, T = data["x"], data["t_x"], data["T"]
         _check_fit_data(x, t_x, T, self.name)
         scale = float(T.mean())
-        (ux, utx, uT), _, counts = _unique_rows(x, t_x / scale, T / scale)
+        # the distinct rows of the unscaled times, then scaled: the same rows in the same order (the
+        # scale is positive), and the same grouping as the predictions', kept by _unique_rows
+        (ux, utx, uT), _, counts = _unique_rows(x, t_x, T)
+        utx, uT = utx / scale, uT / scale
         self.time_unit_, self.n_customers_, self._scale, self.limit_ = unit, int(counts.sum()), scale, None
         theta, loglik_scaled, converged, message = self._fit_scaled(ux, utx, uT, counts)
         self.params_ = self._params_from_theta(theta, scale)
