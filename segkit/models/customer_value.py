@@ -108,14 +108,15 @@ def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12
     # ones of predicted_clv (the same numbers as expected_purchases and predicted_clv)
     expected, discounted = horizon_purchases(summary, purchases, horizon, horizon_unit, discount_rate)
     frame = pd.DataFrame({
-        "customer_id": summary["customer_id"].astype(str).to_numpy(),
+        # the ids' own array: a NumPy array of a million Python strings would be converted back
+        "customer_id": summary["customer_id"].astype(str).array,
         "p_alive": purchases.p_alive(summary).to_numpy(),
         "expected_purchases": expected,
     })
     if models.spend is not None:
         frame["expected_spend"] = models.spend.expected_spend(summary).to_numpy()
         frame["clv"] = frame["expected_spend"].to_numpy() * discounted
-        frame["clv_tier"] = tiers(frame["clv"], quantiles=tier_quantiles).to_numpy()
+        frame["clv_tier"] = tiers(frame["clv"], quantiles=tier_quantiles).array  # as the ids: no round trip
     else:
         frame["expected_spend"] = np.nan
         frame["clv"] = np.nan
@@ -180,12 +181,28 @@ class ValueStage:
             return None
         from segkit.models.clv import group_intervals
 
-        groups = profile[["customer_id", column]].dropna().astype({"customer_id": str})
-        joined = summary.astype({"customer_id": str}).merge(groups, on="customer_id", how="inner", validate="one_to_one")
+        if _same_customers(summary, profile):  # the run's stages list the customers in one order: no join
+            known = profile[column].notna().to_numpy()
+            joined = summary.assign(**{column: profile[column].to_numpy()})
+            joined = joined if known.all() else joined[known]
+        else:
+            groups = profile[["customer_id", column]].dropna().astype({"customer_id": str})
+            joined = summary.astype({"customer_id": str}).merge(groups, on="customer_id", how="inner",
+                                                                validate="one_to_one")
         if joined.empty:
             return None
         return group_intervals(joined, column, self.models.purchases, self.models.spend, horizon=self.horizon,
                                horizon_unit=self.horizon_unit, discount_rate=self.discount_rate, level=level)
+
+
+def _same_customers(summary: pd.DataFrame, profile: pd.DataFrame) -> bool:
+    """Whether both frames list the same customer ids (as text) in the same order."""
+    if len(summary) != len(profile):
+        return False
+    ids, others = summary["customer_id"], profile["customer_id"]
+    if ids.dtype != others.dtype:
+        ids, others = ids.astype(str), others.astype(str)
+    return bool(ids.array.equals(others.array))
 
 
 def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 12, horizon_unit: str = "months",
