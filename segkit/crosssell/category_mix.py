@@ -112,6 +112,11 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
     return _CACHED[key]
 
 
+def is_cached(items: ibis.Table) -> bool:
+    """Whether `items` is the customer items `customer_items` keeps materialised (a DuckDB table)."""
+    return any(items is cached for cached in _CACHED.values())
+
+
 def _backend_name(table: ibis.Table) -> str | None:
     try:
         return table.get_backend().name
@@ -154,7 +159,7 @@ def _coded_items(items: ibis.Table, con: ibis.BaseBackend | None):
     item, item_names = pd.factorize(frame["item"], sort=True)
     coded = (customer, item, frame["revenue"].to_numpy(dtype="float64", na_value=np.nan),
              pd.Index(customer_names), [str(i) for i in item_names])
-    if any(items is cached for cached in _CACHED.values()):
+    if is_cached(items):
         _CODES.clear()
         _CODES[key] = coded
     return coded

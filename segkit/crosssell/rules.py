@@ -21,7 +21,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item, customer_items, factorize
+from segkit.crosssell.category_mix import (_check_columns, _coded_items, _engine_table, _same_item, customer_items,
+                                           factorize, is_cached)
 from segkit.crosssell.summaries import Purchases, basket_items_from_summaries
 
 RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
@@ -46,6 +47,10 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     customer = table.customer_id.cast("string")
     if basket == "customer":  # the customer's items: the per-customer summary the mixes read too
         items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
+        if is_cached(items):  # already summed and coded in Python for the mixes: built from those codes
+            found = _customer_baskets_from_codes(_coded_items(items, None))
+            if found is not None:
+                return found
         rows = items.select(basket_id=items.customer_id, customer_id=items.customer_id, item=items.item)
     else:
         if "order_id" in table.columns:
@@ -58,6 +63,59 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     rows = rows.order_by(["basket_id", "item"])
     run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())
     return run(rows).reset_index(drop=True)
+
+
+# The integer codes behind the last customer baskets built from the cached customer items
+# (`_customer_baskets_from_codes`), with the Arrow arrays of that frame's columns: `rules_by_group`
+# and `next_best_item` read the codes instead of hashing three million strings again when they are
+# handed that very frame. Arrow arrays never change in place (a pandas assignment puts a new one in
+# the column), so the same arrays mean the same values.
+_BASKET_CODES: dict = {}
+
+
+def _customer_baskets_from_codes(coded) -> pd.DataFrame | None:
+    """`baskets(..., basket="customer")` from the coded customer items (`_coded_items`): the same
+    frame (basket_id and customer_id the customer, item; sorted by basket_id then item), built by
+    taking from the distinct ids and item names in code order instead of a second query and three
+    string columns from the engine. None (the engine then answers) where the codes cannot give the
+    engine's order: no rows, a missing id or item, distinct ids not in sorted order."""
+    import pyarrow as pa
+
+    customer, item, _, customer_names, item_names = coded
+    if not len(customer) or customer.min() < 0 or item.min() < 0 or not customer_names.is_monotonic_increasing:
+        return None
+    # codes of sorted names sort as the names: customer then item is the engine's ORDER BY basket_id, item
+    order = np.argsort(customer * np.int64(len(item_names)) + item, kind="stable")
+    customer, item = customer[order], item[order]
+    ids = pd.array(customer_names.array.take(customer), dtype="str")
+    names = pd.array(pa.array(item_names, type=pa.string()).take(pa.array(item)), dtype="str")
+    frame = pd.DataFrame({"basket_id": ids, "customer_id": ids, "item": names})
+    _BASKET_CODES.clear()
+    _BASKET_CODES.update(arrays=_arrow_columns(frame), codes=(customer, item, customer_names, list(item_names)))
+    return frame
+
+
+def _arrow_columns(frame: pd.DataFrame) -> tuple | None:
+    """The Arrow arrays of basket_id, customer_id and item of `frame` (None where one is not Arrow)."""
+    found = []
+    for name in ("basket_id", "customer_id", "item"):
+        array = frame[name].array if name in frame.columns else None
+        if not hasattr(array, "__arrow_array__"):
+            return None
+        found.append(array.__arrow_array__())
+    return tuple(found)
+
+
+def _known_codes(basket_items: pd.DataFrame):
+    """The codes `_customer_baskets_from_codes` kept for `basket_items` when it is that frame (its
+    columns the same Arrow arrays): (customer, item, customer_names, item_names), a code per row
+    into the sorted distinct ids and item names; the basket is the customer. Else None."""
+    if not _BASKET_CODES or len(basket_items) != len(_BASKET_CODES["codes"][0]):
+        return None
+    arrays = _arrow_columns(basket_items)
+    if arrays is None or any(a is not b for a, b in zip(arrays, _BASKET_CODES["arrays"])):
+        return None
+    return _BASKET_CODES["codes"]
 
 
 def _with_groups(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str) -> pd.DataFrame:
@@ -291,8 +349,13 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     """basket_items as integer codes, for mining each group without string merges and group-bys:
     (basket, item, group, item_names, group_names), one code per row (-1: missing basket or item; no
     group), item_names and group_names sorted; None when a customer is in two groups of `segments`."""
-    basket = factorize(basket_items["basket_id"])[0]
-    item, item_names = pd.factorize(basket_items["item"], sort=True)
+    known = _known_codes(basket_items)
+    if known is not None:  # the customer baskets built from codes: the basket is the customer
+        basket, item, customer_values, item_names = known
+        customer_codes = basket
+    else:
+        basket = factorize(basket_items["basket_id"])[0]
+        item, item_names = pd.factorize(basket_items["item"], sort=True)
     if segments is None:
         return basket, item, np.zeros(len(basket_items), dtype="int64"), item_names, ["all"]
     _check_columns(segments.columns, ("customer_id", by), "segments")
@@ -301,7 +364,8 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     if not customers.is_unique:
         return None
     codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
-    customer_codes, customer_values = factorize(basket_items["customer_id"])
+    if known is None:
+        customer_codes, customer_values = factorize(basket_items["customer_id"])
     where = _take(customers.get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
     group = np.where(where >= 0, codes[where], -1)
     return basket, item, group, item_names, [str(g) for g in group_names]
@@ -369,11 +433,15 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
                                ascending=[False, False, False, True, True], kind="stable")
     # what each customer bought, as a customer × item matrix of integer codes (no per-customer Python)
     # (factorised first: the distinct values are looked up, not every row's Arrow string)
-    item_codes, item_values = pd.factorize(basket_items["item"])
+    known = _known_codes(basket_items)  # the customer baskets built from codes: no strings hashed again
+    if known is not None:
+        customer_codes, item_codes, customer_values, item_values = known
+    else:
+        item_codes, item_values = pd.factorize(basket_items["item"])
+        customer_codes, customer_values = factorize(basket_items["customer_id"])
     item_values = [str(v) for v in item_values]
     names = pd.Index(sorted(set(item_values) | set(ranked["consequent"].astype(str))
                             | {i for a in ranked["antecedent"] for i in a.split(SEPARATOR)}))
-    customer_codes, customer_values = factorize(basket_items["customer_id"])
     row_of = _take(pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
     column_of = _take(names.get_indexer(item_values), item_codes)
     known = (row_of >= 0) & (column_of >= 0)
