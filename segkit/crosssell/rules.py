@@ -219,11 +219,20 @@ def _distinct_rows(matrix: np.ndarray, inverse: bool = False):
     """The distinct rows of a bool matrix and how many times each occurs (with `inverse`: instead,
     the position of each row's content among them)."""
     if matrix.shape[1] <= 62:  # each row as the bits of one integer: a sort of integers, not of rows
-        bits = (matrix.astype(np.uint64) << np.arange(matrix.shape[1], dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+        bits = _row_bits(matrix)
         keys, extra = np.unique(bits, return_inverse=inverse, return_counts=not inverse)
         contents = ((keys[:, None] >> np.arange(matrix.shape[1], dtype=np.uint64)) & np.uint64(1)).astype(bool)
         return contents, extra
     return np.unique(matrix, axis=0, return_inverse=inverse, return_counts=not inverse)
+
+
+def _row_bits(matrix: np.ndarray) -> np.ndarray:
+    """Each row of a bool matrix of at most 64 columns as one integer, column j its bit j (packed
+    eight columns to a byte by numpy, not shifted and summed column by column)."""
+    packed = np.packbits(matrix, axis=1, bitorder="little")
+    padded = np.zeros((len(matrix), 8), dtype=np.uint8)
+    padded[:, :packed.shape[1]] = packed
+    return padded.view("<u8").ravel().astype(np.uint64)
 
 
 def _weighted_hits(contents: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -360,13 +369,13 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
         return basket, item, np.zeros(len(basket_items), dtype="int64"), item_names, ["all"]
     _check_columns(segments.columns, ("customer_id", by), "segments")
     groups = segments[["customer_id", by]].dropna()
-    customers = pd.Index(groups["customer_id"].astype(str))
-    if not customers.is_unique:
-        return None
-    codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
     if known is None:
         customer_codes, customer_values = factorize(basket_items["customer_id"])
-    where = _take(customers.get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
+    positions = _positions(groups["customer_id"].astype(str), pd.Index(customer_values).astype(str))
+    if positions is None:
+        return None
+    codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
+    where = _take(positions, customer_codes)
     group = np.where(where >= 0, codes[where], -1)
     return basket, item, group, item_names, [str(g) for g in group_names]
 
@@ -442,16 +451,21 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
     item_values = [str(v) for v in item_values]
     names = pd.Index(sorted(set(item_values) | set(ranked["consequent"].astype(str))
                             | {i for a in ranked["antecedent"] for i in a.split(SEPARATOR)}))
-    row_of = _take(pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
+    positions = _positions(customers["customer_id"], pd.Index(customer_values).astype(str))
+    if positions is None:  # an id twice in the segments: pandas' own error, as before
+        positions = pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str))
+    row_of = _take(positions, customer_codes)
     column_of = _take(names.get_indexer(item_values), item_codes)
     known = (row_of >= 0) & (column_of >= 0)
     bought = np.zeros((len(customers), len(names)), dtype=bool)
     bought[row_of[known], column_of[known]] = True
     chosen = np.full(len(customers), -1, dtype="int64")  # the position in `ranked` of each customer's rule
-    members = pd.Series(np.arange(len(customers))).groupby(customers["group"].to_numpy(), sort=False).indices
+    # each group's customers by the codes of the group column (no Python string per customer)
+    member_codes, member_groups = pd.factorize(customers["group"])
     for group, rows in ranked.assign(_position=np.arange(len(ranked))).groupby("group", sort=False):
-        inside = members.get(str(group))
-        if inside is None:
+        code = member_groups.get_indexer([str(group)])[0]
+        inside = np.flatnonzero(member_codes == code) if code >= 0 else np.zeros(0, dtype="int64")
+        if not len(inside):
             continue
         # customers who bought the same items get the same rule: each distinct content is matched once
         has, content_of = _distinct_rows(bought[inside], inverse=True)
@@ -464,17 +478,38 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
             pick[fits] = position
         chosen[inside] = pick[content_of]
     picked = chosen >= 0
-    rows = ranked.iloc[chosen[picked]]
 
-    def column(values, missing, dtype):  # the picked rules' values, `missing` for the others
-        full = np.full(len(customers), missing, dtype=object if dtype == "string" else dtype)
-        full[picked] = values
-        return pd.array(full, dtype=dtype) if dtype == "string" else full
+    def text(values):  # the chosen rules' texts, missing for the others: taken in Arrow, not a million objects
+        import pyarrow as pa
 
-    return customers.assign(next_best=column(rows["consequent"].astype(str).to_numpy(), pd.NA, "string"),
-                            rule_antecedent=column(rows["antecedent"].to_numpy(), pd.NA, "string"),
-                            rule_lift=column(rows["lift"].to_numpy(), np.nan, "float64"),
-                            rule_confidence=column(rows["confidence"].to_numpy(), np.nan, "float64"))
+        taken = pa.array([str(v) for v in values], type=pa.string()).take(pa.array(chosen, mask=~picked))
+        return pd.array(taken, dtype="string")
+
+    def number(values):  # the chosen rules' numbers, NaN for the others
+        return np.where(picked, np.asarray(values, dtype="float64")[np.where(picked, chosen, 0)], np.nan)
+
+    return customers.assign(next_best=text(ranked["consequent"]), rule_antecedent=text(ranked["antecedent"]),
+                            rule_lift=number(ranked["lift"]), rule_confidence=number(ranked["confidence"]))
+
+
+def _positions(keys: pd.Series, values: pd.Index) -> np.ndarray | None:
+    """The position of each of `values` in `keys` (-1: not there), as `pd.Index(keys).get_indexer`;
+    None when `keys` holds an id twice. Where `keys` are `values` (the same ids in the same order, as
+    the segments and the sorted baskets of a run are) found by one comparison, not by hashing a
+    million ids twice."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    left, right = keys.array, values.array
+    if len(left) == len(right) and len(left) and hasattr(left, "__arrow_array__") and hasattr(right, "__arrow_array__"):
+        left, right = left.__arrow_array__(), right.__arrow_array__()
+        if not left.null_count and not right.null_count and left.type == right.type and pa.types.is_string(left.type):
+            if pc.all(pc.equal(left, right)).as_py():
+                return np.arange(len(values), dtype="int64")
+    index = pd.Index(keys)
+    if not index.is_unique:
+        return None
+    return index.get_indexer(values)
 
 
 def _take(positions: np.ndarray, codes: np.ndarray) -> np.ndarray:
