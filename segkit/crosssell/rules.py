@@ -462,20 +462,32 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
     chosen = np.full(len(customers), -1, dtype="int64")  # the position in `ranked` of each customer's rule
     # each group's customers by the codes of the group column (no Python string per customer)
     member_codes, member_groups = pd.factorize(customers["group"])
+    # what each customer bought as the bits of one integer (item j: bit j), where the items fit in one
+    bits = _row_bits(bought) if len(names) <= 62 else None
     for group, rows in ranked.assign(_position=np.arange(len(ranked))).groupby("group", sort=False):
         code = member_groups.get_indexer([str(group)])[0]
         inside = np.flatnonzero(member_codes == code) if code >= 0 else np.zeros(0, dtype="int64")
         if not len(inside):
             continue
-        # customers who bought the same items get the same rule: each distinct content is matched once
-        has, content_of = _distinct_rows(bought[inside], inverse=True)
-        pick = np.full(len(has), -1, dtype="int64")
+        # customers who bought the same items get the same rule: each distinct content is matched once;
         # the group's rules in rank order: the first one a customer qualifies for is theirs
-        for position, antecedent, consequent in zip(rows["_position"], rows["antecedent"], rows["consequent"].astype(str)):
-            fits = (pick < 0) & ~has[:, names.get_loc(consequent)]
-            for need in antecedent.split(SEPARATOR):
-                fits &= has[:, names.get_loc(need)]
-            pick[fits] = position
+        rules_here = zip(rows["_position"], rows["antecedent"], rows["consequent"].astype(str))
+        if bits is None:
+            has, content_of = _distinct_rows(bought[inside], inverse=True)
+            pick = np.full(len(has), -1, dtype="int64")
+            for position, antecedent, consequent in rules_here:
+                fits = (pick < 0) & ~has[:, names.get_loc(consequent)]
+                for need in antecedent.split(SEPARATOR):
+                    fits &= has[:, names.get_loc(need)]
+                pick[fits] = position
+        else:
+            contents, content_of = np.unique(bits[inside], return_inverse=True)
+            pick = np.full(len(contents), -1, dtype="int64")
+            for position, antecedent, consequent in rules_here:
+                need = np.uint64(sum(1 << names.get_loc(i) for i in set(antecedent.split(SEPARATOR))))
+                offer = np.uint64(1 << names.get_loc(consequent))
+                fits = (pick < 0) & ((contents & need) == need) & ((contents & offer) == 0)
+                pick[fits] = position
         chosen[inside] = pick[content_of]
     picked = chosen >= 0
 
@@ -503,7 +515,7 @@ def _positions(keys: pd.Series, values: pd.Index) -> np.ndarray | None:
     left, right = keys.array, values.array
     if len(left) == len(right) and len(left) and hasattr(left, "__arrow_array__") and hasattr(right, "__arrow_array__"):
         left, right = left.__arrow_array__(), right.__arrow_array__()
-        if not left.null_count and not right.null_count and left.type == right.type and pa.types.is_string(left.type):
+        if not left.null_count and not right.null_count and left.type == right.type and (pa.types.is_string(left.type) or pa.types.is_large_string(left.type)):
             if pc.all(pc.equal(left, right)).as_py():
                 return np.arange(len(values), dtype="int64")
     index = pd.Index(keys)
