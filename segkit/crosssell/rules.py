@@ -21,8 +21,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.crosssell.category_mix import (_check_columns, _coded_items, _engine_table, _same_item, customer_items,
-                                           factorize, is_cached)
+from segkit.crosssell.category_mix import (_check_columns, _coded_items, _engine_table, _positions, _same_item,
+                                           customer_items, factorize, is_cached)
 from segkit.crosssell.summaries import Purchases, basket_items_from_summaries
 
 RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
@@ -502,26 +502,6 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
 
     return customers.assign(next_best=text(ranked["consequent"]), rule_antecedent=text(ranked["antecedent"]),
                             rule_lift=number(ranked["lift"]), rule_confidence=number(ranked["confidence"]))
-
-
-def _positions(keys: pd.Series, values: pd.Index) -> np.ndarray | None:
-    """The position of each of `values` in `keys` (-1: not there), as `pd.Index(keys).get_indexer`;
-    None when `keys` holds an id twice. Where `keys` are `values` (the same ids in the same order, as
-    the segments and the sorted baskets of a run are) found by one comparison, not by hashing a
-    million ids twice."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    left, right = keys.array, values.array
-    if len(left) == len(right) and len(left) and hasattr(left, "__arrow_array__") and hasattr(right, "__arrow_array__"):
-        left, right = left.__arrow_array__(), right.__arrow_array__()
-        if not left.null_count and not right.null_count and left.type == right.type and (pa.types.is_string(left.type) or pa.types.is_large_string(left.type)):
-            if pc.all(pc.equal(left, right)).as_py():
-                return np.arange(len(values), dtype="int64")
-    index = pd.Index(keys)
-    if not index.is_unique:
-        return None
-    return index.get_indexer(values)
 
 
 def _take(positions: np.ndarray, codes: np.ndarray) -> np.ndarray:
