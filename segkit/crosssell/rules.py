@@ -200,9 +200,35 @@ def frequent_itemsets(matrix: np.ndarray, names, min_support: float, max_items: 
         return pd.DataFrame({"support": pd.Series(dtype=float), "itemsets": pd.Series(dtype=object)})
     single = matrix.sum(axis=0) / float(n)
     kept = np.flatnonzero(single >= min_support)
-    names = [names[i] for i in kept]
     contents, counts = _distinct_rows(matrix[:, kept])
-    level = [(i,) for i in range(len(kept))]
+    return _itemsets_of_contents(contents, counts, n, [names[i] for i in kept], min_support, max_items)
+
+
+def _itemsets_from_bits(bits: np.ndarray, names, min_support: float, max_items: int) -> pd.DataFrame:
+    """`frequent_itemsets` of baskets given as integers (item j of `names`: bit j; at most 62 items),
+    one per basket: the same frame, from the distinct integers and how many baskets hold each."""
+    n = len(bits)
+    if n == 0 or not len(names):
+        return frequent_itemsets(np.zeros((n, 0), dtype=bool), [], min_support, max_items)
+    keys, counts = np.unique(bits, return_counts=True)
+    positions = np.arange(len(names), dtype=np.uint64)
+    single = counts @ ((keys[:, None] >> positions) & np.uint64(1)).astype("int64") / float(n)
+    kept = np.flatnonzero(single >= min_support)
+    # contents told apart only by items below min_support are one content of the kept items
+    mask = np.uint64(sum(1 << int(i) for i in kept))
+    merged, inverse = np.unique(keys & mask, return_inverse=True)
+    weights = np.bincount(inverse.ravel(), weights=counts, minlength=len(merged)).astype("int64")
+    contents = ((merged[:, None] >> kept.astype(np.uint64)) & np.uint64(1)).astype(bool)
+    return _itemsets_of_contents(contents, weights, n, [names[i] for i in kept], min_support, max_items)
+
+
+def _itemsets_of_contents(contents: np.ndarray, counts: np.ndarray, n: int, names, min_support: float,
+                          max_items: int) -> pd.DataFrame:
+    """The Apriori levels of `frequent_itemsets` over distinct contents (a bool matrix over `names`, the
+    items at or above min_support) held by `counts` of the `n` baskets."""
+    found_sets: list[frozenset] = []
+    found_support: list[float] = []
+    level = [(i,) for i in range(len(names))]
     for size in range(1, max_items + 1):
         if not level:
             break
@@ -237,17 +263,19 @@ def _row_bits(matrix: np.ndarray) -> np.ndarray:
 
 def _weighted_hits(contents: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """For each candidate itemset (a row of item positions, sorted; candidates sorted), how many
-    baskets hold all its items: candidates sharing all but their last item are counted together, on
-    the contents that hold that prefix (one small product per prefix, not one pass per candidate)."""
-    weights = counts.astype("float64")  # exact for counts below 2**53; a float product uses BLAS
+    baskets hold all its items: candidates sharing all but their last item are counted together,
+    the weights of the contents holding that prefix summed per last item in one integer product
+    over the item-major contents (one product per prefix, not one pass per candidate; exact)."""
+    weights = counts.astype("int64")
+    by_item = np.ascontiguousarray(contents.T)  # one row per item: a prefix's rows are read whole
     if candidates.shape[1] == 1:
-        return np.rint(weights @ contents[:, candidates[:, 0]]).astype("int64")
+        return by_item[candidates[:, 0]] @ weights
     hits = np.zeros(len(candidates), dtype="int64")
     prefixes = candidates[:, :-1]
     starts = np.flatnonzero(np.r_[True, (prefixes[1:] != prefixes[:-1]).any(axis=1)])
     for start, end in zip(starts, np.r_[starts[1:], len(candidates)]):
-        holds = contents[:, prefixes[start]].all(axis=1)
-        hits[start:end] = np.rint(weights[holds] @ contents[holds][:, candidates[start:end, -1]])
+        held = np.where(by_item[prefixes[start]].all(axis=0), weights, 0)  # the prefix's baskets, by content
+        hits[start:end] = by_item[candidates[start:end, -1]] @ held
     return hits
 
 
@@ -346,6 +374,13 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
                 continue
             if not seen.any():
                 continue
+            if len(item_names) <= 62:  # each basket's items as the bits of one integer, from the group's rows
+                known = inside[(basket[inside] >= 0) & (item[inside] >= 0)]
+                bits = np.zeros(n_baskets, dtype=np.uint64)
+                np.bitwise_or.at(bits, basket[known], np.left_shift(np.uint64(1), item[known].astype(np.uint64)))
+                itemsets = _itemsets_from_bits(bits[seen], [str(i) for i in item_names], min_support, max_items)
+                found.append(_rules_from_itemsets(itemsets, int(seen.sum()), min_confidence, name))
+                continue
             onehot = _one_hot_codes(basket[inside], item[inside], item_names, n_baskets)
             itemsets = frequent_itemsets(onehot.to_numpy(), list(onehot.columns), min_support, max_items)
             found.append(_rules_from_itemsets(itemsets, len(onehot), min_confidence, name))
@@ -375,8 +410,11 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     if positions is None:
         return None
     codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
-    where = _take(positions, customer_codes)
-    group = np.where(where >= 0, codes[where], -1)
+    # each distinct customer's group first, then each row's (a million lookups, not one per row twice)
+    found = positions >= 0
+    per_customer = np.full(len(positions), -1, dtype="int64")
+    per_customer[found] = codes[positions[found]]
+    group = _take(per_customer, customer_codes)
     return basket, item, group, item_names, [str(g) for g in group_names]
 
 
