@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PEAKS: dict = {}  # the process's peak resident memory (MB) after each call, per package
 CALLS = ("mix_segment", "mix_class", "distinguishing", "baskets", "rules_by_group", "top_rules", "next_best_item",
          "save_next_best", "next_best_table")
 
@@ -72,11 +73,13 @@ def stage(package: str, data_dir: Path, params, out_dir: Path) -> tuple[dict, di
     segments = segkit.load_stage(data_dir, "segments")
     grid = segkit.classify.rfm.map_for_codes(params.rfm.segment_map, segments["segment"], custom=params.rfm.custom_maps)
     out, seconds = {}, {}
+    peaks = PEAKS.setdefault(package, {})
 
     def timed(name, call):
         start = time.process_time()
         out[name] = call()
         seconds[name] = time.process_time() - start
+        peaks[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return out[name]
 
     mix = timed("mix_segment", lambda: crosssell.category_mix(transactions, segments, "segment", item))
@@ -147,6 +150,7 @@ def main() -> None:
             _, seconds = stage(sides[args.only], data_dir, params, Path(folder) / args.only)
             print(f"{args.only}: CPU {sum(seconds.values()):.2f} s, peak resident memory "
                   f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; load {os.getloadavg()}")
+            print("peak after each call (MB): " + ", ".join(f"{k} {v:,.0f}" for k, v in PEAKS[sides[args.only]].items()))
             return
         times = {"old": [], "new": []}
         first_old, noise, gap = None, 0.0, 0.0
