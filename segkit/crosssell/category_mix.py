@@ -234,7 +234,8 @@ def _positions(keys: pd.Series, values: pd.Index) -> np.ndarray | None:
     left, right = keys.array, values.array
     if len(left) == len(right) and len(left) and hasattr(left, "__arrow_array__") and hasattr(right, "__arrow_array__"):
         left, right = left.__arrow_array__(), right.__arrow_array__()
-        if not left.null_count and not right.null_count and left.type == right.type and (pa.types.is_string(left.type) or pa.types.is_large_string(left.type)):
+        text = pa.types.is_string(left.type) or pa.types.is_large_string(left.type)
+        if text and left.type == right.type and not left.null_count and not right.null_count:
             if pc.all(pc.equal(left, right)).as_py():
                 return np.arange(len(values), dtype="int64")
     index = pd.Index(keys)

@@ -36,7 +36,9 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     order number) or, with `basket="customer"`, everything a customer bought. Missing or blank items
     are left out. Raises DataError when the item column is missing. `transactions` may also be a
     database source's per-customer summaries (`Purchases`): the same baskets, numbered customer|n
-    instead of by order number (see `basket_items_from_summaries`)."""
+    instead of by order number (see `basket_items_from_summaries`). Customer baskets of the embedded
+    engine's table are built from the customer items the mixes already brought back (the same frame,
+    without a second query); `rules_by_group` and `next_best_item` then reuse their integer codes."""
     if basket not in ("order", "customer"):
         raise ValueError(f"basket must be 'order' or 'customer', got {basket!r}")
     if isinstance(transactions, Purchases):
