@@ -112,6 +112,11 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
     return _CACHED[key]
 
 
+def is_cached(items: ibis.Table) -> bool:
+    """Whether `items` is the customer items `customer_items` keeps materialised (a DuckDB table)."""
+    return any(items is cached for cached in _CACHED.values())
+
+
 def _backend_name(table: ibis.Table) -> str | None:
     try:
         return table.get_backend().name
@@ -154,7 +159,7 @@ def _coded_items(items: ibis.Table, con: ibis.BaseBackend | None):
     item, item_names = pd.factorize(frame["item"], sort=True)
     coded = (customer, item, frame["revenue"].to_numpy(dtype="float64", na_value=np.nan),
              pd.Index(customer_names), [str(i) for i in item_names])
-    if any(items is cached for cached in _CACHED.values()):
+    if is_cached(items):
         _CODES.clear()
         _CODES[key] = coded
     return coded
@@ -166,7 +171,7 @@ def _mix_from_codes(coded, groups: pd.DataFrame) -> pd.DataFrame | None:
     in SQL). None when a customer with purchases is in `groups` twice (the engine then counts them)."""
     customer, item, revenue, customer_names, item_names = coded
     group_codes, group_names = pd.factorize(groups["group"], sort=True)
-    where = customer_names.get_indexer(groups["customer_id"])
+    where = _positions(customer_names, groups["customer_id"])  # the ids are unique: never None
     if len(where) and np.bincount(where[where >= 0], minlength=1).max() > 1:
         return None
     group_of = np.full(len(customer_names), -1, dtype="int64")
@@ -216,6 +221,27 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         return codes, pd.Index(uniques)
     starts = np.concatenate([[True], pc.not_equal(later, earlier).to_numpy(zero_copy_only=False)])
     return np.cumsum(starts) - 1, pd.Index(values.iloc[np.flatnonzero(starts)].array)
+
+
+def _positions(keys: pd.Series, values: pd.Index) -> np.ndarray | None:
+    """The position of each of `values` in `keys` (-1: not there), as `pd.Index(keys).get_indexer`;
+    None when `keys` holds an id twice. Where `keys` are `values` (the same ids in the same order, as
+    the segments and the sorted baskets of a run are) found by one comparison, not by hashing a
+    million ids twice."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    left, right = keys.array, values.array
+    if len(left) == len(right) and len(left) and hasattr(left, "__arrow_array__") and hasattr(right, "__arrow_array__"):
+        left, right = left.__arrow_array__(), right.__arrow_array__()
+        text = pa.types.is_string(left.type) or pa.types.is_large_string(left.type)
+        if text and left.type == right.type and not left.null_count and not right.null_count:
+            if pc.all(pc.equal(left, right)).as_py():
+                return np.arange(len(values), dtype="int64")
+    index = pd.Index(keys)
+    if not index.is_unique:
+        return None
+    return index.get_indexer(values)
 
 
 def _sql_sum(codes: np.ndarray, values: np.ndarray, size: int, known: np.ndarray | None) -> np.ndarray:

@@ -21,7 +21,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.crosssell.category_mix import _check_columns, _engine_table, _same_item, customer_items, factorize
+from segkit.crosssell.category_mix import (_check_columns, _coded_items, _engine_table, _positions, _same_item,
+                                           customer_items, factorize, is_cached)
 from segkit.crosssell.summaries import Purchases, basket_items_from_summaries
 
 RULE_COLUMNS = ("group", "antecedent", "consequent", "baskets", "support", "confidence", "lift")
@@ -35,7 +36,9 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     order number) or, with `basket="customer"`, everything a customer bought. Missing or blank items
     are left out. Raises DataError when the item column is missing. `transactions` may also be a
     database source's per-customer summaries (`Purchases`): the same baskets, numbered customer|n
-    instead of by order number (see `basket_items_from_summaries`)."""
+    instead of by order number (see `basket_items_from_summaries`). Customer baskets of the embedded
+    engine's table are built from the customer items the mixes already brought back (the same frame,
+    without a second query); `rules_by_group` and `next_best_item` then reuse their integer codes."""
     if basket not in ("order", "customer"):
         raise ValueError(f"basket must be 'order' or 'customer', got {basket!r}")
     if isinstance(transactions, Purchases):
@@ -46,6 +49,10 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     customer = table.customer_id.cast("string")
     if basket == "customer":  # the customer's items: the per-customer summary the mixes read too
         items = customer_items(table, item, cache=not isinstance(transactions, pd.DataFrame))
+        if is_cached(items):  # already summed and coded in Python for the mixes: built from those codes
+            found = _customer_baskets_from_codes(_coded_items(items, None))
+            if found is not None:
+                return found
         rows = items.select(basket_id=items.customer_id, customer_id=items.customer_id, item=items.item)
     else:
         if "order_id" in table.columns:
@@ -58,6 +65,61 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
     rows = rows.order_by(["basket_id", "item"])
     run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())
     return run(rows).reset_index(drop=True)
+
+
+# The integer codes behind the last customer baskets built from the cached customer items
+# (`_customer_baskets_from_codes`), with the Arrow arrays of that frame's columns: `rules_by_group`
+# and `next_best_item` read the codes instead of hashing three million strings again when they are
+# handed that very frame. Arrow arrays never change in place (a pandas assignment puts a new one in
+# the column), so the same arrays mean the same values.
+_BASKET_CODES: dict = {}
+
+
+def _customer_baskets_from_codes(coded) -> pd.DataFrame | None:
+    """`baskets(..., basket="customer")` from the coded customer items (`_coded_items`): the same
+    frame (basket_id and customer_id the customer, item; sorted by basket_id then item), built by
+    taking from the distinct ids and item names in code order instead of a second query and three
+    string columns from the engine. None (the engine then answers) where the codes cannot give the
+    engine's order: no rows, a missing id or item, distinct ids not in sorted order."""
+    import pyarrow as pa
+
+    customer, item, _, customer_names, item_names = coded
+    if (not len(customer) or customer.min() < 0 or item.min() < 0 or len(customer_names) >= 2**31
+            or not customer_names.is_monotonic_increasing):
+        return None
+    # codes of sorted names sort as the names: customer then item is the engine's ORDER BY basket_id, item
+    order = np.argsort(customer * np.int64(len(item_names)) + item, kind="stable")
+    # kept as 32-bit codes (half the memory; a code per row of three million rows at 1M customers)
+    customer, item = customer[order].astype(np.int32), item[order].astype(np.int32)
+    ids = pd.array(customer_names.array.take(customer), dtype="str")
+    names = pd.array(pa.array(item_names, type=pa.string()).take(pa.array(item)), dtype="str")
+    frame = pd.DataFrame({"basket_id": ids, "customer_id": ids, "item": names})
+    _BASKET_CODES.clear()
+    _BASKET_CODES.update(arrays=_arrow_columns(frame), codes=(customer, item, customer_names, list(item_names)))
+    return frame
+
+
+def _arrow_columns(frame: pd.DataFrame) -> tuple | None:
+    """The Arrow arrays of basket_id, customer_id and item of `frame` (None where one is not Arrow)."""
+    found = []
+    for name in ("basket_id", "customer_id", "item"):
+        array = frame[name].array if name in frame.columns else None
+        if not hasattr(array, "__arrow_array__"):
+            return None
+        found.append(array.__arrow_array__())
+    return tuple(found)
+
+
+def _known_codes(basket_items: pd.DataFrame):
+    """The codes `_customer_baskets_from_codes` kept for `basket_items` when it is that frame (its
+    columns the same Arrow arrays): (customer, item, customer_names, item_names), a code per row
+    into the sorted distinct ids and item names; the basket is the customer. Else None."""
+    if not _BASKET_CODES or len(basket_items) != len(_BASKET_CODES["codes"][0]):
+        return None
+    arrays = _arrow_columns(basket_items)
+    if arrays is None or any(a is not b for a, b in zip(arrays, _BASKET_CODES["arrays"])):
+        return None
+    return _BASKET_CODES["codes"]
 
 
 def _with_groups(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str) -> pd.DataFrame:
@@ -142,9 +204,35 @@ def frequent_itemsets(matrix: np.ndarray, names, min_support: float, max_items: 
         return pd.DataFrame({"support": pd.Series(dtype=float), "itemsets": pd.Series(dtype=object)})
     single = matrix.sum(axis=0) / float(n)
     kept = np.flatnonzero(single >= min_support)
-    names = [names[i] for i in kept]
     contents, counts = _distinct_rows(matrix[:, kept])
-    level = [(i,) for i in range(len(kept))]
+    return _itemsets_of_contents(contents, counts, n, [names[i] for i in kept], min_support, max_items)
+
+
+def _itemsets_from_bits(bits: np.ndarray, names, min_support: float, max_items: int) -> pd.DataFrame:
+    """`frequent_itemsets` of baskets given as integers (item j of `names`: bit j; at most 62 items),
+    one per basket: the same frame, from the distinct integers and how many baskets hold each."""
+    n = len(bits)
+    if n == 0 or not len(names):
+        return frequent_itemsets(np.zeros((n, 0), dtype=bool), [], min_support, max_items)
+    keys, counts = np.unique(bits, return_counts=True)
+    positions = np.arange(len(names), dtype=np.uint64)
+    single = counts @ ((keys[:, None] >> positions) & np.uint64(1)).astype("int64") / float(n)
+    kept = np.flatnonzero(single >= min_support)
+    # contents told apart only by items below min_support are one content of the kept items
+    mask = np.uint64(sum(1 << int(i) for i in kept))
+    merged, inverse = np.unique(keys & mask, return_inverse=True)
+    weights = np.bincount(inverse.ravel(), weights=counts, minlength=len(merged)).astype("int64")
+    contents = ((merged[:, None] >> kept.astype(np.uint64)) & np.uint64(1)).astype(bool)
+    return _itemsets_of_contents(contents, weights, n, [names[i] for i in kept], min_support, max_items)
+
+
+def _itemsets_of_contents(contents: np.ndarray, counts: np.ndarray, n: int, names, min_support: float,
+                          max_items: int) -> pd.DataFrame:
+    """The Apriori levels of `frequent_itemsets` over distinct contents (a bool matrix over `names`, the
+    items at or above min_support) held by `counts` of the `n` baskets."""
+    found_sets: list[frozenset] = []
+    found_support: list[float] = []
+    level = [(i,) for i in range(len(names))]
     for size in range(1, max_items + 1):
         if not level:
             break
@@ -161,26 +249,37 @@ def _distinct_rows(matrix: np.ndarray, inverse: bool = False):
     """The distinct rows of a bool matrix and how many times each occurs (with `inverse`: instead,
     the position of each row's content among them)."""
     if matrix.shape[1] <= 62:  # each row as the bits of one integer: a sort of integers, not of rows
-        bits = (matrix.astype(np.uint64) << np.arange(matrix.shape[1], dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+        bits = _row_bits(matrix)
         keys, extra = np.unique(bits, return_inverse=inverse, return_counts=not inverse)
         contents = ((keys[:, None] >> np.arange(matrix.shape[1], dtype=np.uint64)) & np.uint64(1)).astype(bool)
         return contents, extra
     return np.unique(matrix, axis=0, return_inverse=inverse, return_counts=not inverse)
 
 
+def _row_bits(matrix: np.ndarray) -> np.ndarray:
+    """Each row of a bool matrix of at most 64 columns as one integer, column j its bit j (packed
+    eight columns to a byte by numpy, not shifted and summed column by column)."""
+    packed = np.packbits(matrix, axis=1, bitorder="little")
+    padded = np.zeros((len(matrix), 8), dtype=np.uint8)
+    padded[:, :packed.shape[1]] = packed
+    return padded.view("<u8").ravel().astype(np.uint64)
+
+
 def _weighted_hits(contents: np.ndarray, counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """For each candidate itemset (a row of item positions, sorted; candidates sorted), how many
-    baskets hold all its items: candidates sharing all but their last item are counted together, on
-    the contents that hold that prefix (one small product per prefix, not one pass per candidate)."""
-    weights = counts.astype("float64")  # exact for counts below 2**53; a float product uses BLAS
+    baskets hold all its items: candidates sharing all but their last item are counted together,
+    the weights of the contents holding that prefix summed per last item in one integer product
+    over the item-major contents (one product per prefix, not one pass per candidate; exact)."""
+    weights = counts.astype("int64")
+    by_item = np.ascontiguousarray(contents.T)  # one row per item: a prefix's rows are read whole
     if candidates.shape[1] == 1:
-        return np.rint(weights @ contents[:, candidates[:, 0]]).astype("int64")
+        return by_item[candidates[:, 0]] @ weights
     hits = np.zeros(len(candidates), dtype="int64")
     prefixes = candidates[:, :-1]
     starts = np.flatnonzero(np.r_[True, (prefixes[1:] != prefixes[:-1]).any(axis=1)])
     for start, end in zip(starts, np.r_[starts[1:], len(candidates)]):
-        holds = contents[:, prefixes[start]].all(axis=1)
-        hits[start:end] = np.rint(weights[holds] @ contents[holds][:, candidates[start:end, -1]])
+        held = np.where(by_item[prefixes[start]].all(axis=0), weights, 0)  # the prefix's baskets, by content
+        hits[start:end] = by_item[candidates[start:end, -1]] @ held
     return hits
 
 
@@ -279,6 +378,13 @@ def rules_by_group(basket_items: pd.DataFrame, segments: pd.DataFrame | None = N
                 continue
             if not seen.any():
                 continue
+            if len(item_names) <= 62:  # each basket's items as the bits of one integer, from the group's rows
+                known = inside[(basket[inside] >= 0) & (item[inside] >= 0)]
+                bits = np.zeros(n_baskets, dtype=np.uint64)
+                np.bitwise_or.at(bits, basket[known], np.left_shift(np.uint64(1), item[known].astype(np.uint64)))
+                itemsets = _itemsets_from_bits(bits[seen], [str(i) for i in item_names], min_support, max_items)
+                found.append(_rules_from_itemsets(itemsets, int(seen.sum()), min_confidence, name))
+                continue
             onehot = _one_hot_codes(basket[inside], item[inside], item_names, n_baskets)
             itemsets = frequent_itemsets(onehot.to_numpy(), list(onehot.columns), min_support, max_items)
             found.append(_rules_from_itemsets(itemsets, len(onehot), min_confidence, name))
@@ -291,19 +397,28 @@ def _coded(basket_items: pd.DataFrame, segments: pd.DataFrame | None, by: str):
     """basket_items as integer codes, for mining each group without string merges and group-bys:
     (basket, item, group, item_names, group_names), one code per row (-1: missing basket or item; no
     group), item_names and group_names sorted; None when a customer is in two groups of `segments`."""
-    basket = factorize(basket_items["basket_id"])[0]
-    item, item_names = pd.factorize(basket_items["item"], sort=True)
+    known = _known_codes(basket_items)
+    if known is not None:  # the customer baskets built from codes: the basket is the customer
+        basket, item, customer_values, item_names = known
+        customer_codes = basket
+    else:
+        basket = factorize(basket_items["basket_id"])[0]
+        item, item_names = pd.factorize(basket_items["item"], sort=True)
     if segments is None:
         return basket, item, np.zeros(len(basket_items), dtype="int64"), item_names, ["all"]
     _check_columns(segments.columns, ("customer_id", by), "segments")
     groups = segments[["customer_id", by]].dropna()
-    customers = pd.Index(groups["customer_id"].astype(str))
-    if not customers.is_unique:
+    if known is None:
+        customer_codes, customer_values = factorize(basket_items["customer_id"])
+    positions = _positions(groups["customer_id"].astype(str), pd.Index(customer_values).astype(str))
+    if positions is None:
         return None
     codes, group_names = pd.factorize(groups[by].astype(str), sort=True)
-    customer_codes, customer_values = factorize(basket_items["customer_id"])
-    where = _take(customers.get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
-    group = np.where(where >= 0, codes[where], -1)
+    # each distinct customer's group first, then each row's (a million lookups, not one per row twice)
+    found = positions >= 0
+    per_customer = np.full(len(positions), -1, dtype="int64")
+    per_customer[found] = codes[positions[found]]
+    group = _take(per_customer, customer_codes)
     return basket, item, group, item_names, [str(g) for g in group_names]
 
 
@@ -369,44 +484,66 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
                                ascending=[False, False, False, True, True], kind="stable")
     # what each customer bought, as a customer × item matrix of integer codes (no per-customer Python)
     # (factorised first: the distinct values are looked up, not every row's Arrow string)
-    item_codes, item_values = pd.factorize(basket_items["item"])
+    known = _known_codes(basket_items)  # the customer baskets built from codes: no strings hashed again
+    if known is not None:
+        customer_codes, item_codes, customer_values, item_values = known
+    else:
+        item_codes, item_values = pd.factorize(basket_items["item"])
+        customer_codes, customer_values = factorize(basket_items["customer_id"])
     item_values = [str(v) for v in item_values]
     names = pd.Index(sorted(set(item_values) | set(ranked["consequent"].astype(str))
                             | {i for a in ranked["antecedent"] for i in a.split(SEPARATOR)}))
-    customer_codes, customer_values = factorize(basket_items["customer_id"])
-    row_of = _take(pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str)), customer_codes)
+    positions = _positions(customers["customer_id"], pd.Index(customer_values).astype(str))
+    if positions is None:  # an id twice in the segments: pandas' own error, as before
+        positions = pd.Index(customers["customer_id"]).get_indexer(pd.Index(customer_values).astype(str))
+    row_of = _take(positions, customer_codes)
     column_of = _take(names.get_indexer(item_values), item_codes)
     known = (row_of >= 0) & (column_of >= 0)
     bought = np.zeros((len(customers), len(names)), dtype=bool)
     bought[row_of[known], column_of[known]] = True
     chosen = np.full(len(customers), -1, dtype="int64")  # the position in `ranked` of each customer's rule
-    members = pd.Series(np.arange(len(customers))).groupby(customers["group"].to_numpy(), sort=False).indices
+    # each group's customers by the codes of the group column (no Python string per customer)
+    member_codes, member_groups = pd.factorize(customers["group"])
+    # what each customer bought as the bits of one integer (item j: bit j), where the items fit in one
+    bits = _row_bits(bought) if len(names) <= 62 else None
     for group, rows in ranked.assign(_position=np.arange(len(ranked))).groupby("group", sort=False):
-        inside = members.get(str(group))
-        if inside is None:
+        code = member_groups.get_indexer([str(group)])[0]
+        inside = np.flatnonzero(member_codes == code) if code >= 0 else np.zeros(0, dtype="int64")
+        if not len(inside):
             continue
-        # customers who bought the same items get the same rule: each distinct content is matched once
-        has, content_of = _distinct_rows(bought[inside], inverse=True)
-        pick = np.full(len(has), -1, dtype="int64")
+        # customers who bought the same items get the same rule: each distinct content is matched once;
         # the group's rules in rank order: the first one a customer qualifies for is theirs
-        for position, antecedent, consequent in zip(rows["_position"], rows["antecedent"], rows["consequent"].astype(str)):
-            fits = (pick < 0) & ~has[:, names.get_loc(consequent)]
-            for need in antecedent.split(SEPARATOR):
-                fits &= has[:, names.get_loc(need)]
-            pick[fits] = position
+        rules_here = zip(rows["_position"], rows["antecedent"], rows["consequent"].astype(str))
+        if bits is None:
+            has, content_of = _distinct_rows(bought[inside], inverse=True)
+            pick = np.full(len(has), -1, dtype="int64")
+            for position, antecedent, consequent in rules_here:
+                fits = (pick < 0) & ~has[:, names.get_loc(consequent)]
+                for need in antecedent.split(SEPARATOR):
+                    fits &= has[:, names.get_loc(need)]
+                pick[fits] = position
+        else:
+            contents, content_of = np.unique(bits[inside], return_inverse=True)
+            pick = np.full(len(contents), -1, dtype="int64")
+            for position, antecedent, consequent in rules_here:
+                need = np.uint64(sum(1 << names.get_loc(i) for i in set(antecedent.split(SEPARATOR))))
+                offer = np.uint64(1 << names.get_loc(consequent))
+                fits = (pick < 0) & ((contents & need) == need) & ((contents & offer) == 0)
+                pick[fits] = position
         chosen[inside] = pick[content_of]
     picked = chosen >= 0
-    rows = ranked.iloc[chosen[picked]]
 
-    def column(values, missing, dtype):  # the picked rules' values, `missing` for the others
-        full = np.full(len(customers), missing, dtype=object if dtype == "string" else dtype)
-        full[picked] = values
-        return pd.array(full, dtype=dtype) if dtype == "string" else full
+    def text(values):  # the chosen rules' texts, missing for the others: taken in Arrow, not a million objects
+        import pyarrow as pa
 
-    return customers.assign(next_best=column(rows["consequent"].astype(str).to_numpy(), pd.NA, "string"),
-                            rule_antecedent=column(rows["antecedent"].to_numpy(), pd.NA, "string"),
-                            rule_lift=column(rows["lift"].to_numpy(), np.nan, "float64"),
-                            rule_confidence=column(rows["confidence"].to_numpy(), np.nan, "float64"))
+        taken = pa.array([str(v) for v in values], type=pa.string()).take(pa.array(chosen, mask=~picked))
+        return pd.array(taken, dtype="string")
+
+    def number(values):  # the chosen rules' numbers, NaN for the others
+        return np.where(picked, np.asarray(values, dtype="float64")[np.where(picked, chosen, 0)], np.nan)
+
+    return customers.assign(next_best=text(ranked["consequent"]), rule_antecedent=text(ranked["antecedent"]),
+                            rule_lift=number(ranked["lift"]), rule_confidence=number(ranked["confidence"]))
 
 
 def _take(positions: np.ndarray, codes: np.ndarray) -> np.ndarray:
