@@ -389,10 +389,10 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
         def kept(table):
             return backend.create_table(f"segkit_month_start_{next(_names)}", table, temp=True)
 
-        cells = kept(cells)
-        keys = cells.select("customer_id").distinct()
+        raw = kept(cells)
+        keys = raw.select("customer_id").distinct()
         keys = kept(keys.mutate(_key=ibis.row_number().over(order_by=keys.customer_id)))
-        cells = cells.join(keys, "customer_id").drop("customer_id")
+        cells = raw.join(keys, "customer_id").drop("customer_id")
         ordered = kept(ordered.join(keys, "customer_id").drop("customer_id"))
     else:
         cells, ordered = (part.mutate(_key=part.customer_id) for part in (cells, ordered))
@@ -407,8 +407,9 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     if has_category:
         totals["_kinds"] = cells._kinds.fill_null(0).sum().over(upto)
     cells = cells.select("_key", "period", **totals)
-    if keys is not None:
+    if keys is not None:  # the totals kept; the cells they were computed from dropped
         cells = kept(cells)
+        backend.drop_table(raw.get_name(), force=True)
     parts = []
     for index, as_of in enumerate(cuts):
         at = rank[as_of]
