@@ -430,10 +430,13 @@ def test_duplicates_found_by_aggregates_equal_those_found_by_windows(monkeypatch
 
 
 @pytest.mark.parametrize("collide", [False, True])
-def test_first_rows_of_copies_equal_a_grouping_by_the_values(monkeypatch, collide):
+@pytest.mark.parametrize("content", ["columns", "integer"])
+def test_first_rows_of_copies_equal_a_grouping_by_the_values(monkeypatch, collide, content):
     """Each row's first copy (the smallest source_row with the same values, missing values equal to
-    each other), found by a hash then by the values of the rows that share one, equals a plain
-    grouping by the values: also when every row's hash collides (only the values then decide)."""
+    each other), found by a hash of the order line's keys then by the values of the rows that share
+    one, equals a plain grouping by the values, for the line and for the exact copies (a finer
+    grouping: more columns, or one integer per distinct row as intake's content hash); also when
+    every row's hash collides (only the values then decide)."""
     import ibis
     import numpy as np
     from segkit.intake import cleaning
@@ -443,16 +446,21 @@ def test_first_rows_of_copies_equal_a_grouping_by_the_values(monkeypatch, collid
     frame = pd.DataFrame({"source_row": rng.permutation(n) + 1,
                           "customer_id": rng.choice(["a", "b", "c", None], n),
                           "amount": rng.choice([1.5, 2.0, np.nan], n),
-                          "content": rng.integers(0, 40, n)})
+                          "note": rng.choice(["x", "y", None], n)})
+    frame["content"] = frame.groupby(["customer_id", "amount", "note"], dropna=False).ngroup() * 7919 + 3
     if collide:  # every row the same digest: the rows are told apart by their values alone
         monkeypatch.setattr(cleaning, "_digest", lambda table, names: ibis.literal(7, "int64"))
     table = connect().create_table("rows", frame)
+    exact = [table.content] if content == "integer" else [table.customer_id, table.amount, table.note]
     got = cleaning._with_first_rows(table, {"_line_first": [table.customer_id, table.amount],
-                                            "_exact_first": [table.content]}).to_pandas()
+                                            "_exact_first": exact}).to_pandas()
     got = got.sort_values("source_row").reset_index(drop=True)
     expected = frame.sort_values("source_row").reset_index(drop=True)
-    for name, keys in {"_line_first": ["customer_id", "amount"], "_exact_first": ["content"]}.items():
+    for name, keys in {"_line_first": ["customer_id", "amount"],
+                       "_exact_first": ["customer_id", "amount", "note"]}.items():
         firsts = expected.groupby(keys, dropna=False)["source_row"].transform("min")
         assert got[name].tolist() == firsts.tolist(), name
     assert (got["_line_first"] < got["source_row"]).sum() > 50  # copies were there to find
-    assert list(got.columns[:4]) == list(frame.columns)
+    assert (got["_exact_first"] < got["source_row"]).sum() > 20
+    assert (got["_exact_first"] != got["_line_first"]).sum() > 20  # the two groupings differ
+    assert list(got.columns[:5]) == list(frame.columns)

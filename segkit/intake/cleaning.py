@@ -616,7 +616,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     keys = [t[c] for c in LINE_KEYS if c in has]
     # each row's copy number and the first row of its group, as columns that the rules below read
     if _embedded(t):  # DuckDB: each group's first row by an aggregate joined back (hash tables, no sort)
-        t = _with_first_rows(t, {"_exact_first": content, "_line_first": keys})
+        # the order line's keys first: an exact copy (same content) is a copy of the line too
+        t = _with_first_rows(t, {"_line_first": keys, "_exact_first": content})
         # source_row is a line number, unique: a row is a copy when it is not its group's first
         t = t.mutate(_exact_copy=ibis.ifelse(t.source_row == t._exact_first, 0, 1),
                      _line_copy=ibis.ifelse(t.source_row == t._line_first, 0, 1))
@@ -714,23 +715,27 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
     """`table` with, for each name of `groupings`, the smallest source_row among the rows with the same
     values of its columns (missing values equal to each other, as in a window's PARTITION BY).
 
-    Copies are rare, so no hash table of every row's values is built: the rows are first counted by
-    a 64-bit hash of the columns (the column itself for one integer column, e.g. intake's `content`);
-    a row whose hash no other row shares is its own first row. Only the rows that share a hash
-    (copies, and the rare collision) are grouped by their values; their first rows are computed at
-    once (a query on the key columns) and joined back by source_row."""
+    The groupings are nested, the coarsest first: rows equal in a later grouping's columns are equal
+    in the first's (an exact copy is a copy of the order line; with intake's `content` hash, up to
+    its collisions, about 1 in 2**64 per pair). Copies are rare, so no hash table of every row's
+    values is built: the rows are counted once by a 64-bit hash of the first grouping's columns (the
+    column itself for one integer column); a row whose hash no other row shares is its own first row
+    in every grouping. Only the rows that share a hash (copies, and the rare collision) are grouped
+    by their values; their first rows are computed at once (queries on the key columns) and joined
+    back by source_row as small tables."""
     import ibis
 
+    coarsest = [column.get_name() for column in next(iter(groupings.values()))]
+    hashed = table.select("source_row", _digest=_digest(table, coarsest))
+    shared = hashed.group_by("_digest").aggregate(_n=hashed.count())
+    rows = ibis.memtable(hashed.semi_join(shared.filter(shared._n > 1), "_digest").select("source_row").to_pyarrow())
     joined = table
     kept = list(table.columns)
     for name, columns in groupings.items():
         names = [column.get_name() for column in columns]
-        hashed = table.select("source_row", *names, _digest=_digest(table, names))
-        shared = hashed.group_by("_digest").aggregate(_n=hashed.count())
-        candidates = hashed.semi_join(shared.filter(shared._n > 1), "_digest")
+        candidates = table.semi_join(rows, "source_row").select("source_row", *names)
         firsts = candidates.group_by(names).aggregate(_first=candidates.source_row.min()).view()
         pairs = candidates.join(firsts, [candidates[n].identical_to(firsts[n]) for n in names])
-        # computed now, on the key columns alone: a few rows, which the rules' query joins as a small table
         pairs = ibis.memtable(pairs.select(_row=candidates.source_row, _first=firsts._first).to_pyarrow())
         left = joined
         joined = left.left_join(pairs, left.source_row == pairs._row)
