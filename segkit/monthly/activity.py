@@ -543,12 +543,13 @@ def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.Da
     cohort = first[customer]
     # the cohort labelled as the data give it: a first month's own value
     labels = pd.Series(activity["month"].to_numpy(), index=month).groupby(level=0).first()
-    frame = pd.DataFrame({"cohort": cohort, "age": month - cohort, "customer_id": activity["customer_id"].to_numpy(),
-                          "revenue": activity["revenue"].to_numpy()})
+    frame = pd.DataFrame({"cohort": cohort, "age": month - cohort})
     if measure == "revenue":
+        frame["revenue"] = activity["revenue"].to_numpy()
         table = frame.pivot_table(index="cohort", columns="age", values="revenue", aggfunc="sum")
-    else:
-        table = frame.pivot_table(index="cohort", columns="age", values="customer_id", aggfunc="nunique")
+    else:  # distinct customers counted on their integer codes, not their text ids
+        frame["customer"] = customer
+        table = frame.pivot_table(index="cohort", columns="age", values="customer", aggfunc="nunique")
         if measure == "share_active":
             table = table.div(table[0], axis=0)
     # months the data do not reach yet are unknown, not zero
