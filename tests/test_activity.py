@@ -241,3 +241,30 @@ def test_month_start_features_written_by_the_engine_equal_the_frame(tmp_path, ne
     save_stage(tmp_path / "engine", activity=lazy["activity"])
     save_stage(tmp_path / "frame", activity=eager["activity"])
     pd.testing.assert_frame_equal(load_stage(tmp_path / "engine", "activity"), load_stage(tmp_path / "frame", "activity"))
+
+
+def test_month_start_parts_keep_three_tables_in_the_engine():
+    """In the embedded engine the month starts keep the tables their parts read (ids and numbers, the
+    windows' order lines, the cells with running totals); the cells the totals came from are dropped."""
+    from segkit.intake.engines import drop_temporary
+    from segkit.monthly.activity import month_start_features_parts
+
+    rng = np.random.default_rng(2)
+    n = 200
+    tx = pd.DataFrame({"customer_id": [f"c{i}" for i in rng.integers(0, 30, n)],
+                       "order_id": [f"o{i}" for i in rng.integers(0, 90, n)],
+                       "ordered_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 120, n), unit="D"),
+                       "amount": rng.uniform(1, 50, n).round(2)})
+    con = connect()
+    table = con.create_table("lines_for_parts", tx)
+
+    def tables():
+        return {name for (name,) in con.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+    before = tables()
+    parts = month_start_features_parts(table, [dt.date(2024, 2, 1), dt.date(2024, 3, 1), dt.date(2024, 4, 1)])
+    made = {name for name in tables() - before if name.startswith("segkit_month_start")}
+    assert len(made) == 3
+    assert sum(len(part.to_pandas()) for part in parts) > 30  # what is kept is what the parts read
+    drop_temporary(con.table(sorted(made)[0], database="temp"))
+    assert len({name for name in tables() - before if name.startswith("segkit_month_start")}) == 2

@@ -25,3 +25,10 @@ def kept_for_reuse(table: ibis.Table) -> ibis.Table:
     (released when the returned table is garbage-collected). Elsewhere, `table` itself: DuckDB's
     judged rows are already a table, and a database is only read, never written."""
     return table.cache() if is_spark(table) else table
+
+
+def drop_temporary(table: ibis.Table) -> None:
+    """Drop a temporary table that segkit made in the embedded engine (`create_table(..., temp=True)`,
+    under a name of its own): its memory is the engine's again. (Ibis' `drop_table` takes the
+    qualified name `temp.main.<name>` as one identifier and leaves the table.)"""
+    table.get_backend().raw_sql(f"DROP TABLE IF EXISTS {table.get_name()}")

@@ -345,6 +345,7 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     import ibis
     from segkit.features import with_derived_features
     from segkit.intake.cleaning import exact_amount
+    from segkit.intake.engines import drop_temporary
     from segkit.intake.sources import is_embedded
 
     t = transactions
@@ -409,7 +410,7 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     cells = cells.select("_key", "period", **totals)
     if keys is not None:  # the totals kept; the cells they were computed from dropped
         cells = kept(cells)
-        backend.drop_table(raw.get_name(), force=True)
+        drop_temporary(raw)
     parts = []
     for index, as_of in enumerate(cuts):
         at = rank[as_of]
