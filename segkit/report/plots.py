@@ -214,9 +214,10 @@ def score_distribution(scores: pd.DataFrame, lang: str):
     fig, axes = plt.subplots(1, 3, figsize=(9, 3), layout="constrained", sharey=True)
     plt.close(fig)
     for ax, dim, color in zip(axes, ("r", "f", "m"), PALETTE):
-        values = scores[f"{dim}_score"].dropna()
-        sns.countplot(saturation=1, x=values.astype(int).astype(str), order=[str(s) for s in sorted(values.astype(int).unique())],
-                      color=color, ax=ax)
+        # counted first: a bar per score, not a million labels for seaborn to count
+        counts = scores[f"{dim}_score"].dropna().astype(int).value_counts().sort_index()
+        labels = [str(s) for s in counts.index]
+        sns.barplot(x=labels, y=counts.to_numpy(), order=labels, saturation=1, color=color, errorbar=None, ax=ax)
         ax.set_xlabel(t(f"col.{dim}_score", lang))
         ax.set_ylabel("")
         _number_axis(ax.yaxis, lang, counts=True)
