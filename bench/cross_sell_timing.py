@@ -2,9 +2,10 @@
 
     python bench/cross_sell_timing.py [DATA_DIR] [--params PARAMS] [--old REV] [--repeat 3] [--only old|new]
 
-DATA_DIR is a run's data folder (clean_transactions.parquet and segments.parquet; default the 10M
-bench run, /work/bench10m/run/data, read in place and never written). The "old" segkit.crosssell is
-taken from git at REV (default main) into a temporary folder as its own package (the rest of segkit
+DATA_DIR is a run's data folder (clean_transactions.parquet and segments.parquet; default the run
+of `bench/bench_report.py --sizes 10M`, bench/.data/reports/bench-10M/data, read in place and never
+written). The "old" segkit.crosssell is taken from git at REV (default bba42de, the last commit
+before the fast path was merged) into a temporary folder as its own package (the rest of segkit
 is shared); the "new" one is the checkout's. Both run the notebook's calls in its order (the two
 category mixes, the distinguishing items, the baskets, the rules per segment, the top rules table,
 the next best item, saving it, its table), alternating old and new `--repeat` times, each run on a
@@ -133,9 +134,10 @@ def largest_difference(old: dict, new: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("data_dir", nargs="?", default="/work/bench10m/run/data")
-    parser.add_argument("--params", default="/work/bench10m/params-10M.yaml")
-    parser.add_argument("--old", default="main", help="the git revision of the old segkit/crosssell")
+    parser.add_argument("data_dir", nargs="?", default=str(REPO / "bench/.data/reports/bench-10M/data"))
+    parser.add_argument("--params", default=str(REPO / "bench/.data/params-10M.yaml"))
+    parser.add_argument("--old", default="bba42de", help="the git revision of the old segkit/crosssell "
+                        "(default: the last commit before the fast path was merged)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=("old", "new"))
     args = parser.parse_args()

@@ -4,7 +4,8 @@ REPEATS; every result is asserted equal (frames with their dtypes, and the fitte
 
     python bench/rfm_scoring.py [--data DIR] [--params YAML] [--old REV] [--repeats 3] [--cases 02,03,grid]
 
-Cases, on the stage files of a run's data/ folder (default: the 10M-line run, 1M customers):
+Cases, on the stage files of a run's data/ folder (default: the 10M-line run of
+`bench/bench_report.py --sizes 10M`, bench/.data/reports/bench-10M/data, 1M customers):
 - 02: notebook 02's scoring on `features` (1M customers): `RFMScorer(...).fit`, `transform`, and
   `segment_customers(features, scorer, grid, classes)` (which transforms again), as the notebook
   calls them (05's scorer cell runs the same calls on the calibration customers);
@@ -90,8 +91,9 @@ def months(path: Path, columns: list[str]):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="/work/bench10m/run/data", type=Path)
-    parser.add_argument("--params", default="/work/bench10m/params-10M.yaml")
+    parser.add_argument("--data", default=REPO / "bench/.data/reports/bench-10M/data", type=Path,
+                        help="a run's data/ folder (default: bench_report.py --sizes 10M's run)")
+    parser.add_argument("--params", default=str(REPO / "bench/.data/params-10M.yaml"))
     parser.add_argument("--old", default=OLD_DEFAULT, help="git revision of the old module")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default="02,03,grid")
