@@ -268,3 +268,29 @@ def test_month_start_parts_keep_three_tables_in_the_engine():
     assert sum(len(part.to_pandas()) for part in parts) > 30  # what is kept is what the parts read
     drop_temporary(con.table(sorted(made)[0], database="temp"))
     assert len({name for name in tables() - before if name.startswith("segkit_month_start")}) == 2
+
+
+def test_edge_inputs_of_the_month_figures_are_read_as_before():
+    """A missing customer id is a customer of its own in the engine's month starts (as in a frame's),
+    never a customer counted in the cohort tables; month starts read a Categorical month (as
+    `load_stage(categories=)` gives it) as dates."""
+    tx = pd.DataFrame({"customer_id": ["a", None, "b", None, "a", "b"],
+                       "order_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
+                       "ordered_at": pd.to_datetime(["2024-01-05", "2024-01-09", "2024-02-02", "2024-02-20",
+                                                     "2024-03-03", "2024-03-30"]),
+                       "amount": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]})
+    months = [dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
+    con = connect()
+    in_engine = features_at_month_starts(con, con.create_table("null_ids", tx), months)
+    from_frame = features_at_month_starts(con, tx, months)
+    pd.testing.assert_frame_equal(in_engine, from_frame)
+    assert in_engine["customer_id"].isna().sum() == 2  # one per month start
+    assert in_engine.loc[in_engine["customer_id"].isna(), "orders"].tolist() == [1, 2]  # counted as one customer
+    activity = pd.DataFrame({"customer_id": ["a", None, "b", "a", None],
+                             "month": [dt.date(2024, 1, 1), dt.date(2024, 1, 1), dt.date(2024, 2, 1),
+                                       dt.date(2024, 2, 1), dt.date(2024, 2, 1)],
+                             "orders": 1, "revenue": 1.0})
+    counted = cohort_table(activity, "customers")
+    assert counted.loc[dt.date(2024, 1, 1)].tolist() == [1, 1] and counted.loc[dt.date(2024, 2, 1), 0] == 1
+    as_categories = activity.assign(month=activity["month"].astype("category"))
+    assert month_starts(as_categories) == month_starts(activity) == [dt.date(2024, 2, 1)]

@@ -464,3 +464,23 @@ def test_first_rows_of_copies_equal_a_grouping_by_the_values(monkeypatch, collid
     assert (got["_exact_first"] < got["source_row"]).sum() > 20
     assert (got["_exact_first"] != got["_line_first"]).sum() > 20  # the two groupings differ
     assert list(got.columns[:5]) == list(frame.columns)
+
+
+def test_first_rows_when_source_row_repeats_or_the_one_integer_key_is_missing():
+    """Rows keep their count and each its own first copy when a source_row is given twice (rows not
+    numbered by intake: told apart by their values), and rows whose one integer key is missing are
+    copies of each other, as in a grouping."""
+    from segkit.intake import cleaning
+
+    frame = pd.DataFrame({"source_row": [1, 1, 2, 3, 4, 5, 6],
+                          "customer_id": ["a", "a", "a", "b", "b", None, None],
+                          "content": pd.array([10, 11, 10, 12, None, None, 12], dtype="Int64")})
+    table = connect().create_table("repeated_rows", frame)
+    got = cleaning._with_first_rows(table, {"_line_first": [table.customer_id],
+                                            "_exact_first": [table.content]}).to_pandas()
+    assert len(got) == len(frame)
+    got = got.sort_values(["source_row", "content"], na_position="last").reset_index(drop=True)
+    expected = frame.sort_values(["source_row", "content"], na_position="last").reset_index(drop=True)
+    for name, key in {"_line_first": "customer_id", "_exact_first": "content"}.items():
+        firsts = expected.groupby(key, dropna=False)["source_row"].transform("min")
+        assert got[name].tolist() == firsts.tolist(), name

@@ -202,3 +202,12 @@ def test_tag_lists_by_combination_equal_the_row_by_row_join(rows):
     pd.testing.assert_frame_equal(got, expected)
     if rows == 500:
         assert {"", "vip, lapsed, 新客, a,b"} <= set(got["tags"]) and got["tags"].nunique() > 8
+
+
+def test_tag_lists_of_two_rules_with_one_name():
+    """Two rules may share a name when called directly (the params refuse it): each flag is read by
+    its position, as the row-by-row join did."""
+    from segkit.classify.tags import _tag_lists
+
+    flags = pd.DataFrame([[True, False], [False, True], [True, True], [False, False]], columns=["tag_x", "tag_x"])
+    assert list(_tag_lists(flags, ["x", "x"])) == ["x", "x", "x, x", ""]

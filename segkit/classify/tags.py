@@ -171,8 +171,8 @@ def _tag_lists(flags: pd.DataFrame, names: list[str]):
     if not names or len(names) > 62 or flags.empty:  # no rules or rows, or more than a 64-bit code holds: row by row
         return [", ".join(n for n, hit in zip(names, row) if hit) for row in flags.itertuples(index=False)]
     code = np.zeros(len(flags), dtype=np.int64)
-    for bit, column in enumerate(flags.columns):
-        code |= flags[column].to_numpy(dtype=bool).astype(np.int64) << bit
+    for bit in range(flags.shape[1]):  # by position: two rules may share a name
+        code |= flags.iloc[:, bit].to_numpy(dtype=bool).astype(np.int64) << bit
     combinations, at = np.unique(code, return_inverse=True)
     joined = np.array([", ".join(n for bit, n in enumerate(names) if (int(c) >> bit) & 1) for c in combinations],
                       dtype=object)

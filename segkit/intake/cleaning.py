@@ -722,8 +722,10 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
     column itself for one integer column); a row whose hash no other row shares is its own first row
     in every grouping. Only the rows that share a hash (copies, and the rare collision) are grouped
     by their values; their first rows are computed at once (queries on the key columns) and joined
-    back by source_row as small tables."""
+    back by source_row as small tables (by source_row and the values where a source_row is given
+    twice)."""
     import ibis
+    import pyarrow.compute as pc
 
     coarsest = [column.get_name() for column in next(iter(groupings.values()))]
     hashed = table.select("source_row", _digest=_digest(table, coarsest))
@@ -736,9 +738,16 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
         candidates = table.semi_join(rows, "source_row").select("source_row", *names)
         firsts = candidates.group_by(names).aggregate(_first=candidates.source_row.min()).view()
         pairs = candidates.join(firsts, [candidates[n].identical_to(firsts[n]) for n in names])
-        pairs = ibis.memtable(pairs.select(_row=candidates.source_row, _first=firsts._first).to_pyarrow())
+        values = {f"_value{i}": candidates[n] for i, n in enumerate(names)}
+        found = pairs.select(_row=candidates.source_row, _first=firsts._first, **values).distinct().to_pyarrow()
+        # a source_row given twice (rows not numbered by intake) is told apart by the rows' values too
+        by_row = pc.count_distinct(found["_row"], mode="all").as_py() == found.num_rows
+        pairs = ibis.memtable(found.select(["_row", "_first"]) if by_row else found)
         left = joined
-        joined = left.left_join(pairs, left.source_row == pairs._row)
+        on = [left.source_row == pairs._row]
+        if not by_row:
+            on += [left[n].identical_to(pairs[v]) for n, v in zip(names, values)]
+        joined = left.left_join(pairs, on)
         joined = joined.select(*kept, **{name: ibis.coalesce(pairs._first, left.source_row)})
         kept.append(name)
     return joined
@@ -750,8 +759,8 @@ def _digest(table: ibis.Table, names: list[str]):
     import ibis
 
     only = table[names[0]]
-    if len(names) == 1 and only.type().is_integer():
-        return only
+    if len(names) == 1 and only.type().is_integer():  # missing as 0: equal to each other (a shared 0 is checked)
+        return only.fill_null(0)
     return ibis.struct({n: table[n] for n in names}).hash()
 
 

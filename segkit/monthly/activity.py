@@ -214,6 +214,8 @@ def month_starts(activity: pd.DataFrame, last: int = 12) -> list[dt.date]:
     data (so a segment at their start exists), oldest first."""
     _require(activity)
     months = activity["month"]
+    if isinstance(months.dtype, pd.CategoricalDtype):  # as load_stage(categories=) gives it: the months present
+        months = pd.Series(months.cat.remove_unused_categories().cat.categories)
     return months_after_first(months.min(), months.max(), last)
 
 
@@ -371,14 +373,17 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     orders = ordered.group_by(["customer_id", "order_id"]).aggregate(first_day=ordered._day.min())
     orders = orders.mutate(period=period(orders.first_day))
     orders = orders.group_by(["customer_id", "period"]).aggregate(_orders=orders.count())
-    cells = cells.left_join(orders, ["customer_id", "period"]).select(cells, orders._orders)
+    # DuckDB joins a missing id as one customer, as its groupings do (cleaned rows have none); a
+    # database joins on equality, which it can hash (PostgreSQL cannot hash IS NOT DISTINCT FROM)
+    null_safe = _is_memtable(transactions) or is_embedded(transactions.get_backend())
+    cells = cells.left_join(orders, _same_cell(cells, orders, null_safe)).select(cells, orders._orders)
     has_category = "category" in t.columns
     if has_category:
         named = t.filter(t.category.notnull())
         bought = named.group_by(["customer_id", "category"]).aggregate(first_day=named._day.min())
         bought = bought.mutate(period=period(bought.first_day))
         bought = bought.group_by(["customer_id", "period"]).aggregate(_kinds=bought.count())
-        cells = cells.left_join(bought, ["customer_id", "period"]).select(cells, bought._kinds)
+        cells = cells.left_join(bought, _same_cell(cells, bought, null_safe)).select(cells, bought._kinds)
     # the order lines of the activity windows only: (customer, order, day) once each
     ordered = ordered.filter((ordered._day <= ibis.date(ascending[-1]))
                              & (ordered._day > ibis.date(ascending[0] - dt.timedelta(days=activity_days))))
@@ -393,8 +398,11 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
         raw = kept(cells)
         keys = raw.select("customer_id").distinct()
         keys = kept(keys.mutate(_key=ibis.row_number().over(order_by=keys.customer_id)))
-        cells = raw.join(keys, "customer_id").drop("customer_id")
-        ordered = kept(ordered.join(keys, "customer_id").drop("customer_id"))
+        # null-safe: a missing id is a customer of its own, as in a grouping (cleaned rows have none)
+        cells = raw.join(keys, raw.customer_id.identical_to(keys.customer_id))
+        cells = cells.select(*[raw[c] for c in raw.columns if c != "customer_id"], keys._key)
+        lines = ordered.join(keys, ordered.customer_id.identical_to(keys.customer_id))
+        ordered = kept(lines.select(*[ordered[c] for c in ordered.columns if c != "customer_id"], keys._key))
     else:
         cells, ordered = (part.mutate(_key=part.customer_id) for part in (cells, ordered))
     # each cell with the customer's totals up to it and the next cell's period: a month start takes
@@ -424,7 +432,8 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
         window = ordered.filter((ordered._day <= ibis.date(as_of))
                                 & (ordered._day > ibis.date(as_of - dt.timedelta(days=activity_days))))
         recent = window.group_by("_key").aggregate(_recent=window.order_id.nunique())
-        joined = per.left_join(recent, "_key").select(per, recent._recent)
+        same = per._key.identical_to(recent._key) if null_safe else per._key == recent._key
+        joined = per.left_join(recent, same).select(per, recent._recent)
         if keys is not None:  # the customer's id back, in place of its number
             joined = joined.join(keys, "_key").select(keys.customer_id, joined)
         else:
@@ -435,6 +444,13 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
         per_customer = joined.select("_key", "customer_id", "revenue", "first_purchase", "last_purchase", **counts)
         parts.append(with_derived_features(per_customer, as_of).mutate(month_index=ibis.literal(index, "int64")))
     return parts
+
+
+def _same_cell(left: ibis.Table, right: ibis.Table, null_safe: bool) -> list:
+    """Join keys of two per customer-and-period tables; `null_safe`: a missing id is one customer,
+    as in a grouping."""
+    same = left.customer_id.identical_to(right.customer_id) if null_safe else left.customer_id == right.customer_id
+    return [same, left.period == right.period]
 
 
 def _is_memtable(table: ibis.Table) -> bool:
@@ -548,8 +564,8 @@ def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.Da
     if measure == "revenue":
         frame["revenue"] = activity["revenue"].to_numpy()
         table = frame.pivot_table(index="cohort", columns="age", values="revenue", aggfunc="sum")
-    else:  # distinct customers counted on their integer codes, not their text ids
-        frame["customer"] = customer
+    else:  # distinct customers counted on their integer codes, not their text ids (a missing id: none)
+        frame["customer"] = np.where(activity["customer_id"].isna().to_numpy(), np.nan, customer)
         table = frame.pivot_table(index="cohort", columns="age", values="customer", aggfunc="nunique")
         if measure == "share_active":
             table = table.div(table[0], axis=0)
