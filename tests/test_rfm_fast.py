@@ -25,53 +25,17 @@ class ReferenceScorer(RFMScorer):
     """RFMScorer as written before the fast path (fit, transform and the discrimination check)."""
 
     def fit(self, features):
-        if not 2 <= self.bins <= 10:
-            raise ValueError(f"bins must be an integer from 2 to 10, got {self.bins}")
-        if self.method not in ("quantile", "percentile", "fixed"):
-            raise ValueError(f"method must be quantile, percentile or fixed, got {self.method!r}")
-        if self.ties not in ("merge", "rank"):
-            raise ValueError(f"ties must be merge or rank, got {self.ties!r}")
-        if self.ties == "rank" and self.method != "quantile":
-            raise ValueError(f"ties='rank' applies to method='quantile' only, got method={self.method!r}")
-        if not 0.5 < self.max_tied_share <= 1:
-            raise ValueError(f"max_tied_share must be a share above 0.5 and at most 1, got {self.max_tied_share}")
-        rfm._require_columns(features, RFM_FEATURES.values())
-        if features.empty:
-            raise ValueError("cannot fit RFM scores on zero customers")
-        empty = [c for c in RFM_FEATURES.values() if features[c].isna().all()]
-        missing = [c for c in RFM_FEATURES.values() if features[c].isna().any() and c not in empty]
-        if missing:
-            raise ValueError(f"features have missing values in {', '.join(missing)}; RFM needs every customer's")
+        empty = self._checked(features)  # the options and features checked as the module does
         self.cuts_, self.max_score_, self.n_bins_, self.tied_share_, self.unusable_ = {}, {}, {}, {}, {}
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
-            if column in empty:
-                self.cuts_[dim], self.max_score_[dim], self.n_bins_[dim], self.tied_share_[dim] = np.array([]), 1, 1, 1.0
-                self.unusable_[dim] = {"reason": "no_values", "share": 1.0, "limit": self.max_tied_share, "value": None}
+            scores = self._dimension_scores(dim, column, values, column in empty)
+            if scores is None:
                 continue
-            if self.ties == "rank":
-                self.max_score_[dim] = self.bins
-                scores = self._rank_scores(dim, values)
-                self.cuts_[dim] = np.array([values[scores == s].max() if dim != "r" else values[scores == s].min()
-                                            for s in range(1, self.bins) if (scores == s).any()])
-            else:
-                self.cuts_[dim] = self._learn_cuts(column, values)
-                self.max_score_[dim] = len(self.cuts_[dim]) + 1
-                scores = self._cut_scores(dim, values)
             self.n_bins_[dim] = len(np.unique(scores))
             value_share = pd.Series(values).value_counts(normalize=True).iloc[0]
             score_share = pd.Series(scores).value_counts(normalize=True).iloc[0]
-            self.tied_share_[dim] = float(max(value_share, score_share))
-            if value_share == 1:
-                reason = "one_value"
-            elif score_share == 1:
-                reason = "one_score"
-            elif self.tied_share_[dim] >= self.max_tied_share:
-                reason = "tied"
-            else:
-                continue
-            self.unusable_[dim] = {"reason": reason, "share": self.tied_share_[dim], "limit": self.max_tied_share,
-                                   "value": float(values[0]) if reason == "one_value" else None}
+            self._judge_shares(dim, values, value_share, score_share)  # the shares counted the old way
         return self
 
     def transform(self, features):

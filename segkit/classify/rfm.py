@@ -83,7 +83,9 @@ class RFMScorer:
         self.percentiles = percentiles
         self.max_tied_share = max_tied_share
 
-    def fit(self, features: pd.DataFrame) -> "RFMScorer":
+    def _checked(self, features: pd.DataFrame) -> list[str]:
+        """The options and `features` checked before fitting (ValueError naming what is wrong); the
+        feature columns missing for every customer, which cannot discriminate."""
         if not 2 <= self.bins <= 10:
             raise ValueError(f"bins must be an integer from 2 to 10, got {self.bins}")
         if self.method not in ("quantile", "percentile", "fixed"):
@@ -103,22 +105,34 @@ class RFMScorer:
         missing = [c for c in RFM_FEATURES.values() if features[c].isna().any() and c not in empty]
         if missing:
             raise ValueError(f"features have missing values in {', '.join(missing)}; RFM needs every customer's")
+        return empty
+
+    def _dimension_scores(self, dim: str, column: str, values: np.ndarray, empty: bool) -> np.ndarray | None:
+        """Learn one dimension's cuts (`cuts_`, `max_score_`) from `values` and return the customers'
+        scores; None for a feature missing for every customer, marked unusable (no_values)."""
+        if empty:
+            self.cuts_[dim], self.max_score_[dim], self.n_bins_[dim], self.tied_share_[dim] = np.array([]), 1, 1, 1.0
+            self.unusable_[dim] = {"reason": "no_values", "share": 1.0, "limit": self.max_tied_share, "value": None}
+            return None
+        if self.ties == "rank":
+            self.max_score_[dim] = self.bins
+            scores = self._rank_scores(dim, values)
+            self.cuts_[dim] = np.array([values[scores == s].max() if dim != "r" else values[scores == s].min()
+                                        for s in range(1, self.bins) if (scores == s).any()])
+        else:
+            self.cuts_[dim] = self._learn_cuts(column, values)
+            self.max_score_[dim] = len(self.cuts_[dim]) + 1
+            scores = self._cut_scores(dim, values)
+        return scores
+
+    def fit(self, features: pd.DataFrame) -> "RFMScorer":
+        empty = self._checked(features)
         self.cuts_, self.max_score_, self.n_bins_, self.tied_share_, self.unusable_ = {}, {}, {}, {}, {}
         for dim, column in RFM_FEATURES.items():
             values = features[column].to_numpy(dtype=float)
-            if column in empty:
-                self.cuts_[dim], self.max_score_[dim], self.n_bins_[dim], self.tied_share_[dim] = np.array([]), 1, 1, 1.0
-                self.unusable_[dim] = {"reason": "no_values", "share": 1.0, "limit": self.max_tied_share, "value": None}
+            scores = self._dimension_scores(dim, column, values, column in empty)
+            if scores is None:
                 continue
-            if self.ties == "rank":
-                self.max_score_[dim] = self.bins
-                scores = self._rank_scores(dim, values)
-                self.cuts_[dim] = np.array([values[scores == s].max() if dim != "r" else values[scores == s].min()
-                                            for s in range(1, self.bins) if (scores == s).any()])
-            else:
-                self.cuts_[dim] = self._learn_cuts(column, values)
-                self.max_score_[dim] = len(self.cuts_[dim]) + 1
-                scores = self._cut_scores(dim, values)
             counts = np.bincount(scores)  # customers per score (scores are 1..max_score_ here)
             self.n_bins_[dim] = int(np.count_nonzero(counts))  # the scores customers really get
             self._check_discrimination(dim, values, counts)
@@ -134,6 +148,11 @@ class RFMScorer:
             value_share = 1.0 if values.min() == values.max() else 0.0
         else:
             value_share = pd.Series(values).value_counts(normalize=True).iloc[0]
+        self._judge_shares(dim, values, value_share, score_share)
+
+    def _judge_shares(self, dim: str, values: np.ndarray, value_share: float, score_share: float) -> None:
+        """Record the dimension's tied share (the larger of the top value's and the top score's) and
+        mark it unusable when one value or one score holds everyone, or the share reaches the limit."""
         self.tied_share_[dim] = float(max(value_share, score_share))
         if value_share == 1:
             reason = "one_value"
