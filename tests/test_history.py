@@ -72,3 +72,26 @@ def test_two_months_written_at_once_wait_their_turn(tmp_path):
     assert [w.exitcode for w in writers] == [0, 0, 0]
     assert months_written(path, "shop") == [dt.date(2024, m, 1) for m in (1, 2, 3)]
     assert len(read_history(path)["assignments"]) == 6000
+
+
+def test_a_history_with_the_old_keyed_assignments_is_rebuilt_without_losing_a_row(tmp_path):
+    # segkit before 0.2 made `assignments` with PRIMARY KEY (run_name, month, customer_id): DuckDB's index
+    # made committing a replaced month of 1M customers take 40 s; the next write rebuilds the table unkeyed
+    path = tmp_path / "history.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE assignments (run_name VARCHAR NOT NULL, month DATE NOT NULL, customer_id VARCHAR "
+                    "NOT NULL, segment VARCHAR, rfm_class VARCHAR, cluster INTEGER, r_score INTEGER, f_score INTEGER, "
+                    "m_score INTEGER, frequency_tier VARCHAR, monetary_tier VARCHAR, clv_tier VARCHAR, tags VARCHAR, "
+                    "revenue DOUBLE, clv DOUBLE, p_alive DOUBLE, PRIMARY KEY (run_name, month, customer_id))")
+        con.execute("INSERT INTO assignments (run_name, month, customer_id, segment, revenue) VALUES "
+                    "('shop', '2024-01-01', 'a', 'champions', 5.0), ('shop', '2024-01-01', 'b', 'lost', 7.5)")
+    write_month(path, "shop", dt.date(2024, 2, 29), profile(["a", "c"], "loyal"), {"customers": 2})
+    write_month(path, "shop", dt.date(2024, 2, 29), profile(["c"], "at_risk"), {"customers": 1})  # replaced whole
+    assignments = read_history(path, "shop")["assignments"]
+    assert assignments[["month", "customer_id", "segment", "revenue"]].astype(str).values.tolist() == [
+        ["2024-01-01", "a", "champions", "5.0"], ["2024-01-01", "b", "lost", "7.5"], ["2024-02-01", "c", "at_risk", "10.0"]]
+    with duckdb.connect(str(path), read_only=True) as con:
+        keys = con.execute("SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+                           "ORDER BY ALL").fetchall()
+        tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY ALL").fetchall()
+    assert keys == [("kpis",), ("runs",)] and tables == [("assignments",), ("kpis",), ("runs",)]
