@@ -117,16 +117,20 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 (work / "data").mkdir()
                 (work / "executed").mkdir()
                 timings: dict[str, float] = {}
-                for number, notebook in enumerate(notebooks, start=1):
-                    doing = f"running notebook {notebook}"
-                    progress(f"[{number}/{len(notebooks)}] running {notebook}")
-                    tick = time.perf_counter()
-                    execute_notebook(sources[notebook], work / "executed" / f"{notebook}.ipynb",
-                                     {"params_path": str(params_path), "data_dir": str(work / "data"),
-                                      "overrides": overrides},
-                                     sources[notebook].parent, notebook, timeout_s=timeout_s)
-                    timings[notebook] = round(time.perf_counter() - tick, 2)
-                    progress(f"      {notebook} done in {timings[notebook]:.1f} s")
+                with KernelPool() as kernels:
+                    for number, notebook in enumerate(notebooks, start=1):
+                        doing = f"running notebook {notebook}"
+                        progress(f"[{number}/{len(notebooks)}] running {notebook}")
+                        tick = time.perf_counter()
+                        following = notebooks[number] if number < len(notebooks) else None
+                        execute_notebook(sources[notebook], work / "executed" / f"{notebook}.ipynb",
+                                         {"params_path": str(params_path), "data_dir": str(work / "data"),
+                                          "overrides": overrides},
+                                         sources[notebook].parent, notebook, timeout_s=timeout_s, kernels=kernels,
+                                         then=sources[following] if following else None,
+                                         warm_imports=warm_imports_fit(work / "data"))
+                        timings[notebook] = round(time.perf_counter() - tick, 2)
+                        progress(f"      {notebook} done in {timings[notebook]:.1f} s")
                 tick = time.perf_counter()
                 doing = "writing the HTML pages"
                 progress("writing HTML")
@@ -270,26 +274,187 @@ def check_notebook(path: Path) -> None:
                           "file; tag the cell that sets params_path, data_dir and overrides")
 
 
+# The largest run that starts its next kernel with the notebook's imports already made: a waiting kernel
+# takes about 50 MB of memory, about 240 MB once it has imported segkit, pandas, matplotlib and
+# seaborn. A report on 100,000 customers peaks near 1 GB, on 1M near 1.9 GB against a budget of
+# 2 GB (docs/benchmarks.md): above this many customers the next kernel starts bare.
+WARM_IMPORTS_MAX_CUSTOMERS = 250_000
+
+
+def warm_imports_fit(data_dir: Path) -> bool:
+    """Whether the run's next kernels may wait with their imports made: when 01 has saved the
+    features of at most WARM_IMPORTS_MAX_CUSTOMERS customers (unknown before that: no)."""
+    import pyarrow.parquet as pq
+
+    try:
+        customers = pq.ParquetFile(data_dir / "features.parquet").metadata.num_rows
+    except (OSError, ValueError):  # not written yet, or not readable: the run says so in its own time
+        return False
+    return customers <= WARM_IMPORTS_MAX_CUSTOMERS
+
+
+class KernelPool:
+    """The Python kernels of one report run, one per notebook, each shut down when its notebook ends.
+
+    While a notebook runs, the next notebook's kernel starts (`prepare`), so that its start-up
+    (0.5-1 s a notebook) is off the run's path; with `warm_imports` it also runs that notebook's own
+    import statements as it starts (IPython's `exec_lines`; about 2 s a notebook), then deletes the
+    names they bound, so the notebook's namespace is as a fresh kernel's: its import cell still
+    binds every name it uses. Use it as a context manager: leaving it shuts down a kernel still
+    waiting (a run that failed, or was stopped).
+    """
+
+    def __init__(self) -> None:
+        self._waiting: tuple[Path, object] | None = None
+
+    def __enter__(self) -> KernelPool:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def prepare(self, source: Path, cwd: Path, warm_imports: bool = False) -> None:
+        """Start the kernel for the notebook `source` (replacing a waiting one)."""
+        self.close()
+        self._waiting = (source, _start_kernel(cwd, _import_lines(source) if warm_imports else []))
+
+    def take(self, source: Path, cwd: Path):
+        """The kernel prepared for `source`, or a new one started now."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            prepared, kernel = waiting
+            if prepared == source and _alive(kernel):
+                return kernel
+            _shutdown(kernel)
+        return _start_kernel(cwd, [])
+
+    def release(self, kernel) -> None:
+        """Close the clients of `kernel` and shut it down (at once if a cell is still running)."""
+        _shutdown(kernel)
+
+    def close(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            _shutdown(waiting[1])
+
+
+def _start_kernel(cwd: Path, exec_lines: list[str]):
+    """A started kernel manager (of `_kernel_manager_class`) for the python3 kernel in `cwd`."""
+    from jupyter_core.utils import run_sync
+
+    kernel = _kernel_manager_class()(kernel_name=KERNEL)
+    arguments = ["--IPKernelApp.log_level=ERROR"]
+    if exec_lines:
+        arguments.append(f"--IPKernelApp.exec_lines={exec_lines!r}")
+    try:
+        run_sync(kernel.start_kernel)(extra_arguments=arguments, cwd=str(cwd))
+    except Exception as err:  # no python3 kernel, a kernel that cannot be launched
+        raise ReportError(f"the Python kernel could not start ({type(err).__name__}: {_cut(err)}); check that "
+                          "ipykernel is installed in the environment that runs segkit") from err
+    return kernel
+
+
+def _alive(kernel) -> bool:
+    from jupyter_core.utils import run_sync
+
+    try:
+        return bool(run_sync(kernel.is_alive)())
+    except Exception:  # a kernel whose process is gone
+        return False
+
+
+def _shutdown(kernel) -> None:
+    """Stop `kernel`'s clients (the notebook client's channels, its heartbeat thread) and the kernel."""
+    from jupyter_core.utils import run_sync
+
+    for client in kernel.clients:
+        client.stop_channels()
+    kernel.clients.clear()
+    if kernel.has_kernel:
+        run_sync(kernel.shutdown_kernel)()
+
+
+def _cancel_waiting_tasks() -> None:
+    """Cancel the tasks an interrupted notebook client left on this thread's event loop (jupyter's,
+    which the kernel's shutdown runs next): else one of them sees the kernel stop and asyncio prints
+    its "Kernel died" traceback at exit."""
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    try:
+        asyncio.get_running_loop()
+        return  # called from a running loop (a notebook): jupyter runs the client elsewhere
+    except RuntimeError:
+        pass
+    loop = ensure_event_loop()
+    waiting = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in waiting:
+        task.cancel()
+    if waiting:
+        loop.run_until_complete(asyncio.gather(*waiting, return_exceptions=True))
+
+
+def _import_lines(source: Path) -> list[str]:
+    """The import statements of the notebook's import cell (its first code cell after the parameters
+    that imports anything), then a `del` of the names they bind; [] when there are none or the cell
+    does not parse (the notebook then fails in its own cell, with its own message)."""
+    import ast
+
+    cells = json.loads(source.read_text(encoding="utf-8")).get("cells", [])
+    for cell in cells:
+        if cell.get("cell_type") != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        text = "".join(cell.get("source", [])) if isinstance(cell.get("source"), list) else cell.get("source", "")
+        try:
+            statements = [node for node in ast.parse(text).body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        except SyntaxError:
+            return []
+        if not statements:
+            continue
+        names = [alias.asname or alias.name.split(".")[0] for node in statements for alias in node.names]
+        if "*" in names:  # a star import binds names no `del` can list
+            return []
+        return [ast.unparse(node) for node in statements] + [f"del {', '.join(dict.fromkeys(names))}"]
+    return []
+
+
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
-                     timeout_s: int | None = None) -> None:
+                     timeout_s: int | None = None, kernels: KernelPool | None = None, then: Path | None = None,
+                     warm_imports: bool = False) -> None:
     """Execute one notebook with papermill into `target`; every way it can fail is a `ReportError`.
 
     A cell that raises, a kernel that dies, a cell that runs longer than `timeout_s` seconds, and a
     notebook that stops before its last cell (`sys.exit(0)` in a cell) all fail with a message that
-    names the notebook and the cell.
+    names the notebook and the cell. The notebook runs in a kernel of its own, shut down after it:
+    from `kernels` when a run passes its pool (see `KernelPool`), which then starts the kernel of the
+    notebook `then` while this one runs (with that notebook's imports when `warm_imports`).
     """
     import papermill
 
-    manager = _kernel_manager_class()  # a class of its own for this notebook: the hooks below set its state
-
-    def cell_started(**_) -> None:
-        manager.cell_running = True
-
-    def cell_finished(**_) -> None:
-        manager.cell_running = False
-
+    pool = kernels if kernels is not None else KernelPool()
     with _kernel_environment():
-        _execute(papermill, source, target, parameters, cwd, notebook, timeout_s, manager, cell_started, cell_finished)
+        kernel = pool.take(source, cwd)
+        if then is not None:  # it starts now, while this notebook runs
+            pool.prepare(then, then.parent, warm_imports)
+        manager = type(kernel)  # a class of its own for this kernel: the hooks below set its state
+
+        def cell_started(**_) -> None:
+            manager.cell_running = True
+
+        def cell_finished(**_) -> None:
+            manager.cell_running = False
+
+        try:
+            _execute(papermill, source, target, parameters, cwd, notebook, timeout_s, kernel, cell_started,
+                     cell_finished)
+        except BaseException:  # Ctrl-C, SIGTERM: the notebook client's tasks were left waiting on the kernel
+            _cancel_waiting_tasks()
+            raise
+        finally:
+            pool.release(kernel)
+            if kernels is None:
+                pool.close()
     stopped = _stopped_early(target)
     if stopped:
         raise ReportError(f"notebook {notebook} stopped early, {stopped}; a report notebook must run to its last "
@@ -334,7 +499,7 @@ def _has_jemalloc() -> bool:
 
 
 def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
-             timeout_s: int | None, manager, cell_started, cell_finished) -> None:
+             timeout_s: int | None, kernel, cell_started, cell_finished) -> None:
     """papermill's run of one notebook, each of its failures as a ReportError (see `execute_notebook`)."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -342,8 +507,7 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
                                    cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=timeout_s,
-                                   kernel_manager_class=manager, on_cell_execute=cell_started,
-                                   on_cell_executed=cell_finished, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                   km=kernel, on_cell_execute=cell_started, on_cell_executed=cell_finished)
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
                           f"{_cut(_java_cause(err.evalue), 1000)}){_errno_advice(err.evalue)}"
@@ -702,6 +866,15 @@ def _kernel_manager_class() -> type:
 
     class QuietShutdownKernelManager(AsyncKernelManager):
         cell_running = False
+
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.clients = []  # the notebook client's: papermill leaves them open on a kernel it did not start
+
+        def client(self, **kwargs):
+            made = super().client(**kwargs)
+            self.clients.append(made)
+            return made
 
         async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
             await super().shutdown_kernel(now=now or type(self).cell_running, restart=restart)

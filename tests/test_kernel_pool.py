@@ -1,0 +1,112 @@
+"""The run's kernels (segkit.report.runner.KernelPool): the next notebook's kernel starts while one
+runs, with that notebook's imports made when the run is small, and every notebook still starts from a
+namespace of its own; no kernel outlives its notebook or the run."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from segkit.report import runner
+from segkit.report.runner import KernelPool, _import_lines, execute_notebook, warm_imports_fit
+
+# colorsys and wave: standard modules that neither ipykernel nor IPython import on their own
+CHECK = ('found = sorted(n for n in ("cs", "wave", "dumps") if n in globals())\n'
+         'loaded = sorted(m for m in ("colorsys", "wave") if m in __import__("sys").modules)\n'
+         'print(__import__("json").dumps({"found": found, "loaded": loaded, "pid": __import__("os").getpid()}))')
+IMPORTS = "import colorsys as cs\nimport wave\nfrom json import dumps\nvalue = cs.rgb_to_hsv(1, 0, 0)"
+
+
+def notebook(path: Path, cells: list[str]) -> Path:
+    made = nbformat.v4.new_notebook()
+    made.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    made.cells = [nbformat.v4.new_code_cell("params_path = ''", metadata={"tags": ["parameters"]}),
+                  *map(nbformat.v4.new_code_cell, cells)]
+    nbformat.write(made, path)
+    return path
+
+
+def seen(executed: Path) -> dict:
+    """What the check cell printed, and the execution counts of the code cells."""
+    cells = [c for c in json.loads(executed.read_text())["cells"] if c["cell_type"] == "code"]
+    printed = next(o["text"] for c in cells for o in c.get("outputs", []) if o.get("name") == "stdout")
+    return {**json.loads("".join(printed)), "counts": [c["execution_count"] for c in cells]}
+
+
+def gone(pid: int, wait: float = 10.0) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_import_lines_are_the_notebooks_own_then_a_del_of_every_name(tmp_path):
+    source = notebook(tmp_path / "n.ipynb", ["x = 1", IMPORTS, "import math"])
+    assert _import_lines(source) == ["import colorsys as cs", "import wave", "from json import dumps",
+                                     "del cs, wave, dumps"]
+    dotted = notebook(tmp_path / "d.ipynb", ["import os.path\nimport segkit.report.plots\nfrom a import b as c"])
+    assert _import_lines(dotted)[-1] == "del os, segkit, c"
+    assert _import_lines(notebook(tmp_path / "star.ipynb", ["from math import *"])) == []
+    assert _import_lines(notebook(tmp_path / "bad.ipynb", ["import (", IMPORTS])) == []
+    assert _import_lines(notebook(tmp_path / "none.ipynb", ["x = 1"])) == []
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_prepared_kernel_runs_its_notebook_from_a_fresh_namespace(tmp_path, warm):
+    source = notebook(tmp_path / "n.ipynb", [CHECK, IMPORTS])
+    with KernelPool() as kernels:
+        kernels.prepare(source, tmp_path, warm_imports=warm)
+        prepared = kernels._waiting[1]
+        execute_notebook(source, tmp_path / "out.ipynb", {}, tmp_path, "n", timeout_s=60, kernels=kernels)
+        assert kernels._waiting is None and not prepared.has_kernel  # taken, used, shut down
+    result = seen(tmp_path / "out.ipynb")
+    # warm: the modules are there, but none of the names the import cell binds before that cell runs
+    assert result["found"] == [] and result["loaded"] == (["colorsys", "wave"] if warm else [])
+    assert result["counts"] == [1, 2, 3]  # the start-up imports took no execution count
+    assert gone(result["pid"])
+
+
+def test_each_notebook_gets_its_own_kernel_and_none_outlives_the_run(tmp_path):
+    first = notebook(tmp_path / "a.ipynb", [CHECK])
+    second = notebook(tmp_path / "b.ipynb", [CHECK, IMPORTS])
+    with KernelPool() as kernels:
+        execute_notebook(first, tmp_path / "a-out.ipynb", {}, tmp_path, "a", timeout_s=60, kernels=kernels,
+                         then=second, warm_imports=True)
+        waiting = kernels._waiting[1]
+        assert kernels._waiting[0] == second and waiting.has_kernel  # started while `first` ran
+        execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels,
+                         then=first)
+        left = kernels._waiting[1]  # prepared for a notebook that never comes: stopped with the pool
+    a, b = seen(tmp_path / "a-out.ipynb"), seen(tmp_path / "b-out.ipynb")
+    assert a["pid"] != b["pid"] and b["loaded"] == ["colorsys", "wave"] and b["found"] == []
+    assert gone(a["pid"]) and gone(b["pid"]) and not left.has_kernel
+
+
+def test_a_kernel_prepared_for_another_notebook_is_not_used(tmp_path):
+    source, other = notebook(tmp_path / "n.ipynb", [CHECK]), notebook(tmp_path / "o.ipynb", [IMPORTS])
+    with KernelPool() as kernels:
+        kernels.prepare(other, tmp_path, warm_imports=True)
+        wrong = kernels._waiting[1]
+        execute_notebook(source, tmp_path / "out.ipynb", {}, tmp_path, "n", timeout_s=60, kernels=kernels)
+        assert not wrong.has_kernel
+    assert seen(tmp_path / "out.ipynb")["loaded"] == []
+
+
+def test_imports_wait_in_the_next_kernel_only_for_a_run_known_to_be_small(tmp_path, monkeypatch):
+    assert not warm_imports_fit(tmp_path)  # 01 has not saved the features yet
+    pq.write_table(pa.table({"customer_id": ["a", "b", "c"]}), tmp_path / "features.parquet")
+    assert warm_imports_fit(tmp_path)
+    monkeypatch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 2)
+    assert not warm_imports_fit(tmp_path)
+    (tmp_path / "features.parquet").write_bytes(b"not parquet")
+    monkeypatch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 10)
+    assert not warm_imports_fit(tmp_path)
