@@ -86,6 +86,35 @@ def load_stage(data_dir: str | Path, name: str, optional: bool = False,
                            to_pandas_kwargs={"categories": list(categories)} if categories else None)
 
 
+def join_stages(left: pd.DataFrame, right: pd.DataFrame, columns: list[str], how: str = "inner") -> pd.DataFrame:
+    """`left` with `right`'s `columns` joined on customer_id, one row each (pandas' MergeError when an
+    id is there twice), in `left`'s order; `how` as pandas' merge ("inner" or "left"). Two stages
+    of one run list the same customers in customer_id order: then the columns are taken as they
+    are (see `same_customers`), with no hash table of a million ids."""
+    if same_customers(left["customer_id"], right["customer_id"]):
+        return left.assign(**{name: right[name].array for name in columns})
+    return left.merge(right[["customer_id", *columns]], on="customer_id", how=how, validate="one_to_one")
+
+
+def same_customers(left: pd.Series, right: pd.Series) -> bool:
+    """Whether two id columns (of one type) hold the same ids in the same strictly ascending order, so
+    each once: how the stages of a run list their customers. Other types or orders: False."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(left) != len(right) or left.dtype != right.dtype:
+        return False
+    if len(left) == 0:
+        return True
+    try:
+        a, b = (pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids
+                for ids in (pa.array(left.array), pa.array(right.array)))
+    except (pa.ArrowException, TypeError, ValueError):  # ids of mixed types: a merge decides
+        return False
+    ascending = pc.all(pc.less(a.slice(0, len(a) - 1), a.slice(1))).as_py() if len(a) > 1 else a.null_count == 0
+    return bool(ascending) and bool(pc.all(pc.equal(a, b)).as_py())
+
+
 def stage_table(data_dir: str | Path, name: str, optional: bool = False):
     """A stage file as a lazy table in a new embedded DuckDB (`ibis.Table`), read in place: for the
     large stages (clean_transactions), which later notebooks query without loading them into

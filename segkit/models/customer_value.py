@@ -18,6 +18,7 @@ import pandas as pd
 
 from segkit.classify.value import tiers
 from segkit.errors import DataError
+from segkit.store import join_stages, same_customers
 from segkit.models.clv import BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, horizon_purchases
 
 VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_spend", "clv", "clv_tier", "churn_risk")
@@ -129,7 +130,7 @@ def slipping_valuable(profile: pd.DataFrame, value: pd.DataFrame, alive_threshol
     """Valuable but slipping: customers in the high monetary tier (revenue so far) whose P(alive)
     is below `alive_threshold`, most valuable first. Columns: customer_id, segment, rfm_class,
     revenue, recency_days, p_alive, clv."""
-    joined = _without_value(profile).merge(value[["customer_id", "p_alive", "clv"]], on="customer_id", how="inner")
+    joined = join_stages(_without_value(profile), value, ["p_alive", "clv"])
     slipping = joined[(joined["monetary_tier"] == "high") & (joined["p_alive"] < alive_threshold)]
     columns = [c for c in ("customer_id", "segment", "rfm_class", "revenue", "recency_days", "p_alive", "clv")
                if c in slipping.columns]
@@ -140,8 +141,9 @@ def value_by(profile: pd.DataFrame, value: pd.DataFrame, column: str) -> pd.Data
     """Per value of `column` (segment, rfm_class, cluster...): customers, revenue so far, predicted
     CLV (sum and share of all predicted CLV), mean P(alive) and the share at churn risk: which
     classes hold the future value."""
-    joined = profile[["customer_id", column, "revenue"]].merge(_without_value(value, keep=VALUE_COLUMNS), on="customer_id",
-                                                               how="inner")
+    values = _without_value(value, keep=VALUE_COLUMNS)
+    joined = join_stages(profile[["customer_id", column, "revenue"]], values,
+                         [c for c in values.columns if c != "customer_id"])
     grouped = joined.groupby(column, observed=True)
     table = pd.DataFrame({
         "customers": grouped.size(),
@@ -181,7 +183,7 @@ class ValueStage:
             return None
         from segkit.models.clv import group_intervals
 
-        if _same_customers(summary, profile):  # the run's stages list the customers in one order: no join
+        if same_customers(summary["customer_id"], profile["customer_id"]):  # a run's stages: no join
             known = profile[column].notna().to_numpy()
             joined = summary.assign(**{column: profile[column].to_numpy()})
             joined = joined if known.all() else joined[known]
@@ -193,16 +195,6 @@ class ValueStage:
             return None
         return group_intervals(joined, column, self.models.purchases, self.models.spend, horizon=self.horizon,
                                horizon_unit=self.horizon_unit, discount_rate=self.discount_rate, level=level)
-
-
-def _same_customers(summary: pd.DataFrame, profile: pd.DataFrame) -> bool:
-    """Whether both frames list the same customer ids (as text) in the same order."""
-    if len(summary) != len(profile):
-        return False
-    ids, others = summary["customer_id"], profile["customer_id"]
-    if ids.dtype != others.dtype:
-        ids, others = ids.astype(str), others.astype(str)
-    return bool(ids.array.equals(others.array))
 
 
 def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 12, horizon_unit: str = "months",
@@ -257,7 +249,7 @@ def with_value(profile: pd.DataFrame, value: pd.DataFrame | None) -> pd.DataFram
     kept = _without_value(profile)
     if value is None:
         return kept
-    return kept.merge(value, on="customer_id", how="left")
+    return join_stages(kept, value, [c for c in value.columns if c != "customer_id"], how="left")
 
 
 def value_findings(profile: pd.DataFrame, value: pd.DataFrame | None, alive_threshold: float = 0.5) -> dict | None:

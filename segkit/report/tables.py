@@ -11,7 +11,7 @@ import pandas as pd
 
 from segkit.i18n import format_conditions, messages, rule_name, t
 from segkit.classify.rfm import RFM_FEATURES, load_segment_map, map_for_codes, strategies
-from segkit.store import load_run_info, load_stage
+from segkit.store import join_stages, load_run_info, load_stage, same_customers
 from segkit.classify.value import top_share
 
 # The case-study groups of the eleven-segment grid; a map may name its own with `group` (rm6 does).
@@ -99,38 +99,11 @@ def rules_table(explanation, lang: str) -> pd.DataFrame:
                           "customers": r.customers, "purity": r.purity} for r in explanation.rules])
 
 
-def one_to_one(left: pd.DataFrame, right: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """`left` with `right`'s `columns` joined on customer_id, one row each (an inner join in `left`'s
-    order; pandas' MergeError when an id is there twice). Two stages of one run hold the same
-    customers in the same order: then the columns are taken as they are, with no 1M-id hash table."""
-    if _same_customers(left["customer_id"], right["customer_id"]):
-        return left.assign(**{name: right[name].array for name in columns})
-    return left.merge(right[["customer_id", *columns]], on="customer_id", validate="one_to_one")
-
-
-def _same_customers(left: pd.Series, right: pd.Series) -> bool:
-    """Whether two id columns hold the same ids in the same strictly ascending order (so each once)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if len(left) != len(right) or left.dtype != right.dtype:
-        return False
-    if len(left) == 0:
-        return True
-    try:
-        a, b = (pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids
-                for ids in (pa.array(left.array), pa.array(right.array)))
-    except (pa.ArrowException, TypeError, ValueError):  # ids of mixed types: the merge decides
-        return False
-    ascending = pc.all(pc.less(a.slice(0, len(a) - 1), a.slice(1))).as_py() if len(a) > 1 else a.null_count == 0
-    return bool(ascending) and bool(pc.all(pc.equal(a, b)).as_py())
-
-
 def crosstab_clusters_segments(clusters: pd.DataFrame, segments: pd.DataFrame, map_name: str,
                                lang: str) -> pd.DataFrame:
     """Customers per cluster (rows) and segment (columns, in the map's order)."""
     segment_map = map_for_codes(map_name, segments["segment"])
-    merged = one_to_one(clusters, segments, ["segment"])
+    merged = join_stages(clusters, segments, ["segment"])
     table = pd.crosstab(merged["cluster_name"], merged["segment"]).reindex(columns=segment_map.codes, fill_value=0)
     table.columns = [segment_map.label(c, lang) for c in table.columns]
     return table.reset_index().rename(columns={"cluster_name": "cluster"})
@@ -229,7 +202,7 @@ def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.D
     else Champions/Loyal, At Risk/Can't Lose Them and Lost/Hibernating; when the segments were made
     with the fallback grid rm6 (F could not discriminate), its groups are used and `segment_map`
     says so. `clusters` None (clustering skipped) leaves out the best cluster."""
-    merged = one_to_one(features, segments, ["segment"])
+    merged = join_stages(features, segments, ["segment"])
     used_map = map_for_codes(segment_map, merged["segment"])
     groups = {name: used_map.group(name) or codes for name, codes in GROUPS.items()}
     total_customers = len(merged)
@@ -253,7 +226,7 @@ def case_findings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.D
     }
     if clusters is not None:
         best = clusters[clusters["cluster"] == 0]
-        if _same_customers(features["customer_id"], clusters["customer_id"]):  # 1M ids: no index built
+        if same_customers(features["customer_id"], clusters["customer_id"]):  # 1M ids: no index built
             revenue = features.loc[(clusters["cluster"] == 0).to_numpy(), "revenue"]
         else:
             revenue = features.set_index("customer_id").loc[best["customer_id"], "revenue"]

@@ -1,0 +1,88 @@
+"""Joining two stages of one run by customer (segkit.store.join_stages): the same rows as pandas'
+one-to-one merge, whatever the order, the ids' type or their gaps; and the report tables and value
+functions that use it."""
+
+import pandas as pd
+import pytest
+
+from segkit.models.customer_value import slipping_valuable, value_by, with_value
+from segkit.report.tables import case_findings, crosstab_clusters_segments
+from segkit.store import join_stages, same_customers
+
+
+def merged(left, right, columns, how="inner"):
+    return left.merge(right[["customer_id", *columns]], on="customer_id", how=how, validate="one_to_one")
+
+
+def stages(ids, order=None):
+    left = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if isinstance(ids[0], str) else ids,
+                         "revenue": [float(i + 1) for i in range(len(ids))], "orders": range(1, len(ids) + 1)})
+    right = pd.DataFrame({"customer_id": left["customer_id"],
+                          "segment": pd.array(["champions", "lost", "loyal", "at_risk", "new_customers"][:len(ids)] * 3,
+                                              dtype="str")[:len(ids)]})
+    return left, (right.iloc[order].reset_index(drop=True) if order is not None else right)
+
+
+@pytest.mark.parametrize("ids,order", [
+    (["a", "b", "c", "d"], None),                  # the same customers in the same order: taken as they are
+    (["a", "b", "c", "d"], [3, 1, 0, 2]),          # another order: merged
+    (["007", "07", "7", "70"], None),              # ids that look like numbers stay text
+    (["b", "a", "c", "d"], None),                  # the same order, not ascending: merged
+    ([3, 10, 22, 41], None),                        # integer ids
+    ([3, 10, 22, 41], [1, 0, 2, 3]),
+])
+def test_join_stages_equals_the_merge(ids, order):
+    left, right = stages(ids, order)
+    for how in ("inner", "left"):
+        pd.testing.assert_frame_equal(join_stages(left, right, ["segment"], how), merged(left, right, ["segment"], how))
+
+
+def test_a_customer_missing_on_one_side_or_there_twice_is_the_merges_business():
+    left, right = stages(["a", "b", "c", "d"])
+    fewer = right.iloc[[0, 1, 3]].reset_index(drop=True)  # c has no segment: an inner join leaves it out
+    for how in ("inner", "left"):  # left: c kept, without a segment
+        pd.testing.assert_frame_equal(join_stages(left, fewer, ["segment"], how), merged(left, fewer, ["segment"], how))
+    twice = pd.concat([left, left.iloc[[1]]]).sort_values("customer_id", kind="stable").reset_index(drop=True)
+    with pytest.raises(pd.errors.MergeError):  # b twice on both sides: the same ids in the same order
+        join_stages(twice, twice[["customer_id"]].assign(segment="lost"), ["segment"])
+
+
+def test_same_customers_needs_the_same_strictly_ascending_ids():
+    ids = pd.Series(["a", "b", "c"], dtype="str")
+    assert same_customers(ids, ids.copy())
+    assert not same_customers(ids, pd.Series(["a", "b", "d"], dtype="str"))
+    assert not same_customers(pd.Series(["a", "a", "b"], dtype="str"), pd.Series(["a", "a", "b"], dtype="str"))
+    assert not same_customers(pd.Series(["a", None, "b"], dtype="str"), pd.Series(["a", None, "b"], dtype="str"))
+    assert not same_customers(ids, ids.astype(object))  # another type: the merge decides
+    assert same_customers(ids.iloc[:0], ids.iloc[:0])
+
+
+def test_case_findings_and_the_crosstab_are_the_same_in_any_order():
+    left, right = stages(["a", "b", "c", "d", "e"])
+    clusters = pd.DataFrame({"customer_id": left["customer_id"], "cluster": [0, 1, 0, 2, 1],
+                             "cluster_name": pd.array(["best", "mid", "best", "low", "mid"], dtype="str")})
+    shuffled = [4, 2, 0, 3, 1]
+    mixed_right, mixed_clusters = (frame.iloc[shuffled].reset_index(drop=True) for frame in (right, clusters))
+    aligned, mixed = case_findings(left, right, clusters), case_findings(left, mixed_right, mixed_clusters)
+    assert aligned == mixed and aligned["best_cluster"]["revenue_share"] == pytest.approx((1 + 3) / 15)
+    pd.testing.assert_frame_equal(crosstab_clusters_segments(clusters, right, "rfm11", "en"),
+                                  crosstab_clusters_segments(mixed_clusters, mixed_right, "rfm11", "en"))
+
+
+def test_the_value_tables_are_the_same_in_any_order():
+    profile = pd.DataFrame({"customer_id": pd.array(["a", "b", "c", "d"], dtype="str"),
+                            "segment": pd.array(["champions", "lost", "champions", "loyal"], dtype="str"),
+                            "monetary_tier": ["high", "high", "low", "high"], "revenue": [50.0, 40.0, 5.0, 30.0],
+                            "recency_days": [3, 200, 40, 90]})
+    value = pd.DataFrame({"customer_id": profile["customer_id"], "p_alive": [0.9, 0.2, 0.6, 0.4],
+                          "clv": [120.0, 3.0, 10.0, 25.0], "expected_purchases": [2.0, 0.1, 0.5, 0.8],
+                          "expected_spend": [60.0, 30.0, 20.0, 31.0], "clv_tier": ["high", "low", "mid", "mid"],
+                          "churn_risk": [False, True, False, True]})
+    shuffled = value.iloc[[2, 0, 3, 1]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(with_value(profile, value), with_value(profile, shuffled))
+    pd.testing.assert_frame_equal(with_value(profile, value.iloc[[0, 1]]),  # c and d without a value
+                                  profile.merge(value.iloc[[0, 1]], on="customer_id", how="left"))
+    pd.testing.assert_frame_equal(value_by(profile, value, "segment"), value_by(profile, shuffled, "segment"))
+    slipping = slipping_valuable(profile, value)
+    assert slipping["customer_id"].tolist() == ["b", "d"]
+    pd.testing.assert_frame_equal(slipping, slipping_valuable(profile, shuffled))
