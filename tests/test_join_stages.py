@@ -86,3 +86,18 @@ def test_the_value_tables_are_the_same_in_any_order():
     slipping = slipping_valuable(profile, value)
     assert slipping["customer_id"].tolist() == ["b", "d"]
     pd.testing.assert_frame_equal(slipping, slipping_valuable(profile, shuffled))
+
+
+def test_before_after_takes_the_figures_already_read_for_the_input():
+    import ibis
+
+    from segkit.report.tables import before_after, describe_transactions
+
+    raw = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "order_id": ["1", "2", "3", "4"],
+                        "ordered_at": pd.to_datetime(["2024-01-02", "2024-02-03", "2024-03-04", "2024-05-06"]),
+                        "amount": [10.0, 5.5, 7.25, -3.0]})
+    clean = ibis.memtable(raw[raw["amount"] > 0])
+    read_twice = before_after(raw, clean, "zh")
+    assert read_twice.equals(before_after(describe_transactions(raw), clean, "zh"))
+    assert read_twice["rows"].tolist() == [4, 3] and read_twice["customers"].tolist() == [3, 2]
+    assert read_twice["last_date"].tolist() == ["2024-05-06", "2024-03-04"]

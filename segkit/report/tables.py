@@ -72,8 +72,9 @@ def describe_transactions(transactions) -> dict:
 
 
 def before_after(raw, clean, lang: str = "en") -> pd.DataFrame:
-    """One row each for the input and the clean transactions (DataFrames or Ibis tables)."""
-    rows = [{"stage": t(f"stage.{name}", lang), **describe_transactions(frame)}
+    """One row each for the input and the clean transactions: DataFrames or Ibis tables, or the
+    figures `describe_transactions` already gave for one of them (not read again)."""
+    rows = [{"stage": t(f"stage.{name}", lang), **(frame if isinstance(frame, dict) else describe_transactions(frame))}
             for name, frame in (("before", raw), ("after", clean))]
     return pd.DataFrame(rows).rename(columns={"first": "first_date", "last": "last_date"})
 
