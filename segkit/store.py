@@ -92,7 +92,8 @@ def join_stages(left: pd.DataFrame, right: pd.DataFrame, columns: list[str], how
     of one run list the same customers in customer_id order: then the columns are taken as they
     are (see `same_customers`), with no hash table of a million ids."""
     if same_customers(left["customer_id"], right["customer_id"]):
-        return left.assign(**{name: right[name].array for name in columns})
+        joined = left.assign(**{name: right[name].array for name in columns})
+        return joined.reset_index(drop=True)  # as merge's: a fresh 0..n-1 index
     return left.merge(right[["customer_id", *columns]], on="customer_id", how=how, validate="one_to_one")
 
 

@@ -37,6 +37,13 @@ def test_join_stages_equals_the_merge(ids, order):
         pd.testing.assert_frame_equal(join_stages(left, right, ["segment"], how), merged(left, right, ["segment"], how))
 
 
+def test_the_joined_rows_are_numbered_afresh_as_the_merge_numbers_them():
+    left, right = stages(["a", "b", "c"])
+    left.index = [10, 20, 30]
+    for how in ("inner", "left"):
+        pd.testing.assert_frame_equal(join_stages(left, right, ["segment"], how), merged(left, right, ["segment"], how))
+
+
 def test_a_customer_missing_on_one_side_or_there_twice_is_the_merges_business():
     left, right = stages(["a", "b", "c", "d"])
     fewer = right.iloc[[0, 1, 3]].reset_index(drop=True)  # c has no segment: an inner join leaves it out
