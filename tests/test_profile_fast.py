@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pandas.errors import MergeError
 
 from segkit.classify.profile import add_tags_and_rank, customer_profile, labelled, satisfaction_classes
-from segkit.classify.ranking import (best_first_ranks, criterion_column, percentile_ranks, rank_customers,
+from segkit.classify.ranking import (best_first_ranks, criterion_column, criterion_status, percentile_ranks, rank_customers,
                                      top_ranked, used_weights)
 from segkit.classify.tags import _tag_lists, apply_tags, compile_tags, evaluate
 from segkit.classify.value import abc_classes, tiers
@@ -277,3 +277,11 @@ def test_top_ranked_is_the_head_of_the_full_sort():
         pd.testing.assert_frame_equal(top_ranked(profile, n), check_exact=True, check_index_type=False,
                                       right=profile.sort_values(["rank", "customer_id"], kind="stable").head(n))
     assert top_ranked(profile, 0).empty
+
+
+@pytest.mark.parametrize("column", [[0.0, -0.0, np.nan], [1, 1, 1], [np.inf, np.inf], [1.0, 2.0, np.nan], [3, 4],
+                                    pd.array([2, None, 2], dtype="Int64"), ["1", "1.0", None], ["1", "2", None]])
+def test_one_value_as_counting_distinct_values_says(column):
+    profile = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(column))], "income": column})
+    expected = "one_value" if pd.to_numeric(profile["income"], errors="coerce").dropna().nunique() == 1 else "used"
+    assert criterion_status(profile, "income") == expected
