@@ -154,6 +154,8 @@ def test_profile_as_the_merges_made_it(with_tables, tier):
 def test_profile_when_segments_come_in_another_order_or_index():
     shuffled = segments().sample(frac=1, random_state=3)  # not aligned: the merge
     same(customer_profile(features(), shuffled), ref_profile(features(), shuffled))
+    ascending = sorted(IDS)  # as a run's stages list their customers
+    same(customer_profile(features(ascending), segments(ascending)), ref_profile(features(ascending), segments(ascending)))
     indexed = features().set_axis(range(100, 100 + len(IDS)))  # aligned values, another index
     same(customer_profile(indexed, segments()), ref_profile(indexed, segments()))
     fewer = segments().iloc[:-2]  # customers without segments: missing values, as the merge gives
@@ -161,9 +163,9 @@ def test_profile_when_segments_come_in_another_order_or_index():
 
 
 def test_a_repeated_customer_still_stops_as_before():
-    doubled = features(IDS + ["7"])
-    with pytest.raises(MergeError):
-        customer_profile(doubled, segments(IDS + ["7"]))
+    for ids in (IDS + ["7"], sorted(IDS + ["7"])):  # in any order, or ascending as a run's stages list them
+        with pytest.raises(MergeError):
+            customer_profile(features(ids), segments(ids))
     profile = ref_profile(features(), segments())
     with pytest.raises(MergeError):
         add_tags_and_rank(pd.concat([profile, profile.iloc[[1]]], ignore_index=True), [], WEIGHTS)
