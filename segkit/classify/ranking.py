@@ -20,6 +20,7 @@ Python, any column of the profile.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 # criterion -> (profile column, True when a higher value is better)
@@ -67,6 +68,8 @@ def criterion_status(profile: pd.DataFrame, criterion: str) -> str:
                                                  or pd.to_numeric(given.dropna(), errors="coerce").notna().all()):
         return "not_numeric"
     values = pd.to_numeric(given, errors="coerce").dropna()
+    if values.dtype.kind in "iuf":  # one value when the smallest is the largest (no hashing of a million values)
+        return "one_value" if values.min() == values.max() else "used"
     return "one_value" if values.nunique() == 1 else "used"
 
 
@@ -109,21 +112,113 @@ def rank_customers(profile: pd.DataFrame, weights: dict[str, float]) -> pd.DataF
     >>> rank_customers(p, {"amount": 1, "income": 1})[["customer_id", "rank_score"]].round(2).values.tolist()
     [['a', 0.75], ['b', 0.5], ['c', 0.25]]
     """
+    scores = rank_scores(profile, weights)
+    # no criterion in use: every customer ranks 1 with no score, left in the profile's order
+    return _best_first(scores) if scores.columns.str.startswith("crit_").any() else scores
+
+
+def rank_scores(profile: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """`rank_customers` in the profile's row order (one row per profile row, RangeIndex): what
+    `add_tags_and_rank` puts beside the profile without sorting or joining a million customers."""
+    from segkit.classify.profile import id_column
+
     weights = used_weights(profile, weights)
-    out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()})
+    out = pd.DataFrame({"customer_id": id_column(profile["customer_id"])})
     if not weights:
         return out.assign(rank_score=float("nan"), rank=1)
-    weighted = pd.Series(0.0, index=out.index)
-    present_weight = pd.Series(0.0, index=out.index)
+    weighted = np.zeros(len(out))
+    present_weight = np.zeros(len(out))
     for name, weight in weights.items():
         column, higher_is_better = criterion_column(name)
-        values = pd.Series(pd.to_numeric(profile[column], errors="coerce").to_numpy(dtype=float), index=out.index)
-        score = values.rank(pct=True, ascending=higher_is_better, method="average")
-        score = (score - score.min()) / (score.max() - score.min()) if score.max() > score.min() else score * 0 + 0.5
+        values = pd.to_numeric(profile[column], errors="coerce").to_numpy(dtype=float)
+        score = percentile_ranks(values, ascending=higher_is_better)
+        low, high = np.nanmin(score), np.nanmax(score)  # at least two values: the criterion is in use
+        score = (score - low) / (high - low) if high > low else score * 0 + 0.5
         out[f"crit_{name}"] = score
-        weighted += score.fillna(0) * weight
-        present_weight += values.notna() * weight
-    out["rank_score"] = weighted / present_weight.where(present_weight > 0)
+        weighted += np.where(np.isnan(score), 0.0, score) * weight
+        present_weight += ~np.isnan(values) * weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rank_score"] = weighted / np.where(present_weight > 0, present_weight, np.nan)
     # a customer with no value for any weighted criterion ranks last (score missing, not zero)
-    out["rank"] = out["rank_score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
-    return out.sort_values(["rank", "customer_id"], kind="stable").reset_index(drop=True)
+    out["rank"] = best_first_ranks(out["rank_score"].to_numpy())
+    return out
+
+
+def percentile_ranks(values: np.ndarray, ascending: bool = True) -> np.ndarray:
+    """`pd.Series(values).rank(pct=True, ascending=ascending, method="average")`, bit for bit: each
+    value's average rank among the non-missing values (ties share it), divided by their count; NaN
+    stays NaN. Computed from the distinct values (one sort) instead of pandas' tie loop.
+
+    >>> percentile_ranks(np.array([10.0, 20.0, 20.0, np.nan])).tolist()
+    [0.3333333333333333, 0.8333333333333334, 0.8333333333333334, nan]
+    """
+    values = np.asarray(values, dtype=float)
+    present = ~np.isnan(values)
+    at, counts = _distinct_counts(values[present])
+    above = np.cumsum(counts)  # rows up to and including each distinct value, ascending
+    below = above - counts
+    if not ascending:
+        below, above = len(at) - above, len(at) - below
+    # positions below+1 .. above share their mean rank (below + 1 + above) / 2, exact in float64
+    average = (below + 1 + above) / 2.0
+    ranks = np.full(len(values), np.nan)
+    ranks[present] = average[at] / len(at)
+    return ranks
+
+
+def best_first_ranks(scores: np.ndarray) -> np.ndarray:
+    """`pd.Series(scores).rank(ascending=False, method="min", na_option="bottom").astype(int)`: 1 plus
+    the number of higher scores; a missing score after every present one."""
+    scores = np.asarray(scores, dtype=float)
+    present = ~np.isnan(scores)
+    at, counts = _distinct_counts(scores[present])
+    higher = len(at) - np.cumsum(counts)  # rows above each distinct value
+    ranks = np.full(len(scores), len(at) + 1, dtype=np.int64)
+    ranks[present] = higher[at] + 1
+    return ranks
+
+
+def _distinct_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For values without NaN: (each value's slot, rows per slot), slots in ascending order of value.
+    Whole numbers in a short range (orders, days) are counted directly (a slot per number, some
+    empty); other values are sorted once (np.unique)."""
+    if len(values):
+        low, high = values.min(), values.max()
+        if np.isfinite(low) and np.isfinite(high) and high - low <= 4 * len(values) + 1024 \
+                and (values == np.floor(values)).all():
+            slots = (values - low).astype(np.intp)
+            return slots, np.bincount(slots)
+    _, at, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return at.reshape(-1), counts
+
+
+def _best_first(scores: pd.DataFrame) -> pd.DataFrame:
+    """`scores.sort_values(["rank", "customer_id"], kind="stable").reset_index(drop=True)`; with text ids
+    held by Arrow, sorted by Arrow (stable, missing ids last, as pandas) instead of factorising them."""
+    ids = scores["customer_id"]
+    if isinstance(ids.dtype, pd.StringDtype) and ids.dtype.storage == "pyarrow" and len(scores):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = pa.table({"rank": pa.array(scores["rank"].to_numpy()), "customer_id": pa.array(ids.array)})
+        try:
+            order = pc.sort_indices(table, sort_keys=[("rank", "ascending", "at_end"),
+                                                      ("customer_id", "ascending", "at_end")]).to_numpy()
+        except (TypeError, ValueError, pa.ArrowException):  # a pyarrow before 25 takes (name, order) pairs
+            order = None
+        if order is not None:
+            return scores.take(order).reset_index(drop=True)
+    return scores.sort_values(["rank", "customer_id"], kind="stable").reset_index(drop=True)
+
+
+def top_ranked(profile: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The first `n` rows of `profile.sort_values(["rank", "customer_id"], kind="stable")` (the ranking
+    table's customers), sorting only the rows that can be among them: those whose rank is at most the
+    n-th smallest. The rows keep `profile`'s index, as sort_values does."""
+    if n <= 0 or profile.empty:
+        return profile.head(0)
+    ranks = profile["rank"].to_numpy()
+    if n < len(ranks):
+        cut = np.partition(ranks, n - 1)[n - 1]
+        profile = profile[ranks <= cut]
+    return profile.sort_values(["rank", "customer_id"], kind="stable").head(n)

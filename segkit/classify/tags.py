@@ -156,7 +156,9 @@ def evaluate(tree: ast.Expression, frame: pd.DataFrame, where: str = "tag rule")
 
 def apply_tags(profile: pd.DataFrame, rules: list[TagRule]) -> pd.DataFrame:
     """customer_id, one boolean column per tag (tag_<name>) and `tags`, the tag names joined by ', '."""
-    out = pd.DataFrame({"customer_id": profile["customer_id"].to_numpy()}, index=profile.index)
+    from segkit.classify.profile import id_column
+
+    out = pd.DataFrame({"customer_id": id_column(profile["customer_id"])}, index=profile.index)
     for rule in rules:
         out[f"tag_{rule.name}"] = evaluate(rule.tree, profile, where=f"tag {rule.name} ({cut(rule.when)})").to_numpy()
     out["tags"] = _tag_lists(out[[f"tag_{r.name}" for r in rules]], [r.name for r in rules])
@@ -168,15 +170,21 @@ def _tag_lists(flags: pd.DataFrame, names: list[str]):
     flags is joined once (a bit per rule), not once per customer."""
     import numpy as np
 
+    from segkit.classify.profile import labelled
+
     if not names or len(names) > 62 or flags.empty:  # no rules or rows, or more than a 64-bit code holds: row by row
         return [", ".join(n for n, hit in zip(names, row) if hit) for row in flags.itertuples(index=False)]
     code = np.zeros(len(flags), dtype=np.int64)
     for bit in range(flags.shape[1]):  # by position: two rules may share a name
         code |= flags.iloc[:, bit].to_numpy(dtype=bool).astype(np.int64) << bit
-    combinations, at = np.unique(code, return_inverse=True)
-    joined = np.array([", ".join(n for bit, n in enumerate(names) if (int(c) >> bit) & 1) for c in combinations],
-                      dtype=object)
-    return joined[at]
+    if len(names) <= 20:  # up to a million combinations: count them directly instead of sorting the rows
+        seen = np.bincount(code, minlength=1 << len(names)) > 0
+        combinations = np.flatnonzero(seen)
+        at = (np.cumsum(seen) - 1)[code]
+    else:
+        combinations, at = np.unique(code, return_inverse=True)
+    joined = [", ".join(n for bit, n in enumerate(names) if (int(c) >> bit) & 1) for c in combinations]
+    return labelled(at, joined)  # Arrow takes from the few joined lists: no Python string per customer
 
 
 def rule_columns(rule: TagRule) -> list[str]:
@@ -243,7 +251,9 @@ def _eval(node: ast.AST, frame: pd.DataFrame):
         left = _eval(node.left, frame)
         for op, comparator in zip(node.ops, node.comparators):
             right = _eval(comparator, frame)
-            if isinstance(op, (ast.In, ast.NotIn)):
+            if any(_absent(side) for side in (left, right)):  # unknown on every row, as the steps below give
+                step = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+            elif isinstance(op, (ast.In, ast.NotIn)):
                 if not isinstance(right, list):
                     raise TypeError("'in' needs a list of values on its right, e.g. region in ['North', 'East']")
                 series = left if isinstance(left, pd.Series) else pd.Series(left, index=frame.index)
@@ -259,6 +269,13 @@ def _eval(node: ast.AST, frame: pd.DataFrame):
             left = right
         return result
     raise ParamsError(f"{type(node).__name__} is not allowed in a rule")  # compile_rule stops these first
+
+
+def _absent(value) -> bool:
+    """True for the stand-in of a column this data set lacks (or one holding nothing): text-free object
+    values all missing. Comparing it gives unknown everywhere; skipping the comparison spares a
+    million Python comparisons with pd.NA."""
+    return isinstance(value, pd.Series) and value.dtype == object and bool(value.isna().all())
 
 
 def _numeric(value):
