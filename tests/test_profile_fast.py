@@ -287,3 +287,26 @@ def test_one_value_as_counting_distinct_values_says(column):
     profile = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(column))], "income": column})
     expected = "one_value" if pd.to_numeric(profile["income"], errors="coerce").dropna().nunique() == 1 else "used"
     assert criterion_status(profile, "income") == expected
+
+
+def test_top_ranked_with_a_missing_rank_among_the_first_sorts_them_all():
+    from segkit.classify.ranking import top_ranked
+
+    profile = pd.DataFrame({"customer_id": ["d", "a", "c", "b"], "rank": [np.nan, 2.0, np.nan, 1.0]})
+    expected = profile.sort_values(["rank", "customer_id"], kind="stable").head(3)
+    pd.testing.assert_frame_equal(top_ranked(profile, 3), expected)
+
+
+def test_the_ranking_table_reads_only_the_top_customers_and_keeps_their_order():
+    from segkit.report.tables import ranking_table
+
+    profile = pd.DataFrame({"customer_id": ["x", "y", "z", "w"], "rank": [3, 1, 2, 4], "rank_score": [0.5, 0.9, 0.7, 0.1],
+                            "orders": [2, 5, 3, 1], "revenue": [20.0, 90.0, 35.0, 5.0], "recency_days": [30, 2, 10, 300],
+                            "segment": ["loyal", "champions", "potential_loyalist", "lost"]})
+    table = ranking_table(top_ranked_reference(profile), profile, "rfm11", "en", top_n=2)
+    assert table["customer_id"].tolist() == ["y", "z"] and table["revenue"].tolist() == [90.0, 35.0]
+    assert table["rank"].tolist() == [1, 2] and table.index.tolist() == [0, 1]
+
+
+def top_ranked_reference(profile):
+    return profile.sort_values(["rank", "customer_id"], kind="stable")

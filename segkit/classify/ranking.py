@@ -220,5 +220,6 @@ def top_ranked(profile: pd.DataFrame, n: int) -> pd.DataFrame:
     ranks = profile["rank"].to_numpy()
     if n < len(ranks):
         cut = np.partition(ranks, n - 1)[n - 1]
-        profile = profile[ranks <= cut]
+        if not np.isnan(cut):  # a missing rank sorts last: with one among the first n, sort them all
+            profile = profile[ranks <= cut]
     return profile.sort_values(["rank", "customer_id"], kind="stable").head(n)

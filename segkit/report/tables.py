@@ -496,7 +496,9 @@ def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang
     segment_map = map_for_codes(segment_map, profile["segment"])
     extras = [c for c in (weights or {}) if c not in CRITERIA and c in profile.columns]
     columns = ["customer_id", "orders", "revenue", "recency_days", "segment", *extras]
-    top = ranked.head(top_n)[["rank", "customer_id", "rank_score"]].merge(profile[columns], on="customer_id", how="left")
+    top = ranked.head(top_n)[["rank", "customer_id", "rank_score"]]
+    known = profile.loc[profile["customer_id"].isin(top["customer_id"]), columns]  # a few rows, not a copy of all
+    top = top.merge(known, on="customer_id", how="left")
     top["segment"] = [segment_map.label(c, lang) for c in top["segment"]]
     return top
 
