@@ -76,3 +76,26 @@ def positions(ids, among) -> np.ndarray:
     hashed in Arrow."""
     found = pc.index_in(_arrow_ids(ids), value_set=_arrow_ids(among), skip_nulls=True)
     return np.asarray(found.fill_null(-1), dtype="int64")
+
+
+def has_duplicates(ids) -> bool:
+    """Whether any customer id (compared as text) occurs twice among `ids`, counted in Arrow
+    (`pyarrow.compute.count_distinct`, a hash set): pandas' `duplicated` on its Arrow-backed `str`
+    dtype factorizes every value first. Missing ids count as one value, as `duplicated` does."""
+    array = _arrow_ids(ids)
+    distinct = pc.count_distinct(array, mode="all").as_py()
+    return distinct < len(array)
+
+
+def class_codes(values, order) -> np.ndarray:
+    """The position of each of `values` (class codes, text or Categorical) in `order` (the map's
+    codes) as an int64 array, -1 for a value not in `order` or missing: the integers that
+    transition matrices are counted on (`numpy.bincount`) instead of a crosstab of a million strings."""
+    series = pd.Series(values, copy=False)
+    if isinstance(series.dtype, pd.CategoricalDtype):  # a stage's Categorical: map its few categories
+        lookup = pd.Index(list(order)).get_indexer(series.cat.categories.astype(object))
+        codes = series.cat.codes.to_numpy()
+        return np.where(codes >= 0, lookup[codes], -1).astype("int64")
+    found = pc.index_in(pa.array(series.astype("str")), value_set=pa.array([str(c) for c in order]),
+                        skip_nulls=True)
+    return np.asarray(found.fill_null(-1), dtype="int64")
