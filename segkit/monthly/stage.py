@@ -16,7 +16,7 @@ import pandas as pd
 from segkit.errors import DataError
 from segkit.monthly.codes import has_duplicates, month_numbers, positions
 from segkit.monthly.history import HISTORY_FILE
-from segkit.monthly.migration import (WATCHED, _checked_codes, _one_row_each as _ids_once, _plain_classes,
+from segkit.monthly.migration import (WATCHED, _checked_codes, _one_row_each as _ids_once,
                                       class_matrix, customer_moves, largest_moves, match_clusters)
 from segkit.monthly.trends import check_alerts, kpi_changes, kpi_series
 
@@ -153,8 +153,8 @@ def _classes_before(earlier: pd.DataFrame | None, classes_file: Path | None,
         after = (month + dt.timedelta(days=31)).replace(day=1)
         at_start = pd.read_parquet(classes_file, columns=["customer_id", "segment", "rfm_class"],
                                    filters=[("month", ">=", month), ("month", "<", after)])
-        if len(at_start):
-            return _plain_classes(at_start), "recomputed"
+        if len(at_start):  # the classes stay Categoricals: they are compared as codes (`class_codes`)
+            return at_start, "recomputed"
     return None, "none"
 
 
