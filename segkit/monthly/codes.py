@@ -23,6 +23,20 @@ def month_numbers(values) -> np.ndarray:
     date (a missing month included)."""
     series = pd.Series(values, copy=False)
     # a few distinct months among many rows: each distinct value is converted once
+    if isinstance(series.dtype, pd.CategoricalDtype) and (series.cat.codes.to_numpy() >= 0).all():
+        # a stage's Categorical: its codes are the positions, its categories used the distinct months
+        position = series.cat.codes.to_numpy()
+        used = np.zeros(len(series.cat.categories), dtype=bool)
+        used[np.unique(position)] = True
+        distinct = np.asarray(series.cat.categories.astype(object))
+        stamps = pd.to_datetime(pd.Series(np.where(used, distinct, None)), errors="coerce")
+        missing = (stamps.isna() & used).to_numpy()
+        if missing.any():
+            bad = distinct[int(np.argmax(missing))]
+            raise ValueError(f"month {bad!r} is not a date: months are the first days of calendar months")
+        numbers = np.where(used, stamps.dt.year.fillna(0).to_numpy(dtype="int64") * 12
+                           + stamps.dt.month.fillna(1).to_numpy(dtype="int64") - 1, -1)
+        return numbers[position]
     position, distinct = pd.factorize(series, use_na_sentinel=False)
     stamps = pd.to_datetime(pd.Series(distinct), errors="coerce")
     missing = stamps.isna().to_numpy()

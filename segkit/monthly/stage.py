@@ -321,8 +321,22 @@ def _joined(frame: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
     if (has_duplicates(right["customer_id"]) or right["customer_id"].isna().any()
             or left["customer_id"].isna().any()):  # pandas' merge pairs missing ids: leave those to it
         return left.merge(right, on="customer_id")
-    found = positions(left["customer_id"], right["customer_id"])
+    if _aligned(left["customer_id"], right["customer_id"]):  # the same customers in the same order (features, clusters)
+        found = np.arange(len(left), dtype="int64")
+    else:
+        found = positions(left["customer_id"], right["customer_id"])
     here = found >= 0
     joined = left[here].reset_index(drop=True)
     joined["cluster"] = right["cluster"].iloc[found[here]].reset_index(drop=True)
     return joined
+
+
+def _aligned(ids: pd.Series, among: pd.Series) -> bool:
+    """Whether two columns of customer ids (text) hold the same ids row for row, compared in Arrow
+    (no hashing): then each row's position among the other's is its own."""
+    import pyarrow as pa
+
+    if len(ids) != len(among):
+        return False
+    left, right = pa.array(ids), pa.array(among)
+    return left.cast(pa.large_string()).equals(right.cast(pa.large_string()))
