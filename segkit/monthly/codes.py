@@ -26,8 +26,7 @@ def month_numbers(values) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype) and (series.cat.codes.to_numpy() >= 0).all():
         # a stage's Categorical: its codes are the positions, its categories used the distinct months
         position = series.cat.codes.to_numpy()
-        used = np.zeros(len(series.cat.categories), dtype=bool)
-        used[np.unique(position)] = True
+        used = np.bincount(position, minlength=len(series.cat.categories)) > 0
         distinct = np.asarray(series.cat.categories.astype(object))
         stamps = pd.to_datetime(pd.Series(np.where(used, distinct, None)), errors="coerce")
         missing = (stamps.isna() & used).to_numpy()

@@ -140,11 +140,26 @@ def customer_moves(before: pd.DataFrame, after: pd.DataFrame, month_start, churn
             raise DataError(f"{name} needs the feature columns {sorted(missing)}")
     if churn_window < 1:
         raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
-    old_ids, new_ids = before["customer_id"].astype(str), after["customer_id"].astype(str)
+    old_ids = before["customer_id"].astype(str)
     _one_row_each(old_ids, "before")
+    return moves_at(before, after, positions(after["customer_id"].astype(str), old_ids), month_start, churn_window)
+
+
+def moves_at(before: pd.DataFrame, after: pd.DataFrame, found: np.ndarray, month_start,
+             churn_window: int = 180) -> pd.Series:
+    """`customer_moves` given `found`, the row of `before` of each customer of `after` (-1: not
+    there; `before` with one row per customer): for a caller that knows the rows already (06, whose
+    month-start rows are last month's classes in their order), with the same checks of the columns
+    and the window."""
+    for name, frame in (("before", before), ("after", after)):
+        missing = {"customer_id", "recency_days", "last_purchase"} - set(frame.columns)
+        if missing:
+            raise DataError(f"{name} needs the feature columns {sorted(missing)}")
+    if churn_window < 1:
+        raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
+    new_ids = after["customer_id"].astype(str)
     start = pd.Timestamp(month_start)
     bought = (pd.to_datetime(after["last_purchase"]) >= start).to_numpy(dtype=bool)
-    found = positions(new_ids, old_ids)
     known = found >= 0
     # days since the last purchase at the previous month end (NaN: not a customer then)
     recency_before = before["recency_days"].to_numpy(dtype=float, na_value=np.nan)

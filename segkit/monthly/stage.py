@@ -17,7 +17,7 @@ from segkit.errors import DataError
 from segkit.monthly.codes import has_duplicates, month_numbers, positions
 from segkit.monthly.history import HISTORY_FILE
 from segkit.monthly.migration import (WATCHED, _checked_codes, _one_row_each as _ids_once,
-                                      class_matrix, customer_moves, largest_moves, match_clusters)
+                                      class_matrix, customer_moves, largest_moves, match_clusters, moves_at)
 from segkit.monthly.trends import check_alerts, kpi_changes, kpi_series
 
 
@@ -100,11 +100,12 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         # each customer's row this month, on integer positions from here on (-1: set aside this month, not compared)
         found = positions(before["customer_id"], current["customer_id"])
         kept = found >= 0
+        listed = before["customer_id"]  # every customer of last month, set aside or not, in its order
         before, found = before[kept], found[kept]
         # last month may have been scored on another grid (rm6 when F could not yet tell customers apart)
         segment_codes = list(segment_map.codes) + sorted(set(before["segment"].dropna().unique()) - set(segment_map.codes))
-        _one_row_each(before["customer_id"], found, "before")
-        _one_row_each(current["customer_id"], None, "after")
+        _listed_once(before["customer_id"], found, "before")
+        _listed_once(current["customer_id"], None, "after")
         for column, codes in (("segment", segment_codes), ("rfm_class", list(class_map.codes))):
             old_codes, new_codes = _checked_codes(before[column], current[column], codes)
             rows = np.full(len(current), len(codes), dtype="int64")  # the row NEW unless classified last month
@@ -116,7 +117,9 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         if at_starts is not None and len(at_starts):
             previous = _month_rows(at_starts, month)
             if len(previous):
-                moves = customer_moves(previous, features, month, churn_window=window)
+                rows = _rows_before(previous, listed, kept, found, features, current)
+                moves = (customer_moves(previous, features, month, churn_window=window) if rows is None
+                         else moves_at(previous, features, rows, month, churn_window=window))
                 result.moves = moves.value_counts().reindex(["new", "returning", "reactivated", "lost", "stayed"],
                                                             fill_value=0)
                 save_stage(data_dir, customer_moves=moves.rename_axis("customer_id").reset_index())
@@ -158,7 +161,25 @@ def _classes_before(earlier: pd.DataFrame | None, classes_file: Path | None,
     return None, "none"
 
 
-def _one_row_each(ids: pd.Series, found: np.ndarray | None, name: str) -> None:
+def _rows_before(previous: pd.DataFrame, listed: pd.Series, kept: np.ndarray, found: np.ndarray,
+                 features: pd.DataFrame, current: pd.DataFrame) -> np.ndarray | None:
+    """The row of `previous` (this month's month-start features) of each customer of `features`
+    (-1: none), known without hashing the ids when `previous` lists last month's customers `listed`
+    in their order (the month-start classes are made from those rows) and `features` this month's
+    `current` customers in theirs: the inverse of `found`, each kept customer's row this month.
+    None when the ids are not so aligned, or a customer set aside this month is listed twice (then
+    `customer_moves` finds the rows, and names that customer)."""
+    if not (_aligned(previous["customer_id"].astype(str), listed)
+            and _aligned(features["customer_id"].astype(str), current["customer_id"])):
+        return None
+    if has_duplicates(listed[~kept]):
+        return None
+    rows = np.full(len(current), -1, dtype="int64")
+    rows[found] = np.flatnonzero(kept)
+    return rows
+
+
+def _listed_once(ids: pd.Series, found: np.ndarray | None, name: str) -> None:
     """DataError naming the first customer listed twice in `ids` (text), as `transition_matrix`
     says it. With `found` (each id's position among this month's customers, all >= 0), counted on
     those integers instead of hashing the ids again."""
@@ -212,7 +233,9 @@ def slipped_customers(before: pd.DataFrame, current: pd.DataFrame, segment_map: 
     classes (重要价值客户, 重要保持客户 -> 重要挽留客户, 一般挽留客户): customer_id, before, after (segments),
     class_before, class_after (eight classes), then the value columns of `current` (revenue, clv,
     p_alive, recency_days), the most valuable first. `before` and `current` have customer_id,
-    segment and rfm_class. Maps without shipped watch lists (custom maps) contribute nothing."""
+    segment and rfm_class, one row per customer each (DataError naming a customer listed twice);
+    customers of `before` not in `current` (set aside this month) are not compared. Maps without
+    shipped watch lists (custom maps) contribute nothing."""
     earlier_ids, current_ids = before["customer_id"].astype(str), current["customer_id"].astype(str)
     _ids_once(earlier_ids, "before")
     _ids_once(current_ids, "current")
@@ -338,5 +361,9 @@ def _aligned(ids: pd.Series, among: pd.Series) -> bool:
 
     if len(ids) != len(among):
         return False
-    left, right = pa.array(ids), pa.array(among)
-    return left.cast(pa.large_string()).equals(right.cast(pa.large_string()))
+    from segkit.monthly.codes import _arrow_ids
+
+    left, right = _arrow_ids(ids), _arrow_ids(among)
+    left = left.combine_chunks() if isinstance(left, pa.ChunkedArray) else left
+    right = right.combine_chunks() if isinstance(right, pa.ChunkedArray) else right
+    return left.equals(right)
