@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from segkit.errors import DataError
-from segkit.monthly.codes import class_codes, contains, has_duplicates, positions
+from segkit.monthly.codes import class_codes, has_duplicates, positions
 
 NEW = "new"
 MOVES = ("new", "returning", "reactivated", "lost", "stayed")
