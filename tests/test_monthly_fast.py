@@ -366,3 +366,224 @@ def test_transitions_moves_and_slips_keep_their_definitions():
                           after)
     with pytest.raises(DataError, match="before has customer 'b' twice"):
         customer_moves(pd.concat([before, before.iloc[:1]]), after, month(2024, 3))
+
+
+# ---- 06 on integer positions (issue 15): each fast path against the per-customer definitions ----
+
+from segkit.monthly.codes import class_codes, has_duplicates  # noqa: E402
+from segkit.monthly.stage import _classes_before, _joined, slipped_customers  # noqa: E402
+
+RFM11 = load_segment_map("rfm11").codes
+
+
+def reference_matrix(before, after, column, order):
+    """Counts per (class before, class after) with a dict lookup per customer (ids as text)."""
+    was = {str(c): v for c, v in zip(before["customer_id"], before[column])}
+    rows = [was.get(str(c), "new") for c in after["customer_id"]]
+    counts = pd.crosstab(pd.Categorical(rows, [*order, "new"]), pd.Categorical(after[column], order), dropna=False)
+    counts.index.name, counts.columns.name = "before", "after"
+    counts = counts.astype("int64")
+    totals = counts.sum(axis=1)
+    return counts, counts.div(totals.where(totals > 0), axis=0)
+
+
+def months_pair():
+    """Two months of classes with the edge cases: "7" new this month, "x9" gone (set aside), ids that
+    look like numbers ("007" and "7" are two customers; 12 given as an integer last month), a class
+    (loyal) present only last month, one (promising) only this month."""
+    before = pd.DataFrame({"customer_id": ["007", 12, "a", "b", "x9", "c"],
+                           "segment": ["champions", "loyal", "loyal", "lost", "lost", "at_risk"],
+                           "rfm_class": ["important_value", "important_retain", "general_value", "general_winback",
+                                         "general_winback", "important_winback"]})
+    after = pd.DataFrame({"customer_id": ["a", "b", "7", "12", "007", "c"],
+                          "segment": ["at_risk", "promising", "new_customers", "hibernating", "at_risk", "at_risk"],
+                          "rfm_class": ["general_winback", "general_develop", "general_develop", "important_winback",
+                                        "important_winback", "important_winback"],
+                          "revenue": [5.0, 1.0, 2.0, 9.0, np.nan, 3.0], "clv": [1.0, 2.0, 3.0, 7.0, 7.0, np.nan]})
+    return before, after
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+def test_the_transition_matrix_equals_the_lookup_per_customer(as_category):
+    before, after = months_pair()
+    before = before[before["customer_id"] != "x9"]
+    if as_category:  # last month's classes as the month-start classes stage keeps them
+        before = before.astype({"segment": "category", "rfm_class": "category"})
+    for column, order in (("segment", RFM11), ("rfm_class", load_segment_map("cn8").codes)):
+        counts, shares = transition_matrix(before, after, column, codes=order)
+        want_counts, want_shares = reference_matrix(before, after, column, order)
+        pd.testing.assert_frame_equal(counts, want_counts)
+        pd.testing.assert_frame_equal(shares, want_shares)
+    assert counts.loc["new", "general_develop"] == 1  # "7" is not "007"
+    counts, _ = transition_matrix(before, after, "rfm_class")  # no codes: the classes met, sorted
+    pd.testing.assert_frame_equal(counts, reference_matrix(before, after, "rfm_class", sorted(
+        set(before["rfm_class"]) | set(after["rfm_class"])))[0])
+
+
+def test_the_transition_matrix_names_a_missing_class_a_gone_customer_and_a_customer_twice():
+    before, after = months_pair()
+    with pytest.raises(DataError, match="1 customer.*not classified this month.*'x9'"):
+        transition_matrix(before, after, codes=RFM11)
+    before = before[before["customer_id"] != "x9"]
+    with pytest.raises(DataError, match=r"classes \[nan\] are not in the map"):
+        transition_matrix(before, after.assign(segment=after["segment"].where(after.index != 2)), codes=RFM11)
+    with pytest.raises(DataError, match="after has customer '12' twice"):
+        transition_matrix(before, pd.concat([after, after.iloc[[3]]]).assign(customer_id=lambda f: f["customer_id"]),
+                          codes=RFM11)
+    twice = pd.concat([before, before.iloc[[1]]])
+    twice["customer_id"] = twice["customer_id"].astype(str)
+    with pytest.raises(DataError, match="before has customer '12' twice"):
+        transition_matrix(twice, after, codes=RFM11)
+
+
+def reference_moves(before, after, start, window):
+    gap = {str(c): r for c, r in zip(before["customer_id"], before["recency_days"])}
+    moves = {}
+    for c, last, recency in zip(after["customer_id"], after["last_purchase"], after["recency_days"]):
+        bought = pd.notna(last) and pd.Timestamp(last) >= pd.Timestamp(start)
+        was = gap.get(str(c))
+        within = was is not None and pd.notna(was) and was < window
+        if str(c) not in gap:
+            moves[str(c)] = "new"
+        elif bought:
+            moves[str(c)] = "returning" if within else "reactivated"
+        elif within and pd.notna(recency) and recency >= window:
+            moves[str(c)] = "lost"
+        else:
+            moves[str(c)] = "stayed"
+    return pd.Series(moves, name="move").rename_axis("customer_id")
+
+
+def test_customer_moves_equal_the_definitions_with_the_edge_cases():
+    start = dt.date(2024, 3, 1)
+    before = pd.DataFrame({"customer_id": ["007", 12, "a", "b", "x9", "c", "d"],
+                           "recency_days": [10, 200, 170, np.nan, 5, 100, 179]})
+    before["last_purchase"] = pd.Timestamp(start) - pd.to_timedelta(before["recency_days"] + 1, unit="D")
+    after = pd.DataFrame({"customer_id": ["a", "b", "7", "12", "007", "c", "d"],
+                          "recency_days": [201, 3, 1, 3, 40, np.nan, 180],
+                          "last_purchase": pd.to_datetime(["2023-09-10", "2024-03-28", "2024-03-30", "2024-03-28",
+                                                           "2024-02-20", None, "2023-10-03"])})
+    moves = customer_moves(before, after, start, churn_window=180)
+    pd.testing.assert_series_equal(moves, reference_moves(before, after, start, 180), check_index_type=False)
+    assert moves.to_dict() == {"a": "lost", "b": "reactivated", "7": "new", "12": "reactivated", "007": "stayed",
+                               "c": "stayed", "d": "lost"}
+    with pytest.raises(DataError, match="before has customer 'a' twice"):
+        customer_moves(pd.concat([before, before.iloc[[2]]]), after, start)
+
+
+def reference_slipped(before, after):
+    """Valuable last month (either map), at risk now, by a lookup per customer; the most valuable first."""
+    was = {str(c): (s, k) for c, s, k in zip(before["customer_id"], before["segment"], before["rfm_class"])}
+    rows = []
+    for row in after.assign(customer_id=after["customer_id"].astype(str)).to_dict("records"):
+        segment, klass = was.get(row["customer_id"], (None, None))
+        by_segment = segment in ("champions", "loyal", "cant_lose") and row["segment"] in (
+            "at_risk", "about_to_sleep", "hibernating", "lost")
+        by_class = klass in ("important_value", "important_retain") and row["rfm_class"] in (
+            "important_winback", "general_winback")
+        if by_segment or by_class:
+            rows.append({"customer_id": row["customer_id"], "before": segment, "after": row["segment"],
+                         "class_before": klass, "class_after": row["rfm_class"], "revenue": row["revenue"],
+                         "clv": row["clv"]})
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["clv", "customer_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def test_slipped_customers_equal_the_lookup_per_customer():
+    before, after = months_pair()
+    slipped_now = slipped_customers(before, after)  # "x9", gone this month, is not compared
+    assert slipped_now["customer_id"].tolist() == ["007", "12", "a"]  # clv 7, 7 (ids in order), 1
+    pd.testing.assert_frame_equal(slipped_now, reference_slipped(before, after), check_dtype=False)
+    with pytest.raises(DataError, match="current has customer 'a' twice"):
+        slipped_customers(before, pd.concat([after, after.iloc[[0]]]))
+
+
+def test_joined_by_position_equals_the_merge():
+    features = pd.DataFrame({"customer_id": ["007", "7", 12, "a"], "revenue": [1.0, 2.0, 3.0, 4.0]})
+    aligned = pd.DataFrame({"customer_id": ["007", "7", "12", "a"], "cluster": [3, 1, 0, 2]})
+    shuffled = aligned.iloc[[3, 0, 2]]  # "7" has no cluster
+    twice = pd.concat([aligned, aligned.iloc[[0]].assign(cluster=5)])  # a merge makes two rows of "007"
+    for clusters in (aligned, shuffled, twice):
+        expected = features.assign(customer_id=features["customer_id"].astype(str)).merge(
+            clusters.assign(customer_id=clusters["customer_id"].astype(str)), on="customer_id")
+        pd.testing.assert_frame_equal(_joined(features, clusters), expected)
+
+
+def test_duplicates_and_class_codes_as_pandas_sees_them():
+    assert not has_duplicates(pd.Series(["7", "007", "07"]))
+    assert has_duplicates(pd.Series(["7", 7], dtype=object))  # compared as text
+    assert has_duplicates(pd.Series(["a", None, None], dtype=object))  # as duplicated() counts missing ids
+    assert not has_duplicates(pd.Series([], dtype="str"))
+    order = ["b", "a", "c"]
+    values = pd.Series(["a", None, "c", "z", "a"], dtype="str")
+    expected = [1, -1, 2, -1, 1]
+    assert class_codes(values, order).tolist() == expected
+    assert class_codes(values.astype("category"), order).tolist() == expected
+    categorical = pd.Series(pd.Categorical(["a", "c"], categories=["c", "unused", "a"]))
+    assert class_codes(categorical, order).tolist() == [1, 2]
+
+
+def test_month_numbers_of_a_categorical_equal_those_of_its_values():
+    months = pd.Series(pd.Categorical([month(2024, 3), month(2023, 12), month(2024, 3)],
+                                      categories=[month(2023, 12), "not a date", month(2024, 3)]))
+    assert month_numbers(months).tolist() == month_numbers(months.astype(object)).tolist() == [
+        2024 * 12 + 2, 2023 * 12 + 11, 2024 * 12 + 2]  # a category nobody has is not read
+    with pytest.raises(ValueError, match="'not a date' is not a date"):
+        month_numbers(pd.Series(pd.Categorical([month(2024, 3), "not a date"])))
+    with pytest.raises(ValueError, match="is not a date"):  # a missing month
+        month_numbers(pd.Series(pd.Categorical([month(2024, 3), None])))
+
+
+def test_last_months_classes_read_alone_from_the_stage_file_equal_the_whole_stages(tmp_path):
+    from segkit.monthly.migration import classes_before
+    from segkit.monthly.shared import month_start_classes_file
+
+    history = month_start_history()
+    save_stage(tmp_path, month_start_features=history)
+    grid = load_segment_map("rfm11")
+    path = month_start_classes_file(tmp_path, RFM(), grid, CN8)
+    whole = month_start_classes_stage(tmp_path, RFM(), grid, CN8)
+    assert path == tmp_path / "month_start_classes.parquet"
+    for start in sorted(set(history["month"])):
+        start = pd.Timestamp(start).date()
+        read, source = _classes_before(None, path, start)
+        want, _ = classes_before(start, month_start_classes=whole)
+        assert source == "recomputed"
+        pd.testing.assert_frame_equal(read.astype({"segment": "str", "rfm_class": "str"}), want)
+    assert _classes_before(None, path, dt.date(1999, 1, 1)) == (None, "none")
+    # other standards: the file is made again for them, never the earlier one returned
+    month_start_classes_file(tmp_path, RFM(bins=4), grid, CN8)
+    assert_same(load_stage(tmp_path, "month_start_classes", categories=["month"]),
+                month_start_classes(history, RFM(bins=4), grid, CN8))
+
+
+@pytest.mark.parametrize("order", ["aligned", "shuffled", "gone_twice"])
+def test_moves_from_the_rows_known_equal_the_moves_found_by_id(order):
+    from segkit.monthly.migration import moves_at
+    from segkit.monthly.stage import _rows_before
+
+    start = dt.date(2024, 3, 1)
+    previous = pd.DataFrame({"customer_id": ["007", "12", "x9", "a", "b"], "recency_days": [10, 200, 5, 170, 30],
+                             "last_purchase": pd.to_datetime(["2024-02-19", "2023-08-13", "2024-02-24", "2023-09-12",
+                                                              "2024-01-30"])})
+    if order == "gone_twice":  # "x9", set aside this month, listed twice: the moves must name it
+        previous = pd.concat([previous, previous.iloc[[2]]], ignore_index=True)
+    features = pd.DataFrame({"customer_id": ["a", "7", "12", "b", "007"], "recency_days": [200, 1, 3, 61, 40],
+                             "last_purchase": pd.to_datetime(["2023-09-12", "2024-03-30", "2024-03-28",
+                                                              "2024-01-30", "2024-02-20"])})
+    current = features[["customer_id"]].copy()
+    listed = previous["customer_id"] if order != "shuffled" else previous["customer_id"].iloc[::-1].reset_index(drop=True)
+    found = positions(listed, current["customer_id"])
+    kept = found >= 0
+    rows = _rows_before(previous, listed, kept, found[kept], features, current)
+    if order == "aligned":
+        assert rows is not None
+        pd.testing.assert_series_equal(moves_at(previous, features, rows, start),
+                                       customer_moves(previous, features, start))
+        assert customer_moves(previous, features, start).tolist() == reference_moves(
+            previous, features, start, 180).tolist()
+    else:  # not in the same order, or a customer listed twice: found by id, as before
+        assert rows is None
+    if order == "gone_twice":
+        with pytest.raises(DataError, match="before has customer 'x9' twice"):
+            customer_moves(previous, features, start)

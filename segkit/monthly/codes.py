@@ -23,6 +23,19 @@ def month_numbers(values) -> np.ndarray:
     date (a missing month included)."""
     series = pd.Series(values, copy=False)
     # a few distinct months among many rows: each distinct value is converted once
+    if isinstance(series.dtype, pd.CategoricalDtype) and (series.cat.codes.to_numpy() >= 0).all():
+        # a stage's Categorical: its codes are the positions, its categories used the distinct months
+        position = series.cat.codes.to_numpy()
+        used = np.bincount(position, minlength=len(series.cat.categories)) > 0
+        distinct = np.asarray(series.cat.categories.astype(object))
+        stamps = pd.to_datetime(pd.Series(np.where(used, distinct, None)), errors="coerce")
+        missing = (stamps.isna() & used).to_numpy()
+        if missing.any():
+            bad = distinct[int(np.argmax(missing))]
+            raise ValueError(f"month {bad!r} is not a date: months are the first days of calendar months")
+        numbers = np.where(used, stamps.dt.year.fillna(0).to_numpy(dtype="int64") * 12
+                           + stamps.dt.month.fillna(1).to_numpy(dtype="int64") - 1, -1)
+        return numbers[position]
     position, distinct = pd.factorize(series, use_na_sentinel=False)
     stamps = pd.to_datetime(pd.Series(distinct), errors="coerce")
     missing = stamps.isna().to_numpy()
@@ -75,4 +88,26 @@ def positions(ids, among) -> np.ndarray:
     compared as text), or -1 where it is not there: an int64 array, what `Index.get_indexer` gives,
     hashed in Arrow."""
     found = pc.index_in(_arrow_ids(ids), value_set=_arrow_ids(among), skip_nulls=True)
+    return np.asarray(found.fill_null(-1), dtype="int64")
+
+
+def has_duplicates(ids) -> bool:
+    """Whether any customer id (compared as text) occurs twice among `ids`, counted in Arrow
+    (`pyarrow.compute.unique`, a hash set): pandas' `duplicated` on its Arrow-backed `str` dtype
+    factorizes every value first. Missing ids count as one value, as `duplicated` does."""
+    array = _arrow_ids(ids)
+    return len(pc.unique(array)) < len(array)
+
+
+def class_codes(values, order) -> np.ndarray:
+    """The position of each of `values` (class codes, text or Categorical) in `order` (the map's
+    codes) as an int64 array, -1 for a value not in `order` or missing: the integers that
+    transition matrices are counted on (`numpy.bincount`) instead of a crosstab of a million strings."""
+    series = pd.Series(values, copy=False)
+    if isinstance(series.dtype, pd.CategoricalDtype):  # a stage's Categorical: map its few categories
+        lookup = pd.Index(list(order)).get_indexer(series.cat.categories.astype(object))
+        codes = series.cat.codes.to_numpy()
+        return np.where(codes >= 0, lookup[codes], -1).astype("int64")
+    found = pc.index_in(pa.array(series.astype("str")), value_set=pa.array([str(c) for c in order]),
+                        skip_nulls=True)
     return np.asarray(found.fill_null(-1), dtype="int64")

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from segkit.errors import DataError
-from segkit.monthly.codes import contains, positions
+from segkit.monthly.codes import class_codes, has_duplicates, positions
 
 NEW = "new"
 MOVES = ("new", "returning", "reactivated", "lost", "stayed")
@@ -37,12 +37,25 @@ WATCHED = {
 
 
 def _classes(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
+    ids = _ids(frame, column, name)
+    return pd.Series(frame[column].to_numpy(), index=ids, name=column)
+
+
+def _ids(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
+    """`frame`'s customer ids as text, checked: the columns customer_id and `column` present, one
+    row per customer (DataError naming the first customer listed twice)."""
     if "customer_id" not in frame.columns or column not in frame.columns:
         raise DataError(f"{name} needs the columns customer_id and {column}")
     ids = frame["customer_id"].astype(str)
-    if ids.duplicated().any():
+    _one_row_each(ids, name)
+    return ids
+
+
+def _one_row_each(ids: pd.Series, name: str) -> None:
+    """DataError naming the first customer of `ids` (text) listed twice; counted in Arrow, the
+    message found with pandas only when there is one."""
+    if has_duplicates(ids):
         raise DataError(f"{name} has customer {ids[ids.duplicated()].iloc[0]!r} twice: one row per customer")
-    return pd.Series(frame[column].to_numpy(), index=ids, name=column)
 
 
 def _take(values: pd.Series, found: np.ndarray, index) -> pd.Series:
@@ -63,20 +76,41 @@ def transition_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str = "
     integers, every class a row and a column; shares are counts over their row's total (NaN for
     an empty row).
     """
-    old, new = _classes(before, column, "before"), _classes(after, column, "after")
-    missing = old.index[~contains(old.index, new.index)]
-    if len(missing):
+    old_ids, new_ids = _ids(before, column, "before"), _ids(after, column, "after")
+    found = positions(old_ids, new_ids)  # each customer's row this month
+    if (found < 0).any():
+        missing = pd.Index(old_ids[found < 0])
         raise DataError(f"{len(missing)} customer(s) classified last month are not classified this month "
                         f"(e.g. {missing.min()!r}); both months must come from the same transactions")
-    present = set(old.unique()) | set(new.unique())
-    order = list(codes) if codes is not None else sorted(present)
-    unknown = present - set(order)
-    if unknown:
-        raise DataError(f"classes {sorted(unknown)} are not in the map's codes {order}")
-    rows = _take(old, positions(new.index, old.index), new.index).fillna(NEW)
-    counts = pd.crosstab(pd.Categorical(rows, [*order, NEW]), pd.Categorical(new, order), dropna=False)
-    counts.index.name, counts.columns.name = "before", "after"
-    counts = counts.astype("int64")
+    old, new = before[column], after[column]
+    order = list(codes) if codes is not None else sorted(set(old.unique()) | set(new.unique()))
+    old_codes, new_codes = _checked_codes(old, new, order)
+    rows = np.full(len(new_codes), len(order), dtype="int64")  # the row NEW unless known last month
+    rows[found] = old_codes
+    return class_matrix(rows, new_codes, order)
+
+
+def _checked_codes(old: pd.Series, new: pd.Series, order: list) -> tuple[np.ndarray, np.ndarray]:
+    """The classes of both months as positions in `order` (`class_codes`); DataError naming the
+    classes that are not in `order` (a missing class included)."""
+    old_codes, new_codes = class_codes(old, order), class_codes(new, order)
+    if (old_codes < 0).any() or (new_codes < 0).any():
+        present = set(old.unique()) | set(new.unique())
+        unknown = present - set(order)
+        raise DataError(f"classes {sorted(unknown, key=str)} are not in the map's codes {order}")
+    return old_codes, new_codes
+
+
+def class_matrix(rows: np.ndarray, columns: np.ndarray, order: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts and row shares of a transition matrix from integer classes: `rows` the class before of
+    each customer as a position in `order` (len(order): the row NEW), `columns` the class after.
+    Counted with `numpy.bincount`; the frames are those `transition_matrix` returns (before x
+    after, Categorical labels)."""
+    size = len(order)
+    flat = np.bincount(rows * size + columns, minlength=(size + 1) * size).reshape(size + 1, size)
+    counts = pd.DataFrame(flat.astype("int64"),
+                          index=pd.CategoricalIndex([*order, NEW], categories=[*order, NEW], name="before"),
+                          columns=pd.CategoricalIndex(order, categories=order, name="after"))
     totals = counts.sum(axis=1)
     shares = counts.div(totals.where(totals > 0), axis=0)
     return counts, shares
@@ -106,22 +140,36 @@ def customer_moves(before: pd.DataFrame, after: pd.DataFrame, month_start, churn
             raise DataError(f"{name} needs the feature columns {sorted(missing)}")
     if churn_window < 1:
         raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
-    old = before.assign(customer_id=before["customer_id"].astype(str)).set_index("customer_id")
-    new = after.assign(customer_id=after["customer_id"].astype(str)).set_index("customer_id")
-    if old.index.has_duplicates:
-        raise DataError(f"before has customer {old.index[old.index.duplicated()][0]!r} twice: one row per customer")
+    old_ids = before["customer_id"].astype(str)
+    _one_row_each(old_ids, "before")
+    return moves_at(before, after, positions(after["customer_id"].astype(str), old_ids), month_start, churn_window)
+
+
+def moves_at(before: pd.DataFrame, after: pd.DataFrame, found: np.ndarray, month_start,
+             churn_window: int = 180) -> pd.Series:
+    """`customer_moves` given `found`, the row of `before` of each customer of `after` (-1: not
+    there; `before` with one row per customer): for a caller that knows the rows already (06, whose
+    month-start rows are last month's classes in their order), with the same checks of the columns
+    and the window."""
+    for name, frame in (("before", before), ("after", after)):
+        missing = {"customer_id", "recency_days", "last_purchase"} - set(frame.columns)
+        if missing:
+            raise DataError(f"{name} needs the feature columns {sorted(missing)}")
+    if churn_window < 1:
+        raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
+    new_ids = after["customer_id"].astype(str)
     start = pd.Timestamp(month_start)
-    bought = pd.to_datetime(new["last_purchase"]) >= start
-    found = positions(new.index, old.index)
+    bought = (pd.to_datetime(after["last_purchase"]) >= start).to_numpy(dtype=bool)
     known = found >= 0
-    gap_before = _take(old["recency_days"], found, new.index)  # days since the last purchase, at the previous month end
-    moves = np.select(
-        [~known,
-         bought & (gap_before < churn_window),
-         bought,
-         (gap_before < churn_window) & (new["recency_days"] >= churn_window)],
-        ["new", "returning", "reactivated", "lost"], "stayed")
-    return pd.Series(moves, index=new.index, name="move")
+    # days since the last purchase at the previous month end (NaN: not a customer then)
+    recency_before = before["recency_days"].to_numpy(dtype=float, na_value=np.nan)
+    gap_before = np.where(known, recency_before[np.where(known, found, 0)] if len(recency_before) else np.nan,
+                          np.nan)
+    recency_now = after["recency_days"].to_numpy(dtype=float, na_value=np.nan)
+    within = gap_before < churn_window
+    moves = np.select([~known, bought & within, bought, within & (recency_now >= churn_window)],
+                      ["new", "returning", "reactivated", "lost"], "stayed")
+    return pd.Series(moves, index=pd.Index(new_ids, name="customer_id"), name="move")
 
 
 def slipped(before: pd.DataFrame, after: pd.DataFrame, column: str = "segment", valuable=None, at_risk=None,

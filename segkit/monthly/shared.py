@@ -32,9 +32,25 @@ def _fingerprint(inputs: list[Path], *standards: str) -> str:
     return digest.hexdigest()
 
 
+def _stamp(path: Path) -> str | None:
+    """The fingerprint a saved stage file carries (its frame's attrs, kept by pandas in the file's
+    metadata), read from the footer without reading a row; None when it has none."""
+    import json
+
+    if not path.is_file():
+        return None
+    metadata = pq.read_schema(path).metadata or {}
+    try:
+        return json.loads(metadata.get(b"PANDAS_ATTRS", b"{}")).get(FINGERPRINT)
+    except (ValueError, AttributeError):
+        return None
+
+
 def _saved(data_dir: Path, name: str, fingerprint: str, categories: list[str] | None = None) -> pd.DataFrame | None:
     from segkit.store import load_stage
 
+    if _stamp(data_dir / f"{name}.parquet") != fingerprint:  # another input's stage: not read at all
+        return None
     frame = load_stage(data_dir, name, optional=True, categories=categories)
     if frame is None or frame.attrs.get(FINGERPRINT) != fingerprint:
         return None
@@ -52,23 +68,28 @@ def _save(data_dir: Path, name: str, frame: pd.DataFrame, fingerprint: str) -> N
 
 def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *standards: str,
           columns: list[str] | None = None, categories: list[str] | None = None,
-          by_month: bool = False) -> pd.DataFrame | None:
+          by_month: bool = False, load: bool = True):
     """The stage `name` made from the stage file `source` with `standards`: loaded when saved from the
     same bytes and standards, else `compute(frame of source)` (only its `columns`, when given; None
     when that frame has no rows) and, with `save`, saved (or removed when None, so that an earlier
     run's stage does not linger). `categories`: columns of both read as Categoricals. With
     `by_month`, `compute` gets (month, that month's rows) pairs read from the file one month at a
-    time (`_months_of`) instead of the whole frame."""
+    time (`_months_of`) instead of the whole frame. Without `load` (and with `save`), returns the
+    path of the stage file once it is this input's (None when there is no such stage), for a
+    caller that reads only some of its columns or rows."""
     from segkit.store import load_stage, save_stage
 
     folder = Path(data_dir)
     path = folder / f"{source}.parquet"
+    target = folder / f"{name}.parquet"
     if not path.is_file():
         if save:
             save_stage(folder, **{name: None})  # a stage of an earlier input is not this run's
         return None
     fingerprint = _fingerprint([path], name, *standards)
-    found = _saved(folder, name, fingerprint, categories)
+    if not load and save and _stamp(target) == fingerprint:
+        return target
+    found = _saved(folder, name, fingerprint, categories) if load else None
     if found is not None:
         return found
     if by_month:
@@ -81,6 +102,8 @@ def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *st
             save_stage(folder, **{name: None})
         else:
             _save(folder, name, result, fingerprint)
+    if not load:
+        return target if save and result is not None else None
     return result
 
 
@@ -117,6 +140,10 @@ def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map,
     None when the run has no month-start features or they hold no month (the data span fewer than
     two months). Raises ValueError when a month cannot be scored (see `RFMScorer.fit`).
     """
+    return _month_start_classes(data_dir, rfm, segment_map, class_map, save, load=True)
+
+
+def _month_start_classes(data_dir: str | Path, rfm, segment_map, class_map, save: bool, load: bool):
     from segkit.classify.rfm import RFM_FEATURES
     from segkit.monthly.activity import classify_month_groups
 
@@ -125,4 +152,14 @@ def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map,
     return _once(data_dir, "month_start_classes", "month_start_features",
                  lambda months: classify_month_groups(months, rfm, segment_map, class_map), save,
                  standards, repr(segment_map), repr(class_map),
-                 columns=["month", "customer_id", *RFM_FEATURES.values()], categories=["month"], by_month=True)
+                 columns=["month", "customer_id", *RFM_FEATURES.values()], categories=["month"], by_month=True,
+                 load=load)
+
+
+def month_start_classes_file(data_dir: str | Path, rfm, segment_map, class_map) -> Path | None:
+    """The run's `month_start_classes` stage file, made this run's first (`month_start_classes_stage`,
+    with the same arguments, computes and saves it unless saved from the same inputs and standards),
+    without loading it: for a step that reads a few columns of every month or one month's rows
+    (06 reads the segments of all months and last month's customers, not ten million ids). None
+    when the run has no month-start classes."""
+    return _month_start_classes(data_dir, rfm, segment_map, class_map, save=True, load=False)

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segkit.monthly.codes import contains, month_numbers, positions
+from segkit.errors import DataError
+from segkit.monthly.codes import has_duplicates, month_numbers, positions
 from segkit.monthly.history import HISTORY_FILE
-from segkit.monthly.migration import (WATCHED, classes_before, customer_moves, largest_moves, match_clusters,
-                                      slipped, transition_matrix)
+from segkit.monthly.migration import (WATCHED, _checked_codes, _one_row_each as _ids_once,
+                                      class_matrix, customer_moves, largest_moves, match_clusters, moves_at)
 from segkit.monthly.trends import check_alerts, kpi_changes, kpi_series
 
 
@@ -60,7 +61,8 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     (`segkit.monthly.shared`).
     """
     from segkit.classify.rfm import load_segment_map
-    from segkit.monthly.shared import month_start_classes_stage, monthly_kpis_stage
+    from segkit.monthly.history import previous_month_classes
+    from segkit.monthly.shared import month_start_classes_file, monthly_kpis_stage
     from segkit.store import load_run_info, load_stage, save_stage
 
     info = load_run_info(data_dir)
@@ -80,12 +82,13 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     at_starts = _read(data_dir, "month_start_features", ["month", *compared], optional=True, within=month)
     revenue_at_starts = _read(data_dir, "month_start_features", ["month", "revenue"], optional=True,
                               categories=["month"])
-    clusters = load_stage(data_dir, "clusters", optional=True)
     window = params.value.churn_window_days
-    # classified once per run (03 may have done it already with the same standards)
-    month_classes = month_start_classes_stage(data_dir, params.rfm, segment_map, class_map)
-    before, source = classes_before(month, history_file, params.run_name, at_starts, params.rfm, segment_map, class_map,
-                                    month_start_classes=month_classes)
+    # classified once per run (03 may have done it already with the same standards); of its ten
+    # million rows only the segments of every month and this month's customers are read
+    classes_file = month_start_classes_file(data_dir, params.rfm, segment_map, class_map)
+    # last month's assignments in the history (its classes, and its clusters for the matching)
+    earlier = previous_month_classes(history_file, params.run_name, month) if params.run_name is not None else None
+    before, source = _classes_before(earlier, classes_file, month)
     result = Migration(month=month, source=source, churn_window=window, segment_map=segment_map, class_map=class_map)
     value_columns = [c for c in ("revenue", "clv", "p_alive", "recency_days") if c in profile.columns]
     current = profile[["customer_id", "segment", "rfm_class", *value_columns]].copy()
@@ -94,26 +97,38 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         result.reason = "no_previous_month"
     else:
         before = before.assign(customer_id=before["customer_id"].astype(str))
-        before = before[contains(before["customer_id"], current["customer_id"])]  # set aside this month: not compared
+        # each customer's row this month, on integer positions from here on (-1: set aside this month, not compared)
+        found = positions(before["customer_id"], current["customer_id"])
+        kept = found >= 0
+        listed = before["customer_id"]  # every customer of last month, set aside or not, in its order
+        before, found = before[kept], found[kept]
         # last month may have been scored on another grid (rm6 when F could not yet tell customers apart)
         segment_codes = list(segment_map.codes) + sorted(set(before["segment"].dropna().unique()) - set(segment_map.codes))
-        for column, codes in (("segment", segment_codes), ("rfm_class", class_map.codes)):
-            counts, shares = transition_matrix(before, current, column, codes=codes)
+        _listed_once(before["customer_id"], found, "before")
+        _listed_once(current["customer_id"], None, "after")
+        for column, codes in (("segment", segment_codes), ("rfm_class", list(class_map.codes))):
+            old_codes, new_codes = _checked_codes(before[column], current[column], codes)
+            rows = np.full(len(current), len(codes), dtype="int64")  # the row NEW unless classified last month
+            rows[found] = old_codes
+            counts, shares = class_matrix(rows, new_codes, codes)
             result.counts[column], result.shares[column] = counts, shares
             result.flows[column] = largest_moves(counts, top=12)
-        result.slipped = slipped_customers(before, current, segment_map.name, class_map.name)
+        result.slipped = _slipped_at(before, found, current, segment_map.name, class_map.name)
         if at_starts is not None and len(at_starts):
             previous = _month_rows(at_starts, month)
             if len(previous):
-                moves = customer_moves(previous, features, month, churn_window=window)
+                rows = _rows_before(previous, listed, kept, found, features, current)
+                moves = (customer_moves(previous, features, month, churn_window=window) if rows is None
+                         else moves_at(previous, features, rows, month, churn_window=window))
                 result.moves = moves.value_counts().reindex(["new", "returning", "reactivated", "lost", "stayed"],
                                                             fill_value=0)
                 save_stage(data_dir, customer_moves=moves.rename_axis("customer_id").reset_index())
         result.clusters, result.clusters_reason = _matched_clusters(
-            clusters, features, at_starts, history_file, params.run_name, month, info.get("cluster_features"))
+            data_dir, features, at_starts, earlier, month, info.get("cluster_features"))
     kpis = monthly_kpis_stage(data_dir)  # computed once per run (03 may have done it already)
     if kpis is not None:
-        at_start_segments = month_classes[["month", "customer_id", "segment"]] if month_classes is not None else None
+        at_start_segments = (load_stage(data_dir, "month_start_classes", columns=["month", "segment"],
+                                        categories=["month"]) if classes_file is not None else None)
         result.trends = kpi_series(None, at_start_segments, revenue_at_starts, current, as_of, top=params.case_study.top_share,
                                    surveys=load_stage(data_dir, "surveys", optional=True), kpis=kpis)
         result.changes = kpi_changes(result.trends, month)
@@ -127,6 +142,52 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                            to_classes=lambda f: f["to_classes"].map("+".join))
                if result.alerts is not None else None)
     return result
+
+
+def _classes_before(earlier: pd.DataFrame | None, classes_file: Path | None,
+                    month: dt.date) -> tuple[pd.DataFrame | None, str]:
+    """Last month's classes (customer_id, segment, rfm_class) and where they came from, as
+    `segkit.monthly.migration.classes_before` finds them: the history's assignments `earlier`
+    ("history"), else the rows of this month's start in the month-start classes file, read alone
+    ("recomputed"), else (None, "none")."""
+    if earlier is not None:
+        return earlier[["customer_id", "segment", "rfm_class"]].reset_index(drop=True), "history"
+    if classes_file is not None:
+        after = (month + dt.timedelta(days=31)).replace(day=1)
+        at_start = pd.read_parquet(classes_file, columns=["customer_id", "segment", "rfm_class"],
+                                   filters=[("month", ">=", month), ("month", "<", after)])
+        if len(at_start):  # the classes stay Categoricals: they are compared as codes (`class_codes`)
+            return at_start, "recomputed"
+    return None, "none"
+
+
+def _rows_before(previous: pd.DataFrame, listed: pd.Series, kept: np.ndarray, found: np.ndarray,
+                 features: pd.DataFrame, current: pd.DataFrame) -> np.ndarray | None:
+    """The row of `previous` (this month's month-start features) of each customer of `features`
+    (-1: none), known without hashing the ids when `previous` lists last month's customers `listed`
+    in their order (the month-start classes are made from those rows) and `features` this month's
+    `current` customers in theirs: the inverse of `found`, each kept customer's row this month.
+    None when the ids are not so aligned, or a customer set aside this month is listed twice (then
+    `customer_moves` finds the rows, and names that customer)."""
+    if not (_aligned(previous["customer_id"].astype(str), listed)
+            and _aligned(features["customer_id"].astype(str), current["customer_id"])):
+        return None
+    if has_duplicates(listed[~kept]):
+        return None
+    rows = np.full(len(current), -1, dtype="int64")
+    rows[found] = np.flatnonzero(kept)
+    return rows
+
+
+def _listed_once(ids: pd.Series, found: np.ndarray | None, name: str) -> None:
+    """DataError naming the first customer listed twice in `ids` (text), as `transition_matrix`
+    says it. With `found` (each id's position among this month's customers, all >= 0), counted on
+    those integers instead of hashing the ids again."""
+    if found is not None:
+        if len(found) and np.bincount(found).max() > 1:
+            raise DataError(f"{name} has customer {ids[ids.duplicated()].iloc[0]!r} twice: one row per customer")
+        return
+    _ids_once(ids, name)
 
 
 def _read(data_dir: str | Path, name: str, columns: list[str], optional: bool = False,
@@ -172,16 +233,33 @@ def slipped_customers(before: pd.DataFrame, current: pd.DataFrame, segment_map: 
     classes (重要价值客户, 重要保持客户 -> 重要挽留客户, 一般挽留客户): customer_id, before, after (segments),
     class_before, class_after (eight classes), then the value columns of `current` (revenue, clv,
     p_alive, recency_days), the most valuable first. `before` and `current` have customer_id,
-    segment and rfm_class. Maps without shipped watch lists (custom maps) contribute nothing."""
-    parts = []
-    if segment_map in WATCHED:
-        parts.append(slipped(before, current, "segment", map_name=segment_map)["customer_id"])
-    if class_map in WATCHED:
-        parts.append(slipped(before, current, "rfm_class", map_name=class_map)["customer_id"])
-    ids = pd.concat(parts) if parts else pd.Series([], dtype="str")
-    moved = current[contains(current["customer_id"], ids)].copy()
+    segment and rfm_class, one row per customer each (DataError naming a customer listed twice);
+    customers of `before` not in `current` (set aside this month) are not compared. Maps without
+    shipped watch lists (custom maps) contribute nothing."""
+    earlier_ids, current_ids = before["customer_id"].astype(str), current["customer_id"].astype(str)
+    _ids_once(earlier_ids, "before")
+    _ids_once(current_ids, "current")
+    return _slipped_at(before, positions(earlier_ids, current_ids), current, segment_map, class_map)
+
+
+def _slipped_at(before: pd.DataFrame, found: np.ndarray, current: pd.DataFrame, segment_map: str,
+                class_map: str) -> pd.DataFrame:
+    """`slipped_customers` with `found`: the row in `current` of each customer of `before` (-1:
+    not there), both with one row per customer; classes compared as flags on those rows."""
+    here = found >= 0
+    rows, places = found[here], np.flatnonzero(here)
+    moved_rows = np.zeros(len(current), dtype=bool)
+    for column, name in (("segment", segment_map), ("rfm_class", class_map)):
+        if name in WATCHED:
+            valuable, at_risk = WATCHED[name]
+            was = np.zeros(len(current), dtype=bool)
+            was[rows] = before[column].isin(list(valuable)).to_numpy(dtype=bool)[here]
+            moved_rows |= was & current[column].isin(list(at_risk)).to_numpy(dtype=bool)
+    moved = current[moved_rows].copy()
     earlier = before.reset_index(drop=True)
-    found = positions(moved["customer_id"], earlier["customer_id"])  # each one's row last month (-1: none)
+    row_before = np.full(len(current), -1, dtype="int64")  # each current customer's row last month (-1: none)
+    row_before[rows] = places
+    found = row_before[moved_rows]
     moved.insert(1, "before", earlier["segment"].reindex(found).to_numpy())
     moved.insert(2, "after", moved.pop("segment"))
     moved.insert(3, "class_before", earlier["rfm_class"].reindex(found).to_numpy())
@@ -202,15 +280,18 @@ def _long(counts: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     return frame[["map", "before", "after", "customers"]]
 
 
-def _matched_clusters(clusters, features, at_starts, history_file: Path, run_name: str, month: dt.date,
-                      columns) -> tuple[pd.DataFrame | None, str | None]:
-    """This month's clusters with the cluster of last month each continues (`match_clusters` on the
-    centroids of both months in this month's scaled feature space), or (None, reason)."""
-    from segkit.monthly.history import previous_month_classes
+def _matched_clusters(data_dir: str | Path, features: pd.DataFrame, at_starts: pd.DataFrame | None,
+                      earlier: pd.DataFrame | None, month: dt.date, columns) -> tuple[pd.DataFrame | None, str | None]:
+    """This month's clusters (the run's `clusters` stage) with the cluster of last month each
+    continues (`match_clusters` on the centroids of both months in this month's scaled feature
+    space; last month's clusters from the history's assignments `earlier`), or (None, reason)."""
+    import pyarrow.parquet as pq
 
-    if clusters is None or "cluster" not in clusters.columns:
+    from segkit.store import load_stage
+
+    path = Path(data_dir) / "clusters.parquet"
+    if not path.is_file() or "cluster" not in pq.read_schema(path).names:
         return None, "no_clusters"
-    earlier = previous_month_classes(history_file, run_name, month)
     if earlier is None or "cluster" not in earlier.columns or earlier["cluster"].isna().all():
         return None, "no_earlier_clusters"
     if at_starts is None:
@@ -220,11 +301,10 @@ def _matched_clusters(clusters, features, at_starts, history_file: Path, run_nam
                and c in previous.columns]
     if not columns:
         return None, "no_earlier_clusters"
-    now = features.assign(customer_id=features["customer_id"].astype(str)).merge(
-        clusters.assign(customer_id=clusters["customer_id"].astype(str))[["customer_id", "cluster"]], on="customer_id")
-    then = previous.assign(customer_id=previous["customer_id"].astype(str)).merge(
-        earlier.assign(customer_id=earlier["customer_id"].astype(str))[["customer_id", "cluster"]].dropna(),
-        on="customer_id")
+    clusters = load_stage(data_dir, "clusters", columns=[c for c in ("customer_id", "cluster", "cluster_name")
+                                                         if c in pq.read_schema(path).names])
+    now = _joined(features, clusters[["customer_id", "cluster"]])
+    then = _joined(previous, earlier[["customer_id", "cluster"]].dropna())
     if then.empty:
         return None, "no_earlier_clusters"
 
@@ -253,3 +333,37 @@ def _matched_clusters(clusters, features, at_starts, history_file: Path, run_nam
                      "distance": float(np.linalg.norm(current_centroids[i] - previous_centroids[j]))
                      if j is not None else np.nan})
     return pd.DataFrame(rows), None
+
+
+def _joined(frame: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
+    """`frame` inner-joined with `clusters` (customer_id, cluster) on the customer ids as text:
+    what `merge(on="customer_id")` gives (the rows of `frame` in their order, a fresh index), looked
+    up by position when the ids of `clusters` are distinct instead of hashing both sides."""
+    left = frame.assign(customer_id=frame["customer_id"].astype(str))
+    right = clusters.assign(customer_id=clusters["customer_id"].astype(str))
+    if (has_duplicates(right["customer_id"]) or right["customer_id"].isna().any()
+            or left["customer_id"].isna().any()):  # pandas' merge pairs missing ids: leave those to it
+        return left.merge(right, on="customer_id")
+    if _aligned(left["customer_id"], right["customer_id"]):  # the same customers in the same order (features, clusters)
+        found = np.arange(len(left), dtype="int64")
+    else:
+        found = positions(left["customer_id"], right["customer_id"])
+    here = found >= 0
+    joined = left[here].reset_index(drop=True)
+    joined["cluster"] = right["cluster"].iloc[found[here]].reset_index(drop=True)
+    return joined
+
+
+def _aligned(ids: pd.Series, among: pd.Series) -> bool:
+    """Whether two columns of customer ids (text) hold the same ids row for row, compared in Arrow
+    (no hashing): then each row's position among the other's is its own."""
+    import pyarrow as pa
+
+    if len(ids) != len(among):
+        return False
+    from segkit.monthly.codes import _arrow_ids
+
+    left, right = _arrow_ids(ids), _arrow_ids(among)
+    left = left.combine_chunks() if isinstance(left, pa.ChunkedArray) else left
+    right = right.combine_chunks() if isinstance(right, pa.ChunkedArray) else right
+    return left.equals(right)
