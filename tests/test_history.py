@@ -95,3 +95,15 @@ def test_a_history_with_the_old_keyed_assignments_is_rebuilt_without_losing_a_ro
                            "ORDER BY ALL").fetchall()
         tables = con.execute("SELECT table_name FROM duckdb_tables() ORDER BY ALL").fetchall()
     assert keys == [("kpis",), ("runs",)] and tables == [("assignments",), ("kpis",), ("runs",)]
+
+
+def test_last_months_classes_can_be_read_without_the_other_columns(tmp_path):
+    path = tmp_path / "history.duckdb"
+    write_month(path, "shop", dt.date(2024, 1, 31), profile(["b", "a"], "champions", cluster=3), {"customers": 2})
+    found = previous_month_classes(path, "shop", dt.date(2024, 2, 1), ["segment", "cluster"])
+    assert found.columns.tolist() == ["customer_id", "segment", "cluster"]
+    assert found.values.tolist() == [["a", "champions", 3], ["b", "champions", 3]]
+    everything = previous_month_classes(path, "shop", dt.date(2024, 2, 1))
+    assert everything[["customer_id", "segment", "cluster"]].equals(found)
+    with pytest.raises(ValueError, match="no column secret"):
+        previous_month_classes(path, "shop", dt.date(2024, 2, 1), ["segment", "secret"])

@@ -180,15 +180,21 @@ def months_written(path: str | Path, run_name: str) -> list[dt.date]:
     return sorted(pd.to_datetime(runs["month"]).dt.date.tolist())
 
 
-def previous_month_classes(path: str | Path, run_name: str, month: dt.date) -> pd.DataFrame | None:
-    """The assignments of `run_name` for the month before `month`, or None when the history lacks it
-    (the migration then recomputes the previous month from the transactions)."""
+def previous_month_classes(path: str | Path, run_name: str, month: dt.date,
+                           columns: list[str] | None = None) -> pd.DataFrame | None:
+    """The assignments of `run_name` for the month before `month` (all columns, or customer_id and
+    `columns` of ASSIGNMENT_COLUMNS), ordered by customer_id; None when the history lacks it (the
+    migration then recomputes the previous month from the transactions)."""
     before = (pd.Timestamp(_month(month)) - pd.offsets.MonthBegin(1)).date()
     if not Path(path).is_file():
         return None
     con = _connect(Path(path), read_only=True)
     try:
-        found = con.execute("SELECT * FROM assignments WHERE run_name = ? AND month = ? ORDER BY customer_id",
+        unknown = sorted(set(columns or ()) - set(ASSIGNMENT_COLUMNS))
+        if unknown:
+            raise ValueError(f"the history's assignments have no column {', '.join(unknown)}")
+        selected = "*" if columns is None else ", ".join(["customer_id", *dict.fromkeys(columns)])
+        found = con.execute(f"SELECT {selected} FROM assignments WHERE run_name = ? AND month = ? ORDER BY customer_id",
                             [run_name, before]).df()
     finally:
         con.close()

@@ -87,7 +87,8 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     # million rows only the segments of every month and this month's customers are read
     classes_file = month_start_classes_file(data_dir, params.rfm, segment_map, class_map)
     # last month's assignments in the history (its classes, and its clusters for the matching)
-    earlier = previous_month_classes(history_file, params.run_name, month) if params.run_name is not None else None
+    earlier = (previous_month_classes(history_file, params.run_name, month, ["segment", "rfm_class", "cluster"])
+               if params.run_name is not None else None)
     before, source = _classes_before(earlier, classes_file, month)
     result = Migration(month=month, source=source, churn_window=window, segment_map=segment_map, class_map=class_map)
     value_columns = [c for c in ("revenue", "clv", "p_alive", "recency_days") if c in profile.columns]
