@@ -198,47 +198,127 @@ def _holdout_figures(features: pd.DataFrame, after: pd.DataFrame | None) -> pd.D
 def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | None, activity_days: int,
                     minor_unit: int) -> Periods:
     """`calibration_periods` where the transactions live (an Ibis table, e.g. the run's
-    clean_transactions.parquet read in place): the split, both feature tables and the customers
-    new in the holdout are computed in the engine; only one row per customer comes back."""
-    from segkit.features import customer_features
-
+    clean_transactions.parquet read in place): the split, the calibration features, each
+    calibration customer's holdout orders and revenue and the customers new in the holdout come
+    from one query that reads the lines once (`_both_periods_expr`); only one row per calibration
+    customer comes back, sorted by customer_id."""
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in table.columns]
     if missing:
         raise DataError(f"the next-period test needs transaction column(s) {', '.join(missing)}")
-    from segkit.intake.cleaning import amount_type
-
     calibration_end = pd.Timestamp(calibration_end).date()
+    boundary = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
+    given = None if as_of is None else pd.Timestamp(as_of).date()
+    if given is not None and given <= calibration_end:
+        _no_holdout(table, calibration_end, given)
+    end = None if given is None else pd.Timestamp(given) + pd.Timedelta(days=1)
+    found = _both_periods_expr(table, boundary, end, calibration_end, activity_days, minor_unit).to_pyarrow()
+    if found.num_rows == 0:  # no calibration customer: the reason, as the checks below would give it
+        _no_holdout(table, calibration_end, given)
+    totals = {name: found.column(name)[0].as_py() for name in ("_new", "_new_revenue", "_last")}
+    as_of = pd.Timestamp(totals["_last"]).date() if given is None else given
+    if as_of <= calibration_end:
+        _no_holdout(table, calibration_end, as_of)
+    frame = _as_features(found.drop_columns(["_new", "_new_revenue", "_last", "holdout_orders", "holdout_revenue"]))
+    holdout = frame[["customer_id"]].assign(
+        holdout_orders=found.column("holdout_orders").to_numpy().astype(float),
+        holdout_revenue=np.nan_to_num(found.column("holdout_revenue").to_numpy(zero_copy_only=False), nan=0.0))
+    return Periods(frame, holdout, int(totals["_new"] or 0), float(totals["_new_revenue"] or 0.0),
+                   calibration_end, as_of)
+
+
+def _no_holdout(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | None) -> None:
+    """Raise the error that says why `table` has no calibration customer or no holdout period: no
+    purchase at all or none by calibration_end (DataError), or as_of (given, or the last purchase)
+    not after calibration_end (ParamsError). One scan; only on these error paths."""
     boundary = ibis.timestamp(pd.Timestamp(calibration_end) + pd.Timedelta(days=1))
-    # one scan for the data's end and the calibration rows (each query reads the whole file)
     ends = table.aggregate(last=table.ordered_at.max(),
                            calibration=table.count(where=table.ordered_at < boundary)).to_pyarrow()
     last, in_calibration = ends.column("last")[0].as_py(), ends.column("calibration")[0].as_py()
+    none_before = f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date"
     if last is None:
-        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
-    as_of = last.date() if as_of is None else pd.Timestamp(as_of).date()
+        raise DataError(none_before)
+    as_of = last.date() if as_of is None else as_of
     if as_of <= calibration_end:
         raise ParamsError(f"evaluate.calibration_end ({calibration_end}) must be before the data's end ({as_of}): "
                           "there is no holdout period to test on")
-    end = ibis.timestamp(pd.Timestamp(as_of) + pd.Timedelta(days=1))
-    if int(in_calibration or 0) == 0:
-        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
-    calibration = table.filter(table.ordered_at < boundary)
-    known = calibration.select("customer_id").distinct()
-    holdout = table.filter((table.ordered_at >= boundary) & (table.ordered_at < end))
-    kept = holdout.semi_join(known, "customer_id")
-    late = holdout.anti_join(known, "customer_id")
-    # the customers new in the holdout and their revenue in one query: counted, and summed exactly (as
-    # the engine keeps money) with one rounding to float
-    news = late.aggregate(customers=late.customer_id.nunique(),
-                          revenue=late.amount.cast(amount_type(minor_unit)).sum().cast("float64")).to_pyarrow()
-    n_new, new_revenue = int(news.column("customers")[0].as_py() or 0), news.column("revenue")[0].as_py() or 0.0
-    features = customer_features(None, calibration, calibration_end, activity_days, minor_unit)
-    # the holdout needs orders and revenue only: without the category column the engine skips the
-    # distinct categories; no holdout purchase gives an empty frame, hence zeros (as None would)
-    holdout_columns = kept.drop("category") if "category" in kept.columns else kept
-    after = customer_features(None, holdout_columns, as_of, activity_days, minor_unit)
-    frame = _holdout_figures(features, after if len(after) else None)
-    return Periods(features, frame, n_new, float(new_revenue), calibration_end, as_of)
+    raise DataError(none_before)
+
+
+def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timestamp | None, calibration_end: dt.date,
+                       activity_days: int, minor_unit: int) -> ibis.Table:
+    """One row per calibration customer from one reading of the lines before `end` (None: every
+    dated line): the calibration features of `segkit.features.customer_features_expr` (lines before
+    `boundary`, as of `calibration_end`: the same per-order then per-customer sums, an order's lines
+    on each side of the boundary counting as an order of that side, as when the two periods are
+    split first), holdout_orders and holdout_revenue (lines from `boundary` on; missing where none),
+    and three totals on every row: `_new` (customers whose lines are all after the boundary),
+    `_new_revenue` (the exact sum of their holdout amounts, and of lines without a customer id,
+    which match no calibration customer) and `_last` (the last line). Sorted by customer_id."""
+    from segkit.features import with_derived_features
+    from segkit.intake.cleaning import amount_type, exact_amount
+
+    t = table
+    dated = t.ordered_at.notnull() if end is None else t.ordered_at < ibis.timestamp(end)
+    exact = t.amount if t.amount.type().is_decimal() else exact_amount(t.amount, minor_unit, float("inf"))[0]
+    rows = t.filter(dated).select(
+        "customer_id", "ordered_at", order_id=t.order_id if "order_id" in t.columns else ibis.null("string"),
+        amount=exact, cast_amount=t.amount.cast(amount_type(minor_unit)),
+        held=t.ordered_at >= ibis.timestamp(boundary))
+    per_order = rows.group_by(["customer_id", "order_id", "held"]).aggregate(
+        spend=rows.amount.sum(), cast_spend=rows.cast_amount.sum(), first=rows.ordered_at.min(),
+        last=rows.ordered_at.max())
+    before, after = ~per_order.held, per_order.held
+    numbered = per_order.order_id.notnull()
+    window_start = ibis.date(calibration_end - dt.timedelta(days=activity_days))
+    per_customer = per_order.group_by("customer_id").aggregate(
+        orders=per_order.count(where=numbered & before),
+        orders_recent=per_order.count(where=numbered & before & (per_order["last"].date() > window_start)),
+        revenue=per_order.spend.sum(where=before).cast("float64"),
+        first_purchase=per_order["first"].min(where=before).date(),
+        last_purchase=per_order["last"].max(where=before).date(),
+        known=per_order.count(where=before),
+        later=per_order.count(where=after),
+        holdout_orders=per_order.count(where=numbered & after),
+        holdout_revenue=per_order.spend.sum(where=after).cast("float64"),
+        cast_spend=per_order.cast_spend.sum(where=after),
+        last=per_order["last"].max())
+    if "category" in t.columns:
+        named = t.filter(dated & (t.ordered_at < ibis.timestamp(boundary)) & t.category.notnull()).select(
+            "customer_id", "category").distinct()
+        kinds = named.group_by("customer_id").aggregate(kinds=named.count())
+        per_customer = per_customer.left_join(kinds, "customer_id").select(
+            per_customer, categories=kinds.kinds.fill_null(0))
+    # lines without a customer id match no calibration customer (as in a join): new revenue, no new customer
+    missing_id = per_customer.customer_id.isnull()
+    new = (per_customer.known == 0) & (per_customer.later > 0)
+    totals = per_customer.mutate(
+        _new=(new & ~missing_id).cast("int64").sum().over(),
+        _new_revenue=per_customer.cast_spend.sum(where=new | missing_id).over().cast("float64"),
+        _last=per_customer["last"].max().over(),
+        holdout_orders=ibis.ifelse(missing_id, 0, per_customer.holdout_orders),
+        holdout_revenue=ibis.ifelse(missing_id, ibis.null("float64"), per_customer.holdout_revenue))
+    kept = with_derived_features(totals.filter(totals.known > 0), calibration_end)
+    columns = ["customer_id", "orders", "orders_recent", "revenue", "first_purchase", "last_purchase",
+               *(["categories"] if "category" in t.columns else []), "recency_days", "tenure_days",
+               "avg_order_value", "interval_days", "holdout_orders", "holdout_revenue", "_new", "_new_revenue", "_last"]
+    return kept.select(columns).order_by(ibis.asc("customer_id", nulls_first=False))
+
+
+def _as_features(found) -> pd.DataFrame:
+    """The feature columns of `_both_periods_expr` (an Arrow table) as `segkit.features.customer_features`
+    returns them: customer_id as text, whole-number counts as int64, dates as datetime64[s],
+    FEATURE_COLUMNS first (Arrow to pandas directly: Ibis turns every column with a missing value
+    into Python objects first, seconds at a million customers)."""
+    from segkit.features import FEATURE_COLUMNS
+
+    frame = found.to_pandas()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    for name in ("first_purchase", "last_purchase"):
+        frame[name] = frame[name].astype("datetime64[s]")
+    for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
+        frame[name] = frame[name].astype("int64")
+    ordered = [c for c in FEATURE_COLUMNS if c in frame.columns]
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
 
 
 def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
