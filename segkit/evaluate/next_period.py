@@ -117,26 +117,44 @@ def _split(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date 
     return _Split(calibration, holdout, new_rows, new, as_of)
 
 
-def _class_table(labels: pd.DataFrame, scheme: str) -> pd.DataFrame:
-    grouped = labels.groupby(scheme, sort=False)
+def _codes(labels: pd.DataFrame, scheme: str) -> tuple[np.ndarray, pd.Index]:
+    """The classes of `scheme` as integer codes in order of first appearance (-1: no class) and
+    the classes: a group-by over a million class names hashes the names once here, not per table."""
+    return pd.factorize(labels[scheme])
+
+
+def _keys(codes: np.ndarray) -> np.ndarray:
+    """Group keys of `_codes`: the codes, or floats with NaN (no group) where a class is missing."""
+    return codes if (codes >= 0).all() else np.where(codes >= 0, codes, np.nan)
+
+
+def _class_table(labels: pd.DataFrame, scheme: str, coded=None) -> pd.DataFrame:
+    codes, uniques = coded if coded is not None else _codes(labels, scheme)
+    # grouped by the codes (as pandas groups the names: by first appearance, no group for a missing class)
+    grouped = labels[["revenue", "holdout_revenue", "holdout_orders"]].assign(
+        bought=labels["holdout_orders"].to_numpy() > 0).groupby(_keys(codes), sort=False)
     table = pd.DataFrame({"customers": grouped.size(),
                           "calibration_revenue": grouped["revenue"].mean(),
                           "holdout_revenue": grouped["holdout_revenue"].sum(),
                           "revenue_per_customer": grouped["holdout_revenue"].mean(),
                           "orders_per_customer": grouped["holdout_orders"].mean(),
-                          "buyer_share": grouped["holdout_orders"].apply(lambda o: float((o > 0).mean()))})
+                          "buyer_share": grouped["bought"].mean()})
+    table.index = uniques.take(table.index.to_numpy(dtype=np.int64)).rename(scheme)
     average = labels["holdout_revenue"].mean()
     table["lift"] = table["revenue_per_customer"] / average if average > 0 else np.nan
     table = table.sort_values("calibration_revenue", ascending=False, kind="stable")
     return table.rename_axis("class").reset_index().assign(scheme=scheme)
 
 
-def _predicted_high(labels: pd.DataFrame, scheme: str, top_share: float) -> tuple[np.ndarray, list]:
-    by_value = labels.groupby(scheme, sort=False)["revenue"].agg(["mean", "size"]).sort_values(
+def _predicted_high(labels: pd.DataFrame, scheme: str, top_share: float, coded=None) -> tuple[np.ndarray, list]:
+    codes, uniques = coded if coded is not None else _codes(labels, scheme)
+    by_value = labels["revenue"].groupby(_keys(codes), sort=False).agg(["mean", "size"]).sort_values(
         "mean", ascending=False, kind="stable")
     shares = by_value["size"].cumsum() / len(labels)
-    chosen = list(by_value.index[shares <= top_share + 1e-12]) or [by_value.index[0]]
-    return labels[scheme].isin(chosen).to_numpy(), chosen
+    picked = by_value.index.to_numpy(dtype=np.int64)
+    chosen = picked[(shares <= top_share + 1e-12).to_numpy()]
+    chosen = chosen if len(chosen) else picked[:1]
+    return np.isin(codes, chosen), list(uniques.take(chosen))
 
 
 @dataclass(frozen=True)
@@ -330,7 +348,8 @@ def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tu
         raise ParamsError(f"evaluate.top_share must lie strictly between 0 and 1, got {top_share}")
     labels = periods.holdout.assign(revenue=periods.features["revenue"].to_numpy(),
                                     **{name: np.asarray(values) for name, values in classes.items()})
-    tables = [_class_table(labels, s) for s in classes]
+    coded = {s: _codes(labels, s) for s in classes}
+    tables = [_class_table(labels, s, coded[s]) for s in classes]
     table = pd.concat(tables, ignore_index=True)[["scheme", "class", "customers", "calibration_revenue", "holdout_revenue",
                                                   "revenue_per_customer", "orders_per_customer", "buyer_share", "lift"]]
     # truly high: the top share by holdout revenue among customers who spent in the holdout
@@ -341,7 +360,7 @@ def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tu
     baseline = (labels["revenue"] >= labels["revenue"].nlargest(n_top).min()).to_numpy()
     rows = []
     for scheme, predicted, chosen in [("calibration_revenue", baseline, [])] + [
-            (s, *_predicted_high(labels, s, top_share)) for s in classes]:
+            (s, *_predicted_high(labels, s, top_share, coded[s])) for s in classes]:
         rows.append({"scheme": scheme, "predicted": int(predicted.sum()), "actual": int(actual.sum()),
                      **_precision_recall_f1(actual, predicted), "classes": ", ".join(map(str, chosen))})
     return table, pd.DataFrame(rows)
