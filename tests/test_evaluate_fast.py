@@ -200,3 +200,25 @@ def test_matrix_on_a_wide_frame_equals_the_quadrants_by_hand():
     counts = pd.Series(expected).value_counts()
     assert matrix.summary.set_index("quadrant")["customers"].to_dict() == {q: int(counts.get(q, 0)) for q in QUADRANTS}
     assert list(frame.columns) == ["customer_id", "revenue", "clv", "note", "segment"]  # input not changed
+
+
+@pytest.mark.parametrize("sample_size", [7, 30, 100])
+def test_quality_with_shared_silhouette_distances_equals_scikit_learn(sample_size):
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+    from segkit.evaluate.quality import compare_quality
+
+    X = np.random.default_rng(1).normal(size=(30, 3))
+    labelings = {"two": np.array([0, 1] * 15), "rare": np.array([0] * 29 + [1]), "one": np.zeros(30),
+                 "each": np.arange(30), "names": np.array(list("abc") * 10, dtype=object)}
+    table = compare_quality(X, labelings, sample_size=sample_size, random_state=3).set_index("labeling")
+    for name in ("two", "rare", "names"):
+        codes = pd.factorize(labelings[name])[0]
+        try:
+            expected = silhouette_score(X, codes, sample_size=min(sample_size, 30), random_state=3)
+        except ValueError:  # the sample drew one group (the rare customer left out)
+            expected = np.nan
+        assert table.loc[name, "silhouette"] == expected or (np.isnan(expected) and np.isnan(table.loc[name, "silhouette"]))
+        assert table.loc[name, "calinski_harabasz"] == calinski_harabasz_score(X, codes)
+        assert table.loc[name, "davies_bouldin"] == davies_bouldin_score(X, codes)
+    assert table.loc[["one", "each"], ["silhouette", "calinski_harabasz", "davies_bouldin"]].isna().all().all()
