@@ -172,7 +172,9 @@ def extract(ref: str, folder: Path) -> Path:
 
 
 def run(checkout: Path, data_dir: str, params: str, out: Path) -> dict:
-    subprocess.run([sys.executable, "-c", CHILD, str(checkout), data_dir, params, str(out)], check=True)
+    # the child's output is the engine's progress bars: left out
+    subprocess.run([sys.executable, "-c", CHILD, str(checkout), data_dir, params, str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
     with open(out, "rb") as handle:
         return pickle.load(handle)
 

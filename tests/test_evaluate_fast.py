@@ -222,3 +222,27 @@ def test_quality_with_shared_silhouette_distances_equals_scikit_learn(sample_siz
         assert table.loc[name, "calinski_harabasz"] == calinski_harabasz_score(X, codes)
         assert table.loc[name, "davies_bouldin"] == davies_bouldin_score(X, codes)
     assert table.loc[["one", "each"], ["silhouette", "calinski_harabasz", "davies_bouldin"]].isna().all().all()
+
+
+def test_the_unfitted_clusterer_refits_as_the_fitted_one():
+    """05 builds the run's clusterer as a template (`refit_clusterer`, not fitted on all customers):
+    every refit of the stability runs and the next-period test equals that of the fitted clusterer."""
+    from segkit.evaluate.stability import cluster_stability, refit_labels
+    from segkit.evaluate.stage import refit_clusterer
+
+    rng = np.random.default_rng(5)
+    n = 240
+    features = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "recency_days": rng.integers(0, 365, n),
+                             "orders": rng.integers(1, 12, n), "revenue": np.round(rng.gamma(2.0, 60.0, n), 2)})
+    columns = ("recency_days", "orders", "revenue")
+    template = refit_clusterer(features, columns, 3, 42)
+    fitted = refit_clusterer(features, columns, 3, 42, fit=True)
+    assert not hasattr(template, "labels_") and len(fitted.labels_) == n
+    drawn = features.sample(150, random_state=1).reset_index(drop=True)
+    np.testing.assert_array_equal(refit_labels(template, drawn, 7), refit_labels(fitted, drawn, 7))
+    ours = cluster_stability(template, features, labels=fitted.labels_, runs=3, sample_size=120, random_state=2)
+    theirs = cluster_stability(fitted, features, labels=fitted.labels_, runs=3, sample_size=120, random_state=2)
+    pd.testing.assert_frame_equal(ours.runs, theirs.runs, check_exact=True)
+    pd.testing.assert_frame_equal(ours.clusters, theirs.clusters, check_exact=True)
+    with pytest.raises(ValueError, match="original clusters"):
+        cluster_stability(template, features)
