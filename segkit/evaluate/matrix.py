@@ -112,7 +112,9 @@ def segmentation_matrix(frame: pd.DataFrame, value: str = "revenue", potential: 
                             "evaluate.matrix_potential to one they have")
         if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
             raise DataError(f"the segmentation matrix column {column!r} must hold numbers")
-    placed = frame.dropna(subset=[value, potential])
+    # only the columns used: dropping rows copies what it keeps (a profile has some forty columns)
+    used = list(dict.fromkeys([c for c in ("customer_id", "revenue") if c in frame.columns] + [value, potential]))
+    placed = frame[used].dropna(subset=[value, potential])
     if placed.empty:
         raise DataError(f"no customer has both {value!r} and {potential!r}: the segmentation matrix is empty")
     thresholds = thresholds or {}
@@ -122,7 +124,8 @@ def segmentation_matrix(frame: pd.DataFrame, value: str = "revenue", potential: 
     high_potential = placed[potential].astype(float).to_numpy() > cuts["potential"]
     quadrant = np.select([high_value & high_potential, high_value & ~high_potential, ~high_value & high_potential],
                          QUADRANTS[:3], QUADRANTS[3])
-    assignments = pd.DataFrame({"customer_id": placed["customer_id"].astype(str).to_numpy(),
+    # the ids stay a text column (through a NumPy array of objects, a million strings are rebuilt one by one)
+    assignments = pd.DataFrame({"customer_id": placed["customer_id"].astype(str).reset_index(drop=True),
                                 "value": placed[value].astype(float).to_numpy(),
                                 "potential": placed[potential].astype(float).to_numpy(), "quadrant": quadrant})
     revenue_column = value if value == "revenue" else ("revenue" if "revenue" in placed.columns else None)

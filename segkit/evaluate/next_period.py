@@ -117,26 +117,44 @@ def _split(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date 
     return _Split(calibration, holdout, new_rows, new, as_of)
 
 
-def _class_table(labels: pd.DataFrame, scheme: str) -> pd.DataFrame:
-    grouped = labels.groupby(scheme, sort=False)
+def _codes(labels: pd.DataFrame, scheme: str) -> tuple[np.ndarray, pd.Index]:
+    """The classes of `scheme` as integer codes in order of first appearance (-1: no class) and
+    the classes: a group-by over a million class names hashes the names once here, not per table."""
+    return pd.factorize(labels[scheme])
+
+
+def _keys(codes: np.ndarray) -> np.ndarray:
+    """Group keys of `_codes`: the codes, or floats with NaN (no group) where a class is missing."""
+    return codes if (codes >= 0).all() else np.where(codes >= 0, codes, np.nan)
+
+
+def _class_table(labels: pd.DataFrame, scheme: str, coded=None) -> pd.DataFrame:
+    codes, uniques = coded if coded is not None else _codes(labels, scheme)
+    # grouped by the codes (as pandas groups the names: by first appearance, no group for a missing class)
+    grouped = labels[["revenue", "holdout_revenue", "holdout_orders"]].assign(
+        bought=labels["holdout_orders"].to_numpy() > 0).groupby(_keys(codes), sort=False)
     table = pd.DataFrame({"customers": grouped.size(),
                           "calibration_revenue": grouped["revenue"].mean(),
                           "holdout_revenue": grouped["holdout_revenue"].sum(),
                           "revenue_per_customer": grouped["holdout_revenue"].mean(),
                           "orders_per_customer": grouped["holdout_orders"].mean(),
-                          "buyer_share": grouped["holdout_orders"].apply(lambda o: float((o > 0).mean()))})
+                          "buyer_share": grouped["bought"].mean()})
+    table.index = uniques.take(table.index.to_numpy(dtype=np.int64)).rename(scheme)
     average = labels["holdout_revenue"].mean()
     table["lift"] = table["revenue_per_customer"] / average if average > 0 else np.nan
     table = table.sort_values("calibration_revenue", ascending=False, kind="stable")
     return table.rename_axis("class").reset_index().assign(scheme=scheme)
 
 
-def _predicted_high(labels: pd.DataFrame, scheme: str, top_share: float) -> tuple[np.ndarray, list]:
-    by_value = labels.groupby(scheme, sort=False)["revenue"].agg(["mean", "size"]).sort_values(
+def _predicted_high(labels: pd.DataFrame, scheme: str, top_share: float, coded=None) -> tuple[np.ndarray, list]:
+    codes, uniques = coded if coded is not None else _codes(labels, scheme)
+    by_value = labels["revenue"].groupby(_keys(codes), sort=False).agg(["mean", "size"]).sort_values(
         "mean", ascending=False, kind="stable")
     shares = by_value["size"].cumsum() / len(labels)
-    chosen = list(by_value.index[shares <= top_share + 1e-12]) or [by_value.index[0]]
-    return labels[scheme].isin(chosen).to_numpy(), chosen
+    picked = by_value.index.to_numpy(dtype=np.int64)
+    chosen = picked[(shares <= top_share + 1e-12).to_numpy()]
+    chosen = chosen if len(chosen) else picked[:1]
+    return np.isin(codes, chosen), list(uniques.take(chosen))
 
 
 @dataclass(frozen=True)
@@ -198,47 +216,127 @@ def _holdout_figures(features: pd.DataFrame, after: pd.DataFrame | None) -> pd.D
 def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | None, activity_days: int,
                     minor_unit: int) -> Periods:
     """`calibration_periods` where the transactions live (an Ibis table, e.g. the run's
-    clean_transactions.parquet read in place): the split, both feature tables and the customers
-    new in the holdout are computed in the engine; only one row per customer comes back."""
-    from segkit.features import customer_features
-
+    clean_transactions.parquet read in place): the split, the calibration features, each
+    calibration customer's holdout orders and revenue and the customers new in the holdout come
+    from one query that reads the lines once (`_both_periods_expr`); only one row per calibration
+    customer comes back, sorted by customer_id."""
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in table.columns]
     if missing:
         raise DataError(f"the next-period test needs transaction column(s) {', '.join(missing)}")
-    from segkit.intake.cleaning import amount_type
-
     calibration_end = pd.Timestamp(calibration_end).date()
+    boundary = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
+    given = None if as_of is None else pd.Timestamp(as_of).date()
+    if given is not None and given <= calibration_end:
+        _no_holdout(table, calibration_end, given)
+    end = None if given is None else pd.Timestamp(given) + pd.Timedelta(days=1)
+    found = _both_periods_expr(table, boundary, end, calibration_end, activity_days, minor_unit).to_pyarrow()
+    if found.num_rows == 0:  # no calibration customer: the reason, as the checks below would give it
+        _no_holdout(table, calibration_end, given)
+    totals = {name: found.column(name)[0].as_py() for name in ("_new", "_new_revenue", "_last")}
+    as_of = pd.Timestamp(totals["_last"]).date() if given is None else given
+    if as_of <= calibration_end:
+        _no_holdout(table, calibration_end, as_of)
+    frame = _as_features(found.drop_columns(["_new", "_new_revenue", "_last", "holdout_orders", "holdout_revenue"]))
+    holdout = frame[["customer_id"]].assign(
+        holdout_orders=found.column("holdout_orders").to_numpy().astype(float),
+        holdout_revenue=np.nan_to_num(found.column("holdout_revenue").to_numpy(zero_copy_only=False), nan=0.0))
+    return Periods(frame, holdout, int(totals["_new"] or 0), float(totals["_new_revenue"] or 0.0),
+                   calibration_end, as_of)
+
+
+def _no_holdout(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | None) -> None:
+    """Raise the error that says why `table` has no calibration customer or no holdout period: no
+    purchase at all or none by calibration_end (DataError), or as_of (given, or the last purchase)
+    not after calibration_end (ParamsError). One scan; only on these error paths."""
     boundary = ibis.timestamp(pd.Timestamp(calibration_end) + pd.Timedelta(days=1))
-    # one scan for the data's end and the calibration rows (each query reads the whole file)
     ends = table.aggregate(last=table.ordered_at.max(),
                            calibration=table.count(where=table.ordered_at < boundary)).to_pyarrow()
     last, in_calibration = ends.column("last")[0].as_py(), ends.column("calibration")[0].as_py()
+    none_before = f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date"
     if last is None:
-        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
-    as_of = last.date() if as_of is None else pd.Timestamp(as_of).date()
+        raise DataError(none_before)
+    as_of = last.date() if as_of is None else as_of
     if as_of <= calibration_end:
         raise ParamsError(f"evaluate.calibration_end ({calibration_end}) must be before the data's end ({as_of}): "
                           "there is no holdout period to test on")
-    end = ibis.timestamp(pd.Timestamp(as_of) + pd.Timedelta(days=1))
-    if int(in_calibration or 0) == 0:
-        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
-    calibration = table.filter(table.ordered_at < boundary)
-    known = calibration.select("customer_id").distinct()
-    holdout = table.filter((table.ordered_at >= boundary) & (table.ordered_at < end))
-    kept = holdout.semi_join(known, "customer_id")
-    late = holdout.anti_join(known, "customer_id")
-    # the customers new in the holdout and their revenue in one query: counted, and summed exactly (as
-    # the engine keeps money) with one rounding to float
-    news = late.aggregate(customers=late.customer_id.nunique(),
-                          revenue=late.amount.cast(amount_type(minor_unit)).sum().cast("float64")).to_pyarrow()
-    n_new, new_revenue = int(news.column("customers")[0].as_py() or 0), news.column("revenue")[0].as_py() or 0.0
-    features = customer_features(None, calibration, calibration_end, activity_days, minor_unit)
-    # the holdout needs orders and revenue only: without the category column the engine skips the
-    # distinct categories; no holdout purchase gives an empty frame, hence zeros (as None would)
-    holdout_columns = kept.drop("category") if "category" in kept.columns else kept
-    after = customer_features(None, holdout_columns, as_of, activity_days, minor_unit)
-    frame = _holdout_figures(features, after if len(after) else None)
-    return Periods(features, frame, n_new, float(new_revenue), calibration_end, as_of)
+    raise DataError(none_before)
+
+
+def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timestamp | None, calibration_end: dt.date,
+                       activity_days: int, minor_unit: int) -> ibis.Table:
+    """One row per calibration customer from one reading of the lines before `end` (None: every
+    dated line): the calibration features of `segkit.features.customer_features_expr` (lines before
+    `boundary`, as of `calibration_end`: the same per-order then per-customer sums, an order's lines
+    on each side of the boundary counting as an order of that side, as when the two periods are
+    split first), holdout_orders and holdout_revenue (lines from `boundary` on; missing where none),
+    and three totals on every row: `_new` (customers whose lines are all after the boundary),
+    `_new_revenue` (the exact sum of their holdout amounts, and of lines without a customer id,
+    which match no calibration customer) and `_last` (the last line). Sorted by customer_id."""
+    from segkit.features import with_derived_features
+    from segkit.intake.cleaning import amount_type, exact_amount
+
+    t = table
+    dated = t.ordered_at.notnull() if end is None else t.ordered_at < ibis.timestamp(end)
+    exact = t.amount if t.amount.type().is_decimal() else exact_amount(t.amount, minor_unit, float("inf"))[0]
+    rows = t.filter(dated).select(
+        "customer_id", "ordered_at", order_id=t.order_id if "order_id" in t.columns else ibis.null("string"),
+        amount=exact, cast_amount=t.amount.cast(amount_type(minor_unit)),
+        held=t.ordered_at >= ibis.timestamp(boundary))
+    per_order = rows.group_by(["customer_id", "order_id", "held"]).aggregate(
+        spend=rows.amount.sum(), cast_spend=rows.cast_amount.sum(), first=rows.ordered_at.min(),
+        last=rows.ordered_at.max())
+    before, after = ~per_order.held, per_order.held
+    numbered = per_order.order_id.notnull()
+    window_start = ibis.date(calibration_end - dt.timedelta(days=activity_days))
+    per_customer = per_order.group_by("customer_id").aggregate(
+        orders=per_order.count(where=numbered & before),
+        orders_recent=per_order.count(where=numbered & before & (per_order["last"].date() > window_start)),
+        revenue=per_order.spend.sum(where=before).cast("float64"),
+        first_purchase=per_order["first"].min(where=before).date(),
+        last_purchase=per_order["last"].max(where=before).date(),
+        known=per_order.count(where=before),
+        later=per_order.count(where=after),
+        holdout_orders=per_order.count(where=numbered & after),
+        holdout_revenue=per_order.spend.sum(where=after).cast("float64"),
+        cast_spend=per_order.cast_spend.sum(where=after),
+        last=per_order["last"].max())
+    if "category" in t.columns:
+        named = t.filter(dated & (t.ordered_at < ibis.timestamp(boundary)) & t.category.notnull()).select(
+            "customer_id", "category").distinct()
+        kinds = named.group_by("customer_id").aggregate(kinds=named.count())
+        per_customer = per_customer.left_join(kinds, "customer_id").select(
+            per_customer, categories=kinds.kinds.fill_null(0))
+    # lines without a customer id match no calibration customer (as in a join): new revenue, no new customer
+    missing_id = per_customer.customer_id.isnull()
+    new = (per_customer.known == 0) & (per_customer.later > 0)
+    totals = per_customer.mutate(
+        _new=(new & ~missing_id).cast("int64").sum().over(),
+        _new_revenue=per_customer.cast_spend.sum(where=new | missing_id).over().cast("float64"),
+        _last=per_customer["last"].max().over(),
+        holdout_orders=ibis.ifelse(missing_id, 0, per_customer.holdout_orders),
+        holdout_revenue=ibis.ifelse(missing_id, ibis.null("float64"), per_customer.holdout_revenue))
+    kept = with_derived_features(totals.filter(totals.known > 0), calibration_end)
+    columns = ["customer_id", "orders", "orders_recent", "revenue", "first_purchase", "last_purchase",
+               *(["categories"] if "category" in t.columns else []), "recency_days", "tenure_days",
+               "avg_order_value", "interval_days", "holdout_orders", "holdout_revenue", "_new", "_new_revenue", "_last"]
+    return kept.select(columns).order_by(ibis.asc("customer_id", nulls_first=False))
+
+
+def _as_features(found) -> pd.DataFrame:
+    """The feature columns of `_both_periods_expr` (an Arrow table) as `segkit.features.customer_features`
+    returns them: customer_id as text, whole-number counts as int64, dates as datetime64[s],
+    FEATURE_COLUMNS first (Arrow to pandas directly: Ibis turns every column with a missing value
+    into Python objects first, seconds at a million customers)."""
+    from segkit.features import FEATURE_COLUMNS
+
+    frame = found.to_pandas()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    for name in ("first_purchase", "last_purchase"):
+        frame[name] = frame[name].astype("datetime64[s]")
+    for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
+        frame[name] = frame[name].astype("int64")
+    ordered = [c for c in FEATURE_COLUMNS if c in frame.columns]
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
 
 
 def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -250,7 +348,8 @@ def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tu
         raise ParamsError(f"evaluate.top_share must lie strictly between 0 and 1, got {top_share}")
     labels = periods.holdout.assign(revenue=periods.features["revenue"].to_numpy(),
                                     **{name: np.asarray(values) for name, values in classes.items()})
-    tables = [_class_table(labels, s) for s in classes]
+    coded = {s: _codes(labels, s) for s in classes}
+    tables = [_class_table(labels, s, coded[s]) for s in classes]
     table = pd.concat(tables, ignore_index=True)[["scheme", "class", "customers", "calibration_revenue", "holdout_revenue",
                                                   "revenue_per_customer", "orders_per_customer", "buyer_share", "lift"]]
     # truly high: the top share by holdout revenue among customers who spent in the holdout
@@ -261,7 +360,7 @@ def check_classes(periods: Periods, classes: dict, top_share: float = 0.2) -> tu
     baseline = (labels["revenue"] >= labels["revenue"].nlargest(n_top).min()).to_numpy()
     rows = []
     for scheme, predicted, chosen in [("calibration_revenue", baseline, [])] + [
-            (s, *_predicted_high(labels, s, top_share)) for s in classes]:
+            (s, *_predicted_high(labels, s, top_share, coded[s])) for s in classes]:
         rows.append({"scheme": scheme, "predicted": int(predicted.sum()), "actual": int(actual.sum()),
                      **_precision_recall_f1(actual, predicted), "classes": ", ".join(map(str, chosen))})
     return table, pd.DataFrame(rows)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (accuracy_score, calinski_harabasz_score, confusion_matrix, davies_bouldin_score,
-                             f1_score, precision_recall_fscore_support, recall_score, silhouette_score)
+                             f1_score, pairwise_distances_chunked, precision_recall_fscore_support, recall_score,
+                             silhouette_samples, silhouette_score)
+from sklearn.utils import check_random_state
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
@@ -76,6 +78,7 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
     """
     X = np.asarray(X, dtype=float)
     sample = min(sample_size, len(X))
+    shared = None  # the silhouette sample and its distances: drawn and computed once for every labeling
     rows = []
     for name, labels in labelings.items():
         labels = np.asarray(labels)
@@ -86,13 +89,29 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
         groups = len(uniques)
         scores = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
         if 2 <= groups < len(X):
+            if shared is None:
+                shared = _silhouette_sample(X, sample, random_state)
+            indices, distances = shared
             try:
-                scores = cluster_quality(X, labels, sample_size=sample, random_state=random_state)
+                # silhouette_score(X, labels, sample_size=sample, random_state=random_state), from the
+                # distances of its sample computed once (the same rows, the same numbers)
+                scores["silhouette"] = float(np.mean(silhouette_samples(distances, labels[indices],
+                                                                        metric="precomputed")))
             except ValueError:  # the silhouette sample drew a single group, or as many groups as customers
-                scores["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
-                scores["davies_bouldin"] = float(davies_bouldin_score(X, labels))
+                scores["silhouette"] = np.nan
+            scores["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
+            scores["davies_bouldin"] = float(davies_bouldin_score(X, labels))
         rows.append({"labeling": name, "groups": groups, **scores, "sample": sample})
     return pd.DataFrame(rows)
+
+
+def _silhouette_sample(X: np.ndarray, sample: int, random_state) -> tuple[np.ndarray, np.ndarray]:
+    """The rows scikit-learn's `silhouette_score(X, labels, sample_size=sample, random_state=...)`
+    draws (a permutation's first `sample`) and their Euclidean distances, computed as its
+    `silhouette_samples` computes them (`pairwise_distances_chunked`, zero diagonal): sample x sample."""
+    indices = check_random_state(random_state).permutation(X.shape[0])[:sample]
+    drawn = np.ascontiguousarray(X[indices])
+    return indices, np.vstack(list(pairwise_distances_chunked(drawn, metric="euclidean")))
 
 
 def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,

@@ -138,6 +138,8 @@ def cluster_stability(estimator, features: pd.DataFrame, labels=None, runs: int 
     bands = tuple(float(b) for b in bands)
     if len(bands) != 4 or any(b <= a for a, b in zip(bands, bands[1:])) or not (0 < bands[0] and bands[-1] < 1):
         raise ParamsError(f"evaluate.stability_bands must be 4 increasing numbers between 0 and 1, got {list(bands)}")
+    if labels is None and not hasattr(estimator, "labels_"):
+        raise ValueError("cluster_stability needs the original clusters: pass labels, or a fitted clusterer")
     reference = np.asarray(estimator.labels_ if labels is None else labels)
     if len(reference) != len(features):
         raise ValueError(f"labels ({len(reference)}) and features ({len(features)}) must have one row per customer")

@@ -39,12 +39,14 @@ def labelings(features: pd.DataFrame, segments: pd.DataFrame, clusters: pd.DataF
 
 
 def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int | None, cluster=None,
-                    categorical=()):
+                    categorical=(), fit: bool = False):
     """The run's clusterer again: the method and preparation of `cluster` (the params' cluster
     block: method, preprocess; k-means with the defaults when None) with the k 04 chose (run.json),
-    on the same columns, categorical attributes and seed, fitted on `features` (the same seed and k
-    give the same clusters). Used by the stability runs, which refit copies of it. The one place 05
-    builds a clusterer."""
+    on the same columns, categorical attributes and seed. Used by the stability runs and the
+    next-period test, which refit copies of it on other customers (`refit_labels`): it is returned
+    unfitted, as the template of those refits (fitting it on all of `features` took a second and a
+    half at a million customers, and nothing read the fit); `fit=True` fits it on `features` (the
+    same seed and k give 04's clusters). The one place 05 builds a clusterer."""
     from threadpoolctl import threadpool_limits
 
     from segkit.evaluate.stability import PINNED_REFERENCES, PINNED_SAMPLE
@@ -56,12 +58,17 @@ def refit_clusterer(features: pd.DataFrame, columns, k: int, random_state: int |
                "scaling": cluster.preprocess.scaling, "ward_sample": cluster.ward_sample,
                "sample_threshold": cluster.sample_threshold, "sweep_sample": cluster.sweep_sample,
                "minibatch_threshold": cluster.sample_threshold}
+    # k pinned, and the silhouette sample and the gap's reference sets (which only choose k) small,
+    # as `refit_labels` makes them for a fitted clusterer: the refits are the same either way
+    clusterer = RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), sample_size=PINNED_SAMPLE,
+                             n_references=PINNED_REFERENCES,
+                             random_state=random_state, k_rule="fixed", k=int(k),
+                             categorical=tuple(c for c in categorical if c in features.columns),
+                             **how)
+    if not fit:
+        return clusterer
     with threadpool_limits(limits=1):
-        return RFMClusterer(k_min=int(k), k_max=int(k), columns=tuple(columns), sample_size=PINNED_SAMPLE,
-                            n_references=PINNED_REFERENCES,
-                            random_state=random_state, k_rule="fixed", k=int(k),
-                            categorical=tuple(c for c in categorical if c in features.columns),
-                            **how).fit(features)
+        return clusterer.fit(features)
 
 
 def matrix_stage(profile: pd.DataFrame, lang: str, value: str = "revenue", potential: str = "clv",
