@@ -108,3 +108,12 @@ def test_before_after_takes_the_figures_already_read_for_the_input():
     assert read_twice.equals(before_after(describe_transactions(raw), clean, "zh"))
     assert read_twice["rows"].tolist() == [4, 3] and read_twice["customers"].tolist() == [3, 2]
     assert read_twice["last_date"].tolist() == ["2024-05-06", "2024-03-04"]
+
+
+def test_cluster_names_reads_each_clusters_name_once():
+    from segkit.models.cluster import cluster_names
+
+    clusters = pd.DataFrame({"customer_id": list("abcde"), "cluster": [2, 0, 2, 1, 0],
+                             "cluster_name": pd.array(["低频", "best", "低频", "mid", "best"], dtype="str")})
+    assert cluster_names(clusters) == dict(zip(clusters["cluster"], clusters["cluster_name"])) == {2: "低频", 0: "best", 1: "mid"}
+    assert cluster_names(None) == {} and cluster_names(clusters.iloc[:0]) == {}

@@ -800,6 +800,15 @@ def stated_word(column: str, stated, lang: str) -> str:
     return t("cluster.band", lang, a=column_level_word(column, high, lang), b=column_level_word(column, low, lang))
 
 
+def cluster_names(clusters: pd.DataFrame | None) -> dict:
+    """{cluster: cluster_name} of a clusters stage (one row per customer: columns cluster and
+    cluster_name); {} for None (clustering skipped). Read from the distinct pairs, not row by row."""
+    if clusters is None:
+        return {}
+    first = np.flatnonzero(~clusters["cluster"].duplicated().to_numpy())  # each cluster's first row
+    return dict(zip(clusters["cluster"].take(first).tolist(), clusters["cluster_name"].take(first).tolist()))
+
+
 def name_clusters(described: pd.DataFrame, lang: str, evidence: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add a readable `name` to `describe_clusters` output; clusters that would share a name are numbered.
 
