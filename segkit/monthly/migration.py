@@ -134,12 +134,7 @@ def customer_moves(before: pd.DataFrame, after: pd.DataFrame, month_start, churn
     previous month end and this month end: customer_id, recency_days (days), last_purchase (date).
     `month_start` is the month's first day. Raises DataError for missing columns.
     """
-    for name, frame in (("before", before), ("after", after)):
-        missing = {"customer_id", "recency_days", "last_purchase"} - set(frame.columns)
-        if missing:
-            raise DataError(f"{name} needs the feature columns {sorted(missing)}")
-    if churn_window < 1:
-        raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
+    _check_moves(before, after, churn_window)
     old_ids = before["customer_id"].astype(str)
     _one_row_each(old_ids, "before")
     return moves_at(before, after, positions(after["customer_id"].astype(str), old_ids), month_start, churn_window)
@@ -151,12 +146,7 @@ def moves_at(before: pd.DataFrame, after: pd.DataFrame, found: np.ndarray, month
     there; `before` with one row per customer): for a caller that knows the rows already (06, whose
     month-start rows are last month's classes in their order), with the same checks of the columns
     and the window."""
-    for name, frame in (("before", before), ("after", after)):
-        missing = {"customer_id", "recency_days", "last_purchase"} - set(frame.columns)
-        if missing:
-            raise DataError(f"{name} needs the feature columns {sorted(missing)}")
-    if churn_window < 1:
-        raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
+    _check_moves(before, after, churn_window)
     new_ids = after["customer_id"].astype(str)
     start = pd.Timestamp(month_start)
     bought = (pd.to_datetime(after["last_purchase"]) >= start).to_numpy(dtype=bool)
@@ -170,6 +160,15 @@ def moves_at(before: pd.DataFrame, after: pd.DataFrame, found: np.ndarray, month
     moves = np.select([~known, bought & within, bought, within & (recency_now >= churn_window)],
                       ["new", "returning", "reactivated", "lost"], "stayed")
     return pd.Series(moves, index=pd.Index(new_ids, name="customer_id"), name="move")
+
+
+def _check_moves(before: pd.DataFrame, after: pd.DataFrame, churn_window: int) -> None:
+    for name, frame in (("before", before), ("after", after)):
+        missing = {"customer_id", "recency_days", "last_purchase"} - set(frame.columns)
+        if missing:
+            raise DataError(f"{name} needs the feature columns {sorted(missing)}")
+    if churn_window < 1:
+        raise DataError(f"churn_window must be at least 1 day, got {churn_window}")
 
 
 def slipped(before: pd.DataFrame, after: pd.DataFrame, column: str = "segment", valuable=None, at_risk=None,
