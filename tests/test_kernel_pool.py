@@ -110,3 +110,21 @@ def test_imports_wait_in_the_next_kernel_only_for_a_run_known_to_be_small(tmp_pa
     (tmp_path / "features.parquet").write_bytes(b"not parquet")
     monkeypatch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 10)
     assert not warm_imports_fit(tmp_path)
+
+
+def test_the_bundled_data_of_known_size_warms_the_second_kernel_too(tmp_path):
+    from segkit.params import load_params
+
+    from conftest import write_params
+
+    demo = load_params(write_params(tmp_path, "d"))
+    assert demo.source.kind == "demo" and warm_imports_fit(tmp_path, demo)
+    big = demo.model_copy(update={"source": demo.source.model_copy(update={
+        "demo": demo.source.demo.model_copy(update={"customers": 300_000})})})
+    assert not warm_imports_fit(tmp_path, big)
+    cdnow = demo.model_copy(update={"source": demo.source.model_copy(update={"kind": "cdnow"})})
+    assert warm_imports_fit(tmp_path, cdnow)
+    pq.write_table(pa.table({"customer_id": [str(i) for i in range(5)]}), tmp_path / "features.parquet")
+    with pytest.MonkeyPatch.context() as patch:  # once 01 has counted the customers, the count decides
+        patch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 4)
+        assert not warm_imports_fit(tmp_path, cdnow)

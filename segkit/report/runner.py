@@ -128,7 +128,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                           "overrides": overrides},
                                          sources[notebook].parent, notebook, timeout_s=timeout_s, kernels=kernels,
                                          then=sources[following] if following else None,
-                                         warm_imports=warm_imports_fit(work / "data"))
+                                         warm_imports=warm_imports_fit(work / "data", params))
                         timings[notebook] = round(time.perf_counter() - tick, 2)
                         progress(f"      {notebook} done in {timings[notebook]:.1f} s")
                 tick = time.perf_counter()
@@ -281,15 +281,19 @@ def check_notebook(path: Path) -> None:
 WARM_IMPORTS_MAX_CUSTOMERS = 250_000
 
 
-def warm_imports_fit(data_dir: Path) -> bool:
+def warm_imports_fit(data_dir: Path, params: Params | None = None) -> bool:
     """Whether the run's next kernels may wait with their imports made: when 01 has saved the
-    features of at most WARM_IMPORTS_MAX_CUSTOMERS customers (unknown before that: no)."""
+    features of at most WARM_IMPORTS_MAX_CUSTOMERS customers; before that, only for the bundled data
+    of known size (the demo generator's customers, CDNOW's 23,570); otherwise no."""
     import pyarrow.parquet as pq
 
     try:
         customers = pq.ParquetFile(data_dir / "features.parquet").metadata.num_rows
     except (OSError, ValueError):  # not written yet, or not readable: the run says so in its own time
-        return False
+        source = params.source if params is not None else None
+        if source is not None and source.kind == "demo":
+            return source.demo.customers <= WARM_IMPORTS_MAX_CUSTOMERS
+        return source is not None and source.kind == "cdnow"
     return customers <= WARM_IMPORTS_MAX_CUSTOMERS
 
 
