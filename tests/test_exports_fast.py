@@ -386,3 +386,24 @@ def t(key, lang, **values):
     from segkit.i18n import t as translate
 
     return translate(key, lang, **values)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_csv_of_the_people_table_has_the_bytes_pandas_wrote(tmp_path, encoding):
+    # every special float (each distinct number is formatted once: -0.0 must keep its sign), missing integers,
+    # booleans and dates, text that needs quoting or neutralising, Chinese, the number-like id with leading zeros
+    import pyarrow as pa
+
+    from segkit.report.exports import _people_table, _write_table_csv
+
+    frame = csv_edge_frame().assign(revenue=[0.0, -0.0, 0.0, np.nan, -0.0, 1e-7, 123456789.123])
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.set_column(table.column_names.index("segment"), "segment",
+                             table["segment"].combine_chunks().dictionary_encode())  # as the run's table holds it
+    people = _people_table(table, "zh")
+    _write_table_csv(people, tmp_path / "fast.csv", encoding)
+    _pandas_csv(_people_frame(frame, "zh"), tmp_path / "pandas.csv", encoding)
+    fast = (tmp_path / "fast.csv").read_bytes()
+    assert fast == (tmp_path / "pandas.csv").read_bytes()
+    assert b",-0.0," in fast and b",0.0," in fast and b"'=1+1" in fast and b"00123" in fast
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.csv", "pandas.csv"]

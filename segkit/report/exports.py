@@ -439,13 +439,33 @@ def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
             if encoding == "utf-8-sig":
                 out.flush()
                 with open(body, "rb") as source:
-                    shutil.copyfileobj(source, out.buffer, 1 << 24)
+                    _append(source, out.buffer)
             else:  # DuckDB writes UTF-8: re-encoded in pieces
                 with open(body, encoding="utf-8", newline="") as source:
                     shutil.copyfileobj(source, out, 1 << 22)
     finally:
         body.unlink(missing_ok=True)
 
+
+
+def _append(source, out) -> None:
+    """The rest of binary file `source` written at the end of binary file `out` (flushed): copied by the
+    kernel (copy_file_range) where it can, rather than read into Python and written back."""
+    import shutil
+
+    out.flush()
+    try:
+        left = os.fstat(source.fileno()).st_size - source.tell()
+        while left > 0:
+            copied = os.copy_file_range(source.fileno(), out.fileno(), left)
+            if copied == 0:
+                break
+            left -= copied
+    except (AttributeError, OSError):  # no such call here: what is left is copied the ordinary way
+        pass
+    source.seek(os.lseek(source.fileno(), 0, os.SEEK_CUR))  # the file object at the kernel's position
+    out.seek(os.lseek(out.fileno(), 0, os.SEEK_CUR))
+    shutil.copyfileobj(source, out, 1 << 24)
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None = None) -> Path:
     """The frame as Parquet for BI tools: the code names of `COLUMNS`, typed (string, int64, double,
@@ -1308,7 +1328,11 @@ def _table_csv_text(batch):
         kind = array.type
         if pa.types.is_floating(kind):
             values = np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.float64)
-            text = pa.array(values.astype(str), mask=np.isnan(values), type=pa.string())
+            # numpy's str() of each distinct number once (rounded scores and money repeat): distinct by their
+            # bits, so that -0.0 keeps its sign
+            positions, distinct = pd.factorize(values.view(np.int64))
+            text = pa.array(distinct.view(np.float64).astype(str), type=pa.string()).take(
+                pa.array(positions, type=pa.int64(), mask=np.isnan(values)))
         elif pa.types.is_boolean(kind):
             text = pc.if_else(array, "True", "False")
         elif _is_text(kind):
