@@ -19,6 +19,13 @@ label in the run's language. The writers put it where people and systems read it
 Text cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are neutralised in the CSV
 and the Excel file by a leading single quote (OWASP, "CSV Injection"), so a spreadsheet never runs a
 customer's name as a formula; numbers (a negative revenue) stay numbers.
+
+A run's exports (`export_run`) are made from one Arrow table built once from the stage files
+(`_load_export_table`: class and label columns dictionary-encoded, each label looked up once per
+distinct code), from which pyarrow writes the Parquet file, DuckDB the CSV and the Rust writer the
+workbook, the workbook on a second thread beside the other two; the files are the ones the frame
+functions above write (tests/test_exports_fast.py compares them). At a million customers the
+workbook is most of the time: the Rust writer makes and compresses about 1 GB of sheet XML.
 """
 
 from __future__ import annotations
@@ -1251,7 +1258,9 @@ def _load_export_table(data_dir, params: Params):
         return None
     extras = {}
     for name, keep in (("value", _VALUE_COLUMNS), ("clusters", _CLUSTER_COLUMNS)):
-        extras[name] = read(name, ["customer_id", *(c for c in keep if c not in profile.column_names)], True)
+        # a stage whose columns the profile already has adds nothing (as in load_export_frame): not read
+        wanted = [c for c in keep if c not in profile.column_names]
+        extras[name] = read(name, ["customer_id", *wanted], True) if wanted else None
     offers = read("next_best", ["customer_id", "next_best"], True)
     if any(x is False for x in (*extras.values(), offers)):
         return None
