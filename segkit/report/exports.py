@@ -1028,9 +1028,6 @@ def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str,
 # API and the reference the fast path is tested against; a run whose stage files hold anything unusual (a column
 # of another type, a missing or repeated customer id) goes through them instead, with the same files as result.
 
-_TEXT_KINDS = ("string", "large_string")
-
-
 def _is_text(kind) -> bool:
     import pyarrow as pa
 
@@ -1139,14 +1136,15 @@ def _export_table(profile, lang: str, segment_map, class_map, value=None, cluste
                 if joined is None:
                     return None
                 columns.update(joined)
-    kinds = {c: (columns[c].type) for c in columns}
-    for column, kind in kinds.items():
-        expected = COLUMNS.get(column)
-        ok = {"text": _is_text, "integer": pa.types.is_integer, "boolean": pa.types.is_boolean,
-              "number": lambda k: pa.types.is_floating(k) or pa.types.is_integer(k),
-              "date": lambda k: (pa.types.is_timestamp(k) and k.tz is None) or pa.types.is_date(k)}.get(expected)
-        if expected is not None and not ok(kind) and not (expected == "integer" and column == "cluster"
-                                                          and pa.types.is_floating(kind)):
+    # the types this path reads as export_frame does; anything else (ranks as floats, ids as numbers, dates as
+    # text or with a time zone) goes through export_frame itself
+    expected = {"text": _is_text, "integer": pa.types.is_integer, "boolean": pa.types.is_boolean,
+                "number": lambda k: pa.types.is_floating(k) or pa.types.is_integer(k),
+                "date": lambda k: (pa.types.is_timestamp(k) and k.tz is None) or pa.types.is_date(k)}
+    for column, array in columns.items():
+        kind = COLUMNS.get(column)
+        if kind is not None and not expected[kind](array.type) and not (column == "cluster"
+                                                                         and pa.types.is_floating(array.type)):
             return None
     out: dict[str, object] = {"customer_id": ids}
 
@@ -1520,7 +1518,11 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
     `formats` (default `params.exports.formats`) of csv, xlsx, parquet, postgres, the CSV in
     `encoding` (default `params.exports.csv_encoding`). Returns what was written: the files' paths
     and, for postgres, "schema.table". Raises ParamsError for an unknown format or for postgres
-    without a PostgreSQL source, DataError for missing stage files, ExportError for the database."""
+    without a PostgreSQL source, DataError for missing stage files, ExportError for the database.
+
+    The export is built once (`_load_export_table`) and every format written from it; the workbook on a
+    second thread while this one writes the CSV and the Parquet file (each writer leaves Python's lock
+    while it writes), so at a million customers the wall time is about the workbook's."""
     folder = Path(run_folder)
     settings = params.exports
     chosen = list(dict.fromkeys(formats if formats is not None else settings.formats))
