@@ -454,7 +454,6 @@ def _duckdb_csv(text, headers: list[str], path: Path, encoding: str) -> None:
         body.unlink(missing_ok=True)
 
 
-
 def _append(source, out) -> None:
     """The rest of binary file `source` written at the end of binary file `out` (flushed): copied by the
     kernel (copy_file_range) where it can, rather than read into Python and written back."""
@@ -473,6 +472,7 @@ def _append(source, out) -> None:
     source.seek(os.lseek(source.fileno(), 0, os.SEEK_CUR))  # the file object at the kernel's position
     out.seek(os.lseek(out.fileno(), 0, os.SEEK_CUR))
     shutil.copyfileobj(source, out, 1 << 24)
+
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None = None) -> Path:
     """The frame as Parquet for BI tools: the code names of `COLUMNS`, typed (string, int64, double,
@@ -1081,8 +1081,7 @@ def _floats(column, decimals: int | None = None):
     """A number column as float64 (missing and NaN as missing), rounded as pandas' `Series.round` does."""
     import pyarrow as pa
 
-    values = column.to_numpy() if isinstance(column, np.ndarray) else \
-        np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    values = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     if decimals is not None:
         values = np.round(values, decimals)
     return pa.array(values, type=pa.float64(), from_pandas=True)
