@@ -407,3 +407,13 @@ def test_csv_of_the_people_table_has_the_bytes_pandas_wrote(tmp_path, encoding):
     assert fast == (tmp_path / "pandas.csv").read_bytes()
     assert b",-0.0," in fast and b",0.0," in fast and b"'=1+1" in fast and b"00123" in fast
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.csv", "pandas.csv"]
+
+
+def test_a_run_without_customers_writes_the_files_the_frame_writers_wrote(tmp_path):
+    from segkit.report.exports import _load_export_table, export_run
+
+    frames = {name: stage.iloc[:0] for name, stage in stage_frames(shuffled=False).items()}
+    folder, params = table_run(tmp_path, "zh", frames=frames)
+    assert _load_export_table(folder / "data", params).num_rows == 0
+    export_run(folder, params, formats=["csv", "parquet", "xlsx"])
+    assert_same_exports(folder / "exports", export_references(folder, params, tmp_path / "reference"))
