@@ -2,7 +2,9 @@
 frames with edge cases: the workbook written by XlsxWriter from columns converted once per frame,
 read back by openpyxl, against the same rows written cell by cell by openpyxl as segkit did before;
 the vectorised formula neutralisation against `neutralise` cell by cell; the labels looked up once
-per distinct code against one lookup per customer."""
+per distinct code against one lookup per customer; the run's one Arrow table (`_load_export_table`)
+against the frame of `load_export_frame`, and the files `export_run` writes from it against those the
+pandas writers write from that frame (CSV bytes, Parquet values and metadata, the workbook's XML)."""
 
 import datetime as dt
 
@@ -195,3 +197,223 @@ def test_a_csv_duckdb_cannot_write_is_one_clear_message(tmp_path):
     people = _people_frame(csv_edge_frame(), "en")
     with pytest.raises(ExportError, match=r"cannot write the CSV export in .*gone.*writable"):
         _duckdb_csv(_csv_text(people), list(people.columns), tmp_path / "gone" / "customers.csv", "utf-8-sig")
+
+
+# ---------------------------------------------------------------- the run's path: one Arrow table for every format
+# `export_run` builds the export once as an Arrow table (`_load_export_table`) and writes every format from it;
+# the reference is the frame of `load_export_frame` written by the pandas writers (`write_csv`'s `to_csv`,
+# `write_parquet`, `_write_workbook`), which is what export_run wrote before.
+
+def stage_frames(shuffled: bool) -> dict[str, pd.DataFrame]:
+    """Eleven customers with what the table path can get wrong: ids that look like a number with leading zeros
+    or a formula, Chinese, a tie on rank (ordered by id) and a missing rank (last), a missing and an unknown
+    segment, missing classes and tiers, tag lists (empty, missing, an unknown tag, "+" as separator),
+    timestamps with a time of day (before 1970 too) and a missing one, NaN and values to round; the value,
+    clusters and next-best stages in the profile's order, or shuffled with a customer missing, one listed
+    twice (the first row counts) and one the profile does not have."""
+    ids = ["00123", "=cmd", "客户甲", "+1", "plain", "-5", "@x", "tie_b", "tie_a", "norank", "123"]
+    profile = pd.DataFrame({
+        "customer_id": ids,
+        "orders": [3, 1, 2, 5, 1, 1, 4, 2, 2, 1, 7],
+        "revenue": [10.5, -12.5, 0.1 + 0.2, np.nan, 1e16, 3.0, 0.0, 2.5, 2.5, 1.0, 99.99],
+        "last_purchase": pd.to_datetime(["2024-03-01 23:59:59", "2024-01-02", None, "1969-12-31 12:00",
+                                         "2024-12-31", "2023-05-05 00:00:01", "2024-06-30", "2024-02-29",
+                                         "2024-02-29", "2020-01-01", "2024-12-30"], format="ISO8601"),
+        "recency_days": [30, 364, 10, 20000, 0, 606, 184, 306, 306, 1826, 1],
+        "rfm_code": ["555", "111", "345", "444", None, "123", "222", "333", "333", "111", "554"],
+        "segment": ["champions", "lost", "loyal", "champions", None, "mystery", "hibernating", "at_risk",
+                    "at_risk", "lost", "champions"],
+        "rfm_class": ["important_value", "general_winback", None, "important_value", "general_develop",
+                      "general_winback", "general_retain", "important_retain", "important_retain",
+                      "general_winback", "important_value"],
+        "frequency_tier": ["high", "low", "mid", "high", None, "low", "mid", "mid", "mid", "low", "high"],
+        "monetary_tier": ["high", "low", "mid", "high", "low", None, "mid", "mid", "mid", "low", "high"],
+        "abc_class": ["A", "C", "B", "A", "C", "C", "B", "B", "B", "C", "A"],
+        "tags": ["high_value, frequent", "", None, "unknown_tag", "promoter+unsatisfied", "=tag", "frequent",
+                 "", "", None, "high_value"],
+        "rank_score": [0.99995, 0.1, 0.12345, np.nan, 0.5, 0.2, 0.3, 0.4, 0.4, 0.0, 0.98],
+        "rank": pd.array([1, 9, 3, 2, 5, 8, 6, 7, 7, None, 4], dtype="Int64"),
+    })
+    value = pd.DataFrame({"customer_id": ids, "p_alive": [0.123456, 0.5, np.nan, 1.0, 0.0, 0.25, 0.75, 0.5, 0.5,
+                                                         0.1, 0.99],
+                          "clv": [120.456, 0.005, 1e15 + 0.5, np.nan, -3.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+                          "clv_tier": ["high", "low", "mid", "unknown", "low", None, "mid", "mid", "mid", "low",
+                                       "high"],
+                          "churn_risk": [False, True, False, False, True, True, False, False, False, True, False]})
+    clusters = pd.DataFrame({"customer_id": ids, "cluster": [0, 1, 2, 0, 1, 1, 2, 2, 2, 1, 0],
+                             "cluster_name": ["顶级", "流失", "新客", "顶级", "流失", "流失", "新客", "新客", "新客",
+                                              "流失", "=formula"]})
+    next_best = pd.DataFrame({"customer_id": ids, "next_best": ["produce", "=cmd", None, "饮料", "produce", "", "x",
+                                                                "y", "y", None, "z"]})
+    if shuffled:
+        order = [10, 3, 0, 5, 1, 7, 2, 9, 6]  # customers 4 and 8 missing
+        value = pd.concat([value.iloc[order], value.iloc[[3]].assign(clv=7.0),
+                           value.iloc[[0]].assign(customer_id="not_in_profile")])
+        clusters = clusters.iloc[order[::-1]]
+        next_best = next_best.iloc[[2, 4, 0, 8, 10, 1]]
+    return {"profile": profile, "value": value.reset_index(drop=True), "clusters": clusters.reset_index(drop=True),
+            "next_best": next_best.reset_index(drop=True)}
+
+
+def table_run(tmp_path, lang: str = "zh", shuffled: bool = True, frames: dict | None = None):
+    """A run folder (data/ with the stage files, run.json) and its params; the profile in row groups of four
+    rows, so that its dictionary-encoded columns come in several chunks whose dictionaries repeat texts."""
+    from segkit.params import validate_params
+
+    folder = tmp_path / f"run-{lang}-{shuffled}"
+    (folder / "data").mkdir(parents=True)
+    for name, stage in (frames or stage_frames(shuffled)).items():
+        stage.to_parquet(folder / "data" / f"{name}.parquet", row_group_size=4)
+    (folder / "data" / "run.json").write_text('{"as_of": "2024-12-31"}')
+    return folder, validate_params({"run_name": "edge", "lang": lang})
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_export_table_holds_the_frame_load_export_frame_builds(tmp_path, lang, shuffled):
+    import pyarrow as pa
+
+    from segkit.report.exports import _frame_of, _load_export_table, load_export_frame
+
+    folder, params = table_run(tmp_path, lang, shuffled)
+    table = _load_export_table(folder / "data", params)
+    assert table is not None  # the fast path is the one taken
+    assert pa.types.is_dictionary(table.schema.field("segment_name").type)  # labels once per distinct code
+    reference = load_export_frame(folder / "data", params)
+    pd.testing.assert_frame_equal(_frame_of(table), reference)
+    assert reference["customer_id"].iloc[:3].tolist() == ["00123", "+1", "客户甲"]  # ranks 1, 2, 3: text ids
+    assert reference["customer_id"].iloc[-5:].tolist() == ["tie_a", "tie_b", "-5", "=cmd", "norank"]
+
+
+def export_references(folder, params, out, encoding: str = "utf-8-sig"):
+    """The reference files: the frame of `load_export_frame` written by the pandas writers."""
+    from segkit.report.exports import _grid, _write_workbook, load_export_frame, write_parquet
+
+    frame = load_export_frame(folder / "data", params)
+    people = _people_frame(frame, params.lang)
+    out.mkdir()
+    _pandas_csv(people, out / "customers.csv", encoding)
+    write_parquet(frame, out / "customers.parquet", {"run": "edge", "as_of": "2024-12-31", "lang": params.lang})
+    title = t("exports.title", params.lang, run="edge", as_of="2024-12-31")
+    _write_workbook(frame, people, out / "customers.xlsx", params.lang, _grid(params.rfm),
+                    params.exports.excel_max_rows, ["customers.csv", "customers.parquet"], title)
+    return out
+
+
+def assert_same_exports(new, reference) -> None:
+    """CSV byte for byte; Parquet values, types and metadata (pandas' included); each part of the workbook
+    (its sheets' XML, uncompressed) byte for byte, but for the time it was written (docProps/core.xml)."""
+    import zipfile
+
+    import pyarrow.parquet as pq
+
+    assert (new / "customers.csv").read_bytes() == (reference / "customers.csv").read_bytes()
+    a, b = pq.read_table(new / "customers.parquet"), pq.read_table(reference / "customers.parquet")
+    assert a.schema.equals(b.schema, check_metadata=True) and a.equals(b)
+    pd.testing.assert_frame_equal(pd.read_parquet(new / "customers.parquet"),
+                                  pd.read_parquet(reference / "customers.parquet"))
+    with zipfile.ZipFile(new / "customers.xlsx") as x, zipfile.ZipFile(reference / "customers.xlsx") as y:
+        assert sorted(x.namelist()) == sorted(y.namelist())
+        assert [n for n in x.namelist() if n != "docProps/core.xml" and x.read(n) != y.read(n)] == []
+
+
+@pytest.mark.parametrize("lang,encoding,shuffled", [("zh", "utf-8-sig", True), ("en", "gb18030", False)])
+def test_export_run_writes_the_files_the_frame_writers_wrote(tmp_path, lang, encoding, shuffled):
+    from segkit.report.exports import export_run
+
+    folder, params = table_run(tmp_path, lang, shuffled)
+    written = export_run(folder, params, formats=["csv", "parquet", "xlsx"], encoding=encoding)
+    assert [p.rsplit("/", 1)[1] for p in written] == ["customers.csv", "customers.parquet", "customers.xlsx"]
+    assert_same_exports(folder / "exports", export_references(folder, params, tmp_path / "reference", encoding))
+    sheet = openpyxl.load_workbook(folder / "exports" / "customers.xlsx").worksheets[1]
+    assert sheet["A3"].value == "00123" and sheet["A3"].data_type == "s"  # leading zeros kept, as text
+    assert not list((folder / "exports").glob(".*partial"))
+
+
+def test_export_run_with_a_small_sheet_cap_and_the_xlsxwriter_fallback(tmp_path, monkeypatch):
+    from segkit.params import validate_params
+    from segkit.report.exports import export_run
+
+    folder, _ = table_run(tmp_path, "zh", True)
+    params = validate_params({"run_name": "edge", "lang": "zh", "exports": {"excel_max_rows": 1}})
+    monkeypatch.setattr(ex_module(), "_rust_cells", lambda people, book: None)
+    monkeypatch.setattr(ex_module(), "_table_rust_cells", lambda people, book: None)
+    export_run(folder, params, formats=["csv", "parquet", "xlsx"])
+    reference = export_references(folder, params, tmp_path / "reference")
+    new, old = (openpyxl.load_workbook(p / "customers.xlsx") for p in (folder / "exports", reference))
+    assert new.sheetnames == old.sheetnames and len(new.sheetnames) > 3
+    for name in new.sheetnames:
+        assert [[c.value for c in row] for row in new[name].iter_rows()] == \
+               [[c.value for c in row] for row in old[name].iter_rows()], name
+
+
+@pytest.mark.parametrize("change", ["integer ids", "a customer twice", "a stage without ids", "float ranks"])
+def test_stage_files_only_the_frame_handles_take_its_path(tmp_path, change):
+    from segkit.errors import DataError
+    from segkit.report.exports import _load_export_table, export_run
+
+    frames = stage_frames(shuffled=True)
+    if change == "integer ids":  # as a stage written from integer ids: the frame makes them text
+        number = {c: 1000 + i for i, c in enumerate(frames["profile"]["customer_id"])}
+        frames = {name: stage.assign(customer_id=stage["customer_id"].map(number).astype("Int64"))
+                  for name, stage in frames.items()}
+    elif change == "a customer twice":
+        frames["profile"] = pd.concat([frames["profile"], frames["profile"].iloc[[2]]])
+    elif change == "a stage without ids":
+        frames["clusters"] = frames["clusters"].drop(columns="customer_id")
+    else:
+        frames["profile"] = frames["profile"].assign(rank=frames["profile"]["rank"].astype(float))
+    folder, params = table_run(tmp_path, "en", frames=frames)
+    assert _load_export_table(folder / "data", params) is None
+    if change == "a customer twice":
+        with pytest.raises(DataError, match="customer '客户甲' appears twice in the profile stage"):
+            export_run(folder, params)
+    elif change == "a stage without ids":
+        with pytest.raises(KeyError):  # as before: load_export_frame's join needs the id
+            export_run(folder, params)
+    else:
+        export_run(folder, params, formats=["csv", "parquet", "xlsx"])
+        assert_same_exports(folder / "exports", export_references(folder, params, tmp_path / "reference"))
+
+
+def ex_module():
+    import segkit.report.exports as module
+
+    return module
+
+
+def t(key, lang, **values):
+    from segkit.i18n import t as translate
+
+    return translate(key, lang, **values)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_csv_of_the_people_table_has_the_bytes_pandas_wrote(tmp_path, encoding):
+    # every special float (each distinct number is formatted once: -0.0 must keep its sign), missing integers,
+    # booleans and dates, text that needs quoting or neutralising, Chinese, the number-like id with leading zeros
+    import pyarrow as pa
+
+    from segkit.report.exports import _people_table, _write_table_csv
+
+    frame = csv_edge_frame().assign(revenue=[0.0, -0.0, 0.0, np.nan, -0.0, 1e-7, 123456789.123])
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.set_column(table.column_names.index("segment"), "segment",
+                             table["segment"].combine_chunks().dictionary_encode())  # as the run's table holds it
+    people = _people_table(table, "zh")
+    _write_table_csv(people, tmp_path / "fast.csv", encoding)
+    _pandas_csv(_people_frame(frame, "zh"), tmp_path / "pandas.csv", encoding)
+    fast = (tmp_path / "fast.csv").read_bytes()
+    assert fast == (tmp_path / "pandas.csv").read_bytes()
+    assert b",-0.0," in fast and b",0.0," in fast and b"'=1+1" in fast and b"00123" in fast
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.csv", "pandas.csv"]
+
+
+def test_a_run_without_customers_writes_the_files_the_frame_writers_wrote(tmp_path):
+    from segkit.report.exports import _load_export_table, export_run
+
+    frames = {name: stage.iloc[:0] for name, stage in stage_frames(shuffled=False).items()}
+    folder, params = table_run(tmp_path, "zh", frames=frames)
+    assert _load_export_table(folder / "data", params).num_rows == 0
+    export_run(folder, params, formats=["csv", "parquet", "xlsx"])
+    assert_same_exports(folder / "exports", export_references(folder, params, tmp_path / "reference"))
