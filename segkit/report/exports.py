@@ -555,21 +555,34 @@ def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segm
     values = frame["segment"].to_numpy(dtype=object, na_value=None) if codes else None
     for code in codes:
         positions = np.flatnonzero(values == code)
-        label = str(frame["segment_name"].iloc[positions[0]])
-        name = _sheet_name(label, used)
-        if len(positions) > max_rows:
-            where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
-            note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(positions), files=where)
-        else:
-            note = t("exports.note.all", lang, segment=label, rows=len(positions))
-        segments.append((name, neutralise(note), positions[:max_rows]))
+        segments.append(_segment_sheet(str(frame["segment_name"].iloc[positions[0]]), positions, max_rows, full_list,
+                                       lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
+    rows = _dictionary_rows(frame.columns, lang)
+    return {"summary": (summary, neutralise(title) if title else "", list(_summary_rows(frame, codes, lang))),
+            "segments": segments, "dictionary": (dictionary, rows)}
+
+
+def _segment_sheet(label: str, rows: np.ndarray, max_rows: int, full_list: Sequence[str], lang: str,
+                   used: set[str]) -> tuple[str, str, np.ndarray]:
+    """A segment sheet: its name (unique in the workbook), its note (all rows, or capped at `max_rows`
+    with where the full list is) and its first `max_rows` row positions."""
+    name = _sheet_name(label, used)
+    if len(rows) > max_rows:
+        where = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
+        note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(rows), files=where)
+    else:
+        note = t("exports.note.all", lang, segment=label, rows=len(rows))
+    return name, neutralise(note), rows[:max_rows]
+
+
+def _dictionary_rows(columns, lang: str) -> list[list[str]]:
+    """The data dictionary sheet's rows: a header, then each column's name, headers, type and descriptions."""
     rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type", "description_en",
                                                      "description_zh")]]
     rows += [[column, header(column, "en"), header(column, "zh"), t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
-              t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in frame.columns]
-    return {"summary": (summary, neutralise(title) if title else "", list(_summary_rows(frame, codes, lang))),
-            "segments": segments, "dictionary": (dictionary, rows)}
+              t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in columns]
+    return rows
 
 
 def _xlsxwriter_workbook(book: dict, people: pd.DataFrame, path: Path) -> None:
@@ -1412,20 +1425,9 @@ def _table_workbook_content(table, lang: str, segment_map, max_rows: int, full_l
         names = _coded(table["segment_name"]) if codes else None
     for code in codes:
         rows = rows_of[code]
-        label = str(names[1][names[0][rows[0]]])
-        name = _sheet_name(label, used)
-        if len(rows) > max_rows:
-            where_full = t("exports.and", lang).join(full_list) if full_list else t("exports.no_full_list", lang)
-            note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(rows), files=where_full)
-        else:
-            note = t("exports.note.all", lang, segment=label, rows=len(rows))
-        segments.append((name, neutralise(note), rows[:max_rows]))
+        segments.append(_segment_sheet(str(names[1][names[0][rows[0]]]), rows, max_rows, full_list, lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
-    dict_rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type", "description_en",
-                                                          "description_zh")]]
-    dict_rows += [[column, header(column, "en"), header(column, "zh"),
-                   t(f"exports.type.{COLUMNS.get(column, 'text')}", lang), t(f"exports.desc.{column}", "en"),
-                   t(f"exports.desc.{column}", "zh")] for column in table.column_names]
+    dict_rows = _dictionary_rows(table.column_names, lang)
     return {"summary": (summary, neutralise(title) if title else "",
                         list(_table_summary_rows(table, codes, rows_of, lang, names))),
             "segments": segments, "dictionary": (dictionary, dict_rows)}
