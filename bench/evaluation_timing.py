@@ -6,7 +6,7 @@ asserts that both give the same results: every table and figure input the notebo
 
 DATA_DIR: a copy of a run's data/ folder (default: the project's own 10M run,
 bench/.data/reports/bench-10M/data, with bench/.data/params-10M.yaml). REF: the old code (default:
-where this branch left main, `git merge-base HEAD main`). Prints CPU and wall seconds per notebook
+a7aed38, the last commit before the fast paths). Prints CPU and wall seconds per notebook
 call (CPU: time.process_time of the process, DuckDB's threads included), the median of N runs of
 each version (default 3), with the load average, and fails when any result differs.
 """
@@ -183,11 +183,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(ROOT / "bench/.data/reports/bench-10M/data"))
     parser.add_argument("--params", default=str(ROOT / "bench/.data/params-10M.yaml"))
-    parser.add_argument("--old", default=None, help="git ref of the old code (default: git merge-base HEAD main)")
+    parser.add_argument("--old", default="a7aed38", help="git ref of the old code (default: a7aed38, before the fast paths)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    old_ref = args.old or subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], check=True,
-                                         capture_output=True, text=True).stdout.strip()
+    old_ref = args.old
     runs = {"old": [], "new": []}
     with tempfile.TemporaryDirectory() as tmp:
         checkouts = {"old": extract(old_ref, Path(tmp)), "new": ROOT}

@@ -2,7 +2,7 @@
 
     python bench/exports_timing.py RUN_FOLDER [--old REF] [--repeat 3] [--formats csv,xlsx,parquet] [--steps]
 
-The older segkit is the package as git ref REF (default: main) has it, extracted (`git archive`) into a
+The older segkit is the package as git ref REF (default: a7aed38, before the fast paths) has it, extracted (`git archive`) into a
 temporary folder and put first on PYTHONPATH; the newer one is this checkout's. Each run is a fresh
 process (bench/exports_memory.py --json) that writes the exports of a copy of RUN_FOLDER (its
 manifest.json, and its data/ linked, read only) and reports the wall and CPU seconds of `export_run`
@@ -126,7 +126,7 @@ def steps(folder: Path, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run_folder")
-    parser.add_argument("--old", default="main", help="the git ref of the older segkit (default: main)")
+    parser.add_argument("--old", default="a7aed38", help="the git ref of the older segkit (default: a7aed38, before the fast paths)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--formats", default=None, help="comma-separated, default: the run's exports.formats")
     parser.add_argument("--steps", action="store_true", help="also time this checkout's steps in one process")

@@ -3,7 +3,7 @@
 at an older git ref against this checkout: each in a fresh process, alternating, on the same stage
 files, with equal results asserted.
 
-    python bench/profile_timing.py [--data DIR] [--params YAML] [--old-ref main] [--repeats 3]
+    python bench/profile_timing.py [--data DIR] [--params YAML] [--old-ref a7aed38] [--repeats 3]
 
 DIR is a run's data folder (default: the 10M-line run of `bench/bench_report.py --sizes 10M`,
 1,000,000 customers); its features (and customers and surveys, when present) are copied to a
@@ -117,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT / "bench/.data/reports/bench-10M/data"))
     parser.add_argument("--params", default=str(ROOT / "bench/.data/params-10M.yaml"))
-    parser.add_argument("--old-ref", default="main")
+    parser.add_argument("--old-ref", default="a7aed38")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="profile_timing-") as folder:
