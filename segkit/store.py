@@ -91,7 +91,8 @@ def join_stages(left: pd.DataFrame, right: pd.DataFrame, columns: list[str], how
     id is there twice), in `left`'s order; `how` as pandas' merge ("inner" or "left"). Two stages
     of one run list the same customers in customer_id order: then the columns are taken as they
     are (see `same_customers`), with no hash table of a million ids."""
-    if same_customers(left["customer_id"], right["customer_id"]):
+    plain = len(set(columns)) == len(columns) and not set(columns) & set(left.columns)  # no name met twice
+    if plain and same_customers(left["customer_id"], right["customer_id"]):
         joined = left.assign(**{name: right[name].array for name in columns})
         return joined.reset_index(drop=True)  # as merge's: a fresh 0..n-1 index
     return left.merge(right[["customer_id", *columns]], on="customer_id", how=how, validate="one_to_one")
@@ -110,10 +111,12 @@ def same_customers(left: pd.Series, right: pd.Series) -> bool:
     try:
         a, b = (pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids
                 for ids in (pa.array(left.array), pa.array(right.array)))
-    except (pa.ArrowException, TypeError, ValueError):  # ids of mixed types: a merge decides
+        if a.type != b.type:  # object columns of other Python types (text and numbers): a merge decides
+            return False
+        ascending = pc.all(pc.less(a.slice(0, len(a) - 1), a.slice(1))).as_py() if len(a) > 1 else a.null_count == 0
+        return bool(ascending) and bool(pc.all(pc.equal(a, b)).as_py())
+    except (pa.ArrowException, TypeError, ValueError):  # ids Arrow cannot hold or compare: a merge decides
         return False
-    ascending = pc.all(pc.less(a.slice(0, len(a) - 1), a.slice(1))).as_py() if len(a) > 1 else a.null_count == 0
-    return bool(ascending) and bool(pc.all(pc.equal(a, b)).as_py())
 
 
 def stage_table(data_dir: str | Path, name: str, optional: bool = False):

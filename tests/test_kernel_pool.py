@@ -22,10 +22,11 @@ CHECK = ('found = sorted(n for n in ("cs", "wave", "dumps") if n in globals())\n
 IMPORTS = "import colorsys as cs\nimport wave\nfrom json import dumps\nvalue = cs.rgb_to_hsv(1, 0, 0)"
 
 
-def notebook(path: Path, cells: list[str]) -> Path:
+def notebook(path: Path, cells: list[str], parameters: str = "params_path = ''") -> Path:
+    """A notebook: its parameters cell (where a check can run before the import cell), then `cells`."""
     made = nbformat.v4.new_notebook()
     made.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    made.cells = [nbformat.v4.new_code_cell("params_path = ''", metadata={"tags": ["parameters"]}),
+    made.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
                   *map(nbformat.v4.new_code_cell, cells)]
     nbformat.write(made, path)
     return path
@@ -49,20 +50,63 @@ def gone(pid: int, wait: float = 10.0) -> bool:
     return False
 
 
-def test_the_import_lines_are_the_notebooks_own_then_a_del_of_every_name(tmp_path):
-    source = notebook(tmp_path / "n.ipynb", ["x = 1", IMPORTS, "import math"])
+def test_the_import_lines_are_the_notebooks_leading_imports_then_a_del_of_every_name(tmp_path):
+    source = notebook(tmp_path / "n.ipynb", [IMPORTS, "import math"])
     assert _import_lines(source) == ["import colorsys as cs", "import wave", "from json import dumps",
-                                     "del cs, wave, dumps"]
+                                     "del cs", "del wave", "del dumps"]
     dotted = notebook(tmp_path / "d.ipynb", ["import os.path\nimport segkit.report.plots\nfrom a import b as c"])
-    assert _import_lines(dotted)[-1] == "del os, segkit, c"
-    assert _import_lines(notebook(tmp_path / "star.ipynb", ["from math import *"])) == []
+    assert _import_lines(dotted)[-3:] == ["del os", "del segkit", "del c"]
+    # only what the notebook imports before anything else runs: code between imports (a sys.path
+    # change) or a cell before the imports could make a fresh kernel load something else
+    between = notebook(tmp_path / "b.ipynb", ["import sys\nsys.path.insert(0, 'lib')\nimport helper"])
+    assert _import_lines(between) == ["import sys", "del sys"]
+    assert _import_lines(notebook(tmp_path / "first.ipynb", ["x = 1", IMPORTS])) == []
+    assert _import_lines(notebook(tmp_path / "rel.ipynb", ["from . import rel\nimport json"])) == []
+    assert _import_lines(notebook(tmp_path / "star.ipynb", ["import json\nfrom math import *\nimport wave"])) == [
+        "import json", "del json"]
     assert _import_lines(notebook(tmp_path / "bad.ipynb", ["import (", IMPORTS])) == []
-    assert _import_lines(notebook(tmp_path / "none.ipynb", ["x = 1"])) == []
+    (tmp_path / "broken.ipynb").write_text("{not json", encoding="utf-8")
+    assert _import_lines(tmp_path / "broken.ipynb") == []
+
+
+def test_a_failed_start_up_import_leaves_no_name_bound(tmp_path):
+    check = 'print(__import__("json").dumps({"found": sorted(n for n in ("wave", "cs") if n in globals())}))'
+    source = notebook(tmp_path / "n.ipynb", ["import colorsys as cs\nimport no_such_module_here\nimport wave"],
+                      parameters=check)
+    with KernelPool() as kernels:
+        kernels.prepare(source, tmp_path, warm_imports=True)
+        with pytest.raises(runner.ReportError, match="no_such_module_here"):  # the notebook's own cell fails
+            execute_notebook(source, tmp_path / "out.ipynb", {}, tmp_path, "n", timeout_s=60, kernels=kernels)
+    # at start-up the failing import was skipped and wave imported; each name's `del` on a line of its
+    # own unbound both, so the parameters cell, which runs before the import cell, sees neither
+    cells = json.loads((tmp_path / "out.ipynb").read_text())["cells"]  # papermill puts a note of the error first
+    printed = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["outputs"][0]["text"])
+    assert json.loads(printed) == {"found": []}
+
+
+def test_a_next_kernel_that_cannot_start_does_not_stop_this_notebook_or_leave_its_kernel(tmp_path, monkeypatch):
+    first, second = notebook(tmp_path / "a.ipynb", [CHECK]), notebook(tmp_path / "b.ipynb", [CHECK])
+    started = runner._start_kernel
+    calls = []
+
+    def failing_second(cwd, lines):
+        calls.append(cwd)
+        if len(calls) == 2:
+            raise runner.ReportError("the Python kernel could not start (planted)")
+        return started(cwd, lines)
+
+    monkeypatch.setattr(runner, "_start_kernel", failing_second)
+    with KernelPool() as kernels:
+        execute_notebook(first, tmp_path / "a-out.ipynb", {}, tmp_path, "a", timeout_s=60, kernels=kernels, then=second)
+        assert kernels._waiting is None
+        execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels)
+    a, b = seen(tmp_path / "a-out.ipynb"), seen(tmp_path / "b-out.ipynb")
+    assert len(calls) == 3 and gone(a["pid"]) and gone(b["pid"])
 
 
 @pytest.mark.parametrize("warm", [True, False])
 def test_a_prepared_kernel_runs_its_notebook_from_a_fresh_namespace(tmp_path, warm):
-    source = notebook(tmp_path / "n.ipynb", [CHECK, IMPORTS])
+    source = notebook(tmp_path / "n.ipynb", [IMPORTS], parameters=CHECK)
     with KernelPool() as kernels:
         kernels.prepare(source, tmp_path, warm_imports=warm)
         prepared = kernels._waiting[1]
@@ -71,13 +115,13 @@ def test_a_prepared_kernel_runs_its_notebook_from_a_fresh_namespace(tmp_path, wa
     result = seen(tmp_path / "out.ipynb")
     # warm: the modules are there, but none of the names the import cell binds before that cell runs
     assert result["found"] == [] and result["loaded"] == (["colorsys", "wave"] if warm else [])
-    assert result["counts"] == [1, 2, 3]  # the start-up imports took no execution count
+    assert result["counts"] == [1, 2]  # the start-up imports took no execution count
     assert gone(result["pid"])
 
 
 def test_each_notebook_gets_its_own_kernel_and_none_outlives_the_run(tmp_path):
     first = notebook(tmp_path / "a.ipynb", [CHECK])
-    second = notebook(tmp_path / "b.ipynb", [CHECK, IMPORTS])
+    second = notebook(tmp_path / "b.ipynb", [IMPORTS], parameters=CHECK)
     with KernelPool() as kernels:
         execute_notebook(first, tmp_path / "a-out.ipynb", {}, tmp_path, "a", timeout_s=60, kernels=kernels,
                          then=second, warm_imports=True)
@@ -92,7 +136,7 @@ def test_each_notebook_gets_its_own_kernel_and_none_outlives_the_run(tmp_path):
 
 
 def test_a_kernel_prepared_for_another_notebook_is_not_used(tmp_path):
-    source, other = notebook(tmp_path / "n.ipynb", [CHECK]), notebook(tmp_path / "o.ipynb", [IMPORTS])
+    source, other = notebook(tmp_path / "n.ipynb", [], parameters=CHECK), notebook(tmp_path / "o.ipynb", [IMPORTS])
     with KernelPool() as kernels:
         kernels.prepare(other, tmp_path, warm_imports=True)
         wrong = kernels._waiting[1]

@@ -118,3 +118,17 @@ def test_cluster_names_reads_each_clusters_name_once():
                              "cluster_name": pd.array(["低频", "best", "低频", "mid", "best"], dtype="str")})
     assert cluster_names(clusters) == dict(zip(clusters["cluster"], clusters["cluster_name"])) == {2: "低频", 0: "best", 1: "mid"}
     assert cluster_names(None) == {} and cluster_names(clusters.iloc[:0]) == {}
+
+
+def test_ids_of_other_python_types_or_names_met_twice_are_the_merges_business():
+    text = pd.DataFrame({"customer_id": pd.Series(["1", "2"], dtype=object), "x": [1, 2]})
+    numbers = pd.DataFrame({"customer_id": pd.Series([1, 2], dtype=object), "s": [10, 20]})
+    pd.testing.assert_frame_equal(join_stages(text, numbers, ["s"]), merged(text, numbers, ["s"]))  # no row matches
+    flags = pd.DataFrame({"customer_id": pd.Series([False, True], dtype=object), "s": [10, 20]})
+    zero_one = pd.DataFrame({"customer_id": pd.Series([0, 1], dtype=object), "x": [1, 2]})
+    pd.testing.assert_frame_equal(join_stages(zero_one, flags, ["s"]), merged(zero_one, flags, ["s"]))
+    left, right = stages(["a", "b", "c"])
+    both = left.assign(segment="old")  # a column of that name on both sides: the merge's s_x, s_y
+    pd.testing.assert_frame_equal(join_stages(both, right, ["segment"]), merged(both, right, ["segment"]))
+    with pytest.raises(ValueError):  # the key itself as a column to join, as the merge refuses it
+        join_stages(left, right, ["customer_id"])

@@ -400,27 +400,33 @@ def _cancel_waiting_tasks() -> None:
 
 
 def _import_lines(source: Path) -> list[str]:
-    """The import statements of the notebook's import cell (its first code cell after the parameters
-    that imports anything), then a `del` of the names they bind; [] when there are none or the cell
-    does not parse (the notebook then fails in its own cell, with its own message)."""
+    """What a kernel may run as it starts for the notebook `source`: the import statements at the top
+    of its first code cell after the parameters (absolute imports, up to the first other statement,
+    so nothing the notebook runs before them is skipped), then one `del` per name they bind (each
+    on its own line, so a name an import failed to bind does not keep the others). [] when there are
+    none, or the notebook cannot be read or parsed: the notebook then fails in its own cell, with its
+    own message. What those modules print as they are imported is not in the executed notebook."""
     import ast
 
-    cells = json.loads(source.read_text(encoding="utf-8")).get("cells", [])
-    for cell in cells:
-        if cell.get("cell_type") != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
-            continue
-        text = "".join(cell.get("source", [])) if isinstance(cell.get("source"), list) else cell.get("source", "")
-        try:
-            statements = [node for node in ast.parse(text).body if isinstance(node, (ast.Import, ast.ImportFrom))]
-        except SyntaxError:
+    try:
+        cells = json.loads(source.read_text(encoding="utf-8")).get("cells", [])
+        code = [cell for cell in cells if cell.get("cell_type") == "code"
+                and "parameters" not in cell.get("metadata", {}).get("tags", [])]
+        if not code:
             return []
-        if not statements:
-            continue
-        names = [alias.asname or alias.name.split(".")[0] for node in statements for alias in node.names]
-        if "*" in names:  # a star import binds names no `del` can list
-            return []
-        return [ast.unparse(node) for node in statements] + [f"del {', '.join(dict.fromkeys(names))}"]
-    return []
+        text = code[0].get("source", "")
+        body = ast.parse("".join(text) if isinstance(text, list) else text).body
+    except (OSError, ValueError, SyntaxError, AttributeError, TypeError):
+        return []
+    leading = []
+    for node in body:
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or getattr(node, "level", 0):
+            break
+        if any(alias.name == "*" for alias in node.names):  # a star import binds names no `del` can list
+            break
+        leading.append(node)
+    names = dict.fromkeys(alias.asname or alias.name.split(".")[0] for node in leading for alias in node.names)
+    return [ast.unparse(node) for node in leading] + [f"del {name}" for name in names]
 
 
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
@@ -439,8 +445,6 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
     pool = kernels if kernels is not None else KernelPool()
     with _kernel_environment():
         kernel = pool.take(source, cwd)
-        if then is not None:  # it starts now, while this notebook runs
-            pool.prepare(then, then.parent, warm_imports)
         manager = type(kernel)  # a class of its own for this kernel: the hooks below set its state
 
         def cell_started(**_) -> None:
@@ -450,6 +454,11 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
             manager.cell_running = False
 
         try:
+            if then is not None:  # it starts now, while this notebook runs
+                try:
+                    pool.prepare(then, then.parent, warm_imports)
+                except ReportError:  # a kernel that cannot start: the next notebook says so, starting its own
+                    pass
             _execute(papermill, source, target, parameters, cwd, notebook, timeout_s, kernel, cell_started,
                      cell_finished)
         except BaseException:  # Ctrl-C, SIGTERM: the notebook client's tasks were left waiting on the kernel
