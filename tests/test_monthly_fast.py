@@ -587,3 +587,18 @@ def test_moves_from_the_rows_known_equal_the_moves_found_by_id(order):
     if order == "gone_twice":
         with pytest.raises(DataError, match="before has customer 'x9' twice"):
             customer_moves(previous, features, start)
+
+
+def test_classes_that_are_numbers_or_flags_match_as_python_compares_them():
+    from segkit.errors import DataError
+    from segkit.monthly.codes import class_codes
+    from segkit.monthly.migration import transition_matrix
+
+    before = pd.DataFrame({"customer_id": ["a", "b"], "cluster": [0.0, 1.0]})
+    after = pd.DataFrame({"customer_id": ["a", "b", "c"], "cluster": [1.0, 1.0, 0.0]})
+    counts, _ = transition_matrix(before, after, "cluster", codes=[0, 1])
+    assert counts.to_numpy().tolist() == [[0, 1], [0, 1], [1, 0]]  # 0 -> 1, 1 -> 1, NEW -> 0
+    assert class_codes(pd.Series([True, False, None], dtype=object), [0, 1]).tolist() == [1, 0, -1]
+    assert class_codes(pd.Series(["b", None, "z"]), ["a", "b"]).tolist() == [1, -1, -1]
+    with pytest.raises(DataError, match="are not in the map's codes"):  # text codes do not match numbers
+        transition_matrix(before.assign(cluster=[0, 1]), after.assign(cluster=[1, 1, 0]), "cluster", codes=["0", "1"])

@@ -108,6 +108,10 @@ def class_codes(values, order) -> np.ndarray:
         lookup = pd.Index(list(order)).get_indexer(series.cat.categories.astype(object))
         codes = series.cat.codes.to_numpy()
         return np.where(codes >= 0, lookup[codes], -1).astype("int64")
+    texts = all(isinstance(code, str) for code in order)
+    if not (texts and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
+        # classes that are numbers or flags (clusters): matched as Python compares them (0.0 is 0, True is 1)
+        return pd.Index(list(order), dtype=object).get_indexer(series.to_numpy(dtype=object)).astype("int64")
     found = pc.index_in(pa.array(series.astype("str")), value_set=pa.array([str(c) for c in order]),
                         skip_nulls=True)
     return np.asarray(found.fill_null(-1), dtype="int64")
