@@ -172,3 +172,20 @@ def test_the_bundled_data_of_known_size_warms_the_second_kernel_too(tmp_path):
     with pytest.MonkeyPatch.context() as patch:  # once 01 has counted the customers, the count decides
         patch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 4)
         assert not warm_imports_fit(tmp_path, cdnow)
+
+
+def test_a_kernel_that_does_not_stop_when_asked_is_ended_without_hiding_the_runs_error(tmp_path):
+    from segkit.report.runner import _shutdown, _start_kernel
+
+    kernel = _start_kernel(tmp_path, [])
+    pid = kernel.provisioner.process.pid
+    polite = type(kernel).shutdown_kernel
+
+    async def refusing(self, now=False, restart=False):
+        if not now:
+            raise RuntimeError("planted: the kernel did not answer")
+        await polite(self, now=now, restart=restart)
+
+    type(kernel).shutdown_kernel = refusing  # the class is this kernel's own
+    _shutdown(kernel)  # no error of its own
+    assert gone(pid) and not kernel.has_kernel

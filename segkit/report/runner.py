@@ -372,10 +372,19 @@ def _shutdown(kernel) -> None:
     from jupyter_core.utils import run_sync
 
     for client in kernel.clients:
-        client.stop_channels()
+        try:
+            client.stop_channels()
+        except Exception:  # channels already closed: nothing left to stop
+            pass
     kernel.clients.clear()
     if kernel.has_kernel:
-        run_sync(kernel.shutdown_kernel)()
+        try:
+            run_sync(kernel.shutdown_kernel)()
+        except Exception:  # a kernel that does not stop when asked (this runs while an error is raised: keep it)
+            try:
+                run_sync(kernel.shutdown_kernel)(now=True)  # its process ended
+            except Exception:
+                pass
 
 
 def _cancel_waiting_tasks() -> None:
