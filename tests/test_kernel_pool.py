@@ -189,3 +189,16 @@ def test_a_kernel_that_does_not_stop_when_asked_is_ended_without_hiding_the_runs
     type(kernel).shutdown_kernel = refusing  # the class is this kernel's own
     _shutdown(kernel)  # no error of its own
     assert gone(pid) and not kernel.has_kernel
+
+
+def test_a_kernel_that_dies_as_it_starts_is_replaced(tmp_path, monkeypatch):
+    # as when another process takes one of its ports before it binds them ("Address already in use")
+    source = notebook(tmp_path / "n.ipynb", [], parameters=CHECK)
+    monkeypatch.setattr(runner, "_import_lines", lambda path: ["import os", "os._exit(3)"])
+    with KernelPool() as kernels:
+        kernels.prepare(source, tmp_path, warm_imports=True)
+        dying = kernels._waiting[1]
+        execute_notebook(source, tmp_path / "out.ipynb", {}, tmp_path, "n", timeout_s=60, kernels=kernels)
+        assert not dying.has_kernel
+    result = seen(tmp_path / "out.ipynb")
+    assert result["found"] == [] and gone(result["pid"])

@@ -323,14 +323,25 @@ class KernelPool:
         self._waiting = (source, _start_kernel(cwd, _import_lines(source) if warm_imports else []))
 
     def take(self, source: Path, cwd: Path):
-        """The kernel prepared for `source`, or a new one started now."""
+        """The kernel prepared for `source`, or a new one started now; either way one that answers.
+        A kernel that died as it started (another process took one of its ports between their choice
+        and its binding them: jupyter_client picks free ports, then the kernel binds them) is
+        replaced, up to twice."""
         waiting, self._waiting = self._waiting, None
+        kernel = None
         if waiting is not None:
             prepared, kernel = waiting
-            if prepared == source and _alive(kernel):
+            if prepared != source:
+                _shutdown(kernel)
+                kernel = None
+        for _ in range(3):
+            kernel = kernel or _start_kernel(cwd, [])
+            if _answers(kernel):
                 return kernel
             _shutdown(kernel)
-        return _start_kernel(cwd, [])
+            kernel = None
+        raise ReportError("the Python kernel died as it started, three times; check that ipykernel works in the "
+                          "environment that runs segkit (python -m ipykernel_launcher --help)")
 
     def release(self, kernel) -> None:
         """Close the clients of `kernel` and shut it down (at once if a cell is still running)."""
@@ -358,13 +369,21 @@ def _start_kernel(cwd: Path, exec_lines: list[str]):
     return kernel
 
 
-def _alive(kernel) -> bool:
+def _answers(kernel, timeout: float = 120) -> bool:
+    """Whether `kernel` answers a kernel_info request within `timeout` seconds (its start-up imports
+    done); False when it died first."""
     from jupyter_core.utils import run_sync
 
+    client = kernel.client()
     try:
-        return bool(run_sync(kernel.is_alive)())
-    except Exception:  # a kernel whose process is gone
+        client.start_channels()
+        run_sync(client.wait_for_ready)(timeout=timeout)
+        return True
+    except Exception:  # "Kernel died before replying to kernel_info", or no answer in time
         return False
+    finally:
+        client.stop_channels()
+        kernel.clients.remove(client)
 
 
 def _shutdown(kernel) -> None:
