@@ -220,8 +220,9 @@ def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date 
     """`calibration_periods` where the transactions live (an Ibis table, e.g. the run's
     clean_transactions.parquet read in place): the split, the calibration features, each
     calibration customer's holdout orders and revenue and the customers new in the holdout come
-    from one query that reads the lines once (`_both_periods_expr`); only one row per calibration
-    customer comes back, sorted by customer_id."""
+    from one query that reads the lines once (`_both_periods_expr`, on one DuckDB thread), after a
+    small one that lists the categories (`_category_kinds`: read from the category column alone);
+    only one row per calibration customer comes back, sorted by customer_id."""
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in table.columns]
     if missing:
         raise DataError(f"the next-period test needs transaction column(s) {', '.join(missing)}")
