@@ -78,7 +78,8 @@ def main() -> None:
             totals[name][1] += wall
             row.append((cpu, wall))
         ratio = [row[0][j] / row[1][j] if row[1][j] > 0 else float("nan") for j in (0, 1)]
-        print(f"{key:28s} {row[0][0]:8.2f} {row[1][0]:8.2f} {ratio[0]:6.2f} {row[0][1]:9.2f} {row[1][1]:9.2f} {ratio[1]:6.2f}")
+        print(f"{key:28s} {row[0][0]:8.2f} {row[1][0]:8.2f} {ratio[0]:6.2f} "
+              f"{row[0][1]:9.2f} {row[1][1]:9.2f} {ratio[1]:6.2f}")
     (old_cpu, old_wall), (new_cpu, new_wall) = totals["old"], totals["new"]
     print(f"{'sum of medians':28s} {old_cpu:8.2f} {new_cpu:8.2f} {old_cpu / new_cpu:6.2f} "
           f"{old_wall:9.2f} {new_wall:9.2f} {old_wall / new_wall:6.2f}")
