@@ -95,6 +95,18 @@ def matrix_stage(profile: pd.DataFrame, lang: str, value: str = "revenue", poten
         return None, str(err)
 
 
+def release_arrow_memory() -> None:
+    """Hand the memory that Arrow's pool keeps after frames are freed back to the system. mimalloc
+    (pyarrow's default pool, e.g. in a JupyterLab kernel) keeps what it freed for its next
+    allocations: in notebook 05, after the matrix cell read the profile (38 columns of a million
+    customers) and the monthly activity, about 400 MB that the engine, whose allocator is its own,
+    could not use while it read the ten million lines. (jemalloc, which the report's kernels use,
+    gives it back by itself within a second or so.)"""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def next_period_stage(transactions: pd.DataFrame | ibis.Table | None, lang: str, calibration_end, as_of=None, scorer=5,
                       segment_map="rfm11", class_map="cn8", clusterer=None, top_share: float = 0.2,
                       random_state: int | None = 0):
@@ -108,6 +120,7 @@ def next_period_stage(transactions: pd.DataFrame | ibis.Table | None, lang: str,
         return None, t("evaluate.next.no_transactions", lang)
     if calibration_end is None:
         return None, t("reason.no_holdout_period", lang)
+    release_arrow_memory()  # before the query of the lines, the largest step of the notebook
     try:
         return next_period_check(transactions, pd.Timestamp(calibration_end).date(),
                                  None if as_of is None else pd.Timestamp(as_of).date(), scorer=scorer,
