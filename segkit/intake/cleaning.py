@@ -728,18 +728,26 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
     import pyarrow.compute as pc
 
     coarsest = [column.get_name() for column in next(iter(groupings.values()))]
-    hashed = table.select("source_row", _digest=_digest(table, coarsest))
+    digest = _digest(table, coarsest)
+    hashed = table.select(_digest=digest)
     shared = hashed.group_by("_digest").aggregate(_n=hashed.count())
-    rows = ibis.memtable(hashed.semi_join(shared.filter(shared._n > 1), "_digest").select("source_row").to_pyarrow())
+    shared = shared.filter(shared._n > 1).select("_digest").to_pyarrow()  # one pass over the rows
+    if shared.num_rows == 0:  # no two rows alike: each row is its own first row
+        return table.mutate(**{name: table.source_row for name in groupings})
+    names_of = {name: [column.get_name() for column in columns] for name, columns in groupings.items()}
+    every = list(dict.fromkeys(n for names in names_of.values() for n in names))
+    # the rows that share a hash, with every grouping's columns, in a second and last pass
+    candidates = table.select("source_row", *every, _digest=digest)
+    candidates = candidates.semi_join(ibis.memtable(shared), "_digest").select("source_row", *every)
+    candidates = ibis.memtable(candidates.to_pyarrow())
     joined = table
     kept = list(table.columns)
-    for name, columns in groupings.items():
-        names = [column.get_name() for column in columns]
-        candidates = table.semi_join(rows, "source_row").select("source_row", *names)
+    for name, names in names_of.items():
         firsts = candidates.group_by(names).aggregate(_first=candidates.source_row.min()).view()
         pairs = candidates.join(firsts, [candidates[n].identical_to(firsts[n]) for n in names])
         values = {f"_value{i}": candidates[n] for i, n in enumerate(names)}
-        found = pairs.select(_row=candidates.source_row, _first=firsts._first, **values).distinct().to_pyarrow()
+        found = pairs.select(_row=candidates.source_row, _first=firsts._first, **values).distinct()
+        found = table.get_backend().to_pyarrow(found) if _bound(table) else found.to_pyarrow()
         # a source_row given twice (rows not numbered by intake) is told apart by the rows' values too
         by_row = pc.count_distinct(found["_row"], mode="all").as_py() == found.num_rows
         pairs = ibis.memtable(found.select(["_row", "_first"]) if by_row else found)
@@ -751,6 +759,15 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
         joined = joined.select(*kept, **{name: ibis.coalesce(pairs._first, left.source_row)})
         kept.append(name)
     return joined
+
+
+def _bound(table: ibis.Table) -> bool:
+    """Whether `table` has an engine of its own (an unbound memtable has none yet)."""
+    try:
+        table.get_backend()
+        return True
+    except Exception:
+        return False
 
 
 def _digest(table: ibis.Table, names: list[str]):

@@ -71,7 +71,9 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
         else:
             values[ours] = column.cast("string")
     table = raw.select(**values, content=content)
-    return _with_text_fixes(con, table), present
+    # a whole number written as text ("-?[0-9]+") is never changed by a text fix: only the text columns are read
+    texts = [ours for ours, column in used.items() if ours in _TEXT_COLUMNS and column.type().is_string()]
+    return _with_text_fixes(con, table, texts), present
 
 
 def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, key: str) -> ibis.Table:
@@ -118,14 +120,15 @@ def _typed_enough(used: dict[str, ibis.Column]) -> bool:
     return True
 
 
-def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table) -> ibis.Table:
-    """`table` with the text fixes of `segkit.intake.parsing` applied to its text columns, through a
+def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table, columns=_TEXT_COLUMNS) -> ibis.Table:
+    """`table` with the text fixes of `segkit.intake.parsing` applied to its text `columns` (those of
+    the file typed as text: ids typed as whole numbers are text here, but no fix changes them), through a
     small table of the distinct values they change (joined only where there is one), `fixes` (the
     fixes made on each row, joined by "+" in the order of FIXES) and `raw_customer_id` (the id as it
     came, where it changed)."""
     found = {}
     for column in _TEXT_COLUMNS:
-        if column in table.columns and table[column].type().is_string():
+        if column in columns and column in table.columns and table[column].type().is_string():
             changes = _changed_values(table, column)
             if changes is not None:
                 found[column] = changes

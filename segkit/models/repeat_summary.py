@@ -57,17 +57,17 @@ def repeat_summary_expr(transactions: ibis.Table, calibration_end: dt.date,
     days = t.group_by([t.customer_id, day.name("day")]).aggregate(spend=t.amount.sum())
     cal = days.day <= ibis.date(calibration_end)
     first = days.day.min()
-    per_customer = days.group_by("customer_id").aggregate(
-        first_day=first,
-        last_cal_day=days.day.max(where=cal),
-        cal_days=days.day.count(where=cal),
-        cal_spend=days.spend.sum(where=cal),
-        holdout_days=days.day.count(where=~cal),
-    )
-    first_spend = days.join(per_customer, [days.customer_id == per_customer.customer_id,
-                                           days.day == per_customer.first_day])
-    first_spend = first_spend.select(customer_id=days.customer_id, first_spend=days.spend)
-    joined = per_customer.left_join(first_spend, per_customer.customer_id == first_spend.customer_id)
+    totals = dict(first_day=first, last_cal_day=days.day.max(where=cal), cal_days=days.day.count(where=cal),
+                  cal_spend=days.spend.sum(where=cal), holdout_days=days.day.count(where=~cal))
+    if _has_arg_min(transactions):  # the first day's spend in the same aggregation (a customer's days are distinct)
+        per_customer = days.group_by("customer_id").aggregate(**totals, first_spend=days.spend.argmin(days.day))
+        joined, first_spend = per_customer, per_customer
+    else:  # the first day's spend joined back
+        per_customer = days.group_by("customer_id").aggregate(**totals)
+        first_spend = days.join(per_customer, [days.customer_id == per_customer.customer_id,
+                                               days.day == per_customer.first_day])
+        first_spend = first_spend.select(customer_id=days.customer_id, first_spend=days.spend)
+        joined = per_customer.left_join(first_spend, per_customer.customer_id == first_spend.customer_id)
     end = ibis.date(calibration_end)
     return joined.select(
         customer_id=per_customer.customer_id,
@@ -78,6 +78,17 @@ def repeat_summary_expr(transactions: ibis.Table, calibration_end: dt.date,
         t_x_days=per_customer.last_cal_day.delta(per_customer.first_day, unit="day"),
         T_days=end.delta(per_customer.first_day, unit="day"),
     )
+
+
+def _has_arg_min(table: ibis.Table) -> bool:
+    """Whether the engine of `table` computes `argmin` (DuckDB's arg_min; an unbound memtable runs
+    in DuckDB). Elsewhere (PostgreSQL has none) the first day's spend is joined back."""
+    from segkit.intake.sources import is_embedded
+
+    try:
+        return is_embedded(table.get_backend())
+    except Exception:  # a memtable: run where it is executed, DuckDB by default
+        return True
 
 
 def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, calibration_end: dt.date,

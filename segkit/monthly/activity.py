@@ -40,6 +40,13 @@ def monthly_activity_expr(transactions: ibis.Table) -> ibis.Table:
     """The lazy engine expression behind `monthly_activity`."""
     t = transactions
     month = t.ordered_at.truncate("M").date()
+    if t.amount.type().is_decimal():  # exact sums: summed per order first, the same sums
+        # lines to orders, then orders to months: two plain aggregations, no COUNT(DISTINCT) per group
+        # (a missing order_id is one group of its own here, and not counted as an order, as nunique)
+        per_order = t.group_by(customer_id=t.customer_id, month=month, order_id=t.order_id).aggregate(
+            spend=t.amount.sum())
+        return per_order.group_by(["customer_id", "month"]).aggregate(
+            orders=per_order.order_id.count(), revenue=per_order.spend.sum().cast("float64"))
     return t.group_by(customer_id=t.customer_id, month=month).aggregate(
         # the exact sum, cast to float64 in the engine (correctly rounded, and fast: Python Decimals are not)
         orders=t.order_id.nunique(), revenue=t.amount.sum().cast("float64"))
