@@ -414,7 +414,7 @@ _GL_U, _GL_W = leggauss(_NODES)
 _ENDPOINT_B = 60.0  # below this, (1 - p)^(B-1) is rough enough at p = 1 to need its own nodes
 
 
-def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
+def _rate_over_beta(a: float, B, R, A, times, gradient: bool = False):
     """E[(1 - (A / (A + p t))^R) / p] for p ~ Beta(a, B), for each row (B, R, A) and each time t.
 
     That is a BG/NBD customer's expected purchases in the next t periods when alive now, with
@@ -422,18 +422,25 @@ def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
     starting below the scales of the integrand (A / (R t) and 1 / B); the first panel uses
     Gauss-Jacobi nodes for the p^(a-1) endpoint, the last one Gauss-Jacobi nodes for (1 - p)^(B-1)
     when B is small, the others Gauss-Legendre; weights are normalised in log space.
-    Returns an array (rows, times).
+    Returns an array (rows, times); with `gradient`, also its derivatives in R and A, an array
+    (2, rows, times), from the same logarithms (`_rate_chunk_gradient`): what `group_intervals`
+    needs for its delta method without two integrals at perturbed r and two at perturbed alpha.
     """
     B, R, A = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(B, R, A))
     times = np.atleast_1d(np.asarray(times, float))
     out = np.zeros((len(B), len(times)))
+    grad = np.zeros((2, len(B), len(times))) if gradient else None
     positive = times > 0
     if positive.any():
         ju, jw = roots_jacobi(_NODES, 0.0, a - 1.0)
         for start in range(0, len(B), _CHUNK):
             rows = slice(start, start + _CHUNK)
-            out[rows, positive] = _rate_chunk(a, B[rows], R[rows], A[rows], times[positive], ju, jw)
-    return out
+            found = _rate_chunk(a, B[rows], R[rows], A[rows], times[positive], ju, jw, gradient)
+            if gradient:
+                out[rows, positive], grad[:, rows][:, :, positive] = found
+            else:
+                out[rows, positive] = found
+    return (out, grad) if gradient else out
 
 
 @lru_cache(maxsize=4096)
@@ -444,7 +451,7 @@ def _jacobi_last_panel(b_value: float) -> tuple[np.ndarray, np.ndarray]:
     return lu, np.log(lw)
 
 
-def _rate_chunk(a, B, R, A, times, ju, jw):
+def _rate_chunk(a, B, R, A, times, ju, jw, gradient: bool = False):
     s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * np.maximum(R, 1.0)), 1.0 / B), 1.0)
     edges = s0[:, None] ** (1.0 - np.arange(_PANELS) / (_PANELS - 1))[None, :]
     p0 = s0[:, None] * (1 + ju) / 2
@@ -466,6 +473,8 @@ def _rate_chunk(a, B, R, A, times, ju, jw):
     logw = np.concatenate([lw0, lw1.reshape(len(B), -1)], axis=1)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
+    if gradient:
+        return _rate_chunk_gradient(p, w, R, A, times)
     w /= p  # the integrand is (1 - (A / (A + p t))^R) / p: its 1 / p joins the weights once for all times
     scaled = p / A[:, None]
     minus_R = -R[:, None]
@@ -478,6 +487,34 @@ def _rate_chunk(a, B, R, A, times, ju, jw):
         np.expm1(term, out=term)
         out[:, k] = np.einsum("ij,ij->i", w, term)
     return -out
+
+
+def _rate_chunk_gradient(p, weights, R, A, times):
+    """`_rate_chunk`'s integrals on the nodes p with normalised weights (rows, nodes), and their
+    derivatives in R and A on the same nodes: with g = (1 - (1 + z)^-R) / p and z = p t / A,
+    dg/dR = (1 + z)^-R log(1 + z) / p and dg/dA = -R (1 + z)^-(R+1) z / (A p). (The nodes do not
+    move with R and A in the integral, only in its quadrature: the derivatives of the quadrature at
+    perturbed parameters differ from these by its error, ~1e-9 of them.)"""
+    w = weights / p
+    scaled = p / A[:, None]
+    minus_R = -R[:, None]
+    out = np.empty((len(R), len(times)))
+    grad = np.empty((2, len(R), len(times)))
+    z = np.empty_like(scaled)
+    log_z = np.empty_like(scaled)
+    term = np.empty_like(scaled)
+    for k, t in enumerate(times):  # the same steps as _rate_chunk's for the integral: the same numbers
+        np.multiply(scaled, t, out=z)
+        np.log1p(z, out=log_z)
+        np.multiply(log_z, minus_R, out=term)
+        np.expm1(term, out=term)  # (1 + z)^-R - 1
+        out[:, k] = np.einsum("ij,ij->i", w, term)
+        term += 1.0  # (1 + z)^-R
+        grad[0, :, k] = np.einsum("ij,ij,ij->i", w, term, log_z)
+        np.divide(z, z + 1.0, out=z)
+        grad[1, :, k] = np.einsum("ij,ij,ij->i", w, term, z)
+    grad[1] *= minus_R / A[:, None]
+    return -out, grad
 
 
 def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
@@ -888,6 +925,32 @@ class BGNBDModel(_CountingModel):
         period sums taken over the distinct (x, T) before P(alive) multiplies them per row."""
         alive, rate, where = self._alive_and_rate(x, t_x, T, times)
         return alive * rate[:, -1][where], alive * _weighted_sum(discounts, np.diff(rate, axis=1).T)[where]
+
+    def _horizon_parts_gradient(self, x, t_x, T, times, discounts):
+        """`_horizon_parts` and its derivatives in log r and log alpha: two arrays (2, rows), the
+        expected purchases up to the last of `times` and the discounted ones (P(alive) by its
+        closed form, the purchases while alive by `_rate_over_beta(gradient=True)`). For the full
+        model only (not the limit with one p)."""
+        P = self.params_
+        r, alpha = P["r"], P["alpha"]
+        x, t_x, T = (np.ascontiguousarray(v, dtype=float) for v in (x, t_x, T))
+        alive, _, where = self._alive_and_rate(x, t_x, T, times)
+        _, px, pT, _ = self._kept_pairs
+        rate, grad = _rate_over_beta(P["a"], P["b"] + px, r + px, alpha + pT, times, gradient=True)
+        grad[0] *= r  # d / d log r = r d / dR, R = r + x
+        grad[1] *= alpha  # d / d log alpha = alpha d / dA, A = alpha + T
+        # P(alive) = expit(-log_odds): d alive = -alive (1 - alive) d log_odds (0 without repeat purchases)
+        has = x > 0
+        d_odds = np.zeros((2, len(x)))
+        d_odds[0, has] = r * (np.log(alpha + T[has]) - np.log(alpha + t_x[has]))
+        d_odds[1, has] = alpha * (r + x[has]) * (1 / (alpha + T[has]) - 1 / (alpha + t_x[has]))
+        d_alive = -alive * (1 - alive) * d_odds
+        last, periods = rate[:, -1], _weighted_sum(discounts, np.diff(rate, axis=1).T)
+        d_last = grad[:, :, -1]
+        d_periods = np.stack([_weighted_sum(discounts, np.diff(g, axis=1).T) for g in grad])
+        d_total = d_alive * last[where] + alive * d_last[:, where]
+        d_discounted = d_alive * periods[where] + alive * d_periods[:, where]
+        return d_total, d_discounted
 
     def _alive_and_rate(self, x, t_x, T, times):
         """P(alive) per row, the expected purchases while alive per distinct (x, T) and time, and
@@ -1320,10 +1383,14 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
         total, discounted = model._horizon_parts(ux, utx, uT, times, discounts)
         return total[inverse], discounted[inverse]
 
-    def log_gradient(model, values_of):
+    def log_gradient(model, values_of, known=None):
+        # central differences, except for the parameters of `known` (their row of the gradient)
         theta, h = model.theta_, 1e-4
         rows = []
         for i in range(len(theta)):
+            if known is not None and i in known:
+                rows.append(known[i])
+                continue
             step = np.eye(len(theta))[i] * h
             rows.append((np.log(values_of(model._with_theta(theta + step)))
                          - np.log(values_of(model._with_theta(theta - step)))) / (2 * h))
@@ -1343,14 +1410,31 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
             paths[key] = purchase_paths(model)
         return paths[key]
 
-    G = log_gradient(purchases, lambda m: group_mean(paths_of(m)[0]))
+    # BG/NBD's gradient in log r and log alpha from the derivatives of its integrals (one pass, not
+    # four at perturbed parameters); in log a and log b, whose Beta weights' quadrature moves its
+    # nodes, by central differences as for the other models
+    analytic = isinstance(purchases, BGNBDModel) and "p" not in purchases.params_
+    d_total = d_discounted = None
+    if analytic:
+        d_total, d_discounted = purchases._horizon_parts_gradient(ux, utx, uT, times, discounts)
+        d_total, d_discounted = d_total[:, inverse], d_discounted[:, inverse]
+
+    def known_rows(derivatives, values):  # d log(group mean) = d group mean / group mean
+        if derivatives is None:
+            return None
+        mean = group_mean(values)
+        return {i: group_mean(derivatives[i]) / mean for i in range(len(derivatives))}
+
+    G = log_gradient(purchases, lambda m: group_mean(paths_of(m)[0]), known_rows(d_total, total))
     estimate, sd = group_mean(total), np.sqrt(variance(G, purchases.covariance_))
     out["expected_purchases"] = estimate
     out["expected_purchases_lower"] = estimate * np.exp(-z * sd)
     out["expected_purchases_upper"] = estimate * np.exp(z * sd)
     if spend is not None:
         money = spend.expected_spend(summary).to_numpy()
-        G_purchases = log_gradient(purchases, lambda m: group_mean(money * paths_of(m)[1]))
+        G_purchases = log_gradient(purchases, lambda m: group_mean(money * paths_of(m)[1]),
+                                   known_rows(None if d_discounted is None else money * d_discounted,
+                                              money * discounted))
         G_spend = log_gradient(spend, lambda m: group_mean(m.expected_spend(summary).to_numpy() * discounted))
         estimate = group_mean(money * discounted)
         sd = np.sqrt(variance(G_purchases, purchases.covariance_) + variance(G_spend, spend.covariance_))
