@@ -422,14 +422,14 @@ def _rate_over_beta(a: float, B, R, A, times, gradient: bool = False):
     starting below the scales of the integrand (A / (R t) and 1 / B); the first panel uses
     Gauss-Jacobi nodes for the p^(a-1) endpoint, the last one Gauss-Jacobi nodes for (1 - p)^(B-1)
     when B is small, the others Gauss-Legendre; weights are normalised in log space.
-    Returns an array (rows, times); with `gradient`, also its derivatives in R and A, an array
-    (2, rows, times), from the same logarithms (`_rate_chunk_gradient`): what `group_intervals`
-    needs for its delta method without two integrals at perturbed r and two at perturbed alpha.
+    Returns an array (rows, times); with `gradient`, also its derivatives in R, A, a and B, an
+    array (4, rows, times), from the same logarithms (`_rate_chunk_gradient`): what
+    `group_intervals` needs for its delta method, instead of eight integrals at perturbed parameters.
     """
     B, R, A = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(B, R, A))
     times = np.atleast_1d(np.asarray(times, float))
     out = np.zeros((len(B), len(times)))
-    grad = np.zeros((2, len(B), len(times))) if gradient else None
+    grad = np.zeros((4, len(B), len(times))) if gradient else None
     positive = times > 0
     if positive.any():
         ju, jw = roots_jacobi(_NODES, 0.0, a - 1.0)
@@ -472,9 +472,10 @@ def _rate_chunk(a, B, R, A, times, ju, jw, gradient: bool = False):
     p = np.concatenate([p0, p1.reshape(len(B), -1)], axis=1)
     logw = np.concatenate([lw0, lw1.reshape(len(B), -1)], axis=1)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
-    w /= w.sum(axis=1, keepdims=True)
     if gradient:
-        return _rate_chunk_gradient(p, w, R, A, times)
+        last = (small, lo[small, -1], half[small, -1]) if len(small) else None
+        return _rate_chunk_gradient(a, B, R, A, times, p, w, logw.max(axis=1), s0, last)
+    w /= w.sum(axis=1, keepdims=True)
     w /= p  # the integrand is (1 - (A / (A + p t))^R) / p: its 1 / p joins the weights once for all times
     scaled = p / A[:, None]
     minus_R = -R[:, None]
@@ -489,17 +490,56 @@ def _rate_chunk(a, B, R, A, times, ju, jw, gradient: bool = False):
     return -out
 
 
-def _rate_chunk_gradient(p, weights, R, A, times):
-    """`_rate_chunk`'s integrals on the nodes p with normalised weights (rows, nodes), and their
-    derivatives in R and A on the same nodes: with g = (1 - (1 + z)^-R) / p and z = p t / A,
-    dg/dR = (1 + z)^-R log(1 + z) / p and dg/dA = -R (1 + z)^-(R+1) z / (A p). (The nodes do not
-    move with R and A in the integral, only in its quadrature: the derivatives of the quadrature at
-    perturbed parameters differ from these by its error, ~1e-9 of them.)"""
-    w = weights / p
+def _rate_chunk_gradient(a, B, R, A, times, p, scaled_w, top, s0, last):
+    """`_rate_chunk`'s integrals I (the same numbers) and their derivatives in R, A, a and B, an
+    array (4, rows, times).
+
+    With the unnormalised weights W (`scaled_w`: exp(log W - top)), I = N / D, N = sum W g, D = sum W,
+    g = (1 - (1 + z)^-R) / p, z = p t / A. In R and A only g moves: dg/dR = (1 + z)^-R log(1 + z) / p,
+    dg/dA = -R (1 + z)^-(R+1) z / (A p). In a and B the weights move: on the Gauss-Legendre panels
+    and the Jacobi first panel's (1 - p)^(B-1), dW/da = W log p and dW/dB = W log(1 - p), on the
+    same nodes; on the panels whose Gauss-Jacobi rule holds the endpoint factor (the first for
+    p^(a-1), the last for (1 - p)^(B-1) when B is small) the logarithm is singular, so there the
+    panel's own sums are differenced at a and B a relative 1e-5 on either side, its edges kept.
+    The derivatives of the integral, not of its quadrature at moved nodes: they differ from central
+    differences of `_rate_over_beta` by its error, ~1e-9 of them."""
+    rows, nodes = p.shape
+    first = slice(0, _NODES)
+    D = scaled_w.sum(axis=1)
+    w = scaled_w / D[:, None] / p  # as _rate_chunk's: I = -sum w expm1(-R log1p(z))
+    W = scaled_w / p  # unnormalised, with g's 1 / p
+    log_p, log_q = np.log(p), np.log1p(-p)
+    W_a, W_b = W * log_p, W * log_q
+    D_a, D_b = scaled_w * log_p, scaled_w * log_q
+    W_a[:, first] = D_a[:, first] = 0.0  # the first panel: differenced below
+    panels = []  # (rows, first column, nodes, weights W / p, weight sum W, step, which derivative)
+    step_a = 1e-5 * a
+    for sign in (1.0, -1.0):
+        ju, jw = roots_jacobi(_NODES, 0.0, a + sign * step_a - 1.0)
+        p0 = s0[:, None] * (1 + ju) / 2
+        lw0 = np.log(jw) + (a + sign * step_a) * np.log(s0 / 2)[:, None] + (B - 1)[:, None] * np.log1p(-p0)
+        w0 = np.exp(lw0 - top[:, None])
+        panels.append((slice(None), p0, w0 / p0, w0.sum(axis=1), sign / (2 * step_a), 2))
+    if last is not None:
+        small, lo, half = last
+        W_b[small, -_NODES:] = D_b[small, -_NODES:] = 0.0
+        for sign in (1.0, -1.0):
+            Bs = B[small] * (1 + sign * 1e-5)
+            values, which = np.unique(Bs, return_inverse=True)
+            rules = [_jacobi_last_panel(float(v)) for v in values]
+            lu, log_lw = np.array([n[0] for n in rules])[which], np.array([n[1] for n in rules])[which]
+            h = half[:, None]
+            pl = lo[:, None] + h * (1 + lu)
+            wl = np.exp(log_lw + Bs[:, None] * np.log(h) + (a - 1) * np.log(pl) - top[small, None])
+            panels.append((small, pl, wl / pl, wl.sum(axis=1), sign / (2 * B[small] * 1e-5), 3))
+    D_parts = np.zeros((4, rows))
+    D_parts[2], D_parts[3] = D_a.sum(axis=1), D_b.sum(axis=1)
+    for where, _, _, total, factor, which in panels:
+        D_parts[which, where] += factor * total
     scaled = p / A[:, None]
     minus_R = -R[:, None]
-    out = np.empty((len(R), len(times)))
-    grad = np.empty((2, len(R), len(times)))
+    out = np.empty((rows, len(times)))
+    N_parts = np.zeros((4, rows, len(times)))
     z = np.empty_like(scaled)
     log_z = np.empty_like(scaled)
     term = np.empty_like(scaled)
@@ -509,12 +549,22 @@ def _rate_chunk_gradient(p, weights, R, A, times):
         np.multiply(log_z, minus_R, out=term)
         np.expm1(term, out=term)  # (1 + z)^-R - 1
         out[:, k] = np.einsum("ij,ij->i", w, term)
+        N_parts[2, :, k] = np.einsum("ij,ij->i", W_a, term)
+        N_parts[3, :, k] = np.einsum("ij,ij->i", W_b, term)
+        for where, nodes_p, weights, _, factor, which in panels:
+            moved = np.expm1(minus_R[where] * np.log1p(nodes_p * (t / A[where])[:, None]))
+            N_parts[which, where, k] += factor * np.einsum("ij,ij->i", weights, moved)
         term += 1.0  # (1 + z)^-R
-        grad[0, :, k] = np.einsum("ij,ij,ij->i", w, term, log_z)
+        N_parts[0, :, k] = np.einsum("ij,ij,ij->i", w, term, log_z)
         np.divide(z, z + 1.0, out=z)
-        grad[1, :, k] = np.einsum("ij,ij,ij->i", w, term, z)
-    grad[1] *= minus_R / A[:, None]
-    return -out, grad
+        N_parts[1, :, k] = np.einsum("ij,ij,ij->i", w, term, z)
+    value = -out
+    grad = np.empty((4, rows, len(times)))
+    grad[0] = N_parts[0]
+    grad[1] = N_parts[1] * (minus_R / A[:, None])
+    for i in (2, 3):  # d(N / D) = (dN - I dD) / D, N = -sum W expm1(...)
+        grad[i] = (-N_parts[i] - value * D_parts[i][:, None]) / D[:, None]
+    return value, grad
 
 
 def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
@@ -927,10 +977,10 @@ class BGNBDModel(_CountingModel):
         return alive * rate[:, -1][where], alive * _weighted_sum(discounts, np.diff(rate, axis=1).T)[where]
 
     def _horizon_parts_gradient(self, x, t_x, T, times, discounts):
-        """`_horizon_parts` and its derivatives in log r and log alpha: two arrays (2, rows), the
-        expected purchases up to the last of `times` and the discounted ones (P(alive) by its
-        closed form, the purchases while alive by `_rate_over_beta(gradient=True)`). For the full
-        model only (not the limit with one p)."""
+        """The derivatives of `_horizon_parts` in the log-parameters (log r, log alpha, log a, log b):
+        two arrays (4, rows), of the expected purchases up to the last of `times` and of the
+        discounted ones (P(alive) by its closed form, the purchases while alive by
+        `_rate_over_beta(gradient=True)`). For the full model only (not the limit with one p)."""
         P = self.params_
         r, alpha = P["r"], P["alpha"]
         x, t_x, T = (np.ascontiguousarray(v, dtype=float) for v in (x, t_x, T))
@@ -939,11 +989,15 @@ class BGNBDModel(_CountingModel):
         rate, grad = _rate_over_beta(P["a"], P["b"] + px, r + px, alpha + pT, times, gradient=True)
         grad[0] *= r  # d / d log r = r d / dR, R = r + x
         grad[1] *= alpha  # d / d log alpha = alpha d / dA, A = alpha + T
+        grad[2] *= P["a"]
+        grad[3] *= P["b"]  # B = b + x
         # P(alive) = expit(-log_odds): d alive = -alive (1 - alive) d log_odds (0 without repeat purchases)
         has = x > 0
-        d_odds = np.zeros((2, len(x)))
+        d_odds = np.zeros((4, len(x)))
         d_odds[0, has] = r * (np.log(alpha + T[has]) - np.log(alpha + t_x[has]))
         d_odds[1, has] = alpha * (r + x[has]) * (1 / (alpha + T[has]) - 1 / (alpha + t_x[has]))
+        d_odds[2, has] = 1.0
+        d_odds[3, has] = -P["b"] / (P["b"] + x[has] - 1)
         d_alive = -alive * (1 - alive) * d_odds
         last, periods = rate[:, -1], _weighted_sum(discounts, np.diff(rate, axis=1).T)
         d_last = grad[:, :, -1]
@@ -1410,9 +1464,8 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
             paths[key] = purchase_paths(model)
         return paths[key]
 
-    # BG/NBD's gradient in log r and log alpha from the derivatives of its integrals (one pass, not
-    # four at perturbed parameters); in log a and log b, whose Beta weights' quadrature moves its
-    # nodes, by central differences as for the other models
+    # BG/NBD's gradient from the derivatives of its integrals (one pass instead of eight at perturbed
+    # parameters, see `_rate_chunk_gradient`); the other models by central differences
     analytic = isinstance(purchases, BGNBDModel) and "p" not in purchases.params_
     d_total = d_discounted = None
     if analytic:
