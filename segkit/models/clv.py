@@ -684,7 +684,7 @@ class _CountingModel:
 
         def objective(ux, utx, uT, counts, index):
             def nll(theta):
-                return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / counts.sum()
+                return -self._loglik_total(np.exp(theta), ux, utx, uT, counts, index) / counts.sum()
             return nll
 
         nll = objective(ux, utx, uT, counts, _index_of(ux, utx, uT))
@@ -693,6 +693,10 @@ class _CountingModel:
         res = _minimize_from_sample(nll, sample, self._starts(), [(-_BOUND, _BOUND)] * len(self._names), n)
         self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         return res.x, -res.fun * n, res.converged, res.message
+
+    def _loglik_total(self, v, x, t_x, T, counts, index):
+        """The log-likelihood of the rows weighted by `counts` (scaled parameters `v`)."""
+        return _weighted_sum(counts, self._loglik_scaled(v, x, t_x, T, index))
 
     @staticmethod
     def _describe(params) -> str:
@@ -1099,6 +1103,40 @@ class ParetoNBDModel(_CountingModel):
         alive = (-(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u))[at_T]
         dead = (np.log(s) - np.log(r + s + xs))[at_x] + self._log_a0(r, alpha, s, beta, ix)
         return head + np.logaddexp(alive, dead)
+
+    def _loglik_total(self, v, x, t_x, T, counts, index):
+        """`_loglik_scaled` summed with the weights `counts`, its terms of x alone and of (x, T) alone
+        summed per distinct x and pair (with the counts' sums over them, kept on the index), and
+        per row only log(1 + exp(dead - alive) (exp(U - L) - 1)), U and L the tails from t_x and
+        from T: log-sum-exp(alive, dead + U + log(1 - exp(L - U))) without the per-row logarithm
+        and exponential of the difference (the same value to rounding)."""
+        r, alpha, s, beta = v
+        ix = index or _Index(x, t_x, T)
+        xs, at_x = ix.xs, ix.of_x
+        pair_x, pair_u, at_tx, at_T = ix.pairs
+        kept = ix.__dict__.get("_count_sums")
+        if kept is None or kept[0] is not counts:
+            kept = ix._count_sums = (counts, np.bincount(at_x, counts, len(xs)), np.bincount(at_T, counts, len(pair_x)))
+        _, per_x, per_pair = kept
+        head = (gammaln(r + xs) - gammaln(r)) + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u)
+        tail = self._log_tail(r, alpha, s, beta, pair_x, pair_u)
+        # dead - alive at T per pair (x, T): log(s / (r + s + x)) + L - alive
+        log_ratio = (np.log(s) - np.log(r + s + xs))[np.searchsorted(xs, pair_x)] + tail - alive
+        gap = tail[at_tx]
+        gap -= tail[at_T]
+        np.maximum(gap, 0.0, out=gap)  # U - L >= 0; 0 where t_x = T
+        with np.errstate(over="ignore", invalid="ignore"):
+            found = np.exp(log_ratio)[at_T]
+            found *= np.expm1(gap)
+            np.log1p(found, out=found)
+        bad = np.flatnonzero(~np.isfinite(found))
+        if len(bad):  # an overflow (or inf x 0): log(1 + exp(c + log(exp(U - L) - 1))) in log space
+            with np.errstate(divide="ignore"):
+                found[bad] = np.logaddexp(0.0, log_ratio[at_T[bad]] + gap[bad] + np.log(-np.expm1(-gap[bad])))
+        # sums by einsum, not BLAS: its threads, woken for one product, slow the optimiser's next steps
+        return float(np.einsum("i,i->", counts, found) + np.einsum("i,i->", per_x, head)
+                     + np.einsum("i,i->", per_pair, alive))
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
