@@ -159,8 +159,6 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
     """
     import pyarrow.compute as pc
 
-    from segkit.monthly.codes import _arrow_ids
-
     _require(activity)
     columns = ["month", "segment", "base_customers", "retained", "retention_rate", "customers", "buyers",
                "repurchase_rate"]
@@ -170,16 +168,18 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
         members = members[kept]
     if members.empty:
         return pd.DataFrame(columns=columns)
-    month = month_numbers(members["month"]).astype("int32")  # year * 12 + month: far inside int32
+    month = _month_numbers32(members["month"])
     segment, segments = _segment_codes(members["segment"])
     bought = month_numbers(activity["month"])
     # the active customers once (first appearance order) and each activity row's place among them
-    encoded = pc.dictionary_encode(_arrow_ids(activity["customer_id"]))
+    encoded = pc.dictionary_encode(_text_ids(activity["customer_id"]))
     encoded = encoded.combine_chunks() if hasattr(encoded, "combine_chunks") else encoded
     known = encoded.dictionary
     where = np.asarray(encoded.indices.fill_null(-1), dtype="int64")
-    member = np.asarray(pc.index_in(_arrow_ids(members["customer_id"]), value_set=known, skip_nulls=True)
-                        .fill_null(-1), dtype="int32")  # -1: never active
+    ids = _text_ids(members["customer_id"])  # ten million ids as they are; the million known cast to their type
+    member = np.asarray(pc.index_in(ids, value_set=known.cast(ids.type), skip_nulls=True).fill_null(-1),
+                        dtype="int32")  # -1: never active
+    del ids
     base = int(min(bought.min(), month.min())) - 1
     width = int(max(bought.max(), month.max())) - base + 1
     # who bought when: a month x customer table of flags (2 years x 1M customers: 24 MB), a month a row
@@ -223,13 +223,40 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
     return frame[columns]
 
 
+def _month_numbers32(months: pd.Series) -> np.ndarray:
+    """`month_numbers` as int32 (year * 12 + month is far inside it); for a stage's Categorical,
+    from its codes and the numbers of the categories in use, without an int64 array of every row."""
+    if isinstance(months.dtype, pd.CategoricalDtype):
+        codes = months.cat.codes.to_numpy()
+        if len(codes) and (codes >= 0).all():
+            seen = np.zeros(len(months.cat.categories), dtype=bool)
+            seen[codes] = True
+            used = np.flatnonzero(seen)
+            numbers = np.full(len(months.cat.categories), -1, dtype="int32")
+            numbers[used] = month_numbers(pd.Series(months.cat.categories[used].astype(object)))
+            return numbers[codes]
+    return month_numbers(months).astype("int32")
+
+
+def _text_ids(ids: pd.Series):
+    """Customer ids as Arrow text (`segkit.monthly.codes`' rule: compared as text), without copying
+    an Arrow-backed text column into another string type."""
+    import pyarrow as pa
+
+    if not isinstance(ids.dtype, pd.StringDtype):
+        ids = ids.astype("str")
+    found = pa.array(ids)
+    return found if pa.types.is_string(found.type) or pa.types.is_large_string(found.type) else found.cast(pa.large_string())
+
+
 def _segment_codes(segments: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """`pd.factorize(segments, sort=True)` with the distinct segments as text (no missing value
     among `segments`): for a stage's Categorical, from its codes and the categories in use, in the
     categories' order, without an int64 code per row."""
     if isinstance(segments.dtype, pd.CategoricalDtype):
         codes = segments.cat.codes.to_numpy()
-        used = np.bincount(codes, minlength=len(segments.cat.categories)) > 0
+        used = np.zeros(len(segments.cat.categories), dtype=bool)
+        used[codes] = True  # (np.bincount would first widen ten million codes to int64)
         renumber = (np.cumsum(used) - 1).astype(codes.dtype)
         categories = segments.cat.categories[used]
         return renumber[codes], pd.Index(categories.astype(categories.dtype))
