@@ -1448,7 +1448,9 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
     expected_purchases_upper, and clv, clv_lower, clv_upper.
 
     The intervals reflect the uncertainty of the fitted parameters by the delta method: the gradient
-    of the log group mean in the log-parameters (central differences) with the models' covariance
+    of the log group mean in the log-parameters (for BG/NBD the derivatives of its expectations,
+    computed with them in one pass, `_rate_over_beta(gradient=True)`; for the other models central
+    differences) with the models' covariance
     (the purchase and spend models are fitted separately, so their estimates are independent),
     on the log scale so that the bounds stay positive. They do not include the randomness of the
     customers' future purchases. Raises DataError for an unknown column, ParamsError for a level
