@@ -15,7 +15,7 @@ the activity as its own notebook does (this checkout's reads its months as a Cat
 are drawn to PNG in memory, as the notebook's inline backend does.
 
 Figures: CPU seconds (time.process_time) and wall seconds per part, median of REPEATS, the peak RSS
-of the run's process (ru_maxrss), and the load average before and after. Asserted: the saved value,
+of the run's process (VmHWM), and the load average before and after. Asserted: the saved value,
 profile, monthly_kpis and month_start_classes files read back equal (column for column, dtype for
 dtype, row for row), and so do the retention rates and cohort tables; the fitted models' parameters
 within a relative 1e-6 (Pareto/NBD's fit takes another path to the same maximum: its optimiser stops
@@ -97,10 +97,21 @@ def child(params_path: str, data_dir: str, categories: str) -> None:
     draw(plots.retention_heatmap(rates, grid, lang))
     draw(plots.retention_heatmap(rates, grid, lang, "repurchase_rate"))
     clock("retention", start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     pd.to_pickle({"intervals": intervals, "cohorts": cohorts, "cohort_revenue": cohort_revenue, "rates": rates,
                   "kpis": kpis}, Path(data_dir) / "frames.pkl")
     print(json.dumps({"segkit": segkit.__file__, "cpu": cpu, "wall": wall, "peak_mb": peak}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM of /proc/self/status where there is one (Linux
+    keeps ru_maxrss across exec, so a child started by a large parent would report the parent's)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def extract(ref: str, folder: Path) -> Path:
