@@ -414,7 +414,7 @@ _GL_U, _GL_W = leggauss(_NODES)
 _ENDPOINT_B = 60.0  # below this, (1 - p)^(B-1) is rough enough at p = 1 to need its own nodes
 
 
-def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
+def _rate_over_beta(a: float, B, R, A, times, gradient: bool = False):
     """E[(1 - (A / (A + p t))^R) / p] for p ~ Beta(a, B), for each row (B, R, A) and each time t.
 
     That is a BG/NBD customer's expected purchases in the next t periods when alive now, with
@@ -422,18 +422,25 @@ def _rate_over_beta(a: float, B, R, A, times) -> np.ndarray:
     starting below the scales of the integrand (A / (R t) and 1 / B); the first panel uses
     Gauss-Jacobi nodes for the p^(a-1) endpoint, the last one Gauss-Jacobi nodes for (1 - p)^(B-1)
     when B is small, the others Gauss-Legendre; weights are normalised in log space.
-    Returns an array (rows, times).
+    Returns an array (rows, times); with `gradient`, also its derivatives in R, A, a and B, an
+    array (4, rows, times), from the same logarithms (`_rate_chunk_gradient`): what
+    `group_intervals` needs for its delta method, instead of eight integrals at perturbed parameters.
     """
     B, R, A = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(B, R, A))
     times = np.atleast_1d(np.asarray(times, float))
     out = np.zeros((len(B), len(times)))
+    grad = np.zeros((4, len(B), len(times))) if gradient else None
     positive = times > 0
     if positive.any():
         ju, jw = roots_jacobi(_NODES, 0.0, a - 1.0)
         for start in range(0, len(B), _CHUNK):
             rows = slice(start, start + _CHUNK)
-            out[rows, positive] = _rate_chunk(a, B[rows], R[rows], A[rows], times[positive], ju, jw)
-    return out
+            found = _rate_chunk(a, B[rows], R[rows], A[rows], times[positive], ju, jw, gradient)
+            if gradient:
+                out[rows, positive], grad[:, rows][:, :, positive] = found
+            else:
+                out[rows, positive] = found
+    return (out, grad) if gradient else out
 
 
 @lru_cache(maxsize=4096)
@@ -444,7 +451,7 @@ def _jacobi_last_panel(b_value: float) -> tuple[np.ndarray, np.ndarray]:
     return lu, np.log(lw)
 
 
-def _rate_chunk(a, B, R, A, times, ju, jw):
+def _rate_chunk(a, B, R, A, times, ju, jw, gradient: bool = False):
     s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * np.maximum(R, 1.0)), 1.0 / B), 1.0)
     edges = s0[:, None] ** (1.0 - np.arange(_PANELS) / (_PANELS - 1))[None, :]
     p0 = s0[:, None] * (1 + ju) / 2
@@ -465,6 +472,9 @@ def _rate_chunk(a, B, R, A, times, ju, jw):
     p = np.concatenate([p0, p1.reshape(len(B), -1)], axis=1)
     logw = np.concatenate([lw0, lw1.reshape(len(B), -1)], axis=1)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
+    if gradient:
+        last = (small, lo[small, -1], half[small, -1]) if len(small) else None
+        return _rate_chunk_gradient(a, B, R, A, times, p, w, logw.max(axis=1), s0, last)
     w /= w.sum(axis=1, keepdims=True)
     w /= p  # the integrand is (1 - (A / (A + p t))^R) / p: its 1 / p joins the weights once for all times
     scaled = p / A[:, None]
@@ -478,6 +488,83 @@ def _rate_chunk(a, B, R, A, times, ju, jw):
         np.expm1(term, out=term)
         out[:, k] = np.einsum("ij,ij->i", w, term)
     return -out
+
+
+def _rate_chunk_gradient(a, B, R, A, times, p, scaled_w, top, s0, last):
+    """`_rate_chunk`'s integrals I (the same numbers) and their derivatives in R, A, a and B, an
+    array (4, rows, times).
+
+    With the unnormalised weights W (`scaled_w`: exp(log W - top)), I = N / D, N = sum W g, D = sum W,
+    g = (1 - (1 + z)^-R) / p, z = p t / A. In R and A only g moves: dg/dR = (1 + z)^-R log(1 + z) / p,
+    dg/dA = -R (1 + z)^-(R+1) z / (A p). In a and B the weights move: on the Gauss-Legendre panels
+    and the Jacobi first panel's (1 - p)^(B-1), dW/da = W log p and dW/dB = W log(1 - p), on the
+    same nodes; on the panels whose Gauss-Jacobi rule holds the endpoint factor (the first for
+    p^(a-1), the last for (1 - p)^(B-1) when B is small) the logarithm is singular, so there the
+    panel's own sums are differenced at a and B a relative 1e-5 on either side, its edges kept.
+    The derivatives of the integral, not of its quadrature at moved nodes: they differ from central
+    differences of `_rate_over_beta` by its error, ~1e-9 of them."""
+    rows, nodes = p.shape
+    first = slice(0, _NODES)
+    D = scaled_w.sum(axis=1)
+    w = scaled_w / D[:, None] / p  # as _rate_chunk's: I = -sum w expm1(-R log1p(z))
+    W = scaled_w / p  # unnormalised, with g's 1 / p
+    log_p, log_q = np.log(p), np.log1p(-p)
+    W_a, W_b = W * log_p, W * log_q
+    D_a, D_b = scaled_w * log_p, scaled_w * log_q
+    W_a[:, first] = D_a[:, first] = 0.0  # the first panel: differenced below
+    panels = []  # (rows, first column, nodes, weights W / p, weight sum W, step, which derivative)
+    step_a = 1e-5 * a
+    for sign in (1.0, -1.0):
+        ju, jw = roots_jacobi(_NODES, 0.0, a + sign * step_a - 1.0)
+        p0 = s0[:, None] * (1 + ju) / 2
+        lw0 = np.log(jw) + (a + sign * step_a) * np.log(s0 / 2)[:, None] + (B - 1)[:, None] * np.log1p(-p0)
+        w0 = np.exp(lw0 - top[:, None])
+        panels.append((slice(None), p0, w0 / p0, w0.sum(axis=1), sign / (2 * step_a), 2))
+    if last is not None:
+        small, lo, half = last
+        W_b[small, -_NODES:] = D_b[small, -_NODES:] = 0.0
+        for sign in (1.0, -1.0):
+            Bs = B[small] * (1 + sign * 1e-5)
+            values, which = np.unique(Bs, return_inverse=True)
+            rules = [_jacobi_last_panel(float(v)) for v in values]
+            lu, log_lw = np.array([n[0] for n in rules])[which], np.array([n[1] for n in rules])[which]
+            h = half[:, None]
+            pl = lo[:, None] + h * (1 + lu)
+            wl = np.exp(log_lw + Bs[:, None] * np.log(h) + (a - 1) * np.log(pl) - top[small, None])
+            panels.append((small, pl, wl / pl, wl.sum(axis=1), sign / (2 * B[small] * 1e-5), 3))
+    D_parts = np.zeros((4, rows))
+    D_parts[2], D_parts[3] = D_a.sum(axis=1), D_b.sum(axis=1)
+    for where, _, _, total, factor, which in panels:
+        D_parts[which, where] += factor * total
+    scaled = p / A[:, None]
+    minus_R = -R[:, None]
+    out = np.empty((rows, len(times)))
+    N_parts = np.zeros((4, rows, len(times)))
+    z = np.empty_like(scaled)
+    log_z = np.empty_like(scaled)
+    term = np.empty_like(scaled)
+    for k, t in enumerate(times):  # the same steps as _rate_chunk's for the integral: the same numbers
+        np.multiply(scaled, t, out=z)
+        np.log1p(z, out=log_z)
+        np.multiply(log_z, minus_R, out=term)
+        np.expm1(term, out=term)  # (1 + z)^-R - 1
+        out[:, k] = np.einsum("ij,ij->i", w, term)
+        N_parts[2, :, k] = np.einsum("ij,ij->i", W_a, term)
+        N_parts[3, :, k] = np.einsum("ij,ij->i", W_b, term)
+        for where, nodes_p, weights, _, factor, which in panels:
+            moved = np.expm1(minus_R[where] * np.log1p(nodes_p * (t / A[where])[:, None]))
+            N_parts[which, where, k] += factor * np.einsum("ij,ij->i", weights, moved)
+        term += 1.0  # (1 + z)^-R
+        N_parts[0, :, k] = np.einsum("ij,ij,ij->i", w, term, log_z)
+        np.divide(z, z + 1.0, out=z)
+        N_parts[1, :, k] = np.einsum("ij,ij,ij->i", w, term, z)
+    value = -out
+    grad = np.empty((4, rows, len(times)))
+    grad[0] = N_parts[0]
+    grad[1] = N_parts[1] * (minus_R / A[:, None])
+    for i in (2, 3):  # d(N / D) = (dN - I dD) / D, N = -sum W expm1(...)
+        grad[i] = (-N_parts[i] - value * D_parts[i][:, None]) / D[:, None]
+    return value, grad
 
 
 def _rate_fixed_p(p: float, R, A, times) -> np.ndarray:
@@ -597,7 +684,7 @@ class _CountingModel:
 
         def objective(ux, utx, uT, counts, index):
             def nll(theta):
-                return -_weighted_sum(counts, self._loglik_scaled(np.exp(theta), ux, utx, uT, index)) / counts.sum()
+                return -self._loglik_total(np.exp(theta), ux, utx, uT, counts, index) / counts.sum()
             return nll
 
         nll = objective(ux, utx, uT, counts, _index_of(ux, utx, uT))
@@ -606,6 +693,10 @@ class _CountingModel:
         res = _minimize_from_sample(nll, sample, self._starts(), [(-_BOUND, _BOUND)] * len(self._names), n)
         self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         return res.x, -res.fun * n, res.converged, res.message
+
+    def _loglik_total(self, v, x, t_x, T, counts, index):
+        """The log-likelihood of the rows weighted by `counts` (scaled parameters `v`)."""
+        return _weighted_sum(counts, self._loglik_scaled(v, x, t_x, T, index))
 
     @staticmethod
     def _describe(params) -> str:
@@ -889,6 +980,36 @@ class BGNBDModel(_CountingModel):
         alive, rate, where = self._alive_and_rate(x, t_x, T, times)
         return alive * rate[:, -1][where], alive * _weighted_sum(discounts, np.diff(rate, axis=1).T)[where]
 
+    def _horizon_parts_gradient(self, x, t_x, T, times, discounts):
+        """The derivatives of `_horizon_parts` in the log-parameters (log r, log alpha, log a, log b):
+        two arrays (4, rows), of the expected purchases up to the last of `times` and of the
+        discounted ones (P(alive) by its closed form, the purchases while alive by
+        `_rate_over_beta(gradient=True)`). For the full model only (not the limit with one p)."""
+        P = self.params_
+        r, alpha = P["r"], P["alpha"]
+        x, t_x, T = (np.ascontiguousarray(v, dtype=float) for v in (x, t_x, T))
+        alive, _, where = self._alive_and_rate(x, t_x, T, times)
+        _, px, pT, _ = self._kept_pairs
+        rate, grad = _rate_over_beta(P["a"], P["b"] + px, r + px, alpha + pT, times, gradient=True)
+        grad[0] *= r  # d / d log r = r d / dR, R = r + x
+        grad[1] *= alpha  # d / d log alpha = alpha d / dA, A = alpha + T
+        grad[2] *= P["a"]
+        grad[3] *= P["b"]  # B = b + x
+        # P(alive) = expit(-log_odds): d alive = -alive (1 - alive) d log_odds (0 without repeat purchases)
+        has = x > 0
+        d_odds = np.zeros((4, len(x)))
+        d_odds[0, has] = r * (np.log(alpha + T[has]) - np.log(alpha + t_x[has]))
+        d_odds[1, has] = alpha * (r + x[has]) * (1 / (alpha + T[has]) - 1 / (alpha + t_x[has]))
+        d_odds[2, has] = 1.0
+        d_odds[3, has] = -P["b"] / (P["b"] + x[has] - 1)
+        d_alive = -alive * (1 - alive) * d_odds
+        last, periods = rate[:, -1], _weighted_sum(discounts, np.diff(rate, axis=1).T)
+        d_last = grad[:, :, -1]
+        d_periods = np.stack([_weighted_sum(discounts, np.diff(g, axis=1).T) for g in grad])
+        d_total = d_alive * last[where] + alive * d_last[:, where]
+        d_discounted = d_alive * periods[where] + alive * d_periods[:, where]
+        return d_total, d_discounted
+
     def _alive_and_rate(self, x, t_x, T, times):
         """P(alive) per row, the expected purchases while alive per distinct (x, T) and time, and
         each row's place among the distinct (x, T)."""
@@ -982,6 +1103,40 @@ class ParetoNBDModel(_CountingModel):
         alive = (-(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u))[at_T]
         dead = (np.log(s) - np.log(r + s + xs))[at_x] + self._log_a0(r, alpha, s, beta, ix)
         return head + np.logaddexp(alive, dead)
+
+    def _loglik_total(self, v, x, t_x, T, counts, index):
+        """`_loglik_scaled` summed with the weights `counts`, its terms of x alone and of (x, T) alone
+        summed per distinct x and pair (with the counts' sums over them, kept on the index), and
+        per row only log(1 + exp(dead - alive) (exp(U - L) - 1)), U and L the tails from t_x and
+        from T: log-sum-exp(alive, dead + U + log(1 - exp(L - U))) without the per-row logarithm
+        and exponential of the difference (the same value to rounding)."""
+        r, alpha, s, beta = v
+        ix = index or _Index(x, t_x, T)
+        xs, at_x = ix.xs, ix.of_x
+        pair_x, pair_u, at_tx, at_T = ix.pairs
+        kept = ix.__dict__.get("_count_sums")
+        if kept is None or kept[0] is not counts:
+            kept = ix._count_sums = (counts, np.bincount(at_x, counts, len(xs)), np.bincount(at_T, counts, len(pair_x)))
+        _, per_x, per_pair = kept
+        head = (gammaln(r + xs) - gammaln(r)) + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u)
+        tail = self._log_tail(r, alpha, s, beta, pair_x, pair_u)
+        # dead - alive at T per pair (x, T): log(s / (r + s + x)) + L - alive
+        log_ratio = (np.log(s) - np.log(r + s + xs))[np.searchsorted(xs, pair_x)] + tail - alive
+        gap = tail[at_tx]
+        gap -= tail[at_T]
+        np.maximum(gap, 0.0, out=gap)  # U - L >= 0; 0 where t_x = T
+        with np.errstate(over="ignore", invalid="ignore"):
+            found = np.exp(log_ratio)[at_T]
+            found *= np.expm1(gap)
+            np.log1p(found, out=found)
+        bad = np.flatnonzero(~np.isfinite(found))
+        if len(bad):  # an overflow (or inf x 0): log(1 + exp(c + log(exp(U - L) - 1))) in log space
+            with np.errstate(divide="ignore"):
+                found[bad] = np.logaddexp(0.0, log_ratio[at_T[bad]] + gap[bad] + np.log(-np.expm1(-gap[bad])))
+        # sums by einsum, not BLAS: its threads, woken for one product, slow the optimiser's next steps
+        return float(np.einsum("i,i->", counts, found) + np.einsum("i,i->", per_x, head)
+                     + np.einsum("i,i->", per_pair, alive))
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
@@ -1293,7 +1448,9 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
     expected_purchases_upper, and clv, clv_lower, clv_upper.
 
     The intervals reflect the uncertainty of the fitted parameters by the delta method: the gradient
-    of the log group mean in the log-parameters (central differences) with the models' covariance
+    of the log group mean in the log-parameters (for BG/NBD the derivatives of its expectations,
+    computed with them in one pass, `_rate_over_beta(gradient=True)`; for the other models central
+    differences) with the models' covariance
     (the purchase and spend models are fitted separately, so their estimates are independent),
     on the log scale so that the bounds stay positive. They do not include the randomness of the
     customers' future purchases. Raises DataError for an unknown column, ParamsError for a level
@@ -1320,10 +1477,14 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
         total, discounted = model._horizon_parts(ux, utx, uT, times, discounts)
         return total[inverse], discounted[inverse]
 
-    def log_gradient(model, values_of):
+    def log_gradient(model, values_of, known=None):
+        # central differences, except for the parameters of `known` (their row of the gradient)
         theta, h = model.theta_, 1e-4
         rows = []
         for i in range(len(theta)):
+            if known is not None and i in known:
+                rows.append(known[i])
+                continue
             step = np.eye(len(theta))[i] * h
             rows.append((np.log(values_of(model._with_theta(theta + step)))
                          - np.log(values_of(model._with_theta(theta - step)))) / (2 * h))
@@ -1343,14 +1504,30 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
             paths[key] = purchase_paths(model)
         return paths[key]
 
-    G = log_gradient(purchases, lambda m: group_mean(paths_of(m)[0]))
+    # BG/NBD's gradient from the derivatives of its integrals (one pass instead of eight at perturbed
+    # parameters, see `_rate_chunk_gradient`); the other models by central differences
+    analytic = isinstance(purchases, BGNBDModel) and "p" not in purchases.params_
+    d_total = d_discounted = None
+    if analytic:
+        d_total, d_discounted = purchases._horizon_parts_gradient(ux, utx, uT, times, discounts)
+        d_total, d_discounted = d_total[:, inverse], d_discounted[:, inverse]
+
+    def known_rows(derivatives, values):  # d log(group mean) = d group mean / group mean
+        if derivatives is None:
+            return None
+        mean = group_mean(values)
+        return {i: group_mean(derivatives[i]) / mean for i in range(len(derivatives))}
+
+    G = log_gradient(purchases, lambda m: group_mean(paths_of(m)[0]), known_rows(d_total, total))
     estimate, sd = group_mean(total), np.sqrt(variance(G, purchases.covariance_))
     out["expected_purchases"] = estimate
     out["expected_purchases_lower"] = estimate * np.exp(-z * sd)
     out["expected_purchases_upper"] = estimate * np.exp(z * sd)
     if spend is not None:
         money = spend.expected_spend(summary).to_numpy()
-        G_purchases = log_gradient(purchases, lambda m: group_mean(money * paths_of(m)[1]))
+        G_purchases = log_gradient(purchases, lambda m: group_mean(money * paths_of(m)[1]),
+                                   known_rows(None if d_discounted is None else money * d_discounted,
+                                              money * discounted))
         G_spend = log_gradient(spend, lambda m: group_mean(m.expected_spend(summary).to_numpy() * discounted))
         estimate = group_mean(money * discounted)
         sd = np.sqrt(variance(G_purchases, purchases.covariance_) + variance(G_spend, spend.covariance_))

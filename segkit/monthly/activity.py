@@ -160,8 +160,12 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
     of (m, s): of the customers whose segment at the start of m is s (all had bought before m), the
     share who bought in m. Returns month, segment, base_customers, retained, retention_rate,
     customers, buyers, repurchase_rate, by month then segment; a customer listed twice in one
-    (month, segment) counts once. Counted on integer months and Arrow-hashed customer ids.
+    (month, segment) counts once. Counted on integer months and Arrow-hashed customer ids, one
+    month of `segment_at_start` at a time (at a million customers and a year of months, 10M rows:
+    no array of them wider than 4 bytes a row is kept).
     """
+    import pyarrow.compute as pc
+
     _require(activity)
     columns = ["month", "segment", "base_customers", "retained", "retention_rate", "customers", "buyers",
                "repurchase_rate"]
@@ -171,49 +175,111 @@ def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame)
         members = members[kept]
     if members.empty:
         return pd.DataFrame(columns=columns)
-    month = month_numbers(members["month"])
-    segment, segments = pd.factorize(members["segment"], sort=True)
-    if isinstance(segments, pd.CategoricalIndex):  # a stage's Categorical: the rates name segments as text
-        segments = pd.Index(segments.astype(segments.categories.dtype))
+    month = _month_numbers32(members["month"])
+    segment, segments = _segment_codes(members["segment"])
     bought = month_numbers(activity["month"])
-    known = pd.unique(activity["customer_id"].astype(str))
-    member = positions(members["customer_id"], known)  # -1: never active
+    # the active customers once (first appearance order) and each activity row's place among them
+    encoded = pc.dictionary_encode(_text_ids(activity["customer_id"]))
+    encoded = encoded.combine_chunks() if hasattr(encoded, "combine_chunks") else encoded
+    known = encoded.dictionary
+    where = np.asarray(encoded.indices.fill_null(-1), dtype="int64")
+    ids = _text_ids(members["customer_id"])  # ten million ids as they are; the million known cast to their type
+    member = np.asarray(pc.index_in(ids, value_set=known.cast(ids.type), skip_nulls=True).fill_null(-1),
+                        dtype="int32")  # -1: never active
+    del ids
     base = int(min(bought.min(), month.min())) - 1
     width = int(max(bought.max(), month.max())) - base + 1
-    # who bought when: a customer x month table of flags (1M customers x 2 years: 24 MB)
-    active = np.zeros((len(known), width), dtype=bool)
-    active[positions(activity["customer_id"], known), bought - base] = True
-    listed = member >= 0
-    flat = np.where(listed, member, 0) * width + (month - base)  # the member's flag of that month
-    buying = listed & active.ravel()[flat]
-    flat -= 1
-    before = listed & active.ravel()[flat]
-    del active, flat
-    once = _first_in_cell(month, members["customer_id"], member, segment, len(segments))
-    del member
-    numbers, first_rows = np.unique(month, return_index=True)
-    first = pd.Series(members["month"].iloc[first_rows].to_numpy(), index=numbers)  # each month as given
-    cell = month - base  # (month, segment), ordered by month then segment; month's memory reused
-    cell *= len(segments)
-    cell += segment
-    del month, segment
-    size = width * len(segments)
-
-    def count(flags: np.ndarray) -> np.ndarray:
-        return np.bincount(cell[once & flags], minlength=size)
-
-    customers = count(np.ones(len(cell), dtype=bool))
+    # who bought when: a month x customer table of flags (2 years x 1M customers: 24 MB), a month a row
+    active = np.zeros((width, len(known)), dtype=bool)
+    buyers_known = where >= 0
+    active[bought[buyers_known] - base, where[buyers_known]] = True
+    del encoded, where, buyers_known, bought
+    runs = _month_runs(month)
+    once = _first_in_cell(month, members["customer_id"], member, segment, len(segments), runs)
+    size = len(segments)
+    counts = np.zeros((4, width, size), dtype="int64")  # customers, base customers, retained, buyers
+    first = {}
+    for number, rows in runs:
+        first[number] = members["month"].iloc[rows.start if isinstance(rows, slice) else rows[0]]
+        who = member[rows]
+        listed = who >= 0
+        at = np.where(listed, who, 0)
+        buying = listed & active[number - base][at]
+        before = listed & active[number - base - 1][at]
+        cell = segment[rows]
+        if once is not None:
+            cell = cell[once[rows]]
+            buying, before = buying[once[rows]], before[once[rows]]
+        row = number - base
+        counts[0, row] = np.bincount(cell, minlength=size)
+        counts[1, row] = np.bincount(cell[before], minlength=size)
+        counts[2, row] = np.bincount(cell[before & buying], minlength=size)
+        counts[3, row] = np.bincount(cell[buying], minlength=size)
+    customers, base_customers, retained, buyers = counts.reshape(4, -1)
     used = np.flatnonzero(customers)
-    base_customers, retained, buyers = count(before)[used], count(before & buying)[used], count(buying)[used]
+    base_customers, retained, buyers = base_customers[used], retained[used], buyers[used]
+    firsts = pd.Series(first)
     with np.errstate(divide="ignore", invalid="ignore"):
         frame = pd.DataFrame({
-            "month": first.reindex(used // len(segments) + base).to_numpy(),
-            "segment": segments.take(used % len(segments)),
+            "month": firsts.reindex(used // size + base).to_numpy(),
+            "segment": segments.take(used % size),
             "base_customers": base_customers.astype("int64"), "retained": retained.astype("int64"),
             "retention_rate": np.where(base_customers > 0, retained / base_customers, np.nan),
             "customers": customers[used].astype("int64"), "buyers": buyers.astype("int64"),
             "repurchase_rate": buyers / customers[used]})
     return frame[columns]
+
+
+def _month_numbers32(months: pd.Series) -> np.ndarray:
+    """`month_numbers` as int32 (year * 12 + month is far inside it); for a stage's Categorical,
+    from its codes and the numbers of the categories in use, without an int64 array of every row."""
+    if isinstance(months.dtype, pd.CategoricalDtype):
+        codes = months.cat.codes.to_numpy()
+        if len(codes) and (codes >= 0).all():
+            seen = np.zeros(len(months.cat.categories), dtype=bool)
+            seen[codes] = True
+            used = np.flatnonzero(seen)
+            numbers = np.full(len(months.cat.categories), -1, dtype="int32")
+            numbers[used] = month_numbers(pd.Series(months.cat.categories[used].astype(object)))
+            return numbers[codes]
+    return month_numbers(months).astype("int32")
+
+
+def _text_ids(ids: pd.Series):
+    """Customer ids as Arrow text (`segkit.monthly.codes`' rule: compared as text), without copying
+    an Arrow-backed text column into another string type."""
+    import pyarrow as pa
+
+    if not isinstance(ids.dtype, pd.StringDtype):
+        ids = ids.astype("str")
+    found = pa.array(ids)
+    return found if pa.types.is_string(found.type) or pa.types.is_large_string(found.type) else found.cast(pa.large_string())
+
+
+def _segment_codes(segments: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """`pd.factorize(segments, sort=True)` with the distinct segments as text (no missing value
+    among `segments`): for a stage's Categorical, from its codes and the categories in use, in the
+    categories' order, without an int64 code per row."""
+    if isinstance(segments.dtype, pd.CategoricalDtype):
+        codes = segments.cat.codes.to_numpy()
+        used = np.zeros(len(segments.cat.categories), dtype=bool)
+        used[codes] = True  # (np.bincount would first widen ten million codes to int64)
+        renumber = (np.cumsum(used) - 1).astype(codes.dtype)
+        categories = segments.cat.categories[used]
+        return renumber[codes], pd.Index(categories.astype(categories.dtype))
+    codes, uniques = pd.factorize(segments, sort=True)
+    return codes, pd.Index(uniques)
+
+
+def _month_runs(month: np.ndarray) -> list:
+    """(month number, its rows) for each month of `month`, oldest first: slices when the months are
+    in order (a stage lists them so), else arrays of row positions in their order."""
+    steps = np.diff(month)
+    if (steps >= 0).all():
+        bounds = [0, *(np.flatnonzero(steps) + 1), len(month)]
+        return [(int(month[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    order = np.argsort(month, kind="stable")
+    return [(int(month[rows[0]]), rows) for rows in np.split(order, np.flatnonzero(np.diff(month[order])) + 1)]
 
 
 def month_starts(activity: pd.DataFrame, last: int = 12) -> list[dt.date]:
@@ -566,16 +632,26 @@ def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.Da
     np.minimum.at(first, customer, month)
     cohort = first[customer]
     # the cohort labelled as the data give it: a first month's own value
-    labels = pd.Series(activity["month"].to_numpy(), index=month).groupby(level=0).first()
-    frame = pd.DataFrame({"cohort": cohort, "age": month - cohort})
-    if measure == "revenue":
-        frame["revenue"] = activity["revenue"].to_numpy()
-        table = frame.pivot_table(index="cohort", columns="age", values="revenue", aggfunc="sum")
+    numbers, first_rows = np.unique(month, return_index=True)
+    labels = pd.Series(activity["month"].iloc[first_rows].to_numpy(), index=numbers)
+    # each row's (cohort, age) cell as one integer, cohorts and ages numbered from the first month
+    low, span = int(month.min()), int(month.max() - month.min()) + 1
+    cell = (cohort - low) * span + (month - cohort)
+    if measure == "revenue":  # pandas' grouped sum (as pivot_table's): the same compensated sums
+        values = pd.Series(activity["revenue"].to_numpy()).groupby(cell).sum()
     else:  # distinct customers counted on their integer codes, not their text ids (a missing id: none)
-        frame["customer"] = np.where(activity["customer_id"].isna().to_numpy(), np.nan, customer)
-        table = frame.pivot_table(index="cohort", columns="age", values="customer", aggfunc="nunique")
-        if measure == "share_active":
-            table = table.div(table[0], axis=0)
+        known = ~activity["customer_id"].isna().to_numpy()
+        # a customer's rows all share its cohort: a distinct (customer, month) counts once in its cell
+        who, when = np.divmod(_distinct(customer[known].astype("int64") * span + (month[known] - low)), span)
+        start = first[who] - low
+        counts = np.bincount(start * span + (when - start), minlength=span * span)
+        present = np.unique(cell)  # cells of missing ids only: 0 customers
+        values = pd.Series(counts[present], index=present)
+    table = values.set_axis(pd.MultiIndex.from_arrays([values.index // span + low, values.index % span],
+                                                      names=["cohort", "age"])).unstack("age")
+    table.columns.name = "age"
+    if measure == "share_active":
+        table = table.div(table[0], axis=0)
     # months the data do not reach yet are unknown, not zero
     unknown = np.asarray(table.columns)[None, :] > (month.max() - np.asarray(table.index))[:, None]
     if unknown.any():
@@ -604,23 +680,15 @@ def churn_rates(profile: pd.DataFrame, by: str = "segment", window_days: int = 1
 
 
 def _first_in_cell(month: np.ndarray, ids: pd.Series, member: np.ndarray, segment: np.ndarray,
-                   segments: int) -> np.ndarray:
-    """Flags of the rows that are the first of their (month, customer, segment): all of them unless a
-    customer is listed twice in one month, which a stage never does; checked on the customers'
-    positions among the active (`member`), month by month, without hashing ten million keys."""
-    if (member >= 0).all():
-        steps = np.diff(month)
-        if (steps >= 0).all():  # months in order (a stage): each month a slice
-            bounds = [0, *(np.flatnonzero(steps) + 1), len(month)]
-            parts = (member[start:stop] for start, stop in zip(bounds[:-1], bounds[1:]))
-        else:
-            order = np.argsort(month, kind="stable")
-            parts = (member[rows] for rows in np.split(order, np.flatnonzero(np.diff(month[order])) + 1))
-        del steps
-        if all(np.bincount(part).max() <= 1 for part in parts):
-            return np.ones(len(month), dtype=bool)
+                   segments: int, runs: list) -> np.ndarray | None:
+    """Flags of the rows that are the first of their (month, customer, segment), or None when that is
+    all of them: a customer listed twice in one month, which a stage never does; checked on the
+    customers' positions among the active (`member`), month by month (`runs`, from `_month_runs`),
+    without hashing ten million keys."""
+    if (member >= 0).all() and all(np.bincount(member[rows]).max() <= 1 for _, rows in runs):
+        return None
     who = pd.factorize(ids.astype(str))[0]
-    key = ((month - month.min()) * (who.max() + 1) + who) * segments + segment
+    key = ((month.astype("int64") - month.min()) * (who.max() + 1) + who) * segments + segment
     return ~pd.Series(key).duplicated().to_numpy()
 
 

@@ -68,11 +68,13 @@ def _save(data_dir: Path, name: str, frame: pd.DataFrame, fingerprint: str) -> N
 
 def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *standards: str,
           columns: list[str] | None = None, categories: list[str] | None = None,
-          by_month: bool = False, load: bool = True):
+          by_month: bool = False, load: bool = True, source_categories: list[str] | None = None):
     """The stage `name` made from the stage file `source` with `standards`: loaded when saved from the
     same bytes and standards, else `compute(frame of source)` (only its `columns`, when given; None
     when that frame has no rows) and, with `save`, saved (or removed when None, so that an earlier
-    run's stage does not linger). `categories`: columns of both read as Categoricals. With
+    run's stage does not linger). `categories`: columns of both read as Categoricals
+    (`source_categories`: of the source only, e.g. its month column, when the stage's own columns
+    must keep their type). With
     `by_month`, `compute` gets (month, that month's rows) pairs read from the file one month at a
     time (`_months_of`) instead of the whole frame. Without `load` (and with `save`), returns the
     path of the stage file once it is this input's (None when there is no such stage), for a
@@ -95,7 +97,7 @@ def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *st
     if by_month:
         result = compute(_months_of(path, columns)) if pq.ParquetFile(path).metadata.num_rows else None
     else:
-        frame = load_stage(folder, source, columns=columns, categories=categories)
+        frame = load_stage(folder, source, columns=columns, categories=source_categories or categories)
         result = compute(frame) if len(frame) else None
     if save:
         if result is None:
@@ -128,7 +130,9 @@ def monthly_kpis_stage(data_dir: str | Path, save: bool = True) -> pd.DataFrame 
     """
     from segkit.monthly.activity import monthly_kpis
 
-    return _once(data_dir, "monthly_kpis", "activity", monthly_kpis, save)
+    # the activity's months read as a Categorical: a few dates, not millions of date objects (the KPIs
+    # are the same; the saved KPIs keep their dates)
+    return _once(data_dir, "monthly_kpis", "activity", monthly_kpis, save, source_categories=["month"])
 
 
 def month_start_classes_stage(data_dir: str | Path, rfm, segment_map, class_map, save: bool = True) -> pd.DataFrame | None:
