@@ -181,3 +181,20 @@ def test_numbers_on_the_charts_follow_the_language(charts):
     assert f"20% → {top:.1%}" in texts(en["pareto_curve"])
     assert "2,500,000" in texts(en["kpi_sparklines"]) and "250.0万" in texts(zh["kpi_sparklines"])
     assert not [text for fig in [*en.values(), *zh.values()] for text in texts(fig) if "e+" in text or "$" in text]
+
+
+@pytest.mark.parametrize("months", [2, 12, 32, 36, 37, 60, 120])
+def test_kpi_sparklines_pick_their_month_ticks_without_a_warning(months):
+    """Every span of months gets its ticks (matplotlib's AutoDateLocator warned, and fell back, at
+    32-36 months with at most 6 ticks: the warning reached the terminal of `segkit report`)."""
+    import warnings
+
+    index = [dt.date(2020 + m // 12, m % 12 + 1, 1) for m in range(months)]
+    series = pd.DataFrame({"customers": np.arange(months, dtype=float) * 1000 + 5,
+                           "retention_rate": np.linspace(0.2, 0.4, months)}, index=index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = plots.kpi_sparklines(series, "en")
+        figure.canvas.draw()
+        ticks = figure.axes[0].get_xticks()
+    assert 2 <= len(ticks) <= 7

@@ -387,7 +387,7 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
         ax.set_xlim(months[0], months[-1])  # every figure on the same months
         ax.set_title(_kpi_label(kpi, lang, top), fontsize=8, loc="left")
         ax.tick_params(labelsize=6)
-        ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=6))
+        ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=7))  # 6 warns at 32-36 months
         ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m"))
         ax.spines[["top", "right"]].set_visible(False)
         if kpi in SHARES:
