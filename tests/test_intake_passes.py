@@ -103,3 +103,22 @@ def test_typed_file_text_fixes_read_only_its_text_columns(tmp_path, monkeypatch)
     assert got["customer_id"].tolist() == ["17", "17", "5", "-3"] and got["order_id"].tolist() == ["1", "2", "3", "4"]
     assert got["category"].tolist() == ["Books", "Books", "Toys", "Toys"]
     assert got["fixes"].tolist()[0] != "" and set(got["fixes"].tolist()[1:]) == {""}
+
+
+@pytest.mark.parametrize("listed", [20_000, 0])
+def test_copies_found_by_a_list_of_hashes_or_a_join_agree(monkeypatch, listed):
+    """The rows that share a hash are fetched by a filter on the list of hashes (few) or by a join
+    (many): the same first rows either way, and the judged rows keep no row hash (`content`)."""
+    frame = pd.DataFrame({"source_row": np.arange(1, 201),
+                          "customer_id": np.repeat(["a", "b", "c", "d"], 50),
+                          "amount": np.tile([1.0, 2.0, 2.0, None, 5.0], 40)})
+    frame["content"] = frame.groupby(["customer_id", "amount"], dropna=False).ngroup() * 31 + 1
+    monkeypatch.setattr(cleaning, "_LISTED_DIGESTS", listed)
+    table = connect().create_table(f"listed_{listed}", frame)
+    got = cleaning._with_first_rows(table, {"_line_first": [table.customer_id],
+                                            "_exact_first": [table.content]}).to_pandas().sort_values("source_row")
+    for name, key in {"_line_first": ["customer_id"], "_exact_first": ["customer_id", "amount"]}.items():
+        assert got[name].tolist() == frame.groupby(key, dropna=False)["source_row"].transform("min").tolist(), name
+    judged = cleaning.judge(table.mutate(ordered_at=ibis.timestamp("2024-01-01 10:00:00")), dt.date(2024, 12, 31),
+                            cleaning.Cleaning())
+    assert "content" not in judged.columns and "source_row" in judged.columns

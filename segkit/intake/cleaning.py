@@ -696,6 +696,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
                       (flagged, "outlier_flagged"), else_="")
     internal = [c for c in judged.columns
                 if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_", "_return", "_exact_", "_line_"))]
+    if "content" in judged.columns:  # the row's hash found its copies above; never read after (not computed again)
+        internal.append("content")
     from segkit.intake.engines import kept_for_reuse
 
     # on Spark, judged once: the ledger, quarantine and customer queries all read these rows
@@ -709,6 +711,10 @@ def _embedded(table: ibis.Table) -> bool:
         return is_embedded(table.get_backend())
     except Exception:  # an unbound table (a memtable): run where it is executed, DuckDB by default
         return True
+
+
+# Up to this many shared hashes, the rows that have one are found by a filter on a list of them.
+_LISTED_DIGESTS = 20_000
 
 
 def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Table:
@@ -737,8 +743,11 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
     names_of = {name: [column.get_name() for column in columns] for name, columns in groupings.items()}
     every = list(dict.fromkeys(n for names in names_of.values() for n in names))
     # the rows that share a hash, with every grouping's columns, in a second and last pass
-    candidates = table.select("source_row", *every, _digest=digest)
-    candidates = candidates.semi_join(ibis.memtable(shared), "_digest").select("source_row", *every)
+    if shared.num_rows <= _LISTED_DIGESTS:  # filtered first: the columns are computed for those rows only
+        candidates = table.filter(digest.isin(shared.column("_digest").to_pylist())).select("source_row", *every)
+    else:
+        candidates = table.select("source_row", *every, _digest=digest)
+        candidates = candidates.semi_join(ibis.memtable(shared), "_digest").select("source_row", *every)
     candidates = ibis.memtable(candidates.to_pyarrow())
     joined = table
     kept = list(table.columns)
