@@ -20,8 +20,9 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.colors import LinearSegmentedColormap
 
-# pyplot and seaborn (seaborn imports scipy.stats: together about 1.4 s and 60 MB) are imported by the
-# functions that draw, so that importing this module (each notebook's first cell) stays cheap.
+# pyplot and seaborn (seaborn imports scipy.stats: together about 1.4 s and 80 MB) are imported by the
+# functions that draw, so that importing this module (each notebook's first cell) stays cheap. A run's
+# kernel that starts with its notebook's imports made imports them too (segkit.report.runner.DRAWING_MODULES).
 
 from segkit.i18n import rule_name, t
 from segkit.classify.value import concentration_curve
