@@ -8,6 +8,8 @@ work as before.
 """
 
 import importlib
+import sys
+import types
 
 # module -> the public names it gives
 _EXPORTS = {
@@ -45,3 +47,18 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     # the modules too, which the package used to import as it loaded
     return sorted({*globals(), *__all__, *(module.rsplit(".", 1)[1] for module in _EXPORTS)})
+
+
+class _Package(types.ModuleType):
+    """This package's module type: importing the module segkit.crosssell.category_mix sets the package's
+    attribute `category_mix` to that module; the package's `category_mix` stays the function, as it was
+    when the package imported its names as it loaded."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _WHERE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
