@@ -184,3 +184,28 @@ def test_a_cell_that_times_out_is_named_from_the_executed_notebook(tmp_path):
     with pytest.raises(ReportError, match="stopped in cell 2"):
         execute_notebook(source, tmp_path / "out.ipynb", {}, tmp_path, "n", timeout_s=2)
     assert nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1].metadata.papermill["start_time"]
+
+
+@pytest.mark.parametrize("subsetter, slowly", [(None, True), (object(), False)])
+def test_the_pdf_says_when_weasyprint_subsets_fonts_without_harfbuzz(monkeypatch, subsetter, slowly):
+    from weasyprint.text import ffi
+
+    from segkit.report.pages import fonts_subset_slowly
+
+    monkeypatch.setattr(ffi, "harfbuzz_subset", subsetter, raising=False)
+    assert fonts_subset_slowly() is slowly
+
+
+def test_the_pdf_keeps_the_font_hints_only_when_fonts_are_subset_slowly(tmp_path, monkeypatch):
+    import weasyprint
+
+    from segkit.report import pages
+
+    (tmp_path / "index.html").write_text('<html lang="en"><head><style>p {}</style></head><body><p>index</p></body></html>')
+    (tmp_path / "02_rfm.html").write_text("<html><head><title>t</title></head><body><p>RFM page</p></body></html>")
+    options = []
+    monkeypatch.setattr(weasyprint.HTML, "write_pdf", lambda self, target, **kwargs: options.append(kwargs))
+    for slowly in (True, False):
+        monkeypatch.setattr(pages, "fonts_subset_slowly", lambda: slowly)
+        pages.write_pdf(tmp_path, tmp_path / "report.pdf", ("02_rfm",))
+    assert options == [{"hinting": True}, {"hinting": False}]

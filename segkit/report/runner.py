@@ -41,7 +41,7 @@ from segkit.errors import SegkitError
 from segkit.params import Params, load_params
 from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
-from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index, write_pdf
+from segkit.report.pages import NOTEBOOKS, export_html, fonts_subset_slowly, notebooks_for, write_index, write_pdf
 from segkit.report.tables import headline_kpis
 
 KERNEL = "python3"
@@ -146,7 +146,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 if pdf:
                     tick = time.perf_counter()
                     doing = "writing the PDF"
-                    progress("writing PDF")
+                    progress("writing PDF" + (" (slowly: HarfBuzz's font subsetter is missing; on Debian/Ubuntu "
+                                              "`apt-get install libharfbuzz-subset0` makes it 20-30 s faster)"
+                                              if fonts_subset_slowly() else ""))
                     write_pdf(work, work / "report.pdf", notebooks)
                     timings["pdf"] = round(time.perf_counter() - tick, 2)
                 tick = time.perf_counter()
