@@ -5,11 +5,12 @@ whatever its size.
     python bench/fixed_cost.py pages RUN_FOLDER [--old REF] [--repeat 3] [--no-pdf]
 
 `imports`: for each notebook, a fresh Python kernel (jupyter_client, as the report starts them) runs
-the import statements of the notebook's first cell (the lines the runner's warm imports run,
-segkit.report.runner._import_lines, without their `del`s); measured: the wall seconds of that
-request, the kernel's CPU seconds for it (time.process_time inside the kernel), the kernel's resident
-memory (psutil) before and after, and the heavy modules the imports loaded (seaborn, scipy.stats,
-sklearn, matplotlib.pyplot, ibis, duckdb). Then each name of `segkit.__all__` is resolved in a fresh
+the notebook's parameters cell (params/demo.yaml) and then its import cell: first the cell's import
+statements alone (the lines the runner's warm imports run, segkit.report.runner._import_lines,
+without their `del`s), then the whole cell (`segkit.load_params`, `plots.use_language`); measured: the
+wall seconds of those requests, the kernel's CPU seconds for them (time.process_time inside the
+kernel), the kernel's resident memory (psutil) idle, after the imports and after the cell, and the
+heavy modules the cell loaded (seaborn, scipy.stats, sklearn, matplotlib.pyplot, ibis, duckdb, ...). Then each name of `segkit.__all__` is resolved in a fresh
 process of each tree, and the script exits 1 when a name resolves to something else (compared by
 module and qualified name).
 
@@ -65,13 +66,18 @@ def worker(tree: Path, *arguments: str) -> dict:
 # --- in the worker process -------------------------------------------------------------------------------
 
 def import_cell(notebook: str) -> dict:
-    """A fresh kernel runs the import statements of `notebook`'s first cell; times and memory."""
+    """A fresh kernel runs `notebook`'s parameters cell (the bundled demo params) and then its first
+    cell after it, the import cell (imports, `segkit.load_params`, `plots.use_language`), timing its
+    import statements alone first, then the rest of the cell; times and memory."""
     import psutil
     from jupyter_client.manager import start_new_kernel
 
     from segkit.report.runner import _import_lines
 
-    lines = [line for line in _import_lines(REPO / "notebooks" / f"{notebook}.ipynb") if not line.startswith("del ")]
+    source = REPO / "notebooks" / f"{notebook}.ipynb"
+    code = [cell for cell in json.loads(source.read_text(encoding="utf-8"))["cells"] if cell["cell_type"] == "code"]
+    parameters, cell = ("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in code[:2])
+    lines = [line for line in _import_lines(source) if not line.startswith("del ")]
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(REPO / "notebooks"))
     try:
         process = psutil.Process(manager.provisioner.process.pid)
@@ -84,10 +90,13 @@ def import_cell(notebook: str) -> dict:
                 raise RuntimeError(f"{notebook}: {content.get('ename')}: {content.get('evalue')}")
             return content["user_expressions"]["out"]["data"]["text/plain"]
 
-        run("import time as _t, sys as _s; _fixed_cost_out = 0")
+        run(parameters + "\nimport time as _t, sys as _s; _fixed_cost_out = 0")
         before = process.memory_info().rss
         wall = time.perf_counter()
-        cpu = float(run("_c = _t.process_time()\n" + "\n".join(lines) + "\n_fixed_cost_out = _t.process_time() - _c"))
+        imports_cpu = float(run("_c = _t.process_time()\n" + "\n".join(lines) + "\n_fixed_cost_out = _t.process_time() - _c"))
+        imports_wall = time.perf_counter() - wall
+        imports_rss = process.memory_info().rss
+        cpu = imports_cpu + float(run("_c = _t.process_time()\n" + cell + "\n_fixed_cost_out = _t.process_time() - _c"))
         wall = time.perf_counter() - wall
         after = process.memory_info().rss
         loaded = json.loads(run(f"import json as _j; _fixed_cost_out = _j.dumps([m for m in {HEAVY!r} "
@@ -95,7 +104,9 @@ def import_cell(notebook: str) -> dict:
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    return {"wall": wall, "cpu": cpu, "rss_before_mb": before / 2**20, "rss_after_mb": after / 2**20, "heavy": loaded}
+    return {"imports_wall": imports_wall, "imports_cpu": imports_cpu, "wall": wall, "cpu": cpu,
+            "rss_before_mb": before / 2**20, "rss_imports_mb": imports_rss / 2**20, "rss_after_mb": after / 2**20,
+            "heavy": loaded}
 
 
 def public_names() -> dict:
@@ -184,14 +195,19 @@ def median(rows: list[dict], key: str) -> float:
 
 def bench_imports(trees: dict, rounds: int, notebooks: list[str]) -> bool:
     print(f"load average before: {load()}")
-    print(f"{'notebook':20} {'tree':4} {'wall s':>7} {'cpu s':>6} {'idle MB':>8} {'after MB':>8}  heavy modules loaded")
+    print("imports: the cell's import statements alone; cell: the whole import cell (with load_params, use_language)")
+    print(f"{'notebook':18} {'tree':4} {'imports wall/cpu s':>18} {'cell wall/cpu s':>16} {'idle/imports/cell MB':>21}"
+          "  heavy modules loaded by the cell")
     for notebook in notebooks:
         found = alternate(trees, rounds, lambda _: ("import_cell", notebook))
         for label, rows in found.items():
-            print(f"{notebook:20} {label:4} {median(rows, 'wall'):7.2f} {median(rows, 'cpu'):6.2f} "
-                  f"{median(rows, 'rss_before_mb'):8.0f} {median(rows, 'rss_after_mb'):8.0f}  {', '.join(rows[0]['heavy'])}")
-        print(f"{'':20} new/old wall {median(found['new'], 'wall') / median(found['old'], 'wall'):.2f}, cpu "
-              f"{median(found['new'], 'cpu') / median(found['old'], 'cpu'):.2f}")
+            print(f"{notebook:18} {label:4} {median(rows, 'imports_wall'):8.2f} /{median(rows, 'imports_cpu'):6.2f}    "
+                  f"{median(rows, 'wall'):7.2f} /{median(rows, 'cpu'):6.2f}   {median(rows, 'rss_before_mb'):5.0f} /"
+                  f"{median(rows, 'rss_imports_mb'):5.0f} /{median(rows, 'rss_after_mb'):5.0f}     "
+                  f"{', '.join(rows[0]['heavy'])}")
+        ratio = {key: median(found["new"], key) / median(found["old"], key) for key in ("imports_cpu", "cpu", "wall")}
+        print(f"{'':18} new/old: imports cpu {ratio['imports_cpu']:.2f}, cell cpu {ratio['cpu']:.2f}, "
+              f"cell wall {ratio['wall']:.2f}")
     print(f"load average after: {load()}")
     names = {label: worker(tree, "public_names") for label, tree in trees.items()}
     same = names["old"] == names["new"]
