@@ -11,7 +11,6 @@ from __future__ import annotations
 import ibis
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from segkit.errors import DataError
 
@@ -147,6 +146,8 @@ def segments_at_send_dates(transactions: pd.DataFrame | ibis.Table, campaigns: p
 def wilson_interval(successes, trials, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """The Wilson score interval (Wilson 1927) of each proportion successes/trials, from scipy's
     `binomtest(...).proportion_ci(method="wilson")`; NaN where trials is 0."""
+    from scipy.stats import binomtest  # scipy.stats takes about 1 s to import: only runs with campaigns pay it
+
     successes = np.asarray(successes, dtype="int64").ravel()
     trials = np.asarray(trials, dtype="int64").ravel()
     low, high = np.full(len(trials), np.nan), np.full(len(trials), np.nan)

@@ -13,14 +13,16 @@ report pages take their colours from it too, segkit.report.pages.palette_css), `
 from __future__ import annotations
 
 import matplotlib
-
-import matplotlib.pyplot as plt
 import matplotlib.dates
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib import font_manager
+from matplotlib.colors import LinearSegmentedColormap
+
+# pyplot and seaborn (seaborn imports scipy.stats: together about 1.4 s and 80 MB) are imported by the
+# functions that draw, so that importing this module (each notebook's first cell) stays cheap. A run's
+# kernel that starts with its notebook's imports made imports them too (segkit.report.runner.DRAWING_MODULES).
 
 from segkit.i18n import rule_name, t
 from segkit.classify.value import concentration_curve
@@ -31,8 +33,12 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Sour
              "Heiti SC", "AR PL UMing CN")
 PALETTE = ("#2f6690", "#d9a441", "#3a7d44", "#c2473a", "#7b5ea7", "#5b8c85", "#b5651d", "#8a8a8a")
 # Heatmaps: light to the palette's blue for amounts and shares; blue (below) to red (above) around a centre.
-SEQUENTIAL = sns.light_palette(PALETTE[0], as_cmap=True)
-DIVERGING = sns.blend_palette([PALETTE[0], "#f7f7f7", PALETTE[3]], as_cmap=True)
+# SEQUENTIAL is seaborn's light_palette(PALETTE[0], as_cmap=True), made without importing seaborn: its
+# light end is PALETTE[0]'s hue at 15% of its saturation and 95% lightness in HUSL (checked against
+# seaborn by tests/test_lazy_imports.py); DIVERGING is seaborn's blend_palette of its three colours.
+LIGHT_ACCENT = (0.9393618055524801, 0.9440147456995199, 0.950305974566443)
+SEQUENTIAL = LinearSegmentedColormap.from_list("blend", [LIGHT_ACCENT, PALETTE[0]])
+DIVERGING = LinearSegmentedColormap.from_list("blend", [PALETTE[0], "#f7f7f7", PALETTE[3]])
 
 
 def _percent_axis(axis, lang: str, decimals: int = 0) -> None:
@@ -69,12 +75,12 @@ def find_cjk_font() -> str | None:
 
 def use_language(lang: str) -> str | None:
     """Set matplotlib's fonts for `lang`; returns the CJK font used for "zh" (None for "en")."""
-    plt.rcParams["axes.unicode_minus"] = False
-    plt.rcParams["text.parse_math"] = False  # labels come from data and params: "$" is a dollar, not TeX
-    plt.rcParams["figure.dpi"] = 100
-    plt.rcParams["savefig.dpi"] = 110
+    matplotlib.rcParams["axes.unicode_minus"] = False
+    matplotlib.rcParams["text.parse_math"] = False  # labels come from data and params: "$" is a dollar, not TeX
+    matplotlib.rcParams["figure.dpi"] = 100
+    matplotlib.rcParams["savefig.dpi"] = 110
     if lang != "zh":
-        plt.rcParams["font.sans-serif"] = ["DejaVu Sans"]
+        matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans"]
         return None
     font = find_cjk_font()
     if font is None:
@@ -83,12 +89,13 @@ def use_language(lang: str) -> str | None:
         warnings.warn("no CJK font found: Chinese chart text will draw as boxes; "
                       "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk)", stacklevel=2)
         return None
-    plt.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
-    plt.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
+    matplotlib.rcParams["font.family"] = "sans-serif"
     return font
 
 
 def _figure(width: float = 8.0, height: float = 4.2):
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
     plt.close(fig)  # returned for display; pyplot must not show it a second time
     ax.spines[["top", "right"]].set_visible(False)
@@ -96,6 +103,7 @@ def _figure(width: float = 8.0, height: float = 4.2):
 
 
 def set_aside_by_reason(ledger: pd.DataFrame, lang: str):
+    import seaborn as sns
     aside = ledger[(ledger["outcome"] == "set_aside") & (ledger["rows"] > 0)].sort_values("rows")
     aside = aside.iloc[::-1]  # the largest reason on top
     fig, ax = _figure(8, 0.5 + 0.45 * max(len(aside), 2))
@@ -111,6 +119,7 @@ def set_aside_by_reason(ledger: pd.DataFrame, lang: str):
 
 
 def set_aside_by_month(quarantine: pd.DataFrame, lang: str):
+    import seaborn as sns
     dated = quarantine.dropna(subset=["ordered_at"])
     counts = (dated.assign(month=dated["ordered_at"].dt.to_period("M").astype(str))
               .pivot_table(index="month", columns="reason", values="source_row", aggfunc="count", fill_value=0))
@@ -138,6 +147,7 @@ def set_aside_by_month(quarantine: pd.DataFrame, lang: str):
 
 def rfm_heatmap(scores: pd.DataFrame, features: pd.DataFrame, lang: str):
     """Mean revenue per customer for each (R score, F score) cell, with the customer count."""
+    import seaborn as sns
     frame = scores[["r_score", "f_score"]].assign(revenue=features["revenue"].to_numpy())
     mean = frame.pivot_table(index="f_score", columns="r_score", values="revenue", aggfunc="mean")
     count = frame.pivot_table(index="f_score", columns="r_score", values="revenue", aggfunc="count")
@@ -163,6 +173,7 @@ def rfm_heatmap(scores: pd.DataFrame, features: pd.DataFrame, lang: str):
 
 def share_bars(summary: pd.DataFrame, label_column: str, lang: str, title_key: str):
     """Side-by-side bars of customer share and revenue share per group (segment or cluster)."""
+    import seaborn as sns
     frame = summary.sort_values("revenue_share", ascending=False)  # the largest revenue share on top
     fig, ax = _figure(8.5, 0.8 + 0.42 * max(len(frame), 3))
     measures = {"customer_share": t("col.customer_share", lang), "revenue_share": t("col.revenue_share", lang)}
@@ -211,6 +222,8 @@ def silhouette_by_k(scores: dict[int, float], chosen: int, lang: str):
 
 def score_distribution(scores: pd.DataFrame, lang: str):
     """Customers per R, F and M score, side by side."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
     fig, axes = plt.subplots(1, 3, figsize=(9, 3), layout="constrained", sharey=True)
     plt.close(fig)
     for ax, dim, color in zip(axes, ("r", "f", "m"), PALETTE):
@@ -229,6 +242,7 @@ def score_distribution(scores: pd.DataFrame, lang: str):
 
 def monthly_rates(kpis: pd.DataFrame, lang: str):
     """Retention rate and repurchase rate per month (segkit.monthly.activity.monthly_kpis)."""
+    import seaborn as sns
     fig, ax = _figure(8, 3.6)
     months = pd.to_datetime(kpis["month"])
     sns.lineplot(x=months, y=kpis["retention_rate"].to_numpy(dtype=float), marker="o", color=PALETTE[0],
@@ -246,6 +260,8 @@ def monthly_rates(kpis: pd.DataFrame, lang: str):
 def monthly_values(kpis: pd.DataFrame, lang: str, currency=None):
     """Average order value (currency units) and purchase frequency (orders per active customer) per
     month (segkit.monthly.activity.monthly_kpis), one panel each."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     plt.close(fig)
     months = pd.to_datetime(kpis["month"])
@@ -266,6 +282,7 @@ def monthly_values(kpis: pd.DataFrame, lang: str, currency=None):
 def _month_heatmap(table: pd.DataFrame, lang: str, title_key: str, percent: bool, row_label: str,
                    column_label: str, row_names=None):
     """A seaborn heatmap of `table` (rows x columns), annotated; missing cells stay blank."""
+    import seaborn as sns
     fig, ax = _figure(8.5, 1.1 + 0.34 * max(len(table), 4))
     shown = table.astype(float)
     if row_names is not None:
@@ -317,6 +334,8 @@ def transition_heatmap(counts: pd.DataFrame, labels: dict, lang: str, title_key:
     """Row shares of a transition matrix (rows: class last month, columns: class now; from
     `segkit.monthly.migration.transition_matrix`), each cell annotated with its share; `labels` maps
     class codes to words (the row `new`: customers without a class last month)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
     totals = counts.sum(axis=1)
     kept = counts[totals > 0]
     shares = kept.div(kept.sum(axis=1), axis=0)
@@ -366,6 +385,7 @@ def flow_chart(flows: pd.DataFrame, labels: dict, lang: str):
 def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2, currency=None):
     """Small line charts, one per figure of `series` (`segkit.monthly.trends.kpi_series`; months as
     rows), the last month's value written at its end: how each KPI moved over the months."""
+    import matplotlib.pyplot as plt
     from segkit.monthly.trends import KPIS, SHARES
 
     kpis = [k for k in (kpis or KPIS) if k in series.columns and series[k].notna().any()]
@@ -406,6 +426,7 @@ def _kpi_label(kpi: str, lang: str, top: float = 0.2) -> str:
 def holdout_chart(check: pd.DataFrame, lang: str):
     """Actual against predicted mean purchases in the holdout, by calibration repeat purchases:
     BG/NBD, and Pareto/NBD where the check has it (column alternative_mean)."""
+    import seaborn as sns
     fig, ax = _figure(7, 3.8)
     bars = {"actual_mean": t("col.actual", lang), "predicted_mean": "BG/NBD"}
     if "alternative_mean" in check.columns:
@@ -428,6 +449,7 @@ def cluster_indices(indices: pd.DataFrame, chosen: int, lang: str):
     """The k sweep in one figure (`RFMClusterer.indices_`, one row per k): inertia (the elbow),
     silhouette, Calinski-Harabasz, Davies-Bouldin, the gap statistic with error bars of its standard
     error, and the BIC when the method is a Gaussian mixture; the chosen k ringed in each panel."""
+    import matplotlib.pyplot as plt
     panels = [("inertia", "chart.inertia"), ("silhouette", "col.silhouette"),
               ("calinski_harabasz", "chart.calinski_harabasz"), ("davies_bouldin", "chart.davies_bouldin"),
               ("gap", "chart.gap")]
@@ -460,6 +482,7 @@ def snake_plot(means: pd.DataFrame, lang: str):
     """A snake plot (seaborn): one line per cluster (rows of `means`, e.g.
     `segkit.report.cluster_text.snake_frame`) across the scaled columns (its columns); 0 is the
     average customer."""
+    import seaborn as sns
     long = means.rename_axis("cluster").reset_index().melt(id_vars="cluster", var_name="feature", value_name="mean")
     fig, ax = _figure(8.5, 4.4)
     sns.lineplot(data=long, x="feature", y="mean", hue="cluster", marker="o", sort=False, ax=ax,
@@ -495,6 +518,7 @@ def stability_chart(stability, lang: str, names: dict | None = None, bands=(0.5,
     """Jaccard similarity per cluster over the resampling runs (`segkit.evaluate.stability.Stability`):
     a box per cluster with the runs as dots, and Hennig's (2007) bands as dashed lines (below the
     first: dissolved; above the last: highly stable). `names` maps cluster numbers to names."""
+    import seaborn as sns
     frame = stability.jaccard.assign(cluster=[str((names or {}).get(c, c)) for c in stability.jaccard["cluster"]])
     order = list(dict.fromkeys(frame["cluster"]))
     fig, ax = _figure(8, 0.9 + 0.5 * max(len(order), 2))
@@ -517,6 +541,7 @@ def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_sta
     """Customers on the value x potential plane (`segkit.evaluate.matrix.SegmentationMatrix`), one
     dot each (at most `sample` of them, drawn at random, for a light chart), coloured by quadrant,
     with the two cut lines. Value is drawn on a symlog scale (money is heavy-tailed)."""
+    import seaborn as sns
     from segkit.evaluate.matrix import QUADRANTS
 
     points = matrix.assignments
@@ -558,6 +583,8 @@ def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = Non
     """Holdout lift of each class over the average customer (`NextPeriodCheck.classes`), one panel
     per classification, classes in order of calibration revenue per customer; the line at 1 is the
     average customer. `labels` maps (scheme, class) to the name shown and scheme to its title."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
     labels = labels or {}
     schemes = list(dict.fromkeys(classes["scheme"]))
     height = 1.2 + 0.28 * classes.groupby("scheme").size().max()
@@ -582,6 +609,7 @@ def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "categor
     """The index of each group (rows) buying each item (columns), 100 = all customers, as a diverging
     heatmap centred on 100 (from `segkit.crosssell.mix_matrix`); `row_names` turns a group code into
     words. None when there is nothing to draw."""
+    import seaborn as sns
     if matrix.empty:
         return None
     shown = matrix.astype(float)
@@ -603,6 +631,7 @@ def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "categor
 def response_rate_chart(rates: pd.DataFrame, overall: float, lang: str, row_names=None):
     """Response rate per group with its Wilson range as error bars, and the overall rate as a line
     (`rates` from `segkit.crosssell.response_rates`, over all campaigns)."""
+    import seaborn as sns
     frame = rates.sort_values("rate", ascending=False)  # the highest rate on top
     fig, ax = _figure(8, 0.9 + 0.4 * max(len(frame), 3))
     names = [str(row_names(g) if row_names else g) for g in frame["group"]]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ from segkit.errors import SegkitError
 from segkit.params import Params, load_params
 from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
-from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index, write_pdf
+from segkit.report.pages import NOTEBOOKS, export_html, fonts_subset_slowly, notebooks_for, write_index, write_pdf
 from segkit.report.tables import headline_kpis
 
 KERNEL = "python3"
@@ -145,7 +146,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 if pdf:
                     tick = time.perf_counter()
                     doing = "writing the PDF"
-                    progress("writing PDF")
+                    progress("writing PDF" + (" (slowly: HarfBuzz's font subsetter is missing; on Debian/Ubuntu "
+                                              "`apt-get install libharfbuzz-subset0` makes it 20-30 s faster)"
+                                              if fonts_subset_slowly() else ""))
                     write_pdf(work, work / "report.pdf", notebooks)
                     timings["pdf"] = round(time.perf_counter() - tick, 2)
                 tick = time.perf_counter()
@@ -275,8 +278,9 @@ def check_notebook(path: Path) -> None:
 
 
 # The largest run that starts its next kernel with the notebook's imports already made: a waiting kernel
-# takes about 50 MB of memory, about 240 MB once it has imported segkit, pandas, matplotlib and
-# seaborn. A report on 100,000 customers peaks near 1 GB, on 1M near 1.9 GB against a budget of
+# takes about 50 MB of memory, about 145 MB once it has run a notebook's import cell (segkit, pandas,
+# matplotlib), about 225 MB with what the charts import as they draw (pyplot, seaborn, scipy.stats),
+# which the warm kernel imports too. A report on 100,000 customers peaks near 1 GB, on 1M near 1.9 GB against a budget of
 # 2 GB (docs/benchmarks.md): above this many customers the next kernel starts bare.
 WARM_IMPORTS_MAX_CUSTOMERS = 250_000
 
@@ -302,7 +306,8 @@ class KernelPool:
 
     While a notebook runs, the next notebook's kernel starts (`prepare`), so that its start-up
     (0.5-1 s a notebook) is off the run's path; with `warm_imports` it also runs that notebook's own
-    import statements as it starts (IPython's `exec_lines`; about 2 s a notebook), then deletes the
+    import statements as it starts (IPython's `exec_lines`; about 2 s a notebook with the modules its
+    charts import, `_warm_lines`), then deletes the
     names they bound, so the notebook's namespace is as a fresh kernel's: its import cell still
     binds every name it uses. Use it as a context manager: leaving it shuts down a kernel still
     waiting (a run that failed, or was stopped).
@@ -320,7 +325,7 @@ class KernelPool:
     def prepare(self, source: Path, cwd: Path, warm_imports: bool = False) -> None:
         """Start the kernel for the notebook `source` (replacing a waiting one)."""
         self.close()
-        self._waiting = (source, _start_kernel(cwd, _import_lines(source) if warm_imports else []))
+        self._waiting = (source, _start_kernel(cwd, _warm_lines(source) if warm_imports else []))
 
     def take(self, source: Path, cwd: Path):
         """The kernel prepared for `source`, or a new one started now; either way one that answers.
@@ -457,6 +462,20 @@ def _import_lines(source: Path) -> list[str]:
     return [ast.unparse(node) for node in leading] + [f"del {name}" for name in names]
 
 
+# What segkit.report.plots imports in the functions that draw (not as it is imported: its import is cheap).
+DRAWING_MODULES = ("matplotlib.pyplot", "seaborn")
+
+
+def _warm_lines(source: Path) -> list[str]:
+    """What a warm kernel runs as it starts: the notebook's import lines (`_import_lines`), then, when
+    they import segkit.report.plots, the modules its charts import as they draw (DRAWING_MODULES:
+    pyplot, seaborn), then a `del` of the one name they bound."""
+    lines = _import_lines(source)
+    if any(re.search(r"\bsegkit\.report\.plots\b|^from segkit\.report import .*\bplots\b", line) for line in lines):
+        lines += [*(f"import {module} as _drawing" for module in DRAWING_MODULES), "del _drawing"]
+    return lines
+
+
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
                      timeout_s: int | None = None, kernels: KernelPool | None = None, then: Path | None = None,
                      warm_imports: bool = False) -> None:
@@ -547,8 +566,9 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
 
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
-                                   cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=timeout_s,
-                                   km=kernel, on_cell_execute=cell_started, on_cell_executed=cell_finished)
+                                   engine_name=_engine_name(), cwd=str(cwd), progress_bar=False, log_output=False,
+                                   execution_timeout=timeout_s, km=kernel, on_cell_execute=cell_started,
+                                   on_cell_executed=cell_finished)
     except PapermillExecutionError as err:
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
                           f"{_cut(_java_cause(err.evalue), 1000)}){_errno_advice(err.evalue)}"
@@ -566,6 +586,60 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
         raise ReportError(f"notebook {notebook}: {_os_problem(err, target.parent)}") from err
     except Exception as err:  # a kernel that does not start, a notebook papermill cannot use
         raise ReportError(f"notebook {notebook} could not run ({type(err).__name__}: {_cut(err)})") from err
+
+
+ENGINE = "segkit"
+
+
+@functools.lru_cache(maxsize=None)
+def _engine_name() -> str:
+    """papermill's engine for the run's notebooks, registered once: its nbclient engine, saving the
+    executed notebook when the notebook starts and when it ends (however it ends: a failed cell, a
+    timeout, a dead kernel, Ctrl-C), and during a cell that runs long (papermill's autosave, every 30 s
+    or more), but not twice for every cell as papermill does: each save writes the whole notebook,
+    charts included (up to 1 MB), 60-100 times a notebook. What the runner reads from the executed
+    notebook (the cell that was running, `_running_cell`; whether it ran to its end, `_stopped_early`)
+    is in the last save."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class SavingAtTheEnds(NotebookExecutionManager):
+        quiet = False
+
+        def save(self, **kwargs) -> None:
+            if not self.quiet:
+                super().save(**kwargs)
+
+        def cell_start(self, cell, cell_index=None, **kwargs) -> None:
+            self.quiet = True
+            try:
+                super().cell_start(cell, cell_index, **kwargs)
+            finally:
+                self.quiet = False
+
+        def cell_complete(self, cell, cell_index=None, **kwargs) -> None:
+            self.quiet = True
+            try:
+                super().cell_complete(cell, cell_index, **kwargs)
+            finally:
+                self.quiet = False
+
+    class SegkitEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True, log_output=False,
+                             autosave_cell_every=30, **kwargs):
+            # papermill's Engine.execute_notebook, with the manager above
+            manager = SavingAtTheEnds(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                                      autosave_cell_every=autosave_cell_every)
+            manager.notebook_start()
+            try:
+                cls.execute_managed_notebook(manager, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                manager.cleanup_pbar()
+                manager.notebook_complete()
+            return manager.nb
+
+    papermill_engines.register(ENGINE, SegkitEngine)
+    return ENGINE
 
 
 def write_manifest(target: Path, params: Params, params_path: Path, folder: Path, timings: dict) -> None:
