@@ -19,6 +19,10 @@ FEATURE_COLUMNS = (
     "customer_id", "orders", "revenue", "first_purchase", "last_purchase",
     "recency_days", "tenure_days", "avg_order_value", "interval_days", "orders_recent",
 )
+# The clustering features from params may name these per-customer feature columns (beside a customer
+# table's extra numeric columns): segkit.models.cluster clusters on them.
+FEATURE_CHOICES = ("recency_days", "orders", "revenue", "tenure_days", "avg_order_value", "interval_days",
+                   "orders_recent", "categories")
 
 
 def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_days: int = 90,

@@ -962,7 +962,7 @@ class Cluster(_Model):
     """Clustering: the k range, the silhouette sample, the seed and the per-customer numeric
     columns to cluster on (`features`; default the RFM columns recency_days, orders, revenue). Which
     names are allowed is checked with the source (`_check_references`): the feature columns of
-    `segkit.models.cluster.FEATURE_CHOICES` and a customer table's extra columns."""
+    `segkit.features.FEATURE_CHOICES` and a customer table's extra columns."""
 
     k_min: int = Field(2, ge=2, le=20)
     k_max: int = Field(8, ge=2, le=20)
@@ -1430,7 +1430,7 @@ def _check_cluster_and_ranking_names(params: Params) -> None:
     """cluster.features and ranking.weights name columns that exist: feature columns or built-in
     criteria, or the extra columns a customer table's map names (raises ParamsError listing them)."""
     from segkit.classify.ranking import CRITERIA
-    from segkit.models.cluster import FEATURE_CHOICES
+    from segkit.features import FEATURE_CHOICES  # not segkit.models.cluster: no scikit-learn to read params
 
     extras = sorted(params.source.extra_columns)
     if extras:

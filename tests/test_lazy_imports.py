@@ -33,6 +33,13 @@ def test_the_import_cell_of_the_notebooks_loads_no_drawing_or_engine_library():
     assert loaded_after(cell) == []
 
 
+def test_reading_the_params_loads_no_model_library():
+    """`load_params` checks the clustering features' names without importing scikit-learn or scipy
+    (segkit.models.cluster): every notebook's first cell reads the params."""
+    code = "import segkit\np = segkit.load_params('params/demo.yaml', [])\nassert p.cluster.features is not None"
+    assert loaded_after(code, ("sklearn", "scipy", "seaborn", "matplotlib.pyplot")) == []
+
+
 def test_drawing_a_chart_still_imports_what_it_needs():
     assert loaded_after("import pandas as pd\nfrom segkit.report import plots\n"
                         "plots.pareto_curve(pd.Series([5.0, 3.0, 1.0, 1.0]), 'en')",

@@ -69,6 +69,7 @@ from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from segkit.errors import DataError
+from segkit.features import FEATURE_CHOICES  # noqa: F401  (here for callers; the params read it without sklearn)
 from segkit.i18n import messages, t
 
 CLUSTER_FEATURES = ("recency_days", "orders", "revenue")
@@ -76,10 +77,6 @@ CLUSTER_FEATURES = ("recency_days", "orders", "revenue")
 LOG_ALWAYS = ("recency_days", "orders", "revenue")
 SKEWED = 1.0  # sample skewness above which another non-negative column is log-transformed
 MIN_COLUMNS = 2  # a clustering on features from params needs at least this many usable columns
-# The clustering features from params may name these per-customer feature columns (beside a customer
-# table's extra numeric columns).
-FEATURE_CHOICES = ("recency_days", "orders", "revenue", "tenure_days", "avg_order_value", "interval_days",
-                   "orders_recent", "categories")
 METHODS = ("kmeans", "gmm", "ward")
 K_RULES = ("gap", "silhouette", "bic", "fixed")
 SCALINGS = ("standard", "robust")
