@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from segkit.report import runner
-from segkit.report.runner import KernelPool, _import_lines, execute_notebook, warm_imports_fit
+from segkit.report.runner import KernelPool, ReportError, _import_lines, execute_notebook, warm_imports_fit
 
 # colorsys and wave: standard modules that neither ipykernel nor IPython import on their own
 CHECK = ('found = sorted(n for n in ("cs", "wave", "dumps") if n in globals())\n'
@@ -111,7 +111,8 @@ def test_a_prepared_kernel_runs_its_notebook_from_a_fresh_namespace(tmp_path, wa
         kernels.prepare(source, tmp_path, warm_imports=warm)
         prepared = kernels._waiting[1]
         execute_notebook(source, tmp_path / "out.ipynb", {}, tmp_path, "n", timeout_s=60, kernels=kernels)
-        assert kernels._waiting is None and not prepared.has_kernel  # taken, used, shut down
+        assert kernels._waiting is None and kernels._exiting == [prepared]  # taken, used, asked to shut down
+    assert not prepared.has_kernel  # seen gone when the pool closed
     result = seen(tmp_path / "out.ipynb")
     # warm: the modules are there, but none of the names the import cell binds before that cell runs
     assert result["found"] == [] and result["loaded"] == (["colorsys", "wave"] if warm else [])
@@ -133,6 +134,28 @@ def test_each_notebook_gets_its_own_kernel_and_none_outlives_the_run(tmp_path):
     a, b = seen(tmp_path / "a-out.ipynb"), seen(tmp_path / "b-out.ipynb")
     assert a["pid"] != b["pid"] and b["loaded"] == ["colorsys", "wave"] and b["found"] == []
     assert gone(a["pid"]) and gone(b["pid"]) and not left.has_kernel
+
+
+def test_a_kernel_exits_while_the_next_notebook_runs_and_a_failed_ones_at_once(tmp_path):
+    """After a notebook that ran to its end, its kernel is only asked to shut down; it is seen gone
+    when the next notebook ends (and before that notebook's own kernel is asked). A notebook that
+    fails has its kernel shut down before the error leaves execute_notebook."""
+    first = notebook(tmp_path / "a.ipynb", [CHECK])
+    second = notebook(tmp_path / "b.ipynb", [CHECK])
+    failing = notebook(tmp_path / "c.ipynb", ["raise ValueError('stop here')"])
+    with KernelPool() as kernels:
+        execute_notebook(first, tmp_path / "a-out.ipynb", {}, tmp_path, "a", timeout_s=60, kernels=kernels)
+        (asked,) = kernels._exiting
+        assert asked.has_kernel and asked.shutting_down
+        execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels)
+        assert not asked.has_kernel and len(kernels._exiting) == 1 and kernels._exiting[0] is not asked
+        assert gone(seen(tmp_path / "a-out.ipynb")["pid"])
+        kernels.prepare(failing, tmp_path)
+        used = kernels._waiting[1]
+        with pytest.raises(ReportError, match="stop here"):
+            execute_notebook(failing, tmp_path / "c-out.ipynb", {}, tmp_path, "c", timeout_s=60, kernels=kernels)
+        assert not used.has_kernel and kernels._exiting == []  # shut down at once; the one before seen gone
+    assert gone(seen(tmp_path / "b-out.ipynb")["pid"])
 
 
 def test_a_kernel_prepared_for_another_notebook_is_not_used(tmp_path):

@@ -302,7 +302,8 @@ def warm_imports_fit(data_dir: Path, params: Params | None = None) -> bool:
 
 
 class KernelPool:
-    """The Python kernels of one report run, one per notebook, each shut down when its notebook ends.
+    """The Python kernels of one report run, one per notebook, each shut down when its notebook ends
+    (after a notebook that ran to its end, the kernel exits while the next one runs: `release`).
 
     While a notebook runs, the next notebook's kernel starts (`prepare`), so that its start-up
     (0.5-1 s a notebook) is off the run's path; with `warm_imports` it also runs that notebook's own
@@ -315,6 +316,7 @@ class KernelPool:
 
     def __init__(self) -> None:
         self._waiting: tuple[Path, object] | None = None
+        self._exiting: list = []  # kernels asked to shut down, not yet seen gone (`release(wait=False)`)
 
     def __enter__(self) -> KernelPool:
         return self
@@ -348,14 +350,50 @@ class KernelPool:
         raise ReportError("the Python kernel died as it started, three times; check that ipykernel works in the "
                           "environment that runs segkit (python -m ipykernel_launcher --help)")
 
-    def release(self, kernel) -> None:
-        """Close the clients of `kernel` and shut it down (at once if a cell is still running)."""
-        _shutdown(kernel)
+    def release(self, kernel, wait: bool = True) -> None:
+        """Close the clients of `kernel` and shut it down (at once if a cell is still running). With
+        `wait=False` (a notebook that ran to its end) the kernel is only asked to shut down: its
+        process exits (about 2 s of its Python's own shutdown, at a million customers) while the next
+        notebook runs, and is seen gone at the next `release` or at `close`, which end it if it has
+        not exited by then. Kernels asked before are seen gone first."""
+        from jupyter_core.utils import run_sync
+
+        self._reap()
+        if wait or type(kernel).cell_running or not kernel.has_kernel:
+            _shutdown(kernel)
+            return
+        _stop_clients(kernel)
+        try:
+            kernel.shutting_down = True  # as shutdown_kernel: no restart of a kernel that exits
+            kernel.stop_restarter()
+            run_sync(kernel.request_shutdown)()
+        except Exception:  # the request could not be sent: shut it down now, as before
+            _shutdown(kernel)
+            return
+        self._exiting.append(kernel)
 
     def close(self) -> None:
+        """Shut down a kernel still waiting, and see every kernel asked to shut down gone."""
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
             _shutdown(waiting[1])
+        self._reap()
+
+    def _reap(self) -> None:
+        """Wait for the kernels asked to shut down to exit (jupyter_client's wait: ended with SIGTERM,
+        then SIGKILL, if one takes longer than its shutdown_wait_time), and free their resources."""
+        from jupyter_core.utils import run_sync
+
+        exiting, self._exiting = self._exiting, []
+        for kernel in exiting:
+            try:
+                run_sync(kernel.finish_shutdown)()
+                run_sync(kernel.cleanup_resources)()
+            except Exception:  # a kernel that could not be waited for: end it
+                try:
+                    run_sync(kernel.shutdown_kernel)(now=True)
+                except Exception:
+                    pass
 
 
 def _start_kernel(cwd: Path, exec_lines: list[str]):
@@ -391,16 +429,21 @@ def _answers(kernel, timeout: float = 120) -> bool:
         kernel.clients.remove(client)
 
 
-def _shutdown(kernel) -> None:
-    """Stop `kernel`'s clients (the notebook client's channels, its heartbeat thread) and the kernel."""
-    from jupyter_core.utils import run_sync
-
+def _stop_clients(kernel) -> None:
+    """Stop `kernel`'s clients (the notebook client's channels, its heartbeat thread)."""
     for client in kernel.clients:
         try:
             client.stop_channels()
         except Exception:  # channels already closed: nothing left to stop
             pass
     kernel.clients.clear()
+
+
+def _shutdown(kernel) -> None:
+    """Stop `kernel`'s clients (the notebook client's channels, its heartbeat thread) and the kernel."""
+    from jupyter_core.utils import run_sync
+
+    _stop_clients(kernel)
     if kernel.has_kernel:
         try:
             run_sync(kernel.shutdown_kernel)()
@@ -510,9 +553,11 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
                      cell_finished)
         except BaseException:  # Ctrl-C, SIGTERM: the notebook client's tasks were left waiting on the kernel
             _cancel_waiting_tasks()
-            raise
-        finally:
             pool.release(kernel)
+            raise
+        else:  # it ran to its end: it exits while the next notebook runs
+            pool.release(kernel, wait=False)
+        finally:
             if kernels is None:
                 pool.close()
     stopped = _stopped_early(target)
