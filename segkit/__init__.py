@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib
 
+from segkit._lazy import lazy_getattr
+
 __version__ = "0.1.0"
 
 # module -> the public names it gives; the one list of where each name of the API lives
@@ -92,34 +94,7 @@ __all__ = [
 ]
 
 
-def _lazy_modules(package):
-    """A PEP 562 `__getattr__` for a subpackage: `package.<module>` imports the module on first use."""
-
-    def __getattr__(name: str):
-        try:
-            return importlib.import_module(f"{package.__name__}.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"{package.__name__}.{name}":
-                raise
-            raise AttributeError(f"module {package.__name__!r} has no attribute {name!r}") from None
-
-    return __getattr__
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # later uses skip this function
-        return value
-    if name.startswith("__"):
-        raise AttributeError(f"module 'segkit' has no attribute {name!r}")
-    try:
-        return importlib.import_module(f"segkit.{name}")  # a submodule: segkit.i18n, segkit.store, ...
-    except ModuleNotFoundError as err:
-        if err.name != f"segkit.{name}":
-            raise
-        raise AttributeError(f"module 'segkit' has no attribute {name!r}") from None
+__getattr__ = lazy_getattr("segkit", _WHERE, globals())
 
 
 def __dir__() -> list[str]:
@@ -128,6 +103,6 @@ def __dir__() -> list[str]:
 
 for _name in _PACKAGES:
     _package = importlib.import_module(f"segkit.{_name}")  # docstring-only packages: nothing heavy
-    if "__getattr__" not in vars(_package):
-        _package.__getattr__ = _lazy_modules(_package)
+    if "__getattr__" not in vars(_package):  # `package.<module>` imports the module on first use
+        _package.__getattr__ = lazy_getattr(_package.__name__, {}, vars(_package))
 del _name, _package

@@ -148,3 +148,24 @@ def test_next_period_stage_on_the_clean_rows_read_in_place(tmp_path):
     check, reason = segkit.next_period_stage(segkit.stage_table(tmp_path, "clean_transactions"), "en", CAL_END, AS_OF)
     assert reason is None
     assert_same_periods(check.periods, reference_periods(frame, CAL_END, AS_OF))
+
+
+@pytest.mark.slow
+def test_categories_in_postgresql_are_not_taken_as_bit_masks():
+    """The masks' shifts and bit_or are DuckDB's (PostgreSQL has no BIGINT << BIGINT): a table in
+    PostgreSQL gets no list of categories, and so the distinct count."""
+    from pg_server import load_table, start_server
+
+    server = start_server()
+    try:
+        with server.connect() as con:
+            con.execute("CREATE DATABASE shop")
+        frame = random_lines(3, ["x", "y"], n=40)
+        with server.connect("shop") as con:
+            load_table(con, "orders", frame, {"customer_id": "text", "order_id": "text", "ordered_at": "timestamp",
+                                              "amount": "numeric(12,2)", "category": "text"})
+        table = ibis.connect(server.url()).table("orders")
+        assert table.category.type().is_string() and _category_kinds(table) is None
+        assert sorted(_category_kinds(ibis.memtable(frame))) == ["x", "y"]  # the same rows in DuckDB: masks
+    finally:
+        server.stop()

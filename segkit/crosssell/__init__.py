@@ -7,9 +7,10 @@ crosssell` does not import Ibis, and only a run with campaigns imports scipy.sta
 work as before.
 """
 
-import importlib
 import sys
 import types
+
+from segkit._lazy import lazy_getattr
 
 # module -> the public names it gives
 _EXPORTS = {
@@ -28,20 +29,7 @@ __all__ = ["Purchases", "baskets", "category_mix", "distinguishing_items", "join
            "segments_at_send_dates", "top_rules", "uplift", "wide_to_long", "wilson_interval", "worth_targeting"]
 
 
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # later uses skip this function
-        return value
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        return importlib.import_module(f"{__name__}.{name}")  # a module: segkit.crosssell.tables, ...
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:

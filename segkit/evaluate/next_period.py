@@ -276,8 +276,11 @@ MASK_CATEGORIES = 62  # bits 0..61 of an int64: 1 << 62 still fits, and no shift
 def _category_kinds(table: ibis.Table) -> tuple[str, ...] | None:
     """The distinct text categories of `table` (in the engine's order), for the bit masks of
     `_both_periods_expr`; None when it has no category column, no category, a category that is not
-    text, or more than MASK_CATEGORIES of them (then the categories are counted by a distinct)."""
+    text, or more than MASK_CATEGORIES of them, or the table is not in DuckDB (the masks' shifts and
+    bit_or are DuckDB's: PostgreSQL has no BIGINT << BIGINT); then the categories are counted by a distinct."""
     if "category" not in table.columns or not table.category.type().is_string():
+        return None
+    if getattr(table._find_backend(use_default=True), "name", None) != "duckdb":
         return None
     named = table.filter(table.category.notnull()).select("category").distinct().limit(MASK_CATEGORIES + 1)
     kinds = tuple(named.to_pyarrow().column("category").to_pylist())
