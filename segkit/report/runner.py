@@ -280,7 +280,7 @@ def check_notebook(path: Path) -> None:
 # The largest run that starts its next kernel with the notebook's imports already made: a waiting kernel
 # takes about 50 MB of memory, about 145 MB once it has run a notebook's import cell (segkit, pandas,
 # matplotlib), about 225 MB with what the charts import as they draw (pyplot, seaborn, scipy.stats),
-# # which the warm kernel imports too. A report on 100,000 customers peaks near 1 GB, on 1M near 1.8 GB against a
+# which the warm kernel imports too. A report on 100,000 customers peaks near 1 GB, on 1M near 1.8 GB against a
 # budget of 2 GB (docs/benchmarks.md): above this many customers the next kernel starts bare. (Warm at 1M:
 # 187.2 s and 1,921 MB against 184.6 s and 1,789 MB bare, session 11: the warm imports compete for the
 # cores with the notebook that runs.)
