@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from segkit.errors import DataError, ParamsError
 from segkit.evaluate.stability import refit_labels
+from segkit.intake.engines import runs_in_duckdb
 
 SCHEMES = ("segment", "rfm_class", "cluster")  # the classifications compared, in the report's order
 
@@ -258,10 +259,10 @@ def _one_thread(table: ibis.Table):
     table's connection (another engine: unchanged). At 10M lines the grouping by order built one
     hash table per thread and merged them: one thread took about 250 MB less at its peak and less
     CPU time (5.5 against 6.7 s), for little more wall time on two idle cores and less on busy ones."""
-    backend = table._find_backend(use_default=True)  # a memtable runs on the default backend
-    if getattr(backend, "name", None) != "duckdb":
+    if not runs_in_duckdb(table):
         yield
         return
+    backend = table._find_backend(use_default=True)  # a memtable runs on the default backend
     threads = backend.raw_sql("SELECT current_setting('threads')").fetchall()[0][0]
     backend.raw_sql("SET threads = 1")
     try:
@@ -280,7 +281,7 @@ def _category_kinds(table: ibis.Table) -> tuple[str, ...] | None:
     bit_or are DuckDB's: PostgreSQL has no BIGINT << BIGINT); then the categories are counted by a distinct."""
     if "category" not in table.columns or not table.category.type().is_string():
         return None
-    if getattr(table._find_backend(use_default=True), "name", None) != "duckdb":
+    if not runs_in_duckdb(table):
         return None
     named = table.filter(table.category.notnull()).select("category").distinct().limit(MASK_CATEGORIES + 1)
     kinds = tuple(named.to_pyarrow().column("category").to_pylist())

@@ -705,12 +705,9 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
 
 
 def _embedded(table: ibis.Table) -> bool:
-    from segkit.intake.sources import is_embedded
+    from segkit.intake.engines import runs_in_duckdb
 
-    try:
-        return is_embedded(table.get_backend())
-    except Exception:  # an unbound table (a memtable): run where it is executed, DuckDB by default
-        return True
+    return runs_in_duckdb(table)
 
 
 # Up to this many shared hashes, the rows that have one are found by a filter on a list of them.
@@ -756,7 +753,7 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
         pairs = candidates.join(firsts, [candidates[n].identical_to(firsts[n]) for n in names])
         values = {f"_value{i}": candidates[n] for i, n in enumerate(names)}
         found = pairs.select(_row=candidates.source_row, _first=firsts._first, **values).distinct()
-        found = table.get_backend().to_pyarrow(found) if _bound(table) else found.to_pyarrow()
+        found = found.to_pyarrow()  # small tables in memory: the default engine
         # a source_row given twice (rows not numbered by intake) is told apart by the rows' values too
         by_row = pc.count_distinct(found["_row"], mode="all").as_py() == found.num_rows
         pairs = ibis.memtable(found.select(["_row", "_first"]) if by_row else found)
@@ -768,15 +765,6 @@ def _with_first_rows(table: ibis.Table, groupings: dict[str, list]) -> ibis.Tabl
         joined = joined.select(*kept, **{name: ibis.coalesce(pairs._first, left.source_row)})
         kept.append(name)
     return joined
-
-
-def _bound(table: ibis.Table) -> bool:
-    """Whether `table` has an engine of its own (an unbound memtable has none yet)."""
-    try:
-        table.get_backend()
-        return True
-    except Exception:
-        return False
 
 
 def _digest(table: ibis.Table, names: list[str]):

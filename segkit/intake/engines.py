@@ -19,6 +19,13 @@ def is_spark(table: ibis.Table) -> bool:
         return False
 
 
+def runs_in_duckdb(table: ibis.Table) -> bool:
+    """Whether `table`'s queries run in DuckDB: a table of the embedded engine, or an unbound memtable
+    (run where it is executed, DuckDB by default). False for PostgreSQL and Spark, whose SQL lacks
+    some of DuckDB's functions (arg_min, BIGINT shifts) that faster paths use."""
+    return getattr(table._find_backend(use_default=True), "name", None) == "duckdb"
+
+
 def kept_for_reuse(table: ibis.Table) -> ibis.Table:
     """On Spark, `table` persisted in the cluster's memory (`Table.cache`, `DataFrame.persist`):
     it is computed once, at the first query that reads it, and later queries read the result

@@ -81,14 +81,11 @@ def repeat_summary_expr(transactions: ibis.Table, calibration_end: dt.date,
 
 
 def _has_arg_min(table: ibis.Table) -> bool:
-    """Whether the engine of `table` computes `argmin` (DuckDB's arg_min; an unbound memtable runs
-    in DuckDB). Elsewhere (PostgreSQL has none) the first day's spend is joined back."""
-    from segkit.intake.sources import is_embedded
+    """Whether the engine of `table` computes `argmin` (DuckDB's arg_min). Elsewhere (PostgreSQL has
+    none) the first day's spend is joined back."""
+    from segkit.intake.engines import runs_in_duckdb
 
-    try:
-        return is_embedded(table.get_backend())
-    except Exception:  # a memtable: run where it is executed, DuckDB by default
-        return True
+    return runs_in_duckdb(table)
 
 
 def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, calibration_end: dt.date,
