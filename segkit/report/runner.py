@@ -31,6 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -118,7 +119,11 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 (work / "data").mkdir()
                 (work / "executed").mkdir()
                 timings: dict[str, float] = {}
-                with KernelPool() as kernels:
+                # Each notebook's page is exported on a thread of its own while the next notebook runs
+                # (the run mostly waits for the kernel there); the HTML step waits for what is left.
+                exported = []
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-pages") as pages_out, \
+                        KernelPool() as kernels:
                     for number, notebook in enumerate(notebooks, start=1):
                         doing = f"running notebook {notebook}"
                         progress(f"[{number}/{len(notebooks)}] running {notebook}")
@@ -132,12 +137,13 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                          warm_imports=warm_imports_fit(work / "data", params))
                         timings[notebook] = round(time.perf_counter() - tick, 2)
                         progress(f"      {notebook} done in {timings[notebook]:.1f} s")
+                        exported.append(pages_out.submit(export_html, work / "executed" / f"{notebook}.ipynb",
+                                                         work / f"{notebook}.html", params.lang, notebooks))
                 tick = time.perf_counter()
                 doing = "writing the HTML pages"
                 progress("writing HTML")
-                for notebook in notebooks:
-                    export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang,
-                                notebooks)
+                for page in exported:
+                    page.result()
                 doing = "writing the index page"
                 grid = load_segment_map(params.rfm.segment_map, custom=params.rfm.custom_maps)
                 kpis = headline_kpis(work / "data", top=params.case_study.top_share, segment_map=grid)

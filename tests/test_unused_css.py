@@ -1,0 +1,75 @@
+"""The print build's removal of style rules a document cannot use (segkit.report.unused_css)."""
+import re
+
+import pytest
+
+from segkit.report.unused_css import classes_in, without_unused_rules
+
+
+def rules_of(css: str) -> list[str]:
+    return [" ".join(rule.split()) for rule in re.findall(r"[^{}]+\{[^{}]*\}", css)]
+
+
+def test_classes_are_read_from_double_and_single_quoted_attributes():
+    html = """<div class="a  b"><p class='c'>x</p><span data-class="no">y</span><i CLASS="d"></i></div>"""
+    assert classes_in(html) == {"a", "b", "c", "d"}
+
+
+@pytest.mark.parametrize(("selector", "kept"), [
+    (".present", True),
+    (".absent", False),
+    (".present .absent", False),
+    ("div.absent > p", False),
+    (".present.absent", False),
+    (".absent, .present", True),
+    ("p:not(.absent)", True),           # a class inside :not() is not needed by the selector
+    (":is(.absent, .other) p", True),   # nor inside :is(): kept, as it cannot be judged cheaply
+    ("[class~=absent]", True),          # attribute selectors are kept
+    ("body", True),
+    ("*", True),
+    (".present::before", True),
+])
+def test_a_rule_is_kept_exactly_when_one_of_its_selectors_can_match(selector, kept):
+    css = f"{selector} {{ color: red }}"
+    assert bool(rules_of(without_unused_rules(css, {"present"}))) is kept
+
+
+def test_rules_inside_media_are_judged_and_other_at_rules_are_kept_whole():
+    css = """@media print { .absent { color: red } .present { color: blue } }
+             @media screen { .absent { color: red } }
+             @font-face { font-family: X; src: url(x.woff) }
+             @page { size: A4; margin: 1cm }"""
+    kept = without_unused_rules(css, {"present"})
+    assert "@media print" in kept and ".present" in kept
+    assert ".absent" not in kept and "@media screen" not in kept
+    assert "@font-face" in kept and "url(x.woff)" in kept
+    assert "@page" in kept and "A4" in kept
+
+
+def test_custom_properties_nothing_reads_go_and_those_read_through_others_stay():
+    css = """:root { --icon: url(data:image/svg+xml;base64,AAAA); --base: #123456; --accent: var(--base);
+                     --unused: var(--also-unused); --also-unused: 1px; }
+             .present { color: var(--accent) !important; margin: 0 }
+             .absent { border-color: var(--icon) }"""
+    kept = without_unused_rules(css, {"present"})
+    assert "--icon" not in kept and "--unused" not in kept and "--also-unused" not in kept
+    assert "--accent:" in kept.replace(" ", "") and "--base:" in kept.replace(" ", "")
+    assert "!important" in kept and "margin" in kept
+
+
+def test_a_custom_property_read_only_by_an_at_rule_is_kept():
+    css = ":root { --w: 10cm } @page { width: var(--w) }"
+    assert "--w:" in without_unused_rules(css, set()).replace(" ", "")
+
+
+def test_the_notebook_templates_stylesheet_shrinks_to_what_a_report_page_uses(en_run):
+    _, result = en_run
+    page = (result.folder / "03_customer_value.html").read_text(encoding="utf-8")
+    css = "\n".join(re.findall(r"<style[^>]*>(.*?)</style>", page, re.S))
+    kept = without_unused_rules(css, classes_in(page))
+    assert len(kept) < len(css) / 5
+    for name in ("jp-RenderedHTMLCommon", "jp-OutputArea-output", "segkit-nav"):  # classes the page has
+        assert name in classes_in(page) and f".{name}" in kept
+    assert "--jp-icon-add-above" in css and "--jp-icon-add-above" not in kept
+    for used in set(re.findall(r"var\(\s*(--[\w-]+)", kept)):  # every variable still read is still defined
+        assert re.search(rf"{re.escape(used)}\s*:", kept) or not re.search(rf"{re.escape(used)}\s*:", css), used
