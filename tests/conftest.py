@@ -67,7 +67,14 @@ def en_run(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("en")
     params = write_params(folder, "tiny")
-    return params, run_report(params, reports_dir=folder / "reports")
+
+    def pages_so_far(message: str) -> None:  # which section pages the run had written at each step
+        PAGES_DURING_EN_RUN.append((message, sorted(page.stem for page in (folder / "reports").glob(".tiny*/*.html"))))
+
+    return params, run_report(params, reports_dir=folder / "reports", progress=pages_so_far)
+
+
+PAGES_DURING_EN_RUN: list[tuple[str, list[str]]] = []
 
 
 @pytest.fixture(scope="session")

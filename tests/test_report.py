@@ -61,6 +61,17 @@ def test_index_figures_equal_what_the_package_computes(en_run):
     assert expected["rows_aside"] > 0 and expected["customers"] > 200  # the fixture exercises cleaning
 
 
+def test_section_pages_are_written_while_the_later_notebooks_run(en_run):
+    from conftest import PAGES_DURING_EN_RUN
+
+    started = {message.split("running ")[1]: pages for message, pages in PAGES_DURING_EN_RUN if "] running " in message}
+    assert list(started) == list(NOTEBOOKS)
+    assert started[NOTEBOOKS[0]] == []
+    # each page is exported on a thread of its own as its notebook ends: all are there when the HTML step starts
+    assert dict(PAGES_DURING_EN_RUN)["writing HTML"] == sorted(NOTEBOOKS)
+    assert dict(PAGES_DURING_EN_RUN)["writing PDF"] == sorted(["index", *NOTEBOOKS])
+
+
 def test_run_folder_holds_every_product(en_run):
     params_path, result = en_run
     folder = result.folder
