@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -42,7 +42,8 @@ from segkit.errors import SegkitError
 from segkit.params import Params, load_params
 from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
-from segkit.report.pages import NOTEBOOKS, export_html, fonts_subset_slowly, notebooks_for, write_index, write_pdf
+from segkit.report.pages import NOTEBOOKS, export_html, fonts_subset_slowly, notebooks_for, write_index
+from segkit.report.pdf_process import BackgroundPdf
 from segkit.report.tables import headline_kpis
 
 KERNEL = "python3"
@@ -115,6 +116,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                   "replace it (and its month in the history), or give another run_name or --month")
             work = Path(tempfile.mkdtemp(dir=reports_dir, prefix=f".{name}{TMP_MARK}"))
             doing = "starting"
+            stack = ExitStack()  # the PDF's process, stopped whatever happens
             try:
                 (work / "data").mkdir()
                 (work / "executed").mkdir()
@@ -129,6 +131,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                         progress(f"[{number}/{len(notebooks)}] running {notebook}")
                         tick = time.perf_counter()
                         following = notebooks[number] if number < len(notebooks) else None
+                        if pdf and following is None:  # its process starts (and imports) while the last notebook runs
+                            pdf_writer = stack.enter_context(BackgroundPdf())
                         execute_notebook(sources[notebook], work / "executed" / f"{notebook}.ipynb",
                                          {"params_path": str(params_path), "data_dir": str(work / "data"),
                                           "overrides": overrides},
@@ -149,19 +153,21 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 kpis = headline_kpis(work / "data", top=params.case_study.top_share, segment_map=grid)
                 write_index(work / "index.html", kpis, params, params_path, pdf, name, notebooks)
                 timings["html"] = round(time.perf_counter() - tick, 2)
-                if pdf:
-                    tick = time.perf_counter()
+                if pdf:  # written by its own process while this one writes the exports
                     doing = "writing the PDF"
                     progress("writing PDF" + (" (slowly: HarfBuzz's font subsetter is missing; on Debian/Ubuntu "
                                               "`apt-get install libharfbuzz-subset0` makes it 20-30 s faster)"
                                               if fonts_subset_slowly() else ""))
-                    write_pdf(work, work / "report.pdf", notebooks)
-                    timings["pdf"] = round(time.perf_counter() - tick, 2)
+                    pdf_writer.start(work, work / "report.pdf", notebooks)
                 tick = time.perf_counter()
                 doing = "writing the exports (exports/)"
                 progress("writing exports")
                 export_run(work, params)
                 timings["exports"] = round(time.perf_counter() - tick, 2)
+                if pdf:
+                    doing = "writing the PDF"
+                    timings["pdf"] = round(pdf_writer.result(), 2)
+                    stack.close()
                 timings["total"] = round(time.perf_counter() - started, 2)
                 doing = "writing the manifest"
                 write_manifest(work / "manifest.json", params, params_path, work, timings)
@@ -169,6 +175,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 _replace(final, work)
                 history = _record_history(reports_dir, params, final / "data", kpis, progress)
             except BaseException as error:
+                stack.close()
                 kept = _set_aside(work, failed)
                 if not isinstance(error, (Exception, KeyboardInterrupt)):  # SystemExit: let it through
                     raise
