@@ -669,19 +669,21 @@ def _engine_name() -> str:
             if not self.quiet:
                 super().save(**kwargs)
 
-        def cell_start(self, cell, cell_index=None, **kwargs) -> None:
+        @contextmanager
+        def unsaved(self):
             self.quiet = True
             try:
-                super().cell_start(cell, cell_index, **kwargs)
+                yield
             finally:
                 self.quiet = False
 
+        def cell_start(self, cell, cell_index=None, **kwargs) -> None:
+            with self.unsaved():
+                super().cell_start(cell, cell_index, **kwargs)
+
         def cell_complete(self, cell, cell_index=None, **kwargs) -> None:
-            self.quiet = True
-            try:
+            with self.unsaved():
                 super().cell_complete(cell, cell_index, **kwargs)
-            finally:
-                self.quiet = False
 
     class SegkitEngine(NBClientEngine):
         @classmethod
