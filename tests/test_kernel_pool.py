@@ -225,3 +225,31 @@ def test_a_kernel_that_dies_as_it_starts_is_replaced(tmp_path, monkeypatch):
         assert not dying.has_kernel
     result = seen(tmp_path / "out.ipynb")
     assert result["found"] == [] and gone(result["pid"])
+
+
+def test_a_warm_kernel_also_imports_the_segkit_modules_the_notebook_reads(tmp_path):
+    from segkit.report.runner import _segkit_modules, _warm_lines
+
+    code = ["import segkit\nfrom segkit import heading, say\np = segkit.load_params(params_path, [])",
+            "# segkit.store.load_stage in a comment costs an import, never a wrong result\n"
+            "stage = segkit.models.cluster.cluster_stage(f)\nsegkit.no_such_name\nsegkit.load_params(x)"]
+    source = notebook(tmp_path / "n.ipynb", code)
+    assert sorted(_segkit_modules(source)) == ["segkit.features", "segkit.models.cluster", "segkit.params",
+                                               "segkit.report.html", "segkit.store"]
+    lines = _warm_lines(source)
+    assert lines[:4] == ["import segkit", "from segkit import heading, say", "del segkit", "del heading"]
+    assert "import segkit.models.cluster as _warm" in lines and lines[-1] == "del _warm"
+    assert _segkit_modules(tmp_path / "missing.ipynb") == []
+    assert _warm_lines(notebook(tmp_path / "bare.ipynb", ["x = segkit.load_stage"])) == []  # no imports: nothing
+
+    check = ('import sys, json\nprint(json.dumps({"loaded": sorted(m for m in ("segkit.models.cluster", "sklearn", '
+             '"segkit.store") if m in sys.modules), "bound": sorted(n for n in ("segkit", "_warm") if n in globals()), '
+             '"pid": 0}))')
+    warm = notebook(tmp_path / "w.ipynb", ["import segkit\nc = segkit.models.cluster.cluster_stage\ns = segkit.load_stage"],
+                    parameters=check)
+    with KernelPool() as kernels:
+        kernels.prepare(warm, tmp_path, warm_imports=True)
+        execute_notebook(warm, tmp_path / "w-out.ipynb", {}, tmp_path, "w", timeout_s=120, kernels=kernels)
+    printed = seen(tmp_path / "w-out.ipynb")
+    # before the import cell: the modules are loaded (scikit-learn with the clustering), no name is bound
+    assert printed["loaded"] == ["segkit.models.cluster", "segkit.store", "sklearn"] and printed["bound"] == []

@@ -524,14 +524,54 @@ def _import_lines(source: Path) -> list[str]:
 DRAWING_MODULES = ("matplotlib.pyplot", "seaborn")
 
 
+# What segkit.load_params imports to check the params (the feature names), besides segkit.params.
+PARAMS_CHECK_MODULES = ("segkit.features",)
+
+
 def _warm_lines(source: Path) -> list[str]:
-    """What a warm kernel runs as it starts: the notebook's import lines (`_import_lines`), then, when
-    they import segkit.report.plots, the modules its charts import as they draw (DRAWING_MODULES:
-    pyplot, seaborn), then a `del` of the one name they bound."""
+    """What a warm kernel runs as it starts: the notebook's import lines (`_import_lines`); then the
+    modules `import segkit` leaves for first use that the notebook's code reads (`_segkit_modules`);
+    then, when the imports name segkit.report.plots, the modules its charts import as they draw
+    (DRAWING_MODULES: pyplot, seaborn); then a `del` of the one name those bound."""
     lines = _import_lines(source)
+    modules = _segkit_modules(source) if lines else []
     if any(re.search(r"\bsegkit\.report\.plots\b|^from segkit\.report import .*\bplots\b", line) for line in lines):
-        lines += [*(f"import {module} as _drawing" for module in DRAWING_MODULES), "del _drawing"]
+        modules += DRAWING_MODULES
+    if modules:
+        lines += [*(f"import {module} as _warm" for module in modules), "del _warm"]
     return lines
+
+
+def _segkit_modules(source: Path) -> list[str]:
+    """The segkit modules behind what the notebook's code cells read, each once: the module
+    of each public name (`segkit.load_stage`, `from segkit import heading` -> segkit.store,
+    segkit.report.html), each module named in full (`segkit.models.cluster.cluster_stage` ->
+    segkit.models.cluster), and PARAMS_CHECK_MODULES where it loads the params. Read as text: a name
+    in a comment costs an import, never a wrong result. [] when the notebook cannot be read."""
+    from segkit import _WHERE
+
+    try:
+        cells = json.loads(source.read_text(encoding="utf-8")).get("cells", [])
+        text = "\n".join("".join(cell.get("source", "")) for cell in cells if cell.get("cell_type") == "code")
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+    package = Path(__file__).resolve().parents[1]
+    names = [match.group(1).split(".") for match in re.finditer(r"\bsegkit((?:\.\w+)+)", text)]
+    for imported in re.finditer(r"^from segkit import ([\w, ()]+)", text, re.M):
+        names += [[name.strip()] for name in imported.group(1).strip("() ").split(",") if name.strip()]
+    modules: dict[str, None] = {}
+    for parts in (part[1:] if part and part[0] == "" else part for part in names):
+        if parts and parts[0] in _WHERE:
+            modules[_WHERE[parts[0]]] = None
+            if parts[0] == "load_params":
+                modules.update(dict.fromkeys(PARAMS_CHECK_MODULES))
+            continue
+        for length in range(len(parts), 0, -1):  # the longest prefix that is a module of the package
+            path = package.joinpath(*parts[:length])
+            if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+                modules["segkit." + ".".join(parts[:length])] = None
+                break
+    return list(modules)
 
 
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
