@@ -240,6 +240,7 @@ def test_a_warm_kernel_also_imports_the_segkit_modules_the_notebook_reads(tmp_pa
     assert lines[:4] == ["import segkit", "from segkit import heading, say", "del segkit", "del heading"]
     assert "import segkit.models.cluster as _warm" in lines and lines[-1] == "del _warm"
     assert _segkit_modules(tmp_path / "missing.ipynb") == []
+    assert _segkit_modules(notebook(tmp_path / "long.ipynb", ["segkit." + "x" * 300])) == []  # no OSError
     assert _warm_lines(notebook(tmp_path / "bare.ipynb", ["x = segkit.load_stage"])) == []  # no imports: nothing
 
     check = ('import sys, json\nprint(json.dumps({"loaded": sorted(m for m in ("segkit.models.cluster", "sklearn", '

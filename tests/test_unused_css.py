@@ -11,8 +11,14 @@ def rules_of(css: str) -> list[str]:
 
 
 def test_classes_are_read_from_double_and_single_quoted_attributes():
-    html = """<div class="a  b"><p class='c'>x</p><span data-class="no">y</span><i CLASS="d"></i></div>"""
-    assert classes_in(html) == {"a", "b", "c", "d"}
+    html = """<div class="a  b"><p class='c'>x</p><span data-class="no">y</span><i CLASS="d e&amp;f"></i></div>"""
+    assert classes_in(html) == {"a", "b", "c", "d", "e&f"}
+
+
+def prune(css: str, classes: set[str], body: str = "") -> str:
+    """One sheet judged against a document whose elements have `classes`."""
+    html = "".join(f'<p class="{name}"></p>' for name in sorted(classes)) + body
+    return "\n".join(without_unused_rules([css], html))
 
 
 @pytest.mark.parametrize(("selector", "kept"), [
@@ -31,7 +37,7 @@ def test_classes_are_read_from_double_and_single_quoted_attributes():
 ])
 def test_a_rule_is_kept_exactly_when_one_of_its_selectors_can_match(selector, kept):
     css = f"{selector} {{ color: red }}"
-    assert bool(rules_of(without_unused_rules(css, {"present"}))) is kept
+    assert bool(rules_of(prune(css, {"present"}))) is kept
 
 
 def test_rules_inside_media_are_judged_and_other_at_rules_are_kept_whole():
@@ -39,7 +45,7 @@ def test_rules_inside_media_are_judged_and_other_at_rules_are_kept_whole():
              @media screen { .absent { color: red } }
              @font-face { font-family: X; src: url(x.woff) }
              @page { size: A4; margin: 1cm }"""
-    kept = without_unused_rules(css, {"present"})
+    kept = prune(css, {"present"})
     assert "@media print" in kept and ".present" in kept
     assert ".absent" not in kept and "@media screen" not in kept
     assert "@font-face" in kept and "url(x.woff)" in kept
@@ -51,7 +57,7 @@ def test_custom_properties_nothing_reads_go_and_those_read_through_others_stay()
                      --unused: var(--also-unused); --also-unused: 1px; }
              .present { color: var(--accent) !important; margin: 0 }
              .absent { border-color: var(--icon) }"""
-    kept = without_unused_rules(css, {"present"})
+    kept = prune(css, {"present"})
     assert "--icon" not in kept and "--unused" not in kept and "--also-unused" not in kept
     assert "--accent:" in kept.replace(" ", "") and "--base:" in kept.replace(" ", "")
     assert "!important" in kept and "margin" in kept
@@ -59,17 +65,29 @@ def test_custom_properties_nothing_reads_go_and_those_read_through_others_stay()
 
 def test_a_custom_property_read_only_by_an_at_rule_is_kept():
     css = ":root { --w: 10cm } @page { width: var(--w) }"
-    assert "--w:" in without_unused_rules(css, set()).replace(" ", "")
+    assert "--w:" in prune(css, set()).replace(" ", "")
 
 
 def test_the_notebook_templates_stylesheet_shrinks_to_what_a_report_page_uses(en_run):
     _, result = en_run
     page = (result.folder / "03_customer_value.html").read_text(encoding="utf-8")
     css = "\n".join(re.findall(r"<style[^>]*>(.*?)</style>", page, re.S))
-    kept = without_unused_rules(css, classes_in(page))
+    kept = "\n".join(without_unused_rules([css], page))
     assert len(kept) < len(css) / 5
     for name in ("jp-RenderedHTMLCommon", "jp-OutputArea-output", "segkit-nav"):  # classes the page has
         assert name in classes_in(page) and f".{name}" in kept
     assert "--jp-icon-add-above" in css and "--jp-icon-add-above" not in kept
     for used in set(re.findall(r"var\(\s*(--[\w-]+)", kept)):  # every variable still read is still defined
         assert re.search(rf"{re.escape(used)}\s*:", kept) or not re.search(rf"{re.escape(used)}\s*:", css), used
+
+
+def test_a_custom_property_read_in_the_page_itself_or_with_another_case_is_kept():
+    css = ":root { --inline: red; --cased: blue; --nobody: green } p { color: VAR(--cased) }"
+    kept = prune(css, set(), body='<p style="color: var(--inline)">x</p>').replace(" ", "")
+    assert "--inline:red" in kept and "--cased:blue" in kept and "--nobody" not in kept
+
+
+def test_sheets_are_judged_apart_and_a_broken_one_does_not_swallow_the_next():
+    sheets = without_unused_rules([".a { color: red } /* never closed", ".a { color: blue } .b { color: green }"],
+                                  '<p class="a"></p>')
+    assert len(sheets) == 2 and "blue" in sheets[1] and ".b" not in sheets[1]

@@ -15,7 +15,7 @@ from segkit.i18n import t
 from segkit.params import Params
 from segkit.report import numbers
 from segkit.report.html import escape
-from segkit.report.unused_css import classes_in, without_unused_rules
+from segkit.report.unused_css import without_unused_rules
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
              "07_cross_sell", "08_case_study")
@@ -425,10 +425,12 @@ def write_pdf(folder: Path, target: Path, notebooks: tuple[str, ...] = NOTEBOOKS
     # The print rules come last in the document itself, so that they win over the pages' own. The
     # rules nothing in the document can use go (about 95% of the notebook template's 260 KB): the same
     # pages, 25% less time (segkit.report.unused_css).
-    page_styles = re.findall(r"<style[^>]*>(.*?)</style>", head, re.S)
+    page_styles = re.findall(r"<style([^>]*)>(.*?)</style>", head, re.S)  # (attributes such as media=, sheet)
     head = re.sub(r"<style[^>]*>.*?</style>", "", head, flags=re.S)
-    style = without_unused_rules("\n".join([*page_styles, index_style, PRINT_CSS]), classes_in(joined))
-    document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}<style>{style}</style>'
+    attributes = [found for found, _ in page_styles] + ["", ""]
+    sheets = without_unused_rules([*(sheet for _, sheet in page_styles), index_style, PRINT_CSS], joined)
+    styles = "".join(f"<style{found}>{sheet}</style>" for found, sheet in zip(attributes, sheets))
+    document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}{styles}'
                 f"</head><body>{joined}</body></html>")
     fetcher = run_folder_fetcher(folder)
     # Without HarfBuzz's subsetter, fontTools removing the fonts' hints is about 15% of the PDF's time

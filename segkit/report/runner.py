@@ -42,7 +42,7 @@ from segkit.errors import SegkitError
 from segkit.params import Params, load_params
 from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
-from segkit.report.pages import NOTEBOOKS, export_html, fonts_subset_slowly, notebooks_for, write_index
+from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index
 from segkit.report.pdf_process import BackgroundPdf
 from segkit.report.tables import headline_kpis
 
@@ -124,15 +124,16 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 # Each notebook's page is exported on a thread of its own while the next notebook runs
                 # (the run mostly waits for the kernel there); the HTML step waits for what is left.
                 exported = []
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-pages") as pages_out, \
-                        KernelPool() as kernels:
+                pages_out = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-pages"))
+                with KernelPool() as kernels:
                     for number, notebook in enumerate(notebooks, start=1):
+                        following = notebooks[number] if number < len(notebooks) else None
+                        if pdf and following is None:  # its process starts (and imports) while the last notebook runs
+                            doing = "starting the process that writes the PDF"
+                            pdf_writer = stack.enter_context(BackgroundPdf())
                         doing = f"running notebook {notebook}"
                         progress(f"[{number}/{len(notebooks)}] running {notebook}")
                         tick = time.perf_counter()
-                        following = notebooks[number] if number < len(notebooks) else None
-                        if pdf and following is None:  # its process starts (and imports) while the last notebook runs
-                            pdf_writer = stack.enter_context(BackgroundPdf())
                         execute_notebook(sources[notebook], work / "executed" / f"{notebook}.ipynb",
                                          {"params_path": str(params_path), "data_dir": str(work / "data"),
                                           "overrides": overrides},
@@ -155,19 +156,21 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 timings["html"] = round(time.perf_counter() - tick, 2)
                 if pdf:  # written by its own process while this one writes the exports
                     doing = "writing the PDF"
+                    slowly = pdf_writer.start(work, work / "report.pdf", notebooks)
                     progress("writing PDF" + (" (slowly: HarfBuzz's font subsetter is missing; on Debian/Ubuntu "
                                               "`apt-get install libharfbuzz-subset0` makes it 20-30 s faster)"
-                                              if fonts_subset_slowly() else ""))
-                    pdf_writer.start(work, work / "report.pdf", notebooks)
+                                              if slowly else ""))
+                    if "postgres" in params.exports.formats:  # nothing goes to the database before the report is whole
+                        timings["pdf"] = round(pdf_writer.result(), 2)
                 tick = time.perf_counter()
                 doing = "writing the exports (exports/)"
                 progress("writing exports")
                 export_run(work, params)
                 timings["exports"] = round(time.perf_counter() - tick, 2)
-                if pdf:
+                if pdf and "pdf" not in timings:
                     doing = "writing the PDF"
                     timings["pdf"] = round(pdf_writer.result(), 2)
-                    stack.close()
+                stack.close()
                 timings["total"] = round(time.perf_counter() - started, 2)
                 doing = "writing the manifest"
                 write_manifest(work / "manifest.json", params, params_path, work, timings)
@@ -568,7 +571,11 @@ def _segkit_modules(source: Path) -> list[str]:
             continue
         for length in range(len(parts), 0, -1):  # the longest prefix that is a module of the package
             path = package.joinpath(*parts[:length])
-            if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+            try:
+                found = path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+            except (OSError, ValueError):  # a name too long for a file name
+                found = False
+            if found:
                 modules["segkit." + ".".join(parts[:length])] = None
                 break
     return list(modules)

@@ -18,22 +18,31 @@ from __future__ import annotations
 import re
 
 _CLASS_ATTRIBUTE = re.compile(r"""(?<![\w-])class\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
-_VAR = re.compile(r"var\(\s*(--[\w-]+)")
+_VAR = re.compile(r"var\(\s*(--[\w-]+)", re.I)
 
 
 def classes_in(html: str) -> set[str]:
-    """Every class name given in a class attribute of `html`."""
+    """Every class name given in a class attribute of `html` (entities decoded: `a&amp;b` is `a&b`)."""
+    from html import unescape
+
     found: set[str] = set()
     for double, single in _CLASS_ATTRIBUTE.findall(html):
-        found.update((double or single).split())
+        found.update(unescape(double or single).split())
     return found
 
 
-def without_unused_rules(css: str, classes: set[str]) -> str:
-    """`css` without the rules that cannot match an element whose classes are among `classes`, and
-    without the custom properties nothing kept reads. Rules inside @media and @supports are judged
-    the same way; other at-rules (@font-face, @page, @keyframes, ...) are kept whole."""
-    return _without_unread_custom_properties(_matchable_rules(css, classes))
+def without_unused_rules(sheets: list[str], html: str) -> list[str]:
+    """Each style sheet of `sheets` (kept apart: an unclosed comment or an @import in one does not
+    reach the next) without the rules that cannot match an element of `html`, and without the custom
+    properties that neither a kept declaration nor `html` itself (style attributes, <style> elements
+    in the body) reads. Rules inside @media and @supports are judged the same way; other at-rules
+    (@font-face, @page, @keyframes, ...) are kept whole."""
+    classes = classes_in(html)
+    matchable = [_matchable_rules(sheet, classes) for sheet in sheets]
+    parsed = [_declarations(sheet) for sheet in matchable]
+    read = _read_custom_properties([rule for sheet in parsed for rule in sheet], html)
+    return ["\n".join(filter(None, (_kept(rule, declarations, read) for rule, declarations in sheet)))
+            for sheet in parsed]
 
 
 def _matchable_rules(css: str, classes: set[str]) -> str:
@@ -67,7 +76,8 @@ def _can_match(prelude: list, classes: set[str]) -> bool:
     return any(needed <= classes for needed in selectors)
 
 
-def _without_unread_custom_properties(css: str) -> str:
+def _declarations(css: str) -> list[tuple]:
+    """(rule, [(declaration, its value as text)]) for each rule of `css`; None for an at-rule."""
     import tinycss2
 
     rules = []
@@ -75,12 +85,18 @@ def _without_unread_custom_properties(css: str) -> str:
         if rule.type != "qualified-rule":
             rules.append((rule, None))
             continue
-        declarations = [(item, tinycss2.serialize(item.value))
-                        for item in tinycss2.parse_blocks_contents(rule.content, skip_comments=True, skip_whitespace=True)
-                        if item.type == "declaration"]
-        rules.append((rule, declarations))
-    # Read by what is kept anyway: at-rules (whose own declarations are not judged) and ordinary properties.
-    read = set(_VAR.findall(" ".join(rule.serialize() for rule, declarations in rules if declarations is None)))
+        rules.append((rule, [(item, tinycss2.serialize(item.value))
+                             for item in tinycss2.parse_blocks_contents(rule.content, skip_comments=True,
+                                                                        skip_whitespace=True)
+                             if item.type == "declaration"]))
+    return rules
+
+
+def _read_custom_properties(rules: list[tuple], html: str) -> set[str]:
+    """The custom properties read through var(): by `html`, at-rules, ordinary properties, and the
+    custom properties those read, followed through."""
+    read = set(_VAR.findall(html))
+    read.update(_VAR.findall(" ".join(rule.serialize() for rule, declarations in rules if declarations is None)))
     custom: dict[str, set[str]] = {}
     for _, declarations in rules:
         for declaration, value in declarations or ():
@@ -89,19 +105,21 @@ def _without_unread_custom_properties(css: str) -> str:
             else:
                 read.update(_VAR.findall(value))
     pending = list(read)
-    while pending:  # custom properties read by custom properties that are read
+    while pending:
         for name in custom.get(pending.pop(), ()):
             if name not in read:
                 read.add(name)
                 pending.append(name)
-    kept = []
-    for rule, declarations in rules:
-        if declarations is None:
-            kept.append(rule.serialize())
-            continue
-        body = ";".join(f"{declaration.name}:{value}{' !important' if declaration.important else ''}"
-                        for declaration, value in declarations
-                        if not declaration.name.startswith("--") or declaration.name in read)
-        if body:
-            kept.append(f"{tinycss2.serialize(rule.prelude)}{{{body}}}")
-    return "\n".join(kept)
+    return read
+
+
+def _kept(rule, declarations, read: set[str]) -> str:
+    """The rule as text with the custom properties nobody reads left out; "" when nothing is left."""
+    import tinycss2
+
+    if declarations is None:
+        return rule.serialize()
+    body = ";".join(f"{declaration.name}:{value}{' !important' if declaration.important else ''}"
+                    for declaration, value in declarations
+                    if not declaration.name.startswith("--") or declaration.name in read)
+    return f"{tinycss2.serialize(rule.prelude)}{{{body}}}" if body else ""
