@@ -67,8 +67,9 @@ def test_section_pages_are_written_while_the_later_notebooks_run(en_run):
     started = {message.split("running ")[1]: pages for message, pages in PAGES_DURING_EN_RUN if "] running " in message}
     assert list(started) == list(NOTEBOOKS)
     assert started[NOTEBOOKS[0]] == []
-    # each page is exported on a thread of its own as its notebook ends: all are there when the HTML step starts
-    assert dict(PAGES_DURING_EN_RUN)["writing HTML"] == sorted(NOTEBOOKS)
+    # each page is exported on a thread of its own as its notebook ends: the HTML step starts with the
+    # early pages written (the last one may still be on its way), and the PDF with all of them
+    assert {NOTEBOOKS[0], NOTEBOOKS[1]} <= set(dict(PAGES_DURING_EN_RUN)["writing HTML"])
     assert dict(PAGES_DURING_EN_RUN)["writing PDF"] == sorted(["index", *NOTEBOOKS])
 
 
