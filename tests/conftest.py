@@ -106,7 +106,28 @@ SHARED_REPORTS = {"en_run", "zh_run"}
 
 def pytest_collection_modifyitems(config, items):
     """With several workers (`./run.sh test` runs pytest-xdist with --dist loadgroup), the tests that
-    read the shared English and Chinese reports go to one worker, so that each report is made once."""
+    share a fixture made once per worker go to one worker, so that it is made once: those that read
+    the shared English and Chinese reports, and those that use a test module's own module- or
+    session-scoped fixture (a whole report, a Spark session, a PostgreSQL server)."""
     for item in items:
-        if SHARED_REPORTS & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("shared_reports"))
+        group = _shared_fixture_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _shared_fixture_group(item) -> str | None:
+    """The xdist group of a test: "shared_reports" when it reads en_run or zh_run, the test module's
+    path when it uses a fixture of that module made once per module or session, else None. A name
+    passed as a parameter counts as used (tests that take their report by `request.getfixturevalue`)."""
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        names |= {value for value in callspec.params.values() if isinstance(value, str)}
+    if SHARED_REPORTS & names:
+        return "shared_reports"
+    manager = item.session._fixturemanager
+    for name in sorted(names):
+        for fixture in manager.getfixturedefs(name, item) or ():
+            if fixture.scope in ("module", "session") and fixture.baseid.endswith(".py"):
+                return fixture.baseid
+    return None
