@@ -104,6 +104,7 @@ def chromium(*args, tmp_path) -> subprocess.CompletedProcess:
 SHARED_REPORTS = {"en_run", "zh_run"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     """With several workers (`./run.sh test` runs pytest-xdist with --dist loadgroup), the tests that
     share a fixture made once per worker go to one worker, so that it is made once: those that read
@@ -113,6 +114,22 @@ def pytest_collection_modifyitems(config, items):
         group = _shared_fixture_group(item)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_configure(config):
+    """Refuse, with what to do, a pytest and pytest-xdist that do not group tests under --dist loadgroup:
+    pytest 9.2's test ids break pytest-xdist 3.8's groups (pytest-xdist#1386) without a word, and every
+    worker then makes every shared report (the suite takes minutes longer)."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    if Version(pytest.__version__) >= Version("9.2") and Version(version("pytest-xdist")) <= Version("3.8"):
+        raise pytest.UsageError(f"pytest {pytest.__version__} with pytest-xdist {version('pytest-xdist')} ignores "
+                                "--dist loadgroup (pytest-xdist#1386); install the versions of pyproject.toml's dev "
+                                "extra: pip install -e '.[dev]'")
 
 
 def _shared_fixture_group(item) -> str | None:
