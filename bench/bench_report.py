@@ -134,9 +134,12 @@ class TreeMemory:
 
 
 def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None = None,
-               progress=lambda message: None) -> dict:
-    """One `segkit report` run; returns wall seconds, peak MB (overall and per stage) and the manifest's timings."""
+               progress=lambda message: None, overrides: list[str] = ()) -> dict:
+    """One `segkit report` run (with `overrides`, each KEY=VALUE as `--set` takes it); returns wall
+    seconds, peak MB (overall and per stage) and the manifest's timings."""
     command = [*segkit_command(), "report", "--params", str(params), "--out", str(out), "--force"]
+    for override in overrides:
+        command += ["--set", override]
     if not pdf:
         command.append("--no-pdf")
     if profile is not None:
@@ -271,6 +274,9 @@ def main(argv: list[str] | None = None) -> str:
                         help="--engine spark: spark.driver.memory (default 6g; Spark's own 1g runs out at 10M lines)")
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     parser.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="a params override for the runs, as `segkit report --set` takes it "
+                             "(e.g. report.notebooks_at_once=1); repeatable")
     parser.add_argument("--profile", action="store_true", help="run under py-spy and print where the time goes")
     parser.add_argument("--out", type=Path, default=HERE / ".data" / "reports")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -296,7 +302,7 @@ def main(argv: list[str] | None = None) -> str:
         raw = data / f"profile-{name}-{args.engine}.txt" if args.profile else None
         print(f"{name}: segkit report --params {params}", file=sys.stderr)
         results[name] = run_report(params, args.out, pdf=not args.no_pdf, profile=raw,
-                                   progress=lambda m: print(m, file=sys.stderr))
+                                   progress=lambda m: print(m, file=sys.stderr), overrides=args.overrides)
         print(f"{name}: {results[name]['wall_s']:.1f} s, peak {results[name]['peak_mb']:,.0f} MB", file=sys.stderr)
         if args.json:  # after each size, so that a long run interrupted keeps what it measured
             args.json.write_text(json.dumps(results, indent=2))

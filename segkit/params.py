@@ -1258,9 +1258,15 @@ class Currency(_Model):
 
 
 class Report(_Model):
-    """How the report runs: a cell that runs longer than `cell_timeout_minutes` fails the run."""
+    """How the report runs: a cell that runs longer than `cell_timeout_minutes` fails the run;
+    up to `notebooks_at_once` notebooks that do not need each other's outputs run side by side
+    (`segkit.report.schedule`), each in a kernel of its own. Unset, that is 2 on a machine with two
+    cores or more for a run of at most 250,000 customers that does not read Spark, else 1 (one after
+    the other: each notebook holds its own copy of the customers' tables, and its own Spark session,
+    so two at once take more memory; `segkit.report.runner.notebooks_at_once`)."""
 
     cell_timeout_minutes: float = Field(30, gt=0, le=24 * 60)
+    notebooks_at_once: int | None = Field(None, ge=1, le=8)
 
 
 class Alert(_Model):

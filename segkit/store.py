@@ -1,12 +1,17 @@
 """The stage outputs of a run: Parquet files in the run's data folder, plus run.json.
 
-Each notebook reads the files of the stages before it, so any notebook can be rerun alone.
+Each notebook reads the files of the stages before it, so any notebook can be rerun alone. Every
+stage file is reached through `stage_path`, `save_stage` and `load_stage`, and run.json through
+`save_run_info` and `load_run_info`: with SEGKIT_STAGE_LOG set to a file, each of them appends what
+it read or wrote there (one JSON line each), which is how the tests check that the notebooks a run
+executes side by side never need each other's files (`segkit.report.schedule`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +36,25 @@ STAGE_FILES = {
 }
 
 
+STAGE_LOG = "SEGKIT_STAGE_LOG"
+
+
+def _log(action: str, *names: str) -> None:
+    """Append `action` ("read" or "write") of each of `names` (a stage, or "run.json:<key>") to the
+    file SEGKIT_STAGE_LOG names, when it is set (a test's record of what a notebook used)."""
+    log = os.environ.get(STAGE_LOG)
+    if log and names:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({"action": action, "name": name}) + "\n" for name in names)
+
+
+def stage_path(data_dir: str | Path, name: str) -> Path:
+    """The file of the stage `name` in `data_dir` (it may not exist), for a reader that opens it
+    itself (a footer, some row groups): the read is logged as `load_stage`'s is."""
+    _log("read", name)
+    return Path(data_dir) / f"{name}.parquet"
+
+
 def save_stage(data_dir: str | Path, **frames) -> None:
     """Write each frame as data_dir/<name>.parquet (None means the source has no such table).
 
@@ -43,6 +67,7 @@ def save_stage(data_dir: str | Path, **frames) -> None:
     for name, frame in frames.items():
         if name not in STAGE_FILES:
             raise ValueError(f"unknown stage output {name!r}; known: {', '.join(STAGE_FILES)}")
+        _log("write", name)
         path = folder / f"{name}.parquet"
         if frame is None:
             path.unlink(missing_ok=True)
@@ -76,7 +101,7 @@ def load_stage(data_dir: str | Path, name: str, optional: bool = False,
     Categoricals, whatever their type: a month column of ten million rows holds a dozen dates, not
     ten million date objects). None when it is missing and `optional`; otherwise a missing file
     raises DataError naming the notebook that writes it."""
-    path = Path(data_dir) / f"{name}.parquet"
+    path = stage_path(data_dir, name)
     if not path.is_file():
         if optional:
             return None
@@ -125,7 +150,7 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
     pandas. None when `optional` and the file is missing; otherwise errors as `load_stage`."""
     from segkit.intake.sources import connect
 
-    path = Path(data_dir) / f"{name}.parquet"
+    path = stage_path(data_dir, name)
     if not path.exists():
         load_stage(data_dir, name, optional)  # the same None or error as for a DataFrame
         return None
@@ -134,19 +159,60 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
 
 def save_run_info(data_dir: str | Path, **info) -> None:
     """Merge `info` into data_dir/run.json (dates are written as ISO strings). Returns nothing, so that
-    a notebook cell ending in it shows nothing (`load_run_info` reads it back)."""
+    a notebook cell ending in it shows nothing (`load_run_info` reads it back). Notebooks that run
+    side by side both write it: the read, merge and write hold a lock (run.json.lock beside it), and
+    the file is replaced whole, so a reader never sees half of it."""
+    from filelock import FileLock
+
     path = Path(data_dir) / "run.json"
-    current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    current.update({k: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v for k, v in info.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    _log("write", *(f"run.json:{key}" for key in info))
+    with FileLock(path.with_name("run.json.lock")):
+        current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        current.update({k: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v for k, v in info.items()})
+        partial = path.with_name(f".run.json.{os.getpid()}.partial")
+        partial.write_text(json.dumps(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        partial.replace(path)
+
+
+class _LoggedInfo(dict):
+    """run.json's entries that log each one read (SEGKIT_STAGE_LOG is set)."""
+
+    def __getitem__(self, key):
+        _log("read", f"run.json:{key}")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        _log("read", f"run.json:{key}")
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        _log("read", f"run.json:{key}")
+        return super().__contains__(key)
+
+    def keys(self):  # every entry (and so, for the tests, any a later notebook writes): "run.json:*"
+        _log("read", "run.json:*")
+        return super().keys()
+
+    def items(self):
+        _log("read", "run.json:*")
+        return super().items()
+
+    def values(self):
+        _log("read", "run.json:*")
+        return super().values()
+
+    def __iter__(self):
+        _log("read", "run.json:*")
+        return super().__iter__()
 
 
 def load_run_info(data_dir: str | Path) -> dict:
+    """data_dir/run.json as a dict (`as_of` as a date); DataError when it is missing."""
     path = Path(data_dir) / "run.json"
     if not path.is_file():
         raise DataError(f"{path} is missing: run notebook 01_cleaning first with the same data_dir")
     info = json.loads(path.read_text(encoding="utf-8"))
     if "as_of" in info:
         info["as_of"] = dt.date.fromisoformat(info["as_of"])
-    return info
+    return _LoggedInfo(info) if os.environ.get(STAGE_LOG) else info

@@ -71,7 +71,14 @@ def en_run(tmp_path_factory):
     def pages_so_far(message: str) -> None:  # which section pages the run had written at each step
         PAGES_DURING_EN_RUN.append((message, sorted(page.stem for page in (folder / "reports").glob(".tiny*/*.html"))))
 
-    return params, run_report(params, reports_dir=folder / "reports", progress=pages_so_far)
+    # each notebook's reads and writes of stage files and run.json entries (tests/test_schedule.py)
+    logs = folder / "stage-log"
+    logs.mkdir()
+    os.environ["SEGKIT_STAGE_LOG_DIR"] = str(logs)
+    try:
+        return params, run_report(params, reports_dir=folder / "reports", progress=pages_so_far)
+    finally:
+        del os.environ["SEGKIT_STAGE_LOG_DIR"]
 
 
 PAGES_DURING_EN_RUN: list[tuple[str, list[str]]] = []

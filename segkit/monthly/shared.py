@@ -47,9 +47,9 @@ def _stamp(path: Path) -> str | None:
 
 
 def _saved(data_dir: Path, name: str, fingerprint: str, categories: list[str] | None = None) -> pd.DataFrame | None:
-    from segkit.store import load_stage
+    from segkit.store import load_stage, stage_path
 
-    if _stamp(data_dir / f"{name}.parquet") != fingerprint:  # another input's stage: not read at all
+    if _stamp(stage_path(data_dir, name)) != fingerprint:  # another input's stage: not read at all
         return None
     frame = load_stage(data_dir, name, optional=True, categories=categories)
     if frame is None or frame.attrs.get(FINGERPRINT) != fingerprint:
@@ -79,11 +79,11 @@ def _once(data_dir: str | Path, name: str, source: str, compute, save: bool, *st
     time (`_months_of`) instead of the whole frame. Without `load` (and with `save`), returns the
     path of the stage file once it is this input's (None when there is no such stage), for a
     caller that reads only some of its columns or rows."""
-    from segkit.store import load_stage, save_stage
+    from segkit.store import load_stage, save_stage, stage_path
 
     folder = Path(data_dir)
-    path = folder / f"{source}.parquet"
-    target = folder / f"{name}.parquet"
+    path = stage_path(folder, source)
+    target = stage_path(folder, name)
     if not path.is_file():
         if save:
             save_stage(folder, **{name: None})  # a stage of an earlier input is not this run's

@@ -199,9 +199,9 @@ def _read(data_dir: str | Path, name: str, columns: list[str], optional: bool = 
     when `optional`, else DataError)."""
     import pyarrow.parquet as pq
 
-    from segkit.store import load_stage
+    from segkit.store import load_stage, stage_path
 
-    path = Path(data_dir) / f"{name}.parquet"
+    path = stage_path(data_dir, name)
     if not path.is_file():
         return load_stage(data_dir, name, optional=optional)
     wanted = set(columns)
@@ -288,9 +288,9 @@ def _matched_clusters(data_dir: str | Path, features: pd.DataFrame, at_starts: p
     space; last month's clusters from the history's assignments `earlier`), or (None, reason)."""
     import pyarrow.parquet as pq
 
-    from segkit.store import load_stage
+    from segkit.store import load_stage, stage_path
 
-    path = Path(data_dir) / "clusters.parquet"
+    path = stage_path(data_dir, "clusters")
     if not path.is_file() or "cluster" not in pq.read_schema(path).names:
         return None, "no_clusters"
     if earlier is None or "cluster" not in earlier.columns or earlier["cluster"].isna().all():

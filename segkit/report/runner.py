@@ -30,13 +30,14 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from segkit.errors import SegkitError
 from segkit.params import Params, load_params
@@ -44,6 +45,7 @@ from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
 from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index
 from segkit.report.pdf_process import BackgroundPdf
+from segkit.report.schedule import NEEDS, needs, next_to_start
 from segkit.report.tables import headline_kpis
 
 KERNEL = "python3"
@@ -121,29 +123,37 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 (work / "data").mkdir()
                 (work / "executed").mkdir()
                 timings: dict[str, float] = {}
-                # Each notebook's page is exported on a thread of its own while the next notebook runs
-                # (the run mostly waits for the kernel there); the HTML step waits for what is left.
+                # Each notebook's page is exported on a thread of its own while the next notebooks run
+                # (the run mostly waits for the kernels there); the HTML step waits for what is left.
                 exported = []
                 pages_out = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-pages"))
-                with KernelPool() as kernels:
-                    for number, notebook in enumerate(notebooks, start=1):
-                        following = notebooks[number] if number < len(notebooks) else None
-                        if pdf and following is None:  # its process starts (and imports) while the last notebook runs
-                            doing = "starting the process that writes the PDF"
-                            pdf_writer = stack.enter_context(BackgroundPdf())
-                        doing = f"running notebook {notebook}"
-                        progress(f"[{number}/{len(notebooks)}] running {notebook}")
-                        tick = time.perf_counter()
-                        execute_notebook(sources[notebook], work / "executed" / f"{notebook}.ipynb",
-                                         {"params_path": str(params_path), "data_dir": str(work / "data"),
-                                          "overrides": overrides},
-                                         sources[notebook].parent, notebook, timeout_s=timeout_s, kernels=kernels,
-                                         then=sources[following] if following else None,
-                                         warm_imports=warm_imports_fit(work / "data", params))
-                        timings[notebook] = round(time.perf_counter() - tick, 2)
-                        progress(f"      {notebook} done in {timings[notebook]:.1f} s")
-                        exported.append(pages_out.submit(export_html, work / "executed" / f"{notebook}.ipynb",
-                                                         work / f"{notebook}.html", params.lang, notebooks))
+                state = {"doing": doing}
+
+                def run_one(notebook: str, then: str | None, kernels: KernelPool) -> None:
+                    execute_notebook(sources[notebook], work / "executed" / f"{notebook}.ipynb",
+                                     {"params_path": str(params_path), "data_dir": str(work / "data"),
+                                      "overrides": overrides},
+                                     sources[notebook].parent, notebook, timeout_s=timeout_s, kernels=kernels,
+                                     then=sources[then] if then else None,
+                                     warm_imports=warm_imports_fit(work / "data", params))
+
+                def finished(notebook: str) -> None:
+                    exported.append(pages_out.submit(export_html, work / "executed" / f"{notebook}.ipynb",
+                                                     work / f"{notebook}.html", params.lang, notebooks))
+
+                def last_started() -> None:  # the PDF's process starts (and imports) while the last notebook runs
+                    if pdf:
+                        state["doing"] = "starting the process that writes the PDF"
+                        state["pdf"] = stack.enter_context(BackgroundPdf())
+
+                try:
+                    with _kernel_environment():
+                        timings.update(run_notebooks(notebooks, run_one,
+                                                     lambda: notebooks_at_once(work / "data", params),
+                                                     progress, finished, last_started, state))
+                finally:
+                    doing = state["doing"]
+                pdf_writer = state.get("pdf")
                 tick = time.perf_counter()
                 doing = "writing the HTML pages"
                 progress("writing HTML")
@@ -189,6 +199,71 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
             _remove(failed)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings, history)
+
+
+def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None, KernelPool], None],
+                  workers: int | Callable[[], int], progress: Callable[[str], None] = lambda message: None,
+                  finished: Callable[[str], None] = lambda notebook: None,
+                  last_started: Callable[[], None] = lambda: None, state: dict | None = None,
+                  table: Mapping[str, Iterable[str]] = NEEDS) -> dict[str, float]:
+    """Run `notebooks` with up to `workers` at once (a number, or a function asked before each
+    start), each as soon as the notebooks it needs have run (`segkit.report.schedule`), the earlier in
+    run order first; returns each one's seconds.
+
+    `run_one(notebook, then, kernels)` executes one notebook with the run's kernel pool (`then`: the
+    notebook whose kernel to start meanwhile, or None); `finished(notebook)` is called as each one
+    ends, `last_started()` as the last one starts. The first notebook that fails stops the run: the
+    kernels of those still running are ended, and its error is raised. `state["doing"]` says what
+    the run was doing (for the message of a failure or an interruption). `table`: each notebook's
+    needs (`segkit.report.schedule.NEEDS`)."""
+    needs(notebooks, table)  # a need that runs after its notebook: ValueError before any starts
+    state = state if state is not None else {}
+    timings: dict[str, float] = {}
+    done: set[str] = set()
+    started: list[str] = []
+    at_once = workers if callable(workers) else (lambda: workers)
+    with KernelPool() as kernels, ThreadPoolExecutor(max_workers=max(1, MAX_NOTEBOOKS_AT_ONCE),
+                                                     thread_name_prefix="segkit-notebook") as runs:
+        running: dict = {}  # future -> (notebook, when it started)
+        try:
+            while len(done) < len(notebooks):
+                allowed = max(1, at_once())
+                kernels.one_thread_each = allowed > 1
+                free = allowed - len(running)
+                for notebook in next_to_start(notebooks, done, started, table)[:max(0, free)]:
+                    started.append(notebook)
+                    if len(started) == len(notebooks):
+                        last_started()
+                    progress(f"[{len(started)}/{len(notebooks)}] running {notebook}")
+                    then = _likely_next(notebooks, done, started, table)
+                    running[runs.submit(run_one, notebook, then, kernels)] = (notebook, time.perf_counter())
+                names = [notebook for notebook, _ in running.values()]
+                state["doing"] = (f"running notebook {names[0]}" if len(names) == 1
+                                  else f"running notebooks {' and '.join(names)}")
+                ended, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(ended, key=lambda f: running[f][1]):
+                    notebook, tick = running.pop(future)
+                    if future.exception() is not None:
+                        state["doing"] = f"running notebook {notebook}"
+                        raise future.exception()
+                    timings[notebook] = round(time.perf_counter() - tick, 2)
+                    progress(f"      {notebook} done in {timings[notebook]:.1f} s")
+                    done.add(notebook)
+                    finished(notebook)
+        except BaseException:
+            kernels.end_running()  # the notebooks still running stop at once; their threads then end
+            raise
+    return timings
+
+
+def _likely_next(notebooks: tuple[str, ...], done: set[str], started: list[str],
+                 table: Mapping[str, Iterable[str]] = NEEDS) -> str | None:
+    """The notebook to start a kernel for now: of those not started whose needs have all started,
+    the one with the fewest needs still running (the earlier in run order on a tie)."""
+    wanted = needs(notebooks, table)
+    waiting = [(len(set(wanted[n]) - done), i, n) for i, n in enumerate(notebooks)
+               if n not in started and set(wanted[n]) <= set(started) | done]
+    return min(waiting)[2] if waiting else None
 
 
 def resolve_month(month: str, today: dt.date | None = None) -> str:
@@ -307,16 +382,46 @@ def warm_imports_fit(data_dir: Path, params: Params | None = None) -> bool:
     """Whether the run's next kernels may wait with their imports made: when 01 has saved the
     features of at most WARM_IMPORTS_MAX_CUSTOMERS customers; before that, only for the bundled data
     of known size (the demo generator's customers, CDNOW's 23,570); otherwise no."""
-    import pyarrow.parquet as pq
-
-    try:
-        customers = pq.ParquetFile(data_dir / "features.parquet").metadata.num_rows
-    except (OSError, ValueError):  # not written yet, or not readable: the run says so in its own time
+    customers = _customers(data_dir)
+    if customers is None:  # not written yet, or not readable: the run says so in its own time
         source = params.source if params is not None else None
         if source is not None and source.kind == "demo":
             return source.demo.customers <= WARM_IMPORTS_MAX_CUSTOMERS
         return source is not None and source.kind == "cdnow"
     return customers <= WARM_IMPORTS_MAX_CUSTOMERS
+
+
+# The largest run whose notebooks run two at a time by default (`notebooks_at_once`). Each notebook
+# holds its own copy of the customers' stages: at 1M customers two at once peaked at 2,951 MB against
+# 1,801 MB one at a time (and took 194 s against 210 s), over the budget of 2 GB; below this size the
+# second kernel adds a few hundred MB.
+PARALLEL_MAX_CUSTOMERS = 250_000
+MAX_NOTEBOOKS_AT_ONCE = 8  # params.Report.notebooks_at_once's upper bound
+
+
+def notebooks_at_once(data_dir: Path, params: Params) -> int:
+    """How many notebooks of the run may run at once now: `report.notebooks_at_once` when the params
+    set it; else 2 on a machine with two cores or more once 01 has saved the features of at most
+    PARALLEL_MAX_CUSTOMERS customers, and 1 before that (01 runs alone anyway) or above it. A Spark
+    source runs one at a time unless the params say otherwise: each kernel that queries it starts a
+    Spark session of its own (a JVM, 1 GB or more in local mode)."""
+    if params.report.notebooks_at_once is not None:
+        return params.report.notebooks_at_once
+    if params.source.kind == "spark":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    customers = _customers(data_dir)
+    return 2 if cores >= 2 and customers is not None and customers <= PARALLEL_MAX_CUSTOMERS else 1
+
+
+def _customers(data_dir: Path) -> int | None:
+    """The number of customers in the run's features (None before 01 has written them)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(data_dir / "features.parquet").metadata.num_rows
+    except (OSError, ValueError):
+        return None
 
 
 class KernelPool:
@@ -328,13 +433,19 @@ class KernelPool:
     import statements as it starts (IPython's `exec_lines`; about 2 s a notebook with the modules its
     charts import, `_warm_lines`), then deletes the
     names they bound, so the notebook's namespace is as a fresh kernel's: its import cell still
-    binds every name it uses. Use it as a context manager: leaving it shuts down a kernel still
-    waiting (a run that failed, or was stopped).
+    binds every name it uses. One kernel waits at a time; notebooks that run side by side take
+    theirs from one pool (its methods may be called from several threads). Use it as a context
+    manager: leaving it shuts down a kernel still waiting (a run that failed, or was stopped).
     """
 
     def __init__(self) -> None:
         self._waiting: tuple[Path, object] | None = None
         self._exiting: list = []  # kernels asked to shut down, not yet seen gone (`release(wait=False)`)
+        self._running: list = []  # kernels taken, not yet released
+        self._ended = False  # `end_running` was called: no kernel is taken any more
+        # kernels started from now on compute on one thread each (notebooks run side by side)
+        self.one_thread_each = False
+        self._lock = threading.RLock()
 
     def __enter__(self) -> KernelPool:
         return self
@@ -343,26 +454,48 @@ class KernelPool:
         self.close()
 
     def prepare(self, source: Path, cwd: Path, warm_imports: bool = False) -> None:
-        """Start the kernel for the notebook `source` (replacing a waiting one)."""
-        self.close()
-        self._waiting = (source, _start_kernel(cwd, _warm_lines(source) if warm_imports else []))
+        """Start the kernel for the notebook `source` (replacing a waiting one for another notebook;
+        nothing when one already waits for `source`)."""
+        with self._lock:
+            if self._waiting is not None and self._waiting[0] == source:
+                return
+            self.close()
+            self._waiting = (source, _start_kernel(cwd, _warm_lines(source) if warm_imports else [],
+                                                   **self._environment(source)))
+
+    def _environment(self, source: Path) -> dict:
+        """`_start_kernel`'s environment for the kernel of `source`: this process's, with the stage
+        log of the tests, and with one thread for OpenMP and BLAS when notebooks run side by side
+        (two k-means fits on two threads each spin on two cores: 04_clustering took twice its time
+        beside 02_rfm at 100,000 customers)."""
+        wanted = _stage_log_environment(source).get("env", {})
+        if self.one_thread_each:
+            wanted.update({name: "1" for name in ONE_THREAD if name not in os.environ})
+        return {"env": {**os.environ, **wanted}} if wanted else {}
+
+    def waiting_for(self) -> Path | None:
+        """The notebook whose kernel waits (None: none waits)."""
+        with self._lock:
+            return None if self._waiting is None else self._waiting[0]
 
     def take(self, source: Path, cwd: Path):
         """The kernel prepared for `source`, or a new one started now; either way one that answers.
-        A kernel that died as it started (another process took one of its ports between their choice
-        and its binding them: jupyter_client picks free ports, then the kernel binds them) is
-        replaced, up to twice."""
-        waiting, self._waiting = self._waiting, None
+        A kernel prepared for another notebook stays waiting for it. A kernel that died as it started
+        (another process took one of its ports between their choice and its binding them:
+        jupyter_client picks free ports, then the kernel binds them) is replaced, up to twice."""
         kernel = None
-        if waiting is not None:
-            prepared, kernel = waiting
-            if prepared != source:
-                _shutdown(kernel)
-                kernel = None
+        with self._lock:
+            if self._waiting is not None and self._waiting[0] == source:
+                kernel, self._waiting = self._waiting[1], None
         for _ in range(3):
-            kernel = kernel or _start_kernel(cwd, [])
+            kernel = kernel or _start_kernel(cwd, [], **self._environment(source))
             if _answers(kernel):
-                return kernel
+                with self._lock:
+                    if not self._ended:
+                        self._running.append(kernel)
+                        return kernel
+                _shutdown(kernel)
+                raise ReportError(f"notebook {source.stem} did not start: the run was stopping")
             _shutdown(kernel)
             kernel = None
         raise ReportError("the Python kernel died as it started, three times; check that ipykernel works in the "
@@ -376,6 +509,9 @@ class KernelPool:
         not exited by then. Kernels asked before are seen gone first."""
         from jupyter_core.utils import run_sync
 
+        with self._lock:
+            if kernel in self._running:
+                self._running.remove(kernel)
         self._reap()
         if wait or type(kernel).cell_running or not kernel.has_kernel:
             _shutdown(kernel)
@@ -388,11 +524,27 @@ class KernelPool:
         except Exception:  # the request could not be sent: shut it down now, as before
             _shutdown(kernel)
             return
-        self._exiting.append(kernel)
+        with self._lock:
+            self._exiting.append(kernel)
+
+    def end_running(self) -> None:
+        """End the kernel of each notebook still running (another failed, or the run was stopped): its
+        notebook's client sees the kernel gone, and the thread that runs it ends."""
+        from jupyter_core.utils import run_sync
+
+        with self._lock:
+            self._ended = True
+            running = list(self._running)
+        for kernel in running:
+            try:
+                run_sync(kernel.provisioner.kill)()
+            except Exception:  # gone already, or never started
+                pass
 
     def close(self) -> None:
         """Shut down a kernel still waiting, and see every kernel asked to shut down gone."""
-        waiting, self._waiting = self._waiting, None
+        with self._lock:
+            waiting, self._waiting = self._waiting, None
         if waiting is not None:
             _shutdown(waiting[1])
         self._reap()
@@ -402,7 +554,8 @@ class KernelPool:
         then SIGKILL, if one takes longer than its shutdown_wait_time), and free their resources."""
         from jupyter_core.utils import run_sync
 
-        exiting, self._exiting = self._exiting, []
+        with self._lock:
+            exiting, self._exiting = self._exiting, []
         for kernel in exiting:
             try:
                 run_sync(kernel.finish_shutdown)()
@@ -414,8 +567,24 @@ class KernelPool:
                     pass
 
 
-def _start_kernel(cwd: Path, exec_lines: list[str]):
-    """A started kernel manager (of `_kernel_manager_class`) for the python3 kernel in `cwd`."""
+STAGE_LOG_DIR = "SEGKIT_STAGE_LOG_DIR"
+
+
+ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _stage_log_environment(source: Path) -> dict:
+    """With SEGKIT_STAGE_LOG_DIR set (the tests), the environment of the kernel of notebook `source`:
+    its stage log (`segkit.store`) is <that folder>/<notebook>.jsonl. Otherwise nothing."""
+    folder = os.environ.get(STAGE_LOG_DIR)
+    if not folder:
+        return {}
+    return {"env": {"SEGKIT_STAGE_LOG": str(Path(folder) / f"{source.stem}.jsonl")}}
+
+
+def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
+    """A started kernel manager (of `_kernel_manager_class`) for the python3 kernel in `cwd` (with the
+    environment `env`, else this process's)."""
     from jupyter_core.utils import run_sync
 
     kernel = _kernel_manager_class()(kernel_name=KERNEL)
@@ -423,7 +592,7 @@ def _start_kernel(cwd: Path, exec_lines: list[str]):
     if exec_lines:
         arguments.append(f"--IPKernelApp.exec_lines={exec_lines!r}")
     try:
-        run_sync(kernel.start_kernel)(extra_arguments=arguments, cwd=str(cwd))
+        run_sync(kernel.start_kernel)(extra_arguments=arguments, cwd=str(cwd), **({"env": env} if env else {}))
     except Exception as err:  # no python3 kernel, a kernel that cannot be launched
         raise ReportError(f"the Python kernel could not start ({type(err).__name__}: {_cut(err)}); check that "
                           "ipykernel is installed in the environment that runs segkit") from err
