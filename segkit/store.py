@@ -1,10 +1,12 @@
 """The stage outputs of a run: Parquet files in the run's data folder, plus run.json.
 
-Each notebook reads the files of the stages before it, so any notebook can be rerun alone. Every
-stage file is reached through `stage_path`, `save_stage` and `load_stage`, and run.json through
-`save_run_info` and `load_run_info`: with SEGKIT_STAGE_LOG set to a file, each of them appends what
-it read or wrote there (one JSON line each), which is how the tests check that the notebooks a run
-executes side by side never need each other's files (`segkit.report.schedule`).
+Each notebook reads the files of the stages before it, so any notebook can be rerun alone. The
+notebooks reach the stage files through `stage_path`, `save_stage`, `load_stage` and `stage_table`,
+and run.json through `save_run_info` and `load_run_info`: with SEGKIT_STAGE_LOG set to a file, each
+of them appends what it read or wrote there (one JSON line each), which is how the tests check that
+the notebooks a run executes side by side never need each other's files (`segkit.report.schedule`).
+(01 writes the clean rows' file itself, after `save_stage` has logged it; the runner's exports read
+stage files after every notebook has run.)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ STAGE_FILES = {
 
 
 STAGE_LOG = "SEGKIT_STAGE_LOG"
+RUN_INFO_LOCK = ".run.json.lock"
 
 
 def _log(action: str, *names: str) -> None:
@@ -167,12 +170,15 @@ def save_run_info(data_dir: str | Path, **info) -> None:
     path = Path(data_dir) / "run.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     _log("write", *(f"run.json:{key}" for key in info))
-    with FileLock(path.with_name("run.json.lock")):
+    with FileLock(path.with_name(RUN_INFO_LOCK)):
         current = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         current.update({k: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v for k, v in info.items()})
         partial = path.with_name(f".run.json.{os.getpid()}.partial")
-        partial.write_text(json.dumps(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        partial.replace(path)
+        try:
+            partial.write_text(json.dumps(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 class _LoggedInfo(dict):
@@ -205,6 +211,32 @@ class _LoggedInfo(dict):
     def __iter__(self):
         _log("read", "run.json:*")
         return super().__iter__()
+
+    def __len__(self) -> int:
+        _log("read", "run.json:*")
+        return super().__len__()
+
+    def __repr__(self) -> str:  # str(), print(), f-strings
+        _log("read", "run.json:*")
+        return super().__repr__()
+
+    def __eq__(self, other) -> bool:
+        _log("read", "run.json:*")
+        return super().__eq__(other)
+
+    __hash__ = None
+
+    def pop(self, key, *default):
+        _log("read", f"run.json:{key}")
+        return super().pop(key, *default)
+
+    def setdefault(self, key, default=None):
+        _log("read", f"run.json:{key}")
+        return super().setdefault(key, default)
+
+    def popitem(self):
+        _log("read", "run.json:*")
+        return super().popitem()
 
 
 def load_run_info(data_dir: str | Path) -> dict:

@@ -89,11 +89,11 @@ def test_a_next_kernel_that_cannot_start_does_not_stop_this_notebook_or_leave_it
     started = runner._start_kernel
     calls = []
 
-    def failing_second(cwd, lines):
+    def failing_second(cwd, lines, **options):
         calls.append(cwd)
         if len(calls) == 2:
             raise runner.ReportError("the Python kernel could not start (planted)")
-        return started(cwd, lines)
+        return started(cwd, lines, **options)
 
     monkeypatch.setattr(runner, "_start_kernel", failing_second)
     with KernelPool() as kernels:

@@ -321,16 +321,22 @@ def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
     assert "features.parquet is missing: run notebook 01_cleaning first" in failed.stderr
 
 
-def test_a_customer_table_source_runs_end_to_end(tmp_path):
+def test_a_customer_table_source_runs_end_to_end(tmp_path, monkeypatch):
     """The shipped customer-level example (one row per customer): its own intake page, no customer-value
     page, the later notebooks unchanged, the sections that need transactions named."""
     import shutil as _shutil
 
     from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
+    from segkit.report.schedule import NEEDS
+    from stage_log import stage_conflicts, stage_logs
 
     for name in ("customers-example.yaml", "customers-example.csv"):
         _shutil.copy(ROOT / "params" / name, tmp_path / name)
+    monkeypatch.setenv("SEGKIT_STAGE_LOG_DIR", str(tmp_path))  # what each notebook reads and writes
     result = run_report(tmp_path / "customers-example.yaml", reports_dir=tmp_path / "reports", pdf=False)
+    logs = stage_logs(tmp_path)
+    assert sorted(logs) == sorted(CUSTOMER_TABLE_NOTEBOOKS)
+    assert stage_conflicts(logs, CUSTOMER_TABLE_NOTEBOOKS, NEEDS) == []  # its notebooks side by side, safely
     pages = {name: (result.folder / f"{name}.html").read_text(encoding="utf-8") for name in CUSTOMER_TABLE_NOTEBOOKS}
     assert not (result.folder / "03_customer_value.html").exists()
     intake = pages["01_customer_table"]

@@ -14,6 +14,7 @@ from segkit.report import runner
 from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS, NOTEBOOKS
 from segkit.report.schedule import NEEDS, ancestors, needs, next_to_start
 from segkit.store import load_run_info, save_run_info
+from stage_log import stage_conflicts, stage_logs
 
 
 @pytest.mark.parametrize("notebooks", [NOTEBOOKS, CUSTOMER_TABLE_NOTEBOOKS])
@@ -56,7 +57,7 @@ def test_notebooks_start_once_their_needs_ended_and_at_most_workers_at_once(work
     for notebook, wanted in needs(NOTEBOOKS).items():
         assert all(ends[n] <= starts[notebook] for n in wanted), notebook
     at_once = max(sum(starts[n] <= starts[m] < ends[n] for n in NOTEBOOKS) for m in NOTEBOOKS)
-    assert at_once == min(workers, 2)  # this graph allows two at a time, never three
+    assert at_once <= workers and (at_once >= 2 if workers > 1 else at_once == 1)
     if workers == 1:
         assert [n for kind, n, _ in log if kind == "start"] == list(NOTEBOOKS)
     else:  # 04_clustering needs only 01's features: it runs beside 02_rfm
@@ -74,42 +75,18 @@ def test_the_first_failure_stops_the_run_and_nothing_starts_after_it():
     assert state["doing"] == "running notebook 02_rfm"
 
 
-def _stage_conflicts(logs: dict[str, list[dict]], notebooks, table) -> list[str]:
-    """Each pair of notebooks that touch one stage file or run.json entry, at least one of them
-    writing it, where the earlier is not among the later one's needs (so they could run at once)."""
-    reads = {n: {e["name"] for e in logs.get(n, []) if e["action"] == "read"} for n in notebooks}
-    writes = {n: {e["name"] for e in logs.get(n, []) if e["action"] == "write"} for n in notebooks}
-    every_key = {name for n in notebooks for name in writes[n] if name.startswith("run.json:")}
-    for n in notebooks:  # iterating over run.json reads every entry, those written later included
-        if "run.json:*" in reads[n]:
-            reads[n] |= every_key
-    before = ancestors(notebooks, table)
-    found = []
-    for i, later in enumerate(notebooks):
-        for earlier in notebooks[:i]:
-            shared = (writes[earlier] & (reads[later] | writes[later])) | (reads[earlier] & writes[later])
-            if shared and earlier not in before[later]:
-                found.append(f"{later} and {earlier} both use {', '.join(sorted(shared))}")
-    return found
-
-
-def _logs(folder: Path) -> dict[str, list[dict]]:
-    return {path.stem: [json.loads(line) for line in path.read_text().splitlines()]
-            for path in folder.glob("*.jsonl")}
-
-
 def test_no_two_notebooks_that_run_at_once_use_a_file_one_of_them_writes(en_run):
-    logs = _logs(en_run[0].parent / "stage-log")
+    logs = stage_logs(en_run[0].parent / "stage-log")
     assert sorted(logs) == sorted(NOTEBOOKS)
     # the log sees the stage files and run.json entries the notebooks pass around
     assert {"name": "segments", "action": "read"} in logs["05_evaluation"]
     assert {"name": "run.json:k", "action": "write"} in logs["04_clustering"]
     assert {"name": "month_start_classes", "action": "read"} in logs["06_migration"]
-    assert _stage_conflicts(logs, NOTEBOOKS, NEEDS) == []
+    assert stage_conflicts(logs, NOTEBOOKS, NEEDS) == []
     # and it would tell: without 03 among 05's needs, 05 could read the profile before 03 rewrote it
     fewer = dict(NEEDS, **{"05_evaluation": tuple(n for n in NEEDS["05_evaluation"] if n != "03_customer_value")})
     assert any("05_evaluation and 03_customer_value both use profile" in c
-               for c in _stage_conflicts(logs, NOTEBOOKS, fewer))
+               for c in stage_conflicts(logs, NOTEBOOKS, fewer))
 
 
 def _write_keys(folder: str, prefix: str, count: int) -> None:
@@ -128,7 +105,7 @@ def test_run_info_written_by_two_processes_at_once_keeps_every_entry(tmp_path):
         assert worker.exitcode == 0
     info = load_run_info(tmp_path)
     assert len(info) == 301 and info["a149"] == 149 and info["b0"] == 0
-    assert not list(tmp_path.glob(".run.json*"))  # no partial file left behind
+    assert not list(tmp_path.glob(".run.json.*.partial"))  # no partial file left behind
 
 
 def _notebook(path: Path, code: str) -> Path:
@@ -160,13 +137,14 @@ def test_a_failing_notebook_ends_the_one_running_beside_it(tmp_path):
         os.kill(pid, 0)
 
 
-def test_two_notebooks_at_once_only_for_runs_that_fit_and_machines_with_two_cores(tmp_path, monkeypatch):
+def test_auto_runs_two_notebooks_at_once_only_for_runs_that_fit_and_machines_with_two_cores(tmp_path, monkeypatch):
     import pandas as pd
 
     from segkit.params import load_params
     from conftest import write_params
 
-    params = load_params(write_params(tmp_path), [])
+    params = load_params(write_params(tmp_path, report__notebooks_at_once="auto"), [])
+    assert runner.notebooks_at_once(tmp_path, load_params(write_params(tmp_path, "plain"), [])) == 1  # the default
     data = tmp_path / "data"
     data.mkdir()
     monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
@@ -193,7 +171,7 @@ def test_a_spark_source_runs_one_notebook_at_a_time_unless_the_params_say_otherw
     pd.DataFrame({"customer_id": ["a", "b"]}).to_parquet(data / "features.parquet")
     monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     spark = {"source": {"kind": "spark", "spark": {"master": "local[2]", "table": "sales"}}}
-    for notebooks_at_once, expected in ((None, 1), (2, 2)):
+    for notebooks_at_once, expected in (("auto", 1), (2, 2)):
         path = write_params(tmp_path, source=spark["source"], report__notebooks_at_once=notebooks_at_once)
         assert runner.notebooks_at_once(data, load_params(path, [])) == expected
 
@@ -205,3 +183,66 @@ def test_the_kernel_started_ahead_is_for_the_notebook_likely_to_start_next():
     # 02 and 04 run: 03 waits for 02 only
     assert runner._likely_next(NOTEBOOKS, {"01_cleaning"}, ["01_cleaning", "02_rfm", "04_clustering"]) == "03_customer_value"
     assert runner._likely_next(NOTEBOOKS, set(NOTEBOOKS[:-1]), list(NOTEBOOKS)) is None
+    # one at a time, the next in run order: 03 after 02, though 04 needs only 01
+    assert runner._likely_next(NOTEBOOKS, {"01_cleaning"}, ["01_cleaning", "02_rfm"], one_at_a_time=True) == "03_customer_value"
+    assert runner._likely_next(NOTEBOOKS, set(NOTEBOOKS[:-1]), list(NOTEBOOKS), one_at_a_time=True) is None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_kernel_started_ahead_is_for_a_notebook_that_starts_later(workers):
+    durations = {name: 0.05 + 0.03 * (i % 3) for i, name in enumerate(NOTEBOOKS)}
+    prepared, lock = [], threading.Lock()
+
+    def run_one(notebook, then, kernels):
+        with lock:
+            prepared.append((notebook, then))
+        time.sleep(durations[notebook])
+
+    runner.run_notebooks(NOTEBOOKS, run_one, workers)
+    ahead = {then for _, then in prepared if then}
+    order = [n for n, _ in prepared]
+    if workers == 1:  # each notebook's kernel was started ahead by the notebook before it
+        assert prepared == [(n, order[i + 1] if i + 1 < len(order) else None) for i, n in enumerate(order)]
+    # side by side: a kernel is only ever started for a notebook that starts later
+    assert all(then is None or then in order[i + 1:] for i, (_, then) in enumerate(prepared))
+    assert len(ahead) >= (len(NOTEBOOKS) - 1 if workers == 1 else 4)
+
+
+def test_a_report_with_notebooks_side_by_side_ran_them_at_once_and_kept_the_working_folder(zh_run):
+    import datetime as dt
+
+    from conftest import FOLDERS_AROUND_ZH_RUN
+
+    folder = zh_run[1].folder
+    spans = {}
+    for name in NOTEBOOKS:
+        meta = json.loads((folder / "executed" / f"{name}.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]
+        spans[name] = (dt.datetime.fromisoformat(meta["start_time"]), dt.datetime.fromisoformat(meta["end_time"]))
+    start, end = spans["02_rfm"], spans["04_clustering"]
+    assert start[0] < end[1] and end[0] < start[1]  # 02 and 04 overlapped
+    for name, wanted in needs(NOTEBOOKS).items():  # and none started before what it needs had ended
+        assert all(spans[n][1] <= spans[name][0] for n in wanted), name
+    # papermill changes the folder of the whole process: two notebooks at once must not leave it moved
+    before, after = FOLDERS_AROUND_ZH_RUN
+    assert after == before
+
+
+@pytest.mark.slow
+def test_a_notebook_runs_in_its_folder_without_moving_the_process(tmp_path):
+    # papermill's change of folder is the whole process's: with two notebooks at once, each would
+    # restore the other's, so the runner starts the kernel in the notebook's folder instead
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    source = _notebook(folder / "n.ipynb", "import os, time\nprint(os.getcwd(), flush=True)\ntime.sleep(3)")
+    seen = []
+    thread = threading.Thread(target=runner.execute_notebook,
+                              args=(source, tmp_path / "out.ipynb", {}, folder, "n"), kwargs={"timeout_s": 60})
+    before = Path.cwd()
+    thread.start()
+    while thread.is_alive():
+        seen.append(Path.cwd())
+        time.sleep(0.05)
+    thread.join()
+    assert set(seen) == {before} and len(seen) > 20
+    printed = json.loads((tmp_path / "out.ipynb").read_text())["cells"][0]["outputs"][0]["text"]
+    assert Path("".join(printed).strip()) == folder  # the kernel itself runs in the notebook's folder

@@ -47,6 +47,7 @@ from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_ind
 from segkit.report.pdf_process import BackgroundPdf
 from segkit.report.schedule import NEEDS, needs, next_to_start
 from segkit.report.tables import headline_kpis
+from segkit.store import RUN_INFO_LOCK
 
 KERNEL = "python3"
 VERSIONED = ("segkit", "pandas", "numpy", "scikit-learn", "duckdb", "ibis-framework", "pyarrow", "matplotlib",
@@ -147,12 +148,11 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                         state["pdf"] = stack.enter_context(BackgroundPdf())
 
                 try:
-                    with _kernel_environment():
-                        timings.update(run_notebooks(notebooks, run_one,
-                                                     lambda: notebooks_at_once(work / "data", params),
-                                                     progress, finished, last_started, state))
+                    timings.update(run_notebooks(notebooks, run_one, lambda: notebooks_at_once(work / "data", params),
+                                                 progress, finished, last_started, state))
                 finally:
                     doing = state["doing"]
+                (work / "data" / RUN_INFO_LOCK).unlink(missing_ok=True)  # the notebooks' lock on run.json
                 pdf_writer = state.get("pdf")
                 tick = time.perf_counter()
                 doing = "writing the HTML pages"
@@ -229,13 +229,14 @@ def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None
             while len(done) < len(notebooks):
                 allowed = max(1, at_once())
                 kernels.one_thread_each = allowed > 1
-                free = allowed - len(running)
-                for notebook in next_to_start(notebooks, done, started, table)[:max(0, free)]:
-                    started.append(notebook)
-                    if len(started) == len(notebooks):
-                        last_started()
-                    progress(f"[{len(started)}/{len(notebooks)}] running {notebook}")
-                    then = _likely_next(notebooks, done, started, table)
+                now = next_to_start(notebooks, done, started, table)[:max(0, allowed - len(running))]
+                first = len(started)
+                started.extend(now)  # all of them, before choosing the kernel to start ahead
+                if now and len(started) == len(notebooks):
+                    last_started()
+                for number, notebook in enumerate(now, start=first + 1):
+                    progress(f"[{number}/{len(notebooks)}] running {notebook}")
+                    then = _likely_next(notebooks, done, started, table, one_at_a_time=allowed == 1)
                     running[runs.submit(run_one, notebook, then, kernels)] = (notebook, time.perf_counter())
                 names = [notebook for notebook, _ in running.values()]
                 state["doing"] = (f"running notebook {names[0]}" if len(names) == 1
@@ -257,9 +258,13 @@ def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None
 
 
 def _likely_next(notebooks: tuple[str, ...], done: set[str], started: list[str],
-                 table: Mapping[str, Iterable[str]] = NEEDS) -> str | None:
-    """The notebook to start a kernel for now: of those not started whose needs have all started,
-    the one with the fewest needs still running (the earlier in run order on a tie)."""
+                 table: Mapping[str, Iterable[str]] = NEEDS, one_at_a_time: bool = False) -> str | None:
+    """The notebook to start a kernel for now, while the notebooks `started` and not `done` run.
+    One at a time: the one that starts when they end. Side by side: of those whose needs have all
+    started, the one with the fewest needs still running (the earlier in run order on a tie)."""
+    if one_at_a_time:
+        following = next_to_start(notebooks, set(done) | set(started), started, table)
+        return following[0] if following else None
     wanted = needs(notebooks, table)
     waiting = [(len(set(wanted[n]) - done), i, n) for i, n in enumerate(notebooks)
                if n not in started and set(wanted[n]) <= set(started) | done]
@@ -391,7 +396,7 @@ def warm_imports_fit(data_dir: Path, params: Params | None = None) -> bool:
     return customers <= WARM_IMPORTS_MAX_CUSTOMERS
 
 
-# The largest run whose notebooks run two at a time by default (`notebooks_at_once`). Each notebook
+# The largest run whose notebooks run two at a time with `report.notebooks_at_once: auto`. Each notebook
 # holds its own copy of the customers' stages: at 1M customers two at once peaked at 2,951 MB against
 # 1,801 MB one at a time (and took 194 s against 210 s), over the budget of 2 GB; below this size the
 # second kernel adds a few hundred MB.
@@ -400,12 +405,12 @@ MAX_NOTEBOOKS_AT_ONCE = 8  # params.Report.notebooks_at_once's upper bound
 
 
 def notebooks_at_once(data_dir: Path, params: Params) -> int:
-    """How many notebooks of the run may run at once now: `report.notebooks_at_once` when the params
-    set it; else 2 on a machine with two cores or more once 01 has saved the features of at most
-    PARALLEL_MAX_CUSTOMERS customers, and 1 before that (01 runs alone anyway) or above it. A Spark
-    source runs one at a time unless the params say otherwise: each kernel that queries it starts a
-    Spark session of its own (a JVM, 1 GB or more in local mode)."""
-    if params.report.notebooks_at_once is not None:
+    """How many notebooks of the run may run at once now: `report.notebooks_at_once` when it is a
+    number (1 by default). With "auto": 2 on a machine with two cores or more once 01 has saved the
+    features of at most PARALLEL_MAX_CUSTOMERS customers, and 1 before that (01 runs alone anyway),
+    above it, or for a Spark source (each kernel that queries it starts a Spark session of its own:
+    a JVM, 1 GB or more in local mode)."""
+    if params.report.notebooks_at_once != "auto":
         return params.report.notebooks_at_once
     if params.source.kind == "spark":
         return 1
@@ -455,23 +460,33 @@ class KernelPool:
 
     def prepare(self, source: Path, cwd: Path, warm_imports: bool = False) -> None:
         """Start the kernel for the notebook `source` (replacing a waiting one for another notebook;
-        nothing when one already waits for `source`)."""
+        nothing when one already waits for `source`, or the run is stopping). The kernels start and
+        stop outside the pool's lock: a notebook taking its kernel meanwhile does not wait for them."""
         with self._lock:
-            if self._waiting is not None and self._waiting[0] == source:
+            if self._ended or (self._waiting is not None and self._waiting[0] == source):
                 return
-            self.close()
-            self._waiting = (source, _start_kernel(cwd, _warm_lines(source) if warm_imports else [],
-                                                   **self._environment(source)))
+            replaced, self._waiting = self._waiting, None
+        if replaced is not None:
+            _shutdown(replaced[1])
+        self._reap()
+        kernel = _start_kernel(cwd, _warm_lines(source) if warm_imports else [], **self._environment(source))
+        with self._lock:
+            if self._ended or self._waiting is not None:  # stopping, or another thread prepared one meanwhile
+                extra = kernel
+            else:
+                self._waiting, extra = (source, kernel), None
+        if extra is not None:
+            _shutdown(extra)
 
     def _environment(self, source: Path) -> dict:
-        """`_start_kernel`'s environment for the kernel of `source`: this process's, with the stage
-        log of the tests, and with one thread for OpenMP and BLAS when notebooks run side by side
-        (two k-means fits on two threads each spin on two cores: 04_clustering took twice its time
-        beside 02_rfm at 100,000 customers)."""
-        wanted = _stage_log_environment(source).get("env", {})
+        """`_start_kernel`'s environment for the kernel of `source`: this process's with
+        `_kernel_environment`'s, the stage log of the tests, and one thread for OpenMP and BLAS when
+        the run allows notebooks side by side (04_clustering's k-means on two OpenMP threads beside
+        02_rfm took twice its time alone at 100,000 customers)."""
+        wanted = {**_kernel_environment(), **_stage_log_environment(source).get("env", {})}
         if self.one_thread_each:
             wanted.update({name: "1" for name in ONE_THREAD if name not in os.environ})
-        return {"env": {**os.environ, **wanted}} if wanted else {}
+        return {"env": {**os.environ, **wanted}}
 
     def waiting_for(self) -> Path | None:
         """The notebook whose kernel waits (None: none waits)."""
@@ -588,7 +603,9 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
     from jupyter_core.utils import run_sync
 
     kernel = _kernel_manager_class()(kernel_name=KERNEL)
-    arguments = ["--IPKernelApp.log_level=ERROR"]
+    # the history in memory, as nbclient starts its own kernels: two kernels at once would share one
+    # SQLite history file (and fill the user's history with the report's cells)
+    arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
     if exec_lines:
         arguments.append(f"--IPKernelApp.exec_lines={exec_lines!r}")
     try:
@@ -764,42 +781,41 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
     import papermill
 
     pool = kernels if kernels is not None else KernelPool()
-    with _kernel_environment():
-        kernel = pool.take(source, cwd)
-        manager = type(kernel)  # a class of its own for this kernel: the hooks below set its state
+    kernel = pool.take(source, cwd)
+    manager = type(kernel)  # a class of its own for this kernel: the hooks below set its state
 
-        def cell_started(**_) -> None:
-            manager.cell_running = True
+    def cell_started(**_) -> None:
+        manager.cell_running = True
 
-        def cell_finished(**_) -> None:
-            manager.cell_running = False
+    def cell_finished(**_) -> None:
+        manager.cell_running = False
 
-        try:
-            if then is not None:  # it starts now, while this notebook runs
-                try:
-                    pool.prepare(then, then.parent, warm_imports)
-                except ReportError:  # a kernel that cannot start: the next notebook says so, starting its own
-                    pass
-            _execute(papermill, source, target, parameters, cwd, notebook, timeout_s, kernel, cell_started,
-                     cell_finished)
-        except BaseException:  # Ctrl-C, SIGTERM: the notebook client's tasks were left waiting on the kernel
-            _cancel_waiting_tasks()
-            pool.release(kernel)
-            raise
-        else:  # it ran to its end: it exits while the next notebook runs
-            pool.release(kernel, wait=False)
-        finally:
-            if kernels is None:
-                pool.close()
+    try:
+        if then is not None:  # it starts now, while this notebook runs
+            try:
+                pool.prepare(then, then.parent, warm_imports)
+            except ReportError:  # a kernel that cannot start: the next notebook says so, starting its own
+                pass
+        _execute(papermill, source, target, parameters, cwd, notebook, timeout_s, kernel, cell_started,
+                 cell_finished)
+    except BaseException:  # Ctrl-C, SIGTERM: the notebook client's tasks were left waiting on the kernel
+        _cancel_waiting_tasks()
+        pool.release(kernel)
+        raise
+    else:  # it ran to its end: it exits while the next notebook runs
+        pool.release(kernel, wait=False)
+    finally:
+        if kernels is None:
+            pool.close()
     stopped = _stopped_early(target)
     if stopped:
         raise ReportError(f"notebook {notebook} stopped early, {stopped}; a report notebook must run to its last "
                           "cell: remove the exit() / sys.exit() call, or raise an exception to fail the run")
 
 
-@contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """The environment the run's kernels start with, restored afterwards:
+def _kernel_environment() -> dict[str, str]:
+    """What the run's kernels add to this process's environment (given to each kernel as it starts,
+    never set in this process, whose threads start kernels at once):
 
     - SEGKIT_BATCH=1: the kernels of a run are batch kernels, even when the run is started from a
       JupyterLab kernel (whose JPY_SESSION_NAME they would inherit): the tuning panel stays closed
@@ -812,16 +828,7 @@ def _kernel_environment() -> Iterator[None]:
     wanted = {"SEGKIT_BATCH": "1"}
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and _has_jemalloc():
         wanted["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return wanted
 
 
 def _has_jemalloc() -> bool:
@@ -836,13 +843,15 @@ def _has_jemalloc() -> bool:
 
 def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
              timeout_s: int | None, kernel, cell_started, cell_finished) -> None:
-    """papermill's run of one notebook, each of its failures as a ReportError (see `execute_notebook`)."""
+    """papermill's run of one notebook, each of its failures as a ReportError (see `execute_notebook`).
+    The kernel was started in `cwd`; papermill is not given it, because its change of folder is the
+    whole process's, and two notebooks that run at once would restore each other's."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     try:
         papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name=KERNEL,
-                                   engine_name=_engine_name(), cwd=str(cwd), progress_bar=False, log_output=False,
+                                   engine_name=_engine_name(), cwd=None, progress_bar=False, log_output=False,
                                    execution_timeout=timeout_s, km=kernel, on_cell_execute=cell_started,
                                    on_cell_executed=cell_finished)
     except PapermillExecutionError as err:
@@ -857,7 +866,7 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
     except DeadKernelError as err:
         raise ReportError(f"notebook {notebook}: the Python kernel died in cell {_running_cell(target)} (it ran out "
                           "of memory, or the cell ended the process); look at that cell, or give the machine "
-                          "more memory") from err
+                          "more memory (--set report.notebooks_at_once=1 runs one notebook at a time)") from err
     except OSError as err:  # papermill saving the executed notebook: disk full, permissions
         raise ReportError(f"notebook {notebook}: {_os_problem(err, target.parent)}") from err
     except Exception as err:  # a kernel that does not start, a notebook papermill cannot use
