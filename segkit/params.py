@@ -1265,7 +1265,7 @@ class Report(_Model):
     250,000 customers that does not read Spark, else one (each notebook holds its own copy of the
     customers' tables, and its own Spark session; `segkit.report.runner.notebooks_at_once`). Side by
     side pays on a quiet machine (about 12% at 100,000 customers) and costs on a busy one (the test
-    suite, two reports at once: each notebook 30-80% slower), so it is asked for, not assumed."""
+    suite, two tests at once: each whole-report test 30-80% slower), so it is asked for, not assumed."""
 
     cell_timeout_minutes: float = Field(30, gt=0, le=24 * 60)
     notebooks_at_once: int | Literal["auto"] = 1
@@ -1275,7 +1275,7 @@ class Report(_Model):
     def _at_once(cls, value):
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 8):
             return value
-        raise ValueError(f"must be a whole number from 1 to 8, or auto; got {value!r}")
+        raise ValueError(f"must be a whole number from 1 to 8, or auto, got {shown(value)}")
 
 
 class Alert(_Model):

@@ -163,8 +163,9 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
 def save_run_info(data_dir: str | Path, **info) -> None:
     """Merge `info` into data_dir/run.json (dates are written as ISO strings). Returns nothing, so that
     a notebook cell ending in it shows nothing (`load_run_info` reads it back). Notebooks that run
-    side by side both write it: the read, merge and write hold a lock (run.json.lock beside it), and
-    the file is replaced whole, so a reader never sees half of it."""
+    side by side both write it: the read, merge and write hold a lock (RUN_INFO_LOCK beside it, which
+    `segkit report` removes once the notebooks have run), and the file is replaced whole, so a reader
+    never sees half of it."""
     from filelock import FileLock
 
     path = Path(data_dir) / "run.json"
@@ -237,6 +238,14 @@ class _LoggedInfo(dict):
     def popitem(self):
         _log("read", "run.json:*")
         return super().popitem()
+
+    def __ne__(self, other) -> bool:
+        _log("read", "run.json:*")
+        return super().__ne__(other)
+
+    def __reversed__(self):
+        _log("read", "run.json:*")
+        return super().__reversed__()
 
 
 def load_run_info(data_dir: str | Path) -> dict:

@@ -129,7 +129,7 @@ def test_each_notebook_gets_its_own_kernel_and_none_outlives_the_run(tmp_path):
         waiting = kernels._waiting[1]
         assert kernels._waiting[0] == second and waiting.has_kernel  # started while `first` ran
         execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels,
-                         then=first)
+                         then=tmp_path / "c.ipynb")
         left = kernels._waiting[1]  # prepared for a notebook that never comes: stopped with the pool
     a, b = seen(tmp_path / "a-out.ipynb"), seen(tmp_path / "b-out.ipynb")
     assert a["pid"] != b["pid"] and b["loaded"] == ["colorsys", "wave"] and b["found"] == []

@@ -246,3 +246,44 @@ def test_a_notebook_runs_in_its_folder_without_moving_the_process(tmp_path):
     assert set(seen) == {before} and len(seen) > 20
     printed = json.loads((tmp_path / "out.ipynb").read_text())["cells"][0]["outputs"][0]["text"]
     assert Path("".join(printed).strip()) == folder  # the kernel itself runs in the notebook's folder
+
+
+def _fake_kernels(monkeypatch, seconds=0.3):
+    started, stopped = [], []
+
+    def start(cwd, lines, **options):
+        time.sleep(seconds)
+        kernel = object()
+        started.append(kernel)
+        return kernel
+
+    monkeypatch.setattr(runner, "_start_kernel", start)
+    monkeypatch.setattr(runner, "_shutdown", stopped.append)
+    monkeypatch.setattr(runner, "_answers", lambda kernel: True)
+    return started, stopped
+
+
+def test_two_threads_preparing_one_notebook_start_one_kernel(tmp_path, monkeypatch):
+    started, stopped = _fake_kernels(monkeypatch)
+    pool = runner.KernelPool()
+    threads = [threading.Thread(target=pool.prepare, args=(tmp_path / "n.ipynb", tmp_path)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(started) == 1 and stopped == [] and pool.waiting_for() == tmp_path / "n.ipynb"
+    assert pool.take(tmp_path / "n.ipynb", tmp_path) is started[0]
+
+
+def test_a_kernel_prepared_for_a_notebook_that_started_meanwhile_is_shut_down_not_kept(tmp_path, monkeypatch):
+    started, stopped = _fake_kernels(monkeypatch)
+    pool = runner.KernelPool()
+    source = tmp_path / "n.ipynb"
+    preparing = threading.Thread(target=pool.prepare, args=(source, tmp_path))
+    preparing.start()
+    time.sleep(0.05)
+    taken = pool.take(source, tmp_path)  # its notebook starts before the kernel prepared for it is up
+    preparing.join()
+    assert len(started) == 2 and stopped == [started[0]] and taken is started[1] and pool.waiting_for() is None
+    pool.prepare(source, tmp_path)  # nor is one prepared again for a notebook that started
+    assert len(started) == 2

@@ -234,9 +234,11 @@ def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None
                 started.extend(now)  # all of them, before choosing the kernel to start ahead
                 if now and len(started) == len(notebooks):
                     last_started()
+                ahead = None  # the notebooks of one start share the kernel started ahead: the first starts it
                 for number, notebook in enumerate(now, start=first + 1):
                     progress(f"[{number}/{len(notebooks)}] running {notebook}")
                     then = _likely_next(notebooks, done, started, table, one_at_a_time=allowed == 1)
+                    then, ahead = (None if then == ahead else then), then
                     running[runs.submit(run_one, notebook, then, kernels)] = (notebook, time.perf_counter())
                 names = [notebook for notebook, _ in running.values()]
                 state["doing"] = (f"running notebook {names[0]}" if len(names) == 1
@@ -244,9 +246,13 @@ def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None
                 ended, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(ended, key=lambda f: running[f][1]):
                     notebook, tick = running.pop(future)
-                    if future.exception() is not None:
+                    error = future.exception()
+                    if error is not None:
                         state["doing"] = f"running notebook {notebook}"
-                        raise future.exception()
+                        if allowed > 1 and isinstance(error, ReportError) and "the Python kernel died" in str(error):
+                            raise ReportError(f"{error} (it ran beside another notebook: --set "
+                                              "report.notebooks_at_once=1 runs one at a time)") from error
+                        raise error
                     timings[notebook] = round(time.perf_counter() - tick, 2)
                     progress(f"      {notebook} done in {timings[notebook]:.1f} s")
                     done.add(notebook)
@@ -447,6 +453,8 @@ class KernelPool:
         self._waiting: tuple[Path, object] | None = None
         self._exiting: list = []  # kernels asked to shut down, not yet seen gone (`release(wait=False)`)
         self._running: list = []  # kernels taken, not yet released
+        self._preparing: set = set()  # notebooks whose kernel `prepare` is starting
+        self._taken: set = set()  # notebooks that took a kernel (none is prepared for them again)
         self._ended = False  # `end_running` was called: no kernel is taken any more
         # kernels started from now on compute on one thread each (notebooks run side by side)
         self.one_thread_each = False
@@ -463,15 +471,22 @@ class KernelPool:
         nothing when one already waits for `source`, or the run is stopping). The kernels start and
         stop outside the pool's lock: a notebook taking its kernel meanwhile does not wait for them."""
         with self._lock:
-            if self._ended or (self._waiting is not None and self._waiting[0] == source):
+            if (self._ended or source in self._preparing or source in self._taken
+                    or (self._waiting is not None and self._waiting[0] == source)):
                 return
+            self._preparing.add(source)
             replaced, self._waiting = self._waiting, None
-        if replaced is not None:
-            _shutdown(replaced[1])
-        self._reap()
-        kernel = _start_kernel(cwd, _warm_lines(source) if warm_imports else [], **self._environment(source))
+        try:
+            if replaced is not None:
+                _shutdown(replaced[1])
+            self._reap()
+            kernel = _start_kernel(cwd, _warm_lines(source) if warm_imports else [], **self._environment(source))
+        finally:
+            with self._lock:
+                self._preparing.discard(source)
         with self._lock:
-            if self._ended or self._waiting is not None:  # stopping, or another thread prepared one meanwhile
+            # stopping, another kernel prepared meanwhile, or its notebook started with a kernel of its own
+            if self._ended or self._waiting is not None or source in self._taken:
                 extra = kernel
             else:
                 self._waiting, extra = (source, kernel), None
@@ -500,6 +515,7 @@ class KernelPool:
         jupyter_client picks free ports, then the kernel binds them) is replaced, up to twice."""
         kernel = None
         with self._lock:
+            self._taken.add(source)
             if self._waiting is not None and self._waiting[0] == source:
                 kernel, self._waiting = self._waiting[1], None
         for _ in range(3):
@@ -866,7 +882,7 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
     except DeadKernelError as err:
         raise ReportError(f"notebook {notebook}: the Python kernel died in cell {_running_cell(target)} (it ran out "
                           "of memory, or the cell ended the process); look at that cell, or give the machine "
-                          "more memory (--set report.notebooks_at_once=1 runs one notebook at a time)") from err
+                          "more memory") from err
     except OSError as err:  # papermill saving the executed notebook: disk full, permissions
         raise ReportError(f"notebook {notebook}: {_os_problem(err, target.parent)}") from err
     except Exception as err:  # a kernel that does not start, a notebook papermill cannot use
