@@ -1,6 +1,7 @@
 """Whole report runs, checked the way a reader meets them: index figures, HTML pages in a real
 headless Chromium, and the PDF by its text and its rendered pages."""
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -327,16 +328,27 @@ def test_a_customer_table_source_runs_end_to_end(tmp_path, monkeypatch):
     import shutil as _shutil
 
     from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
-    from segkit.report.schedule import NEEDS
+    from segkit.report.schedule import NEEDS, needs
     from stage_log import stage_conflicts, stage_logs
 
     for name in ("customers-example.yaml", "customers-example.csv"):
         _shutil.copy(ROOT / "params" / name, tmp_path / name)
     monkeypatch.setenv("SEGKIT_STAGE_LOG_DIR", str(tmp_path))  # what each notebook reads and writes
-    result = run_report(tmp_path / "customers-example.yaml", reports_dir=tmp_path / "reports", pdf=False)
+    before = Path.cwd()
+    # two notebooks at a time where their needs allow (the shared reports run them one at a time)
+    result = run_report(tmp_path / "customers-example.yaml", overrides=["report.notebooks_at_once=2"],
+                        reports_dir=tmp_path / "reports", pdf=False)
+    assert Path.cwd() == before  # papermill moves the whole process: the runner must not let it
     logs = stage_logs(tmp_path)
     assert sorted(logs) == sorted(CUSTOMER_TABLE_NOTEBOOKS)
     assert stage_conflicts(logs, CUSTOMER_TABLE_NOTEBOOKS, NEEDS) == []  # its notebooks side by side, safely
+    spans = {}
+    for name in CUSTOMER_TABLE_NOTEBOOKS:
+        meta = json.loads((result.folder / "executed" / f"{name}.ipynb").read_text(encoding="utf-8"))["metadata"]
+        spans[name] = tuple(dt.datetime.fromisoformat(meta["papermill"][k]) for k in ("start_time", "end_time"))
+    assert spans["02_rfm"][0] < spans["04_clustering"][1] and spans["04_clustering"][0] < spans["02_rfm"][1]
+    for name, wanted in needs(CUSTOMER_TABLE_NOTEBOOKS).items():  # none started before its needs ended
+        assert all(spans[n][1] <= spans[name][0] for n in wanted), name
     pages = {name: (result.folder / f"{name}.html").read_text(encoding="utf-8") for name in CUSTOMER_TABLE_NOTEBOOKS}
     assert not (result.folder / "03_customer_value.html").exists()
     intake = pages["01_customer_table"]

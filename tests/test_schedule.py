@@ -208,25 +208,6 @@ def test_each_kernel_started_ahead_is_for_a_notebook_that_starts_later(workers):
     assert len(ahead) >= (len(NOTEBOOKS) - 1 if workers == 1 else 4)
 
 
-def test_a_report_with_notebooks_side_by_side_ran_them_at_once_and_kept_the_working_folder(zh_run):
-    import datetime as dt
-
-    from conftest import FOLDERS_AROUND_ZH_RUN
-
-    folder = zh_run[1].folder
-    spans = {}
-    for name in NOTEBOOKS:
-        meta = json.loads((folder / "executed" / f"{name}.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]
-        spans[name] = (dt.datetime.fromisoformat(meta["start_time"]), dt.datetime.fromisoformat(meta["end_time"]))
-    start, end = spans["02_rfm"], spans["04_clustering"]
-    assert start[0] < end[1] and end[0] < start[1]  # 02 and 04 overlapped
-    for name, wanted in needs(NOTEBOOKS).items():  # and none started before what it needs had ended
-        assert all(spans[n][1] <= spans[name][0] for n in wanted), name
-    # papermill changes the folder of the whole process: two notebooks at once must not leave it moved
-    before, after = FOLDERS_AROUND_ZH_RUN
-    assert after == before
-
-
 @pytest.mark.slow
 def test_a_notebook_runs_in_its_folder_without_moving_the_process(tmp_path):
     # papermill's change of folder is the whole process's: with two notebooks at once, each would
