@@ -1264,8 +1264,8 @@ class Report(_Model):
     other; "auto" runs two at a time on a machine with two cores or more for a run of at most
     250,000 customers that does not read Spark, else one (each notebook holds its own copy of the
     customers' tables, and its own Spark session; `segkit.report.runner.notebooks_at_once`). Side by
-    side pays on a quiet machine (about 12% at 100,000 customers) and costs on a busy one (the test
-    suite, two tests at once: each whole-report test 30-80% slower), so it is asked for, not assumed."""
+    side pays on a quiet machine (about 12% at 100,000 customers, for about 40% more memory); on a
+    busy one it is not known to (docs/benchmarks.md), so it is asked for, not assumed."""
 
     cell_timeout_minutes: float = Field(30, gt=0, le=24 * 60)
     notebooks_at_once: int | Literal["auto"] = 1
