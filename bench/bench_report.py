@@ -34,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CLASSIC = ("01_cleaning", "02_rfm", "04_clustering", "05_evaluation", "08_case_study")  # the five classic stages
-STAGES_AFTER = ("html", "pdf", "exports")
+STAGES_AFTER = ("html", "pdf_sections_early", "pdf", "exports")
 
 
 def segkit_command() -> list[str]:

@@ -210,14 +210,14 @@ def test_the_pdf_says_when_weasyprint_subsets_fonts_without_harfbuzz(monkeypatch
 
 
 def test_the_pdf_keeps_the_font_hints_only_when_fonts_are_subset_slowly(tmp_path, monkeypatch):
-    import weasyprint
+    from weasyprint.document import Document
 
     from segkit.report import pages
 
     (tmp_path / "index.html").write_text('<html lang="en"><head><style>p {}</style></head><body><p>index</p></body></html>')
     (tmp_path / "02_rfm.html").write_text("<html><head><title>t</title></head><body><p>RFM page</p></body></html>")
     options = []
-    monkeypatch.setattr(weasyprint.HTML, "write_pdf", lambda self, target, **kwargs: options.append(kwargs))
+    monkeypatch.setattr(Document, "write_pdf", lambda self, target, **kwargs: options.append(kwargs))
     for slowly in (True, False):
         monkeypatch.setattr(pages, "fonts_subset_slowly", lambda: slowly)
         pages.write_pdf(tmp_path, tmp_path / "report.pdf", ("02_rfm",))

@@ -54,6 +54,13 @@ def words_with_boxes(pdf: Path) -> list[tuple[int, float, float, float, str]]:
     return found
 
 
+def printed_numbers(pdf) -> list[str]:
+    """The page number printed at the foot of each page (the last word poppler reads on it)."""
+    pages = subprocess.run([require_tool("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    return [page.split()[-1] if page.split() else "" for page in pages if page.strip()]
+
+
 def page_fill(pdf: Path, folder: Path) -> list[float]:
     """For each page, how far down its content reaches (0 = empty, 1 = the bottom margin): the last row
     of the rendered page above the page-number margin that is not white (text, table rules, charts)."""
@@ -216,6 +223,8 @@ def check_report_layout(result, tmp_path):
     starts = sorted({reader.get_destination_page_number(item) + 1 for item in reader.outline
                      if not isinstance(item, list)})
     assert len(starts) == 1 + len(notebooks), starts
+    # laid out part by part (segkit.report.pdf_build), the pages are still numbered through
+    assert printed_numbers(pdf) == [str(number) for number in range(1, len(reader.pages) + 1)]
     fills = page_fill(pdf, tmp_path)
     assert len(fills) == len(reader.pages)
     before_a_section = {start - 1 for start in starts} | {len(fills)}

@@ -89,6 +89,8 @@ def test_run_folder_holds_every_product(en_run):
     assert manifest["params"] == segkit.load_params(params_path).model_dump(mode="json")
     assert manifest["versions"]["pandas"] and manifest["versions"]["segkit"] == segkit.__version__
     assert set(NOTEBOOKS) <= set(manifest["timings_s"]) and manifest["timings_s"]["total"] > 0
+    # a small run lays out its PDF's sections while the notebooks run (segkit.report.runner.pdf_sections_early)
+    assert manifest["timings_s"]["pdf_sections_early"] > 0
     assert len(manifest["inputs"]["params"]["sha256"]) == 64
     assert not list(folder.parent.glob(".tiny.tmp-*")) + list(folder.parent.glob(".tiny.old-*")), \
         "temporary folders left behind"

@@ -15,7 +15,6 @@ from segkit.i18n import t
 from segkit.params import Params
 from segkit.report import numbers
 from segkit.report.html import escape
-from segkit.report.unused_css import without_unused_rules
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
              "07_cross_sell", "08_case_study")
@@ -99,6 +98,26 @@ table.segkit-widest th, table.segkit-widest td { padding: 1px 2px; }
 /* The index's list of sections is the PDF's table of contents, with page numbers. */
 ul.sections a { color: var(--segkit-ink); text-decoration: none; }
 ul.sections a::after { content: leader(".") " " target-counter(attr(href), page); }
+"""
+
+# The index page's own style (beside palette_css() and REPORT_CSS); the PDF lays out every part with
+# it, as the index page and the section pages were once one document (segkit.report.pdf_build).
+INDEX_BODY_CSS = """body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: var(--segkit-ink); padding: 0 1em; }"""
+INDEX_CSS = """\
+h1 { margin-bottom: 0.1em; } .meta { color: var(--segkit-muted); margin-top: 0; }
+.kpis, .summary-figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }
+.summary-figures { grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); margin-bottom: 1em; }
+.kpi, .summary-figure { box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; }
+.kpi .value, .summary-figure .value { font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: var(--segkit-accent); }
+.kpi .label, .summary-figure .label { font-size: 0.85em; color: var(--segkit-muted); margin-top: 4px; }
+.segkit-summary { border-left: 4px solid var(--segkit-accent); padding: 0.2em 0 0.2em 1em; margin: 1.5em 0 2em; }
+.segkit-summary .summary-figure { background: #ffffff; }
+.segkit-summary li { font-size: 1em; margin: 0.5em 0; } .segkit-summary li p { margin: 0; }
+ul.sections { list-style: none; padding-left: 0; } ul.sections li { margin: 0.4em 0; font-size: 1.1em; }
+.alerts { border-left: 4px solid var(--segkit-rule); padding: 0.2em 1em; background: #f6f9f9; }
+.alerts.fired { border-left-color: #c0392b; background: #fdf3f2; }
+img.trends { max-width: 100%; }
+@page { size: A4; margin: 16mm; }
 """
 
 
@@ -316,22 +335,8 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 <style>
 {palette_css()}
 {REPORT_CSS}
-body {{ font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 960px; color: var(--segkit-ink); padding: 0 1em; }}
-h1 {{ margin-bottom: 0.1em; }} .meta {{ color: var(--segkit-muted); margin-top: 0; }}
-.kpis, .summary-figures {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }}
-.summary-figures {{ grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); margin-bottom: 1em; }}
-.kpi, .summary-figure {{ box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; }}
-.kpi .value, .summary-figure .value {{ font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: var(--segkit-accent); }}
-.kpi .label, .summary-figure .label {{ font-size: 0.85em; color: var(--segkit-muted); margin-top: 4px; }}
-.segkit-summary {{ border-left: 4px solid var(--segkit-accent); padding: 0.2em 0 0.2em 1em; margin: 1.5em 0 2em; }}
-.segkit-summary .summary-figure {{ background: #ffffff; }}
-.segkit-summary li {{ font-size: 1em; margin: 0.5em 0; }} .segkit-summary li p {{ margin: 0; }}
-ul.sections {{ list-style: none; padding-left: 0; }} ul.sections li {{ margin: 0.4em 0; font-size: 1.1em; }}
-.alerts {{ border-left: 4px solid var(--segkit-rule); padding: 0.2em 1em; background: #f6f9f9; }}
-.alerts.fired {{ border-left-color: #c0392b; background: #fdf3f2; }}
-img.trends {{ max-width: 100%; }}
-@page {{ size: A4; margin: 16mm; }}
-</style></head>
+{INDEX_BODY_CSS}
+{INDEX_CSS}</style></head>
 <body data-segkit-page="index">
 <main>
 <h1>{escape(t("report.title", lang))}</h1>
@@ -404,39 +409,14 @@ def write_pdf(folder: Path, target: Path, notebooks: tuple[str, ...] = NOTEBOOKS
     each from a new page. Wide tables are set smaller or on a landscape page and split between rows
     with their header repeated; headings stay with what follows; charts fit the page (PRINT_CSS).
 
-    The pages are joined into one document first, so that page numbers run on across sections.
+    Each part is laid out on its own and the pages joined, numbered through
+    (`segkit.report.pdf_build.SectionedPdf`, which a run feeds section by section as the pages are written).
     The build reads nothing but `data:` URIs and the page assets of `folder` (`RunFolderFetcher`):
     no file elsewhere on the machine, no network, no data file of the run as an attachment.
     """
-    import logging
+    from segkit.report.pdf_build import SectionedPdf
 
-    from weasyprint import HTML
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # nbconvert CSS has rules it ignores
-    pages = {name: (folder / f"{name}.html").read_text(encoding="utf-8") for name in ("index", *notebooks)}
-    head = re.search(r"<head>(.*?)</head>", pages[notebooks[0]], re.S).group(1)
-    index_style = "".join(re.findall(r"<style>(.*?)</style>", pages["index"], re.S))
-    index_style = re.sub(r"body\s*\{[^}]*\}", "", index_style)  # the section pages' body style wins
-    bodies = {name: re.search(r"<body[^>]*>(.*)</body>", pages[name], re.S).group(1) for name in ("index", *notebooks)}
-    # The index's links to the section pages point into this document: its list of sections becomes
-    # the table of contents, whose page numbers the print style fills in (target-counter).
-    bodies["index"] = re.sub(r'href="(\d\d_\w+)\.html"', r'href="#part-\1"', bodies["index"])
-    joined = "".join(f'<section class="segkit-part" id="part-{name}">{body}</section>' for name, body in bodies.items())
-    # The print rules come last in the document itself, so that they win over the pages' own. The
-    # rules nothing in the document can use go (about 95% of the notebook template's 260 KB): the same
-    # pages, 25% less time (segkit.report.unused_css).
-    page_styles = re.findall(r"<style([^>]*)>(.*?)</style>", head, re.S)  # (attributes such as media=, sheet)
-    head = re.sub(r"<style[^>]*>.*?</style>", "", head, flags=re.S)
-    attributes = [found for found, _ in page_styles] + ["", ""]
-    sheets = without_unused_rules([*(sheet for _, sheet in page_styles), index_style, PRINT_CSS], joined)
-    styles = "".join(f"<style{found}>{sheet}</style>" for found, sheet in zip(attributes, sheets))
-    document = (f'<!DOCTYPE html><html lang="{_lang_of(pages["index"])}"><head>{head}{styles}'
-                f"</head><body>{joined}</body></html>")
-    fetcher = run_folder_fetcher(folder)
-    # Without HarfBuzz's subsetter, fontTools removing the fonts' hints is about 15% of the PDF's time
-    # (6 s of 39 s of CPU on the 10M run); keeping them makes the PDF 1% larger, its text and pages the same.
-    HTML(string=document, base_url=folder.resolve().as_uri() + "/", url_fetcher=fetcher).write_pdf(
-        str(target), hinting=fonts_subset_slowly())
+    SectionedPdf(folder, notebooks).write(target)
 
 
 def fonts_subset_slowly() -> bool:
@@ -483,7 +463,3 @@ def run_folder_fetcher(folder: Path):
     fetcher.refused = []
     return fetcher
 
-
-def _lang_of(page: str) -> str:
-    found = re.search(r'<html lang="([^"]+)"', page)
-    return found.group(1) if found else "en"

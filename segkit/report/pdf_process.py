@@ -1,9 +1,12 @@
-"""The report's PDF written by a process of its own, while the run writes the exports.
+"""The report's PDF written by a process of its own, while the notebooks run and the run writes the exports.
 
 WeasyPrint and the exports are both Python work that holds the interpreter lock, so a thread would
-not overlap them; a process does. It is started ahead (`BackgroundPdf()`, while the last notebook
-runs) and imports WeasyPrint then, so that the PDF starts at once when `start` is called. At 10M
-lines the exports take about 18 s and the PDF about 13 s: one now runs beside the other.
+not overlap them; a process does. It is started ahead and imports WeasyPrint then. In a small run
+(`segkit.report.runner.PDF_EARLY_MAX_CUSTOMERS`) it starts after the first notebook and lays out each
+section as its page is written (`add_section`), so that only the last section, the index and the
+file are left when the notebooks end (`segkit.report.pdf_build`). In a large one it starts while the
+last notebook runs and lays out everything at `start`, beside the exports (at 10M lines the exports
+take about 18 s and the PDF about 13 s), so that the layouts are not held while the notebooks run.
 
 The child is a fresh interpreter (`python -m segkit.report.pdf_process`), not a multiprocessing
 child: it never re-runs the caller's script (a script that calls run_report without a
@@ -23,6 +26,9 @@ import time
 from pathlib import Path
 
 
+NICENESS = 10  # the child's priority below the run's (os.nice)
+
+
 class BackgroundPdf:
     """`segkit.report.pages.write_pdf` in a process of its own: `start(folder, target, notebooks)`
     (returns whether the fonts are subset slowly, `pages.fonts_subset_slowly`), then `result()` returns
@@ -38,8 +44,21 @@ class BackgroundPdf:
                                          stdout=subprocess.PIPE, stderr=self._said, text=True, encoding="utf-8",
                                          env=env, start_new_session=True)
         self._started = False
+        self.sections_seconds = 0.0  # the sections laid out before `start`, while the notebooks ran
+
+    def add_section(self, folder: Path, notebooks: tuple[str, ...], name: str) -> None:
+        """Have section `name` laid out now (`segkit.report.pdf_build.SectionedPdf.add`): the next of
+        `notebooks`, whose page is in `folder`. A child that has ended says so at `start` or `result`."""
+        self._started = True
+        try:
+            self._process.stdin.write(json.dumps({"section": name, "folder": str(folder),
+                                                  "notebooks": list(notebooks)}) + "\n")
+            self._process.stdin.flush()
+        except OSError:
+            pass
 
     def start(self, folder: Path, target: Path, notebooks: tuple[str, ...]) -> bool:
+        """Have the PDF written: the sections not laid out yet, the index, the file."""
         ready = self._answer()  # the child's first line, written once its imports are made
         self._process.stdin.write(json.dumps({"folder": str(folder), "target": str(target),
                                               "notebooks": list(notebooks)}) + "\n")
@@ -50,6 +69,7 @@ class BackgroundPdf:
     def result(self) -> float:
         answer = self._answer()
         if answer.get("done"):
+            self.sections_seconds = float(answer.get("sections_seconds", 0.0))
             return float(answer["seconds"])
         kind = getattr(builtins, answer.get("type", ""), None)
         if isinstance(kind, type) and issubclass(kind, Exception):
@@ -95,22 +115,39 @@ class BackgroundPdf:
 
 
 def _serve() -> None:
-    """The child: import what the PDF needs, say it is ready, wait for its job, write it, answer."""
-    from segkit.report.pages import fonts_subset_slowly, write_pdf
+    """The child: import what the PDF needs, say it is ready, lay out each section as it comes, then
+    write the PDF and answer."""
+    from segkit.report.pages import fonts_subset_slowly
+    from segkit.report.pdf_build import SectionedPdf
 
-    slowly = fonts_subset_slowly()  # imports WeasyPrint (and pango) now, while the last notebook runs
+    if hasattr(os, "nice"):  # the sections laid out while the notebooks run take only the CPU they leave
+        os.nice(NICENESS)
+    slowly = fonts_subset_slowly()  # imports WeasyPrint (and pango) now, while the notebooks run
     print(json.dumps({"ready": True, "fonts_subset_slowly": slowly}), flush=True)
-    line = sys.stdin.readline()
-    if not line:  # the run ended (or failed) before its PDF
+    pdf, failure, early = None, None, 0.0
+    for line in sys.stdin:
+        job = json.loads(line)
+        tick = time.perf_counter()
+        try:
+            if failure is not None:
+                raise failure
+            if pdf is None:
+                pdf = SectionedPdf(Path(job["folder"]), tuple(job["notebooks"]))
+            if "section" in job:
+                pdf.add(job["section"])
+            else:
+                pdf.write(Path(job["target"]))
+        except Exception as error:  # noqa: BLE001 - sent back to be raised in the run
+            failure = error
+        if "section" in job:
+            early += time.perf_counter() - tick
+            continue
+        if failure is None:
+            answer = {"done": True, "seconds": time.perf_counter() - tick, "sections_seconds": early}
+        else:
+            answer = {"done": False, "type": type(failure).__name__, "message": str(failure)}
+        print(json.dumps(answer), flush=True)
         return
-    job = json.loads(line)
-    tick = time.perf_counter()
-    try:
-        write_pdf(Path(job["folder"]), Path(job["target"]), tuple(job["notebooks"]))
-        answer = {"done": True, "seconds": time.perf_counter() - tick}
-    except Exception as error:  # noqa: BLE001 - sent back to be raised in the run
-        answer = {"done": False, "type": type(error).__name__, "message": str(error)}
-    print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":

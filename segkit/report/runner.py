@@ -138,12 +138,28 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                      then=sources[then] if then else None,
                                      warm_imports=warm_imports_fit(work / "data", params))
 
-                def finished(notebook: str) -> None:
-                    exported.append(pages_out.submit(export_html, work / "executed" / f"{notebook}.ipynb",
-                                                     work / f"{notebook}.html", params.lang, notebooks))
+                pages_written: set[str] = set()
+                sent = []  # the PDF sections handed to its process, in run order
 
-                def last_started() -> None:  # the PDF's process starts (and imports) while the last notebook runs
-                    if pdf:
+                def export_page(notebook: str) -> None:
+                    export_html(work / "executed" / f"{notebook}.ipynb", work / f"{notebook}.html", params.lang,
+                                notebooks)
+                    pages_written.add(notebook)
+                    if state.get("pdf_early"):  # the PDF lays out each section in run order, as it can
+                        for name in notebooks[len(sent):]:
+                            if name not in pages_written:
+                                break
+                            state["pdf"].add_section(work, notebooks, name)
+                            sent.append(name)
+
+                def finished(notebook: str) -> None:
+                    if pdf and "pdf" not in state and pdf_sections_early(work / "data"):
+                        state["doing"] = "starting the process that writes the PDF"
+                        state["pdf"], state["pdf_early"] = stack.enter_context(BackgroundPdf()), True
+                    exported.append(pages_out.submit(export_page, notebook))
+
+                def last_started() -> None:  # else the PDF's process starts (and imports) while the last notebook runs
+                    if pdf and "pdf" not in state:
                         state["doing"] = "starting the process that writes the PDF"
                         state["pdf"] = stack.enter_context(BackgroundPdf())
 
@@ -172,6 +188,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                               if slowly else ""))
                     if "postgres" in params.exports.formats:  # nothing goes to the database before the report is whole
                         timings["pdf"] = round(pdf_writer.result(), 2)
+                        if pdf_writer.sections_seconds:
+                            timings["pdf_sections_early"] = round(pdf_writer.sections_seconds, 2)
                 tick = time.perf_counter()
                 doing = "writing the exports (exports/)"
                 progress("writing exports")
@@ -180,6 +198,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 if pdf and "pdf" not in timings:
                     doing = "writing the PDF"
                     timings["pdf"] = round(pdf_writer.result(), 2)
+                if pdf and pdf_writer.sections_seconds:  # beside the notebooks, off the run's path
+                    timings["pdf_sections_early"] = round(pdf_writer.sections_seconds, 2)
                 stack.close()
                 timings["total"] = round(time.perf_counter() - started, 2)
                 doing = "writing the manifest"
@@ -408,6 +428,18 @@ def warm_imports_fit(data_dir: Path, params: Params | None = None) -> bool:
 # second kernel adds a few hundred MB.
 PARALLEL_MAX_CUSTOMERS = 250_000
 MAX_NOTEBOOKS_AT_ONCE = 8  # params.Report.notebooks_at_once's upper bound
+# The largest run whose PDF sections are laid out while the notebooks run (segkit.report.pdf_build):
+# there the PDF (10-15 s) was the run's tail. The layouts are held until the PDF is written (about
+# 420 MB for a 41-page report), so a larger run, whose notebooks take more memory and whose exports
+# take longer than the PDF, lays them out at the end, beside the exports.
+PDF_EARLY_MAX_CUSTOMERS = 250_000
+
+
+def pdf_sections_early(data_dir: Path) -> bool:
+    """Whether the run's PDF sections are laid out as their pages are written: once 01 has saved the
+    features of at most PDF_EARLY_MAX_CUSTOMERS customers."""
+    customers = _customers(data_dir)
+    return customers is not None and customers <= PDF_EARLY_MAX_CUSTOMERS
 
 
 def notebooks_at_once(data_dir: Path, params: Params) -> int:

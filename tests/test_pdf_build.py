@@ -1,0 +1,109 @@
+"""The PDF laid out one part at a time (segkit.report.pdf_build, segkit.report.pdf_process): pages
+numbered through, the contents pointing at the right pages whatever the index's length, sections
+laid out in the background as a run writes their pages, errors brought back to the run."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.report import runner
+from segkit.report.html import table
+from segkit.report.pdf_build import SectionedPdf
+from segkit.report.pdf_process import BackgroundPdf
+from test_pdf_layout import index_page, pdf_text, printed_numbers, section_page, squeezed
+
+SECTIONS = ("01_cleaning", "02_rfm", "03_customer_value")
+
+
+def contents(pdf, sections=SECTIONS) -> dict[str, int]:
+    """The page the contents (on page 1) give for each section."""
+    text = pdf_text(pdf, 1, 1, raw=False)
+    return {name: int(re.search(re.escape(name) + r"[ .\u2026]*?(\d+)\s*$", text, re.M).group(1)) for name in sections}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Three section pages of 1, 2-3 and 1 pages (the second a 90-row table, then one too wide for
+    portrait) and a one-page index, made as a run makes them."""
+    folder = tmp_path_factory.mktemp("sections")
+    long = pd.DataFrame({"customer_id": [f"C{n:06d}" for n in range(90)], "revenue": np.linspace(1, 9e5, 90)})
+    wide = pd.DataFrame({f"Month {m:02d} revenue": [1_234_567.25] * 3 for m in range(1, 19)})
+    outputs = {"01_cleaning": ["<h1>01_cleaning</h1>", "<p>first</p>"],
+               "02_rfm": ["<h1>02_rfm</h1>", table(long, "en", currency=None).to_html(),
+                          table(wide, "en", currency=None).to_html()],
+               "03_customer_value": ["<h1>03_customer_value</h1>", "<p>third</p>"]}
+    for name, shown in outputs.items():
+        section_page(folder, name, shown)
+    index_page(folder, SECTIONS)
+    return folder
+
+
+@pytest.mark.parametrize("guess", [1, 2, 3])
+def test_pages_are_numbered_through_and_the_contents_point_at_each_section(folder, tmp_path, guess):
+    from pypdf import PdfReader
+
+    pdf = SectionedPdf(folder, SECTIONS, index_pages=guess)
+    for name in SECTIONS:  # as a run adds them, each once its page is written
+        pdf.add(name)
+    pdf.write(tmp_path / "report.pdf")
+    # the index takes one page: a wrong guess lays every section out again, once
+    assert pdf.index_pages == 1 and pdf.relaid == (0 if guess == 1 else len(SECTIONS))
+    reader = PdfReader(tmp_path / "report.pdf")
+    assert printed_numbers(tmp_path / "report.pdf") == [str(n) for n in range(1, len(reader.pages) + 1)]
+    found = contents(tmp_path / "report.pdf")
+    for name, page in found.items():
+        assert squeezed(pdf_text(tmp_path / "report.pdf", page, page)).startswith(name), (name, page)
+    assert found["01_cleaning"] == 2 and found["03_customer_value"] - found["02_rfm"] >= 2
+    # the contents link to the sections; each part's h1 is a bookmark; the wide table's page turns
+    targets = [reader.get_destination_page_number(item) + 1 for item in reader.outline if not isinstance(item, list)]
+    assert targets == [1, *found.values()]
+    links = [annotation.get_object() for annotation in reader.pages[0].get("/Annots", [])]
+    assert {str(link.get("/Dest")) for link in links if link.get("/Subtype") == "/Link"} == {f"part-{n}" for n in SECTIONS}
+    assert {f"part-{n}" for n in SECTIONS} <= set(reader.named_destinations)
+    assert [reader.get_destination_page_number(reader.named_destinations[f"part-{n}"]) + 1 for n in SECTIONS] \
+        == list(found.values())
+    sizes = [(float(page.mediabox.width), float(page.mediabox.height)) for page in reader.pages]
+    assert any(width > height for width, height in sizes) and sizes[0][0] < sizes[0][1]
+
+
+def test_a_section_out_of_order_is_refused(folder):
+    pdf = SectionedPdf(folder, SECTIONS)
+    with pytest.raises(ValueError, match="02_rfm added out of order: the next section of the PDF is 01_cleaning"):
+        pdf.add("02_rfm")
+
+
+def test_the_background_process_lays_out_sections_before_it_is_asked_for_the_pdf(folder, tmp_path):
+    with BackgroundPdf() as writer:
+        for name in SECTIONS[:2]:
+            writer.add_section(folder, SECTIONS, name)
+        writer.start(folder, tmp_path / "report.pdf", SECTIONS)  # the third is laid out now
+        seconds = writer.result()
+    assert seconds > 0 and writer.sections_seconds > 0
+    assert printed_numbers(tmp_path / "report.pdf")[-1] == str(len(printed_numbers(tmp_path / "report.pdf")))
+    assert list(contents(tmp_path / "report.pdf")) == list(SECTIONS)
+
+
+def test_a_section_that_fails_is_the_error_of_the_pdf(folder, tmp_path):
+    with BackgroundPdf() as writer:
+        writer.add_section(folder, ("01_cleaning", "09_missing"), "01_cleaning")
+        writer.add_section(folder, ("01_cleaning", "09_missing"), "09_missing")  # no page: fails in the child
+        writer.start(folder, tmp_path / "report.pdf", ("01_cleaning", "09_missing"))
+        with pytest.raises(FileNotFoundError, match="09_missing.html"):
+            writer.result()
+    assert not (tmp_path / "report.pdf").exists()
+
+
+def test_sections_are_laid_out_early_only_in_runs_up_to_the_size_set(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    assert not runner.pdf_sections_early(tmp_path)  # before 01 has written the features
+    pq.write_table(pa.table({"customer_id": [str(n) for n in range(500)]}), tmp_path / "features.parquet")
+    monkeypatch.setattr(runner, "PDF_EARLY_MAX_CUSTOMERS", 500)
+    assert runner.pdf_sections_early(tmp_path)
+    monkeypatch.setattr(runner, "PDF_EARLY_MAX_CUSTOMERS", 499)
+    assert not runner.pdf_sections_early(tmp_path)
