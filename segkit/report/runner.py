@@ -428,18 +428,29 @@ def warm_imports_fit(data_dir: Path, params: Params | None = None) -> bool:
 # second kernel adds a few hundred MB.
 PARALLEL_MAX_CUSTOMERS = 250_000
 MAX_NOTEBOOKS_AT_ONCE = 8  # params.Report.notebooks_at_once's upper bound
-# The largest run whose PDF sections are laid out while the notebooks run (segkit.report.pdf_build):
-# there the PDF (10-15 s) was the run's tail. The layouts are held until the PDF is written (about
-# 420 MB for a 41-page report), so a larger run, whose notebooks take more memory and whose exports
-# take longer than the PDF, lays them out at the end, beside the exports.
+# The largest run whose PDF sections are laid out while the notebooks run (segkit.report.pdf_build),
+# where that pays: the layouts (10-15 s of one core) then run beside the notebooks, and only the last
+# section, the index and the file are left at the end. On two cores the notebooks leave little CPU
+# unused: the demo (4,000 customers) took 63-72 s against 74-76 s, but at 25,000 and 100,000 customers
+# the notebooks slowed by what the PDF's tail saved (docs/benchmarks.md). With a third core the PDF has
+# one of its own (not measured: this machine has two). The layouts are held until the PDF is written
+# (about 420 MB for a 41-page report): a larger run lays them out at the end, beside the exports.
 PDF_EARLY_MAX_CUSTOMERS = 250_000
+PDF_EARLY_MAX_CUSTOMERS_TWO_CORES = 10_000
 
 
 def pdf_sections_early(data_dir: Path) -> bool:
     """Whether the run's PDF sections are laid out as their pages are written: once 01 has saved the
-    features of at most PDF_EARLY_MAX_CUSTOMERS customers."""
+    features of at most PDF_EARLY_MAX_CUSTOMERS customers on a machine with three cores or more, of
+    at most PDF_EARLY_MAX_CUSTOMERS_TWO_CORES with fewer."""
     customers = _customers(data_dir)
-    return customers is not None and customers <= PDF_EARLY_MAX_CUSTOMERS
+    most = PDF_EARLY_MAX_CUSTOMERS if _cores() >= 3 else PDF_EARLY_MAX_CUSTOMERS_TWO_CORES
+    return customers is not None and customers <= most
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def notebooks_at_once(data_dir: Path, params: Params) -> int:
@@ -452,7 +463,7 @@ def notebooks_at_once(data_dir: Path, params: Params) -> int:
         return params.report.notebooks_at_once
     if params.source.kind == "spark":
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = _cores()
     customers = _customers(data_dir)
     return 2 if cores >= 2 and customers is not None and customers <= PARALLEL_MAX_CUSTOMERS else 1
 
