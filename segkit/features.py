@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segkit.errors import DataError
+from segkit.intake.engines import to_frame
 
 FEATURE_COLUMNS = (
     "customer_id", "orders", "revenue", "first_purchase", "last_purchase",
@@ -106,7 +107,7 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
         transactions = ibis.memtable(_exact_frame(transactions, minor_unit))
         frame = con.to_pandas(customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue))
     else:  # an engine table: computed where it lives
-        frame = customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue).to_pandas()
+        frame = to_frame(customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue))
     frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     frame["customer_id"] = frame["customer_id"].astype(str)
     for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
@@ -225,6 +226,6 @@ def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table 
                                       order_by=[ibis.desc(counts.n), ibis.desc(counts.last), counts.value])
         best = counts.mutate(rank=rank).filter(lambda t: t["rank"] == 0).select("customer_id", **{name: "value"})
         result = result.left_join(best, "customer_id").select(result, best[name])
-    frame = (con or connect()).to_pandas(result) if isinstance(transactions, pd.DataFrame) else result.to_pandas()
+    frame = (con or connect()).to_pandas(result) if isinstance(transactions, pd.DataFrame) else to_frame(result)
     frame["customer_id"] = frame["customer_id"].astype(str)
     return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segkit.errors import DataError
+from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
 from segkit.intake.parsing import (FIXES, Parsed, decimal_array, exact_decimals, fixes_per_row, is_text, parse_amount,
@@ -142,7 +143,7 @@ class CleanResult:
         The engine keeps the exact DECIMAL amounts; here each is the nearest float64 (the engine's
         cast is correctly rounded), like every other number in pandas."""
         table = self.table
-        return table.mutate(amount=table.amount.cast("float64")).order_by("source_row").to_pandas()
+        return to_frame(table.mutate(amount=table.amount.cast("float64")).order_by("source_row"))
 
 
 class NoCleanRows(DataError):
@@ -822,7 +823,7 @@ def _round_down(value: float, minor_unit: int):
 def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None) -> pd.DataFrame:
     shown = ["source_row", "reason", "detail", *[c for c in OUTPUT_COLUMNS[1:] if c in judged.columns]]
     aside = judged.filter(judged.outcome == "set_aside")
-    aside = aside.mutate(amount=aside.amount.cast("float64")).select(shown).order_by("source_row").to_pandas()
+    aside = to_frame(aside.mutate(amount=aside.amount.cast("float64")).select(shown).order_by("source_row"))
     if originals is not None:
         aside = aside.merge(originals, on="source_row", how="left", validate="one_to_one")
     return aside.reset_index(drop=True)
@@ -907,7 +908,7 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
     (`split_survey_answers` with `survey_scores`; counted apart, not among `survey_answers`).
     Per-customer counts come from the engine."""
     table = clean if isinstance(clean, ibis.Table) else ibis.memtable(clean[["customer_id"]])
-    per_customer = table.group_by("customer_id").aggregate(rows=table.count()).to_pandas()
+    per_customer = to_frame(table.group_by("customer_id").aggregate(rows=table.count()))
     buyers = set(per_customer["customer_id"].astype(str))
     report = {"buyers": len(buyers)}
     if customers is not None:

@@ -38,6 +38,7 @@ import ibis
 import pandas as pd
 
 from segkit.errors import DataError
+from segkit.intake.engines import to_frame
 
 MATCHES = ("order_number", "product", "unmatched")
 # columns the clean rows carry when returns are marked (null on purchase lines)
@@ -183,8 +184,8 @@ def settle_customers(clean: ibis.Table, net_negative: str = "set_aside"
     outcomes = customer_outcomes(clean, net_negative)
     ledger = customer_ledger(outcomes, net_negative)
     aside = outcomes.filter(outcomes.outcome == "set_aside")
-    aside = aside.select("customer_id", "rule", "purchase_lines", "return_lines",
-                         revenue=aside.revenue.cast("float64")).order_by("customer_id").to_pandas()
+    aside = to_frame(aside.select("customer_id", "rule", "purchase_lines", "return_lines",
+                                  revenue=aside.revenue.cast("float64")).order_by("customer_id"))
     aside["customer_id"] = aside["customer_id"].astype(str)
     if aside.empty:
         return clean, ledger, aside

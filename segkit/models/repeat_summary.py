@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.errors import DataError, ParamsError
+from segkit.intake.engines import to_frame
 
 # The length of one unit in days; a month is a mean calendar month (365.25 / 12 days).
 UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
@@ -122,7 +123,7 @@ def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Tabl
     if isinstance(transactions, pd.DataFrame):  # read in place by the engine, not copied into it
         frame = con.to_pandas(repeat_summary_expr(ibis.memtable(transactions), calibration_end, observation_end))
     else:
-        frame = repeat_summary_expr(transactions, calibration_end, observation_end).to_pandas()
+        frame = to_frame(repeat_summary_expr(transactions, calibration_end, observation_end))
     frame["customer_id"] = frame["customer_id"].astype(str)
     first_day = pd.to_datetime(frame["first_day"])
     late = first_day > pd.Timestamp(calibration_end)

@@ -90,7 +90,9 @@ def monthly_activity(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Ta
     import ibis
 
     expr = monthly_activity_expr(ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions)
-    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
+    from segkit.intake.engines import to_frame
+
+    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
     frame["customer_id"] = frame["customer_id"].astype(str)
     frame["month"] = pd.to_datetime(frame["month"]).dt.date
     frame["orders"] = frame["orders"].astype("int64")
@@ -320,7 +322,9 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
     ordered = sorts_as_python(table)  # else sorted here: a database need not sort what Python re-sorts
     expr = month_start_features_table(table, months, activity_days, minor_unit, net_negative, order=ordered)
-    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else expr.to_pandas()
+    from segkit.intake.engines import to_frame
+
+    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
     if frame.empty:
         return pd.DataFrame(columns=["month", "customer_id"])
     frame["customer_id"] = frame["customer_id"].astype(str)
