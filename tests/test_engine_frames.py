@@ -44,3 +44,15 @@ def test_an_aggregate_with_dates_is_the_same_frame(table):
     per = table.group_by("label").aggregate(first=table.first_day.min(), last=table.last_day.max(), n=table.count())
     pd.testing.assert_frame_equal(to_frame(per).sort_values("n").reset_index(drop=True),
                                   per.to_pandas().sort_values("n").reset_index(drop=True), check_exact=True)
+
+
+def test_columns_arrow_would_convert_otherwise_are_as_ibis_gives_them():
+    con = connect()
+    con.raw_sql("CREATE OR REPLACE TABLE odd AS SELECT range AS n, NULL::BIGINT AS nothing, "
+                "CASE WHEN range % 2 = 0 THEN NULL ELSE range::HUGEINT * 9007199254740993 END AS big, "
+                "CASE WHEN range % 3 = 0 THEN NULL ELSE TIMESTAMP_MS '2025-01-01 10:00:00' END AS at_ms, "
+                "[range, range + 1] AS pair FROM range(50)")
+    odd = con.table("odd")
+    ours, theirs = to_frame(odd), odd.to_pandas()
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
+    assert ours["nothing"].isna().all() and str(ours["at_ms"].dtype) == str(theirs["at_ms"].dtype)

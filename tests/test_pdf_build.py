@@ -70,6 +70,32 @@ def test_pages_are_numbered_through_and_the_contents_point_at_each_section(folde
     assert any(width > height for width, height in sizes) and sizes[0][0] < sizes[0][1]
 
 
+def body_margins(document) -> list[tuple[float, float]]:
+    """(top, bottom) margin of the body box on each page of a laid-out WeasyPrint document."""
+    found = []
+    for page in document.pages:
+        body = page._page_box.children[0].children[0]
+        found.append((body.margin_top, body.margin_bottom))
+    return found
+
+
+def test_the_body_margin_is_above_the_index_and_below_the_last_section_only(folder):
+    # as in one document: a section's first page starts as high as any page that follows a break
+    pdf = SectionedPdf(folder, SECTIONS)
+    for name in SECTIONS:
+        pdf.add(name)
+    index = pdf._lay_out("index", 1)
+    assert body_margins(index)[0][0] > 0
+    assert all(top == 0 for name in SECTIONS for top, _ in body_margins(pdf.laid_out[name]))
+    assert all(bottom == 0 for name in SECTIONS[:-1] for _, bottom in body_margins(pdf.laid_out[name]))
+    assert body_margins(pdf.laid_out[SECTIONS[-1]])[-1][1] > 0
+
+
+def test_the_index_length_is_guessed_from_the_monthly_section(folder):
+    assert SectionedPdf(folder, SECTIONS).index_pages == 1
+    assert SectionedPdf(folder, (*SECTIONS, "06_migration")).index_pages == 2
+
+
 def test_a_section_out_of_order_is_refused(folder):
     pdf = SectionedPdf(folder, SECTIONS)
     with pytest.raises(ValueError, match="02_rfm added out of order: the next section of the PDF is 01_cleaning"):
@@ -112,3 +138,24 @@ def test_sections_are_laid_out_early_only_in_runs_up_to_the_size_set(tmp_path, m
     assert runner.pdf_sections_early(tmp_path)
     monkeypatch.setattr(runner, setting, 499)
     assert not runner.pdf_sections_early(tmp_path)
+
+
+def test_a_process_that_ended_after_saying_it_was_ready_is_reported_as_such(folder, tmp_path):
+    import signal
+
+    with BackgroundPdf() as writer:
+        ready = writer._process.stdout.readline()
+        assert "ready" in ready
+        writer._answer = lambda: {"ready": True}  # noqa: E731 - its line was read above
+        writer._process.send_signal(signal.SIGKILL)
+        writer._process.wait(timeout=10)
+        writer.add_section(folder, SECTIONS, "01_cleaning")  # a dead child: nothing raised here
+        with pytest.raises(RuntimeError, match=r"the process writing the PDF ended \(exit code -9\)"):
+            writer.start(folder, tmp_path / "report.pdf", SECTIONS)
+
+
+def test_no_section_is_sent_once_the_writer_is_closed(folder):
+    writer = BackgroundPdf(lower_priority=True)
+    writer.close()
+    writer.add_section(folder, SECTIONS, "01_cleaning")  # the run failed meanwhile: ignored, no error
+    assert writer._process.poll() is not None

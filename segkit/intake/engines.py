@@ -47,11 +47,12 @@ def drop_temporary(table: ibis.Table) -> None:
 
 
 def to_frame(expr: ibis.Table) -> pd.DataFrame:
-    """`expr.to_pandas()` with the same columns and dtypes, fetched as Arrow and converted in Arrow:
-    dates become datetime64[s] there, and a column with missing values stays a column (Ibis' DuckDB
-    backend builds a Python object per value of such a column, and per date, then converts them
-    back: 3.2 of the 7.0 s a million customers' features took). Elsewhere (PostgreSQL, Spark),
-    `expr.to_pandas()` itself."""
+    """`expr.to_pandas()`, fetched as Arrow and converted there: Ibis' DuckDB backend builds a Python
+    object per value of a column with a missing value, and per date, then converts them back (3.2 of
+    the 7.0 s a million customers' features took). The columns and dtypes are Ibis': dates become
+    datetime64[s], and a timestamp column with missing values datetime64[us], in Arrow. Where Arrow's
+    conversion would differ (nested or interval columns, a whole-number column with no value at all,
+    HUGEINT sums) and outside DuckDB (PostgreSQL, Spark), `expr.to_pandas()` itself."""
     import pyarrow as pa
     from ibis.formats.pandas import PandasData
 
@@ -59,7 +60,14 @@ def to_frame(expr: ibis.Table) -> pd.DataFrame:
     if not runs_in_duckdb(table):
         return table.to_pandas()
     arrow = table.to_pyarrow()
-    dates = [i for i, field in enumerate(arrow.schema) if pa.types.is_date(field.type)]
-    for i in dates:
-        arrow = arrow.set_column(i, arrow.schema.field(i).name, arrow.column(i).cast(pa.timestamp("s")))
+    for i, (field, kind) in enumerate(zip(arrow.schema, table.schema().types)):
+        column = arrow.column(i)
+        if (pa.types.is_nested(field.type) or pa.types.is_duration(field.type) or pa.types.is_interval(field.type)
+                or (pa.types.is_decimal(field.type) and kind.is_integer())
+                or (kind.is_integer() and len(column) and column.null_count == len(column))):
+            return table.to_pandas()
+        if pa.types.is_date(field.type):
+            arrow = arrow.set_column(i, field.name, column.cast(pa.timestamp("s")))
+        elif pa.types.is_timestamp(field.type) and column.null_count and field.type.unit != "us":
+            arrow = arrow.set_column(i, field.name, column.cast(pa.timestamp("us", field.type.tz)))
     return PandasData.convert_table(arrow.to_pandas(), table.schema())

@@ -23,7 +23,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-INDEX_PAGES = 2  # the index's pages as the section pages are first numbered (its usual length)
+# The index's pages as the section pages are first numbered: two with the monthly section (alerts
+# and KPIs over time, from 06_migration), one without it (a customer-level run).
+INDEX_PAGES = 2
+INDEX_PAGES_WITHOUT_MONTHLY = 1
 
 
 class SectionedPdf:
@@ -32,7 +35,7 @@ class SectionedPdf:
     lays out the sections not added yet and the index (once index.html is written) and writes the
     PDF. Raises ValueError for a section added out of order, and what WeasyPrint raises."""
 
-    def __init__(self, folder: Path, notebooks: tuple[str, ...], index_pages: int = INDEX_PAGES):
+    def __init__(self, folder: Path, notebooks: tuple[str, ...], index_pages: int | None = None):
         import logging
 
         from segkit.report.pages import run_folder_fetcher
@@ -41,6 +44,8 @@ class SectionedPdf:
 
         self.folder = Path(folder)
         self.notebooks = tuple(notebooks)
+        if index_pages is None:
+            index_pages = INDEX_PAGES if "06_migration" in self.notebooks else INDEX_PAGES_WITHOUT_MONTHLY
         self.index_pages = index_pages
         self.laid_out: dict[str, object] = {}  # section -> WeasyPrint Document, in notebooks order
         self.relaid = 0  # sections laid out again because the index took another number of pages
@@ -59,14 +64,15 @@ class SectionedPdf:
         for name in self.notebooks:
             if name not in self.laid_out:
                 self.add(name)
-        for _ in range(3):  # the index's contents name pages: its length moves them only when it changes
-            index = self._lay_out("index", 1, self._contents_css())
+        index = self._lay_out("index", 1, self._contents_css())
+        for _ in range(3):  # its contents name pages: its length moves them only when it changes
             if len(index.pages) == self.index_pages:
                 break
             self.index_pages = len(index.pages)
             for name in self.notebooks:
                 self.laid_out[name] = self._lay_out(name, self._first_page(name))
                 self.relaid += 1
+            index = self._lay_out("index", 1, self._contents_css())
         pages = [page for document in (index, *self.laid_out.values()) for page in document.pages]
         from segkit.report.pages import fonts_subset_slowly
 
@@ -99,6 +105,11 @@ class SectionedPdf:
             body = re.sub(r'href="(\d\d_\w+)\.html"', r'href="#part-\1"', body)
         part = f'<section class="segkit-part" id="part-{name}">{body}</section>'
         numbering = f"@page :first {{ counter-reset: page {first_page}; }}\n" if first_page > 1 else ""
+        # in one document the body's margins were above the index and below the last section only
+        if name != "index":
+            numbering += "body { margin-top: 0 !important; }\n"
+        if name != (self.notebooks[-1] if self.notebooks else "index"):
+            numbering += "body { margin-bottom: 0 !important; }\n"
         # the print rules last, so that they win over the pages' own; the rules nothing in the part can
         # use go (about 95% of the notebook template's 260 KB): the same pages, 25% less time
         sheets = without_unused_rules([*page_sheets, index_sheet, PRINT_CSS + numbering + extra_css], part)

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -36,34 +37,44 @@ class BackgroundPdf:
     text (FileNotFoundError, ValueError, ...), any other as a RuntimeError naming it. `close()` stops a
     process still running (a run that failed meanwhile) at once; use it as a context manager."""
 
-    def __init__(self):
+    def __init__(self, lower_priority: bool = False):
+        """`lower_priority`: the child runs at NICENESS, for a PDF laid out while the notebooks run."""
         package_parent = str(Path(__file__).resolve().parents[2])  # this segkit, wherever it was imported from
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
         self._said = tempfile.TemporaryFile()  # its stderr: a pipe nobody reads could fill and block it
-        self._process = subprocess.Popen([sys.executable, "-m", "segkit.report.pdf_process"], stdin=subprocess.PIPE,
+        command = [sys.executable, "-m", "segkit.report.pdf_process", *(["--lower-priority"] if lower_priority else [])]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self._said, text=True, encoding="utf-8",
                                          env=env, start_new_session=True)
         self._started = False
+        self._closed = False
+        self._lock = threading.Lock()  # the run's page thread sends sections; its main thread closes
         self.sections_seconds = 0.0  # the sections laid out before `start`, while the notebooks ran
 
     def add_section(self, folder: Path, notebooks: tuple[str, ...], name: str) -> None:
         """Have section `name` laid out now (`segkit.report.pdf_build.SectionedPdf.add`): the next of
         `notebooks`, whose page is in `folder`. A child that has ended says so at `start` or `result`."""
-        self._started = True
-        try:
-            self._process.stdin.write(json.dumps({"section": name, "folder": str(folder),
-                                                  "notebooks": list(notebooks)}) + "\n")
-            self._process.stdin.flush()
-        except OSError:
-            pass
+        with self._lock:
+            if self._closed:  # the run failed or was stopped meanwhile
+                return
+            self._started = True
+            try:
+                self._process.stdin.write(json.dumps({"section": name, "folder": str(folder),
+                                                      "notebooks": list(notebooks)}) + "\n")
+                self._process.stdin.flush()
+            except (OSError, ValueError):
+                pass
 
     def start(self, folder: Path, target: Path, notebooks: tuple[str, ...]) -> bool:
         """Have the PDF written: the sections not laid out yet, the index, the file."""
         ready = self._answer()  # the child's first line, written once its imports are made
-        self._process.stdin.write(json.dumps({"folder": str(folder), "target": str(target),
-                                              "notebooks": list(notebooks)}) + "\n")
-        self._process.stdin.flush()
         self._started = True
+        try:
+            self._process.stdin.write(json.dumps({"folder": str(folder), "target": str(target),
+                                                  "notebooks": list(notebooks)}) + "\n")
+            self._process.stdin.flush()
+        except OSError:  # it ended after saying it was ready (its memory, a signal): say how
+            self._ended()
         return bool(ready.get("fonts_subset_slowly"))
 
     def result(self) -> float:
@@ -81,13 +92,19 @@ class BackgroundPdf:
             line = self._process.stdout.readline()
             return json.loads(line)
         except (OSError, ValueError):
-            self._process.wait(timeout=10)
-            self._said.seek(0)
-            said = self._said.read().decode("utf-8", "replace").strip().splitlines()
-            raise RuntimeError(f"the process writing the PDF ended (exit code {self._process.returncode})"
-                               + (f": {said[-1]}" if said else "")) from None
+            self._ended()
+
+    def _ended(self) -> None:
+        """Raise a RuntimeError with the ended child's exit code and the last line it wrote."""
+        self._process.wait(timeout=10)
+        self._said.seek(0)
+        said = self._said.read().decode("utf-8", "replace").strip().splitlines()
+        raise RuntimeError(f"the process writing the PDF ended (exit code {self._process.returncode})"
+                           + (f": {said[-1]}" if said else "")) from None
 
     def close(self) -> None:
+        with self._lock:  # no section is sent from now on
+            self._closed = True
         if self._process.poll() is None:
             if self._started:  # still writing the PDF of a run that failed meanwhile: stop it now
                 self._process.terminate()
@@ -120,7 +137,7 @@ def _serve() -> None:
     from segkit.report.pages import fonts_subset_slowly
     from segkit.report.pdf_build import SectionedPdf
 
-    if hasattr(os, "nice"):  # the sections laid out while the notebooks run take only the CPU they leave
+    if "--lower-priority" in sys.argv[1:] and hasattr(os, "nice"):  # laid out beside the notebooks: the CPU they leave
         os.nice(NICENESS)
     slowly = fonts_subset_slowly()  # imports WeasyPrint (and pango) now, while the notebooks run
     print(json.dumps({"ready": True, "fonts_subset_slowly": slowly}), flush=True)

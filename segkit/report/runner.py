@@ -155,7 +155,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 def finished(notebook: str) -> None:
                     if pdf and "pdf" not in state and pdf_sections_early(work / "data"):
                         state["doing"] = "starting the process that writes the PDF"
-                        state["pdf"], state["pdf_early"] = stack.enter_context(BackgroundPdf()), True
+                        state["pdf"], state["pdf_early"] = stack.enter_context(BackgroundPdf(lower_priority=True)), True
                     exported.append(pages_out.submit(export_page, notebook))
 
                 def last_started() -> None:  # else the PDF's process starts (and imports) while the last notebook runs
