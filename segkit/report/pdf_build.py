@@ -3,15 +3,16 @@ index (the executive summary and the contents) last, then all pages as one PDF.
 
 WeasyPrint lays out the 40-odd pages of a report in 10-15 s, most of it tables and line breaking.
 Laid out as one joined document, that work could only start once every page, the index included,
-was written, and it was the tail of every small run. Laid out part by part, the sections are done
-while the later notebooks run (`segkit.report.pdf_process` does it in a process of its own), and
-what is left at the end is the last section, the index and the writing.
+was written, and it was the tail of every small run. Laid out part by part, a small run's sections
+are done while the later notebooks run (`segkit.report.pdf_process` does it in a process of its own,
+`segkit.report.runner.pdf_sections_early` says when), and what is left at the end is the last
+section, the index and the writing.
 
 The parts are the same as in one document: every part is laid out with the same style sheets
 (the first section page's, the index page's and PRINT_CSS) and starts on a new page; the pages
 are numbered through, each part's first page number set with `@page :first { counter-reset }`.
 The section pages come after the index, whose length is known only at the end: they are numbered
-as if the index took `index_pages` pages (two, as it does with the monthly section), and laid out
+as if the index took `index_pages` pages (two with the monthly section, one without), and laid out
 again, with the right numbers, when it takes another number. The contents' page numbers are
 written into the index's style as text, since the sections are other documents to it; its links
 to the sections, the bookmarks and the page sizes (landscape parts) are kept when the pages are
