@@ -91,7 +91,8 @@ class TreeMemory:
         self.peak = 0
         self.peak_by_stage: dict[str, int] = {}
         self.cpu_by_stage: dict[str, float] = {}  # CPU seconds (user + sys) of the tree while each stage ran
-        self._cpu_seen: dict[tuple[int, float], float] = {}
+        self.sys_by_stage: dict[str, float] = {}  # of which in the kernel (system time: page faults, I/O)
+        self._cpu_seen: dict[tuple[int, float], tuple[float, float]] = {}
         self.stage_of_pid: dict[int, str] = {}
         self.samples = 0
         self._stop = threading.Event()
@@ -112,7 +113,7 @@ class TreeMemory:
                 procs = [*([] if self._skip_root else [self._root]), *self._root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
-            total, cpu = 0, 0.0
+            total, cpu, system = 0, 0.0, 0.0
             for proc in procs:
                 try:
                     if proc.pid != self._root.pid:  # the stage a process was first seen in: which notebook a kernel ran
@@ -123,10 +124,12 @@ class TreeMemory:
                         key = (proc.pid, proc.create_time())
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
-                used = times.user + times.system
-                cpu += used - self._cpu_seen.get(key, 0.0)  # (a process's last 0.1 s before it ends is missed)
+                used, seen = (times.user + times.system, times.system), self._cpu_seen.get(key, (0.0, 0.0))
+                cpu += used[0] - seen[0]  # (a process's last 0.1 s before it ends is missed)
+                system += used[1] - seen[1]
                 self._cpu_seen[key] = used
             self.cpu_by_stage[self.stage] = self.cpu_by_stage.get(self.stage, 0.0) + cpu
+            self.sys_by_stage[self.stage] = self.sys_by_stage.get(self.stage, 0.0) + system
             self.samples += 1
             self.peak = max(self.peak, total)
             self.peak_by_stage[self.stage] = max(self.peak_by_stage.get(self.stage, 0), total)
@@ -166,16 +169,18 @@ def run_report(params: Path, out: Path, pdf: bool = True, profile: Path | None =
     wall = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the tree, once waited for
     cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    system = children.ru_stime - children_before.ru_stime
+    faults = children.ru_minflt - children_before.ru_minflt
     if profile is not None:  # without py-spy's own CPU: the polled sum (each process's last 0.1 s missed)
-        cpu = sum(memory.cpu_by_stage.values())
+        cpu, system = sum(memory.cpu_by_stage.values()), sum(memory.sys_by_stage.values())
     if proc.returncode != 0:
         raise SystemExit(f"segkit report failed (exit {proc.returncode}): " + "\n".join(log[-5:]))
     # the command prints the index page's path (py-spy adds its own lines around it)
     index = [line for line in proc.stdout.read().splitlines() if line.strip().endswith("index.html")]
     folder = Path(index[-1].strip()).parent
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    return {"wall_s": wall, "cpu_s": cpu, "peak_mb": memory.peak / 2**20, "samples": memory.samples,
-            "cpu_s_by_stage": memory.cpu_by_stage, "load_average": os.getloadavg(),
+    return {"wall_s": wall, "cpu_s": cpu, "sys_s": system, "minor_faults": faults, "peak_mb": memory.peak / 2**20,
+            "samples": memory.samples, "cpu_s_by_stage": memory.cpu_by_stage, "sys_s_by_stage": memory.sys_by_stage, "load_average": os.getloadavg(),
             "stage_of_pid": memory.stage_of_pid,
             "peak_mb_by_stage": {k: v / 2**20 for k, v in memory.peak_by_stage.items()},
             "timings_s": manifest["timings_s"], "folder": str(folder)}
@@ -239,26 +244,34 @@ def table(results: dict[str, dict], engine: str, fmt: str) -> str:
              f"Python {platform.python_version()}, {os.cpu_count()} cores; peak = summed RSS of the command and "
              "its kernels, polled every 0.1 s.", "",
              "| stage | " + " | ".join(f"{s} s" for s in sizes) + " | " + " | ".join(f"{s} CPU s" for s in sizes)
+             + " | " + " | ".join(f"{s} of which system s" for s in sizes)
              + " | " + " | ".join(f"{s} peak MB" for s in sizes) + " |",
-             "| --- |" + " --- |" * (3 * len(sizes))]
+             "| --- |" + " --- |" * (4 * len(sizes))]
     for stage in [*notebooks, *STAGES_AFTER]:
         times = [results[s]["timings_s"].get(stage) for s in sizes]
         cpus = [results[s]["cpu_s_by_stage"].get(stage) for s in sizes]
+        systems = [results[s]["sys_s_by_stage"].get(stage) for s in sizes]
         peaks = [results[s]["peak_mb_by_stage"].get(stage) for s in sizes]
         lines.append(f"| {stage} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in times) + " | "
                      + " | ".join("-" if v is None else f"{v:.1f}" for v in cpus) + " | "
+                     + " | ".join("-" if v is None else f"{v:.1f}" for v in systems) + " | "
                      + " | ".join("-" if v is None else f"{v:,.0f}" for v in peaks) + " |")
     classic = [sum(results[s]["timings_s"].get(n, 0) for n in CLASSIC) for s in sizes]
     classic_cpu = [sum(results[s]["cpu_s_by_stage"].get(n, 0) for n in CLASSIC) for s in sizes]
+    classic_sys = [sum(results[s]["sys_s_by_stage"].get(n, 0) for n in CLASSIC) for s in sizes]
     lines.append("| five classic stages (01, 02, 04, 05, 08; notebooks only) | "
                  + " | ".join(f"{v:.1f}" for v in classic) + " | " + " | ".join(f"{v:.1f}" for v in classic_cpu)
-                 + " |" + " |" * len(sizes))
+                 + " | " + " | ".join(f"{v:.1f}" for v in classic_sys) + " |" + " |" * len(sizes))
     lines.append("| whole report (manifest total) | " + " | ".join(f"{results[s]['timings_s']['total']:.1f}" for s in sizes)
-                 + " |" + " |" * len(sizes) + " " + " | ".join(f"**{results[s]['peak_mb']:,.0f}**" for s in sizes) + " |")
-    lines.append("| the command, start to exit (wall; CPU of the whole tree) | "
+                 + " |" + " |" * (2 * len(sizes)) + " " + " | ".join(f"**{results[s]['peak_mb']:,.0f}**" for s in sizes)
+                 + " |")
+    lines.append("| the command, start to exit (wall; CPU and system time of the whole tree) | "
                  + " | ".join(f"{results[s]['wall_s']:.1f}" for s in sizes) + " | "
-                 + " | ".join(f"{results[s]['cpu_s']:.1f}" for s in sizes) + " |" + " |" * len(sizes))
+                 + " | ".join(f"{results[s]['cpu_s']:.1f}" for s in sizes) + " | "
+                 + " | ".join(f"{results[s]['sys_s']:.1f}" for s in sizes) + " |" + " |" * len(sizes))
     lines.append("")
+    lines.append("Minor page faults of the whole tree: "
+                 + "; ".join(f"{s}: {results[s]['minor_faults']:,}" for s in sizes) + ".")
     lines.append("Load average (1, 5, 15 min) at the end of each run: "
                  + "; ".join(f"{s}: {', '.join(f'{x:.1f}' for x in results[s]['load_average'])}" for s in sizes)
                  + f" ({os.cpu_count()} cores).")
