@@ -104,3 +104,33 @@ def test_segkit_alone_on_a_million_generated_lines(tmp_path):
     assert result.ledger["rows"].sum() == rows  # every input row is in the ledger, once
     features = segkit.customer_features(intake.engine, result.scored, result.as_of, p.features.activity_days)
     assert len(features) == 100_000 and features["orders"].sum() == meta["orders"]
+
+
+def test_the_report_benchmark_table_gives_system_time_and_page_faults_in_aligned_columns():
+    report = bench_module("bench_report")
+    run = {"wall_s": 100.0, "cpu_s": 150.0, "sys_s": 30.5, "minor_faults": 1_234_567, "peak_mb": 1500.0,
+           "load_average": (1.0, 1.0, 1.0),
+           "timings_s": {"01_cleaning": 40.0, "02_rfm": 10.0, "html": 3.0, "pdf": 9.0, "exports": 20.0, "total": 95.0},
+           "cpu_s_by_stage": {"01_cleaning": 70.0, "02_rfm": 11.0, "exports": 30.0},
+           "sys_s_by_stage": {"01_cleaning": 12.3, "02_rfm": 1.5, "exports": 4.0},
+           "peak_mb_by_stage": {"01_cleaning": 1500.0, "02_rfm": 900.0, "exports": 1100.0}}
+    text = report.table({"1M": run, "10M": run}, "duckdb", "parquet")
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert "1M of which system s" in rows[0] and "10M of which system s" in rows[0]
+    assert {row.count("|") for row in rows} == {rows[0].count("|")}  # every row has the header's cells
+    cleaning = next(row for row in rows if row.startswith("| 01_cleaning "))
+    assert cleaning.split("|")[6:8] == [" 12.3 ", " 12.3 "]  # the system time, after wall and CPU per size
+    assert "30.5" in rows[-1] and "1,234,567" in text
+
+
+def test_the_memory_probe_times_a_second_fill_per_pause_and_refuses_a_bad_size():
+    probe = bench_module("memory_probe")
+    result = probe.touch_after(4, 0)
+    assert result["pause_s"] == 0 and result["wall_s"] >= 0 and result["sys_s"] >= 0
+    assert result["wall_s_per_gb"] == pytest.approx(result["wall_s"] * 256)
+    text = probe.main(["--mb", "4", "--pauses", "0,0.1"])
+    assert len([line for line in text.splitlines() if line.startswith("| 0")]) == 2
+    with pytest.raises(SystemExit, match="--mb must be a positive"):
+        probe.main(["--mb", "0"])
+    with pytest.raises(SystemExit, match="--pauses must be numbers"):
+        probe.main(["--pauses", "soon"])
