@@ -82,6 +82,8 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     tenure_days (days since the first purchase), avg_order_value, interval_days (mean days between
     orders; missing for one-order customers), orders_recent (orders in the `activity_days` up to and
     including `as_of`), and categories (distinct product categories) where known.
+    The rows are sorted by customer_id as Python sorts the ids (whole-number ids as numbers: the embedded
+    engine sorts them; a database's collation may differ, so there pandas sorts them), then made text.
 
     Revenue is the exact sum of the amounts (DECIMAL with `minor_unit` decimals: amounts given as
     floats are rounded half away from zero first, as cleaning does) as the nearest float64;
@@ -103,17 +105,23 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     >>> len(f), int(f.orders.sum())
     (23570, 67591)
     """
-    if isinstance(transactions, pd.DataFrame):  # read in place by the engine, not copied into it
+    from segkit.monthly.activity import sorts_as_python
+
+    from_frame = isinstance(transactions, pd.DataFrame)
+    if from_frame:  # read in place by the engine, not copied into it
         transactions = ibis.memtable(_exact_frame(transactions, minor_unit))
-        frame = con.to_pandas(customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue))
-    else:  # an engine table: computed where it lives
-        frame = to_frame(customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue))
-    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    expr = customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue)
+    expr = expr.select(*[c for c in FEATURE_COLUMNS if c in expr.columns],
+                       *[c for c in expr.columns if c not in FEATURE_COLUMNS])
+    if sorts_as_python(transactions):  # sorted by the engine (by UTF-8 bytes: Python's order), not by a copy here
+        expr = expr.order_by("customer_id")
+    frame = con.to_pandas(expr) if from_frame else to_frame(expr)
+    if not frame["customer_id"].is_monotonic_increasing:  # a database sorts text by its own collation
+        frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     frame["customer_id"] = frame["customer_id"].astype(str)
     for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
         frame[name] = frame[name].astype("int64")
-    ordered = [c for c in FEATURE_COLUMNS if c in frame.columns] + [c for c in frame.columns if c not in FEATURE_COLUMNS]
-    return frame[ordered]
+    return frame
 
 
 def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:

@@ -63,3 +63,23 @@ def test_floor_revenue_makes_a_negative_revenue_zero_and_leaves_the_input_alone(
     assert floored.loc["A", "avg_order_value"] == 0.0 and floored.loc["B", "revenue"] == 7.5
     assert floored.loc["A", "orders"] == 1  # a line under the order it cancels adds no order
     pd.testing.assert_frame_equal(tx, before)
+
+
+@pytest.mark.parametrize("ids", [["b", "é", "A", "10", "9", "Z", "ä"], [30, 4, 100, 7, 2, 55, 8]])
+@pytest.mark.parametrize("from_engine", [False, True])
+def test_customers_come_back_in_python_order_with_the_feature_columns_first(ids, from_engine):
+    """Sorted by the embedded engine (by UTF-8 bytes, or numbers as numbers), as Python sorts the ids,
+    whether the lines are a frame or a table in the engine; whole-number ids sort as numbers."""
+    from segkit.features import FEATURE_COLUMNS
+
+    rows = [(i, f"o{n}{k}", "2024-01-0%d" % (1 + (n + k) % 9), 1.0 + n, "c%d" % (k % 2))
+            for n, i in enumerate(ids) for k in range(3)]
+    tx = pd.DataFrame(rows, columns=["customer_id", "order_id", "ordered_at", "amount", "category"])
+    tx["ordered_at"] = pd.to_datetime(tx["ordered_at"])
+    tx = tx.sample(frac=1, random_state=1).reset_index(drop=True)  # lines in no order
+    con = connect()
+    lines = con.create_table("lines", tx) if from_engine else tx
+    f = customer_features(con, lines, dt.date(2024, 1, 31))
+    assert f["customer_id"].tolist() == [str(i) for i in sorted(ids)]
+    assert list(f.columns) == [c for c in FEATURE_COLUMNS if c in f.columns] + ["categories"]
+    assert f["orders"].tolist() == [3] * len(ids) and f["categories"].tolist() == [2] * len(ids)
