@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segkit.errors import DataError
-from segkit.intake.engines import to_frame
+from segkit.intake.engines import ordered_by_id, sorted_by_id, to_frame
 
 FEATURE_COLUMNS = (
     "customer_id", "orders", "revenue", "first_purchase", "last_purchase",
@@ -105,19 +105,14 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     >>> len(f), int(f.orders.sum())
     (23570, 67591)
     """
-    from segkit.monthly.activity import sorts_as_python
-
     from_frame = isinstance(transactions, pd.DataFrame)
     if from_frame:  # read in place by the engine, not copied into it
         transactions = ibis.memtable(_exact_frame(transactions, minor_unit))
     expr = customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue)
     expr = expr.select(*[c for c in FEATURE_COLUMNS if c in expr.columns],
                        *[c for c in expr.columns if c not in FEATURE_COLUMNS])
-    if sorts_as_python(transactions):  # sorted by the engine (by UTF-8 bytes: Python's order), not by a copy here
-        expr = expr.order_by("customer_id")
-    frame = con.to_pandas(expr) if from_frame else to_frame(expr)
-    if not frame["customer_id"].is_monotonic_increasing:  # a database sorts text by its own collation
-        frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    expr = ordered_by_id(expr, transactions)  # sorted by the engine, not by a copy here
+    frame = sorted_by_id(con.to_pandas(expr) if from_frame else to_frame(expr))
     frame["customer_id"] = frame["customer_id"].astype(str)
     for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
         frame[name] = frame[name].astype("int64")
@@ -234,6 +229,7 @@ def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table 
                                       order_by=[ibis.desc(counts.n), ibis.desc(counts.last), counts.value])
         best = counts.mutate(rank=rank).filter(lambda t: t["rank"] == 0).select("customer_id", **{name: "value"})
         result = result.left_join(best, "customer_id").select(result, best[name])
+    result = ordered_by_id(result, table, text=True)
     frame = (con or connect()).to_pandas(result) if isinstance(transactions, pd.DataFrame) else to_frame(result)
     frame["customer_id"] = frame["customer_id"].astype(str)
-    return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return sorted_by_id(frame)

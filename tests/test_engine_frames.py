@@ -56,3 +56,36 @@ def test_columns_arrow_would_convert_otherwise_are_as_ibis_gives_them():
     ours, theirs = to_frame(odd), odd.to_pandas()
     pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
     assert ours["nothing"].isna().all() and str(ours["at_ms"].dtype) == str(theirs["at_ms"].dtype)
+
+
+@pytest.mark.parametrize("ids", [["b", "é", "A", "10", "9", "Z", "ä"], [30, 4, 100, 7, 2, 55, 8]])
+@pytest.mark.parametrize("from_engine", [False, True])
+def test_per_customer_results_sorted_by_the_engine_come_back_as_python_sorts_the_ids_as_text(ids, from_engine):
+    """repeat_summary and most_frequent_values make the ids text, then sort them: the engine's sort
+    (ordered_by_id with text) gives that order, whole-number ids included ("10" before "9")."""
+    from segkit.features import most_frequent_values
+    from segkit.models.repeat_summary import repeat_summary
+
+    rows = [(i, f"o{n}{k}", f"2024-01-0{1 + (n + 2 * k) % 9}", 1.0 + n, f"c{k % 2}")
+            for n, i in enumerate(ids) for k in range(3)]
+    tx = pd.DataFrame(rows, columns=["customer_id", "order_id", "ordered_at", "amount", "category"])
+    tx["ordered_at"] = pd.to_datetime(tx["ordered_at"])
+    tx = tx.sample(frac=1, random_state=2).reset_index(drop=True)
+    con = connect()
+    lines = con.create_table("lines", tx) if from_engine else tx
+    expected = sorted(str(i) for i in ids)
+    summary = repeat_summary(con, lines, dt.date(2024, 1, 31))
+    assert summary["customer_id"].tolist() == expected and list(summary.index) == list(range(len(ids)))
+    assert summary["x"].tolist() == [2] * len(ids)  # three purchase days each: two repeats
+    favourite = most_frequent_values(con, lines, ["category"])
+    assert favourite["customer_id"].tolist() == expected and favourite["category"].notna().all()
+
+
+def test_sorted_by_id_sorts_what_an_engine_left_unsorted_and_numbers_the_rows():
+    from segkit.intake.engines import sorted_by_id
+
+    frame = pd.DataFrame({"customer_id": ["b", "a", "c"], "v": [2, 1, 3]}, index=[5, 6, 7])
+    assert sorted_by_id(frame).to_dict("list") == {"customer_id": ["a", "b", "c"], "v": [1, 2, 3]}
+    assert list(sorted_by_id(frame).index) == [0, 1, 2]
+    ready = pd.DataFrame({"customer_id": ["a", "b"], "v": [1, 2]}, index=[3, 9])
+    assert list(sorted_by_id(ready).index) == [0, 1] and sorted_by_id(ready)["v"].tolist() == [1, 2]

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.errors import DataError, ParamsError
-from segkit.intake.engines import to_frame
+from segkit.intake.engines import ordered_by_id, sorted_by_id, to_frame
 
 # The length of one unit in days; a month is a mean calendar month (365.25 / 12 days).
 UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
@@ -120,15 +120,15 @@ def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Tabl
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in columns]
     if missing:
         raise DataError(f"transactions lack column(s) {', '.join(missing)} needed for the repeat-buying summary")
-    if isinstance(transactions, pd.DataFrame):  # read in place by the engine, not copied into it
-        frame = con.to_pandas(repeat_summary_expr(ibis.memtable(transactions), calibration_end, observation_end))
-    else:
-        frame = to_frame(repeat_summary_expr(transactions, calibration_end, observation_end))
+    source = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
+    # sorted by the engine as the ids sort once made text (not by a copy here)
+    expr = ordered_by_id(repeat_summary_expr(source, calibration_end, observation_end), source, text=True)
+    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
     frame["customer_id"] = frame["customer_id"].astype(str)
     first_day = pd.to_datetime(frame["first_day"])
     late = first_day > pd.Timestamp(calibration_end)
     n_late = int(late.sum())
-    frame = frame.loc[~late].sort_values("customer_id", kind="stable").reset_index(drop=True)
+    frame = sorted_by_id(frame.loc[~late])
     if frame.empty:
         raise DataError(f"no customer bought on or before calibration_end ({calibration_end}); "
                         "choose a later calibration_end")
