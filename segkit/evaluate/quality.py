@@ -13,6 +13,8 @@ from sklearn.utils import check_random_state
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
+from segkit.models.pairwise import small_chunks
+
 
 def cluster_quality(X: np.ndarray, labels: np.ndarray, sample_size: int = 5_000,
                     random_state: int | None = 0) -> dict[str, float]:
@@ -21,8 +23,10 @@ def cluster_quality(X: np.ndarray, labels: np.ndarray, sample_size: int = 5_000,
     if len(np.unique(labels)) < 2:
         raise ValueError("cluster quality needs at least 2 clusters")
     sample = min(sample_size, len(X))
+    with small_chunks():
+        silhouette = float(silhouette_score(X, labels, sample_size=sample, random_state=random_state))
     return {
-        "silhouette": float(silhouette_score(X, labels, sample_size=sample, random_state=random_state)),
+        "silhouette": silhouette,
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
     }
@@ -95,8 +99,9 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
             try:
                 # silhouette_score(X, labels, sample_size=sample, random_state=random_state), from the
                 # distances of its sample computed once (the same rows, the same numbers)
-                scores["silhouette"] = float(np.mean(silhouette_samples(distances, labels[indices],
-                                                                        metric="precomputed")))
+                with small_chunks():
+                    scores["silhouette"] = float(np.mean(silhouette_samples(distances, labels[indices],
+                                                                            metric="precomputed")))
             except ValueError:  # the silhouette sample drew a single group, or as many groups as customers
                 scores["silhouette"] = np.nan
             scores["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
@@ -111,7 +116,8 @@ def _silhouette_sample(X: np.ndarray, sample: int, random_state) -> tuple[np.nda
     `silhouette_samples` computes them (`pairwise_distances_chunked`, zero diagonal): sample x sample."""
     indices = check_random_state(random_state).permutation(X.shape[0])[:sample]
     drawn = np.ascontiguousarray(X[indices])
-    return indices, np.vstack(list(pairwise_distances_chunked(drawn, metric="euclidean")))
+    with small_chunks():
+        return indices, np.vstack(list(pairwise_distances_chunked(drawn, metric="euclidean")))
 
 
 def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,

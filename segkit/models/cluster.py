@@ -71,6 +71,7 @@ from threadpoolctl import threadpool_limits
 from segkit.errors import DataError
 from segkit.features import FEATURE_CHOICES  # noqa: F401  (here for callers; the params read it without sklearn)
 from segkit.i18n import messages, t
+from segkit.models.pairwise import small_chunks
 
 CLUSTER_FEATURES = ("recency_days", "orders", "revenue")
 # Columns always log-transformed when non-negative (heavy-tailed days, counts and money).
@@ -345,8 +346,9 @@ class RFMClusterer:
             used = len(np.unique(labels))
             row = {"k": k, "inertia": within_dispersion(Z, labels)}
             if used > 1:
-                row["silhouette"] = float(silhouette_score(Z, labels, sample_size=silhouette_n,
-                                                           random_state=self.random_state))
+                with small_chunks():
+                    row["silhouette"] = float(silhouette_score(Z, labels, sample_size=silhouette_n,
+                                                               random_state=self.random_state))
                 row["calinski_harabasz"] = float(calinski_harabasz_score(Z, labels))
                 row["davies_bouldin"] = float(davies_bouldin_score(Z, labels))
             ref_logw = np.log([max(within_dispersion(R, self._reference_labels(R, k, rt)), 1e-300)
