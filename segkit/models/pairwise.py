@@ -4,9 +4,10 @@ scikit-learn computes pairwise distances a chunk of rows at a time, each chunk u
 `working_memory` (1024 MB by default): a silhouette on a 5,000-customer sample then allocates its
 whole 5,000 x 5,000 distance matrix (200 MB) and the temporaries behind it at once, and again for
 each k of the sweep. In chunks of PAIRWISE_CHUNK_MB the same numbers come from a fraction of that
-memory, reused from one chunk to the next. Measured (bench: four silhouettes on 5,000 of 1M customers
-in one process, 3 s apart): peak RSS 284 MB against 411 MB; on a virtual machine whose host takes
-back freed memory, 3.3-5.7 s against 10.1-12.8 s (docs/benchmarks.md, session 16).
+memory, reused from one chunk to the next. Four silhouettes on 5,000 of 1M customers in one process,
+3 s apart: peak RSS 284 MB against 411 MB, and on a virtual machine whose host takes back freed
+memory 1.6 s against 4.9-5.1 s; 04's cluster stage at 1M customers 7.2-8.0 s against 9.8-11.0 s
+(docs/benchmarks.md, session 16).
 """
 
 from __future__ import annotations
