@@ -656,17 +656,23 @@ def _stage_log_environment(source: Path) -> dict:
     return {"env": {"SEGKIT_STAGE_LOG": str(Path(folder) / f"{source.stem}.jsonl")}}
 
 
+# Run first in each kernel: a kernel asked to stop while it was already closing its sockets (a run stopped
+# with SIGTERM or Ctrl-C) logs "Uncaught exception in ZMQStream callback" with a ZMQError traceback to its
+# stderr, which is the user's terminal. Those records (and only those) are dropped.
+QUIET_CLOSED_SOCKETS = ('import logging, zmq; logging.getLogger("tornado.general").addFilter('
+                        'lambda record: not (record.exc_info and isinstance(record.exc_info[1], zmq.error.ZMQError)))')
+
+
 def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
     """A started kernel manager (of `_kernel_manager_class`) for the python3 kernel in `cwd` (with the
-    environment `env`, else this process's)."""
+    environment `env`, else this process's), which runs QUIET_CLOSED_SOCKETS, then `exec_lines`."""
     from jupyter_core.utils import run_sync
 
     kernel = _kernel_manager_class()(kernel_name=KERNEL)
     # the history in memory, as nbclient starts its own kernels: two kernels at once would share one
     # SQLite history file (and fill the user's history with the report's cells)
-    arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:"]
-    if exec_lines:
-        arguments.append(f"--IPKernelApp.exec_lines={exec_lines!r}")
+    arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:",
+                 f"--IPKernelApp.exec_lines={[QUIET_CLOSED_SOCKETS, *exec_lines]!r}"]
     try:
         run_sync(kernel.start_kernel)(extra_arguments=arguments, cwd=str(cwd), **({"env": env} if env else {}))
     except Exception as err:  # no python3 kernel, a kernel that cannot be launched
