@@ -658,9 +658,10 @@ def _stage_log_environment(source: Path) -> dict:
 
 # Run first in each kernel: a kernel asked to stop while it was already closing its sockets (a run stopped
 # with SIGTERM or Ctrl-C) logs "Uncaught exception in ZMQStream callback" with a ZMQError traceback to its
-# stderr, which is the user's terminal. Those records (and only those) are dropped.
-QUIET_CLOSED_SOCKETS = ('import logging, zmq; logging.getLogger("tornado.general").addFilter('
-                        'lambda record: not (record.exc_info and isinstance(record.exc_info[1], zmq.error.ZMQError)))')
+# stderr, which is the user's terminal. Those records (and only those) are dropped. No name is bound in
+# the notebook's namespace.
+QUIET_CLOSED_SOCKETS = ('__import__("logging").getLogger("tornado.general").addFilter(lambda record: not '
+                        '(record.exc_info and isinstance(record.exc_info[1], __import__("zmq").error.ZMQError)))')
 
 
 def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
