@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/memory_probe.py               # 512 MB, pauses 0, 1, 3, 6 and 12 s
     .venv/bin/python bench/memory_probe.py --mb 1024 --pauses 0,5
+    .venv/bin/python bench/memory_probe.py --mb 1024 --pauses 0,5 --pages huge,small
 
 In one process: fill an array of `--mb` MB, free it, wait `pause` seconds, fill one of the same size
 again and time that second fill (wall, and the process's user and system CPU). On a machine where
@@ -11,6 +12,10 @@ virtio-balloon: the guest reports free blocks after a few seconds and the host d
 the next touch of those pages fault into the host, which shows as system time. A run that frees and
 reallocates a lot (a process per notebook, engines that give memory back after each query) then
 spends part of its CPU time there: compare `bench_report.py`'s system-time column.
+
+`--pages huge,small` fills the arrays once with NumPy's transparent huge pages (its default on Linux)
+and once without (what `segkit.report.huge_pages` chooses where the host takes free memory back): a
+huge page is always a whole 2 MB block, the size such a guest reports to its host.
 """
 
 from __future__ import annotations
@@ -20,6 +25,13 @@ import resource
 import time
 
 import numpy as np
+
+
+def use_huge_pages(on: bool) -> None:
+    """NumPy's transparent huge pages on or off for the arrays made from now on in this process."""
+    from numpy._core import multiarray
+
+    multiarray._set_madvise_hugepage(on)
 
 
 def touch_after(megabytes: int, pause: float) -> dict:
@@ -41,6 +53,9 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=512, help="the array's size in MB (default 512)")
     parser.add_argument("--pauses", default="0,1,3,6,12", help="seconds between the free and the second fill")
+    parser.add_argument("--pages", default="default",
+                        help="comma-separated: huge (NumPy's transparent huge pages), small (4 KB pages), "
+                             "default (as NumPy was imported; the default)")
     args = parser.parse_args(argv)
     if args.mb <= 0:
         raise SystemExit("--mb must be a positive number of MB")
@@ -48,12 +63,26 @@ def main(argv: list[str] | None = None) -> str:
         pauses = [float(p) for p in args.pauses.split(",")]
     except ValueError:
         raise SystemExit(f"--pauses must be numbers of seconds separated by commas, got {args.pauses!r}") from None
-    lines = [f"Filling {args.mb} MB again after freeing it (one process):", "",
-             "| pause s | wall s | user s | system s | wall s per GB |", "| --- | --- | --- | --- | --- |"]
-    for pause in pauses:
-        r = touch_after(args.mb, pause)
-        lines.append(f"| {r['pause_s']:g} | {r['wall_s']:.2f} | {r['user_s']:.2f} | {r['sys_s']:.2f} | "
-                     f"{r['wall_s_per_gb']:.2f} |")
+    pages = [p.strip() for p in args.pages.split(",")]
+    if not pages or set(pages) - {"huge", "small", "default"}:
+        raise SystemExit(f"--pages takes huge, small or default, separated by commas, got {args.pages!r}")
+    from segkit.report.huge_pages import reports_free_pages
+
+    from numpy._core import multiarray
+
+    imported = multiarray._get_madvise_hugepage()
+    reporting = "reports" if reports_free_pages() else "does not report"
+    lines = [f"Filling {args.mb} MB again after freeing it (one process; this machine {reporting} free pages "
+             "to a host):", "",
+             "| pages | pause s | wall s | user s | system s | wall s per GB |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for kind in pages:
+        use_huge_pages(imported if kind == "default" else kind == "huge")
+        for pause in pauses:
+            r = touch_after(args.mb, pause)
+            lines.append(f"| {kind} | {r['pause_s']:g} | {r['wall_s']:.2f} | {r['user_s']:.2f} | {r['sys_s']:.2f} | "
+                         f"{r['wall_s_per_gb']:.2f} |")
+    use_huge_pages(imported)
     text = "\n".join(lines)
     print(text)
     return text

@@ -232,7 +232,19 @@ def version() -> None:
 
 
 def main() -> None:
+    _leave_huge_pages()
     app(prog_name="segkit")
+
+
+def _leave_huge_pages() -> None:
+    """NumPy's huge pages off for this process and what it starts, where the machine's host takes
+    free memory back (`segkit.report.huge_pages`): set before NumPy is imported, which reads it."""
+    import os
+
+    from segkit.report.huge_pages import huge_pages_environment
+
+    if "numpy" not in sys.modules:
+        os.environ.update(huge_pages_environment())
 
 
 if __name__ == "__main__":

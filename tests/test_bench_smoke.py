@@ -129,7 +129,16 @@ def test_the_memory_probe_times_a_second_fill_per_pause_and_refuses_a_bad_size()
     assert result["pause_s"] == 0 and result["wall_s"] >= 0 and result["sys_s"] >= 0
     assert result["wall_s_per_gb"] == pytest.approx(result["wall_s"] * 256)
     text = probe.main(["--mb", "4", "--pauses", "0,0.1"])
-    assert len([line for line in text.splitlines() if line.startswith("| 0")]) == 2
+    assert len([line for line in text.splitlines() if line.startswith("| default | 0")]) == 2
+    from numpy._core import multiarray
+
+    before = multiarray._get_madvise_hugepage()
+    text = probe.main(["--mb", "4", "--pauses", "0", "--pages", "huge,small"])
+    assert [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| huge") or
+            line.startswith("| small")] == ["huge", "small"]
+    assert multiarray._get_madvise_hugepage() == before  # the process's setting is given back
+    with pytest.raises(SystemExit, match="--pages takes huge, small or default"):
+        probe.main(["--pages", "giant"])
     with pytest.raises(SystemExit, match="--mb must be a positive"):
         probe.main(["--mb", "0"])
     with pytest.raises(SystemExit, match="--pauses must be numbers"):

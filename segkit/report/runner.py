@@ -889,9 +889,13 @@ def _kernel_environment() -> dict[str, str]:
     - ARROW_DEFAULT_MEMORY_POOL=jemalloc, where pyarrow has it and the user has not chosen a pool:
       pandas' text columns live in Arrow's memory pool, and jemalloc gives freed memory back to the
       system where mimalloc (pyarrow's default) keeps it: at 1M customers 03_customer_value peaked
-      170-270 MB lower, for the same CPU time.
+      170-270 MB lower, for the same CPU time;
+    - NUMPY_MADVISE_HUGEPAGE=0 on a virtual machine whose host takes free memory back
+      (`segkit.report.huge_pages`), unless the user has set it.
     """
-    wanted = {"SEGKIT_BATCH": "1"}
+    from segkit.report.huge_pages import huge_pages_environment
+
+    wanted = {"SEGKIT_BATCH": "1", **huge_pages_environment()}
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and _has_jemalloc():
         wanted["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
     return wanted
