@@ -1,5 +1,5 @@
 """Silhouettes in small chunks (segkit.models.pairwise): the same numbers as scikit-learn's default
-chunking, from a fraction of the memory."""
+chunking, from a fraction of the memory; several silhouettes on one sample from distances computed once."""
 
 import tracemalloc
 
@@ -9,7 +9,9 @@ import sklearn
 from sklearn.metrics import silhouette_score
 
 from segkit.evaluate.quality import cluster_quality, compare_quality
-from segkit.models.pairwise import PAIRWISE_CHUNK_MB, small_chunks
+from segkit.models import pairwise
+from segkit.models.cluster import RFMClusterer
+from segkit.models.pairwise import PAIRWISE_CHUNK_MB, sampled_silhouette, silhouette_sample, small_chunks
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +53,46 @@ def test_compared_labelings_score_the_silhouette_as_scikit_learn_does(customers)
     for name, given in (("truth", labels), ("halves", (X[:, 0] > 3).astype(int))):
         assert table.loc[name, "silhouette"] == pytest.approx(
             silhouette_score(X, given, sample_size=5_000, random_state=0), rel=1e-12)
+
+
+@pytest.mark.parametrize("sample", [500, 6_000])  # a sample of the customers, and all of them
+def test_a_shared_sample_gives_scikit_learns_silhouette_for_any_labels(customers, sample):
+    X, labels = customers
+    shared = silhouette_sample(X, sample, 3)
+    indices, distances = shared
+    assert distances.shape == (sample, sample) and sorted(set(indices)) == sorted(indices)
+    assert np.allclose(distances, distances.T) and not distances.diagonal().any()
+    for given in (labels, (X[:, 0] > 3).astype(int), np.arange(len(X)) % 4):
+        with small_chunks():  # the chunks scikit-learn uses in the stages: the same numbers, bit for bit
+            expected = silhouette_score(X, given, sample_size=sample, random_state=3)
+        assert sampled_silhouette(shared, given) == expected
+    with pytest.raises(ValueError):  # one label in the sample, as silhouette_samples says it
+        sampled_silhouette(shared, np.zeros(len(X), dtype=int))
+
+
+def test_the_k_sweep_computes_the_samples_distances_once_and_scores_each_k_as_scikit_learn(customers, monkeypatch):
+    import pandas as pd
+
+    X, _ = customers
+    features = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(X))], "recency_days": np.abs(X[:, 0]) * 30,
+                             "orders": np.round(np.abs(X[:, 1])) + 1, "revenue": np.abs(X[:, 2]) * 100 + 1})
+    spaces, scored = [], []
+
+    def sample(Z, size, random_state):
+        spaces.append((Z, size, random_state))
+        return pairwise.silhouette_sample(Z, size, random_state)
+
+    def score(shared, labels):
+        scored.append((labels, pairwise.sampled_silhouette(shared, labels)))
+        return scored[-1][1]
+
+    monkeypatch.setattr("segkit.models.cluster.silhouette_sample", sample)
+    monkeypatch.setattr("segkit.models.cluster.sampled_silhouette", score)
+    fitted = RFMClusterer(k_min=2, k_max=5, sample_size=1_000, random_state=0, n_references=2).fit(features)
+    assert len(spaces) == 1 and len(scored) == 4  # one distance matrix for the four k
+    Z, size, random_state = spaces[0]
+    assert size == 1_000 and random_state == 0
+    for k, (labels, value) in zip([2, 3, 4, 5], scored):
+        with small_chunks():
+            assert value == silhouette_score(Z, labels, sample_size=size, random_state=random_state)
+        assert fitted.indices_.loc[k, "silhouette"] == value

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (accuracy_score, calinski_harabasz_score, confusion_matrix, davies_bouldin_score,
-                             f1_score, pairwise_distances_chunked, precision_recall_fscore_support, recall_score,
-                             silhouette_samples, silhouette_score)
-from sklearn.utils import check_random_state
+                             f1_score, precision_recall_fscore_support, recall_score, silhouette_score)
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
-from segkit.models.pairwise import small_chunks
+from segkit.models.pairwise import sampled_silhouette, silhouette_sample, small_chunks
 
 
 def cluster_quality(X: np.ndarray, labels: np.ndarray, sample_size: int = 5_000,
@@ -93,31 +91,15 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
         groups = len(uniques)
         scores = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
         if 2 <= groups < len(X):
-            if shared is None:
-                shared = _silhouette_sample(X, sample, random_state)
-            indices, distances = shared
-            try:
-                # silhouette_score(X, labels, sample_size=sample, random_state=random_state), from the
-                # distances of its sample computed once (the same rows, the same numbers)
-                with small_chunks():
-                    scores["silhouette"] = float(np.mean(silhouette_samples(distances, labels[indices],
-                                                                            metric="precomputed")))
+            shared = shared or silhouette_sample(X, sample, random_state)
+            try:  # silhouette_score(X, labels, sample_size=sample, random_state=random_state), the same numbers
+                scores["silhouette"] = sampled_silhouette(shared, labels)
             except ValueError:  # the silhouette sample drew a single group, or as many groups as customers
                 scores["silhouette"] = np.nan
             scores["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
             scores["davies_bouldin"] = float(davies_bouldin_score(X, labels))
         rows.append({"labeling": name, "groups": groups, **scores, "sample": sample})
     return pd.DataFrame(rows)
-
-
-def _silhouette_sample(X: np.ndarray, sample: int, random_state) -> tuple[np.ndarray, np.ndarray]:
-    """The rows scikit-learn's `silhouette_score(X, labels, sample_size=sample, random_state=...)`
-    draws (a permutation's first `sample`) and their Euclidean distances, computed as its
-    `silhouette_samples` computes them (`pairwise_distances_chunked`, zero diagonal): sample x sample."""
-    indices = check_random_state(random_state).permutation(X.shape[0])[:sample]
-    drawn = np.ascontiguousarray(X[indices])
-    with small_chunks():
-        return indices, np.vstack(list(pairwise_distances_chunked(drawn, metric="euclidean")))
 
 
 def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
