@@ -237,14 +237,12 @@ def main() -> None:
 
 
 def _leave_huge_pages() -> None:
-    """NumPy's huge pages off for this process and what it starts, where the machine's host takes
-    free memory back (`segkit.report.huge_pages`): set before NumPy is imported, which reads it."""
-    import os
+    """Transparent huge pages off for this process and the kernels and processes it starts, where the
+    machine's host takes free memory back (`segkit.report.huge_pages`)."""
+    from segkit.report.huge_pages import huge_pages_unwanted, turn_off_huge_pages
 
-    from segkit.report.huge_pages import huge_pages_environment
-
-    if "numpy" not in sys.modules:
-        os.environ.update(huge_pages_environment())
+    if huge_pages_unwanted():
+        turn_off_huge_pages()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""NumPy's transparent huge pages turned off where the machine's host takes free memory back
-(segkit.report.huge_pages): found from the virtio balloon's feature bits, given to the run's kernels
-and to the command's own process, and never over the user's own setting."""
+"""Transparent huge pages turned off where the machine's host takes free memory back
+(segkit.report.huge_pages): found from the virtio balloon's feature bits, turned off by the run's
+kernels and by the command for itself and what it starts, unless the user keeps them."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from segkit.report import huge_pages
-from segkit.report.huge_pages import huge_pages_environment, reports_free_pages
+from segkit.report.huge_pages import huge_pages_unwanted, reports_free_pages
 
 BALLOON, NET = "0x0005", "0x0001"
 REPORTING = "0110010100000000000000000000000010000000"  # this machine's balloon: bits 1, 2, 5 and 7 (and 32)
@@ -52,36 +52,40 @@ def test_a_machine_without_virtio_or_with_unreadable_files_does_not_report(tmp_p
     assert reports_free_pages(root) is False
 
 
-def test_the_environment_turns_huge_pages_off_only_where_reported_and_not_set(tmp_path):
+def test_huge_pages_are_unwanted_only_where_reported_and_not_kept(tmp_path):
     reporting = devices(tmp_path / "yes", (BALLOON, REPORTING))
     quiet = devices(tmp_path / "no", (BALLOON, NOT_REPORTING))
-    assert huge_pages_environment({}, reporting) == {"NUMPY_MADVISE_HUGEPAGE": "0"}
-    assert huge_pages_environment({}, quiet) == {}
-    assert huge_pages_environment({"NUMPY_MADVISE_HUGEPAGE": "1"}, reporting) == {}  # the user's choice
+    assert huge_pages_unwanted({}, reporting) is True
+    assert huge_pages_unwanted({}, quiet) is False
+    assert huge_pages_unwanted({"SEGKIT_HUGE_PAGES": "keep"}, reporting) is False  # the user's choice
+    assert huge_pages_unwanted({"SEGKIT_HUGE_PAGES": ""}, reporting) is True
 
 
-PROBE = ("import json, os, pathlib\nfrom numpy._core import multiarray\n"
-         "pathlib.Path(data_dir).write_text(json.dumps({'huge': bool(multiarray._get_madvise_hugepage()), "
-         "'variable': os.environ.get('NUMPY_MADVISE_HUGEPAGE')}))")
+def thp_enabled(status: str) -> int:
+    """The THP_enabled field of a /proc/<pid>/status text (Linux 5.0+): 0 once PR_SET_THP_DISABLE is set."""
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("THP_enabled:")))
 
 
-@pytest.mark.parametrize("reporting, users, expected", [
-    (True, None, {"huge": False, "variable": "0"}),
-    (True, "1", {"huge": True, "variable": "1"}),
-    (False, None, {"huge": True, "variable": None}),
-])
-def test_a_runs_kernel_has_numpys_huge_pages_off_where_the_host_takes_memory_back(tmp_path, monkeypatch,
-                                                                                   reporting, users, expected):
-    """A kernel started by the runner imports NumPy with its huge pages off on a reporting machine,
-    keeps them on elsewhere (NumPy's default on Linux), and keeps the user's own setting."""
+PROBE = ("import json, pathlib\n"
+         "pathlib.Path(data_dir).write_text(json.dumps({'thp': pathlib.Path('/proc/self/status').read_text(), "
+         "'bound': sorted(n for n in ('turn_off_huge_pages', 'huge_pages') if n in globals())}))")
+
+
+@pytest.mark.parametrize("reporting, keep, expected", [(True, False, 0), (True, True, 1), (False, False, 1)])
+def test_a_runs_kernel_runs_without_huge_pages_where_the_host_takes_memory_back(tmp_path, monkeypatch,
+                                                                                reporting, keep, expected):
+    """A kernel started by the runner turns transparent huge pages off for itself on a reporting
+    machine (binding no name), keeps them elsewhere or with SEGKIT_HUGE_PAGES=keep; the runner's own
+    process is left as it was."""
     from segkit.report import runner
 
     monkeypatch.setattr(huge_pages, "VIRTIO_DEVICES",
                         devices(tmp_path / "devices", (BALLOON, REPORTING if reporting else NOT_REPORTING)))
-    if users is None:
-        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    if keep:
+        monkeypatch.setenv("SEGKIT_HUGE_PAGES", "keep")
     else:
-        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", users)
+        monkeypatch.delenv("SEGKIT_HUGE_PAGES", raising=False)
+    before = huge_pages.huge_pages_off()
     made = nbformat.v4.new_notebook()
     made.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     made.cells = [nbformat.v4.new_code_cell('params_path = ""\ndata_dir = ""\noverrides = []',
@@ -91,26 +95,31 @@ def test_a_runs_kernel_has_numpys_huge_pages_off_where_the_host_takes_memory_bac
     nbformat.write(made, source)
     runner.execute_notebook(source, tmp_path / "executed.ipynb", {"params_path": "", "data_dir": str(out),
                                                                    "overrides": []}, tmp_path, "probe")
-    assert json.loads(out.read_text()) == expected
-    assert os.environ.get("NUMPY_MADVISE_HUGEPAGE") == users  # the runner's own environment is left alone
+    seen = json.loads(out.read_text())
+    assert thp_enabled(seen["thp"]) == expected and seen["bound"] == []
+    assert huge_pages.huge_pages_off() == before
 
 
-def command_process(tmp_path: Path, features: str, before: str = "") -> dict:
+def command_process(tmp_path: Path, features: str, keep: bool = False) -> dict:
     """What a process that starts as `segkit` does (`segkit.cli.main` first calls `_leave_huge_pages`)
-    reports of NumPy's huge pages, on a machine whose balloon has `features`; `before` runs first."""
-    root = devices(tmp_path / f"devices-{features[5]}-{bool(before)}", (BALLOON, features))
-    code = (f"{before}\nimport segkit.report.huge_pages as h, pathlib\nh.VIRTIO_DEVICES = pathlib.Path({str(root)!r})\n"
+    says of transparent huge pages, for itself and for a process it starts, on a machine whose balloon
+    has `features`."""
+    root = devices(tmp_path / f"devices-{features[5]}-{keep}", (BALLOON, features))
+    code = (f"import segkit.report.huge_pages as h, pathlib, subprocess, json\n"
+            f"h.VIRTIO_DEVICES = pathlib.Path({str(root)!r})\n"
             "from segkit.cli import _leave_huge_pages\n_leave_huge_pages()\n"
-            "import json, os\nfrom numpy._core import multiarray\n"
-            "print(json.dumps({'huge': bool(multiarray._get_madvise_hugepage()), "
-            "'variable': os.environ.get('NUMPY_MADVISE_HUGEPAGE')}))")
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+            "child = subprocess.run(['cat', '/proc/self/status'], capture_output=True, text=True).stdout\n"
+            "print(json.dumps({'off': h.huge_pages_off(), 'own': pathlib.Path('/proc/self/status').read_text(), "
+            "'child': child}))")
+    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_HUGE_PAGES"}
+    if keep:
+        env["SEGKIT_HUGE_PAGES"] = "keep"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    return json.loads(done.stdout)
+    found = json.loads(done.stdout)
+    return {"off": found["off"], "own": thp_enabled(found["own"]), "child": thp_enabled(found["child"])}
 
 
-def test_the_command_turns_huge_pages_off_for_itself_before_numpy_is_imported(tmp_path):
-    assert command_process(tmp_path, REPORTING) == {"huge": False, "variable": "0"}
-    assert command_process(tmp_path, NOT_REPORTING) == {"huge": True, "variable": None}
-    # imported already (segkit called from a notebook): NumPy has read its setting; nothing is changed
-    assert command_process(tmp_path, REPORTING, before="import numpy") == {"huge": True, "variable": None}
+def test_the_command_turns_huge_pages_off_for_itself_and_what_it_starts(tmp_path):
+    assert command_process(tmp_path, REPORTING) == {"off": True, "own": 0, "child": 0}
+    assert command_process(tmp_path, NOT_REPORTING) == {"off": False, "own": 1, "child": 1}
+    assert command_process(tmp_path, REPORTING, keep=True) == {"off": False, "own": 1, "child": 1}

@@ -1,18 +1,23 @@
-"""Whether NumPy's arrays should ask for transparent huge pages on this machine.
+"""Transparent huge pages turned off for a report's processes where the machine's host takes free
+memory back.
 
-On Linux, NumPy advises the kernel to back each array of 4 MB or more with transparent huge pages
-(2 MB pages, `madvise(MADV_HUGEPAGE)`; the `NUMPY_MADVISE_HUGEPAGE` environment variable, read
-when NumPy is imported, turns it off). On a physical machine that makes a first touch cheaper.
+NumPy advises the kernel to back each array of 4 MB or more with transparent huge pages (2 MB pages,
+`madvise(MADV_HUGEPAGE)`), and DuckDB's allocator does the same for some of its memory. On a physical
+machine that makes a first touch cheaper.
 
 On a virtual machine whose balloon device reports free pages to its host (virtio's free page
-reporting, feature bit 5 of the balloon device), the guest hands free blocks of 2 MB and more back to
-the host within seconds, and a huge page is always such a block: every one is faulted in from the
-host again. Measured on a 2-core Firecracker VM (docs/benchmarks.md, "Session 17"): filling 1 GB
-that was freed 5 s before took 8.9-9.4 s in huge pages (7.6-7.9 s of system time) against
-0.86-0.89 s in 4 KB pages, which mostly come from smaller free blocks the guest never reported;
-reading the 1M-customer profile stage into pandas took 1.3-4.8 s against 0.3-0.7 s.
-So there, and only there, segkit's report turns NumPy's huge pages off for its processes, unless
-the user has set `NUMPY_MADVISE_HUGEPAGE` themselves.
+reporting, feature bit 5 of the balloon device: Firecracker, QEMU), the guest hands free blocks of
+2 MB and more back to the host within seconds, and a huge page is always such a block: every one is
+faulted in from the host again. Measured on a 2-core Firecracker VM (docs/benchmarks.md, "Session
+17"): filling 1 GB that was freed 5 s before took 7.8-9.4 s in huge pages (6.6-7.9 s of system time)
+against 0.86-1.01 s in 4 KB pages, which mostly come from smaller free blocks the guest never
+reported; reading the 1M-customer profile stage into pandas took 1.3-4.8 s against 0.3-0.7 s.
+
+So there, and only there, segkit turns transparent huge pages off for its processes with
+`prctl(PR_SET_THP_DISABLE)` (Linux 3.15+), which covers every allocator in the process and is
+inherited by the processes it starts: the `segkit` command does it first thing, and each report
+kernel as it starts (for a report started from Python). `SEGKIT_HUGE_PAGES=keep` leaves the
+system's setting alone.
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HUGE_PAGES_VARIABLE = "NUMPY_MADVISE_HUGEPAGE"
 VIRTIO_DEVICES = Path("/sys/bus/virtio/devices")
 BALLOON_DEVICE_ID = 5  # virtio's device id of a memory balloon (virtio spec 1.2, 5.5)
 FREE_PAGE_REPORTING = 5  # the balloon's feature bit VIRTIO_BALLOON_F_REPORTING (virtio spec 1.2, 5.5.3)
+PR_SET_THP_DISABLE, PR_GET_THP_DISABLE = 41, 42  # linux/prctl.h
+KEEP_VARIABLE = "SEGKIT_HUGE_PAGES"  # "keep": leave transparent huge pages as the system has them
+
+# Run by each report kernel as it starts (its exec lines) where `huge_pages_unwanted()`: an expression
+# whose value is None (nothing displayed) that binds no name in the notebook's namespace.
+TURN_OFF_LINE = '__import__("segkit.report.huge_pages", fromlist=["turn_off_huge_pages"]).turn_off_huge_pages()'
 
 
 def reports_free_pages(devices: Path | None = None) -> bool:
     """Whether this machine is a virtual machine whose virtio balloon reports free pages to its host:
-    a device under `devices` (sysfs) with device id 5 whose feature bits (the `features` file, one
-    character per bit, bit 0 first) have bit 5 set. False wherever the files are missing or
-    unreadable (a physical machine, another system, a container without sysfs). `devices` defaults
-    to VIRTIO_DEVICES."""
+    a device under `devices` (sysfs; default VIRTIO_DEVICES) with device id 5 whose feature bits
+    (the `features` file, one character per bit, bit 0 first) have bit 5 set. False wherever the
+    files are missing or unreadable (a physical machine, another system, a container without sysfs)."""
     try:
         candidates = list((VIRTIO_DEVICES if devices is None else devices).iterdir())
     except OSError:
@@ -48,12 +57,34 @@ def reports_free_pages(devices: Path | None = None) -> bool:
     return False
 
 
-def huge_pages_environment(environ=None, devices: Path | None = None) -> dict[str, str]:
-    """What a segkit process's environment gets so that NumPy leaves huge pages alone:
-    `{"NUMPY_MADVISE_HUGEPAGE": "0"}` where the machine reports free pages to its host
-    (`reports_free_pages`) and `environ` (default: this process's) does not set the variable;
-    else nothing."""
+def huge_pages_unwanted(environ=None, devices: Path | None = None) -> bool:
+    """Whether a report's processes should run without transparent huge pages: the machine reports
+    free pages to its host (`reports_free_pages(devices)`) and `environ` (default: this process's)
+    does not set SEGKIT_HUGE_PAGES=keep."""
     environ = os.environ if environ is None else environ
-    if HUGE_PAGES_VARIABLE in environ or not reports_free_pages(devices):
-        return {}
-    return {HUGE_PAGES_VARIABLE: "0"}
+    return environ.get(KEEP_VARIABLE, "").strip().lower() != "keep" and reports_free_pages(devices)
+
+
+def _prctl(option: int, value: int = 0) -> int | None:
+    """libc's prctl(option, value, 0, 0, 0); None where it is not there or fails (not Linux)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        result = libc.prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        return None
+    return None if result < 0 else int(result)
+
+
+def turn_off_huge_pages() -> None:
+    """Transparent huge pages off for this process and the processes it starts from now on
+    (PR_SET_THP_DISABLE); nothing where the system has no such switch."""
+    _prctl(PR_SET_THP_DISABLE, 1)
+
+
+def huge_pages_off() -> bool | None:
+    """Whether transparent huge pages are off for this process (PR_GET_THP_DISABLE); None where the
+    system cannot say."""
+    found = _prctl(PR_GET_THP_DISABLE)
+    return None if found is None else bool(found)

@@ -666,14 +666,19 @@ QUIET_CLOSED_SOCKETS = ('__import__("logging").getLogger("tornado.general").addF
 
 def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
     """A started kernel manager (of `_kernel_manager_class`) for the python3 kernel in `cwd` (with the
-    environment `env`, else this process's), which runs QUIET_CLOSED_SOCKETS, then `exec_lines`."""
+    environment `env`, else this process's), which runs QUIET_CLOSED_SOCKETS, turns transparent huge
+    pages off where the machine's host takes free memory back (`segkit.report.huge_pages`), then runs
+    `exec_lines`."""
     from jupyter_core.utils import run_sync
+
+    from segkit.report.huge_pages import TURN_OFF_LINE, huge_pages_unwanted
 
     kernel = _kernel_manager_class()(kernel_name=KERNEL)
     # the history in memory, as nbclient starts its own kernels: two kernels at once would share one
     # SQLite history file (and fill the user's history with the report's cells)
+    first = [QUIET_CLOSED_SOCKETS, *([TURN_OFF_LINE] if huge_pages_unwanted() else [])]
     arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:",
-                 f"--IPKernelApp.exec_lines={[QUIET_CLOSED_SOCKETS, *exec_lines]!r}"]
+                 f"--IPKernelApp.exec_lines={[*first, *exec_lines]!r}"]
     try:
         run_sync(kernel.start_kernel)(extra_arguments=arguments, cwd=str(cwd), **({"env": env} if env else {}))
     except Exception as err:  # no python3 kernel, a kernel that cannot be launched
@@ -889,13 +894,9 @@ def _kernel_environment() -> dict[str, str]:
     - ARROW_DEFAULT_MEMORY_POOL=jemalloc, where pyarrow has it and the user has not chosen a pool:
       pandas' text columns live in Arrow's memory pool, and jemalloc gives freed memory back to the
       system where mimalloc (pyarrow's default) keeps it: at 1M customers 03_customer_value peaked
-      170-270 MB lower, for the same CPU time;
-    - NUMPY_MADVISE_HUGEPAGE=0 on a virtual machine whose host takes free memory back
-      (`segkit.report.huge_pages`), unless the user has set it.
+      170-270 MB lower, for the same CPU time.
     """
-    from segkit.report.huge_pages import huge_pages_environment
-
-    wanted = {"SEGKIT_BATCH": "1", **huge_pages_environment()}
+    wanted = {"SEGKIT_BATCH": "1"}
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and _has_jemalloc():
         wanted["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
     return wanted
