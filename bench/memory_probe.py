@@ -14,8 +14,9 @@ reallocates a lot (a process per notebook, engines that give memory back after e
 spends part of its CPU time there: compare `bench_report.py`'s system-time column.
 
 `--pages huge,small` fills the arrays once with NumPy's transparent huge pages (its default on Linux)
-and once without (what `segkit.report.huge_pages` chooses where the host takes free memory back): a
-huge page is always a whole 2 MB block, the size such a guest reports to its host.
+and once in 4 KB pages (as segkit's processes run where the host takes free memory back:
+`segkit.report.huge_pages`): a huge page is always a whole 2 MB block, the size such a guest reports
+to its host.
 """
 
 from __future__ import annotations
