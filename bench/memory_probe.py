@@ -13,10 +13,11 @@ the next touch of those pages fault into the host, which shows as system time. A
 reallocates a lot (a process per notebook, engines that give memory back after each query) then
 spends part of its CPU time there: compare `bench_report.py`'s system-time column.
 
-`--pages huge,small` fills the arrays once with NumPy's transparent huge pages (its default on Linux)
-and once in 4 KB pages (as segkit's processes run where the host takes free memory back:
-`segkit.report.huge_pages`): a huge page is always a whole 2 MB block, the size such a guest reports
-to its host.
+`--pages huge,small` fills the arrays once with transparent huge pages allowed (NumPy asks for them
+for its large arrays; the system's mode must be madvise or always) and once with them off for the
+process, in 4 KB pages, as segkit's processes run where the host takes free memory back
+(`segkit.report.huge_pages`): a huge page is always a whole 2 MB block, the size such a guest
+reports to its host.
 """
 
 from __future__ import annotations
@@ -29,10 +30,21 @@ import numpy as np
 
 
 def use_huge_pages(on: bool) -> None:
-    """NumPy's transparent huge pages on or off for the arrays made from now on in this process."""
-    from numpy._core import multiarray
+    """Transparent huge pages allowed (on) or off for this process from now on, with the switch segkit
+    uses (`prctl(PR_SET_THP_DISABLE)`, `segkit.report.huge_pages`); NumPy asks for them for its large
+    arrays unless NUMPY_MADVISE_HUGEPAGE=0 was set when it was imported."""
+    from segkit.report.huge_pages import turn_off_huge_pages
 
-    multiarray._set_madvise_hugepage(on)
+    turn_off_huge_pages(not on)
+
+
+def system_mode() -> str:
+    """The system's transparent huge page mode (always, madvise or never), or "unknown"."""
+    try:
+        text = open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii").read()
+    except OSError:
+        return "unknown"
+    return next((word.strip("[]") for word in text.split() if word.startswith("[")), "unknown")
 
 
 def touch_after(megabytes: int, pause: float) -> dict:
@@ -55,8 +67,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--mb", type=int, default=512, help="the array's size in MB (default 512)")
     parser.add_argument("--pauses", default="0,1,3,6,12", help="seconds between the free and the second fill")
     parser.add_argument("--pages", default="default",
-                        help="comma-separated: huge (NumPy's transparent huge pages), small (4 KB pages), "
-                             "default (as NumPy was imported; the default)")
+                        help="comma-separated: huge (transparent huge pages allowed, which NumPy asks for), small "
+                             "(off for the process, 4 KB pages), default (as the process started; the default)")
     args = parser.parse_args(argv)
     if args.mb <= 0:
         raise SystemExit("--mb must be a positive number of MB")
@@ -67,23 +79,24 @@ def main(argv: list[str] | None = None) -> str:
     pages = [p.strip() for p in args.pages.split(",")]
     if not pages or set(pages) - {"huge", "small", "default"}:
         raise SystemExit(f"--pages takes huge, small or default, separated by commas, got {args.pages!r}")
-    from segkit.report.huge_pages import reports_free_pages
+    from segkit.report.huge_pages import huge_pages_off, reports_free_pages
 
-    from numpy._core import multiarray
-
-    imported = multiarray._get_madvise_hugepage()
+    started_off = bool(huge_pages_off())
     reporting = "reports" if reports_free_pages() else "does not report"
     lines = [f"Filling {args.mb} MB again after freeing it (one process; this machine {reporting} free pages "
-             "to a host):", "",
+             f"to a host; the system's huge page mode: {system_mode()}; huge pages off for this process at "
+             f"the start: {'yes' if started_off else 'no'}):", "",
              "| pages | pause s | wall s | user s | system s | wall s per GB |",
              "| --- | --- | --- | --- | --- | --- |"]
-    for kind in pages:
-        use_huge_pages(imported if kind == "default" else kind == "huge")
-        for pause in pauses:
-            r = touch_after(args.mb, pause)
-            lines.append(f"| {kind} | {r['pause_s']:g} | {r['wall_s']:.2f} | {r['user_s']:.2f} | {r['sys_s']:.2f} | "
-                         f"{r['wall_s_per_gb']:.2f} |")
-    use_huge_pages(imported)
+    try:
+        for kind in pages:
+            use_huge_pages(not started_off if kind == "default" else kind == "huge")
+            for pause in pauses:
+                r = touch_after(args.mb, pause)
+                lines.append(f"| {kind} | {r['pause_s']:g} | {r['wall_s']:.2f} | {r['user_s']:.2f} | "
+                             f"{r['sys_s']:.2f} | {r['wall_s_per_gb']:.2f} |")
+    finally:
+        use_huge_pages(not started_off)
     text = "\n".join(lines)
     print(text)
     return text

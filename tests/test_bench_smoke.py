@@ -130,13 +130,13 @@ def test_the_memory_probe_times_a_second_fill_per_pause_and_refuses_a_bad_size()
     assert result["wall_s_per_gb"] == pytest.approx(result["wall_s"] * 256)
     text = probe.main(["--mb", "4", "--pauses", "0,0.1"])
     assert len([line for line in text.splitlines() if line.startswith("| default | 0")]) == 2
-    from numpy._core import multiarray
+    from segkit.report.huge_pages import huge_pages_off
 
-    before = multiarray._get_madvise_hugepage()
+    before = huge_pages_off()
     text = probe.main(["--mb", "4", "--pauses", "0", "--pages", "huge,small"])
     assert [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| huge") or
             line.startswith("| small")] == ["huge", "small"]
-    assert multiarray._get_madvise_hugepage() == before  # the process's setting is given back
+    assert huge_pages_off() == before  # the process's setting is given back
     with pytest.raises(SystemExit, match="--pages takes huge, small or default"):
         probe.main(["--pages", "giant"])
     with pytest.raises(SystemExit, match="--mb must be a positive"):

@@ -11,7 +11,7 @@ from sklearn.metrics import silhouette_score
 from segkit.evaluate.quality import cluster_quality, compare_quality
 from segkit.models import pairwise
 from segkit.models.cluster import RFMClusterer
-from segkit.models.pairwise import PAIRWISE_CHUNK_MB, sampled_silhouette, silhouette_sample, small_chunks
+from segkit.models.pairwise import PAIRWISE_CHUNK_MB, SampledSilhouettes, small_chunks
 
 
 @pytest.fixture(scope="module")
@@ -56,43 +56,66 @@ def test_compared_labelings_score_the_silhouette_as_scikit_learn_does(customers)
 
 
 @pytest.mark.parametrize("sample", [500, 6_000])  # a sample of the customers, and all of them
-def test_a_shared_sample_gives_scikit_learns_silhouette_for_any_labels(customers, sample):
+@pytest.mark.parametrize("kept", [True, False])  # the distances kept, or too large to keep
+def test_silhouettes_on_one_sample_are_scikit_learns_bit_for_bit(customers, monkeypatch, sample, kept):
     X, labels = customers
-    shared = silhouette_sample(X, sample, 3)
-    indices, distances = shared
-    assert distances.shape == (sample, sample) and sorted(set(indices)) == sorted(indices)
-    assert np.allclose(distances, distances.T) and not distances.diagonal().any()
+    # 6,000 customers' distances take 275 MB, above the default of 256 MB
+    monkeypatch.setattr(pairwise, "SHARED_DISTANCES_MB", 1024 if kept else 1)
+    computed = []
+    real = pairwise._distances
+    monkeypatch.setattr(pairwise, "_distances", lambda rows: computed.append(len(rows)) or real(rows))
+    silhouettes = SampledSilhouettes(X, sample, 3)
     for given in (labels, (X[:, 0] > 3).astype(int), np.arange(len(X)) % 4):
         with small_chunks():  # the chunks scikit-learn uses in the stages: the same numbers, bit for bit
             expected = silhouette_score(X, given, sample_size=sample, random_state=3)
-        assert sampled_silhouette(shared, given) == expected
+        assert silhouettes(given) == expected
+    assert computed == ([sample] if kept else [])  # once for the three labelings, or never
+    distances = silhouettes.distances_
+    if kept:
+        assert distances.shape == (sample, sample) and np.allclose(distances, distances.T)
+        assert not distances.diagonal().any()
+    else:
+        assert distances is None
     with pytest.raises(ValueError):  # one label in the sample, as silhouette_samples says it
-        sampled_silhouette(shared, np.zeros(len(X), dtype=int))
+        silhouettes(np.zeros(len(X), dtype=int))
+
+
+def sweep_features(X):
+    import pandas as pd
+
+    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(X))], "recency_days": np.abs(X[:, 0]) * 30,
+                         "orders": np.round(np.abs(X[:, 1])) + 1, "revenue": np.abs(X[:, 2]) * 100 + 1})
 
 
 def test_the_k_sweep_computes_the_samples_distances_once_and_scores_each_k_as_scikit_learn(customers, monkeypatch):
-    import pandas as pd
-
     X, _ = customers
-    features = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(X))], "recency_days": np.abs(X[:, 0]) * 30,
-                             "orders": np.round(np.abs(X[:, 1])) + 1, "revenue": np.abs(X[:, 2]) * 100 + 1})
-    spaces, scored = [], []
+    made, scored = [], []
 
-    def sample(Z, size, random_state):
-        spaces.append((Z, size, random_state))
-        return pairwise.silhouette_sample(Z, size, random_state)
+    class Spy(SampledSilhouettes):
+        def __init__(self, Z, sample, random_state):
+            super().__init__(Z, sample, random_state)
+            made.append(self)
 
-    def score(shared, labels):
-        scored.append((labels, pairwise.sampled_silhouette(shared, labels)))
-        return scored[-1][1]
+        def __call__(self, labels):
+            scored.append((labels, super().__call__(labels)))
+            return scored[-1][1]
 
-    monkeypatch.setattr("segkit.models.cluster.silhouette_sample", sample)
-    monkeypatch.setattr("segkit.models.cluster.sampled_silhouette", score)
-    fitted = RFMClusterer(k_min=2, k_max=5, sample_size=1_000, random_state=0, n_references=2).fit(features)
-    assert len(spaces) == 1 and len(scored) == 4  # one distance matrix for the four k
-    Z, size, random_state = spaces[0]
-    assert size == 1_000 and random_state == 0
+    computed = []
+    real = pairwise._distances
+    monkeypatch.setattr(pairwise, "_distances", lambda rows: computed.append(len(rows)) or real(rows))
+    monkeypatch.setattr("segkit.models.cluster.SampledSilhouettes", Spy)
+    fitted = RFMClusterer(k_min=2, k_max=5, sample_size=1_000, random_state=0, n_references=2).fit(sweep_features(X))
+    assert len(made) == 1 and len(scored) == 4 and computed == [1_000]  # one distance matrix for the four k
+    Z, size = made[0].X, made[0].sample
     for k, (labels, value) in zip([2, 3, 4, 5], scored):
         with small_chunks():
-            assert value == silhouette_score(Z, labels, sample_size=size, random_state=random_state)
+            assert value == silhouette_score(Z, labels, sample_size=size, random_state=0)
         assert fitted.indices_.loc[k, "silhouette"] == value
+
+
+def test_a_sweep_without_a_seed_draws_a_sample_for_each_k_as_before(customers, monkeypatch):
+    X, _ = customers
+    monkeypatch.setattr("segkit.models.cluster.SampledSilhouettes",
+                        lambda *a: pytest.fail("a sweep without a seed shares no sample"))
+    fitted = RFMClusterer(k_min=2, k_max=3, sample_size=1_000, random_state=None, n_references=2).fit(sweep_features(X))
+    assert fitted.indices_["silhouette"].notna().all()

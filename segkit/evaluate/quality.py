@@ -11,7 +11,7 @@ from sklearn.metrics import (accuracy_score, calinski_harabasz_score, confusion_
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
-from segkit.models.pairwise import sampled_silhouette, silhouette_sample, small_chunks
+from segkit.models.pairwise import SampledSilhouettes, small_chunks
 
 
 def cluster_quality(X: np.ndarray, labels: np.ndarray, sample_size: int = 5_000,
@@ -80,7 +80,7 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
     """
     X = np.asarray(X, dtype=float)
     sample = min(sample_size, len(X))
-    shared = None  # the silhouette sample and its distances: drawn and computed once for every labeling
+    silhouettes = SampledSilhouettes(X, sample, random_state)  # one sample, its distances computed once
     rows = []
     for name, labels in labelings.items():
         labels = np.asarray(labels)
@@ -91,9 +91,8 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
         groups = len(uniques)
         scores = {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
         if 2 <= groups < len(X):
-            shared = shared or silhouette_sample(X, sample, random_state)
             try:  # silhouette_score(X, labels, sample_size=sample, random_state=random_state), the same numbers
-                scores["silhouette"] = sampled_silhouette(shared, labels)
+                scores["silhouette"] = silhouettes(labels)
             except ValueError:  # the silhouette sample drew a single group, or as many groups as customers
                 scores["silhouette"] = np.nan
             scores["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))

@@ -57,13 +57,14 @@ when fewer than 2 usable columns remain.
 from __future__ import annotations
 
 import copy
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -71,7 +72,7 @@ from threadpoolctl import threadpool_limits
 from segkit.errors import DataError
 from segkit.features import FEATURE_CHOICES  # noqa: F401  (here for callers; the params read it without sklearn)
 from segkit.i18n import messages, t
-from segkit.models.pairwise import sampled_silhouette, silhouette_sample
+from segkit.models.pairwise import SampledSilhouettes, small_chunks
 
 CLUSTER_FEATURES = ("recency_days", "orders", "revenue")
 # Columns always log-transformed when non-negative (heavy-tailed days, counts and money).
@@ -339,16 +340,23 @@ class RFMClusterer:
         references = reference_sets(Z, self.n_references, rng)
         reference_trees = [linkage(R, method="ward") for R in references] if self.method == "ward" else [None] * len(references)
         silhouette_n = min(self.sample_size, len(Z))
-        shared = None  # the silhouette sample's distances, computed once for every k
+        # with a seed, one silhouette sample's distances for every k (silhouette_score's numbers); without,
+        # each k draws its own sample, as silhouette_score does
+        silhouettes = SampledSilhouettes(Z, silhouette_n, self.random_state) \
+            if isinstance(self.random_state, numbers.Integral) else None
         rows, fits = [], {}
         for k in ks:
             labels, model = self._cluster(Z, k, tree=tree)
             fits[k] = (labels, model)
             used = len(np.unique(labels))
             row = {"k": k, "inertia": within_dispersion(Z, labels)}
-            if used > 1:  # silhouette_score(Z, labels, sample_size=silhouette_n, random_state=...), the same numbers
-                shared = shared or silhouette_sample(Z, silhouette_n, self.random_state)
-                row["silhouette"] = sampled_silhouette(shared, labels)
+            if used > 1:
+                if silhouettes is not None:
+                    row["silhouette"] = silhouettes(labels)
+                else:
+                    with small_chunks():
+                        row["silhouette"] = float(silhouette_score(Z, labels, sample_size=silhouette_n,
+                                                                   random_state=self.random_state))
                 row["calinski_harabasz"] = float(calinski_harabasz_score(Z, labels))
                 row["davies_bouldin"] = float(davies_bouldin_score(Z, labels))
             ref_logw = np.log([max(within_dispersion(R, self._reference_labels(R, k, rt)), 1e-300)

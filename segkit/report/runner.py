@@ -676,7 +676,7 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
     kernel = _kernel_manager_class()(kernel_name=KERNEL)
     # the history in memory, as nbclient starts its own kernels: two kernels at once would share one
     # SQLite history file (and fill the user's history with the report's cells)
-    first = [QUIET_CLOSED_SOCKETS, *([TURN_OFF_LINE] if huge_pages_unwanted() else [])]
+    first = [QUIET_CLOSED_SOCKETS, *([TURN_OFF_LINE] if huge_pages_unwanted(env) else [])]
     arguments = ["--IPKernelApp.log_level=ERROR", "--HistoryManager.hist_file=:memory:",
                  f"--IPKernelApp.exec_lines={[*first, *exec_lines]!r}"]
     try:
