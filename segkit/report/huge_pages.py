@@ -16,9 +16,9 @@ reported; reading the 1M-customer profile stage into pandas took 1.3-4.8 s again
 So there, and only there, segkit turns transparent huge pages off for its processes with
 `prctl(PR_SET_THP_DISABLE)` (Linux 3.15+), which covers every allocator in the process and is
 inherited by the processes it starts: the `segkit` command does it first thing, and each report
-kernel as it starts. A report started from Python (`segkit.report.runner.run_report`) turns them off in its
-kernels only: the calling process (which writes the exports and starts the PDF's process) is the
-user's and keeps its setting. `SEGKIT_HUGE_PAGES=keep` leaves the system's setting alone everywhere
+kernel as it starts. A report started from Python (`segkit.report.runner.run_report`) turns them
+off in its kernels only: the calling process (which writes the exports and starts the PDF's
+process) is the user's and keeps its setting. `SEGKIT_HUGE_PAGES=keep` leaves the system's setting alone everywhere
 (`auto`, the default, decides as above).
 """
 
