@@ -416,6 +416,25 @@ def test_hypergeometric_series_where_scipy_fails():
     np.testing.assert_allclose(_hyp2f1_one_series(b, c, z), got, rtol=1e-12)
 
 
+def test_slow_hypergeometric_series_in_growing_blocks():
+    """Near z = 1 with b and c large (where a degenerate Pareto/NBD fit goes) the series needs about a
+    million terms: summed in doubling blocks, under a memory budget, it keeps its value."""
+    from segkit.models.clv import _hyp2f1_one_series
+    b = np.array([31884.15115646, 31886.15115646, 4.0])
+    c = np.array([31885.70882106, 31887.70882106, 3009.0])
+    z = np.array([0.99999617, 0.99984334, 0.909])
+    got = _hyp2f1_one_series(b, c, z)
+    # the integral with t = 1 - exp(-v): (c - 1) * integral over v >= 0 of exp(-(c-1) v) (1 - z (1 - exp(-v)))^(-b)
+    for bi, ci, zi, value in zip(b, c, z, got):
+        expected = (ci - 1) * integrate.quad(
+            lambda v: np.exp(-(ci - 1) * v - bi * np.log1p(zi * np.expm1(-v))), 0, np.inf,
+            epsrel=1e-12, limit=500)[0]
+        assert value == pytest.approx(expected, rel=1e-9)
+    assert got[0] > 30_000  # far from the first terms' sum: the long tail was summed
+    # a budget of a thousand terms at once changes only how the terms are grouped
+    np.testing.assert_allclose(_hyp2f1_one_series(b, c, z, budget=3_000), got, rtol=1e-11)
+
+
 def test_analytic_gradient_matches_differences():
     from scipy.optimize import check_grad
     rng = np.random.default_rng(5)

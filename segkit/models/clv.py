@@ -587,7 +587,11 @@ def _hyp2f1_one(b, c, z) -> np.ndarray:
     return value
 
 
-def _hyp2f1_one_series(b, c, z, block: int = 256) -> np.ndarray:
+def _hyp2f1_one_series(b, c, z, block: int = 256, budget: int = 1 << 21) -> np.ndarray:
+    """The power series of 2F1(1, b; c; z) summed until a term adds less than 1e-17 of the total.
+    Near z = 1 with b and c large it needs hundreds of thousands of terms: the blocks of terms
+    computed at once double while the series goes on (at most `budget` terms at once over all its
+    rows), so the loop runs a few dozen times rather than once per 256 terms."""
     total, term, n = np.ones(len(b)), np.ones(len(b)), 0
     active = np.ones(len(b), bool)
     while active.any() and n < 10_000_000:
@@ -599,6 +603,7 @@ def _hyp2f1_one_series(b, c, z, block: int = 256) -> np.ndarray:
         term[active] = terms[:, -1]
         active[active] = term[active] > 1e-17 * total[active]
         n += block
+        block = max(1, min(2 * block, budget // max(1, int(active.sum()))))
     return total
 
 
