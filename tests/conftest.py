@@ -94,6 +94,23 @@ def zh_run(tmp_path_factory):
     return params, run_report(params, reports_dir=folder / "reports")
 
 
+def replaying(done: Path, calls: list, fail_at: str | None = None):
+    """An execute_notebook that copies what `done` (a finished run folder) made, notebook by notebook:
+    the rest of the runner (HTML, index, exports, manifest, the move into place, the history) then runs
+    for real in seconds (monkeypatch `segkit.report.runner.execute_notebook` with it)."""
+    def fake(source, target, parameters, cwd, notebook, *args, **kwargs):
+        calls.append(notebook)
+        if notebook == fail_at:
+            from segkit.report.runner import ReportError
+
+            raise ReportError(f"notebook {notebook} failed in cell 3 (RuntimeError: planted)")
+        data = Path(parameters["data_dir"])
+        if not any(data.iterdir()):
+            shutil.copytree(done / "data", data, dirs_exist_ok=True)
+        shutil.copy(done / "executed" / f"{notebook}.ipynb", target)
+    return fake
+
+
 def run_segkit(*args, cwd=ROOT, check=False) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("segkit")
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, check=check, timeout=900)

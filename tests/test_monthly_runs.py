@@ -3,9 +3,6 @@ failed rerun leaving the report and the history as they were. The notebooks' wor
 the shared English report (its executed notebooks and stage files), so the rest of the runner (HTML,
 index, manifest, the move into place, the history) runs for real in seconds."""
 
-import shutil
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -15,20 +12,9 @@ from segkit.monthly.history import history_path, read_history, write_month
 from segkit.report import runner
 from segkit.report.runner import ReportError, run_report
 
+from conftest import replaying
+
 pytestmark = pytest.mark.slow
-
-
-def replaying(done: Path, calls: list, fail_at: str | None = None):
-    """An execute_notebook that copies what `done` (a finished run folder) made, notebook by notebook."""
-    def fake(source, target, parameters, cwd, notebook, *args, **kwargs):
-        calls.append(notebook)
-        if notebook == fail_at:
-            raise ReportError(f"notebook {notebook} failed in cell 3 (RuntimeError: planted)")
-        data = Path(parameters["data_dir"])
-        if not any(data.iterdir()):
-            shutil.copytree(done / "data", data, dirs_exist_ok=True)
-        shutil.copy(done / "executed" / f"{notebook}.ipynb", target)
-    return fake
 
 
 def test_a_rerun_needs_force_and_replaces_only_its_month(en_run, tmp_path, monkeypatch):

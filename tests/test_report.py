@@ -19,7 +19,7 @@ from segkit.report.pages import format_kpis
 from segkit.report.runner import NOTEBOOKS, ReportError, run_report
 from segkit.report.tables import AT_RISK, VALUABLE
 
-from conftest import ROOT, chromium, require_tool, write_mall_table, write_params
+from conftest import ROOT, chromium, replaying, require_tool, write_mall_table, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -187,6 +187,32 @@ def test_chinese_report(zh_run, tmp_path):
                 assert "Glyph" not in output.get("text", ""), (name, output.get("text"))
 
 
+def test_chinese_value_pages_name_what_they_show(zh_run):
+    _, result = zh_run
+    pages = {name: (result.folder / f"{name}.html").read_text(encoding="utf-8")
+             for name in ("03_customer_value", "05_evaluation", "08_case_study")}
+    value_page, case_study = pages["03_customer_value"], pages["08_case_study"]
+    assert "未来价值" in case_study and "存活概率" in value_page and "预测的把握程度" in value_page
+    assert "各月初所属客户群的留存率" in value_page and "首购后各月的销售额" in value_page
+    assert not re.search(r"\bnan\b|\binf\b", "".join(pages.values()), re.IGNORECASE)
+
+
+def test_the_chinese_demo_is_the_demo_in_chinese():
+    """params/demo-zh.yaml differs from params/demo.yaml in its name, its language and the language of
+    its own action text only: the same data and settings, so the demo's whole-report test covers its
+    numbers and zh_run its Chinese pages."""
+    english, chinese = (segkit.load_params(ROOT / "params" / name).model_dump(mode="json")
+                        for name in ("demo.yaml", "demo-zh.yaml"))
+    assert (english.pop("run_name"), chinese.pop("run_name")) == ("demo", "demo-zh")
+    assert (english.pop("lang"), chinese.pop("lang")) == ("en", "zh")
+    own_en, own_zh = english.pop("strategies"), chinese.pop("strategies")
+    assert own_en.keys() == own_zh.keys() and own_en
+    for segment in own_en:
+        assert own_en[segment]["en"] and not own_en[segment].get("zh")
+        assert re.search(r"[\u4e00-\u9fff]", own_zh[segment]["zh"]) and not own_zh[segment].get("en")
+    assert english == chinese
+
+
 def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
     params_path, result = en_run
     reports = tmp_path / "reports"
@@ -208,8 +234,9 @@ def test_a_failed_run_keeps_the_last_good_report(en_run, tmp_path):
     assert not (reports / "tiny.failed" / "index.html").exists()
 
 
-# (CDNOW in Chinese is the same numbers as in English; the Chinese pages are checked on demo-zh and zh_run)
-@pytest.mark.parametrize("name, overrides", [("demo.yaml", []), ("demo-zh.yaml", []), ("cdnow.yaml", [])])
+# CDNOW in Chinese is the same numbers as in English, and demo-zh.yaml is demo.yaml in Chinese
+# (test_the_chinese_demo_is_the_demo_in_chinese): the Chinese pages are checked on zh_run
+@pytest.mark.parametrize("name, overrides", [("demo.yaml", []), ("cdnow.yaml", [])])
 def test_shipped_params_run_end_to_end(name, overrides, tmp_path):
     params_path = ROOT / "params" / name
     # CDNOW also writes its PDF, checked as the demo's are (tests/test_pdf_layout.py): real data, no new run
@@ -221,9 +248,6 @@ def test_shipped_params_run_end_to_end(name, overrides, tmp_path):
     evaluation = (result.folder / "05_evaluation.html").read_text(encoding="utf-8")
     value_page = (result.folder / "03_customer_value.html").read_text(encoding="utf-8")
     assert not re.search(r"\bnan\b|\binf\b", value_page + case_study + evaluation, re.IGNORECASE)
-    if params.lang == "zh":
-        assert "未来价值" in case_study and "存活概率" in value_page and "预测的把握程度" in value_page
-        assert "各月初所属客户群的留存率" in value_page and "首购后各月的销售额" in value_page
     if name == "cdnow.yaml":
         # the published CDNOW figures, through the whole pipeline: every record accounted for
         assert shown["rows_in"] == "69,659" and shown["rows_aside"] == "80"  # the zero-dollar records
@@ -294,16 +318,19 @@ def test_a_good_run_writes_its_month_into_the_history(en_run):
     assert rows["cluster"].notna().all() and revenue == pytest.approx(result.kpis["revenue"])
 
 
-def test_a_history_that_cannot_be_written_leaves_the_report_good(tmp_path):
+def test_a_history_that_cannot_be_written_leaves_the_report_good(en_run, tmp_path, monkeypatch):
     from segkit.monthly.history import history_path
+    from segkit.report import runner
 
-    params = write_params(tmp_path, "tiny")
+    params, done = en_run  # its notebooks replayed: the rest of the run is real
+    monkeypatch.setattr(runner, "execute_notebook", replaying(done.folder, []))
     reports = tmp_path / "reports"
     history_path(reports).mkdir(parents=True)  # a folder where the history file should be
     said = []
     result = run_report(params, reports_dir=reports, pdf=False, progress=said.append)
     assert (result.folder / "index.html").is_file() and result.history
     assert any("was not updated" in line and "next run will show this month as missing" in line for line in said)
+    assert result.kpis == done.kpis
 
 
 def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
