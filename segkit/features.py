@@ -142,7 +142,7 @@ def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
 def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
                    calibration_end: dt.date, time_unit: str = "weeks", history_months: int = 12,
                    activity_days: int = 90, net_negative: str = "set_aside",
-                   in_engine: bool = False) -> dict[str, pd.DataFrame | ibis.Table | None]:
+                   in_engine: bool = False, month_start_columns=None) -> dict[str, pd.DataFrame | ibis.Table | None]:
     """The transaction-level summaries that the customer-value stage needs, computed where the
     transactions live (DuckDB, PostgreSQL), so that later notebooks read only per-customer rows:
 
@@ -160,7 +160,9 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
       With `in_engine` and the embedded engine (DuckDB), lazy tables, one per month
       (`segkit.monthly.activity.month_start_features_parts`), that `segkit.store.save_stage` writes
       from the engine to Parquet month by month: the rows (about 10 per customer) never become a
-      pandas frame, and the engine holds one month's joins at a time.
+      pandas frame, and the engine holds one month's joins at a time. `month_start_columns`: only
+      these feature columns (None: all; a report passes
+      `segkit.monthly.activity.month_start_columns(cluster features)`, what later stages read).
     """
     from segkit.errors import DataError
     from segkit.models.repeat_summary import repeat_summary
@@ -180,9 +182,11 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
         activity = monthly_activity(con, transactions)
         months = month_starts(activity, history_months)
     if span is not None and months:
-        at_starts = month_start_features_parts(transactions, months, activity_days, net_negative=net_negative)
+        at_starts = month_start_features_parts(transactions, months, activity_days, net_negative=net_negative,
+                                               columns=month_start_columns)
     else:
-        at_starts = features_at_month_starts(con, transactions, months, activity_days, net_negative=net_negative)
+        at_starts = features_at_month_starts(con, transactions, months, activity_days, net_negative=net_negative,
+                                             columns=month_start_columns)
     found = {"repeat_summary": repeat_summary(con, transactions, as_of, time_unit=time_unit),
              "holdout_summary": None, "activity": activity, "month_start_features": at_starts}
     if calibration_end < as_of:

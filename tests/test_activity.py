@@ -243,6 +243,48 @@ def test_month_start_features_written_by_the_engine_equal_the_frame(tmp_path, ne
     pd.testing.assert_frame_equal(load_stage(tmp_path / "engine", "activity"), load_stage(tmp_path / "frame", "activity"))
 
 
+@pytest.mark.parametrize("columns", [["recency_days", "orders", "revenue", "last_purchase"],
+                                     ["revenue", "categories", "orders_recent"]])
+def test_month_start_features_of_some_columns_equal_those_of_all(tmp_path, columns):
+    """A report asks for the month-start columns its later stages read (`month_start_columns`): the
+    stage then holds month, customer_id and those, each equal to the full stage's, from the engine's
+    parts, the one-table form and a frame's path; without categories and orders_recent the engine
+    keeps no table of the windows' order lines."""
+    from segkit.monthly.activity import MONTH_START_READ, month_start_columns, month_start_features_parts
+    from segkit.store import load_stage, save_stage
+
+    rng = np.random.default_rng(8)
+    n = 500
+    tx = pd.DataFrame({"customer_id": [f"c{i}" for i in rng.integers(0, 60, n)],
+                       "order_id": [f"o{i}" for i in rng.integers(0, 200, n)],
+                       "ordered_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 150, n), unit="D"),
+                       "amount": np.round(rng.normal(20, 15, n), 2), "category": rng.choice(["x", "y", "z", None], n)})
+    con = connect()
+    table = con.create_table("some_columns", tx)
+    months = [dt.date(2024, 2, 1), dt.date(2024, 3, 1), dt.date(2024, 4, 1), dt.date(2024, 5, 1)]
+    save_stage(tmp_path / "all", month_start_features=month_start_features_parts(table, months))
+    full = load_stage(tmp_path / "all", "month_start_features")
+
+    def tables():
+        return {name for (name,) in con.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+                if name.startswith("segkit_month_start")}
+
+    before = tables()
+    save_stage(tmp_path / "some", month_start_features=month_start_features_parts(table, months, columns=columns))
+    assert len(tables() - before) == (3 if "orders_recent" in columns else 2)
+    some = load_stage(tmp_path / "some", "month_start_features")
+    assert set(some.columns) == {"month", "customer_id", *columns} and len(some) == len(full) > 100
+    pd.testing.assert_frame_equal(some, full[list(some.columns)])
+    pd.testing.assert_frame_equal(month_start_features_table(table, months, columns=columns).to_pandas(),
+                                  month_start_features_table(table, months).to_pandas()[list(some.columns)])
+    from_frame = features_at_month_starts(con, tx, months, columns=columns)
+    pd.testing.assert_frame_equal(from_frame, features_at_month_starts(con, tx, months)[list(from_frame.columns)])
+    # what a report asks for: the columns later stages read and the clustering features among the features
+    assert month_start_columns(("recency_days", "tenure_days", "age")) == [*MONTH_START_READ, "tenure_days"]
+    with pytest.raises(ValueError, match="not month-start feature columns: age"):
+        month_start_features_parts(table, months, columns=["revenue", "age"])
+
+
 def test_month_start_parts_keep_three_tables_in_the_engine():
     """In the embedded engine the month starts keep the tables their parts read (ids and numbers, the
     windows' order lines, the cells with running totals); the cells the totals came from are dropped."""

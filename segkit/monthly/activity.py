@@ -300,9 +300,24 @@ def months_after_first(first: dt.date, last: dt.date, count: int = 12) -> list[d
     return [d.date() for d in pd.date_range(first, last, freq="MS")][1:][-count:]
 
 
+# What later stages read of the month-start features besides month and customer_id: the RFM scores of
+# each month start (03's and 06's classes), the revenue (06's KPI trends), the last purchase (06's moves)
+MONTH_START_READ = ("recency_days", "orders", "revenue", "last_purchase")
+
+
+def month_start_columns(cluster_features=()) -> list[str]:
+    """The month-start feature columns a report needs: MONTH_START_READ and the clustering features
+    among the feature columns (06 places last month's customers in this month's cluster space); a
+    customer table's extra columns have no month-start value and are left out."""
+    from segkit.features import FEATURE_CHOICES, FEATURE_COLUMNS
+
+    known = {*FEATURE_COLUMNS, *FEATURE_CHOICES}
+    return list(dict.fromkeys([*MONTH_START_READ, *(c for c in cluster_features if c in known)]))
+
+
 def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months,
                              activity_days: int = 90, minor_unit: int = 2,
-                             net_negative: str = "set_aside") -> pd.DataFrame:
+                             net_negative: str = "set_aside", columns=None) -> pd.DataFrame:
     """The per-customer features (`segkit.features.customer_features`) as they stood at the start of
     each of `months` (first days of months): computed from the transactions dated up to the last day
     of the month before (as-of = that day), for the customers who had bought by then. One row per
@@ -312,7 +327,8 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
     transactions in Python; the result is the stage that `month_start_segments` classifies. Each
     month start applies the run's rule for customers whose revenue so far is zero or less after
     netting returns (`net_negative`, as `cleaning.returns.net_negative`): left out ("set_aside") or
-    scored at 0 ("floor").
+    scored at 0 ("floor"). `columns`: the feature columns wanted (None: all; see
+    `month_start_features_table`).
     """
     import ibis
 
@@ -321,7 +337,8 @@ def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame |
         return pd.DataFrame(columns=["month", "customer_id"])
     table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
     ordered = sorts_as_python(table)  # else sorted here: a database need not sort what Python re-sorts
-    expr = month_start_features_table(table, months, activity_days, minor_unit, net_negative, order=ordered)
+    expr = month_start_features_table(table, months, activity_days, minor_unit, net_negative, order=ordered,
+                                      columns=columns)
     from segkit.intake.engines import to_frame
 
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
@@ -347,28 +364,32 @@ def sorts_as_python(table: ibis.Table) -> bool:
 
 
 def month_start_features_table(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
-                               net_negative: str = "set_aside", order: bool = True) -> ibis.Table:
+                               net_negative: str = "set_aside", order: bool = True, columns=None) -> ibis.Table:
     """`features_at_month_starts` as one lazy table in the transactions' engine: columns month (date),
     customer_id, orders, revenue, first_purchase, last_purchase (timestamps), recency_days,
     tenure_days (days), avg_order_value, interval_days, orders_recent and, with a category column,
     categories; with `order`, ordered by month in the order given, then customer_id (by the engine's
     collation: Python's order in DuckDB, see `sorts_as_python`), else in no set order. `months` must
-    not be empty."""
+    not be empty. `columns`: the feature columns wanted besides month and customer_id (None: all);
+    the others are left out, and the engine does not compute the categories or orders_recent
+    unless they are wanted (at 10M lines the categories' first days are most of the summary's
+    time). Raises ValueError for a name that is not a feature column."""
     months = list(months)
-    expr = _union(_month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor"))
-    return _stage_columns(expr.order_by(["month_index", "_key"]) if order else expr, months, net_negative)
+    expr = _union(_month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor",
+                                     columns))
+    return _stage_columns(expr.order_by(["month_index", "_key"]) if order else expr, months, net_negative, columns)
 
 
 def month_start_features_parts(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
-                               net_negative: str = "set_aside") -> list[ibis.Table]:
+                               net_negative: str = "set_aside", columns=None) -> list[ibis.Table]:
     """`month_start_features_table` as one lazy table per month of `months` (in that order), each
     ordered by customer_id: for writing the stage month by month where it is computed
     (`segkit.store.save_stage` streams the parts into one Parquet file). One query for all months
     makes the engine hold every month's joins at once: at 1M customers, 4.3 GB against 1.1 GB
-    month by month, for the same CPU time."""
+    month by month, for the same CPU time. `columns`: as `month_start_features_table`'s."""
     months = list(months)
-    parts = _month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor")
-    return [_stage_columns(part.order_by("_key"), months, net_negative) for part in parts]
+    parts = _month_start_parts(transactions, months, activity_days, minor_unit, net_negative == "floor", columns)
+    return [_stage_columns(part.order_by("_key"), months, net_negative, columns) for part in parts]
 
 
 def _union(parts: list[ibis.Table]) -> ibis.Table:
@@ -377,8 +398,9 @@ def _union(parts: list[ibis.Table]) -> ibis.Table:
     return ibis.union(*parts) if len(parts) > 1 else parts[0]
 
 
-def _stage_columns(expr: ibis.Table, months: list, net_negative: str) -> ibis.Table:
-    """The month-start features' stage columns of `month_start_features_expr` rows (keeping their order)."""
+def _stage_columns(expr: ibis.Table, months: list, net_negative: str, columns=None) -> ibis.Table:
+    """The month-start features' stage columns of `month_start_features_expr` rows (keeping their order):
+    month, customer_id and the feature columns, or only those of `columns` among them."""
     import ibis
     import ibis.expr.datatypes as dt_
     from segkit.features import FEATURE_COLUMNS
@@ -395,19 +417,20 @@ def _stage_columns(expr: ibis.Table, months: list, net_negative: str) -> ibis.Ta
     days = {name: expr[name].cast(dt_.Timestamp(scale=3)) for name in ("first_purchase", "last_purchase")}
     ordered = [c for c in FEATURE_COLUMNS if c in expr.columns]
     rest = [c for c in expr.columns if c not in ordered and c not in ("month_index", "_key")]
-    return expr.mutate(month=month, **counts, **days).select("month", *ordered, *rest)
+    kept = [c for c in (*ordered, *rest) if columns is None or c == "customer_id" or c in columns]
+    return expr.mutate(month=month, **counts, **days).select("month", *kept)
 
 
 def month_start_features_expr(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
-                              floor_revenue: bool = False) -> ibis.Table:
+                              floor_revenue: bool = False, columns=None) -> ibis.Table:
     """The union of `_month_start_parts`: one row per month start and customer who had bought by
     then, with `month_index` (the position in `months`), `_key` (a number per customer, in
     customer_id order) and the feature columns (engine types)."""
-    return _union(_month_start_parts(transactions, months, activity_days, minor_unit, floor_revenue))
+    return _union(_month_start_parts(transactions, months, activity_days, minor_unit, floor_revenue, columns))
 
 
 def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90, minor_unit: int = 2,
-                       floor_revenue: bool = False) -> list[ibis.Table]:
+                       floor_revenue: bool = False, columns=None) -> list[ibis.Table]:
     """The lazy tables behind `features_at_month_starts`, one per month of `months`: one row per
     customer who had bought by then, with `month_index` (the position in `months`) and the features.
 
@@ -419,7 +442,8 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     each customer's last cell up to it (a filter, no grouping) and counts the distinct orders of the
     lines in its own activity window (`activity_days`) only. In the embedded engine the cells are
     kept as temporary tables keyed by an integer per customer, numbered in customer_id order, so
-    that each month joins and sorts integers.
+    that each month joins and sorts integers. `columns` (None: all): the feature columns wanted; the
+    categories and orders_recent are computed only when wanted.
     """
     import ibis
     from segkit.features import with_derived_features
@@ -427,6 +451,7 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     from segkit.intake.engines import drop_temporary
     from segkit.intake.sources import is_embedded
 
+    wanted = _wanted_columns(columns)
     t = transactions
     amount = t.amount
     if not amount.type().is_decimal():
@@ -454,7 +479,8 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     # database joins on equality, which it can hash (PostgreSQL cannot hash IS NOT DISTINCT FROM)
     null_safe = _is_memtable(transactions) or is_embedded(transactions.get_backend())
     cells = cells.left_join(orders, _same_cell(cells, orders, null_safe)).select(cells, orders._orders)
-    has_category = "category" in t.columns
+    has_category = "category" in t.columns and "categories" in wanted
+    recent_orders = "orders_recent" in wanted
     if has_category:
         named = t.filter(t.category.notnull())
         bought = named.group_by(["customer_id", "category"]).aggregate(first_day=named._day.min())
@@ -478,8 +504,9 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
         # null-safe: a missing id is a customer of its own, as in a grouping (cleaned rows have none)
         cells = raw.join(keys, raw.customer_id.identical_to(keys.customer_id))
         cells = cells.select(*[raw[c] for c in raw.columns if c != "customer_id"], keys._key)
-        lines = ordered.join(keys, ordered.customer_id.identical_to(keys.customer_id))
-        ordered = kept(lines.select(*[ordered[c] for c in ordered.columns if c != "customer_id"], keys._key))
+        if recent_orders:
+            lines = ordered.join(keys, ordered.customer_id.identical_to(keys.customer_id))
+            ordered = kept(lines.select(*[ordered[c] for c in ordered.columns if c != "customer_id"], keys._key))
     else:
         cells, ordered = (part.mutate(_key=part.customer_id) for part in (cells, ordered))
     # each cell with the customer's totals up to it and the next cell's period: a month start takes
@@ -505,22 +532,39 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
                       first_purchase=last.first_day, last_purchase=last.last_day, _orders=last._orders)
         if has_category:
             values["_kinds"] = last._kinds
-        per = last.select("_key", **values)
-        window = ordered.filter((ordered._day <= ibis.date(as_of))
-                                & (ordered._day > ibis.date(as_of - dt.timedelta(days=activity_days))))
-        recent = window.group_by("_key").aggregate(_recent=window.order_id.nunique())
-        same = per._key.identical_to(recent._key) if null_safe else per._key == recent._key
-        joined = per.left_join(recent, same).select(per, recent._recent)
+        joined = last.select("_key", **values)
+        if recent_orders:
+            window = ordered.filter((ordered._day <= ibis.date(as_of))
+                                    & (ordered._day > ibis.date(as_of - dt.timedelta(days=activity_days))))
+            recent = window.group_by("_key").aggregate(_recent=window.order_id.nunique())
+            same = joined._key.identical_to(recent._key) if null_safe else joined._key == recent._key
+            joined = joined.left_join(recent, same).select(joined, recent._recent)
         if keys is not None:  # the customer's id back, in place of its number
             joined = joined.join(keys, "_key").select(keys.customer_id, joined)
         else:
             joined = joined.mutate(customer_id=joined._key)
-        counts = dict(orders=joined._orders, orders_recent=joined._recent.fill_null(0))
+        counts = dict(orders=joined._orders)
+        if recent_orders:
+            counts["orders_recent"] = joined._recent.fill_null(0)
         if has_category:
             counts["categories"] = joined._kinds
         per_customer = joined.select("_key", "customer_id", "revenue", "first_purchase", "last_purchase", **counts)
         parts.append(with_derived_features(per_customer, as_of).mutate(month_index=ibis.literal(index, "int64")))
     return parts
+
+
+def _wanted_columns(columns) -> set[str]:
+    """The feature columns of the month-start features to compute (`columns`; None: all of them).
+    Raises ValueError for a name that is not one (customer_id and month always come)."""
+    from segkit.features import FEATURE_CHOICES, FEATURE_COLUMNS
+
+    known = {*FEATURE_COLUMNS, *FEATURE_CHOICES}
+    if columns is None:
+        return known
+    unknown = sorted(set(columns) - known - {"month"})
+    if unknown:
+        raise ValueError(f"not month-start feature columns: {', '.join(unknown)}; they are {', '.join(sorted(known))}")
+    return set(columns)
 
 
 def _same_cell(left: ibis.Table, right: ibis.Table, null_safe: bool) -> list:

@@ -61,6 +61,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     (`segkit.monthly.shared`).
     """
     from segkit.classify.rfm import load_segment_map
+    from segkit.monthly.activity import MONTH_START_READ
     from segkit.monthly.history import previous_month_classes
     from segkit.monthly.shared import month_start_classes_file, monthly_kpis_stage
     from segkit.store import load_run_info, load_stage, save_stage
@@ -73,8 +74,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     month = as_of.replace(day=1)
     history_file = Path(history_file) if history_file is not None else history_file_for(data_dir)
     # only the columns this stage reads (the profile and the month-start features are wide)
-    compared = ["customer_id", "recency_days", "orders", "revenue", "last_purchase",
-                *(info.get("cluster_features") or [])]
+    compared = ["customer_id", *MONTH_START_READ, *(info.get("cluster_features") or [])]
     profile = _read(data_dir, "profile", ["customer_id", "segment", "rfm_class", "revenue", "clv", "p_alive",
                                           "recency_days"])
     features = _read(data_dir, "features", compared)
