@@ -432,7 +432,9 @@ MAX_NOTEBOOKS_AT_ONCE = 8  # params.Report.notebooks_at_once's upper bound
 # where that pays: the layouts (10-15 s of one core) then run beside the notebooks, and only the last
 # section, the index and the file are left at the end. On two cores the notebooks leave little CPU
 # unused: the demo (4,000 customers) took 63-72 s against 74-76 s, but at 25,000 and 100,000 customers
-# the notebooks slowed by what the PDF's tail saved (docs/benchmarks.md). With a third core the PDF has
+# the notebooks slowed by what the PDF's tail saved (docs/benchmarks.md), and at 1M customers they slowed
+# by more (02-08: 132.8 s against 124.8 s; the tail 3.7 s shorter; the tree's peak 2,014 MB against
+# 1,834 MB, one run each, session 18). With a third core the PDF has
 # one of its own (not measured: this machine has two). The layouts are held until the PDF is written
 # (about 420 MB for a 41-page report): a larger run lays them out at the end, beside the exports.
 PDF_EARLY_MAX_CUSTOMERS = 250_000
