@@ -283,6 +283,10 @@ def test_month_start_features_of_some_columns_equal_those_of_all(tmp_path, colum
     assert month_start_columns(("recency_days", "tenure_days", "age")) == [*MONTH_START_READ, "tenure_days"]
     with pytest.raises(ValueError, match="not month-start feature columns: age"):
         month_start_features_parts(table, months, columns=["revenue", "age"])
+    with pytest.raises(ValueError, match="got the text 'revenue'"):
+        month_start_features_table(table, months, columns="revenue")
+    once = month_start_features_table(table, months, columns=iter(columns)).to_pandas()  # an iterator, read once
+    assert set(once.columns) == {"month", "customer_id", *columns}
 
 
 def test_month_start_parts_keep_three_tables_in_the_engine():

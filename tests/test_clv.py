@@ -417,8 +417,8 @@ def test_hypergeometric_series_where_scipy_fails():
 
 
 def test_slow_hypergeometric_series_in_growing_blocks():
-    """Near z = 1 with b and c large (where a degenerate Pareto/NBD fit goes) the series needs about a
-    million terms: summed in doubling blocks, under a memory budget, it keeps its value."""
+    """Near z = 1 with b and c large (where a degenerate Pareto/NBD fit goes) the series needs millions
+    of terms: summed in doubling blocks, under a memory budget, it keeps its value."""
     from segkit.models.clv import _hyp2f1_one_series
     b = np.array([31884.15115646, 31886.15115646, 4.0])
     c = np.array([31885.70882106, 31887.70882106, 3009.0])
@@ -432,7 +432,7 @@ def test_slow_hypergeometric_series_in_growing_blocks():
         assert value == pytest.approx(expected, rel=1e-9)
     assert got[0] > 30_000  # far from the first terms' sum: the long tail was summed
     # a budget of a thousand terms at once changes only how the terms are grouped
-    np.testing.assert_allclose(_hyp2f1_one_series(b, c, z, budget=3_000), got, rtol=1e-11)
+    np.testing.assert_allclose(_hyp2f1_one_series(b, c, z, budget=3_000), got, rtol=1e-10)
 
 
 def test_analytic_gradient_matches_differences():

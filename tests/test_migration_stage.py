@@ -66,6 +66,25 @@ def test_planted_moves_are_counted_and_the_slipped_customers_listed(run_copy):
     assert matched == {c: renumber[c] for c in range(k)}
 
 
+def test_clusters_are_not_matched_on_fewer_columns_than_they_were_made_on(run_copy):
+    """01 writes the month-start columns of the clustering features it was run with; when
+    cluster.features names another feature column later (04 rerun alone), 06 says why it does not
+    match the clusters rather than matching them on the columns it has."""
+    params, data = run_copy
+    clusters = load_stage(data, "clusters")
+    last = load_stage(data, "profile")[["customer_id", "segment", "rfm_class"]].astype({"customer_id": str})
+    last = last.merge(clusters.assign(customer_id=clusters["customer_id"].astype(str))[["customer_id", "cluster"]],
+                      on="customer_id")
+    write_month(history_path(data.parent.parent), params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0})
+    assert "tenure_days" not in pd.read_parquet(data / "month_start_features.parquet").columns
+    assert migration_stage(params, data).clusters is not None  # with the columns 01 wrote: matched
+    segkit.save_run_info(data, cluster_features=["recency_days", "orders", "revenue", "tenure_days"])
+    migration = migration_stage(params, data)
+    assert migration.clusters is None and migration.clusters_reason == "month_start_lacks_features"
+    for lang in ("en", "zh"):
+        assert "01_cleaning" in segkit.t(f"migration.reason.{migration.clusters_reason}", lang)
+
+
 def test_the_first_run_recomputes_last_month_and_the_page_says_so(en_run):
     _, result = en_run
     html = (result.folder / "06_migration.html").read_text(encoding="utf-8")

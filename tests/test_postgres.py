@@ -257,6 +257,17 @@ def test_time_summaries_in_the_database_equal_the_file_path(analyst_env, tmp_pat
                                       file_frame.sort_values(keys).reset_index(drop=True),
                                       check_dtype=False, atol=1e-9, obj=name)
     assert in_db["month_start_features"]["month"].nunique() == 11  # February to December 2024
+    # the month-start columns a report asks for, computed in the database: the file path's full stage's
+    from segkit.monthly.activity import month_start_columns
+
+    wanted = month_start_columns(("recency_days", "orders", "revenue", "orders_recent"))
+    narrow = time_summaries(intake.engine, result.table, AS_OF, dt.date(2024, 9, 30), "weeks",
+                            month_start_columns=wanted)["month_start_features"]
+    assert set(narrow.columns) == {"month", "customer_id", *wanted}
+    full = from_file["month_start_features"][list(narrow.columns)]
+    pd.testing.assert_frame_equal(narrow.sort_values(["month", "customer_id"]).reset_index(drop=True),
+                                  full.sort_values(["month", "customer_id"]).reset_index(drop=True),
+                                  check_dtype=False, atol=1e-9)
 
 
 def test_a_true_false_column_for_the_customer_id_is_refused(analyst_env):

@@ -589,11 +589,12 @@ def _hyp2f1_one(b, c, z) -> np.ndarray:
 
 def _hyp2f1_one_series(b, c, z, block: int = 256, budget: int = 1 << 21) -> np.ndarray:
     """The power series of 2F1(1, b; c; z) summed until a term adds less than 1e-17 of the total.
-    Near z = 1 with b and c large it needs hundreds of thousands of terms: the blocks of terms
-    computed at once double while the series goes on (at most `budget` terms at once over all its
-    rows), so the loop runs a few dozen times rather than once per 256 terms."""
+    Near z = 1 with b and c large it needs millions of terms: the blocks of terms computed at once
+    double while the series goes on, within `budget` terms at once over all its rows (but at least
+    16 terms a row), so the loop runs a few dozen times rather than once per 256 terms."""
     total, term, n = np.ones(len(b)), np.ones(len(b)), 0
     active = np.ones(len(b), bool)
+    block = max(16, min(block, budget // max(1, len(b))))
     while active.any() and n < 10_000_000:
         steps = n + np.arange(block)
         # the next `block` terms, each the previous times (b + n) z / (c + n)
@@ -603,7 +604,7 @@ def _hyp2f1_one_series(b, c, z, block: int = 256, budget: int = 1 << 21) -> np.n
         term[active] = terms[:, -1]
         active[active] = term[active] > 1e-17 * total[active]
         n += block
-        block = max(1, min(2 * block, budget // max(1, int(active.sum()))))
+        block = max(16, min(2 * block, budget // max(1, int(active.sum()))))
     return total
 
 

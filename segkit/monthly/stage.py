@@ -298,8 +298,11 @@ def _matched_clusters(data_dir: str | Path, features: pd.DataFrame, at_starts: p
     if at_starts is None:
         return None, "no_earlier_clusters"
     previous = _month_rows(at_starts, month)
-    columns = [c for c in (columns or ["recency_days", "orders", "revenue"]) if c in features.columns
-               and c in previous.columns]
+    columns = [c for c in (columns or ["recency_days", "orders", "revenue"]) if c in features.columns]
+    if any(c not in previous.columns for c in columns):
+        # 01 wrote the month-start columns of other clustering features (cluster.features changed and
+        # 04 was rerun alone): matching on fewer columns would place the clusters elsewhere
+        return None, "month_start_lacks_features"
     if not columns:
         return None, "no_earlier_clusters"
     clusters = load_stage(data_dir, "clusters", columns=[c for c in ("customer_id", "cluster", "cluster_name")
