@@ -309,10 +309,15 @@ def month_start_columns(cluster_features=()) -> list[str]:
     """The month-start feature columns a report needs: MONTH_START_READ and the clustering features
     among the feature columns (06 places last month's customers in this month's cluster space); a
     customer table's extra columns have no month-start value and are left out."""
+    known = _feature_names()
+    return list(dict.fromkeys([*MONTH_START_READ, *(c for c in cluster_features if c in known)]))
+
+
+def _feature_names() -> set[str]:
+    """The per-customer feature columns (segkit.features), all of which a month start can have."""
     from segkit.features import FEATURE_CHOICES, FEATURE_COLUMNS
 
-    known = {*FEATURE_COLUMNS, *FEATURE_CHOICES}
-    return list(dict.fromkeys([*MONTH_START_READ, *(c for c in cluster_features if c in known)]))
+    return {*FEATURE_COLUMNS, *FEATURE_CHOICES}
 
 
 def features_at_month_starts(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, months,
@@ -561,9 +566,7 @@ def _wanted_columns(columns) -> set[str]:
     """The feature columns of the month-start features to compute: those of `columns` (None: all
     of them). Raises ValueError for a name that is not one (month and customer_id always come) and
     for a bare string (a name where names are wanted)."""
-    from segkit.features import FEATURE_CHOICES, FEATURE_COLUMNS
-
-    known = {*FEATURE_COLUMNS, *FEATURE_CHOICES}
+    known = _feature_names()
     if columns is None:
         return known
     if isinstance(columns, str):
