@@ -78,6 +78,11 @@ def test_clusters_are_not_matched_on_fewer_columns_than_they_were_made_on(run_co
     write_month(history_path(data.parent.parent), params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0})
     assert "tenure_days" not in pd.read_parquet(data / "month_start_features.parquet").columns
     assert migration_stage(params, data).clusters is not None  # with the columns 01 wrote: matched
+    # a customer table's extra column has no month-start value at all: matched on the others, as before
+    features = load_stage(data, "features")
+    features.assign(age=40.0).to_parquet(data / "features.parquet", index=False)
+    segkit.save_run_info(data, cluster_features=["recency_days", "orders", "revenue", "age"])
+    assert migration_stage(params, data).clusters is not None
     segkit.save_run_info(data, cluster_features=["recency_days", "orders", "revenue", "tenure_days"])
     migration = migration_stage(params, data)
     assert migration.clusters is None and migration.clusters_reason == "month_start_lacks_features"

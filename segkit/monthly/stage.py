@@ -298,11 +298,15 @@ def _matched_clusters(data_dir: str | Path, features: pd.DataFrame, at_starts: p
     if at_starts is None:
         return None, "no_earlier_clusters"
     previous = _month_rows(at_starts, month)
+    from segkit.monthly.activity import month_start_columns
+
     columns = [c for c in (columns or ["recency_days", "orders", "revenue"]) if c in features.columns]
-    if any(c not in previous.columns for c in columns):
+    if any(c not in previous.columns for c in month_start_columns(columns)):
         # 01 wrote the month-start columns of other clustering features (cluster.features changed and
         # 04 was rerun alone): matching on fewer columns would place the clusters elsewhere
         return None, "month_start_lacks_features"
+    # a customer table's extra columns (age, income) have no month-start value: matched without them
+    columns = [c for c in columns if c in previous.columns]
     if not columns:
         return None, "no_earlier_clusters"
     clusters = load_stage(data_dir, "clusters", columns=[c for c in ("customer_id", "cluster", "cluster_name")
