@@ -164,8 +164,7 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
       these feature columns (None: all; a report passes
       `segkit.monthly.activity.month_start_columns(cluster features)`, what later stages read).
     """
-    from segkit.errors import DataError
-    from segkit.models.repeat_summary import repeat_summary
+    from segkit.models.repeat_summary import repeat_summaries
     from segkit.intake.sources import connect
     from segkit.monthly.activity import (features_at_month_starts, month_range, month_start_features_parts,
                                          month_starts, monthly_activity, monthly_activity_table, months_after_first,
@@ -187,14 +186,12 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     else:
         at_starts = features_at_month_starts(con, transactions, months, activity_days, net_negative=net_negative,
                                              columns=month_start_columns)
-    found = {"repeat_summary": repeat_summary(con, transactions, as_of, time_unit=time_unit),
-             "holdout_summary": None, "activity": activity, "month_start_features": at_starts}
-    if calibration_end < as_of:
-        try:
-            found["holdout_summary"] = repeat_summary(con, transactions, calibration_end, observation_end=as_of,
-                                                      time_unit=time_unit)
-        except DataError:  # no customer had bought by calibration_end: there is nothing to check
-            found["holdout_summary"] = None
+    # both summaries from one grouping of the purchase days; no holdout summary when nobody bought by
+    # calibration_end (there is nothing to check)
+    summary, holdout = repeat_summaries(con, transactions, as_of, calibration_end if calibration_end < as_of else None,
+                                        time_unit=time_unit)
+    found = {"repeat_summary": summary, "holdout_summary": holdout, "activity": activity,
+             "month_start_features": at_starts}
     for frame in found.values():  # attrs travel into Parquet metadata as JSON: dates as ISO text
         if isinstance(frame, pd.DataFrame):
             frame.attrs = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in frame.attrs.items()}

@@ -10,7 +10,7 @@ import pytest
 from segkit.datasets import load_cdnow
 from segkit.errors import DataError, ParamsError
 from segkit.intake.sources import connect
-from segkit.models.repeat_summary import repeat_summary
+from segkit.models.repeat_summary import repeat_summaries, repeat_summary
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "cdnow.json").read_text())
 CAL, OBS = dt.date(1997, 9, 30), dt.date(1998, 6, 30)
@@ -121,3 +121,33 @@ def test_refusals(small, kwargs, error, words):
 def test_missing_column_is_named(small):
     with pytest.raises(DataError, match="lack column.*amount"):
         repeat_summary(connect(), small.drop(columns="amount"), dt.date(2024, 1, 29))
+
+
+@pytest.mark.parametrize("as_of, calibration_end", [
+    (dt.date(2024, 3, 4), dt.date(2024, 1, 29)),   # rows after as_of; C first seen in the holdout
+    (dt.date(2024, 2, 5), dt.date(2024, 1, 7)),    # B and C first seen after calibration_end, C after as_of
+    (dt.date(2024, 3, 10), None),                  # no holdout summary asked for
+    (dt.date(2024, 1, 20), dt.date(2023, 12, 31)), # nobody bought by calibration_end: no holdout summary
+])
+def test_both_summaries_from_one_reading_equal_the_two_calls(small, as_of, calibration_end):
+    con = connect()
+    for transactions in (small, ibis.memtable(small)):
+        whole, holdout = repeat_summaries(con, transactions, as_of, calibration_end, time_unit="days")
+        expected = repeat_summary(con, transactions, as_of, time_unit="days")
+        pd.testing.assert_frame_equal(whole, expected)
+        assert whole.attrs == expected.attrs
+        if calibration_end is None or calibration_end < dt.date(2024, 1, 1):
+            assert holdout is None
+            continue
+        expected = repeat_summary(con, transactions, calibration_end, as_of, time_unit="days")
+        pd.testing.assert_frame_equal(holdout, expected)
+        assert holdout.attrs == expected.attrs
+
+
+def test_both_summaries_refuse_what_the_summary_refuses(small):
+    with pytest.raises(ParamsError, match="must be after calibration_end"):
+        repeat_summaries(connect(), small, dt.date(2024, 1, 29), dt.date(2024, 1, 29))
+    with pytest.raises(ParamsError, match="time_unit must be one of"):
+        repeat_summaries(connect(), small, dt.date(2024, 1, 29), time_unit="fortnights")
+    with pytest.raises(DataError, match="no customer bought on or before"):
+        repeat_summaries(connect(), small, dt.date(2023, 12, 1))

@@ -60,22 +60,14 @@ def repeat_summary_expr(transactions: ibis.Table, calibration_end: dt.date,
     first = days.day.min()
     totals = dict(first_day=first, last_cal_day=days.day.max(where=cal), cal_days=days.day.count(where=cal),
                   cal_spend=days.spend.sum(where=cal), holdout_days=days.day.count(where=~cal))
-    if _has_arg_min(transactions):  # the first day's spend in the same aggregation (a customer's days are distinct)
-        per_customer = days.group_by("customer_id").aggregate(**totals, first_spend=days.spend.argmin(days.day))
-        joined, first_spend = per_customer, per_customer
-    else:  # the first day's spend joined back
-        per_customer = days.group_by("customer_id").aggregate(**totals)
-        first_spend = days.join(per_customer, [days.customer_id == per_customer.customer_id,
-                                               days.day == per_customer.first_day])
-        first_spend = first_spend.select(customer_id=days.customer_id, first_spend=days.spend)
-        joined = per_customer.left_join(first_spend, per_customer.customer_id == first_spend.customer_id)
+    per_customer = _with_first_spend(transactions, days, totals)
     end = ibis.date(calibration_end)
-    return joined.select(
+    return per_customer.select(
         customer_id=per_customer.customer_id,
         first_day=per_customer.first_day,
         cal_days=per_customer.cal_days,
         holdout_days=per_customer.holdout_days,
-        repeat_spend=(per_customer.cal_spend - first_spend.first_spend).cast("float64"),  # exact, then one rounding
+        repeat_spend=(per_customer.cal_spend - per_customer.first_spend).cast("float64"),  # exact, then one rounding
         t_x_days=per_customer.last_cal_day.delta(per_customer.first_day, unit="day"),
         T_days=end.delta(per_customer.first_day, unit="day"),
     )
@@ -109,7 +101,7 @@ def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Tabl
     >>> len(s), int(s.x.sum()), int(s.x_holdout.sum()), round(float(s["T"].max()), 2)
     (2357, 2457, 1882, 38.86)
     """
-    scale = unit_days(time_unit, SUMMARY_UNITS)
+    unit_days(time_unit, SUMMARY_UNITS)  # an unknown unit is refused first
     calibration_end = _as_date(calibration_end, "calibration_end")
     if observation_end is not None:
         observation_end = _as_date(observation_end, "observation_end")
@@ -125,6 +117,94 @@ def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Tabl
     expr = ordered_by_id(repeat_summary_expr(source, calibration_end, observation_end), source, text=True)
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
     frame["customer_id"] = frame["customer_id"].astype(str)
+    return _summary(frame, calibration_end, observation_end, time_unit)
+
+
+def repeat_summaries(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
+                     calibration_end: dt.date | None = None,
+                     time_unit: str = "weeks") -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """`repeat_summary(con, transactions, as_of, time_unit=...)` and, when `calibration_end` is
+    given, `repeat_summary(con, transactions, calibration_end, observation_end=as_of, ...)` from
+    one reading of the rows: both start from the same purchase days (one grouping by customer and
+    day), each period a filtered count. The holdout summary is None when `calibration_end` is None
+    or no customer bought by then. Equal to the two calls; raises what `repeat_summary` raises
+    (DataError when no customer bought by `as_of`)."""
+    unit_days(time_unit, SUMMARY_UNITS)  # an unknown unit is refused first
+    as_of = _as_date(as_of, "as_of")
+    if calibration_end is not None:
+        calibration_end = _as_date(calibration_end, "calibration_end")
+        if as_of <= calibration_end:
+            raise ParamsError(f"observation_end ({as_of}) must be after calibration_end ({calibration_end})")
+    missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in transactions.columns]
+    if missing:
+        raise DataError(f"transactions lack column(s) {', '.join(missing)} needed for the repeat-buying summary")
+    source = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
+    expr = ordered_by_id(_both_summaries_expr(source, as_of, calibration_end), source, text=True)
+    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    columns = ["customer_id", "first_day", "first_spend"]
+    whole = frame[columns + ["all_days", "all_spend", "all_last"]].rename(
+        columns={"all_days": "cal_days", "all_spend": "cal_spend", "all_last": "last_cal_day"})
+    summary = _summary(_day_counts(whole, as_of), as_of, None, time_unit)
+    if calibration_end is None:
+        return summary, None
+    seen = frame[pd.to_datetime(frame["first_day"]) <= pd.Timestamp(as_of)]  # rows after as_of are ignored
+    split = seen[columns + ["cal_days", "cal_spend", "last_cal_day", "holdout_days"]]
+    try:
+        holdout = _summary(_day_counts(split, calibration_end), calibration_end, as_of, time_unit)
+    except DataError:  # nobody bought by calibration_end: there is nothing to check
+        holdout = None
+    return summary, holdout
+
+
+def _both_summaries_expr(t: ibis.Table, as_of: dt.date, calibration_end: dt.date | None) -> ibis.Table:
+    """Per customer: first_day (over every row), first_spend (that day's spend), and for the whole
+    period up to `as_of` (all_days, all_spend, all_last) and, with `calibration_end`, for the
+    calibration period (cal_days, cal_spend, last_cal_day) and the holdout (holdout_days, the days
+    after calibration_end up to as_of). Lazy; one grouping by customer and day."""
+    day = t.ordered_at.date()
+    days = t.group_by([t.customer_id, day.name("day")]).aggregate(spend=t.amount.sum())
+    upto = days.day <= ibis.date(as_of)
+    totals = dict(first_day=days.day.min(), all_days=days.day.count(where=upto),
+                  all_spend=days.spend.sum(where=upto), all_last=days.day.max(where=upto))
+    if calibration_end is not None:
+        cal = days.day <= ibis.date(calibration_end)
+        totals.update(cal_days=days.day.count(where=cal), cal_spend=days.spend.sum(where=cal),
+                      last_cal_day=days.day.max(where=cal), holdout_days=days.day.count(where=upto & ~cal))
+    return _with_first_spend(t, days, totals)
+
+
+def _with_first_spend(t: ibis.Table, days: ibis.Table, totals: dict):
+    """`days` (customer_id, day, spend) grouped by customer with `totals` (which hold first_day, the
+    first purchase day) and first_spend, that day's spend: DuckDB's arg_min in the same aggregation
+    (a customer's days are distinct), elsewhere the first day's row joined back."""
+    if _has_arg_min(t):
+        return days.group_by("customer_id").aggregate(**totals, first_spend=days.spend.argmin(days.day))
+    per_customer = days.group_by("customer_id").aggregate(**totals)
+    first = days.join(per_customer, [days.customer_id == per_customer.customer_id, days.day == per_customer.first_day])
+    first = first.select(customer_id=days.customer_id, first_spend=days.spend)
+    joined = per_customer.left_join(first, per_customer.customer_id == first.customer_id)
+    return joined.select(*[per_customer[c] for c in per_customer.columns], first_spend=first.first_spend)
+
+
+def _day_counts(frame: pd.DataFrame, calibration_end: dt.date) -> pd.DataFrame:
+    """`_summary`'s input from `_both_summaries_expr`'s columns of one period."""
+    first = pd.to_datetime(frame["first_day"])
+    last = pd.to_datetime(frame["last_cal_day"])
+    out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "first_day": frame["first_day"].to_numpy(),
+                        "cal_days": frame["cal_days"].to_numpy(),
+                        "repeat_spend": (frame["cal_spend"] - frame["first_spend"]).astype("float64").to_numpy(),
+                        "t_x_days": (last - first).dt.days.to_numpy(),
+                        "T_days": (pd.Timestamp(calibration_end) - first).dt.days.to_numpy()})
+    if "holdout_days" in frame.columns:
+        out["holdout_days"] = frame["holdout_days"].to_numpy()
+    return out
+
+
+def _summary(frame: pd.DataFrame, calibration_end: dt.date, observation_end: dt.date | None,
+             time_unit: str) -> pd.DataFrame:
+    """The summary of `repeat_summary` from the per-customer day counts of `repeat_summary_expr`."""
+    scale = unit_days(time_unit, SUMMARY_UNITS)
     first_day = pd.to_datetime(frame["first_day"])
     late = first_day > pd.Timestamp(calibration_end)
     n_late = int(late.sum())
