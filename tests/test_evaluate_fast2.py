@@ -150,6 +150,31 @@ def test_next_period_stage_on_the_clean_rows_read_in_place(tmp_path):
     assert_same_periods(check.periods, reference_periods(frame, CAL_END, AS_OF))
 
 
+
+def test_the_query_started_early_gives_the_same_check_and_the_same_reasons(tmp_path):
+    """05 starts the next-period query as it loads its stages (`start_next_period`) and checks the
+    classes later: the same check as the call that queries then, its error the same reason."""
+    frame = random_lines(12, ["a", "b", None])
+    frame.to_parquet(tmp_path / "clean_transactions.parquet")
+    table = segkit.stage_table(tmp_path, "clean_transactions")
+    started = segkit.evaluate.stage.start_next_period(table, CAL_END, AS_OF)
+    assert started is not None and started.result(timeout=60) is not None
+    early, reason = segkit.next_period_stage(table, "en", CAL_END, AS_OF, scorer=3, periods=started)
+    late, _ = segkit.next_period_stage(segkit.stage_table(tmp_path, "clean_transactions"), "en", CAL_END, AS_OF,
+                                       scorer=3)
+    assert reason is None
+    assert_same_periods(early.periods, late.periods)
+    pd.testing.assert_frame_equal(early.classes, late.classes)
+    pd.testing.assert_frame_equal(early.high_value, late.high_value)
+    # no holdout: the error raised on the query's thread is the reason, as without the early start
+    too_late = dt.date(2099, 1, 1)
+    started = segkit.evaluate.stage.start_next_period(table, too_late, None)
+    early = segkit.next_period_stage(table, "en", too_late, None, periods=started)
+    assert early == segkit.next_period_stage(table, "en", too_late, None) and early[1]
+    # nothing to start: no engine table, or no calibration_end
+    assert segkit.evaluate.stage.start_next_period(None, CAL_END) is None
+    assert segkit.evaluate.stage.start_next_period(table, None) is None
+
 @pytest.mark.slow
 def test_categories_in_postgresql_are_not_taken_as_bit_masks():
     """The masks' shifts and bit_or are DuckDB's (PostgreSQL has no BIGINT << BIGINT): a table in

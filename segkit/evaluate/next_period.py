@@ -24,6 +24,7 @@ classed, are left out of every figure, and are counted (`new_in_holdout`, `new_r
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -196,6 +197,24 @@ def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as
     late = split.holdout & split.new_rows  # the holdout purchases of customers new in the holdout
     new_revenue = float(pd.to_numeric(transactions.loc[late, "amount"]).sum())
     return Periods(features, frame, int(len(new)), new_revenue, calibration_end, as_of)
+
+
+def calibration_periods_soon(transactions: ibis.Table, calibration_end: dt.date, as_of: dt.date | None = None,
+                             activity_days: int = 90, minor_unit: int = 2) -> Future:
+    """`calibration_periods` of an engine table (e.g. `segkit.stage_table`'s clean transactions, in a
+    DuckDB of their own) started now on a thread of its own: a `concurrent.futures.Future` of the
+    `Periods` (or of the error), for `next_period_check(periods=...)`. The query runs in the engine,
+    which leaves Python free: the evaluation notebook's other cells run meanwhile. `transactions`'
+    connection must not be used elsewhere until the future is done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not isinstance(transactions, ibis.Table):
+        raise TypeError("calibration_periods_soon computes in an engine: pass an ibis.Table")
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-next-period")
+    try:
+        return pool.submit(_engine_periods, transactions, calibration_end, as_of, activity_days, minor_unit)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its query
 
 
 def _holdout_figures(features: pd.DataFrame, after: pd.DataFrame | None) -> pd.DataFrame:
@@ -437,14 +456,16 @@ def _precision_recall_f1(actual: np.ndarray, predicted: np.ndarray) -> dict:
 def next_period_check(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None = None,
                       scorer=5, segment_map="rfm11", class_map="cn8", clusterer=None, top_share: float = 0.2,
                       con=None, activity_days: int = 90, minor_unit: int = 2,
-                      random_state: int | None = 0) -> NextPeriodCheck:
+                      random_state: int | None = 0, periods=None) -> NextPeriodCheck:
     """Classes from the calibration period checked against the holdout (see the module).
 
     `transactions`: clean transactions (customer_id, order_id, ordered_at, amount), a DataFrame;
     `scorer`: an unfitted `RFMScorer` or a number of bins (it is fitted on the calibration
     features); `segment_map`, `class_map`: names or maps, as `segment_customers` takes them;
     `clusterer`: the run's fitted clusterer (refitted on the calibration features with its k), or
-    None for no cluster rows. `con`: an Ibis backend (default an in-memory DuckDB).
+    None for no cluster rows. `con`: an Ibis backend (default an in-memory DuckDB). `periods`: the
+    `Periods` of these arguments computed already, or a future of them (`calibration_periods_soon`;
+    its errors are raised here), instead of computing them from `transactions`.
 
     Raises ParamsError for a top_share outside (0, 1) or calibration_end not before as_of, and
     DataError when the calibration period has no purchase.
@@ -455,7 +476,10 @@ def next_period_check(transactions: pd.DataFrame, calibration_end: dt.date, as_o
 
     if not 0 < top_share < 1:
         raise ParamsError(f"evaluate.top_share must lie strictly between 0 and 1, got {top_share}")
-    periods = calibration_periods(transactions, calibration_end, as_of, con, activity_days, minor_unit)
+    if periods is None:
+        periods = calibration_periods(transactions, calibration_end, as_of, con, activity_days, minor_unit)
+    elif isinstance(periods, Future):
+        periods = periods.result()
     features = periods.features
     fitted = scorer if isinstance(scorer, int) else copy.deepcopy(scorer).fit(features)  # learned on calibration
     segments, _ = segment_customers(features, fitted, segment_map, class_map)

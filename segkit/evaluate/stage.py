@@ -109,25 +109,44 @@ def release_arrow_memory() -> None:
 
 def next_period_stage(transactions: pd.DataFrame | ibis.Table | None, lang: str, calibration_end, as_of=None, scorer=5,
                       segment_map="rfm11", class_map="cn8", clusterer=None, top_share: float = 0.2,
-                      random_state: int | None = 0):
+                      random_state: int | None = 0, periods=None):
     """(`NextPeriodCheck`, None), or (None, reason) when there are no transactions to split (a
     customer-level source, or transactions kept in the database) or no holdout period.
     `transactions`: a DataFrame, or a table in an engine (`segkit.stage_table`: the run's clean
-    rows read in place), where the split and the features are then computed."""
+    rows read in place), where the split and the features are then computed. `periods`: what
+    `start_next_period` started on these transactions (its errors become the reason here)."""
     from segkit.evaluate.next_period import next_period_check
 
     if transactions is None or (isinstance(transactions, pd.DataFrame) and transactions.empty):
         return None, t("evaluate.next.no_transactions", lang)
     if calibration_end is None:
         return None, t("reason.no_holdout_period", lang)
-    release_arrow_memory()  # before the query of the lines, the largest step of the notebook
+    if periods is None:
+        release_arrow_memory()  # before the query of the lines, the largest step of the notebook
     try:
         return next_period_check(transactions, pd.Timestamp(calibration_end).date(),
                                  None if as_of is None else pd.Timestamp(as_of).date(), scorer=scorer,
                                  segment_map=segment_map, class_map=class_map, clusterer=clusterer,
-                                 top_share=top_share, random_state=random_state), None
+                                 top_share=top_share, random_state=random_state, periods=periods), None
     except (SegkitError, ValueError) as err:  # e.g. too few customers in the calibration period for k clusters
         return None, str(err)
+
+
+def start_next_period(transactions, calibration_end, as_of=None):
+    """The next-period test's query of the lines (`segkit.evaluate.next_period.calibration_periods_soon`)
+    started now, when `transactions` is an engine table and there is a calibration_end, for
+    `next_period_stage(..., periods=...)`; else None (that call then gives the reason). At a million
+    customers the query takes seconds of one core in the engine, during which the evaluation
+    notebook's cells before the test run beside it."""
+    import ibis
+
+    from segkit.evaluate.next_period import calibration_periods_soon
+
+    if not isinstance(transactions, ibis.Table) or calibration_end is None:
+        return None
+    release_arrow_memory()  # before the query of the lines, the largest step of the notebook
+    return calibration_periods_soon(transactions, pd.Timestamp(calibration_end).date(),
+                                    None if as_of is None else pd.Timestamp(as_of).date())
 
 
 READABLE = ("recency_days", "orders", "revenue")

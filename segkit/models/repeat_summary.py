@@ -142,36 +142,45 @@ def repeat_summaries(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Ta
     expr = ordered_by_id(_both_summaries_expr(source, as_of, calibration_end), source, text=True)
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
     frame["customer_id"] = frame["customer_id"].astype(str)
-    columns = ["customer_id", "first_day", "first_spend"]
-    whole = frame[columns + ["all_days", "all_spend", "all_last"]].rename(
-        columns={"all_days": "cal_days", "all_spend": "cal_spend", "all_last": "last_cal_day"})
-    summary = _summary(_day_counts(whole, as_of), as_of, None, time_unit)
+    summary = _summary(_day_counts(frame, "all"), as_of, None, time_unit)
     if calibration_end is None:
         return summary, None
     seen = frame[pd.to_datetime(frame["first_day"]) <= pd.Timestamp(as_of)]  # rows after as_of are ignored
-    split = seen[columns + ["cal_days", "cal_spend", "last_cal_day", "holdout_days"]]
     try:
-        holdout = _summary(_day_counts(split, calibration_end), calibration_end, as_of, time_unit)
+        holdout = _summary(_day_counts(seen, "cal"), calibration_end, as_of, time_unit)
     except DataError:  # nobody bought by calibration_end: there is nothing to check
         holdout = None
     return summary, holdout
 
 
 def _both_summaries_expr(t: ibis.Table, as_of: dt.date, calibration_end: dt.date | None) -> ibis.Table:
-    """Per customer: first_day (over every row), first_spend (that day's spend), and for the whole
-    period up to `as_of` (all_days, all_spend, all_last) and, with `calibration_end`, for the
-    calibration period (cal_days, cal_spend, last_cal_day) and the holdout (holdout_days, the days
-    after calibration_end up to as_of). Lazy; one grouping by customer and day."""
+    """Per customer, `repeat_summary_expr`'s columns for the whole period up to `as_of` (first_day
+    over every row; all_days, all_repeat_spend, all_t_x_days, all_T_days) and, with
+    `calibration_end`, for the calibration period and the holdout up to as_of (cal_days,
+    cal_repeat_spend, cal_t_x_days, cal_T_days, holdout_days). Lazy; one grouping by customer and
+    day; the spends are subtracted exactly in the engine, then made float64 (a DECIMAL column comes to
+    pandas as Python objects: a million of them took seconds)."""
     day = t.ordered_at.date()
     days = t.group_by([t.customer_id, day.name("day")]).aggregate(spend=t.amount.sum())
     upto = days.day <= ibis.date(as_of)
     totals = dict(first_day=days.day.min(), all_days=days.day.count(where=upto),
                   all_spend=days.spend.sum(where=upto), all_last=days.day.max(where=upto))
+    periods = {"all": (as_of, "all_last", "all_spend")}
     if calibration_end is not None:
         cal = days.day <= ibis.date(calibration_end)
         totals.update(cal_days=days.day.count(where=cal), cal_spend=days.spend.sum(where=cal),
-                      last_cal_day=days.day.max(where=cal), holdout_days=days.day.count(where=upto & ~cal))
-    return _with_first_spend(t, days, totals)
+                      cal_last=days.day.max(where=cal), holdout_days=days.day.count(where=upto & ~cal))
+        periods["cal"] = (calibration_end, "cal_last", "cal_spend")
+    c = _with_first_spend(t, days, totals)
+    columns = {"customer_id": c.customer_id, "first_day": c.first_day}
+    for name, (end, last, spend) in periods.items():
+        columns.update({f"{name}_days": c[f"{name}_days"],
+                        f"{name}_repeat_spend": (c[spend] - c.first_spend).cast("float64"),  # exact, then one rounding
+                        f"{name}_t_x_days": c[last].delta(c.first_day, unit="day"),
+                        f"{name}_T_days": ibis.date(end).delta(c.first_day, unit="day")})
+    if calibration_end is not None:
+        columns["holdout_days"] = c.holdout_days
+    return c.select(**columns)
 
 
 def _with_first_spend(t: ibis.Table, days: ibis.Table, totals: dict):
@@ -187,18 +196,12 @@ def _with_first_spend(t: ibis.Table, days: ibis.Table, totals: dict):
     return joined.select(*[per_customer[c] for c in per_customer.columns], first_spend=first.first_spend)
 
 
-def _day_counts(frame: pd.DataFrame, calibration_end: dt.date) -> pd.DataFrame:
-    """`_summary`'s input from `_both_summaries_expr`'s columns of one period."""
-    first = pd.to_datetime(frame["first_day"])
-    last = pd.to_datetime(frame["last_cal_day"])
-    out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "first_day": frame["first_day"].to_numpy(),
-                        "cal_days": frame["cal_days"].to_numpy(),
-                        "repeat_spend": (frame["cal_spend"] - frame["first_spend"]).astype("float64").to_numpy(),
-                        "t_x_days": (last - first).dt.days.to_numpy(),
-                        "T_days": (pd.Timestamp(calibration_end) - first).dt.days.to_numpy()})
-    if "holdout_days" in frame.columns:
-        out["holdout_days"] = frame["holdout_days"].to_numpy()
-    return out
+def _day_counts(frame: pd.DataFrame, period: str) -> pd.DataFrame:
+    """`_summary`'s input (`repeat_summary_expr`'s columns) from `_both_summaries_expr`'s columns of
+    one period ("all" or "cal")."""
+    names = {f"{period}_{name}": name for name in ("days", "repeat_spend", "t_x_days", "T_days")}
+    kept = frame[["customer_id", "first_day", *names, *(["holdout_days"] if period == "cal" else [])]]
+    return kept.rename(columns={**names, f"{period}_days": "cal_days"})
 
 
 def _summary(frame: pd.DataFrame, calibration_end: dt.date, observation_end: dt.date | None,
