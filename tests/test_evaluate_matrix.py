@@ -67,3 +67,26 @@ def test_spend_growth_and_the_stage_that_says_why_not():
     assert reason is None and len(matrix.assignments) == 6  # customers without activity have growth 0
     none, reason = matrix_stage(profile.drop(columns="clv"), "zh", potential="clv")
     assert none is None and "clv" in reason
+
+
+@pytest.mark.parametrize("value, potential", [("revenue", "clv"), ("age", "clv"), ("revenue", "spend_growth"),
+                                              ("revenue", "no_such_column")])
+def test_the_profile_columns_read_give_the_matrix_of_the_whole_profile(tmp_path, value, potential):
+    """05 reads only the columns the matrix uses (`matrix_profile`): the same matrix, or the same reason."""
+    from segkit.evaluate.stage import matrix_profile
+    from segkit.store import save_stage
+
+    profile = customers().assign(spend_growth=[1.0, -2, 3, -4, 5, -6], segment=list("xyxyxy"),
+                                 orders=[1, 2, 3, 4, 5, 6])
+    save_stage(tmp_path, profile=profile)
+    read = matrix_profile(tmp_path, value, potential)
+    assert set(read.columns) <= {"customer_id", "revenue", value, potential} and "segment" not in read.columns
+    ours, our_reason = matrix_stage(read, "en", value, potential)
+    theirs, their_reason = matrix_stage(profile, "en", value, potential)
+    assert our_reason == their_reason
+    if theirs is None:
+        assert ours is None and our_reason
+        return
+    pd.testing.assert_frame_equal(ours.assignments, theirs.assignments)
+    pd.testing.assert_frame_equal(ours.summary, theirs.summary)
+    assert ours.cuts == theirs.cuts and ours.left_out == theirs.left_out
