@@ -282,3 +282,24 @@ def test_the_cleaning_report_states_the_treatment_and_what_it_changed(tmp_path, 
     shown = customer_ledger_table(result.customer_ledger, lang)
     assert shown["customers"].iloc[-1] == 5  # the total row: the customers in
     assert returns_sentence(None, lang) == ("cleaning.returns.none", {})
+
+
+@pytest.mark.parametrize("ids", [["a", "b", "c", "d"], [10, 20, 30, 40]])
+def test_the_scored_rows_are_the_rows_of_the_customers_not_set_aside(ids):
+    """In DuckDB the scored rows leave out the set-aside customers by a join against their ids (kept in
+    the engine's type: text or whole numbers); the same rows as deciding every customer again."""
+    import ibis
+
+    from segkit.intake.returns import customer_outcomes, settle_customers
+
+    a, b, c, d = ids
+    lines = pd.DataFrame({"source_row": range(7), "customer_id": [a, a, b, b, c, d, d],
+                          "amount": [10.0, -3.0, 5.0, -5.0, 8.0, 2.0, -9.0]})
+    clean = ibis.memtable(lines)
+    scored, ledger, aside = settle_customers(clean)
+    assert sorted(aside["customer_id"]) == sorted(map(str, [b, d]))  # net zero and net negative
+    kept = customer_outcomes(clean).filter(ibis._.outcome != "set_aside").select("customer_id")
+    expected = clean.semi_join(kept, "customer_id").to_pandas().sort_values("source_row", ignore_index=True)
+    found = scored.to_pandas().sort_values("source_row", ignore_index=True)
+    pd.testing.assert_frame_equal(found, expected)
+    assert found["customer_id"].tolist() == [a, a, c]

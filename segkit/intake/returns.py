@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 
 from segkit.errors import DataError
 from segkit.intake.engines import to_frame
@@ -186,12 +187,20 @@ def settle_customers(clean: ibis.Table, net_negative: str = "set_aside"
     aside = outcomes.filter(outcomes.outcome == "set_aside")
     aside = to_frame(aside.select("customer_id", "rule", "purchase_lines", "return_lines",
                                   revenue=aside.revenue.cast("float64")).order_by("customer_id"))
+    aside_ids = aside["customer_id"].tolist()  # as the engine keeps them (a number stays a number)
     aside["customer_id"] = aside["customer_id"].astype(str)
     if aside.empty:
         return clean, ledger, aside
-    kept = outcomes.filter(outcomes.outcome != "set_aside").select("customer_id")
-    from segkit.intake.engines import kept_for_reuse
+    from segkit.intake.engines import kept_for_reuse, runs_in_duckdb
 
+    if runs_in_duckdb(clean):
+        # the few customers set aside, as a small table: every later query of the scored rows (features,
+        # summaries, monthly activity, month starts) then drops their rows with a join against it, instead
+        # of deciding every customer again from all the rows (a grouping of all the lines each time)
+        ids = pa.table({"customer_id": pa.array(aside_ids)})
+        dropped = ibis.memtable(ids).select(customer_id=ibis._.customer_id.cast(clean.customer_id.type()))
+        return clean.filter(clean.customer_id.notnull()).anti_join(dropped, "customer_id"), ledger, aside
+    kept = outcomes.filter(outcomes.outcome != "set_aside").select("customer_id")
     # on Spark, the scored rows once: features, summaries and monthly activity all read them
     return kept_for_reuse(clean.semi_join(kept, "customer_id")), ledger, aside
 
