@@ -181,6 +181,21 @@ def test_imports_wait_in_the_next_kernel_only_for_a_run_known_to_be_small(tmp_pa
     assert not warm_imports_fit(tmp_path)
 
 
+
+def test_above_the_small_size_imports_wait_only_beside_a_light_notebook(tmp_path, monkeypatch):
+    """Between WARM_IMPORTS_MAX_CUSTOMERS and WARM_BESIDE_LIGHT_MAX_CUSTOMERS the next kernel makes its
+    imports only while a notebook outside HEAVY_KERNELS runs; above both, never."""
+    pq.write_table(pa.table({"customer_id": [str(i) for i in range(6)]}), tmp_path / "features.parquet")
+    monkeypatch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 5)
+    monkeypatch.setattr(runner, "WARM_BESIDE_LIGHT_MAX_CUSTOMERS", 6)
+    assert warm_imports_fit(tmp_path, beside="02_rfm") and warm_imports_fit(tmp_path, beside="06_migration")
+    assert not any(warm_imports_fit(tmp_path, beside=heavy) for heavy in runner.HEAVY_KERNELS)
+    assert not warm_imports_fit(tmp_path)  # nothing said of the notebook beside it
+    monkeypatch.setattr(runner, "WARM_BESIDE_LIGHT_MAX_CUSTOMERS", 5)
+    assert not warm_imports_fit(tmp_path, beside="02_rfm")
+    monkeypatch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 6)  # small: beside any notebook
+    assert all(warm_imports_fit(tmp_path, beside=name) for name in (*runner.HEAVY_KERNELS, "02_rfm"))
+
 def test_the_bundled_data_of_known_size_warms_the_second_kernel_too(tmp_path):
     from segkit.params import load_params
 

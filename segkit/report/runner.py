@@ -136,7 +136,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                       "overrides": overrides},
                                      sources[notebook].parent, notebook, timeout_s=timeout_s, kernels=kernels,
                                      then=sources[then] if then else None,
-                                     warm_imports=warm_imports_fit(work / "data", params))
+                                     warm_imports=warm_imports_fit(work / "data", params, beside=notebook))
 
                 pages_written: set[str] = set()
                 sent = []  # the PDF sections handed to its process, in run order
@@ -409,17 +409,30 @@ def check_notebook(path: Path) -> None:
 WARM_IMPORTS_MAX_CUSTOMERS = 250_000
 
 
-def warm_imports_fit(data_dir: Path, params: Params | None = None) -> bool:
+# Up to this many customers, the next kernel still waits with its imports made beside a notebook whose kernel
+# stays well under the budget there. Measured at 1M customers (10M lines, session 19), each kernel's peak:
+# 01 1,561 MB, 02 686, 03 1,348, 04 680, 05 1,489, 06 927, 07 1,524, 08 1,171, with the `segkit report`
+# process about 250 MB meanwhile: beside 01, 03, 05 and 07 (HEAVY_KERNELS) a waiting kernel with its imports
+# (about 225 MB) would take the tree near or over 2 GB, beside the others not.
+WARM_BESIDE_LIGHT_MAX_CUSTOMERS = 1_500_000
+HEAVY_KERNELS = ("01_cleaning", "03_customer_value", "05_evaluation", "07_cross_sell")
+
+
+def warm_imports_fit(data_dir: Path, params: Params | None = None, beside: str | None = None) -> bool:
     """Whether the run's next kernels may wait with their imports made: when 01 has saved the
-    features of at most WARM_IMPORTS_MAX_CUSTOMERS customers; before that, only for the bundled data
-    of known size (the demo generator's customers, CDNOW's 23,570); otherwise no."""
+    features of at most WARM_IMPORTS_MAX_CUSTOMERS customers, or of at most
+    WARM_BESIDE_LIGHT_MAX_CUSTOMERS while the notebook `beside` (the one that runs as the kernel
+    waits) is not one of HEAVY_KERNELS; before 01 has saved them, only for the bundled data of known
+    size (the demo generator's customers, CDNOW's 23,570); otherwise no."""
     customers = _customers(data_dir)
     if customers is None:  # not written yet, or not readable: the run says so in its own time
         source = params.source if params is not None else None
         if source is not None and source.kind == "demo":
             return source.demo.customers <= WARM_IMPORTS_MAX_CUSTOMERS
         return source is not None and source.kind == "cdnow"
-    return customers <= WARM_IMPORTS_MAX_CUSTOMERS
+    if customers <= WARM_IMPORTS_MAX_CUSTOMERS:
+        return True
+    return customers <= WARM_BESIDE_LIGHT_MAX_CUSTOMERS and beside is not None and beside not in HEAVY_KERNELS
 
 
 # The largest run whose notebooks run two at a time with `report.notebooks_at_once: auto`. Each notebook
