@@ -108,16 +108,22 @@ def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Tabl
         if observation_end <= calibration_end:
             raise ParamsError(f"observation_end ({observation_end}) must be after calibration_end "
                               f"({calibration_end})")
-    columns = transactions.columns
-    missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in columns]
+    frame = _per_customer(con, transactions, lambda source: repeat_summary_expr(source, calibration_end, observation_end))
+    return _summary(frame, calibration_end, observation_end, time_unit)
+
+
+def _per_customer(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, expression) -> pd.DataFrame:
+    """The rows of `expression(table)` (one per customer) computed where `transactions` live (a frame:
+    in `con`), sorted by the engine as the ids sort once made text (not by a copy here), ids as text.
+    Raises DataError when the transactions lack a column the summary needs."""
+    missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in transactions.columns]
     if missing:
         raise DataError(f"transactions lack column(s) {', '.join(missing)} needed for the repeat-buying summary")
     source = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
-    # sorted by the engine as the ids sort once made text (not by a copy here)
-    expr = ordered_by_id(repeat_summary_expr(source, calibration_end, observation_end), source, text=True)
+    expr = ordered_by_id(expression(source), source, text=True)
     frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
     frame["customer_id"] = frame["customer_id"].astype(str)
-    return _summary(frame, calibration_end, observation_end, time_unit)
+    return frame
 
 
 def repeat_summaries(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
@@ -135,13 +141,7 @@ def repeat_summaries(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Ta
         calibration_end = _as_date(calibration_end, "calibration_end")
         if as_of <= calibration_end:
             raise ParamsError(f"observation_end ({as_of}) must be after calibration_end ({calibration_end})")
-    missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in transactions.columns]
-    if missing:
-        raise DataError(f"transactions lack column(s) {', '.join(missing)} needed for the repeat-buying summary")
-    source = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
-    expr = ordered_by_id(_both_summaries_expr(source, as_of, calibration_end), source, text=True)
-    frame = con.to_pandas(expr) if isinstance(transactions, pd.DataFrame) else to_frame(expr)
-    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame = _per_customer(con, transactions, lambda source: _both_summaries_expr(source, as_of, calibration_end))
     summary = _summary(_day_counts(frame, "all"), as_of, None, time_unit)
     if calibration_end is None:
         return summary, None
