@@ -1,5 +1,6 @@
 """The run's kernels (segkit.report.runner.KernelPool): the next notebook's kernel starts while one
-runs, with that notebook's imports made when the run is small, and every notebook still starts from a
+runs, with that notebook's imports made when the run is small, or, in a small run, the kernel of a
+notebook that ran to its end is handed to the next, cleared; every notebook still starts from a
 namespace of its own; no kernel outlives its notebook or the run."""
 
 import json
@@ -168,6 +169,93 @@ def test_a_kernel_prepared_for_another_notebook_is_not_used(tmp_path):
         assert kernels.waiting_for() == other and wrong.has_kernel
     assert not wrong.has_kernel
     assert seen(tmp_path / "out.ipynb")["loaded"] == []
+
+
+# what a notebook leaves behind for the next: names, a figure, a warning said once from a module, another folder
+LEAVES = ('import os, sys, wave\nsys.path.insert(0, os.getcwd())\nimport warner\nimport matplotlib\n'
+          'matplotlib.use("agg")\nimport matplotlib.pyplot as plt\nleft = 1\nplt.figure()\nwarner.warn()\nos.chdir("/")')
+FINDS = ('import json, os, sys\nimport matplotlib.pyplot as plt\nimport warner\nwarner.warn()\n'
+         'print(json.dumps({"found": sorted(n for n in ("left", "wave", "plt", "warner") if n in globals()),\n'
+         '                  "loaded": "wave" in sys.modules, "figures": len(plt.get_fignums()),\n'
+         '                  "folder": os.getcwd(), "log": os.environ.get("SEGKIT_STAGE_LOG"), "pid": os.getpid()}))')
+
+
+def said(executed: Path) -> str:
+    """What the notebook's cells wrote to stderr."""
+    cells = json.loads(executed.read_text())["cells"]
+    return "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []) if o.get("name") == "stderr")
+
+
+def test_a_kernel_handed_over_runs_the_next_notebook_as_a_fresh_kernel_would_with_its_modules_kept(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv(runner.STAGE_LOG_DIR, str(tmp_path / "logs"))
+    (tmp_path / "warner.py").write_text("import warnings\n\ndef warn():\n    warnings.warn('said once', UserWarning)\n")
+    first = notebook(tmp_path / "a.ipynb", [LEAVES, "x = 2"])
+    second = notebook(tmp_path / "b.ipynb", ["y = 3", FINDS])
+    with KernelPool() as kernels:
+        execute_notebook(first, tmp_path / "a-out.ipynb", {}, tmp_path, "a", timeout_s=60, kernels=kernels,
+                         then=second, warm_imports=True, hand_over=True)
+        handed = kernels._waiting[1]
+        assert kernels.waiting_for() == second and kernels._exiting == [] and handed.clients == []
+        execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels)
+        assert kernels._exiting == [handed]  # then released as any kernel
+    result = seen(tmp_path / "b-out.ipynb")
+    assert result["found"] == ["plt", "warner"] and result["loaded"]  # only its own names; the modules stay
+    assert result["figures"] == 0  # the first notebook's figures closed
+    assert "said once" in said(tmp_path / "a-out.ipynb") and "said once" in said(tmp_path / "b-out.ipynb")
+    assert result["folder"] == str(tmp_path) and result["log"] == str(tmp_path / "logs" / "b.jsonl")
+    assert result["counts"] == [1, 2, 3]  # numbered from 1, as in a kernel of its own
+    assert gone(result["pid"])
+    assert [c["execution_count"] for c in json.loads((tmp_path / "a-out.ipynb").read_text())["cells"]] == [1, 2, 3]
+
+
+def test_a_kernel_is_handed_over_only_from_a_notebook_that_ran_to_its_end_in_a_run_one_at_a_time(tmp_path):
+    failing = notebook(tmp_path / "f.ipynb", ["raise ValueError('stop here')"])
+    second, third = notebook(tmp_path / "b.ipynb", [CHECK]), notebook(tmp_path / "c.ipynb", [CHECK])
+    with KernelPool() as kernels:
+        with pytest.raises(ReportError, match="stop here"):
+            execute_notebook(failing, tmp_path / "f-out.ipynb", {}, tmp_path, "f", timeout_s=60, kernels=kernels,
+                             then=second, hand_over=True)
+        assert kernels._waiting is None  # neither handed over nor a kernel started for `second`
+        kernels.one_thread_each = True  # notebooks side by side: each starts its own kernel, as before
+        execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels,
+                         then=third, hand_over=True)
+        assert kernels.waiting_for() == third and len(kernels._exiting) == 1  # a new kernel waits, b's exits
+        assert kernels._waiting[1].provisioner.process.pid != seen(tmp_path / "b-out.ipynb")["pid"]
+    # a kernel waits already for the next notebook: the finished one is not handed over
+    with KernelPool() as kernels:
+        kernels.prepare(third, tmp_path)
+        waiting = kernels._waiting[1]
+        execute_notebook(second, tmp_path / "b2-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels)
+        assert not kernels.hand_over(kernels._exiting[0], third, tmp_path) and kernels._waiting[1] is waiting
+
+
+def test_a_kernel_that_cannot_be_cleared_is_released_and_the_next_notebook_starts_its_own(tmp_path, monkeypatch):
+    first, second = notebook(tmp_path / "a.ipynb", [CHECK]), notebook(tmp_path / "b.ipynb", [CHECK])
+    monkeypatch.setattr(runner, "CLEAR_FOR_NEXT", "raise RuntimeError('planted')")
+    with KernelPool() as kernels:
+        execute_notebook(first, tmp_path / "a-out.ipynb", {}, tmp_path, "a", timeout_s=60, kernels=kernels,
+                         then=second, hand_over=True)
+        assert kernels._waiting is None and len(kernels._exiting) == 1
+        execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels)
+    a, b = seen(tmp_path / "a-out.ipynb"), seen(tmp_path / "b-out.ipynb")
+    assert a["pid"] != b["pid"] and gone(a["pid"]) and gone(b["pid"])
+
+
+def test_kernels_are_handed_over_only_in_a_run_known_to_be_small_and_not_on_spark(tmp_path, monkeypatch):
+    from segkit.params import load_params
+
+    from conftest import write_params
+
+    params = load_params(write_params(tmp_path, "d"))
+    assert not runner.hand_over_fits(tmp_path, params)  # 01 has not saved the features yet
+    pq.write_table(pa.table({"customer_id": ["a", "b", "c"]}), tmp_path / "features.parquet")
+    assert runner.hand_over_fits(tmp_path, params)
+    monkeypatch.setattr(runner, "HAND_OVER_MAX_CUSTOMERS", 2)
+    assert not runner.hand_over_fits(tmp_path, params)
+    monkeypatch.setattr(runner, "HAND_OVER_MAX_CUSTOMERS", 3)
+    spark = params.model_copy(update={"source": params.source.model_copy(update={"kind": "spark"})})
+    assert not runner.hand_over_fits(tmp_path, spark)
 
 
 def test_imports_wait_in_the_next_kernel_only_for_a_run_known_to_be_small(tmp_path, monkeypatch):

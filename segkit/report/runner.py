@@ -136,7 +136,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                       "overrides": overrides},
                                      sources[notebook].parent, notebook, timeout_s=timeout_s, kernels=kernels,
                                      then=sources[then] if then else None,
-                                     warm_imports=warm_imports_fit(work / "data", params, beside=notebook))
+                                     warm_imports=warm_imports_fit(work / "data", params, beside=notebook),
+                                     hand_over=hand_over_fits(work / "data", params))
 
                 pages_written: set[str] = set()
                 sent = []  # the PDF sections handed to its process, in run order
@@ -418,6 +419,23 @@ WARM_BESIDE_LIGHT_MAX_CUSTOMERS = 1_500_000
 HEAVY_KERNELS = ("01_cleaning", "03_customer_value", "05_evaluation", "07_cross_sell")
 
 
+# Up to this many customers, the kernel of a notebook that ran to its end runs the next one, its namespace
+# cleared (`KernelPool.hand_over`), instead of a new kernel with the same imports: starting a kernel and
+# making a notebook's imports cost 4.4-5.7 s of CPU each (measured per notebook, session 20), 30-40 s of a
+# small report's 130 s of CPU, which a busy machine pays in wall time. 01's kernel is never handed over:
+# the run's size is known only once it has saved the features. Above this size a kernel's memory is the
+# notebook's own and is given back with the process (see WARM_IMPORTS_MAX_CUSTOMERS).
+HAND_OVER_MAX_CUSTOMERS = WARM_IMPORTS_MAX_CUSTOMERS
+
+
+def hand_over_fits(data_dir: Path, params: Params) -> bool:
+    """Whether a notebook of the run that ends may hand its kernel to the next one: once 01 has saved
+    the features of at most HAND_OVER_MAX_CUSTOMERS customers, except for a Spark source (each kernel
+    that queries it holds a Spark session of its own)."""
+    customers = _customers(data_dir)
+    return customers is not None and customers <= HAND_OVER_MAX_CUSTOMERS and params.source.kind != "spark"
+
+
 def warm_imports_fit(data_dir: Path, params: Params | None = None, beside: str | None = None) -> bool:
     """Whether the run's next kernels may wait with their imports made: when 01 has saved the
     features of at most WARM_IMPORTS_MAX_CUSTOMERS customers, or of at most
@@ -616,6 +634,30 @@ class KernelPool:
         with self._lock:
             self._exiting.append(kernel)
 
+    def hand_over(self, kernel, source: Path, cwd: Path) -> bool:
+        """Make `kernel`, taken by a notebook that ran to its end, the kernel that waits for the notebook
+        `source`, cleared as `_clear_for` says: a namespace of its own as a new kernel's, the modules it
+        imported kept. False, the kernel left to `release`, when the run is stopping, another kernel
+        waits or starts for `source`, `source` has its kernel already, or the kernel did not answer."""
+        with self._lock:
+            if kernel in self._running:
+                self._running.remove(kernel)
+            if (self._ended or self._waiting is not None or source in self._taken
+                    or source in self._preparing):
+                return False
+            self._preparing.add(source)
+        try:
+            _stop_clients(kernel)  # the finished notebook's client (papermill leaves its channels open)
+            cleared = _clear_for(kernel, source, cwd)
+        finally:
+            with self._lock:
+                self._preparing.discard(source)
+        with self._lock:
+            if cleared and not self._ended and self._waiting is None and source not in self._taken:
+                self._waiting = (source, kernel)
+                return True
+        return False
+
     def end_running(self) -> None:
         """End the kernel of each notebook still running (another failed, or the run was stopped): its
         notebook's client sees the kernel gone, and the thread that runs it ends."""
@@ -700,6 +742,58 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
         raise ReportError(f"the Python kernel could not start ({type(err).__name__}: {_cut(err)}); check that "
                           "ipykernel is installed in the environment that runs segkit") from err
     return kernel
+
+
+# What a kernel handed to the next notebook runs (silently, in a namespace of its own, binding no name in
+# the notebook's): IPython's reset of a new session (the names, the output history; the next cell is
+# number 1 again), pyplot's figures closed, every warning shown again once (adding a filter invalidates
+# the registries of warnings already shown), the kernel's folder and its stage log for the next
+# notebook, then a garbage collection. The imported modules, matplotlib's settings (each notebook sets
+# its fonts first: `segkit.report.plots.use_language`) and segkit's caches (keyed by what they hold)
+# stay.
+CLEAR_FOR_NEXT = """\
+import gc, os, sys, warnings
+get_ipython().reset(new_session=True)
+if "matplotlib.pyplot" in sys.modules:
+    sys.modules["matplotlib.pyplot"].close("all")
+warnings.filterwarnings("default", message="segkit: the kernel is handed over")
+del warnings.filters[0]
+os.chdir(FOLDER)
+os.environ.pop("SEGKIT_STAGE_LOG", None)
+if STAGE_LOG:
+    os.environ["SEGKIT_STAGE_LOG"] = STAGE_LOG
+gc.collect()
+"""
+HAND_OVER_TIMEOUT_S = 60
+
+
+def _clear_for(kernel, source: Path, cwd: Path, timeout: float = HAND_OVER_TIMEOUT_S) -> bool:
+    """Run CLEAR_FOR_NEXT in `kernel` for the notebook `source`, started in `cwd`; whether it ran
+    without an error within `timeout` seconds."""
+    from jupyter_core.utils import run_sync
+
+    log = _stage_log_environment(source).get("env", {}).get("SEGKIT_STAGE_LOG")
+    scope = {"FOLDER": str(cwd), "STAGE_LOG": log}
+    code = (f"exec(compile({CLEAR_FOR_NEXT!r}, '<segkit: the kernel is handed over>', 'exec'), "
+            f"{{'get_ipython': get_ipython, **{scope!r}}})")
+    client = kernel.client()
+
+    async def clear() -> bool:
+        client.start_channels()
+        await client.wait_for_ready(timeout=timeout)
+        asked = client.execute(code, silent=True, store_history=False)
+        while True:
+            reply = await client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == asked:
+                return reply["content"].get("status") == "ok"
+
+    try:
+        return run_sync(clear)()
+    except Exception:  # no answer in time, a kernel that died: it is released, the next notebook starts its own
+        return False
+    finally:
+        client.stop_channels()
+        kernel.clients.remove(client)
 
 
 def _answers(kernel, timeout: float = 120) -> bool:
@@ -855,18 +949,22 @@ def _segkit_modules(source: Path) -> list[str]:
 
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, notebook: str,
                      timeout_s: int | None = None, kernels: KernelPool | None = None, then: Path | None = None,
-                     warm_imports: bool = False) -> None:
+                     warm_imports: bool = False, hand_over: bool = False) -> None:
     """Execute one notebook with papermill into `target`; every way it can fail is a `ReportError`.
 
     A cell that raises, a kernel that dies, a cell that runs longer than `timeout_s` seconds, and a
     notebook that stops before its last cell (`sys.exit(0)` in a cell) all fail with a message that
     names the notebook and the cell. The notebook runs in a kernel of its own, shut down after it:
     from `kernels` when a run passes its pool (see `KernelPool`), which then starts the kernel of the
-    notebook `then` while this one runs (with that notebook's imports when `warm_imports`).
+    notebook `then` while this one runs (with that notebook's imports when `warm_imports`). With
+    `hand_over`, a run's pool that runs one notebook at a time, and a `then`, no kernel starts for
+    `then`: this one, its namespace cleared, waits for it once this notebook has run to its end
+    (`KernelPool.hand_over`).
     """
     import papermill
 
     pool = kernels if kernels is not None else KernelPool()
+    hand_over = hand_over and kernels is not None and then is not None and not pool.one_thread_each
     kernel = pool.take(source, cwd)
     manager = type(kernel)  # a class of its own for this kernel: the hooks below set its state
 
@@ -877,7 +975,7 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
         manager.cell_running = False
 
     try:
-        if then is not None:  # it starts now, while this notebook runs
+        if then is not None and not hand_over:  # it starts now, while this notebook runs
             try:
                 pool.prepare(then, then.parent, warm_imports)
             except ReportError:  # a kernel that cannot start: the next notebook says so, starting its own
@@ -888,8 +986,9 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path, no
         _cancel_waiting_tasks()
         pool.release(kernel)
         raise
-    else:  # it ran to its end: it exits while the next notebook runs
-        pool.release(kernel, wait=False)
+    else:
+        if not (hand_over and _stopped_early(target) is None and pool.hand_over(kernel, then, then.parent)):
+            pool.release(kernel, wait=False)  # it ran to its end: it exits while the next notebook runs
     finally:
         if kernels is None:
             pool.close()
