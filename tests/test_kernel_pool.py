@@ -247,8 +247,14 @@ def test_kernels_are_handed_over_only_in_a_run_known_to_be_small_and_not_on_spar
 
     from conftest import write_params
 
-    params = load_params(write_params(tmp_path, "d"))
-    assert not runner.hand_over_fits(tmp_path, params)  # 01 has not saved the features yet
+    demo = load_params(write_params(tmp_path, "d"))
+    assert runner.hand_over_fits(tmp_path, demo)  # before 01 has saved the features: bundled data of known size
+    big = demo.model_copy(update={"source": demo.source.model_copy(update={
+        "demo": demo.source.demo.model_copy(update={"customers": 300_000})})})
+    assert not runner.hand_over_fits(tmp_path, big)
+    (tmp_path / "orders.csv").write_text("customer_id,order_id,ordered_at,amount\nc,o,2024-01-01,1\n")
+    params = load_params(write_params(tmp_path, "f", source={"kind": "file", "transactions": {"path": "orders.csv"}}))
+    assert not runner.hand_over_fits(tmp_path, params)  # a file: its size is known once 01 has saved the features
     pq.write_table(pa.table({"customer_id": ["a", "b", "c"]}), tmp_path / "features.parquet")
     assert runner.hand_over_fits(tmp_path, params)
     monkeypatch.setattr(runner, "HAND_OVER_MAX_CUSTOMERS", 2)

@@ -422,18 +422,33 @@ HEAVY_KERNELS = ("01_cleaning", "03_customer_value", "05_evaluation", "07_cross_
 # Up to this many customers, the kernel of a notebook that ran to its end runs the next one, its namespace
 # cleared (`KernelPool.hand_over`), instead of a new kernel with the same imports: starting a kernel and
 # making a notebook's imports cost 4.4-5.7 s of CPU each (measured per notebook, session 20), 30-40 s of a
-# small report's 130 s of CPU, which a busy machine pays in wall time. 01's kernel is never handed over:
-# the run's size is known only once it has saved the features. Above this size a kernel's memory is the
-# notebook's own and is given back with the process (see WARM_IMPORTS_MAX_CUSTOMERS).
+# small report's 130 s of CPU, which a busy machine pays in wall time. 01's kernel is handed over only for
+# the bundled data of known size: for other sources the run's size is known once 01 has saved the
+# features. Above this size a kernel's memory is the notebook's own and is given back with the process
+# (see WARM_IMPORTS_MAX_CUSTOMERS).
 HAND_OVER_MAX_CUSTOMERS = WARM_IMPORTS_MAX_CUSTOMERS
 
 
 def hand_over_fits(data_dir: Path, params: Params) -> bool:
     """Whether a notebook of the run that ends may hand its kernel to the next one: once 01 has saved
-    the features of at most HAND_OVER_MAX_CUSTOMERS customers, except for a Spark source (each kernel
-    that queries it holds a Spark session of its own)."""
+    the features of at most HAND_OVER_MAX_CUSTOMERS customers, and before that for the bundled data of
+    known size (`_known_small`); never for a Spark source (each kernel that queries it holds a Spark
+    session of its own)."""
+    if params.source.kind == "spark":
+        return False
     customers = _customers(data_dir)
-    return customers is not None and customers <= HAND_OVER_MAX_CUSTOMERS and params.source.kind != "spark"
+    if customers is None:
+        return _known_small(params, HAND_OVER_MAX_CUSTOMERS)
+    return customers <= HAND_OVER_MAX_CUSTOMERS
+
+
+def _known_small(params: Params | None, most: int) -> bool:
+    """Whether the run's source is bundled data of known size, at most `most` customers: the demo
+    generator's customers, CDNOW's 23,570."""
+    source = params.source if params is not None else None
+    if source is not None and source.kind == "demo":
+        return source.demo.customers <= most
+    return source is not None and source.kind == "cdnow"
 
 
 def warm_imports_fit(data_dir: Path, params: Params | None = None, beside: str | None = None) -> bool:
@@ -444,10 +459,7 @@ def warm_imports_fit(data_dir: Path, params: Params | None = None, beside: str |
     size (the demo generator's customers, CDNOW's 23,570); otherwise no."""
     customers = _customers(data_dir)
     if customers is None:  # not written yet, or not readable: the run says so in its own time
-        source = params.source if params is not None else None
-        if source is not None and source.kind == "demo":
-            return source.demo.customers <= WARM_IMPORTS_MAX_CUSTOMERS
-        return source is not None and source.kind == "cdnow"
+        return _known_small(params, WARM_IMPORTS_MAX_CUSTOMERS)
     if customers <= WARM_IMPORTS_MAX_CUSTOMERS:
         return True
     return customers <= WARM_BESIDE_LIGHT_MAX_CUSTOMERS and beside is not None and beside not in HEAVY_KERNELS
