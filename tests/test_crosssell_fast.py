@@ -122,6 +122,18 @@ def test_a_rewritten_clean_file_is_read_again_not_answered_from_the_cache(tmp_pa
     assert set(again["item"]) == {"toys"}
 
 
+def test_the_kept_customer_items_are_dropped_when_asked(tmp_path):
+    from segkit.crosssell.category_mix import forget_cached, is_cached
+
+    tx = transactions()
+    tx.to_parquet(tmp_path / "clean_transactions.parquet")
+    table = load_purchases(tmp_path)
+    items = customer_items(table, "category")
+    assert is_cached(items) and customer_items(table, "category") is items
+    forget_cached()  # what a kernel handed to the next notebook does (segkit.report.runner.CLEAR_FOR_NEXT)
+    assert not is_cached(items) and customer_items(table, "category") is not items
+
+
 def test_baskets_are_in_python_string_order():
     tx = transactions()
     for basket in ("order", "customer"):

@@ -173,6 +173,7 @@ def test_a_kernel_prepared_for_another_notebook_is_not_used(tmp_path):
 
 # what a notebook leaves behind for the next: names, a figure, a warning said once from a module, another folder
 LEAVES = ('import os, sys, wave\nsys.path.insert(0, os.getcwd())\nimport warner\nimport matplotlib\n'
+          'import segkit.crosssell.category_mix\n'
           'matplotlib.use("agg")\nimport matplotlib.pyplot as plt\nleft = 1\nplt.figure()\nwarner.warn()\nos.chdir("/")')
 FINDS = ('import json, os, sys\nimport matplotlib.pyplot as plt\nimport warner\nwarner.warn()\n'
          'print(json.dumps({"found": sorted(n for n in ("left", "wave", "plt", "warner") if n in globals()),\n'

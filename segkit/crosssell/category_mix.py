@@ -112,6 +112,11 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
     return _CACHED[key]
 
 
+def forget_cached() -> None:
+    """Drop the customer items `customer_items` keeps (a kernel handed to the next notebook frees them)."""
+    _CACHED.clear()
+
+
 def is_cached(items: ibis.Table) -> bool:
     """Whether `items` is the customer items `customer_items` keeps materialised (a DuckDB table)."""
     return any(items is cached for cached in _CACHED.values())

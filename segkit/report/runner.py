@@ -760,14 +760,16 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
 # the notebook's): IPython's reset of a new session (the names, the output history; the next cell is
 # number 1 again), pyplot's figures closed, every warning shown again once (adding a filter invalidates
 # the registries of warnings already shown), the kernel's folder and its stage log for the next
-# notebook, then a garbage collection. The imported modules, matplotlib's settings (each notebook sets
-# its fonts first: `segkit.report.plots.use_language`) and segkit's caches (keyed by what they hold)
-# stay.
+# notebook, 07's materialised customer items dropped, then a garbage collection. The imported modules,
+# matplotlib's settings (each notebook sets its fonts first: `segkit.report.plots.use_language`) and
+# segkit's small caches (keyed by what they hold) stay.
 CLEAR_FOR_NEXT = """\
 import gc, os, sys, warnings
 get_ipython().reset(new_session=True)
 if "matplotlib.pyplot" in sys.modules:
     sys.modules["matplotlib.pyplot"].close("all")
+if "segkit.crosssell.category_mix" in sys.modules:
+    sys.modules["segkit.crosssell.category_mix"].forget_cached()
 warnings.filterwarnings("default", message="segkit: the kernel is handed over")
 del warnings.filters[0]
 os.chdir(FOLDER)
