@@ -198,8 +198,10 @@ def test_a_kernel_handed_over_runs_the_next_notebook_as_a_fresh_kernel_would_wit
                          then=second, warm_imports=True, hand_over=True)
         handed = kernels._waiting[1]
         assert kernels.waiting_for() == second and kernels._exiting == [] and handed.clients == []
+        asked = []  # it has just answered its clearing: not asked again whether it answers
+        monkeypatch.setattr(runner, "_answers", lambda kernel, *a, **k: asked.append(kernel) or True)
         execute_notebook(second, tmp_path / "b-out.ipynb", {}, tmp_path, "b", timeout_s=60, kernels=kernels)
-        assert kernels._exiting == [handed]  # then released as any kernel
+        assert kernels._exiting == [handed] and asked == []  # then released as any kernel
     result = seen(tmp_path / "b-out.ipynb")
     assert result["found"] == ["plt", "warner"] and result["loaded"]  # only its own names; the modules stay
     assert result["figures"] == 0  # the first notebook's figures closed

@@ -543,6 +543,7 @@ class KernelPool:
         self._running: list = []  # kernels taken, not yet released
         self._preparing: set = set()  # notebooks whose kernel `prepare` is starting
         self._taken: set = set()  # notebooks that took a kernel (none is prepared for them again)
+        self._handed: set = set()  # the waiting kernel when it was handed over by the notebook before
         self._ended = False  # `end_running` was called: no kernel is taken any more
         # kernels started from now on compute on one thread each (notebooks run side by side)
         self.one_thread_each = False
@@ -601,14 +602,16 @@ class KernelPool:
         A kernel prepared for another notebook stays waiting for it. A kernel that died as it started
         (another process took one of its ports between their choice and its binding them:
         jupyter_client picks free ports, then the kernel binds them) is replaced, up to twice."""
-        kernel = None
+        kernel, answered = None, False
         with self._lock:
             self._taken.add(source)
             if self._waiting is not None and self._waiting[0] == source:
                 kernel, self._waiting = self._waiting[1], None
+                answered = kernel in self._handed  # it has just answered its clearing (`hand_over`)
+                self._handed.discard(kernel)
         for _ in range(3):
             kernel = kernel or _start_kernel(cwd, [], **self._environment(source))
-            if _answers(kernel):
+            if answered or _answers(kernel):
                 with self._lock:
                     if not self._ended:
                         self._running.append(kernel)
@@ -667,6 +670,7 @@ class KernelPool:
         with self._lock:
             if cleared and not self._ended and self._waiting is None and source not in self._taken:
                 self._waiting = (source, kernel)
+                self._handed = {kernel}
                 return True
         return False
 
@@ -757,26 +761,26 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
 
 
 # What a kernel handed to the next notebook runs (silently, in a namespace of its own, binding no name in
-# the notebook's): IPython's reset of a new session (the names, the output history; the next cell is
-# number 1 again), pyplot's figures closed, every warning shown again once (adding a filter invalidates
-# the registries of warnings already shown), the kernel's folder and its stage log for the next
-# notebook, 07's materialised customer items dropped, then a garbage collection. The imported modules,
+# the notebook's): pyplot's figures closed and 07's materialised customer items dropped, then IPython's
+# reset of a new session (the names, the output history; the next cell is number 1 again; it ends with a
+# garbage collection, about 0.3 s with a report's modules loaded), every warning shown again once (adding
+# a filter invalidates the registries of warnings already shown), the kernel's folder and its stage log
+# for the next notebook. The imported modules,
 # matplotlib's settings (each notebook sets its fonts first: `segkit.report.plots.use_language`) and
 # segkit's small caches (keyed by what they hold) stay.
 CLEAR_FOR_NEXT = """\
-import gc, os, sys, warnings
-get_ipython().reset(new_session=True)
+import os, sys, warnings
 if "matplotlib.pyplot" in sys.modules:
     sys.modules["matplotlib.pyplot"].close("all")
 if "segkit.crosssell.category_mix" in sys.modules:
     sys.modules["segkit.crosssell.category_mix"].forget_cached()
+get_ipython().reset(new_session=True)
 warnings.filterwarnings("default", message="segkit: the kernel is handed over")
 del warnings.filters[0]
 os.chdir(FOLDER)
 os.environ.pop("SEGKIT_STAGE_LOG", None)
 if STAGE_LOG:
     os.environ["SEGKIT_STAGE_LOG"] = STAGE_LOG
-gc.collect()
 """
 HAND_OVER_TIMEOUT_S = 60
 
@@ -793,8 +797,9 @@ def _clear_for(kernel, source: Path, cwd: Path, timeout: float = HAND_OVER_TIMEO
     client = kernel.client()
 
     async def clear() -> bool:
-        client.start_channels()
-        await client.wait_for_ready(timeout=timeout)
+        if not await kernel.is_alive():
+            return False
+        client.start_channels()  # no wait for a kernel_info reply (0.2 s of flushing): the request waits in ZeroMQ
         asked = client.execute(code, silent=True, store_history=False)
         while True:
             reply = await client.get_shell_msg(timeout=timeout)
