@@ -525,7 +525,8 @@ def _customers(data_dir: Path) -> int | None:
 
 class KernelPool:
     """The Python kernels of one report run, one per notebook, each shut down when its notebook ends
-    (after a notebook that ran to its end, the kernel exits while the next one runs: `release`).
+    (after a notebook that ran to its end, the kernel exits while the next one runs: `release`), or,
+    in a small run, cleared and handed to the next notebook (`hand_over`).
 
     While a notebook runs, the next notebook's kernel starts (`prepare`), so that its start-up
     (0.5-1 s a notebook) is off the run's path; with `warm_imports` it also runs that notebook's own
