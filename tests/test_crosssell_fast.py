@@ -3,6 +3,7 @@ reference computations written plainly here, on small frames with the awkward ca
 and blank items, missing amounts, one-item baskets, a segment with no rules, a customer in two
 groups, Chinese item names."""
 
+import importlib
 import itertools
 
 import numpy as np
@@ -123,15 +124,16 @@ def test_a_rewritten_clean_file_is_read_again_not_answered_from_the_cache(tmp_pa
 
 
 def test_the_kept_customer_items_are_dropped_when_asked(tmp_path):
-    from segkit.crosssell.category_mix import forget_cached, is_cached
+    mix = importlib.import_module("segkit.crosssell.category_mix")  # the package exports a function of that name
 
     tx = transactions()
     tx.to_parquet(tmp_path / "clean_transactions.parquet")
     table = load_purchases(tmp_path)
     items = customer_items(table, "category")
-    assert is_cached(items) and customer_items(table, "category") is items
-    forget_cached()  # what a kernel handed to the next notebook does (segkit.report.runner.CLEAR_FOR_NEXT)
-    assert not is_cached(items) and customer_items(table, "category") is not items
+    coded = mix._coded_items(items, None)
+    assert mix.is_cached(items) and customer_items(table, "category") is items and mix._coded_items(items, None) is coded
+    mix.forget_cached()  # what a kernel handed to the next notebook does (segkit.report.runner.CLEAR_FOR_NEXT)
+    assert not mix.is_cached(items) and customer_items(table, "category") is not items and not mix._CODES
 
 
 def test_baskets_are_in_python_string_order():

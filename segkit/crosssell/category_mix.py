@@ -113,8 +113,10 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
 
 
 def forget_cached() -> None:
-    """Drop the customer items `customer_items` keeps (a kernel handed to the next notebook frees them)."""
+    """Drop the customer items `customer_items` keeps and their integer codes (`_coded_items`): a
+    kernel handed to the next notebook frees them."""
     _CACHED.clear()
+    _CODES.clear()
 
 
 def is_cached(items: ibis.Table) -> bool:
