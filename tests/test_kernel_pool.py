@@ -173,10 +173,12 @@ def test_a_kernel_prepared_for_another_notebook_is_not_used(tmp_path):
 
 # what a notebook leaves behind for the next: names, a figure, a warning said once from a module, another folder
 LEAVES = ('import os, sys, wave\nsys.path.insert(0, os.getcwd())\nimport warner\nimport matplotlib\n'
-          'import segkit.crosssell.category_mix\n'
+          'import segkit.crosssell.category_mix, segkit.crosssell.rules, segkit.models.clv\n'
+          'segkit.models.clv._KEPT_INDEX["key"] = "a notebook\'s"\n'
           'matplotlib.use("agg")\nimport matplotlib.pyplot as plt\nleft = 1\nplt.figure()\nwarner.warn()\nos.chdir("/")')
 FINDS = ('import json, os, sys\nimport matplotlib.pyplot as plt\nimport warner\nwarner.warn()\n'
          'print(json.dumps({"found": sorted(n for n in ("left", "wave", "plt", "warner") if n in globals()),\n'
+         '                  "kept": sys.modules["segkit.models.clv"]._KEPT_INDEX,\n'
          '                  "loaded": "wave" in sys.modules, "figures": len(plt.get_fignums()),\n'
          '                  "folder": os.getcwd(), "log": os.environ.get("SEGKIT_STAGE_LOG"), "pid": os.getpid()}))')
 
@@ -204,7 +206,7 @@ def test_a_kernel_handed_over_runs_the_next_notebook_as_a_fresh_kernel_would_wit
         assert kernels._exiting == [handed] and asked == []  # then released as any kernel
     result = seen(tmp_path / "b-out.ipynb")
     assert result["found"] == ["plt", "warner"] and result["loaded"]  # only its own names; the modules stay
-    assert result["figures"] == 0  # the first notebook's figures closed
+    assert result["figures"] == 0 and result["kept"] == {}  # the first notebook's figures closed, its data dropped
     assert "said once" in said(tmp_path / "a-out.ipynb") and "said once" in said(tmp_path / "b-out.ipynb")
     assert result["folder"] == str(tmp_path) and result["log"] == str(tmp_path / "logs" / "b.jsonl")
     assert result["counts"] == [1, 2, 3]  # numbered from 1, as in a kernel of its own
@@ -389,3 +391,20 @@ def test_a_kernel_drops_only_the_closed_socket_errors_it_would_print_while_it_st
     cells = json.loads((tmp_path / "out.ipynb").read_text())["cells"]
     printed = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["outputs"][0]["text"])
     assert json.loads(printed) == {"zmq": False, "other": True, "bound": []}  # and no name left in the notebook
+
+
+def test_each_module_that_keeps_a_notebooks_data_forgets_it_when_asked():
+    import importlib
+
+    kept = {"segkit.crosssell.category_mix": ("_CACHED", "_CODES"), "segkit.crosssell.rules": ("_BASKET_CODES",),
+            "segkit.models.clv": ("_KEPT_ROWS", "_KEPT_INDEX")}
+    assert set(runner.KEEPING_MODULES) == set(kept)
+    for name, caches in kept.items():
+        module = importlib.import_module(name)
+        saved = {cache: dict(getattr(module, cache)) for cache in caches}
+        for cache in caches:
+            getattr(module, cache)["planted"] = 1
+        module.forget_cached()
+        assert all(getattr(module, cache) == {} for cache in caches), name
+        for cache in caches:
+            getattr(module, cache).update(saved[cache])

@@ -75,6 +75,11 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
 _BASKET_CODES: dict = {}
 
 
+def forget_cached() -> None:
+    """Drop the kept basket codes (a kernel handed to the next notebook frees them)."""
+    _BASKET_CODES.clear()
+
+
 def _customer_baskets_from_codes(coded) -> pd.DataFrame | None:
     """`baskets(..., basket="customer")` from the coded customer items (`_coded_items`): the same
     frame (basket_id and customer_id the customer, item; sorted by basket_id then item), built by

@@ -191,6 +191,13 @@ def _weighted_sum(weights, values):
 _KEPT_INDEX: dict = {}  # the last _Index made by _index_of, under a digest of its rows
 
 
+def forget_cached() -> None:
+    """Drop the kept groupings and index (`_unique_rows`, `_index_of`): a kernel handed to the next
+    notebook frees them."""
+    _KEPT_ROWS.clear()
+    _KEPT_INDEX.clear()
+
+
 def _index_of(x, t_x, T) -> "_Index":
     """`_Index(x, t_x, T)`, the last one kept under a digest of the rows: BG/NBD and Pareto/NBD are
     fitted on the same distinct rows (its sorts take 0.3 s at a million customers)."""

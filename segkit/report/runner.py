@@ -762,7 +762,7 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
 
 
 # What a kernel handed to the next notebook runs (silently, in a namespace of its own, binding no name in
-# the notebook's): pyplot's figures closed and 07's materialised customer items dropped, then IPython's
+# the notebook's): pyplot's figures closed and the data segkit's modules keep dropped, then IPython's
 # reset of a new session (the names, the output history; the next cell is number 1 again; it ends with a
 # garbage collection, about 0.3 s with a report's modules loaded), every warning shown again once (adding
 # a filter invalidates the registries of warnings already shown), the kernel's folder and its stage log
@@ -773,8 +773,9 @@ CLEAR_FOR_NEXT = """\
 import os, sys, warnings
 if "matplotlib.pyplot" in sys.modules:
     sys.modules["matplotlib.pyplot"].close("all")
-if "segkit.crosssell.category_mix" in sys.modules:
-    sys.modules["segkit.crosssell.category_mix"].forget_cached()
+for name in KEEPING_MODULES:
+    if name in sys.modules:
+        sys.modules[name].forget_cached()
 get_ipython().reset(new_session=True)
 warnings.filterwarnings("default", message="segkit: the kernel is handed over")
 del warnings.filters[0]
@@ -784,6 +785,10 @@ if STAGE_LOG:
     os.environ["SEGKIT_STAGE_LOG"] = STAGE_LOG
 """
 HAND_OVER_TIMEOUT_S = 60
+# The segkit modules that keep a notebook's data between calls (each has a `forget_cached()`): 07's
+# customer items, their codes and its basket codes, the value models' groupings (about 80 MB at 250,000
+# customers together, which the next notebooks never read).
+KEEPING_MODULES = ("segkit.crosssell.category_mix", "segkit.crosssell.rules", "segkit.models.clv")
 
 
 def _clear_for(kernel, source: Path, cwd: Path, timeout: float = HAND_OVER_TIMEOUT_S) -> bool:
@@ -792,7 +797,7 @@ def _clear_for(kernel, source: Path, cwd: Path, timeout: float = HAND_OVER_TIMEO
     from jupyter_core.utils import run_sync
 
     log = _stage_log_environment(source).get("env", {}).get("SEGKIT_STAGE_LOG")
-    scope = {"FOLDER": str(cwd), "STAGE_LOG": log}
+    scope = {"FOLDER": str(cwd), "STAGE_LOG": log, "KEEPING_MODULES": KEEPING_MODULES}
     code = (f"exec(compile({CLEAR_FOR_NEXT!r}, '<segkit: the kernel is handed over>', 'exec'), "
             f"{{'get_ipython': get_ipython, **{scope!r}}})")
     client = kernel.client()
