@@ -255,7 +255,7 @@ def test_kernels_are_handed_over_only_in_a_run_known_to_be_small_and_not_on_spar
     demo = load_params(write_params(tmp_path, "d"))
     assert runner.hand_over_fits(tmp_path, demo)  # before 01 has saved the features: bundled data of known size
     big = demo.model_copy(update={"source": demo.source.model_copy(update={
-        "demo": demo.source.demo.model_copy(update={"customers": 300_000})})})
+        "demo": demo.source.demo.model_copy(update={"customers": runner.HAND_OVER_MAX_CUSTOMERS + 1})})})
     assert not runner.hand_over_fits(tmp_path, big)
     (tmp_path / "orders.csv").write_text("customer_id,order_id,ordered_at,amount\nc,o,2024-01-01,1\n")
     params = load_params(write_params(tmp_path, "f", source={"kind": "file", "transactions": {"path": "orders.csv"}}))
@@ -303,7 +303,7 @@ def test_the_bundled_data_of_known_size_warms_the_second_kernel_too(tmp_path):
     demo = load_params(write_params(tmp_path, "d"))
     assert demo.source.kind == "demo" and warm_imports_fit(tmp_path, demo)
     big = demo.model_copy(update={"source": demo.source.model_copy(update={
-        "demo": demo.source.demo.model_copy(update={"customers": 300_000})})})
+        "demo": demo.source.demo.model_copy(update={"customers": runner.HAND_OVER_MAX_CUSTOMERS + 1})})})
     assert not warm_imports_fit(tmp_path, big)
     cdnow = demo.model_copy(update={"source": demo.source.model_copy(update={"kind": "cdnow"})})
     assert warm_imports_fit(tmp_path, cdnow)

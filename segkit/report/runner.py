@@ -424,9 +424,12 @@ HEAVY_KERNELS = ("01_cleaning", "03_customer_value", "05_evaluation", "07_cross_
 # making a notebook's imports cost 4.4-5.7 s of CPU each (measured per notebook, session 20), 30-40 s of a
 # small report's 130 s of CPU, which a busy machine pays in wall time. 01's kernel is handed over only for
 # the bundled data of known size: for other sources the run's size is known once 01 has saved the
-# features. Above this size a kernel's memory is the notebook's own and is given back with the process
-# (see WARM_IMPORTS_MAX_CUSTOMERS).
-HAND_OVER_MAX_CUSTOMERS = WARM_IMPORTS_MAX_CUSTOMERS
+# features. At a million customers (10M lines, session 21, alternating, two runs each) the notebooks 02-08
+# took 123.8 and 134.4 s against 145.2 and 162.7 s with a kernel each, and the tree peaked at 1,877-1,879 MB
+# against 1,762-1,814 MB: one kernel holds every notebook's modules, and its memory is given back to the
+# system at each hand-over (CLEAR_FOR_NEXT) but grows with the customers of the notebook that runs. Above a
+# million the kernels are the notebooks' own, and their memory goes with their processes.
+HAND_OVER_MAX_CUSTOMERS = 1_000_000
 
 
 def hand_over_fits(data_dir: Path, params: Params) -> bool:
@@ -765,8 +768,10 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
 # the notebook's): pyplot's figures closed and the data segkit's modules keep dropped, then IPython's
 # reset of a new session (the names, the output history; the next cell is number 1 again; it ends with a
 # garbage collection, about 0.3 s with a report's modules loaded), every warning shown again once (adding
-# a filter invalidates the registries of warnings already shown), the kernel's folder and its stage log
-# for the next notebook. The imported modules,
+# a filter invalidates the registries of warnings already shown), the memory Arrow's pool (mimalloc or
+# jemalloc) keeps after the notebook's tables are freed given back to the system (at 1M customers, after
+# reading the profile and the features: 568 MB of the kernel's against 165 MB), the kernel's folder and its
+# stage log for the next notebook. The imported modules,
 # matplotlib's settings (each notebook sets its fonts first: `segkit.report.plots.use_language`) and
 # segkit's small caches (keyed by what they hold) stay.
 CLEAR_FOR_NEXT = """\
@@ -777,6 +782,8 @@ for name in KEEPING_MODULES:
     if name in sys.modules:
         sys.modules[name].forget_cached()
 get_ipython().reset(new_session=True)
+if "pyarrow" in sys.modules:
+    sys.modules["pyarrow"].default_memory_pool().release_unused()
 warnings.filterwarnings("default", message="segkit: the kernel is handed over")
 del warnings.filters[0]
 os.chdir(FOLDER)
