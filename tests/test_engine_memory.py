@@ -133,3 +133,33 @@ def test_a_full_disk_under_the_engines_spill_folder_names_the_folder_tmpdir_and_
     assert tempfile.gettempdir() in advice and "SEGKIT_ENGINE_MEMORY=1GB" in advice
     assert "TMPDIR=" in advice and "SEGKIT_ENGINE_MEMORY=4GB segkit report" in advice
     assert _engine_advice("IOException", 'IO Error: Could not write file "/data/x.parquet": No space left on device') == ""
+
+
+
+SHOWS_BAR = ("from segkit.intake.sources import connect\n"
+             "print(connect().raw_sql(\"SELECT current_setting('enable_progress_bar')\").fetchone()[0])")
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_report_kernel_draws_no_progress_bar_for_the_engine(batch):
+    # in a Jupyter kernel DuckDB draws an ipywidgets bar for each query over 2 s: in a report's kernels
+    # (batch kernels, SEGKIT_BATCH, as `segkit report` starts them) nobody watches it, and its empty output
+    # areas stayed in the pages (nine in 01_cleaning at 10M lines, none with the bar off); in JupyterLab the
+    # analyst sees it
+    from jupyter_client.manager import start_new_kernel
+
+    from segkit.report.runner import _kernel_environment
+
+    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_BATCH"}
+    if batch:
+        env.update(_kernel_environment())
+    manager, client = start_new_kernel(kernel_name="python3", env=env)
+    printed = []
+    try:
+        reply = client.execute_interactive(SHOWS_BAR, timeout=120, output_hook=lambda m: printed.append(
+            m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert "".join(printed).strip() == str(not batch)

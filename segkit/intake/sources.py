@@ -59,9 +59,17 @@ def connect(path: str | None = None) -> ibis.BaseBackend:
     above it, its tables, joins, aggregates and sorts spill to a folder of this process's own in
     the system's temporary folder (removed when the process ends). DuckDB alone would take up to
     80% of the machine: a 10M-line cleaning reached 3.9 GB (and 11 GB before 01 wrote the month-start
-    features month by month); with 1GB it peaks at 1.8 GB for the whole process. Raises DataError
-    for a size DuckDB cannot read."""
+    features month by month); with 1GB it peaks at 1.8 GB for the whole process.
+
+    In a report's kernels (SEGKIT_BATCH set, `segkit.tuning.BATCH_VARIABLE`) DuckDB's progress bar is
+    off: in a Jupyter kernel it draws an ipywidgets bar for each query over 2 s, which nobody watches
+    in a batch run and which left empty output areas in the report's pages (nine in 01_cleaning at
+    10M lines); interactively it stays on. Raises DataError for a size DuckDB cannot read."""
+    from segkit.tuning import BATCH_VARIABLE
+
     con = ibis.duckdb.connect(path or ":memory:")
+    if os.environ.get(BATCH_VARIABLE):
+        con.raw_sql("SET enable_progress_bar = false")
     memory = os.environ.get("SEGKIT_ENGINE_MEMORY") or DEFAULT_ENGINE_MEMORY
     try:
         con.raw_sql(f"SET memory_limit = '{memory.replace(chr(39), '')}'")

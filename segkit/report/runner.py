@@ -768,10 +768,11 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
 # the notebook's): pyplot's figures closed and the data segkit's modules keep dropped, then IPython's
 # reset of a new session (the names, the output history; the next cell is number 1 again; it ends with a
 # garbage collection, about 0.3 s with a report's modules loaded), every warning shown again once (adding
-# a filter invalidates the registries of warnings already shown), the memory Arrow's pool (mimalloc or
-# jemalloc) keeps after the notebook's tables are freed given back to the system (at 1M customers, after
-# reading the profile and the features: 568 MB of the kernel's against 165 MB), the kernel's folder and its
-# stage log for the next notebook. The imported modules,
+# a filter invalidates the registries of warnings already shown), the memory Arrow's pool keeps after the
+# notebook's tables are freed given back to the system (mimalloc, pyarrow's pool where it has no jemalloc
+# (`_kernel_environment`) or where the user chose it, keeps it: after reading 1M customers' profile and
+# features a kernel held 568-573 MB, against 165-172 MB with the release; jemalloc gives it back within
+# seconds anyway: 549 MB, then 152 MB 3 s later), the kernel's folder and its stage log for the next notebook. The imported modules,
 # matplotlib's settings (each notebook sets its fonts first: `segkit.report.plots.use_language`) and
 # segkit's small caches (keyed by what they hold) stay.
 CLEAR_FOR_NEXT = """\
