@@ -265,6 +265,10 @@ def test_kernels_are_handed_over_only_in_a_run_known_to_be_small_and_not_on_spar
     monkeypatch.setattr(runner, "HAND_OVER_MAX_CUSTOMERS", 2)
     assert not runner.hand_over_fits(tmp_path, params)
     monkeypatch.setattr(runner, "HAND_OVER_MAX_CUSTOMERS", 3)
+    assert runner.hand_over_fits(tmp_path, params, "07_cross_sell")  # a small run hands over to every notebook
+    monkeypatch.setattr(runner, "WARM_IMPORTS_MAX_CUSTOMERS", 2)
+    assert not runner.hand_over_fits(tmp_path, params, "07_cross_sell")  # above it, 07 starts a kernel of its own
+    assert runner.hand_over_fits(tmp_path, params, "08_case_study")
     spark = params.model_copy(update={"source": params.source.model_copy(update={"kind": "spark"})})
     assert not runner.hand_over_fits(tmp_path, spark)
 

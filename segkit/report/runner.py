@@ -137,7 +137,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                                      sources[notebook].parent, notebook, timeout_s=timeout_s, kernels=kernels,
                                      then=sources[then] if then else None,
                                      warm_imports=warm_imports_fit(work / "data", params, beside=notebook),
-                                     hand_over=hand_over_fits(work / "data", params))
+                                     hand_over=hand_over_fits(work / "data", params, then))
 
                 pages_written: set[str] = set()
                 sent = []  # the PDF sections handed to its process, in run order
@@ -431,17 +431,26 @@ HEAVY_KERNELS = ("01_cleaning", "03_customer_value", "05_evaluation", "07_cross_
 # million the kernels are the notebooks' own, and their memory goes with their processes.
 HAND_OVER_MAX_CUSTOMERS = 1_000_000
 
+# Above WARM_IMPORTS_MAX_CUSTOMERS no kernel is handed to these notebooks: 07's kernel alone peaked at
+# 1,524 MB at a million customers; the kernel of 01-06 handed to it (their modules and what their memory
+# leaves, 200-400 MB more) took the tree to 1,866-1,965 MB against the budget of 2 GB, where a kernel of
+# its own (its imports made beside 06) kept it at 1,565-1,691 MB.
+HAND_OVER_NOT_INTO = ("07_cross_sell",)
 
-def hand_over_fits(data_dir: Path, params: Params) -> bool:
-    """Whether a notebook of the run that ends may hand its kernel to the next one: once 01 has saved
-    the features of at most HAND_OVER_MAX_CUSTOMERS customers, and before that for the bundled data of
-    known size (`_known_small`); never for a Spark source (each kernel that queries it holds a Spark
-    session of its own)."""
+
+def hand_over_fits(data_dir: Path, params: Params, then: str | None = None) -> bool:
+    """Whether a notebook of the run that ends may hand its kernel to the next one, `then`: once 01 has
+    saved the features of at most HAND_OVER_MAX_CUSTOMERS customers (and, above
+    WARM_IMPORTS_MAX_CUSTOMERS, `then` is not one of HAND_OVER_NOT_INTO), and before that for the
+    bundled data of known size (`_known_small`); never for a Spark source (each kernel that queries
+    it holds a Spark session of its own)."""
     if params.source.kind == "spark":
         return False
     customers = _customers(data_dir)
     if customers is None:
         return _known_small(params, HAND_OVER_MAX_CUSTOMERS)
+    if customers > WARM_IMPORTS_MAX_CUSTOMERS and then in HAND_OVER_NOT_INTO:
+        return False
     return customers <= HAND_OVER_MAX_CUSTOMERS
 
 
