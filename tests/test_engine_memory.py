@@ -135,7 +135,6 @@ def test_a_full_disk_under_the_engines_spill_folder_names_the_folder_tmpdir_and_
     assert _engine_advice("IOException", 'IO Error: Could not write file "/data/x.parquet": No space left on device') == ""
 
 
-
 SHOWS_BAR = ("from segkit.intake.sources import connect\n"
              "print(connect().raw_sql(\"SELECT current_setting('enable_progress_bar')\").fetchone()[0])")
 

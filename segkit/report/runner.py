@@ -425,10 +425,11 @@ HEAVY_KERNELS = ("01_cleaning", "03_customer_value", "05_evaluation", "07_cross_
 # small report's 130 s of CPU, which a busy machine pays in wall time. 01's kernel is handed over only for
 # the bundled data of known size: for other sources the run's size is known once 01 has saved the
 # features. At a million customers (10M lines, session 21, alternating, two runs each) the notebooks 02-08
-# took 123.8 and 134.4 s against 145.2 and 162.7 s with a kernel each, and the tree peaked at 1,877-1,879 MB
-# against 1,762-1,814 MB: one kernel holds every notebook's modules, and its memory is given back to the
-# system at each hand-over (CLEAR_FOR_NEXT) but grows with the customers of the notebook that runs. Above a
-# million the kernels are the notebooks' own, and their memory goes with their processes.
+# took 123.8 and 134.4 s against 145.2 and 162.7 s with a kernel each. One kernel holds every notebook's
+# modules, and what it holds grows with the customers of the notebook that runs: 07 starts its own above
+# WARM_IMPORTS_MAX_CUSTOMERS (HAND_OVER_NOT_INTO), and the run then peaked at 1,814 MB, as with a kernel
+# each (1,762-1,814 MB). Above a million the kernels are the notebooks' own, and their memory goes with
+# their processes.
 HAND_OVER_MAX_CUSTOMERS = 1_000_000
 
 # Above WARM_IMPORTS_MAX_CUSTOMERS no kernel is handed to these notebooks: 07's kernel alone peaked at
@@ -781,9 +782,9 @@ def _start_kernel(cwd: Path, exec_lines: list[str], env: dict | None = None):
 # notebook's tables are freed given back to the system (mimalloc, pyarrow's pool where it has no jemalloc
 # (`_kernel_environment`) or where the user chose it, keeps it: after reading 1M customers' profile and
 # features a kernel held 568-573 MB, against 165-172 MB with the release; jemalloc gives it back within
-# seconds anyway: 549 MB, then 152 MB 3 s later), the kernel's folder and its stage log for the next notebook. The imported modules,
-# matplotlib's settings (each notebook sets its fonts first: `segkit.report.plots.use_language`) and
-# segkit's small caches (keyed by what they hold) stay.
+# seconds anyway: 549 MB, then 152 MB 3 s later), the kernel's folder and its stage log for the next
+# notebook. The imported modules, matplotlib's settings (each notebook sets its fonts first:
+# `segkit.report.plots.use_language`) and segkit's small caches (keyed by what they hold) stay.
 CLEAR_FOR_NEXT = """\
 import os, sys, warnings
 if "matplotlib.pyplot" in sys.modules:
