@@ -156,15 +156,16 @@ def pdf_text(folder: str) -> dict:
     captured = {}
 
     def keep(self, *_, **__):
-        captured["html"] = self
+        captured["document"] = self
 
-    weasyprint.HTML.write_pdf = keep  # this process only: the document is laid out here, not written
+    # this process only: the document is laid out here (part by part, segkit.report.pdf_build), not written
+    weasyprint.Document.write_pdf = keep
     from segkit.report.pages import NOTEBOOKS as ALL, write_pdf
 
     folder = Path(folder)
     notebooks = tuple(name for name in ALL if (folder / "executed" / f"{name}.ipynb").exists())
     write_pdf(folder, folder / "unused.pdf", notebooks)
-    document = captured["html"].render()
+    document = captured["document"]
 
     def text(box) -> str:
         own = getattr(box, "text", "") or ""

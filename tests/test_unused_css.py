@@ -92,3 +92,16 @@ def test_sheets_are_judged_apart_and_a_broken_one_does_not_swallow_the_next():
     sheets = without_unused_rules([".a { color: red } /* never closed", ".a { color: blue } .b { color: green }"],
                                   '<p class="a"></p>')
     assert len(sheets) == 2 and "blue" in sheets[1] and ".b" not in sheets[1]
+
+
+def test_one_sheet_judged_against_two_documents_keeps_each_its_own_rules():
+    """The sheet is parsed once per process (the PDF judges the template's sheet against each part):
+    what one part kept must not leak into the next."""
+    css = (":root { --a: red; --b: blue } .a { color: var(--a) } .b { color: var(--b) } "
+           "@media print { .a { margin: 0 } .b { margin: 1px } }")
+    first = prune(css, {"a"}).replace(" ", "")
+    second = prune(css, {"b"}).replace(" ", "")
+    assert ".a{" in first and ".b{" not in first and "--a:red" in first and "--b" not in first
+    assert ".b{" in second and ".a{" not in second and "--b:blue" in second and "--a" not in second
+    assert "margin:0" in first and "margin:1px" not in first and "margin:1px" in second
+    assert prune(css, {"a"}).replace(" ", "") == first  # judged again, the same
