@@ -194,3 +194,52 @@ def test_the_customer_and_survey_tables_are_read_beside_a_typed_file(tmp_path):
     clean_and_save(intake, tmp_path / "data", as_of=AS_OF)
     join = __import__("json").loads((tmp_path / "data" / "run.json").read_text())["join"]
     assert join["customer_records"] == 3 and join["customers_without_transactions"] == 1  # C9
+
+
+def test_the_clean_rows_written_beside_other_work_are_the_same_file(tmp_path):
+    """01_cleaning starts the clean rows' file on a cursor of the engine (save_clean_soon) and runs its
+    other cells meanwhile: the same bytes as written at once, from a file and from a frame, while the
+    engine answers other queries."""
+    from segkit.intake.cleaning import save_clean_soon
+    from segkit.intake.sources import Intake
+
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+    intakes = {"file": lambda: load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS)),
+               "frame": lambda: Intake(typed_rows().rename(columns={v: k for k, v in COLUMNS.items()})
+                                       .assign(source_row=range(2, len(typed_rows()) + 2)), origin="orders.csv")}
+    for name, make in intakes.items():
+        now, later = (tmp_path / name / "now", tmp_path / name / "later")
+        clean_and_save(make(), now, as_of=AS_OF)
+        intake = make()
+        result = clean_and_save(intake, later, as_of=AS_OF, write_clean=False)
+        assert not (later / "clean_transactions.parquet").exists()
+        written = save_clean_soon(result, later)
+        assert int(result.table.count().to_pyarrow().as_py()) > 0  # the engine's own connection, meanwhile
+        assert written.result(timeout=60) is None
+        assert (later / "clean_transactions.parquet").read_bytes() == (now / "clean_transactions.parquet").read_bytes()
+
+
+def test_a_clean_rows_file_that_cannot_be_written_raises_when_waited_for(tmp_path):
+    from segkit.intake.cleaning import save_clean_soon
+
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+    result = clean_and_save(load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS)), tmp_path / "data",
+                            as_of=AS_OF, write_clean=False)
+    written = save_clean_soon(result, tmp_path / "no" / "such" / "folder")
+    with pytest.raises(Exception, match="(?i)no such file|cannot open|directory"):
+        written.result(timeout=60)
+
+
+def test_clean_rows_that_read_a_frame_are_written_at_once(tmp_path):
+    """A cursor of the engine cannot see a frame registered on the engine's own connection: such rows
+    are written at once, and the future is already done."""
+    from segkit.intake.cleaning import CleanResult
+
+    rows = pd.DataFrame({"source_row": [3, 2], "customer_id": ["A", "B"], "order_id": ["1", "2"],
+                         "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"]), "amount": [1.5, 2.0]})
+    table = connect().create_table("rows", rows)
+    table = table.union(ibis.memtable(rows.assign(source_row=[5, 4])).cast(table.schema()))
+    result = CleanResult(table, pd.DataFrame(), pd.DataFrame(), AS_OF, table)
+    written = result.write_clean_soon(tmp_path / "clean.parquet")
+    assert written.done() and written.result() is None
+    assert pd.read_parquet(tmp_path / "clean.parquet")["source_row"].tolist() == [2, 3, 4, 5]
