@@ -1,5 +1,7 @@
 """Installed like any package: segkit's own wheel, in a fresh environment, makes a report from an
-empty folder (with the notebooks the wheel carries) and `segkit init` fills a project folder."""
+empty folder (with the notebooks the wheel carries) and `segkit init` fills a project folder. The
+report runs with only what `./run.sh demo` installs (segkit[postgres,excel]): the packages that only
+the test, notebook, Spark and benchmark extras bring cannot be imported by it or its kernels."""
 
 import os
 import subprocess
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, write_params
+from hidden_modules import installed_only_by_extras, without_modules
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +51,11 @@ def test_the_wheel_makes_a_report_from_an_empty_folder(tmp_path):
     # the dependencies' data files (nbconvert's templates) live under this environment's prefix, where
     # pip put them; a real install puts them under the new environment's own
     env = {**os.environ, "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter")}
+    # what the README's demo installs, no more: a DuckDB setting that needed ipywidgets (only the notebook
+    # and test extras bring it) stopped every report of a fresh `./run.sh demo` while this suite passed
+    hidden = installed_only_by_extras("segkit", ("postgres", "excel"))
+    assert "ipywidgets" in hidden and "pytest" in hidden and "pandas" not in hidden
+    env.update(without_modules(tmp_path, hidden))
     done = subprocess.run([*segkit, "report", "--params", str(params), "--no-pdf"], cwd=empty,
                           capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -64,12 +64,18 @@ def connect(path: str | None = None) -> ibis.BaseBackend:
     In a report's kernels (SEGKIT_BATCH set, `segkit.tuning.BATCH_VARIABLE`) DuckDB's progress bar is
     off: in a Jupyter kernel it draws an ipywidgets bar for each query over 2 s, which nobody watches
     in a batch run and which left empty output areas in the report's pages (nine in 01_cleaning at
-    10M lines); interactively it stays on. Raises DataError for a size DuckDB cannot read."""
+    10M lines); interactively it stays on. In a kernel without ipywidgets (a plain install: only the
+    notebook extra brings it) DuckDB draws no bar and refuses the setting: it is left alone. Raises
+    DataError for a size DuckDB cannot read."""
     from segkit.tuning import BATCH_VARIABLE
 
     con = ibis.duckdb.connect(path or ":memory:")
     if os.environ.get(BATCH_VARIABLE):
-        con.raw_sql("SET enable_progress_bar = false")
+        try:
+            con.raw_sql("SET enable_progress_bar = false")
+        except Exception as err:  # in a kernel without ipywidgets DuckDB draws no bar, and refuses the setting
+            if "ipywidgets" not in str(err):
+                raise
     memory = os.environ.get("SEGKIT_ENGINE_MEMORY") or DEFAULT_ENGINE_MEMORY
     try:
         con.raw_sql(f"SET memory_limit = '{memory.replace(chr(39), '')}'")
