@@ -120,6 +120,39 @@ def test_pages_hide_code_and_parameters(en_run):
     assert (result.folder / "02_rfm.html").read_text().count("data:image/png;base64") >= 4
 
 
+@pytest.mark.parametrize("run", ["en_run", "zh_run"])
+def test_no_page_shows_what_python_wrote_to_stderr(run, request):
+    """A warning in a page is a traceback-like box with the server's paths: none in any page."""
+    _, result = request.getfixturevalue(run)
+    for name in NOTEBOOKS:
+        page = (result.folder / f"{name}.html").read_text(encoding="utf-8")
+        assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page, name
+
+
+def test_a_file_with_nothing_to_set_aside_shows_no_empty_charts_and_no_warning(tmp_path):
+    """Nothing set aside: the page says so, with no set-aside charts (seaborn warned into the page about
+    an empty bar chart, with its path on the server) and no empty sample table."""
+    from conftest import run_segkit
+
+    rows = pd.DataFrame({"customer_id": [f"C{i}" for i in range(30) for _ in range(2)],
+                         "order_id": [f"O{i}" for i in range(60)],
+                         "ordered_at": [f"2024-0{1 + i % 9}-1{i % 10}" for i in range(60)],
+                         "amount": [f"{10 + i}.50" for i in range(60)]})
+    rows.to_csv(tmp_path / "clean.csv", index=False)
+    params = tmp_path / "clean.yaml"
+    params.write_text(json.dumps({"run_name": "clean", "as_of": "2024-12-31",
+                                  "source": {"kind": "file", "transactions": {"path": "clean.csv"}}}), encoding="utf-8")
+    done = run_segkit("run", "01_cleaning", "--params", str(params), "--data-dir", str(tmp_path / "run" / "data"))
+    assert done.returncode == 0, done.stderr
+    ledger = pd.read_parquet(tmp_path / "run" / "data" / "ledger.parquet")
+    assert not ledger.loc[ledger["outcome"] == "set_aside", "rows"].sum()
+    cells = json.loads((tmp_path / "run" / "executed" / "01_cleaning.ipynb").read_text(encoding="utf-8"))["cells"]
+    outputs = [output for cell in cells for output in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("name") == "stderr"], [o.get("text") for o in outputs]
+    assert not [o for o in outputs if "image/png" in o.get("data", {})]
+    assert any("No row was set aside." in str(o.get("data", {}).get("text/html", "")) for o in outputs)
+
+
 def non_blank(png: Path) -> float:
     pixels = np.asarray(Image.open(png).convert("L"))
     return float((pixels < 240).mean())
