@@ -158,11 +158,15 @@ def init(folder: Annotated[Path, typer.Argument(help="The project folder to make
 def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02_rfm.")], params: ParamsOption,
             data_dir: Annotated[Path, typer.Option(help="Stage outputs folder (read and written).")] = Path("reports/interactive/data"),
             output: Annotated[Optional[Path], typer.Option(help="Where to write the executed notebook.")] = None,
-            month: MonthOption = None, set_: SetOption = None) -> None:
+            month: MonthOption = None, set_: SetOption = None,
+            force: Annotated[bool, typer.Option("--force", help="Run in the data folder of a finished report: its "
+                                                "pages, manifest and exports then no longer describe its stage files "
+                                                "until `segkit report ... --force`.")] = False) -> None:
     """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
     from segkit.params import load_params
     from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
     from segkit.report.runner import NOTEBOOKS, check_notebook, execute_notebook, notebook_path
+    from segkit.store import RUN_INFO_LOCK
 
     name = notebook.removesuffix(".ipynb")
     known = list(dict.fromkeys([*NOTEBOOKS, *CUSTOMER_TABLE_NOTEBOOKS]))
@@ -174,6 +178,11 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
         source = notebook_path(name)
         check_notebook(source)
         data_dir = data_dir.resolve()
+        if (data_dir.parent / "manifest.json").is_file() and not force:
+            raise SegkitError(f"{data_dir} holds the stage files of the finished report {data_dir.parent}: "
+                              f"running {name} there would change them under its pages, manifest and exports. Copy the "
+                              f"folder (cp -r {data_dir} COPY) and give --data-dir COPY, or add --force to change the "
+                              "report's files")
         target = (output or data_dir.parent / "executed" / f"{name}.ipynb").resolve()
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -182,9 +191,12 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
             raise SegkitError(f"cannot write {error.filename}: {error.strerror}; choose other folders with "
                               "--data-dir / --output") from error
         err.print(f"running {name} ...", markup=False)
-        execute_notebook(source, target,
-                         {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
-                         source.parent, name, timeout_s=max(1, round(loaded.report.cell_timeout_minutes * 60)))
+        try:
+            execute_notebook(source, target,
+                             {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
+                             source.parent, name, timeout_s=max(1, round(loaded.report.cell_timeout_minutes * 60)))
+        finally:
+            (data_dir / RUN_INFO_LOCK).unlink(missing_ok=True)  # the notebook's lock on run.json, as a report removes it
     err.print(f"[green]done[/]: {_plain(target)}")
 
 

@@ -388,6 +388,7 @@ def test_a_notebook_reruns_alone_from_the_saved_outputs(en_run, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (data / "clusters.parquet").is_file()
     assert (tmp_path / "executed" / "04_clustering.ipynb").is_file()
+    assert not (data / ".run.json.lock").exists()  # as a report leaves its data folder
     missing = tmp_path / "empty"
     failed = run_segkit("run", "02_rfm", "--params", str(params_path), "--data-dir", str(missing))
     assert failed.returncode == 2
@@ -455,3 +456,19 @@ def test_a_customer_table_with_spend_only_finishes_and_says_what_it_cannot_do(tm
     case_study = (result.folder / "08_case_study.html").read_text(encoding="utf-8")
     assert "cannot tell these customers apart" in case_study
     assert "recent big spenders" not in case_study and "have not bought for a long time" not in case_study
+
+
+def test_a_notebook_alone_refuses_a_finished_reports_data_folder_without_force(tmp_path):
+    """Run alone in a finished report's data/, a notebook would rewrite stage files under the report's pages,
+    manifest checksums and exports: refused with what to do, and nothing written."""
+    from conftest import run_segkit
+
+    report = tmp_path / "reports" / "demo"
+    (report / "data").mkdir(parents=True)
+    (report / "manifest.json").write_text("{}", encoding="utf-8")
+    (report / "data" / "features.parquet").write_bytes(b"as the report wrote it")
+    refused = run_segkit("run", "02_rfm", "--params", str(ROOT / "params" / "demo.yaml"), "--data-dir",
+                         str(report / "data"))
+    assert refused.returncode == 2
+    assert "finished report" in refused.stderr and "--force" in refused.stderr and "Traceback" not in refused.stderr
+    assert sorted(p.name for p in report.rglob("*")) == ["data", "features.parquet", "manifest.json"]
