@@ -1,6 +1,7 @@
 """Files as they arrive: compressed, in several encodings, with any separator and odd lines (issue 9)."""
 
 import bz2
+import codecs
 import datetime as dt
 import gzip
 import io
@@ -226,6 +227,24 @@ def test_excel_unicode_text_utf16_with_bom_and_tabs(tmp_path):
     intake, result = cleaned(source(path, columns=COLUMNS))
     assert result.clean["customer_id"].tolist() == ["客户一"] and result.clean["amount"].tolist() == [3.0]
     assert intake.transactions.attrs["intake"]["encoding"] == "utf-16"
+
+
+def test_a_utf8_byte_order_mark_before_gbk_text_is_dropped(tmp_path):
+    """An export "saved with BOM" in GBK: the three bytes of a UTF-8 mark, then GBK. Detected, it is read
+    as GB18030 (not refused at line 1 as UTF-8); stated as gb18030, the mark does not shift the header's
+    characters into mojibake. A real UTF-8 file with its mark is still read as UTF-8."""
+    text = "客户ID,日期,金额\r\n张三,2024-01-05,12.50\r\n李四,2024-01-06,8\r\n"
+    path = tmp_path / "gbk_bom.csv"
+    path.write_bytes(codecs.BOM_UTF8 + text.encode("gbk"))
+    for stated in (None, "gb18030"):
+        frame = read_file(FileTable(path=str(path), **({"encoding": stated} if stated else {})))
+        assert frame.columns.tolist()[1:4] == ["客户ID", "日期", "金额"], stated
+        assert frame["客户ID"].tolist() == ["张三", "李四"] and frame["source_row"].tolist() == [2, 3]
+    utf8 = tmp_path / "utf8_bom.csv"
+    utf8.write_bytes(codecs.BOM_UTF8 + text.encode("utf-8"))
+    table = TextTable(utf8)
+    assert pa.Table.from_batches(list(table.batches()))["客户ID"].to_pylist() == ["张三", "李四"]
+    assert table.encoding == "utf-8-sig"
 
 
 def test_an_unknown_encoding_names_those_tried_and_only_those_that_read_it(tmp_path):

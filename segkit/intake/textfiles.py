@@ -10,7 +10,8 @@ DataFrame; a database engine can take them one by one.
 Rules (docs/data.md, "CSV and TSV"):
 
 - Encoding: a stated one is used as stated. Otherwise a byte-order mark decides (UTF-8, UTF-16,
-  UTF-32); then the first bytes outside ASCII decide among UTF-8, GB18030 (which reads GBK) and
+  UTF-32; a UTF-8 mark before bytes that are not UTF-8, or before a stated other encoding, is dropped
+  and the text read as if it were not there); then the first bytes outside ASCII decide among UTF-8, GB18030 (which reads GBK) and
   Windows-1252 (which reads Latin-1 exports), in that order, GB18030 only when its reading of
   those bytes is plausible Chinese. A line further on that does not decode in the encoding chosen,
   or that is plainly UTF-8 inside a GBK or Windows-1252 file (two exports pasted together), stops
@@ -221,6 +222,10 @@ class Decoded:
     def __iter__(self) -> Iterator[str]:
         head = self.stream.read(CHUNK_BYTES)
         decoder = None
+        if head.startswith(codecs.BOM_UTF8) and not _utf8_after_bom(head, self.stated):
+            # a UTF-8 byte-order mark before text in another encoding (a GBK export "saved with BOM"): not
+            # text, and its three bytes would shift every two-byte character of the header
+            head = head[len(codecs.BOM_UTF8):]
         if self.stated:
             decoder = self._decoder(self.stated)
             self.encoding = self.stated
@@ -345,6 +350,19 @@ class Decoded:
         if pasted:
             start = next(m.start() for m in _HIGH_RUN.finditer(raw) if m.group() in pasted)
             raise DataError(self._mixed(self._line_at(raw, start), f"is UTF-8, not {self._name()}"))
+
+
+def _utf8_after_bom(head: bytes, stated: str | None) -> bool:
+    """Whether a UTF-8 byte-order mark at the start of `head` is that of UTF-8 text: the stated
+    encoding is UTF-8, or none is stated and the bytes after it decode as UTF-8 (a character cut at
+    the end of the chunk aside)."""
+    if stated is not None:
+        return codecs.lookup(stated).name in ("utf-8", "utf-8-sig")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head[len(codecs.BOM_UTF8):], False)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _bom_encoding(head: bytes) -> str | None:
