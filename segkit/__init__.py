@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 # module -> the public names it gives; the one list of where each name of the API lives
 _EXPORTS = {
     "segkit.intake.cleaning": ("CleanResult", "NoCleanRows", "NoScoredCustomers", "build_ledger", "clean_and_save",
-                               "clean_transactions", "join_report", "ledger_totals", "quarantine_sample", "save_clean_soon"),
+                               "clean_transactions", "join_report", "ledger_totals", "quarantine_sample"),
     "segkit.intake.customer_level": ("CustomerLevel", "customer_level_stage", "load_customer_level"),
     "segkit.models.clv": ("BGNBDModel", "ConvergenceWarning", "GammaGammaModel", "ParetoNBDModel", "group_intervals",
                           "holdout_check", "predicted_clv"),
@@ -83,7 +83,7 @@ __all__ = [
     "name_clusters", "NoCleanRows", "NoScoredCustomers", "CustomerLevel", "customer_level_stage",
     "load_customer_level", "Params", "ParamsError", "pareto_table", "parse_amount", "parse_datetime",
     "profile_clusters", "PROFILE_COLUMNS", "quarantine_sample", "rank_customers", "top_ranked", "rfm_matrix",
-    "RFMClusterer", "RFMScorer", "satisfaction_classes", "save_clean_soon", "save_run_info", "save_stage", "say", "scaled_rfm",
+    "RFMClusterer", "RFMScorer", "satisfaction_classes", "save_run_info", "save_stage", "say", "scaled_rfm",
     "stage_table", "score_rfm", "SegkitError", "segment_customers", "segment_summary", "strategies", "t", "tag_counts",
     "tier_cuts", "tiers", "top_share", "ClusterStage", "cluster_names", "cluster_skip_reason", "cluster_stage", "criteria_support",
     "used_weights", "grid_for", "map_for_codes", "supported_tags", "unsupported_tags",

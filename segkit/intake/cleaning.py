@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -133,54 +132,10 @@ class CleanResult:
         """Write the clean rows as Parquet from the engine (streamed, never a pandas frame), in
         source_row order, with the columns later stages read (OUTPUT_COLUMNS that are present) and
         `fixes`, and `amount` as float64, as in `clean`. Not for a database source (its rows stay there)."""
-        self._clean_file_rows().to_parquet(path)
-
-    def write_clean_soon(self, path: str | Path) -> Future:
-        """`write_clean` started now, the same file: in the embedded engine (DuckDB) on a cursor of
-        its own, on a thread of its own, so that Python runs on (the cleaning notebook's tables and
-        charts) while the engine writes; in another engine, or when the rows read a frame (which
-        another connection cannot see), written now. Returns a
-        `concurrent.futures.Future` whose `result()` waits and raises what the writing raised.
-
-        At 10M lines the file takes the engine about 7 s; in 01_cleaning it is written beside the
-        cells that follow the time summaries (not beside those: the engine against itself gains
-        nothing)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        import ibis.expr.operations as ops
-
-        from segkit.intake.engines import runs_in_duckdb
-
-        rows = self._clean_file_rows()
-        # a cursor is another connection: it sees the engine's tables, not the frames registered on this one
-        if not runs_in_duckdb(rows) or rows.op().find(ops.InMemoryTable):
-            written: Future = Future()
-            try:
-                rows.to_parquet(path)
-                written.set_result(None)
-            except Exception as err:  # the caller's result() raises it, as from the thread
-                written.set_exception(err)
-            return written
-        backend = rows._find_backend(use_default=True)
-        statement = f"COPY ({backend.compile(rows)}) TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT 'parquet')"
-        cursor = backend.con.cursor()  # the same database, a connection of its own
-
-        def write() -> None:
-            try:
-                cursor.execute(statement)
-            finally:
-                cursor.close()
-
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-clean-rows")
-        try:
-            return pool.submit(write)
-        finally:
-            pool.shutdown(wait=False)  # the thread ends with its statement
-
-    def _clean_file_rows(self) -> ibis.Table:
         table = self.table
         kept = [c for c in (*OUTPUT_COLUMNS, "fixes") if c in table.columns]
-        return table.mutate(amount=table.amount.cast("float64")).select(kept).order_by("source_row")
+        table = table.mutate(amount=table.amount.cast("float64")).select(kept).order_by("source_row")
+        table.to_parquet(path)
 
     @cached_property
     def clean(self) -> pd.DataFrame:
@@ -979,7 +934,7 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
                    rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2,
-                   dimensions=(), write_clean: bool = True) -> CleanResult:
+                   dimensions=()) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
@@ -993,8 +948,6 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     the customer table lacks but the transactions hold (channel, category, or an attribute the params
     keep) becomes a customer attribute: the customer's most frequent value (see
     `segkit.features.most_frequent_values`), saved in the customers table and named in run.json.
-    With `write_clean=False` the clean rows are not written here: the caller writes them later
-    (`save_clean_soon`, beside other work).
     """
     from segkit.crosssell.summaries import save_purchase_summaries
     from segkit.features import customer_features
@@ -1026,30 +979,14 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     save_stage(data_dir, clean_transactions=None, quarantine=result.quarantine, ledger=result.ledger, customers=customers,
                surveys=surveys, features=features, customer_ledger=result.customer_ledger,
                customers_set_aside=result.customers_set_aside)
-    if write_clean and not result.in_database:  # written by the engine, streamed; a database's rows stay there
-        result.write_clean(Path(data_dir) / CLEAN_FILE)
+    if not result.in_database:  # written by the engine, streamed; a database's rows stay there
+        result.write_clean(Path(data_dir) / "clean_transactions.parquet")
     save_run_info(data_dir, as_of=result.as_of, as_of_rule=result.as_of_rule, cleaning_notes=list(result.notes),
                   join=join_report(result.table, records, all_surveys, scale),
                   in_database=result.in_database, returns=result.returns, derived_dimensions=derived)
     # the clean rows stay in the database: 07_cross_sell's per-customer summaries are computed there now
     save_purchase_summaries(data_dir, result.table if result.in_database else None)
     return result
-
-
-CLEAN_FILE = "clean_transactions.parquet"
-
-
-def save_clean_soon(result: CleanResult, data_dir: str | Path) -> Future:
-    """Start writing the clean rows of `result` to `data_dir` (the clean_transactions stage, as
-    `clean_and_save` writes them) and return at once: a `concurrent.futures.Future` whose
-    `result()` waits for the file and raises what writing it raised (see
-    `CleanResult.write_clean_soon`). For a database source nothing is written (its rows stay
-    there): the future is done."""
-    if result.in_database:
-        done: Future = Future()
-        done.set_result(None)
-        return done
-    return result.write_clean_soon(Path(data_dir) / CLEAN_FILE)
 
 
 def with_derived_dimensions(intake, clean: ibis.Table, dimensions,
