@@ -419,3 +419,23 @@ def test_a_wrong_stated_encoding_offers_the_one_detection_would_take(tmp_path):
     with pytest.raises(DataError, match=r"orders.csv line 2: bytes b'\\xa33\\n' are not gbk \(illegal multibyte "
                                         r"sequence\); it reads as cp1252: state the file's real encoding"):
         read_file(FileTable(path=str(path), encoding="gbk"))
+
+
+def test_how_the_file_was_read_names_a_compression_only_when_there_is_one(tmp_path):
+    """The cleaning page's sentence: "compression: -" for a plain file read as a placeholder."""
+    from segkit.i18n import t
+
+    plain, packed = tmp_path / "orders.csv", tmp_path / "orders.csv.gz"
+    plain.write_text(CSV, encoding="utf-8")
+    packed.write_bytes(gzip.compress(CSV.encode("utf-8")))
+    said = {}
+    for path in (plain, packed):
+        [(key, values)] = [m for m in load_source(Source(kind="file", transactions=FileTable(
+            path=str(path), columns=COLUMNS | {"customer_id": "customer_id", "ordered_at": "ordered_at",
+                                               "amount": "amount"}))).reading_messages("zh")
+                           if m[0].startswith("cleaning.reading")]
+        said[path.name] = (key, t(key, "zh", **values), t(key, "en", **values))
+    assert said["orders.csv"][0] == "cleaning.reading" and "压缩" not in said["orders.csv"][1]
+    assert "-" not in said["orders.csv"][2] and "compress" not in said["orders.csv"][2]
+    assert said["orders.csv.gz"][0] == "cleaning.reading_compressed"
+    assert "gzip" in said["orders.csv.gz"][1] and "gzip compression" in said["orders.csv.gz"][2]

@@ -133,8 +133,10 @@ class Intake:
         separator = read.get("separator")
         named = SEPARATOR_WORDS.get(separator)
         shown = t(f"separator.{named.replace(' ', '_')}", lang) if named else repr(separator)
-        said = [("cleaning.reading", {"encoding": read.get("encoding") or "?", "separator": shown,
-                                      "compression": read.get("compression") or "-"})]
+        compression = read.get("compression")
+        said = [("cleaning.reading_compressed" if compression else "cleaning.reading",
+                 {"encoding": read.get("encoding") or "?", "separator": shown,
+                  **({"compression": compression} if compression else {})})]
         if read.get("blank_lines"):
             said.append(("cleaning.blank_lines", {"lines": read["blank_lines"]}))
         return said
