@@ -57,6 +57,20 @@ def test_values_from_the_data_label_columns_but_never_name_them():
         "1.50", "2.50"]
 
 
+def test_a_dimension_no_customer_has_is_a_sentence_not_a_table_of_blanks():
+    from segkit.report.html import dimension_tables
+
+    profile = pd.DataFrame({"customer_id": list("abcd"), "segment": ["champions", "lost", "lost", "at_risk"],
+                            "channel": [None, " ", "", None], "region": ["north", None, "south", "north"]})
+    for lang in ("en", "zh"):
+        soup = BeautifulSoup(dimension_tables(profile, "segment", ["channel", "region"], "rfm11", lang).markup,
+                             "html.parser")
+        assert len(soup.find_all("table")) == 1  # region's only
+        text = soup.get_text()
+        assert ("the column is empty" if lang == "en" else "该列为空") in text
+        assert [th.get_text() for th in soup.find("table").find_all("th")][1:3] == ["north", "south"]
+
+
 def test_a_figure_the_data_cannot_give_is_a_dash_never_nan_or_inf():
     import numpy as np
 

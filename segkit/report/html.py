@@ -274,7 +274,8 @@ def _stable_id(frame: pd.DataFrame) -> str:
 
 def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map, lang: str,
                      currency=None) -> Rendered | None:
-    """One segment-by-dimension table per dimension the data has (customer type, region, ...)."""
+    """One segment-by-dimension table per dimension the data has (customer type, region, ...); for a
+    dimension no customer has a value of, a sentence saying so instead of a table."""
     from segkit.report.tables import segments_by
 
     parts = []
@@ -282,6 +283,10 @@ def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map
         if dimension not in profile.columns:
             continue
         name = t(f"dimension.{dimension}", lang) if f"dimension.{dimension}" in messages() else dimension
+        values = profile[dimension]
+        if not (values.notna() & values.astype("string").str.strip().ne("")).any():
+            parts.append(say("rfm.dimension_empty", lang, dimension=name).markup)  # a table of one "(empty)" column
+            continue
         parts.append(say("rfm.by_dimension", lang, dimension=name).markup)
         counts, labels = segments_by(profile, column, dimension, segment_map, lang)
         parts.append(table(counts, lang, currency=currency, labels=labels).to_html())
