@@ -10,9 +10,9 @@ DataFrame; a database engine can take them one by one.
 Rules (docs/data.md, "CSV and TSV"):
 
 - Encoding: a stated one is used as stated. Otherwise a byte-order mark decides (UTF-8, UTF-16,
-  UTF-32; a UTF-8 mark before bytes that are not UTF-8, or before a stated other encoding, is dropped
-  and the text read as if it were not there); then the first bytes outside ASCII decide among UTF-8, GB18030 (which reads GBK) and
-  Windows-1252 (which reads Latin-1 exports), in that order, GB18030 only when its reading of
+  UTF-32; a UTF-8 mark before bytes that are not UTF-8, or before a stated other encoding, is
+  dropped and the text read as if it were not there); then the first bytes outside ASCII decide
+  among UTF-8, GB18030 (which reads GBK) and Windows-1252 (which reads Latin-1 exports), in that order, GB18030 only when its reading of
   those bytes is plausible Chinese. A line further on that does not decode in the encoding chosen,
   or that is plainly UTF-8 inside a GBK or Windows-1252 file (two exports pasted together), stops
   the reading with its line number: it is never decoded into mojibake.
