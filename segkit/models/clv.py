@@ -202,6 +202,7 @@ def forget_cached() -> None:
     notebook frees them."""
     _KEPT_ROWS.clear()
     _KEPT_INDEX.clear()
+    _KEPT_EDGES.clear()
 
 
 def _index_of(x, t_x, T) -> "_Index":
@@ -663,6 +664,9 @@ def _log_integral(A, m, rho) -> np.ndarray:
     return out
 
 
+_KEPT_EDGES: dict = {}  # the last panel edges of `_log_integral_chunk`, under a digest of its rounded parameters
+
+
 def _log_integral_chunk(A, m, rho):
     # the peak: h'(v) = 0 at exp(v) = -A (1 - rho) / (m + A rho), when h'(0) = -A - m > 0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -672,11 +676,23 @@ def _log_integral_chunk(A, m, rho):
     # the scale of h at the peak: about where it has fallen by 1
     curvature = m * np.exp(peak) * (1 - rho) / (1 + rho * np.expm1(peak)) ** 2
     scale = 1.0 / (np.abs(A + m) * (peak == 0) + np.sqrt(curvature) + 1e-300)
-    right = _drop_edges(peak, top, A, m, rho, scale, 1.0)
     before = peak[:, 0] > 0
-    left = np.zeros_like(right)
-    if before.any():
-        left[before] = _drop_edges(peak[before], top[before], A[before], m[before], rho[before], scale[before], -1.0)
+    # the edges depend little on the parameters: those of parameters within 0.1% (an optimiser's
+    # finite differences) are kept and used again
+    with np.errstate(divide="ignore", invalid="ignore"):
+        key = _digest(*(np.round(1000 * np.log(np.abs(v))) for v in (A, m, rho)), np.sign(A))
+    if key in _KEPT_EDGES:
+        right, left = _KEPT_EDGES[key]
+    else:
+        right = _drop_edges(peak, top, A, m, rho, scale, 1.0)
+        left = np.zeros_like(right)
+        if before.any():
+            left[before] = _drop_edges(peak[before], top[before], A[before], m[before], rho[before], scale[before], -1.0)
+        while len(_KEPT_EDGES) >= 8:
+            _KEPT_EDGES.pop(next(iter(_KEPT_EDGES)))
+        _KEPT_EDGES[key] = right, left
+    left = np.minimum(left, peak)  # the peak is exact; the edges need only be near their drops
+    right = np.maximum(right, peak)
     with np.errstate(divide="ignore", invalid="ignore"):
         pole = np.where(rho > 0, np.log1p(-rho) - np.log(rho), np.inf)
     near = np.clip(pole + _NEAR_POLE, left[:, -1:], right[:, -1:])
@@ -1197,6 +1213,9 @@ class BGNBDModel(_CountingModel):
         return np.exp(np.logaddexp(alive, dropped))
 
 
+_RIDGE_S = 30.0  # a Pareto/NBD fit with s above this is compared with its limit of one dropout rate
+
+
 class ParetoNBDModel(_CountingModel):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987): while active, Poisson purchases with rate
     lambda ~ Gamma(r, alpha); an exponential lifetime with rate mu ~ Gamma(s, beta) (alpha and beta
@@ -1239,9 +1258,11 @@ class ParetoNBDModel(_CountingModel):
         sample = _sample_rows((ux, utx, uT), counts)
         sample = objective(*sample[0], sample[1], _Index(*sample[0])) if sample is not None else None
         starts = [self._phi(np.exp(start)) for start in self._starts()]
-        res = _minimize_from_sample(nll, sample, starts, [(-_BOUND, _BOUND)] * 4, n)
+        bounds = [(-_BOUND, _BOUND)] * 4
+        res = _minimize_from_sample(nll, sample, starts, bounds, n) if sample is not None \
+            else self._minimize_to_ridge(nll, starts, bounds)
         v = self._natural(res.x)
-        if v[2] > 100 or res.x[3] > _BOUND - 1e-3 or not res.converged:
+        if v[2] > _RIDGE_S or res.x[3] > _BOUND - 1e-3 or not res.converged:
             limit = self._fit_limit(ux, utx, uT, counts, res.x)
             if limit.fun * n <= res.fun * n + 1e-3:  # as likely as the full model (total log-likelihood)
                 return self._use_limit(limit, v, lambda th: limit.nll(th) * n, n)
@@ -1249,6 +1270,26 @@ class ParetoNBDModel(_CountingModel):
         self.covariance_ = _covariance(_numerical_hessian(
             lambda th: -self._loglik_total(np.exp(th), ux, utx, uT, counts, index), theta), self.name)
         return theta, -res.fun * n, res.converged, res.message
+
+    @staticmethod
+    def _minimize_to_ridge(nll, starts, bounds):
+        """`_minimize(nll, starts, bounds)`, one starting point at a time, also stopping once two of
+        them have run up the ridge s -> infinity (s above _RIDGE_S, where the limit is compared): they
+        crawl along it for hundreds of evaluations each, ending at different s of nearly the same
+        likelihood, which the limit's fit then exceeds."""
+        best, agreed, ridge = None, 0, 0
+        for start in starts:
+            res = _minimize(nll, [start], bounds)
+            if best is not None and abs(res.fun - best.fun) < 1e-10 * max(1.0, abs(best.fun)):
+                agreed += 1
+            elif best is None or res.fun < best.fun:
+                agreed = 1
+            if best is None or res.fun < best.fun - 1e-12:
+                best = res
+            ridge += res.x[3] > np.log(_RIDGE_S)
+            if agreed >= 2 or ridge >= 2:
+                break
+        return best
 
     @staticmethod
     def _natural(phi):
