@@ -3,6 +3,7 @@ where each comes from), simulated populations, the numerical edge cases and the 
 
 import datetime as dt
 import json
+import time
 import warnings
 from pathlib import Path
 
@@ -297,6 +298,99 @@ def test_no_interior_maximum_gives_a_warning_and_the_limiting_model():
     assert np.isfinite(model.unconditional_expected_purchases([1, 52, 1000])).all()
 
 
+# a segkit demo shop's holdout summary (279 customers, weeks) on which Pareto/NBD has no interior maximum:
+# "x,t_x,T" per customer, the times in days. The fit took 426 s, summing the hypergeometric series of
+# millions of terms along s, beta -> infinity, and ended at s=394.8, beta=7448 with a warning.
+NO_SPREAD_IN_DROPOUT = """
+0,0,0 0,0,2 0,0,2 0,0,2 0,0,4 0,0,4 0,0,6 0,0,6 0,0,6 0,0,7 0,0,7 0,0,8 0,0,9 0,0,10 0,0,11 0,0,12 0,0,12 0,0,13
+0,0,14 0,0,14 0,0,14 0,0,14 0,0,15 0,0,15 0,0,17 0,0,19 0,0,21 0,0,26 0,0,27 0,0,27 0,0,27 0,0,28 0,0,28 0,0,28
+0,0,31 0,0,35 0,0,36 0,0,40 0,0,41 0,0,41 0,0,43 0,0,43 0,0,46 0,0,46 0,0,46 0,0,47 0,0,51 0,0,53 0,0,54 0,0,55
+0,0,56 0,0,57 0,0,59 0,0,59 0,0,61 0,0,62 0,0,64 0,0,65 0,0,66 0,0,67 0,0,69 0,0,69 0,0,71 0,0,71 0,0,71 0,0,72
+0,0,74 0,0,78 0,0,81 0,0,83 0,0,83 0,0,85 0,0,87 0,0,89 0,0,90 0,0,94 0,0,98 0,0,100 0,0,102 0,0,103 0,0,104
+0,0,105 0,0,111 0,0,113 0,0,113 0,0,114 0,0,114 0,0,117 0,0,118 0,0,119 0,0,120 0,0,120 0,0,121 0,0,125 0,0,125
+0,0,125 0,0,128 0,0,129 0,0,130 0,0,130 0,0,130 0,0,130 0,0,132 0,0,138 0,0,139 0,0,140 0,0,141 0,0,143 0,0,143
+0,0,143 0,0,146 0,0,146 0,0,146 0,0,152 0,0,159 0,0,159 0,0,160 0,0,162 0,0,164 0,0,164 0,0,166 0,0,170 0,0,171
+0,0,177 0,0,178 0,0,178 0,0,178 0,0,180 1,1,113 1,3,128 1,4,15 1,4,91 1,5,67 1,5,150 1,6,33 1,7,115 1,8,8 1,8,12
+1,8,43 1,12,139 1,14,41 1,14,152 1,17,22 1,19,57 1,19,69 1,20,87 1,20,96 1,20,152 1,20,180 1,23,40 1,28,49
+1,29,44 1,29,84 1,31,57 1,32,55 1,32,96 1,37,53 1,37,136 1,40,90 1,56,129 1,59,172 1,59,176 1,63,82 1,63,172
+1,64,101 1,65,120 1,66,153 1,74,153 1,77,115 1,86,176 1,90,99 1,108,112 1,116,174 2,2,8 2,4,48 2,5,18 2,8,75
+2,12,83 2,13,113 2,16,70 2,16,99 2,20,39 2,20,57 2,20,124 2,21,28 2,22,35 2,26,75 2,27,175 2,31,86 2,32,156
+2,33,36 2,35,159 2,36,76 2,36,102 2,37,45 2,42,99 2,43,154 2,51,67 2,54,70 2,56,94 2,60,145 2,63,121 2,68,113
+2,69,127 2,73,133 2,78,142 2,80,121 2,91,106 2,123,130 3,5,115 3,15,78 3,17,19 3,24,47 3,35,36 3,37,61 3,41,138
+3,51,158 3,59,64 3,69,98 3,80,82 3,83,101 3,92,138 3,112,168 3,140,163 3,147,150 4,8,21 4,24,166 4,27,157
+4,31,64 4,60,60 4,63,111 4,65,104 4,87,131 4,89,146 4,109,143 4,112,125 4,113,113 5,27,83 5,31,34 5,43,61
+5,50,62 5,52,62 5,61,71 5,102,135 5,151,154 5,154,180 6,46,113 6,50,60 6,57,120 6,75,81 6,81,111 6,118,120
+6,130,156 7,45,134 7,68,76 7,86,99 7,143,159 7,155,179 7,158,158 8,30,124 8,104,108 9,77,78 9,110,159 9,120,121
+9,132,177 10,56,59 10,78,179 11,35,153 11,36,92 11,58,60 12,86,89 12,103,141 12,110,136 13,26,151 14,163,163
+18,54,130 20,89,91 20,115,119 44,151,156
+"""
+
+
+def no_spread_in_dropout():
+    rows = np.array([[int(v) for v in row.split(",")] for row in NO_SPREAD_IN_DROPOUT.split()], float)
+    frame = pd.DataFrame({"x": rows[:, 0], "t_x": rows[:, 1] / 7, "T": rows[:, 2] / 7})
+    frame.attrs["time_unit"] = "weeks"
+    return frame
+
+
+def test_pareto_nbd_without_spread_in_dropout_uses_the_limiting_model():
+    s = no_spread_in_dropout()
+    assert len(s) == 279 and s["x"].sum() == 612
+    started = time.perf_counter()
+    with pytest.warns(ConvergenceWarning, match="s and beta grow together.*limiting model with one dropout rate"):
+        model = ParetoNBDModel(time_unit="weeks").fit(s)
+    assert time.perf_counter() - started < 60  # was 426 s (9 s on an idle machine)
+    assert set(model.params_) == {"r", "alpha", "mu"} and model.limit_
+    assert model.loglik_ == pytest.approx(model.log_likelihood(s), abs=1e-6)
+    P = model.params_
+    # along the ridge s, beta -> infinity with s / beta = mu the full model's likelihood rises to the limit's
+    def along(k):
+        return ParetoNBDModel.from_params(dict(r=P["r"], alpha=P["alpha"], s=k, beta=k / P["mu"]), time_unit="weeks")
+
+    rising = [along(k).log_likelihood(s) for k in (40.0, 400.0, 1e4, 1e5)]
+    assert np.all(np.diff(rising) > 0) and rising[-1] < model.loglik_
+    assert rising[-1] == pytest.approx(model.loglik_, abs=1e-3)
+    # the limit's predictions are those of the full model far along the ridge
+    far = along(1e7)
+    np.testing.assert_allclose(model.p_alive(s), far.p_alive(s), rtol=1e-5)
+    np.testing.assert_allclose(model.expected_purchases(s, 26), far.expected_purchases(s, 26), rtol=1e-5)
+    np.testing.assert_allclose(model.unconditional_expected_purchases([1.0, 26.0, 520.0]),
+                               far.unconditional_expected_purchases([1.0, 26.0, 520.0]), rtol=1e-5)
+    np.testing.assert_allclose(model.probability_of_purchases(np.arange(4), 26),
+                               far.probability_of_purchases(np.arange(4), 26), rtol=1e-5)
+    assert model.probability_of_purchases(np.arange(300), 26).sum() == pytest.approx(1, abs=1e-8)
+    # and everything that takes a purchase model takes it
+    assert model.p_alive(s).between(0, 1).all()
+    everyone = s.assign(all="all")
+    table = group_intervals(everyone, "all", model).iloc[0]
+    assert table["expected_purchases_lower"] < table["expected_purchases"] < table["expected_purchases_upper"]
+    assert all(np.isfinite(v) and v > 0 for v in model.se_.values())
+    assert ParetoNBDModel.from_params(P, time_unit="weeks").limit_
+
+
+def pareto_limit_likelihood_by_integration(r, alpha, mu, x, t_x, T):
+    """The limit's likelihood (one dropout rate mu) as alive-at-T plus dead-at-u, by scipy's quad."""
+    from scipy.special import gammaln
+    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    alive = -(r + x) * np.log(alpha + T) - mu * T
+    top = -(r + x) * np.log(alpha + t_x) - mu * t_x
+    dead = mu * integrate.quad(lambda u: np.exp(-(r + x) * np.log(alpha + u) - mu * u - top), t_x, T,
+                               epsrel=1e-13, epsabs=0, limit=1000, points=[t_x + (alpha + t_x) / (r + x + 1)])[0]
+    return head + (np.logaddexp(alive, top + np.log(dead)) if dead > 0 else alive)
+
+
+@pytest.mark.parametrize("params", [dict(r=0.55, alpha=10.58, mu=0.05), dict(r=2.0, alpha=0.01, mu=3.0),
+                                    dict(r=0.3, alpha=200.0, mu=1e-5)])
+def test_pareto_limit_likelihood_agrees_with_direct_integration(params):
+    model = ParetoNBDModel.from_params(params, time_unit="weeks")
+    for x, t_x, T in [(0, 0.0, 30.0), (1, 2.0, 30.0), (5, 29.9, 30.0), (40, 12.0, 38.0), (3000, 50.0, 100.0),
+                      (200, 10.0, 500.0)]:
+        summary = pd.DataFrame({"x": [x], "t_x": [t_x], "T": [T]})
+        got = model.log_likelihood(summary)
+        assert got == pytest.approx(pareto_limit_likelihood_by_integration(*params.values(), x, t_x, T), rel=1e-9)
+        assert 0 <= model.p_alive(summary).iloc[0] <= 1
+
+
 def test_a_fit_with_a_maximum_gives_no_warning(summary, summary_days):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -387,7 +481,9 @@ def pareto_likelihood_by_integration(r, alpha, s, beta, x, t_x, T):
                                     dict(r=0.55, alpha=14.0, s=1.0, beta=3.0),       # alpha > beta, s = 1
                                     dict(r=2.0, alpha=5.0, s=2.5, beta=40.0),
                                     dict(r=0.5, alpha=100.0, s=0.6, beta=1.0),
-                                    dict(r=5.0, alpha=0.01, s=3.0, beta=500.0)])     # scipy's 2F1 gives NaN here
+                                    dict(r=5.0, alpha=0.01, s=3.0, beta=500.0),      # scipy's 2F1 gives NaN here
+                                    dict(r=0.8, alpha=2.0, s=400.0, beta=7500.0),    # along the ridge of one mu
+                                    dict(r=0.3, alpha=0.5, s=5e4, beta=2e6)])
 def test_pareto_likelihood_agrees_with_direct_integration(params):
     model = ParetoNBDModel.from_params(params, time_unit="weeks")
     rows = [(0, 0.0, 30.0), (1, 2.0, 30.0), (5, 29.9, 30.0), (40, 12.0, 38.0), (3000, 50.0, 100.0),
@@ -400,8 +496,8 @@ def test_pareto_likelihood_agrees_with_direct_integration(params):
     assert np.isfinite(model.expected_purchases(pd.DataFrame({"x": [3], "t_x": [5.0], "T": [9.0]}), 1e4)).all()
 
 
-def test_hypergeometric_series_where_scipy_fails():
-    from segkit.models.clv import _hyp2f1_one, _hyp2f1_one_series
+def test_hypergeometric_function_where_scipy_fails():
+    from segkit.models.clv import _hyp2f1_one, _log_hyp2f1_one_integral
     assert np.isnan(hyp2f1(1.0, 4.0, 3009.0, 0.909))  # why the fallback exists
     b = np.array([4.0, 4.0, 0.7, 30.0, 1.5])
     c = np.array([3009.0, 209.0, 1.9, 32.0, 400.0])
@@ -413,17 +509,45 @@ def test_hypergeometric_series_where_scipy_fails():
         expected = (ci - 1) * integrate.quad(lambda t: (1 - t) ** (ci - 2) * (1 - zi * t) ** -bi, 0, 1,
                                              epsrel=1e-12, limit=500)[0]
         assert value == pytest.approx(expected, rel=1e-9)
-    np.testing.assert_allclose(_hyp2f1_one_series(b, c, z), got, rtol=1e-12)
+    # the integral agrees with scipy where scipy has a value
+    ok = np.isfinite(hyp2f1(1.0, b, c, z))
+    np.testing.assert_allclose(np.exp(_log_hyp2f1_one_integral(b[ok], c[ok], z[ok])), hyp2f1(1.0, b[ok], c[ok], z[ok]),
+                               rtol=1e-12)
 
 
-def test_slow_hypergeometric_series_in_growing_blocks():
-    """Near z = 1 with b and c large (where a degenerate Pareto/NBD fit goes) the series needs millions
-    of terms: summed in doubling blocks, under a memory budget, it keeps its value."""
-    from segkit.models.clv import _hyp2f1_one_series
+def log_integral_by_quad(A, m, rho):
+    """log of the integral over v >= 0 of exp(-A v - m log(1 - rho + rho e^v) / rho) (-A v - m (e^v - 1) at
+    rho = 0) by scipy's quad on 120 geometric pieces up to where the integrand is 1e-35 of its peak
+    (found on a grid), scaled by that peak."""
+    def h(v):
+        v = np.asarray(v, float)
+        if rho == 0:
+            with np.errstate(over="ignore"):
+                return -A * v - m * np.expm1(v)
+        grown = rho * np.expm1(np.minimum(v, 700.0))
+        with np.errstate(divide="ignore"):
+            large = v + np.logaddexp(np.log(rho), np.log1p(-rho) - v)
+        return -A * v - m * np.where(grown < 1, np.log1p(np.minimum(grown, 1.0)), large) / rho
+    grid = np.concatenate([[0.0], np.geomspace(1e-12, 1e6, 20_000)])
+    values = h(grid)
+    top = values.max()
+    end = grid[min(np.flatnonzero(values > top - 80).max() + 1, len(grid) - 1)]
+    cuts = np.unique(np.concatenate([[0.0], np.geomspace(end * 1e-12, end, 120), [grid[values.argmax()]]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        found = sum(integrate.quad(lambda v: np.exp(h(v) - top), lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
+                    for lo, hi in zip(cuts[:-1], cuts[1:]))
+    return top + np.log(found)
+
+
+def test_hypergeometric_integral_near_one_with_large_parameters():
+    """Near z = 1 with b and c large (where a degenerate Pareto/NBD fit goes) the power series needs
+    millions of terms and scipy gives NaN: the integral's cost does not grow, and it agrees with quad."""
+    from segkit.models.clv import _log_hyp2f1_one_integral
     b = np.array([31884.15115646, 31886.15115646, 4.0])
     c = np.array([31885.70882106, 31887.70882106, 3009.0])
     z = np.array([0.99999617, 0.99984334, 0.909])
-    got = _hyp2f1_one_series(b, c, z)
+    got = np.exp(_log_hyp2f1_one_integral(b, c, z))
     # the integral with t = 1 - exp(-v): (c - 1) * integral over v >= 0 of exp(-(c-1) v) (1 - z (1 - exp(-v)))^(-b)
     for bi, ci, zi, value in zip(b, c, z, got):
         expected = (ci - 1) * integrate.quad(
@@ -431,8 +555,27 @@ def test_slow_hypergeometric_series_in_growing_blocks():
             epsrel=1e-12, limit=500)[0]
         assert value == pytest.approx(expected, rel=1e-9)
     assert got[0] > 30_000  # far from the first terms' sum: the long tail was summed
-    # a budget of a thousand terms at once changes only how the terms are grouped
-    np.testing.assert_allclose(_hyp2f1_one_series(b, c, z, budget=3_000), got, rtol=1e-10)
+    # a grid of ordinary and extreme parameters: b up to 1e8, c - b from 0.2 to 300, 1 - z down to 1e-13
+    for bi in (0.3, 4.0, 3e4, 1e8):
+        for gap in (0.2, 1.0, 1.7, 300.0):
+            for zi in (0.0, 0.3, 0.97, 1 - 1e-5, 1 - 1e-9, 1 - 1e-13):
+                ci = bi + gap
+                expected = np.log(ci - 1) + log_integral_by_quad(ci - 1 - bi, bi * (1 - zi), 1 - zi) \
+                    if ci > 1 else None
+                if expected is None:
+                    continue
+                assert _log_hyp2f1_one_integral(bi, ci, zi)[0] == pytest.approx(expected, rel=1e-11, abs=1e-11), \
+                    (bi, ci, zi)
+                scipy_value = hyp2f1(1.0, bi, ci, zi)
+                if zi < 0.99 and bi < 1e3 and np.isfinite(scipy_value):  # scipy's own range
+                    assert np.exp(expected) == pytest.approx(scipy_value, rel=1e-10)
+
+
+@pytest.mark.parametrize("A, m, rho", [(-0.7, 1e-6, 0.0), (-0.7, 3.0, 0.0), (0.3, 1e-9, 0.0), (2999.0, 40.0, 0.0),
+                                       (-0.5, 5e3, 1e-7), (1e-3, 1e-3, 1e-10), (-0.9, 1e-8, 1e-12), (50.0, 0.0, 1.0)])
+def test_log_integral_agrees_with_quad(A, m, rho):
+    from segkit.models.clv import _log_integral
+    assert _log_integral(A, m, rho)[0] == pytest.approx(log_integral_by_quad(A, m, rho), rel=1e-11, abs=1e-11)
 
 
 def test_analytic_gradient_matches_differences():
