@@ -3,7 +3,6 @@ where each comes from), simulated populations, the numerical edge cases and the 
 
 import datetime as dt
 import json
-import time
 import warnings
 from pathlib import Path
 
@@ -336,10 +335,10 @@ def no_spread_in_dropout():
 def test_pareto_nbd_without_spread_in_dropout_uses_the_limiting_model():
     s = no_spread_in_dropout()
     assert len(s) == 279 and s["x"].sum() == 612
-    started = time.perf_counter()
+    # (the fit took 426 s when the series summed millions of terms per row; its time is a benchmark's to
+    # measure, not a test's: see docs/benchmarks.md, session 22)
     with pytest.warns(ConvergenceWarning, match="s and beta grow together.*limiting model with one dropout rate"):
         model = ParetoNBDModel(time_unit="weeks").fit(s)
-    assert time.perf_counter() - started < 60  # was 426 s (9 s on an idle machine)
     assert set(model.params_) == {"r", "alpha", "mu"} and model.limit_
     assert model.loglik_ == pytest.approx(model.log_likelihood(s), abs=1e-6)
     P = model.params_
