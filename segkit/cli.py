@@ -22,7 +22,9 @@ app = typer.Typer(
          "from a params file to HTML and PDF reports in reports/<run>/.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+# soft_wrap: a line is never broken at the console's width (80 when piped or logged): paths and commands
+# stay whole for copying; the terminal wraps them for the eye
+err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="The run's YAML params file, e.g. params/demo.yaml.")]

@@ -71,3 +71,14 @@ def test_text_from_params_or_paths_is_never_terminal_markup(tmp_path):
     folder.mkdir(parents=True)
     result = run_segkit("check", "--params", str(folder / "p.yaml"))
     assert result.returncode == 2 and "[/x]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_long_path_is_printed_whole_when_the_output_is_piped(tmp_path):
+    """Piped or logged, the console is 80 columns wide: a path or the command to run next must not be
+    broken across lines (an analyst copies them)."""
+    folder = tmp_path / ("x" * 90) / "project"
+    result = run_segkit("init", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert f"cd {folder} && segkit report --params params/demo.yaml" in result.stderr.splitlines()[-1]
+    assert any(line.startswith("wrote ") and line.endswith(".ipynb") and str(folder) in line
+               for line in result.stderr.splitlines())
