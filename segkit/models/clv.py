@@ -239,10 +239,10 @@ class _Index:
 # ---------------------------------------------------------------------------------------------
 # fitting helpers
 
-def _minimize(fun, starts, bounds, jac: bool = False):
-    """The best of several L-BFGS-B runs (stopping early once two of them end at the same value);
-    `converged` when the optimiser succeeded or stopped with a negligible gradient (the objective is
-    a mean per customer, so 1e-6 is tight)."""
+def _minimize(fun, starts, bounds, jac: bool = False, stop=None):
+    """The best of several L-BFGS-B runs (stopping early once two of them end at the same value, or
+    once `stop(result)` of a run says so); `converged` when the optimiser succeeded or stopped with a
+    negligible gradient (the objective is a mean per customer, so 1e-6 is tight)."""
     def safe(theta):
         out = fun(theta)
         value = out[0] if jac else out
@@ -265,6 +265,8 @@ def _minimize(fun, starts, bounds, jac: bool = False):
             agreed = 1
         if best is None or res.fun < best.fun - 1e-12:
             best = res
+        if stop is not None and stop(res):
+            break
     best.converged = bool(best.success or np.max(np.abs(best.jac)) < 1e-6)
     return best
 
@@ -1290,19 +1292,13 @@ class ParetoNBDModel(_CountingModel):
         them have run up the ridge s -> infinity (s above _RIDGE_S, where the limit is compared): they
         crawl along it for hundreds of evaluations each, ending at different s of nearly the same
         likelihood, which the limit's fit then exceeds."""
-        best, agreed, ridge = None, 0, 0
-        for start in starts:
-            res = _minimize(nll, [start], bounds)
-            if best is not None and abs(res.fun - best.fun) < 1e-10 * max(1.0, abs(best.fun)):
-                agreed += 1
-            elif best is None or res.fun < best.fun:
-                agreed = 1
-            if best is None or res.fun < best.fun - 1e-12:
-                best = res
-            ridge += res.x[3] > np.log(_RIDGE_S)
-            if agreed >= 2 or ridge >= 2:
-                break
-        return best
+        on_ridge = []
+
+        def two_on_the_ridge(res) -> bool:
+            on_ridge.append(res.x[3] > np.log(_RIDGE_S))
+            return sum(on_ridge) >= 2
+
+        return _minimize(nll, starts, bounds, stop=two_on_the_ridge)
 
     @staticmethod
     def _natural(phi):
