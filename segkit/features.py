@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from segkit.errors import DataError
-from segkit.intake.engines import ordered_by_id, sorted_by_id, to_frame
+from segkit.intake.engines import ordered_by_id, runs_in_duckdb, sorted_by_id, to_frame
 
 FEATURE_COLUMNS = (
     "customer_id", "orders", "revenue", "first_purchase", "last_purchase",
@@ -26,10 +27,44 @@ FEATURE_CHOICES = ("recency_days", "orders", "revenue", "tenure_days", "avg_orde
                    "orders_recent", "categories")
 
 
+MASK_CATEGORIES = 62  # bits 0..61 of an int64: 1 << 62 still fits, and no shift reaches the sign bit
+
+
+def category_kinds(table: ibis.Table) -> tuple[str, ...] | None:
+    """The distinct text categories of `table` (in the engine's order), for the per-customer bit masks
+    of `customer_features_expr` (bit i: `kinds[i]`); None when it has no category column, no category,
+    a category that is not text, or more than MASK_CATEGORIES of them, or the table is not in DuckDB
+    (the masks' shifts and bit_or are DuckDB's: PostgreSQL has no BIGINT << BIGINT); then the
+    categories are counted by a distinct of (customer, category) and its join."""
+    if "category" not in table.columns or not table.category.type().is_string():
+        return None
+    if not runs_in_duckdb(table):
+        return None
+    named = table.filter(table.category.notnull()).select("category").distinct().limit(MASK_CATEGORIES + 1)
+    kinds = tuple(named.to_pyarrow().column("category").to_pylist())
+    return kinds if 0 < len(kinds) <= MASK_CATEGORIES else None
+
+
+def count_bits(masks) -> np.ndarray:
+    """The number of bits set in each int64 of `masks` (each a customer's categories), as int64."""
+    return np.bitwise_count(np.asarray(masks, dtype=np.int64)).astype(np.int64)
+
+
+def category_bit(category: ibis.StringValue, kinds: tuple[str, ...]) -> ibis.IntegerValue:
+    """Each line's category as one bit of an int64 (bit i: `kinds[i]`; missing for a missing category):
+    an order's categories are the OR of its lines' bits, a customer's the OR of their orders'."""
+    return ibis.literal(1).cast("int64") << ibis.literal(list(kinds)).index(category)
+
+
 def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_days: int = 90,
-                           minor_unit: int = 2, floor_revenue: bool = False) -> ibis.Table:
+                           minor_unit: int = 2, floor_revenue: bool = False,
+                           kinds: tuple[str, ...] | None = None) -> ibis.Table:
     """The per-customer feature expression (lazy): see `customer_features`. Amounts that are not
-    DECIMAL yet are made exact first (rounded half away from zero to `minor_unit` decimals)."""
+    DECIMAL yet are made exact first (rounded half away from zero to `minor_unit` decimals).
+    `kinds`: the table's categories (`category_kinds`); with them, column categories is a bit mask
+    of each customer's categories, to be counted (`count_bits`): one grouping of the lines, where a
+    distinct of (customer, category) and its join took a quarter of the query at 10M lines.
+    Without, categories is the count itself."""
     from segkit.intake.cleaning import exact_amount
 
     t = transactions
@@ -39,8 +74,10 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
     window_start = ibis.date(as_of - dt.timedelta(days=activity_days))
     # lines to orders first, then orders to customers: two plain aggregations, no COUNT(DISTINCT)
     # over the lines (an order is recent when any of its lines is: when its last line is)
+    masked = kinds is not None and "category" in t.columns
     per_order = t.group_by(["customer_id", "order_id"]).aggregate(
-        spend=amount.sum(), first=t.ordered_at.min(), last=t.ordered_at.max())
+        spend=amount.sum(), first=t.ordered_at.min(), last=t.ordered_at.max(),
+        **({"bits": category_bit(t.category, kinds).bit_or()} if masked else {}))
     numbered = per_order.order_id.notnull()
     revenue = per_order.spend.sum()
     metrics = dict(
@@ -50,13 +87,14 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
         revenue=(ibis.greatest(revenue, 0) if floor_revenue else revenue).cast("float64"),
         first_purchase=per_order["first"].min().date(),
         last_purchase=per_order["last"].max().date(),
+        **({"categories": per_order.bits.bit_or().fill_null(0)} if masked else {}),
     )
     per_customer = per_order.group_by("customer_id").aggregate(**metrics)
-    if "category" in t.columns:
+    if "category" in t.columns and not masked:
         named = t.filter(t.category.notnull()).select("customer_id", "category").distinct()
-        kinds = named.group_by("customer_id").aggregate(_kinds=named.count())
-        per_customer = per_customer.left_join(kinds, "customer_id").select(
-            per_customer, categories=kinds._kinds.fill_null(0))
+        kinds_of = named.group_by("customer_id").aggregate(_kinds=named.count())
+        per_customer = per_customer.left_join(kinds_of, "customer_id").select(
+            per_customer, categories=kinds_of._kinds.fill_null(0))
     return with_derived_features(per_customer, as_of)
 
 
@@ -108,12 +146,16 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     from_frame = isinstance(transactions, pd.DataFrame)
     if from_frame:  # read in place by the engine, not copied into it
         transactions = ibis.memtable(_exact_frame(transactions, minor_unit))
-    expr = customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue)
+    # masks need DuckDB's shifts: a frame run on another backend (PostgreSQL) counts by a distinct
+    kinds = category_kinds(transactions) if not from_frame or getattr(con, "name", None) == "duckdb" else None
+    expr = customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue, kinds)
     expr = expr.select(*[c for c in FEATURE_COLUMNS if c in expr.columns],
                        *[c for c in expr.columns if c not in FEATURE_COLUMNS])
     expr = ordered_by_id(expr, transactions)  # sorted by the engine, not by a copy here
     frame = sorted_by_id(con.to_pandas(expr) if from_frame else to_frame(expr))
     frame["customer_id"] = frame["customer_id"].astype(str)
+    if kinds is not None:  # the customers' category masks, counted
+        frame["categories"] = count_bits(frame["categories"].to_numpy())
     for name in ("orders", "orders_recent", "recency_days", "tenure_days"):
         frame[name] = frame[name].astype("int64")
     return frame

@@ -16,7 +16,9 @@ import pytest
 import segkit
 import segkit.evaluate.next_period as next_period
 from segkit.errors import DataError
-from segkit.evaluate.next_period import _category_kinds, _count_bits, _one_thread, calibration_periods
+from segkit import features
+from segkit.evaluate.next_period import _one_thread, calibration_periods
+from segkit.features import category_kinds as _category_kinds, count_bits as _count_bits
 from segkit.intake.sources import connect
 from test_evaluate_fast import AS_OF, CAL_END, assert_same_periods, edge_lines, lines, reference_periods
 
@@ -38,7 +40,7 @@ def random_lines(seed: int, kinds, n: int = 800, ids=lambda i: f"k{i}") -> pd.Da
 @pytest.fixture
 def fallback(monkeypatch):
     """Every category count by the distinct of the lines (the path for too many categories)."""
-    monkeypatch.setattr(next_period, "MASK_CATEGORIES", 0)
+    monkeypatch.setattr(features, "MASK_CATEGORIES", 0)
 
 
 @pytest.mark.parametrize("as_of", [AS_OF, None])
@@ -57,7 +59,7 @@ def test_random_lines_masks_and_distinct_agree(seed, monkeypatch):
     frame = random_lines(seed, ["a", "b", "c", "d", None, "it's", "Ä"])
     masked = calibration_periods(ibis.memtable(frame), CAL_END, AS_OF)
     assert_same_periods(masked, reference_periods(frame, CAL_END, AS_OF))
-    monkeypatch.setattr(next_period, "MASK_CATEGORIES", 0)
+    monkeypatch.setattr(features, "MASK_CATEGORIES", 0)
     assert_same_periods(calibration_periods(ibis.memtable(frame), CAL_END, AS_OF), masked)
 
 
@@ -67,7 +69,7 @@ def test_as_many_categories_as_bits_and_one_more(count):
     kinds = [f"c{i:02d}" for i in range(count)]
     frame = random_lines(count, kinds, n=3000, ids=lambda i: f"k{i % 7}")  # 7 customers with many kinds each
     table = ibis.memtable(frame)
-    assert (_category_kinds(table) is None) == (count > next_period.MASK_CATEGORIES)
+    assert (_category_kinds(table) is None) == (count > features.MASK_CATEGORIES)
     ours = calibration_periods(table, CAL_END, AS_OF)
     assert_same_periods(ours, reference_periods(frame, CAL_END, AS_OF))
     assert ours.features["categories"].max() > 40

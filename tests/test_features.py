@@ -83,3 +83,33 @@ def test_customers_come_back_in_python_order_with_the_feature_columns_first(ids,
     assert f["customer_id"].tolist() == [str(i) for i in sorted(ids)]
     assert list(f.columns) == [c for c in FEATURE_COLUMNS if c in f.columns] + ["categories"]
     assert f["orders"].tolist() == [3] * len(ids) and f["categories"].tolist() == [2] * len(ids)
+
+
+@pytest.mark.parametrize("kinds_count", [3, 62, 63])
+def test_category_masks_count_as_the_distinct_of_the_lines_does(kinds_count, monkeypatch):
+    """Categories counted from bit masks (one grouping of the lines; up to 62 text categories in DuckDB)
+    equal the distinct count: missing categories, a quote, non-ASCII text, customers with none; 63
+    categories fall back to the distinct, and so does a forced fallback."""
+    import numpy as np
+
+    from segkit import features
+
+    rng = np.random.default_rng(kinds_count)
+    names = np.array([f"c{i:02d}" for i in range(kinds_count - 2)] + ["it's", "Ä"] + [None], dtype=object)
+    n = 4000
+    tx = pd.DataFrame({"customer_id": [f"k{i}" for i in rng.integers(0, 60, n)],
+                       "order_id": [f"o{i}" for i in rng.integers(0, 900, n)],
+                       "ordered_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+                       "amount": np.round(rng.gamma(2.0, 30.0, n), 2),
+                       "category": rng.choice(names, n)})
+    tx.loc[tx["customer_id"] == "k0", "category"] = None  # one customer with no category at all
+    expected = tx.dropna(subset=["category"]).groupby("customer_id")["category"].nunique()
+    expected = expected.reindex(sorted(tx["customer_id"].unique()), fill_value=0)
+    masked = features.category_kinds(connect().create_table("lines", tx))
+    assert (masked is None) == (kinds_count > features.MASK_CATEGORIES)
+    got = customer_features(connect(), tx, dt.date(2024, 12, 31)).set_index("customer_id")
+    assert got["categories"].dtype == np.int64 and got.loc["k0", "categories"] == 0
+    pd.testing.assert_series_equal(got["categories"].sort_index(), expected.astype("int64"), check_names=False)
+    monkeypatch.setattr(features, "MASK_CATEGORIES", 0)
+    distinct = customer_features(connect(), tx, dt.date(2024, 12, 31)).set_index("customer_id")
+    pd.testing.assert_frame_equal(got, distinct, check_exact=True)

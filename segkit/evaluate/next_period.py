@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from segkit.errors import DataError, ParamsError
 from segkit.evaluate.stability import refit_labels
+from segkit.features import category_bit, category_kinds, count_bits
 from segkit.intake.engines import runs_in_duckdb
 
 SCHEMES = ("segment", "rfm_class", "cluster")  # the classifications compared, in the report's order
@@ -250,7 +251,7 @@ def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date 
     clean_transactions.parquet read in place): the split, the calibration features, each
     calibration customer's holdout orders and revenue and the customers new in the holdout come
     from one query that reads the lines once (`_both_periods_expr`, on one DuckDB thread), after a
-    small one that lists the categories (`_category_kinds`: read from the category column alone);
+    small one that lists the categories (`segkit.features.category_kinds`: read from the category column alone);
     only one row per calibration customer comes back, sorted by customer_id."""
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in table.columns]
     if missing:
@@ -261,12 +262,12 @@ def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date 
     if given is not None and given <= calibration_end:
         _no_holdout(table, calibration_end, given)
     end = None if given is None else pd.Timestamp(given) + pd.Timedelta(days=1)
-    kinds = _category_kinds(table)
+    kinds = category_kinds(table)
     with _one_thread(table):
         found = _both_periods_expr(table, boundary, end, calibration_end, activity_days, minor_unit, kinds).to_pyarrow()
     if kinds is not None:  # the customers' category masks, counted
         found = found.set_column(found.schema.get_field_index("categories"), "categories",
-                                 pa.array(_count_bits(found.column("categories").to_numpy())))
+                                 pa.array(count_bits(found.column("categories").to_numpy())))
     if found.num_rows == 0:  # no calibration customer: the reason, as the checks below would give it
         _no_holdout(table, calibration_end, given)
     totals = {name: found.column(name)[0].as_py() for name in ("_new", "_new_revenue", "_last")}
@@ -299,28 +300,6 @@ def _one_thread(table: ibis.Table):
         backend.raw_sql(f"SET threads = {int(threads)}")
 
 
-MASK_CATEGORIES = 62  # bits 0..61 of an int64: 1 << 62 still fits, and no shift reaches the sign bit
-
-
-def _category_kinds(table: ibis.Table) -> tuple[str, ...] | None:
-    """The distinct text categories of `table` (in the engine's order), for the bit masks of
-    `_both_periods_expr`; None when it has no category column, no category, a category that is not
-    text, or more than MASK_CATEGORIES of them, or the table is not in DuckDB (the masks' shifts and
-    bit_or are DuckDB's: PostgreSQL has no BIGINT << BIGINT); then the categories are counted by a distinct."""
-    if "category" not in table.columns or not table.category.type().is_string():
-        return None
-    if not runs_in_duckdb(table):
-        return None
-    named = table.filter(table.category.notnull()).select("category").distinct().limit(MASK_CATEGORIES + 1)
-    kinds = tuple(named.to_pyarrow().column("category").to_pylist())
-    return kinds if 0 < len(kinds) <= MASK_CATEGORIES else None
-
-
-def _count_bits(masks: np.ndarray) -> np.ndarray:
-    """The number of bits set in each int64 of `masks` (each a customer's categories), as int64."""
-    return np.bitwise_count(np.asarray(masks, dtype=np.int64)).astype(np.int64)
-
-
 def _no_holdout(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | None) -> None:
     """Raise the error that says why `table` has no calibration customer or no holdout period: no
     purchase at all or none by calibration_end (DataError), or as_of (given, or the last purchase)
@@ -349,9 +328,9 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     and three totals on every row: `_new` (customers whose lines are all after the boundary),
     `_new_revenue` (the exact sum of their holdout amounts, and of lines without a customer id,
     which match no calibration customer) and `_last` (the last line). Sorted by customer_id.
-    `kinds`: the table's categories (`_category_kinds`, at most MASK_CATEGORIES); with them, column
+    `kinds`: the table's categories (`segkit.features.category_kinds`, at most MASK_CATEGORIES); with them, column
     categories is a bit mask of each customer's calibration categories (bit i: `kinds[i]`), to be
-    counted (`_count_bits`); without, the count itself."""
+    counted (`segkit.features.count_bits`); without, the count itself."""
     from segkit.features import with_derived_features
     from segkit.intake.cleaning import amount_type, exact_amount
 
@@ -361,7 +340,7 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     # each category a bit: an order's categories are the OR of its lines' bits, a customer's the OR of
     # their calibration orders' bits; counted once fetched (a distinct of the customers' categories
     # and its join were a quarter of the query)
-    bit = {} if kinds is None else {"bit": ibis.literal(1).cast("int64") << ibis.literal(list(kinds)).index(t.category)}
+    bit = {} if kinds is None else {"bit": category_bit(t.category, kinds)}
     rows = t.filter(dated).select(
         "customer_id", "ordered_at", order_id=t.order_id if "order_id" in t.columns else ibis.null("string"),
         amount=exact, cast_amount=t.amount.cast(amount_type(minor_unit)),
