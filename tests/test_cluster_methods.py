@@ -315,3 +315,25 @@ def test_a_fixed_k_above_the_distinct_profiles_skips_with_a_sentence_not_a_trace
     assert stage.skipped == {"reason": "too_few_profiles_k", "profiles": 4, "k": 5}
     assert "cluster.k is 5" in cluster_skip_text(stage.skipped, "en")
     assert "cluster.k 为 5" in cluster_skip_text(stage.skipped, "zh")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 6), st.floats(0.0, 0.9), st.integers(0, 2 ** 31 - 1))
+def test_level_shares_count_as_a_crosstab_of_members_by_level(n, k, missing, seed):
+    """Each cluster's share of members at each quintile level, as pandas' crosstab of (cluster, level)
+    over the cluster's size gives it: members without a value count in the size, a cluster without
+    any value is a row of NaN, clusters in sorted order, whatever the labels' values."""
+    from segkit.models.cluster import level_shares, member_levels
+
+    rng = np.random.default_rng(seed)
+    values = rng.gamma(1.0, 50.0, n).round(0)
+    values[rng.random(n) < missing] = np.nan
+    labels = rng.choice(np.array([7, -1, 3, 0, 12, 5])[:k], n)
+    features = pd.DataFrame({"revenue": values, "recency_days": values})
+    for column in ("revenue", "recency_days"):
+        frame = pd.DataFrame({"cluster": labels, "level": member_levels(features, column)})
+        counts = pd.crosstab(frame["cluster"], frame["level"]).reindex(columns=[1.0, 2.0, 3.0, 4.0, 5.0], fill_value=0)
+        expected = counts.div(frame.groupby("cluster").size(), axis=0)
+        expected.columns = [1, 2, 3, 4, 5]
+        got = level_shares(features, labels, column)
+        pd.testing.assert_frame_equal(got, expected, check_index_type=False, check_names=True)

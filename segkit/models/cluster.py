@@ -699,14 +699,18 @@ def member_levels(features: pd.DataFrame, column: str) -> np.ndarray:
 
 def level_shares(features: pd.DataFrame, labels: np.ndarray, column: str) -> pd.DataFrame:
     """The share of each cluster's members (rows, index `cluster`) at each quintile level 1..5 of
-    `column` (columns 1..5); members without a value count in the denominator, at no level."""
+    `column` (columns 1..5); members without a value count in the denominator, at no level (a cluster
+    none of whose members has a value: a row of NaN). Counted by one bincount over the members (a
+    crosstab took 0.3-0.4 s a column at a million customers)."""
     levels = member_levels(features, column)
-    frame = pd.DataFrame({"cluster": labels, "level": levels})
-    counts = pd.crosstab(frame["cluster"], frame["level"]).reindex(columns=[1.0, 2.0, 3.0, 4.0, 5.0], fill_value=0)
-    sizes = frame.groupby("cluster").size()
-    shares = counts.div(sizes, axis=0)
-    shares.columns = [1, 2, 3, 4, 5]
-    return shares
+    clusters, position = np.unique(np.asarray(labels), return_inverse=True)
+    sizes = np.bincount(position, minlength=len(clusters))
+    known = np.isfinite(levels)
+    cells = position[known] * 5 + (levels[known].astype(np.int64) - 1)
+    counts = np.bincount(cells, minlength=len(clusters) * 5).reshape(len(clusters), 5)
+    shares = counts / sizes[:, None]
+    shares[counts.sum(axis=1) == 0] = np.nan
+    return pd.DataFrame(shares, index=pd.Index(clusters, name="cluster"), columns=[1, 2, 3, 4, 5])
 
 
 def stated_levels(shares) -> tuple[int, ...]:
