@@ -8,7 +8,7 @@ import pytest
 
 from segkit.datasets import load_cdnow
 from segkit.intake.sources import connect
-from segkit.models.clv import BGNBDModel
+from segkit.models.clv import BGNBDModel, GammaGammaModel
 from segkit.models.customer_value import customer_value, fit_value_models, slipping_valuable, value_by
 from segkit.models.repeat_summary import repeat_summary
 
@@ -144,3 +144,101 @@ def test_value_findings_say_nothing_without_a_predicted_value():
     profile = pd.DataFrame({"customer_id": ["a"], "monetary_tier": ["high"], "revenue": [5.0]})
     value = pd.DataFrame({"customer_id": ["a"], "p_alive": [0.2], "clv": [np.nan], "clv_tier": ["unknown"]})
     assert value_findings(profile, value) is None and value_findings(profile, None) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# a fit that did not converge: recorded by the stages, said on the page, never the preferred model
+
+@pytest.fixture(scope="module")
+def holdout():
+    return repeat_summary(connect(), load_cdnow(sample=True), dt.date(1997, 9, 30), observation_end=dt.date(1998, 6, 30))
+
+
+def in_few_steps(monkeypatch, *models, steps=2):
+    """The fits of `models` (all three when none is named) with the optimiser stopped after `steps`
+    iterations: a fit that does not converge, as on data the models cannot carry."""
+    from types import SimpleNamespace
+
+    from segkit.models import clv
+
+    from scipy import optimize
+
+    few = SimpleNamespace(OptimizeResult=optimize.OptimizeResult, minimize=lambda *args, options=None, **kwargs:
+                          optimize.minimize(*args, options={**(options or {}), "maxiter": steps}, **kwargs))
+    for model in models or (clv.BGNBDModel, clv.ParetoNBDModel, clv.GammaGammaModel):
+        def fit(self, summary, real=model.fit):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(clv, "optimize", few)
+                return real(self, summary)
+        monkeypatch.setattr(model, "fit", fit)
+
+
+def shown(messages, lang):
+    from segkit.report.html import say_each
+
+    return say_each(messages, lang).markup
+
+
+def test_the_holdout_check_says_which_fit_did_not_converge_and_why(monkeypatch, holdout):
+    from segkit.models.customer_value import holdout_caveats, holdout_stage
+
+    in_few_steps(monkeypatch)
+    check, reason = holdout_stage(holdout, "weeks")
+    assert reason is None and check["actual"].sum() == 1882  # the check is still shown, with its caveat
+    caveats = check.attrs["caveats"]
+    assert [(c.model, c.kind) for c in caveats] == [("BG/NBD", "stopped"), ("Pareto/NBD", "stopped")]
+    assert all("fit has no interior maximum: the optimiser stopped" in c.text for c in caveats)
+    assert "ITERATIONS REACHED LIMIT" in caveats[0].detail
+    english, chinese = shown(holdout_caveats(check, "en"), "en"), shown(holdout_caveats(check, "zh"), "zh")
+    for model in ("BG/NBD", "Pareto/NBD"):
+        assert f"<strong>{model} did not converge</strong>: the optimiser stopped before reaching a maximum" in english
+        assert f"<strong>{model} 未收敛</strong>：优化器在到达最大值之前停止" in chinese
+    assert "do not prefer it over a model that converged" in english and "不要优先于已收敛的模型选用它" in chinese
+    assert holdout_caveats(None, "en") == []
+
+
+def test_the_value_stage_says_which_fit_did_not_converge_as_the_holdout_check_does(monkeypatch, sample):
+    from segkit.models.customer_value import value_stage
+
+    summary, _ = sample
+    in_few_steps(monkeypatch, GammaGammaModel)
+    stage = value_stage(summary, "weeks")
+    assert [(c.model, c.kind) for c in stage.models.caveats] == [("Gamma-Gamma", "stopped")]
+    recorded = stage.run_info()["not_converged"]
+    assert [r["model"] for r in recorded] == ["Gamma-Gamma"] and recorded[0]["text"] in stage.run_info()["warnings"]
+    assert stage.models.notes == []  # said once, as a caveat, not again as a note
+    assert [key for key, _ in stage.models.fit_messages("en")] == ["value.unconverged"]
+    assert "<strong>Gamma-Gamma did not converge</strong>" in shown(stage.models.fit_messages("en"), "en")
+    assert "<strong>Gamma-Gamma 未收敛</strong>" in shown(stage.models.fit_messages("zh"), "zh")
+    assert stage.models.better_fit == "bgnbd"  # both purchase models converged: by log-likelihood
+
+
+def test_a_fit_that_did_not_converge_is_not_preferred_to_one_that_did(monkeypatch, sample):
+    summary, _ = sample
+    in_few_steps(monkeypatch, BGNBDModel)
+    models = fit_value_models(summary, "weeks", spend=False)
+    assert [c.model for c in models.caveats] == ["BG/NBD"]
+    # BG/NBD stopped short still has the higher log-likelihood (Pareto/NBD -9595.0), yet it did not converge
+    assert models.purchases.loglik_ > models.alternative.loglik_ and models.better_fit == "pareto_nbd"
+    [(key, values)] = models.comparison_messages()
+    assert key == "value.models_unconverged" and values["better"] == "Pareto/NBD" and values["other"] == "BG/NBD"
+    assert "BG/NBD did not converge (see below), so Pareto/NBD is preferred" in shown(models.comparison_messages(), "en")
+    assert "BG/NBD 未收敛（见下文），因此尽管 Pareto/NBD 的对数似然较低" in shown(models.comparison_messages(), "zh")
+
+
+def test_fits_that_converged_and_the_limiting_model_give_no_caveat(sample, holdout):
+    from test_value_fast import population
+
+    from segkit.models.customer_value import holdout_caveats, holdout_stage
+
+    _, models = sample
+    assert models.caveats == [] and models.fit_messages("en") == [] and models.parameters()["not_converged"] == []
+    assert [key for key, _ in models.comparison_messages()] == ["value.models"]
+    check, _ = holdout_stage(holdout, "weeks")
+    assert check.attrs["caveats"] == [] and holdout_caveats(check, "zh") == []
+    # one dropout probability for everyone: the limiting model, a proper fit, is a note and not a caveat
+    ridge = fit_value_models(population(n=3000, seed=2, r=1.0, alpha=5.0, p_fixed=0.2), "weeks", compare=False,
+                             spend=False)
+    assert ridge.caveats == [] and ridge.purchases.limit_
+    assert [key for key, _ in ridge.fit_messages("en")] == ["value.warning"]
+    assert "a and b grow together" in ridge.fit_messages("en")[0][1]["text"]

@@ -1,7 +1,8 @@
 """Reading a run's stages together at a million customers without hashing a million ids: joining two
 stages by customer (segkit.store.join_stages, the same rows as pandas' one-to-one merge whatever the
 order, the ids' type or their gaps), the report tables and value functions that use it, the cluster
-names, and the input's figures read once for the before/after table."""
+names, and the input's figures read once for the before/after table (whose first row says it counts
+the rows set aside too)."""
 
 import pandas as pd
 import pytest
@@ -109,6 +110,28 @@ def test_before_after_takes_the_figures_already_read_for_the_input():
     assert read_twice.equals(before_after(describe_transactions(raw), clean, "zh"))
     assert read_twice["rows"].tolist() == [4, 3] and read_twice["customers"].tolist() == [3, 2]
     assert read_twice["last_date"].tolist() == ["2024-05-06", "2024-03-04"]
+    assert read_twice["stage"].tolist() == ["读入的全部 4 行（含被隔离的 1 行）", "清洗后：保留的行"]
+    kept_all = before_after(raw, raw, "en")["stage"].tolist()
+    assert kept_all == ["As read: all 4 rows, none set aside", "After cleaning: the rows kept"]
+
+
+def test_before_after_says_the_input_row_counts_the_rows_set_aside():
+    # an export's trailing "Total" line: cleaning sets it aside, and the input's revenue is doubled by it
+    from ledger_check import clean_checked, text
+    from segkit.report.html import say, table
+    from segkit.report.tables import before_after
+
+    tx = text([["a", "1", "2024-01-02", "10.00"], ["b", "2", "2024-01-03", "30.00"],
+               ["a", "3", "2024-02-01", "20.00"], ["Total", "", "", "60.00"]])
+    result = clean_checked(tx)
+    for lang, as_read, kept in (("en", "As read: all 4 rows, including the 1 set aside", "After cleaning: the rows kept"),
+                                ("zh", "读入的全部 4 行（含被隔离的 1 行）", "清洗后：保留的行")):
+        shown = before_after(tx, result.clean, lang)
+        assert shown["stage"].tolist() == [as_read, kept]
+        assert shown["revenue"].tolist() == [120.0, 60.0] and shown["rows"].tolist() == [4, 3]
+        assert as_read in table(shown, lang).to_html()
+    assert "only the second is the customers' data" in say("cleaning.before_after", "en").markup
+    assert "只有第二行是客户的数据" in say("cleaning.before_after", "zh").markup
 
 
 def test_cluster_names_reads_each_clusters_name_once():

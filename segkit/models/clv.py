@@ -64,7 +64,16 @@ _BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no inte
 
 class ConvergenceWarning(UserWarning):
     """A model fit did not end at an interior maximum of the likelihood (the warning says which
-    limit was used instead, or what to check)."""
+    limit was used instead, or what to check). Besides its text it says `model` (its name) and
+    `kind`: "limit" (no heterogeneity in dropout: the limiting model was fitted instead, a proper fit
+    that `limit_` describes), "bound" (parameters ran to the limit of the search; `detail` names
+    them), "stopped" (the optimiser stopped before a maximum; `detail` is its message) or "flat" (the
+    log-likelihood is flat or not concave at the fitted parameters: no standard errors). All but
+    "limit" mean the fit did not converge."""
+
+    def __init__(self, message: str, model: str = "", kind: str = "", detail: str = ""):
+        super().__init__(message)
+        self.model, self.kind, self.detail = model, kind, detail
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,8 +426,9 @@ def _covariance(H: np.ndarray, who: str) -> np.ndarray:
         np.linalg.cholesky(H)
         return np.linalg.inv(H)
     except np.linalg.LinAlgError:
-        warnings.warn(f"{who}: the log-likelihood is flat or not concave at the fitted parameters, so the "
-                      "standard errors are not defined (reported as infinite)", ConvergenceWarning, stacklevel=4)
+        warnings.warn(ConvergenceWarning(f"{who}: the log-likelihood is flat or not concave at the fitted parameters, "
+                                         "so the standard errors are not defined (reported as infinite)",
+                                         model=who, kind="flat"), stacklevel=4)
         return np.diag(np.full(len(H), np.inf))
 
 
@@ -843,8 +853,10 @@ class _CountingModel:
             names = [n for n, hit in zip(self.params_, at_bound) if hit]
             detail = (f"{', '.join(names)} reached the limit of the search" if names
                       else f"the optimiser stopped ({message})")
-            warnings.warn(f"{self.name} fit has no interior maximum: {detail}, at {self._describe(self.params_)}; "
-                          "the estimates are not reliable", ConvergenceWarning, stacklevel=2)
+            warnings.warn(ConvergenceWarning(f"{self.name} fit has no interior maximum: {detail}, at "
+                                             f"{self._describe(self.params_)}; the estimates are not reliable",
+                                             model=self.name, kind="bound" if names else "stopped",
+                                             detail=", ".join(names) if names else str(message)), stacklevel=2)
             self.converged_ = False
         sd = np.sqrt(np.diag(self.covariance_))
         factors = [v * (1 - v) if k == "p" else v for k, v in self.params_.items()]  # d param / d log(-it)
@@ -1103,9 +1115,10 @@ class BGNBDModel(_CountingModel):
         p = expit(limit.x[2])
         self.limit_ = ("a and b grow without bound with a/(a+b) fixed: one dropout probability p for every "
                        "customer (no heterogeneity in dropout)")
-        warnings.warn(f"BG/NBD fit has no interior maximum: a and b grow together (a={a:.3g}, b={b:.3g} and "
-                      f"rising); using the limiting model with one dropout probability p={p:.4g} for all customers",
-                      ConvergenceWarning, stacklevel=3)
+        warnings.warn(ConvergenceWarning(f"BG/NBD fit has no interior maximum: a and b grow together (a={a:.3g}, "
+                                         f"b={b:.3g} and rising); using the limiting model with one dropout "
+                                         f"probability p={p:.4g} for all customers", model=self.name, kind="limit"),
+                      stacklevel=3)
         self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
         return limit.x, -limit.fun * n, limit.converged, limit.message
 
@@ -1333,9 +1346,10 @@ class ParetoNBDModel(_CountingModel):
         mu = float(np.exp(limit.x[2]) / self._scale)
         self.limit_ = ("s and beta grow without bound with s/beta fixed: one dropout rate mu for every "
                        "customer (no heterogeneity in dropout)")
-        warnings.warn(f"Pareto/NBD fit has no interior maximum: s and beta grow together (s={s:.3g}, "
-                      f"beta={beta:.4g} and rising); using the limiting model with one dropout rate mu={mu:.4g} "
-                      f"per {self.time_unit_[:-1]} for all customers", ConvergenceWarning, stacklevel=3)
+        warnings.warn(ConvergenceWarning(f"Pareto/NBD fit has no interior maximum: s and beta grow together "
+                                         f"(s={s:.3g}, beta={beta:.4g} and rising); using the limiting model with one "
+                                         f"dropout rate mu={mu:.4g} per {self.time_unit_[:-1]} for all customers",
+                                         model=self.name, kind="limit"), stacklevel=3)
         self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
         return limit.x, -limit.fun * n, limit.converged, limit.message
 
@@ -1633,10 +1647,14 @@ class GammaGammaModel:
         self.n_customers_ = int(n)
         self.customers_left_out_ = int((~keep).sum())
         self.frequency_spend_corr_ = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
-        self.converged_ = res.converged and not (np.abs(res.x) > _BOUND - 1e-3).any()
+        at_bound = [name for name, hit in zip(self.params_, np.abs(res.x) > _BOUND - 1e-3) if hit]
+        self.converged_ = res.converged and not at_bound
         if not self.converged_:
-            warnings.warn(f"Gamma-Gamma fit has no interior maximum ({_CountingModel._describe(self.params_)}); "
-                          "the spend estimates are not reliable", ConvergenceWarning, stacklevel=2)
+            warnings.warn(ConvergenceWarning(f"Gamma-Gamma fit has no interior maximum "
+                                             f"({_CountingModel._describe(self.params_)}); the spend estimates are "
+                                             "not reliable", model=self.name, kind="bound" if at_bound else "stopped",
+                                             detail=", ".join(at_bound) if at_bound else str(res.message)),
+                          stacklevel=2)
         self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         sd = np.sqrt(np.diag(self.covariance_))
         self.se_ = {k: float(v * s) for (k, v), s in zip(self.params_.items(), sd)}

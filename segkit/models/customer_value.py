@@ -4,8 +4,13 @@ churn risk) and the "valuable but slipping" list.
 
 The models are those of `segkit.models.clv` (BG/NBD and Pareto/NBD for purchases, Gamma-Gamma for
 spend); which purchase model fits the calibration data better is decided by the log-likelihood
-(both have four parameters) and stated, and BG/NBD stays the one used for predictions (the field's
-default, and the one whose holdout check the report shows).
+(both have four parameters) among the fits that converged, and stated, and BG/NBD stays the one used
+for predictions (the field's default, and the one whose holdout check the report shows).
+
+Every fit of these models for a page goes through `fit_value_models`, which records each
+ConvergenceWarning: a fit that did not converge becomes a `FitCaveat` that the page states next to
+the model's figures (`ValueModels.fit_messages`, `holdout_caveats`); the limiting model without
+heterogeneity in dropout is a proper fit, and its warning a note.
 """
 
 from __future__ import annotations
@@ -18,10 +23,42 @@ import pandas as pd
 
 from segkit.classify.value import tiers
 from segkit.errors import DataError
+from segkit.i18n import t
 from segkit.store import join_stages, same_customers
 from segkit.models.clv import BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, horizon_purchases
 
 VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_spend", "clv", "clv_tier", "churn_risk")
+_NAMES = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
+
+
+@dataclass(frozen=True)
+class FitCaveat:
+    """A value model whose fit did not converge: `model` ("BG/NBD", "Pareto/NBD", "Gamma-Gamma"),
+    `kind` ("bound", "stopped" or "flat", as `segkit.models.clv.ConvergenceWarning` says), `detail`
+    (the parameters at the limit of the search, or the optimiser's message) and `text`, the warning
+    as the fit wrote it."""
+
+    model: str
+    kind: str
+    detail: str
+    text: str
+
+    def reason(self, lang: str) -> str:
+        """Why, in `lang`: "its parameters s, beta ran to the limit of the search"."""
+        return t(f"value.unconverged_why.{self.kind}", lang, detail=self.detail)
+
+
+def caveat_messages(caveats, lang: str) -> list[tuple[str, dict]]:
+    """One sentence per model whose fit did not converge (its reasons together), as (catalogue key,
+    values) pairs for `segkit.report.html.say_each`: that its figures are not reliable and that it is
+    not to be preferred over a model that converged. [] when every fit converged."""
+    by_model: dict[str, list[str]] = {}
+    for caveat in caveats:
+        reasons, reason = by_model.setdefault(caveat.model, []), caveat.reason(lang)
+        if reason not in reasons:
+            reasons.append(reason)
+    return [("value.unconverged", {"model": model, "why": t("value.unconverged_join", lang).join(reasons)})
+            for model, reasons in by_model.items()]
 
 
 @dataclass
@@ -31,8 +68,32 @@ class ValueModels:
     purchases: BGNBDModel
     spend: GammaGammaModel | None
     alternative: ParetoNBDModel | None
-    better_fit: str  # "bgnbd" or "pareto_nbd" by log-likelihood on the calibration data
-    warnings: list[str] = field(default_factory=list)
+    better_fit: str  # "bgnbd" or "pareto_nbd": a fit that converged first, then by log-likelihood
+    warnings: list[str] = field(default_factory=list)  # every reason and warning, as written
+    caveats: list[FitCaveat] = field(default_factory=list)  # the fits that did not converge
+
+    @property
+    def notes(self) -> list[str]:
+        """The warnings that are not caveats: why a model was left out, the limiting model used."""
+        unconverged = {caveat.text for caveat in self.caveats}
+        return [text for text in self.warnings if text not in unconverged]
+
+    def comparison_messages(self) -> list[tuple[str, dict]]:
+        """The sentence above the parameter table, as a (catalogue key, values) pair for `say_each`:
+        which purchase model fits better, with both log-likelihoods; when that is not the higher one
+        (the other fit did not converge), it says so."""
+        compared = self.comparison()
+        pareto_higher = compared["pareto"] > compared["bgnbd"]  # False without Pareto/NBD (NaN)
+        if pareto_higher == (self.better_fit == "pareto_nbd"):
+            return [("value.models", compared)]
+        other = _NAMES["bgnbd" if self.better_fit == "pareto_nbd" else "pareto_nbd"]
+        return [("value.models_unconverged", {**compared, "other": other})]
+
+    def fit_messages(self, lang: str) -> list[tuple[str, dict]]:
+        """The sentences under the parameter table, as (catalogue key, values) pairs for `say_each`:
+        one per model whose fit did not converge, then the notes; [] when there is nothing to say."""
+        notes = self.notes
+        return caveat_messages(self.caveats, lang) + ([("value.warning", {"text": "; ".join(notes)})] if notes else [])
 
     def parameters(self) -> dict:
         """The parameters, standard errors and log-likelihoods, for run.json."""
@@ -43,13 +104,14 @@ class ValueModels:
             found["gamma_gamma"] = {**_described(self.spend),
                                     "frequency_spend_correlation": float(self.spend.frequency_spend_corr_)}
         found["warnings"] = list(self.warnings)
+        found["not_converged"] = [{"model": c.model, "kind": c.kind, "detail": c.detail, "text": c.text}
+                                  for c in self.caveats]
         return found
 
     def comparison(self) -> dict:
         """For the report's sentence: the better fit by name and both log-likelihoods (NaN where
         Pareto/NBD could not be fitted)."""
-        names = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
-        return {"better": names[self.better_fit], "bgnbd": float(self.purchases.loglik_),
+        return {"better": _NAMES[self.better_fit], "bgnbd": float(self.purchases.loglik_),
                 "pareto": float(self.alternative.loglik_) if self.alternative is not None else float("nan")}
 
     def parameter_table(self) -> pd.DataFrame:
@@ -67,29 +129,44 @@ def _described(model) -> dict:
             "se": {k: float(v) for k, v in model.se_.items()}, "loglik": float(model.loglik_)}
 
 
-def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: bool = True) -> ValueModels:
-    """BG/NBD on `summary` (from `repeat_summary`), Gamma-Gamma on its repeat buyers, and, when
-    `compare`, Pareto/NBD for the comparison. A model that cannot be fitted on these data (no repeat
-    buyers, a fit that does not converge) is left out with its reason in `warnings`, except BG/NBD,
-    whose failure is the DataError it raises (the report then says why there is no prediction).
+def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: bool = True,
+                     spend: bool = True) -> ValueModels:
+    """BG/NBD on `summary` (from `repeat_summary`), when `spend` Gamma-Gamma on its repeat buyers,
+    and, when `compare`, Pareto/NBD for the comparison. A model that cannot be fitted on these data
+    (e.g. no repeat buyers) is left out with its reason in `warnings`, except BG/NBD, whose failure
+    is the DataError it raises (the report then says why there is no prediction). Every
+    ConvergenceWarning of the fits is in `warnings`; those of a fit that did not converge (all but
+    the limiting model's) are also `caveats`, and such a fit is not the better fit over one that
+    converged.
     """
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as raised:
         warnings.simplefilter("always", ConvergenceWarning)
         purchases = BGNBDModel(time_unit=time_unit).fit(summary)
-        spend = alternative = None
-        try:
-            spend = GammaGammaModel().fit(summary)
-        except DataError as err:
-            caught.append(f"Gamma-Gamma: {err}")
+        gamma_gamma = alternative = None
+        if spend:
+            try:
+                gamma_gamma = GammaGammaModel().fit(summary)
+            except DataError as err:
+                caught.append(f"Gamma-Gamma: {err}")
         if compare:
             try:
                 alternative = ParetoNBDModel(time_unit=time_unit).fit(summary)
             except DataError as err:
                 caught.append(f"Pareto/NBD: {err}")
-    caught.extend(str(w.message) for w in raised if issubclass(w.category, ConvergenceWarning))
-    better = "pareto_nbd" if alternative is not None and alternative.loglik_ > purchases.loglik_ else "bgnbd"
-    return ValueModels(purchases, spend, alternative, better, caught)
+    found = [w.message for w in raised if issubclass(w.category, ConvergenceWarning)]
+    for other in raised:  # recorded with the others, not to be lost: shown as they would have been
+        if not issubclass(other.category, ConvergenceWarning):
+            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno, source=other.source)
+    caught.extend(str(w) for w in found)
+    caveats = [FitCaveat(w.model, w.kind, w.detail, str(w)) for w in found if w.kind != "limit"]
+    unconverged = {caveat.model for caveat in caveats}
+
+    def rank(model):  # a fit that converged before one that did not, then the higher log-likelihood
+        return model.name not in unconverged, model.loglik_
+
+    better = "pareto_nbd" if alternative is not None and rank(alternative) > rank(purchases) else "bgnbd"
+    return ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats)
 
 
 def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12, horizon_unit: str = "months",
@@ -218,25 +295,30 @@ def holdout_stage(holdout_summary: pd.DataFrame | None, time_unit: str = "weeks"
     the actual ones by calibration repeat purchases (`segkit.models.clv.holdout_check`: columns
     predicted and, for Pareto/NBD, alternative); (None, reason) when there is no holdout or no fit,
     the reason in `lang` where segkit words it (`transactions` False: the source is one row per
-    customer, with no purchases over time to check against)."""
-    from segkit.i18n import t
+    customer, with no purchases over time to check against). The fits are `fit_value_models`'
+    (without the spend model): `check.attrs["caveats"]` holds a `FitCaveat` for each that did not
+    converge (see `holdout_caveats`)."""
     from segkit.models.clv import holdout_check
 
     if not transactions:
         return None, t("reason.needs_transactions", lang)
     if holdout_summary is None or holdout_summary.empty:
         return None, t("reason.no_holdout_period", lang)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        try:
-            model = BGNBDModel(time_unit=time_unit).fit(holdout_summary)
-        except DataError as err:
-            return None, str(err)
-        try:
-            alternative = ParetoNBDModel(time_unit=time_unit).fit(holdout_summary)
-        except DataError:  # the comparison is a bonus: BG/NBD's check stands alone
-            alternative = None
-    return holdout_check(holdout_summary, model, alternative=alternative), None
+    try:
+        # Pareto/NBD is a bonus there: without it BG/NBD's check stands alone
+        models = fit_value_models(holdout_summary, time_unit, spend=False)
+    except DataError as err:
+        return None, str(err)
+    check = holdout_check(holdout_summary, models.purchases, alternative=models.alternative)
+    check.attrs["caveats"] = list(models.caveats)
+    return check, None
+
+
+def holdout_caveats(check: pd.DataFrame | None, lang: str) -> list[tuple[str, dict]]:
+    """The sentences that go next to the holdout check's figures, as (catalogue key, values) pairs
+    for `say_each`: one per purchase model whose calibration fit did not converge (`holdout_stage`'s
+    `check.attrs["caveats"]`); [] without a check or when both fits converged."""
+    return caveat_messages(check.attrs.get("caveats", ()), lang) if check is not None else []
 
 
 def _without_value(frame: pd.DataFrame, keep=()) -> pd.DataFrame:

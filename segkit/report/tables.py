@@ -73,9 +73,14 @@ def describe_transactions(transactions) -> dict:
 
 def before_after(raw, clean, lang: str = "en") -> pd.DataFrame:
     """One row each for the input and the clean transactions: DataFrames or Ibis tables, or the
-    figures `describe_transactions` already gave for one of them (not read again)."""
-    rows = [{"stage": t(f"stage.{name}", lang), **(frame if isinstance(frame, dict) else describe_transactions(frame))}
-            for name, frame in (("before", raw), ("after", clean))]
+    figures `describe_transactions` already gave for one of them (not read again). The first row's
+    label says it counts every row read, the ones cleaning set aside included (a file's own "Total"
+    line doubles its revenue), and how many those are; the second's that it is the rows kept."""
+    before, after = (frame if isinstance(frame, dict) else describe_transactions(frame) for frame in (raw, clean))
+    aside = before["rows"] - after["rows"]
+    label = (t("stage.before", lang, rows=before["rows"], aside=aside) if aside
+             else t("stage.before_none_aside", lang, rows=before["rows"]))
+    rows = [{"stage": label, **before}, {"stage": t("stage.after", lang), **after}]
     return pd.DataFrame(rows).rename(columns={"first": "first_date", "last": "last_date"})
 
 
