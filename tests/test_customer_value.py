@@ -242,3 +242,22 @@ def test_fits_that_converged_and_the_limiting_model_give_no_caveat(sample, holdo
     assert ridge.caveats == [] and ridge.purchases.limit_
     assert [key for key, _ in ridge.fit_messages("en")] == ["value.warning"]
     assert "a and b grow together" in ridge.fit_messages("en")[0][1]["text"]
+
+
+def test_pages_that_use_the_predictions_say_when_their_models_did_not_converge(monkeypatch, sample):
+    """05's matrix and 08's findings use 03's predictions: from run.json, they say when BG/NBD or
+    Gamma-Gamma (the models behind them) did not converge; Pareto/NBD alone (a comparison) is not said."""
+    from segkit.models.customer_value import prediction_caveats, value_stage
+
+    summary, models = sample
+    assert prediction_caveats({"value_models": models.parameters()}, "en") == []
+    assert prediction_caveats({}, "en") == [] and prediction_caveats({"value_models": {"reason": "x"}}, "en") == []
+    in_few_steps(monkeypatch, GammaGammaModel, BGNBDModel)
+    info = {"value_models": value_stage(summary, "weeks").run_info()}
+    [(key, values)] = prediction_caveats(info, "en")
+    assert key == "value.unconverged_used" and values["models"] == "BG/NBD and Gamma-Gamma"
+    assert "come from 03_customer_value's fit, where BG/NBD and Gamma-Gamma did not converge" in shown(
+        prediction_caveats(info, "en"), "en")
+    assert "其中 BG/NBD和Gamma-Gamma 未收敛" in shown(prediction_caveats(info, "zh"), "zh")
+    alone = {"value_models": {"not_converged": [{"model": "Pareto/NBD", "kind": "stopped", "detail": "", "text": ""}]}}
+    assert prediction_caveats(alone, "en") == []

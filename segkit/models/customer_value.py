@@ -321,6 +321,21 @@ def holdout_caveats(check: pd.DataFrame | None, lang: str) -> list[tuple[str, di
     return caveat_messages(check.attrs.get("caveats", ()), lang) if check is not None else []
 
 
+PREDICTING_MODELS = ("BG/NBD", "Gamma-Gamma")  # the fits behind P(alive), expected purchases and CLV
+
+
+def prediction_caveats(info: dict, lang: str) -> list[tuple[str, dict]]:
+    """The sentence for a page that uses 03's predictions (P(alive), expected purchases, CLV) when a
+    model they come from (BG/NBD, Gamma-Gamma) did not converge in 03's fit, as a (catalogue key,
+    values) pair for `say_each`; [] when they converged or the run has no value models. `info`: the
+    run's run.json (`segkit.load_run_info`), where 03 keeps `value_models.not_converged`."""
+    found = (info.get("value_models") or {}).get("not_converged") or []
+    models = list(dict.fromkeys(c["model"] for c in found if c.get("model") in PREDICTING_MODELS))
+    if not models:
+        return []
+    return [("value.unconverged_used", {"models": t("value.models_and", lang).join(models)})]
+
+
 def _without_value(frame: pd.DataFrame, keep=()) -> pd.DataFrame:
     # a profile may carry the predictions already (03 writes them into it): join them once
     return frame.drop(columns=[c for c in VALUE_COLUMNS if c != "customer_id" and c in frame.columns and c not in keep])
