@@ -484,3 +484,80 @@ def test_first_rows_when_source_row_repeats_or_the_one_integer_key_is_missing():
     for name, key in {"_line_first": "customer_id", "_exact_first": "content"}.items():
         firsts = expected.groupby(key, dropna=False)["source_row"].transform("min")
         assert got[name].tolist() == firsts.tolist(), name
+
+
+# -- dates written with English month names (a new user's export: all set aside as unreadable_date) --
+
+def csv_orders(tmp_path, rows, columns="customer_id,order_id,ordered_at,amount"):
+    """The file intake of a small CSV (the header is line 1) with `rows` as written: (intake transactions)."""
+    import csv
+
+    from ledger_check import file_source
+    from segkit.intake.sources import load_source
+
+    path = tmp_path / "orders.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns.split(","))
+        writer.writerows(rows)
+    names = columns.split(",")
+    return load_source(file_source(path, columns=dict(zip(names, names)))).transactions
+
+
+MONTH_NAMES = {  # as written -> as read
+    "02 Jan 2024": "2024-01-02 00:00", "2 January 2024": "2024-01-02 00:00", "Jan 2, 2024": "2024-01-02 00:00",
+    "January 2, 2024": "2024-01-02 00:00", "2-Jan-2024": "2024-01-02 00:00", "02-JAN-24": "2024-01-02 00:00",
+    "02 Jan 2024 14:30": "2024-01-02 14:30", "january 2 2024 14:30:05": "2024-01-02 14:30",
+    "2nd Jan 2024": "2024-01-02 00:00", "02JAN2024": "2024-01-02 00:00", "2024-Jan-02": "2024-01-02 00:00",
+    "Sept 3, 2024": "2024-09-03 00:00", "3 Sep. 2024": "2024-09-03 00:00",
+    "31 Dec 99": "1999-12-31 00:00", "MAY 31 2024": "2024-05-31 00:00", "31-Mar-2024 23:59:59": "2024-03-31 23:59",
+}
+
+
+def test_dates_with_english_month_names_are_read_in_every_layout_and_case(tmp_path):
+    written = list(MONTH_NAMES)
+    tx = csv_orders(tmp_path, [(f"C{i}", f"O{i}", w, "10") for i, w in enumerate(written)])
+    result = clean_checked(tx, dt.date(2024, 12, 31), min_date=dt.date(1990, 1, 1))
+    assert not reasons(result)
+    read = result.clean.set_index("source_row")["ordered_at"].dt.strftime("%Y-%m-%d %H:%M")
+    assert dict(zip(written, read.tolist())) == {w: MONTH_NAMES[w] for w in written}
+    assert set(fixes(result).values()) == {"date_format"}  # a date in another layout, as 2024/1/5
+
+
+def test_impossible_and_doubtful_month_name_dates_are_set_aside_with_the_reason(tmp_path):
+    rows = [("C1", "O1", "31 Feb 2024", "10"),   # 2: no 31 February
+            ("C2", "O2", "Foo 2, 2024", "10"),   # 3: not a month
+            ("C3", "O3", "Jan 2, 24", "10"),     # 4: the 2nd of 2024, or January 24 of a year not given?
+            ("C4", "O4", "Jan 2024", "10"),      # 5: a month, not a day
+            ("C5", "O5", "0 Jan 2024", "10"),    # 6: day 0
+            ("C7", "O7", "2 Jan 2024", "10")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {row: "unreadable_date" for row in range(2, 7)}
+    detail = result.quarantine.set_index("source_row")["detail"]
+    assert detail[2] == 'ordered_at "31 Feb 2024" is not a date; write it like 2024-01-05 or 2024-01-05 13:02'
+    assert result.clean["ordered_at"].tolist() == [pd.Timestamp("2024-01-02")]
+
+
+def test_a_month_name_date_does_not_settle_the_order_of_the_columns_numeric_dates(tmp_path):
+    # "2 Jan 2024" is day-first as written, but says nothing of how 05/01/2024 was typed: as before,
+    # a numeric date that nothing decides is set aside, and the named dates are read either way
+    rows = [("C1", "O1", "2 Jan 2024", "10"), ("C2", "O2", "05/01/2024", "10"), ("C3", "O3", "Jan 3, 2024", "10")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {3: "unreadable_date"}
+    assert next(n for n in result.notes if n["key"].startswith("date_order"))["key"] == "date_order_unknown"
+    decided = clean_checked(csv_orders(tmp_path, [*rows, ("C4", "O4", "25/12/2023", "10")]), dt.date(2024, 12, 31))
+    assert not reasons(decided)
+    assert decided.clean.set_index("source_row").loc[3, "ordered_at"] == pd.Timestamp("2024-01-05")
+
+
+def test_chinese_dates_with_a_time_written_in_chinese_or_without_a_blank(tmp_path):
+    rows = [("C1", "O1", "2024年1月2日", "10"), ("C2", "O2", "2024年1月2日 14:30", "10"),
+            ("C3", "O3", "2024年1月2日14:30", "10"), ("C4", "O4", "2024年01月02日14时30分", "10"),
+            ("C5", "O5", "2024年1月2日 14时30分15秒", "10"), ("C6", "O6", "２０２４年１月２日", "10"),
+            ("C7", "O7", "2024年2月30日", "10")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {8: "unreadable_date"}  # no 30 February
+    read = result.clean.set_index("source_row")["ordered_at"].dt.strftime("%Y-%m-%d %H:%M:%S").to_dict()
+    assert read == {2: "2024-01-02 00:00:00", 3: "2024-01-02 14:30:00", 4: "2024-01-02 14:30:00",
+                    5: "2024-01-02 14:30:00", 6: "2024-01-02 14:30:15", 7: "2024-01-02 00:00:00"}
+

@@ -274,3 +274,20 @@ def test_the_day_month_order_note_is_given_only_when_the_column_decides():
     decided = parse_datetime(pd.Series(["05/01/2024", "25/12/2024", "06/01/2024"]))
     assert decided.note["decided_by"] == 1 and decided.note["followed"] == 2
     assert decided.fixes["date_order_by_column"].tolist() == [True, False, True]
+
+
+def test_month_names_are_read_whatever_their_case_and_the_layout_around_them():
+    values, parsed = stamps(["2 JANUARY 2024", "jan 2, 2024", "2-Jan-24", "Dec 31 2024 23:59", "31 Feb 2024",
+                             "Jan 2, 24", "2 Janvier 2024"])
+    assert values == ["2024-01-02 00:00:00", "2024-01-02 00:00:00", "2024-01-02 00:00:00", "2024-12-31 23:59:00",
+                      None, None, None]
+    assert parsed.fixes["date_format"].tolist() == [True] * 4 + [False] * 3
+    assert parsed.problem.iloc[4:].str.startswith("is not a date").all()
+    assert parsed.note is None  # unambiguous: the column decides nothing
+
+
+def test_two_digit_years_follow_the_posix_pivot():
+    # as strptime's %y: 69-99 are 1969-1999, 00-68 are 2000-2068 (the clock never decides)
+    values, _ = stamps(["1-Jan-68", "1-Jan-69", "1-Jan-00"])
+    assert values == ["2068-01-01 00:00:00", "1969-01-01 00:00:00", "2000-01-01 00:00:00"]
+
