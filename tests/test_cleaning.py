@@ -561,3 +561,10 @@ def test_chinese_dates_with_a_time_written_in_chinese_or_without_a_blank(tmp_pat
     assert read == {2: "2024-01-02 00:00:00", 3: "2024-01-02 14:30:00", 4: "2024-01-02 14:30:00",
                     5: "2024-01-02 14:30:00", 6: "2024-01-02 14:30:15", 7: "2024-01-02 00:00:00"}
 
+
+
+def test_a_time_out_of_range_is_set_aside_not_moved_to_the_next_day():
+    result = clean(text([("C1", "O1", "2024-01-02 25:00", "10"), ("C2", "O2", "2 Jan 2024 14:30", "10")]))
+    assert reasons(result) == {2: "unreadable_date"}
+    assert result.quarantine["detail"].iloc[0] == ('ordered_at "2024-01-02 25:00" is not a date; write it like '
+                                                   "2024-01-05 or 2024-01-05 13:02")

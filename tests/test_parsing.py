@@ -291,3 +291,10 @@ def test_two_digit_years_follow_the_posix_pivot():
     values, _ = stamps(["1-Jan-68", "1-Jan-69", "1-Jan-00"])
     assert values == ["2068-01-01 00:00:00", "1969-01-01 00:00:00", "2000-01-01 00:00:00"]
 
+
+
+def test_a_time_out_of_range_is_unreadable_not_carried_into_the_next_day():
+    # 25:00 was read as 01:00 the next day (pandas adds the hours to the date)
+    values, parsed = stamps(["2024-01-02 25:00", "2024/1/2 23:60", "2 Jan 2024 12:00:61", "2024-01-02 23:59:59"])
+    assert values == [None, None, None, "2024-01-02 23:59:59"]
+    assert parsed.problem.iloc[:3].str.startswith("is not a date").all()

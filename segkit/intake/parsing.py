@@ -558,7 +558,9 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
 
     year_zero = found & _flag(parts["year"] < 1)  # datetime64 holds year 0, Python's dates do not
     problem = problem.mask(year_zero, "has year 0, which no calendar has; write the year in full")
-    found = found & ~year_zero
+    # pandas adds the hours, minutes and seconds to the date: 25:00 would be 01:00 the next day
+    no_time = _flag((parts["hour"] > 23) | (parts["minute"] > 59) | (parts["second"] > 59))
+    found = found & ~year_zero & ~no_time
     stamps = pd.to_datetime(parts.where(found).fillna({"hour": 0, "minute": 0, "second": 0}).astype("float64"),
                             errors="coerce").astype("datetime64[us]")
     stamps = stamps.where(found)
