@@ -568,3 +568,82 @@ def test_a_time_out_of_range_is_set_aside_not_moved_to_the_next_day():
     assert reasons(result) == {2: "unreadable_date"}
     assert result.quarantine["detail"].iloc[0] == ('ordered_at "2024-01-02 25:00" is not a date; write it like '
                                                    "2024-01-05 or 2024-01-05 13:02")
+
+
+# -- a currency sign other than the params' currency (accepted silently before) -----------------
+
+def currency_note(result):
+    return next((n for n in result.notes if n["key"] == "currency_sign_differs"), None)
+
+
+def test_amounts_in_another_currency_are_kept_and_noted_in_both_languages(tmp_path):
+    from segkit.i18n import t
+
+    rows = [("C1", "O1", "2024-01-05", "$12.50"), ("C2", "O2", "2024-01-05", "US$3"),
+            ("C3", "O3", "2024-01-05", "€7"), ("C4", "O4", "2024-01-05", "$1,000"),
+            ("C5", "O5", "2024-01-05", "¥8"), ("C6", "O6", "2024-01-05", "9 元"), ("C7", "O7", "2024-01-05", "10"),
+            ("C8", "O8", "2024-01-05", "$1,2O4")]  # unreadable, set aside as before: not counted
+    tx = csv_orders(tmp_path, rows)
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code="CNY")
+    assert_every_row_accounted(result, tx)
+    assert reasons(result) == {9: "unreadable_amount"}
+    assert result.clean["amount"].tolist() == [12.5, 3.0, 7.0, 1000.0, 8.0, 9.0, 10.0]  # kept, not converted
+    note = currency_note(result)
+    assert note == {"key": "currency_sign_differs", "column": "amount", "signs": "$, US$, €", "rows": 4,
+                    "example": "$12.50", "code": "CNY"}
+    values = {k: v for k, v in note.items() if k != "key"}
+    assert t("cleaning.note.currency_sign_differs", "en", **values) == (
+        'The amount column holds 4 amounts written with $, US$, € (like "$12.50"), but the params say '
+        "currency.code: CNY. They are used as written, not converted: convert them to CNY in the source, or set "
+        "currency.code (and currency.symbol) to the file's currency.")
+    assert t("cleaning.note.currency_sign_differs", "zh", **values) == (
+        "amount 列有 4 个金额带有 $, US$, € 符号（如 \"$12.50\"），而参数中 currency.code 为 CNY。这些金额按原数值使用，"
+        "未做换算：请在源数据中换算为 CNY，或把 currency.code（及 currency.symbol）改为文件所用的货币。")
+    assert result.messages()[-1][0] == "cleaning.note.currency_sign_differs"  # shown in 01_cleaning
+
+
+@pytest.mark.parametrize("code, amounts", [
+    ("CNY", ["¥8", "￥8", "9 元", "RMB 10", "CNY 11", "12"]),
+    ("JPY", ["¥800", "JPY 900"]),
+    ("USD", ["$12.50", "US$3", "USD 4"]),
+    ("HKD", ["HK$12", "$12", "HKD 5"]),  # "$" alone is any dollar's sign
+    ("SGD", ["$12"]),
+    ("EUR", ["€7", "EUR 7", "7 €"]),
+    ("GBP", ["£7", "GBP 7"]),
+    (None, ["$12", "€7", "¥8"]),  # no currency stated: nothing to compare with
+])
+def test_a_sign_of_the_params_currency_gives_no_note(tmp_path, code, amounts):
+    tx = csv_orders(tmp_path, [(f"C{i}", f"O{i}", "2024-01-05", a) for i, a in enumerate(amounts)])
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code=code)
+    assert not reasons(result) and currency_note(result) is None
+
+
+@pytest.mark.parametrize("code, amounts, signs", [
+    ("USD", ["HK$12", "¥8", "$3"], "HK$, ¥"),
+    ("HKD", ["US$12", "USD 3"], "US$, USD"),
+    ("EUR", ["$1", "$2", "£3"], "$, £"),  # the most frequent first
+    ("JPY", ["12 元", "RMB 3"], "元, RMB"),
+])
+def test_a_sign_of_another_currency_is_noted(tmp_path, code, amounts, signs):
+    tx = csv_orders(tmp_path, [(f"C{i}", f"O{i}", "2024-01-05", a) for i, a in enumerate(amounts)])
+    note = currency_note(clean_transactions(None, tx, as_of=AS_OF, currency_code=code))
+    assert (note["signs"], note["code"]) == (signs, code)
+
+
+def test_a_unit_price_in_another_currency_is_noted_by_its_column(tmp_path):
+    tx = csv_orders(tmp_path, [("C1", "O1", "2024-01-05", "2", "€3.50"), ("C2", "O2", "2024-01-05", "1", "4")],
+                    columns="customer_id,order_id,ordered_at,quantity,unit_price")
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code="CNY")
+    assert result.clean["amount"].tolist() == [7.0, 4.0]
+    assert currency_note(result) == {"key": "currency_sign_differs", "column": "unit_price", "signs": "€", "rows": 1,
+                                     "example": "€3.50", "code": "CNY"}
+
+
+def test_clean_and_save_keeps_the_currency_note_in_run_json(tmp_path):
+    from segkit.store import load_run_info
+
+    tx = csv_orders(tmp_path, [("C1", "O1", "2024-01-05", "$12"), ("C2", "O2", "2024-01-06", "¥3")])
+    clean_and_save(Intake(tx, origin="orders.csv"), tmp_path, as_of=AS_OF, currency_code="CNY")
+    notes = load_run_info(tmp_path)["cleaning_notes"]
+    assert {"key": "currency_sign_differs", "column": "amount", "signs": "$", "rows": 1, "example": "$12",
+            "code": "CNY"} in notes

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segkit.intake.parsing import (FIXES, INVISIBLE, decimal_array, exact_decimals, fixes_per_row, normalise_text, parse_amount,
-                                   parse_datetime, parse_text, to_minor_units)
+from segkit.intake.parsing import (FIXES, INVISIBLE, SIGN_CURRENCIES, decimal_array, exact_decimals, fixes_per_row,
+                                   normalise_text, parse_amount, parse_datetime, parse_text, to_minor_units)
 
 
 def amounts(values, decimal="."):
@@ -298,3 +298,24 @@ def test_a_time_out_of_range_is_unreadable_not_carried_into_the_next_day():
     values, parsed = stamps(["2024-01-02 25:00", "2024/1/2 23:60", "2 Jan 2024 12:00:61", "2024-01-02 23:59:59"])
     assert values == [None, None, None, "2024-01-02 23:59:59"]
     assert parsed.problem.iloc[:3].str.startswith("is not a date").all()
+
+
+def test_the_sign_each_amount_was_written_with():
+    parsed = parse_amount(pd.Series(["$12", "(US$3.00)", "4 元", "￥5", "6", "€1,2O4", None]))
+    assert parsed.currency.fillna("").tolist() == ["$", "US$", "元", "¥", "", "", ""]
+    assert parse_amount(pd.Series([1.5, 2.0])).currency is None  # numbers: no sign was written
+
+
+def test_each_currency_sign_stands_for_every_currency_cldr_writes_with_it():
+    # so that a sign is never noted as another currency's where some locale writes the params' so
+    from collections import defaultdict
+
+    from babel import localedata
+
+    written = defaultdict(set)
+    for locale in localedata.locale_identifiers():
+        for code, symbol in localedata.load(locale).get("currency_symbols", {}).items():
+            written[symbol].add(code)
+    for sign, codes in SIGN_CURRENCIES.items():
+        if sign != "RMB" and not (sign.isupper() and sign.isalpha()):  # a code stands for itself
+            assert written[sign] and written[sign] <= codes, (sign, written[sign] - codes)

@@ -41,7 +41,20 @@ _FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
 _FULL_WIDTH.update({"\u3000": " ", "\uffe5": "¥", "\uffe1": "£", "\uffe0": "¢"})
 FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
 
-_CURRENCY = r"US\$|HK\$|RMB|CNY|USD|EUR|GBP|HKD|JPY|[¥$€£]"
+# The currencies (ISO 4217 codes) that each sign or code amounts are read with can stand for. A
+# symbol's set holds at least every currency that CLDR (babel's locale data) writes with it in some
+# locale, so that a sign is taken for another currency's only where it cannot be the params' (a bare
+# "$" is the sign of many dollars and pesos, HKD's too as Hong Kong writes it; ¥ is the yuan's and
+# the yen's); RMB and 元 are how Chinese exports write the yuan. 元 is read only after the number.
+_DOLLAR_SIGN = frozenset({"ARS", "AUD", "BBD", "BMD", "BND", "BSD", "BZD", "CAD", "CLP", "COP", "CUP", "FJD", "GYD",
+                          "HKD", "JMD", "KYD", "LRD", "MXN", "NAD", "NZD", "SBD", "SGD", "SRD", "TTD", "TWD", "USD",
+                          "UYU", "XCD"})
+SIGN_CURRENCIES = {"US$": frozenset({"USD"}), "HK$": frozenset({"HKD"}), "$": _DOLLAR_SIGN,
+                   "¥": frozenset({"CNY", "JPY"}), "RMB": frozenset({"CNY"}), "元": frozenset({"CNY"}),
+                   "€": frozenset({"EUR"}), "£": frozenset({"FKP", "GBP", "GIP", "SHP", "SSP"}),
+                   **{code: frozenset({code}) for code in ("CNY", "USD", "EUR", "GBP", "HKD", "JPY")}}
+
+_CURRENCY = "|".join(re.escape(sign) for sign in sorted(set(SIGN_CURRENCIES) - {"元"}, key=lambda s: (-len(s), s)))
 _AMOUNT = (rf"^(?P<sign1>[+-]?)\s*(?P<pre>{_CURRENCY})?\s*(?P<sign2>[+-]?)\s*(?P<body>[\d.,' ]+?)\s*"
            rf"(?P<post>{_CURRENCY}|元)?$")
 _PLAIN = {".": r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", ",": r"^[+-]?\d+(?:,\d+)?$"}
@@ -80,7 +93,10 @@ class Parsed:
     """Typed `values`; `fixes[name]` marks rows whose value that fix changed; `problem` says, for a
     row whose text could not be read, why (missing elsewhere). For amounts read from text,
     `written` holds each number as written, in plain notation ("-1234.50", "1e3"), so that its
-    exact decimal value is known (`to_minor_units`); None when the input was not text. `note`, where
+    exact decimal value is known (`to_minor_units`); None when the input was not text. `currency`
+    holds the currency sign or code each amount read from text was written with ("$", "US$", "元":
+    a key of `SIGN_CURRENCIES`), missing where none was (or the amount was unreadable); None when
+    the input was not text. `note`, where
     the column as a whole decided how its values were read (the day/month order of a date column),
     says so: a dict with `key` (a message in `segkit/locale/messages.yaml`) and its values."""
 
@@ -89,6 +105,7 @@ class Parsed:
     problem: pd.Series | None = None
     written: pd.Series | None = None
     note: dict | None = None
+    currency: pd.Series | None = None
 
     def unreadable(self) -> pd.Series:
         if self.problem is None:
@@ -293,7 +310,8 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     bad = text.notna().to_numpy() & number.isna().to_numpy()
     problem = problem.mask(bad, "is not a number" + (" (decimal comma)" if decimal == "," else "")
                            + "; write it like 1234.50")
-    return Parsed(number, fixes, problem, written.where(number.notna()))
+    sign = parts["pre"].fillna(parts["post"]).where(readable & number.notna())
+    return Parsed(number, fixes, problem, written.where(number.notna()), currency=sign)
 
 
 # Half away from zero, as DuckDB, PostgreSQL and Spark round when they cast to a DECIMAL.
