@@ -484,3 +484,166 @@ def test_first_rows_when_source_row_repeats_or_the_one_integer_key_is_missing():
     for name, key in {"_line_first": "customer_id", "_exact_first": "content"}.items():
         firsts = expected.groupby(key, dropna=False)["source_row"].transform("min")
         assert got[name].tolist() == firsts.tolist(), name
+
+
+# -- dates written with English month names (a new user's export: all set aside as unreadable_date) --
+
+def csv_orders(tmp_path, rows, columns="customer_id,order_id,ordered_at,amount"):
+    """The file intake of a small CSV (the header is line 1) with `rows` as written: (intake transactions)."""
+    import csv
+
+    from ledger_check import file_source
+    from segkit.intake.sources import load_source
+
+    path = tmp_path / "orders.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns.split(","))
+        writer.writerows(rows)
+    names = columns.split(",")
+    return load_source(file_source(path, columns=dict(zip(names, names)))).transactions
+
+
+MONTH_NAMES = {  # as written -> as read
+    "02 Jan 2024": "2024-01-02 00:00", "2 January 2024": "2024-01-02 00:00", "Jan 2, 2024": "2024-01-02 00:00",
+    "January 2, 2024": "2024-01-02 00:00", "2-Jan-2024": "2024-01-02 00:00", "02-JAN-24": "2024-01-02 00:00",
+    "02 Jan 2024 14:30": "2024-01-02 14:30", "january 2 2024 14:30:05": "2024-01-02 14:30",
+    "2nd Jan 2024": "2024-01-02 00:00", "02JAN2024": "2024-01-02 00:00", "2024-Jan-02": "2024-01-02 00:00",
+    "Sept 3, 2024": "2024-09-03 00:00", "3 Sep. 2024": "2024-09-03 00:00",
+    "31 Dec 99": "1999-12-31 00:00", "MAY 31 2024": "2024-05-31 00:00", "31-Mar-2024 23:59:59": "2024-03-31 23:59",
+}
+
+
+def test_dates_with_english_month_names_are_read_in_every_layout_and_case(tmp_path):
+    written = list(MONTH_NAMES)
+    tx = csv_orders(tmp_path, [(f"C{i}", f"O{i}", w, "10") for i, w in enumerate(written)])
+    result = clean_checked(tx, dt.date(2024, 12, 31), min_date=dt.date(1990, 1, 1))
+    assert not reasons(result)
+    read = result.clean.set_index("source_row")["ordered_at"].dt.strftime("%Y-%m-%d %H:%M")
+    assert dict(zip(written, read.tolist())) == {w: MONTH_NAMES[w] for w in written}
+    assert set(fixes(result).values()) == {"date_format"}  # a date in another layout, as 2024/1/5
+
+
+def test_impossible_and_doubtful_month_name_dates_are_set_aside_with_the_reason(tmp_path):
+    rows = [("C1", "O1", "31 Feb 2024", "10"),   # 2: no 31 February
+            ("C2", "O2", "Foo 2, 2024", "10"),   # 3: not a month
+            ("C3", "O3", "Jan 2, 24", "10"),     # 4: the 2nd of 2024, or January 24 of a year not given?
+            ("C4", "O4", "Jan 2024", "10"),      # 5: a month, not a day
+            ("C5", "O5", "0 Jan 2024", "10"),    # 6: day 0
+            ("C7", "O7", "2 Jan 2024", "10")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {row: "unreadable_date" for row in range(2, 7)}
+    detail = result.quarantine.set_index("source_row")["detail"]
+    assert detail[2] == 'ordered_at "31 Feb 2024" is not a date; write it like 2024-01-05 or 2024-01-05 13:02'
+    assert result.clean["ordered_at"].tolist() == [pd.Timestamp("2024-01-02")]
+
+
+def test_a_month_name_date_does_not_settle_the_order_of_the_columns_numeric_dates(tmp_path):
+    # "2 Jan 2024" is day-first as written, but says nothing of how 05/01/2024 was typed: as before,
+    # a numeric date that nothing decides is set aside, and the named dates are read either way
+    rows = [("C1", "O1", "2 Jan 2024", "10"), ("C2", "O2", "05/01/2024", "10"), ("C3", "O3", "Jan 3, 2024", "10")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {3: "unreadable_date"}
+    assert next(n for n in result.notes if n["key"].startswith("date_order"))["key"] == "date_order_unknown"
+    decided = clean_checked(csv_orders(tmp_path, [*rows, ("C4", "O4", "25/12/2023", "10")]), dt.date(2024, 12, 31))
+    assert not reasons(decided)
+    assert decided.clean.set_index("source_row").loc[3, "ordered_at"] == pd.Timestamp("2024-01-05")
+
+
+def test_chinese_dates_with_a_time_written_in_chinese_or_without_a_blank(tmp_path):
+    rows = [("C1", "O1", "2024年1月2日", "10"), ("C2", "O2", "2024年1月2日 14:30", "10"),
+            ("C3", "O3", "2024年1月2日14:30", "10"), ("C4", "O4", "2024年01月02日14时30分", "10"),
+            ("C5", "O5", "2024年1月2日 14时30分15秒", "10"), ("C6", "O6", "２０２４年１月２日", "10"),
+            ("C7", "O7", "2024年2月30日", "10")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {8: "unreadable_date"}  # no 30 February
+    read = result.clean.set_index("source_row")["ordered_at"].dt.strftime("%Y-%m-%d %H:%M:%S").to_dict()
+    assert read == {2: "2024-01-02 00:00:00", 3: "2024-01-02 14:30:00", 4: "2024-01-02 14:30:00",
+                    5: "2024-01-02 14:30:00", 6: "2024-01-02 14:30:15", 7: "2024-01-02 00:00:00"}
+
+
+
+def test_a_time_out_of_range_is_set_aside_not_moved_to_the_next_day():
+    result = clean(text([("C1", "O1", "2024-01-02 25:00", "10"), ("C2", "O2", "2 Jan 2024 14:30", "10")]))
+    assert reasons(result) == {2: "unreadable_date"}
+    assert result.quarantine["detail"].iloc[0] == ('ordered_at "2024-01-02 25:00" is not a date; write it like '
+                                                   "2024-01-05 or 2024-01-05 13:02")
+
+
+# -- a currency sign other than the params' currency (accepted silently before) -----------------
+
+def currency_note(result):
+    return next((n for n in result.notes if n["key"] == "currency_sign_differs"), None)
+
+
+def test_amounts_in_another_currency_are_kept_and_noted_in_both_languages(tmp_path):
+    from segkit.i18n import t
+
+    rows = [("C1", "O1", "2024-01-05", "$12.50"), ("C2", "O2", "2024-01-05", "US$3"),
+            ("C3", "O3", "2024-01-05", "€7"), ("C4", "O4", "2024-01-05", "$1,000"),
+            ("C5", "O5", "2024-01-05", "¥8"), ("C6", "O6", "2024-01-05", "9 元"), ("C7", "O7", "2024-01-05", "10"),
+            ("C8", "O8", "2024-01-05", "$1,2O4")]  # unreadable, set aside as before: not counted
+    tx = csv_orders(tmp_path, rows)
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code="CNY")
+    assert_every_row_accounted(result, tx)
+    assert reasons(result) == {9: "unreadable_amount"}
+    assert result.clean["amount"].tolist() == [12.5, 3.0, 7.0, 1000.0, 8.0, 9.0, 10.0]  # kept, not converted
+    note = currency_note(result)
+    assert note == {"key": "currency_sign_differs", "column": "amount", "signs": "$, US$, €", "rows": 4,
+                    "example": "$12.50", "code": "CNY"}
+    values = {k: v for k, v in note.items() if k != "key"}
+    assert t("cleaning.note.currency_sign_differs", "en", **values) == (
+        'The amount column holds 4 amounts written with $, US$, € (like "$12.50"), but the params say '
+        "currency.code: CNY. They are used as written, not converted: convert them to CNY in the source, or set "
+        "currency.code (and currency.symbol) to the file's currency.")
+    assert t("cleaning.note.currency_sign_differs", "zh", **values) == (
+        "amount 列有 4 个金额带有 $, US$, € 符号（如 \"$12.50\"），而参数中 currency.code 为 CNY。这些金额按原数值使用，"
+        "未做换算：请在源数据中换算为 CNY，或把 currency.code（及 currency.symbol）改为文件所用的货币。")
+    assert result.messages()[-1][0] == "cleaning.note.currency_sign_differs"  # shown in 01_cleaning
+
+
+@pytest.mark.parametrize("code, amounts", [
+    ("CNY", ["¥8", "￥8", "9 元", "RMB 10", "CNY 11", "12"]),
+    ("JPY", ["¥800", "JPY 900"]),
+    ("USD", ["$12.50", "US$3", "USD 4"]),
+    ("HKD", ["HK$12", "$12", "HKD 5"]),  # "$" alone is any dollar's sign
+    ("SGD", ["$12"]),
+    ("EUR", ["€7", "EUR 7", "7 €"]),
+    ("GBP", ["£7", "GBP 7"]),
+    (None, ["$12", "€7", "¥8"]),  # no currency stated: nothing to compare with
+])
+def test_a_sign_of_the_params_currency_gives_no_note(tmp_path, code, amounts):
+    tx = csv_orders(tmp_path, [(f"C{i}", f"O{i}", "2024-01-05", a) for i, a in enumerate(amounts)])
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code=code)
+    assert not reasons(result) and currency_note(result) is None
+
+
+@pytest.mark.parametrize("code, amounts, signs", [
+    ("USD", ["HK$12", "¥8", "$3"], "HK$, ¥"),
+    ("HKD", ["US$12", "USD 3"], "US$, USD"),
+    ("EUR", ["$1", "$2", "£3"], "$, £"),  # the most frequent first
+    ("JPY", ["12 元", "RMB 3"], "元, RMB"),
+])
+def test_a_sign_of_another_currency_is_noted(tmp_path, code, amounts, signs):
+    tx = csv_orders(tmp_path, [(f"C{i}", f"O{i}", "2024-01-05", a) for i, a in enumerate(amounts)])
+    note = currency_note(clean_transactions(None, tx, as_of=AS_OF, currency_code=code))
+    assert (note["signs"], note["code"]) == (signs, code)
+
+
+def test_a_unit_price_in_another_currency_is_noted_by_its_column(tmp_path):
+    tx = csv_orders(tmp_path, [("C1", "O1", "2024-01-05", "2", "€3.50"), ("C2", "O2", "2024-01-05", "1", "4")],
+                    columns="customer_id,order_id,ordered_at,quantity,unit_price")
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code="CNY")
+    assert result.clean["amount"].tolist() == [7.0, 4.0]
+    assert currency_note(result) == {"key": "currency_sign_differs", "column": "unit_price", "signs": "€", "rows": 1,
+                                     "example": "€3.50", "code": "CNY"}
+
+
+def test_clean_and_save_keeps_the_currency_note_in_run_json(tmp_path):
+    from segkit.store import load_run_info
+
+    tx = csv_orders(tmp_path, [("C1", "O1", "2024-01-05", "$12"), ("C2", "O2", "2024-01-06", "¥3")])
+    clean_and_save(Intake(tx, origin="orders.csv"), tmp_path, as_of=AS_OF, currency_code="CNY")
+    notes = load_run_info(tmp_path)["cleaning_notes"]
+    assert {"key": "currency_sign_differs", "column": "amount", "signs": "$", "rows": 1, "example": "$12",
+            "code": "CNY"} in notes

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segkit.intake.parsing import (FIXES, INVISIBLE, decimal_array, exact_decimals, fixes_per_row, normalise_text, parse_amount,
-                                   parse_datetime, parse_text, to_minor_units)
+from segkit.intake.parsing import (FIXES, INVISIBLE, SIGN_CURRENCIES, decimal_array, exact_decimals, fixes_per_row,
+                                   normalise_text, parse_amount, parse_datetime, parse_text, to_minor_units)
 
 
 def amounts(values, decimal="."):
@@ -274,3 +274,48 @@ def test_the_day_month_order_note_is_given_only_when_the_column_decides():
     decided = parse_datetime(pd.Series(["05/01/2024", "25/12/2024", "06/01/2024"]))
     assert decided.note["decided_by"] == 1 and decided.note["followed"] == 2
     assert decided.fixes["date_order_by_column"].tolist() == [True, False, True]
+
+
+def test_month_names_are_read_whatever_their_case_and_the_layout_around_them():
+    values, parsed = stamps(["2 JANUARY 2024", "jan 2, 2024", "2-Jan-24", "Dec 31 2024 23:59", "31 Feb 2024",
+                             "Jan 2, 24", "2 Janvier 2024"])
+    assert values == ["2024-01-02 00:00:00", "2024-01-02 00:00:00", "2024-01-02 00:00:00", "2024-12-31 23:59:00",
+                      None, None, None]
+    assert parsed.fixes["date_format"].tolist() == [True] * 4 + [False] * 3
+    assert parsed.problem.iloc[4:].str.startswith("is not a date").all()
+    assert parsed.note is None  # unambiguous: the column decides nothing
+
+
+def test_two_digit_years_follow_the_posix_pivot():
+    # as strptime's %y: 69-99 are 1969-1999, 00-68 are 2000-2068 (the clock never decides)
+    values, _ = stamps(["1-Jan-68", "1-Jan-69", "1-Jan-00"])
+    assert values == ["2068-01-01 00:00:00", "1969-01-01 00:00:00", "2000-01-01 00:00:00"]
+
+
+
+def test_a_time_out_of_range_is_unreadable_not_carried_into_the_next_day():
+    # 25:00 was read as 01:00 the next day (pandas adds the hours to the date)
+    values, parsed = stamps(["2024-01-02 25:00", "2024/1/2 23:60", "2 Jan 2024 12:00:61", "2024-01-02 23:59:59"])
+    assert values == [None, None, None, "2024-01-02 23:59:59"]
+    assert parsed.problem.iloc[:3].str.startswith("is not a date").all()
+
+
+def test_the_sign_each_amount_was_written_with():
+    parsed = parse_amount(pd.Series(["$12", "(US$3.00)", "4 元", "￥5", "6", "€1,2O4", None]))
+    assert parsed.currency.fillna("").tolist() == ["$", "US$", "元", "¥", "", "", ""]
+    assert parse_amount(pd.Series([1.5, 2.0])).currency is None  # numbers: no sign was written
+
+
+def test_each_currency_sign_stands_for_every_currency_cldr_writes_with_it():
+    # so that a sign is never noted as another currency's where some locale writes the params' so
+    from collections import defaultdict
+
+    from babel import localedata
+
+    written = defaultdict(set)
+    for locale in localedata.locale_identifiers():
+        for code, symbol in localedata.load(locale).get("currency_symbols", {}).items():
+            written[symbol].add(code)
+    for sign, codes in SIGN_CURRENCIES.items():
+        if sign != "RMB" and not (sign.isupper() and sign.isalpha()):  # a code stands for itself
+            assert written[sign] and written[sign] <= codes, (sign, written[sign] - codes)

@@ -341,8 +341,10 @@ def test_every_note_is_a_sentence_in_both_languages():
               text([("C1", "O1", "05/01/2024", "5"), ("C2", "O2", "2024-01-06", "5")]),
               text([("C1", "O1", "25/12/2023", "5"), ("C2", "O2", "12/26/2023", "5"), ("C3", "O3", "05/01/2024", "5")])]
     keys = set()
-    for tx in inputs:
-        for note in clean(tx).notes:
+    results = [clean(tx) for tx in inputs]
+    results.append(clean_transactions(connect(), text([("C1", "O1", "2024-01-05", "$5")]), currency_code="CNY"))
+    for result in results:
+        for note in result.notes:
             keys.add(note["key"])
             for lang in ("en", "zh"):
                 values = {k: v for k, v in note.items() if k != "key"}
@@ -350,7 +352,7 @@ def test_every_note_is_a_sentence_in_both_languages():
                 # no placeholder left, and no code word shown (the params key itself may be named)
                 assert "{" not in sentence and "_first" not in sentence.replace("cleaning.day_first", "")
     assert keys == {"as_of_future_dates", "as_of_latest_plausible_date", "as_of_latest_date", "date_order_day_first",
-                    "date_order_month_first", "date_order_unknown", "date_order_conflict"}
+                    "date_order_month_first", "date_order_unknown", "date_order_conflict", "currency_sign_differs"}
 
 
 def test_a_typed_table_in_its_engine_gets_the_same_date_rules():

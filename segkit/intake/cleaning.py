@@ -30,8 +30,9 @@ from segkit.errors import DataError
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.parsing import (FIXES, Parsed, decimal_array, exact_decimals, fixes_per_row, is_text, parse_amount,
-                                   parse_datetime, parse_id, parse_text, refuse_odd_values, to_minor_units)
+from segkit.intake.parsing import (FIXES, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals, fixes_per_row,
+                                   is_text, parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
+                                   to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -107,7 +108,7 @@ class CleanResult:
     `implausible_future_date` first). `notes` are what the run decided from the data as a whole, for
     the report to show: dicts with `key` (a message under `cleaning.note.` in
     segkit/locale/messages.yaml) and that message's values (e.g. the day/month order of the dates,
-    and how the as-of date was found)."""
+    amounts written with another currency's sign than the params', and how the as-of date was found)."""
 
     table: ibis.Table
     quarantine: pd.DataFrame
@@ -162,7 +163,7 @@ class NoScoredCustomers(NoCleanRows):
 def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table,
                        as_of: dt.date | None = None, duplicates: str | None = None,
                        non_positive_amount: str | None = None, rules: Cleaning | None = None,
-                       minor_unit: int = 2) -> CleanResult:
+                       minor_unit: int = 2, currency_code: str | None = None) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
 
     Amounts are exact: right after reading, each line's amount becomes a DECIMAL with `minor_unit`
@@ -177,6 +178,10 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     (`segkit.params.Cleaning`; defaults when None); `duplicates` and `non_positive_amount`, when
     given, override those two. `as_of` is the last day analysed (later rows are set aside); None
     means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside.
+
+    `currency_code` is the currency the amounts are in (`params.currency.code`): amounts written
+    with a sign or code that cannot be its (`$12.50` when it is CNY) are used as written, never
+    converted, and a note (`currency_sign_differs`) names the column, the signs and the rows.
 
     >>> from segkit.params import Source
     >>> from segkit.intake.sources import load_source
@@ -202,7 +207,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         con = con or connect()
         prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
                                              minor_unit=minor_unit, max_amount=rules.max_amount,
-                                             time_zone=rules.time_zone)
+                                             time_zone=rules.time_zone, currency_code=currency_code)
         # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
         table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
                                  overwrite=True)
@@ -308,8 +313,8 @@ def with_canonical_types(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | None = None,
-            minor_unit: int = 2, max_amount: float = 1e12, time_zone: str | None = None
-            ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]]:
+            minor_unit: int = 2, max_amount: float = 1e12, time_zone: str | None = None,
+            currency_code: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]]:
     """Read text values into types (fixing what is certain) and note, per row, the fixes made
     (`fixes`) and the first value that could not be read or kept (`problem_rule`, `detail`).
     Customer ids are normalised where the same id is certain (`segkit.intake.parsing.parse_id`);
@@ -324,7 +329,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     Returns the typed frame (with `content`, a hash of the row's original text, when the input has
     text), the original text of each row (`raw_<column>`, with `source_row`), or None when the
     input had no text to keep, and the notes of what the columns as a whole decided (the day/month
-    order of the dates: see `Parsed.note`).
+    order of the dates: see `Parsed.note`) or showed (amounts written in another currency than
+    `currency_code`: see `other_currency_note`).
     """
     tx = transactions.reset_index(drop=True)
     if "source_row" not in tx.columns:
@@ -344,6 +350,9 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         else:
             parsed[column] = parse_text(tx[column])
     notes = [dict(one.note, column=column) for column, one in parsed.items() if one.note is not None]
+    for column in ("amount", "unit_price"):
+        note = other_currency_note(parsed[column], tx[column], column, currency_code) if column in parsed else None
+        notes += [note] if note else []
     out = pd.DataFrame({"source_row": tx["source_row"].to_numpy()})
     for column in present:
         out[column] = parsed[column].values.to_numpy()
@@ -400,6 +409,33 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     if amount is not None:
         typed["amount"] = decimal_array(typed["amount"], minor_unit)
     return typed, originals, notes
+
+
+def other_currency_note(parsed: Parsed, written: pd.Series, column: str, currency_code: str | None) -> dict | None:
+    """The note (`currency_sign_differs`) for the amounts of `column` read from text with a currency
+    sign or code that cannot stand for `currency_code` (params currency.code; see
+    `segkit.intake.parsing.SIGN_CURRENCIES`): `signs`, most rows first, how many `rows`, the first
+    such value as written (`example`), and the `code`. Such rows are kept as written: money is not
+    converted. None when there are none, or no currency is stated.
+
+    >>> from segkit.intake.parsing import parse_amount
+    >>> amounts = pd.Series(["$12.50", "¥3", "€4", "$5"])
+    >>> other_currency_note(parse_amount(amounts), amounts, "amount", "CNY")["signs"]
+    '$, €'
+    >>> other_currency_note(parse_amount(amounts), amounts, "amount", "JPY")["rows"]
+    3
+    """
+    if currency_code is None or parsed.currency is None:
+        return None
+    signs = parsed.currency
+    foreign = [sign for sign in signs.dropna().unique() if currency_code not in SIGN_CURRENCIES[sign]]
+    if not foreign:
+        return None
+    other = signs.isin(foreign).fillna(False).astype(bool)
+    counts = signs[other].value_counts()
+    order = sorted(foreign, key=lambda sign: (-counts[sign], foreign.index(sign)))  # ties: as first written
+    return {"key": "currency_sign_differs", "column": column, "signs": ", ".join(order), "rows": int(other.sum()),
+            "example": str(written[other].iloc[0]), "code": currency_code}
 
 
 def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, minor_unit: int, max_amount: float):
@@ -934,7 +970,7 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
                    rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2,
-                   dimensions=()) -> CleanResult:
+                   dimensions=(), currency_code: str | None = None) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
@@ -944,10 +980,12 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     can be scored (every revenue zero or less after returns), the ledgers are saved and
     `NoScoredCustomers` (a DataError) says what to do. Amounts are exact to `minor_unit` decimals
     (`params.currency.minor_unit`; see `clean_transactions`), so two runs on the same rows, in
-    any order, write byte-identical files. Each of `dimensions` (the params' report dimensions) that
-    the customer table lacks but the transactions hold (channel, category, or an attribute the params
-    keep) becomes a customer attribute: the customer's most frequent value (see
-    `segkit.features.most_frequent_values`), saved in the customers table and named in run.json.
+    any order, write byte-identical files. `currency_code` (`params.currency.code`) is the currency
+    the amounts are in: signs of another are noted, not converted (see `clean_transactions`). Each
+    of `dimensions` (the params' report dimensions) that the customer table lacks but the
+    transactions hold (channel, category, or an attribute the params keep) becomes a customer
+    attribute: the customer's most frequent value (see `segkit.features.most_frequent_values`),
+    saved in the customers table and named in run.json.
     """
     from segkit.crosssell.summaries import save_purchase_summaries
     from segkit.features import customer_features
@@ -956,7 +994,7 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     rules = rules or Cleaning()
     try:
         result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules,
-                                    minor_unit=minor_unit)
+                                    minor_unit=minor_unit, currency_code=currency_code)
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None

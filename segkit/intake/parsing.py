@@ -4,8 +4,8 @@ Each parser takes a pandas Series (text as exported, or values that already have
 returns a `Parsed`: the typed values, for each fix the rows whose value it changed, and for each
 row it could not read the problem in words. A value is fixed only where the fix is certain
 (a currency sign, a thousands separator under the stated decimal convention, full-width digits,
-a date in another unambiguous layout, an Excel serial day); anything else is left missing with
-the problem stated, for the cleaning stage to set the row aside.
+a date in another unambiguous layout or with an English month name, an Excel serial day); anything
+else is left missing with the problem stated, for the cleaning stage to set the row aside.
 
 >>> parse_amount(pd.Series(["12.50", "¥1,234.50", "1,2O4.50"])).values.tolist()
 [12.5, 1234.5, nan]
@@ -41,18 +41,47 @@ _FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
 _FULL_WIDTH.update({"\u3000": " ", "\uffe5": "¥", "\uffe1": "£", "\uffe0": "¢"})
 FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
 
-_CURRENCY = r"US\$|HK\$|RMB|CNY|USD|EUR|GBP|HKD|JPY|[¥$€£]"
+# The currencies (ISO 4217 codes) that each sign or code amounts are read with can stand for. A
+# symbol's set holds at least every currency that CLDR (babel's locale data) writes with it in some
+# locale, so that a sign is taken for another currency's only where it cannot be the params' (a bare
+# "$" is the sign of many dollars and pesos, HKD's too as Hong Kong writes it; ¥ is the yuan's and
+# the yen's); RMB and 元 are how Chinese exports write the yuan. 元 is read only after the number.
+_DOLLAR_SIGN = frozenset({"ARS", "AUD", "BBD", "BMD", "BND", "BSD", "BZD", "CAD", "CLP", "COP", "CUP", "FJD", "GYD",
+                          "HKD", "JMD", "KYD", "LRD", "MXN", "NAD", "NZD", "SBD", "SGD", "SRD", "TTD", "TWD", "USD",
+                          "UYU", "XCD"})
+SIGN_CURRENCIES = {"US$": frozenset({"USD"}), "HK$": frozenset({"HKD"}), "$": _DOLLAR_SIGN,
+                   "¥": frozenset({"CNY", "JPY"}), "RMB": frozenset({"CNY"}), "元": frozenset({"CNY"}),
+                   "€": frozenset({"EUR"}), "£": frozenset({"FKP", "GBP", "GIP", "SHP", "SSP"}),
+                   **{code: frozenset({code}) for code in ("CNY", "USD", "EUR", "GBP", "HKD", "JPY")}}
+
+_CURRENCY = "|".join(re.escape(sign) for sign in sorted(set(SIGN_CURRENCIES) - {"元"}, key=lambda s: (-len(s), s)))
 _AMOUNT = (rf"^(?P<sign1>[+-]?)\s*(?P<pre>{_CURRENCY})?\s*(?P<sign2>[+-]?)\s*(?P<body>[\d.,' ]+?)\s*"
            rf"(?P<post>{_CURRENCY}|元)?$")
 _PLAIN = {".": r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", ",": r"^[+-]?\d+(?:,\d+)?$"}
 _GROUPED = {".": r"^(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:\.\d+)?$",
             ",": r"^(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:,\d+)?$"}
 
-_TIME = r"(?:[ T]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?)?"
+_CLOCK = r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?"
+_TIME = rf"(?:[ T]+{_CLOCK})?"
 _ISO = (r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})"
         r"(?::(?P<second>\d{2})(?:\.\d{1,9})?)?(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?)?$")
 _YMD = rf"^(?P<year>\d{{4}})\s*[-/.年]\s*(?P<month>\d{{1,2}})\s*[-/.月]\s*(?P<day>\d{{1,2}})\s*日?{_TIME}$"
+# Chinese dates with the time right after 日 or in Chinese: "2024年1月2日14:30", "2024年1月2日 14时30分15秒"
+_CHINESE = (r"^(?P<year>\d{4})\s*年\s*(?P<month>\d{1,2})\s*月\s*(?P<day>\d{1,2})\s*日"
+            r"\s*(?P<hour>\d{1,2})\s*[:时]\s*(?P<minute>\d{2})\s*分?(?:\s*:?\s*(?P<second>\d{2})\s*秒?)?$")
 _COMPACT = r"^(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})$"
+# Dates with an English month name, full or abbreviated, in any case ("2 Jan 2024", "January 2, 2024",
+# "02-JAN-24", "2024-Jan-02", "2nd Jan 2024"): the name places the month, so the order is certain.
+# A two-digit year only after day and month (Excel's d-mmm-yy, Oracle's DD-MON-YY); "Jan 2, 24" is doubtful.
+_NAME = r"(?P<name>[A-Za-z]{3,9})\.?"
+_DAY = r"(?P<day>\d{1,2})(?i:st|nd|rd|th)?"
+_GAP = r"[-/., ]*"
+_NAMED_TIME = rf"(?:,?[ T]+{_CLOCK})?$"
+_NAMED = (rf"^{_DAY}{_GAP}{_NAME}{_GAP}(?P<year>\d{{4}}|\d{{2}}){_NAMED_TIME}",
+          rf"^{_NAME}{_GAP}{_DAY}[-/., ]+(?P<year>\d{{4}}){_NAMED_TIME}",
+          rf"^(?P<year>\d{{4}}){_GAP}{_NAME}{_GAP}{_DAY}{_NAMED_TIME}")
+# A two-digit year as strptime's %y reads it (POSIX): 69-99 are 1969-1999, 00-68 are 2000-2068.
+_CENTURY_PIVOT = 69
 _XYY = rf"^(?P<first>\d{{1,2}})[-/.](?P<second_part>\d{{1,2}})[-/.](?P<year>\d{{4}}){_TIME}$"
 _SERIAL = r"^\d{5}(?:\.\d+)?$"
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # Excel's day 0, after its 1900 leap-year bug
@@ -64,7 +93,10 @@ class Parsed:
     """Typed `values`; `fixes[name]` marks rows whose value that fix changed; `problem` says, for a
     row whose text could not be read, why (missing elsewhere). For amounts read from text,
     `written` holds each number as written, in plain notation ("-1234.50", "1e3"), so that its
-    exact decimal value is known (`to_minor_units`); None when the input was not text. `note`, where
+    exact decimal value is known (`to_minor_units`); None when the input was not text. `currency`
+    holds the currency sign or code each amount read from text was written with ("$", "US$", "元":
+    a key of `SIGN_CURRENCIES`), missing where none was (or the amount was unreadable); None when
+    the input was not text. `note`, where
     the column as a whole decided how its values were read (the day/month order of a date column),
     says so: a dict with `key` (a message in `segkit/locale/messages.yaml`) and its values."""
 
@@ -73,6 +105,7 @@ class Parsed:
     problem: pd.Series | None = None
     written: pd.Series | None = None
     note: dict | None = None
+    currency: pd.Series | None = None
 
     def unreadable(self) -> pd.Series:
         if self.problem is None:
@@ -277,7 +310,8 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     bad = text.notna().to_numpy() & number.isna().to_numpy()
     problem = problem.mask(bad, "is not a number" + (" (decimal comma)" if decimal == "," else "")
                            + "; write it like 1234.50")
-    return Parsed(number, fixes, problem, written.where(number.notna()))
+    sign = parts["pre"].fillna(parts["post"]).where(readable & number.notna())
+    return Parsed(number, fixes, problem, written.where(number.notna()), currency=sign)
 
 
 # Half away from zero, as DuckDB, PostgreSQL and Spark round when they cast to a DECIMAL.
@@ -384,9 +418,51 @@ def _typed_datetimes(values: pd.Series, time_zone: str | None) -> Parsed:
     return Parsed(stamps.where(~out_of_range), fixes, problem)
 
 
+def _month_name_parts(text: pd.Series) -> pd.DataFrame:
+    """The year, month, day, hour, minute and second (float64) of each row written with an English
+    month name in one of the layouts `_NAMED`; missing where it is in none or its word is no month.
+    Month names are dateutil's (full or abbreviated, "Sept" too, in any case), looked up once per
+    distinct word; a two-digit year is read as strptime's %y reads it. In Arrow, as `_extract`."""
+    from dateutil.parser import parserinfo
+
+    months = parserinfo()
+    names = ("year", "month", "day", "hour", "minute", "second")
+    out = {name: np.full(len(text), np.nan) for name in names}
+    array = pa.array(text.astype("string").array)
+    rows = np.arange(len(text))  # the rows no layout has read yet
+    for pattern in _NAMED:
+        if not len(rows):
+            break
+        found = pc.extract_regex(array.take(rows), pattern)
+
+        def group(name: str) -> pa.Array:
+            values = pc.struct_field(found, name)
+            return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+        words = pc.dictionary_encode(pc.utf8_lower(group("name")))
+        number = pa.array([months.month(word) for word in words.dictionary.to_pylist()], pa.float64())
+        parts = {"month": pc.take(number, words.indices)}
+        year = group("year")
+        parts["year"] = pc.cast(year, pa.float64())
+        century = pc.if_else(pc.less(parts["year"], _CENTURY_PIVOT), 2000.0, 1900.0)
+        parts["year"] = pc.if_else(pc.equal(pc.utf8_length(year), 2), pc.add(parts["year"], century), parts["year"])
+        for name in ("day", "hour", "minute", "second"):
+            parts[name] = pc.cast(group(name), pa.float64())
+        parts = {name: values.to_numpy(zero_copy_only=False) for name, values in parts.items()}
+        hit = ~np.isnan(parts["month"])
+        for name in names:
+            out[name][rows[hit]] = parts[name][hit]
+        rows = rows[~hit]
+    return pd.DataFrame(out, index=text.index)
+
+
 def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: str | None = None) -> Parsed:
     """Dates and times as exported: ISO ("2024-01-05", "2024-01-05 13:02") as is; "2024/1/5",
-    "2024年1月5日", "20240105", "05-01-2024" and Excel serial days (45296) fixed.
+    "2024年1月5日", "2024年1月5日14时30分", "20240105", "05-01-2024", dates with an English month name
+    ("5 Jan 2024", "January 5, 2024", "05-JAN-24", "2024-Jan-05", any case, a time after them) and
+    Excel serial days (45296) fixed. A month name settles the order of day and month, so such dates
+    are read whatever the column's other dates are, and settle nothing for them; a two-digit year
+    only after day and month ("05-Jan-24": 2024; 69-99 are 1969-1999, as strptime's %y).
 
     Day or month first ("05/01/2024"): as `day_first` states; when it is not stated, the column
     decides: if some of its values can only be day-first (a first part above 12, "25/12/2024") and
@@ -405,6 +481,8 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
 
     >>> parse_datetime(pd.Series(["2024-01-05", "2024/1/5 13:02", "45296", "25/12/2024"])).values.dt.strftime("%Y-%m-%d %H:%M").tolist()
     ['2024-01-05 00:00', '2024-01-05 13:02', '2024-01-05 00:00', '2024-12-25 00:00']
+    >>> parse_datetime(pd.Series(["5 Jan 2024", "JANUARY 5, 2024 13:02", "31 Feb 2024"])).values.tolist()
+    [Timestamp('2024-01-05 00:00:00'), Timestamp('2024-01-05 13:02:00'), NaT]
     >>> parse_datetime(pd.Series(["25/12/2024", "05/01/2024"])).note["key"]
     'date_order_day_first'
     """
@@ -420,20 +498,33 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     problem = pd.Series(pd.NA, index=index, dtype="string")
     offset = pd.Series(pd.NA, index=index, dtype="string")
 
-    def take(pattern: str) -> pd.Series:
-        nonlocal parts, found, offset
-        groups = _extract(text.where(~found), pattern, numbers=True)
-        hit = _flag(groups["year"].notna())
-        for column in parts.columns:
-            if column in groups:
-                parts[column] = parts[column].mask(hit, groups[column])
-        if "offset" in groups:
-            offset = offset.mask(hit, groups["offset"])
+    def take(pattern: str | Callable[[pd.Series], pd.DataFrame], needs: str | None = None) -> pd.Series:
+        """Read the rows not read yet that `pattern` matches (a regex, or a function giving the parts),
+        among those that hold `needs` (a regex) when given: a cheap test that spares most columns
+        the pattern. Only those rows are matched, so a column read by an earlier layout costs nothing."""
+        nonlocal found, offset
+        rows = np.flatnonzero((_flag(text.notna()) & ~found).to_numpy())
+        if needs is not None and len(rows):
+            rows = rows[_flag(text.iloc[rows].str.contains(needs, regex=True)).to_numpy()]
+        hit = np.zeros(len(index), dtype=bool)
+        if len(rows):
+            rest = text.iloc[rows]
+            groups = pattern(rest) if callable(pattern) else _extract(rest, pattern, numbers=True)
+            matched = _flag(groups["year"].notna()).to_numpy()
+            rows = rows[matched]
+            for column in parts.columns:
+                if column in groups:
+                    parts.iloc[rows, parts.columns.get_loc(column)] = groups[column].to_numpy(
+                        dtype="float64", na_value=np.nan)[matched]
+            if "offset" in groups:
+                offset.iloc[rows] = groups["offset"].iloc[np.flatnonzero(matched)].to_numpy()
+            hit[rows] = True
+        hit = pd.Series(hit, index=index)
         found = found | hit
         return hit
 
     take(_ISO)
-    reformatted = take(_YMD) | take(_COMPACT)
+    reformatted = take(_YMD) | take(_CHINESE, needs="年") | take(_COMPACT) | take(_month_name_parts, needs="[A-Za-z]")
 
     other = _extract(text.where(~found), _XYY, numbers=True)
     hit = _flag(other["year"].notna())
@@ -485,7 +576,9 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
 
     year_zero = found & _flag(parts["year"] < 1)  # datetime64 holds year 0, Python's dates do not
     problem = problem.mask(year_zero, "has year 0, which no calendar has; write the year in full")
-    found = found & ~year_zero
+    # pandas adds the hours, minutes and seconds to the date: 25:00 would be 01:00 the next day
+    no_time = _flag((parts["hour"] > 23) | (parts["minute"] > 59) | (parts["second"] > 59))
+    found = found & ~year_zero & ~no_time
     stamps = pd.to_datetime(parts.where(found).fillna({"hour": 0, "minute": 0, "second": 0}).astype("float64"),
                             errors="coerce").astype("datetime64[us]")
     stamps = stamps.where(found)
