@@ -337,3 +337,19 @@ def test_level_shares_count_as_a_crosstab_of_members_by_level(n, k, missing, see
         expected.columns = [1, 2, 3, 4, 5]
         got = level_shares(features, labels, column)
         pd.testing.assert_frame_equal(got, expected, check_index_type=False, check_names=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 300), st.integers(1, 5), st.integers(1, 50), st.integers(0, 2 ** 31 - 1))
+def test_canonical_order_is_lexsorts_order(n, width, levels, seed):
+    """The same positions as np.lexsort over the columns (first column first), ties (equal rows) in
+    their order: many equal values, few, negative, and, with a key that would overflow, still right."""
+    from segkit.models import cluster
+    from segkit.models.cluster import canonical_order
+
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-levels, levels, size=(n, width)).astype(float) * rng.choice([1.0, 0.5, 1e6], width)
+    assert canonical_order(X).tolist() == np.lexsort(X.T[::-1]).tolist()
+    wide = rng.random((n + 2000, 6))  # every value distinct: 2000 ** 6 > 2 ** 62 would overflow a plain key
+    assert canonical_order(wide).tolist() == np.lexsort(wide.T[::-1]).tolist()
+    assert canonical_order(np.empty((n, 0))).tolist() == list(range(n))
