@@ -487,3 +487,26 @@ def test_the_documented_example_is_valid_and_every_rule_is_documented():
     assert params.source.kind == "customers" and params.source.customer_level.sums["orders"][0] == "NumWebPurchases"
     for rule in CUSTOMER_RULES:
         assert f"`{rule}`" in text, rule
+
+
+def test_revenue_in_another_currency_is_noted_and_kept():
+    """A customer table whose revenue is written with $ and € in a CNY run: the rows are kept as
+    written (not converted), and one note per column says which signs, how many, and what to do, in
+    en and zh, naming the table's own column; ¥ and 元 in a CNY run, or no currency stated, say nothing."""
+    from segkit.intake.customer_level import customer_level_table
+    from segkit.report.html import say_each
+
+    raw = pd.DataFrame({"source_row": [2, 3, 4, 5], "ID": ["a", "b", "c", "d"], "Recency": ["5", "40", "41", "7"],
+                        "Spend": ["$10.10", "¥20.20", "€3", "$4"], "Gift": ["1", "2", "3元", "4"]})
+    columns = {"customer_id": "ID", "recency_days": "Recency"}
+    got = customer_level_table(raw, columns, {"revenue": ["Spend", "Gift"]}, currency_code="CNY")
+    assert got.features["revenue"].tolist() == [11.1, 22.2, 6.0, 8.0] and got.ledger.loc[
+        got.ledger["outcome"] == "set_aside", "rows"].sum() == 0
+    assert [(n["column"], n["signs"], n["rows"], n["example"], n["code"]) for n in got.notes] == [
+        ("Spend", "$, €", 3, "$10.10", "CNY")]
+    english = say_each(got.messages("en"), "en").markup
+    assert 'The Spend column holds 3 amounts written with $, € (like &quot;$10.10&quot;)' in english
+    assert "currency.code: CNY" in english and "not converted" in english
+    assert "Spend 列有 3 个金额带有 $, € 符号" in say_each(got.messages("zh"), "zh").markup
+    assert customer_level_table(raw, columns, {"revenue": ["Spend", "Gift"]}).notes == ()
+    assert customer_level_table(raw, columns, {"revenue": ["Gift"]}, currency_code="CNY").notes == ()

@@ -45,7 +45,7 @@ import pandas as pd
 
 from segkit.errors import DataError
 from segkit.features import FEATURE_COLUMNS
-from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, max_units
+from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, max_units, other_currency_note
 from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
     parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
 from segkit.intake.sources import _listing, _name as _cut, read_customer_table, read_file
@@ -107,6 +107,9 @@ class CustomerLevel:
       `as_of_from`: "params", "latest_last_purchase" (the latest last purchase kept), "unknown"
       (recency given, no as_of) or "none" (no recency at all).
     - `needs_transactions`: the report sections that cannot run (TRANSACTION_SECTIONS).
+    - `notes`: what the reading noticed without setting rows aside, as cleaning's notes are (a dict
+      with `key`, a message `cleaning.note.<key>`, and its values): revenue written with another
+      currency's sign than params currency.code (`segkit.intake.cleaning.other_currency_note`).
     """
 
     features: pd.DataFrame
@@ -120,6 +123,7 @@ class CustomerLevel:
     surveys: pd.DataFrame | None = None
     needs_transactions: tuple[str, ...] = TRANSACTION_SECTIONS
     origin: str = ""
+    notes: tuple[dict, ...] = ()
 
     def statements(self, lang: str = "en") -> list[str]:
         """What a notebook says about this source, in `lang` (en or zh): how the as-of date was
@@ -135,6 +139,7 @@ class CustomerLevel:
             words = _FEATURE_WORDS[lang]
             said.append(("customers.missing", {"columns": ("、" if lang == "zh" else ", ").join(words[c] for c in self.missing)}))
         said.append(("customers.needs_transactions", {}))
+        said.extend((f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"}) for note in self.notes)
         return said
 
 
@@ -148,7 +153,8 @@ class NoCustomerRows(DataError):
 
 def load_customer_level(source: Source, params_path: str | Path | None = None, as_of: dt.date | None = None,
                         minor_unit: int = 2, max_amount: float = 1e12, decimal_mark: str = ".",
-                        day_first: bool | None = None, activity_days: int = 90) -> CustomerLevel:
+                        day_first: bool | None = None, activity_days: int = 90,
+                        currency_code: str | None = None) -> CustomerLevel:
     """Read a `source.kind: customers` table (and source.surveys, if given) into per-customer features.
 
     The file is read by `segkit.intake.sources.read_file` (CSV, TSV, Excel, Parquet, DuckDB; UTF-8 or
@@ -157,7 +163,8 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
     last_purchase, or leaves it unknown when the table gives only recency. `minor_unit` and
     `max_amount` are `params.currency.minor_unit` and `params.cleaning.max_amount`; `decimal_mark`
     and `day_first` are `params.cleaning.decimal` and `params.cleaning.day_first`; `activity_days` is
-    `params.features.activity_days` (the window of `orders_recent`).
+    `params.features.activity_days` (the window of `orders_recent`); `currency_code` is
+    `params.currency.code` (revenue written with another currency's sign is noted, not converted).
 
     Raises DataError naming the file and key when a mapped column is not there, and NoCustomerRows
     (a DataError, with the result) when every row is set aside. See `customer_level_table`.
@@ -173,7 +180,7 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
     sums = source.customer_level.sums if source.customer_level else {}
     result = customer_level_table(raw, spec.columns, sums, as_of=as_of, minor_unit=minor_unit, max_amount=max_amount,
                                   decimal_mark=decimal_mark, day_first=day_first, activity_days=activity_days,
-                                  origin=spec.path)
+                                  origin=spec.path, currency_code=currency_code)
     if surveys_spec is not None:
         result = replace(result, surveys=read_customer_table(surveys_spec, "surveys"))
     return result
@@ -182,7 +189,8 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
 def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[str]] | None = None,
                          as_of: dt.date | None = None, minor_unit: int = 2, max_amount: float = 1e12,
                          decimal_mark: str = ".", day_first: bool | None = None, activity_days: int = 90,
-                         origin: str = "input", key: str = "source.customers") -> CustomerLevel:
+                         origin: str = "input", key: str = "source.customers",
+                         currency_code: str | None = None) -> CustomerLevel:
     """A customer-level table as read (`read_file`: `source_row`, then the table's columns, values as
     text or typed) into a `CustomerLevel`: see the module docstring for the rules and the result's
     docstring for its frames.
@@ -191,7 +199,9 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
     orders, revenue, first_purchase; any other key renames an extra column); `sums` maps orders or
     revenue to several columns added up. Money is exact: revenue (or each part of its sum) is read
     from the number as written, rounded once to `minor_unit` decimals half away from zero, summed
-    in integer minor units, and given as the nearest float64 to the exact total.
+    in integer minor units, and given as the nearest float64 to the exact total. Revenue written
+    with a currency sign that cannot stand for `currency_code` (params currency.code) is kept as
+    written, and noted (`notes`).
 
     >>> raw = pd.DataFrame({"source_row": [2, 3, 4], "ID": ["a", "b", "b"], "Recency": ["5", "40", "41"],
     ...                     "Spend": ["10.10", "¥20.20", "3"]})
@@ -214,7 +224,8 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
                                     decimal_mark, verdict)
                for name in ("recency_days", "orders") if name in columns or name in sums}
     revenue_parts = sums.get("revenue") or ([columns["revenue"]] if "revenue" in columns else [])
-    revenue = _revenue(table, revenue_parts, decimal_mark, minor_unit, max_amount, verdict) if revenue_parts else None
+    revenue, notes = (_revenue(table, revenue_parts, decimal_mark, minor_unit, max_amount, verdict, currency_code)
+                      if revenue_parts else (None, ()))
     for name, values in (("orders", numbers.get("orders")), ("revenue", revenue),
                          ("recency_days", numbers.get("recency_days"))):
         if values is not None:
@@ -236,7 +247,7 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
     if not kept.any():
         empty = _features(values, dates, numbers, revenue, None, None, kept, activity_days)
         result = CustomerLevel(empty, extras.iloc[0:0], quarantine, ledger, as_of, as_of_from, (), extra_numeric,
-                               origin=origin)
+                               origin=origin, notes=notes)
         raise NoCustomerRows(f"{origin}: all {len(table)} rows were set aside ({_top(ledger)}); see the quarantine "
                              "for each row and its reason, and fix the table or its column map", result)
     features = _features(values, dates, numbers, revenue, as_of, extras[list(extra_numeric)], kept, activity_days)
@@ -245,7 +256,7 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
     customers.insert(0, "customer_id", customer_id[kept].astype(str).to_numpy())
     customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
     return CustomerLevel(features, customers, quarantine, ledger, as_of, as_of_from, missing, extra_numeric,
-                         origin=origin)
+                         origin=origin, notes=notes)
 
 
 class _Verdicts:
@@ -339,10 +350,12 @@ def _whole_numbers(table: pd.DataFrame, name: str, parts: list[str], decimal_mar
 
 
 def _revenue(table: pd.DataFrame, parts: list[str], decimal_mark: str, minor_unit: int, max_amount: float,
-             verdict: _Verdicts) -> pd.Series:
+             verdict: _Verdicts, currency_code: str | None = None) -> tuple[pd.Series, tuple[dict, ...]]:
     """Revenue (the exact sum of `parts`) as the nearest float64; empty, unreadable, infinite and
     implausible amounts marked. Each part is rounded once to `minor_unit` decimals, from the number
-    as written, and the parts are added in integer minor units (Python integers: no overflow)."""
+    as written, and the parts are added in integer minor units (Python integers: no overflow).
+    With it, the notes on parts written with another currency's sign than `currency_code`."""
+    notes = []
     units = pd.Series([0] * len(table), index=table.index, dtype="object")
     largest = max_units(max_amount, minor_unit)
     too_large = f"is above cleaning.max_amount {max_amount:g} in size: implausible, never summed"
@@ -350,6 +363,9 @@ def _revenue(table: pd.DataFrame, parts: list[str], decimal_mark: str, minor_uni
         given = table[theirs]
         parsed = parse_amount(given, decimal=decimal_mark)
         verdict.parsed.append(parsed)
+        note = other_currency_note(parsed, given, theirs, currency_code)
+        if note is not None:
+            notes.append(note)
         verdict.originals["revenue" if len(parts) == 1 else theirs] = given
         label = "revenue" if len(parts) == 1 else f'revenue part "{theirs}"'
         text = label + ' "' + given.astype("string") + '" '
@@ -364,7 +380,7 @@ def _revenue(table: pd.DataFrame, parts: list[str], decimal_mark: str, minor_uni
         verdict.mark("implausible_amount", over | (part_units.abs() > largest).fillna(False), text + too_large)
         units = units + part_units.astype("object").where(part_units.notna(), 0)
     verdict.mark("implausible_amount", units.map(lambda u: abs(int(u)) > largest), "the revenue " + too_large)
-    return _to_float(units, minor_unit)
+    return _to_float(units, minor_unit), tuple(notes)
 
 
 def _as_of(as_of: dt.date | None, dates: dict[str, pd.Series], numbers: dict[str, pd.Series],
