@@ -319,3 +319,14 @@ def test_each_currency_sign_stands_for_every_currency_cldr_writes_with_it():
     for sign, codes in SIGN_CURRENCIES.items():
         if sign != "RMB" and not (sign.isupper() and sign.isalpha()):  # a code stands for itself
             assert written[sign] and written[sign] <= codes, (sign, written[sign] - codes)
+
+
+def test_chinese_times_with_unpadded_minutes_and_seconds():
+    """Chinese software writes 时/分/秒 (and 点) without padding: 19时0分 is 19:00, 9点5分 09:05; a
+    minute or hour out of range is still no date."""
+    written = pd.Series(["2023年3月17日 19时0分", "2024年1月2日 14时5分", "2024年1月2日 14时30分5秒", "2024年1月2日 9点5分",
+                         "2024年1月2日 25时0分", "2024年1月2日 14时61分"])
+    got = parse_datetime(written)
+    assert got.values.tolist()[:4] == [pd.Timestamp("2023-03-17 19:00"), pd.Timestamp("2024-01-02 14:05"),
+                                      pd.Timestamp("2024-01-02 14:30:05"), pd.Timestamp("2024-01-02 09:05")]
+    assert got.values.iloc[4:].isna().all() and got.unreadable().tolist() == [False] * 4 + [True] * 2

@@ -66,9 +66,10 @@ _TIME = rf"(?:[ T]+{_CLOCK})?"
 _ISO = (r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})"
         r"(?::(?P<second>\d{2})(?:\.\d{1,9})?)?(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?)?$")
 _YMD = rf"^(?P<year>\d{{4}})\s*[-/.年]\s*(?P<month>\d{{1,2}})\s*[-/.月]\s*(?P<day>\d{{1,2}})\s*日?{_TIME}$"
-# Chinese dates with the time right after 日 or in Chinese: "2024年1月2日14:30", "2024年1月2日 14时30分15秒"
+# Chinese dates with the time right after 日 or in Chinese, minutes and seconds padded or not:
+# "2024年1月2日14:30", "2024年1月2日 14时30分15秒", "2023年3月17日 19时0分", "2024年1月2日 9点5分"
 _CHINESE = (r"^(?P<year>\d{4})\s*年\s*(?P<month>\d{1,2})\s*月\s*(?P<day>\d{1,2})\s*日"
-            r"\s*(?P<hour>\d{1,2})\s*[:时]\s*(?P<minute>\d{2})\s*分?(?:\s*:?\s*(?P<second>\d{2})\s*秒?)?$")
+            r"\s*(?P<hour>\d{1,2})\s*[:时点]\s*(?P<minute>\d{1,2})\s*分?(?:\s*:?\s*(?P<second>\d{1,2})\s*秒?)?$")
 _COMPACT = r"^(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})$"
 # Dates with an English month name, full or abbreviated, in any case ("2 Jan 2024", "January 2, 2024",
 # "02-JAN-24", "2024-Jan-02", "2nd Jan 2024"): the name places the month, so the order is certain.
