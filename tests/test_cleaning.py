@@ -647,3 +647,20 @@ def test_clean_and_save_keeps_the_currency_note_in_run_json(tmp_path):
     notes = load_run_info(tmp_path)["cleaning_notes"]
     assert {"key": "currency_sign_differs", "column": "amount", "signs": "$", "rows": 1, "example": "$12",
             "code": "CNY"} in notes
+
+
+@pytest.mark.parametrize("label", ["Total", "GRAND TOTAL", " 合计 ", "总计", "Subtotal"])
+def test_a_dated_total_line_is_set_aside_not_kept_as_a_customer(tmp_path, label):
+    """An export's own total line with a date (and an amount that sums the others) is no customer:
+    set aside as totals_row, so the revenue kept is the customers' and not doubled; a customer whose
+    id merely contains the word (Totalis) is kept."""
+    rows = [("a", "1", "2024-01-05", "10.00"), ("b", "2", "2024-01-06", "20.00"), ("Totalis", "3", "2024-01-07", "5.00"),
+            (label, "", "2024-01-31", "35.00")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {5: "totals_row"}  # the total line is line 5 of the file
+    assert result.clean["amount"].sum() == 35.0 and "Totalis" in set(result.clean["customer_id"])
+    detail = result.quarantine["detail"].iloc[0]
+    assert detail == f'customer_id "{label.strip()}" is a total line\'s label, not a customer'
+    from segkit.i18n import detail_text
+
+    assert detail_text(detail, "zh") == f'客户ID "{label.strip()}" 是文件自带合计行的标签，不是客户'

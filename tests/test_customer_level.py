@@ -510,3 +510,14 @@ def test_revenue_in_another_currency_is_noted_and_kept():
     assert "Spend 列有 3 个金额带有 $, € 符号" in say_each(got.messages("zh"), "zh").markup
     assert customer_level_table(raw, columns, {"revenue": ["Spend", "Gift"]}).notes == ()
     assert customer_level_table(raw, columns, {"revenue": ["Gift"]}, currency_code="CNY").notes == ()
+
+
+def test_a_customer_tables_total_line_is_set_aside():
+    from segkit.intake.customer_level import customer_level_table
+
+    raw = pd.DataFrame({"source_row": [2, 3, 4], "ID": ["a", "b", "合计"], "Recency": ["5", "40", "5"],
+                        "Spend": ["10", "20", "30"]})
+    got = customer_level_table(raw, {"customer_id": "ID", "recency_days": "Recency", "revenue": "Spend"})
+    assert got.features["customer_id"].tolist() == ["a", "b"] and got.features["revenue"].sum() == 30.0
+    assert got.quarantine["reason"].tolist() == ["totals_row"]
+    assert got.ledger.set_index("rule").loc["totals_row", "rows"] == 1

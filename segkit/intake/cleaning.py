@@ -37,6 +37,7 @@ from segkit.intake.parsing import (FIXES, SIGN_CURRENCIES, Parsed, decimal_array
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
     "missing_customer_id",
+    "totals_row",
     "missing_date",
     "unreadable_date",
     "implausible_past_date",
@@ -55,6 +56,10 @@ RULES = (
     "non_positive_amount",
     "outlier",
 )
+# A customer id that is the label of an export's own total line ("Total", "合计" ...), compared trimmed and
+# in lower case: such a line sums the others, so kept as a customer it would double the revenue.
+TOTALS_LABELS = ("total", "totals", "grand total", "subtotal", "sub total", "sub-total", "sum", "overall",
+                 "合计", "總計", "总计", "小计", "小計", "合計", "总和", "汇总", "彙總", "共计", "總和")
 # Fixes made in the engine, after the text fixes of segkit.intake.parsing.FIXES (in this order on a row).
 ENGINE_FIXES = ("filled_category", "filled_channel", "filled_product", "filled_quantity", "return_netted",
                 "outlier_capped")
@@ -670,6 +675,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
 
     tests = {
         "missing_customer_id": t.customer_id.isnull() | (t.customer_id.strip() == ""),
+        "totals_row": t.customer_id.strip().lower().isin(list(TOTALS_LABELS)),
         "missing_date": t.ordered_at.isnull() & readable,
         "unreadable_date": unreadable("unreadable_date"),
         "implausible_past_date": unreadable("implausible_past_date"),
@@ -689,6 +695,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     reason = ibis.cases(*[(test.fill_null(False), rule) for rule, test in tests.items()], else_=ibis.null(str))
     said = {
         "missing_customer_id": "customer_id is empty",
+        "totals_row": ibis.literal('customer_id "').concat(t.customer_id, '" is a total line\'s label, not a customer'),
         "missing_date": "ordered_at is empty",
         "missing_amount": "amount is empty",
         "before_start": f"dated before cleaning.start_date {rules.start_date}",

@@ -16,6 +16,7 @@ stage's, and the as-of date. Every input row is used, used after a fix (the text
 `segkit.intake.parsing`) or set aside for the first rule it breaks, in the order of CUSTOMER_RULES:
 
 - `missing_customer_id`: the id is empty.
+- `totals_row`: the id is a total line's label ("Total", "合计": `segkit.intake.cleaning.TOTALS_LABELS`).
 - `duplicate`: the row repeats an earlier row (every column the same text, blanks and full-width
   characters aside): the first is used.
 - `duplicate_customer_id`: one customer id on rows that differ: every such row is set aside, since
@@ -45,7 +46,7 @@ import pandas as pd
 
 from segkit.errors import DataError
 from segkit.features import FEATURE_COLUMNS
-from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, max_units, other_currency_note
+from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, TOTALS_LABELS, max_units, other_currency_note
 from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
     parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
 from segkit.intake.sources import _listing, _name as _cut, read_customer_table, read_file
@@ -53,7 +54,7 @@ from segkit.params import CUSTOMER_LEVEL_COLUMNS, CUSTOMER_LEVEL_RESERVED, FileT
 
 # The order matters: a row is set aside for the first rule it breaks.
 CUSTOMER_RULES = (
-    "missing_customer_id", "duplicate", "duplicate_customer_id",
+    "missing_customer_id", "totals_row", "duplicate", "duplicate_customer_id",
     "missing_date", "unreadable_date",
     "missing_recency", "unreadable_recency", "missing_orders", "unreadable_orders",
     "missing_amount", "unreadable_amount", "non_finite_amount", "implausible_amount",
@@ -286,6 +287,8 @@ def _customer_ids(table: pd.DataFrame, theirs: str, verdict: _Verdicts) -> pd.Se
     verdict.originals["customer_id"] = table[theirs]
     customer_id = ids.values.astype("string")
     verdict.mark("missing_customer_id", customer_id.isna(), "customer_id is empty")
+    totals = customer_id.str.strip().str.lower().isin(TOTALS_LABELS).fillna(False).to_numpy(dtype=bool)
+    verdict.mark("totals_row", totals, 'customer_id "' + customer_id.fillna("") + '" is a total line\'s label, not a customer')
     # two rows are the same record when every column is the same text, blanks and full-width characters aside
     as_given = pd.DataFrame({c: (normalise_text(table[c])[0] if is_text(table[c]) else table[c].astype("string"))
                              for c in table.columns if c != "source_row"}, index=index)
