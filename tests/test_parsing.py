@@ -319,3 +319,22 @@ def test_each_currency_sign_stands_for_every_currency_cldr_writes_with_it():
     for sign, codes in SIGN_CURRENCIES.items():
         if sign != "RMB" and not (sign.isupper() and sign.isalpha()):  # a code stands for itself
             assert written[sign] and written[sign] <= codes, (sign, written[sign] - codes)
+
+
+def test_an_amount_the_other_decimal_mark_reads_names_the_setting():
+    texts = ["€298,93", "240,89 €", "69,21", "1.234,50", "1234.50", "12.5", "n/a", None]
+    point = parse_amount(pd.Series(texts, dtype="object"))
+    comma_hint = 'is not a number; it looks like a decimal comma: set cleaning.decimal: ","'
+    assert point.problem.tolist()[:4] == [comma_hint] * 4
+    assert point.problem.tolist()[6] == "is not a number; write it like 1234.50"
+    assert point.problem.iloc[[4, 5, 7]].isna().all()
+    comma = parse_amount(pd.Series(texts, dtype="object"), decimal=",")
+    assert comma.values.tolist()[:4] == [298.93, 240.89, 69.21, 1234.5]
+    point_hint = 'is not a number (decimal comma); it looks like a decimal point: set cleaning.decimal: "."'
+    assert comma.problem.tolist()[4:7] == [point_hint, point_hint, "is not a number (decimal comma); write it like 1234,50"]
+    # the example given reads under the mark stated
+    assert parse_amount(pd.Series(["1234,50"]), decimal=",").values.tolist() == [1234.5]
+    # an index that is not 0..n-1 (a customer table's rows) keeps each problem on its row
+    shuffled = parse_amount(pd.Series(["69,21", "n/a", "5"], index=[7, 7, 3]))
+    assert shuffled.problem.tolist()[:2] == [comma_hint, "is not a number; write it like 1234.50"]
+
