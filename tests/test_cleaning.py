@@ -594,10 +594,10 @@ def test_amounts_in_another_currency_are_kept_and_noted_in_both_languages(tmp_pa
     values = {k: v for k, v in note.items() if k != "key"}
     assert t("cleaning.note.currency_sign_differs", "en", **values) == (
         'The amount column holds 4 amounts written with $, US$, € (like "$12.50"), but the params say '
-        "currency.code: CNY. They are used as written, not converted: convert them to CNY in the source, or set "
-        "currency.code (and currency.symbol) to the file's currency.")
+        "currency.code: CNY. The rows kept are used as written, not converted: convert them to CNY in the source, "
+        "or set currency.code (and currency.symbol) to the file's currency.")
     assert t("cleaning.note.currency_sign_differs", "zh", **values) == (
-        "amount 列有 4 个金额带有 $, US$, € 符号（如 \"$12.50\"），而参数中 currency.code 为 CNY。这些金额按原数值使用，"
+        "amount 列有 4 个金额带有 $, US$, € 符号（如 \"$12.50\"），而参数中 currency.code 为 CNY。保留的行按原数值使用，"
         "未做换算：请在源数据中换算为 CNY，或把 currency.code（及 currency.symbol）改为文件所用的货币。")
     assert result.messages()[-1][0] == "cleaning.note.currency_sign_differs"  # shown in 01_cleaning
 
@@ -637,6 +637,112 @@ def test_a_unit_price_in_another_currency_is_noted_by_its_column(tmp_path):
     assert result.clean["amount"].tolist() == [7.0, 4.0]
     assert currency_note(result) == {"key": "currency_sign_differs", "column": "unit_price", "signs": "€", "rows": 1,
                                      "example": "€3.50", "code": "CNY"}
+
+
+def named_orders(tmp_path, header, rows, columns):
+    """The file intake of a small CSV whose columns have the file's own `header`, mapped by `columns`
+    (segkit's name -> the file's)."""
+    import csv
+
+    from ledger_check import file_source
+    from segkit.intake.sources import load_source
+
+    path = tmp_path / "orders.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return load_source(file_source(path, columns=columns)).transactions
+
+
+@pytest.mark.parametrize("header, columns, named", [
+    (["客户ID", "订单号", "下单时间", "金额"],
+     {"customer_id": "客户ID", "order_id": "订单号", "ordered_at": "下单时间", "amount": "金额"}, "金额"),
+    (["cust", "order_id", "day", "amount"], {"customer_id": "cust", "ordered_at": "day"}, "amount"),
+])
+def test_the_currency_note_names_the_files_own_column(tmp_path, header, columns, named):
+    from segkit.i18n import t
+
+    tx = named_orders(tmp_path, header, [("C1", "O1", "2024-01-05", "$298.93"), ("C2", "O2", "2024-01-06", "¥3"),
+                                         ("C3", "O3", "2024-13-45", "$5")], columns)  # row 4: set aside (its date)
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code="CNY")
+    assert reasons(result) == {4: "unreadable_date"}
+    note = currency_note(result)
+    assert note["column"] == named and note["rows"] == 2
+    values = {k: v for k, v in note.items() if k != "key"}
+    zh = t("cleaning.note.currency_sign_differs", "zh", **values)
+    assert zh.startswith(f"{named} 列有 2 个金额带有 $ 符号") and "保留的行按原数值使用" in zh
+    en = t("cleaning.note.currency_sign_differs", "en", **values)
+    assert en.startswith(f"The {named} column holds 2 amounts") and "The rows kept are used as written" in en
+
+
+def test_a_unit_price_note_names_the_files_column(tmp_path):
+    tx = named_orders(tmp_path, ["客户", "日期", "数量", "单价"], [("C1", "2024-01-05", "2", "US$ 240.89"),
+                                                              ("C2", "2024-01-06", "1", "¥4")],
+                      {"customer_id": "客户", "ordered_at": "日期", "quantity": "数量", "unit_price": "单价"})
+    note = currency_note(clean_transactions(None, tx, as_of=AS_OF, currency_code="CNY"))
+    assert (note["column"], note["signs"], note["rows"]) == ("单价", "US$", 1)
+
+
+# -- amounts written with the other decimal mark than cleaning.decimal ------------------------------
+
+def decimal_note(result):
+    return next((n for n in result.notes if n["key"] == "decimal_mark_differs"), None)
+
+
+def test_a_decimal_comma_column_under_the_default_names_the_setting(tmp_path):
+    from segkit.i18n import detail_text, t
+
+    rows = [("C1", "2024-01-05", "€298,93"), ("C2", "2024-01-06", "240,89 €"), ("C3", "2024-01-07", "69,21"),
+            ("C4", "2024-01-08", "1.234,50")]
+    tx = named_orders(tmp_path, ["Kunde", "Datum", "Betrag"], rows,
+                      {"customer_id": "Kunde", "ordered_at": "Datum", "amount": "Betrag"})
+    with pytest.raises(NoCleanRows) as err:
+        clean_transactions(None, tx, as_of=AS_OF)
+    assert 'set cleaning.decimal: ","' in str(err.value)
+    result = err.value.result
+    assert_every_row_accounted(result, tx)
+    details = result.quarantine["detail"].tolist()
+    assert details[0] == 'amount "€298,93" is not a number; it looks like a decimal comma: set cleaning.decimal: ","'
+    assert all(d.endswith('set cleaning.decimal: ","') for d in details)
+    assert detail_text(details[2], "zh") == '金额 "69,21" 不是数字；看起来用的是小数逗号：请设置 cleaning.decimal: ","'
+    note = decimal_note(result)
+    assert note == {"key": "decimal_mark_differs", "column": "Betrag", "rows": 4, "example": "€298,93",
+                    "decimal": ".", "other": ","}
+    values = {k: v for k, v in note.items() if k != "key"}
+    assert t("cleaning.note.decimal_mark_differs", "en", **values) == (
+        'The Betrag column holds 4 amounts like "€298,93" that are not numbers with the decimal mark of the params '
+        '(cleaning.decimal: ".") but are with ",": they are set aside. If the file writes decimals with ",", set '
+        'cleaning.decimal: ",".')
+    assert t("cleaning.note.decimal_mark_differs", "zh", **values) == (
+        'Betrag 列有 4 个金额（如 "€298,93"）按参数的小数点（cleaning.decimal: "."）无法读取，按 "," 则可以读取：'
+        '这些行已被隔离。如文件以 "," 作小数点，请设置 cleaning.decimal: ","。')
+    # as the note says: the same file read with a decimal comma
+    comma = clean_transactions(None, tx, as_of=AS_OF, rules=Cleaning(decimal=","))
+    assert comma.clean["amount"].tolist() == [298.93, 240.89, 69.21, 1234.5] and decimal_note(comma) is None
+
+
+def test_a_decimal_point_column_under_a_stated_comma_names_the_setting(tmp_path):
+    tx = csv_orders(tmp_path, [("C1", "O1", "2024-01-05", "12.50"), ("C2", "O2", "2024-01-06", "7"),
+                               ("C3", "O3", "2024-01-07", "1,234.50")])
+    result = clean_transactions(None, tx, as_of=AS_OF, rules=Cleaning(decimal=","))
+    assert reasons(result) == {2: "unreadable_amount", 4: "unreadable_amount"}
+    assert result.quarantine["detail"].tolist() == [
+        f'amount "{v}" is not a number (decimal comma); it looks like a decimal point: set cleaning.decimal: "."'
+        for v in ("12.50", "1,234.50")]
+    assert decimal_note(result) == {"key": "decimal_mark_differs", "column": "amount", "rows": 2,
+                                    "example": "12.50", "decimal": ",", "other": "."}
+
+
+def test_no_decimal_note_when_the_other_mark_does_not_read_the_column(tmp_path):
+    tx = csv_orders(tmp_path, [("C1", "O1", "2024-01-05", "69,21"), ("C2", "O2", "2024-01-06", "12.50"),
+                               ("C3", "O3", "2024-01-07", "n/a")])
+    result = clean_transactions(None, tx, as_of=AS_OF)
+    assert reasons(result) == {2: "unreadable_amount", 4: "unreadable_amount"}
+    assert result.quarantine["detail"].tolist() == [
+        'amount "69,21" is not a number; it looks like a decimal comma: set cleaning.decimal: ","',
+        'amount "n/a" is not a number; write it like 1234.50']
+    assert decimal_note(result) is None
 
 
 def test_clean_and_save_keeps_the_currency_note_in_run_json(tmp_path):

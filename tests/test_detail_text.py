@@ -53,6 +53,20 @@ def test_every_transaction_detail_reads_in_chinese():
     assert quarantine_sample(quarantine, "en", per_reason=50)["detail"].dropna().isin(quarantine["detail"]).all()
 
 
+def test_every_amount_detail_reads_in_chinese_under_either_decimal_mark():
+    texts = ["69,21", "12.50", "n/a", "1.234,50", "1,234.50", "7"]
+    frame = pd.DataFrame({"source_row": range(2, 8), "customer_id": list("abcdef"),
+                          "ordered_at": ["2024-01-05"] * 6, "amount": texts})
+    for decimal in (".", ","):
+        result = clean_transactions(None, frame, as_of=dt.date(2024, 12, 31), rules=Cleaning(decimal=decimal))
+        details = result.quarantine["detail"].dropna().unique()
+        assert len(details) >= 2
+        for detail in details:
+            zh = detail_text(detail, "zh")
+            assert zh != detail and not english_left(zh), (detail, zh)
+            assert all(value in zh for value in re.findall(r'"[^"]*"', detail))
+
+
 def test_every_customer_table_detail_reads_in_chinese(tmp_path):
     from segkit.intake.customer_level import customer_level_table
 

@@ -330,3 +330,22 @@ def test_chinese_times_with_unpadded_minutes_and_seconds():
     assert got.values.tolist()[:4] == [pd.Timestamp("2023-03-17 19:00"), pd.Timestamp("2024-01-02 14:05"),
                                       pd.Timestamp("2024-01-02 14:30:05"), pd.Timestamp("2024-01-02 09:05")]
     assert got.values.iloc[4:].isna().all() and got.unreadable().tolist() == [False] * 4 + [True] * 2
+
+
+def test_an_amount_the_other_decimal_mark_reads_names_the_setting():
+    texts = ["€298,93", "240,89 €", "69,21", "1.234,50", "1234.50", "12.5", "n/a", None]
+    point = parse_amount(pd.Series(texts, dtype="object"))
+    comma_hint = 'is not a number; it looks like a decimal comma: set cleaning.decimal: ","'
+    assert point.problem.tolist()[:4] == [comma_hint] * 4
+    assert point.problem.tolist()[6] == "is not a number; write it like 1234.50"
+    assert point.problem.iloc[[4, 5, 7]].isna().all()
+    comma = parse_amount(pd.Series(texts, dtype="object"), decimal=",")
+    assert comma.values.tolist()[:4] == [298.93, 240.89, 69.21, 1234.5]
+    point_hint = 'is not a number (decimal comma); it looks like a decimal point: set cleaning.decimal: "."'
+    assert comma.problem.tolist()[4:7] == [point_hint, point_hint, "is not a number (decimal comma); write it like 1234,50"]
+    # the example given reads under the mark stated
+    assert parse_amount(pd.Series(["1234,50"]), decimal=",").values.tolist() == [1234.5]
+    # an index that is not 0..n-1 (a customer table's rows) keeps each problem on its row
+    shuffled = parse_amount(pd.Series(["69,21", "n/a", "5"], index=[7, 7, 3]))
+    assert shuffled.problem.tolist()[:2] == [comma_hint, "is not a number; write it like 1234.50"]
+

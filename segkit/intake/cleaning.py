@@ -30,7 +30,7 @@ from segkit.errors import DataError
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.parsing import (FIXES, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals, fixes_per_row,
+from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals, fixes_per_row,
                                    is_text, parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
                                    to_minor_units)
 
@@ -261,8 +261,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     result = CleanResult(clean, quarantine, ledger, as_of, shown_input, in_database, as_of_rule=as_of_rule,
                          notes=tuple(notes))
     if ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum() == 0:
-        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}); see the quarantine for each "
-                          "row and its reason, and fix the source, the column map or the cleaning rules", result)
+        mark = next((n for n in notes if n["key"] == "decimal_mark_differs"), None)
+        hint = "" if mark is None else (f'; the {mark["column"]} column looks written with a decimal "{mark["other"]}" '
+                                        f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
+        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine for "
+                          "each row and its reason, and fix the source, the column map or the cleaning rules", result)
     return _settle(result, judged, rules)
 
 
@@ -335,7 +338,9 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     text), the original text of each row (`raw_<column>`, with `source_row`), or None when the
     input had no text to keep, and the notes of what the columns as a whole decided (the day/month
     order of the dates: see `Parsed.note`) or showed (amounts written in another currency than
-    `currency_code`: see `other_currency_note`).
+    `currency_code`: see `other_currency_note`). A note names the column as the file does, where
+    `transactions.attrs["columns"]` maps segkit's name to the file's header (as a file's intake
+    does), else by segkit's name.
     """
     tx = transactions.reset_index(drop=True)
     if "source_row" not in tx.columns:
@@ -355,8 +360,14 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         else:
             parsed[column] = parse_text(tx[column])
     notes = [dict(one.note, column=column) for column, one in parsed.items() if one.note is not None]
+    headers = transactions.attrs.get("columns", {})  # the file's own names (`sources.to_canonical`)
     for column in ("amount", "unit_price"):
-        note = other_currency_note(parsed[column], tx[column], column, currency_code) if column in parsed else None
+        note = other_currency_note(parsed[column], tx[column], headers.get(column, column),
+                                   currency_code) if column in parsed else None
+        notes += [note] if note else []
+    for column in ("amount", "quantity", "unit_price"):
+        note = other_decimal_note(parsed[column], tx[column], headers.get(column, column),
+                                  decimal) if column in parsed else None
         notes += [note] if note else []
     out = pd.DataFrame({"source_row": tx["source_row"].to_numpy()})
     for column in present:
@@ -441,6 +452,32 @@ def other_currency_note(parsed: Parsed, written: pd.Series, column: str, currenc
     order = sorted(foreign, key=lambda sign: (-counts[sign], foreign.index(sign)))  # ties: as first written
     return {"key": "currency_sign_differs", "column": column, "signs": ", ".join(order), "rows": int(other.sum()),
             "example": str(written[other].iloc[0]), "code": currency_code}
+
+
+def other_decimal_note(parsed: Parsed, written: pd.Series, column: str, decimal: str) -> dict | None:
+    """The note (`decimal_mark_differs`) for a column of numbers written with the other decimal mark
+    than `decimal` (params cleaning.decimal): some of its values cannot be read with `decimal`, and
+    every value can with the other mark. The values unreadable (`rows`), the first as written
+    (`example`), the mark stated (`decimal`) and the other (`other`); None otherwise.
+
+    >>> from segkit.intake.parsing import parse_amount
+    >>> amounts = pd.Series(["€298,93", "69,21", "12"])
+    >>> note = other_decimal_note(parse_amount(amounts), amounts, "Betrag", ".")
+    >>> note["rows"], note["example"], note["other"]
+    (2, '€298,93', ',')
+    >>> other_decimal_note(parse_amount(amounts, ","), amounts, "Betrag", ",") is None
+    True
+    """
+    if parsed.problem is None:
+        return None
+    hinted = (parsed.problem == OTHER_MARK[decimal]).fillna(False).astype(bool)
+    if not hinted.any() or (parsed.unreadable() & ~hinted).any():
+        return None
+    other = "," if decimal == "." else "."
+    if parse_amount(written, decimal=other).unreadable().any():  # the other mark must read the whole column
+        return None
+    return {"key": "decimal_mark_differs", "column": column, "rows": int(hinted.sum()),
+            "example": str(written[hinted].iloc[0]), "decimal": decimal, "other": other}
 
 
 def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, minor_unit: int, max_amount: float):

@@ -17,7 +17,7 @@ import decimal
 import re
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -269,14 +269,39 @@ def refuse_odd_values(values: pd.Series, column: str) -> None:
                         f"{needed} in source.transactions.columns ({column}: <its name in the file>)")
 
 
+# The problem of an amount that is not a number, by the decimal mark stated: how to write it, or,
+# when the other mark reads it, which setting would (`parse_amount`).
+NOT_A_NUMBER = {".": "is not a number; write it like 1234.50",
+                 ",": "is not a number (decimal comma); write it like 1234,50"}
+OTHER_MARK = {".": 'is not a number; it looks like a decimal comma: set cleaning.decimal: ","',
+               ",": 'is not a number (decimal comma); it looks like a decimal point: set cleaning.decimal: "."'}
+
+
 def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     """Numbers as typed in shops and ledgers: "12.50", "¥1,234.50", "$12", "(3.00)", "1.234,50"
     (with `decimal=","`), "１２．５". Thousands separators must group by three, so that a fix is
-    certain; anything else is unreadable.
+    certain; anything else is unreadable. The problem of an unreadable amount that the other
+    decimal mark reads ("69,21" under `decimal="."`) names the setting that would read it.
 
     >>> parse_amount(pd.Series(["1.234,50", "12,5", "1,234.50"]), decimal=",").values.tolist()
     [1234.5, 12.5, nan]
+    >>> parse_amount(pd.Series(["69,21", "abc"])).problem.tolist()
+    ['is not a number; it looks like a decimal comma: set cleaning.decimal: ","', 'is not a number; write it like 1234.50']
     """
+    parsed = _parse_amount(values, decimal)
+    if parsed.problem is None:
+        return parsed
+    bad = parsed.problem.notna().to_numpy()
+    if bad.any():
+        other = _parse_amount(values.iloc[bad], "," if decimal == "." else ".")
+        readable = np.zeros(len(values), dtype=bool)
+        readable[np.flatnonzero(bad)] = other.values.notna().to_numpy()
+        parsed = replace(parsed, problem=parsed.problem.mask(readable, OTHER_MARK[decimal]))
+    return parsed
+
+
+def _parse_amount(values: pd.Series, decimal: str) -> Parsed:
+    """`parse_amount` without the hint of the other decimal mark."""
     if decimal not in _PLAIN:
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
     if not is_text(values):
@@ -309,8 +334,7 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     number = number.where(np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan)))  # "1e400" is no amount
     problem = pd.Series(pd.NA, index=values.index, dtype="string")
     bad = text.notna().to_numpy() & number.isna().to_numpy()
-    problem = problem.mask(bad, "is not a number" + (" (decimal comma)" if decimal == "," else "")
-                           + "; write it like 1234.50")
+    problem = problem.mask(bad, NOT_A_NUMBER[decimal])
     sign = parts["pre"].fillna(parts["post"]).where(readable & number.notna())
     return Parsed(number, fixes, problem, written.where(number.notna()), currency=sign)
 

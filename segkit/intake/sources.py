@@ -502,7 +502,8 @@ def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
 
 def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "input",
                  key: str = "source.transactions.columns") -> pd.DataFrame:
-    """The file's columns under segkit's names (per the column map), values as exported.
+    """The file's columns under segkit's names (per the column map), values as exported;
+    `attrs["columns"]` maps each of segkit's names read to the file's own header.
 
     Required: customer_id, ordered_at, and amount or both quantity and unit_price. A column the map
     names must be there; the error lists the columns that are and suggests the closest.
@@ -525,6 +526,8 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
             out[ours] = raw[mapping[ours]].array  # as read: Arrow floats keep NaN apart from empty
     out["content"] = row_content(raw)
     out.attrs = dict(raw.attrs)
+    # the file's own header of each column read, for the notes that name a column (`cleaning.prepare`)
+    out.attrs["columns"] = {ours: mapping[ours] for ours in INPUT_COLUMNS if mapping[ours] in raw.columns}
     return out
 
 
