@@ -240,8 +240,11 @@ def test_fits_that_converged_and_the_limiting_model_give_no_caveat(sample, holdo
     ridge = fit_value_models(population(n=3000, seed=2, r=1.0, alpha=5.0, p_fixed=0.2), "weeks", compare=False,
                              spend=False)
     assert ridge.caveats == [] and ridge.purchases.limit_
-    assert [key for key, _ in ridge.fit_messages("en")] == ["value.warning"]
-    assert "a and b grow together" in ridge.fit_messages("en")[0][1]["text"]
+    assert [key for key, _ in ridge.fit_messages("en")] == ["value.limit.bgnbd"]  # worded in each language
+    assert ridge.notes == [] and ridge.fit_messages("en")[0][1]["detail"].startswith("p = ")
+    english, chinese = shown(ridge.fit_messages("en"), "en"), shown(ridge.fit_messages("zh"), "zh")
+    assert "<strong>BG/NBD without spread in dropout</strong>" in english and "It is a proper fit." in english
+    assert "BG/NBD 的极限模型" in chinese and "grow together" not in chinese
 
 
 def test_pages_that_use_the_predictions_say_when_their_models_did_not_converge(monkeypatch, sample):

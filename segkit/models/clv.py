@@ -1117,7 +1117,8 @@ class BGNBDModel(_CountingModel):
                        "customer (no heterogeneity in dropout)")
         warnings.warn(ConvergenceWarning(f"BG/NBD fit has no interior maximum: a and b grow together (a={a:.3g}, "
                                          f"b={b:.3g} and rising); using the limiting model with one dropout "
-                                         f"probability p={p:.4g} for all customers", model=self.name, kind="limit"),
+                                         f"probability p={p:.4g} for all customers", model=self.name, kind="limit",
+                                         detail=f"p = {p:.4g}"),
                       stacklevel=3)
         self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
         return limit.x, -limit.fun * n, limit.converged, limit.message
@@ -1349,7 +1350,8 @@ class ParetoNBDModel(_CountingModel):
         warnings.warn(ConvergenceWarning(f"Pareto/NBD fit has no interior maximum: s and beta grow together "
                                          f"(s={s:.3g}, beta={beta:.4g} and rising); using the limiting model with one "
                                          f"dropout rate mu={mu:.4g} per {self.time_unit_[:-1]} for all customers",
-                                         model=self.name, kind="limit"), stacklevel=3)
+                                         model=self.name, kind="limit",
+                                         detail=f"mu = {mu:.4g} / {self.time_unit_[:-1]}"), stacklevel=3)
         self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
         return limit.x, -limit.fun * n, limit.converged, limit.message
 

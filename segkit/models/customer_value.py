@@ -29,6 +29,7 @@ from segkit.models.clv import BGNBDModel, ConvergenceWarning, GammaGammaModel, P
 
 VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_spend", "clv", "clv_tier", "churn_risk")
 _NAMES = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
+_KEYS = {name: key for key, name in _NAMES.items()}  # the message keys of the limiting models' notes
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,13 @@ class ValueModels:
     better_fit: str  # "bgnbd" or "pareto_nbd": a fit that converged first, then by log-likelihood
     warnings: list[str] = field(default_factory=list)  # every reason and warning, as written
     caveats: list[FitCaveat] = field(default_factory=list)  # the fits that did not converge
+    limits: list[FitCaveat] = field(default_factory=list)  # the limiting models used (kind "limit"): proper fits
 
     @property
     def notes(self) -> list[str]:
         """The warnings that are not caveats: why a model was left out, the limiting model used."""
-        unconverged = {caveat.text for caveat in self.caveats}
-        return [text for text in self.warnings if text not in unconverged]
+        said = {caveat.text for caveat in (*self.caveats, *self.limits)}
+        return [text for text in self.warnings if text not in said]
 
     def comparison_messages(self) -> list[tuple[str, dict]]:
         """The sentence above the parameter table, as a (catalogue key, values) pair for `say_each`:
@@ -93,7 +95,10 @@ class ValueModels:
         """The sentences under the parameter table, as (catalogue key, values) pairs for `say_each`:
         one per model whose fit did not converge, then the notes; [] when there is nothing to say."""
         notes = self.notes
-        return caveat_messages(self.caveats, lang) + ([("value.warning", {"text": "; ".join(notes)})] if notes else [])
+        limits = [(f"value.limit.{_KEYS[limit.model]}", {"detail": limit.detail}) for limit in self.limits
+                  if limit.model in _KEYS]
+        return (caveat_messages(self.caveats, lang) + limits
+                + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
     def parameters(self) -> dict:
         """The parameters, standard errors and log-likelihoods, for run.json."""
@@ -160,13 +165,14 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
             warnings.warn_explicit(other.message, other.category, other.filename, other.lineno, source=other.source)
     caught.extend(str(w) for w in found)
     caveats = [FitCaveat(w.model, w.kind, w.detail, str(w)) for w in found if w.kind != "limit"]
+    limits = [FitCaveat(w.model, w.kind, w.detail, str(w)) for w in found if w.kind == "limit" and w.model in _KEYS]
     unconverged = {caveat.model for caveat in caveats}
 
     def rank(model):  # a fit that converged before one that did not, then the higher log-likelihood
         return model.name not in unconverged, model.loglik_
 
     better = "pareto_nbd" if alternative is not None and rank(alternative) > rank(purchases) else "bgnbd"
-    return ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats)
+    return ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats, limits)
 
 
 def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12, horizon_unit: str = "months",
