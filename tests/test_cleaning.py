@@ -534,7 +534,8 @@ def test_impossible_and_doubtful_month_name_dates_are_set_aside_with_the_reason(
     result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
     assert reasons(result) == {row: "unreadable_date" for row in range(2, 7)}
     detail = result.quarantine.set_index("source_row")["detail"]
-    assert detail[2] == 'ordered_at "31 Feb 2024" is not a date; write it like 2024-01-05 or 2024-01-05 13:02'
+    assert detail[2] == 'ordered_at "31 Feb 2024" has no such day in its month, or no such month (months 1 to 12)'
+    assert detail[3] == 'ordered_at "Foo 2, 2024" is not a date; write it like 2024-01-05 or 2024-01-05 13:02'
     assert result.clean["ordered_at"].tolist() == [pd.Timestamp("2024-01-02")]
 
 
@@ -566,8 +567,8 @@ def test_chinese_dates_with_a_time_written_in_chinese_or_without_a_blank(tmp_pat
 def test_a_time_out_of_range_is_set_aside_not_moved_to_the_next_day():
     result = clean(text([("C1", "O1", "2024-01-02 25:00", "10"), ("C2", "O2", "2 Jan 2024 14:30", "10")]))
     assert reasons(result) == {2: "unreadable_date"}
-    assert result.quarantine["detail"].iloc[0] == ('ordered_at "2024-01-02 25:00" is not a date; write it like '
-                                                   "2024-01-05 or 2024-01-05 13:02")
+    assert result.quarantine["detail"].iloc[0] == ('ordered_at "2024-01-02 25:00" has a time out of range (hours 0 to '
+                                                   "23, minutes and seconds 0 to 59)")
 
 
 # -- a currency sign other than the params' currency (accepted silently before) -----------------

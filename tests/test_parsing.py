@@ -282,7 +282,8 @@ def test_month_names_are_read_whatever_their_case_and_the_layout_around_them():
     assert values == ["2024-01-02 00:00:00", "2024-01-02 00:00:00", "2024-01-02 00:00:00", "2024-12-31 23:59:00",
                       None, None, None]
     assert parsed.fixes["date_format"].tolist() == [True] * 4 + [False] * 3
-    assert parsed.problem.iloc[4:].str.startswith("is not a date").all()
+    assert parsed.problem.iloc[4] == "has no such day in its month, or no such month (months 1 to 12)"
+    assert parsed.problem.iloc[5:].str.startswith("is not a date").all()
     assert parsed.note is None  # unambiguous: the column decides nothing
 
 
@@ -297,7 +298,8 @@ def test_a_time_out_of_range_is_unreadable_not_carried_into_the_next_day():
     # 25:00 was read as 01:00 the next day (pandas adds the hours to the date)
     values, parsed = stamps(["2024-01-02 25:00", "2024/1/2 23:60", "2 Jan 2024 12:00:61", "2024-01-02 23:59:59"])
     assert values == [None, None, None, "2024-01-02 23:59:59"]
-    assert parsed.problem.iloc[:3].str.startswith("is not a date").all()
+    # the problem says which part is out of range (the layout was right)
+    assert (parsed.problem.iloc[:3] == "has a time out of range (hours 0 to 23, minutes and seconds 0 to 59)").all()
 
 
 def test_the_sign_each_amount_was_written_with():

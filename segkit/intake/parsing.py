@@ -603,10 +603,15 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     problem = problem.mask(year_zero, "has year 0, which no calendar has; write the year in full")
     # pandas adds the hours, minutes and seconds to the date: 25:00 would be 01:00 the next day
     no_time = _flag((parts["hour"] > 23) | (parts["minute"] > 59) | (parts["second"] > 59))
+    problem = problem.mask(found & ~year_zero & no_time,
+                           "has a time out of range (hours 0 to 23, minutes and seconds 0 to 59)")
     found = found & ~year_zero & ~no_time
     stamps = pd.to_datetime(parts.where(found).fillna({"hour": 0, "minute": 0, "second": 0}).astype("float64"),
                             errors="coerce").astype("datetime64[us]")
     stamps = stamps.where(found)
+    # read in a known layout, yet no date: a day its month lacks (31 Feb) or a month above 12
+    problem = problem.mask(found & _flag(stamps.isna()),
+                           "has no such day in its month, or no such month (months 1 to 12)")
 
     zoned = _flag(offset.notna()) & _flag(stamps.notna())
     if zone is not None and zoned.any():
