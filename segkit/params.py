@@ -1256,6 +1256,18 @@ class Currency(_Model):
     symbol: str = Field("", max_length=8)
     minor_unit: int = Field(2, ge=0, le=4)
 
+    @field_validator("code")
+    @classmethod
+    def _known_code(cls, value: str | None) -> str | None:
+        """An ISO 4217 code that CLDR knows (babel's list: current and historic currencies)."""
+        from babel.numbers import list_currencies
+
+        if value is not None and value not in list_currencies():
+            near = difflib.get_close_matches(value, sorted(list_currencies()), n=3)
+            raise ValueError(f"{value} is not an ISO 4217 currency code (CNY, USD, EUR, GBP, JPY, HKD ...)"
+                             + (f"; did you mean {', '.join(near)}?" if near else ""))
+        return value
+
 
 class Report(_Model):
     """How the report runs: a cell that runs longer than `cell_timeout_minutes` fails the run;

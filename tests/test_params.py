@@ -441,3 +441,13 @@ def test_the_tie_threshold_is_bounded_and_fallback_segments_may_have_strategies(
     assert "recent_big_spenders" in params.strategies
     with pytest.raises(ParamsError, match="not a segment"):
         load_params(write(tmp_path, "strategies:\n  big_spenders: {en: Call them, zh: 致电}\n"))
+
+
+def test_a_currency_code_must_be_one_iso_4217_knows():
+    from segkit.params import Currency
+
+    assert Currency(code="CNY").code == "CNY" and Currency(code="JPY", minor_unit=0).minor_unit == 0
+    with pytest.raises(ValueError, match="XYZ is not an ISO 4217 currency code"):
+        Currency(code="XYZ")
+    with pytest.raises(ValueError, match="did you mean .*CNY"):
+        Currency(code="CYN")

@@ -351,3 +351,11 @@ def test_an_amount_the_other_decimal_mark_reads_names_the_setting():
     shuffled = parse_amount(pd.Series(["69,21", "n/a", "5"], index=[7, 7, 3]))
     assert shuffled.problem.tolist()[:2] == [comma_hint, "is not a number; write it like 1234.50"]
 
+
+
+def test_thousands_grouped_by_no_break_and_narrow_spaces():
+    """French and Swiss exports group thousands with U+00A0 or U+202F ("1 234,50 €"): read as a
+    normal space is; a group that is not of three digits is still unreadable."""
+    comma = parse_amount(pd.Series(["1\u00a0234,50 €", "1\u202f234,50", "12\u00a0€", "12\u00a034,5"]), decimal=",")
+    assert comma.values.tolist()[:3] == [1234.5, 1234.5, 12.0] and comma.unreadable().tolist() == [False] * 3 + [True]
+    assert parse_amount(pd.Series(["$1\u2009234.50"])).values.tolist() == [1234.5]

@@ -57,6 +57,7 @@ SIGN_CURRENCIES = {"US$": frozenset({"USD"}), "HK$": frozenset({"HKD"}), "$": _D
 _CURRENCY = "|".join(re.escape(sign) for sign in sorted(set(SIGN_CURRENCIES) - {"元"}, key=lambda s: (-len(s), s)))
 _AMOUNT = (rf"^(?P<sign1>[+-]?)\s*(?P<pre>{_CURRENCY})?\s*(?P<sign2>[+-]?)\s*(?P<body>[\d.,' ]+?)\s*"
            rf"(?P<post>{_CURRENCY}|元)?$")
+_NO_BREAK_SPACES = "[\u00a0\u202f\u2009\u2007]"  # no-break, narrow no-break, thin and figure spaces
 _PLAIN = {".": r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", ",": r"^[+-]?\d+(?:,\d+)?$"}
 _GROUPED = {".": r"^(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:\.\d+)?$",
             ",": r"^(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:,\d+)?$"}
@@ -308,6 +309,10 @@ def _parse_amount(values: pd.Series, decimal: str) -> Parsed:
         number = pd.to_numeric(values, errors="coerce").astype("float64")
         return Parsed(number.where(np.isfinite(number)))
     text, fixes = normalise_text(values)
+    # French and Swiss exports group thousands with a no-break or narrow no-break space ("1 234,50 €")
+    spaced = _flag(text.str.contains(_NO_BREAK_SPACES, regex=True))
+    if spaced.any():
+        text = text.where(~spaced, text.where(spaced).str.replace(_NO_BREAK_SPACES, " ", regex=True))
     plain = _flag(text.str.fullmatch(_PLAIN[decimal]))
     as_is = text.where(plain)
     if decimal == ",":
