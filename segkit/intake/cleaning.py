@@ -30,9 +30,9 @@ from segkit.errors import DataError
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals, fixes_per_row,
-                                   is_text, parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
-                                   to_minor_units)
+from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals,
+                                   fixes_per_row, is_text, parse_amount, parse_datetime, parse_id, parse_text,
+                                   refuse_odd_values, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
