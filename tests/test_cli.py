@@ -82,3 +82,22 @@ def test_a_long_path_is_printed_whole_when_the_output_is_piped(tmp_path):
     assert f"cd {folder} && segkit report --params params/demo.yaml" in result.stderr.splitlines()[-1]
     assert any(line.startswith("wrote ") and line.endswith(".ipynb") and str(folder) in line
                for line in result.stderr.splitlines())
+
+
+def test_the_cleaning_notes_are_printed_at_the_end_of_a_report(tmp_path):
+    """What 01 noticed (amounts in another currency's sign, another decimal mark) is also said where a
+    terminal or a cron job's log shows it, as plain lines; a run without notes or run.json says nothing."""
+    import json
+
+    from segkit.report.runner import cleaning_note_lines
+
+    notes = [{"key": "currency_sign_differs", "column": "金额", "signs": "$, €", "rows": 1234, "example": "$12.50",
+              "code": "CNY"},
+             {"key": "a_note_of_a_later_segkit"}]
+    (tmp_path / "run.json").write_text(json.dumps({"cleaning_notes": notes}), encoding="utf-8")
+    first, second = cleaning_note_lines(tmp_path)
+    assert first.startswith("note: The 金额 column holds 1,234 amounts written with $, € (like \"$12.50\")")
+    assert "currency.code: CNY" in first and "**" not in first
+    assert second == "note: a_note_of_a_later_segkit"
+    (tmp_path / "run.json").write_text(json.dumps({"cleaning_notes": []}), encoding="utf-8")
+    assert cleaning_note_lines(tmp_path) == [] and cleaning_note_lines(tmp_path / "nowhere") == []

@@ -218,8 +218,32 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                     message = message.replace(str(work), str(kept))
                 raise (RunInterrupted if isinstance(error, KeyboardInterrupt) else ReportError)(message) from error
             _remove(failed)
+    for line in cleaning_note_lines(final / "data"):  # what 01 noticed, also where a cron job's log shows it
+        progress(line)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings, history)
+
+
+def cleaning_note_lines(data_dir: str | os.PathLike) -> list[str]:
+    """The notes of the run's cleaning (run.json's `cleaning_notes`: amounts in another currency's sign,
+    another decimal mark, the day/month order a column decided ...) as plain English lines for the
+    terminal, each starting "note: "; [] when there are none (or no run.json)."""
+    from segkit.i18n import t
+    from segkit.store import load_run_info
+
+    try:
+        notes = load_run_info(data_dir).get("cleaning_notes") or []
+    except (OSError, ValueError, SegkitError):  # no run.json (a customer table's run has no cleaning notes)
+        return []
+    lines = []
+    for note in notes:
+        values = {k: v for k, v in note.items() if k != "key"}
+        try:
+            text = t(f"cleaning.note.{note['key']}", "en", **values)
+        except (KeyError, ValueError, IndexError):  # a note of an older segkit: its key as it is
+            text = str(note.get("key"))
+        lines.append("note: " + text.replace("**", ""))
+    return lines
 
 
 def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None, KernelPool], None],
