@@ -101,3 +101,18 @@ def test_the_cleaning_notes_are_printed_at_the_end_of_a_report(tmp_path):
     assert second == "note: a_note_of_a_later_segkit"
     (tmp_path / "run.json").write_text(json.dumps({"cleaning_notes": []}), encoding="utf-8")
     assert cleaning_note_lines(tmp_path) == [] and cleaning_note_lines(tmp_path / "nowhere") == []
+
+
+def test_the_index_says_under_its_headline_when_amounts_were_in_another_currency():
+    """The headline's revenue sums amounts as written: a note of another currency's sign (or decimal
+    mark) from cleaning is said under it, escaped, in the run's language; other notes are not."""
+    from segkit.report.pages import headline_caveats
+
+    currency = {"key": "currency_sign_differs", "column": "<b>金额</b>", "signs": "$", "rows": 3, "example": "$1",
+                "code": "CNY"}
+    order = {"key": "date_order_day_first", "order": "day_first", "decided_by": 2, "example": "25/12/2024", "followed": 1}
+    english = headline_caveats({"cleaning_notes": [currency, order]}, "en")
+    assert english.startswith('<div class="headline-notes">') and "holds 3 amounts written with $" in english
+    assert "&lt;b&gt;金额&lt;/b&gt;" in english and "<b>金额" not in english and "25/12/2024" not in english
+    assert "列有 3 个金额带有 $ 符号" in headline_caveats({"cleaning_notes": [currency]}, "zh")
+    assert headline_caveats({"cleaning_notes": [order]}, "en") == "" and headline_caveats({}, "zh") == ""

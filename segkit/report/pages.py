@@ -14,7 +14,7 @@ from pathlib import Path
 from segkit.i18n import t
 from segkit.params import Params
 from segkit.report import numbers
-from segkit.report.html import escape
+from segkit.report.html import escape, say_each
 
 NOTEBOOKS = ("01_cleaning", "02_rfm", "03_customer_value", "04_clustering", "05_evaluation", "06_migration",
              "07_cross_sell", "08_case_study")
@@ -313,7 +313,9 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
     from segkit import __version__
     from segkit.store import load_run_info
 
-    as_of = load_run_info(target.parent / "data").get("as_of")  # a customer table may not state one
+    info = load_run_info(target.parent / "data")
+    as_of = info.get("as_of")  # a customer table may not state one
+    caveats = headline_caveats(info, lang)
     cards = "\n".join(
         f'<div class="kpi" data-kpi="{key}"><div class="value">{escape(value)}</div>'
         f'<div class="label">{escape(label)}</div></div>'
@@ -346,6 +348,7 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 <div class="kpis">
 {cards}
 </div>
+{caveats}
 {monthly}
 <h2>{escape(t("report.sections", lang))}</h2>
 <ul class="sections">
@@ -356,6 +359,19 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 </body></html>
 """
     target.write_text(page, encoding="utf-8")
+
+
+# The cleaning notes that bear on the headline's money: said under it too, not only on 01's page.
+HEADLINE_NOTES = ("currency_sign_differs", "decimal_mark_differs")
+
+
+def headline_caveats(info: dict, lang: str) -> str:
+    """HTML (through `segkit.report.html.say_each`, the one escaping point) for the index, under the
+    headline figures: the run's cleaning notes of HEADLINE_NOTES (run.json's `cleaning_notes`), e.g.
+    amounts written in another currency than the params' and summed as written; "" when there are none."""
+    notes = [(f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"})
+             for note in info.get("cleaning_notes") or [] if note.get("key") in HEADLINE_NOTES]
+    return f'<div class="headline-notes">{say_each(notes, lang).markup}</div>' if notes else ""
 
 
 SUMMARY_FIGURES = ("customers", "revenue", "top_share", "valuable", "at_risk")
