@@ -163,3 +163,9 @@ def detail_text(detail, lang: str):
             text = pattern.sub(zh, text)
         parts[i] = names.sub(lambda m: columns[m.group(1)], text)
     return re.sub(r"\s*([，。；：（）、])\s*", r"\1", "".join(parts)).strip()
+
+
+def note_message(note: dict) -> tuple[str, dict]:
+    """A cleaning note (a dict with `key` and its values, as `CleanResult.notes` and run.json's
+    `cleaning_notes` hold it) as a (catalogue key `cleaning.note.<key>`, values) pair for `say_each`."""
+    return f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"}

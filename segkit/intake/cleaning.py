@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segkit.errors import DataError
+from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
@@ -132,7 +133,7 @@ class CleanResult:
 
     def messages(self) -> list[tuple[str, dict]]:
         """The notes as (catalogue key, values) pairs, for `segkit.report.html.say_each`."""
-        return [(f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"}) for note in self.notes]
+        return [note_message(note) for note in self.notes]
 
     def write_clean(self, path: str | Path) -> None:
         """Write the clean rows as Parquet from the engine (streamed, never a pandas frame), in

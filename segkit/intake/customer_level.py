@@ -46,6 +46,7 @@ import pandas as pd
 
 from segkit.errors import DataError
 from segkit.features import FEATURE_COLUMNS
+from segkit.i18n import note_message
 from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, TOTALS_LABELS, max_units, other_currency_note
 from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
     parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
@@ -140,7 +141,7 @@ class CustomerLevel:
             words = _FEATURE_WORDS[lang]
             said.append(("customers.missing", {"columns": ("、" if lang == "zh" else ", ").join(words[c] for c in self.missing)}))
         said.append(("customers.needs_transactions", {}))
-        said.extend((f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"}) for note in self.notes)
+        said.extend(note_message(note) for note in self.notes)
         return said
 
 

@@ -11,7 +11,7 @@ import re
 import threading
 from pathlib import Path
 
-from segkit.i18n import t
+from segkit.i18n import note_message, t
 from segkit.params import Params
 from segkit.report import numbers
 from segkit.report.html import escape, say_each
@@ -369,8 +369,7 @@ def headline_caveats(info: dict, lang: str) -> str:
     """HTML (through `segkit.report.html.say_each`, the one escaping point) for the index, under the
     headline figures: the run's cleaning notes of HEADLINE_NOTES (run.json's `cleaning_notes`), e.g.
     amounts written in another currency than the params' and summed as written; "" when there are none."""
-    notes = [(f"cleaning.note.{note['key']}", {k: v for k, v in note.items() if k != "key"})
-             for note in info.get("cleaning_notes") or [] if note.get("key") in HEADLINE_NOTES]
+    notes = [note_message(note) for note in info.get("cleaning_notes") or [] if note.get("key") in HEADLINE_NOTES]
     return f'<div class="headline-notes">{say_each(notes, lang).markup}</div>' if notes else ""
 
 

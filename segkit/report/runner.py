@@ -228,7 +228,7 @@ def cleaning_note_lines(data_dir: str | os.PathLike) -> list[str]:
     """The notes of the run's cleaning (run.json's `cleaning_notes`: amounts in another currency's sign,
     another decimal mark, the day/month order a column decided ...) as plain English lines for the
     terminal, each starting "note: "; [] when there are none (or no run.json)."""
-    from segkit.i18n import t
+    from segkit.i18n import note_message, t
     from segkit.store import load_run_info
 
     try:
@@ -237,9 +237,9 @@ def cleaning_note_lines(data_dir: str | os.PathLike) -> list[str]:
         return []
     lines = []
     for note in notes:
-        values = {k: v for k, v in note.items() if k != "key"}
+        key, values = note_message(note)
         try:
-            text = t(f"cleaning.note.{note['key']}", "en", **values)
+            text = t(key, "en", **values)
         except (KeyError, ValueError, IndexError):  # a note of an older segkit: its key as it is
             text = str(note.get("key"))
         lines.append("note: " + text.replace("**", ""))
