@@ -8,7 +8,7 @@ import pytest
 
 from segkit.datasets import load_cdnow
 from segkit.intake.sources import connect
-from segkit.models.clv import BGNBDModel, GammaGammaModel
+from segkit.models.clv import BGNBDModel, GammaGammaModel, ParetoNBDModel
 from segkit.models.customer_value import customer_value, fit_value_models, slipping_valuable, value_by
 from segkit.models.repeat_summary import repeat_summary
 
@@ -224,6 +224,41 @@ def test_a_fit_that_did_not_converge_is_not_preferred_to_one_that_did(monkeypatc
     assert key == "value.models_unconverged" and values["better"] == "Pareto/NBD" and values["other"] == "BG/NBD"
     assert "BG/NBD did not converge (see below), so Pareto/NBD is preferred" in shown(models.comparison_messages(), "en")
     assert "BG/NBD 未收敛（见下文），因此尽管 Pareto/NBD 的对数似然较低" in shown(models.comparison_messages(), "zh")
+    # the predictions come from the fit that converged, and the page says so
+    assert models.predicting is models.alternative and models.predicting_key == "pareto_nbd"
+    assert models.parameters()["predicting"] == "pareto_nbd"
+    assert "the predictions use Pareto/NBD." in shown(models.comparison_messages(), "en")
+    assert "预测采用 Pareto/NBD。" in shown(models.comparison_messages(), "zh")
+
+
+def words_without_a_fit():
+    from segkit.models.customer_value import ValueStage
+
+    return ValueStage(None, None, "no fit").model_words("en")
+
+
+def test_the_predictions_come_from_pareto_nbd_when_only_its_fit_converged(monkeypatch, sample):
+    from segkit.models.customer_value import value_stage
+
+    summary, converged = sample
+    in_few_steps(monkeypatch, BGNBDModel)
+    stage = value_stage(summary, "weeks")
+    models = stage.models
+    assert [c.model for c in models.caveats] == ["BG/NBD"] and models.predicting is models.alternative
+    expected = models.alternative.p_alive(summary).to_numpy()
+    assert np.allclose(stage.value["p_alive"].to_numpy(), expected)
+    assert not np.allclose(expected, models.purchases.p_alive(summary).to_numpy(), atol=1e-3)
+    # the converged Pareto/NBD of the comparison gives the same predictions as before: only the model changed
+    assert np.allclose(stage.value["p_alive"], converged.alternative.p_alive(summary), atol=1e-6)
+    intervals = stage.intervals(summary, summary.assign(segment=np.where(summary["x"] > 0, "repeat", "once")),
+                                "segment").set_index("segment")
+    means = stage.value.assign(segment=np.where(summary["x"] > 0, "repeat", "once")).groupby("segment")
+    assert np.allclose(intervals["expected_purchases"], means["expected_purchases"].mean()[intervals.index])
+    assert "Pareto/NBD" in stage.model_words("en") and "Schmittlein" in stage.model_words("zh")
+    assert "BG/NBD" in words_without_a_fit() and "Fader" in words_without_a_fit()
+    # both converged: BG/NBD, as the field does
+    assert converged.predicting is converged.purchases and converged.parameters()["predicting"] == "bgnbd"
+    assert np.allclose(customer_value(summary, converged)["p_alive"], converged.purchases.p_alive(summary))
 
 
 def test_fits_that_converged_and_the_limiting_model_give_no_caveat(sample, holdout):
@@ -255,12 +290,17 @@ def test_pages_that_use_the_predictions_say_when_their_models_did_not_converge(m
     summary, models = sample
     assert prediction_caveats({"value_models": models.parameters()}, "en") == []
     assert prediction_caveats({}, "en") == [] and prediction_caveats({"value_models": {"reason": "x"}}, "en") == []
-    in_few_steps(monkeypatch, GammaGammaModel, BGNBDModel)
+    in_few_steps(monkeypatch, GammaGammaModel, BGNBDModel, ParetoNBDModel)
     info = {"value_models": value_stage(summary, "weeks").run_info()}
+    assert info["value_models"]["predicting"] == "bgnbd"  # neither purchase model converged: BG/NBD
     [(key, values)] = prediction_caveats(info, "en")
     assert key == "value.unconverged_used" and values["models"] == "BG/NBD and Gamma-Gamma"
     assert "come from 03_customer_value's fit, where BG/NBD and Gamma-Gamma did not converge" in shown(
         prediction_caveats(info, "en"), "en")
     assert "其中 BG/NBD和Gamma-Gamma 未收敛" in shown(prediction_caveats(info, "zh"), "zh")
+    # BG/NBD did not converge but Pareto/NBD did and made the predictions: only Gamma-Gamma is said
+    switched = {"value_models": {"predicting": "pareto_nbd", "not_converged": [
+        {"model": name, "kind": "stopped", "detail": "", "text": ""} for name in ("BG/NBD", "Gamma-Gamma")]}}
+    assert prediction_caveats(switched, "en")[0][1]["models"] == "Gamma-Gamma"
     alone = {"value_models": {"not_converged": [{"model": "Pareto/NBD", "kind": "stopped", "detail": "", "text": ""}]}}
     assert prediction_caveats(alone, "en") == []

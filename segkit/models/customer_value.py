@@ -4,8 +4,9 @@ churn risk) and the "valuable but slipping" list.
 
 The models are those of `segkit.models.clv` (BG/NBD and Pareto/NBD for purchases, Gamma-Gamma for
 spend); which purchase model fits the calibration data better is decided by the log-likelihood
-(both have four parameters) among the fits that converged, and stated, and BG/NBD stays the one used
-for predictions (the field's default, and the one whose holdout check the report shows).
+(both have four parameters) among the fits that converged, and stated. BG/NBD makes the predictions
+(the field's default, and the one whose holdout check the report shows) unless its fit did not
+converge and Pareto/NBD's did: then Pareto/NBD makes them (`ValueModels.predicting`).
 
 Every fit of these models for a page goes through `fit_value_models`, which records each
 ConvergenceWarning: a fit that did not converge becomes a `FitCaveat` that the page states next to
@@ -75,6 +76,20 @@ class ValueModels:
     limits: list[FitCaveat] = field(default_factory=list)  # the limiting models used (kind "limit"): proper fits
 
     @property
+    def predicting(self) -> BGNBDModel | ParetoNBDModel:
+        """The purchase model behind P(alive), expected purchases and CLV: BG/NBD, or Pareto/NBD when
+        BG/NBD's fit did not converge and Pareto/NBD's did."""
+        unconverged = {caveat.model for caveat in self.caveats}
+        if "BG/NBD" in unconverged and self.alternative is not None and "Pareto/NBD" not in unconverged:
+            return self.alternative
+        return self.purchases
+
+    @property
+    def predicting_key(self) -> str:
+        """"bgnbd" or "pareto_nbd": `predicting` as the catalogue and run.json name it."""
+        return _KEYS[self.predicting.name]
+
+    @property
     def notes(self) -> list[str]:
         """The warnings that are not caveats: why a model was left out, the limiting model used."""
         said = {caveat.text for caveat in (*self.caveats, *self.limits)}
@@ -102,7 +117,7 @@ class ValueModels:
 
     def parameters(self) -> dict:
         """The parameters, standard errors and log-likelihoods, for run.json."""
-        found = {"bgnbd": _described(self.purchases), "better_fit": self.better_fit}
+        found = {"bgnbd": _described(self.purchases), "better_fit": self.better_fit, "predicting": self.predicting_key}
         if self.alternative is not None:
             found["pareto_nbd"] = _described(self.alternative)
         if self.spend is not None:
@@ -114,9 +129,10 @@ class ValueModels:
         return found
 
     def comparison(self) -> dict:
-        """For the report's sentence: the better fit by name and both log-likelihoods (NaN where
-        Pareto/NBD could not be fitted)."""
-        return {"better": _NAMES[self.better_fit], "bgnbd": float(self.purchases.loglik_),
+        """For the report's sentence: the better fit and the predicting model by name and both
+        log-likelihoods (NaN where Pareto/NBD could not be fitted)."""
+        return {"better": _NAMES[self.better_fit], "predicting": self.predicting.name,
+                "bgnbd": float(self.purchases.loglik_),
                 "pareto": float(self.alternative.loglik_) if self.alternative is not None else float("nan")}
 
     def parameter_table(self) -> pd.DataFrame:
@@ -178,7 +194,8 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
 def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12, horizon_unit: str = "months",
                    discount_rate: float = 0.01, alive_threshold: float = 0.5,
                    tier_quantiles: tuple[float, float] = (0.5, 0.8)) -> pd.DataFrame:
-    """One row per customer of `summary`: p_alive (BG/NBD), expected_purchases over the horizon,
+    """One row per customer of `summary`: p_alive (`models.predicting`: BG/NBD, or Pareto/NBD when
+    only its fit converged), expected_purchases over the horizon,
     expected_spend per purchase (Gamma-Gamma; the customer's mean repeat spend weighted with the
     population's, in currency units), clv (predicted lifetime value over `horizon` `horizon_unit`,
     discounted at `discount_rate` per `horizon_unit`), clv_tier (low / mid / high by the quantiles
@@ -187,7 +204,7 @@ def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12
     """
     if not 0 < alive_threshold < 1:
         raise DataError(f"alive_threshold must lie between 0 and 1, got {alive_threshold!r}")
-    purchases = models.purchases
+    purchases = models.predicting
     # one evaluation of the purchase model gives both the horizon's purchases and the discounted
     # ones of predicted_clv (the same numbers as expected_purchases and predicted_clv)
     expected, discounted = horizon_purchases(summary, purchases, horizon, horizon_unit, discount_rate)
@@ -252,6 +269,11 @@ class ValueStage:
     horizon_unit: str = "months"
     discount_rate: float = 0.01
 
+    def model_words(self, lang: str) -> str:
+        """The purchase model behind the predictions with its source, in `lang`, for the page's
+        introduction ("the BG/NBD model (Fader, Hardie & Lee 2005)"); BG/NBD when nothing was fitted."""
+        return t(f"value.model.{self.models.predicting_key if self.models else 'bgnbd'}", lang)
+
     def run_info(self) -> dict:
         """What run.json keeps: the models' parameters, or why there are none."""
         return self.models.parameters() if self.models is not None else {"reason": self.reason}
@@ -276,7 +298,7 @@ class ValueStage:
                                                                 validate="one_to_one")
         if joined.empty:
             return None
-        return group_intervals(joined, column, self.models.purchases, self.models.spend, horizon=self.horizon,
+        return group_intervals(joined, column, self.models.predicting, self.models.spend, horizon=self.horizon,
                                horizon_unit=self.horizon_unit, discount_rate=self.discount_rate, level=level)
 
 
@@ -327,16 +349,16 @@ def holdout_caveats(check: pd.DataFrame | None, lang: str) -> list[tuple[str, di
     return caveat_messages(check.attrs.get("caveats", ()), lang) if check is not None else []
 
 
-PREDICTING_MODELS = ("BG/NBD", "Gamma-Gamma")  # the fits behind P(alive), expected purchases and CLV
-
-
 def prediction_caveats(info: dict, lang: str) -> list[tuple[str, dict]]:
     """The sentence for a page that uses 03's predictions (P(alive), expected purchases, CLV) when a
-    model they come from (BG/NBD, Gamma-Gamma) did not converge in 03's fit, as a (catalogue key,
-    values) pair for `say_each`; [] when they converged or the run has no value models. `info`: the
-    run's run.json (`segkit.load_run_info`), where 03 keeps `value_models.not_converged`."""
-    found = (info.get("value_models") or {}).get("not_converged") or []
-    models = list(dict.fromkeys(c["model"] for c in found if c.get("model") in PREDICTING_MODELS))
+    model they come from (the predicting purchase model, Gamma-Gamma) did not converge in 03's fit,
+    as a (catalogue key, values) pair for `say_each`; [] when they converged or the run has no value
+    models. `info`: the run's run.json (`segkit.load_run_info`), where 03 keeps
+    `value_models.not_converged` and `value_models.predicting` (BG/NBD when absent)."""
+    fitted = info.get("value_models") or {}
+    found = fitted.get("not_converged") or []
+    predicting = (_NAMES.get(fitted.get("predicting"), "BG/NBD"), "Gamma-Gamma")
+    models = list(dict.fromkeys(c["model"] for c in found if c.get("model") in predicting))
     if not models:
         return []
     return [("value.unconverged_used", {"models": t("value.models_and", lang).join(models)})]
