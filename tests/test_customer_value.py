@@ -191,10 +191,28 @@ def test_the_holdout_check_says_which_fit_did_not_converge_and_why(monkeypatch, 
     assert "ITERATIONS REACHED LIMIT" in caveats[0].detail
     english, chinese = shown(holdout_caveats(check, "en"), "en"), shown(holdout_caveats(check, "zh"), "zh")
     for model in ("BG/NBD", "Pareto/NBD"):
-        assert f"<strong>{model} did not converge</strong>: the optimiser stopped before reaching a maximum" in english
-        assert f"<strong>{model} 未收敛</strong>：优化器在到达最大值之前停止" in chinese
+        assert f"<strong>{model} did not converge</strong>: the optimiser used up its steps before reaching a maximum" in english
+        assert f"<strong>{model} 未收敛</strong>：优化器在到达最大值之前用尽了迭代步数" in chinese
+    assert "ITERATIONS" not in chinese  # the optimiser's English message is worded, not quoted
     assert "do not prefer it over a model that converged" in english and "不要优先于已收敛的模型选用它" in chinese
     assert holdout_caveats(None, "en") == []
+
+
+@pytest.mark.parametrize("message, meaning", [
+    ("STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT", "limit"), ("STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT", "limit"),
+    ("ABNORMAL: ", "precision"), ("WARNING: ROUNDING ERRORS PREVENT PROGRESS", "precision"),
+    ("ABNORMAL_TERMINATION_IN_LNSRCH", "precision"), ("NaN result encountered.", None)])
+def test_the_optimisers_stops_are_worded_in_each_language_and_others_quoted(message, meaning):
+    from segkit.models.customer_value import FitCaveat, optimiser_stop
+
+    assert optimiser_stop(message) == meaning
+    caveat = FitCaveat("BG/NBD", "stopped", message, "")
+    english, chinese = caveat.reason("en"), caveat.reason("zh")
+    if meaning is None:  # a message segkit does not know is given as the optimiser wrote it
+        assert message in english and message in chinese and chinese.startswith("优化器在到达最大值之前停止")
+    else:
+        assert message.split(":")[0] not in chinese and english.startswith("the optimiser")
+        assert not any(c.isascii() and c.isalpha() for c in chinese)
 
 
 def test_the_value_stage_says_which_fit_did_not_converge_as_the_holdout_check_does(monkeypatch, sample):

@@ -46,8 +46,26 @@ class FitCaveat:
     text: str
 
     def reason(self, lang: str) -> str:
-        """Why, in `lang`: "its parameters s, beta ran to the limit of the search"."""
+        """Why, in `lang`: "its parameters s, beta ran to the limit of the search"; an optimiser's stop
+        that L-BFGS-B words (its step limit, or no progress for rounding errors) in the words of `lang`,
+        any other with the optimiser's own message."""
+        stop = optimiser_stop(self.detail) if self.kind == "stopped" else None
+        if stop is not None:
+            return t(f"value.unconverged_why.stopped_{stop}", lang)
         return t(f"value.unconverged_why.{self.kind}", lang, detail=self.detail)
+
+
+# L-BFGS-B's messages (scipy.optimize, "STATUS: TASK") when it stops short of a maximum, by what they mean
+_OPTIMISER_STOPS = (("ITERATIONS REACHED LIMIT", "limit"), ("EVALUATIONS EXCEEDS LIMIT", "limit"),
+                    ("CPU EXCEEDING THE TIME LIMIT", "limit"), ("ROUNDING ERRORS", "precision"),
+                    ("STP = STPM", "precision"), ("XTOL TEST SATISFIED", "precision"), ("ABNORMAL", "precision"))
+
+
+def optimiser_stop(message: str) -> str | None:
+    """What an L-BFGS-B stop message means: "limit" (it used up its iterations or evaluations),
+    "precision" (rounding errors kept its line search from progressing), or None for another message."""
+    text = str(message).upper()
+    return next((meaning for words, meaning in _OPTIMISER_STOPS if words in text), None)
 
 
 def caveat_messages(caveats, lang: str) -> list[tuple[str, dict]]:
