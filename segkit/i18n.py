@@ -145,24 +145,65 @@ def _detail_patterns() -> tuple[list[tuple[re.Pattern, str]], re.Pattern, dict[s
     table = _load_yaml(text)
     patterns = [(re.compile(en), zh) for en, zh in table["patterns"]]
     columns = table["columns"]
-    names = re.compile(r"\b(" + "|".join(sorted(map(re.escape, columns), key=len, reverse=True)) + r")\b")
+    # a name between non-word characters of ASCII: a Chinese word that a pattern put beside it is no part of it
+    names = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(sorted(map(re.escape, columns), key=len, reverse=True))
+                       + r")(?![A-Za-z0-9_])")
     return patterns, names, columns
 
 
-def detail_text(detail, lang: str):
+# Where a detail names a column: at its start, or after the words that join two columns ("category or
+# product ...", "quantity × unit_price ...", "first_purchase ... is after last_purchase ..."); and
+# what follows a column's name there: the end, a value (quoted, a number or a date), or the rule's words.
+_COLUMN_BEFORE = r"(?:^|(?<= × )|(?<= or )|(?<= is after ))"
+_COLUMN_AFTER = r'(?=$| ["\d+×-]| is | beyond | or | part ")'
+# stands in for a source's column name while the rest is translated (private-use characters, no blank)
+_HELD = "\ue000{}\ue001"
+
+
+@lru_cache(maxsize=64)
+def _source_names(names: tuple[str, ...]) -> re.Pattern | None:
+    """The pattern that finds, where a detail names a column, one of the source's own column `names`."""
+    if not names:
+        return None
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    return re.compile(_COLUMN_BEFORE + "(" + alternatives + ")" + _COLUMN_AFTER)
+
+
+def detail_text(detail, lang: str, columns: dict[str, str] | None = None):
     """A set-aside row's "what is wrong" detail in `lang`: as written for "en"; for "zh" through the
     patterns of segkit/locale/details.yaml, leaving the data's values (in "quotes") as they are.
-    Missing details stay missing."""
+    Missing details stay missing.
+
+    `columns` maps segkit's names to the source's own (`quarantine.attrs["columns"]`, as
+    `segkit.intake.cleaning.clean_transactions` keeps it): a detail names a column as the source
+    does, and such a name is the user's word, shown as it is (never translated, whatever it holds:
+    Chinese, blanks, quotes); segkit's own names are translated (the `columns:` of details.yaml).
+
+    >>> detail_text('实付金额 "12,3x" is not a number; write it like 1234.50', "zh", {"amount": "实付金额"})
+    '实付金额 "12,3x" 不是数字；请写成 1234.50 的形式'
+    >>> detail_text('Order "Date" 1899-01-01 is before cleaning.min_date 1900-01-01: a typo? (set min_date for '
+    ...             'older data)', "zh", {"ordered_at": 'Order "Date"'})
+    'Order "Date" 1899-01-01 早于 cleaning.min_date 1900-01-01：疑似录入错误？（如确有更早的数据，请设置 min_date）'
+    """
     if lang == "en" or not isinstance(detail, str) or not detail:
         return detail
-    patterns, names, columns = _detail_patterns()
+    patterns, names, known = _detail_patterns()
+    held: list[str] = []
+    own = _source_names(tuple(sorted({name for ours, name in (columns or {}).items() if name and name != ours})))
+    if own is not None:  # the source's names stand aside while the rest is translated
+        def hold(match: re.Match) -> str:
+            held.append(match.group(1))
+            return _HELD.format(len(held) - 1)
+
+        detail = own.sub(hold, detail)
     parts = re.split(r'("[^"]*")', detail)  # odd positions: the data's values, quoted
     for i in range(0, len(parts), 2):
         text = parts[i]
         for pattern, zh in patterns:
             text = pattern.sub(zh, text)
-        parts[i] = names.sub(lambda m: columns[m.group(1)], text)
-    return re.sub(r"\s*([，。；：（）、])\s*", r"\1", "".join(parts)).strip()
+        parts[i] = names.sub(lambda m: known[m.group(1)], text)
+    text = re.sub(r"\s*([，。；：（）、])\s*", r"\1", "".join(parts)).strip()
+    return re.sub("\ue000(\\d+)\ue001", lambda m: held[int(m.group(1))], text)
 
 
 def note_message(note: dict) -> tuple[str, dict]:

@@ -685,6 +685,83 @@ def test_a_unit_price_note_names_the_files_column(tmp_path):
     assert (note["column"], note["signs"], note["rows"]) == ("单价", "US$", 1)
 
 
+# -- each row's detail names the column as the file does ----------------------------------------------
+
+OWN_HEADER = ['Kunde "Nr" (ID)', "Order Date", "实付金额"]  # a quote and parentheses, blanks, Chinese
+OWN_MAP = dict(zip(("customer_id", "ordered_at", "amount"), OWN_HEADER))
+OWN_ROWS = [("C1", "2024-01-05", "10.00"), ("C2", "2024-13-45", "5"), ("C3", "2024-01-06", "12,3x"),
+            ("C4", "1899-01-01", "5"), ("C5", "2024-01-07", "1e300"), ("", "2024-01-08", "3"), ("C6", "2024-01-09", "")]
+OWN_DETAILS = {  # file line -> detail
+    3: 'Order Date "2024-13-45" has no such day in its month, or no such month (months 1 to 12)',
+    4: '实付金额 "12,3x" is not a number; write it like 1234.50',
+    5: "Order Date 1899-01-01 is before cleaning.min_date 1990-01-01: a typo? (set min_date for older data)",
+    6: '实付金额 "1e300" is above cleaning.max_amount 1e+12 in size: an implausible line, never summed',
+    7: 'Kunde "Nr" (ID) is empty',
+    8: "实付金额 is empty",
+}
+
+
+def test_each_rows_detail_names_the_files_own_header_in_either_language(tmp_path):
+    from segkit.i18n import detail_text
+
+    tx = named_orders(tmp_path, OWN_HEADER, OWN_ROWS, OWN_MAP)
+    result = clean_checked(tx, dt.date(2024, 12, 31))
+    quarantine = result.quarantine
+    assert dict(zip(quarantine["source_row"], quarantine["detail"])) == OWN_DETAILS
+    assert quarantine.attrs["columns"] == OWN_MAP
+    # in Chinese, the file's header stays as the file writes it; the rest is translated
+    zh = dict(zip(quarantine["source_row"], quarantine_sample(quarantine, "zh", per_reason=10)["detail"]))
+    assert zh == {
+        3: 'Order Date "2024-13-45" 所在月份没有这一天，或没有这个月份（月份为 1 到 12）',
+        4: '实付金额 "12,3x" 不是数字；请写成 1234.50 的形式',
+        5: "Order Date 1899-01-01 早于 cleaning.min_date 1990-01-01：疑似录入错误？（如确有更早的数据，请设置 min_date）",
+        6: '实付金额 "1e300" 绝对值超过 cleaning.max_amount 1e+12：不合理的行，不计入合计',
+        7: 'Kunde "Nr" (ID) 为空',
+        8: "实付金额 为空",
+    }
+    assert quarantine_sample(quarantine, "en", per_reason=10)["detail"].tolist() == quarantine["detail"].tolist()
+    assert detail_text(OWN_DETAILS[7], "zh", OWN_MAP) == zh[7]
+
+
+def test_a_header_like_segkits_own_name_keeps_segkits_words(tmp_path):
+    """A file whose header is segkit's name (or a frame without a column map) reads as before."""
+    tx = csv_orders(tmp_path, [("C1", "O1", "2024-01-05", "10"), ("C2", "O2", "1899-01-01", "12,3x")])
+    detail = clean_checked(tx, dt.date(2024, 12, 31)).quarantine["detail"].tolist()
+    assert detail == ["ordered_at 1899-01-01 is before cleaning.min_date 1990-01-01: a typo? (set min_date for "
+                      "older data)"]
+    frame_rows = text([("C1", "O1", "2024-01-05", "10"), ("C2", "O2", "2024-01-06", "x")])  # no column map
+    frame_detail = clean_checked(frame_rows, dt.date(2024, 12, 31)).quarantine["detail"]
+    assert frame_detail.tolist() == ['amount "x" is not a number; write it like 1234.50']
+
+
+def test_the_engine_rules_and_the_date_order_note_name_the_files_header(tmp_path):
+    rows = [("C1", "O1", "05/01/2024", "10", "Books"), ("C2", "O2", "25/01/2024", "20", "postage"),
+            ("Total", "", "26/01/2024", "30", "Books"), ("C3", "O3", "27/01/2024", "-3", "Books"),
+            ("C4", "O4", "", "3", "Books")]
+    header = ["Kunde", "Beleg", "Datum (Tag)", "Betrag €", "品类"]
+    columns = dict(zip(("customer_id", "order_id", "ordered_at", "amount", "category"), header))
+    tx = named_orders(tmp_path, header, rows, columns)
+    result = clean_checked(tx, dt.date(2024, 12, 31), non_product=["postage"], non_positive_amount="set_aside")
+    assert dict(zip(result.quarantine["source_row"], result.quarantine["detail"])) == {
+        3: "品类 or product is listed in cleaning.non_product",
+        4: 'Kunde "Total" is a total line\'s label, not a customer',
+        5: "Betrag € is zero or negative and not marked as a return",
+        6: "Datum (Tag) is empty"}
+    assert [n["column"] for n in result.notes if n["key"].startswith("date_order")] == ["Datum (Tag)"]
+    zh = quarantine_sample(result.quarantine, "zh", per_reason=10).set_index("source_row")["detail"]
+    assert zh[3] == "品类或商品列于 cleaning.non_product" and zh[6] == "Datum (Tag) 为空"
+    assert zh[4] == 'Kunde "Total" 是文件自带合计行的标签，不是客户' and zh[5].startswith("Betrag € 为零或负数")
+
+
+def test_the_saved_quarantine_keeps_the_files_names(tmp_path):
+    tx = named_orders(tmp_path, OWN_HEADER, OWN_ROWS, OWN_MAP)
+    clean_and_save(Intake(tx, origin="orders.csv"), tmp_path / "data", as_of=dt.date(2024, 12, 31))
+    saved = pd.read_parquet(tmp_path / "data" / "quarantine.parquet")
+    assert dict(zip(saved["source_row"], saved["detail"])) == OWN_DETAILS  # the detail is data, as written
+    assert saved.attrs["columns"] == OWN_MAP
+    assert quarantine_sample(saved, "zh")["detail"].str.startswith(tuple(OWN_HEADER)).all()
+
+
 # -- amounts written with the other decimal mark than cleaning.decimal ------------------------------
 
 def decimal_note(result):
@@ -704,9 +781,11 @@ def test_a_decimal_comma_column_under_the_default_names_the_setting(tmp_path):
     result = err.value.result
     assert_every_row_accounted(result, tx)
     details = result.quarantine["detail"].tolist()
-    assert details[0] == 'amount "€298,93" is not a number; it looks like a decimal comma: set cleaning.decimal: ","'
+    # each row's detail names the column as the file does, as the note does
+    assert details[0] == 'Betrag "€298,93" is not a number; it looks like a decimal comma: set cleaning.decimal: ","'
     assert all(d.endswith('set cleaning.decimal: ","') for d in details)
-    assert detail_text(details[2], "zh") == '金额 "69,21" 不是数字；看起来用的是小数逗号：请设置 cleaning.decimal: ","'
+    assert detail_text(details[2], "zh", result.quarantine.attrs["columns"]) == \
+        'Betrag "69,21" 不是数字；看起来用的是小数逗号：请设置 cleaning.decimal: ","'
     note = decimal_note(result)
     assert note == {"key": "decimal_mark_differs", "column": "Betrag", "rows": 4, "example": "€298,93",
                     "decimal": ".", "other": ","}

@@ -214,7 +214,10 @@ def test_each_reason_to_set_a_row_aside():
     details = result.quarantine.set_index("source_row")["detail"]
     assert details[5] == "same as row 4"
     assert details[6].startswith("customer D is on rows that differ (rows 6, 7)")
-    assert details[12] == 'orders "1.5" is not a whole number'
+    assert details[12] == 'n "1.5" is not a whole number'  # the table's own column, as the map names it
+    assert details[3] == "id is empty"
+    assert details[16] == "total -5 is below zero" and details[17] == "n -1 is below zero"
+    assert details[19] == "first 2024-06-20 is after last 2024-06-01"
     # the text as exported, beside the values read
     assert result.quarantine.set_index("source_row").loc[14, "raw_revenue"] == "1,2O"
     assert_ledger_adds_up(result, len(raw))

@@ -194,3 +194,86 @@ def test_the_customer_and_survey_tables_are_read_beside_a_typed_file(tmp_path):
     clean_and_save(intake, tmp_path / "data", as_of=AS_OF)
     join = __import__("json").loads((tmp_path / "data" / "run.json").read_text())["join"]
     assert join["customer_records"] == 3 and join["customers_without_transactions"] == 1  # C9
+
+
+def test_the_engine_details_name_the_files_own_columns(tmp_path):
+    """A typed file read in place is judged in the engine: each detail names the column as the file
+    does (its column map known from the intake), in English and, kept as it is, in Chinese."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segkit.intake.cleaning import quarantine_sample
+
+    header = {"customer_id": 'Kunde "Nr"', "ordered_at": "Order Date", "amount": "实付金额 (元)",
+              "category": "Kategorie"}
+    special = [("C1", "1899-01-01", 5.0, "Books"), ("C2", "2999-01-01", 5.0, "Books"),
+               ("C3", "2024-02-01", float("inf"), "Books"), ("C4", "2024-02-02", 1e300, "Books"),
+               (None, "2024-02-03", 5.0, "Books"), ("Total", "2024-02-04", 30.0, "Books"),
+               ("C5", None, 5.0, "Books"), ("C6", "2024-02-05", None, "Books"), ("C7", "2024-02-06", -3.0, "Books"),
+               ("C8", "2024-02-07", 7.0, "postage")]
+    rows = special + [(f"Z{i}", "2024-03-05", 10.0 + i, "Toys") for i in range(30)]
+    ids, days, amounts, categories = zip(*rows)
+    pq.write_table(pa.table({header["customer_id"]: pa.array(ids, pa.string()),
+                             header["ordered_at"]: pa.array([d and dt.date.fromisoformat(d) for d in days],
+                                                            pa.date32()),
+                             header["amount"]: pa.array(amounts, pa.float64()),
+                             header["category"]: pa.array(categories, pa.string())}), tmp_path / "tx.parquet")
+    intake = load_source(file_source(tmp_path / "tx.parquet", columns=header))
+    assert isinstance(intake.transactions, ibis.Table)
+    rules = Cleaning(non_product=["postage"], non_positive_amount="set_aside",
+                     outliers={"method": "quantile", "threshold": 0.95, "action": "set_aside"})
+    result = clean_transactions(intake.engine, intake.transactions, rules=rules)  # no as_of: 2999 is a typo
+    details = dict(zip(result.quarantine["reason"], result.quarantine["detail"]))
+    assert details == {
+        "implausible_past_date": "Order Date 1899-01-01 is before cleaning.min_date 1990-01-01: a typo? (set "
+                                 "min_date for older data)",
+        "implausible_future_date": details["implausible_future_date"],
+        "non_finite_amount": '实付金额 (元) "inf" is not a finite number',
+        "implausible_amount": '实付金额 (元) "1e+300" is above cleaning.max_amount 1e+12 in size: an implausible line, '
+                              "never summed",
+        "missing_customer_id": 'Kunde "Nr" is empty',
+        "totals_row": 'Kunde "Nr" "Total" is a total line\'s label, not a customer',
+        "missing_date": "Order Date is empty",
+        "missing_amount": "实付金额 (元) is empty",
+        "non_positive_amount": "实付金额 (元) is zero or negative and not marked as a return",
+        "non_product": "Kategorie or product is listed in cleaning.non_product",
+        "outlier": details["outlier"],
+    }
+    assert details["implausible_future_date"].startswith("Order Date 2999-01-01 is more than 31 days after")
+    assert details["outlier"].startswith("实付金额 (元) beyond ")
+    assert result.quarantine.attrs["columns"] == header
+    en = result.quarantine.set_index("source_row")["detail"]
+    zh = quarantine_sample(result.quarantine, "zh", per_reason=50).set_index("source_row")["detail"]
+    for row, detail in zh.items():  # the file's name as it is, then the words in Chinese
+        named = next(name for name in header.values() if en[row].startswith(name))
+        assert detail.startswith(named) and detail != en[row], (en[row], detail)
+    assert set(zh) >= {'Kunde "Nr" "Total" 是文件自带合计行的标签，不是客户', "Order Date 为空",
+                                 '实付金额 (元) "inf" 不是有限数值', "Kategorie或商品列于 cleaning.non_product"}
+    # the same map when the stage saves the quarantine
+    clean_and_save(intake, tmp_path / "data", rules=rules)
+    saved = pd.read_parquet(tmp_path / "data" / "quarantine.parquet")
+    assert saved["detail"].tolist() == result.quarantine["detail"].tolist() and saved.attrs["columns"] == header
+
+
+def test_a_database_tables_own_column_names_are_in_the_details(tmp_path):
+    """A database or Spark table is put under segkit's names by `database_canonical` (here on the
+    embedded engine, as PostgreSQL and Spark run the same expression): its details name its columns."""
+    from segkit.intake.cleaning import quarantine_sample
+    from segkit.intake.sources import database_canonical, source_headers
+
+    con = connect()
+    rows = pd.DataFrame({"Kunden Nr.": ["C1", None, "C3", "C4"], "line": [1, 2, 3, 4],
+                         "Bestelldatum": pd.to_datetime(["2024-01-05", "2024-01-06", None, "1899-01-01"]),
+                         "Betrag (EUR)": [10.0, 5.0, 5.0, 5.0]})
+    columns = {"customer_id": "Kunden Nr.", "ordered_at": "Bestelldatum", "amount": "Betrag (EUR)",
+               "source_row": "line"}
+    table = database_canonical(con.create_table("shop_orders", rows), columns, "database table shop_orders")
+    assert source_headers(table) == {"customer_id": "Kunden Nr.", "ordered_at": "Bestelldatum",
+                                     "amount": "Betrag (EUR)"}
+    result = clean_transactions(con, table, as_of=AS_OF)
+    assert result.quarantine["detail"].tolist() == [
+        "Kunden Nr. is empty", "Bestelldatum is empty",
+        "Bestelldatum 1899-01-01 is before cleaning.min_date 1990-01-01: a typo? (set min_date for older data)"]
+    assert quarantine_sample(result.quarantine, "zh", per_reason=5)["detail"].tolist() == [
+        "Kunden Nr. 为空", "Bestelldatum 为空",
+        "Bestelldatum 1899-01-01 早于 cleaning.min_date 1990-01-01：疑似录入错误？（如确有更早的数据，请设置 min_date）"]

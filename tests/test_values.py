@@ -298,6 +298,19 @@ def test_survey_answers_out_of_range_are_set_aside():
     assert len(SURVEYS) == 8 and SURVEYS["nps"].iloc[3] == 11  # the input is not changed
 
 
+def test_a_survey_answer_set_aside_names_the_files_column(tmp_path):
+    from segkit.intake.sources import read_customer_table
+    from segkit.params import FileTable
+
+    SURVEYS.rename(columns={"customer_id": "Kunde", "score": "Zufriedenheit (1-5)", "nps": "Empfehlung"}).to_csv(
+        tmp_path / "surveys.csv", index=False)
+    spec = FileTable(path=str(tmp_path / "surveys.csv"),
+                     columns={"customer_id": "Kunde", "score": "Zufriedenheit (1-5)", "nps": "Empfehlung"})
+    aside = split_survey_answers(read_customer_table(spec, "surveys"))[1].set_index("customer_id")["detail"]
+    assert aside["C3"] == "Zufriedenheit (1-5) -3.0 is outside the survey scale 1 to 5 (cleaning.survey_scores)"
+    assert aside["C4"].startswith("Empfehlung 11")
+
+
 def test_out_of_range_answers_are_counted_in_the_join_report_and_never_reach_nps(tmp_path):
     from segkit.report.tables import nps
     from segkit.store import load_run_info, load_stage

@@ -169,7 +169,8 @@ class NoScoredCustomers(NoCleanRows):
 def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table,
                        as_of: dt.date | None = None, duplicates: str | None = None,
                        non_positive_amount: str | None = None, rules: Cleaning | None = None,
-                       minor_unit: int = 2, currency_code: str | None = None) -> CleanResult:
+                       minor_unit: int = 2, currency_code: str | None = None,
+                       headers: dict[str, str] | None = None) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
 
     Amounts are exact: right after reading, each line's amount becomes a DECIMAL with `minor_unit`
@@ -189,6 +190,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     with a sign or code that cannot be its (`$12.50` when it is CNY) are used as written, never
     converted, and a note (`currency_sign_differs`) names the column, the signs and the rows.
 
+    Each row's `detail` and each note names a column as the source does: `headers` maps segkit's
+    name to the file's header or the table's column (None: as the intake recorded it, see
+    `segkit.intake.sources.source_headers`; segkit's name where nothing says). The quarantine keeps
+    that map in `quarantine.attrs["columns"]`, for `quarantine_sample` to show the names as they are.
+
     >>> from segkit.params import Source
     >>> from segkit.intake.sources import load_source
     >>> tx = load_source(Source(kind="cdnow")).transactions
@@ -199,7 +205,9 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     rules = rules or Cleaning()
     changes = {k: v for k, v in (("duplicates", duplicates), ("non_positive_amount", non_positive_amount)) if v}
     rules = rules.model_copy(update=changes) if changes else rules
-    from segkit.intake.sources import connect, is_embedded
+    from segkit.intake.sources import connect, is_embedded, source_headers
+
+    headers = source_headers(transactions) if headers is None else dict(headers)
 
     in_engine = isinstance(transactions, ibis.Table)  # a typed file read in place, or a database table
     if in_engine:  # judged where the rows are, whatever connection was passed
@@ -213,7 +221,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         con = con or connect()
         prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
                                              minor_unit=minor_unit, max_amount=rules.max_amount,
-                                             time_zone=rules.time_zone, currency_code=currency_code)
+                                             time_zone=rules.time_zone, currency_code=currency_code,
+                                             headers=headers)
         # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
         table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
                                  overwrite=True)
@@ -235,7 +244,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         if beyond:
             notes.append({"key": "as_of_future_dates", "rows": beyond, "after": future_after.isoformat(),
                           "margin_days": FUTURE_MARGIN_DAYS, "quantile": FUTURE_QUANTILE})
-    table = _mark_implausible_dates(table, rules.min_date, future_after)
+    table = _mark_implausible_dates(table, rules.min_date, future_after, headers.get("ordered_at", "ordered_at"))
     if as_of is None:
         usable = table.customer_id.notnull() & (table.customer_id.strip() != "") & table.amount.notnull()
         plausible = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
@@ -248,11 +257,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         as_of_rule = "latest_plausible_date" if beyond else "latest_date"
         notes.append({"key": "as_of_" + as_of_rule, "as_of": as_of.isoformat()})
 
-    judged = judge(table, as_of, rules, minor_unit)
+    judged = judge(table, as_of, rules, minor_unit, headers)
     if not in_database:  # judge once in the embedded engine; a database is only read, never written
         judged = con.create_table(f"segkit_judged_{next(_names)}", judged, overwrite=True)
     ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())
-    quarantine = _quarantine(judged, originals)
+    quarantine = _quarantine(judged, originals, headers)
     shown = [c for c in (*OUTPUT_COLUMNS, "fixes", "outlier", *RETURN_COLUMNS, "raw_customer_id")
              if c in judged.columns]
     clean = judged.filter(judged.outcome != "set_aside").select(shown)
@@ -323,7 +332,8 @@ def with_canonical_types(transactions: pd.DataFrame) -> pd.DataFrame:
 
 def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | None = None,
             minor_unit: int = 2, max_amount: float = 1e12, time_zone: str | None = None,
-            currency_code: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]]:
+            currency_code: str | None = None, headers: dict[str, str] | None = None
+            ) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]]:
     """Read text values into types (fixing what is certain) and note, per row, the fixes made
     (`fixes`) and the first value that could not be read or kept (`problem_rule`, `detail`).
     Customer ids are normalised where the same id is certain (`segkit.intake.parsing.parse_id`);
@@ -339,9 +349,9 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     text), the original text of each row (`raw_<column>`, with `source_row`), or None when the
     input had no text to keep, and the notes of what the columns as a whole decided (the day/month
     order of the dates: see `Parsed.note`) or showed (amounts written in another currency than
-    `currency_code`: see `other_currency_note`). A note names the column as the file does, where
-    `transactions.attrs["columns"]` maps segkit's name to the file's header (as a file's intake
-    does), else by segkit's name.
+    `currency_code`: see `other_currency_note`). A note and a row's detail name the column as the
+    file does, where `headers` (by default `transactions.attrs["columns"]`, as a file's intake sets
+    it) maps segkit's name to the file's header, else by segkit's name.
     """
     tx = transactions.reset_index(drop=True)
     if "source_row" not in tx.columns:
@@ -360,21 +370,26 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             parsed[column] = parse_id(tx[column])
         else:
             parsed[column] = parse_text(tx[column])
-    notes = [dict(one.note, column=column) for column, one in parsed.items() if one.note is not None]
-    headers = transactions.attrs.get("columns", {})  # the file's own names (`sources.to_canonical`)
+    if headers is None:
+        headers = transactions.attrs.get("columns", {})  # the file's own names (`sources.to_canonical`)
+
+    def named(column: str) -> str:  # a column as the file names it
+        return headers.get(column, column)
+
+    notes = [dict(one.note, column=named(column)) for column, one in parsed.items() if one.note is not None]
     for column in ("amount", "unit_price"):
-        note = other_currency_note(parsed[column], tx[column], headers.get(column, column),
+        note = other_currency_note(parsed[column], tx[column], named(column),
                                    currency_code) if column in parsed else None
         notes += [note] if note else []
     for column in ("amount", "quantity", "unit_price"):
-        note = other_decimal_note(parsed[column], tx[column], headers.get(column, column),
+        note = other_decimal_note(parsed[column], tx[column], named(column),
                                   decimal) if column in parsed else None
         notes += [note] if note else []
     out = pd.DataFrame({"source_row": tx["source_row"].to_numpy()})
     for column in present:
         out[column] = parsed[column].values.to_numpy()
     derived = "amount" not in present and {"quantity", "unit_price"} <= set(present)
-    amount, non_finite, implausible, written = _exact_amounts(tx, parsed, derived, minor_unit, max_amount)
+    amount, non_finite, implausible, written = _exact_amounts(tx, parsed, derived, minor_unit, max_amount, named)
     out["fixes"] = fixes_per_row(list(parsed.values()), tx.index).to_numpy()
     if "customer_id" in parsed:  # an id that was normalised keeps, beside it, the id as it came
         changed = pd.Series(False, index=tx.index)
@@ -394,7 +409,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         bad = parsed[column].unreadable() & rule.isna()
         if bad.any():
             rule = rule.mask(bad, name)
-            words = column + ' "' + tx[column].astype("string") + '" ' + parsed[column].problem
+            words = named(column) + ' "' + tx[column].astype("string") + '" ' + parsed[column].problem
             detail = detail.mask(bad, words)
     if amount is not None:
         limit = f"cleaning.max_amount {max_amount:g}"
@@ -405,7 +420,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             if bad.any():
                 rule = rule.mask(bad, name)
                 # an Arrow NaN has no text: name it as what it is
-                detail = detail.mask(bad, written(bad).fillna('amount "NaN"') + words)
+                detail = detail.mask(bad, written(bad).fillna(named("amount") + ' "NaN"') + words)
         out["amount"] = amount.where(rule.isna().to_numpy() | ~(non_finite | implausible).to_numpy())
     out["problem_rule"] = rule.to_numpy()
     out["detail"] = detail.to_numpy()
@@ -481,10 +496,11 @@ def other_decimal_note(parsed: Parsed, written: pd.Series, column: str, decimal:
             "example": str(written[hinted].iloc[0]), "decimal": decimal, "other": other}
 
 
-def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, minor_unit: int, max_amount: float):
+def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, minor_unit: int, max_amount: float,
+                   named=lambda column: column):
     """Each line's amount in minor units (Int64), which lines are not finite or implausible, and a
-    function giving how the amount of the rows marked was written (for the detail); all None when
-    there is no amount."""
+    function giving how the amount of the rows marked was written (for the detail, naming the
+    columns as `named` gives them); all None when there is no amount."""
     if derived:
         quantity, price = parsed["quantity"], parsed["unit_price"]
         number = quantity.values.astype("float64") * price.values.astype("float64")
@@ -493,8 +509,8 @@ def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, m
             return [a * b for a, b in zip(exact_decimals(quantity, rows), exact_decimals(price, rows))]
 
         def written(rows):
-            return ("quantity × unit_price " + tx["quantity"].where(rows).astype("string") + " × "
-                    + tx["unit_price"].where(rows).astype("string"))
+            return (f"{named('quantity')} × {named('unit_price')} " + tx["quantity"].where(rows).astype("string")
+                    + " × " + tx["unit_price"].where(rows).astype("string"))
         # a product of two finite numbers that overflows is no more finite than it is plausible
         given_infinite = pd.Series(False, index=tx.index)
     elif "amount" in parsed:
@@ -505,7 +521,7 @@ def _exact_amounts(tx: pd.DataFrame, parsed: dict[str, Parsed], derived: bool, m
             return exact_decimals(amount, rows)
 
         def written(rows):  # only for the rows set aside: formatting every number costs time
-            return 'amount "' + tx["amount"].where(rows).astype("string") + '"'
+            return named("amount") + ' "' + tx["amount"].where(rows).astype("string") + '"'
         given_infinite = _not_finite(tx["amount"])
     else:
         return None, None, None, None
@@ -549,17 +565,19 @@ def _future_bound(table: ibis.Table) -> tuple[dt.date | None, int]:
     return bound, beyond
 
 
-def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: dt.date | None) -> ibis.Table:
+def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: dt.date | None,
+                            column: str = "ordered_at") -> ibis.Table:
     """The table with `problem_rule` and `detail` (added where a typed source has none) naming the
     rows dated before `min_date` (implausible_past_date) or after `future_after`
-    (implausible_future_date), unless an earlier rule already holds them; judged by `judge`."""
+    (implausible_future_date), unless an earlier rule already holds them; judged by `judge`. The
+    detail names the date column `column` (the source's name for it)."""
     if "problem_rule" not in table.columns:
         table = table.mutate(problem_rule=ibis.null(str))
     if "detail" not in table.columns:
         table = table.mutate(detail=ibis.null(str))
     free = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
     day = table.ordered_at.date()
-    written = ibis.literal("ordered_at ").concat(day.cast("string"))
+    written = ibis.literal(f"{column} ").concat(day.cast("string"))
     past = (free & (day < ibis.date(min_date))).fill_null(False)
     future = (free & (day > ibis.date(future_after))).fill_null(False) if future_after else ibis.literal(False)
     rule = ibis.cases((past, "implausible_past_date"), (future, "implausible_future_date"), else_=table.problem_rule)
@@ -630,10 +648,17 @@ def exact_amount(amount: ibis.NumericValue, minor_unit: int, max_amount: float
     return exact, non_finite, implausible
 
 
-def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 2) -> ibis.Table:
+def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 2,
+          headers: dict[str, str] | None = None) -> ibis.Table:
     """The table with each row's `outcome` (used, fixed, set_aside), `rule` (the fixes made, or the
     rule broken), `reason` and `detail`, and the values after the fixes: one lazy expression.
-    `amount` comes out as DECIMAL(18, minor_unit) (see `exact_amount`)."""
+    `amount` comes out as DECIMAL(18, minor_unit) (see `exact_amount`). A detail names a column as
+    `headers` maps it (segkit's name -> the source's), else by segkit's name."""
+    headers = headers or {}
+
+    def named(column: str) -> str:
+        return headers.get(column, column)
+
     t = table
     has = set(t.columns)
     no = ibis.literal(False)
@@ -656,7 +681,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         missing = t._amount_missing
         amount_tests = {"non_finite_amount": t._non_finite_amount, "implausible_amount": t._implausible_amount}
         # written out only in the detail of the rows set aside (a CASE branch): not for every row
-        written = ibis.literal('amount "').concat(t._amount_given.cast("string"), '"')
+        written = ibis.literal(named("amount") + ' "').concat(t._amount_given.cast("string"), '"')
         amount_said = {"non_finite_amount": written.concat(" is not a finite number"),
                        "implausible_amount": written.concat(
                            f" is above cleaning.max_amount {rules.max_amount:g} in size: an implausible line, "
@@ -732,15 +757,16 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     }
     reason = ibis.cases(*[(test.fill_null(False), rule) for rule, test in tests.items()], else_=ibis.null(str))
     said = {
-        "missing_customer_id": "customer_id is empty",
-        "totals_row": ibis.literal('customer_id "').concat(t.customer_id, '" is a total line\'s label, not a customer'),
-        "missing_date": "ordered_at is empty",
-        "missing_amount": "amount is empty",
+        "missing_customer_id": f"{named('customer_id')} is empty",
+        "totals_row": ibis.literal(named("customer_id") + ' "').concat(
+            t.customer_id, '" is a total line\'s label, not a customer'),
+        "missing_date": f"{named('ordered_at')} is empty",
+        "missing_amount": f"{named('amount')} is empty",
         "before_start": f"dated before cleaning.start_date {rules.start_date}",
         "after_as_of": f"dated after the as-of date {as_of}",
-        "non_product": "category or product is listed in cleaning.non_product",
+        "non_product": f"{named('category')} or {named('product')} is listed in cleaning.non_product",
         "return": "a return or cancellation (cleaning.returns.action: drop)",
-        "non_positive_amount": "amount is zero or negative and not marked as a return",
+        "non_positive_amount": f"{named('amount')} is zero or negative and not marked as a return",
     }
     # the reason first, as a column: the detail reads it (inlined, the rules' CASE ran once per detail)
     t = t.mutate(reason=reason)
@@ -759,7 +785,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
 
         judged = kept_for_reuse(judged)
     if outliers.method != "none":
-        judged = _mark_outliers(judged, outliers)
+        judged = _mark_outliers(judged, outliers, named("amount"))
     if marks:  # each cancellation finds the purchase it cancels, among the rows used (segkit.intake.returns)
         judged = net_returns(judged, action=returns.action, match=returns.match, order_prefix=returns.order_prefix)
 
@@ -860,9 +886,10 @@ def _digest(table: ibis.Table, names: list[str]):
     return ibis.struct({n: table[n] for n in names}).hash()
 
 
-def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
+def _mark_outliers(judged: ibis.Table, outliers, column: str = "amount") -> ibis.Table:
     """Flag amounts beyond the rule's bound among the rows still used (returns apart); cap or set
-    them aside as the params say. The bounds are computed in the engine (two small queries)."""
+    them aside as the params say (the detail names the amount column `column`, as the source does).
+    The bounds are computed in the engine (two small queries)."""
     kept = judged.filter(judged.reason.isnull() & (judged.amount > 0))
     amounts = kept.amount.cast("float64")  # the bounds are statistics, not money: computed in floats
     if outliers.method == "quantile":
@@ -883,7 +910,7 @@ def _mark_outliers(judged: ibis.Table, outliers) -> ibis.Table:
     judged = judged.mutate(outlier=is_outlier)
     if outliers.action == "set_aside":
         return judged.mutate(reason=ibis.ifelse(judged.outlier, "outlier", judged.reason),
-                             detail=ibis.ifelse(judged.outlier, f"amount beyond {upper:,.2f}"
+                             detail=ibis.ifelse(judged.outlier, f"{column} beyond {upper:,.2f}"
                                                 + ("" if lower is None else f" or below {lower:,.2f}"), judged.detail))
     if outliers.action == "cap":
         # only large amounts are capped: raising a small genuine amount would invent revenue
@@ -901,13 +928,18 @@ def _round_down(value: float, minor_unit: int):
     return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-minor_unit), rounding=ROUND_FLOOR)
 
 
-def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None) -> pd.DataFrame:
+def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None, headers: dict[str, str] | None = None
+                ) -> pd.DataFrame:
+    """The rows set aside, in source_row order; `attrs["columns"]` holds `headers` (segkit's name ->
+    the source's), the names the details use, for `quarantine_sample` (and `segkit.i18n.detail_text`)."""
     shown = ["source_row", "reason", "detail", *[c for c in OUTPUT_COLUMNS[1:] if c in judged.columns]]
     aside = judged.filter(judged.outcome == "set_aside")
     aside = to_frame(aside.mutate(amount=aside.amount.cast("float64")).select(shown).order_by("source_row"))
     if originals is not None:
         aside = aside.merge(originals, on="source_row", how="left", validate="one_to_one")
-    return aside.reset_index(drop=True)
+    aside = aside.reset_index(drop=True)
+    aside.attrs["columns"] = dict(headers or {})
+    return aside
 
 
 def build_ledger(total: int, counts: pd.DataFrame | pd.Series) -> pd.DataFrame:
@@ -952,8 +984,10 @@ def split_survey_answers(surveys: pd.DataFrame, score_range: tuple[float, float]
     A `score` outside `score_range` (the survey's scale, `cleaning.survey_scores`; -3 or 1e308 on a
     1-5 scale) or not finite, or an `nps` that is not a whole number from 0 to 10 (11, -1, 9.5),
     cannot be an answer: the row is set aside, so that it never moves NPS or satisfaction. A
-    missing score or nps is no answer to that question, not an error. Returns (kept, set_aside);
-    the input is not changed.
+    missing score or nps is no answer to that question, not an error. The detail names the column
+    as the file does where `surveys.attrs["columns"]` maps segkit's name to it (as
+    `segkit.intake.sources.read_customer_table` sets it). Returns (kept, set_aside); the input is
+    not changed.
 
     >>> kept, aside = split_survey_answers(pd.DataFrame({"customer_id": ["A", "B", "C"], "score": [5, -3, 4],
     ...                                                  "nps": [10, 9, 9.5]}))
@@ -961,6 +995,7 @@ def split_survey_answers(surveys: pd.DataFrame, score_range: tuple[float, float]
     (['A'], ['score_out_of_range', 'nps_out_of_range'])
     """
     low, high = score_range
+    headers = surveys.attrs.get("columns", {})
     reason = pd.Series(pd.NA, index=surveys.index, dtype="string")
     detail = pd.Series(pd.NA, index=surveys.index, dtype="string")
     for column, bad, words in (
@@ -975,7 +1010,8 @@ def split_survey_answers(surveys: pd.DataFrame, score_range: tuple[float, float]
         hit = (given & (values.isna() | bad(values).fillna(True))) & reason.isna()
         if hit.any():
             reason = reason.mask(hit, f"{column}_out_of_range")
-            detail = detail.mask(hit, f"{column} " + surveys[column].astype("string") + " " + words)
+            named = headers.get(column, column)
+            detail = detail.mask(hit, f"{named} " + surveys[column].astype("string") + " " + words)
     aside = reason.notna().to_numpy()
     set_aside = surveys[aside].assign(reason=reason[aside].to_numpy(), detail=detail[aside].to_numpy())
     return surveys[~aside].copy(), set_aside
@@ -1097,8 +1133,9 @@ def with_derived_dimensions(intake, clean: ibis.Table, dimensions,
 
 def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_reason: int = 3) -> pd.DataFrame:
     """The first rows of each reason, largest reasons first: source_row, reason and detail (in words
-    of `lang` when it is given; see `segkit.i18n.detail_text`) and the values as they came in, for a
-    data owner to look up and correct."""
+    of `lang` when it is given; see `segkit.i18n.detail_text`: the source's own column names, which
+    `quarantine.attrs["columns"]` lists, are shown as they are) and the values as they came in, for
+    a data owner to look up and correct."""
     if quarantine.empty:
         return quarantine[[c for c in ("source_row", "reason", "detail") if c in quarantine.columns]]
     order = quarantine["reason"].value_counts().index
@@ -1111,7 +1148,8 @@ def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_rea
 
         sample = sample.assign(reason=[rule_name(r, lang) for r in sample["reason"]])
         if "detail" in sample.columns:
-            sample = sample.assign(detail=[detail_text(d, lang) for d in sample["detail"]])
+            columns = quarantine.attrs.get("columns")
+            sample = sample.assign(detail=[detail_text(d, lang, columns) for d in sample["detail"]])
     return sample
 
 

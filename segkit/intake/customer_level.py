@@ -225,6 +225,9 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
     numbers = {name: _whole_numbers(table, name, sums.get(name) or ([columns[name]] if name in columns else []),
                                     decimal_mark, verdict)
                for name in ("recency_days", "orders") if name in columns or name in sums}
+    # a detail names a column as the table does: its own column, or segkit's name for a sum of several
+    parts_of = {name: sums.get(name) or ([columns[name]] if name in columns else []) for name in CUSTOMER_LEVEL_COLUMNS}
+    named = {name: parts[0] if len(parts) == 1 else name for name, parts in parts_of.items()}
     revenue_parts = sums.get("revenue") or ([columns["revenue"]] if "revenue" in columns else [])
     revenue, notes = (_revenue(table, revenue_parts, decimal_mark, minor_unit, max_amount, verdict, currency_code)
                       if revenue_parts else (None, ()))
@@ -232,10 +235,11 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
                          ("recency_days", numbers.get("recency_days"))):
         if values is not None:
             verdict.mark("negative_value", (values < 0).fillna(False),
-                         name + " " + values.map("{:g}".format) + " is below zero")
+                         named[name] + " " + values.map("{:g}".format) + " is below zero")
     if "orders" in numbers:
-        verdict.mark("no_orders", (numbers["orders"] == 0).fillna(False), "orders is 0: the customer never bought")
-    as_of, as_of_from = _as_of(as_of, dates, numbers, verdict)
+        verdict.mark("no_orders", (numbers["orders"] == 0).fillna(False),
+                     f"{named['orders']} is 0: the customer never bought")
+    as_of, as_of_from = _as_of(as_of, dates, numbers, verdict, named)
     extras, extra_numeric = _extras(table, columns, sums, decimal_mark, verdict)
 
     kept = verdict.rule.isna().to_numpy()
@@ -246,6 +250,8 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
         if found is not None and (name in columns or name in sums):
             values[name] = found.to_numpy()
     quarantine = _quarantine(values[~kept], verdict, ~kept)
+    # the table's own names of segkit's columns, as the details use them (`segkit.i18n.detail_text`)
+    quarantine.attrs["columns"] = {name: parts[0] for name, parts in parts_of.items() if len(parts) == 1}
     if not kept.any():
         empty = _features(values, dates, numbers, revenue, None, None, kept, activity_days)
         result = CustomerLevel(empty, extras.iloc[0:0], quarantine, ledger, as_of, as_of_from, (), extra_numeric,
@@ -287,9 +293,10 @@ def _customer_ids(table: pd.DataFrame, theirs: str, verdict: _Verdicts) -> pd.Se
     verdict.parsed.append(ids)
     verdict.originals["customer_id"] = table[theirs]
     customer_id = ids.values.astype("string")
-    verdict.mark("missing_customer_id", customer_id.isna(), "customer_id is empty")
+    verdict.mark("missing_customer_id", customer_id.isna(), f"{theirs} is empty")
     totals = customer_id.str.strip().str.lower().isin(TOTALS_LABELS).fillna(False).to_numpy(dtype=bool)
-    verdict.mark("totals_row", totals, 'customer_id "' + customer_id.fillna("") + '" is a total line\'s label, not a customer')
+    verdict.mark("totals_row", totals,
+                 theirs + ' "' + customer_id.fillna("") + '" is a total line\'s label, not a customer')
     # two rows are the same record when every column is the same text, blanks and full-width characters aside
     as_given = pd.DataFrame({c: (normalise_text(table[c])[0] if is_text(table[c]) else table[c].astype("string"))
                              for c in table.columns if c != "source_row"}, index=index)
@@ -322,10 +329,10 @@ def _dates(table: pd.DataFrame, columns: dict[str, str], day_first: bool | None,
         verdict.originals[name] = given
         dates[name] = parsed.values.dt.normalize().astype("datetime64[s]")
         if name == "last_purchase":  # an empty first purchase only leaves tenure unknown
-            verdict.mark("missing_date", parsed.values.isna() & ~parsed.unreadable(), "last_purchase is empty")
+            verdict.mark("missing_date", parsed.values.isna() & ~parsed.unreadable(), f"{columns[name]} is empty")
         if parsed.problem is not None:
             verdict.mark("unreadable_date", parsed.unreadable(),
-                         name + ' "' + given.astype("string") + '" ' + parsed.problem.astype("string"))
+                         columns[name] + ' "' + given.astype("string") + '" ' + parsed.problem.astype("string"))
     return dates
 
 
@@ -341,7 +348,7 @@ def _whole_numbers(table: pd.DataFrame, name: str, parts: list[str], decimal_mar
         verdict.parsed.append(parsed)
         verdict.originals[name if len(parts) == 1 else theirs] = given
         value = parsed.values.astype("float64")
-        label = name if len(parts) == 1 else f'{name} part "{theirs}"'
+        label = theirs if len(parts) == 1 else f'{name} part "{theirs}"'  # the table's column
         text = label + ' "' + given.astype("string") + '" '
         infinite = _infinite(given)
         verdict.mark(f"missing_{word}", value.isna() & ~parsed.unreadable() & ~infinite, f"{label} is empty")
@@ -371,7 +378,7 @@ def _revenue(table: pd.DataFrame, parts: list[str], decimal_mark: str, minor_uni
         if note is not None:
             notes.append(note)
         verdict.originals["revenue" if len(parts) == 1 else theirs] = given
-        label = "revenue" if len(parts) == 1 else f'revenue part "{theirs}"'
+        label = theirs if len(parts) == 1 else f'revenue part "{theirs}"'  # the table's column
         text = label + ' "' + given.astype("string") + '" '
         infinite = _infinite(given)
         verdict.mark("missing_amount", parsed.values.isna() & ~parsed.unreadable() & ~infinite, f"{label} is empty")
@@ -388,9 +395,11 @@ def _revenue(table: pd.DataFrame, parts: list[str], decimal_mark: str, minor_uni
 
 
 def _as_of(as_of: dt.date | None, dates: dict[str, pd.Series], numbers: dict[str, pd.Series],
-           verdict: _Verdicts) -> tuple[dt.date | None, str]:
+           verdict: _Verdicts, named: dict[str, str] | None = None) -> tuple[dt.date | None, str]:
     """The as-of date and how it was chosen; rows dated after it, or with the first purchase after
-    the last, marked; last_purchase derived from recency where the as-of date is known."""
+    the last, marked (the details naming the dates' columns as `named` maps them, by default
+    segkit's names); last_purchase derived from recency where the as-of date is known."""
+    named = {"last_purchase": "last_purchase", "first_purchase": "first_purchase", **(named or {})}
     as_of_from = "params" if as_of is not None else ("latest_last_purchase" if "last_purchase" in dates else
                                                      "unknown" if "recency_days" in numbers else "none")
     if as_of is None and "last_purchase" in dates:
@@ -403,15 +412,16 @@ def _as_of(as_of: dt.date | None, dates: dict[str, pd.Series], numbers: dict[str
         for name in ("last_purchase", "first_purchase"):
             if name in dates:
                 verdict.mark("after_as_of", (dates[name] > day).fillna(False),
-                             name + " " + dates[name].dt.strftime("%Y-%m-%d") + f" is after the as-of date {as_of}")
+                             named[name] + " " + dates[name].dt.strftime("%Y-%m-%d")
+                             + f" is after the as-of date {as_of}")
         if "recency_days" in numbers and "last_purchase" not in dates:
             recency = numbers["recency_days"]
             dates["last_purchase"] = (day - pd.to_timedelta(recency.fillna(0), unit="D")).where(
                 recency.notna()).astype("datetime64[s]")
     if "first_purchase" in dates and "last_purchase" in dates:
         verdict.mark("dates_out_of_order", (dates["first_purchase"] > dates["last_purchase"]).fillna(False),
-                     "first_purchase " + dates["first_purchase"].dt.strftime("%Y-%m-%d") + " is after last_purchase "
-                     + dates["last_purchase"].dt.strftime("%Y-%m-%d"))
+                     named["first_purchase"] + " " + dates["first_purchase"].dt.strftime("%Y-%m-%d") + " is after "
+                     + named["last_purchase"] + " " + dates["last_purchase"].dt.strftime("%Y-%m-%d"))
     return as_of, as_of_from
 
 

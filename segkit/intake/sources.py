@@ -19,6 +19,7 @@ import functools
 import io
 import os
 import re
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -531,6 +532,32 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     return out
 
 
+# The source's own name of each of segkit's columns, for transactions that live in an engine (a typed
+# file read in place, a database table, Spark), as `attrs["columns"]` holds it for a frame: an Ibis
+# table has no attrs, so the names are kept here, by the table's expression, while the table lives.
+_HEADERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def with_headers(table: ibis.Table, headers: dict[str, str]) -> ibis.Table:
+    """`table` (segkit's columns, in an engine), known from now on to hold the source's columns
+    `headers` (segkit's name -> the file's or the table's own name): see `source_headers`."""
+    _HEADERS[table.op()] = dict(headers)
+    return table
+
+
+def source_headers(transactions: pd.DataFrame | ibis.Table) -> dict[str, str]:
+    """segkit's name -> the source's own name (the file's header, the table's column) of each
+    column of `transactions` that the intake read from the source: `attrs["columns"]` of a frame
+    (`to_canonical`), or what `with_headers` recorded for a table in an engine. Empty when nothing
+    says (a frame or a table built by hand): the details and notes then use segkit's names."""
+    if isinstance(transactions, pd.DataFrame):
+        return dict(transactions.attrs.get("columns", {}))
+    try:
+        return dict(_HEADERS.get(transactions.op(), {}))
+    except (AttributeError, TypeError):
+        return {}
+
+
 def row_attributes(raw: pd.DataFrame, attributes: dict[str, str], origin: str = "input",
                    key: str = "source.transactions.attributes") -> pd.DataFrame | None:
     """The transaction attributes the params keep (`attributes`: our name -> the file's column), as
@@ -589,7 +616,8 @@ def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key
 
 def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
     """A customers or surveys file: renamed per its column map, customer_id as text, known date and
-    number columns (signup_date; answered_at, score, nps) typed; other columns as exported."""
+    number columns (signup_date; answered_at, score, nps) typed; other columns as exported.
+    `attrs["columns"]` maps each name the map gave to the file's own header."""
     from segkit.intake.parsing import parse_amount, parse_datetime, parse_id
 
     raw = read_file(spec, f"source.{name}").drop(columns="source_row")
@@ -600,6 +628,7 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
         if column in frame.columns:
             parsed = parse_datetime(frame[column]) if kind == "date" else parse_amount(frame[column])
             frame[column] = parsed.values
+    frame.attrs["columns"] = dict(spec.columns)  # for a detail that names a column (`cleaning.split_survey_answers`)
     return frame
 
 
@@ -785,7 +814,9 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     else:
         order = [values[c] for c in ("customer_id", "order_id", "ordered_at", "amount") if c in values]
         source_row = (ibis.row_number().over(order_by=order) + 1).cast("int64")
-    return table.select(source_row=source_row, **values)
+    # the table's own column names, for the details and notes that name a column (`source_headers`)
+    headers = {ours: mapping[ours] for ours in INPUT_COLUMNS if mapping[ours] in present}
+    return with_headers(table.select(source_row=source_row, **values), headers)
 
 
 def load_database(db: Database) -> Intake:
@@ -808,6 +839,7 @@ def load_database(db: Database) -> Intake:
             raise DataError(_missing_column(f"database table {spec.table}", "customer_id", "customer_id",
                                             list(table.columns), f"source.database.{name}.columns"))
         frame["customer_id"] = frame["customer_id"].astype("string")
+        frame.attrs["columns"] = dict(spec.columns)  # the table's own names, as for a file
         tables[name] = frame
     return Intake(transactions, **tables, engine=con, origin=origin)
 
@@ -908,6 +940,7 @@ def load_spark(spark: "Spark", params_path: str | Path | None = None) -> Intake:
             raise DataError(_missing_column(where, "customer_id", "customer_id", list(table.columns), key))
         frame = table.to_pandas()
         frame["customer_id"] = frame["customer_id"].astype("string")
+        frame.attrs["columns"] = dict(spec.columns)  # the table's own names, as for a file
         tables[name] = frame
     return Intake(transactions, **tables, engine=con, origin=origin)
 

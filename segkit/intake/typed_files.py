@@ -50,7 +50,7 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     it needs (the file is then read as text). Raises DataError for a mapped column that is not in
     the file (listing those that are), or a DuckDB file without the table.
     """
-    from segkit.intake.sources import mapped_columns
+    from segkit.intake.sources import mapped_columns, with_headers
 
     raw = _open(con, path, kind, table_name, key)
     row = "segkit_file_row"
@@ -73,7 +73,9 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     table = raw.select(**values, content=content)
     # a whole number written as text ("-?[0-9]+") is never changed by a text fix: only the text columns are read
     texts = [ours for ours, column in used.items() if ours in _TEXT_COLUMNS and column.type().is_string()]
-    return _with_text_fixes(con, table, texts), present
+    # the file's own column names, for the details and notes that name a column (`sources.source_headers`)
+    headers = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
+    return with_headers(_with_text_fixes(con, table, texts), headers), present
 
 
 def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, key: str) -> ibis.Table:
