@@ -322,3 +322,56 @@ def test_pages_that_use_the_predictions_say_when_their_models_did_not_converge(m
     assert prediction_caveats(switched, "en")[0][1]["models"] == "Gamma-Gamma"
     alone = {"value_models": {"not_converged": [{"model": "Pareto/NBD", "kind": "stopped", "detail": "", "text": ""}]}}
     assert prediction_caveats(alone, "en") == []
+
+
+def test_when_neither_purchase_model_converged_the_page_says_so_and_no_limit_note_calls_a_fit_proper(
+        monkeypatch, sample):
+    import dataclasses
+
+    from segkit.models.customer_value import FitCaveat
+
+    summary, _ = sample
+    in_few_steps(monkeypatch, BGNBDModel, ParetoNBDModel)
+    models = fit_value_models(summary, "weeks", spend=False)
+    assert {c.model for c in models.caveats} == {"BG/NBD", "Pareto/NBD"} and models.predicting is models.purchases
+    [(key, values)] = models.comparison_messages()
+    assert key == "value.models_none_converged"
+    english, chinese = shown(models.comparison_messages(), "en"), shown(models.comparison_messages(), "zh")
+    assert "Neither BG/NBD nor Pareto/NBD converged" in english and "fits these data better" not in english
+    assert "which use BG/NBD, are not reliable" in english and "均未收敛" in chinese and "拟合更好（" not in chinese
+    # a limiting model whose own fit then stopped short is not "a proper fit"
+    limit = FitCaveat("Pareto/NBD", "limit", "mu = 0.01 per week", "Pareto/NBD ... limiting model")
+    stopped = dataclasses.replace(models, limits=[limit])
+    assert not [key for key, _ in stopped.fit_messages("en") if key.startswith("value.limit.")]
+    converged = dataclasses.replace(stopped, caveats=[c for c in models.caveats if c.model != "Pareto/NBD"])
+    assert "value.limit.pareto_nbd" in [key for key, _ in converged.fit_messages("en")]
+
+
+def test_intervals_are_missing_not_infinite_where_the_standard_errors_are_not_defined(sample):
+    import warnings
+
+    from segkit.models import clv
+    from segkit.report.tables import value_interval_table
+
+    summary, models = sample
+    grouped = summary.assign(segment=np.where(summary["x"] > 0, "champions", "hibernating"))
+    flat = copy_with_covariance(models.purchases, np.full((4, 4), np.inf))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning reaches a page
+        table = clv.group_intervals(grouped, "segment", flat, models.spend)
+    assert table[["expected_purchases_lower", "expected_purchases_upper", "clv_lower", "clv_upper"]].isna().all().all()
+    assert table["expected_purchases"].gt(0).all() and table["clv"].gt(0).all()  # the estimates stand
+    shown_table = value_interval_table(table, "segment", "rfm11", "en")
+    assert all(cell.endswith(" (—)") for cell in shown_table["expected_purchases_interval"])
+    assert "inf" not in " ".join(shown_table["clv_interval"]) and "∞" not in " ".join(shown_table["clv_interval"])
+    fitted = clv.group_intervals(grouped, "segment", models.purchases, models.spend)  # defined: bounds around
+    assert (fitted["expected_purchases_lower"] < fitted["expected_purchases"]).all()
+    assert (fitted["clv_upper"] > fitted["clv"]).all()
+
+
+def copy_with_covariance(model, covariance):
+    import copy
+
+    changed = copy.copy(model)
+    changed.covariance_ = covariance
+    return changed

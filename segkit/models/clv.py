@@ -1832,7 +1832,8 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
     differences) with the models' covariance
     (the purchase and spend models are fitted separately, so their estimates are independent),
     on the log scale so that the bounds stay positive. They do not include the randomness of the
-    customers' future purchases. Raises DataError for an unknown column, ParamsError for a level
+    customers' future purchases. The bounds are missing (NaN) where they depend on a parameter whose
+    standard error is not defined (infinite: a flat log-likelihood, see `_covariance`). Raises DataError for an unknown column, ParamsError for a level
     outside (0, 1) or a model without standard errors.
     """
     if by not in summary.columns:
@@ -1870,7 +1871,15 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
         return np.array(rows)  # (parameters, groups)
 
     def variance(G, cov):
-        return np.einsum("ig,ij,jg->g", G, np.where(np.isfinite(cov), cov, 1e300), G)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.einsum("ig,ij,jg->g", G, np.where(np.isfinite(cov), cov, 1e300), G)
+
+    def bounds(estimate, sd):  # (lower, upper); missing where the parameters' uncertainty is not defined
+        # (an infinite standard error, stood in for by 1e300 above, that the group mean depends on)
+        undefined = ~np.isfinite(sd) | (sd > 1e100)
+        with np.errstate(over="ignore", invalid="ignore"):
+            factor = np.exp(np.where(undefined, 0.0, z * sd))
+        return np.where(undefined, np.nan, estimate / factor), np.where(undefined, np.nan, estimate * factor)
 
     total, discounted = purchase_paths(purchases)
     z = norm.ppf(0.5 + level / 2)
@@ -1900,8 +1909,7 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
     G = log_gradient(purchases, lambda m: group_mean(paths_of(m)[0]), known_rows(d_total, total))
     estimate, sd = group_mean(total), np.sqrt(variance(G, purchases.covariance_))
     out["expected_purchases"] = estimate
-    out["expected_purchases_lower"] = estimate * np.exp(-z * sd)
-    out["expected_purchases_upper"] = estimate * np.exp(z * sd)
+    out["expected_purchases_lower"], out["expected_purchases_upper"] = bounds(estimate, sd)
     if spend is not None:
         money = spend.expected_spend(summary).to_numpy()
         G_purchases = log_gradient(purchases, lambda m: group_mean(money * paths_of(m)[1]),
@@ -1911,6 +1919,5 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
         estimate = group_mean(money * discounted)
         sd = np.sqrt(variance(G_purchases, purchases.covariance_) + variance(G_spend, spend.covariance_))
         out["clv"] = estimate
-        out["clv_lower"] = estimate * np.exp(-z * sd)
-        out["clv_upper"] = estimate * np.exp(z * sd)
+        out["clv_lower"], out["clv_upper"] = bounds(estimate, sd)
     return out

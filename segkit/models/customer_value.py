@@ -116,8 +116,11 @@ class ValueModels:
     def comparison_messages(self) -> list[tuple[str, dict]]:
         """The sentence above the parameter table, as a (catalogue key, values) pair for `say_each`:
         which purchase model fits better, with both log-likelihoods; when that is not the higher one
-        (the other fit did not converge), it says so."""
+        (the other fit did not converge), it says so; when neither converged, that the log-likelihoods
+        do not decide and the predictions are not reliable."""
         compared = self.comparison()
+        if {"BG/NBD", "Pareto/NBD"} <= {caveat.model for caveat in self.caveats}:
+            return [("value.models_none_converged", compared)]  # no log-likelihood decides between them
         pareto_higher = compared["pareto"] > compared["bgnbd"]  # False without Pareto/NBD (NaN)
         if pareto_higher == (self.better_fit == "pareto_nbd"):
             return [("value.models", compared)]
@@ -128,8 +131,10 @@ class ValueModels:
         """The sentences under the parameter table, as (catalogue key, values) pairs for `say_each`:
         one per model whose fit did not converge, then the notes; [] when there is nothing to say."""
         notes = self.notes
+        unconverged = {caveat.model for caveat in self.caveats}
+        # the limiting model's note says it is a proper fit: not when that fit did not converge either
         limits = [(f"value.limit.{_KEYS[limit.model]}", {"detail": limit.detail}) for limit in self.limits
-                  if limit.model in _KEYS]
+                  if limit.model in _KEYS and limit.model not in unconverged]
         return (caveat_messages(self.caveats, lang) + limits
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 

@@ -721,7 +721,7 @@ def churn_table(profile: pd.DataFrame, window_days: int, segment_map, lang: str)
 def value_interval_table(intervals: pd.DataFrame, column: str, segment_map, lang: str, currency=None) -> pd.DataFrame:
     """Mean expected purchases and mean predicted CLV (in `currency`, `params.currency`) per segment
     or class with their intervals (`ValueStage.intervals`), in the map's order, labelled in `lang`;
-    cells read "1.23 (1.01–1.49)"."""
+    cells read "1.23 (1.01–1.49)", or "1.23 (—)" where the fit gives no interval."""
     from segkit.report.html import Money
 
     segment_map = map_for_codes(segment_map, intervals[column])
@@ -731,7 +731,9 @@ def value_interval_table(intervals: pd.DataFrame, column: str, segment_map, lang
         if name not in table.columns or table[name].isna().all():
             return ["—"] * len(table)
         shown = (lambda v: format(Money(v, currency), ",.2f")) if money else (lambda v: f"{v:,.2f}")
-        return [f"{shown(v)} ({shown(lo)}–{shown(hi)})" if pd.notna(v) else "—"
+        # an interval the fit cannot give (its standard errors are not defined) reads "1.23 (—)"
+        return [("—" if pd.isna(v) else f"{shown(v)} (—)" if not (np.isfinite(lo) and np.isfinite(hi))
+                 else f"{shown(v)} ({shown(lo)}–{shown(hi)})")
                 for v, lo, hi in zip(table[name], table[f"{name}_lower"], table[f"{name}_upper"])]
 
     return pd.DataFrame({"segment": [segment_map.label(c, lang) for c in table.index],
