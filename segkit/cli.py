@@ -200,6 +200,8 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
         finally:
             (data_dir / RUN_INFO_LOCK).unlink(missing_ok=True)  # the notebook's lock on run.json, as a report removes it
     err.print(f"[green]done[/]: {_plain(target)}")
+    if (data_dir.parent / "manifest.json").is_file():
+        _say_stale(data_dir.parent, "its pages, manifest and exports no longer describe them")
 
 
 @app.command("check")
@@ -233,8 +235,22 @@ def export(run_folder: Annotated[Path, typer.Argument(help="A finished run's fol
         chosen = [f.strip() for f in formats.split(",") if f.strip()] if formats is not None else None
         written = export_run_folder(run_folder, formats=chosen, encoding=encoding)
     err.print(f"[green]done[/]: {len(written)} export{'s' if len(written) != 1 else ''}")
+    _say_stale(run_folder, "these exports follow the files as they are now, which the report's pages do not show")
     for item in written:
         typer.echo(item)
+
+
+def _say_stale(run_folder: Path, consequence: str) -> None:
+    """A warning on stderr when stage files of the finished report in `run_folder` changed after it
+    was made (`segkit.report.runner.stages_changed_since_report`); nothing otherwise."""
+    from segkit.report.runner import stages_changed_since_report
+
+    changed = stages_changed_since_report(run_folder)
+    if changed:
+        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+        err.print(f"[bold yellow]warning:[/] {shown} in {_plain(run_folder)} changed after the report was made "
+                  f"(e.g. by `segkit run ... --force`): {consequence}; run `segkit report ... --force` with the "
+                  "params you want to make them agree", highlight=False, soft_wrap=True)
 
 
 @app.command()

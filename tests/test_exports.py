@@ -309,3 +309,29 @@ def test_the_slipped_customers_of_06_migration_go_to_a_neutralised_csv(tmp_path)
     raw = (folder / "exports" / "moved_to_at_risk.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK(1)" in raw and b",-5.0" in raw
     assert len(pd.read_csv(folder / "exports" / "moved_to_at_risk.csv", encoding="utf-8-sig")) == 2
+
+
+def test_export_says_which_stage_files_changed_after_the_report(tmp_path):
+    """`segkit run NOTEBOOK --force` in a finished report's data folder changes its stage files under
+    its pages: `segkit export` still writes, and says which files no longer match the manifest."""
+    from segkit.report.runner import _sha256, stages_changed_since_report
+
+    folder = fake_run(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["outputs"] = {f"data/{p.name}": _sha256(p) for p in sorted((folder / "data").glob("*.parquet"))}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert stages_changed_since_report(folder) == []
+    quiet = CliRunner().invoke(app, ["export", str(folder), "--format", "csv"])
+    assert quiet.exit_code == 0 and "changed after the report" not in quiet.output
+    changed = profile()
+    changed.loc[0, "segment"] = "hibernating"
+    changed.to_parquet(folder / "data" / "profile.parquet")
+    (folder / "data" / "clusters.parquet").unlink()
+    value().to_parquet(folder / "data" / "extra.parquet")
+    assert stages_changed_since_report(folder) == ["data/clusters.parquet", "data/extra.parquet",
+                                                   "data/profile.parquet"]
+    said = CliRunner().invoke(app, ["export", str(folder), "--format", "csv"])
+    assert said.exit_code == 0, said.output
+    assert "warning: data/clusters.parquet, data/extra.parquet, data/profile.parquet in" in " ".join(said.output.split())
+    assert "segkit report ... --force" in said.output
+    assert stages_changed_since_report(tmp_path / "nowhere") == []  # no manifest: nothing to compare

@@ -1225,6 +1225,23 @@ def _redacted(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
+def stages_changed_since_report(folder: str | os.PathLike) -> list[str]:
+    """The stage files of a finished report (`folder`/data/*.parquet, as its manifest.json lists them
+    with their SHA-256) that were changed, removed or added since the report was made (e.g. by
+    `segkit run NOTEBOOK --force` in its data folder): names relative to `folder`, sorted; [] when
+    they are as the report left them or the manifest cannot be read."""
+    folder = Path(folder)
+    try:
+        listed = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    stages = {name: digest for name, digest in listed.items() if name.startswith("data/")}
+    now = {str(p.relative_to(folder)) for p in (folder / "data").glob("*.parquet")}
+    changed = [name for name, digest in stages.items()
+               if name not in now or _sha256(folder / name) != digest]
+    return sorted([*changed, *(now - set(stages))])
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
