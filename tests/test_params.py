@@ -261,7 +261,8 @@ def test_many_errors_are_listed_up_to_ten(tmp_path):
 # -- password_env names a variable; a password written there is never echoed -------------------------
 
 @pytest.mark.parametrize("value", ["hunter2!x", "s3cr3t pass", "9LIVES", "pa$$w0rd", "x" * 300])
-def test_password_env_must_name_a_variable_and_is_never_echoed(tmp_path, value):
+def test_password_env_must_name_a_variable_and_is_never_echoed(tmp_path, value, monkeypatch):
+    monkeypatch.setenv("SHOP_DB_PASSWORD", "set")  # check says when the variable is not set
     text = (f"source:\n  kind: database\n  database:\n    url: postgresql://bob@db.example/shop\n"
             f"    password_env: '{value}'\n")
     path = write(tmp_path, text)
@@ -451,3 +452,21 @@ def test_a_currency_code_must_be_one_iso_4217_knows():
         Currency(code="XYZ")
     with pytest.raises(ValueError, match="did you mean .*CNY"):
         Currency(code="CYN")
+
+
+def test_a_password_variable_that_is_not_set_is_said_by_check_and_before_a_report_starts(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from segkit.cli import app
+    from segkit.report.runner import run_report
+
+    monkeypatch.delenv("SHOP_DB_PASSWORD", raising=False)
+    params = write(tmp_path, "source:\n  kind: database\n  database:\n    url: postgresql://ana@db.local:5433/shop\n"
+                             "    password_env: SHOP_DB_PASSWORD\n    table: orders\n")
+    checked = CliRunner().invoke(app, ["check", "--params", str(params)])
+    assert checked.exit_code == 2 and "SHOP_DB_PASSWORD, which is not set" in checked.output
+    with pytest.raises(ParamsError, match="export SHOP_DB_PASSWORD=... before the run"):
+        run_report(params, reports_dir=tmp_path / "reports")
+    assert not (tmp_path / "reports").exists()  # nothing started: no run folder, no .failed folder
+    monkeypatch.setenv("SHOP_DB_PASSWORD", "pw")
+    assert CliRunner().invoke(app, ["check", "--params", str(params)]).exit_code == 0  # check never connects

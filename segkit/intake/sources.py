@@ -447,13 +447,15 @@ def check_source(source: Source, params_path: str | Path | None = None) -> None:
     """What `load_source` would refuse that can be known without reading the rows: a column-map key
     segkit does not use (files and databases); and, for files, a path that is not there, a format
     not read (.xls), a zip with several members and no `member`, a header that cannot be read (its
-    encoding, its line, a column named twice) or that lacks a mapped column. Reads only each file's
-    header; never connects to a database. Raises the run's DataError, with the run's message."""
+    encoding, its line, a column named twice) or that lacks a mapped column; for a database, a
+    `password_env` variable that is not set. Reads only each file's header; never connects to a
+    database. Raises the run's DataError (ParamsError for the password), with the run's message."""
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "database":
         db = source.database
         check_column_map(db.columns, f"database table {db.table}", "source.database.columns", extra=("source_row",))
+        db.password()  # a password variable that is not set: the run's message, before the run
         return
     if source.kind != "file":
         return

@@ -101,6 +101,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
             progress(f"--month {month} replaces as_of {as_of} of {params_path.name}")
         overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
+    if params.source.kind == "database" and params.source.database is not None:
+        params.source.database.password()  # and on a password variable that is not set
     notebooks = notebooks_for(params)
     sources = {notebook: notebook_path(notebook, notebooks_dir) for notebook in notebooks}
     for notebook in notebooks:
