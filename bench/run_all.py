@@ -4,8 +4,9 @@
     .venv/bin/python bench/run_all.py --sizes 1M,10M,50M --features-size 10M --repeat 5
 
 Steps: bench/generate.py writes each size (Parquet and CSV; reused when already written with the
-same settings), bench/bench_features.py compares the feature step at `--features-size` (pymc-marketing
-from `--pymc-python`), bench/bench_report.py runs the whole `segkit report` at each size
+same settings), bench/bench_features.py compares the feature step at `--features-size` (by default
+the largest of `--sizes`, so `--sizes 1M` makes and reads no 10M data; pymc-marketing from
+`--pymc-python`), bench/bench_report.py runs the whole `segkit report` at each size
 (`--engine spark` for the Spark backend once it exists). Each step is a child process of this
 interpreter; the Markdown tables go to stdout and to bench/.data/results-<UTC time>.md.
 """
@@ -30,17 +31,32 @@ def step(title: str, args: list[str]) -> str:
     return f"## {title}\n\n{done.stdout.strip()}\n"
 
 
-def main(argv: list[str] | None = None) -> None:
+def largest(sizes: str) -> str:
+    """The size of comma-separated `sizes` with the most lines (then customers), as written there."""
+    from generate import parse_size  # bench/ is on the path of a script run from it
+
+    return max((size.strip() for size in sizes.split(",") if size.strip()), key=lambda size: parse_size(size)[1:])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1M,10M", help="sizes of the whole-report runs (1M, 10M, 50M)")
-    parser.add_argument("--features-size", default="10M", help="size of the feature-step comparison")
+    parser.add_argument("--sizes", default="1M,10M",
+                        help="sizes of the whole-report runs (1M, 10M, 50M or LINES:CUSTOMERS; default 1M,10M)")
+    parser.add_argument("--features-size", default=None,
+                        help="size of the feature-step comparison (default: the largest of --sizes)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per method of the feature step")
     parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     parser.add_argument("--pymc-python", default=".venv-pymc/bin/python")
     parser.add_argument("--skip", default="", help="comma-separated steps to skip: features, report")
     args = parser.parse_args(argv)
+    args.features_size = args.features_size or largest(args.sizes)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    sizes = ",".join(dict.fromkeys([*args.sizes.split(","), args.features_size]))
+    sizes = ",".join(dict.fromkeys([*args.sizes.split(","), *([] if "features" in skip else [args.features_size])]))
     out = [f"# segkit benchmarks, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC "
            f"({os.cpu_count()} cores; load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())})\n",
            step("data", [str(HERE / "generate.py"), "--sizes", sizes])]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
@@ -215,11 +214,12 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     """
     from segkit.intake.sources import check_source
     from segkit.params import load_params
+    from segkit.store import json_text
 
     with _one_message():
         loaded = load_params(params, set_ or [])
         check_source(loaded.source, params)
-    typer.echo(json.dumps(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    typer.echo(json_text(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 
 @app.command("export")

@@ -14,12 +14,14 @@ where a variable name belongs) is never echoed.
 from __future__ import annotations
 
 import calendar
+import copy
 import datetime as dt
 import difflib
 import os
 import re
 import reprlib
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -1430,27 +1432,72 @@ def load_params(path: str | os.PathLike, overrides: list[str] | dict[str, Any] |
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: the top level must be a mapping of keys (e.g. run_name: monthly), "
                           f"got a {type(raw).__name__}")
-    for key, value in _as_pairs(overrides):
-        _set_dotted(raw, key, value)
-    return validate_params(raw, origin=str(path))
+    pairs = _as_pairs(overrides)
+    merged = copy.deepcopy(raw) if pairs else raw
+    for override in pairs:
+        _set_dotted(merged, override.key, override.value)
+    params, problems = _checked(merged)
+    if params is None:
+        raise ParamsError(_message(problems, _origins(problems, raw, pairs, str(path))))
+    return params
 
 
 def validate_params(raw: dict, origin: str = "params") -> Params:
     """A Params from a mapping (as read from YAML); raises ParamsError listing what is wrong (at most
     MAX_ERRORS problems, then how many more)."""
+    params, problems = _checked(raw)
+    if params is None:
+        raise ParamsError(_message(problems, [origin] * len(problems)))
+    return params
+
+
+def _checked(raw: dict) -> tuple[Params | None, list[tuple[tuple | None, str]]]:
+    """The Params of `raw`, or None and every problem as (its place as a key path, or None when the
+    check names no place; the sentence)."""
     try:
         params = Params.model_validate(raw)
     except ValidationError as err:
-        errors = err.errors()
-        problems = [_explain(e, raw) for e in errors[:MAX_ERRORS]]
-        if len(errors) > MAX_ERRORS:
-            problems.append(f"and {len(errors) - MAX_ERRORS} more")
-        raise ParamsError(f"{origin}: " + "; ".join(problems)) from None
+        return None, [(_place(e), _explain(e, raw)) for e in err.errors()]
     try:
         _check_references(params)
     except ParamsError as err:
-        raise ParamsError(f"{origin}: {err}") from None
-    return params
+        return None, [(None, str(err))]
+    return params, []
+
+
+def _message(problems: list[tuple[tuple | None, str]], origins: list[str]) -> str:
+    """One message: the first MAX_ERRORS problems, each group after the origin it comes from, then
+    how many more."""
+    groups: dict[str, list[str]] = {}
+    for (_, text), origin in zip(problems[:MAX_ERRORS], origins):
+        groups.setdefault(origin, []).append(text)
+    parts = [f"{origin}: " + "; ".join(texts) for origin, texts in groups.items()]
+    if len(problems) > MAX_ERRORS:
+        parts.append(f"and {len(problems) - MAX_ERRORS} more")
+    return "; ".join(parts)
+
+
+def _origins(problems: list[tuple[tuple | None, str]], raw: dict, overrides: list[Override], path: str) -> list[str]:
+    """Where each of the first MAX_ERRORS problems comes from: an override whose value holds its place
+    (`--set rfm.binz=3` for the unknown key rfm.binz); else the file, when the file alone has the same
+    problem; else the overrides that lead into its place (a rule over several keys: source.spark with
+    `--set source.spark.existing=true`), or all of them (a check across sections)."""
+    alone = None
+    found = []
+    for place, text in problems[:MAX_ERRORS]:
+        causes = [o for o in overrides if place is not None and _leads_to(o.place, place)]
+        if not causes and overrides:
+            if alone is None:
+                alone = _checked(raw)[1]
+            if (place, text) not in alone:
+                causes = [o for o in overrides if place and _leads_to(place, o.place)] or overrides
+        found.append(" ".join(f"--set {o.shown}" for o in causes) or path)
+    return found
+
+
+def _leads_to(outer: tuple, inner: tuple) -> bool:
+    """Whether key path `outer` is `inner` or holds it (list positions compared as text)."""
+    return len(outer) <= len(inner) and all(str(a) == str(b) for a, b in zip(outer, inner))
 
 
 def _check_cluster_and_ranking_names(params: Params) -> None:
@@ -1508,11 +1555,26 @@ def _check_references(params: Params) -> None:
                           f"(segments: {', '.join(sorted(codes))})")
 
 
-def _as_pairs(overrides) -> list[tuple[str, Any]]:
+@dataclass(frozen=True)
+class Override:
+    """One `--set key=value`: the dotted `key`, the `value` as YAML reads it, and `shown`, the override
+    as written for a message (its value left out where it may be a secret: source.database, or a key
+    with a SPARK_SECRET_WORDS word)."""
+
+    key: str
+    value: Any
+    shown: str
+
+    @property
+    def place(self) -> tuple[str, ...]:
+        return tuple(self.key.split("."))
+
+
+def _as_pairs(overrides) -> list[Override]:
     if not overrides:
         return []
     if isinstance(overrides, dict):
-        return [(str(k), v) for k, v in overrides.items()]
+        return [Override(str(k), v, _override_shown(str(k), str(v))) for k, v in overrides.items()]
     pairs = []
     for item in overrides:
         key, sep, text = str(item).partition("=")
@@ -1522,8 +1584,14 @@ def _as_pairs(overrides) -> list[tuple[str, Any]]:
         if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", key) or len(key) > 200:
             raise ParamsError(f"--set {shown(key)}: the key must be dotted names, e.g. rfm.bins or tags.0.when")
         value = load_yaml(text, origin=f"--set {key}") if text.strip() else None
-        pairs.append((key, value))
+        pairs.append(Override(key, value, _override_shown(key, text.strip())))
     return pairs
+
+
+def _override_shown(key: str, text: str) -> str:
+    if key.startswith("source.database") or any(word in key.lower() for word in SPARK_SECRET_WORDS):
+        return f"{cut(key)}=(value not shown)"
+    return cut(f"{key}={text}")
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
@@ -1589,8 +1657,13 @@ def _container(annotation: Any) -> Any:
     return None
 
 
+def _place(error: dict) -> tuple:
+    """The key path of a pydantic error, without pydantic's own steps (validators, literal tags)."""
+    return tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+
+
 def _explain(error: dict, raw: dict) -> str:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
+    loc = _place(error)
     key = ".".join(cut(p, 40) for p in loc) or "(top level)"
     kind = error["type"]
     given = error.get("input")

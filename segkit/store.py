@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import numbers
 import os
 from pathlib import Path
 
@@ -40,6 +42,27 @@ STAGE_FILES = {
 
 STAGE_LOG = "SEGKIT_STAGE_LOG"
 RUN_INFO_LOCK = ".run.json.lock"
+
+
+def json_text(value, **options) -> str:
+    """`value` as JSON that every parser reads (`json.dumps` with `options`): a number that is not
+    finite (NaN, inf, -inf, e.g. a model parameter that ran to infinity), which Python would write as
+    the bare NaN or Infinity that JSON does not have, is written as null, in dicts and lists too.
+
+    >>> json_text({"r": float("inf"), "fits": [1.5, float("nan")]})
+    '{"r": null, "fits": [1.5, null]}'
+    """
+    return json.dumps(_finite(value), allow_nan=False, **options)
+
+
+def _finite(value):
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _log(action: str, *names: str) -> None:
@@ -161,11 +184,11 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
 
 
 def save_run_info(data_dir: str | Path, **info) -> None:
-    """Merge `info` into data_dir/run.json (dates are written as ISO strings). Returns nothing, so that
-    a notebook cell ending in it shows nothing (`load_run_info` reads it back). Notebooks that run
-    side by side both write it: the read, merge and write hold a lock (RUN_INFO_LOCK beside it, which
-    `segkit report` removes once the notebooks have run), and the file is replaced whole, so a reader
-    never sees half of it."""
+    """Merge `info` into data_dir/run.json (dates are written as ISO strings, numbers that are not
+    finite as null: `json_text`). Returns nothing, so that a notebook cell ending in it shows nothing
+    (`load_run_info` reads it back). Notebooks that run side by side both write it: the read, merge
+    and write hold a lock (RUN_INFO_LOCK beside it, which `segkit report` removes once the notebooks
+    have run), and the file is replaced whole, so a reader never sees half of it."""
     from filelock import FileLock
 
     path = Path(data_dir) / "run.json"
@@ -176,7 +199,7 @@ def save_run_info(data_dir: str | Path, **info) -> None:
         current.update({k: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v for k, v in info.items()})
         partial = path.with_name(f".run.json.{os.getpid()}.partial")
         try:
-            partial.write_text(json.dumps(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+            partial.write_text(json_text(current, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
             partial.replace(path)
         finally:
             partial.unlink(missing_ok=True)

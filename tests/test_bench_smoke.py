@@ -143,3 +143,14 @@ def test_the_memory_probe_times_a_second_fill_per_pause_and_refuses_a_bad_size()
         probe.main(["--mb", "0"])
     with pytest.raises(SystemExit, match="--pauses must be numbers"):
         probe.main(["--pauses", "soon"])
+
+
+def test_run_all_compares_the_feature_step_at_the_largest_size_asked(monkeypatch):
+    """`run_all.py --sizes 1M` generated and ran 10M all the same: --features-size defaulted to 10M."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as when run from bench/: it reads generate's sizes
+    run_all = bench_module("run_all")
+    assert run_all.parse_args(["--sizes", "1M"]).features_size == "1M"
+    assert run_all.parse_args(["--sizes", "1M,50M,10M"]).features_size == "50M"
+    assert run_all.parse_args(["--sizes", "20000:2000,1M"]).features_size == "1M"
+    assert run_all.parse_args(["--sizes", "1M", "--features-size", "10M"]).features_size == "10M"
+    assert run_all.parse_args([]).features_size == "10M"

@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -341,6 +342,55 @@ def test_odd_overrides_are_one_message(tmp_path, override, says):
     path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\ndimensions: [region]\n")
     with pytest.raises(ParamsError, match=says):
         load_params(path, [override])
+
+
+@pytest.mark.parametrize("override, says", [
+    ("rfm.binz=3", r"^--set rfm\.binz=3: unknown key 'rfm\.binz'; did you mean 'rfm\.bins'\?"),
+    ("rfm.bins=abc", r"^--set rfm\.bins=abc: rfm\.bins: input should be a valid integer"),
+    ("rfm.bins=12", r"^--set rfm\.bins=12: rfm\.bins must be an integer from 2 to 10, got 12$"),
+    ("rfm={bins: 12}", r"^--set rfm=\{bins: 12\}: rfm\.bins must be an integer from 2 to 10, got 12$"),
+    ("rfm.segment_map=rfm12", r"^--set rfm\.segment_map=rfm12: segment map 'rfm12' does not exist"),
+    ("source.kind=spark", r"^--set source\.kind=spark: source: kind 'spark' needs source\.spark"),
+    ("tags.0.when=orderz > 1", r"^--set tags\.0\.when=orderz > 1: tags\[0\] \(t\)\.when: unknown feature 'orderz'"),
+])
+def test_an_error_an_override_makes_names_the_override_not_the_file(tmp_path, override, says):
+    """`segkit check --params params/demo.yaml --set rfm.binz=3` said `params/demo.yaml: unknown key`."""
+    path = write(tmp_path, "tags:\n  - {name: t, en: T, zh: 标, when: 'orders > 1'}\n")
+    with pytest.raises(ParamsError, match=says):
+        load_params(path, [override])
+
+
+def test_an_override_given_as_a_mapping_is_named_too(tmp_path):
+    with pytest.raises(ParamsError, match=r"^--set rfm\.binz=3: unknown key 'rfm\.binz'"):
+        load_params(write(tmp_path, "run_name: x\n"), {"rfm.binz": 3})
+
+
+def test_the_file_and_each_override_are_named_for_their_own_problems(tmp_path):
+    path = write(tmp_path, "lang: fr\nrfm:\n  bins: 12\n")
+    with pytest.raises(ParamsError) as err:
+        load_params(path, ["rfm.bins=4", "cluster.k_max=99", "case_study.top_share=0.1"])
+    assert str(err.value).startswith(f"{path}: lang must be one of 'en' or 'zh', got 'fr'; --set cluster.k_max=99: "
+                                     "cluster.k_max must be")
+    assert "rfm.bins" not in str(err.value) and "top_share" not in str(err.value)
+    with pytest.raises(ParamsError, match=rf"^{re.escape(str(path))}: lang must be one of 'en' or 'zh', got 'fr'$"):
+        load_params(path, ["rfm.bins=4"])  # the problem of the file the override leaves: the file's
+    # a rule over several keys that fails by the override names it
+    spark = write(tmp_path, "source:\n  kind: spark\n  spark: {master: 'local[2]', path: x.parquet}\n")
+    with pytest.raises(ParamsError, match=r"^--set source\.spark\.existing=true: source\.spark: give either master"):
+        load_params(spark, ["source.spark.existing=true"])
+
+
+def test_check_names_the_override_a_problem_came_from():
+    code, output = run_check(ROOT / "params" / "demo.yaml", "--set", "rfm.binz=3")
+    assert code == 2 and "error: --set rfm.binz=3: unknown key 'rfm.binz'" in output and "demo.yaml" not in output
+
+
+def test_an_override_of_a_secret_is_named_without_its_value(tmp_path):
+    with pytest.raises(ParamsError) as err:
+        load_params(write(tmp_path, "run_name: x\n"), ["source.kind=database", "source.database.url=postgresql://h/d",
+                                                       "source.database.password_env=hunter2!x"])
+    assert "--set source.database.password_env=(value not shown): " in str(err.value)
+    assert "hunter2" not in str(err.value)
 
 
 def test_an_override_reaches_into_a_list_by_position(tmp_path):

@@ -70,6 +70,17 @@ def test_pages_are_numbered_through_and_the_contents_point_at_each_section(folde
     assert any(width > height for width, height in sizes) and sizes[0][0] < sizes[0][1]
 
 
+def test_the_pdf_is_titled_as_the_index_names_the_report_not_as_its_first_section(tmp_path):
+    """pdfinfo gave `Title: 1. Data cleaning`: WeasyPrint took the first part's title."""
+    from pypdf import PdfReader
+
+    section_page(tmp_path, "01_cleaning", ["<h1>01_cleaning</h1>"], lang="zh")
+    index_page(tmp_path, ("01_cleaning",), title="客户分群报告 · demo")
+    assert "<title>1. 数据清洗</title>" in (tmp_path / "01_cleaning.html").read_text(encoding="utf-8")
+    SectionedPdf(tmp_path, ("01_cleaning",)).write(tmp_path / "report.pdf")
+    assert PdfReader(tmp_path / "report.pdf").metadata.title == "客户分群报告 · demo"
+
+
 def body_margins(document) -> list[tuple[float, float]]:
     """(top, bottom) margin of the body box on each page of a laid-out WeasyPrint document."""
     found = []

@@ -98,9 +98,9 @@ def section_page(folder: Path, name: str, outputs: list[str], lang: str = "en") 
     export_html(executed, folder / f"{name}.html", lang, notebooks=(name,))
 
 
-def index_page(folder: Path, sections: tuple[str, ...]) -> None:
+def index_page(folder: Path, sections: tuple[str, ...], title: str = "i") -> None:
     links = "".join(f'<li><a href="{name}.html">{name}</a></li>' for name in sections)
-    (folder / "index.html").write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>i</title>'
+    (folder / "index.html").write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
                                        f'</head><body><h1>Index</h1><ul class="sections">{links}</ul></body></html>',
                                        encoding="utf-8")
 

@@ -288,3 +288,43 @@ def test_cross_sell_summaries_run_on_spark_and_equal_duckdb(spark):
     pd.testing.assert_frame_equal(ours.items, theirs.items)
     pd.testing.assert_frame_equal(ours.baskets, theirs.baskets)
     assert ours.baskets["items"].tolist() == [("x",), ("x", "y"), ("x", "y")]  # a: {x}, {x, y}; b: {x, y}
+
+
+# -- a session segkit starts keeps the JVM's output to itself ----------------------------------------
+
+QUIET_STEP = """
+import sys
+from segkit.datasets import generate_retail
+from segkit.intake.cleaning import clean_transactions
+from segkit.intake.sources import load_source
+from segkit.params import Source, Spark
+
+generate_retail(customers=30, start="2024-01-01", months=3, seed=7).transactions.to_parquet("orders.parquet")
+spark = Spark(master="local[1]", path="orders.parquet", config={"spark.ui.enabled": False,
+                                                                 "spark.sql.shuffle.partitions": 2})
+intake = load_source(Source(kind="spark", spark=spark), "params.yaml")
+result = clean_transactions(intake.engine, intake.transactions)
+print("cleaned", len(result.ledger) > 0)
+"""
+
+
+def test_a_session_segkit_starts_writes_no_spark_logs_or_progress_bars(tmp_path):
+    """The docs' local Spark report printed log4j WARN lines, [Stage 40:===>] bars and Java's startup
+    notices on the terminal and under 01_cleaning's heading: the JVM wrote them to the stdout and
+    stderr it inherited, which a kernel shows. A process of its own, so that its whole output
+    (the JVM's start and its exit included) is what a kernel or a terminal would show."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SPARK_LOCAL_IP", None)  # Spark warns when the host name resolves to a loopback address
+    done = subprocess.run([sys.executable, "-c", QUIET_STEP], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "cleaned True"
+    spark_said = [line for line in (done.stdout + done.stderr).splitlines()
+                  if re.search(r"WARN|\[Stage|log4j|log level|Exception|^\s+at [\w.$]+\(", line)]
+    assert spark_said == []

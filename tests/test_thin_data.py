@@ -180,6 +180,18 @@ def test_skipped_clustering_reason_and_index_figures(tmp_path):
     assert shown["customers"] == "6"
 
 
+def test_a_silhouette_run_json_holds_as_null_shows_as_not_measured(tmp_path):
+    """run.json writes a number that is not finite as null: the index reads it as not measured."""
+    features = pd.DataFrame({"customer_id": list("abcdef"), "recency_days": [5] * 3 + [90] * 3,
+                             "orders": [3] * 3 + [1] * 3, "revenue": [300.0] * 3 + [20.0] * 3})
+    segments, _ = segment_customers(features)
+    ledger = pd.DataFrame({"outcome": ["used"], "rule": [""], "rows": [12], "share": [1.0]})
+    save_stage(tmp_path, features=features, segments=segments, ledger=ledger)
+    save_run_info(tmp_path, as_of="2024-12-31", k=2, silhouette=float("nan"))
+    shown = {key: value for key, _, value in format_kpis(tables.headline_kpis(tmp_path), validate_params({}))}
+    assert shown["clusters"] == "2" and shown["silhouette"] == "—"
+
+
 def test_constant_cluster_feature_is_named():
     features = one_order_features()
     assert "Orders: every customer has the same value" in texts(tables.constant_features_text(features, "en"))

@@ -876,13 +876,19 @@ def spark_session(spark: "Spark"):
     """The SparkSession of `spark` (`segkit.params.Spark`): the active one (`existing: true`, as under
     spark-submit), or one started (or joined) with `master`, `app_name` and `config`.
 
+    A session segkit starts is quiet: the Spark JVM's own output (Java's startup notices, log lines,
+    progress bars, the stack traces of its temp-folder cleanup at exit) goes to a private file, not to
+    this process's stdout and stderr, which a notebook's kernel would show under the page's heading;
+    its log level is ERROR and `spark.ui.showConsoleProgress` false unless `config` says otherwise.
+    A session that already runs (the user's, spark-submit's) is used as it is configured.
+
     Raises DataError when pyspark is not installed (pip install 'segkit[spark]'), when no Java is
     found for a session segkit starts, or when `existing: true` finds no active session.
     """
-    import os
     import shutil
 
     try:
+        from pyspark import SparkConf
         from pyspark.sql import SparkSession
     except ImportError:
         raise DataError("source.kind spark needs pyspark: pip install 'segkit[spark]'") from None
@@ -898,14 +904,41 @@ def spark_session(spark: "Spark"):
     if not (java_home and Path(java_home, "bin", "java").is_file()) and shutil.which("java") is None:
         raise DataError("Spark needs Java (17 or 21), and none was found: install it (Debian/Ubuntu: apt-get install "
                         "openjdk-17-jre-headless) or set JAVA_HOME to a Java installation")
-    builder = SparkSession.builder.master(spark.master).appName(spark.app_name)
-    for name, value in spark.settings().items():
-        builder = builder.config(name, value)
+    conf = SparkConf().setMaster(spark.master).setAppName(spark.app_name)
+    conf.setAll({"spark.ui.showConsoleProgress": "false", **spark.settings()}.items())
     try:
-        return builder.getOrCreate()
+        started = _start_spark_quietly(conf)
+        session = SparkSession.builder.config(conf=conf).getOrCreate()
     except Exception as err:  # pyspark raises its own kinds when the JVM or the master cannot be reached
         raise DataError(f"cannot start Spark with master {spark.master} ({_spark_reason(err)[:300]}); check that Java "
                         "runs (java -version), that the master is reachable, and source.spark.config") from None
+    if started:
+        session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _start_spark_quietly(conf) -> bool:
+    """Start the Spark JVM (and its SparkContext) for `conf` with the JVM's stdout and stderr in an
+    unnamed temporary file: the JVM inherits this process's otherwise, and writes there directly, where
+    neither a kernel nor `segkit report` can hold it back. True when it started one; False when this
+    process has its JVM already (a session started before, or pyspark run by spark-submit), which
+    `SparkSession.builder` then joins. A JVM that exits at once raises, with its last words."""
+    import tempfile
+
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ:  # no public "is there a JVM"
+        return False
+    with tempfile.TemporaryFile() as output:  # the JVM keeps its own handle; the file goes when both close
+        try:
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": output, "stderr": output})
+        except Exception as err:
+            output.seek(0)
+            said = [line for line in output.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            raise RuntimeError(" / ".join(said[-3:]) or _first_line(err)) from None
+    SparkContext(conf=conf, gateway=gateway)  # the builder then finds it active
+    return True
 
 
 def load_spark(spark: "Spark", params_path: str | Path | None = None) -> Intake:

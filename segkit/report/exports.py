@@ -46,6 +46,7 @@ import pandas as pd
 from segkit.errors import DataError, ParamsError, SegkitError
 from segkit.i18n import LANGUAGES, t
 from segkit.params import EXPORT_FORMATS, Database, Params, Tag, validate_params
+from segkit.store import json_text
 
 EXPORT_DIR = "exports"
 FILE_NAMES = {"csv": "customers.csv", "xlsx": "customers.xlsx", "parquet": "customers.parquet"}
@@ -486,7 +487,7 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None
     fields = [pa.field(c, kinds[COLUMNS.get(c, "text")],
                        metadata={"description": t(f"exports.desc.{c}", "en")} if c in COLUMNS else None)
               for c in frame.columns]
-    schema = pa.schema(fields, metadata={"segkit": json.dumps(run or {}, ensure_ascii=False, default=str)})
+    schema = pa.schema(fields, metadata={"segkit": json_text(run or {}, ensure_ascii=False, default=str)})
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     path = Path(path)
     with _replacing(path) as partial:
@@ -1393,7 +1394,7 @@ def _write_table_parquet(table, path: str | os.PathLike, run: dict | None = None
     fields = [pa.field(c, kinds[COLUMNS.get(c, "text")],
                        metadata={"description": t(f"exports.desc.{c}", "en")} if c in COLUMNS else None)
               for c in table.column_names]
-    metadata = {"segkit": json.dumps(run or {}, ensure_ascii=False, default=str)}
+    metadata = {"segkit": json_text(run or {}, ensure_ascii=False, default=str)}
     schema = pa.schema(fields, metadata=metadata)
     # the pandas metadata names dtypes only, not values: that of the frame's first row is the whole frame's
     head = pa.Table.from_pandas(_frame_of(table.slice(0, 1)), schema=schema, preserve_index=False)

@@ -16,11 +16,12 @@ as if the index took `index_pages` pages (two with the monthly section, one with
 again, with the right numbers, when it takes another number. The contents' page numbers are
 written into the index's style as text, since the sections are other documents to it; its links
 to the sections, the bookmarks and the page sizes (landscape parts) are kept when the pages are
-joined (`weasyprint.Document.copy`).
+joined (`weasyprint.Document.copy`), and the PDF's title is the index page's (the report and its run).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -80,7 +81,11 @@ class SectionedPdf:
         # Without HarfBuzz's subsetter, fontTools removing the fonts' hints is about 15% of the PDF's time
         # (6 s of 39 s of CPU on the 10M run); keeping them makes the PDF 1% larger, its text and pages the same.
         first = self.laid_out[self.notebooks[0]] if self.notebooks else index
-        first.copy(pages).write_pdf(str(target), hinting=fonts_subset_slowly())
+        joined = first.copy(pages)
+        # the document's title is the report's, as the index page names the run, not the first section's
+        joined.metadata = copy.copy(first.metadata)
+        joined.metadata.title = index.metadata.title
+        joined.write_pdf(str(target), hinting=fonts_subset_slowly())
 
     def _first_page(self, name: str) -> int:
         number = self.index_pages + 1
@@ -101,6 +106,8 @@ class SectionedPdf:
 
         page = (self.folder / f"{name}.html").read_text(encoding="utf-8")
         head, attributes, page_sheets, index_sheet = self._styles()
+        title = re.search(r"<title>.*?</title>", page, re.S)  # each part is named as its page is
+        head = re.sub(r"<title>.*?</title>", lambda _: title.group(0) if title else "", head, count=1, flags=re.S)
         body = re.search(r"<body[^>]*>(.*)</body>", page, re.S).group(1)
         if name == "index":  # its list of sections points into the PDF: it becomes the contents
             body = re.sub(r'href="(\d\d_\w+)\.html"', r'href="#part-\1"', body)

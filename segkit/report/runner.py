@@ -47,7 +47,7 @@ from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_ind
 from segkit.report.pdf_process import BackgroundPdf
 from segkit.report.schedule import NEEDS, needs, next_to_start
 from segkit.report.tables import headline_kpis
-from segkit.store import RUN_INFO_LOCK
+from segkit.store import RUN_INFO_LOCK, json_text
 
 KERNEL = "python3"
 VERSIONED = ("segkit", "pandas", "numpy", "scikit-learn", "duckdb", "ibis-framework", "pyarrow", "matplotlib",
@@ -1198,7 +1198,7 @@ def write_manifest(target: Path, params: Params, params_path: Path, folder: Path
         "timings_s": timings,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
     }
-    target.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    target.write_text(json_text(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def input_fingerprints(params: Params, params_path: Path) -> dict:

@@ -425,7 +425,8 @@ def alert_sentences(alerts: pd.DataFrame | None, segment_labels: dict, class_lab
 
 def headline_kpis(data_dir: str | Path, top: float = 0.2, segment_map="rfm11") -> dict:
     """The figures on the index page, read from a run's stage outputs. When clustering was skipped,
-    clusters and silhouette are `NotMeasured` (shown as "—"); so are orders when the source gives no
+    clusters and silhouette are `NotMeasured` (shown as "—"), the silhouette also when run.json has
+    none (null: not finite, or not computed for the k chosen); so are orders when the source gives no
     order count (a customer table with spend only). `segment_map` is the run's grid (a custom map's
     segments are read with it)."""
     features = load_stage(data_dir, "features")
@@ -434,6 +435,7 @@ def headline_kpis(data_dir: str | Path, top: float = 0.2, segment_map="rfm11") -
     info = load_run_info(data_dir)
     findings = case_findings(features, segments, top=top, segment_map=segment_map)
     clustered = info.get("k") is not None
+    silhouette = info.get("silhouette") if clustered else None  # null in run.json when it was not finite
     return {
         "customers": findings["customers"],
         # a customer table without order counts cannot say how many orders there were
@@ -444,7 +446,7 @@ def headline_kpis(data_dir: str | Path, top: float = 0.2, segment_map="rfm11") -
         "valuable": int(segments["segment"].isin(VALUABLE).sum()),
         "at_risk": int(segments["segment"].isin(AT_RISK).sum()),
         "clusters": int(info["k"]) if clustered else NotMeasured(),
-        "silhouette": round(float(info["silhouette"]), 4) if clustered else NotMeasured(),
+        "silhouette": round(float(silhouette), 4) if silhouette is not None else NotMeasured(),
         "rows_in": int(ledger["rows"].sum()),
         "rows_aside": int(ledger.loc[ledger["outcome"] == "set_aside", "rows"].sum()),
     }
