@@ -122,6 +122,17 @@ def next_period_table(check, labels: dict, currency=None) -> pd.DataFrame:
                          "eval_buyer_share": _percent(c["buyer_share"]), "eval_lift": _number(c["lift"], 2)})
 
 
+# The next-period check of the purchase models (`segkit.models.clv.holdout_check`): "predicted" is
+# BG/NBD's, "alternative" Pareto/NBD's (where it could be fitted); each header names its model.
+HOLDOUT_COLUMNS = {"predicted": "eval_bgnbd_predicted", "predicted_mean": "eval_bgnbd_predicted_mean",
+                   "alternative": "eval_pareto_predicted", "alternative_mean": "eval_pareto_predicted_mean"}
+
+
+def holdout_table(check: pd.DataFrame) -> pd.DataFrame:
+    """The holdout check with its columns named for the report: each prediction with its model."""
+    return check.rename(columns=HOLDOUT_COLUMNS)
+
+
 def high_value_table(check, labels: dict) -> pd.DataFrame:
     """Precision, recall and F1 of "high value" per classification (the first row is the baseline:
     the top customers by calibration revenue), with the classes predicted high."""
