@@ -62,6 +62,28 @@ def column_label(name: str, lang: str) -> str:
     return known[f"col.{name}"][lang] if f"col.{name}" in known else name
 
 
+def column_in_text(name: str, lang: str, kinds: tuple[str, ...] = ("col",)) -> str:
+    """A column as a sentence names it, in `lang`: segkit's own columns by their catalogue label (the
+    first of `<kind>.<name>` the catalogue has, e.g. kinds ("dimension", "col")); a column the data
+    brought (a customer table's extra column, an attribute of the params) by its own name, as
+    written: in Chinese between quotes, so that it stands apart from the words around it
+    (按“country”划分), in English as it is.
+
+    >>> column_in_text("recency_days", "zh"), column_in_text("country", "zh"), column_in_text("country", "en")
+    ('距上次购买天数', '“country”', 'country')
+    """
+    known = messages()
+    for kind in kinds:
+        if f"{kind}.{name}" in known:
+            return known[f"{kind}.{name}"][lang]
+    return f"“{name}”" if lang == "zh" else name
+
+
+def columns_in_text(names, lang: str, kinds: tuple[str, ...] = ("col",)) -> str:
+    """Several columns as a sentence names them (`column_in_text`), joined as a list is in `lang`."""
+    return t("name.separator", lang).join(column_in_text(name, lang, kinds) for name in names)
+
+
 def rule_name(rule: str, lang: str) -> str:
     return t(f"rule.{rule}", lang) if rule else t("ledger.used", lang)
 

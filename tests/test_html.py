@@ -106,3 +106,17 @@ def test_the_holdout_table_names_each_column_and_its_model():
         assert len(headers) == check.shape[1] and not set(headers) & set(check.columns), headers
         by_model = [h for h in headers if words in h]
         assert sum("BG/NBD" in h for h in by_model) == 2 and sum("Pareto/NBD" in h for h in by_model) == 2, headers
+
+
+def test_a_dimension_is_named_in_the_pages_language_and_a_users_own_as_written():
+    from segkit.report.html import dimension_tables
+
+    profile = pd.DataFrame({"customer_id": list("abcd"), "segment": ["champions", "lost", "lost", "at_risk"],
+                            "category": ["books", "toys", "books", "toys"], "country": ["DE", "FR", "DE", "DE"],
+                            "empty": [None, None, None, None]})
+    said = {lang: [p.get_text() for p in BeautifulSoup(dimension_tables(
+        profile, "segment", ["category", "country", "empty"], "rfm11", lang).markup, "html.parser").find_all("p")]
+        for lang in ("en", "zh")}
+    assert said["zh"][:2] == ["按品类划分的客户群。", "按“country”划分的客户群。"]
+    assert said["zh"][2].startswith("数据中没有任何客户的“empty”有值")
+    assert said["en"][:2] == ["Segments by category.", "Segments by country."]

@@ -75,3 +75,24 @@ def test_chinese_charts_find_a_cjk_font_and_miss_no_glyph():
     assert figure.axes[0].get_title() == "按原因统计的隔离行数"
     plots.use_language("en")
     assert matplotlib.rcParams["font.sans-serif"][0] == "DejaVu Sans"
+
+
+def test_columns_in_sentences_and_cells_are_named_in_the_pages_language():
+    from segkit.classify.rfm import RFMScorer
+    from segkit.i18n import column_in_text, columns_in_text
+    from segkit.report.evaluation_tables import setting_name
+    from segkit.report.tables import cut_points_table
+
+    # segkit's own columns by their labels; a column of the user's data as written, quoted in Chinese
+    assert columns_in_text(["category", "recency_days", "country"], "zh", ("dimension", "col")) == \
+        "品类、距上次购买天数、“country”"
+    assert columns_in_text(["category", "country"], "en", ("dimension", "col")) == "category, country"
+    assert column_in_text("orders", "en") == "Orders"
+    features = pd.DataFrame({"customer_id": list("abcdef"), "recency_days": [1, 5, 30, 60, 90, 200],
+                             "orders": [9, 5, 3, 2, 1, 1], "revenue": [900.0, 500, 90, 40, 20, 10]})
+    cuts = RFMScorer(3).fit(features).cut_points()
+    assert cut_points_table(cuts, "zh")["feature"].tolist() == ["距上次购买天数", "订单数", "销售额"]
+    assert cut_points_table(cuts, "en")["feature"].tolist() == ["Days since last purchase", "Orders", "Revenue"]
+    row = {"method": "kmeans", "k": 4, "features": "recency_days, orders, age"}
+    assert setting_name(row, "zh") == "k均值，k = 4（距上次购买天数、订单数、age）"
+    assert setting_name(row, "en") == "k-means, k = 4 (Days since last purchase, Orders, age)"

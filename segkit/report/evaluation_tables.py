@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segkit.i18n import format_conditions, t
+from segkit.i18n import column_label, format_conditions, t
 
 MONEY_COLUMNS = ("revenue", "clv", "spend_growth", "expected_spend")  # value/potential columns shown as money
 
@@ -156,8 +156,11 @@ def lift_labels(labels: dict, check) -> dict:
 def setting_name(row, lang: str) -> str:
     """A setting in words: "k-means, k = 4", "RFM segments, 5 bins", "eight classes"."""
     if row["method"] == "kmeans":
-        features = row.get("features")
-        extra = f" ({features})" if isinstance(features, str) and features else ""
+        features = row.get("features")  # the setting's own columns, as compare_settings joins them
+        extra = ""
+        if isinstance(features, str) and features:
+            named = t("name.separator", lang).join(column_label(f, lang) for f in features.split(", "))
+            extra = f"（{named}）" if lang == "zh" else f" ({named})"
         return t("evaluate.setting.kmeans", lang, k=int(row["k"])) + extra
     if row["method"] == "rfm":
         return t("evaluate.setting.rfm", lang, bins=int(row["bins"]))

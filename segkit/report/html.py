@@ -22,7 +22,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from segkit.i18n import label_columns, messages, t
+from segkit.i18n import column_in_text, label_columns, messages, t
 from segkit.report.numbers import NOT_AVAILABLE, format_spec, money
 
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity",
@@ -282,7 +282,7 @@ def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map
     for dimension in dimensions:
         if dimension not in profile.columns:
             continue
-        name = t(f"dimension.{dimension}", lang) if f"dimension.{dimension}" in messages() else dimension
+        name = column_in_text(dimension, lang, ("dimension", "col"))
         values = profile[dimension]
         if not (values.notna() & values.astype("string").str.strip().ne("")).any():
             parts.append(say("rfm.dimension_empty", lang, dimension=name).markup)  # a table of one "(empty)" column
