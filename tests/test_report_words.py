@@ -1,7 +1,8 @@
 """Every table of the shared English and Chinese reports names its columns and rows in the page's
-language: no header and no cell is one of segkit's code names (alternative_mean, recency_days, ...).
-A label may be a value of the user's own data (a category such as "books" heads a column of the
-category table). Reads the session fixtures; adds no report run."""
+language: no header and no cell is one of segkit's code names (alternative_mean, recency_days, ...),
+and the Chinese pages put no blank between two Chinese words. A label may be a value of the user's
+own data (a category such as "books" heads a column of the category table). Reads the session
+fixtures; adds no report run."""
 
 import html
 import re
@@ -9,7 +10,7 @@ import re
 import pandas as pd
 import pytest
 
-from segkit.i18n import messages
+from segkit.i18n import CJK, messages
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +63,14 @@ def test_no_table_shows_a_code_name(run, request):
                 found.append((page, "td", cell))
     assert not found, sorted(set(found))
 
+
+def test_chinese_pages_put_no_blank_between_chinese_words(zh_run):
+    """A blank stands between Chinese and Latin text or numbers, never between two Chinese words
+    (a translated column name and the words after it, "时间单位为 周"); the one exception is the
+    join of a decision rule's conditions, "订单数 > 3.5 且 销售额 <= 325.7", a formula."""
+    found = []
+    for page, markup in pages(zh_run).items():
+        text = html.unescape(re.sub(r"<[^>]+>", "\n", markup))
+        text = re.sub(r" 且 ", "且", text)
+        found += [(page, gap) for gap in re.findall(rf".{{0,12}}[{CJK}][ \t]+[{CJK}].{{0,12}}", text)]
+    assert not found, found
