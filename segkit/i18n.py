@@ -7,6 +7,7 @@ One call draws the Chinese or the English version: `t("kpi.revenue", "zh")` -> "
 from __future__ import annotations
 
 import re
+import string
 from functools import lru_cache
 from importlib import resources
 
@@ -39,14 +40,68 @@ def messages() -> dict[str, dict[str, str]]:
 
 
 def t(key: str, lang: str, **values) -> str:
-    """The text for `key` in `lang`, with {placeholders} filled from `values`."""
+    """The text for `key` in `lang`, with {placeholders} filled from `values` (in Chinese, with no
+    blank left between a value and the Chinese words beside it: `close_gaps`)."""
     if lang not in LANGUAGES:
         raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
     try:
         template = messages()[key][lang]
     except KeyError:
         raise KeyError(f"no text for {key!r} in {lang!r}: add it to segkit/locale/messages.yaml (or its area's messages_<area>.yaml)") from None
-    return template.format(**values) if values else template
+    if not values:
+        return template
+    if lang != "zh":
+        return template.format(**values)
+    formatter = string.Formatter()
+    literals, shown = [], []
+    for literal, field, spec, conversion in formatter.parse(template):
+        literals.append(literal)
+        if field is not None:
+            value = formatter.convert_field(formatter.get_field(field, (), values)[0], conversion)
+            shown.append(formatter.format_field(value, formatter.vformat(spec, (), values) if spec else ""))
+    literals = close_gaps(literals, shown)
+    return "".join(literal + (shown[i] if i < len(shown) else "") for i, literal in enumerate(literals))
+
+
+# Chinese sets no blank between two Chinese words, nor beside a full-width mark or a Chinese quote;
+# a blank does stand between Chinese and Latin letters or numbers ("共 12 位", "对 age 取 log1p").
+CJK = "\u2018\u2019\u201c\u201d\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_END = re.compile(f"[{CJK}]$")
+_CJK_START = re.compile(f"^[{CJK}]")
+
+
+def close_gaps(literals: list[str], values: list[str]) -> list[str]:
+    """A Chinese template's text parts (`literals`, as string.Formatter().parse gives them: the text
+    before each value, then what follows the last), for the `values` as shown, with no blank left
+    between a value and a Chinese word beside it (a translated column name before "为零或负数", a unit
+    in Chinese after "时间单位为 "). A blank the template sets beside a value stays where that value,
+    or the word on the other side, is Latin or a number. Markdown's emphasis marks (**) count as no
+    character; an empty value as none.
+
+    >>> close_gaps(["时间单位为 ", "。"], ["周"]), close_gaps(["时间单位为 ", "。"], ["weeks"])
+    (['时间单位为', '。'], ['时间单位为 ', '。'])
+    >>> close_gaps(["对 ", "", " 进行"], ["订单数、“age”", ""]), close_gaps(["对 ", "", " 进行"], ["age、订单数", ""])
+    (['对', '', '进行'], ['对 ', '', '进行'])
+    >>> close_gaps(["共 **", "** 次"], ["12"]), close_gaps(["为 **", "**。"], ["周"])
+    (['共 **', '** 次'], ['为**', '**。'])
+    """
+    def text_after(i: int) -> str:  # what follows literal i: value i, literal i + 1, ...
+        return "".join(values[j] + (literals[j + 1] if j + 1 < len(literals) else "") for j in range(i, len(values)))
+
+    out, before = [], ""
+    for i, literal in enumerate(literals):
+        after = text_after(i)
+        if i > 0:  # a value before it: blanks at its start
+            marks, blanks, rest = re.match(r"(\**)([ \t]*)(.*)", literal, flags=re.S).groups()
+            if blanks and _CJK_END.search(before.rstrip("*")) and _CJK_START.match((rest + after).lstrip("*")):
+                literal = marks + rest
+        if i < len(values):  # a value after it: blanks at its end
+            head, blanks, marks = re.match(r"(.*?)([ \t]*)(\**)$", literal, flags=re.S).groups()
+            if blanks and _CJK_END.search((before + head).rstrip("*")) and _CJK_START.match((marks + after).lstrip("*")):
+                literal = head + marks
+        out.append(literal)
+        before += literal + (values[i] if i < len(values) else "")
+    return out
 
 
 def label_columns(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
@@ -60,6 +115,28 @@ def column_label(name: str, lang: str) -> str:
     data brought (a customer table's extra column, such as age) keeps the name the params gave it."""
     known = messages()
     return known[f"col.{name}"][lang] if f"col.{name}" in known else name
+
+
+def column_in_text(name: str, lang: str, kinds: tuple[str, ...] = ("col",)) -> str:
+    """A column as a sentence names it, in `lang`: segkit's own columns by their catalogue label (the
+    first of `<kind>.<name>` the catalogue has, e.g. kinds ("dimension", "col")); a column the data
+    brought (a customer table's extra column, an attribute of the params) by its own name, as
+    written: in Chinese between quotes, so that it stands apart from the words around it
+    (按“country”划分), in English as it is.
+
+    >>> column_in_text("recency_days", "zh"), column_in_text("country", "zh"), column_in_text("country", "en")
+    ('距上次购买天数', '“country”', 'country')
+    """
+    known = messages()
+    for kind in kinds:
+        if f"{kind}.{name}" in known:
+            return known[f"{kind}.{name}"][lang]
+    return f"“{name}”" if lang == "zh" else name
+
+
+def columns_in_text(names, lang: str, kinds: tuple[str, ...] = ("col",)) -> str:
+    """Several columns as a sentence names them (`column_in_text`), joined as a list is in `lang`."""
+    return t("name.separator", lang).join(column_in_text(name, lang, kinds) for name in names)
 
 
 def rule_name(rule: str, lang: str) -> str:
@@ -201,9 +278,25 @@ def detail_text(detail, lang: str, columns: dict[str, str] | None = None):
         text = parts[i]
         for pattern, zh in patterns:
             text = pattern.sub(zh, text)
-        parts[i] = names.sub(lambda m: known[m.group(1)], text)
+        parts[i] = _unblanked(names.sub(lambda m: known[m.group(1)], text), held)
     text = re.sub(r"\s*([，。；：（）、])\s*", r"\1", "".join(parts)).strip()
     return re.sub("\ue000(\\d+)\ue001", lambda m: held[int(m.group(1))], text)
+
+
+_BESIDE = re.compile(f"([{CJK}]|\ue000\\d+\ue001)[ \t]+(?=([{CJK}]|\ue000\\d+\ue001))")
+
+
+def _unblanked(text: str, held: list[str]) -> str:
+    """A detail's words (not its quoted values) without a blank between two Chinese words: a
+    translated column name and the rule's words ("金额 为零或负数" -> "金额为零或负数"); a source's own
+    name, held aside, counts by its first or last character."""
+    def chinese(piece: str, end: bool) -> bool:
+        if piece.startswith("\ue000"):
+            piece = held[int(piece[1:-1])]
+        return bool(piece) and bool(re.match(f"[{CJK}]", piece[-1] if end else piece[0]))
+
+    return _BESIDE.sub(lambda m: m.group(1) if chinese(m.group(1), True) and chinese(m.group(2), False)
+                       else m.group(0), text)
 
 
 def note_message(note: dict) -> tuple[str, dict]:

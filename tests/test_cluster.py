@@ -210,7 +210,7 @@ def test_the_report_text_says_what_was_clustered_and_what_was_left_out():
     assert "k-means on age, Annual" not in intro and "k-means on age, income, Revenue" in intro
     assert "log1p of Revenue," in intro and "recency" not in intro.lower()
     notes = text(tables.cluster_notes_text(stage, "en"))
-    assert "orders (empty for every customer)" in notes and "age 1" in notes
+    assert "Orders (empty for every customer)" in notes and "age 1" in notes
     shown = tables.cluster_profile_table(stage)
     assert list(shown.columns) == ["name", "customers", "customer_share", "revenue", "age", "income", "revenue_share"]
     default = cluster_stage(three_groups(n=20), "en", k_min=2, k_max=4, random_state=0)

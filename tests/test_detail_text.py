@@ -202,4 +202,15 @@ def test_every_customer_table_detail_reads_in_chinese(tmp_path):
         assert set(details) >= {f"{names['customer_id']} is empty", f"{names['orders']} -2 is below zero",
                                 f"{names['first_purchase']} 2024-03-01 is after {names['last_purchase']} 2024-01-01"}
     shown = quarantine_sample(result.quarantine, "zh", per_reason=50)["detail"]
-    assert "首次购买日期 2024-03-01 晚于 最近购买日期 2024-01-01" in set(shown)
+    assert "首次购买日期 2024-03-01 晚于最近购买日期 2024-01-01" in set(shown)  # no blank between Chinese words
+
+
+def test_no_blank_between_a_column_name_and_the_chinese_words_after_it():
+    detail = "{} is zero or negative and not marked as a return"
+    assert detail_text(detail.format("amount"), "zh") == "金额为零或负数，且未标记为退货"
+    assert detail_text(detail.format("实付金额"), "zh", {"amount": "实付金额"}) == "实付金额为零或负数，且未标记为退货"
+    assert detail_text(detail.format("Paid"), "zh", {"amount": "Paid"}) == "Paid 为零或负数，且未标记为退货"
+    # a source's own name is kept as written, blanks inside it too
+    assert detail_text("实付 金额 is empty", "zh", {"amount": "实付 金额"}) == "实付 金额为空"
+    assert detail_text("customer_id is empty", "zh") == "客户ID 为空"
+    assert detail_text('amount "x" is not a number; write it like 1234.50', "zh") == '金额 "x" 不是数字；请写成 1234.50 的形式'

@@ -91,3 +91,32 @@ def test_table_cells_that_are_not_finite_show_a_dash():
     frame = pd.DataFrame({"estimate": [1.5, np.inf], "standard_error": [np.nan, -np.inf], "revenue": [np.inf, 2.0]})
     html = table(frame, "en").to_html()
     assert "inf" not in html.lower() and "nan" not in html.lower() and html.count("—") == 4
+
+
+def test_the_holdout_table_names_each_column_and_its_model():
+    from segkit.report.evaluation_tables import holdout_table
+
+    # the columns of segkit.models.clv.holdout_check with Pareto/NBD beside BG/NBD
+    check = pd.DataFrame({"x": ["0", "1+"], "customers": [10, 5], "actual": [3.0, 8.0], "predicted": [2.5, 7.0],
+                          "alternative": [2.7, 7.5], "actual_mean": [0.3, 1.6], "predicted_mean": [0.25, 1.4],
+                          "alternative_mean": [0.27, 1.5]})
+    for lang, words in (("en", "Predicted"), ("zh", "预测")):
+        headers = [th.get_text() for th in BeautifulSoup(table(holdout_table(check), lang).to_html(),
+                                                         "html.parser").find_all("th")]
+        assert len(headers) == check.shape[1] and not set(headers) & set(check.columns), headers
+        by_model = [h for h in headers if words in h]
+        assert sum("BG/NBD" in h for h in by_model) == 2 and sum("Pareto/NBD" in h for h in by_model) == 2, headers
+
+
+def test_a_dimension_is_named_in_the_pages_language_and_a_users_own_as_written():
+    from segkit.report.html import dimension_tables
+
+    profile = pd.DataFrame({"customer_id": list("abcd"), "segment": ["champions", "lost", "lost", "at_risk"],
+                            "category": ["books", "toys", "books", "toys"], "country": ["DE", "FR", "DE", "DE"],
+                            "empty": [None, None, None, None]})
+    said = {lang: [p.get_text() for p in BeautifulSoup(dimension_tables(
+        profile, "segment", ["category", "country", "empty"], "rfm11", lang).markup, "html.parser").find_all("p")]
+        for lang in ("en", "zh")}
+    assert said["zh"][:2] == ["按品类划分的客户群。", "按“country”划分的客户群。"]
+    assert said["zh"][2].startswith("数据中没有任何客户的“empty”有值")
+    assert said["en"][:2] == ["Segments by category.", "Segments by country."]

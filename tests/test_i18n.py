@@ -75,3 +75,51 @@ def test_chinese_charts_find_a_cjk_font_and_miss_no_glyph():
     assert figure.axes[0].get_title() == "按原因统计的隔离行数"
     plots.use_language("en")
     assert matplotlib.rcParams["font.sans-serif"][0] == "DejaVu Sans"
+
+
+def test_columns_in_sentences_and_cells_are_named_in_the_pages_language():
+    from segkit.classify.rfm import RFMScorer
+    from segkit.i18n import column_in_text, columns_in_text
+    from segkit.report.evaluation_tables import setting_name
+    from segkit.report.tables import cut_points_table
+
+    # segkit's own columns by their labels; a column of the user's data as written, quoted in Chinese
+    assert columns_in_text(["category", "recency_days", "country"], "zh", ("dimension", "col")) == \
+        "品类、距上次购买天数、“country”"
+    assert columns_in_text(["category", "country"], "en", ("dimension", "col")) == "category, country"
+    assert column_in_text("orders", "en") == "Orders"
+    features = pd.DataFrame({"customer_id": list("abcdef"), "recency_days": [1, 5, 30, 60, 90, 200],
+                             "orders": [9, 5, 3, 2, 1, 1], "revenue": [900.0, 500, 90, 40, 20, 10]})
+    cuts = RFMScorer(3).fit(features).cut_points()
+    assert cut_points_table(cuts, "zh")["feature"].tolist() == ["距上次购买天数", "订单数", "销售额"]
+    assert cut_points_table(cuts, "en")["feature"].tolist() == ["Days since last purchase", "Orders", "Revenue"]
+    row = {"method": "kmeans", "k": 4, "features": "recency_days, orders, age"}
+    assert setting_name(row, "zh") == "k均值，k = 4（距上次购买天数、订单数、age）"
+    assert setting_name(row, "en") == "k-means, k = 4 (Days since last purchase, Orders, age)"
+
+
+def test_chinese_sets_no_blank_between_a_value_and_chinese_words():
+    from segkit.report.html import say
+
+    # a unit in Chinese after "时间单位为 ", a translated column before "列有": no blank; Latin keeps its blanks
+    intro = {"model": "BG/NBD", "customers": 300, "horizon": 12, "horizon_unit": "月", "discount": 0.01, "threshold": 0.5}
+    assert "时间单位为周。" in t("value.intro", "zh", unit="周", **intro)
+    assert "时间单位为 weeks。" in t("value.intro", "zh", unit="weeks", **intro)
+    note = {"rows": 2, "signs": "$", "example": "$1", "code": "CNY"}
+    assert t("cleaning.note.currency_sign_differs", "zh", column="实付金额", **note).startswith("实付金额列有 2 个")
+    assert t("cleaning.note.currency_sign_differs", "zh", column="Paid", **note).startswith("Paid 列有 2 个")
+    run = {"method": "k均值", "categorical": "", "preparation": "—", "k_min": 2, "k_max": 4, "k": 3}
+    assert say("cluster.run", "zh", columns="订单数、销售额", **run).markup.startswith("<p>对订单数、销售额进行k均值。")
+    assert say("cluster.run", "zh", columns="age", **run).markup.startswith("<p>对 age 进行k均值。")
+    assert t("cluster.run", "en", columns="Orders", **{**run, "method": "k-means"}).startswith("k-means on Orders.")
+
+
+def test_no_chinese_text_of_the_catalogue_sets_a_blank_between_chinese_words():
+    import re
+
+    from segkit.i18n import CJK
+
+    found = [(key, literal) for key, texts in messages().items()
+             for literal, _, _, _ in string.Formatter().parse(texts["zh"])
+             if re.search(f"[{CJK}][ \t]+[{CJK}]", literal)]
+    assert not found, found

@@ -126,7 +126,7 @@ def test_an_extra_criterion_is_supported_or_dropped_and_said_like_the_others():
     text = criteria_support(MALL, {"amount": 1, "gender": 1}).set_index("criterion")
     assert text.loc["gender", "status"] == "not_numeric"
     assert tables.unsupported_standards(MALL, [], {"amount": 1, "gender": 1}, "zh").set_index("name").loc[
-        "gender", "why"] == "gender不是数值"
+        "gender", "why"] == "“gender”不是数值"
 
 
 def test_a_name_that_is_neither_a_criterion_nor_a_column_is_refused():

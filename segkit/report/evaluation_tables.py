@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segkit.i18n import format_conditions, t
+from segkit.i18n import column_label, format_conditions, t
 
 MONEY_COLUMNS = ("revenue", "clv", "spend_growth", "expected_spend")  # value/potential columns shown as money
 
@@ -122,6 +122,17 @@ def next_period_table(check, labels: dict, currency=None) -> pd.DataFrame:
                          "eval_buyer_share": _percent(c["buyer_share"]), "eval_lift": _number(c["lift"], 2)})
 
 
+# The next-period check of the purchase models (`segkit.models.clv.holdout_check`): "predicted" is
+# BG/NBD's, "alternative" Pareto/NBD's (where it could be fitted); each header names its model.
+HOLDOUT_COLUMNS = {"predicted": "eval_bgnbd_predicted", "predicted_mean": "eval_bgnbd_predicted_mean",
+                   "alternative": "eval_pareto_predicted", "alternative_mean": "eval_pareto_predicted_mean"}
+
+
+def holdout_table(check: pd.DataFrame) -> pd.DataFrame:
+    """The holdout check with its columns named for the report: each prediction with its model."""
+    return check.rename(columns=HOLDOUT_COLUMNS)
+
+
 def high_value_table(check, labels: dict) -> pd.DataFrame:
     """Precision, recall and F1 of "high value" per classification (the first row is the baseline:
     the top customers by calibration revenue), with the classes predicted high."""
@@ -145,8 +156,11 @@ def lift_labels(labels: dict, check) -> dict:
 def setting_name(row, lang: str) -> str:
     """A setting in words: "k-means, k = 4", "RFM segments, 5 bins", "eight classes"."""
     if row["method"] == "kmeans":
-        features = row.get("features")
-        extra = f" ({features})" if isinstance(features, str) and features else ""
+        features = row.get("features")  # the setting's own columns, as compare_settings joins them
+        extra = ""
+        if isinstance(features, str) and features:
+            named = t("name.separator", lang).join(column_label(f, lang) for f in features.split(", "))
+            extra = f"（{named}）" if lang == "zh" else f" ({named})"
         return t("evaluate.setting.kmeans", lang, k=int(row["k"])) + extra
     if row["method"] == "rfm":
         return t("evaluate.setting.rfm", lang, bins=int(row["bins"]))

@@ -22,7 +22,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from segkit.i18n import label_columns, messages, t
+from segkit.i18n import close_gaps, column_in_text, label_columns, messages, t
 from segkit.report.numbers import NOT_AVAILABLE, format_spec, money
 
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity",
@@ -87,18 +87,21 @@ def render_markdown(template: str, lang: str = "en", **values) -> str:
     """
     from markdown_it import MarkdownIt
 
-    parts, filled = [], {}
+    literals, shown, tokens = [], [], []
     for number, (literal, field, spec, conversion) in enumerate(string.Formatter().parse(template)):
-        parts.append(literal)
+        literals.append(literal)
         if field is None:
             continue
         value = values[field]
         if conversion:
             value = {"r": repr, "s": str, "a": ascii}[conversion](value)
-        token = _TOKEN.format(number)
-        filled[token] = escape(NOT_AVAILABLE if _not_finite(value) else format_spec(value, spec or "", lang))
-        parts.append(token)
-    markup = MarkdownIt("commonmark", {"html": False}).render("".join(parts))
+        shown.append(NOT_AVAILABLE if _not_finite(value) else format_spec(value, spec or "", lang))
+        tokens.append(_TOKEN.format(number))
+    if lang == "zh":  # no blank between a value and the Chinese words beside it
+        literals = close_gaps(literals, shown)
+    filled = {token: escape(text) for token, text in zip(tokens, shown)}
+    markup = MarkdownIt("commonmark", {"html": False}).render(
+        "".join(literal + (tokens[i] if i < len(tokens) else "") for i, literal in enumerate(literals)))
     for token, text in filled.items():
         markup = markup.replace(token, text)
     return markup
@@ -282,7 +285,7 @@ def dimension_tables(profile: pd.DataFrame, column: str, dimensions, segment_map
     for dimension in dimensions:
         if dimension not in profile.columns:
             continue
-        name = t(f"dimension.{dimension}", lang) if f"dimension.{dimension}" in messages() else dimension
+        name = column_in_text(dimension, lang, ("dimension", "col"))
         values = profile[dimension]
         if not (values.notna() & values.astype("string").str.strip().ne("")).any():
             parts.append(say("rfm.dimension_empty", lang, dimension=name).markup)  # a table of one "(empty)" column

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segkit.i18n import format_conditions, messages, rule_name, t
+from segkit.i18n import column_in_text, columns_in_text, format_conditions, messages, rule_name, t
 from segkit.classify.rfm import RFM_FEATURES, load_segment_map, map_for_codes, strategies
 from segkit.store import join_stages, load_run_info, load_stage, same_customers
 from segkit.classify.value import top_share
@@ -570,6 +570,12 @@ def satisfaction_text(profile: pd.DataFrame, lang: str, case: bool = False):
     return say(f"{prefix}.no_surveys", lang)
 
 
+def cut_points_table(cut_points: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`RFMScorer.cut_points()` for the report: each dimension's feature by its label in `lang`
+    (recency_days: "Days since last purchase", "距上次购买天数")."""
+    return cut_points.assign(feature=[column_label(feature, lang) for feature in cut_points["feature"]])
+
+
 def rfm_dimension_notes(unusable: dict, segment_map, lang: str, class_note: bool = True):
     """What the report says about each RFM dimension that cannot tell customers apart
     (`RFMScorer.unusable_`, or run.json's `rfm_unusable`): why, and how it is then scored and used.
@@ -625,12 +631,7 @@ def unsupported_standards(profile: pd.DataFrame, rules, weights: dict[str, float
     from segkit.classify.tags import unsupported_tags
 
     def columns(names) -> str:
-        def named(column: str) -> str:
-            for key in (f"standards.column.{column}", f"col.{column}"):
-                if key in messages():
-                    return t(key, lang)
-            return column
-        return t("name.separator", lang).join(named(c) for c in names)
+        return columns_in_text(names, lang, ("standards.column", "col"))
 
     rows = []
     lacking = unsupported_tags(profile, rules)
@@ -794,7 +795,8 @@ def cluster_notes_text(stage, lang: str):
     sentences = []
     if stage.left_out:
         sentences.append(("cluster.left_out", {"columns": joiner.join(
-            t(f"cluster.left_out.{why}", lang, column=column) for column, why in stage.left_out.items())}))
+            t(f"cluster.left_out.{why}", lang, column=column_in_text(column, lang))
+            for column, why in stage.left_out.items())}))
     imputed = getattr(stage.clusterer, "imputed_", None)
     if imputed:
         sentences.append(("cluster.imputed", {"counts": joiner.join(
