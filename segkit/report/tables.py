@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segkit.i18n import column_in_text, columns_in_text, format_conditions, messages, rule_name, t
+from segkit.i18n import column_in_text, column_label, columns_in_text, format_conditions, messages, rule_name, t
 from segkit.classify.rfm import RFM_FEATURES, load_segment_map, map_for_codes, strategies
 from segkit.store import join_stages, load_run_info, load_stage, same_customers
 from segkit.classify.value import top_share
@@ -778,12 +778,6 @@ def constant_features_text(features: pd.DataFrame, lang: str, columns=None):
     if not constant:
         return None
     return say("cluster.constant", lang, features=t("name.separator", lang).join(column_label(c, lang) for c in constant))
-
-
-def column_label(column: str, lang: str) -> str:
-    """A column's label in `lang` (`col.<column>`), or its own name (an extra column such as age)."""
-    key = f"col.{column}"
-    return t(key, lang) if key in messages() else column
 
 
 def cluster_notes_text(stage, lang: str):
