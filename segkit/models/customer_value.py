@@ -94,10 +94,15 @@ class ValueModels:
     limits: list[FitCaveat] = field(default_factory=list)  # the limiting models used (kind "limit"): proper fits
 
     @property
+    def unconverged(self) -> set[str]:
+        """The names of the models whose fit did not converge ("BG/NBD", "Pareto/NBD", "Gamma-Gamma")."""
+        return {caveat.model for caveat in self.caveats}
+
+    @property
     def predicting(self) -> BGNBDModel | ParetoNBDModel:
         """The purchase model behind P(alive), expected purchases and CLV: BG/NBD, or Pareto/NBD when
         BG/NBD's fit did not converge and Pareto/NBD's did."""
-        unconverged = {caveat.model for caveat in self.caveats}
+        unconverged = self.unconverged
         if "BG/NBD" in unconverged and self.alternative is not None and "Pareto/NBD" not in unconverged:
             return self.alternative
         return self.purchases
@@ -119,7 +124,7 @@ class ValueModels:
         (the other fit did not converge), it says so; when neither converged, that the log-likelihoods
         do not decide and the predictions are not reliable."""
         compared = self.comparison()
-        if {"BG/NBD", "Pareto/NBD"} <= {caveat.model for caveat in self.caveats}:
+        if {"BG/NBD", "Pareto/NBD"} <= self.unconverged:
             return [("value.models_none_converged", compared)]  # no log-likelihood decides between them
         pareto_higher = compared["pareto"] > compared["bgnbd"]  # False without Pareto/NBD (NaN)
         if pareto_higher == (self.better_fit == "pareto_nbd"):
@@ -131,10 +136,9 @@ class ValueModels:
         """The sentences under the parameter table, as (catalogue key, values) pairs for `say_each`:
         one per model whose fit did not converge, then the notes; [] when there is nothing to say."""
         notes = self.notes
-        unconverged = {caveat.model for caveat in self.caveats}
         # the limiting model's note says it is a proper fit: not when that fit did not converge either
         limits = [(f"value.limit.{_KEYS[limit.model]}", {"detail": limit.detail}) for limit in self.limits
-                  if limit.model in _KEYS and limit.model not in unconverged]
+                  if limit.model in _KEYS and limit.model not in self.unconverged]
         return (caveat_messages(self.caveats, lang) + limits
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
