@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 
 # module -> the public names it gives; the one list of where each name of the API lives
 _EXPORTS = {
-    "segkit.intake.cleaning": ("CleanResult", "NoCleanRows", "NoScoredCustomers", "build_ledger", "clean_and_save",
-                               "clean_transactions", "join_report", "ledger_totals", "quarantine_sample"),
+    "segkit.intake.cleaning": ("CleanResult", "MonthNotInData", "NoCleanRows", "NoScoredCustomers", "build_ledger",
+                               "clean_and_save", "clean_transactions", "join_report", "ledger_totals", "quarantine_sample"),
     "segkit.intake.customer_level": ("CustomerLevel", "customer_level_stage", "load_customer_level"),
     "segkit.models.clv": ("BGNBDModel", "ConvergenceWarning", "GammaGammaModel", "ParetoNBDModel", "group_intervals",
                           "holdout_check", "predicted_clv"),
@@ -82,7 +82,7 @@ __all__ = [
     "describe_clusters", "describe_transactions", "explain_with_tree", "generate_retail", "gini", "heading",
     "headline_kpis", "high_low_thresholds", "Intake", "join_report", "label_columns", "ledger_totals",
     "load_cdnow", "load_params", "load_run_info", "load_segment_map", "load_source", "load_spark", "load_stage",
-    "name_clusters", "NoCleanRows", "NoScoredCustomers", "CustomerLevel", "customer_level_stage",
+    "name_clusters", "MonthNotInData", "NoCleanRows", "NoScoredCustomers", "CustomerLevel", "customer_level_stage",
     "load_customer_level", "Params", "ParamsError", "pareto_table", "parse_amount", "parse_datetime",
     "profile_clusters", "PROFILE_COLUMNS", "quarantine_sample", "rank_customers", "top_ranked", "rfm_matrix",
     "RFMClusterer", "RFMScorer", "satisfaction_classes", "save_run_info", "save_stage", "say", "scaled_rfm",

@@ -121,18 +121,24 @@ def backfill(params: ParamsOption,
              first: Annotated[str, typer.Option("--from", help="The first month to write (YYYY-MM).")],
              last: Annotated[str, typer.Option("--to", help="The last month to write (YYYY-MM).")],
              set_: SetOption = None,
-             reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs and the history.")] = Path("reports")
+             reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs and the history.")] = Path("reports"),
+             force: Annotated[bool, typer.Option("--force", help="Also replace months that a whole report wrote "
+                                                 "(their clusters and value figures are then lost).")] = False
              ) -> None:
     """Write each month from --from to --to into the history (reports/history.duckdb): the customers
-    classified as they stood at each month's end, and the month's figures. No HTML or PDF: fast."""
+    classified as they stood at each month's end, and the month's figures. No HTML or PDF: fast.
+    Months the data do not reach are skipped and said; so are months a whole report wrote, unless --force."""
     with _one_message():
         from segkit.monthly.backfill import backfill as run_backfill
         from segkit.monthly.history import history_path
 
-        written = run_backfill(params, first, last, reports_dir, overrides=set_ or [],
-                               progress=lambda m: err.print(_plain(m), highlight=False))
-    total = sum(month.seconds for month in written)
-    err.print(f"[green]done[/]: {len(written)} months in {total:.1f} s, in {_plain(history_path(reports_dir))}")
+        months = run_backfill(params, first, last, reports_dir, overrides=set_ or [], force=force,
+                              progress=lambda m: err.print(_plain(m), highlight=False))
+    total = sum(month.seconds for month in months)
+    written = sum(month.skipped is None for month in months)
+    skipped = len(months) - written
+    err.print(f"[green]done[/]: {written} month{'' if written == 1 else 's'} written in {total:.1f} s"
+              + (f" ({skipped} skipped, said above)" if skipped else "") + f", in {_plain(history_path(reports_dir))}")
     typer.echo(str(history_path(reports_dir)))
 
 
@@ -173,8 +179,11 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
     known = list(dict.fromkeys([*NOTEBOOKS, *CUSTOMER_TABLE_NOTEBOOKS]))
     if name not in known:
         _fail(SegkitError(f"notebook {notebook!r} does not exist; choose one of {', '.join(known)}"))
-    overrides = (set_ or []) + ([f"month={month}"] if month else [])
     with _one_message():
+        from segkit.report.runner import resolve_month
+
+        # as a report does: the month replaces the file's as_of
+        overrides = (set_ or []) + (["as_of=null", f"month={resolve_month(month)}"] if month else [])
         loaded = load_params(params, overrides)
         source = notebook_path(name)
         check_notebook(source)

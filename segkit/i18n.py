@@ -105,16 +105,25 @@ def close_gaps(literals: list[str], values: list[str]) -> list[str]:
 
 
 def label_columns(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """A copy of `frame` whose known column names are translated (unknown ones are left as they are)."""
-    known = messages()
-    return frame.rename(columns={c: known[f"col.{c}"][lang] for c in frame.columns if f"col.{c}" in known})
+    """A copy of `frame` whose column names are translated as `column_label` does (a column the data
+    brought keeps its name; raw_<name> is "<label> (as given)")."""
+    return frame.rename(columns={c: column_label(c, lang) for c in frame.columns if isinstance(c, str)})
 
 
 def column_label(name: str, lang: str) -> str:
     """A column's label in `lang`: segkit's own columns from the catalogue (col.<name>); a column the
-    data brought (a customer table's extra column, such as age) keeps the name the params gave it."""
+    data brought (a customer table's extra column, such as age) keeps the name the params gave it;
+    raw_<name> (a value as the source wrote it, in a quarantine) is "<name's label> (as given)".
+
+    >>> column_label("raw_recency_days", "en"), column_label("raw_spend", "zh")
+    ('Days since last purchase (as given)', 'spend（原始值）')
+    """
     known = messages()
-    return known[f"col.{name}"][lang] if f"col.{name}" in known else name
+    if f"col.{name}" in known:
+        return known[f"col.{name}"][lang]
+    if name.startswith("raw_") and len(name) > 4:  # a value as the source wrote it (a quarantine's raw_<column>)
+        return known["col.raw_value"][lang].format(column=column_label(name[4:], lang))
+    return name
 
 
 def column_in_text(name: str, lang: str, kinds: tuple[str, ...] = ("col",)) -> str:

@@ -1408,6 +1408,14 @@ class Params(_Model):
         return dt.date(year, month, calendar.monthrange(year, month)[1])
 
     @property
+    def period_start(self) -> dt.date | None:
+        """The first day of the month a monthly run reports (`month`); None for other runs."""
+        if not self.month:
+            return None
+        year, month = map(int, self.month.split("-"))
+        return dt.date(year, month, 1)
+
+    @property
     def as_of_date(self) -> dt.date | None:
         """The last day analysed: as_of, or the month's last day; None means the data's last day."""
         if self.as_of:

@@ -57,7 +57,7 @@ def test_the_command_line_says_each_month_and_refuses_what_it_cannot_do(year, tm
     done = run_segkit("backfill", "--params", str(params_path), "--from", "2024-11", "--to", "2024-12",
                       "--out", str(tmp_path / "reports"))
     assert done.returncode == 0, done.stderr
-    assert "[1/2] 2024-11" in done.stderr and "2 months in" in done.stderr
+    assert "[1/2] 2024-11" in done.stderr and "done: 2 months written in" in done.stderr
     assert done.stdout.strip() == str(history_path(tmp_path / "reports"))
     backwards = run_segkit("backfill", "--params", str(params_path), "--from", "2024-12", "--to", "2024-01")
     assert backwards.returncode == 2 and "is after --to" in backwards.stderr and "Traceback" not in backwards.stderr

@@ -221,6 +221,15 @@ def test_each_reason_to_set_a_row_aside():
     # the text as exported, beside the values read
     assert result.quarantine.set_index("source_row").loc[14, "raw_revenue"] == "1,2O"
     assert_ledger_adds_up(result, len(raw))
+    # the page's sample table heads the values as written in the page's language, never raw_<name>
+    from segkit.intake.cleaning import quarantine_sample
+    from segkit.report.html import label_columns
+
+    sample = quarantine_sample(result.quarantine, "zh")
+    headers = list(label_columns(sample, "zh").columns)
+    assert not [h for h in headers if str(h).startswith("raw_")], headers
+    assert "最近购买日期（原始值）" in headers and "销售额（原始值）" in headers
+    assert "Last purchase (as given)" in list(label_columns(quarantine_sample(result.quarantine, "en"), "en").columns)
 
 
 def test_a_row_repeated_with_other_blanks_is_a_duplicate_not_a_conflict():

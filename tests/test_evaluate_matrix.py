@@ -67,6 +67,9 @@ def test_spend_growth_and_the_stage_that_says_why_not():
     assert reason is None and len(matrix.assignments) == 6  # customers without activity have growth 0
     none, reason = matrix_stage(profile.drop(columns="clv"), "zh", potential="clv")
     assert none is None and "clv" in reason
+    # a customer table (no clv, no monthly activity): the columns it has are suggested, not clv
+    none, reason = matrix_stage(profile.drop(columns="clv").assign(orders=range(6)), "en", potential="clv")
+    assert reason.endswith("a column this run's customers have: revenue, orders)")
 
 
 @pytest.mark.parametrize("value, potential", [("revenue", "clv"), ("age", "clv"), ("revenue", "spend_growth"),
@@ -80,7 +83,7 @@ def test_the_profile_columns_read_give_the_matrix_of_the_whole_profile(tmp_path,
                                  orders=[1, 2, 3, 4, 5, 6])
     save_stage(tmp_path, profile=profile)
     read = matrix_profile(tmp_path, value, potential)
-    assert set(read.columns) <= {"customer_id", "revenue", value, potential} and "segment" not in read.columns
+    assert set(read.columns) <= {"customer_id", "revenue", "orders", "clv", value, potential} and "segment" not in read.columns
     ours, our_reason = matrix_stage(read, "en", value, potential)
     theirs, their_reason = matrix_stage(profile, "en", value, potential)
     assert our_reason == their_reason

@@ -302,13 +302,23 @@ def test_the_documented_params_are_valid_and_show_the_defaults_and_every_column_
 def test_the_slipped_customers_of_06_migration_go_to_a_neutralised_csv(tmp_path):
     folder = fake_run(tmp_path)
     pd.DataFrame({"customer_id": ["=HYPERLINK(1)", "C2"], "before": ["champions", "loyal"],
-                  "after": ["at_risk", "lost"], "revenue": [-5.0, 20.0]}).to_parquet(
+                  "after": ["at_risk", "lost"], "class_before": ["important_value", "important_retain"],
+                  "class_after": ["important_winback", "general_winback"], "revenue": [-5.0, 20.004],
+                  "clv": [12.345678, 3.0], "p_alive": [0.123456789, 0.5], "recency_days": [40.0, 200.0]}).to_parquet(
         folder / "data" / "moved_to_at_risk.parquet")
     written = export_run_folder(folder, formats=["csv"])
     assert written == [str(folder / "exports" / "customers.csv"), str(folder / "exports" / "moved_to_at_risk.csv")]
     raw = (folder / "exports" / "moved_to_at_risk.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK(1)" in raw and b",-5.0" in raw
-    assert len(pd.read_csv(folder / "exports" / "moved_to_at_risk.csv", encoding="utf-8-sig")) == 2
+    read = pd.read_csv(folder / "exports" / "moved_to_at_risk.csv", encoding="utf-8-sig")
+    # each class as its code and its name, under headers that say which; money and P(alive) rounded
+    assert list(read.columns[:5]) == ["Customer ID", "Segment code last month", "Segment last month",
+                                      "Segment code this month", "Segment this month"]
+    assert read["Segment last month"].tolist() == [load_segment_map("rfm11").labels("en")[c] for c in ("champions", "loyal")]
+    assert read["Eight-class code last month"].tolist() == ["important_value", "important_retain"]
+    assert read["Eight-class this month"].tolist()[0] == load_segment_map("cn8").labels("en")["important_winback"]
+    assert read["Predicted CLV"].tolist() == [12.35, 3.0] and read["Revenue"].tolist() == [-5.0, 20.0]
+    assert read["P(alive)"].tolist() == [0.1235, 0.5] and read["Days since last purchase"].tolist() == [40, 200]
 
 
 def test_export_says_which_stage_files_changed_after_the_report(tmp_path):

@@ -10,7 +10,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 import segkit
-from segkit.monthly.history import history_path, write_month
+from segkit.monthly.history import classification_standards, history_path, write_month
+from segkit.report.tables import migration_intro
 from segkit.monthly.stage import migration_stage
 from segkit.store import load_stage
 
@@ -104,3 +105,27 @@ def test_the_first_run_recomputes_last_month_and_the_page_says_so(en_run):
     activity = load_stage(result.folder / "data", "activity")
     by_month = activity.groupby(pd.to_datetime(activity["month"]).dt.to_period("M"))["revenue"].sum()
     assert trends["revenue"].round(2).tolist() == by_month.round(2).tolist()
+
+
+def test_last_month_classified_with_other_standards_is_recomputed_and_the_page_says_what_changed(run_copy):
+    """A month in the history made with rfm.bins 4, this run with 5: comparing them would count a
+    change of rules as customers' moves, so last month is recomputed with this run's standards."""
+    params, data = run_copy
+    last = load_stage(data, "profile")[["customer_id", "segment", "rfm_class"]].astype({"customer_id": str})
+    last["segment"] = "lost"  # were last month's classes used, every customer would come from Lost
+    history = history_path(data.parent.parent)
+    standards = classification_standards(params)
+    write_month(history, params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0},
+                standards={**standards, "rfm.bins": 4})
+    migration = migration_stage(params, data)
+    assert migration.source == "recomputed" and migration.standards_changed == [("rfm.bins", 4, params.rfm.bins)]
+    assert "lost" not in migration.counts["segment"].index or migration.counts["segment"].loc["lost"].sum() < len(last)
+    (key, values), = migration_intro(migration, "en")
+    sentence = segkit.t(key, "en", **values)
+    assert "with other standards (rfm.bins: 4 → 5)" in sentence and "recomputed" in sentence
+    assert "rfm.bins: 4 → 5" in segkit.t(key, "zh", **values)
+    # the same standards: last month's classes are the history's
+    write_month(history, params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0}, standards=standards)
+    migration = migration_stage(params, data)
+    assert migration.source == "history" and migration.standards_changed == []
+    assert migration.counts["segment"].loc["lost"].sum() == len(last)

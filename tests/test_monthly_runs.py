@@ -3,12 +3,14 @@ failed rerun leaving the report and the history as they were. The notebooks' wor
 the shared English report (its executed notebooks and stage files), so the rest of the runner (HTML,
 index, manifest, the move into place, the history) runs for real in seconds."""
 
+import json
+
 import pandas as pd
 import pytest
 
 from segkit.params import load_params
 from segkit.report.pages import notebooks_for
-from segkit.monthly.history import history_path, read_history, write_month
+from segkit.monthly.history import classification_standards, history_path, read_history, write_month
 from segkit.report import runner
 from segkit.report.runner import ReportError, run_report
 
@@ -31,6 +33,11 @@ def test_a_rerun_needs_force_and_replaces_only_its_month(en_run, tmp_path, monke
     written = read_history(history, "tiny")
     december = written["assignments"][pd.to_datetime(written["assignments"]["month"]) == "2024-12-01"]
     assert len(december) == done.kpis["customers"]
+    runs = written["runs"]
+    # a report's month says so, with the standards it was classified with
+    run_row = runs[pd.to_datetime(runs["month"]) == "2024-12-01"].iloc[0]
+    assert run_row["made_by"] == "report"
+    assert json.loads(run_row["standards"]) == classification_standards(load_params(params))
 
     calls.clear()
     with pytest.raises(ReportError) as refused:

@@ -74,3 +74,20 @@ def test_chinese_pages_put_no_blank_between_chinese_words(zh_run):
         text = re.sub(r" 且 ", "且", text)
         found += [(page, gap) for gap in re.findall(rf".{{0,12}}[{CJK}][ \t]+[{CJK}].{{0,12}}", text)]
     assert not found, found
+
+
+def test_the_index_and_the_pages_give_the_same_revenue_concentration(en_run):
+    """The index's "Revenue from the top 20%" and 02's and 08's sentences are one figure, rounded once
+    (the index once showed 35.8% for 0.35852, rounded to 0.3585 before the page rounded it)."""
+    from segkit.classify.value import top_share
+    from segkit.report.tables import headline_kpis
+    from segkit.store import load_stage
+
+    folder = en_run[1].folder
+    share = top_share(load_stage(folder / "data", "features")["revenue"], 0.2)
+    shown = f"{share:.1%}"
+    assert headline_kpis(folder / "data", top=0.2)["top_share"] == share  # not rounded before the page rounds it
+    text = {name: html.unescape(re.sub(r"<[^>]+>", " ", markup)) for name, markup in pages(en_run).items()}
+    assert re.search(rf"{re.escape(shown)}\s+Revenue from the top 20% of customers", text["index"]), shown
+    assert f"the top 20% of customers bring {shown} of the revenue" in " ".join(text["02_rfm"].split())
+    assert f"bring {shown} of the revenue" in " ".join(text["08_case_study"].split())

@@ -89,15 +89,29 @@ def matrix_stage(profile: pd.DataFrame, lang: str, value: str = "revenue", poten
             frame["spend_growth"] = frame["spend_growth"].fillna(0.0)
         for column in (value, potential):
             if column not in frame.columns or frame[column].isna().all():
-                return None, t("evaluate.matrix.no_column", lang, column=column)
+                return None, t("evaluate.matrix.no_column", lang, column=column,
+                               choices=", ".join(_matrix_choices(frame, activity is not None)))
         return segmentation_matrix(frame, value, potential, cut, thresholds), None
     except SegkitError as err:
         return None, str(err)
 
 
+# the columns a matrix's value or potential may be, suggested when the one asked for is missing
+MATRIX_CHOICES = ("revenue", "orders", "clv")
+
+
+def _matrix_choices(frame: pd.DataFrame, has_activity: bool) -> list[str]:
+    """The columns of MATRIX_CHOICES the customers of this run have values in, and spend_growth when
+    the monthly activity is there (a customer table has neither clv nor the activity: neither is
+    suggested)."""
+    usable = [c for c in MATRIX_CHOICES if c in frame.columns and frame[c].notna().any()]
+    return usable + (["spend_growth"] if has_activity else [])
+
+
 def matrix_profile(data_dir, value: str = "revenue", potential: str = "clv") -> pd.DataFrame:
     """The columns of the run's profile stage that `matrix_stage` reads with these params (customer_id,
-    revenue, `value`, `potential`: those the profile has), not its forty others: at a million customers
+    revenue, `value`, `potential` and the MATRIX_CHOICES it may suggest: those the profile has), not
+    its forty others: at a million customers
     the whole profile took about 300 MB while the next-period query ran beside it. Raises DataError
     when the profile is missing (as `segkit.load_stage`)."""
     import pyarrow.parquet as pq
@@ -106,7 +120,7 @@ def matrix_profile(data_dir, value: str = "revenue", potential: str = "clv") -> 
 
     path = stage_path(data_dir, "profile")
     names = set(pq.read_schema(path).names) if path.is_file() else set()
-    wanted = [c for c in dict.fromkeys(("customer_id", "revenue", value, potential)) if c in names]
+    wanted = [c for c in dict.fromkeys(("customer_id", "revenue", value, potential, *MATRIX_CHOICES)) if c in names]
     return load_stage(data_dir, "profile", columns=wanted or None)
 
 

@@ -161,6 +161,15 @@ class NoCleanRows(DataError):
         self.result = result
 
 
+class MonthNotInData(DataError):
+    """The month a monthly run reports lies after the data's last transaction: the source does not
+    reach it yet (a late feed, or a month typed wrong). `last` is the data's last date."""
+
+    def __init__(self, message: str, last: dt.date | None):
+        super().__init__(message)
+        self.last = last
+
+
 class NoScoredCustomers(NoCleanRows):
     """Rows are used, but every customer's revenue is zero or less after netting returns (or they
     have no purchase left): nobody can be scored. `result` holds the row and customer ledgers."""
@@ -170,7 +179,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                        as_of: dt.date | None = None, duplicates: str | None = None,
                        non_positive_amount: str | None = None, rules: Cleaning | None = None,
                        minor_unit: int = 2, currency_code: str | None = None,
-                       headers: dict[str, str] | None = None) -> CleanResult:
+                       headers: dict[str, str] | None = None, period_start: dt.date | None = None) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
 
     Amounts are exact: right after reading, each line's amount becomes a DECIMAL with `minor_unit`
@@ -184,7 +193,12 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     still be text as exported, or an Ibis table in its database. `rules` holds every rule's setting
     (`segkit.params.Cleaning`; defaults when None); `duplicates` and `non_positive_amount`, when
     given, override those two. `as_of` is the last day analysed (later rows are set aside); None
-    means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside.
+    means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside;
+    when the rows set aside are dated after `as_of`, its message says the data's first date.
+    `period_start` is the first day of the period reported (a monthly run's month, see
+    `segkit.params.Params.period_start`): when the data end before it (no row used, and no plausibly
+    dated row at all, is dated on or after it), `MonthNotInData` (a DataError) names the data's
+    last date; a month without purchases inside the data's span is reported as such.
 
     `currency_code` is the currency the amounts are in (`params.currency.code`): amounts written
     with a sign or code that cannot be its (`$12.50` when it is CNY) are used as written, never
@@ -274,9 +288,53 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         mark = next((n for n in notes if n["key"] == "decimal_mark_differs"), None)
         hint = "" if mark is None else (f'; the {mark["column"]} column looks written with a decimal "{mark["other"]}" '
                                         f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
+        hint += _data_start_hint(judged, ledger, as_of)
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine for "
                           "each row and its reason, and fix the source, the column map or the cleaning rules", result)
+    if period_start is not None:
+        _check_period_reached(clean, table, period_start)
     return _settle(result, judged, rules)
+
+
+def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
+    return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
+
+
+def _data_start_hint(judged: ibis.Table, ledger: pd.DataFrame, as_of: dt.date) -> str:
+    """"; the data start on 2024-01-01, after the as-of date 2023-10-31 ..." when rows were set aside
+    for being dated after as_of (every row set aside: as_of or the month lies before the data)."""
+    if _rows_set_aside(ledger, "after_as_of") == 0:
+        return ""
+    first = judged.filter(judged.rule == "after_as_of").ordered_at.min().to_pyarrow().as_py()
+    if first is None:
+        return ""
+    return (f"; the data start on {first.date().isoformat()}, after the as-of date {as_of.isoformat()}: give a "
+            "month (or as_of) on or after it")
+
+
+def _check_period_reached(clean: ibis.Table, table: ibis.Table, period_start: dt.date) -> None:
+    """Raise MonthNotInData when the data end before `period_start`: no row used is dated on or after
+    it, and no plausible row of `table` (the input) is either. Plausible: on or before the bound
+    `_future_bound` draws, so that a typo dated 2099 does not count as the data reaching the month;
+    a month without purchases inside the data's span passes (the data go on after it)."""
+    last = clean.ordered_at.max().to_pyarrow().as_py()
+    if last is not None and last.date() >= period_start:
+        return
+    bound, _ = _future_bound(table)
+    if bound is not None:
+        dated = table.filter(table.ordered_at.notnull() & (table.ordered_at.date() <= ibis.date(bound)))
+        reach = dated.ordered_at.max().to_pyarrow().as_py()
+        if reach is not None and reach.date() >= period_start:
+            return
+        last = reach if reach is not None else last
+    last = last.date() if last is not None else None
+    month = f"{period_start:%Y-%m}"
+    if last is None:
+        raise MonthNotInData(f"no row is dated in or before the month {month}", None)
+    raise MonthNotInData(
+        f"the data end on {last.isoformat()}, before the month {month} starts: there is nothing of {month} to "
+        f"report (is the source up to date? a feed may be late); run a month up to {last:%Y-%m} with --month, "
+        "or wait for the data", last)
 
 
 def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanResult:
@@ -1051,7 +1109,8 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
                    rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2,
-                   dimensions=(), currency_code: str | None = None) -> CleanResult:
+                   dimensions=(), currency_code: str | None = None,
+                   period_start: dt.date | None = None) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
@@ -1066,7 +1125,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     of `dimensions` (the params' report dimensions) that the customer table lacks but the
     transactions hold (channel, category, or an attribute the params keep) becomes a customer
     attribute: the customer's most frequent value (see `segkit.features.most_frequent_values`),
-    saved in the customers table and named in run.json.
+    saved in the customers table and named in run.json. `period_start` (a monthly run's first day,
+    `params.period_start`): `MonthNotInData` when the data end before it (see `clean_transactions`).
     """
     from segkit.crosssell.summaries import save_purchase_summaries
     from segkit.features import customer_features
@@ -1075,7 +1135,9 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     rules = rules or Cleaning()
     try:
         result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules,
-                                    minor_unit=minor_unit, currency_code=currency_code)
+                                    minor_unit=minor_unit, currency_code=currency_code, period_start=period_start)
+    except MonthNotInData as err:
+        raise MonthNotInData(f"{intake.origin}: {err}", err.last) from None
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None

@@ -23,11 +23,16 @@ from segkit.errors import ParamsError
 
 @dataclass(frozen=True)
 class BackfilledMonth:
-    """One month written: its month-end as-of date, the customers classified, and the seconds it took."""
+    """One month of the range: its month-end as-of date, the customers classified, and the seconds
+    it took; `skipped` says why it was not written (None: written): "report" (a whole report wrote
+    it, and `force` was not given), "before_data" (the data start after it), "after_data" (the data
+    end before it); `why` words it."""
 
     as_of: dt.date
     customers: int
     seconds: float
+    skipped: str | None = None
+    why: str = ""
 
 
 def month_ends(first: str, last: str) -> list[dt.date]:
@@ -71,7 +76,9 @@ def month_figures(profile: pd.DataFrame, activity: pd.DataFrame | None, as_of: d
 def classify_month(params, intake, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, float]]:
     """The run's classification as it stood on `as_of`: the profile (features, scores, segment,
     eight class, tiers) of every customer scored, and the month's KPIs (`month_figures`). The same
-    standards as 02_rfm: cleaning rules, RFM scorer, grid map (or its fallback), class map, tiers."""
+    standards as 02_rfm: cleaning rules, RFM scorer, grid map (or its fallback), class map, tiers.
+    Raises `MonthNotInData` when the data end before `as_of`'s month, `NoCleanRows` when no row is
+    left (e.g. the data start after `as_of`)."""
     from segkit.classify.profile import customer_profile
     from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
     from segkit.features import customer_features
@@ -81,7 +88,7 @@ def classify_month(params, intake, as_of: dt.date) -> tuple[pd.DataFrame, dict[s
 
     p = params
     result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=p.cleaning,
-                                minor_unit=p.currency.minor_unit)
+                                minor_unit=p.currency.minor_unit, period_start=as_of.replace(day=1))
     con = intake.engine or connect()
     features = customer_features(intake.engine or con, result.scored, result.as_of, p.features.activity_days,
                                  p.currency.minor_unit, floor_revenue=p.cleaning.returns.net_negative == "floor")
@@ -99,13 +106,20 @@ def classify_month(params, intake, as_of: dt.date) -> tuple[pd.DataFrame, dict[s
 
 
 def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | Path = "reports",
-             overrides: list[str] = (), progress: Callable[[str], None] = lambda message: None) -> list[BackfilledMonth]:
+             overrides: list[str] = (), progress: Callable[[str], None] = lambda message: None,
+             force: bool = False) -> list[BackfilledMonth]:
     """Classify each month from `first` to `last` (YYYY-MM) and write it into the history beside
     the reports (`<reports_dir>/history.duckdb`, under the params' run_name), oldest first; a month
-    already there is replaced. Returns what was written. Raises ParamsError for bad params or months,
-    DataError for data that cannot be read or cleaned (the months written before stay written)."""
+    a backfill wrote before is replaced. Months the data do not reach (before their first date,
+    after their last) are skipped and said; so is a month a whole report wrote (its clusters, CLV and
+    quality figures would be lost) unless `force`. Returns every month of the range
+    (`BackfilledMonth.skipped` for those not written). Raises ParamsError for bad params or months,
+    DataError for data that cannot be read or cleaned, or when no month of the range could be
+    written (the months written before stay written)."""
+    from segkit.errors import DataError
+    from segkit.intake.cleaning import MonthNotInData, NoCleanRows
     from segkit.intake.sources import load_source
-    from segkit.monthly.history import history_path, write_month
+    from segkit.monthly.history import classification_standards, history_path, months_made, write_month
     from segkit.params import load_params
 
     params = load_params(params_path, list(overrides))
@@ -115,12 +129,48 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     ends = month_ends(first, last)
     intake = load_source(params.source, params_path)
     path = history_path(reports_dir)
-    written = []
+    made = months_made(path, params.run_name)
+    standards = classification_standards(params)
+    done = []
     for number, as_of in enumerate(ends, start=1):
         tick = time.perf_counter()
-        profile, figures = classify_month(params, intake, as_of)
-        customers = write_month(path, params.run_name, as_of, profile, figures)
+        step = f"[{number}/{len(ends)}] {as_of:%Y-%m}"
+        skipped = None
+        if made.get(as_of.replace(day=1)) == "report" and not force:
+            skipped = ("report", f"kept: a report of {params.run_name} wrote this month (with its clusters and "
+                                 "value figures, which a backfill does not make); --force replaces it")
+        else:
+            try:
+                profile, figures = classify_month(params, intake, as_of)
+            except MonthNotInData as err:
+                skipped = ("after_data", f"skipped: the data end on {err.last}, before this month"
+                           if err.last else "skipped: no row is dated in or before this month")
+            except NoCleanRows as err:
+                first_date = _data_start(err)
+                if first_date is None:
+                    raise
+                skipped = ("before_data", f"skipped: the data start on {first_date}, after this month")
+        if skipped:
+            done.append(BackfilledMonth(as_of, 0, round(time.perf_counter() - tick, 2), *skipped))
+            progress(f"{step}: {skipped[1]}")
+            continue
+        customers = write_month(path, params.run_name, as_of, profile, figures, made_by="backfill",
+                                standards=standards)
         seconds = time.perf_counter() - tick
-        written.append(BackfilledMonth(as_of, customers, round(seconds, 2)))
-        progress(f"[{number}/{len(ends)}] {as_of:%Y-%m}: {customers:,} customers in {seconds:.1f} s")
-    return written
+        done.append(BackfilledMonth(as_of, customers, round(seconds, 2)))
+        progress(f"{step}: {customers:,} customers in {seconds:.1f} s")
+    if not any(month.skipped is None for month in done):
+        reasons = "; ".join(dict.fromkeys(month.why for month in done))
+        raise DataError(f"no month from {first} to {last} was written ({reasons})")
+    return done
+
+
+def _data_start(error) -> dt.date | None:
+    """The data's first date when every row of a month was set aside only for being dated after its
+    end (the month lies before the data), else None (the rows are unusable for another reason)."""
+    ledger = error.result.ledger
+    if ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == "after_as_of"), "rows"].sum() == 0:
+        return None
+    quarantine = error.result.quarantine
+    dates = pd.to_datetime(quarantine.loc[quarantine["reason"] == "after_as_of", "ordered_at"], errors="coerce")
+    return dates.min().date() if dates.notna().any() else None

@@ -17,7 +17,10 @@ Schema (read it with `duckdb.connect("reports/history.duckdb", read_only=True)` 
   (customers, orders, revenue so far, ...) and the month's own (month_active_customers,
   month_new_customers, month_orders, month_revenue, month_avg_order_value, month_purchase_frequency,
   month_retention_rate, month_repurchase_rate: see `segkit.monthly.activity.monthly_kpis`).
-- `runs`: one row per (run_name, month): as_of (date) and the number of customers written.
+- `runs`: one row per (run_name, month): as_of (date), the number of customers written, made_by
+  ("report": a whole report, with its clusters and value figures; "backfill": `segkit backfill`,
+  classes only; NULL: written by segkit before 0.2) and standards (JSON: the params the classes
+  depend on, `classification_standards`; NULL before 0.2).
 """
 
 from __future__ import annotations
@@ -41,8 +44,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kpis (run_name VARCHAR NOT NULL, month DATE NOT NULL, name VARCHAR NOT NULL, "
     "value DOUBLE, PRIMARY KEY (run_name, month, name))",
     "CREATE TABLE IF NOT EXISTS runs (run_name VARCHAR NOT NULL, month DATE NOT NULL, as_of DATE NOT NULL, "
-    "customers BIGINT NOT NULL, PRIMARY KEY (run_name, month))",
+    "customers BIGINT NOT NULL, made_by VARCHAR, standards VARCHAR, PRIMARY KEY (run_name, month))",
+    # a history written before 0.2 gains the two columns (NULL for its months)
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS made_by VARCHAR",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS standards VARCHAR",
 )
+MADE_BY = ("report", "backfill")
 
 
 # Why `assignments` has no PRIMARY KEY: DuckDB keeps a key as an ART index, and committing a replaced
@@ -72,18 +79,49 @@ def _connect(path: Path, read_only: bool = False):
                         "damaged, move it away: the next run starts a new history") from None
 
 
+def classification_standards(params) -> dict[str, object]:
+    """The params a month's classes depend on (`segkit.params.Params`), as dotted keys: the RFM
+    scoring (bins, method, ties, cuts, percentiles), the segment and class maps and the tiers.
+    Two months compared with different standards mix a change of rules with customers' moves."""
+    def flat(prefix: str, value) -> dict[str, object]:
+        if isinstance(value, dict):
+            return {k: v for key, item in value.items() for k, v in flat(f"{prefix}.{key}", item).items()}
+        return {prefix: value}
+
+    kept = params.rfm.model_dump(mode="json", exclude={"custom_maps"})
+    standards = {**flat("rfm", kept), **flat("tiers", params.tiers.model_dump(mode="json"))}
+    for name in {params.rfm.segment_map, params.rfm.class_map} & set(params.rfm.custom_maps or {}):
+        standards[f"rfm.custom_maps.{name}"] = params.rfm.custom_maps[name]
+    return standards
+
+
+def standards_changed(before: dict | None, now: dict) -> list[tuple[str, object, object]]:
+    """(key, before, now) of each standard that differs between two months' `classification_standards`;
+    empty when `before` is None (not recorded: a history from before 0.2) or they agree."""
+    if before is None:
+        return []
+    return [(key, before.get(key), now.get(key)) for key in sorted(set(before) | set(now))
+            if before.get(key) != now.get(key)]
+
+
 def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.DataFrame, kpis: dict[str, float],
-                timeout: float = 600) -> int:
+                timeout: float = 600, made_by: str = "report", standards: dict | None = None) -> int:
     """Write (or replace) one month of a run in the history, in one transaction under the history's
     lock: the per-customer classes of `profile` (customer_id and whichever of ASSIGNMENT_COLUMNS it
     has; `tags` may be a list per customer) and the numeric `kpis`. The month is `as_of`'s month.
+    `made_by` ("report" or "backfill") and `standards` (`classification_standards`) are kept in `runs`.
     Returns the number of customers written. Waits up to `timeout` seconds for another writer;
     raises DataError when the lock or the file cannot be had (the report itself stays good).
     """
     from filelock import FileLock, Timeout
 
+    import json
+
+    if made_by not in MADE_BY:
+        raise ValueError(f"made_by must be one of {', '.join(MADE_BY)}, not {made_by!r}")
     path = Path(path)
     month = _month(as_of)
+    standards_text = None if standards is None else json.dumps(standards, sort_keys=True, ensure_ascii=False)
     rows = pd.DataFrame({"run_name": run_name, "month": month,
                          "customer_id": profile["customer_id"].astype(str).to_numpy()})
     for name, kind in ASSIGNMENT_COLUMNS.items():
@@ -114,7 +152,8 @@ def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.Dat
                                    *[f"CAST({c} AS {k}) AS {c}" for c, k in ASSIGNMENT_COLUMNS.items()]])
                 con.execute(f"INSERT INTO assignments ({columns}) SELECT {casts} FROM new_rows")
                 con.execute("INSERT INTO kpis SELECT run_name, month, name, value FROM new_kpis")
-                con.execute("INSERT INTO runs VALUES (?, ?, ?, ?)", [run_name, month, as_of, len(rows)])
+                con.execute("INSERT INTO runs (run_name, month, as_of, customers, made_by, standards) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", [run_name, month, as_of, len(rows), made_by, standards_text])
                 con.execute("COMMIT")
             except Exception:
                 _rollback(con)
@@ -164,7 +203,7 @@ def read_history(path: str | Path, run_name: str | None = None) -> dict[str, pd.
     if not path.is_file():
         return {"assignments": pd.DataFrame(columns=["run_name", "month", "customer_id", *ASSIGNMENT_COLUMNS]),
                 "kpis": pd.DataFrame(columns=["run_name", "month", "name", "value"]),
-                "runs": pd.DataFrame(columns=["run_name", "month", "as_of", "customers"])}
+                "runs": pd.DataFrame(columns=["run_name", "month", "as_of", "customers", "made_by", "standards"])}
     con = _connect(path, read_only=True)
     try:
         where, args = ("WHERE run_name = ?", [run_name]) if run_name is not None else ("", [])
@@ -178,6 +217,49 @@ def months_written(path: str | Path, run_name: str) -> list[dt.date]:
     """The months of `run_name` in the history, oldest first."""
     runs = read_history(path, run_name)["runs"]
     return sorted(pd.to_datetime(runs["month"]).dt.date.tolist())
+
+
+def months_made(path: str | Path, run_name: str) -> dict[dt.date, str]:
+    """Each month of `run_name` in the history and what wrote it: "report" or "backfill" (a month
+    written before 0.2 counts as a report when any customer has a cluster, which only reports keep)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    con = _connect(path, read_only=True)
+    try:
+        columns = {row[0] for row in con.execute("SELECT column_name FROM duckdb_columns() "
+                                                  "WHERE table_name = 'runs'").fetchall()}
+        if not columns:
+            return {}
+        made = "r.made_by" if "made_by" in columns else "NULL"
+        found = con.execute(
+            f"SELECT r.month, coalesce({made}, CASE WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.run_name = "
+            "r.run_name AND a.month = r.month AND a.cluster IS NOT NULL) THEN 'report' ELSE 'backfill' END) "
+            "FROM runs r WHERE r.run_name = ? ORDER BY r.month", [run_name]).fetchall()
+    finally:
+        con.close()
+    return {_month(month): by for month, by in found}
+
+
+def month_standards(path: str | Path, run_name: str, month: dt.date) -> dict | None:
+    """The `classification_standards` the history's month `month` of `run_name` was classified
+    with; None when the month is not there or was written before 0.2 (not recorded)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    con = _connect(path, read_only=True)
+    try:
+        columns = {row[0] for row in con.execute("SELECT column_name FROM duckdb_columns() "
+                                                  "WHERE table_name = 'runs'").fetchall()}
+        if "standards" not in columns:
+            return None
+        found = con.execute("SELECT standards FROM runs WHERE run_name = ? AND month = ?",
+                            [run_name, _month(month)]).fetchone()
+    finally:
+        con.close()
+    return json.loads(found[0]) if found and found[0] else None
 
 
 def previous_month_classes(path: str | Path, run_name: str, month: dt.date,
@@ -202,7 +284,7 @@ def previous_month_classes(path: str | Path, run_name: str, month: dt.date,
 
 
 def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict[str, float],
-               timeout: float = 600) -> int:
+               timeout: float = 600, standards: dict | None = None) -> int:
     """Write a finished run's month into the history: the as-of date from its run.json, each
     customer's classes from its profile (with the cluster of its clusters stage, where present) and
     its headline `kpis`. Returns the number of customers written (see `write_month`)."""
@@ -220,4 +302,5 @@ def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict
     # the month's own figures (active customers, revenue, retention ...), as a backfill writes them, from
     # the KPIs the report computed (the finished report's folder is read, not written)
     figures = month_figures(profile, None, as_of, kpis=monthly_kpis_stage(data_dir, save=False))
-    return write_month(path, run_name, as_of, profile, {**figures, **kpis}, timeout=timeout)
+    return write_month(path, run_name, as_of, profile, {**figures, **kpis}, timeout=timeout, made_by="report",
+                       standards=standards)

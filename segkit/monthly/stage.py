@@ -25,11 +25,15 @@ from segkit.monthly.trends import check_alerts, kpi_changes, kpi_series
 class Migration:
     """What 06_migration shows. `source` says where last month's classes came from: "history" (an
     earlier run), "recomputed" (from the transactions as they stood at the previous month end, with
-    this run's standards) or "none" (the data start this month: no migration view, `reason` says so)."""
+    this run's standards: the history lacks last month, or classified it with other standards,
+    `standards_changed`) or "none" (the data start this month: no migration view, `reason` says so)."""
 
     month: dt.date                     # this run's month (first day)
     source: str
     reason: str | None = None
+    # (key, last month's, this run's) of each standard that differs from the history's last month:
+    # then last month is recomputed with this run's standards (source "recomputed")
+    standards_changed: list = field(default_factory=list)
     counts: dict[str, pd.DataFrame] = field(default_factory=dict)   # "segment"/"rfm_class" -> before x after
     shares: dict[str, pd.DataFrame] = field(default_factory=dict)   # the same as row shares
     flows: dict[str, pd.DataFrame] = field(default_factory=dict)    # the largest moves: before, after, customers
@@ -54,7 +58,9 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     """Compute the migration view of the run whose stage files are in `data_dir`, with the run's
     `params` (`segkit.params.Params`) and the segment map 02 used. Last month's classes come
     from `history_file` (default: the history beside the reports) when it holds them, else they are
-    recomputed from the run's `month_start_features` stage. Saves the stages `transitions`,
+    recomputed from the run's `month_start_features` stage (also when the history's month was
+    classified with other standards, `segkit.monthly.history.classification_standards`: a change of
+    rfm.bins is not a move of customers; `Migration.standards_changed` lists them). Saves the stages `transitions`,
     `customer_moves`, `moved_to_at_risk`, `kpi_trends` and `alerts`, and returns a `Migration`.
     The monthly KPIs and the month-start classes are read from the run's `monthly_kpis` and
     `month_start_classes` stages when 03 made them from the same inputs, else computed and saved
@@ -62,7 +68,8 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     """
     from segkit.classify.rfm import load_segment_map
     from segkit.monthly.activity import MONTH_START_READ
-    from segkit.monthly.history import previous_month_classes
+    from segkit.monthly.history import (classification_standards, month_standards, previous_month_classes,
+                                        standards_changed)
     from segkit.monthly.shared import month_start_classes_file, monthly_kpis_stage
     from segkit.store import load_run_info, load_stage, save_stage
 
@@ -89,8 +96,14 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     # last month's assignments in the history (its classes, and its clusters for the matching)
     earlier = (previous_month_classes(history_file, params.run_name, month, ["segment", "rfm_class", "cluster"])
                if params.run_name is not None else None)
-    before, source = _classes_before(earlier, classes_file, month)
-    result = Migration(month=month, source=source, churn_window=window, segment_map=segment_map, class_map=class_map)
+    changed = []
+    if earlier is not None:  # classes made with other standards are recomputed with this run's
+        last_month = (pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date()
+        changed = standards_changed(month_standards(history_file, params.run_name, last_month),
+                                    classification_standards(params))
+    before, source = _classes_before(None if changed else earlier, classes_file, month)
+    result = Migration(month=month, source=source, churn_window=window, segment_map=segment_map, class_map=class_map,
+                       standards_changed=changed)
     value_columns = [c for c in ("revenue", "clv", "p_alive", "recency_days") if c in profile.columns]
     current = profile[["customer_id", "segment", "rfm_class", *value_columns]].copy()
     current["customer_id"] = current["customer_id"].astype(str)

@@ -213,6 +213,29 @@ def _stage_columns(data_dir, name: str, wanted: list[str]) -> list[str] | None:
     return [c for c in names if c in set(wanted)]
 
 
+def moved_export_frame(moved: pd.DataFrame, lang: str, segment_map, class_map, minor_unit: int = 2) -> pd.DataFrame:
+    """06_migration's valuable customers who slipped to at-risk classes (`moved_to_at_risk`:
+    customer_id, before, after, class_before, class_after, then revenue, clv, p_alive,
+    recency_days where present), for the CRM as the customer export writes its columns: each class
+    as its code and its name in `lang` (before, before_name, after, after_name, class_before,
+    class_before_name, ...), money rounded to `minor_unit` decimals, p_alive to 4, recency_days whole
+    days. Last month's segments may come from the fallback grid (`_map_labels` finds its names)."""
+    out = pd.DataFrame(index=moved.index)
+    out["customer_id"] = moved["customer_id"].astype("string")
+    for column, labels in (("before", None), ("after", None), ("class_before", class_map.labels(lang)),
+                           ("class_after", class_map.labels(lang))):
+        if column in moved.columns:
+            out[column] = moved[column].astype("string")
+            named = labels if labels is not None else _map_labels(segment_map, moved[column].dropna(), lang)
+            out[f"{column}_name"] = _labels(moved[column], named)
+    for column, decimals in (("revenue", minor_unit), ("clv", minor_unit), ("p_alive", 4)):
+        if column in moved.columns:
+            out[column] = moved[column].astype(float).round(decimals)
+    if "recency_days" in moved.columns:
+        out["recency_days"] = pd.array(moved["recency_days"].round(), dtype="Int64")
+    return out.reset_index(drop=True)
+
+
 def _grid(rfm):
     from segkit.classify.rfm import load_segment_map
 
@@ -1587,6 +1610,11 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
         moved = load_stage(folder / "data", "moved_to_at_risk", optional=True)
         if "csv" in chosen and moved is not None and len(moved):
             # 06_migration's list of valuable customers who slipped to at-risk classes, for the CRM
+            from segkit.classify.rfm import load_segment_map
+
+            classes = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps,
+                                       basis=params.rfm.class_basis, thresholds=params.rfm.class_thresholds)
+            moved = moved_export_frame(moved, params.lang, _grid(params.rfm), classes, params.currency.minor_unit)
             done["moved"] = str(write_csv(moved, out / MOVED_FILE, params.lang, encoding))
         if "parquet" in chosen:
             target = out / FILE_NAMES["parquet"]

@@ -326,10 +326,15 @@ def _likely_next(notebooks: tuple[str, ...], done: set[str], started: list[str],
 
 def resolve_month(month: str, today: dt.date | None = None) -> str:
     """A `--month` value as YYYY-MM: `last` is the calendar month before `today` (the month that ended
-    most recently: what a job run on the 1st of each month reports); anything else is kept as given
-    (the params check it)."""
+    most recently: what a job run on the 1st of each month reports). Raises ParamsError, naming
+    --month, for anything else that is not a month (2024-00, 2024-1, May)."""
+    from segkit.errors import ParamsError
+
     if month.strip().lower() != "last":
-        return month
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month.strip()):
+            raise ParamsError(f"--month {month[:20]!r} is not a month: write it as YYYY-MM (e.g. 2026-10, months "
+                              "01 to 12), or `last` for the month that ended most recently")
+        return month.strip()
     today = today or dt.date.today()
     year, number = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return f"{year:04d}-{number:02d}"
@@ -349,11 +354,11 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
     """Write the finished run's month into the history beside the reports (`segkit.monthly.history`).
     The report is already in place: a failure here leaves it good and is said, not raised; the next
     run finds the month missing from the history. Returns the reason it failed, or None."""
-    from segkit.monthly.history import history_path, record_run
+    from segkit.monthly.history import classification_standards, history_path, record_run
 
     path = history_path(reports_dir)
     try:
-        written = record_run(path, params.run_name, data_dir, kpis)
+        written = record_run(path, params.run_name, data_dir, kpis, standards=classification_standards(params))
     except Exception as error:  # any failure: the report stands, the history waits for the next run
         reason = _cut(error)
         progress(f"the history in {path} was not updated ({reason}); the report is good, and the next run "

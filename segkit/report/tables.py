@@ -252,7 +252,21 @@ def migration_intro(migration, lang: str) -> list[tuple[str, dict]]:
     values = {"month": month}
     if migration.source == "history":
         values["path"] = "history.duckdb"
+    if migration.standards_changed:
+        changes = "; ".join(f"{name}: {_standard(before)} → {_standard(now)}"
+                            for name, before, now in migration.standards_changed[:4])
+        more = len(migration.standards_changed) - 4
+        return [("migration.standards_changed", {"month": month, "changes": changes + ("; …" if more > 0 else ""),
+                                                 "path": "history.duckdb"})]
     return [(key, values)]
+
+
+def _standard(value) -> str:
+    """A params value of `classification_standards` as a short text (JSON, cut at 40 characters)."""
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def moves_table(migration, lang: str) -> pd.DataFrame | None:
@@ -441,7 +455,7 @@ def headline_kpis(data_dir: str | Path, top: float = 0.2, segment_map="rfm11") -
         # a customer table without order counts cannot say how many orders there were
         "orders": int(features["orders"].sum()) if features["orders"].notna().any() else NotMeasured(),
         "revenue": round(findings["revenue"], 2),
-        "top_share": round(findings["top_share"], 4),
+        "top_share": findings["top_share"],  # unrounded: the page rounds it once, as 02 and 08 do
         # the index labels these Champions/Loyal and At Risk/Can't Lose Them: those codes only
         "valuable": int(segments["segment"].isin(VALUABLE).sum()),
         "at_risk": int(segments["segment"].isin(AT_RISK).sum()),

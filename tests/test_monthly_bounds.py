@@ -1,0 +1,146 @@
+"""Months the data do not reach: a monthly run after the data end is refused with the data's last
+date, a month before the data start says the first date, a backfill over such months writes the
+months the data hold and says the others, and a month a whole report wrote is kept unless --force."""
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from conftest import run_segkit, write_params
+from segkit.errors import DataError, ParamsError
+from segkit.intake.sources import load_source
+from segkit.intake.cleaning import MonthNotInData, NoCleanRows, clean_transactions
+from segkit.monthly.backfill import backfill
+from segkit.monthly.history import (classification_standards, history_path, months_made, read_history,
+                                    standards_changed, write_month)
+from segkit.params import load_params
+from segkit.report.runner import resolve_month
+
+
+def rows(dates: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"source_row": range(1, len(dates) + 1), "customer_id": [f"c{i % 3}" for i in range(len(dates))],
+                         "ordered_at": dates, "amount": ["10.00"] * len(dates),
+                         "order_id": [f"o{i}" for i in range(len(dates))]})
+
+
+def test_a_month_after_the_data_end_is_refused_naming_the_last_date():
+    data = rows(["2025-10-03", "2025-11-20", "2025-12-14"])
+    with pytest.raises(MonthNotInData) as refused:
+        clean_transactions(None, data, as_of=dt.date(2026, 3, 31), period_start=dt.date(2026, 3, 1))
+    assert refused.value.last == dt.date(2025, 12, 14)
+    assert "the data end on 2025-12-14, before the month 2026-03 starts" in str(refused.value)
+    assert "up to 2025-12 with --month" in str(refused.value)
+    # the data's last month itself, and a month partly covered, are reported
+    assert len(clean_transactions(None, data, as_of=dt.date(2025, 12, 31), period_start=dt.date(2025, 12, 1)).clean) == 3
+
+
+def test_a_month_without_purchases_inside_the_data_is_reported_but_a_typo_date_does_not_reach_it():
+    gap = rows(["2025-10-03", "2025-10-20", "2025-12-14"])  # no purchase in November, the data go on
+    result = clean_transactions(None, gap, as_of=dt.date(2025, 11, 30), period_start=dt.date(2025, 11, 1))
+    assert len(result.clean) == 2
+    # one row dated 2099 is a typo, not the data reaching March 2026
+    many = rows([f"2025-{m:02d}-{d:02d}" for m in range(1, 13) for d in (3, 17)] * 60 + ["2099-01-01"])
+    with pytest.raises(MonthNotInData, match="the data end on 2025-12-17"):
+        clean_transactions(None, many, as_of=dt.date(2026, 3, 31), period_start=dt.date(2026, 3, 1))
+
+
+def test_a_month_before_the_data_start_says_the_first_date():
+    with pytest.raises(NoCleanRows) as refused:
+        clean_transactions(None, rows(["2024-01-05", "2024-02-11"]), as_of=dt.date(2023, 10, 31),
+                           period_start=dt.date(2023, 10, 1))
+    assert "the data start on 2024-01-05, after the as-of date 2023-10-31" in str(refused.value)
+
+
+def test_month_values_are_checked_where_they_are_given():
+    assert resolve_month("2024-11") == "2024-11"
+    assert resolve_month("last", today=dt.date(2026, 1, 1)) == "2025-12"
+    for bad in ("2024-00", "2024-13", "2024-1", "May"):
+        with pytest.raises(ParamsError, match=r"--month .* is not a month: write it as YYYY-MM"):
+            resolve_month(bad)
+
+
+def test_the_command_line_blames_month_not_set(tmp_path):
+    params = write_params(tmp_path, "tiny")
+    for command in (["report"], ["run", "02_rfm"]):
+        done = run_segkit(*command, "--params", str(params), "--month", "2024-00", "--out" if command == ["report"]
+                          else "--data-dir", str(tmp_path / "out"))
+        assert done.returncode != 0 and "--month '2024-00' is not a month" in done.stderr, done.stderr
+        assert "--set" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory):
+    """A backfill of the tiny demo (2024-01-01 to a last order on 2025-01-04) from two months before
+    to two months after."""
+    folder = tmp_path_factory.mktemp("edges")
+    params = write_params(folder, "tiny")
+    return params, folder, backfill(params, "2023-11", "2025-03", folder / "reports")
+
+
+def test_a_backfill_writes_the_months_the_data_hold_and_says_the_others(edges):
+    params, folder, months = edges
+    written = [m.as_of.strftime("%Y-%m") for m in months if m.skipped is None]
+    assert written == [f"2024-{m:02d}" for m in range(1, 13)] + ["2025-01"]
+    reasons = {m.as_of.strftime("%Y-%m"): m.skipped for m in months if m.skipped}
+    assert reasons == {"2023-11": "before_data", "2023-12": "before_data", "2025-02": "after_data",
+                       "2025-03": "after_data"}
+    first = clean_transactions(None, load_source(load_params(params).source, params).transactions).clean["ordered_at"].min()
+    assert all(f"the data start on {first:%Y-%m-%d}, after this month" in m.why
+               for m in months if m.skipped == "before_data")
+    assert all("the data end on 2025-01-04" in m.why for m in months if m.skipped == "after_data")
+    runs = read_history(history_path(folder / "reports"), "tiny")["runs"]
+    assert len(runs) == 13 and set(runs["made_by"]) == {"backfill"}
+    assert standards_changed(__import__("json").loads(runs["standards"].iloc[0]),
+                             classification_standards(load_params(params))) == []
+
+
+def test_a_backfill_with_no_month_in_the_data_fails_saying_why(edges, tmp_path):
+    params, _, _ = edges
+    with pytest.raises(DataError, match=r"no month from 2025-03 to 2025-04 was written \(skipped: the data end on 2025-01-04"):
+        backfill(params, "2025-03", "2025-04", tmp_path / "reports")
+
+
+def test_a_month_a_report_wrote_is_kept_unless_force(edges, tmp_path):
+    params, _, _ = edges
+    path = history_path(tmp_path / "reports")
+    profile = pd.DataFrame({"customer_id": ["a", "b"], "segment": ["champions", "lost"], "cluster": [1, 2]})
+    write_month(path, "tiny", dt.date(2024, 11, 30), profile, {"customers": 2.0, "silhouette": 0.4})
+    months = backfill(params, "2024-10", "2024-11", tmp_path / "reports")
+    assert [m.skipped for m in months] == [None, "report"] and "--force replaces it" in months[1].why
+    kept = read_history(path, "tiny")
+    assert sorted(kept["assignments"].loc[pd.to_datetime(kept["assignments"]["month"]) == "2024-11-01",
+                                          "customer_id"]) == ["a", "b"]
+    assert months_made(path, "tiny") == {dt.date(2024, 10, 1): "backfill", dt.date(2024, 11, 1): "report"}
+    done = run_segkit("backfill", "--params", str(params), "--from", "2024-11", "--to", "2024-11", "--force",
+                      "--out", str(tmp_path / "reports"))
+    assert done.returncode == 0, done.stderr
+    assert "done: 1 month written in" in done.stderr
+    assert months_made(path, "tiny")[dt.date(2024, 11, 1)] == "backfill"
+    said = run_segkit("backfill", "--params", str(params), "--from", "2025-01", "--to", "2025-02",
+                      "--out", str(tmp_path / "reports"))
+    assert said.returncode == 0 and "2025-02: skipped: the data end on 2025-01-04, before this month" in said.stderr
+    assert "1 month written in" in said.stderr and "(1 skipped, said above)" in said.stderr
+
+
+def test_a_history_from_before_its_runs_said_who_wrote_them_is_read(tmp_path):
+    path = tmp_path / "history.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE assignments (run_name VARCHAR, month DATE, customer_id VARCHAR, cluster INTEGER)")
+    con.execute("CREATE TABLE runs (run_name VARCHAR, month DATE, as_of DATE, customers BIGINT)")
+    con.execute("INSERT INTO runs VALUES ('m', '2024-01-01', '2024-01-31', 1), ('m', '2024-02-01', '2024-02-29', 1)")
+    con.execute("INSERT INTO assignments VALUES ('m', '2024-01-01', 'a', 3), ('m', '2024-02-01', 'a', NULL)")
+    con.close()
+    assert months_made(path, "m") == {dt.date(2024, 1, 1): "report", dt.date(2024, 2, 1): "backfill"}
+
+
+@pytest.mark.slow
+def test_a_monthly_report_after_the_data_end_fails_in_one_message_naming_the_last_date(tmp_path):
+    params = write_params(tmp_path, "tiny")
+    done = run_segkit("report", "--params", str(params), "--month", "2025-03", "--no-pdf", "--out",
+                      str(tmp_path / "reports"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "the data end on 2025-01-04, before the month 2025-03 starts" in done.stderr, done.stderr
+    assert not (tmp_path / "reports" / "tiny-2025-03").exists()
+    assert not (tmp_path / "reports" / "history.duckdb").exists()
