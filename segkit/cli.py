@@ -228,7 +228,10 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     with _one_message():
         loaded = load_params(params, set_ or [])
         check_source(loaded.source, params)
-    typer.echo(json_text(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    effective = loaded.model_dump(mode="json")
+    if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source
+        effective["source"].pop("demo", None)
+    typer.echo(json_text(effective, indent=2, ensure_ascii=False))
 
 
 @app.command("export")

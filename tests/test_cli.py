@@ -51,6 +51,12 @@ def test_check_prints_the_effective_params_with_overrides():
     result = run_segkit("check", "--params", str(ROOT / "params" / "demo.yaml"), "--set", "rfm.bins=4")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rfm"]["bins"] == 4
+    assert json.loads(result.stdout)["source"]["demo"]["customers"] > 0
+    # another source: no demo generator block among its settings
+    other = run_segkit("check", "--params", str(ROOT / "params" / "customers-example.yaml"))
+    assert other.returncode == 0, other.stderr
+    source = json.loads(other.stdout)["source"]
+    assert source["kind"] == "customers" and "demo" not in source
 
 
 def test_unknown_notebook_is_refused():
