@@ -100,9 +100,13 @@ def test_typed_file_text_fixes_read_only_its_text_columns(tmp_path, monkeypatch)
                                                               "category": "cat"}, str(path))
     got = table.order_by("source_row").to_pandas()
     assert seen == ["category"]
-    assert got["customer_id"].tolist() == ["17", "17", "5", "-3"] and got["order_id"].tolist() == ["1", "2", "3", "4"]
+    # the ids stay the file's numbers (every query of the input reads integers) ...
+    assert got["customer_id"].tolist() == [17, 17, 5, -3] and got["order_id"].tolist() == [1, 2, 3, 4]
     assert got["category"].tolist() == ["Books", "Books", "Toys", "Toys"]
     assert got["fixes"].tolist()[0] != "" and set(got["fixes"].tolist()[1:]) == {""}
+    # ... and cleaning writes them as text, as every source's
+    clean = cleaning.clean_transactions(None, table, as_of=dt.date(2024, 12, 31)).clean
+    assert clean["customer_id"].tolist() == ["17", "17", "5", "-3"] and clean["order_id"].tolist() == ["1", "2", "3", "4"]
 
 
 @pytest.mark.parametrize("listed", [20_000, 0])

@@ -260,7 +260,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                           "margin_days": FUTURE_MARGIN_DAYS, "quantile": FUTURE_QUANTILE})
     table = _mark_implausible_dates(table, rules.min_date, future_after, headers.get("ordered_at", "ordered_at"))
     if as_of is None:
-        usable = table.customer_id.notnull() & (table.customer_id.strip() != "") & table.amount.notnull()
+        usable = ~_missing_id(table.customer_id) & table.amount.notnull()
         plausible = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
         last = table.filter(usable & table.problem_rule.isnull()).ordered_at.max().to_pyarrow().as_py() or \
             table.filter(plausible & table.ordered_at.notnull()).ordered_at.max().to_pyarrow().as_py()
@@ -667,8 +667,19 @@ def _not_finite(values: pd.Series) -> pd.Series:
 def _complete(table: ibis.Table) -> ibis.Table:
     """Derive what a source may lack: the order number (one order per customer and day)."""
     if "order_id" not in table.columns:
-        table = table.mutate(order_id=table.customer_id.concat("-", table.ordered_at.strftime("%Y%m%d")))
+        table = table.mutate(order_id=as_text(table.customer_id).concat("-", table.ordered_at.strftime("%Y%m%d")))
     return table
+
+
+def as_text(column: ibis.Value) -> ibis.StringValue:
+    """An id column as text: as it is when it is text, else cast (ids a typed file gives as whole
+    numbers, see `segkit.intake.typed_files`; the clean rows keep every id as text)."""
+    return column if column.type().is_string() else column.cast("string")
+
+
+def _missing_id(column: ibis.Value) -> ibis.BooleanValue:
+    """Whether an id is missing: null, or text that is empty or blank (a number is never blank)."""
+    return column.isnull() | (column.strip() == "") if column.type().is_string() else column.isnull()
 
 
 def exact_amount(amount: ibis.NumericValue, minor_unit: int, max_amount: float
@@ -756,7 +767,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     returns = rules.returns
     marks = []
     if returns.order_prefix:
-        marks.append(t.order_id.startswith(returns.order_prefix))
+        marks.append(as_text(t.order_id).startswith(returns.order_prefix))
     if returns.status_values:
         if "status" not in has:
             raise DataError("cleaning.returns.status_values needs the status column: map it in the column map "
@@ -772,8 +783,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     values["amount"] = ibis.ifelse(netted, -t.amount.abs(), t.amount)
     if returns.order_prefix and returns.action == "net":
         prefix = returns.order_prefix
-        values["order_id"] = ibis.ifelse(netted & t.order_id.startswith(prefix),
-                                         t.order_id.substr(len(prefix)), t.order_id)
+        order = as_text(t.order_id)
+        values["order_id"] = ibis.ifelse(netted & order.startswith(prefix), order.substr(len(prefix)), order)
 
     content = [t.content] if "content" in has else [t[c] for c in OUTPUT_COLUMNS[1:] if c in has]
     keys = [t[c] for c in LINE_KEYS if c in has]
@@ -795,8 +806,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         if lowered and ({"category", "product"} & has) else no
 
     tests = {
-        "missing_customer_id": t.customer_id.isnull() | (t.customer_id.strip() == ""),
-        "totals_row": t.customer_id.strip().lower().isin(list(TOTALS_LABELS)),
+        "missing_customer_id": _missing_id(t.customer_id),
+        "totals_row": t.customer_id.strip().lower().isin(list(TOTALS_LABELS)) if t.customer_id.type().is_string() else no,
         "missing_date": t.ordered_at.isnull() & readable,
         "unreadable_date": unreadable("unreadable_date"),
         "implausible_past_date": unreadable("implausible_past_date"),
@@ -817,7 +828,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     said = {
         "missing_customer_id": f"{named('customer_id')} is empty",
         "totals_row": ibis.literal(named("customer_id") + ' "').concat(
-            t.customer_id, '" is a total line\'s label, not a customer'),
+            as_text(t.customer_id), '" is a total line\'s label, not a customer'),
         "missing_date": f"{named('ordered_at')} is empty",
         "missing_amount": f"{named('amount')} is empty",
         "before_start": f"dated before cleaning.start_date {rules.start_date}",
@@ -834,7 +845,10 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         *[(t.reason == rule, words) for rule, words in {**said, **amount_said}.items()],
         else_=t.detail if "detail" in has else ibis.null(str))
     flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
-    marked = {"_return": is_return, "_return_document": t.order_id} if marks else {}
+    marked = {"_return": is_return, "_return_document": as_text(t.order_id)} if marks else {}
+    for column in ("customer_id", "order_id"):  # ids typed as numbers: text from here on, as every source's
+        if column in has and column not in values and not t[column].type().is_string():
+            values[column] = t[column].cast("string")
     judged = t.mutate(**values, detail=detail, **flags, **marked)
 
     outliers = rules.outliers

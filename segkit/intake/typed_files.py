@@ -34,6 +34,9 @@ from segkit.intake.parsing import FIXES, parse_id, parse_text
 _MAY_CHANGE = r"^$|^\s|\s$|[^\x20-\x7e]|^\d+\.0+$"
 _TEXT_COLUMNS = ("customer_id", "order_id", "category", "product", "channel", "status")
 _NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
+# ids typed as whole numbers are kept so: every query of the input (the counts, duplicate detection)
+# then reads integers; `segkit.intake.cleaning.judge` turns them into text once, for the clean rows
+_ID_COLUMNS = ("customer_id", "order_id")
 
 
 def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: dict[str, str], origin: str,
@@ -41,8 +44,8 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
                         ) -> tuple[ibis.Table, list[str]] | None:
     """The transactions of a Parquet file or a DuckDB file's table as a lazy table in `con` (an
     embedded DuckDB), under segkit's names: source_row (the row's 1-based position in the file),
-    customer_id and the other mapped columns (ids and labels as text, after the text fixes;
-    ordered_at a timestamp; amount, quantity and unit_price as the file types them), `content` (a
+    customer_id and the other mapped columns (ids and labels as text, after the text fixes, or ids
+    as the file's whole numbers; ordered_at a timestamp; amount, quantity and unit_price as the file types them), `content` (a
     hash of the whole row) and `fixes`/`raw_customer_id` where a text fix changed a value. Rows
     empty in every column are not records and are left out, as for any file.
 
@@ -66,8 +69,8 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     for ours, column in ((o, raw[t]) for o, t in mapping.items() if t in present):
         if ours == "ordered_at":
             values[ours] = column.cast("timestamp")
-        elif ours in _NUMBER_COLUMNS:
-            values[ours] = column
+        elif ours in _NUMBER_COLUMNS or (ours in _ID_COLUMNS and column.type().is_integer()):
+            values[ours] = column  # whole-number ids stay numbers until cleaning writes them as text
         else:
             values[ours] = column.cast("string")
     table = raw.select(**values, content=content)
