@@ -219,3 +219,28 @@ def test_from_params_names_the_limits_parameters_when_refusing():
     with pytest.raises(ParamsError, match="positive numbers"):
         BGNBDModel.from_params({"lambda": -0.3, "p": 0.1}, time_unit="weeks")
 
+
+# ---- the value page's words --------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed, drop, key, limit, english, chinese", [
+    (0, dict(a=1.0, b=9.0), "value.limit.bgnbd_rate", "rate", "<strong>BG/NBD without spread in purchase rates</strong>",
+     "购买频率无差异"),
+    (0, dict(p=0.1), "value.limit.bgnbd_rate_and_dropout", "rate_and_dropout",
+     "<strong>BG/NBD without spread in purchase rates or dropout</strong>", "购买频率与流失倾向均无差异"),
+])
+def test_the_value_page_says_which_limit_was_used(seed, drop, key, limit, english, chinese):
+    from segkit.models.customer_value import customer_value, fit_value_models
+    from segkit.report.html import say_each
+
+    s = one_rate_shop(2000, 0.3, np.random.default_rng(seed), **drop)
+    models = fit_value_models(s, "weeks", compare=False, spend=False)
+    assert models.caveats == [] and [found.limit for found in models.limits] == [limit]
+    [(said, values)] = models.fit_messages("en")
+    assert said == key and values["detail"].startswith("lambda = 0.")
+    assert models.notes == [] and models.parameters()["bgnbd"]["params"].keys() == models.purchases.params_.keys()
+    in_english, in_chinese = say_each(models.fit_messages("en"), "en").markup, say_each(models.fit_messages("zh"), "zh").markup
+    assert english in in_english and "It is a proper fit." in in_english and "r and alpha" in in_english
+    assert chinese in in_chinese and "BG/NBD 的极限模型" in in_chinese and "grow together" not in in_chinese
+    # the limit's predictions reach the page
+    value = customer_value(s, models)
+    assert value["p_alive"].between(0, 1).all() and np.isfinite(value["expected_purchases"]).all()
