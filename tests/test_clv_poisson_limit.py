@@ -1,7 +1,8 @@
-"""The limit of BG/NBD without heterogeneity in purchase rates (r, alpha -> infinity with r / alpha =
-lambda: one Poisson rate for every customer), alone and with the limit without heterogeneity in
-dropout: the likelihoods and predictions against the full model far along the ridge, fits on
-simulated shops with one purchase rate, and the words of the value page."""
+"""The limit of BG/NBD and Pareto/NBD without heterogeneity in purchase rates (r, alpha -> infinity
+with r / alpha = lambda: one Poisson rate for every customer), alone and with the limit without
+heterogeneity in dropout: the likelihoods and predictions against the closed forms and the full
+model far along the ridge, fits on simulated shops with one purchase rate, and the words of the
+value page."""
 
 import warnings
 
@@ -14,7 +15,7 @@ from scipy.stats import beta as beta_distribution
 
 from segkit.errors import ParamsError
 from segkit.models import clv
-from segkit.models.clv import BGNBDModel, ConvergenceWarning, group_intervals
+from segkit.models.clv import BGNBDModel, ConvergenceWarning, ParetoNBDModel, group_intervals
 
 
 def one_rate_shop(n, lam, rng, p=None, a=None, b=None, T=52.0):
@@ -244,3 +245,99 @@ def test_the_value_page_says_which_limit_was_used(seed, drop, key, limit, englis
     # the limit's predictions reach the page
     value = customer_value(s, models)
     assert value["p_alive"].between(0, 1).all() and np.isfinite(value["expected_purchases"]).all()
+
+
+# ---- Pareto/NBD --------------------------------------------------------------------------------
+
+def one_rate_pareto_shop(n, lam, rng, s=None, beta=None, mu=None, T=52.0):
+    """A repeat summary (weeks) from the Pareto/NBD story with one purchase rate `lam`: Poisson(lam)
+    purchases during an exponential lifetime of rate mu (one for all, or mu ~ Gamma(s, beta))."""
+    rates = np.full(n, mu) if mu is not None else rng.gamma(s, 1 / beta, n)
+    ends = np.minimum(rng.exponential(1 / rates), T)
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i, end in enumerate(ends):
+        times = np.cumsum(rng.exponential(1 / lam, int(lam * end * 3 + 20)))
+        times = times[times < end]
+        x[i], t_x[i] = len(times), (times[-1] if len(times) else 0.0)
+    frame = pd.DataFrame({"customer_id": [f"c{k}" for k in range(n)], "x": x, "t_x": t_x, "T": np.full(n, T)})
+    frame.attrs["time_unit"] = "weeks"
+    return frame
+
+
+def test_pareto_limits_likelihoods_are_the_closed_forms_and_the_full_models_far_along_the_ridge():
+    s = rows()
+    x, t_x, T = (s[c].to_numpy() for c in ("x", "t_x", "T"))
+    lam, shape, beta, mu = 0.3, 1.2, 20.0, 0.05
+    limit = ParetoNBDModel.from_params({"lambda": lam, "s": shape, "beta": beta}, time_unit="weeks")
+    # lambda^x [e^{-lambda T} (beta/(beta+T))^s + s beta^s integral_{t_x}^T e^{-lambda u} (beta+u)^{-(s+1)} du]
+    dead = [integrate.quad(lambda u: np.exp(-lam * u) * (beta + u) ** -(shape + 1), lo, hi, epsabs=0,
+                           epsrel=1e-12)[0] for lo, hi in zip(t_x, T)]
+    by_hand = np.log(lam ** x * (np.exp(-lam * T) * (beta / (beta + T)) ** shape + shape * beta ** shape * np.array(dead)))
+    assert limit.log_likelihood(s) == pytest.approx(by_hand.sum(), abs=1e-9)
+    both = ParetoNBDModel.from_params({"lambda": lam, "mu": mu}, time_unit="weeks")
+    k = lam + mu
+    by_hand = np.log(lam ** x * (np.exp(-k * T) + mu / k * (np.exp(-k * t_x) - np.exp(-k * T))))
+    assert both.log_likelihood(s) == pytest.approx(by_hand.sum(), abs=1e-10)
+    # the full model (and the limit in dropout) at r = lambda alpha approach them as 1 / alpha
+    for model, others in ((limit, dict(s=shape, beta=beta)), (both, dict(mu=mu))):
+        gaps = [abs(ParetoNBDModel.from_params(dict(r=lam * alpha, alpha=alpha, **others), time_unit="weeks")
+                    .log_likelihood(s) - model.log_likelihood(s)) for alpha in (1e4, 1e5, 1e6)]
+        np.testing.assert_allclose(np.array(gaps[1:]) * 10, gaps[:-1], rtol=0.02)
+    # and the limit in purchase rates approaches both limits as s, beta -> infinity with s / beta = mu
+    far = ParetoNBDModel.from_params({"lambda": lam, "s": mu * 1e7, "beta": 1e7}, time_unit="weeks")
+    assert far.log_likelihood(s) == pytest.approx(both.log_likelihood(s), abs=1e-4)
+
+
+@pytest.mark.parametrize("params", [{"lambda": 0.3, "s": 1.2, "beta": 20.0}, {"lambda": 0.3, "s": 0.6, "beta": 4.0},
+                                    {"lambda": 0.3, "mu": 0.05}])
+def test_pareto_limits_predictions_are_the_full_models_far_along_the_ridge(params):
+    s = rows()
+    limit = ParetoNBDModel.from_params(params, time_unit="weeks")
+    others = {k: v for k, v in params.items() if k != "lambda"}
+    far = ParetoNBDModel.from_params(dict(r=params["lambda"] * 1e9, alpha=1e9, **others), time_unit="weeks")
+    np.testing.assert_allclose(limit.p_alive(s), far.p_alive(s), rtol=1e-5)
+    for t in (1.0, 26.0, 260.0):
+        np.testing.assert_allclose(limit.expected_purchases(s, t), far.expected_purchases(s, t), rtol=1e-5)
+    times = [0.5, 26.0, 520.0]
+    np.testing.assert_allclose(limit.unconditional_expected_purchases(times),
+                               far.unconditional_expected_purchases(times), rtol=1e-6)
+    np.testing.assert_allclose(limit.probability_of_purchases(np.arange(5), 26),
+                               far.probability_of_purchases(np.arange(5), 26), rtol=1e-5)
+    assert limit.probability_of_purchases(np.arange(200), 26).sum() == pytest.approx(1, abs=1e-8)
+    if "mu" in params:  # P(alive) in closed form: 1 / (1 + mu / (lambda + mu) (e^{(lambda+mu)(T - t_x)} - 1))
+        x, t_x, T = (s[c].to_numpy() for c in ("x", "t_x", "T"))
+        k = params["lambda"] + params["mu"]
+        np.testing.assert_allclose(limit.p_alive(s), 1 / (1 + params["mu"] / k * np.expm1(k * (T - t_x))), rtol=1e-12)
+
+
+def test_pareto_one_purchase_rate_fits_the_limit_and_recovers_lambda_s_beta():
+    # 600 customers (Pareto/NBD's fit crawls along the ridge for longer than BG/NBD's: ~20 s here),
+    # lambda = 0.3 a week, mu ~ Gamma(1, 20), 52 weeks; seed 0, a sample where the limit is the maximum
+    s = one_rate_pareto_shop(600, 0.3, np.random.default_rng(0), s=1.0, beta=20.0)
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        model = ParetoNBDModel().fit(s)
+    [warning] = [w.message for w in raised if issubclass(w.category, ConvergenceWarning)]
+    assert warning.kind == "limit" and warning.limit == "rate" and "r and alpha grow together" in str(warning)
+    assert list(model.params_) == ["lambda", "s", "beta"] and model.converged_
+    for name, value in {"lambda": 0.3, "s": 1.0, "beta": 20.0}.items():
+        assert abs(model.params_[name] - value) < 3 * model.se_[name], (name, model.params_, model.se_)
+    assert model.loglik_ == pytest.approx(model.log_likelihood(s), abs=1e-6)
+    P = model.params_
+    rising = [ParetoNBDModel.from_params(dict(r=P["lambda"] * alpha, alpha=alpha, s=P["s"], beta=P["beta"]),
+                                         time_unit="weeks").log_likelihood(s) for alpha in (10.0, 1e3, 1e5)]
+    assert np.all(np.diff(rising) > 0) and rising[-1] == pytest.approx(model.loglik_, abs=1e-2)
+    assert ParetoNBDModel.from_params(P, time_unit="weeks").limit_ == model.limit_
+    table = group_intervals(s.assign(all="all"), "all", model).iloc[0]
+    assert table["expected_purchases_lower"] < table["expected_purchases"] < table["expected_purchases_upper"]
+
+
+def test_pareto_one_purchase_rate_and_one_dropout_rate_fits_both_limits():
+    s = one_rate_pareto_shop(600, 0.3, np.random.default_rng(2), mu=0.05)
+    with pytest.warns(ConvergenceWarning, match="r and alpha, and s and beta, grow together") as raised:
+        model = ParetoNBDModel().fit(s)
+    assert [w.message.limit for w in raised if issubclass(w.category, ConvergenceWarning)] == ["rate_and_dropout"]
+    assert list(model.params_) == ["lambda", "mu"]
+    for name, value in {"lambda": 0.3, "mu": 0.05}.items():
+        assert abs(model.params_[name] - value) < 3 * model.se_[name], (name, model.params_, model.se_)
+    assert model.loglik_ == pytest.approx(model.log_likelihood(s), abs=1e-6)

@@ -932,6 +932,16 @@ class _CountingModel:
         self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         return res.x, -res.fun * n, res.converged, res.message
 
+    @staticmethod
+    def _likeliest_limit(limits, full_nll: float, n: float):
+        """Of the fitted limiting models (`_fit_limit` results), the one to use instead of the full fit
+        (mean negative log-likelihood `full_nll` of `n` customers), or None: among those as likely as the
+        full fit and as the best of them (total log-likelihood, within 0.001: along a ridge the full
+        model only approaches its limit), the one with fewest parameters, then the most likely."""
+        best = min([full_nll] + [limit.fun for limit in limits]) * n
+        likely = [limit for limit in limits if limit.fun * n <= min(best, full_nll * n) + 1e-3]
+        return min(likely, key=lambda limit: (len(limit.form), limit.fun)) if likely else None
+
     def _loglik_total(self, v, x, t_x, T, counts, index):
         """The log-likelihood of the rows weighted by `counts` (scaled parameters `v`)."""
         return _weighted_sum(counts, self._loglik_scaled(v, x, t_x, T, index))
@@ -1177,14 +1187,9 @@ class BGNBDModel(_CountingModel):
         v, m = natural(res.x)
         theta = np.log(v)
         full_nll = res.fun
-        limits = self._fit_limits(ux, utx, uT, counts, res, v)
-        if limits:
-            # the limiting models as likely as the best fit (total log-likelihood): the one with
-            # fewest parameters, then the most likely
-            best = min([full_nll] + [limit.fun for limit in limits]) * n
-            likely = [limit for limit in limits if limit.fun * n <= best + 1e-3 and limit.fun * n <= full_nll * n + 1e-3]
-            if likely:
-                return self._use_limit(min(likely, key=lambda limit: (len(limit.form), limit.fun)), v, n)
+        chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), full_nll, n)
+        if chosen is not None:
+            return self._use_limit(chosen, v, n)
         H = np.empty((4, 4))
         for i in range(4):  # the Hessian as central differences of the analytic gradient
             step = np.eye(4)[i] * 1e-4
@@ -1417,17 +1422,28 @@ class ParetoNBDModel(_CountingModel):
     value s / beta), a ConvergenceWarning says so and the limiting model is used when it is as
     likely: lambda ~ Gamma(r, alpha) and one exponential lifetime rate mu (per time unit) for every
     customer; `params_` is then (r, alpha, mu), `limit_` describes it, and the predictions use it.
-    Another fit whose parameters run to the limit of the search gives a ConvergenceWarning too.
+    Likewise when r and alpha grow together (no heterogeneity in purchase rates: one Poisson rate
+    lambda = r / alpha for everyone): `params_` (lambda, s, beta), or (lambda, mu) when both limits
+    apply; the choice among them as BGNBDModel's. Another fit whose parameters run to the limit of
+    the search gives a ConvergenceWarning too.
     """
 
     _names = ("r", "alpha", "s", "beta")
     _scaled = ("alpha", "beta")
     name = "Pareto/NBD"
 
-    _limits = {("r", "alpha", "mu"): ("s and beta grow without bound with s/beta fixed: one dropout rate mu for every "
-                                      "customer (no heterogeneity in dropout)")}
-    _limit_logliks = {("r", "alpha", "mu"): "_loglik_limit"}
-    _rates = ("mu",)
+    _limits = {
+        ("r", "alpha", "mu"): ("s and beta grow without bound with s/beta fixed: one dropout rate mu for every "
+                               "customer (no heterogeneity in dropout)"),
+        ("lambda", "s", "beta"): ("r and alpha grow without bound with r/alpha fixed: one purchase rate lambda for "
+                                  "every customer (no heterogeneity in purchase rates)"),
+        ("lambda", "mu"): ("r and alpha, and s and beta, grow without bound with r/alpha and s/beta fixed: one "
+                           "purchase rate lambda and one dropout rate mu for every customer (no heterogeneity in "
+                           "purchase rates or in dropout)"),
+    }
+    _limit_logliks = {("r", "alpha", "mu"): "_loglik_limit", ("lambda", "s", "beta"): "_loglik_rate_limit",
+                      ("lambda", "mu"): "_loglik_poisson_limit"}
+    _rates = ("mu", "lambda")
 
     def _starts(self):
         return [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 0.3, 0.6, 0.35]), np.log([2.0, 3.0, 0.3, 3.0])]
@@ -1452,10 +1468,9 @@ class ParetoNBDModel(_CountingModel):
         res = _minimize_from_sample(nll, sample, starts, bounds, n) if sample is not None \
             else self._minimize_to_ridge(nll, starts, bounds)
         v = self._natural(res.x)
-        if v[2] > _RIDGE_S or res.x[3] > _BOUND - 1e-3 or not res.converged:
-            limit = self._fit_limit(ux, utx, uT, counts, res.x)
-            if limit.fun * n <= res.fun * n + 1e-3:  # as likely as the full model (total log-likelihood)
-                return self._use_limit(limit, v, lambda th: limit.nll(th) * n, n)
+        chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), res.fun, n)
+        if chosen is not None:
+            return self._use_limit(chosen, v, n)
         theta = np.log(v)
         self.covariance_ = _covariance(_numerical_hessian(
             lambda th: -self._loglik_total(np.exp(th), ux, utx, uT, counts, index), theta), self.name)
@@ -1486,35 +1501,91 @@ class ParetoNBDModel(_CountingModel):
         r, alpha, s, beta = v
         return np.log([r, alpha, s / beta, s])
 
-    def _fit_limit(self, ux, utx, uT, counts, phi):
-        """The maximum-likelihood fit of the limiting model (`_loglik_limit`) in (log r, log alpha,
-        log mu), from the full fit's (first three of phi) and from (1, 1, 1)."""
+    def _fit_limits(self, ux, utx, uT, counts, res, v):
+        """The limiting models that the full fit `res` (natural parameters `v`, scaled) points to, each
+        fitted (`_fit_limit`): without heterogeneity in dropout when s runs high (above _RIDGE_S) or to
+        its bound (or the fit did not converge), in purchase rates when r runs high (above _RIDGE_R),
+        and in both when the two apply (as `BGNBDModel._fit_limits`)."""
+        dropout = v[2] > _RIDGE_S or res.x[3] > _BOUND - 1e-3 or not res.converged
+        rate = v[0] > _RIDGE_R
+        lam = np.log(v[0] / v[1])
+        found = []
+        if dropout:
+            found.append(self._fit_limit(("r", "alpha", "mu"), ux, utx, uT, counts, [res.x[:3], np.zeros(3)]))
+            rate = rate or np.exp(found[-1].x[0]) > _RIDGE_R
+        if rate:
+            found.append(self._fit_limit(("lambda", "s", "beta"), ux, utx, uT, counts,
+                                         [[lam, res.x[2], min(res.x[3], _BOUND - 1)], [lam, 0.0, 0.0]]))
+            fit = found[-1]
+            dropout = dropout or np.exp(fit.x[2]) > _RIDGE_S or fit.x[2] > _BOUND - 1e-3 or not fit.converged
+        if rate and dropout:
+            found.append(self._fit_limit(("lambda", "mu"), ux, utx, uT, counts, [[lam, res.x[2]], found[-1].x[:2]]))
+        return found
+
+    def _fit_limit(self, form, ux, utx, uT, counts, starts):
+        """The maximum-likelihood fit of the limiting model with parameters `form` (see `_limits`) in
+        (log r, log alpha, log mu), (log lambda, log mu, log s) with mu = s / beta (s and beta growing
+        together is then one parameter running to its bound) or (log lambda, log mu), from `starts`;
+        on a sample first when there are many customers (`_minimize_from_sample`). An OptimizeResult
+        with `form`, `theta` (its log-parameters) and `total_nll` (the total negative log-likelihood in
+        those), as `BGNBDModel._fit_limit`."""
         n = counts.sum()
+        loglik = self._loglik_of(form)
+
+        def natural(phi):
+            values = np.exp(np.asarray(phi, float))
+            if form == ("lambda", "s", "beta"):
+                lam, mu, s = values
+                return np.array([lam, s, s / mu])
+            return values
 
         def objective(ux, utx, uT, counts, index):
-            def nll(th):
-                return -_weighted_sum(counts, self._loglik_limit(np.exp(th), ux, utx, uT, index)) / counts.sum()
+            def nll(phi):
+                return -_weighted_sum(counts, loglik(natural(phi), ux, utx, uT, index)) / counts.sum()
             return nll
 
-        nll = objective(ux, utx, uT, counts, _index_of(ux, utx, uT))
+        index = _index_of(ux, utx, uT)
+        nll = objective(ux, utx, uT, counts, index)
         sample = _sample_rows((ux, utx, uT), counts)
         sample = objective(*sample[0], sample[1], _Index(*sample[0])) if sample is not None else None
-        res = _minimize_from_sample(nll, sample, [phi[:3], np.zeros(3)], [(-_BOUND, _BOUND)] * 3, n)
-        res.nll = nll
+        bounds = [(-_BOUND, _BOUND)] * len(form)
+        starts = [np.clip(np.asarray(start, float), -_BOUND, _BOUND) for start in starts]
+        res = _minimize_from_sample(nll, sample, starts, bounds, n)
+        res.form = form
+        if form == ("lambda", "s", "beta"):  # the log-parameters (log lambda, log s, log beta)
+            res.theta = np.log(natural(res.x))
+            res.total_nll = lambda theta: -_weighted_sum(counts, loglik(np.exp(theta), ux, utx, uT, index))
+        else:
+            res.theta = res.x
+            res.total_nll = lambda theta: nll(theta) * n
         return res
 
-    def _use_limit(self, limit, v, total_nll, n):
-        s, beta = v[2], v[3] * self._scale
-        mu = float(np.exp(limit.x[2]) / self._scale)
-        self._form = ("r", "alpha", "mu")
-        self.limit_ = self._limits[self._form]
-        warnings.warn(ConvergenceWarning(f"Pareto/NBD fit has no interior maximum: s and beta grow together "
-                                         f"(s={s:.3g}, beta={beta:.4g} and rising); using the limiting model with one "
-                                         f"dropout rate mu={mu:.4g} per {self.time_unit_[:-1]} for all customers",
-                                         model=self.name, kind="limit",
-                                         detail=f"mu = {mu:.4g} / {self.time_unit_[:-1]}"), stacklevel=3)
-        self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
-        return limit.x, -limit.fun * n, limit.converged, limit.message
+    def _use_limit(self, limit, v, n):
+        """Take the limiting model `limit` (`_fit_limit`) as the fit, with its warning (as
+        `BGNBDModel._use_limit`)."""
+        self._form, self.limit_ = limit.form, self._limits[limit.form]
+        fitted = self._params_from_theta(limit.theta, self._scale)
+        r, alpha, s, beta = v[0], v[1] * self._scale, v[2], v[3] * self._scale
+        unit = self.time_unit_[:-1]
+        if limit.form == ("r", "alpha", "mu"):
+            grown, which = f"s and beta grow together (s={s:.3g}, beta={beta:.4g} and rising)", "dropout"
+            used, detail = f"one dropout rate mu={fitted['mu']:.4g} per {unit}", f"mu = {fitted['mu']:.4g} / {unit}"
+        elif limit.form == ("lambda", "s", "beta"):
+            grown, which = f"r and alpha grow together (r={r:.3g}, alpha={alpha:.4g} and rising)", "rate"
+            used = f"one purchase rate lambda={fitted['lambda']:.4g} per {unit}"
+            detail = f"lambda = {fitted['lambda']:.4g} / {unit}"
+        else:
+            grown = (f"r and alpha, and s and beta, grow together (r={r:.3g}, alpha={alpha:.4g}, s={s:.3g}, "
+                     f"beta={beta:.4g} and rising)")
+            which = "rate_and_dropout"
+            used = (f"one purchase rate lambda={fitted['lambda']:.4g} per {unit} and one dropout rate "
+                    f"mu={fitted['mu']:.4g} per {unit}")
+            detail = f"lambda = {fitted['lambda']:.4g} / {unit}, mu = {fitted['mu']:.4g} / {unit}"
+        warnings.warn(ConvergenceWarning(f"Pareto/NBD fit has no interior maximum: {grown}; using the limiting model "
+                                         f"with {used} for all customers", model=self.name, kind="limit",
+                                         detail=detail, limit=which), stacklevel=3)
+        self.covariance_ = _covariance(_numerical_hessian(limit.total_nll, limit.theta), self.name)
+        return limit.theta, -limit.fun * n, limit.converged, limit.message
 
     @staticmethod
     def _log_tail(r, alpha, s, beta, x, u):
@@ -1587,6 +1658,44 @@ class ParetoNBDModel(_CountingModel):
         dead = np.log(mu) + cls._log_a0_limit(r, alpha, mu, ix)
         return head + np.logaddexp(alive, dead)
 
+    @classmethod
+    def _log_dead_rate_limit(cls, lam, s, beta, ix):
+        """log of the integral from t_x to T of exp(-lambda u) (beta+u)^-(s+1) du per row: the tail of
+        `_log_tail_limit` with lambda for mu, beta for alpha and s + 1 for r + x (the integral is over
+        the time of death, not over the rate), once per distinct time."""
+        tail = cls._log_tail_limit(s + 1.0, beta, lam, 0.0, ix.times)
+        upper, lower = tail[ix.of_tx], tail[ix.of_T]
+        with np.errstate(divide="ignore"):
+            return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
+
+    @classmethod
+    def _loglik_rate_limit(cls, v, x, t_x, T, index=None):
+        """Per-row log-likelihood of the limit r, alpha -> infinity with r / alpha = lambda (v = lambda,
+        s, beta): one Poisson rate lambda while alive, lifetimes exponential(mu), mu ~ Gamma(s, beta):
+        lambda^x [exp(-lambda T) (beta/(beta+T))^s + s beta^s * integral from t_x to T of exp(-lambda u)
+        (beta+u)^-(s+1) du] (alive at T, or dead at u after the last purchase, mixed over mu)."""
+        lam, s, beta = v
+        ix = index or _Index(x, t_x, T)
+        alive = -lam * T - s * np.log(beta + T)
+        dead = np.log(s) + cls._log_dead_rate_limit(lam, s, beta, ix)
+        return x * np.log(lam) + s * np.log(beta) + np.logaddexp(alive, dead)
+
+    @staticmethod
+    def _log_odds_poisson_limit(lam, mu, t_x, T):
+        """log(dead / alive) in both limits: mu / (lambda + mu) (exp((lambda + mu) (T - t_x)) - 1)."""
+        k = lam + mu
+        with np.errstate(divide="ignore"):
+            return np.log(mu / k) + np.log(np.expm1(k * (T - t_x)))
+
+    @classmethod
+    def _loglik_poisson_limit(cls, v, x, t_x, T, index=None):
+        """Per-row log-likelihood of both limits (v = lambda, mu): lambda^x [exp(-(lambda+mu) T) + mu /
+        (lambda+mu) (exp(-(lambda+mu) t_x) - exp(-(lambda+mu) T))] (Schmittlein, Morrison & Colombo
+        1987, given the rates)."""
+        lam, mu = v
+        alive = -(lam + mu) * T
+        return x * np.log(lam) + alive + np.logaddexp(0.0, cls._log_odds_poisson_limit(lam, mu, t_x, T))
+
     def _loglik_scaled(self, v, x, t_x, T, index=None):
         r, alpha, s, beta = v
         ix = index or _Index(x, t_x, T)
@@ -1635,6 +1744,12 @@ class ParetoNBDModel(_CountingModel):
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
+        if "lambda" in P and "mu" in P:  # both limits
+            return expit(-self._log_odds_poisson_limit(P["lambda"], P["mu"], t_x, T))
+        if "lambda" in P:  # one purchase rate: dead / alive = s e^(lambda T) (beta+T)^s * integral from t_x to T
+            lam, s, beta = P["lambda"], P["s"], P["beta"]
+            log_dead = self._log_dead_rate_limit(lam, s, beta, _Index(x, t_x, T))
+            return expit(-(np.log(s) + log_dead + lam * T + s * np.log(beta + T)))
         r, alpha = P["r"], P["alpha"]
         if "mu" in P:  # the limit with one dropout rate mu
             mu = P["mu"]
@@ -1646,22 +1761,27 @@ class ParetoNBDModel(_CountingModel):
         return expit(-log_odds)
 
     def _conditional(self, x, t_x, T, times):
+        """P(alive) E[lambda | x, T] E[(1 - exp(-mu t)) / mu | alive at T]: E[lambda | x, T] = (r+x) /
+        (alpha+T), or lambda itself with one purchase rate; mu given alive at T ~ Gamma(s, beta+T),
+        whose expectation is (beta+T) (1 - ((beta+T)/(beta+T+t))^(s-1)) / (s-1), or (1 - exp(-mu t)) /
+        mu with one dropout rate."""
         P = self.params_
-        r, alpha = P["r"], P["alpha"]
         times = np.atleast_1d(np.asarray(times, float))[None, :]
-        if "mu" in P:  # E[lambda | x, T] (1 - exp(-mu t)) / mu
-            rate = ((r + x) / (alpha + T))[:, None] * _expm1_ratio(P["mu"], times)
+        purchase_rate = np.full(x.shape, P["lambda"]) if "lambda" in P else (P["r"] + x) / (P["alpha"] + T)
+        if "mu" in P:
+            rate = purchase_rate[:, None] * _expm1_ratio(P["mu"], times)
         else:
             s, beta = P["s"], P["beta"]
-            rate = ((r + x) * (beta + T) / (alpha + T))[:, None] * _expm1_ratio(s - 1, np.log1p(times / (beta + T)[:, None]))
+            rate = (purchase_rate * (beta + T))[:, None] * _expm1_ratio(s - 1, np.log1p(times / (beta + T)[:, None]))
         return self._p_alive(x, t_x, T)[:, None] * rate
 
     def _unconditional(self, t):
         P = self.params_
         t = np.asarray(t, float)
+        purchase_rate = P["lambda"] if "lambda" in P else P["r"] / P["alpha"]
         if "mu" in P:
-            return P["r"] / P["alpha"] * _expm1_ratio(P["mu"], t)
-        return P["r"] * P["beta"] / P["alpha"] * _expm1_ratio(P["s"] - 1, np.log1p(t / P["beta"]))
+            return purchase_rate * _expm1_ratio(P["mu"], t)
+        return purchase_rate * P["beta"] * _expm1_ratio(P["s"] - 1, np.log1p(t / P["beta"]))
 
     def probability_of_purchases(self, n, t, unit: str | None = None) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes exactly n purchases in the first t
@@ -1682,7 +1802,6 @@ class ParetoNBDModel(_CountingModel):
 
         n, t = self._counts_and_times(n, t, unit)
         P = self.params_
-        r, alpha = P["r"], P["alpha"]
         if "mu" in P:  # the limit: survival exp(-mu t), dropout density mu exp(-mu tau)
             mu = P["mu"]
 
@@ -1700,13 +1819,35 @@ class ParetoNBDModel(_CountingModel):
             def log_dropout(tau):
                 return np.log(s) + s * np.log(beta) - (s + 1) * np.log(beta + tau)
         out = np.empty(n.shape, float)
+        if "lambda" in P:  # one purchase rate: Poisson counts, (lambda tau)^n exp(-lambda tau) / n! dead at tau
+            lam = P["lambda"]
+
+            def log_count(k, span):
+                return poisson.logpmf(k, lam * span)
+
+            def log_head(k):
+                return k * np.log(lam) - gammaln(k + 1)
+
+            def log_rate_part(k, tau):
+                return -lam * tau
+        else:
+            r, alpha = P["r"], P["alpha"]
+
+            def log_count(k, span):
+                return nbinom.logpmf(k, r, alpha / (alpha + span))
+
+            def log_head(k):
+                return gammaln(r + k) - gammaln(r) - gammaln(k + 1) + r * np.log(alpha)
+
+            def log_rate_part(k, tau):
+                return -(r + k) * np.log(alpha + tau)
         for i, (k, span) in enumerate(zip(n.ravel(), t.ravel())):
-            alive = nbinom.logpmf(k, r, alpha / (alpha + span)) + log_survival(span)
-            head = gammaln(r + k) - gammaln(r) - gammaln(k + 1) + r * np.log(alpha)
+            alive = log_count(k, span) + log_survival(span)
+            head = log_head(k)
             # the integrand, scaled by its largest value on [0, t] so that quad works near 1
             def log_f(tau, k=k):
                 with np.errstate(divide="ignore"):
-                    return k * np.log(tau) - (r + k) * np.log(alpha + tau) + log_dropout(tau)
+                    return k * np.log(tau) + log_rate_part(k, tau) + log_dropout(tau)
             grid = np.linspace(0.0, span, 65)[1:]
             peak = float(np.max(log_f(grid))) if span > 0 else 0.0
             integral, _ = quad(lambda tau: np.exp(log_f(tau) - peak), 0.0, span, limit=200, epsabs=0, epsrel=1e-10) \
