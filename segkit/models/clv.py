@@ -35,7 +35,10 @@ BG/NBD and Gamma-Gamma are fitted with analytic gradients; Pareto/NBD with finit
 customers with two identical histories, to extreme parameters). Without heterogeneity in dropout,
 BG/NBD's a and b, and Pareto/NBD's s and beta, grow together without bound: each is fitted in
 coordinates where that is one parameter running to its bound, and its limit with one dropout
-probability or rate for everyone is used instead (a ConvergenceWarning says so).
+probability or rate for everyone is used instead (a ConvergenceWarning says so). Without heterogeneity
+in purchase rates, r and alpha grow together with r / alpha = lambda fixed (the gamma mixing
+distribution collapses to a point mass at lambda): BG/NBD then compares its limit with one Poisson
+purchase rate lambda for everyone, alone or with one dropout probability p (`BGNBDModel._fit_limits`).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import pandas as pd
 from numpy.polynomial.legendre import leggauss
 from scipy import optimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, roots_jacobi
-from scipy.stats import nbinom, norm
+from scipy.stats import nbinom, norm, poisson
 from threadpoolctl import threadpool_limits
 
 from segkit.errors import DataError, ParamsError
@@ -60,20 +63,24 @@ __all__ = ["BGNBDModel", "ParetoNBDModel", "GammaGammaModel", "ConvergenceWarnin
            "holdout_check", "group_intervals", "horizon_purchases"]
 
 _BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no interior maximum
+# a fit with r above this (the purchase rates' gamma shape: their coefficient of variation is 1 / sqrt(r),
+# here 18%) is compared with its limit of one purchase rate for every customer
+_RIDGE_R = 30.0
 
 
 class ConvergenceWarning(UserWarning):
     """A model fit did not end at an interior maximum of the likelihood (the warning says which
     limit was used instead, or what to check). Besides its text it says `model` (its name) and
-    `kind`: "limit" (no heterogeneity in dropout: the limiting model was fitted instead, a proper fit
-    that `limit_` describes), "bound" (parameters ran to the limit of the search; `detail` names
-    them), "stopped" (the optimiser stopped before a maximum; `detail` is its message) or "flat" (the
-    log-likelihood is flat or not concave at the fitted parameters: no standard errors). All but
-    "limit" mean the fit did not converge."""
+    `kind`: "limit" (no heterogeneity in dropout, in purchase rates or in both: the limiting model
+    was fitted instead, a proper fit that `limit_` describes; `limit` says which: "dropout", "rate"
+    or "rate_and_dropout", and `detail` its fitted value), "bound" (parameters ran to the limit of the
+    search; `detail` names them), "stopped" (the optimiser stopped before a maximum; `detail` is its
+    message) or "flat" (the log-likelihood is flat or not concave at the fitted parameters: no
+    standard errors). All but "limit" mean the fit did not converge."""
 
-    def __init__(self, message: str, model: str = "", kind: str = "", detail: str = ""):
+    def __init__(self, message: str, model: str = "", kind: str = "", detail: str = "", limit: str = ""):
         super().__init__(message)
-        self.model, self.kind, self.detail = model, kind, detail
+        self.model, self.kind, self.detail, self.limit = model, kind, detail, limit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,6 +476,25 @@ def _rate_over_beta(a: float, B, R, A, times, gradient: bool = False):
     return (out, grad) if gradient else out
 
 
+def _poisson_rate_over_beta(a: float, B, lam: float, times) -> np.ndarray:
+    """E[(1 - exp(-lam p t)) / p] for p ~ Beta(a, B), for each row B and each time t: a customer's
+    expected purchases in the next t periods when alive now, with one Poisson purchase rate lam and
+    p ~ Beta(a, B) (`_rate_over_beta` in the limit R, A -> infinity with R / A = lam, as
+    (A / (A + p t))^R -> exp(-lam p t)). In closed form lam t 2F2(1, a; 2, a + B; -lam t), an
+    alternating series: computed instead by `_rate_over_beta`'s quadrature over p. (rows, times)"""
+    B = np.asarray(B, float).ravel()
+    times = np.atleast_1d(np.asarray(times, float))
+    out = np.zeros((len(B), len(times)))
+    positive = times > 0
+    if positive.any():
+        ju, jw = roots_jacobi(_NODES, 0.0, a - 1.0)
+        inverse = np.full(len(B), 1.0 / lam)
+        for start in range(0, len(B), _CHUNK):
+            rows = slice(start, start + _CHUNK)
+            out[rows, positive] = _rate_chunk(a, B[rows], None, inverse[rows], times[positive], ju, jw)
+    return out
+
+
 @lru_cache(maxsize=4096)
 def _jacobi_last_panel(b_value: float) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Jacobi nodes and the log of their weights for (1 - p)^(b_value - 1) on the last panel
@@ -478,7 +504,8 @@ def _jacobi_last_panel(b_value: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rate_chunk(a, B, R, A, times, ju, jw, gradient: bool = False):
-    s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * np.maximum(R, 1.0)), 1.0 / B), 1.0)
+    # R None: one Poisson rate 1 / A for every row, the integrand (1 - exp(-p t / A)) / p
+    s0 = 0.01 * np.minimum(np.minimum(A / (times.max() * (1.0 if R is None else np.maximum(R, 1.0))), 1.0 / B), 1.0)
     edges = s0[:, None] ** (1.0 - np.arange(_PANELS) / (_PANELS - 1))[None, :]
     p0 = s0[:, None] * (1 + ju) / 2
     lw0 = np.log(jw) + a * np.log(s0 / 2)[:, None] + (B - 1)[:, None] * np.log1p(-p0)
@@ -504,9 +531,15 @@ def _rate_chunk(a, B, R, A, times, ju, jw, gradient: bool = False):
     w /= w.sum(axis=1, keepdims=True)
     w /= p  # the integrand is (1 - (A / (A + p t))^R) / p: its 1 / p joins the weights once for all times
     scaled = p / A[:, None]
-    minus_R = -R[:, None]
     out = np.empty((len(B), len(times)))
     term = np.empty_like(scaled)
+    if R is None:
+        for k, t in enumerate(times):  # expm1(-p t / A) for each node
+            np.multiply(scaled, -t, out=term)
+            np.expm1(term, out=term)
+            out[:, k] = np.einsum("ij,ij->i", w, term)
+        return -out
+    minus_R = -R[:, None]
     for k, t in enumerate(times):  # in place, one buffer: expm1(-R log1p(p t / A)) for each node
         np.multiply(scaled, t, out=term)
         np.log1p(term, out=term)
@@ -800,8 +833,8 @@ class _CountingModel:
 
     _names: tuple[str, ...] = ()
     _scaled: tuple[str, ...] = ()  # parameters in time units (scaled by the time unit)
-    _limit_names: tuple[str, ...] = ()  # the parameters of the limit without heterogeneity in dropout
-    _limit_words = ""  # `limit_` of a model made with them by from_params
+    # the limiting models: their parameters (in this order) and what they assume, in words (`limit_`)
+    _limits: dict[tuple[str, ...], str] = {}
     name = ""
 
     def __init__(self, time_unit: str | None = None):
@@ -810,26 +843,44 @@ class _CountingModel:
     @classmethod
     def from_params(cls, params: dict, time_unit: str):
         """A model with given parameters (e.g. published ones) instead of fitted ones; it has no
-        standard errors, so `group_intervals` cannot use it."""
+        standard errors, so `group_intervals` cannot use it. The parameters of a limiting model
+        (`_limits`, e.g. BG/NBD's lambda, a, b) make that limiting model."""
         model = cls(time_unit=time_unit)
         unit_days(time_unit)
-        names = cls._limit_names if cls._limit_names and cls._limit_names[-1] in params else cls._names
-        if sorted(params) != sorted(names) or not all(np.isfinite(v) and v > 0 for v in params.values()):
-            raise ParamsError(f"{cls.name} parameters must be positive numbers {', '.join(names)}, got {params}")
+        names = next((form for form in (cls._names, *cls._limits) if sorted(form) == sorted(params)), None)
+        if names is None or not all(np.isfinite(v) and v > 0 for v in params.values()):
+            limits = "; ".join(", ".join(form) for form in cls._limits)
+            raise ParamsError(f"{cls.name} parameters must be positive numbers {', '.join(cls._names)}"
+                              + (f" (or for a limiting model {limits})" if limits else "") + f", got {params}")
         model.params_ = {n: float(params[n]) for n in names}
-        model.time_unit_, model.limit_, model._scale = time_unit, None, 1.0
-        if names == cls._limit_names:
-            model.limit_ = cls._limit_words
+        model.time_unit_, model.limit_, model._scale, model._form = time_unit, cls._limits.get(names), 1.0, names
         return model
+
+    @property
+    def form_(self) -> tuple[str, ...]:
+        """The names of the parameters of the model in use: `_names`, or a limiting model's."""
+        return self.__dict__.get("_form", self._names)
 
     # subclasses: _loglik_scaled(params, x, t_x, T) with params in scaled units; _starts()
 
+    # the log-parameters theta of each form, with the time scale divided out: time units (alpha,
+    # beta) are divided by the scale, rates per time unit (lambda, mu) multiplied by it; p by its logit
+    _rates: tuple[str, ...] = ()  # parameters per time unit
+
     def _params_from_theta(self, theta, scale) -> dict:
-        values = np.exp(np.asarray(theta, float))
-        return {n: float(v * scale) if n in self._scaled else float(v) for n, v in zip(self._names, values)}
+        found = {}
+        for n, v in zip(self.form_, np.asarray(theta, float)):
+            value = expit(v) if n == "p" else np.exp(v)
+            found[n] = float(value * scale if n in self._scaled else value / scale if n in self._rates else value)
+        return found
 
     def _theta_from_params(self, params, scale) -> np.ndarray:
-        return np.log([params[n] / scale if n in self._scaled else params[n] for n in self._names])
+        names = next(form for form in (self._names, *self._limits) if sorted(form) == sorted(params))
+        theta = []
+        for n in names:
+            value = params[n] / scale if n in self._scaled else params[n] * scale if n in self._rates else params[n]
+            theta.append(np.log(value / (1 - value)) if n == "p" else np.log(value))
+        return np.array(theta)
 
     def fit(self, summary: pd.DataFrame):
         """Fit by maximum likelihood on the summary's x, t_x, T (see the class docstring)."""
@@ -843,6 +894,7 @@ class _CountingModel:
         (ux, utx, uT), _, counts = _unique_rows(x, t_x, T)
         utx, uT = utx / scale, uT / scale
         self.time_unit_, self.n_customers_, self._scale, self.limit_ = unit, int(counts.sum()), scale, None
+        self._form = self._names  # a limiting model's fit (`_use_limit`) sets its own
         theta, loglik_scaled, converged, message = self._fit_scaled(ux, utx, uT, counts)
         self.params_ = self._params_from_theta(theta, scale)
         # in the summary's own time unit: each of the x purchase-time densities scales by 1 / scale
@@ -879,6 +931,16 @@ class _CountingModel:
         res = _minimize_from_sample(nll, sample, self._starts(), [(-_BOUND, _BOUND)] * len(self._names), n)
         self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         return res.x, -res.fun * n, res.converged, res.message
+
+    @staticmethod
+    def _likeliest_limit(limits, full_nll: float, n: float):
+        """Of the fitted limiting models (`_fit_limit` results), the one to use instead of the full fit
+        (mean negative log-likelihood `full_nll` of `n` customers), or None: among those as likely as the
+        full fit and as the best of them (total log-likelihood, within 0.001: along a ridge the full
+        model only approaches its limit), the one with fewest parameters, then the most likely."""
+        best = min([full_nll] + [limit.fun for limit in limits]) * n
+        likely = [limit for limit in limits if limit.fun * n <= min(best, full_nll * n) + 1e-3]
+        return min(likely, key=lambda limit: (len(limit.form), limit.fun)) if likely else None
 
     def _loglik_total(self, v, x, t_x, T, counts, index):
         """The log-likelihood of the rows weighted by `counts` (scaled parameters `v`)."""
@@ -936,12 +998,14 @@ class _CountingModel:
         model's time unit (equals `loglik_` on the data it was fitted on)."""
         x, t_x, T = self._predict_data(summary)
         (ux, utx, uT), _, counts = _unique_rows(x, t_x, T)
-        P = self.params_
-        if self._limit_names[-1] in P:
-            values = self._loglik_limit(np.array([P[n] for n in self._limit_names]), ux, utx, uT)
-        else:
-            values = self._loglik_scaled(np.array([P[n] for n in self._names]), ux, utx, uT)
+        P, form = self.params_, self.form_
+        values = self._loglik_of(form)(np.array([P[n] for n in form]), ux, utx, uT)
         return float(_weighted_sum(counts, values))
+
+    def _loglik_of(self, form):
+        """The per-row log-likelihood function of the model with parameters `form` (`_names` or a
+        limiting model's)."""
+        return self._loglik_scaled if form == self._names else getattr(self, self._limit_logliks[form])
 
     def _horizon_parts(self, x, t_x, T, times, discounts):
         """Per row: the expected purchases up to the last of `times` (the first being 0) and the sum
@@ -981,7 +1045,12 @@ class BGNBDModel(_CountingModel):
     log-parameters), `time_unit_`, `converged_` and `limit_`. When a and b grow together without
     bound (no heterogeneity in dropout), a ConvergenceWarning says so and the limiting model with
     one dropout probability p for everyone is used: `params_` is then (r, alpha, p) and
-    `limit_` describes it.
+    `limit_` describes it. Likewise when r and alpha grow together (no heterogeneity in purchase
+    rates: lambda ~ Gamma(r, alpha) shrinks to the one value r / alpha), the limiting model with one
+    Poisson purchase rate lambda (per time unit) for everyone: `params_` (lambda, a, b); and when
+    both do, one rate lambda and one dropout probability p: `params_` (lambda, p). A limiting model
+    is used when it is as likely as the full fit (total log-likelihood, within 0.001), the one with
+    fewest parameters among those that are.
 
     Raises DataError for impossible summaries (naming the customer), one customer, no repeat
     buyers, or all purchases on one day; ParamsError when the time unit is unknown.
@@ -1000,8 +1069,18 @@ class BGNBDModel(_CountingModel):
 
     _names = ("r", "alpha", "a", "b")
     _scaled = ("alpha",)
-    _limit_names = ("r", "alpha", "p")
-    _limit_words = "one dropout probability p for every customer"
+    _limits = {
+        ("r", "alpha", "p"): ("a and b grow without bound with a/(a+b) fixed: one dropout probability p for every "
+                              "customer (no heterogeneity in dropout)"),
+        ("lambda", "a", "b"): ("r and alpha grow without bound with r/alpha fixed: one purchase rate lambda for "
+                               "every customer (no heterogeneity in purchase rates)"),
+        ("lambda", "p"): ("r and alpha, and a and b, grow without bound with r/alpha and a/(a+b) fixed: one purchase "
+                          "rate lambda and one dropout probability p for every customer (no heterogeneity in "
+                          "purchase rates or in dropout)"),
+    }
+    _limit_logliks = {("r", "alpha", "p"): "_loglik_limit", ("lambda", "a", "b"): "_loglik_rate_limit",
+                      ("lambda", "p"): "_loglik_poisson_limit"}
+    _rates = ("lambda",)
     name = "BG/NBD"
 
     def _starts(self):
@@ -1020,6 +1099,31 @@ class BGNBDModel(_CountingModel):
         dropped = np.full(x.shape, -np.inf)
         dropped[has] = np.log(p) + (x[has] - 1) * np.log1p(-p) - (r + x[has]) * np.log(alpha + t_x[has])
         return head + np.logaddexp(alive, dropped)
+
+    @staticmethod
+    def _loglik_rate_limit(v, x, t_x, T, index=None):
+        """Per-row log-likelihood of the limit r, alpha -> infinity with r / alpha = lambda (v = lambda,
+        a, b): Poisson(lambda) purchases while alive, dropout p ~ Beta(a, b) after each purchase:
+        B(a, b+x)/B(a, b) lambda^x exp(-lambda T) + 1{x>0} B(a+1, b+x-1)/B(a, b) lambda^x exp(-lambda t_x)
+        (FHL 2005's eq. 6, where Gamma(r+x)/Gamma(r) alpha^r / (alpha+t)^(r+x) -> lambda^x exp(-lambda t))."""
+        lam, a, b = v
+        has = x > 0
+        alive = betaln(a, b + x) - lam * T
+        dropped = np.full(x.shape, -np.inf)
+        dropped[has] = betaln(a + 1, b + x[has] - 1) - lam * t_x[has]
+        return x * np.log(lam) - betaln(a, b) + np.logaddexp(alive, dropped)
+
+    @staticmethod
+    def _loglik_poisson_limit(v, x, t_x, T, index=None):
+        """Per-row log-likelihood of both limits (v = lambda, p): Poisson(lambda) purchases while alive,
+        dropout with one probability p after each purchase:
+        (1-p)^x lambda^x exp(-lambda T) + 1{x>0} p (1-p)^(x-1) lambda^x exp(-lambda t_x)."""
+        lam, p = v
+        has = x > 0
+        alive = x * np.log1p(-p) - lam * T
+        dropped = np.full(x.shape, -np.inf)
+        dropped[has] = np.log(p) + (x[has] - 1) * np.log1p(-p) - lam * t_x[has]
+        return x * np.log(lam) + np.logaddexp(alive, dropped)
 
     @staticmethod
     def _loglik_and_grad(v, x, t_x, T, index=None):
@@ -1083,10 +1187,9 @@ class BGNBDModel(_CountingModel):
         v, m = natural(res.x)
         theta = np.log(v)
         full_nll = res.fun
-        if v[2] + v[3] > 100 or res.x[3] > _BOUND - 1e-3 or not res.converged:
-            limit = self._fit_limit(ux, utx, uT, counts, res.x)
-            if limit.fun * n <= full_nll * n + 1e-3:  # as likely as the full model (total log-likelihood)
-                return self._use_limit(limit, v, lambda th: limit.nll(th) * n, n)
+        chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), full_nll, n)
+        if chosen is not None:
+            return self._use_limit(chosen, v, n)
         H = np.empty((4, 4))
         for i in range(4):  # the Hessian as central differences of the analytic gradient
             step = np.eye(4)[i] * 1e-4
@@ -1099,59 +1202,120 @@ class BGNBDModel(_CountingModel):
         r, alpha, a, b = v
         return np.array([np.log(r), np.log(alpha), np.log(a / b), np.log(a + b)])
 
-    def _fit_limit(self, ux, utx, uT, counts, phi):
+    def _fit_limits(self, ux, utx, uT, counts, res, v):
+        """The limiting models that the full fit `res` (natural parameters `v`, scaled) points to, each
+        fitted (`_fit_limit`): without heterogeneity in dropout when a + b runs high or to its bound
+        (or the fit did not converge), in purchase rates when r runs high (above _RIDGE_R), and in
+        both when the two apply, to the full fit or to one of these limits' fits."""
+        dropout = v[2] + v[3] > 100 or res.x[3] > _BOUND - 1e-3 or not res.converged
+        rate = v[0] > _RIDGE_R
+        lam, m, kappa = np.log(v[0] / v[1]), res.x[2], min(res.x[3], _BOUND - 1)
+        found = []
+        if dropout:
+            found.append(self._fit_limit(("r", "alpha", "p"), ux, utx, uT, counts, [res.x[:3]]))
+            rate = rate or np.exp(found[-1].x[0]) > _RIDGE_R
+        if rate:
+            mean_rate = np.log(_weighted_sum(counts, ux) / _weighted_sum(counts, uT))
+            found.append(self._fit_limit(("lambda", "a", "b"), ux, utx, uT, counts,
+                                         [[lam, m, kappa], [mean_rate, np.log(0.8 / 2.5), np.log(3.3)]]))
+            fit = found[-1]
+            dropout = dropout or fit.x[2] > np.log(100) or not fit.converged
+        if rate and dropout:
+            found.append(self._fit_limit(("lambda", "p"), ux, utx, uT, counts, [[lam, m], found[-1].x[:2]]))
+        return found
+
+    def _fit_limit(self, form, ux, utx, uT, counts, starts):
+        """The maximum-likelihood fit of the limiting model with parameters `form` (see `_limits`), in
+        coordinates phi where a and b growing together is one parameter running to its bound: (log r,
+        log alpha, logit p), (log lambda, logit a/(a+b), log(a+b)) or (log lambda, logit p), from
+        `starts`. An OptimizeResult with `form`, `theta` (its log-parameters, as `_params_from_theta`
+        takes them) and `total_nll` (the total negative log-likelihood in those)."""
         n = counts.sum()
+        loglik = self._loglik_of(form)
 
-        def nll(th):
-            v = np.array([np.exp(th[0]), np.exp(th[1]), expit(th[2])])
-            return -_weighted_sum(counts, self._loglik_limit(v, ux, utx, uT)) / n
+        def natural(phi):
+            if form == ("lambda", "a", "b"):
+                m, kappa = expit(phi[1]), np.exp(phi[2])
+                return np.array([np.exp(phi[0]), m * kappa, (1 - m) * kappa])
+            return np.array([expit(value) if name == "p" else np.exp(value) for name, value in zip(form, phi)])
 
-        res = _minimize(nll, [phi[:3]], [(-_BOUND, _BOUND), (-_BOUND, _BOUND), (-30, 30)])
-        res.nll = nll
+        def nll(phi):
+            return -_weighted_sum(counts, loglik(natural(phi), ux, utx, uT)) / n
+
+        bounds = [(-30, 30) if name == "p" else (-_BOUND, _BOUND) for name in form]
+        starts = [np.clip(np.asarray(start, float), *np.transpose(bounds)) for start in starts]
+        res = _minimize(nll, starts, bounds)
+        res.form = form
+        if form == ("lambda", "a", "b"):  # the log-parameters (log lambda, log a, log b)
+            res.theta = np.log(natural(res.x))
+            res.total_nll = lambda theta: -_weighted_sum(counts, loglik(np.exp(theta), ux, utx, uT))
+        else:
+            res.theta = res.x
+            res.total_nll = lambda theta: nll(theta) * n
         return res
 
-    def _use_limit(self, limit, v, total_nll, n):
-        a, b = v[2], v[3]
-        p = expit(limit.x[2])
-        self.limit_ = ("a and b grow without bound with a/(a+b) fixed: one dropout probability p for every "
-                       "customer (no heterogeneity in dropout)")
-        warnings.warn(ConvergenceWarning(f"BG/NBD fit has no interior maximum: a and b grow together (a={a:.3g}, "
-                                         f"b={b:.3g} and rising); using the limiting model with one dropout "
-                                         f"probability p={p:.4g} for all customers", model=self.name, kind="limit",
-                                         detail=f"p = {p:.4g}"),
+    def _use_limit(self, limit, v, n):
+        """Take the limiting model `limit` (`_fit_limit`) as the fit, with its warning; `v` the full fit's
+        parameters (scaled). Returns what `_fit_scaled` returns."""
+        self._form, self.limit_ = limit.form, self._limits[limit.form]
+        fitted = self._params_from_theta(limit.theta, self._scale)
+        r, alpha, a, b = v[0], v[1] * self._scale, v[2], v[3]
+        unit = self.time_unit_[:-1]
+        rate = f"lambda={fitted.get('lambda', 0):.4g} per {unit}"
+        if limit.form == ("r", "alpha", "p"):
+            grown, which = f"a and b grow together (a={a:.3g}, b={b:.3g} and rising)", "dropout"
+            detail = f"p = {fitted['p']:.4g}"
+            used = f"one dropout probability p={fitted['p']:.4g}"
+        elif limit.form == ("lambda", "a", "b"):
+            grown, which = f"r and alpha grow together (r={r:.3g}, alpha={alpha:.3g} and rising)", "rate"
+            detail = f"lambda = {fitted['lambda']:.4g} / {unit}"
+            used = f"one purchase rate {rate}"
+        else:
+            grown = (f"r and alpha, and a and b, grow together (r={r:.3g}, alpha={alpha:.3g}, a={a:.3g}, b={b:.3g} "
+                     "and rising)")
+            detail, which = f"lambda = {fitted['lambda']:.4g} / {unit}, p = {fitted['p']:.4g}", "rate_and_dropout"
+            used = f"one purchase rate {rate} and one dropout probability p={fitted['p']:.4g}"
+        warnings.warn(ConvergenceWarning(f"BG/NBD fit has no interior maximum: {grown}; using the limiting model "
+                                         f"with {used} for all customers", model=self.name, kind="limit",
+                                         detail=detail, limit=which),
                       stacklevel=3)
-        self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
-        return limit.x, -limit.fun * n, limit.converged, limit.message
-
-    def _params_from_theta(self, theta, scale):
-        if getattr(self, "limit_", None):
-            r, alpha = np.exp(theta[:2])
-            return {"r": float(r), "alpha": float(alpha * scale), "p": float(expit(theta[2]))}
-        return super()._params_from_theta(theta, scale)
-
-    def _theta_from_params(self, params, scale):
-        if "p" in params:
-            p = params["p"]
-            return np.array([np.log(params["r"]), np.log(params["alpha"] / scale), np.log(p / (1 - p))])
-        return super()._theta_from_params(params, scale)
+        self.covariance_ = _covariance(_numerical_hessian(limit.total_nll, limit.theta), self.name)
+        return limit.theta, -limit.fun * n, limit.converged, limit.message
 
     def _p_alive(self, x, t_x, T):
+        """P(alive | x, t_x, T) = 1 / (1 + 1{x>0} odds), the odds of having dropped out after the last
+        purchase: a / (b+x-1) ((alpha+T) / (alpha+t_x))^(r+x) (FHL 2005, eq. 9); with one dropout
+        probability p / (1-p) for a / (b+x-1); with one purchase rate exp(lambda (T - t_x)) for the
+        last factor (its limit as r, alpha -> infinity with r / alpha = lambda)."""
         P = self.params_
-        r, alpha = P["r"], P["alpha"]
         has = x > 0
         log_odds = np.full(x.shape, -np.inf)  # odds of having dropped out after the last purchase
-        ratio = (r + x[has]) * (np.log(alpha + T[has]) - np.log(alpha + t_x[has]))
+        if "lambda" in P:
+            ratio = P["lambda"] * (T[has] - t_x[has])
+        else:
+            ratio = (P["r"] + x[has]) * (np.log(P["alpha"] + T[has]) - np.log(P["alpha"] + t_x[has]))
         if "p" in P:
             log_odds[has] = np.log(P["p"]) - np.log1p(-P["p"]) + ratio
         else:
             log_odds[has] = np.log(P["a"]) - np.log(P["b"] + x[has] - 1) + ratio
         return expit(-log_odds)
 
-    def _alive_rate(self, R, A, B_extra, times):
+    def _alive_rate(self, x, T, times):
+        """Expected purchases in each of `times` of a customer alive now with x repeat purchases at age
+        T (arrays of rows): E[(1 - (A / (A + p t))^R) / p], R = r + x, A = alpha + T (the posterior of
+        lambda), over p ~ Beta(a, b + x) (the posterior of p given alive); with one purchase rate lambda,
+        E[(1 - exp(-lambda p t)) / p] (its limit); with one dropout probability, p itself. (rows, times)"""
         P = self.params_
+        x, T = np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(T, float))
+        if "lambda" in P and "p" in P:  # the same for every customer alive now
+            rate = -np.expm1(-P["lambda"] * P["p"] * np.atleast_1d(np.asarray(times, float))) / P["p"]
+            return np.tile(rate, (np.broadcast(x, T).size, 1))
+        if "lambda" in P:
+            x = np.broadcast_to(x, np.broadcast_shapes(x.shape, T.shape))
+            return _poisson_rate_over_beta(P["a"], P["b"] + x, P["lambda"], times)
         if "p" in P:
-            return _rate_fixed_p(P["p"], R, A, times)
-        return _rate_over_beta(P["a"], P["b"] + B_extra, R, A, times)
+            return _rate_fixed_p(P["p"], P["r"] + x, P["alpha"] + T, times)
+        return _rate_over_beta(P["a"], P["b"] + x, P["r"] + x, P["alpha"] + T, times)
 
     def _conditional(self, x, t_x, T, times):
         """Expected purchases in the next t for each row and each of `times`: (rows, times).
@@ -1215,30 +1379,30 @@ class BGNBDModel(_CountingModel):
         rate_key = (tuple(P.items()), pairs_key, times.tobytes())
         kept = self.__dict__.get("_kept_rate")
         if kept is None or kept[0] != rate_key:
-            kept = self._kept_rate = (rate_key, self._alive_rate(P["r"] + px, P["alpha"] + pT, px, times))
+            kept = self._kept_rate = (rate_key, self._alive_rate(px, pT, times))
         return self._p_alive(x, t_x, T), kept[1], where
 
     def _unconditional(self, t):
-        P = self.params_
         t = np.asarray(t, float)
-        return self._alive_rate(P["r"], P["alpha"], 0.0, t.ravel())[0].reshape(t.shape)
+        return self._alive_rate(0.0, 0.0, t.ravel())[0].reshape(t.shape)
 
     def probability_of_purchases(self, n, t, unit: str | None = None) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes exactly n purchases in the first t
-        periods (FHL 2005, eq. 8); n and t broadcast."""
+        periods (FHL 2005, eq. 8; with one purchase rate lambda its negative binomial counts are
+        Poisson(lambda t)); n and t broadcast."""
         n, t = self._counts_and_times(n, t, unit)
         P = self.params_
-        r, alpha = P["r"], P["alpha"]
-        q = alpha / (alpha + t)
+        # the purchases while alive in t
+        counts = poisson(P["lambda"] * t) if "lambda" in P else nbinom(P["r"], P["alpha"] / (P["alpha"] + t))
         if "p" in P:
             log_keep, log_drop = n * np.log1p(-P["p"]), np.log(P["p"]) + (n - 1) * np.log1p(-P["p"])
         else:
             a, b = P["a"], P["b"]
             log_keep = betaln(a, b + n) - betaln(a, b)
             log_drop = betaln(a + 1, np.maximum(b + n - 1, 1e-300)) - betaln(a, b)
-        alive = log_keep + nbinom.logpmf(n, r, q)
+        alive = log_keep + counts.logpmf(n)
         with np.errstate(divide="ignore"):
-            dropped = np.where(n > 0, log_drop + nbinom.logsf(n - 1, r, q), -np.inf)
+            dropped = np.where(n > 0, log_drop + counts.logsf(n - 1), -np.inf)
         return np.exp(np.logaddexp(alive, dropped))
 
 
@@ -1258,15 +1422,28 @@ class ParetoNBDModel(_CountingModel):
     value s / beta), a ConvergenceWarning says so and the limiting model is used when it is as
     likely: lambda ~ Gamma(r, alpha) and one exponential lifetime rate mu (per time unit) for every
     customer; `params_` is then (r, alpha, mu), `limit_` describes it, and the predictions use it.
-    Another fit whose parameters run to the limit of the search gives a ConvergenceWarning too.
+    Likewise when r and alpha grow together (no heterogeneity in purchase rates: one Poisson rate
+    lambda = r / alpha for everyone): `params_` (lambda, s, beta), or (lambda, mu) when both limits
+    apply; the choice among them as BGNBDModel's. Another fit whose parameters run to the limit of
+    the search gives a ConvergenceWarning too.
     """
 
     _names = ("r", "alpha", "s", "beta")
     _scaled = ("alpha", "beta")
     name = "Pareto/NBD"
 
-    _limit_names = ("r", "alpha", "mu")
-    _limit_words = "one dropout rate mu for every customer"
+    _limits = {
+        ("r", "alpha", "mu"): ("s and beta grow without bound with s/beta fixed: one dropout rate mu for every "
+                               "customer (no heterogeneity in dropout)"),
+        ("lambda", "s", "beta"): ("r and alpha grow without bound with r/alpha fixed: one purchase rate lambda for "
+                                  "every customer (no heterogeneity in purchase rates)"),
+        ("lambda", "mu"): ("r and alpha, and s and beta, grow without bound with r/alpha and s/beta fixed: one "
+                           "purchase rate lambda and one dropout rate mu for every customer (no heterogeneity in "
+                           "purchase rates or in dropout)"),
+    }
+    _limit_logliks = {("r", "alpha", "mu"): "_loglik_limit", ("lambda", "s", "beta"): "_loglik_rate_limit",
+                      ("lambda", "mu"): "_loglik_poisson_limit"}
+    _rates = ("mu", "lambda")
 
     def _starts(self):
         return [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 0.3, 0.6, 0.35]), np.log([2.0, 3.0, 0.3, 3.0])]
@@ -1291,10 +1468,9 @@ class ParetoNBDModel(_CountingModel):
         res = _minimize_from_sample(nll, sample, starts, bounds, n) if sample is not None \
             else self._minimize_to_ridge(nll, starts, bounds)
         v = self._natural(res.x)
-        if v[2] > _RIDGE_S or res.x[3] > _BOUND - 1e-3 or not res.converged:
-            limit = self._fit_limit(ux, utx, uT, counts, res.x)
-            if limit.fun * n <= res.fun * n + 1e-3:  # as likely as the full model (total log-likelihood)
-                return self._use_limit(limit, v, lambda th: limit.nll(th) * n, n)
+        chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), res.fun, n)
+        if chosen is not None:
+            return self._use_limit(chosen, v, n)
         theta = np.log(v)
         self.covariance_ = _covariance(_numerical_hessian(
             lambda th: -self._loglik_total(np.exp(th), ux, utx, uT, counts, index), theta), self.name)
@@ -1325,46 +1501,91 @@ class ParetoNBDModel(_CountingModel):
         r, alpha, s, beta = v
         return np.log([r, alpha, s / beta, s])
 
-    def _fit_limit(self, ux, utx, uT, counts, phi):
-        """The maximum-likelihood fit of the limiting model (`_loglik_limit`) in (log r, log alpha,
-        log mu), from the full fit's (first three of phi) and from (1, 1, 1)."""
+    def _fit_limits(self, ux, utx, uT, counts, res, v):
+        """The limiting models that the full fit `res` (natural parameters `v`, scaled) points to, each
+        fitted (`_fit_limit`): without heterogeneity in dropout when s runs high (above _RIDGE_S) or to
+        its bound (or the fit did not converge), in purchase rates when r runs high (above _RIDGE_R),
+        and in both when the two apply (as `BGNBDModel._fit_limits`)."""
+        dropout = v[2] > _RIDGE_S or res.x[3] > _BOUND - 1e-3 or not res.converged
+        rate = v[0] > _RIDGE_R
+        lam = np.log(v[0] / v[1])
+        found = []
+        if dropout:
+            found.append(self._fit_limit(("r", "alpha", "mu"), ux, utx, uT, counts, [res.x[:3], np.zeros(3)]))
+            rate = rate or np.exp(found[-1].x[0]) > _RIDGE_R
+        if rate:
+            found.append(self._fit_limit(("lambda", "s", "beta"), ux, utx, uT, counts,
+                                         [[lam, res.x[2], min(res.x[3], _BOUND - 1)], [lam, 0.0, 0.0]]))
+            fit = found[-1]
+            dropout = dropout or np.exp(fit.x[2]) > _RIDGE_S or fit.x[2] > _BOUND - 1e-3 or not fit.converged
+        if rate and dropout:
+            found.append(self._fit_limit(("lambda", "mu"), ux, utx, uT, counts, [[lam, res.x[2]], found[-1].x[:2]]))
+        return found
+
+    def _fit_limit(self, form, ux, utx, uT, counts, starts):
+        """The maximum-likelihood fit of the limiting model with parameters `form` (see `_limits`) in
+        (log r, log alpha, log mu), (log lambda, log mu, log s) with mu = s / beta (s and beta growing
+        together is then one parameter running to its bound) or (log lambda, log mu), from `starts`;
+        on a sample first when there are many customers (`_minimize_from_sample`). An OptimizeResult
+        with `form`, `theta` (its log-parameters) and `total_nll` (the total negative log-likelihood in
+        those), as `BGNBDModel._fit_limit`."""
         n = counts.sum()
+        loglik = self._loglik_of(form)
+
+        def natural(phi):
+            values = np.exp(np.asarray(phi, float))
+            if form == ("lambda", "s", "beta"):
+                lam, mu, s = values
+                return np.array([lam, s, s / mu])
+            return values
 
         def objective(ux, utx, uT, counts, index):
-            def nll(th):
-                return -_weighted_sum(counts, self._loglik_limit(np.exp(th), ux, utx, uT, index)) / counts.sum()
+            def nll(phi):
+                return -_weighted_sum(counts, loglik(natural(phi), ux, utx, uT, index)) / counts.sum()
             return nll
 
-        nll = objective(ux, utx, uT, counts, _index_of(ux, utx, uT))
+        index = _index_of(ux, utx, uT)
+        nll = objective(ux, utx, uT, counts, index)
         sample = _sample_rows((ux, utx, uT), counts)
         sample = objective(*sample[0], sample[1], _Index(*sample[0])) if sample is not None else None
-        res = _minimize_from_sample(nll, sample, [phi[:3], np.zeros(3)], [(-_BOUND, _BOUND)] * 3, n)
-        res.nll = nll
+        bounds = [(-_BOUND, _BOUND)] * len(form)
+        starts = [np.clip(np.asarray(start, float), -_BOUND, _BOUND) for start in starts]
+        res = _minimize_from_sample(nll, sample, starts, bounds, n)
+        res.form = form
+        if form == ("lambda", "s", "beta"):  # the log-parameters (log lambda, log s, log beta)
+            res.theta = np.log(natural(res.x))
+            res.total_nll = lambda theta: -_weighted_sum(counts, loglik(np.exp(theta), ux, utx, uT, index))
+        else:
+            res.theta = res.x
+            res.total_nll = lambda theta: nll(theta) * n
         return res
 
-    def _use_limit(self, limit, v, total_nll, n):
-        s, beta = v[2], v[3] * self._scale
-        mu = float(np.exp(limit.x[2]) / self._scale)
-        self.limit_ = ("s and beta grow without bound with s/beta fixed: one dropout rate mu for every "
-                       "customer (no heterogeneity in dropout)")
-        warnings.warn(ConvergenceWarning(f"Pareto/NBD fit has no interior maximum: s and beta grow together "
-                                         f"(s={s:.3g}, beta={beta:.4g} and rising); using the limiting model with one "
-                                         f"dropout rate mu={mu:.4g} per {self.time_unit_[:-1]} for all customers",
-                                         model=self.name, kind="limit",
-                                         detail=f"mu = {mu:.4g} / {self.time_unit_[:-1]}"), stacklevel=3)
-        self.covariance_ = _covariance(_numerical_hessian(total_nll, limit.x), self.name)
-        return limit.x, -limit.fun * n, limit.converged, limit.message
-
-    def _params_from_theta(self, theta, scale):
-        if getattr(self, "limit_", None):
-            r, alpha, mu = np.exp(np.asarray(theta, float))
-            return {"r": float(r), "alpha": float(alpha * scale), "mu": float(mu / scale)}
-        return super()._params_from_theta(theta, scale)
-
-    def _theta_from_params(self, params, scale):
-        if "mu" in params:
-            return np.log([params["r"], params["alpha"] / scale, params["mu"] * scale])
-        return super()._theta_from_params(params, scale)
+    def _use_limit(self, limit, v, n):
+        """Take the limiting model `limit` (`_fit_limit`) as the fit, with its warning (as
+        `BGNBDModel._use_limit`)."""
+        self._form, self.limit_ = limit.form, self._limits[limit.form]
+        fitted = self._params_from_theta(limit.theta, self._scale)
+        r, alpha, s, beta = v[0], v[1] * self._scale, v[2], v[3] * self._scale
+        unit = self.time_unit_[:-1]
+        if limit.form == ("r", "alpha", "mu"):
+            grown, which = f"s and beta grow together (s={s:.3g}, beta={beta:.4g} and rising)", "dropout"
+            used, detail = f"one dropout rate mu={fitted['mu']:.4g} per {unit}", f"mu = {fitted['mu']:.4g} / {unit}"
+        elif limit.form == ("lambda", "s", "beta"):
+            grown, which = f"r and alpha grow together (r={r:.3g}, alpha={alpha:.4g} and rising)", "rate"
+            used = f"one purchase rate lambda={fitted['lambda']:.4g} per {unit}"
+            detail = f"lambda = {fitted['lambda']:.4g} / {unit}"
+        else:
+            grown = (f"r and alpha, and s and beta, grow together (r={r:.3g}, alpha={alpha:.4g}, s={s:.3g}, "
+                     f"beta={beta:.4g} and rising)")
+            which = "rate_and_dropout"
+            used = (f"one purchase rate lambda={fitted['lambda']:.4g} per {unit} and one dropout rate "
+                    f"mu={fitted['mu']:.4g} per {unit}")
+            detail = f"lambda = {fitted['lambda']:.4g} / {unit}, mu = {fitted['mu']:.4g} / {unit}"
+        warnings.warn(ConvergenceWarning(f"Pareto/NBD fit has no interior maximum: {grown}; using the limiting model "
+                                         f"with {used} for all customers", model=self.name, kind="limit",
+                                         detail=detail, limit=which), stacklevel=3)
+        self.covariance_ = _covariance(_numerical_hessian(limit.total_nll, limit.theta), self.name)
+        return limit.theta, -limit.fun * n, limit.converged, limit.message
 
     @staticmethod
     def _log_tail(r, alpha, s, beta, x, u):
@@ -1437,6 +1658,44 @@ class ParetoNBDModel(_CountingModel):
         dead = np.log(mu) + cls._log_a0_limit(r, alpha, mu, ix)
         return head + np.logaddexp(alive, dead)
 
+    @classmethod
+    def _log_dead_rate_limit(cls, lam, s, beta, ix):
+        """log of the integral from t_x to T of exp(-lambda u) (beta+u)^-(s+1) du per row: the tail of
+        `_log_tail_limit` with lambda for mu, beta for alpha and s + 1 for r + x (the integral is over
+        the time of death, not over the rate), once per distinct time."""
+        tail = cls._log_tail_limit(s + 1.0, beta, lam, 0.0, ix.times)
+        upper, lower = tail[ix.of_tx], tail[ix.of_T]
+        with np.errstate(divide="ignore"):
+            return upper + np.log(-np.expm1(np.minimum(lower - upper, 0.0)))
+
+    @classmethod
+    def _loglik_rate_limit(cls, v, x, t_x, T, index=None):
+        """Per-row log-likelihood of the limit r, alpha -> infinity with r / alpha = lambda (v = lambda,
+        s, beta): one Poisson rate lambda while alive, lifetimes exponential(mu), mu ~ Gamma(s, beta):
+        lambda^x [exp(-lambda T) (beta/(beta+T))^s + s beta^s * integral from t_x to T of exp(-lambda u)
+        (beta+u)^-(s+1) du] (alive at T, or dead at u after the last purchase, mixed over mu)."""
+        lam, s, beta = v
+        ix = index or _Index(x, t_x, T)
+        alive = -lam * T - s * np.log(beta + T)
+        dead = np.log(s) + cls._log_dead_rate_limit(lam, s, beta, ix)
+        return x * np.log(lam) + s * np.log(beta) + np.logaddexp(alive, dead)
+
+    @staticmethod
+    def _log_odds_poisson_limit(lam, mu, t_x, T):
+        """log(dead / alive) in both limits: mu / (lambda + mu) (exp((lambda + mu) (T - t_x)) - 1)."""
+        k = lam + mu
+        with np.errstate(divide="ignore"):
+            return np.log(mu / k) + np.log(np.expm1(k * (T - t_x)))
+
+    @classmethod
+    def _loglik_poisson_limit(cls, v, x, t_x, T, index=None):
+        """Per-row log-likelihood of both limits (v = lambda, mu): lambda^x [exp(-(lambda+mu) T) + mu /
+        (lambda+mu) (exp(-(lambda+mu) t_x) - exp(-(lambda+mu) T))] (Schmittlein, Morrison & Colombo
+        1987, given the rates)."""
+        lam, mu = v
+        alive = -(lam + mu) * T
+        return x * np.log(lam) + alive + np.logaddexp(0.0, cls._log_odds_poisson_limit(lam, mu, t_x, T))
+
     def _loglik_scaled(self, v, x, t_x, T, index=None):
         r, alpha, s, beta = v
         ix = index or _Index(x, t_x, T)
@@ -1485,6 +1744,12 @@ class ParetoNBDModel(_CountingModel):
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
+        if "lambda" in P and "mu" in P:  # both limits
+            return expit(-self._log_odds_poisson_limit(P["lambda"], P["mu"], t_x, T))
+        if "lambda" in P:  # one purchase rate: dead / alive = s e^(lambda T) (beta+T)^s * integral from t_x to T
+            lam, s, beta = P["lambda"], P["s"], P["beta"]
+            log_dead = self._log_dead_rate_limit(lam, s, beta, _Index(x, t_x, T))
+            return expit(-(np.log(s) + log_dead + lam * T + s * np.log(beta + T)))
         r, alpha = P["r"], P["alpha"]
         if "mu" in P:  # the limit with one dropout rate mu
             mu = P["mu"]
@@ -1496,22 +1761,27 @@ class ParetoNBDModel(_CountingModel):
         return expit(-log_odds)
 
     def _conditional(self, x, t_x, T, times):
+        """P(alive) E[lambda | x, T] E[(1 - exp(-mu t)) / mu | alive at T]: E[lambda | x, T] = (r+x) /
+        (alpha+T), or lambda itself with one purchase rate; mu given alive at T ~ Gamma(s, beta+T),
+        whose expectation is (beta+T) (1 - ((beta+T)/(beta+T+t))^(s-1)) / (s-1), or (1 - exp(-mu t)) /
+        mu with one dropout rate."""
         P = self.params_
-        r, alpha = P["r"], P["alpha"]
         times = np.atleast_1d(np.asarray(times, float))[None, :]
-        if "mu" in P:  # E[lambda | x, T] (1 - exp(-mu t)) / mu
-            rate = ((r + x) / (alpha + T))[:, None] * _expm1_ratio(P["mu"], times)
+        purchase_rate = np.full(x.shape, P["lambda"]) if "lambda" in P else (P["r"] + x) / (P["alpha"] + T)
+        if "mu" in P:
+            rate = purchase_rate[:, None] * _expm1_ratio(P["mu"], times)
         else:
             s, beta = P["s"], P["beta"]
-            rate = ((r + x) * (beta + T) / (alpha + T))[:, None] * _expm1_ratio(s - 1, np.log1p(times / (beta + T)[:, None]))
+            rate = (purchase_rate * (beta + T))[:, None] * _expm1_ratio(s - 1, np.log1p(times / (beta + T)[:, None]))
         return self._p_alive(x, t_x, T)[:, None] * rate
 
     def _unconditional(self, t):
         P = self.params_
         t = np.asarray(t, float)
+        purchase_rate = P["lambda"] if "lambda" in P else P["r"] / P["alpha"]
         if "mu" in P:
-            return P["r"] / P["alpha"] * _expm1_ratio(P["mu"], t)
-        return P["r"] * P["beta"] / P["alpha"] * _expm1_ratio(P["s"] - 1, np.log1p(t / P["beta"]))
+            return purchase_rate * _expm1_ratio(P["mu"], t)
+        return purchase_rate * P["beta"] * _expm1_ratio(P["s"] - 1, np.log1p(t / P["beta"]))
 
     def probability_of_purchases(self, n, t, unit: str | None = None) -> np.ndarray:
         """P(X(t) = n): probability that a new customer makes exactly n purchases in the first t
@@ -1532,7 +1802,6 @@ class ParetoNBDModel(_CountingModel):
 
         n, t = self._counts_and_times(n, t, unit)
         P = self.params_
-        r, alpha = P["r"], P["alpha"]
         if "mu" in P:  # the limit: survival exp(-mu t), dropout density mu exp(-mu tau)
             mu = P["mu"]
 
@@ -1550,13 +1819,35 @@ class ParetoNBDModel(_CountingModel):
             def log_dropout(tau):
                 return np.log(s) + s * np.log(beta) - (s + 1) * np.log(beta + tau)
         out = np.empty(n.shape, float)
+        if "lambda" in P:  # one purchase rate: Poisson counts, (lambda tau)^n exp(-lambda tau) / n! dead at tau
+            lam = P["lambda"]
+
+            def log_count(k, span):
+                return poisson.logpmf(k, lam * span)
+
+            def log_head(k):
+                return k * np.log(lam) - gammaln(k + 1)
+
+            def log_rate_part(k, tau):
+                return -lam * tau
+        else:
+            r, alpha = P["r"], P["alpha"]
+
+            def log_count(k, span):
+                return nbinom.logpmf(k, r, alpha / (alpha + span))
+
+            def log_head(k):
+                return gammaln(r + k) - gammaln(r) - gammaln(k + 1) + r * np.log(alpha)
+
+            def log_rate_part(k, tau):
+                return -(r + k) * np.log(alpha + tau)
         for i, (k, span) in enumerate(zip(n.ravel(), t.ravel())):
-            alive = nbinom.logpmf(k, r, alpha / (alpha + span)) + log_survival(span)
-            head = gammaln(r + k) - gammaln(r) - gammaln(k + 1) + r * np.log(alpha)
+            alive = log_count(k, span) + log_survival(span)
+            head = log_head(k)
             # the integrand, scaled by its largest value on [0, t] so that quad works near 1
             def log_f(tau, k=k):
                 with np.errstate(divide="ignore"):
-                    return k * np.log(tau) - (r + k) * np.log(alpha + tau) + log_dropout(tau)
+                    return k * np.log(tau) + log_rate_part(k, tau) + log_dropout(tau)
             grid = np.linspace(0.0, span, 65)[1:]
             peak = float(np.max(log_f(grid))) if span > 0 else 0.0
             integral, _ = quad(lambda tau: np.exp(log_f(tau) - peak), 0.0, span, limit=200, epsabs=0, epsrel=1e-10) \
@@ -1894,7 +2185,7 @@ def group_intervals(summary: pd.DataFrame, by: str, purchases: _CountingModel, s
 
     # BG/NBD's gradient from the derivatives of its integrals (one pass instead of eight at perturbed
     # parameters, see `_rate_chunk_gradient`); the other models by central differences
-    analytic = isinstance(purchases, BGNBDModel) and "p" not in purchases.params_
+    analytic = isinstance(purchases, BGNBDModel) and purchases.form_ == BGNBDModel._names
     d_total = d_discounted = None
     if analytic:
         d_total, d_discounted = purchases._horizon_parts_gradient(ux, utx, uT, times, discounts)

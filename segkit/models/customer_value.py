@@ -10,8 +10,9 @@ converge and Pareto/NBD's did: then Pareto/NBD makes them (`ValueModels.predicti
 
 Every fit of these models for a page goes through `fit_value_models`, which records each
 ConvergenceWarning: a fit that did not converge becomes a `FitCaveat` that the page states next to
-the model's figures (`ValueModels.fit_messages`, `holdout_caveats`); the limiting model without
-heterogeneity in dropout is a proper fit, and its warning a note.
+the model's figures (`ValueModels.fit_messages`, `holdout_caveats`); a limiting model without
+heterogeneity in dropout, in purchase rates or in both is a proper fit, and its warning a note that
+says which limit was used.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from segkit.models.clv import BGNBDModel, ConvergenceWarning, GammaGammaModel, P
 VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_spend", "clv", "clv_tier", "churn_risk")
 _NAMES = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
 _KEYS = {name: key for key, name in _NAMES.items()}  # the message keys of the limiting models' notes
+# what each limit assumes (ConvergenceWarning.limit) in the key of its note: value.limit.bgnbd_rate...
+_LIMIT_KEYS = {"dropout": "", "rate": "_rate", "rate_and_dropout": "_rate_and_dropout"}
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,14 @@ class FitCaveat:
     """A value model whose fit did not converge: `model` ("BG/NBD", "Pareto/NBD", "Gamma-Gamma"),
     `kind` ("bound", "stopped" or "flat", as `segkit.models.clv.ConvergenceWarning` says), `detail`
     (the parameters at the limit of the search, or the optimiser's message) and `text`, the warning
-    as the fit wrote it."""
+    as the fit wrote it. The same for a limiting model used (kind "limit", `ValueModels.limits`),
+    with `limit`: which ("dropout", "rate" or "rate_and_dropout") and `detail` its fitted values."""
 
     model: str
     kind: str
     detail: str
     text: str
+    limit: str = ""
 
     def reason(self, lang: str) -> str:
         """Why, in `lang`: "its parameters s, beta ran to the limit of the search"; an optimiser's stop
@@ -137,8 +142,8 @@ class ValueModels:
         one per model whose fit did not converge, then the notes; [] when there is nothing to say."""
         notes = self.notes
         # the limiting model's note says it is a proper fit: not when that fit did not converge either
-        limits = [(f"value.limit.{_KEYS[limit.model]}", {"detail": limit.detail}) for limit in self.limits
-                  if limit.model in _KEYS and limit.model not in self.unconverged]
+        limits = [(f"value.limit.{_KEYS[limit.model]}{_LIMIT_KEYS.get(limit.limit, '')}", {"detail": limit.detail})
+                  for limit in self.limits if limit.model in _KEYS and limit.model not in self.unconverged]
         return (caveat_messages(self.caveats, lang) + limits
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
@@ -208,7 +213,8 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
             warnings.warn_explicit(other.message, other.category, other.filename, other.lineno, source=other.source)
     caught.extend(str(w) for w in found)
     caveats = [FitCaveat(w.model, w.kind, w.detail, str(w)) for w in found if w.kind != "limit"]
-    limits = [FitCaveat(w.model, w.kind, w.detail, str(w)) for w in found if w.kind == "limit" and w.model in _KEYS]
+    limits = [FitCaveat(w.model, w.kind, w.detail, str(w), getattr(w, "limit", ""))
+              for w in found if w.kind == "limit" and w.model in _KEYS]
     unconverged = {caveat.model for caveat in caveats}
 
     def rank(model):  # a fit that converged before one that did not, then the higher log-likelihood
