@@ -170,7 +170,7 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
                                                 "pages, manifest and exports then no longer describe its stage files "
                                                 "until `segkit report ... --force`.")] = False) -> None:
     """Run one notebook alone, reading the previous stages' outputs from --data-dir."""
-    from segkit.params import load_params
+    from segkit.params import load_params, require_source
     from segkit.report.pages import CUSTOMER_TABLE_NOTEBOOKS
     from segkit.report.runner import NOTEBOOKS, check_notebook, execute_notebook, notebook_path
     from segkit.store import RUN_INFO_LOCK
@@ -185,6 +185,7 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
         # as a report does: the month replaces the file's as_of
         overrides = (set_ or []) + (["as_of=null", f"month={resolve_month(month)}"] if month else [])
         loaded = load_params(params, overrides)
+        require_source(loaded, params)
         source = notebook_path(name)
         check_notebook(source)
         data_dir = data_dir.resolve()
@@ -222,11 +223,12 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     the header is read; a database is not contacted).
     """
     from segkit.intake.sources import check_source
-    from segkit.params import load_params
+    from segkit.params import load_params, require_source
     from segkit.store import json_text
 
     with _one_message():
         loaded = load_params(params, set_ or [])
+        require_source(loaded, params)
         check_source(loaded.source, params)
     effective = loaded.model_dump(mode="json")
     if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source

@@ -1450,6 +1450,17 @@ def load_params(path: str | os.PathLike, overrides: list[str] | dict[str, Any] |
     return params
 
 
+def require_source(params: Params, origin: str | os.PathLike) -> None:
+    """Raise ParamsError when the params file (or its overrides) says nothing of the source: a run
+    must never analyse segkit's generated demo data in place of the analyst's own, unasked. The
+    commands that read data call it (`segkit report`, `run`, `backfill`, `check`); `source: {kind:
+    demo}` asks for the demo data."""
+    if "source" not in params.model_fields_set:
+        raise ParamsError(f"{origin}: no source: say where the data are (source: {{kind: file, transactions: "
+                          "{path: orders.csv, columns: {...}}}, see docs/data.md), or give source: {kind: demo} "
+                          "for segkit's generated demo data")
+
+
 def validate_params(raw: dict, origin: str = "params") -> Params:
     """A Params from a mapping (as read from YAML); raises ParamsError listing what is wrong (at most
     MAX_ERRORS problems, then how many more)."""

@@ -122,3 +122,20 @@ def test_the_index_says_under_its_headline_when_amounts_were_in_another_currency
     assert "&lt;b&gt;金额&lt;/b&gt;" in english and "<b>金额" not in english and "25/12/2024" not in english
     assert "列有 3 个金额带有 $ 符号" in headline_caveats({"cleaning_notes": [currency]}, "zh")
     assert headline_caveats({"cleaning_notes": [order]}, "en") == "" and headline_caveats({}, "zh") == ""
+
+
+def test_a_params_file_without_a_source_is_refused_not_run_on_the_demo_data(tmp_path):
+    """A file that says nothing of the source would otherwise analyse segkit's generated demo data
+    under the analyst's run name (and write it into their history): every command that reads data
+    refuses it, naming the file and the key; `source: {kind: demo}` asks for the demo data."""
+    params = tmp_path / "shop.yaml"
+    params.write_text("run_name: shop\nlang: en\n", encoding="utf-8")
+    for command in (["check"], ["report", "--month", "2025-05", "--out", str(tmp_path / "r")],
+                    ["backfill", "--from", "2025-04", "--to", "2025-04", "--out", str(tmp_path / "r")],
+                    ["run", "02_rfm", "--data-dir", str(tmp_path / "d")]):
+        done = run_segkit(*command[:1], "--params", str(params), *command[1:])
+        assert done.returncode == 2 and f"{params}: no source: say where the data are" in done.stderr, done.stderr
+        assert "source: {kind: demo}" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r").exists()
+    params.write_text("run_name: shop\nsource: {kind: demo}\n", encoding="utf-8")
+    assert run_segkit("check", "--params", str(params)).returncode == 0

@@ -120,9 +120,10 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     from segkit.intake.cleaning import MonthNotInData, NoCleanRows
     from segkit.intake.sources import load_source
     from segkit.monthly.history import classification_standards, history_path, months_made, write_month
-    from segkit.params import load_params
+    from segkit.params import load_params, require_source
 
     params = load_params(params_path, list(overrides))
+    require_source(params, params_path)
     if params.source.kind == "customers":
         raise ParamsError(f"{params_path}: a customer-level source (source.kind: customers) is one picture, not a "
                           "history of purchases: there are no earlier months to backfill")

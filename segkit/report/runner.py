@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from segkit.errors import SegkitError
-from segkit.params import Params, load_params
+from segkit.params import Params, load_params, require_source
 from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
 from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index
@@ -101,6 +101,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
             progress(f"--month {month} replaces as_of {as_of} of {params_path.name}")
         overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
+    require_source(params, params_path)
     if params.source.kind == "database" and params.source.database is not None:
         params.source.database.password()  # and on a password variable that is not set
     notebooks = notebooks_for(params)
