@@ -183,7 +183,7 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
         from segkit.report.runner import resolve_month
 
         # as a report does: the month replaces the file's as_of
-        overrides = (set_ or []) + (["as_of=null", f"month={resolve_month(month)}"] if month else [])
+        overrides = (set_ or []) + (["as_of=null", f"month={resolve_month(month)}"] if month is not None else [])
         loaded = load_params(params, overrides)
         require_source(loaded, params)
         source = notebook_path(name)

@@ -64,6 +64,9 @@ _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 70, 70, 40
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 5
 
 
+# a month as YYYY-MM: years 0001-9999 (Python's dates), months 01-12
+MONTH_PATTERN = r"(000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d\d\d)-(0[1-9]|1[0-2])"
+
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader with budgets on aliases and nesting, checked while the document is composed
     (before anything is built), and scalar errors (a 5,000-digit integer, 2024-13-45) as YAML errors."""
@@ -1347,7 +1350,7 @@ class Params(_Model):
     lang: Literal["en", "zh"] = "en"
     currency: Currency = Currency()
     report: Report = Report()
-    month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    month: str | None = Field(None, pattern=rf"^{MONTH_PATTERN}$")
     as_of: dt.date | None = None
     source: Source = Source()
     cleaning: Cleaning = Cleaning()

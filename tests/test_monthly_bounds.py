@@ -144,3 +144,51 @@ def test_a_monthly_report_after_the_data_end_fails_in_one_message_naming_the_las
     assert "the data end on 2025-01-04, before the month 2025-03 starts" in done.stderr, done.stderr
     assert not (tmp_path / "reports" / "tiny-2025-03").exists()
     assert not (tmp_path / "reports" / "history.duckdb").exists()
+
+
+def fake_run(folder, as_of: str):
+    """A finished run's data folder, as `record_run` reads it: run.json's as-of date and a profile."""
+    from segkit.store import save_run_info, save_stage
+
+    data = folder / "data"
+    data.mkdir(parents=True)
+    save_run_info(data, as_of=as_of)
+    save_stage(data, profile=pd.DataFrame({"customer_id": ["a", "b"], "segment": ["champions", "lost"],
+                                           "revenue": [10.0, 5.0], "orders": [2, 1]}))
+    return data
+
+
+def test_the_history_keeps_whole_months_and_another_reports_month_unless_force(tmp_path):
+    from segkit.report.runner import _record_history
+
+    params = load_params(write_params(tmp_path, "shop"))
+    reports = tmp_path / "reports"
+    said = []
+    # a run whose data end mid-month: its month's figures would read as a fall, so it is not recorded
+    reason = _record_history(reports, params, fake_run(tmp_path / "mid", "2024-06-15"), {}, said.append, run="shop")
+    assert reason == "the data end on 2024-06-15, not at the end of 2024-06"
+    assert "history: not updated" in said[-1] and "--month 2024-06 once its data are complete" in said[-1]
+    assert not history_path(reports).exists()
+    # the monthly report shop-2024-06 wrote June; a plain run of shop (as_of 2024-06-30) does not replace it
+    month_end = fake_run(tmp_path / "end", "2024-06-30")
+    assert _record_history(reports, params, month_end, {}, said.append, run="shop-2024-06") is None
+    reason = _record_history(reports, params, month_end, {}, said.append, run="shop")
+    assert reason == "its month 2024-06 of shop is the report shop-2024-06's" and "add --force" in said[-1]
+    assert read_history(history_path(reports), "shop")["runs"]["run"].tolist() == ["shop-2024-06"]
+    assert _record_history(reports, params, month_end, {}, said.append, run="shop", force=True) is None
+    assert read_history(history_path(reports), "shop")["runs"]["run"].tolist() == ["shop"]
+    # the same report again (its folder's name) and a backfilled month are replaced as before
+    assert _record_history(reports, params, month_end, {}, said.append, run="shop") is None
+
+
+def test_an_empty_or_impossible_month_is_refused_at_the_command_line(tmp_path):
+    params = write_params(tmp_path, "tiny")
+    for month, words in (("", "--month is empty (in a cron line, is its variable set?)"),
+                         ("0000-01", "--month '0000-01' is not a month")):
+        done = run_segkit("report", "--params", str(params), "--month", month, "--out", str(tmp_path / "r"))
+        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "r").exists()
+    for first in ("2025-6", "0000-01"):
+        done = run_segkit("backfill", "--params", str(params), "--from", first, "--to", "2025-07",
+                          "--out", str(tmp_path / "r"))
+        assert done.returncode == 2 and f"--from '{first}' is not a month" in done.stderr

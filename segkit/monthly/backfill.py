@@ -39,7 +39,13 @@ def month_ends(first: str, last: str) -> list[dt.date]:
     """The last days of the months from `first` to `last` (YYYY-MM, both included), oldest first.
     Raises ParamsError for a month that is not YYYY-MM or a range that runs backwards."""
     def parse(text: str, name: str) -> pd.Timestamp:
+        import re
+
+        from segkit.params import MONTH_PATTERN
+
         try:
+            if not re.fullmatch(MONTH_PATTERN, str(text)):  # 2025-6 or 0000-01 as --month refuses them
+                raise ValueError(text)
             return pd.Timestamp(dt.datetime.strptime(str(text), "%Y-%m"))
         except ValueError:
             raise ParamsError(f"--{name} {str(text)[:20]!r} is not a month: write it as YYYY-MM, e.g. 2025-01") from None

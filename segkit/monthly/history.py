@@ -20,7 +20,8 @@ Schema (read it with `duckdb.connect("reports/history.duckdb", read_only=True)` 
 - `runs`: one row per (run_name, month): as_of (date), the number of customers written, made_by
   ("report": a whole report, with its clusters and value figures; "backfill": `segkit backfill`,
   classes only; NULL: written by segkit before 0.2) and standards (JSON: the params the classes
-  depend on, `classification_standards`; NULL before 0.2).
+  depend on, `classification_standards`; NULL before 0.2) and run (the report's folder name, e.g.
+  monthly-2025-11; NULL for a backfill and before 0.2).
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS kpis (run_name VARCHAR NOT NULL, month DATE NOT NULL, name VARCHAR NOT NULL, "
     "value DOUBLE, PRIMARY KEY (run_name, month, name))",
     "CREATE TABLE IF NOT EXISTS runs (run_name VARCHAR NOT NULL, month DATE NOT NULL, as_of DATE NOT NULL, "
-    "customers BIGINT NOT NULL, made_by VARCHAR, standards VARCHAR, PRIMARY KEY (run_name, month))",
+    "customers BIGINT NOT NULL, made_by VARCHAR, standards VARCHAR, run VARCHAR, PRIMARY KEY (run_name, month))",
     # a history written before 0.2 gains the two columns (NULL for its months)
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS made_by VARCHAR",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS standards VARCHAR",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS run VARCHAR",
 )
 MADE_BY = ("report", "backfill")
 
@@ -105,11 +107,13 @@ def standards_changed(before: dict | None, now: dict) -> list[tuple[str, object,
 
 
 def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.DataFrame, kpis: dict[str, float],
-                timeout: float = 600, made_by: str = "report", standards: dict | None = None) -> int:
+                timeout: float = 600, made_by: str = "report", standards: dict | None = None,
+                run: str | None = None) -> int:
     """Write (or replace) one month of a run in the history, in one transaction under the history's
     lock: the per-customer classes of `profile` (customer_id and whichever of ASSIGNMENT_COLUMNS it
     has; `tags` may be a list per customer) and the numeric `kpis`. The month is `as_of`'s month.
-    `made_by` ("report" or "backfill") and `standards` (`classification_standards`) are kept in `runs`.
+    `made_by` ("report" or "backfill"), `standards` (`classification_standards`) and `run` (the
+    report's folder name) are kept in `runs`.
     Returns the number of customers written. Waits up to `timeout` seconds for another writer;
     raises DataError when the lock or the file cannot be had (the report itself stays good).
     """
@@ -152,8 +156,9 @@ def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.Dat
                                    *[f"CAST({c} AS {k}) AS {c}" for c, k in ASSIGNMENT_COLUMNS.items()]])
                 con.execute(f"INSERT INTO assignments ({columns}) SELECT {casts} FROM new_rows")
                 con.execute("INSERT INTO kpis SELECT run_name, month, name, value FROM new_kpis")
-                con.execute("INSERT INTO runs (run_name, month, as_of, customers, made_by, standards) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", [run_name, month, as_of, len(rows), made_by, standards_text])
+                con.execute("INSERT INTO runs (run_name, month, as_of, customers, made_by, standards, run) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [run_name, month, as_of, len(rows), made_by, standards_text, run])
                 con.execute("COMMIT")
             except Exception:
                 _rollback(con)
@@ -203,7 +208,8 @@ def read_history(path: str | Path, run_name: str | None = None) -> dict[str, pd.
     if not path.is_file():
         return {"assignments": pd.DataFrame(columns=["run_name", "month", "customer_id", *ASSIGNMENT_COLUMNS]),
                 "kpis": pd.DataFrame(columns=["run_name", "month", "name", "value"]),
-                "runs": pd.DataFrame(columns=["run_name", "month", "as_of", "customers", "made_by", "standards"])}
+                "runs": pd.DataFrame(columns=["run_name", "month", "as_of", "customers", "made_by", "standards",
+                                              "run"])}
     con = _connect(path, read_only=True)
     try:
         where, args = ("WHERE run_name = ?", [run_name]) if run_name is not None else ("", [])
@@ -239,6 +245,32 @@ def months_made(path: str | Path, run_name: str) -> dict[dt.date, str]:
     finally:
         con.close()
     return {_month(month): by for month, by in found}
+
+
+def month_held_by(path: str | Path, run_name: str, month: dt.date, run: str) -> str | None:
+    """The folder name of another report that wrote `month` of `run_name` into the history (a monthly
+    report, monthly-2025-06, when this run is monthly), or None: the month is not there, a backfill
+    wrote it, this run's folder `run` did, or the history does not say (written before 0.2). A report
+    does not replace another report's month unasked (`segkit report --force` does)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    con = _connect(path, read_only=True)
+    try:
+        columns = {row[0] for row in con.execute("SELECT column_name FROM duckdb_columns() "
+                                                  "WHERE table_name = 'runs'").fetchall()}
+        if not {"made_by", "run"} <= columns:
+            return None
+        found = con.execute("SELECT run FROM runs WHERE run_name = ? AND month = ? AND made_by = 'report'",
+                            [run_name, _month(month)]).fetchone()
+    finally:
+        con.close()
+    return found[0] if found and found[0] and found[0] != run else None
+
+
+def is_month_end(day: dt.date) -> bool:
+    """Whether `day` is the last day of its month: the history keeps whole months only."""
+    return (day + dt.timedelta(days=1)).month != day.month
 
 
 def month_standards(path: str | Path, run_name: str, month: dt.date) -> dict | None:
@@ -284,7 +316,7 @@ def previous_month_classes(path: str | Path, run_name: str, month: dt.date,
 
 
 def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict[str, float],
-               timeout: float = 600, standards: dict | None = None) -> int:
+               timeout: float = 600, standards: dict | None = None, run: str | None = None) -> int:
     """Write a finished run's month into the history: the as-of date from its run.json, each
     customer's classes from its profile (with the cluster of its clusters stage, where present) and
     its headline `kpis`. Returns the number of customers written (see `write_month`)."""
@@ -303,4 +335,4 @@ def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict
     # the KPIs the report computed (the finished report's folder is read, not written)
     figures = month_figures(profile, None, as_of, kpis=monthly_kpis_stage(data_dir, save=False))
     return write_month(path, run_name, as_of, profile, {**figures, **kpis}, timeout=timeout, made_by="report",
-                       standards=standards)
+                       standards=standards, run=run)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from segkit.errors import SegkitError
-from segkit.params import Params, load_params, require_source
+from segkit.params import MONTH_PATTERN, Params, load_params, require_source
 from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
 from segkit.report.pages import NOTEBOOKS, export_html, notebooks_for, write_index
@@ -94,7 +94,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     started = time.perf_counter()
     params_path = Path(params_path).resolve()
     overrides = list(overrides)  # papermill passes literals: a list, never a tuple
-    month = resolve_month(month) if month else month
+    month = resolve_month(month) if month is not None else month
     if month:  # the command line's month wins over the file's as_of (a monthly run of any params file)
         as_of = load_params(params_path, overrides).as_of
         if as_of is not None:
@@ -210,7 +210,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 write_manifest(work / "manifest.json", params, params_path, work, timings)
                 doing = f"putting the report in place in {final}"
                 _replace(final, work)
-                history = _record_history(reports_dir, params, final / "data", kpis, progress)
+                history = _record_history(reports_dir, params, final / "data", kpis, progress, run=name, force=force)
             except BaseException as error:
                 stack.close()
                 kept = _set_aside(work, failed)
@@ -331,8 +331,11 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
     --month, for anything else that is not a month (2024-00, 2024-1, May)."""
     from segkit.errors import ParamsError
 
+    if not month.strip():
+        raise ParamsError("--month is empty (in a cron line, is its variable set?): give a month as YYYY-MM "
+                          "(e.g. 2026-10), or `last` for the month that ended most recently")
     if month.strip().lower() != "last":
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month.strip()):
+        if not re.fullmatch(MONTH_PATTERN, month.strip()):
             raise ParamsError(f"--month {month[:20]!r} is not a month: write it as YYYY-MM (e.g. 2026-10, months "
                               "01 to 12), or `last` for the month that ended most recently")
         return month.strip()
@@ -351,15 +354,32 @@ def _made_when(folder: Path) -> str:
 
 
 def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dict,
-                    progress: Callable[[str], None]) -> str | None:
+                    progress: Callable[[str], None], run: str | None = None, force: bool = False) -> str | None:
     """Write the finished run's month into the history beside the reports (`segkit.monthly.history`).
     The report is already in place: a failure here leaves it good and is said, not raised; the next
-    run finds the month missing from the history. Returns the reason it failed, or None."""
-    from segkit.monthly.history import classification_standards, history_path, record_run
+    run finds the month missing from the history. Not written, and said: a run whose as-of date is
+    not a month's end (the history keeps whole months), and, unless `force`, a month another report
+    (another folder than `run`) wrote. Returns the reason it was not written, or None."""
+    from segkit.monthly.history import (classification_standards, history_path, is_month_end, month_held_by,
+                                        record_run)
+    from segkit.store import load_run_info
 
     path = history_path(reports_dir)
     try:
-        written = record_run(path, params.run_name, data_dir, kpis, standards=classification_standards(params))
+        as_of = dt.date.fromisoformat(str(load_run_info(data_dir)["as_of"]))
+        if not is_month_end(as_of):
+            reason = f"the data end on {as_of}, not at the end of {as_of:%Y-%m}"
+            progress(f"history: not updated: {reason}, and the history keeps whole months (a month's figures "
+                     f"from part of it would read as a fall); run with --month {as_of:%Y-%m} once its data "
+                     "are complete, or --month for an earlier month")
+            return reason
+        other = None if force else month_held_by(path, params.run_name, as_of, run or params.run_name)
+        if other:
+            reason = f"its month {as_of:%Y-%m} of {params.run_name} is the report {other}'s"
+            progress(f"history: not updated: {reason}; add --force to replace it with this run")
+            return reason
+        written = record_run(path, params.run_name, data_dir, kpis, standards=classification_standards(params),
+                             run=run)
     except Exception as error:  # any failure: the report stands, the history waits for the next run
         reason = _cut(error)
         progress(f"the history in {path} was not updated ({reason}); the report is good, and the next run "
