@@ -72,8 +72,8 @@ def test_the_command_line_blames_month_not_set(tmp_path):
 
 @pytest.fixture(scope="module")
 def edges(tmp_path_factory):
-    """A backfill of the tiny demo (2024-01-01 to a last order on 2025-01-04) from two months before
-    to two months after."""
+    """A backfill of the tiny demo (rows used from 2024-01 to 2024-12-31; a return dated 2025-01-04 is
+    set aside) from two months before to three months after."""
     folder = tmp_path_factory.mktemp("edges")
     params = write_params(folder, "tiny")
     return params, folder, backfill(params, "2023-11", "2025-03", folder / "reports")
@@ -82,23 +82,23 @@ def edges(tmp_path_factory):
 def test_a_backfill_writes_the_months_the_data_hold_and_says_the_others(edges):
     params, folder, months = edges
     written = [m.as_of.strftime("%Y-%m") for m in months if m.skipped is None]
-    assert written == [f"2024-{m:02d}" for m in range(1, 13)] + ["2025-01"]
+    assert written == [f"2024-{m:02d}" for m in range(1, 13)]
     reasons = {m.as_of.strftime("%Y-%m"): m.skipped for m in months if m.skipped}
-    assert reasons == {"2023-11": "before_data", "2023-12": "before_data", "2025-02": "after_data",
-                       "2025-03": "after_data"}
+    assert reasons == {"2023-11": "before_data", "2023-12": "before_data", "2025-01": "after_data",
+                       "2025-02": "after_data", "2025-03": "after_data"}
     first = clean_transactions(None, load_source(load_params(params).source, params).transactions).clean["ordered_at"].min()
     assert all(f"the data start on {first:%Y-%m-%d}, after this month" in m.why
                for m in months if m.skipped == "before_data")
-    assert all("the data end on 2025-01-04" in m.why for m in months if m.skipped == "after_data")
+    assert all("the data end on 2024-12-31" in m.why for m in months if m.skipped == "after_data")
     runs = read_history(history_path(folder / "reports"), "tiny")["runs"]
-    assert len(runs) == 13 and set(runs["made_by"]) == {"backfill"}
+    assert len(runs) == 12 and set(runs["made_by"]) == {"backfill"}
     assert standards_changed(__import__("json").loads(runs["standards"].iloc[0]),
                              classification_standards(load_params(params))) == []
 
 
 def test_a_backfill_with_no_month_in_the_data_fails_saying_why(edges, tmp_path):
     params, _, _ = edges
-    with pytest.raises(DataError, match=r"no month from 2025-03 to 2025-04 was written \(skipped: the data end on 2025-01-04"):
+    with pytest.raises(DataError, match=r"no month from 2025-03 to 2025-04 was written \(skipped: the data end on 2024-12-31"):
         backfill(params, "2025-03", "2025-04", tmp_path / "reports")
 
 
@@ -118,9 +118,9 @@ def test_a_month_a_report_wrote_is_kept_unless_force(edges, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "done: 1 month written in" in done.stderr
     assert months_made(path, "tiny")[dt.date(2024, 11, 1)] == "backfill"
-    said = run_segkit("backfill", "--params", str(params), "--from", "2025-01", "--to", "2025-02",
+    said = run_segkit("backfill", "--params", str(params), "--from", "2024-12", "--to", "2025-01",
                       "--out", str(tmp_path / "reports"))
-    assert said.returncode == 0 and "2025-02: skipped: the data end on 2025-01-04, before this month" in said.stderr
+    assert said.returncode == 0 and "2025-01: skipped: the data end on 2024-12-31, before this month" in said.stderr
     assert "1 month written in" in said.stderr and "(1 skipped, said above)" in said.stderr
 
 
@@ -141,7 +141,7 @@ def test_a_monthly_report_after_the_data_end_fails_in_one_message_naming_the_las
     done = run_segkit("report", "--params", str(params), "--month", "2025-03", "--no-pdf", "--out",
                       str(tmp_path / "reports"))
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "the data end on 2025-01-04, before the month 2025-03 starts" in done.stderr, done.stderr
+    assert "the data end on 2024-12-31, before the month 2025-03 starts" in done.stderr, done.stderr
     assert not (tmp_path / "reports" / "tiny-2025-03").exists()
     assert not (tmp_path / "reports" / "history.duckdb").exists()
 
@@ -192,3 +192,34 @@ def test_an_empty_or_impossible_month_is_refused_at_the_command_line(tmp_path):
         done = run_segkit("backfill", "--params", str(params), "--from", first, "--to", "2025-07",
                           "--out", str(tmp_path / "r"))
         assert done.returncode == 2 and f"--from '{first}' is not a month" in done.stderr
+
+
+def test_a_feed_that_stops_mid_month_is_noted_and_a_typo_date_is_not_hidden_after_the_as_of_date():
+    many = rows([f"2025-{m:02d}-{d:02d}" for m in range(1, 7) for d in (3, 15)] * 60 + ["2099-01-01"])
+    result = clean_transactions(None, many, as_of=dt.date(2025, 6, 30), period_start=dt.date(2025, 6, 1))
+    note = [n for n in result.notes if n["key"] == "month_partly_covered"]
+    assert note == [{"key": "month_partly_covered", "month": "2025-06", "last": "2025-06-15", "as_of": "2025-06-30",
+                     "days": 15}]
+    # the 2099 row is a typo, said as such, not one of "the rows after the as-of date"
+    aside = result.quarantine.set_index("source_row")["reason"]
+    assert aside[len(many)] == "implausible_future_date"
+    assert "after_as_of" not in set(aside)
+    # an earlier month of the same data: the rows after it are later months' (after_as_of), no note
+    may = clean_transactions(None, many, as_of=dt.date(2025, 5, 31), period_start=dt.date(2025, 5, 1))
+    assert not [n for n in may.notes if n["key"] == "month_partly_covered"]
+    reasons = may.quarantine["reason"].value_counts().to_dict()
+    assert reasons == {"after_as_of": 120, "implausible_future_date": 1}
+
+
+def test_a_month_the_data_cover_in_part_is_not_written_into_the_history(tmp_path):
+    from segkit.report.runner import _record_history
+    from segkit.store import save_run_info
+
+    params = load_params(write_params(tmp_path, "shop"))
+    data = fake_run(tmp_path / "june", "2025-06-30")
+    save_run_info(data, cleaning_notes=[{"key": "month_partly_covered", "month": "2025-06", "last": "2025-06-15",
+                                         "as_of": "2025-06-30", "days": 15}])
+    said = []
+    reason = _record_history(tmp_path / "reports", params, data, {}, said.append, run="shop-2025-06")
+    assert reason == "the data end on 2025-06-15, not at the end of 2025-06"
+    assert not history_path(tmp_path / "reports").exists()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -258,6 +258,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         if beyond:
             notes.append({"key": "as_of_future_dates", "rows": beyond, "after": future_after.isoformat(),
                           "margin_days": FUTURE_MARGIN_DAYS, "quantile": FUTURE_QUANTILE})
+    elif int(table.filter(table.ordered_at.date() > ibis.date(as_of)).count().to_pyarrow().as_py()):
+        # rows after the as-of date: those far beyond nearly all the others are typos (2099 for 2025), set
+        # aside as such, not hidden among the rows of later months; a given as_of past the bound keeps its rows
+        bound, _ = _future_bound(table)
+        future_after = max(bound, as_of) if bound is not None else None
     table = _mark_implausible_dates(table, rules.min_date, future_after, headers.get("ordered_at", "ordered_at"))
     if as_of is None:
         usable = ~_missing_id(table.customer_id) & table.amount.notnull()
@@ -292,7 +297,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine for "
                           "each row and its reason, and fix the source, the column map or the cleaning rules", result)
     if period_start is not None:
-        _check_period_reached(clean, table, period_start)
+        last = _check_period_reached(clean, ledger, period_start)
+        if last is not None and last < as_of:  # the data stop inside the month: its figures cover part of it
+            result = replace(result, notes=(*result.notes, {
+                "key": "month_partly_covered", "month": f"{period_start:%Y-%m}", "last": last.isoformat(),
+                "as_of": as_of.isoformat(), "days": (as_of - last).days}))
     return _settle(result, judged, rules)
 
 
@@ -312,22 +321,17 @@ def _data_start_hint(judged: ibis.Table, ledger: pd.DataFrame, as_of: dt.date) -
             "month (or as_of) on or after it")
 
 
-def _check_period_reached(clean: ibis.Table, table: ibis.Table, period_start: dt.date) -> None:
-    """Raise MonthNotInData when the data end before `period_start`: no row used is dated on or after
-    it, and no plausible row of `table` (the input) is either. Plausible: on or before the bound
-    `_future_bound` draws, so that a typo dated 2099 does not count as the data reaching the month;
-    a month without purchases inside the data's span passes (the data go on after it)."""
+def _check_period_reached(clean: ibis.Table, ledger: pd.DataFrame, period_start: dt.date) -> dt.date | None:
+    """The data's last date when they end in or before the period (no plausible row is dated after
+    the as-of date: a typo dated 2099 is `implausible_future_date`, not `after_as_of`), None when
+    they go on after it. Raises MonthNotInData when they end before `period_start`; a month without
+    purchases inside the data's span passes (the data go on after it)."""
+    if _rows_set_aside(ledger, "after_as_of") > 0:
+        return None
     last = clean.ordered_at.max().to_pyarrow().as_py()
-    if last is not None and last.date() >= period_start:
-        return
-    bound, _ = _future_bound(table)
-    if bound is not None:
-        dated = table.filter(table.ordered_at.notnull() & (table.ordered_at.date() <= ibis.date(bound)))
-        reach = dated.ordered_at.max().to_pyarrow().as_py()
-        if reach is not None and reach.date() >= period_start:
-            return
-        last = reach if reach is not None else last
     last = last.date() if last is not None else None
+    if last is not None and last >= period_start:
+        return last
     month = f"{period_start:%Y-%m}"
     if last is None:
         raise MonthNotInData(f"no row is dated in or before the month {month}", None)
@@ -340,7 +344,6 @@ def _check_period_reached(clean: ibis.Table, table: ibis.Table, period_start: dt
 def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanResult:
     """The result with its customers decided (segkit.intake.returns.settle_customers) and, where
     returns are marked, what their treatment changed."""
-    from dataclasses import replace
 
     returns = rules.returns
     scored, customer_ledger, aside = settle_customers(result.table, returns.net_negative)

@@ -366,9 +366,12 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
 
     path = history_path(reports_dir)
     try:
-        as_of = dt.date.fromisoformat(str(load_run_info(data_dir)["as_of"]))
-        if not is_month_end(as_of):
-            reason = f"the data end on {as_of}, not at the end of {as_of:%Y-%m}"
+        info = load_run_info(data_dir)
+        as_of = dt.date.fromisoformat(str(info["as_of"]))
+        partly = next((note for note in info.get("cleaning_notes") or [] if note.get("key") == "month_partly_covered"),
+                      None)
+        if partly or not is_month_end(as_of):
+            reason = f"the data end on {partly['last'] if partly else as_of}, not at the end of {as_of:%Y-%m}"
             progress(f"history: not updated: {reason}, and the history keeps whole months (a month's figures "
                      f"from part of it would read as a fall); run with --month {as_of:%Y-%m} once its data "
                      "are complete, or --month for an earlier month")
