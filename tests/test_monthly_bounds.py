@@ -223,3 +223,12 @@ def test_a_month_the_data_cover_in_part_is_not_written_into_the_history(tmp_path
     reason = _record_history(tmp_path / "reports", params, data, {}, said.append, run="shop-2025-06")
     assert reason == "the data end on 2025-06-15, not at the end of 2025-06"
     assert not history_path(tmp_path / "reports").exists()
+
+
+def test_the_index_says_a_month_is_covered_in_part_in_both_languages():
+    from segkit.report.pages import headline_caveats
+
+    info = {"cleaning_notes": [{"key": "month_partly_covered", "month": "2025-06", "last": "2025-06-15",
+                                "as_of": "2025-06-30", "days": 15}]}
+    assert "The data end on 2025-06-15, 15 days before the end of 2025-06" in str(headline_caveats(info, "en"))
+    assert "数据截至 2025-06-15，比 2025-06 月末（2025-06-30）早 15 天" in str(headline_caveats(info, "zh"))
