@@ -1575,6 +1575,34 @@ def _check_references(params: Params) -> None:
     if unknown:
         raise ParamsError(f"strategies: {cut(', '.join(unknown), 200)} is not a segment of {grid.name} or {classes.name} "
                           f"(segments: {', '.join(sorted(codes))})")
+    if "alerts" in params.model_fields_set:  # the params' own rules (segkit's defaults fit whatever maps run)
+        _check_alerts(params.alerts, set(grid.codes) | set(fallback.codes), set(classes.codes))
+
+
+def _check_alerts(alerts, segments: set[str], classes: set[str]) -> None:
+    """Each alert names a figure the monthly runs measure (`segkit.monthly.trends.KPIS`, or share_<a
+    segment code>) or classes of its map: a typo is refused here, with the closest name, rather than
+    after a whole report's notebooks have run (06_migration checks again, against the run's figures)."""
+    from segkit.monthly.trends import KPIS
+
+    figures = [*KPIS, *sorted(f"share_{code}" for code in segments)]
+    for number, rule in enumerate(alerts):
+        if rule.kind == "moved":
+            valid = segments if rule.map == "segment" else classes
+            for key, names in (("from", rule.from_classes), ("to", rule.to_classes)):
+                for name in names:
+                    if name not in valid:
+                        raise ParamsError(f"alerts[{number}].{key}: {name!r} is not a class of the {rule.map} map"
+                                          f"{_closest(name, valid)} (its codes: {', '.join(sorted(valid))})")
+        elif rule.kpi not in figures:
+            raise ParamsError(f"alerts[{number}].kpi: {rule.kpi!r} is not a figure the monthly runs measure"
+                              f"{_closest(rule.kpi, figures)} (figures: {', '.join(KPIS)}, share_<segment code>)")
+
+
+def _closest(name: str, choices) -> str:
+    """"; did you mean 'x'?" for the closest of `choices` (difflib), or "" when none is close."""
+    found = difflib.get_close_matches(str(name), sorted(choices), n=1)
+    return f"; did you mean {found[0]!r}?" if found else ""
 
 
 @dataclass(frozen=True)

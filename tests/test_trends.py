@@ -1,5 +1,6 @@
 """KPIs over time and the alert rules, on frames small enough to check by hand."""
 
+import re
 import datetime as dt
 
 import numpy as np
@@ -99,3 +100,27 @@ def test_rules_that_name_what_the_run_does_not_have_are_refused_by_number():
 def test_an_incomplete_rule_is_a_params_error(rule, message):
     with pytest.raises(ValidationError, match=message):
         Alert.model_validate(rule)
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"kind": "level", "kpi": "retension_rate", "below": 0.3},
+     "alerts[0].kpi: 'retension_rate' is not a figure the monthly runs measure; did you mean 'retention_rate'?"),
+    ({"kind": "change", "kpi": "share_champion", "below": -0.1},
+     "alerts[0].kpi: 'share_champion' is not a figure the monthly runs measure; did you mean 'share_champions'?"),
+    ({"kind": "moved", "from": ["champion"], "to": ["at_risk"], "above": 0.1},
+     "alerts[0].from: 'champion' is not a class of the segment map; did you mean 'champions'?"),
+    ({"kind": "moved", "map": "rfm_class", "from": ["important_value"], "to": ["at_risk"], "above": 0.1},
+     "alerts[0].to: 'at_risk' is not a class of the rfm_class map"),
+])
+def test_an_alert_naming_no_figure_or_class_is_refused_with_the_params(rule, message):
+    """A typo in an alert is refused when the params are read (segkit check, before a report runs its
+    notebooks), with the closest name; segkit's own figures, shares and classes pass."""
+    from segkit.errors import ParamsError
+    from segkit.params import validate_params
+
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        validate_params({"alerts": [rule]})
+    good = [{"kind": "level", "kpi": "retention_rate", "below": 0.3},
+            {"kind": "change", "kpi": "share_at_risk", "above": 0.05},
+            {"kind": "moved", "map": "rfm_class", "from": ["important_value"], "to": ["general_winback"], "above": 0.1}]
+    assert len(validate_params({"alerts": good}).alerts) == 3
