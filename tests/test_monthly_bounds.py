@@ -232,3 +232,39 @@ def test_the_index_says_a_month_is_covered_in_part_in_both_languages():
                                 "as_of": "2025-06-30", "days": 15}]}
     assert "The data end on 2025-06-15, 15 days before the end of 2025-06" in str(headline_caveats(info, "en"))
     assert "数据截至 2025-06-15，比 2025-06 月末（2025-06-30）早 15 天" in str(headline_caveats(info, "zh"))
+
+
+def file_params(folder, text: str):
+    (folder / "orders.csv").write_text(text, encoding="utf-8")
+    path = folder / "shop.yaml"
+    path.write_text("run_name: shop\nsource:\n  kind: file\n  transactions:\n    path: orders.csv\n    columns: "
+                    "{customer_id: cust, ordered_at: day, amount: total}\n", encoding="utf-8")
+    return path
+
+
+def test_no_usable_row_in_a_backfilled_month_says_the_month_and_where_to_see_the_rows(tmp_path):
+    params = file_params(tmp_path, "cust,day,total\n,2025-04-03,10\n,2025-04-09,5\nC1,2025-04-10,-3\n")
+    with pytest.raises(DataError) as failed:
+        backfill(params, "2025-04", "2025-04", tmp_path / "reports")
+    message = str(failed.value)
+    assert message.startswith("2025-04: all 3 rows were set aside (missing_customer_id: 2, non_positive_amount: 1)")
+    assert f"run `segkit report --params {params} --month 2025-04` to see each row set aside" in message
+    assert "see the quarantine" not in message
+
+
+def test_a_file_with_only_its_header_names_the_file(tmp_path):
+    from segkit.intake.cleaning import NoTransactions, clean_and_save
+
+    params = file_params(tmp_path, "cust,day,total\n")
+    intake = load_source(load_params(params).source, params)
+    with pytest.raises(NoTransactions) as failed:
+        clean_and_save(intake, tmp_path / "data")
+    assert "orders.csv" in str(failed.value) and "there are no transactions" in str(failed.value)
+    assert "a file with only its header?" in str(failed.value)
+
+
+def test_a_month_before_the_data_gives_no_advice_to_fix_the_data():
+    with pytest.raises(NoCleanRows) as refused:
+        clean_transactions(None, rows(["2024-01-05", "2024-02-11"]), as_of=dt.date(2023, 10, 31))
+    assert str(refused.value).startswith("all 2 rows are dated after the as-of date; the data start on 2024-01-05")
+    assert "fix the source" not in str(refused.value)

@@ -1,7 +1,7 @@
 """KPIs over time and the alert rules, on frames small enough to check by hand."""
 
-import re
 import datetime as dt
+import re
 
 import numpy as np
 import pandas as pd

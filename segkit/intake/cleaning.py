@@ -161,6 +161,10 @@ class NoCleanRows(DataError):
         self.result = result
 
 
+class NoTransactions(DataError):
+    """The source holds no transaction at all (a file with only its header, an empty table)."""
+
+
 class MonthNotInData(DataError):
     """The month a monthly run reports lies after the data's last transaction: the source does not
     reach it yet (a late feed, or a month typed wrong). `last` is the data's last date."""
@@ -248,7 +252,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
-        raise DataError("the transactions are empty: no rows to analyse")
+        raise NoTransactions("there are no transactions: the source holds no rows (a file with only its header?); "
+                             "export the data again, or check the file or table the params name")
     # As-of: given, or the latest date of the rows that can be used once the date typos are set
     # aside (never the wall clock: a run on the same rows gives the same as-of date).
     as_of_rule = "given"
@@ -293,9 +298,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         mark = next((n for n in notes if n["key"] == "decimal_mark_differs"), None)
         hint = "" if mark is None else (f'; the {mark["column"]} column looks written with a decimal "{mark["other"]}" '
                                         f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
-        hint += _data_start_hint(judged, ledger, as_of)
-        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine for "
-                          "each row and its reason, and fix the source, the column map or the cleaning rules", result)
+        start = _data_start_hint(judged, ledger, as_of)
+        if start and _rows_set_aside(ledger, "after_as_of") == total:  # only the date: nothing to fix in the data
+            raise NoCleanRows(f"all {total} rows are dated after the as-of date{start}", result)
+        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}{start}; see the quarantine "
+                          "for each row and its reason, and fix the source, the column map or the cleaning rules", result)
     if period_start is not None:
         last = _check_period_reached(clean, ledger, period_start)
         if last is not None and last < as_of:  # the data stop inside the month: its figures cover part of it
@@ -1155,6 +1162,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
                                     minor_unit=minor_unit, currency_code=currency_code, period_start=period_start)
     except MonthNotInData as err:
         raise MonthNotInData(f"{intake.origin}: {err}", err.last) from None
+    except NoTransactions as err:
+        raise NoTransactions(f"{intake.origin}: {err}") from None
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None

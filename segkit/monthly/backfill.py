@@ -154,8 +154,11 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                            if err.last else "skipped: no row is dated in or before this month")
             except NoCleanRows as err:
                 first_date = _data_start(err)
-                if first_date is None:
-                    raise
+                if first_date is None:  # no row of the month can be used: said with the month, and where to look
+                    raise DataError(f"{as_of:%Y-%m}: {str(err).split('; see the quarantine')[0]}; run `segkit report "
+                                    f"--params {params_path} --month {as_of:%Y-%m}` to see each row set aside and "
+                                    "why (01_cleaning and its quarantine), then fix the source, the column map or "
+                                    "the cleaning rules") from None
                 skipped = ("before_data", f"skipped: the data start on {first_date}, after this month")
         if skipped:
             done.append(BackfilledMonth(as_of, 0, round(time.perf_counter() - tick, 2), *skipped))
