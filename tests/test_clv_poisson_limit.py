@@ -242,6 +242,7 @@ def test_the_value_page_says_which_limit_was_used(seed, drop, key, limit, englis
     in_english, in_chinese = say_each(models.fit_messages("en"), "en").markup, say_each(models.fit_messages("zh"), "zh").markup
     assert english in in_english and "It is a proper fit." in in_english and "r and alpha" in in_english
     assert chinese in in_chinese and "BG/NBD 的极限模型" in in_chinese and "grow together" not in in_chinese
+    assert " /周" in in_chinese and "/ week" not in in_chinese  # the limit's rate per week, in the page's words
     # the limit's predictions reach the page
     value = customer_value(s, models)
     assert value["p_alive"].between(0, 1).all() and np.isfinite(value["expected_purchases"]).all()

@@ -215,6 +215,10 @@ def test_each_reason_to_set_a_row_aside():
     assert details[5] == "same as row 4"
     assert details[6].startswith("customer D is on rows that differ (rows 6, 7)")
     assert details[12] == 'n "1.5" is not a whole number'  # the table's own column, as the map names it
+    assert details[11] == 'n "two" is not a number; write it as a whole number, like 12'  # a count, not money
+    assert details[14] == 'total "1,2O" is not a number; write it like 1234.50'
+    from segkit.i18n import detail_text
+    assert detail_text(details[11], "zh", {"orders": "n"}) == 'n "two" 不是数字；请写成整数，如 12'
     assert details[3] == "id is empty"
     assert details[16] == "total -5 is below zero" and details[17] == "n -1 is below zero"
     assert details[19] == "first 2024-06-20 is after last 2024-06-01"

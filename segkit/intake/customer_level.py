@@ -352,8 +352,10 @@ def _whole_numbers(table: pd.DataFrame, name: str, parts: list[str], decimal_mar
         text = label + ' "' + given.astype("string") + '" '
         infinite = _infinite(given)
         verdict.mark(f"missing_{word}", value.isna() & ~parsed.unreadable() & ~infinite, f"{label} is empty")
-        if parsed.problem is not None:
-            verdict.mark(f"unreadable_{word}", parsed.unreadable(), text + parsed.problem.astype("string"))
+        if parsed.problem is not None:  # a count or a number of days: whole numbers, said as such
+            problem = parsed.problem.astype("string").str.replace(r"; write it like 1234[.,]50$",
+                                                                  "; write it as a whole number, like 12", regex=True)
+            verdict.mark(f"unreadable_{word}", parsed.unreadable(), text + problem)
         verdict.mark(f"unreadable_{word}", infinite, text + "is not a finite number")
         verdict.mark(f"unreadable_{word}", value.notna() & (value != np.floor(value)), text + "is not a whole number")
         total = total + value

@@ -142,7 +142,8 @@ class ValueModels:
         one per model whose fit did not converge, then the notes; [] when there is nothing to say."""
         notes = self.notes
         # the limiting model's note says it is a proper fit: not when that fit did not converge either
-        limits = [(f"value.limit.{_KEYS[limit.model]}{_LIMIT_KEYS.get(limit.limit, '')}", {"detail": limit.detail})
+        limits = [(f"value.limit.{_KEYS[limit.model]}{_LIMIT_KEYS.get(limit.limit, '')}",
+                   {"detail": _units_in(limit.detail, lang)})
                   for limit in self.limits if limit.model in _KEYS and limit.model not in self.unconverged]
         return (caveat_messages(self.caveats, lang) + limits
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
@@ -422,3 +423,12 @@ def value_findings(profile: pd.DataFrame, value: pd.DataFrame | None, alive_thre
     high = value["clv_tier"] == "high"
     return {"high": int(high.sum()), "share": float(value.loc[high, "clv"].sum() / total),
             "slipping": len(slipping_valuable(profile, value, alive_threshold))}
+
+
+def _units_in(detail: str, lang: str) -> str:
+    """A fitted limit's values ("mu = 0.01282 / week") with the time unit in `lang` ("mu = 0.01282 /周")."""
+    import re
+
+    if lang != "zh":
+        return detail
+    return re.sub(r" / (day|week|month)\b", lambda found: " /" + t(f"unit.{found.group(1)}s", lang), detail)
