@@ -64,6 +64,9 @@ _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 70, 70, 40
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 5
 
 
+# currencies as people often write them, with their ISO 4217 codes (suggested, never assumed)
+CURRENCY_NAMES = {"RMB": "CNY", "YUAN": "CNY", "NTD": "TWD", "NT$": "TWD", "YEN": "JPY", "UKP": "GBP",
+                  "EURO": "EUR", "US$": "USD", "HK$": "HKD", "WON": "KRW", "RUPEE": "INR"}
 # a month as YYYY-MM: years 0001-9999 (Python's dates), months 01-12
 MONTH_PATTERN = r"(000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d\d\d)-(0[1-9]|1[0-2])"
 
@@ -1268,7 +1271,9 @@ class Currency(_Model):
         from babel.numbers import list_currencies
 
         if value is not None and value not in list_currencies():
-            near = difflib.get_close_matches(value, sorted(list_currencies()), n=3)
+            # the names people write for a currency that are not its code (RMB for the yuan, NTD ...)
+            near = [code for name, code in CURRENCY_NAMES.items() if name == value.upper()]
+            near = near or difflib.get_close_matches(value, sorted(list_currencies()), n=3)
             raise ValueError(f"{value} is not an ISO 4217 currency code (CNY, USD, EUR, GBP, JPY, HKD ...)"
                              + (f"; did you mean {', '.join(near)}?" if near else ""))
         return value

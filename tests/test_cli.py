@@ -139,3 +139,18 @@ def test_a_params_file_without_a_source_is_refused_not_run_on_the_demo_data(tmp_
     assert not (tmp_path / "r").exists()
     params.write_text("run_name: shop\nsource: {kind: demo}\n", encoding="utf-8")
     assert run_segkit("check", "--params", str(params)).returncode == 0
+
+
+def test_near_misses_get_the_name_meant(tmp_path):
+    (tmp_path / "o.csv").write_text("cust,day,total\nC1,2025-01-02,10\n", encoding="utf-8")
+    columns = "{customer_id: cust, orderd_at: day, amount: total}"
+    (tmp_path / "a.yaml").write_text(f"source: {{kind: file, transactions: {{path: o.csv, columns: {columns}}}}}\n",
+                                     encoding="utf-8")
+    done = run_segkit("check", "--params", str(tmp_path / "a.yaml"))
+    assert done.returncode == 2 and "(did you mean 'ordered_at' for 'orderd_at'?)" in done.stderr, done.stderr
+    (tmp_path / "b.yaml").write_text("source: {kind: demo}\ncurrency: {code: RMB}\n", encoding="utf-8")
+    done = run_segkit("check", "--params", str(tmp_path / "b.yaml"))
+    assert done.returncode == 2 and "RMB is not an ISO 4217 currency code" in done.stderr
+    assert "did you mean CNY?" in done.stderr
+    done = run_segkit("export", str(tmp_path / "nothere"))
+    assert done.returncode != 0 and f"{tmp_path / 'nothere'} does not exist" in done.stderr

@@ -437,10 +437,14 @@ def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key
 
 def check_column_map(columns: dict[str, str], origin: str, key: str, extra: tuple[str, ...] = ()) -> None:
     """Refuse a column-map key that segkit does not use (the transactions' map: INPUT_COLUMNS)."""
+    import difflib
+
     unknown = set(columns) - set(INPUT_COLUMNS) - set(extra)
     if unknown:
-        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use; "
-                        f"map to {', '.join(INPUT_COLUMNS)} ({key})")
+        near = {name: difflib.get_close_matches(str(name), [*INPUT_COLUMNS, *extra], n=1) for name in sorted(unknown)}
+        hint = "; ".join(f"did you mean {found[0]!r} for {str(name)!r}?" for name, found in near.items() if found)
+        raise DataError(f"{origin}: the column map names {_listing(sorted(unknown))}, which segkit does not use"
+                        f"{' (' + hint + ')' if hint else ''}; map to {', '.join(INPUT_COLUMNS)} ({key})")
 
 
 def check_source(source: Source, params_path: str | Path | None = None) -> None:

@@ -1637,6 +1637,9 @@ def export_run_folder(run_folder: str | os.PathLike, formats: Iterable[str] | No
     what `segkit export RUN_FOLDER` does. Raises DataError when the folder is not a run."""
     folder = Path(run_folder)
     manifest = folder / "manifest.json"
+    if not folder.exists():
+        raise DataError(f"{folder} does not exist; give the folder of a run, e.g. reports/demo (`ls reports` lists "
+                        "them)")
     if not manifest.is_file():
         raise DataError(f"{folder} is not a segkit run folder (it has no manifest.json); give the folder of a run, "
                         "e.g. reports/demo")
