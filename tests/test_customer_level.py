@@ -537,3 +537,21 @@ def test_a_customer_tables_total_line_is_set_aside():
     assert got.features["customer_id"].tolist() == ["a", "b"] and got.features["revenue"].sum() == 30.0
     assert got.quarantine["reason"].tolist() == ["totals_row"]
     assert got.ledger.set_index("rule").loc["totals_row", "rows"] == 1
+
+
+def test_a_month_before_the_tables_export_is_refused_not_run_without_its_best_customers():
+    """A customer table is one picture: --month 2025-06 on a table exported at the end of 2025 would set
+    aside every customer who bought since, the most active first; the month of the export runs."""
+    from conftest import ROOT
+
+    params_path = ROOT / "params" / "customers-example.yaml"
+    early = segkit.load_params(params_path, ["as_of=null", "month=2025-06"])
+    with pytest.raises(DataError) as refused:
+        segkit.load_customer_level(early.source, params_path, as_of=early.as_of_date, month=early.month)
+    message = str(refused.value)
+    assert "a customer table is one picture, taken when it was exported" in message
+    assert "bought after the end of --month 2025-06 (2025-06-30)" in message and "run --month 2025-12" in message
+    export = segkit.load_params(params_path, ["as_of=null", "month=2025-12"])
+    whole = segkit.load_customer_level(export.source, params_path, as_of=export.as_of_date, month=export.month)
+    stated = segkit.load_customer_level(early.source, params_path, as_of=early.as_of_date)  # as_of stated: as before
+    assert len(whole.features) > len(stated.features) > 0

@@ -156,7 +156,7 @@ class NoCustomerRows(DataError):
 def load_customer_level(source: Source, params_path: str | Path | None = None, as_of: dt.date | None = None,
                         minor_unit: int = 2, max_amount: float = 1e12, decimal_mark: str = ".",
                         day_first: bool | None = None, activity_days: int = 90,
-                        currency_code: str | None = None) -> CustomerLevel:
+                        currency_code: str | None = None, month: str | None = None) -> CustomerLevel:
     """Read a `source.kind: customers` table (and source.surveys, if given) into per-customer features.
 
     The file is read by `segkit.intake.sources.read_file` (CSV, TSV, Excel, Parquet, DuckDB; UTF-8 or
@@ -170,6 +170,11 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
 
     Raises DataError naming the file and key when a mapped column is not there, and NoCustomerRows
     (a DataError, with the result) when every row is set aside. See `customer_level_table`.
+
+    `month` (YYYY-MM: a monthly run, `params.month`, with `as_of` its last day): a customer table is
+    one picture, taken when it was exported; a month that ends before customers' last purchases
+    would set the most active of them aside, so it is refused (DataError naming the latest last
+    purchase and the month to run instead).
     """
     if source.kind != "customers" or source.customers is None:
         raise DataError(f"load_customer_level reads source.kind customers with source.customers, got kind "
@@ -183,6 +188,18 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
     result = customer_level_table(raw, spec.columns, sums, as_of=as_of, minor_unit=minor_unit, max_amount=max_amount,
                                   decimal_mark=decimal_mark, day_first=day_first, activity_days=activity_days,
                                   origin=spec.path, currency_code=currency_code)
+    if month is not None and as_of is not None:
+        later = result.quarantine[result.quarantine["reason"] == "after_as_of"] if len(result.quarantine) else None
+        if later is not None and len(later):
+            dates = pd.to_datetime(later[[c for c in ("last_purchase", "first_purchase") if c in later.columns]]
+                                   .stack(), errors="coerce")
+            latest = dates.max()
+            shown = f" (the latest on {latest.date()}: run --month {latest:%Y-%m}, the month of the export)" \
+                if pd.notna(latest) else ""
+            raise DataError(f"{spec.path}: a customer table is one picture, taken when it was exported: "
+                            f"{len(later):,} customers bought after the end of --month {month} ({as_of}){shown}; "
+                            "an earlier month would set them aside. Earlier months need the transactions "
+                            "(source.kind: file or database)")
     if surveys_spec is not None:
         result = replace(result, surveys=read_customer_table(surveys_spec, "surveys"))
     return result
