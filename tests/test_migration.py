@@ -121,3 +121,18 @@ def test_slipped_customers_come_from_the_segments_or_the_eight_classes():
     assert moved["customer_id"].tolist() == ["c", "both", "s"]  # most revenue first; "new" had no class before
     assert moved.set_index("customer_id").loc["c", ["before", "after", "class_before", "class_after"]].tolist() == \
         ["loyal", "loyal", "important_value", "general_winback"]
+
+
+def test_the_slipped_table_says_which_move_each_column_is():
+    """A customer may slip in the eight classes and keep their segment: the table heads the segment
+    columns as segments and the class columns as classes, so such a row does not read as no move."""
+    from segkit.i18n import label_columns
+    from segkit.report.tables import slipped_table
+
+    slipped = pd.DataFrame({"customer_id": ["C1"], "before": ["cant_lose"], "after": ["cant_lose"],
+                            "class_before": ["important_retain"], "class_after": ["important_winback"],
+                            "revenue": [120.0]})
+    for lang, words in (("en", ["Segment last month", "Segment this month", "Class last month", "Class this month"]),
+                        ("zh", ["上月客户群", "本月客户群", "上月客户类别", "本月客户类别"])):
+        headers = list(label_columns(slipped_table(slipped, {}, lang), lang).columns)
+        assert headers[1:5] == words

@@ -310,9 +310,10 @@ def slipped_table(slipped: pd.DataFrame, labels: dict, lang: str, rows: int = 20
     value where present (`segkit.monthly.stage.slipped_customers`)."""
     shown = slipped.head(rows)
     classes = class_labels or {}
+    # "segment last month" beside "class last month": a row may have slipped in one of them only
     frame = pd.DataFrame({"customer_id": shown["customer_id"].astype(str).to_numpy(),
-                          "before": [labels.get(c, c) for c in shown["before"]],
-                          "after": [labels.get(c, c) for c in shown["after"]]})
+                          "segment_before": [labels.get(c, c) for c in shown["before"]],
+                          "segment_after": [labels.get(c, c) for c in shown["after"]]})
     if "class_before" in shown.columns:
         frame["class_before"] = [classes.get(c, c) for c in shown["class_before"]]
         frame["class_after"] = [classes.get(c, c) for c in shown["class_after"]]
