@@ -78,6 +78,9 @@ def test_index_figures_in_the_run_language_and_currency():
     assert zh["customers"] == f"{figures['customers'] / 1e4:.1f}万" and zh["rows_in"] == f"{120:.1f}万"
     assert zh["valuable"] == f"{figures['valuable']:,}" and zh["rows_aside"] == "80"
     assert zh["top_share"] == en["top_share"] and zh["clusters"] == "5"
+    assert "rows_later" not in en  # shown only when a monthly run has rows of later months
+    later = dict((key, value) for key, _, value in format_kpis(kpis(rows_later=1_234), validate_params({"lang": "en"})))
+    assert later["rows_later"] == "1,234"
 
 
 def test_tables_and_sentences_format_through_the_module():

@@ -46,7 +46,8 @@ def independent_kpis(params_path, overrides=()):
         "clusters": clusterer.k_,
         "silhouette": clusterer.silhouette_by_k_[clusterer.k_],
         "rows_in": len(intake.transactions),
-        "rows_aside": len(cleaned.quarantine),
+        "rows_aside": int((cleaned.quarantine["reason"] != "after_as_of").sum()),
+        "rows_later": int((cleaned.quarantine["reason"] == "after_as_of").sum()),
     }
 
 

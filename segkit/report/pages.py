@@ -301,6 +301,7 @@ def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
         ("silhouette", t("kpi.silhouette", lang), shown(kpis["silhouette"], lambda v: numbers.decimal_number(v, lang, 3))),
         ("rows_in", t("kpi.rows_in", lang), count(kpis["rows_in"])),
         ("rows_aside", t("kpi.rows_aside", lang), count(kpis["rows_aside"])),
+        *([("rows_later", t("kpi.rows_later", lang), count(kpis["rows_later"]))] if kpis.get("rows_later") else []),
     ]
 
 

@@ -463,7 +463,9 @@ def headline_kpis(data_dir: str | Path, top: float = 0.2, segment_map="rfm11") -
         "clusters": int(info["k"]) if clustered else NotMeasured(),
         "silhouette": round(float(silhouette), 4) if silhouette is not None else NotMeasured(),
         "rows_in": int(ledger["rows"].sum()),
-        "rows_aside": int(ledger.loc[ledger["outcome"] == "set_aside", "rows"].sum()),
+        # the rows of later months (a monthly run's, dated after its as-of date) are not a cleaning problem
+        "rows_aside": int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] != "after_as_of"), "rows"].sum()),
+        "rows_later": int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == "after_as_of"), "rows"].sum()),
     }
 
 
