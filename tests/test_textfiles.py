@@ -274,6 +274,21 @@ def test_gbk_then_pasted_utf8_is_refused_at_the_first_utf8_line(tmp_path):
         read_file(FileTable(path=str(path), encoding="gbk"))
 
 
+def test_gbk_then_utf8_that_gbk_cannot_read_is_refused_at_that_line_not_the_first(tmp_path):
+    """UTF-8 lines after a GBK export whose bytes are not GB18030 at all ("2024年12月13日": 年 then a
+    digit): the lines before read as GB18030, so the file changed its encoding at that line (it was
+    blamed on line 1 undetected, and on "no encoding segkit knows" when gb18030 was stated)."""
+    path = tmp_path / "orders.csv"
+    gbk = ("客户,日期,金额,品类\n" + "C1,2024-01-05,3,图书\n" * 30).encode("gbk")
+    utf8 = "C3,2024年12月13日,5,图书\n".encode("utf-8")
+    with pytest.raises(UnicodeDecodeError):
+        utf8.decode("gb18030")
+    path.write_bytes(gbk + utf8)
+    for stated in (None, "gb18030"):
+        with pytest.raises(DataError, match=r"orders.csv line 32 is UTF-8, not .*the encoding of the lines before it"):
+            read_file(FileTable(path=str(path), encoding=stated))
+
+
 def test_utf8_then_pasted_gbk_is_refused_at_the_first_gbk_line(tmp_path, monkeypatch):
     path = tmp_path / "orders.csv"
     path.write_bytes("客户,品类\nC1,图书\n".encode("utf-8") + "C2,图书\nC3,玩具\n".encode("gbk"))

@@ -288,6 +288,9 @@ class Decoded:
             data = err.object
             line = self._line_at(data, start)
             bad = bytes(data[start:start + 4])
+            if codecs.lookup(self.encoding).name != "utf-8" and _decodes(_line_of(bytes(data), start), "utf-8"):
+                # the lines before read as the encoding, this one is UTF-8: two exports pasted together
+                raise DataError(self._mixed(line, f"is UTF-8, not {self._name()}")) from None
             if self.stated:  # offer only encodings that read these bytes
                 fits = [name for name in _likely(bytes(data), True)
                         if codecs.lookup(name).name != codecs.lookup(self.stated).name]
@@ -326,7 +329,9 @@ class Decoded:
         for candidate in ("gb18030", "cp1252"):
             try:
                 readings[candidate] = codecs.getincrementaldecoder(candidate)().decode(chunk, final)
-            except UnicodeDecodeError:
+            except UnicodeDecodeError as err:
+                if candidate == "gb18030":
+                    self._refuse_gb18030_then_other(chunk, err.start)
                 continue
         if "gb18030" in readings and plausibility(readings["gb18030"]) >= 0.5:
             return "gb18030"
@@ -341,6 +346,26 @@ class Decoded:
         raise DataError(f"{self.path} line {line}: the encoding is not one segkit detects (tried {tried}; bytes "
                         f"{chunk[start:start + 4]!r}); {advice}, or save it again as UTF-8")
 
+    def _refuse_gb18030_then_other(self, chunk: bytes, start: int) -> None:
+        """Lines of GB18030 (Chinese text that reads plausibly so), then a line that is not: the file
+        changes its encoding part-way (a GBK export with UTF-8 lines pasted after it). Raises the
+        message naming that line (UTF-8 when it reads as UTF-8); returns when the lines before it
+        are not GB18030 text."""
+        before = chunk[:chunk.rfind(b"\n", 0, start) + 1]
+        if not before or not any(b > 0x7F for b in before):
+            return
+        try:
+            text = before.decode("gb18030")
+        except UnicodeDecodeError:
+            return
+        if plausibility(text) < 0.5:
+            return
+        self.encoding = "gb18030"
+        line = self._line_at(chunk, start)
+        what = ("is UTF-8, not GB18030 (GBK)" if _decodes(_line_of(chunk, start), "utf-8")
+                else f"does not decode as GB18030 (GBK) (bytes {chunk[start:start + 4]!r})")
+        raise DataError(self._mixed(line, what))
+
     def _check_pasted(self, raw: bytes) -> None:
         """Refuse the first run of bytes beyond ASCII in `raw` (a chunk as read, in a GB18030 or
         Windows-1252 file) that is plainly UTF-8: valid UTF-8 that reads better so (`_run_is_utf8`).
@@ -350,6 +375,21 @@ class Decoded:
         if pasted:
             start = next(m.start() for m in _HIGH_RUN.finditer(raw) if m.group() in pasted)
             raise DataError(self._mixed(self._line_at(raw, start), f"is UTF-8, not {self._name()}"))
+
+
+def _line_of(data: bytes, start: int) -> bytes:
+    """The line of `data` (without its line end) that holds the byte at `start`."""
+    begin = data.rfind(b"\n", 0, start) + 1
+    end = data.find(b"\n", start)
+    return data[begin:end if end >= 0 else len(data)].rstrip(b"\r")
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _utf8_after_bom(head: bytes, stated: str | None) -> bool:
