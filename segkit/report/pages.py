@@ -107,8 +107,9 @@ INDEX_CSS = """\
 h1 { margin-bottom: 0.1em; } .meta { color: var(--segkit-muted); margin-top: 0; }
 .kpis, .summary-figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }
 .summary-figures { grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); margin-bottom: 1em; }
-.kpi, .summary-figure { box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; }
+.kpi, .summary-figure { box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; container-type: inline-size; }
 .kpi .value, .summary-figure .value { font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: var(--segkit-accent); }
+@container (min-width: 1px) { .kpi .value, .summary-figure .value { font-size: min(1.6em, 10.5cqw); white-space: nowrap; overflow-wrap: normal; } }
 .kpi .label, .summary-figure .label { font-size: 0.85em; color: var(--segkit-muted); margin-top: 4px; }
 .segkit-summary { border-left: 4px solid var(--segkit-accent); padding: 0.2em 0 0.2em 1em; margin: 1.5em 0 2em; }
 .segkit-summary .summary-figure { background: #ffffff; }
