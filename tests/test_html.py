@@ -120,3 +120,8 @@ def test_a_dimension_is_named_in_the_pages_language_and_a_users_own_as_written()
     assert said["zh"][:2] == ["按品类划分的客户群。", "按“country”划分的客户群。"]
     assert said["zh"][2].startswith("数据中没有任何客户的“empty”有值")
     assert said["en"][:2] == ["Segments by category.", "Segments by country."]
+
+
+def test_distances_read_side_by_side_with_two_decimals_each():
+    markup = table(pd.DataFrame({"distance": [0.33, 0.558, 1.0]}), "en").to_html()
+    assert ">0.33<" in markup and ">0.56<" in markup and ">1.00<" in markup and "0.558" not in markup
