@@ -123,7 +123,8 @@ def backfill(params: ParamsOption,
              set_: SetOption = None,
              reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs and the history.")] = Path("reports"),
              force: Annotated[bool, typer.Option("--force", help="Also replace months that a whole report wrote "
-                                                 "(their clusters and value figures are then lost).")] = False
+                                                 "(their clusters and value figures are then lost), and write months "
+                                                 "the data reach only in part.")] = False
              ) -> None:
     """Write each month from --from to --to into the history (reports/history.duckdb): the customers
     classified as they stood at each month's end, and the month's figures. No HTML or PDF: fast.

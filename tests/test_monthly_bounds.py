@@ -194,21 +194,41 @@ def test_an_empty_or_impossible_month_is_refused_at_the_command_line(tmp_path):
         assert done.returncode == 2 and f"--from '{first}' is not a month" in done.stderr
 
 
+def daily(first: str, last: str, weekdays_only: bool = False) -> list[str]:
+    days = pd.date_range(first, last, freq="B" if weekdays_only else "D")
+    return [f"{day:%Y-%m-%d}" for day in days] * 3
+
+
 def test_a_feed_that_stops_mid_month_is_noted_and_a_typo_date_is_not_hidden_after_the_as_of_date():
-    many = rows([f"2025-{m:02d}-{d:02d}" for m in range(1, 7) for d in (3, 15)] * 60 + ["2099-01-01"])
+    many = rows(daily("2025-01-01", "2025-06-15") + ["2099-01-01"])
     result = clean_transactions(None, many, as_of=dt.date(2025, 6, 30), period_start=dt.date(2025, 6, 1))
     note = [n for n in result.notes if n["key"] == "month_partly_covered"]
     assert note == [{"key": "month_partly_covered", "month": "2025-06", "last": "2025-06-15", "as_of": "2025-06-30",
-                     "days": 15}]
+                     "days": 15, "usual_gap": 3}]
     # the 2099 row is a typo, said as such, not one of "the rows after the as-of date"
     aside = result.quarantine.set_index("source_row")["reason"]
     assert aside[len(many)] == "implausible_future_date"
     assert "after_as_of" not in set(aside)
+    # the same with as_of at the month's end and no --month: the note, no refusal
+    stated = clean_transactions(None, many, as_of=dt.date(2025, 6, 30))
+    assert [n["key"] for n in stated.notes if n["key"] == "month_partly_covered"] == ["month_partly_covered"]
     # an earlier month of the same data: the rows after it are later months' (after_as_of), no note
     may = clean_transactions(None, many, as_of=dt.date(2025, 5, 31), period_start=dt.date(2025, 5, 1))
     assert not [n for n in may.notes if n["key"] == "month_partly_covered"]
     reasons = may.quarantine["reason"].value_counts().to_dict()
-    assert reasons == {"after_as_of": 120, "implausible_future_date": 1}
+    assert reasons == {"after_as_of": 45, "implausible_future_date": 1}
+
+
+def test_a_month_ending_on_days_without_sales_is_whole():
+    """A shop closed at weekends ends March on Friday the 28th (the 31st, a Monday, quiet too); one
+    with a sale every week or so ends a month days before its end: their rhythm, not a stopped feed."""
+    weekdays = rows(daily("2025-01-01", "2025-03-28", weekdays_only=True))
+    result = clean_transactions(None, weekdays, as_of=dt.date(2025, 3, 31), period_start=dt.date(2025, 3, 1))
+    assert not [n for n in result.notes if n["key"] == "month_partly_covered"]
+    weekly = rows([f"{day:%Y-%m-%d}" for day in pd.date_range("2025-01-02", "2025-03-24", freq="8D")])
+    result = clean_transactions(None, weekly, as_of=dt.date(2025, 3, 31), period_start=dt.date(2025, 3, 1))
+    assert result.clean["ordered_at"].max() < pd.Timestamp("2025-03-25")
+    assert not [n for n in result.notes if n["key"] == "month_partly_covered"]
 
 
 def test_a_month_the_data_cover_in_part_is_not_written_into_the_history(tmp_path):
@@ -218,18 +238,21 @@ def test_a_month_the_data_cover_in_part_is_not_written_into_the_history(tmp_path
     params = load_params(write_params(tmp_path, "shop"))
     data = fake_run(tmp_path / "june", "2025-06-30")
     save_run_info(data, cleaning_notes=[{"key": "month_partly_covered", "month": "2025-06", "last": "2025-06-15",
-                                         "as_of": "2025-06-30", "days": 15}])
+                                         "as_of": "2025-06-30", "days": 15, "usual_gap": 3}])
     said = []
     reason = _record_history(tmp_path / "reports", params, data, {}, said.append, run="shop-2025-06")
-    assert reason == "the data end on 2025-06-15, not at the end of 2025-06"
+    assert reason == "the data end on 2025-06-15, 15 days before the end of 2025-06"
+    assert "add --force to write it as it is" in said[-1]
     assert not history_path(tmp_path / "reports").exists()
+    assert _record_history(tmp_path / "reports", params, data, {}, said.append, run="shop-2025-06", force=True) is None
+    assert read_history(history_path(tmp_path / "reports"), "shop")["runs"]["run"].tolist() == ["shop-2025-06"]
 
 
 def test_the_index_says_a_month_is_covered_in_part_in_both_languages():
     from segkit.report.pages import headline_caveats
 
     info = {"cleaning_notes": [{"key": "month_partly_covered", "month": "2025-06", "last": "2025-06-15",
-                                "as_of": "2025-06-30", "days": 15}]}
+                                "as_of": "2025-06-30", "days": 15, "usual_gap": 3}]}
     assert "The data end on 2025-06-15, 15 days before the end of 2025-06" in str(headline_caveats(info, "en"))
     assert "数据截至 2025-06-15，比 2025-06 月末（2025-06-30）早 15 天" in str(headline_caveats(info, "zh"))
 
@@ -268,3 +291,13 @@ def test_a_month_before_the_data_gives_no_advice_to_fix_the_data():
         clean_transactions(None, rows(["2024-01-05", "2024-02-11"]), as_of=dt.date(2023, 10, 31))
     assert str(refused.value).startswith("all 2 rows are dated after the as-of date; the data start on 2024-01-05")
     assert "fix the source" not in str(refused.value)
+
+
+def test_a_backfilled_month_the_data_reach_in_part_is_skipped_unless_force(tmp_path):
+    lines = "".join(f"C{i % 7},{day},{10 + i % 5}\n" for i, day in enumerate(daily("2024-05-01", "2024-06-10")))
+    params = file_params(tmp_path, "cust,day,total\n" + lines)
+    months = backfill(params, "2024-05", "2024-06", tmp_path / "reports")
+    assert [m.skipped for m in months] == [None, "partly"]
+    assert "the data end on 2024-06-10, 20 days before the month's end" in months[1].why
+    forced = backfill(params, "2024-06", "2024-06", tmp_path / "reports", force=True)
+    assert [m.skipped for m in forced] == [None]

@@ -154,11 +154,13 @@ class CleanResult:
 
 
 class NoCleanRows(DataError):
-    """Every row was set aside; `result` holds the quarantine and the ledger."""
+    """Every row was set aside; `result` holds the quarantine and the ledger; `data_start` is the
+    data's first date when they all lie after the as-of date (the month asked lies before the data)."""
 
-    def __init__(self, message: str, result: CleanResult):
+    def __init__(self, message: str, result: CleanResult, data_start: dt.date | None = None):
         super().__init__(message)
         self.result = result
+        self.data_start = data_start
 
 
 class NoTransactions(DataError):
@@ -298,17 +300,23 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         mark = next((n for n in notes if n["key"] == "decimal_mark_differs"), None)
         hint = "" if mark is None else (f'; the {mark["column"]} column looks written with a decimal "{mark["other"]}" '
                                         f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
-        start = _data_start_hint(judged, ledger, as_of)
-        if start and _rows_set_aside(ledger, "after_as_of") == total:  # only the date: nothing to fix in the data
-            raise NoCleanRows(f"all {total} rows are dated after the as-of date{start}", result)
-        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}{start}; see the quarantine "
+        first = _data_start(judged, as_of)
+        if first is not None:  # only the date: nothing to fix in the data
+            raise NoCleanRows(f"all {total} rows are dated after the as-of date{_start_words(first, as_of)}", result,
+                              data_start=first)
+        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine "
                           "for each row and its reason, and fix the source, the column map or the cleaning rules", result)
+    last = None
     if period_start is not None:
         last = _check_period_reached(clean, ledger, period_start)
-        if last is not None and last < as_of:  # the data stop inside the month: its figures cover part of it
+    elif as_of_rule == "given" and (as_of + dt.timedelta(days=1)).day == 1:  # an as_of at a month's end
+        last = _data_end(clean, ledger)
+    if last is not None and last < as_of:
+        gap = _usual_longest_gap(clean, last)
+        if (as_of - last).days > gap:  # the data stop well before the month's end: its figures cover part of it
             result = replace(result, notes=(*result.notes, {
-                "key": "month_partly_covered", "month": f"{period_start:%Y-%m}", "last": last.isoformat(),
-                "as_of": as_of.isoformat(), "days": (as_of - last).days}))
+                "key": "month_partly_covered", "month": f"{as_of:%Y-%m}", "last": last.isoformat(),
+                "as_of": as_of.isoformat(), "days": (as_of - last).days, "usual_gap": gap}))
     return _settle(result, judged, rules)
 
 
@@ -316,16 +324,48 @@ def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
     return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
 
 
-def _data_start_hint(judged: ibis.Table, ledger: pd.DataFrame, as_of: dt.date) -> str:
-    """"; the data start on 2024-01-01, after the as-of date 2023-10-31 ..." when rows were set aside
-    for being dated after as_of (every row set aside: as_of or the month lies before the data)."""
-    if _rows_set_aside(ledger, "after_as_of") == 0:
-        return ""
+def _data_start(judged: ibis.Table, as_of: dt.date) -> dt.date | None:
+    """The data's first date when every row set aside lies after `as_of` or has no plausible date
+    (the month, or as_of, lies before the data: nothing to fix in them), else None (rows dated on or
+    before as_of were set aside for what they hold)."""
+    dated = judged.ordered_at.notnull() & ~judged.rule.isin(["implausible_past_date", "implausible_future_date"])
+    earlier = judged.filter(dated & (judged.ordered_at.date() <= ibis.date(as_of))).count().to_pyarrow().as_py()
+    if earlier:
+        return None
     first = judged.filter(judged.rule == "after_as_of").ordered_at.min().to_pyarrow().as_py()
-    if first is None:
-        return ""
-    return (f"; the data start on {first.date().isoformat()}, after the as-of date {as_of.isoformat()}: give a "
-            "month (or as_of) on or after it")
+    return first.date() if first is not None else None
+
+
+def _start_words(first: dt.date, as_of: dt.date) -> str:
+    return (f"; the data start on {first.isoformat()}, after the as-of date {as_of.isoformat()}: give a month (or "
+            "as_of) on or after it")
+
+
+def _data_end(clean: ibis.Table, ledger: pd.DataFrame) -> dt.date | None:
+    """The last date of the rows used when the data end there (no plausible row is dated after the
+    as-of date), None when they go on after it."""
+    if _rows_set_aside(ledger, "after_as_of") > 0:
+        return None
+    last = clean.ordered_at.max().to_pyarrow().as_py()
+    return last.date() if last is not None else None
+
+
+# a month's last days without a purchase are its rhythm, not a stopped feed, up to the longest gap between
+# purchase days in the USUAL_GAP_DAYS before the data's last day (and at least MIN_GAP_DAYS: a weekend)
+USUAL_GAP_DAYS = 91
+MIN_GAP_DAYS = 3
+
+
+def _usual_longest_gap(clean: ibis.Table, last: dt.date) -> int:
+    """The longest run of days between two consecutive purchase days in the USUAL_GAP_DAYS up to
+    `last` (at least MIN_GAP_DAYS): a shop closed at weekends, or a small one with a sale every few
+    days, ends a month without purchases for that long and its month is whole."""
+    since = last - dt.timedelta(days=USUAL_GAP_DAYS)
+    recent = clean.filter(clean.ordered_at.date() >= ibis.date(since))
+    days = sorted({d for d in recent.select(day=recent.ordered_at.date()).distinct().to_pyarrow().column(0).to_pylist()
+                   if d is not None})
+    gaps = [(b - a).days for a, b in zip(days, days[1:])]
+    return max([MIN_GAP_DAYS, *gaps])
 
 
 def _check_period_reached(clean: ibis.Table, ledger: pd.DataFrame, period_start: dt.date) -> dt.date | None:
@@ -335,8 +375,7 @@ def _check_period_reached(clean: ibis.Table, ledger: pd.DataFrame, period_start:
     purchases inside the data's span passes (the data go on after it)."""
     if _rows_set_aside(ledger, "after_as_of") > 0:
         return None
-    last = clean.ordered_at.max().to_pyarrow().as_py()
-    last = last.date() if last is not None else None
+    last = _data_end(clean, ledger)
     if last is not None and last >= period_start:
         return last
     month = f"{period_start:%Y-%m}"
@@ -1166,7 +1205,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         raise NoTransactions(f"{intake.origin}: {err}") from None
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
-        raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result) from None
+        raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result,
+                          data_start=err.data_start) from None
     why = nobody_scored(result)
     if why:  # one clear message here, not a crash in 02_rfm or 04_clustering
         save_stage(data_dir, quarantine=result.quarantine, ledger=result.ledger,

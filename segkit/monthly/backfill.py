@@ -26,7 +26,8 @@ class BackfilledMonth:
     """One month of the range: its month-end as-of date, the customers classified, and the seconds
     it took; `skipped` says why it was not written (None: written): "report" (a whole report wrote
     it, and `force` was not given), "before_data" (the data start after it), "after_data" (the data
-    end before it); `why` words it."""
+    end before it), "partly" (the data stop well before its end, and `force` was not given); `why`
+    words it."""
 
     as_of: dt.date
     customers: int
@@ -79,9 +80,11 @@ def month_figures(profile: pd.DataFrame, activity: pd.DataFrame | None, as_of: d
     return figures
 
 
-def classify_month(params, intake, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, float]]:
+def classify_month(params, intake, as_of: dt.date) -> tuple[pd.DataFrame, dict[str, float], tuple[dict, ...]]:
     """The run's classification as it stood on `as_of`: the profile (features, scores, segment,
-    eight class, tiers) of every customer scored, and the month's KPIs (`month_figures`). The same
+    eight class, tiers) of every customer scored, the month's KPIs (`month_figures`) and the
+    cleaning's notes (`CleanResult.notes`: `month_partly_covered` when the data stop well before
+    the month's end). The same
     standards as 02_rfm: cleaning rules, RFM scorer, grid map (or its fallback), class map, tiers.
     Raises `MonthNotInData` when the data end before `as_of`'s month, `NoCleanRows` when no row is
     left (e.g. the data start after `as_of`)."""
@@ -108,7 +111,7 @@ def classify_month(params, intake, as_of: dt.date) -> tuple[pd.DataFrame, dict[s
                                frequency_tier=p.tiers.frequency.model_dump(), monetary_tier=p.tiers.monetary.model_dump(),
                                abc=p.tiers.abc, very_satisfied=p.satisfaction.very_satisfied,
                                satisfied=p.satisfaction.satisfied)
-    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of)
+    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of), result.notes
 
 
 def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | Path = "reports",
@@ -148,18 +151,23 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                                  "value figures, which a backfill does not make); --force replaces it")
         else:
             try:
-                profile, figures = classify_month(params, intake, as_of)
+                profile, figures, notes = classify_month(params, intake, as_of)
             except MonthNotInData as err:
                 skipped = ("after_data", f"skipped: the data end on {err.last}, before this month"
                            if err.last else "skipped: no row is dated in or before this month")
             except NoCleanRows as err:
-                first_date = _data_start(err)
+                first_date = err.data_start
                 if first_date is None:  # no row of the month can be used: said with the month, and where to look
                     raise DataError(f"{as_of:%Y-%m}: {str(err).split('; see the quarantine')[0]}; run `segkit report "
                                     f"--params {params_path} --month {as_of:%Y-%m}` to see each row set aside and "
                                     "why (01_cleaning and its quarantine), then fix the source, the column map or "
                                     "the cleaning rules") from None
                 skipped = ("before_data", f"skipped: the data start on {first_date}, after this month")
+        partly = None if skipped else next((n for n in notes if n["key"] == "month_partly_covered"), None)
+        if partly and not force:  # the data stop well before the month's end: its figures would read as a fall
+            skipped = ("partly", f"skipped: the data end on {partly['last']}, {partly['days']} days before the "
+                                 "month's end (longer than any gap between purchase days before): its figures would "
+                                 "cover part of it; --force writes it")
         if skipped:
             done.append(BackfilledMonth(as_of, 0, round(time.perf_counter() - tick, 2), *skipped))
             progress(f"{step}: {skipped[1]}")
@@ -173,14 +181,3 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         reasons = "; ".join(dict.fromkeys(month.why for month in done))
         raise DataError(f"no month from {first} to {last} was written ({reasons})")
     return done
-
-
-def _data_start(error) -> dt.date | None:
-    """The data's first date when every row of a month was set aside only for being dated after its
-    end (the month lies before the data), else None (the rows are unusable for another reason)."""
-    ledger = error.result.ledger
-    if ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == "after_as_of"), "rows"].sum() == 0:
-        return None
-    quarantine = error.result.quarantine
-    dates = pd.to_datetime(quarantine.loc[quarantine["reason"] == "after_as_of", "ordered_at"], errors="coerce")
-    return dates.min().date() if dates.notna().any() else None
