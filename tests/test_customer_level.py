@@ -551,6 +551,10 @@ def test_a_month_before_the_tables_export_is_refused_not_run_without_its_best_cu
     message = str(refused.value)
     assert "a customer table is one picture, taken when it was exported" in message
     assert "bought after the end of --month 2025-06 (2025-06-30)" in message and "run --month 2025-12" in message
+    late = segkit.load_params(params_path, ["as_of=null", "month=2027-06"])
+    with pytest.raises(DataError, match=r"the table's latest last purchase is 2025-12-31, before --month 2027-06 "
+                                        r"starts: .* run --month 2025-12, the month of the export"):
+        segkit.load_customer_level(late.source, params_path, as_of=late.as_of_date, month=late.month)
     export = segkit.load_params(params_path, ["as_of=null", "month=2025-12"])
     whole = segkit.load_customer_level(export.source, params_path, as_of=export.as_of_date, month=export.month)
     stated = segkit.load_customer_level(early.source, params_path, as_of=early.as_of_date)  # as_of stated: as before

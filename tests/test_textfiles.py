@@ -289,6 +289,15 @@ def test_gbk_then_utf8_that_gbk_cannot_read_is_refused_at_that_line_not_the_firs
             read_file(FileTable(path=str(path), encoding=stated))
 
 
+def test_a_utf8_file_stated_as_another_encoding_is_told_to_state_utf8_not_that_exports_were_pasted(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("客户,品类\n" + "C1,图书\n" * 20, encoding="utf-8")
+    for stated in ("gbk", "big5"):
+        with pytest.raises(DataError) as refused:
+            read_file(FileTable(path=str(path), encoding=stated))
+        assert "reads as utf-8" in str(refused.value) and "pasted together" not in str(refused.value)
+
+
 def test_utf8_then_pasted_gbk_is_refused_at_the_first_gbk_line(tmp_path, monkeypatch):
     path = tmp_path / "orders.csv"
     path.write_bytes("客户,品类\nC1,图书\n".encode("utf-8") + "C2,图书\nC3,玩具\n".encode("gbk"))

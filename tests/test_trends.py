@@ -83,11 +83,11 @@ def test_a_moved_alert_fires_on_the_share_of_the_class_that_moved():
 
 def test_rules_that_name_what_the_run_does_not_have_are_refused_by_number():
     changes = pd.DataFrame({"kpi": ["revenue"], "this_month": [1.0], "last_month": [1.0], "change": [0.0]})
-    with pytest.raises(ParamsError, match=r"alerts\[2\] names 'champion', not a class of the segment map"):
+    with pytest.raises(ParamsError, match=r"alerts\[1\] names 'champion', not a class of the segment map"):
         check_alerts([Alert(kind="level", kpi="revenue", above=0),
                       Alert.model_validate({"kind": "moved", "from": ["champion"], "to": ["lost"], "above": 0.1})],
                      changes, counts(), CODES)
-    with pytest.raises(ParamsError, match=r"alerts\[1\] names the figure 'turnover'"):
+    with pytest.raises(ParamsError, match=r"alerts\[0\] names the figure 'turnover'"):
         check_alerts([Alert(kind="change", kpi="turnover", below=0)], changes, counts(), CODES)
 
 

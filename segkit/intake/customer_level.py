@@ -173,7 +173,8 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
 
     `month` (YYYY-MM: a monthly run, `params.month`, with `as_of` its last day): a customer table is
     one picture, taken when it was exported; a month that ends before customers' last purchases
-    would set the most active of them aside, so it is refused (DataError naming the latest last
+    would set the most active of them aside, and a month that starts after the latest last purchase
+    would count every customer as lapsed, so both are refused (DataError naming the latest last
     purchase and the month to run instead).
     """
     if source.kind != "customers" or source.customers is None:
@@ -200,6 +201,12 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
                             f"{len(later):,} customers bought after the end of --month {month} ({as_of}){shown}; "
                             "an earlier month would set them aside. Earlier months need the transactions "
                             "(source.kind: file or database)")
+        latest = result.features["last_purchase"].max() if "last_purchase" in result.features.columns else None
+        if latest is not None and pd.notna(latest) and pd.Timestamp(latest).date() < as_of.replace(day=1):
+            raise DataError(f"{spec.path}: the table's latest last purchase is {pd.Timestamp(latest).date()}, before "
+                            f"--month {month} starts: a customer table is one picture, taken when it was exported, "
+                            f"and this month would count every customer as lapsed; run --month "
+                            f"{pd.Timestamp(latest):%Y-%m}, the month of the export (or a newer export)")
     if surveys_spec is not None:
         result = replace(result, surveys=read_customer_table(surveys_spec, "surveys"))
     return result

@@ -218,6 +218,7 @@ class Decoded:
     stated: str | None = None
     encoding: str = "ascii"  # until the first byte beyond ASCII decides
     lines_done: int = field(default=0, init=False)  # newlines given out so far
+    _other_text_seen: bool = field(default=False, init=False)  # a chunk read held text that is not UTF-8
 
     def __iter__(self) -> Iterator[str]:
         head = self.stream.read(CHUNK_BYTES)
@@ -259,6 +260,8 @@ class Decoded:
             text = _normalise_newlines(text)
             if checked:
                 self._check_pasted(chunk)
+            if decoder is not None and not self._other_text_seen:
+                self._other_text_seen = _other_text(chunk)
             self.lines_done += text.count("\n")
             if text:
                 yield text
@@ -288,8 +291,10 @@ class Decoded:
             data = err.object
             line = self._line_at(data, start)
             bad = bytes(data[start:start + 4])
-            if codecs.lookup(self.encoding).name != "utf-8" and _decodes(_line_of(bytes(data), start), "utf-8"):
-                # the lines before read as the encoding, this one is UTF-8: two exports pasted together
+            if (codecs.lookup(self.encoding).name != "utf-8" and _decodes(_line_of(bytes(data), start), "utf-8")
+                    and (self._other_text_seen or _other_text(bytes(data)[:bytes(data).rfind(b"\n", 0, start) + 1]))):
+                # the lines before hold text of the encoding (not UTF-8), this one is UTF-8: two exports pasted
+                # together (a whole UTF-8 file with another encoding stated gets the advice below)
                 raise DataError(self._mixed(line, f"is UTF-8, not {self._name()}")) from None
             if self.stated:  # offer only encodings that read these bytes
                 fits = [name for name in _likely(bytes(data), True)
@@ -374,7 +379,18 @@ class Decoded:
         pasted = {run for run in runs if _run_is_utf8(run, self.encoding)}
         if pasted:
             start = next(m.start() for m in _HIGH_RUN.finditer(raw) if m.group() in pasted)
-            raise DataError(self._mixed(self._line_at(raw, start), f"is UTF-8, not {self._name()}"))
+            line = self._line_at(raw, start)
+            if self.stated and not self._other_text_seen and not _other_text(raw[:raw.rfind(b"\n", 0, start) + 1]):
+                # no text of the stated encoding before it: the file is UTF-8, and another encoding was stated
+                raise DataError(f"{self.path} line {line} is UTF-8, not {self._name()} (no text before it is "
+                                f"{self._name()}): the file reads as utf-8: state that in {self.key}.encoding, or "
+                                "leave it out to detect")
+            raise DataError(self._mixed(line, f"is UTF-8, not {self._name()}"))
+
+
+def _other_text(data: bytes) -> bool:
+    """Whether `data` hold bytes beyond ASCII that are not UTF-8 (text of another encoding)."""
+    return any(b > 0x7F for b in data) and not _decodes(data, "utf-8")
 
 
 def _line_of(data: bytes, start: int) -> bytes:

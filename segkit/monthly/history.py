@@ -46,7 +46,7 @@ _SCHEMA = (
     "value DOUBLE, PRIMARY KEY (run_name, month, name))",
     "CREATE TABLE IF NOT EXISTS runs (run_name VARCHAR NOT NULL, month DATE NOT NULL, as_of DATE NOT NULL, "
     "customers BIGINT NOT NULL, made_by VARCHAR, standards VARCHAR, run VARCHAR, PRIMARY KEY (run_name, month))",
-    # a history written before 0.2 gains the two columns (NULL for its months)
+    # a history written before 0.2 gains the three columns (NULL for its months)
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS made_by VARCHAR",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS standards VARCHAR",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS run VARCHAR",
@@ -82,16 +82,19 @@ def _connect(path: Path, read_only: bool = False):
 
 
 def classification_standards(params) -> dict[str, object]:
-    """The params a month's classes depend on (`segkit.params.Params`), as dotted keys: the RFM
-    scoring (bins, method, ties, cuts, percentiles), the segment and class maps and the tiers.
-    Two months compared with different standards mix a change of rules with customers' moves."""
+    """The params a month's segment and eight class depend on (`segkit.params.Params`), as dotted
+    keys: the RFM scoring (bins, method, ties, cuts, percentiles), the segment and class maps, and how
+    returns and outliers are treated (they change M). Two months compared with different standards
+    mix a change of rules with customers' moves (06_migration compares segments and classes only:
+    a change of tiers is not one)."""
     def flat(prefix: str, value) -> dict[str, object]:
         if isinstance(value, dict):
             return {k: v for key, item in value.items() for k, v in flat(f"{prefix}.{key}", item).items()}
         return {prefix: value}
 
     kept = params.rfm.model_dump(mode="json", exclude={"custom_maps"})
-    standards = {**flat("rfm", kept), **flat("tiers", params.tiers.model_dump(mode="json"))}
+    standards = {**flat("rfm", kept), **flat("cleaning.returns", params.cleaning.returns.model_dump(mode="json")),
+                 **flat("cleaning.outliers", params.cleaning.outliers.model_dump(mode="json"))}
     for name in {params.rfm.segment_map, params.rfm.class_map} & set(params.rfm.custom_maps or {}):
         standards[f"rfm.custom_maps.{name}"] = params.rfm.custom_maps[name]
     return standards

@@ -135,7 +135,7 @@ def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] |
             valid = set((codes or {}).get(rule.map, []))
             unknown = [c for c in (*rule.from_classes, *rule.to_classes) if valid and c not in valid]
             if unknown:
-                raise ParamsError(f"alerts[{number}] names {', '.join(map(repr, unknown))}, not a class of the "
+                raise ParamsError(f"alerts[{number - 1}] names {', '.join(map(repr, unknown))}, not a class of the "
                                   f"{rule.map} map (its codes: {', '.join(sorted(valid))})")
             if counts is not None:
                 rows_before = counts.loc[counts.index.isin(rule.from_classes)]
@@ -144,7 +144,7 @@ def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] |
                 value = moved / base if base else float("nan")
         else:
             if rule.kpi not in known and rule.kpi not in KPIS and not str(rule.kpi).startswith("share_"):
-                raise ParamsError(f"alerts[{number}] names the figure {rule.kpi!r}; known figures: "
+                raise ParamsError(f"alerts[{number - 1}] names the figure {rule.kpi!r}; known figures: "
                                   f"{', '.join(KPIS)} and share_<segment code>")
             found = changes[changes["kpi"] == rule.kpi]
             if len(found):
