@@ -249,8 +249,11 @@ def test_export_refusals_are_one_clear_message(tmp_path):
         export_run_folder(folder, formats=["postgres"])
     with pytest.raises(ParamsError, match="--encoding must be one of"):
         export_run_folder(folder, encoding="latin-1")
-    with pytest.raises(DataError, match="is not a segkit run folder"):
+    with pytest.raises(DataError, match="nowhere does not exist; give the folder of a run"):
         export_run_folder(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="is not a segkit run folder"):
+        export_run_folder(tmp_path / "empty")
     (folder / "data" / "profile.parquet").unlink()
     with pytest.raises(DataError, match="run notebook 02_rfm first"):
         export_run_folder(folder)

@@ -56,10 +56,14 @@ def test_on_many_rows_a_date_a_month_beyond_the_rest_is_set_aside():
     assert result.as_of == dt.date.fromisoformat(days[-1])
 
 
-def test_a_given_as_of_keeps_the_after_as_of_rule():
-    tx = text([*ORDINARY, ("C5", "O5", "2999-03-01", "50")])
+def test_a_given_as_of_sets_later_rows_after_it_and_typos_apart():
+    """With a given as_of, rows of later months are `after_as_of`; a date far beyond nearly all the
+    others (2999) is a typo, `implausible_future_date`, as without one, so that a data owner sees it."""
+    tx = text([*ORDINARY, ("C5", "O5", "2999-03-01", "50"), ("C6", "O6", "2024-04-02", "50")])
     result = clean(tx, as_of=dt.date(2024, 3, 31))
-    assert reasons(result) == {6: "after_as_of"} and result.as_of_rule == "given"
+    assert reasons(result) == {6: "implausible_future_date", 7: "after_as_of"} and result.as_of_rule == "given"
+    later = clean(tx, as_of=dt.date(3000, 1, 1))  # an as_of beyond it keeps it
+    assert reasons(later) == {}
 
 
 @pytest.mark.parametrize("as_of", [None, dt.date(2024, 3, 31)])
