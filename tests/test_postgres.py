@@ -277,3 +277,25 @@ def test_a_true_false_column_for_the_customer_id_is_refused(analyst_env):
     columns = {**COLUMNS, "customer_id": "vip"}
     with pytest.raises(DataError, match=r'column "vip" \(for customer_id\) is boolean, not text or a number'):
         load_source(Source(kind="database", database=database(analyst_env, table="flagged", columns=columns)))
+
+
+def test_timestamps_with_a_time_zone_are_read_in_the_zone_of_the_params_or_of_the_database(analyst_env):
+    """PostgreSQL keeps a timestamptz as an instant; Ibis reads it in UTC. An order at 00:30 in
+    Beijing on 1 October is an October order for a shop in Beijing: with cleaning.time_zone
+    Asia/Shanghai it is 2026-10-01 00:30, with UTC 2026-09-30 16:30; without a zone, the database's
+    own TimeZone setting (what psql shows) decides."""
+    with analyst_env.connect("shop") as con:
+        con.execute("CREATE TABLE IF NOT EXISTS orders_tz (cid text, oid text, paid_at timestamptz, total numeric(12,2))")
+        con.execute("TRUNCATE orders_tz")
+        con.execute("INSERT INTO orders_tz VALUES ('C1', 'O1', '2026-10-01 00:30+08', 10), "
+                    "('C1', 'O2', '2026-09-15 12:00+08', 5)")
+        con.execute("GRANT SELECT ON orders_tz TO analyst")
+        zone = con.execute("SHOW TimeZone").fetchone()[0]
+    columns = {"customer_id": "cid", "order_id": "oid", "ordered_at": "paid_at", "amount": "total"}
+    db = database(analyst_env, table="orders_tz", columns=columns, customers=None, surveys=None)
+    expected = {"Asia/Shanghai": "2026-10-01 00:30:00", "UTC": "2026-09-30 16:30:00",
+                None: str(pd.Timestamp("2026-09-30 16:30", tz="UTC").tz_convert(zone).tz_localize(None))}
+    for time_zone, last in expected.items():
+        intake = load_source(Source(kind="database", database=db), time_zone=time_zone)
+        result = clean_transactions(intake.engine, intake.transactions, as_of=dt.date(2026, 10, 31))
+        assert str(result.clean["ordered_at"].max()) == last, time_zone

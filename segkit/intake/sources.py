@@ -143,11 +143,13 @@ class Intake:
         return said
 
 
-def load_source(source: Source, params_path: str | Path | None = None) -> Intake:
+def load_source(source: Source, params_path: str | Path | None = None, time_zone: str | None = None) -> Intake:
     """Read the transactions and the optional `customers` and `surveys` tables of a params source.
 
     A relative file path in the source is read relative to the folder of `params_path` (the params
-    file it was written in), so that the same params work from any working folder.
+    file it was written in), so that the same params work from any working folder. `time_zone`
+    (`params.cleaning.time_zone`) is the zone a database's timestamps with a time zone are read in
+    (see `load_database`); files and their text apply it in cleaning.
     """
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
@@ -175,7 +177,7 @@ def load_source(source: Source, params_path: str | Path | None = None) -> Intake
         return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})),
                       attributes=row_attributes(raw, spec.attributes, spec.path))
     if source.kind == "database":
-        return load_database(source.database)
+        return load_database(source.database, time_zone)
     if source.kind == "spark":
         return load_spark(source.spark, params_path)
     raise DataError(f"source.kind {source.kind!r} is not readable by this version of segkit")
@@ -825,9 +827,15 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     return with_headers(table.select(source_row=source_row, **values), headers)
 
 
-def load_database(db: Database) -> Intake:
-    """Transactions as a lazy table in the database; customers and surveys (per-customer rows) read."""
+def load_database(db: Database, time_zone: str | None = None) -> Intake:
+    """Transactions as a lazy table in the database; customers and surveys (per-customer rows) read.
+
+    A timestamp with a time zone (PostgreSQL's timestamptz: an instant) becomes the local date and
+    time in `time_zone` (`cleaning.time_zone`), or, without one, in the database's own TimeZone
+    setting (what psql shows its users): the session is set to that zone, so that every date the
+    engine derives (the day of a purchase, its month) is the local one, not UTC's."""
     con = connect_database(db)
+    _set_session_zone(con, time_zone)
     origin = f"database table {db.table}"
     transactions = database_canonical(_db_table(con, db.table, origin), db.columns, origin)
     tables = {}
@@ -848,6 +856,21 @@ def load_database(db: Database) -> Intake:
         frame.attrs["columns"] = dict(spec.columns)  # the table's own names, as for a file
         tables[name] = frame
     return Intake(transactions, **tables, engine=con, origin=origin)
+
+
+def _set_session_zone(con: ibis.BaseBackend, time_zone: str | None) -> None:
+    """Set the PostgreSQL session's time zone to `time_zone`, or back to the database's own setting
+    (Ibis sets its sessions to UTC): timestamps with a time zone are then cast to that local time.
+    Committed, as Ibis commits its own, so that no later rollback undoes it."""
+    raw = getattr(con, "con", None)
+    if raw is None:  # not a psycopg connection
+        return
+    with raw.cursor() as cursor, raw.transaction():
+        if time_zone is None:
+            cursor.execute("SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'")
+            found = cursor.fetchone()
+            time_zone = found[0] if found and found[0] else "UTC"
+        cursor.execute("SELECT set_config('TimeZone', %s, false)", (time_zone,))
 
 
 def _with_source_row(frame: pd.DataFrame) -> pd.DataFrame:

@@ -137,7 +137,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         raise ParamsError(f"{params_path}: a customer-level source (source.kind: customers) is one picture, not a "
                           "history of purchases: there are no earlier months to backfill")
     ends = month_ends(first, last)
-    intake = load_source(params.source, params_path)
+    intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone)
     path = history_path(reports_dir)
     made = months_made(path, params.run_name)
     standards = classification_standards(params)
