@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from segkit.datasets import load_cdnow
+from segkit.i18n import t
 from segkit.intake.sources import connect
 from segkit.models.clv import BGNBDModel, GammaGammaModel, ParetoNBDModel
 from segkit.models.customer_value import customer_value, fit_value_models, slipping_valuable, value_by
@@ -73,13 +74,33 @@ def test_without_a_spend_model_there_is_no_clv_but_still_p_alive(sample):
 
 
 def test_a_spend_model_that_cannot_fit_is_left_out_with_its_reason():
-    summary = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)],
-                            "x": [0, 1, 2, 3] * 10, "t_x": [0.0, 5.0, 10.0, 20.0] * 10, "T": [30.0] * 40,
-                            "mean_repeat_spend": [0.0, -5.0, 10.0, 20.0] * 10})
-    models = fit_value_models(summary, "weeks", compare=False)
+    one = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)],  # one repeat buyer: Gamma-Gamma needs two
+                        "x": [0] * 39 + [3], "t_x": [0.0] * 39 + [20.0], "T": [30.0] * 40,
+                        "mean_repeat_spend": [0.0] * 39 + [20.0]})
+    models = fit_value_models(one, "weeks", compare=False)
     assert models.spend is None and models.alternative is None
     assert any(w.startswith("Gamma-Gamma") for w in models.warnings)
     assert isinstance(models.purchases, BGNBDModel)
+
+
+def test_repeat_buyers_whose_repeats_net_to_nothing_leave_the_spend_model_not_the_whole_clv():
+    """A repeat order returned in full leaves a repeat buyer with a mean repeat spend of 0 (or less
+    after other returns): Gamma-Gamma cannot describe it. Those customers are left out of the spend
+    fit (and said), their expected spend is the population's mean; every other customer keeps a CLV."""
+    summary = pd.DataFrame({"customer_id": [f"c{i}" for i in range(40)],
+                            "x": [0, 1, 2, 3] * 10, "t_x": [0.0, 5.0, 10.0, 20.0] * 10, "T": [30.0] * 40,
+                            "mean_repeat_spend": [0.0, -5.0, 10.0, 24.0] * 10})
+    models = fit_value_models(summary, "weeks", compare=False)
+    assert models.spend is not None and models.spend_left_out == 10
+    value = customer_value(summary, models)
+    assert value["clv"].notna().all()
+    spend = value.set_index("customer_id")["expected_spend"]
+    assert spend["c1"] == pytest.approx(spend["c0"])  # the left-out buyer: the population's mean, as c0's
+    assert spend["c3"] > spend["c2"]
+    (key, values), = [m for m in models.fit_messages("en") if m[0] == "value.spend_left_out"]
+    assert values == {"count": 10}
+    assert "10 repeat buyers whose repeat purchases net to zero or less" in t(key, "en", **values)
+    assert "10 位复购客户" in t(key, "zh", **values)
 
 
 def test_a_profile_that_already_carries_the_predictions_joins_them_once(sample):

@@ -1860,6 +1860,23 @@ class ParetoNBDModel(_CountingModel):
 # ---------------------------------------------------------------------------------------------
 # spend
 
+
+def spend_summary(summary: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """`summary` as the spend model reads it, and how many customers it leaves out: a repeat buyer
+    whose repeat purchases net to zero or less (a repeat order returned in full) has no spend the
+    Gamma-Gamma model (Fader, Hardie & Lee 2005) can describe; counted as without repeats (x = 0),
+    they are not in the fit and their expected spend is the population's mean. The purchase models
+    keep every customer."""
+    if not {"x", "mean_repeat_spend"} <= set(summary.columns):  # the model's own checks say what is missing
+        return summary, 0
+    x = pd.to_numeric(summary["x"], errors="coerce").to_numpy(dtype=float)
+    m = pd.to_numeric(summary["mean_repeat_spend"], errors="coerce").to_numpy(dtype=float)
+    out = (x > 0) & ~(np.isfinite(m) & (m > 0))
+    if not out.any():
+        return summary, 0
+    return summary.assign(x=np.where(out, 0, summary["x"]), mean_repeat_spend=np.where(out, 0.0, m)), int(out.sum())
+
+
 class GammaGammaModel:
     """Gamma-Gamma spend model (Fader, Hardie & Lee 2005, JMR; Fader & Hardie 2013): a customer's
     purchase amounts are Gamma(p, nu) with nu ~ Gamma(q, gamma) across customers (gamma in money
@@ -1993,11 +2010,13 @@ class GammaGammaModel:
 
     def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
         """Conditional expected spend per purchase, p (gamma + x m) / (p x + q - 1), a Series
-        aligned with `summary` (money units). Raises DataError when the fitted q <= 1 (the
-        population mean spend is then infinite) and there are customers without repeats."""
+        aligned with `summary` (money units); a repeat buyer whose mean repeat spend is zero or less
+        is taken as one without repeats (the population's mean: see `spend_summary`). Raises
+        DataError when the fitted q <= 1 (the population mean spend is then infinite) and there are
+        customers without repeats."""
         if not hasattr(self, "params_"):
             raise ParamsError("Gamma-Gamma is not fitted yet: call fit(summary) first")
-        x, m = self._data(summary)
+        x, m = self._data(spend_summary(summary)[0])  # a repeat spend netted to zero or less: the population's
         P = self.params_
         p, q, gamma = P["p"], P["q"], P["gamma"]
         denominator = p * x + q - 1

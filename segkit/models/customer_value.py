@@ -27,7 +27,8 @@ from segkit.classify.value import tiers
 from segkit.errors import DataError
 from segkit.i18n import t
 from segkit.store import join_stages, same_customers
-from segkit.models.clv import BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, horizon_purchases
+from segkit.models.clv import (BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, horizon_purchases,
+                               spend_summary)
 
 VALUE_COLUMNS = ("customer_id", "p_alive", "expected_purchases", "expected_spend", "clv", "clv_tier", "churn_risk")
 _NAMES = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
@@ -97,6 +98,9 @@ class ValueModels:
     warnings: list[str] = field(default_factory=list)  # every reason and warning, as written
     caveats: list[FitCaveat] = field(default_factory=list)  # the fits that did not converge
     limits: list[FitCaveat] = field(default_factory=list)  # the limiting models used (kind "limit"): proper fits
+    # repeat buyers whose repeat purchases net to zero or less (returns): not in the spend model, their
+    # expected spend the population's mean (`spend_summary`)
+    spend_left_out: int = 0
 
     @property
     def unconverged(self) -> set[str]:
@@ -145,7 +149,8 @@ class ValueModels:
         limits = [(f"value.limit.{_KEYS[limit.model]}{_LIMIT_KEYS.get(limit.limit, '')}",
                    {"detail": _units_in(limit.detail, lang)})
                   for limit in self.limits if limit.model in _KEYS and limit.model not in self.unconverged]
-        return (caveat_messages(self.caveats, lang) + limits
+        left_out = [("value.spend_left_out", {"count": self.spend_left_out})] if self.spend_left_out else []
+        return (caveat_messages(self.caveats, lang) + limits + left_out
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
     def parameters(self) -> dict:
@@ -194,13 +199,15 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
     converged.
     """
     caught: list[str] = []
+    left_out = 0
     with warnings.catch_warnings(record=True) as raised:
         warnings.simplefilter("always", ConvergenceWarning)
         purchases = BGNBDModel(time_unit=time_unit).fit(summary)
         gamma_gamma = alternative = None
         if spend:
             try:
-                gamma_gamma = GammaGammaModel().fit(summary)
+                spending, left_out = spend_summary(summary)
+                gamma_gamma = GammaGammaModel().fit(spending)
             except DataError as err:
                 caught.append(f"Gamma-Gamma: {err}")
         if compare:
@@ -222,7 +229,8 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
         return model.name not in unconverged, model.loglik_
 
     better = "pareto_nbd" if alternative is not None and rank(alternative) > rank(purchases) else "bgnbd"
-    return ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats, limits)
+    return ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats, limits,
+                       spend_left_out=left_out if gamma_gamma is not None else 0)
 
 
 def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12, horizon_unit: str = "months",
