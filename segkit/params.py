@@ -466,6 +466,9 @@ class Database(_Model):
                 f"source.database.password_env names {self.password_env}, which is not set: "
                 f"export {self.password_env}=... before the run"
             )
+        if password == "":  # set but empty (an export without its value): the server would refuse it later
+            raise ParamsError(f"source.database.password_env names {self.password_env}, which is set but empty: "
+                              f"export {self.password_env}=... with the password before the run")
         return password
 
     def connection_args(self) -> dict[str, Any]:

@@ -88,6 +88,9 @@ def test_database_password_never_sits_in_params(tmp_path, monkeypatch):
     params = load_params(write(tmp_path, text))
     with pytest.raises(ParamsError, match="SHOP_DB_PASSWORD, which is not set"):
         params.source.database.resolved_url()
+    monkeypatch.setenv("SHOP_DB_PASSWORD", "")  # `export SHOP_DB_PASSWORD=` without its value
+    with pytest.raises(ParamsError, match="SHOP_DB_PASSWORD, which is set but empty"):
+        params.source.database.resolved_url()
     monkeypatch.setenv("SHOP_DB_PASSWORD", "s3cr3t-pw")
     assert params.source.database.resolved_url() == "postgresql://ana:s3cr3t-pw@db.local:5433/shop"
     assert "s3cr3t-pw" not in params.model_dump_json()
