@@ -136,3 +136,14 @@ def test_the_slipped_table_says_which_move_each_column_is():
                         ("zh", ["上月客户群", "本月客户群", "上月客户类别", "本月客户类别"])):
         headers = list(label_columns(slipped_table(slipped, {}, lang), lang).columns)
         assert headers[1:5] == words
+
+
+def test_a_change_that_rounds_to_nothing_is_never_minus_zero():
+    from segkit.report.tables import kpi_change_table
+
+    changes = pd.DataFrame({"kpi": ["share_lost", "customers", "nps"], "this_month": [0.1, 10.0, 1.0],
+                            "last_month": [0.10004, 10.2, 1.02], "change": [-0.00004, -0.2, -0.02]})
+    for lang in ("en", "zh"):
+        shown = kpi_change_table(changes, {"lost": "Lost"}, lang)["change"].tolist()
+        assert shown[0].startswith("+0.0 ") and shown[1:] == ["+0", "+0.0"]
+        assert not any(text.startswith("-0") for text in shown)

@@ -195,7 +195,11 @@ def pareto_curve(revenue: pd.Series, lang: str, top: float = 0.2):
     fig, ax = _figure(6.5, 4.5)
     ax.plot(curve["customer_share"], curve["revenue_share"], color=PALETTE[0], lw=2)
     ax.plot([0, 1], [0, 1], ls="--", color=PALETTE[7], label=t("chart.equal_line", lang))
-    share = float(np.interp(top, curve["customer_share"], curve["revenue_share"]))
+    # the figure the pages say (`top_share`: the top round(n × top) customers), not the curve read between
+    # two customers, which can differ in the last digit shown
+    from segkit.classify.value import top_share
+
+    share = top_share(revenue, top)
     ax.axvline(top, color=PALETTE[3], lw=1)
     ax.annotate(f"{numbers.percent(top, lang, 0)} → {numbers.percent(share, lang, 1)}", (top, share),
                 xytext=(top + 0.08, share - 0.12), arrowprops={"arrowstyle": "->"})

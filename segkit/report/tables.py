@@ -391,13 +391,14 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
             return "—"
         if kpi in SHARES or kpi.startswith("share_"):
             points = t("unit.points", lang)
-            return f"{value * 100:+.1f} {points}" if change else f"{value:.1%}"
+            # a change that rounds to nothing is +0.0, never -0.0
+            return f"{round(value * 100, 1) + 0.0:+.1f} {points}" if change else f"{value:.1%}"
         if kpi in ("revenue", "avg_order_value"):
             symbol = getattr(currency, "symbol", "") or ""
             return f"{'+' if change and value >= 0 else ('-' if value < 0 else '')}{symbol}{abs(value):,.2f}"
         if kpi == "nps":
-            return f"{value:+.1f}" if change else f"{value:.1f}"
-        return f"{value:+,.0f}" if change else f"{value:,.0f}"
+            return f"{round(value, 1) + 0.0:+.1f}" if change else f"{value:.1f}"
+        return f"{round(value) + 0.0:+,.0f}" if change else f"{value:,.0f}"
 
     rows = [{"kpi": label(row.kpi), "this_month": shown(row.kpi, row.this_month),
              "last_month": shown(row.kpi, row.last_month), "change": shown(row.kpi, row.change, change=True)}
