@@ -155,8 +155,16 @@ def test_wrong_password_does_not_echo_it(analyst_env, monkeypatch):
 
 
 def test_missing_table_and_column_name_what_is_there(analyst_env):
-    with pytest.raises(DataError, match=r"no table 'order'; did you mean \"orders\""):
+    with pytest.raises(DataError, match=r"no table 'order' in the schema public; did you mean \"orders\""):
         load_source(Source(kind="database", database=database(analyst_env, table="order")))
+    # a table of another schema, named without it: the message says where it is
+    with analyst_env.connect("shop") as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS sales")
+        con.execute("CREATE TABLE IF NOT EXISTS sales.receipts (cid text)")
+        con.execute("GRANT USAGE ON SCHEMA sales TO analyst")
+        con.execute("GRANT SELECT ON sales.receipts TO analyst")
+    with pytest.raises(DataError, match=r"no table 'receipts' in the schema public; it is in sales\.receipts: name it so"):
+        load_source(Source(kind="database", database=database(analyst_env, table="receipts")))
     with pytest.raises(DataError, match=r'column "amount" \(for amount\) is not there.*columns there: 客户ID, order_no'):
         load_source(Source(kind="database", database=database(
             analyst_env, columns={k: v for k, v in COLUMNS.items() if k != "amount"})))

@@ -772,8 +772,31 @@ def _db_table(con: ibis.BaseBackend, name: str, origin: str) -> ibis.Table:
             tables = []
         close = difflib.get_close_matches(table, tables, n=1)
         hint = f'; did you mean "{_name(close[0])}"?' if close else ""
-        raise DataError(f"{origin}: no table {_name(name)!r}{hint} (tables there: {_listing(tables) or 'none'}); "
-                        "fix the table name in source.database") from None
+        where = "" if schema else f" in the schema {_search_path(con)}"
+        elsewhere = [] if schema else _schemas_with(con, table)
+        if elsewhere:  # the table is there, in another schema: name it with its schema
+            hint = f"; it is in {_listing([f'{found}.{table}' for found in elsewhere])}: name it so"
+        raise DataError(f"{origin}: no table {_name(name)!r}{where}{hint} (tables there: "
+                        f"{_listing(tables) or 'none'}); fix the table name in source.database") from None
+
+
+def _search_path(con: ibis.BaseBackend) -> str:
+    """The schema a table name without one is looked up in (PostgreSQL's current_schema())."""
+    try:
+        found = con.raw_sql("SELECT current_schema()").fetchone()
+        return str(found[0]) if found and found[0] else "public"
+    except Exception:
+        return "public"
+
+
+def _schemas_with(con: ibis.BaseBackend, table: str) -> list[str]:
+    """The schemas that hold a table (or view) of that name, which the role may see."""
+    try:
+        cursor = con.raw_sql("SELECT table_schema FROM information_schema.tables WHERE table_name = %s "
+                             "ORDER BY table_schema", params=(table,))
+        return [row[0] for row in cursor.fetchall()]
+    except Exception:
+        return []
 
 
 def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) -> ibis.Table:
