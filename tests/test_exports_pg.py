@@ -123,3 +123,30 @@ def test_every_run_writes_its_exports(en_run):
     assert len(pd.read_parquet(exports / "customers.parquet")) == customers
     outputs = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))["outputs"]
     assert {"exports/customers.csv", "exports/customers.xlsx", "exports/customers.parquet"} <= set(outputs)
+
+
+def test_a_report_whose_write_back_fails_keeps_its_pages_and_files_and_says_how_to_retry(env, tmp_path):
+    """The write-back runs once the report is whole and in place: a role that may only read loses the
+    database table, not the report (it was the whole run), and the message gives the command that
+    writes it again once the role is granted."""
+    from segkit.params import validate_params
+    from segkit.report.runner import _write_back
+    from test_exports import fake_run
+
+    folder = fake_run(tmp_path)
+    source = {"kind": "database", "database": {"url": env.url("reader", "shop"), "password_env": PASSWORD_ENV,
+                                               "table": "orders"}}
+    params = validate_params({"run_name": "tiny", "source": source,
+                              "exports": {"formats": ["csv", "postgres"], "postgres_schema": "segkit",
+                                          "postgres_table": "by_report"}})
+    said = []
+    reason = _write_back(folder, params, said.append)
+    assert "the database role reader may only read in schema segkit" in reason
+    assert said[0] == "writing back to PostgreSQL: segkit.by_report"
+    assert f"run `segkit export {folder} --format postgres`" in said[-1] and "the report and its files are good" in said[-1]
+    writer = validate_params({"run_name": "tiny", "source": {**source, "database": {**source["database"],
+                                                                                    "url": env.url("writer", "shop")}},
+                              "exports": {"formats": ["postgres"], "postgres_schema": "segkit",
+                                          "postgres_table": "by_report"}})
+    assert _write_back(folder, writer, said.append) is None
+    assert rows(env, "SELECT count(*) FROM segkit.by_report") == [(9,)]

@@ -73,6 +73,7 @@ class RunResult:
     kpis: dict
     timings: dict[str, float] = field(default_factory=dict)
     history: str | None = None  # why the month is not in the history, or None when it was written
+    write_back: str | None = None  # why the PostgreSQL write-back failed (the report stands), or None
 
 
 def run_name_for(params: Params) -> str:
@@ -190,14 +191,11 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                     progress("writing PDF" + (" (slowly: HarfBuzz's font subsetter is missing; on Debian/Ubuntu "
                                               "`apt-get install libharfbuzz-subset0` makes it 20-30 s faster)"
                                               if slowly else ""))
-                    if "postgres" in params.exports.formats:  # nothing goes to the database before the report is whole
-                        timings["pdf"] = round(pdf_writer.result(), 2)
-                        if pdf_writer.sections_seconds:
-                            timings["pdf_sections_early"] = round(pdf_writer.sections_seconds, 2)
                 tick = time.perf_counter()
                 doing = "writing the exports (exports/)"
                 progress("writing exports")
-                export_run(work, params)
+                # the files now; the database once the report is whole and in place (`_write_back`)
+                export_run(work, params, formats=[f for f in params.exports.formats if f != "postgres"])
                 timings["exports"] = round(time.perf_counter() - tick, 2)
                 if pdf and "pdf" not in timings:
                     doing = "writing the PDF"
@@ -210,6 +208,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 write_manifest(work / "manifest.json", params, params_path, work, timings)
                 doing = f"putting the report in place in {final}"
                 _replace(final, work)
+                write_back = _write_back(final, params, progress) if "postgres" in params.exports.formats else None
                 history = _record_history(reports_dir, params, final / "data", kpis, progress, run=name, force=force)
             except BaseException as error:
                 stack.close()
@@ -224,7 +223,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     for line in cleaning_note_lines(final / "data"):  # what 01 noticed, also where a cron job's log shows it
         progress(line)
     progress(f"report ready: {final / 'index.html'}")
-    return RunResult(final, kpis, timings, history)
+    return RunResult(final, kpis, timings, history, write_back)
 
 
 def cleaning_note_lines(data_dir: str | os.PathLike) -> list[str]:
@@ -351,6 +350,25 @@ def _made_when(folder: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         return ""
     return f" (made {str(finished)[:16].replace('T', ' ')})"
+
+
+def _write_back(folder: Path, params: Params, progress: Callable[[str], None]) -> str | None:
+    """Write the finished report's customers back to its PostgreSQL database (`export_run` with the
+    postgres format). The report is already whole and in place: a failure (a role that may only read,
+    a table another role owns) is said with what to do, not raised, so the pages, the PDF and the
+    files stay. Returns the reason it failed, or None."""
+    from segkit.errors import SegkitError
+
+    target = f"{params.exports.postgres_schema}.{params.exports.postgres_table}"
+    progress(f"writing back to PostgreSQL: {target}")
+    try:
+        export_run(folder, params, formats=["postgres"])
+    except SegkitError as error:
+        reason = _cut(error)
+        progress(f"the write-back to PostgreSQL failed: {reason}; the report and its files are good: once that is "
+                 f"fixed, run `segkit export {folder} --format postgres`")
+        return reason
+    return None
 
 
 def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dict,
