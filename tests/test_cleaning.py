@@ -600,7 +600,7 @@ def test_amounts_in_another_currency_are_kept_and_noted_in_both_languages(tmp_pa
     assert t("cleaning.note.currency_sign_differs", "zh", **values) == (
         "amount 列有 4 个金额带有 $, US$, € 符号（如 \"$12.50\"），而参数中 currency.code 为 CNY。保留的行按原数值使用，"
         "未做换算：请在源数据中换算为 CNY，或把 currency.code（及 currency.symbol）改为文件所用的货币。")
-    assert result.messages()[-1][0] == "cleaning.note.currency_sign_differs"  # shown in 01_cleaning
+    assert "cleaning.note.currency_sign_differs" in [key for key, _ in result.messages()]  # shown in 01_cleaning
 
 
 @pytest.mark.parametrize("code, amounts", [
