@@ -301,3 +301,14 @@ def test_a_backfilled_month_the_data_reach_in_part_is_skipped_unless_force(tmp_p
     assert "the data end on 2024-06-10, 20 days before the month's end" in months[1].why
     forced = backfill(params, "2024-06", "2024-06", tmp_path / "reports", force=True)
     assert [m.skipped for m in forced] == [None]
+
+
+def test_an_as_of_months_after_the_data_is_said_not_a_partial_month():
+    result = clean_transactions(None, rows(daily("2024-01-01", "2024-01-20")), as_of=dt.date(2024, 12, 31))
+    note = next(n for n in result.notes if n["key"] in ("month_partly_covered", "month_not_covered"))
+    assert note["key"] == "month_not_covered" and note["last"] == "2024-01-20"
+    from segkit.i18n import t
+
+    values = {k: v for k, v in note.items() if k != "key"}
+    assert t("cleaning.note.month_not_covered", "en", **values).startswith(
+        "The data end on 2024-01-20, before 2024-12 starts")

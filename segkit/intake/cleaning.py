@@ -314,8 +314,10 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     if last is not None and last < as_of:
         gap = _usual_longest_gap(clean, last)
         if (as_of - last).days > gap:  # the data stop well before the month's end: its figures cover part of it
+            inside = last >= as_of.replace(day=1)  # or none of it (an as_of months after the data: no --month)
             result = replace(result, notes=(*result.notes, {
-                "key": "month_partly_covered", "month": f"{as_of:%Y-%m}", "last": last.isoformat(),
+                "key": "month_partly_covered" if inside else "month_not_covered", "month": f"{as_of:%Y-%m}",
+                "last": last.isoformat(),
                 "as_of": as_of.isoformat(), "days": (as_of - last).days, "usual_gap": gap}))
     return _settle(result, judged, rules)
 

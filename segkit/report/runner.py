@@ -387,8 +387,8 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
     try:
         info = load_run_info(data_dir)
         as_of = dt.date.fromisoformat(str(info["as_of"]))
-        partly = next((note for note in info.get("cleaning_notes") or [] if note.get("key") == "month_partly_covered"),
-                      None)
+        partly = next((note for note in info.get("cleaning_notes") or []
+                       if note.get("key") in ("month_partly_covered", "month_not_covered")), None)
         if not is_month_end(as_of):
             reason = f"the data end on {as_of}, not at the end of {as_of:%Y-%m}"
             progress(f"history: not updated: {reason}, and the history keeps whole months (a month's figures "
