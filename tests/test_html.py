@@ -125,3 +125,10 @@ def test_a_dimension_is_named_in_the_pages_language_and_a_users_own_as_written()
 def test_distances_read_side_by_side_with_two_decimals_each():
     markup = table(pd.DataFrame({"distance": [0.33, 0.558, 1.0]}), "en").to_html()
     assert ">0.33<" in markup and ">0.56<" in markup and ">1.00<" in markup and "0.558" not in markup
+
+
+def test_timestamps_show_to_the_second_and_the_input_columns_have_labels():
+    frame = pd.DataFrame({"ordered_at": pd.to_datetime(["2025-12-19 10:08:10.933101", None]), "status": ["x", "y"]})
+    markup = table(frame, "zh").to_html()
+    assert ">2025-12-19 10:08:10<" in markup and "933101" not in markup
+    assert ">日期<" in markup and ">状态<" in markup and "ordered_at" not in markup

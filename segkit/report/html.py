@@ -252,6 +252,8 @@ def _format_of(name: str | None, values: pd.Series):
         return "d"  # a line number, not a quantity
     if name in TWO_DECIMALS and pd.api.types.is_float_dtype(values):
         return ",.2f"
+    if pd.api.types.is_datetime64_any_dtype(values):  # to the second, as people look rows up (no microseconds)
+        return "%Y-%m-%d %H:%M:%S"
     if pd.api.types.is_integer_dtype(values):
         return ","
     if pd.api.types.is_float_dtype(values):
