@@ -170,6 +170,18 @@ def test_missing_table_and_column_name_what_is_there(analyst_env):
             analyst_env, columns={k: v for k, v in COLUMNS.items() if k != "amount"})))
 
 
+def test_a_suggested_column_has_the_type_needed(analyst_env):
+    """A mistyped amount column is matched against the number columns only: "orderd" is not offered
+    the timestamp "ordered" for the amount (a user took that advice and mapped a date)."""
+    near_date = {**COLUMNS, "amount": "orderd"}
+    with pytest.raises(DataError) as refused:
+        load_source(Source(kind="database", database=database(analyst_env, columns=near_date)))
+    assert 'column "orderd" (for amount) is not there' in str(refused.value)
+    assert 'did you mean "ordered"' not in str(refused.value)
+    with pytest.raises(DataError, match=r'column "totl" \(for amount\) is not there; did you mean "total"\?'):
+        load_source(Source(kind="database", database=database(analyst_env, columns={**COLUMNS, "amount": "totl"})))
+
+
 def test_text_column_for_a_date_is_refused_with_advice(analyst_env):
     columns = {**{k: v for k, v in COLUMNS.items() if k != "category"}, "ordered_at": "cat"}
     with pytest.raises(DataError, match=r'column "cat" \(for ordered_at\) is string, not a date or timestamp.*CAST'):

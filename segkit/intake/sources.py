@@ -422,19 +422,32 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
 
 
 def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key: str,
-                   extra: tuple[str, ...] = ()) -> tuple[dict[str, str], bool]:
+                   extra: tuple[str, ...] = (), types: dict | None = None) -> tuple[dict[str, str], bool]:
     """Check a typed table's column map against the columns `present`: ours -> theirs for every
     column segkit reads (and `extra`), and whether the amount is derived (no amount column, but
     quantity and unit price). Raises DataError for a key segkit does not use, or a required or
-    mapped column that is not there (listing those that are)."""
+    mapped column that is not there (listing those that are; `types`, the table's column types
+    where known, keep a suggestion to columns of the kind needed: a number for the amount, a date
+    or timestamp for ordered_at)."""
     check_column_map(columns, origin, key, extra=extra)
     mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, *extra)}
     derive_amount = "amount" not in columns and "amount" not in present and \
         mapping["quantity"] in present and mapping["unit_price"] in present
     for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
         if mapping[ours] not in present:
-            raise DataError(_missing_column(origin, ours, mapping[ours], present, key))
+            raise DataError(_missing_column(origin, ours, mapping[ours], present, key,
+                                            suggest=_of_kind(present, types, ours)))
     return mapping, derive_amount
+
+
+def _of_kind(present: list[str], types: dict | None, ours: str) -> list[str] | None:
+    """The columns of `present` whose type fits `ours` (numbers for the amounts, dates or timestamps
+    for ordered_at), when the types are known; None: any column may be suggested."""
+    if not types or ours not in ("ordered_at", "amount", "quantity", "unit_price"):
+        return None
+    fits = (lambda kind: kind.is_temporal()) if ours == "ordered_at" else (
+        lambda kind: kind.is_numeric() and not kind.is_boolean())
+    return [c for c in present if c in types and fits(types[c])]
 
 
 def check_column_map(columns: dict[str, str], origin: str, key: str, extra: tuple[str, ...] = ()) -> None:
@@ -611,8 +624,10 @@ def _separator_hint(present: list, separator: str | None, key: str) -> str:
             f"separator may be {names[seen[0]]}; state it as {table_key}.separator: {names[seen[0]]}.")
 
 
-def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str) -> str:
-    close = difflib.get_close_matches(theirs, [str(c) for c in present], n=1, cutoff=0.5)
+def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str,
+                    suggest: list[str] | None = None) -> str:
+    close = difflib.get_close_matches(theirs, [str(c) for c in (present if suggest is None else suggest)], n=1,
+                                      cutoff=0.5)
     hint = f'; did you mean "{_name(close[0])}"?' if close else ""
     looks_like_data = [c for c in present if re.fullmatch(r"[\d\s.,:/¥$-]+", str(c))]
     no_header = (f" The first row looks like data ({_listing(looks_like_data[:3])}), not column "
@@ -808,7 +823,8 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     """
     key = "source.database.columns"
     present = list(table.columns)
-    mapping, derive_amount = mapped_columns(present, columns, origin, key, extra=("source_row",))
+    mapping, derive_amount = mapped_columns(present, columns, origin, key, extra=("source_row",),
+                                            types=dict(table.schema().items()))
     kinds = {"ordered_at": ("temporal", "a date or timestamp"), "amount": ("numeric", "a number"),
              "quantity": ("numeric", "a number"), "unit_price": ("numeric", "a number")}
     for ours, (kind, words) in kinds.items():
@@ -1035,7 +1051,8 @@ def spark_canonical(table: ibis.Table, columns: dict[str, str], origin: str) -> 
     mapped columns must be there, dates typed as date or timestamp, amounts as numbers."""
     key = "source.spark.columns"
     present = list(table.columns)
-    mapping, derive_amount = mapped_columns(present, columns, origin, key, extra=("source_row",))
+    mapping, derive_amount = mapped_columns(present, columns, origin, key, extra=("source_row",),
+                                            types=dict(table.schema().items()))
     for ours, kind, words, cast in (("ordered_at", "temporal", "a date or timestamp", "timestamp"),
                                     ("amount", "numeric", "a number", "decimal(18,2)"),
                                     ("quantity", "numeric", "a number", "double"),
