@@ -228,33 +228,9 @@ def months_written(path: str | Path, run_name: str) -> list[dt.date]:
     return sorted(pd.to_datetime(runs["month"]).dt.date.tolist())
 
 
-def months_made(path: str | Path, run_name: str) -> dict[dt.date, str]:
-    """Each month of `run_name` in the history and what wrote it: "report" or "backfill" (a month
-    written before 0.2 counts as a report when any customer has a cluster, which only reports keep)."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    con = _connect(path, read_only=True)
-    try:
-        columns = {row[0] for row in con.execute("SELECT column_name FROM duckdb_columns() "
-                                                  "WHERE table_name = 'runs'").fetchall()}
-        if not columns:
-            return {}
-        made = "r.made_by" if "made_by" in columns else "NULL"
-        found = con.execute(
-            f"SELECT r.month, coalesce({made}, CASE WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.run_name = "
-            "r.run_name AND a.month = r.month AND a.cluster IS NOT NULL) THEN 'report' ELSE 'backfill' END) "
-            "FROM runs r WHERE r.run_name = ? ORDER BY r.month", [run_name]).fetchall()
-    finally:
-        con.close()
-    return {_month(month): by for month, by in found}
-
-
-def month_held_by(path: str | Path, run_name: str, month: dt.date, run: str) -> str | None:
-    """The folder name of another report that wrote `month` of `run_name` into the history (a monthly
-    report, monthly-2025-06, when this run is monthly), or None: the month is not there, a backfill
-    wrote it, this run's folder `run` did, or the history does not say (written before 0.2). A report
-    does not replace another report's month unasked (`segkit report --force` does)."""
+def _runs_rows(path: str | Path, needs: set[str], sql: str, args: list) -> list[tuple] | None:
+    """The rows of `sql` (a read of `runs`, which may name `needs` columns) in the history at `path`;
+    None when there is no history, or its `runs` table lacks one of `needs` (written before 0.2)."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -262,13 +238,32 @@ def month_held_by(path: str | Path, run_name: str, month: dt.date, run: str) -> 
     try:
         columns = {row[0] for row in con.execute("SELECT column_name FROM duckdb_columns() "
                                                   "WHERE table_name = 'runs'").fetchall()}
-        if not {"made_by", "run"} <= columns:
+        if not columns or not needs <= columns:
             return None
-        found = con.execute("SELECT run FROM runs WHERE run_name = ? AND month = ? AND made_by = 'report'",
-                            [run_name, _month(month)]).fetchone()
+        # {made_by}: the column, or NULL in a history written before it was there
+        return con.execute(sql.format(made_by="r.made_by" if "made_by" in columns else "NULL"), args).fetchall()
     finally:
         con.close()
-    return found[0] if found and found[0] and found[0] != run else None
+
+
+def months_made(path: str | Path, run_name: str) -> dict[dt.date, str]:
+    """Each month of `run_name` in the history and what wrote it: "report" or "backfill" (a month
+    written before 0.2 counts as a report when any customer has a cluster, which only reports keep)."""
+    found = _runs_rows(path, set(), "SELECT r.month, coalesce({made_by}, CASE WHEN EXISTS (SELECT 1 FROM "
+                       "assignments a WHERE a.run_name = r.run_name AND a.month = r.month AND a.cluster IS NOT "
+                       "NULL) THEN 'report' ELSE 'backfill' END) FROM runs r WHERE r.run_name = ? ORDER BY r.month",
+                       [run_name])
+    return {_month(month): by for month, by in found or []}
+
+
+def month_held_by(path: str | Path, run_name: str, month: dt.date, run: str) -> str | None:
+    """The folder name of another report that wrote `month` of `run_name` into the history (a monthly
+    report, monthly-2025-06, when this run is monthly), or None: the month is not there, a backfill
+    wrote it, this run's folder `run` did, or the history does not say (written before 0.2). A report
+    does not replace another report's month unasked (`segkit report --force` does)."""
+    found = _runs_rows(path, {"made_by", "run"}, "SELECT run FROM runs WHERE run_name = ? AND month = ? "
+                       "AND made_by = 'report'", [run_name, _month(month)])
+    return found[0][0] if found and found[0][0] and found[0][0] != run else None
 
 
 def is_month_end(day: dt.date) -> bool:
@@ -281,20 +276,9 @@ def month_standards(path: str | Path, run_name: str, month: dt.date) -> dict | N
     with; None when the month is not there or was written before 0.2 (not recorded)."""
     import json
 
-    path = Path(path)
-    if not path.is_file():
-        return None
-    con = _connect(path, read_only=True)
-    try:
-        columns = {row[0] for row in con.execute("SELECT column_name FROM duckdb_columns() "
-                                                  "WHERE table_name = 'runs'").fetchall()}
-        if "standards" not in columns:
-            return None
-        found = con.execute("SELECT standards FROM runs WHERE run_name = ? AND month = ?",
-                            [run_name, _month(month)]).fetchone()
-    finally:
-        con.close()
-    return json.loads(found[0]) if found and found[0] else None
+    found = _runs_rows(path, {"standards"}, "SELECT standards FROM runs WHERE run_name = ? AND month = ?",
+                       [run_name, _month(month)])
+    return json.loads(found[0][0]) if found and found[0][0] else None
 
 
 def previous_month_classes(path: str | Path, run_name: str, month: dt.date,
