@@ -245,12 +245,10 @@ def test_model_and_summary_units_must_agree(bgnbd, summary_days):
 
 # ---- simulated populations --------------------------------------------------------------------
 
-def simulate_bgnbd(n, r, alpha, a, b, rng, p_fixed=None, T_range=(20, 52)):
-    """Purchase histories drawn from the BG/NBD story: first purchase at 0, Poisson(lambda)
-    purchases while alive, dropout with probability p after each purchase."""
-    lam = rng.gamma(r, 1 / alpha, n)
-    p = np.full(n, p_fixed) if p_fixed is not None else rng.beta(a, b, n)
-    T = rng.uniform(*T_range, n)
+def purchase_histories(lam: np.ndarray, p: np.ndarray, T: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """x and t_x of customers buying at Poisson rates `lam` from time 0 to `T`, each dropping out
+    with probability `p` after each purchase (the BG/NBD story, one array element per customer)."""
+    n = len(T)
     x, t_x, now, active = np.zeros(n), np.zeros(n), np.zeros(n), np.ones(n, bool)
     while active.any():
         i = np.flatnonzero(active)
@@ -261,6 +259,16 @@ def simulate_bgnbd(n, r, alpha, a, b, rng, p_fixed=None, T_range=(20, 52)):
         x[j] += 1
         t_x[j] = now[j] = at
         active[j[rng.random(len(j)) < p[j]]] = False
+    return x, t_x
+
+
+def simulate_bgnbd(n, r, alpha, a, b, rng, p_fixed=None, T_range=(20, 52)):
+    """Purchase histories drawn from the BG/NBD story: first purchase at 0, Poisson(lambda)
+    purchases while alive, dropout with probability p after each purchase."""
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = np.full(n, p_fixed) if p_fixed is not None else rng.beta(a, b, n)
+    T = rng.uniform(*T_range, n)
+    x, t_x = purchase_histories(lam, p, T, rng)
     frame = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
     frame.attrs["time_unit"] = "weeks"
     return frame

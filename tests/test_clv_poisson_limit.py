@@ -16,6 +16,7 @@ from scipy.stats import beta as beta_distribution
 from segkit.errors import ParamsError
 from segkit.models import clv
 from segkit.models.clv import BGNBDModel, ConvergenceWarning, ParetoNBDModel, group_intervals
+from test_clv import purchase_histories
 
 
 def one_rate_shop(n, lam, rng, p=None, a=None, b=None, T=52.0):
@@ -24,16 +25,7 @@ def one_rate_shop(n, lam, rng, p=None, a=None, b=None, T=52.0):
     purchase with probability p (one for all, or p ~ Beta(a, b) per customer), observed for T weeks."""
     drop = np.full(n, p) if p is not None else rng.beta(a, b, n)
     T = np.broadcast_to(np.asarray(T, float), (n,)).copy()
-    x, t_x, now, active = np.zeros(n), np.zeros(n), np.zeros(n), np.ones(n, bool)
-    while active.any():
-        i = np.flatnonzero(active)
-        nxt = now[i] + rng.exponential(1 / lam, len(i))
-        late = nxt > T[i]
-        active[i[late]] = False
-        j, at = i[~late], nxt[~late]
-        x[j] += 1
-        t_x[j] = now[j] = at
-        active[j[rng.random(len(j)) < drop[j]]] = False
+    x, t_x = purchase_histories(np.full(n, float(lam)), drop, T, rng)
     frame = pd.DataFrame({"customer_id": [f"c{k}" for k in range(n)], "x": x, "t_x": t_x, "T": T})
     frame.attrs["time_unit"] = "weeks"
     return frame
@@ -53,6 +45,21 @@ def along_rate_ridge(lam, alpha, **others):
 
 
 # ---- the likelihoods ---------------------------------------------------------------------------
+
+
+def assert_predictions_agree(limit, far, s, rtol: float, counts: int, mass: tuple[int, float]) -> None:
+    """A limiting model's predictions equal the full model's far along its ridge (`far`): P(alive),
+    expected purchases over 1, 26 and 260 periods, the unconditional expectation (to 1e-6), P(X(26)=n)
+    for n < `counts` (to 1e-5); and P(X(26)=n) sums to 1 over n < mass[0], within mass[1]."""
+    np.testing.assert_allclose(limit.p_alive(s), far.p_alive(s), rtol=rtol)
+    for t in (1.0, 26.0, 260.0):
+        np.testing.assert_allclose(limit.expected_purchases(s, t), far.expected_purchases(s, t), rtol=rtol)
+    times = [0.5, 26.0, 520.0]
+    np.testing.assert_allclose(limit.unconditional_expected_purchases(times),
+                               far.unconditional_expected_purchases(times), rtol=1e-6)
+    np.testing.assert_allclose(limit.probability_of_purchases(np.arange(counts), 26),
+                               far.probability_of_purchases(np.arange(counts), 26), rtol=1e-5)
+    assert limit.probability_of_purchases(np.arange(mass[0]), 26).sum() == pytest.approx(1, abs=mass[1])
 
 def test_the_limits_likelihood_is_the_closed_form_and_the_full_models_far_along_the_ridge():
     s = rows()
@@ -118,15 +125,7 @@ def test_the_limits_predictions_are_the_full_models_far_along_the_ridge(params):
     odds = (params["p"] / (1 - params["p"]) if "p" in params else params["a"] / (params.get("b", 1) + x - 1))
     by_hand = 1 / (1 + (x > 0) * odds * np.exp(params["lambda"] * (T - t_x)))
     np.testing.assert_allclose(limit.p_alive(s), by_hand, rtol=1e-12)
-    np.testing.assert_allclose(limit.p_alive(s), far.p_alive(s), rtol=1e-6)
-    for t in (1.0, 26.0, 260.0):
-        np.testing.assert_allclose(limit.expected_purchases(s, t), far.expected_purchases(s, t), rtol=1e-6)
-    times = [0.5, 26.0, 520.0]
-    np.testing.assert_allclose(limit.unconditional_expected_purchases(times),
-                               far.unconditional_expected_purchases(times), rtol=1e-6)
-    np.testing.assert_allclose(limit.probability_of_purchases(np.arange(6), 26),
-                               far.probability_of_purchases(np.arange(6), 26), rtol=1e-5)
-    assert limit.probability_of_purchases(np.arange(400), 26).sum() == pytest.approx(1, abs=1e-10)
+    assert_predictions_agree(limit, far, s, rtol=1e-6, counts=6, mass=(400, 1e-10))
     # (with both limits, `far` is the limit in dropout, (r, alpha, p), far along the ridge in r and alpha:
     # the full model's quadrature over p ~ Beta(a, b) is itself inaccurate for a + b above ~1e3)
 
@@ -296,15 +295,7 @@ def test_pareto_limits_predictions_are_the_full_models_far_along_the_ridge(param
     limit = ParetoNBDModel.from_params(params, time_unit="weeks")
     others = {k: v for k, v in params.items() if k != "lambda"}
     far = ParetoNBDModel.from_params(dict(r=params["lambda"] * 1e9, alpha=1e9, **others), time_unit="weeks")
-    np.testing.assert_allclose(limit.p_alive(s), far.p_alive(s), rtol=1e-5)
-    for t in (1.0, 26.0, 260.0):
-        np.testing.assert_allclose(limit.expected_purchases(s, t), far.expected_purchases(s, t), rtol=1e-5)
-    times = [0.5, 26.0, 520.0]
-    np.testing.assert_allclose(limit.unconditional_expected_purchases(times),
-                               far.unconditional_expected_purchases(times), rtol=1e-6)
-    np.testing.assert_allclose(limit.probability_of_purchases(np.arange(5), 26),
-                               far.probability_of_purchases(np.arange(5), 26), rtol=1e-5)
-    assert limit.probability_of_purchases(np.arange(200), 26).sum() == pytest.approx(1, abs=1e-8)
+    assert_predictions_agree(limit, far, s, rtol=1e-5, counts=5, mass=(200, 1e-8))
     if "mu" in params:  # P(alive) in closed form: 1 / (1 + mu / (lambda + mu) (e^{(lambda+mu)(T - t_x)} - 1))
         x, t_x, T = (s[c].to_numpy() for c in ("x", "t_x", "T"))
         k = params["lambda"] + params["mu"]
