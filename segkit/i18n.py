@@ -187,6 +187,22 @@ def format_conditions(conditions, lang: str) -> str:
     return t("rule.and", lang).join(parts) if parts else "—"
 
 
+_ORIGINS = (("database table ", "origin.database_table"), ("Spark table ", "origin.spark_table"))
+
+
+def origin_text(origin: str, lang: str) -> str:
+    """Where the transactions came from (`Intake.origin`, written in English for messages: "database
+    table sales.orders", "Spark table shop.orders", "Spark parquet /data/orders") in the words of `lang`;
+    a file's path or another origin as it is."""
+    for prefix, key in _ORIGINS:
+        if origin.startswith(prefix):
+            return t(key, lang, name=origin[len(prefix):])
+    if origin.startswith("Spark "):
+        kind, _, path = origin[len("Spark "):].partition(" ")
+        return t("origin.spark_files", lang, kind=kind, name=path)
+    return origin
+
+
 def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[str, dict]:
     """The catalogue key and values of the sentence that says how returns were treated and what it
     changed (`summary` as `segkit.intake.returns.returns_summary` gives it, None when no row is
@@ -199,6 +215,11 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
               else value for name, value in summary.items()}
     values["match_words"] = t(f"returns.match.{summary['match']}", lang)
     values["lines_matched"] = summary["lines_order_number"] + summary["lines_product"]
+    if summary["action"] == "net":
+        refunded = summary.get("refunded_orders", "set_aside")
+        if refunded == "set_aside" and not summary.get("orders_refunded"):
+            refunded = "none"
+        values["refunded_words"] = t(f"returns.refunded.{refunded}", lang, orders=summary.get("orders_refunded", 0))
     return f"cleaning.returns.{summary['action']}", values
 
 

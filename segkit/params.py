@@ -840,6 +840,11 @@ class Returns(_Model):
     same unit price, then the latest). A cancellation that finds no purchase in the data (it cancels
     one before the extract) still reduces revenue and is counted apart.
 
+    `refunded_orders` (with `net`): an order cancelled in full (its lines net to exactly zero) is
+    `set_aside` with its cancellations (rule `refunded_order`, the default: it was never a purchase,
+    so it counts as no order, dates no purchase and starts no customer) or kept as a purchase of
+    zero (`keep`).
+
     `net_negative`: a customer whose revenue after netting is zero or less is `set_aside` from
     scoring (the default; counted in the customer ledger) or scored with revenue `floor`ed at zero.
     """
@@ -849,6 +854,7 @@ class Returns(_Model):
     negative_quantity: bool = False
     action: Literal["net", "drop"] = "net"
     match: Literal["order_number", "product"] = "order_number"
+    refunded_orders: Literal["set_aside", "keep"] = "set_aside"
     net_negative: Literal["set_aside", "floor"] = "set_aside"
 
 

@@ -199,3 +199,29 @@ def test_kpi_sparklines_pick_their_month_ticks_without_a_warning(months):
         figure.canvas.draw()
         ticks = figure.axes[0].get_xticks()
     assert 2 <= len(ticks) <= 7
+
+
+def test_the_share_bars_legend_sits_above_the_bars():
+    """The legend of customer and revenue shares never covers a bar: it sits above the plot area,
+    whatever the bars' lengths (it stood in the lower right, over the longest bars of 04)."""
+    summary = pd.DataFrame({"segment": ["a", "b", "c"], "customer_share": [0.95, 0.03, 0.02],
+                            "revenue_share": [0.9, 0.05, 0.05]})
+    figure = plots.share_bars(summary, "segment", "en", "chart.segments")
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y0 >= ax.get_window_extent().y1 - 1
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["Share of customers", "Share of revenue"]
+
+
+def test_a_class_has_one_colour_on_both_sides_of_the_flow_chart():
+    from matplotlib.patches import Rectangle
+
+    flows = pd.DataFrame({"before": ["champions", "lost", "new", "champions"],
+                          "after": ["lost", "champions", "champions", "champions"], "customers": [3, 2, 4, 5]})
+    figure = plots.flow_chart(flows, {"champions": "Champions", "lost": "Lost"}, "en")
+    nodes = [patch for patch in figure.axes[0].patches if isinstance(patch, Rectangle) and patch.get_height() > 0]
+    assert len(nodes) == 5  # champions, lost, new on the left; champions, lost on the right
+    assert len({matplotlib.colors.to_hex(node.get_facecolor()) for node in nodes}) == 3  # one colour per class
+    assert plots.flow_colours(["champions", "lost", "new"]) == {"champions": plots.PALETTE[0],
+                                                                "lost": plots.PALETTE[1], "new": "#c8c8c8"}

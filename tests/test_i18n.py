@@ -123,3 +123,16 @@ def test_no_chinese_text_of_the_catalogue_sets_a_blank_between_chinese_words():
              for literal, _, _, _ in string.Formatter().parse(texts["zh"])
              if re.search(f"[{CJK}][ \t]+[{CJK}]", literal)]
     assert not found, found
+
+
+def test_where_the_transactions_came_from_is_said_in_the_report_language():
+    """The origins the sources write (in English, for messages) are said in Chinese on a zh page;
+    a file's path stays as it is."""
+    from segkit.i18n import origin_text
+    from segkit.intake.sources import _spark_origin
+
+    assert origin_text("database table sales.orders", "zh") == "数据库表 sales.orders"
+    assert origin_text(_spark_origin("shop.orders", None, "parquet"), "zh") == "Spark 表 shop.orders"
+    assert origin_text(_spark_origin(None, "/data/o", "parquet"), "zh") == "Spark parquet 文件 /data/o"
+    assert origin_text(_spark_origin(None, "/data/o", "parquet"), "en") == "Spark parquet files /data/o"
+    assert origin_text("订单.csv", "zh") == "订单.csv"

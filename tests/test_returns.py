@@ -74,8 +74,12 @@ def test_cancellation_documents_are_matched_by_product_and_never_become_orders(t
     assert f.loc["A", "revenue"] == pytest.approx(6 * 2.55 + 2 * 3.39 + 4 * 1.25 - 2 * 3.39)
     assert f.loc["A", "recency_days"] == (AS_OF - dt.date(2024, 5, 10)).days
     assert f.loc["A", "last_purchase"] == pd.Timestamp("2024-05-10")
-    # B: one order, not two, and exactly nothing left
-    assert f.loc["B", "orders"] == 1 and f.loc["B", "revenue"] == 0.0
+    # B: her only order cancelled in full was never a purchase: set aside with its cancellation
+    assert "B" not in f.index
+    assert result.ledger.set_index("rule").loc["refunded_order", "rows"] == 2
+    aside = result.quarantine.set_index("source_row")
+    assert aside.loc[[6, 7], "reason"].tolist() == ["refunded_order"] * 2
+    assert "536400 was cancelled in full" in aside.loc[6, "detail"]
     # D: the unmatched cancellation still reduces revenue, adds no order, moves no date
     assert f.loc["D", "orders"] == 1 and f.loc["D", "revenue"] == pytest.approx(3 * 10.00 - 7.00)
     assert f.loc["D", "recency_days"] == (AS_OF - dt.date(2024, 5, 2)).days
@@ -86,11 +90,10 @@ def test_cancellation_documents_are_matched_by_product_and_never_become_orders(t
     assert row.loc[5, "order_id"] == "536365" and row.loc[5, "return_of"] == 3  # A's P2 line, file line 3
     assert row.loc[5, "return_document"] == "C536379" and row.loc[5, "returned_at"] == pd.Timestamp("2024-05-12 09:00")
     assert row.loc[5, "amount"] == pytest.approx(-6.78) and row.loc[5, "fixes"] == "return_netted"
-    assert row["return_match"].dropna().to_dict() == {5: "product", 7: "product", 9: "unmatched", 12: "unmatched"}
+    assert row["return_match"].dropna().to_dict() == {5: "product", 9: "unmatched", 12: "unmatched"}
 
-    assert customer_counts(result) == {("scored", ""): 3, ("set_aside", "net_zero"): 1, ("set_aside", "net_negative"): 1}
-    assert result.customers_set_aside.set_index("customer_id")["rule"].to_dict() == {"B": "net_zero",
-                                                                                     "F": "net_negative"}
+    assert customer_counts(result) == {("scored", ""): 3, ("set_aside", "net_negative"): 1}
+    assert result.customers_set_aside.set_index("customer_id")["rule"].to_dict() == {"F": "net_negative"}
     scored = customer_features(None, result.scored, result.as_of)
     assert sorted(scored["customer_id"]) == ["A", "D", "E"]
     s = result.returns
@@ -98,6 +101,7 @@ def test_cancellation_documents_are_matched_by_product_and_never_become_orders(t
     assert s["amount_unmatched"] == pytest.approx(7.00 + 20.00)
     assert s["orders_not_added"] == 4  # each document has its own number: 4 orders the old netting added
     assert s["recency_kept"] == 3  # A, D and F cancelled after their last purchase; B on the same day
+    assert s["orders_refunded"] == 1 and s["orders"] == 6  # B's among the purchase orders
     assert s["net_revenue"] == pytest.approx(s["gross_revenue"] - s["amount"])
     assert not suggests_product_match(s)
 
@@ -179,16 +183,22 @@ def test_drop_keeps_the_purchases_and_says_how_much_cancelled_revenue_it_kept(tm
     assert s["revenue_if_netted"] == pytest.approx(s["gross_revenue"] - s["amount"])
 
 
-def test_a_fully_cancelled_purchase_nets_to_exactly_zero(tmp_path):
+@pytest.mark.parametrize("refunded_orders", ["set_aside", "keep"])
+def test_a_fully_cancelled_purchase_nets_to_exactly_zero(tmp_path, refunded_orders):
     lines = [("P1", "0.10"), ("P2", "0.20"), ("P3", "0.30")]
     text = "order,customer,date,product,amount\n" + "".join(
         f"O1,K1,2024-05-01,{p},{a}\nC{p},K1,2024-05-02,{p},-{a}\n" for p, a in lines) + "O2,K2,2024-05-01,P1,5\n"
     assert sum([0.1, 0.2, 0.3, -0.1, -0.2, -0.3]) != 0  # in floats these would not cancel
     result = clean(source(tmp_path, text, {"order_id": "order", "customer_id": "customer", "ordered_at": "date",
                                            "product": "product", "amount": "amount"}),
-                   order_prefix="C", match="product")
-    assert features(result).loc["K1", "revenue"] == 0.0
-    assert result.customers_set_aside["rule"].tolist() == ["net_zero"]
+                   order_prefix="C", match="product", refunded_orders=refunded_orders)
+    if refunded_orders == "keep":  # a purchase of exactly zero: its customer is set aside
+        assert features(result).loc["K1", "revenue"] == 0.0
+        assert result.customers_set_aside["rule"].tolist() == ["net_zero"]
+    else:  # exactly zero, so the order was cancelled in full: its six lines set aside together
+        assert result.ledger.set_index("rule").loc["refunded_order", "rows"] == 6
+        assert features(result).index.tolist() == ["K2"] and result.customers_set_aside.empty
+        assert result.returns["orders_refunded"] == 1
 
 
 SMALL = "customer,order,date,amount\nA,O1,2024-05-01,20\nB,O2,2024-05-02,30\nC,O3,2024-05-03,25\nD,O4,2024-05-04,40\n"
@@ -233,12 +243,13 @@ def test_floor_scores_net_negative_customers_at_zero_revenue(tmp_path):
     result = clean_and_save(intake, tmp_path / "data", as_of=AS_OF,
                             rules=Cleaning(returns={"order_prefix": "C", "match": "product", "net_negative": "floor"}))
     assert_every_row_accounted(result, intake.transactions)
-    assert result.customer_ledger["customers"].sum() == 6
+    # B's only order was cancelled in full: no purchase, so not a customer to floor
+    assert result.customer_ledger["customers"].sum() == 5
     saved = pd.read_parquet(tmp_path / "data" / "features.parquet").set_index("customer_id")
-    assert sorted(saved.index) == ["A", "B", "D", "E", "F"]
-    assert saved.loc["F", "revenue"] == 0.0 and saved.loc["B", "revenue"] == 0.0
+    assert sorted(saved.index) == ["A", "D", "E", "F"]
+    assert saved.loc["F", "revenue"] == 0.0
     assert saved.loc["F", "orders"] == 1 and saved.loc["A", "revenue"] == pytest.approx(20.30)
-    assert customer_counts(result) == {("scored", ""): 3, ("floored", "net_negative"): 1, ("floored", "net_zero"): 1,
+    assert customer_counts(result) == {("scored", ""): 3, ("floored", "net_negative"): 1,
                                        ("set_aside", "no_purchase"): 1}
 
 
@@ -275,12 +286,15 @@ def test_the_cleaning_report_states_the_treatment_and_what_it_changed(tmp_path, 
     assert key == f"cleaning.returns.{action}"
     assert "£59.28" in text  # every cancelled amount, in the run's currency
     assert ("£32.28" in text) == (action == "drop")  # drop: the cancelled revenue the purchases kept
+    cancelled_in_full = {"en": "Orders cancelled in full: 1,", "zh": "1 笔订单被全额取消"}[lang]
+    assert (cancelled_in_full in text) == (action == "net")
     key, values = customers_sentence(result.customer_ledger)
-    assert values == {"customers": 5, "scored": 5 if action == "drop" else 3, "floored": 0,
-                      "aside": 0 if action == "drop" else 2}
+    # net: B's only order was cancelled in full (no customer), F nets below zero (set aside)
+    assert values == {"customers": 5 if action == "drop" else 4, "scored": 5 if action == "drop" else 3,
+                      "floored": 0, "aside": 0 if action == "drop" else 1}
     say(key, lang, **values)
     shown = customer_ledger_table(result.customer_ledger, lang)
-    assert shown["customers"].iloc[-1] == 5  # the total row: the customers in
+    assert shown["customers"].iloc[-1] == values["customers"]  # the total row: the customers in
     assert returns_sentence(None, lang) == ("cleaning.returns.none", {})
 
 
@@ -303,3 +317,56 @@ def test_the_scored_rows_are_the_rows_of_the_customers_not_set_aside(ids):
     found = scored.to_pandas().sort_values("source_row", ignore_index=True)
     pd.testing.assert_frame_equal(found, expected)
     assert found["customer_id"].tolist() == [a, a, c]
+
+
+# K1's first order is cancelled in full (a week later), then she buys in April; K2 cancels part of an
+# April order; K3 buys once; K4's only order is cancelled in full.
+REFUNDED = """order,customer,date,amount
+O1,K1,2024-03-05,100
+O3,K2,2024-03-01,80
+CO1,K1,2024-03-12,-100
+K3A,K3,2024-04-02,30
+O2,K1,2024-04-10,50
+O4,K2,2024-04-20,60
+CO4,K2,2024-04-22,-20
+O6,K4,2024-05-03,40
+CO6,K4,2024-05-04,-40
+"""
+
+
+@pytest.mark.parametrize("refunded_orders", ["set_aside", "keep"])
+def test_an_order_cancelled_in_full_is_no_purchase_for_any_reader_of_the_clean_rows(tmp_path, refunded_orders):
+    """Features (F, first purchase, tenure), the repeat-buying summary, monthly activity and its new
+    customers, and the month-start features all read the same clean rows: a refunded order starts
+    no customer and adds no order anywhere, and they agree with each other."""
+    from segkit.features import time_summaries
+    from segkit.monthly.activity import monthly_kpis
+
+    result = clean(source(tmp_path, REFUNDED, SMALL_COLUMNS), order_prefix="C", refunded_orders=refunded_orders)
+    found = time_summaries(None, result.scored, result.as_of, dt.date(2024, 4, 30))
+    f = customer_features(None, result.scored, result.as_of).set_index("customer_id")  # the customers scored
+    kpis = monthly_kpis(found["activity"]).set_index("month")
+    summary = found["repeat_summary"].set_index("customer_id")
+    starts = found["month_start_features"]
+    april = starts[starts["month"] == dt.date(2024, 4, 1)].set_index("customer_id")
+    if refunded_orders == "set_aside":
+        assert sorted(f.index) == ["K1", "K2", "K3"]  # K4 bought nothing in the end
+        assert f.loc["K1", "orders"] == 1 and f.loc["K1", "first_purchase"] == pd.Timestamp("2024-04-10")
+        assert f.loc["K2", "orders"] == 2 and f.loc["K2", "revenue"] == 80 + 60 - 20
+        assert kpis.loc[dt.date(2024, 3, 1), ["active_customers", "new_customers", "orders"]].tolist() == [1, 1, 1]
+        assert kpis.loc[dt.date(2024, 4, 1), ["active_customers", "new_customers", "orders"]].tolist() == [3, 2, 3]
+        assert summary.loc["K1", "x"] == 0 and str(summary.loc["K1", "first_purchase"])[:10] == "2024-04-10"
+        assert april.index.tolist() == ["K2"]  # K1 had bought nothing by 1 April
+        assert result.ledger.set_index("rule").loc["refunded_order", "rows"] == 4
+    else:  # kept as purchases of zero: K1 starts in March with two orders; K4 is a customer at zero
+        assert f.loc["K1", "orders"] == 2 and f.loc["K1", "first_purchase"] == pd.Timestamp("2024-03-05")
+        assert kpis.loc[dt.date(2024, 3, 1), ["active_customers", "new_customers"]].tolist() == [2, 2]
+        assert summary.loc["K1", "x"] == 1
+        assert april.index.tolist() == ["K2"]  # K1 stood at revenue 0 on 1 April: not scored then
+        assert result.customers_set_aside["customer_id"].tolist() == ["K4"] and "K4" not in f.index
+    # whichever the rule, every reader agrees: new customers a month are the first purchases that month
+    firsts = f["first_purchase"].dt.to_period("M").value_counts()
+    for month, row in kpis.iterrows():
+        assert row["new_customers"] == firsts.get(pd.Period(month, "M"), 0)
+    assert kpis["orders"].sum() == f["orders"].sum()
+    assert (summary["x"] + 1).sum() == f["orders"].sum()  # one order a day here: days are orders

@@ -30,7 +30,7 @@ from segkit.errors import DataError
 from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
-from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
+from segkit.intake.returns import RETURN_COLUMNS, mark_refunded_orders, net_returns, returns_summary, settle_customers
 from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals,
                                    fixes_per_row, is_text, parse_amount, parse_datetime, parse_id, parse_text,
                                    refuse_odd_values, to_minor_units)
@@ -54,6 +54,7 @@ RULES = (
     "duplicate_order_line",
     "non_product",
     "return",
+    "refunded_order",
     "non_positive_amount",
     "outlier",
 )
@@ -397,7 +398,8 @@ def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanRe
     scored, customer_ledger, aside = settle_customers(result.table, returns.net_negative)
     summary = None
     if "return_match" in judged.columns:
-        summary = returns_summary(judged, returns.action, returns.match, returns.net_negative, returns.order_prefix)
+        summary = returns_summary(judged, returns.action, returns.match, returns.net_negative, returns.order_prefix,
+                                  returns.refunded_orders)
     return replace(result, scored=scored, customer_ledger=customer_ledger, customers_set_aside=aside,
                    returns=summary)
 
@@ -911,6 +913,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         judged = _mark_outliers(judged, outliers, named("amount"))
     if marks:  # each cancellation finds the purchase it cancels, among the rows used (segkit.intake.returns)
         judged = net_returns(judged, action=returns.action, match=returns.match, order_prefix=returns.order_prefix)
+        if returns.action == "net" and returns.refunded_orders == "set_aside":
+            judged = mark_refunded_orders(judged)
 
     fixes = judged.fixes if "fixes" in has else ibis.literal("")
     fixes = fixes.fill_null("")

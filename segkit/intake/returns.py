@@ -22,6 +22,13 @@ activity). Its own document and date stay in `return_document` and `returned_at`
 that finds no purchase in the data (it cancels one from before the extract) still reduces revenue:
 it is netted into the customer's first purchase and counted apart (`return_match: unmatched`).
 
+An order cancelled in full (`refunded_order`: its lines, cancellations netted in, sum to exactly
+zero, and a cancellation found it by its number or product) was never a purchase: with
+`refunded_orders: set_aside` (the default) its purchase lines and their cancellations are set aside
+together, so it counts as no order, dates no purchase and starts no customer for every reader of
+the clean rows, and revenue is unchanged (they net to zero). An order cancelled in part stays, at
+its net amount. With `refunded_orders: keep` it stays as a purchase of zero.
+
 With `action: drop` the cancellations are set aside (rule `return`) and the purchases stay; the
 same matching then tells how much of the cancelled revenue the purchases kept.
 
@@ -130,6 +137,30 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     return out.drop(*[col for col in out.columns if col.startswith("_k_")])
 
 
+def mark_refunded_orders(judged: ibis.Table) -> ibis.Table:
+    """`judged` (after `net_returns` with `action="net"`) with the lines of each order cancelled in
+    full set aside: `reason` "refunded_order" and its `detail` on the used lines of every
+    (customer_id, order_id) whose used lines sum to exactly zero and hold a cancellation matched by
+    order number or product (an unmatched one, netted into a first purchase, does not make it one).
+    Lazy; the sums are taken over the orders with a matched cancellation only (a few), then joined
+    back to the rows as a small table."""
+    t = judged
+    used = t.reason.isnull()
+    keys = ["customer_id", "order_id"]
+    cancelled = t.filter(used & t.return_match.isin(["order_number", "product"]) & t.order_id.notnull())
+    cancelled = cancelled.select(*keys).distinct()
+    lines = t.filter(used).semi_join(cancelled, keys)
+    sums = lines.group_by(keys).aggregate(_net=lines.amount.sum())
+    refunded = sums.filter(sums._net == 0)
+    refunded = refunded.select(_r_customer=refunded.customer_id, _r_order=refunded.order_id)
+    out = t.left_join(refunded, [t.customer_id == refunded._r_customer, t.order_id == refunded._r_order])
+    hit = out._r_order.notnull() & out.reason.isnull()
+    said = ibis.literal("order ").concat(out.order_id, " was cancelled in full: its lines net to zero")
+    out = out.mutate(reason=ibis.ifelse(hit, "refunded_order", out.reason),
+                     detail=ibis.ifelse(hit, said, out.detail))
+    return out.drop("_r_customer", "_r_order")
+
+
 def customer_outcomes(clean: ibis.Table, net_negative: str = "set_aside") -> ibis.Table:
     """One row per customer of the clean rows (lazy): customer_id, purchase_lines, return_lines,
     revenue (the exact sum of the amounts, after netting), `rule` (net_negative, net_zero,
@@ -206,12 +237,13 @@ def settle_customers(clean: ibis.Table, net_negative: str = "set_aside"
 
 
 def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: str,
-                    order_prefix: str | None = None) -> dict:
+                    order_prefix: str | None = None, refunded_orders: str = "set_aside") -> dict:
     """What the treatment of returns changed, from the judged rows (after `net_returns`): the
-    treatment (action, match, net_negative); cancellation `lines` and `documents` (distinct per
+    treatment (action, match, net_negative, refunded_orders); cancellation `lines` and `documents` (distinct per
     customer) and their `amount`, and per match (order_number, product, unmatched) `lines_<match>`
     and `amount_<match>`; the purchase revenue before netting (`gross_revenue`) and the revenue of
-    the rows used after it (`net_revenue`); `orders` (distinct purchase orders per customer), and
+    the rows used after it (`net_revenue`); `orders` (distinct purchase orders per customer, those
+    cancelled in full among them), `orders_refunded` (orders cancelled in full, `mark_refunded_orders`), and
     how many orders the cancellation documents would have added had they counted as orders
     (`orders_not_added`: documents whose number, with or without the prefix, is none of the
     customer's purchase orders); customers with a cancellation, and those whose last date would
@@ -225,20 +257,26 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     per_match = cancels.group_by("return_match").aggregate(lines=cancels.count(), amount=cancels.amount.abs().sum())
     per_match = {row["return_match"]: row for row in per_match.to_pyarrow().to_pylist()}
     exact = {name: per_match[name]["amount"] if name in per_match else 0 for name in MATCHES}
-    summary = {"action": action, "match": match, "net_negative": net_negative,
+    summary = {"action": action, "match": match, "net_negative": net_negative, "refunded_orders": refunded_orders,
                "lines": sum(row["lines"] for row in per_match.values()), "amount": float(sum(exact.values()))}
     for name in MATCHES:
         summary[f"lines_{name}"] = int(per_match[name]["lines"]) if name in per_match else 0
         summary[f"amount_{name}"] = float(exact[name])
-    used = t.filter(t.reason.isnull())  # purchases, and in net mode the cancellations netted into them
+    # purchases, and in net mode the cancellations netted into them (an order cancelled in full too:
+    # set aside together, it nets to zero; counted apart)
+    refunded = t.reason == "refunded_order"
+    used = t.filter(t.reason.isnull() | refunded)
     is_purchase = used.return_match.isnull()
+    order = used.customer_id.concat("\x1f", used.order_id)
     sums = used.aggregate(gross=used.amount.sum(where=is_purchase), net=used.amount.sum(),
-                          orders=used.customer_id.concat("\x1f", used.order_id).nunique(where=is_purchase)
+                          orders=order.nunique(where=is_purchase),
+                          refunded=order.nunique(where=is_purchase & (used.reason == "refunded_order"))
                           ).to_pyarrow().to_pylist()[0]
     gross = sums["gross"] or 0
     summary["gross_revenue"] = float(gross)
     summary["net_revenue"] = float(sums["net"] or 0)
     summary["orders"] = int(sums["orders"] or 0)
+    summary["orders_refunded"] = int(sums["refunded"] or 0)
     found = cancels.aggregate(documents=cancels.customer_id.concat("\x1f", cancels.return_document).nunique(),
                               customers=cancels.customer_id.nunique()).to_pyarrow().to_pylist()[0]
     summary["documents"] = int(found["documents"] or 0)

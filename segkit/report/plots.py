@@ -185,8 +185,9 @@ def share_bars(summary: pd.DataFrame, label_column: str, lang: str, title_key: s
     _percent_axis(ax.xaxis, lang)
     ax.set_xlabel("")
     ax.set_ylabel("")
-    ax.legend(frameon=False, loc="lower right", title=None)
-    ax.set_title(t(title_key, lang))
+    # above the bars, never over them (the longest bar may reach any corner)
+    sns.move_legend(ax, "lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False, title=None)
+    ax.set_title(t(title_key, lang), pad=22)
     return fig
 
 
@@ -377,13 +378,23 @@ def flow_chart(flows: pd.DataFrame, labels: dict, lang: str):
     left = flows.groupby("before", observed=True, sort=False)["customers"].sum()
     right = flows.groupby("after", observed=True, sort=False)["customers"].sum()
     label_opts = {"fontsize": 8}
-    nodes = [[(f"b:{code}", float(total), {"label": names.get(str(code), str(code)), "label_opts": label_opts})
+    colours = flow_colours([*labels, *left.index, *right.index])
+    nodes = [[(f"b:{code}", float(total), {"label": names.get(str(code), str(code)), "label_opts": label_opts,
+                                           "color": colours[str(code)]})
               for code, total in left.items()],
              [(f"a:{code}", float(total), {"label": names.get(str(code), str(code)), "label_pos": "right",
-                                           "label_opts": label_opts}) for code, total in right.items()]]
+                                           "label_opts": label_opts, "color": colours[str(code)]})
+              for code, total in right.items()]]
     links = [(f"b:{row.before}", f"a:{row.after}", float(row.customers)) for row in flows.itertuples()]
     Sankey(flows=links, nodes=nodes, flow_color_mode="source").draw(ax=ax)
     return fig
+
+
+def flow_colours(codes) -> dict[str, str]:
+    """One colour per class code, the same on both sides of the flow chart: the palette in the order
+    the codes first come (the run's classes first), "new" (customers new this month) light grey."""
+    order = [code for code in dict.fromkeys(str(c) for c in codes) if code != "new"]
+    return {**{code: PALETTE[i % len(PALETTE)] for i, code in enumerate(order)}, "new": "#c8c8c8"}
 
 
 def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2, currency=None):
