@@ -36,7 +36,9 @@ PAGE_ASSETS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".css", ".woff", ".woff2
 # One palette for the pages and the charts: the charts' own (segkit.report.plots.PALETTE) and these greys.
 INK, MUTED, RULE, PANEL = "#222222", "#555555", "#dde3ea", "#f3f5f7"
 REPORT_CSS = """
-body { font-family: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; color: var(--segkit-ink); }
+:root { --segkit-font: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; font-family: var(--segkit-font);
+  --jp-content-font-family: var(--segkit-font); --jp-ui-font-family: var(--segkit-font); }
+body { font-family: var(--segkit-font); color: var(--segkit-ink); }
 .segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid var(--segkit-rule); }
 .segkit-nav ul { list-style: none; margin: 0; padding: 0; }
 .segkit-nav li { display: inline-block; margin: 0.2em 1em 0.2em 0; }
