@@ -61,3 +61,26 @@ def test_the_command_line_says_each_month_and_refuses_what_it_cannot_do(year, tm
     assert done.stdout.strip() == str(history_path(tmp_path / "reports"))
     backwards = run_segkit("backfill", "--params", str(params_path), "--from", "2024-12", "--to", "2024-01")
     assert backwards.returncode == 2 and "is after --to" in backwards.stderr and "Traceback" not in backwards.stderr
+
+
+def test_the_rows_are_read_once_for_every_month(year, tmp_path, monkeypatch):
+    """A backfill parses the export's text once, not once a month (4.3 of 6.9 s a month at 1M lines),
+    and finds the same months as the per-month cleaning above."""
+    import segkit.intake.cleaning as cleaning
+
+    params_path, folder, year_written = year
+    calls = []
+    real = cleaning.prepare
+    monkeypatch.setattr(cleaning, "prepare", lambda *a, **k: calls.append(1) or real(*a, **k))
+    lines = []
+    written = backfill(params_path, "2024-10", "2024-12", tmp_path / "reports", progress=lines.append)
+    assert len(calls) == 1
+    assert lines[0].startswith("read ") and "3 months to classify" in lines[0]
+    again = read_history(history_path(tmp_path / "reports"), "tiny")["kpis"]
+    before = read_history(history_path(folder / "reports"), "tiny")["kpis"]
+    before = before[before["month"] >= pd.Timestamp("2024-10-01")]
+    assert [m.customers for m in written] == [m.customers for m in year_written[-3:]]
+    pd.testing.assert_frame_equal(again.drop(columns=[c for c in again.columns if c not in ("month", "name", "value")])
+                                  .sort_values(["month", "name"]).reset_index(drop=True),
+                                  before.drop(columns=[c for c in before.columns if c not in ("month", "name", "value")])
+                                  .sort_values(["month", "name"]).reset_index(drop=True))

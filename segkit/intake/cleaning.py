@@ -182,11 +182,60 @@ class NoScoredCustomers(NoCleanRows):
     have no purchase left): nobody can be scored. `result` holds the row and customer ledgers."""
 
 
-def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table,
+@dataclass
+class PreparedInput:
+    """The transactions as the engine holds them before the rules: `table` (typed, lazy; a text
+    frame parsed and loaded once), the engine `con`, the values as they came in (`originals`, for
+    the quarantine; None for a table read in place), the reading's `notes`, `in_database`, and the
+    source's column names (`headers`). Made by `prepare_input`; `clean_transactions` takes one to
+    clean the same rows for several as-of dates without parsing them again (`segkit backfill`)."""
+
+    table: ibis.Table
+    con: ibis.BaseBackend
+    originals: pd.DataFrame | None
+    notes: list[dict]
+    in_database: bool
+    headers: dict[str, str]
+    _bound: tuple | None = None
+
+    def future_bound(self) -> tuple[dt.date | None, int]:
+        """`_future_bound` of the rows, computed once (it does not depend on the as-of date)."""
+        if self._bound is None:
+            self._bound = _future_bound(_complete(self.table))
+        return self._bound
+
+
+def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table, rules: Cleaning | None = None,
+                  minor_unit: int = 2, currency_code: str | None = None,
+                  headers: dict[str, str] | None = None) -> PreparedInput:
+    """Read `transactions` into the engine once (see `clean_transactions` for the arguments): a
+    frame's text parsed (`prepare`) and loaded into `con` (or a new embedded engine); an Ibis table
+    kept where it is. Raises DataError for values that cannot be read as a whole (see `prepare`)."""
+    from segkit.intake.sources import connect, is_embedded, source_headers
+
+    rules = rules or Cleaning()
+    headers = source_headers(transactions) if headers is None else dict(headers)
+    in_engine = isinstance(transactions, ibis.Table)  # a typed file read in place, or a database table
+    if in_engine:  # judged where the rows are, whatever connection was passed
+        con = transactions.get_backend()
+        return PreparedInput(transactions, con, None, [], not is_embedded(con), headers)
+    con = con or connect()
+    prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
+                                         minor_unit=minor_unit, max_amount=rules.max_amount,
+                                         time_zone=rules.time_zone, currency_code=currency_code,
+                                         headers=headers)
+    # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
+    table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
+                             overwrite=True)
+    return PreparedInput(table, con, originals, notes, False, headers)
+
+
+def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table | None,
                        as_of: dt.date | None = None, duplicates: str | None = None,
                        non_positive_amount: str | None = None, rules: Cleaning | None = None,
                        minor_unit: int = 2, currency_code: str | None = None,
-                       headers: dict[str, str] | None = None, period_start: dt.date | None = None) -> CleanResult:
+                       headers: dict[str, str] | None = None, period_start: dt.date | None = None,
+                       prepared: PreparedInput | None = None) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
 
     Amounts are exact: right after reading, each line's amount becomes a DECIMAL with `minor_unit`
@@ -202,6 +251,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     given, override those two. `as_of` is the last day analysed (later rows are set aside); None
     means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside;
     when the rows set aside are dated after `as_of`, its message says the data's first date.
+    `prepared` (`prepare_input`): the rows read once, for several as-of dates; `transactions`,
+    `headers` and `currency_code` are then not read.
     `period_start` is the first day of the period reported (a monthly run's month, see
     `segkit.params.Params.period_start`): when the data end before it (no row used, and no plausibly
     dated row at all, is dated on or after it), `MonthNotInData` (a DataError) names the data's
@@ -226,27 +277,10 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     rules = rules or Cleaning()
     changes = {k: v for k, v in (("duplicates", duplicates), ("non_positive_amount", non_positive_amount)) if v}
     rules = rules.model_copy(update=changes) if changes else rules
-    from segkit.intake.sources import connect, is_embedded, source_headers
-
-    headers = source_headers(transactions) if headers is None else dict(headers)
-
-    in_engine = isinstance(transactions, ibis.Table)  # a typed file read in place, or a database table
-    if in_engine:  # judged where the rows are, whatever connection was passed
-        con = transactions.get_backend()
-    in_database = in_engine and not is_embedded(con)  # a database: only read, never written
-    originals = None
-    notes: list[dict] = []
-    if in_engine:
-        table = transactions
-    else:
-        con = con or connect()
-        prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
-                                             minor_unit=minor_unit, max_amount=rules.max_amount,
-                                             time_zone=rules.time_zone, currency_code=currency_code,
-                                             headers=headers)
-        # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
-        table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
-                                 overwrite=True)
+    if prepared is None:
+        prepared = prepare_input(con, transactions, rules, minor_unit, currency_code, headers)
+    table, con, originals, in_database = prepared.table, prepared.con, prepared.originals, prepared.in_database
+    headers, notes = prepared.headers, list(prepared.notes)
     if rules.returns.order_prefix and "order_id" not in table.columns:
         raise DataError(f"cleaning.returns.order_prefix {rules.returns.order_prefix!r} needs an order number: map "
                         "order_id in the column map (without one, orders are customer-day keys, and the prefix "
@@ -262,14 +296,14 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     as_of_rule = "given"
     future_after = None
     if as_of is None:
-        future_after, beyond = _future_bound(table)
+        future_after, beyond = prepared.future_bound()
         if beyond:
             notes.append({"key": "as_of_future_dates", "rows": beyond, "after": future_after.isoformat(),
                           "margin_days": FUTURE_MARGIN_DAYS, "quantile": FUTURE_QUANTILE})
     elif int(table.filter(table.ordered_at.date() > ibis.date(as_of)).count().to_pyarrow().as_py()):
         # rows after the as-of date: those far beyond nearly all the others are typos (2099 for 2025), set
         # aside as such, not hidden among the rows of later months; a given as_of past the bound keeps its rows
-        bound, _ = _future_bound(table)
+        bound, _ = prepared.future_bound()
         future_after = max(bound, as_of) if bound is not None else None
     table = _mark_implausible_dates(table, rules.min_date, future_after, headers.get("ordered_at", "ordered_at"))
     if as_of is None:
