@@ -113,7 +113,9 @@ def classify_month(params, intake, as_of: dt.date, prepared=None
                                frequency_tier=p.tiers.frequency.model_dump(), monetary_tier=p.tiers.monetary.model_dump(),
                                abc=p.tiers.abc, very_satisfied=p.satisfaction.very_satisfied,
                                satisfied=p.satisfaction.satisfied)
-    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of), result.notes
+    figures = month_figures(profile, monthly_activity(con, result.scored), result.as_of)
+    result.drop_tables()  # the month's judged rows: what the month needs is computed
+    return profile, figures, result.notes
 
 
 def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | Path = "reports",
