@@ -5,6 +5,8 @@ what they were made from changes."""
 
 import datetime as dt
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,7 +45,8 @@ def reference_kpis(activity):
     for when in months:
         buyers, before = active.get(when, set()), active.get(previous(when), set())
         these = activity[activity["month"] == when]
-        orders, revenue = int(these["orders"].sum()), float(these["revenue"].sum())
+        # money summed exactly: the amounts as the decimals they stand for (45,714.60, not 45714.59999999999)
+        orders, revenue = int(these["orders"].sum()), float(sum(Decimal(repr(x)) for x in these["revenue"]))
         new = sum(1 for first in first_month.values() if first == when)
         known = sum(1 for first in first_month.values() if first < when)
         rows.append({"month": when, "active_customers": len(buyers), "new_customers": new, "orders": orders,
@@ -602,3 +605,20 @@ def test_classes_that_are_numbers_or_flags_match_as_python_compares_them():
     assert class_codes(pd.Series(["b", None, "z"]), ["a", "b"]).tolist() == [1, -1, -1]
     with pytest.raises(DataError, match="are not in the map's codes"):  # text codes do not match numbers
         transition_matrix(before.assign(cluster=[0, 1]), after.assign(cluster=[1, 1, 0]), "cluster", codes=["0", "1"])
+
+
+def test_monthly_revenue_is_the_exact_sum_of_the_amounts():
+    """A month's revenue is the exact decimal sum of its customers' amounts, as one float: 0.1 + 0.2
+    is 0.3 and 45,714.60 not 45714.59999999999 (the float sum's), in the KPIs, the stage and the history."""
+    m = month(2025, 3)
+    amounts = [0.1, 0.2, 12345.67, 33368.63]
+    activity = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "month": [m] * 4, "orders": [1] * 4,
+                             "revenue": amounts})
+    assert sum(amounts) != 45714.6  # the float sum misses it
+    assert monthly_kpis(activity)["revenue"].tolist() == [45714.6]
+    cents = pd.DataFrame({"customer_id": ["a", "b"], "month": [m, month(2025, 5)], "orders": [1, 1],
+                          "revenue": [0.1, 0.2]})
+    assert monthly_kpis(cents)["revenue"].tolist() == [0.1, 0.0, 0.2]  # an empty month in between: no revenue
+    # values that are not amounts of a few decimals are summed as they are
+    odd = activity.assign(revenue=[1 / 3, 2 / 3, 1e-9, 5.0])
+    assert monthly_kpis(odd)["revenue"].iloc[0] == pytest.approx(6.000000001)

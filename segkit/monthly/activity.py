@@ -139,7 +139,7 @@ def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
     orders_sorted = activity["orders"].iloc[order].reset_index(drop=True)
     revenue_sorted = activity["revenue"].iloc[order].reset_index(drop=True)
     orders = np.array([int(orders_sorted.iloc[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])], dtype="int64")
-    revenue = np.array([float(revenue_sorted.iloc[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])])
+    revenue = _exact_sums(revenue_sorted.to_numpy(dtype="float64"), bounds)
     with np.errstate(divide="ignore", invalid="ignore"):
         frame = pd.DataFrame({
             "month": np.array([month_date(first + m) for m in range(span)], dtype=object),
@@ -151,6 +151,29 @@ def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
             "repurchase_rate": np.where(known > 0, (active - new) / known, np.nan),
         })
     return frame
+
+
+def _exact_sums(values: np.ndarray, bounds: np.ndarray, most_decimals: int = 6) -> np.ndarray:
+    """The sums of `values[bounds[i]:bounds[i + 1]]`, exact where the values are amounts: each value is
+    the nearest float to an amount of at most `k` decimals (a sum of a currency's minor units), k the
+    fewest (up to `most_decimals`) that hold every value; they are summed as whole numbers of 10^-k
+    (int64, exact) and each total divided once, so that 45,714.60 is 45714.6, not 45714.59999999999.
+    Values with more decimals than that (not amounts) are summed as floats."""
+    finite = values[np.isfinite(values)]
+    scale = None
+    for decimals in range(most_decimals + 1):
+        scaled = finite * 10.0 ** decimals
+        if (np.abs(scaled).max(initial=0) < 2 ** 52 / max(len(finite), 1)
+                and np.all(np.abs(scaled - np.rint(scaled)) < 1e-3)):
+            scale = 10 ** decimals
+            break
+    if scale is None or len(finite) < len(values):
+        return np.array([float(values[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])])
+    units = np.rint(values * scale).astype("int64")
+    starts = np.minimum(bounds[:-1], max(len(units) - 1, 0))
+    totals = np.add.reduceat(units, starts) if len(units) else np.zeros(len(starts), dtype="int64")
+    totals[bounds[:-1] == bounds[1:]] = 0  # reduceat gives an empty range the next value: no rows, no revenue
+    return totals / scale
 
 
 def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame) -> pd.DataFrame:
