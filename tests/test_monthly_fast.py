@@ -609,9 +609,9 @@ def test_classes_that_are_numbers_or_flags_match_as_python_compares_them():
 
 def test_monthly_revenue_is_the_exact_sum_of_the_amounts():
     """A month's revenue is the exact decimal sum of its customers' amounts, as one float: 0.1 + 0.2
-    is 0.3 and 45,714.60 not 45714.59999999999 (the float sum's), in the KPIs, the stage and the history."""
+    is 0.3 and 45,714.60 not 45714.600000000006 (the float sum), in the KPIs, the stage and the history."""
     m = month(2025, 3)
-    amounts = [0.1, 0.2, 12345.67, 33368.63]
+    amounts = [6237.32, 8467.11, 16554.22, 14455.95]
     activity = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "month": [m] * 4, "orders": [1] * 4,
                              "revenue": amounts})
     assert sum(amounts) != 45714.6  # the float sum misses it
