@@ -219,7 +219,9 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
         refunded = summary.get("refunded_orders", "set_aside")
         if refunded == "set_aside" and not summary.get("orders_refunded"):
             refunded = "none"
-        values["refunded_words"] = t(f"returns.refunded.{refunded}", lang, orders=summary.get("orders_refunded", 0))
+        values["refunded_words"] = t(f"returns.refunded.{refunded}", lang, orders=summary.get("orders_refunded", 0),
+                                     purchases=summary.get("lines_refunded_purchases", 0),
+                                     cancels=summary.get("lines_refunded_cancels", 0))
     return f"cleaning.returns.{summary['action']}", values
 
 

@@ -286,7 +286,8 @@ def test_the_cleaning_report_states_the_treatment_and_what_it_changed(tmp_path, 
     assert key == f"cleaning.returns.{action}"
     assert "£59.28" in text  # every cancelled amount, in the run's currency
     assert ("£32.28" in text) == (action == "drop")  # drop: the cancelled revenue the purchases kept
-    cancelled_in_full = {"en": "Orders cancelled in full: 1,", "zh": "1 笔订单被全额取消"}[lang]
+    cancelled_in_full = {"en": "Orders cancelled in full: 1 (purchase lines: 1; their cancellation lines, among those above: 1)",
+                         "zh": "1 笔订单被全额取消（1 行购买及上述其中 1 行取消记录）"}[lang]
     assert (cancelled_in_full in text) == (action == "net")
     key, values = customers_sentence(result.customer_ledger)
     # net: B's only order was cancelled in full (no customer), F nets below zero (set aside)
@@ -370,3 +371,23 @@ def test_an_order_cancelled_in_full_is_no_purchase_for_any_reader_of_the_clean_r
         assert row["new_customers"] == firsts.get(pd.Period(month, "M"), 0)
     assert kpis["orders"].sum() == f["orders"].sum()
     assert (summary["x"] + 1).sum() == f["orders"].sum()  # one order a day here: days are orders
+
+
+def test_a_cancellation_from_before_the_extract_goes_to_a_purchase_that_stays(tmp_path):
+    """K1's first order is cancelled in full and a cancellation finds no purchase (it cancels one from
+    before the extract): netted into her first order, it kept that order from summing to zero (an
+    order of -45.80 that counted and dated her first purchase). It goes to her next order instead.
+    K2 has nothing else: the unmatched cancellation stays alone, and she is no_purchase."""
+    text = ("order,customer,date,amount\nO1,K1,2024-05-13,79.00\nCO1,K1,2024-05-14,-79.00\nC90221,K1,2024-05-15,-45.80\n"
+            "O2,K1,2024-05-27,100.00\nO3,K2,2024-05-02,30.00\nCO3,K2,2024-05-03,-30.00\nC77,K2,2024-05-04,-5.00\n"
+            "O4,K3,2024-05-05,20.00\n")
+    result = clean(source(tmp_path, text, SMALL_COLUMNS), order_prefix="C")
+    f = features(result)
+    assert f.loc["K1", "orders"] == 1 and f.loc["K1", "first_purchase"] == pd.Timestamp("2024-05-27")
+    assert f.loc["K1", "revenue"] == pytest.approx(100.00 - 45.80)
+    row = result.clean.set_index("source_row")
+    assert row.loc[4, "return_match"] == "unmatched" and row.loc[4, "order_id"] == "O2"
+    reasons = result.quarantine.set_index("source_row")["reason"].to_dict()
+    assert reasons == {2: "refunded_order", 3: "refunded_order", 6: "refunded_order", 7: "refunded_order"}
+    assert result.customers_set_aside.set_index("customer_id")["rule"].to_dict() == {"K2": "no_purchase"}
+    assert result.returns["orders_refunded"] == 2

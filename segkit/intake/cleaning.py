@@ -30,7 +30,7 @@ from segkit.errors import DataError
 from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
-from segkit.intake.returns import RETURN_COLUMNS, mark_refunded_orders, net_returns, returns_summary, settle_customers
+from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
 from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals,
                                    fixes_per_row, is_text, parse_amount, parse_datetime, parse_id, parse_text,
                                    refuse_odd_values, to_minor_units)
@@ -960,9 +960,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     if outliers.method != "none":
         judged = _mark_outliers(judged, outliers, named("amount"))
     if marks:  # each cancellation finds the purchase it cancels, among the rows used (segkit.intake.returns)
-        judged = net_returns(judged, action=returns.action, match=returns.match, order_prefix=returns.order_prefix)
-        if returns.action == "net" and returns.refunded_orders == "set_aside":
-            judged = mark_refunded_orders(judged)
+        judged = net_returns(judged, action=returns.action, match=returns.match, order_prefix=returns.order_prefix,
+                             refunded_orders=returns.refunded_orders)
 
     fixes = judged.fixes if "fixes" in has else ibis.literal("")
     fixes = fixes.fill_null("")

@@ -27,7 +27,9 @@ zero, and a cancellation found it by its number or product) was never a purchase
 `refunded_orders: set_aside` (the default) its purchase lines and their cancellations are set aside
 together, so it counts as no order, dates no purchase and starts no customer for every reader of
 the clean rows, and revenue is unchanged (they net to zero). An order cancelled in part stays, at
-its net amount. With `refunded_orders: keep` it stays as a purchase of zero.
+its net amount. A cancellation that finds no purchase is netted into the customer's first purchase
+that stays (one cancelled in full is none); with nothing left, it stays alone (`no_purchase`). With
+`refunded_orders: keep` an order cancelled in full stays as a purchase of zero.
 
 With `action: drop` the cancellations are set aside (rule `return`) and the purchases stay; the
 same matching then tells how much of the cancelled revenue the purchases kept.
@@ -56,7 +58,7 @@ CUSTOMER_OUTCOMES = ("scored", "floored", "set_aside")
 
 
 def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_number",
-                order_prefix: str | None = None) -> ibis.Table:
+                order_prefix: str | None = None, refunded_orders: str = "set_aside") -> ibis.Table:
     """Match each cancellation line of `judged` to the purchase it cancels (see the module
     docstring for the rule) and, with `action="net"`, net it there.
 
@@ -68,8 +70,11 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     other rows), `return_of` (the source_row of the purchase line, for product matches),
     `return_document` and `returned_at` (the cancellation's own order number and date); with
     `net`, a cancellation's order_id and ordered_at become those of its purchase (unmatched: the
-    customer's first purchase; none: its own). Lazy; raises DataError when `match="product"` and the
-    product column is not mapped.
+    customer's first purchase; none: its own). With `action="net"` and `refunded_orders="set_aside"`,
+    the lines of each order cancelled in full (its purchase lines and the cancellations matched to
+    it sum to exactly zero) get `reason` "refunded_order" and its `detail`, and an unmatched
+    cancellation is netted into the customer's first purchase that is not one of those. Lazy; raises
+    DataError when `match="product"` and the product column is not mapped.
     """
     t = judged
     if match == "product" and "product" not in t.columns:
@@ -83,7 +88,7 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     if order_prefix:  # drop mode keeps the prefix on the line; the match looks past it
         key = ibis.ifelse(key.startswith(order_prefix), key.substr(len(order_prefix)), key)
     c = cancels.select(_c_row=cancels.source_row, _c_customer=cancels.customer_id, _c_key=key,
-                       _c_day=cancels.ordered_at.date(), _c_size=cancels.amount.abs(),
+                       _c_day=cancels.ordered_at.date(), _c_size=cancels.amount.abs(), _c_amount=cancels.amount,
                        **({"_c_product": cancels["product"]} if match == "product" else {}),
                        **({"_c_price": cancels.unit_price} if "unit_price" in t.columns else {}))
 
@@ -110,6 +115,12 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
         found = pairs.select(_m_row=pairs._c_row, _m_order=pairs._o_order, _m_at=pairs._o_at,
                              _m_of=ibis.null("int64"))
 
+    refunded = None
+    if action == "net" and refunded_orders == "set_aside":
+        refunded = _refunded_orders(c, found, purchases)
+        # an unmatched cancellation is netted into a purchase that stays one
+        purchases = purchases.anti_join(refunded, [purchases.customer_id == refunded._r_customer,
+                                                   purchases.order_id == refunded._r_order])
     first = purchases.mutate(_n=ibis.row_number().over(group_by=purchases.customer_id,
                                                        order_by=[purchases.ordered_at, purchases.source_row]))
     first = first.filter(first._n == 0).select(_f_customer=first.customer_id, _f_order=first.order_id,
@@ -134,31 +145,33 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
         changes.update(order_id=ibis.ifelse(is_cancel, out._k_order.coalesce(out.order_id), out.order_id),
                        ordered_at=ibis.ifelse(is_cancel, out._k_at.coalesce(out.ordered_at), out.ordered_at))
     out = out.mutate(**changes)
-    return out.drop(*[col for col in out.columns if col.startswith("_k_")])
+    out = out.drop(*[col for col in out.columns if col.startswith("_k_")])
+    if refunded is None:
+        return out
+    # the purchase lines of an order cancelled in full and the cancellations matched to it (an
+    # unmatched one never carries its number: it went to a purchase that stays)
+    marked = out.left_join(refunded, [out.customer_id == refunded._r_customer, out.order_id == refunded._r_order])
+    hit = marked._r_order.notnull() & marked.reason.isnull() & marked.return_match.fill_null("").isin(
+        ["", "order_number", "product"])
+    said = ibis.literal("order ").concat(marked.order_id, " was cancelled in full: its lines net to zero")
+    marked = marked.mutate(reason=ibis.ifelse(hit, "refunded_order", marked.reason),
+                           detail=ibis.ifelse(hit, said, marked.detail))
+    return marked.drop("_r_customer", "_r_order")
 
 
-def mark_refunded_orders(judged: ibis.Table) -> ibis.Table:
-    """`judged` (after `net_returns` with `action="net"`) with the lines of each order cancelled in
-    full set aside: `reason` "refunded_order" and its `detail` on the used lines of every
-    (customer_id, order_id) whose used lines sum to exactly zero and hold a cancellation matched by
-    order number or product (an unmatched one, netted into a first purchase, does not make it one).
-    Lazy; the sums are taken over the orders with a matched cancellation only (a few), then joined
-    back to the rows as a small table."""
-    t = judged
-    used = t.reason.isnull()
-    keys = ["customer_id", "order_id"]
-    cancelled = t.filter(used & t.return_match.isin(["order_number", "product"]) & t.order_id.notnull())
-    cancelled = cancelled.select(*keys).distinct()
-    lines = t.filter(used).semi_join(cancelled, keys)
-    sums = lines.group_by(keys).aggregate(_net=lines.amount.sum())
-    refunded = sums.filter(sums._net == 0)
-    refunded = refunded.select(_r_customer=refunded.customer_id, _r_order=refunded.order_id)
-    out = t.left_join(refunded, [t.customer_id == refunded._r_customer, t.order_id == refunded._r_order])
-    hit = out._r_order.notnull() & out.reason.isnull()
-    said = ibis.literal("order ").concat(out.order_id, " was cancelled in full: its lines net to zero")
-    out = out.mutate(reason=ibis.ifelse(hit, "refunded_order", out.reason),
-                     detail=ibis.ifelse(hit, said, out.detail))
-    return out.drop("_r_customer", "_r_order")
+def _refunded_orders(c: ibis.Table, found: ibis.Table, purchases: ibis.Table) -> ibis.Table:
+    """The (customer, order) of each order cancelled in full (`_r_customer`, `_r_order`): its purchase
+    lines and the cancellations matched to it (`found`: cancellation row -> order) sum to exactly
+    zero. Lazy; the purchases summed are those of orders with a matched cancellation only (a few)."""
+    matched = c.join(found, c._c_row == found._m_row)
+    cancelled = matched.group_by(_x_customer=matched._c_customer, _x_order=matched._m_order).aggregate(
+        _cancelled=matched._c_amount.sum())
+    lines = purchases.filter(purchases.order_id.notnull())
+    lines = lines.semi_join(cancelled, [lines.customer_id == cancelled._x_customer, lines.order_id == cancelled._x_order])
+    bought = lines.group_by(_b_customer=lines.customer_id, _b_order=lines.order_id).aggregate(_bought=lines.amount.sum())
+    both = bought.join(cancelled, [bought._b_customer == cancelled._x_customer, bought._b_order == cancelled._x_order])
+    both = both.filter(both._bought + both._cancelled == 0)
+    return both.select(_r_customer=both._b_customer, _r_order=both._b_order)
 
 
 def customer_outcomes(clean: ibis.Table, net_negative: str = "set_aside") -> ibis.Table:
@@ -243,7 +256,8 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     customer) and their `amount`, and per match (order_number, product, unmatched) `lines_<match>`
     and `amount_<match>`; the purchase revenue before netting (`gross_revenue`) and the revenue of
     the rows used after it (`net_revenue`); `orders` (distinct purchase orders per customer, those
-    cancelled in full among them), `orders_refunded` (orders cancelled in full, `mark_refunded_orders`), and
+    cancelled in full among them), `orders_refunded` (orders cancelled in full, see `net_returns`) and their purchase and
+    cancellation lines (`lines_refunded_purchases`, `lines_refunded_cancels`), and
     how many orders the cancellation documents would have added had they counted as orders
     (`orders_not_added`: documents whose number, with or without the prefix, is none of the
     customer's purchase orders); customers with a cancellation, and those whose last date would
@@ -253,7 +267,8 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     small queries in the engine."""
     t = judged
     cancels = t.filter(t.return_match.notnull())
-    purchases = t.filter(t.reason.isnull() & t.return_match.isnull())
+    # the purchases used, and those of orders cancelled in full (set aside with their cancellations)
+    purchases = t.filter((t.reason.isnull() | (t.reason == "refunded_order")) & t.return_match.isnull())
     per_match = cancels.group_by("return_match").aggregate(lines=cancels.count(), amount=cancels.amount.abs().sum())
     per_match = {row["return_match"]: row for row in per_match.to_pyarrow().to_pylist()}
     exact = {name: per_match[name]["amount"] if name in per_match else 0 for name in MATCHES}
@@ -268,15 +283,20 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     used = t.filter(t.reason.isnull() | refunded)
     is_purchase = used.return_match.isnull()
     order = used.customer_id.concat("\x1f", used.order_id)
+    refunded_line = used.reason == "refunded_order"
     sums = used.aggregate(gross=used.amount.sum(where=is_purchase), net=used.amount.sum(),
                           orders=order.nunique(where=is_purchase),
-                          refunded=order.nunique(where=is_purchase & (used.reason == "refunded_order"))
+                          refunded=order.nunique(where=is_purchase & refunded_line),
+                          refunded_purchases=used.count(where=is_purchase & refunded_line),
+                          refunded_cancels=used.count(where=~is_purchase & refunded_line)
                           ).to_pyarrow().to_pylist()[0]
     gross = sums["gross"] or 0
     summary["gross_revenue"] = float(gross)
     summary["net_revenue"] = float(sums["net"] or 0)
     summary["orders"] = int(sums["orders"] or 0)
     summary["orders_refunded"] = int(sums["refunded"] or 0)
+    summary["lines_refunded_purchases"] = int(sums["refunded_purchases"] or 0)
+    summary["lines_refunded_cancels"] = int(sums["refunded_cancels"] or 0)
     found = cancels.aggregate(documents=cancels.customer_id.concat("\x1f", cancels.return_document).nunique(),
                               customers=cancels.customer_id.nunique()).to_pyarrow().to_pylist()[0]
     summary["documents"] = int(found["documents"] or 0)
