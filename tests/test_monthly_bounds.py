@@ -312,3 +312,24 @@ def test_an_as_of_months_after_the_data_is_said_not_a_partial_month():
     values = {k: v for k, v in note.items() if k != "key"}
     assert t("cleaning.note.month_not_covered", "en", **values).startswith(
         "The data end on 2024-01-20, before 2024-12 starts")
+
+
+def test_a_month_counted_to_a_day_before_its_end_is_said_to_be_part_of_a_month():
+    """A plain report on data that end on the 12th (no as_of, no --month) compares 12 days of this
+    month with the whole month before: the note says so, on 01 and under the index's headline."""
+    from segkit.report.pages import headline_caveats
+
+    many = rows(daily("2025-12-01", "2026-01-12"))
+    result = clean_transactions(None, many)
+    note = [n for n in result.notes if n["key"] == "month_to_date"]
+    assert note == [{"key": "month_to_date", "month": "2026-01", "as_of": "2026-01-12", "days": 12, "month_days": 31}]
+    shown = headline_caveats({"cleaning_notes": note}, "en")
+    assert "counted over 12 of its 31 days" in shown and "--month" in shown
+    assert "只统计了 31 天中的 12 天" in headline_caveats({"cleaning_notes": note}, "zh")
+    # a month's end (given, or the data's last day), and a --month run: whole months, no such note
+    for whole in (clean_transactions(None, many, as_of=dt.date(2025, 12, 31)),
+                  clean_transactions(None, rows(daily("2025-12-01", "2025-12-31"))),
+                  clean_transactions(None, many, as_of=dt.date(2026, 1, 31), period_start=dt.date(2026, 1, 1))):
+        assert not [n for n in whole.notes if n["key"] == "month_to_date"]
+    early = clean_transactions(None, many, as_of=dt.date(2026, 1, 5)).notes
+    assert [n["days"] for n in early if n["key"] == "month_to_date"] == [5]

@@ -35,7 +35,7 @@ def test_a_date_typo_far_in_the_future_does_not_become_the_as_of_date():
     assert reasons(result) == {6: "implausible_future_date"}
     assert result.as_of == dt.date(2024, 3, 20) and result.as_of_rule == "latest_plausible_date"
     assert "2999-03-01" in result.quarantine["detail"].iloc[0]
-    assert [n["key"] for n in result.notes] == ["as_of_future_dates", "as_of_latest_plausible_date"]
+    assert [n["key"] for n in result.notes] == ["as_of_future_dates", "as_of_latest_plausible_date", "month_to_date"]
     features = customer_features(None, result.table, result.as_of)
     assert features["recency_days"].max() < 100  # not ~356,000 days
 
@@ -369,7 +369,8 @@ def test_every_note_is_a_sentence_in_both_languages():
                 # no placeholder left, and no code word shown (the params key itself may be named)
                 assert "{" not in sentence and "_first" not in sentence.replace("cleaning.day_first", "")
     assert keys == {"as_of_future_dates", "as_of_latest_plausible_date", "as_of_latest_date", "date_order_day_first",
-                    "date_order_month_first", "date_order_unknown", "date_order_conflict", "currency_sign_differs"}
+                    "date_order_month_first", "date_order_unknown", "date_order_conflict", "currency_sign_differs",
+                    "month_to_date"}
 
 
 def test_a_typed_table_in_its_engine_gets_the_same_date_rules():

@@ -356,9 +356,15 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine "
                           "for each row and its reason, and fix the source, the column map or the cleaning rules", result)
     last = None
+    month_end = (as_of + dt.timedelta(days=1)).day == 1
+    if period_start is None and not month_end:  # the as-of month is counted to its as-of day only
+        days_in_month = ((as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)).day
+        notes.append({"key": "month_to_date", "month": f"{as_of:%Y-%m}", "as_of": as_of.isoformat(),
+                      "days": as_of.day, "month_days": days_in_month})
+        result = replace(result, notes=tuple(notes))
     if period_start is not None:
         last = _check_period_reached(clean, ledger, period_start)
-    elif as_of_rule == "given" and (as_of + dt.timedelta(days=1)).day == 1:  # an as_of at a month's end
+    elif as_of_rule == "given" and month_end:  # an as_of at a month's end
         last = _data_end(clean, ledger)
     if last is not None and last < as_of:
         gap = _usual_longest_gap(clean, last)

@@ -366,7 +366,8 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 
 
 # The cleaning notes that bear on the headline's money: said under it too, not only on 01's page.
-HEADLINE_NOTES = ("currency_sign_differs", "decimal_mark_differs", "month_partly_covered", "month_not_covered")
+HEADLINE_NOTES = ("currency_sign_differs", "decimal_mark_differs", "month_partly_covered", "month_not_covered",
+                  "month_to_date")
 
 
 def headline_caveats(info: dict, lang: str) -> str:
