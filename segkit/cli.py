@@ -220,7 +220,8 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
 
     Also refuses, with the run's message, what the run would refuse at intake without reading the
     rows: a column-map key segkit does not use, a data file that is not there, or whose header
-    cannot be read or lacks a mapped column, or a database's password variable that is not set (only
+    cannot be read or lacks a mapped column or one a cleaning rule needs (returns marked by status need
+    the status column), or a database's password variable that is not set (only
     the header is read; a database is not contacted).
     """
     from segkit.intake.sources import check_source
@@ -230,7 +231,7 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     with _one_message():
         loaded = load_params(params, set_ or [])
         require_source(loaded, params)
-        check_source(loaded.source, params)
+        check_source(loaded.source, params, rules=loaded.cleaning)
     effective = loaded.model_dump(mode="json")
     if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source
         effective["source"].pop("demo", None)

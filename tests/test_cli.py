@@ -154,3 +154,19 @@ def test_near_misses_get_the_name_meant(tmp_path):
     assert "did you mean CNY?" in done.stderr
     done = run_segkit("export", str(tmp_path / "nothere"))
     assert done.returncode != 0 and f"{tmp_path / 'nothere'} does not exist" in done.stderr
+
+
+def test_check_refuses_a_returns_rule_whose_column_is_not_mapped(tmp_path):
+    """Returns marked by status with no status column mapped: `segkit check` says so, as the run
+    would (it failed only in 01_cleaning's fifth cell)."""
+    (tmp_path / "orders.csv").write_text("order,customer,date,amount,state\nO1,K1,2025-01-02,10,ok\n", encoding="utf-8")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount"}
+    params = {"run_name": "shop", "source": {"kind": "file", "transactions": {"path": "orders.csv", "columns": columns}},
+              "cleaning": {"returns": {"status_values": ["returned"]}}}
+    (tmp_path / "p.yaml").write_text(json.dumps(params), encoding="utf-8")
+    result = run_segkit("check", "--params", str(tmp_path / "p.yaml"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "status_values needs the status column" in result.stderr and "orders.csv" in result.stderr
+    columns["status"] = "state"
+    (tmp_path / "p.yaml").write_text(json.dumps(params), encoding="utf-8")
+    assert run_segkit("check", "--params", str(tmp_path / "p.yaml")).returncode == 0

@@ -293,10 +293,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         prepared = prepare_input(con, transactions, rules, minor_unit, currency_code, headers)
     table, con, originals, in_database = prepared.table, prepared.con, prepared.originals, prepared.in_database
     headers, notes = prepared.headers, list(prepared.notes)
-    if rules.returns.order_prefix and "order_id" not in table.columns:
-        raise DataError(f"cleaning.returns.order_prefix {rules.returns.order_prefix!r} needs an order number: map "
-                        "order_id in the column map (without one, orders are customer-day keys, and the prefix "
-                        "would match customer ids)")
+    check_rule_columns(rules, table.columns)
     table = _complete(table)
 
     total = int(table.count().to_pyarrow().as_py())
@@ -824,6 +821,26 @@ def exact_amount(amount: ibis.NumericValue, minor_unit: int, max_amount: float
     return exact, non_finite, implausible
 
 
+def check_rule_columns(rules: Cleaning, columns) -> None:
+    """Raise the DataError that names the column a cleaning rule needs and `columns` (segkit's names
+    of the mapped columns) lack: returns marked by status or by a negative quantity, matched by product,
+    an order-number prefix. For the run and for `segkit check` (before any row is read)."""
+    returns = rules.returns
+    columns = set(columns)
+    if returns.order_prefix and "order_id" not in columns:
+        raise DataError(f"cleaning.returns.order_prefix {returns.order_prefix!r} needs an order number: map order_id in "
+                        "the column map (without one, orders are customer-day keys, and the prefix would match customer ids)")
+    if returns.status_values and "status" not in columns:
+        raise DataError("cleaning.returns.status_values needs the status column: map it in the column map "
+                        "(columns: {status: <your column>})")
+    if returns.negative_quantity and "quantity" not in columns:
+        raise DataError("cleaning.returns.negative_quantity needs the quantity column: map it in the column map")
+    marked = returns.order_prefix or returns.status_values or returns.negative_quantity
+    if marked and returns.match == "product" and "product" not in columns:
+        raise DataError("cleaning.returns.match: product needs the product column: map it in the column map "
+                        "(columns: {product: <your column, e.g. StockCode>}), or use match: order_number")
+
+
 def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 2,
           headers: dict[str, str] | None = None) -> ibis.Table:
     """The table with each row's `outcome` (used, fixed, set_aside), `rule` (the fixes made, or the
@@ -872,17 +889,13 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
             values[column] = t[column].fill_null(filler)
 
     returns = rules.returns
+    check_rule_columns(rules, has)
     marks = []
     if returns.order_prefix:
         marks.append(as_text(t.order_id).startswith(returns.order_prefix))
     if returns.status_values:
-        if "status" not in has:
-            raise DataError("cleaning.returns.status_values needs the status column: map it in the column map "
-                            "(columns: {status: <your column>})")
         marks.append(t.status.strip().lower().isin([v.strip().lower() for v in returns.status_values]))
     if returns.negative_quantity:
-        if "quantity" not in has:
-            raise DataError("cleaning.returns.negative_quantity needs the quantity column: map it in the column map")
         marks.append(t.quantity < 0)
     is_return = ibis.or_(*marks).fill_null(False) if marks else no
     netted = is_return if returns.action == "net" else no

@@ -462,13 +462,15 @@ def check_column_map(columns: dict[str, str], origin: str, key: str, extra: tupl
                         f"{' (' + hint + ')' if hint else ''}; map to {', '.join(INPUT_COLUMNS)} ({key})")
 
 
-def check_source(source: Source, params_path: str | Path | None = None) -> None:
+def check_source(source: Source, params_path: str | Path | None = None, rules=None) -> None:
     """What `load_source` would refuse that can be known without reading the rows: a column-map key
     segkit does not use (files and databases); and, for files, a path that is not there, a format
     not read (.xls), a zip with several members and no `member`, a header that cannot be read (its
     encoding, its line, a column named twice) or that lacks a mapped column; for a database, a
     `password_env` variable that is not set. Reads only each file's header; never connects to a
-    database. Raises the run's DataError (ParamsError for the password), with the run's message."""
+    database. With `rules` (the params' `cleaning`), a file's columns are those its rules need
+    (`segkit.intake.cleaning.check_rule_columns`: returns marked by status need the status column).
+    Raises the run's DataError (ParamsError for the password), with the run's message."""
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "database":
@@ -481,7 +483,14 @@ def check_source(source: Source, params_path: str | Path | None = None) -> None:
     spec = source.transactions
     check_column_map(spec.columns, spec.path, "source.transactions.columns")
     names = read_header(spec, "source.transactions")
-    to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
+    canonical = to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
+    if rules is not None:
+        from segkit.intake.cleaning import check_rule_columns
+
+        try:
+            check_rule_columns(rules, canonical.columns)
+        except DataError as err:
+            raise DataError(f"{spec.path}: {err}") from None
     row_attributes(pd.DataFrame(columns=["source_row", *names]), spec.attributes, spec.path)
     for name in ("customers", "surveys"):
         table = getattr(source, name)
