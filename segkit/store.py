@@ -34,7 +34,7 @@ STAGE_FILES = {
     # computed once by the first step that needs them (segkit.monthly.shared), loaded by the others
     "monthly_kpis": "03_customer_value", "month_start_classes": "03_customer_value",
     "transitions": "06_migration", "customer_moves": "06_migration", "moved_to_at_risk": "06_migration",
-    "kpi_trends": "06_migration", "alerts": "06_migration", "next_best": "07_cross_sell",
+    "kpi_trends": "06_migration", "kpi_restated": "06_migration", "alerts": "06_migration", "next_best": "07_cross_sell",
     # a database source's per-customer summaries for 07_cross_sell (segkit.crosssell.summaries)
     "purchase_items": "01_cleaning", "purchase_baskets": "01_cleaning",
 }

@@ -19,7 +19,7 @@ from segkit.monthly.migration import classes_before, customer_moves, slipped, tr
 from segkit.monthly.shared import month_start_classes_stage, monthly_kpis_stage
 from segkit.monthly.trends import kpi_series
 from segkit.errors import DataError
-from segkit.params import RFM
+from segkit.params import RFM, Currency
 from segkit.store import load_stage, save_stage
 
 
@@ -622,3 +622,32 @@ def test_monthly_revenue_is_the_exact_sum_of_the_amounts():
     # values that are not amounts of a few decimals are summed as they are
     odd = activity.assign(revenue=[1 / 3, 2 / 3, 1e-9, 5.0])
     assert monthly_kpis(odd)["revenue"].iloc[0] == pytest.approx(6.000000001)
+
+
+def test_last_months_figures_counted_now_are_set_beside_what_its_run_reported(tmp_path):
+    """Cancellations of November's orders made in December change November counted now; the index and
+    06 set both figures side by side (the history keeps what November's run said)."""
+    from segkit.monthly.history import restated_figures, write_month
+    from segkit.report.tables import restated_table
+
+    path = tmp_path / "history.duckdb"
+    profile = pd.DataFrame({"customer_id": ["a", "b"], "segment": ["champions", "lost"]})
+    write_month(path, "shop", dt.date(2025, 11, 30), profile,
+                {"customers": 963.0, "month_active_customers": 91.0, "month_revenue": 36976.4,
+                 "month_retention_rate": 0.164, "month_orders": 100.0})
+    changes = pd.DataFrame({"kpi": ["customers", "active_customers", "revenue", "retention_rate", "top_share"],
+                            "this_month": [1009.0, 96.0, 37285.8, 0.176, 0.5],
+                            "last_month": [963.0, 85.0, 35044.3, 0.155, 0.4], "change": [0.0] * 5})
+    found = restated_figures(path, "shop", dt.date(2025, 12, 1), changes)
+    assert found.to_dict("records") == [{"kpi": "active_customers", "reported": 91.0, "now": 85.0},
+                                        {"kpi": "revenue", "reported": 36976.4, "now": 35044.3},
+                                        {"kpi": "retention_rate", "reported": 0.164, "now": 0.155}]
+    shown = restated_table(found, "en", currency=Currency(code="CNY", symbol="¥"))
+    assert shown.loc[1, ["reported", "counted_now", "change"]].tolist() == ["¥36,976.40", "¥35,044.30", "-¥1,932.10"]
+    assert shown.loc[2, "change"] == "-0.9 pts"
+    # the same figures, or no history of last month: nothing to say
+    agreed = changes.assign(last_month=[963.0, 91.0, 36976.4, 0.164, 0.4])
+    assert restated_figures(path, "shop", dt.date(2025, 12, 1), agreed).empty
+    assert restated_figures(path, "shop", dt.date(2025, 11, 1), changes).empty
+    assert restated_figures(tmp_path / "none.duckdb", "shop", dt.date(2025, 12, 1), changes).empty
+    assert restated_table(restated_figures(path, "other", dt.date(2025, 12, 1), changes), "en") is None

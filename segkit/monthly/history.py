@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from segkit.errors import DataError
@@ -300,6 +301,41 @@ def previous_month_classes(path: str | Path, run_name: str, month: dt.date,
     finally:
         con.close()
     return found if len(found) else None
+
+
+# The KPI series' figures (segkit.monthly.trends.KPIS) that a month's run writes into the history, by their names there.
+HISTORY_KPIS = {"customers": "customers", "active_customers": "month_active_customers", "revenue": "month_revenue",
+                "avg_order_value": "month_avg_order_value", "retention_rate": "month_retention_rate",
+                "repurchase_rate": "month_repurchase_rate"}
+
+
+def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: pd.DataFrame) -> pd.DataFrame:
+    """Last month's figures as its own run wrote them into the history against the same figures
+    counted now (`changes`: `segkit.monthly.trends.kpi_changes`, whose last_month is counted from
+    this run's data): kpi, reported, now, for each figure of HISTORY_KPIS that differs (beyond a
+    hundredth; rates beyond 1e-9). Empty when the history lacks last month or they all agree. A
+    month differs when rows arrived or changed after its run: late orders, or cancellations of its
+    orders made since (an order cancelled in full is no purchase: `cleaning.returns.refunded_orders`)."""
+    columns = ["kpi", "reported", "now"]
+    before = (pd.Timestamp(_month(month)) - pd.offsets.MonthBegin(1)).date()
+    if not Path(path).is_file() or changes is None or changes.empty:
+        return pd.DataFrame(columns=columns)
+    con = _connect(Path(path), read_only=True)
+    try:
+        found = con.execute("SELECT name, value FROM kpis WHERE run_name = ? AND month = ?", [run_name, before]).df()
+    finally:
+        con.close()
+    reported = dict(zip(found["name"], found["value"]))
+    now = dict(zip(changes["kpi"], changes["last_month"]))
+    rows = []
+    for kpi, name in HISTORY_KPIS.items():
+        then, counted = reported.get(name), now.get(kpi)
+        if then is None or counted is None or not (np.isfinite(then) and np.isfinite(counted)):
+            continue
+        tolerance = 1e-9 if kpi.endswith("_rate") else 0.005
+        if abs(then - counted) > tolerance:
+            rows.append((kpi, float(then), float(counted)))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict[str, float],

@@ -44,7 +44,16 @@ class Migration:
     trends: pd.DataFrame | None = None    # kpi_series
     changes: pd.DataFrame | None = None   # kpi_changes
     alerts: pd.DataFrame | None = None    # check_alerts
+    # last month's figures as its run wrote them into the history against those counted now
+    # (`segkit.monthly.history.restated_figures`): kpi, reported, now; empty when they agree
+    restated: pd.DataFrame | None = None
     churn_window: int = 180
+    # last month's customers (as last month classified them) who are no customer now: their orders
+    # cancelled in full since, or their rows set aside this month; not in the matrix
+    gone_since: int = 0
+    # customers in the matrix with a class last month whom the moves count as new (their first
+    # purchase, as the data now stand, is this month's: an earlier one was cancelled in full since)
+    new_since: int = 0
     segment_map: object = None         # the grid 02 used (its labels name the classes)
     class_map: object = None           # the eight classes' map
 
@@ -69,6 +78,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
     from segkit.classify.rfm import load_segment_map
     from segkit.monthly.activity import MONTH_START_READ
     from segkit.monthly.history import (classification_standards, month_standards, previous_month_classes,
+                                        restated_figures,
                                         standards_changed)
     from segkit.monthly.shared import month_start_classes_file, monthly_kpis_stage
     from segkit.store import load_run_info, load_stage, save_stage
@@ -114,6 +124,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         # each customer's row this month, on integer positions from here on (-1: set aside this month, not compared)
         found = positions(before["customer_id"], current["customer_id"])
         kept = found >= 0
+        result.gone_since = int((~kept).sum())
         listed = before["customer_id"]  # every customer of last month, set aside or not, in its order
         before, found = before[kept], found[kept]
         # last month may have been scored on another grid (rm6 when F could not yet tell customers apart)
@@ -136,6 +147,10 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                          else moves_at(previous, features, rows, month, churn_window=window))
                 result.moves = moves.value_counts().reindex(["new", "returning", "reactivated", "lost", "stayed"],
                                                             fill_value=0)
+                classified = np.zeros(len(current), dtype=bool)
+                classified[found] = True  # in the matrix with last month's class
+                is_new = (moves.reindex(current["customer_id"].to_numpy()) == "new").to_numpy()
+                result.new_since = int((is_new & classified).sum())
                 save_stage(data_dir, customer_moves=moves.rename_axis("customer_id").reset_index())
         result.clusters, result.clusters_reason = _matched_clusters(
             data_dir, features, at_starts, earlier, month, info.get("cluster_features"))
@@ -146,12 +161,15 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         result.trends = kpi_series(None, at_start_segments, revenue_at_starts, current, as_of, top=params.case_study.top_share,
                                    surveys=load_stage(data_dir, "surveys", optional=True), kpis=kpis)
         result.changes = kpi_changes(result.trends, month)
+        if params.run_name is not None:
+            result.restated = restated_figures(history_file, params.run_name, month, result.changes)
         codes = {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)}
         result.alerts = check_alerts(_rules(params, codes), result.changes, result.counts, codes)
     save_stage(data_dir,
                transitions=_long(result.counts),
                moved_to_at_risk=result.slipped,
                kpi_trends=result.trends.reset_index() if result.trends is not None else None,
+               kpi_restated=result.restated,
                alerts=result.alerts.assign(from_classes=lambda f: f["from_classes"].map("+".join),
                                            to_classes=lambda f: f["to_classes"].map("+".join))
                if result.alerts is not None else None)

@@ -15,7 +15,7 @@ def monthly_section(data_dir: str | Path, params) -> str:
     """HTML for the index page (every value escaped by `segkit.report.html`), or "" when the run has
     no KPI series (no 06_migration stage: a customer-level source)."""
     from segkit.report import plots
-    from segkit.report.tables import trends_from_stage
+    from segkit.report.tables import restated_from_stage, trends_from_stage
     from segkit.store import load_stage
 
     lang = params.lang
@@ -30,7 +30,9 @@ def monthly_section(data_dir: str | Path, params) -> str:
     figure.savefig(buffer, format="png", dpi=110)
     image = base64.b64encode(buffer.getvalue()).decode("ascii")
     title = escape(t("chart.kpi_trends", lang))
+    said, restated = restated_from_stage(data_dir, params, lang)
+    restated_html = f"{say_each(said, lang).markup}\n{table(restated, lang).to_html()}\n" if restated is not None else ""
     return (f'<h2>{escape(t("alert.index_title", lang))}</h2>\n'
             f'<div class="alerts{" fired" if fired else ""}">{say_each(alerts, lang).markup}</div>\n'
-            f'<h2>{title}</h2>\n{table(changes, lang).to_html()}\n'
+            f'<h2>{title}</h2>\n{table(changes, lang).to_html()}\n{restated_html}'
             f'<img class="trends" src="data:image/png;base64,{image}" alt="{title}">\n')

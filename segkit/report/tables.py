@@ -269,6 +269,19 @@ def _standard(value) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+def matrix_notes(migration) -> list[tuple[str, dict]]:
+    """Why the matrix (last month's classes as last month's run made them) and the moves (the data
+    as they stand now) may count customers differently: last month's customers who are none now,
+    and customers the moves count as new whom last month classified. (key, values) pairs for
+    `segkit.report.html.say_each`; none when they agree."""
+    notes = []
+    if migration.counts and migration.gone_since:
+        notes.append(("migration.gone_since", {"customers": migration.gone_since}))
+    if migration.counts and migration.new_since:
+        notes.append(("migration.new_since", {"customers": migration.new_since}))
+    return notes
+
+
 def moves_table(migration, lang: str) -> pd.DataFrame | None:
     """Customers per move of the month (new, returning, reactivated, lost, stayed) and their share."""
     if migration.moves is None:
@@ -404,6 +417,30 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
              "last_month": shown(row.kpi, row.last_month), "change": shown(row.kpi, row.change, change=True)}
             for row in changes.itertuples()]
     return pd.DataFrame(rows, columns=["kpi", "this_month", "last_month", "change"])
+
+
+def restated_table(restated: pd.DataFrame | None, lang: str, top: float = 0.2, currency=None) -> pd.DataFrame | None:
+    """Last month's figures as its own run reported them against the same figures counted now
+    (`segkit.monthly.history.restated_figures`), as text in each figure's unit: kpi, reported,
+    counted_now, change; None when there is nothing to show."""
+    if restated is None or restated.empty:
+        return None
+    changes = pd.DataFrame({"kpi": restated["kpi"], "this_month": restated["now"], "last_month": restated["reported"],
+                            "change": restated["now"] - restated["reported"]})
+    shown = kpi_change_table(changes, {}, lang, top=top, currency=currency)
+    return shown.rename(columns={"this_month": "counted_now", "last_month": "reported"})[
+        ["kpi", "reported", "counted_now", "change"]]
+
+
+def restated_from_stage(data_dir: str | Path, params, lang: str) -> tuple[list[tuple[str, dict]], pd.DataFrame | None]:
+    """The sentence and table that say how last month's figures, counted now, differ from what its own
+    run reported (the `kpi_restated` stage 06_migration saved); ([], None) when they agree or the run
+    has no history of last month."""
+    restated = load_stage(data_dir, "kpi_restated", optional=True)
+    shown = restated_table(restated, lang, params.case_study.top_share, params.currency)
+    if shown is None:
+        return [], None
+    return [("trend.restated", {})], shown
 
 
 def alert_sentences(alerts: pd.DataFrame | None, segment_labels: dict, class_labels: dict, lang: str,
