@@ -133,27 +133,27 @@ def test_last_month_classified_with_other_standards_is_recomputed_and_the_page_s
 
 def test_the_page_says_why_the_matrix_and_the_moves_count_customers_differently(run_copy):
     """Last month's classes come from last month's run; the moves from the data as they stand now.
-    A customer of last month who is none now (an order cancelled in full since) and one whom last
-    month classified but whose first purchase is now this month's are said under the matrix."""
+    A customer of last month who is none now (an order cancelled in full since) and customers whom
+    last month classified but whose first purchase is now this month's are said under the matrix."""
+    from dataclasses import replace
+
     from segkit.report.html import say_each
     from segkit.report.tables import matrix_notes
 
     params, data = run_copy
     profile = load_stage(data, "profile").assign(customer_id=lambda f: f["customer_id"].astype(str))
     last = profile[["customer_id", "segment", "rfm_class"]]
-    write_month(history_path(data.parent.parent), params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0})
-    first = migration_stage(params, data)
-    moves = load_stage(data, "customer_moves").assign(customer_id=lambda f: f["customer_id"].astype(str))
-    new_now = moves.loc[moves["move"] == "new", "customer_id"].tolist()
-    assert first.new_since == len(new_now) > 0 and first.gone_since == 0  # every customer was planted
     ghost = pd.DataFrame({"customer_id": ["ghost"], "segment": ["champions"], "rfm_class": [last["rfm_class"].iloc[0]]})
-    kept_new = new_now[:1]
-    planted = pd.concat([last[~last["customer_id"].isin(new_now[1:])], ghost], ignore_index=True)
+    planted = pd.concat([last, ghost], ignore_index=True)  # every customer of this month, and one who is none
     write_month(history_path(data.parent.parent), params.run_name, dt.date(2024, 11, 30), planted, {"customers": 1.0})
     migration = migration_stage(params, data)
-    assert migration.gone_since == 1 and migration.new_since == len(kept_new) == 1
-    assert migration.counts["segment"].loc["new"].sum() == len(new_now) - 1
+    moves = load_stage(data, "customer_moves")
+    assert migration.gone_since == 1
+    assert migration.new_since == int((moves["move"] == "new").sum())  # all of them had a class last month
+    assert migration.counts["segment"].loc["new"].sum() == 0
     text = say_each(matrix_notes(migration), "en").markup
     assert "Customers of last month's classes who are no customers now: 1 (" in text
-    assert "Customers counted as new in the moves above who had a class last month: 1 (" in text
     assert "上月分类中有 1 位客户本月已不是客户" in say_each(matrix_notes(migration), "zh").markup
+    said = say_each(matrix_notes(replace(migration, new_since=2)), "en").markup
+    assert "Customers counted as new in the moves above who had a class last month: 2 (" in said
+    assert matrix_notes(replace(migration, gone_since=0, new_since=0)) == []
