@@ -396,3 +396,36 @@ def copy_with_covariance(model, covariance):
     changed = copy.copy(model)
     changed.covariance_ = covariance
     return changed
+
+
+def _spend_summary(seed: int, spread: bool, n: int = 3000) -> pd.DataFrame:
+    """Repeat buyers whose purchases are Gamma(6, nu): nu the same for everyone (no spread of
+    average spend between customers) or Gamma(4, 0.1) across them."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 8, n)
+    nu = rng.gamma(4.0, 1 / 0.1, n) if spread else np.full(n, 0.05)
+    m = np.array([rng.gamma(6.0, 1 / v, k).mean() for v, k in zip(nu, x)])
+    t_x = rng.uniform(5, 50, n)
+    return pd.DataFrame({"customer_id": np.arange(n).astype(str), "x": x, "t_x": t_x, "T": t_x + rng.uniform(0, 20, n),
+                         "mean_repeat_spend": m})
+
+
+def test_the_page_says_when_every_expected_spend_is_the_average():
+    """With no spread of spend between customers beyond chance, Gamma-Gamma's q runs far above p x
+    and a customer's own mean counts for almost nothing: the page says every expected spend is close
+    to the average (the trial's q = 5.4 million, ¥362.27 for everyone, unexplained); with a spread, not."""
+    from segkit.params import Currency
+    from segkit.report.html import say_each
+
+    pooled = fit_value_models(_spend_summary(3, spread=False), compare=False)
+    gg = pooled.spend
+    assert gg.converged_ and gg.params_["q"] > 1_000 and gg.own_weight_ < 0.01
+    expected = gg.expected_spend(_spend_summary(3, spread=False))
+    mean = gg.params_["p"] * gg.params_["gamma"] / (gg.params_["q"] - 1)
+    assert (abs(expected / mean - 1) < 0.02).all()  # everyone close to the average, as the page says
+    messages = dict(pooled.fit_messages("en"))
+    assert messages["value.spend_pooled"]["weight"] == pytest.approx(gg.own_weight_)
+    text = say_each([("value.spend_pooled", messages["value.spend_pooled"])], "en", Currency(code="CNY", symbol="¥")).markup
+    assert f"¥{mean:,.2f}" in text and "at most 0." in text
+    spread = fit_value_models(_spend_summary(4, spread=True), compare=False)
+    assert spread.spend.own_weight_ > 0.5 and "value.spend_pooled" not in dict(spread.fit_messages("en"))

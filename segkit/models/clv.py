@@ -1886,7 +1886,10 @@ class GammaGammaModel:
 
     `fit(summary)` uses the customers with x >= 1 (the others carry no spend information and are
     left out; their number is `customers_left_out_`) and learns `params_` (p, q, gamma), `loglik_`,
-    `se_`, `covariance_`, `n_customers_`. Raises DataError when a repeat buyer's mean spend is zero,
+    `se_`, `covariance_`, `n_customers_`, and `own_weight_`, the largest weight a customer's own mean
+    spend gets in their expected spend (p x / (p x + q - 1) at the largest x): near zero when the fit
+    finds no spread of spend between customers beyond chance (q far above p x), and every expected
+    spend is then close to the population mean. Raises DataError when a repeat buyer's mean spend is zero,
     negative or missing (naming the customer) or fewer than 2 customers have repeat purchases.
 
     `expected_spend(summary)`: E[spend per purchase | x, mean_repeat_spend]; for customers without
@@ -1957,6 +1960,10 @@ class GammaGammaModel:
         self.n_customers_ = int(n)
         self.customers_left_out_ = int((~keep).sum())
         self.frequency_spend_corr_ = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
+        # the most that any customer's own mean counts in their expected spend: p x / (p x + q - 1) at the
+        # largest x; near 0 when q is far above p x (no spread of spend between customers beyond chance)
+        p, q = self.params_["p"], self.params_["q"]
+        self.own_weight_ = float(p * x.max() / (p * x.max() + q - 1)) if q > 1 else 1.0
         at_bound = [name for name, hit in zip(self.params_, np.abs(res.x) > _BOUND - 1e-3) if hit]
         self.converged_ = res.converged and not at_bound
         if not self.converged_:

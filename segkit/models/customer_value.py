@@ -87,6 +87,11 @@ def caveat_messages(caveats, lang: str) -> list[tuple[str, dict]]:
             for model, reasons in by_model.items()]
 
 
+# Below this weight of a customer's own mean spend (GammaGammaModel.own_weight_), every expected
+# spend is within about 1% of the population mean, and the page says so.
+POOLED_WEIGHT = 0.01
+
+
 @dataclass
 class ValueModels:
     """The fitted models and what the report says about them."""
@@ -150,7 +155,13 @@ class ValueModels:
                    {"detail": _units_in(limit.detail, lang)})
                   for limit in self.limits if limit.model in _KEYS and limit.model not in self.unconverged]
         left_out = [("value.spend_left_out", {"count": self.spend_left_out})] if self.spend_left_out else []
-        return (caveat_messages(self.caveats, lang) + limits + left_out
+        pooled = []
+        spend = self.spend
+        if spend is not None and "Gamma-Gamma" not in self.unconverged and spend.own_weight_ < POOLED_WEIGHT:
+            P = spend.params_
+            pooled = [("value.spend_pooled", {"q": P["q"], "weight": spend.own_weight_,
+                                              "value": P["p"] * P["gamma"] / (P["q"] - 1)})]
+        return (caveat_messages(self.caveats, lang) + limits + left_out + pooled
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
     def parameters(self) -> dict:
