@@ -280,6 +280,28 @@ def test_quarantine_sample_takes_each_reason():
     assert sample["reason"].iloc[0] == "non_positive_amount"  # the largest reason first
 
 
+def test_a_typed_sources_set_aside_values_are_shown_in_full(tmp_path):
+    """A typed source (Parquet here, a database alike) has no text as given: the sample writes its
+    values out in full (a table rounded a unit price of 356.99 to 357, 16.8575 to 16.9)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+
+    pq.write_table(pa.table({"customer": ["K1", None, "K3"], "order": ["O1", "O2", "O3"],
+                             "at": pd.to_datetime(["2024-01-05 14:22:07", "2024-01-06 00:00:00", "2024-01-07 00:00:00"]),
+                             "qty": [2.0, 3.0, 1.0], "price": [10.0, 356.99, 16.8575],
+                             "total": [20.0, 1070.97, 16.86]}), tmp_path / "t.parquet")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "t.parquet"),
+        "columns": {"customer_id": "customer", "order_id": "order", "ordered_at": "at", "quantity": "qty",
+                    "unit_price": "price", "amount": "total"}}}))
+    result = clean_transactions(None, intake.transactions, as_of=dt.date(2024, 1, 31))
+    shown = quarantine_sample(result.quarantine, "en").set_index("source_row")
+    row = shown.loc[result.quarantine["source_row"].iloc[0]]
+    assert row["unit_price"] == "356.99" and row["quantity"] == "3" and row["ordered_at"] == "2024-01-06"
+
+
 def test_a_column_missing_in_every_row_is_set_aside_not_a_crash():
     # found by the property test: DuckDB cannot create a table from an all-None object column
     with pytest.raises(DataError, match="no transaction has a readable date"):

@@ -1343,6 +1343,9 @@ def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_rea
     raw = [c for c in sample.columns if c.startswith("raw_")]
     shown = ["source_row", "reason", "detail", *(raw or [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns])]
     sample = sample[[c for c in shown if c in sample.columns]]
+    if not raw:  # a typed source's values: written out in full, as text (a table would round 356.99 to 357)
+        typed = [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns]
+        sample = sample.assign(**{c: sample[c].map(_as_given) for c in typed})
     if lang is not None:
         from segkit.i18n import detail_text, rule_name
 
@@ -1351,6 +1354,26 @@ def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_rea
             columns = quarantine.attrs.get("columns")
             sample = sample.assign(detail=[detail_text(d, lang, columns) for d in sample["detail"]])
     return sample
+
+
+def _as_given(value) -> str | None:
+    """A typed value as text, in full: numbers in their shortest exact digits (356.99, 16.8575, 3),
+    times to the second (a date alone at midnight), text as it is; None where it is missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        stamp = pd.Timestamp(value)
+        return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else f"{stamp:%Y-%m-%d %H:%M:%S}"
+    if isinstance(value, (float, np.floating)):  # the shortest digits that read back as the value, never 1e+20
+        return np.format_float_positional(float(value), trim="-")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
 
 
 def ledger_totals(ledger: pd.DataFrame) -> dict:
