@@ -420,6 +420,7 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
             ax.annotate(shown, (months[i], values[i]), xytext=(4, 0), textcoords="offset points", fontsize=7,
                         va="center")
         ax.set_xlim(months[0], months[-1])  # every figure on the same months
+        ax.margins(y=0.15)  # the line's lowest point above the month axis, not drawn on it
         ax.set_title(_kpi_label(kpi, lang, top), fontsize=8, loc="left")
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=7))  # 6 warns at 32-36 months
