@@ -333,3 +333,16 @@ def test_a_month_counted_to_a_day_before_its_end_is_said_to_be_part_of_a_month()
         assert not [n for n in whole.notes if n["key"] == "month_to_date"]
     early = clean_transactions(None, many, as_of=dt.date(2026, 1, 5)).notes
     assert [n["days"] for n in early if n["key"] == "month_to_date"] == [5]
+
+
+def test_the_index_says_where_the_data_end_when_the_month_is_covered_in_part():
+    from segkit.report.pages import data_up_to
+
+    note = {"key": "month_partly_covered", "month": "2026-01", "last": "2026-01-12", "as_of": "2026-01-31",
+            "days": 19, "usual_gap": 3}
+    assert data_up_to({"as_of": dt.date(2026, 1, 31), "cleaning_notes": [note]}, "en") == \
+        "Data up to 2026-01-31 (the data end on 2026-01-12)"
+    assert data_up_to({"as_of": dt.date(2026, 1, 31), "cleaning_notes": [note]}, "zh") == \
+        "数据截至 2026-01-31（实际数据止于 2026-01-12）"
+    assert data_up_to({"as_of": dt.date(2025, 12, 31), "cleaning_notes": []}, "en") == "Data up to 2025-12-31"
+    assert data_up_to({}, "en") == "Data up to —"

@@ -318,7 +318,6 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
     from segkit.store import load_run_info
 
     info = load_run_info(target.parent / "data")
-    as_of = info.get("as_of")  # a customer table may not state one
     caveats = headline_caveats(info, lang)
     cards = "\n".join(
         f'<div class="kpi" data-kpi="{key}"><div class="value">{escape(value)}</div>'
@@ -346,7 +345,7 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 <body data-segkit-page="index">
 <main>
 <h1>{escape(t("report.title", lang))}</h1>
-<p class="meta">{escape(t("report.as_of", lang, as_of=as_of.isoformat() if as_of else "—"))} · {escape(generated)}</p>
+<p class="meta">{escape(data_up_to(info, lang))} · {escape(generated)}</p>
 {summary}
 <h2>{escape(t("report.headline", lang))}</h2>
 <div class="kpis">
@@ -368,6 +367,16 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 # The cleaning notes that bear on the headline's money: said under it too, not only on 01's page.
 HEADLINE_NOTES = ("currency_sign_differs", "decimal_mark_differs", "month_partly_covered", "month_not_covered",
                   "month_to_date")
+
+
+def data_up_to(info: dict, lang: str) -> str:
+    """The index's "Data up to <as-of>" (run.json's `as_of`), with the data's last date when a
+    cleaning note says they end before it (a month the data reach in part, or not at all)."""
+    as_of = info.get("as_of")
+    shown = as_of.isoformat() if hasattr(as_of, "isoformat") else (str(as_of) if as_of else "—")
+    last = next((note.get("last") for note in info.get("cleaning_notes") or []
+                 if note.get("key") in ("month_partly_covered", "month_not_covered")), None)
+    return t("report.as_of_data_end", lang, as_of=shown, last=last) if last else t("report.as_of", lang, as_of=shown)
 
 
 def headline_caveats(info: dict, lang: str) -> str:
