@@ -147,3 +147,15 @@ def test_a_change_that_rounds_to_nothing_is_never_minus_zero():
         shown = kpi_change_table(changes, {"lost": "Lost"}, lang)["change"].tolist()
         assert shown[0].startswith("+0.0 ") and shown[1:] == ["+0", "+0.0"]
         assert not any(text.startswith("-0") for text in shown)
+
+
+def test_the_change_is_that_of_the_figures_as_shown():
+    """4.4% -> 3.9% reads -0.5 points (the exact -0.44 rounded said -0.4); 3.9% -> 5.0% reads +1.1."""
+    from segkit.report.tables import kpi_change_table
+
+    changes = pd.DataFrame({"kpi": ["repurchase_rate", "retention_rate", "revenue"],
+                            "this_month": [0.039474, 0.05, 35044.304], "last_month": [0.043860, 0.0394, 36976.396]})
+    changes["change"] = changes["this_month"] - changes["last_month"]
+    shown = kpi_change_table(changes, {}, "en")
+    assert shown["this_month"].tolist()[:2] == ["3.9%", "5.0%"] and shown["last_month"].tolist()[:2] == ["4.4%", "3.9%"]
+    assert shown["change"].tolist() == ["-0.5 pts", "+1.1 pts", "-1,932.10"]

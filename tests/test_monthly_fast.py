@@ -651,3 +651,22 @@ def test_last_months_figures_counted_now_are_set_beside_what_its_run_reported(tm
     assert restated_figures(path, "shop", dt.date(2025, 11, 1), changes).empty
     assert restated_figures(tmp_path / "none.duckdb", "shop", dt.date(2025, 12, 1), changes).empty
     assert restated_table(restated_figures(path, "other", dt.date(2025, 12, 1), changes), "en") is None
+    # last month's class shares and top share, from its assignments (no revenue here: no top share)
+    shares = changes.assign(kpi=["share_champions", "share_lost", "share_at_risk", "customers", "top_share"],
+                            last_month=[0.5, 0.4, 0.1, 963.0, 0.6])
+    assert restated_figures(path, "shop", dt.date(2025, 12, 1), shares).to_dict("records") == [
+        {"kpi": "share_lost", "reported": 0.5, "now": 0.4}, {"kpi": "share_at_risk", "reported": 0.0, "now": 0.1}]
+    write_month(path, "shop", dt.date(2025, 11, 30), profile.assign(revenue=[80.0, 20.0]), {"customers": 963.0})
+    top = restated_figures(path, "shop", dt.date(2025, 12, 1), shares, top=0.5)
+    assert top.set_index("kpi").loc["top_share"].tolist() == [0.8, 0.6]  # a, the top half, brought 80%
+    labelled = restated_table(top, "en", top=0.5, segment_labels={"lost": "Lost"})
+    assert labelled["kpi"].tolist()[:3] == ["Share of Lost", "Share of at_risk", "Revenue share of the top 50%"]
+
+
+def test_the_history_keeps_revenue_so_far_as_the_exact_sum():
+    from segkit.monthly.backfill import month_figures
+
+    profile = pd.DataFrame({"customer_id": list("abcd"), "orders": [1, 2, 1, 1],
+                            "revenue": [6237.32, 8467.11, 16554.22, 14455.95]})
+    assert sum(profile["revenue"]) != 45714.6
+    assert month_figures(profile, None, dt.date(2025, 3, 31))["revenue"] == 45714.6

@@ -153,6 +153,12 @@ def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def exact_total(values) -> float:
+    """The sum of amounts (`_exact_sums` over one group): 43,690.50, not 43690.50000000001."""
+    values = np.asarray(values, dtype="float64")
+    return float(_exact_sums(values, np.array([0, len(values)]))[0]) if len(values) else 0.0
+
+
 def _exact_sums(values: np.ndarray, bounds: np.ndarray, most_decimals: int = 6) -> np.ndarray:
     """The sums of `values[bounds[i]:bounds[i + 1]]`, exact where the values are amounts: each value is
     the nearest float to an amount of at most `k` decimals (a sum of a currency's minor units), k the

@@ -64,11 +64,11 @@ def month_figures(profile: pd.DataFrame, activity: pd.DataFrame | None, as_of: d
     customers, new customers, orders, revenue, average order value, purchase frequency, retention
     and repurchase rate); a month without purchases has zero activity and undefined rates left out.
     `kpis`: `monthly_kpis(activity)` when the run has it already (`activity` is then not read)."""
-    from segkit.monthly.activity import monthly_kpis
+    from segkit.monthly.activity import exact_total, monthly_kpis
     from segkit.monthly.codes import month_numbers
 
     figures = {"customers": float(len(profile)), "orders": float(profile["orders"].sum()),
-               "revenue": float(profile["revenue"].sum())}
+               "revenue": exact_total(profile["revenue"])}  # exact: 43690.5, not 43690.50000000001
     if kpis is None and activity is not None and len(activity):
         kpis = monthly_kpis(activity)
     if kpis is not None and len(kpis):

@@ -309,13 +309,19 @@ HISTORY_KPIS = {"customers": "customers", "active_customers": "month_active_cust
                 "repurchase_rate": "month_repurchase_rate"}
 
 
-def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: pd.DataFrame) -> pd.DataFrame:
+def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: pd.DataFrame,
+                     top: float = 0.2) -> pd.DataFrame:
     """Last month's figures as its own run wrote them into the history against the same figures
     counted now (`changes`: `segkit.monthly.trends.kpi_changes`, whose last_month is counted from
-    this run's data): kpi, reported, now, for each figure of HISTORY_KPIS that differs (beyond a
-    hundredth; rates beyond 1e-9). Empty when the history lacks last month or they all agree. A
-    month differs when rows arrived or changed after its run: late orders, or cancellations of its
-    orders made since (an order cancelled in full is no purchase: `cleaning.returns.refunded_orders`)."""
+    this run's data): kpi, reported, now, for each figure that differs (beyond a hundredth; shares
+    and rates beyond 1e-9): those of HISTORY_KPIS, each segment's share of the customers
+    (`share_<segment>`, from last month's assignments) and the revenue share of the top `top` of
+    them (`top_share`, from the assignments' revenue). Empty when the history lacks last month or
+    they all agree. A month differs when rows arrived or changed after its run: late orders, or
+    cancellations of its orders made since (an order cancelled in full is no purchase:
+    `cleaning.returns.refunded_orders`)."""
+    from segkit.classify.value import top_share
+
     columns = ["kpi", "reported", "now"]
     before = (pd.Timestamp(_month(month)) - pd.offsets.MonthBegin(1)).date()
     if not Path(path).is_file() or changes is None or changes.empty:
@@ -323,17 +329,27 @@ def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: p
     con = _connect(Path(path), read_only=True)
     try:
         found = con.execute("SELECT name, value FROM kpis WHERE run_name = ? AND month = ?", [run_name, before]).df()
+        classes = con.execute("SELECT segment, revenue FROM assignments WHERE run_name = ? AND month = ?",
+                              [run_name, before]).df()
     finally:
         con.close()
-    reported = dict(zip(found["name"], found["value"]))
+    reported = {kpi: found.loc[found["name"] == name, "value"].iloc[0]
+                for kpi, name in HISTORY_KPIS.items() if (found["name"] == name).any()}
+    if len(classes) and classes["segment"].notna().any():
+        shares = classes["segment"].dropna().value_counts(normalize=True)
+        reported.update({f"share_{code}": float(share) for code, share in shares.items()})
+        reported.update({f"share_{kpi[len('share_'):]}": 0.0 for kpi in changes["kpi"]
+                         if kpi.startswith("share_") and kpi[len("share_"):] not in shares.index})
+    if len(classes) and classes["revenue"].notna().all():
+        reported["top_share"] = float(top_share(classes["revenue"].astype(float), top))
     now = dict(zip(changes["kpi"], changes["last_month"]))
     rows = []
-    for kpi, name in HISTORY_KPIS.items():
-        then, counted = reported.get(name), now.get(kpi)
+    for kpi, counted in now.items():
+        then = reported.get(kpi)
         if then is None or counted is None or not (np.isfinite(then) and np.isfinite(counted)):
             continue
-        tolerance = 1e-9 if kpi.endswith("_rate") else 0.005
-        if abs(then - counted) > tolerance:
+        share = kpi.endswith("_rate") or kpi.startswith("share_") or kpi == "top_share"
+        if abs(then - counted) > (1e-9 if share else 0.005):
             rows.append((kpi, float(then), float(counted)))
     return pd.DataFrame(rows, columns=columns)
 

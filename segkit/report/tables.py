@@ -390,7 +390,8 @@ def trends_from_stage(data_dir: str | Path, params, lang: str) -> tuple[pd.DataF
 def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top: float = 0.2,
                      currency=None) -> pd.DataFrame:
     """This month, last month and the change of each figure, as text in the figure's own unit (shares
-    in %, changes of shares in percentage points, money in the run's currency)."""
+    in %, changes of shares in percentage points, money in the run's currency); the change is that
+    of the two figures as shown (4.4% -> 3.9%: -0.5 points), so that the row adds up as read."""
     from segkit.monthly.trends import SHARES
 
     def label(kpi: str) -> str:
@@ -413,13 +414,24 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
             return f"{round(value, 1) + 0.0:+.1f}" if change else f"{value:.1f}"
         return f"{round(value) + 0.0:+,.0f}" if change else f"{value:,.0f}"
 
+    def as_shown(kpi: str, value: float) -> float:  # the value rounded as `shown` writes it
+        if kpi in SHARES or kpi.startswith("share_"):
+            return round(value, 3)
+        return round(value, 2 if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
+
+    def difference(row) -> float:  # of the figures as shown: 4.4% -> 3.9% is -0.5 points, never -0.4
+        if np.isfinite(row.this_month) and np.isfinite(row.last_month):
+            return as_shown(row.kpi, row.this_month) - as_shown(row.kpi, row.last_month)
+        return row.change
+
     rows = [{"kpi": label(row.kpi), "this_month": shown(row.kpi, row.this_month),
-             "last_month": shown(row.kpi, row.last_month), "change": shown(row.kpi, row.change, change=True)}
+             "last_month": shown(row.kpi, row.last_month), "change": shown(row.kpi, difference(row), change=True)}
             for row in changes.itertuples()]
     return pd.DataFrame(rows, columns=["kpi", "this_month", "last_month", "change"])
 
 
-def restated_table(restated: pd.DataFrame | None, lang: str, top: float = 0.2, currency=None) -> pd.DataFrame | None:
+def restated_table(restated: pd.DataFrame | None, lang: str, top: float = 0.2, currency=None,
+                   segment_labels: dict | None = None) -> pd.DataFrame | None:
     """Last month's figures as its own run reported them against the same figures counted now
     (`segkit.monthly.history.restated_figures`), as text in each figure's unit: kpi, reported,
     counted_now, change; None when there is nothing to show."""
@@ -427,7 +439,7 @@ def restated_table(restated: pd.DataFrame | None, lang: str, top: float = 0.2, c
         return None
     changes = pd.DataFrame({"kpi": restated["kpi"], "this_month": restated["now"], "last_month": restated["reported"],
                             "change": restated["now"] - restated["reported"]})
-    shown = kpi_change_table(changes, {}, lang, top=top, currency=currency)
+    shown = kpi_change_table(changes, segment_labels or {}, lang, top=top, currency=currency)
     return shown.rename(columns={"this_month": "counted_now", "last_month": "reported"})[
         ["kpi", "reported", "counted_now", "change"]]
 
@@ -437,7 +449,10 @@ def restated_from_stage(data_dir: str | Path, params, lang: str) -> tuple[list[t
     run reported (the `kpi_restated` stage 06_migration saved); ([], None) when they agree or the run
     has no history of last month."""
     restated = load_stage(data_dir, "kpi_restated", optional=True)
-    shown = restated_table(restated, lang, params.case_study.top_share, params.currency)
+    if restated is None or restated.empty:
+        return [], None
+    segments, _ = run_maps(data_dir, params)
+    shown = restated_table(restated, lang, params.case_study.top_share, params.currency, dict(segments.labels(lang)))
     if shown is None:
         return [], None
     return [("trend.restated", {})], shown
