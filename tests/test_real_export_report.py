@@ -50,9 +50,11 @@ def flawed_export(tmp_path):
              ["900001", "30002", "VASE", "1", "2024-10-01 10:00", "20.00", "13001", "United Kingdom"],
              ["900001", "30003", "BOWL", "4", "2024-10-01 10:00", "2.50", "13001", "United Kingdom"],
              ["C900101", "30002", "VASE", "-1", "2024-10-03 09:00", "20.00", "13001", "United Kingdom"]]
-    # 13002's only order is cancelled the same day: net zero, the customer is set aside from scoring
+    # 13002's only order is cancelled the same day: an order cancelled in full, set aside with its
+    # cancellation (no purchase, so no customer)
     rows += [["900002", "30004", "CLOCK", "1", "2024-11-05 11:00", "35.00", "13002", "Germany"],
              ["C900102", "30004", "CLOCK", "-1", "2024-11-05 12:00", "35.00", "13002", "Germany"]]
+    aside("refunded_order", 2)
     # 13003 cancels a purchase from before the extract: unmatched, reduces revenue
     rows += [["900003", "30005", "RUG", "1", "2024-06-01 10:00", "60.00", "13003", "United Kingdom"],
              ["C900103", "30006", "CHAIR", "-1", "2024-06-10 10:00", "25.00", "13003", "United Kingdom"]]
@@ -138,11 +140,11 @@ def test_the_cancellations_are_netted_against_their_purchases(report):
     assert features.loc["13001", "recency_days"] == (as_of - pd.Timestamp("2024-10-01")).days
     # 12009 written three ways is one customer: its ordinary invoices and the two above
     assert features.loc["12009", "revenue"] == pytest.approx(ordinary_revenue("12009") + 6.0 + 6.0)
-    assert "13002" not in features.index  # its only order was cancelled: nothing left to score
+    assert "13002" not in features.index  # its only order was cancelled in full: no purchase, no customer
     assert features.loc["13003", "revenue"] == pytest.approx(35.0)  # 60 less the unmatched 25
     customers = pd.read_parquet(data / "customer_ledger.parquet")
-    assert customers.loc[customers.outcome == "set_aside", "customers"].sum() == 1
-    assert customers["customers"].sum() == len(features) + 1
+    assert customers.loc[customers.outcome == "set_aside", "customers"].sum() == 0
+    assert customers["customers"].sum() == len(features)
 
 
 def test_the_report_finishes_and_says_what_it_did(report):

@@ -37,7 +37,9 @@ PAGE_ASSETS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".css", ".woff", ".woff2
 INK, MUTED, RULE, PANEL = "#222222", "#555555", "#dde3ea", "#f3f5f7"
 REPORT_CSS = """
 :root { --segkit-font: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; font-family: var(--segkit-font);
-  --jp-content-font-family: var(--segkit-font); --jp-ui-font-family: var(--segkit-font); }
+  --jp-content-font-family: system-ui, -apple-system, blinkmacsystemfont, "Segoe UI", helvetica, arial,
+    "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif;
+  --jp-ui-font-family: var(--jp-content-font-family); }
 body { font-family: var(--segkit-font); color: var(--segkit-ink); }
 .segkit-nav { font-size: 0.9em; margin: 0.5em 0 1.2em; padding: 0.4em 0; border-bottom: 1px solid var(--segkit-rule); }
 .segkit-nav ul { list-style: none; margin: 0; padding: 0; }
