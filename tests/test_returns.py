@@ -391,3 +391,10 @@ def test_a_cancellation_from_before_the_extract_goes_to_a_purchase_that_stays(tm
     assert reasons == {2: "refunded_order", 3: "refunded_order", 6: "refunded_order", 7: "refunded_order"}
     assert result.customers_set_aside.set_index("customer_id")["rule"].to_dict() == {"K2": "no_purchase"}
     assert result.returns["orders_refunded"] == 2
+
+
+def test_a_returns_rule_whose_column_is_not_mapped_names_the_source(tmp_path):
+    intake = source(tmp_path, SMALL, SMALL_COLUMNS)
+    with pytest.raises(DataError, match=r"orders\.csv: cleaning\.returns\.status_values needs the status column"):
+        clean_and_save(intake, tmp_path / "data", as_of=AS_OF, rules=Cleaning(returns={"status_values": ["returned"]}))
+    assert not (tmp_path / "data" / "features.parquet").exists()

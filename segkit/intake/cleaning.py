@@ -1268,6 +1268,10 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     from segkit.store import save_run_info, save_stage
 
     rules = rules or Cleaning()
+    try:  # a rule's column not mapped: said with the source's name, before any row is read
+        check_rule_columns(rules, intake.transactions.columns)
+    except DataError as err:
+        raise DataError(f"{intake.origin}: {err}") from None
     try:
         result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=rules,
                                     minor_unit=minor_unit, currency_code=currency_code, period_start=period_start)

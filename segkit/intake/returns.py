@@ -295,6 +295,13 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     summary["net_revenue"] = float(sums["net"] or 0)
     summary["orders"] = int(sums["orders"] or 0)
     summary["orders_refunded"] = int(sums["refunded"] or 0)
+    if action == "net" and refunded_orders == "keep":  # kept as purchases of zero: counted all the same
+        kept = t.filter(t.reason.isnull())
+        matched = kept.filter(kept.return_match.isin(["order_number", "product"]) & kept.order_id.notnull())
+        matched = matched.select("customer_id", "order_id").distinct()
+        lines = kept.filter(kept.return_match.fill_null("") != "unmatched").semi_join(matched, ["customer_id", "order_id"])
+        nets = lines.group_by(["customer_id", "order_id"]).aggregate(_net=lines.amount.sum())
+        summary["orders_refunded"] = int(nets.filter(nets._net == 0).count().to_pyarrow().as_py())
     summary["lines_refunded_purchases"] = int(sums["refunded_purchases"] or 0)
     summary["lines_refunded_cancels"] = int(sums["refunded_cancels"] or 0)
     found = cancels.aggregate(documents=cancels.customer_id.concat("\x1f", cancels.return_document).nunique(),
