@@ -84,3 +84,20 @@ def test_the_rows_are_read_once_for_every_month(year, tmp_path, monkeypatch):
                                   .sort_values(["month", "name"]).reset_index(drop=True),
                                   before.drop(columns=[c for c in before.columns if c not in ("month", "name", "value")])
                                   .sort_values(["month", "name"]).reset_index(drop=True))
+
+
+def test_no_months_judged_rows_stay_in_the_engine(year, tmp_path, monkeypatch):
+    """Each month's judged rows (a table as large as the input) leave the engine once the month is
+    written, skipped before the data or after them: memory no longer grows with the months."""
+    import segkit.intake.cleaning as cleaning
+
+    params_path, _, _ = year
+    prepared = []
+    real = cleaning.prepare_input
+    monkeypatch.setattr(cleaning, "prepare_input", lambda *a, **k: prepared.append(real(*a, **k)) or prepared[-1])
+    written = backfill(params_path, "2023-11", "2025-03", tmp_path / "reports")
+    assert {m.skipped for m in written} >= {None, "before_data", "after_data"}
+    assert len(prepared) == 1
+    tables = [row[0] for row in prepared[0].con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()]
+    assert [name for name in tables if name.startswith("segkit_input")]  # the rows read once stay, for every month
+    assert not [name for name in tables if name.startswith("segkit_judged")]

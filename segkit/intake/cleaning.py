@@ -360,7 +360,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                       "days": as_of.day, "month_days": days_in_month})
         result = replace(result, notes=tuple(notes))
     if period_start is not None:
-        last = _check_period_reached(clean, ledger, period_start)
+        try:
+            last = _check_period_reached(clean, ledger, period_start)
+        except MonthNotInData:
+            result.drop_tables()  # nothing of the month to report: its judged rows leave the engine
+            raise
     elif as_of_rule == "given" and month_end:  # an as_of at a month's end
         last = _data_end(clean, ledger)
     if last is not None and last < as_of:

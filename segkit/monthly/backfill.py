@@ -165,6 +165,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                 skipped = ("after_data", f"skipped: the data end on {err.last}, before this month"
                            if err.last else "skipped: no row is dated in or before this month")
             except NoCleanRows as err:
+                err.result.drop_tables()  # every row set aside: the month's judged rows leave the engine
                 first_date = err.data_start
                 if first_date is None:  # no row of the month can be used: said with the month, and where to look
                     raise DataError(f"{as_of:%Y-%m}: {str(err).split('; see the quarantine')[0]}; run `segkit report "
