@@ -398,3 +398,25 @@ def test_a_returns_rule_whose_column_is_not_mapped_names_the_source(tmp_path):
     with pytest.raises(DataError, match=r"orders\.csv: cleaning\.returns\.status_values needs the status column"):
         clean_and_save(intake, tmp_path / "data", as_of=AS_OF, rules=Cleaning(returns={"status_values": ["returned"]}))
     assert not (tmp_path / "data" / "features.parquet").exists()
+
+
+def test_an_order_whose_status_says_cancelled_is_no_purchase_and_takes_nothing_from_another(tmp_path):
+    """An export that writes a cancelled order once, with status "cancelled" on its lines: there is no
+    purchase to net it into. Netted as an unmatched cancellation it took 20 from A's paid order and
+    set A aside at -10; it is an order cancelled in full, set aside, whatever refunded_orders says.
+    A refund line of the same number as a paid order (C's) is netted into it as before."""
+    text = ("order,customer,date,amount,state\n1,A,2024-05-01,10.00,paid\n2,A,2024-05-03,20.00,cancelled\n"
+            "2,A,2024-05-03,5.00,cancelled\n3,B,2024-05-04,15.00,paid\n4,C,2024-05-05,30.00,paid\n"
+            "4,C,2024-05-06,-12.00,cancelled\n")
+    columns = {**SMALL_COLUMNS, "status": "state"}
+    for refunded_orders in ("set_aside", "keep"):
+        result = clean(source(tmp_path, text, columns), status_values=["cancelled"], refunded_orders=refunded_orders)
+        f = features(result)
+        assert f.loc["A", "revenue"] == 10.0 and f.loc["A", "orders"] == 1
+        assert f.loc["C", "revenue"] == 18.0 and f.loc["C", "orders"] == 1
+        assert result.customers_set_aside.empty
+        aside = result.quarantine.set_index("source_row")
+        assert aside.loc[[3, 4], "reason"].tolist() == ["refunded_order"] * 2
+        assert "its status says so on every line" in aside.loc[3, "detail"]
+        # keep counts the orders a cancellation netted to zero (kept); this one is set aside, in set_aside's count
+        assert result.returns["orders_refunded"] == (1 if refunded_orders == "set_aside" else 0)

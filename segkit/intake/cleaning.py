@@ -895,10 +895,12 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     returns = rules.returns
     check_rule_columns(rules, has)
     marks = []
+    by_status = None
     if returns.order_prefix:
         marks.append(as_text(t.order_id).startswith(returns.order_prefix))
     if returns.status_values:
-        marks.append(t.status.strip().lower().isin([v.strip().lower() for v in returns.status_values]))
+        by_status = t.status.strip().lower().isin([v.strip().lower() for v in returns.status_values])
+        marks.append(by_status)
     if returns.negative_quantity:
         marks.append(t.quantity < 0)
     is_return = ibis.or_(*marks).fill_null(False) if marks else no
@@ -970,6 +972,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         else_=t.detail if "detail" in has else ibis.null(str))
     flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
     marked = {"_return": is_return, "_return_document": as_text(t.order_id)} if marks else {}
+    if by_status is not None:  # a line whose status says its order was cancelled, at its amount as bought
+        marked["_return_own"] = (by_status & (t.amount > 0)).fill_null(False)
     for column in ("customer_id", "order_id"):  # ids typed as numbers: text from here on, as every source's
         if column in has and column not in values and not t[column].type().is_string():
             values[column] = t[column].cast("string")

@@ -77,6 +77,8 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     DataError when `match="product"` and the product column is not mapped.
     """
     t = judged
+    if action == "net" and "_return_own" in t.columns:
+        t = _cancelled_by_status(t)
     if match == "product" and "product" not in t.columns:
         raise DataError("cleaning.returns.match: product needs the product column: map it in the column map "
                         "(columns: {product: <your column, e.g. StockCode>}), or use match: order_number")
@@ -84,6 +86,7 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     cancel_rows = (t._return & used) if action == "net" else (t._return & (t.reason == "return"))
     purchases = t.filter(used & ~t._return)
     cancels = t.filter(cancel_rows.fill_null(False))
+
     key = cancels.order_id
     if order_prefix:  # drop mode keeps the prefix on the line; the match looks past it
         key = ibis.ifelse(key.startswith(order_prefix), key.substr(len(order_prefix)), key)
@@ -157,6 +160,25 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     marked = marked.mutate(reason=ibis.ifelse(hit, "refunded_order", marked.reason),
                            detail=ibis.ifelse(hit, said, marked.detail))
     return marked.drop("_r_customer", "_r_order")
+
+
+def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
+    """`t` with the lines of each order cancelled by its status set aside (`reason` "refunded_order"):
+    a line marked by `status_values` at its amount as bought (`_return_own`) whose order has no
+    purchase line of its own number. Such an export writes the order once, with the status
+    "cancelled": there is no purchase to net it into, and it was never one (netted as an unmatched
+    cancellation, it took another order's revenue away)."""
+    used = t.reason.isnull()
+    bought = t.filter(used & ~t._return).select(_o_customer=t.customer_id, _o_order=t.order_id).distinct()
+    own = t.filter(used & t._return & t._return_own)
+    alone = own.anti_join(bought, [own.customer_id == bought._o_customer, own.order_id == bought._o_order])
+    alone = alone.select(_s_row=alone.source_row)
+    joined = t.left_join(alone, t.source_row == alone._s_row)
+    hit = joined._s_row.notnull()
+    said = ibis.literal("order ").concat(joined.order_id, " was cancelled in full: its status says so on every line")
+    return joined.select(*[joined[c] for c in t.columns if c not in ("reason", "detail")],
+                         reason=ibis.ifelse(hit, "refunded_order", joined.reason),
+                         detail=ibis.ifelse(hit, said, joined.detail))
 
 
 def _refunded_orders(c: ibis.Table, found: ibis.Table, purchases: ibis.Table) -> ibis.Table:
