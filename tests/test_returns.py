@@ -79,7 +79,7 @@ def test_cancellation_documents_are_matched_by_product_and_never_become_orders(t
     assert result.ledger.set_index("rule").loc["refunded_order", "rows"] == 2
     aside = result.quarantine.set_index("source_row")
     assert aside.loc[[6, 7], "reason"].tolist() == ["refunded_order"] * 2
-    assert "536400 was cancelled in full" in aside.loc[6, "detail"]
+    assert aside.loc[6, "detail"] == 'cancelled in full (its lines net to zero): order "536400"'
     # D: the unmatched cancellation still reduces revenue, adds no order, moves no date
     assert f.loc["D", "orders"] == 1 and f.loc["D", "revenue"] == pytest.approx(3 * 10.00 - 7.00)
     assert f.loc["D", "recency_days"] == (AS_OF - dt.date(2024, 5, 2)).days
@@ -417,6 +417,33 @@ def test_an_order_whose_status_says_cancelled_is_no_purchase_and_takes_nothing_f
         assert result.customers_set_aside.empty
         aside = result.quarantine.set_index("source_row")
         assert aside.loc[[3, 4], "reason"].tolist() == ["refunded_order"] * 2
-        assert "its status says so on every line" in aside.loc[3, "detail"]
+        assert aside.loc[3, "detail"] == 'cancelled in full (its status says so on every line): order "2"'
         # keep counts the orders a cancellation netted to zero (kept); this one is set aside, in set_aside's count
         assert result.returns["orders_refunded"] == (1 if refunded_orders == "set_aside" else 0)
+
+
+def test_a_marketplace_line_refunded_by_its_status_is_no_purchase_and_is_not_taken_twice(tmp_path):
+    """天猫 / 京东 exports write each line once, with its final status: the 已退款 line is the purchase
+    itself. Netted, it took its amount a second time from the order's kept line (order 7: 240.30 kept,
+    96.00 refunded) or from the customer's first purchase. It is set aside: as `return` when the rest
+    of the order stays, as `refunded_order` when nothing of it does. A refund record of a line in the
+    data (the same product at the same amount, beside it) is netted into it as before."""
+    text = ("订单编号,会员ID,下单时间,商品名称,数量,实付金额,订单状态\n"
+            "7,V1,2024-05-01,保温杯,1,240.30,已完成\n7,V1,2024-05-01,手机壳,1,96.00,已退款\n"
+            "8,V1,2024-05-10,零食,2,30.00,已退款\n"
+            "9,V2,2024-05-03,饮料,1,12.00,已完成\n9,V2,2024-05-03,饮料,1,12.00,已退款\n9,V2,2024-05-03,茶,1,8.00,已完成\n")
+    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "product": "商品名称",
+               "quantity": "数量", "amount": "实付金额", "status": "订单状态"}
+    result = clean(source(tmp_path, text, columns), status_values=["已退款"])
+    f = features(result)
+    assert f.loc["V1", "revenue"] == pytest.approx(240.30) and f.loc["V1", "orders"] == 1
+    assert f.loc["V2", "revenue"] == pytest.approx(8.00) and f.loc["V2", "orders"] == 1  # 12 - 12 + 8
+    reasons = result.quarantine.set_index("source_row")["reason"].to_dict()
+    assert reasons == {3: "return", 4: "refunded_order"}
+    detail = result.quarantine.set_index("source_row").loc[3, "detail"]
+    assert detail == 'refunded by its status, not a purchase (the rest of the order stays): order "7"'
+    from segkit.i18n import detail_text
+
+    assert detail_text(detail, "zh") == '状态标明此行已退款，不是购买（订单其余部分保留）：订单 "7"'
+    row = result.clean.set_index("source_row")
+    assert row.loc[6, "return_match"] == "order_number" and row.loc[6, "amount"] == -12.0

@@ -972,8 +972,9 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         else_=t.detail if "detail" in has else ibis.null(str))
     flags = {f"_fix_{name}": test.fill_null(False) for name, test in engine_fixes.items()}
     marked = {"_return": is_return, "_return_document": as_text(t.order_id)} if marks else {}
-    if by_status is not None:  # a line whose status says its order was cancelled, at its amount as bought
-        marked["_return_own"] = (by_status & (t.amount > 0)).fill_null(False)
+    if by_status is not None:  # a line its status marks, at its amount and quantity as bought (not a refund record)
+        as_bought = (t.amount > 0) & (t.quantity > 0) if "quantity" in has else t.amount > 0
+        marked["_return_own"] = (by_status & as_bought).fill_null(False)
     for column in ("customer_id", "order_id"):  # ids typed as numbers: text from here on, as every source's
         if column in has and column not in values and not t[column].type().is_string():
             values[column] = t[column].cast("string")

@@ -156,29 +156,45 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     marked = out.left_join(refunded, [out.customer_id == refunded._r_customer, out.order_id == refunded._r_order])
     hit = marked._r_order.notnull() & marked.reason.isnull() & marked.return_match.fill_null("").isin(
         ["", "order_number", "product"])
-    said = ibis.literal("order ").concat(marked.order_id, " was cancelled in full: its lines net to zero")
+    said = ibis.literal('cancelled in full (its lines net to zero): order "').concat(marked.order_id, '"')
     marked = marked.mutate(reason=ibis.ifelse(hit, "refunded_order", marked.reason),
                            detail=ibis.ifelse(hit, said, marked.detail))
     return marked.drop("_r_customer", "_r_order")
 
 
 def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
-    """`t` with the lines of each order cancelled by its status set aside (`reason` "refunded_order"):
-    a line marked by `status_values` at its amount as bought (`_return_own`) whose order has no
-    purchase line of its own number. Such an export writes the order once, with the status
-    "cancelled": there is no purchase to net it into, and it was never one (netted as an unmatched
-    cancellation, it took another order's revenue away)."""
+    """`t` with the lines that a status marks as refunded themselves set aside. A line marked by
+    `status_values` at its amount as bought (`_return_own`) is either a refund record of a purchase
+    line in the data (the same order has an unmarked line of the same product, or of the same
+    amount where there is no product): it is netted into it as every cancellation is; or the
+    purchase line itself, refunded, as marketplace exports (天猫, 京东) write it: it was never a
+    purchase, and netted it would take its amount a second time from another line. Such a line is
+    set aside: as `refunded_order` when no line of its order is left (the order was cancelled in
+    full), else as `return`."""
     used = t.reason.isnull()
-    bought = t.filter(used & ~t._return).select(_o_customer=t.customer_id, _o_order=t.order_id).distinct()
+    keys = [t.customer_id, t.order_id, t["product"]] if "product" in t.columns else [t.customer_id, t.order_id,
+                                                                                      t.amount.abs()]
+    bought = t.filter(used & ~t._return)
+    twins = bought.select(_t_customer=keys[0], _t_order=keys[1], _t_key=keys[2]).distinct()
+    orders = bought.select(_o_customer=bought.customer_id, _o_order=bought.order_id).distinct()
     own = t.filter(used & t._return & t._return_own)
-    alone = own.anti_join(bought, [own.customer_id == bought._o_customer, own.order_id == bought._o_order])
-    alone = alone.select(_s_row=alone.source_row)
-    joined = t.left_join(alone, t.source_row == alone._s_row)
+    own = own.select(_s_row=own.source_row, _s_customer=own.customer_id, _s_order=own.order_id,
+                     _s_key=own["product"] if "product" in t.columns else own.amount.abs())
+    alone = own.anti_join(twins, [own._s_customer == twins._t_customer, own._s_order == twins._t_order,
+                                  own._s_key == twins._t_key])
+    flagged = alone.left_join(orders, [alone._s_customer == orders._o_customer, alone._s_order == orders._o_order])
+    flagged = flagged.select(_s_row=flagged._s_row, _s_whole=flagged._o_order.isnull())
+    joined = t.left_join(flagged, t.source_row == flagged._s_row)
     hit = joined._s_row.notnull()
-    said = ibis.literal("order ").concat(joined.order_id, " was cancelled in full: its status says so on every line")
-    return joined.select(*[joined[c] for c in t.columns if c not in ("reason", "detail")],
-                         reason=ibis.ifelse(hit, "refunded_order", joined.reason),
-                         detail=ibis.ifelse(hit, said, joined.detail))
+    whole = hit & joined._s_whole.fill_null(False)
+    reason = ibis.cases((whole, "refunded_order"), (hit, "return"), else_=joined.reason)
+    detail = ibis.cases(
+        (whole, ibis.literal('cancelled in full (its status says so on every line): order "').concat(
+            joined.order_id, '"')),
+        (hit, ibis.literal('refunded by its status, not a purchase (the rest of the order stays): order "').concat(
+            joined.order_id, '"')),
+        else_=joined.detail)
+    return joined.select(*[joined[c] for c in t.columns if c not in ("reason", "detail")], reason=reason, detail=detail)
 
 
 def _refunded_orders(c: ibis.Table, found: ibis.Table, purchases: ibis.Table) -> ibis.Table:

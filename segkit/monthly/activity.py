@@ -169,16 +169,18 @@ def _exact_sums(values: np.ndarray, bounds: np.ndarray, most_decimals: int = 6) 
     scale = None
     for decimals in range(most_decimals + 1):
         scaled = finite * 10.0 ** decimals
+        # every value read back exactly from its whole number of 10^-k (1.001 is not 1 at k = 0)
         if (np.abs(scaled).max(initial=0) < 2 ** 52 / max(len(finite), 1)
-                and np.all(np.abs(scaled - np.rint(scaled)) < 1e-3)):
+                and np.array_equal(np.rint(scaled) / 10.0 ** decimals, finite)):
             scale = 10 ** decimals
             break
     if scale is None or len(finite) < len(values):
         return np.array([float(values[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])])
     units = np.rint(values * scale).astype("int64")
-    starts = np.minimum(bounds[:-1], max(len(units) - 1, 0))
-    totals = np.add.reduceat(units, starts) if len(units) else np.zeros(len(starts), dtype="int64")
-    totals[bounds[:-1] == bounds[1:]] = 0  # reduceat gives an empty range the next value: no rows, no revenue
+    totals = np.zeros(len(bounds) - 1, dtype="int64")
+    filled = bounds[:-1] < bounds[1:]  # groups with rows (reduceat gives an empty one the next value)
+    if filled.any():
+        totals[filled] = np.add.reduceat(units, bounds[:-1][filled])
     return totals / scale
 
 

@@ -310,13 +310,15 @@ HISTORY_KPIS = {"customers": "customers", "active_customers": "month_active_cust
 
 
 def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: pd.DataFrame,
-                     top: float = 0.2) -> pd.DataFrame:
+                     top: float = 0.2, shares: bool = True) -> pd.DataFrame:
     """Last month's figures as its own run wrote them into the history against the same figures
     counted now (`changes`: `segkit.monthly.trends.kpi_changes`, whose last_month is counted from
-    this run's data): kpi, reported, now, for each figure that differs (beyond a hundredth; shares
-    and rates beyond 1e-9): those of HISTORY_KPIS, each segment's share of the customers
-    (`share_<segment>`, from last month's assignments) and the revenue share of the top `top` of
-    them (`top_share`, from the assignments' revenue). Empty when the history lacks last month or
+    this run's data): kpi, reported, now, for each figure that differs as the pages show it (money
+    to the hundredth, counts whole, shares and rates to a tenth of a point): those of HISTORY_KPIS,
+    each segment's share of the customers (`share_<segment>`, from last month's assignments; not
+    with `shares=False`, when last month's classes were made with other standards, nor when its
+    segments are not this run's: another grid) and the revenue share of the top `top` of them
+    (`top_share`, from the assignments' revenue). Empty when the history lacks last month or
     they all agree. A month differs when rows arrived or changed after its run: late orders, or
     cancellations of its orders made since (an order cancelled in full is no purchase:
     `cleaning.returns.refunded_orders`)."""
@@ -335,11 +337,11 @@ def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: p
         con.close()
     reported = {kpi: found.loc[found["name"] == name, "value"].iloc[0]
                 for kpi, name in HISTORY_KPIS.items() if (found["name"] == name).any()}
-    if len(classes) and classes["segment"].notna().any():
-        shares = classes["segment"].dropna().value_counts(normalize=True)
-        reported.update({f"share_{code}": float(share) for code, share in shares.items()})
-        reported.update({f"share_{kpi[len('share_'):]}": 0.0 for kpi in changes["kpi"]
-                         if kpi.startswith("share_") and kpi[len("share_"):] not in shares.index})
+    codes_now = {kpi[len("share_"):] for kpi in changes["kpi"] if kpi.startswith("share_")}
+    if shares and len(classes) and classes["segment"].notna().any():
+        counted = classes["segment"].dropna().value_counts(normalize=True)
+        if set(counted.index) <= codes_now:  # the same grid (a fallback grid's segments are other figures)
+            reported.update({f"share_{code}": float(counted.get(code, 0.0)) for code in codes_now})
     if len(classes) and classes["revenue"].notna().all():
         reported["top_share"] = float(top_share(classes["revenue"].astype(float), top))
     now = dict(zip(changes["kpi"], changes["last_month"]))
@@ -348,10 +350,17 @@ def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: p
         then = reported.get(kpi)
         if then is None or counted is None or not (np.isfinite(then) and np.isfinite(counted)):
             continue
-        share = kpi.endswith("_rate") or kpi.startswith("share_") or kpi == "top_share"
-        if abs(then - counted) > (1e-9 if share else 0.005):
+        if _as_shown(kpi, then) != _as_shown(kpi, counted):
             rows.append((kpi, float(then), float(counted)))
     return pd.DataFrame(rows, columns=columns)
+
+
+def _as_shown(kpi: str, value: float) -> float:
+    """A KPI as the pages show it: shares and rates to a tenth of a point, money to the hundredth,
+    NPS to a tenth, counts whole."""
+    if kpi.endswith("_rate") or kpi.startswith("share_") or kpi == "top_share":
+        return round(value * 100, 1)
+    return round(value, 2 if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
 
 
 def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict[str, float],

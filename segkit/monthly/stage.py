@@ -162,8 +162,9 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                    surveys=load_stage(data_dir, "surveys", optional=True), kpis=kpis)
         result.changes = kpi_changes(result.trends, month)
         if params.run_name is not None:
+            # last month's class shares only when its classes were made with this run's standards
             result.restated = restated_figures(history_file, params.run_name, month, result.changes,
-                                               top=params.case_study.top_share)
+                                               top=params.case_study.top_share, shares=not changed)
         codes = {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)}
         result.alerts = check_alerts(_rules(params, codes), result.changes, result.counts, codes)
     save_stage(data_dir,

@@ -415,8 +415,8 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
         return f"{round(value) + 0.0:+,.0f}" if change else f"{value:,.0f}"
 
     def as_shown(kpi: str, value: float) -> float:  # the value rounded as `shown` writes it
-        if kpi in SHARES or kpi.startswith("share_"):
-            return round(value, 3)
+        if kpi in SHARES or kpi.startswith("share_"):  # "{:.1%}" rounds the double value * 100
+            return round(value * 100, 1) / 100
         return round(value, 2 if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
 
     def difference(row) -> float:  # of the figures as shown: 4.4% -> 3.9% is -0.5 points, never -0.4
