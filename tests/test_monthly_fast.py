@@ -670,3 +670,26 @@ def test_the_history_keeps_revenue_so_far_as_the_exact_sum():
                             "revenue": [6237.32, 8467.11, 16554.22, 14455.95]})
     assert sum(profile["revenue"]) != 45714.6
     assert month_figures(profile, None, dt.date(2025, 3, 31))["revenue"] == 45714.6
+
+
+def test_a_reports_month_keeps_revenue_so_far_exact_in_any_minor_unit(tmp_path):
+    """The report's headline revenue is rounded to the cent; the history keeps the exact sum (a
+    currency of three decimals lost its third)."""
+    from segkit.monthly.history import read_history, record_run
+    from segkit.store import save_run_info, save_stage
+
+    data = tmp_path / "data"
+    data.mkdir()
+    save_stage(data, profile=pd.DataFrame({"customer_id": ["a", "b"], "orders": [1, 2], "revenue": [1234.567, 0.001],
+                                           "segment": ["champions", "lost"]}))
+    save_run_info(data, as_of="2025-03-31")
+    record_run(tmp_path / "history.duckdb", "shop", data, {"customers": 2, "revenue": 1234.57})
+    kpis = read_history(tmp_path / "history.duckdb", "shop")["kpis"].set_index("name")["value"]
+    assert kpis["revenue"] == 1234.568 and kpis["customers"] == 2
+
+
+def test_a_typed_value_is_shown_in_its_own_precision():
+    from segkit.intake.cleaning import _as_given
+
+    assert _as_given(np.float32(356.99)) == "356.99" and _as_given(np.float64(16.8575)) == "16.8575"
+    assert _as_given(True) == "true" and _as_given(np.int64(3)) == "3" and _as_given(float("nan")) is None

@@ -264,7 +264,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside;
     when the rows set aside are dated after `as_of`, its message says the data's first date.
     `prepared` (`prepare_input`): the rows read once, for several as-of dates; `transactions`,
-    `headers` and `currency_code` are then not read.
+    `headers` and `currency_code` are then not read, and the reading's rules (`rules.decimal`,
+    `day_first`, `max_amount`, `time_zone`) are those it was prepared with.
     `period_start` is the first day of the period reported (a monthly run's month, see
     `segkit.params.Params.period_start`): when the data end before it (no row used, and no plausibly
     dated row at all, is dated on or after it), `MonthNotInData` (a DataError) names the data's
@@ -1377,8 +1378,10 @@ def _as_given(value) -> str | None:
     if isinstance(value, (pd.Timestamp, dt.datetime)):
         stamp = pd.Timestamp(value)
         return f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else f"{stamp:%Y-%m-%d %H:%M:%S}"
-    if isinstance(value, (float, np.floating)):  # the shortest digits that read back as the value, never 1e+20
-        return np.format_float_positional(float(value), trim="-")
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (float, np.floating)):  # the shortest digits that read back as the value in its own type
+        return np.format_float_positional(value, trim="-")
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     try:

@@ -90,16 +90,25 @@ def classify_month(params, intake, as_of: dt.date, prepared=None
     Raises `MonthNotInData` when the data end before `as_of`'s month, `NoCleanRows` when no row is
     left (e.g. the data start after `as_of`). `prepared` (`segkit.intake.cleaning.prepare_input`):
     the intake's rows as read once for every month (None: read here)."""
-    from segkit.classify.profile import customer_profile
-    from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
-    from segkit.features import customer_features
     from segkit.intake.cleaning import clean_transactions
-    from segkit.monthly.activity import monthly_activity
-    from segkit.intake.sources import connect
 
     p = params
     result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=p.cleaning,
                                 minor_unit=p.currency.minor_unit, period_start=as_of.replace(day=1), prepared=prepared)
+    try:
+        return _classified(p, intake, result)
+    finally:
+        result.drop_tables()  # the month's judged rows: what the month needs is computed (or it failed)
+
+
+def _classified(p, intake, result) -> tuple[pd.DataFrame, dict[str, float], tuple[dict, ...]]:
+    """`classify_month` once its rows are cleaned (`result`)."""
+    from segkit.classify.profile import customer_profile
+    from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
+    from segkit.features import customer_features
+    from segkit.intake.sources import connect
+    from segkit.monthly.activity import monthly_activity
+
     con = intake.engine or connect()
     features = customer_features(intake.engine or con, result.scored, result.as_of, p.features.activity_days,
                                  p.currency.minor_unit, floor_revenue=p.cleaning.returns.net_negative == "floor")
@@ -113,9 +122,7 @@ def classify_month(params, intake, as_of: dt.date, prepared=None
                                frequency_tier=p.tiers.frequency.model_dump(), monetary_tier=p.tiers.monetary.model_dump(),
                                abc=p.tiers.abc, very_satisfied=p.satisfaction.very_satisfied,
                                satisfied=p.satisfaction.satisfied)
-    figures = month_figures(profile, monthly_activity(con, result.scored), result.as_of)
-    result.drop_tables()  # the month's judged rows: what the month needs is computed
-    return profile, figures, result.notes
+    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of), result.notes
 
 
 def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | Path = "reports",
@@ -144,7 +151,8 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone)
     # read (a text file: parsed) once for every month, not once a month
     tick = time.perf_counter()
-    prepared = prepare_input(intake.engine, intake.transactions, params.cleaning, params.currency.minor_unit)
+    prepared = prepare_input(intake.engine, intake.transactions, params.cleaning, params.currency.minor_unit,
+                             params.currency.code)
     progress(f"read {intake.origin} in {time.perf_counter() - tick:.1f} s: {len(ends)} month"
              f"{'s' if len(ends) != 1 else ''} to classify")
     path = history_path(reports_dir)

@@ -382,5 +382,7 @@ def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict
     # the month's own figures (active customers, revenue, retention ...), as a backfill writes them, from
     # the KPIs the report computed (the finished report's folder is read, not written)
     figures = month_figures(profile, None, as_of, kpis=monthly_kpis_stage(data_dir, save=False))
-    return write_month(path, run_name, as_of, profile, {**figures, **kpis}, timeout=timeout, made_by="report",
+    # the page's figures, but revenue so far the exact sum (the page's is rounded to the cent)
+    return write_month(path, run_name, as_of, profile, {**figures, **kpis, "revenue": figures["revenue"]},
+                       timeout=timeout, made_by="report",
                        standards=standards, run=run)

@@ -34,5 +34,5 @@ def monthly_section(data_dir: str | Path, params) -> str:
     restated_html = f"{say_each(said, lang).markup}\n{table(restated, lang).to_html()}\n" if restated is not None else ""
     return (f'<h2>{escape(t("alert.index_title", lang))}</h2>\n'
             f'<div class="alerts{" fired" if fired else ""}">{say_each(alerts, lang).markup}</div>\n'
-            f'<h2>{title}</h2>\n{table(changes, lang).to_html()}\n{restated_html}'
-            f'<img class="trends" src="data:image/png;base64,{image}" alt="{title}">\n')
+            f'<h2>{title}</h2>\n{table(changes, lang).to_html()}\n'
+            f'<img class="trends" src="data:image/png;base64,{image}" alt="{title}">\n{restated_html}')
