@@ -158,3 +158,25 @@ def test_the_clean_rows_in_place_give_what_the_frame_gives(demo, tmp_path):
     blank = tx.assign(category=None)
     save_stage(tmp_path, clean_transactions=blank)
     assert not has_items(load_purchases(tmp_path), "category")  # a column with no value: one sentence, no baskets
+
+
+def test_an_item_cancelled_in_full_in_its_basket_was_not_bought():
+    """Order 1 held shoes and socks, and the shoes came back (netted into order 1): the baskets, the
+    customer's items and the item summaries hold socks alone; the rules never learn shoes -> socks."""
+    import ibis
+
+    from segkit.crosssell.category_mix import customer_items, forget_cached
+    from segkit.crosssell.rules import baskets
+    from segkit.crosssell.summaries import purchase_summaries
+
+    lines = pd.DataFrame({"customer_id": ["A", "A", "A", "A", "B"], "order_id": ["1", "1", "1", "2", "3"],
+                          "ordered_at": pd.to_datetime(["2024-05-01"] * 3 + ["2024-05-10", "2024-05-02"]),
+                          "amount": [10.0, 5.0, -10.0, 8.0, 4.0], "category": ["shoes", "socks", "shoes", "hats", "shoes"]})
+    table = ibis.memtable(lines)
+    found = baskets(table, basket="order")
+    assert found.groupby("basket_id")["item"].apply(list).to_dict() == {"A|1": ["socks"], "A|2": ["hats"], "B|3": ["shoes"]}
+    items = purchase_summaries(table).items.set_index(["customer_id", "item"])
+    assert ("A", "shoes") not in items.index and items.loc[("A", "socks"), "lines"] == 1
+    forget_cached()
+    bought = customer_items(table, cache=False).to_pandas()
+    assert sorted(map(tuple, bought[["customer_id", "item"]].to_numpy())) == [("A", "hats"), ("A", "socks"), ("B", "shoes")]

@@ -88,7 +88,8 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
     """One row per customer and item of the clean transactions `table` (an engine table with
     customer_id, the `item` column and, where present, amount): customer_id (string), item (string,
     trimmed; missing and blank items left out) and revenue (the sum of amount, float; missing when
-    the table has no amount column). A lazy table in `table`'s engine.
+    the table has no amount column). An item whose lines net to zero or less (returned in full) is
+    left out: it was not bought. A lazy table in `table`'s engine.
 
     With `cache` and a DuckDB table, the result is materialised there once (ibis `Table.cache`) and
     kept for the last table and item asked, so that the mixes and the customer baskets of one table
@@ -103,6 +104,8 @@ def customer_items(table: ibis.Table, item: str = "category", cache: bool = True
                         amount=amount)
     rows = rows.filter(rows.item.notnull() & (rows.item != ""))
     summed = rows.group_by(["customer_id", "item"]).aggregate(revenue=rows.amount.sum())
+    # an item whose purchases were cancelled in full (returns netted to zero or less) was not bought
+    summed = summed.filter(summed.revenue.isnull() | (summed.revenue > 0))
     if not (cache and _backend_name(table) == "duckdb"):
         return summed
     _CACHED.clear()

@@ -59,8 +59,14 @@ def baskets(transactions: pd.DataFrame | ibis.Table | Purchases, basket: str = "
             basket_id = customer.concat("|", table.order_id.cast("string").fill_null(table.ordered_at.date().cast("string")))
         else:
             basket_id = customer.concat("|", table.ordered_at.date().cast("string"))
-        rows = table.select(basket_id=basket_id, customer_id=customer, item=table[item].cast("string").strip())
-        rows = rows.filter(rows.item.notnull() & (rows.item != "")).distinct()
+        rows = table.select(basket_id=basket_id, customer_id=customer, item=table[item].cast("string").strip(),
+                            **({"amount": table.amount} if "amount" in table.columns else {}))
+        rows = rows.filter(rows.item.notnull() & (rows.item != ""))
+        if "amount" in table.columns:  # an item cancelled in full in its basket (netted to zero) was not bought
+            rows = rows.group_by(["basket_id", "customer_id", "item"]).aggregate(_net=rows.amount.sum())
+            rows = rows.filter(rows._net > 0).select("basket_id", "customer_id", "item")
+        else:
+            rows = rows.distinct()
     # sorted in the engine (byte order of UTF-8 is code point order, as Python sorts strings)
     rows = rows.order_by(["basket_id", "item"])
     run = con.to_pandas if (con is not None and isinstance(transactions, pd.DataFrame)) else (lambda e: e.to_pandas())

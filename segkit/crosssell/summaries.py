@@ -70,7 +70,10 @@ def purchase_summaries(table: ibis.Table, item: str = "category") -> Purchases:
                         item=table[item].cast("string").strip(), amount=table.amount)
     rows = rows.filter(rows.item.notnull() & (rows.item != ""))
     # one row per order and item first: both summaries start from it, and no COUNT(DISTINCT) is needed
-    lines = rows.group_by(["customer_id", "basket", "item"]).aggregate(revenue=rows.amount.sum(), lines=rows.count())
+    lines = rows.group_by(["customer_id", "basket", "item"]).aggregate(revenue=rows.amount.sum(),
+                                                                         lines=rows.count(where=rows.amount > 0))
+    # an item cancelled in full in its basket (its lines net to zero or less) was not bought there
+    lines = lines.filter(lines.revenue > 0)
     per_item = lines.group_by(["customer_id", "item"]).aggregate(
         revenue=lines.revenue.sum().cast("float64"), lines=lines.lines.sum(), orders=lines.count())
     # each basket's items in one order, so that equal contents group together; Spark cannot order
