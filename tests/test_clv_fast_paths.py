@@ -193,3 +193,23 @@ def test_bgnbd_horizon_parts_equal_the_sums_over_every_row():
     np.testing.assert_array_equal(total, cumulative[:, -1])
     assert relative_gap(discounted, (np.diff(cumulative, axis=1) * discounts).sum(axis=1)) < 1e-12
     assert (discounted > 0).all() and (discounted < total).all()
+
+
+def test_a_degenerate_quadrature_says_nothing_on_the_page():
+    """Nodes whose logarithms are not finite (a fit at its bounds) give an expectation that is not a
+    number, which the fit's caveat explains: no RuntimeWarning, which a notebook printed onto 05's
+    page with segkit's file path and line."""
+    import warnings
+
+    from scipy.special import roots_jacobi
+
+    from segkit.models.clv import _rate_chunk
+
+    ju, jw = roots_jacobi(12, 0.0, 0.5)
+    jw = jw.copy()
+    jw[0], jw[1] = 0.0, -1.0  # log(0), log(-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = _rate_chunk(1.5, np.array([3.0, 4.0]), np.array([1.0, 2.0]), np.array([5.0, 6.0]), np.array([10.0]),
+                            ju, jw)
+    assert found.shape == (2, 1)
