@@ -447,3 +447,11 @@ def test_a_marketplace_line_refunded_by_its_status_is_no_purchase_and_is_not_tak
     assert detail_text(detail, "zh") == '状态标明此行已退款，不是购买（订单其余部分保留）：订单 "7"'
     row = result.clean.set_index("source_row")
     assert row.loc[6, "return_match"] == "order_number" and row.loc[6, "amount"] == -12.0
+
+
+def test_the_clean_rows_file_says_how_each_cancellation_was_matched(tmp_path):
+    intake = source(tmp_path, UCI, UCI_COLUMNS)
+    clean_and_save(intake, tmp_path / "data", as_of=AS_OF, rules=Cleaning(returns={"order_prefix": "C", "match": "product"}))
+    rows = pd.read_parquet(tmp_path / "data" / "clean_transactions.parquet").set_index("source_row")
+    assert {"return_match", "return_of", "return_document", "returned_at"} <= set(rows.columns)
+    assert rows.loc[5, "return_match"] == "product" and rows.loc[5, "return_document"] == "C536379"

@@ -150,10 +150,11 @@ class CleanResult:
 
     def write_clean(self, path: str | Path) -> None:
         """Write the clean rows as Parquet from the engine (streamed, never a pandas frame), in
-        source_row order, with the columns later stages read (OUTPUT_COLUMNS that are present) and
-        `fixes`, and `amount` as float64, as in `clean`. Not for a database source (its rows stay there)."""
+        source_row order, with the columns later stages read (OUTPUT_COLUMNS that are present),
+        `fixes` and, where returns are marked, how each cancellation was matched (RETURN_COLUMNS),
+        and `amount` as float64, as in `clean`. Not for a database source (its rows stay there)."""
         table = self.table
-        kept = [c for c in (*OUTPUT_COLUMNS, "fixes") if c in table.columns]
+        kept = [c for c in (*OUTPUT_COLUMNS, "fixes", *RETURN_COLUMNS) if c in table.columns]
         table = table.mutate(amount=table.amount.cast("float64")).select(kept).order_by("source_row")
         table.to_parquet(path)
 
