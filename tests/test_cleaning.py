@@ -138,6 +138,10 @@ def test_exact_duplicates_and_order_lines_exported_twice():
     result = clean(raw)
     assert reasons(result) == {3: "duplicate", 4: "duplicate_order_line"}
     assert result.quarantine.set_index("source_row").loc[4, "detail"] == "same order line as row 2"
+    # said, with the setting that keeps them, for exports that list each unit or variant on a line
+    assert [n for n in result.notes if n["key"] == "duplicate_order_lines"] == [{"key": "duplicate_order_lines",
+                                                                               "rows": 1}]
+    assert not [n for n in clean(raw, duplicate_order_lines="keep").notes if n["key"] == "duplicate_order_lines"]
     assert reasons(clean(raw, duplicates="keep")) == {4: "duplicate_order_line"}
     assert reasons(clean(raw, duplicate_order_lines="keep")) == {3: "duplicate"}
     assert reasons(clean(raw, duplicates="keep", duplicate_order_lines="keep")) == {}

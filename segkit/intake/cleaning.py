@@ -361,6 +361,10 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         notes.append({"key": "month_to_date", "month": f"{as_of:%Y-%m}", "as_of": as_of.isoformat(),
                       "days": as_of.day, "month_days": days_in_month})
         result = replace(result, notes=tuple(notes))
+    repeated = _rows_set_aside(ledger, "duplicate_order_line")
+    if repeated:  # the same in every order-line column, other in one the map leaves out: maybe a genuine line
+        notes.append({"key": "duplicate_order_lines", "rows": repeated})
+        result = replace(result, notes=tuple(notes))
     if period_start is not None:
         try:
             last = _check_period_reached(clean, ledger, period_start)
