@@ -75,8 +75,10 @@ def reference_rules(items: pd.DataFrame, segments: pd.DataFrame, **settings) -> 
             found.append(mine_rules(part, group=code, **settings))
     found = [f[f["baskets"] >= min_baskets] for f in found]
     found = pd.concat([f for f in found if len(f)], ignore_index=True)
-    return found.sort_values(["group", "lift", "confidence", "support", "antecedent", "consequent"],
-                             ascending=[True, False, False, False, True, True], kind="stable").reset_index(drop=True)
+    # by lift to 9 decimals (a rule and its reverse have one lift, with other float noise), then the rest
+    return found.assign(_lift=found["lift"].round(9)).sort_values(
+        ["group", "_lift", "confidence", "support", "antecedent", "consequent"],
+        ascending=[True, False, False, False, True, True], kind="stable").drop(columns="_lift").reset_index(drop=True)
 
 
 def reference_next_best(items: pd.DataFrame, segments: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +86,8 @@ def reference_next_best(items: pd.DataFrame, segments: pd.DataFrame, rules: pd.D
     (highest first), then consequent and antecedent by name; the first whose antecedent items the
     customer bought and whose consequent they did not."""
     bought = items.groupby("customer_id")["item"].agg(set).to_dict()
-    ranked = rules.sort_values(RANK, ascending=[False, False, False, True, True], kind="stable")
+    ranked = rules.assign(lift=rules["lift"].round(9)).sort_values(RANK, ascending=[False, False, False, True, True],
+                                                                   kind="stable")
     rows = []
     for customer, group in zip(segments["customer_id"], segments["segment"]):
         has = bought.get(customer, set())

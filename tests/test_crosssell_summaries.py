@@ -180,3 +180,18 @@ def test_an_item_cancelled_in_full_in_its_basket_was_not_bought():
     forget_cached()
     bought = customer_items(table, cache=False).to_pandas()
     assert sorted(map(tuple, bought[["customer_id", "item"]].to_numpy())) == [("A", "hats"), ("A", "socks"), ("B", "shoes")]
+
+
+def test_a_rule_and_its_reverse_of_the_same_lift_are_ordered_by_confidence():
+    """A -> C and C -> A have one lift, computed with other float noise (3.0036 and 3.0036000000000005):
+    the order is by confidence then, not by the noise; lifts are shown with two decimals."""
+    from segkit.crosssell.rules import _sorted, top_rules
+    from segkit.report.html import table
+
+    rules = pd.DataFrame({"group": ["g", "g"], "antecedent": ["数码配件", "手机"], "consequent": ["手机", "数码配件"],
+                          "baskets": [137, 137], "support": [0.074, 0.074], "confidence": [0.416, 0.637],
+                          "lift": [3.0036000000000005, 3.0036]})
+    ordered = _sorted(rules)
+    assert ordered["antecedent"].tolist() == ["手机", "数码配件"] and "_lift" not in ordered.columns
+    assert top_rules(ordered, top=2, order=["g"])["confidence"].tolist() == [0.637, 0.416]
+    assert ">3.00<" in table(ordered[["lift"]], "en").to_html()

@@ -467,9 +467,9 @@ def top_rules(rules: pd.DataFrame, top: int = 5, order=None) -> pd.DataFrame:
     shown = rules.groupby("group", sort=False).head(top)
     if order is not None:
         rank = {g: i for i, g in enumerate(order)}
-        shown = shown.assign(_rank=shown["group"].map(rank).fillna(len(rank))).sort_values(
-            ["_rank", "lift", "confidence", "support"], ascending=[True, False, False, False], kind="stable")
-        shown = shown.drop(columns="_rank")
+        shown = shown.assign(_rank=shown["group"].map(rank).fillna(len(rank)), _lift=shown["lift"].round(9)).sort_values(
+            ["_rank", "_lift", "confidence", "support"], ascending=[True, False, False, False], kind="stable")
+        shown = shown.drop(columns=["_rank", "_lift"])
     return shown.reset_index(drop=True)
 
 
@@ -491,8 +491,9 @@ def next_best_item(basket_items: pd.DataFrame, segments: pd.DataFrame, rules: pd
                               rule_lift=np.nan, rule_confidence=np.nan)
     if rules.empty:
         return result
-    ranked = rules.sort_values(["lift", "confidence", "support", "consequent", "antecedent"],
-                               ascending=[False, False, False, True, True], kind="stable")
+    ranked = rules.assign(_lift=rules["lift"].round(9)).sort_values(
+        ["_lift", "confidence", "support", "consequent", "antecedent"],
+        ascending=[False, False, False, True, True], kind="stable").drop(columns="_lift")
     # what each customer bought, as a customer × item matrix of integer codes (no per-customer Python)
     # (factorised first: the distinct values are looked up, not every row's Arrow string)
     known = _known_codes(basket_items)  # the customer baskets built from codes: no strings hashed again
@@ -572,8 +573,11 @@ def next_best_counts(next_best: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sorted(rules: pd.DataFrame) -> pd.DataFrame:
-    return rules.sort_values(["group", "lift", "confidence", "support", "antecedent", "consequent"],
-                             ascending=[True, False, False, False, True, True], kind="stable").reset_index(drop=True)
+    # lift rounded for the order: A -> C and C -> A have the same lift, computed with other float noise
+    ordered = rules.assign(_lift=rules["lift"].round(9)).sort_values(
+        ["group", "_lift", "confidence", "support", "antecedent", "consequent"],
+        ascending=[True, False, False, False, True, True], kind="stable")
+    return ordered.drop(columns="_lift").reset_index(drop=True)
 
 
 def _empty_rules() -> pd.DataFrame:

@@ -33,7 +33,7 @@ PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", 
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount", "clv", "clv_total", "expected_spend")
 MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value")  # placeholders in the catalogue that hold money
 # measures read side by side in a column, with two decimals each (0.33 and 0.56, not 0.33 and 0.558)
-TWO_DECIMALS = ("distance",)
+TWO_DECIMALS = ("distance", "lift", "rule_lift")  # 3.00 beside 3.58, never "3"
 _TOKEN = "SEGKITVALUE{}X"  # letters only: Markdown leaves it alone, so it survives rendering intact
 # Bidirectional controls in a value could reverse the text after it (e.g. U+202E); they are shown by name.
 _BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
