@@ -170,3 +170,22 @@ def test_check_refuses_a_returns_rule_whose_column_is_not_mapped(tmp_path):
     columns["status"] = "state"
     (tmp_path / "p.yaml").write_text(json.dumps(params), encoding="utf-8")
     assert run_segkit("check", "--params", str(tmp_path / "p.yaml")).returncode == 0
+
+
+def test_check_reads_the_campaigns_files_header(tmp_path):
+    """A campaigns file that is not there, or whose mapped column is not in it, is refused by `segkit
+    check` as by 07 (which failed after six notebooks), with the closest name."""
+    (tmp_path / "orders.csv").write_text("order,customer,date,amount\nO1,K1,2025-01-02,10\n", encoding="utf-8")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount"}
+    params = {"run_name": "shop", "source": {"kind": "file", "transactions": {"path": "orders.csv", "columns": columns},
+                                             "campaigns": {"path": "campaigns.csv",
+                                                           "columns": {"customer_id": "会员ID", "responded": "是否回应"}}}}
+    (tmp_path / "p.yaml").write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
+    result = run_segkit("check", "--params", str(tmp_path / "p.yaml"))
+    assert result.returncode == 2 and "campaigns.csv" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "campaigns.csv").write_text("会员ID,活动,是否响应\nK1,春节,1\n", encoding="utf-8")
+    result = run_segkit("check", "--params", str(tmp_path / "p.yaml"))
+    assert result.returncode == 2 and "是否回应" in result.stderr and "是否响应" in result.stderr, result.stderr
+    params["source"]["campaigns"]["columns"]["responded"] = "是否响应"
+    (tmp_path / "p.yaml").write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
+    assert run_segkit("check", "--params", str(tmp_path / "p.yaml")).returncode == 0

@@ -470,7 +470,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     `password_env` variable that is not set. Reads only each file's header; never connects to a
     database. With `rules` (the params' `cleaning`), a file's columns are those its rules need
     (`segkit.intake.cleaning.check_rule_columns`: returns marked by status need the status column).
+    A campaigns file (`source.campaigns`, any source kind): its header against its column map.
     Raises the run's DataError (ParamsError for the password), with the run's message."""
+    _check_campaigns(source, params_path)
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "database":
@@ -496,6 +498,17 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         table = getattr(source, name)
         if table is not None:
             _check_table_columns(read_header(table, f"source.{name}"), table, name)
+
+
+def _check_campaigns(source: Source, params_path: str | Path | None = None) -> None:
+    """The campaigns file's header against its column map (`segkit check`), where there is one; its
+    path read as `load_campaigns` reads it (beside the params file)."""
+    spec = source.campaigns
+    if spec is None:
+        return
+    if params_path is not None and not Path(spec.path).is_absolute():
+        spec = spec.model_copy(update={"path": str(Path(params_path).parent / spec.path)})
+    _check_campaign_columns(read_header(spec, "source.campaigns"), spec)
 
 
 def _existing_file(spec: FileTable, key: str) -> Path:
@@ -675,23 +688,12 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns") -> pd.Dat
     from segkit.intake.parsing import parse_amount, parse_datetime, parse_id
 
     raw = read_file(spec, key)
-    present = [str(c) for c in raw.columns if c != "source_row"]
-    theirs = dict(spec.columns)
+    theirs = _check_campaign_columns([str(c) for c in raw.columns if c != "source_row"], spec, key)
     if spec.form == "wide":
-        theirs.setdefault("customer_id", "customer_id")
-        for column in [theirs["customer_id"], *spec.campaign_columns]:
-            if column not in present:
-                raise DataError(_missing_column(spec.path, "a campaign" if column != theirs["customer_id"]
-                                                else "customer_id", column, present, f"{key}.campaign_columns"))
         frame = raw.rename(columns={theirs["customer_id"]: "customer_id"})
         frame["customer_id"] = parse_id(frame["customer_id"]).values
         _no_empty_ids(frame, spec.path)
         return wide_to_long(frame, spec.campaign_columns)
-    for ours in ("customer_id", "responded"):
-        theirs.setdefault(ours, ours)
-    for ours, column in theirs.items():
-        if column not in present:
-            raise DataError(_missing_column(spec.path, ours, column, present, f"{key}.columns"))
     frame = raw.rename(columns={column: ours for ours, column in theirs.items()})
     frame["customer_id"] = parse_id(frame["customer_id"]).values
     _no_empty_ids(frame, spec.path)
@@ -714,6 +716,25 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns") -> pd.Dat
     out["control"] = (flags(frame["control"].fillna("0"), f"{spec.path} column \"{theirs['control']}\"")
                       if "control" in frame.columns else False)
     return out
+
+
+def _check_campaign_columns(present: list[str], spec: CampaignTable, key: str = "source.campaigns") -> dict[str, str]:
+    """The campaigns file's columns by segkit's names (customer_id and responded by their own names
+    where not mapped); raises the DataError naming a column the file lacks (with the closest name)."""
+    theirs = dict(spec.columns)
+    if spec.form == "wide":
+        theirs.setdefault("customer_id", "customer_id")
+        for column in [theirs["customer_id"], *spec.campaign_columns]:
+            if column not in present:
+                raise DataError(_missing_column(spec.path, "a campaign" if column != theirs["customer_id"]
+                                                else "customer_id", column, present, f"{key}.campaign_columns"))
+        return theirs
+    for ours in ("customer_id", "responded"):
+        theirs.setdefault(ours, ours)
+    for ours, column in theirs.items():
+        if column not in present:
+            raise DataError(_missing_column(spec.path, ours, column, present, f"{key}.columns"))
+    return theirs
 
 
 def _no_empty_ids(frame: pd.DataFrame, path: str) -> None:
