@@ -73,7 +73,9 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     customer's first purchase; none: its own). With `action="net"` and `refunded_orders="set_aside"`,
     the lines of each order cancelled in full (its purchase lines and the cancellations matched to
     it sum to exactly zero) get `reason` "refunded_order" and its `detail`, and an unmatched
-    cancellation is netted into the customer's first purchase that is not one of those. Lazy; raises
+    cancellation is netted into the customer's first purchase that is not one of those. With `net`,
+    a line its status marks as refunded at its amount as bought (`_return_own`) that has no purchase
+    line to be a refund record of is set aside first (`_cancelled_by_status`). Lazy; raises
     DataError when `match="product"` and the product column is not mapped.
     """
     t = judged
