@@ -303,3 +303,19 @@ def test_the_pdf_prints_in_the_report_font_only(tmp_path, lang):
     assert {"Noto-Sans-CJK-SC", "Noto-Sans-CJK-SC-Bold"} <= fonts
     # no other face of the CJK font (Japanese, Korean, traditional forms), no serif anywhere
     assert not [font for font in fonts if re.search(r"CJK-(JP|KR|TC|HK)|Serif", font)], fonts
+
+
+def test_a_value_with_no_break_in_it_keeps_the_columns_after_it_on_the_page(tmp_path):
+    """A 400-character code in a set-aside sample pushed the table past even a landscape page, and the
+    columns after it off it; it breaks now (every 20 characters, only a run of 60 or more), and
+    numbers, ids and dates never do."""
+    frame = pd.DataFrame({"source_row": [2, 3], "Reason": ["x", "y"], "What is wrong": ["a", "b"],
+                          "Product (as given)": ["A" * 400, "short"], "Amount (as given)": ["12,345.67", "3"],
+                          "Channel (as given)": ["online", "store"]})
+    section_page(tmp_path, "01_cleaning", [table(frame, "en", currency=None).to_html()])
+    index_page(tmp_path, ("01_cleaning",))
+    write_pdf(tmp_path, tmp_path / "report.pdf", notebooks=("01_cleaning",))
+    pdf = tmp_path / "report.pdf"
+    assert [word for _, width, x_min, x_max, word in words_with_boxes(pdf) if x_min < 0 or x_max > width] == []
+    text = squeezed(pdf_text(pdf))
+    assert "Channel" in text and "online" in text and "12,345.67" in text and "A" * 400 in text

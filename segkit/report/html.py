@@ -219,13 +219,15 @@ WRAPPED_CELL_CHARS = 30  # a cell of words (or of CJK text, which breaks anywher
 
 
 def _text_width(text) -> int:
-    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in html.unescape(str(text)))
+    shown = html.unescape(str(text).replace("<wbr>", ""))
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in shown)
 
 
 def _cell_width(text) -> int:
     width = _text_width(text)
-    plain = html.unescape(str(text))
-    wraps = " " in plain.strip() or any(unicodedata.east_asian_width(character) in "WF" for character in plain)
+    plain = html.unescape(str(text).replace("<wbr>", ""))
+    wraps = (" " in plain.strip() or any(unicodedata.east_asian_width(character) in "WF" for character in plain)
+             or _LONG_RUN.search(plain) is not None)  # a long run breaks (escaped_breakable)
     return min(width, WRAPPED_CELL_CHARS) if wraps else width
 
 
@@ -271,8 +273,30 @@ def _formatter(spec, currency, lang: str = "en"):
         def shown(value):
             return escape(format_spec(value, spec, lang))
     else:
-        shown = escape
+        shown = escaped_breakable
     return lambda value: NOT_AVAILABLE if _not_finite(value) else shown(value)
+
+
+# A run of this many characters with no break in it (a long code, a URL) may break every
+# BREAK_EVERY characters in a table cell, so that it never pushes the columns after it off the page;
+# shorter runs (numbers, ids, dates) never break.
+LONG_RUN_CHARS, BREAK_EVERY = 60, 20
+_LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS},}}")
+
+
+def escaped_breakable(value) -> str:
+    """`escape(value)`, with a line-break opportunity (<wbr>) every BREAK_EVERY characters of each run
+    of LONG_RUN_CHARS or more without white space: the text is escaped piece by piece, and only
+    segkit's own <wbr> is markup."""
+    text = str(value)
+    parts, position = [], 0
+    for match in _LONG_RUN.finditer(text):
+        run = match.group(0)
+        parts.append(escape(text[position:match.start()]))
+        parts.append("<wbr>".join(escape(run[i:i + BREAK_EVERY]) for i in range(0, len(run), BREAK_EVERY)))
+        position = match.end()
+    parts.append(escape(text[position:]))
+    return "".join(parts)
 
 
 def _stable_id(frame: pd.DataFrame) -> str:
