@@ -323,6 +323,7 @@ def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: p
     cancellations of its orders made since (an order cancelled in full is no purchase:
     `cleaning.returns.refunded_orders`)."""
     from segkit.classify.value import top_share
+    from segkit.monthly.trends import as_shown
 
     columns = ["kpi", "reported", "now"]
     before = (pd.Timestamp(_month(month)) - pd.offsets.MonthBegin(1)).date()
@@ -350,17 +351,9 @@ def restated_figures(path: str | Path, run_name: str, month: dt.date, changes: p
         then = reported.get(kpi)
         if then is None or counted is None or not (np.isfinite(then) and np.isfinite(counted)):
             continue
-        if _as_shown(kpi, then) != _as_shown(kpi, counted):
+        if as_shown(kpi, then) != as_shown(kpi, counted):
             rows.append((kpi, float(then), float(counted)))
     return pd.DataFrame(rows, columns=columns)
-
-
-def _as_shown(kpi: str, value: float) -> float:
-    """A KPI as the pages show it: shares and rates to a tenth of a point, money to the hundredth,
-    NPS to a tenth, counts whole."""
-    if kpi.endswith("_rate") or kpi.startswith("share_") or kpi == "top_share":
-        return round(value * 100, 1)
-    return round(value, 2 if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
 
 
 def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict[str, float],

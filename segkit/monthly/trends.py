@@ -30,6 +30,15 @@ KPIS = ("customers", "active_customers", "revenue", "avg_order_value", "retentio
 SHARES = {"retention_rate", "repurchase_rate", "top_share"}
 
 
+def as_shown(kpi: str, value: float) -> float:
+    """A KPI's value rounded as the pages write it: shares and rates (SHARES, `share_<segment>`) to a
+    tenth of a point ("{:.1%}" rounds the double value * 100), money to the hundredth, NPS to a tenth,
+    counts whole."""
+    if kpi in SHARES or kpi.startswith("share_"):
+        return round(value * 100, 1) / 100
+    return round(value, 2 if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
+
+
 def _month(value) -> dt.date:
     stamp = pd.Timestamp(value)
     return dt.date(stamp.year, stamp.month, 1)

@@ -392,7 +392,7 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
     """This month, last month and the change of each figure, as text in the figure's own unit (shares
     in %, changes of shares in percentage points, money in the run's currency); the change is that
     of the two figures as shown (4.4% -> 3.9%: -0.5 points), so that the row adds up as read."""
-    from segkit.monthly.trends import SHARES
+    from segkit.monthly.trends import SHARES, as_shown
 
     def label(kpi: str) -> str:
         if kpi.startswith("share_"):
@@ -413,11 +413,6 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
         if kpi == "nps":
             return f"{round(value, 1) + 0.0:+.1f}" if change else f"{value:.1f}"
         return f"{round(value) + 0.0:+,.0f}" if change else f"{value:,.0f}"
-
-    def as_shown(kpi: str, value: float) -> float:  # the value rounded as `shown` writes it
-        if kpi in SHARES or kpi.startswith("share_"):  # "{:.1%}" rounds the double value * 100
-            return round(value * 100, 1) / 100
-        return round(value, 2 if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
 
     def difference(row) -> float:  # of the figures as shown: 4.4% -> 3.9% is -0.5 points, never -0.4
         if np.isfinite(row.this_month) and np.isfinite(row.last_month):
