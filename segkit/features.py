@@ -184,7 +184,8 @@ def _exact_frame(transactions: pd.DataFrame, minor_unit: int) -> pa.Table:
 def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table, as_of: dt.date,
                    calibration_end: dt.date, time_unit: str = "weeks", history_months: int = 12,
                    activity_days: int = 90, net_negative: str = "set_aside",
-                   in_engine: bool = False, month_start_columns=None) -> dict[str, pd.DataFrame | ibis.Table | None]:
+                   in_engine: bool = False, month_start_columns=None,
+                   refunded: pd.DataFrame | ibis.Table | None = None) -> dict[str, pd.DataFrame | ibis.Table | None]:
     """The transaction-level summaries that the customer-value stage needs, computed where the
     transactions live (DuckDB, PostgreSQL), so that later notebooks read only per-customer rows:
 
@@ -192,7 +193,9 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
       (see `segkit.models.repeat_summary`);
     - `holdout_summary`: the same with calibration up to `calibration_end` and x_holdout up to
       `as_of`, for the next-period check; None when `calibration_end` is not before `as_of` or
-      nobody had bought by then;
+      nobody had bought by then. Where returns are marked (a returned_at column), of the rows as the
+      calibration period knew them (`segkit.evaluate.next_period.as_known`), with `refunded` (the
+      lines of the orders cancelled in full, `CleanResult.refunded`, in the same engine) added;
     - `activity`: one row per customer and month with a purchase (`segkit.monthly.activity`); with
       `in_engine` and the embedded engine, a lazy ordered table (`monthly_activity_table`) that
       `segkit.store.save_stage` writes from the engine;
@@ -206,6 +209,7 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
       these feature columns (None: all; a report passes
       `segkit.monthly.activity.month_start_columns(cluster features)`, what later stages read).
     """
+    from segkit.evaluate.next_period import with_refunded
     from segkit.models.repeat_summary import repeat_summaries
     from segkit.intake.sources import connect
     from segkit.monthly.activity import (features_at_month_starts, month_range, month_start_features_parts,
@@ -229,15 +233,33 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
         at_starts = features_at_month_starts(con, transactions, months, activity_days, net_negative=net_negative,
                                              columns=month_start_columns)
     # both summaries from one grouping of the purchase days; no holdout summary when nobody bought by
-    # calibration_end (there is nothing to check)
-    summary, holdout = repeat_summaries(con, transactions, as_of, calibration_end if calibration_end < as_of else None,
-                                        time_unit=time_unit)
+    # calibration_end (there is nothing to check). With returns marked, the holdout summary reads the
+    # rows as the calibration period knew them (a cancellation after it dated on its own day, orders
+    # cancelled in full after it bought): a reading of its own
+    checked = calibration_end if calibration_end < as_of else None
+    known = checked is not None and "returned_at" in transactions.columns
+    summary, holdout = repeat_summaries(con, transactions, as_of, None if known else checked, time_unit=time_unit)
+    if known:
+        holdout = _holdout_summary_as_known(con, with_refunded(transactions, refunded), checked, as_of, time_unit)
     found = {"repeat_summary": summary, "holdout_summary": holdout, "activity": activity,
              "month_start_features": at_starts}
     for frame in found.values():  # attrs travel into Parquet metadata as JSON: dates as ISO text
         if isinstance(frame, pd.DataFrame):
             frame.attrs = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in frame.attrs.items()}
     return found
+
+
+def _holdout_summary_as_known(con, lines, calibration_end: dt.date, as_of: dt.date, time_unit: str):
+    """`repeat_summary` of `lines` as the calibration period knew them, up to `as_of`; None when
+    nobody had bought by calibration_end."""
+    from segkit.errors import DataError
+    from segkit.evaluate.next_period import as_known
+    from segkit.models.repeat_summary import repeat_summary
+
+    try:
+        return repeat_summary(con, as_known(lines, calibration_end), calibration_end, as_of, time_unit)
+    except DataError:
+        return None
 
 
 def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table | pd.DataFrame, names,

@@ -26,7 +26,7 @@ from segkit.errors import DataError
 STAGE_FILES = {
     "clean_transactions": "01_cleaning", "quarantine": "01_cleaning", "ledger": "01_cleaning",
     "customers": "01_cleaning", "surveys": "01_cleaning",
-    "customer_ledger": "01_cleaning", "customers_set_aside": "01_cleaning",
+    "customer_ledger": "01_cleaning", "customers_set_aside": "01_cleaning", "refunded_orders": "01_cleaning",
     "features": "01_cleaning", "segments": "02_rfm", "profile": "02_rfm",
     "repeat_summary": "01_cleaning", "holdout_summary": "01_cleaning", "activity": "01_cleaning",
     "month_start_features": "01_cleaning",

@@ -40,14 +40,14 @@ def test_precision_recall_f1_equal_sklearn(seed):
 def test_holdout_figures_equal_the_left_merge():
     features = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "revenue": [1.0, 2.0, 3.0, 4.0]})
     after = pd.DataFrame({"customer_id": ["b", "d"], "orders": [2, 1], "revenue": [5.5, np.nan]})
-    found = _holdout_figures(features, after)
+    found = _holdout_figures(features, after, after)
     merged = features[["customer_id"]].merge(after.rename(columns={"orders": "holdout_orders",
                                                                    "revenue": "holdout_revenue"}),
                                              on="customer_id", how="left")
     merged[["holdout_orders", "holdout_revenue"]] = merged[["holdout_orders", "holdout_revenue"]].astype(float).fillna(0.0)
     pd.testing.assert_frame_equal(found, merged)
     assert found["holdout_orders"].tolist() == [0.0, 2.0, 0.0, 1.0]
-    pd.testing.assert_frame_equal(_holdout_figures(features, None),
+    pd.testing.assert_frame_equal(_holdout_figures(features, None, None),
                                   features[["customer_id"]].assign(holdout_orders=0.0, holdout_revenue=0.0))
 
 

@@ -19,6 +19,17 @@ alone (its top `top_share`).
 
 Customers whose first purchase falls in the holdout had no calibration record: they cannot be
 classed, are left out of every figure, and are counted (`new_in_holdout`, `new_revenue`).
+
+The calibration period is taken as it was known at its end (`as_known`): the clean rows net each
+cancellation into the purchase it cancels, at that purchase's date, so a purchase of the calibration
+period cancelled in the holdout would reach the calibration features already reduced (or, cancelled
+in full and set aside as `refunded_order`, not at all). Here a cancellation dated (`returned_at`)
+after calibration_end counts on its own date: the calibration period keeps the purchase whole, and
+the refund lowers the customer's holdout revenue (it is no holdout order). The lines of an order
+cancelled in full, when the run wrote them (refunded_orders.parquet, marked by a boolean column
+`refunded`: `segkit.evaluate.stage.next_period_lines`), count where a cancellation of the order
+came after calibration_end, and nowhere else (an order cancelled within the calibration period was
+no purchase as it knew them).
 """
 
 from __future__ import annotations
@@ -73,31 +84,96 @@ def split_periods(transactions: pd.DataFrame, calibration_end: dt.date,
                   as_of: dt.date | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.Index]:
     """The transactions up to and including `calibration_end` (calibration), those after it up to
     and including `as_of` (holdout; default the last purchase), and the ids of the customers whose
-    first purchase is in the holdout (they are dropped from the holdout rows returned).
+    first purchase is in the holdout (they are dropped from the holdout rows returned). The rows as
+    the calibration period knew them (`as_known`): a cancellation after calibration_end dated on
+    its own day, the lines of orders cancelled in full kept only when cancelled after it.
 
     Raises DataError when a needed column is missing or no customer bought in the calibration
     period; ParamsError when `as_of` is not after `calibration_end`.
     """
     split = _split(transactions, calibration_end, as_of)
-    return (transactions[split.calibration], transactions[split.holdout & ~split.new_rows], split.new)
+    rows = split.rows.drop(columns="refund")
+    return (rows[split.calibration], rows[split.holdout & ~split.new_rows], split.new)
 
 
 @dataclass(frozen=True)
 class _Split:
     """Row masks of `_split`: calibration rows, holdout rows, rows of customers whose first purchase
-    is after calibration_end; the ids of the customers new in the holdout; the as_of used."""
+    is after calibration_end; the ids of the customers new in the holdout; the as_of used; the rows
+    the masks are of (`as_known`)."""
 
     calibration: np.ndarray
     holdout: np.ndarray
     new_rows: np.ndarray
     new: pd.Index
     as_of: dt.date
+    rows: pd.DataFrame
+
+
+def as_known(transactions: pd.DataFrame | ibis.Table, calibration_end: dt.date) -> pd.DataFrame | ibis.Table:
+    """The clean rows as they were known at the end of `calibration_end` (a DataFrame or an engine
+    table, lazy; see the module docstring). A cancellation (returned_at, its own date, set) netted
+    into a purchase dated up to calibration_end but made after it gets its own date as ordered_at
+    and `refund` True (every other row False): it is a refund of the holdout, not a holdout order.
+    Where a boolean `refunded` column marks the lines of orders cancelled in full, only those of
+    orders with such a late cancellation stay; the column is dropped. Rows without returned_at
+    (no returns marked) are returned as they are, with `refund` False."""
+    boundary = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
+    if isinstance(transactions, ibis.Table):
+        return _as_known_table(transactions, boundary)
+    t = transactions
+    if "returned_at" not in t.columns:
+        return (t[~t["refunded"].astype(bool)].drop(columns="refunded") if "refunded" in t.columns else t).assign(
+            refund=False)
+    ordered, returned = pd.to_datetime(t["ordered_at"]), pd.to_datetime(t["returned_at"])
+    late = ((ordered < boundary) & (returned >= boundary)).to_numpy()
+    keep = np.ones(len(t), bool)
+    if "refunded" in t.columns:
+        refunded = t["refunded"].fillna(False).to_numpy(bool)
+        orders = pd.MultiIndex.from_frame(t[["customer_id", "order_id"]].astype(str))
+        kept_orders = orders[refunded & late].unique()
+        keep = ~refunded | orders.isin(kept_orders)
+        t = t.drop(columns="refunded")
+    return t.assign(ordered_at=ordered.where(~late, returned), refund=late)[keep]
+
+
+def with_refunded(lines: pd.DataFrame | ibis.Table, refunded: pd.DataFrame | ibis.Table | None
+                  ) -> pd.DataFrame | ibis.Table:
+    """The clean rows `lines` and the lines of the orders cancelled in full `refunded` (rule
+    refunded_order, e.g. `CleanResult.refunded`; the same kind, in the same engine) in one table,
+    marked by a boolean column `refunded`, for `as_known`; `lines` as they are when `refunded` is
+    None. Only the columns both hold are kept."""
+    if refunded is None:
+        return lines
+    shared = [c for c in lines.columns if c in refunded.columns]
+    if isinstance(lines, pd.DataFrame):
+        return pd.concat([lines[shared].assign(refunded=False), refunded[shared].assign(refunded=True)],
+                         ignore_index=True)
+    return lines.select(*shared, refunded=ibis.literal(False)).union(
+        refunded.select(*shared, refunded=ibis.literal(True)))
+
+
+def _as_known_table(t: ibis.Table, boundary: pd.Timestamp) -> ibis.Table:
+    b = ibis.timestamp(boundary)
+    if "returned_at" not in t.columns:
+        return (t.filter(~t.refunded).drop("refunded") if "refunded" in t.columns else t).mutate(refund=False)
+    if "refunded" in t.columns:
+        late = t.returned_at.notnull() & (t.ordered_at < b) & (t.returned_at >= b)
+        orders = t.filter(t.refunded & late).select(_r_customer=t.customer_id, _r_order=t.order_id).distinct()
+        refunded = t.filter(t.refunded)
+        refunded = refunded.semi_join(orders, [refunded.customer_id == orders._r_customer,
+                                               refunded.order_id == orders._r_order])
+        t = t.filter(~t.refunded).union(refunded).drop("refunded")
+    late = (t.returned_at.notnull() & (t.ordered_at < b) & (t.returned_at >= b)).fill_null(False)
+    return t.mutate(ordered_at=ibis.ifelse(late, t.returned_at, t.ordered_at), refund=late)
 
 
 def _split(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None) -> _Split:
+    """Row masks of the rows `as_known(transactions, calibration_end)` (returned as `_Split.rows`)."""
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in transactions.columns]
     if missing:
         raise DataError(f"the next-period test needs transaction column(s) {', '.join(missing)}")
+    transactions = as_known(transactions, calibration_end)
     ordered = pd.to_datetime(transactions["ordered_at"]).to_numpy()
     calibration_end = pd.Timestamp(calibration_end).date()
     as_of = pd.Timestamp(ordered.max()).date() if as_of is None else pd.Timestamp(as_of).date()
@@ -119,7 +195,7 @@ def _split(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date 
     new_rows = first[codes] >= boundary
     new = pd.Index(sorted(np.asarray(uniques[np.unique(codes[holdout & new_rows])], dtype=object).astype(str)),
                    name="customer_id", dtype=object)
-    return _Split(calibration, holdout, new_rows, new, as_of)
+    return _Split(calibration, holdout, new_rows, new, as_of, transactions)
 
 
 def _codes(labels: pd.DataFrame, scheme: str) -> tuple[np.ndarray, pd.Index]:
@@ -189,14 +265,20 @@ def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as
         return _engine_periods(transactions, calibration_end, as_of, activity_days, minor_unit)
     con = con or connect()
     split = _split(transactions, calibration_end, as_of)
-    calibration, holdout, new = transactions[split.calibration], transactions[split.holdout & ~split.new_rows], split.new
+    rows = split.rows
+    refund = rows["refund"].to_numpy(bool)
+    rows = rows.drop(columns="refund")
+    calibration, holdout, new = rows[split.calibration], rows[split.holdout & ~split.new_rows], split.new
     as_of = split.as_of
     calibration_end = pd.Timestamp(calibration_end).date()
     features = customer_features(con, calibration, calibration_end, activity_days, minor_unit)
     after = None if holdout.empty else customer_features(con, holdout, as_of, activity_days, minor_unit)
-    frame = _holdout_figures(features, after)
+    # the refunds of calibration purchases lower the holdout revenue; they are no holdout orders
+    bought = holdout[~refund[split.holdout & ~split.new_rows]]
+    orders = None if bought.empty else customer_features(con, bought, as_of, activity_days, minor_unit)
+    frame = _holdout_figures(features, after, orders)
     late = split.holdout & split.new_rows  # the holdout purchases of customers new in the holdout
-    new_revenue = float(pd.to_numeric(transactions.loc[late, "amount"]).sum())
+    new_revenue = float(pd.to_numeric(rows.loc[late, "amount"]).sum())
     return Periods(features, frame, int(len(new)), new_revenue, calibration_end, as_of)
 
 
@@ -227,20 +309,21 @@ def calibration_periods_soon(transactions: ibis.Table, calibration_end: dt.date,
         pool.shutdown(wait=False)  # the thread ends with its query
 
 
-def _holdout_figures(features: pd.DataFrame, after: pd.DataFrame | None) -> pd.DataFrame:
-    """Per calibration customer (the rows of `features`, in order): customer_id, holdout_orders and
-    holdout_revenue from the holdout features `after` (0 where the customer did not buy; None: no
-    holdout purchase at all)."""
+def _holdout_figures(features: pd.DataFrame, after: pd.DataFrame | None,
+                     orders: pd.DataFrame | None) -> pd.DataFrame:
+    """Per calibration customer (the rows of `features`, in order): customer_id, holdout_orders
+    from the holdout features `orders` (of the holdout's purchases) and holdout_revenue from `after`
+    (of its purchases and refunds); 0 where the customer did not buy (None: no row at all)."""
     frame = features[["customer_id"]].assign(holdout_orders=0.0, holdout_revenue=0.0)
-    if after is None:
-        return frame
-    # each customer's row in `after` by a hash lookup of the ids (a left merge validated one to one
-    # took 0.6 s at a million customers; the ids are unique in both, as customer_features makes them)
-    where = pd.Index(after["customer_id"]).get_indexer(features["customer_id"])
-    found = where >= 0
-    for column, source in (("holdout_orders", "orders"), ("holdout_revenue", "revenue")):
+    # each customer's row by a hash lookup of the ids (a left merge validated one to one took 0.6 s
+    # at a million customers; the ids are unique in both, as customer_features makes them)
+    for column, source, found_in in (("holdout_orders", "orders", orders), ("holdout_revenue", "revenue", after)):
+        if found_in is None:
+            continue
+        where = pd.Index(found_in["customer_id"]).get_indexer(features["customer_id"])
+        found = where >= 0
         values = np.full(len(frame), np.nan)
-        values[found] = after[source].to_numpy(dtype=float)[where[found]]
+        values[found] = found_in[source].to_numpy(dtype=float)[where[found]]
         frame[column] = np.nan_to_num(values, nan=0.0)
     return frame
 
@@ -334,7 +417,7 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     from segkit.features import with_derived_features
     from segkit.intake.cleaning import amount_type, exact_amount
 
-    t = table
+    t = _as_known_table(table, boundary)
     dated = t.ordered_at.notnull() if end is None else t.ordered_at < ibis.timestamp(end)
     exact = t.amount if t.amount.type().is_decimal() else exact_amount(t.amount, minor_unit, float("inf"))[0]
     # each category a bit: an order's categories are the OR of its lines' bits, a customer's the OR of
@@ -344,9 +427,10 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     rows = t.filter(dated).select(
         "customer_id", "ordered_at", order_id=t.order_id if "order_id" in t.columns else ibis.null("string"),
         amount=exact, cast_amount=t.amount.cast(amount_type(minor_unit)),
-        held=t.ordered_at >= ibis.timestamp(boundary), **bit)
+        held=t.ordered_at >= ibis.timestamp(boundary), refund=t.refund, **bit)
     per_order = rows.group_by(["customer_id", "order_id", "held"]).aggregate(
         spend=rows.amount.sum(), cast_spend=rows.cast_amount.sum(), first=rows.ordered_at.min(),
+        bought=rows.count(where=~rows.refund),
         last=rows.ordered_at.max(), **({} if kinds is None else {"bits": rows.bit.bit_or()}))
     before, after = ~per_order.held, per_order.held
     numbered = per_order.order_id.notnull()
@@ -359,7 +443,7 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
         last_purchase=per_order["last"].max(where=before).date(),
         known=per_order.count(where=before),
         later=per_order.count(where=after),
-        holdout_orders=per_order.count(where=numbered & after),
+        holdout_orders=per_order.count(where=numbered & after & (per_order.bought > 0)),
         holdout_revenue=per_order.spend.sum(where=after).cast("float64"),
         cast_spend=per_order.cast_spend.sum(where=after),
         last=per_order["last"].max(),

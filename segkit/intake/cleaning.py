@@ -133,6 +133,10 @@ class CleanResult:
     notes: tuple[dict, ...] = ()
     # the tables made in the embedded engine for this result (the judged rows), for `drop_tables`
     made: tuple[ibis.Table, ...] = ()
+    # the lines of the orders cancelled in full (rule refunded_order: purchases and their
+    # cancellations, netted), lazy; None when returns mark nothing. The next-period test counts such
+    # an order as bought when its cancellation came after the calibration period.
+    refunded: ibis.Table | None = None
 
     def drop_tables(self) -> None:
         """Drop the tables this result made in the embedded engine (the judged rows): their memory is
@@ -153,10 +157,19 @@ class CleanResult:
         source_row order, with the columns later stages read (OUTPUT_COLUMNS that are present),
         `fixes` and, where returns are marked, how each cancellation was matched (RETURN_COLUMNS),
         and `amount` as float64, as in `clean`. Not for a database source (its rows stay there)."""
-        table = self.table
-        kept = [c for c in (*OUTPUT_COLUMNS, "fixes", *RETURN_COLUMNS) if c in table.columns]
-        table = table.mutate(amount=table.amount.cast("float64")).select(kept).order_by("source_row")
-        table.to_parquet(path)
+        _write_lines(self.table, path)
+
+    def write_refunded(self, path: str | Path) -> bool:
+        """Write the lines of the orders cancelled in full (`refunded`: purchase lines and the
+        cancellations netted into them, with returned_at, each cancellation's own date) as
+        `write_clean` writes the clean rows, when there are any; returns whether a file was written.
+        The next-period test reads them (`segkit.evaluate.stage.next_period_lines`): an order bought
+        in its calibration period and cancelled after it was a purchase as the calibration period
+        knew it."""
+        if self.refunded is None or not _rows_set_aside(self.ledger, "refunded_order"):
+            return False
+        _write_lines(self.refunded, path)
+        return True
 
     @cached_property
     def clean(self) -> pd.DataFrame:
@@ -165,6 +178,13 @@ class CleanResult:
         cast is correctly rounded), like every other number in pandas."""
         table = self.table
         return to_frame(table.mutate(amount=table.amount.cast("float64")).order_by("source_row"))
+
+
+def _write_lines(table: ibis.Table, path: str | Path) -> None:
+    """`table`'s rows as Parquet, written by the engine, in source_row order, with the columns later
+    stages read (OUTPUT_COLUMNS present, `fixes`, RETURN_COLUMNS present), amount as float64."""
+    kept = [c for c in (*OUTPUT_COLUMNS, "fixes", *RETURN_COLUMNS) if c in table.columns]
+    table.mutate(amount=table.amount.cast("float64")).select(kept).order_by("source_row").to_parquet(path)
 
 
 class NoCleanRows(DataError):
@@ -461,8 +481,11 @@ def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanRe
     if "return_match" in judged.columns:
         summary = returns_summary(judged, returns.action, returns.match, returns.net_negative, returns.order_prefix,
                                   returns.refunded_orders)
+    refunded = None
+    if "return_match" in judged.columns:
+        refunded = judged.filter(judged.reason == "refunded_order").select(*result.table.columns)
     return replace(result, scored=scored, customer_ledger=customer_ledger, customers_set_aside=aside,
-                   returns=summary)
+                   returns=summary, refunded=refunded)
 
 
 def nobody_scored(result: CleanResult) -> str | None:
@@ -1319,6 +1342,9 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
                customers_set_aside=result.customers_set_aside)
     if not result.in_database:  # written by the engine, streamed; a database's rows stay there
         result.write_clean(Path(data_dir) / "clean_transactions.parquet")
+        refunded = Path(data_dir) / "refunded_orders.parquet"
+        refunded.unlink(missing_ok=True)  # a file of an earlier run in this folder is not these rows'
+        result.write_refunded(refunded)
     save_run_info(data_dir, as_of=result.as_of, as_of_rule=result.as_of_rule, cleaning_notes=list(result.notes),
                   join=join_report(result.table, records, all_surveys, scale),
                   in_database=result.in_database, returns=result.returns, derived_dimensions=derived)
