@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import traceback
@@ -53,10 +54,41 @@ def _plain(value: object) -> str:
     return rich_escape(text)
 
 
+def _use_lang(params: Path, overrides=()) -> None:
+    """Print in the language of the params file (`lang`, or a `--set lang=...`) from now on: read
+    from the YAML alone, so a params file that fails validation still gets its message in its
+    language; anything unreadable leaves English."""
+    import yaml
+
+    lang = None
+    try:
+        lang = (yaml.safe_load(Path(params).read_text(encoding="utf-8")) or {}).get("lang")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        pass
+    for override in overrides or ():
+        key, _, value = str(override).partition("=")
+        if key.strip() == "lang":
+            lang = value.strip()
+    _state["lang"] = lang if lang in ("en", "zh") else "en"
+
+
+def _say(line: str, style: str | None = None) -> None:
+    """One line on stderr in the run's language (`segkit.i18n.terminal_text`); `style`, a Rich style
+    for the words up to the first colon (e.g. "green" for "done")."""
+    from segkit.i18n import terminal_text
+
+    text = terminal_text(line, _state.get("lang"))
+    head = re.match(r"[^:：]{1,30}[:：]", text) if style else None
+    if head:
+        err.print(f"[{style}]{_plain(head.group(0))}[/]{_plain(text[head.end():])}", highlight=False, soft_wrap=True)
+    else:
+        err.print(_plain(text), highlight=False, soft_wrap=True)
+
+
 def _fail(error: BaseException | str, code: int = 2) -> None:
     if _state["debug"] and isinstance(error, BaseException):
         err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, soft_wrap=True, end="")
-    err.print(f"[bold red]error:[/] {_plain(error)}", highlight=False, soft_wrap=True)
+    _say(f"error: {error}", "bold red")
     raise typer.Exit(code)
 
 
@@ -77,13 +109,13 @@ def _one_message() -> Iterator[None]:
     except SegkitError as error:
         _fail(error, code=getattr(error, "exit_code", 2))
     except KeyboardInterrupt:
-        err.print("[bold red]error:[/] interrupted", highlight=False)
+        _say("error: interrupted", "bold red")
         raise typer.Exit(130) from None
     except Exception as error:  # a bug: still one message, the traceback on request
         if _state["debug"]:
             err.print("".join(traceback.format_exception(error)), highlight=False, markup=False, soft_wrap=True, end="")
-        err.print(f"[bold red]error:[/] unexpected {type(error).__name__}: {_plain(_first_line(error))}; "
-                  "run again as `segkit --debug ...` and report the traceback", highlight=False, soft_wrap=True)
+        _say(f"error: unexpected {type(error).__name__}: {_first_line(error)}; "
+             "run again as `segkit --debug ...` and report the traceback", "bold red")
         raise typer.Exit(1) from None
 
 
@@ -102,6 +134,7 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
     A run name that already has a good report is refused unless --force is given.
     """
     _state["debug"] = _state["debug"] or debug
+    _use_lang(params, set_)
     # `kill <pid>` (SIGTERM) ends the run like Ctrl-C: its folder set aside, its kernel stopped
     before = signal.signal(signal.SIGTERM, _terminated)
     try:
@@ -109,10 +142,10 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
             from segkit.report.runner import run_report
 
             result = run_report(params, month=month, overrides=set_ or [], reports_dir=reports_dir,
-                                notebooks_dir=notebooks, pdf=pdf, force=force, progress=lambda m: err.print(m, highlight=False, markup=False))
+                                notebooks_dir=notebooks, pdf=pdf, force=force, progress=_say)
     finally:
         signal.signal(signal.SIGTERM, before)
-    err.print(f"[green]done in {result.timings['total']:.1f} s[/]: open {_plain(result.folder / 'index.html')}")
+    _say(f"done in {result.timings['total']:.1f} s: open {result.folder / 'index.html'}", "green")
     typer.echo(str(result.folder / "index.html"))
 
 
@@ -129,17 +162,18 @@ def backfill(params: ParamsOption,
     """Write each month from --from to --to into the history (reports/history.duckdb): the customers
     classified as they stood at each month's end, and the month's figures. No HTML or PDF: fast.
     Months the data do not reach are skipped and said; so are months a whole report wrote, unless --force."""
+    _use_lang(params, set_)
     with _one_message():
         from segkit.monthly.backfill import backfill as run_backfill
         from segkit.monthly.history import history_path
 
         months = run_backfill(params, first, last, reports_dir, overrides=set_ or [], force=force,
-                              progress=lambda m: err.print(_plain(m), highlight=False))
+                              progress=_say)
     total = sum(month.seconds for month in months)
     written = sum(month.skipped is None for month in months)
     skipped = len(months) - written
-    err.print(f"[green]done[/]: {written} month{'' if written == 1 else 's'} written in {total:.1f} s"
-              + (f" ({skipped} skipped, said above)" if skipped else "") + f", in {_plain(history_path(reports_dir))}")
+    _say(f"done: {written} month{'' if written == 1 else 's'} written in {total:.1f} s"
+         + (f" ({skipped} skipped, said above)" if skipped else "") + f", in {history_path(reports_dir)}", "green")
     typer.echo(str(history_path(reports_dir)))
 
 
@@ -176,6 +210,7 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
     from segkit.report.runner import NOTEBOOKS, check_notebook, execute_notebook, notebook_path
     from segkit.store import RUN_INFO_LOCK
 
+    _use_lang(params, set_)
     name = notebook.removesuffix(".ipynb")
     known = list(dict.fromkeys([*NOTEBOOKS, *CUSTOMER_TABLE_NOTEBOOKS]))
     if name not in known:
@@ -202,14 +237,14 @@ def run_one(notebook: Annotated[str, typer.Argument(help="Notebook name, e.g. 02
         except OSError as error:
             raise SegkitError(f"cannot write {error.filename}: {error.strerror}; choose other folders with "
                               "--data-dir / --output") from error
-        err.print(f"running {name} ...", markup=False)
+        _say(f"running {name} ...")
         try:
             execute_notebook(source, target,
                              {"params_path": str(params.resolve()), "data_dir": str(data_dir), "overrides": overrides},
                              source.parent, name, timeout_s=max(1, round(loaded.report.cell_timeout_minutes * 60)))
         finally:
             (data_dir / RUN_INFO_LOCK).unlink(missing_ok=True)  # the notebook's lock on run.json, as a report removes it
-    err.print(f"[green]done[/]: {_plain(target)}")
+    _say(f"done: {target}", "green")
     if (data_dir.parent / "manifest.json").is_file():
         _say_stale(data_dir.parent, "its pages, manifest and exports no longer describe them")
 
@@ -228,6 +263,7 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     from segkit.params import load_params, require_source
     from segkit.store import json_text
 
+    _use_lang(params, set_)
     with _one_message():
         loaded = load_params(params, set_ or [])
         require_source(loaded, params)

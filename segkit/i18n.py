@@ -331,6 +331,30 @@ def _unblanked(text: str, held: list[str]) -> str:
                        else m.group(0), text)
 
 
+@lru_cache(maxsize=1)
+def _terminal_patterns() -> list[tuple[re.Pattern, str]]:
+    text = resources.files("segkit.locale").joinpath("terminal.yaml").read_text(encoding="utf-8")
+    return [(re.compile(en), zh) for en, zh in _load_yaml(text)["patterns"]]
+
+
+def terminal_text(line: str, lang: str | None) -> str:
+    """A line segkit prints on the terminal (a progress line, a note, an error starting "error: ") in
+    `lang`: as written for "en" (or None); for "zh" through the patterns of
+    segkit/locale/terminal.yaml, which keep paths, params keys, column names and values as they are.
+    A line no pattern knows stays as written.
+
+    >>> terminal_text("[1/8] running 01_cleaning", "zh")
+    '[1/8] 正在运行 01_cleaning'
+    >>> terminal_text("error: data/x.csv: no such file (check source.transactions.path in the params file)", "zh")
+    '错误：data/x.csv：文件不存在（请检查参数文件中的 source.transactions.path）'
+    """
+    if lang != "zh" or not line:
+        return line
+    for pattern, zh in _terminal_patterns():
+        line = pattern.sub(zh, line)
+    return line
+
+
 def note_message(note: dict) -> tuple[str, dict]:
     """A cleaning note (a dict with `key` and its values, as `CleanResult.notes` and run.json's
     `cleaning_notes` hold it) as a (catalogue key `cleaning.note.<key>`, values) pair for `say_each`."""

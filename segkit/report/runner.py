@@ -220,16 +220,17 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                     message = message.replace(str(work), str(kept))
                 raise (RunInterrupted if isinstance(error, KeyboardInterrupt) else ReportError)(message) from error
             _remove(failed)
-    for line in cleaning_note_lines(final / "data"):  # what 01 noticed, also where a cron job's log shows it
+    for line in cleaning_note_lines(final / "data", params.lang):  # what 01 noticed, also where a cron job's log shows it
         progress(line)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings, history, write_back)
 
 
-def cleaning_note_lines(data_dir: str | os.PathLike) -> list[str]:
+def cleaning_note_lines(data_dir: str | os.PathLike, lang: str = "en") -> list[str]:
     """The notes of the run's cleaning (run.json's `cleaning_notes`: amounts in another currency's sign,
-    another decimal mark, the day/month order a column decided ...) as plain English lines for the
-    terminal, each starting "note: "; [] when there are none (or no run.json)."""
+    another decimal mark, the day/month order a column decided ...) as plain lines in `lang` for the
+    terminal, each starting "note: " (which the command line says in the run's language); [] when
+    there are none (or no run.json)."""
     from segkit.i18n import note_message, t
     from segkit.store import load_run_info
 
@@ -241,7 +242,7 @@ def cleaning_note_lines(data_dir: str | os.PathLike) -> list[str]:
     for note in notes:
         key, values = note_message(note)
         try:
-            text = t(key, "en", **values)
+            text = t(key, lang, **values)
         except (KeyError, ValueError, IndexError):  # a note of an older segkit: its key as it is
             text = str(note.get("key"))
         lines.append("note: " + text.replace("**", ""))

@@ -1,0 +1,111 @@
+"""What the commands print on the terminal, in the params' language (`lang: zh`): progress lines,
+notes and errors through segkit/locale/terminal.yaml (`segkit.i18n.terminal_text`), with paths,
+params keys, column names and values kept as they are, and no English word left over."""
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import run_segkit, write_params
+from segkit.cli import app
+from segkit.i18n import terminal_text
+
+# words that stay as they are in a Chinese line: names of formats, tools, options, params keys, segkit's
+# column names and exception classes
+KEPT = {"HTML", "PDF", "DataError", "ParamsError", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
+        "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
+        "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
+
+
+def english_left(line: str) -> list[str]:
+    """The English words of `line` that are not a path, a params key, a quoted value or a KEPT word."""
+    line = re.sub(r'"[^"]*"|`[^`]*`', "", line)  # values, commands
+    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
+    line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
+    line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
+    line = re.sub(r"\b\d+_\w+", "", line)  # notebooks
+    line = re.sub(r"\bdemo[-\w]*", "", line)  # the run names of these lines
+    return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_-]{2,}", line) if w not in KEPT]
+
+
+# each line as the code writes it (segkit/report/runner.py, segkit/cli.py, segkit/monthly/backfill.py,
+# segkit/intake/sources.py, segkit/intake/cleaning.py, segkit/params.py)
+LINES = [
+    "[1/8] running 01_cleaning",
+    "      01_cleaning done in 25.9 s",
+    "writing HTML",
+    "writing PDF",
+    "writing PDF (slowly: HarfBuzz's font subsetter is missing; on Debian/Ubuntu `apt-get install "
+    "libharfbuzz-subset0` makes it 20-30 s faster)",
+    "writing exports",
+    "report ready: /tmp/r/demo/index.html",
+    "done in 23.9 s: open /tmp/r/demo/index.html",
+    "history: 3,996 customers of demo-zh for this month in /tmp/r/history.duckdb",
+    "history: not updated: its month 2025-12 of demo is the report demo-2025-12's; add --force to replace it "
+    "with this run",
+    "--month 2025-11 replaces as_of 2025-12-31 of demo.yaml",
+    "read /data/orders.csv in 1.2 s: 12 months to classify",
+    "[3/12] 2025-03: 1,234 customers in 0.4 s",
+    "[1/12] 2025-01: skipped: the data start on 2025-02-03, after this month",
+    "[12/12] 2025-12: skipped: the data end on 2025-10-31, before this month",
+    "done: 11 months written in 5.8 s (1 skipped, said above), in reports/history.duckdb",
+    "error: interrupted",
+    "error: unexpected RuntimeError: boom; run again as `segkit --debug ...` and report the traceback",
+    "error: /tmp/x/orders.csv: no such file (check source.transactions.path in the params file)",
+    "error: /tmp/x/none.yaml: no such params file (look in params/ for the shipped ones)",
+    "error: /tmp/x: is a folder, not a file; set source.transactions.path to the file itself",
+    "error: reports/demo already holds a good report of demo (made 2026-12-02 19:29); add --force to replace it "
+    "(and its month in the history), or give another run_name or --month",
+    'error: notebook 01_cleaning failed in cell 5 (DataError: /tmp/x/bad.csv: column "customer_id" (for '
+    'customer_id) is not there (columns there: a, b); fix source.transactions.columns.); the executed notebook '
+    "is at /tmp/x/demo.failed/executed/01_cleaning.ipynb",
+    'error: /tmp/b.csv: column "amount" (for amount) is not there; did you mean "amt"? (columns there: amt, b); '
+    "fix source.transactions.columns (or map quantity and unit_price: amount is then their product). The first "
+    "row looks like data (1, 2), not column names: add a header row, or set header_row.",
+    "error: q.yaml: rfm.bins must be an integer from 2 to 10, got 55",
+    "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
+    "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",
+]
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_each_line_is_said_in_chinese_keeping_paths_keys_and_values(line):
+    zh = terminal_text(line, "zh")
+    assert english_left(zh) == [], zh
+    for kept in re.findall(r'"[^"]*"|\S*/\S+|\d[\d,.]*', line):  # values, paths, numbers
+        assert kept.rstrip(".,;:)") in zh, (kept, zh)
+    assert terminal_text(line, "en") == line and terminal_text(line, None) == line
+
+
+def test_a_line_no_pattern_knows_stays_as_written():
+    assert terminal_text("something segkit 9 says", "zh") == "something segkit 9 says"
+
+
+def test_the_commands_speak_the_params_language(tmp_path):
+    """`segkit check` on a zh params file whose data file is missing, or whose params are wrong
+    (the message of a file that fails validation is still in its language); English with --set lang=en."""
+    params = write_params(tmp_path, "zh", lang="zh", source={"kind": "file", "transactions": {
+        "path": str(tmp_path / "missing.csv")}})
+    done = run_segkit("check", "--params", str(params))
+    assert done.returncode != 0
+    assert f"错误：{tmp_path / 'missing.csv'}：文件不存在（请检查参数文件中的 source.transactions.path）" in done.stderr
+    english = run_segkit("check", "--params", str(params), "--set", "lang=en")
+    assert "error: " in english.stderr and "no such file" in english.stderr
+    bad = write_params(tmp_path, "bad", lang="zh", rfm={"bins": 55})
+    done = run_segkit("check", "--params", str(bad))
+    assert "rfm.bins 必须是 2 到 10 之间的整数，实际为 55" in done.stderr and english_left(done.stderr) == []
+
+
+def test_a_backfill_in_chinese_says_each_month_in_chinese(tmp_path):
+    params = write_params(tmp_path, "tiny", lang="zh")
+    result = CliRunner().invoke(app, ["backfill", "--params", str(params), "--from", "2024-11", "--to", "2025-01",
+                                      "--out", str(tmp_path / "reports")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("/")]
+    assert lines[0].startswith("已读取 ") and "待分类 3 个月" in lines[0]
+    assert re.match(r"\[1/3\] 2024-11：\d+ 位客户，用时 [\d.]+ 秒", lines[1])
+    assert lines[3] == "[3/3] 2025-01：跳过：数据截止于 2024-12-31，早于这个月"
+    assert lines[4].startswith("完成：写入 2 个月") and "跳过 1 个，原因见上" in lines[4]
+    assert all(english_left(line) == [] for line in lines), lines
