@@ -185,7 +185,8 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
                    calibration_end: dt.date, time_unit: str = "weeks", history_months: int = 12,
                    activity_days: int = 90, net_negative: str = "set_aside",
                    in_engine: bool = False, month_start_columns=None,
-                   refunded: pd.DataFrame | ibis.Table | None = None) -> dict[str, pd.DataFrame | ibis.Table | None]:
+                   holdout_lines: pd.DataFrame | ibis.Table | None = None
+                   ) -> dict[str, pd.DataFrame | ibis.Table | None]:
     """The transaction-level summaries that the customer-value stage needs, computed where the
     transactions live (DuckDB, PostgreSQL), so that later notebooks read only per-customer rows:
 
@@ -194,8 +195,9 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     - `holdout_summary`: the same with calibration up to `calibration_end` and x_holdout up to
       `as_of`, for the next-period check; None when `calibration_end` is not before `as_of` or
       nobody had bought by then. Where returns are marked (a returned_at column), of the rows as the
-      calibration period knew them (`segkit.evaluate.next_period.as_known`), with `refunded` (the
-      lines of the orders cancelled in full, `CleanResult.refunded`, in the same engine) added;
+      calibration period knew them (`segkit.intake.as_known.as_known`): `holdout_lines`, every
+      clean row with the lines of the orders cancelled in full (`CleanResult.known_lines`, in the
+      same engine; a customer set aside after netting may have been one then), else `transactions`;
     - `activity`: one row per customer and month with a purchase (`segkit.monthly.activity`); with
       `in_engine` and the embedded engine, a lazy ordered table (`monthly_activity_table`) that
       `segkit.store.save_stage` writes from the engine;
@@ -209,7 +211,6 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
       these feature columns (None: all; a report passes
       `segkit.monthly.activity.month_start_columns(cluster features)`, what later stages read).
     """
-    from segkit.evaluate.next_period import with_refunded
     from segkit.models.repeat_summary import repeat_summaries
     from segkit.intake.sources import connect
     from segkit.monthly.activity import (features_at_month_starts, month_range, month_start_features_parts,
@@ -240,7 +241,8 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
     known = checked is not None and "returned_at" in transactions.columns
     summary, holdout = repeat_summaries(con, transactions, as_of, None if known else checked, time_unit=time_unit)
     if known:
-        holdout = _holdout_summary_as_known(con, with_refunded(transactions, refunded), checked, as_of, time_unit)
+        holdout = _holdout_summary_as_known(con, transactions if holdout_lines is None else holdout_lines, checked,
+                                            as_of, time_unit)
     found = {"repeat_summary": summary, "holdout_summary": holdout, "activity": activity,
              "month_start_features": at_starts}
     for frame in found.values():  # attrs travel into Parquet metadata as JSON: dates as ISO text
@@ -253,11 +255,11 @@ def _holdout_summary_as_known(con, lines, calibration_end: dt.date, as_of: dt.da
     """`repeat_summary` of `lines` as the calibration period knew them, up to `as_of`; None when
     nobody had bought by calibration_end."""
     from segkit.errors import DataError
-    from segkit.evaluate.next_period import as_known
+    from segkit.intake.as_known import as_known
     from segkit.models.repeat_summary import repeat_summary
 
     try:
-        return repeat_summary(con, as_known(lines, calibration_end), calibration_end, as_of, time_unit)
+        return repeat_summary(con, as_known(lines, calibration_end, as_of), calibration_end, as_of, time_unit)
     except DataError:
         return None
 

@@ -183,6 +183,24 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
     return connect().read_parquet(str(path))
 
 
+def known_lines_table(data_dir: str | Path):
+    """The run's clean rows (clean_transactions) with the lines of the orders cancelled in full
+    (refunded_orders, when 01 wrote them) marked by a boolean column `refunded`, read in place in a
+    new embedded DuckDB (`ibis.Table`): what a reader of the rows as known at an earlier date reads
+    (`segkit.intake.as_known.as_known`: the next-period test, the segments on a campaign's send date).
+    None when the run kept no clean rows (a customer-level source, or rows kept in a database)."""
+    from segkit.intake.as_known import with_refunded
+    from segkit.intake.sources import connect
+
+    clean = stage_path(data_dir, "clean_transactions")
+    if not clean.exists():
+        return None
+    con = connect()
+    table = con.read_parquet(str(clean))
+    refunded = stage_path(data_dir, "refunded_orders")
+    return with_refunded(table, con.read_parquet(str(refunded)) if refunded.exists() else None)
+
+
 def save_run_info(data_dir: str | Path, **info) -> None:
     """Merge `info` into data_dir/run.json (dates are written as ISO strings, numbers that are not
     finite as null: `json_text`). Returns nothing, so that a notebook cell ending in it shows nothing

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from segkit.evaluate.next_period import calibration_periods, split_periods
-from segkit.evaluate.stage import next_period_lines
+from segkit.store import known_lines_table
 from segkit.intake.cleaning import clean_and_save
 from segkit.intake.sources import load_source
 from segkit.params import Cleaning, Source
@@ -128,7 +128,7 @@ def test_a_run_writes_the_orders_cancelled_in_full_and_the_test_reads_them(tmp_p
     written = pd.read_parquet(data / "refunded_orders.parquet")
     assert sorted(written["source_row"]) == [2, 3, 5, 6]  # file lines
     assert written["returned_at"].notna().sum() == 2
-    table = next_period_lines(data)
+    table = known_lines_table(data)
     assert "refunded" in table.columns
     periods = calibration_periods(table, CAL_END, AS_OF)
     assert figures(periods) == pytest.approx({"K1": (1, 100.0, 1, -60.0), "K2": (1, 10.0, 0, 0.0),
@@ -140,7 +140,7 @@ def test_a_run_writes_the_orders_cancelled_in_full_and_the_test_reads_them(tmp_p
         "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
     clean_and_save(intake, data, as_of=AS_OF)
     assert not (data / "refunded_orders.parquet").exists()
-    assert "refunded" not in next_period_lines(data).columns
+    assert "refunded" not in known_lines_table(data).columns
 
 
 def test_the_repeat_buying_holdout_summary_reads_the_rows_as_known(tmp_path):
@@ -156,7 +156,8 @@ def test_the_repeat_buying_holdout_summary_reads_the_rows_as_known(tmp_path):
         "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
     result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
                                 rules=Cleaning(returns={"order_prefix": "C"}))
-    found = time_summaries(None, result.scored, result.as_of, CAL_END, time_unit="days", refunded=result.refunded)
+    found = time_summaries(None, result.scored, result.as_of, CAL_END, time_unit="days",
+                           holdout_lines=result.known_lines)
     holdout = found["holdout_summary"].set_index("customer_id")
     assert holdout.index.tolist() == ["K1", "K2", "K3"]
     assert holdout.loc["K1", ["x", "T", "x_holdout"]].tolist() == [0, (CAL_END - dt.date(2024, 3, 1)).days, 1]
@@ -166,3 +167,89 @@ def test_the_repeat_buying_holdout_summary_reads_the_rows_as_known(tmp_path):
     # without the orders cancelled in full, K1 was first seen in the holdout
     alone = time_summaries(None, result.scored, result.as_of, CAL_END, time_unit="days")["holdout_summary"]
     assert alone["customer_id"].tolist() == ["K2", "K3"]
+
+
+def frame_of(rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_id", "ordered_at", "amount", "returned_at", "refunded"])
+    return frame.assign(ordered_at=pd.to_datetime(frame["ordered_at"]), returned_at=pd.to_datetime(frame["returned_at"]))
+
+
+@pytest.mark.parametrize("engine", [True, False])
+def test_refunds_alone_are_no_order_and_a_later_as_of_is_not_seen(engine):
+    """K6: an order cancelled in full in the holdout and a cancellation that found no purchase (it
+    stays alone, on its own day): a refund of -85 in the holdout, no holdout order. With as_of
+    2024-10-15: N1's holdout purchase, cancelled in part in November, counts whole; N2's order of
+    September, cancelled in full in November, makes N2 a new customer of the holdout. The default
+    as_of is the last purchase, not a later refund; a missing `refunded` mark counts as False."""
+    frame = frame_of([
+        ("k6", "O8", "2024-03-01", 70.00, NaT, True),
+        ("k6", "O8", "2024-03-01", -70.00, "2024-08-01", True),
+        ("k6", "CX98", "2024-09-15", -15.00, "2024-09-15", False),
+        ("k1", "A", "2024-02-01", 10.00, NaT, None),
+        ("n1", "P", "2024-05-01", 5.00, NaT, False),
+        ("n1", "Q", "2024-09-01", 100.00, NaT, False),
+        ("n1", "Q", "2024-09-01", -40.00, "2024-11-01", False),
+        ("n2", "R", "2024-09-01", 50.00, NaT, True),
+        ("n2", "R", "2024-09-01", -50.00, "2024-11-01", True),
+        ("z", "S", "2024-10-01", 5.00, NaT, False),
+        ("z", "S", "2024-10-01", -5.00, "2024-11-20", True),
+    ])
+    frame.loc[frame["customer_id"] == "z", "refunded"] = True  # an order cancelled in full after the last purchase
+    table = (lambda f: ibis.memtable(f)) if engine else (lambda f: f)
+    whole = calibration_periods(table(frame), CAL_END, None)
+    assert whole.as_of == dt.date(2024, 9, 1)  # the last purchase (z's order of October was cancelled in full)
+    assert figures(whole)["k6"] == (1, 70.0, 0, -70.0)  # the refund of O8 by 1 September; CX98 came after
+    assert figures(whole)["k1"] == (1, 10.0, 0, 0.0)
+    later = calibration_periods(table(frame), CAL_END, dt.date(2024, 12, 31))
+    assert figures(later)["k6"] == (1, 70.0, 0, -85.0)
+    assert figures(later)["n1"] == (1, 5.0, 1, 60.0)
+    assert later.new_in_holdout == 0  # n2's order was cancelled in full by then; z's order was too
+    early = calibration_periods(table(frame), CAL_END, dt.date(2024, 10, 15))
+    assert figures(early)["n1"] == (1, 5.0, 1, 100.0)
+    assert (early.new_in_holdout, early.new_revenue) == (2, pytest.approx(55.0))  # n2 and z, as known then
+    if engine:
+        pandas = calibration_periods(frame, CAL_END, dt.date(2024, 10, 15))
+        pd.testing.assert_frame_equal(early.holdout, pandas.holdout, check_exact=True)
+
+
+def test_the_holdout_summary_reads_customers_set_aside_since(tmp_path):
+    """K9 bought 30 in March and had -50 refunded in August (a cancellation that found no purchase in
+    the data): set aside after netting (net_negative), yet on 30 June an ordinary customer of the
+    holdout summary, as in the next-period test."""
+    from segkit.features import time_summaries
+    from segkit.intake.cleaning import clean_transactions
+
+    path = tmp_path / "orders.csv"
+    path.write_text(RETURNS_FILE + "K9,O9,2024-03-05,30.00\nK9,CX1,2024-08-01,-50.00\n", encoding="utf-8")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
+        "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                                rules=Cleaning(returns={"order_prefix": "C"}))
+    assert result.customers_set_aside.set_index("customer_id").loc["K9", "rule"] == "net_negative"
+    holdout = time_summaries(None, result.scored, result.as_of, CAL_END, time_unit="days",
+                             holdout_lines=result.known_lines)["holdout_summary"].set_index("customer_id")
+    assert holdout.index.tolist() == ["K1", "K2", "K3", "K9"]
+    assert holdout.loc["K9", ["x", "x_holdout"]].tolist() == [0, 0]  # the refund day is no purchase day
+    periods = calibration_periods(result.known_lines, CAL_END, AS_OF)
+    assert figures(periods)["K9"] == (1, 30.0, 0, -50.0)
+
+
+def test_segments_on_a_send_date_see_the_purchases_as_known_on_it(tmp_path):
+    """A campaign sent on 1 July: K1's March order (cancelled in full in August) made K1 a customer
+    then, with 100 of revenue."""
+
+    from segkit.crosssell.campaigns import segments_at_send_dates
+    from segkit.params import Params
+
+    path = tmp_path / "orders.csv"
+    path.write_text(RETURNS_FILE, encoding="utf-8")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
+        "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
+    data = tmp_path / "data"
+    clean_and_save(intake, data, as_of=AS_OF, rules=Cleaning(returns={"order_prefix": "C"}))
+    campaigns = pd.DataFrame({"customer_id": ["K1", "K2", "K3"], "sent_at": pd.to_datetime(["2024-07-01"] * 3)})
+    rfm = Params.model_validate({"rfm": {"bins": 2}}).rfm
+    at_send = segments_at_send_dates(known_lines_table(data), campaigns, rfm)
+    assert sorted(at_send["customer_id"]) == ["K1", "K2", "K3"]
+    as_now = segments_at_send_dates(pd.read_parquet(data / "clean_transactions.parquet"), campaigns, rfm)
+    assert sorted(as_now["customer_id"]) == ["K2", "K3"]  # the rows as they are now: K1 bought nothing by July

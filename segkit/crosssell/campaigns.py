@@ -99,8 +99,11 @@ def segments_at_send_dates(transactions: pd.DataFrame | ibis.Table, campaigns: p
                            activity_days: int = 90, minor_unit: int = 2) -> pd.DataFrame | None:
     """Each customer's segment and class as they stood on each send date of `campaigns`: the RFM
     scoring of `rfm` (the params' `rfm` settings: bins, method, ties, maps) refitted on the
-    purchases before that date, as 02_rfm does for the run. `transactions`: the clean rows, a
-    DataFrame or an engine table (the features before each date are computed in its engine). One
+    purchases before that date, as 02_rfm does for the run, as they were known then
+    (`segkit.intake.as_known.as_known`: a purchase cancelled after the send date counts whole; with
+    the lines of the orders cancelled in full marked `refunded`, `segkit.known_lines_table`, such an
+    order cancelled after it counts too). `transactions`: the clean rows, a DataFrame or an engine
+    table (the features before each date are computed in its engine). One
     row per customer with a purchase before the date and per date: customer_id, sent_at, segment,
     rfm_class. None when the table has no send dates, or when `transactions` holds no rows (a
     database source's per-customer summaries, `Purchases`: the rows stayed in the database, and the
@@ -110,6 +113,7 @@ def segments_at_send_dates(transactions: pd.DataFrame | ibis.Table, campaigns: p
     from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
     from segkit.errors import SegkitError
     from segkit.features import customer_features
+    from segkit.intake.as_known import as_known
     from segkit.intake.sources import connect
 
     if not isinstance(transactions, (pd.DataFrame, ibis.Table)):
@@ -121,15 +125,16 @@ def segments_at_send_dates(transactions: pd.DataFrame | ibis.Table, campaigns: p
                                thresholds=rfm.class_thresholds)
     found = []
     for day in sorted(pd.to_datetime(campaigns["sent_at"].dropna()).unique()):
-        if isinstance(transactions, pd.DataFrame):
-            before = transactions[transactions["ordered_at"] < pd.Timestamp(day).normalize()]
+        as_of = (pd.Timestamp(day).normalize() - pd.Timedelta(days=1)).date()
+        known = as_known(transactions, as_of)  # a refund made after the send date was not known on it
+        if isinstance(known, pd.DataFrame):
+            before = known[known["ordered_at"] < pd.Timestamp(day).normalize()].drop(columns="refund")
             if before.empty:
                 continue
         else:  # an engine table: filtered there
-            before = transactions.filter(transactions.ordered_at < pd.Timestamp(day).normalize().to_pydatetime())
+            before = known.filter(known.ordered_at < pd.Timestamp(day).normalize().to_pydatetime()).drop("refund")
             if before.count().to_pyarrow().as_py() == 0:
                 continue
-        as_of = (pd.Timestamp(day).normalize() - pd.Timedelta(days=1)).date()
         try:
             features = customer_features(con, before, as_of, activity_days, minor_unit)
             scorer = RFMScorer(rfm.bins, method=rfm.method, ties=rfm.ties, cuts=rfm.cuts, percentiles=rfm.percentiles,

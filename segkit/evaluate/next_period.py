@@ -20,16 +20,11 @@ alone (its top `top_share`).
 Customers whose first purchase falls in the holdout had no calibration record: they cannot be
 classed, are left out of every figure, and are counted (`new_in_holdout`, `new_revenue`).
 
-The calibration period is taken as it was known at its end (`as_known`): the clean rows net each
-cancellation into the purchase it cancels, at that purchase's date, so a purchase of the calibration
-period cancelled in the holdout would reach the calibration features already reduced (or, cancelled
-in full and set aside as `refunded_order`, not at all). Here a cancellation dated (`returned_at`)
-after calibration_end counts on its own date: the calibration period keeps the purchase whole, and
-the refund lowers the customer's holdout revenue (it is no holdout order). The lines of an order
-cancelled in full, when the run wrote them (refunded_orders.parquet, marked by a boolean column
-`refunded`: `segkit.evaluate.stage.next_period_lines`), count where a cancellation of the order
-came after calibration_end, and nowhere else (an order cancelled within the calibration period was
-no purchase as it knew them).
+The calibration period is taken as it was known at its end (`segkit.intake.as_known.as_known`): a
+cancellation made after calibration_end counts on its own day (the purchase stays whole in
+calibration; the refund lowers the holdout revenue and is no holdout order), and an order cancelled
+in full after it counts as bought (its lines, refunded_orders.parquet, marked `refunded`:
+`segkit.known_lines_table`).
 """
 
 from __future__ import annotations
@@ -47,6 +42,7 @@ import pyarrow as pa
 from segkit.errors import DataError, ParamsError
 from segkit.evaluate.stability import refit_labels
 from segkit.features import category_bit, category_kinds, count_bits
+from segkit.intake.as_known import as_known, with_refunded  # noqa: F401 (re-exported)
 from segkit.intake.engines import runs_in_duckdb
 
 SCHEMES = ("segment", "rfm_class", "cluster")  # the classifications compared, in the report's order
@@ -86,13 +82,14 @@ def split_periods(transactions: pd.DataFrame, calibration_end: dt.date,
     and including `as_of` (holdout; default the last purchase), and the ids of the customers whose
     first purchase is in the holdout (they are dropped from the holdout rows returned). The rows as
     the calibration period knew them (`as_known`): a cancellation after calibration_end dated on
-    its own day, the lines of orders cancelled in full kept only when cancelled after it.
+    its own day, one after `as_of` left out, the lines of orders cancelled in full kept only when
+    cancelled after calibration_end; column `refund` marks each cancellation (no purchase).
 
     Raises DataError when a needed column is missing or no customer bought in the calibration
     period; ParamsError when `as_of` is not after `calibration_end`.
     """
     split = _split(transactions, calibration_end, as_of)
-    rows = split.rows.drop(columns="refund")
+    rows = split.rows
     return (rows[split.calibration], rows[split.holdout & ~split.new_rows], split.new)
 
 
@@ -110,79 +107,39 @@ class _Split:
     rows: pd.DataFrame
 
 
-def as_known(transactions: pd.DataFrame | ibis.Table, calibration_end: dt.date) -> pd.DataFrame | ibis.Table:
-    """The clean rows as they were known at the end of `calibration_end` (a DataFrame or an engine
-    table, lazy; see the module docstring). A cancellation (returned_at, its own date, set) netted
-    into a purchase dated up to calibration_end but made after it gets its own date as ordered_at
-    and `refund` True (every other row False): it is a refund of the holdout, not a holdout order.
-    Where a boolean `refunded` column marks the lines of orders cancelled in full, only those of
-    orders with such a late cancellation stay; the column is dropped. Rows without returned_at
-    (no returns marked) are returned as they are, with `refund` False."""
-    boundary = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
-    if isinstance(transactions, ibis.Table):
-        return _as_known_table(transactions, boundary)
-    t = transactions
-    if "returned_at" not in t.columns:
-        return (t[~t["refunded"].astype(bool)].drop(columns="refunded") if "refunded" in t.columns else t).assign(
-            refund=False)
-    ordered, returned = pd.to_datetime(t["ordered_at"]), pd.to_datetime(t["returned_at"])
-    late = ((ordered < boundary) & (returned >= boundary)).to_numpy()
-    keep = np.ones(len(t), bool)
-    if "refunded" in t.columns:
-        refunded = t["refunded"].fillna(False).to_numpy(bool)
-        orders = pd.MultiIndex.from_frame(t[["customer_id", "order_id"]].astype(str))
-        kept_orders = orders[refunded & late].unique()
-        keep = ~refunded | orders.isin(kept_orders)
-        t = t.drop(columns="refunded")
-    return t.assign(ordered_at=ordered.where(~late, returned), refund=late)[keep]
-
-
-def with_refunded(lines: pd.DataFrame | ibis.Table, refunded: pd.DataFrame | ibis.Table | None
-                  ) -> pd.DataFrame | ibis.Table:
-    """The clean rows `lines` and the lines of the orders cancelled in full `refunded` (rule
-    refunded_order, e.g. `CleanResult.refunded`; the same kind, in the same engine) in one table,
-    marked by a boolean column `refunded`, for `as_known`; `lines` as they are when `refunded` is
-    None. Only the columns both hold are kept."""
-    if refunded is None:
-        return lines
-    shared = [c for c in lines.columns if c in refunded.columns]
-    if isinstance(lines, pd.DataFrame):
-        return pd.concat([lines[shared].assign(refunded=False), refunded[shared].assign(refunded=True)],
-                         ignore_index=True)
-    return lines.select(*shared, refunded=ibis.literal(False)).union(
-        refunded.select(*shared, refunded=ibis.literal(True)))
-
-
-def _as_known_table(t: ibis.Table, boundary: pd.Timestamp) -> ibis.Table:
-    b = ibis.timestamp(boundary)
-    if "returned_at" not in t.columns:
-        return (t.filter(~t.refunded).drop("refunded") if "refunded" in t.columns else t).mutate(refund=False)
-    if "refunded" in t.columns:
-        late = t.returned_at.notnull() & (t.ordered_at < b) & (t.returned_at >= b)
-        orders = t.filter(t.refunded & late).select(_r_customer=t.customer_id, _r_order=t.order_id).distinct()
-        refunded = t.filter(t.refunded)
-        refunded = refunded.semi_join(orders, [refunded.customer_id == orders._r_customer,
-                                               refunded.order_id == orders._r_order])
-        t = t.filter(~t.refunded).union(refunded).drop("refunded")
-    late = (t.returned_at.notnull() & (t.ordered_at < b) & (t.returned_at >= b)).fill_null(False)
-    return t.mutate(ordered_at=ibis.ifelse(late, t.returned_at, t.ordered_at), refund=late)
-
-
 def _split(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None) -> _Split:
-    """Row masks of the rows `as_known(transactions, calibration_end)` (returned as `_Split.rows`)."""
+    """Row masks of the rows `as_known(transactions, calibration_end, as_of)` (returned as
+    `_Split.rows`). The calibration rows are those of orders (an order number, or none, on each side
+    of the boundary) with a purchase line: an order of refunds alone (a cancellation that found no
+    purchase) is none. The as_of default is the last purchase; a customer's first purchase decides
+    whether they are new in the holdout."""
     missing = [c for c in ("customer_id", "ordered_at", "amount") if c not in transactions.columns]
     if missing:
         raise DataError(f"the next-period test needs transaction column(s) {', '.join(missing)}")
-    transactions = as_known(transactions, calibration_end)
+    if as_of is None and "returned_at" in transactions.columns:  # the last purchase; no refund after it
+        known = as_known(transactions, calibration_end)
+        last = pd.to_datetime(known["ordered_at"])[~known["refund"].to_numpy(bool)].max()
+        as_of = None if pd.isna(last) else last.date()
+    transactions = as_known(transactions, calibration_end, as_of)
     ordered = pd.to_datetime(transactions["ordered_at"]).to_numpy()
+    refund = transactions["refund"].to_numpy(bool)
+    purchased = np.where(refund, np.datetime64("NaT"), ordered)  # the purchases' dates
     calibration_end = pd.Timestamp(calibration_end).date()
-    as_of = pd.Timestamp(ordered.max()).date() if as_of is None else pd.Timestamp(as_of).date()
+    last = pd.Series(purchased).max()
+    as_of = (pd.Timestamp(last).date() if not pd.isna(last) else calibration_end) if as_of is None \
+        else pd.Timestamp(as_of).date()
     if as_of <= calibration_end:
         raise ParamsError(f"evaluate.calibration_end ({calibration_end}) must be before the data's end ({as_of}): "
                           "there is no holdout period to test on")
     boundary = np.datetime64(pd.Timestamp(calibration_end) + pd.Timedelta(days=1))
     end = np.datetime64(pd.Timestamp(as_of) + pd.Timedelta(days=1))
-    calibration = ordered < boundary
+    before = ordered < boundary
+    # the orders of each side of the boundary with a purchase line
+    order_ids = transactions["order_id"].astype(str).where(transactions["order_id"].notna(), None) \
+        if "order_id" in transactions.columns else pd.Series(None, index=transactions.index, dtype=object)
+    groups = pd.MultiIndex.from_arrays([transactions["customer_id"].astype(str), order_ids, before]).factorize()[0]
+    with_purchase = np.bincount(groups, weights=~refund, minlength=groups.max() + 1 if len(groups) else 0) > 0
+    calibration = before & with_purchase[groups]
     if not calibration.any():
         raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
     holdout = (ordered >= boundary) & (ordered < end)
@@ -191,7 +148,7 @@ def _split(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date 
     ids = transactions["customer_id"]
     ids = ids if pd.api.types.is_string_dtype(ids) else ids.astype(str)
     codes, uniques = pd.factorize(ids, use_na_sentinel=False)
-    first = pd.Series(ordered).groupby(codes).min().to_numpy()
+    first = pd.Series(purchased).groupby(codes).min().to_numpy()
     new_rows = first[codes] >= boundary
     new = pd.Index(sorted(np.asarray(uniques[np.unique(codes[holdout & new_rows])], dtype=object).astype(str)),
                    name="customer_id", dtype=object)
@@ -344,6 +301,10 @@ def _engine_periods(table: ibis.Table, calibration_end: dt.date, as_of: dt.date 
     given = None if as_of is None else pd.Timestamp(as_of).date()
     if given is not None and given <= calibration_end:
         _no_holdout(table, calibration_end, given)
+    if given is None and "returned_at" in table.columns:  # the last purchase; no refund after it
+        known = as_known(table, calibration_end)
+        last = known.filter(~known.refund).ordered_at.max().to_pyarrow().as_py()
+        given = None if last is None else last.date()
     end = None if given is None else pd.Timestamp(given) + pd.Timedelta(days=1)
     kinds = category_kinds(table)
     with _one_thread(table):
@@ -417,7 +378,7 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     from segkit.features import with_derived_features
     from segkit.intake.cleaning import amount_type, exact_amount
 
-    t = _as_known_table(table, boundary)
+    t = as_known(table, calibration_end, None if end is None else (end - pd.Timedelta(days=1)).date())
     dated = t.ordered_at.notnull() if end is None else t.ordered_at < ibis.timestamp(end)
     exact = t.amount if t.amount.type().is_decimal() else exact_amount(t.amount, minor_unit, float("inf"))[0]
     # each category a bit: an order's categories are the OR of its lines' bits, a customer's the OR of
@@ -430,9 +391,11 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
         held=t.ordered_at >= ibis.timestamp(boundary), refund=t.refund, **bit)
     per_order = rows.group_by(["customer_id", "order_id", "held"]).aggregate(
         spend=rows.amount.sum(), cast_spend=rows.cast_amount.sum(), first=rows.ordered_at.min(),
-        bought=rows.count(where=~rows.refund),
+        bought=rows.count(where=~rows.refund), last_bought=rows.ordered_at.max(where=~rows.refund),
         last=rows.ordered_at.max(), **({} if kinds is None else {"bits": rows.bit.bit_or()}))
-    before, after = ~per_order.held, per_order.held
+    # an order of refunds alone (a cancellation that found no purchase) is no order on either side
+    purchase = per_order.bought > 0
+    before, after = ~per_order.held & purchase, per_order.held
     numbered = per_order.order_id.notnull()
     window_start = ibis.date(calibration_end - dt.timedelta(days=activity_days))
     per_customer = per_order.group_by("customer_id").aggregate(
@@ -442,11 +405,11 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
         first_purchase=per_order["first"].min(where=before).date(),
         last_purchase=per_order["last"].max(where=before).date(),
         known=per_order.count(where=before),
-        later=per_order.count(where=after),
-        holdout_orders=per_order.count(where=numbered & after & (per_order.bought > 0)),
+        later=per_order.count(where=after & purchase),
+        holdout_orders=per_order.count(where=numbered & after & purchase),
         holdout_revenue=per_order.spend.sum(where=after).cast("float64"),
         cast_spend=per_order.cast_spend.sum(where=after),
-        last=per_order["last"].max(),
+        last=per_order.last_bought.max(),
         **({} if kinds is None else {"categories": per_order.bits.bit_or(where=before).fill_null(0)}))
     if "category" in t.columns and kinds is None:  # too many categories for a bit mask: their own count
         named = t.filter(dated & (t.ordered_at < ibis.timestamp(boundary)) & t.category.notnull()).select(

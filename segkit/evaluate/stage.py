@@ -161,28 +161,6 @@ def next_period_stage(transactions: pd.DataFrame | ibis.Table | None, lang: str,
         return None, str(err)
 
 
-def next_period_lines(data_dir):
-    """The run's clean rows for the next-period test, read in place in a new embedded DuckDB (an
-    `ibis.Table`), with the lines of the orders cancelled in full (refunded_orders.parquet, when
-    cleaning wrote one) added and marked by a boolean column `refunded`: an order bought in the
-    calibration period and cancelled after it was a purchase as that period knew it (see
-    `segkit.evaluate.next_period.as_known`). None when the run kept no clean rows (a customer-level
-    source, or rows kept in a database), as `segkit.stage_table(..., optional=True)`."""
-    from segkit.evaluate.next_period import with_refunded
-    from segkit.intake.sources import connect
-    from segkit.store import stage_path
-
-    clean = stage_path(data_dir, "clean_transactions")
-    if not clean.exists():
-        return None
-    con = connect()
-    table = con.read_parquet(str(clean))
-    refunded = stage_path(data_dir, "refunded_orders")
-    if not refunded.exists():
-        return table
-    return with_refunded(table, con.read_parquet(str(refunded)))
-
-
 def start_next_period(transactions, calibration_end, as_of=None):
     """The next-period test's query of the lines (`segkit.evaluate.next_period.calibration_periods_soon`)
     started now, when `transactions` is an engine table and there is a calibration_end, for

@@ -163,13 +163,25 @@ class CleanResult:
         """Write the lines of the orders cancelled in full (`refunded`: purchase lines and the
         cancellations netted into them, with returned_at, each cancellation's own date) as
         `write_clean` writes the clean rows, when there are any; returns whether a file was written.
-        The next-period test reads them (`segkit.evaluate.stage.next_period_lines`): an order bought
+        The next-period test reads them (`segkit.known_lines_table`): an order bought
         in its calibration period and cancelled after it was a purchase as the calibration period
         knew it."""
         if self.refunded is None or not _rows_set_aside(self.ledger, "refunded_order"):
             return False
         _write_lines(self.refunded, path)
         return True
+
+    @property
+    def known_lines(self) -> ibis.Table | None:
+        """Every clean row with the lines of the orders cancelled in full (`refunded`), marked by a
+        boolean column `refunded` (`segkit.intake.as_known.with_refunded`), lazy: what a reader of
+        the rows as known at an earlier date reads (`segkit.intake.as_known.as_known`); None when
+        returns mark nothing (the clean rows are then all there is)."""
+        from segkit.intake.as_known import with_refunded
+
+        if "returned_at" not in self.table.columns:
+            return None
+        return with_refunded(self.table, self.refunded)
 
     @cached_property
     def clean(self) -> pd.DataFrame:

@@ -55,14 +55,15 @@ def repeat_summary_expr(transactions: ibis.Table, calibration_end: dt.date,
     if observation_end is not None:
         t = t.filter(day <= ibis.date(observation_end))
         day = t.ordered_at.date()
-    # a day of refunds alone (`refund`: see segkit.evaluate.next_period.as_known) is no purchase day
+    # a day of refunds alone (`refund`: see segkit.intake.as_known.as_known) is no purchase day
     refund = {"bought": t.count(where=~t.refund)} if "refund" in t.columns else {}
     days = t.group_by([t.customer_id, day.name("day")]).aggregate(spend=t.amount.sum(), **refund)
+    if refund:
+        days = days.filter(days.bought > 0).drop("bought")
     cal = days.day <= ibis.date(calibration_end)
-    held = ~cal & (days.bought > 0) if refund else ~cal
     first = days.day.min()
     totals = dict(first_day=first, last_cal_day=days.day.max(where=cal), cal_days=days.day.count(where=cal),
-                  cal_spend=days.spend.sum(where=cal), holdout_days=days.day.count(where=held))
+                  cal_spend=days.spend.sum(where=cal), holdout_days=days.day.count(where=~cal))
     per_customer = _with_first_spend(transactions, days, totals)
     end = ibis.date(calibration_end)
     return per_customer.select(
@@ -93,8 +94,8 @@ def repeat_summary(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Tabl
 
     `transactions` are clean rows (customer_id, ordered_at, amount; see `segkit.intake.cleaning`)
     as a DataFrame or an engine table; with a boolean `refund` column (the rows as the calibration
-    period knew them, `segkit.evaluate.next_period.as_known`), a holdout day of refunds alone is no
-    purchase day. `summary.attrs` records time_unit, calibration_end,
+    period knew them, `segkit.intake.as_known.as_known`), a day of refunds alone is no purchase
+    day (its refunds, of purchases of the holdout's other days, do not count: the holdout counts days). `summary.attrs` records time_unit, calibration_end,
     observation_end and customers_first_seen_after_calibration.
 
     Raises ParamsError for an unknown time_unit or observation_end before calibration_end, and
