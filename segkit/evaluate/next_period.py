@@ -385,16 +385,18 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     # their calibration orders' bits; counted once fetched (a distinct of the customers' categories
     # and its join were a quarter of the query)
     bit = {} if kinds is None else {"bit": category_bit(t.category, kinds)}
+    refunds = "returned_at" in table.columns  # else no row is a refund: nothing to count apart
     rows = t.filter(dated).select(
         "customer_id", "ordered_at", order_id=t.order_id if "order_id" in t.columns else ibis.null("string"),
         amount=exact, cast_amount=t.amount.cast(amount_type(minor_unit)),
-        held=t.ordered_at >= ibis.timestamp(boundary), refund=t.refund, **bit)
+        held=t.ordered_at >= ibis.timestamp(boundary), **({"refund": t.refund} if refunds else {}), **bit)
     per_order = rows.group_by(["customer_id", "order_id", "held"]).aggregate(
         spend=rows.amount.sum(), cast_spend=rows.cast_amount.sum(), first=rows.ordered_at.min(),
-        bought=rows.count(where=~rows.refund), last_bought=rows.ordered_at.max(where=~rows.refund),
-        last=rows.ordered_at.max(), **({} if kinds is None else {"bits": rows.bit.bit_or()}))
+        last=rows.ordered_at.max(), **({} if kinds is None else {"bits": rows.bit.bit_or()}),
+        **({"bought": rows.count(where=~rows.refund), "last_bought": rows.ordered_at.max(where=~rows.refund)}
+           if refunds else {}))
     # an order of refunds alone (a cancellation that found no purchase) is no order on either side
-    purchase = per_order.bought > 0
+    purchase = per_order.bought > 0 if refunds else ibis.literal(True)
     before, after = ~per_order.held & purchase, per_order.held
     numbered = per_order.order_id.notnull()
     window_start = ibis.date(calibration_end - dt.timedelta(days=activity_days))
@@ -409,7 +411,7 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
         holdout_orders=per_order.count(where=numbered & after & purchase),
         holdout_revenue=per_order.spend.sum(where=after).cast("float64"),
         cast_spend=per_order.cast_spend.sum(where=after),
-        last=per_order.last_bought.max(),
+        last=(per_order.last_bought if refunds else per_order["last"]).max(),
         **({} if kinds is None else {"categories": per_order.bits.bit_or(where=before).fill_null(0)}))
     if "category" in t.columns and kinds is None:  # too many categories for a bit mask: their own count
         named = t.filter(dated & (t.ordered_at < ibis.timestamp(boundary)) & t.category.notnull()).select(
