@@ -419,3 +419,19 @@ def test_a_month_on_the_command_line_replaces_the_files_as_of(params, notebooks,
     assert (effective.as_of, effective.month, effective.as_of_date.isoformat()) == (None, "2024-06", "2024-06-30")
     assert "--month 2024-06 replaces as_of 2024-12-31 of k.yaml" in said
     assert (tmp_path / "reports" / "k-2024-06.failed").is_dir()
+
+
+def test_a_source_whose_header_lacks_a_column_is_refused_before_any_notebook(notebooks, tmp_path, monkeypatch):
+    """The file's header is read first (`check_source`, as `segkit check` does): a column the map
+    names that the file lacks is one message naming the file, and no kernel starts, no folder is made."""
+    from segkit.errors import DataError
+
+    data = tmp_path / "orders.csv"
+    data.write_text("a,b\n1,2\n", encoding="utf-8")
+    params = write_params(tmp_path, "k", source={"kind": "file", "transactions": {"path": str(data)}})
+    calls = []
+    monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, AssertionError("must not run")))
+    reports = tmp_path / "reports"
+    with pytest.raises(DataError, match=r'orders\.csv: column "customer_id" \(for customer_id\) is not there'):
+        run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+    assert calls == [] and not reports.exists()

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from segkit.errors import SegkitError
+from segkit.intake.sources import check_source
 from segkit.params import MONTH_PATTERN, Params, load_params, require_source
 from segkit.classify.rfm import load_segment_map
 from segkit.report.exports import export_run
@@ -89,8 +90,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
 
     A run name that already has a good report is refused (a `ReportError`, before any work) unless
     `force`: then the new report replaces it and its month's rows in the history are replaced.
-    Every failure is a `ReportError` (or the `ParamsError` of a bad params file, raised before any
-    work) naming what failed and what to do; the last good report of the same name stays in place.
+    Every failure is a `ReportError` (or the `ParamsError` of a bad params file, or the `DataError`
+    of a source whose header the run would refuse, `segkit.intake.sources.check_source`: raised
+    before any work) naming what failed and what to do; the last good report of the same name stays in place.
     """
     started = time.perf_counter()
     params_path = Path(params_path).resolve()
@@ -103,6 +105,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
         overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
     require_source(params, params_path)
+    # and on what the source's header already tells (a file not there, a column not in it): said as
+    # `segkit check` says it, not from inside 01_cleaning once its kernel has started
+    check_source(params.source, params_path, rules=params.cleaning)
     if params.source.kind == "database" and params.source.database is not None:
         params.source.database.password()  # and on a password variable that is not set
     notebooks = notebooks_for(params)
