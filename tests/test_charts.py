@@ -225,3 +225,21 @@ def test_a_class_has_one_colour_on_both_sides_of_the_flow_chart():
     assert len({matplotlib.colors.to_hex(node.get_facecolor()) for node in nodes}) == 3  # one colour per class
     assert plots.flow_colours(["champions", "lost", "new"]) == {"champions": plots.PALETTE[0],
                                                                 "lost": plots.PALETTE[1], "new": "#c8c8c8"}
+
+
+def test_long_item_names_are_cut_so_their_labels_do_not_overlap():
+    """A product heatmap of long names (a UCI product, a Chinese listing title): each tick label at
+    most LABEL_WIDTH columns wide (a Chinese character two), ending in "…" where cut; short names whole."""
+    import unicodedata
+
+    names = ["SET OF 3 CAKE TINS PANTRY DESIGN", "儿童保温杯316不锈钢带吸管大容量上学专用", "mugs"]
+    matrix = pd.DataFrame([[120.0, 80.0, 100.0]], columns=names, index=["champions"])
+    fig = plots.category_index_heatmap(matrix, "en", item="product")
+    labels = [label.get_text() for label in fig.axes[0].get_xticklabels()]
+
+    def width(text):
+        return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+    assert labels[2] == "mugs" and labels[0].endswith("…") and labels[1].endswith("…")
+    assert labels[0].startswith("SET OF 3 CAKE") and labels[1].startswith("儿童保温杯")
+    assert max(width(label) for label in labels) <= plots.LABEL_WIDTH

@@ -621,6 +621,33 @@ def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = Non
     return fig
 
 
+LABEL_WIDTH = 24  # a tick label's width at most, in columns (a Chinese character takes two)
+
+
+def short_label(text, width: int = LABEL_WIDTH) -> str:
+    """`text` cut to at most `width` display columns (East Asian wide characters count two: the
+    Unicode East Asian Width property), ending in "…" when cut: a long product name as a tick label
+    that does not run into its neighbours.
+
+    >>> short_label("Set of 3 Cake Tins Pantry Design, red"), short_label("儿童保温杯316不锈钢带吸管大容量上学专用")
+    ('Set of 3 Cake Tins Pant…', '儿童保温杯316不锈钢带吸…')
+    """
+    import unicodedata
+
+    text = str(text)
+    used, kept = 0, []
+    for char in text:
+        used += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+        kept.append(char)
+        if used > width:
+            break
+    else:
+        return text
+    while sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in kept) > width - 1:
+        kept.pop()
+    return "".join(kept).rstrip() + "…"
+
+
 def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "category", row_names=None):
     """The index of each group (rows) buying each item (columns), 100 = all customers, as a diverging
     heatmap centred on 100 (from `segkit.crosssell.mix_matrix`); `row_names` turns a group code into
@@ -631,6 +658,8 @@ def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "categor
     shown = matrix.astype(float)
     if row_names is not None:
         shown.index = [row_names(i) for i in shown.index]
+    shown.columns = [short_label(c) for c in shown.columns]  # long product names: cut, not overlapping
+    shown.index = [short_label(i, 2 * LABEL_WIDTH) for i in shown.index]
     fig, ax = _figure(min(2.5 + 0.62 * shown.shape[1], 14), 1.3 + 0.38 * max(len(shown), 4))
     annotate = _annotations(shown, lambda v: numbers.decimal_number(v, lang, 0)) if shown.shape[1] <= 20 else False
     sns.heatmap(shown, ax=ax, cmap=DIVERGING, center=100, annot=annotate, fmt="",
