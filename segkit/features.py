@@ -75,9 +75,12 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
     # lines to orders first, then orders to customers: two plain aggregations, no COUNT(DISTINCT)
     # over the lines (an order is recent when any of its lines is: when its last line is)
     masked = kinds is not None and "category" in t.columns
+    # with returns marked, a category counts where its lines of an order net to more than zero: one
+    # cancelled in full within its order was not bought (one more grouping, only then)
+    netted = "category" in t.columns and "returned_at" in t.columns
     per_order = t.group_by(["customer_id", "order_id"]).aggregate(
         spend=amount.sum(), first=t.ordered_at.min(), last=t.ordered_at.max(),
-        **({"bits": category_bit(t.category, kinds).bit_or()} if masked else {}))
+        **({"bits": category_bit(t.category, kinds).bit_or()} if masked and not netted else {}))
     numbered = per_order.order_id.notnull()
     revenue = per_order.spend.sum()
     metrics = dict(
@@ -87,15 +90,35 @@ def customer_features_expr(transactions: ibis.Table, as_of: dt.date, activity_da
         revenue=(ibis.greatest(revenue, 0) if floor_revenue else revenue).cast("float64"),
         first_purchase=per_order["first"].min().date(),
         last_purchase=per_order["last"].max().date(),
-        **({"categories": per_order.bits.bit_or().fill_null(0)} if masked else {}),
+        **({"categories": per_order.bits.bit_or().fill_null(0)} if masked and not netted else {}),
     )
     per_customer = per_order.group_by("customer_id").aggregate(**metrics)
-    if "category" in t.columns and not masked:
+    if netted:
+        per_customer = with_bought_categories(per_customer, t.mutate(_exact=amount), "_exact", kinds if masked else None)
+    elif "category" in t.columns and not masked:
         named = t.filter(t.category.notnull()).select("customer_id", "category").distinct()
         kinds_of = named.group_by("customer_id").aggregate(_kinds=named.count())
         per_customer = per_customer.left_join(kinds_of, "customer_id").select(
             per_customer, categories=kinds_of._kinds.fill_null(0))
     return with_derived_features(per_customer, as_of)
+
+
+def with_bought_categories(per_customer: ibis.Table, lines: ibis.Table, amount: str = "amount",
+                           kinds: tuple[str, ...] | None = None) -> ibis.Table:
+    """`per_customer` (one row per customer_id) with column categories from `lines` (customer_id,
+    order_id, category and the exact `amount` column): the categories whose lines of an order net to
+    more than zero (a category cancelled in full within its order was not bought), as a bit mask
+    with `kinds` (`category_kinds`; counted by `count_bits`), else their count; 0 for a customer with
+    none. For lines where returns are marked (netted cancellations among them)."""
+    items = lines.group_by(["customer_id", "order_id", "category"]).aggregate(_net=lines[amount].sum())
+    items = items.filter(items.category.notnull() & (items._net > 0))
+    if kinds is not None:
+        found = items.group_by("customer_id").aggregate(_found=category_bit(items.category, kinds).bit_or())
+    else:
+        named = items.select("customer_id", "category").distinct()
+        found = named.group_by("customer_id").aggregate(_found=named.count())
+    joined = per_customer.left_join(found, per_customer.customer_id == found.customer_id)
+    return joined.select(*[per_customer[c] for c in per_customer.columns], categories=joined._found.fill_null(0))
 
 
 def with_derived_features(per_customer: ibis.Table, as_of: dt.date) -> ibis.Table:

@@ -455,3 +455,41 @@ def test_the_clean_rows_file_says_how_each_cancellation_was_matched(tmp_path):
     rows = pd.read_parquet(tmp_path / "data" / "clean_transactions.parquet").set_index("source_row")
     assert {"return_match", "return_of", "return_document", "returned_at"} <= set(rows.columns)
     assert rows.loc[5, "return_match"] == "product" and rows.loc[5, "return_document"] == "C536379"
+
+
+CATEGORY_RETURNS = """customer,order,date,amount,category
+A,O1,2024-03-01,100.00,shoes
+A,O1,2024-03-01,10.00,socks
+A,CO1,2024-03-04,-10.00,socks
+A,O2,2024-04-01,30.00,hats
+A,O2,2024-04-01,20.00,socks
+A,CO2,2024-04-05,-5.00,socks
+B,O3,2024-03-10,50.00,shoes
+"""
+
+
+@pytest.mark.parametrize("masks", [True, False])
+def test_a_category_cancelled_in_full_within_its_order_was_not_bought(tmp_path, masks, monkeypatch):
+    """A's socks of O1 were cancelled in full (netted into O1): not a category she bought there; her
+    socks of O2, cancelled in part, were. So A bought shoes, hats and socks (3), as the features, the
+    month-start features and the next-period test's calibration features count them, with the
+    categories' bit masks or without."""
+    import segkit.evaluate.next_period
+    import segkit.features
+    from segkit.evaluate.next_period import calibration_periods
+    from segkit.monthly.activity import features_at_month_starts
+
+    if not masks:  # the count by a distinct of (customer, category), as for PostgreSQL
+        monkeypatch.setattr(segkit.features, "category_kinds", lambda table: None)
+        monkeypatch.setattr(segkit.evaluate.next_period, "category_kinds", lambda table: None)
+    columns = {**SMALL_COLUMNS, "category": "category"}
+    result = clean(source(tmp_path, CATEGORY_RETURNS, columns), order_prefix="C")
+    f = customer_features(None, result.scored, result.as_of).set_index("customer_id")
+    assert f["categories"].to_dict() == {"A": 3, "B": 1}
+    march = customer_features(None, result.scored.filter(result.scored.ordered_at < pd.Timestamp("2024-04-01")),
+                              dt.date(2024, 3, 31)).set_index("customer_id")
+    assert march.loc["A", "categories"] == 1  # shoes only, by the end of March
+    starts = features_at_month_starts(None, result.scored, [dt.date(2024, 4, 1)], columns=["categories"])
+    assert starts.set_index("customer_id").loc["A", "categories"] == 1
+    periods = calibration_periods(result.known_lines, dt.date(2024, 3, 31), AS_OF)
+    assert periods.features.set_index("customer_id")["categories"].to_dict() == {"A": 1, "B": 1}

@@ -375,7 +375,7 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     `kinds`: the table's categories (`segkit.features.category_kinds`, at most MASK_CATEGORIES); with them, column
     categories is a bit mask of each customer's calibration categories (bit i: `kinds[i]`), to be
     counted (`segkit.features.count_bits`); without, the count itself."""
-    from segkit.features import with_derived_features
+    from segkit.features import with_bought_categories, with_derived_features
     from segkit.intake.cleaning import amount_type, exact_amount
 
     t = as_known(table, calibration_end, None if end is None else (end - pd.Timedelta(days=1)).date())
@@ -384,15 +384,18 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     # each category a bit: an order's categories are the OR of its lines' bits, a customer's the OR of
     # their calibration orders' bits; counted once fetched (a distinct of the customers' categories
     # and its join were a quarter of the query)
-    bit = {} if kinds is None else {"bit": category_bit(t.category, kinds)}
     refunds = "returned_at" in table.columns  # else no row is a refund: nothing to count apart
+    # with returns marked, a category counts where its lines of an order net to more than zero
+    netted = refunds and "category" in t.columns
+    bit = {} if kinds is None or netted else {"bit": category_bit(t.category, kinds)}
     rows = t.filter(dated).select(
         "customer_id", "ordered_at", order_id=t.order_id if "order_id" in t.columns else ibis.null("string"),
         amount=exact, cast_amount=t.amount.cast(amount_type(minor_unit)),
-        held=t.ordered_at >= ibis.timestamp(boundary), **({"refund": t.refund} if refunds else {}), **bit)
+        held=t.ordered_at >= ibis.timestamp(boundary), **({"refund": t.refund} if refunds else {}),
+        **({"category": t.category} if netted else {}), **bit)
     per_order = rows.group_by(["customer_id", "order_id", "held"]).aggregate(
         spend=rows.amount.sum(), cast_spend=rows.cast_amount.sum(), first=rows.ordered_at.min(),
-        last=rows.ordered_at.max(), **({} if kinds is None else {"bits": rows.bit.bit_or()}),
+        last=rows.ordered_at.max(), **({"bits": rows.bit.bit_or()} if bit else {}),
         **({"bought": rows.count(where=~rows.refund), "last_bought": rows.ordered_at.max(where=~rows.refund)}
            if refunds else {}))
     # an order of refunds alone (a cancellation that found no purchase) is no order on either side
@@ -412,8 +415,10 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
         holdout_revenue=per_order.spend.sum(where=after).cast("float64"),
         cast_spend=per_order.cast_spend.sum(where=after),
         last=(per_order.last_bought if refunds else per_order["last"]).max(),
-        **({} if kinds is None else {"categories": per_order.bits.bit_or(where=before).fill_null(0)}))
-    if "category" in t.columns and kinds is None:  # too many categories for a bit mask: their own count
+        **({"categories": per_order.bits.bit_or(where=before).fill_null(0)} if bit else {}))
+    if netted:  # the calibration lines' categories bought (net above zero in their order)
+        per_customer = with_bought_categories(per_customer, rows.filter(~rows.held), "amount", kinds)
+    elif "category" in t.columns and kinds is None:  # too many categories for a bit mask: their own count
         named = t.filter(dated & (t.ordered_at < ibis.timestamp(boundary)) & t.category.notnull()).select(
             "customer_id", "category").distinct()
         counted = named.group_by("customer_id").aggregate(kinds=named.count())

@@ -523,7 +523,13 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
     recent_orders = "orders_recent" in wanted
     if has_category:
         named = t.filter(t.category.notnull())
-        bought = named.group_by(["customer_id", "category"]).aggregate(first_day=named._day.min())
+        if "returned_at" in t.columns:  # returns marked: a category cancelled in full within its order was not bought
+            items = named.group_by(["customer_id", "order_id", "category"]).aggregate(
+                _net=named._amount.sum(), first_day=named._day.min())
+            items = items.filter(items._net > 0)
+            bought = items.group_by(["customer_id", "category"]).aggregate(first_day=items.first_day.min())
+        else:
+            bought = named.group_by(["customer_id", "category"]).aggregate(first_day=named._day.min())
         bought = bought.mutate(period=period(bought.first_day))
         bought = bought.group_by(["customer_id", "period"]).aggregate(_kinds=bought.count())
         cells = cells.left_join(bought, _same_cell(cells, bought, null_safe)).select(cells, bought._kinds)
