@@ -222,6 +222,10 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
         values["refunded_words"] = t(f"returns.refunded.{refunded}", lang, orders=summary.get("orders_refunded", 0),
                                      purchases=summary.get("lines_refunded_purchases", 0),
                                      cancels=summary.get("lines_refunded_cancels", 0))
+    by_status = summary.get("lines_by_status", 0)
+    values["status_words"] = t(f"returns.by_status.{summary['action']}", lang, lines=by_status,
+                               amount=Money(summary.get("amount_by_status", 0.0), currency),
+                               orders=summary.get("orders_by_status", 0)) if by_status else ""
     return f"cleaning.returns.{summary['action']}", values
 
 

@@ -418,8 +418,9 @@ def test_an_order_whose_status_says_cancelled_is_no_purchase_and_takes_nothing_f
         aside = result.quarantine.set_index("source_row")
         assert aside.loc[[3, 4], "reason"].tolist() == ["refunded_order"] * 2
         assert aside.loc[3, "detail"] == 'cancelled in full (its status says so on every line): order "2"'
-        # keep counts the orders a cancellation netted to zero (kept); this one is set aside, in set_aside's count
-        assert result.returns["orders_refunded"] == (1 if refunded_orders == "set_aside" else 0)
+        # an order refunded by its status on every line is counted apart from those a cancellation netted to zero
+        assert (result.returns["orders_refunded"], result.returns["orders_by_status"]) == (0, 1)
+        assert result.returns["lines_by_status"] == 2 and result.returns["amount_by_status"] == 25.0
 
 
 def test_a_marketplace_line_refunded_by_its_status_is_no_purchase_and_is_not_taken_twice(tmp_path):
@@ -493,3 +494,47 @@ def test_a_category_cancelled_in_full_within_its_order_was_not_bought(tmp_path, 
     assert starts.set_index("customer_id").loc["A", "categories"] == 1
     periods = calibration_periods(result.known_lines, dt.date(2024, 3, 31), AS_OF)
     assert periods.features.set_index("customer_id")["categories"].to_dict() == {"A": 1, "B": 1}
+
+
+def test_drop_says_the_revenue_net_would_count_for_lines_refunded_by_their_status(tmp_path):
+    """With `drop`, "revenue if netted" is what `net` counts: the 已退款 line of order 7 is the purchase
+    itself (no line of its own to reduce), so netting takes nothing off the order's other line; the
+    refund record of order 9 (a twin line) would be netted. Before: 96.00 and 30.00 taken off again."""
+    text = ("订单编号,会员ID,下单时间,商品名称,数量,实付金额,订单状态\n"
+            "7,V1,2024-05-01,保温杯,1,240.30,已完成\n7,V1,2024-05-01,手机壳,1,96.00,已退款\n"
+            "8,V1,2024-05-10,零食,2,30.00,已退款\n"
+            "9,V2,2024-05-03,饮料,1,12.00,已完成\n9,V2,2024-05-03,饮料,1,12.00,已退款\n9,V2,2024-05-03,茶,1,8.00,已完成\n")
+    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "product": "商品名称",
+               "quantity": "数量", "amount": "实付金额", "status": "订单状态"}
+    dropped = clean(source(tmp_path, text, columns), status_values=["已退款"], action="drop").returns
+    netted = clean(source(tmp_path, text, columns), status_values=["已退款"]).returns
+    assert dropped["gross_revenue"] == pytest.approx(240.30 + 12.00 + 8.00)
+    assert dropped["amount_by_status"] == pytest.approx(96.00 + 30.00) == netted["amount_by_status"]
+    assert dropped["revenue_if_netted"] == pytest.approx(netted["net_revenue"]) == pytest.approx(240.30 + 8.00)
+    assert dropped["kept_matched"] == pytest.approx(12.00)  # order 9's refund record, which its twin kept
+    # net's own figures: bought (the refunded lines at their amounts as bought), and revenue after
+    assert netted["gross_revenue"] == pytest.approx(240.30 + 96.00 + 30.00 + 12.00 + 12.00 + 8.00 - 12.00)
+    assert (netted["lines_by_status"], netted["orders_by_status"]) == (2, 1)
+
+
+@pytest.mark.parametrize("action", ["net", "drop"])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_returns_sentence_says_the_lines_refunded_by_their_status(tmp_path, action, lang):
+    from segkit.i18n import returns_sentence, t
+
+    text = ("订单编号,会员ID,下单时间,实付金额,订单状态\n7,V1,2024-05-01,240.30,已完成\n7,V1,2024-05-01,96.00,已退款\n"
+            "8,V1,2024-05-10,30.00,已退款\n")
+    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额",
+               "status": "订单状态"}
+    summary = clean(source(tmp_path, text, columns), status_values=["已退款"], action=action).returns
+    key, values = returns_sentence(summary, lang)
+    said = t(key, lang, **values)
+    assert "126.00" in said
+    if action == "net":
+        assert ("2 lines are marked refunded by their status" if lang == "en" else "2 行按状态标为已退款") in said
+        assert ("Revenue is 240.30 after netting (366.30 of purchases)" if lang == "en"
+                else "冲减后销售额为 240.30（购买合计 366.30）") in said
+    else:
+        assert ("Of the lines set aside, 2 (126.00) are marked refunded" if lang == "en"
+                else "被隔离的行中有 2 行（126.00）按状态标为已退款") in said
+        assert ("netted (`action: net`) it would be 240.30" if lang == "en" else "若冲减（`action: net`）则为 240.30") in said

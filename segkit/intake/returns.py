@@ -151,6 +151,10 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
                        ordered_at=ibis.ifelse(is_cancel, out._k_at.coalesce(out.ordered_at), out.ordered_at))
     out = out.mutate(**changes)
     out = out.drop(*[col for col in out.columns if col.startswith("_k_")])
+    if action == "drop" and "_return_own" in t.columns:  # for `returns_summary`'s revenue as net counts it
+        alone = _refunded_by_status(t, t.reason == "return").select("_s_row")
+        out = out.left_join(alone, out.source_row == alone._s_row)
+        out = out.mutate(status_refund=out._s_row.notnull()).drop("_s_row")
     if refunded is None:
         return out
     # the purchase lines of an order cancelled in full and the cancellations matched to it (an
@@ -174,16 +178,9 @@ def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
     set aside: as `refunded_order` when no line of its order is left (the order was cancelled in
     full), else as `return`."""
     used = t.reason.isnull()
-    keys = [t.customer_id, t.order_id, t["product"]] if "product" in t.columns else [t.customer_id, t.order_id,
-                                                                                      t.amount.abs()]
+    alone = _refunded_by_status(t, used)
     bought = t.filter(used & ~t._return)
-    twins = bought.select(_t_customer=keys[0], _t_order=keys[1], _t_key=keys[2]).distinct()
     orders = bought.select(_o_customer=bought.customer_id, _o_order=bought.order_id).distinct()
-    own = t.filter(used & t._return & t._return_own)
-    own = own.select(_s_row=own.source_row, _s_customer=own.customer_id, _s_order=own.order_id,
-                     _s_key=own["product"] if "product" in t.columns else own.amount.abs())
-    alone = own.anti_join(twins, [own._s_customer == twins._t_customer, own._s_order == twins._t_order,
-                                  own._s_key == twins._t_key])
     flagged = alone.left_join(orders, [alone._s_customer == orders._o_customer, alone._s_order == orders._o_order])
     flagged = flagged.select(_s_row=flagged._s_row, _s_whole=flagged._o_order.isnull())
     joined = t.left_join(flagged, t.source_row == flagged._s_row)
@@ -196,7 +193,25 @@ def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
         (hit, ibis.literal('refunded by its status, not a purchase (the rest of the order stays): order "').concat(
             joined.order_id, '"')),
         else_=joined.detail)
-    return joined.select(*[joined[c] for c in t.columns if c not in ("reason", "detail")], reason=reason, detail=detail)
+    return joined.select(*[joined[c] for c in t.columns if c not in ("reason", "detail")], reason=reason, detail=detail,
+                         status_refund=hit)
+
+
+def _refunded_by_status(t: ibis.Table, considered) -> ibis.Table:
+    """The lines a status marks as refunded at their amount as bought (`_return_own`, among the rows
+    `considered`) that have no purchase line to be a refund record of (no unmarked line used of the
+    same order and product, or of the same amount where there is no product): purchases refunded,
+    as marketplace exports write them. Columns _s_row (source_row), _s_customer, _s_order, _s_key;
+    lazy. With `action: drop`, `net_returns` marks them (`status_refund`) for `returns_summary`."""
+    keys = [t.customer_id, t.order_id, t["product"]] if "product" in t.columns else [t.customer_id, t.order_id,
+                                                                                      t.amount.abs()]
+    bought = t.filter(t.reason.isnull() & ~t._return)
+    twins = bought.select(_t_customer=keys[0], _t_order=keys[1], _t_key=keys[2]).distinct()
+    own = t.filter(considered & t._return & t._return_own)
+    own = own.select(_s_row=own.source_row, _s_customer=own.customer_id, _s_order=own.order_id,
+                     _s_key=own["product"] if "product" in t.columns else own.amount.abs())
+    return own.anti_join(twins, [own._s_customer == twins._t_customer, own._s_order == twins._t_order,
+                                 own._s_key == twins._t_key])
 
 
 def _refunded_orders(c: ibis.Table, found: ibis.Table, purchases: ibis.Table) -> ibis.Table:
@@ -303,12 +318,17 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     customer's purchase orders); customers with a cancellation, and those whose last date would
     have been a cancellation (`recency_kept`). With `drop`, how much of the cancelled revenue
     cancels purchases in the data, which the purchases kept (`kept_matched`), and the revenue had
-    it been netted (`revenue_if_netted`). Amounts are summed exactly, then given as floats. Five
+    it been netted (`revenue_if_netted`: as `net` would count it, where a line its status marks as
+    refunded with no purchase line of its own is the purchase itself, `refunded_by_status`, and
+    reduces no other line). Amounts are summed exactly, then given as floats. Five
     small queries in the engine."""
     t = judged
     cancels = t.filter(t.return_match.notnull())
+    # lines a status marks as refunded that are the purchase itself (`net`: set aside before matching;
+    # `drop`: among the cancellations): a purchase and its refund in one line
+    status = t.status_refund.fill_null(False) if "status_refund" in t.columns else ibis.literal(False)
     # the purchases used, and those of orders cancelled in full (set aside with their cancellations)
-    purchases = t.filter((t.reason.isnull() | (t.reason == "refunded_order")) & t.return_match.isnull())
+    purchases = t.filter((t.reason.isnull() | (t.reason == "refunded_order")) & t.return_match.isnull() & ~status)
     per_match = cancels.group_by("return_match").aggregate(lines=cancels.count(), amount=cancels.amount.abs().sum())
     per_match = {row["return_match"]: row for row in per_match.to_pyarrow().to_pylist()}
     exact = {name: per_match[name]["amount"] if name in per_match else 0 for name in MATCHES}
@@ -320,7 +340,7 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     # purchases, and in net mode the cancellations netted into them (an order cancelled in full too:
     # set aside together, it nets to zero; counted apart)
     refunded = t.reason == "refunded_order"
-    used = t.filter(t.reason.isnull() | refunded)
+    used = t.filter((t.reason.isnull() | refunded) & ~status)
     is_purchase = used.return_match.isnull()
     order = used.customer_id.concat("\x1f", used.order_id)
     refunded_line = used.reason == "refunded_order"
@@ -331,6 +351,15 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
                           refunded_cancels=used.count(where=~is_purchase & refunded_line)
                           ).to_pyarrow().to_pylist()[0]
     gross = sums["gross"] or 0
+    own = t.filter(status)
+    by_status = own.aggregate(lines=own.count(), amount=own.amount.abs().sum(), orders=(
+        own.customer_id.concat("\x1f", own.order_id)).nunique(where=own.reason == "refunded_order")
+                              ).to_pyarrow().to_pylist()[0]
+    summary["lines_by_status"] = int(by_status["lines"] or 0)
+    summary["amount_by_status"] = float(by_status["amount"] or 0)
+    summary["orders_by_status"] = int(by_status["orders"] or 0)
+    if action == "net":  # bought, then refunded: in the purchases' total, and not in revenue
+        gross += by_status["amount"] or 0
     summary["gross_revenue"] = float(gross)
     summary["net_revenue"] = float(sums["net"] or 0)
     summary["orders"] = int(sums["orders"] or 0)
@@ -361,7 +390,16 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     summary["recency_kept"] = int(later.filter(later.last_return > later["last"]).count().to_pyarrow().as_py())
     if action == "drop":  # the purchases keep what was cancelled; netting would have taken it off
         summary["kept_matched"] = float(exact["order_number"] + exact["product"])
-        summary["revenue_if_netted"] = float(gross - sum(exact.values()))
+        # but a line its status marks as refunded, with no purchase line of its own to reduce, is the
+        # purchase itself: `net` sets it aside (never in gross here), it takes nothing off another
+        alone = alone_matched = 0
+        if "status_refund" in t.columns:  # marked by `net_returns`
+            own = cancels.filter(cancels.status_refund)
+            found = own.aggregate(total=own.amount.abs().sum(), matched=own.amount.abs().sum(
+                where=own.return_match.isin(["order_number", "product"]))).to_pyarrow().to_pylist()[0]
+            alone, alone_matched = found["total"] or 0, found["matched"] or 0
+            summary["kept_matched"] = float(exact["order_number"] + exact["product"] - alone_matched)
+        summary["revenue_if_netted"] = float(gross - sum(exact.values()) + alone)
     return summary
 
 
