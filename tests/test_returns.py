@@ -446,6 +446,8 @@ def test_a_marketplace_line_refunded_by_its_status_is_no_purchase_and_is_not_tak
     from segkit.i18n import detail_text
 
     assert detail_text(detail, "zh") == '状态标明此行已退款，不是购买（订单其余部分保留）：订单 "7"'
+    # set aside at the amounts as the file writes them (the purchase, not a refund of it)
+    assert result.quarantine.set_index("source_row").loc[[3, 4], "amount"].tolist() == [96.00, 30.00]
     row = result.clean.set_index("source_row")
     assert row.loc[6, "return_match"] == "order_number" and row.loc[6, "amount"] == -12.0
 

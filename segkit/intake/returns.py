@@ -154,7 +154,8 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     if action == "drop" and "_return_own" in t.columns:  # for `returns_summary`'s revenue as net counts it
         alone = _refunded_by_status(t, t.reason == "return").select("_s_row")
         out = out.left_join(alone, out.source_row == alone._s_row)
-        out = out.mutate(status_refund=out._s_row.notnull()).drop("_s_row")
+        own = out._s_row.notnull()  # the purchase itself: set aside at its amount as bought
+        out = out.mutate(status_refund=own, amount=ibis.ifelse(own, out.amount.abs(), out.amount)).drop("_s_row")
     if refunded is None:
         return out
     # the purchase lines of an order cancelled in full and the cancellations matched to it (an
@@ -193,8 +194,10 @@ def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
         (hit, ibis.literal('refunded by its status, not a purchase (the rest of the order stays): order "').concat(
             joined.order_id, '"')),
         else_=joined.detail)
-    return joined.select(*[joined[c] for c in t.columns if c not in ("reason", "detail")], reason=reason, detail=detail,
-                         status_refund=hit)
+    # the purchase itself, set aside at its amount as bought (marked lines were made negative, as refunds)
+    amount = ibis.ifelse(hit, joined.amount.abs(), joined.amount)
+    return joined.select(*[joined[c] if c != "amount" else amount.name("amount") for c in t.columns
+                           if c not in ("reason", "detail")], reason=reason, detail=detail, status_refund=hit)
 
 
 def _refunded_by_status(t: ibis.Table, considered) -> ibis.Table:
