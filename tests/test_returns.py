@@ -540,3 +540,21 @@ def test_the_returns_sentence_says_the_lines_refunded_by_their_status(tmp_path, 
         assert ("Of the lines set aside, 2 (126.00) are marked refunded" if lang == "en"
                 else "被隔离的行中有 2 行（126.00）按状态标为已退款") in said
         assert ("netted (`action: net`) it would be 240.30" if lang == "en" else "若冲减（`action: net`）则为 240.30") in said
+
+
+def test_status_values_that_no_row_holds_are_said_with_the_statuses_there(tmp_path):
+    """status_values [已退款, 已退货] where the export writes 退款成功: nothing is marked by status, and a
+    note (01 and the terminal) says so with the statuses the rows hold, the most frequent first."""
+    from segkit.i18n import note_message, t
+
+    text = ("订单编号,会员ID,下单时间,实付金额,订单状态\n1,V1,2024-05-01,10.00,交易成功\n2,V1,2024-05-02,12.00,交易成功\n"
+            "3,V2,2024-05-03,-12.00,退款成功\n4,V3,2024-05-04,8.00, 交易成功\n")
+    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额",
+               "status": "订单状态"}
+    result = clean(source(tmp_path, text, columns), status_values=["已退款", "已退货"])
+    note = next(n for n in result.notes if n["key"] == "status_values_unmatched")
+    assert note["seen"] == '"交易成功" (3), "退款成功" (1)' and note["values"] == "已退款, 已退货"
+    key, values = note_message(note)
+    assert "退款成功" in t(key, "zh", **values) and "status_values" in t(key, "en", **values)
+    matched = clean(source(tmp_path, text, columns), status_values=[" 退款成功 "])
+    assert not any(n["key"] == "status_values_unmatched" for n in matched.notes)

@@ -393,6 +393,10 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         notes.append({"key": "month_to_date", "month": f"{as_of:%Y-%m}", "as_of": as_of.isoformat(),
                       "days": as_of.day, "month_days": days_in_month})
         result = replace(result, notes=tuple(notes))
+    unmatched = _status_values_unmatched(judged, rules.returns.status_values)
+    if unmatched:  # no row's status is one of them: returns marked by status are then left unmarked
+        notes.append(unmatched)
+        result = replace(result, notes=tuple(notes))
     repeated = _rows_set_aside(ledger, "duplicate_order_line")
     if repeated:  # the same in every order-line column, other in one the map leaves out: maybe a genuine line
         notes.append({"key": "duplicate_order_lines", "rows": repeated})
@@ -418,6 +422,25 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
 def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
     return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
+
+
+def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
+    """The note `status_values_unmatched` when `cleaning.returns.status_values` are given and no row's
+    status is one of them (compared as the rule compares: blanks trimmed, case ignored): with the
+    statuses the rows do hold, the most frequent first (at most five, with their rows), so that a
+    misspelt value (已退款 for 退款成功) is seen, not silently left unmarked. None otherwise."""
+    if not values or "status" not in judged.columns:
+        return None
+    wanted = [str(v).strip().lower() for v in values]
+    status = judged.status.cast("string").strip()
+    if judged.filter(status.lower().isin(wanted)).count().to_pyarrow().as_py():
+        return None
+    held = judged.select(_status=status)
+    held = held.filter(held._status.notnull() & (held._status != ""))
+    held = held.group_by("_status").aggregate(rows=held.count())
+    top = held.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
+    return {"key": "status_values_unmatched", "values": ", ".join(map(str, values)),
+            "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
 
 
 def _data_start(judged: ibis.Table, as_of: dt.date) -> dt.date | None:
