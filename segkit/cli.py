@@ -72,6 +72,17 @@ def _use_lang(params: Path, overrides=()) -> None:
     _state["lang"] = lang if lang in ("en", "zh") else "en"
 
 
+def _use_lang_of_run(run_folder: Path) -> None:
+    """Print in the language of a finished run (its manifest's params), English when unreadable."""
+    import json
+
+    try:
+        lang = json.loads((Path(run_folder) / "manifest.json").read_text(encoding="utf-8"))["params"].get("lang")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        lang = None
+    _state["lang"] = lang if lang in ("en", "zh") else "en"
+
+
 def _say(line: str, style: str | None = None) -> None:
     """One line on stderr in the run's language (`segkit.i18n.terminal_text`); `style`, a Rich style
     for the words up to the first colon (e.g. "green" for "done")."""
@@ -282,12 +293,13 @@ def export(run_folder: Annotated[Path, typer.Argument(help="A finished run's fol
                help="The CSV's encoding: utf-8-sig (UTF-8 with BOM, the default) or gb18030.")] = None) -> None:
     """Write (again) the per-customer exports of an existing run into RUN_FOLDER/exports/: CSV, Excel,
     Parquet, and with a PostgreSQL source the table written back to exports.postgres_schema."""
+    _use_lang_of_run(run_folder)
     with _one_message():
         from segkit.report.exports import export_run_folder
 
         chosen = [f.strip() for f in formats.split(",") if f.strip()] if formats is not None else None
         written = export_run_folder(run_folder, formats=chosen, encoding=encoding)
-    err.print(f"[green]done[/]: {len(written)} export{'s' if len(written) != 1 else ''}")
+    _say(f"done: {len(written)} export{'s' if len(written) != 1 else ''}", "green")
     _say_stale(run_folder, "these exports follow the files as they are now, which the report's pages do not show")
     for item in written:
         typer.echo(item)

@@ -13,14 +13,16 @@ from segkit.i18n import terminal_text
 
 # words that stay as they are in a Chinese line: names of formats, tools, options, params keys, segkit's
 # column names and exception classes
-KEPT = {"HTML", "PDF", "DataError", "ParamsError", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
+KEPT = {"HTML", "PDF", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
         "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
         "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
 
 
 def english_left(line: str) -> list[str]:
     """The English words of `line` that are not a path, a params key, a quoted value or a KEPT word."""
-    line = re.sub(r'"[^"]*"|`[^`]*`', "", line)  # values, commands
+    line = re.sub(r'"[^"]*"|`[^`]*`|\'[^\']*\'', "", line)  # values, commands
+    line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
+    line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
     line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*", "", line)  # the data's column names, an error's own words
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
@@ -65,6 +67,23 @@ LINES = [
     "fix source.transactions.columns (or map quantity and unit_price: amount is then their product). The first "
     "row looks like data (1, 2), not column names: add a header row, or set header_row.",
     "error: q.yaml: rfm.bins must be an integer from 2 to 10, got 55",
+    "error: export format 'xls' is not one segkit writes; formats: csv, xlsx, parquet, postgres",
+    "error: --encoding must be one of utf-8-sig, gb18030, got 'big5'",
+    "error: bad.yaml: unknown key 'rfm.binz'; did you mean 'rfm.bins'? (allowed here: bins, class_map, segment_map)",
+    "error: shop.yaml: cleaning.returns.action must be one of 'net' or 'drop', got 'netto'",
+    "error: --set rfm.bins=abc: rfm.bins: input should be a valid integer, unable to parse string as an integer, "
+    "got 'abc'",
+    "error: --month '2025-13' is not a month: write it as YYYY-MM (e.g. 2026-10, months 01 to 12), or `last` for "
+    "the month that ended most recently",
+    "error: --from 2025-06 is after --to 2025-01: the months run from the first to the last",
+    "error: no month from 2026-02 to 2026-03 was written (skipped: the data end on 2025-12-31, before this month)",
+    "error: notebook 01_cleaning failed in cell 5 (MonthNotInData: /tmp/x/orders.csv: the data end on 2025-12-31, "
+    "before the month 2026-03 starts: there is nothing of 2026-03 to report (is the source up to date? a feed may "
+    "be late); run a month up to 2025-12 with --month, or wait for the data); the executed notebook is at "
+    "/tmp/x/r.failed/executed/01_cleaning.ipynb",
+    "error: /tmp/x/orders.csv line 1: bytes b'\\xb6\\xa9' are not utf-8 (invalid start byte); it reads as gb18030: "
+    "state the file's real encoding in source.transactions.encoding, or leave it out to detect",
+    "done: 4 exports",
     "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
     "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",
 ]
@@ -109,3 +128,15 @@ def test_a_backfill_in_chinese_says_each_month_in_chinese(tmp_path):
     assert lines[3] == "[3/3] 2025-01：跳过：数据截止于 2024-12-31，早于这个月"
     assert lines[4].startswith("完成：写入 2 个月") and "跳过 1 个，原因见上" in lines[4]
     assert all(english_left(line) == [] for line in lines), lines
+
+
+def test_segkit_export_speaks_the_language_of_the_run(tmp_path):
+    import json
+
+    run = tmp_path / "shop"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({"params": {"run_name": "shop", "lang": "zh",
+                                                              "source": {"kind": "demo"}}}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["export", str(run), "--encoding", "big5"])
+    assert result.exit_code != 0
+    assert "错误：--encoding 必须是以下之一：utf-8-sig, gb18030，实际为 'big5'" in result.output
