@@ -243,3 +243,37 @@ def test_long_item_names_are_cut_so_their_labels_do_not_overlap():
     assert labels[2] == "mugs" and labels[0].endswith("…") and labels[1].endswith("…")
     assert labels[0].startswith("SET OF 3 CAKE") and labels[1].startswith("儿童保温杯")
     assert max(width(label) for label in labels) <= plots.LABEL_WIDTH
+
+
+def test_no_axis_label_of_a_chinese_chart_is_an_english_column_name(charts):
+    """seaborn names an axis after the data's column ("month", "mean", "group"): on a Chinese page
+    each axis label, title and legend title is Chinese (or empty, or a symbol/number)."""
+    import re
+
+    found = []
+    for name, fig in charts["zh"].items():
+        if fig is None:
+            continue
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            texts = [ax.get_xlabel(), ax.get_ylabel(), ax.get_title(), legend.get_title().get_text() if legend else ""]
+            names = r"Calinski-Harabasz|Davies-Bouldin|Ward|Jaccard|Wilson|CLV|RFM"  # methods and terms, as written
+            found += [(name, text) for text in texts if re.search(r"[A-Za-z]{3,}", re.sub(names, "", text))]
+    assert found == []
+
+
+def test_share_ticks_have_the_decimals_their_steps_need():
+    """Retention at 2.5-point steps read 2%, 5%, 8%, 10%, 12% (trial 4): now 2.5%, 5.0% ..., and steps
+    of 10 points stay whole; the months' axis has no English column name."""
+    kpis = pd.DataFrame({"month": pd.date_range("2025-01-01", periods=6, freq="MS"),
+                         "retention_rate": [0.02, 0.05, 0.08, 0.11, 0.14, 0.17],
+                         "repurchase_rate": [0.01, 0.03, 0.05, 0.07, 0.09, 0.12]})
+    fig = plots.monthly_rates(kpis, "zh")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == ""
+    ax.set_yticks([0, 0.025, 0.05, 0.075, 0.1, 0.125])
+    fig.canvas.draw()
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["0.0%", "2.5%", "5.0%", "7.5%", "10.0%", "12.5%"]
+    ax.set_yticks([0, 0.1, 0.2, 0.3])
+    fig.canvas.draw()
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["0%", "10%", "20%", "30%"]

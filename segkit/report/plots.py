@@ -41,9 +41,26 @@ SEQUENTIAL = LinearSegmentedColormap.from_list("blend", [LIGHT_ACCENT, PALETTE[0
 DIVERGING = LinearSegmentedColormap.from_list("blend", [PALETTE[0], "#f7f7f7", PALETTE[3]])
 
 
-def _percent_axis(axis, lang: str, decimals: int = 0) -> None:
-    """Tick labels of a share axis (0.25 = 25%) in the report's language."""
-    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: numbers.percent(v, lang, decimals)))
+class _PercentTicks(matplotlib.ticker.Formatter):
+    """Share tick labels (0.25 = 25%) with as few decimals as the ticks need to be told apart: steps
+    of 2.5 points read 2.5%, 5.0%, 7.5% (whole numbers made 2%, 5%, 8%), steps of 10 points 10%, 20%."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def __call__(self, value, pos=None):
+        ticks = self.axis.get_majorticklocs() if self.axis is not None else [value]
+        points = np.asarray(ticks, dtype=float) * 100
+        decimals = next((d for d in range(3) if np.allclose(points, np.round(points, d), rtol=0, atol=1e-9)), 2)
+        return numbers.percent(value, self.lang, decimals)
+
+
+def _percent_axis(axis, lang: str, decimals: int | None = None) -> None:
+    """Tick labels of a share axis (0.25 = 25%) in the report's language: with `decimals`, or as
+    few as the ticks need (`_PercentTicks`)."""
+    formatter = _PercentTicks(lang) if decimals is None else matplotlib.ticker.FuncFormatter(
+        lambda v, _: numbers.percent(v, lang, decimals))
+    axis.set_major_formatter(formatter)
 
 
 def _number_axis(axis, lang: str, counts: bool = False) -> None:
@@ -256,6 +273,7 @@ def monthly_rates(kpis: pd.DataFrame, lang: str):
                  label=t("col.repurchase_rate", lang), ax=ax)
     _percent_axis(ax.yaxis, lang)
     ax.set_ylim(0, None)
+    ax.set_xlabel("")  # the months speak for themselves (seaborn wrote the column's name, "month")
     ax.legend(frameon=False)
     ax.set_title(t("chart.monthly_rates", lang))
     fig.autofmt_xdate()
@@ -595,6 +613,9 @@ def _axis_name(column: str, lang: str) -> str:
     return column_label(column, lang)
 
 
+SCHEME_KEYS = ("segment", "rfm_class", "cluster")  # the classifications the catalogue names (evaluate.scheme.*)
+
+
 def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = None):
     """Holdout lift of each class over the average customer (`NextPeriodCheck.classes`), one panel
     per classification, classes in order of calibration revenue per customer; the line at 1 is the
@@ -615,7 +636,8 @@ def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = Non
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
             lambda v, _: numbers.decimal_number(round(v, 2), lang, None)))
         ax.set_ylabel("")
-        ax.set_title(str(labels.get(scheme, scheme)), fontsize=10)
+        title = labels.get(scheme) or (t(f"evaluate.scheme.{scheme}", lang) if scheme in SCHEME_KEYS else scheme)
+        ax.set_title(str(title), fontsize=10)
         ax.set_xlabel(t("chart.lift.x", lang))
         ax.spines[["top", "right"]].set_visible(False)
     return fig
