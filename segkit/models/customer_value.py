@@ -106,6 +106,9 @@ class ValueModels:
     # repeat buyers whose repeat purchases net to zero or less (returns): not in the spend model, their
     # expected spend the population's mean (`spend_summary`)
     spend_left_out: int = 0
+    # customers who bought once (x = 0) of all customers fitted: BG/NBD counts each of them alive
+    one_time_buyers: int = 0
+    customers: int = 0
 
     @property
     def unconverged(self) -> set[str]:
@@ -161,7 +164,12 @@ class ValueModels:
             P = spend.params_
             pooled = [("value.spend_pooled", {"q": P["q"], "weight": spend.own_weight_,
                                               "value": P["p"] * P["gamma"] / (P["q"] - 1)})]
-        return (caveat_messages(self.caveats, lang) + limits + left_out + pooled
+        # BG/NBD's dropout comes only after a repeat purchase: a one-time buyer is alive whatever their
+        # recency (Fader, Hardie & Lee 2005); P(alive) says nothing of them, and the page must say so
+        once = [("value.bgnbd_one_time", {"count": self.one_time_buyers,
+                                          "share": self.one_time_buyers / self.customers})] \
+            if self.predicting_key == "bgnbd" and self.one_time_buyers and self.customers else []
+        return (caveat_messages(self.caveats, lang) + limits + left_out + pooled + once
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
     def parameters(self) -> dict:
@@ -241,7 +249,8 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
 
     better = "pareto_nbd" if alternative is not None and rank(alternative) > rank(purchases) else "bgnbd"
     return ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats, limits,
-                       spend_left_out=left_out if gamma_gamma is not None else 0)
+                       spend_left_out=left_out if gamma_gamma is not None else 0,
+                       one_time_buyers=int((summary["x"].to_numpy() == 0).sum()), customers=len(summary))
 
 
 def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12, horizon_unit: str = "months",
