@@ -5,6 +5,7 @@ find them, and the page itself."""
 import datetime as dt
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
@@ -157,3 +158,53 @@ def test_the_page_says_why_the_matrix_and_the_moves_count_customers_differently(
     said = say_each(matrix_notes(replace(migration, new_since=2)), "en").markup
     assert "Customers counted as new in the moves above who had a class last month: 2 (" in said
     assert matrix_notes(replace(migration, gone_since=0, new_since=0)) == []
+
+
+def test_a_slip_that_only_the_moving_thresholds_made_is_said_as_such():
+    """Trial 4: the eight classes' F threshold is the customers' mean orders, 1.95 last month and 2.03
+    now, so every customer with 2 orders fell to "low F" without doing anything. Such a slip is marked
+    moved_by "thresholds" (their features against last month's thresholds give the class they had, and
+    their RFM segment did not slip); one whose recency passed the threshold slipped by what they did."""
+    from segkit.classify.rfm import assign_high_low_classes, load_segment_map
+    from segkit.monthly.stage import moved_by_thresholds
+    from segkit.report.tables import slipped_notes
+
+    class_map = load_segment_map("cn8", basis="mean")
+    rng = np.random.default_rng(0)
+    n = 200
+    base = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "recency_days": rng.integers(10, 400, n).astype(float),
+                         "orders": rng.choice([1, 2, 3], n, p=[0.3, 0.45, 0.25]).astype(float),
+                         "revenue": rng.gamma(2.0, 200.0, n)})
+    base.loc[0, ["recency_days", "orders", "revenue"]] = [20.0, 2.0, 5000.0]  # "x": unchanged, 2 orders
+    base.loc[1, ["recency_days", "orders", "revenue"]] = [20.0, 3.0, 5000.0]  # "y": stops buying
+    previous = base.copy()
+    previous["orders"] = previous["orders"].where(previous.index < 2, previous["orders"].clip(upper=2))
+    previous.loc[2:40, "orders"] = 1.0
+    now = base.copy()
+    now.loc[1, "recency_days"] = 900.0
+    before_classes, before_t = assign_high_low_classes(previous, class_map)
+    after_classes, after_t = assign_high_low_classes(now, class_map)
+    assert before_t["f"] < 2 < after_t["f"]  # 2 orders: high F last month, low now
+    moved = np.flatnonzero(before_classes.to_numpy() != after_classes.to_numpy())
+    slipped = pd.DataFrame({"customer_id": now["customer_id"].to_numpy()[moved], "before": "loyal", "after": "loyal",
+                            "class_before": before_classes.to_numpy()[moved],
+                            "class_after": after_classes.to_numpy()[moved]})
+    marked, thresholds = moved_by_thresholds(slipped, previous, now, class_map, "rfm11")
+    by = marked.set_index("customer_id")["moved_by"]
+    assert by["c0"] == "thresholds" and by["c1"] == "customer"
+    assert thresholds[0]["f"] == pytest.approx(previous["orders"].mean())
+    # a slip of the RFM segment too is the customer's, whatever the thresholds did
+    both = slipped.assign(before="champions", after="at_risk")
+    assert (moved_by_thresholds(both, previous, now, class_map, "rfm11")[0]["moved_by"] == "customer").all()
+    # business thresholds do not move: nothing to mark
+    fixed = load_segment_map("cn8", basis="threshold", thresholds={"recency_days": 90, "orders": 2, "revenue": 500})
+    assert "moved_by" not in moved_by_thresholds(slipped, previous, now, fixed, "rfm11")[0].columns
+
+    class Seen:  # what 06's page reads of the migration
+        pass
+
+    seen = Seen()
+    seen.slipped, seen.class_thresholds = marked, thresholds
+    [(key, values)] = slipped_notes(seen, "en")
+    assert key == "migration.slipped_by_thresholds" and values["count"] == int((marked["moved_by"] == "thresholds").sum())
+    assert "Orders" in values["changes"] and "→" in values["changes"]

@@ -54,6 +54,10 @@ class Migration:
     # customers in the matrix with a class last month whom the moves count as new (their first
     # purchase, as the data now stand, is this month's: an earlier one was cancelled in full since)
     new_since: int = 0
+    # the eight classes' thresholds last month and now ({"r", "f", "m"}), when their basis is the
+    # customers' mean or median (they move with the customers): `slipped` then says, in `moved_by`,
+    # who slipped only because they moved ("thresholds") and who by what they did ("customer")
+    class_thresholds: tuple[dict, dict] | None = None
     segment_map: object = None         # the grid 02 used (its labels name the classes)
     class_map: object = None           # the eight classes' map
 
@@ -152,6 +156,9 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                 is_new = (moves.reindex(current["customer_id"].to_numpy()) == "new").to_numpy()
                 result.new_since = int((is_new & classified).sum())
                 save_stage(data_dir, customer_moves=moves.rename_axis("customer_id").reset_index())
+                if result.slipped is not None and len(result.slipped):
+                    result.slipped, result.class_thresholds = moved_by_thresholds(
+                        result.slipped, previous, features, class_map, segment_map.name)
         result.clusters, result.clusters_reason = _matched_clusters(
             data_dir, features, at_starts, earlier, month, info.get("cluster_features"))
     kpis = monthly_kpis_stage(data_dir)  # computed once per run (03 may have done it already)
@@ -302,6 +309,38 @@ def _slipped_at(before: pd.DataFrame, found: np.ndarray, current: pd.DataFrame, 
     if key is not None:
         moved = moved.sort_values([key, "customer_id"], ascending=[False, True], kind="stable")
     return moved.reset_index(drop=True)
+
+
+def moved_by_thresholds(slipped: pd.DataFrame, previous: pd.DataFrame, features: pd.DataFrame, class_map,
+                        segment_map: str) -> tuple[pd.DataFrame, tuple[dict, dict] | None]:
+    """`slipped` (`_slipped_at`) with column moved_by: "thresholds" for a customer whose eight class
+    slipped only because the classes' thresholds moved (their basis, the customers' mean or median
+    of recency, orders and revenue, is last month's population in `previous`, the month-start
+    features, and this month's in `features`): this month's features against last month's
+    thresholds give the class they had, and their RFM segment did not slip; else "customer". Also
+    the thresholds (last month's, this month's: keys r, f, m). Unchanged (no column, None) when the
+    class map has business thresholds, or is not a high/low map."""
+    from dataclasses import replace
+
+    from segkit.classify.rfm import RFM_FEATURES, assign_high_low_classes, high_low_thresholds
+
+    if getattr(class_map, "kind", None) != "high_low" or class_map.basis not in ("mean", "median"):
+        return slipped, None
+    columns = list(RFM_FEATURES.values())
+    if not set(columns) <= set(previous.columns) or not set(columns) <= set(features.columns):
+        return slipped, None
+    before, now = high_low_thresholds(previous, class_map), high_low_thresholds(features, class_map)
+    fixed = replace(class_map, basis="threshold", thresholds={col: before[dim] for dim, col in RFM_FEATURES.items()})
+    ids = features["customer_id"].astype(str)
+    rows = features.iloc[pd.Index(ids).get_indexer(slipped["customer_id"].astype(str))]
+    then_class, _ = assign_high_low_classes(rows[columns].reset_index(drop=True), fixed)
+    same_class = then_class.to_numpy() == slipped["class_before"].astype(str).to_numpy()
+    segment_slipped = np.zeros(len(slipped), dtype=bool)
+    if segment_map in WATCHED:
+        valuable, at_risk = WATCHED[segment_map]
+        segment_slipped = (slipped["before"].isin(list(valuable)) & slipped["after"].isin(list(at_risk))).to_numpy()
+    moved = slipped.assign(moved_by=np.where(same_class & ~segment_slipped, "thresholds", "customer"))
+    return moved, (before, now)
 
 
 def _long(counts: dict[str, pd.DataFrame]) -> pd.DataFrame | None:

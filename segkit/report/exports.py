@@ -219,7 +219,7 @@ def moved_export_frame(moved: pd.DataFrame, lang: str, segment_map, class_map, m
     recency_days where present), for the CRM as the customer export writes its columns: each class
     as its code and its name in `lang` (before, before_name, after, after_name, class_before,
     class_before_name, ...), money rounded to `minor_unit` decimals, p_alive to 4, recency_days whole
-    days. Last month's segments may come from the fallback grid (`_map_labels` finds its names)."""
+    days, and moved_by, moved_by_name where present (customer, or thresholds: `segkit.monthly.stage.moved_by_thresholds`). Last month's segments may come from the fallback grid (`_map_labels` finds its names)."""
     out = pd.DataFrame(index=moved.index)
     out["customer_id"] = moved["customer_id"].astype("string")
     for column, labels in (("before", None), ("after", None), ("class_before", class_map.labels(lang)),
@@ -233,6 +233,10 @@ def moved_export_frame(moved: pd.DataFrame, lang: str, segment_map, class_map, m
             out[column] = moved[column].astype(float).round(decimals)
     if "recency_days" in moved.columns:
         out["recency_days"] = pd.array(moved["recency_days"].round(), dtype="Int64")
+    if "moved_by" in moved.columns:  # the customer, or the eight classes' thresholds moving with everyone
+        out["moved_by"] = moved["moved_by"].astype("string")
+        out["moved_by_name"] = _labels(moved["moved_by"], {code: t(f"migration.moved_by.{code}", lang)
+                                                           for code in ("customer", "thresholds")})
     return out.reset_index(drop=True)
 
 

@@ -282,6 +282,26 @@ def matrix_notes(migration) -> list[tuple[str, dict]]:
     return notes
 
 
+def slipped_notes(migration, lang: str) -> list[tuple[str, dict]]:
+    """The sentence on the slipped customers who slipped only because the eight classes' thresholds
+    moved with the customers (`segkit.monthly.stage.moved_by_thresholds`), with the thresholds that
+    moved (last month's -> this month's); [] when none did. For `segkit.report.html.say_each`."""
+    slipped = migration.slipped
+    if slipped is None or "moved_by" not in slipped.columns or migration.class_thresholds is None:
+        return []
+    count = int((slipped["moved_by"] == "thresholds").sum())
+    if not count:
+        return []
+    before, now = migration.class_thresholds
+    from segkit.report import numbers
+
+    changes = [f"{t(f'col.{column}', lang)} {numbers.decimal_number(before[dim], lang, 2)} → "
+               f"{numbers.decimal_number(now[dim], lang, 2)}"
+               for dim, column in (("r", "recency_days"), ("f", "orders"), ("m", "revenue"))
+               if round(before[dim], 2) != round(now[dim], 2)]
+    return [("migration.slipped_by_thresholds", {"count": count, "changes": t("presets.list_separator", lang).join(changes)})]
+
+
 def moves_table(migration, lang: str) -> pd.DataFrame | None:
     """Customers per move of the month (new, returning, reactivated, lost, stayed) and their share."""
     if migration.moves is None:
@@ -333,6 +353,8 @@ def slipped_table(slipped: pd.DataFrame, labels: dict, lang: str, rows: int = 20
     for column in ("revenue", "clv", "p_alive", "recency_days"):
         if column in shown.columns:
             frame[column] = shown[column].to_numpy()
+    if "moved_by" in shown.columns:  # the customer, or the classes' thresholds moving with everyone
+        frame["moved_by"] = [t(f"migration.moved_by.{code}", lang) for code in shown["moved_by"]]
     return frame
 
 
