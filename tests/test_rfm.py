@@ -320,3 +320,15 @@ def test_a_feature_missing_for_every_customer_is_unusable_not_an_error():
     assert scores.loc[5, "segment"] != scores.loc[0, "segment"]  # spend still separates them
     with pytest.raises(ValueError, match="missing values in orders"):  # missing for some only: a data error
         RFMScorer().fit(customers([1, 2, 3], [1, np.nan, 2], [1.0, 2, 3]))
+
+
+def test_money_cut_points_are_shown_to_the_currencys_decimals():
+    """Trial 4's 02 page showed a money cut point as 950.446: with the currency's minor unit, M's cut
+    points have its decimals (days and orders keep their own)."""
+    f = customers(recency=list(range(1, 21)), orders=[1, 2] * 10, revenue=[100.0 + 950.446 * i / 19 for i in range(20)])
+    scorer = RFMScorer(bins=3).fit(f)
+    money = scorer.cut_points(2).set_index("dimension").loc["M", "cut_points"].split(", ")
+    assert money and all(len(c.split(".")[1]) == 2 for c in money)
+    assert scorer.cut_points(2).set_index("dimension").loc["R", "cut_points"] == \
+        scorer.cut_points().set_index("dimension").loc["R", "cut_points"]
+    assert scorer.cut_points(0).set_index("dimension").loc["M", "cut_points"].count(".") == 0

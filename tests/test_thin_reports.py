@@ -81,7 +81,7 @@ def test_one_order_report_names_what_the_data_cannot_support(one_order_run):
     _, pages = one_order_run
     assert "no customer bought twice, so there is no time between orders" in pages["02_rfm"]
     for page in ("02_rfm", "08_case_study"):
-        assert "cannot support 7 of the configured standards" in pages[page]
+        assert "cannot support 7 of the tags and ranking criteria in use" in pages[page]
     # the weights used: amount, activity and loyalty renormalised (30:15:10 of 55)
     assert "weights (amount 55%, activity 27%, loyalty 18%)" in pages["02_rfm"]
 

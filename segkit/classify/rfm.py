@@ -204,11 +204,16 @@ class RFMScorer:
         share = oriented.rank(method="first", pct=True).to_numpy()
         return np.clip(np.ceil(share * self.bins), 1, self.bins).astype(int)
 
-    def cut_points(self) -> pd.DataFrame:
-        """Per dimension: how many scores it really has and the cut points (in the feature's units)."""
+    def cut_points(self, minor_unit: int | None = None) -> pd.DataFrame:
+        """Per dimension: how many scores it really has and the cut points (in the feature's units:
+        days, orders, money), as text; with `minor_unit`, M's money to that many decimals (950.45,
+        not 950.446), else six significant digits."""
+        def shown(dim: str, cut: float) -> str:
+            return f"{cut:,.{minor_unit}f}" if dim == "m" and minor_unit is not None else f"{cut:,.6g}"
+
         return pd.DataFrame([
             {"dimension": dim.upper(), "feature": RFM_FEATURES[dim], "bins": self.n_bins_[dim],
-             "cut_points": ", ".join(f"{c:,.6g}" for c in self.cuts_[dim]) or "—"}
+             "cut_points": ", ".join(shown(dim, c) for c in self.cuts_[dim]) or "—"}
             for dim in RFM_FEATURES
         ])
 
