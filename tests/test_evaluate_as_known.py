@@ -114,15 +114,20 @@ K3,O5,2024-05-05,30.00
 """
 
 
+def returns_source(tmp_path, text: str):
+    """The intake of `text` (a CSV of customer, order, date, amount) written in tmp_path."""
+    path = tmp_path / "orders.csv"
+    path.write_text(text, encoding="utf-8")
+    return load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
+        "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
+
+
 def test_a_run_writes_the_orders_cancelled_in_full_and_the_test_reads_them(tmp_path):
     """Through 01's cleaning: K1's order O1, bought in March and cancelled in full in August, is set
     aside (it was never a purchase, as the run sees it now), yet the next-period test counts it in
     K1's calibration period and its refund in the holdout; K2's O3, cancelled within calibration,
     stays out."""
-    path = tmp_path / "orders.csv"
-    path.write_text(RETURNS_FILE, encoding="utf-8")
-    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
-        "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
+    intake = returns_source(tmp_path, RETURNS_FILE)
     data = tmp_path / "data"
     clean_and_save(intake, data, as_of=AS_OF, rules=Cleaning(returns={"order_prefix": "C"}))
     written = pd.read_parquet(data / "refunded_orders.parquet")
@@ -150,10 +155,7 @@ def test_the_repeat_buying_holdout_summary_reads_the_rows_as_known(tmp_path):
     from segkit.features import time_summaries
     from segkit.intake.cleaning import clean_transactions
 
-    path = tmp_path / "orders.csv"
-    path.write_text(RETURNS_FILE, encoding="utf-8")
-    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
-        "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
+    intake = returns_source(tmp_path, RETURNS_FILE)
     result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
                                 rules=Cleaning(returns={"order_prefix": "C"}))
     found = time_summaries(None, result.scored, result.as_of, CAL_END, time_unit="days",
@@ -241,10 +243,7 @@ def test_segments_on_a_send_date_see_the_purchases_as_known_on_it(tmp_path):
     from segkit.crosssell.campaigns import segments_at_send_dates
     from segkit.params import Params
 
-    path = tmp_path / "orders.csv"
-    path.write_text(RETURNS_FILE, encoding="utf-8")
-    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
-        "customer_id": "customer", "order_id": "order", "ordered_at": "date", "amount": "amount"}}}))
+    intake = returns_source(tmp_path, RETURNS_FILE)
     data = tmp_path / "data"
     clean_and_save(intake, data, as_of=AS_OF, rules=Cleaning(returns={"order_prefix": "C"}))
     campaigns = pd.DataFrame({"customer_id": ["K1", "K2", "K3"], "sent_at": pd.to_datetime(["2024-07-01"] * 3)})

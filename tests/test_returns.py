@@ -423,18 +423,23 @@ def test_an_order_whose_status_says_cancelled_is_no_purchase_and_takes_nothing_f
         assert result.returns["lines_by_status"] == 2 and result.returns["amount_by_status"] == 25.0
 
 
+# a 天猫 / 京东 export: each line once, with its final status (已退款 marks the purchase itself, or a
+# refund record of a twin line beside it: order 9)
+MARKETPLACE = ("订单编号,会员ID,下单时间,商品名称,数量,实付金额,订单状态\n"
+               "7,V1,2024-05-01,保温杯,1,240.30,已完成\n7,V1,2024-05-01,手机壳,1,96.00,已退款\n"
+               "8,V1,2024-05-10,零食,2,30.00,已退款\n"
+               "9,V2,2024-05-03,饮料,1,12.00,已完成\n9,V2,2024-05-03,饮料,1,12.00,已退款\n9,V2,2024-05-03,茶,1,8.00,已完成\n")
+MARKETPLACE_COLUMNS = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "product": "商品名称",
+                       "quantity": "数量", "amount": "实付金额", "status": "订单状态"}
+
+
 def test_a_marketplace_line_refunded_by_its_status_is_no_purchase_and_is_not_taken_twice(tmp_path):
     """天猫 / 京东 exports write each line once, with its final status: the 已退款 line is the purchase
     itself. Netted, it took its amount a second time from the order's kept line (order 7: 240.30 kept,
     96.00 refunded) or from the customer's first purchase. It is set aside: as `return` when the rest
     of the order stays, as `refunded_order` when nothing of it does. A refund record of a line in the
     data (the same product at the same amount, beside it) is netted into it as before."""
-    text = ("订单编号,会员ID,下单时间,商品名称,数量,实付金额,订单状态\n"
-            "7,V1,2024-05-01,保温杯,1,240.30,已完成\n7,V1,2024-05-01,手机壳,1,96.00,已退款\n"
-            "8,V1,2024-05-10,零食,2,30.00,已退款\n"
-            "9,V2,2024-05-03,饮料,1,12.00,已完成\n9,V2,2024-05-03,饮料,1,12.00,已退款\n9,V2,2024-05-03,茶,1,8.00,已完成\n")
-    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "product": "商品名称",
-               "quantity": "数量", "amount": "实付金额", "status": "订单状态"}
+    text, columns = MARKETPLACE, MARKETPLACE_COLUMNS
     result = clean(source(tmp_path, text, columns), status_values=["已退款"])
     f = features(result)
     assert f.loc["V1", "revenue"] == pytest.approx(240.30) and f.loc["V1", "orders"] == 1
@@ -502,12 +507,7 @@ def test_drop_says_the_revenue_net_would_count_for_lines_refunded_by_their_statu
     """With `drop`, "revenue if netted" is what `net` counts: the 已退款 line of order 7 is the purchase
     itself (no line of its own to reduce), so netting takes nothing off the order's other line; the
     refund record of order 9 (a twin line) would be netted. Before: 96.00 and 30.00 taken off again."""
-    text = ("订单编号,会员ID,下单时间,商品名称,数量,实付金额,订单状态\n"
-            "7,V1,2024-05-01,保温杯,1,240.30,已完成\n7,V1,2024-05-01,手机壳,1,96.00,已退款\n"
-            "8,V1,2024-05-10,零食,2,30.00,已退款\n"
-            "9,V2,2024-05-03,饮料,1,12.00,已完成\n9,V2,2024-05-03,饮料,1,12.00,已退款\n9,V2,2024-05-03,茶,1,8.00,已完成\n")
-    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "product": "商品名称",
-               "quantity": "数量", "amount": "实付金额", "status": "订单状态"}
+    text, columns = MARKETPLACE, MARKETPLACE_COLUMNS
     dropped = clean(source(tmp_path, text, columns), status_values=["已退款"], action="drop").returns
     netted = clean(source(tmp_path, text, columns), status_values=["已退款"]).returns
     assert dropped["gross_revenue"] == pytest.approx(240.30 + 12.00 + 8.00)
