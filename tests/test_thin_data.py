@@ -139,7 +139,7 @@ def test_unsupported_standards_are_named_once_with_why():
     assert "cannot support 7 of the tags and ranking criteria in use" in text
     assert "the ranking criterion interval (nobody bought twice, so there is no time between orders)" in text
     zh = texts(tables.unsupported_text(profile, rules, p.ranking.weights, "zh"))
-    assert "无法支持 7 项" in zh and "标签“推荐者”（数据中没有NPS调查答复）" in zh
+    assert "无法支持当前使用的 7 项" in zh and "标签“推荐者”（数据中没有NPS调查答复）" in zh
 
 
 def test_every_standard_supported_says_so():
