@@ -69,7 +69,7 @@ def _use_lang(params: Path, overrides=()) -> None:
         key, _, value = str(override).partition("=")
         if key.strip() == "lang":
             lang = value.strip()
-    _state["lang"] = lang if lang in ("en", "zh") else "en"
+    _speak(lang)
 
 
 def _use_lang_of_run(run_folder: Path) -> None:
@@ -80,6 +80,11 @@ def _use_lang_of_run(run_folder: Path) -> None:
         lang = json.loads((Path(run_folder) / "manifest.json").read_text(encoding="utf-8"))["params"].get("lang")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         lang = None
+    _speak(lang)
+
+
+def _speak(lang) -> None:
+    """The language of what the commands print from now on: `lang` when segkit has it, else English."""
     _state["lang"] = lang if lang in ("en", "zh") else "en"
 
 

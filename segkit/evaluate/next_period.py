@@ -42,7 +42,7 @@ import pyarrow as pa
 from segkit.errors import DataError, ParamsError
 from segkit.evaluate.stability import refit_labels
 from segkit.features import category_bit, category_kinds, count_bits
-from segkit.intake.as_known import as_known, with_refunded  # noqa: F401 (re-exported)
+from segkit.intake.as_known import as_known
 from segkit.intake.engines import runs_in_duckdb
 
 SCHEMES = ("segment", "rfm_class", "cluster")  # the classifications compared, in the report's order
