@@ -324,6 +324,36 @@ def test_the_slipped_customers_of_06_migration_go_to_a_neutralised_csv(tmp_path)
     assert read["P(alive)"].tolist() == [0.1235, 0.5] and read["Days since last purchase"].tolist() == [40, 200]
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_customers_set_aside_by_cleaning_go_to_a_csv_of_their_own(tmp_path, lang):
+    """Customers whose revenue after returns is zero or less are in no class and so in no customer
+    file: customers_set_aside.csv names them, with why in the run's language, for the CRM."""
+    from segkit.i18n import t
+
+    folder = fake_run(tmp_path, lang=lang)
+    pd.DataFrame({"customer_id": ["C9", "@SUM(A1)", "C7"], "rule": ["net_negative", "net_zero", "no_purchase"],
+                  "purchase_lines": [2, 1, 0], "return_lines": [3, 1, 2],
+                  "revenue": [-12.346, 0.0, -4.0]}).to_parquet(folder / "data" / "customers_set_aside.parquet")
+    written = export_run_folder(folder, formats=["csv"])
+    target = folder / "exports" / "customers_set_aside.csv"
+    assert written == [str(folder / "exports" / "customers.csv"), str(target)]
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"'@SUM(A1)" in raw  # neutralised, as every export
+    read = pd.read_csv(target, encoding="utf-8-sig", dtype={0: str})
+    assert list(read.columns) == [t(f"exports.col.{c}", lang) for c in
+                                  ("customer_id", "rule", "rule_name", "revenue", "purchase_lines", "return_lines")]
+    assert read.iloc[:, 0].tolist() == ["C9", "'@SUM(A1)", "C7"]
+    assert read.iloc[:, 2].tolist() == [t(f"customer_rule.{r}", lang) for r in ("net_negative", "net_zero", "no_purchase")]
+    assert read.iloc[:, 3].tolist() == [-12.35, 0.0, -4.0] and read.iloc[:, 5].tolist() == [3, 1, 2]
+    # no such customers: no file
+    pd.DataFrame({"customer_id": pd.Series([], dtype=str), "rule": pd.Series([], dtype=str),
+                  "purchase_lines": pd.Series([], dtype="int64"), "return_lines": pd.Series([], dtype="int64"),
+                  "revenue": pd.Series([], dtype=float)}).to_parquet(folder / "data" / "customers_set_aside.parquet")
+    target.unlink()
+    assert export_run_folder(folder, formats=["csv"]) == [str(folder / "exports" / "customers.csv")]
+    assert not target.exists()
+
+
 def test_export_says_which_stage_files_changed_after_the_report(tmp_path):
     """`segkit run NOTEBOOK --force` in a finished report's data folder changes its stage files under
     its pages: `segkit export` still writes, and says which files no longer match the manifest."""

@@ -51,6 +51,7 @@ from segkit.store import json_text
 EXPORT_DIR = "exports"
 FILE_NAMES = {"csv": "customers.csv", "xlsx": "customers.xlsx", "parquet": "customers.parquet"}
 MOVED_FILE = "moved_to_at_risk.csv"  # 06_migration's valuable customers who slipped, for the CRM
+ASIDE_FILE = "customers_set_aside.csv"  # 01_cleaning's customers left out of the classes, and why
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 # OWASP, CSV Injection: a cell starting with one of these may be run as a formula by a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -237,6 +238,25 @@ def moved_export_frame(moved: pd.DataFrame, lang: str, segment_map, class_map, m
         out["moved_by"] = moved["moved_by"].astype("string")
         out["moved_by_name"] = _labels(moved["moved_by"], {code: t(f"migration.moved_by.{code}", lang)
                                                            for code in ("customer", "thresholds")})
+    return out.reset_index(drop=True)
+
+
+def set_aside_export_frame(aside: pd.DataFrame, lang: str, minor_unit: int = 2) -> pd.DataFrame:
+    """01_cleaning's customers set aside (`customers_set_aside`: customer_id, rule, purchase_lines,
+    return_lines, revenue; see `segkit.intake.returns.settle_customers`), for the CRM beside the
+    customer export, which has no row for them: customer_id, rule (net_negative, net_zero or
+    no_purchase: the same in every language) and rule_name (why, in `lang`), revenue after returns
+    rounded to `minor_unit` decimals, purchase_lines and return_lines (whole numbers)."""
+    from segkit.intake.returns import CUSTOMER_RULES
+
+    out = pd.DataFrame(index=aside.index)
+    out["customer_id"] = aside["customer_id"].astype("string")
+    out["rule"] = aside["rule"].astype("string")
+    out["rule_name"] = _labels(aside["rule"], {code: t(f"customer_rule.{code}", lang) for code in CUSTOMER_RULES})
+    out["revenue"] = aside["revenue"].astype(float).round(minor_unit)
+    for column in ("purchase_lines", "return_lines"):
+        if column in aside.columns:
+            out[column] = pd.array(aside[column], dtype="Int64")
     return out.reset_index(drop=True)
 
 
@@ -1620,6 +1640,12 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
                                        basis=params.rfm.class_basis, thresholds=params.rfm.class_thresholds)
             moved = moved_export_frame(moved, params.lang, _grid(params.rfm), classes, params.currency.minor_unit)
             done["moved"] = str(write_csv(moved, out / MOVED_FILE, params.lang, encoding))
+        aside = load_stage(folder / "data", "customers_set_aside", optional=True)
+        if "csv" in chosen and aside is not None and len(aside):
+            # the customers 01_cleaning left out of every class (revenue zero or less after returns): the
+            # customer files have no row for them, so the CRM learns of them here
+            aside = set_aside_export_frame(aside, params.lang, params.currency.minor_unit)
+            done["aside"] = str(write_csv(aside, out / ASIDE_FILE, params.lang, encoding))
         if "parquet" in chosen:
             target = out / FILE_NAMES["parquet"]
             done["parquet"] = str(write_parquet(frame, target, run) if table is None else
@@ -1631,7 +1657,7 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
         comment = f"segkit export of run {run['run']}, data up to {as_of}"
         done["postgres"] = write_postgres(frame if table is None else _frame_of(table), params.source.database,
                                           settings.postgres_schema, settings.postgres_table, comment=comment)
-    written = [done[key] for key in ("csv", "moved", "parquet", "xlsx", "postgres") if key in done]
+    written = [done[key] for key in ("csv", "moved", "aside", "parquet", "xlsx", "postgres") if key in done]
     return written
 
 
