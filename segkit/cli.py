@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
@@ -57,14 +58,20 @@ def _plain(value: object) -> str:
 def _use_lang(params: Path, overrides=()) -> None:
     """Print in the language of the params file (`lang`, or a `--set lang=...`) from now on: read
     from the YAML alone, so a params file that fails validation still gets its message in its
-    language; anything unreadable leaves English."""
+    language; a file that is not valid YAML, from its `lang:` line; a file that is not there, or
+    names no language segkit has, in the terminal's language (`_terminal_lang`)."""
     import yaml
 
     lang = None
     try:
-        lang = (yaml.safe_load(Path(params).read_text(encoding="utf-8")) or {}).get("lang")
-    except (OSError, ValueError, AttributeError, yaml.YAMLError):
-        pass
+        text = Path(params).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        text = ""
+    try:
+        lang = (yaml.safe_load(text) or {}).get("lang")
+    except (ValueError, AttributeError, yaml.YAMLError):
+        found = re.search(r"^lang:[ \t]*[\"']?([A-Za-z_-]+)", text, flags=re.M)
+        lang = found.group(1) if found else None
     for override in overrides or ():
         key, _, value = str(override).partition("=")
         if key.strip() == "lang":
@@ -73,7 +80,7 @@ def _use_lang(params: Path, overrides=()) -> None:
 
 
 def _use_lang_of_run(run_folder: Path) -> None:
-    """Print in the language of a finished run (its manifest's params), English when unreadable."""
+    """Print in the language of a finished run (its manifest's params), the terminal's when unreadable."""
     import json
 
     try:
@@ -83,9 +90,28 @@ def _use_lang_of_run(run_folder: Path) -> None:
     _speak(lang)
 
 
+# a `lang` value that is not one of segkit's but plainly means Chinese: said in Chinese that it is wrong
+_MEANS_CHINESE = re.compile(r"(?i)^(?:zh\b.*|cn|chs|chinese|中文|简体中文)$")
+
+
 def _speak(lang) -> None:
-    """The language of what the commands print from now on: `lang` when segkit has it, else English."""
-    _state["lang"] = lang if lang in ("en", "zh") else "en"
+    """The language of what the commands print from now on: `lang` when segkit has it ("zh" also
+    for a value that means Chinese, e.g. `cn`, whose error is then said in Chinese), else the
+    terminal's language (`_terminal_lang`)."""
+    if isinstance(lang, str) and _MEANS_CHINESE.match(lang.strip()):
+        lang = "zh"
+    _state["lang"] = lang if lang in ("en", "zh") else _terminal_lang()
+
+
+def _terminal_lang() -> str:
+    """"zh" when the terminal's locale is Chinese (the first of LC_ALL, LC_MESSAGES and LANG that is
+    set, as POSIX orders them, e.g. zh_CN.UTF-8), else "en": the language of an error said before
+    any params file names one (a params file that is not there, a command without --params)."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
 
 
 def _say(line: str, style: str | None = None) -> None:
@@ -93,7 +119,7 @@ def _say(line: str, style: str | None = None) -> None:
     for the words up to the first colon (e.g. "green" for "done")."""
     from segkit.i18n import terminal_text
 
-    text = terminal_text(line, _state.get("lang"))
+    text = terminal_text(line, _state.get("lang") or _terminal_lang())
     head = re.match(r"[^:：]{1,30}[:：]", text) if style else None
     if head:
         err.print(f"[{style}]{_plain(head.group(0))}[/]{_plain(text[head.end():])}", highlight=False, soft_wrap=True)

@@ -13,7 +13,7 @@ from segkit.i18n import terminal_text
 
 # words that stay as they are in a Chinese line: names of formats, tools, options, params keys, segkit's
 # column names and exception classes
-KEPT = {"HTML", "PDF", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
+KEPT = {"HTML", "PDF", "YAML", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
         "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
         "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
 
@@ -23,7 +23,7 @@ def english_left(line: str) -> list[str]:
     line = re.sub(r'"[^"]*"|`[^`]*`|\'[^\']*\'', "", line)  # values, commands
     line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
     line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
-    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*", "", line)  # the data's column names, an error's own words
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
     line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
@@ -58,6 +58,12 @@ LINES = [
     "error: /tmp/x/orders.csv: no such file (check source.transactions.path in the params file)",
     "error: /tmp/x/none.yaml: no such params file (look in params/ for the shipped ones)",
     "error: /tmp/x: is a folder, not a file; set source.transactions.path to the file itself",
+    "error: /tmp/x: is a folder, not a params file; give the .yaml file (YAML files there: a.yaml, b.yml)",
+    "error: /dev/null: not a regular file (look in params/ for the shipped ones)",
+    "error: /tmp/x/bad.yaml line 3, column 1: not valid YAML: while parsing a flow sequence, expected ',' or ']', "
+    "but got '<stream end>'",
+    "error: /tmp/x/bad.yaml line 2: not valid YAML: the character U+0007 is not allowed (a control character); "
+    "delete it, or write it in a double-quoted string as \\x..",
     "error: reports/demo already holds a good report of demo (made 2026-12-02 19:29); add --force to replace it "
     "(and its month in the history), or give another run_name or --month",
     'error: notebook 01_cleaning failed in cell 5 (DataError: /tmp/x/bad.csv: column "customer_id" (for '
@@ -140,3 +146,35 @@ def test_segkit_export_speaks_the_language_of_the_run(tmp_path):
     result = CliRunner().invoke(app, ["export", str(run), "--encoding", "big5"])
     assert result.exit_code != 0
     assert "错误：--encoding 必须是以下之一：utf-8-sig, gb18030，实际为 'big5'" in result.output
+
+
+@pytest.mark.parametrize("locale, lang", [({"LANG": "zh_CN.UTF-8"}, "zh"), ({"LC_ALL": "zh_TW.UTF-8", "LANG": "C"}, "zh"),
+                                          ({"LANG": "en_US.UTF-8"}, "en"), ({"LC_ALL": "C", "LANG": "zh_CN.UTF-8"}, "en")])
+def test_before_any_params_file_names_a_language_the_terminals_is_spoken(tmp_path, locale, lang):
+    """A params file that is not there has no `lang`: its error is in the terminal's language (the first
+    of LC_ALL, LC_MESSAGES, LANG that is set)."""
+    env = {"LC_ALL": None, "LC_MESSAGES": None, "LANG": None, **locale}
+    result = CliRunner().invoke(app, ["check", "--params", str(tmp_path / "none.yaml")], env=env)
+    assert result.exit_code != 0
+    said = {"zh": f"错误：{tmp_path / 'none.yaml'}：参数文件不存在（自带的参数文件在 params/ 中）",
+            "en": f"error: {tmp_path / 'none.yaml'}: no such params file"}[lang]
+    assert said in " ".join(result.output.split()), result.output
+
+
+def test_a_params_file_that_is_not_yaml_or_says_cn_is_refused_in_chinese(tmp_path):
+    """A file that is not valid YAML is said in the language of its `lang:` line; `lang: cn` (which segkit
+    does not take) is refused in the Chinese it plainly means, whatever the terminal's language."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("lang: zh\nrun_name: [x\n", encoding="utf-8")
+    env = {"LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
+    result = CliRunner().invoke(app, ["check", "--params", str(broken)], env=env)
+    text = " ".join(result.output.split())
+    assert result.exit_code != 0 and "第 3 行第 1 列：不是有效的 YAML（解析器的原话：" in text, text
+    assert english_left(text) == [], text
+    cn = write_params(tmp_path, "cn", lang="cn")
+    result = CliRunner().invoke(app, ["check", "--params", str(cn)], env=env)
+    text = " ".join(result.output.split())
+    assert result.exit_code != 0 and "lang 必须是以下之一：'en' 或 'zh'，实际为 'cn'" in text, text
+    english = write_params(tmp_path, "fr", lang="fr")
+    result = CliRunner().invoke(app, ["check", "--params", str(english)], env=env)
+    assert "error: " in result.output and "lang must be one of" in " ".join(result.output.split())
