@@ -1,3 +1,5 @@
+import ast
+
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -6,7 +8,7 @@ from hypothesis import strategies as st
 from segkit.errors import DataError, ParamsError
 from segkit.params import load_params
 from segkit.classify.profile import PROFILE_COLUMNS
-from segkit.classify.tags import apply_tags, compile_rule, compile_tags, evaluate, tag_counts
+from segkit.classify.tags import apply_tags, compile_rule, compile_tags, evaluate, rule_text, tag_counts
 
 PROFILE = pd.DataFrame({
     "customer_id": ["a", "b", "c", "d"],
@@ -211,3 +213,33 @@ def test_tag_lists_of_two_rules_with_one_name():
 
     flags = pd.DataFrame([[True, False], [False, True], [True, True], [False, False]], columns=["tag_x", "tag_x"])
     assert list(_tag_lists(flags, ["x", "x"])) == ["x", "x", "x, x", ""]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_shipped_rules_read_as_words_on_the_pages(lang):
+    """The tag table shows each rule in the report's language: column labels, signs, and/or/in as words,
+    segkit's own codes by their names; no params column name or operator of the rule language left."""
+    import re
+
+    from segkit.i18n import column_label
+    from segkit.params import validate_params
+
+    rules = compile_tags(validate_params({}).tags, PROFILE_COLUMNS)
+    shown = tag_counts(apply_tags(PROFILE, rules), rules, lang).set_index("tag")["rule"]
+    lapsing = shown[getattr(next(r for r in rules if r.name == "lapsing_valuable"), lang)]
+    assert lapsing == {"zh": "金额分层 = “高价值” 且 距上次购买天数 > 180",
+                       "en": "Monetary tier = “High value” and Days since last purchase > 180"}[lang]
+    for rule, text in zip(rules, shown):
+        assert not re.search(r"==|>=|<=|!=|\b(?:monetary_tier|recency_days|customer_type|categories)\b", text), text
+        assert column_label(next(n.id for n in ast.walk(rule.tree) if isinstance(n, ast.Name)), lang) in text
+    if lang == "zh":
+        assert all(not re.search(r"\b(?:and|or|in|not)\b", text) for text in shown), list(shown)
+
+
+def test_rule_words_keep_the_rules_grouping_and_values():
+    assert rule_text("not (orders >= 2 or nps < 7)", "en") == "not (Orders ≥ 2 or NPS < 7)"
+    assert rule_text("orders >= 2 and (nps < 7 or categories > 2)", "zh") == "订单数 ≥ 2 且 (NPS净推荐值 < 7 或 购买品类数 > 2)"
+    assert rule_text("revenue / orders > 100.5", "en") == "Revenue ÷ Orders > 100.5"
+    assert rule_text("customer_type not in ['a', 'b']", "zh") == "客户类型 不属于 {“a”, “b”}"
+    assert rule_text("1 < orders <= 5", "zh") == "1 < 订单数 ≤ 5"
+    assert rule_text("note == '<b>x</b>'", "en") == "note = “<b>x</b>”"  # text as written; the page escapes it

@@ -217,11 +217,76 @@ def supported_tags(profile: pd.DataFrame, rules: list[TagRule]) -> list[TagRule]
 
 
 def tag_counts(tagged: pd.DataFrame, rules: list[TagRule], lang: str) -> pd.DataFrame:
-    """Customers per tag, with the rule, in the report's language. Pass `supported_tags(profile, rules)`
-    to leave out the tags this data set cannot support."""
+    """Customers per tag, with the rule in words (`rule_text`), in the report's language. Pass
+    `supported_tags(profile, rules)` to leave out the tags this data set cannot support."""
     total = len(tagged)
-    return pd.DataFrame([{"tag": getattr(r, lang), "rule": r.when, "customers": int(tagged[f"tag_{r.name}"].sum()),
+    return pd.DataFrame([{"tag": getattr(r, lang), "rule": rule_text(r.tree, lang),
+                          "customers": int(tagged[f"tag_{r.name}"].sum()),
                           "customer_share": tagged[f"tag_{r.name}"].mean() if total else 0.0} for r in rules])
+
+
+# the words of a rule in each language: comparisons as signs, in / not in, and / or / not
+_SIGNS = {ast.Eq: "=", ast.NotEq: "≠", ast.Lt: "<", ast.LtE: "≤", ast.Gt: ">", ast.GtE: "≥",
+          ast.Add: "+", ast.Sub: "−", ast.Mult: "×", ast.Div: "÷"}
+_WORDS = {"en": {ast.In: "is one of", ast.NotIn: "is none of", ast.And: "and", ast.Or: "or", "not": "not",
+                 True: "true", False: "false"},
+          "zh": {ast.In: "属于", ast.NotIn: "不属于", ast.And: "且", ast.Or: "或", "not": "非",
+                 True: "是", False: "否"}}
+# columns whose values are segkit's codes: shown by their names in the language (catalogue key prefix)
+_VALUE_NAMES = {"monetary_tier": "tier.monetary", "frequency_tier": "tier.frequency", "satisfaction": "satisfaction"}
+
+
+def rule_text(rule: str | ast.Expression, lang: str) -> str:
+    """A tag rule (checked by `compile_rule`: its text or its tree) in words for the report's pages:
+    each column by its label in `lang` (`segkit.i18n.column_label`), comparisons as signs (= ≠ ≤ ≥),
+    `in` / `not in`, `and` / `or` / `not` as words, and a value of segkit's own codes (a tier, a
+    satisfaction level) by its name; other text values in quotes, as written.
+
+    >>> rule_text("monetary_tier == 'high' and recency_days > 180", "en")
+    'Monetary tier = “High value” and Days since last purchase > 180'
+    >>> rule_text("customer_type in ['enterprise', 'government']", "zh")
+    '客户类型 属于 {“enterprise”, “government”}'
+    """
+    tree = rule if isinstance(rule, ast.Expression) else ast.parse(rule.strip(), mode="eval")
+    return _words(tree.body, lang, None)
+
+
+def _words(node: ast.AST, lang: str, column: str | None, nested: bool = False) -> str:
+    from segkit.i18n import column_label, messages, t
+
+    words = _WORDS["zh" if lang == "zh" else "en"]
+    if isinstance(node, ast.Name):
+        return column_label(node.id, lang)
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            return words[value]
+        if isinstance(value, str):
+            key = f"{_VALUE_NAMES[column]}.{value}" if column in _VALUE_NAMES else None
+            return f"“{t(key, lang) if key and key in messages() else value}”"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return "{" + ", ".join(_words(e, lang, column) for e in node.elts) + "}"
+    if isinstance(node, ast.BoolOp):
+        text = f" {words[type(node.op)]} ".join(_words(v, lang, None, nested=True) for v in node.values)
+        return f"({text})" if nested else text
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return f"{words['not']} ({_words(node.operand, lang, None)})"
+        return f"-{_words(node.operand, lang, column, nested=True)}"
+    if isinstance(node, ast.BinOp):
+        text = f"{_words(node.left, lang, None, True)} {_SIGNS[type(node.op)]} {_words(node.right, lang, None, True)}"
+        return f"({text})" if nested else text
+    if isinstance(node, ast.Compare):
+        parts, left = [], node.left
+        named = left.id if isinstance(left, ast.Name) else None
+        parts.append(_words(left, lang, None))
+        for op, right in zip(node.ops, node.comparators):
+            sign = words[type(op)] if isinstance(op, (ast.In, ast.NotIn)) else _SIGNS[type(op)]
+            parts += [sign, _words(right, lang, named)]
+            named = right.id if isinstance(right, ast.Name) else named
+        return " ".join(parts)
+    return ast.unparse(node)  # nothing else passes compile_rule
 
 
 def _eval(node: ast.AST, frame: pd.DataFrame):
