@@ -102,7 +102,8 @@ if matrix:
 scorer = segkit.RFMScorer(p.rfm.bins, method=p.rfm.method, ties=p.rfm.ties, cuts=p.rfm.cuts,
                           percentiles=p.rfm.percentiles, max_tied_share=p.rfm.max_tied_share)
 check, why = timed("next_period_stage", lambda: segkit.next_period_stage(
-    segkit.stage_table(data_dir, "clean_transactions", optional=True), lang, info.get("calibration_end"),
+    (segkit.known_lines_table(data_dir) if hasattr(segkit, "known_lines_table")  # 05's rows; older: the clean rows
+     else segkit.stage_table(data_dir, "clean_transactions", optional=True)), lang, info.get("calibration_end"),
     es.as_of_of(info), scorer, segment_map, class_map, clusterer, p.evaluate.top_share, p.evaluate.random_state))
 found["next_reason"] = why
 if check is not None:

@@ -52,7 +52,8 @@ found["value_models"] = stage.run_info()
 check, reason = timed("holdout_stage", lambda: segkit.holdout_stage(holdout, v.time_unit, p.lang))
 found["holdout_check"], found["holdout_reason"] = check, reason
 nxt, why = timed("next_period_stage", lambda: segkit.next_period_stage(
-    segkit.stage_table(data_dir, "clean_transactions", optional=True), p.lang, info.get("calibration_end"),
+    (segkit.known_lines_table(data_dir) if hasattr(segkit, "known_lines_table")  # 05's rows; older: the clean rows
+     else segkit.stage_table(data_dir, "clean_transactions", optional=True)), p.lang, info.get("calibration_end"),
     es.as_of_of(info), scorer, segment_map, class_map, clusterer, p.evaluate.top_share, p.evaluate.random_state))
 found["next_reason"] = why
 if nxt is not None:
