@@ -58,24 +58,33 @@ def _plain(value: object) -> str:
 def _use_lang(params: Path, overrides=()) -> None:
     """Print in the language of the params file (`lang`, or a `--set lang=...`) from now on: read
     from the YAML alone, so a params file that fails validation still gets its message in its
-    language; a file that is not valid YAML, from its `lang:` line; a file that is not there, or
-    names no language segkit has, in the terminal's language (`_terminal_lang`)."""
+    language; a file that is not valid YAML or not UTF-8 (GBK, as Chinese Windows saves), from its
+    `lang:` line; a file that is not there, or names no language segkit has, in the terminal's
+    language (`_terminal_lang`). Never fails: what it cannot read, the params' own check says."""
     import yaml
+
+    from segkit.params import MAX_BYTES
 
     lang = None
     try:
-        text = Path(params).read_text(encoding="utf-8")
-    except (OSError, ValueError):
-        text = ""
-    try:
-        lang = (yaml.safe_load(text) or {}).get("lang")
-    except (ValueError, AttributeError, yaml.YAMLError):
-        found = re.search(r"^lang:[ \t]*[\"']?([A-Za-z_-]+)", text, flags=re.M)
-        lang = found.group(1) if found else None
+        with Path(params).open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError:
+        data = b""
+    if len(data) <= MAX_BYTES:
+        text = data.decode("utf-8-sig", errors="replace")
+        try:
+            lang = (yaml.safe_load(text) or {}).get("lang")
+        except Exception:  # any YAML segkit refuses (its check says why): the lang: line alone
+            found = re.search(r"^\ufeff?lang:[ \t]*[\"']?([A-Za-z_@.-]+)", text, flags=re.M)
+            lang = found.group(1) if found else None
     for override in overrides or ():
         key, _, value = str(override).partition("=")
         if key.strip() == "lang":
-            lang = value.strip()
+            try:  # as the params read it: YAML (`--set 'lang="zh"'`)
+                lang = yaml.safe_load(value)
+            except yaml.YAMLError:
+                lang = value.strip()
     _speak(lang)
 
 
@@ -91,7 +100,7 @@ def _use_lang_of_run(run_folder: Path) -> None:
 
 
 # a `lang` value that is not one of segkit's but plainly means Chinese: said in Chinese that it is wrong
-_MEANS_CHINESE = re.compile(r"(?i)^(?:zh\b.*|cn|chs|chinese|中文|简体中文)$")
+_MEANS_CHINESE = re.compile(r"(?i)^(?:zh(?:[-_.@].*)?|cn|chs|cht|chinese|中文|简体中文|繁體中文)$")
 
 
 def _speak(lang) -> None:
@@ -104,14 +113,15 @@ def _speak(lang) -> None:
 
 
 def _terminal_lang() -> str:
-    """"zh" when the terminal's locale is Chinese (the first of LC_ALL, LC_MESSAGES and LANG that is
-    set, as POSIX orders them, e.g. zh_CN.UTF-8), else "en": the language of an error said before
-    any params file names one (a params file that is not there, a command without --params)."""
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name, "")
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
+    """"zh" when the terminal's locale is Chinese, else "en": the language of an error said before
+    any params file names one (a params file that is not there, a command without --params). As
+    gettext reads it: LANGUAGE's first entry (unless the locale is C or POSIX), then the first of
+    LC_ALL, LC_MESSAGES and LANG that is set (e.g. zh_CN.UTF-8)."""
+    locale = next((os.environ[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(name)), "")
+    first = os.environ.get("LANGUAGE", "").split(":")[0]
+    if first and locale and locale.split(".")[0] not in ("C", "POSIX"):
+        locale = first
+    return "zh" if locale.lower().startswith("zh") else "en"
 
 
 def _say(line: str, style: str | None = None) -> None:
@@ -344,9 +354,9 @@ def _say_stale(run_folder: Path, consequence: str) -> None:
     changed = stages_changed_since_report(run_folder)
     if changed:
         shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
-        err.print(f"[bold yellow]warning:[/] {shown} in {_plain(run_folder)} changed after the report was made "
-                  f"(e.g. by `segkit run ... --force`): {consequence}; run `segkit report ... --force` with the "
-                  "params you want to make them agree", highlight=False, soft_wrap=True)
+        _say(f"warning: {shown} in {run_folder} changed after the report was made (e.g. by `segkit run ... "
+             f"--force`): {consequence}; run `segkit report ... --force` with the params you want to make them agree",
+             "bold yellow")
 
 
 @app.command()

@@ -13,7 +13,7 @@ from segkit.i18n import terminal_text
 
 # words that stay as they are in a Chinese line: names of formats, tools, options, params keys, segkit's
 # column names and exception classes
-KEPT = {"HTML", "PDF", "YAML", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
+KEPT = {"HTML", "PDF", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
         "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
         "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
 
@@ -23,7 +23,7 @@ def english_left(line: str) -> list[str]:
     line = re.sub(r'"[^"]*"|`[^`]*`|\'[^\']*\'', "", line)  # values, commands
     line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
     line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
-    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|无法读取（[^）]*", "", line)  # the data's column names, an error's own words
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
     line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
@@ -60,6 +60,14 @@ LINES = [
     "error: /tmp/x: is a folder, not a file; set source.transactions.path to the file itself",
     "error: /tmp/x: is a folder, not a params file; give the .yaml file (YAML files there: a.yaml, b.yml)",
     "error: /dev/null: not a regular file (look in params/ for the shipped ones)",
+    "error: /tmp/x/gbk.yaml line 2, byte 3: the file is not UTF-8 (byte 0xd6); it looks like GBK/GB18030 (what "
+    "Chinese Windows saves); save it as UTF-8 (e.g. in Notepad: Save as, Encoding UTF-8)",
+    "error: /tmp/x/p.yaml: cannot be read (Permission denied); check that the file exists and that you may read it",
+    "error: /tmp/x/big.csv: larger than 1,000,000 bytes, too large for a params file; params hold settings, data "
+    "belong in the data files",
+    "warning: data/profile.parquet in reports/demo changed after the report was made (e.g. by `segkit run ... "
+    "--force`): these exports follow the files as they are now, which the report's pages do not show; run "
+    "`segkit report ... --force` with the params you want to make them agree",
     "error: /tmp/x/bad.yaml line 3, column 1: not valid YAML: while parsing a flow sequence, expected ',' or ']', "
     "but got '<stream end>'",
     "error: /tmp/x/bad.yaml line 2: not valid YAML: the character U+0007 is not allowed (a control character); "
@@ -178,3 +186,35 @@ def test_a_params_file_that_is_not_yaml_or_says_cn_is_refused_in_chinese(tmp_pat
     english = write_params(tmp_path, "fr", lang="fr")
     result = CliRunner().invoke(app, ["check", "--params", str(english)], env=env)
     assert "error: " in result.output and "lang must be one of" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("content", [
+    "lang: zh_CN\nrun_name: x\n".encode(),                       # a locale name: Chinese meant, refused in Chinese
+    "\ufefflang: zh\nrun_name: [x\n".encode(),                   # a BOM (read_params_text takes it) and broken YAML
+    "lang: zh\n# 中文注释\nrun_name: x\n".encode("gbk"),         # saved as GBK by Chinese Windows
+    b"lang: zh\nx: " + b"[" * 3000 + b"\n",                      # nested past PyYAML's recursion
+])
+def test_the_params_language_is_found_in_files_segkit_refuses(tmp_path, content):
+    """Whatever keeps a params file from loading, a file that says lang: zh gets its one message in Chinese
+    (never a traceback), on an English terminal."""
+    params = tmp_path / "p.yaml"
+    params.write_bytes(content)
+    result = CliRunner().invoke(app, ["check", "--params", str(params)],
+                                env={"LC_ALL": None, "LC_MESSAGES": None, "LANGUAGE": None, "LANG": "en_US.UTF-8"})
+    text = " ".join(result.output.split())
+    assert result.exit_code != 0 and text.startswith("错误："), text
+    assert "Traceback" not in text and isinstance(result.exception, (SystemExit, type(None))), text
+
+
+def test_a_quoted_lang_override_and_languages_list_are_read_as_the_params_and_gettext_read_them(tmp_path):
+    params = write_params(tmp_path, "en", lang="en")
+    english = {"LC_ALL": None, "LC_MESSAGES": None, "LANGUAGE": None, "LANG": "en_US.UTF-8"}
+    result = CliRunner().invoke(app, ["check", "--params", str(params), "--set", 'lang="zh"', "--set", "foo=1"],
+                                env=english)
+    assert " ".join(result.output.split()).startswith("错误：--set foo=1"), result.output
+    missing = str(tmp_path / "none.yaml")
+    said = CliRunner().invoke(app, ["check", "--params", missing], env={**english, "LANGUAGE": "zh_CN:en"}).output
+    assert said.startswith("错误："), said
+    said = CliRunner().invoke(app, ["check", "--params", missing],
+                              env={**english, "LANG": "C", "LANGUAGE": "zh_CN:en"}).output
+    assert said.startswith("error: "), said  # gettext: LANGUAGE counts only where a locale is set
