@@ -243,3 +243,17 @@ def test_rule_words_keep_the_rules_grouping_and_values():
     assert rule_text("customer_type not in ['a', 'b']", "zh") == "客户类型 不属于 {“a”, “b”}"
     assert rule_text("1 < orders <= 5", "zh") == "1 < 订单数 ≤ 5"
     assert rule_text("note == '<b>x</b>'", "en") == "note = “<b>x</b>”"  # text as written; the page escapes it
+
+
+@pytest.mark.parametrize("value", [100000.5, 1234567.89, 0.1234567, 1e-07, 2.5e+20])
+def test_a_rules_number_is_shown_with_every_digit_it_compares_with(value):
+    shown = rule_text(f"revenue > {value!r}", "en").rsplit(" ", 1)[1]
+    assert float(shown) == value, shown
+
+
+def test_rule_words_leave_no_doubt_about_values_signs_and_sides():
+    # a value holding the quote marks is not read as two values
+    assert rule_text("customer_type in ['a', 'x” or “y']", "en") == "Customer type is one of {“a”, 'x” or “y'}"
+    assert rule_text("orders > - -5", "en") == "Orders > -(-5)"
+    assert rule_text("'high' == monetary_tier", "zh") == "“高价值” = 金额分层"  # the code named on either side
+    assert rule_text("nps == None", "zh") == "NPS净推荐值 = 缺失" and rule_text("nps != None", "en") == "NPS ≠ missing"

@@ -229,9 +229,9 @@ def tag_counts(tagged: pd.DataFrame, rules: list[TagRule], lang: str) -> pd.Data
 _SIGNS = {ast.Eq: "=", ast.NotEq: "≠", ast.Lt: "<", ast.LtE: "≤", ast.Gt: ">", ast.GtE: "≥",
           ast.Add: "+", ast.Sub: "−", ast.Mult: "×", ast.Div: "÷"}
 _WORDS = {"en": {ast.In: "is one of", ast.NotIn: "is none of", ast.And: "and", ast.Or: "or", "not": "not",
-                 True: "true", False: "false"},
+                 True: "true", False: "false", None: "missing"},
           "zh": {ast.In: "属于", ast.NotIn: "不属于", ast.And: "且", ast.Or: "或", "not": "非",
-                 True: "是", False: "否"}}
+                 True: "是", False: "否", None: "缺失"}}
 # columns whose values are segkit's codes: shown by their names in the language (catalogue key prefix)
 _VALUE_NAMES = {"monetary_tier": "tier.monetary", "frequency_tier": "tier.frequency", "satisfaction": "satisfaction"}
 
@@ -259,12 +259,14 @@ def _words(node: ast.AST, lang: str, column: str | None, nested: bool = False) -
         return column_label(node.id, lang)
     if isinstance(node, ast.Constant):
         value = node.value
-        if isinstance(value, bool):
+        if value is None or isinstance(value, bool):
             return words[value]
         if isinstance(value, str):
             key = f"{_VALUE_NAMES[column]}.{value}" if column in _VALUE_NAMES else None
-            return f"“{t(key, lang) if key and key in messages() else value}”"
-        return f"{value:g}" if isinstance(value, float) else str(value)
+            shown = t(key, lang) if key and key in messages() else value
+            # a value that holds the quotes themselves is shown as Python writes it: never read as two values
+            return repr(shown) if "“" in shown or "”" in shown else f"“{shown}”"
+        return repr(value) if isinstance(value, float) else str(value)  # every digit the rule compares with
     if isinstance(node, (ast.List, ast.Tuple)):
         return "{" + ", ".join(_words(e, lang, column) for e in node.elts) + "}"
     if isinstance(node, ast.BoolOp):
@@ -273,18 +275,23 @@ def _words(node: ast.AST, lang: str, column: str | None, nested: bool = False) -
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.Not):
             return f"{words['not']} ({_words(node.operand, lang, None)})"
-        return f"-{_words(node.operand, lang, column, nested=True)}"
+        operand = _words(node.operand, lang, column, nested=True)
+        negative = isinstance(node.operand, ast.UnaryOp) or operand.startswith("-")
+        return f"-({operand})" if negative else f"-{operand}"
     if isinstance(node, ast.BinOp):
         text = f"{_words(node.left, lang, None, True)} {_SIGNS[type(node.op)]} {_words(node.right, lang, None, True)}"
         return f"({text})" if nested else text
     if isinstance(node, ast.Compare):
-        parts, left = [], node.left
-        named = left.id if isinstance(left, ast.Name) else None
-        parts.append(_words(left, lang, None))
-        for op, right in zip(node.ops, node.comparators):
-            sign = words[type(op)] if isinstance(op, (ast.In, ast.NotIn)) else _SIGNS[type(op)]
-            parts += [sign, _words(right, lang, named)]
-            named = right.id if isinstance(right, ast.Name) else named
+        operands = [node.left, *node.comparators]
+        # each value named as the column it is compared with, on either side
+        names = [o.id if isinstance(o, ast.Name) else None for o in operands]
+        parts = []
+        for i, operand in enumerate(operands):
+            if i:
+                op = node.ops[i - 1]
+                parts.append(words[type(op)] if isinstance(op, (ast.In, ast.NotIn)) else _SIGNS[type(op)])
+            beside = (names[i - 1] if i else None) or (names[i + 1] if i + 1 < len(names) else None)
+            parts.append(_words(operand, lang, beside))
         return " ".join(parts)
     return ast.unparse(node)  # nothing else passes compile_rule
 
