@@ -345,12 +345,15 @@ def test_customers_set_aside_by_cleaning_go_to_a_csv_of_their_own(tmp_path, lang
     assert read.iloc[:, 0].tolist() == ["C9", "'@SUM(A1)", "C7"]
     assert read.iloc[:, 2].tolist() == [t(f"customer_rule.{r}", lang) for r in ("net_negative", "net_zero", "no_purchase")]
     assert read.iloc[:, 3].tolist() == [-12.35, 0.0, -4.0] and read.iloc[:, 5].tolist() == [3, 1, 2]
-    # no such customers: no file
+    # no such customers (any more): no file, and none left by the export before
     pd.DataFrame({"customer_id": pd.Series([], dtype=str), "rule": pd.Series([], dtype=str),
                   "purchase_lines": pd.Series([], dtype="int64"), "return_lines": pd.Series([], dtype="int64"),
                   "revenue": pd.Series([], dtype=float)}).to_parquet(folder / "data" / "customers_set_aside.parquet")
-    target.unlink()
     assert export_run_folder(folder, formats=["csv"]) == [str(folder / "exports" / "customers.csv")]
+    assert not target.exists()
+    (folder / "data" / "customers_set_aside.parquet").unlink()
+    target.write_text("stale")
+    export_run_folder(folder, formats=["csv"])
     assert not target.exists()
 
 

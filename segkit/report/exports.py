@@ -1646,6 +1646,10 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
             # customer files have no row for them, so the CRM learns of them here
             aside = set_aside_export_frame(aside, params.lang, params.currency.minor_unit)
             done["aside"] = str(write_csv(aside, out / ASIDE_FILE, params.lang, encoding))
+        if "csv" in chosen:  # a list an earlier export wrote that the run no longer has: not left for a CRM to import
+            for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
+                if key not in done:
+                    (out / name).unlink(missing_ok=True)
         if "parquet" in chosen:
             target = out / FILE_NAMES["parquet"]
             done["parquet"] = str(write_parquet(frame, target, run) if table is None else
