@@ -94,6 +94,23 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
+    def compose_mapping_node(self, anchor):
+        """A mapping, refused when it gives a key twice: YAML keeps the last one, so a second `cleaning:`
+        block at the end of a file silently drops the whole first one."""
+        node = super().compose_mapping_node(anchor)
+        seen: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.value == "<<":  # a merge key may repeat
+                continue
+            line = key.start_mark.line + 1
+            if (key.tag, key.value) in seen:
+                first = seen[(key.tag, key.value)]
+                where = f"line {line}" if first == line else f"lines {first} and {line}"
+                raise ParamsError(f"{self.origin} {where}: the key {shown(key.value, 40)} is given twice in the same "
+                                  "block, and the second would replace the whole first; keep one (merge the two blocks)")
+            seen[(key.tag, key.value)] = line
+        return node
+
 
 def _scalar_checked(constructor):
     def construct(loader, node):

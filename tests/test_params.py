@@ -197,6 +197,27 @@ def test_too_many_aliases_deep_nesting_and_cycles_each_give_one_message(tmp_path
         load_params(write(tmp_path, "x: &a [1, *a]\n"))
 
 
+@pytest.mark.parametrize("text, says", [
+    ("cleaning:\n  duplicates: drop\nrfm:\n  bins: 4\ncleaning:\n  duplicates: keep\n", "lines 1 and 5: the key 'cleaning'"),
+    ("run_name: a\nrun_name: b\n", "lines 1 and 2: the key 'run_name'"),
+    ("rfm:\n  bins: 4\n  bins: 5\n", "lines 2 and 3: the key 'bins'"),
+    ("rfm: {bins: 4, bins: 5}\n", "line 1: the key 'bins'"),
+])
+def test_a_key_given_twice_is_refused_not_the_last_one_kept(tmp_path, text, says):
+    """YAML keeps the last of two equal keys: a second `cleaning:` block at the end of a file would
+    silently drop the whole first one (its returns' status values among them)."""
+    with pytest.raises(ParamsError, match=re.escape(says) + ".*given twice"):
+        load_params(write(tmp_path, text))
+
+
+def test_merge_keys_and_equal_keys_in_different_blocks_are_fine(tmp_path):
+    from segkit.params import load_yaml
+
+    merged = load_yaml("a: &b {bins: 4}\nrfm:\n  <<: *b\n  <<: *b\n", "p.yaml")
+    assert merged["rfm"] == {"bins": 4}
+    assert load_params(write(tmp_path, "rfm:\n  bins: 4\ncluster:\n  k_min: 4\n")).cluster.k_min == 4
+
+
 def test_a_large_file_is_refused_before_it_is_parsed(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("# " + "x" * 1_000_100 + "\n", encoding="utf-8")

@@ -60,6 +60,8 @@ LINES = [
     "error: /tmp/x: is a folder, not a file; set source.transactions.path to the file itself",
     "error: /tmp/x: is a folder, not a params file; give the .yaml file (YAML files there: a.yaml, b.yml)",
     "error: /dev/null: not a regular file (look in params/ for the shipped ones)",
+    "error: /tmp/x/p.yaml lines 3 and 40: the key 'cleaning' is given twice in the same block, and the second would "
+    "replace the whole first; keep one (merge the two blocks)",
     "error: /tmp/x/gbk.yaml line 2, byte 3: the file is not UTF-8 (byte 0xd6); it looks like GBK/GB18030 (what "
     "Chinese Windows saves); save it as UTF-8 (e.g. in Notepad: Save as, Encoding UTF-8)",
     "error: /tmp/x/p.yaml: cannot be read (Permission denied); check that the file exists and that you may read it",
