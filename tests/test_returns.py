@@ -558,3 +558,20 @@ def test_status_values_that_no_row_holds_are_said_with_the_statuses_there(tmp_pa
     assert "退款成功" in t(key, "zh", **values) and "status_values" in t(key, "en", **values)
     matched = clean(source(tmp_path, text, columns), status_values=[" 退款成功 "])
     assert not any(n["key"] == "status_values_unmatched" for n in matched.notes)
+
+
+def test_a_status_copied_from_the_file_matches_and_one_that_matches_nothing_is_said(tmp_path):
+    """status_values copied from the export with its full-width comma match the rows (whose text the
+    cleaning made ASCII); a value of several that matches nothing is named, with the other statuses."""
+    text = ("订单编号,会员ID,下单时间,实付金额,订单状态\n1,V1,2024-05-01,10.00,交易成功\n"
+            "2,V1,2024-05-02,12.00,\"卖家已发货，等待买家确认\"\n3,V2,2024-05-03,8.00,交易成功\n"
+            "4,V2,2024-05-04,9.00,交易关闭\n")
+    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额",
+               "status": "订单状态"}
+    result = clean(source(tmp_path, text, columns), status_values=["卖家已发货，等待买家确认", "交易关闭", "已退款"])
+    aside = result.ledger[result.ledger["outcome"] == "set_aside"].set_index("rule")["rows"]
+    assert aside.sum() == 2 and aside["refunded_order"] == 2, result.ledger  # the two status lines, no purchase
+    note = next(n for n in result.notes if n["key"] == "status_values_unmatched")
+    assert note["values"] == "已退款" and note["seen"] == '"交易成功" (2)'
+    every = clean(source(tmp_path, text, columns), status_values=["卖家已发货，等待买家确认", "交易关闭"])
+    assert not any(n["key"] == "status_values_unmatched" for n in every.notes)

@@ -32,8 +32,8 @@ from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
 from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals,
-                                   fixes_per_row, is_text, parse_amount, parse_datetime, parse_id, parse_text,
-                                   refuse_odd_values, to_minor_units)
+                                   fixes_per_row, is_text, normalised_value, parse_amount, parse_datetime, parse_id,
+                                   parse_text, refuse_odd_values, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -424,22 +424,32 @@ def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
     return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
 
 
+def status_keys(values) -> list[str]:
+    """`cleaning.returns.status_values` as the rule compares them with the rows' statuses: as the
+    status column's text is after the text fixes (`segkit.intake.parsing.normalised_value`: a value
+    copied from the file with its full-width comma matches), case ignored."""
+    return [normalised_value(v).lower() for v in values]
+
+
 def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
-    """The note `status_values_unmatched` when `cleaning.returns.status_values` are given and no row's
-    status is one of them (compared as the rule compares: blanks trimmed, case ignored): with the
-    statuses the rows do hold, the most frequent first (at most five, with their rows), so that a
-    misspelt value (已退款 for 退款成功) is seen, not silently left unmarked. None otherwise."""
+    """The note `status_values_unmatched` when some of `cleaning.returns.status_values` match no row's
+    status (compared as the rule compares them, `status_keys`): the values that match nothing, and
+    the statuses the rows hold that are not among the values, the most frequent first (at most
+    five, with their rows), so that a misspelt value (已退款 for 退款成功) is seen, not silently left
+    unmarked, whether or not the other values match. None otherwise."""
     if not values or "status" not in judged.columns:
         return None
-    wanted = [str(v).strip().lower() for v in values]
+    wanted = status_keys(values)
     status = judged.status.cast("string").strip()
-    if judged.filter(status.lower().isin(wanted)).count().to_pyarrow().as_py():
-        return None
-    held = judged.select(_status=status)
+    held = judged.select(_status=status, _key=status.lower())
     held = held.filter(held._status.notnull() & (held._status != ""))
-    held = held.group_by("_status").aggregate(rows=held.count())
-    top = held.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
-    return {"key": "status_values_unmatched", "values": ", ".join(map(str, values)),
+    found = {row["_key"] for row in held.filter(held._key.isin(wanted)).select("_key").distinct().to_pyarrow().to_pylist()}
+    missing = [value for value, key in zip(values, wanted) if key not in found]
+    if not missing:
+        return None
+    others = held.filter(~held._key.isin(wanted)).group_by("_status").aggregate(rows=ibis._.count())
+    top = others.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
+    return {"key": "status_values_unmatched", "values": ", ".join(map(str, missing)),
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
 
 
@@ -960,10 +970,10 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     check_rule_columns(rules, has)
     marks = []
     by_status = None
-    if returns.order_prefix:
-        marks.append(as_text(t.order_id).startswith(returns.order_prefix))
+    if returns.order_prefix:  # the params' text as the column's text is after the text fixes
+        marks.append(as_text(t.order_id).startswith(normalised_value(returns.order_prefix)))
     if returns.status_values:
-        by_status = t.status.strip().lower().isin([v.strip().lower() for v in returns.status_values])
+        by_status = t.status.strip().lower().isin(status_keys(returns.status_values))
         marks.append(by_status)
     if returns.negative_quantity:
         marks.append(t.quantity < 0)

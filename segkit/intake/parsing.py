@@ -177,6 +177,19 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
                       "unicode_nfc": nfc & present, "full_width": full_width & present}
 
 
+def normalised_value(value: str) -> str:
+    """A value the params give for a text column (a status, an order-number prefix) as the column's
+    text is after `normalise_text`, so that a value copied from the file matches its rows: full-width
+    punctuation made ASCII ("卖家已发货，等待买家确认" is "卖家已发货,等待买家确认" in the clean rows),
+    invisible characters removed, NFC, blanks trimmed; "" for a value of blanks only.
+
+    >>> normalised_value("卖家已发货，等待买家确认 ")
+    '卖家已发货,等待买家确认'
+    """
+    text, _ = normalise_text(pd.Series([str(value)], dtype="object"))
+    return "" if pd.isna(text.iloc[0]) else str(text.iloc[0])
+
+
 def parse_text(values: pd.Series) -> Parsed:
     """Labels (order numbers, categories, products ...): invisible characters removed, NFC, trimmed,
     full-width made ASCII, empty as missing (`normalise_text`)."""
