@@ -218,10 +218,16 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
     if summary["action"] == "net":
         refunded = summary.get("refunded_orders", "set_aside")
         if refunded == "set_aside" and not summary.get("orders_refunded"):
-            refunded = "none"
-        values["refunded_words"] = t(f"returns.refunded.{refunded}", lang, orders=summary.get("orders_refunded", 0),
-                                     purchases=summary.get("lines_refunded_purchases", 0),
-                                     cancels=summary.get("lines_refunded_cancels", 0))
+            # none cancelled by their cancellation lines; those refunded by their status are said below
+            refunded = "by_status_only" if summary.get("orders_by_status") else "none"
+        values["refunded_words"] = ("" if refunded == "by_status_only" else
+                                    t(f"returns.refunded.{refunded}", lang, orders=summary.get("orders_refunded", 0),
+                                      purchases=summary.get("lines_refunded_purchases", 0),
+                                      cancels=summary.get("lines_refunded_cancels", 0)))
+    else:  # drop: the cancellations of purchases from before the data, never a line refunded by its status
+        before = summary["amount_unmatched"] - summary.get("amount_unmatched_by_status", 0.0)
+        values["before_words"] = (t("returns.before_data.drop", lang, amount=Money(before, currency))
+                                  if summary["lines_unmatched"] - summary.get("lines_unmatched_by_status", 0) else "")
     by_status = summary.get("lines_by_status", 0)
     values["status_words"] = t(f"returns.by_status.{summary['action']}", lang, lines=by_status,
                                amount=Money(summary.get("amount_by_status", 0.0), currency),

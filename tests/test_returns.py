@@ -533,12 +533,17 @@ def test_the_returns_sentence_says_the_lines_refunded_by_their_status(tmp_path, 
     said = t(key, lang, **values)
     assert "126.00" in said
     if action == "net":
-        assert ("2 lines are marked refunded by their status" if lang == "en" else "2 行按状态标为已退款") in said
+        assert ("2 lines are marked refunded or cancelled by their status" if lang == "en"
+                else "2 行按状态标为已退款或已取消") in said
+        # order 8, refunded on every line by its status: never also "no order was cancelled in full"
+        assert t("returns.refunded.none", lang) not in said
         assert ("Revenue is 240.30 after netting (366.30 of purchases)" if lang == "en"
                 else "冲减后销售额为 240.30（购买合计 366.30）") in said
     else:
         assert ("Of the lines set aside, 2 (126.00) are marked refunded" if lang == "en"
                 else "被隔离的行中有 2 行（126.00）按状态标为已退款") in said
+        # the purchases themselves, refunded: none cancels a purchase from before the data
+        assert ("before the data" if lang == "en" else "数据起始前") not in said
         assert ("netted (`action: net`) it would be 240.30" if lang == "en" else "若冲减（`action: net`）则为 240.30") in said
 
 
@@ -575,3 +580,19 @@ def test_a_status_copied_from_the_file_matches_and_one_that_matches_nothing_is_s
     assert note["values"] == "已退款" and note["seen"] == '"交易成功" (2)'
     every = clean(source(tmp_path, text, columns), status_values=["卖家已发货，等待买家确认", "交易关闭"])
     assert not any(n["key"] == "status_values_unmatched" for n in every.notes)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_drop_says_the_cancellations_of_purchases_from_before_the_data_and_only_those(tmp_path, lang):
+    from segkit.i18n import returns_sentence, t
+    from segkit.report.html import Money
+
+    text = ("订单编号,会员ID,下单时间,实付金额,订单状态\n7,V1,2024-05-01,240.30,已完成\n8,V1,2024-05-10,30.00,已退款\n"
+            "9,V2,2024-05-12,-20.00,已退款\n10,V2,2024-05-02,50.00,已完成\n")
+    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额",
+               "status": "订单状态"}
+    summary = clean(source(tmp_path, text, columns), status_values=["已退款"], action="drop").returns
+    key, values = returns_sentence(summary, lang)
+    said = t(key, lang, **values)
+    # order 9's refund of 20.00 found no purchase: from before the data; order 8's own line is no such one
+    assert t("returns.before_data.drop", lang, amount=Money(20.0)) in said, said

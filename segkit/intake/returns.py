@@ -396,12 +396,17 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
         # but a line its status marks as refunded, with no purchase line of its own to reduce, is the
         # purchase itself: `net` sets it aside (never in gross here), it takes nothing off another
         alone = alone_matched = 0
+        summary["lines_unmatched_by_status"], summary["amount_unmatched_by_status"] = 0, 0.0
         if "status_refund" in t.columns:  # marked by `net_returns`
             own = cancels.filter(cancels.status_refund)
-            found = own.aggregate(total=own.amount.abs().sum(), matched=own.amount.abs().sum(
-                where=own.return_match.isin(["order_number", "product"]))).to_pyarrow().to_pylist()[0]
+            matched = own.return_match.isin(["order_number", "product"])
+            found = own.aggregate(total=own.amount.abs().sum(), matched=own.amount.abs().sum(where=matched),
+                                  unmatched=own.count(where=~matched)).to_pyarrow().to_pylist()[0]
             alone, alone_matched = found["total"] or 0, found["matched"] or 0
             summary["kept_matched"] = float(exact["order_number"] + exact["product"] - alone_matched)
+            # among the cancellations that found no purchase, but no cancellation of one from before the data
+            summary["lines_unmatched_by_status"] = int(found["unmatched"] or 0)
+            summary["amount_unmatched_by_status"] = float(alone - alone_matched)
         summary["revenue_if_netted"] = float(gross - sum(exact.values()) + alone)
     return summary
 
@@ -409,5 +414,7 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
 def suggests_product_match(summary: dict | None) -> bool:
     """Whether most cancellations found no order with their number under `match: order_number`:
     the sign of cancellations that carry their own document numbers (ERP exports)."""
-    return bool(summary) and summary["match"] == "order_number" and \
-        summary["lines_unmatched"] > summary["lines_order_number"]
+    if not summary or summary["match"] != "order_number":
+        return False
+    # a line its status marks as refunded is the purchase itself: it has no order to find
+    return summary["lines_unmatched"] - summary.get("lines_unmatched_by_status", 0) > summary["lines_order_number"]
