@@ -752,3 +752,29 @@ def test_pareto_nbd_probability_of_n_purchases_adds_up_and_matches_a_simulation(
     assert model.probability_of_purchases(3, 273, unit="days") == pytest.approx(expected[3], rel=1e-9)
     with pytest.raises(ParamsError, match="whole numbers"):
         model.probability_of_purchases(1.5, t)
+
+
+def _no_dropout_summary(seed: int, n: int = 600) -> pd.DataFrame:
+    """Customers who buy at their own Poisson rates and never drop out, joined over two years."""
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(10, 104, n)
+    rate = rng.gamma(2.0, 1 / 40, n)
+    times = [np.sort(rng.uniform(0, T[i], rng.poisson(rate[i] * T[i]))) for i in range(n)]
+    return pd.DataFrame({"customer_id": [str(i) for i in range(n)], "x": [float(len(t)) for t in times],
+                         "t_x": [t[-1] if len(t) else 0.0 for t in times], "T": T})
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_maximum_the_data_do_not_pin_down_is_no_converged_fit(seed):
+    """Data without dropout: Pareto/NBD's s and beta run up together (beta at 1e4-1e7, standard errors
+    hundreds of times that) while r and alpha are well fitted; the fit says so (kind "loose", its
+    parameters named) instead of passing for a converged one that calls every customer alive."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        model = ParetoNBDModel(time_unit="weeks").fit(_no_dropout_summary(seed))
+    kinds = {(w.message.kind, w.message.detail) for w in raised if isinstance(w.message, ConvergenceWarning)}
+    assert ("loose", "s, beta") in kinds and not model.converged_
+    assert all(model.se_[k] > 10 * model.params_[k] for k in ("s", "beta"))
+    assert all(model.se_[k] < 0.5 * model.params_[k] for k in ("r", "alpha"))  # those the data do pin down

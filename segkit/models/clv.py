@@ -63,6 +63,8 @@ __all__ = ["BGNBDModel", "ParetoNBDModel", "GammaGammaModel", "ConvergenceWarnin
            "holdout_check", "group_intervals", "horizon_purchases"]
 
 _BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no interior maximum
+# a parameter whose standard error is above this many times its value is not pinned down by the data
+_LOOSE_SE = 10.0
 # a fit with r above this (the purchase rates' gamma shape: their coefficient of variation is 1 / sqrt(r),
 # here 18%) is compared with its limit of one purchase rate for every customer
 _RIDGE_R = 30.0
@@ -75,8 +77,10 @@ class ConvergenceWarning(UserWarning):
     was fitted instead, a proper fit that `limit_` describes; `limit` says which: "dropout", "rate"
     or "rate_and_dropout", and `detail` its fitted value), "bound" (parameters ran to the limit of the
     search; `detail` names them), "stopped" (the optimiser stopped before a maximum; `detail` is its
-    message) or "flat" (the log-likelihood is flat or not concave at the fitted parameters: no
-    standard errors). All but "limit" mean the fit did not converge."""
+    message), "flat" (the log-likelihood is flat or not concave at the fitted parameters: no
+    standard errors) or "loose" (a maximum that the data do not pin down: a parameter's standard error
+    is more than _LOOSE_SE times its value; `detail` names them). All but "limit" mean the fit did not
+    converge."""
 
     def __init__(self, message: str, model: str = "", kind: str = "", detail: str = "", limit: str = ""):
         super().__init__(message)
@@ -921,6 +925,16 @@ class _CountingModel:
         sd = np.sqrt(np.diag(self.covariance_))
         factors = [v * (1 - v) if k == "p" else v for k, v in self.params_.items()]  # d param / d log(-it)
         self.se_ = {k: float(f * s) for k, f, s in zip(self.params_, factors, sd)}
+        # an interior maximum that the data do not pin down: the likelihood so flat along a parameter that
+        # any value within hundreds of times the estimate fits as well (Pareto/NBD's beta at 3.8e7, its
+        # standard error 3.4e10, on data with no dropout: every P(alive) 1.0, Lost customers included)
+        loose = [k for k, v in self.params_.items() if np.isfinite(self.se_[k]) and self.se_[k] > _LOOSE_SE * abs(v)]
+        if loose and self.converged_:
+            warnings.warn(ConvergenceWarning(f"{self.name} fit: the data do not pin down {', '.join(loose)} (standard "
+                                             f"error more than {_LOOSE_SE:g} times the value, at "
+                                             f"{self._describe(self.params_)}); the estimates are not reliable",
+                                             model=self.name, kind="loose", detail=", ".join(loose)), stacklevel=2)
+            self.converged_ = False
         return self
 
     def _fit_scaled(self, ux, utx, uT, counts):

@@ -40,7 +40,7 @@ _LIMIT_KEYS = {"dropout": "", "rate": "_rate", "rate_and_dropout": "_rate_and_dr
 @dataclass(frozen=True)
 class FitCaveat:
     """A value model whose fit did not converge: `model` ("BG/NBD", "Pareto/NBD", "Gamma-Gamma"),
-    `kind` ("bound", "stopped" or "flat", as `segkit.models.clv.ConvergenceWarning` says), `detail`
+    `kind` ("bound", "stopped", "flat" or "loose", as `segkit.models.clv.ConvergenceWarning` says), `detail`
     (the parameters at the limit of the search, or the optimiser's message) and `text`, the warning
     as the fit wrote it. The same for a limiting model used (kind "limit", `ValueModels.limits`),
     with `limit`: which ("dropout", "rate" or "rate_and_dropout") and `detail` its fitted values."""
