@@ -142,6 +142,9 @@ def test_a_monthly_report_after_the_data_end_fails_in_one_message_naming_the_las
                       str(tmp_path / "reports"))
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "the data end on 2024-12-31, before the month 2025-03 starts" in done.stderr, done.stderr
+    # segkit's own words, not the exception's name nor the cell (the executed notebook keeps those)
+    said = " ".join(done.stderr.split())
+    assert "error: 01_cleaning: demo: the data end" in said and "MonthNotInData" not in said and "in cell" not in said
     assert not (tmp_path / "reports" / "tiny-2025-03").exists()
     assert not (tmp_path / "reports" / "history.duckdb").exists()
 

@@ -13,7 +13,7 @@ from segkit.i18n import terminal_text
 
 # words that stay as they are in a Chinese line: names of formats, tools, options, params keys, segkit's
 # column names and exception classes
-KEPT = {"HTML", "PDF", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
+KEPT = {"HTML", "PDF", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "Excel", "WPS", "CSV", "xls", "xlsx", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
         "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
         "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
 
@@ -23,10 +23,10 @@ def english_left(line: str) -> list[str]:
     line = re.sub(r'"[^"]*"|`[^`]*`|\'[^\']*\'', "", line)  # values, commands
     line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
     line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
-    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|无法读取（[^）]*", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
-    line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
     line = re.sub(r"\b\d+_\w+", "", line)  # notebooks
     line = re.sub(r"\bdemo[-\w]*", "", line)  # the run names of these lines
     return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_-]{2,}", line) if w not in KEPT]
@@ -93,12 +93,26 @@ LINES = [
     "the month that ended most recently",
     "error: --from 2025-06 is after --to 2025-01: the months run from the first to the last",
     "error: no month from 2026-02 to 2026-03 was written (skipped: the data end on 2025-12-31, before this month)",
-    "error: notebook 01_cleaning failed in cell 5 (MonthNotInData: /tmp/x/orders.csv: the data end on 2025-12-31, "
-    "before the month 2026-03 starts: there is nothing of 2026-03 to report (is the source up to date? a feed may "
-    "be late); run a month up to 2025-12 with --month, or wait for the data); the executed notebook is at "
-    "/tmp/x/r.failed/executed/01_cleaning.ipynb",
+    "error: 01_cleaning: /tmp/x/orders.csv: the data end on 2025-12-31, before the month 2026-03 starts: there is "
+    "nothing of 2026-03 to report (is the source up to date? a feed may be late); run a month up to 2025-12 with "
+    "--month, or wait for the data; the executed notebook is at /tmp/x/r.failed/executed/01_cleaning.ipynb",
+    "error: 01_cleaning: none of the 3140 rows is dated on or before the as-of date (3088 are after it, the others "
+    "were set aside for what they hold); the data start on 2024-01-05, after the as-of date 2023-06-30: give a "
+    "month (or as_of) on or after it; the executed notebook is at /tmp/x/r.failed/executed/01_cleaning.ipynb",
     "error: /tmp/x/orders.csv line 1: bytes b'\\xb6\\xa9' are not utf-8 (invalid start byte); it reads as gb18030: "
     "state the file's real encoding in source.transactions.encoding, or leave it out to detect",
+    "no purchase on or before the calibration end 2024-12-31 (evaluate.calibration_end, or evaluate.holdout_months "
+    "months before the as-of date); set a later evaluate.calibration_end, or fewer evaluate.holdout_months",
+    "evaluate.calibration_end (2025-06-30) must be before the data's end (2025-06-30): there is no holdout period "
+    "to test on",
+    "error: /tmp/x/empty.csv: the file is empty; export it again with a header row",
+    "error: /tmp/x/o.xls: the old Excel format .xls is not read; open it in Excel or WPS and save it as .xlsx (or as CSV)",
+    "error: /tmp/x/o.xlsx: not a readable .xlsx workbook (File is not a zip file); save it again from Excel or WPS as "
+    ".xlsx",
+    "error: /tmp/x/o.csv: the column map names customer, which segkit does not use (did you mean 'customer_id' for "
+    "'customer'?); map to customer_id, order_id, ordered_at, amount, quantity, unit_price, category, product, channel, "
+    "status (source.transactions.columns)",
+    "error: p.yaml: cleaning.returns.status_values: input should be a valid list, got '已退款'",
     "done: 4 exports",
     "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
     "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",

@@ -141,7 +141,7 @@ def _split(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date 
     with_purchase = np.bincount(groups, weights=~refund, minlength=groups.max() + 1 if len(groups) else 0) > 0
     calibration = before & with_purchase[groups]
     if not calibration.any():
-        raise DataError(f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date")
+        raise DataError(_none_before(calibration_end))
     holdout = (ordered >= boundary) & (ordered < end)
     # a customer is new in the holdout when their first purchase is after calibration_end: one
     # group-by over integer codes (a Python set of ten million ids took most of a minute)
@@ -208,6 +208,14 @@ class Periods:
     new_revenue: float
     calibration_end: dt.date
     as_of: dt.date
+
+
+def _none_before(calibration_end: dt.date) -> str:
+    """Why there is no calibration period: nobody had bought by its end (which the params set directly,
+    or as the month end evaluate.holdout_months before the as-of date)."""
+    return (f"no purchase on or before the calibration end {calibration_end} (evaluate.calibration_end, or "
+            "evaluate.holdout_months months before the as-of date); set a later evaluate.calibration_end, or fewer "
+            "evaluate.holdout_months")
 
 
 def calibration_periods(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date | None = None,
@@ -352,7 +360,7 @@ def _no_holdout(table: ibis.Table, calibration_end: dt.date, as_of: dt.date | No
     ends = table.aggregate(last=table.ordered_at.max(),
                            calibration=table.count(where=table.ordered_at < boundary)).to_pyarrow()
     last, in_calibration = ends.column("last")[0].as_py(), ends.column("calibration")[0].as_py()
-    none_before = f"no purchase on or before evaluate.calibration_end ({calibration_end}); choose a later date"
+    none_before = _none_before(calibration_end)
     if last is None:
         raise DataError(none_before)
     as_of = last.date() if as_of is None else as_of

@@ -10,7 +10,7 @@ import datetime as dt
 import pandas as pd
 
 from segkit.errors import SegkitError
-from segkit.i18n import t
+from segkit.i18n import t, terminal_text
 
 
 def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Series:
@@ -158,7 +158,7 @@ def next_period_stage(transactions: pd.DataFrame | ibis.Table | None, lang: str,
                                  segment_map=segment_map, class_map=class_map, clusterer=clusterer,
                                  top_share=top_share, random_state=random_state, periods=periods), None
     except (SegkitError, ValueError) as err:  # e.g. too few customers in the calibration period for k clusters
-        return None, str(err)
+        return None, terminal_text(str(err), lang)  # in the page's language, as the command line says it
 
 
 def start_next_period(transactions, calibration_end, as_of=None):

@@ -382,8 +382,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                                         f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
         first = _data_start(judged, as_of)
         if first is not None:  # only the date: nothing to fix in the data
-            raise NoCleanRows(f"all {total} rows are dated after the as-of date{_start_words(first, as_of)}", result,
-                              data_start=first)
+            after = _rows_set_aside(ledger, "after_as_of")
+            said = (f"all {total} rows are dated after the as-of date" if after == total else
+                    f"none of the {total} rows is dated on or before the as-of date ({after} are after it, the "
+                    "others were set aside for what they hold)")
+            raise NoCleanRows(f"{said}{_start_words(first, as_of)}", result, data_start=first)
         raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine "
                           "for each row and its reason, and fix the source, the column map or the cleaning rules", result)
     last = None

@@ -1169,6 +1169,8 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
                                    execution_timeout=timeout_s, km=kernel, on_cell_execute=cell_started,
                                    on_cell_executed=cell_finished)
     except PapermillExecutionError as err:
+        if err.ename in _segkit_errors():  # a problem segkit said in words (the data, the params): those words
+            raise ReportError(f"{notebook}: {_cut(err.evalue, 1000)}") from err
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
                           f"{_cut(_java_cause(err.evalue), 1000)}){_errno_advice(err.evalue)}"
                           f"{_engine_advice(err.ename, err.evalue)}") from err
@@ -1481,6 +1483,22 @@ def _os_problem(error: OSError, folder: Path | None = None) -> str:
     where = error.filename if error.filename is not None else (f"in {folder}" if folder else "a file")
     reason, advice = _OS_PROBLEMS.get(error.errno, (error.strerror or _cut(error), "check the folder and run again"))
     return f"cannot write {where}: {reason}; {advice}"
+
+
+@functools.lru_cache(maxsize=1)
+def _segkit_errors() -> frozenset[str]:
+    """The names of segkit's own errors (SegkitError and every subclass, e.g. DataError, MonthNotInData):
+    raised in a notebook, their message says what is wrong and what to do, and is shown as it is,
+    without the exception's name and the cell (the executed notebook keeps both)."""
+    import segkit.intake.cleaning  # noqa: F401  the subclasses the notebooks raise
+    import segkit.intake.customer_level  # noqa: F401
+
+    found, todo = set(), [SegkitError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return frozenset(found - {"ReportError", "RunInterrupted"})
 
 
 def _java_cause(evalue: str | None) -> str:
