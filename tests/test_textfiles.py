@@ -445,6 +445,16 @@ def test_a_wrong_stated_encoding_offers_the_one_detection_would_take(tmp_path):
         read_file(FileTable(path=str(path), encoding="gbk"))
 
 
+def test_a_gbk_file_behind_a_utf8_byte_order_mark_is_offered_gb18030(tmp_path):
+    """An editor that puts a UTF-8 BOM before GBK text: stated as utf-8, the advice is the encoding that
+    reads the text after the mark (it read "no encoding segkit knows reads it"), and that one reads it."""
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "订单号,客户ID,实付金额\n1,张三,10.00\n".encode("gbk"))
+    with pytest.raises(DataError, match=r"orders.csv line 1: .* are not utf-8 .*; it reads as gb18030: state"):
+        read_file(FileTable(path=str(path), encoding="utf-8"))
+    assert list(read_file(FileTable(path=str(path), encoding="gb18030")).columns)[:2] == ["订单号", "客户ID"]
+
+
 def test_how_the_file_was_read_names_a_compression_only_when_there_is_one(tmp_path):
     """The cleaning page's sentence: "compression: -" for a plain file read as a placeholder."""
     from segkit.i18n import t

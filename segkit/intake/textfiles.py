@@ -297,7 +297,9 @@ class Decoded:
                 # together (a whole UTF-8 file with another encoding stated gets the advice below)
                 raise DataError(self._mixed(line, f"is UTF-8, not {self._name()}")) from None
             if self.stated:  # offer only encodings that read these bytes
-                fits = [name for name in _likely(bytes(data), True)
+                sample = bytes(data)  # a UTF-8 byte-order mark before text of another encoding (an editor's doing)
+                sample = sample[len(codecs.BOM_UTF8):] if sample.startswith(codecs.BOM_UTF8) else sample
+                fits = [name for name in _likely(sample, True)
                         if codecs.lookup(name).name != codecs.lookup(self.stated).name]
                 fits = fits[:1] if fits and fits[0] in DETECTED else fits
                 offer = f"it reads as {' or '.join(fits)}" if fits else "no encoding segkit knows reads it"
