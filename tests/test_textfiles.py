@@ -452,7 +452,7 @@ def test_a_gbk_file_behind_a_utf8_byte_order_mark_is_offered_gb18030(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + "订单号,客户ID,实付金额\n1,张三,10.00\n".encode("gbk"))
     with pytest.raises(DataError, match=r"orders.csv line 1: .* are not utf-8 .*; it reads as gb18030: state"):
         read_file(FileTable(path=str(path), encoding="utf-8"))
-    assert list(read_file(FileTable(path=str(path), encoding="gb18030")).columns)[:2] == ["订单号", "客户ID"]
+    assert {"订单号", "客户ID"} <= set(read_file(FileTable(path=str(path), encoding="gb18030")).columns)
 
 
 def test_how_the_file_was_read_names_a_compression_only_when_there_is_one(tmp_path):
