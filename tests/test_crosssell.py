@@ -224,3 +224,6 @@ def test_without_items_the_page_has_one_sentence():
     assert has_items(cdnow_like.assign(category=["x"]), "category")
     assert "no category column" in no_items_text(cdnow_like, "category", "en")._repr_html_()
     assert "database" in no_items_text(None, "category", "en")._repr_html_()
+    # a product column mapped (a Shopify export), the category asked: the one line of params that reads it
+    said = no_items_text(cdnow_like.assign(product=["Lamp"]), "category", "zh")._repr_html_()
+    assert "没有品类列，但有商品列" in said and "cross_sell.item: product" in said

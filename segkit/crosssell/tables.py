@@ -162,7 +162,12 @@ def distinguishing_text(segment_map, lang: str, item: str):
 def no_items_text(transactions, item: str, lang: str):
     """The one sentence 07_cross_sell shows when there are no baskets: the run kept neither a clean
     transactions file nor a database source's summaries (a run from before they existed), or they
-    have no `item` values."""
+    have no `item` values (and, where the other kind of item has values, how to read the baskets by it:
+    `cross_sell.item`)."""
     if transactions is None:
         return say("crosssell.no_transactions", lang)
+    other = "product" if item == "category" else "category"
+    if has_items(transactions, other):  # the other kind of item is there: the params' one line to read it
+        return say("crosssell.other_items", lang, item=t(f"crosssell.item.{item}", lang),
+                   other=t(f"crosssell.item.{other}", lang), key=other)
     return say("crosssell.no_items", lang, item=t(f"crosssell.item.{item}", lang))
