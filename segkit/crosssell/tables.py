@@ -169,5 +169,5 @@ def no_items_text(transactions, item: str, lang: str):
     other = "product" if item == "category" else "category"
     if has_items(transactions, other):  # the other kind of item is there: the params' one line to read it
         return say("crosssell.other_items", lang, item=t(f"crosssell.item.{item}", lang),
-                   other=t(f"crosssell.item.{other}", lang), key=other)
+                   other=t(f"crosssell.item.{other}", lang), column=other)
     return say("crosssell.no_items", lang, item=t(f"crosssell.item.{item}", lang))
