@@ -241,7 +241,9 @@ def customers_sentence(ledger: pd.DataFrame, net_negative: str = "set_aside") ->
     by_outcome = ledger.groupby("outcome")["customers"].sum()
     values = {"customers": int(by_outcome.sum()), "scored": int(by_outcome.get("scored", 0)),
               "floored": int(by_outcome.get("floored", 0)), "aside": int(by_outcome.get("set_aside", 0))}
-    return ("cleaning.customers_floored" if net_negative == "floor" else "cleaning.customers"), values
+    if net_negative == "floor":
+        return "cleaning.customers_floored", values
+    return ("cleaning.customers" if values["aside"] else "cleaning.customers_none_aside"), values
 
 
 def customer_ledger_table(ledger: pd.DataFrame, lang: str) -> pd.DataFrame:

@@ -293,7 +293,9 @@ def test_the_cleaning_report_states_the_treatment_and_what_it_changed(tmp_path, 
     # net: B's only order was cancelled in full (no customer), F nets below zero (set aside)
     assert values == {"customers": 5 if action == "drop" else 4, "scored": 5 if action == "drop" else 3,
                       "floored": 0, "aside": 0 if action == "drop" else 1}
-    say(key, lang, **values)
+    # nobody set aside: no list, no file named (there is none)
+    assert key == ("cleaning.customers_none_aside" if action == "drop" else "cleaning.customers")
+    assert ("customers_set_aside" in str(say(key, lang, **values))) == (action == "net")
     shown = customer_ledger_table(result.customer_ledger, lang)
     assert shown["customers"].iloc[-1] == values["customers"]  # the total row: the customers in
     assert returns_sentence(None, lang) == ("cleaning.returns.none", {})
