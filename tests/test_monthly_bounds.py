@@ -113,6 +113,8 @@ def test_a_month_a_report_wrote_is_kept_unless_force(edges, tmp_path):
     assert sorted(kept["assignments"].loc[pd.to_datetime(kept["assignments"]["month"]) == "2024-11-01",
                                           "customer_id"]) == ["a", "b"]
     assert months_made(path, "tiny") == {dt.date(2024, 10, 1): "backfill", dt.date(2024, 11, 1): "report"}
+    # only the report's month asked: kept, which is no failure (a cron job's exit code reads 0)
+    assert [m.skipped for m in backfill(params, "2024-11", "2024-11", tmp_path / "reports")] == ["report"]
     done = run_segkit("backfill", "--params", str(params), "--from", "2024-11", "--to", "2024-11", "--force",
                       "--out", str(tmp_path / "reports"))
     assert done.returncode == 0, done.stderr
