@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segkit.intake.parsing import (FIXES, INVISIBLE, SIGN_CURRENCIES, decimal_array, exact_decimals, fixes_per_row,
-                                   normalise_text, parse_amount, parse_datetime, parse_text, to_minor_units)
+                                   normalise_text, parse_amount, parse_datetime, parse_id, parse_text, to_minor_units)
 
 
 def amounts(values, decimal="."):
@@ -359,3 +359,12 @@ def test_thousands_grouped_by_no_break_and_narrow_spaces():
     comma = parse_amount(pd.Series(["1\u00a0234,50 €", "1\u202f234,50", "12\u00a0€", "12\u00a034,5"]), decimal=",")
     assert comma.values.tolist()[:3] == [1234.5, 1234.5, 12.0] and comma.unreadable().tolist() == [False] * 3 + [True]
     assert parse_amount(pd.Series(["$1\u2009234.50"])).values.tolist() == [1234.5]
+
+
+def test_an_excel_text_formula_is_the_text_it_holds():
+    """Taobao-style exports write long order numbers as ="1987654321098786969" so that Excel keeps every
+    digit: the same order written plainly elsewhere is the same order. Only a formula of one literal."""
+    parsed = parse_text(pd.Series(['="1987654321098786969"', "1987654321098786969", ' ="C1" ', '="a"b"', "=SUM(A1)"]))
+    assert parsed.values.tolist() == ["1987654321098786969", "1987654321098786969", "C1", '="a"b"', "=SUM(A1)"]
+    assert parsed.fixes["excel_text_formula"].tolist() == [True, False, True, False, False]
+    assert parse_id(pd.Series(['="00123"', "00456"])).values.tolist() == ["00123", "00456"]

@@ -278,3 +278,15 @@ def test_a_database_tables_own_column_names_are_in_the_details(tmp_path):
     assert quarantine_sample(result.quarantine, "zh", per_reason=5)["detail"].tolist() == [
         "Kunden Nr. 为空", "Bestelldatum 为空",
         "Bestelldatum 1899-01-01 早于 cleaning.min_date 1990-01-01：疑似录入错误？（如确有更早的数据，请设置 min_date）"]
+
+
+def test_an_excel_text_formula_id_is_its_text_in_parquet_as_in_csv(tmp_path):
+    """Order numbers written ="..." (Taobao's way to keep long numbers as text): order 9's two lines,
+    one written so, are one order in the typed file as in the text file."""
+    rows = typed_rows()
+    rows.loc[9, "order"] = '="9"'
+    (_, typed), (_, text) = clean_both(tmp_path, rows)
+    for result in (typed, text):
+        nine = result.clean[result.clean["customer_id"] == "C5"]
+        assert nine["order_id"].tolist() == ["9", "9"], nine
+        assert "excel_text_formula" in nine["fixes"].tolist()

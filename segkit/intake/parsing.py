@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 from segkit.errors import DataError
 
 # The order in which fixes are listed on a row (and in the ledger).
-FIXES = ("trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "integral_float_id",
-         "zero_padded_id", "currency_text", "date_format", "date_order_by_column", "time_zone_converted",
-         "excel_serial_date")
+FIXES = ("trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "excel_text_formula",
+         "integral_float_id", "zero_padded_id", "currency_text", "date_format", "date_order_by_column",
+         "time_zone_converted", "excel_serial_date")
 
 # Characters that print as nothing and only split one value in two: control characters (NUL ...,
 # not the tab and line breaks that are blanks), the soft hyphen, zero-width space/joiners, the
@@ -147,10 +147,14 @@ def is_text(values: pd.Series) -> bool:
     return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
 
 
+_EXCEL_TEXT_FORMULA = r'^\s*="([^"]*)"\s*$'  # ="..." with no quote inside: a text formula of one literal
+
+
 def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
     """Text with invisible characters removed (`INVISIBLE`: NUL, zero-width space, BOM ...), in
     Unicode's composed form NFC (an "é" typed as e + accent is the same "é"), full-width characters
-    made ASCII and blanks trimmed; empty text becomes missing.
+    made ASCII, an Excel text formula ="..." made its text (fix `excel_text_formula`) and blanks
+    trimmed; empty text becomes missing.
 
     >>> text, fixes = normalise_text(pd.Series([" C1", "Ｃ２", "", None, "C\u200b3"]))
     >>> text.tolist(), fixes["trimmed_blanks"].tolist(), fixes["full_width"].tolist()
@@ -169,12 +173,18 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
     wide = _flag(text.str.contains("[\uff01-\uff5e\u3000\uffe0\uffe1]", regex=True))
     narrow = text.where(~wide, text.where(wide).str.translate(FULL_WIDTH_TABLE)) if wide.any() else text
     full_width = _flag(narrow != text)
+    # ="2938475610293847" is how Taobao's and other exports keep a long number as text in Excel: the value
+    # is what is between the quotes (the same order written plainly elsewhere is the same order)
+    formula = _flag(narrow.str.match(_EXCEL_TEXT_FORMULA))
+    if formula.any():
+        narrow = narrow.where(~formula, narrow.where(formula).str.replace(_EXCEL_TEXT_FORMULA, r"\1", regex=True))
     stripped = narrow.str.strip()
     trimmed = _flag((stripped != narrow) & (stripped != ""))
     stripped = stripped.mask(stripped == "")
     present = _flag(stripped.notna())
     return stripped, {"trimmed_blanks": trimmed, "invisible_characters": hidden & present,
-                      "unicode_nfc": nfc & present, "full_width": full_width & present}
+                      "unicode_nfc": nfc & present, "full_width": full_width & present,
+                      "excel_text_formula": formula & present}
 
 
 def normalised_value(value: str) -> str:
