@@ -878,3 +878,18 @@ def test_a_dated_total_line_is_set_aside_not_kept_as_a_customer(tmp_path, label)
     from segkit.i18n import detail_text
 
     assert detail_text(detail, "zh") == f'客户ID "{label.strip()}" 是文件自带合计行的标签，不是客户'
+
+
+def test_a_total_line_labelled_in_the_order_column_is_a_total_line_not_a_missing_customer(tmp_path):
+    """An export that starts with the order number writes its total line's label there ("合计,,,¥621,785.36"):
+    set aside as totals_row, said as such, not as a line without a customer; an order numbered like a word
+    but with a customer is kept."""
+    from segkit.i18n import detail_text
+
+    rows = [("a", "1", "2024-01-05", "10.00"), ("b", "Total", "2024-01-06", "20.00"), ("", "合计", "", "30.00")]
+    result = clean_checked(csv_orders(tmp_path, rows), dt.date(2024, 12, 31))
+    assert reasons(result) == {4: "totals_row"}
+    assert result.clean["amount"].sum() == 30.0
+    detail = result.quarantine["detail"].iloc[0]
+    assert detail == 'order_id "合计" is a total line\'s label, not an order'
+    assert detail_text(detail, "zh") == '订单号 "合计" 是文件自带合计行的标签，不是订单'

@@ -1008,9 +1008,17 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     non_product = ibis.or_(*[t[c].strip().lower().isin(lowered) for c in ("category", "product") if c in has]) \
         if lowered and ({"category", "product"} & has) else no
 
+    # a total line: its label in the customer column, or (the customer empty) in the order column, where
+    # an export that starts with the order number writes it ("合计,,,¥621,785.36")
+    def total_label(column: str):
+        return t[column].strip().lower().isin(list(TOTALS_LABELS)) if t[column].type().is_string() else no
+
+    totals = total_label("customer_id")
+    if "order_id" in has:
+        totals = totals | (_missing_id(t.customer_id) & total_label("order_id"))
     tests = {
+        "totals_row": totals,
         "missing_customer_id": _missing_id(t.customer_id),
-        "totals_row": t.customer_id.strip().lower().isin(list(TOTALS_LABELS)) if t.customer_id.type().is_string() else no,
         "missing_date": t.ordered_at.isnull() & readable,
         "unreadable_date": unreadable("unreadable_date"),
         "implausible_past_date": unreadable("implausible_past_date"),
@@ -1031,7 +1039,12 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     said = {
         "missing_customer_id": f"{named('customer_id')} is empty",
         "totals_row": ibis.literal(named("customer_id") + ' "').concat(
-            as_text(t.customer_id), '" is a total line\'s label, not a customer'),
+            as_text(t.customer_id), '" is a total line\'s label, not a customer') if "order_id" not in has else
+        ibis.ifelse(_missing_id(t.customer_id),
+                    ibis.literal(named("order_id") + ' "').concat(as_text(t.order_id),
+                                                                 '" is a total line\'s label, not an order'),
+                    ibis.literal(named("customer_id") + ' "').concat(
+                        as_text(t.customer_id), '" is a total line\'s label, not a customer')),
         "missing_date": f"{named('ordered_at')} is empty",
         "missing_amount": f"{named('amount')} is empty",
         "before_start": f"dated before cleaning.start_date {rules.start_date}",
