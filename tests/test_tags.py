@@ -238,9 +238,10 @@ def test_the_shipped_rules_read_as_words_on_the_pages(lang):
 
 def test_rule_words_keep_the_rules_grouping_and_values():
     assert rule_text("not (orders >= 2 or nps < 7)", "en") == "not (Orders ≥ 2 or NPS < 7)"
+    assert rule_text("not (orders >= 2 or nps < 7)", "zh") == "非(订单数 ≥ 2 或 NPS净推荐值 < 7)"
     assert rule_text("orders >= 2 and (nps < 7 or categories > 2)", "zh") == "订单数 ≥ 2 且 (NPS净推荐值 < 7 或 购买品类数 > 2)"
     assert rule_text("revenue / orders > 100.5", "en") == "Revenue ÷ Orders > 100.5"
-    assert rule_text("customer_type not in ['a', 'b']", "zh") == "客户类型 不属于 {“a”, “b”}"
+    assert rule_text("customer_type not in ['a', 'b']", "zh") == "客户类型不属于{“a”, “b”}"
     assert rule_text("1 < orders <= 5", "zh") == "1 < 订单数 ≤ 5"
     assert rule_text("note == '<b>x</b>'", "en") == "note = “<b>x</b>”"  # text as written; the page escapes it
 

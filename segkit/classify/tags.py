@@ -245,7 +245,7 @@ def rule_text(rule: str | ast.Expression, lang: str) -> str:
     >>> rule_text("monetary_tier == 'high' and recency_days > 180", "en")
     'Monetary tier = “High value” and Days since last purchase > 180'
     >>> rule_text("customer_type in ['enterprise', 'government']", "zh")
-    '客户类型 属于 {“enterprise”, “government”}'
+    '客户类型属于{“enterprise”, “government”}'
     """
     tree = rule if isinstance(rule, ast.Expression) else ast.parse(rule.strip(), mode="eval")
     return _words(tree.body, lang, None)
@@ -273,8 +273,8 @@ def _words(node: ast.AST, lang: str, column: str | None, nested: bool = False) -
         text = f" {words[type(node.op)]} ".join(_words(v, lang, None, nested=True) for v in node.values)
         return f"({text})" if nested else text
     if isinstance(node, ast.UnaryOp):
-        if isinstance(node.op, ast.Not):
-            return f"{words['not']} ({_words(node.operand, lang, None)})"
+        if isinstance(node.op, ast.Not):  # Chinese puts no blank beside its words: 非(...)
+            return f"{words['not']}{'' if lang == 'zh' else ' '}({_words(node.operand, lang, None)})"
         operand = _words(node.operand, lang, column, nested=True)
         negative = isinstance(node.operand, ast.UnaryOp) or operand.startswith("-")
         return f"-({operand})" if negative else f"-{operand}"
@@ -285,14 +285,16 @@ def _words(node: ast.AST, lang: str, column: str | None, nested: bool = False) -
         operands = [node.left, *node.comparators]
         # each value named as the column it is compared with, on either side
         names = [o.id if isinstance(o, ast.Name) else None for o in operands]
-        parts = []
+        text = ""
         for i, operand in enumerate(operands):
+            beside = (names[i - 1] if i else None) or (names[i + 1] if i + 1 < len(names) else None)
             if i:
                 op = node.ops[i - 1]
-                parts.append(words[type(op)] if isinstance(op, (ast.In, ast.NotIn)) else _SIGNS[type(op)])
-            beside = (names[i - 1] if i else None) or (names[i + 1] if i + 1 < len(names) else None)
-            parts.append(_words(operand, lang, beside))
-        return " ".join(parts)
+                member = isinstance(op, (ast.In, ast.NotIn))
+                glue = "" if member and lang == "zh" else " "  # 属于 against its words, as Chinese writes it
+                text += f"{glue}{words[type(op)] if member else _SIGNS[type(op)]}{glue}"
+            text += _words(operand, lang, beside)
+        return text
     return ast.unparse(node)  # nothing else passes compile_rule
 
 
