@@ -214,7 +214,9 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
     values = {name: Money(value, currency) if name.startswith(("amount", "gross_", "net_", "kept", "revenue_"))
               else value for name, value in summary.items()}
     values["match_words"] = t(f"returns.match.{summary['match']}", lang)
-    values["lines_matched"] = summary["lines_order_number"] + summary["lines_product"]
+    # the cancellations that found the purchase they cancel (a line refunded by its own status is the purchase)
+    values["lines_matched"] = (summary["lines_order_number"] + summary["lines_product"]
+                               - summary.get("lines_matched_by_status", 0))
     if summary["action"] == "net":
         refunded = summary.get("refunded_orders", "set_aside")
         if refunded == "set_aside" and not summary.get("orders_refunded"):

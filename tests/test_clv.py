@@ -764,9 +764,9 @@ def _no_dropout_summary(seed: int, n: int = 600) -> pd.DataFrame:
                          "t_x": [t[-1] if len(t) else 0.0 for t in times], "T": T})
 
 
-@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.parametrize("seed", [0, 4])
 def test_a_maximum_the_data_do_not_pin_down_is_no_converged_fit(seed):
-    """Data without dropout: Pareto/NBD's s and beta run up together (beta at 1e4-1e7, standard errors
+    """Data without dropout: Pareto/NBD's s and beta run up together (beta at 6e5-1e7, standard errors
     hundreds of times that) while r and alpha are well fitted; the fit says so (kind "loose", its
     parameters named) instead of passing for a converged one that calls every customer alive."""
     import warnings
@@ -776,5 +776,5 @@ def test_a_maximum_the_data_do_not_pin_down_is_no_converged_fit(seed):
         model = ParetoNBDModel(time_unit="weeks").fit(_no_dropout_summary(seed))
     kinds = {(w.message.kind, w.message.detail) for w in raised if isinstance(w.message, ConvergenceWarning)}
     assert ("loose", "s, beta") in kinds and not model.converged_
-    assert all(model.se_[k] > 10 * model.params_[k] for k in ("s", "beta"))
+    assert all(model.se_[k] > 100 * model.params_[k] for k in ("s", "beta"))
     assert all(model.se_[k] < 0.5 * model.params_[k] for k in ("r", "alpha"))  # those the data do pin down

@@ -598,3 +598,40 @@ def test_drop_says_the_cancellations_of_purchases_from_before_the_data_and_only_
     said = t(key, lang, **values)
     # order 9's refund of 20.00 found no purchase: from before the data; order 8's own line is no such one
     assert t("returns.before_data.drop", lang, amount=Money(20.0)) in said, said
+
+
+def test_status_values_match_a_databases_rows_as_written_too():
+    """A database's rows get no text fixes: a status copied from it with its full-width comma matches it as
+    written (the file path compares the fixed text), and no note says it matches nothing."""
+    import ibis
+
+    from segkit.intake.cleaning import clean_transactions
+    from segkit.intake.sources import database_canonical
+    from segkit.params import Cleaning
+
+    con = ibis.duckdb.connect()
+    table = con.create_table("tx", pd.DataFrame({
+        "oid": ["1", "2", "3", "4"], "cid": ["V1", "V1", "V2", "V2"],
+        "ts": pd.to_datetime(["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04"]),
+        "amt": [10.0, 12.0, 8.0, 9.0], "st": ["交易成功", "卖家已发货，等待买家确认", "交易成功", "Ｒ退款"]}))
+    rows = database_canonical(table, {"order_id": "oid", "customer_id": "cid", "ordered_at": "ts", "amount": "amt",
+                                      "status": "st"}, "database table tx")
+    result = clean_transactions(con, rows, as_of=dt.date(2024, 5, 31), rules=Cleaning(returns={
+        "status_values": ["卖家已发货，等待买家确认", "Ｒ退款"], "action": "drop"}))
+    assert result.ledger.set_index("rule").loc["return", "rows"] == 2
+    assert not any(n["key"] == "status_values_unmatched" for n in result.notes)
+
+
+def test_drop_counts_only_the_cancellations_that_found_another_purchase_as_matched(tmp_path):
+    """Order 7's line refunded by its status is the purchase itself: of the two lines matched by order
+    number, one (order 9's refund of 12.00) cancels another purchase; the sentence says 1 line, 12.00."""
+    from segkit.i18n import returns_sentence, t
+
+    text = ("订单编号,会员ID,下单时间,实付金额,订单状态\n7,V1,2024-05-01,240.30,已完成\n7,V1,2024-05-01,96.00,已退款\n"
+            "9,V2,2024-05-02,50.00,已完成\n9,V2,2024-05-03,-12.00,已退款\n")
+    columns = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额",
+               "status": "订单状态"}
+    summary = clean(source(tmp_path, text, columns), status_values=["已退款"], action="drop").returns
+    key, values = returns_sentence(summary, "en")
+    said = t(key, "en", **values)
+    assert "12.00 of purchases in the data (1 cancellation lines matched" in said, said

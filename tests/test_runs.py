@@ -435,3 +435,21 @@ def test_a_source_whose_header_lacks_a_column_is_refused_before_any_notebook(not
     with pytest.raises(DataError, match=r'orders\.csv: column "customer_id" \(for customer_id\) is not there'):
         run_report(params, reports_dir=reports, notebooks_dir=notebooks)
     assert calls == [] and not reports.exists()
+
+
+def test_only_segkits_own_errors_are_shown_in_their_words():
+    """A DataError that segkit raised is its message; pandas' (or psycopg's) DataError, a bug in the code
+    beneath, keeps the notebook, the cell and the exception's name."""
+    from segkit.report.runner import _said_by_segkit
+
+    def traceback(file: str, ename: str) -> list[str]:  # as IPython writes it in the executed notebook
+        return ["\x1b[31m-----\x1b[39m", f"\x1b[31m{ename}\x1b[39m   Traceback (most recent call last)",
+                "\x1b[36mCell\x1b[39m\x1b[32mIn[5]\x1b[39m, line 2\n",
+                f"\x1b[36mFile \x1b[39m\x1b[32m{file}:1352\x1b[39m, in \x1b[36mf\x1b[39m()\n",
+                f"\x1b[31m{ename}\x1b[39m: the data end on 2025-06-23"]
+
+    assert _said_by_segkit("MonthNotInData", traceback("/x/site-packages/segkit/intake/cleaning.py", "MonthNotInData"))
+    assert _said_by_segkit("NotebookExtraMissing", traceback("/work/segkit/tuning.py", "NotebookExtraMissing"))
+    assert not _said_by_segkit("DataError", traceback("/x/site-packages/pandas/core/groupby/ops.py", "DataError"))
+    assert not _said_by_segkit("ValueError", traceback("/x/site-packages/segkit/features.py", "ValueError"))
+    assert not _said_by_segkit("DataError", None)

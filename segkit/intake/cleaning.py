@@ -37,8 +37,8 @@ from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, d
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
-    "missing_customer_id",
     "totals_row",
+    "missing_customer_id",
     "missing_date",
     "unreadable_date",
     "implausible_past_date",
@@ -427,11 +427,13 @@ def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
     return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
 
 
-def status_keys(values) -> list[str]:
-    """`cleaning.returns.status_values` as the rule compares them with the rows' statuses: as the
-    status column's text is after the text fixes (`segkit.intake.parsing.normalised_value`: a value
-    copied from the file with its full-width comma matches), case ignored."""
-    return [normalised_value(v).lower() for v in values]
+def status_keys(value) -> tuple[str, ...]:
+    """One of `cleaning.returns.status_values` as the rule compares it with the rows' statuses (case
+    ignored, blanks trimmed): as written, and as a file's status text is after the text fixes
+    (`segkit.intake.parsing.normalised_value`: 卖家已发货，等待买家确认 copied from the file with its
+    full-width comma matches the rows' 卖家已发货,等待买家确认; a database's rows, which no text fix
+    changes, match it as written)."""
+    return tuple(dict.fromkeys((str(value).strip().lower(), normalised_value(value).lower())))
 
 
 def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
@@ -442,12 +444,13 @@ def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
     unmarked, whether or not the other values match. None otherwise."""
     if not values or "status" not in judged.columns:
         return None
-    wanted = status_keys(values)
+    forms = {value: status_keys(value) for value in values}
+    wanted = [key for keys in forms.values() for key in keys]
     status = judged.status.cast("string").strip()
     held = judged.select(_status=status, _key=status.lower())
     held = held.filter(held._status.notnull() & (held._status != ""))
     found = {row["_key"] for row in held.filter(held._key.isin(wanted)).select("_key").distinct().to_pyarrow().to_pylist()}
-    missing = [value for value, key in zip(values, wanted) if key not in found]
+    missing = [value for value, keys in forms.items() if not found & set(keys)]
     if not missing:
         return None
     others = held.filter(~held._key.isin(wanted)).group_by("_status").aggregate(rows=ibis._.count())
@@ -973,10 +976,10 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     check_rule_columns(rules, has)
     marks = []
     by_status = None
-    if returns.order_prefix:  # the params' text as the column's text is after the text fixes
-        marks.append(as_text(t.order_id).startswith(normalised_value(returns.order_prefix)))
+    if returns.order_prefix:
+        marks.append(as_text(t.order_id).startswith(returns.order_prefix))
     if returns.status_values:
-        by_status = t.status.strip().lower().isin(status_keys(returns.status_values))
+        by_status = t.status.strip().lower().isin([k for v in returns.status_values for k in status_keys(v)])
         marks.append(by_status)
     if returns.negative_quantity:
         marks.append(t.quantity < 0)

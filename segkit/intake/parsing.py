@@ -188,7 +188,7 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
 
 
 def normalised_value(value: str) -> str:
-    """A value the params give for a text column (a status, an order-number prefix) as the column's
+    """A value the params give for a text column (a status) as the column's
     text is after `normalise_text`, so that a value copied from the file matches its rows: full-width
     punctuation made ASCII ("卖家已发货，等待买家确认" is "卖家已发货,等待买家确认" in the clean rows),
     invisible characters removed, NFC, blanks trimmed; "" for a value of blanks only.

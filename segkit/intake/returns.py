@@ -396,16 +396,22 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
         # but a line its status marks as refunded, with no purchase line of its own to reduce, is the
         # purchase itself: `net` sets it aside (never in gross here), it takes nothing off another
         alone = alone_matched = 0
-        summary["lines_unmatched_by_status"], summary["amount_unmatched_by_status"] = 0, 0.0
+        for name in ("lines_unmatched_by_status", "lines_matched_by_status", "lines_order_number_by_status"):
+            summary[name] = 0
+        summary["amount_unmatched_by_status"] = 0.0
         if "status_refund" in t.columns:  # marked by `net_returns`
             own = cancels.filter(cancels.status_refund)
             matched = own.return_match.isin(["order_number", "product"])
             found = own.aggregate(total=own.amount.abs().sum(), matched=own.amount.abs().sum(where=matched),
-                                  unmatched=own.count(where=~matched)).to_pyarrow().to_pylist()[0]
+                                  lines=own.count(where=matched), unmatched=own.count(where=~matched),
+                                  by_number=own.count(where=own.return_match == "order_number")
+                                  ).to_pyarrow().to_pylist()[0]
             alone, alone_matched = found["total"] or 0, found["matched"] or 0
             summary["kept_matched"] = float(exact["order_number"] + exact["product"] - alone_matched)
-            # among the cancellations that found no purchase, but no cancellation of one from before the data
+            # among the cancellations (matched or not), but none cancels another purchase, in the data or before it
             summary["lines_unmatched_by_status"] = int(found["unmatched"] or 0)
+            summary["lines_matched_by_status"] = int(found["lines"] or 0)
+            summary["lines_order_number_by_status"] = int(found["by_number"] or 0)
             summary["amount_unmatched_by_status"] = float(alone - alone_matched)
         summary["revenue_if_netted"] = float(gross - sum(exact.values()) + alone)
     return summary
@@ -416,5 +422,6 @@ def suggests_product_match(summary: dict | None) -> bool:
     the sign of cancellations that carry their own document numbers (ERP exports)."""
     if not summary or summary["match"] != "order_number":
         return False
-    # a line its status marks as refunded is the purchase itself: it has no order to find
-    return summary["lines_unmatched"] - summary.get("lines_unmatched_by_status", 0) > summary["lines_order_number"]
+    # a line its status marks as refunded is the purchase itself: it has no other purchase to find
+    unmatched = summary["lines_unmatched"] - summary.get("lines_unmatched_by_status", 0)
+    return unmatched > summary["lines_order_number"] - summary.get("lines_order_number_by_status", 0)

@@ -63,8 +63,9 @@ __all__ = ["BGNBDModel", "ParetoNBDModel", "GammaGammaModel", "ConvergenceWarnin
            "holdout_check", "group_intervals", "horizon_purchases"]
 
 _BOUND = 18.0  # log-parameters are kept in [-18, 18]; reaching it means no interior maximum
-# a parameter whose standard error is above this many times its value is not pinned down by the data
-_LOOSE_SE = 10.0
+# a parameter whose standard error is above this many times its value is not pinned down by the data (on
+# CDNOW subsamples of 50-200 customers, ordinary fits reach 10-32 times on s and beta, or a and b)
+_LOOSE_SE = 100.0
 # a fit with r above this (the purchase rates' gamma shape: their coefficient of variation is 1 / sqrt(r),
 # here 18%) is compared with its limit of one purchase rate for every customer
 _RIDGE_R = 30.0

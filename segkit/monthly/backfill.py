@@ -195,8 +195,8 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         seconds = time.perf_counter() - tick
         done.append(BackfilledMonth(as_of, customers, round(seconds, 2)))
         progress(f"{step}: {customers:,} customers in {seconds:.1f} s")
-    # nothing written is a failure, unless every month is already in the history from a report (kept on purpose)
-    if not any(month.skipped is None for month in done) and any(month.skipped != "report" for month in done):
+    # nothing written, and nothing of the range in the history from a report (kept on purpose): a failure
+    if not any(month.skipped in (None, "report") for month in done):
         reasons = "; ".join(dict.fromkeys(month.why for month in done))
         raise DataError(f"no month from {first} to {last} was written ({reasons})")
     return done

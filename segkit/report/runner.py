@@ -1169,7 +1169,7 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
                                    execution_timeout=timeout_s, km=kernel, on_cell_execute=cell_started,
                                    on_cell_executed=cell_finished)
     except PapermillExecutionError as err:
-        if err.ename in _segkit_errors():  # a problem segkit said in words (the data, the params): those words
+        if _said_by_segkit(err.ename, err.traceback):  # a problem segkit said in words (the data, the params)
             raise ReportError(f"{notebook}: {_cut(err.evalue, 1000)}") from err
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
                           f"{_cut(_java_cause(err.evalue), 1000)}){_errno_advice(err.evalue)}"
@@ -1487,11 +1487,10 @@ def _os_problem(error: OSError, folder: Path | None = None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _segkit_errors() -> frozenset[str]:
-    """The names of segkit's own errors (SegkitError and every subclass, e.g. DataError, MonthNotInData):
-    raised in a notebook, their message says what is wrong and what to do, and is shown as it is,
-    without the exception's name and the cell (the executed notebook keeps both)."""
+    """The names of segkit's own errors (SegkitError and every subclass, e.g. DataError, MonthNotInData)."""
     import segkit.intake.cleaning  # noqa: F401  the subclasses the notebooks raise
     import segkit.intake.customer_level  # noqa: F401
+    import segkit.tuning  # noqa: F401
 
     found, todo = set(), [SegkitError]
     while todo:
@@ -1499,6 +1498,21 @@ def _segkit_errors() -> frozenset[str]:
         found.add(cls.__name__)
         todo.extend(cls.__subclasses__())
     return frozenset(found - {"ReportError", "RunInterrupted"})
+
+
+_FRAME_FILE = re.compile(r"File (?:\x1b\[[0-9;]*m)*(\S+?\.py)\b")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _said_by_segkit(ename: str | None, traceback: list[str] | None) -> bool:
+    """Whether a notebook's error is one of segkit's own, raised by segkit's code: its message says what
+    is wrong and what to do, and is shown as it is, without the exception's name and the cell (the
+    executed notebook keeps both). The name alone is not enough (pandas and psycopg have a DataError
+    too: a bug there is no advice to the user): the last frame of the traceback must be a segkit file."""
+    if ename not in _segkit_errors():
+        return False
+    files = _FRAME_FILE.findall(_ANSI.sub("", "\n".join(traceback or [])))
+    return bool(files) and "segkit" in Path(files[-1]).parts
 
 
 def _java_cause(evalue: str | None) -> str:
