@@ -453,3 +453,22 @@ def test_only_segkits_own_errors_are_shown_in_their_words():
     assert not _said_by_segkit("DataError", traceback("/x/site-packages/pandas/core/groupby/ops.py", "DataError"))
     assert not _said_by_segkit("ValueError", traceback("/x/site-packages/segkit/features.py", "ValueError"))
     assert not _said_by_segkit("DataError", None)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_file_with_only_its_header_is_refused_by_check_before_any_run(tmp_path, kind):
+    import pandas as pd
+
+    from segkit.errors import DataError
+    from segkit.intake.sources import check_source
+    from segkit.params import Source
+
+    path = tmp_path / f"orders.{kind}"
+    empty = pd.DataFrame({"customer_id": pd.Series([], dtype=str), "ordered_at": pd.Series([], dtype=str),
+                          "amount": pd.Series([], dtype=float)})
+    empty.to_csv(path, index=False) if kind == "csv" else empty.to_parquet(path)
+    with pytest.raises(DataError, match=r"orders\.\w+: there are no transactions: the file holds only its header"):
+        check_source(Source(kind="file", transactions={"path": str(path)}))
+    empty.iloc[:0].assign(customer_id=["c"], ordered_at=["2024-01-01"], amount=[1.0]).pipe(
+        lambda one: one.to_csv(path, index=False) if kind == "csv" else one.to_parquet(path))
+    check_source(Source(kind="file", transactions={"path": str(path)}))  # one row: nothing to say

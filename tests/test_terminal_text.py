@@ -113,6 +113,10 @@ LINES = [
     "'customer'?); map to customer_id, order_id, ordered_at, amount, quantity, unit_price, category, product, channel, "
     "status (source.transactions.columns)",
     "error: p.yaml: cleaning.returns.status_values: input should be a valid list, got '已退款'",
+    "error: /tmp/x/only_header.csv: there are no transactions: the file holds only its header; export the data "
+    "again, or check the file the params name",
+    "error: 01_cleaning: there are no transactions: the source holds no rows (a file with only its header?); export "
+    "the data again, or check the file or table the params name; the executed notebook is at /tmp/x/r.ipynb",
     "done: 4 exports",
     "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
     "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",

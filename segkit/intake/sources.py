@@ -499,6 +499,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     check_column_map(spec.columns, spec.path, "source.transactions.columns")
     names = read_header(spec, "source.transactions")
     canonical = to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
+    if not _has_rows(spec, "source.transactions"):  # said now, not by 01_cleaning once the run has started
+        raise DataError(f"{spec.path}: there are no transactions: the file holds only its header; export the data "
+                        "again, or check the file the params name")
     if rules is not None:
         from segkit.intake.cleaning import check_rule_columns
 
@@ -555,6 +558,23 @@ def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
             raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
                             f"or set {key}.format") from None
     return [c for c in read_file(spec, key).columns if c != "source_row"]  # a DuckDB table: read as the run does
+
+
+def _has_rows(spec: FileTable, key: str) -> bool:
+    """Whether a text or Parquet file holds a row below its header, reading no further than its first
+    rows (a Parquet file's footer); True for the other formats (their run says it)."""
+    path = _existing_file(spec, key)
+    kind = file_kind(spec, key)
+    if kind in ("csv", "tsv"):
+        table = TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
+                          preferred="\t" if kind == "tsv" else ",", member=spec.member)
+        return any(batch.num_rows for batch in table.batches())
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        with _whole(path, spec, key) as source:
+            return pq.ParquetFile(source).metadata.num_rows > 0
+    return True
 
 
 def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "input",
