@@ -472,3 +472,19 @@ def test_a_file_with_only_its_header_is_refused_by_check_before_any_run(tmp_path
     empty.iloc[:0].assign(customer_id=["c"], ordered_at=["2024-01-01"], amount=[1.0]).pipe(
         lambda one: one.to_csv(path, index=False) if kind == "csv" else one.to_parquet(path))
     check_source(Source(kind="file", transactions={"path": str(path)}))  # one row: nothing to say
+
+
+def test_check_reads_a_large_files_first_rows_and_exits_cleanly(tmp_path):
+    """`segkit check` looks for a row below the header without leaving a reader running: on a 10M-line CSV,
+    Arrow's streaming reader abandoned mid-file aborted the process at exit (SIGABRT, exit 134)."""
+    from conftest import run_segkit
+
+    path = tmp_path / "orders.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("customer_id,ordered_at,amount\n")
+        out.writelines(f"C{i % 5000},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{i % 97}.50\n" for i in range(400_000))
+    params = tmp_path / "p.yaml"
+    params.write_text(f"run_name: big\nsource:\n  kind: file\n  transactions:\n    path: {path}\n", encoding="utf-8")
+    for _ in range(2):
+        done = run_segkit("check", "--params", str(params))
+        assert done.returncode == 0, (done.returncode, done.stderr[-500:])

@@ -568,7 +568,7 @@ def _has_rows(spec: FileTable, key: str) -> bool:
     if kind in ("csv", "tsv"):
         table = TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
                           preferred="\t" if kind == "tsv" else ",", member=spec.member)
-        return any(batch.num_rows for batch in table.batches())
+        return table.has_rows()
     if kind == "parquet":
         import pyarrow.parquet as pq
 

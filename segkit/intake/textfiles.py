@@ -581,6 +581,17 @@ class TextTable:
                 pass
         return self.columns
 
+    def has_rows(self) -> bool:
+        """Whether a record follows the header, reading line by line (the csv module, no reader
+        threads) and no further than the first record."""
+        with open_bytes(self.path, self.key, self.member) as stream:
+            decoded = Decoded(stream, self.path, self.key, self.encoding)
+            records = self._records(decoded)
+            try:
+                return any(batch.num_rows for batch in records)
+            finally:
+                records.close()
+
     def read(self) -> pa.Table:
         """All the batches as one Arrow table (schema from the header when there are no records)."""
         batches = list(self.batches())
