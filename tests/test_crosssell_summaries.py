@@ -106,6 +106,19 @@ def test_saved_summaries_load_back_per_item_column(demo, tmp_path):
         category_mix(loaded, segments, item="product")
 
 
+def test_a_database_run_with_products_only_is_told_to_read_its_baskets_by_product(demo, tmp_path):
+    """The summaries a database source's 01 saved hold products, not categories: 07 (asking for
+    categories) names the params line that reads them, as for a file run's rows."""
+    from segkit.crosssell.tables import no_items_text
+
+    tx, _, _ = demo
+    table = ibis.duckdb.connect().create_table("clean", tx.rename(columns={"category": "product"}))
+    save_purchase_summaries(tmp_path, table)
+    loaded = load_purchases(tmp_path, "category")
+    assert loaded.also == ("product",) and not has_items(loaded, "category")
+    assert "cross_sell.item: product" in no_items_text(loaded, "category", "en")._repr_html_()
+
+
 def test_without_an_item_column_the_summaries_are_empty_and_the_page_says_so(demo, tmp_path):
     tx, _, _ = demo
     save_purchase_summaries(tmp_path, ibis.duckdb.connect().create_table("clean", tx.drop(columns="category")))

@@ -39,12 +39,14 @@ class Purchases:
     (transaction lines), orders (orders holding the item). `baskets`: one row per customer and
     basket content (BASKET_SUMMARY_COLUMNS): items (a tuple of distinct items, sorted) and baskets
     (how many of the customer's orders hold exactly these items; an order is `order_id`, or the
-    customer's day where the order number is missing, as in `segkit.crosssell.baskets`).
+    customer's day where the order number is missing, as in `segkit.crosssell.baskets`). `also`: the
+    other item columns (of ITEM_COLUMNS) the run's summaries hold items of (`load_purchases`).
     """
 
     item: str
     items: pd.DataFrame
     baskets: pd.DataFrame
+    also: tuple[str, ...] = ()  # the other item columns whose summaries the run saved (with an item)
 
 
 def purchase_summaries(table: ibis.Table, item: str = "category") -> Purchases:
@@ -136,10 +138,11 @@ def load_purchases(data_dir: str | Path, item: str = "category") -> ibis.Table |
     baskets = load_stage(data_dir, "purchase_baskets", optional=True)
     if items is None or baskets is None:
         return None
+    also = tuple(sorted(set(items["item_column"]) - {item}))
     items = items[items["item_column"] == item].drop(columns="item_column")
     baskets = baskets[baskets["item_column"] == item].drop(columns="item_column")
     return Purchases(item, _typed_items(items) if len(items) else _empty_items(),
-                     _typed_baskets(baskets) if len(baskets) else _empty_baskets())
+                     _typed_baskets(baskets) if len(baskets) else _empty_baskets(), also)
 
 
 def _empty_items() -> pd.DataFrame:

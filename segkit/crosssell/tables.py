@@ -166,8 +166,11 @@ def no_items_text(transactions, item: str, lang: str):
     `cross_sell.item`)."""
     if transactions is None:
         return say("crosssell.no_transactions", lang)
+    from segkit.crosssell.summaries import Purchases
+
     other = "product" if item == "category" else "category"
-    if has_items(transactions, other):  # the other kind of item is there: the params' one line to read it
+    # the other kind of item is there (in the rows, or a database run's summaries of it): the params' line to read it
+    if has_items(transactions, other) or (isinstance(transactions, Purchases) and other in transactions.also):
         return say("crosssell.other_items", lang, item=t(f"crosssell.item.{item}", lang),
                    other=t(f"crosssell.item.{other}", lang), column=other)
     return say("crosssell.no_items", lang, item=t(f"crosssell.item.{item}", lang))
