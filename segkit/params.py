@@ -98,18 +98,35 @@ class _BoundedLoader(yaml.SafeLoader):
         """A mapping, refused when it gives a key twice: YAML keeps the last one, so a second `cleaning:`
         block at the end of a file silently drops the whole first one."""
         node = super().compose_mapping_node(anchor)
-        seen: dict[tuple[str, str], int] = {}
+        seen: dict[object, int] = {}
         for key, _ in node.value:
             if not isinstance(key, yaml.ScalarNode) or key.value == "<<":  # a merge key may repeat
                 continue
             line = key.start_mark.line + 1
-            if (key.tag, key.value) in seen:
-                first = seen[(key.tag, key.value)]
+            same = self._key_as_read(key)
+            if same in seen:
+                first = seen[same]
                 where = f"line {line}" if first == line else f"lines {first} and {line}"
                 raise ParamsError(f"{self.origin} {where}: the key {shown(key.value, 40)} is given twice in the same "
                                   "block, and the second would replace the whole first; keep one (merge the two blocks)")
-            seen[(key.tag, key.value)] = line
+            seen[same] = line
         return node
+
+    def _key_as_read(self, key: yaml.ScalarNode) -> object:
+        """A key as YAML reads it (`yes` and `true`, `1` and `01`, `~` and `null` are the same key), its
+        text where it cannot be read (the document's construction then says why)."""
+        try:
+            value = SafeConstructorOnly().construct_scalar_value(key)
+        except Exception:  # an invalid scalar: compared as written
+            return (key.tag, key.value)
+        return (type(value).__name__, value) if isinstance(value, (bool, int, float)) else value
+
+
+class SafeConstructorOnly(yaml.constructor.SafeConstructor):
+    """PyYAML's safe constructor alone, to read one scalar (a mapping key) as the document will."""
+
+    def construct_scalar_value(self, node: yaml.ScalarNode) -> object:
+        return self.construct_object(node, deep=True)
 
 
 def _scalar_checked(constructor):

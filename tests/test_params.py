@@ -202,6 +202,9 @@ def test_too_many_aliases_deep_nesting_and_cycles_each_give_one_message(tmp_path
     ("run_name: a\nrun_name: b\n", "lines 1 and 2: the key 'run_name'"),
     ("rfm:\n  bins: 4\n  bins: 5\n", "lines 2 and 3: the key 'bins'"),
     ("rfm: {bins: 4, bins: 5}\n", "line 1: the key 'bins'"),
+    ("x:\n  yes: 1\n  true: 2\n", "lines 2 and 3: the key 'true'"),  # equal as YAML reads them
+    ("x: {1: a, 01: b}\n", "line 1: the key '01'"),
+    ("x: {~: a, null: b}\n", "line 1: the key 'null'"),
 ])
 def test_a_key_given_twice_is_refused_not_the_last_one_kept(tmp_path, text, says):
     """YAML keeps the last of two equal keys: a second `cleaning:` block at the end of a file would
@@ -215,6 +218,7 @@ def test_merge_keys_and_equal_keys_in_different_blocks_are_fine(tmp_path):
 
     merged = load_yaml("a: &b {bins: 4}\nrfm:\n  <<: *b\n  <<: *b\n", "p.yaml")
     assert merged["rfm"] == {"bins": 4}
+    assert load_yaml("x: {1: a, '1': b}\n", "p.yaml")["x"] == {1: "a", "1": "b"}  # two keys: a number, a text
     assert load_params(write(tmp_path, "rfm:\n  bins: 4\ncluster:\n  k_min: 4\n")).cluster.k_min == 4
 
 
