@@ -116,17 +116,10 @@ class _BoundedLoader(yaml.SafeLoader):
         """A key as YAML reads it (`yes` and `true`, `1` and `01`, `~` and `null` are the same key), its
         text where it cannot be read (the document's construction then says why)."""
         try:
-            value = SafeConstructorOnly().construct_scalar_value(key)
+            value = yaml.constructor.SafeConstructor().construct_object(key)  # PyYAML's own reading of it
         except Exception:  # an invalid scalar: compared as written
             return (key.tag, key.value)
         return (type(value).__name__, value) if isinstance(value, (bool, int, float)) else value
-
-
-class SafeConstructorOnly(yaml.constructor.SafeConstructor):
-    """PyYAML's safe constructor alone, to read one scalar (a mapping key) as the document will."""
-
-    def construct_scalar_value(self, node: yaml.ScalarNode) -> object:
-        return self.construct_object(node, deep=True)
 
 
 def _scalar_checked(constructor):
