@@ -369,7 +369,56 @@ def version() -> None:
 
 def main() -> None:
     _leave_huge_pages()
+    _say_usage_errors_in_language()
     app(prog_name="segkit")
+
+
+def _say_usage_errors_in_language() -> None:
+    """A mistake in the command itself (an unknown command or option, a missing --params, a value
+    missing after an option) said in the language the command's own errors use: the params file's
+    named on the command line, else the terminal's. Typer prints these before any command runs,
+    through `typer.rich_utils.rich_format_error`; in Chinese segkit prints them instead (usage, hint
+    and message, the message through segkit/locale/terminal.yaml), in English Typer's own panel."""
+    import typer.rich_utils as rich_utils
+
+    typer_says = getattr(rich_utils, "rich_format_error", None)
+    if typer_says is None or getattr(typer_says, "segkit", False):
+        return
+
+    def say(error) -> None:
+        if type(error).__name__ == "NoArgsIsHelpError" or _usage_lang(sys.argv[1:]) != "zh":
+            typer_says(error)
+            return
+        _state["lang"] = "zh"
+        ctx = getattr(error, "ctx", None)
+        if ctx is not None:
+            usage = ctx.get_usage().strip()
+            err.print(_plain("用法：" + usage.removeprefix("Usage:").strip()), highlight=False)
+            err.print(_plain(f"运行 '{ctx.command_path} --help' 查看帮助。"), highlight=False)
+        _say(f"error: {error.format_message()}", "bold red")
+
+    say.segkit = True
+    rich_utils.rich_format_error = say
+
+
+def _usage_lang(arguments: list[str]) -> str:
+    """The language of a usage error for these command-line arguments: the params file's (`--params`
+    or `-p`, with the `--set lang=...` given beside it) when one is named, else the terminal's."""
+    params, overrides = None, []
+    for at, argument in enumerate(arguments):
+        following = arguments[at + 1] if at + 1 < len(arguments) else None
+        if argument in ("--params", "-p") and following is not None:
+            params = following
+        elif argument.startswith("--params="):
+            params = argument.partition("=")[2]
+        elif argument in ("--set", "-s") and following is not None:
+            overrides.append(following)
+        elif argument.startswith("--set="):
+            overrides.append(argument.partition("=")[2])
+    if params is None:
+        return _terminal_lang()
+    _use_lang(Path(params), overrides)
+    return _state["lang"]
 
 
 def _leave_huge_pages() -> None:

@@ -111,9 +111,15 @@ def replaying(done: Path, calls: list, fail_at: str | None = None):
     return fake
 
 
-def run_segkit(*args, cwd=ROOT, check=False) -> subprocess.CompletedProcess:
+def run_segkit(*args, cwd=ROOT, check=False, env=None) -> subprocess.CompletedProcess:
+    """The `segkit` script of this environment with `args`; `env`: variables set (a value None: unset)."""
     exe = Path(sys.executable).with_name("segkit")
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, check=check, timeout=900)
+    environ = None
+    if env is not None:
+        environ = {**os.environ, **env}
+        environ = {key: value for key, value in environ.items() if value is not None}
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, check=check, timeout=900,
+                          env=environ)
 
 
 def chromium(*args, tmp_path) -> subprocess.CompletedProcess:

@@ -27,7 +27,7 @@ def english_left(line: str) -> list[str]:
     line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
-    line = re.sub(r"\b\d+_\w+", "", line)  # notebooks
+    line = re.sub(r"\b\d+_\w+|多余的参数（[^）]*）", "", line)  # notebooks, the arguments a command was given
     line = re.sub(r"\bdemo[-\w]*", "", line)  # the run names of these lines
     return [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_-]{2,}", line) if w not in KEPT]
 
@@ -118,6 +118,16 @@ LINES = [
     "error: 01_cleaning: there are no transactions: the source holds no rows (a file with only its header?); export "
     "the data again, or check the file or table the params name; the executed notebook is at /tmp/x/r.ipynb",
     "done: 4 exports",
+    "error: No such command 'reprot'. Did you mean 'report', 'export'?",
+    "error: No such command 'x'.",
+    "error: Missing option '--params' / '-p'.",
+    "error: Missing argument 'run_folder'.",
+    "error: No such option: --parms (Possible options: --params)",
+    "error: No such option: --x",
+    "error: Option '--month' requires an argument.",
+    "error: Option '--force' does not take a value.",
+    "error: Got unexpected extra argument(s) (extra more)",
+    "error: Invalid value for '--params' / '-p': Path 'x' does not exist.",
     "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
     "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",
 ]
@@ -238,3 +248,42 @@ def test_a_quoted_lang_override_and_languages_list_are_read_as_the_params_and_ge
     said = CliRunner().invoke(app, ["check", "--params", missing],
                               env={**english, "LANG": "C", "LANGUAGE": "zh_CN:en"}).output
     assert said.startswith("error: "), said  # gettext: LANGUAGE counts only where a locale is set
+
+
+ZH_TERMINAL = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "zh_CN.UTF-8"}
+EN_TERMINAL = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"}
+
+
+@pytest.mark.parametrize("args, said", [
+    (["reprot"], "错误：没有命令 'reprot'。是否指 'report'"),
+    (["report"], "错误：缺少选项 '--params' / '-p'。"),
+    (["report", "--parms", "x.yaml"], "错误：没有选项 --parms（可能是：--params）"),
+    (["export"], "错误：缺少参数 'run_folder'。"),
+    (["report", "--params"], "错误：选项 '--params' 后面需要一个值。"),
+])
+def test_a_mistake_in_the_command_is_said_in_the_chinese_terminals_language(args, said):
+    """Typer's usage errors (an unknown command or option, a missing --params) in a Chinese terminal:
+    segkit's Chinese lines, through the script itself (Typer prints them before any command runs)."""
+    done = run_segkit(*args, env=ZH_TERMINAL)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr, done.stderr
+    assert "Usage" not in done.stderr and "Error" not in done.stderr and "Traceback" not in done.stderr
+    # the usage line keeps Typer's placeholders ([OPTIONS], COMMAND): the command's syntax, not words
+    assert all(english_left(line) == [] for line in done.stderr.splitlines() if not line.startswith("用法：")), done.stderr
+    if len(args) < 2 or args[1] != "--params":  # an option left without its value has no usage line
+        assert re.search(r"^用法：segkit ", done.stderr, flags=re.M) and "--help' 查看帮助。" in done.stderr
+
+
+def test_a_mistake_in_the_command_follows_the_params_file_it_names(tmp_path):
+    """The language of a usage error is the params file's when the command names one (as its other
+    errors), the terminal's otherwise: English stays Typer's own words."""
+    zh = write_params(tmp_path, "zh", lang="zh")
+    en = write_params(tmp_path, "en", lang="en")
+    done = run_segkit("backfill", "--params", str(zh), env=EN_TERMINAL)
+    assert done.returncode == 2 and "错误：缺少选项 '--from'。" in done.stderr, done.stderr
+    done = run_segkit("backfill", "--params", str(en), env=ZH_TERMINAL)
+    assert done.returncode == 2 and "Missing option '--from'." in done.stderr and "错误" not in done.stderr
+    done = run_segkit("backfill", f"--params={en}", "--set", "lang=zh", env=EN_TERMINAL)
+    assert "错误：缺少选项 '--from'。" in done.stderr, done.stderr
+    done = run_segkit("reprot", env=EN_TERMINAL)
+    assert done.returncode == 2 and "No such command 'reprot'" in done.stderr and "错误" not in done.stderr
