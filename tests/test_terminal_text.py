@@ -62,6 +62,8 @@ LINES = [
     "error: /dev/null: not a regular file (look in params/ for the shipped ones)",
     "error: /tmp/x/p.yaml lines 3 and 40: the key 'cleaning' is given twice in the same block, and the second would "
     "replace the whole first; keep one (merge the two blocks)",
+    "error: /tmp/x/p.yaml line 3: the key \"it's\" is given twice in the same block, and the second would replace "
+    "the whole first; keep one (merge the two blocks)",
     "error: /tmp/x/gbk.yaml line 2, byte 3: the file is not UTF-8 (byte 0xd6); it looks like GBK/GB18030 (what "
     "Chinese Windows saves); save it as UTF-8 (e.g. in Notepad: Save as, Encoding UTF-8)",
     "error: /tmp/x/p.yaml: cannot be read (Permission denied); check that the file exists and that you may read it",
