@@ -893,3 +893,30 @@ def test_a_total_line_labelled_in_the_order_column_is_a_total_line_not_a_missing
     detail = result.quarantine["detail"].iloc[0]
     assert detail == 'order_id "合计" is a total line\'s label, not an order'
     assert detail_text(detail, "zh") == '订单号 "合计" 是文件自带合计行的标签，不是订单'
+
+
+def test_a_large_csv_with_month_name_and_12_hour_dates_is_read_whole(tmp_path):
+    """A CSV of a few MB reaches the date parser in parts (the streaming reader's chunks): its
+    month-name dates failed the run with an AttributeError; US 12-hour times were unreadable."""
+    import numpy as np
+
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+
+    rng = np.random.default_rng(5)
+    n = 60_000
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 360, n), unit="D")
+    hours = rng.integers(0, 24, n)
+    named = [f"{d:%B} {d.day}, {d.year} {(h % 12) or 12}:07 {'PM' if h >= 12 else 'AM'}" for d, h in zip(days, hours)]
+    pd.DataFrame({"Customer": [f"c{i % 5000}" for i in range(n)], "Order Number": [f"#{i}" for i in range(n)],
+                  "Order Date": named, "Order Total": [f"${i % 90 + 10}.50" for i in range(n)]}).to_csv(
+        tmp_path / "orders.csv", index=False)
+    assert (tmp_path / "orders.csv").stat().st_size > 2_000_000
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "orders.csv"),
+        "columns": {"customer_id": "Customer", "order_id": "Order Number", "ordered_at": "Order Date",
+                    "amount": "Order Total"}}}))
+    result = clean_transactions(None, intake.transactions, as_of=dt.date(2024, 12, 31))
+    assert result.ledger.loc[result.ledger["rule"] == "unreadable_date", "rows"].sum() == 0
+    clean = result.clean.sort_values("source_row")
+    expected = days.normalize() + pd.to_timedelta(hours, unit="h") + pd.Timedelta(minutes=7)
+    assert len(clean) == n and (clean["ordered_at"].to_numpy() == expected.to_numpy()).all()

@@ -368,3 +368,36 @@ def test_an_excel_text_formula_is_the_text_it_holds():
     assert parsed.values.tolist() == ["1987654321098786969", "1987654321098786969", "C1", '="a"b"', "=SUM(A1)"]
     assert parsed.fixes["excel_text_formula"].tolist() == [True, False, True, False, False]
     assert parse_id(pd.Series(['="00123"', "00456"])).values.tolist() == ["00123", "00456"]
+
+
+def test_a_text_column_read_in_parts_is_parsed_as_one():
+    """The streaming reader hands a large file's column over as an Arrow ChunkedArray: month names
+    (looked up through a dictionary of the distinct words) failed there with an AttributeError."""
+    import pyarrow as pa
+
+    parts = pa.chunked_array([pa.array(["April 1, 2024 21:44", "May 2, 2024"]), pa.array(["june 3, 2024", "x"])])
+    parsed = parse_datetime(pd.Series(pd.arrays.ArrowStringArray(parts)))
+    assert parsed.values.dt.strftime("%Y-%m-%d %H:%M").tolist()[:3] == ["2024-04-01 21:44", "2024-05-02 00:00",
+                                                                         "2024-06-03 00:00"]
+    assert parsed.problem.iloc[3].startswith("is not a date")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1/2/2024 3:04 PM", "2024-02-01 15:04:00"), ("13/2/2024 1:00 p.m.", "2024-02-13 13:00:00"),
+    ("1/2/2024 12:04 am", "2024-02-01 00:04:00"), ("1/2/2024 12:30 PM", "2024-02-01 12:30:00"),
+    ("January 5, 2024 9:05:07 a.m.", "2024-01-05 09:05:07"), ("5 Jan 2024 11:00PM", "2024-01-05 23:00:00"),
+    ("2024/1/5 3:04 pm", "2024-01-05 15:04:00"), ("1/2/2024 13:04 PM", None), ("1/2/2024 0:10 AM", None),
+])
+def test_the_12_hour_clock_is_read(text, expected):
+    values, parsed = stamps([text, "25/12/2024"])
+    assert values[0] == expected
+    if expected is None:
+        assert parsed.problem.iloc[0].startswith("has a time out of range")
+
+
+def test_the_day_first_example_is_a_date_that_only_reads_day_first():
+    # 11/11/2024 reads alike either way: it is no example of a column that says day-first
+    note = parse_datetime(pd.Series(["11/11/2024", "05/03/2024", "25/12/2024"])).note
+    assert note["key"] == "date_order_day_first" and note["example"] == "25/12/2024"
+    note = parse_datetime(pd.Series(["11/11/2024", "05/03/2024", "12/25/2024"])).note
+    assert note["key"] == "date_order_month_first" and note["example"] == "12/25/2024"

@@ -62,7 +62,10 @@ _PLAIN = {".": r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$", ",": r"^[+-]?\d+(
 _GROUPED = {".": r"^(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:\.\d+)?$",
             ",": r"^(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:,\d+)?$"}
 
-_CLOCK = r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?"
+# a time of day, on the 24-hour clock or the 12-hour one with AM/PM (US exports: "1/5/2024 3:04 PM",
+# "January 5, 2024 9:05:07 a.m."; `_on_24_hour_clock` reads the hour)
+_CLOCK = (r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?"
+          r"(?:\s*(?P<meridiem>[AaPp]\.?[Mm]\.?))?")
 _TIME = rf"(?:[ T]+{_CLOCK})?"
 _ISO = (r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})"
         r"(?::(?P<second>\d{2})(?:\.\d{1,9})?)?(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?)?$")
@@ -124,23 +127,50 @@ def _numbers(text: pd.Series) -> pd.Series:
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
+def _text_array(text: pd.Series) -> pa.Array:
+    """A text column as one Arrow array: a column read in parts by the streaming reader is an Arrow
+    ChunkedArray, on which the dictionary of `pc.dictionary_encode` and friends are per chunk."""
+    array = pa.array(text.astype("string").array)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def _extract(text: pd.Series, pattern: str, numbers: bool = False) -> pd.DataFrame:
     """The named groups of `pattern` for each row, as text: missing where the row does not match or
     the group took no part. Runs in Arrow's regex engine (RE2: `\\d` is an ASCII digit), several
     times faster than pandas' `str.extract` on a million rows. With `numbers`, every group but
     `offset` (a time zone offset, kept as text) holds ASCII digits and comes back as float64."""
     names = re.findall(r"\(\?P<(\w+)>", pattern)
-    found = pc.extract_regex(pa.array(text.astype("string").array), pattern)
+    found = pc.extract_regex(_text_array(text), pattern)
     columns = {}
     for name in names:
         group = pc.struct_field(found, name)
         group = pc.if_else(pc.equal(group, ""), pa.scalar(None, pa.string()), group)
+        if numbers and name == "meridiem":
+            continue
         if numbers and name != "offset":
             columns[name] = pd.array(pc.cast(group, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64")
         else:
             columns[name] = pd.array(group.to_pandas(types_mapper=pd.ArrowDtype).astype("string").to_numpy(),
                                      dtype="string")
+    if numbers and "meridiem" in names:
+        hour = _on_24_hour_clock(columns["hour"].to_numpy(dtype="float64", na_value=np.nan),
+                                 pc.struct_field(found, "meridiem"))
+        columns["hour"] = pd.array(hour, dtype="float64")
     return pd.DataFrame(columns, index=text.index)
+
+
+def _on_24_hour_clock(hour: np.ndarray, meridiem: pa.Array) -> np.ndarray:
+    """The hours (float64) of times written with `meridiem` (AM/PM, a.m./p.m., any case; "" or
+    missing: the 24-hour clock) on the 24-hour clock: 12 AM is 0, 1-11 PM are 13-23, 12 PM is 12.
+    An hour of 0 or above 12 beside AM/PM is no time (99, which the caller reports as a time out of
+    range)."""
+    letter = pc.utf8_lower(pc.utf8_slice_codeunits(pc.fill_null(meridiem, ""), 0, 1))
+    letter = np.asarray(letter.to_numpy(zero_copy_only=False), dtype=object)
+    pm, am = letter == "p", letter == "a"
+    out = hour.copy()
+    twelve = am | pm
+    out[twelve] = np.where((hour[twelve] < 1) | (hour[twelve] > 12), 99.0, hour[twelve] % 12 + np.where(pm[twelve], 12, 0))
+    return out
 
 
 def is_text(values: pd.Series) -> bool:
@@ -481,7 +511,7 @@ def _month_name_parts(text: pd.Series) -> pd.DataFrame:
     months = parserinfo()
     names = ("year", "month", "day", "hour", "minute", "second")
     out = {name: np.full(len(text), np.nan) for name in names}
-    array = pa.array(text.astype("string").array)
+    array = _text_array(text)
     rows = np.arange(len(text))  # the rows no layout has read yet
     for pattern in _NAMED:
         if not len(rows):
@@ -502,6 +532,7 @@ def _month_name_parts(text: pd.Series) -> pd.DataFrame:
         for name in ("day", "hour", "minute", "second"):
             parts[name] = pc.cast(group(name), pa.float64())
         parts = {name: values.to_numpy(zero_copy_only=False) for name, values in parts.items()}
+        parts["hour"] = _on_24_hour_clock(np.asarray(parts["hour"], dtype="float64"), group("meridiem"))
         hit = ~np.isnan(parts["month"])
         for name in names:
             out[name][rows[hit]] = parts[name][hit]
@@ -602,8 +633,9 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
         elif days or months:
             ambiguous = pd.Series(False, index=index)
             by_column = either
-            day_is_first = day_is_first | same | (either if days else False)
+            # the example is a date that can only be read this way (not 11/11/2024, read alike either way)
             example = text[day_is_first if days else month_is_first].iloc[0]
+            day_is_first = day_is_first | same | (either if days else False)
             order = "day_first" if days else "month_first"
             note = {"key": f"date_order_{order}", "order": order,
                     "decided_by": days or months, "example": str(example), "followed": int(either.sum())}
