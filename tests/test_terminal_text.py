@@ -23,7 +23,7 @@ def english_left(line: str) -> list[str]:
     line = re.sub(r'"[^"]*"|`[^`]*`|\'[^\']*\'', "", line)  # values, commands
     line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
     line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
-    line = re.sub(r"现有的列：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"现有的(?:列|工作表)：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
     line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
@@ -120,6 +120,11 @@ LINES = [
     "error: 01_cleaning: there are no transactions: the source holds no rows (a file with only its header?); export "
     "the data again, or check the file or table the params name; the executed notebook is at /tmp/x/r.ipynb",
     "done: 4 exports",
+    'error: /tmp/x/sales.xlsx: no sheet "Sheet1" (sheets there: Sales 2024); fix source.transactions.sheet',
+    'error: /tmp/x/sales.xlsx: no sheet "Sales"; did you mean "Sales 2024"? (sheets there: Sales 2024, Notes); '
+    'fix source.transactions.sheet',
+    'error: /tmp/x/sales.xlsx: no header in row 3 of sheet "Sales 2024"; set source.transactions.header_row to the '
+    'row that holds the column names',
     "error: No such command 'reprot'. Did you mean 'report', 'export'?",
     "error: No such command 'x'.",
     "error: Missing option '--params' / '-p'.",
