@@ -308,7 +308,7 @@ def test_a_typed_sources_set_aside_values_are_shown_in_full(tmp_path):
 
 def test_a_column_missing_in_every_row_is_set_aside_not_a_crash():
     # found by the property test: DuckDB cannot create a table from an all-None object column
-    with pytest.raises(DataError, match="no transaction has a readable date"):
+    with pytest.raises(DataError, match="no row has a readable date in the column"):
         clean_transactions(connect(), frame([(None, "1", None, None)]))
 
 
@@ -920,3 +920,20 @@ def test_a_large_csv_with_month_name_and_12_hour_dates_is_read_whole(tmp_path):
     clean = result.clean.sort_values("source_row")
     expected = days.normalize() + pd.to_timedelta(hours, unit="h") + pd.Timedelta(minutes=7)
     assert len(clean) == n and (clean["ordered_at"].to_numpy() == expected.to_numpy()).all()
+
+
+def test_no_readable_date_names_the_column_and_a_value_and_writes_the_quarantine(tmp_path):
+    """A column map whose ordered_at names a column of names: every row is set aside, and the message
+    says which column, shows one of its values and leaves the quarantine and the ledger behind."""
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+
+    (tmp_path / "t.csv").write_text("cust,order,first_name,total\nc1,o1,Alice,10\nc2,o2,Bob,12\nc3,o3,,5\n")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "t.csv"),
+        "columns": {"customer_id": "cust", "order_id": "order", "ordered_at": "first_name", "amount": "total"}}}))
+    with pytest.raises(NoCleanRows, match=r'no row has a readable date in the column "first_name" \(e\.g\. "Alice"\)'
+                                          r'.*all 3 rows were set aside \(unreadable_date: 2, missing_date: 1\)'):
+        clean_and_save(intake, tmp_path / "data")
+    quarantine = pd.read_parquet(tmp_path / "data" / "quarantine.parquet")
+    assert quarantine["reason"].tolist() == ["unreadable_date", "unreadable_date", "missing_date"]
+    assert (tmp_path / "data" / "ledger.parquet").is_file()

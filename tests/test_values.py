@@ -108,7 +108,7 @@ def test_out_of_range_months_and_days_are_unreadable(date):
 
 
 def test_only_year_zero_dates_is_a_clear_error():
-    with pytest.raises(DataError, match="no transaction has a readable date"):
+    with pytest.raises(DataError, match="no row has a readable date in the column"):
         clean(text([("C1", "O1", "0000-01-01", "5")]))
 
 

@@ -79,6 +79,8 @@ _names = itertools.count(1)
 FUTURE_QUANTILE = 0.999
 FUTURE_MARGIN_DAYS = 31
 # Rules that a date typo comes before, when the row broke both (in the order of RULES).
+# the as-of date of a run whose rows hold no readable date: all of them are set aside, whatever it is
+_NO_DATE_AS_OF = dt.date(2000, 1, 1)
 _AFTER_DATE_RULES = ("unreadable_amount", "unreadable_quantity", "non_finite_amount", "implausible_amount")
 
 # Amounts are DECIMAL(AMOUNT_PRECISION, minor unit) in the engine: exact, and summed exactly
@@ -354,12 +356,13 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         plausible = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
         last = table.filter(usable & table.problem_rule.isnull()).ordered_at.max().to_pyarrow().as_py() or \
             table.filter(plausible & table.ordered_at.notnull()).ordered_at.max().to_pyarrow().as_py()
-        if last is None:
-            raise DataError("no transaction has a readable date; check the date column's format "
-                            "(and cleaning.day_first for dates like 05/01/2024, cleaning.min_date for old dates)")
-        as_of = last.date()
-        as_of_rule = "latest_plausible_date" if beyond else "latest_date"
-        notes.append({"key": "as_of_" + as_of_rule, "as_of": as_of.isoformat()})
+        if last is None:  # every row is set aside for its date, whatever the as-of: judged all the same, so that
+            # the quarantine and the ledger say which rows and why, with the column and a value named
+            as_of, as_of_rule = _NO_DATE_AS_OF, "no_readable_date"
+        else:
+            as_of = last.date()
+            as_of_rule = "latest_plausible_date" if beyond else "latest_date"
+            notes.append({"key": "as_of_" + as_of_rule, "as_of": as_of.isoformat()})
 
     judged = judge(table, as_of, rules, minor_unit, headers)
     made = ()
@@ -380,6 +383,9 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         mark = next((n for n in notes if n["key"] == "decimal_mark_differs"), None)
         hint = "" if mark is None else (f'; the {mark["column"]} column looks written with a decimal "{mark["other"]}" '
                                         f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
+        if as_of_rule == "no_readable_date":
+            raise NoCleanRows(f"{_no_date_words(quarantine, headers)}; all {total} rows were set aside "
+                              f"({_top_reasons(ledger)})", result)
         first = _data_start(judged, as_of)
         if first is not None:  # only the date: nothing to fix in the data
             after = _rows_set_aside(ledger, "after_as_of")
@@ -1492,6 +1498,18 @@ def ledger_totals(ledger: pd.DataFrame) -> dict:
     by_outcome = ledger.groupby("outcome")["rows"].sum()
     return {"rows": int(ledger["rows"].sum()), "used": int(by_outcome.get("used", 0)),
             "fixed": int(by_outcome.get("fixed", 0)), "aside": int(by_outcome.get("set_aside", 0))}
+
+
+def _no_date_words(quarantine: pd.DataFrame, headers: dict[str, str] | None) -> str:
+    """What to say when no row has a readable date: the source's date column and a value of it."""
+    column = (headers or {}).get("ordered_at", "ordered_at")
+    raw = quarantine["raw_ordered_at"] if "raw_ordered_at" in quarantine.columns else pd.Series(dtype="string")
+    written = raw.dropna().astype(str)
+    written = written[written.str.strip() != ""]
+    value = (f'e.g. "{written.iloc[0][:60]}"' if len(written) else "every value is empty")
+    return (f'no row has a readable date in the column "{column}" ({value}): check that the column map\'s '
+            "ordered_at names the date column, and the dates' format (cleaning.day_first for dates like 05/01/2024, "
+            "cleaning.min_date for old dates)")
 
 
 def _top_reasons(ledger: pd.DataFrame) -> str:
