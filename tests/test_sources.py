@@ -342,3 +342,50 @@ def test_an_excel_id_turned_into_a_number_is_padded_back_to_its_columns_width(tm
     assert sorted(result.clean["customer_id"].unique()) == ["00123", "00456", "00789"]
     fixed = result.ledger.set_index(["outcome", "rule"])["rows"]
     assert fixed[("fixed", "zero_padded_id")] == 2
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_title_above_the_header_is_met_with_the_header_row_to_set(tmp_path, kind):
+    """A report title (and a blank line) above the column names: the message says in which row the
+    mapped names are and the header_row to set, in `segkit check` and in the run's reading; with it
+    set, the file reads."""
+    from segkit.intake.sources import check_source, load_source
+    from segkit.params import Source
+
+    if kind == "csv":
+        (tmp_path / "t.csv").write_text("Orders export 2024-12-31\n\nCustomer,Order,Date,Total\n"
+                                        "c1,o1,2024-01-05,10\nc2,o2,2024-02-05,12\n", encoding="utf-8")
+        path, row = tmp_path / "t.csv", 3
+    else:
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        book.active.append(["Sales by customer - FY2024/25 (confidential)"])
+        for line in (["Customer", "Order", "Date", "Total"], ["c1", "o1", "2024-01-05", 10.5]):
+            book.active.append(line)
+        path, row = tmp_path / "s.xlsx", 2
+        book.save(path)
+    spec = {"path": str(path), "columns": {"customer_id": "Customer", "order_id": "Order", "ordered_at": "Date",
+                                           "amount": "Total"}}
+    source = Source.model_validate({"kind": "file", "transactions": spec})
+    said = rf"The column names are in row {row}: set source\.transactions\.header_row: {row}\."
+    for reading in (check_source, load_source):
+        # the header read as the title: the mapped names are not there, or the rows are longer than it
+        with pytest.raises(DataError, match=r'(?:column "Customer" \(for customer_id\) is not there|4 values, but the '
+                                            r'header \(line 1\) names 1 columns).*' + said):
+            reading(source)
+    fixed = Source.model_validate({"kind": "file", "transactions": {**spec, "header_row": row}})
+    check_source(fixed)
+    assert list(load_source(fixed).transactions["customer_id"]) == ["c1", "c2"][:2 if kind == "csv" else 1]
+
+
+def test_a_wrong_column_name_gets_no_header_row_advice(tmp_path):
+    from segkit.intake.sources import check_source
+    from segkit.params import Source
+
+    (tmp_path / "t.csv").write_text("Customer,Order,Date,Total\nc1,o1,2024-01-05,10\n", encoding="utf-8")
+    source = Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "t.csv"), "columns": {
+        "customer_id": "Client", "order_id": "Order", "ordered_at": "Date", "amount": "Total"}}})
+    with pytest.raises(DataError) as error:
+        check_source(source)
+    assert 'column "Client" (for customer_id) is not there' in str(error.value) and "header_row" not in str(error.value)

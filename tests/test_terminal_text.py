@@ -120,6 +120,12 @@ LINES = [
     "error: 01_cleaning: there are no transactions: the source holds no rows (a file with only its header?); export "
     "the data again, or check the file or table the params name; the executed notebook is at /tmp/x/r.ipynb",
     "done: 4 exports",
+    "error: /tmp/x/t.csv line 3: 4 values, but the header (line 1) names 1 columns; check the separator (read as "
+    "comma) and the quotes, or state source.transactions.separator. The column names are in row 3: set "
+    "source.transactions.header_row: 3.",
+    'error: /tmp/x/s.xlsx: column "Customer" (for customer_id) is not there (columns there: Sales by customer, '
+    "Unnamed: 1); fix source.transactions.columns. The column names are in row 2: set "
+    "source.transactions.header_row: 2.",
     'error: 01_cleaning: /tmp/x/t.csv: no row has a readable date in the column "when" (e.g. "Alice"): check that the '
     "column map's ordered_at names the date column, and the dates' format (cleaning.day_first for dates like "
     "05/01/2024, cleaning.min_date for old dates); all 3 rows were set aside (unreadable_date: 2, missing_date: 1) "

@@ -23,6 +23,7 @@ import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 import ibis
 import numpy as np
@@ -174,13 +175,15 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
         return Intake(_with_source_row(load_cdnow()), origin="cdnow")
     if source.kind == "file":
         spec = source.transactions
-        typed = _typed_file(spec) if source.preset is None else None
+        with _header_row_hint(spec, "source.transactions"):
+            typed = _typed_file(spec) if source.preset is None else None
         if typed is not None:
             tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                       if getattr(source, name) is not None}
             return replace(typed, **tables)
-        raw = read_file(spec, "source.transactions")
-        transactions = to_canonical(raw, spec.columns, origin=spec.path)
+        with _header_row_hint(spec, "source.transactions"):
+            raw = read_file(spec, "source.transactions")
+            transactions = to_canonical(raw, spec.columns, origin=spec.path)
         if source.preset is not None:  # a system's layout the parsers do not read as written
             from segkit.intake.presets import rewrite_values
 
@@ -497,8 +500,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         return
     spec = source.transactions
     check_column_map(spec.columns, spec.path, "source.transactions.columns")
-    names = read_header(spec, "source.transactions")
-    canonical = to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
+    with _header_row_hint(spec, "source.transactions"):
+        names = read_header(spec, "source.transactions")
+        canonical = to_canonical(pd.DataFrame(columns=["source_row", *names]), spec.columns, origin=spec.path)
     if not _has_rows(spec, "source.transactions"):  # said now, not by 01_cleaning once the run has started
         raise DataError(f"{spec.path}: there are no transactions: the file holds only its header; export the data "
                         "again, or check the file the params name")
@@ -514,6 +518,50 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         table = getattr(source, name)
         if table is not None:
             _check_table_columns(read_header(table, f"source.{name}"), table, name)
+
+
+# how far below the header row a file's column names are looked for when a mapped column is not there
+_HEADER_ROWS_LOOKED_AT = 10
+
+
+@contextmanager
+def _header_row_hint(spec: FileTable, key: str) -> Iterator[None]:
+    """A mapped column that is not in the file's header row (or rows longer than that header), when
+    the mapped names are all in one of the next rows (a title, a date or a blank line above the
+    header, as exports and Excel sheets often have): the DataError says which row and the header_row
+    to set."""
+    try:
+        yield
+    except DataError as error:
+        message = str(error)
+        missing = ") is not there" in message and "(columns there:" in message
+        if not missing and not re.search(r" values, but the header \(line \d+\) names \d+ columns?;", message):
+            raise
+        row = _row_of_names(spec, key)
+        if row is None:
+            raise
+        stop = "" if message.endswith(".") else "."
+        raise DataError(f"{message}{stop} The column names are in row {row}: set {key}.header_row: {row}.") from None
+
+
+def _row_of_names(spec: FileTable, key: str) -> int | None:
+    """The first row below `spec.header_row` (of the next `_HEADER_ROWS_LOOKED_AT`) that holds every
+    column the map names, for a text or Excel file; None when none does."""
+    try:
+        kind = file_kind(spec, key)
+    except DataError:
+        return None
+    if kind not in ("csv", "tsv", "excel"):
+        return None
+    wanted = {spec.columns.get(ours, ours) for ours in ("customer_id", "ordered_at")} | set(spec.columns.values())
+    for row in range(spec.header_row + 1, spec.header_row + 1 + _HEADER_ROWS_LOOKED_AT):
+        try:
+            names = read_header(spec.model_copy(update={"header_row": row}), key)
+        except DataError:  # a blank line, or past the file's end
+            continue
+        if wanted <= {str(name).strip() for name in names}:
+            return row
+    return None
 
 
 def _check_campaigns(source: Source, params_path: str | Path | None = None) -> None:
