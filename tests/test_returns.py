@@ -635,3 +635,24 @@ def test_drop_counts_only_the_cancellations_that_found_another_purchase_as_match
     key, values = returns_sentence(summary, "en")
     said = t(key, "en", **values)
     assert "12.00 of purchases in the data (1 cancellation lines matched" in said, said
+
+
+@pytest.mark.parametrize("match", ["order_number", "product"])
+def test_a_cancellation_of_a_purchase_set_aside_is_set_aside_with_it(tmp_path, match):
+    """K1's order O2 is in the file but its amount is unreadable (set aside), and C2 cancels it: it
+    was netted into her first order O1 as if it cancelled a purchase from before the data (100 became
+    70). It follows its purchase out now (`return_of_set_aside`), O1 keeps its 100; a cancellation
+    that finds nothing (C99: before the data) is still netted into her first purchase."""
+    text = ("order,customer,date,amount,sku\nO1,K1,2024-05-02,100.00,A\nO2,K1,2024-05-05,&#36;30.00,B\n"
+            "CO2,K1,2024-05-09,-30.00,B\nC99,K1,2024-05-10,-5.00,Z\nO3,K2,2024-05-03,40.00,A\n")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount",
+               "product": "sku"}
+    result = clean(source(tmp_path, text, columns), order_prefix="C", match=match)
+    assert features(result).loc["K1", "revenue"] == pytest.approx(100.00 - 5.00)
+    aside = result.quarantine.set_index("source_row")
+    assert aside["reason"].to_dict() == {3: "unreadable_amount", 4: "return_of_set_aside"}
+    assert aside.loc[4, "detail"] == 'cancels order "O2", whose purchase was set aside (unreadable_amount)'
+    assert result.clean.set_index("source_row").loc[5, "return_match"] == "unmatched"
+    from segkit.i18n import detail_text
+
+    assert detail_text(aside.loc[4, "detail"], "zh") == '取消的是订单 "O2"，该购买已被剔除（unreadable_amount）'

@@ -54,6 +54,7 @@ RULES = (
     "duplicate_order_line",
     "non_product",
     "return",
+    "return_of_set_aside",
     "refunded_order",
     "non_positive_amount",
     "outlier",

@@ -21,6 +21,8 @@ moves recency, for every reader of the clean rows (features, the repeat-buying s
 activity). Its own document and date stay in `return_document` and `returned_at`. A cancellation
 that finds no purchase in the data (it cancels one from before the extract) still reduces revenue:
 it is netted into the customer's first purchase and counted apart (`return_match: unmatched`).
+One whose purchase is in the data but was set aside for what it holds (an unreadable amount) is
+set aside with it (`return_of_set_aside`), not netted into the customer's other purchases.
 
 An order cancelled in full (`refunded_order`: its lines, cancellations netted in, sum to exactly
 zero, and a cancellation found it by its number or product) was never a purchase: with
@@ -120,6 +122,14 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
         found = pairs.select(_m_row=pairs._c_row, _m_order=pairs._o_order, _m_at=pairs._o_at,
                              _m_of=ibis.null("int64"))
 
+    # a cancellation whose purchase is in the data but was set aside for what it holds (an unreadable
+    # amount ...): set aside with it, not netted into the customer's other purchases
+    orphans = None
+    if action == "net":
+        kept_aside = t.filter(t.reason.notnull() & ~t._return.fill_null(False) & ~t.reason.isin(_NOT_THE_PURCHASE))
+        orphans = _cancelling_set_aside(c.anti_join(found, c._c_row == found._m_row), kept_aside, match)
+        c = c.filter(~c._c_row.isin(orphans._a_row))
+
     refunded = None
     if action == "net" and refunded_orders == "set_aside":
         refunded = _refunded_orders(c, found, purchases)
@@ -151,6 +161,14 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
                        ordered_at=ibis.ifelse(is_cancel, out._k_at.coalesce(out.ordered_at), out.ordered_at))
     out = out.mutate(**changes)
     out = out.drop(*[col for col in out.columns if col.startswith("_k_")])
+    if orphans is not None:
+        out = out.left_join(orphans, out.source_row == orphans._a_row)
+        said = ibis.literal('cancels order "').concat(out._a_order, '", whose purchase was set aside (',
+                                                        out._a_reason, ')')
+        out = out.mutate(reason=ibis.ifelse(out._a_row.notnull(), "return_of_set_aside", out.reason),
+                         detail=ibis.ifelse(out._a_row.notnull(), said, out.detail),
+                         return_match=ibis.ifelse(out._a_row.notnull(), ibis.null("string"), out.return_match))
+        out = out.drop("_a_row", "_a_order", "_a_reason")
     if action == "drop" and "_return_own" in t.columns:  # for `returns_summary`'s revenue as net counts it
         alone = _refunded_by_status(t, t.reason == "return").select("_s_row")
         out = out.left_join(alone, out.source_row == alone._s_row)
@@ -167,6 +185,25 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     marked = marked.mutate(reason=ibis.ifelse(hit, "refunded_order", marked.reason),
                            detail=ibis.ifelse(hit, said, marked.detail))
     return marked.drop("_r_customer", "_r_order")
+
+
+# set-aside lines that are not the purchase a cancellation in the data cancels: one dated before the
+# period reported (a cancellation of it is one of a purchase from before the data, as when it is missing)
+_NOT_THE_PURCHASE = ("before_start",)
+
+
+def _cancelling_set_aside(c: ibis.Table, aside: ibis.Table, match: str) -> ibis.Table:
+    """The cancellations of `c` (not matched to a purchase used) whose purchase is among the set-aside
+    lines `aside`, matched as `net_returns` matches them: `_a_row` (the cancellation's source_row),
+    `_a_order` (the purchase's order) and `_a_reason` (why its line was set aside), one row each."""
+    if match == "product":
+        pairs = c.join(aside, [c._c_customer == aside.customer_id, c._c_product == aside["product"],
+                               aside.ordered_at.date() <= c._c_day])
+    else:
+        pairs = c.join(aside, [c._c_customer == aside.customer_id, c._c_key == aside.order_id])
+    first = pairs.mutate(_n=ibis.row_number().over(group_by=pairs._c_row, order_by=[pairs.source_row]))
+    first = first.filter(first._n == 0)
+    return first.select(_a_row=first._c_row, _a_order=first.order_id, _a_reason=first.reason)
 
 
 def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
