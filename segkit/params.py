@@ -1460,6 +1460,12 @@ class Params(_Model):
         return dt.date(year, month, 1)
 
     @property
+    def named_dimensions(self) -> tuple[str, ...]:
+        """The report dimensions the params file (or a --set) names itself; () when `dimensions` is
+        the default (customer_type, region: most sources have neither, and need not be told)."""
+        return self.dimensions if "dimensions" in self.model_fields_set else ()
+
+    @property
     def as_of_date(self) -> dt.date | None:
         """The last day analysed: as_of, or the month's last day; None means the data's last day."""
         if self.as_of:

@@ -84,3 +84,33 @@ def test_the_documented_example_is_valid():
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S) if "attributes:" in b)
     params = validate_params(yaml.safe_load(block))
     assert params.source.transactions.attributes == {"country": "Country"} and "country" in params.dimensions
+
+
+def test_a_dimension_the_params_name_that_nothing_holds_is_a_note(tmp_path):
+    """`dimensions: [country, channel, region]` with no region anywhere: the report had no breakdown
+    by region and said nothing; now a note says so (page, run.json, terminal). The default
+    dimensions (customer_type, region), which most sources lack, say nothing."""
+    from segkit.i18n import t
+    from segkit.report.runner import cleaning_note_lines
+
+    (tmp_path / "orders.csv").write_text(CSV, encoding="utf-8")
+    base = ("source:\n  kind: file\n  transactions:\n    path: orders.csv\n"
+            "    columns: {customer_id: Customer, order_id: Invoice, ordered_at: Date, amount: Total, channel: Channel}\n"
+            "    attributes: {country: Country}\n")
+    (tmp_path / "p.yaml").write_text(base + "dimensions: [country, channel, region]\nlang: zh\n", encoding="utf-8")
+    p = load_params(tmp_path / "p.yaml")
+    assert p.named_dimensions == ("country", "channel", "region")
+    intake = load_source(p.source, tmp_path / "p.yaml")
+    result = clean_and_save(intake, tmp_path / "data", rules=p.cleaning, dimensions=p.dimensions,
+                            named_dimensions=p.named_dimensions)
+    assert [n for n in result.notes if n["key"] == "dimension_missing"] == [{"key": "dimension_missing",
+                                                                            "names": "region"}]
+    key, values = result.messages()[-1]
+    assert "region" in t(key, "en", **values) and "没有" in t(key, "zh", **values)
+    assert any(line.startswith("note: 参数中的维度 region") for line in cleaning_note_lines(tmp_path / "data", "zh"))
+    (tmp_path / "q.yaml").write_text(base, encoding="utf-8")
+    q = load_params(tmp_path / "q.yaml")
+    assert q.named_dimensions == ()  # the default: customer_type and region, said nothing of
+    quiet = clean_and_save(load_source(q.source, tmp_path / "q.yaml"), tmp_path / "data2", rules=q.cleaning,
+                           dimensions=q.dimensions, named_dimensions=q.named_dimensions)
+    assert not [n for n in quiet.notes if n["key"] == "dimension_missing"]

@@ -1354,7 +1354,7 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
                    rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2,
                    dimensions=(), currency_code: str | None = None,
-                   period_start: dt.date | None = None) -> CleanResult:
+                   period_start: dt.date | None = None, named_dimensions=()) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
@@ -1369,8 +1369,10 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     of `dimensions` (the params' report dimensions) that the customer table lacks but the
     transactions hold (channel, category, or an attribute the params keep) becomes a customer
     attribute: the customer's most frequent value (see `segkit.features.most_frequent_values`),
-    saved in the customers table and named in run.json. `period_start` (a monthly run's first day,
-    `params.period_start`): `MonthNotInData` when the data end before it (see `clean_transactions`).
+    saved in the customers table and named in run.json. Those of `named_dimensions` (the dimensions
+    the params file names itself: `Params.named_dimensions`) that neither holds are a note
+    (`dimension_missing`): the report has no breakdown by them. `period_start` (a monthly run's first
+    day, `params.period_start`): `MonthNotInData` when the data end before it (see `clean_transactions`).
     """
     from segkit.crosssell.summaries import save_purchase_summaries
     from segkit.features import customer_features
@@ -1408,6 +1410,10 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
     surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
+    held = set(customers.columns) if customers is not None else set()
+    missing = [d for d in dict.fromkeys(named_dimensions) if d not in held]
+    if missing:  # named in the params, held nowhere: said, not silently left out of 02's breakdowns
+        result = replace(result, notes=(*result.notes, {"key": "dimension_missing", "names": ", ".join(missing)}))
     save_stage(data_dir, clean_transactions=None, quarantine=result.quarantine, ledger=result.ledger, customers=customers,
                surveys=surveys, features=features, customer_ledger=result.customer_ledger,
                customers_set_aside=result.customers_set_aside)
