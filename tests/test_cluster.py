@@ -152,6 +152,9 @@ def test_mall_clusters_on_age_income_and_spend_are_named_without_recency_or_freq
     assert stage.skipped is None and stage.clusterer.k_ == 2 and stage.left_out == {}
     names = stage.profile.set_index("cluster")["name"]
     assert not any(word in name for name in names for word in RFM_WORDS)
+    # nor does the page's sentence on names speak of a count of orders the columns do not have
+    from segkit.report.cluster_text import names_text
+    assert "one-off" not in names_text(stage, "en").markup and "仅购一次" not in names_text(stage, "zh").markup
     # cluster 0 is the one that spends most (numbered by value), and its name says so with its other traits
     young = stage.assignments.set_index("customer_id").loc[[f"m{i}" for i in range(40)], "cluster"]
     assert (young == 0).all()

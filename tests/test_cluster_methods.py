@@ -310,6 +310,9 @@ def test_a_cluster_is_called_one_off_only_when_nearly_all_its_members_bought_onc
     orders = table[table["feature"] == column_label("orders", lang)].set_index("name")
     assert orders.loc[names[0], "stated"] == level and orders.loc[names[0], "share"] == pytest.approx(0.58)
     assert orders.loc[names[1], "stated"] == count and orders.loc[names[1], "share"] == pytest.approx(0.95)
+    # the page says the rule with its share, in the page's language
+    sentence = cluster_text.names_text(stage, lang).markup
+    assert f"{FACT_SHARE:.0%}" in sentence and count in sentence and level in sentence
     # the word needs at least FACT_SHARE of the members: just below it, the level is said
     below, labels = one_order_shares(one_off_share_b=FACT_SHARE - 0.01)
     assert count not in name_clusters(describe_clusters(below, labels), lang, name_evidence(below, labels))["name"][1]
