@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from segkit.models.cluster import (RFMClusterer, cluster_assignments, cluster_skip_reason, cluster_stage, constant_features,
-                                   describe_clusters, name_clusters, profile_clusters)
+                                   describe_clusters, name_clusters, name_evidence, profile_clusters)
 
 
 def three_groups(n=60, seed=0):
@@ -45,8 +45,9 @@ def test_same_random_state_same_clusters():
 
 def test_clusters_with_the_same_words_are_numbered():
     described = pd.DataFrame({"cluster": [0, 1, 2], "r_level": [5, 5, 1], "f_level": [4, 4, 1], "m_level": [5, 5, 1]})
+    # from the levels alone (no members to count) the lowest frequency is a level, not a count: not "one-off"
     assert name_clusters(described, "en")["name"].tolist() == [
-        "very recent, frequent, top spend (1)", "very recent, frequent, top spend (2)", "lapsed, one-off, lowest spend"]
+        "very recent, frequent, top spend (1)", "very recent, frequent, top spend (2)", "lapsed, fewest orders, lowest spend"]
 
 
 def test_too_few_customers_is_a_clear_error():
@@ -63,7 +64,10 @@ def test_profiles_and_names_are_readable():
     assert profile["revenue_share"].sum() == pytest.approx(1.0)
     named = name_clusters(describe_clusters(features, labels), "en")
     assert named.loc[0, "name"] == "very recent, very frequent, top spend"
-    assert named.loc[2, "name"] == "lapsed, one-off, lowest spend"
+    assert named.loc[2, "name"] == "lapsed, fewest orders, lowest spend"
+    # with the members' evidence, the lapsed cluster (every member one order) is called one-off
+    evidenced = name_clusters(describe_clusters(features, labels), "en", name_evidence(features, labels))
+    assert evidenced.loc[2, "name"] == "lapsed, one-off, lowest spend"
     assert named[["r_level", "f_level", "m_level"]].loc[1].tolist() == [3, 2, 3]
     assert name_clusters(describe_clusters(features, labels), "zh").loc[0, "name"] == "近期活跃、高频、消费最高"
     assigned = cluster_assignments(features, labels, named)
@@ -148,6 +152,9 @@ def test_mall_clusters_on_age_income_and_spend_are_named_without_recency_or_freq
     assert stage.skipped is None and stage.clusterer.k_ == 2 and stage.left_out == {}
     names = stage.profile.set_index("cluster")["name"]
     assert not any(word in name for name in names for word in RFM_WORDS)
+    # nor does the page's sentence on names speak of a count of orders the columns do not have
+    from segkit.report.cluster_text import names_text
+    assert "one-off" not in names_text(stage, "en").markup and "仅购一次" not in names_text(stage, "zh").markup
     # cluster 0 is the one that spends most (numbered by value), and its name says so with its other traits
     young = stage.assignments.set_index("customer_id").loc[[f"m{i}" for i in range(40)], "cluster"]
     assert (young == 0).all()

@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
 from segkit.errors import ParamsError
-from segkit.i18n import messages, t
-from segkit.models.cluster import RFMClusterer, cluster_stage, gap_rule, name_evidence, stated_levels
+from segkit.i18n import column_label, messages, t
+from segkit.models.cluster import (FACT_SHARE, ClusterStage, RFMClusterer, cluster_stage, describe_clusters, gap_rule,
+                                   name_clusters, name_evidence, stated_levels)
 from segkit.params import load_params
 from segkit.report import cluster_text
 
@@ -209,6 +210,8 @@ def test_the_params_state_and_check_the_clustering_settings():
 
 LEVEL_WORDS = {dim: {messages()[f"level.{dim}.{level}"]["en"]: level for level in range(1, 6)} for dim in "rfm"}
 MIXED = {messages()[f"cluster.mixed.{dim}"]["en"] for dim in "rfm"}
+# the words that state a count, with the test's own reading of them
+COUNTS = {"f": {messages()["cluster.fact.one_order"]["en"]: lambda orders: orders == 1}}
 
 
 def member_level(values: pd.Series, reverse: bool) -> pd.Series:
@@ -227,6 +230,10 @@ def check_names(features: pd.DataFrame, labels: np.ndarray, named: pd.DataFrame)
         assert len(parts) == 3, name
         for dim, part in zip("rfm", parts):
             if part in MIXED:
+                continue
+            if part in COUNTS.get(dim, {}):
+                share = COUNTS[dim][part](features["orders"][members]).mean()
+                assert share >= FACT_SHARE, f"{name}: {part} holds for only {share:.0%} of the members"
                 continue
             stated = {LEVEL_WORDS[dim][word] for word in part.split(" or ")}
             share = levels[dim][members].isin(stated).mean()
@@ -269,6 +276,80 @@ def test_a_cluster_of_recent_customers_is_not_called_inactive_from_its_median():
 
 def name_clusters_of(features, labels):
     return cluster_text_names(features, labels)
+
+
+def one_order_shares(one_off_share_a=0.58, one_off_share_b=0.95, n=100):
+    """Three clusters of n customers: a, `one_off_share_a` of them with one order and the rest with 2-5
+    (the issue's 57.9%: 7,155 with 2 orders, 2,266 with 3, 254 with 4-5); b, `one_off_share_b` with one
+    order and the rest with 2; c, frequent buyers (6-15 orders). About half of all customers have one
+    order, so one order is the lowest frequency quintile, the level a majority of a and b have."""
+    ones_a, ones_b = round(n * one_off_share_a), round(n * one_off_share_b)
+    orders = np.concatenate([np.ones(ones_a), np.resize([2.0, 2, 2, 3, 3, 4, 5], n - ones_a),
+                             np.ones(ones_b), np.full(n - ones_b, 2.0), np.resize(np.arange(6.0, 16), n)])
+    rng = np.random.default_rng(0)
+    recency = np.concatenate([rng.uniform(200, 300, n), rng.uniform(300, 400, n), rng.uniform(0, 30, n)]).round()
+    revenue = np.concatenate([rng.uniform(20, 60, n), rng.uniform(10, 40, n), rng.uniform(500, 900, n)])
+    features = pd.DataFrame({"customer_id": range(3 * n), "recency_days": recency, "orders": orders, "revenue": revenue})
+    return features, np.repeat([0, 1, 2], n)
+
+
+@pytest.mark.parametrize("lang, count, level", [("en", "one-off", "fewest orders"), ("zh", "仅购一次", "购买次数最少")])
+def test_a_cluster_is_called_one_off_only_when_nearly_all_its_members_bought_once(lang, count, level):
+    # the issue's case: 58% one order, 42% two to five, was called 仅购一次 from its level; 95% one order is
+    features, labels = one_order_shares()
+    assert (features["orders"][labels == 0] == 1).mean() == 0.58
+    evidence = name_evidence(features, labels)
+    named = name_clusters(describe_clusters(features, labels), lang, evidence)
+    names = named.set_index("cluster")["name"]
+    assert count not in names[0] and level in names[0], names[0]
+    assert count in names[1] and level not in names[1], names[1]
+    check_names(features, labels, name_clusters(describe_clusters(features, labels), "en", evidence))
+    # the names table says the same word as the name, with the share of members it is true of
+    stage = ClusterStage(None, named, None, None, evidence=evidence)
+    table = cluster_text.names_table(stage, lang)
+    orders = table[table["feature"] == column_label("orders", lang)].set_index("name")
+    assert orders.loc[names[0], "stated"] == level and orders.loc[names[0], "share"] == pytest.approx(0.58)
+    assert orders.loc[names[1], "stated"] == count and orders.loc[names[1], "share"] == pytest.approx(0.95)
+    # the page says the rule with its share, in the page's language
+    sentence = cluster_text.names_text(stage, lang).markup
+    assert f"{FACT_SHARE:.0%}" in sentence and count in sentence and level in sentence
+    # the word needs at least FACT_SHARE of the members: just below it, the level is said
+    below, labels = one_order_shares(one_off_share_b=FACT_SHARE - 0.01)
+    assert count not in name_clusters(describe_clusters(below, labels), lang, name_evidence(below, labels))["name"][1]
+    at, labels = one_order_shares(one_off_share_b=FACT_SHARE)
+    assert count in name_clusters(describe_clusters(at, labels), lang, name_evidence(at, labels))["name"][1]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_lowest_frequency_is_not_called_one_off_when_nobody_bought_once(lang):
+    # a shop whose customers all bought at least three times: its lowest quintile is a level, not one order
+    features, labels = one_order_shares(one_off_share_a=1.0, one_off_share_b=1.0)
+    features["orders"] += 2
+    evidence = name_evidence(features, labels)
+    assert evidence.loc[evidence["column"] == "orders", "fact"].isna().all()
+    named = name_clusters(describe_clusters(features, labels), lang, evidence)
+    count = messages()["cluster.fact.one_order"][lang]
+    assert not named["name"].str.contains(count).any()
+    assert named.loc[0, "name"].split(t("name.separator", lang))[1] == t("level.f.1", lang)
+
+
+COUNT_WORDS = ("one-off", "once", "single", "never", "no order", "one order", "only", "仅", "一次", "单次", "从未", "没有")
+
+
+def test_no_level_word_states_a_count():
+    """A level word (level.*, cluster.level.*, cluster.mixed.*, cluster.band) is said of a majority of the
+    members at a quintile level, so it never states a count or an absolute fact; such a word is a FACT_WORDS
+    word (cluster.fact.*), said only when at least FACT_SHARE of the members hold it."""
+    from segkit.models.cluster import FACT_WORDS
+
+    levels = {key: texts for key, texts in messages().items()
+              if key.startswith(("level.", "cluster.level.", "cluster.mixed.", "cluster.band"))}
+    assert levels
+    found = [(key, lang, text) for key, texts in levels.items() for lang, text in texts.items()
+             for word in COUNT_WORDS if word in text.lower()]
+    assert not found, found
+    facts = [key for words in FACT_WORDS.values() for key, _ in words]
+    assert facts and all(key.startswith("cluster.fact.") and key in messages() for key in facts)
 
 
 def test_the_report_tables_show_sizes_means_and_where_names_come_from():

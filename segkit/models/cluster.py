@@ -83,6 +83,10 @@ METHODS = ("kmeans", "gmm", "ward")
 K_RULES = ("gap", "silhouette", "bic", "fixed")
 SCALINGS = ("standard", "robust")
 MAJORITY = 0.5  # a name states a level (or two neighbouring levels) only when more than this share of members has it
+# A word that states a fact of each member's own value (a count: "one-off", 仅购一次) names a cluster only
+# when at least this share of its members hold it; else the name says the level ("fewest orders"). A level
+# is a claim about most members (MAJORITY); a count read as a fact of the group must hold for nearly all.
+FACT_SHARE = 0.9
 
 
 def is_rfm(columns) -> bool:
@@ -770,29 +774,57 @@ def describe_clusters(features: pd.DataFrame, labels: np.ndarray, columns=CLUSTE
     return profile
 
 
+def fact_shares(features: pd.DataFrame, labels: np.ndarray, holds) -> pd.Series:
+    """The share of each cluster's members (index `cluster`, sorted) for whom `holds` is true: a boolean
+    array with one entry per customer (members without a value count in the size, as not holding)."""
+    clusters, position = np.unique(np.asarray(labels), return_inverse=True)
+    sizes = np.bincount(position, minlength=len(clusters))
+    held = np.bincount(position, weights=np.asarray(holds, dtype=float), minlength=len(clusters))
+    return pd.Series(held / np.maximum(sizes, 1), index=pd.Index(clusters, name="cluster"))
+
+
 def name_evidence(features: pd.DataFrame, labels: np.ndarray, columns=CLUSTER_FEATURES) -> pd.DataFrame:
     """What the members of each cluster say on each clustering column, the ground of the names: one
     row per cluster and column with `share_1`..`share_5` (the share of the cluster's members at each
     quintile level of all customers, `member_levels`; members without a value count at no level),
-    `stated` (the levels a name may state, `stated_levels`: a tuple, empty for "mixed") and `support`
-    (the share of members at the stated levels, above 0.5 unless mixed). A non-RFM column every
-    customer shares one value of is stated at the middle level (3) with support 1 (it says nothing)."""
+    `stated` (the levels a name may state, `stated_levels`: a tuple, empty for "mixed"), `fact` (the
+    catalogue key of a FACT_WORDS word at least FACT_SHARE of the members hold, which the name says
+    instead of the level word; None when none does) and `support` (the share of members the name's
+    word is true of: of the fact when there is one, else of the stated levels, above 0.5 unless mixed).
+    A non-RFM column every customer shares one value of is stated at the middle level (3) with support 1
+    (it says nothing)."""
     rows = []
     for column in tuple(columns):
         shares = level_shares(features, labels, column)
         constant = features[column].nunique() <= 1 and not is_rfm(columns)
+        facts = {} if constant else {
+            key: fact_shares(features, labels, holds(features[column].astype(float).to_numpy()))
+            for key, holds in FACT_WORDS.get(column, ())}
         for cluster, share in shares.iterrows():
             stated = (3,) if constant else stated_levels(share)
             support = 1.0 if constant else float(sum(share[x] for x in stated))
+            fact = None
+            for key, held in facts.items():
+                if stated and held[cluster] >= FACT_SHARE:
+                    fact, support = key, float(held[cluster])
+                    break
             rows.append({"cluster": int(cluster), "column": column,
                          **{f"share_{lvl}": float(share[lvl]) for lvl in range(1, 6)},
-                         "stated": stated, "support": support})
+                         "stated": stated, "fact": fact, "support": support})
     return pd.DataFrame(rows)
 
 
 # RFM columns among features from params keep their RFM words (level.r.*, level.f.*, level.m.*).
 _RFM_WORDS = {"recency_days": "r", "orders": "f", "revenue": "m"}
 NAME_PARTS = 3  # a cluster on other columns is named by its (at most) three most distinctive ones
+# Words that state a fact of each member's own value, not where the value falls among all customers:
+# column -> ((catalogue key, test on the column's values), ...). The level words (level.*, cluster.level.*)
+# state levels only, never a count ("fewest orders": the lowest quintile, which may hold 2- or 3-order
+# customers); a fact word replaces the level word only where at least FACT_SHARE of the members hold it
+# (`name_evidence`). A new word that states a count or an absolute fact belongs here, not among the levels.
+FACT_WORDS = {
+    "orders": (("cluster.fact.one_order", lambda orders: orders == 1),),  # "one-off", 仅购一次: exactly one order
+}
 
 
 def column_level_word(column: str, level: int, lang: str) -> str:
@@ -808,10 +840,13 @@ def column_level_word(column: str, level: int, lang: str) -> str:
     return t(f"cluster.level.{level}", lang, name=t(word, lang) if word in messages() else column)
 
 
-def stated_word(column: str, stated, lang: str) -> str:
+def stated_word(column: str, stated, lang: str, fact: str | None = None) -> str:
     """The words for the levels a name states on one column: one level's word ("recent"), two
     neighbouring levels ("very recent or recent", the better or higher first), or "mixed recency"
-    when the members disagree (no levels)."""
+    when the members disagree (no levels); with `fact` (a FACT_WORDS key `name_evidence` found true of
+    at least FACT_SHARE of the members), that fact's word ("one-off")."""
+    if isinstance(fact, str) and fact:
+        return t(fact, lang)
     stated = tuple(int(x) for x in stated)
     if not stated:
         key = f"cluster.mixed.{_RFM_WORDS[column]}" if column in _RFM_WORDS else "cluster.mixed.column"
@@ -837,7 +872,9 @@ def name_clusters(described: pd.DataFrame, lang: str, evidence: pd.DataFrame | N
 
     With `evidence` (`name_evidence`, what `cluster_stage` passes) a name states only what the members
     say: a level more than half of them have, or two neighbouring levels more than half have together,
-    else "mixed" (never the median alone). Without it, the median levels of `described` are stated.
+    else "mixed" (never the median alone); a word that states a count ("one-off") only when at least
+    FACT_SHARE of the members hold it, else the level's word ("fewest orders"). Without it, the median
+    levels of `described` are stated, in level words.
     RFM: "very recent, frequent, top spend", "very recent or recent, mixed frequency, high spend".
     Other columns: the cluster's most distinctive columns, farthest from the middle level first (ties
     in the columns' order), at most NAME_PARTS of them and only those not at the middle and not mixed:
@@ -848,8 +885,10 @@ def name_clusters(described: pd.DataFrame, lang: str, evidence: pd.DataFrame | N
     level_cols = [c for c in described.columns if c.startswith("level_")]
     rfm = not level_cols
     columns = list(CLUSTER_FEATURES) if rfm else [c.removeprefix("level_") for c in level_cols]
+    facts = {}
     if evidence is not None:
         said = {(int(r["cluster"]), r["column"]): tuple(r["stated"]) for r in evidence.to_dict("records")}
+        facts = {(int(r["cluster"]), r["column"]): r.get("fact") for r in evidence.to_dict("records")}
     else:
         said = {}
         for row in described.to_dict("records"):
@@ -859,13 +898,17 @@ def name_clusters(described: pd.DataFrame, lang: str, evidence: pd.DataFrame | N
     names = []
     for cluster in described["cluster"]:
         stated = {c: said[(int(cluster), c)] for c in columns}
+
+        def word(c):
+            return stated_word(c, stated[c], lang, facts.get((int(cluster), c)))
+
         if rfm:
-            names.append(t("name.separator", lang).join(stated_word(c, stated[c], lang) for c in columns))
+            names.append(t("name.separator", lang).join(word(c) for c in columns))
             continue
         told = [c for c in columns if stated[c] and set(stated[c]) != {3}]
         told = sorted(told, key=lambda c: -abs(float(np.mean(stated[c])) - 3))[:NAME_PARTS]
         if told:
-            names.append(t("name.separator", lang).join(stated_word(c, stated[c], lang) for c in told))
+            names.append(t("name.separator", lang).join(word(c) for c in told))
         elif all(stated[c] for c in columns):
             names.append(t("cluster.level.middle", lang))
         else:

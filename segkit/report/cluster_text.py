@@ -124,17 +124,31 @@ def means_table(stage, features: pd.DataFrame, lang: str) -> pd.DataFrame:
                          "mean": stats["mean"], "median": stats["median"]})
 
 
+def names_text(stage, lang: str):
+    """The sentences before the names table: how a name follows its members and, when a clustering
+    column has a word that states a count (FACT_WORDS: orders, "one-off"), the share it needs (FACT_SHARE)."""
+    from segkit.models.cluster import FACT_SHARE, FACT_WORDS
+    from segkit.report.html import say_each
+
+    sentences = [("cluster.names", {})]
+    if any(column in FACT_WORDS for column in stage.columns):
+        sentences.append(("cluster.names_fact", {"fact_share": FACT_SHARE}))
+    return say_each(sentences, lang)
+
+
 def names_table(stage, lang: str) -> pd.DataFrame:
-    """Where the names come from: name, feature (in words), what the name says on it (`stated`) and
+    """Where the names come from: name, feature (in words), what the name says on it (`stated`: the
+    level's word, or a count's such as "one-off" where at least FACT_SHARE of the members hold it) and
     the share of the cluster's members it is true of (`share`; for "mixed", the largest share at one level)."""
     from segkit.models.cluster import stated_word
 
     evidence = stage.evidence
     names = dict(zip(stage.profile["cluster"], stage.profile["name"]))
     levels = [f"share_{level}" for level in range(1, 6)]
-    share = [row["support"] if row["stated"] else max(row[x] for x in levels) for row in evidence.to_dict("records")]
+    records = evidence.to_dict("records")
+    share = [row["support"] if row["stated"] else max(row[x] for x in levels) for row in records]
     return pd.DataFrame({"name": evidence["cluster"].map(names), "feature": [column_label(c, lang) for c in evidence["column"]],
-                         "stated": [stated_word(c, s, lang) for c, s in zip(evidence["column"], evidence["stated"])],
+                         "stated": [stated_word(row["column"], row["stated"], lang, row.get("fact")) for row in records],
                          "share": share})
 
 
