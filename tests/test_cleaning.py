@@ -937,3 +937,66 @@ def test_no_readable_date_names_the_column_and_a_value_and_writes_the_quarantine
     quarantine = pd.read_parquet(tmp_path / "data" / "quarantine.parquet")
     assert quarantine["reason"].tolist() == ["unreadable_date", "unreadable_date", "missing_date"]
     assert (tmp_path / "data" / "ledger.parquet").is_file()
+
+
+def test_guest_ids_are_set_aside_as_no_customer_in_any_case_and_as_numbers(tmp_path):
+    """`cleaning.guest_ids`: WooCommerce's customer 0, a POS's "guest": set aside as missing_customer_id,
+    the detail naming the id, compared trimmed and in any case; an integer id 0 of a Parquet file too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segkit.i18n import detail_text
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+
+    rules = Cleaning(guest_ids=["0", "guest"])
+    result = clean_checked(text([("0", "O1", "2024-01-05", "10"), (" GUEST ", "O2", "2024-01-05", "10"),
+                                 ("c1", "O3", "2024-01-05", "10"), ("00", "O4", "2024-01-05", "10")]),
+                           guest_ids=["0", "guest"])
+    aside = result.quarantine.set_index("source_row")
+    assert aside["reason"].to_dict() == {2: "missing_customer_id", 3: "missing_customer_id"}
+    assert aside.loc[2, "detail"] == 'customer_id "0" is listed in cleaning.guest_ids: no one customer'
+    assert detail_text(aside.loc[3, "detail"], "zh").endswith("列在 cleaning.guest_ids 中：不代表某一位客户")
+    assert sorted(result.clean["customer_id"]) == ["00", "c1"]  # "00" is another id
+    pq.write_table(pa.table({"customer_id": [0, 7], "order_id": [1, 2], "ordered_at": pd.to_datetime(["2024-01-05"] * 2),
+                             "amount": [10.0, 12.0]}), tmp_path / "t.parquet")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "t.parquet")}}))
+    typed = clean_transactions(intake.engine, intake.transactions, as_of=dt.date(2024, 1, 31), rules=rules)
+    assert typed.quarantine["reason"].tolist() == ["missing_customer_id"] and list(typed.clean["customer_id"]) == ["7"]
+
+
+@pytest.mark.parametrize("ids, orders, said", [
+    (["0", "a", "b"], [2551, 20, 3], True),          # WooCommerce's guest: a placeholder id
+    (["guest", "a"], [2, 1], True),                   # a placeholder id with more than one order
+    (["0", "a"], [1, 1], False),                      # one order of customer 0: nothing to say
+    (["k17", "a", "b"], [60, 3, 2], True),            # a crowd: 20 times the next, 50 orders or more
+    (["k17", "a", "b"], [60, 4, 2], False),           # 15 times the next
+    (["k17", "a"], [40, 1], False),                   # fewer than 50 orders
+])
+def test_a_customer_with_the_orders_of_a_crowd_or_a_guest_id_is_a_note(ids, orders, said):
+    from segkit.intake.cleaning import guest_like_customer
+
+    features = pd.DataFrame({"customer_id": ids, "orders": orders, "revenue": [float(n) * 10 for n in orders]})
+    note = guest_like_customer(features)
+    assert (note is not None) == said
+    if said:
+        assert note["customer"] == ids[0] and note["orders"] == orders[0] and note["next"] == max(orders[1:])
+        assert note["revenue_share"] == pytest.approx(orders[0] / sum(orders), abs=1e-4)
+
+
+def test_a_guest_like_customer_is_said_by_the_cleaning_stage(tmp_path):
+    from segkit.i18n import t
+
+    rows = [("0", f"G{i}", "2024-01-05", "10") for i in range(3)] + [("c1", "O1", "2024-01-06", "12")]
+    intake = Intake(text(rows))
+    result = clean_and_save(intake, tmp_path / "data", as_of=dt.date(2024, 1, 31))
+    note = next(n for n in result.notes if n["key"] == "guest_like_customer")
+    words = t("cleaning.note." + note["key"], "en", **{k: v for k, v in note.items() if k != "key"})
+    assert words.startswith('Customer "0" has 3 orders (75.0% of all orders') and 'guest_ids: ["0"]' in words
+    assert "guest_like_customer" in [n["key"] for n in segkit_run_notes(tmp_path / "data")]
+
+
+def segkit_run_notes(data_dir):
+    from segkit.store import load_run_info
+
+    return load_run_info(data_dir)["cleaning_notes"]

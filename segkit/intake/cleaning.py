@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -1026,9 +1027,11 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     totals = total_label("customer_id")
     if "order_id" in has:
         totals = totals | (_missing_id(t.customer_id) & total_label("order_id"))
+    guests = [str(g).strip().lower() for g in rules.guest_ids]
+    guest = t.customer_id.cast("string").strip().lower().isin(guests) if guests else no
     tests = {
         "totals_row": totals,
-        "missing_customer_id": _missing_id(t.customer_id),
+        "missing_customer_id": _missing_id(t.customer_id) | guest,
         "missing_date": t.ordered_at.isnull() & readable,
         "unreadable_date": unreadable("unreadable_date"),
         "implausible_past_date": unreadable("implausible_past_date"),
@@ -1047,7 +1050,9 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     }
     reason = ibis.cases(*[(test.fill_null(False), rule) for rule, test in tests.items()], else_=ibis.null(str))
     said = {
-        "missing_customer_id": f"{named('customer_id')} is empty",
+        "missing_customer_id": ibis.ifelse(guest, ibis.literal(named("customer_id") + ' "').concat(
+            as_text(t.customer_id), '" is listed in cleaning.guest_ids: no one customer'),
+            ibis.literal(f"{named('customer_id')} is empty")) if guests else f"{named('customer_id')} is empty",
         "totals_row": ibis.literal(named("customer_id") + ' "').concat(
             as_text(t.customer_id), '" is a total line\'s label, not a customer') if "order_id" not in has else
         ibis.ifelse(_missing_id(t.customer_id),
@@ -1410,6 +1415,9 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
     surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
+    guest = guest_like_customer(features)
+    if guest is not None:  # one id with the orders of a crowd: a guest checkout's placeholder, most likely
+        result = replace(result, notes=(*result.notes, guest))
     held = set(customers.columns) if customers is not None else set()
     missing = [d for d in dict.fromkeys(named_dimensions) if d not in held]
     if missing:  # named in the params, held nowhere: said, not silently left out of 02's breakdowns
@@ -1505,6 +1513,38 @@ def ledger_totals(ledger: pd.DataFrame) -> dict:
     by_outcome = ledger.groupby("outcome")["rows"].sum()
     return {"rows": int(ledger["rows"].sum()), "used": int(by_outcome.get("used", 0)),
             "fixed": int(by_outcome.get("fixed", 0)), "aside": int(by_outcome.get("set_aside", 0))}
+
+
+# ids that exports write for a customer they do not know (guest checkouts, walk-ins, anonymous sales)
+_GUEST_LIKE = re.compile(r"(?i)^(?:0+|-+|\?+|n/?a|none|null|nil|unknown|guests?|anonymous|walk-?in|visitor|cash|"
+                         r"游客|访客|匿名|散客|非会员|未知|无)$")
+# one customer with this many times the orders of the next (and at least GUEST_MIN_ORDERS) is a crowd
+GUEST_TIMES_NEXT = 20
+GUEST_MIN_ORDERS = 50
+
+
+def guest_like_customer(features: pd.DataFrame) -> dict | None:
+    """A note (`guest_like_customer`) when the customer with the most orders looks like a placeholder
+    for many people: an id such as 0, "guest" or 散客 (`_GUEST_LIKE`) with more than one order, or
+    at least GUEST_MIN_ORDERS orders and GUEST_TIMES_NEXT times those of the next customer. Its
+    id, orders, share of all orders and of revenue; None otherwise. `features`: one row per
+    customer with customer_id, orders and revenue (`customer_features`)."""
+    if features is None or len(features) == 0:
+        return None
+    orders = features["orders"].to_numpy()
+    top = int(np.argmax(orders))
+    most = int(orders[top])
+    ident = str(features["customer_id"].iloc[top])
+    others = np.delete(orders, top)
+    following = int(others.max()) if len(others) else 0
+    crowd = most >= GUEST_MIN_ORDERS and most >= GUEST_TIMES_NEXT * max(following, 1)
+    if not crowd and not (most > 1 and _GUEST_LIKE.match(ident.strip())):
+        return None
+    revenue = features["revenue"].to_numpy(dtype="float64")
+    total = float(revenue.sum())
+    return {"key": "guest_like_customer", "customer": ident[:60], "orders": most, "next": following,
+            "order_share": round(most / max(int(orders.sum()), 1), 4),
+            "revenue_share": round(float(revenue[top]) / total, 4) if total > 0 else 0.0}
 
 
 def _no_date_words(quarantine: pd.DataFrame, headers: dict[str, str] | None) -> str:
