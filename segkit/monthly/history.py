@@ -313,11 +313,11 @@ class MonthCoverage:
         if self.whole:
             return ""
         month = f"{self.as_of:%Y-%m}"
+        short = f"{self.days_short} day{'' if self.days_short == 1 else 's'} before the end of {month}"
         if self.last is None:
-            return (f"the run counts up to its as-of date {self.as_of}, {self.days_short} days before the end of "
-                    f"{month}, and the data go on after it")
-        return (f"the data end on {self.last}, {self.days_short} days before the end of {month}, more than their "
-                f"longest gap between purchase days in the 91 days before ({self.usual_gap} days, at least 3)")
+            return f"the run counts up to its as-of date {self.as_of}, {short}, and the data go on after it"
+        return (f"the data end on {self.last}, {short}, more than their longest gap between purchase days in the "
+                f"91 days before ({self.usual_gap} days, at least 3)")
 
     def as_json(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "last": None if self.last is None else self.last.isoformat(),
