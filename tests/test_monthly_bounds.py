@@ -169,10 +169,11 @@ def test_the_history_keeps_whole_months_and_another_reports_month_unless_force(t
     params = load_params(write_params(tmp_path, "shop"))
     reports = tmp_path / "reports"
     said = []
-    # a run whose data end mid-month: its month's figures would read as a fall, so it is not recorded
+    # a run counted to an as-of date mid-month: its month's figures would read as a fall, so it is not recorded
     reason = _record_history(reports, params, fake_run(tmp_path / "mid", "2024-06-15"), {}, said.append, run="shop")
-    assert reason == "the data end on 2024-06-15, not at the end of 2024-06"
-    assert "history: not updated" in said[-1] and "--month 2024-06 once its data are complete" in said[-1]
+    assert reason == ("the run counts up to its as-of date 2024-06-15, 15 days before the end of 2024-06, and the "
+                      "data go on after it")
+    assert "history: not updated" in said[-1] and "run with --month 2024-06 for the whole month" in said[-1]
     assert not history_path(reports).exists()
     # the monthly report shop-2024-06 wrote June; a plain run of shop (as_of 2024-06-30) does not replace it
     month_end = fake_run(tmp_path / "end", "2024-06-30")
@@ -246,7 +247,8 @@ def test_a_month_the_data_cover_in_part_is_not_written_into_the_history(tmp_path
                                          "as_of": "2025-06-30", "days": 15, "usual_gap": 3}])
     said = []
     reason = _record_history(tmp_path / "reports", params, data, {}, said.append, run="shop-2025-06")
-    assert reason == "the data end on 2025-06-15, 15 days before the end of 2025-06"
+    assert reason == ("the data end on 2025-06-15, 15 days before the end of 2025-06, more than their longest gap "
+                      "between purchase days in the 91 days before (3 days, at least 3)")
     assert "add --force to write it as it is" in said[-1]
     assert not history_path(tmp_path / "reports").exists()
     assert _record_history(tmp_path / "reports", params, data, {}, said.append, run="shop-2025-06", force=True) is None
@@ -303,7 +305,7 @@ def test_a_backfilled_month_the_data_reach_in_part_is_skipped_unless_force(tmp_p
     params = file_params(tmp_path, "cust,day,total\n" + lines)
     months = backfill(params, "2024-05", "2024-06", tmp_path / "reports")
     assert [m.skipped for m in months] == [None, "partly"]
-    assert "the data end on 2024-06-10, 20 days before the month's end" in months[1].why
+    assert "the data end on 2024-06-10, 20 days before the end of 2024-06, more than their longest gap" in months[1].why
     forced = backfill(params, "2024-06", "2024-06", tmp_path / "reports", force=True)
     assert [m.skipped for m in forced] == [None]
 

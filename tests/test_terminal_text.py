@@ -52,6 +52,22 @@ LINES = [
     "[3/12] 2025-03: 1,234 customers in 0.4 s",
     "[1/12] 2025-01: skipped: the data start on 2025-02-03, after this month",
     "[12/12] 2025-12: skipped: the data end on 2025-10-31, before this month",
+    "[12/12] 2025-12: skipped: the data end on 2025-12-21, 10 days before the end of 2025-12, more than their "
+    "longest gap between purchase days in the 91 days before (3 days, at least 3): its figures would cover part of "
+    "it; --force writes it",
+    "history: not updated: the data end on 2025-12-21, 10 days before the end of 2025-12, more than their longest "
+    "gap between purchase days in the 91 days before (3 days, at least 3): its figures may cover only part of the "
+    "month, and the history keeps whole months; run again once its data are complete, or add --force to write it "
+    "as it is",
+    "history: not updated: the run counts up to its as-of date 2025-12-30, 1 day before the end of 2025-12, and "
+    "the data go on after it: its figures may cover only part of the month, and the history keeps whole months; "
+    "run with --month 2025-12 for the whole month, or add --force to write it as it is",
+    "history: not updated: the run counts up to its as-of date 2025-12-20, 11 days before the end of 2025-12, and "
+    "the data go on after it: its figures may cover only part of the month, and the history keeps whole months; "
+    "run with --month 2025-12 for the whole month, or add --force to write it as it is",
+    "error: no month from 2025-12 to 2025-12 was written (skipped: the data end on 2025-12-21, 10 days before the "
+    "end of 2025-12, more than their longest gap between purchase days in the 91 days before (3 days, at least 3): "
+    "its figures would cover part of it; --force writes it)",
     "done: 11 months written in 5.8 s (1 skipped, said above), in reports/history.duckdb",
     "error: interrupted",
     "error: unexpected RuntimeError: boom; run again as `segkit --debug ...` and report the traceback",

@@ -15,10 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from segkit.errors import ParamsError
+
+if TYPE_CHECKING:
+    from segkit.monthly.history import MonthCoverage
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,8 @@ class BackfilledMonth:
     """One month of the range: its month-end as-of date, the customers classified, and the seconds
     it took; `skipped` says why it was not written (None: written): "report" (a whole report wrote
     it, and `force` was not given), "before_data" (the data start after it), "after_data" (the data
-    end before it), "partly" (the data stop well before its end, and `force` was not given); `why`
-    words it."""
+    end before it), "partly" (the data reach it only in part: `segkit.monthly.history.MonthCoverage.whole`,
+    the rule `segkit report` follows too; and `force` was not given); `why` words it."""
 
     as_of: dt.date
     customers: int
@@ -81,27 +85,30 @@ def month_figures(profile: pd.DataFrame, activity: pd.DataFrame | None, as_of: d
 
 
 def classify_month(params, intake, as_of: dt.date, prepared=None
-                   ) -> tuple[pd.DataFrame, dict[str, float], tuple[dict, ...]]:
+                   ) -> tuple[pd.DataFrame, dict[str, float], MonthCoverage]:
     """The run's classification as it stood on `as_of`: the profile (features, scores, segment,
-    eight class, tiers) of every customer scored, the month's KPIs (`month_figures`) and the
-    cleaning's notes (`CleanResult.notes`: `month_partly_covered` when the data stop well before
-    the month's end). The same
+    eight class, tiers) of every customer scored, the month's KPIs (`month_figures`) and how far
+    the data reach the month (`segkit.monthly.history.month_coverage`: its `whole` says whether the
+    history takes it as a whole month). The same
     standards as 02_rfm: cleaning rules, RFM scorer, grid map (or its fallback), class map, tiers.
     Raises `MonthNotInData` when the data end before `as_of`'s month, `NoCleanRows` when no row is
     left (e.g. the data start after `as_of`). `prepared` (`segkit.intake.cleaning.prepare_input`):
     the intake's rows as read once for every month (None: read here)."""
     from segkit.intake.cleaning import clean_transactions
+    from segkit.monthly.history import month_coverage
 
     p = params
     result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=p.cleaning,
                                 minor_unit=p.currency.minor_unit, period_start=as_of.replace(day=1), prepared=prepared)
     try:
-        return _classified(p, intake, result)
+        coverage = month_coverage(result.table, result.ledger, result.as_of)
+        profile, figures = _classified(p, intake, result)
+        return profile, figures, coverage
     finally:
         result.drop_tables()  # the month's judged rows: what the month needs is computed (or it failed)
 
 
-def _classified(p, intake, result) -> tuple[pd.DataFrame, dict[str, float], tuple[dict, ...]]:
+def _classified(p, intake, result) -> tuple[pd.DataFrame, dict[str, float]]:
     """`classify_month` once its rows are cleaned (`result`)."""
     from segkit.classify.profile import customer_profile
     from segkit.classify.rfm import RFMScorer, grid_for, load_segment_map, segment_customers
@@ -122,7 +129,7 @@ def _classified(p, intake, result) -> tuple[pd.DataFrame, dict[str, float], tupl
                                frequency_tier=p.tiers.frequency.model_dump(), monetary_tier=p.tiers.monetary.model_dump(),
                                abc=p.tiers.abc, very_satisfied=p.satisfaction.very_satisfied,
                                satisfied=p.satisfaction.satisfied)
-    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of), result.notes
+    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of)
 
 
 def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | Path = "reports",
@@ -131,8 +138,11 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     """Classify each month from `first` to `last` (YYYY-MM) and write it into the history beside
     the reports (`<reports_dir>/history.duckdb`, under the params' run_name), oldest first; a month
     a backfill wrote before is replaced. Months the data do not reach (before their first date,
-    after their last) are skipped and said; so is a month a whole report wrote (its clusters, CLV and
-    quality figures would be lost) unless `force`. Returns every month of the range
+    after their last) are skipped and said; so, unless `force`, are a month the data reach only in
+    part (`segkit.monthly.history.MonthCoverage.whole`, as `segkit report` decides: the data reach its
+    last day, or end no more days before it than their longest gap between purchase days in the 91
+    days before, at least 3) and a month a whole report wrote (its clusters, CLV and quality figures
+    would be lost). Returns every month of the range
     (`BackfilledMonth.skipped` for those not written). Raises ParamsError for bad params or months,
     DataError for data that cannot be read or cleaned, or when no month of the range could be
     written (the months written before stay written)."""
@@ -168,7 +178,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                                  "value figures, which a backfill does not make); --force replaces it")
         else:
             try:
-                profile, figures, notes = classify_month(params, intake, as_of, prepared)
+                profile, figures, coverage = classify_month(params, intake, as_of, prepared)
             except MonthNotInData as err:
                 skipped = ("after_data", f"skipped: the data end on {err.last}, before this month"
                            if err.last else "skipped: no row is dated in or before this month")
@@ -181,11 +191,9 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                                     "why (01_cleaning and its quarantine), then fix the source, the column map or "
                                     "the cleaning rules") from None
                 skipped = ("before_data", f"skipped: the data start on {first_date}, after this month")
-        partly = None if skipped else next((n for n in notes if n["key"] == "month_partly_covered"), None)
-        if partly and not force:  # the data stop well before the month's end: its figures would read as a fall
-            skipped = ("partly", f"skipped: the data end on {partly['last']}, {partly['days']} days before the "
-                                 "month's end (longer than any gap between purchase days before): its figures would "
-                                 "cover part of it; --force writes it")
+        if not skipped and not coverage.whole and not force:  # its figures would read as a fall
+            skipped = ("partly", f"skipped: {coverage.reason()}: its figures would cover part of it; --force "
+                                 "writes it")
         if skipped:
             done.append(BackfilledMonth(as_of, 0, round(time.perf_counter() - tick, 2), *skipped))
             progress(f"{step}: {skipped[1]}")

@@ -27,6 +27,7 @@ Schema (read it with `duckdb.connect("reports/history.duckdb", read_only=True)` 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -267,9 +268,111 @@ def month_held_by(path: str | Path, run_name: str, month: dt.date, run: str) -> 
     return found[0][0] if found and found[0][0] and found[0][0] != run else None
 
 
-def is_month_end(day: dt.date) -> bool:
-    """Whether `day` is the last day of its month: the history keeps whole months only."""
-    return (day + dt.timedelta(days=1)).month != day.month
+# The history keeps whole months. A month is whole when its figures count its last day, or the data
+# end no more days before it than their longest gap between two purchase days in the 91 days before
+# (at least 3): a shop that sells nothing on its last quiet days (a weekend, a sale every week) has a
+# whole month, a feed that stopped days early has not. `month_coverage` gathers what a cleaning tells,
+# `MonthCoverage.whole` decides: `segkit report` and `segkit backfill` both ask it, and write a month
+# it calls part of a month only with --force.
+WHOLE_MONTH_RULE = ("a month goes into the history when the data reach its last day, or end no more days before "
+                    "it than their longest gap between two purchase days in the 91 days before (at least 3 days)")
+
+
+@dataclass(frozen=True)
+class MonthCoverage:
+    """How far a month's figures reach. `as_of`: the last day they count (the run's as-of date, in
+    the month); `last`: the data's last date when they end on or before `as_of` (None: the data go on
+    after it); `usual_gap`: the longest run of days between two consecutive purchase days in the
+    91 days up to `last` (at least 3; `segkit.intake.cleaning._usual_longest_gap`)."""
+
+    as_of: dt.date
+    last: dt.date | None
+    usual_gap: int
+
+    @property
+    def month_end(self) -> dt.date:
+        return (pd.Timestamp(self.as_of) + pd.offsets.MonthEnd(0)).date()
+
+    @property
+    def days_short(self) -> int:
+        """The days from the last day counted with data (`last`, else `as_of`) to the month's end."""
+        return (self.month_end - (self.as_of if self.last is None else self.last)).days
+
+    @property
+    def whole(self) -> bool:
+        """The one rule of a whole month (WHOLE_MONTH_RULE). The data go on after the as-of date: whole
+        only when the as-of date is the month's end (an as_of mid-month leaves out days the data hold).
+        The data end on `last`: whole when the days from `last` to the month's end are no more than
+        `usual_gap`."""
+        if self.last is None:
+            return self.as_of == self.month_end
+        return self.days_short <= self.usual_gap
+
+    def reason(self) -> str:
+        """Why the month is part of a month, in words ("" when it is whole)."""
+        if self.whole:
+            return ""
+        month = f"{self.as_of:%Y-%m}"
+        short = f"{self.days_short} day{'' if self.days_short == 1 else 's'} before the end of {month}"
+        if self.last is None:
+            return f"the run counts up to its as-of date {self.as_of}, {short}, and the data go on after it"
+        return (f"the data end on {self.last}, {short}, more than their longest gap between purchase days in the "
+                f"91 days before ({self.usual_gap} days, at least 3)")
+
+    def as_json(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "last": None if self.last is None else self.last.isoformat(),
+                "usual_gap": self.usual_gap}
+
+    @classmethod
+    def from_json(cls, found: dict) -> "MonthCoverage":
+        return cls(dt.date.fromisoformat(str(found["as_of"])),
+                   None if found.get("last") is None else dt.date.fromisoformat(str(found["last"])),
+                   int(found["usual_gap"]))
+
+
+def month_coverage(clean, ledger: pd.DataFrame, as_of: dt.date) -> MonthCoverage:
+    """What a cleaning up to `as_of` tells of its month (`MonthCoverage`): `clean` its clean rows (an
+    Ibis table: `CleanResult.table`), `ledger` its ledger (rows set aside after the as-of date say the
+    data go on after it). The same evidence as the cleaning's `month_partly_covered` note."""
+    from segkit.intake.cleaning import MIN_GAP_DAYS, _data_end, _usual_longest_gap
+
+    last = _data_end(clean, ledger)
+    if last is not None and last > as_of:  # no clean row lies after the as-of date; kept safe all the same
+        last = None
+    gap = _usual_longest_gap(clean, last) if last is not None else MIN_GAP_DAYS
+    return MonthCoverage(as_of, last, gap)
+
+
+def run_coverage(data_dir: str | Path, info: dict) -> MonthCoverage:
+    """The `MonthCoverage` of a finished run (`info`: its run.json): as 01_cleaning saved it
+    (`month_coverage`), else from its clean rows and ledger (clean_transactions.parquet and
+    ledger.parquet, a run whose 01_cleaning predates it), else from the cleaning's notes (a
+    `month_partly_covered` note gives the data's last date and gap; without one, a run at a month's
+    end reached it, one before it ends there, with the smallest gap)."""
+    from segkit.intake.cleaning import MIN_GAP_DAYS
+
+    as_of = dt.date.fromisoformat(str(info["as_of"]))
+    if info.get("month_coverage"):
+        return MonthCoverage.from_json(info["month_coverage"])
+    data_dir = Path(data_dir)
+    rows, ledger = data_dir / "clean_transactions.parquet", data_dir / "ledger.parquet"
+    if rows.is_file() and ledger.is_file():
+        from segkit.intake.sources import connect
+
+        con = connect()
+        try:
+            return month_coverage(con.read_parquet(rows), pd.read_parquet(ledger), as_of)
+        finally:
+            con.disconnect()
+    note = next((note for note in info.get("cleaning_notes") or []
+                 if note.get("key") in ("month_partly_covered", "month_not_covered")), None)
+    if note:
+        return MonthCoverage(as_of, dt.date.fromisoformat(str(note["last"])), int(note["usual_gap"]))
+    # no note: the cleaning found the data reach a given as-of date at a month's end (or its gap); an as-of
+    # date given before the month's end is taken to leave out days the data hold; the data's last date (none
+    # given) is where they end
+    given = info.get("as_of_rule", "given") == "given"
+    return MonthCoverage(as_of, None if given else as_of, MIN_GAP_DAYS)
 
 
 def month_standards(path: str | Path, run_name: str, month: dt.date) -> dict | None:

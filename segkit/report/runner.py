@@ -381,31 +381,26 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
                     progress: Callable[[str], None], run: str | None = None, force: bool = False) -> str | None:
     """Write the finished run's month into the history beside the reports (`segkit.monthly.history`).
     The report is already in place: a failure here leaves it good and is said, not raised; the next
-    run finds the month missing from the history. Not written, and said: a run whose as-of date is
-    not a month's end (the history keeps whole months); unless `force`, a month whose data stop well
-    before its end (the cleaning's `month_partly_covered` note) and a month another report (another
+    run finds the month missing from the history. Not written, and said, unless `force`: a month its
+    data reach only in part (`segkit.monthly.history.MonthCoverage.whole`, the rule `segkit backfill`
+    follows too: the data reach its last day, or end no more days before it than their longest gap
+    between purchase days in the 91 days before, at least 3) and a month another report (another
     folder than `run`) wrote. Returns the reason it was not written, or None."""
-    from segkit.monthly.history import (classification_standards, history_path, is_month_end, month_held_by,
-                                        record_run)
+    from segkit.monthly.history import (classification_standards, history_path, month_held_by, record_run,
+                                        run_coverage)
     from segkit.store import load_run_info
 
     path = history_path(reports_dir)
     try:
         info = load_run_info(data_dir)
         as_of = dt.date.fromisoformat(str(info["as_of"]))
-        partly = next((note for note in info.get("cleaning_notes") or []
-                       if note.get("key") in ("month_partly_covered", "month_not_covered")), None)
-        if not is_month_end(as_of):
-            reason = f"the data end on {as_of}, not at the end of {as_of:%Y-%m}"
-            progress(f"history: not updated: {reason}, and the history keeps whole months (a month's figures "
-                     f"from part of it would read as a fall); run with --month {as_of:%Y-%m} once its data "
-                     "are complete, or --month for an earlier month")
-            return reason
-        if partly and not force:
-            reason = f"the data end on {partly['last']}, {partly['days']} days before the end of {as_of:%Y-%m}"
-            progress(f"history: not updated: {reason} (longer than any gap between purchase days before), so the "
-                     "month's figures may cover only part of it; run again once its data are complete, or add "
-                     "--force to write it as it is")
+        coverage = run_coverage(data_dir, info)
+        if not coverage.whole and not force:
+            reason = coverage.reason()
+            then = (f"run with --month {as_of:%Y-%m} for the whole month" if coverage.last is None else
+                    "run again once its data are complete")
+            progress(f"history: not updated: {reason}: its figures may cover only part of the month, and the history "
+                     f"keeps whole months; {then}, or add --force to write it as it is")
             return reason
         other = None if force else month_held_by(path, params.run_name, as_of, run or params.run_name)
         if other:
