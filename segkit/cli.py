@@ -177,7 +177,8 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
            notebooks: Annotated[Optional[Path], typer.Option(help="Folder with the notebooks (default: the project's).")] = None,
            pdf: Annotated[bool, typer.Option(help="Also write report.pdf.")] = True,
            force: Annotated[bool, typer.Option("--force", help="Replace a good report of the same run name (and its "
-                                                               "month in the history).")] = False,
+                                                               "month in the history), and write a month the data "
+                                                               "reach only in part into the history.")] = False,
            debug: Annotated[bool, typer.Option("--debug", help="On an error, also print the Python traceback.")] = False
            ) -> None:
     """Run all the notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
@@ -211,9 +212,12 @@ def backfill(params: ParamsOption,
                                                  "(their clusters and value figures are then lost), and write months "
                                                  "the data reach only in part.")] = False
              ) -> None:
-    """Write each month from --from to --to into the history (reports/history.duckdb): the customers
-    classified as they stood at each month's end, and the month's figures. No HTML or PDF: fast.
-    Months the data do not reach are skipped and said; so are months a whole report wrote, unless --force."""
+    """Write each month from --from to --to into the history (reports/history.duckdb); no HTML or PDF.
+
+    Each month: the customers classified as they stood at its end, and the month's figures.
+    Months the data do not reach are skipped and said; so are months a whole report wrote and months the
+    data reach only in part (they end more days before the month's end than their longest gap between
+    purchase days in the 91 days before, at least 3), unless --force."""
     _use_lang(params, set_)
     with _one_message():
         from segkit.monthly.backfill import backfill as run_backfill
@@ -365,6 +369,23 @@ def version() -> None:
     from segkit import __version__
 
     typer.echo(__version__)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    """Each command's help as paragraphs whose lines are joined (Typer keeps a docstring's line breaks,
+    which broke sentences in the middle in `--help`), and the first paragraph as the line the command
+    list shows."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        text = info.help or inspect.getdoc(info.callback) or ""
+        paragraphs = [" ".join(paragraph.split()) for paragraph in text.split("\n\n") if paragraph.strip()]
+        if paragraphs:
+            info.help = "\n\n".join(paragraphs)
+            info.short_help = info.short_help or paragraphs[0]
+
+
+_reflow_help(app)
 
 
 def main() -> None:

@@ -189,3 +189,14 @@ def test_check_reads_the_campaigns_files_header(tmp_path):
     params["source"]["campaigns"]["columns"]["responded"] = "是否响应"
     (tmp_path / "p.yaml").write_text(json.dumps(params, ensure_ascii=False), encoding="utf-8")
     assert run_segkit("check", "--params", str(tmp_path / "p.yaml")).returncode == 0
+
+
+def test_help_never_breaks_a_sentence_where_the_docstring_broke_its_line():
+    """Typer keeps a docstring's line breaks: `segkit check --help` read "without reading the" / "rows:".
+    Each command's help is whole paragraphs, and the command list shows the first one."""
+    for info in app.registered_commands:
+        for paragraph in info.help.split("\n\n"):
+            assert "\n" not in paragraph, (info.callback.__name__, paragraph)
+        assert info.short_help == info.help.split("\n\n")[0]
+    shown = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"}).output
+    assert "without reading the rows: a column-map key" in shown
