@@ -401,3 +401,14 @@ def test_the_day_first_example_is_a_date_that_only_reads_day_first():
     assert note["key"] == "date_order_day_first" and note["example"] == "25/12/2024"
     note = parse_datetime(pd.Series(["11/11/2024", "05/03/2024", "12/25/2024"])).note
     assert note["key"] == "date_order_month_first" and note["example"] == "12/25/2024"
+
+
+def test_html_character_references_are_decoded_as_web_shops_write_them():
+    """WooCommerce writes the dollar sign as &#36;: those amounts were unreadable_amount."""
+    from segkit.intake.parsing import normalise_text, parse_amount
+
+    text, fixes = normalise_text(pd.Series(["&#36;12.34", "Tom &amp; Co", "a&b", "AT&T;", "&#x4E2D;国", None]))
+    assert text.tolist()[:5] == ["$12.34", "Tom & Co", "a&b", "AT&T;", "中国"]
+    assert fixes["html_entity"].tolist() == [True, True, False, False, True, False]
+    amounts = parse_amount(pd.Series(["&#36;12.34", "-&#36;5.00", "7"]))
+    assert amounts.values.tolist() == [12.34, -5.0, 7.0] and amounts.fixes["html_entity"].tolist() == [True, True, False]

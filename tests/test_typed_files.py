@@ -290,3 +290,20 @@ def test_an_excel_text_formula_id_is_its_text_in_parquet_as_in_csv(tmp_path):
         nine = result.clean[result.clean["customer_id"] == "C5"]
         assert nine["order_id"].tolist() == ["9", "9"], nine
         assert "excel_text_formula" in nine["fixes"].tolist()
+
+
+def test_an_html_entity_in_a_parquet_text_column_is_decoded(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segkit.intake.cleaning import clean_transactions
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+
+    pq.write_table(pa.table({"customer_id": ["a", "b"], "order_id": ["1", "2"],
+                             "ordered_at": pd.to_datetime(["2024-01-05", "2024-01-06"]), "amount": [10.0, 12.0],
+                             "category": ["Tom &amp; Co", "Books"]}), tmp_path / "t.parquet")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "t.parquet")}}))
+    clean = clean_transactions(intake.engine, intake.transactions, as_of=dt.date(2024, 1, 31)).clean
+    assert sorted(clean["category"]) == ["Books", "Tom & Co"]
+    assert clean.set_index("customer_id").loc["a", "fixes"] == "html_entity"

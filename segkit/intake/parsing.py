@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from segkit.errors import DataError
 
 # The order in which fixes are listed on a row (and in the ledger).
-FIXES = ("trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "excel_text_formula",
+FIXES = ("trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "excel_text_formula", "html_entity",
          "integral_float_id", "zero_padded_id", "currency_text", "date_format", "date_order_by_column",
          "time_zone_converted", "excel_serial_date")
 
@@ -180,8 +180,13 @@ def is_text(values: pd.Series) -> bool:
 _EXCEL_TEXT_FORMULA = r'^\s*="([^"]*)"\s*$'  # ="..." with no quote inside: a text formula of one literal
 
 
+# an HTML character reference, as web shops' exports leave them in text (WooCommerce: "&#36;12.34", "Tom &amp; Co")
+HTML_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+
+
 def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
-    """Text with invisible characters removed (`INVISIBLE`: NUL, zero-width space, BOM ...), in
+    """Text with HTML character references decoded ("&#36;12.34" is "$12.34", "&amp;" is "&": fix
+    `html_entity`, as the standard library's `html.unescape` reads them), invisible characters removed (`INVISIBLE`: NUL, zero-width space, BOM ...), in
     Unicode's composed form NFC (an "é" typed as e + accent is the same "é"), full-width characters
     made ASCII, an Excel text formula ="..." made its text (fix `excel_text_formula`) and blanks
     trimmed; empty text becomes missing.
@@ -192,6 +197,13 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
     """
     # the full-width yen sign is how Chinese software writes ¥: a currency sign, not a flaw to count
     text = values.astype("string").str.replace("\uffe5", "¥", regex=False)
+    entity = _flag(text.str.contains(HTML_ENTITY, regex=True))
+    if entity.any():
+        import html
+
+        decoded = text.where(entity).map(html.unescape, na_action="ignore").astype("string")
+        entity = entity & _flag(decoded != text)
+        text = text.where(~entity, decoded)
     hidden = _flag(text.str.contains(INVISIBLE, regex=True))
     if hidden.any():
         text = text.where(~hidden, text.where(hidden).str.replace(INVISIBLE, "", regex=True))
@@ -214,7 +226,7 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
     present = _flag(stripped.notna())
     return stripped, {"trimmed_blanks": trimmed, "invisible_characters": hidden & present,
                       "unicode_nfc": nfc & present, "full_width": full_width & present,
-                      "excel_text_formula": formula & present}
+                      "excel_text_formula": formula & present, "html_entity": entity & present}
 
 
 def normalised_value(value: str) -> str:
