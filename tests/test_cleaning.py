@@ -1000,3 +1000,23 @@ def segkit_run_notes(data_dir):
     from segkit.store import load_run_info
 
     return load_run_info(data_dir)["cleaning_notes"]
+
+
+def test_ids_that_differ_only_in_case_are_a_note(tmp_path):
+    """WooCommerce's billing e-mails: 402 of 3,242 customers were the same address in another case,
+    silently two customers each; a note says so (ids are still compared exactly)."""
+    from segkit.i18n import t
+    from segkit.intake.cleaning import ids_differing_in_case
+
+    note = ids_differing_in_case(pd.Series(["Ann@Shop.com", "bob@x.com", "ann@shop.com", "ANN@shop.com", "C1"]))
+    assert note == {"key": "ids_differ_in_case", "customers": 3, "example": "Ann@Shop.com", "other": "ann@shop.com",
+                    "emails": True}
+    assert ids_differing_in_case(pd.Series(["a1", "b2", "A3"])) is None
+    rows = [("Ann@Shop.com", "O1", "2024-01-05", "10"), ("ann@shop.com", "O2", "2024-01-06", "12"),
+            ("bob@x.com", "O3", "2024-01-06", "12")]
+    result = clean_and_save(Intake(text(rows)), tmp_path / "data", as_of=dt.date(2024, 1, 31))
+    said = next(n for n in result.notes if n["key"] == "ids_differ_in_case")
+    values = {k: v for k, v in said.items() if k != "key"}
+    assert t("cleaning.note.ids_differ_in_case", "en", **values).startswith(
+        '2 customers have an id that differs from another\'s only in letter case (like "Ann@Shop.com" and "ann@shop.com")')
+    assert "只差大小写" in t("cleaning.note.ids_differ_in_case", "zh", **values)

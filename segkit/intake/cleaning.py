@@ -1415,9 +1415,10 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
     surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
-    guest = guest_like_customer(features)
-    if guest is not None:  # one id with the orders of a crowd: a guest checkout's placeholder, most likely
-        result = replace(result, notes=(*result.notes, guest))
+    found = [note for note in (guest_like_customer(features), ids_differing_in_case(features["customer_id"]))
+             if note is not None]  # a guest checkout's placeholder; e-mail ids written in two cases
+    if found:
+        result = replace(result, notes=(*result.notes, *found))
     held = set(customers.columns) if customers is not None else set()
     missing = [d for d in dict.fromkeys(named_dimensions) if d not in held]
     if missing:  # named in the params, held nowhere: said, not silently left out of 02's breakdowns
@@ -1545,6 +1546,22 @@ def guest_like_customer(features: pd.DataFrame) -> dict | None:
     return {"key": "guest_like_customer", "customer": ident[:60], "orders": most, "next": following,
             "order_share": round(most / max(int(orders.sum()), 1), 4),
             "revenue_share": round(float(revenue[top]) / total, 4) if total > 0 else 0.0}
+
+
+def ids_differing_in_case(ids: pd.Series) -> dict | None:
+    """A note (`ids_differ_in_case`) when customer ids differ from another only in letter case
+    ("Ann@Shop.com" and "ann@shop.com": each a customer of its own, as ids are compared exactly):
+    how many customers, one such pair, and whether the ids look like e-mail addresses (which are
+    one address in any case); None when no two ids fold to the same."""
+    text = ids.astype(str)
+    folded = text.str.casefold()
+    twins = folded.duplicated(keep=False)
+    if not twins.any():
+        return None
+    first = folded[twins].iloc[0]
+    pair = text[twins & (folded == first)].iloc[:2].tolist()
+    return {"key": "ids_differ_in_case", "customers": int(twins.sum()), "example": pair[0][:60],
+            "other": pair[1][:60], "emails": bool(text[twins].str.contains("@", regex=False).mean() > 0.5)}
 
 
 def _no_date_words(quarantine: pd.DataFrame, headers: dict[str, str] | None) -> str:
