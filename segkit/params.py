@@ -229,6 +229,23 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return f"{where}: not valid YAML: {cut(' '.join(str(text).split()), 200)}"
 
 
+def _params_near(path: Path) -> str:
+    """What to say after "no such params file": the closest YAML file in its folder ("woo.yml" for
+    "woo.yaml"), else the YAML files there, else where the shipped ones are."""
+    import difflib
+
+    folder = path.parent
+    there = sorted(p.name for p in folder.glob("*.y*ml") if p.suffix.lower() in (".yaml", ".yml")) if folder.is_dir() else []
+    stem = path.stem.lower()
+    same = [name for name in there if Path(name).stem.lower() == stem]
+    close = same or difflib.get_close_matches(path.name, there, n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean {folder / close[0]}?"
+    if there:
+        return f" (YAML files in {folder}: {', '.join(cut(name, 40) for name in there[:6])})"
+    return " (look in params/ for the shipped ones)"
+
+
 def read_params_text(path: Path) -> str:
     """The text of a params file: UTF-8 (with or without BOM), at most MAX_BYTES. Raises ParamsError
     naming the file (and the line and byte where it is not UTF-8) and what to do."""
@@ -237,8 +254,9 @@ def read_params_text(path: Path) -> str:
         hint = f" (YAML files there: {', '.join(cut(n, 40) for n in inside)})" if inside else ""
         raise ParamsError(f"{path}: is a folder, not a params file; give the .yaml file{hint}")
     if not path.is_file():
-        kind = "not a regular file" if path.exists() else "no such params file"
-        raise ParamsError(f"{path}: {kind} (look in params/ for the shipped ones)")
+        if path.exists():
+            raise ParamsError(f"{path}: not a regular file (look in params/ for the shipped ones)")
+        raise ParamsError(f"{path}: no such params file{_params_near(path)}")
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)

@@ -200,3 +200,13 @@ def test_help_never_breaks_a_sentence_where_the_docstring_broke_its_line():
         assert info.short_help == info.help.split("\n\n")[0]
     shown = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"}).output
     assert "without reading the rows: a column-map key" in shown
+
+
+def test_a_params_file_that_is_not_there_is_met_with_the_one_meant(tmp_path):
+    """`woo.yaml` when the file is woo.yml: said; another name: the YAML files of that folder."""
+    (tmp_path / "woo.yml").write_text("run_name: woo\n", encoding="utf-8")
+    (tmp_path / "demo.yaml").write_text("run_name: demo\n", encoding="utf-8")
+    said = CliRunner().invoke(app, ["check", "--params", str(tmp_path / "woo.yaml")], env={"COLUMNS": "400"}).output
+    assert f"no such params file; did you mean {tmp_path / 'woo.yml'}?" in " ".join(said.split())
+    said = CliRunner().invoke(app, ["check", "--params", str(tmp_path / "shop.yaml")], env={"COLUMNS": "400"}).output
+    assert f"no such params file (YAML files in {tmp_path}: demo.yaml, woo.yml)" in " ".join(said.split())

@@ -242,12 +242,18 @@ def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTa
     return raw.select(source_row=(raw.segkit_file_row + 1).cast("int64"), **{n: raw[n] for n in names}).to_pandas()
 
 
+def beside(folder: str | os.PathLike, path: str) -> str:
+    """A path the params give relative to their own folder, as one path without `..` steps
+    ("params/../data/x.csv" is "data/x.csv"), so that messages name the file plainly."""
+    return os.path.normpath(Path(folder) / path)
+
+
 def _paths_relative_to(source: Source, folder: Path) -> Source:
     changes = {}
     for name in ("transactions", "customers", "surveys", "campaigns"):
         table = getattr(source, name)
         if table is not None and not Path(table.path).is_absolute():
-            changes[name] = table.model_copy(update={"path": str(folder / table.path)})
+            changes[name] = table.model_copy(update={"path": beside(folder, table.path)})
     return source.model_copy(update=changes)
 
 
@@ -571,7 +577,7 @@ def _check_campaigns(source: Source, params_path: str | Path | None = None) -> N
     if spec is None:
         return
     if params_path is not None and not Path(spec.path).is_absolute():
-        spec = spec.model_copy(update={"path": str(Path(params_path).parent / spec.path)})
+        spec = spec.model_copy(update={"path": beside(Path(params_path).parent, spec.path)})
     _check_campaign_columns(read_header(spec, "source.campaigns"), spec)
 
 
@@ -836,7 +842,7 @@ def load_campaigns(source: Source, params_path: str | Path | None = None) -> pd.
         return None
     spec = source.campaigns
     if params_path is not None and not Path(spec.path).is_absolute():
-        spec = spec.model_copy(update={"path": str(Path(params_path).parent / spec.path)})
+        spec = spec.model_copy(update={"path": beside(Path(params_path).parent, spec.path)})
     return read_campaigns(spec)
 
 def _check_table_columns(present: list[str], spec: FileTable, name: str) -> None:
@@ -1220,7 +1226,7 @@ def _spark_path(path: str, params_path: str | Path | None) -> str:
     from the folder of the params file."""
     if "://" in path or params_path is None or Path(path).is_absolute():
         return path
-    return str(Path(params_path).parent / path)
+    return beside(Path(params_path).parent, path)
 
 
 def _no_spark_table(session, table: str, key: str) -> str:
