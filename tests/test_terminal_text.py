@@ -13,7 +13,7 @@ from segkit.i18n import terminal_text
 
 # words that stay as they are in a Chinese line: names of formats, tools, options, params keys, segkit's
 # column names and exception classes
-KEPT = {"HTML", "PDF", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "Excel", "WPS", "CSV", "xls", "xlsx", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
+KEPT = {"HTML", "PDF", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "Excel", "WPS", "CSV", "xls", "xlsx", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "YYYY-MM-DD", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
         "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
         "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
 
