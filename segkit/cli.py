@@ -432,10 +432,14 @@ def _usage_lang(arguments: list[str]) -> str:
             params = following
         elif argument.startswith("--params="):
             params = argument.partition("=")[2]
+        elif argument.startswith("-p") and not argument.startswith("--"):  # Click's -pFILE
+            params = argument[2:]
         elif argument in ("--set", "-s") and following is not None:
             overrides.append(following)
         elif argument.startswith("--set="):
             overrides.append(argument.partition("=")[2])
+        elif argument.startswith("-s") and not argument.startswith("--"):  # Click's -sKEY=VALUE
+            overrides.append(argument[2:])
     if params is None:
         return _terminal_lang()
     _use_lang(Path(params), overrides)

@@ -1816,7 +1816,7 @@ def _explain(error: dict, raw: dict) -> str:
         message = cut(re.sub(r"^Value error, ", "", error["msg"]), 400)
         return f"{key}: {message}" if loc else message
     if kind.startswith(("date_", "datetime_")):  # pydantic's parser words ("invalid character in year")
-        return f"{key} must be a date written YYYY-MM-DD (e.g. 2025-12-31), got {shown(given)}"
+        return f"{key} must be a date that exists, written YYYY-MM-DD (e.g. 2025-12-31), got {shown(given)}"
     return f"{key}: {cut(error['msg'].lower(), 200)}, got {shown(given)}"
 
 

@@ -308,7 +308,7 @@ def test_a_typed_sources_set_aside_values_are_shown_in_full(tmp_path):
 
 def test_a_column_missing_in_every_row_is_set_aside_not_a_crash():
     # found by the property test: DuckDB cannot create a table from an all-None object column
-    with pytest.raises(DataError, match="no row has a readable date in the column"):
+    with pytest.raises(DataError, match=r"all 1 rows were set aside \(missing_customer_id: 1\)"):
         clean_transactions(connect(), frame([(None, "1", None, None)]))
 
 
@@ -1020,3 +1020,16 @@ def test_ids_that_differ_only_in_case_are_a_note(tmp_path):
     assert t("cleaning.note.ids_differ_in_case", "en", **values).startswith(
         '2 customers have an id that differs from another\'s only in letter case (like "Ann@Shop.com" and "ann@shop.com")')
     assert "只差大小写" in t("cleaning.note.ids_differ_in_case", "zh", **values)
+
+
+def test_dates_read_but_implausible_or_an_as_of_given_get_the_right_all_set_aside_message(tmp_path):
+    """Old dates were read (implausible_past_date): not "no row has a readable date"; with an as-of
+    given (a monthly run, a backfill month), unreadable dates still name the column and a value."""
+    old = text([("c1", "o1", "1985-03-01", "10"), ("c2", "o2", "1986-03-01", "12")])
+    with pytest.raises(NoCleanRows) as said:
+        clean_transactions(None, old)
+    assert "no row has a readable date" not in str(said.value)
+    assert "implausible_past_date: 2" in str(said.value)
+    names = text([("c1", "o1", "Alice", "10"), ("c2", "o2", "Bob", "12")])
+    with pytest.raises(NoCleanRows, match=r'no row has a readable date in the column "ordered_at" \(e\.g\. "Alice"\)'):
+        clean_transactions(None, names, as_of=dt.date(2024, 5, 31), period_start=dt.date(2024, 5, 1))

@@ -550,9 +550,9 @@ def test_a_password_variable_that_is_not_set_is_said_by_check_and_before_a_repor
     assert CliRunner().invoke(app, ["check", "--params", str(params)]).exit_code == 0  # check never connects
 
 
-@pytest.mark.parametrize("value", ["31/12/2025", "Dec 31 2025", "20251231x"])
+@pytest.mark.parametrize("value", ["31/12/2025", "Dec 31 2025", "20251231x", "\"2025-02-30\""])
 def test_a_date_param_written_another_way_says_how_to_write_it(tmp_path, value):
     """as_of: 31/12/2025 was refused in pydantic's words ("invalid character in year")."""
     path = write_params(tmp_path)
-    with pytest.raises(ParamsError, match=r"as_of must be a date written YYYY-MM-DD \(e\.g\. 2025-12-31\), got '"):
+    with pytest.raises(ParamsError, match=r"as_of must be a date that exists, written YYYY-MM-DD \(e\.g\. 2025-12-31\), got '"):
         load_params(path, [f"as_of={value}"])

@@ -412,3 +412,13 @@ def test_html_character_references_are_decoded_as_web_shops_write_them():
     assert fixes["html_entity"].tolist() == [True, True, False, False, True, False]
     amounts = parse_amount(pd.Series(["&#36;12.34", "-&#36;5.00", "7"]))
     assert amounts.values.tolist() == [12.34, -5.0, 7.0] and amounts.fixes["html_entity"].tolist() == [True, True, False]
+
+
+def test_a_date_no_order_can_read_is_no_evidence_of_the_columns_order():
+    """99/01/2024 was taken as proof of day-first (99 > 12) and shown as the note's example."""
+    parsed = parse_datetime(pd.Series(["99/01/2024", "05/01/2024", "06/02/2024"]))
+    assert parsed.note == {"key": "date_order_unknown", "ambiguous": 2, "example": "05/01/2024"}
+    assert pd.isna(parsed.values.iloc[0]) and parsed.problem.iloc[0].startswith("has no such day in its month")
+    decided = parse_datetime(pd.Series(["99/01/2024", "25/01/2024", "06/02/2024"]))
+    assert decided.note["key"] == "date_order_day_first" and decided.note["example"] == "25/01/2024"
+    assert decided.note["decided_by"] == 1

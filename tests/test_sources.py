@@ -389,3 +389,24 @@ def test_a_wrong_column_name_gets_no_header_row_advice(tmp_path):
     with pytest.raises(DataError) as error:
         check_source(source)
     assert 'column "Client" (for customer_id) is not there' in str(error.value) and "header_row" not in str(error.value)
+
+
+def test_a_path_beside_a_params_folder_that_is_a_link_is_read_beside_its_target(tmp_path):
+    """params/ a symbolic link to another project's params, whose files name ../data/x.csv: the data
+    beside the link's target (as the system reads the path), not a data/ beside the link."""
+    from segkit.intake.sources import check_source
+    from segkit.params import load_params
+
+    real = tmp_path / "real"
+    (real / "params").mkdir(parents=True)
+    (real / "data").mkdir()
+    (real / "data" / "x.csv").write_text("customer_id,order_id,ordered_at,amount\nc1,o1,2024-01-05,10\n",
+                                         encoding="utf-8")
+    (real / "params" / "shop.yaml").write_text("source:\n  kind: file\n  transactions:\n    path: ../data/x.csv\n",
+                                               encoding="utf-8")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "params").symlink_to(real / "params")
+    params = project / "params" / "shop.yaml"
+    check_source(load_params(params).source, params)
+    assert len(load_source(load_params(params).source, params).transactions) == 1

@@ -136,7 +136,7 @@ LINES = [
     "error: 01_cleaning: there are no transactions: the source holds no rows (a file with only its header?); export "
     "the data again, or check the file or table the params name; the executed notebook is at /tmp/x/r.ipynb",
     "done: 4 exports",
-    "error: --set as_of=31/12/2025: as_of must be a date written YYYY-MM-DD (e.g. 2025-12-31), got '31/12/2025'",
+    "error: --set as_of=31/12/2025: as_of must be a date that exists, written YYYY-MM-DD (e.g. 2025-12-31), got '31/12/2025'",
     "error: /tmp/x/woo.yaml: no such params file; did you mean /tmp/x/woo.yml?",
     "error: /tmp/x/shop.yaml: no such params file (YAML files in /tmp/x: demo.yaml, woo.yml)",
     "error: /tmp/x/t.csv line 3: 4 values, but the header (line 1) names 1 columns; check the separator (read as "
@@ -324,6 +324,8 @@ def test_a_mistake_in_the_command_follows_the_params_file_it_names(tmp_path):
     done = run_segkit("backfill", "--params", str(en), env=ZH_TERMINAL)
     assert done.returncode == 2 and "Missing option '--from'." in done.stderr and "错误" not in done.stderr
     done = run_segkit("backfill", f"--params={en}", "--set", "lang=zh", env=EN_TERMINAL)
+    assert "错误：缺少选项 '--from'。" in done.stderr, done.stderr
+    done = run_segkit("backfill", f"-p{en}", "-slang=zh", env=EN_TERMINAL)  # Click's attached short forms
     assert "错误：缺少选项 '--from'。" in done.stderr, done.stderr
     done = run_segkit("reprot", env=EN_TERMINAL)
     assert done.returncode == 2 and "No such command 'reprot'" in done.stderr and "错误" not in done.stderr

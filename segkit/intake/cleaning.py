@@ -385,10 +385,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         mark = next((n for n in notes if n["key"] == "decimal_mark_differs"), None)
         hint = "" if mark is None else (f'; the {mark["column"]} column looks written with a decimal "{mark["other"]}" '
                                         f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
-        if as_of_rule == "no_readable_date":
+        reasons = set(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rows"] > 0), "rule"])
+        if reasons <= {"unreadable_date", "missing_date"}:  # no row has a date at all: the column or its format
             raise NoCleanRows(f"{_no_date_words(quarantine, headers)}; all {total} rows were set aside "
                               f"({_top_reasons(ledger)})", result)
-        first = _data_start(judged, as_of)
+        first = _data_start(judged, as_of) if as_of_rule != "no_readable_date" else None
         if first is not None:  # only the date: nothing to fix in the data
             after = _rows_set_aside(ledger, "after_as_of")
             said = (f"all {total} rows are dated after the as-of date" if after == total else
@@ -1553,6 +1554,12 @@ def ids_differing_in_case(ids: pd.Series) -> dict | None:
     ("Ann@Shop.com" and "ann@shop.com": each a customer of its own, as ids are compared exactly):
     how many customers, one such pair, and whether the ids look like e-mail addresses (which are
     one address in any case); None when no two ids fold to the same."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(ids.astype("string").array)
+    if pc.count_distinct(pc.utf8_lower(array)).as_py() == pc.count_distinct(array).as_py():
+        return None  # the common case, told in Arrow without a million Python strings
     text = ids.astype(str)
     folded = text.str.casefold()
     twins = folded.duplicated(keep=False)

@@ -629,10 +629,13 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     note = None
     by_column = pd.Series(False, index=index)
     if day_first is None:
-        day_is_first = _flag((first > 12) & (second <= 12))
-        month_is_first = _flag((second > 12) & (first <= 12))
+        # evidence is a day of 13 to 31 beside a month of 1 to 12: 99/01/2024 is a typo, no evidence of either
+        day_is_first = _flag((first > 12) & (first <= 31) & (second >= 1) & (second <= 12))
+        month_is_first = _flag((second > 12) & (second <= 31) & (first >= 1) & (first <= 12))
         same = _flag(first == second)
-        either = hit & ~(day_is_first | month_is_first | same)
+        # no order reads it (99/01/2024, 13/13/2024): neither evidence nor ambiguous, "no such day" below
+        impossible = _flag((first < 1) | (second < 1) | (first > 31) | (second > 31) | ((first > 12) & (second > 12)))
+        either = hit & ~(day_is_first | month_is_first | same | impossible)
         days, months = int(day_is_first.sum()), int(month_is_first.sum())
         if days and months:  # two orders in one column: the certain rows are read, the rest not guessed
             ambiguous = either

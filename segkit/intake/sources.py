@@ -243,9 +243,9 @@ def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTa
 
 
 def beside(folder: str | os.PathLike, path: str) -> str:
-    """A path the params give relative to their own folder, as one path without `..` steps
-    ("params/../data/x.csv" is "data/x.csv"), so that messages name the file plainly."""
-    return os.path.normpath(Path(folder) / path)
+    """A path the params give relative to their own folder. Its `..` steps stay: where the folder is
+    a symbolic link, "params/../data" is the data beside the link's target, not beside the link."""
+    return str(Path(folder) / path)
 
 
 def _paths_relative_to(source: Source, folder: Path) -> Source:
