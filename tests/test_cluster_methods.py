@@ -293,7 +293,7 @@ def one_order_shares(one_off_share_a=0.58, one_off_share_b=0.95, n=100):
     return features, np.repeat([0, 1, 2], n)
 
 
-@pytest.mark.parametrize("lang, count, level", [("en", "one-off", "fewest orders"), ("zh", "仅购一次", "购买次数最少")])
+@pytest.mark.parametrize("lang, count, level", [("en", "one-off", "fewest orders"), ("zh", "仅购一次", "购买最少")])
 def test_a_cluster_is_called_one_off_only_when_nearly_all_its_members_bought_once(lang, count, level):
     # the case: 58% one order, 42% two to five, was called 仅购一次 from its level; 95% one order is
     features, labels = one_order_shares()
