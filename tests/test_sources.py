@@ -410,3 +410,25 @@ def test_a_path_beside_a_params_folder_that_is_a_link_is_read_beside_its_target(
     params = project / "params" / "shop.yaml"
     check_source(load_params(params).source, params)
     assert len(load_source(load_params(params).source, params).transactions) == 1
+
+
+def test_the_cleaning_page_says_which_sheet_and_header_row_of_a_workbook_were_read(tmp_path):
+    import openpyxl
+
+    from segkit.i18n import t
+
+    book = openpyxl.Workbook()
+    book.active.title = "Sales 2024"
+    book.active.append(["Sales by customer"])
+    for line in (["Customer", "Order", "Date", "Total"], ["c1", "o1", "2024-01-05", 10.5]):
+        book.active.append(line)
+    book.create_sheet("Notes")
+    book.save(tmp_path / "s.xlsx")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {
+        "path": str(tmp_path / "s.xlsx"), "header_row": 2,
+        "columns": {"customer_id": "Customer", "order_id": "Order", "ordered_at": "Date", "amount": "Total"}}}))
+    (key, values), = intake.reading_messages("en")
+    assert t(key, "en", **values) == ('The workbook\'s sheet "Sales 2024" was read, its column names in row 2; the '
+                                      "workbook's other sheets (1) were not (source.transactions.sheet names the one "
+                                      "to read).")
+    assert t(key, "zh", **values).startswith('读取了工作簿中的工作表 "Sales 2024"，列名在第 2 行')

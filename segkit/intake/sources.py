@@ -137,12 +137,16 @@ class Intake:
         return isinstance(self.transactions, ibis.Table) and not is_embedded(self.engine)
 
     def reading_messages(self, lang: str = "en") -> list[tuple[str, dict]]:
-        """How a text file was read, as (catalogue key, values) pairs for `say_each`: its encoding,
-        compression and separator (in `lang`), and the lines skipped as holding only blanks; empty
-        for other sources."""
+        """How a file was read, as (catalogue key, values) pairs for `say_each`: a text file's encoding,
+        compression and separator (in `lang`), and the lines skipped as holding only blanks; an Excel
+        workbook's sheet and the row of its column names; empty for other sources."""
         from segkit.i18n import t
 
         read = self.reading
+        if read.get("kind") == "excel" and read.get("sheet") is not None:
+            others = read.get("other_sheets", 0)
+            return [("cleaning.reading_sheet_others" if others else "cleaning.reading_sheet",
+                     {"sheet": read["sheet"], "row": read.get("header_row", 1), **({"others": others} if others else {})})]
         if read.get("kind") not in ("csv", "tsv"):
             return []
         separator = read.get("separator")
@@ -292,6 +296,7 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
         frame, notes = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
     elif kind == "excel":
         frame = _read_excel(path, spec, key)
+        notes = dict(frame.attrs.get("sheet", {}))  # which sheet, the header's row
     elif kind == "parquet":
         try:
             with _whole(path, spec, key) as source:
@@ -393,11 +398,13 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
         records = [] if header_only else [
             [_cell_number(cell) if i == id_at else _cell_text(cell) for i, cell in enumerate(row)]
             + [None] * (len(names) - len(row)) for row in rows]
+        read = {"sheet": sheet.title, "header_row": spec.header_row, "other_sheets": len(book.sheetnames) - 1}
     finally:
         book.close()
     frame = pd.DataFrame([r[:len(names)] for r in records], columns=names, dtype="object")
     first = spec.header_row + 1
     frame.insert(0, "source_row", range(first, first + len(frame)))
+    frame.attrs["sheet"] = read
     return frame
 
 
