@@ -441,6 +441,12 @@ def _usage_lang(arguments: list[str]) -> str:
         elif argument.startswith("-s") and not argument.startswith("--"):  # Click's -sKEY=VALUE
             overrides.append(argument[2:])
     if params is None:
+        if arguments[:1] == ["export"]:  # `segkit export RUN_FOLDER ...`: the run's language, as its errors
+            folder = next((a for a in arguments[1:] if not a.startswith("-") and (Path(a) / "manifest.json").is_file()),
+                          None)
+            if folder is not None:
+                _use_lang_of_run(Path(folder))
+                return _state["lang"]
         return _terminal_lang()
     _use_lang(Path(params), overrides)
     return _state["lang"]

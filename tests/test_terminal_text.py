@@ -327,5 +327,10 @@ def test_a_mistake_in_the_command_follows_the_params_file_it_names(tmp_path):
     assert "错误：缺少选项 '--from'。" in done.stderr, done.stderr
     done = run_segkit("backfill", f"-p{en}", "-slang=zh", env=EN_TERMINAL)  # Click's attached short forms
     assert "错误：缺少选项 '--from'。" in done.stderr, done.stderr
+    run = tmp_path / "shop"
+    run.mkdir()
+    (run / "manifest.json").write_text('{"params": {"run_name": "shop", "lang": "zh"}}', encoding="utf-8")
+    done = run_segkit("export", str(run), "--bogus", env=EN_TERMINAL)  # the run's language, as export's errors
+    assert done.returncode == 2 and "错误：没有选项 --bogus" in done.stderr, done.stderr
     done = run_segkit("reprot", env=EN_TERMINAL)
     assert done.returncode == 2 and "No such command 'reprot'" in done.stderr and "错误" not in done.stderr
