@@ -80,9 +80,9 @@ _names = itertools.count(1)
 # With no as_of given, a date more than FUTURE_MARGIN_DAYS after the FUTURE_QUANTILE of all dates is a typo.
 FUTURE_QUANTILE = 0.999
 FUTURE_MARGIN_DAYS = 31
-# Rules that a date typo comes before, when the row broke both (in the order of RULES).
 # the as-of date of a run whose rows hold no readable date: all of them are set aside, whatever it is
 _NO_DATE_AS_OF = dt.date(2000, 1, 1)
+# Rules that a date typo comes before, when the row broke both (in the order of RULES).
 _AFTER_DATE_RULES = ("unreadable_amount", "unreadable_quantity", "non_finite_amount", "implausible_amount")
 
 # Amounts are DECIMAL(AMOUNT_PRECISION, minor unit) in the engine: exact, and summed exactly
