@@ -128,8 +128,6 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     if action == "net":
         kept_aside = t.filter(t.reason.notnull() & ~t._return.fill_null(False) & ~t.reason.isin(_NOT_THE_PURCHASE))
         orphans = _cancelling_set_aside(c.anti_join(found, c._c_row == found._m_row), kept_aside, match)
-        if match != "product":  # an order found by its number whose lines kept cannot hold the cancellation
-            orphans = ibis.union(orphans, _larger_than_kept(c, found, purchases, kept_aside))
         c = c.filter(~c._c_row.isin(orphans._a_row))
 
     refunded = None
@@ -206,25 +204,6 @@ def _cancelling_set_aside(c: ibis.Table, aside: ibis.Table, match: str) -> ibis.
     first = pairs.mutate(_n=ibis.row_number().over(group_by=pairs._c_row, order_by=[pairs.source_row]))
     first = first.filter(first._n == 0)
     return first.select(_a_row=first._c_row, _a_order=first.order_id, _a_reason=first.reason)
-
-
-def _larger_than_kept(c: ibis.Table, found: ibis.Table, purchases: ibis.Table, aside: ibis.Table) -> ibis.Table:
-    """The cancellations of `c` matched by order number (`found`) to an order some of whose purchase
-    lines were set aside (`aside`), that are larger than the lines of it kept: they cancel a line set
-    aside (an order of a 20.00 line kept and a line of unreadable amount, cancelled by -30.00), so they
-    leave with it rather than take the order below zero. As `_cancelling_set_aside`'s rows."""
-    kept = purchases.group_by([purchases.customer_id, purchases.order_id]).aggregate(_x_kept=purchases.amount.sum())
-    kept = kept.select(_x_customer=kept.customer_id, _x_order=kept.order_id, _x_kept=kept._x_kept)
-    first = aside.mutate(_n=ibis.row_number().over(group_by=[aside.customer_id, aside.order_id],
-                                                   order_by=[aside.source_row]))
-    first = first.filter(first._n == 0).select(_y_customer=first.customer_id, _y_order=first.order_id,
-                                               _y_reason=first.reason)
-    size = c.select(_z_row=c._c_row, _z_customer=c._c_customer, _z_size=c._c_size).view()  # `found` is of `c`
-    pairs = found.join(size, found._m_row == size._z_row)
-    pairs = pairs.join(first, [pairs._z_customer == first._y_customer, pairs._m_order == first._y_order])
-    pairs = pairs.join(kept, [pairs._z_customer == kept._x_customer, pairs._m_order == kept._x_order])
-    over = pairs.filter(pairs._z_size > pairs._x_kept)
-    return over.select(_a_row=over._m_row, _a_order=over._m_order, _a_reason=over._y_reason)
 
 
 def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
