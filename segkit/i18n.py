@@ -230,6 +230,8 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
         before = summary["amount_unmatched"] - summary.get("amount_unmatched_by_status", 0.0)
         values["before_words"] = (t("returns.before_data.drop", lang, amount=Money(before, currency))
                                   if summary["lines_unmatched"] - summary.get("lines_unmatched_by_status", 0) else "")
+    aside = summary.get("lines_of_set_aside", 0)
+    values["aside_words"] = t("returns.of_set_aside", lang, lines=aside) if aside else ""
     by_status = summary.get("lines_by_status", 0)
     values["status_words"] = t(f"returns.by_status.{summary['action']}", lang, lines=by_status,
                                amount=Money(summary.get("amount_by_status", 0.0), currency),

@@ -656,3 +656,27 @@ def test_a_cancellation_of_a_purchase_set_aside_is_set_aside_with_it(tmp_path, m
     from segkit.i18n import detail_text
 
     assert detail_text(aside.loc[4, "detail"], "zh") == '取消的是订单 "O2"，该购买已被剔除（unreadable_amount）'
+    # 01's returns sentence counts it apart from the cancellations netted (C99 alone)
+    from segkit.i18n import returns_sentence, t
+
+    assert (result.returns["lines"], result.returns["lines_of_set_aside"]) == (1, 1)
+    for lang, words in (("en", "1 more cancellation lines cancel purchases that were set aside"),
+                        ("zh", "另有 1 行取消记录所取消的购买已被剔除")):
+        key, values = returns_sentence(result.returns, lang)
+        assert words in t(key, lang, **values)
+
+
+def test_a_cancellation_larger_than_what_its_order_kept_leaves_with_the_line_set_aside(tmp_path):
+    """Order O2: a 20.00 line kept and a line of unreadable amount (set aside); CO2 cancels 30.00 of it:
+    netted into the line kept, it took O2 to -10.00. It is larger than the order's lines kept, so it
+    cancels the line set aside and leaves with it; a smaller one (CO3, 5.00 of O3's 20.00) stays netted."""
+    text = ("order,customer,date,amount,sku\nO1,K1,2024-05-02,100.00,A\nO2,K1,2024-05-05,20.00,A\n"
+            "O2,K1,2024-05-05,thirty,B\nCO2,K1,2024-05-09,-30.00,B\nO3,K2,2024-05-05,20.00,A\n"
+            "O3,K2,2024-05-05,n/a,B\nCO3,K2,2024-05-09,-5.00,A\n")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount",
+               "product": "sku"}
+    result = clean(source(tmp_path, text, columns), order_prefix="C")
+    f = features(result)
+    assert f.loc["K1", "revenue"] == pytest.approx(120.00) and f.loc["K2", "revenue"] == pytest.approx(15.00)
+    reasons = result.quarantine.set_index("source_row")["reason"].to_dict()
+    assert reasons == {4: "unreadable_amount", 5: "return_of_set_aside", 7: "unreadable_amount"}

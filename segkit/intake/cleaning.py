@@ -422,8 +422,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     elif as_of_rule == "given" and month_end:  # an as_of at a month's end
         last = _data_end(clean, ledger)
     if last is not None and last < as_of:
+        from segkit.monthly.history import MonthCoverage
+
         gap = _usual_longest_gap(clean, last)
-        if (as_of - last).days > gap:  # the data stop well before the month's end: its figures cover part of it
+        # the data stop well before the month's end: its figures cover part of it (the history's one rule)
+        if not MonthCoverage(as_of=as_of, last=last, usual_gap=gap).whole:
             inside = last >= as_of.replace(day=1)  # or none of it (an as_of months after the data: no --month)
             result = replace(result, notes=(*result.notes, {
                 "key": "month_partly_covered" if inside else "month_not_covered", "month": f"{as_of:%Y-%m}",
@@ -541,6 +544,8 @@ def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanRe
     if "return_match" in judged.columns:
         summary = returns_summary(judged, returns.action, returns.match, returns.net_negative, returns.order_prefix,
                                   returns.refunded_orders)
+        # the cancellations set aside with the purchase they cancel (`return_of_set_aside`): from the ledger
+        summary["lines_of_set_aside"] = _rows_set_aside(result.ledger, "return_of_set_aside")
     refunded = None
     if "return_match" in judged.columns:
         refunded = judged.filter(judged.reason == "refunded_order").select(*result.table.columns)
