@@ -32,9 +32,10 @@ from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, decimal_array, exact_decimals,
-                                   fixes_per_row, is_text, normalised_value, parse_amount, parse_datetime, parse_id,
-                                   parse_text, refuse_odd_values, to_minor_units)
+from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds, decimal_array,
+                                   exact_decimals, fixes_per_row, is_text, normalised_value, parse_amount,
+                                   parse_datetime, parse_id, parse_text, refuse_odd_values, refuse_rounded_ids,
+                                   refuse_rounded_ids_in_engine, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -267,6 +268,7 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     in_engine = isinstance(transactions, ibis.Table)  # a typed file read in place, or a database table
     if in_engine:  # judged where the rows are, whatever connection was passed
         con = transactions.get_backend()
+        refuse_rounded_ids_in_engine(transactions, headers)
         return PreparedInput(transactions, con, None, [], not is_embedded(con), headers)
     con = con or connect()
     prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
@@ -620,6 +622,10 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     for column in ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price"):
         if column in present:
             refuse_odd_values(tx[column], column)
+    for column in ("customer_id", "order_id"):
+        if column in present:
+            refuse_rounded_ids(tx[column], column, (headers or transactions.attrs.get("columns", {})).get(column, column),
+                               tx["source_row"])
     parsed: dict[str, Parsed] = {}
     for column in present:
         if column == "ordered_at":
@@ -1401,6 +1407,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         raise MonthNotInData(f"{intake.origin}: {err}", err.last) from None
     except NoTransactions as err:
         raise NoTransactions(f"{intake.origin}: {err}") from None
+    except RoundedIds as err:
+        raise RoundedIds(f"{intake.origin}: {err}") from None
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result,

@@ -304,6 +304,67 @@ def parse_id(values: pd.Series) -> Parsed:
     return Parsed(text, fixes)
 
 
+# An id a spreadsheet showed in scientific notation and saved so: 12 digits or more become "3.45679E+18"
+# (General format, six significant digits), and the rest of the number is gone from the file
+_ROUNDED_ID = r"^\s*[+-]?\d(?:[.,]\d{1,14})?[eE]\+(?:1[1-9]|[2-9]\d)\s*$"
+
+
+class RoundedIds(DataError):
+    """An id column holds numbers a spreadsheet wrote in scientific notation ("3.45679E+18"): the
+    ids were rounded before segkit saw them, and different orders or customers share one."""
+
+
+def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Series) -> None:
+    """Raise `RoundedIds` when the text `values` of the id column `column` (customer_id or order_id;
+    `named`: its name in the file; `rows`: each value's source_row) hold an id written in scientific
+    notation with an exponent of 11 or more, as Excel writes a number of 12 digits or more that it
+    opened and saved as CSV: the digits past the sixth are lost, so ids that differed now read alike.
+    Nothing can recover them from the file: the message says how many, the first row, and what to do."""
+    if not is_text(values):
+        return
+    text = values if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype) \
+        else values.astype("string")
+    maybe = _flag(text.str.contains("+", regex=False))  # a substring search first: 10M ids in well under a second
+    if not maybe.any():
+        return
+    rounded = maybe & _flag(text.where(maybe).str.fullmatch(_ROUNDED_ID))
+    if not rounded.any():
+        return
+    first = int(rounded.to_numpy().argmax())
+    what = "orders" if column == "order_id" else "customers"
+    instead = (" or leave order_id out of source.transactions.columns to count one order per customer and day"
+               if column == "order_id" else "")
+    raise RoundedIds(
+        f'the column {named} ({column}) holds {int(rounded.sum()):,} values in scientific notation, e.g. '
+        f'"{str(values.iloc[first]).strip()}" in row {int(rows.iloc[first])}: a spreadsheet rounded these ids '
+        f"when it saved the file, so different {what} now share one number; export the file again from "
+        f"the system it comes from (in Excel, format the column as Text before saving as CSV){instead}")
+
+
+def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
+    """`refuse_rounded_ids` for an Ibis table (a typed file read in place, a database table, Spark):
+    one query over its text id columns (customer_id, order_id; whole-number columns hold no such
+    text), in the engine, only counts and the first row coming back."""
+    import ibis
+
+    columns = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_string()]
+    if not columns:
+        return
+    pattern = _ROUNDED_ID.replace("\\s", "[ \\t]").replace("\\d", "[0-9]")  # the engines' regex dialects alike
+    # the regex only over the few values with a "+" (a substring search over the rest)
+    table = table.filter(ibis.or_(*[table[c].contains("+") for c in columns]))
+    hits = {c: table[c].re_search(pattern).fill_null(False) for c in columns}
+    row = table.source_row if "source_row" in table.columns else ibis.literal(0)
+    found = table.aggregate(**{f"n_{c}": hit.sum() for c, hit in hits.items()},
+                            **{f"row_{c}": row.min(where=hit) for c, hit in hits.items()}).to_pyarrow().to_pylist()[0]
+    for column in columns:
+        if found[f"n_{column}"]:
+            first = found[f"row_{column}"]
+            value = table.filter(row == first)[column].to_pyarrow().to_pylist()[0]
+            refuse_rounded_ids(pd.Series([value] * int(found[f"n_{column}"]), dtype="string"), column,
+                               headers.get(column, column), pd.Series([first] * int(found[f"n_{column}"])))
+
+
 _ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",
         "customer_id": "customer ids", "order_id": "order numbers"}
 

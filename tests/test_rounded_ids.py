@@ -1,0 +1,62 @@
+"""Ids a spreadsheet rounded into scientific notation ("3.45679E+18"): different orders or customers
+share one, and nothing in the file can tell them apart again. The run stops with one message naming
+the file, the column as the file names it, how many values, the first row and what to do, whether the
+file is read as text (a CSV) or in place by the engine (a Parquet file of text ids)."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from segkit.intake.cleaning import clean_and_save, clean_transactions
+from segkit.intake.parsing import RoundedIds, refuse_rounded_ids
+from segkit.intake.sources import load_source
+from segkit.params import Source
+
+# Taobao's columns, as an analyst's file names them
+COLUMNS = {"order_id": "订单编号", "customer_id": "买家会员名", "ordered_at": "订单创建时间", "amount": "实付金额"}
+
+
+def intake(path):
+    return load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": COLUMNS}}))
+
+
+def rows(orders, customers=("tb001", "tb001", "tb002", "tb003")):
+    return pd.DataFrame({"订单编号": list(orders), "买家会员名": list(customers),
+                         "订单创建时间": ["2024-03-05 14:03", "2024-04-09 10:00", "2024-05-20 09:00", "2024-05-21 09:00"],
+                         "实付金额": ["100.00", "50.00", "70.00", "20.00"]})
+
+
+def test_order_numbers_in_scientific_notation_stop_the_run_with_what_to_do(tmp_path):
+    # Excel opened the export and saved it: the 19-digit order numbers of rows 3 and 4 now read alike
+    path = tmp_path / "taobao.csv"
+    rows(["3456789012345678901", "3456789012345678902", "3.45679E+18", "3.45679E+18"]).to_csv(path, index=False)
+    with pytest.raises(RoundedIds) as error:
+        clean_and_save(intake(path), tmp_path / "data", as_of=dt.date(2024, 5, 31))
+    said = str(error.value)
+    assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 2 values in scientific notation")
+    assert '"3.45679E+18" in row 4' in said  # the file's line: the header is line 1
+    assert "format the column as Text" in said and "leave order_id out of source.transactions.columns" in said
+
+
+def test_customer_ids_in_scientific_notation_read_in_place_by_the_engine(tmp_path):
+    path = tmp_path / "orders.parquet"
+    rows(["1", "2", "3", "4"], customers=["13800138000", "1.38001E+11", "1.38001E+11", "x"]).to_parquet(path)
+    source = intake(path)
+    with pytest.raises(RoundedIds) as error:
+        clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
+    said = str(error.value)
+    assert 'the column 买家会员名 (customer_id) holds 2 values in scientific notation, e.g. "1.38001E+11" in row 2' in said
+    assert "different customers now share one number" in said and "leave order_id" not in said
+
+
+@pytest.mark.parametrize("value", ["1E+5", "2E10", "12345678901", "3.4E+18x", "SKU-1E+12", "1.5e-12", "E+12"])
+def test_ids_that_only_look_numeric_are_left_alone(value):
+    # an exponent under 11 (Excel writes up to 11 digits in full), or other text around it: an id as it is
+    refuse_rounded_ids(pd.Series([value, "A1"], dtype="string"), "order_id", "order", pd.Series([2, 3]))
+
+
+@pytest.mark.parametrize("value", ["3.45679E+18", " 1.23457E+11 ", "1E+15", "6.02214e+23", "1,23457E+13"])
+def test_the_forms_spreadsheets_write_are_caught(value):
+    with pytest.raises(RoundedIds):
+        refuse_rounded_ids(pd.Series(["A1", value], dtype="string"), "customer_id", "id", pd.Series([2, 3]))
