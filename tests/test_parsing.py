@@ -422,3 +422,12 @@ def test_a_date_no_order_can_read_is_no_evidence_of_the_columns_order():
     decided = parse_datetime(pd.Series(["99/01/2024", "25/01/2024", "06/02/2024"]))
     assert decided.note["key"] == "date_order_day_first" and decided.note["example"] == "25/01/2024"
     assert decided.note["decided_by"] == 1
+
+
+def test_an_offset_after_a_blank_as_shopify_writes_it_is_read_with_or_without_a_preset():
+    # "2023-07-01 18:29:23 -0500": every date of a Shopify export mapped by hand was unreadable
+    parsed = parse_datetime(pd.Series(["2023-07-01 18:29:23 -0500", "2024-03-05 14:22 +0800", "2024-03-05 14:22:10  -0500"]))
+    assert parsed.values.tolist()[:2] == [pd.Timestamp("2023-07-01 18:29:23"), pd.Timestamp("2024-03-05 14:22")]
+    assert pd.isna(parsed.values[2])  # two blanks: not a layout a system writes
+    utc = parse_datetime(pd.Series(["2023-07-01 18:29:23 -0500"]), time_zone="UTC")
+    assert utc.values.tolist() == [pd.Timestamp("2023-07-01 23:29:23")]

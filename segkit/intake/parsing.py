@@ -68,7 +68,7 @@ _CLOCK = (r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9}
           r"(?:\s*(?P<meridiem>[AaPp]\.?[Mm]\.?))?")
 _TIME = rf"(?:[ T]+{_CLOCK})?"
 _ISO = (r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})"
-        r"(?::(?P<second>\d{2})(?:\.\d{1,9})?)?(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?)?$")
+        r"(?::(?P<second>\d{2})(?:\.\d{1,9})?)?(?: ?(?P<offset>Z|[+-]\d{2}(?::?\d{2})?))?)?$")
 _YMD = rf"^(?P<year>\d{{4}})\s*[-/.年]\s*(?P<month>\d{{1,2}})\s*[-/.月]\s*(?P<day>\d{{1,2}})\s*日?{_TIME}$"
 # Chinese dates with the time right after 日 or in Chinese, minutes and seconds padded or not:
 # "2024年1月2日14:30", "2024年1月2日 14时30分15秒", "2023年3月17日 19时0分", "2024年1月2日 9点5分"
@@ -629,7 +629,8 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     pasted together), the dates that could be either are left unread with the problem stated; the
     dates that can only be read one way are read so.
 
-    ISO times with an offset ("2024-01-05T10:00:00+08:00", "...Z"): by default the local date and
+    ISO times with an offset ("2024-01-05T10:00:00+08:00", "...Z", and with a blank before it as Shopify
+    writes it, "2024-03-05 14:22:10 -0500"): by default the local date and
     time as written (the offset dropped: 10:00 on 5 January); with `time_zone` (an IANA name such as
     "Asia/Shanghai"), converted to that zone (fix `time_zone_converted` where that changed the
     value). Typed timestamps with a time zone (Parquet, a database) follow the same rule; dates

@@ -203,14 +203,14 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
     - the `order_fields` that are blank on an order's later lines take the value of its line that
       has one (Shopify writes Financial Status and Created at on an order's first line only), so
       that a refunded order is set aside whole and every line has its date;
-    - then the preset's rewrites, on the text values that match them (Shopify's
-      "2024-03-05 14:22:10 -0500" becomes "2024-03-05 14:22:10-0500", ISO 8601); values that do
-      not match are left as exported, for cleaning to judge.
+    - then the preset's rewrites (`rewrite`), on the text values that match them, for a layout the
+      parsers do not read as written; values that do not match are left as exported, for cleaning
+      to judge.
 
     >>> tx = pd.DataFrame({"order_id": ["#1001", "#1001"], "status": ["refunded", None],
     ...                    "ordered_at": ["2024-03-05 14:22:10 -0500", ""]})
     >>> rewrite_values(tx, "shopify_orders")[["status", "ordered_at"]].values.tolist()
-    [['refunded', '2024-03-05 14:22:10-0500'], ['refunded', '2024-03-05 14:22:10-0500']]
+    [['refunded', '2024-03-05 14:22:10 -0500'], ['refunded', '2024-03-05 14:22:10 -0500']]
     """
     if name is None:
         return transactions
