@@ -118,6 +118,31 @@ def test_shopify_orders_export(tmp_path):
     }
 
 
+def test_shopify_lines_that_read_alike_are_two_line_items_and_a_pasted_export_is_still_found(tmp_path):
+    # #1001's two tees read alike in every column (options the export leaves out: two line items, its
+    # Total 142.00 = 89 + 24 + 24 + 5 shipping); they were set aside as a duplicate (ann: 113.00)
+    first = {"Name": "#1001", "Email": "ann@example.com", "Financial Status": "paid", "Total": "142.00",
+             "Created at": "2024-03-05 14:22:10 -0500", "Lineitem quantity": "1", "Lineitem name": "Denim Jacket",
+             "Lineitem price": "89.00"}
+    tee = {"Name": "#1001", "Email": "ann@example.com", "Lineitem quantity": "1", "Lineitem name": "Organic Tee",
+           "Lineitem price": "24.00"}
+    other = {"Name": "#1002", "Email": "bob@example.com", "Financial Status": "paid",
+             "Created at": "2024-03-06 09:00:00 +0800", "Lineitem quantity": "1", "Lineitem name": "Tote",
+             "Lineitem price": "18.00"}
+    write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, [first, tee, tee, other])
+    params = write_params(tmp_path, {"preset": "shopify_orders", "transactions": {"path": "orders_export.csv"}})
+    expected = {"ann@example.com": (1, 137.00, dt.date(2024, 3, 5)), "bob@example.com": (1, 18.00, dt.date(2024, 3, 6))}
+    assert per_customer(params) == expected
+    # the same export pasted twice: every line of the second copy is a copy (its tees at the same places)
+    write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, [first, tee, tee, other] * 2)
+    assert per_customer(params) == expected
+    intake = load_source(load_params(params).source, params)
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=load_params(params).cleaning)
+    aside = result.quarantine.set_index("source_row")
+    assert aside["reason"].to_dict() == {6: "duplicate", 7: "duplicate", 8: "duplicate", 9: "duplicate"}
+    assert aside.loc[8, "detail"] == "same as row 4"
+
+
 def test_shopify_local_time_is_the_time_as_written(tmp_path):
     # "2024-03-05 23:30:00 -0500" is 04:30 UTC on 6 March; the shop's own day, 5 March, is kept
     rows = [{"Name": "#1", "Email": "a@example.com", "Financial Status": "paid", "Created at": "2024-03-05 23:30:00 -0500",
@@ -344,7 +369,8 @@ def test_filling_a_preset_does_not_change_the_params_it_is_given():
     source = presets.fill_source(raw["source"])
     assert yaml.safe_dump(raw) == before
     assert source["transactions"]["columns"]["order_id"] == "Name" and "status" not in source["transactions"]["columns"]
-    assert filled["cleaning"] == {"returns": {"action": "net"}}  # without the status, no returns rule is filled
+    # without the status, no returns rule is filled; the line items' convention is
+    assert filled["cleaning"] == {"returns": {"action": "net"}, "duplicate_order_lines": "keep"}
 
 
 def test_a_source_alone_takes_its_preset(tmp_path):

@@ -219,9 +219,11 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
     out = transactions.copy()
     out.attrs = dict(transactions.attrs)
     if "order_id" in out.columns:
-        for column in preset.order_fields:
-            if column in out.columns:
-                out[column] = _filled_within_order(out[column], out["order_id"])
+        fields = [column for column in preset.order_fields if column in out.columns]
+        if fields and "content" in out.columns:
+            out["content"] = _content_with_line(out, fields)
+        for column in fields:
+            out[column] = _filled_within_order(out[column], out["order_id"])
     for column, rule in rewrite.items():
         if column not in out.columns:
             continue
@@ -236,6 +238,24 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
 
 def _python_group(replace: str) -> str:
     return re.sub(r"\\(\d)", r"\\g<\1>", replace)
+
+
+def _content_with_line(transactions: pd.DataFrame, fields: list[str]) -> pd.Series:
+    """The rows' `content` hashes (what finds exact duplicates), where an export writes the order's
+    fields (`fields`) on its first line only, made to hold each later line's place after that first
+    line: two lines of one order that read alike (two of one product, bought with different options
+    the export leaves out) are two lines, not a copy; an order written twice (an export pasted
+    twice) repeats its first line and each later line at the same place, and stays a copy."""
+    order = transactions["order_id"].astype("string")
+    first = pd.Series(False, index=transactions.index)
+    for column in fields:
+        text = transactions[column].astype("string")
+        first |= ~(text.isna() | text.str.strip().eq("").fillna(True))
+    block = first.astype(int).groupby(order, dropna=False).cumsum()  # the how-many-th first line of the order
+    place = first.groupby([order, block], dropna=False).cumcount()  # 0 on a first line, 1, 2 ... after it
+    both = pd.DataFrame({"content": transactions["content"].to_numpy(), "place": place.to_numpy()})
+    mixed = pd.util.hash_pandas_object(both, index=False).to_numpy().view("int64")
+    return pd.Series(mixed, index=transactions.index).where(place.to_numpy() > 0, transactions["content"])
 
 
 def _filled_within_order(values: pd.Series, order_id: pd.Series) -> pd.Series:
