@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -141,6 +142,10 @@ def test_shopify_lines_that_read_alike_are_two_line_items_and_a_pasted_export_is
     aside = result.quarantine.set_index("source_row")
     assert aside["reason"].to_dict() == {6: "duplicate", 7: "duplicate", 8: "duplicate", 9: "duplicate"}
     assert aside.loc[8, "detail"] == "same as row 4"
+    # the later lines took the order's date and status: a named fix; the quarantine shows them as exported
+    ledger = result.ledger.set_index(["outcome", "rule"])["rows"]
+    assert ledger[("fixed", "filled_from_order")] == 2 and ledger[("used", "")] == 2
+    assert pd.isna(aside.loc[8, "raw_ordered_at"]) and aside.loc[6, "raw_ordered_at"] == "2024-03-05 14:22:10 -0500"
 
 
 def test_shopify_local_time_is_the_time_as_written(tmp_path):

@@ -656,7 +656,11 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         out[column] = parsed[column].values.to_numpy()
     derived = "amount" not in present and {"quantity", "unit_price"} <= set(present)
     amount, non_finite, implausible, written = _exact_amounts(tx, parsed, derived, minor_unit, max_amount, named)
-    out["fixes"] = fixes_per_row(list(parsed.values()), tx.index).to_numpy()
+    from segkit.intake.presets import AS_EXPORTED, FILLED_FROM_ORDER
+
+    # an export's order fields that a preset filled in from the order's first line: a fix of the row
+    filled = [Parsed(None, {"filled_from_order": tx[FILLED_FROM_ORDER].astype(bool)})] if FILLED_FROM_ORDER in tx else []
+    out["fixes"] = fixes_per_row([*filled, *parsed.values()], tx.index).to_numpy()
     if "customer_id" in parsed:  # an id that was normalised keeps, beside it, the id as it came
         changed = pd.Series(False, index=tx.index)
         for mask in parsed["customer_id"].fixes.values():
@@ -699,7 +703,9 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         if "content" not in tx.columns:
             as_given = tx[present].astype("string").fillna("\x00")
             out["content"] = pd.util.hash_pandas_object(as_given, index=False).to_numpy().view("int64")
-        originals = tx[text_columns].astype("string").rename(columns=lambda c: f"raw_{c}")
+        # the values as exported, where a preset filled them in (`segkit.intake.presets.rewrite_values`)
+        originals = pd.DataFrame({f"raw_{c}": tx[f"{AS_EXPORTED}{c}" if f"{AS_EXPORTED}{c}" in tx else c].astype("string")
+                                  for c in text_columns}, index=tx.index)
         originals.insert(0, "source_row", tx["source_row"].to_numpy())
     if "content" in tx.columns:
         out["content"] = tx["content"].to_numpy(dtype="int64")

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from segkit.errors import DataError
 
 # The order in which fixes are listed on a row (and in the ledger).
-FIXES = ("trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "excel_text_formula", "html_entity",
+FIXES = ("filled_from_order", "trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "excel_text_formula", "html_entity",
          "integral_float_id", "zero_padded_id", "currency_text", "date_format", "date_order_by_column",
          "time_zone_converted", "excel_serial_date")
 

@@ -30,6 +30,10 @@ import yaml
 from segkit.errors import ParamsError
 
 FOLDER = "preset_maps"
+# Columns `rewrite_values` adds beside the canonical ones: a column's values as exported where it
+# filled them (prefix), and which rows it filled (`segkit.intake.cleaning.prepare` reads both)
+AS_EXPORTED = "_as_exported_"
+FILLED_FROM_ORDER = "_filled_from_order"
 KINDS = {"file": "transactions", "customers": "customers"}  # source.kind -> the table a preset maps
 
 
@@ -202,7 +206,9 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
 
     - the `order_fields` that are blank on an order's later lines take the value of its line that
       has one (Shopify writes Financial Status and Created at on an order's first line only), so
-      that a refunded order is set aside whole and every line has its date;
+      that a refunded order is set aside whole and every line has its date (the rows filled marked
+      in a column `_filled_from_order`, the fix `filled_from_order`, and the values as exported kept
+      in `_as_exported_<column>` for the quarantine);
     - then the preset's rewrites (`rewrite`), on the text values that match them, for a layout the
       parsers do not read as written; values that do not match are left as exported, for cleaning
       to judge.
@@ -222,8 +228,17 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
         fields = [column for column in preset.order_fields if column in out.columns]
         if fields and "content" in out.columns:
             out["content"] = _content_with_line(out, fields)
+        filled = pd.Series(False, index=out.index)
         for column in fields:
-            out[column] = _filled_within_order(out[column], out["order_id"])
+            taken = _filled_within_order(out[column], out["order_id"])
+            changed = out[column].isna() & taken.notna() | (out[column].astype("string") != taken.astype("string")
+                                                            ).fillna(False).astype(bool)
+            if changed.any():
+                out[f"{AS_EXPORTED}{column}"] = out[column]  # the quarantine shows the value as exported
+                filled |= changed
+            out[column] = taken
+        if filled.any():  # a named fix of the row (`filled_from_order`), counted in the ledger
+            out[FILLED_FROM_ORDER] = filled.to_numpy()
     for column, rule in rewrite.items():
         if column not in out.columns:
             continue
