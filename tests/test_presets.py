@@ -383,3 +383,28 @@ def test_a_source_alone_takes_its_preset(tmp_path):
 
     source = Source(preset="salesforce_opportunities", transactions={"path": str(tmp_path / "extract.csv")})
     assert source.kind == "file" and source.transactions.columns["customer_id"] == "AccountId"
+
+
+def test_an_export_read_without_its_preset_gets_a_note_naming_it(tmp_path):
+    # a Shopify export mapped by hand: its later lines have no date (set aside); the note names the preset
+    write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, shopify_rows())
+    columns = {"customer_id": "Email", "order_id": "Name", "ordered_at": "Created at", "amount": "Lineitem price"}
+    params = write_params(tmp_path, {"kind": "file", "transactions": {"path": "orders_export.csv", "columns": columns}})
+    intake = load_source(load_params(params).source, params)
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF)
+    assert {"key": "preset_hint", "preset": "shopify_orders", "system": "Shopify"} in result.notes
+    from segkit.i18n import note_message, t
+
+    key, values = note_message(next(n for n in result.notes if n["key"] == "preset_hint"))
+    assert "`source.preset: shopify_orders`" in t(key, "en", **values)
+    assert "`source.preset: shopify_orders`" in t(key, "zh", **values) and "Shopify 导出文件" in t(key, "zh", **values)
+    # with the preset, or for a file of other columns: no such note
+    with_preset = write_params(tmp_path, {"preset": "shopify_orders", "transactions": {"path": "orders_export.csv"}})
+    intake = load_source(load_params(with_preset).source, with_preset)
+    notes = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=load_params(with_preset).cleaning).notes
+    assert not [n for n in notes if n["key"] == "preset_hint"]
+    (tmp_path / "plain.csv").write_text("Name,Email,Created at,Lineitem price\n#1,a@x.com,2024-01-02,3.00\n", encoding="utf-8")
+    plain = write_params(tmp_path, {"kind": "file", "transactions": {"path": "plain.csv", "columns": columns}})
+    intake = load_source(load_params(plain).source, plain)
+    assert not [n for n in clean_transactions(connect(), intake.transactions, as_of=AS_OF).notes
+                if n["key"] == "preset_hint"]

@@ -643,6 +643,11 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         return headers.get(column, column)
 
     notes = [dict(one.note, column=named(column)) for column, one in parsed.items() if one.note is not None]
+    if transactions.attrs.get("preset_hint"):  # the file's columns are a system's export, read without its preset
+        from segkit.intake.presets import load_preset
+
+        hint = load_preset(transactions.attrs["preset_hint"])
+        notes.append({"key": "preset_hint", "preset": hint.name, "system": hint.system})
     for column in ("amount", "unit_price"):
         note = other_currency_note(parsed[column], tx[column], named(column),
                                    currency_code) if column in parsed else None

@@ -251,6 +251,23 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
     return out
 
 
+def matching_preset(header: list[str]) -> str | None:
+    """The preset of transactions whose every mapped column is in `header` (a file's column names, as
+    read; the most columns first, when two match), or None: a file read without `source.preset` whose
+    columns are a system's export, for a note that names the preset.
+
+    >>> matching_preset(["Name", "Email", "Financial Status", "Created at", "Lineitem quantity", "Lineitem name",
+    ...                  "Lineitem price", "Total"])
+    'shopify_orders'
+    >>> matching_preset(["order", "customer", "date", "amount"]) is None
+    True
+    """
+    names_in = set(header)
+    found = [(len(preset.columns), name) for name in names() if (preset := load_preset(name)).table == "transactions"
+             and preset.columns and set(preset.columns.values()) <= names_in]
+    return max(found)[1] if found else None
+
+
 def _python_group(replace: str) -> str:
     return re.sub(r"\\(\d)", r"\\g<\1>", replace)
 

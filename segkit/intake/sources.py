@@ -188,10 +188,12 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
         with _header_row_hint(spec, "source.transactions"):
             raw = read_file(spec, "source.transactions")
             transactions = to_canonical(raw, spec.columns, origin=spec.path)
-        if source.preset is not None:  # a system's layout the parsers do not read as written
-            from segkit.intake.presets import rewrite_values
+        from segkit.intake.presets import matching_preset, rewrite_values
 
+        if source.preset is not None:  # a system's layout the parsers do not read as written
             transactions = rewrite_values(transactions, source.preset)
+        elif (hint := matching_preset(list(raw.columns))) is not None:  # a note names the preset (cleaning)
+            transactions.attrs["preset_hint"] = hint
         tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                   if getattr(source, name) is not None}
         return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})),
