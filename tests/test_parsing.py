@@ -431,3 +431,24 @@ def test_an_offset_after_a_blank_as_shopify_writes_it_is_read_with_or_without_a_
     assert pd.isna(parsed.values[2])  # two blanks: not a layout a system writes
     utc = parse_datetime(pd.Series(["2023-07-01 18:29:23 -0500"]), time_zone="UTC")
     assert utc.values.tolist() == [pd.Timestamp("2023-07-01 23:29:23")]
+
+
+def test_labels_keep_their_chinese_punctuation_while_ids_and_statuses_are_narrowed(tmp_path):
+    from segkit.intake.cleaning import clean_transactions
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+
+    # a Taobao title and category as the shop writes them: the page and the exports showed T恤(白色)
+    (tmp_path / "orders.csv").write_text(
+        "order,customer,date,amount,category,sku\n１００１,ｔｂ００１,2024-03-05,10.00,T恤（白色）,耳机：降噪款！\n"
+        "1002,tb001,2024-03-06,20.00,Ｔ恤,ＡＢＣ　１\n", encoding="utf-8")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount",
+               "category": "category", "product": "sku"}
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "orders.csv"),
+                                                                                 "columns": columns}}))
+    clean = clean_transactions(intake.engine, intake.transactions, as_of=pd.Timestamp("2024-03-31").date()).clean
+    assert clean["category"].tolist() == ["T恤（白色）", "T恤"]
+    assert clean["product"].tolist() == ["耳机：降噪款！", "ABC\u30001"]  # letters and digits narrowed, the space kept
+    assert clean["order_id"].tolist() == ["1001", "1002"] and clean["customer_id"].tolist() == ["tb001", "tb001"]
+    assert clean["fixes"].tolist() == ["full_width", "full_width"]
+    assert parse_text(pd.Series(["卖家已发货，等待买家确认"])).values.tolist() == ["卖家已发货,等待买家确认"]  # a status

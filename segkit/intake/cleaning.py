@@ -32,7 +32,7 @@ from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.parsing import (FIXES, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds, decimal_array,
+from segkit.intake.parsing import (FIXES, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds, decimal_array,
                                    exact_decimals, fixes_per_row, is_text, normalised_value, parse_amount,
                                    parse_datetime, parse_id, parse_text, refuse_odd_values, refuse_rounded_ids,
                                    refuse_rounded_ids_in_engine, to_minor_units)
@@ -635,7 +635,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         elif column == "customer_id":
             parsed[column] = parse_id(tx[column])
         else:
-            parsed[column] = parse_text(tx[column])
+            parsed[column] = parse_text(tx[column], labels=column in LABELS)
     if headers is None:
         headers = transactions.attrs.get("columns", {})  # the file's own names (`sources.to_canonical`)
 

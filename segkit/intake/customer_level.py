@@ -545,7 +545,7 @@ def _extras(table: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[s
             numeric.append(name)
             verdict.parsed.append(number)
         else:
-            text = parse_text(given) if is_text(given) or given.isna().all() else None
+            text = parse_text(given, labels=True) if is_text(given) or given.isna().all() else None
             if text is not None:
                 verdict.parsed.append(text)
                 out[name] = text.values

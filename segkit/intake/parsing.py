@@ -40,6 +40,12 @@ INVISIBLE = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202
 _FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
 _FULL_WIDTH.update({"\u3000": " ", "\uffe5": "¥", "\uffe1": "£", "\uffe0": "¢"})
 FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
+# In labels shown as written (categories, products, channels, attributes), only full-width digits and
+# letters are a flaw: Chinese punctuation (T恤（白色）, 耳机：降噪款！) and the ideographic space are the text
+_WIDE_ALNUM = "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+LABEL_WIDTH_TABLE = str.maketrans({c: _FULL_WIDTH[c] for c in _FULL_WIDTH if re.fullmatch(_WIDE_ALNUM, c)})
+# the transaction columns read as labels (`parse_text(..., labels=True)`)
+LABELS = ("category", "product", "channel")
 
 # The currencies (ISO 4217 codes) that each sign or code amounts are read with can stand for. A
 # symbol's set holds at least every currency that CLDR (babel's locale data) writes with it in some
@@ -184,11 +190,12 @@ _EXCEL_TEXT_FORMULA = r'^\s*="([^"]*)"\s*$'  # ="..." with no quote inside: a te
 HTML_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 
 
-def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
+def normalise_text(values: pd.Series, labels: bool = False) -> tuple[pd.Series, dict[str, pd.Series]]:
     """Text with HTML character references decoded ("&#36;12.34" is "$12.34", "&amp;" is "&": fix
     `html_entity`, as the standard library's `html.unescape` reads them), invisible characters removed (`INVISIBLE`: NUL, zero-width space, BOM ...), in
     Unicode's composed form NFC (an "é" typed as e + accent is the same "é"), full-width characters
-    made ASCII, an Excel text formula ="..." made its text (fix `excel_text_formula`) and blanks
+    made ASCII (with `labels`, only full-width digits and letters: a label's Chinese punctuation is
+    kept, "T恤（白色）" stays as written), an Excel text formula ="..." made its text (fix `excel_text_formula`) and blanks
     trimmed; empty text becomes missing.
 
     >>> text, fixes = normalise_text(pd.Series([" C1", "Ｃ２", "", None, "C\u200b3"]))
@@ -212,8 +219,9 @@ def normalise_text(values: pd.Series) -> tuple[pd.Series, dict[str, pd.Series]]:
     composed = text.where(~wider, text.where(wider).str.normalize("NFC")) if wider.any() else text
     nfc = _flag(composed != text)
     text = composed
-    wide = _flag(text.str.contains("[\uff01-\uff5e\u3000\uffe0\uffe1]", regex=True))
-    narrow = text.where(~wide, text.where(wide).str.translate(FULL_WIDTH_TABLE)) if wide.any() else text
+    wide = _flag(text.str.contains(_WIDE_ALNUM if labels else "[\uff01-\uff5e\u3000\uffe0\uffe1]", regex=True))
+    table = LABEL_WIDTH_TABLE if labels else FULL_WIDTH_TABLE
+    narrow = text.where(~wide, text.where(wide).str.translate(table)) if wide.any() else text
     full_width = _flag(narrow != text)
     # ="2938475610293847" is how Taobao's and other exports keep a long number as text in Excel: the value
     # is what is between the quotes (the same order written plainly elsewhere is the same order)
@@ -242,15 +250,16 @@ def normalised_value(value: str) -> str:
     return "" if pd.isna(text.iloc[0]) else str(text.iloc[0])
 
 
-def parse_text(values: pd.Series) -> Parsed:
-    """Labels (order numbers, categories, products ...): invisible characters removed, NFC, trimmed,
-    full-width made ASCII, empty as missing (`normalise_text`)."""
+def parse_text(values: pd.Series, labels: bool = False) -> Parsed:
+    """Text columns (order numbers, statuses, categories, products ...): invisible characters removed,
+    NFC, trimmed, full-width made ASCII, empty as missing (`normalise_text`); with `labels` (the
+    columns shown as written: `LABELS`, attributes), full-width digits and letters only."""
     if not is_text(values):
         if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
             values = values.astype("Int64")  # integer ids that a gap made float: "1001", not "1001.0"
         text = values.astype("string")
         return Parsed(text.mask(text == ""))
-    text, fixes = normalise_text(values)
+    text, fixes = normalise_text(values, labels=labels)
     return Parsed(text, fixes)
 
 

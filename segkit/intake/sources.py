@@ -700,7 +700,7 @@ def source_headers(transactions: pd.DataFrame | ibis.Table) -> dict[str, str]:
 def row_attributes(raw: pd.DataFrame, attributes: dict[str, str], origin: str = "input",
                    key: str = "source.transactions.attributes") -> pd.DataFrame | None:
     """The transaction attributes the params keep (`attributes`: our name -> the file's column), as
-    text normalised like identifiers (blanks trimmed, full-width made ASCII, empty as missing), with
+    text normalised as labels (blanks trimmed, full-width digits and letters made ASCII, empty as missing), with
     `source_row`; None when the params keep none. A named column that is not in the file is a
     DataError listing the columns that are."""
     from segkit.intake.parsing import parse_text
@@ -712,7 +712,7 @@ def row_attributes(raw: pd.DataFrame, attributes: dict[str, str], origin: str = 
     for ours, theirs in attributes.items():
         if theirs not in raw.columns:
             raise DataError(_missing_column(origin, ours, theirs, present, key))
-        out[ours] = parse_text(raw[theirs]).values.to_numpy()
+        out[ours] = parse_text(raw[theirs], labels=True).values.to_numpy()
     return out
 
 

@@ -27,7 +27,7 @@ import ibis
 import pandas as pd
 
 from segkit.errors import DataError
-from segkit.intake.parsing import FIXES, parse_id, parse_text
+from segkit.intake.parsing import FIXES, LABELS, parse_id, parse_text
 
 # Text that a fix could change: empty, a blank at either end, anything beyond printable ASCII
 # (invisible characters, full-width forms, text to compose under NFC) or an integral float id.
@@ -171,7 +171,8 @@ def _changed_values(table: ibis.Table, column: str) -> pd.DataFrame | None:
         digits = values.filter(values.raw.re_search(r"^\d+$"))
         widths = digits.group_by(width=digits.raw.length()).aggregate(raw=digits.raw.min())
         sample += widths.to_pyarrow().column("raw").to_pylist()
-    parsed = (parse_id if column == "customer_id" else parse_text)(pd.Series(sample, dtype="string"))
+    sample_text = pd.Series(sample, dtype="string")
+    parsed = parse_id(sample_text) if column == "customer_id" else parse_text(sample_text, labels=column in LABELS)
     fixes = pd.Series("", index=parsed.values.index, dtype="object")
     for name in FIXES:
         hit = parsed.fixes[name].astype(bool) if name in parsed.fixes else pd.Series(False, index=fixes.index)
