@@ -228,8 +228,13 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
                                       cancels=summary.get("lines_refunded_cancels", 0)))
     else:  # drop: the cancellations of purchases from before the data, never a line refunded by its status
         before = summary["amount_unmatched"] - summary.get("amount_unmatched_by_status", 0.0)
-        values["before_words"] = (t("returns.before_data.drop", lang, amount=Money(before, currency))
-                                  if summary["lines_unmatched"] - summary.get("lines_unmatched_by_status", 0) else "")
+        before_lines = summary["lines_unmatched"] - summary.get("lines_unmatched_by_status", 0)
+        matched = values["lines_matched"] > 0  # else "revenue still holds 0.00 of purchases" said nothing true
+        values["held_words"] = (t("returns.held.drop", lang, kept_matched=values["kept_matched"],
+                                  lines_matched=values["lines_matched"], match_words=values["match_words"])
+                                if matched else "" if before_lines else t("returns.held.none", lang))
+        values["before_words"] = (t("returns.before_data.drop" if matched else "returns.before_data.drop_all", lang,
+                                    amount=Money(before, currency)) if before_lines else "")
     aside = summary.get("lines_of_set_aside", 0)
     values["aside_words"] = t("returns.of_set_aside", lang, lines=aside) if aside else ""
     by_status = summary.get("lines_by_status", 0)

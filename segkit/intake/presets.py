@@ -66,6 +66,7 @@ class Preset:
 
     name: str
     system: str
+    system_zh: str
     title: dict[str, str]
     kind: str
     table: str
@@ -113,7 +114,9 @@ def load_preset(name: str) -> Preset:
         object=str(imported["object"]), keys=tuple(str(k) for k in imported["keys"]),
         columns={str(k): str(v) for k, v in (imported.get("columns") or {}).items()},
         note=str(imported.get("note", "")))
-    return Preset(name=name, system=str(data["system"]), title=dict(data["title"]), kind=data["kind"],
+    system = data["system"] if isinstance(data["system"], dict) else {"en": data["system"], "zh": data["system"]}
+    return Preset(name=name, system=str(system["en"]), system_zh=str(system["zh"]), title=dict(data["title"]),
+                  kind=data["kind"],
                   table=data["table"], columns={str(k): str(v) for k, v in data["columns"].items()},
                   cleaning=data.get("cleaning") or {}, rewrite=data.get("rewrite") or {},
                   order_fields=tuple(data.get("order_fields") or ()),
@@ -325,5 +328,5 @@ def describe(name: str | None, lang: str, columns: dict[str, str] | None = None,
     if values and "status" in columns:
         said.append(("presets.returns", {"status": f'"{columns["status"]}"', "values": separator.join(map(str, values))}))
     if not preset.verified:
-        said.append(("presets.unverified", {"system": preset.system}))
+        said.append(("presets.unverified", {"system": preset.system if lang == "en" else preset.system_zh}))
     return said
