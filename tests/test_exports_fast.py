@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from segkit.classify.rfm import load_segment_map
-from segkit.report.exports import (FORMULA_STARTS, _csv_text, _labels, _neutralised, _pandas_csv, _people_frame,
-                                   _per_distinct, _write_people_csv, neutralise, write_excel)
+from segkit.report.exports import (_csv_text, _labels, _neutralised, _pandas_csv, _people_frame,
+                                   _per_distinct, _write_people_csv, formula_like, neutralise,
+                                   write_excel)
 
 GRID = load_segment_map("rfm11")
 
@@ -108,7 +109,7 @@ def test_text_stays_text_and_dates_stay_dates(tmp_path):
     assert champions["http://x.example/a"][day].value is None
     lost = {row[0].value: row for row in book["Lost"].iter_rows(min_row=3)}
     assert lost["客户七"][day].value == dt.datetime(1900, 3, 1)
-    assert lost["'-5"][day].value == dt.datetime(2000, 2, 29)
+    assert lost["-5"][day].value == dt.datetime(2000, 2, 29)  # a plain number written as text: left as it is
     # a control character (which openpyxl refused to write) is kept as Excel's escape _x0001_, which Excel shows
     # as the character and openpyxl reads back as it is
     assert lost["a_x0001_b"][0].data_type == "s"
@@ -128,13 +129,32 @@ def test_only_date_column_missing_everywhere_is_empty(tmp_path):
 
 @pytest.mark.parametrize("dtype", ["string", "str", object])
 def test_vectorised_neutralisation_matches_neutralise_cell_by_cell(dtype):
-    cells = ["=SUM(A1)", "+1", "-2", "@x", "\tt", "\rr", "'already", "plain", "", "a=b", None, "中文", "-"]
+    cells = ["=SUM(A1)", "+1", "-2", "@x", "\tt", "\rr", "'already", "plain", "", "a=b", None, "中文",
+             "+8613800138000", "+86 138 0013 8000", "+1 (555) 123-4567", "-1+1", "+1e5", "+1\n", "+１２３", "-"]
     column = pd.Series(cells if dtype is not object else [*cells[:-1], -12.5], dtype=dtype)
     expected = [None if pd.isna(v) else neutralise(v) for v in column]
     got = [None if pd.isna(v) else v for v in _neutralised(column)]
     assert got == expected
-    assert sum(isinstance(v, str) and v.startswith(FORMULA_STARTS) for v in got) == 0
+    assert sum(isinstance(v, str) and formula_like(v) for v in got) == 0
+    assert got[cells.index("+8613800138000")] == "+8613800138000" and got[cells.index("-1+1")] == "'-1+1"
     assert column.tolist()[0] == "=SUM(A1)"  # the input is not changed
+
+
+def test_the_people_table_neutralises_as_neutralise_does_cell_by_cell():
+    """The Arrow path (`_people_table`: a text column in one RE2 pass, a dictionary's texts once each) and
+    `neutralise` agree on every kind of text, plain numbers written as phone numbers included."""
+    import pyarrow as pa
+
+    from segkit.report.exports import _people_table
+
+    cells = ["=SUM(A1)", "+1", "-2", "@x", "\tt", "\rr", "plain", "", None, "+8613800138000", "+86 138 0013 8000",
+             "+1 (555) 123-4567", "-(0)12.5", "-1+1", "-1-1", "+1e5", "+1\n", "+１２３", "-", "+"]
+    table = pa.table({"customer_id": pa.array(cells, pa.large_string()),
+                      "tags": pa.array(cells, pa.string()).dictionary_encode()})
+    people = _people_table(table, "en")
+    expected = [None if v is None else neutralise(v) for v in cells]
+    assert people.column(0).to_pylist() == expected and people.column(1).to_pylist() == expected
+    assert "+8613800138000" in expected and "'-1+1" in expected
 
 
 def test_labels_once_per_distinct_code_match_one_lookup_per_customer():

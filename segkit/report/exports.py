@@ -18,7 +18,8 @@ label in the run's language. The writers put it where people and systems read it
 
 Text cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are neutralised in the CSV
 and the Excel file by a leading single quote (OWASP, "CSV Injection"), so a spreadsheet never runs a
-customer's name as a formula; numbers (a negative revenue) stay numbers.
+customer's name as a formula (`formula_like`); a text that is a plain number as phone numbers write it
+(`+8613800138000`, `-42`: `PLAIN_NUMBER`) is left as it is, and numbers (a negative revenue) stay numbers.
 
 A run's exports (`export_run`) are made from one Arrow table built once from the stage files
 (`_load_export_table`: class and label columns dictionary-encoded, each label looked up once per
@@ -55,6 +56,12 @@ ASIDE_FILE = "customers_set_aside.csv"  # 01_cleaning's customers left out of th
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 # OWASP, CSV Injection: a cell starting with one of these may be run as a formula by a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# ... unless it is a number as phone numbers and ids write it: an optional sign, then digits with spaces, dots,
+# commas, parentheses and dashes, and nothing else ("+8613800138000", "-42", "+86 138 0013 8000",
+# "+1 (555) 123-4567"). With these characters no function, reference, link or command can be written, so a
+# spreadsheet that reads one as a formula computes a number at worst; "-1+1" ("+" after the sign) is not one
+PLAIN_NUMBER = r"[+-]?[0-9 .,()-]*[0-9][0-9 .,()-]*"
+_PLAIN_NUMBER = re.compile(PLAIN_NUMBER)
 
 # Every column the export can hold, in order, with its type. A column is there when the run has it.
 COLUMNS = {
@@ -297,15 +304,27 @@ def _split_tags(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- spreadsheet safety
 
-def neutralise(value):
-    """A text cell a spreadsheet could run as a formula, made inert by a leading single quote
-    (OWASP, "CSV Injection": cells starting with =, +, -, @, tab or carriage return); anything
-    else, numbers included, is returned as it is.
+def formula_like(text: str) -> bool:
+    """True when a spreadsheet could run the text as a formula (OWASP, "CSV Injection"): it starts
+    with =, +, -, @, tab or carriage return (`FORMULA_STARTS`) and is not a plain number as phone
+    numbers and ids write it (`PLAIN_NUMBER`: a sign, digits, spaces, dots, commas, parentheses and
+    dashes only), which no spreadsheet can turn into a function, a reference, a link or a command.
 
-    >>> neutralise("=HYPERLINK(\\"http://x\\")"), neutralise("-12"), neutralise(-12.5), neutralise("Anna")
-    ('\\'=HYPERLINK("http://x")', "'-12", -12.5, 'Anna')
+    >>> [formula_like(v) for v in ("=1+1", "+cmd|' /C calc'!A0", "-1+1", "@SUM(A1)", "+8613800138000", "-42", "Anna")]
+    [True, True, True, True, False, False, False]
     """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    return text.startswith(FORMULA_STARTS) and _PLAIN_NUMBER.fullmatch(text) is None
+
+
+def neutralise(value):
+    """A text cell a spreadsheet could run as a formula (`formula_like`), made inert by a leading
+    single quote (OWASP, "CSV Injection"); anything else, plain numbers written as text ("-12",
+    "+86 138 0013 8000") and numbers included, is returned as it is.
+
+    >>> neutralise("=HYPERLINK(\\"http://x\\")"), neutralise("-1+1"), neutralise("-12"), neutralise(-12.5), neutralise("Anna")
+    ('\\'=HYPERLINK("http://x")', "'-1+1", '-12', -12.5, 'Anna')
+    """
+    if isinstance(value, str) and formula_like(value):
         return "'" + value
     return value
 
@@ -337,7 +356,7 @@ def _neutralised(column: pd.Series) -> pd.Series:
     string dtype), cell by cell for anything else (a column of Python objects may mix text and numbers)."""
     if not isinstance(column.dtype, pd.StringDtype):
         return column.map(neutralise, na_action="ignore")
-    risky = column.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+    risky = (column.str.startswith(FORMULA_STARTS) & ~column.str.fullmatch(PLAIN_NUMBER)).fillna(False).astype(bool)
     return column.where(~risky, "'" + column) if risky.any() else column
 
 
@@ -1371,15 +1390,24 @@ def _people_table(table, lang: str):
             column = pa.DictionaryArray.from_arrays(
                 column.indices, pa.array([neutralise(v) for v in column.dictionary.to_pylist()], type=pa.string()))
         elif _is_text(column.type):
-            risky = None
-            for start in FORMULA_STARTS:
-                hit = pc.starts_with(column, start)
-                risky = hit if risky is None else pc.or_(risky, hit)
-            if risky is not None and pc.any(risky).as_py():
+            risky = _formula_like_array(column)
+            if pc.any(risky).as_py():
                 column = pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'", column.type), column,
                                                                              pa.scalar("", column.type)), column)
         arrays.append(column)
     return pa.Table.from_arrays(arrays, names=[neutralise(header(c, lang)) for c in table.column_names])
+
+
+def _formula_like_array(column):
+    """`formula_like` of each text of an Arrow text array, in one vectorised pass (RE2 reads
+    `PLAIN_NUMBER` as Python's re does); null where the text is missing."""
+    import pyarrow.compute as pc
+
+    risky = None
+    for start in FORMULA_STARTS:
+        hit = pc.starts_with(column, start)
+        risky = hit if risky is None else pc.or_(risky, hit)
+    return pc.and_(risky, pc.invert(pc.match_substring_regex(column, f"^(?:{PLAIN_NUMBER})$")))
 
 
 def _table_csv_text(batch):
@@ -1700,7 +1728,7 @@ def _run_name(params: Params) -> str:
     return f"{params.run_name}-{params.month}" if params.month else params.run_name
 
 
-__all__ = ["COLUMNS", "EXPORT_DIR", "ExportError", "FILE_NAMES", "FORMULA_STARTS", "export_frame", "export_run",
-           "export_run_folder", "header", "load_export_frame", "neutralise", "write_csv", "write_excel",
-           "write_parquet", "write_postgres"]
+__all__ = ["COLUMNS", "EXPORT_DIR", "ExportError", "FILE_NAMES", "FORMULA_STARTS", "PLAIN_NUMBER", "export_frame",
+           "export_run", "export_run_folder", "formula_like", "header", "load_export_frame", "neutralise", "write_csv",
+           "write_excel", "write_parquet", "write_postgres"]
 
