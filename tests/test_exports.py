@@ -191,13 +191,20 @@ def test_excel_has_summary_segment_sheets_and_dictionary_with_numbers_as_numbers
     assert lost["A1"].value == "Lost: all 2 customers, best ranked first."
     headers = [c.value for c in lost[2]]
     cells = {row[0].value: row for row in lost.iter_rows(min_row=3)}
-    negative = cells["'" + NASTY[3]][headers.index("Revenue")]
+    negative = cells[NASTY[3]][headers.index("Revenue")]
     assert negative.value == -12.5 and negative.data_type == "n"
+    assert_formulas_are_marked_text(book)
+
+
+def assert_formulas_are_marked_text(book) -> None:
+    """No formula anywhere, and every text a spreadsheet could run as one is as it was, a text cell with
+    Excel's quote prefix (so that Excel keeps it text, also when the cell is edited)."""
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
-                assert not (isinstance(cell.value, str) and cell.value.startswith(("=", "+", "@", "\t", "\r", "-")))
+                if isinstance(cell.value, str) and formula_like(cell.value):
+                    assert cell.data_type == "s" and cell.quotePrefix, (sheet.title, cell.coordinate, cell.value)
 
 
 def test_excel_data_dictionary_describes_every_column_in_both_languages(tmp_path):
@@ -218,7 +225,7 @@ def test_a_capped_segment_sheet_says_how_many_and_where_the_full_list_is(tmp_pat
     assert champions["A1"].value == ("Champions: the first 2 of 3 customers, best ranked first; the full list is in "
                                      "customers.csv and customers.parquet.")
     shown = [row[0].value for row in champions.iter_rows(min_row=3)]
-    assert shown == ["'" + NASTY[0], "'" + NASTY[1]]  # the best ranked
+    assert shown == NASTY[:2]  # the best ranked, as they are (marked as text: Excel's quote prefix)
     assert book["Lost"]["A1"].value.startswith("Lost: all 2 customers")  # at the cap: all shown
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(min_row=2, values_only=True)}
     assert summary["Champions"] == 3  # the summary counts everyone

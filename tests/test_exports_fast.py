@@ -76,7 +76,7 @@ def test_segment_sheets_hold_what_openpyxl_cell_by_cell_held(tmp_path, early):
     frame = edge_frame(control="")
     frame["last_purchase"] = frame["last_purchase"].replace({dt.date(1900, 1, 15): early})
     fast = write_excel(frame, tmp_path / "fast.xlsx", "en", GRID)
-    people = _people_frame(frame, "en")
+    people = _people_frame(frame, "en", quoted=False)  # texts as they are: formula-like ones marked as text
     for code, sheet in (("champions", "Champions"), ("lost", "Lost")):
         reference = openpyxl.Workbook(write_only=True)
         written = reference.create_sheet(sheet)
@@ -90,8 +90,9 @@ def test_segment_sheets_hold_what_openpyxl_cell_by_cell_held(tmp_path, early):
         assert len(got) == len(expected) == 2 + (4 if code == "champions" else 3)
         assert got[1] == expected[1]  # the headers
         for want, have in zip(expected[2:], got[2:]):
-            # an empty text: openpyxl wrote an empty cell marked as text, the writers' is unmarked; both read as None
-            want = [(v, k if k != "inlineStr" else "n", f) for v, k, f in want]
+            # an empty text: openpyxl wrote an empty cell marked as text, the writers' is unmarked; both read as None.
+            # A formula-like text: openpyxl wrote a formula, segkit writes the text (marked with the quote prefix)
+            want = [(v, {"inlineStr": "n", "f": "s"}.get(k, k), f) for v, k, f in want]
             assert [(fifteen_digits(v), k, f) for v, k, f in want] == [(fifteen_digits(v), k, f)
                                                                        for v, k, f in have], (want, have)
 
@@ -99,12 +100,13 @@ def test_segment_sheets_hold_what_openpyxl_cell_by_cell_held(tmp_path, early):
 def test_text_stays_text_and_dates_stay_dates(tmp_path):
     book = openpyxl.load_workbook(write_excel(edge_frame(), tmp_path / "c.xlsx", "en", GRID))
     champions = {row[0].value: row for row in book["Champions"].iter_rows(min_row=3)}
-    assert set(champions) == {"'=1+1", "00123", "http://x.example/a", " padded "}
+    assert set(champions) == {"=1+1", "00123", "http://x.example/a", " padded "}
     url, number_like = champions["http://x.example/a"], champions["00123"]
     assert url[0].data_type == "s" and url[0].hyperlink is None and number_like[0].data_type == "s"
+    assert champions["=1+1"][0].data_type == "s" and champions["=1+1"][0].quotePrefix  # text, marked as text
     headers = [c.value for c in book["Champions"][2]]
     day = headers.index("Last purchase")
-    assert champions["'=1+1"][day].value == dt.datetime(2024, 1, 31) and champions["'=1+1"][day].is_date
+    assert champions["=1+1"][day].value == dt.datetime(2024, 1, 31) and champions["=1+1"][day].is_date
     assert champions["00123"][day].value == dt.datetime(1900, 1, 15)  # before Excel's phantom 1900-02-29
     assert champions["http://x.example/a"][day].value is None
     lost = {row[0].value: row for row in book["Lost"].iter_rows(min_row=3)}
@@ -310,12 +312,12 @@ def export_references(folder, params, out, encoding: str = "utf-8-sig"):
     from segkit.report.exports import _grid, _write_workbook, load_export_frame, write_parquet
 
     frame = load_export_frame(folder / "data", params)
-    people = _people_frame(frame, params.lang)
     out.mkdir()
-    _pandas_csv(people, out / "customers.csv", encoding)
+    _pandas_csv(_people_frame(frame, params.lang), out / "customers.csv", encoding)
     write_parquet(frame, out / "customers.parquet", {"run": "edge", "as_of": "2024-12-31", "lang": params.lang})
     title = t("exports.title", params.lang, run="edge", as_of="2024-12-31")
-    _write_workbook(frame, people, out / "customers.xlsx", params.lang, _grid(params.rfm),
+    _write_workbook(frame, _people_frame(frame, params.lang, quoted=False), out / "customers.xlsx", params.lang,
+                    _grid(params.rfm),
                     params.exports.excel_max_rows, ["customers.csv", "customers.parquet"], title)
     return out
 
