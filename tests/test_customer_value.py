@@ -450,3 +450,31 @@ def test_the_page_says_that_bgnbd_counts_every_one_time_buyer_alive(sample):
     assert f"{int(once.sum()):,} customers who bought once" in en and "只购买过一次" in zh
     repeat_only = fit_value_models(summary[~once].reset_index(drop=True))
     assert "value.bgnbd_one_time" not in dict(repeat_only.fit_messages("en"))
+
+
+def degenerate_value(monkeypatch, clv: np.ndarray, **options) -> pd.DataFrame:
+    """`customer_value` with models whose predictions make exactly `clv` (spend 1 per purchase)."""
+    from types import SimpleNamespace
+
+    import segkit.models.customer_value as module
+
+    summary = pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(clv))]})
+    models = SimpleNamespace(predicting=SimpleNamespace(p_alive=lambda s: pd.Series(np.full(len(s), 0.6))),
+                             spend=SimpleNamespace(expected_spend=lambda s: pd.Series(np.ones(len(s)))))
+    monkeypatch.setattr(module, "horizon_purchases", lambda *args: (np.full(len(clv), 3.0), clv))
+    return customer_value(summary, models, **options)
+
+
+def test_clv_equal_to_the_cent_gets_one_tier_and_all_equal_no_tier(monkeypatch):
+    """Trial: the purchase models degenerated and every customer's CLV was 419.85, yet high, mid and low
+    tiers were handed out, split at differences of 0.0005. Equal to the cent, equal tier (as RFM scores give
+    equal values equal scores); all equal, no tier can tell them apart: "unknown" for everyone."""
+    noise = np.array([0.0004, -0.0004, 0.0003, -0.0003, 0.0002, -0.0002, 0.0001, -0.0001, 0.0, 0.00049])
+    value = degenerate_value(monkeypatch, 419.85 + noise)
+    assert value["clv"].round(2).eq(419.85).all() and set(value["clv_tier"]) == {"unknown"}
+    some = np.concatenate([419.85 + noise[:6], [500.0, 600.0, 700.0, 900.0]])
+    tiers = degenerate_value(monkeypatch, some).set_index(value["customer_id"])["clv_tier"]
+    assert set(tiers.iloc[:6]) == {"low"} and tiers.iloc[6:].tolist() == ["mid", "mid", "high", "high"]
+    # equal in the currency's own unit: yen have no decimals
+    assert set(degenerate_value(monkeypatch, np.array([419.6, 420.0, 420.4]), minor_unit=0)["clv_tier"]) == {"unknown"}
+    assert degenerate_value(monkeypatch, np.array([419.6, 420.0, 420.4]))["clv_tier"].tolist() == ["low", "low", "high"]

@@ -16,12 +16,18 @@ from segkit.cli import app
 from segkit.classify.rfm import load_segment_map
 from segkit.errors import DataError, ParamsError
 from segkit.params import DEFAULT_TAGS, Params, validate_params
-from segkit.report.exports import (FILE_NAMES, _sheet_name, export_frame, export_run_folder, neutralise, write_csv,
-                                   write_excel, write_parquet)
+from segkit.report.exports import (FILE_NAMES, _sheet_name, export_frame, export_run_folder, formula_like, neutralise,
+                                   write_csv, write_excel, write_parquet)
 
 GRID, CLASSES = load_segment_map("rfm11"), load_segment_map("cn8")
 # ids a spreadsheet would run as formulas, one per dangerous first character (OWASP)
 NASTY = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-3+4", "@SUM(A1)", "\tTAB", "\rCR"]
+# ids that start like a formula but are numbers as phone numbers and ids write them: no spreadsheet can run them
+PHONES = ["+8613800138000", "-42", "+86 138 0013 8000", "+1 (555) 123-4567", "-12.5", "+49 30,123.45"]
+# and texts that start with a sign and digits but are formulas all the same (an operator, a letter, a reference,
+# a pipe, a line break, digits other than 0-9), or no number at all
+NOT_PHONES = ["-1+1", "+1*2", "-1/2", "+1^2", "+1e5", "+1-A1", "-1:1", "+1|x", "-(1)!A1", "+1\n", "+１２３", "-", "+",
+              "+ ", "-.", "+()"]
 
 
 def profile() -> pd.DataFrame:
@@ -101,6 +107,29 @@ def test_neutralise_prefixes_every_dangerous_start_and_leaves_numbers():
     assert neutralise(-12.5) == -12.5 and neutralise("Anna-Lena") == "Anna-Lena" and neutralise(None) is None
 
 
+def test_neutralise_leaves_numbers_written_as_phone_numbers_and_keeps_the_defence_for_formulas():
+    """Trial: a customer id +8613800138000 became '+8613800138000 in customers.csv, breaking the CRM key."""
+    assert [neutralise(v) for v in PHONES] == PHONES
+    assert [neutralise(v) for v in NOT_PHONES] == ["'" + v for v in NOT_PHONES]
+    assert [formula_like(v) for v in PHONES + NOT_PHONES] == [False] * len(PHONES) + [True] * len(NOT_PHONES)
+
+
+def test_phone_number_ids_reach_the_csv_and_the_workbook_as_they_are(tmp_path):
+    """Both paths: `write_csv` of the frame, and `segkit export` (the Arrow table of the stage files)."""
+    phones = dict(zip(["C7", "C8", "C9"], PHONES[:3]))
+    exported = frame().replace({"customer_id": phones})
+    data = write_csv(exported, tmp_path / "c.csv", "en").read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert {row[0] for row in rows[1:]} == {*("'" + v for v in NASTY), *PHONES[:3]}
+    folder = fake_run(tmp_path, renamed=phones)
+    export_run_folder(folder, formats=["csv", "xlsx"])
+    ids = pd.read_csv(folder / "exports" / "customers.csv", encoding="utf-8-sig", dtype=str)["Customer ID"]
+    assert set(ids) == {*("'" + v for v in NASTY), *PHONES[:3]}
+    book = openpyxl.load_workbook(folder / "exports" / "customers.xlsx")
+    cells = {row[0].value: row[0] for name in book.sheetnames[1:-1] for row in book[name].iter_rows(min_row=3)}
+    assert set(PHONES[:3]) <= set(cells) and all(cells[v].data_type == "s" for v in PHONES[:3])
+
+
 def test_csv_starts_with_the_bom_and_neutralises_formulas_byte_wise(tmp_path):
     path = write_csv(frame(), tmp_path / "c.csv", "en")
     data = path.read_bytes()
@@ -162,13 +191,20 @@ def test_excel_has_summary_segment_sheets_and_dictionary_with_numbers_as_numbers
     assert lost["A1"].value == "Lost: all 2 customers, best ranked first."
     headers = [c.value for c in lost[2]]
     cells = {row[0].value: row for row in lost.iter_rows(min_row=3)}
-    negative = cells["'" + NASTY[3]][headers.index("Revenue")]
+    negative = cells[NASTY[3]][headers.index("Revenue")]
     assert negative.value == -12.5 and negative.data_type == "n"
+    assert_formulas_are_marked_text(book)
+
+
+def assert_formulas_are_marked_text(book) -> None:
+    """No formula anywhere, and every text a spreadsheet could run as one is as it was, a text cell with
+    Excel's quote prefix (so that Excel keeps it text, also when the cell is edited)."""
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
-                assert not (isinstance(cell.value, str) and cell.value.startswith(("=", "+", "@", "\t", "\r", "-")))
+                if isinstance(cell.value, str) and formula_like(cell.value):
+                    assert cell.data_type == "s" and cell.quotePrefix, (sheet.title, cell.coordinate, cell.value)
 
 
 def test_excel_data_dictionary_describes_every_column_in_both_languages(tmp_path):
@@ -189,7 +225,7 @@ def test_a_capped_segment_sheet_says_how_many_and_where_the_full_list_is(tmp_pat
     assert champions["A1"].value == ("Champions: the first 2 of 3 customers, best ranked first; the full list is in "
                                      "customers.csv and customers.parquet.")
     shown = [row[0].value for row in champions.iter_rows(min_row=3)]
-    assert shown == ["'" + NASTY[0], "'" + NASTY[1]]  # the best ranked
+    assert shown == NASTY[:2]  # the best ranked, as they are (marked as text: Excel's quote prefix)
     assert book["Lost"]["A1"].value.startswith("Lost: all 2 customers")  # at the cap: all shown
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(min_row=2, values_only=True)}
     assert summary["Champions"] == 3  # the summary counts everyone
@@ -209,13 +245,13 @@ def test_sheet_names_are_valid_and_unique():
     assert _sheet_name("history", used) != "history"
 
 
-def fake_run(tmp_path, **params) -> tuple:
-    """A run folder as the runner leaves it (data/ with the stage files, manifest.json), without a report."""
+def fake_run(tmp_path, renamed: dict | None = None, **params) -> tuple:
+    """A run folder as the runner leaves it (data/ with the stage files, manifest.json), without a report;
+    the customers' ids `renamed` ({old: new}) in every stage."""
     folder = tmp_path / "run"
     (folder / "data").mkdir(parents=True)
-    profile().to_parquet(folder / "data" / "profile.parquet")
-    value().to_parquet(folder / "data" / "value.parquet")
-    clusters().to_parquet(folder / "data" / "clusters.parquet")
+    for name, stage in (("profile", profile()), ("value", value()), ("clusters", clusters())):
+        stage.replace({"customer_id": renamed or {}}).to_parquet(folder / "data" / f"{name}.parquet")
     (folder / "data" / "run.json").write_text(json.dumps({"as_of": "2024-12-31"}))
     raw = {"run_name": "tiny", **params}
     (folder / "manifest.json").write_text(json.dumps({"status": "ok", "params": validate_params(raw).model_dump(mode="json")}))

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from segkit.classify.rfm import load_segment_map
-from segkit.report.exports import (FORMULA_STARTS, _csv_text, _labels, _neutralised, _pandas_csv, _people_frame,
-                                   _per_distinct, _write_people_csv, neutralise, write_excel)
+from segkit.report.exports import (_csv_text, _labels, _neutralised, _pandas_csv, _people_frame,
+                                   _per_distinct, _write_people_csv, formula_like, neutralise,
+                                   write_excel)
 
 GRID = load_segment_map("rfm11")
 
@@ -75,7 +76,7 @@ def test_segment_sheets_hold_what_openpyxl_cell_by_cell_held(tmp_path, early):
     frame = edge_frame(control="")
     frame["last_purchase"] = frame["last_purchase"].replace({dt.date(1900, 1, 15): early})
     fast = write_excel(frame, tmp_path / "fast.xlsx", "en", GRID)
-    people = _people_frame(frame, "en")
+    people = _people_frame(frame, "en", quoted=False)  # texts as they are: formula-like ones marked as text
     for code, sheet in (("champions", "Champions"), ("lost", "Lost")):
         reference = openpyxl.Workbook(write_only=True)
         written = reference.create_sheet(sheet)
@@ -89,8 +90,9 @@ def test_segment_sheets_hold_what_openpyxl_cell_by_cell_held(tmp_path, early):
         assert len(got) == len(expected) == 2 + (4 if code == "champions" else 3)
         assert got[1] == expected[1]  # the headers
         for want, have in zip(expected[2:], got[2:]):
-            # an empty text: openpyxl wrote an empty cell marked as text, the writers' is unmarked; both read as None
-            want = [(v, k if k != "inlineStr" else "n", f) for v, k, f in want]
+            # an empty text: openpyxl wrote an empty cell marked as text, the writers' is unmarked; both read as None.
+            # A formula-like text: openpyxl wrote a formula, segkit writes the text (marked with the quote prefix)
+            want = [(v, {"inlineStr": "n", "f": "s"}.get(k, k), f) for v, k, f in want]
             assert [(fifteen_digits(v), k, f) for v, k, f in want] == [(fifteen_digits(v), k, f)
                                                                        for v, k, f in have], (want, have)
 
@@ -98,17 +100,18 @@ def test_segment_sheets_hold_what_openpyxl_cell_by_cell_held(tmp_path, early):
 def test_text_stays_text_and_dates_stay_dates(tmp_path):
     book = openpyxl.load_workbook(write_excel(edge_frame(), tmp_path / "c.xlsx", "en", GRID))
     champions = {row[0].value: row for row in book["Champions"].iter_rows(min_row=3)}
-    assert set(champions) == {"'=1+1", "00123", "http://x.example/a", " padded "}
+    assert set(champions) == {"=1+1", "00123", "http://x.example/a", " padded "}
     url, number_like = champions["http://x.example/a"], champions["00123"]
     assert url[0].data_type == "s" and url[0].hyperlink is None and number_like[0].data_type == "s"
+    assert champions["=1+1"][0].data_type == "s" and champions["=1+1"][0].quotePrefix  # text, marked as text
     headers = [c.value for c in book["Champions"][2]]
     day = headers.index("Last purchase")
-    assert champions["'=1+1"][day].value == dt.datetime(2024, 1, 31) and champions["'=1+1"][day].is_date
+    assert champions["=1+1"][day].value == dt.datetime(2024, 1, 31) and champions["=1+1"][day].is_date
     assert champions["00123"][day].value == dt.datetime(1900, 1, 15)  # before Excel's phantom 1900-02-29
     assert champions["http://x.example/a"][day].value is None
     lost = {row[0].value: row for row in book["Lost"].iter_rows(min_row=3)}
     assert lost["客户七"][day].value == dt.datetime(1900, 3, 1)
-    assert lost["'-5"][day].value == dt.datetime(2000, 2, 29)
+    assert lost["-5"][day].value == dt.datetime(2000, 2, 29)  # a plain number written as text: left as it is
     # a control character (which openpyxl refused to write) is kept as Excel's escape _x0001_, which Excel shows
     # as the character and openpyxl reads back as it is
     assert lost["a_x0001_b"][0].data_type == "s"
@@ -128,13 +131,32 @@ def test_only_date_column_missing_everywhere_is_empty(tmp_path):
 
 @pytest.mark.parametrize("dtype", ["string", "str", object])
 def test_vectorised_neutralisation_matches_neutralise_cell_by_cell(dtype):
-    cells = ["=SUM(A1)", "+1", "-2", "@x", "\tt", "\rr", "'already", "plain", "", "a=b", None, "中文", "-"]
+    cells = ["=SUM(A1)", "+1", "-2", "@x", "\tt", "\rr", "'already", "plain", "", "a=b", None, "中文",
+             "+8613800138000", "+86 138 0013 8000", "+1 (555) 123-4567", "-1+1", "+1e5", "+1\n", "+１２３", "-"]
     column = pd.Series(cells if dtype is not object else [*cells[:-1], -12.5], dtype=dtype)
     expected = [None if pd.isna(v) else neutralise(v) for v in column]
     got = [None if pd.isna(v) else v for v in _neutralised(column)]
     assert got == expected
-    assert sum(isinstance(v, str) and v.startswith(FORMULA_STARTS) for v in got) == 0
+    assert sum(isinstance(v, str) and formula_like(v) for v in got) == 0
+    assert got[cells.index("+8613800138000")] == "+8613800138000" and got[cells.index("-1+1")] == "'-1+1"
     assert column.tolist()[0] == "=SUM(A1)"  # the input is not changed
+
+
+def test_the_people_table_neutralises_as_neutralise_does_cell_by_cell():
+    """The Arrow path (`_people_table`: a text column in one RE2 pass, a dictionary's texts once each) and
+    `neutralise` agree on every kind of text, plain numbers written as phone numbers included."""
+    import pyarrow as pa
+
+    from segkit.report.exports import _people_table
+
+    cells = ["=SUM(A1)", "+1", "-2", "@x", "\tt", "\rr", "plain", "", None, "+8613800138000", "+86 138 0013 8000",
+             "+1 (555) 123-4567", "-(0)12.5", "-1+1", "-1-1", "+1e5", "+1\n", "+１２３", "-", "+"]
+    table = pa.table({"customer_id": pa.array(cells, pa.large_string()),
+                      "tags": pa.array(cells, pa.string()).dictionary_encode()})
+    people = _people_table(table, "en")
+    expected = [None if v is None else neutralise(v) for v in cells]
+    assert people.column(0).to_pylist() == expected and people.column(1).to_pylist() == expected
+    assert "+8613800138000" in expected and "'-1+1" in expected
 
 
 def test_labels_once_per_distinct_code_match_one_lookup_per_customer():
@@ -290,12 +312,12 @@ def export_references(folder, params, out, encoding: str = "utf-8-sig"):
     from segkit.report.exports import _grid, _write_workbook, load_export_frame, write_parquet
 
     frame = load_export_frame(folder / "data", params)
-    people = _people_frame(frame, params.lang)
     out.mkdir()
-    _pandas_csv(people, out / "customers.csv", encoding)
+    _pandas_csv(_people_frame(frame, params.lang), out / "customers.csv", encoding)
     write_parquet(frame, out / "customers.parquet", {"run": "edge", "as_of": "2024-12-31", "lang": params.lang})
     title = t("exports.title", params.lang, run="edge", as_of="2024-12-31")
-    _write_workbook(frame, people, out / "customers.xlsx", params.lang, _grid(params.rfm),
+    _write_workbook(frame, _people_frame(frame, params.lang, quoted=False), out / "customers.xlsx", params.lang,
+                    _grid(params.rfm),
                     params.exports.excel_max_rows, ["customers.csv", "customers.parquet"], title)
     return out
 

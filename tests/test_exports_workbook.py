@@ -17,7 +17,7 @@ import pytest
 import segkit.report.exports as ex
 from segkit.classify.rfm import load_segment_map
 from segkit.params import DEFAULT_TAGS
-from segkit.report.exports import _people_frame, write_excel
+from segkit.report.exports import _people_frame, formula_like, write_excel
 
 pytest.importorskip("rustpy_xlsxwriter")
 
@@ -94,7 +94,7 @@ def test_the_note_and_the_title_read_from_a1_above_the_frozen_header(tmp_path):
                                      "customers.csv and customers.parquet.")
     headers = [c.value for c in champions[2]]
     assert headers == list(_people_frame(frame, "en").columns) and champions.freeze_panes == "A3"
-    assert [row[0].value for row in champions.iter_rows(min_row=3)] == ["'=1+1", "00123", "http://x.example/a"]
+    assert [row[0].value for row in champions.iter_rows(min_row=3)] == ["=1+1", "00123", "http://x.example/a"]
     assert book["Lost"]["A1"].value.startswith("Lost: the first 3 of 4 customers")
     assert book["Summary"]["A1"].value == "Run x, data up to 2024-12-31"
     assert [c.value for c in book["Summary"][2]][:3] == ["Segment", "Customers", "Share of customers"]
@@ -104,7 +104,8 @@ def test_the_note_and_the_title_read_from_a1_above_the_frozen_header(tmp_path):
         for row in sheet.iter_rows():
             for cell in row:
                 assert cell.data_type != "f"
-                assert not (isinstance(cell.value, str) and cell.value.startswith(("=", "+", "-", "@", "\t", "\r")))
+                if isinstance(cell.value, str) and formula_like(cell.value):  # as it is, marked as text
+                    assert cell.data_type == "s" and cell.quotePrefix, (sheet.title, cell.coordinate, cell.value)
 
 
 def test_a_note_over_a_one_column_sheet_still_spans_two_cells(tmp_path):
@@ -225,3 +226,51 @@ def test_what_the_rust_writer_refuses_is_written_by_xlsxwriter_and_a_failed_writ
     with pytest.raises(ex.ExportError, match=r"cannot write the Excel export in .*No space left.*has room for it"):
         write_excel(edge_frame(), tmp_path / "d.xlsx", "en", GRID)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.xlsx"]  # no partial file left
+
+
+@pytest.mark.parametrize("writer", ["rust", "xlsxwriter"])
+def test_formula_like_texts_are_kept_as_they_are_and_marked_as_text(tmp_path, monkeypatch, writer):
+    """Trial: customers.xlsx held '=HYPERLINK(...), the apostrophe part of the text, where the cell is a text
+    cell that Excel never runs. Now the text is as it is, with Excel's quote prefix (Excel shows it as text
+    and keeps it text when the cell is edited): in the data, the segment's note, the summary and its title;
+    a plain number written as text ("+8613800138000") is as it is too, and needs no mark."""
+    import zipfile
+
+    frame = edge_frame().assign(
+        customer_id=pd.array(["=1+1", "00123", "http://x.example/a", " padded ", "客户七", "-5", "a\x01b\x1fc",
+                              "+8613800138000"], dtype="string"),
+        segment_name=pd.array(["Champions"] * 4 + ["=Lost"] * 4, dtype="string"))
+    if writer == "xlsxwriter":
+        monkeypatch.setattr(ex, "_rust_cells", lambda people, book: None)
+    path = write_excel(frame, tmp_path / "c.xlsx", "en", GRID, title="=Customers by segment")
+    with zipfile.ZipFile(path) as parts:
+        assert not [n for n in parts.namelist() if n.startswith("xl/worksheets/") and b"<f>" in parts.read(n)]
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Summary", "Champions", "=Lost", "Data dictionary"]
+    marked = {(sheet.title, cell.value) for sheet in book.worksheets for row in sheet.iter_rows() for cell in row
+              if isinstance(cell.value, str) and cell.data_type == "s" and cell.quotePrefix}
+    texts = {(sheet.title, cell.value) for sheet in book.worksheets for row in sheet.iter_rows() for cell in row
+             if isinstance(cell.value, str) and formula_like(cell.value)}
+    # ("\rr" reads back as "\nr" from the Rust writer, whose bare carriage return XML reads as a line feed, and as
+    # "_x000D_r", Excel's escape for it, from XlsxWriter: neither is in the set below)
+    assert texts == {("Summary", "=Customers by segment"), ("Summary", "=Lost"), ("Champions", "=1+1"),
+                     ("Champions", "@x"), ("=Lost", "=Lost: all 4 customers, best ranked first."), ("=Lost", "=Lost"),
+                     ("=Lost", "+y"), ("=Lost", "\tz")}
+    assert texts <= marked  # every one as it was, marked as text
+    lost = {row[0].value: row[0] for row in book["=Lost"].iter_rows(min_row=3)}
+    assert {"-5", "+8613800138000"} <= set(lost) and lost["+8613800138000"].data_type == "s"
+    assert not book["Champions"]["A1"].quotePrefix and not any(name == "Data dictionary" for name, _ in marked)
+    if writer == "xlsxwriter":  # cell by cell: only the texts that need it
+        assert marked - texts == {("=Lost", "_x000D_r")}
+    else:  # by column: each column of a sheet that holds one (its header too), and the merged notes that need it
+        assert ("Champions", "00123") in marked and ("=Lost", "+8613800138000") not in marked
+
+
+def test_a_workbook_without_formula_like_texts_has_no_quote_prefix(tmp_path):
+    """The usual case costs nothing: no column format, no style with the quote prefix."""
+    import zipfile
+
+    frame = edge_frame().assign(customer_id=pd.array([f"C{i}" for i in range(8)], dtype="string"),
+                                tags=pd.array(["plain"] * 8, dtype="string"))
+    with zipfile.ZipFile(write_excel(frame, tmp_path / "c.xlsx", "en", GRID, title="Customers")) as parts:
+        assert b"quotePrefix" not in parts.read("xl/styles.xml")

@@ -208,3 +208,26 @@ def test_a_slip_that_only_the_moving_thresholds_made_is_said_as_such():
     [(key, values)] = slipped_notes(seen, "en")
     assert key == "migration.slipped_by_thresholds" and values["count"] == int((marked["moved_by"] == "thresholds").sum())
     assert "Orders" in values["changes"] and "→" in values["changes"]
+
+
+@pytest.mark.parametrize("lang,currency,revenue", [
+    ("zh", {"code": "CNY", "symbol": "¥"}, "¥2,727.74 → ¥2,896.95"),
+    ("en", {"code": "JPY", "symbol": "¥", "minor_unit": 0}, "¥2,728 → ¥2,897"),
+    ("en", {}, "2,727.74 → 2,896.95")])
+def test_the_thresholds_that_moved_show_revenue_in_the_runs_currency(lang, currency, revenue):
+    """Trial: 06_migration (Chinese) said "销售额 2,727.74 → 2,896.95", the revenue threshold without the
+    currency that every other amount on the page has; days and orders stay plain numbers."""
+    from types import SimpleNamespace
+
+    from segkit.params import Currency
+    from segkit.report.html import say_each
+    from segkit.report.tables import slipped_notes
+
+    seen = SimpleNamespace(slipped=pd.DataFrame({"customer_id": ["a", "b"], "moved_by": ["thresholds", "customer"]}),
+                           class_thresholds=({"r": 120.5, "f": 1.95, "m": 2727.74},
+                                             {"r": 120.5, "f": 2.03, "m": 2896.95}),
+                           currency=Currency(**currency))
+    [(key, values)] = slipped_notes(seen, lang)
+    assert revenue in values["changes"] and f"{segkit.t('col.orders', lang)} 1.95 → 2.03" in values["changes"]
+    assert segkit.t("col.recency_days", lang) not in values["changes"]  # the recency threshold did not move
+    assert revenue in say_each([(key, values)], lang).markup

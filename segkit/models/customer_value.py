@@ -255,13 +255,15 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
 
 def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12, horizon_unit: str = "months",
                    discount_rate: float = 0.01, alive_threshold: float = 0.5,
-                   tier_quantiles: tuple[float, float] = (0.5, 0.8)) -> pd.DataFrame:
+                   tier_quantiles: tuple[float, float] = (0.5, 0.8), minor_unit: int = 2) -> pd.DataFrame:
     """One row per customer of `summary`: p_alive (`models.predicting`: BG/NBD, or Pareto/NBD when
     only its fit converged), expected_purchases over the horizon,
     expected_spend per purchase (Gamma-Gamma; the customer's mean repeat spend weighted with the
     population's, in currency units), clv (predicted lifetime value over `horizon` `horizon_unit`,
-    discounted at `discount_rate` per `horizon_unit`), clv_tier (low / mid / high by the quantiles
-    of clv, as the monetary tiers) and churn_risk (p_alive below `alive_threshold`).
+    discounted at `discount_rate` per `horizon_unit`), clv_tier (`clv_tiers`: low / mid / high by the
+    `tier_quantiles` of clv rounded to the currency's `minor_unit` decimals, so that customers whose
+    CLV is equal to the cent share a tier; "unknown" for everyone when all are equal) and churn_risk
+    (p_alive below `alive_threshold`).
     Without a spend model, expected_spend and clv are missing and clv_tier is "unknown".
     """
     if not 0 < alive_threshold < 1:
@@ -279,13 +281,33 @@ def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12
     if models.spend is not None:
         frame["expected_spend"] = models.spend.expected_spend(summary).to_numpy()
         frame["clv"] = frame["expected_spend"].to_numpy() * discounted
-        frame["clv_tier"] = tiers(frame["clv"], quantiles=tier_quantiles).array  # as the ids: no round trip
+        frame["clv_tier"] = clv_tiers(frame["clv"], tier_quantiles, minor_unit).array  # as the ids: no round trip
     else:
         frame["expected_spend"] = np.nan
         frame["clv"] = np.nan
         frame["clv_tier"] = "unknown"
     frame["churn_risk"] = frame["p_alive"] < alive_threshold
     return frame[list(VALUE_COLUMNS)]
+
+
+def clv_tiers(clv: pd.Series, quantiles: tuple[float, float] = (0.5, 0.8), minor_unit: int = 2) -> pd.Series:
+    """The predicted-value tier of each customer: low / mid / high by the `quantiles` of `clv` rounded
+    to the currency's `minor_unit` decimals (`segkit.classify.value.tiers`: above the second cut is
+    high, above the first mid). Tie policy, as RFM scoring's (`RFMScorer`): customers whose CLV is
+    equal to the cent share a tier, however the models' floating point differs below it; and when
+    every customer's CLV is the same (the purchase models degenerate: everyone 419.85), no tier can
+    tell them apart, as a dimension where all values are equal cannot segment, so every customer's
+    tier is "unknown", not a split by rounding noise nor "low" for all. A missing CLV counts as before.
+
+    >>> clv_tiers(pd.Series([419.8504, 419.8496, 419.85, 500.0, 900.0]), (0.5, 0.8)).tolist()
+    ['low', 'low', 'low', 'mid', 'high']
+    >>> clv_tiers(pd.Series([419.8504, 419.8496, 419.8501])).tolist()
+    ['unknown', 'unknown', 'unknown']
+    """
+    rounded = clv.astype(float).round(minor_unit)
+    if rounded.nunique(dropna=True) <= 1:
+        return pd.Series("unknown", index=clv.index)
+    return tiers(rounded, quantiles=quantiles)
 
 
 def slipping_valuable(profile: pd.DataFrame, value: pd.DataFrame, alive_threshold: float = 0.5) -> pd.DataFrame:
@@ -366,15 +388,16 @@ class ValueStage:
 
 def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 12, horizon_unit: str = "months",
                 discount_rate: float = 0.01, alive_threshold: float = 0.5,
-                tier_quantiles: tuple[float, float] = (0.5, 0.8)) -> ValueStage:
+                tier_quantiles: tuple[float, float] = (0.5, 0.8), minor_unit: int = 2) -> ValueStage:
     """Fit the models on a run's repeat summary and predict every customer's value (see
-    `fit_value_models` and `customer_value`); a DataError from the data becomes `reason`."""
+    `fit_value_models` and `customer_value`: `minor_unit`, the currency's decimals, is where two
+    customers' CLVs count as equal for their tiers); a DataError from the data becomes `reason`."""
     try:
         models = fit_value_models(summary, time_unit)
     except DataError as err:
         return ValueStage(None, None, str(err), horizon, horizon_unit, discount_rate)
     value = customer_value(summary, models, horizon=horizon, horizon_unit=horizon_unit, discount_rate=discount_rate,
-                           alive_threshold=alive_threshold, tier_quantiles=tier_quantiles)
+                           alive_threshold=alive_threshold, tier_quantiles=tier_quantiles, minor_unit=minor_unit)
     return ValueStage(value, models, None, horizon, horizon_unit, discount_rate)
 
 

@@ -59,6 +59,7 @@ class Migration:
     # who slipped only because they moved ("thresholds") and who by what they did ("customer")
     class_thresholds: tuple[dict, dict] | None = None
     segment_map: object = None         # the grid 02 used (its labels name the classes)
+    currency: object = None            # the run's currency (params.currency): the page shows money in it
     class_map: object = None           # the eight classes' map
 
 
@@ -117,7 +118,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                     classification_standards(params))
     before, source = _classes_before(None if changed else earlier, classes_file, month)
     result = Migration(month=month, source=source, churn_window=window, segment_map=segment_map, class_map=class_map,
-                       standards_changed=changed)
+                       standards_changed=changed, currency=params.currency)
     value_columns = [c for c in ("revenue", "clv", "p_alive", "recency_days") if c in profile.columns]
     current = profile[["customer_id", "segment", "rfm_class", *value_columns]].copy()
     current["customer_id"] = current["customer_id"].astype(str)

@@ -17,8 +17,11 @@ label in the run's language. The writers put it where people and systems read it
   in one transaction, after checking that the role may write there and that it is not a source table.
 
 Text cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are neutralised in the CSV
-and the Excel file by a leading single quote (OWASP, "CSV Injection"), so a spreadsheet never runs a
-customer's name as a formula; numbers (a negative revenue) stay numbers.
+by a leading single quote (OWASP, "CSV Injection"), so a spreadsheet never runs a customer's name as a
+formula (`formula_like`); in the Excel file, where a text cell is never a formula, they are written as
+they are with Excel's quote prefix (the cell format that keeps them text also when edited). A text that
+is a plain number as phone numbers write it (`+8613800138000`, `-42`: `PLAIN_NUMBER`) is left as it
+is, and numbers (a negative revenue) stay numbers.
 
 A run's exports (`export_run`) are made from one Arrow table built once from the stage files
 (`_load_export_table`: class and label columns dictionary-encoded, each label looked up once per
@@ -55,6 +58,12 @@ ASIDE_FILE = "customers_set_aside.csv"  # 01_cleaning's customers left out of th
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 # OWASP, CSV Injection: a cell starting with one of these may be run as a formula by a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# ... unless it is a number as phone numbers and ids write it: an optional sign, then digits with spaces, dots,
+# commas, parentheses and dashes, and nothing else ("+8613800138000", "-42", "+86 138 0013 8000",
+# "+1 (555) 123-4567"). With these characters no function, reference, link or command can be written, so a
+# spreadsheet that reads one as a formula computes a number at worst; "-1+1" ("+" after the sign) is not one
+PLAIN_NUMBER = r"[+-]?[0-9 .,()-]*[0-9][0-9 .,()-]*"
+_PLAIN_NUMBER = re.compile(PLAIN_NUMBER)
 
 # Every column the export can hold, in order, with its type. A column is there when the run has it.
 COLUMNS = {
@@ -297,22 +306,38 @@ def _split_tags(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- spreadsheet safety
 
-def neutralise(value):
-    """A text cell a spreadsheet could run as a formula, made inert by a leading single quote
-    (OWASP, "CSV Injection": cells starting with =, +, -, @, tab or carriage return); anything
-    else, numbers included, is returned as it is.
+def formula_like(text: str) -> bool:
+    """True when a spreadsheet could run the text as a formula (OWASP, "CSV Injection"): it starts
+    with =, +, -, @, tab or carriage return (`FORMULA_STARTS`) and is not a plain number as phone
+    numbers and ids write it (`PLAIN_NUMBER`: a sign, digits, spaces, dots, commas, parentheses and
+    dashes only), which no spreadsheet can turn into a function, a reference, a link or a command.
 
-    >>> neutralise("=HYPERLINK(\\"http://x\\")"), neutralise("-12"), neutralise(-12.5), neutralise("Anna")
-    ('\\'=HYPERLINK("http://x")', "'-12", -12.5, 'Anna')
+    >>> [formula_like(v) for v in ("=1+1", "+cmd|' /C calc'!A0", "-1+1", "@SUM(A1)", "+8613800138000", "-42", "Anna")]
+    [True, True, True, True, False, False, False]
     """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    return text.startswith(FORMULA_STARTS) and _PLAIN_NUMBER.fullmatch(text) is None
+
+
+def neutralise(value):
+    """A text cell a spreadsheet could run as a formula (`formula_like`), made inert by a leading
+    single quote (OWASP, "CSV Injection"); anything else, plain numbers written as text ("-12",
+    "+86 138 0013 8000") and numbers included, is returned as it is.
+
+    >>> neutralise("=HYPERLINK(\\"http://x\\")"), neutralise("-1+1"), neutralise("-12"), neutralise(-12.5), neutralise("Anna")
+    ('\\'=HYPERLINK("http://x")', "'-1+1", '-12', -12.5, 'Anna')
+    """
+    if isinstance(value, str) and formula_like(value):
         return "'" + value
     return value
 
 
-def _people_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """The frame as people see it in a spreadsheet: headers in `lang`, text cells neutralised."""
+def _people_frame(frame: pd.DataFrame, lang: str, quoted: bool = True) -> pd.DataFrame:
+    """The frame as people see it in a spreadsheet: headers in `lang`, text cells neutralised (the
+    CSV's); with `quoted` False, the texts as they are (the workbook's: its writers give a formula-like
+    text Excel's quote prefix instead, `_rust_workbook`)."""
     shown = frame.copy(deep=False)  # copy on write: the columns not neutralised are shared, not copied
+    if not quoted:
+        return shown.rename(columns={c: header(c, lang) for c in shown.columns})
     for column in shown.columns:
         if COLUMNS.get(column) == "text" or shown[column].dtype == object and _may_hold_text(shown[column]):
             shown[column] = _neutralised(shown[column])
@@ -337,7 +362,7 @@ def _neutralised(column: pd.Series) -> pd.Series:
     string dtype), cell by cell for anything else (a column of Python objects may mix text and numbers)."""
     if not isinstance(column.dtype, pd.StringDtype):
         return column.map(neutralise, na_action="ignore")
-    risky = column.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+    risky = (column.str.startswith(FORMULA_STARTS) & ~column.str.fullmatch(PLAIN_NUMBER)).fillna(False).astype(bool)
     return column.where(~risky, "'" + column) if risky.any() else column
 
 
@@ -549,12 +574,14 @@ def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment
     sheet per segment that has customers (best ranked first, at most `max_rows` rows under a note
     that says how many are shown and that the full list is in `full_list`, the other export files,
     header row frozen), and a data-dictionary sheet (each column's name, headers and description in
-    English and Chinese, and its type). Headers and labels in `lang`; text cells neutralised, numbers
+    English and Chinese, and its type). Headers and labels in `lang`; text as it is, a formula-like
+    text (`formula_like`) with Excel's quote prefix (shown and kept as text, also when edited), numbers
     stay numbers, dates are dates (yyyy-mm-dd), true/false are Excel booleans, missing values empty
     cells. Written row by row with XlsxWriter (constant_memory: one row in memory at a time), so
     100,000 customers take seconds. Raises ParamsError for a `max_rows` beyond Excel's sheet."""
     _check_max_rows(max_rows)
-    return _write_workbook(frame, _people_frame(frame, lang), path, lang, segment_map, max_rows, full_list, title)
+    return _write_workbook(frame, _people_frame(frame, lang, quoted=False), path, lang, segment_map, max_rows,
+                           full_list, title)
 
 
 def _check_max_rows(max_rows: int) -> None:
@@ -573,7 +600,8 @@ _TIME_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd h:mm:ss", "time":
 
 def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map,
                     max_rows: int, full_list: Sequence[str], title: str) -> Path:
-    """`write_excel` with the people's frame (`_people_frame(frame, lang)`) made once by the caller.
+    """`write_excel` with the people's frame (`_people_frame(frame, lang, quoted=False)`: the texts as they
+    are) made once by the caller.
 
     Written by rustpy-xlsxwriter (Rust's rust_xlsxwriter, about eight times faster than XlsxWriter's
     cell-by-cell Python at a million customers) from Arrow columns, or by XlsxWriter when the frame
@@ -607,7 +635,7 @@ def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segm
                                        lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
     rows = _dictionary_rows(frame.columns, lang)
-    return {"summary": (summary, neutralise(title) if title else "", list(_summary_rows(frame, codes, lang))),
+    return {"summary": (summary, title or "", list(_summary_rows(frame, codes, lang))),
             "segments": segments, "dictionary": (dictionary, rows)}
 
 
@@ -621,7 +649,7 @@ def _segment_sheet(label: str, rows: np.ndarray, max_rows: int, full_list: Seque
         note = t("exports.note.capped", lang, segment=label, shown=max_rows, rows=len(rows), files=where)
     else:
         note = t("exports.note.all", lang, segment=label, rows=len(rows))
-    return name, neutralise(note), rows[:max_rows]
+    return name, note, rows[:max_rows]
 
 
 def _dictionary_rows(columns, lang: str) -> list[list[str]]:
@@ -645,6 +673,7 @@ def _xlsxwriter_workbook(book: dict, people: pd.DataFrame, path: Path) -> None:
                                                "nan_inf_to_errors": True})
     try:
         formats = {kind: workbook.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
+        formats["quote"] = workbook.add_format({"quote_prefix": True})  # Excel's "text, not a formula" mark
         name, title, rows = book["summary"]
         _write_rows(workbook.add_worksheet(name), 0, ([[title]] if title else []) + rows, formats)
         if book["segments"]:
@@ -731,27 +760,41 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
 
     table, dates, summary, dictionary = cells
     date = rx.Format().set_num_format(_TIME_FORMATS["date"])
-    sheets, header_rows, merges, freeze, formats = [], {}, {}, {}, {}
+    # Excel's "text, not a formula" mark: the Rust writer formats whole columns (and header rows), not single
+    # cells, so a column that holds a formula-like text on a sheet has it on every cell of that sheet's column
+    quote = rx.Format().set_quote_prefix()
+    sheets, header_rows, merges, freeze, formats, headers = [], {}, {}, {}, {}, {}
 
     def above(sheet: str, text: str, width: int) -> None:
         # the Rust writer writes a merged range, not a lone cell, above the header: at least A1:B1
         header_rows[sheet] = 1
-        merges[sheet] = [(0, 0, 0, max(width, 2) - 1, text)]
+        merges[sheet] = [(0, 0, 0, max(width, 2) - 1, text, *((quote,) if formula_like(text) else ()))]
+
+    def formatted(sheet: str, names, quoted: Iterable[int], width: int, dated=()) -> None:
+        quoted = set(quoted)
+        if quoted or dated:
+            formats[sheet] = [date if i in dated else quote if i in quoted else None for i in range(width)]
+        if any(formula_like(str(n)) for n in names):
+            headers[sheet] = quote
 
     name, title, rows = book["summary"]
     sheets.append((name, summary))
+    formatted(name, summary.column_names, _formula_like_rows(summary), summary.num_columns)
     if title:
         above(name, title, len(rows[0]))
+    texts = _formula_like_rows(table)  # each text column's formula-like rows, found once for every sheet
     for name, note, positions in book["segments"]:
         sheets.append((name, _SheetRows(table, positions)))
         above(name, note, table.num_columns)
         freeze[name] = {"row": 2, "col": 0}  # the note and the header stay in view (cell A3)
-        if dates:
-            formats[name] = [date if i in dates else None for i in range(table.num_columns)]
-    sheets.append((book["dictionary"][0], dictionary))
+        formatted(name, table.column_names, [i for i, rows in texts.items() if rows[positions].any()],
+                  table.num_columns, dates)
+    name, rows = book["dictionary"][0], dictionary
+    sheets.append((name, rows))
+    formatted(name, rows.column_names, _formula_like_rows(rows), rows.num_columns)
     try:
         rx.write_worksheets(sheets, str(path), freeze_panes=freeze, header_row=header_rows, merge_ranges=merges,
-                            column_formats=formats)
+                            column_formats=formats, header_format=headers)
     except OSError as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(f"cannot write the Excel export in {path.parent} ({reason[:300]}); check that the folder "
@@ -759,6 +802,30 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
     except (RuntimeError, ValueError):  # something it cannot write (a sheet name, a value): XlsxWriter writes it
         return False
     return True
+
+
+def _formula_like_rows(table) -> dict[int, np.ndarray]:
+    """{position: which rows hold a formula-like text (`formula_like`), as booleans} of each text column
+    of the Arrow `table` that holds one: a dictionary's texts looked at once each, other text in one
+    vectorised pass (`_formula_like_array`)."""
+    import pyarrow as pa
+
+    found = {}
+    for position, column in enumerate(table.columns):
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
+            risky = np.array([v is not None and formula_like(v) for v in column.dictionary.to_pylist()], dtype=bool)
+            if not risky.any():
+                continue
+            indices = column.indices
+            rows = risky[indices.fill_null(0).to_numpy()] & indices.is_valid().to_numpy(zero_copy_only=False)
+        elif _is_text(column.type):
+            rows = _formula_like_array(column).fill_null(False).to_numpy(zero_copy_only=False)
+        else:
+            continue
+        if rows.any():
+            found[position] = np.asarray(rows, dtype=bool)
+    return found
 
 
 class _SheetRows:
@@ -862,9 +929,19 @@ def _write_columns(sheet, first_row: int, columns: Sequence[tuple[np.ndarray, st
 
 
 def _cell_writer(sheet, kind: str, formats: dict):
-    """The XlsxWriter call that writes one value of `kind` at (row, column); "any" looks at the value."""
+    """The XlsxWriter call that writes one value of `kind` at (row, column); "any" looks at the value.
+    A text is written as it is, a formula-like one (`formula_like`) with the quote prefix format
+    (formats["quote"]), so that Excel keeps it text also when the cell is edited."""
+    quote = formats["quote"]
+
+    def write_text(row: int, column: int, value: str) -> None:
+        if formula_like(value):
+            sheet.write_string(row, column, value, quote)
+        else:
+            sheet.write_string(row, column, value)
+
     if kind == "text":
-        return sheet.write_string
+        return write_text
     if kind == "number":
         return sheet.write_number
     if kind == "boolean":
@@ -889,10 +966,8 @@ def _cell_writer(sheet, kind: str, formats: dict):
             style = next(formats[k] for k, kinds in (("datetime", dt.datetime), ("date", dt.date), ("time", dt.time),
                                                      ("timedelta", dt.timedelta)) if isinstance(value, kinds))
             sheet.write_datetime(row, column, value, style)
-        elif isinstance(value, str):  # as given: the callers neutralise what people's data may hold
-            sheet.write_string(row, column, value)
         else:
-            sheet.write_string(row, column, neutralise(str(value)))
+            write_text(row, column, value if isinstance(value, str) else str(value))
 
     return write_any
 
@@ -912,7 +987,7 @@ def _summary_rows(frame: pd.DataFrame, codes: list[str], lang: str, minor_unit: 
     total = len(frame)
     for code in codes:
         part = frame[frame["segment"] == code]
-        values = {"segment_name": neutralise(str(part["segment_name"].iloc[0])), "customers": len(part),
+        values = {"segment_name": str(part["segment_name"].iloc[0]), "customers": len(part),
                   "customer_share": round(len(part) / total, 4) if total else 0.0}
         if "revenue" in present:
             values["revenue"] = round(float(part["revenue"].sum()), minor_unit)
@@ -1357,13 +1432,17 @@ def _frame_of(table) -> pd.DataFrame:
     return frame
 
 
-def _people_table(table, lang: str):
+def _people_table(table, lang: str, quoted: bool = True):
     """The export table as people see it (`_people_frame` on Arrow): text columns neutralised (a
     dictionary's distinct texts once each, other text columns in one vectorised pass), headers in
-    `lang` and neutralised. Two headers may read the same: the columns are kept by position."""
+    `lang` and neutralised; with `quoted` False, headers in `lang` and the columns as they are (the
+    workbook's, whose writers mark a formula-like text as text). Two headers may read the same: the
+    columns are kept by position."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if not quoted:
+        return pa.Table.from_arrays(table.columns, names=[header(c, lang) for c in table.column_names])
     arrays = []
     for name in table.column_names:
         column = table[name].combine_chunks() if isinstance(table[name], pa.ChunkedArray) else table[name]
@@ -1371,15 +1450,26 @@ def _people_table(table, lang: str):
             column = pa.DictionaryArray.from_arrays(
                 column.indices, pa.array([neutralise(v) for v in column.dictionary.to_pylist()], type=pa.string()))
         elif _is_text(column.type):
-            risky = None
-            for start in FORMULA_STARTS:
-                hit = pc.starts_with(column, start)
-                risky = hit if risky is None else pc.or_(risky, hit)
-            if risky is not None and pc.any(risky).as_py():
+            risky = _formula_like_array(column)
+            if pc.any(risky).as_py():
                 column = pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'", column.type), column,
                                                                              pa.scalar("", column.type)), column)
         arrays.append(column)
     return pa.Table.from_arrays(arrays, names=[neutralise(header(c, lang)) for c in table.column_names])
+
+
+def _formula_like_array(column):
+    """`formula_like` of each text of an Arrow text array, in one vectorised pass (RE2 reads
+    `PLAIN_NUMBER` as Python's re does); null where the text is missing."""
+    import pyarrow.compute as pc
+
+    risky = None
+    for start in FORMULA_STARTS:
+        hit = pc.starts_with(column, start)
+        risky = hit if risky is None else pc.or_(risky, hit)
+    if not pc.any(risky).as_py():  # the usual case: no text starts like a formula
+        return risky
+    return pc.and_(risky, pc.invert(pc.match_substring_regex(column, f"^(?:{PLAIN_NUMBER})$")))
 
 
 def _table_csv_text(batch):
@@ -1476,8 +1566,7 @@ def _table_workbook_content(table, lang: str, segment_map, max_rows: int, full_l
         segments.append(_segment_sheet(str(names[1][names[0][rows[0]]]), rows, max_rows, full_list, lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
     dict_rows = _dictionary_rows(table.column_names, lang)
-    return {"summary": (summary, neutralise(title) if title else "",
-                        list(_table_summary_rows(table, codes, rows_of, lang, names))),
+    return {"summary": (summary, title or "", list(_table_summary_rows(table, codes, rows_of, lang, names))),
             "segments": segments, "dictionary": (dictionary, dict_rows)}
 
 
@@ -1495,7 +1584,7 @@ def _table_summary_rows(table, codes: list[str], rows_of: dict, lang: str, names
         risk = table["churn_risk"].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     for code in codes:
         rows = rows_of[code]
-        values = {"segment_name": neutralise(str(names[1][names[0][rows[0]]])), "customers": len(rows),
+        values = {"segment_name": str(names[1][names[0][rows[0]]]), "customers": len(rows),
                   "customer_share": round(len(rows) / total, 4) if total else 0.0}
         for column, array in numbers.items():
             values[column] = round(float(pd.Series(array[rows]).sum()), minor_unit)
@@ -1547,7 +1636,8 @@ def _table_rust_cells(people, book: dict):
 
 def _write_table_workbook(table, people, path: str | os.PathLike, lang: str, segment_map, max_rows: int,
                           full_list: Sequence[str], title: str) -> Path:
-    """`_write_workbook` of the export table and its people's table: the Rust writer from the Arrow
+    """`_write_workbook` of the export table and its people's table (`_people_table(table, lang,
+    quoted=False)`: the texts as they are): the Rust writer from the Arrow
     columns, or, where it cannot (`_table_rust_cells` is None, or it refuses), the XlsxWriter workbook
     of the frames as before."""
     path = Path(path)
@@ -1600,10 +1690,14 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
         _check_encoding(encoding)
     if "xlsx" in chosen:
         _check_max_rows(settings.excel_max_rows)
-    # the export as people see it (headers in the language, text neutralised): made once for the CSV and Excel
-    people = None
-    if {"csv", "xlsx"} & set(chosen):
+    # the export as people see it (headers in the language): text neutralised for the CSV, as it is for the
+    # workbook (whose writers mark a formula-like text as text with Excel's quote prefix)
+    people = shown = None
+    if "csv" in chosen:
         people = _people_table(table, params.lang) if table is not None else _people_frame(frame, params.lang)
+    if "xlsx" in chosen:
+        shown = (_people_table(table, params.lang, quoted=False) if table is not None
+                 else _people_frame(frame, params.lang, quoted=False))
     from concurrent.futures import ThreadPoolExecutor
 
     from segkit.store import load_stage
@@ -1618,10 +1712,10 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
             title = t("exports.title", params.lang, run=run["run"], as_of=as_of or "—")
             target = out / FILE_NAMES["xlsx"]
             if table is not None:
-                workbook = pool.submit(_write_table_workbook, table, people, target, params.lang, grid,
+                workbook = pool.submit(_write_table_workbook, table, shown, target, params.lang, grid,
                                        settings.excel_max_rows, full, title)
             else:
-                workbook = pool.submit(_write_workbook, frame, people, target, params.lang, grid,
+                workbook = pool.submit(_write_workbook, frame, shown, target, params.lang, grid,
                                        settings.excel_max_rows, full, title)
         if "csv" in chosen:
             target = out / FILE_NAMES["csv"]
@@ -1656,7 +1750,7 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
                                   _write_table_parquet(table, target, run))
         if workbook is not None:
             done["xlsx"] = str(workbook.result())
-    del people
+    del people, shown
     if "postgres" in chosen:
         comment = f"segkit export of run {run['run']}, data up to {as_of}"
         done["postgres"] = write_postgres(frame if table is None else _frame_of(table), params.source.database,
@@ -1700,7 +1794,7 @@ def _run_name(params: Params) -> str:
     return f"{params.run_name}-{params.month}" if params.month else params.run_name
 
 
-__all__ = ["COLUMNS", "EXPORT_DIR", "ExportError", "FILE_NAMES", "FORMULA_STARTS", "export_frame", "export_run",
-           "export_run_folder", "header", "load_export_frame", "neutralise", "write_csv", "write_excel",
-           "write_parquet", "write_postgres"]
+__all__ = ["COLUMNS", "EXPORT_DIR", "ExportError", "FILE_NAMES", "FORMULA_STARTS", "PLAIN_NUMBER", "export_frame",
+           "export_run", "export_run_folder", "formula_like", "header", "load_export_frame", "neutralise", "write_csv",
+           "write_excel", "write_parquet", "write_postgres"]
 

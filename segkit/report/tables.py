@@ -285,7 +285,8 @@ def matrix_notes(migration) -> list[tuple[str, dict]]:
 def slipped_notes(migration, lang: str) -> list[tuple[str, dict]]:
     """The sentence on the slipped customers who slipped only because the eight classes' thresholds
     moved with the customers (`segkit.monthly.stage.moved_by_thresholds`), with the thresholds that
-    moved (last month's -> this month's); [] when none did. For `segkit.report.html.say_each`."""
+    moved (last month's -> this month's: days and orders to 2 decimals, revenue in the run's currency,
+    `migration.currency`, as every amount on the page); [] when none did. For `segkit.report.html.say_each`."""
     slipped = migration.slipped
     if slipped is None or "moved_by" not in slipped.columns or migration.class_thresholds is None:
         return []
@@ -295,10 +296,14 @@ def slipped_notes(migration, lang: str) -> list[tuple[str, dict]]:
     before, now = migration.class_thresholds
     from segkit.report import numbers
 
-    changes = [f"{t(f'col.{column}', lang)} {numbers.decimal_number(before[dim], lang, 2)} → "
-               f"{numbers.decimal_number(now[dim], lang, 2)}"
+    currency = getattr(migration, "currency", None)
+
+    def shown(dim: str, value: float) -> str:
+        return numbers.money(value, lang, currency) if dim == "m" else numbers.decimal_number(value, lang, 2)
+
+    changes = [f"{t(f'col.{column}', lang)} {shown(dim, before[dim])} → {shown(dim, now[dim])}"
                for dim, column in (("r", "recency_days"), ("f", "orders"), ("m", "revenue"))
-               if round(before[dim], 2) != round(now[dim], 2)]
+               if shown(dim, before[dim]) != shown(dim, now[dim])]
     return [("migration.slipped_by_thresholds", {"count": count, "changes": t("presets.list_separator", lang).join(changes)})]
 
 
