@@ -319,3 +319,28 @@ def test_timestamps_with_a_time_zone_are_read_in_the_zone_of_the_params_or_of_th
         intake = load_source(Source(kind="database", database=db), time_zone=time_zone)
         result = clean_transactions(intake.engine, intake.transactions, as_of=dt.date(2026, 10, 31))
         assert str(result.clean["ordered_at"].max()) == last, time_zone
+
+
+def test_a_view_whose_cast_fails_on_a_value_is_one_message_naming_the_table(analyst_env, tmp_path):
+    # a new user followed the advice for a text amount: CAST(amount AS numeric) in a view; a "$251.18" among
+    # the values stopped the query inside the notebook cell ("failed in cell 5 (InvalidTextRepresentation ...)")
+    from segkit.intake.cleaning import clean_and_save
+
+    with analyst_env.connect("shop") as con:
+        con.execute("CREATE TABLE IF NOT EXISTS priced AS SELECT *, total::text AS total_text FROM orders")
+        con.execute("UPDATE priced SET total_text = '$' || total_text WHERE order_no = (SELECT min(order_no) FROM priced)")
+        con.execute("CREATE OR REPLACE VIEW priced_view AS SELECT \"客户ID\", order_no, ordered, qty, cat, channel, "
+                    "CAST(total_text AS numeric) AS total FROM priced")
+        con.execute("GRANT SELECT ON priced, priced_view TO analyst")
+    intake = load_source(Source(kind="database", database=database(analyst_env, table="priced_view", customers=None,
+                                                                    surveys=None)))
+    with pytest.raises(DataError) as error:
+        clean_and_save(intake, tmp_path / "data", as_of=AS_OF)
+    said = str(error.value)
+    assert said.startswith("database table priced_view: the database stopped segkit's query of the transactions "
+                           "(InvalidTextRepresentation: ")
+    assert '"$' in said and "a cast in a view fails on a value it cannot read" in said
+    # and the advice for a text amount gives the cast that reads a currency sign and thousands separators
+    with pytest.raises(DataError, match=r"CAST\(replace\(replace\(total_text, '\$', ''\), ',', ''\) AS numeric\)"):
+        load_source(Source(kind="database", database=database(analyst_env, table="priced",
+                                                              columns={**COLUMNS, "amount": "total_text"})))

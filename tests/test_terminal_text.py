@@ -13,7 +13,7 @@ from segkit.i18n import terminal_text
 
 # words that stay as they are in a Chinese line: names of formats, tools, options, params keys, segkit's
 # column names and exception classes
-KEPT = {"HTML", "PDF", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "Excel", "WPS", "CSV", "xls", "xlsx", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "YYYY-MM-DD", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
+KEPT = {"HTML", "PDF", "SSL", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "Excel", "WPS", "CSV", "xls", "xlsx", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "YYYY-MM-DD", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
         "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
         "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
 
@@ -23,7 +23,7 @@ def english_left(line: str) -> list[str]:
     line = re.sub(r'"[^"]*"|`[^`]*`|\'[^\']*\'', "", line)  # values, commands
     line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
     line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
-    line = re.sub(r"现有的(?:列|工作表)：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"现有的(?:列|工作表)：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|数据库的原话：[^）]*|现有的表：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
     line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
@@ -35,6 +35,34 @@ def english_left(line: str) -> list[str]:
 # each line as the code writes it (segkit/report/runner.py, segkit/cli.py, segkit/monthly/backfill.py,
 # segkit/intake/sources.py, segkit/intake/cleaning.py, segkit/params.py)
 LINES = [
+    # a database source: each line as segkit/intake/sources.py and cleaning.py write it, some inside a
+    # notebook's failure (which adds "; the executed notebook is at ...")
+    "error: 01_cleaning: cannot connect to the database at localhost:55433/shopdb as analyst (connection failed: "
+    "password authentication failed for user \"analyst\"); check that the server runs and accepts connections, "
+    "source.database.url, the password in $SHOP_DB_PASSWORD, and that this user may read the tables; the executed "
+    "notebook is at /tmp/r/executed/01_cleaning.ipynb",
+    "error: 01_cleaning: cannot connect to the database at h:5432/db as bob (timeout expired); check that the server "
+    "runs and accepts connections, source.database.url and the ssl options of the url (sslmode, sslrootcert, sslcert, "
+    "sslkey: files that exist), and that this user may read the tables",
+    "error: 01_cleaning: database table shop.ordrs: no table 'shop.ordrs'; did you mean \"orders\"? (tables there: "
+    "orders, order_items); fix the table name in source.database; the executed notebook is at /tmp/r/01.ipynb",
+    "error: database table orders: no table 'orders' in the schema public; it is in shop.orders: name it so (tables "
+    "there: none); fix the table name in source.database",
+    "error: 01_cleaning: database table public.t: column \"amount\" (for amount) is string, not a number; in the "
+    "database the columns must be typed: read a view that casts it (e.g. CAST(amount AS numeric), or "
+    "CAST(replace(replace(amount, '$', ''), ',', '') AS numeric) where the text holds a currency sign and thousands "
+    "separators, as in $1,234.50); the executed notebook is at /tmp/r/01.ipynb",
+    "error: 01_cleaning: database table public.v: the database stopped segkit's query of the transactions "
+    "(InvalidTextRepresentation: invalid input syntax for type numeric: \"$251.18\"); check the table or view "
+    "source.database names: a cast in a view fails on a value it cannot read (e.g. a currency sign in a text "
+    "amount), or the connection was lost; the executed notebook is at /tmp/r/01.ipynb",
+    "error: 01_cleaning: database table shop.v: column \"amt\" (for amount) is not there; did you mean \"amount\"? "
+    "(columns there: amount, ts); fix source.database.columns.; the executed notebook is at /tmp/r/01.ipynb",
+    "error: source.database.password_env names SHOP_PW, which is not set: export SHOP_PW=... before the run",
+    "error: 01_cleaning: /d/taobao.csv: the column 订单编号 (order_id) holds 1,917 values in scientific notation, e.g. "
+    "\"3.45679E+18\" in row 2: a spreadsheet rounded these ids when it saved the file, so different orders now share "
+    "one number; export the file again from the system it comes from (in Excel, format the column as Text before "
+    "saving as CSV) or leave order_id out of source.transactions.columns to count one order per customer and day",
     "[1/8] running 01_cleaning",
     "      01_cleaning done in 25.9 s",
     "writing HTML",

@@ -1420,6 +1420,16 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         raise NoTransactions(f"{intake.origin}: {err}") from None
     except RoundedIds as err:
         raise RoundedIds(f"{intake.origin}: {err}") from None
+    except Exception as err:
+        if not type(err).__module__.startswith("psycopg"):
+            raise
+        from segkit.intake.sources import first_line
+        # the database stopped a query over its rows: a value that does not fit the view's cast, a view that
+        # fails, a lost connection; said with the table, not as a crash of the notebook cell
+        raise DataError(f"{intake.origin}: the database stopped segkit's query of the transactions "
+                        f"({type(err).__name__}: {first_line(err)[:300]}); check the table or view source.database "
+                        "names: a cast in a view fails on a value it cannot read (e.g. a currency sign in a text "
+                        "amount), or the connection was lost") from None
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result,

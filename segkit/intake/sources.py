@@ -306,7 +306,7 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
         except DataError:
             raise
         except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
-            raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
+            raise DataError(f"{path}: not a readable Parquet file ({first_line(err)}); export it again "
                             f"or set {key}.format") from None
         frame.insert(0, "source_row", range(1, len(frame) + 1))
     else:
@@ -376,7 +376,7 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
     except DataError:
         raise
     except Exception as err:  # a zip or XML error: not an .xlsx file
-        raise DataError(f"{path}: not a readable .xlsx workbook ({_first_line(err)}); save it again from "
+        raise DataError(f"{path}: not a readable .xlsx workbook ({first_line(err)}); save it again from "
                         "Excel or WPS as .xlsx") from None
     try:
         if spec.sheet is not None and spec.sheet not in book.sheetnames:
@@ -437,7 +437,7 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except Exception as err:
-        raise DataError(f"{path}: not a readable DuckDB file ({_first_line(err)})") from None
+        raise DataError(f"{path}: not a readable DuckDB file ({first_line(err)})") from None
     try:
         tables = [row[0] for row in con.execute(
             "SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
@@ -618,7 +618,7 @@ def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
         except DataError:
             raise
         except Exception as err:
-            raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
+            raise DataError(f"{path}: not a readable Parquet file ({first_line(err)}); export it again "
                             f"or set {key}.format") from None
     return [c for c in read_file(spec, key).columns if c != "source_row"]  # a DuckDB table: read as the run does
 
@@ -881,7 +881,7 @@ def connect_database(db: Database) -> ibis.BaseBackend:
     except ImportError:
         raise DataError("reading PostgreSQL needs psycopg: pip install 'segkit[postgres]'") from None
     except Exception as err:
-        reason = scrub(_first_line(err), args.get("password"))
+        reason = scrub(first_line(err), args.get("password"))
         if "does not support SSL" in reason:
             raise DataError(f"cannot connect to the database at {where}: the server does not accept SSL "
                             f"connections, and the url asks for sslmode={args.get('sslmode')}; ask the database's "
@@ -958,9 +958,11 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
         if theirs in present:
             dtype = table[theirs].type()
             if not getattr(dtype, f"is_{kind}")():
+                cast = (f"CAST({theirs} AS timestamp)" if kind == "temporal" else
+                        f"CAST({theirs} AS numeric), or CAST(replace(replace({theirs}, '$', ''), ',', '') AS numeric) "
+                        "where the text holds a currency sign and thousands separators, as in $1,234.50")
                 raise DataError(f'{origin}: column "{_name(theirs)}" (for {ours}) is {dtype}, not {words}; in the '
-                                f"database the columns must be typed: read a view that casts it "
-                                f"(e.g. CAST({theirs} AS {'timestamp' if kind == 'temporal' else 'numeric'}))")
+                                f"database the columns must be typed: read a view that casts it (e.g. {cast})")
     for ours in ("customer_id", "order_id"):  # an id is text or a number, never true/false or a record
         theirs = mapping[ours]
         if theirs in present:
@@ -1057,7 +1059,7 @@ def _listing(names, shown: int = 20) -> str:
     return text + (f", … ({len(names) - shown} more)" if len(names) > shown else "")
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
@@ -1128,7 +1130,7 @@ def _start_spark_quietly(conf) -> bool:
         except Exception as err:
             output.seek(0)
             said = [line for line in output.read().decode("utf-8", "replace").splitlines() if line.strip()]
-            raise RuntimeError(" / ".join(said[-3:]) or _first_line(err)) from None
+            raise RuntimeError(" / ".join(said[-3:]) or first_line(err)) from None
     SparkContext(conf=conf, gateway=gateway)  # the builder then finds it active
     return True
 
@@ -1268,7 +1270,7 @@ def _spark_reason(err: BaseException) -> str:
         found = re.match(r"[\s:]*(?:[\w.$]+(?:Exception|Error)): (.+)", line)
         if found:
             return found.group(1).strip()
-    return _first_line(err)
+    return first_line(err)
 
 
 def spark_backend(session) -> ibis.BaseBackend:
