@@ -422,6 +422,7 @@ class DatabaseTable(_Model):
     @model_validator(mode="after")
     def _map_is_one_to_one(self) -> "DatabaseTable":
         _one_to_one(self.columns)
+        _a_table_not_a_query(self.table, "table")
         return self
 
 
@@ -439,6 +440,15 @@ URL_CHOICES = {
     "channel_binding": ("disable", "prefer", "require"),
     "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
 }
+
+
+def _a_table_not_a_query(name: str, key: str) -> None:
+    """Refuse a query written where a table's name goes (`(SELECT ...) AS q`, `SELECT ...`): segkit reads
+    a table or a view by name; a view is how a query is read."""
+    if re.search(r"[()]|^\s*(select|with)\s", name, re.I):
+        raise ValueError(f"{key} must name a table or a view (table, or schema.table), not a query; to read a query, "
+                         "create a view of it in the database (CREATE VIEW shop.lines AS SELECT ...) and name the "
+                         "view here")
 
 
 class Database(_Model):
@@ -469,6 +479,7 @@ class Database(_Model):
                              "postgresql://user@host:5432/database") from None
         self.url_options()
         _one_to_one(self.columns)
+        _a_table_not_a_query(self.table, "table")
         return self
 
     def url_options(self) -> dict[str, str]:
@@ -1792,12 +1803,16 @@ def _explain(error: dict, raw: dict) -> str:
                     "params (value not shown: it may be the password itself)")
         if kind == "value_error":
             return f"{key}: {re.sub(r'^Value error, ', '', error['msg'])}"
-        return f"{key}: {error['msg'].lower()} (value not shown: it may hold credentials)"
+        if kind != "extra_forbidden":  # a key's name is no secret: an unknown one is said as anywhere else
+            return f"{key}: {error['msg'].lower()} (value not shown: it may hold credentials)"
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         allowed = sorted(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean '{'.'.join(cut(p, 40) for p in loc[:-1] + (close[0],))}'?" if close else ""
+        if loc[:2] == ("source", "database") and str(loc[-1]).lower() in ("query", "sql"):
+            hint = ("; segkit reads a table or a view: create a view of the query in the database (CREATE VIEW "
+                    "shop.lines AS SELECT ...) and name it in source.database.table")
         return f"unknown key '{key}'{hint} (allowed here: {', '.join(allowed)})"
     if kind == "too_long" and not isinstance(given, str):
         ctx = error.get("ctx", {})

@@ -96,6 +96,24 @@ def test_database_password_never_sits_in_params(tmp_path, monkeypatch):
     assert "s3cr3t-pw" not in params.model_dump_json()
 
 
+@pytest.mark.parametrize("line, said", [
+    ("tabel: orders", "unknown key 'source.database.tabel'; did you mean 'source.database.table'?"),
+    ("query: SELECT * FROM shop.orders", "unknown key 'source.database.query'; segkit reads a table or a view: create a view"),
+    ('table: "(SELECT * FROM reporting.order_lines) AS q"', "table must name a table or a view (table, or schema.table), not a query"),
+    ("table: select * from orders", "table must name a table or a view"),
+    ("customers: {table: \"(SELECT 1) AS c\"}", "table must name a table or a view"),
+])
+def test_a_database_key_mistyped_or_a_query_for_a_table_says_what_to_write(tmp_path, line, said):
+    # a key's name is no secret: its mistake is said as anywhere in the params (it said only "extra inputs are
+    # not permitted"); a query written for the table passed `check` and failed with "no table ... (tables there: none)"
+    text = f"source:\n  kind: database\n  database:\n    url: postgresql://ana@db.local/shop\n    {line}\n"
+    with pytest.raises(ParamsError) as err:
+        load_params(write(tmp_path, text))
+    assert said in str(err.value)
+    text = "source:\n  kind: database\n  database:\n    url: postgresql://ana@db.local/shop\n    table: My Orders\n"
+    assert load_params(write(tmp_path, text)).source.database.table == "My Orders"  # a quoted name with a blank
+
+
 def test_column_map_naming_a_column_twice_is_refused(tmp_path):
     text = ("source:\n  kind: file\n  transactions:\n    path: x.csv\n"
             "    columns: {customer_id: 客户ID, order_id: 客户ID, amount: 金额, ordered_at: 下单时间}\n")

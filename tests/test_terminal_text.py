@@ -35,6 +35,11 @@ def english_left(line: str) -> list[str]:
 # each line as the code writes it (segkit/report/runner.py, segkit/cli.py, segkit/monthly/backfill.py,
 # segkit/intake/sources.py, segkit/intake/cleaning.py, segkit/params.py)
 LINES = [
+    "error: p.yaml: unknown key 'source.database.query'; segkit reads a table or a view: create a view of the query "
+    "in the database (CREATE VIEW shop.lines AS SELECT ...) and name it in source.database.table (allowed here: "
+    "columns, customers, password_env, surveys, table, url)",
+    "error: p.yaml: source.database: table must name a table or a view (table, or schema.table), not a query; to read "
+    "a query, create a view of it in the database (CREATE VIEW shop.lines AS SELECT ...) and name the view here",
     # a database source: each line as segkit/intake/sources.py and cleaning.py write it, some inside a
     # notebook's failure (which adds "; the executed notebook is at ...")
     "error: 01_cleaning: cannot connect to the database at localhost:55433/shopdb as analyst (connection failed: "
