@@ -344,3 +344,17 @@ def test_a_view_whose_cast_fails_on_a_value_is_one_message_naming_the_table(anal
     with pytest.raises(DataError, match=r"CAST\(replace\(replace\(total_text, '\$', ''\), ',', ''\) AS numeric\)"):
         load_source(Source(kind="database", database=database(analyst_env, table="priced",
                                                               columns={**COLUMNS, "amount": "total_text"})))
+
+
+def test_an_empty_table_is_said_as_a_table_not_a_file(analyst_env, tmp_path):
+    from segkit.intake.cleaning import NoTransactions, clean_and_save
+
+    with analyst_env.connect("shop") as con:
+        con.execute("CREATE TABLE IF NOT EXISTS orders_empty AS SELECT * FROM orders WHERE false")
+        con.execute("GRANT SELECT ON orders_empty TO analyst")
+    intake = load_source(Source(kind="database", database=database(analyst_env, table="orders_empty", customers=None,
+                                                                    surveys=None)))
+    with pytest.raises(NoTransactions) as error:
+        clean_and_save(intake, tmp_path / "data", as_of=AS_OF)
+    assert str(error.value) == ("database table orders_empty: there are no transactions: the table holds no rows; "
+                                "check the table or view the params name, and that this user may see its rows")

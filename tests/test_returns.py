@@ -682,3 +682,16 @@ def test_a_cancellation_larger_than_what_its_order_kept_leaves_with_the_line_set
     assert f.loc["K1", "revenue"] == pytest.approx(120.00) and f.loc["K2", "revenue"] == pytest.approx(15.00)
     reasons = result.quarantine.set_index("source_row")["reason"].to_dict()
     assert reasons == {4: "unreadable_amount", 5: "return_of_set_aside", 7: "unreadable_amount"}
+
+
+def test_the_quarantine_shows_a_cancellation_as_it_came_in_not_as_netted(tmp_path):
+    # O2 cancelled in full by CO2: both set aside (refunded_order); netting had given CO2 O2's number and date,
+    # so a data owner tracing row 4 found a line the source does not hold (a database keeps no raw_ columns)
+    text = ("order,customer,date,amount\nO1,K1,2024-05-02,100.00\nO2,K1,2024-05-05,30.00\n"
+            "CO2,K1,2024-05-09,-30.00\n")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount"}
+    result = clean(source(tmp_path, text, columns), order_prefix="C")
+    aside = result.quarantine.set_index("source_row")
+    assert aside["reason"].to_dict() == {3: "refunded_order", 4: "refunded_order"}
+    assert aside.loc[4, "order_id"] == "CO2" and aside.loc[4, "ordered_at"] == pd.Timestamp("2024-05-09")
+    assert aside.loc[3, "order_id"] == "O2" and aside.loc[3, "ordered_at"] == pd.Timestamp("2024-05-05")

@@ -35,6 +35,8 @@ def english_left(line: str) -> list[str]:
 # each line as the code writes it (segkit/report/runner.py, segkit/cli.py, segkit/monthly/backfill.py,
 # segkit/intake/sources.py, segkit/intake/cleaning.py, segkit/params.py)
 LINES = [
+    "error: 01_cleaning: database table shop.empty: there are no transactions: the table holds no rows; check the "
+    "table or view the params name, and that this user may see its rows",
     "error: p.yaml: unknown key 'source.database.query'; segkit reads a table or a view: create a view of the query "
     "in the database (CREATE VIEW shop.lines AS SELECT ...) and name it in source.database.table (allowed here: "
     "columns, customers, password_env, surveys, table, url)",

@@ -338,6 +338,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
+        from segkit.intake.engines import runs_in_duckdb
+
+        if not runs_in_duckdb(table):  # a database's table or view, or Spark's
+            raise NoTransactions("there are no transactions: the table holds no rows; check the table or view the "
+                                 "params name, and that this user may see its rows")
         raise NoTransactions("there are no transactions: the source holds no rows (a file with only its header?); "
                              "export the data again, or check the file or table the params name")
     # As-of: given, or the latest date of the rows that can be used once the date typos are set
@@ -1264,7 +1269,11 @@ def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None, headers: dic
     the source's), the names the details use, for `quarantine_sample` (and `segkit.i18n.detail_text`)."""
     shown = ["source_row", "reason", "detail", *[c for c in OUTPUT_COLUMNS[1:] if c in judged.columns]]
     aside = judged.filter(judged.outcome == "set_aside")
-    aside = to_frame(aside.mutate(amount=aside.amount.cast("float64")).select(shown).order_by("source_row"))
+    own = {}
+    if "return_document" in judged.columns:  # a cancellation as it came in, not as netted into its purchase
+        own = {"order_id": aside.return_document.coalesce(aside.order_id),
+               "ordered_at": aside.returned_at.coalesce(aside.ordered_at)}
+    aside = to_frame(aside.mutate(amount=aside.amount.cast("float64"), **own).select(shown).order_by("source_row"))
     if originals is not None:
         aside = aside.merge(originals, on="source_row", how="left", validate="one_to_one")
     aside = aside.reset_index(drop=True)
@@ -1420,20 +1429,21 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         raise NoTransactions(f"{intake.origin}: {err}") from None
     except RoundedIds as err:
         raise RoundedIds(f"{intake.origin}: {err}") from None
+    except NoCleanRows as err:
+        save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
+        raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result,
+                          data_start=err.data_start) from None
     except Exception as err:
         if not type(err).__module__.startswith("psycopg"):
             raise
         from segkit.intake.sources import first_line
+
         # the database stopped a query over its rows: a value that does not fit the view's cast, a view that
         # fails, a lost connection; said with the table, not as a crash of the notebook cell
         raise DataError(f"{intake.origin}: the database stopped segkit's query of the transactions "
                         f"({type(err).__name__}: {first_line(err)[:300]}); check the table or view source.database "
                         "names: a cast in a view fails on a value it cannot read (e.g. a currency sign in a text "
                         "amount), or the connection was lost") from None
-    except NoCleanRows as err:
-        save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
-        raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result,
-                          data_start=err.data_start) from None
     why = nobody_scored(result)
     if why:  # one clear message here, not a crash in 02_rfm or 04_clustering
         save_stage(data_dir, quarantine=result.quarantine, ledger=result.ledger,
