@@ -50,6 +50,7 @@ def t(key: str, lang: str, **values) -> str:
         raise KeyError(f"no text for {key!r} in {lang!r}: add it to segkit/locale/messages.yaml (or its area's messages_<area>.yaml)") from None
     if not values:
         return template
+    values = in_language(values, lang)
     if lang != "zh":
         return template.format(**values)
     formatter = string.Formatter()
@@ -61,6 +62,13 @@ def t(key: str, lang: str, **values) -> str:
             shown.append(formatter.format_field(value, formatter.vformat(spec, (), values) if spec else ""))
     literals = close_gaps(literals, shown)
     return "".join(literal + (shown[i] if i < len(shown) else "") for i, literal in enumerate(literals))
+
+
+def in_language(values: dict, lang: str) -> dict:
+    """`values` with each value given per language (a dict of LANGUAGES, e.g. a system's name
+    {"en": "Taobao/Tmall", "zh": "淘宝/天猫"}, as a language-neutral note holds it) taken in `lang`."""
+    return {name: value[lang] if isinstance(value, dict) and value and set(value) <= set(LANGUAGES) else value
+            for name, value in values.items()}
 
 
 # Chinese sets no blank between two Chinese words, nor beside a full-width mark or a Chinese quote;

@@ -392,7 +392,7 @@ def test_an_export_read_without_its_preset_gets_a_note_naming_it(tmp_path):
     params = write_params(tmp_path, {"kind": "file", "transactions": {"path": "orders_export.csv", "columns": columns}})
     intake = load_source(load_params(params).source, params)
     result = clean_transactions(connect(), intake.transactions, as_of=AS_OF)
-    assert {"key": "preset_hint", "preset": "shopify_orders", "system": "Shopify", "system_zh": "Shopify"} in result.notes
+    assert {"key": "preset_hint", "preset": "shopify_orders", "system": {"en": "Shopify", "zh": "Shopify"}} in result.notes
     from segkit.i18n import note_message, t
 
     key, values = note_message(next(n for n in result.notes if n["key"] == "preset_hint"))

@@ -652,7 +652,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         from segkit.intake.presets import load_preset
 
         hint = load_preset(transactions.attrs["preset_hint"])
-        notes.append({"key": "preset_hint", "preset": hint.name, "system": hint.system, "system_zh": hint.system_zh})
+        notes.append({"key": "preset_hint", "preset": hint.name, "system": {"en": hint.system, "zh": hint.system_zh}})
     for column in ("amount", "unit_price"):
         note = other_currency_note(parsed[column], tx[column], named(column),
                                    currency_code) if column in parsed else None

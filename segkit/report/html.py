@@ -89,6 +89,9 @@ def render_markdown(template: str, lang: str = "en", **values) -> str:
     """
     from markdown_it import MarkdownIt
 
+    from segkit.i18n import in_language
+
+    values = in_language(values, lang)
     literals, shown, tokens = [], [], []
     for number, (literal, field, spec, conversion) in enumerate(string.Formatter().parse(template)):
         literals.append(literal)
