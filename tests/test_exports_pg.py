@@ -150,3 +150,79 @@ def test_a_report_whose_write_back_fails_keeps_its_pages_and_files_and_says_how_
                                           "postgres_table": "by_report"}})
     assert _write_back(folder, writer, said.append) is None
     assert rows(env, "SELECT count(*) FROM segkit.by_report") == [(9,)]
+
+
+# ---------------------------------------------------------------- next month's write-back
+
+def as_role(pg, role: str, query: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=pg.port, user=role, password=pg.password, dbname="shop",
+                         autocommit=True) as con:
+        return con.execute(query).fetchall()
+
+
+def test_next_months_write_keeps_the_table_the_rights_on_it_and_the_views_that_read_it(env):
+    """A BI role granted SELECT and a view on the table (what BI tools are given) still read it after the
+    next write with the same columns: the same table (oid), its rows replaced, its index kept."""
+    write_postgres(frame(), db(env, "writer"), "segkit", "customer_segments", comment="run 1")
+    with env.connect("shop") as con:
+        con.execute("GRANT SELECT ON segkit.customer_segments TO reader")
+        con.execute("CREATE VIEW public.bi_m AS SELECT * FROM segkit.customer_segments")
+        con.execute("GRANT SELECT ON public.bi_m TO reader")
+        con.execute("CREATE INDEX bi_by_segment ON segkit.customer_segments (segment)")
+    oid = rows(env, "SELECT 'segkit.customer_segments'::regclass::oid")
+    write_postgres(frame().head(4), db(env, "writer"), "segkit", "customer_segments", comment="run 2")
+    assert as_role(env, "reader", "SELECT count(*) FROM segkit.customer_segments") == [(4,)]
+    assert as_role(env, "reader", "SELECT count(*) FROM public.bi_m") == [(4,)]
+    assert rows(env, "SELECT 'segkit.customer_segments'::regclass::oid") == oid
+    assert rows(env, "SELECT obj_description('segkit.customer_segments'::regclass)") == [("run 2",)]
+    assert rows(env, "SELECT count(*) FROM pg_indexes WHERE indexname = 'bi_by_segment'") == [(1,)]
+    # a write that fails halfway leaves the rows and the rights as they were
+    broken = frame().assign(customer_id=lambda f: f["customer_id"].where(f.index != 5, "bad\x00id"))
+    with pytest.raises(ExportError, match="writing segkit.customer_segments failed and the database kept what it had"):
+        write_postgres(broken, db(env, "writer"), "segkit", "customer_segments")
+    assert as_role(env, "reader", "SELECT count(*) FROM public.bi_m") == [(4,)]
+
+
+def test_a_table_with_other_columns_is_made_anew_with_the_rights_others_had_on_it(env):
+    """An earlier segkit's table (fewer columns) is dropped and created with the new columns; the rights
+    given on it, the table's and a column's, with their grant option, are given again."""
+    narrow = frame().drop(columns=["clv", "p_alive"])
+    write_postgres(narrow, db(env, "writer"), "segkit", "widened")
+    with env.connect("shop") as con:
+        con.execute("GRANT SELECT ON segkit.widened TO reader WITH GRANT OPTION")
+        con.execute("GRANT SELECT (customer_id, segment) ON segkit.widened TO locked")
+    write_postgres(frame(), db(env, "writer"), "segkit", "widened")
+    assert as_role(env, "reader", "SELECT count(clv) FROM segkit.widened") == [(8,)]
+    assert as_role(env, "locked", "SELECT count(segment) FROM segkit.widened") == [(9,)]
+    assert rows(env, "SELECT has_table_privilege('reader', 'segkit.widened', 'SELECT WITH GRANT OPTION'), "
+                     "has_column_privilege('locked', 'segkit.widened', 'customer_id', 'SELECT'), "
+                     "has_column_privilege('locked', 'segkit.widened', 'clv', 'SELECT')") == [(True, True, False)]
+
+
+def test_a_view_on_a_table_whose_columns_change_keeps_the_old_table_and_is_named_with_what_to_do(env):
+    write_postgres(frame().drop(columns=["clv"]), db(env, "writer"), "segkit", "viewed")
+    with env.connect("shop") as con:
+        con.execute("CREATE VIEW public.bi_v AS SELECT customer_id, segment FROM segkit.viewed")
+        con.execute("CREATE MATERIALIZED VIEW public.bi_mv AS SELECT count(*) AS customers FROM segkit.viewed")
+    with pytest.raises(ExportError) as caught:
+        write_postgres(frame(), db(env, "writer"), "segkit", "viewed")
+    message = str(caught.value)
+    assert message.startswith("cannot write segkit.viewed: the materialized view public.bi_mv, the view public.bi_v "
+                              "depend on it, and segkit must drop the table and create it anew, as its columns changed "
+                              "(added columns: clv); the old table is kept.")
+    assert "(`DROP MATERIALIZED VIEW public.bi_mv`; `DROP VIEW public.bi_v`)" in message
+    assert "may create tables" not in message
+    assert rows(env, "SELECT count(*) FROM public.bi_v") == [(9,)]
+    assert rows(env, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'segkit' "
+                     "AND table_name = 'viewed' AND column_name = 'clv'") == [(0,)]
+
+
+def test_a_target_that_is_a_view_is_refused_by_what_it_is(env):
+    with env.connect("shop") as con:
+        con.execute("CREATE VIEW segkit.a_view AS SELECT 1 AS x")
+        con.execute("ALTER VIEW segkit.a_view OWNER TO writer")
+    with pytest.raises(ExportError, match="cannot write segkit.a_view: it is a view, not a table; choose another "
+                                          "exports.postgres_table"):
+        write_postgres(frame(), db(env, "writer"), "segkit", "a_view")
