@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pg_server import start_server
+from segkit.i18n import t
 from segkit.params import Database
 from segkit.report.exports import ExportError, write_postgres
 from test_exports import NASTY, frame
@@ -226,3 +227,22 @@ def test_a_target_that_is_a_view_is_refused_by_what_it_is(env):
     with pytest.raises(ExportError, match="cannot write segkit.a_view: it is a view, not a table; choose another "
                                           "exports.postgres_table"):
         write_postgres(frame(), db(env, "writer"), "segkit", "a_view")
+
+
+def test_column_comments_are_in_the_runs_language(env, tmp_path):
+    from segkit.report.exports import export_run_folder
+    from test_exports import fake_run
+
+    write_postgres(frame("zh"), db(env, "writer"), "segkit", "zh_direct", lang="zh")
+    assert rows(env, "SELECT col_description('segkit.zh_direct'::regclass, 1)") == [(t("exports.desc.customer_id",
+                                                                                        "zh"),)]
+    # `segkit export` of a zh run: the comments in the run's language, as its labels
+    source = {"kind": "database", "database": {"url": env.url("writer", "shop"), "password_env": PASSWORD_ENV,
+                                               "table": "orders"}}
+    folder = fake_run(tmp_path, lang="zh", source=source,
+                      exports={"formats": ["postgres"], "postgres_schema": "segkit", "postgres_table": "zh_run"})
+    assert export_run_folder(folder) == ["segkit.zh_run"]
+    assert rows(env, "SELECT col_description('segkit.zh_run'::regclass, a.attnum) FROM pg_attribute a "
+                     "WHERE a.attrelid = 'segkit.zh_run'::regclass AND a.attname = 'segment_name'") == [
+        (t("exports.desc.segment_name", "zh"),)]
+    assert ("冠军客户",) in rows(env, "SELECT DISTINCT segment_name FROM segkit.zh_run")

@@ -1045,11 +1045,11 @@ _PG_TYPES = {"text": "text", "integer": "bigint", "number": "double precision", 
 
 
 def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: str,
-                   comment: str = "") -> str:
+                   comment: str = "", lang: str = "en") -> str:
     """Write the frame (code names, typed) to `schema`.`table` in the database of `database` (the
     run's source), in one transaction: readers see the old rows or the new ones, never a half-written
     table, and a failure leaves the old table as it was. Returns "schema.table". The columns are
-    commented with their descriptions, the table with `comment`.
+    commented with their descriptions in `lang` ("en" or "zh"), the table with `comment`.
 
     A table of that name with the same columns (names and types, in order) keeps being the same
     table: its rows are replaced (TRUNCATE, then COPY), so the rights others were given on it, the
@@ -1062,6 +1062,8 @@ def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: 
     the role's to replace, and the target is none of the source's tables (source.database.table,
     customers, surveys), so the data the run read is never overwritten.
     """
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
     try:
         import psycopg
         from psycopg import sql
@@ -1117,7 +1119,7 @@ def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: 
                 for column in frame.columns:
                     if column in COLUMNS:
                         con.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
-                            name, sql.Identifier(column), sql.Literal(t(f"exports.desc.{column}", "en"))))
+                            name, sql.Identifier(column), sql.Literal(t(f"exports.desc.{column}", lang))))
     except ExportError:
         raise
     except psycopg.errors.DependentObjectsStillExist as err:  # of a kind `_existing_table` does not look for
@@ -1861,7 +1863,8 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
     if "postgres" in chosen:
         comment = f"segkit export of run {run['run']}, data up to {as_of}"
         done["postgres"] = write_postgres(frame if table is None else _frame_of(table), params.source.database,
-                                          settings.postgres_schema, settings.postgres_table, comment=comment)
+                                          settings.postgres_schema, settings.postgres_table, comment=comment,
+                                          lang=params.lang)
     written = [done[key] for key in ("csv", "moved", "aside", "parquet", "xlsx", "postgres") if key in done]
     return written
 
