@@ -1221,8 +1221,8 @@ def _grant_again(con, sql, name, old: dict, columns) -> None:
 def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str, database: Database) -> bool:
     """Refuse (ExportError) what the write-back may not do; True when the schema must be created."""
     target = f"{schema}.{table}"
-    advice = (f"ask the database's administrator to run GRANT USAGE, CREATE ON SCHEMA {schema} TO {user} (and "
-              f"ALTER ROLE {user} SET default_transaction_read_only = off if it is set), or remove postgres from "
+    advice = (f"ask the database's administrator to run `GRANT USAGE, CREATE ON SCHEMA {schema} TO {user}` (and "
+              f"`ALTER ROLE {user} SET default_transaction_read_only = off` if it is set), or remove postgres from "
               "exports.formats")
     if read_only:
         raise ExportError(f"cannot write {target}: the database role {user} may only read here (its sessions are "
@@ -1238,8 +1238,8 @@ def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str,
         allowed = con.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]
         if not allowed:
             raise ExportError(f"cannot write {target}: schema {schema} does not exist and the database role {user} "
-                              f"may not create it; ask the database's administrator to run CREATE SCHEMA {schema} "
-                              f"AUTHORIZATION {user}, or remove postgres from exports.formats")
+                              f"may not create it; ask the database's administrator to run `CREATE SCHEMA {schema} "
+                              f"AUTHORIZATION {user}`, or remove postgres from exports.formats")
     quoted = sql.Identifier(schema, table).as_string(con)
     target_oid = con.execute("SELECT to_regclass(%s)::oid", [quoted]).fetchone()[0]
     sources = [database.table] + [spec.table for spec in (database.customers, database.surveys) if spec is not None]
@@ -1258,9 +1258,10 @@ def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str,
                                [target_oid]).fetchone()[0]
         if not owner_ok:
             owner = con.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s", [target_oid]).fetchone()[0]
-            raise ExportError(f"cannot replace {target}: it belongs to the role {owner}, and {user} may only read it; "
-                              f"drop it or give it to {user} (ALTER TABLE {target} OWNER TO {user}), or choose another "
-                              "exports.postgres_table")
+            # the name may be another team's table: choosing another name is the safe advice, the ownership second
+            raise ExportError(f"cannot replace {target}: it belongs to the role {owner}, not to {user}; choose another "
+                              f"exports.postgres_table for segkit's table, or, if {target} is segkit's own from an "
+                              f"earlier run, have its owner give it to {user} (`ALTER TABLE {target} OWNER TO {user}`)")
     return not exists
 
 
