@@ -147,8 +147,10 @@ def test_a_report_whose_write_back_fails_keeps_its_pages_and_files_and_says_how_
     said = []
     reason = _write_back(folder, params, said.append)
     assert "the database role reader may only read in schema segkit" in reason
+    assert reason.endswith("or remove postgres from exports.formats")  # whole: its advice is at its end
     assert said[0] == "writing back to PostgreSQL: segkit.by_report"
     assert f"run `segkit export {folder} --format postgres`" in said[-1] and "the report and its files are good" in said[-1]
+    assert reason in said[-1]
     writer = validate_params({"run_name": "tiny", "source": {**source, "database": {**source["database"],
                                                                                     "url": env.url("writer", "shop")}},
                               "exports": {"formats": ["postgres"], "postgres_schema": "segkit",
@@ -250,3 +252,41 @@ def test_column_comments_are_in_the_runs_language(env, tmp_path):
                      "WHERE a.attrelid = 'segkit.zh_run'::regclass AND a.attname = 'segment_name'") == [
         (t("exports.desc.segment_name", "zh"),)]
     assert ("冠军客户",) in rows(env, "SELECT DISTINCT segment_name FROM segkit.zh_run")
+
+
+def test_segkit_report_whose_write_back_fails_exits_2_with_the_whole_message(env, tmp_path, monkeypatch):
+    """A cron job sees that the CRM table is stale: the report is kept (its index on stdout), the command
+    exits 2, and its last line says the whole reason, what to do and the command that writes it again. The
+    notebooks are left out (a fake run folder), the write-back is the runner's own."""
+    lang = "en"
+    from typer.testing import CliRunner
+
+    from conftest import write_params
+    from segkit.cli import app
+    from segkit.params import validate_params
+    from segkit.report import runner
+    from test_exports import fake_run
+
+    source = {"kind": "database", "database": {"url": env.url("reader", "shop"), "password_env": PASSWORD_ENV,
+                                               "table": "orders"}}
+    exports = {"formats": ["csv", "postgres"], "postgres_schema": "segkit", "postgres_table": "by_cli"}
+
+    def report_without_notebooks(params_path, progress=lambda message: None, **_):
+        folder = fake_run(tmp_path, lang=lang, source=source, exports=exports)
+        params = validate_params({"run_name": "tiny", "lang": lang, "source": source, "exports": exports})
+        failed = runner._write_back(folder, params, progress)
+        progress(f"report ready: {folder / 'index.html'}")
+        return runner.RunResult(folder, {}, {"total": 1.0}, None, failed)
+
+    monkeypatch.setattr(runner, "run_report", report_without_notebooks)
+    params = write_params(tmp_path, "tiny", lang=lang)
+    result = CliRunner().invoke(app, ["report", "--params", str(params), "--out", str(tmp_path / "reports")])
+    assert result.exit_code == 2, result.output
+    folder = tmp_path / "run"
+    lines = result.output.strip().splitlines()
+    assert str(folder / "index.html") in lines
+    last = lines[-1]
+    assert last.startswith("error: the write-back to PostgreSQL failed: cannot write segkit.by_cli: the database "
+                           "role reader may only read in schema segkit")
+    assert last.endswith("or remove postgres from exports.formats; the report and its files are good: once that "
+                         f"is fixed, run `segkit export {folder} --format postgres`")
