@@ -2,16 +2,18 @@
 exports of the shared English report (`en_run`)."""
 
 import json
+import re
 import secrets
 
 import pandas as pd
 import pytest
 
 from pg_server import start_server
-from segkit.i18n import t
+from segkit.i18n import t, terminal_text
 from segkit.params import Database
-from segkit.report.exports import ExportError, write_postgres
+from segkit.report.exports import COLUMNS, ExportError, write_postgres
 from test_exports import NASTY, frame
+from test_terminal_text import english_left
 
 pytestmark = pytest.mark.slow
 
@@ -104,6 +106,7 @@ def test_a_table_of_another_role_is_not_replaced(env):
     message = str(caught.value)
     assert message.index("choose another exports.postgres_table") < message.index(
         "`ALTER TABLE segkit.theirs OWNER TO writer`") and "drop it" not in message
+    said_in_chinese(message)
 
 
 def test_the_source_table_is_never_the_target(env):
@@ -169,6 +172,16 @@ def as_role(pg, role: str, query: str) -> list[tuple]:
         return con.execute(query).fetchall()
 
 
+def said_in_chinese(message: str) -> str:
+    """The message as a zh run's terminal says it, checked for English left over besides the database's own
+    words (原话), SQL types, the export's column names and the roles and schemas of these tests."""
+    zh = terminal_text(f"error: {message}", "zh")
+    kept = re.sub(r"原话：[^）]*|\b(?:reader|writer|locked|elsewhere|bigint|text|double precision|date|boolean|"
+                  rf"TRUNCATE|PostgreSQL|psycopg|pip|postgres|public|{'|'.join(COLUMNS)})\b", "", zh)
+    assert english_left(kept) == [], zh
+    return zh
+
+
 def test_next_months_write_keeps_the_table_the_rights_on_it_and_the_views_that_read_it(env):
     """A BI role granted SELECT and a view on the table (what BI tools are given) still read it after the
     next write with the same columns: the same table (oid), its rows replaced, its index kept."""
@@ -221,6 +234,8 @@ def test_a_view_on_a_table_whose_columns_change_keeps_the_old_table_and_is_named
                               "(added columns: clv); the old table is kept.")
     assert "(`DROP MATERIALIZED VIEW public.bi_mv`; `DROP VIEW public.bi_v`)" in message
     assert "may create tables" not in message
+    zh = said_in_chinese(message)
+    assert "物化视图 public.bi_mv, 视图 public.bi_v 依赖于这张表" in zh and "新增的列：clv" in zh
     assert rows(env, "SELECT count(*) FROM public.bi_v") == [(9,)]
     assert rows(env, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'segkit' "
                      "AND table_name = 'viewed' AND column_name = 'clv'") == [(0,)]
@@ -231,8 +246,23 @@ def test_a_target_that_is_a_view_is_refused_by_what_it_is(env):
         con.execute("CREATE VIEW segkit.a_view AS SELECT 1 AS x")
         con.execute("ALTER VIEW segkit.a_view OWNER TO writer")
     with pytest.raises(ExportError, match="cannot write segkit.a_view: it is a view, not a table; choose another "
-                                          "exports.postgres_table"):
+                                          "exports.postgres_table") as caught:
         write_postgres(frame(), db(env, "writer"), "segkit", "a_view")
+    assert "它是视图，不是表" in said_in_chinese(str(caught.value))
+
+
+def test_the_messages_of_a_role_that_may_not_write_are_said_in_chinese(env):
+    for role, schema in (("reader", "segkit"), ("locked", "segkit"), ("reader", "elsewhere")):
+        with pytest.raises(ExportError) as caught:
+            write_postgres(frame(), db(env, role), schema, "zh_said")
+        said_in_chinese(str(caught.value))
+    with pytest.raises(ExportError) as caught:
+        write_postgres(frame(), db(env, "writer"), "public", "orders")
+    said_in_chinese(str(caught.value))
+    broken = frame().assign(customer_id=lambda f: f["customer_id"].where(f.index != 5, "bad\x00id"))
+    with pytest.raises(ExportError) as caught:
+        write_postgres(broken, db(env, "writer"), "segkit", "zh_said")
+    assert "数据库保留了原有内容" in said_in_chinese(str(caught.value))
 
 
 def test_column_comments_are_in_the_runs_language(env, tmp_path):
@@ -254,11 +284,11 @@ def test_column_comments_are_in_the_runs_language(env, tmp_path):
     assert ("冠军客户",) in rows(env, "SELECT DISTINCT segment_name FROM segkit.zh_run")
 
 
-def test_segkit_report_whose_write_back_fails_exits_2_with_the_whole_message(env, tmp_path, monkeypatch):
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_segkit_report_whose_write_back_fails_exits_2_with_the_whole_message(env, tmp_path, monkeypatch, lang):
     """A cron job sees that the CRM table is stale: the report is kept (its index on stdout), the command
-    exits 2, and its last line says the whole reason, what to do and the command that writes it again. The
-    notebooks are left out (a fake run folder), the write-back is the runner's own."""
-    lang = "en"
+    exits 2, and its last line says the whole reason, what to do and the command that writes it again, in
+    the run's language. The notebooks are left out (a fake run folder), the write-back is the runner's own."""
     from typer.testing import CliRunner
 
     from conftest import write_params
@@ -286,7 +316,14 @@ def test_segkit_report_whose_write_back_fails_exits_2_with_the_whole_message(env
     lines = result.output.strip().splitlines()
     assert str(folder / "index.html") in lines
     last = lines[-1]
-    assert last.startswith("error: the write-back to PostgreSQL failed: cannot write segkit.by_cli: the database "
-                           "role reader may only read in schema segkit")
-    assert last.endswith("or remove postgres from exports.formats; the report and its files are good: once that "
-                         f"is fixed, run `segkit export {folder} --format postgres`")
+    if lang == "en":
+        assert last.startswith("error: the write-back to PostgreSQL failed: cannot write segkit.by_cli: the database "
+                               "role reader may only read in schema segkit")
+        assert last.endswith("or remove postgres from exports.formats; the report and its files are good: once that "
+                             f"is fixed, run `segkit export {folder} --format postgres`")
+    else:
+        assert last.startswith("错误：写回 PostgreSQL 失败：无法写入 segkit.by_cli：数据库角色 reader 在模式 segkit 中只能读取")
+        assert last.endswith(f"请运行 `segkit export {folder} --format postgres`")
+        for line in lines:
+            if line != str(folder / "index.html"):
+                said_in_chinese(terminal_text(line, "zh").removeprefix("错误："))
