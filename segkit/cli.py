@@ -184,7 +184,8 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
     """Run all the notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
 
     A failed run leaves the last good report in place and keeps what it made in reports/<run>.failed/.
-    A run name that already has a good report is refused unless --force is given.
+    A run name that already has a good report is refused unless --force is given. A failed write-back to
+    PostgreSQL keeps the report and exits with 2, saying how to write the table again.
     """
     _state["debug"] = _state["debug"] or debug
     _use_lang(params, set_)
@@ -198,6 +199,12 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
                                 notebooks_dir=notebooks, pdf=pdf, force=force, progress=_say)
     finally:
         signal.signal(signal.SIGTERM, before)
+    if result.write_back is not None:
+        # the report stands (its path on stdout), but the database table is stale: a cron job must see it
+        from segkit.report.runner import write_back_message
+
+        typer.echo(str(result.folder / "index.html"))
+        _fail(write_back_message(result.folder, result.write_back))
     _say(f"done in {result.timings['total']:.1f} s: open {result.folder / 'index.html'}", "green")
     typer.echo(str(result.folder / "index.html"))
 

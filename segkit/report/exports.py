@@ -13,8 +13,9 @@ label in the run's language. The writers put it where people and systems read it
   describes every column in English and Chinese;
 - `customers.parquet`: the same rows under the code names, typed (text, integers, numbers, dates,
   true/false), for Tableau, Power BI and Looker Studio;
-- with a PostgreSQL source, `postgres_schema.postgres_table` in that database, created or replaced
-  in one transaction, after checking that the role may write there and that it is not a source table.
+- with a PostgreSQL source, `postgres_schema.postgres_table` in that database, created, or its rows
+  replaced (the same table, so the rights others hold on it and the views that read it stay), in one
+  transaction, after checking that the role may write there and that it is not a source table.
 
 Text cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are neutralised in the CSV
 by a leading single quote (OWASP, "CSV Injection"), so a spreadsheet never runs a customer's name as a
@@ -1044,16 +1045,25 @@ _PG_TYPES = {"text": "text", "integer": "bigint", "number": "double precision", 
 
 
 def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: str,
-                   comment: str = "") -> str:
+                   comment: str = "", lang: str = "en") -> str:
     """Write the frame (code names, typed) to `schema`.`table` in the database of `database` (the
-    run's source), creating or replacing it in one transaction: readers see the old table or the
-    new one, never a half-written one, and a failure leaves the old table. Returns "schema.table".
+    run's source), in one transaction: readers see the old rows or the new ones, never a half-written
+    table, and a failure leaves the old table as it was. Returns "schema.table". The columns are
+    commented with their descriptions in `lang` ("en" or "zh"), the table with `comment`.
+
+    A table of that name with the same columns (names and types, in order) keeps being the same
+    table: its rows are replaced (TRUNCATE, then COPY), so the rights others were given on it, the
+    views that read it and its indexes stay. A table with other columns (an earlier segkit's, other
+    formats) is dropped and created anew with the rights the old one had granted again; when views
+    (or other tables' foreign keys) depend on it, it is kept and one `ExportError` names them.
 
     Checked first, each with one `ExportError` that says what to do: the session is not read-only,
     the role may create in the schema (or may create the schema), an existing table of that name is
     the role's to replace, and the target is none of the source's tables (source.database.table,
     customers, surveys), so the data the run read is never overwritten.
     """
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
     try:
         import psycopg
         from psycopg import sql
@@ -1072,48 +1082,147 @@ def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: 
         reason = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, password)
         raise ExportError(f"cannot connect to the database at {args.get('host')}:{args.get('port')} to write "
                           f"{target} ({reason[:300]}); check source.database.url and that the server runs") from None
+    wanted = [(column, _PG_TYPES[COLUMNS.get(column, "text")]) for column in frame.columns]
     try:
         with con:
             # the session as the role gets it: a role set read-only (default_transaction_read_only) stays so
             user, read_only = con.execute("SELECT current_user, current_setting('transaction_read_only')").fetchone()
             new_schema = _check_target(con, sql, user, read_only == "on", schema, table, database)
             con.rollback()
-            columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_PG_TYPES[COLUMNS.get(c, "text")]))
-                                         for c in frame.columns)
             name = sql.Identifier(schema, table)
             with con.transaction():
                 if new_schema:  # CREATE SCHEMA IF NOT EXISTS would need the database's CREATE right even when it exists
                     con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-                con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(name))
-                con.execute(sql.SQL("CREATE TABLE {} ({})").format(name, columns))
+                old = _existing_table(con, sql, name, target)
+                if old is not None and old["columns"] == wanted:
+                    # the same table: its rows replaced, its rights, views, indexes and oid kept
+                    _refuse_dependents(old, target, "empty the table (TRUNCATE) to replace its rows",
+                                       foreign_keys_only=True)
+                    con.execute(sql.SQL("TRUNCATE {}").format(name))
+                else:
+                    if old is not None:
+                        changes = _column_changes(old["columns"], wanted)
+                        _refuse_dependents(old, target,
+                                           f"drop the table and create it anew, as its columns changed ({changes})")
+                        con.execute(sql.SQL("DROP TABLE {}").format(name))
+                    con.execute(sql.SQL("CREATE TABLE {} ({})").format(name, sql.SQL(", ").join(
+                        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(kind)) for c, kind in wanted)))
+                    if old is not None:
+                        _grant_again(con, sql, name, old, frame.columns)
                 with con.cursor() as cursor:
                     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
                         name, sql.SQL(", ").join(map(sql.Identifier, frame.columns)))
                     with cursor.copy(copy_sql) as copy:
                         for row in _cells(frame):
                             copy.write_row(row)
-                if comment:
-                    con.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(name, sql.Literal(comment)))
+                con.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(name, sql.Literal(comment or None)))
                 for column in frame.columns:
                     if column in COLUMNS:
                         con.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
-                            name, sql.Identifier(column), sql.Literal(t(f"exports.desc.{column}", "en"))))
+                            name, sql.Identifier(column), sql.Literal(t(f"exports.desc.{column}", lang))))
     except ExportError:
         raise
+    except psycopg.errors.DependentObjectsStillExist as err:  # of a kind `_existing_table` does not look for
+        detail = scrub(" ".join((err.diag.message_detail or "").split()), password)
+        raise ExportError(f"cannot replace {target}: other objects depend on it ({detail[:300]}), and its columns "
+                          f"changed, so it would be dropped; the old table is kept. Drop them (and create them again "
+                          f"afterwards) or choose another exports.postgres_table, then write again") from None
     except psycopg.Error as err:
         reason = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, password)
-        raise ExportError(f"writing {target} failed and the database kept what it had ({reason[:300]}); check that "
-                          f"the role may create tables in schema {schema}") from None
+        raise ExportError(f"writing {target} failed and the database kept what it had ({reason[:300]}); fix what "
+                          "the database names, then write again") from None
     finally:
         con.close()
     return target
 
 
+def _existing_table(con, sql, name, target: str) -> dict | None:
+    """The table `name` as it is, locked until the transaction ends (readers wait for the new rows, as
+    they would for a DROP): its columns [(name, type)] in order, the rights others hold on it (the
+    table's and its columns'), and the objects that depend on it; None when there is none."""
+    found = con.execute("SELECT c.oid, c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
+                        [name.as_string(con)]).fetchone()
+    if found is None:
+        return None
+    oid, kind = found
+    if kind not in ("r", "p"):
+        what = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}.get(kind, "another kind of object")
+        raise ExportError(f"cannot write {target}: it is {what}, not a table; choose another exports.postgres_table")
+    con.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(name))
+    columns = con.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s "
+                          "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", [oid]).fetchall()
+    me = con.execute("SELECT oid FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    # the rights of every role but the one that writes (it owns the new table), PUBLIC's too (grantee 0)
+    grants = con.execute(
+        "SELECT NULL, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, "
+        "a.is_grantable FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = %s AND a.grantee <> %s "
+        "UNION ALL "
+        "SELECT t.attname, CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, "
+        "a.is_grantable FROM pg_attribute t, aclexplode(t.attacl) a WHERE t.attrelid = %s AND t.attnum > 0 AND NOT "
+        "t.attisdropped AND a.grantee <> %s", [oid, me, oid, me]).fetchall()
+    # views and materialized views (through their rewrite rules), and other tables' foreign keys
+    views = con.execute(
+        "SELECT DISTINCT v.relkind, format('%%I.%%I', n.nspname, v.relname) FROM pg_depend d "
+        "JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class "
+        "JOIN pg_namespace n ON n.oid = v.relnamespace WHERE d.classid = 'pg_rewrite'::regclass "
+        "AND d.refclassid = 'pg_class'::regclass AND d.refobjid = %s AND v.oid <> %s ORDER BY 2", [oid, oid]).fetchall()
+    keys = con.execute(
+        "SELECT format('%%I', k.conname), format('%%I.%%I', n.nspname, c.relname) FROM pg_constraint k "
+        "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE k.contype = 'f' AND k.confrelid = %s AND k.conrelid <> %s ORDER BY 2, 1", [oid, oid]).fetchall()
+    return {"columns": [tuple(c) for c in columns], "grants": grants, "views": views, "keys": keys}
+
+
+def _refuse_dependents(old: dict, target: str, doing: str, foreign_keys_only: bool = False) -> None:
+    """One ExportError naming the views and foreign keys that stop segkit from doing `doing` to
+    `target` (a table is dropped only without dependents, and TRUNCATE refuses a table other tables'
+    foreign keys point to), with what to do; nothing when there are none."""
+    views = [] if foreign_keys_only else old["views"]
+    if not views and not old["keys"]:
+        return
+    named = [f"the {'materialized view' if kind == 'm' else 'view'} {view}" for kind, view in views]
+    named += [f"the foreign key {key} of the table {other}" for key, other in old["keys"]]
+    drops = [f"`DROP {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {view}`" for kind, view in views]
+    drops += [f"`ALTER TABLE {other} DROP CONSTRAINT {key}`" for key, other in old["keys"]]
+    depend = "depends" if len(named) == 1 else "depend"
+    them = "it" if len(named) == 1 else "them"
+    raise ExportError(f"cannot write {target}: {', '.join(named)} {depend} on it, and segkit must {doing}; the "
+                      f"old table is kept. Drop {them} ({'; '.join(drops)}), write again and create {them} again "
+                      "for the new table, or choose another exports.postgres_table for segkit's table")
+
+
+def _column_changes(old: list[tuple], new: list[tuple]) -> str:
+    """What differs between the old table's columns and the new ([(name, type)] in order), e.g.
+    "added columns: clv, p_alive; dropped columns: cluster"."""
+    before, after = dict(old), dict(new)
+    parts = []
+    for label, names in (("added columns", [c for c in after if c not in before]),
+                         ("dropped columns", [c for c in before if c not in after]),
+                         ("columns of another type", [f"{c}: {before[c]} → {after[c]}" for c in after
+                                                      if c in before and before[c] != after[c]])):
+        if names:
+            parts.append(f"{label}: {', '.join(names)}")
+    return "; ".join(parts) or "the same columns in another order"
+
+
+def _grant_again(con, sql, name, old: dict, columns) -> None:
+    """Grant on the new table `name` the rights other roles (and PUBLIC) held on the old one: the
+    table's, and those on a column the new table has too."""
+    for column, grantee, privilege, grantable in old["grants"]:
+        if column is not None and column not in columns:
+            continue
+        on = (sql.SQL("{} ({})").format(sql.SQL(privilege), sql.Identifier(column)) if column is not None
+              else sql.SQL(privilege))
+        con.execute(sql.SQL("GRANT {} ON {} TO {}{}").format(
+            on, name, sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee),
+            sql.SQL(" WITH GRANT OPTION" if grantable and grantee is not None else "")))
+
+
 def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str, database: Database) -> bool:
     """Refuse (ExportError) what the write-back may not do; True when the schema must be created."""
     target = f"{schema}.{table}"
-    advice = (f"ask the database's administrator to run GRANT USAGE, CREATE ON SCHEMA {schema} TO {user} (and "
-              f"ALTER ROLE {user} SET default_transaction_read_only = off if it is set), or remove postgres from "
+    advice = (f"ask the database's administrator to run `GRANT USAGE, CREATE ON SCHEMA {schema} TO {user}` (and "
+              f"`ALTER ROLE {user} SET default_transaction_read_only = off` if it is set), or remove postgres from "
               "exports.formats")
     if read_only:
         raise ExportError(f"cannot write {target}: the database role {user} may only read here (its sessions are "
@@ -1129,8 +1238,8 @@ def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str,
         allowed = con.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]
         if not allowed:
             raise ExportError(f"cannot write {target}: schema {schema} does not exist and the database role {user} "
-                              f"may not create it; ask the database's administrator to run CREATE SCHEMA {schema} "
-                              f"AUTHORIZATION {user}, or remove postgres from exports.formats")
+                              f"may not create it; ask the database's administrator to run `CREATE SCHEMA {schema} "
+                              f"AUTHORIZATION {user}`, or remove postgres from exports.formats")
     quoted = sql.Identifier(schema, table).as_string(con)
     target_oid = con.execute("SELECT to_regclass(%s)::oid", [quoted]).fetchone()[0]
     sources = [database.table] + [spec.table for spec in (database.customers, database.surveys) if spec is not None]
@@ -1149,9 +1258,10 @@ def _check_target(con, sql, user: str, read_only: bool, schema: str, table: str,
                                [target_oid]).fetchone()[0]
         if not owner_ok:
             owner = con.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s", [target_oid]).fetchone()[0]
-            raise ExportError(f"cannot replace {target}: it belongs to the role {owner}, and {user} may only read it; "
-                              f"drop it or give it to {user} (ALTER TABLE {target} OWNER TO {user}), or choose another "
-                              "exports.postgres_table")
+            # the name may be another team's table: choosing another name is the safe advice, the ownership second
+            raise ExportError(f"cannot replace {target}: it belongs to the role {owner}, not to {user}; choose another "
+                              f"exports.postgres_table for segkit's table, or, if {target} is segkit's own from an "
+                              f"earlier run, have its owner give it to {user} (`ALTER TABLE {target} OWNER TO {user}`)")
     return not exists
 
 
@@ -1754,7 +1864,8 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
     if "postgres" in chosen:
         comment = f"segkit export of run {run['run']}, data up to {as_of}"
         done["postgres"] = write_postgres(frame if table is None else _frame_of(table), params.source.database,
-                                          settings.postgres_schema, settings.postgres_table, comment=comment)
+                                          settings.postgres_schema, settings.postgres_table, comment=comment,
+                                          lang=params.lang)
     written = [done[key] for key in ("csv", "moved", "aside", "parquet", "xlsx", "postgres") if key in done]
     return written
 

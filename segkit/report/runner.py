@@ -74,7 +74,7 @@ class RunResult:
     kpis: dict
     timings: dict[str, float] = field(default_factory=dict)
     history: str | None = None  # why the month is not in the history, or None when it was written
-    write_back: str | None = None  # why the PostgreSQL write-back failed (the report stands), or None
+    write_back: str | None = None  # why the PostgreSQL write-back failed, whole (the report stands), or None
 
 
 def run_name_for(params: Params) -> str:
@@ -361,8 +361,9 @@ def _made_when(folder: Path) -> str:
 def _write_back(folder: Path, params: Params, progress: Callable[[str], None]) -> str | None:
     """Write the finished report's customers back to its PostgreSQL database (`export_run` with the
     postgres format). The report is already whole and in place: a failure (a role that may only read,
-    a table another role owns) is said with what to do, not raised, so the pages, the PDF and the
-    files stay. Returns the reason it failed, or None."""
+    a table another role owns, a view on a table whose columns changed) is said whole, with what to do
+    and the command that writes it again (`write_back_message`), not raised, so the pages, the PDF and
+    the files stay. Returns the reason it failed, whole, or None; `segkit report` then exits with 2."""
     from segkit.errors import SegkitError
 
     target = f"{params.exports.postgres_schema}.{params.exports.postgres_table}"
@@ -370,11 +371,17 @@ def _write_back(folder: Path, params: Params, progress: Callable[[str], None]) -
     try:
         export_run(folder, params, formats=["postgres"])
     except SegkitError as error:
-        reason = _cut(error)
-        progress(f"the write-back to PostgreSQL failed: {reason}; the report and its files are good: once that is "
-                 f"fixed, run `segkit export {folder} --format postgres`")
+        reason = _first_line(str(error))  # whole: its advice is at its end
+        progress(write_back_message(folder, reason))
         return reason
     return None
+
+
+def write_back_message(folder: str | os.PathLike, reason: str) -> str:
+    """What a failed write-back of the report in `folder` says, whole: why (`reason`, the write-back's
+    error), that the report stands, and the command that writes the table again once that is fixed."""
+    return (f"the write-back to PostgreSQL failed: {reason}; the report and its files are good: once that is fixed, "
+            f"run `segkit export {folder} --format postgres`")
 
 
 def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dict,
