@@ -248,6 +248,19 @@ class PreparedInput:
     headers: dict[str, str]
     _bound: tuple | None = None
 
+    def read_into_engine(self) -> "PreparedInput":
+        """These rows, read from the database once into a table of the embedded engine (a new
+        connection), for a caller that cleans them for many as-of dates (`segkit backfill`): each
+        month's queries then run on the table rather than asking the database again (on PostgreSQL a
+        month's dozen queries each recomputed the rules over the whole table). The rows are as the
+        database's query gives them (typed, timestamps in the session's zone); `in_database` stays,
+        so the rules treat them as a database's (ids as their owners keep them)."""
+        from segkit.intake.sources import connect
+
+        con = connect()
+        table = con.create_table(f"segkit_input_{next(_names)}", self.table.to_pyarrow(), overwrite=True)
+        return replace(self, table=table, con=con, _bound=None)
+
     def future_bound(self) -> tuple[dt.date | None, int]:
         """`_future_bound` of the rows, computed once (it does not depend on the as-of date)."""
         if self._bound is None:
@@ -375,7 +388,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
     judged = judge(table, as_of, rules, minor_unit, headers)
     made = ()
-    if not in_database:  # judge once in the embedded engine; a database is only read, never written
+    if _embedded(table):  # judge once in the embedded engine (a database's rows too, once read into it); a database
+        # is only read, never written
         judged = con.create_table(f"segkit_judged_{next(_names)}", judged, overwrite=True)
         made = (judged,)
     ledger = build_ledger(total, judged.group_by(["outcome", "rule"]).aggregate(rows=judged.count()).to_pandas())

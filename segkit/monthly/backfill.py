@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,6 +163,9 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     tick = time.perf_counter()
     prepared = prepare_input(intake.engine, intake.transactions, params.cleaning, params.currency.minor_unit,
                              params.currency.code)
+    if prepared.in_database:  # a database's rows, read once into the embedded engine: not queried again each month
+        prepared = prepared.read_into_engine()
+        intake = replace(intake, transactions=prepared.table, engine=prepared.con)
     progress(f"read {intake.origin} in {time.perf_counter() - tick:.1f} s: {len(ends)} month"
              f"{'s' if len(ends) != 1 else ''} to classify")
     path = history_path(reports_dir)
