@@ -452,3 +452,14 @@ def test_labels_keep_their_chinese_punctuation_while_ids_and_statuses_are_narrow
     assert clean["order_id"].tolist() == ["1001", "1002"] and clean["customer_id"].tolist() == ["tb001", "tb001"]
     assert clean["fixes"].tolist() == ["full_width", "full_width"]
     assert parse_text(pd.Series(["卖家已发货，等待买家确认"])).values.tolist() == ["卖家已发货,等待买家确认"]  # a status
+
+
+def test_chinese_half_day_marks_before_the_time_are_read_on_the_24_hour_clock():
+    # a Chinese Excel writes "2024/3/5 下午 2:03:00": it was unreadable (NaT, unreadable_date)
+    parsed = parse_datetime(pd.Series(["2024/3/5 下午 2:03:00", "2024/3/5 上午 11:30", "2024/3/5 上午 12:10",
+                                       "2024/3/5 下午 12:05", "2024/3/5 14:03", "5 Jan 2024 下午 3:04"]))
+    assert parsed.values.tolist() == [pd.Timestamp("2024-03-05 14:03"), pd.Timestamp("2024-03-05 11:30"),
+                                      pd.Timestamp("2024-03-05 00:10"), pd.Timestamp("2024-03-05 12:05"),
+                                      pd.Timestamp("2024-03-05 14:03"), pd.Timestamp("2024-01-05 15:04")]
+    wrong = parse_datetime(pd.Series(["2024/3/5 下午 13:00"]))  # no 13 o'clock in the afternoon
+    assert pd.isna(wrong.values[0]) and "out of range" in wrong.problem[0]

@@ -69,8 +69,9 @@ _GROUPED = {".": r"^(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|
             ",": r"^(?:\d{1,3}(?:\.\d{3})+|\d{1,3}(?: \d{3})+|\d{1,3}(?:'\d{3})+|\d+)(?:,\d+)?$"}
 
 # a time of day, on the 24-hour clock or the 12-hour one with AM/PM (US exports: "1/5/2024 3:04 PM",
-# "January 5, 2024 9:05:07 a.m."; `_on_24_hour_clock` reads the hour)
-_CLOCK = (r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?"
+# "January 5, 2024 9:05:07 a.m.") or 上午/下午 before it (a Chinese Excel's "2024/3/5 下午 2:03:00");
+# `_on_24_hour_clock` reads the hour
+_CLOCK = (r"(?:(?P<half>上午|下午)\s*)?(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,9})?)?"
           r"(?:\s*(?P<meridiem>[AaPp]\.?[Mm]\.?))?")
 _TIME = rf"(?:[ T]+{_CLOCK})?"
 _ISO = (r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?:[ T](?P<hour>\d{2}):(?P<minute>\d{2})"
@@ -151,7 +152,7 @@ def _extract(text: pd.Series, pattern: str, numbers: bool = False) -> pd.DataFra
     for name in names:
         group = pc.struct_field(found, name)
         group = pc.if_else(pc.equal(group, ""), pa.scalar(None, pa.string()), group)
-        if numbers and name == "meridiem":
+        if numbers and name in ("meridiem", "half"):
             continue
         if numbers and name != "offset":
             columns[name] = pd.array(pc.cast(group, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64")
@@ -160,19 +161,26 @@ def _extract(text: pd.Series, pattern: str, numbers: bool = False) -> pd.DataFra
                                      dtype="string")
     if numbers and "meridiem" in names:
         hour = _on_24_hour_clock(columns["hour"].to_numpy(dtype="float64", na_value=np.nan),
-                                 pc.struct_field(found, "meridiem"))
+                                 _half_of_day(lambda name: pc.struct_field(found, name)))
         columns["hour"] = pd.array(hour, dtype="float64")
     return pd.DataFrame(columns, index=text.index)
 
 
+def _half_of_day(group) -> pa.Array:
+    """A time's AM/PM as written after it (`meridiem`) or, where there is none, 上午/下午 before it
+    (`half`); `group(name)` gives a named group of the match."""
+    meridiem, half = (pc.fill_null(group(name), "") for name in ("meridiem", "half"))
+    return pc.if_else(pc.equal(meridiem, ""), half, meridiem)
+
+
 def _on_24_hour_clock(hour: np.ndarray, meridiem: pa.Array) -> np.ndarray:
-    """The hours (float64) of times written with `meridiem` (AM/PM, a.m./p.m., any case; "" or
-    missing: the 24-hour clock) on the 24-hour clock: 12 AM is 0, 1-11 PM are 13-23, 12 PM is 12.
-    An hour of 0 or above 12 beside AM/PM is no time (99, which the caller reports as a time out of
-    range)."""
+    """The hours (float64) of times written with `meridiem` (AM/PM, a.m./p.m., any case, or 上午/下午;
+    "" or missing: the 24-hour clock) on the 24-hour clock: 12 AM is 0, 1-11 PM are 13-23, 12 PM is
+    12. An hour of 0 or above 12 beside AM/PM is no time (99, which the caller reports as a time out
+    of range)."""
     letter = pc.utf8_lower(pc.utf8_slice_codeunits(pc.fill_null(meridiem, ""), 0, 1))
     letter = np.asarray(letter.to_numpy(zero_copy_only=False), dtype=object)
-    pm, am = letter == "p", letter == "a"
+    pm, am = (letter == "p") | (letter == "下"), (letter == "a") | (letter == "上")
     out = hour.copy()
     twelve = am | pm
     out[twelve] = np.where((hour[twelve] < 1) | (hour[twelve] > 12), 99.0, hour[twelve] % 12 + np.where(pm[twelve], 12, 0))
@@ -614,7 +622,7 @@ def _month_name_parts(text: pd.Series) -> pd.DataFrame:
         for name in ("day", "hour", "minute", "second"):
             parts[name] = pc.cast(group(name), pa.float64())
         parts = {name: values.to_numpy(zero_copy_only=False) for name, values in parts.items()}
-        parts["hour"] = _on_24_hour_clock(np.asarray(parts["hour"], dtype="float64"), group("meridiem"))
+        parts["hour"] = _on_24_hour_clock(np.asarray(parts["hour"], dtype="float64"), _half_of_day(group))
         hit = ~np.isnan(parts["month"])
         for name in names:
             out[name][rows[hit]] = parts[name][hit]
