@@ -24,6 +24,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -230,7 +231,7 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
     if "order_id" in out.columns:
         fields = [column for column in preset.order_fields if column in out.columns]
         if fields and "content" in out.columns:
-            out["content"] = _content_with_line(out, fields)
+            out["content"] = _content_with_line(out)
         filled = pd.Series(False, index=out.index)
         for column in fields:
             taken = _filled_within_order(out[column], out["order_id"])
@@ -275,19 +276,18 @@ def _python_group(replace: str) -> str:
     return re.sub(r"\\(\d)", r"\\g<\1>", replace)
 
 
-def _content_with_line(transactions: pd.DataFrame, fields: list[str]) -> pd.Series:
-    """The rows' `content` hashes (what finds exact duplicates), where an export writes the order's
-    fields (`fields`) on its first line only, made to hold each later line's place after that first
-    line: two lines of one order that read alike (two of one product, bought with different options
-    the export leaves out) are two lines, not a copy; an order written twice (an export pasted
-    twice) repeats its first line and each later line at the same place, and stays a copy."""
-    order = transactions["order_id"].astype("string")
-    first = pd.Series(False, index=transactions.index)
-    for column in fields:
-        text = transactions[column].astype("string")
-        first |= ~(text.isna() | text.str.strip().eq("").fillna(True))
-    block = first.astype(int).groupby(order, dropna=False).cumsum()  # the how-many-th first line of the order
-    place = first.groupby([order, block], dropna=False).cumcount()  # 0 on a first line, 1, 2 ... after it
+def _content_with_line(transactions: pd.DataFrame) -> pd.Series:
+    """The rows' `content` hashes (what finds exact duplicates), where an export writes an order's
+    lines one after the other, made to hold each line's place in its run of consecutive rows of one
+    order: two lines of one order that read alike (two of one product, bought with options the
+    export leaves out) are two lines, not a copy; an order written twice (an export pasted twice)
+    starts a new run and repeats each line at the same place, and stays a copy. Whether the order's
+    fields are on its first line only or on every line does not matter."""
+    order = transactions["order_id"].astype("string").fillna("\x00").to_numpy(dtype=object)
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = order[1:] != order[:-1]  # a new run where the order number changes
+    run = pd.Series(np.cumsum(starts), index=transactions.index)
+    place = run.groupby(run).cumcount()  # 0 on a run's first line, 1, 2 ... after it
     both = pd.DataFrame({"content": transactions["content"].to_numpy(), "place": place.to_numpy()})
     mixed = pd.util.hash_pandas_object(both, index=False).to_numpy().view("int64")
     return pd.Series(mixed, index=transactions.index).where(place.to_numpy() > 0, transactions["content"])
