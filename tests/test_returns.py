@@ -695,3 +695,29 @@ def test_the_quarantine_shows_a_cancellation_as_it_came_in_not_as_netted(tmp_pat
     assert aside["reason"].to_dict() == {3: "refunded_order", 4: "refunded_order"}
     assert aside.loc[4, "order_id"] == "CO2" and aside.loc[4, "ordered_at"] == pd.Timestamp("2024-05-09")
     assert aside.loc[3, "order_id"] == "O2" and aside.loc[3, "ordered_at"] == pd.Timestamp("2024-05-05")
+
+
+def test_a_refund_in_two_parts_larger_than_what_its_order_kept_never_takes_it_below_zero(tmp_path):
+    """O2: a 20.00 line kept and an unreadable one (set aside), refunded in two parts of 15.00: each part is
+    smaller than the 20.00 kept, and both were netted (O2 at -10.00). Counted in turn, the second part takes
+    the order below zero: it leaves with the line set aside (O2 at 5.00, never below zero)."""
+    text = ("order,customer,date,amount,sku\nO1,K1,2024-05-02,100.00,A\nO2,K1,2024-05-05,20.00,A\n"
+            "O2,K1,2024-05-05,thirty,B\nCO2,K1,2024-05-09,-15.00,B\nCO2,K1,2024-05-10,-15.00,B\n")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount"}
+    result = clean(source(tmp_path, text, columns), order_prefix="C")
+    assert features(result).loc["K1", "revenue"] == pytest.approx(105.00)
+    assert result.quarantine.set_index("source_row")["reason"].to_dict() == {4: "unreadable_amount",
+                                                                              6: "return_of_set_aside"}
+
+
+def test_by_product_a_cancellation_larger_than_the_line_it_found_leaves_with_the_line_set_aside(tmp_path):
+    """536365: P1 x10 of unreadable price (set aside); 536366: P1 x2 at 2.55 kept; C536379 cancels P1 for 25.50:
+    matched by product to the kept 5.10 line, it took A to 29.60. It fits the line set aside: it leaves with it."""
+    text = ("order,customer,date,amount,sku\n536360,A,2024-05-01,50.00,P9\n536365,A,2024-05-02,n/a,P1\n"
+            "536366,A,2024-05-03,5.10,P1\nC536379,A,2024-05-09,-25.50,P1\n")
+    columns = {"order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount",
+               "product": "sku"}
+    result = clean(source(tmp_path, text, columns), order_prefix="C", match="product")
+    assert features(result).loc["A", "revenue"] == pytest.approx(55.10)
+    assert result.quarantine.set_index("source_row")["reason"].to_dict() == {3: "unreadable_amount",
+                                                                              5: "return_of_set_aside"}

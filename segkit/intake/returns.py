@@ -114,7 +114,7 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
         ranked = pairs.mutate(_rank=ibis.row_number().over(group_by=pairs._c_row, order_by=preference))
         best = ranked.filter(ranked._rank == 0)
         found = best.select(_m_row=best._c_row, _m_order=best._p_order, _m_at=best._p_at, _m_of=best._p_row,
-                            _m_kept=ibis.null(best._c_size.type()))
+                            _m_kept=best._p_size)
     else:
         orders = purchases.group_by([purchases.customer_id, purchases.order_id]).aggregate(
             _m_at=purchases.ordered_at.min(), _m_kept=purchases.amount.sum())
@@ -125,17 +125,21 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
                              _m_of=ibis.null("int64"), _m_kept=pairs._o_kept)
 
     # a cancellation whose purchase is in the data but was set aside for what it holds (an unreadable
-    # amount ...): set aside with it, not netted into the customer's other purchases. So is one found by
-    # its order number that is larger than the order's lines kept (`_m_kept`): it cancels a line of the
-    # order that was set aside (where the order has one; else it stays netted, e.g. a refund with the
-    # shipping). One left join and one filter, as the unmatched alone took: on Spark a second join and a
-    # union here made every later query's plan too large to run.
+    # amount ...): set aside with it, not netted into the customer's other purchases. So is one that
+    # takes what it was matched to (`_m_kept`: the order's lines kept, or the purchase line found by
+    # product) below zero, counting the cancellations matched to the same before it (a refund in two
+    # parts): it cancels a line set aside (where there is one; else it stays netted, e.g. a refund with
+    # the shipping). One left join, one window and one filter: on Spark a second join and a union here
+    # made every later query's plan too large to run.
     orphans = None
     if action == "net":
         kept_aside = t.filter(t.reason.notnull() & ~t._return.fill_null(False) & ~t.reason.isin(_NOT_THE_PURCHASE))
-        sizes = found.select("_m_row", "_m_kept")
+        sizes = found.select("_m_row", "_m_order", "_m_of", "_m_kept")
         tried = c.left_join(sizes, c._c_row == sizes._m_row)
-        loose = tried.filter(tried._m_row.isnull() | (tried._c_size > tried._m_kept).fill_null(False))
+        so_far = tried._c_size.sum().over(ibis.cumulative_window(
+            group_by=[tried._c_customer, tried._m_order, tried._m_of], order_by=tried._c_row))
+        tried = tried.mutate(_so_far=so_far)
+        loose = tried.filter(tried._m_row.isnull() | (tried._so_far > tried._m_kept).fill_null(False))
         orphans = _cancelling_set_aside(loose.select(*c.columns), kept_aside, match)
         c = c.filter(~c._c_row.isin(orphans._a_row))
 
