@@ -209,6 +209,17 @@ def test_non_product_lines():
     assert reasons(result) == {3: "non_product", 4: "non_product", 5: "non_product"}
 
 
+def test_non_product_matches_a_label_whatever_width_its_marks_are_written_in():
+    # categories keep their Chinese punctuation (运费（补差）); params written with ASCII marks, or with a
+    # full-width name copied from the file (ＳＦ运费), still match it (a review found shipping counted as revenue)
+    raw = text([("C1", "O1", "2024-01-05", "20", "books", "B-1"), ("C1", "O1", "2024-01-05", "6", "运费（补差）", "P"),
+                ("C1", "O1", "2024-01-05", "2", "SF运费", "P2"), ("C1", "O1", "2024-01-05", "3", "toys", "T恤（白色）")],
+               columns=("customer_id", "order_id", "ordered_at", "amount", "category", "product"))
+    result = clean(raw, non_product=["运费(补差)", "ＳＦ运费"])
+    assert reasons(result) == {3: "non_product", 4: "non_product"}
+    assert result.clean["product"].tolist() == ["B-1", "T恤（白色）"]
+
+
 def spread():
     """Twenty ordinary amounts 10..29 and one of 5,000."""
     rows = [(f"C{i}", f"O{i}", "2024-01-05", str(10 + i)) for i in range(20)] + [("C99", "O99", "2024-01-05", "5000")]

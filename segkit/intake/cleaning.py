@@ -32,7 +32,7 @@ from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.parsing import (FIXES, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds, decimal_array,
+from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds, decimal_array,
                                    exact_decimals, fixes_per_row, is_text, normalised_value, parse_amount,
                                    parse_datetime, parse_id, parse_text, refuse_odd_values, refuse_rounded_ids,
                                    refuse_rounded_ids_in_engine, to_minor_units)
@@ -1057,8 +1057,12 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
                      _line_copy=ibis.row_number().over(group_by=keys, order_by=t.source_row),
                      _line_first=t.source_row.min().over(group_by=keys))
     exact_copy, exact_first, line_copy, line_first = t._exact_copy, t._exact_first, t._line_copy, t._line_first
-    lowered = [v.strip().lower() for v in rules.non_product]
-    non_product = ibis.or_(*[t[c].strip().lower().isin(lowered) for c in ("category", "product") if c in has]) \
+    # compared with every full-width mark made ASCII on both sides: a label keeps its Chinese punctuation
+    # (运费（补差）), and the params may write it either way (运费(补差)) or copy it from the file
+    lowered = sorted({normalised_value(v).lower() for v in rules.non_product})
+    wide, narrow = FULL_WIDTH_MARKS
+    non_product = ibis.or_(*[t[c].strip().lower().translate(wide, narrow).isin(lowered)
+                             for c in ("category", "product") if c in has]) \
         if lowered and ({"category", "product"} & has) else no
 
     # a total line: its label in the customer column, or (the customer empty) in the order column, where

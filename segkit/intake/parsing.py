@@ -40,6 +40,8 @@ INVISIBLE = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202
 _FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
 _FULL_WIDTH.update({"\u3000": " ", "\uffe5": "¥", "\uffe1": "£", "\uffe0": "¢"})
 FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
+# the same as two strings of equal length (full-width, then ASCII), for an engine's translate()
+FULL_WIDTH_MARKS = ("".join(_FULL_WIDTH), "".join(_FULL_WIDTH.values()))
 # In labels shown as written (categories, products, channels, attributes), only full-width digits and
 # letters are a flaw: Chinese punctuation (T恤（白色）, 耳机：降噪款！) and the ideographic space are the text
 _WIDE_ALNUM = "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
