@@ -73,6 +73,17 @@ def pg():
         server.stop()
 
 
+def write_database_params(folder, db: Database):
+    """A params file of `db` (and RULES) in `folder`, for the commands that take one."""
+    import yaml
+
+    path = folder / "db.yaml"
+    path.write_text(yaml.safe_dump({"run_name": "shop", "cleaning": RULES.model_dump(mode="json"),
+                                    "source": {"kind": "database", "database": db.model_dump(mode="json", exclude_none=True)}},
+                                   allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def database(pg, **changes) -> Database:
     settings = dict(url=pg.url("analyst"), password_env=PASSWORD_ENV, table="orders", columns=COLUMNS,
                     customers=DatabaseTable(table="customers", columns={"customer_id": "cid"}),
@@ -340,6 +351,12 @@ def test_a_view_whose_cast_fails_on_a_value_is_one_message_naming_the_table(anal
     assert said.startswith("database table priced_view: the database stopped segkit's query of the transactions "
                            "(InvalidTextRepresentation: ")
     assert '"$' in said and "a cast in a view fails on a value it cannot read" in said
+    # so does a backfill, which reads the rows into the embedded engine once (it said "unexpected ...")
+    from segkit.monthly.backfill import backfill
+
+    params = write_database_params(tmp_path, database(analyst_env, table="priced_view", customers=None, surveys=None))
+    with pytest.raises(DataError, match=r"^database table priced_view: the database stopped segkit's query"):
+        backfill(params, "2024-10", "2024-11", reports_dir=tmp_path / "reports")
     # and the advice for a text amount gives the cast that reads a currency sign and thousands separators
     with pytest.raises(DataError, match=r"CAST\(replace\(replace\(total_text, '\$', ''\), ',', ''\) AS numeric\)"):
         load_source(Source(kind="database", database=database(analyst_env, table="priced",
@@ -358,6 +375,11 @@ def test_an_empty_table_is_said_as_a_table_not_a_file(analyst_env, tmp_path):
         clean_and_save(intake, tmp_path / "data", as_of=AS_OF)
     assert str(error.value) == ("database table orders_empty: there are no transactions: the table holds no rows; "
                                 "check the table or view the params name, and that this user may see its rows")
+    from segkit.monthly.backfill import backfill  # the rows read into the embedded engine: still a table's words
+
+    params = write_database_params(tmp_path, database(analyst_env, table="orders_empty", customers=None, surveys=None))
+    with pytest.raises(NoTransactions, match="the table holds no rows"):
+        backfill(params, "2024-10", "2024-11", reports_dir=tmp_path / "reports")
 
 
 def test_backfill_reads_the_database_once_and_writes_the_file_paths_history(analyst_env, tmp_path, monkeypatch):

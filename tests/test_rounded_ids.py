@@ -47,7 +47,7 @@ def test_customer_ids_in_scientific_notation_read_in_place_by_the_engine(tmp_pat
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
     said = str(error.value)
     assert 'the column 买家会员名 (customer_id) holds 2 values in scientific notation, e.g. "1.38001E+11" in row 2' in said
-    assert "different customers now share one number" in said and "leave order_id" not in said
+    assert "different customers may now share one number" in said and "leave order_id" not in said
 
 
 @pytest.mark.parametrize("value", ["1E+5", "2E10", "12345678901", "3.4E+18x", "SKU-1E+12", "1.5e-12", "E+12"])
@@ -60,3 +60,35 @@ def test_ids_that_only_look_numeric_are_left_alone(value):
 def test_the_forms_spreadsheets_write_are_caught(value):
     with pytest.raises(RoundedIds):
         refuse_rounded_ids(pd.Series(["A1", value], dtype="string"), "customer_id", "id", pd.Series([2, 3]))
+
+
+def test_order_numbers_kept_as_floats_beyond_2_to_the_53_are_refused_too(tmp_path):
+    # an Excel cell (or a double column) holds 19-digit order numbers as floats: two orders became one
+    # number no one ever saw (3456789012345678848), and nothing said so
+    frame = rows(["1001", "1002", "1003", "1004"])
+    frame["订单编号"] = [3456789012345678901.0, 3456789012345678902.0, 1003.0, 1004.0]
+    path = tmp_path / "orders.parquet"
+    frame.to_parquet(path)
+    source = intake(path)
+    with pytest.raises(RoundedIds) as error:
+        clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
+    said = str(error.value)
+    assert "the column 订单编号 (order_id) holds 2 numbers too large to be exact, e.g. 3456789012345678848" in said
+    assert "so different orders may now share one number" in said
+    refuse_rounded_ids(pd.Series([17850.0, 2.0 ** 53 - 1]), "customer_id", "id", None)  # exact: left alone
+
+
+def test_in_an_engines_table_the_message_has_no_row_and_says_to_load_the_ids_again():
+    import ibis
+
+    from segkit.intake.parsing import refuse_rounded_ids_in_engine
+
+    table = ibis.memtable({"customer_id": ["A", "1.23457E+11", "B"], "order_id": [1.0, 2.0, 3.0]})
+    with pytest.raises(RoundedIds) as error:
+        refuse_rounded_ids_in_engine(table, {"customer_id": "member"})
+    said = str(error.value)
+    assert said.startswith('the column member (customer_id) holds 1 values in scientific notation, e.g. "1.23457E+11": ')
+    assert said.endswith("load the ids again as text from the system they come from")
+    big = ibis.memtable({"customer_id": ["A", "B"], "order_id": [3456789012345678901.0, 5.0]})
+    with pytest.raises(RoundedIds, match=r"order_id\) holds 1 numbers too large to be exact, e.g. 3456789012345678848: "):
+        refuse_rounded_ids_in_engine(big, {})

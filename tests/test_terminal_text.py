@@ -35,6 +35,11 @@ def english_left(line: str) -> list[str]:
 # each line as the code writes it (segkit/report/runner.py, segkit/cli.py, segkit/monthly/backfill.py,
 # segkit/intake/sources.py, segkit/intake/cleaning.py, segkit/params.py)
 LINES = [
+    "error: database table shop.lines: the column member (customer_id) holds 3 numbers too large to be exact, e.g. "
+    "3456789012345678848: they were kept as floating-point numbers (an Excel cell, a double column), which hold about "
+    "16 digits, and the rest was rounded away, so different customers may now share one number; load the ids again as "
+    "text from the system they come from",
+    "error: data/shop.duckdb: no table 'orders' (tables there: lines, customers); set source.transactions.table",
     "error: 01_cleaning: database table shop.empty: there are no transactions: the table holds no rows; check the "
     "table or view the params name, and that this user may see its rows",
     "error: p.yaml: unknown key 'source.database.query'; segkit reads a table or a view: create a view of the query "
@@ -67,7 +72,7 @@ LINES = [
     "(columns there: amount, ts); fix source.database.columns.; the executed notebook is at /tmp/r/01.ipynb",
     "error: source.database.password_env names SHOP_PW, which is not set: export SHOP_PW=... before the run",
     "error: 01_cleaning: /d/taobao.csv: the column 订单编号 (order_id) holds 1,917 values in scientific notation, e.g. "
-    "\"3.45679E+18\" in row 2: a spreadsheet rounded these ids when it saved the file, so different orders now share "
+    "\"3.45679E+18\" in row 2: a spreadsheet rounded these ids when it saved the file, so different orders may now share "
     "one number; export the file again from the system it comes from (in Excel, format the column as Text before "
     "saving as CSV) or leave order_id out of source.transactions.columns to count one order per customer and day",
     "[1/8] running 01_cleaning",

@@ -204,6 +204,21 @@ def _write_lines(table: ibis.Table, path: str | Path) -> None:
     table.mutate(amount=table.amount.cast("float64")).select(kept).order_by("source_row").to_parquet(path)
 
 
+def database_stopped(err: BaseException, origin: str) -> None:
+    """Raise a DataError naming `origin` (the source) for an error of the database driver (psycopg)
+    while a query over the transactions ran: a value that does not fit a view's cast, a view that
+    fails, a lost connection; said with the table, not as a crash. Returns for any other error (the
+    caller raises it as it is)."""
+    if not type(err).__module__.startswith("psycopg"):
+        return
+    from segkit.intake.sources import first_line
+
+    raise DataError(f"{origin}: the database stopped segkit's query of the transactions "
+                    f"({type(err).__name__}: {first_line(err)[:300]}); check the table or view source.database "
+                    "names: a cast in a view fails on a value it cannot read (e.g. a currency sign in a text "
+                    "amount), or the connection was lost") from None
+
+
 class NoCleanRows(DataError):
     """Every row was set aside; `result` holds the quarantine and the ledger; `data_start` is the
     data's first date when they all lie after the as-of date (the month asked lies before the data)."""
@@ -351,9 +366,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
-        from segkit.intake.engines import runs_in_duckdb
-
-        if not runs_in_duckdb(table):  # a database's table or view, or Spark's
+        if in_database:  # a database's table or view, or Spark's (also once read into the embedded engine)
             raise NoTransactions("there are no transactions: the table holds no rows; check the table or view the "
                                  "params name, and that this user may see its rows")
         raise NoTransactions("there are no transactions: the source holds no rows (a file with only its header?); "
@@ -1452,16 +1465,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result,
                           data_start=err.data_start) from None
     except Exception as err:
-        if not type(err).__module__.startswith("psycopg"):
-            raise
-        from segkit.intake.sources import first_line
-
-        # the database stopped a query over its rows: a value that does not fit the view's cast, a view that
-        # fails, a lost connection; said with the table, not as a crash of the notebook cell
-        raise DataError(f"{intake.origin}: the database stopped segkit's query of the transactions "
-                        f"({type(err).__name__}: {first_line(err)[:300]}); check the table or view source.database "
-                        "names: a cast in a view fails on a value it cannot read (e.g. a currency sign in a text "
-                        "amount), or the connection was lost") from None
+        database_stopped(err, intake.origin)
+        raise
     why = nobody_scored(result)
     if why:  # one clear message here, not a crash in 02_rfm or 04_clustering
         save_stage(data_dir, quarantine=result.quarantine, ledger=result.ledger,

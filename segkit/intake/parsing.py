@@ -333,55 +333,90 @@ class RoundedIds(DataError):
     ids were rounded before segkit saw them, and different orders or customers share one."""
 
 
-def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Series) -> None:
-    """Raise `RoundedIds` when the text `values` of the id column `column` (customer_id or order_id;
-    `named`: its name in the file; `rows`: each value's source_row) hold an id written in scientific
-    notation with an exponent of 11 or more, as Excel writes a number of 12 digits or more that it
-    opened and saved as CSV: the digits past the sixth are lost, so ids that differed now read alike.
-    Nothing can recover them from the file: the message says how many, the first row, and what to do."""
-    if not is_text(values):
+# a float holds every whole number up to 2**53 exactly (16 digits); an id beyond it was rounded on its way
+_EXACT_FLOAT = 2.0 ** 53
+
+
+def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Series | None,
+                       in_file: bool = True) -> None:
+    """Raise `RoundedIds` when the id column `column` (customer_id or order_id; `named`: its name in the
+    source; `rows`: each value's source_row, None where the source has no row numbers) holds ids that
+    were rounded before segkit saw them: text in scientific notation with an exponent of 11 or more,
+    as Excel writes a number of 12 digits or more that it opened and saved as CSV (the digits past
+    the sixth are lost), or numbers stored as floats beyond 2**53 (an Excel cell or a float column
+    of 19-digit order numbers: the last digits are lost). Ids that differed then read alike, and
+    nothing in the source can tell them apart: the message says how many, the first, and what to do
+    (`in_file`: the source is a file read as text, else a table the ids were loaded into)."""
+    if is_text(values) and not pd.api.types.is_object_dtype(values.dtype):
+        text = values
+    elif pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        _refuse_rounded(column, named, np.abs(numbers) >= _EXACT_FLOAT, values, rows, "numbers", in_file)
         return
-    text = values if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype) \
-        else values.astype("string")
+    elif pd.api.types.is_object_dtype(values.dtype):  # mixed cells (Excel): its float cells, then its text
+        big = np.array([isinstance(v, float) and abs(v) >= _EXACT_FLOAT for v in values.array], dtype=bool)
+        _refuse_rounded(column, named, big, values, rows, "numbers", in_file)
+        text = values.astype("string")
+    else:
+        return
     maybe = _flag(text.str.contains("+", regex=False))  # a substring search first: 10M ids in well under a second
     if not maybe.any():
         return
-    rounded = maybe & _flag(text.where(maybe).str.fullmatch(_ROUNDED_ID))
+    rounded = (maybe & _flag(text.where(maybe).str.fullmatch(_ROUNDED_ID))).to_numpy()
+    _refuse_rounded(column, named, rounded, values, rows, "notation", in_file)
+
+
+def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Series, rows: pd.Series | None,
+                    kind: str, in_file: bool) -> None:
     if not rounded.any():
         return
-    first = int(rounded.to_numpy().argmax())
+    first = int(rounded.argmax())
+    value = values.iloc[first]
+    shown = f"{int(value)}" if isinstance(value, float) and np.isfinite(value) else str(value).strip()
+    where = "" if rows is None else f" in row {int(rows.iloc[first])}"
     what = "orders" if column == "order_id" else "customers"
+    how = (f"values in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids when it saved "
+           f"the file" if kind == "notation" else
+           f"numbers too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers (an Excel "
+           "cell, a double column), which hold about 16 digits, and the rest was rounded away")
+    again = ("export the file again from the system it comes from (in Excel, format the column as Text before "
+             "saving as CSV)" if in_file else
+             "load the ids again as text from the system they come from")
     instead = (" or leave order_id out of source.transactions.columns to count one order per customer and day"
                if column == "order_id" else "")
-    raise RoundedIds(
-        f'the column {named} ({column}) holds {int(rounded.sum()):,} values in scientific notation, e.g. '
-        f'"{str(values.iloc[first]).strip()}" in row {int(rows.iloc[first])}: a spreadsheet rounded these ids '
-        f"when it saved the file, so different {what} now share one number; export the file again from "
-        f"the system it comes from (in Excel, format the column as Text before saving as CSV){instead}")
+    raise RoundedIds(f"the column {named} ({column}) holds {int(rounded.sum()):,} {how}, so different {what} may now "
+                     f"share one number; {again}{instead}")
 
 
 def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
     """`refuse_rounded_ids` for an Ibis table (a typed file read in place, a database table, Spark):
-    one query over its text id columns (customer_id, order_id; whole-number columns hold no such
-    text), in the engine, only counts and the first row coming back."""
+    one query over its id columns (customer_id, order_id) that are text (scientific notation) or
+    floating-point numbers (beyond 2**53), in the engine, only counts and the first value coming back."""
     import ibis
 
-    columns = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_string()]
-    if not columns:
+    text = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_string()]
+    floats = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_floating()]
+    if floats:
+        found = table.aggregate(**{f"n_{c}": (table[c].abs() >= _EXACT_FLOAT).sum() for c in floats},
+                                **{f"v_{c}": table[c].max() for c in floats}).to_pyarrow().to_pylist()[0]
+        for column in floats:
+            if found[f"n_{column}"]:
+                n = int(found[f"n_{column}"])
+                _refuse_rounded(column, headers.get(column, column), np.ones(n, dtype=bool),
+                                pd.Series([float(found[f"v_{column}"])] * n), None, "numbers", False)
+    if not text:
         return
     pattern = _ROUNDED_ID.replace("\\s", "[ \\t]").replace("\\d", "[0-9]")  # the engines' regex dialects alike
     # the regex only over the few values with a "+" (a substring search over the rest)
-    table = table.filter(ibis.or_(*[table[c].contains("+") for c in columns]))
-    hits = {c: table[c].re_search(pattern).fill_null(False) for c in columns}
-    row = table.source_row if "source_row" in table.columns else ibis.literal(0)
+    table = table.filter(ibis.or_(*[table[c].contains("+") for c in text]))
+    hits = {c: table[c].re_search(pattern).fill_null(False) for c in text}
     found = table.aggregate(**{f"n_{c}": hit.sum() for c, hit in hits.items()},
-                            **{f"row_{c}": row.min(where=hit) for c, hit in hits.items()}).to_pyarrow().to_pylist()[0]
-    for column in columns:
+                            **{f"v_{c}": table[c].min(where=hit) for c, hit in hits.items()}).to_pyarrow().to_pylist()[0]
+    for column in text:
         if found[f"n_{column}"]:
-            first = found[f"row_{column}"]
-            value = table.filter(row == first)[column].to_pyarrow().to_pylist()[0]
-            refuse_rounded_ids(pd.Series([value] * int(found[f"n_{column}"]), dtype="string"), column,
-                               headers.get(column, column), pd.Series([first] * int(found[f"n_{column}"])))
+            n = int(found[f"n_{column}"])
+            _refuse_rounded(column, headers.get(column, column), np.ones(n, dtype=bool),
+                            pd.Series([found[f"v_{column}"]] * n, dtype="string"), None, "notation", False)
 
 
 _ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",

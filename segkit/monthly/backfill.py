@@ -147,7 +147,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     DataError for data that cannot be read or cleaned, or when no month of the range could be
     written (the months written before stay written)."""
     from segkit.errors import DataError
-    from segkit.intake.cleaning import MonthNotInData, NoCleanRows, prepare_input
+    from segkit.intake.cleaning import MonthNotInData, NoCleanRows, database_stopped, prepare_input
     from segkit.intake.sources import load_source
     from segkit.monthly.history import classification_standards, history_path, months_made, write_month
     from segkit.params import load_params, require_source
@@ -161,11 +161,15 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone)
     # read (a text file: parsed) once for every month, not once a month
     tick = time.perf_counter()
-    prepared = prepare_input(intake.engine, intake.transactions, params.cleaning, params.currency.minor_unit,
-                             params.currency.code)
-    if prepared.in_database:  # a database's rows, read once into the embedded engine: not queried again each month
-        prepared = prepared.read_into_engine()
-        intake = replace(intake, transactions=prepared.table, engine=prepared.con)
+    try:
+        prepared = prepare_input(intake.engine, intake.transactions, params.cleaning, params.currency.minor_unit,
+                                 params.currency.code)
+        if prepared.in_database:  # a database's rows, read once into the embedded engine: not asked again each month
+            prepared = prepared.read_into_engine()
+            intake = replace(intake, transactions=prepared.table, engine=prepared.con)
+    except Exception as err:  # the database stopped the query (a view's cast failing on a value ...): said so
+        database_stopped(err, intake.origin)
+        raise
     progress(f"read {intake.origin} in {time.perf_counter() - tick:.1f} s: {len(ends)} month"
              f"{'s' if len(ends) != 1 else ''} to classify")
     path = history_path(reports_dir)
