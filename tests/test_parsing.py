@@ -463,3 +463,16 @@ def test_chinese_half_day_marks_before_the_time_are_read_on_the_24_hour_clock():
                                       pd.Timestamp("2024-03-05 14:03"), pd.Timestamp("2024-01-05 15:04")]
     wrong = parse_datetime(pd.Series(["2024/3/5 下午 13:00"]))  # no 13 o'clock in the afternoon
     assert pd.isna(wrong.values[0]) and "out of range" in wrong.problem[0]
+
+
+def test_an_offset_no_clock_has_is_no_date_with_or_without_a_zone():
+    # "-99" moved a time by 99 hours under time_zone; such a line is unreadable, said so
+    for zone in (None, "UTC"):
+        parsed = parse_datetime(pd.Series(["2024-03-05 14:22:10 -99", "2024-03-05 14:22:10-0575",
+                                           "2024-03-05 14:22:10 +1400"]), time_zone=zone)
+        assert pd.isna(parsed.values[0]) and pd.isna(parsed.values[1]) and pd.notna(parsed.values[2])
+        assert parsed.problem[0] == "has a time zone offset no clock has (hours 0 to 14, minutes 0 to 59)"
+    from segkit.i18n import detail_text
+
+    assert detail_text('ordered_at "2024-03-05 14:22:10 -99" has a time zone offset no clock has (hours 0 to 14, '
+                       'minutes 0 to 59)', "zh").endswith("带有不存在的时区偏移（小时为 0 到 14，分钟为 0 到 59）")

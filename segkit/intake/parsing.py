@@ -805,6 +805,14 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
                            "has no such day in its month, or no such month (months 1 to 12)")
 
     zoned = _flag(offset.notna()) & _flag(stamps.notna())
+    if zoned.any():  # an offset no clock has (-99, +0575): no such time, whatever the zone asked
+        parts = offset.where(zoned).str.replace("Z", "+00:00", regex=False).str.replace(r"[+:-]", "", regex=True)
+        off_hours, off_minutes = _numbers(parts.str.slice(0, 2)), _numbers(parts.str.slice(2, 4)).fillna(0)
+        impossible = zoned & _flag((off_hours > 14) | (off_minutes > 59))
+        if impossible.any():
+            stamps = stamps.mask(impossible)
+            problem = problem.mask(impossible, "has a time zone offset no clock has (hours 0 to 14, minutes 0 to 59)")
+            zoned = zoned & ~impossible
     if zone is not None and zoned.any():
         hours = offset.where(zoned).str.replace("Z", "+00:00", regex=False)
         sign = np.where(hours.str.startswith("-").fillna(False), -1, 1)
