@@ -146,6 +146,10 @@ def test_shopify_lines_that_read_alike_are_two_line_items_and_a_pasted_export_is
     ledger = result.ledger.set_index(["outcome", "rule"])["rows"]
     assert ledger[("fixed", "filled_from_order")] == 2 and ledger[("used", "")] == 2
     assert pd.isna(aside.loc[8, "raw_ordered_at"]) and aside.loc[6, "raw_ordered_at"] == "2024-03-05 14:22:10 -0500"
+    # pasted twice and then sorted by order (and by line): each copy of the order is still found
+    for rows in ([first, tee, tee, first, tee, tee, other, other], [first, first, tee, tee, tee, tee, other, other]):
+        write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, rows)
+        assert per_customer(params) == expected
     # the order's fields written on every line (filled down in Excel): the tees are still two lines
     dated = {**tee, "Financial Status": "paid", "Created at": first["Created at"]}
     write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, [first, dated, dated, other])

@@ -277,20 +277,27 @@ def _python_group(replace: str) -> str:
 
 
 def _content_with_line(transactions: pd.DataFrame) -> pd.Series:
-    """The rows' `content` hashes (what finds exact duplicates), where an export writes an order's
-    lines one after the other, made to hold each line's place in its run of consecutive rows of one
-    order: two lines of one order that read alike (two of one product, bought with options the
-    export leaves out) are two lines, not a copy; an order written twice (an export pasted twice)
-    starts a new run and repeats each line at the same place, and stays a copy. Whether the order's
-    fields are on its first line only or on every line does not matter."""
-    order = transactions["order_id"].astype("string").fillna("\x00").to_numpy(dtype=object)
-    starts = np.ones(len(order), dtype=bool)
-    starts[1:] = order[1:] != order[:-1]  # a new run where the order number changes
-    run = pd.Series(np.cumsum(starts), index=transactions.index)
-    place = run.groupby(run).cumcount()  # 0 on a run's first line, 1, 2 ... after it
-    both = pd.DataFrame({"content": transactions["content"].to_numpy(), "place": place.to_numpy()})
+    """The rows' `content` hashes (what finds exact duplicates), where an export writes one row per line
+    item: two lines of one order that read alike (two of one product, bought with options the export
+    leaves out) are two lines, not a copy, while an order written twice (an export pasted twice, in
+    any row order) is a copy. An order's copies are as many as its least repeated line is found (its
+    first line, which alone carries the order's fields, is found once in each); a line found n times
+    among k copies is n / k lines of the order, and its later rows beyond those are copies of them.
+    The line's place among those n / k is mixed into its hash; the first keeps the hash as it is.
+
+    >>> rows = pd.DataFrame({"order_id": ["#1"] * 6, "content": [1, 2, 2, 1, 2, 2]})  # pasted twice
+    >>> (_content_with_line(rows).duplicated()).tolist()
+    [False, False, False, True, True, True]
+    """
+    key = pd.DataFrame({"order": transactions["order_id"].astype("string").fillna("\x00").to_numpy(dtype=object),
+                        "content": transactions["content"].to_numpy()})
+    found = key.groupby(["order", "content"], sort=False)["content"].transform("size").to_numpy()
+    copies = pd.Series(found).groupby(key["order"].to_numpy(), sort=False).transform("min").to_numpy()
+    lines = np.maximum(found // copies, 1)  # the line's rows in one copy of the order
+    place = key.groupby(["order", "content"], sort=False).cumcount().to_numpy() % lines
+    both = pd.DataFrame({"content": key["content"].to_numpy(), "place": place})
     mixed = pd.util.hash_pandas_object(both, index=False).to_numpy().view("int64")
-    return pd.Series(mixed, index=transactions.index).where(place.to_numpy() > 0, transactions["content"])
+    return pd.Series(np.where(place > 0, mixed, key["content"].to_numpy()), index=transactions.index)
 
 
 def _filled_within_order(values: pd.Series, order_id: pd.Series) -> pd.Series:
