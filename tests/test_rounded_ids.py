@@ -36,7 +36,7 @@ def test_order_numbers_in_scientific_notation_stop_the_run_with_what_to_do(tmp_p
     said = str(error.value)
     assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 2 values in scientific notation")
     assert '"3.45679E+18" in row 4' in said  # the file's line: the header is line 1
-    assert "format the column as Text" in said and "leave order_id out of source.transactions.columns" in said
+    assert "format the column as Text" in said and "write order_id: null in source.transactions.columns" in said
 
 
 def test_customer_ids_in_scientific_notation_read_in_place_by_the_engine(tmp_path):
@@ -50,13 +50,14 @@ def test_customer_ids_in_scientific_notation_read_in_place_by_the_engine(tmp_pat
     assert "different customers may now share one number" in said and "leave order_id" not in said
 
 
-@pytest.mark.parametrize("value", ["1E+5", "2E10", "12345678901", "3.4E+18x", "SKU-1E+12", "1.5e-12", "E+12"])
+@pytest.mark.parametrize("value", ["1E+4", "2E10", "12345678901", "3.4E+18x", "SKU-1E+12", "1.5e-12", "E+12"])
 def test_ids_that_only_look_numeric_are_left_alone(value):
-    # an exponent under 11 (Excel writes up to 11 digits in full), or other text around it: an id as it is
+    # an exponent under 5, no "+" (a spreadsheet writes E+), or other text around it: an id as it is
     refuse_rounded_ids(pd.Series([value, "A1"], dtype="string"), "order_id", "order", pd.Series([2, 3]))
 
 
-@pytest.mark.parametrize("value", ["3.45679E+18", " 1.23457E+11 ", "1E+15", "6.02214e+23", "1,23457E+13"])
+@pytest.mark.parametrize("value", ["3.45679E+18", " 1.23457E+11 ", "1E+15", "6.02214e+23", "1,23457E+13", "1.23457E+10",
+                                   "1.38001E+10"])
 def test_the_forms_spreadsheets_write_are_caught(value):
     with pytest.raises(RoundedIds):
         refuse_rounded_ids(pd.Series(["A1", value], dtype="string"), "customer_id", "id", pd.Series([2, 3]))
@@ -92,3 +93,39 @@ def test_in_an_engines_table_the_message_has_no_row_and_says_to_load_the_ids_aga
     big = ibis.memtable({"customer_id": ["A", "B"], "order_id": [3456789012345678901.0, 5.0]})
     with pytest.raises(RoundedIds, match=r"order_id\) holds 1 numbers too large to be exact, e.g. 3456789012345678848: "):
         refuse_rounded_ids_in_engine(big, {})
+
+
+def test_long_ids_that_all_end_in_zeros_after_the_15th_digit_are_refused(tmp_path):
+    # Excel's Number format writes 3456789012345710000: 15 significant digits, the rest zeros, every one
+    ids = [f"3456789012345{i}0000" for i in range(71, 75)]
+    with pytest.raises(RoundedIds, match=r"holds 4 ids of 16 digits or more, every one of them with only zeros after its "
+                                         r"15th digit, e.g. \"3456789012345710"):
+        refuse_rounded_ids(pd.Series([*ids, "A1"], dtype="string"), "order_id", "order", pd.Series(range(2, 7)))
+    # 19-digit order numbers of which one happens to end in zeros: ids as they are
+    refuse_rounded_ids(pd.Series(["3456789012345678901", "3456789012345670000", "3456789012345678903"],
+                                 dtype="string"), "order_id", "order", pd.Series([2, 3, 4]))
+
+
+def test_a_workbooks_long_order_numbers_stored_as_numbers_are_refused(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(COLUMNS.values()))
+    for number, customer in ((3456789012345678901, "tb001"), (3456789012345678902, "tb002"), (1003, "tb003")):
+        sheet.append([float(number), customer, "2024-03-05 14:03", 10.0])  # Excel keeps a number as a float
+    book.save(tmp_path / "orders.xlsx")
+    source = intake(tmp_path / "orders.xlsx")
+    with pytest.raises(RoundedIds, match=r"订单编号 \(order_id\) holds 2 numbers too large to be exact"):
+        clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
+
+
+def test_an_engines_text_ids_that_all_end_in_zeros_after_the_15th_digit_are_refused():
+    import ibis
+
+    from segkit.intake.parsing import refuse_rounded_ids_in_engine
+
+    rounded = ibis.memtable({"customer_id": ["A", "B", "C"], "order_id": ["3456789012345710000", "3456789012345720000", "7"]})
+    with pytest.raises(RoundedIds, match=r"order_id\) holds 2 ids of 16 digits or more"):
+        refuse_rounded_ids_in_engine(rounded, {})
+    exact = ibis.memtable({"customer_id": ["A", "B"], "order_id": ["3456789012345678901", "3456789012345720000"]})
+    refuse_rounded_ids_in_engine(exact, {})  # one of them ends in zeros by chance: ids as they are

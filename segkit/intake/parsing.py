@@ -325,7 +325,11 @@ def parse_id(values: pd.Series) -> Parsed:
 
 # An id a spreadsheet showed in scientific notation and saved so: 12 digits or more become "3.45679E+18"
 # (General format, six significant digits), and the rest of the number is gone from the file
-_ROUNDED_ID = r"^\s*[+-]?\d(?:[.,]\d{1,14})?[eE]\+(?:1[1-9]|[2-9]\d)\s*$"
+_ROUNDED_ID = r"^\s*[+-]?\d(?:[.,]\d{1,14})?[eE]\+(?:[5-9]|[1-9]\d)\s*$"
+# 16 digits or more of which all past the 15th are zeros: a spreadsheet's number format keeps 15
+# significant digits ("3456789012345710000"); found so in every long id of a column, it is that
+_FIFTEEN_DIGITS = r"^\s*\d{15}0+\s*$"
+_LONG_DIGITS = r"^\s*\d{16,}\s*$"
 
 
 class RoundedIds(DataError):
@@ -360,10 +364,15 @@ def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Seri
     else:
         return
     maybe = _flag(text.str.contains("+", regex=False))  # a substring search first: 10M ids in well under a second
-    if not maybe.any():
-        return
-    rounded = (maybe & _flag(text.where(maybe).str.fullmatch(_ROUNDED_ID))).to_numpy()
-    _refuse_rounded(column, named, rounded, values, rows, "notation", in_file)
+    if maybe.any():
+        rounded = (maybe & _flag(text.where(maybe).str.fullmatch(_ROUNDED_ID))).to_numpy()
+        _refuse_rounded(column, named, rounded, values, rows, "notation", in_file)
+    long = _flag(text.str.len() >= 16)  # a length first: most ids are shorter
+    if long.sum() >= 2:
+        long = long & _flag(text.where(long).str.fullmatch(_LONG_DIGITS))
+        fifteen = long & _flag(text.where(long).str.fullmatch(_FIFTEEN_DIGITS))
+        if long.sum() >= 2 and fifteen.sum() == long.sum():
+            _refuse_rounded(column, named, fifteen.to_numpy(), values, rows, "fifteen", in_file)
 
 
 def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Series, rows: pd.Series | None,
@@ -375,15 +384,18 @@ def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Ser
     shown = f"{int(value)}" if isinstance(value, float) and np.isfinite(value) else str(value).strip()
     where = "" if rows is None else f" in row {int(rows.iloc[first])}"
     what = "orders" if column == "order_id" else "customers"
-    how = (f"values in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids when it saved "
-           f"the file" if kind == "notation" else
-           f"numbers too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers (an Excel "
-           "cell, a double column), which hold about 16 digits, and the rest was rounded away")
+    how = {"notation": f"values in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids when "
+                       "it saved the file",
+           "numbers": f"numbers too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers "
+                      "(an Excel cell, a double column), which hold about 16 digits, and the rest was rounded away",
+           "fifteen": f"ids of 16 digits or more, every one of them with only zeros after its 15th digit, e.g. "
+                      f"\"{shown}\"{where}: a spreadsheet keeps 15 significant digits of a number and rounded the "
+                      "rest"}[kind]
     again = ("export the file again from the system it comes from (in Excel, format the column as Text before "
              "saving as CSV)" if in_file else
              "load the ids again as text from the system they come from")
-    instead = (" or leave order_id out of source.transactions.columns to count one order per customer and day"
-               if column == "order_id" else "")
+    instead = (" or write order_id: null in source.transactions.columns (with a preset; else leave it out of the map) "
+               "to count one order per customer and day" if column == "order_id" else "")
     raise RoundedIds(f"the column {named} ({column}) holds {int(rounded.sum()):,} {how}, so different {what} may now "
                      f"share one number; {again}{instead}")
 
@@ -406,6 +418,17 @@ def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
                                 pd.Series([float(found[f"v_{column}"])] * n), None, "numbers", False)
     if not text:
         return
+    # long ids whose digits past the 15th are all zeros, every one of them (a spreadsheet's 15 digits)
+    long = table.filter(ibis.or_(*[table[c].length() >= 16 for c in text]))
+    digits = {c: long[c].strip().re_search("^[0-9]{16,}$").fill_null(False) for c in text}
+    zeros = {c: long[c].strip().re_search("^[0-9]{15}0+$").fill_null(False) for c in text}
+    counts = long.aggregate(**{f"l_{c}": digits[c].sum() for c in text}, **{f"z_{c}": zeros[c].sum() for c in text},
+                            **{f"v_{c}": long[c].min(where=zeros[c]) for c in text}).to_pyarrow().to_pylist()[0]
+    for column in text:
+        n, z = int(counts[f"l_{column}"] or 0), int(counts[f"z_{column}"] or 0)
+        if n >= 2 and z == n:
+            _refuse_rounded(column, headers.get(column, column), np.ones(n, dtype=bool),
+                            pd.Series([counts[f"v_{column}"]] * n, dtype="string"), None, "fifteen", False)
     pattern = _ROUNDED_ID.replace("\\s", "[ \\t]").replace("\\d", "[0-9]")  # the engines' regex dialects alike
     # the regex only over the few values with a "+" (a substring search over the rest)
     table = table.filter(ibis.or_(*[table[c].contains("+") for c in text]))

@@ -397,8 +397,12 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
         # an id that Excel turned into a number, which parse_id pads back (fix zero_padded_id)
         id_name = (spec.columns or {}).get("customer_id", "customer_id")
         id_at = names.index(id_name) if id_name in names else -1
+        # an order number too large for the float Excel keeps stays that float: cleaning refuses it as rounded
+        order_name = (spec.columns or {}).get("order_id", "order_id")
+        order_at = names.index(order_name) if order_name in names else -1
         records = [] if header_only else [
-            [_cell_number(cell) if i == id_at else _cell_text(cell) for i, cell in enumerate(row)]
+            [_cell_number(cell) if i == id_at else _cell_rounded(cell) if i == order_at else _cell_text(cell)
+             for i, cell in enumerate(row)]
             + [None] * (len(names) - len(row)) for row in rows]
         read = {"sheet": sheet.title, "header_row": spec.header_row, "other_sheets": len(book.sheetnames) - 1}
     finally:
@@ -410,11 +414,23 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
     return frame
 
 
+# the largest whole number a float holds exactly: an id cell beyond it was rounded by the spreadsheet
+_EXACT_FLOAT = 2.0 ** 53
+
+
 def _cell_number(cell):
-    """An id cell: a number stays a number (a whole float as int), anything else as `_cell_text`."""
+    """An id cell: a number stays a number (a whole float as int, but one beyond 2**53, rounded by
+    the spreadsheet, as the float it is), anything else as `_cell_text`."""
     if isinstance(cell, bool) or not isinstance(cell, (int, float)):
         return _cell_text(cell)
+    if isinstance(cell, float) and abs(cell) >= _EXACT_FLOAT:
+        return cell
     return int(cell) if isinstance(cell, int) or cell.is_integer() else cell
+
+
+def _cell_rounded(cell):
+    """An order-number cell: as `_cell_text`, but a float beyond 2**53 (rounded) stays that float."""
+    return cell if isinstance(cell, float) and abs(cell) >= _EXACT_FLOAT else _cell_text(cell)
 
 
 def _cell_text(cell) -> str | None:
