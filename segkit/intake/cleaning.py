@@ -269,12 +269,19 @@ class PreparedInput:
         month's queries then run on the table rather than asking the database again (on PostgreSQL a
         month's dozen queries each recomputed the rules over the whole table). The rows are as the
         database's query gives them (typed, timestamps in the session's zone); `in_database` stays,
-        so the rules treat them as a database's (ids as their owners keep them)."""
+        so the rules treat them as a database's (ids as their owners keep them). They stream in batch
+        by batch: the engine holds them (spilling past its memory cap), never one Arrow table in Python."""
         from segkit.intake.sources import connect
 
         con = connect()
-        table = con.create_table(f"segkit_input_{next(_names)}", self.table.to_pyarrow(), overwrite=True)
-        return replace(self, table=table, con=con, _bound=None)
+        name = f"segkit_input_{next(_names)}"
+        batches = self.table.to_pyarrow_batches()
+        con.con.register(f"{name}_stream", batches)
+        try:
+            con.raw_sql(f'CREATE TABLE "{name}" AS SELECT * FROM "{name}_stream"')
+        finally:
+            con.con.unregister(f"{name}_stream")
+        return replace(self, table=con.table(name), con=con, _bound=None)
 
     def future_bound(self) -> tuple[dt.date | None, int]:
         """`_future_bound` of the rows, computed once (it does not depend on the as-of date)."""
