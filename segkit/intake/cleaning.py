@@ -32,10 +32,10 @@ from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds, decimal_array,
-                                   exact_decimals, fixes_per_row, is_text, normalised_value, parse_amount,
-                                   parse_datetime, parse_id, parse_text, refuse_odd_values, refuse_rounded_ids,
-                                   refuse_rounded_ids_in_engine, to_minor_units)
+from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
+                                   decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
+                                   parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
+                                   refuse_rounded_ids, refuse_rounded_ids_in_engine, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
