@@ -150,6 +150,9 @@ def test_shopify_lines_that_read_alike_are_two_line_items_and_a_pasted_export_is
     for rows in ([first, tee, tee, first, tee, tee, other, other], [first, first, tee, tee, tee, tee, other, other]):
         write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, rows)
         assert per_customer(params) == expected
+    # a second copy that lost a line (a partial paste): the whole copy's lines are kept, the copy's set aside
+    write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, [first, tee, tee, other, first, tee, other])
+    assert per_customer(params) == expected
     # the order's fields written on every line (filled down in Excel): the tees are still two lines
     dated = {**tee, "Financial Status": "paid", "Created at": first["Created at"]}
     write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, [first, dated, dated, other])

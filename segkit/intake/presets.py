@@ -231,7 +231,7 @@ def rewrite_values(transactions: pd.DataFrame, name: str | None) -> pd.DataFrame
     if "order_id" in out.columns:
         fields = [column for column in preset.order_fields if column in out.columns]
         if fields and "content" in out.columns:
-            out["content"] = _content_with_line(out)
+            out["content"] = _content_with_line(out, fields)
         filled = pd.Series(False, index=out.index)
         for column in fields:
             taken = _filled_within_order(out[column], out["order_id"])
@@ -276,24 +276,34 @@ def _python_group(replace: str) -> str:
     return re.sub(r"\\(\d)", r"\\g<\1>", replace)
 
 
-def _content_with_line(transactions: pd.DataFrame) -> pd.Series:
+def _content_with_line(transactions: pd.DataFrame, fields: list[str]) -> pd.Series:
     """The rows' `content` hashes (what finds exact duplicates), where an export writes one row per line
     item: two lines of one order that read alike (two of one product, bought with options the export
     leaves out) are two lines, not a copy, while an order written twice (an export pasted twice, in
-    any row order) is a copy. An order's copies are as many as its least repeated line is found (its
-    first line, which alone carries the order's fields, is found once in each); a line found n times
-    among k copies is n / k lines of the order, and its later rows beyond those are copies of them.
-    The line's place among those n / k is mixed into its hash; the first keeps the hash as it is.
+    any row order) is a copy. An order's copies are its first lines (the rows that carry its order
+    `fields`, which the export writes on the first line only), or, where every line carries them,
+    as many as its least repeated line is found; a line found n times among k copies is n / k lines
+    of the order (rounded up: a copy that lost a line keeps the lines of the whole one), and its rows
+    beyond those are copies of them. The line's place among those is mixed into its hash; the first
+    keeps the hash as it is.
 
-    >>> rows = pd.DataFrame({"order_id": ["#1"] * 6, "content": [1, 2, 2, 1, 2, 2]})  # pasted twice
-    >>> (_content_with_line(rows).duplicated()).tolist()
+    >>> rows = pd.DataFrame({"order_id": ["#1"] * 6, "content": [1, 2, 2, 1, 2, 2],
+    ...                      "status": ["paid", None, None, "paid", None, None]})  # pasted twice
+    >>> (_content_with_line(rows, ["status"]).duplicated()).tolist()
     [False, False, False, True, True, True]
     """
-    key = pd.DataFrame({"order": transactions["order_id"].astype("string").fillna("\x00").to_numpy(dtype=object),
-                        "content": transactions["content"].to_numpy()})
+    order = transactions["order_id"].astype("string").fillna("\x00").to_numpy(dtype=object)
+    key = pd.DataFrame({"order": order, "content": transactions["content"].to_numpy()})
+    first = np.zeros(len(key), dtype=bool)
+    for column in fields:
+        text = transactions[column].astype("string")
+        first |= ~(text.isna() | text.str.strip().eq("").fillna(True)).to_numpy()
+    by_order = pd.DataFrame({"order": order, "first": first}).groupby("order", sort=False)["first"]
+    firsts, all_first = by_order.transform("sum").to_numpy(), by_order.transform("all").to_numpy()
     found = key.groupby(["order", "content"], sort=False)["content"].transform("size").to_numpy()
-    copies = pd.Series(found).groupby(key["order"].to_numpy(), sort=False).transform("min").to_numpy()
-    lines = np.maximum(found // copies, 1)  # the line's rows in one copy of the order
+    least = pd.Series(found).groupby(order, sort=False).transform("min").to_numpy()
+    copies = np.where(all_first | (firsts == 0), least, firsts)
+    lines = np.maximum(-(-found // copies), 1)  # the line's rows in one copy of the order, rounded up
     place = key.groupby(["order", "content"], sort=False).cumcount().to_numpy() % lines
     both = pd.DataFrame({"content": key["content"].to_numpy(), "place": place})
     mixed = pd.util.hash_pandas_object(both, index=False).to_numpy().view("int64")
