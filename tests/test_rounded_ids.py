@@ -34,7 +34,7 @@ def test_order_numbers_in_scientific_notation_stop_the_run_with_what_to_do(tmp_p
     with pytest.raises(RoundedIds) as error:
         clean_and_save(intake(path), tmp_path / "data", as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 2 values in scientific notation")
+    assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 1 values in scientific notation")  # one id
     assert '"3.45679E+18" in row 4' in said  # the file's line: the header is line 1
     assert "format the column as Text" in said and "write order_id: null in source.transactions.columns" in said
 
@@ -46,18 +46,20 @@ def test_customer_ids_in_scientific_notation_read_in_place_by_the_engine(tmp_pat
     with pytest.raises(RoundedIds) as error:
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert 'the column 买家会员名 (customer_id) holds 2 values in scientific notation, e.g. "1.38001E+11" in row 2' in said
+    assert 'the column 买家会员名 (customer_id) holds 1 values in scientific notation, e.g. "1.38001E+11" in row 2' in said
     assert "different customers may now share one number" in said and "leave order_id" not in said
 
 
-@pytest.mark.parametrize("value", ["1E+4", "2E10", "12345678901", "3.4E+18x", "SKU-1E+12", "1.5e-12", "E+12"])
+@pytest.mark.parametrize("value", ["1E+4", "2E10", "12345678901", "3.4E+18x", "SKU-1E+12", "1.5e-12", "E+12",
+                                   "1.23457E+05", "1.23457E+5", "joe+1@x.com", "+4915112345678"])
 def test_ids_that_only_look_numeric_are_left_alone(value):
-    # an exponent under 5, no "+" (a spreadsheet writes E+), or other text around it: an id as it is
+    # an exponent under 5, no "+" (a spreadsheet writes E+), a number written whole (1.23457E+05 is 123457),
+    # or other text around it: an id as it is
     refuse_rounded_ids(pd.Series([value, "A1"], dtype="string"), "order_id", "order", pd.Series([2, 3]))
 
 
 @pytest.mark.parametrize("value", ["3.45679E+18", " 1.23457E+11 ", "1E+15", "6.02214e+23", "1,23457E+13", "1.23457E+10",
-                                   "1.38001E+10"])
+                                   "1.38001E+10", "1.2346E+05", "1E+05"])
 def test_the_forms_spreadsheets_write_are_caught(value):
     with pytest.raises(RoundedIds):
         refuse_rounded_ids(pd.Series(["A1", value], dtype="string"), "customer_id", "id", pd.Series([2, 3]))
@@ -74,7 +76,7 @@ def test_order_numbers_kept_as_floats_beyond_2_to_the_53_are_refused_too(tmp_pat
     with pytest.raises(RoundedIds) as error:
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert "the column 订单编号 (order_id) holds 2 numbers too large to be exact, e.g. 3456789012345678848" in said
+    assert "the column 订单编号 (order_id) holds 1 numbers too large to be exact, e.g. 3456789012345678848" in said
     assert "so different orders may now share one number" in said
     refuse_rounded_ids(pd.Series([17850.0, 2.0 ** 53 - 1]), "customer_id", "id", None)  # exact: left alone
 
@@ -95,17 +97,6 @@ def test_in_an_engines_table_the_message_has_no_row_and_says_to_load_the_ids_aga
         refuse_rounded_ids_in_engine(big, {})
 
 
-def test_long_ids_that_all_end_in_zeros_after_the_15th_digit_are_refused(tmp_path):
-    # Excel's Number format writes 3456789012345710000: 15 significant digits, the rest zeros, every one
-    ids = [f"3456789012345{i}0000" for i in range(71, 75)]
-    with pytest.raises(RoundedIds, match=r"holds 4 ids of 16 digits or more, every one of them with only zeros after its "
-                                         r"15th digit, e.g. \"3456789012345710"):
-        refuse_rounded_ids(pd.Series([*ids, "A1"], dtype="string"), "order_id", "order", pd.Series(range(2, 7)))
-    # 19-digit order numbers of which one happens to end in zeros: ids as they are
-    refuse_rounded_ids(pd.Series(["3456789012345678901", "3456789012345670000", "3456789012345678903"],
-                                 dtype="string"), "order_id", "order", pd.Series([2, 3, 4]))
-
-
 def test_a_workbooks_long_order_numbers_stored_as_numbers_are_refused(tmp_path):
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.Workbook()
@@ -115,17 +106,11 @@ def test_a_workbooks_long_order_numbers_stored_as_numbers_are_refused(tmp_path):
         sheet.append([float(number), customer, "2024-03-05 14:03", 10.0])  # Excel keeps a number as a float
     book.save(tmp_path / "orders.xlsx")
     source = intake(tmp_path / "orders.xlsx")
-    with pytest.raises(RoundedIds, match=r"订单编号 \(order_id\) holds 2 numbers too large to be exact"):
+    with pytest.raises(RoundedIds, match=r"订单编号 \(order_id\) holds 1 numbers too large to be exact"):  # one float for both
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
 
 
-def test_an_engines_text_ids_that_all_end_in_zeros_after_the_15th_digit_are_refused():
-    import ibis
-
-    from segkit.intake.parsing import refuse_rounded_ids_in_engine
-
-    rounded = ibis.memtable({"customer_id": ["A", "B", "C"], "order_id": ["3456789012345710000", "3456789012345720000", "7"]})
-    with pytest.raises(RoundedIds, match=r"order_id\) holds 2 ids of 16 digits or more"):
-        refuse_rounded_ids_in_engine(rounded, {})
-    exact = ibis.memtable({"customer_id": ["A", "B"], "order_id": ["3456789012345678901", "3456789012345720000"]})
-    refuse_rounded_ids_in_engine(exact, {})  # one of them ends in zeros by chance: ids as they are
+def test_the_message_counts_ids_not_rows():
+    # one rounded order number on three lines is one id
+    with pytest.raises(RoundedIds, match=r"holds 1 values in scientific notation"):
+        refuse_rounded_ids(pd.Series(["3.45679E+18"] * 3 + ["A1"], dtype="string"), "order_id", "o", None)

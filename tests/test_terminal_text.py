@@ -76,10 +76,6 @@ LINES = [
     "one number; export the file again from the system it comes from (in Excel, format the column as Text before "
     "saving as CSV) or write order_id: null in source.transactions.columns (with a preset; else leave it out of the "
     "map) to count one order per customer and day",
-    "error: 01_cleaning: /d/o.csv: the column order (order_id) holds 4 ids of 16 digits or more, every one of them with "
-    "only zeros after its 15th digit, e.g. \"3456789012345710000\" in row 2: a spreadsheet keeps 15 significant digits "
-    "of a number and rounded the rest, so different orders may now share one number; export the file again from the "
-    "system it comes from (in Excel, format the column as Text before saving as CSV)",
     "[1/8] running 01_cleaning",
     "      01_cleaning done in 25.9 s",
     "writing HTML",

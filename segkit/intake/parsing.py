@@ -325,11 +325,7 @@ def parse_id(values: pd.Series) -> Parsed:
 
 # An id a spreadsheet showed in scientific notation and saved so: 12 digits or more become "3.45679E+18"
 # (General format, six significant digits), and the rest of the number is gone from the file
-_ROUNDED_ID = r"^\s*[+-]?\d(?:[.,]\d{1,14})?[eE]\+(?:[5-9]|[1-9]\d)\s*$"
-# 16 digits or more of which all past the 15th are zeros: a spreadsheet's number format keeps 15
-# significant digits ("3456789012345710000"); found so in every long id of a column, it is that
-_FIFTEEN_DIGITS = r"^\s*\d{15}0+\s*$"
-_LONG_DIGITS = r"^\s*\d{16,}\s*$"
+_ROUNDED_ID = r"^\s*[+-]?\d(?:[.,]\d{1,14})?[eE]\+(?:0?[5-9]|[1-9]\d)\s*$"
 
 
 class RoundedIds(DataError):
@@ -345,9 +341,10 @@ def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Seri
                        in_file: bool = True) -> None:
     """Raise `RoundedIds` when the id column `column` (customer_id or order_id; `named`: its name in the
     source; `rows`: each value's source_row, None where the source has no row numbers) holds ids that
-    were rounded before segkit saw them: text in scientific notation with an exponent of 11 or more,
-    as Excel writes a number of 12 digits or more that it opened and saved as CSV (the digits past
-    the sixth are lost), or numbers stored as floats beyond 2**53 (an Excel cell or a float column
+    were rounded before segkit saw them: text in scientific notation with an exponent of 5 or more
+    that stands for more digits than it writes (`_lost_digits`), as Excel writes a number of 12
+    digits or more, or a narrow column's, when it saves a sheet as CSV (the digits past the sixth
+    are lost), or numbers stored as floats beyond 2**53 (an Excel cell or a float column
     of 19-digit order numbers: the last digits are lost). Ids that differed then read alike, and
     nothing in the source can tell them apart: the message says how many, the first, and what to do
     (`in_file`: the source is a file read as text, else a table the ids were loaded into)."""
@@ -365,20 +362,25 @@ def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Seri
         return
     maybe = _flag(text.str.contains("+", regex=False))  # a substring search first: 10M ids in well under a second
     if maybe.any():
-        rounded = (maybe & _flag(text.where(maybe).str.fullmatch(_ROUNDED_ID))).to_numpy()
+        rounded = (maybe & _flag(text.where(maybe).str.fullmatch(_ROUNDED_ID))).to_numpy().copy()
+        at = np.flatnonzero(rounded)  # the few that look so: do they stand for digits they do not write?
+        rounded[at] = [_lost_digits(str(value)) for value in text.iloc[at]]
         _refuse_rounded(column, named, rounded, values, rows, "notation", in_file)
-    long = _flag(text.str.len() >= 16)  # a length first: most ids are shorter
-    if long.sum() >= 2:
-        long = long & _flag(text.where(long).str.fullmatch(_LONG_DIGITS))
-        fifteen = long & _flag(text.where(long).str.fullmatch(_FIFTEEN_DIGITS))
-        if long.sum() >= 2 and fifteen.sum() == long.sum():
-            _refuse_rounded(column, named, fifteen.to_numpy(), values, rows, "fifteen", in_file)
 
+
+def _lost_digits(text: str) -> bool:
+    """Whether a number in scientific notation stands for more digits than it writes ("1.23457E+10" is
+    eleven digits of which six are written; "1.23457E+5" is 123457 exactly)."""
+    mantissa, _, exponent = text.strip().upper().partition("E+")
+    decimals = len(re.split(r"[.,]", mantissa)[1]) if re.search(r"[.,]", mantissa) else 0
+    return int(exponent) > decimals
 
 def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Series, rows: pd.Series | None,
-                    kind: str, in_file: bool) -> None:
+                    kind: str, in_file: bool, distinct: int | None = None) -> None:
     if not rounded.any():
         return
+    if distinct is None:  # the ids, not the rows: one rounded order number on three lines is one
+        distinct = pd.Series(values.to_numpy()[rounded]).astype("string").str.strip().nunique()
     first = int(rounded.argmax())
     value = values.iloc[first]
     shown = f"{int(value)}" if isinstance(value, float) and np.isfinite(value) else str(value).strip()
@@ -387,59 +389,46 @@ def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Ser
     how = {"notation": f"values in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids when "
                        "it saved the file",
            "numbers": f"numbers too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers "
-                      "(an Excel cell, a double column), which hold about 16 digits, and the rest was rounded away",
-           "fifteen": f"ids of 16 digits or more, every one of them with only zeros after its 15th digit, e.g. "
-                      f"\"{shown}\"{where}: a spreadsheet keeps 15 significant digits of a number and rounded the "
-                      "rest"}[kind]
+                      "(an Excel cell, a double column), which hold about 16 digits, and the rest was rounded away"}[kind]
     again = ("export the file again from the system it comes from (in Excel, format the column as Text before "
              "saving as CSV)" if in_file else
              "load the ids again as text from the system they come from")
     instead = (" or write order_id: null in source.transactions.columns (with a preset; else leave it out of the map) "
                "to count one order per customer and day" if column == "order_id" else "")
-    raise RoundedIds(f"the column {named} ({column}) holds {int(rounded.sum()):,} {how}, so different {what} may now "
+    raise RoundedIds(f"the column {named} ({column}) holds {distinct:,} {how}, so different {what} may now "
                      f"share one number; {again}{instead}")
 
 
 def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
-    """`refuse_rounded_ids` for an Ibis table (a typed file read in place, a database table, Spark):
-    one query over its id columns (customer_id, order_id) that are text (scientific notation) or
-    floating-point numbers (beyond 2**53), in the engine, only counts and the first value coming back."""
+    """`refuse_rounded_ids` for an Ibis table (a typed file read in place, a database table, Spark): its
+    id columns (customer_id, order_id) that are floating-point numbers (beyond 2**53: one aggregate)
+    or text (scientific notation: the distinct values the regex finds among those with a "+", judged
+    here as the text path judges them), in the engine."""
     import ibis
 
     text = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_string()]
     floats = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_floating()]
     if floats:
-        found = table.aggregate(**{f"n_{c}": (table[c].abs() >= _EXACT_FLOAT).sum() for c in floats},
+        found = table.aggregate(**{f"n_{c}": table[c].nunique(where=table[c].abs() >= _EXACT_FLOAT) for c in floats},
                                 **{f"v_{c}": table[c].max() for c in floats}).to_pyarrow().to_pylist()[0]
         for column in floats:
             if found[f"n_{column}"]:
-                n = int(found[f"n_{column}"])
-                _refuse_rounded(column, headers.get(column, column), np.ones(n, dtype=bool),
-                                pd.Series([float(found[f"v_{column}"])] * n), None, "numbers", False)
+                _refuse_rounded(column, headers.get(column, column), np.ones(1, dtype=bool),
+                                pd.Series([float(found[f"v_{column}"])]), None, "numbers", False,
+                                distinct=int(found[f"n_{column}"]))
     if not text:
         return
-    # long ids whose digits past the 15th are all zeros, every one of them (a spreadsheet's 15 digits)
-    long = table.filter(ibis.or_(*[table[c].length() >= 16 for c in text]))
-    digits = {c: long[c].strip().re_search("^[0-9]{16,}$").fill_null(False) for c in text}
-    zeros = {c: long[c].strip().re_search("^[0-9]{15}0+$").fill_null(False) for c in text}
-    counts = long.aggregate(**{f"l_{c}": digits[c].sum() for c in text}, **{f"z_{c}": zeros[c].sum() for c in text},
-                            **{f"v_{c}": long[c].min(where=zeros[c]) for c in text}).to_pyarrow().to_pylist()[0]
-    for column in text:
-        n, z = int(counts[f"l_{column}"] or 0), int(counts[f"z_{column}"] or 0)
-        if n >= 2 and z == n:
-            _refuse_rounded(column, headers.get(column, column), np.ones(n, dtype=bool),
-                            pd.Series([counts[f"v_{column}"]] * n, dtype="string"), None, "fifteen", False)
     pattern = _ROUNDED_ID.replace("\\s", "[ \\t]").replace("\\d", "[0-9]")  # the engines' regex dialects alike
-    # the regex only over the few values with a "+" (a substring search over the rest)
+    # the regex only over the few values with a "+" (a substring search over the rest); the distinct ones
+    # matching it (a few) judged here as the text path judges them
     table = table.filter(ibis.or_(*[table[c].contains("+") for c in text]))
-    hits = {c: table[c].re_search(pattern).fill_null(False) for c in text}
-    found = table.aggregate(**{f"n_{c}": hit.sum() for c, hit in hits.items()},
-                            **{f"v_{c}": table[c].min(where=hit) for c, hit in hits.items()}).to_pyarrow().to_pylist()[0]
     for column in text:
-        if found[f"n_{column}"]:
-            n = int(found[f"n_{column}"])
-            _refuse_rounded(column, headers.get(column, column), np.ones(n, dtype=bool),
-                            pd.Series([found[f"v_{column}"]] * n, dtype="string"), None, "notation", False)
+        hits = table.filter(table[column].re_search(pattern).fill_null(False)).select(value=table[column]).distinct()
+        found = hits.limit(10_000).to_pyarrow().column("value").to_pylist()
+        found = sorted(v for v in found if _lost_digits(v))
+        if found:
+            _refuse_rounded(column, headers.get(column, column), np.ones(len(found), dtype=bool),
+                            pd.Series(found, dtype="string"), None, "notation", False)
 
 
 _ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",
