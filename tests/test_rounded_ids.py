@@ -114,3 +114,27 @@ def test_the_message_counts_ids_not_rows():
     # one rounded order number on three lines is one id
     with pytest.raises(RoundedIds, match=r"holds 1 values in scientific notation"):
         refuse_rounded_ids(pd.Series(["3.45679E+18"] * 3 + ["A1"], dtype="string"), "order_id", "o", None)
+
+
+def test_long_ids_that_all_end_in_zeros_after_the_15th_digit_get_a_note_not_a_refusal(tmp_path):
+    # Excel's Number format: 3456789012345710000 (15 digits, then zeros): 106 orders had become 65 without a
+    # word; date-based or counter ids may end so by design, so it is a note (a refusal would stop their runs)
+    orders = [f"3456789012345{i:02d}0000" for i in range(10, 34)]
+    frame = pd.DataFrame({"订单编号": orders, "买家会员名": [f"tb{i % 7}" for i in range(len(orders))],
+                          "订单创建时间": "2024-03-05 14:03", "实付金额": "10.00"})
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    source = intake(tmp_path / "orders.csv")
+    result = clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
+    note = next(n for n in result.notes if n["key"] == "long_ids_end_in_zeros")
+    assert (note["column"], note["ids"], note["example"]) == ("订单编号", 24, "3456789012345100000")
+    from segkit.i18n import note_message, t
+
+    key, values = note_message(note)
+    assert "export the file again with the column as Text" in t(key, "en", **values)
+    assert "请把该列设为“文本”后重新导出文件" in t(key, "zh", **values)
+    # date-based ids of another shape, or a few: no note
+    frame["订单编号"] = [f"2024030{i % 9 + 1}1234567{i:02d}" for i in range(len(orders))]
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    source = intake(tmp_path / "orders.csv")
+    notes = clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31)).notes
+    assert not [n for n in notes if n["key"] == "long_ids_end_in_zeros"]

@@ -35,7 +35,7 @@ from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, 
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
                                    parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
-                                   refuse_rounded_ids, refuse_rounded_ids_in_engine, to_minor_units)
+                                   long_ids_note, refuse_rounded_ids, refuse_rounded_ids_in_engine, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -682,6 +682,9 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         return headers.get(column, column)
 
     notes = [dict(one.note, column=named(column)) for column, one in parsed.items() if one.note is not None]
+    for column in ("order_id", "customer_id"):  # long ids a spreadsheet may have rounded to 15 digits: said
+        note = long_ids_note(tx[column], column, named(column)) if column in present else None
+        notes += [note] if note else []
     if transactions.attrs.get("preset_hint"):  # the file's columns are a system's export, read without its preset
         from segkit.intake.presets import load_preset
 

@@ -368,6 +368,27 @@ def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Seri
         _refuse_rounded(column, named, rounded, values, rows, "notation", in_file)
 
 
+# a spreadsheet's Number format keeps 15 significant digits of a long id and writes zeros after them
+_LONG_ID, _ZEROS_AFTER_15 = r"^[1-9]\d{15,}$", r"^[1-9]\d{14}0+$"
+LONG_IDS_NOTED = 20  # distinct long ids, every one ending so, before a note says it
+
+
+def long_ids_note(values: pd.Series, column: str, named: str) -> dict | None:
+    """The note `long_ids_end_in_zeros` when the text id column `column` (`named` as the source names
+    it) holds at least LONG_IDS_NOTED distinct ids of 16 digits or more and every one of them ends in
+    zeros after its 15th digit (`3456789012345710000`), as a spreadsheet's Number format writes a
+    number it rounded to 15 significant digits; None otherwise. A note, never a refusal: ids built from
+    dates or counters may end so by design."""
+    if not is_text(values) or pd.api.types.is_object_dtype(values.dtype):
+        return None
+    long = values[_flag(values.str.len() >= 16)].dropna().str.strip()
+    long = long[_flag(long.str.fullmatch(_LONG_ID))].unique()
+    if len(long) < LONG_IDS_NOTED or not bool(pd.Series(long).str.fullmatch(_ZEROS_AFTER_15).all()):
+        return None
+    return {"key": "long_ids_end_in_zeros", "column": named, "id_column": column, "ids": int(len(long)),
+            "example": str(sorted(long)[0])}
+
+
 def _lost_digits(text: str) -> bool:
     """Whether a number in scientific notation stands for more digits than it writes ("1.23457E+10" is
     eleven digits of which six are written; "1.23457E+5" is 123457 exactly)."""
