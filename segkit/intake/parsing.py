@@ -334,7 +334,7 @@ class RoundedIds(DataError):
 
 
 # a float holds every whole number up to 2**53 exactly (16 digits); an id beyond it was rounded on its way
-_EXACT_FLOAT = 2.0 ** 53
+EXACT_FLOAT = 2.0 ** 53
 
 
 def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Series | None,
@@ -352,10 +352,10 @@ def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Seri
         text = values
     elif pd.api.types.is_float_dtype(values.dtype):
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        _refuse_rounded(column, named, np.abs(numbers) >= _EXACT_FLOAT, values, rows, "numbers", in_file)
+        _refuse_rounded(column, named, np.abs(numbers) >= EXACT_FLOAT, values, rows, "numbers", in_file)
         return
     elif pd.api.types.is_object_dtype(values.dtype):  # mixed cells (Excel): its float cells, then its text
-        big = np.array([isinstance(v, float) and abs(v) >= _EXACT_FLOAT for v in values.array], dtype=bool)
+        big = np.array([isinstance(v, float) and abs(v) >= EXACT_FLOAT for v in values.array], dtype=bool)
         _refuse_rounded(column, named, big, values, rows, "numbers", in_file)
         text = values.astype("string")
     else:
@@ -430,7 +430,7 @@ def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
     text = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_string()]
     floats = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_floating()]
     if floats:
-        found = table.aggregate(**{f"n_{c}": table[c].nunique(where=table[c].abs() >= _EXACT_FLOAT) for c in floats},
+        found = table.aggregate(**{f"n_{c}": table[c].nunique(where=table[c].abs() >= EXACT_FLOAT) for c in floats},
                                 **{f"v_{c}": table[c].max() for c in floats}).to_pyarrow().to_pylist()[0]
         for column in floats:
             if found[f"n_{column}"]:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from segkit.datasets import generate_retail, load_cdnow
 from segkit.errors import DataError
+from segkit.intake.parsing import EXACT_FLOAT  # the largest whole number a float holds exactly
 from segkit.intake.textfiles import SEPARATORS as SEPARATOR_WORDS
 from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
                                      zip_member)
@@ -414,23 +415,19 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
     return frame
 
 
-# the largest whole number a float holds exactly: an id cell beyond it was rounded by the spreadsheet
-_EXACT_FLOAT = 2.0 ** 53
-
-
 def _cell_number(cell):
     """An id cell: a number stays a number (a whole float as int, but one beyond 2**53, rounded by
     the spreadsheet, as the float it is), anything else as `_cell_text`."""
     if isinstance(cell, bool) or not isinstance(cell, (int, float)):
         return _cell_text(cell)
-    if isinstance(cell, float) and abs(cell) >= _EXACT_FLOAT:
+    if isinstance(cell, float) and abs(cell) >= EXACT_FLOAT:
         return cell
     return int(cell) if isinstance(cell, int) or cell.is_integer() else cell
 
 
 def _cell_rounded(cell):
     """An order-number cell: as `_cell_text`, but a float beyond 2**53 (rounded) stays that float."""
-    return cell if isinstance(cell, float) and abs(cell) >= _EXACT_FLOAT else _cell_text(cell)
+    return cell if isinstance(cell, float) and abs(cell) >= EXACT_FLOAT else _cell_text(cell)
 
 
 def _cell_text(cell) -> str | None:
