@@ -22,6 +22,14 @@ def require_tool(name: str) -> str:
     return path
 
 
+def as_frame(transactions):
+    """An intake's transactions as a pandas frame in file order: a frame as it is, a table in the
+    engine (a typed or plainly written file read there) fetched, for tests that look at the rows."""
+    if hasattr(transactions, "to_pyarrow"):
+        return transactions.order_by("source_row").to_pandas()
+    return transactions
+
+
 def write_params(folder: Path, name: str = "tiny", **changes) -> Path:
     """A small demo params file (300 customers, one year) with `changes` merged in (dotted keys)."""
     params = {

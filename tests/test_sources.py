@@ -3,6 +3,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from conftest import as_frame
 from ledger_check import assert_every_row_accounted, cleaned, file_source
 from segkit.intake.cleaning import clean_transactions
 from segkit.errors import DataError, ParamsError
@@ -65,7 +66,7 @@ def test_tsv_and_a_title_line_above_the_header(tmp_path):
     path.write_text("Shop export 2024-01\n\ncust\tday\ttotal\nC1\t2024-01-05\t3\n\nC2\t2024-01-06\t4\n", encoding="utf-8")
     intake, result = cleaned(file_source(path, header_row=3,
                                          columns={"customer_id": "cust", "ordered_at": "day", "amount": "total"}))
-    assert intake.transactions["source_row"].tolist() == [4, 6]  # the blank line 5 is not a record
+    assert as_frame(intake.transactions)["source_row"].tolist() == [4, 6]  # the blank line 5 is not a record
     assert result.clean["amount"].tolist() == [3.0, 4.0]
 
 
@@ -228,7 +229,7 @@ def test_relative_paths_are_read_from_the_params_folder(tmp_path, monkeypatch):
     (tmp_path / "data" / "orders.csv").write_text("customer_id,ordered_at,amount\nC1,2024-01-05,3\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path / "data")  # a working folder where the relative path does not lead
     source = file_source("data/orders.csv")
-    assert load_source(source, params_path=tmp_path / "shop.yaml").transactions["amount"].tolist() == ["3"]
+    assert as_frame(load_source(source, params_path=tmp_path / "shop.yaml").transactions)["amount"].astype(float).tolist() == [3]
     with pytest.raises(DataError, match="no such file"):
         load_source(source)
 
@@ -280,15 +281,16 @@ def test_a_quoted_value_longer_than_the_csv_modules_limit_keeps_row_lines(tmp_pa
     path = tmp_path / "orders.csv"  # a 200 kB note with a line break: Python's csv module stops at 128 kB
     path.write_bytes(b'id,day,amount,note\n1,2024-01-01,2,"' + b"x" * 200_000 + b'\nmore"\n2,2024-01-02,3,\n')
     intake = load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
-    assert intake.transactions["source_row"].tolist() == [2, 4]
+    assert as_frame(intake.transactions)["source_row"].tolist() == [2, 4]
 
 
 def test_a_file_with_old_mac_line_endings_reads_line_by_line(tmp_path):
     path = tmp_path / "orders.csv"
     path.write_bytes(b'id,day,amount\r1,2024-01-01,2\r"a\rb",2024-01-02,3\r')
     intake = load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
-    assert intake.transactions["source_row"].tolist() == [2, 3]
-    assert intake.transactions["customer_id"].tolist() == ["1", "a\nb"]
+    rows = as_frame(intake.transactions)
+    assert rows["source_row"].tolist() == [2, 3]
+    assert rows["customer_id"].tolist() == ["1", "a\nb"]
 
 
 def test_a_file_that_cannot_be_read_is_one_message(tmp_path):
@@ -376,7 +378,7 @@ def test_a_title_above_the_header_is_met_with_the_header_row_to_set(tmp_path, ki
             reading(source)
     fixed = Source.model_validate({"kind": "file", "transactions": {**spec, "header_row": row}})
     check_source(fixed)
-    assert list(load_source(fixed).transactions["customer_id"]) == ["c1", "c2"][:2 if kind == "csv" else 1]
+    assert list(as_frame(load_source(fixed).transactions)["customer_id"]) == ["c1", "c2"][:2 if kind == "csv" else 1]
 
 
 def test_a_wrong_column_name_gets_no_header_row_advice(tmp_path):
@@ -409,7 +411,7 @@ def test_a_path_beside_a_params_folder_that_is_a_link_is_read_beside_its_target(
     (project / "params").symlink_to(real / "params")
     params = project / "params" / "shop.yaml"
     check_source(load_params(params).source, params)
-    assert len(load_source(load_params(params).source, params).transactions) == 1
+    assert len(as_frame(load_source(load_params(params).source, params).transactions)) == 1
 
 
 def test_the_cleaning_page_says_which_sheet_and_header_row_of_a_workbook_were_read(tmp_path):

@@ -162,13 +162,17 @@ class Intake:
         return said
 
 
-def load_source(source: Source, params_path: str | Path | None = None, time_zone: str | None = None) -> Intake:
+def load_source(source: Source, params_path: str | Path | None = None, time_zone: str | None = None,
+                decimal: str = ".") -> Intake:
     """Read the transactions and the optional `customers` and `surveys` tables of a params source.
 
     A relative file path in the source is read relative to the folder of `params_path` (the params
     file it was written in), so that the same params work from any working folder. `time_zone`
     (`params.cleaning.time_zone`) is the zone a database's timestamps with a time zone are read in
-    (see `load_database`); files and their text apply it in cleaning.
+    (see `load_database`); files and their text apply it in cleaning. `decimal`
+    (`params.cleaning.decimal`) is the decimal mark of a text file's amounts: with ".", a CSV or TSV
+    file whose dates, amounts and ids are plainly written is read into the embedded engine, never
+    as a pandas frame (`segkit.intake.plain_text`); any other file is read as text into pandas.
     """
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
@@ -181,7 +185,7 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
     if source.kind == "file":
         spec = source.transactions
         with _header_row_hint(spec, "source.transactions"):
-            typed = _typed_file(spec) if source.preset is None else None
+            typed = _typed_file(spec, decimal) if source.preset is None else None
         if typed is not None:
             tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                       if getattr(source, name) is not None}
@@ -212,14 +216,17 @@ def is_embedded(con: ibis.BaseBackend | None) -> bool:
     return con is None or getattr(con, "name", None) == "duckdb"
 
 
-def _typed_file(spec: FileTable) -> Intake | None:
+def _typed_file(spec: FileTable, decimal: str = ".") -> Intake | None:
     """A Parquet or DuckDB file read in place by the embedded engine (`segkit.intake.typed_files`),
-    or None when it must be read as text (compressed, or a column segkit reads is not typed)."""
+    a plainly written CSV or TSV file read into it (`segkit.intake.plain_text`), or None when it
+    must be read as text (compressed Parquet, a column segkit reads not typed or not plain)."""
     from segkit.intake.typed_files import engine_transactions
 
     key = "source.transactions"
     path = _existing_file(spec, key)
     kind = file_kind(spec, key)
+    if kind in ("csv", "tsv"):
+        return _plain_text_file(spec, path, kind, key, decimal)
     if kind not in ("parquet", "duckdb") or compression_of(path):
         return None
     con = connect()
@@ -236,6 +243,25 @@ def _typed_file(spec: FileTable) -> Intake | None:
         attributes = row_attributes(raw, spec.attributes, spec.path)
     return Intake(transactions, engine=con, origin=spec.path, reading={"kind": kind, "compression": None},
                   attributes=attributes)
+
+
+def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: str) -> Intake | None:
+    """A CSV or TSV file read into the embedded engine batch by batch, when what segkit reads of it
+    is plainly written (`segkit.intake.plain_text`); None: read it as text (also when the params
+    keep transaction attributes, which the text path reads)."""
+    from segkit.intake.plain_text import engine_text_transactions, text_table
+
+    if spec.attributes:
+        return None
+    table = text_table(path, spec, key, kind)
+    con = connect()
+    found = engine_text_transactions(con, table, spec.columns, spec.path, key, decimal)
+    if found is None:
+        return None
+    reading = {"kind": kind, "compression": compression_of(path), "encoding": table.encoding,
+               "separator": table.separator, "header_line": table.header_line, "blank_lines": table.blank_lines,
+               "parser": table.parser}
+    return Intake(found[0], engine=con, origin=spec.path, reading=reading)
 
 
 def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTable) -> pd.DataFrame:

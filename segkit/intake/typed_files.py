@@ -37,6 +37,7 @@ _NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 # ids typed as whole numbers are kept so: every query of the input (the counts, duplicate detection)
 # then reads integers; `segkit.intake.cleaning.judge` turns them into text once, for the clean rows
 _ID_COLUMNS = ("customer_id", "order_id")
+FILE_ROW = "segkit_file_row"  # a row's 0-based position in the file
 
 
 def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: dict[str, str], origin: str,
@@ -53,11 +54,10 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     it needs (the file is then read as text). Raises DataError for a mapped column that is not in
     the file (listing those that are), or a DuckDB file without the table.
     """
-    from segkit.intake.sources import mapped_columns, with_headers
+    from segkit.intake.sources import mapped_columns
 
     raw = _open(con, path, kind, table_name, key)
-    row = "segkit_file_row"
-    present = [c for c in raw.columns if c != row]
+    present = [c for c in raw.columns if c != FILE_ROW]
     mapping, _ = mapped_columns(present, columns, origin, f"{key}.columns")
     used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
     if not _typed_enough(used):
@@ -65,7 +65,18 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     anything = ibis.or_(*[raw[c].notnull() for c in present])
     raw = raw.filter(anything)
     content = ibis.struct({f"c{i}": raw[c] for i, c in enumerate(present)}).hash()
-    values = {"source_row": (raw[row] + 1).cast("int64")}
+    return in_segkit_terms(con, raw, mapping, content), present
+
+
+def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, str], content: ibis.Value) -> ibis.Table:
+    """`raw` (a file's rows in `con`, typed as `_typed_enough` asks, with FILE_ROW) under segkit's
+    names, with `content` (the row's hash), the text fixes applied to its text columns and the
+    file's own column names recorded (`sources.with_headers`)."""
+    from segkit.intake.sources import with_headers
+
+    present = [c for c in raw.columns if c != FILE_ROW]
+    used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
+    values = {"source_row": (raw[FILE_ROW] + 1).cast("int64")}
     for ours, column in ((o, raw[t]) for o, t in mapping.items() if t in present):
         if ours == "ordered_at":
             values[ours] = column.cast("timestamp")
@@ -73,19 +84,31 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
             values[ours] = column  # whole-number ids stay numbers until cleaning writes them as text
         else:
             values[ours] = column.cast("string")
+    if "amount" not in values and "quantity" in values and "unit_price" in values:  # the line's amount, exact
+        values["amount"] = _product(values["quantity"], values["unit_price"])
     table = raw.select(**values, content=content)
     # a whole number written as text ("-?[0-9]+") is never changed by a text fix: only the text columns are read
     texts = [ours for ours, column in used.items() if ours in _TEXT_COLUMNS and column.type().is_string()]
     # the file's own column names, for the details and notes that name a column (`sources.source_headers`)
     headers = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
-    return with_headers(_with_text_fixes(con, table, texts), headers), present
+    return with_headers(_with_text_fixes(con, table, texts), headers)
+
+
+def _product(quantity: ibis.NumericValue, price: ibis.NumericValue) -> ibis.NumericValue:
+    """quantity × unit price, where the file gives no amount: exact when both are DECIMAL (widened
+    first, so that the product's digits fit), else as the engine multiplies floats; cleaning rounds it
+    once to the minor unit (`cleaning.exact_amount`), as the text path rounds the exact product."""
+    if quantity.type().is_decimal() and price.type().is_decimal():
+        wide = ibis.expr.datatypes.Decimal(38, 6)
+        return quantity.cast(wide) * price.cast(wide)
+    return quantity * price
 
 
 def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, key: str) -> ibis.Table:
     """The file's table in `con`, with `segkit_file_row` (0-based row position)."""
     if kind == "parquet":
         try:
-            return con.read_parquet(str(path), file_row_number=True).rename(segkit_file_row="file_row_number")
+            return con.read_parquet(str(path), file_row_number=True).rename({FILE_ROW: "file_row_number"})
         except Exception as err:
             raise DataError(f"{path}: not a readable Parquet file ({_first_line(err)}); export it again "
                             f"or set {key}.format") from None

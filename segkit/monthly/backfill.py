@@ -158,7 +158,8 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         raise ParamsError(f"{params_path}: a customer-level source (source.kind: customers) is one picture, not a "
                           "history of purchases: there are no earlier months to backfill")
     ends = month_ends(first, last)
-    intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone)
+    intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone,
+                         decimal=params.cleaning.decimal)
     # read (a text file: parsed) once for every month, not once a month
     tick = time.perf_counter()
     try:

@@ -1,0 +1,182 @@
+"""CSV and TSV files whose columns segkit reads are plainly written, read into the embedded engine.
+
+Most large exports write their dates as ISO 8601 (`2024-03-05 14:03:00`), their amounts as plain
+numbers (`1234.50`) and their ids as digits or codes. Such a file needs none of the readers of
+`segkit.intake.parsing` for its dates and amounts: `engine_text_transactions` streams it through the
+same reader as any text file (`segkit.intake.textfiles.TextTable`: its encodings, separators,
+compression, line numbers and refusals), checks each batch of records, and loads it into a table of
+an in-memory DuckDB, typed (timestamps, DECIMAL amounts, whole-number ids as integers), batch by
+batch. From there it is judged like a Parquet file read in place (`segkit.intake.typed_files`): the
+transactions never become a pandas frame. Exact duplicates are rows whose text, every column of the
+file, hashes alike (the hash is computed in the engine from the values as exported).
+
+A file with anything else in a column segkit reads (another date layout, an offset, a currency sign,
+a decimal comma, a thousands separator, ids of 16 digits or more, a value that is not a date at all)
+is read as before (`segkit.intake.sources.read_file`), where each such value is read, fixed or set
+aside with its line: the check stops at the first batch that holds one, and the file is read again
+as text. So are a file read with a preset or with transaction attributes, and one whose header is a
+system's export that a preset reads (its note is the text path's).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from segkit.intake.typed_files import FILE_ROW, in_segkit_terms
+
+# The layouts read here; anything else goes to the text readers.
+# (fractions of a second go to the text readers, which read a time to the second)
+PLAIN_DATE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?$"
+PLAIN_NUMBER = r"^-?\d{1,12}(?:\.\d{1,6})?$"  # fits DECIMAL(18, 6) exactly
+AMOUNT_TYPE = "DECIMAL(18, 6)"
+# a whole-number id that reads back as the same text (no leading zero) and is not long enough to
+# have been rounded by a spreadsheet (the text path's note on 16-digit ids ending in zeros)
+WHOLE_ID = r"^(?:0|[1-9]\d{0,14})$"
+LONG_ID = r"^\s*\d{16,}\s*$"
+_NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
+_ID_COLUMNS = ("customer_id", "order_id")
+CONTENT = "segkit_content"
+_names = itertools.count()
+
+
+class _NotPlain(Exception):
+    """A batch holds a value the engine does not read as the text readers would."""
+
+
+def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, str], origin: str,
+                             key: str = "source.transactions", decimal: str = ".") -> tuple[ibis.Table, list[str]] | None:
+    """The transactions of the text file `table` (a `TextTable`, not read yet) as a lazy table of
+    `con` (an embedded DuckDB), under segkit's names as `typed_files.engine_transactions` gives
+    them: source_row (the record's line in the file), the mapped columns (ordered_at a timestamp,
+    the amounts DECIMAL(18, 6), ids whole numbers or text, labels text after the text fixes),
+    `content` (a hash of the record's text, every column) and the text fixes' `fixes` and
+    `raw_customer_id`.
+
+    Returns (table, the file's column names), or None when the file must be read by the text
+    readers: a mapped column holds a value that is not plainly written (module docstring), the
+    amounts are to be read with a decimal comma (`decimal`, `params.cleaning.decimal`), the column
+    map does not fit the header (the text path says so, with its hints), or the header is a
+    preset's export. Raises the reader's DataError for a file it cannot read (encoding, a line with
+    extra values, a header naming a column twice).
+    """
+    from segkit.errors import DataError
+    from segkit.intake.presets import matching_preset
+    from segkit.intake.sources import mapped_columns
+
+    if decimal != ".":
+        return None
+    batches = table.batches()
+    first = next(batches, None)
+    if first is None or first.num_rows == 0:  # no records: the text path's messages say what to do
+        batches.close()
+        return None
+    present = [name for name in first.schema.names if name != "source_row"]
+    try:
+        mapping, _ = mapped_columns(present, columns, origin, f"{key}.columns")
+    except DataError:  # said by the text path, with the separator's hint
+        batches.close()
+        return None
+    if matching_preset(present) is not None:
+        batches.close()
+        return None
+    mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
+    kinds = _kinds(first, mapping)
+    name = f"segkit_text_{next(_names)}"
+    con.raw_sql(_create(name, mapping, kinds))
+    try:
+        for batch in itertools.chain([first], batches):
+            _check(batch, mapping, kinds)
+            _insert(con, name, batch, present, mapping, kinds)
+    except _NotPlain:
+        batches.close()
+        con.raw_sql(f'DROP TABLE "{name}"')
+        return None
+    except duckdb.ConversionException:  # a value the checks let through that the engine's cast refuses (2024-02-30)
+        batches.close()
+        con.raw_sql(f'DROP TABLE "{name}"')
+        return None
+    raw = con.table(name)
+    return in_segkit_terms(con, raw, mapping, raw[CONTENT]), present
+
+
+def _kinds(batch: pa.RecordBatch, mapping: dict[str, str]) -> dict[str, str]:
+    """The engine type of each mapped column, from the first batch: ids are whole numbers when every
+    id there is (a later batch with another id sends the file to the text path)."""
+    kinds = {}
+    for ours, theirs in mapping.items():
+        if ours == "ordered_at":
+            kinds[ours] = "TIMESTAMP"
+        elif ours in _NUMBER_COLUMNS:
+            kinds[ours] = AMOUNT_TYPE
+        elif ours in _ID_COLUMNS and _all_match(batch.column(theirs), WHOLE_ID):
+            kinds[ours] = "BIGINT"
+        else:
+            kinds[ours] = "VARCHAR"
+    return kinds
+
+
+def _check(batch: pa.RecordBatch, mapping: dict[str, str], kinds: dict[str, str]) -> None:
+    for ours, theirs in mapping.items():
+        column = batch.column(theirs)
+        if ours == "ordered_at":
+            plain = _all_match(column, PLAIN_DATE)
+        elif ours in _NUMBER_COLUMNS:
+            plain = _all_match(column, PLAIN_NUMBER)
+        elif kinds[ours] == "BIGINT":
+            plain = _all_match(column, WHOLE_ID)
+        elif ours in _ID_COLUMNS:
+            plain = not _any_match(column, LONG_ID)
+        else:
+            plain = True
+        if not plain:
+            raise _NotPlain(ours)
+
+
+def _all_match(column: pa.Array, pattern: str) -> bool:
+    """Whether every value of `column` that is there matches `pattern` (missing values are left to the rules)."""
+    matched = pc.match_substring_regex(column, pattern)
+    return pc.sum(pc.invert(matched)).as_py() in (None, 0)
+
+
+def _any_match(column: pa.Array, pattern: str) -> bool:
+    return (pc.sum(pc.match_substring_regex(column, pattern)).as_py() or 0) > 0
+
+
+def _create(name: str, mapping: dict[str, str], kinds: dict[str, str]) -> str:
+    parts = [f"{FILE_ROW} BIGINT", *(f"{_quoted(theirs)} {kinds[ours]}" for ours, theirs in mapping.items()),
+             f"{CONTENT} BIGINT"]
+    return f'CREATE TABLE "{name}" ({", ".join(parts)})'
+
+
+def _insert(con: ibis.BaseBackend, name: str, batch: pa.RecordBatch, present: list[str],
+            mapping: dict[str, str], kinds: dict[str, str]) -> None:
+    """One batch into the table: the mapped columns cast, the row's text hashed (NULL where empty,
+    every column in the file's order; as `typed_files` hashes a typed row, a 64-bit hash)."""
+    view = f"{name}_batch"
+    con.con.register(view, batch)
+    try:
+        values = ["source_row - 1", *(f"CAST({_quoted(theirs)} AS {kinds[ours]})" for ours, theirs in mapping.items())]
+        content = "hash(struct_pack(" + ", ".join(f"c{i} := {_quoted(c)}" for i, c in enumerate(present)) + "))"
+        # the unsigned hash's 64 bits as a BIGINT, as Ibis writes `.hash()` for DuckDB
+        con.raw_sql(f'INSERT INTO "{name}" SELECT {", ".join(values)}, CAST(CAST({content} AS BIT) AS BIGINT) '
+                    f'FROM "{view}"')
+    finally:
+        con.con.unregister(view)
+
+
+def _quoted(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def text_table(path: Path, spec, key: str, kind: str):
+    """The `TextTable` that reads `spec`'s file as `sources.read_file` does."""
+    from segkit.intake.textfiles import TextTable
+
+    return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
+                     preferred="\t" if kind == "tsv" else ",", member=spec.member)

@@ -1,0 +1,211 @@
+"""Plainly written CSV and TSV files are read into the engine batch by batch, never as a pandas frame
+(issue 15), and clean exactly as the text readers clean them; anything not plainly written in a
+column segkit reads sends the file to the text readers, whose reading is then the one used."""
+
+import datetime as dt
+import gzip
+from unittest import mock
+
+import ibis
+import pandas as pd
+import pytest
+
+import segkit.intake.sources as sources
+from ledger_check import assert_every_row_accounted, file_source
+from segkit.features import customer_features
+from segkit.intake.cleaning import clean_transactions
+from segkit.intake.sources import load_source
+from segkit.params import Cleaning
+
+AS_OF = dt.date(2024, 12, 31)
+COLUMNS = {"customer_id": "cust", "order_id": "order", "ordered_at": "day", "amount": "total", "category": "cat"}
+HEADER = "cust,order,day,total,cat,note\n"
+# what exports hold, all plainly written: ids with blanks, full-width and invisible characters and
+# leading zeros, an exact duplicate (lines 8 and 9), the same order line with another note (10, 11),
+# an empty id, a return (negative), a date far in the future, an amount with more decimals than
+# cents, a missing amount, a category with a trailing blank, dates with and without a time
+ROWS = """C1,1,2024-01-05 10:00:00,10,Books,a
+ C1,2,2024-02-01T11:30,20.5,Books ,b
+Ｃ２,3,2024-03-03,7.25,Toys,c
+C\u200b3,4,2024-04-04 08:00:00,3.005,Toys,d
+00017,5,2024-05-05,99.99,Music,e
+,6,2024-06-06,1,Music,f
+C4,8,2024-08-08,12,Books,h
+C4,8,2024-08-08,12,Books,h
+C5,9,2024-09-09,8,Toys,i
+C5,9,2024-09-09,8,Toys,j
+C6,10,2024-10-10,-4,Books,k
+C7,11,2999-01-01,6,Books,l
+C8,12,2024-11-11,,Books,m
+"""
+
+
+def write(path, text: str, compress: bool = False) -> None:
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def read(path, text_readers: bool = False, columns=COLUMNS, header_row: int = 1, **reading):
+    """The file's intake: by the engine where it can (the default), or by the text readers."""
+    source = file_source(path, columns=columns, header_row=header_row)
+    if not text_readers:
+        return load_source(source, **reading)
+    with mock.patch.object(sources, "_plain_text_file", lambda *args: None):
+        return load_source(source, **reading)
+
+
+def clean_both(path, rules=None, header_row: int = 1, **reading):
+    """(engine, text readers): each (intake, cleaning result), every row accounted for."""
+    found = []
+    for text_readers in (False, True):
+        intake = read(path, text_readers, header_row=header_row, **reading)
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=rules or Cleaning())
+        assert_every_row_accounted(result, intake.transactions)
+        found.append((intake, result))
+    return found
+
+
+def assert_same(engine, text) -> None:
+    """Both readings give the same ledger, quarantine, clean rows and per-customer features."""
+    pd.testing.assert_frame_equal(engine.ledger, text.ledger)
+    assert dict(zip(engine.quarantine.source_row, engine.quarantine.reason)) == \
+        dict(zip(text.quarantine.source_row, text.quarantine.reason))
+    ours, theirs = engine.clean.set_index("source_row"), text.clean.set_index("source_row")
+    assert ours.index.tolist() == theirs.index.tolist()
+    for column in ("customer_id", "order_id", "category", "amount", "ordered_at", "fixes", "raw_customer_id"):
+        if column in theirs:
+            assert ours[column].astype("object").tolist() == theirs[column].astype("object").tolist(), column
+    features = [customer_features(None, r.scored, r.as_of, 90).sort_values("customer_id").reset_index(drop=True)
+                for r in (engine, text)]
+    pd.testing.assert_frame_equal(*features, check_dtype=False)
+
+
+def test_a_plain_csv_is_read_by_the_engine_and_cleans_as_the_text_readers_clean_it(tmp_path, monkeypatch):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS)
+    (engine_intake, engine), (text_intake, text) = clean_both(path)
+    assert isinstance(engine_intake.transactions, ibis.Table) and not engine_intake.in_database
+    assert isinstance(text_intake.transactions, pd.DataFrame)
+    assert engine_intake.reading == {k: v for k, v in text_intake.reading.items()}
+    assert_same(engine, text)
+    aside = dict(zip(engine.quarantine.source_row, engine.quarantine.reason))
+    assert aside == {7: "missing_customer_id", 9: "duplicate", 11: "duplicate_order_line",
+                     12: "non_positive_amount", 13: "implausible_future_date", 14: "missing_amount"}
+    clean = engine.clean.set_index("source_row")
+    assert clean.loc[[2, 3, 4, 5, 6], "customer_id"].tolist() == ["C1", "C1", "C2", "C3", "00017"]
+    assert clean.loc[5, "amount"] == pytest.approx(3.01)  # 3.005 rounded once, half away from zero
+    assert clean.loc[3, "ordered_at"] == pd.Timestamp("2024-02-01 11:30")
+
+    def no_text_reader(*args, **kwargs):
+        raise AssertionError("the plain CSV was read into pandas")
+
+    monkeypatch.setattr(sources, "read_file", no_text_reader)
+    assert isinstance(read(path).transactions, ibis.Table)
+
+
+def test_a_compressed_tsv_with_a_title_line_and_blank_lines_keeps_its_line_numbers(tmp_path):
+    path = tmp_path / "orders.tsv.gz"
+    body = (HEADER + ROWS).replace(",", "\t").replace("\n", "\n\n", 2)  # blank lines after the header and row 1
+    write(path, "Shop export\n" + body, compress=True)
+    for reading in (read(path, header_row=2), read(path, text_readers=True, header_row=2)):
+        assert reading.reading["compression"] == "gzip" and reading.reading["blank_lines"] == 2
+    (engine_intake, engine), (_, text) = clean_both(path, header_row=2)
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert_same(engine, text)
+    assert engine.clean["source_row"].min() == 4  # the title, the header and a blank line before it
+
+
+def test_quantity_times_unit_price_is_exact_without_an_amount_column(tmp_path):
+    path = tmp_path / "lines.csv"
+    write(path, "cust,day,qty,price\nA,2024-01-05,3,2.55\nA,2024-01-06,1000000,1234.5\nB,2024-01-07,-1,0.015\n"
+                "B,2024-01-08,2,0.0025\n")
+    columns = {"customer_id": "cust", "ordered_at": "day", "quantity": "qty", "unit_price": "price"}
+    (engine_intake, engine), (_, text) = clean_both_columns(path, columns)
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert_same(engine, text)
+    amounts = engine.clean.set_index("source_row")["amount"].astype(float)
+    assert amounts.to_dict() == {2: 7.65, 3: 1_234_500_000.0, 5: 0.01}  # 0.005 rounds away from zero
+
+
+def clean_both_columns(path, columns):
+    found = []
+    for text_readers in (False, True):
+        intake = read(path, text_readers, columns=columns)
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+        assert_every_row_accounted(result, intake.transactions)
+        found.append((intake, result))
+    return found
+
+
+@pytest.mark.parametrize("value, why", [
+    ("05/03/2024", "a day/month date"), ("2024-03-05 10:00:00+08:00", "an offset"), ("2024-02-30", "no such day"),
+    ("2024-03-05 10:00:00.250", "a fraction of a second"),
+    ("2024-03-05 10:00 PM", "a 12-hour clock")])
+def test_a_date_not_plainly_written_sends_the_file_to_the_text_readers(tmp_path, value, why):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS.replace("2024-06-06", value))
+    intake = read(path)
+    assert isinstance(intake.transactions, pd.DataFrame), why
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert_every_row_accounted(result, intake.transactions)
+
+
+@pytest.mark.parametrize("value", ['"1,234.50"', "$12.50", "12.50 €", "1e3", "0x10", " 12", "1234567890123.5"])
+def test_an_amount_not_plainly_written_sends_the_file_to_the_text_readers(tmp_path, value):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS.replace("C7,11,2999-01-01,6,", f"C7,11,2999-01-01,{value},"))
+    assert isinstance(read(path).transactions, pd.DataFrame)
+
+
+def test_a_decimal_comma_in_the_params_reads_dot_amounts_as_the_text_readers_do(tmp_path):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS)
+    intake = read(path, decimal=",")
+    assert isinstance(intake.transactions, pd.DataFrame)  # "1.234" is a thousand there: the text readers decide
+
+
+def test_long_ids_and_a_late_other_id_send_the_file_to_the_text_readers(tmp_path):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS.replace("C8,", "1234567890123456,"))
+    assert isinstance(read(path).transactions, pd.DataFrame)  # the text path's note on rounded 16-digit ids
+    # whole-number ids in the first batch of records, a code far below: read again by the text readers
+    lines = [f"{1000 + i},{i},2024-01-{1 + i % 28:02d},{i % 50 + 1},Books,x\n" for i in range(70_000)]
+    lines[69_990] = "C99,69990,2024-03-01,5,Books,x\n"
+    write(path, HEADER + "".join(lines))
+    intake = read(path)
+    assert isinstance(intake.transactions, pd.DataFrame)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert_every_row_accounted(result, intake.transactions)
+    assert "C99" in set(result.clean["customer_id"])
+
+
+def test_whole_number_ids_over_many_batches_are_read_by_the_engine(tmp_path):
+    path = tmp_path / "orders.csv"
+    lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00,{i % 50 + 1}.{i % 100:02d},"
+             f"{'Books' if i % 3 else 'Toys'},n{i % 7}\n" for i in range(150_000)]
+    lines[100_000] = lines[99_999]  # an exact duplicate in the third batch
+    write(path, HEADER + "".join(lines))
+    (engine_intake, engine), (_, text) = clean_both(path)
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert engine_intake.transactions.schema()["customer_id"].is_integer()
+    assert_same(engine, text)
+    assert dict(zip(engine.quarantine.source_row, engine.quarantine.reason)) == {100_002: "duplicate"}
+
+
+def test_rows_that_differ_only_in_how_a_number_is_written_are_not_exact_duplicates(tmp_path):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + "C1,1,2024-01-05,1.50,Books,a\nC1,1,2024-01-05,1.5,Books,a\nC2,2,2024-01-06,3,Toys,\n"
+                         "C2,2,2024-01-06,3,Toys,\n")
+    (_, engine), (_, text) = clean_both(path)
+    assert_same(engine, text)
+    assert dict(zip(engine.quarantine.source_row, engine.quarantine.reason)) == {
+        3: "duplicate_order_line", 5: "duplicate"}
+
+
+def test_a_time_zone_and_day_first_rules_leave_plain_dates_as_the_text_readers_leave_them(tmp_path):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS)
+    rules = Cleaning(time_zone="Asia/Shanghai", day_first=True)
+    (engine_intake, engine), (_, text) = clean_both(path, rules=rules, time_zone="Asia/Shanghai")
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert_same(engine, text)
