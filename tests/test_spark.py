@@ -34,6 +34,7 @@ RULES = Cleaning(returns={"order_prefix": "R", "action": "net"}, non_product=["p
                  fill={"channel": "unknown"}, outliers={"method": "quantile", "threshold": 0.99, "action": "cap"})
 # as in ../shared/ENVIRONMENT.md: small, quiet, local only
 SETTINGS = {"spark.ui.enabled": False, "spark.ui.showConsoleProgress": False, "spark.sql.shuffle.partitions": 4,
+            "spark.driver.memory": "3g",  # the month-start features of a whole year are a large plan (1g: out of heap)
             "spark.driver.bindAddress": "127.0.0.1"}
 PG_TYPES = {"line": "integer", "customer_id": "text", "order_id": "text", "ordered_at": "timestamp",
             "amount": "double precision", "quantity": "integer", "category": "text", "channel": "text"}
@@ -328,3 +329,36 @@ def test_a_session_segkit_starts_writes_no_spark_logs_or_progress_bars(tmp_path)
     spark_said = [line for line in (done.stdout + done.stderr).splitlines()
                   if re.search(r"WARN|\[Stage|log4j|log level|Exception|^\s+at [\w.$]+\(", line)]
     assert spark_said == []
+
+
+def test_the_cleaning_stage_on_an_existing_session_writes_what_the_later_notebooks_read(spark, shop_files, tmp_path):
+    """docs/spark.md's spark-submit script: `segkit.cleaning_stage` on the active session writes every
+    stage file 01 writes, computed on Spark, equal to the embedded engine's; 03 then runs on the driver
+    from those files alone (`segkit run`), with no session of its own."""
+    import segkit
+    from conftest import run_segkit, write_params
+    from segkit.store import load_run_info, load_stage
+
+    folder = shop_files[0]
+    runs = {}
+    for name, source in (("spark", {"kind": "spark", "spark": {"existing": True, "path": str(folder / "orders_keyed.parquet"),
+                                                              "columns": {"source_row": "line"}}}),
+                         ("duckdb", {"kind": "file", "transactions": {"path": str(folder / "orders.parquet")}})):
+        params_path = write_params(tmp_path, name, source=source, as_of=None,
+                                   cleaning={"returns": {"order_prefix": "R", "action": "net"}, "non_product": ["postage"]})
+        p = segkit.load_params(params_path)
+        intake = segkit.load_source(p.source, params_path, time_zone=p.cleaning.time_zone, decimal=p.cleaning.decimal)
+        data = tmp_path / name / "data"
+        result = segkit.cleaning_stage(intake, data, p)
+        assert result.in_database == (name == "spark")
+        runs[name] = (params_path, data)
+    for stage in ("features", "repeat_summary", "holdout_summary", "activity", "month_start_features"):
+        pd.testing.assert_frame_equal(load_stage(runs["spark"][1], stage), load_stage(runs["duckdb"][1], stage),
+                                      check_dtype=False, atol=1e-9, obj=stage)
+    info = load_run_info(runs["spark"][1])
+    assert info["calibration_end"] == load_run_info(runs["duckdb"][1])["calibration_end"] and info["month_coverage"]
+    params_path, data = runs["spark"]
+    for notebook in ("02_rfm", "03_customer_value"):  # on the driver: the kernels read the stage files only
+        done = run_segkit("run", notebook, "--params", str(params_path), "--data-dir", str(data))
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "spark" / "executed" / "03_customer_value.ipynb").is_file()

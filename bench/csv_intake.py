@@ -1,0 +1,96 @@
+"""A CSV's intake and cleaning: into the engine (`segkit.intake.plain_text`) against the text readers.
+
+    .venv/bin/python bench/csv_intake.py --size 10M --repeat 2
+
+Reads the generated CSV of a size (bench/generate.py) with its params, and runs what 01_cleaning runs
+on it through the package (`load_source`, then `clean_and_save` into a temporary folder), each run in a
+fresh process: once as segkit reads it (the plainly written file goes into the engine) and once with
+the text readers forced (the path every CSV took before), alternating. Prints, per run, the wall time
+of the read and of the cleaning and the process's peak memory (its maximum resident set), then the
+medians and their ratios, as a Markdown table for docs/benchmarks.md. The two runs' ledgers are
+asserted equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from unittest import mock
+import segkit
+from segkit.intake import sources
+from segkit.intake.cleaning import clean_and_save
+
+params_path, reader, out = sys.argv[1], sys.argv[2], sys.argv[3]
+p = segkit.load_params(params_path)
+tick = time.perf_counter()
+if reader == "text":
+    with mock.patch.object(sources, "_plain_text_file", lambda *args: None):
+        intake = segkit.load_source(p.source, params_path, time_zone=p.cleaning.time_zone, decimal=p.cleaning.decimal)
+else:
+    intake = segkit.load_source(p.source, params_path, time_zone=p.cleaning.time_zone, decimal=p.cleaning.decimal)
+read_s = time.perf_counter() - tick
+kind = type(intake.transactions).__name__
+tick = time.perf_counter()
+result = clean_and_save(intake, out, as_of=p.as_of_date, rules=p.cleaning, activity_days=p.features.activity_days,
+                        minor_unit=p.currency.minor_unit, currency_code=p.currency.code)
+clean_s = time.perf_counter() - tick
+ledger = {f"{o}/{r}": int(n) for o, r, n in zip(result.ledger["outcome"], result.ledger["rule"], result.ledger["rows"])}
+print(json.dumps({"reader": reader, "transactions": kind, "read_s": read_s, "clean_s": clean_s,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "ledger": ledger}))
+"""
+
+
+def run(params: Path, reader: str) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run([sys.executable, "-c", CHILD, str(params), reader, out], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the {reader} run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="10M", help="a size bench/generate.py wrote (default 10M)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each reader, alternating (default 2)")
+    args = parser.parse_args()
+    params = HERE / ".data" / f"params-{args.size}-csv.yaml"
+    if not params.is_file():
+        raise SystemExit(f"{params} is not there: run bench/generate.py --sizes {args.size} first")
+    runs = {"engine": [], "text": []}
+    for _ in range(args.repeat):
+        for reader in ("engine", "text"):
+            found = run(params, reader)
+            print(f"{reader}: {found['transactions']}, read {found['read_s']:.1f} s, clean {found['clean_s']:.1f} s, "
+                  f"peak {found['peak_mb']:,.0f} MB", flush=True)
+            runs[reader].append(found)
+    assert runs["engine"][0]["ledger"] == runs["text"][0]["ledger"], "the two readers' ledgers differ"
+    assert runs["engine"][0]["transactions"] == "Table" and runs["text"][0]["transactions"] == "DataFrame"
+
+    def median(reader: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[reader])
+
+    print(f"\n`bench/csv_intake.py --size {args.size} --repeat {args.repeat}`: medians of fresh processes, alternating\n")
+    print("| reader | read s | clean_and_save s | total s | peak MB |")
+    print("| --- | --- | --- | --- | --- |")
+    for reader in ("engine", "text"):
+        total = median(reader, "read_s") + median(reader, "clean_s")
+        print(f"| {reader} | {median(reader, 'read_s'):.1f} | {median(reader, 'clean_s'):.1f} | {total:.1f} | "
+              f"{median(reader, 'peak_mb'):,.0f} |")
+    ratio_time = (median("engine", "read_s") + median("engine", "clean_s")) / (median("text", "read_s") + median("text", "clean_s"))
+    ratio_mem = median("engine", "peak_mb") / median("text", "peak_mb")
+    print(f"\nengine / text: time {ratio_time:.2f}, peak memory {ratio_mem:.2f}")
+
+
+if __name__ == "__main__":
+    main()
