@@ -778,3 +778,80 @@ def test_a_maximum_the_data_do_not_pin_down_is_no_converged_fit(seed):
     assert ("loose", "s, beta") in kinds and not model.converged_
     assert all(model.se_[k] > 100 * model.params_[k] for k in ("s", "beta"))
     assert all(model.se_[k] < 0.5 * model.params_[k] for k in ("r", "alpha"))  # those the data do pin down
+
+
+def _tilted(real, direction, curvature):
+    """A `_numerical_hessian` with `direction` (v, in the log-parameters) an eigen-direction of
+    curvature c: the real Hessian H on the directions orthogonal to it, P H P + c v v' (P = I - v v')."""
+    def hessian(f, theta, h=1e-3):
+        H = real(f, theta, h)
+        v = np.asarray(direction, float) / np.linalg.norm(direction)
+        P = np.eye(len(v)) - np.outer(v, v)
+        return P @ H @ P + curvature * np.outer(v, v)
+    return hessian
+
+
+@pytest.mark.parametrize("curvature", [-3e-7, 0.0, 3e-7])
+def test_a_hessian_flat_along_a_ridge_is_a_loose_fit_whichever_sign_its_rounding_gives(monkeypatch, summary, curvature):
+    """The no-dropout fit above, as on any host: the curvature along s and beta growing together at
+    noise level (its sign the rounding's), r and alpha well determined. Whether the Hessian is
+    positive definite or not, the fit is loose in s and beta, not converged, with finite standard
+    errors for r and alpha."""
+    from segkit.models import clv
+
+    proper = ParetoNBDModel().fit(summary)
+    monkeypatch.setattr(clv, "_numerical_hessian", _tilted(clv._numerical_hessian, [0, 0, 1, 1], curvature))
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        model = ParetoNBDModel().fit(summary)
+    kinds = {(w.message.kind, w.message.detail) for w in raised if isinstance(w.message, ConvergenceWarning)}
+    assert kinds == {("loose", "s, beta")} and not model.converged_
+    assert all(np.isfinite(model.se_[k]) and model.se_[k] > 100 * model.params_[k] for k in ("s", "beta"))
+    assert model.params_ == proper.params_
+    assert all(model.se_[k] < 0.5 * model.params_[k] for k in ("r", "alpha"))
+
+
+@pytest.mark.parametrize("model_class", [ParetoNBDModel, GammaGammaModel])
+def test_a_fit_where_the_likelihood_clearly_rises_is_not_converged(monkeypatch, summary, model_class):
+    """A saddle (the log-likelihood rising along a direction, curvature -1): kind "flat", infinite
+    standard errors, and not converged (the flat fit used to keep converged_ True)."""
+    from segkit.models import clv
+
+    k = len(model_class._names)
+    monkeypatch.setattr(clv, "_numerical_hessian", _tilted(clv._numerical_hessian, np.eye(k)[0], -1.0))
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        model = model_class().fit(summary)
+    kinds = [w.message.kind for w in raised if isinstance(w.message, ConvergenceWarning)]
+    assert kinds == ["flat"] and not model.converged_ and all(np.isinf(v) for v in model.se_.values())
+
+
+def test_a_gamma_gamma_fit_flat_along_a_direction_is_loose(monkeypatch, summary):
+    from segkit.models import clv
+
+    monkeypatch.setattr(clv, "_numerical_hessian", _tilted(clv._numerical_hessian, [0, 1, 1], -3e-7))
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        model = GammaGammaModel().fit(summary)
+    kinds = {(w.message.kind, w.message.detail) for w in raised if isinstance(w.message, ConvergenceWarning)}
+    assert kinds == {("loose", "q, gamma")} and not model.converged_
+
+
+def test_the_covariance_of_a_hessian_that_is_not_positive_definite():
+    """Positive definite: its inverse. Flat along a direction (an eigenvalue within 1 / (k 100^2) of
+    zero, either sign): the inverse of |H|, finite, huge along it. Clearly negative: infinite, kind "flat"."""
+    from segkit.models.clv import _covariance
+
+    v = np.array([0.0, 0.0, 1.0, 1.0]) / np.sqrt(2)
+    H = np.diag([800.0, 700.0, 1e-5, 1e-5]) + np.outer(v, v) * 40
+    assert _covariance(H, "m")[1] and np.allclose(_covariance(H, "m")[0], np.linalg.inv(H))
+    for tiny in (-3e-7, -1e-5):
+        flat = H - (v @ H @ v - tiny) * np.outer(v, v)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            cov, concave = _covariance(flat, "m")
+        assert not concave and np.isfinite(cov).all() and v @ cov @ v > 1e4
+        assert np.sqrt(np.diag(cov))[:2] == pytest.approx(1 / np.sqrt([800.0, 700.0]))
+    with pytest.warns(ConvergenceWarning, match="flat or not concave"):
+        cov, concave = _covariance(H - (v @ H @ v + 1.0) * np.outer(v, v), "m")
+    assert not concave and np.isinf(np.diag(cov)).all()

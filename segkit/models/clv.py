@@ -78,10 +78,11 @@ class ConvergenceWarning(UserWarning):
     was fitted instead, a proper fit that `limit_` describes; `limit` says which: "dropout", "rate"
     or "rate_and_dropout", and `detail` its fitted value), "bound" (parameters ran to the limit of the
     search; `detail` names them), "stopped" (the optimiser stopped before a maximum; `detail` is its
-    message), "flat" (the log-likelihood is flat or not concave at the fitted parameters: no
-    standard errors) or "loose" (a maximum that the data do not pin down: a parameter's standard error
-    is more than _LOOSE_SE times its value; `detail` names them). All but "limit" mean the fit did not
-    converge."""
+    message), "flat" (the log-likelihood is not concave at the fitted parameters, clearly rising
+    along some direction: no standard errors) or "loose" (a maximum that the data do not pin down: a
+    parameter's standard error is more than _LOOSE_SE times its value, or the log-likelihood is flat
+    along it, not concave only within rounding, see `_covariance`; `detail` names them). All but
+    "limit" mean the fit did not converge (`converged_` False)."""
 
     def __init__(self, message: str, model: str = "", kind: str = "", detail: str = "", limit: str = ""):
         super().__init__(message)
@@ -418,7 +419,9 @@ _REFINE_CALLS = 100  # evaluations of the full objective; a refinement takes ~10
 
 def _numerical_hessian(f, theta: np.ndarray, h: float = 1e-3) -> np.ndarray:
     """Central second differences of a scalar function (the log-parameters are well scaled, so one
-    step size serves all)."""
+    step size serves all). Their rounding error, the function's over h^2 (~1e-7 for a total
+    log-likelihood of a few hundred customers), exceeds the curvature along a ridge where the
+    likelihood has no maximum; `_covariance` reads such a Hessian accordingly."""
     k = len(theta)
     H = np.empty((k, k))
     f0 = f(theta)
@@ -431,17 +434,61 @@ def _numerical_hessian(f, theta: np.ndarray, h: float = 1e-3) -> np.ndarray:
     return H
 
 
-def _covariance(H: np.ndarray, who: str) -> np.ndarray:
-    """The inverse of the Hessian of the total negative log-likelihood, if it is positive definite."""
+def _covariance(H: np.ndarray, who: str) -> tuple[np.ndarray, bool]:
+    """The covariance of the log-parameters from the Hessian H (k x k) of the total negative
+    log-likelihood, and whether H is positive definite (the log-likelihood concave at the fit, a
+    maximum): then the covariance is the inverse of H.
+
+    Otherwise the fit is not a maximum, and the covariance says how it fails. When no eigenvalue of
+    H is below -1 / (k _LOOSE_SE^2), the log-likelihood is flat along the eigen-directions of those
+    near zero, to well within what the loose check asks (it changes by under 1/2 over sqrt(k)
+    _LOOSE_SE log-units), whichever their sign: as on a ridge where parameters run up together
+    without a maximum (Pareto/NBD's s and beta on data without dropout change the log-likelihood
+    by ~1e-8 over a factor e^4; its curvature along the ridge, ~1e-9 and changing sign with the
+    step, is far below the ~1e-7 rounding error of `_numerical_hessian`, so that whether H comes
+    out positive definite depends on the host's floating-point paths, and no step makes it
+    reliably so). The covariance is then the inverse of |H| (each eigenvalue taken
+    by its magnitude, at least the rounding of the largest): along each direction, the distance over
+    which the log-likelihood changes by 1/2, up or down, hundreds of log-units along a flat one,
+    whose largest component (at least 1/sqrt(k) of it) then has a standard error above _LOOSE_SE
+    on the scale it is fitted in; `_loose` names it, and the fit reports kind "loose", not
+    converged, whichever sign the rounding gave. When an eigenvalue is below -1 / (k _LOOSE_SE^2)
+    (the log-likelihood clearly rises along its direction: a saddle), a ConvergenceWarning of kind
+    "flat" says so and the covariance is infinite (standard errors not defined).
+    """
     H = (H + H.T) / 2
     try:
         np.linalg.cholesky(H)
-        return np.linalg.inv(H)
+        return np.linalg.inv(H), True
     except np.linalg.LinAlgError:
-        warnings.warn(ConvergenceWarning(f"{who}: the log-likelihood is flat or not concave at the fitted parameters, "
-                                         "so the standard errors are not defined (reported as infinite)",
-                                         model=who, kind="flat"), stacklevel=4)
-        return np.diag(np.full(len(H), np.inf))
+        pass
+    flat = 1.0 / (len(H) * _LOOSE_SE ** 2)
+    values, vectors = np.linalg.eigh(H) if np.isfinite(H).all() else (np.full(len(H), -np.inf), None)
+    if values.min() > -flat:
+        floor = max(np.finfo(float).eps * np.abs(values).max(), np.finfo(float).tiny)
+        return (vectors / np.maximum(np.abs(values), floor)) @ vectors.T, False
+    warnings.warn(ConvergenceWarning(f"{who}: the log-likelihood is flat or not concave at the fitted parameters, "
+                                     "so the standard errors are not defined (reported as infinite)",
+                                     model=who, kind="flat"), stacklevel=4)
+    return np.diag(np.full(len(H), np.inf)), False
+
+
+def _loose(params: dict, se: dict, sd: np.ndarray, concave: bool) -> list[str]:
+    """The parameters that the data do not pin down: a finite standard error above _LOOSE_SE times
+    the value; where the Hessian was not positive definite (`_covariance`, `concave` False), also
+    one whose standard error on the scale it is fitted in (log, logit for a probability) `sd` is
+    above _LOOSE_SE, which names at least one parameter of each flat direction."""
+    return [k for (k, v), s in zip(params.items(), sd)
+            if np.isfinite(se[k]) and (se[k] > _LOOSE_SE * abs(v) or (not concave and s > _LOOSE_SE))]
+
+
+def _warn_loose(who: str, loose: list[str], described: str) -> None:
+    """The ConvergenceWarning of kind "loose" for the fit of `who` (at parameters `described`), naming
+    the parameters `loose` (`_loose`); raised from a fit, for the caller of `fit`."""
+    warnings.warn(ConvergenceWarning(f"{who} fit: the data do not pin down {', '.join(loose)} (standard error more "
+                                     f"than {_LOOSE_SE:g} times the value, or the log-likelihood flat along them, at "
+                                     f"{described}); the estimates are not reliable",
+                                     model=who, kind="loose", detail=", ".join(loose)), stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -928,14 +975,13 @@ class _CountingModel:
         self.se_ = {k: float(f * s) for k, f, s in zip(self.params_, factors, sd)}
         # an interior maximum that the data do not pin down: the likelihood so flat along a parameter that
         # any value within hundreds of times the estimate fits as well (Pareto/NBD's beta at 3.8e7, its
-        # standard error 3.4e10, on data with no dropout: every P(alive) 1.0, Lost customers included)
-        loose = [k for k, v in self.params_.items() if np.isfinite(self.se_[k]) and self.se_[k] > _LOOSE_SE * abs(v)]
+        # standard error 3.4e10, on data with no dropout: every P(alive) 1.0, Lost customers included);
+        # or no maximum: a Hessian that is not positive definite (flat along the parameters `_loose`
+        # names, or a saddle, which `_covariance` has said) is never a converged fit
+        loose = _loose(self.params_, self.se_, sd, self._concave)
         if loose and self.converged_:
-            warnings.warn(ConvergenceWarning(f"{self.name} fit: the data do not pin down {', '.join(loose)} (standard "
-                                             f"error more than {_LOOSE_SE:g} times the value, at "
-                                             f"{self._describe(self.params_)}); the estimates are not reliable",
-                                             model=self.name, kind="loose", detail=", ".join(loose)), stacklevel=2)
-            self.converged_ = False
+            _warn_loose(self.name, loose, self._describe(self.params_))
+        self.converged_ = self.converged_ and self._concave and not loose
         return self
 
     def _fit_scaled(self, ux, utx, uT, counts):
@@ -952,7 +998,7 @@ class _CountingModel:
         sample = _sample_rows((ux, utx, uT), counts)
         sample = objective(*sample[0], sample[1], _Index(*sample[0])) if sample is not None else None
         res = _minimize_from_sample(nll, sample, self._starts(), [(-_BOUND, _BOUND)] * len(self._names), n)
-        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
+        self.covariance_, self._concave = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         return res.x, -res.fun * n, res.converged, res.message
 
     @staticmethod
@@ -1217,7 +1263,7 @@ class BGNBDModel(_CountingModel):
         for i in range(4):  # the Hessian as central differences of the analytic gradient
             step = np.eye(4)[i] * 1e-4
             H[:, i] = (total_grad(theta + step) - total_grad(theta - step)) / 2e-4
-        self.covariance_ = _covariance(H, self.name)
+        self.covariance_, self._concave = _covariance(H, self.name)
         return theta, -full_nll * n, res.converged, res.message
 
     @staticmethod
@@ -1302,7 +1348,7 @@ class BGNBDModel(_CountingModel):
                                          f"with {used} for all customers", model=self.name, kind="limit",
                                          detail=detail, limit=which),
                       stacklevel=3)
-        self.covariance_ = _covariance(_numerical_hessian(limit.total_nll, limit.theta), self.name)
+        self.covariance_, self._concave = _covariance(_numerical_hessian(limit.total_nll, limit.theta), self.name)
         return limit.theta, -limit.fun * n, limit.converged, limit.message
 
     def _p_alive(self, x, t_x, T):
@@ -1495,7 +1541,7 @@ class ParetoNBDModel(_CountingModel):
         if chosen is not None:
             return self._use_limit(chosen, v, n)
         theta = np.log(v)
-        self.covariance_ = _covariance(_numerical_hessian(
+        self.covariance_, self._concave = _covariance(_numerical_hessian(
             lambda th: -self._loglik_total(np.exp(th), ux, utx, uT, counts, index), theta), self.name)
         return theta, -res.fun * n, res.converged, res.message
 
@@ -1607,7 +1653,7 @@ class ParetoNBDModel(_CountingModel):
         warnings.warn(ConvergenceWarning(f"Pareto/NBD fit has no interior maximum: {grown}; using the limiting model "
                                          f"with {used} for all customers", model=self.name, kind="limit",
                                          detail=detail, limit=which), stacklevel=3)
-        self.covariance_ = _covariance(_numerical_hessian(limit.total_nll, limit.theta), self.name)
+        self.covariance_, self._concave = _covariance(_numerical_hessian(limit.total_nll, limit.theta), self.name)
         return limit.theta, -limit.fun * n, limit.converged, limit.message
 
     @staticmethod
@@ -1995,9 +2041,14 @@ class GammaGammaModel:
                                              "not reliable", model=self.name, kind="bound" if at_bound else "stopped",
                                              detail=", ".join(at_bound) if at_bound else str(res.message)),
                           stacklevel=2)
-        self.covariance_ = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
+        self.covariance_, concave = _covariance(_numerical_hessian(lambda th: nll(th) * n, res.x), self.name)
         sd = np.sqrt(np.diag(self.covariance_))
         self.se_ = {k: float(v * s) for (k, v), s in zip(self.params_.items(), sd)}
+        if not concave:  # not a maximum: flat along the parameters `_loose` names, or a saddle (`_covariance`)
+            loose = _loose(self.params_, self.se_, sd, concave)
+            if loose and self.converged_:
+                _warn_loose(self.name, loose, _CountingModel._describe(self.params_))
+            self.converged_ = False
         return self
 
     @staticmethod
