@@ -7,6 +7,7 @@ row is in the ledger. lifetimes and pymc-marketing stay out of CI."""
 import datetime as dt
 import importlib.util
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -154,3 +155,22 @@ def test_run_all_compares_the_feature_step_at_the_largest_size_asked(monkeypatch
     assert run_all.parse_args(["--sizes", "20000:2000,1M"]).features_size == "1M"
     assert run_all.parse_args(["--sizes", "1M", "--features-size", "10M"]).features_size == "10M"
     assert run_all.parse_args([]).features_size == "10M"
+
+
+def test_run_all_runs_each_engine_asked_and_the_csv_comparison(monkeypatch):
+    """The one command covers the Spark report at 10M (issue 15) when asked, beside DuckDB's, and the CSV's cleaning."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    run_all = bench_module("run_all")
+    calls = []
+    monkeypatch.setattr(run_all, "step", lambda title, args: calls.append((title, args)) or f"## {title}\n")
+    monkeypatch.setattr(run_all, "HERE", ROOT / "bench" / ".data" / "nowhere")  # the results file: below
+    written = {}
+    monkeypatch.setattr(run_all.Path, "write_text", lambda self, text, encoding=None: written.setdefault(self, text))
+    run_all.main(["--sizes", "1M", "--engines", "duckdb,spark", "--skip", "features"])
+    scripts = [(Path(args[0]).name, args[1:]) for _, args in calls]
+    assert scripts[0] == ("generate.py", ["--sizes", "1M,10M"])  # the Spark run's size is generated too
+    assert ("bench_report.py", ["--sizes", "1M", "--engine", "duckdb"]) in scripts
+    assert ("bench_report.py", ["--sizes", "10M", "--engine", "spark"]) in scripts
+    assert ("csv_intake.py", ["--size", "1M"]) in scripts
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--engines", "polars"])
