@@ -209,3 +209,58 @@ def test_a_time_zone_and_day_first_rules_leave_plain_dates_as_the_text_readers_l
     (engine_intake, engine), (_, text) = clean_both(path, rules=rules, time_zone="Asia/Shanghai")
     assert isinstance(engine_intake.transactions, ibis.Table)
     assert_same(engine, text)
+
+
+@pytest.mark.parametrize("header, columns", [
+    ("cust,order,day,amount,Amount", {**COLUMNS, "amount": "Amount", "category": "amount"}),  # names alike but for case
+    ("cust,order,day,total,product", {**COLUMNS, "category": "product"}),  # one column read as category and product
+    ("cust,order,day,total,segkit_content", {**COLUMNS, "category": "segkit_content"}),  # a name the engine uses
+])
+def test_column_names_the_engine_cannot_keep_apart_go_to_the_text_readers(tmp_path, header, columns):
+    path = tmp_path / "orders.csv"
+    write(path, header + "\n1,1,2024-01-05,100,90\n2,2,2024-02-05,50,45\n")
+    intake = read(path, columns=columns)
+    assert isinstance(intake.transactions, pd.DataFrame)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert_every_row_accounted(result, intake.transactions)
+
+
+@pytest.mark.parametrize("value", ["2024-03-01 24:00:00", "2024-01-05T24:00", "2024-03-01 23:60", "2024-03-01 10:00:60",
+                                   "0000-01-01", "2024-13-01", "2024-00-10"])
+def test_a_time_or_day_python_does_not_read_goes_to_the_text_readers(tmp_path, value):
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS.replace("2024-05-05", value))
+    intake = read(path)
+    assert isinstance(intake.transactions, pd.DataFrame)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert dict(zip(result.quarantine.source_row, result.quarantine.reason))[6] == "unreadable_date"
+
+
+def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row(tmp_path):
+    from segkit.errors import DataError
+
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS.replace("C7,", "1.23457E+11,"))
+    with pytest.raises(DataError, match=r"row 13"):
+        intake = read(path)
+        clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+
+
+def test_details_and_saved_quantities_read_as_the_text_readers_write_them(tmp_path):
+    path = tmp_path / "lines.csv"
+    write(path, "cust,day,qty,price,total\nA,2024-01-05,6,3.39,100.005\nA,2024-01-06,1,2.50,5\n")
+    both = [read(path, text_readers, columns={"customer_id": "cust", "ordered_at": "day", "amount": "total",
+                                              "quantity": "qty", "unit_price": "price"}) for text_readers in (False, True)]
+    assert isinstance(both[0].transactions, ibis.Table)
+    results = [clean_transactions(i.engine, i.transactions, as_of=AS_OF, rules=Cleaning(max_amount=100)) for i in both]
+    assert results[0].quarantine["detail"].tolist() == results[1].quarantine["detail"].tolist()
+    assert 'total "100.005"' in results[0].quarantine["detail"].iloc[0]
+    for column in ("quantity", "unit_price"):
+        assert results[0].clean[column].dtype == results[1].clean[column].dtype == "float64"
+    # without an amount column the detail names the product as the text readers do
+    write(path, "cust,day,qty,price\nA,2024-01-05,6,33.9\nA,2024-01-06,1,2.5\n")
+    derived = [read(path, text_readers, columns={"customer_id": "cust", "ordered_at": "day", "quantity": "qty",
+                                                 "unit_price": "price"}) for text_readers in (False, True)]
+    details = [clean_transactions(i.engine, i.transactions, as_of=AS_OF, rules=Cleaning(max_amount=100))
+               .quarantine["detail"].tolist() for i in derived]
+    assert details[0] == details[1] and "qty × price 6 × 33.9" in details[0][0]

@@ -1031,7 +1031,11 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         missing = t._amount_missing
         amount_tests = {"non_finite_amount": t._non_finite_amount, "implausible_amount": t._implausible_amount}
         # written out only in the detail of the rows set aside (a CASE branch): not for every row
-        written = ibis.literal(named("amount") + ' "').concat(t._amount_given.cast("string"), '"')
+        if headers and "amount" not in headers and {"quantity", "unit_price"} <= set(headers):  # derived at intake
+            written = ibis.literal(f"{named('quantity')} × {named('unit_price')} ").concat(
+                _as_written(t.quantity), " × ", _as_written(t.unit_price))
+        else:
+            written = ibis.literal(named("amount") + ' "').concat(_as_written(t._amount_given), '"')
         amount_said = {"non_finite_amount": written.concat(" is not a finite number"),
                        "implausible_amount": written.concat(
                            f" is above cleaning.max_amount {rules.max_amount:g} in size: an implausible line, "
@@ -1185,7 +1189,19 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     from segkit.intake.engines import kept_for_reuse
 
     # on Spark, judged once: the ledger, quarantine and customer queries all read these rows
-    return kept_for_reuse(judged.mutate(outcome=outcome, rule=rule).drop(*internal))
+    # quantities and prices as the text readers give them (float64), also where a DECIMAL carried them this far
+    floats = {c: judged[c].cast("float64") for c in ("quantity", "unit_price")
+              if c in judged.columns and judged[c].type().is_decimal()}
+    return kept_for_reuse(judged.mutate(outcome=outcome, rule=rule, **floats).drop(*internal))
+
+
+def _as_written(value: ibis.NumericValue) -> ibis.StringValue:
+    """A number as text for a detail: a DECIMAL without the zeros its scale adds ("100.005000" is
+    "100.005", as the file wrote it), any other number as the engine writes it."""
+    text = value.cast("string")
+    if not value.type().is_decimal():
+        return text
+    return ibis.ifelse(text.contains("."), text.re_replace("0+$", ""), text).re_replace(r"\.$", "")
 
 
 def _embedded(table: ibis.Table) -> bool:

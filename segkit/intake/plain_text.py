@@ -32,13 +32,20 @@ from segkit.intake.typed_files import FILE_ROW, in_segkit_terms
 
 # The layouts read here; anything else goes to the text readers.
 # (fractions of a second go to the text readers, which read a time to the second)
-PLAIN_DATE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?$"
+# a day of a month and a time of a day as Python reads them: no year 0, no 24:00, no 60th second (the
+# engine would read 24:00 as the next midnight, where the text readers set the line aside)
+PLAIN_DATE = (r"^(?:\d{3}[1-9]|\d{2}[1-9]\d|\d[1-9]\d{2}|[1-9]\d{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+              r"(?:[ T](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?)?$")
 PLAIN_NUMBER = r"^-?\d{1,12}(?:\.\d{1,6})?$"  # fits DECIMAL(18, 6) exactly
 AMOUNT_TYPE = "DECIMAL(18, 6)"
 # a whole-number id that reads back as the same text (no leading zero) and is not long enough to
 # have been rounded by a spreadsheet (the text path's note on 16-digit ids ending in zeros)
 WHOLE_ID = r"^(?:0|[1-9]\d{0,14})$"
 LONG_ID = r"^\s*\d{16,}\s*$"
+# an id a spreadsheet wrote in scientific notation: the text readers refuse it, naming its row
+SCIENTIFIC_ID = r"^\s*[-+]?\d+(?:[.,]\d+)?[eE][-+]?\d+\s*$"
+# names the engine's table uses itself (DuckDB's names ignore case)
+RESERVED = {FILE_ROW, "segkit_content", "source_row"}
 _NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 _ID_COLUMNS = ("customer_id", "order_id")
 CONTENT = "segkit_content"
@@ -83,10 +90,10 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     except DataError:  # said by the text path, with the separator's hint
         batches.close()
         return None
-    if matching_preset(present) is not None:
+    mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
+    if matching_preset(present) is not None or not _distinct_names(present, mapping):
         batches.close()
         return None
-    mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
     kinds = _kinds(first, mapping)
     name = f"segkit_text_{next(_names)}"
     con.raw_sql(_create(name, mapping, kinds))
@@ -104,6 +111,15 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
         return None
     raw = con.table(name)
     return in_segkit_terms(con, raw, mapping, raw[CONTENT]), present
+
+
+def _distinct_names(present: list[str], mapping: dict[str, str]) -> bool:
+    """Whether the engine's table can hold the file's columns under their own names: no two names
+    that differ only in case (the engine does not tell them apart; the text readers do), none of
+    the table's own names, and each file column read for one of segkit's columns only."""
+    folded = [name.casefold() for name in present]
+    return (len(set(folded)) == len(folded) and not {n.casefold() for n in RESERVED} & set(folded)
+            and len(set(mapping.values())) == len(mapping))
 
 
 def _chunks(batches, rows: int = CHUNK_ROWS):
@@ -146,7 +162,7 @@ def _check(batch: pa.Table, mapping: dict[str, str], kinds: dict[str, str]) -> N
         elif kinds[ours] == "BIGINT":
             plain = _all_match(column, WHOLE_ID)
         elif ours in _ID_COLUMNS:
-            plain = not _any_match(column, LONG_ID)
+            plain = not _any_match(column, LONG_ID) and not _any_match(column, SCIENTIFIC_ID)
         else:
             plain = True
         if not plain:
