@@ -199,11 +199,3 @@ def _insert(con: ibis.BaseBackend, name: str, batch: pa.Table, present: list[str
 
 def _quoted(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
-
-
-def text_table(path: Path, spec, key: str, kind: str):
-    """The `TextTable` that reads `spec`'s file as `sources.read_file` does."""
-    from segkit.intake.textfiles import TextTable
-
-    return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
-                     preferred="\t" if kind == "tsv" else ",", member=spec.member)

@@ -249,7 +249,7 @@ def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: 
     """A CSV or TSV file read into the embedded engine batch by batch, when what segkit reads of it
     is plainly written (`segkit.intake.plain_text`); None: read it as text (also when the params
     keep transaction attributes, which the text path reads)."""
-    from segkit.intake.plain_text import engine_text_transactions, text_table
+    from segkit.intake.plain_text import engine_text_transactions
 
     if spec.attributes:
         return None
@@ -258,10 +258,8 @@ def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: 
     found = engine_text_transactions(con, table, spec.columns, spec.path, key, decimal)
     if found is None:
         return None
-    reading = {"kind": kind, "compression": compression_of(path), "encoding": table.encoding,
-               "separator": table.separator, "header_line": table.header_line, "blank_lines": table.blank_lines,
-               "parser": table.parser}
-    return Intake(found[0], engine=con, origin=spec.path, reading=reading)
+    return Intake(found[0], engine=con, origin=spec.path,
+                  reading={"kind": kind, "compression": compression_of(path), **text_reading(table)})
 
 
 def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTable) -> pd.DataFrame:
@@ -322,7 +320,7 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
     kind = file_kind(spec, key)
     notes = {}
     if kind in ("csv", "tsv"):
-        frame, notes = _read_text_table(path, spec, key, sep="\t" if kind == "tsv" else ",")
+        frame, notes = _read_text_table(path, spec, key, kind)
     elif kind == "excel":
         frame = _read_excel(path, spec, key)
         notes = dict(frame.attrs.get("sheet", {}))  # which sheet, the header's row
@@ -381,15 +379,24 @@ def decode(data: bytes, path: Path, encoding: str | None, key: str) -> str:
     return "".join(Decoded(io.BytesIO(data), path, key, encoding))
 
 
-def _read_text_table(path: Path, spec: FileTable, key: str, sep: str) -> tuple[pd.DataFrame, dict]:
+def _read_text_table(path: Path, spec: FileTable, key: str, kind: str) -> tuple[pd.DataFrame, dict]:
     """A CSV/TSV-like file through the streaming reader (`segkit.intake.textfiles.TextTable`),
     gathered into one DataFrame of text, with how it was read."""
-    table = TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
-                      preferred=sep, member=spec.member)
+    table = text_table(path, spec, key, kind)
     frame = table.read().to_pandas()
-    notes = {"encoding": table.encoding, "separator": table.separator, "header_line": table.header_line,
-             "blank_lines": table.blank_lines, "parser": table.parser}
-    return frame, notes
+    return frame, text_reading(table)
+
+
+def text_table(path: Path, spec: FileTable, key: str, kind: str) -> TextTable:
+    """The streaming reader of `spec`'s CSV or TSV file (`kind`), not read yet."""
+    return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
+                     preferred="\t" if kind == "tsv" else ",", member=spec.member)
+
+
+def text_reading(table: TextTable) -> dict:
+    """How a text file was read, once `table` has read it: encoding, separator, header line, blank lines, parser."""
+    return {"encoding": table.encoding, "separator": table.separator, "header_line": table.header_line,
+            "blank_lines": table.blank_lines, "parser": table.parser}
 
 
 def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False) -> pd.DataFrame:
@@ -644,8 +651,7 @@ def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
     path = _existing_file(spec, key)
     kind = file_kind(spec, key)
     if kind in ("csv", "tsv"):
-        return TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
-                         preferred="\t" if kind == "tsv" else ",", member=spec.member).header()
+        return text_table(path, spec, key, kind).header()
     if kind == "excel":
         return [c for c in _read_excel(path, spec, key, header_only=True).columns if c != "source_row"]
     if kind == "parquet":
@@ -668,9 +674,7 @@ def _has_rows(spec: FileTable, key: str) -> bool:
     path = _existing_file(spec, key)
     kind = file_kind(spec, key)
     if kind in ("csv", "tsv"):
-        table = TextTable(path, key=key, encoding=spec.encoding, separator=spec.separator, header_row=spec.header_row,
-                          preferred="\t" if kind == "tsv" else ",", member=spec.member)
-        return table.has_rows()
+        return text_table(path, spec, key, kind).has_rows()
     if kind == "parquet":
         import pyarrow.parquet as pq
 
