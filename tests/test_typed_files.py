@@ -2,6 +2,7 @@
 (issue 15), and give what the same rows give as a text file: the same ids, fixes, ledger,
 quarantine reasons and per-customer features."""
 
+import contextlib
 import datetime as dt
 from unittest import mock
 
@@ -310,3 +311,44 @@ def test_an_html_entity_in_a_parquet_text_column_is_decoded(tmp_path):
     clean = clean_transactions(intake.engine, intake.transactions, as_of=dt.date(2024, 1, 31)).clean
     assert sorted(clean["category"]) == ["Books", "Tom & Co"]
     assert clean.set_index("customer_id").loc["a", "fixes"] == "html_entity"
+
+
+@pytest.mark.parametrize("written, time_zone", [
+    ("UTC", None), ("UTC", "Asia/Shanghai"), ("America/New_York", None), ("America/New_York", "America/Los_Angeles"),
+    ("+05:30", None), ("-03:00", "Asia/Shanghai"), ("Asia/Shanghai", "Asia/Shanghai")])
+def test_timestamps_with_a_time_zone_are_read_in_the_engine_as_the_text_path_reads_them(tmp_path, written, time_zone):
+    """A Parquet column typed `timestamp[us, tz=...]` (instants with the zone they were written in:
+    an IANA name or a fixed offset) stays in the engine, and gives what pandas' reading of the same
+    file gives (`parsing.parse_datetime`): the wall time in its own zone, or converted to
+    `cleaning.time_zone` with the fix `time_zone_converted` where the clock time changed; across a
+    daylight-saving change, a month's end and midnight."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = typed_rows()
+    rows["day"] = pd.to_datetime(["2024-01-31 23:30", "2024-03-10 06:59", "2024-03-10 07:01", "2024-06-30 16:00",
+                                  "2024-11-03 05:30", "2024-11-03 06:30", "2024-12-31 20:00", "2024-08-08 00:00",
+                                  "2024-08-08 00:00", "2024-09-09 12:00", "2024-09-09 12:00", "2024-10-10 03:00",
+                                  "2999-01-01 00:00"]).tz_localize("UTC")
+    table = pa.Table.from_pandas(rows, preserve_index=False).replace_schema_metadata(None)  # as another writer's
+    field = table.schema.field("day")
+    stamps = table.column("day").cast(pa.timestamp("us", tz=written))
+    pq.write_table(table.set_column(table.schema.get_field_index("day"), field.with_type(stamps.type), stamps),
+                   tmp_path / "tx.parquet")
+    found = {}
+    for path in ("engine", "text"):
+        with mock.patch("segkit.intake.typed_files.engine_transactions", return_value=None) if path == "text" \
+                else contextlib.nullcontext():  # the text path: pandas reads the file
+            intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS), time_zone=time_zone)
+        assert isinstance(intake.transactions, ibis.Table) == (path == "engine")
+        found[path] = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                                         rules=Cleaning(time_zone=time_zone))
+    engine, text = found["engine"], found["text"]
+    pd.testing.assert_frame_equal(engine.ledger, text.ledger)
+    assert engine.quarantine[["source_row", "reason"]].values.tolist() == \
+        text.quarantine[["source_row", "reason"]].values.tolist()
+    ours, theirs = engine.clean.set_index("source_row"), text.clean.set_index("source_row")
+    for column in ("customer_id", "ordered_at", "amount", "fixes"):
+        assert ours[column].tolist() == theirs[column].tolist(), column
+    converted = ours["fixes"].str.contains("time_zone_converted")
+    assert converted.any() == (time_zone not in (None, written))

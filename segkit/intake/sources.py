@@ -168,8 +168,9 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
 
     A relative file path in the source is read relative to the folder of `params_path` (the params
     file it was written in), so that the same params work from any working folder. `time_zone`
-    (`params.cleaning.time_zone`) is the zone a database's timestamps with a time zone are read in
-    (see `load_database`); files and their text apply it in cleaning. `decimal`
+    (`params.cleaning.time_zone`) is the zone a database's or a Parquet file's timestamps with a
+    time zone are read in (see `load_database`, `segkit.intake.typed_files`); text applies it in
+    cleaning. `decimal`
     (`params.cleaning.decimal`) is the decimal mark of a text file's amounts: with ".", a CSV or TSV
     file whose dates, amounts and ids are plainly written is read into the embedded engine, never
     as a pandas frame (`segkit.intake.plain_text`); any other file is read as text into pandas.
@@ -185,7 +186,7 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
     if source.kind == "file":
         spec = source.transactions
         with _header_row_hint(spec, "source.transactions"):
-            typed = _typed_file(spec, decimal) if source.preset is None else None
+            typed = _typed_file(spec, decimal, time_zone) if source.preset is None else None
         if typed is not None:
             tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                       if getattr(source, name) is not None}
@@ -216,8 +217,9 @@ def is_embedded(con: ibis.BaseBackend | None) -> bool:
     return con is None or getattr(con, "name", None) == "duckdb"
 
 
-def _typed_file(spec: FileTable, decimal: str = ".") -> Intake | None:
-    """A Parquet or DuckDB file read in place by the embedded engine (`segkit.intake.typed_files`),
+def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = None) -> Intake | None:
+    """A Parquet or DuckDB file read in place by the embedded engine (`segkit.intake.typed_files`;
+    its timestamps with a time zone converted to `time_zone`),
     a plainly written CSV or TSV file read into it (`segkit.intake.plain_text`), or None when it
     must be read as text (compressed Parquet, a column segkit reads not typed or not plain)."""
     from segkit.intake.typed_files import engine_transactions
@@ -230,7 +232,7 @@ def _typed_file(spec: FileTable, decimal: str = ".") -> Intake | None:
     if kind not in ("parquet", "duckdb") or compression_of(path):
         return None
     con = connect()
-    found = engine_transactions(con, path, kind, spec.columns, spec.path, spec.table, key)
+    found = engine_transactions(con, path, kind, spec.columns, spec.path, spec.table, key, time_zone)
     if found is None:
         return None
     transactions, present = found

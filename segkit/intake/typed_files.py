@@ -13,17 +13,25 @@ Exact duplicates are rows whose values, every column of the file (mapped or not)
 `content` is a 64-bit hash of the typed values computed in the engine (collisions: about 1 in 2**64
 per pair of rows).
 
-When a column segkit reads is not typed as it needs (dates as text, amounts as text, a time zone
-on the timestamps, ids as floats or true/false), or the file is compressed, `engine_transactions`
-returns None and the file is read as before (`segkit.intake.sources.read_file`), with its text
-readers and their messages.
+Timestamps with a time zone (a Parquet column typed `timestamp[us, tz=...]`: instants, with the
+zone they were written in) are read as the text path reads them (`parsing.parse_datetime`): the
+wall time in the column's own zone, or, with `cleaning.time_zone`, converted to that zone in the
+engine (fix `time_zone_converted` where the clock time changed).
+
+When a column segkit reads is not typed as it needs (dates as text, amounts as text, ids as floats
+or true/false, a DuckDB file's timestamps with a time zone, which carry no zone of their own), or
+the file is compressed, `engine_transactions` returns None and the file is read as before
+(`segkit.intake.sources.read_file`), with its text readers and their messages.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import re
+
 import ibis
+import ibis.expr.datatypes as dt
 import pandas as pd
 
 from segkit.errors import DataError
@@ -41,44 +49,64 @@ FILE_ROW = "segkit_file_row"  # a row's 0-based position in the file
 
 
 def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: dict[str, str], origin: str,
-                        table_name: str | None = None, key: str = "source.transactions"
-                        ) -> tuple[ibis.Table, list[str]] | None:
+                        table_name: str | None = None, key: str = "source.transactions",
+                        time_zone: str | None = None) -> tuple[ibis.Table, list[str]] | None:
     """The transactions of a Parquet file or a DuckDB file's table as a lazy table in `con` (an
     embedded DuckDB), under segkit's names: source_row (the row's 1-based position in the file),
     customer_id and the other mapped columns (ids and labels as text, after the text fixes, or ids
     as the file's whole numbers; ordered_at a timestamp; amount, quantity and unit_price as the file types them), `content` (a
-    hash of the whole row) and `fixes`/`raw_customer_id` where a text fix changed a value. Rows
-    empty in every column are not records and are left out, as for any file.
+    hash of the whole row) and `fixes`/`raw_customer_id` where a text fix changed a value (or
+    `time_zone` converted a timestamp). Rows empty in every column are not records and are left
+    out, as for any file.
+
+    `time_zone` (`cleaning.time_zone`, an IANA name) is the zone timestamps with a time zone are
+    converted to; without one they are read as the wall time in the zone they were written in.
 
     Returns (table, names of the file's columns), or None when a column segkit reads is not typed as
     it needs (the file is then read as text). Raises DataError for a mapped column that is not in
-    the file (listing those that are), or a DuckDB file without the table.
+    the file (listing those that are), a DuckDB file without the table, or a `time_zone` that is
+    not a time zone.
     """
+    from segkit.intake.parsing import _time_zone
     from segkit.intake.sources import mapped_columns
 
+    _time_zone(time_zone)  # the params' zone is checked as the text path checks it (DataError)
     raw = _open(con, path, kind, table_name, key)
     present = [c for c in raw.columns if c != FILE_ROW]
     mapping, _ = mapped_columns(present, columns, origin, f"{key}.columns")
     used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
-    if not _typed_enough(used):
+    zones = None
+    if "ordered_at" in used and used["ordered_at"].type().is_timestamp() and used["ordered_at"].type().timezone:
+        zones = _zones(con, path, kind, mapping["ordered_at"], time_zone)
+        if zones is None:
+            return None
+    if not _typed_enough(used, zoned=zones is not None):
         return None
     anything = ibis.or_(*[raw[c].notnull() for c in present])
     raw = raw.filter(anything)
     content = ibis.struct({f"c{i}": raw[c] for i, c in enumerate(present)}).hash()
-    return in_segkit_terms(con, raw, mapping, content), present
+    return in_segkit_terms(con, raw, mapping, content, zones), present
 
 
-def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, str], content: ibis.Value) -> ibis.Table:
+def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, str], content: ibis.Value,
+                    zones: tuple[str, str | None] | None = None) -> ibis.Table:
     """`raw` (a file's rows in `con`, typed as `_typed_enough` asks, with FILE_ROW) under segkit's
     names, with `content` (the row's hash), the text fixes applied to its text columns and the
-    file's own column names recorded (`sources.with_headers`)."""
+    file's own column names recorded (`sources.with_headers`). `zones` (the zone ordered_at was
+    written in, the zone to convert it to or None) where ordered_at has a time zone (`_zones`)."""
     from segkit.intake.sources import with_headers
 
     present = [c for c in raw.columns if c != FILE_ROW]
     used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
     values = {"source_row": (raw[FILE_ROW] + 1).cast("int64")}
+    flags = {}
     for ours, column in ((o, raw[t]) for o, t in mapping.items() if t in present):
-        if ours == "ordered_at":
+        if ours == "ordered_at" and zones is not None:
+            written, wanted = zones
+            values[ours] = _wall_time(column, wanted or written)
+            if wanted is not None:  # as `parsing.parse_datetime`: noted where the clock time changed
+                flags["time_zone_converted"] = (values[ours] != _wall_time(column, written)).fill_null(False)
+        elif ours == "ordered_at":
             values[ours] = column.cast("timestamp")
         elif ours in _NUMBER_COLUMNS or (ours in _ID_COLUMNS and column.type().is_integer()):
             values[ours] = column  # whole-number ids stay numbers until cleaning writes them as text
@@ -86,12 +114,12 @@ def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, s
             values[ours] = column.cast("string")
     if "amount" not in values and "quantity" in values and "unit_price" in values:  # the line's amount, exact
         values["amount"] = _product(values["quantity"], values["unit_price"])
-    table = raw.select(**values, content=content)
+    table = raw.select(**values, content=content, **{f"_flag_{name}": flag for name, flag in flags.items()})
     # a whole number written as text ("-?[0-9]+") is never changed by a text fix: only the text columns are read
     texts = [ours for ours, column in used.items() if ours in _TEXT_COLUMNS and column.type().is_string()]
     # the file's own column names, for the details and notes that name a column (`sources.source_headers`)
     headers = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
-    return with_headers(_with_text_fixes(con, table, texts), headers)
+    return with_headers(_with_text_fixes(con, table, texts, list(flags)), headers)
 
 
 def _product(quantity: ibis.NumericValue, price: ibis.NumericValue) -> ibis.NumericValue:
@@ -102,6 +130,43 @@ def _product(quantity: ibis.NumericValue, price: ibis.NumericValue) -> ibis.Nume
         wide = ibis.expr.datatypes.Decimal(38, 6)
         return quantity.cast(wide) * price.cast(wide)
     return quantity * price
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _in_zone(zone: str, instant: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
+    """DuckDB's timezone(zone, timestamptz): the wall time of the instant in that zone."""
+
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")  # Arrow's fixed-offset zones: "+05:30"
+
+
+def _wall_time(instant: ibis.TimestampValue, zone: str) -> ibis.TimestampValue:
+    """The wall time of `instant` (a timestamp with a time zone) in `zone`: an IANA name or a fixed
+    offset as Arrow writes one ("+05:30")."""
+    fixed = _OFFSET.match(zone)
+    if fixed is None:
+        return _in_zone(zone, instant)
+    sign = 1 if fixed.group(1) == "+" else -1
+    minutes = sign * (int(fixed.group(2)) * 60 + int(fixed.group(3)))
+    return _in_zone("UTC", instant) + ibis.interval(minutes=minutes)
+
+
+def _zones(con: ibis.BaseBackend, path: Path, kind: str, column: str, time_zone: str | None
+           ) -> tuple[str, str | None] | None:
+    """(the zone a Parquet file's `column` was written in, `time_zone`), or None where the engine
+    cannot read it as the text path does: a DuckDB file (its timestamps with a time zone keep no zone
+    of their own), a zone the engine does not know (read as text, with pandas' zones)."""
+    if kind != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    written = getattr(pq.read_schema(path).field(column).type, "tz", None)
+    if not written:
+        return None
+    known = {row[0] for row in con.raw_sql("SELECT name FROM pg_timezone_names()").fetchall()}
+    if (_OFFSET.match(written) is None and written not in known) or (time_zone is not None and time_zone not in known):
+        return None
+    return written, time_zone
 
 
 def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, key: str) -> ibis.Table:
@@ -131,14 +196,14 @@ def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, 
     return con.table(view)
 
 
-def _typed_enough(used: dict[str, ibis.Column]) -> bool:
-    """Whether every column segkit reads is typed as it needs: a date or a timestamp without a time
-    zone for ordered_at (with one, the text path converts it to cleaning.time_zone), numbers for the
-    amounts, text or whole numbers for the ids and labels."""
+def _typed_enough(used: dict[str, ibis.Column], zoned: bool = False) -> bool:
+    """Whether every column segkit reads is typed as it needs: a date or a timestamp for ordered_at
+    (with a time zone only where `zoned`: its zone is known, `_zones`), numbers for the amounts, text
+    or whole numbers for the ids and labels."""
     for ours, column in used.items():
         kind = column.type()
         if ours == "ordered_at":
-            if not (kind.is_date() or (kind.is_timestamp() and kind.timezone is None)):
+            if not (kind.is_date() or (kind.is_timestamp() and (kind.timezone is None or zoned))):
                 return False
         elif ours in _NUMBER_COLUMNS:
             if not kind.is_numeric() or kind.is_boolean():
@@ -148,19 +213,20 @@ def _typed_enough(used: dict[str, ibis.Column]) -> bool:
     return True
 
 
-def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table, columns=_TEXT_COLUMNS) -> ibis.Table:
+def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table, columns=_TEXT_COLUMNS, flagged=()) -> ibis.Table:
     """`table` with the text fixes of `segkit.intake.parsing` applied to its text `columns` (those of
     the file typed as text: ids typed as whole numbers are text here, but no fix changes them), through a
     small table of the distinct values they change (joined only where there is one), `fixes` (the
-    fixes made on each row, joined by "+" in the order of FIXES) and `raw_customer_id` (the id as it
-    came, where it changed)."""
+    fixes made on each row, joined by "+" in the order of FIXES: these and the fixes `flagged`, whose
+    boolean columns `_flag_<fix>` the table has and loses) and `raw_customer_id` (the id as it came,
+    where it changed)."""
     found = {}
     for column in _TEXT_COLUMNS:
         if column in columns and column in table.columns and table[column].type().is_string():
             changes = _changed_values(table, column)
             if changes is not None:
                 found[column] = changes
-    if not found:
+    if not found and not flagged:
         return table
     for column, changes in found.items():
         lookup = ibis.memtable(changes).rename(**{f"_raw_{column}": "raw", f"_fixed_{column}": "fixed",
@@ -172,10 +238,12 @@ def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table, columns=_TEXT_COL
     flags = [table[f"_fixes_{c}"].fill_null("") for c in found]
     fixes = ibis.literal("")
     for name in FIXES:
-        hit = ibis.or_(*[ibis.literal("+").concat(f, "+").contains(f"+{name}+") for f in flags])
-        fixes = fixes.concat(ibis.ifelse(hit, "+" + name, ""))
+        hits = [ibis.literal("+").concat(f, "+").contains(f"+{name}+") for f in flags]
+        hits += [table[f"_flag_{name}"]] if name in flagged else []
+        if hits:
+            fixes = fixes.concat(ibis.ifelse(ibis.or_(*hits), "+" + name, ""))
     return table.mutate(fixes=fixes.re_replace(r"^\+", "")).drop(
-        *[f"_{part}_{c}" for c in found for part in ("raw", "fixed", "fixes")])
+        *[f"_{part}_{c}" for c in found for part in ("raw", "fixed", "fixes")], *[f"_flag_{name}" for name in flagged])
 
 
 def _changed_values(table: ibis.Table, column: str) -> pd.DataFrame | None:
