@@ -25,17 +25,22 @@ if importlib.util.find_spec("pyspark") is None:
 from ledger_check import assert_every_row_accounted  # noqa: E402
 from pg_server import load_table, start_server  # noqa: E402
 from segkit.errors import DataError  # noqa: E402
-from segkit.features import customer_features, time_summaries  # noqa: E402
 from segkit.intake.cleaning import clean_transactions, join_report  # noqa: E402
 from segkit.intake.sources import load_source, spark_backend  # noqa: E402
-from segkit.params import Cleaning, Database, DatabaseTable, FileTable, Source, Spark, SparkTable  # noqa: E402
+from segkit.params import Cleaning, Source, Spark, SparkTable  # noqa: E402
+from segkit.store import load_stage  # noqa: E402
 
 RULES = Cleaning(returns={"order_prefix": "R", "action": "net"}, non_product=["postage"],
                  fill={"channel": "unknown"}, outliers={"method": "quantile", "threshold": 0.99, "action": "cap"})
 # as in ../shared/ENVIRONMENT.md: small, quiet, local only
 SETTINGS = {"spark.ui.enabled": False, "spark.ui.showConsoleProgress": False, "spark.sql.shuffle.partitions": 4,
             "spark.driver.memory": "3g",  # the month-start features of a whole year are a large plan (1g: out of heap)
-            "spark.driver.bindAddress": "127.0.0.1"}
+            "spark.driver.bindAddress": "127.0.0.1",
+            # a few thousand rows: the time is Spark planning and compiling each query, not running it; without
+            # whole-stage code generation and adaptive re-planning the module's queries take 0.6-0.7 of the time
+            # (cleaning 57 -> 41 s, time summaries 35 -> 21 s here). Not spark.sql.codegen.factoryMode NO_CODEGEN:
+            # then the catalog cannot list its tables (EXPRESSION_DECODING_FAILED), which a message reads
+            "spark.sql.codegen.wholeStage": False, "spark.sql.adaptive.enabled": False}
 PG_TYPES = {"line": "integer", "customer_id": "text", "order_id": "text", "ordered_at": "timestamp",
             "amount": "double precision", "quantity": "integer", "category": "text", "channel": "text"}
 AMOUNT_RULES = ("non_finite_amount", "implausible_amount")  # their detail shows the number as the engine writes it
@@ -109,27 +114,45 @@ def spark_source(folder, **changes) -> Source:
     return Source(kind="spark", spark=Spark(**{**settings, **changes}))
 
 
-def run_all(intake) -> dict:
-    """What every stage that reads transactions takes from the engine."""
-    result = clean_transactions(intake.engine, intake.transactions, rules=RULES)
-    summaries = time_summaries(intake.engine, result.scored, result.as_of, result.as_of - dt.timedelta(days=92),
-                               history_months=1)
-    return {"result": result, "features": customer_features(intake.engine, result.scored, result.as_of),
-            "join": join_report(result.table, intake.customers, None), **summaries}
+# the cleaning rules of RULES, as a params file writes them
+RULES_PARAMS = {"returns": {"order_prefix": "R", "action": "net"}, "non_product": ["postage"],
+                "fill": {"channel": "unknown"}, "outliers": {"method": "quantile", "threshold": 0.99, "action": "cap"}}
+STAGES = ("features", "repeat_summary", "holdout_summary", "activity", "month_start_features")
 
 
 @pytest.fixture(scope="module")
-def runs(spark, pg_shop, shop_files):
-    """The same rows cleaned and summarised by each engine (each run once for the module)."""
+def runs(spark, pg_shop, shop_files, tmp_path_factory):
+    """The same rows through 01's stage (`segkit.cleaning_stage`: cleaning, features, the repeat-buying
+    and holdout summaries, the monthly activity and month-start features) on each engine, once for
+    the module: the result, the stage files it wrote, the join report, the params and data folder.
+    Spark runs it on the existing session, as docs/spark.md's spark-submit script does."""
+    import segkit
+    from conftest import write_params
+
     folder = shop_files[0]
-    duck = load_source(Source(kind="file", transactions=FileTable(path=str(folder / "orders.parquet")),
-                              customers=FileTable(path=str(folder / "customers.parquet"))))
-    database = Database(url=pg_shop.url(), table="orders", columns={"source_row": "line"},
-                        customers=DatabaseTable(table="customers"))
-    postgres = load_source(Source(kind="database", database=database))
-    on_spark = load_source(spark_source(folder))
-    assert on_spark.in_database and on_spark.engine.name == "pyspark" and postgres.engine.name == "postgres"
-    return {"duckdb": run_all(duck), "postgres": run_all(postgres), "spark": run_all(on_spark)}
+    sources = {
+        "duckdb": {"kind": "file", "transactions": {"path": str(folder / "orders.parquet")},
+                   "customers": {"path": str(folder / "customers.parquet")}},
+        "postgres": {"kind": "database", "database": {"url": pg_shop.url(), "table": "orders",
+                                                      "columns": {"source_row": "line"},
+                                                      "customers": {"table": "customers"}}},
+        "spark": {"kind": "spark", "spark": {"existing": True, "path": str(folder / "orders_keyed.parquet"),
+                                             "columns": {"source_row": "line"},
+                                             "customers": {"path": str(folder / "customers.parquet")}}}}
+    out = {}
+    for name, source in sources.items():
+        work = tmp_path_factory.mktemp(f"stage-{name}")
+        params_path = write_params(work, name, source=source, as_of=None, cleaning=RULES_PARAMS)
+        p = segkit.load_params(params_path)
+        assert p.cleaning == RULES
+        intake = segkit.load_source(p.source, params_path, time_zone=p.cleaning.time_zone, decimal=p.cleaning.decimal)
+        result = segkit.cleaning_stage(intake, work / "data", p)
+        out[name] = {"result": result, "join": join_report(result.table, intake.customers, None),
+                     "params": params_path, "data": work / "data",
+                     **{stage: load_stage(work / "data", stage) for stage in STAGES}}
+    assert out["spark"]["result"].table.get_backend().name == "pyspark"
+    assert out["postgres"]["result"].table.get_backend().name == "postgres"
+    return out
 
 
 def test_duckdb_postgres_and_spark_give_identical_ledgers_and_customers(runs, shop_files):
@@ -155,7 +178,7 @@ def test_duckdb_postgres_and_spark_give_identical_ledgers_and_customers(runs, sh
                                       obj=f"{engine} quarantine")
         words = ~base.quarantine["reason"].isin(AMOUNT_RULES)
         assert result.quarantine["detail"][words].tolist() == base.quarantine["detail"][words].tolist(), engine
-        for name in ("features", "repeat_summary", "holdout_summary", "activity", "month_start_features"):
+        for name in STAGES:
             pd.testing.assert_frame_equal(run[name], runs["duckdb"][name], check_dtype=False, atol=1e-9,
                                           obj=f"{engine} {name}")
         assert run["join"] == runs["duckdb"]["join"], engine
@@ -331,34 +354,19 @@ def test_a_session_segkit_starts_writes_no_spark_logs_or_progress_bars(tmp_path)
     assert spark_said == []
 
 
-def test_the_cleaning_stage_on_an_existing_session_writes_what_the_later_notebooks_read(spark, shop_files, tmp_path):
+def test_the_cleaning_stage_on_an_existing_session_writes_what_the_later_notebooks_read(runs):
     """docs/spark.md's spark-submit script: `segkit.cleaning_stage` on the active session writes every
-    stage file 01 writes, computed on Spark, equal to the embedded engine's; 03 then runs on the driver
-    from those files alone (`segkit run`), with no session of its own."""
-    import segkit
-    from conftest import run_segkit, write_params
-    from segkit.store import load_run_info, load_stage
+    stage file 01 writes, computed on Spark (equal to the embedded engine's: the test above), and
+    run.json; 02 and 03 then run on the driver from those files alone (`segkit run`), with no session
+    of their own."""
+    from conftest import run_segkit
+    from segkit.store import load_run_info
 
-    folder = shop_files[0]
-    runs = {}
-    for name, source in (("spark", {"kind": "spark", "spark": {"existing": True, "path": str(folder / "orders_keyed.parquet"),
-                                                              "columns": {"source_row": "line"}}}),
-                         ("duckdb", {"kind": "file", "transactions": {"path": str(folder / "orders.parquet")}})):
-        # the rules' agreement is the test above's; on Spark each query is a job (this stage: about 1-2 minutes)
-        params_path = write_params(tmp_path, name, source=source, as_of=None)
-        p = segkit.load_params(params_path)
-        intake = segkit.load_source(p.source, params_path, time_zone=p.cleaning.time_zone, decimal=p.cleaning.decimal)
-        data = tmp_path / name / "data"
-        result = segkit.cleaning_stage(intake, data, p)
-        assert result.in_database == (name == "spark")
-        runs[name] = (params_path, data)
-    for stage in ("features", "repeat_summary", "holdout_summary", "activity", "month_start_features"):
-        pd.testing.assert_frame_equal(load_stage(runs["spark"][1], stage), load_stage(runs["duckdb"][1], stage),
-                                      check_dtype=False, atol=1e-9, obj=stage)
-    info = load_run_info(runs["spark"][1])
-    assert info["calibration_end"] == load_run_info(runs["duckdb"][1])["calibration_end"] and info["month_coverage"]
-    params_path, data = runs["spark"]
+    spark_run, duck_run = runs["spark"], runs["duckdb"]
+    assert spark_run["result"].in_database and not duck_run["result"].in_database
+    info = load_run_info(spark_run["data"])
+    assert info["calibration_end"] == load_run_info(duck_run["data"])["calibration_end"] and info["month_coverage"]
     for notebook in ("02_rfm", "03_customer_value"):  # on the driver: the kernels read the stage files only
-        done = run_segkit("run", notebook, "--params", str(params_path), "--data-dir", str(data))
+        done = run_segkit("run", notebook, "--params", str(spark_run["params"]), "--data-dir", str(spark_run["data"]))
         assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "spark" / "executed" / "03_customer_value.ipynb").is_file()
+    assert (spark_run["params"].parent / "executed" / "03_customer_value.ipynb").is_file()
