@@ -1,9 +1,11 @@
 """Installed like any package: segkit's own wheel, in a fresh environment, makes a report from an
 empty folder (with the notebooks the wheel carries) and `segkit init` fills a project folder. The
 report runs with only what `./run.sh demo` installs (segkit[postgres,excel]): the packages that only
-the test, notebook, Spark and benchmark extras bring cannot be imported by it or its kernels."""
+the test, notebook, Spark and benchmark extras bring cannot be imported by it or its kernels. The
+report is the shipped demo's (params/demo.yaml), whose figures are checked against the package."""
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -12,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, write_params
+from conftest import ROOT
 from hidden_modules import installed_only_by_extras, without_modules
+
+from segkit.report.pages import format_kpis
+from test_report import independent_kpis, shown_kpis
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +51,8 @@ def test_the_wheel_makes_a_report_from_an_empty_folder(tmp_path):
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    params = write_params(tmp_path, "wheel-run")
+    # the shipped demo params, as the README's `./run.sh demo` runs them (its figures checked below)
+    params = ROOT / "params" / "demo.yaml"
     segkit = [str(python), "-c", "import sys; from segkit.cli import main; sys.argv[0] = 'segkit'; main()"]
     # the dependencies' data files (nbconvert's templates) live under this environment's prefix, where
     # pip put them; a real install puts them under the new environment's own
@@ -59,9 +65,18 @@ def test_the_wheel_makes_a_report_from_an_empty_folder(tmp_path):
     done = subprocess.run([*segkit, "report", "--params", str(params), "--no-pdf"], cwd=empty,
                           capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (empty / "reports" / "wheel-run" / "06_migration.html").is_file()
-    executed = (empty / "reports" / "wheel-run" / "executed" / "01_cleaning.ipynb").read_text(encoding="utf-8")
+    folder = empty / "reports" / "demo"
+    assert (folder / "06_migration.html").is_file()
+    executed = (folder / "executed" / "01_cleaning.ipynb").read_text(encoding="utf-8")
     assert "Data cleaning" in executed
+    # the demo's headline figures are what the package computes without notebooks (the checkout's segkit)
+    shown = shown_kpis((folder / "index.html").read_text(encoding="utf-8"))
+    expected_params, expected = independent_kpis(params)
+    assert shown == {key: value for key, _, value in format_kpis(expected, expected_params)}
+    pages = {page: (folder / f"{page}.html").read_text(encoding="utf-8")
+             for page in ("03_customer_value", "05_evaluation", "08_case_study")}
+    assert not re.search(r"\bnan\b|\binf\b", "".join(pages.values()), re.IGNORECASE)
+    assert "NPS" in pages["08_case_study"] and "Product breadth" in pages["08_case_study"]
 
     project = tmp_path / "project"
     made = subprocess.run([*segkit, "init", str(project)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
