@@ -288,10 +288,11 @@ def _holdout_summary_as_known(con, lines, calibration_end: dt.date, as_of: dt.da
 
 
 def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table | pd.DataFrame, names,
-                         attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+                         attributes: pd.DataFrame | ibis.Table | None = None) -> pd.DataFrame:
     """Per customer, the most frequent value of each transaction attribute in `names` over the given
     (clean) rows: a column of the transactions (channel, category, product, ...) or of `attributes`
-    (source_row and the attributes the params keep from a file, joined on source_row). Ties go to the
+    (source_row and the attributes the params keep from a file, joined on source_row: a frame, or a
+    table in the transactions' engine when a typed file's are read there). Ties go to the
     value bought most recently, then to the first in sort order, so the result does not depend on row
     order; missing values are not counted. One row per customer with a purchase: customer_id and one
     column per name (missing where the customer has no value). Computed in the engine.
@@ -301,7 +302,7 @@ def most_frequent_values(con: ibis.BaseBackend | None, transactions: ibis.Table 
     from segkit.intake.sources import connect
 
     table = ibis.memtable(transactions) if isinstance(transactions, pd.DataFrame) else transactions
-    kept = ibis.memtable(attributes) if attributes is not None else None
+    kept = ibis.memtable(attributes) if isinstance(attributes, pd.DataFrame) else attributes
     result = table.select("customer_id").distinct()
     for name in names:
         if name in table.columns:

@@ -352,3 +352,29 @@ def test_timestamps_with_a_time_zone_are_read_in_the_engine_as_the_text_path_rea
         assert ours[column].tolist() == theirs[column].tolist(), column
     converted = ours["fixes"].str.contains("time_zone_converted")
     assert converted.any() == (time_zone not in (None, written))
+
+
+def test_kept_attributes_of_a_typed_file_stay_in_the_engine_and_derive_what_csv_derives(tmp_path):
+    """A transaction attribute the params keep (a region, a store number) was read back as a pandas
+    frame of every row; now a lazy table in the engine, its text normalised as labels there (blanks,
+    full-width letters, empty as missing), and each customer's most frequent value is what the same
+    rows as CSV give."""
+    rows = typed_rows()
+    rows["region"] = [" North", "North ", "Ｎｏｒｔｈ", "", "south", "south", "x", "East", "East", "West", "west ",
+                      None, "North"]
+    rows["store"] = pd.array([7, 7, 12, 12, None, 3, 3, 9, 9, 4, 4, 4, 1], dtype="Int64")
+    attributes = {"area": "region", "store": "store"}
+    rows.to_parquet(tmp_path / "tx.parquet", index=False)
+    rows.assign(store=rows["store"].astype("string")).pipe(as_csv, tmp_path / "tx.csv")
+    derived = {}
+    for name in ("tx.parquet", "tx.csv"):
+        with mock.patch.object(sources, "_plain_text_file", lambda *args: None):  # the CSV by the text readers
+            intake = load_source(file_source(tmp_path / name, columns=COLUMNS, attributes=attributes))
+        assert isinstance(intake.attributes, ibis.Table) == (name == "tx.parquet")
+        result = clean_and_save(intake, tmp_path / name.replace(".", "_"), as_of=AS_OF, dimensions=("area", "store"))
+        assert result.clean["customer_id"].nunique() > 3
+        derived[name] = pd.read_parquet(tmp_path / name.replace(".", "_") / "customers.parquet")
+    pd.testing.assert_frame_equal(derived["tx.parquet"], derived["tx.csv"])
+    found = derived["tx.parquet"].set_index("customer_id")
+    assert found.loc["C1", "area"] == "North" and found.loc["C2", "area"] == "North"  # trimmed, full-width
+    assert found.loc["C5", "area"] in ("West", "west") and found.loc["C1", "store"] == "7"

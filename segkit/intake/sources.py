@@ -241,8 +241,7 @@ def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = Non
         for ours, theirs in spec.attributes.items():
             if theirs not in present:
                 raise DataError(_missing_column(spec.path, ours, theirs, present, "source.transactions.attributes"))
-        raw = engine_attributes(con, path, kind, spec)
-        attributes = row_attributes(raw, spec.attributes, spec.path)
+        attributes = engine_attributes(con, path, kind, spec)
     return Intake(transactions, engine=con, origin=spec.path, reading={"kind": kind, "compression": None},
                   attributes=attributes)
 
@@ -264,15 +263,24 @@ def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: 
                   reading={"kind": kind, "compression": compression_of(path), **text_reading(table)})
 
 
-def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTable) -> pd.DataFrame:
-    """source_row and the file's columns named in `spec.attributes`, read by the engine."""
-    from segkit.intake.typed_files import _open
+def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTable) -> ibis.Table | pd.DataFrame:
+    """The transaction attributes the params keep (`spec.attributes`, our name -> the file's column)
+    with source_row, as `row_attributes` gives them (text normalised as labels, empty as missing): a
+    lazy table in `con` where the file types them as text or whole numbers (the label fixes applied
+    in the engine through the distinct values they change, `typed_files.labels_fixed`), else (dates,
+    floats, true/false, whose text pandas writes its own way) a pandas frame of those columns."""
+    from segkit.intake.typed_files import FILE_ROW, _open, labels_fixed
 
     raw = _open(con, path, kind, spec.table, "source.transactions")
-    present = [c for c in raw.columns if c != "segkit_file_row"]
+    present = [c for c in raw.columns if c != FILE_ROW]
     raw = raw.filter(ibis.or_(*[raw[c].notnull() for c in present]))
+    rows = (raw[FILE_ROW] + 1).cast("int64")
+    if all(raw[theirs].type().is_string() or raw[theirs].type().is_integer() for theirs in spec.attributes.values()):
+        table = raw.select(source_row=rows, **{ours: raw[theirs].cast("string") for ours, theirs in spec.attributes.items()})
+        return labels_fixed(table, list(spec.attributes))
     names = list(dict.fromkeys(spec.attributes.values()))
-    return raw.select(source_row=(raw.segkit_file_row + 1).cast("int64"), **{n: raw[n] for n in names}).to_pandas()
+    frame = raw.select(source_row=rows, **{n: raw[n] for n in names}).to_pandas()
+    return row_attributes(frame, spec.attributes, spec.path)
 
 
 def beside(folder: str | os.PathLike, path: str) -> str:

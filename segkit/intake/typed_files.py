@@ -246,7 +246,22 @@ def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table, columns=_TEXT_COL
         *[f"_{part}_{c}" for c in found for part in ("raw", "fixed", "fixes")], *[f"_flag_{name}" for name in flagged])
 
 
-def _changed_values(table: ibis.Table, column: str) -> pd.DataFrame | None:
+def labels_fixed(table: ibis.Table, columns: list[str]) -> ibis.Table:
+    """`table` with its text `columns` normalised as labels, as `parsing.parse_text(labels=True)`
+    normalises a file's attributes (`sources.row_attributes`): blanks trimmed, full-width digits and
+    letters made ASCII, text composed, empty as missing; through the distinct values that change."""
+    for column in columns:
+        changes = _changed_values(table, column, labels=True)
+        if changes is None:
+            continue
+        lookup = ibis.memtable(changes[["raw", "fixed"]]).rename(_raw="raw", _fixed="fixed")
+        joined = table.left_join(lookup, table[column] == lookup["_raw"])
+        table = joined.mutate(**{column: ibis.ifelse(joined["_raw"].notnull(), joined["_fixed"], joined[column])}
+                              ).drop("_raw", "_fixed")
+    return table
+
+
+def _changed_values(table: ibis.Table, column: str, labels: bool | None = None) -> pd.DataFrame | None:
     """The distinct values of a text column that a text fix changes: raw, fixed (missing where the
     text is empty) and fixes ("+"-joined); None when no value changes. The values read are those
     that may change, and, for ids, one all-digit value of each width, so that `parse_id` sees the
@@ -263,7 +278,8 @@ def _changed_values(table: ibis.Table, column: str) -> pd.DataFrame | None:
         widths = digits.group_by(width=digits.raw.length()).aggregate(raw=digits.raw.min())
         sample += widths.to_pyarrow().column("raw").to_pylist()
     sample_text = pd.Series(sample, dtype="string")
-    parsed = parse_id(sample_text) if column == "customer_id" else parse_text(sample_text, labels=column in LABELS)
+    labels = column in LABELS if labels is None else labels
+    parsed = parse_id(sample_text) if column == "customer_id" else parse_text(sample_text, labels=labels)
     fixes = pd.Series("", index=parsed.values.index, dtype="object")
     for name in FIXES:
         hit = parsed.fixes[name].astype(bool) if name in parsed.fixes else pd.Series(False, index=fixes.index)
