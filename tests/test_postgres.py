@@ -109,15 +109,24 @@ def file_path_results(pg, tmp_path):
     return result, customer_features(connect(), result.clean, AS_OF)
 
 
-def test_database_and_file_give_identical_per_customer_results(analyst_env, tmp_path):
-    intake = load_source(Source(kind="database", database=database(analyst_env)))
+@pytest.fixture(scope="module")
+def cleaned(pg, tmp_path_factory):
+    """The rows cleaned with RULES in the database and, as a CSV file, on the file path, once for the
+    tests that compare them: (intake, result) of the database, (result, features) of the file."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PASSWORD_ENV, pg.analyst_password)
+        intake = load_source(Source(kind="database", database=database(pg)))
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=RULES)
+    return (intake, result), file_path_results(pg, tmp_path_factory.mktemp("file-path"))
+
+
+def test_database_and_file_give_identical_per_customer_results(analyst_env, cleaned):
+    (intake, result), (file_result, file_features) = cleaned
     assert intake.in_database and intake.engine.name == "postgres"
-    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=RULES)
     assert result.in_database and result.table.get_backend().name == "postgres"
     assert_every_row_accounted(result, range(1, len(analyst_env.transactions) + 1))
     features = customer_features(intake.engine, result.table, AS_OF)
 
-    file_result, file_features = file_path_results(analyst_env, tmp_path)
     pd.testing.assert_frame_equal(features, file_features, check_dtype=False, atol=1e-9)
     pd.testing.assert_frame_equal(result.ledger, file_result.ledger)
     assert sorted(result.quarantine["reason"]) == sorted(file_result.quarantine["reason"])
@@ -199,7 +208,7 @@ def test_text_column_for_a_date_is_refused_with_advice(analyst_env):
         load_source(Source(kind="database", database=database(analyst_env, columns=columns)))
 
 
-def test_report_from_the_database_shows_the_password_nowhere(analyst_env, tmp_path):
+def test_report_from_the_database_shows_the_password_nowhere(analyst_env, cleaned, tmp_path):
     import yaml
 
     from segkit.report.runner import run_report
@@ -215,7 +224,7 @@ def test_report_from_the_database_shows_the_password_nowhere(analyst_env, tmp_pa
     folder = result.folder
     assert not (folder / "data" / "clean_transactions.parquet").exists()  # the rows stayed in the database
     features = pd.read_parquet(folder / "data" / "features.parquet")
-    _, file_features = file_path_results(analyst_env, tmp_path)
+    _, (_, file_features) = cleaned
     pd.testing.assert_frame_equal(features, file_features, check_dtype=False, atol=1e-9)
     info = json.loads((folder / "data" / "run.json").read_text(encoding="utf-8"))
     assert info["in_database"] and info["join"]["customer_records"] == 80
@@ -269,15 +278,13 @@ def test_an_unknown_url_option_is_refused_by_name_before_connecting(analyst_env,
         load_params(path)
 
 
-def test_time_summaries_in_the_database_equal_the_file_path(analyst_env, tmp_path):
+def test_time_summaries_in_the_database_equal_the_file_path(analyst_env, cleaned):
     """The customer-value stage's inputs (repeat summary, holdout summary, monthly activity and the
     month-start features) computed in PostgreSQL equal those of the same rows from a file."""
     from segkit.features import time_summaries
 
-    intake = load_source(Source(kind="database", database=database(analyst_env)))
-    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=RULES)
+    (intake, result), (file_result, _) = cleaned
     in_db = time_summaries(intake.engine, result.table, AS_OF, dt.date(2024, 9, 30), "weeks")
-    file_result, _ = file_path_results(analyst_env, tmp_path)
     from_file = time_summaries(None, file_result.table, AS_OF, dt.date(2024, 9, 30), "weeks")
     assert set(in_db) == set(from_file) >= {"repeat_summary", "holdout_summary", "activity", "month_start_features"}
     for name in in_db:
