@@ -26,9 +26,8 @@ the file is compressed, `engine_transactions` returns None and the file is read 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import ibis
 import ibis.expr.datatypes as dt
