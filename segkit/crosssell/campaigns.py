@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.errors import DataError
+from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
 
 CAMPAIGN_FRAME_COLUMNS = ("customer_id", "campaign", "sent_at", "responded", "revenue", "control")
 

@@ -25,6 +25,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
+
 ITEM_COLUMNS = ("category", "product")
 ITEM_SUMMARY_COLUMNS = ("customer_id", "item", "revenue", "lines", "orders")
 BASKET_SUMMARY_COLUMNS = ("customer_id", "items", "baskets")

@@ -23,6 +23,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
+
 
 def as_known(transactions: pd.DataFrame | ibis.Table, calibration_end: dt.date,
              as_of: dt.date | None = None) -> pd.DataFrame | ibis.Table:

@@ -4,6 +4,14 @@ The expressions are the same everywhere; only how a computed table is kept diffe
 the judged rows as a table in its own memory (segkit.intake.cleaning), a database is only read,
 and Spark keeps a table that many later queries read in the cluster's memory, so that each query
 does not recompute the window functions and joins behind it.
+
+Importing this module (every segkit module that builds queries does) sets one Ibis option for the
+process: `ibis.options.sql.fuse_selects = False`. With it on, Ibis merges each projection into
+the next by inlining its expressions, and the judged rows' expression (some forty projections, a
+column's expression read by many later ones) grew to 100 KB of SQL that took Ibis 0.9 s to
+compile; every query a database runs on the judged rows compiles it again (28 of them in the
+cleaning stage on PostgreSQL, 20 of its 24 s). Unmerged, the SQL is 35 KB, each projection a
+subquery the engine's own optimizer merges; the results are the same (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import ibis
+
+ibis.options.sql.fuse_selects = False
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,11 +42,20 @@ def runs_in_duckdb(table: ibis.Table) -> bool:
 
 
 def kept_for_reuse(table: ibis.Table) -> ibis.Table:
-    """On Spark, `table` persisted in the cluster's memory (`Table.cache`, `DataFrame.persist`):
-    it is computed once, at the first query that reads it, and later queries read the result
-    (released when the returned table is garbage-collected). Elsewhere, `table` itself: DuckDB's
-    judged rows are already a table, and a database is only read, never written."""
-    return table.cache() if is_spark(table) else table
+    """`table` in a form that many later queries read cheaply. On Spark, persisted in the cluster's
+    memory (`Table.cache`, `DataFrame.persist`): computed once, at the first query that reads it,
+    and later queries read the result (released when the returned table is garbage-collected). In
+    a database (only read, never written): its query compiled once and kept as SQL text
+    (`Backend.sql`), so that each later query wraps that text instead of Ibis compiling the whole
+    expression behind it again (the judged rows' expression took Ibis about 0.9 s to compile, and a
+    database's cleaning stage compiled it 28 times: 20 of its 24 s). In DuckDB, `table` itself: the
+    judged rows are already a table there."""
+    if is_spark(table):
+        return table.cache()
+    if runs_in_duckdb(table):
+        return table
+    con = table.get_backend()
+    return con.sql(con.compile(table), schema=table.schema())
 
 
 def drop_temporary(table: ibis.Table) -> None:

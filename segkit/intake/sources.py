@@ -36,6 +36,7 @@ from segkit.intake.textfiles import SEPARATORS as SEPARATOR_WORDS
 from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
                                      zip_member)
 from segkit.params import CampaignTable, Database, FileTable, Source, Spark
+from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
 INPUT_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",

@@ -35,6 +35,7 @@ import pandas as pd
 
 from segkit.errors import DataError
 from segkit.intake.parsing import FIXES, LABELS, parse_id, parse_text
+from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
 
 # Text that a fix could change: empty, a blank at either end, anything beyond printable ASCII
 # (invisible characters, full-width forms, text to compose under NFC) or an integral float id.
