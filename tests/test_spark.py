@@ -50,7 +50,7 @@ def shop() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The transactions (with `line`, 1, 2, ... in file order) and the customer table."""
     from segkit.datasets import generate_retail
 
-    data = generate_retail(customers=60, start="2024-01-01", months=12, seed=3, defects=0.04)
+    data = generate_retail(customers=60, start="2024-01-01", months=6, seed=3, defects=0.04)
     tx = data.transactions
     odd = pd.DataFrame({
         "customer_id": ["C000001", "C000002", "C000003", "C000010", "C000011", "C000012", " \t", "C000013",
@@ -142,7 +142,8 @@ def runs(spark, pg_shop, shop_files, tmp_path_factory):
     out = {}
     for name, source in sources.items():
         work = tmp_path_factory.mktemp(f"stage-{name}")
-        params_path = write_params(work, name, source=source, as_of=None, cleaning=RULES_PARAMS)
+        params_path = write_params(work, name, source=source, as_of=None, cleaning=RULES_PARAMS,
+                                   evaluate={"holdout_months": 2})  # half a year of data: a holdout of two months
         p = segkit.load_params(params_path)
         assert p.cleaning == RULES
         intake = segkit.load_source(p.source, params_path, time_zone=p.cleaning.time_zone, decimal=p.cleaning.decimal)
@@ -324,8 +325,11 @@ from segkit.intake.sources import load_source
 from segkit.params import Source, Spark
 
 generate_retail(customers=30, start="2024-01-01", months=3, seed=7).transactions.to_parquet("orders.parquet")
+# planning each query is the time on 30 customers: without code generation and adaptive re-planning, as SETTINGS
 spark = Spark(master="local[1]", path="orders.parquet", config={"spark.ui.enabled": False,
-                                                                 "spark.sql.shuffle.partitions": 2})
+                                                                 "spark.sql.shuffle.partitions": 2,
+                                                                 "spark.sql.codegen.wholeStage": False,
+                                                                 "spark.sql.adaptive.enabled": False})
 intake = load_source(Source(kind="spark", spark=spark), "params.yaml")
 result = clean_transactions(intake.engine, intake.transactions)
 print("cleaned", len(result.ledger) > 0)
