@@ -183,6 +183,24 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
     return connect().read_parquet(str(path))
 
 
+def stage_tables(data_dir: str | Path, *names: str, optional: bool = False) -> list:
+    """Stage files as lazy tables of one new embedded DuckDB (`ibis.Table`s, in the order of `names`),
+    read in place: for counts that join two stages where they lie (the monthly activity and the
+    classes at each month start: `segkit.retention_by_segment`). A missing file is None when
+    `optional`; otherwise errors as `load_stage`."""
+    from segkit.intake.sources import connect
+
+    con, tables = connect(), []
+    for name in names:
+        path = stage_path(data_dir, name)
+        if not path.exists():
+            load_stage(data_dir, name, optional)  # the same None or error as for a DataFrame
+            tables.append(None)
+        else:
+            tables.append(con.read_parquet(str(path)))
+    return tables
+
+
 def known_lines_table(data_dir: str | Path):
     """The run's clean rows (clean_transactions) with the lines of the orders cancelled in full
     (refunded_orders, when 01 wrote them) marked by a boolean column `refunded`, read in place in a

@@ -315,6 +315,23 @@ def test_time_summaries_in_the_database_equal_the_file_path(analyst_env, cleaned
                                   check_dtype=False, atol=1e-9)
 
 
+def test_cohort_and_kpi_counts_in_the_database_equal_the_file_path(analyst_env, cleaned):
+    """03's cohort tables and the monthly KPIs counted in PostgreSQL (`segkit.monthly.engine_counts` over
+    the monthly activity as a query there: a row per cell or month comes back) equal the file path's."""
+    from segkit.monthly.activity import cohort_table, monthly_activity, monthly_activity_table, monthly_kpis
+
+    (intake, result), (file_result, _) = cleaned
+    table = monthly_activity_table(result.table)
+    assert table.get_backend().name == "postgres"
+    frame = monthly_activity(None, file_result.table)
+    for measure in ("share_active", "customers", "revenue"):
+        pd.testing.assert_frame_equal(cohort_table(table, measure), cohort_table(frame, measure),
+                                      check_exact=measure != "revenue", rtol=1e-12, obj=measure)
+    kpis = monthly_kpis(table)
+    pd.testing.assert_frame_equal(kpis, monthly_kpis(frame), check_exact=True)
+    assert len(kpis) == 12 and kpis["retention_rate"].iloc[1:].between(0, 1).all()
+
+
 def test_a_true_false_column_for_the_customer_id_is_refused(analyst_env):
     with analyst_env.connect("shop") as con:  # the superuser makes a table with a boolean column
         con.execute("CREATE TABLE IF NOT EXISTS flagged AS SELECT *, true AS vip FROM orders LIMIT 5")

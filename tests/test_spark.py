@@ -315,6 +315,48 @@ def test_cross_sell_summaries_run_on_spark_and_equal_duckdb(spark):
     assert ours.baskets["items"].tolist() == [("x",), ("x", "y"), ("x", "y")]  # a: {x}, {x, y}; b: {x, y}
 
 
+def test_cohort_kpi_and_retention_counts_run_on_spark_as_in_duckdb(spark):
+    """03's cohort tables, the monthly KPIs and the retention by segment at each month start, counted
+    on Spark through the Ibis expressions DuckDB runs (`segkit.monthly.engine_counts`), equal the
+    counts of the same activity as a frame; only the cells, months and (month, segment) rows return."""
+    from segkit.datasets import generate_retail
+    from segkit.intake.sources import connect
+    from segkit.monthly.activity import cohort_table, monthly_activity, monthly_kpis, retention_by_segment
+
+    activity = monthly_activity(connect(), generate_retail(customers=50, start="2024-01-01", months=6,
+                                                           seed=4).transactions)
+    ids = activity["customer_id"].drop_duplicates().tolist() + ["never_bought"]
+    starts = pd.DataFrame({"month": np.repeat([dt.date(2024, 3, 1), dt.date(2024, 5, 1)], len(ids)),
+                           "customer_id": ids * 2, "segment": np.resize(["x", "y", "z"], 2 * len(ids))})
+    spark.createDataFrame(activity).createOrReplaceTempView("activity50")
+    spark.createDataFrame(starts).createOrReplaceTempView("starts50")
+    backend = spark_backend(spark)
+    table = backend.table("activity50")
+    for measure in ("share_active", "customers", "revenue"):
+        pd.testing.assert_frame_equal(cohort_table(table, measure), cohort_table(activity, measure),
+                                      check_exact=measure != "revenue", rtol=1e-12, obj=measure)
+    pd.testing.assert_frame_equal(monthly_kpis(table), monthly_kpis(activity), check_exact=False, rtol=1e-12)
+    rates = retention_by_segment(table, backend.table("starts50"))
+    pd.testing.assert_frame_equal(rates, retention_by_segment(activity, starts).reset_index(drop=True),
+                                  check_dtype=False)
+    assert len(rates) == 6 and rates["customers"].sum() == len(starts)
+
+
+def test_the_docs_cohorts_of_the_clean_rows_in_spark_equal_the_embedded_engines(runs):
+    """docs/spark.md's spark-submit script: the cohort table and monthly KPIs of the clean rows kept in
+    Spark (`monthly_activity_table(result.scored)`), counted there, equal those of DuckDB's run."""
+    import segkit
+    from segkit.monthly.activity import monthly_activity_table
+
+    activity = monthly_activity_table(runs["spark"]["result"].scored)
+    assert activity.get_backend().name == "pyspark"
+    cohorts, kpis = segkit.cohort_table(activity), segkit.monthly_kpis(activity)
+    frame = runs["duckdb"]["activity"]
+    pd.testing.assert_frame_equal(cohorts, segkit.cohort_table(frame), check_exact=True)
+    pd.testing.assert_frame_equal(kpis, segkit.monthly_kpis(frame), check_exact=True)
+    assert kpis["active_customers"].sum() == len(frame)
+
+
 # -- a session segkit starts keeps the JVM's output to itself ----------------------------------------
 
 QUIET_STEP = """

@@ -15,7 +15,9 @@ The definitions live here, once; the report's retention charts and the monthly K
   the last day of month m-1 (as-of = that day), with the same standards as the run.
 
 The transaction-level counts (one row per customer and month) run in the engine, like the
-features; everything after works on that small table in pandas.
+features. The cohort, KPI and retention counts of that activity run on a pandas frame of it here, or,
+given the activity as an engine table (a stage file read in place, a database's or Spark's table),
+in the engine (`segkit.monthly.engine_counts`), where only the counts come back.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def monthly_activity(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.Ta
     return frame.sort_values(["customer_id", "month"], kind="stable").reset_index(drop=True)[list(ACTIVITY_COLUMNS)]
 
 
-def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
+def monthly_kpis(activity: pd.DataFrame | ibis.Table) -> pd.DataFrame:
     """One row per calendar month from the first to the last month of `activity`: active customers,
     new customers (first purchase that month), orders, revenue, average order value (revenue /
     orders), purchase frequency (orders / active customers), retention rate and repurchase rate
@@ -110,6 +112,8 @@ def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
     revenue (currency units), avg_order_value, purchase_frequency, retention_rate, repurchase_rate
     (fractions). Counted on integer months and customer codes (`segkit.monthly.codes`); a customer
     listed twice in one month counts once. Raises ValueError for an activity without its columns or rows.
+    `activity`: a frame (`monthly_activity`) or a table in its engine, counted there
+    (`segkit.monthly.engine_counts.month_totals`: one row per month comes back).
 
     >>> from segkit.datasets import load_cdnow
     >>> from segkit.intake.sources import connect
@@ -117,6 +121,13 @@ def monthly_kpis(activity: pd.DataFrame) -> pd.DataFrame:
     >>> kpis.loc[0, ["active_customers", "new_customers"]].tolist(), round(float(kpis.loc[1, "retention_rate"]), 4)
     ([7846, 7846], 0.1475)
     """
+    if not isinstance(activity, pd.DataFrame):  # a table in its engine (ibis is imported only then)
+        from segkit.monthly.engine_counts import kpis_from_totals, month_totals
+
+        totals = month_totals(activity)
+        if totals.empty:
+            raise ValueError("activity has no rows")
+        return kpis_from_totals(totals)
     _require(activity)
     number = month_numbers(activity["month"])
     first = int(number.min())
@@ -184,26 +195,40 @@ def _exact_sums(values: np.ndarray, bounds: np.ndarray, most_decimals: int = 6) 
     return totals / scale
 
 
-def retention_by_segment(activity: pd.DataFrame, segment_at_start: pd.DataFrame) -> pd.DataFrame:
+def retention_by_segment(activity: pd.DataFrame | ibis.Table,
+                         segment_at_start: pd.DataFrame | ibis.Table) -> pd.DataFrame:
     """Retention and repurchase rate per month and per segment.
 
     `segment_at_start` has columns month, customer_id and segment: each customer's segment at the
     start of that month (see `segments_at_month_starts`). Retention of (month m, segment s): of the
     customers active in m-1 whose segment at the start of m is s, the share active in m. Repurchase
     of (m, s): of the customers whose segment at the start of m is s (all had bought before m), the
-    share who bought in m. Returns month, segment, base_customers, retained, retention_rate,
+    share who bought in m (rows without a month, segment or customer id are left out). Returns
+    month, segment, base_customers, retained, retention_rate,
     customers, buyers, repurchase_rate, by month then segment; a customer listed twice in one
     (month, segment) counts once. Counted on integer months and Arrow-hashed customer ids, one
     month of `segment_at_start` at a time (at a million customers and a year of months, 10M rows:
-    no array of them wider than 4 bytes a row is kept).
+    no array of them wider than 4 bytes a row is kept). Both as tables of one engine (the `activity`
+    and `month_start_classes` stages read in place, `segkit.store.stage_tables`): counted there
+    (`segkit.monthly.engine_counts.retention_cells`: one row per month and segment comes back).
     """
     import pyarrow.compute as pc
 
-    _require(activity)
     columns = ["month", "segment", "base_customers", "retained", "retention_rate", "customers", "buyers",
                "repurchase_rate"]
+    if not isinstance(activity, pd.DataFrame) and not isinstance(segment_at_start, pd.DataFrame):
+        from segkit.monthly.engine_counts import retention_cells
+
+        cells = retention_cells(activity, segment_at_start)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cells["retention_rate"] = np.where(cells["base_customers"] > 0,
+                                               cells["retained"] / cells["base_customers"], np.nan)
+            cells["repurchase_rate"] = cells["buyers"] / cells["customers"]
+        return cells[columns].reset_index(drop=True)
+    _require(activity)
     members = segment_at_start[["month", "customer_id", "segment"]]
-    kept = (members["month"].notna() & members["segment"].notna()).to_numpy()
+    # a row without a month, segment or customer id places no customer
+    kept = (members["month"].notna() & members["segment"].notna() & members["customer_id"].notna()).to_numpy()
     if not kept.all():
         members = members[kept]
     if members.empty:
@@ -713,15 +738,32 @@ def segment_retention(activity: pd.DataFrame, history: pd.DataFrame | None, rfm,
     return retention_by_segment(activity, month_start_segments(history, rfm, segment_map, class_map, column))
 
 
-def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.DataFrame:
+def cohort_table(activity: pd.DataFrame | ibis.Table, measure: str = "share_active") -> pd.DataFrame:
     """Cohorts by first-purchase month (rows) against months since the first purchase (columns 0,
     1, 2, ...). `measure`: "share_active" (share of the cohort's customers active that month; 1.0
     in column 0), "customers" (how many were active) or "revenue" (the cohort's revenue that month).
-    Cells after the data's last month are missing, not zero. Raises ValueError for another measure.
+    Cells after the data's last month are missing, not zero. `activity`: a frame (`monthly_activity`)
+    or a table in its engine (the `activity` stage read in place, `segkit.store.stage_tables`, or
+    `monthly_activity_table` on a database or Spark), counted there (`segkit.monthly.engine_counts`:
+    only the cells come back; cohort labels are then first days of months as dates). Raises
+    ValueError for another measure or an activity without its columns.
     """
-    _require(activity)
     if measure not in ("share_active", "customers", "revenue"):
         raise ValueError(f"measure must be share_active, customers or revenue, got {measure!r}")
+    if not isinstance(activity, pd.DataFrame):  # a table in its engine (ibis is imported only then)
+        from segkit.monthly.engine_counts import cohort_cells, month_of_number
+
+        cells = cohort_cells(activity)
+        if cells.empty:
+            raise ValueError("activity has no rows")
+        low = int(cells["cohort"].min())
+        high = int((cells["cohort"] + cells["age"]).max())
+        span = high - low + 1
+        values = pd.Series(cells["revenue" if measure == "revenue" else "customers"].to_numpy(),
+                           index=(cells["cohort"].to_numpy() - low) * span + cells["age"].to_numpy())
+        labels = pd.Series({number: month_of_number(number) for number in range(low, high + 1)})
+        return _cohort_pivot(values, low, span, high, labels, measure)
+    _require(activity)
     month = month_numbers(activity["month"])
     customer = pd.factorize(activity["customer_id"], use_na_sentinel=False)[0]
     first = np.full(customer.max() + 1, month.max(), dtype="int64")
@@ -743,13 +785,20 @@ def cohort_table(activity: pd.DataFrame, measure: str = "share_active") -> pd.Da
         counts = np.bincount(start * span + (when - start), minlength=span * span)
         present = np.unique(cell)  # cells of missing ids only: 0 customers
         values = pd.Series(counts[present], index=present)
+    return _cohort_pivot(values, low, span, int(month.max()), labels, measure)
+
+
+def _cohort_pivot(values: pd.Series, low: int, span: int, last: int, labels: pd.Series, measure: str) -> pd.DataFrame:
+    """The cohort table of `values` (indexed by cell: (cohort - low) * span + age, cohorts as month
+    numbers from `low`), with the months after `last` (the data's last month number) missing,
+    known cells without a value 0, and the cohorts labelled by `labels` (month number -> label)."""
     table = values.set_axis(pd.MultiIndex.from_arrays([values.index // span + low, values.index % span],
                                                       names=["cohort", "age"])).unstack("age")
     table.columns.name = "age"
     if measure == "share_active":
         table = table.div(table[0], axis=0)
     # months the data do not reach yet are unknown, not zero
-    unknown = np.asarray(table.columns)[None, :] > (month.max() - np.asarray(table.index))[:, None]
+    unknown = np.asarray(table.columns)[None, :] > (last - np.asarray(table.index))[:, None]
     if unknown.any():
         table = table.mask(unknown)
     if table.isna().to_numpy().any():
