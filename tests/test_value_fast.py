@@ -399,6 +399,8 @@ def reference_cohorts(activity, measure):
         table = frame.pivot_table(index="cohort", columns="age", values="customer", aggfunc="nunique")
         if measure == "share_active":
             table = table.div(table[0], axis=0)
+    # since session 34 an age at which no cohort bought is a column (zeros where known), not left out
+    table = table.reindex(columns=range(int(table.columns.max()) + 1))
     unknown = np.asarray(table.columns)[None, :] > (month.max() - np.asarray(table.index))[:, None]
     if unknown.any():
         table = table.mask(unknown)

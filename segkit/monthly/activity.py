@@ -175,13 +175,17 @@ def _exact_sums(values: np.ndarray, bounds: np.ndarray, most_decimals: int = 6) 
     the nearest float to an amount of at most `k` decimals (a sum of a currency's minor units), k the
     fewest (up to `most_decimals`) that hold every value; they are summed as whole numbers of 10^-k
     (int64, exact) and each total divided once, so that 45,714.60 is 45714.6, not 45714.59999999999.
-    Values with more decimals than that (not amounts) are summed as floats."""
+    Values with more decimals than that (not amounts) are summed as floats. A total of 2^53 units or
+    more is divided as an exact fraction (still the nearest float); only when the units of all the
+    values together could overflow int64 (2^62) are the values summed as floats."""
+    from fractions import Fraction
+
     finite = values[np.isfinite(values)]
     scale = None
     for decimals in range(most_decimals + 1):
         scaled = finite * 10.0 ** decimals
         # every value read back exactly from its whole number of 10^-k (1.001 is not 1 at k = 0)
-        if (np.abs(scaled).max(initial=0) < 2 ** 52 / max(len(finite), 1)
+        if (np.abs(scaled).max(initial=0) < 2 ** 52 and np.abs(scaled).sum() < 2 ** 62
                 and np.array_equal(np.rint(scaled) / 10.0 ** decimals, finite)):
             scale = 10 ** decimals
             break
@@ -192,7 +196,10 @@ def _exact_sums(values: np.ndarray, bounds: np.ndarray, most_decimals: int = 6) 
     filled = bounds[:-1] < bounds[1:]  # groups with rows (reduceat gives an empty one the next value)
     if filled.any():
         totals[filled] = np.add.reduceat(units, bounds[:-1][filled])
-    return totals / scale
+    sums = totals / scale  # correctly rounded while a total converts to a float exactly
+    for at in np.flatnonzero(np.abs(totals) >= 2 ** 53):  # else one rounding to float, then a second
+        sums[at] = float(Fraction(int(totals[at]), scale))
+    return sums
 
 
 def retention_by_segment(activity: pd.DataFrame | ibis.Table,
@@ -794,6 +801,8 @@ def _cohort_pivot(values: pd.Series, low: int, span: int, last: int, labels: pd.
     known cells without a value 0, and the cohorts labelled by `labels` (month number -> label)."""
     table = values.set_axis(pd.MultiIndex.from_arrays([values.index // span + low, values.index % span],
                                                       names=["cohort", "age"])).unstack("age")
+    # every age up to the oldest: an age at which no cohort bought is a column of zeros (or unknown)
+    table = table.reindex(columns=range(int(table.columns.max()) + 1))
     table.columns.name = "age"
     if measure == "share_active":
         table = table.div(table[0], axis=0)

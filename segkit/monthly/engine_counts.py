@@ -53,6 +53,16 @@ def _require(activity: ibis.Table) -> None:
     missing = [c for c in ACTIVITY_COLUMNS if c not in activity.columns]
     if missing:
         raise ValueError(f"activity lacks column(s) {missing}; make it with monthly_activity_table()")
+    _require_month(activity, "activity")
+
+
+def _require_month(table: ibis.Table, name: str) -> None:
+    """Refuse a month column that is not a date or a timestamp without a time zone: the engine would
+    read a zoned timestamp's date in its session's zone (2024-01-01 00:00 UTC is 2023-12-31 in New York)."""
+    kind = table.month.type()
+    if not (kind.is_date() or (kind.is_timestamp() and kind.timezone is None)):
+        raise ValueError(f"{name}.month is {kind}; give a date (the month's first day) or a timestamp "
+                         "without a time zone")
 
 
 def _customer_months(activity: ibis.Table) -> ibis.Table:
@@ -100,16 +110,18 @@ def month_totals(activity: ibis.Table) -> pd.DataFrame:
 
 
 def retention_cells(activity: ibis.Table, segment_at_start: ibis.Table) -> pd.DataFrame:
-    """Per (month, segment) of `segment_at_start` (columns month, customer_id, segment; a table in
-    the same engine as `activity`): month (a date, as given), segment, customers, base_customers
+    """Per (calendar month, segment) of `segment_at_start` (columns month, customer_id, segment; a
+    table in the same engine as `activity`): month (its first day, a date), segment, customers, base_customers
     (also active the month before), retained (active the month before and this month) and buyers
     (active this month); a customer listed twice in one (month, segment) counts once. The counts
     `segkit.monthly.activity.retention_by_segment` reads; sorted by month and segment."""
     _require(activity)
+    _require_month(segment_at_start, "segment_at_start")
     s = segment_at_start
-    members = s.filter(s.month.notnull() & s.segment.notnull() & s.customer_id.notnull()).select(
-        "month", "customer_id", "segment").distinct()
-    members = members.mutate(m=month_number(members.month.cast("date")))
+    # a customer listed twice in one calendar month and segment (any days of it) counts once
+    kept = s.filter(s.month.notnull() & s.segment.notnull() & s.customer_id.notnull())
+    members = kept.select(m=month_number(kept.month.cast("date")), customer_id=kept.customer_id,
+                          segment=kept.segment).distinct()
     a = activity.filter(activity.customer_id.notnull() & activity.month.notnull())
     bought = a.select(customer_id=a.customer_id, m=month_number(a.month.cast("date"))).distinct()
     now = bought.select(now_id=bought.customer_id, now_m=bought.m)
@@ -117,10 +129,11 @@ def retention_cells(activity: ibis.Table, segment_at_start: ibis.Table) -> pd.Da
     joined = members.left_join(now, [members.customer_id == now.now_id, members.m == now.now_m]).left_join(
         before, [members.customer_id == before.before_id, members.m == before.before_m])
     buying, was = joined.now_id.notnull(), joined.before_id.notnull()
-    counts = joined.group_by(["month", "segment"]).aggregate(
+    counts = joined.group_by(["m", "segment"]).aggregate(
         customers=joined.count(), base_customers=was.sum(), retained=(was & buying).sum(), buyers=buying.sum())
-    frame = to_frame(counts.order_by(["month", "segment"]))
-    frame["month"] = np.array(pd.to_datetime(frame["month"]).dt.date, dtype=object)  # dates, as the stage's
+    frame = to_frame(counts.order_by(["m", "segment"]))
+    # each month as its first day (a date, as the stage's)
+    frame.insert(0, "month", np.array([month_of_number(int(m)) for m in frame.pop("m")], dtype=object))
     return frame.fillna({"base_customers": 0, "retained": 0, "buyers": 0}).astype(
         {"customers": "int64", "base_customers": "int64", "retained": "int64", "buyers": "int64"})
 
