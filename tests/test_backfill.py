@@ -50,6 +50,14 @@ def test_twelve_months_give_a_kpi_series_whose_revenue_is_each_months_own(year):
     assignments = history["assignments"]
     assert assignments.groupby("month").size().tolist() == [m.customers for m in written]
     assert assignments["segment"].notna().all() and assignments["rfm_class"].notna().all()
+    # the index's class figures, as a report writes them for its month: counted from each month's classes
+    from segkit.classify.value import top_share
+
+    for month, classes in assignments.groupby("month"):
+        assert kpis.loc[month, "valuable"] == classes["segment"].isin(["champions", "loyal"]).sum()
+        assert kpis.loc[month, "at_risk"] == classes["segment"].isin(["at_risk", "cant_lose"]).sum()
+        assert kpis.loc[month, "top_share"] == pytest.approx(top_share(classes["revenue"].astype(float), 0.2))
+    assert kpis["valuable"].gt(0).any() and kpis["at_risk"].gt(0).any()
 
 
 def test_the_command_line_says_each_month_and_refuses_what_it_cannot_do(year, tmp_path):

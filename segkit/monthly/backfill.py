@@ -62,17 +62,27 @@ def month_ends(first: str, last: str) -> list[dt.date]:
 
 
 def month_figures(profile: pd.DataFrame, activity: pd.DataFrame | None, as_of: dt.date,
-                  kpis: pd.DataFrame | None = None) -> dict[str, float]:
+                  kpis: pd.DataFrame | None = None, top: float = 0.2) -> dict[str, float]:
     """The KPIs the history keeps for a month: customers, orders and revenue so far (the profile's),
-    and the month's own figures from `segkit.monthly.activity.monthly_kpis` (prefixed month_: active
-    customers, new customers, orders, revenue, average order value, purchase frequency, retention
-    and repurchase rate); a month without purchases has zero activity and undefined rates left out.
-    `kpis`: `monthly_kpis(activity)` when the run has it already (`activity` is then not read)."""
+    the index's class figures of the profile (valuable: Champions and Loyal, at_risk: At Risk and
+    Can't Lose Them, top_share: the revenue share of the top `top` of the customers, as the report's
+    index counts them), and the month's own figures from `segkit.monthly.activity.monthly_kpis`
+    (prefixed month_: active customers, new customers, orders, revenue, average order value,
+    purchase frequency, retention and repurchase rate); a month without purchases has zero activity
+    and undefined rates left out. `kpis`: `monthly_kpis(activity)` when the run has it already
+    (`activity` is then not read)."""
+    from segkit.classify.value import top_share
     from segkit.monthly.activity import exact_total, monthly_kpis
     from segkit.monthly.codes import month_numbers
+    from segkit.report.tables import AT_RISK, VALUABLE
 
     figures = {"customers": float(len(profile)), "orders": float(profile["orders"].sum()),
                "revenue": exact_total(profile["revenue"])}  # exact: 43690.5, not 43690.50000000001
+    if "segment" in profile.columns:
+        figures.update(valuable=float(profile["segment"].isin(VALUABLE).sum()),
+                       at_risk=float(profile["segment"].isin(AT_RISK).sum()))
+    if len(profile) and profile["revenue"].notna().all():
+        figures["top_share"] = float(top_share(profile["revenue"], top))
     if kpis is None and activity is not None and len(activity):
         kpis = monthly_kpis(activity)
     if kpis is not None and len(kpis):
@@ -129,7 +139,8 @@ def _classified(p, intake, result) -> tuple[pd.DataFrame, dict[str, float]]:
                                frequency_tier=p.tiers.frequency.model_dump(), monetary_tier=p.tiers.monetary.model_dump(),
                                abc=p.tiers.abc, very_satisfied=p.satisfaction.very_satisfied,
                                satisfied=p.satisfaction.satisfied)
-    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of)
+    return profile, month_figures(profile, monthly_activity(con, result.scored), result.as_of,
+                                  top=p.case_study.top_share)
 
 
 def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | Path = "reports",
