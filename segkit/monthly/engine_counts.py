@@ -29,11 +29,6 @@ ACTIVITY_COLUMNS = ("customer_id", "month", "orders", "revenue")
 _EXACT = dt_.Decimal(38, 6)
 
 
-def is_engine_table(value) -> bool:
-    """Whether `value` is an Ibis table (the engine path) rather than a pandas frame."""
-    return isinstance(value, ibis.Table)
-
-
 def month_number(month: ibis.DateValue) -> ibis.IntegerValue:
     """A date's calendar month as one whole number, year * 12 + month - 1 (`segkit.monthly.codes`)."""
     return month.year().cast("int64") * 12 + month.month().cast("int64") - 1
@@ -42,11 +37,6 @@ def month_number(month: ibis.DateValue) -> ibis.IntegerValue:
 def month_of_number(number: int) -> dt.date:
     """The first day of the month `number` (`month_number`'s inverse)."""
     return dt.date(number // 12, number % 12 + 1, 1)
-
-
-def exact_sum(values: ibis.NumericValue) -> ibis.FloatingValue:
-    """The sum of amounts as DECIMAL(38, 6), made a float64 once: exact and order-free for amounts."""
-    return values.cast(_EXACT).sum().cast("float64")
 
 
 def _require(activity: ibis.Table) -> None:
@@ -69,9 +59,8 @@ def _customer_months(activity: ibis.Table) -> ibis.Table:
     """One row per customer and month: customer_id, m (`month_number`), orders, revenue (exact sums:
     a customer listed twice in one month is one active customer whose orders and revenue add up)."""
     a = activity.filter(activity.customer_id.notnull() & activity.month.notnull())
-    per = a.group_by(customer_id=a.customer_id, m=month_number(a.month.cast("date"))).aggregate(
+    return a.group_by(customer_id=a.customer_id, m=month_number(a.month.cast("date"))).aggregate(
         orders=a.orders.sum(), revenue=a.revenue.cast(_EXACT).sum())
-    return per
 
 
 def cohort_cells(activity: ibis.Table) -> pd.DataFrame:
