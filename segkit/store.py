@@ -174,13 +174,7 @@ def stage_table(data_dir: str | Path, name: str, optional: bool = False):
     """A stage file as a lazy table in a new embedded DuckDB (`ibis.Table`), read in place: for the
     large stages (clean_transactions), which later notebooks query without loading them into
     pandas. None when `optional` and the file is missing; otherwise errors as `load_stage`."""
-    from segkit.intake.sources import connect
-
-    path = stage_path(data_dir, name)
-    if not path.exists():
-        load_stage(data_dir, name, optional)  # the same None or error as for a DataFrame
-        return None
-    return connect().read_parquet(str(path))
+    return stage_tables(data_dir, name, optional=optional)[0]
 
 
 def stage_tables(data_dir: str | Path, *names: str, optional: bool = False) -> list:
