@@ -1,6 +1,8 @@
-"""Plainly written CSV and TSV files are read into the engine batch by batch, never as a pandas frame
-(issue 15), and clean exactly as the text readers clean them; anything not plainly written in a
-column segkit reads sends the file to the text readers, whose reading is then the one used."""
+"""CSV and TSV files are read into the engine batch by batch, never as a pandas frame (issue 15), and
+clean exactly as the text readers clean them: plainly written dates and amounts typed as they load,
+the others kept as text and read by cleaning through their distinct values (`engine_parsing`); ids
+of 16 digits or more, names the engine cannot keep apart and an amount derived from text send the
+file to the text readers, whose reading is then the one used."""
 
 import datetime as dt
 import gzip
@@ -137,46 +139,114 @@ def clean_both_columns(path, columns):
     return found
 
 
+def assert_same_notes_and_details(engine, text) -> None:
+    """Both readings give the same notes (rows counted, examples) and the same details of the rows set aside."""
+    assert engine.notes == text.notes
+    assert engine.quarantine["detail"].tolist() == text.quarantine["detail"].tolist()
+    raw = [c for c in engine.quarantine.columns if c.startswith("raw_")]  # the values read from text, as given
+    assert engine.quarantine[raw].astype("object").values.tolist() == text.quarantine[raw].astype("object").values.tolist()
+
+
 @pytest.mark.parametrize("value, why", [
     ("05/03/2024", "a day/month date"), ("2024-03-05 10:00:00+08:00", "an offset"), ("2024-02-30", "no such day"),
     ("2024-03-05 10:00:00.250", "a fraction of a second"),
     ("2024-03-05 10:00 PM", "a 12-hour clock")])
-def test_a_date_not_plainly_written_sends_the_file_to_the_text_readers(tmp_path, value, why):
+def test_a_date_not_plainly_written_is_read_in_the_engine_as_the_text_readers_read_it(tmp_path, value, why):
     path = tmp_path / "orders.csv"
-    write(path, HEADER + ROWS.replace("2024-06-06", value))
-    intake = read(path)
-    assert isinstance(intake.transactions, pd.DataFrame), why
-    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
-    assert_every_row_accounted(result, intake.transactions)
+    write(path, HEADER + ROWS.replace("2024-06-06", value).replace("2024-09-09", "25/12/2024"))
+    (engine_intake, engine), (_, text) = clean_both(path)
+    assert isinstance(engine_intake.transactions, ibis.Table), why
+    assert engine_intake.transactions.schema()["ordered_at"].is_string(), why  # read by cleaning, from its text
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
 
 
-@pytest.mark.parametrize("value", ['"1,234.50"', "$12.50", "12.50 €", "1e3", "0x10", " 12", "1234567890123.5"])
-def test_an_amount_not_plainly_written_sends_the_file_to_the_text_readers(tmp_path, value):
+@pytest.mark.parametrize("value", ['"1,234.50"', "$12.50", "12.50 €", "1e3", "0x10", " 12", "1234567890123.5",
+                                   "(3.00)", "\"¥1,2O4.50\"", "inf", "1e400"])
+def test_an_amount_not_plainly_written_is_read_in_the_engine_as_the_text_readers_read_it(tmp_path, value):
     path = tmp_path / "orders.csv"
-    write(path, HEADER + ROWS.replace("C7,11,2999-01-01,6,", f"C7,11,2999-01-01,{value},"))
-    assert isinstance(read(path).transactions, pd.DataFrame)
+    write(path, HEADER + ROWS.replace("C7,11,2999-01-01,6,", f"C7,11,2024-07-01,{value},"))
+    (engine_intake, engine), (_, text) = clean_both(path, rules=Cleaning(max_amount=1e9))
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
 
 
-def test_a_decimal_comma_in_the_params_reads_dot_amounts_as_the_text_readers_do(tmp_path):
+def test_a_decimal_comma_in_the_params_reads_amounts_in_the_engine_as_the_text_readers_do(tmp_path):
     path = tmp_path / "orders.csv"
-    write(path, HEADER + ROWS)
-    intake = read(path, decimal=",")
-    assert isinstance(intake.transactions, pd.DataFrame)  # "1.234" is a thousand there: the text readers decide
+    write(path, HEADER + ROWS.replace("99.99", '"1.299,99"').replace("7.25", '"7,25"'))
+    (engine_intake, engine), (_, text) = clean_both(path, rules=Cleaning(decimal=","), decimal=",")
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert engine_intake.transactions.schema()["amount"].is_string()  # "1.234" is a thousand there: read as text
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
+    assert engine.clean.set_index("source_row")["amount"].astype(float)[6] == 1299.99
 
 
-def test_long_ids_and_a_late_other_id_send_the_file_to_the_text_readers(tmp_path):
+def test_an_export_written_every_which_way_cleans_in_the_engine_as_in_the_text_readers(tmp_path):
+    """Chinese and US date layouts, a day-first column, currency signs of another currency, a decimal
+    comma, a total row, an amount too large, unreadable values, an exact duplicate: row for row, note
+    for note, the same as the text readers."""
+    path = tmp_path / "export.csv"
+    write(path, "cust,order,day,total,cat,note\n"
+                "C1,1,2024-01-05 10:00,12.50,A,x\n"
+                "C1,2,25/12/2024,\"¥1,234.50\",B,x\n"
+                "C2,3,05/01/2024,$3,A,x\n"
+                "C2,4,2024/1/7,abc,A,x\n"
+                "C3,5,nope,1e400,A,x\n"
+                "C3,6,2024-02-30,12,A,x\n"
+                "C4,7,2024年3月1日 14:30,\"69,21\",A,x\n"
+                " C5 ,8,2024-03-02,2000000000000,A,x\n"
+                "C1,1,2024-01-05 10:00,12.50,A,x\n"
+                "C6,9,45296,US$ 8.00,A,x\n"
+                "C6,10,5 Jan 2024,¥5,A,x\n"
+                "C7,11,07/02/2024 3:04 PM,\"1,000\",A,x\n")
+    rules = Cleaning(max_amount=1e9)
+    found = []
+    for text_readers in (False, True):
+        intake = read(path, text_readers)
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=rules, currency_code="CNY")
+        assert_every_row_accounted(result, intake.transactions)
+        found.append(result)
+    engine, text = found
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
+    assert {n["key"] for n in engine.notes} >= {"date_order_day_first", "currency_sign_differs"}
+    assert engine.clean.set_index("source_row")["ordered_at"][4] == pd.Timestamp("2024-01-05")  # by the column
+
+
+def test_a_value_not_plainly_written_far_down_the_file_turns_its_column_into_text(tmp_path):
+    """The rows already in the engine are read again from their text: a late day/month date decides the
+    order of the early ones, and the note counts and names the rows as the text readers do."""
+    path = tmp_path / "orders.csv"
+    lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00,{i % 50 + 1}.{i % 100:02d},"
+             f"{'Books' if i % 3 else 'Toys'},n{i % 7}\n" for i in range(150_000)]
+    lines[20] = "1020,20,03/04/2024,5,Books,x\n"  # either order: decided by the line far below
+    lines[140_000] = "C99,140000,25/12/2024,\"¥1,234.50\",Books,x\n"
+    lines[140_001] = "1001,140001,2024/2/30,7,Books,x\n"
+    write(path, HEADER + "".join(lines))
+    (engine_intake, engine), (_, text) = clean_both(path)
+    schema = engine_intake.transactions.schema()
+    assert schema["ordered_at"].is_string() and schema["amount"].is_string() and schema["customer_id"].is_string()
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
+    note = next(n for n in engine.notes if n["key"] == "date_order_day_first")
+    assert (note["decided_by"], note["followed"], note["example"]) == (1, 1, "25/12/2024")
+    assert engine.clean.set_index("source_row")["ordered_at"][22] == pd.Timestamp("2024-04-03")
+
+
+def test_long_ids_send_the_file_to_the_text_readers_and_a_late_other_id_stays_in_the_engine(tmp_path):
     path = tmp_path / "orders.csv"
     write(path, HEADER + ROWS.replace("C8,", "1234567890123456,"))
     assert isinstance(read(path).transactions, pd.DataFrame)  # the text path's note on rounded 16-digit ids
-    # whole-number ids in the first batch of records, a code far below: read again by the text readers
+    # whole-number ids in the first batch of records, a code far below: the ids become text in the engine
     lines = [f"{1000 + i},{i},2024-01-{1 + i % 28:02d},{i % 50 + 1},Books,x\n" for i in range(70_000)]
     lines[69_990] = "C99,69990,2024-03-01,5,Books,x\n"
     write(path, HEADER + "".join(lines))
-    intake = read(path)
-    assert isinstance(intake.transactions, pd.DataFrame)
-    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
-    assert_every_row_accounted(result, intake.transactions)
-    assert "C99" in set(result.clean["customer_id"])
+    (engine_intake, engine), (_, text) = clean_both(path)
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert_same(engine, text)
+    assert "C99" in set(engine.clean["customer_id"])
 
 
 def test_whole_number_ids_over_many_batches_are_read_by_the_engine(tmp_path):
@@ -227,13 +297,14 @@ def test_column_names_the_engine_cannot_keep_apart_go_to_the_text_readers(tmp_pa
 
 @pytest.mark.parametrize("value", ["2024-03-01 24:00:00", "2024-01-05T24:00", "2024-03-01 23:60", "2024-03-01 10:00:60",
                                    "0000-01-01", "2024-13-01", "2024-00-10"])
-def test_a_time_or_day_python_does_not_read_goes_to_the_text_readers(tmp_path, value):
+def test_a_time_or_day_python_does_not_read_is_unreadable_in_the_engine_too(tmp_path, value):
     path = tmp_path / "orders.csv"
     write(path, HEADER + ROWS.replace("2024-05-05", value))
-    intake = read(path)
-    assert isinstance(intake.transactions, pd.DataFrame)
-    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
-    assert dict(zip(result.quarantine.source_row, result.quarantine.reason))[6] == "unreadable_date"
+    (engine_intake, engine), (_, text) = clean_both(path)
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert dict(zip(engine.quarantine.source_row, engine.quarantine.reason))[6] == "unreadable_date"
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
 
 
 def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row(tmp_path):

@@ -42,7 +42,8 @@ def typed_rows() -> pd.DataFrame:
 
 def as_csv(frame: pd.DataFrame, path) -> None:
     out = frame.copy()
-    out["day"] = out["day"].dt.strftime("%Y-%m-%d")
+    if pd.api.types.is_datetime64_any_dtype(out["day"]):
+        out["day"] = out["day"].dt.strftime("%Y-%m-%d")
     out.to_csv(path, index=False)
 
 
@@ -115,14 +116,29 @@ def test_nan_and_infinite_amounts_in_parquet_are_set_aside_as_not_finite(tmp_pat
         2: "non_finite_amount", 3: "non_finite_amount", 4: "missing_amount"}
 
 
-def test_text_dates_in_parquet_are_read_as_text(tmp_path):
+def test_text_dates_and_amounts_in_parquet_are_read_in_the_engine_as_csv_text_is(tmp_path):
     rows = typed_rows()
-    rows["day"] = rows["day"].dt.strftime("%Y/%m/%d")  # dates exported as text: the text readers fix them
-    rows.to_parquet(tmp_path / "tx.parquet", index=False)
-    intake = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS))
-    assert isinstance(intake.transactions, pd.DataFrame)
-    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
-    assert "date_format" in set(result.clean["fixes"].str.split("+").explode())
+    # dates and amounts exported as text: fixed as the text readers fix a CSV's, the file read in place
+    rows["day"] = rows["day"].dt.strftime("%d/%m/%Y")
+    rows.loc[3, "day"] = "2024年4月4日"
+    rows.loc[11, "day"] = "25/10/2024"  # the one date that can only be day-first: it decides the column
+    rows["total"] = ["¥" + f"{v:,.2f}" for v in rows["total"]]
+    rows.loc[0, "total"] = "abc"
+    (typed_intake, typed), (_, text) = clean_both(tmp_path, rows)
+    assert isinstance(typed_intake.transactions, ibis.Table)
+    pd.testing.assert_frame_equal(typed.ledger, text.ledger)
+    assert dict(zip(typed.quarantine.source_row - 1, typed.quarantine.reason)) == \
+        dict(zip(text.quarantine.source_row - 2, text.quarantine.reason))
+    unread = [q[q.reason.str.startswith("unreadable")][["detail", "raw_ordered_at", "raw_total" if "raw_total" in q
+                                                          else "raw_amount"]].values.tolist() for q in (typed.quarantine,
+                                                                                                      text.quarantine)]
+    assert unread[0] == unread[1] and len(unread[0]) == 1
+    ours = typed.clean.set_index(typed.clean.source_row - 1)
+    theirs = text.clean.set_index(text.clean.source_row - 2)
+    for column in ("customer_id", "amount", "ordered_at", "fixes"):
+        assert ours[column].tolist() == theirs[column].tolist(), column
+    assert "trimmed_blanks+currency_text+date_format+date_order_by_column" in set(ours["fixes"])  # three columns' fixes
+    assert typed.notes == text.notes and typed.notes[0]["key"] == "date_order_day_first"
 
 
 def test_a_duckdb_table_is_read_in_place(tmp_path):

@@ -251,13 +251,14 @@ class NoScoredCustomers(NoCleanRows):
 class PreparedInput:
     """The transactions as the engine holds them before the rules: `table` (typed, lazy; a text
     frame parsed and loaded once), the engine `con`, the values as they came in (`originals`, for
-    the quarantine; None for a table read in place), the reading's `notes`, `in_database`, and the
+    the quarantine: a frame, a lazy table of the columns read from text in the engine, or None for a
+    table typed where it is), the reading's `notes`, `in_database`, and the
     source's column names (`headers`). Made by `prepare_input`; `clean_transactions` takes one to
     clean the same rows for several as-of dates without parsing them again (`segkit backfill`)."""
 
     table: ibis.Table
     con: ibis.BaseBackend
-    originals: pd.DataFrame | None
+    originals: pd.DataFrame | ibis.Table | None
     notes: list[dict]
     in_database: bool
     headers: dict[str, str]
@@ -304,7 +305,13 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     if in_engine:  # judged where the rows are, whatever connection was passed
         con = transactions.get_backend()
         refuse_rounded_ids_in_engine(transactions, headers)
-        return PreparedInput(transactions, con, None, [], not is_embedded(con), headers)
+        notes, originals = [], None
+        if is_embedded(con):  # dates and amounts a file writes as text: read through their distinct values
+            from segkit.intake.engine_parsing import parse_in_engine, raw_values
+
+            originals = raw_values(transactions)
+            transactions, notes = parse_in_engine(con, transactions, rules, minor_unit, currency_code, headers)
+        return PreparedInput(transactions, con, originals, notes, not is_embedded(con), headers)
     con = con or connect()
     prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
                                          minor_unit=minor_unit, max_amount=rules.max_amount,
@@ -762,12 +769,14 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     return typed, originals, notes
 
 
-def other_currency_note(parsed: Parsed, written: pd.Series, column: str, currency_code: str | None) -> dict | None:
+def other_currency_note(parsed: Parsed, written: pd.Series, column: str, currency_code: str | None,
+                        counts: pd.Series | None = None) -> dict | None:
     """The note (`currency_sign_differs`) for the amounts of `column` read from text with a currency
     sign or code that cannot stand for `currency_code` (params currency.code; see
     `segkit.intake.parsing.SIGN_CURRENCIES`): `signs`, most rows first, how many `rows`, the first
     such value as written (`example`), and the `code`. Such rows are kept as written: money is not
-    converted. None when there are none, or no currency is stated.
+    converted. None when there are none, or no currency is stated. `counts`: the rows each value
+    stands for, where `written` are a column's distinct values (as `parse_datetime` takes them).
 
     >>> from segkit.intake.parsing import parse_amount
     >>> amounts = pd.Series(["$12.50", "¥3", "€4", "$5"])
@@ -783,17 +792,20 @@ def other_currency_note(parsed: Parsed, written: pd.Series, column: str, currenc
     if not foreign:
         return None
     other = signs.isin(foreign).fillna(False).astype(bool)
-    counts = signs[other].value_counts()
-    order = sorted(foreign, key=lambda sign: (-counts[sign], foreign.index(sign)))  # ties: as first written
-    return {"key": "currency_sign_differs", "column": column, "signs": ", ".join(order), "rows": int(other.sum()),
+    weights = pd.Series(1, index=signs.index) if counts is None else pd.Series(counts.to_numpy(), index=signs.index)
+    per_sign = weights[other].groupby(signs[other]).sum()
+    order = sorted(foreign, key=lambda sign: (-per_sign[sign], foreign.index(sign)))  # ties: as first written
+    return {"key": "currency_sign_differs", "column": column, "signs": ", ".join(order), "rows": int(weights[other].sum()),
             "example": str(written[other].iloc[0]), "code": currency_code}
 
 
-def other_decimal_note(parsed: Parsed, written: pd.Series, column: str, decimal: str) -> dict | None:
+def other_decimal_note(parsed: Parsed, written: pd.Series, column: str, decimal: str,
+                       counts: pd.Series | None = None) -> dict | None:
     """The note (`decimal_mark_differs`) for a column of numbers written with the other decimal mark
     than `decimal` (params cleaning.decimal): some of its values cannot be read with `decimal`, and
     every value can with the other mark. The values unreadable (`rows`), the first as written
-    (`example`), the mark stated (`decimal`) and the other (`other`); None otherwise.
+    (`example`), the mark stated (`decimal`) and the other (`other`); None otherwise. `counts` as
+    for `other_currency_note`.
 
     >>> from segkit.intake.parsing import parse_amount
     >>> amounts = pd.Series(["€298,93", "69,21", "12"])
@@ -811,7 +823,8 @@ def other_decimal_note(parsed: Parsed, written: pd.Series, column: str, decimal:
     other = "," if decimal == "." else "."
     if parse_amount(written, decimal=other).unreadable().any():  # the other mark must read the whole column
         return None
-    return {"key": "decimal_mark_differs", "column": column, "rows": int(hinted.sum()),
+    rows = int(hinted.sum()) if counts is None else int(counts[hinted.to_numpy()].sum())
+    return {"key": "decimal_mark_differs", "column": column, "rows": rows,
             "example": str(written[hinted].iloc[0]), "decimal": decimal, "other": other}
 
 
@@ -1320,7 +1333,7 @@ def _round_down(value: float, minor_unit: int):
     return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-minor_unit), rounding=ROUND_FLOOR)
 
 
-def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None, headers: dict[str, str] | None = None
+def _quarantine(judged: ibis.Table, originals: pd.DataFrame | ibis.Table | None, headers: dict[str, str] | None = None
                 ) -> pd.DataFrame:
     """The rows set aside, in source_row order; `attrs["columns"]` holds `headers` (segkit's name ->
     the source's), the names the details use, for `quarantine_sample` (and `segkit.i18n.detail_text`)."""
@@ -1330,7 +1343,12 @@ def _quarantine(judged: ibis.Table, originals: pd.DataFrame | None, headers: dic
     if "return_document" in judged.columns:  # a cancellation as it came in, not as netted into its purchase
         own = {"order_id": aside.return_document.coalesce(aside.order_id),
                "ordered_at": aside.returned_at.coalesce(aside.ordered_at)}
-    aside = to_frame(aside.mutate(amount=aside.amount.cast("float64"), **own).select(shown).order_by("source_row"))
+    aside = aside.mutate(amount=aside.amount.cast("float64"), **own).select(shown)
+    if isinstance(originals, ibis.Table):  # the text of the columns read in the engine, for the rows set aside
+        joined = aside.left_join(originals, aside.source_row == originals.source_row)
+        aside = joined.select(*shown, *[c for c in originals.columns if c != "source_row"])
+        originals = None
+    aside = to_frame(aside.order_by("source_row"))
     if originals is not None:
         aside = aside.merge(originals, on="source_row", how="left", validate="one_to_one")
     aside = aside.reset_index(drop=True)

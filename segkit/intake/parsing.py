@@ -700,7 +700,8 @@ def _month_name_parts(text: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(out, index=text.index)
 
 
-def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: str | None = None) -> Parsed:
+def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: str | None = None,
+                   counts: pd.Series | None = None) -> Parsed:
     """Dates and times as exported: ISO ("2024-01-05", "2024-01-05 13:02") as is; "2024/1/5",
     "2024年1月5日", "2024年1月5日14时30分", "20240105", "05-01-2024", dates with an English month name
     ("5 Jan 2024", "January 5, 2024", "05-JAN-24", "2024-Jan-05", any case, a time after them) and
@@ -723,6 +724,10 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     value). Typed timestamps with a time zone (Parquet, a database) follow the same rule; dates
     without an offset are taken as already in the stated zone. A year outside 1..9999 ("0000-01-01")
     is unreadable, never a crash.
+
+    `counts` (aligned with `values`) is how many rows each value stands for, where `values` are a
+    column's distinct values (`segkit.intake.engine_parsing`, in the order the rows first hold them):
+    the note's counts are then rows, as for the column itself; None counts each value once.
 
     >>> parse_datetime(pd.Series(["2024-01-05", "2024/1/5 13:02", "45296", "25/12/2024"])).values.dt.strftime("%Y-%m-%d %H:%M").tolist()
     ['2024-01-05 00:00', '2024-01-05 13:02', '2024-01-05 00:00', '2024-12-25 00:00']
@@ -785,12 +790,15 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
         # no order reads it (99/01/2024, 13/13/2024): neither evidence nor ambiguous, "no such day" below
         impossible = _flag((first < 1) | (second < 1) | (first > 31) | (second > 31) | ((first > 12) & (second > 12)))
         either = hit & ~(day_is_first | month_is_first | same | impossible)
-        days, months = int(day_is_first.sum()), int(month_is_first.sum())
+        def rows(mask: pd.Series) -> int:
+            return int(mask.sum()) if counts is None else int(counts[mask.to_numpy()].sum())
+
+        days, months = rows(day_is_first), rows(month_is_first)
         if days and months:  # two orders in one column: the certain rows are read, the rest not guessed
             ambiguous = either
             note = {"key": "date_order_conflict", "day_first": days, "month_first": months,
                     "day_example": str(text[day_is_first].iloc[0]), "month_example": str(text[month_is_first].iloc[0]),
-                    "ambiguous": int(either.sum())}
+                    "ambiguous": rows(either)}
             problem = problem.mask(ambiguous, "could be day-first or month-first, and this column holds both "
                                    f"(day-first like {note['day_example']}, month-first like "
                                    f"{note['month_example']}); state cleaning.day_first")
@@ -802,12 +810,12 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
             day_is_first = day_is_first | same | (either if days else False)
             order = "day_first" if days else "month_first"
             note = {"key": f"date_order_{order}", "order": order,
-                    "decided_by": days or months, "example": str(example), "followed": int(either.sum())}
+                    "decided_by": days or months, "example": str(example), "followed": rows(either)}
         else:
             ambiguous = either
             day_is_first = day_is_first | same
             if either.any():
-                note = {"key": "date_order_unknown", "ambiguous": int(either.sum()),
+                note = {"key": "date_order_unknown", "ambiguous": rows(either),
                         "example": str(text[either].iloc[0])}
             problem = problem.mask(ambiguous, "could be day-first or month-first, and no date in the column "
                                    "decides; state cleaning.day_first")

@@ -10,12 +10,16 @@ batch. From there it is judged like a Parquet file read in place (`segkit.intake
 transactions never become a pandas frame. Exact duplicates are rows whose text, every column of the
 file, hashes alike (the hash is computed in the engine from the values as exported).
 
-A file with anything else in a column segkit reads (another date layout, an offset, a currency sign,
-a decimal comma, a thousands separator, ids of 16 digits or more, a value that is not a date at all)
-is read as before (`segkit.intake.sources.read_file`), where each such value is read, fixed or set
-aside with its line: the check stops at the first batch that holds one, and the file is read again
-as text. So are a file read with a preset or with transaction attributes, and one whose header is a
-system's export that a preset reads (its note is the text path's).
+A date or an amount written any other way (another date layout, an offset, a currency sign, a
+decimal comma, a thousands separator, a value that is not a date at all) turns its column into text
+in the engine, the rows already loaded too: cleaning reads such columns there, through their
+distinct values, with the text readers' parsers (`segkit.intake.engine_parsing`), so the file still
+never becomes a pandas frame; so does a whole-number id column with a code further down. The file is
+read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
+cannot hold as the text readers do: ids of 16 digits or more or in scientific notation (their notes
+and refusals), an amount derived from quantity and unit price written as text, column names that
+differ only in case, a file read with a preset or with transaction attributes, and one whose header
+is a system's export that a preset reads (its note is the text path's).
 """
 
 from __future__ import annotations
@@ -54,21 +58,49 @@ _names = itertools.count()
 
 
 class _NotPlain(Exception):
-    """A batch holds a value the engine does not read as the text readers would."""
+    """A batch holds a value of `column` (segkit's name) that the engine does not read as the text readers would."""
+
+    def __init__(self, column: str):
+        super().__init__(column)
+        self.column = column
+
+
+# the columns kept as text when a value is not plainly written, for cleaning to read
+# (`segkit.intake.engine_parsing`), and the ids kept as text when one is not a whole number
+_AS_TEXT = ("ordered_at", *_NUMBER_COLUMNS)
+
+
+def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict[str, str], kinds: dict[str, str],
+             derived: bool) -> bool:
+    """Turn the table's `columns` into text, the rows already in it too (a plain value's text as the
+    engine writes it reads back to the same value: "12.5" as "12.500000"); False where the file must
+    go to the text readers instead: an id that is not plainly written (16 digits or more, scientific
+    notation: their notes and refusals are the text path's), a number column when the amount is
+    derived from quantity and unit price, or a column already text."""
+    changed = False
+    for ours in columns:
+        if kinds[ours] == "VARCHAR" or (ours in _NUMBER_COLUMNS and derived):
+            return False
+        if ours not in _AS_TEXT and not (ours in _ID_COLUMNS and kinds[ours] == "BIGINT"):
+            return False
+        con.raw_sql(f'ALTER TABLE "{name}" ALTER COLUMN {_quoted(mapping[ours])} SET DATA TYPE VARCHAR')
+        kinds[ours] = "VARCHAR"
+        changed = True
+    return changed
 
 
 def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, str], origin: str,
                              key: str = "source.transactions", decimal: str = ".") -> tuple[ibis.Table, list[str]] | None:
     """The transactions of the text file `table` (a `TextTable`, not read yet) as a lazy table of
     `con` (an embedded DuckDB), under segkit's names as `typed_files.engine_transactions` gives
-    them: source_row (the record's line in the file), the mapped columns (ordered_at a timestamp,
-    the amounts DECIMAL(18, 6), ids whole numbers or text, labels text after the text fixes),
-    `content` (a hash of the record's text, every column) and the text fixes' `fixes` and
+    them: source_row (the record's line in the file), the mapped columns (ordered_at a timestamp
+    and the amounts DECIMAL(18, 6), or text where a value is not plainly written; ids whole numbers
+    or text, labels text after the text fixes), `content` (a hash of the record's text, every column) and the text fixes' `fixes` and
     `raw_customer_id`.
 
     Returns (table, the file's column names), or None when the file must be read by the text
-    readers: a mapped column holds a value that is not plainly written (module docstring), the
-    amounts are to be read with a decimal comma (`decimal`, `params.cleaning.decimal`), the column
+    readers (module docstring): an id not plainly written, an amount derived from text (a decimal
+    comma, `decimal` from `params.cleaning.decimal`, keeps every number column as text), the column
     map does not fit the header (the text path says so, with its hints), or the header is a
     preset's export. Raises the reader's DataError for a file it cannot read (encoding, a line with
     extra values, a header naming a column twice).
@@ -77,8 +109,6 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     from segkit.intake.presets import matching_preset
     from segkit.intake.sources import mapped_columns
 
-    if decimal != ".":
-        return None
     batches = table.batches()
     first = next(batches, None)
     if first is None or first.num_rows == 0:  # no records: the text path's messages say what to do
@@ -95,16 +125,27 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
         batches.close()
         return None
     kinds = _kinds(first, mapping)
+    if decimal != ".":  # "1.234" is a thousand there: the numbers are read from their text by cleaning
+        if "amount" not in mapping:
+            batches.close()
+            return None
+        kinds.update({ours: "VARCHAR" for ours in mapping if ours in _NUMBER_COLUMNS})
     name = f"segkit_text_{next(_names)}"
     con.raw_sql(_create(name, mapping, kinds))
-    try:
-        for chunk in _chunks(itertools.chain([first], batches)):
-            _check(chunk, mapping, kinds)
-            _insert(con, name, chunk, present, mapping, kinds)
-    except (_NotPlain, duckdb.ConversionException):  # or a value the engine's cast refuses (2024-02-30)
-        batches.close()
-        con.raw_sql(f'DROP TABLE "{name}"')
-        return None
+    derived = "amount" not in mapping
+    for chunk in _chunks(itertools.chain([first], batches)):
+        while True:
+            try:
+                _check(chunk, mapping, kinds)
+                _insert(con, name, chunk, present, mapping, kinds)
+                break
+            except (_NotPlain, duckdb.ConversionException) as err:  # or a value the cast refuses (2024-02-30)
+                columns = [err.column] if isinstance(err, _NotPlain) else \
+                    [o for o in mapping if o in _AS_TEXT and kinds[o] != "VARCHAR"]
+                if not _as_text(con, name, columns, mapping, kinds, derived):
+                    batches.close()
+                    con.raw_sql(f'DROP TABLE "{name}"')
+                    return None
     raw = con.table(name)
     return in_segkit_terms(con, raw, mapping, raw[CONTENT]), present
 
@@ -151,7 +192,9 @@ def _kinds(batch: pa.RecordBatch, mapping: dict[str, str]) -> dict[str, str]:
 def _check(batch: pa.Table, mapping: dict[str, str], kinds: dict[str, str]) -> None:
     for ours, theirs in mapping.items():
         column = batch.column(theirs)
-        if ours == "ordered_at":
+        if ours in _AS_TEXT and kinds[ours] == "VARCHAR":  # read from text by cleaning
+            plain = True
+        elif ours == "ordered_at":
             plain = _all_match(column, PLAIN_DATE)
         elif ours in _NUMBER_COLUMNS:
             plain = _all_match(column, PLAIN_NUMBER)

@@ -18,9 +18,11 @@ zone they were written in) are read as the text path reads them (`parsing.parse_
 wall time in the column's own zone, or, with `cleaning.time_zone`, converted to that zone in the
 engine (fix `time_zone_converted` where the clock time changed).
 
-When a column segkit reads is not typed as it needs (dates as text, amounts as text, ids as floats
-or true/false, a DuckDB file's timestamps with a time zone, which carry no zone of their own), or
-the file is compressed, `engine_transactions` returns None and the file is read as before
+Dates and amounts the file keeps as text stay text here: cleaning reads them in the engine, through
+their distinct values, as the text path reads a CSV's (`segkit.intake.engine_parsing`). When a
+column segkit reads is not typed as it needs (ids as floats or true/false, the parts of an amount
+derived from quantity and unit price as text, a DuckDB file's timestamps with a time zone, which
+carry no zone of their own), or the file is compressed, `engine_transactions` returns None and the file is read as before
 (`segkit.intake.sources.read_file`), with its text readers and their messages.
 """
 
@@ -106,6 +108,8 @@ def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, s
             values[ours] = _wall_time(column, wanted or written)
             if wanted is not None:  # as `parsing.parse_datetime`: noted where the clock time changed
                 flags["time_zone_converted"] = (values[ours] != _wall_time(column, written)).fill_null(False)
+        elif ours == "ordered_at" and column.type().is_string():
+            values[ours] = column  # written as text: read in the engine by cleaning (`engine_parsing`)
         elif ours == "ordered_at":
             values[ours] = column.cast("timestamp")
         elif ours in _NUMBER_COLUMNS or (ours in _ID_COLUMNS and column.type().is_integer()):
@@ -199,9 +203,13 @@ def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, 
 def _typed_enough(used: dict[str, ibis.Column], zoned: bool = False) -> bool:
     """Whether every column segkit reads is typed as it needs: a date or a timestamp for ordered_at
     (with a time zone only where `zoned`: its zone is known, `_zones`), numbers for the amounts, text
-    or whole numbers for the ids and labels."""
+    or whole numbers for the ids and labels. Dates and numbers written as text are read by cleaning
+    in the engine (`segkit.intake.engine_parsing`), except the parts of an amount derived from
+    quantity and unit price."""
     for ours, column in used.items():
         kind = column.type()
+        if kind.is_string() and (ours == "ordered_at" or (ours in _NUMBER_COLUMNS and "amount" in used)):
+            continue
         if ours == "ordered_at":
             if not (kind.is_date() or (kind.is_timestamp() and (kind.timezone is None or zoned))):
                 return False
@@ -235,14 +243,11 @@ def _with_text_fixes(con: ibis.BaseBackend, table: ibis.Table, columns=_TEXT_COL
         hit = table[f"_raw_{column}"].notnull()
         extra = {"raw_customer_id": ibis.ifelse(hit, table[column], ibis.null(str))} if column == "customer_id" else {}
         table = table.mutate(**{column: ibis.ifelse(hit, table[f"_fixed_{column}"], table[column])}, **extra)
-    flags = [table[f"_fixes_{c}"].fill_null("") for c in found]
-    fixes = ibis.literal("")
-    for name in FIXES:
-        hits = [ibis.literal("+").concat(f, "+").contains(f"+{name}+") for f in flags]
-        hits += [table[f"_flag_{name}"]] if name in flagged else []
-        if hits:
-            fixes = fixes.concat(ibis.ifelse(ibis.or_(*hits), "+" + name, ""))
-    return table.mutate(fixes=fixes.re_replace(r"^\+", "")).drop(
+    from segkit.intake.engine_parsing import merged_fixes
+
+    fixes = merged_fixes([table[f"_fixes_{c}"].fill_null("") for c in found],
+                         {name: table[f"_flag_{name}"] for name in flagged})
+    return table.mutate(fixes=fixes).drop(
         *[f"_{part}_{c}" for c in found for part in ("raw", "fixed", "fixes")], *[f"_flag_{name}" for name in flagged])
 
 

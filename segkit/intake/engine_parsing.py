@@ -1,0 +1,176 @@
+"""Dates and amounts written as text, read where the rows are: through their distinct values.
+
+A CSV whose dates or amounts are not plainly written ("2024/1/5 13:02", "05/01/2024", "¥1,234.50",
+"(3.00)"), or a Parquet file that keeps them as text, is loaded into the embedded engine with those
+columns as text (`segkit.intake.plain_text`, `segkit.intake.typed_files`). `parse_in_engine` reads
+them as the text path reads a pandas frame (`segkit.intake.cleaning.prepare`), with the same parsers
+(`parse_datetime`, `parse_amount`, the exact amounts of `to_minor_units`), but over each column's
+distinct values only, with the number of rows each stands for and the first row that holds it; the
+values read (typed), the fixes made, and the problem of a value that cannot be read are joined back
+to the rows in the engine. The column-wide decisions come out as on the rows: the order of day and
+month is settled by which values the column holds; the notes count rows (the `counts` of the
+parsers) and name the first value in the file's order. The transactions never become a pandas frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segkit.intake.parsing import FIXES, Parsed, decimal_array, fixes_per_row, parse_amount, parse_datetime
+
+# The columns read from text here, in the order a row's first problem is named (as `prepare` checks
+# them); `amount` also has the problems of a number read (not finite, implausible), named after these
+TEXT_READ = ("ordered_at", "amount", "unit_price", "quantity")
+_UNREADABLE = {"ordered_at": "unreadable_date", "amount": "unreadable_amount", "unit_price": "unreadable_amount",
+               "quantity": "unreadable_quantity"}
+_names = itertools.count()
+
+
+def text_columns(table: ibis.Table) -> list[str]:
+    """The columns of `table` (segkit's names) that `parse_in_engine` reads: dates and numbers typed as text."""
+    return [c for c in TEXT_READ if c in table.columns and table[c].type().is_string()]
+
+
+def raw_values(table: ibis.Table) -> ibis.Table | None:
+    """The text of the columns `parse_in_engine` reads (`raw_<column>`, with source_row), for the
+    quarantine's values as given; None when there are none."""
+    columns = text_columns(table)
+    if not columns:
+        return None
+    return table.select("source_row", **{f"raw_{c}": table[c] for c in columns})
+
+
+def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit: int = 2,
+                    currency_code: str | None = None, headers: dict[str, str] | None = None
+                    ) -> tuple[ibis.Table, list[dict]]:
+    """`table` (the transactions in `con`, an embedded DuckDB, with source_row) with its text
+    columns among ordered_at, amount, quantity and unit_price read as `prepare` reads a frame's:
+    ordered_at a timestamp (`rules.day_first`, `rules.time_zone`), amount DECIMAL(18, minor_unit)
+    (rounded once, half away from zero; missing where it is not finite or above `rules.max_amount`
+    in size), quantity and unit_price float64 (`rules.decimal` for all three); `fixes` gains the
+    fixes made (in the order of FIXES, with those the table has), and `problem_rule` and `detail`
+    name a row's first value that could not be read or kept, naming columns as `headers` maps them.
+
+    Returns the table and the notes of what the columns as a whole decided or showed (the day/month
+    order, amounts in another currency than `currency_code`, a decimal mark other than the one stated),
+    with rows counted as `prepare` counts them. Raises ValueError when the amount is to be derived
+    (quantity × unit price, no amount column) from text: the intake reads such a file as text.
+    """
+    from segkit.intake.cleaning import other_currency_note, other_decimal_note
+
+    columns = text_columns(table)
+    if not columns:
+        return table, []
+    if "amount" not in table.columns:
+        raise ValueError("an amount derived from quantity and unit price written as text is read by the text path")
+    headers = headers or {}
+
+    def named(column: str) -> str:
+        return headers.get(column, column)
+
+    notes, found = [], {}
+    for column in columns:
+        values = _distinct(table, column)
+        text, counts = values["value"], values["rows"]
+        if column == "ordered_at":
+            parsed = parse_datetime(text, day_first=rules.day_first, time_zone=rules.time_zone, counts=counts)
+            lookup = pd.DataFrame({"value": parsed.values.astype("datetime64[us]")})
+        else:
+            parsed = parse_amount(text, decimal=rules.decimal)
+            for note in (other_currency_note(parsed, text, named(column), currency_code, counts)
+                         if column in ("amount", "unit_price") else None,
+                         other_decimal_note(parsed, text, named(column), rules.decimal, counts)):
+                notes += [note] if note else []
+            lookup = pd.DataFrame({"value": parsed.values.astype("float64")})
+        if parsed.note is not None:
+            notes.insert(0, dict(parsed.note, column=named(column)))
+        bad = parsed.unreadable()
+        lookup["fixes"] = fixes_per_row([parsed], text.index).replace("", None).to_numpy()
+        lookup["rule"] = pd.Series(_UNREADABLE[column], index=text.index, dtype="string").where(bad).to_numpy()
+        lookup["detail"] = (named(column) + ' "' + text.astype("string") + '" ' + parsed.problem).where(bad).to_numpy() \
+            if parsed.problem is not None else None
+        if column == "amount":
+            lookup = _exact(lookup, text, parsed, bad, rules.max_amount, minor_unit, named)
+        lookup.insert(0, "raw", text.to_numpy())
+        found[column] = lookup
+    return _joined(con, table, found), notes
+
+
+def _distinct(table: ibis.Table, column: str) -> pd.DataFrame:
+    """The distinct values of `column` that are there (value as text), the rows holding each
+    (`rows`) and the first of them (`first`), in the order the rows first hold them."""
+    present = table.filter(table[column].notnull())
+    grouped = present.group_by(value=present[column]).aggregate(rows=present.count(), first=present.source_row.min())
+    frame = grouped.order_by("first").to_pyarrow().to_pandas(types_mapper={pa.string(): pd.StringDtype(),
+                                                                             pa.large_string(): pd.StringDtype()}.get)
+    return frame.reset_index(drop=True)
+
+
+def _exact(lookup: pd.DataFrame, text: pd.Series, parsed: Parsed, bad: pd.Series, max_amount: float,
+           minor_unit: int, named) -> pd.DataFrame:
+    """The amount lookup with each value exact in minor units (`value`, DECIMAL(18, minor_unit)), and,
+    where the value is read but not finite or implausible, its `late_rule` and `late_detail`, named
+    after every column's unreadable value (as `prepare` names them)."""
+    from segkit.intake.cleaning import _exact_amounts
+
+    units, non_finite, implausible, written = _exact_amounts(pd.DataFrame({"amount": text}), {"amount": parsed},
+                                                             False, minor_unit, max_amount, named)
+    limit = f"cleaning.max_amount {max_amount:g}"
+    late = pd.Series(pd.NA, index=text.index, dtype="string")
+    detail = pd.Series(pd.NA, index=text.index, dtype="string")
+    for name, marked, words in (
+            ("non_finite_amount", non_finite, " is not a finite number"),
+            ("implausible_amount", implausible, f" is above {limit} in size: an implausible line, never summed")):
+        marked = marked & ~bad & late.isna()
+        if marked.any():
+            late = late.mask(marked, name)
+            detail = detail.mask(marked, written(marked) + words)
+    kept = units.where(~(non_finite | implausible).to_numpy())
+    out = lookup.drop(columns="value")
+    out.insert(0, "value", decimal_array(kept, minor_unit).array)
+    out["late_rule"] = late.to_numpy()
+    out["late_detail"] = detail.to_numpy()
+    return out
+
+
+def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFrame]) -> ibis.Table:
+    """`table` with each column of `found` replaced by its lookup's values (joined on the text as it
+    came), the lookups' fixes merged into `fixes`, and `problem_rule` and `detail`."""
+    for column, lookup in found.items():
+        name = f"segkit_read_{column}_{next(_names)}"
+        text = {c: lookup[c].astype("string") for c in lookup.columns if c != "value"}  # typed when all missing
+        arrow = pa.Table.from_pandas(lookup.assign(**text), preserve_index=False)
+        looked = con.create_table(name, arrow, temp=True).rename(**{f"_{column}_{c}": c for c in lookup.columns})
+        joined = table.left_join(looked, table[column] == looked[f"_{column}_raw"])
+        table = joined.select(*joined.columns)
+    parts = {column: {c: table[f"_{column}_{c}"] for c in lookup.columns} for column, lookup in found.items()}
+    fixes = [table.fixes.fill_null("")] if "fixes" in table.columns else []
+    fixes += [parts[c]["fixes"].fill_null("") for c in parts]
+    rules = [parts[c]["rule"] for c in TEXT_READ if c in parts]
+    details = [parts[c]["detail"] for c in TEXT_READ if c in parts]
+    if "amount" in parts:
+        rules.append(parts["amount"]["late_rule"])
+        details.append(parts["amount"]["late_detail"])
+    problem = ibis.coalesce(*rules) if len(rules) > 1 else rules[0]
+    detail = ibis.cases(*[(r.notnull(), d) for r, d in zip(rules, details)], else_=ibis.null(str))
+    values = {c: parts[c]["value"] for c in parts}
+    table = table.mutate(**values, fixes=merged_fixes(fixes), problem_rule=problem, detail=detail)
+    return table.drop(*[f"_{c}_{part}" for c in found for part in found[c].columns])
+
+
+def merged_fixes(fixes: list[ibis.StringValue], flags: dict[str, ibis.BooleanValue] | None = None) -> ibis.StringValue:
+    """The fixes of several "+"-joined lists (one per column, "" where none) and of `flags` (a fix's
+    name -> whether the row had it) as one list in the order of FIXES, each fix once."""
+    flags = flags or {}
+    out = ibis.literal("")
+    for name in FIXES:
+        hits = [ibis.literal("+").concat(f, "+").contains(f"+{name}+") for f in fixes]
+        hits += [flags[name]] if name in flags else []
+        if hits:
+            out = out.concat(ibis.ifelse(ibis.or_(*hits), "+" + name, ""))
+    return out.re_replace(r"^\+", "")
