@@ -142,7 +142,7 @@ def test_the_separator_is_detected_in_a_csv(tmp_path, sep):
                     encoding="utf-8")
     intake, result = cleaned(source(path, columns=COLUMNS), decimal=",")
     assert result.clean["amount"].tolist() == [1.5]
-    assert intake.transactions.attrs["intake"]["separator"] == sep
+    assert intake.reading["separator"] == sep
 
 
 def test_excel_sep_line_names_the_separator_and_is_not_part_of_the_table(tmp_path):
@@ -217,7 +217,7 @@ def test_a_windows_1252_export_with_a_pound_sign(tmp_path):
     path = tmp_path / "orders.csv"
     path.write_bytes("cust,day,total,desc\nC1,2024-01-05,£12.50,Crème brûlée\n".encode("cp1252"))
     intake, result = cleaned(source(path, columns=COLUMNS))
-    assert intake.transactions.attrs["intake"]["encoding"] == "cp1252"
+    assert intake.reading["encoding"] == "cp1252"
     assert result.clean["amount"].tolist() == [12.5]
     assert read_file(FileTable(path=str(path)))["desc"].tolist() == ["Crème brûlée"]
 
@@ -227,7 +227,7 @@ def test_excel_unicode_text_utf16_with_bom_and_tabs(tmp_path):
     path.write_bytes("cust\tday\ttotal\r\n客户一\t2024-01-05\t£3\r\n".encode("utf-16"))
     intake, result = cleaned(source(path, columns=COLUMNS))
     assert result.clean["customer_id"].tolist() == ["客户一"] and result.clean["amount"].tolist() == [3.0]
-    assert intake.transactions.attrs["intake"]["encoding"] == "utf-16"
+    assert intake.reading["encoding"] == "utf-16"
 
 
 def test_a_utf8_byte_order_mark_before_gbk_text_is_dropped(tmp_path):

@@ -75,10 +75,12 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
 
     notes, found = [], {}
     for column in columns:
-        values = _distinct(table, column)
-        text, counts = values["value"], values["rows"]
+        keyed = _date_keys(table, column) if column == "ordered_at" else table.mutate(_key=table[column])
+        values = _distinct(keyed, column)
+        text, counts = values["key"], values["rows"]
         if column == "ordered_at":
-            parsed = parse_datetime(text, day_first=rules.day_first, time_zone=rules.time_zone, counts=counts)
+            parsed = parse_datetime(text, day_first=rules.day_first, time_zone=rules.time_zone, counts=counts,
+                                    examples=values["example"])
             lookup = pd.DataFrame({"value": parsed.values.astype("datetime64[us]")})
         else:
             parsed = parse_amount(text, decimal=rules.decimal)
@@ -92,75 +94,111 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
         bad = parsed.unreadable()
         lookup["fixes"] = fixes_per_row([parsed], text.index).replace("", None).to_numpy()
         lookup["rule"] = pd.Series(_UNREADABLE[column], index=text.index, dtype="string").where(bad).to_numpy()
-        lookup["detail"] = (named(column) + ' "' + text.astype("string") + '" ' + parsed.problem).where(bad).to_numpy() \
-            if parsed.problem is not None else None
+        lookup["problem"] = (" " + parsed.problem).where(bad).to_numpy() if parsed.problem is not None else None
         if column == "amount":
-            lookup = _exact(lookup, text, parsed, bad, rules.max_amount, minor_unit, named)
-        lookup.insert(0, "raw", text.to_numpy())
+            lookup = _exact(lookup, text, parsed, bad, rules.max_amount, minor_unit)
+        lookup.insert(0, "key", text.to_numpy())
         found[column] = lookup
-    return _joined(con, table, found), notes
+    return _joined(con, table, found, named), notes
+
+
+# a date and a time of day on the 24-hour clock after one blank or a T, as every layout with a time
+# writes them (not after 上午/下午, which change the hour): the rows holding one are read by their date
+# and the time's shape, its digits as zeros ("2024/1/5 10:07" by "2024/1/5 00:00"), and the time is
+# added in the engine. The parsers' layouts tell digits apart only by how many there are, so the shape
+# reads as the value does (the same layout, the same fixes, the same problem); a time out of range
+# (25:00), an AM/PM or an offset after it keep the value whole. A column of a million timestamps then
+# has a few thousand values to read in Python (`bench/engine_dates.py`).
+_DATE_AND_TIME = r"^(.*[^\s午])([ T])([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?$"
+
+
+def _date_keys(table: ibis.Table, column: str) -> ibis.Table:
+    """`table` with `_key` (what the date column's value is read by: its date and its time's shape,
+    or the value itself) and `_seconds` (the time of day to add, in seconds; 0 for a whole value)."""
+    value = table[column]
+    part = {i: value.re_extract(_DATE_AND_TIME, i) for i in range(1, 7)}
+    hour, minute, second = (part[i].nullif("").cast("int64") for i in (3, 4, 5))
+    split = ((part[1] != "") & (hour <= 23) & (minute <= 59) & (second.isnull() | (second <= 59))).fill_null(False)
+    zeros = {i: part[i].re_replace("[0-9]", "0") for i in (3, 4, 5, 6)}
+    shape = part[1].concat(part[2], zeros[3], ":", zeros[4], ibis.ifelse(part[5] == "", "", ":"), zeros[5], zeros[6])
+    seconds = hour * 3600 + minute * 60 + second.fill_null(0)
+    return table.mutate(_key=ibis.ifelse(split, shape, value), _seconds=ibis.ifelse(split, seconds, 0))
 
 
 def _distinct(table: ibis.Table, column: str) -> pd.DataFrame:
-    """The distinct values of `column` that are there (value as text), the rows holding each
-    (`rows`) and the first of them (`first`), in the order the rows first hold them."""
+    """The distinct keys (`_key`) of the rows where `column` is there, the rows holding each
+    (`rows`), the first of them (`first`) and its value (`example`), in the order the rows first
+    hold them."""
     present = table.filter(table[column].notnull())
-    grouped = present.group_by(value=present[column]).aggregate(rows=present.count(), first=present.source_row.min())
+    grouped = present.group_by(key=present._key).aggregate(
+        rows=present.count(), first=present.source_row.min(), example=present[column].argmin(present.source_row))
     frame = grouped.order_by("first").to_pyarrow().to_pandas(types_mapper={pa.string(): pd.StringDtype(),
                                                                              pa.large_string(): pd.StringDtype()}.get)
     return frame.reset_index(drop=True)
 
 
 def _exact(lookup: pd.DataFrame, text: pd.Series, parsed: Parsed, bad: pd.Series, max_amount: float,
-           minor_unit: int, named) -> pd.DataFrame:
+           minor_unit: int) -> pd.DataFrame:
     """The amount lookup with each value exact in minor units (`value`, DECIMAL(18, minor_unit)), and,
-    where the value is read but not finite or implausible, its `late_rule` and `late_detail`, named
-    after every column's unreadable value (as `prepare` names them)."""
+    where the value is read but not finite or implausible, its `late_rule` and `late_problem` (the
+    words after the value), named after every column's unreadable value (as `prepare` names them)."""
     from segkit.intake.cleaning import _exact_amounts
 
-    units, non_finite, implausible, written = _exact_amounts(pd.DataFrame({"amount": text}), {"amount": parsed},
-                                                             False, minor_unit, max_amount, named)
+    units, non_finite, implausible, _ = _exact_amounts(pd.DataFrame({"amount": text}), {"amount": parsed},
+                                                       False, minor_unit, max_amount)
     limit = f"cleaning.max_amount {max_amount:g}"
     late = pd.Series(pd.NA, index=text.index, dtype="string")
-    detail = pd.Series(pd.NA, index=text.index, dtype="string")
-    for name, marked, words in (
+    words = pd.Series(pd.NA, index=text.index, dtype="string")
+    for name, marked, said in (
             ("non_finite_amount", non_finite, " is not a finite number"),
             ("implausible_amount", implausible, f" is above {limit} in size: an implausible line, never summed")):
         marked = marked & ~bad & late.isna()
         if marked.any():
             late = late.mask(marked, name)
-            detail = detail.mask(marked, written(marked) + words)
+            words = words.mask(marked, said)
     kept = units.where(~(non_finite | implausible).to_numpy())
     out = lookup.drop(columns="value")
     out.insert(0, "value", decimal_array(kept, minor_unit).array)
     out["late_rule"] = late.to_numpy()
-    out["late_detail"] = detail.to_numpy()
+    out["late_problem"] = words.to_numpy()
     return out
 
 
-def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFrame]) -> ibis.Table:
-    """`table` with each column of `found` replaced by its lookup's values (joined on the text as it
-    came), the lookups' fixes merged into `fixes`, and `problem_rule` and `detail`."""
+def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFrame], named) -> ibis.Table:
+    """`table` with each column of `found` replaced by its lookup's values (joined on the key it was
+    read by: the text as it came, or a date's key, `_date_keys`), the lookups' fixes merged into
+    `fixes`, and `problem_rule` and `detail` (the column as `named` gives it, the value as written,
+    the problem)."""
+    raw = {column: table[column] for column in found}
+    if "ordered_at" in found:
+        table = _date_keys(table, "ordered_at").rename(_ordered_at_text="_key")
     for column, lookup in found.items():
         name = f"segkit_read_{column}_{next(_names)}"
         text = {c: lookup[c].astype("string") for c in lookup.columns if c != "value"}  # typed when all missing
         arrow = pa.Table.from_pandas(lookup.assign(**text), preserve_index=False)
         looked = con.create_table(name, arrow, temp=True).rename(**{f"_{column}_{c}": c for c in lookup.columns})
-        joined = table.left_join(looked, table[column] == looked[f"_{column}_raw"])
+        key = table._ordered_at_text if column == "ordered_at" else table[column]
+        joined = table.left_join(looked, key == looked[f"_{column}_key"])
         table = joined.select(*joined.columns)
     parts = {column: {c: table[f"_{column}_{c}"] for c in lookup.columns} for column, lookup in found.items()}
+    given = {column: table[column] for column in raw}
+
+    def detail(column: str, words: ibis.StringValue) -> ibis.StringValue:
+        return ibis.literal(named(column) + ' "').concat(given[column], '"', words)
+
     fixes = [table.fixes.fill_null("")] if "fixes" in table.columns else []
     fixes += [parts[c]["fixes"].fill_null("") for c in parts]
-    rules = [parts[c]["rule"] for c in TEXT_READ if c in parts]
-    details = [parts[c]["detail"] for c in TEXT_READ if c in parts]
+    said = [(parts[c]["rule"], detail(c, parts[c]["problem"])) for c in TEXT_READ if c in parts]
     if "amount" in parts:
-        rules.append(parts["amount"]["late_rule"])
-        details.append(parts["amount"]["late_detail"])
-    problem = ibis.coalesce(*rules) if len(rules) > 1 else rules[0]
-    detail = ibis.cases(*[(r.notnull(), d) for r, d in zip(rules, details)], else_=ibis.null(str))
+        said.append((parts["amount"]["late_rule"], detail("amount", parts["amount"]["late_problem"])))
+    problem = ibis.coalesce(*[r for r, _ in said]) if len(said) > 1 else said[0][0]
+    details = ibis.cases(*[(r.notnull(), d) for r, d in said], else_=ibis.null(str))
     values = {c: parts[c]["value"] for c in parts}
-    table = table.mutate(**values, fixes=merged_fixes(fixes), problem_rule=problem, detail=detail)
-    return table.drop(*[f"_{c}_{part}" for c in found for part in found[c].columns])
+    if "ordered_at" in values:  # a date read by its key: its time of day added
+        values["ordered_at"] = values["ordered_at"] + table._seconds.as_interval("s")
+    table = table.mutate(**values, fixes=merged_fixes(fixes), problem_rule=problem, detail=details)
+    return table.drop(*[f"_{c}_{part}" for c in found for part in found[c].columns],
+                      *(["_ordered_at_text", "_seconds"] if "ordered_at" in found else []))
 
 
 def merged_fixes(fixes: list[ibis.StringValue], flags: dict[str, ibis.BooleanValue] | None = None) -> ibis.StringValue:

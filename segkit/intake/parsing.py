@@ -443,13 +443,20 @@ def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
     # the regex only over the few values with a "+" (a substring search over the rest); the distinct ones
     # matching it (a few) judged here as the text path judges them
     table = table.filter(ibis.or_(*[table[c].contains("+") for c in text]))
+    numbered = "source_row" in table.columns  # a file's: the first row holding each is named
     for column in text:
-        hits = table.filter(table[column].re_search(pattern).fill_null(False)).select(value=table[column]).distinct()
-        found = hits.limit(10_000).to_pyarrow().column("value").to_pylist()
-        found = sorted(v for v in found if _lost_digits(v))
+        hits = table.filter(table[column].re_search(pattern).fill_null(False))
+        if numbered:
+            hits = hits.group_by(value=hits[column]).aggregate(row=hits.source_row.min()).order_by(["row", "value"])
+        else:
+            hits = hits.select(value=hits[column]).distinct().order_by("value")
+        found = hits.limit(10_000).to_pyarrow().to_pylist()
+        found = [one for one in found if _lost_digits(one["value"])]
         if found:
             _refuse_rounded(column, headers.get(column, column), np.ones(len(found), dtype=bool),
-                            pd.Series(found, dtype="string"), None, "notation", False)
+                            pd.Series([one["value"] for one in found], dtype="string"),
+                            pd.Series([one["row"] for one in found]) if numbered else None, "notation", False,
+                            distinct=len({one["value"].strip() for one in found}))
 
 
 _ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",
@@ -701,7 +708,7 @@ def _month_name_parts(text: pd.Series) -> pd.DataFrame:
 
 
 def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: str | None = None,
-                   counts: pd.Series | None = None) -> Parsed:
+                   counts: pd.Series | None = None, examples: pd.Series | None = None) -> Parsed:
     """Dates and times as exported: ISO ("2024-01-05", "2024-01-05 13:02") as is; "2024/1/5",
     "2024年1月5日", "2024年1月5日14时30分", "20240105", "05-01-2024", dates with an English month name
     ("5 Jan 2024", "January 5, 2024", "05-JAN-24", "2024-Jan-05", any case, a time after them) and
@@ -728,6 +735,8 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     `counts` (aligned with `values`) is how many rows each value stands for, where `values` are a
     column's distinct values (`segkit.intake.engine_parsing`, in the order the rows first hold them):
     the note's counts are then rows, as for the column itself; None counts each value once.
+    `examples` (aligned with `values`), where a value stands for others read alike (a date with its
+    time's digits as zeros), is the value as first written, which notes and problems name.
 
     >>> parse_datetime(pd.Series(["2024-01-05", "2024/1/5 13:02", "45296", "25/12/2024"])).values.dt.strftime("%Y-%m-%d %H:%M").tolist()
     ['2024-01-05 00:00', '2024-01-05 13:02', '2024-01-05 00:00', '2024-12-25 00:00']
@@ -743,6 +752,7 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
         values = values.astype("string")
     text, fixes = normalise_text(values)
     index = values.index
+    shown = text if examples is None else pd.Series(normalise_text(examples.astype("string"))[0].to_numpy(), index=index)
     parts = pd.DataFrame(np.nan, index=index, columns=["year", "month", "day", "hour", "minute", "second"])
     found = pd.Series(False, index=index)
     problem = pd.Series(pd.NA, index=index, dtype="string")
@@ -797,7 +807,7 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
         if days and months:  # two orders in one column: the certain rows are read, the rest not guessed
             ambiguous = either
             note = {"key": "date_order_conflict", "day_first": days, "month_first": months,
-                    "day_example": str(text[day_is_first].iloc[0]), "month_example": str(text[month_is_first].iloc[0]),
+                    "day_example": str(shown[day_is_first].iloc[0]), "month_example": str(shown[month_is_first].iloc[0]),
                     "ambiguous": rows(either)}
             problem = problem.mask(ambiguous, "could be day-first or month-first, and this column holds both "
                                    f"(day-first like {note['day_example']}, month-first like "
@@ -806,7 +816,7 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
             ambiguous = pd.Series(False, index=index)
             by_column = either
             # the example is a date that can only be read this way (not 11/11/2024, read alike either way)
-            example = text[day_is_first if days else month_is_first].iloc[0]
+            example = shown[day_is_first if days else month_is_first].iloc[0]
             day_is_first = day_is_first | same | (either if days else False)
             order = "day_first" if days else "month_first"
             note = {"key": f"date_order_{order}", "order": order,
@@ -816,7 +826,7 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
             day_is_first = day_is_first | same
             if either.any():
                 note = {"key": "date_order_unknown", "ambiguous": rows(either),
-                        "example": str(text[either].iloc[0])}
+                        "example": str(shown[either].iloc[0])}
             problem = problem.mask(ambiguous, "could be day-first or month-first, and no date in the column "
                                    "decides; state cleaning.day_first")
     else:

@@ -1,0 +1,136 @@
+"""Dates and amounts written as text are read in the engine through their distinct values
+(`segkit.intake.engine_parsing`) exactly as `prepare` reads a pandas frame of the same rows: the
+values, the fixes, the rule and detail of a row set aside, and the notes with their counts and
+examples. Dates with a time of day are read by their date and the time's shape, so the layouts are
+drawn here with every width of hour, minute and second, in and out of range."""
+
+import datetime as dt
+
+import ibis
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from segkit.intake.cleaning import prepare
+from segkit.intake.engine_parsing import _DATE_AND_TIME, parse_in_engine, raw_values
+from segkit.intake.sources import connect
+from segkit.params import Cleaning
+
+HEADERS = {"ordered_at": "Datum", "amount": "Betrag"}
+
+
+def both(dates: list[str | None], amounts: list[str | None], rules: Cleaning, currency: str | None = "CNY"):
+    """(engine rows, prepare's rows, engine notes, prepare's notes), rows in source_row order."""
+    frame = pd.DataFrame({"source_row": range(2, len(dates) + 2), "customer_id": "C1",
+                          "ordered_at": pd.Series(dates, dtype="string"), "amount": pd.Series(amounts, dtype="string")})
+    con = connect()
+    table = con.create_table("tx", frame.astype({"source_row": "int64", "customer_id": "string"}), overwrite=True)
+    parsed, notes = parse_in_engine(con, table, rules, 2, currency, HEADERS)
+    ours = parsed.order_by("source_row").to_pyarrow().to_pandas()
+    typed, _, expected_notes = prepare(frame, decimal=rules.decimal, day_first=rules.day_first, minor_unit=2,
+                                       max_amount=rules.max_amount, time_zone=rules.time_zone,
+                                       currency_code=currency, headers=HEADERS)
+    return ours, typed, notes, expected_notes
+
+
+def assert_alike(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    for column in ("ordered_at", "amount", "fixes", "problem_rule", "detail"):
+        mine = ours[column].astype("object").where(ours[column].notna(), None).tolist()
+        expected = theirs[column].astype("object").where(theirs[column].notna(), None).tolist()
+        if column == "fixes":
+            expected = [value or "" for value in expected]
+        if column == "ordered_at":
+            mine = [None if v is None else pd.Timestamp(v) for v in mine]
+            expected = [None if v is None else pd.Timestamp(v) for v in expected]
+        assert mine == expected, column
+
+
+def clock(hour_width: int = 2) -> st.SearchStrategy[str]:
+    hours = st.integers(0, 25).map(lambda h: f"{h:0{hour_width}d}" if h < 10 else str(h))
+    return st.tuples(hours, st.integers(0, 61), st.one_of(st.none(), st.integers(0, 61)),
+                     st.sampled_from(["", ".5", ".250"])).map(
+        lambda p: f"{p[0]}:{p[1]:02d}" + ("" if p[2] is None else f":{p[2]:02d}{p[3]}"))
+
+
+DAYS = st.tuples(st.integers(1990, 2030), st.integers(1, 13), st.integers(1, 32))
+DATES = st.one_of(
+    DAYS.map(lambda d: f"{d[0]}-{d[1]:02d}-{d[2]:02d}"),
+    DAYS.map(lambda d: f"{d[0]}/{d[1]}/{d[2]}"),
+    DAYS.map(lambda d: f"{d[2]:02d}/{d[1]:02d}/{d[0]}"),
+    DAYS.map(lambda d: f"{d[1]}/{d[2]}/{d[0]}"),
+    DAYS.map(lambda d: f"{d[0]}年{d[1]}月{d[2]}日"),
+    DAYS.map(lambda d: f"{d[0]}{d[1]:02d}{d[2]:02d}"),
+    DAYS.map(lambda d: f"{d[2]} Jan {d[0]}"),
+    st.sampled_from(["45296", "nope", "", "  2024-01-05", "２０２４-01-05", "0000-01-01", "2024-02-30"]),
+)
+SUFFIX = st.one_of(
+    st.just(""),
+    st.tuples(st.sampled_from([" ", "T", "  ", ", "]), clock(1) | clock(2)).map("".join),
+    st.tuples(st.just(" "), clock(2), st.sampled_from([" PM", " am", "+08:00", "Z", " -0500", " "])).map("".join),
+    st.tuples(st.just(" 下午 "), clock(1)).map("".join),
+)
+VALUES = st.one_of(st.none(), st.tuples(DATES, SUFFIX).map("".join))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(VALUES, min_size=1, max_size=40), st.sampled_from([None, True, False]),
+       st.sampled_from([None, "Asia/Shanghai"]))
+def test_dates_read_in_the_engine_are_read_as_prepare_reads_them(dates, day_first, time_zone):
+    rules = Cleaning(day_first=day_first, time_zone=time_zone)
+    ours, theirs, notes, expected = both(dates, ["1"] * len(dates), rules)
+    assert_alike(ours, theirs)
+    assert notes == expected
+
+
+AMOUNTS = st.one_of(
+    st.none(),
+    st.decimals(-10 ** 13, 10 ** 13, places=3, allow_nan=False).map(str),
+    st.tuples(st.sampled_from(["", "¥", "$", "US$ ", "€", "-"]), st.integers(0, 10 ** 7),
+              st.sampled_from(["", ".5", ".005", ",50"])).map(lambda p: f"{p[0]}{p[1]:,}{p[2]}"),
+    st.sampled_from(["(3.00)", "1e3", "1e400", "inf", "NaN", "0x10", " 12 ", "69,21", "1.234,50", "12 元", "abc", ""]),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(AMOUNTS, min_size=1, max_size=40), st.sampled_from([".", ","]))
+def test_amounts_read_in_the_engine_are_read_as_prepare_reads_them(amounts, decimal):
+    rules = Cleaning(decimal=decimal, max_amount=1e9)
+    ours, theirs, notes, expected = both(["2024-01-05"] * len(amounts), amounts, rules, currency="USD")
+    assert_alike(ours, theirs)
+    assert notes == expected
+
+
+def test_a_column_of_timestamps_is_read_by_a_few_keys_and_names_its_first_values():
+    # the day-first evidence is in a time-stamped value; the note names it as written, not by its key
+    dates = ["05/01/2024 10:07:33", "25/12/2024 23:59:59", "05/01/2024 10:07:34", "03/04/2024 7:05", None,
+             "05/01/2024 24:00", "2024/1/5 9:00 PM"]
+    ours, theirs, notes, expected = both(dates, ["1"] * len(dates), Cleaning())
+    assert_alike(ours, theirs)
+    assert notes == expected
+    assert notes[0]["example"] == "25/12/2024 23:59:59" and notes[0]["followed"] == 4  # 24:00 too
+    assert ours["ordered_at"].tolist()[:4] == [pd.Timestamp("2024-01-05 10:07:33"), pd.Timestamp("2024-12-25 23:59:59"),
+                                               pd.Timestamp("2024-01-05 10:07:34"), pd.Timestamp("2024-04-03 07:05")]
+    con = connect()
+    keys = con.create_table("k", pd.DataFrame({"v": dates[:4]}), overwrite=True)
+    shapes = keys.select(d=keys.v.re_extract(_DATE_AND_TIME, 1)).to_pandas()["d"].tolist()
+    assert shapes == ["05/01/2024", "25/12/2024", "05/01/2024", "03/04/2024"]
+
+
+def test_the_quarantine_keeps_the_text_of_the_columns_read_in_the_engine():
+    con = connect()
+    table = con.create_table("tx", pd.DataFrame({"source_row": [2, 3], "ordered_at": ["2024/1/5", "x"],
+                                                 "amount": ["¥3", "4"]}), overwrite=True)
+    assert raw_values(table).to_pandas().to_dict("list") == {"source_row": [2, 3], "raw_ordered_at": ["2024/1/5", "x"],
+                                                             "raw_amount": ["¥3", "4"]}
+    typed = con.create_table("typed", pd.DataFrame({"source_row": [2], "ordered_at": [dt.datetime(2024, 1, 5)]}),
+                             overwrite=True)
+    assert raw_values(typed) is None
+
+
+def test_an_amount_derived_from_text_is_refused_here():
+    con = connect()
+    table = con.create_table("tx", pd.DataFrame({"source_row": [2], "ordered_at": ["2024/1/5"], "quantity": ["2"],
+                                                 "unit_price": ["¥3"]}), overwrite=True)
+    with pytest.raises(ValueError, match="derived"):
+        parse_in_engine(con, table, Cleaning())
