@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segkit.intake.cleaning import prepare
-from segkit.intake.engine_parsing import _DATE_AND_TIME, parse_in_engine, raw_values
+from segkit.intake.engine_parsing import _date_keys, parse_in_engine, raw_values
 from segkit.intake.sources import connect
 from segkit.params import Cleaning
 
@@ -112,9 +112,11 @@ def test_a_column_of_timestamps_is_read_by_a_few_keys_and_names_its_first_values
     assert ours["ordered_at"].tolist()[:4] == [pd.Timestamp("2024-01-05 10:07:33"), pd.Timestamp("2024-12-25 23:59:59"),
                                                pd.Timestamp("2024-01-05 10:07:34"), pd.Timestamp("2024-04-03 07:05")]
     con = connect()
-    keys = con.create_table("k", pd.DataFrame({"v": dates[:4]}), overwrite=True)
-    shapes = keys.select(d=keys.v.re_extract(_DATE_AND_TIME, 1)).to_pandas()["d"].tolist()
-    assert shapes == ["05/01/2024", "25/12/2024", "05/01/2024", "03/04/2024"]
+    keyed = _date_keys(con.create_table("k", pd.DataFrame({"v": dates}), overwrite=True), "v").to_pandas()
+    assert keyed["_key"].tolist()[:4] == ["05/01/2024 00:00:00", "25/12/2024 00:00:00", "05/01/2024 00:00:00",
+                                          "03/04/2024 0:00"]  # the first and the third rows share one key
+    assert keyed["_seconds"].tolist()[:4] == [36_453, 86_399, 36_454, 25_500]
+    assert keyed["_key"].tolist()[5:] == ["05/01/2024 24:00", "2024/1/5 9:00 PM"]  # kept whole
 
 
 def test_the_quarantine_keeps_the_text_of_the_columns_read_in_the_engine():
