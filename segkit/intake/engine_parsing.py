@@ -100,7 +100,9 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
         lookup.insert(0, "key", text.to_numpy())
         found[column] = lookup
     # kept once in the engine: the rules' dozen queries then read the values, not the reading again
-    read = con.create_table(f"segkit_read_{next(_names)}", _joined(con, table, found, named), temp=True)
+    # (the dates' keys are worked out again there: as fast as keeping them in a table of their own)
+    dated = _date_keys(table, "ordered_at") if "ordered_at" in found else table
+    read = con.create_table(f"segkit_read_{next(_names)}", _joined(con, dated, found, named), temp=True)
     return read, notes
 
 
@@ -122,15 +124,23 @@ def _date_keys(table: ibis.Table, column: str) -> ibis.Table:
     value = table[column]
     table = table.mutate(_time=value.re_extract(_TIME_AT_END, 0))
     time = table._time
+    colon = time.find(":")  # 0-based; the time is "[ T]H:MM", "[ T]HH:MM:SS" or "[ T]HH:MM:SS.f", or ""
+    hour = time.substr(1, colon - 1).try_cast("int64")
+    minute = time.substr(colon + 1, 2).try_cast("int64")
+    second = ibis.ifelse(time.length() > colon + 3, time.substr(colon + 4, 2), "").try_cast("int64")
     date = value.substr(0, value.length() - time.length())
-    clock = time.substr(1)  # after the blank or the T
-    hour, minute = clock.split(":")[0].try_cast("int64"), clock.split(":")[1].try_cast("int64")
-    second = clock.split(":")[2].split(".")[0].try_cast("int64")  # missing where the time has none
-    split = ((time != "") & (date != "") & ~value.contains("午") & (hour <= 23) & (minute <= 59)
-             & (second.isnull() | (second <= 59))).fill_null(False)
-    shape = date.concat(time.translate("0123456789", "0000000000"))
-    seconds = hour * 3600 + minute * 60 + second.fill_null(0)
-    return table.mutate(_key=ibis.ifelse(split, shape, value), _seconds=ibis.ifelse(split, seconds, 0)).drop("_time")
+    table = table.mutate(_split=((time != "") & (date != "") & ~value.contains("午") & (hour <= 23) & (minute <= 59)
+                                 & (second.isnull() | (second <= 59))).fill_null(False),
+                         # the time with its digits as zeros, put together (faster than translate())
+                         _shape=date.concat(time.substr(0, 1), ibis.literal("0").repeat(colon - 1), ":00",
+                                            ibis.ifelse(time.length() > colon + 3, ":00", ""),
+                                            ibis.ifelse(time.length() > colon + 6,
+                                                        ibis.literal(".").concat(ibis.literal("0").repeat(
+                                                            time.length() - colon - 7)), "")),
+                         _time_seconds=hour * 3600 + minute * 60 + second.fill_null(0))
+    return table.mutate(_key=ibis.ifelse(table._split, table._shape, table[column]),
+                        _seconds=ibis.ifelse(table._split, table._time_seconds, 0)
+                        ).drop("_time", "_split", "_shape", "_time_seconds")
 
 
 def _distinct(table: ibis.Table, column: str) -> pd.DataFrame:
@@ -173,16 +183,17 @@ def _exact(lookup: pd.DataFrame, text: pd.Series, parsed: Parsed, bad: pd.Series
 
 
 def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFrame], named) -> ibis.Table:
-    """`table` with each column of `found` replaced by its lookup's values (joined on the key it was
+    """`table` (with `_key` and `_seconds` where a date is read, `_date_keys`) with each column of `found` replaced by its lookup's values (joined on the key it was
     read by: the text as it came, or a date's key, `_date_keys`), the lookups' fixes merged into
     `fixes`, and `problem_rule` and `detail` (the column as `named` gives it, the value as written,
     the problem)."""
     raw = {column: table[column] for column in found}
-    if "ordered_at" in found:
-        table = _date_keys(table, "ordered_at").rename(_ordered_at_text="_key")
+    found, fix_codes = _coded_fixes(found)
+    if "ordered_at" in found:  # `table` has the dates' keys (`_date_keys`)
+        table = table.rename(_ordered_at_text="_key")
     for column, lookup in found.items():
         name = f"segkit_read_{column}_{next(_names)}"
-        text = {c: lookup[c].astype("string") for c in lookup.columns if c != "value"}  # typed when all missing
+        text = {c: lookup[c].astype("string") for c in lookup.columns if c not in ("value", "fix_code")}  # typed when all missing
         arrow = pa.Table.from_pandas(lookup.assign(**text), preserve_index=False)
         looked = con.create_table(name, arrow, temp=True).rename(**{f"_{column}_{c}": c for c in lookup.columns})
         key = table._ordered_at_text if column == "ordered_at" else table[column]
@@ -194,8 +205,17 @@ def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFr
     def detail(column: str, words: ibis.StringValue) -> ibis.StringValue:
         return ibis.literal(named(column) + ' "').concat(given[column], '"', words)
 
-    fixes = [table.fixes.fill_null("")] if "fixes" in table.columns else []
-    fixes += [parts[c]["fixes"].fill_null("") for c in parts]
+    # the lookups' fixes, merged in Python for each combination of their codes, joined on it
+    code = sum((parts[c]["fix_code"].fill_null(0) * stride for c, stride in fix_codes["strides"].items()),
+               ibis.literal(0))
+    combos = con.create_table(f"segkit_fixes_{next(_names)}", fix_codes["merged"], temp=True)
+    joined = table.left_join(combos, code == combos._fix_code)
+    table = joined.select(*joined.columns)
+    parts = {column: {c: table[f"_{column}_{c}"] for c in lookup.columns} for column, lookup in found.items()}
+    given = {column: table[column] for column in raw}
+    fixes = table._fixes_merged
+    if "fixes" in table.columns:  # the text fixes of ids and labels: merged where a row has one
+        fixes = ibis.ifelse(table.fixes.fill_null("") == "", fixes, merged_fixes([table.fixes, fixes]))
     said = [(parts[c]["rule"], detail(c, parts[c]["problem"])) for c in TEXT_READ if c in parts]
     if "amount" in parts:
         said.append((parts["amount"]["late_rule"], detail("amount", parts["amount"]["late_problem"])))
@@ -204,9 +224,32 @@ def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFr
     values = {c: parts[c]["value"] for c in parts}
     if "ordered_at" in values:  # a date read by its key: its time of day added
         values["ordered_at"] = values["ordered_at"] + table._seconds.as_interval("s")
-    table = table.mutate(**values, fixes=merged_fixes(fixes), problem_rule=problem, detail=details)
-    return table.drop(*[f"_{c}_{part}" for c in found for part in found[c].columns],
+    table = table.mutate(**values, fixes=fixes, problem_rule=problem, detail=details)
+    return table.drop(*[f"_{c}_{part}" for c in found for part in found[c].columns], "_fix_code", "_fixes_merged",
                       *(["_ordered_at_text", "_seconds"] if "ordered_at" in found else []))
+
+
+def _coded_fixes(found: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The lookups with their fixes as small codes (`fix_code`, 0: none) and, for the rows, how to
+    combine them: `strides` (each column's code times its stride, summed, numbers each combination)
+    and `merged` (a frame of each combination's number, `_fix_code`, and its fixes in the order of
+    FIXES, `_fixes_merged`). Per row, the fixes are then one join on a number, not a search of text."""
+    coded, strides, lists, stride = {}, {}, {}, 1
+    for column, lookup in found.items():
+        names = [""] + sorted(set(lookup["fixes"].dropna()) - {""})
+        number = {name: i for i, name in enumerate(names)}
+        coded[column] = lookup.drop(columns="fixes").assign(
+            fix_code=lookup["fixes"].fillna("").map(number).astype("int64"))
+        strides[column], lists[column], stride = stride, names, stride * len(names)
+    rows = []
+    for combination in itertools.product(*[range(len(lists[c])) for c in lists]):
+        said = set()
+        for column, i in zip(lists, combination):
+            said |= set(filter(None, lists[column][i].split("+")))
+        rows.append((sum(i * strides[c] for c, i in zip(lists, combination)), "+".join(n for n in FIXES if n in said)))
+    merged = pd.DataFrame(rows, columns=["_fix_code", "_fixes_merged"]).astype({"_fix_code": "int64",
+                                                                               "_fixes_merged": "string"})
+    return coded, {"strides": strides, "merged": merged}
 
 
 def merged_fixes(fixes: list[ibis.StringValue], flags: dict[str, ibis.BooleanValue] | None = None) -> ibis.StringValue:
