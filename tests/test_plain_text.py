@@ -151,29 +151,51 @@ def assert_same_notes_and_details(engine, text) -> None:
     assert values(engine.quarantine) == values(text.quarantine)
 
 
-@pytest.mark.parametrize("value, why", [
-    ("05/03/2024", "a day/month date"), ("2024-03-05 10:00:00+08:00", "an offset"), ("2024-02-30", "no such day"),
-    ("2024-03-05 10:00:00.250", "a fraction of a second"),
-    ("2024-03-05 10:00 PM", "a 12-hour clock")])
-def test_a_date_not_plainly_written_is_read_in_the_engine_as_the_text_readers_read_it(tmp_path, value, why):
-    path = tmp_path / "orders.csv"
-    write(path, HEADER + ROWS.replace("2024-06-06", value).replace("2024-09-09", "25/12/2024"))
-    (engine_intake, engine), (_, text) = clean_both(path)
-    assert isinstance(engine_intake.transactions, ibis.Table), why
-    assert engine_intake.transactions.schema()["ordered_at"].is_string(), why  # read by cleaning, from its text
-    assert_same(engine, text)
-    assert_same_notes_and_details(engine, text)
+def with_rows(values: list[str], date: str | None = None, amount: str = "5") -> str:
+    """The file's text with a row for each of `values` after ROWS: as the date (`date` None) or as
+    the amount (dated `date`), each of a customer of its own."""
+    extra = [f"X{i},{100 + i},{value if date is None else date},{amount if date is None else value},Books,z\n"
+             for i, value in enumerate(values)]
+    return HEADER + ROWS + "".join(extra)
 
 
-@pytest.mark.parametrize("value", ['"1,234.50"', "$12.50", "12.50 €", "1e3", "0x10", " 12", "1234567890123.5",
-                                   "(3.00)", "\"¥1,2O4.50\"", "inf", "1e400"])
-def test_an_amount_not_plainly_written_is_read_in_the_engine_as_the_text_readers_read_it(tmp_path, value):
+DATES_NOT_PLAIN = ["05/03/2024", "2024-03-05 10:00:00+08:00", "2024-02-30", "2024-03-05 10:00:00.250",
+                   "2024-03-05 10:00 PM", "25/12/2024 14:03", "2024年3月5日 9:05", "45296"]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-line", "last-line"])
+def test_dates_not_plainly_written_are_read_in_the_engine_as_the_text_readers_read_them(tmp_path, first):
+    # a day/month date, an offset, no such day, a fraction of a second, a 12-hour clock, a date that decides
+    # the day/month order, a Chinese date, an Excel serial day: on the file's first line or after the others
     path = tmp_path / "orders.csv"
-    write(path, HEADER + ROWS.replace("C7,11,2999-01-01,6,", f"C7,11,2024-07-01,{value},"))
+    text = with_rows(DATES_NOT_PLAIN)
+    if first:
+        lines = text.splitlines(keepends=True)
+        text = lines[0] + "".join(lines[-len(DATES_NOT_PLAIN):]) + "".join(lines[1:-len(DATES_NOT_PLAIN)])
+    write(path, text)
+    (engine_intake, engine), (_, text_read) = clean_both(path)
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert engine_intake.transactions.schema()["ordered_at"].is_string()  # read by cleaning, from its text
+    assert_same(engine, text_read)
+    assert_same_notes_and_details(engine, text_read)
+
+
+AMOUNTS_NOT_PLAIN = ['"1,234.50"', "$12.50", "12.50 €", "1e3", "0x10", " 12", "1234567890123.5", "(3.00)",
+                     '"¥1,2O4.50"', "inf", "1e400"]
+
+
+def test_amounts_not_plainly_written_are_read_in_the_engine_as_the_text_readers_read_them(tmp_path):
+    path = tmp_path / "orders.csv"
+    write(path, with_rows(AMOUNTS_NOT_PLAIN, date="2024-07-01"))
     (engine_intake, engine), (_, text) = clean_both(path, rules=Cleaning(max_amount=1e9))
     assert isinstance(engine_intake.transactions, ibis.Table)
+    assert engine_intake.transactions.schema()["amount"].is_string()
     assert_same(engine, text)
     assert_same_notes_and_details(engine, text)
+    reasons = dict(zip(engine.quarantine.source_row, engine.quarantine.reason))
+    assert [reasons.get(15 + i) for i in (3, 4, 6, 7, 8, 9, 10)] == [
+        None, "unreadable_amount", "implausible_amount", "non_positive_amount", "unreadable_amount", "unreadable_amount",
+        "unreadable_amount"]  # 1e3 is a thousand; "inf" and 1e400 are no amounts
 
 
 def test_a_decimal_comma_in_the_params_reads_amounts_in_the_engine_as_the_text_readers_do(tmp_path):
@@ -299,14 +321,15 @@ def test_column_names_the_engine_cannot_keep_apart_go_to_the_text_readers(tmp_pa
     assert_every_row_accounted(result, intake.transactions)
 
 
-@pytest.mark.parametrize("value", ["2024-03-01 24:00:00", "2024-01-05T24:00", "2024-03-01 23:60", "2024-03-01 10:00:60",
-                                   "0000-01-01", "2024-13-01", "2024-00-10"])
-def test_a_time_or_day_python_does_not_read_is_unreadable_in_the_engine_too(tmp_path, value):
+def test_a_time_or_day_python_does_not_read_is_unreadable_in_the_engine_too(tmp_path):
+    values = ["2024-03-01 24:00:00", "2024-01-05T24:00", "2024-03-01 23:60", "2024-03-01 10:00:60", "0000-01-01",
+              "2024-13-01", "2024-00-10"]
     path = tmp_path / "orders.csv"
-    write(path, HEADER + ROWS.replace("2024-05-05", value))
+    write(path, with_rows(values))
     (engine_intake, engine), (_, text) = clean_both(path)
     assert isinstance(engine_intake.transactions, ibis.Table)
-    assert dict(zip(engine.quarantine.source_row, engine.quarantine.reason))[6] == "unreadable_date"
+    reasons = dict(zip(engine.quarantine.source_row, engine.quarantine.reason))
+    assert [reasons[15 + i] for i in range(len(values))] == ["unreadable_date"] * len(values)
     assert_same(engine, text)
     assert_same_notes_and_details(engine, text)
 

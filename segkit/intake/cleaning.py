@@ -296,7 +296,10 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
                   headers: dict[str, str] | None = None) -> PreparedInput:
     """Read `transactions` into the engine once (see `clean_transactions` for the arguments): a
     frame's text parsed (`prepare`) and loaded into `con` (or a new embedded engine); an Ibis table
-    kept where it is. Raises DataError for values that cannot be read as a whole (see `prepare`)."""
+    kept where it is, its dates and amounts written as text (a CSV's not plainly written, a Parquet
+    file's text columns) read in the embedded engine as `prepare` reads them
+    (`segkit.intake.engine_parsing`). Raises DataError for values that cannot be read as a whole
+    (see `prepare`)."""
     from segkit.intake.sources import connect, is_embedded, source_headers
 
     rules = rules or Cleaning()
