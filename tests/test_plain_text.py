@@ -362,3 +362,25 @@ def test_details_and_saved_quantities_read_as_the_text_readers_write_them(tmp_pa
     details = [clean_transactions(i.engine, i.transactions, as_of=AS_OF, rules=Cleaning(max_amount=100))
                .quarantine["detail"].tolist() for i in derived]
     assert details[0] == details[1] and "qty × price 6 × 33.9" in details[0][0]
+
+
+def test_a_late_value_not_plainly_written_reads_the_file_again_keeping_the_text_as_exported(tmp_path):
+    """Rows loaded typed before a later line turned their column into text are read again from the file:
+    a set-aside row's detail and text are as exported ("5000000000", not the engine's "5000000000.000000"),
+    and the blank lines are counted once."""
+    path = tmp_path / "orders.csv"
+    lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d},{i % 50 + 1}.5,Books,n\n" for i in range(300_000)]
+    lines[10] = "1010,10,2024-01-11,5000000000,Books,n\n"  # above max_amount: its detail quotes the file
+    lines[11] = "\n"  # a blank line, counted once
+    lines[290_000] = "1000,290000,2024-01-05,\"¥1,234.50\",Books,n\n"
+    lines[290_001] = "1000,290001,5/1/2024 10:00,7,Books,n\n"
+    write(path, HEADER + "".join(lines))
+    rules = Cleaning(max_amount=1e9)
+    (engine_intake, engine), (text_intake, text) = clean_both(path, rules=rules)
+    schema = engine_intake.transactions.schema()
+    assert schema["amount"].is_string() and schema["ordered_at"].is_string()
+    assert engine_intake.reading["blank_lines"] == text_intake.reading["blank_lines"] == 1
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
+    aside = engine.quarantine.set_index("source_row")
+    assert aside.loc[12, "detail"].startswith('total "5000000000" is above') and aside.loc[12, "raw_amount"] == "5000000000"

@@ -71,10 +71,9 @@ _AS_TEXT = ("ordered_at", *_NUMBER_COLUMNS)
 
 
 def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict[str, str], kinds: dict[str, str],
-             derived: bool) -> bool:
-    """Turn the table's `columns` into text, the rows already in it too (a plain value's text as the
-    engine writes it reads back to the same value: "12.5" as "12.500000"); False where the file must
-    go to the text readers instead: an id that is not plainly written (16 digits or more, scientific
+             derived: bool, alter: bool = True) -> bool:
+    """Keep the table's `columns` as text from now on (`kinds`; the table's columns too where `alter`:
+    it holds no rows yet); False where the file must go to the text readers instead: an id that is not plainly written (16 digits or more, scientific
     notation: their notes and refusals are the text path's), a number column when the amount is
     derived from quantity and unit price, or a column already text."""
     changed = False
@@ -83,10 +82,36 @@ def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict
             return False
         if ours not in _AS_TEXT and not (ours in _ID_COLUMNS and kinds[ours] == "BIGINT"):
             return False
-        con.raw_sql(f'ALTER TABLE "{name}" ALTER COLUMN {_quoted(mapping[ours])} SET DATA TYPE VARCHAR')
+        if alter:
+            con.raw_sql(f'ALTER TABLE "{name}" ALTER COLUMN {_quoted(mapping[ours])} SET DATA TYPE VARCHAR')
         kinds[ours] = "VARCHAR"
         changed = True
     return changed
+
+
+def _load(con: ibis.BaseBackend, name: str, records, present: list[str], mapping: dict[str, str],
+          kinds: dict[str, str], derived: bool) -> str:
+    """Insert the file's `records` into the table `name`, chunk by chunk: "done" when all went in;
+    "again" when the file is to be read again from its start with the columns `kinds` now keeps as
+    text (a value not plainly written in a chunk after the first: the rows already in hold the
+    engine's text of their values, "12.500000" for "12.5", not the file's, which the details and
+    the quarantine show); "text readers" when the file must go to them (`_as_text`)."""
+    inserted = False
+    for chunk in _chunks(records):
+        while True:
+            try:
+                _check(chunk, mapping, kinds)
+                _insert(con, name, chunk, present, mapping, kinds)
+                break
+            except (_NotPlain, duckdb.ConversionException) as err:  # or a value the cast refuses (2024-02-30)
+                columns = [err.column] if isinstance(err, _NotPlain) else \
+                    [o for o in mapping if o in _AS_TEXT and kinds[o] != "VARCHAR"]
+                if not _as_text(con, name, columns, mapping, kinds, derived, alter=not inserted):
+                    return "text readers"
+                if inserted:
+                    return "again"
+        inserted = True
+    return "done"
 
 
 def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, str], origin: str,
@@ -131,21 +156,18 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
             return None
         kinds.update({ours: "VARCHAR" for ours in mapping if ours in _NUMBER_COLUMNS})
     name = f"segkit_text_{next(_names)}"
-    con.raw_sql(_create(name, mapping, kinds))
     derived = "amount" not in mapping
-    for chunk in _chunks(itertools.chain([first], batches)):
-        while True:
-            try:
-                _check(chunk, mapping, kinds)
-                _insert(con, name, chunk, present, mapping, kinds)
-                break
-            except (_NotPlain, duckdb.ConversionException) as err:  # or a value the cast refuses (2024-02-30)
-                columns = [err.column] if isinstance(err, _NotPlain) else \
-                    [o for o in mapping if o in _AS_TEXT and kinds[o] != "VARCHAR"]
-                if not _as_text(con, name, columns, mapping, kinds, derived):
-                    batches.close()
-                    con.raw_sql(f'DROP TABLE "{name}"')
-                    return None
+    records = itertools.chain([first], batches)
+    while True:  # once more from the file's start when a column turns into text after rows went in
+        con.raw_sql(_create(name, mapping, kinds))
+        loaded = _load(con, name, records, present, mapping, kinds, derived)
+        if loaded == "done":
+            break
+        batches.close()
+        con.raw_sql(f'DROP TABLE "{name}"')
+        if loaded == "text readers":
+            return None
+        records = batches = table.batches()
     raw = con.table(name)
     return in_segkit_terms(con, raw, mapping, raw[CONTENT]), present
 

@@ -556,6 +556,7 @@ class TextTable:
     def batches(self) -> Iterator[pa.RecordBatch]:
         done = 0
         self.parser = "arrow"
+        self.blank_lines = 0  # counted again by each reading of the file
         try:
             with open_bytes(self.path, self.key, self.member) as stream:
                 decoded = Decoded(stream, self.path, self.key, self.encoding)
