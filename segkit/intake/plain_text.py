@@ -12,7 +12,8 @@ file, hashes alike (the hash is computed in the engine from the values as export
 
 A date or an amount written any other way (another date layout, an offset, a currency sign, a
 decimal comma, a thousands separator, a value that is not a date at all) turns its column into text
-in the engine, the rows already loaded too: cleaning reads such columns there, through their
+in the engine (read again from the file's start when rows are already in, so that every value keeps
+its text as exported): cleaning reads such columns there, through their
 distinct values, with the text readers' parsers (`segkit.intake.engine_parsing`), so the file still
 never becomes a pandas frame; so does a whole-number id column with a code further down. The file is
 read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
