@@ -384,3 +384,20 @@ def test_a_late_value_not_plainly_written_reads_the_file_again_keeping_the_text_
     assert_same_notes_and_details(engine, text)
     aside = engine.quarantine.set_index("source_row")
     assert aside.loc[12, "detail"].startswith('total "5000000000" is above') and aside.loc[12, "raw_amount"] == "5000000000"
+
+
+def test_notes_of_several_columns_come_in_the_text_readers_order(tmp_path):
+    # a decimal comma in the amount and a euro price: the currency note first, as the text readers give it
+    path = tmp_path / "lines.csv"
+    write(path, 'cust,order,date,amt,qty,price\nC1,1,2024/3/5,"12,50",1,€3\nC2,2,2024-03-06,5,"1,5",3\n'
+                'C3,3,2024-03-07,"7,25",2,$4\nC4,4,2024-03-08,9,1,9\n')
+    columns = {"customer_id": "cust", "order_id": "order", "ordered_at": "date", "amount": "amt", "quantity": "qty",
+               "unit_price": "price"}
+    found = []
+    for text_readers in (False, True):
+        intake = read(path, text_readers, columns=columns)
+        found.append(clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, currency_code="CNY"))
+    engine, text = found
+    assert [n["key"] for n in engine.notes][:3] == ["currency_sign_differs", "decimal_mark_differs", "decimal_mark_differs"]
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)

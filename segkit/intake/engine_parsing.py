@@ -73,7 +73,8 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
     def named(column: str) -> str:
         return headers.get(column, column)
 
-    notes, found = [], {}
+    said: dict[tuple[str, str], dict] = {}  # (kind, column) -> note
+    found = {}
     for column in columns:
         keyed = _date_keys(table, column) if column == "ordered_at" else table.mutate(_key=table[column])
         values = _distinct(keyed, column)
@@ -84,13 +85,12 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
             lookup = pd.DataFrame({"value": parsed.values.astype("datetime64[us]")})
         else:
             parsed = parse_amount(text, decimal=rules.decimal)
-            for note in (other_currency_note(parsed, text, named(column), currency_code, counts)
-                         if column in ("amount", "unit_price") else None,
-                         other_decimal_note(parsed, text, named(column), rules.decimal, counts)):
-                notes += [note] if note else []
+            if column in ("amount", "unit_price"):
+                said["currency", column] = other_currency_note(parsed, text, named(column), currency_code, counts)
+            said["decimal", column] = other_decimal_note(parsed, text, named(column), rules.decimal, counts)
             lookup = pd.DataFrame({"value": parsed.values.astype("float64")})
         if parsed.note is not None:
-            notes.insert(0, dict(parsed.note, column=named(column)))
+            said["order", column] = dict(parsed.note, column=named(column))
         bad = parsed.unreadable()
         lookup["fixes"] = fixes_per_row([parsed], text.index).replace("", None).to_numpy()
         lookup["rule"] = pd.Series(_UNREADABLE[column], index=text.index, dtype="string").where(bad).to_numpy()
@@ -103,7 +103,10 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
     # (the dates' keys are worked out again there: as fast as keeping them in a table of their own)
     dated = _date_keys(table, "ordered_at") if "ordered_at" in found else table
     read = con.create_table(f"segkit_read_{next(_names)}", _joined(con, dated, found, named), temp=True)
-    return read, notes
+    # in the order `prepare` gives them: the dates' order, the currencies, the decimal marks
+    order = [("order", "ordered_at"), ("currency", "amount"), ("currency", "unit_price"), ("decimal", "amount"),
+             ("decimal", "quantity"), ("decimal", "unit_price")]
+    return read, [said[key] for key in order if said.get(key)]
 
 
 # a time of day on the 24-hour clock after one blank or a T, at the end of a date ("2024/1/5 10:07",
