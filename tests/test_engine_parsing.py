@@ -73,7 +73,7 @@ SUFFIX = st.one_of(
 VALUES = st.one_of(st.none(), st.tuples(DATES, SUFFIX).map("".join))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(VALUES, min_size=1, max_size=40), st.sampled_from([None, True, False]),
        st.sampled_from([None, "Asia/Shanghai"]))
 def test_dates_read_in_the_engine_are_read_as_prepare_reads_them(dates, day_first, time_zone):
@@ -92,7 +92,7 @@ AMOUNTS = st.one_of(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(AMOUNTS, min_size=1, max_size=40), st.sampled_from([".", ","]))
 def test_amounts_read_in_the_engine_are_read_as_prepare_reads_them(amounts, decimal):
     rules = Cleaning(decimal=decimal, max_amount=1e9)

@@ -4,6 +4,7 @@ the others kept as text and read by cleaning through their distinct values (`eng
 of 16 digits or more, names the engine cannot keep apart and an amount derived from text send the
 file to the text readers, whose reading is then the one used."""
 
+import contextlib
 import datetime as dt
 import gzip
 from unittest import mock
@@ -151,6 +152,30 @@ def assert_same_notes_and_details(engine, text) -> None:
     assert values(engine.quarantine) == values(text.quarantine)
 
 
+@contextlib.contextmanager
+def small_chunks(rows: int = 1_000):
+    """Chunks of `rows` records into the engine (CHUNK_ROWS), so that a file of some ten thousand lines
+    spans several; yields the list of how many times each reading opened the file (engine, text readers)."""
+    import segkit.intake.plain_text as plain_text
+    from segkit.intake.textfiles import TextTable
+
+    readings, original = [], TextTable.batches
+
+    def counted(self):
+        readings[-1] += 1
+        return original(self)
+
+    real_read = sources.load_source
+
+    def load(*args, **kwargs):
+        readings.append(0)
+        return real_read(*args, **kwargs)
+
+    with mock.patch.object(plain_text, "CHUNK_ROWS", rows), mock.patch.object(TextTable, "batches", counted), \
+            mock.patch(f"{__name__}.load_source", load):
+        yield readings
+
+
 def with_rows(values: list[str], date: str | None = None, amount: str = "5") -> str:
     """The file's text with a row for each of `values` after ROWS: as the date (`date` None) or as
     the amount (dated `date`), each of a customer of its own."""
@@ -246,12 +271,14 @@ def test_a_value_not_plainly_written_far_down_the_file_turns_its_column_into_tex
     order of the early ones, and the note counts and names the rows as the text readers do."""
     path = tmp_path / "orders.csv"
     lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00,{i % 50 + 1}.{i % 100:02d},"
-             f"{'Books' if i % 3 else 'Toys'},n{i % 7}\n" for i in range(150_000)]
+             f"{'Books' if i % 3 else 'Toys'},n{i % 7}\n" for i in range(45_000)]
     lines[20] = "1020,20,03/04/2024,5,Books,x\n"  # either order: decided by the line far below
-    lines[140_000] = "C99,140000,25/12/2024,\"¥1,234.50\",Books,x\n"
-    lines[140_001] = "1001,140001,2024/2/30,7,Books,x\n"
+    lines[40_000] = "C99,40000,25/12/2024,\"¥1,234.50\",Books,x\n"
+    lines[40_001] = "1001,40001,2024/2/30,7,Books,x\n"
     write(path, HEADER + "".join(lines))
-    (engine_intake, engine), (_, text) = clean_both(path)
+    with small_chunks() as readings:
+        (engine_intake, engine), (_, text) = clean_both(path)
+    assert readings == [2, 1]  # the line far below is in a later chunk: the engine reads the file again, once
     schema = engine_intake.transactions.schema()
     assert schema["ordered_at"].is_string() and schema["amount"].is_string() and schema["customer_id"].is_string()
     assert_same(engine, text)
@@ -278,14 +305,16 @@ def test_long_ids_send_the_file_to_the_text_readers_and_a_late_other_id_stays_in
 def test_whole_number_ids_over_many_batches_are_read_by_the_engine(tmp_path):
     path = tmp_path / "orders.csv"
     lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00,{i % 50 + 1}.{i % 100:02d},"
-             f"{'Books' if i % 3 else 'Toys'},n{i % 7}\n" for i in range(150_000)]
-    lines[100_000] = lines[99_999]  # an exact duplicate in the third batch
+             f"{'Books' if i % 3 else 'Toys'},n{i % 7}\n" for i in range(45_000)]
+    lines[30_000] = lines[29_999]  # an exact duplicate in a later chunk
     write(path, HEADER + "".join(lines))
-    (engine_intake, engine), (_, text) = clean_both(path)
+    with small_chunks() as readings:
+        (engine_intake, engine), (_, text) = clean_both(path)
+    assert readings == [1, 1]
     assert isinstance(engine_intake.transactions, ibis.Table)
     assert engine_intake.transactions.schema()["customer_id"].is_integer()
     assert_same(engine, text)
-    assert dict(zip(engine.quarantine.source_row, engine.quarantine.reason)) == {100_002: "duplicate"}
+    assert dict(zip(engine.quarantine.source_row, engine.quarantine.reason)) == {30_002: "duplicate"}
 
 
 def test_rows_that_differ_only_in_how_a_number_is_written_are_not_exact_duplicates(tmp_path):
@@ -369,14 +398,16 @@ def test_a_late_value_not_plainly_written_reads_the_file_again_keeping_the_text_
     a set-aside row's detail and text are as exported ("5000000000", not the engine's "5000000000.000000"),
     and the blank lines are counted once."""
     path = tmp_path / "orders.csv"
-    lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d},{i % 50 + 1}.5,Books,n\n" for i in range(300_000)]
+    lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d},{i % 50 + 1}.5,Books,n\n" for i in range(45_000)]
     lines[10] = "1010,10,2024-01-11,5000000000,Books,n\n"  # above max_amount: its detail quotes the file
     lines[11] = "\n"  # a blank line, counted once
-    lines[290_000] = "1000,290000,2024-01-05,\"¥1,234.50\",Books,n\n"
-    lines[290_001] = "1000,290001,5/1/2024 10:00,7,Books,n\n"
+    lines[40_000] = "1000,40000,2024-01-05,\"¥1,234.50\",Books,n\n"
+    lines[40_001] = "1000,40001,5/1/2024 10:00,7,Books,n\n"
     write(path, HEADER + "".join(lines))
     rules = Cleaning(max_amount=1e9)
-    (engine_intake, engine), (text_intake, text) = clean_both(path, rules=rules)
+    with small_chunks() as readings:
+        (engine_intake, engine), (text_intake, text) = clean_both(path, rules=rules)
+    assert readings[0] == 2  # the engine's reading went back to the file's start, once for both columns
     schema = engine_intake.transactions.schema()
     assert schema["amount"].is_string() and schema["ordered_at"].is_string()
     assert engine_intake.reading["blank_lines"] == text_intake.reading["blank_lines"] == 1

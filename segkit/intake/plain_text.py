@@ -59,11 +59,11 @@ _names = itertools.count()
 
 
 class _NotPlain(Exception):
-    """A batch holds a value of `column` (segkit's name) that the engine does not read as the text readers would."""
+    """A batch holds values of `columns` (segkit's names) that the engine does not read as the text readers would."""
 
-    def __init__(self, column: str):
-        super().__init__(column)
-        self.column = column
+    def __init__(self, columns: list[str]):
+        super().__init__(", ".join(columns))
+        self.columns = columns
 
 
 # the columns kept as text when a value is not plainly written, for cleaning to read
@@ -105,7 +105,7 @@ def _load(con: ibis.BaseBackend, name: str, records, present: list[str], mapping
                 _insert(con, name, chunk, present, mapping, kinds)
                 break
             except (_NotPlain, duckdb.ConversionException) as err:  # or a value the cast refuses (2024-02-30)
-                columns = [err.column] if isinstance(err, _NotPlain) else \
+                columns = err.columns if isinstance(err, _NotPlain) else \
                     [o for o in mapping if o in _AS_TEXT and kinds[o] != "VARCHAR"]
                 if not _as_text(con, name, columns, mapping, kinds, derived, alter=not inserted):
                     return "text readers"
@@ -182,9 +182,10 @@ def _distinct_names(present: list[str], mapping: dict[str, str]) -> bool:
             and len(set(mapping.values())) == len(mapping))
 
 
-def _chunks(batches, rows: int = CHUNK_ROWS):
-    """The reader's batches gathered into tables of at least `rows` records (the last one smaller):
-    each insert then gives the engine enough rows to use every core."""
+def _chunks(batches, rows: int | None = None):
+    """The reader's batches gathered into tables of at least `rows` records (default CHUNK_ROWS; the
+    last one smaller): each insert then gives the engine enough rows to use every core."""
+    rows = rows or CHUNK_ROWS
     held, count = [], 0
     for batch in batches:
         held.append(batch)
@@ -213,6 +214,8 @@ def _kinds(batch: pa.RecordBatch, mapping: dict[str, str]) -> dict[str, str]:
 
 
 def _check(batch: pa.Table, mapping: dict[str, str], kinds: dict[str, str]) -> None:
+    """Raise _NotPlain naming every column of `batch` with a value not plainly written for its kind."""
+    found = []
     for ours, theirs in mapping.items():
         column = batch.column(theirs)
         if ours in _AS_TEXT and kinds[ours] == "VARCHAR":  # read from text by cleaning
@@ -228,7 +231,9 @@ def _check(batch: pa.Table, mapping: dict[str, str], kinds: dict[str, str]) -> N
         else:
             plain = True
         if not plain:
-            raise _NotPlain(ours)
+            found.append(ours)
+    if found:
+        raise _NotPlain(found)
 
 
 def _all_match(column: pa.Array, pattern: str) -> bool:
