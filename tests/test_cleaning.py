@@ -354,7 +354,7 @@ rule_settings = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows, rule_settings, st.sampled_from([AS_OF, None]))
 def test_every_row_ends_in_exactly_one_place(rows, rules, as_of):
     tx = text(rows, columns=("customer_id", "order_id", "ordered_at", "amount", "category"))

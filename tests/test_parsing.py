@@ -126,7 +126,7 @@ def test_input_is_not_mutated():
     pd.testing.assert_series_equal(series, before)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=12),
                           st.from_regex(r"[¥$\-( ]{0,2}[0-9０-９]{1,4}([.,][0-9]{1,3}){0,2}[) 元]{0,2}", fullmatch=True)),
                 max_size=30))
