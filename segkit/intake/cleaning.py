@@ -35,7 +35,8 @@ from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, 
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
                                    parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
-                                   long_ids_note, refuse_rounded_ids, refuse_rounded_ids_in_engine, to_minor_units)
+                                   long_ids_note, long_ids_notes_in_engine, refuse_rounded_ids,
+                                   refuse_rounded_ids_in_engine, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -307,13 +308,15 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     in_engine = isinstance(transactions, ibis.Table)  # a typed file read in place, or a database table
     if in_engine:  # judged where the rows are, whatever connection was passed
         con = transactions.get_backend()
-        refuse_rounded_ids_in_engine(transactions, headers)
+        refuse_rounded_ids_in_engine(transactions, headers, in_file=is_embedded(con))
         notes, originals = [], None
         if is_embedded(con):  # dates and amounts a file writes as text: read through their distinct values
             from segkit.intake.engine_parsing import parse_in_engine, raw_values
 
             originals = raw_values(transactions)
+            long_ids = long_ids_notes_in_engine(transactions, headers)  # said after the columns' notes, as `prepare` does
             transactions, notes = parse_in_engine(con, transactions, rules, minor_unit, currency_code, headers)
+            notes = [*notes, *long_ids]
         return PreparedInput(transactions, con, originals, notes, not is_embedded(con), headers)
     con = con or connect()
     prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,

@@ -389,6 +389,29 @@ def long_ids_note(values: pd.Series, column: str, named: str) -> dict | None:
             "example": str(sorted(long)[0])}
 
 
+def long_ids_notes_in_engine(table, headers: dict[str, str]) -> list[dict]:
+    """`long_ids_note` for each text id column of the Ibis `table` (a file read in place: order_id,
+    then customer_id, as the text path says them). One long id that does not end in zeros after its
+    15th digit rules the note out, so a query that stops at the first such id comes first (real
+    order numbers: at once); only where none is found are the long ids counted (distinct) and the
+    smallest taken. `headers` maps segkit's names to the file's."""
+    long_id, zeros = (pattern.replace("\\d", "[0-9]") for pattern in (_LONG_ID, _ZEROS_AFTER_15))
+    notes = []
+    for column in ("order_id", "customer_id"):
+        if column not in table.columns or not table[column].type().is_string():
+            continue
+        value = table[column].strip()
+        long = (table[column].length() >= 16) & value.re_search(long_id).fill_null(False)
+        other = long & ~value.re_search(zeros).fill_null(False)
+        if table.filter(other).select(value=value).limit(1).to_pyarrow().num_rows:
+            continue
+        found = table.filter(long).aggregate(ids=value.nunique(), first=value.min()).to_pyarrow().to_pylist()[0]
+        if (found["ids"] or 0) >= LONG_IDS_NOTED:
+            notes.append({"key": "long_ids_end_in_zeros", "column": headers.get(column, column), "id_column": column,
+                          "ids": int(found["ids"]), "example": str(found["first"])})
+    return notes
+
+
 def _lost_digits(text: str) -> bool:
     """Whether a number in scientific notation stands for more digits than it writes ("1.23457E+10" is
     eleven digits of which six are written; "1.23457E+5" is 123457 exactly)."""
@@ -420,11 +443,13 @@ def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Ser
                      f"share one number; {again}{instead}")
 
 
-def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
+def refuse_rounded_ids_in_engine(table, headers: dict[str, str], in_file: bool = False) -> None:
     """`refuse_rounded_ids` for an Ibis table (a typed file read in place, a database table, Spark): its
     id columns (customer_id, order_id) that are floating-point numbers (beyond 2**53: one aggregate)
     or text (scientific notation: the distinct values the regex finds among those with a "+", judged
-    here as the text path judges them), in the engine."""
+    here as the text path judges them), in the engine. `in_file`: the table is a file's, whose text ids in
+    scientific notation a spreadsheet wrote (what to do is to export it again, as the text readers say),
+    else a database's or Spark's; numbers stored as floats are to be loaded again as text either way."""
     import ibis
 
     text = [c for c in ("customer_id", "order_id") if c in table.columns and table[c].type().is_string()]
@@ -455,7 +480,7 @@ def refuse_rounded_ids_in_engine(table, headers: dict[str, str]) -> None:
         if found:
             _refuse_rounded(column, headers.get(column, column), np.ones(len(found), dtype=bool),
                             pd.Series([one["value"] for one in found], dtype="string"),
-                            pd.Series([one["row"] for one in found]) if numbered else None, "notation", False,
+                            pd.Series([one["row"] for one in found]) if numbered else None, "notation", in_file,
                             distinct=len({one["value"].strip() for one in found}))
 
 

@@ -15,12 +15,14 @@ decimal comma, a thousands separator, a value that is not a date at all) turns i
 in the engine (read again from the file's start when rows are already in, so that every value keeps
 its text as exported): cleaning reads such columns there, through their
 distinct values, with the text readers' parsers (`segkit.intake.engine_parsing`), so the file still
-never becomes a pandas frame; so does a whole-number id column with a code further down. The file is
-read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
-cannot hold as the text readers do: ids of 16 digits or more or in scientific notation (their notes
-and refusals), an amount derived from quantity and unit price written as text, column names that
-differ only in case, a file read with a preset or with transaction attributes, and one whose header
-is a system's export that a preset reads (its note is the text path's).
+never becomes a pandas frame; so does a whole-number id column with a code further down. Ids of 16
+digits or more (order numbers of Chinese marketplaces run to 18-19) and ids a spreadsheet wrote in
+scientific notation are text in the engine: cleaning refuses the rounded ones naming their first row,
+and notes long ids that all end in zeros, as the text readers do (`segkit.intake.parsing`). The file
+is read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
+cannot hold as the text readers do: an amount derived from quantity and unit price written as text,
+column names that differ only in case, a file read with a preset or with transaction attributes, and
+one whose header is a system's export that a preset reads (its note is the text path's).
 """
 
 from __future__ import annotations
@@ -46,9 +48,6 @@ AMOUNT_TYPE = "DECIMAL(18, 6)"
 # a whole-number id that reads back as the same text (no leading zero) and is not long enough to
 # have been rounded by a spreadsheet (the text path's note on 16-digit ids ending in zeros)
 WHOLE_ID = r"^(?:0|[1-9]\d{0,14})$"
-LONG_ID = r"^\s*\d{16,}\s*$"
-# an id a spreadsheet wrote in scientific notation: the text readers refuse it, naming its row
-SCIENTIFIC_ID = r"^\s*[-+]?\d+(?:[.,]\d+)?[eE][-+]?\d+\s*$"
 # names the engine's table uses itself (DuckDB's names ignore case)
 RESERVED = {FILE_ROW, "segkit_content", "source_row"}
 _NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
@@ -74,9 +73,8 @@ _AS_TEXT = ("ordered_at", *_NUMBER_COLUMNS)
 def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict[str, str], kinds: dict[str, str],
              derived: bool, alter: bool = True) -> bool:
     """Keep the table's `columns` as text from now on (`kinds`; the table's columns too where `alter`:
-    it holds no rows yet); False where the file must go to the text readers instead: an id that is not plainly written (16 digits or more, scientific
-    notation: their notes and refusals are the text path's), a number column when the amount is
-    derived from quantity and unit price, or a column already text."""
+    it holds no rows yet); False where the file must go to the text readers instead: a number column
+    when the amount is derived from quantity and unit price, or a column already text."""
     changed = False
     for ours in columns:
         if kinds[ours] == "VARCHAR" or (ours in _NUMBER_COLUMNS and derived):
@@ -226,9 +224,7 @@ def _check(batch: pa.Table, mapping: dict[str, str], kinds: dict[str, str]) -> N
             plain = _all_match(column, PLAIN_NUMBER)
         elif kinds[ours] == "BIGINT":
             plain = _all_match(column, WHOLE_ID)
-        elif ours in _ID_COLUMNS:
-            plain = not _any_match(column, LONG_ID) and not _any_match(column, SCIENTIFIC_ID)
-        else:
+        else:  # text: ids of any length or notation (cleaning judges them in the engine), labels
             plain = True
         if not plain:
             found.append(ours)
@@ -240,10 +236,6 @@ def _all_match(column: pa.Array, pattern: str) -> bool:
     """Whether every value of `column` that is there matches `pattern` (missing values are left to the rules)."""
     matched = pc.match_substring_regex(column, pattern)
     return pc.sum(pc.invert(matched)).as_py() in (None, 0)
-
-
-def _any_match(column: pa.Array, pattern: str) -> bool:
-    return (pc.sum(pc.match_substring_regex(column, pattern)).as_py() or 0) > 0
 
 
 def _create(name: str, mapping: dict[str, str], kinds: dict[str, str]) -> str:
