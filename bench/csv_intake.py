@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/csv_intake.py --size 10M --repeat 2
     .venv/bin/python bench/csv_intake.py --size 10M --repeat 2 --layout export
+    .venv/bin/python bench/csv_intake.py --size 10M --repeat 2 --layout marketplace
 
 Reads the generated CSV of a size (bench/generate.py) with its params, and runs what 01_cleaning runs
 on it through the package (`load_source`, then `clean_and_save` into a temporary folder), each run in a
@@ -15,6 +16,9 @@ asserted equal.
 as "2025/3/7 14:05:09" and amounts as "¥1,234.50" (written once from the Parquet file by DuckDB, to
 tx-<size>-export.csv beside it). Such a file is not plainly written: its dates and amounts stay text
 in the engine and cleaning reads them through their distinct values (`segkit.intake.engine_parsing`).
+`--layout marketplace`: the rows as a Chinese marketplace exports its orders, plainly written dates and
+amounts but 19-digit order numbers and buyer names for ids (tx-<size>-marketplace.csv); such ids sent
+the whole file to the text readers until session 37.
 """
 
 from __future__ import annotations
@@ -65,19 +69,28 @@ def run(params: Path, reader: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def export_layout(size: str) -> Path:
-    """The params of tx-<size>-export.csv, written from tx-<size>.parquet when not there yet."""
+# the columns of each layout, from the generated Parquet file's
+LAYOUTS = {
+    "export": ("customer_id, order_id, strftime(ordered_at, '%Y/%-m/%-d %H:%M:%S') AS ordered_at, "
+               "'¥' || format('{:,.2f}', amount) AS amount, category"),
+    "marketplace": ("'tb_' || customer_id::VARCHAR AS customer_id, '3' || lpad(order_id::VARCHAR, 18, '0') AS order_id, "
+                    "strftime(ordered_at, '%Y-%m-%d %H:%M:%S') AS ordered_at, amount, category"),
+}
+
+
+def export_layout(size: str, layout: str = "export") -> Path:
+    """The params of tx-<size>-<layout>.csv, written from tx-<size>.parquet when not there yet."""
     import duckdb
     import yaml
 
     data = HERE / ".data"
-    parquet, csv, params = data / f"tx-{size}.parquet", data / f"tx-{size}-export.csv", data / f"params-{size}-export.yaml"
+    parquet, csv, params = (data / f"tx-{size}.parquet", data / f"tx-{size}-{layout}.csv",
+                            data / f"params-{size}-{layout}.yaml")
     if not parquet.is_file():
         raise SystemExit(f"{parquet} is not there: run bench/generate.py --sizes {size} first")
     if not csv.is_file():
-        duckdb.sql(f"""COPY (SELECT customer_id, order_id, strftime(ordered_at, '%Y/%-m/%-d %H:%M:%S') AS ordered_at,
-                                  '¥' || format('{{:,.2f}}', amount) AS amount, category
-                           FROM read_parquet('{parquet}')) TO '{csv}.tmp' (HEADER, FORMAT csv)""")
+        duckdb.sql(f"""COPY (SELECT {LAYOUTS[layout]} FROM read_parquet('{parquet}'))
+                       TO '{csv}.tmp' (HEADER, FORMAT csv)""")
         Path(f"{csv}.tmp").rename(csv)
     settings = yaml.safe_load((data / f"params-{size}.yaml").read_text(encoding="utf-8"))
     settings["source"]["transactions"]["path"] = csv.name
@@ -89,12 +102,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="10M", help="a size bench/generate.py wrote (default 10M)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each reader, alternating (default 2)")
-    parser.add_argument("--layout", choices=("plain", "export"), default="plain",
-                        help="the generated CSV (plain) or the same rows as a shop system exports them (export)")
+    parser.add_argument("--layout", choices=("plain", *LAYOUTS), default="plain",
+                        help="the generated CSV (plain), the same rows as a shop system exports them (export), or "
+                             "with a marketplace's 19-digit order numbers (marketplace)")
     args = parser.parse_args()
     params = HERE / ".data" / f"params-{args.size}-csv.yaml"
-    if args.layout == "export":
-        params = export_layout(args.size)
+    if args.layout != "plain":
+        params = export_layout(args.size, args.layout)
     if not params.is_file():
         raise SystemExit(f"{params} is not there: run bench/generate.py --sizes {args.size} first")
     runs = {"engine": [], "text": []}
