@@ -342,6 +342,40 @@ def test_a_late_code_among_whole_number_ids_turns_the_column_into_text_in_the_en
     assert "C99" in set(engine.clean["customer_id"])
 
 
+def test_kept_attributes_of_a_csv_stay_in_the_engine_and_derive_what_the_text_readers_derive(tmp_path):
+    """Transaction attributes the params keep sent the whole file to the text readers: they are now
+    loaded as text beside the transactions and normalised as labels in the engine (blanks, full-width
+    letters, empty as missing), also from a column mapped as an id; kept from a date, the file still
+    goes to the text readers, whose text of a date is the file's own."""
+    from segkit.intake.cleaning import clean_and_save
+
+    regions = [" North", "North ", "Ｎｏｒｔｈ", "", "south", "south", "x", "East", "East", "West", "west ", "", "North"]
+    lines = [f"{line},{region}" for line, region in zip(ROWS.strip("\n").split("\n"), regions)]
+    path = tmp_path / "orders.csv"
+    write(path, HEADER.strip() + ",region\n" + "\n".join(lines) + "\n")
+    attributes = {"area": "region", "memo": "note", "order_number": "order"}
+    derived, kept = {}, {}
+    for text_readers in (False, True):
+        source = file_source(path, columns=COLUMNS, attributes=attributes)
+        with mock.patch.object(sources, "_plain_text_file", lambda *args: None) if text_readers else \
+                contextlib.nullcontext():
+            intake = load_source(source)
+        assert isinstance(intake.transactions, ibis.Table) != text_readers
+        assert isinstance(intake.attributes, ibis.Table) != text_readers
+        frame = intake.attributes.to_pandas() if not text_readers else intake.attributes
+        kept[text_readers] = frame.sort_values("source_row").reset_index(drop=True)
+        folder = tmp_path / f"run-{text_readers}"
+        clean_and_save(intake, folder, as_of=AS_OF, dimensions=("area", "memo"))
+        derived[text_readers] = pd.read_parquet(folder / "customers.parquet")
+    pd.testing.assert_frame_equal(kept[False], kept[True], check_dtype=False)
+    pd.testing.assert_frame_equal(derived[False], derived[True])
+    areas = kept[False].set_index("source_row")["area"]
+    assert areas[2] == areas[4] == "North" and pd.isna(areas[5])  # trimmed, full-width made ASCII, empty missing
+    assert kept[False].set_index("source_row")["order_number"][2] == "1"  # an id kept as a number, as its text
+    intake = load_source(file_source(path, columns=COLUMNS, attributes={"when": "day"}))
+    assert isinstance(intake.transactions, pd.DataFrame)
+
+
 def test_whole_number_ids_over_many_batches_are_read_by_the_engine(tmp_path):
     path = tmp_path / "orders.csv"
     lines = [f"{1000 + i % 5000},{i},2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00,{i % 50 + 1}.{i % 100:02d},"

@@ -21,8 +21,9 @@ scientific notation are text in the engine: cleaning refuses the rounded ones na
 and notes long ids that all end in zeros, as the text readers do (`segkit.intake.parsing`). The file
 is read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
 cannot hold as the text readers do: an amount derived from quantity and unit price written as text,
-column names that differ only in case, a file read with a preset or with transaction attributes, and
-one whose header is a system's export that a preset reads (its note is the text path's).
+column names that differ only in case, a file read with a preset, transaction attributes kept from a
+date or amount column, and one whose header is a system's export that a preset reads (its note is the
+text path's). The transaction attributes the params keep are loaded as text beside the transactions.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ RESERVED = {FILE_ROW, "segkit_content", "source_row"}
 _NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 _ID_COLUMNS = ("customer_id", "order_id")
 CONTENT = "segkit_content"
+_ATTRIBUTE = "segkit_attribute_"  # the names segkit gives the attribute columns it loads (`loaded_columns`)
 CHUNK_ROWS = 262_144  # records per insert (1M lines read in 1.8 s, 3.4 s in the reader's ~20,000: docs/benchmarks.md)
 _names = itertools.count()
 
@@ -114,7 +116,9 @@ def _load(con: ibis.BaseBackend, name: str, records, present: list[str], mapping
 
 
 def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, str], origin: str,
-                             key: str = "source.transactions", decimal: str = ".") -> tuple[ibis.Table, list[str]] | None:
+                             key: str = "source.transactions", decimal: str = ".",
+                             attributes: dict[str, str] | None = None
+                             ) -> tuple[ibis.Table, list[str], ibis.Table | None] | None:
     """The transactions of the text file `table` (a `TextTable`, not read yet) as a lazy table of
     `con` (an embedded DuckDB), under segkit's names as `typed_files.engine_transactions` gives
     them: source_row (the record's line in the file), the mapped columns (ordered_at a timestamp
@@ -122,8 +126,12 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     or text, labels text after the text fixes), `content` (a hash of the record's text, every column) and the text fixes' `fixes` and
     `raw_customer_id`.
 
-    Returns (table, the file's column names), or None when the file must be read by the text
-    readers (module docstring): an id not plainly written, an amount derived from text (a decimal
+    `attributes` (our name -> the file's column: the transaction attributes the params keep) are
+    loaded as text beside them and come back as a third table, source_row and each attribute
+    normalised as labels as `sources.row_attributes` normalises them (`typed_files.labels_fixed`).
+
+    Returns (table, the file's column names, the attributes or None), or None when the file must be
+    read by the text readers (module docstring): an id not plainly written, an amount derived from text (a decimal
     comma, `decimal` from `params.cleaning.decimal`, keeps every number column as text), the column
     map does not fit the header (the text path says so, with its hints), or the header is a
     preset's export. Raises the reader's DataError for a file it cannot read (encoding, a line with
@@ -145,10 +153,17 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
         batches.close()
         return None
     mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
-    if matching_preset(present) is not None or not _distinct_names(present, mapping):
-        batches.close()
+    attributes = dict(attributes or {})
+    typed = {theirs for ours, theirs in mapping.items() if ours in _AS_TEXT}  # their text would be the engine's
+    if (matching_preset(present) is not None or not _distinct_names(present, mapping)
+            or any(theirs not in present or theirs in typed for theirs in attributes.values())):
+        batches.close()  # the text path names a missing column
         return None
-    kinds = _kinds(first, mapping)
+    # the attribute columns not mapped already, loaded as text under names of their own
+    kept = {f"{_ATTRIBUTE}{i}": theirs for i, theirs in
+            enumerate(dict.fromkeys(t for t in attributes.values() if t not in mapping.values()))}
+    kinds = _kinds(first, mapping) | {name: "VARCHAR" for name in kept}
+    loaded_columns = {**mapping, **kept}
     if decimal != ".":  # "1.234" is a thousand there: the numbers are read from their text by cleaning
         if "amount" not in mapping:
             batches.close()
@@ -158,8 +173,8 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     derived = "amount" not in mapping
     records = itertools.chain([first], batches)
     while True:  # once more from the file's start when a column turns into text after rows went in
-        con.raw_sql(_create(name, mapping, kinds))
-        loaded = _load(con, name, records, present, mapping, kinds, derived)
+        con.raw_sql(_create(name, loaded_columns, kinds))
+        loaded = _load(con, name, records, present, loaded_columns, kinds, derived)
         if loaded == "done":
             break
         batches.close()
@@ -168,7 +183,15 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
             return None
         records = batches = table.batches()
     raw = con.table(name)
-    return in_segkit_terms(con, raw, mapping, raw[CONTENT]), present
+    kept_attributes = None
+    if attributes:
+        from segkit.intake.typed_files import labels_fixed
+
+        kept_attributes = labels_fixed(raw.select(source_row=(raw[FILE_ROW] + 1).cast("int64"),
+                                                  **{ours: raw[theirs].cast("string")  # an id kept as a number
+                                                     for ours, theirs in attributes.items()}),
+                                       list(attributes))
+    return in_segkit_terms(con, raw, mapping, raw[CONTENT]), present, kept_attributes
 
 
 def _distinct_names(present: list[str], mapping: dict[str, str]) -> bool:

@@ -249,18 +249,17 @@ def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = Non
 
 def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: str) -> Intake | None:
     """A CSV or TSV file read into the embedded engine batch by batch, when what segkit reads of it
-    is plainly written (`segkit.intake.plain_text`); None: read it as text (also when the params
-    keep transaction attributes, which the text path reads)."""
+    is plainly written (`segkit.intake.plain_text`), with the transaction attributes the params keep
+    as a table there; None: read it as text."""
     from segkit.intake.plain_text import engine_text_transactions
 
-    if spec.attributes:
-        return None
     table = text_table(path, spec, key, kind)
     con = connect()
-    found = engine_text_transactions(con, table, spec.columns, spec.path, key, decimal)
+    found = engine_text_transactions(con, table, spec.columns, spec.path, key, decimal, spec.attributes)
     if found is None:
         return None
-    return Intake(found[0], engine=con, origin=spec.path,
+    transactions, _, attributes = found
+    return Intake(transactions, engine=con, origin=spec.path, attributes=attributes,
                   reading={"kind": kind, "compression": compression_of(path), **text_reading(table)})
 
 
