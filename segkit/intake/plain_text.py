@@ -131,7 +131,8 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     normalised as labels as `sources.row_attributes` normalises them (`typed_files.labels_fixed`).
 
     Returns (table, the file's column names, the attributes or None), or None when the file must be
-    read by the text readers (module docstring): an id not plainly written, an amount derived from text (a decimal
+    read by the text readers (module docstring): an attribute kept from the date or an amount column
+    (or not in the file: the text path names it), an amount derived from text (a decimal
     comma, `decimal` from `params.cleaning.decimal`, keeps every number column as text), the column
     map does not fit the header (the text path says so, with its hints), or the header is a
     preset's export. Raises the reader's DataError for a file it cannot read (encoding, a line with
