@@ -459,6 +459,70 @@ def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row
     assert f"holds {1 if where == 'customer' else 2} values" in said[0]  # the ids, not the rows
 
 
+@pytest.mark.parametrize("written", ["1.2E+12\u200b", "１．２３４５７Ｅ＋１１", '="1.23457E+11"', "1.2E&#43;12"],
+                         ids=["invisible", "full-width", "formula", "entity"])
+def test_an_id_rounded_under_what_the_text_fixes_take_off_is_refused_by_both_readings(tmp_path, written):
+    """Both readings judge the ids as the text fixes read them: a rounded id behind an invisible
+    character, in full-width digits, in a formula's quotes or an HTML entity is a rounded id."""
+    from segkit.intake.parsing import RoundedIds
+
+    path = tmp_path / "orders.csv"
+    write(path, HEADER + ROWS.replace("C7,11,", f"C7,{written},"))
+    said = []
+    for text_readers in (False, True):
+        intake = read(path, text_readers)
+        with pytest.raises(RoundedIds) as refused:
+            clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+        said.append(str(refused.value))
+    assert said[0] == said[1] and "in row 13" in said[0]
+
+
+def test_long_ids_behind_what_the_text_fixes_take_off_and_the_notes_order_are_the_text_readers(tmp_path):
+    """20 long ids ending in zeros in full-width digits are noted by both readings; one long id that does
+    not end so, behind an invisible character, rules the note out for both; the note comes where the
+    text readers put it, before the amounts' decimal-mark note."""
+    path = tmp_path / "orders.csv"
+    wide = str.maketrans("0123456789", "０１２３４５６７８９")
+
+    def shop(ids) -> list[str]:
+        amounts = ['"5,50"' if i == 3 else "5" for i in range(len(ids))]  # a decimal comma: its own note
+        return [f"C{i % 7},{number},2024-0{1 + i % 9}-1{i % 10},{amount},Books,x\n"
+                for i, (number, amount) in enumerate(zip(ids, amounts))]
+
+    ids = [f"{345678901234570 + i}0000" for i in range(20)]
+    for body, noted in ((shop(ids), True), (shop([i.translate(wide) for i in ids]), True),
+                        (shop([*ids, "12345678901234\u200b56789"]), False)):
+        write(path, HEADER + "".join(body))
+        (engine_intake, engine), (_, text) = clean_both(path)
+        assert isinstance(engine_intake.transactions, ibis.Table)
+        assert engine.notes == text.notes
+        keys = [n["key"] for n in engine.notes]
+        assert ("long_ids_end_in_zeros" in keys) == noted
+        if noted:
+            assert keys.index("long_ids_end_in_zeros") < keys.index("decimal_mark_differs")
+
+
+def test_a_rounded_id_after_ten_thousand_exact_ones_is_found_and_counted(tmp_path):
+    """Scientific notation that stands for no more digits than it writes (1.00000E+05 is 100000) is no
+    rounded id; a rounded one after 10,000 such values is found, and the distinct rounded ids counted."""
+    from segkit.intake.parsing import RoundedIds
+
+    path = tmp_path / "orders.csv"
+    lines = [f"{i / 100_000 + 1:.5f}E+05,{i},2024-01-05,5,Books,x\n" for i in range(10_000)]
+    write(path, HEADER + "".join(lines) + "C1,1,2024-01-05,5,Books,x\n")
+    for text_readers in (False, True):  # exact: nothing refused
+        intake = read(path, text_readers)
+        clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    write(path, HEADER + "".join(lines) + "1.2E+12,1,2024-01-05,5,Books,x\n3.4E+12,2,2024-01-05,5,Books,x\n")
+    said = []
+    for text_readers in (False, True):
+        intake = read(path, text_readers)
+        with pytest.raises(RoundedIds) as refused:
+            clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+        said.append(str(refused.value))
+    assert said[0] == said[1] and "holds 2 values" in said[0] and "in row 10002" in said[0]
+
+
 def test_details_and_saved_quantities_read_as_the_text_readers_write_them(tmp_path):
     path = tmp_path / "lines.csv"
     write(path, "cust,day,qty,price,total\nA,2024-01-05,6,3.39,100.005\nA,2024-01-06,1,2.50,5\n")

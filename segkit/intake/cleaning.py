@@ -314,9 +314,8 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
             from segkit.intake.engine_parsing import parse_in_engine, raw_values
 
             originals = raw_values(transactions)
-            long_ids = long_ids_notes_in_engine(transactions, headers)  # said after the columns' notes, as `prepare` does
-            transactions, notes = parse_in_engine(con, transactions, rules, minor_unit, currency_code, headers)
-            notes = [*notes, *long_ids]
+            transactions, notes = parse_in_engine(con, transactions, rules, minor_unit, currency_code, headers,
+                                                  id_notes=long_ids_notes_in_engine(transactions, headers))
         return PreparedInput(transactions, con, originals, notes, not is_embedded(con), headers)
     con = con or connect()
     prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
@@ -674,10 +673,18 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     for column in ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price"):
         if column in present:
             refuse_odd_values(tx[column], column)
-    for column in ("customer_id", "order_id"):
-        if column in present:
-            refuse_rounded_ids(tx[column], column, (headers or transactions.attrs.get("columns", {})).get(column, column),
-                               tx["source_row"])
+    if headers is None:
+        headers = transactions.attrs.get("columns", {})  # the file's own names (`sources.to_canonical`)
+
+    def named(column: str) -> str:  # a column as the file names it
+        return headers.get(column, column)
+
+    def text_ids(column: str) -> bool:
+        return is_text(tx[column]) and not pd.api.types.is_object_dtype(tx[column].dtype)
+
+    for column in ("customer_id", "order_id"):  # cells (floats beyond 2**53) before they are read
+        if column in present and not text_ids(column):
+            refuse_rounded_ids(tx[column], column, named(column), tx["source_row"])
     parsed: dict[str, Parsed] = {}
     for column in present:
         if column == "ordered_at":
@@ -688,15 +695,15 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             parsed[column] = parse_id(tx[column])
         else:
             parsed[column] = parse_text(tx[column], labels=column in LABELS)
-    if headers is None:
-        headers = transactions.attrs.get("columns", {})  # the file's own names (`sources.to_canonical`)
-
-    def named(column: str) -> str:  # a column as the file names it
-        return headers.get(column, column)
-
+    # text ids as the text fixes read them (invisible characters, full width, a formula's or an entity's
+    # text: "1.2E+12\u200b" is a rounded id), as the engine judges them
+    for column in ("customer_id", "order_id"):
+        if column in present and text_ids(column):
+            refuse_rounded_ids(parsed[column].values, column, named(column), tx["source_row"])
     notes = [dict(one.note, column=named(column)) for column, one in parsed.items() if one.note is not None]
     for column in ("order_id", "customer_id"):  # long ids a spreadsheet may have rounded to 15 digits: said
-        note = long_ids_note(tx[column], column, named(column)) if column in present else None
+        note = long_ids_note(parsed[column].values, column, named(column)) if column in present and text_ids(column) \
+            else None
         notes += [note] if note else []
     if transactions.attrs.get("preset_hint"):  # the file's columns are a system's export, read without its preset
         from segkit.intake.presets import load_preset

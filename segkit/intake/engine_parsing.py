@@ -46,8 +46,8 @@ def raw_values(table: ibis.Table) -> ibis.Table | None:
 
 
 def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit: int = 2,
-                    currency_code: str | None = None, headers: dict[str, str] | None = None
-                    ) -> tuple[ibis.Table, list[dict]]:
+                    currency_code: str | None = None, headers: dict[str, str] | None = None,
+                    id_notes: list[dict] = ()) -> tuple[ibis.Table, list[dict]]:
     """`table` (the transactions in `con`, an embedded DuckDB, with source_row) with its text
     columns among ordered_at, amount, quantity and unit_price read as `prepare` reads a frame's:
     ordered_at a timestamp (`rules.day_first`, `rules.time_zone`), amount DECIMAL(18, minor_unit)
@@ -58,14 +58,15 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
 
     Returns the table and the notes of what the columns as a whole decided or showed (the day/month
     order, amounts in another currency than `currency_code`, a decimal mark other than the one stated),
-    with rows counted as `prepare` counts them. Raises ValueError when the amount is to be derived
+    with rows counted as `prepare` counts them; `id_notes` (the ids' notes, `parsing.long_ids_notes_in_engine`)
+    go where `prepare` says them, after the dates' order. Raises ValueError when the amount is to be derived
     (quantity × unit price, no amount column) from text: the intake reads such a file as text.
     """
     from segkit.intake.cleaning import other_currency_note, other_decimal_note
 
     columns = text_columns(table)
     if not columns:
-        return table, []
+        return table, list(id_notes)
     if "amount" not in table.columns:
         raise ValueError("an amount derived from quantity and unit price written as text is read by the text path")
     headers = headers or {}
@@ -106,7 +107,9 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
     # in the order `prepare` gives them: the dates' order, the currencies, the decimal marks
     order = [("order", "ordered_at"), ("currency", "amount"), ("currency", "unit_price"), ("decimal", "amount"),
              ("decimal", "quantity"), ("decimal", "unit_price")]
-    return read, [said[key] for key in order if said.get(key)]
+    notes = [said[key] for key in order if said.get(key)]
+    at = 1 if said.get(("order", "ordered_at")) else 0
+    return read, [*notes[:at], *id_notes, *notes[at:]]
 
 
 # a time of day on the 24-hour clock after one blank or a T, at the end of a date ("2024/1/5 10:07",

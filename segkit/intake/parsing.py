@@ -465,23 +465,24 @@ def refuse_rounded_ids_in_engine(table, headers: dict[str, str], in_file: bool =
     if not text:
         return
     pattern = _ROUNDED_ID.replace("\\s", "[ \\t]").replace("\\d", "[0-9]")  # the engines' regex dialects alike
-    # the regex only over the few values with a "+" (a substring search over the rest); the distinct ones
-    # matching it (a few) judged here as the text path judges them
+    # the regex only over the few values with a "+" (a substring search over the rest)
     table = table.filter(ibis.or_(*[table[c].contains("+") for c in text]))
-    numbered = "source_row" in table.columns  # a file's: the first row holding each is named
+    numbered = "source_row" in table.columns  # a file's: the first row holding one is named
     for column in text:
-        hits = table.filter(table[column].re_search(pattern).fill_null(False))
-        if numbered:
-            hits = hits.group_by(value=hits[column]).aggregate(row=hits.source_row.min()).order_by(["row", "value"])
-        else:
-            hits = hits.select(value=hits[column]).distinct().order_by("value")
-        found = hits.limit(10_000).to_pyarrow().to_pylist()
-        found = [one for one in found if _lost_digits(one["value"])]
-        if found:
-            _refuse_rounded(column, headers.get(column, column), np.ones(len(found), dtype=bool),
-                            pd.Series([one["value"] for one in found], dtype="string"),
-                            pd.Series([one["row"] for one in found]) if numbered else None, "notation", in_file,
-                            distinct=len({one["value"].strip() for one in found}))
+        value = table[column]
+        # `_lost_digits` in the engine: an exponent larger than the digits written after the mark
+        # (two digits at most, as the pattern allows: a longer one, never a hit, cannot overflow the cast)
+        exponent = value.re_extract(r"[eE]\+([0-9]{1,2})", 1).nullif("").cast("int64")
+        written = value.re_extract(r"[.,]([0-9]+)[eE]", 1).length()
+        hits = table.filter(value.re_search(pattern).fill_null(False) & (exponent > written).fill_null(False))
+        distinct = hits.aggregate(n=hits[column].strip().nunique()).to_pyarrow().column("n")[0].as_py()
+        if not distinct:
+            continue
+        first = (hits.select(value=hits[column], row=hits.source_row).order_by(["row", "value"]) if numbered else
+                 hits.select(value=hits[column]).order_by("value")).limit(1).to_pyarrow().to_pylist()[0]
+        _refuse_rounded(column, headers.get(column, column), np.ones(1, dtype=bool),
+                        pd.Series([first["value"]], dtype="string"),
+                        pd.Series([first["row"]]) if numbered else None, "notation", in_file, distinct=distinct)
 
 
 _ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",
