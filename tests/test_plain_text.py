@@ -437,16 +437,10 @@ def test_a_time_or_day_python_does_not_read_is_unreadable_in_the_engine_too(tmp_
     assert_same_notes_and_details(engine, text)
 
 
-@pytest.mark.parametrize("where", ["customer", "order"])
-def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row(tmp_path, where):
-    """Read in the engine (the ids are text there), refused by cleaning with the text readers' own
-    message: the first row, how many ids, and to export the file again with the column as Text."""
+def rounded_ids_refusals(path) -> list[str]:
+    """The RoundedIds message of each reading of `path` (the engine's, then the text readers'): both refuse."""
     from segkit.intake.parsing import RoundedIds
 
-    path = tmp_path / "orders.csv"
-    rows = ROWS.replace("C7,", "1.23457E+11,").replace("C8,", "1.23457E+11,") if where == "customer" else \
-        ROWS.replace("C7,11,", "C7,2.5E+17,").replace("C8,12,", "C8,3.1E+17,")
-    write(path, HEADER + rows)
     said = []
     for text_readers in (False, True):
         intake = read(path, text_readers)
@@ -454,6 +448,18 @@ def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row
         with pytest.raises(RoundedIds) as refused:
             clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
         said.append(str(refused.value))
+    return said
+
+
+@pytest.mark.parametrize("where", ["customer", "order"])
+def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row(tmp_path, where):
+    """Read in the engine (the ids are text there), refused by cleaning with the text readers' own
+    message: the first row, how many ids, and to export the file again with the column as Text."""
+    path = tmp_path / "orders.csv"
+    rows = ROWS.replace("C7,", "1.23457E+11,").replace("C8,", "1.23457E+11,") if where == "customer" else \
+        ROWS.replace("C7,11,", "C7,2.5E+17,").replace("C8,12,", "C8,3.1E+17,")
+    write(path, HEADER + rows)
+    said = rounded_ids_refusals(path)
     assert said[0] == said[1]
     assert "in row 13" in said[0] and "export the file again" in said[0]
     assert f"holds {1 if where == 'customer' else 2} values" in said[0]  # the ids, not the rows
@@ -464,16 +470,9 @@ def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row
 def test_an_id_rounded_under_what_the_text_fixes_take_off_is_refused_by_both_readings(tmp_path, written):
     """Both readings judge the ids as the text fixes read them: a rounded id behind an invisible
     character, in full-width digits, in a formula's quotes or an HTML entity is a rounded id."""
-    from segkit.intake.parsing import RoundedIds
-
     path = tmp_path / "orders.csv"
     write(path, HEADER + ROWS.replace("C7,11,", f"C7,{written},"))
-    said = []
-    for text_readers in (False, True):
-        intake = read(path, text_readers)
-        with pytest.raises(RoundedIds) as refused:
-            clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
-        said.append(str(refused.value))
+    said = rounded_ids_refusals(path)
     assert said[0] == said[1] and "in row 13" in said[0]
 
 
@@ -505,8 +504,6 @@ def test_long_ids_behind_what_the_text_fixes_take_off_and_the_notes_order_are_th
 def test_a_rounded_id_after_ten_thousand_exact_ones_is_found_and_counted(tmp_path):
     """Scientific notation that stands for no more digits than it writes (1.00000E+05 is 100000) is no
     rounded id; a rounded one after 10,000 such values is found, and the distinct rounded ids counted."""
-    from segkit.intake.parsing import RoundedIds
-
     path = tmp_path / "orders.csv"
     lines = [f"{i / 100_000 + 1:.5f}E+05,{i},2024-01-05,5,Books,x\n" for i in range(10_000)]
     write(path, HEADER + "".join(lines) + "C1,1,2024-01-05,5,Books,x\n")
@@ -514,12 +511,7 @@ def test_a_rounded_id_after_ten_thousand_exact_ones_is_found_and_counted(tmp_pat
         intake = read(path, text_readers)
         clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
     write(path, HEADER + "".join(lines) + "1.2E+12,1,2024-01-05,5,Books,x\n3.4E+12,2,2024-01-05,5,Books,x\n")
-    said = []
-    for text_readers in (False, True):
-        intake = read(path, text_readers)
-        with pytest.raises(RoundedIds) as refused:
-            clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
-        said.append(str(refused.value))
+    said = rounded_ids_refusals(path)
     assert said[0] == said[1] and "holds 2 values" in said[0] and "in row 10002" in said[0]
 
 
