@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import pytest
 import yaml
@@ -195,7 +196,9 @@ def test_taobao_order_report_in_gb18030(tmp_path):
         "小明tb": (2, 184.50, dt.date(2024, 7, 8)),
     }
     intake = load_source(load_params(params).source, params)
-    assert intake.transactions["order_id"].iloc[0] == "1987654321098765432"  # 19 digits, kept exactly
+    assert isinstance(intake.transactions, ibis.Table)  # read in place by the engine (issue 15)
+    orders = intake.transactions.order_by("source_row").order_id.to_pyarrow().to_pylist()
+    assert orders[0] == "1987654321098765432"  # 19 digits, kept exactly
 
 
 def test_salesforce_opportunities(tmp_path):

@@ -301,7 +301,7 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     file's text columns) read in the embedded engine as `prepare` reads them
     (`segkit.intake.engine_parsing`). Raises DataError for values that cannot be read as a whole
     (see `prepare`)."""
-    from segkit.intake.sources import connect, is_embedded, source_headers
+    from segkit.intake.sources import connect, is_embedded, source_headers, source_preset_hint
 
     rules = rules or Cleaning()
     headers = source_headers(transactions) if headers is None else dict(headers)
@@ -312,10 +312,14 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
         notes, originals = [], None
         if is_embedded(con):  # dates and amounts a file writes as text: read through their distinct values
             from segkit.intake.engine_parsing import parse_in_engine, raw_values
+            from segkit.intake.presets import AS_EXPORTED
 
             originals = raw_values(transactions)
+            hint = source_preset_hint(transactions)
+            transactions = transactions.drop(*[c for c in transactions.columns if c.startswith(AS_EXPORTED)])
+            said = [*long_ids_notes_in_engine(transactions, headers), *([preset_hint_note(hint)] if hint else [])]
             transactions, notes = parse_in_engine(con, transactions, rules, minor_unit, currency_code, headers,
-                                                  id_notes=long_ids_notes_in_engine(transactions, headers))
+                                                  id_notes=said)
         return PreparedInput(transactions, con, originals, notes, not is_embedded(con), headers)
     con = con or connect()
     prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
@@ -706,10 +710,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             else None
         notes += [note] if note else []
     if transactions.attrs.get("preset_hint"):  # the file's columns are a system's export, read without its preset
-        from segkit.intake.presets import load_preset
-
-        hint = load_preset(transactions.attrs["preset_hint"])
-        notes.append({"key": "preset_hint", "preset": hint.name, "system": {"en": hint.system, "zh": hint.system_zh}})
+        notes.append(preset_hint_note(transactions.attrs["preset_hint"]))
     for column in ("amount", "unit_price"):
         note = other_currency_note(parsed[column], tx[column], named(column),
                                    currency_code) if column in parsed else None
@@ -780,6 +781,14 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     if amount is not None:
         typed["amount"] = decimal_array(typed["amount"], minor_unit)
     return typed, originals, notes
+
+
+def preset_hint_note(name: str) -> dict:
+    """The note that a file's columns are the export of preset `name`'s system, read without the preset."""
+    from segkit.intake.presets import load_preset
+
+    preset = load_preset(name)
+    return {"key": "preset_hint", "preset": preset.name, "system": {"en": preset.system, "zh": preset.system_zh}}
 
 
 def other_currency_note(parsed: Parsed, written: pd.Series, column: str, currency_code: str | None,

@@ -37,12 +37,16 @@ def text_columns(table: ibis.Table) -> list[str]:
 
 
 def raw_values(table: ibis.Table) -> ibis.Table | None:
-    """The text of the columns `parse_in_engine` reads (`raw_<column>`, with source_row), for the
-    quarantine's values as given; None when there are none."""
-    columns = text_columns(table)
+    """The text of the columns `parse_in_engine` reads and of those a preset filled in from the
+    order's first line (`raw_<column>`, with source_row; the latter as exported, from their
+    `presets.AS_EXPORTED` columns), for the quarantine's values as given; None when there are none."""
+    from segkit.intake.presets import AS_EXPORTED
+
+    exported = {c.removeprefix(AS_EXPORTED): c for c in table.columns if c.startswith(AS_EXPORTED)}
+    columns = list(dict.fromkeys([*text_columns(table), *exported]))
     if not columns:
         return None
-    return table.select("source_row", **{f"raw_{c}": table[c] for c in columns})
+    return table.select("source_row", **{f"raw_{c}": table[exported.get(c, c)] for c in columns})
 
 
 def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit: int = 2,

@@ -21,9 +21,9 @@ scientific notation are text in the engine: cleaning refuses the rounded ones na
 and notes long ids that all end in zeros, as the text readers do (`segkit.intake.parsing`). The file
 is read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
 cannot hold as the text readers do: an amount derived from quantity and unit price written as text,
-column names that differ only in case, a file read with a preset, transaction attributes kept from a
-date or amount column, and one whose header is a system's export that a preset reads (its note is the
-text path's). The transaction attributes the params keep are loaded as text beside the transactions.
+column names that differ only in case, and transaction attributes kept from a date or amount column.
+The transaction attributes the params keep are loaded as text beside the transactions; a file read
+with a preset gets the preset's reading of its rows in the engine (`segkit.intake.preset_rows`).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def _load(con: ibis.BaseBackend, name: str, records, present: list[str], mapping
 
 def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, str], origin: str,
                              key: str = "source.transactions", decimal: str = ".",
-                             attributes: dict[str, str] | None = None
+                             attributes: dict[str, str] | None = None, preset: str | None = None
                              ) -> tuple[ibis.Table, list[str], ibis.Table | None] | None:
     """The transactions of the text file `table` (a `TextTable`, not read yet) as a lazy table of
     `con` (an embedded DuckDB), under segkit's names as `typed_files.engine_transactions` gives
@@ -134,12 +134,11 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     read by the text readers (module docstring): an attribute kept from the date or an amount column
     (or not in the file: the text path names it), an amount derived from text (a decimal
     comma, `decimal` from `params.cleaning.decimal`, keeps every number column as text), the column
-    map does not fit the header (the text path says so, with its hints), or the header is a
-    preset's export. Raises the reader's DataError for a file it cannot read (encoding, a line with
+    map does not fit the header (the text path says so, with its hints). `preset` (`source.preset`)
+    reads the rows as its system meant them (`typed_files.in_segkit_terms`). Raises the reader's DataError for a file it cannot read (encoding, a line with
     extra values, a header naming a column twice).
     """
     from segkit.errors import DataError
-    from segkit.intake.presets import matching_preset
     from segkit.intake.sources import mapped_columns
 
     batches = table.batches()
@@ -156,7 +155,7 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
     attributes = dict(attributes or {})
     typed = {theirs for ours, theirs in mapping.items() if ours in _AS_TEXT}  # their text would be the engine's
-    if (matching_preset(present) is not None or not _distinct_names(present, mapping)
+    if (not _distinct_names(present, mapping)
             or any(theirs not in present or theirs in typed for theirs in attributes.values())):
         batches.close()  # the text path names a missing column
         return None
@@ -192,7 +191,7 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
                                                   **{ours: raw[theirs].cast("string")  # an id kept as a number
                                                      for ours, theirs in attributes.items()}),
                                        list(attributes))
-    return in_segkit_terms(con, raw, mapping, raw[CONTENT]), present, kept_attributes
+    return in_segkit_terms(con, raw, mapping, raw[CONTENT], preset=preset, header=present), present, kept_attributes
 
 
 def _distinct_names(present: list[str], mapping: dict[str, str]) -> bool:

@@ -186,8 +186,10 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
         return Intake(_with_source_row(load_cdnow()), origin="cdnow")
     if source.kind == "file":
         spec = source.transactions
+        from segkit.intake.preset_rows import engine_reads
+
         with _header_row_hint(spec, "source.transactions"):
-            typed = _typed_file(spec, decimal, time_zone) if source.preset is None else None
+            typed = _typed_file(spec, decimal, time_zone, source.preset) if engine_reads(source.preset) else None
         if typed is not None:
             tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
                       if getattr(source, name) is not None}
@@ -218,22 +220,24 @@ def is_embedded(con: ibis.BaseBackend | None) -> bool:
     return con is None or getattr(con, "name", None) == "duckdb"
 
 
-def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = None) -> Intake | None:
+def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = None,
+                preset: str | None = None) -> Intake | None:
     """A Parquet or DuckDB file read in place by the embedded engine (`segkit.intake.typed_files`;
     its timestamps with a time zone converted to `time_zone`),
     a plainly written CSV or TSV file read into it (`segkit.intake.plain_text`), or None when it
-    must be read as text (compressed Parquet, a column segkit reads not typed or not plain)."""
+    must be read as text (compressed Parquet, a column segkit reads not typed or not plain); the
+    rows read as `preset` (`source.preset`) says its system meant them (`segkit.intake.preset_rows`)."""
     from segkit.intake.typed_files import engine_transactions
 
     key = "source.transactions"
     path = _existing_file(spec, key)
     kind = file_kind(spec, key)
     if kind in ("csv", "tsv"):
-        return _plain_text_file(spec, path, kind, key, decimal)
+        return _plain_text_file(spec, path, kind, key, decimal, preset)
     if kind not in ("parquet", "duckdb") or compression_of(path):
         return None
     con = connect()
-    found = engine_transactions(con, path, kind, spec.columns, spec.path, spec.table, key, time_zone)
+    found = engine_transactions(con, path, kind, spec.columns, spec.path, spec.table, key, time_zone, preset)
     if found is None:
         return None
     transactions, present = found
@@ -247,7 +251,8 @@ def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = Non
                   attributes=attributes)
 
 
-def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: str) -> Intake | None:
+def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: str,
+                     preset: str | None = None) -> Intake | None:
     """A CSV or TSV file read into the embedded engine batch by batch, when what segkit reads of it
     is plainly written (`segkit.intake.plain_text`), with the transaction attributes the params keep
     as a table there; None: read it as text."""
@@ -255,7 +260,7 @@ def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: 
 
     table = text_table(path, spec, key, kind)
     con = connect()
-    found = engine_text_transactions(con, table, spec.columns, spec.path, key, decimal, spec.attributes)
+    found = engine_text_transactions(con, table, spec.columns, spec.path, key, decimal, spec.attributes, preset)
     if found is None:
         return None
     transactions, _, attributes = found
@@ -728,13 +733,29 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
 # file read in place, a database table, Spark), as `attrs["columns"]` holds it for a frame: an Ibis
 # table has no attrs, so the names are kept here, by the table's expression, while the table lives.
 _HEADERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PRESET_HINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def with_headers(table: ibis.Table, headers: dict[str, str]) -> ibis.Table:
+def with_headers(table: ibis.Table, headers: dict[str, str], preset_hint: str | None = None) -> ibis.Table:
     """`table` (segkit's columns, in an engine), known from now on to hold the source's columns
-    `headers` (segkit's name -> the file's or the table's own name): see `source_headers`."""
+    `headers` (segkit's name -> the file's or the table's own name): see `source_headers`; and, with
+    `preset_hint`, to be a file whose columns are that preset's export, read without it (`source_preset_hint`)."""
     _HEADERS[table.op()] = dict(headers)
+    if preset_hint is not None:
+        _PRESET_HINTS[table.op()] = preset_hint
     return table
+
+
+def source_preset_hint(transactions: pd.DataFrame | ibis.Table) -> str | None:
+    """The preset whose export the transactions' file is, where it was read without a preset
+    (`presets.matching_preset`; for cleaning's note), else None: `attrs["preset_hint"]` of a frame,
+    or what `with_headers` recorded for a table in an engine."""
+    if isinstance(transactions, pd.DataFrame):
+        return transactions.attrs.get("preset_hint")
+    try:
+        return _PRESET_HINTS.get(transactions.op())
+    except (AttributeError, TypeError):
+        return None
 
 
 def source_headers(transactions: pd.DataFrame | ibis.Table) -> dict[str, str]:

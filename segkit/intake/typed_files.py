@@ -52,7 +52,8 @@ FILE_ROW = "segkit_file_row"  # a row's 0-based position in the file
 
 def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: dict[str, str], origin: str,
                         table_name: str | None = None, key: str = "source.transactions",
-                        time_zone: str | None = None) -> tuple[ibis.Table, list[str]] | None:
+                        time_zone: str | None = None, preset: str | None = None
+                        ) -> tuple[ibis.Table, list[str]] | None:
     """The transactions of a Parquet file or a DuckDB file's table as a lazy table in `con` (an
     embedded DuckDB), under segkit's names: source_row (the row's 1-based position in the file),
     customer_id and the other mapped columns (ids and labels as text, after the text fixes, or ids
@@ -63,6 +64,7 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
 
     `time_zone` (`cleaning.time_zone`, an IANA name) is the zone timestamps with a time zone are
     converted to; without one they are read as the wall time in the zone they were written in.
+    `preset` (`source.preset`) reads the rows as its system meant them (`in_segkit_terms`).
 
     Returns (table, names of the file's columns), or None when a column segkit reads is not typed as
     it needs (the file is then read as text). Raises DataError for a mapped column that is not in
@@ -87,17 +89,28 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     anything = ibis.or_(*[raw[c].notnull() for c in present])
     raw = raw.filter(anything)
     content = ibis.struct({f"c{i}": raw[c] for i, c in enumerate(present)}).hash()
-    return in_segkit_terms(con, raw, mapping, content, zones), present
+    return in_segkit_terms(con, raw, mapping, content, zones, preset, present), present
 
 
 def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, str], content: ibis.Value,
-                    zones: tuple[str, str | None] | None = None) -> ibis.Table:
+                    zones: tuple[str, str | None] | None = None, preset: str | None = None,
+                    header: list[str] = ()) -> ibis.Table:
     """`raw` (a file's rows in `con`, typed as `_typed_enough` asks, with FILE_ROW) under segkit's
     names, with `content` (the row's hash), the text fixes applied to its text columns and the
     file's own column names recorded (`sources.with_headers`). `zones` (the zone ordered_at was
-    written in, the zone to convert it to or None) where ordered_at has a time zone (`_zones`)."""
+    written in, the zone to convert it to or None) where ordered_at has a time zone (`_zones`).
+
+    `preset` (`source.preset`) reads the rows as its system meant them (`preset_rows.read_order_fields`:
+    the order fields filled in, fix `filled_from_order`, their values as exported kept as
+    `_as_exported_<column>` for the quarantine); without one, a file whose columns (`header`: its column
+    names) are a system's export is recorded as such, for cleaning's note (`sources.with_headers`)."""
+    from segkit.intake.preset_rows import read_order_fields
+    from segkit.intake.presets import AS_EXPORTED, matching_preset
+
     from segkit.intake.sources import with_headers
 
+    read = read_order_fields(raw, mapping, preset, content, FILE_ROW)
+    raw, content = read.table, read.content
     present = [c for c in raw.columns if c != FILE_ROW]
     used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
     values = {"source_row": (raw[FILE_ROW] + 1).cast("int64")}
@@ -118,12 +131,16 @@ def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, s
             values[ours] = column.cast("string")
     if "amount" not in values and "quantity" in values and "unit_price" in values:  # the line's amount, exact
         values["amount"] = _product(values["quantity"], values["unit_price"])
-    table = raw.select(**values, content=content, **{f"_flag_{name}": flag for name, flag in flags.items()})
+    if read.filled is not None:
+        flags["filled_from_order"] = read.filled
+    exported = {f"{AS_EXPORTED}{ours}": value for ours, value in read.exported.items()}
+    table = raw.select(**values, content=content, **exported, **{f"_flag_{name}": flag for name, flag in flags.items()})
     # a whole number written as text ("-?[0-9]+") is never changed by a text fix: only the text columns are read
     texts = [ours for ours, column in used.items() if ours in _TEXT_COLUMNS and column.type().is_string()]
     # the file's own column names, for the details and notes that name a column (`sources.source_headers`)
     headers = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
-    return with_headers(_with_text_fixes(con, table, texts, list(flags)), headers)
+    hint = matching_preset(list(header)) if preset is None and header else None
+    return with_headers(_with_text_fixes(con, table, texts, list(flags)), headers, preset_hint=hint)
 
 
 def _product(quantity: ibis.NumericValue, price: ibis.NumericValue) -> ibis.NumericValue:
