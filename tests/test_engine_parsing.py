@@ -130,9 +130,41 @@ def test_the_quarantine_keeps_the_text_of_the_columns_read_in_the_engine():
     assert raw_values(typed) is None
 
 
-def test_an_amount_derived_from_text_is_refused_here():
+QUANTITIES = st.one_of(st.none(), st.integers(-3, 10 ** 6).map(str),
+                       st.sampled_from(["2.5", "1,000", "x", "", "1e300", " 3 ", "３", "0"]))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(QUANTITIES, AMOUNTS), min_size=1, max_size=40), st.sampled_from([".", ","]))
+def test_an_amount_derived_from_text_is_derived_as_prepare_derives_it(lines, decimal):
+    """No amount column: quantity × unit price from their text, exact, through each distinct pair."""
+    rules = Cleaning(decimal=decimal, max_amount=1e9)
+    headers = {"quantity": "Menge", "unit_price": "Preis"}
+    frame = pd.DataFrame({"source_row": range(2, len(lines) + 2), "customer_id": "C1", "ordered_at": "2024-01-05",
+                          "quantity": pd.Series([q for q, _ in lines], dtype="string"),
+                          "unit_price": pd.Series([p for _, p in lines], dtype="string")})
     con = connect()
-    table = con.create_table("tx", pd.DataFrame({"source_row": [2], "ordered_at": ["2024/1/5"], "quantity": ["2"],
-                                                 "unit_price": ["¥3"]}), overwrite=True)
+    table = con.create_table("tx", frame.astype({"source_row": "int64", "customer_id": "string",
+                                                 "ordered_at": "string"}), overwrite=True)
+    parsed, notes = parse_in_engine(con, table, rules, 2, "USD", headers)
+    ours = parsed.order_by("source_row").to_pyarrow().to_pandas()
+    theirs, _, expected = prepare(frame, decimal=decimal, minor_unit=2, max_amount=rules.max_amount,
+                                  currency_code="USD", headers=headers)
+    assert_alike(ours, theirs)
+    for column in ("quantity", "unit_price"):
+        assert ours[column].tolist() == pytest.approx(theirs[column].tolist(), nan_ok=True), column
+    assert notes == expected
+
+
+def test_an_implausible_product_names_both_parts_and_one_part_as_text_is_refused():
+    con = connect()
+    rows = pd.DataFrame({"source_row": [2, 3, 4], "ordered_at": ["2024/1/5"] * 3, "quantity": ["2", "1e300", "3"],
+                         "unit_price": ["¥3.005", "1e300", "x"]})
+    table = con.create_table("tx", rows, overwrite=True)
+    parsed = parse_in_engine(con, table, Cleaning())[0].order_by("source_row").to_pyarrow().to_pandas()
+    assert [float(v) if v is not None else None for v in parsed["amount"]] == [6.01, None, None]
+    assert parsed["problem_rule"].fillna("").tolist() == ["", "implausible_amount", "unreadable_amount"]
+    assert parsed["detail"][1].startswith("quantity × unit_price 1e300 × 1e300 is above cleaning.max_amount")
+    one_typed = con.create_table("tx2", rows.assign(quantity=[2, 1, 3]), overwrite=True)
     with pytest.raises(ValueError, match="derived"):
-        parse_in_engine(con, table, Cleaning())
+        parse_in_engine(con, one_typed, Cleaning())

@@ -1,7 +1,7 @@
 """CSV and TSV files are read into the engine batch by batch, never as a pandas frame (issue 15), and
 clean exactly as the text readers clean them: plainly written dates and amounts typed as they load,
 the others kept as text and read by cleaning through their distinct values (`engine_parsing`); ids
-of 16 digits or more, names the engine cannot keep apart and an amount derived from text send the
+of 16 digits or more are text there; names the engine cannot keep apart send the
 file to the text readers, whose reading is then the one used."""
 
 import contextlib
@@ -130,11 +130,60 @@ def test_quantity_times_unit_price_is_exact_without_an_amount_column(tmp_path):
     assert amounts.to_dict() == {2: 7.65, 3: 1_234_500_000.0, 5: 0.01}  # 0.005 rounds away from zero
 
 
-def clean_both_columns(path, columns):
+LINES = ("cust,day,qty,price\nA,2024-01-05,3,¥2.55\nA,2024-01-06,1000000,\"1,234.5\"\nB,2024-01-07,-1,0.015\n"
+         "B,2024-01-08,2,0.0025\nC,2024-01-09,x,3\nC,2024-01-10,2,\nD,2024-01-11,1e300,1e300\nD,2024-01-12,3,1e10\n"
+         "E,2024-01-13,2.5,US$ 2.5\nE,2024-01-14,３,(1.00)\n")
+
+
+def test_an_amount_derived_from_quantity_and_unit_price_written_as_text_is_derived_in_the_engine(tmp_path):
+    # a currency sign, a thousands separator, a part that is not a number, a missing one, a product too
+    # large to be a line, a full-width quantity, a price in brackets: both parts kept as text, the
+    # product derived by cleaning through each distinct pair, as the text readers derive it
+    path = tmp_path / "lines.csv"
+    write(path, LINES)
+    columns = {"customer_id": "cust", "ordered_at": "day", "quantity": "qty", "unit_price": "price"}
+    (engine_intake, engine), (_, text) = clean_both_columns(path, columns, Cleaning(max_amount=1e10))
+    schema = engine_intake.transactions.schema()
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert schema["quantity"].is_string() and schema["unit_price"].is_string() and "amount" not in schema
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
+    amounts = engine.clean.set_index("source_row")["amount"].astype(float).to_dict()
+    assert amounts == {2: 7.65, 3: 1_234_500_000.0, 5: 0.01, 10: 6.25}  # 2 × 0.0025 rounds away from zero
+    aside = engine.quarantine.set_index("source_row")
+    assert aside.loc[9, "detail"].startswith("qty × price 3 × 1e10 is above cleaning.max_amount 1e+10")
+    # the same lines as a Parquet file of text columns: read in place, derived alike (its rows one lower)
+    cells = [line.split(",") for line in LINES.replace('"1,234.5"', "1234.5").splitlines()]
+    frame = pd.DataFrame([[c or None for c in row] for row in cells[1:]], columns=cells[0])
+    frame.to_parquet(tmp_path / "lines.parquet", index=False)
+    parquet = load_source(file_source(tmp_path / "lines.parquet", columns=columns))
+    assert isinstance(parquet.transactions, ibis.Table) and parquet.transactions.schema()["quantity"].is_string()
+    from_parquet = clean_transactions(parquet.engine, parquet.transactions, as_of=AS_OF, rules=Cleaning(max_amount=1e10))
+    assert {row - 1: amount for row, amount in amounts.items()} == \
+        from_parquet.clean.set_index("source_row")["amount"].astype(float).to_dict()
+    assert dict(zip(from_parquet.quarantine.source_row + 1, from_parquet.quarantine.reason)) == \
+        dict(zip(engine.quarantine.source_row, engine.quarantine.reason))
+    # the same lines below 2,000 plain ones: the engine's chunks typed the parts, then read the file again
+    plain = "".join(f"P{i},2024-02-{1 + i % 28:02d},{1 + i % 4},{i % 90 + 1}.25\n" for i in range(2000))
+    write(path, LINES.replace("cust,day,qty,price\n", "cust,day,qty,price\n" + plain))
+    with small_chunks() as readings, sliced_batches(500):
+        (engine_intake, engine), (_, text) = clean_both_columns(path, columns, Cleaning(max_amount=1e10))
+    assert readings == [2, 1] and engine_intake.transactions.schema()["quantity"].is_string()
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
+    # a decimal comma keeps both parts as text from the start
+    write(path, "cust,day,qty,price\nA,2024-01-05,3,\"2,55\"\nB,2024-01-07,2,\"1.000,5\"\n")
+    (engine_intake, engine), (_, text) = clean_both_columns(path, columns, Cleaning(decimal=","))
+    assert isinstance(engine_intake.transactions, ibis.Table)
+    assert_same(engine, text)
+    assert engine.clean["amount"].astype(float).tolist() == [7.65, 2001.0]
+
+
+def clean_both_columns(path, columns, rules=None):
     found = []
     for text_readers in (False, True):
-        intake = read(path, text_readers, columns=columns)
-        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+        intake = read(path, text_readers, columns=columns, **({"decimal": rules.decimal} if rules else {}))
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=rules or Cleaning())
         assert_every_row_accounted(result, intake.transactions)
         found.append((intake, result))
     return found
@@ -174,6 +223,22 @@ def small_chunks(rows: int = 1_000):
     with mock.patch.object(plain_text, "CHUNK_ROWS", rows), mock.patch.object(TextTable, "batches", counted), \
             mock.patch(f"{__name__}.load_source", load):
         yield readings
+
+
+@contextlib.contextmanager
+def sliced_batches(rows: int):
+    """The text reader's batches (whatever patches them already) cut into `rows` records each, so
+    that a file of a few thousand lines spans several of the engine's chunks (`small_chunks`)."""
+    from segkit.intake.textfiles import TextTable
+
+    reader = TextTable.batches
+
+    def sliced(self):
+        for batch in reader(self):
+            yield from (batch.slice(start, rows) for start in range(0, batch.num_rows, rows))
+
+    with mock.patch.object(TextTable, "batches", sliced):
+        yield
 
 
 def with_rows(values: list[str], date: str | None = None, amount: str = "5") -> str:

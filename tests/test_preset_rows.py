@@ -21,9 +21,8 @@ import segkit.intake.sources as sources
 from ledger_check import assert_every_row_accounted
 from segkit.intake.cleaning import clean_transactions
 from segkit.intake.sources import load_source
-from segkit.intake.textfiles import TextTable
 from segkit.params import load_params
-from test_plain_text import AS_OF, assert_same, assert_same_notes_and_details
+from test_plain_text import AS_OF, assert_same, assert_same_notes_and_details, sliced_batches
 from test_presets import SHOPIFY_HEADER, TAOBAO_HEADER, shopify_rows
 
 FIRST = {"Name": "#2001", "Email": "ann@example.com", "Financial Status": "paid", "Total": "142.00",
@@ -141,14 +140,8 @@ def test_an_export_spanning_several_chunks_fills_orders_across_them(tmp_path):
         inserts.append(args[2].num_rows)
         return original(*args)
 
-    reader = TextTable.batches
-
-    def small(self):  # the reader's batches cut into 500 records each
-        for batch in reader(self):
-            yield from (batch.slice(start, 500) for start in range(0, batch.num_rows, 500))
-
     with mock.patch.object(plain_text, "CHUNK_ROWS", 500), mock.patch.object(plain_text, "_insert", counted), \
-            mock.patch.object(TextTable, "batches", small):
+            sliced_batches(500):
         (engine_intake, engine), (text_intake, text) = clean_both(params)
     assert len(inserts) >= 10 and sum(inserts) == len(rows) + 900
     assert_read_alike(engine_intake, engine, text_intake, text)

@@ -63,16 +63,23 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
     Returns the table and the notes of what the columns as a whole decided or showed (the day/month
     order, amounts in another currency than `currency_code`, a decimal mark other than the one stated),
     with rows counted as `prepare` counts them; `id_notes` (the ids' notes, `parsing.long_ids_notes_in_engine`)
-    go where `prepare` says them, after the dates' order. Raises ValueError when the amount is to be derived
-    (quantity × unit price, no amount column) from text: the intake reads such a file as text.
+    go where `prepare` says them, after the dates' order.
+
+    Without an amount column, the amount is derived from quantity and unit price written as text
+    (both text columns here): each distinct pair of the two as written gets the exact product,
+    rounded once to DECIMAL(18, minor_unit), as `prepare` derives it (a part that cannot be read is
+    `unreadable_amount`; a product above `rules.max_amount` is `implausible_amount`, its detail
+    naming both columns and values). Raises ValueError when only one of the two parts is text (the
+    intake reads such a file as text).
     """
     from segkit.intake.cleaning import other_currency_note, other_decimal_note
 
     columns = text_columns(table)
     if not columns:
         return table, list(id_notes)
-    if "amount" not in table.columns:
-        raise ValueError("an amount derived from quantity and unit price written as text is read by the text path")
+    derived = "amount" not in table.columns
+    if derived and not {"quantity", "unit_price"} <= set(columns):
+        raise ValueError("an amount derived from quantity and unit price, one of them text, is read by the text path")
     headers = headers or {}
 
     def named(column: str) -> str:
@@ -98,12 +105,15 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
             said["order", column] = dict(parsed.note, column=named(column))
         bad = parsed.unreadable()
         lookup["fixes"] = fixes_per_row([parsed], text.index).replace("", None).to_numpy()
-        lookup["rule"] = pd.Series(_UNREADABLE[column], index=text.index, dtype="string").where(bad).to_numpy()
+        rule = "unreadable_amount" if derived and column == "quantity" else _UNREADABLE[column]  # a part of the amount
+        lookup["rule"] = pd.Series(rule, index=text.index, dtype="string").where(bad).to_numpy()
         lookup["problem"] = (" " + parsed.problem).where(bad).to_numpy() if parsed.problem is not None else None
         if column == "amount":
             lookup = _exact(lookup, text, parsed, bad, rules.max_amount, minor_unit)
         lookup.insert(0, "key", text.to_numpy())
         found[column] = lookup
+    if derived:
+        found["amount"] = _derived_amounts(table, rules, minor_unit, named)
     # kept once in the engine: the rules' dozen queries then read the values, not the reading again
     # (the dates' keys are worked out again there: as fast as keeping them in a table of their own)
     dated = _date_keys(table, "ordered_at") if "ordered_at" in found else table
@@ -192,12 +202,43 @@ def _exact(lookup: pd.DataFrame, text: pd.Series, parsed: Parsed, bad: pd.Series
     return out
 
 
+def _derived_amounts(table: ibis.Table, rules, minor_unit: int, named) -> pd.DataFrame:
+    """The amount of each distinct pair of quantity and unit price as written (both there), as
+    `prepare` derives it (`cleaning._exact_amounts`): `key` and `key_price` (the two texts), `value`
+    (the exact product rounded once, DECIMAL(18, minor_unit); missing where a part cannot be read or
+    the product is implausible), no fixes or rule of its own (a part's are its column's), and the
+    `late_rule` and `late_problem` (the whole detail, both columns named) of an implausible product."""
+    from segkit.intake.cleaning import _exact_amounts
+
+    both = table.filter(table.quantity.notnull() & table.unit_price.notnull())
+    pairs = both.group_by(key=both.quantity, key_price=both.unit_price).aggregate(first=both.source_row.min())
+    pairs = pairs.order_by("first").to_pyarrow().to_pandas(types_mapper={pa.string(): pd.StringDtype(),
+                                                                         pa.large_string(): pd.StringDtype()}.get)
+    quantity, price = pairs["key"].reset_index(drop=True), pairs["key_price"].reset_index(drop=True)
+    parsed = {"quantity": parse_amount(quantity, decimal=rules.decimal),
+              "unit_price": parse_amount(price, decimal=rules.decimal)}
+    written = pd.DataFrame({"quantity": quantity, "unit_price": price})
+    units, _, implausible, words = _exact_amounts(written, parsed, True, minor_unit, rules.max_amount, named)
+    bad = parsed["quantity"].unreadable() | parsed["unit_price"].unreadable()
+    late = implausible & ~bad
+    limit = f"cleaning.max_amount {rules.max_amount:g}"
+    lookup = pd.DataFrame({"key": quantity, "key_price": price})
+    lookup.insert(0, "value", decimal_array(units.where(~implausible.to_numpy()), minor_unit).array)
+    lookup["fixes"] = None
+    lookup["rule"] = pd.Series(pd.NA, index=quantity.index, dtype="string")
+    lookup["problem"] = pd.Series(pd.NA, index=quantity.index, dtype="string")
+    lookup["late_rule"] = pd.Series("implausible_amount", index=quantity.index, dtype="string").where(late)
+    lookup["late_problem"] = (words(late) + f" is above {limit} in size: an implausible line, never summed").where(late)
+    return lookup
+
+
 def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFrame], named) -> ibis.Table:
     """`table` (with `_key` and `_seconds` where a date is read, `_date_keys`) with each column of `found` replaced by its lookup's values (joined on the key it was
     read by: the text as it came, or a date's key, `_date_keys`), the lookups' fixes merged into
     `fixes`, and `problem_rule` and `detail` (the column as `named` gives it, the value as written,
     the problem)."""
-    raw = {column: table[column] for column in found}
+    derived = "amount" in found and "amount" not in table.columns  # quantity × unit price, by the pair as written
+    raw = {column: table[column] for column in found if column in table.columns}
     found, fix_codes = _coded_fixes(found)
     if "ordered_at" in found:  # `table` has the dates' keys (`_date_keys`)
         table = table.rename(_ordered_at_text="_key")
@@ -206,8 +247,11 @@ def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFr
         text = {c: lookup[c].astype("string") for c in lookup.columns if c not in ("value", "fix_code")}  # typed when all missing
         arrow = pa.Table.from_pandas(lookup.assign(**text), preserve_index=False)
         looked = con.create_table(name, arrow, temp=True).rename(**{f"_{column}_{c}": c for c in lookup.columns})
-        key = table._ordered_at_text if column == "ordered_at" else table[column]
-        joined = table.left_join(looked, key == looked[f"_{column}_key"])
+        if column == "amount" and derived:
+            on = (table.quantity == looked._amount_key) & (table.unit_price == looked._amount_key_price)
+        else:
+            on = (table._ordered_at_text if column == "ordered_at" else table[column]) == looked[f"_{column}_key"]
+        joined = table.left_join(looked, on)
         table = joined.select(*joined.columns)
     parts = {column: {c: table[f"_{column}_{c}"] for c in lookup.columns} for column, lookup in found.items()}
     given = {column: table[column] for column in raw}
@@ -226,9 +270,10 @@ def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFr
     fixes = table._fixes_merged
     if "fixes" in table.columns:  # the text fixes of ids and labels: merged where a row has one
         fixes = ibis.ifelse(table.fixes.fill_null("") == "", fixes, merged_fixes([table.fixes, fixes]))
-    said = [(parts[c]["rule"], detail(c, parts[c]["problem"])) for c in TEXT_READ if c in parts]
-    if "amount" in parts:
-        said.append((parts["amount"]["late_rule"], detail("amount", parts["amount"]["late_problem"])))
+    said = [(parts[c]["rule"], detail(c, parts[c]["problem"])) for c in TEXT_READ if c in parts and c in given]
+    if "amount" in parts:  # a derived amount's detail names both its parts, written whole in the lookup
+        late = parts["amount"]["late_problem"] if derived else detail("amount", parts["amount"]["late_problem"])
+        said.append((parts["amount"]["late_rule"], late))
     problem = ibis.coalesce(*[r for r, _ in said]) if len(said) > 1 else said[0][0]
     details = ibis.cases(*[(r.notnull(), d) for r, d in said], else_=ibis.null(str))
     values = {c: parts[c]["value"] for c in parts}

@@ -20,8 +20,10 @@ digits or more (order numbers of Chinese marketplaces run to 18-19) and ids a sp
 scientific notation are text in the engine: cleaning refuses the rounded ones naming their first row,
 and notes long ids that all end in zeros, as the text readers do (`segkit.intake.parsing`). The file
 is read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
-cannot hold as the text readers do: an amount derived from quantity and unit price written as text,
-column names that differ only in case, and transaction attributes kept from a date or amount column.
+cannot hold as the text readers do: column names that differ only in case, and transaction
+attributes kept from a date or amount column. An amount derived from quantity and unit price is
+their exact product where both are plainly written, else both are kept as text and cleaning derives
+it from their text (`segkit.intake.engine_parsing`).
 The transaction attributes the params keep are loaded as text beside the transactions; a file read
 with a preset gets the preset's reading of its rows in the engine (`segkit.intake.preset_rows`).
 """
@@ -75,11 +77,14 @@ _AS_TEXT = ("ordered_at", *_NUMBER_COLUMNS)
 def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict[str, str], kinds: dict[str, str],
              derived: bool, alter: bool = True) -> bool:
     """Keep the table's `columns` as text from now on (`kinds`; the table's columns too where `alter`:
-    it holds no rows yet); False where the file must go to the text readers instead: a number column
-    when the amount is derived from quantity and unit price, or a column already text."""
+    it holds no rows yet); both parts of an amount derived from quantity and unit price when one of
+    them is (cleaning derives it from their text). False where the file must go to the text readers
+    instead: a column already text."""
+    if derived and any(ours in _NUMBER_COLUMNS for ours in columns):
+        columns = list(dict.fromkeys([*columns, *(c for c in _NUMBER_COLUMNS if c in mapping and kinds[c] != "VARCHAR")]))
     changed = False
     for ours in columns:
-        if kinds[ours] == "VARCHAR" or (ours in _NUMBER_COLUMNS and derived):
+        if kinds[ours] == "VARCHAR":
             return False
         if ours not in _AS_TEXT and not (ours in _ID_COLUMNS and kinds[ours] == "BIGINT"):
             return False
@@ -132,11 +137,11 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
 
     Returns (table, the file's column names, the attributes or None), or None when the file must be
     read by the text readers (module docstring): an attribute kept from the date or an amount column
-    (or not in the file: the text path names it), an amount derived from text (a decimal
-    comma, `decimal` from `params.cleaning.decimal`, keeps every number column as text), the column
-    map does not fit the header (the text path says so, with its hints). `preset` (`source.preset`)
-    reads the rows as its system meant them (`typed_files.in_segkit_terms`). Raises the reader's DataError for a file it cannot read (encoding, a line with
-    extra values, a header naming a column twice).
+    (or not in the file: the text path names it), or the column map does not fit the header (the
+    text path says so, with its hints). A decimal comma (`decimal` from `params.cleaning.decimal`)
+    keeps every number column as text. `preset` (`source.preset`) reads the rows as its system
+    meant them (`typed_files.in_segkit_terms`). Raises the reader's DataError for a file it cannot
+    read (encoding, a line with extra values, a header naming a column twice).
     """
     from segkit.errors import DataError
     from segkit.intake.sources import mapped_columns
@@ -165,9 +170,6 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     kinds = _kinds(first, mapping) | {name: "VARCHAR" for name in kept}
     loaded_columns = {**mapping, **kept}
     if decimal != ".":  # "1.234" is a thousand there: the numbers are read from their text by cleaning
-        if "amount" not in mapping:
-            batches.close()
-            return None
         kinds.update({ours: "VARCHAR" for ours in mapping if ours in _NUMBER_COLUMNS})
     name = f"segkit_text_{next(_names)}"
     derived = "amount" not in mapping

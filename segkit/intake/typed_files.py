@@ -20,8 +20,8 @@ engine (fix `time_zone_converted` where the clock time changed).
 
 Dates and amounts the file keeps as text stay text here: cleaning reads them in the engine, through
 their distinct values, as the text path reads a CSV's (`segkit.intake.engine_parsing`). When a
-column segkit reads is not typed as it needs (ids as floats or true/false, the parts of an amount
-derived from quantity and unit price as text, a DuckDB file's timestamps with a time zone, which
+column segkit reads is not typed as it needs (ids as floats or true/false, one part of an amount
+derived from quantity and unit price as text and the other a number, a DuckDB file's timestamps with a time zone, which
 carry no zone of their own), or the file is compressed, `engine_transactions` returns None and the file is read as before
 (`segkit.intake.sources.read_file`), with its text readers and their messages.
 """
@@ -129,8 +129,9 @@ def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, s
             values[ours] = column  # whole-number ids stay numbers until cleaning writes them as text
         else:
             values[ours] = column.cast("string")
-    if "amount" not in values and "quantity" in values and "unit_price" in values:  # the line's amount, exact
-        values["amount"] = _product(values["quantity"], values["unit_price"])
+    parts = [values[c] for c in ("quantity", "unit_price") if c in values]
+    if "amount" not in values and len(parts) == 2 and not any(p.type().is_string() for p in parts):
+        values["amount"] = _product(*parts)  # the line's amount, exact (from text: derived by cleaning, `engine_parsing`)
     if read.filled is not None:
         flags["filled_from_order"] = read.filled
     exported = {f"{AS_EXPORTED}{ours}": value for ours, value in read.exported.items()}
@@ -221,11 +222,13 @@ def _typed_enough(used: dict[str, ibis.Column], zoned: bool = False) -> bool:
     """Whether every column segkit reads is typed as it needs: a date or a timestamp for ordered_at
     (with a time zone only where `zoned`: its zone is known, `_zones`), numbers for the amounts, text
     or whole numbers for the ids and labels. Dates and numbers written as text are read by cleaning
-    in the engine (`segkit.intake.engine_parsing`), except the parts of an amount derived from
-    quantity and unit price."""
+    in the engine (`segkit.intake.engine_parsing`), the parts of an amount derived from quantity and
+    unit price only when both are text."""
+    parts = [used[c].type().is_string() for c in ("quantity", "unit_price") if c in used]
+    as_text = "amount" in used or all(parts)
     for ours, column in used.items():
         kind = column.type()
-        if kind.is_string() and (ours == "ordered_at" or (ours in _NUMBER_COLUMNS and "amount" in used)):
+        if kind.is_string() and (ours == "ordered_at" or (ours in _NUMBER_COLUMNS and as_text)):
             continue
         if ours == "ordered_at":
             if not (kind.is_date() or (kind.is_timestamp() and (kind.timezone is None or zoned))):
