@@ -3,6 +3,7 @@
     .venv/bin/python bench/csv_intake.py --size 10M --repeat 2
     .venv/bin/python bench/csv_intake.py --size 10M --repeat 2 --layout export
     .venv/bin/python bench/csv_intake.py --size 10M --repeat 2 --layout marketplace
+    .venv/bin/python bench/csv_intake.py --size 10M --repeat 2 --layout shopify
 
 Reads the generated CSV of a size (bench/generate.py) with its params, and runs what 01_cleaning runs
 on it through the package (`load_source`, then `clean_and_save` into a temporary folder), each run in a
@@ -19,6 +20,10 @@ in the engine and cleaning reads them through their distinct values (`segkit.int
 `--layout marketplace`: the rows as a Chinese marketplace exports its orders, plainly written dates and
 amounts but 19-digit order numbers and buyer names for ids (tx-<size>-marketplace.csv); such ids sent
 the whole file to the text readers until session 37.
+`--layout shopify`: the rows as Shopify's orders export (tx-<size>-shopify.csv) read with
+`source.preset: shopify_orders`: the status and the date (with its UTC offset) on an order's first line
+only, filled in from it, and the amount a quantity times a price; a preset sent the whole file to the
+text readers until session 38.
 """
 
 from __future__ import annotations
@@ -69,13 +74,22 @@ def run(params: Path, reader: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-# the columns of each layout, from the generated Parquet file's
+# the columns of each layout, from the generated Parquet file's (`file_row_number`: its rows' order)
 LAYOUTS = {
     "export": ("customer_id, order_id, strftime(ordered_at, '%Y/%-m/%-d %H:%M:%S') AS ordered_at, "
                "'¥' || format('{:,.2f}', amount) AS amount, category"),
     "marketplace": ("'tb_' || customer_id::VARCHAR AS customer_id, '3' || lpad(order_id::VARCHAR, 18, '0') AS order_id, "
                     "strftime(ordered_at, '%Y-%m-%d %H:%M:%S') AS ordered_at, amount, category"),
+    # Shopify's orders export (source.preset: shopify_orders): one row per line item, the order's status
+    # and date on its first line only, every 50th order refunded, the amount a quantity times a price
+    "shopify": ("'#' || order_id::VARCHAR AS \"Name\", 'c' || customer_id::VARCHAR || '@example.com' AS \"Email\", "
+                "CASE WHEN row_number() OVER line = 1 THEN (CASE WHEN order_id % 50 = 0 THEN 'refunded' ELSE 'paid' END) "
+                "END AS \"Financial Status\", "
+                "CASE WHEN row_number() OVER line = 1 THEN strftime(ordered_at, '%Y-%m-%d %H:%M:%S') || ' -0500' END "
+                "AS \"Created at\", 1 AS \"Lineitem quantity\", category AS \"Lineitem name\", "
+                "format('{:.2f}', amount) AS \"Lineitem price\""),
 }
+WINDOWS = "WINDOW line AS (PARTITION BY order_id ORDER BY file_row_number) ORDER BY file_row_number"
 
 
 def export_layout(size: str, layout: str = "export") -> Path:
@@ -89,11 +103,14 @@ def export_layout(size: str, layout: str = "export") -> Path:
     if not parquet.is_file():
         raise SystemExit(f"{parquet} is not there: run bench/generate.py --sizes {size} first")
     if not csv.is_file():
-        duckdb.sql(f"""COPY (SELECT {LAYOUTS[layout]} FROM read_parquet('{parquet}'))
+        duckdb.sql(f"""COPY (SELECT {LAYOUTS[layout]} FROM read_parquet('{parquet}', file_row_number = true)
+                             {WINDOWS if layout == "shopify" else ""})
                        TO '{csv}.tmp' (HEADER, FORMAT csv)""")
         Path(f"{csv}.tmp").rename(csv)
     settings = yaml.safe_load((data / f"params-{size}.yaml").read_text(encoding="utf-8"))
     settings["source"]["transactions"]["path"] = csv.name
+    if layout == "shopify":  # the preset maps the columns and sets refunded orders aside
+        settings["source"] = {"preset": "shopify_orders", "transactions": {"path": csv.name}}
     params.write_text(yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return params
 
@@ -103,8 +120,9 @@ def main() -> None:
     parser.add_argument("--size", default="10M", help="a size bench/generate.py wrote (default 10M)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each reader, alternating (default 2)")
     parser.add_argument("--layout", choices=("plain", *LAYOUTS), default="plain",
-                        help="the generated CSV (plain), the same rows as a shop system exports them (export), or "
-                             "with a marketplace's 19-digit order numbers (marketplace)")
+                        help="the generated CSV (plain), the same rows as a shop system exports them (export), "
+                             "with a marketplace's 19-digit order numbers (marketplace), or as Shopify's orders "
+                             "export read with its preset (shopify)")
     args = parser.parse_args()
     params = HERE / ".data" / f"params-{args.size}-csv.yaml"
     if args.layout != "plain":

@@ -119,6 +119,23 @@ def test_a_column_of_timestamps_is_read_by_a_few_keys_and_names_its_first_values
     assert keyed["_key"].tolist()[5:] == ["05/01/2024 24:00", "2024/1/5 9:00 PM"]  # kept whole
 
 
+def test_times_with_a_utc_offset_share_keys_where_the_offset_is_dropped():
+    # Shopify's layout: the wall time as written, without cleaning.time_zone; converted with one
+    dates = ["2024-03-05 14:22:10 -0500", "2024-03-05 09:01:02 -0500", "2024-03-05T14:22:10Z",
+             "2024-03-05 14:22:10+08:00", "2024-03-05 25:00:00 -0500", "2024-03-05 14:22 +99"]
+    for zone in (None, "Asia/Shanghai"):
+        ours, theirs, notes, expected = both(dates, ["1"] * len(dates), Cleaning(time_zone=zone))
+        assert_alike(ours, theirs)
+        assert notes == expected
+    con = connect()
+    table = con.create_table("k", pd.DataFrame({"v": dates}), overwrite=True)
+    keyed = _date_keys(table, "v", offsets=True).to_pandas()
+    assert keyed["_key"].tolist() == ["2024-03-05 00:00:00 -0500", "2024-03-05 00:00:00 -0500", "2024-03-05T00:00:00Z",
+                                      "2024-03-05 00:00:00+08:00", "2024-03-05 25:00:00 -0500", "2024-03-05 00:00 +99"]
+    assert keyed["_seconds"].tolist()[:2] == [51_730, 32_462]
+    assert _date_keys(table, "v").to_pandas()["_key"].tolist() == dates  # to be converted: read whole
+
+
 def test_the_quarantine_keeps_the_text_of_the_columns_read_in_the_engine():
     con = connect()
     table = con.create_table("tx", pd.DataFrame({"source_row": [2, 3], "ordered_at": ["2024/1/5", "x"],

@@ -88,7 +88,8 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
     said: dict[tuple[str, str], dict] = {}  # (kind, column) -> note
     found = {}
     for column in columns:
-        keyed = _date_keys(table, column) if column == "ordered_at" else table.mutate(_key=table[column])
+        offsets = rules.time_zone is None  # dropped by the parsers: the wall time as written
+        keyed = _date_keys(table, column, offsets) if column == "ordered_at" else table.mutate(_key=table[column])
         values = _distinct(keyed, column)
         text, counts = values["key"], values["rows"]
         if column == "ordered_at":
@@ -116,7 +117,7 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
         found["amount"] = _derived_amounts(table, rules, minor_unit, named)
     # kept once in the engine: the rules' dozen queries then read the values, not the reading again
     # (the dates' keys are worked out again there: as fast as keeping them in a table of their own)
-    dated = _date_keys(table, "ordered_at") if "ordered_at" in found else table
+    dated = _date_keys(table, "ordered_at", rules.time_zone is None) if "ordered_at" in found else table
     read = con.create_table(f"segkit_read_{next(_names)}", _joined(con, dated, found, named), temp=True)
     # in the order `prepare` gives them: the dates' order, the currencies, the decimal marks
     order = [("order", "ordered_at"), ("currency", "amount"), ("currency", "unit_price"), ("decimal", "amount"),
@@ -130,25 +131,34 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
 # "05/01/2024T9:05:07.250"): the rows holding one are read by their date and the time's shape, its
 # digits as zeros ("2024/1/5 00:00"), and the time is added in the engine. The parsers' layouts tell
 # digits apart only by how many there are, so the shape reads as the value does (the same layout, the
-# same fixes, the same problem); a time out of range (25:00), an AM/PM or an offset after it, or
-# 上午/下午 before it (which change the hour) keep the value whole. A column of ten million timestamps
-# then has a few thousand values to read in Python (docs/benchmarks.md, session 35).
+# same fixes, the same problem); a time out of range (25:00), an AM/PM after it, or 上午/下午 before it
+# (which change the hour) keep the value whole. A column of ten million timestamps then has a few
+# thousand values to read in Python (docs/benchmarks.md, session 35). A UTC offset after the time
+# (Shopify's "2024-03-05 14:22:10 -0500", "...T14:22:10Z") stays in the key as written, when the parsers
+# drop it (no `cleaning.time_zone`: the wall time as written); converted to a zone, the time of day
+# decides the day and the daylight saving, and such values are read whole.
 _TIME_AT_END = r"[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?$"
+_OFFSET = r" ?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$"  # as `parsing._ISO` reads one
+_TIME_AND_OFFSET_AT_END = _TIME_AT_END.removesuffix("$") + f"(?:{_OFFSET.removesuffix('$')})?$"
 
 
-def _date_keys(table: ibis.Table, column: str) -> ibis.Table:
+def _date_keys(table: ibis.Table, column: str, offsets: bool = False) -> ibis.Table:
     """`table` with `_key` (what the date column's value is read by: its date and its time's shape,
     or the value itself) and `_seconds` (the time of day to add, in seconds; 0 for a whole value).
-    One regular expression a row, without groups (several times faster in the engine than groups);
-    the time is taken apart with string functions."""
+    With `offsets` (no time zone to convert to), a time followed by a UTC offset is split too, the
+    offset kept in the key. One regular expression a row, without groups (several times faster in the
+    engine than groups); the time is taken apart with string functions."""
     value = table[column]
-    table = table.mutate(_time=value.re_extract(_TIME_AT_END, 0))
+    table = table.mutate(_written=value.re_extract(_TIME_AND_OFFSET_AT_END if offsets else _TIME_AT_END, 0))
+    offset = table._written.re_extract(_OFFSET, 0) if offsets else ibis.literal("")
+    table = table.mutate(_offset=offset)
+    table = table.mutate(_time=table._written.substr(0, table._written.length() - table._offset.length()))
     time = table._time
     colon = time.find(":")  # 0-based; the time is "[ T]H:MM", "[ T]HH:MM:SS" or "[ T]HH:MM:SS.f", or ""
     hour = time.substr(1, colon - 1).try_cast("int64")
     minute = time.substr(colon + 1, 2).try_cast("int64")
     second = ibis.ifelse(time.length() > colon + 3, time.substr(colon + 4, 2), "").try_cast("int64")
-    date = value.substr(0, value.length() - time.length())
+    date = value.substr(0, value.length() - table._written.length())
     table = table.mutate(_split=((time != "") & (date != "") & ~value.contains("午") & (hour <= 23) & (minute <= 59)
                                  & (second.isnull() | (second <= 59))).fill_null(False),
                          # the time with its digits as zeros, put together (faster than translate())
@@ -156,11 +166,12 @@ def _date_keys(table: ibis.Table, column: str) -> ibis.Table:
                                             ibis.ifelse(time.length() > colon + 3, ":00", ""),
                                             ibis.ifelse(time.length() > colon + 6,
                                                         ibis.literal(".").concat(ibis.literal("0").repeat(
-                                                            time.length() - colon - 7)), "")),
+                                                            time.length() - colon - 7)), ""),
+                                            table._offset),
                          _time_seconds=hour * 3600 + minute * 60 + second.fill_null(0))
     return table.mutate(_key=ibis.ifelse(table._split, table._shape, table[column]),
                         _seconds=ibis.ifelse(table._split, table._time_seconds, 0)
-                        ).drop("_time", "_split", "_shape", "_time_seconds")
+                        ).drop("_written", "_offset", "_time", "_split", "_shape", "_time_seconds")
 
 
 def _distinct(table: ibis.Table, column: str) -> pd.DataFrame:

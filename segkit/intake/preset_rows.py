@@ -15,6 +15,7 @@ preset with `rewrite` rules (regular expressions written for Python's engine) is
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass, field
 
@@ -25,11 +26,12 @@ from segkit.intake.presets import load_preset
 # what Python's str.strip() removes: a value of only these is blank, as `presets._filled_within_order` reads it
 _WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 BLANK = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in _WHITESPACE) + "]*$"
+_names = itertools.count()
 
 
 @dataclass
 class OrderFieldsRead:
-    """What `read_order_fields` gives: `table` (the file's rows, the order fields filled in),
+    """What `read_order_fields` gives: `table` (the file's rows, the order fields filled in, a table of the engine),
     `content` (each row's content hash, line items told apart), `filled` (whether a row had a field
     filled in: the fix `filled_from_order`) and `exported` (segkit's name -> the field's values as
     exported, as text, for the quarantine); `filled` is None and `exported` empty when the preset
@@ -78,6 +80,11 @@ def read_order_fields(raw: ibis.Table, mapping: dict[str, str], name: str | None
     table = table.mutate(**{theirs: ibis.ifelse(taken[theirs], table[f"_segkit_take_{i}"], table[theirs])
                             for i, theirs in enumerate(fields)}
                          ).drop(*[f"_segkit_take_{i}" for i in range(len(fields))])
+    # kept once in the engine, the columns read only: cleaning's dozen queries then read the rows, not the
+    # windows and the join again (a tenth of the time of cleaning a million Shopify lines)
+    kept = [file_row, *dict.fromkeys(t for t in mapping.values() if t in table.columns), "_segkit_content",
+            "_segkit_filled", *[f"_segkit_exported_{i}" for i in range(len(fields))]]
+    table = table.get_backend().create_table(f"segkit_order_fields_{next(_names)}", table.select(kept), temp=True)
     return OrderFieldsRead(table, table._segkit_content, table._segkit_filled,
                            {ours[theirs]: table[f"_segkit_exported_{i}"] for i, theirs in enumerate(fields)})
 
