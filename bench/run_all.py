@@ -10,8 +10,8 @@ the largest of `--sizes`, so `--sizes 1M` makes and reads no 10M data; pymc-mark
 `--engines` (`duckdb,spark` adds the same report on Spark local mode at `--spark-size`, 10M by
 default, as issue 15 asks: about ten minutes more), and bench/csv_intake.py compares a CSV's cleaning
 in the engine with the text readers at `--csv-size`, as generated and as a shop system exports the same
-rows (`--layout export`) and with a marketplace's 19-digit order numbers (`--layout marketplace`;
-`--skip csv` leaves the three out). Each step is a child process of this
+rows (`--layout export`), with a marketplace's 19-digit order numbers (`--layout marketplace`) and as
+Shopify's orders export read with its preset (`--layout shopify`; `--skip csv` leaves the four out). Each step is a child process of this
 interpreter; the Markdown tables go to stdout and to bench/.data/results-<UTC time>.md.
 """
 
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
                         [str(HERE / "csv_intake.py"), "--size", args.csv_size, "--layout", "export"]))
         out.append(step(f"a marketplace's CSV export (19-digit order numbers), {args.csv_size}",
                         [str(HERE / "csv_intake.py"), "--size", args.csv_size, "--layout", "marketplace"]))
+        out.append(step(f"Shopify's orders export read with its preset, {args.csv_size}",
+                        [str(HERE / "csv_intake.py"), "--size", args.csv_size, "--layout", "shopify"]))
     text = "\n".join(out)
     target = HERE / ".data" / f"results-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M}.md"
     target.write_text(text, encoding="utf-8")

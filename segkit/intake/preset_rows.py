@@ -16,16 +16,17 @@ preset with `rewrite` rules (regular expressions written for Python's engine) is
 from __future__ import annotations
 
 import itertools
-import sys
 from dataclasses import dataclass, field
 
 import ibis
 
 from segkit.intake.presets import load_preset
 
-# what Python's str.strip() removes: a value of only these is blank, as `presets._filled_within_order` reads it
-_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
-BLANK = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in _WHITESPACE) + "]*$"
+# what Python's str.strip() removes (str.isspace): a value of only these is blank, as
+# `presets._filled_within_order` reads it
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+BLANK = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]*$"
 _names = itertools.count()
 
 
@@ -65,28 +66,39 @@ def read_order_fields(raw: ibis.Table, mapping: dict[str, str], name: str | None
     order = mapping.get("order_id")
     if not fields or order is None:
         return OrderFieldsRead(raw, content)
-    blank = {theirs: _blank(raw[theirs]) for theirs in fields}
-    table = raw.mutate(_segkit_content=content, _segkit_first=ibis.or_(*[~b for b in blank.values()]))
-    table = _with_lines_told_apart(table, order, file_row)
-    firsts = table.filter(table[order].notnull()).group_by(_segkit_order=table[order]).aggregate(
-        **{f"_segkit_take_{i}": table[theirs].argmin(table[file_row], where=~_blank(table[theirs]))
-           for i, theirs in enumerate(fields)})
+    con = raw.get_backend()
+    table = raw.mutate(_segkit_content=content,
+                       _segkit_first=ibis.or_(*[~_blank(raw[theirs]) for theirs in fields]))
+    # each order's first non-blank value of each field, and the place of the lines that read alike beyond
+    # the first, each kept in a table of its own: one query joining them to the rows is then three times
+    # faster than the same query computing them (10M Shopify lines: docs/benchmarks.md, session 38)
+    carrying = table.filter(table[order].notnull() & table._segkit_first)  # the rows with a field to give
+    firsts = con.create_table(f"segkit_order_firsts_{next(_names)}", carrying.group_by(
+        _segkit_order=carrying[order]).aggregate(
+        **{f"_segkit_take_{i}": carrying[theirs].argmin(carrying[file_row], where=~_blank(carrying[theirs]))
+           for i, theirs in enumerate(fields)}), temp=True)
+    places = con.create_table(f"segkit_line_places_{next(_names)}", _places(table, order, file_row), temp=True)
     joined = table.left_join(firsts, table[order] == firsts._segkit_order)
-    table = joined.select(*[c for c in joined.columns if c != "_segkit_order"])
-    taken = {theirs: _blank(table[theirs]) & table[f"_segkit_take_{i}"].notnull() for i, theirs in enumerate(fields)}
+    joined = joined.left_join(places, joined[file_row] == places._segkit_row)
+    place = joined._segkit_place.fill_null(0)
+    mixed = ibis.struct({"content": joined._segkit_content, "place": place}).hash()
+    taken = {theirs: _blank(joined[theirs]) & joined[f"_segkit_take_{i}"].notnull() for i, theirs in enumerate(fields)}
+    # the values as exported, for the quarantine: of the fields the engine holds as text (a typed date has
+    # lost its text, as it has in a file read without a preset)
+    exported = {f"_segkit_exported_{i}": joined[theirs] for i, theirs in enumerate(fields)
+                if joined[theirs].type().is_string()}
+    table = joined.select(
+        file_row, *[t for t in dict.fromkeys(mapping.values()) if t in raw.columns and t not in fields],
+        **{theirs: ibis.ifelse(taken[theirs], joined[f"_segkit_take_{i}"], joined[theirs])
+           for i, theirs in enumerate(fields)},
+        _segkit_content=ibis.ifelse(place > 0, mixed, joined._segkit_content),
+        _segkit_filled=ibis.or_(*taken.values()), **exported)
+    # kept once in the engine: cleaning's dozen queries then read the rows, not the joins again
+    table = con.create_table(f"segkit_order_fields_{next(_names)}", table, temp=True)
     ours = {theirs: name for name, theirs in mapping.items()}
-    table = table.mutate(**{f"_segkit_exported_{i}": table[theirs].cast("string") for i, theirs in enumerate(fields)},
-                         _segkit_filled=ibis.or_(*taken.values()))
-    table = table.mutate(**{theirs: ibis.ifelse(taken[theirs], table[f"_segkit_take_{i}"], table[theirs])
-                            for i, theirs in enumerate(fields)}
-                         ).drop(*[f"_segkit_take_{i}" for i in range(len(fields))])
-    # kept once in the engine, the columns read only: cleaning's dozen queries then read the rows, not the
-    # windows and the join again (a tenth of the time of cleaning a million Shopify lines)
-    kept = [file_row, *dict.fromkeys(t for t in mapping.values() if t in table.columns), "_segkit_content",
-            "_segkit_filled", *[f"_segkit_exported_{i}" for i in range(len(fields))]]
-    table = table.get_backend().create_table(f"segkit_order_fields_{next(_names)}", table.select(kept), temp=True)
     return OrderFieldsRead(table, table._segkit_content, table._segkit_filled,
-                           {ours[theirs]: table[f"_segkit_exported_{i}"] for i, theirs in enumerate(fields)})
+                           {ours[theirs]: table[f"_segkit_exported_{i}"] for i, theirs in enumerate(fields)
+                            if f"_segkit_exported_{i}" in table.columns})
 
 
 def _blank(value: ibis.Value) -> ibis.BooleanValue:
@@ -95,24 +107,30 @@ def _blank(value: ibis.Value) -> ibis.BooleanValue:
     return value.isnull() | value.re_search(BLANK)
 
 
-def _with_lines_told_apart(table: ibis.Table, order: str, file_row: str) -> ibis.Table:
-    """`table` (with `_segkit_content` and `_segkit_first`, whether the row carries an order field)
-    with `_segkit_content` mixed with the line's place, as `presets._content_with_line` does it:
-    an order's copies are its first lines (where some but not all rows carry the fields), else as
-    many as its least repeated line is found; a line found n times among k copies is ceil(n / k)
-    lines, and its rows beyond those (in the file's order) are copies of them."""
-    by_order = ibis.window(group_by=table[order])
-    by_line = ibis.window(group_by=[table[order], table._segkit_content])
-    table = table.mutate(_segkit_firsts=table._segkit_first.cast("int64").sum().over(by_order),
-                         _segkit_all_first=table._segkit_first.all().over(by_order),
-                         _segkit_found=table._segkit_content.count().over(by_line),
-                         _segkit_nth=ibis.row_number().over(ibis.window(group_by=[table[order], table._segkit_content],
-                                                                        order_by=table[file_row])))
-    table = table.mutate(_segkit_least=table._segkit_found.min().over(ibis.window(group_by=table[order])))
-    copies = ibis.ifelse(table._segkit_all_first | (table._segkit_firsts == 0), table._segkit_least,
-                         table._segkit_firsts)
-    lines = ibis.greatest((table._segkit_found + copies - 1) // copies, 1)  # rounded up
-    place = table._segkit_nth % lines
-    mixed = ibis.struct({"content": table._segkit_content, "place": place}).hash()
-    return table.mutate(_segkit_content=ibis.ifelse(place > 0, mixed, table._segkit_content)).drop(
-        "_segkit_first", "_segkit_firsts", "_segkit_all_first", "_segkit_found", "_segkit_nth", "_segkit_least")
+def _places(table: ibis.Table, order: str, file_row: str) -> ibis.Table:
+    """The rows (`_segkit_row`, their `file_row`) whose content is to be mixed with their line's place
+    (`_segkit_place`, above 0), as `presets._content_with_line` places them: an order's copies are its
+    first lines (`_segkit_first`: the rows carrying an order field; where some but not all rows carry
+    them), else as many as its least repeated line is found; a line (`_segkit_content`) found n times
+    among k copies is ceil(n / k) lines, and its rows beyond those (in the file's order) are copies
+    of them. Rows without an order are one order, as in the text path. Only the orders with a line
+    found twice are looked at: a line found once is never placed."""
+    found_twice = table.group_by(_segkit_o=table[order], _segkit_c=table._segkit_content).having(
+        table.count() > 1).aggregate()
+    orders = found_twice.select("_segkit_o").distinct()
+    rows = table.semi_join(orders, table[order].identical_to(orders._segkit_o))
+    lines = rows.group_by(_segkit_o=rows[order], _segkit_c=rows._segkit_content).aggregate(
+        _segkit_found=rows.count(), _segkit_line_firsts=rows._segkit_first.cast("int64").sum(),
+        _segkit_line_all=rows._segkit_first.all())
+    per_order = lines.group_by(_segkit_oo="_segkit_o").aggregate(
+        _segkit_firsts=lines._segkit_line_firsts.sum(), _segkit_all_first=lines._segkit_line_all.all(),
+        _segkit_least=lines._segkit_found.min())
+    both = lines.join(per_order, lines._segkit_o.identical_to(per_order._segkit_oo))
+    copies = ibis.ifelse(both._segkit_all_first | (both._segkit_firsts == 0), both._segkit_least, both._segkit_firsts)
+    repeated = both.filter(both._segkit_found > copies).select(
+        "_segkit_o", "_segkit_c", _segkit_lines=(both._segkit_found + copies - 1) // copies)  # rounded up
+    placed = rows.join(repeated, [rows[order].identical_to(repeated._segkit_o),
+                                  rows._segkit_content == repeated._segkit_c])
+    nth = ibis.row_number().over(ibis.window(group_by=[placed._segkit_o, placed._segkit_c], order_by=placed[file_row]))
+    out = placed.select(_segkit_row=placed[file_row], _segkit_place=nth % placed._segkit_lines)
+    return out.filter(out._segkit_place > 0)

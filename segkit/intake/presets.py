@@ -315,11 +315,13 @@ def _filled_within_order(values: pd.Series, order_id: pd.Series) -> pd.Series:
     without one, or a line without an order id, stays as it is."""
     text = values.astype("string")
     blank = text.isna() | text.str.strip().eq("").fillna(True)
-    known = pd.DataFrame({"order": order_id.astype("string"), "value": values.astype("object")})[~blank.to_numpy()]
+    # the values keep their type: a whole-number column with a gap (float64 in pandas) stays numbers,
+    # which cleaning writes as the ids and labels they are ("3", not "3.0")
+    known = pd.DataFrame({"order": order_id.astype("string"), "value": values})[~blank.to_numpy()]
     first = known.dropna(subset=["order"]).drop_duplicates("order").set_index("order")["value"]
     taken = order_id.astype("string").map(first)
     fill = blank & taken.notna()
-    return values.astype("object").where(~fill, taken.astype("object"))
+    return values.mask(fill, taken) if fill.any() else values
 
 
 def describe(name: str | None, lang: str, columns: dict[str, str] | None = None,
