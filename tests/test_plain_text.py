@@ -410,8 +410,8 @@ def test_a_late_code_among_whole_number_ids_turns_the_column_into_text_in_the_en
 def test_kept_attributes_of_a_csv_stay_in_the_engine_and_derive_what_the_text_readers_derive(tmp_path):
     """Transaction attributes the params keep sent the whole file to the text readers: they are now
     loaded as text beside the transactions and normalised as labels in the engine (blanks, full-width
-    letters, empty as missing), also from a column mapped as an id; kept from a date, the file still
-    goes to the text readers, whose text of a date is the file's own."""
+    letters, empty as missing), also from a column mapped as an id, and from a date or an amount
+    column, as written."""
     from segkit.intake.cleaning import clean_and_save
 
     regions = [" North", "North ", "Ｎｏｒｔｈ", "", "south", "south", "x", "East", "East", "West", "west ", "", "North"]
@@ -437,8 +437,20 @@ def test_kept_attributes_of_a_csv_stay_in_the_engine_and_derive_what_the_text_re
     areas = kept[False].set_index("source_row")["area"]
     assert areas[2] == areas[4] == "North" and pd.isna(areas[5])  # trimmed, full-width made ASCII, empty missing
     assert kept[False].set_index("source_row")["order_number"][2] == "1"  # an id kept as a number, as its text
-    intake = load_source(file_source(path, columns=COLUMNS, attributes={"when": "day"}))
-    assert isinstance(intake.transactions, pd.DataFrame)
+    # kept from the date and the amount columns, whose values the engine types: a copy as written
+    # ("2024-02-01T11:30", "3.005"), as the text readers keep it, beside the typed columns
+    both = {}
+    for text_readers in (False, True):
+        source = file_source(path, columns=COLUMNS, attributes={"when": "day", "total_written": "total"})
+        with mock.patch.object(sources, "_plain_text_file", lambda *args: None) if text_readers else \
+                contextlib.nullcontext():
+            intake = load_source(source)
+        assert isinstance(intake.transactions, ibis.Table) != text_readers
+        frame = intake.attributes.to_pandas() if not text_readers else intake.attributes
+        both[text_readers] = frame.sort_values("source_row").reset_index(drop=True)
+    pd.testing.assert_frame_equal(both[False], both[True], check_dtype=False)
+    written = both[False].set_index("source_row")
+    assert written.loc[3, "when"] == "2024-02-01T11:30" and written.loc[5, "total_written"] == "3.005"
 
 
 def test_whole_number_ids_over_many_batches_are_read_by_the_engine(tmp_path):

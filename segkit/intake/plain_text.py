@@ -20,11 +20,11 @@ digits or more (order numbers of Chinese marketplaces run to 18-19) and ids a sp
 scientific notation are text in the engine: cleaning refuses the rounded ones naming their first row,
 and notes long ids that all end in zeros, as the text readers do (`segkit.intake.parsing`). The file
 is read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
-cannot hold as the text readers do: column names that differ only in case, and transaction
-attributes kept from a date or amount column. An amount derived from quantity and unit price is
+cannot hold as the text readers do: column names that differ only in case. An amount derived from quantity and unit price is
 their exact product where both are plainly written, else both are kept as text and cleaning derives
 it from their text (`segkit.intake.engine_parsing`).
-The transaction attributes the params keep are loaded as text beside the transactions; a file read
+The transaction attributes the params keep are loaded as text beside the transactions (a copy of a
+date or amount column, as written); a file read
 with a preset gets the preset's reading of its rows in the engine (`segkit.intake.preset_rows`).
 """
 
@@ -136,8 +136,8 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     normalised as labels as `sources.row_attributes` normalises them (`typed_files.labels_fixed`).
 
     Returns (table, the file's column names, the attributes or None), or None when the file must be
-    read by the text readers (module docstring): an attribute kept from the date or an amount column
-    (or not in the file: the text path names it), or the column map does not fit the header (the
+    read by the text readers (module docstring): an attribute not in the file (the text path names
+    it), or the column map does not fit the header (the
     text path says so, with its hints). A decimal comma (`decimal` from `params.cleaning.decimal`)
     keeps every number column as text. `preset` (`source.preset`) reads the rows as its system
     meant them (`typed_files.in_segkit_terms`). Raises the reader's DataError for a file it cannot
@@ -159,14 +159,14 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
         return None
     mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
     attributes = dict(attributes or {})
-    typed = {theirs for ours, theirs in mapping.items() if ours in _AS_TEXT}  # their text would be the engine's
-    if (not _distinct_names(present, mapping)
-            or any(theirs not in present or theirs in typed for theirs in attributes.values())):
+    if not _distinct_names(present, mapping) or any(theirs not in present for theirs in attributes.values()):
         batches.close()  # the text path names a missing column
         return None
-    # the attribute columns not mapped already, loaded as text under names of their own
+    # the attribute columns, loaded as text under names of their own (a copy of a mapped date or amount
+    # column, whose values the engine types); a mapped id or label column is text already, and serves
+    as_text = {theirs for ours, theirs in mapping.items() if ours not in _AS_TEXT}
     kept = {f"{_ATTRIBUTE}{i}": theirs for i, theirs in
-            enumerate(dict.fromkeys(t for t in attributes.values() if t not in mapping.values()))}
+            enumerate(dict.fromkeys(t for t in attributes.values() if t not in as_text))}
     kinds = _kinds(first, mapping) | {name: "VARCHAR" for name in kept}
     loaded_columns = {**mapping, **kept}
     if decimal != ".":  # "1.234" is a thousand there: the numbers are read from their text by cleaning
@@ -189,9 +189,10 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
     if attributes:
         from segkit.intake.typed_files import labels_fixed
 
+        loaded_as = {theirs: column for column, theirs in kept.items()}  # the file's column -> the table's
         kept_attributes = labels_fixed(raw.select(source_row=(raw[FILE_ROW] + 1).cast("int64"),
-                                                  **{ours: raw[theirs].cast("string")  # an id kept as a number
-                                                     for ours, theirs in attributes.items()}),
+                                                  **{ours: raw[loaded_as.get(theirs, theirs)].cast("string")
+                                                     for ours, theirs in attributes.items()}),  # an id as a number
                                        list(attributes))
     return in_segkit_terms(con, raw, mapping, raw[CONTENT], preset=preset, header=present), present, kept_attributes
 
@@ -202,6 +203,7 @@ def _distinct_names(present: list[str], mapping: dict[str, str]) -> bool:
     the table's own names, and each file column read for one of segkit's columns only."""
     folded = [name.casefold() for name in present]
     return (len(set(folded)) == len(folded) and not {n.casefold() for n in RESERVED} & set(folded)
+            and not any(name.startswith(_ATTRIBUTE) for name in folded)
             and len(set(mapping.values())) == len(mapping))
 
 
@@ -264,8 +266,10 @@ def _all_match(column: pa.Array, pattern: str) -> bool:
 
 
 def _create(name: str, mapping: dict[str, str], kinds: dict[str, str]) -> str:
-    parts = [f"{FILE_ROW} BIGINT", *(f"{_quoted(theirs)} {kinds[ours]}" for ours, theirs in mapping.items()),
-             f"{CONTENT} BIGINT"]
+    """The table's columns: each mapped column under the file's name, each attribute under its own
+    (`_ATTRIBUTE`), then the content hash."""
+    parts = [f"{FILE_ROW} BIGINT", *(f"{_quoted(ours if ours.startswith(_ATTRIBUTE) else theirs)} {kinds[ours]}"
+                                     for ours, theirs in mapping.items()), f"{CONTENT} BIGINT"]
     return f'CREATE TABLE "{name}" ({", ".join(parts)})'
 
 
