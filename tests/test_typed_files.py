@@ -394,3 +394,35 @@ def test_kept_attributes_of_a_typed_file_stay_in_the_engine_and_derive_what_csv_
     found = derived["tx.parquet"].set_index("customer_id")
     assert found.loc["C1", "area"] == "North" and found.loc["C2", "area"] == "North"  # trimmed, full-width
     assert found.loc["C5", "area"] in ("West", "west") and found.loc["C1", "store"] == "7"
+
+
+@pytest.mark.parametrize("amount", [True, False], ids=["amount", "quantity-times-price"])
+def test_typed_numbers_have_no_decimal_mark_to_read(tmp_path, amount):
+    """A Parquet file's DECIMAL numbers under `cleaning.decimal: ","`: the mark is that of numbers written
+    as text, so the text readers (a file the engine does not take) read them as the engine does; they set
+    every row aside as unreadable before."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prices = [decimal.Decimal("24.99"), decimal.Decimal("1234.50"), decimal.Decimal("0.05")]
+    columns = {"cust": ["A", "B", "A"], "day": pa.array([dt.date(2024, 1, 5), dt.date(2024, 2, 5), dt.date(2024, 3, 5)])}
+    if amount:
+        columns["total"] = pa.array(prices, pa.decimal128(18, 2))
+        mapped = {"customer_id": "cust", "ordered_at": "day", "amount": "total"}
+    else:
+        columns |= {"qty": pa.array([2, 1, 3], pa.int64()), "price": pa.array(prices, pa.decimal128(18, 2))}
+        mapped = {"customer_id": "cust", "ordered_at": "day", "quantity": "qty", "unit_price": "price"}
+    pq.write_table(pa.table(columns), tmp_path / "tx.parquet")
+    found = {}
+    for text_readers in (False, True):
+        with mock.patch.object(sources, "_typed_file", lambda *args: None) if text_readers else contextlib.nullcontext():
+            intake = load_source(file_source(tmp_path / "tx.parquet", columns=mapped), decimal=",")
+        assert isinstance(intake.transactions, pd.DataFrame) == text_readers
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=Cleaning(decimal=","))
+        found[text_readers] = result
+        assert result.quarantine.empty and not [n for n in result.notes if n["key"] == "decimal_mark_differs"]
+    expected = [49.98, 1234.5, 0.15] if not amount else [24.99, 1234.5, 0.05]
+    for result in found.values():
+        assert result.clean.sort_values("source_row")["amount"].astype(float).tolist() == expected

@@ -535,6 +535,8 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     >>> parse_amount(pd.Series(["69,21", "abc"])).problem.tolist()
     ['is not a number; it looks like a decimal comma: set cleaning.decimal: ","', 'is not a number; write it like 1234.50']
     """
+    if decimal != "." and _typed_numbers(values):  # a file's typed numbers (Parquet's decimals): no mark to read
+        decimal = "."
     parsed = _parse_amount(values, decimal)
     if parsed.problem is None:
         return parsed
@@ -545,6 +547,16 @@ def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
         readable[np.flatnonzero(bad)] = other.values.notna().to_numpy()
         parsed = replace(parsed, problem=parsed.problem.mask(readable, OTHER_MARK[decimal]))
     return parsed
+
+
+def _typed_numbers(values: pd.Series) -> bool:
+    """Whether `values` (an object column) hold numbers as a typed file gives them (Decimal, int, float;
+    not true/false), not text: `cleaning.decimal` is the mark of numbers written as text only."""
+    if not pd.api.types.is_object_dtype(values):
+        return False
+    present = values.dropna()
+    return len(present) > 0 and all(isinstance(v, (decimal.Decimal, int, float)) and not isinstance(v, bool)
+                                    for v in present)
 
 
 def _parse_amount(values: pd.Series, decimal: str) -> Parsed:
