@@ -235,7 +235,7 @@ def _short(frame: str) -> str:
     return f"{name} ({where}"
 
 
-def table(results: dict[str, dict], engine: str, fmt: str) -> str:
+def table(results: dict[str, dict], engine: str, fmt: str, host: tuple[str, str] | None = None) -> str:
     notebooks = []
     for result in results.values():
         notebooks += [k for k in result["timings_s"] if k not in (*STAGES_AFTER, "total") and k not in notebooks]
@@ -275,6 +275,8 @@ def table(results: dict[str, dict], engine: str, fmt: str) -> str:
     lines.append("Load average (1, 5, 15 min) at the end of each run: "
                  + "; ".join(f"{s}: {', '.join(f'{x:.1f}' for x in results[s]['load_average'])}" for s in sizes)
                  + f" ({os.cpu_count()} cores).")
+    if host is not None:  # the host's own speed, before and after the runs (bench/host_index.py)
+        lines.append(f"Before the runs, {host[0]}; after them, {host[1].split(': ', 1)[1]}.")
     return "\n".join(lines)
 
 
@@ -302,7 +304,10 @@ def main(argv: list[str] | None = None) -> str:
             raise SystemExit("--engine spark reads the Parquet file (typed tables only): drop --format csv")
     sys.path.insert(0, str(HERE))
     from generate import generate, parse_size
+    from host_index import host_index, index_line
 
+    before = index_line(host_index())
+    print(before, file=sys.stderr)
     results = {}
     for size in args.sizes.split(","):
         name, lines, customers = parse_size(size)
@@ -324,7 +329,9 @@ def main(argv: list[str] | None = None) -> str:
                                       stage_of_pid=results[name]["stage_of_pid"])
             raw.with_suffix(".summary.txt").write_text(summary, encoding="utf-8")
             print(summary, file=sys.stderr)
-    text = table(results, args.engine, args.format)
+    after = index_line(host_index())
+    print(after, file=sys.stderr)
+    text = table(results, args.engine, args.format, host=(before, after))
     print(text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -3,16 +3,16 @@
     .venv/bin/python bench/run_all.py --sizes 1M,10M
     .venv/bin/python bench/run_all.py --sizes 1M,10M,50M --features-size 10M --repeat 5
 
-Steps: bench/generate.py writes each size (Parquet and CSV; reused when already written with the
-same settings), bench/bench_features.py compares the feature step at `--features-size` (by default
+Steps: bench/host_index.py times fixed workloads (the host's own speed that day), bench/generate.py
+writes each size (Parquet and CSV; reused when already written with the same settings), bench/bench_features.py compares the feature step at `--features-size` (by default
 the largest of `--sizes`, so `--sizes 1M` makes and reads no 10M data; pymc-marketing from
 `--pymc-python`), bench/bench_report.py runs the whole `segkit report` at each size, on each of
 `--engines` (`duckdb,spark` adds the same report on Spark local mode at `--spark-size`, 10M by
 default, as issue 15 asks: about ten minutes more), and bench/csv_intake.py compares a CSV's cleaning
 in the engine with the text readers at `--csv-size`, as generated and as a shop system exports the same
 rows (`--layout export`), with a marketplace's 19-digit order numbers (`--layout marketplace`) and as
-Shopify's orders export read with its preset (`--layout shopify`; `--skip csv` leaves the four out). Each step is a child process of this
-interpreter; the Markdown tables go to stdout and to bench/.data/results-<UTC time>.md.
+Shopify's orders export read with its preset (`--layout shopify`; `--skip csv` leaves the four out).
+Each step is a child process of this interpreter; the Markdown tables go to stdout and to bench/.data/results-<UTC time>.md.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                                     *([] if "csv" in skip else [args.csv_size])]))
     out = [f"# segkit benchmarks, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC "
            f"({os.cpu_count()} cores; load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())})\n",
+           step("host index", [str(HERE / "host_index.py")]),  # the host's own speed, beside every figure
            step("data", [str(HERE / "generate.py"), "--sizes", sizes])]
     if "features" not in skip:
         out.append(step(f"feature step, {args.features_size}",

@@ -122,6 +122,14 @@ def test_the_report_benchmark_table_gives_system_time_and_page_faults_in_aligned
     cleaning = next(row for row in rows if row.startswith("| 01_cleaning "))
     assert cleaning.split("|")[6:8] == [" 12.3 ", " 12.3 "]  # the system time, after wall and CPU per size
     assert "30.5" in rows[-1] and "1,234,567" in text
+    assert "host index" not in text
+    host = bench_module("host_index")
+    before = host.index_line({"python": 0.4, "numpy": 1.9, "duckdb": 0.6, "memory": 0.1})
+    after = host.index_line({"python": 0.5, "numpy": 2.1, "duckdb": 0.7, "memory": 0.2})
+    assert before.endswith("python 0.40, numpy 1.90, duckdb 0.60, memory 0.10")
+    text = report.table({"10M": run}, "duckdb", "parquet", host=(before, after))
+    assert text.splitlines()[-1] == (f"Before the runs, {before}; after them, python 0.50, numpy 2.10, duckdb 0.70, "
+                                     "memory 0.20.")
 
 
 def test_the_memory_probe_times_a_second_fill_per_pause_and_refuses_a_bad_size():
@@ -168,9 +176,18 @@ def test_run_all_runs_each_engine_asked_and_the_csv_comparison(monkeypatch):
     monkeypatch.setattr(run_all.Path, "write_text", lambda self, text, encoding=None: written.setdefault(self, text))
     run_all.main(["--sizes", "1M", "--engines", "duckdb,spark", "--skip", "features"])
     scripts = [(Path(args[0]).name, args[1:]) for _, args in calls]
-    assert scripts[0] == ("generate.py", ["--sizes", "1M,10M"])  # the Spark run's size is generated too
+    assert scripts[0] == ("host_index.py", [])  # the host's own speed first, beside every figure
+    assert scripts[1] == ("generate.py", ["--sizes", "1M,10M"])  # the Spark run's size is generated too
     assert ("bench_report.py", ["--sizes", "1M", "--engine", "duckdb"]) in scripts
     assert ("bench_report.py", ["--sizes", "10M", "--engine", "spark"]) in scripts
     assert ("csv_intake.py", ["--size", "1M"]) in scripts
     with pytest.raises(SystemExit):
         run_all.parse_args(["--engines", "polars"])
+
+
+@pytest.mark.slow
+def test_the_host_index_times_each_fixed_workload():
+    """The index runs as bench_report.py and run_all.py run it: every workload, a time for each."""
+    found = bench_module("host_index").host_index(repeat=1)
+    assert list(found) == ["python", "numpy", "duckdb", "memory"]
+    assert all(seconds > 0 for seconds in found.values())
