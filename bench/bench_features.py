@@ -40,6 +40,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+
+def arrow_table(relation):
+    """A DuckDB relation's rows as an Arrow table (`to_arrow_table` since DuckDB 1.4; before, `fetch_arrow_table`)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    return fetch()
+
 METHODS = {  # name -> label
     "segkit": "segkit.customer_features (Ibis → DuckDB, Parquet read in place)",
     "polars": "polars, lazy scan",
@@ -101,13 +107,13 @@ def run_one(method: str, path: str, as_of: str) -> dict:
         out = dict(customers=result.height, orders=int(result["orders"].sum()), revenue=float(result["revenue"].sum()),
                    recency=int(result["recency_days"].sum()), categories=int(result["categories"].sum()))
     elif method == "duckdb_sql":
-        result = con.sql(f"""
+        result = arrow_table(con.sql(f"""
             SELECT customer_id, orders, revenue, first_purchase, last_purchase, categories,
                    DATE '{as_of}' - last_purchase AS recency_days, DATE '{as_of}' - first_purchase AS tenure_days
             FROM (SELECT customer_id, COUNT(DISTINCT order_id) AS orders, SUM(amount) AS revenue,
                          MIN(CAST(ordered_at AS DATE)) AS first_purchase, MAX(CAST(ordered_at AS DATE)) AS last_purchase,
                          COUNT(DISTINCT category) AS categories
-                  FROM read_parquet('{path}') GROUP BY customer_id)""").fetch_arrow_table()
+                  FROM read_parquet('{path}') GROUP BY customer_id)"""))
         column = lambda name: result.column(name).to_numpy()  # noqa: E731
         out = dict(customers=result.num_rows, orders=int(column("orders").sum()), revenue=float(column("revenue").sum()),
                    recency=int(column("recency_days").sum()), categories=int(column("categories").sum()))

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     from segkit.features import customer_features, customer_features_expr
     from segkit.intake.sources import connect
 
+    sys.path.insert(0, str(HERE))
+    from bench_features import arrow_table
+
     path = HERE / ".data" / f"tx-{args.size}.parquet"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run bench/generate.py --sizes {args.size} first")
@@ -51,9 +54,9 @@ def main(argv: list[str] | None = None) -> None:
           file=sys.stderr)
     raw = duckdb.connect()
     variants = {
-        "hand-written (DOUBLE revenue), Arrow": lambda: raw.sql(BASE.format(revenue=DOUBLE_SUM, extra="", path=path)).fetch_arrow_table(),
-        "+ exact revenue (DOUBLE → TEXT → DECIMAL per line)": lambda: raw.sql(BASE.format(revenue=EXACT_SUM, extra="", path=path)).fetch_arrow_table(),
-        "+ recent orders (a second COUNT DISTINCT)": lambda: raw.sql(BASE.format(revenue=EXACT_SUM, extra=RECENT, path=path)).fetch_arrow_table(),
+        "hand-written (DOUBLE revenue), Arrow": lambda: arrow_table(raw.sql(BASE.format(revenue=DOUBLE_SUM, extra="", path=path))),
+        "+ exact revenue (DOUBLE → TEXT → DECIMAL per line)": lambda: arrow_table(raw.sql(BASE.format(revenue=EXACT_SUM, extra="", path=path))),
+        "+ recent orders (a second COUNT DISTINCT)": lambda: arrow_table(raw.sql(BASE.format(revenue=EXACT_SUM, extra=RECENT, path=path))),
         "+ result as pandas": lambda: raw.sql(BASE.format(revenue=EXACT_SUM, extra=RECENT, path=path)).df(),
         "segkit.customer_features (Parquet read in place)": lambda: customer_features(con, con.read_parquet(str(path)), as_of),
     }
