@@ -18,6 +18,11 @@ def test_report_help_explains_its_options():
     assert result.returncode == 0
     for option in ("--params", "--month", "--set", "YYYY-MM", "rfm.bins=4", "--notebooks", "--debug", ".failed"):
         assert option in result.stdout
+    # what a value looks like, not a Python type: --set KEY=VALUE, --month YYYY-MM
+    assert "KEY=VALUE" in result.stdout and "list[str]" not in result.stdout
+    for command in (("run", "--help"), ("backfill", "--help")):
+        shown = run_segkit(*command).stdout
+        assert "list[str]" not in shown and ("KEY=VALUE" in shown or "--set" not in shown)
 
 
 def test_an_unexpected_error_is_one_message_and_debug_shows_its_traceback(monkeypatch):
