@@ -1,8 +1,8 @@
 """CSV and TSV files are read into the engine batch by batch, never as a pandas frame (issue 15), and
 clean exactly as the text readers clean them: plainly written dates and amounts typed as they load,
 the others kept as text and read by cleaning through their distinct values (`engine_parsing`); ids
-of 16 digits or more are text there; names the engine cannot keep apart send the
-file to the text readers, whose reading is then the one used."""
+of 16 digits or more are text there; names the engine cannot keep apart (alike but for case) are read
+by position; a column read for two of segkit's sends the file to the text readers."""
 
 import contextlib
 import datetime as dt
@@ -15,6 +15,7 @@ import pytest
 
 import segkit.intake.sources as sources
 from ledger_check import assert_every_row_accounted, file_source
+from segkit.errors import DataError
 from segkit.features import customer_features
 from segkit.intake.cleaning import clean_transactions
 from segkit.intake.sources import load_source
@@ -487,18 +488,70 @@ def test_a_time_zone_and_day_first_rules_leave_plain_dates_as_the_text_readers_l
     assert_same(engine, text)
 
 
-@pytest.mark.parametrize("header, columns", [
-    ("cust,order,day,amount,Amount", {**COLUMNS, "amount": "Amount", "category": "amount"}),  # names alike but for case
-    ("cust,order,day,total,product", {**COLUMNS, "category": "product"}),  # one column read as category and product
-    ("cust,order,day,total,segkit_content", {**COLUMNS, "category": "segkit_content"}),  # a name the engine uses
-])
-def test_column_names_the_engine_cannot_keep_apart_go_to_the_text_readers(tmp_path, header, columns):
+def test_a_column_read_for_two_of_segkits_columns_goes_to_the_text_readers(tmp_path):
     path = tmp_path / "orders.csv"
-    write(path, header + "\n1,1,2024-01-05,100,90\n2,2,2024-02-05,50,45\n")
-    intake = read(path, columns=columns)
+    write(path, "cust,order,day,total,product\n1,1,2024-01-05,100,90\n2,2,2024-02-05,50,45\n")
+    intake = read(path, columns={**COLUMNS, "category": "product"})  # and product, by its name
     assert isinstance(intake.transactions, pd.DataFrame)
     result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
     assert_every_row_accounted(result, intake.transactions)
+
+
+@pytest.mark.parametrize("reading", ["engine", "text readers"])
+def test_a_column_named_source_row_is_one_message_naming_the_file_and_the_column(tmp_path, reading):
+    """The text readers crashed on it (two columns of that name); the engine dropped it unseen."""
+    path = tmp_path / "orders.csv"
+    write(path, "cust,order,day,total,source_row\n1,1,2024-01-05,100,7\n")
+    with pytest.raises(DataError, match=r'orders.csv line 1: column 5 is named "source_row".*rename that column'):
+        read(path, text_readers=reading == "text readers")
+
+
+def test_names_alike_but_for_case_and_the_engines_own_names_stay_in_the_engine(tmp_path):
+    """`Amount` beside `amount`, `ID` beside `id`, and columns named as the engine's own (Source_Row,
+    segkit_content) sent the file to the text readers: DuckDB's names ignore case. The engine now reads
+    a batch's columns by their position and keeps such columns under names of its own; the details
+    and notes still name the file's columns, and every reading equals the text readers'. The amounts
+    turn into text after the first chunk (¥, a thousands comma), so the file is read twice."""
+    header = "ID,id,day,amount,Amount,Source_Row,segkit_content,Region,region\n"
+    lines = []
+    for i in range(2_400):
+        amount = f"{5 + i % 7}.50" if i < 1_500 else ('"¥1,234.50"' if i % 3 else "abc")
+        lines.append(f"C{i % 300},{i // 2},2024-{1 + i % 12:02d}-{1 + i % 27:02d},{i % 4},{amount},"
+                     f"Books{i % 3},n{i},North{i % 2},south")
+    lines += [lines[10], lines[20]]  # exact copies: the content hash reads every column, by position
+    path = tmp_path / "orders.csv"
+    write(path, header + "\n".join(lines) + "\n")
+    columns = {"customer_id": "ID", "order_id": "id", "ordered_at": "day", "amount": "Amount",
+               "category": "Source_Row", "product": "amount"}
+    attributes = {"area": "Region", "note": "segkit_content", "area_lower": "region"}
+    found, kept = [], []
+    with contextlib.ExitStack() as stack:
+        readings = stack.enter_context(small_chunks(500))
+        stack.enter_context(sliced_batches(200))
+        for text_readers in (False, True):
+            source = file_source(path, columns=columns, attributes=attributes)
+            with mock.patch.object(sources, "_plain_text_file", lambda *args: None) if text_readers else \
+                    contextlib.nullcontext():
+                intake = load_source(source)
+            assert isinstance(intake.transactions, ibis.Table) != text_readers
+            result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=Cleaning())
+            assert_every_row_accounted(result, intake.transactions)
+            found.append(result)
+            frame = intake.attributes.to_pandas() if not text_readers else intake.attributes
+            kept.append(frame.sort_values("source_row").reset_index(drop=True))
+    assert readings[0] == 2  # the amounts turned into text after rows went in: the file read again
+    engine, text = found
+    assert_same(engine, text)
+    assert_same_notes_and_details(engine, text)
+    pd.testing.assert_frame_equal(*kept, check_dtype=False)
+    reasons = engine.quarantine.groupby("reason").size().to_dict()
+    assert reasons["duplicate"] == 2 and reasons["unreadable_amount"] == 300
+    assert engine.quarantine.loc[engine.quarantine.reason == "unreadable_amount", "detail"].str.contains("Amount").all()
+    clean = engine.clean.set_index("source_row")
+    assert clean.loc[2, "category"] == "Books0" and clean.loc[2, "customer_id"] == "C0"
+    assert clean.loc[1_600, "amount"] == pytest.approx(1234.5)
+    areas = kept[0].set_index("source_row")
+    assert areas.loc[2, "area"] == "North0" and areas.loc[2, "area_lower"] == "south" and areas.loc[2, "note"] == "n0"
 
 
 def test_a_time_or_day_python_does_not_read_is_unreadable_in_the_engine_too(tmp_path):

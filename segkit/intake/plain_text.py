@@ -18,11 +18,13 @@ distinct values, with the text readers' parsers (`segkit.intake.engine_parsing`)
 never becomes a pandas frame; so does a whole-number id column with a code further down. Ids of 16
 digits or more (order numbers of Chinese marketplaces run to 18-19) and ids a spreadsheet wrote in
 scientific notation are text in the engine: cleaning refuses the rounded ones naming their first row,
-and notes long ids that all end in zeros, as the text readers do (`segkit.intake.parsing`). The file
-is read as before (`segkit.intake.sources.read_file`), as text in pandas, only for what the engine
-cannot hold as the text readers do: column names that differ only in case. An amount derived from quantity and unit price is
-their exact product where both are plainly written, else both are kept as text and cleaning derives
-it from their text (`segkit.intake.engine_parsing`).
+and notes long ids that all end in zeros, as the text readers do (`segkit.intake.parsing`). The
+engine reads a batch's columns by their position in the file and keeps a column whose name it cannot
+tell apart from another's (its names ignore case: `Amount` beside `amount`) or from its own under a
+name of its own (`table_names`). The file is read as before (`segkit.intake.sources.read_file`), as
+text in pandas, only where one of its columns is read for two of segkit's. An amount derived from
+quantity and unit price is their exact product where both are plainly written, else both are kept as
+text and cleaning derives it from their text (`segkit.intake.engine_parsing`).
 The transaction attributes the params keep are loaded as text beside the transactions (a copy of a
 date or amount column, as written); a file read
 with a preset gets the preset's reading of its rows in the engine (`segkit.intake.preset_rows`).
@@ -31,6 +33,7 @@ with a preset gets the preset's reading of its rows in the engine (`segkit.intak
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -57,6 +60,8 @@ _NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 _ID_COLUMNS = ("customer_id", "order_id")
 CONTENT = "segkit_content"
 _ATTRIBUTE = "segkit_attribute_"  # the names segkit gives the attribute columns it loads (`loaded_columns`)
+_COLUMN = "segkit_column_"  # a loaded column whose own name the engine cannot keep apart (`table_names`)
+_POSITION = "segkit_c"  # each column of a batch as the engine reads it: by its position in the file (`_insert`)
 CHUNK_ROWS = 262_144  # records per insert (1M lines read in 1.8 s, 3.4 s in the reader's ~20,000: docs/benchmarks.md)
 _names = itertools.count()
 
@@ -77,7 +82,7 @@ _AS_TEXT = ("ordered_at", *_NUMBER_COLUMNS)
 def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict[str, str], kinds: dict[str, str],
              derived: bool, alter: bool = True) -> bool:
     """Keep the table's `columns` as text from now on (`kinds`; the table's columns too where `alter`:
-    it holds no rows yet); both parts of an amount derived from quantity and unit price when one of
+    it holds no rows yet; `mapping`: segkit's name -> the table's); both parts of an amount derived from quantity and unit price when one of
     them is (cleaning derives it from their text). False where the file must go to the text readers
     instead: a column already text."""
     if derived and any(ours in _NUMBER_COLUMNS for ours in columns):
@@ -96,8 +101,9 @@ def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict
 
 
 def _load(con: ibis.BaseBackend, name: str, records, present: list[str], mapping: dict[str, str],
-          kinds: dict[str, str], derived: bool) -> str:
-    """Insert the file's `records` into the table `name`, chunk by chunk: "done" when all went in;
+          in_table: dict[str, str], kinds: dict[str, str], derived: bool) -> str:
+    """Insert the file's `records` into the table `name`, chunk by chunk (`mapping`: segkit's name -> the
+    file's column; `in_table`: -> the table's): "done" when all went in;
     "again" when the file is to be read again from its start with the columns `kinds` now keeps as
     text (a value not plainly written in a chunk after the first: the rows already in hold the
     engine's text of their values, "12.500000" for "12.5", not the file's, which the details and
@@ -107,12 +113,12 @@ def _load(con: ibis.BaseBackend, name: str, records, present: list[str], mapping
         while True:
             try:
                 _check(chunk, mapping, kinds)
-                _insert(con, name, chunk, present, mapping, kinds)
+                _insert(con, name, chunk, present, mapping, in_table, kinds)
                 break
             except (_NotPlain, duckdb.ConversionException) as err:  # or a value the cast refuses (2024-02-30)
                 columns = err.columns if isinstance(err, _NotPlain) else \
                     [o for o in mapping if o in _AS_TEXT and kinds[o] != "VARCHAR"]
-                if not _as_text(con, name, columns, mapping, kinds, derived, alter=not inserted):
+                if not _as_text(con, name, columns, in_table, kinds, derived, alter=not inserted):
                     return "text readers"
                 if inserted:
                     return "again"
@@ -159,8 +165,8 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
         return None
     mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
     attributes = dict(attributes or {})
-    if not _distinct_names(present, mapping) or any(theirs not in present for theirs in attributes.values()):
-        batches.close()  # the text path names a missing column
+    if len(set(mapping.values())) < len(mapping) or any(theirs not in present for theirs in attributes.values()):
+        batches.close()  # a column read for two of segkit's (the text path reads it so); the text path names a missing column
         return None
     # the attribute columns, loaded as text under names of their own (a copy of a mapped date or amount
     # column, whose values the engine types); a mapped id or label column is text already, and serves
@@ -169,14 +175,16 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
             enumerate(dict.fromkeys(t for t in attributes.values() if t not in as_text))}
     kinds = _kinds(first, mapping) | {name: "VARCHAR" for name in kept}
     loaded_columns = {**mapping, **kept}
+    named = table_names(present, list(mapping.values()))
+    in_table = {ours: ours if ours in kept else named[theirs] for ours, theirs in loaded_columns.items()}
     if decimal != ".":  # "1.234" is a thousand there: the numbers are read from their text by cleaning
         kinds.update({ours: "VARCHAR" for ours in mapping if ours in _NUMBER_COLUMNS})
     name = f"segkit_text_{next(_names)}"
     derived = "amount" not in mapping
     records = itertools.chain([first], batches)
     while True:  # once more from the file's start when a column turns into text after rows went in
-        con.raw_sql(_create(name, loaded_columns, kinds))
-        loaded = _load(con, name, records, present, loaded_columns, kinds, derived)
+        con.raw_sql(_create(name, in_table, kinds))
+        loaded = _load(con, name, records, present, loaded_columns, in_table, kinds, derived)
         if loaded == "done":
             break
         batches.close()
@@ -191,20 +199,27 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
 
         loaded_as = {theirs: column for column, theirs in kept.items()}  # the file's column -> the table's
         kept_attributes = labels_fixed(raw.select(source_row=(raw[FILE_ROW] + 1).cast("int64"),
-                                                  **{ours: raw[loaded_as.get(theirs, theirs)].cast("string")
+                                                  **{ours: raw[loaded_as.get(theirs) or named[theirs]].cast("string")
                                                      for ours, theirs in attributes.items()}),  # an id as a number
                                        list(attributes))
-    return in_segkit_terms(con, raw, mapping, raw[CONTENT], preset=preset, header=present), present, kept_attributes
+    return (in_segkit_terms(con, raw, {ours: named[theirs] for ours, theirs in mapping.items()}, raw[CONTENT],
+                            preset=preset, header=present, shown=mapping), present, kept_attributes)
 
 
-def _distinct_names(present: list[str], mapping: dict[str, str]) -> bool:
-    """Whether the engine's table can hold the file's columns under their own names: no two names
-    that differ only in case (the engine does not tell them apart; the text readers do), none of
-    the table's own names, and each file column read for one of segkit's columns only."""
-    folded = [name.casefold() for name in present]
-    return (len(set(folded)) == len(folded) and not {n.casefold() for n in RESERVED} & set(folded)
-            and not any(name.startswith(_ATTRIBUTE) for name in folded)
-            and len(set(mapping.values())) == len(mapping))
+def table_names(present: list[str], loaded: list[str]) -> dict[str, str]:
+    """The engine table's name of each of the file's columns `loaded` (`present`: every column of the
+    file, in order): the file's own, unless the engine cannot keep it apart, for it ignores case: a name
+    another loaded column has but for case (`Amount` beside `amount`), or one of the table's own
+    names (segkit's prefix); such a column is `segkit_column_<its position in the file>`. The file's
+    names stay those of the details and notes (`typed_files.in_segkit_terms`'s `shown`)."""
+    folded = Counter(name.casefold() for name in loaded)
+    own = {name.casefold() for name in RESERVED}
+
+    def clashes(name: str) -> bool:
+        key = name.casefold()
+        return folded[key] > 1 or key in own or key.startswith("segkit_")
+
+    return {name: f"{_COLUMN}{present.index(name)}" if clashes(name) else name for name in loaded}
 
 
 def _chunks(batches, rows: int | None = None):
@@ -265,23 +280,28 @@ def _all_match(column: pa.Array, pattern: str) -> bool:
     return pc.sum(pc.invert(matched)).as_py() in (None, 0)
 
 
-def _create(name: str, mapping: dict[str, str], kinds: dict[str, str]) -> str:
-    """The table's columns: each mapped column under the file's name, each attribute under its own
-    (`_ATTRIBUTE`), then the content hash."""
-    parts = [f"{FILE_ROW} BIGINT", *(f"{_quoted(ours if ours.startswith(_ATTRIBUTE) else theirs)} {kinds[ours]}"
-                                     for ours, theirs in mapping.items()), f"{CONTENT} BIGINT"]
+def _create(name: str, in_table: dict[str, str], kinds: dict[str, str]) -> str:
+    """The table's columns: each loaded column under its name there (`in_table`: segkit's name -> the
+    table's: the file's name as `table_names` keeps it, an attribute's own, `_ATTRIBUTE`), then the
+    content hash."""
+    parts = [f"{FILE_ROW} BIGINT", *(f"{_quoted(column)} {kinds[ours]}" for ours, column in in_table.items()),
+             f"{CONTENT} BIGINT"]
     return f'CREATE TABLE "{name}" ({", ".join(parts)})'
 
 
 def _insert(con: ibis.BaseBackend, name: str, batch: pa.Table, present: list[str],
-            mapping: dict[str, str], kinds: dict[str, str]) -> None:
-    """One batch into the table: the mapped columns cast, the row's text hashed (NULL where empty,
-    every column in the file's order; as `typed_files` hashes a typed row, a 64-bit hash)."""
+            mapping: dict[str, str], in_table: dict[str, str], kinds: dict[str, str]) -> None:
+    """One batch into the table: the loaded columns cast (`mapping`: segkit's name -> the file's column,
+    in the order of `in_table`, the table's), the row's text hashed (NULL where empty, every column in
+    the file's order; as `typed_files` hashes a typed row, a 64-bit hash). The engine reads the batch's
+    columns by their position in the file: its names ignore case, the file's may not."""
     view = f"{name}_batch"
-    con.con.register(view, batch)
+    position = {column: i for i, column in enumerate(present)}
+    con.con.register(view, batch.rename_columns([c if c == "source_row" else f"{_POSITION}{position[c]}"
+                                                 for c in batch.column_names]))
     try:
-        values = ["source_row - 1", *(f"CAST({_quoted(theirs)} AS {kinds[ours]})" for ours, theirs in mapping.items())]
-        content = "hash(struct_pack(" + ", ".join(f"c{i} := {_quoted(c)}" for i, c in enumerate(present)) + "))"
+        values = ["source_row - 1", *(f"CAST({_POSITION}{position[mapping[ours]]} AS {kinds[ours]})" for ours in in_table)]
+        content = "hash(struct_pack(" + ", ".join(f"c{i} := {_POSITION}{i}" for i in range(len(present))) + "))"
         # the unsigned hash's 64 bits as a BIGINT, as Ibis writes `.hash()` for DuckDB
         con.raw_sql(f'INSERT INTO "{name}" SELECT {", ".join(values)}, CAST(CAST({content} AS BIT) AS BIGINT) '
                     f'FROM "{view}"')

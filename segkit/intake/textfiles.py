@@ -898,9 +898,14 @@ class _Body(io.RawIOBase):
 
 
 def check_header(names: list[str], where: str) -> None:
-    """Refuse a header that names a column twice: which of the two is meant cannot be known."""
+    """Refuse a header that names a column twice: which of the two is meant cannot be known; and a
+    column named source_row, the name the readers give each row's line in the file (the rows'
+    numbers the quarantine and the ledger show)."""
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
+        if name == "source_row":
+            raise DataError(f'{where}: column {position} is named "source_row", the name segkit gives each row\'s '
+                            "line in the file; rename that column in the file (e.g. to original_row)")
         if name.startswith("Unnamed: "):
             continue
         if name in seen:

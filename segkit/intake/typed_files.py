@@ -94,7 +94,7 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
 
 def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, str], content: ibis.Value,
                     zones: tuple[str, str | None] | None = None, preset: str | None = None,
-                    header: list[str] = ()) -> ibis.Table:
+                    header: list[str] = (), shown: dict[str, str] | None = None) -> ibis.Table:
     """`raw` (a file's rows in `con`, typed as `_typed_enough` asks, with FILE_ROW) under segkit's
     names, with `content` (the row's hash), the text fixes applied to its text columns and the
     file's own column names recorded (`sources.with_headers`). `zones` (the zone ordered_at was
@@ -103,7 +103,9 @@ def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, s
     `preset` (`source.preset`) reads the rows as its system meant them (`preset_rows.read_order_fields`:
     the order fields filled in, fix `filled_from_order`, their values as exported kept as
     `_as_exported_<column>` for the quarantine); without one, a file whose columns (`header`: its column
-    names) are a system's export is recorded as such, for cleaning's note (`sources.with_headers`)."""
+    names) are a system's export is recorded as such, for cleaning's note (`sources.with_headers`).
+    `shown`: segkit's name -> the file's column, where `mapping` names the table's columns otherwise
+    than the file does (`plain_text.table_names`); the details and notes name the file's."""
     from segkit.intake.preset_rows import read_order_fields
     from segkit.intake.presets import AS_EXPORTED, matching_preset
 
@@ -139,7 +141,7 @@ def in_segkit_terms(con: ibis.BaseBackend, raw: ibis.Table, mapping: dict[str, s
     # a whole number written as text ("-?[0-9]+") is never changed by a text fix: only the text columns are read
     texts = [ours for ours, column in used.items() if ours in _TEXT_COLUMNS and column.type().is_string()]
     # the file's own column names, for the details and notes that name a column (`sources.source_headers`)
-    headers = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
+    headers = {ours: (shown or mapping)[ours] for ours, theirs in mapping.items() if theirs in present}
     hint = matching_preset(list(header)) if preset is None and header else None
     return with_headers(_with_text_fixes(con, table, texts, list(flags)), headers, preset_hint=hint)
 
