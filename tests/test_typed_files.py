@@ -76,6 +76,23 @@ def test_a_parquet_file_is_read_in_place_by_the_engine(tmp_path, monkeypatch):
     assert_every_row_accounted(result, range(1, 14))
 
 
+def test_a_parquet_file_with_names_alike_but_for_case_reads_each_column_as_named(tmp_path):
+    """The engine's names ignore case: it read `Amount` and `amount` as `Amount` and `amount_1`, and the
+    run stopped with "column amount is not there; did you mean amount_1?". Such a file is read by the
+    text readers, each column as the file names it."""
+    frame = typed_rows().rename(columns={"total": "Amount", "cat": "amount"})
+    frame.to_parquet(tmp_path / "tx.parquet", index=False)
+    intake = load_source(file_source(tmp_path / "tx.parquet",
+                                     columns={**COLUMNS, "amount": "Amount", "category": "amount"}))
+    assert isinstance(intake.transactions, pd.DataFrame)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert_every_row_accounted(result, range(1, 14))
+    (_, expected), _ = clean_both(tmp_path, typed_rows())
+    pd.testing.assert_frame_equal(result.ledger, expected.ledger)
+    clean = result.clean.set_index("source_row")
+    assert clean.loc[1, "amount"] == 10.0 and clean.loc[1, "category"] == "Books"
+
+
 def test_parquet_and_csv_of_the_same_rows_clean_alike(tmp_path):
     (_, typed), (_, text) = clean_both(tmp_path, typed_rows())
     pd.testing.assert_frame_equal(typed.ledger, text.ledger)

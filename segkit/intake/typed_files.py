@@ -67,7 +67,8 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     `preset` (`source.preset`) reads the rows as its system meant them (`in_segkit_terms`).
 
     Returns (table, names of the file's columns), or None when a column segkit reads is not typed as
-    it needs (the file is then read as text). Raises DataError for a mapped column that is not in
+    it needs, or a Parquet file names two columns alike but for case (the engine's names ignore case:
+    it would read `amount` as `amount_1`), the file is then read by the text readers. Raises DataError for a mapped column that is not in
     the file (listing those that are), a DuckDB file without the table, or a `time_zone` that is
     not a time zone.
     """
@@ -76,6 +77,8 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
 
     _time_zone(time_zone)  # the params' zone is checked as the text path checks it (DataError)
     raw = _open(con, path, kind, table_name, key)
+    if kind == "parquet" and _names_alike_but_for_case(path):
+        return None
     present = [c for c in raw.columns if c != FILE_ROW]
     mapping, _ = mapped_columns(present, columns, origin, f"{key}.columns")
     used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
@@ -191,6 +194,14 @@ def _zones(con: ibis.BaseBackend, path: Path, kind: str, column: str, time_zone:
     if (_OFFSET.match(written) is None and written not in known) or (time_zone is not None and time_zone not in known):
         return None
     return written, time_zone
+
+
+def _names_alike_but_for_case(path: Path) -> bool:
+    """Whether the Parquet file at `path` names two columns alike but for case (`Amount`, `amount`)."""
+    import pyarrow.parquet as pq
+
+    names = [name.casefold() for name in pq.read_schema(path).names]
+    return len(set(names)) < len(names)
 
 
 def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, key: str) -> ibis.Table:
