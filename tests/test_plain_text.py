@@ -408,6 +408,18 @@ def test_a_late_code_among_whole_number_ids_turns_the_column_into_text_in_the_en
     assert "C99" in set(engine.clean["customer_id"])
 
 
+def read_kept(path, columns, attributes, text_readers: bool):
+    """(intake, its kept attributes as a frame in source_row order), by the engine or by the text
+    readers; the engine's reading must stay in the engine."""
+    source = file_source(path, columns=columns, attributes=attributes)
+    with mock.patch.object(sources, "_plain_text_file", lambda *args: None) if text_readers else \
+            contextlib.nullcontext():
+        intake = load_source(source)
+    assert isinstance(intake.transactions, ibis.Table) != text_readers
+    frame = intake.attributes.to_pandas() if not text_readers else intake.attributes
+    return intake, frame.sort_values("source_row").reset_index(drop=True)
+
+
 def test_kept_attributes_of_a_csv_stay_in_the_engine_and_derive_what_the_text_readers_derive(tmp_path):
     """Transaction attributes the params keep sent the whole file to the text readers: they are now
     loaded as text beside the transactions and normalised as labels in the engine (blanks, full-width
@@ -422,14 +434,8 @@ def test_kept_attributes_of_a_csv_stay_in_the_engine_and_derive_what_the_text_re
     attributes = {"area": "region", "memo": "note", "order_number": "order"}
     derived, kept = {}, {}
     for text_readers in (False, True):
-        source = file_source(path, columns=COLUMNS, attributes=attributes)
-        with mock.patch.object(sources, "_plain_text_file", lambda *args: None) if text_readers else \
-                contextlib.nullcontext():
-            intake = load_source(source)
-        assert isinstance(intake.transactions, ibis.Table) != text_readers
+        intake, kept[text_readers] = read_kept(path, COLUMNS, attributes, text_readers)
         assert isinstance(intake.attributes, ibis.Table) != text_readers
-        frame = intake.attributes.to_pandas() if not text_readers else intake.attributes
-        kept[text_readers] = frame.sort_values("source_row").reset_index(drop=True)
         folder = tmp_path / f"run-{text_readers}"
         clean_and_save(intake, folder, as_of=AS_OF, dimensions=("area", "memo"))
         derived[text_readers] = pd.read_parquet(folder / "customers.parquet")
@@ -442,13 +448,7 @@ def test_kept_attributes_of_a_csv_stay_in_the_engine_and_derive_what_the_text_re
     # ("2024-02-01T11:30", "3.005"), as the text readers keep it, beside the typed columns
     both = {}
     for text_readers in (False, True):
-        source = file_source(path, columns=COLUMNS, attributes={"when": "day", "total_written": "total"})
-        with mock.patch.object(sources, "_plain_text_file", lambda *args: None) if text_readers else \
-                contextlib.nullcontext():
-            intake = load_source(source)
-        assert isinstance(intake.transactions, ibis.Table) != text_readers
-        frame = intake.attributes.to_pandas() if not text_readers else intake.attributes
-        both[text_readers] = frame.sort_values("source_row").reset_index(drop=True)
+        _, both[text_readers] = read_kept(path, COLUMNS, {"when": "day", "total_written": "total"}, text_readers)
     pd.testing.assert_frame_equal(both[False], both[True], check_dtype=False)
     written = both[False].set_index("source_row")
     assert written.loc[3, "when"] == "2024-02-01T11:30" and written.loc[5, "total_written"] == "3.005"
@@ -529,16 +529,11 @@ def test_names_alike_but_for_case_and_the_engines_own_names_stay_in_the_engine(t
         readings = stack.enter_context(small_chunks(500))
         stack.enter_context(sliced_batches(200))
         for text_readers in (False, True):
-            source = file_source(path, columns=columns, attributes=attributes)
-            with mock.patch.object(sources, "_plain_text_file", lambda *args: None) if text_readers else \
-                    contextlib.nullcontext():
-                intake = load_source(source)
-            assert isinstance(intake.transactions, ibis.Table) != text_readers
+            intake, frame = read_kept(path, columns, attributes, text_readers)
             result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=Cleaning())
             assert_every_row_accounted(result, intake.transactions)
             found.append(result)
-            frame = intake.attributes.to_pandas() if not text_readers else intake.attributes
-            kept.append(frame.sort_values("source_row").reset_index(drop=True))
+            kept.append(frame)
     assert readings[0] == 2  # the amounts turned into text after rows went in: the file read again
     engine, text = found
     assert_same(engine, text)
