@@ -232,6 +232,11 @@ def test_a_missing_path_or_reader_is_one_message(spark, shop_files, tmp_path):
         load_source(spark_source(shop_files[0], format="delta"))
     with pytest.raises(DataError, match=r"source\.spark\.customers\.path: .*gone\.parquet is not there"):
         load_source(spark_source(shop_files[0], customers=SparkTable(path=str(tmp_path / "gone.parquet"))))
+    # Spark's names ignore case: Amount beside amount is one message, not "check source.spark.format"
+    pd.DataFrame({"customer_id": ["C1"], "ordered_at": pd.to_datetime(["2024-01-01"]), "Amount": [1.0],
+                  "amount": [2.0]}).to_parquet(tmp_path / "alike.parquet", index=False)
+    with pytest.raises(DataError, match=r"alike\.parquet names two columns alike but for case .*rename one of them"):
+        load_source(spark_source(shop_files[0], path=str(tmp_path / "alike.parquet")))
 
 
 def test_text_dates_and_amounts_are_refused_with_the_cast_to_write(spark, shop_files):

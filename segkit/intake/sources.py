@@ -1297,6 +1297,9 @@ def _spark_read(con, session, table: str | None, path: str | None, file_format: 
                             "spark.sql.extensions in source.spark.config) or write the table as Parquet") from None
         if "PATH_NOT_FOUND" in reason or "does not exist" in reason:
             raise DataError(f"{key}.path: {location} is not there ({reason[:200]}); check the path") from None
+        if "COLUMN_ALREADY_EXISTS" in reason:  # two columns alike but for case: Spark's names ignore case
+            raise DataError(f"{key}.path: {location} names two columns alike but for case ({reason[:200]}), which "
+                            "Spark does not tell apart; rename one of them in the data") from None
         raise DataError(f"{key}.path: {location} cannot be read as {file_format} ({reason[:300]}); check "
                         f"{key}.format") from None
     import uuid
