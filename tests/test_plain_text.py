@@ -506,6 +506,19 @@ def test_a_column_named_source_row_is_one_message_naming_the_file_and_the_column
         read(path, text_readers=reading == "text readers")
 
 
+def test_a_header_without_a_name_beside_a_column_named_unnamed_is_read_by_the_text_readers(tmp_path):
+    """What pandas writes when a frame read with its index is saved again: an empty name, then `Unnamed: 0`.
+    The engine's reading by position stopped on the two alike names; the text readers read the file."""
+    path = tmp_path / "orders.csv"
+    write(path, ",Unnamed: 0,cust,order,day,total,cat\n0,0,A,1,2024-01-01,5,x\n1,1,B,2,2024-01-02,6,y\n"
+                "1,1,B,2,2024-01-02,6,y\n")
+    intake = read(path)
+    assert isinstance(intake.transactions, pd.DataFrame)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert_every_row_accounted(result, intake.transactions)
+    assert result.quarantine.reason.tolist() == ["duplicate"] and len(result.clean) == 2
+
+
 def test_names_alike_but_for_case_and_the_engines_own_names_stay_in_the_engine(tmp_path):
     """`Amount` beside `amount`, `ID` beside `id`, and columns named as the engine's own (Source_Row,
     segkit_content) sent the file to the text readers: DuckDB's names ignore case. The engine now reads

@@ -119,6 +119,19 @@ def test_a_shopify_export_is_read_in_place_and_cleans_as_the_text_readers_clean_
     assert aside.loc[20, "reason"] == "missing_date"
 
 
+def test_columns_named_as_the_preset_querys_own_are_read_as_the_file_names_them(tmp_path):
+    """A column named `_segkit_first` or `_SEGKIT_CONTENT` (the names the preset's query gives its own
+    columns) read as the category came out true/false, or stopped the run; it is now kept apart."""
+    for extra in ("_segkit_first", "_SEGKIT_CONTENT"):
+        rows = [dict(row, **{extra: f"shelf {i % 3}"}) for i, row in enumerate(hostile_rows())]
+        write_export(tmp_path / "orders_export.csv", [*SHOPIFY_HEADER, extra], rows)
+        params = params_for(tmp_path, {"preset": "shopify_orders", "transactions": {
+            "path": "orders_export.csv", "columns": {"category": extra}}})
+        (engine_intake, engine), (text_intake, text) = clean_both(params)
+        assert_read_alike(engine_intake, engine, text_intake, text)
+        assert set(engine.clean.category) <= {"shelf 0", "shelf 1", "shelf 2"}
+
+
 def test_an_export_spanning_several_chunks_fills_orders_across_them(tmp_path):
     # 3,000 orders of one to four lines, in chunks of 500 records: orders cross the chunks' edges
     rows = []

@@ -93,6 +93,44 @@ def test_a_parquet_file_with_names_alike_but_for_case_reads_each_column_as_named
     assert clean.loc[1, "amount"] == 10.0 and clean.loc[1, "category"] == "Books"
 
 
+def test_names_the_engine_cannot_keep_apart_read_each_column_as_the_file_names_it(tmp_path):
+    """A Parquet column named as the engine's own (`file_row_number`, `segkit_file_row`, a preset
+    query's `_segkit_first`) or alike another but for case stopped the run ("not a readable Parquet
+    file") or was misread; such a file is read by the text readers, whose kept attribute from a float
+    column (Arrow-backed there) read as the engine reads it."""
+    from segkit.params import FileTable, Source
+
+    (_, expected), _ = clean_both(tmp_path, typed_rows())
+    plain = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS, attributes={"paid": "total"}))
+    paid = plain.attributes.to_pandas() if isinstance(plain.attributes, ibis.Table) else plain.attributes
+    for extra in ("file_row_number", "File_Row_Number", "segkit_file_row", "_segkit_first", "Total"):
+        path = tmp_path / f"{extra}.parquet"
+        typed_rows().assign(**{extra: 1.5}).to_parquet(path, index=False)
+        intake = load_source(Source(kind="file", transactions=FileTable(path=str(path), columns=COLUMNS,
+                                                                        attributes={"paid": "total"})))
+        assert isinstance(intake.transactions, pd.DataFrame), extra
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+        pd.testing.assert_frame_equal(result.ledger, expected.ledger)
+        assert intake.attributes["paid"].tolist() == paid.sort_values("source_row")["paid"].tolist()
+
+
+def test_a_column_named_source_row_in_typed_transactions_is_one_message_and_a_customers_tables_is_not_read(tmp_path):
+    from segkit.intake.sources import check_source
+    from segkit.params import FileTable, Source
+
+    typed_rows().assign(source_row=range(13)).to_parquet(tmp_path / "tx.parquet", index=False)
+    source = file_source(tmp_path / "tx.parquet", columns=COLUMNS)
+    for reading in (load_source, check_source):  # the run and `segkit check`: a traceback before
+        with pytest.raises(DataError, match=r'tx.parquet: column 7 is named "source_row".*rename that column'):
+            reading(source)
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+    pd.DataFrame({"customer_id": ["C1", "C4"], "region": ["North", "South"], "source_row": [7, 8]}).to_parquet(
+        tmp_path / "customers.parquet", index=False)  # "cannot insert source_row, already exists" before
+    intake = load_source(Source(kind="file", transactions=FileTable(path=str(tmp_path / "tx.parquet"), columns=COLUMNS),
+                                customers=FileTable(path=str(tmp_path / "customers.parquet"))))
+    assert intake.customers["region"].tolist() == ["North", "South"]
+
+
 def test_parquet_and_csv_of_the_same_rows_clean_alike(tmp_path):
     (_, typed), (_, text) = clean_both(tmp_path, typed_rows())
     pd.testing.assert_frame_equal(typed.ledger, text.ledger)

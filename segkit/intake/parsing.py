@@ -265,7 +265,8 @@ def parse_text(values: pd.Series, labels: bool = False) -> Parsed:
     NFC, trimmed, full-width made ASCII, empty as missing (`normalise_text`); with `labels` (the
     columns shown as written: `LABELS`, attributes), full-width digits and letters only."""
     if not is_text(values):
-        if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
+        # (numpy's remainder: an Arrow-backed float column, as Parquet reads, has no `%`; infinity is not integral)
+        if pd.api.types.is_float_dtype(values) and (np.mod(values.dropna().to_numpy(dtype="float64"), 1) == 0).all():
             values = values.astype("Int64")  # integer ids that a gap made float: "1001", not "1001.0"
         text = values.astype("string")
         return Parsed(text.mask(text == ""))

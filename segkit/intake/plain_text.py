@@ -41,7 +41,7 @@ import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segkit.intake.typed_files import FILE_ROW, in_segkit_terms
+from segkit.intake.typed_files import FILE_ROW, INTERNAL, engine_name, in_segkit_terms
 
 # The layouts read here; anything else goes to the text readers.
 # (fractions of a second go to the text readers, which read a time to the second)
@@ -165,8 +165,11 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
         return None
     mapping = {ours: theirs for ours, theirs in mapping.items() if theirs in present}
     attributes = dict(attributes or {})
-    if len(set(mapping.values())) < len(mapping) or any(theirs not in present for theirs in attributes.values()):
-        batches.close()  # a column read for two of segkit's (the text path reads it so); the text path names a missing column
+    if (len(set(mapping.values())) < len(mapping) or any(theirs not in present for theirs in attributes.values())
+            or len(set(present)) < len(present)):
+        # a column read for two of segkit's, or two columns without a name (`Unnamed: 0` beside a column so
+        # named: the header check lets them be), the text path reads; it names a missing column
+        batches.close()
         return None
     # the attribute columns, loaded as text under names of their own (a copy of a mapped date or amount
     # column, whose values the engine types); a mapped id or label column is text already, and serves
@@ -209,15 +212,15 @@ def engine_text_transactions(con: ibis.BaseBackend, table, columns: dict[str, st
 def table_names(present: list[str], loaded: list[str]) -> dict[str, str]:
     """The engine table's name of each of the file's columns `loaded` (`present`: every column of the
     file, in order): the file's own, unless the engine cannot keep it apart, for it ignores case: a name
-    another loaded column has but for case (`Amount` beside `amount`), or one of the table's own
-    names (segkit's prefix); such a column is `segkit_column_<its position in the file>`. The file's
+    another loaded column has but for ASCII case (`Amount` beside `amount`), or one of the table's own
+    names (segkit's prefixes); such a column is `segkit_column_<its position in the file>`. The file's
     names stay those of the details and notes (`typed_files.in_segkit_terms`'s `shown`)."""
-    folded = Counter(name.casefold() for name in loaded)
-    own = {name.casefold() for name in RESERVED}
+    folded = Counter(engine_name(name) for name in loaded)
+    own = {engine_name(name) for name in RESERVED}
 
     def clashes(name: str) -> bool:
-        key = name.casefold()
-        return folded[key] > 1 or key in own or key.startswith("segkit_")
+        key = engine_name(name)
+        return folded[key] > 1 or key in own or key.startswith(("segkit_", INTERNAL))
 
     return {name: f"{_COLUMN}{present.index(name)}" if clashes(name) else name for name in loaded}
 

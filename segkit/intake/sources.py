@@ -34,7 +34,7 @@ from segkit.errors import DataError
 from segkit.intake.parsing import EXACT_FLOAT  # the largest whole number a float holds exactly
 from segkit.intake.textfiles import SEPARATORS as SEPARATOR_WORDS
 from segkit.intake.textfiles import (Decoded, TextTable, check_header, compression_of, inner_name, open_bytes,
-                                     zip_member)
+                                     refuse_row_column, zip_member)
 from segkit.params import CampaignTable, Database, FileTable, Source, Spark
 from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
 
@@ -348,7 +348,7 @@ def read_file(spec: FileTable, key: str = "source.transactions") -> pd.DataFrame
         except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
             raise DataError(f"{path}: not a readable Parquet file ({first_line(err)}); export it again "
                             f"or set {key}.format") from None
-        frame.insert(0, "source_row", range(1, len(frame) + 1))
+        _numbered(frame, 1, key, str(path))
     else:
         if compression_of(path):
             raise DataError(f"{path}: a DuckDB file is read as it is, not compressed; decompress it first")
@@ -441,7 +441,8 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
                             f"{key}.header_row to the row that holds the column names")
         names = [str(cell).strip() if cell is not None and str(cell).strip() else f"Unnamed: {i}"
                  for i, cell in enumerate(header)]
-        check_header(names, f'{path} sheet "{_name(sheet.title)}" row {spec.header_row}')
+        check_header(names, f'{path} sheet "{_name(sheet.title)}" row {spec.header_row}',
+                     transactions=key == "source.transactions")
         # the customer id column keeps number cells as numbers: a number among zero-padded text ids is
         # an id that Excel turned into a number, which parse_id pads back (fix zero_padded_id)
         id_name = (spec.columns or {}).get("customer_id", "customer_id")
@@ -457,8 +458,7 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
     finally:
         book.close()
     frame = pd.DataFrame([r[:len(names)] for r in records], columns=names, dtype="object")
-    first = spec.header_row + 1
-    frame.insert(0, "source_row", range(first, first + len(frame)))
+    _numbered(frame, spec.header_row + 1, key, str(path))
     frame.attrs["sheet"] = read
     return frame
 
@@ -509,8 +509,19 @@ def _read_duckdb(path: Path, spec: FileTable, key: str) -> pd.DataFrame:
         frame = con.table(f'"{name}"').df()
     finally:
         con.close()
-    frame.insert(0, "source_row", range(1, len(frame) + 1))
+    _numbered(frame, 1, key, f"{path} table {name}")
     return frame
+
+
+def _numbered(frame: pd.DataFrame, first: int, key: str, where: str) -> None:
+    """Number the frame's rows in place (`source_row`, from `first`). A transactions table's own
+    column of that name is refused (`textfiles.refuse_row_column`); another table's is not read, and
+    makes way."""
+    if "source_row" in frame.columns:
+        if key == "source.transactions":
+            refuse_row_column([str(c) for c in frame.columns], where)
+        del frame["source_row"]
+    frame.insert(0, "source_row", range(first, first + len(frame)))
 
 
 def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key: str,
@@ -674,12 +685,15 @@ def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
 
         try:
             with _whole(path, spec, key) as source:
-                return list(pq.read_schema(source).names)
+                names = list(pq.read_schema(source).names)
         except DataError:
             raise
         except Exception as err:
             raise DataError(f"{path}: not a readable Parquet file ({first_line(err)}); export it again "
                             f"or set {key}.format") from None
+        if key == "source.transactions":  # as the run refuses it (`_numbered`, `typed_files.engine_transactions`)
+            refuse_row_column(names, str(path))
+        return names
     return [c for c in read_file(spec, key).columns if c != "source_row"]  # a DuckDB table: read as the run does
 
 

@@ -668,7 +668,7 @@ class TextTable:
         if all(name.startswith("Unnamed: ") for name in names):
             raise DataError(f"{self.path}: no header at line {self.header_line}; set {self.key}.header_row to the "
                             "line that holds the column names")
-        check_header(names, f"{self.path} line {self.header_line}")
+        check_header(names, f"{self.path} line {self.header_line}", transactions=self.key == "source.transactions")
         self.columns = names
         return names
 
@@ -897,15 +897,22 @@ class _Body(io.RawIOBase):
         self.previous = int(arr[-1])
 
 
-def check_header(names: list[str], where: str) -> None:
-    """Refuse a header that names a column twice: which of the two is meant cannot be known; and a
-    column named source_row, the name the readers give each row's line in the file (the rows'
-    numbers the quarantine and the ledger show)."""
+def refuse_row_column(names: list[str], where: str) -> None:
+    """Raise the DataError for a transactions table with a column named source_row: the name the
+    readers give each row's line in the file (the numbers the quarantine and the ledger show).
+    Another table's such column is not read (its rows are not numbered for the run's messages)."""
+    if "source_row" in names:
+        raise DataError(f'{where}: column {names.index("source_row") + 1} is named "source_row", the name segkit gives '
+                        "each row's line in the file; rename that column in the file (e.g. to original_row)")
+
+
+def check_header(names: list[str], where: str, transactions: bool = True) -> None:
+    """Refuse a header that names a column twice: which of the two is meant cannot be known; and, in
+    a transactions table, a column named source_row (`refuse_row_column`)."""
+    if transactions:
+        refuse_row_column(names, where)
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
-        if name == "source_row":
-            raise DataError(f'{where}: column {position} is named "source_row", the name segkit gives each row\'s '
-                            "line in the file; rename that column in the file (e.g. to original_row)")
         if name.startswith("Unnamed: "):
             continue
         if name in seen:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from segkit.errors import DataError
 from segkit.intake.parsing import FIXES, LABELS, parse_id, parse_text
+from segkit.intake.textfiles import refuse_row_column
 from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
 
 # Text that a fix could change: empty, a blank at either end, anything beyond printable ASCII
@@ -67,19 +68,27 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
     `preset` (`source.preset`) reads the rows as its system meant them (`in_segkit_terms`).
 
     Returns (table, names of the file's columns), or None when a column segkit reads is not typed as
-    it needs, or a Parquet file names two columns alike but for case (the engine's names ignore case:
-    it would read `amount` as `amount_1`), the file is then read by the text readers. Raises DataError for a mapped column that is not in
-    the file (listing those that are), a DuckDB file without the table, or a `time_zone` that is
-    not a time zone.
+    it needs, or the engine cannot keep the file's names apart (a Parquet file naming two columns
+    alike but for case: the engine would read `amount` as `amount_1`; a column named as the engine's
+    own, `names_kept_apart`, `INTERNAL`): the file is then read by the text readers. Raises DataError
+    for a column named source_row in the transactions, a mapped column that is not in the file
+    (listing those that are), a DuckDB file without the table, or a `time_zone` that is not a time zone.
     """
     from segkit.intake.parsing import _time_zone
     from segkit.intake.sources import mapped_columns
 
     _time_zone(time_zone)  # the params' zone is checked as the text path checks it (DataError)
-    raw = _open(con, path, kind, table_name, key)
-    if kind == "parquet" and _names_alike_but_for_case(path):
+    names = _parquet_names(path) if kind == "parquet" else None  # None: not Parquet, or not readable (`_open` says)
+    if names is not None and key == "source.transactions":  # as the text readers refuse it (`refuse_row_column`)
+        refuse_row_column(names, str(path))
+    if names is not None and not names_kept_apart(names):
         return None
+    raw = _open(con, path, kind, table_name, key)
     present = [c for c in raw.columns if c != FILE_ROW]
+    if key == "source.transactions":
+        refuse_row_column(present, str(path))
+    if any(engine_name(name).startswith(INTERNAL) for name in present):  # the preset's own columns (`preset_rows`)
+        return None
     mapping, _ = mapped_columns(present, columns, origin, f"{key}.columns")
     used = {ours: raw[theirs] for ours, theirs in mapping.items() if theirs in present}
     zones = None
@@ -196,12 +205,36 @@ def _zones(con: ibis.BaseBackend, path: Path, kind: str, column: str, time_zone:
     return written, time_zone
 
 
-def _names_alike_but_for_case(path: Path) -> bool:
-    """Whether the Parquet file at `path` names two columns alike but for case (`Amount`, `amount`)."""
+# DuckDB's names ignore ASCII case (`Amount` is `amount`; `Straße` and `STRASSE` stay apart)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+INTERNAL = "_segkit_"  # the prefix of the columns the engine's queries add to a file's (`preset_rows`)
+
+
+def engine_name(name: str) -> str:
+    """`name` as the engine compares names: ASCII letters in lower case."""
+    return name.translate(_ASCII_LOWER)
+
+
+def names_kept_apart(names: list[str]) -> bool:
+    """Whether the engine keeps a file's column `names` apart as they are: no two that differ only in
+    ASCII case, none the engine's reading of a Parquet file adds (`file_row_number`, FILE_ROW)."""
+    keys = {}
+    for name in names:
+        key = engine_name(name)
+        if key in ("file_row_number", FILE_ROW) or keys.setdefault(key, name) != name:
+            return False
+    return True
+
+
+def _parquet_names(path: Path) -> list[str] | None:
+    """The column names of the Parquet file at `path`, None where it cannot be read as Parquet."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    names = [name.casefold() for name in pq.read_schema(path).names]
-    return len(set(names)) < len(names)
+    try:
+        return list(pq.read_schema(path).names)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
 
 
 def _open(con: ibis.BaseBackend, path: Path, kind: str, table_name: str | None, key: str) -> ibis.Table:
