@@ -120,9 +120,10 @@ def test_a_shopify_export_is_read_in_place_and_cleans_as_the_text_readers_clean_
 
 
 def test_columns_named_as_the_preset_querys_own_are_read_as_the_file_names_them(tmp_path):
-    """A column named `_segkit_first` or `_SEGKIT_CONTENT` (the names the preset's query gives its own
-    columns) read as the category came out true/false, or stopped the run; it is now kept apart."""
-    for extra in ("_segkit_first", "_SEGKIT_CONTENT"):
+    """A column named as the preset's query names its own columns (`_segkit_first`, in any ASCII case:
+    the engine's names ignore it) read as the category came out true/false (`_SEGKIT_CONTENT` stopped the
+    run); it is now kept apart."""
+    for extra in ("_SEGKIT_first",):
         rows = [dict(row, **{extra: f"shelf {i % 3}"}) for i, row in enumerate(hostile_rows())]
         write_export(tmp_path / "orders_export.csv", [*SHOPIFY_HEADER, extra], rows)
         params = params_for(tmp_path, {"preset": "shopify_orders", "transactions": {
