@@ -54,9 +54,12 @@ def main(argv: list[str] | None = None) -> None:
           file=sys.stderr)
     raw = duckdb.connect()
     variants = {
-        "hand-written (DOUBLE revenue), Arrow": lambda: arrow_table(raw.sql(BASE.format(revenue=DOUBLE_SUM, extra="", path=path))),
-        "+ exact revenue (DOUBLE → TEXT → DECIMAL per line)": lambda: arrow_table(raw.sql(BASE.format(revenue=EXACT_SUM, extra="", path=path))),
-        "+ recent orders (a second COUNT DISTINCT)": lambda: arrow_table(raw.sql(BASE.format(revenue=EXACT_SUM, extra=RECENT, path=path))),
+        "hand-written (DOUBLE revenue), Arrow":
+            lambda: arrow_table(raw.sql(BASE.format(revenue=DOUBLE_SUM, extra="", path=path))),
+        "+ exact revenue (DOUBLE → TEXT → DECIMAL per line)":
+            lambda: arrow_table(raw.sql(BASE.format(revenue=EXACT_SUM, extra="", path=path))),
+        "+ recent orders (a second COUNT DISTINCT)":
+            lambda: arrow_table(raw.sql(BASE.format(revenue=EXACT_SUM, extra=RECENT, path=path))),
         "+ result as pandas": lambda: raw.sql(BASE.format(revenue=EXACT_SUM, extra=RECENT, path=path)).df(),
         "segkit.customer_features (Parquet read in place)": lambda: customer_features(con, con.read_parquet(str(path)), as_of),
     }

@@ -3,16 +3,18 @@
     .venv/bin/python bench/run_all.py --sizes 1M,10M
     .venv/bin/python bench/run_all.py --sizes 1M,10M,50M --features-size 10M --repeat 5
 
-Steps: bench/host_index.py times fixed workloads (the host's own speed that day), bench/generate.py
-writes each size (Parquet and CSV; reused when already written with the same settings), bench/bench_features.py compares the feature step at `--features-size` (by default
-the largest of `--sizes`, so `--sizes 1M` makes and reads no 10M data; pymc-marketing from
-`--pymc-python`), bench/bench_report.py runs the whole `segkit report` at each size, on each of
-`--engines` (`duckdb,spark` adds the same report on Spark local mode at `--spark-size`, 10M by
-default, as issue 15 asks: about ten minutes more), and bench/csv_intake.py compares a CSV's cleaning
-in the engine with the text readers at `--csv-size`, as generated and as a shop system exports the same
-rows (`--layout export`), with a marketplace's 19-digit order numbers (`--layout marketplace`) and as
+Steps: bench/host_index.py times fixed workloads (the host's own speed that day); bench/generate.py
+writes each size (Parquet and CSV; reused when already written with the same settings);
+bench/bench_features.py compares the feature step at `--features-size` (by default the largest of
+`--sizes`, so `--sizes 1M` makes and reads no 10M data; pymc-marketing from `--pymc-python`);
+bench/bench_report.py runs the whole `segkit report` at each size, on each of `--engines`
+(`duckdb,spark` adds the same report on Spark local mode at `--spark-size`, 10M by default, as issue
+15 asks: about ten minutes more); and bench/csv_intake.py compares a CSV's cleaning in the engine
+with the text readers at `--csv-size`, as generated and as a shop system exports the same rows
+(`--layout export`), with a marketplace's 19-digit order numbers (`--layout marketplace`) and as
 Shopify's orders export read with its preset (`--layout shopify`; `--skip csv` leaves the four out).
-Each step is a child process of this interpreter; the Markdown tables go to stdout and to bench/.data/results-<UTC time>.md.
+Each step is a child process of this interpreter; the Markdown tables go to stdout and to
+bench/.data/results-<UTC time>.md.
 """
 
 from __future__ import annotations

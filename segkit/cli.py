@@ -30,8 +30,9 @@ _state = {"debug": False}
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="The run's YAML params file, e.g. params/demo.yaml.")]
 MonthOption = Annotated[Optional[str], typer.Option(
-    "--month", "-m", metavar="YYYY-MM", help="Analyse up to the end of this month (YYYY-MM, or `last`: the month that ended "
-                          "most recently, for a monthly cron job); the run is named <run_name>-<month>.")]
+    "--month", "-m", metavar="YYYY-MM",
+    help="Analyse up to the end of this month (YYYY-MM, or `last`: the month that ended most recently, for a "
+         "monthly cron job); the run is named <run_name>-<month>.")]
 SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", "-s", metavar="KEY=VALUE", help="Override one parameter, e.g. --set rfm.bins=4 (repeatable).")]
 

@@ -82,9 +82,9 @@ _AS_TEXT = ("ordered_at", *_NUMBER_COLUMNS)
 def _as_text(con: ibis.BaseBackend, name: str, columns: list[str], mapping: dict[str, str], kinds: dict[str, str],
              derived: bool, alter: bool = True) -> bool:
     """Keep the table's `columns` as text from now on (`kinds`; the table's columns too where `alter`:
-    it holds no rows yet; `mapping`: segkit's name -> the table's); both parts of an amount derived from quantity and unit price when one of
-    them is (cleaning derives it from their text). False where the file must go to the text readers
-    instead: a column already text."""
+    it holds no rows yet; `mapping`: segkit's name -> the table's); both parts of an amount derived
+    from quantity and unit price when one of them is (cleaning derives it from their text). False
+    where the file must go to the text readers instead: a column already text."""
     if derived and any(ours in _NUMBER_COLUMNS for ours in columns):
         columns = list(dict.fromkeys([*columns, *(c for c in _NUMBER_COLUMNS if c in mapping and kinds[c] != "VARCHAR")]))
     changed = False
@@ -303,7 +303,8 @@ def _insert(con: ibis.BaseBackend, name: str, batch: pa.Table, present: list[str
     con.con.register(view, batch.rename_columns([c if c == "source_row" else f"{_POSITION}{position[c]}"
                                                  for c in batch.column_names]))
     try:
-        values = ["source_row - 1", *(f"CAST({_POSITION}{position[mapping[ours]]} AS {kinds[ours]})" for ours in in_table)]
+        values = ["source_row - 1",
+                  *(f"CAST({_POSITION}{position[mapping[ours]]} AS {kinds[ours]})" for ours in in_table)]
         content = "hash(struct_pack(" + ", ".join(f"c{i} := {_POSITION}{i}" for i in range(len(present))) + "))"
         # the unsigned hash's 64 bits as a BIGINT, as Ibis writes `.hash()` for DuckDB
         con.raw_sql(f'INSERT INTO "{name}" SELECT {", ".join(values)}, CAST(CAST({content} AS BIT) AS BIGINT) '

@@ -85,7 +85,7 @@ def engine_transactions(con: ibis.BaseBackend, path: Path, kind: str, columns: d
         return None
     raw = _open(con, path, kind, table_name, key)
     present = [c for c in raw.columns if c != FILE_ROW]
-    if key == "source.transactions":
+    if names is None and key == "source.transactions":  # a DuckDB file's table
         refuse_row_column(present, str(path))
     if any(engine_name(name).startswith(INTERNAL) for name in present):  # the preset's own columns (`preset_rows`)
         return None
