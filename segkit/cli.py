@@ -379,13 +379,33 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _flags_without_type(command_class: type) -> type:
+    """`command_class` (a Typer command or group) whose `--help` shows nothing in the value column beside a
+    flag (`--force`, `--pdf/--no-pdf`, `--help`): Typer 0.29 shows `<bool>` there, as if the flag took a value."""
+
+    class FlagsWithoutType(command_class):
+        def get_params(self, ctx):
+            params = super().get_params(ctx)
+            for param in params:
+                if getattr(param, "is_flag", False) and param.metavar is None:
+                    param.metavar = ""
+            return params
+
+    FlagsWithoutType.__name__ = FlagsWithoutType.__qualname__ = f"FlagsWithoutType{command_class.__name__}"
+    return FlagsWithoutType
+
+
 def _reflow_help(typer_app: typer.Typer) -> None:
     """Each command's help as paragraphs whose lines are joined (Typer keeps a docstring's line breaks,
-    which broke sentences in the middle in `--help`), and the first paragraph as the line the command
-    list shows."""
+    which broke sentences in the middle in `--help`), the first paragraph as the line the command
+    list shows, and no type beside a flag (`_flags_without_type`)."""
     import inspect
 
+    from typer.core import TyperCommand, TyperGroup
+
+    typer_app.info.cls = _flags_without_type(typer_app.info.cls or TyperGroup)
     for info in typer_app.registered_commands:
+        info.cls = _flags_without_type(info.cls or TyperCommand)
         text = info.help or inspect.getdoc(info.callback) or ""
         paragraphs = [" ".join(paragraph.split()) for paragraph in text.split("\n\n") if paragraph.strip()]
         if paragraphs:

@@ -25,6 +25,17 @@ def test_report_help_explains_its_options():
         assert "list[str]" not in shown and ("KEY=VALUE" in shown or "--set" not in shown)
 
 
+def test_help_shows_no_type_beside_a_flag():
+    """Typer 0.29 showed `<bool>` beside --force, --pdf/--no-pdf, --debug and --help, as if each took a value."""
+    shown = {(): CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output}
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__
+        shown[(name,)] = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "200"}).output
+    for command, text in shown.items():
+        assert "--help" in text and "<bool>" not in text and "bool" not in text.lower().split(), command
+    assert "--no-pdf" in shown[("report",)] and "<path>" in shown[("report",)]  # values keep theirs
+
+
 def test_an_unexpected_error_is_one_message_and_debug_shows_its_traceback(monkeypatch):
     import segkit.report.runner
 
