@@ -81,6 +81,12 @@ def test_index_figures_in_the_run_language_and_currency():
     assert "rows_later" not in en  # shown only when a monthly run has rows of later months
     later = dict((key, value) for key, _, value in format_kpis(kpis(rows_later=1_234), validate_params({"lang": "en"})))
     assert later["rows_later"] == "1,234"
+    # beside the later rows, the other card says it counts the others (the cleaning page counts both)
+    for lang in ("en", "zh"):
+        labels = {key: label for key, label, _ in format_kpis(kpis(), validate_params({"lang": lang}))}
+        both = {key: label for key, label, _ in format_kpis(kpis(rows_later=2), validate_params({"lang": lang}))}
+        assert both["rows_aside"] != labels["rows_aside"] and ("besides" in both["rows_aside"] or "不含" in both["rows_aside"])
+        assert "also set aside" in both["rows_later"] or "同样隔离" in both["rows_later"]
 
 
 def test_tables_and_sentences_format_through_the_module():

@@ -305,7 +305,9 @@ def format_kpis(kpis: dict, params: Params) -> list[tuple[str, str, str]]:
         ("clusters", t("kpi.clusters", lang), shown(kpis["clusters"], lambda v: numbers.integer(v, lang))),
         ("silhouette", t("kpi.silhouette", lang), shown(kpis["silhouette"], lambda v: numbers.decimal_number(v, lang, 3))),
         ("rows_in", t("kpi.rows_in", lang), count(kpis["rows_in"])),
-        ("rows_aside", t("kpi.rows_aside", lang), count(kpis["rows_aside"])),
+        # beside the later rows, the card counts the others: its label says so, as the cleaning page counts both
+        ("rows_aside", t("kpi.rows_aside_other" if kpis.get("rows_later") else "kpi.rows_aside", lang),
+         count(kpis["rows_aside"])),
         *([("rows_later", t("kpi.rows_later", lang), count(kpis["rows_later"]))] if kpis.get("rows_later") else []),
     ]
 
