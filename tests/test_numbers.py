@@ -101,6 +101,21 @@ def test_tables_and_sentences_format_through_the_module():
     assert f"{0.2:.0%}" in text and f"{0.6512:.1%}" in text
 
 
+def test_a_difference_of_two_rates_is_shown_in_percentage_points():
+    """An uplift of 0.052 (a 9.3% response rate against the control group's 4.1%) read "5.2%" beside
+    the rates themselves: it is 5.2 percentage points, the unit in the header."""
+    import pandas as pd
+    from bs4 import BeautifulSoup
+
+    frame = pd.DataFrame({"treated_rate": [0.093], "control_rate": [0.041], "uplift": [0.052],
+                          "uplift_low": [-0.0126], "uplift_high": [0.1]})
+    for lang, unit in (("en", "(pts)"), ("zh", "个百分点")):
+        page = BeautifulSoup(table(frame, lang).to_html(), "html.parser")
+        assert [td.get_text() for td in page("td")] == ["9.3%", "4.1%", "5.2", "-1.3", "10.0"]
+        headers = [th.get_text() for th in page("th")]
+        assert all(unit in h for h in headers[2:]) and not any(unit in h for h in headers[:2])
+
+
 def test_figures_the_data_cannot_give_are_shown_as_such_in_every_formatter():
     """NaN and None are "—", infinity "∞" (an interval the data cannot bound), in both languages:
     never a crash in a page (a thin report's value intervals have infinite ends)."""

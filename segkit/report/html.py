@@ -28,8 +28,9 @@ from segkit.report.numbers import NOT_AVAILABLE, format_spec, money
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity",
            "accuracy", "p_alive", "clv_share", "churn_risk_share", "churn_rate", "retention_rate", "repurchase_rate",
            # cross-sell and campaigns (07_cross_sell)
-           "buyer_share", "rate", "rate_low", "rate_high", "rule_support", "confidence", "treated_rate", "control_rate",
-           "uplift", "uplift_low", "uplift_high")
+           "buyer_share", "rate", "rate_low", "rate_high", "rule_support", "confidence", "treated_rate", "control_rate")
+# differences of two rates (a response rate less the control group's): percentage points, the unit in the header
+POINTS = ("uplift", "uplift_low", "uplift_high")
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount", "clv", "clv_total", "expected_spend")
 MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value")  # placeholders in the catalogue that hold money
 # measures read side by side in a column, with two decimals each (0.33 and 0.56, not 0.33 and 0.558)
@@ -251,6 +252,8 @@ def _format_of(name: str | None, values: pd.Series):
     # The format specs of segkit.report.numbers.format_spec; ",.3g" never gives an exponent there.
     if name in PERCENT:
         return ".1%"
+    if name in POINTS:
+        return _Points
     if name in MONEY:
         return Money
     if name == "source_row":
@@ -266,12 +269,19 @@ def _format_of(name: str | None, values: pd.Series):
     return None
 
 
+class _Points:
+    """The format of POINTS columns: a difference of two shares in percentage points, one decimal."""
+
+
 def _formatter(spec, currency, lang: str = "en"):
     # Every cell, whatever its type, leaves as escaped text; a number that is not finite as a dash.
     # Numbers in the report's language (segkit.report.numbers), full digits.
     if spec is Money:
         def shown(value):
             return escape(format(Money(value, currency, lang), ",.2f")) if _is_number(value) else escape(value)
+    elif spec is _Points:  # 0.052 as 5.2 (the header says percentage points)
+        def shown(value):
+            return escape(format_spec(value * 100, ",.1f", lang)) if _is_number(value) else escape(value)
     elif spec:
         def shown(value):
             return escape(format_spec(value, spec, lang))
