@@ -1287,7 +1287,7 @@ DEFAULT_TAGS = (
     Tag(name="promoter", en="Promoter", zh="推荐者", when="nps >= 9"),
     Tag(name="organisation", en="Enterprise or government", zh="企业或政府客户",
         when="customer_type in ['enterprise', 'government']"),
-    Tag(name="lapsing_valuable", en="Valuable but lapsing", zh="高价值但趋于流失",
+    Tag(name="lapsing_valuable", en="Valuable, no purchase in 180 days", zh="高价值但超过180天未购买",
         when="monetary_tier == 'high' and recency_days > 180"),
 )
 

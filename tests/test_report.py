@@ -329,7 +329,7 @@ def test_the_customer_value_section(en_run):
     models = json.loads((data / "run.json").read_text())["value_models"]
     assert set(models["bgnbd"]["params"]) == {"r", "alpha", "a", "b"} and models["better_fit"] in ("bgnbd", "pareto_nbd")
     page = (result.folder / "03_customer_value.html").read_text(encoding="utf-8")
-    for words in ("P(alive)", "Predicted CLV", "Valuable but slipping", "Retention rate", "Cohorts by first-purchase month",
+    for words in ("P(alive)", "Predicted CLV", "Valuable but probably lost", "Retention rate", "Cohorts by first-purchase month",
                   "How sure the predictions are", "Average order value and purchase frequency",
                   "Revenue of each first-purchase cohort", "Retention rate by segment at the start of each month"):
         assert words in page, words

@@ -69,7 +69,7 @@ def test_customers_get_any_number_of_tags_and_counts_add_up():
     assert tagged.loc[tagged.customer_id == "a", "tags"].item() == ""
     counts = tag_counts(tagged, rules, "zh").set_index("tag")
     assert counts.loc["多品类客户", "customers"] == 2
-    assert counts.loc["高价值但趋于流失", "customers"] == 1
+    assert counts.loc["高价值但超过180天未购买", "customers"] == 1
 
 
 def test_a_missing_value_never_matches_even_under_not():
