@@ -231,3 +231,29 @@ def test_the_thresholds_that_moved_show_revenue_in_the_runs_currency(lang, curre
     assert revenue in values["changes"] and f"{segkit.t('col.orders', lang)} 1.95 → 2.03" in values["changes"]
     assert segkit.t("col.recency_days", lang) not in values["changes"]  # the recency threshold did not move
     assert revenue in say_each([(key, values)], lang).markup
+
+
+@pytest.mark.parametrize("with_clv", [True, False])
+def test_the_slipped_list_is_said_in_the_order_it_is_in(with_clv):
+    """Trial: 06 said the slipped customers came "the most valuable first" (按价值从高到低) while their
+    revenue ran 639.07, 477.78, 136.51, 634.47: they are sorted by predicted CLV, and by revenue only
+    where the run has no CLV. The sentence names the order the list has."""
+    from types import SimpleNamespace
+
+    from segkit.monthly.migration import slipped
+    from segkit.report.html import say_each
+    from segkit.report.tables import slipped_sentences
+
+    before = pd.DataFrame({"customer_id": ["a", "b", "c"], "segment": ["champions", "loyal", "cant_lose"]})
+    after = pd.DataFrame({"customer_id": ["a", "b", "c"], "segment": ["at_risk", "lost", "hibernating"],
+                          "revenue": [639.07, 136.51, 634.47], "clv": [10.0, 90.0, 50.0]})
+    moved = slipped(before, after if with_clv else after.drop(columns="clv"))
+    assert list(moved["customer_id"]) == (["b", "c", "a"] if with_clv else ["a", "c", "b"])
+    [(key, values)] = slipped_sentences(SimpleNamespace(slipped=moved))
+    assert values == {"count": 3}
+    for lang, by_clv, by_revenue in (("en", "highest predicted CLV first", "highest revenue first"),
+                                     ("zh", "按预测CLV从高到低", "按销售额从高到低")):
+        text = say_each([(key, values)], lang).markup
+        assert (by_clv in text) == with_clv and (by_revenue in text) != with_clv
+    assert slipped_sentences(SimpleNamespace(slipped=moved.iloc[:0])) == [("migration.none_slipped", {})]
+    assert slipped_sentences(SimpleNamespace(slipped=None)) == []

@@ -282,6 +282,18 @@ def matrix_notes(migration) -> list[tuple[str, dict]]:
     return notes
 
 
+def slipped_sentences(migration) -> list[tuple[str, dict]]:
+    """The sentence over the valuable customers who slipped to an at-risk class, with the order of
+    their list (by predicted CLV where the run has it, else by revenue: `segkit.monthly.migration`
+    sorts them so); [] without last month's classes. For `segkit.report.html.say_each`."""
+    slipped = migration.slipped
+    if slipped is None:
+        return []
+    if not len(slipped):
+        return [("migration.none_slipped", {})]
+    return [("migration.slipped" if "clv" in slipped.columns else "migration.slipped_by_revenue", {"count": len(slipped)})]
+
+
 def slipped_notes(migration, lang: str) -> list[tuple[str, dict]]:
     """The sentence on the slipped customers who slipped only because the eight classes' thresholds
     moved with the customers (`segkit.monthly.stage.moved_by_thresholds`), with the thresholds that
