@@ -1,5 +1,7 @@
 import ast
 
+import segkit
+
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -231,15 +233,19 @@ def test_the_shipped_rules_read_as_words_on_the_pages(lang):
                        "en": "Monetary tier = “High value” and Days since last purchase > 180"}[lang]
     for rule, text in zip(rules, shown):
         assert not re.search(r"==|>=|<=|!=|\b(?:monetary_tier|recency_days|customer_type|categories)\b", text), text
-        assert column_label(next(n.id for n in ast.walk(rule.tree) if isinstance(n, ast.Name)), lang) in text
+        name = next(n.id for n in ast.walk(rule.tree) if isinstance(n, ast.Name))
+        assert (segkit.t(f"rule.column.{name}", lang) if name == "nps" else column_label(name, lang)) in text
+    # a customer's NPS answer (0-10), not the group's NPS (-100 to 100) that the same column's label names
+    assert shown[getattr(next(r for r in rules if r.name == "promoter"), lang)] == {
+        "zh": "推荐意愿评分（0-10） ≥ 9", "en": "NPS answer (0-10) ≥ 9"}[lang]
     if lang == "zh":
         assert all(not re.search(r"\b(?:and|or|in|not)\b", text) for text in shown), list(shown)
 
 
 def test_rule_words_keep_the_rules_grouping_and_values():
-    assert rule_text("not (orders >= 2 or nps < 7)", "en") == "not (Orders ≥ 2 or NPS < 7)"
-    assert rule_text("not (orders >= 2 or nps < 7)", "zh") == "非(订单数 ≥ 2 或 NPS净推荐值 < 7)"
-    assert rule_text("orders >= 2 and (nps < 7 or categories > 2)", "zh") == "订单数 ≥ 2 且 (NPS净推荐值 < 7 或 购买品类数 > 2)"
+    assert rule_text("not (orders >= 2 or nps < 7)", "en") == "not (Orders ≥ 2 or NPS answer (0-10) < 7)"
+    assert rule_text("not (orders >= 2 or nps < 7)", "zh") == "非(订单数 ≥ 2 或 推荐意愿评分（0-10） < 7)"
+    assert rule_text("orders >= 2 and (nps < 7 or categories > 2)", "zh") == "订单数 ≥ 2 且 (推荐意愿评分（0-10） < 7 或 购买品类数 > 2)"
     assert rule_text("revenue / orders > 100.5", "en") == "Revenue ÷ Orders > 100.5"
     assert rule_text("customer_type not in ['a', 'b']", "zh") == "客户类型不属于{“a”, “b”}"
     assert rule_text("1 < orders <= 5", "zh") == "1 < 订单数 ≤ 5"
@@ -257,4 +263,4 @@ def test_rule_words_leave_no_doubt_about_values_signs_and_sides():
     assert rule_text("customer_type in ['a', 'x” or “y']", "en") == "Customer type is one of {“a”, 'x” or “y'}"
     assert rule_text("orders > - -5", "en") == "Orders > -(-5)"
     assert rule_text("'high' == monetary_tier", "zh") == "“高价值” = 金额分层"  # the code named on either side
-    assert rule_text("nps == None", "zh") == "NPS净推荐值 = 缺失" and rule_text("nps != None", "en") == "NPS ≠ missing"
+    assert rule_text("nps == None", "zh") == "推荐意愿评分（0-10） = 缺失" and rule_text("nps != None", "en") == "NPS answer (0-10) ≠ missing"

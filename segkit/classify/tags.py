@@ -255,8 +255,9 @@ def _words(node: ast.AST, lang: str, column: str | None, nested: bool = False) -
     from segkit.i18n import column_label, messages, t
 
     words = _WORDS["zh" if lang == "zh" else "en"]
-    if isinstance(node, ast.Name):
-        return column_label(node.id, lang)
+    if isinstance(node, ast.Name):  # a customer's own value where its column also names a group's figure (nps)
+        own = f"rule.column.{node.id}"
+        return t(own, lang) if own in messages() else column_label(node.id, lang)
     if isinstance(node, ast.Constant):
         value = node.value
         if value is None or isinstance(value, bool):
