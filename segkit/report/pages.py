@@ -322,7 +322,7 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
     from segkit.store import load_run_info
 
     info = load_run_info(target.parent / "data")
-    caveats = headline_caveats(info, lang)
+    caveats = headline_caveats(info, lang, kpis)
     cards = "\n".join(
         f'<div class="kpi" data-kpi="{key}"><div class="value">{escape(value)}</div>'
         f'<div class="label">{escape(label)}</div></div>'
@@ -383,11 +383,22 @@ def data_up_to(info: dict, lang: str) -> str:
     return t("report.as_of_data_end", lang, as_of=shown, last=last) if last else t("report.as_of", lang, as_of=shown)
 
 
-def headline_caveats(info: dict, lang: str) -> str:
+# From this share of the input rows set aside by cleaning (besides rows of later months), the index
+# says so under its headline: the figures leave out that much of the data (a file of two date orders
+# pasted together lost 39% of its rows to unreadable dates, with nothing on the index to say so)
+SET_ASIDE_HEADLINE_SHARE = 0.05
+
+
+def headline_caveats(info: dict, lang: str, kpis: dict | None = None) -> str:
     """HTML (through `segkit.report.html.say_each`, the one escaping point) for the index, under the
-    headline figures: the run's cleaning notes of HEADLINE_NOTES (run.json's `cleaning_notes`), e.g.
-    amounts written in another currency than the params' and summed as written; "" when there are none."""
+    headline figures: the share of the input rows that cleaning set aside, from SET_ASIDE_HEADLINE_SHARE
+    (`kpis`: rows_in, rows_aside, as `segkit.report.tables.run_kpis` gives them), and the run's
+    cleaning notes of HEADLINE_NOTES (run.json's `cleaning_notes`), e.g. amounts written in another
+    currency than the params' and summed as written; "" when there are none."""
     notes = [note_message(note) for note in info.get("cleaning_notes") or [] if note.get("key") in HEADLINE_NOTES]
+    rows, aside = (kpis or {}).get("rows_in") or 0, (kpis or {}).get("rows_aside") or 0
+    if rows and aside / rows >= SET_ASIDE_HEADLINE_SHARE:
+        notes.insert(0, ("cleaning.headline_set_aside", {"rows": rows, "aside": aside, "share": aside / rows}))
     return f'<div class="headline-notes">{say_each(notes, lang).markup}</div>' if notes else ""
 
 
