@@ -1044,3 +1044,36 @@ def test_dates_read_but_implausible_or_an_as_of_given_get_the_right_all_set_asid
     names = text([("c1", "o1", "Alice", "10"), ("c2", "o2", "Bob", "12")])
     with pytest.raises(NoCleanRows, match=r'no row has a readable date in the column "ordered_at" \(e\.g\. "Alice"\)'):
         clean_transactions(None, names, as_of=dt.date(2024, 5, 31), period_start=dt.date(2024, 5, 1))
+
+
+def test_when_every_row_is_set_aside_the_error_gives_the_advice_most_of_them_give(tmp_path):
+    """Trial: a cp1252 export with amounts like "1.234,50 €" and a fifth of its dates as "15.09.24" stopped
+    with "all 1000 rows were set aside (unreadable_amount: 799, unreadable_date: 201)": the fix (set
+    cleaning.decimal) was only in the quarantine file, which an analyst in Excel cannot open."""
+    from segkit.intake.cleaning import _most_given_advice
+
+    quarantine = pd.DataFrame({"reason": ["unreadable_amount"] * 4 + ["unreadable_date"],
+                               "detail": ['Betrag "1.234,50 €" is not a number; it looks like a decimal comma: '
+                                          'set cleaning.decimal: ","'] * 3 + ['Betrag "54,16-" is not a number'] +
+                                         ['Datum "15.09.24" is not a date; write it like 2024-01-05']})
+    ledger = pd.DataFrame({"outcome": ["set_aside", "set_aside", "used"], "rule": ["unreadable_amount", "unreadable_date", ""],
+                           "rows": [4, 1, 0]})
+    assert _most_given_advice(quarantine, ledger) == \
+        '; most of the unreadable_amount rows say: it looks like a decimal comma: set cleaning.decimal: "," (3 rows)'
+    # fewer than half of the top rule's rows give it: no advice
+    fewer = quarantine.iloc[[2, 3, 3, 4]]
+    assert _most_given_advice(fewer, ledger.assign(rows=[3, 1, 0])) == ""
+    assert _most_given_advice(quarantine.iloc[:0], ledger.assign(rows=0)) == ""
+    # end to end, in the terminal's Chinese too
+    from segkit.i18n import terminal_text
+
+    rows = [(f"C{i}", "2024-01-05" if i % 5 else "15.09.24", f"{i}.234,50 €" if i % 4 else f"{i},16-") for i in range(1, 21)]
+    tx = named_orders(tmp_path, ["Kunde", "Datum", "Betrag"], rows,
+                      {"customer_id": "Kunde", "ordered_at": "Datum", "amount": "Betrag"})
+    with pytest.raises(NoCleanRows) as err:
+        clean_transactions(None, tx, as_of=AS_OF)
+    assert 'most of the unreadable_amount rows say: it looks like a decimal comma: set cleaning.decimal: "," (12 rows)' \
+        in str(err.value)
+    assert_every_row_accounted(err.value.result, tx)
+    zh = terminal_text(f"error: {err.value}", "zh")
+    assert "全部 20 行都被剔除" in zh and 'cleaning.decimal: ","' in zh
