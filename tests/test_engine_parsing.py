@@ -88,7 +88,7 @@ AMOUNTS = st.one_of(
     st.decimals(-10 ** 13, 10 ** 13, places=3, allow_nan=False).map(str),
     st.tuples(st.sampled_from(["", "¥", "$", "US$ ", "€", "-"]), st.integers(0, 10 ** 7),
               st.sampled_from(["", ".5", ".005", ",50"])).map(lambda p: f"{p[0]}{p[1]:,}{p[2]}"),
-    st.sampled_from(["(3.00)", "1e3", "1e400", "inf", "NaN", "0x10", " 12 ", "69,21", "1.234,50", "12 元", "abc", ""]),
+    st.sampled_from(["(3.00)", "54,16-", "1,234.50-", "-12-", "1e3", "1e400", "inf", "NaN", "0x10", " 12 ", "69,21", "1.234,50", "12 元", "abc", ""]),
 )
 
 

@@ -27,6 +27,8 @@ def test_plain_numbers_are_read_as_is(text, expected):
 @pytest.mark.parametrize("text, expected", [
     ("¥1,234.50", 1234.5), ("$12", 12.0), ("￥88", 88.0), ("12 元", 12.0), ("RMB 1 000.5", 1000.5),
     ("-¥5.20", -5.2), ("¥-5.20", -5.2), ("(3.00)", -3.0), ("USD 1,000,000", 1e6), ("1'250.75", 1250.75),
+    # the minus after the number, as SAP writes a credit
+    ("54.16-", -54.16), ("$1,234.50-", -1234.5), ("12 -", -12.0),
 ])
 def test_currency_text_is_fixed_when_certain(text, expected):
     values, parsed = amounts([text])
@@ -34,7 +36,8 @@ def test_currency_text_is_fixed_when_certain(text, expected):
     assert parsed.fixes["currency_text"].tolist() == [True]
 
 
-@pytest.mark.parametrize("text", ["1,2O4.50", "abc", "1,23", "12,34,567", "+-3", "1.234,50", "$", "1..2", "(-3)"])
+@pytest.mark.parametrize("text", ["1,2O4.50", "abc", "1,23", "12,34,567", "+-3", "1.234,50", "$", "1..2", "(-3)",
+                                  "-12-", "12--", "(3)-", "1-2", "2024-01-05", "-"])
 def test_doubtful_numbers_are_not_guessed(text):
     values, parsed = amounts([text])
     assert np.isnan(values[0])
@@ -44,6 +47,9 @@ def test_doubtful_numbers_are_not_guessed(text):
 def test_decimal_comma_convention():
     values, parsed = amounts(["1.234,50", "12,5", "7", "1,234.50", "1.234.567"], decimal=",")
     assert values[:3] == [1234.5, 12.5, 7.0] and np.isnan(values[3]) and values[4] == 1234567.0
+    # Trial: a cp1252 SAP export wrote credits as "54,16-": set aside with the decimal comma blamed
+    credits, _ = amounts(["54,16-", "1.234,50 €-"], decimal=",")
+    assert credits == [pytest.approx(-54.16), pytest.approx(-1234.5)]
     # "12,5" is the stated convention, read as is; "1.234,50" needed its thousands dots removed
     assert parsed.fixes["currency_text"].tolist() == [True, False, False, False, True]
 

@@ -580,7 +580,11 @@ def _parse_amount(values: pd.Series, decimal: str) -> Parsed:
 
     rest = text.where(~plain & text.notna())
     negative_parens = _flag(rest.str.fullmatch(r"\(.*\)"))
+    # the minus after the number, as SAP and other ERPs write a credit ("54,16-", "1.234,50 €-"); no other sign
+    trailing_minus = ~negative_parens & _flag(rest.str.fullmatch(r"[^+\-]*\d[^+\-]*-"))
     inner = rest.where(~negative_parens, rest.str.slice(1, -1).str.strip())
+    inner = inner.where(~trailing_minus, inner.str.slice(0, -1).str.strip())
+    negative_parens = negative_parens | trailing_minus  # read alike from here: a negative amount, no sign of its own
     parts = _extract(inner, _AMOUNT)
     signs = parts["sign1"].fillna("") + parts["sign2"].fillna("")
     grouped = _flag(parts["body"].str.fullmatch(_GROUPED[decimal]))
