@@ -1077,3 +1077,44 @@ def test_when_every_row_is_set_aside_the_error_gives_the_advice_most_of_them_giv
     assert_every_row_accounted(err.value.result, tx)
     zh = terminal_text(f"error: {err.value}", "zh")
     assert "全部 20 行都被剔除" in zh and 'cleaning.decimal: ","' in zh
+
+
+@pytest.mark.parametrize("engine", [True, False])
+def test_lines_in_another_currency_are_set_aside_not_summed(tmp_path, engine):
+    """Trial: a Shopify export whose orders were in USD, EUR and CAD was summed as USD, with no word: its
+    Currency column was never read. A column an export names as the lines' currency (Currency,
+    CurrencyIsoCode, 币种 ...) is read where the map names none, and a line in a known currency other
+    than the run's is set aside (other_currency); an empty value, the run's own under another name
+    (US$) or one no currency is written so ($, a typo) is the run's."""
+    from segkit.i18n import detail_text
+
+    rows = [("C1", "2024-01-05", "10.00", "USD"), ("C2", "2024-01-06", "20.00", " eur "), ("C3", "2024-01-07", "30.00", ""),
+            ("C4", "2024-01-08", "40.00", "$"), ("C5", "2024-01-09", "50.00", "US$"), ("C6", "2024-01-10", "60.00", "CAD"),
+            ("C7", "2024-01-11", "70.00", "usdx")]
+    columns = {"customer_id": "Kunde", "ordered_at": "Datum", "amount": "Betrag"}
+    tx = named_orders(tmp_path, ["Kunde", "Datum", "Betrag", "Currency"], rows, columns)
+    if not engine:  # the text readers' frame
+        tx = tx.to_pandas().assign(currency=[r[3] or None for r in rows])
+        tx.attrs["columns"] = {**columns, "currency": "Currency"}
+    result = clean_transactions(None, tx, as_of=AS_OF, currency_code="USD")
+    assert_every_row_accounted(result, tx)
+    aside = result.quarantine.set_index("source_row")
+    assert list(aside.index) == [3, 7] and set(aside["reason"]) == {"other_currency"}
+    assert aside.loc[7, "detail"] == ('Currency "CAD" is not the run\'s currency (USD): its amounts are not converted, '
+                                      "so the line is not summed with the others")
+    assert detail_text(aside.loc[7, "detail"], "zh", result.quarantine.attrs["columns"]) == \
+        'Currency "CAD" 不是本次运行的币种（USD）：金额不做换算，因此该行不与其他行相加'
+    assert float(result.clean["amount"].sum()) == 10 + 30 + 40 + 50 + 70
+    # without a currency code in the params, nothing to compare with: every line kept
+    assert clean_transactions(None, tx, as_of=AS_OF, currency_code=None).quarantine.empty
+
+
+def test_a_currency_column_is_read_by_its_header_or_the_map_and_never_guessed_between_two():
+    from segkit.intake.sources import column_mapping
+
+    assert column_mapping({}, ["Email", " Currency "])["currency"] == " Currency "
+    assert column_mapping({}, ["客户", "币种"])["currency"] == "币种"
+    assert column_mapping({}, ["CurrencyIsoCode", "Amount"])["currency"] == "CurrencyIsoCode"
+    assert column_mapping({"currency": "Währung"}, ["Währung", "Currency"])["currency"] == "Währung"
+    assert column_mapping({}, ["Currency", "Currency Code"])["currency"] == "currency"  # two: none guessed
+    assert column_mapping({}, ["Amount"])["currency"] == "currency"  # none there: an unmapped optional column

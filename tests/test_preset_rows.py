@@ -266,3 +266,27 @@ def test_a_whole_number_status_with_a_gap_reads_alike(tmp_path):
     (engine_intake, engine), (text_intake, text) = clean_both(params)
     assert_read_alike(engine_intake, engine, text_intake, text)
     assert dict(zip(text.quarantine.source_row, text.quarantine.reason)) == {1: "return", 2: "return"}
+
+
+def test_a_shopify_order_in_another_currency_is_set_aside_line_by_line(tmp_path):
+    """Trial: orders in USD, EUR and CAD were summed as the params' USD. Shopify writes Currency on an
+    order's first line only: its other lines take it (an order field), and all its lines are set aside
+    as other_currency, read in place and by the text readers alike."""
+    rows = [{**FIRST, "Currency": "EUR"}, TEE,
+            {**FIRST, "Name": "#2002", "Currency": "USD"}, {**TEE, "Name": "#2002"},
+            {**FIRST, "Name": "#2003", "Currency": ""}]
+    write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, rows)
+    params_path = params_for(tmp_path, {"preset": "shopify_orders", "transactions": {"path": "orders_export.csv"}})
+    params = load_params(params_path)
+    found = []
+    for text_readers in (False, True):
+        with mock.patch.object(sources, "_typed_file", lambda *args: None) if text_readers else _nothing():
+            intake = load_source(params.source, params_path)
+        result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=params.cleaning,
+                                    currency_code="USD")
+        assert_every_row_accounted(result, intake.transactions)
+        aside = result.quarantine.set_index("source_row")
+        assert list(aside.index) == [2, 3] and set(aside["reason"]) == {"other_currency"}
+        assert result.clean["source_row"].tolist() == [4, 5, 6]
+        found.append(result)
+    assert_same(*found)

@@ -51,6 +51,7 @@ RULES = (
     "unreadable_quantity",
     "non_finite_amount",
     "implausible_amount",
+    "other_currency",
     "before_start",
     "after_as_of",
     "duplicate",
@@ -73,7 +74,7 @@ ALL_FIXES = (*FIXES, *ENGINE_FIXES)
 OUTCOMES = ("used", "fixed", "set_aside")
 # What makes two rows the same order line (those present); an exact duplicate also has the same text.
 LINE_KEYS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category", "product",
-             "status")  # a return marked by status is not the same line as its purchase
+             "status", "currency")  # a return marked by status is not the same line as its purchase
 OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price",
                   "category", "product", "channel", "status")
 
@@ -422,7 +423,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
             as_of_rule = "latest_plausible_date" if beyond else "latest_date"
             notes.append({"key": "as_of_" + as_of_rule, "as_of": as_of.isoformat()})
 
-    judged = judge(table, as_of, rules, minor_unit, headers)
+    judged = judge(table, as_of, rules, minor_unit, headers, currency_code)
     made = ()
     if _embedded(table):  # judge once in the embedded engine (a database's rows too, once read into it); a database
         # is only read, never written
@@ -637,7 +638,7 @@ def nobody_scored(result: CleanResult) -> str | None:
 CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "string",
                    "ordered_at": "datetime64[us]", "quantity": "float64",
                    "unit_price": "float64", "category": "string", "product": "string", "channel": "string",
-                   "status": "string", "fixes": "string", "problem_rule": "string", "detail": "string",
+                   "status": "string", "currency": "string", "fixes": "string", "problem_rule": "string", "detail": "string",
                    "raw_customer_id": "string",
                    "content": "int64"}
 
@@ -674,7 +675,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     tx = transactions.reset_index(drop=True)
     if "source_row" not in tx.columns:
         raise DataError("the transactions have no source_row column; read them with segkit.load_source")
-    present = [c for c in OUTPUT_COLUMNS[1:] if c in tx.columns]
+    present = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in tx.columns]
     for column in ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price"):
         if column in present:
             refuse_odd_values(tx[column], column)
@@ -1035,11 +1036,13 @@ def check_rule_columns(rules: Cleaning, columns) -> None:
 
 
 def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 2,
-          headers: dict[str, str] | None = None) -> ibis.Table:
+          headers: dict[str, str] | None = None, currency_code: str | None = None) -> ibis.Table:
     """The table with each row's `outcome` (used, fixed, set_aside), `rule` (the fixes made, or the
     rule broken), `reason` and `detail`, and the values after the fixes: one lazy expression.
     `amount` comes out as DECIMAL(18, minor_unit) (see `exact_amount`). A detail names a column as
-    `headers` maps it (segkit's name -> the source's), else by segkit's name."""
+    `headers` maps it (segkit's name -> the source's), else by segkit's name. With a `currency`
+    column and `currency_code` (the run's), a line whose currency is another one is `other_currency`
+    (`other_currency_test`)."""
     headers = headers or {}
 
     def named(column: str) -> str:
@@ -1105,7 +1108,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         order = as_text(t.order_id)
         values["order_id"] = ibis.ifelse(netted & order.startswith(prefix), order.substr(len(prefix)), order)
 
-    content = [t.content] if "content" in has else [t[c] for c in OUTPUT_COLUMNS[1:] if c in has]
+    content = [t.content] if "content" in has else [t[c] for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has]
     keys = [t[c] for c in LINE_KEYS if c in has]
     # each row's copy number and the first row of its group, as columns that the rules below read
     if _embedded(t):  # DuckDB: each group's first row by an aggregate joined back (hash tables, no sort)
@@ -1149,6 +1152,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         "unreadable_amount": unreadable("unreadable_amount"),
         "unreadable_quantity": unreadable("unreadable_quantity"),
         **amount_tests,
+        "other_currency": other_currency_test(t.currency, currency_code) if "currency" in has else no,
         "before_start": t.ordered_at.date() < ibis.date(rules.start_date) if rules.start_date else no,
         "after_as_of": t.ordered_at.date() > ibis.date(as_of),
         "duplicate": exact_copy > 0 if rules.duplicates == "drop" else no,
@@ -1172,6 +1176,9 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         "missing_date": f"{named('ordered_at')} is empty",
         "missing_amount": f"{named('amount')} is empty",
         "before_start": f"dated before cleaning.start_date {rules.start_date}",
+        **({"other_currency": ibis.literal(named("currency") + ' "').concat(
+            as_text(t.currency).strip(), f'" is not the run\'s currency ({currency_code}): its amounts are not '
+            "converted, so the line is not summed with the others")} if "currency" in has and currency_code else {}),
         "after_as_of": f"dated after the as-of date {as_of}",
         "non_product": f"{named('category')} or {named('product')} is listed in cleaning.non_product",
         "return": "a return or cancellation (cleaning.returns.action: drop)",
@@ -1229,6 +1236,22 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     floats = {c: judged[c].cast("float64") for c in ("quantity", "unit_price")
               if c in judged.columns and judged[c].type().is_decimal()}
     return kept_for_reuse(judged.mutate(outcome=outcome, rule=rule, **floats).drop(*internal))
+
+
+def other_currency_test(currency: ibis.Value, code: str | None) -> ibis.BooleanValue:
+    """Whether a line's currency (a column of ISO 4217 codes, as Shopify's Currency or Salesforce's
+    CurrencyIsoCode: compared trimmed, in capitals, with the names people write for a code such as
+    RMB) is a currency other than `code`, the run's (`params.currency.code`). Only a value known as a
+    currency counts: an empty one, or one no currency is written so (a sign, a typo), is the run's."""
+    from babel.numbers import list_currencies
+
+    from segkit.params import CURRENCY_NAMES
+
+    if code is None:
+        return ibis.literal(False)
+    same = {code, *[name for name, known in CURRENCY_NAMES.items() if known == code]}
+    others = sorted((set(list_currencies()) | set(CURRENCY_NAMES)) - same)
+    return as_text(currency).strip().upper().isin(others).fill_null(False)
 
 
 def _as_written(value: ibis.NumericValue) -> ibis.StringValue:

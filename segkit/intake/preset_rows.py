@@ -62,7 +62,8 @@ def read_order_fields(raw: ibis.Table, mapping: dict[str, str], name: str | None
       order id takes the order's first non-blank value, in the file's row order.
 
     Without a preset, an order id or an order field in the file, `raw` and `content` as they are."""
-    fields = [] if name is None else [mapping[f] for f in load_preset(name).order_fields if f in mapping]
+    fields = [] if name is None else [mapping[f] for f in load_preset(name).order_fields
+                                      if f in mapping and mapping[f] in raw.columns]  # a field the file has
     order = mapping.get("order_id")
     if not fields or order is None:
         return OrderFieldsRead(raw, content)

@@ -40,7 +40,7 @@ from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile optio
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
 INPUT_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",
-                 "product", "channel", "status")
+                 "product", "channel", "status", "currency")
 REQUIRED_COLUMNS = ("customer_id", "ordered_at", "amount")
 TABLE_COLUMNS = {  # the per-customer tables: columns segkit reads with a type (others pass through as given)
     "customers": {"signup_date": "date"},
@@ -524,6 +524,26 @@ def _numbered(frame: pd.DataFrame, first: int, key: str, where: str) -> None:
     frame.insert(0, "source_row", range(first, first + len(frame)))
 
 
+# The headers an export gives its lines' currency column (compared trimmed, in any case): read as segkit's
+# `currency` where the column map names none, so that lines in another currency than the run's are set
+# aside (`segkit.intake.cleaning.other_currency_test`) instead of summed as if they were in it
+CURRENCY_HEADERS = ("currency", "currency code", "currency_code", "currencycode", "currencyisocode", "currency iso code",
+                    "币种", "幣種", "币别", "幣別", "货币", "貨幣", "结算币种", "交易币种")
+
+
+def column_mapping(columns: dict[str, str], present, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Segkit's name -> the source's, for every column segkit reads (INPUT_COLUMNS and `extra`): the
+    column map's, else a column of segkit's own name; `currency`, where the map names none, is also a
+    column `present` whose header is one of CURRENCY_HEADERS (Shopify's "Currency", Salesforce's
+    "CurrencyIsoCode", 币种)."""
+    mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, *extra)}
+    if "currency" not in columns and "currency" not in present:
+        found = [c for c in present if " ".join(str(c).split()).casefold() in CURRENCY_HEADERS]
+        if len(found) == 1:  # two such columns (a line's and a shop's currency): none is guessed
+            mapping["currency"] = found[0]
+    return mapping
+
+
 def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key: str,
                    extra: tuple[str, ...] = (), types: dict | None = None) -> tuple[dict[str, str], bool]:
     """Check a typed table's column map against the columns `present`: ours -> theirs for every
@@ -533,7 +553,7 @@ def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key
     where known, keep a suggestion to columns of the kind needed: a number for the amount, a date
     or timestamp for ordered_at)."""
     check_column_map(columns, origin, key, extra=extra)
-    mapping = {ours: columns.get(ours, ours) for ours in (*INPUT_COLUMNS, *extra)}
+    mapping = column_mapping(columns, present, extra)
     derive_amount = "amount" not in columns and "amount" not in present and \
         mapping["quantity"] in present and mapping["unit_price"] in present
     for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
@@ -722,7 +742,7 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     """
     check_column_map(columns, origin, key)
     present = [c for c in raw.columns if c != "source_row"]
-    mapping = {ours: columns.get(ours, ours) for ours in INPUT_COLUMNS}
+    mapping = column_mapping(columns, present)
     needed = ["customer_id", "ordered_at"]
     derive_amount = ("amount" not in columns and "amount" not in raw.columns
                      and mapping["quantity"] in raw.columns and mapping["unit_price"] in raw.columns)

@@ -43,7 +43,7 @@ from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile optio
 # Text that a fix could change: empty, a blank at either end, anything beyond printable ASCII
 # (invisible characters, full-width forms, text to compose under NFC) or an integral float id.
 _MAY_CHANGE = r'^$|^\s|\s$|[^\x20-\x7e]|^\d+\.0+$|^="|&#?[0-9A-Za-z]+;'  # ... an Excel text formula, an HTML entity
-_TEXT_COLUMNS = ("customer_id", "order_id", "category", "product", "channel", "status")
+_TEXT_COLUMNS = ("customer_id", "order_id", "category", "product", "channel", "status", "currency")
 _NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 # ids typed as whole numbers are kept so: every query of the input (the counts, duplicate detection)
 # then reads integers; `segkit.intake.cleaning.judge` turns them into text once, for the clean rows

@@ -109,7 +109,8 @@ def classify_month(params, intake, as_of: dt.date, prepared=None
 
     p = params
     result = clean_transactions(intake.engine, intake.transactions, as_of=as_of, rules=p.cleaning,
-                                minor_unit=p.currency.minor_unit, period_start=as_of.replace(day=1), prepared=prepared)
+                                minor_unit=p.currency.minor_unit, currency_code=p.currency.code,
+                                period_start=as_of.replace(day=1), prepared=prepared)
     try:
         coverage = month_coverage(result.table, result.ledger, result.as_of)
         profile, figures = _classified(p, intake, result)
