@@ -211,6 +211,15 @@ LINES = [
     "error: Invalid value for '--params' / '-p': Path 'x' does not exist.",
     "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
     "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",
+    # a file whose encoding changes part-way (trial: a GBK export with UTF-8 lines pasted after it)
+    "error: /tmp/x/pasted.csv line 501 is UTF-8, not GB18030 (GBK), the encoding of the lines before it: the file "
+    "changes its encoding part-way (two exports pasted together?); save it again in one encoding, or state "
+    "source.transactions.encoding (other lines are then refused by line)",
+    "error: /tmp/x/pasted.csv line 7 is UTF-8, not GB18030 (GBK), the encoding of the lines before it: the file "
+    "changes its encoding part-way (two exports pasted together?); save it again in one encoding",
+    "error: /tmp/x/pasted.csv line 12 does not decode as GB18030 (GBK) (bytes b'\\x80\\x81'), the encoding of the "
+    "lines before it: the file changes its encoding part-way (two exports pasted together?); save it again in one "
+    "encoding, or state source.transactions.encoding (other lines are then refused by line)",
 ]
 
 
