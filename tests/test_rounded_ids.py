@@ -34,7 +34,7 @@ def test_order_numbers_in_scientific_notation_stop_the_run_with_what_to_do(tmp_p
     with pytest.raises(RoundedIds) as error:
         clean_and_save(intake(path), tmp_path / "data", as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 1 values in scientific notation")  # one id
+    assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 1 values on 2 rows in scientific notation")  # one id, two rows
     assert '"3.45679E+18" in row 4' in said  # the file's line: the header is line 1
     assert "format the column as Text" in said and "write order_id: null in source.transactions.columns" in said
 
@@ -46,7 +46,7 @@ def test_customer_ids_in_scientific_notation_read_in_place_by_the_engine(tmp_pat
     with pytest.raises(RoundedIds) as error:
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert 'the column 买家会员名 (customer_id) holds 1 values in scientific notation, e.g. "1.38001E+11" in row 2' in said
+    assert 'the column 买家会员名 (customer_id) holds 1 values on 2 rows in scientific notation, e.g. "1.38001E+11" in row 2' in said
     assert "different customers may now share one number" in said and "leave order_id" not in said
 
 
@@ -110,10 +110,12 @@ def test_a_workbooks_long_order_numbers_stored_as_numbers_are_refused(tmp_path):
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
 
 
-def test_the_message_counts_ids_not_rows():
-    # one rounded order number on three lines is one id
-    with pytest.raises(RoundedIds, match=r"holds 1 values in scientific notation"):
+def test_the_message_counts_ids_and_the_rows_that_hold_them():
+    # one rounded order number on three lines is one id; trial: "1 value" read as one row where 50 rows held it
+    with pytest.raises(RoundedIds, match=r"holds 1 values on 3 rows in scientific notation"):
         refuse_rounded_ids(pd.Series(["3.45679E+18"] * 3 + ["A1"], dtype="string"), "order_id", "o", None)
+    with pytest.raises(RoundedIds, match=r"holds 2 values in scientific notation"):  # as many rows as ids: not said
+        refuse_rounded_ids(pd.Series(["3.45679E+18", "1.23457E+11", "A1"], dtype="string"), "order_id", "o", None)
 
 
 def test_long_ids_that_all_end_in_zeros_after_the_15th_digit_get_a_note_not_a_refusal(tmp_path):

@@ -211,6 +211,10 @@ LINES = [
     "error: Invalid value for '--params' / '-p': Path 'x' does not exist.",
     "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
     "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",
+    "error: /tmp/x/sci.csv: the column cid (customer_id) holds 1 values on 50 rows in scientific notation, e.g. "
+    "\"1.38000E+10\" in row 2: a spreadsheet rounded these ids when it saved the file, so different customers may now "
+    "share one number; export the file again from the system it comes from (in Excel, format the column as Text "
+    "before saving as CSV)",
     # a file whose encoding changes part-way (trial: a GBK export with UTF-8 lines pasted after it)
     "error: /tmp/x/pasted.csv line 501 is UTF-8, not GB18030 (GBK), the encoding of the lines before it: the file "
     "changes its encoding part-way (two exports pasted together?); save it again in one encoding, or state "

@@ -421,17 +421,19 @@ def _lost_digits(text: str) -> bool:
     return int(exponent) > decimals
 
 def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Series, rows: pd.Series | None,
-                    kind: str, in_file: bool, distinct: int | None = None) -> None:
+                    kind: str, in_file: bool, distinct: int | None = None, lines: int | None = None) -> None:
     if not rounded.any():
         return
     if distinct is None:  # the ids, not the rows: one rounded order number on three lines is one
         distinct = pd.Series(values.to_numpy()[rounded]).astype("string").str.strip().nunique()
+    lines = int(rounded.sum()) if lines is None else lines  # and the rows that hold them, where they are more
     first = int(rounded.argmax())
     value = values.iloc[first]
     shown = f"{int(value)}" if isinstance(value, float) and np.isfinite(value) else str(value).strip()
     where = "" if rows is None else f" in row {int(rows.iloc[first])}"
     what = "orders" if column == "order_id" else "customers"
-    how = {"notation": f"values in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids when "
+    on = f" on {lines:,} rows" if kind == "notation" and lines > distinct else ""
+    how = {"notation": f"values{on} in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids when "
                        "it saved the file",
            "numbers": f"numbers too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers "
                       "(an Excel cell, a double column), which hold about 16 digits, and the rest was rounded away"}[kind]
@@ -476,14 +478,16 @@ def refuse_rounded_ids_in_engine(table, headers: dict[str, str], in_file: bool =
         exponent = value.re_extract(r"[eE]\+([0-9]{1,2})", 1).nullif("").cast("int64")
         written = value.re_extract(r"[.,]([0-9]+)[eE]", 1).length()
         hits = table.filter(value.re_search(pattern).fill_null(False) & (exponent > written).fill_null(False))
-        distinct = hits.aggregate(n=hits[column].strip().nunique()).to_pyarrow().column("n")[0].as_py()
+        found = hits.aggregate(n=hits[column].strip().nunique(), lines=hits.count()).to_pyarrow().to_pylist()[0]
+        distinct = found["n"]
         if not distinct:
             continue
         first = (hits.select(value=hits[column], row=hits.source_row).order_by(["row", "value"]) if numbered else
                  hits.select(value=hits[column]).order_by("value")).limit(1).to_pyarrow().to_pylist()[0]
         _refuse_rounded(column, headers.get(column, column), np.ones(1, dtype=bool),
                         pd.Series([first["value"]], dtype="string"),
-                        pd.Series([first["row"]]) if numbered else None, "notation", in_file, distinct=distinct)
+                        pd.Series([first["row"]]) if numbered else None, "notation", in_file, distinct=distinct,
+                        lines=int(found["lines"]))
 
 
 _ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",
