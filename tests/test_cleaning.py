@@ -1067,7 +1067,7 @@ def test_when_every_row_is_set_aside_the_error_gives_the_advice_most_of_them_giv
     # end to end, in the terminal's Chinese too
     from segkit.i18n import terminal_text
 
-    rows = [(f"C{i}", "2024-01-05" if i % 5 else "15.09.24", f"{i}.234,50 €" if i % 4 else f"{i},16-") for i in range(1, 21)]
+    rows = [(f"C{i}", "2024-01-05" if i % 5 else "15.09.24", f"{i}.234,50 €" if i % 4 else "n/a") for i in range(1, 21)]
     tx = named_orders(tmp_path, ["Kunde", "Datum", "Betrag"], rows,
                       {"customer_id": "Kunde", "ordered_at": "Datum", "amount": "Betrag"})
     with pytest.raises(NoCleanRows) as err:
