@@ -65,10 +65,11 @@ def stability_table(stability, lang: str, names: dict | None = None) -> pd.DataF
 
 
 def class_rules_table(explanation, lang: str, names: dict | None = None) -> pd.DataFrame:
-    """The tree's IF/THEN rules grouped by the class they give: then, if, customers (training
-    customers at the leaf), purity, and the leaf's share of the customers the rules give that class."""
+    """The tree's IF/THEN rules grouped by the class they give: eval_class_given (the THEN, first: the
+    rows are grouped by it), if, customers (training customers at the leaf), purity, and the leaf's share
+    of the customers the rules give that class."""
     rules = explanation.rules_by_class()
-    return pd.DataFrame({"then": [(names or {}).get(c, c) for c in rules["target"]],
+    return pd.DataFrame({"eval_class_given": [(names or {}).get(c, c) for c in rules["target"]],
                          "if": [format_conditions(r, lang) for r in rules["conditions"]],
                          "customers": rules["customers"], "purity": rules["purity"],
                          "eval_class_share": _percent(rules["class_share"])})
