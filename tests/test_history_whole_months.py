@@ -123,7 +123,7 @@ def test_a_plain_report_and_a_backfill_write_a_month_that_ends_on_a_quiet_last_d
     params = shop(tmp_path, "2025-06-01", "2025-12-30")
     done = run_segkit("report", "--params", str(params), "--no-pdf", "--out", str(tmp_path / "reports"))
     assert done.returncode == 0, done.stderr
-    assert "history: 7 customers of shop for this month" in done.stderr, done.stderr
+    assert "history: 7 customers of shop for 2025-12 in" in done.stderr, done.stderr
     assert months_in_history(tmp_path) == ["2025-12"]
     runs = read_history(history_path(tmp_path / "reports"), "shop")["runs"]
     assert runs["made_by"].tolist() == ["report"]

@@ -85,7 +85,7 @@ LINES = [
     "writing exports",
     "report ready: /tmp/r/demo/index.html",
     "done in 23.9 s: open /tmp/r/demo/index.html",
-    "history: 3,996 customers of demo-zh for this month in /tmp/r/history.duckdb",
+    "history: 3,996 customers of demo-zh for 2025-12 in /tmp/r/history.duckdb",
     "history: not updated: its month 2025-12 of demo is the report demo-2025-12's; add --force to replace it "
     "with this run",
     "--month 2025-11 replaces as_of 2025-12-31 of demo.yaml",

@@ -421,7 +421,7 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
         progress(f"the history in {path} was not updated ({reason}); the report is good, and the next run "
                  "will show this month as missing from the history")
         return reason
-    progress(f"history: {written:,} customers of {params.run_name} for this month in {path}")
+    progress(f"history: {written:,} customers of {params.run_name} for {as_of:%Y-%m} in {path}")
     return None
 
 
