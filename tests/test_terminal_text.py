@@ -202,7 +202,7 @@ LINES = [
     "error: No such command 'reprot'. Did you mean 'report', 'export'?",
     "error: No such command 'x'.",
     "error: Missing option '--params' / '-p'.",
-    "error: Missing argument 'run_folder'.",
+    "error: Missing argument 'RUN_FOLDER'.",
     "error: No such option: --parms (Possible options: --params)",
     "error: No such option: --x",
     "error: Option '--month' requires an argument.",
@@ -352,7 +352,7 @@ EN_TERMINAL = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "e
     (["reprot"], "错误：没有命令 'reprot'。是否指 'report'"),
     (["report"], "错误：缺少选项 '--params' / '-p'。"),
     (["report", "--parms", "x.yaml"], "错误：没有选项 --parms（可能是：--params）"),
-    (["export"], "错误：缺少参数 'run_folder'。"),
+    (["export"], "错误：缺少参数 'RUN_FOLDER'。"),
     (["report", "--params"], "错误：选项 '--params' 后面需要一个值。"),
 ])
 def test_a_mistake_in_the_command_is_said_in_the_chinese_terminals_language(args, said):
