@@ -1118,3 +1118,18 @@ def test_a_currency_column_is_read_by_its_header_or_the_map_and_never_guessed_be
     assert column_mapping({"currency": "Währung"}, ["Währung", "Currency"])["currency"] == "Währung"
     assert column_mapping({}, ["Currency", "Currency Code"])["currency"] == "currency"  # two: none guessed
     assert column_mapping({}, ["Amount"])["currency"] == "currency"  # none there: an unmapped optional column
+
+
+def test_customers_whose_every_row_was_set_aside_are_counted(tmp_path):
+    """Trial: CDNOW's 01 read "69,659 rows, 23,570 customers", then "all 23,502 customers with rows used are
+    scored": the 68 customers whose only records were of zero dollars were in no count. A row that holds
+    no customer (an empty id, a total line) counts none; a customer with one row used is in the ledger."""
+    rows = [("A", "2024-01-05", "0"), ("A", "2024-01-06", "0"), ("B", "2024-01-05", "10"), ("B", "2024-01-06", "0"),
+            ("C", "not a date", "5"), ("", "2024-01-05", "7"), ("Total", "", "17")]
+    tx = named_orders(tmp_path, ["cust", "day", "amount"], rows, {"customer_id": "cust", "ordered_at": "day"})
+    result = clean_transactions(None, tx, as_of=AS_OF)
+    assert_every_row_accounted(result, tx)
+    assert result.customers_without_rows == 2  # A and C
+    assert int(result.customer_ledger["customers"].sum()) == 1  # B
+    clean_only = named_orders(tmp_path, ["cust", "day", "amount"], rows[2:3], {"customer_id": "cust", "ordered_at": "day"})
+    assert clean_transactions(None, clean_only, as_of=AS_OF).customers_without_rows == 0
