@@ -1129,7 +1129,18 @@ def test_customers_whose_every_row_was_set_aside_are_counted(tmp_path):
     tx = named_orders(tmp_path, ["cust", "day", "amount"], rows, {"customer_id": "cust", "ordered_at": "day"})
     result = clean_transactions(None, tx, as_of=AS_OF)
     assert_every_row_accounted(result, tx)
-    assert result.customers_without_rows == 2  # A and C
+    assert sorted(result.aside_customer_ids) == ["A", "B", "C"]
+    assert result.without_rows_among() == 2  # A and C: B has a row used
+    assert result.without_rows_among(["B"]) == 2 and result.without_rows_among(["A", "B"]) == 1
     assert int(result.customer_ledger["customers"].sum()) == 1  # B
     clean_only = named_orders(tmp_path, ["cust", "day", "amount"], rows[2:3], {"customer_id": "cust", "ordered_at": "day"})
-    assert clean_transactions(None, clean_only, as_of=AS_OF).customers_without_rows == 0
+    assert clean_transactions(None, clean_only, as_of=AS_OF).without_rows_among() == 0
+    # what 01 reads: counted by clean_and_save from the customers it has (scored, or set aside after returns)
+    from segkit.intake.sources import load_source
+    from ledger_check import file_source
+
+    named_orders(tmp_path, ["cust", "day", "amount"], rows, {"customer_id": "cust", "ordered_at": "day"})
+    saved = clean_and_save(load_source(file_source(tmp_path / "orders.csv", columns={"customer_id": "cust",
+                                                                                     "ordered_at": "day"})),
+                           tmp_path / "data", as_of=AS_OF)
+    assert saved.customers_without_rows == 2
