@@ -242,7 +242,8 @@ def backfill(params: ParamsOption,
 
 
 @app.command("init")
-def init(folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="The project folder to make or fill, e.g. my-segments.")],
+def init(folder: Annotated[Path, typer.Argument(
+        metavar="FOLDER", help="The project folder to make or fill, e.g. my-segments.")],
          force: Annotated[bool, typer.Option("--force", help="Overwrite notebooks and params you have edited.")] = False
          ) -> None:
     """Copy segkit's notebooks and example params into FOLDER to edit; reports run from FOLDER use them.
@@ -261,7 +262,8 @@ def init(folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="The proj
 
 
 @app.command("run")
-def run_one(notebook: Annotated[str, typer.Argument(metavar="NOTEBOOK", help="Notebook name, e.g. 02_rfm.")], params: ParamsOption,
+def run_one(notebook: Annotated[str, typer.Argument(
+        metavar="NOTEBOOK", help="Notebook name, e.g. 02_rfm.")], params: ParamsOption,
             data_dir: Annotated[Path, typer.Option(help="Stage outputs folder (read and written).")] = Path("reports/interactive/data"),
             output: Annotated[Optional[Path], typer.Option(help="Where to write the executed notebook.")] = None,
             month: MonthOption = None, set_: SetOption = None,
@@ -339,7 +341,8 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
 
 
 @app.command("export")
-def export(run_folder: Annotated[Path, typer.Argument(metavar="RUN_FOLDER", help="A finished run's folder, e.g. reports/demo.")],
+def export(run_folder: Annotated[Path, typer.Argument(
+        metavar="RUN_FOLDER", help="A finished run's folder, e.g. reports/demo.")],
            formats: Annotated[Optional[str], typer.Option(
                "--format", "-f", help="Comma-separated: csv, xlsx, parquet, postgres (default: the run's exports.formats).")] = None,
            encoding: Annotated[Optional[str], typer.Option(

@@ -678,7 +678,8 @@ def nobody_scored(result: CleanResult) -> str | None:
 CANONICAL_TYPES = {"source_row": "int64", "customer_id": "string", "order_id": "string",
                    "ordered_at": "datetime64[us]", "quantity": "float64",
                    "unit_price": "float64", "category": "string", "product": "string", "channel": "string",
-                   "status": "string", "currency": "string", "fixes": "string", "problem_rule": "string", "detail": "string",
+                   "status": "string", "currency": "string", "fixes": "string", "problem_rule": "string",
+                   "detail": "string",
                    "raw_customer_id": "string",
                    "content": "int64"}
 

@@ -433,8 +433,8 @@ def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Ser
     where = "" if rows is None else f" in row {int(rows.iloc[first])}"
     what = "orders" if column == "order_id" else "customers"
     on = f" on {lines:,} rows" if kind == "notation" and lines > distinct else ""
-    how = {"notation": f"values{on} in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids when "
-                       "it saved the file",
+    how = {"notation": f"values{on} in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids "
+                       "when it saved the file",
            "numbers": f"numbers too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers "
                       "(an Excel cell, a double column), which hold about 16 digits, and the rest was rounded away"}[kind]
     again = ("export the file again from the system it comes from (in Excel, format the column as Text before "

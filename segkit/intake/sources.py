@@ -527,8 +527,8 @@ def _numbered(frame: pd.DataFrame, first: int, key: str, where: str) -> None:
 # The headers an export gives its lines' currency column (compared trimmed, in any case): read as segkit's
 # `currency` where the column map names none, so that lines in another currency than the run's are set
 # aside (`segkit.intake.cleaning.other_currency_test`) instead of summed as if they were in it
-CURRENCY_HEADERS = ("currency", "currency code", "currency_code", "currencycode", "currencyisocode", "currency iso code",
-                    "币种", "幣種", "币别", "幣別", "货币", "貨幣", "结算币种", "交易币种")
+CURRENCY_HEADERS = ("currency", "currency code", "currency_code", "currencycode", "currencyisocode",
+                    "currency iso code", "币种", "幣種", "币别", "幣別", "货币", "貨幣", "结算币种", "交易币种")
 
 
 def column_mapping(columns: dict[str, str], present, extra: tuple[str, ...] = ()) -> dict[str, str]:

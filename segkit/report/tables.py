@@ -291,7 +291,8 @@ def slipped_sentences(migration) -> list[tuple[str, dict]]:
         return []
     if not len(slipped):
         return [("migration.none_slipped", {})]
-    return [("migration.slipped" if "clv" in slipped.columns else "migration.slipped_by_revenue", {"count": len(slipped)})]
+    key = "migration.slipped" if "clv" in slipped.columns else "migration.slipped_by_revenue"
+    return [(key, {"count": len(slipped)})]
 
 
 def slipped_notes(migration, lang: str) -> list[tuple[str, dict]]:
