@@ -103,3 +103,19 @@ def test_large_data_run_on_one_stated_sample():
     table = compare_settings(rfm_customers(300), [{"method": "classes"}], max_customers=120)
     assert table.attrs["customers"] == 120 and table.attrs["sampled"]
     assert compare_settings(rfm_customers(100), [{"method": "classes"}]).attrs["sampled"] is False
+
+
+def test_the_comparison_says_when_it_ran_on_a_sample_and_of_how_many():
+    """Trial: CDNOW's 05 said the settings ran "on the same 20,000 customers" of 23,502: a sample."""
+    import pandas as pd
+
+    from segkit.report.evaluation_tables import compare_sentences
+    from segkit.report.html import say_each
+
+    table = pd.DataFrame({"method": ["rfm"], "bins": [5], "best": [False]})
+    table.attrs.update(customers=20_000, criterion="silhouette")
+    [(key, values)] = compare_sentences(table, 23_502, "en")
+    assert key == "evaluate.compare_sample" and (values["customers"], values["all"]) == (20_000, 23_502)
+    assert "random sample of 20,000 of the 23,502 customers" in say_each([(key, values)], "en").markup
+    assert "从 23,502 位客户中随机抽取 20,000 位" in say_each(compare_sentences(table, 23_502, "zh"), "zh").markup
+    assert compare_sentences(table, 20_000, "en")[0][0] == "evaluate.compare"

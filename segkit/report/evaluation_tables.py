@@ -174,6 +174,16 @@ def best_name(table: pd.DataFrame, lang: str) -> str:
     return setting_name(best.iloc[0], lang) if len(best) else "—"
 
 
+def compare_sentences(table: pd.DataFrame, customers: int, lang: str) -> list[tuple[str, dict]]:
+    """The sentence over `compare_settings` output: how many settings, on all `customers` or on a
+    random sample of them (evaluate.compare_max_customers), and the best by the criterion. For
+    `segkit.report.html.say_each`."""
+    sampled = table.attrs["customers"] != customers
+    return [("evaluate.compare_sample" if sampled else "evaluate.compare",
+             {"n": len(table), "criterion": t(f"evaluate.criterion.{table.attrs['criterion']}", lang),
+              "best": best_name(table, lang), "customers": table.attrs["customers"], "all": customers})]
+
+
 def compare_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
     """`compare_settings` output for the report: one row per setting in words, the figures, the
     best row marked with ★ (the note column only when some setting could not run)."""
