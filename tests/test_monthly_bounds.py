@@ -61,6 +61,20 @@ def test_month_values_are_checked_where_they_are_given():
             resolve_month(bad)
 
 
+def test_a_month_that_has_not_started_is_refused_before_any_work(tmp_path):
+    today = dt.date(2026, 12, 4)
+    assert resolve_month("2026-12", today=today) == "2026-12"  # the month under way: its data may reach it
+    for later in ("2027-01", "2030-01"):
+        with pytest.raises(ParamsError, match=rf"--month {later} has not started yet \(today is 2026-12-04\): give a "
+                                              r"month up to 2026-12"):
+            resolve_month(later, today=today)
+    # the command refuses before a notebook starts: no run folder, failed or not
+    params = write_params(tmp_path, "tiny")
+    done = run_segkit("report", "--params", str(params), "--month", "2999-01", "--out", str(tmp_path / "out"))
+    assert done.returncode != 0 and "--month 2999-01 has not started yet" in done.stderr, done.stderr
+    assert "01_cleaning" not in done.stdout + done.stderr and not list((tmp_path / "out").glob("*"))
+
+
 def test_the_command_line_blames_month_not_set(tmp_path):
     params = write_params(tmp_path, "tiny")
     for command in (["report"], ["run", "02_rfm"]):

@@ -150,6 +150,8 @@ LINES = [
     "got 'abc'",
     "error: --month '2025-13' is not a month: write it as YYYY-MM (e.g. 2026-10, months 01 to 12), or `last` for "
     "the month that ended most recently",
+    "error: --month 2030-01 has not started yet (today is 2026-12-04): give a month up to 2026-12, or `last` for the "
+    "month that ended most recently",
     "error: --from 2025-06 is after --to 2025-01: the months run from the first to the last",
     "error: no month from 2026-02 to 2026-03 was written (skipped: the data end on 2025-12-31, before this month)",
     "error: 01_cleaning: /tmp/x/orders.csv: the data end on 2025-12-31, before the month 2026-03 starts: there is "

@@ -333,9 +333,11 @@ def _likely_next(notebooks: tuple[str, ...], done: set[str], started: list[str],
 def resolve_month(month: str, today: dt.date | None = None) -> str:
     """A `--month` value as YYYY-MM: `last` is the calendar month before `today` (the month that ended
     most recently: what a job run on the 1st of each month reports). Raises ParamsError, naming
-    --month, for anything else that is not a month (2024-00, 2024-1, May)."""
+    --month, for anything else that is not a month (2024-00, 2024-1, May), and for a month that has
+    not started by `today` (said before any notebook runs: no data can reach it yet)."""
     from segkit.errors import ParamsError
 
+    today = today or dt.date.today()
     if not month.strip():
         raise ParamsError("--month is empty (in a cron line, is its variable set?): give a month as YYYY-MM "
                           "(e.g. 2026-10), or `last` for the month that ended most recently")
@@ -343,8 +345,10 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
         if not re.fullmatch(MONTH_PATTERN, month.strip()):
             raise ParamsError(f"--month {month[:20]!r} is not a month: write it as YYYY-MM (e.g. 2026-10, months "
                               "01 to 12), or `last` for the month that ended most recently")
+        if month.strip() > f"{today:%Y-%m}":
+            raise ParamsError(f"--month {month.strip()} has not started yet (today is {today:%Y-%m-%d}): give a month "
+                              f"up to {today:%Y-%m}, or `last` for the month that ended most recently")
         return month.strip()
-    today = today or dt.date.today()
     year, number = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return f"{year:04d}-{number:02d}"
 
