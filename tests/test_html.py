@@ -57,6 +57,22 @@ def test_values_from_the_data_label_columns_but_never_name_them():
         "1.50", "2.50"]
 
 
+def test_a_yes_no_dimension_reads_yes_and_no_in_the_pages_language():
+    from segkit.report.html import dimension_tables
+
+    segments = ["champions", "lost", "lost", "champions"]
+    for member, blank in ((pd.Series([True, False, True, True]), False),
+                          (pd.Series([True, None, False, True], dtype="boolean"), True)):  # a Parquet boolean with nulls
+        profile = pd.DataFrame({"customer_id": list("abcd"), "segment": segments, "is_member": member})
+        for lang, yes, no, empty in (("en", "Yes", "No", "(blank)"), ("zh", "是", "否", "（空）")):
+            soup = BeautifulSoup(dimension_tables(profile, "segment", ["is_member"], "rfm11", lang).markup, "html.parser")
+            headers = [th.get_text() for th in soup.find_all("th")]
+            assert headers[1:-1] == [yes, no, *([empty] if blank else [])], headers
+            assert "True" not in headers and "False" not in headers
+            champions = [td.get_text() for td in soup.find_all("tr")[1].find_all("td")]
+            assert champions[1:3] == ["2", "0"]
+
+
 def test_a_dimension_no_customer_has_is_a_sentence_not_a_table_of_blanks():
     from segkit.report.html import dimension_tables
 
@@ -132,3 +148,38 @@ def test_timestamps_show_to_the_second_and_the_input_columns_have_labels():
     markup = table(frame, "zh").to_html()
     assert ">2025-12-19 10:08:10<" in markup and "933101" not in markup
     assert ">日期<" in markup and ">状态<" in markup and "ordered_at" not in markup
+
+
+def test_text_of_any_length_from_the_data_is_cut_in_headers_and_cells_never_merged():
+    """A 20,000-character category as a column header (07's table of items) and as a cell: shown cut
+    with "…" to HEADER_WIDTH / CELL_WIDTH display columns (a Chinese character two), so the table stays
+    on its page; short labels and cells whole; the width class follows what is shown."""
+    import unicodedata
+
+    from segkit.report.html import CELL_WIDTH, HEADER_WIDTH
+
+    def width(text):
+        return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+    huge, chinese = "x" * 20_000, "儿童保温杯" * 4_000
+    frame = pd.DataFrame([["a", 1, 2, huge], ["b", 3, 4, chinese]])
+    soup = BeautifulSoup(table(frame, "en", labels=["segment", huge, chinese, "item"]).to_html(), "html.parser")
+    headers = [th.get_text() for th in soup.find_all("th")]
+    assert headers[0] == "segment" and headers[3] == "item"
+    assert [width(label) for label in headers[1:3]] == [HEADER_WIDTH, HEADER_WIDTH - 1]  # 23 characters of 2, then …
+    assert headers[1] == "x" * (HEADER_WIDTH - 1) + "…" and headers[2].startswith("儿童保温杯") and headers[2].endswith("…")
+    cells = [td.get_text() for td in soup.find_all("td")]
+    assert cells[0] == "a" and width(cells[3]) <= CELL_WIDTH and cells[3].endswith("…")
+    assert cells[7].startswith("儿童保温杯") and width(cells[7]) <= CELL_WIDTH
+    assert "segkit-huge" not in soup.find("table")["class"]
+
+
+def test_chart_labels_cut_alike_stay_apart():
+    from segkit.report import plots
+
+    long = ["Set of 3 Cake Tins Pantry Design, red " * 3, "Set of 3 Cake Tins Pantry Design, red " * 3 + "blue"]
+    shown = plots.short_labels([*long, "mugs"])
+    assert shown[0].endswith("…") and shown[1] == shown[0] + "²" and shown[2] == "mugs"
+    summary = pd.DataFrame({"group": long, "customer_share": [0.4, 0.6], "revenue_share": [0.5, 0.5]})
+    fig = plots.share_bars(summary, "group", "en", "chart.segments")
+    assert len(fig.axes[0].get_yticklabels()) == 2  # two bars, not one bar of both

@@ -190,10 +190,18 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
     if text:
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
     # relabel_index reads a text label as a format template: braces from the data are doubled.
-    shown_labels = [escape(label).replace("{", "{{").replace("}", "}}") for label in labels]
+    # A label from the data (a product's name) may be any length: a header shows HEADER_WIDTH columns of it.
+    shown_labels = [escape(short_label(label, HEADER_WIDTH)).replace("{", "{{").replace("}", "}}") for label in labels]
     styled = styled.relabel_index(shown_labels, axis="columns").hide(axis="index")
-    classes = " ".join(("segkit-table", *_width_classes(labels, plain, formats, currency, lang)))
+    classes = " ".join(("segkit-table", *_width_classes([short_label(label, HEADER_WIDTH) for label in labels],
+                                                          plain, formats, currency, lang)))
     return styled.set_uuid(_stable_id(shown)).set_table_attributes(f'class="{classes}"')
+
+
+# How much of a text from the data a table shows, in display columns (a CJK character counts two), the
+# rest cut with "…": a column header (segkit's own are at most 42), and a cell (segkit's own sentences
+# are shorter; the data's full values stay in the run's files).
+HEADER_WIDTH, CELL_WIDTH = 48, 400
 
 
 # How wide a table may be, in characters of its shown text (a CJK character counts two), before the
@@ -225,6 +233,31 @@ WRAPPED_CELL_CHARS = 30  # a cell of words (or of CJK text, which breaks anywher
 def _text_width(text) -> int:
     shown = html.unescape(str(text).replace("<wbr>", ""))
     return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in shown)
+
+
+LABEL_WIDTH = 24  # a chart's tick label's width at most, in columns (a Chinese character takes two)
+
+
+def short_label(text, width: int = LABEL_WIDTH) -> str:
+    """`text` cut to at most `width` display columns (East Asian wide characters count two: the
+    Unicode East Asian Width property), ending in "…" when cut: a long product name as a tick label
+    or a column header that does not run into its neighbours or off the page.
+
+    >>> short_label("Set of 3 Cake Tins Pantry Design, red"), short_label("儿童保温杯316不锈钢带吸管大容量上学专用")
+    ('Set of 3 Cake Tins Pant…', '儿童保温杯316不锈钢带吸…')
+    """
+    text = str(text)
+    used, kept = 0, []
+    for char in text:
+        used += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+        kept.append(char)
+        if used > width:
+            break
+    else:
+        return text
+    while sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in kept) > width - 1:
+        kept.pop()
+    return "".join(kept).rstrip() + "…"
 
 
 def _cell_width(text) -> int:
@@ -286,7 +319,8 @@ def _formatter(spec, currency, lang: str = "en"):
         def shown(value):
             return escape(format_spec(value, spec, lang))
     else:
-        shown = escaped_breakable
+        def shown(value):  # text from the data may be any length: a cell shows CELL_WIDTH columns of it
+            return escaped_breakable(short_label(value, CELL_WIDTH))
     return lambda value: NOT_AVAILABLE if _not_finite(value) else shown(value)
 
 

@@ -27,6 +27,7 @@ from matplotlib.colors import LinearSegmentedColormap
 from segkit.i18n import rule_name, t
 from segkit.classify.value import concentration_curve
 from segkit.report import numbers
+from segkit.report.html import LABEL_WIDTH, short_label
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Source Han Sans CN",
              "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
@@ -206,7 +207,7 @@ def share_bars(summary: pd.DataFrame, label_column: str, lang: str, title_key: s
     frame = summary.sort_values("revenue_share", ascending=False)  # the largest revenue share on top
     fig, ax = _figure(8.5, 0.8 + 0.42 * max(len(frame), 3))
     measures = {"customer_share": t("col.customer_share", lang), "revenue_share": t("col.revenue_share", lang)}
-    long = frame.assign(group=frame[label_column].astype(str)).melt(
+    long = frame.assign(group=short_labels(frame[label_column].astype(str), 2 * LABEL_WIDTH)).melt(
         id_vars="group", value_vars=list(measures), var_name="measure", value_name="share")
     long["measure"] = long["measure"].map(measures)
     sns.barplot(saturation=1, data=long, x="share", y="group", hue="measure", orient="h", order=list(dict.fromkeys(long["group"])),
@@ -655,31 +656,18 @@ def class_lift_chart(classes: pd.DataFrame, lang: str, labels: dict | None = Non
     return fig
 
 
-LABEL_WIDTH = 24  # a tick label's width at most, in columns (a Chinese character takes two)
+def short_labels(texts, width: int = LABEL_WIDTH) -> list[str]:
+    """`short_label` of each of `texts`, told apart where two would read the same once cut ("…",
+    "…²", "…³"): bars of a chart are grouped by their label, so two long names must not become one."""
+    shown, seen = [], {}
+    for text in texts:
+        label = short_label(text, width)
+        count = seen[label] = seen.get(label, 0) + 1
+        shown.append(label if count == 1 else f"{label}{_SUPERSCRIPTS.get(count, f'({count})')}")
+    return shown
 
 
-def short_label(text, width: int = LABEL_WIDTH) -> str:
-    """`text` cut to at most `width` display columns (East Asian wide characters count two: the
-    Unicode East Asian Width property), ending in "…" when cut: a long product name as a tick label
-    that does not run into its neighbours.
-
-    >>> short_label("Set of 3 Cake Tins Pantry Design, red"), short_label("儿童保温杯316不锈钢带吸管大容量上学专用")
-    ('Set of 3 Cake Tins Pant…', '儿童保温杯316不锈钢带吸…')
-    """
-    import unicodedata
-
-    text = str(text)
-    used, kept = 0, []
-    for char in text:
-        used += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-        kept.append(char)
-        if used > width:
-            break
-    else:
-        return text
-    while sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in kept) > width - 1:
-        kept.pop()
-    return "".join(kept).rstrip() + "…"
+_SUPERSCRIPTS = {2: "²", 3: "³", 4: "⁴", 5: "⁵", 6: "⁶", 7: "⁷", 8: "⁸", 9: "⁹"}
 
 
 def category_index_heatmap(matrix: pd.DataFrame, lang: str, item: str = "category", row_names=None):
@@ -713,7 +701,7 @@ def response_rate_chart(rates: pd.DataFrame, overall: float, lang: str, row_name
     import seaborn as sns
     frame = rates.sort_values("rate", ascending=False)  # the highest rate on top
     fig, ax = _figure(8, 0.9 + 0.4 * max(len(frame), 3))
-    names = [str(row_names(g) if row_names else g) for g in frame["group"]]
+    names = short_labels([str(row_names(g) if row_names else g) for g in frame["group"]], 2 * LABEL_WIDTH)
     # the Wilson range is computed from the counts (segkit.crosssell.response_rates), not resampled by seaborn
     sns.barplot(saturation=1, x=frame["rate"].to_numpy(dtype=float), y=names, order=names, orient="h", color=PALETTE[0],
                 errorbar=None, ax=ax)

@@ -563,11 +563,16 @@ def segments_by(profile: pd.DataFrame, column: str, dimension: str, segment_map,
 
     The dimension's values are data: they label columns (as text, a missing value as "(blank)")
     but never name them, so a region called "segment", "total" or "revenue" is a region like any other.
+    A yes/no column (a Parquet boolean, e.g. is_member) is labelled "Yes" / "No" (是 / 否), yes first.
     """
     segment_map = map_for_codes(segment_map, profile[column])
     values = profile[dimension]
     present = values.notna()
-    keys = sorted({str(v) for v in values[present]})
+    if pd.api.types.is_bool_dtype(values.dtype):
+        values = values.astype("object").map({True: t("dimension.true", lang), False: t("dimension.false", lang)})
+        keys = [key for key in (t("dimension.true", lang), t("dimension.false", lang)) if key in set(values[present])]
+    else:
+        keys = sorted({str(v) for v in values[present]})
     position = {key: number for number, key in enumerate(keys)}
     slot = values.map(lambda v: position[str(v)] if pd.notna(v) else len(keys))
     counts = pd.crosstab(profile[column], slot).reindex(segment_map.codes, fill_value=0)
