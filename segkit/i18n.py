@@ -166,8 +166,11 @@ def cluster_name(r_level: int, f_level: int, m_level: int, lang: str) -> str:
     return t("name.separator", lang).join(parts)
 
 
-def format_conditions(conditions, lang: str) -> str:
-    """IF-part of a tree rule, with the bounds on each feature merged: "orders > 2 AND revenue <= 310"."""
+def format_conditions(conditions, lang: str, currency=None) -> str:
+    """IF-part of a tree rule, with the bounds on each feature merged: "Orders > 2 AND Revenue ≤ 310".
+    A whole-number threshold reads whole ("Orders ≤ 3"); with `currency` (params.currency), a money
+    feature's thresholds are in it as every other amount of the report ("Revenue ≤ ¥325.70"); other
+    thresholds to four significant digits, never in exponent form (12,350, not 1.235e+04)."""
     lower: dict[str, float] = {}
     upper: dict[str, float] = {}
     order: list[str] = []
@@ -178,20 +181,25 @@ def format_conditions(conditions, lang: str) -> str:
             upper[feature] = min(upper.get(feature, threshold), threshold)
         else:
             lower[feature] = max(lower.get(feature, threshold), threshold)
-    from segkit.report.numbers import significant
+    from segkit.report.html import MONEY
+    from segkit.report.numbers import integer, money, significant
 
-    def shown(value: float) -> str:  # four significant digits, never in exponent form (12,350, not 1.235e+04)
+    def shown(feature: str, value: float) -> str:
+        if currency is not None and feature in MONEY:
+            return money(value, lang, currency)
+        if float(value).is_integer() and abs(value) < 1e15:
+            return integer(int(value), lang)
         return significant(value, lang, 4)
 
     parts = []
     for feature in order:
         name = column_label(feature, lang)
         if feature in lower and feature in upper:
-            parts.append(f"{shown(lower[feature])} < {name} <= {shown(upper[feature])}")
+            parts.append(f"{shown(feature, lower[feature])} < {name} ≤ {shown(feature, upper[feature])}")
         elif feature in lower:
-            parts.append(f"{name} > {shown(lower[feature])}")
+            parts.append(f"{name} > {shown(feature, lower[feature])}")
         else:
-            parts.append(f"{name} <= {shown(upper[feature])}")
+            parts.append(f"{name} ≤ {shown(feature, upper[feature])}")
     return t("rule.and", lang).join(parts) if parts else "—"
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from segkit.evaluate.quality import cluster_quality, explain_with_tree
 from segkit.i18n import format_conditions
+from segkit.params import Currency
 
 
 def test_quality_of_well_separated_and_of_random_clusters():
@@ -41,11 +42,33 @@ def test_noise_gives_honest_low_scores():
 def test_conditions_on_one_feature_are_merged():
     text = format_conditions([("orders", ">", 2.5), ("revenue", "<=", 300.0), ("orders", "<=", 9.5),
                               ("orders", ">", 3.5)], "en")
-    assert text == "3.5 < Orders <= 9.5 AND Revenue <= 300"
+    assert text == "3.5 < Orders ≤ 9.5 AND Revenue ≤ 300"
     assert format_conditions([("orders", ">", 2.5)], "zh") == "订单数 > 2.5"
-    # large thresholds: four significant digits with separators, never in exponent form
+    # large thresholds: four significant digits with separators, never in exponent form; whole ones whole
     assert format_conditions([("revenue", ">", 12345.678), ("revenue", "<=", 1234567.0)], "en") == \
-        "12,350 < Revenue <= 1,235,000"
+        "12,350 < Revenue ≤ 1,234,567"
+    # money in the run's currency, as every other amount of the report
+    yuan = Currency(code="CNY", symbol="¥", minor_unit=2)
+    assert format_conditions([("orders", "<=", 3.0), ("revenue", ">", 325.7), ("recency_days", ">", 30.0)], "zh",
+                             yuan) == "订单数 ≤ 3 且 销售额 > ¥325.70 且 距上次购买天数 > 30"
+
+
+def test_rules_on_whole_numbers_read_whole_and_select_the_same_customers():
+    """sklearn cuts between two values (orders <= 3.5): on orders and days, which are whole numbers,
+    the rules say the whole number on the same side, and each rule still holds its leaf's customers."""
+    rng = np.random.default_rng(3)
+    features = pd.DataFrame({"recency_days": rng.integers(0, 400, 900), "orders": rng.integers(1, 12, 900),
+                             "revenue": rng.uniform(10, 1000, 900).round(2)})
+    target = np.where(features["orders"] > 4, "loyal", np.where(features["recency_days"] > 200, "lost", "other"))
+    explanation = explain_with_tree(features, target, max_depth=3, random_state=0, test_size=0.01)
+    thresholds = {(feature, value) for rule in explanation.rules for feature, _, value in rule.conditions}
+    assert {feature for feature, _ in thresholds} >= {"orders", "recency_days"}
+    assert all(float(value).is_integer() for feature, value in thresholds if feature != "revenue")
+    for rule in explanation.rules:  # the leaf's training customers (99% of all) meet its rule
+        held = np.ones(len(features), dtype=bool)
+        for feature, op, value in rule.conditions:
+            held &= (features[feature] <= value) if op == "<=" else (features[feature] > value)
+        assert abs(held.sum() - rule.customers) <= len(features) * 0.01 + 1
 
 
 def test_rules_on_six_customers_in_three_classes_do_not_fail():

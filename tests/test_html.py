@@ -183,3 +183,14 @@ def test_chart_labels_cut_alike_stay_apart():
     summary = pd.DataFrame({"group": long, "customer_share": [0.4, 0.6], "revenue_share": [0.5, 0.5]})
     fig = plots.share_bars(summary, "group", "en", "chart.segments")
     assert len(fig.axes[0].get_yticklabels()) == 2  # two bars, not one bar of both
+
+
+def test_measures_read_down_a_column_have_one_number_of_decimals_each():
+    frame = pd.DataFrame({"nps": [40.8, -2.84, 0.0], "silhouette": [0.399, 0.0353, 0.1],
+                          "eval_f1": [0.0, 0.6071, 1.0], "eval_mean_jaccard": [0.89, 0.9194, 1.0],
+                          "eval_calinski_harabasz": [3524.31, 1003.0, 12.25], "score": [4.35, 4.0, 3.7412]})
+    for lang in ("en", "zh"):
+        cells = [td.get_text() for td in BeautifulSoup(table(frame, lang).to_html(), "html.parser").find_all("td")]
+        columns = [cells[i::6] for i in range(6)]
+        assert columns == [["40.8", "-2.8", "0.0"], ["0.399", "0.035", "0.100"], ["0.000", "0.607", "1.000"],
+                           ["0.890", "0.919", "1.000"], ["3,524.3", "1,003.0", "12.2"], ["4.35", "4.00", "3.74"]], columns

@@ -32,7 +32,8 @@ def cluster_quality(X: np.ndarray, labels: np.ndarray, sample_size: int = 5_000,
 
 @dataclass(frozen=True)
 class TreeRule:
-    conditions: tuple[tuple[str, str, float], ...]  # (feature, "<=" or ">", threshold)
+    # (feature, "<=" or ">", threshold); a whole number for a feature of whole numbers (orders, days)
+    conditions: tuple[tuple[str, str, float], ...]
     target: object
     customers: int  # training customers that reach this leaf
     purity: float  # share of them in the predicted class
@@ -145,8 +146,12 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
     shown = np.asarray(names)[labels]
     precision, recall, f1, support = precision_recall_fscore_support(y_test, predicted, labels=labels, zero_division=0)
     per_class = pd.DataFrame({"target": shown, "precision": precision, "recall": recall, "f1": f1, "support": support})
+    # a feature of whole numbers (orders, days) is cut between two of them (3.5): its rules say the
+    # whole number on the same side ("orders <= 3", "orders > 3"), which selects the same customers
+    whole = {column for position, column in enumerate(columns)
+             if np.all(np.isfinite(X[:, position])) and np.all(X[:, position] == np.round(X[:, position]))}
     return TreeExplanation(
-        rules=tuple(_rules(tree, list(columns), np.asarray(names))),
+        rules=tuple(_rules(tree, list(columns), np.asarray(names), whole)),
         accuracy=float(accuracy_score(y_test, predicted)),
         recall=float(recall_score(y_test, predicted, average="macro", zero_division=0)),
         f1=float(f1_score(y_test, predicted, average="macro", zero_division=0)),
@@ -159,7 +164,8 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
     )
 
 
-def _rules(tree: DecisionTreeClassifier, names: list[str], classes: np.ndarray | None = None) -> list[TreeRule]:
+def _rules(tree: DecisionTreeClassifier, names: list[str], classes: np.ndarray | None = None,
+           whole: set[str] = frozenset()) -> list[TreeRule]:
     t = tree.tree_
     rules = []
 
@@ -172,6 +178,8 @@ def _rules(tree: DecisionTreeClassifier, names: list[str], classes: np.ndarray |
                                   float(counts[best] / counts.sum())))
             return
         name, threshold = names[t.feature[node]], float(t.threshold[node])
+        if name in whole:  # x <= 3.5 is x <= 3 and x > 3.5 is x > 3 on whole numbers
+            threshold = float(np.floor(threshold))
         walk(t.children_left[node], path + ((name, "<=", threshold),))
         walk(t.children_right[node], path + ((name, ">", threshold),))
 

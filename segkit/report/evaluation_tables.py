@@ -64,13 +64,13 @@ def stability_table(stability, lang: str, names: dict | None = None) -> pd.DataF
                          "eval_verdict": [t(f"evaluate.verdict.{v}", lang) for v in c["verdict"]]})
 
 
-def class_rules_table(explanation, lang: str, names: dict | None = None) -> pd.DataFrame:
+def class_rules_table(explanation, lang: str, names: dict | None = None, currency=None) -> pd.DataFrame:
     """The tree's IF/THEN rules grouped by the class they give: eval_class_given (the THEN, first: the
     rows are grouped by it), if, customers (training customers at the leaf), purity, and the leaf's share
-    of the customers the rules give that class."""
+    of the customers the rules give that class. With `currency`, money thresholds are in it."""
     rules = explanation.rules_by_class()
     return pd.DataFrame({"eval_class_given": [(names or {}).get(c, c) for c in rules["target"]],
-                         "if": [format_conditions(r, lang) for r in rules["conditions"]],
+                         "if": [format_conditions(r, lang, currency) for r in rules["conditions"]],
                          "customers": rules["customers"], "purity": rules["purity"],
                          "eval_class_share": _percent(rules["class_share"])})
 

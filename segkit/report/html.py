@@ -34,7 +34,12 @@ POINTS = ("uplift", "uplift_low", "uplift_high")
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount", "clv", "clv_total", "expected_spend")
 MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value")  # placeholders in the catalogue that hold money
 # measures read side by side in a column, with two decimals each (0.33 and 0.56, not 0.33 and 0.558)
-TWO_DECIMALS = ("distance", "lift", "rule_lift")  # 3.00 beside 3.58, never "3"
+TWO_DECIMALS = ("distance", "lift", "rule_lift", "eval_lift", "eval_top_lift", "score")  # 3.00 beside 3.58, never "3"
+# the same for an NPS (-100 to 100: 40.8 beside -2.8 and 0.0) and the indices of a classification's
+# quality (0 to 1 or so: silhouette 0.035 beside 0.399, F1 0.000 beside 0.607, Jaccard 0.890 beside 0.919)
+ONE_DECIMAL = ("nps", "eval_calinski_harabasz")
+THREE_DECIMALS = ("silhouette", "eval_davies_bouldin", "eval_mean_jaccard", "eval_min_jaccard", "eval_f1",
+                  "eval_tree_f1", "eval_high_f1", "eval_stability", "rank_score")
 _TOKEN = "SEGKITVALUE{}X"  # letters only: Markdown leaves it alone, so it survives rendering intact
 # Bidirectional controls in a value could reverse the text after it (e.g. U+202E); they are shown by name.
 _BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
@@ -291,8 +296,10 @@ def _format_of(name: str | None, values: pd.Series):
         return Money
     if name == "source_row":
         return "d"  # a line number, not a quantity
-    if name in TWO_DECIMALS and pd.api.types.is_float_dtype(values):
-        return ",.2f"
+    if pd.api.types.is_float_dtype(values):
+        for names, spec in ((ONE_DECIMAL, ",.1f"), (TWO_DECIMALS, ",.2f"), (THREE_DECIMALS, ",.3f")):
+            if name in names:
+                return spec
     if pd.api.types.is_datetime64_any_dtype(values):  # to the second, as people look rows up (no microseconds)
         return "%Y-%m-%d %H:%M:%S"
     if pd.api.types.is_integer_dtype(values):

@@ -99,9 +99,9 @@ def metric_table(metrics: dict[str, float], lang: str) -> pd.DataFrame:
     return pd.DataFrame({"metric": [t(f"metric.{k}", lang) for k in metrics], "value": list(metrics.values())})
 
 
-def rules_table(explanation, lang: str) -> pd.DataFrame:
-    """The tree's rules as IF / THEN rows, largest leaves first."""
-    return pd.DataFrame([{"if": format_conditions(r.conditions, lang), "then": r.target,
+def rules_table(explanation, lang: str, currency=None) -> pd.DataFrame:
+    """The tree's rules as IF / THEN rows, largest leaves first (money thresholds in `currency`)."""
+    return pd.DataFrame([{"if": format_conditions(r.conditions, lang, currency), "then": r.target,
                           "customers": r.customers, "purity": r.purity} for r in explanation.rules])
 
 
@@ -680,10 +680,23 @@ def satisfaction_text(profile: pd.DataFrame, lang: str, case: bool = False):
     return say(f"{prefix}.no_surveys", lang)
 
 
-def cut_points_table(cut_points: pd.DataFrame, lang: str) -> pd.DataFrame:
+def cut_points_table(cut_points: pd.DataFrame, lang: str, currency=None) -> pd.DataFrame:
     """`RFMScorer.cut_points()` for the report: each dimension's feature by its label in `lang`
-    (recency_days: "Days since last purchase", "距上次购买天数")."""
-    return cut_points.assign(feature=[column_label(feature, lang) for feature in cut_points["feature"]])
+    (recency_days: "Days since last purchase", "距上次购买天数"); with `currency` (params.currency),
+    M's cut points in it as every other amount of the report ("¥54.80, ¥121.11"), days and orders
+    as numbers of the language. Columns dimension, feature, bins, cut_points."""
+    from segkit.report.numbers import money, significant
+
+    def shown(dimension: str, cuts) -> str:
+        if dimension == "M":
+            return ", ".join(money(c, lang, currency) for c in cuts)
+        return ", ".join(significant(c, lang, 6) for c in cuts)
+
+    frame = cut_points.assign(feature=[column_label(feature, lang) for feature in cut_points["feature"]])
+    if currency is not None and "cuts" in frame:
+        frame["cut_points"] = [shown(d, cuts) if len(cuts) else text for d, cuts, text in
+                               zip(frame["dimension"], frame["cuts"], frame["cut_points"])]
+    return frame.drop(columns="cuts", errors="ignore")
 
 
 def rfm_dimension_notes(unusable: dict, segment_map, lang: str, class_note: bool = True):
