@@ -291,6 +291,8 @@ class DemoSource(_Model):
     months: int = Field(24, ge=3, le=120)
     seed: int = Field(42, ge=0, le=SEED_MAX)
     defects: float = Field(0.01, ge=0, le=0.5)
+    # the language of the demo's values (categories, channels, regions, customer types): en or zh
+    lang: Literal["en", "zh"] = "en"
 
 
 def _one_to_one(columns: dict[str, str]) -> None:

@@ -94,11 +94,11 @@ PAGES_DURING_EN_RUN: list[tuple[str, list[str]]] = []
 
 @pytest.fixture(scope="session")
 def zh_run(tmp_path_factory):
-    """The same report in Chinese."""
+    """The same report in Chinese, on the same data with its values in Chinese (as demo-zh.yaml)."""
     from segkit.report.runner import run_report
 
     folder = tmp_path_factory.mktemp("zh")
-    params = write_params(folder, "tiny-zh", lang="zh")
+    params = write_params(folder, "tiny-zh", lang="zh", source__demo__lang="zh")
     return params, run_report(params, reports_dir=folder / "reports")
 
 

@@ -1,14 +1,17 @@
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import segkit
 from segkit.datasets import generate_retail, load_cdnow, load_cdnow_raw
 from segkit.datasets.synthetic import CATEGORIES
 
+ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "cdnow.json").read_text())
 
 
@@ -40,6 +43,32 @@ def test_generated_retail_looks_like_retail():
     assert set(data.customers["customer_type"]) == {"individual", "enterprise", "government"}
     assert data.surveys["score"].between(1, 5).all() and data.surveys["nps"].between(0, 10).all()
     assert 0.2 < len(data.surveys) / len(data.customers) < 0.45
+
+
+def test_the_chinese_demo_is_the_same_data_in_chinese_words():
+    from segkit.datasets.synthetic import VALUES_ZH
+
+    english, chinese = generate_retail(600, seed=3, defects=0.02), generate_retail(600, seed=3, defects=0.02, lang="zh")
+    for table, columns in (("transactions", ("category", "channel")), ("customers", ("customer_type", "region"))):
+        en, zh = getattr(english, table), getattr(chinese, table)
+        for column in columns:
+            assert zh[column].equals(en[column].map(VALUES_ZH[column])), column
+            assert zh[column].dropna().str.contains(r"[\u4e00-\u9fff]").mean() > 0.5  # words, not codes (App stays)
+        assert zh.drop(columns=list(columns)).equals(en.drop(columns=list(columns)))
+    assert set(chinese.customers["customer_type"]) == {"个人", "企业", "政府"}
+    with pytest.raises(ValueError, match="lang must be 'en' or 'zh'"):
+        generate_retail(50, lang="fr")
+
+
+def test_the_chinese_demo_params_tag_its_organisations():
+    """demo-zh.yaml's organisation tag names the customer types as its data write them: it holds customers."""
+    from segkit.intake.sources import load_source
+
+    params = segkit.load_params(ROOT / "params" / "demo-zh.yaml", ["source.demo.customers=400"])
+    customers = load_source(params.source).customers
+    rule = next(tag.when for tag in params.tags if tag.name == "organisation")
+    values = re.findall(r"'([^']+)'", rule)
+    assert values and set(values) <= set(customers["customer_type"])
 
 
 def test_defects_are_real_flaws():

@@ -233,13 +233,20 @@ def test_chinese_value_pages_name_what_they_show(zh_run):
 
 
 def test_the_chinese_demo_is_the_demo_in_chinese():
-    """params/demo-zh.yaml differs from params/demo.yaml in its name, its language and the language of
-    its own action text only: the same data and settings, so the demo's whole-report test covers its
-    numbers and zh_run its Chinese pages."""
+    """params/demo-zh.yaml differs from params/demo.yaml in its name, its language, the language of its
+    own action text and of the demo's values (a tag names the customer types as the data write them)
+    only: the same data and settings, so the demo's whole-report test covers its numbers and zh_run its
+    Chinese pages."""
+    from segkit.datasets.synthetic import VALUES_ZH
+
     english, chinese = (segkit.load_params(ROOT / "params" / name).model_dump(mode="json")
                         for name in ("demo.yaml", "demo-zh.yaml"))
     assert (english.pop("run_name"), chinese.pop("run_name")) == ("demo", "demo-zh")
     assert (english.pop("lang"), chinese.pop("lang")) == ("en", "zh")
+    assert (english["source"]["demo"].pop("lang"), chinese["source"]["demo"].pop("lang")) == ("en", "zh")
+    for tag in english["tags"]:
+        for value, word in VALUES_ZH["customer_type"].items():
+            tag["when"] = tag["when"].replace(f"'{value}'", f"'{word}'")
     own_en, own_zh = english.pop("strategies"), chinese.pop("strategies")
     assert own_en.keys() == own_zh.keys() and own_en
     for segment in own_en:

@@ -22,6 +22,15 @@ CATEGORIES = (
 CHANNELS = ("online", "app", "store")
 REGIONS = ("North", "Northeast", "East", "South", "Central", "Southwest", "Northwest")
 CUSTOMER_TYPES = ("individual", "enterprise", "government")
+# The demo's values as a Chinese shop writes them (`generate_retail(lang="zh")`): the same data, in words
+# a Chinese analyst's own export would hold (regions as 华北 …, the customer types as 个人/企业/政府).
+VALUES_ZH = {
+    "category": dict(zip(CATEGORIES, ("服装", "鞋靴", "美妆", "数码", "家居", "厨具", "玩具", "图书", "运动户外",
+                                      "食品", "母婴", "宠物", "珠宝", "办公", "园艺"))),
+    "channel": dict(zip(CHANNELS, ("网店", "App", "门店"))),
+    "region": dict(zip(REGIONS, ("华北", "东北", "华东", "华南", "华中", "西南", "西北"))),
+    "customer_type": dict(zip(CUSTOMER_TYPES, ("个人", "企业", "政府"))),
+}
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,11 @@ class RetailData:
 
 
 def generate_retail(customers: int = 4000, start: dt.date | str = "2024-01-01", months: int = 24,
-                    seed: int = 42, defects: float = 0.0, campaigns: bool = True) -> RetailData:
+                    seed: int = 42, defects: float = 0.0, campaigns: bool = True, lang: str = "en") -> RetailData:
     """Transactions (one row per order line), customer attributes and survey answers.
+
+    `lang` is the language of the values (category, channel, region, customer_type): "en" (apparel,
+    North, enterprise) or "zh" (服装, 华北, 企业, from VALUES_ZH); the same rows in the same order either way.
 
     `defects` is the share of transaction rows given a real-world flaw, for the cleaning stage to
     find: lines exported twice, a lost customer id, returns booked as negative amounts.
@@ -128,6 +140,13 @@ def generate_retail(customers: int = 4000, start: dt.date | str = "2024-01-01", 
         "score": score.astype(int),
         "nps": nps.astype(int),
     })
+    if lang == "zh":  # after every draw and sort: the words change, the data do not
+        transactions = transactions.assign(**{column: transactions[column].map(VALUES_ZH[column])
+                                              for column in ("category", "channel")})
+        customers_frame = customers_frame.assign(**{column: customers_frame[column].map(VALUES_ZH[column])
+                                                    for column in ("customer_type", "region")})
+    elif lang != "en":
+        raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
     return RetailData(transactions, customers_frame, surveys, sent)
 
 

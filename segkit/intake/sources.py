@@ -180,7 +180,8 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
         source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "demo":
         demo = source.demo
-        data = generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed, defects=demo.defects)
+        data = generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed, defects=demo.defects,
+                               lang=demo.lang)
         return Intake(_with_source_row(data.transactions), data.customers, data.surveys, origin="demo")
     if source.kind == "cdnow":
         return Intake(_with_source_row(load_cdnow()), origin="cdnow")

@@ -38,6 +38,7 @@ TWO_DECIMALS = ("distance", "lift", "rule_lift", "eval_lift", "eval_top_lift", "
 # the same for an NPS (-100 to 100: 40.8 beside -2.8 and 0.0) and the indices of a classification's
 # quality (0 to 1 or so: silhouette 0.035 beside 0.399, F1 0.000 beside 0.607, Jaccard 0.890 beside 0.919)
 ONE_DECIMAL = ("nps", "eval_calinski_harabasz")
+WHOLE = ("index", "revenue_index")  # indices around 100 (100 = all customers): 110 beside 96, never 96.2
 THREE_DECIMALS = ("silhouette", "eval_davies_bouldin", "eval_mean_jaccard", "eval_min_jaccard", "eval_f1",
                   "eval_tree_f1", "eval_high_f1", "eval_stability", "rank_score")
 _TOKEN = "SEGKITVALUE{}X"  # letters only: Markdown leaves it alone, so it survives rendering intact
@@ -297,7 +298,7 @@ def _format_of(name: str | None, values: pd.Series):
     if name == "source_row":
         return "d"  # a line number, not a quantity
     if pd.api.types.is_float_dtype(values):
-        for names, spec in ((ONE_DECIMAL, ",.1f"), (TWO_DECIMALS, ",.2f"), (THREE_DECIMALS, ",.3f")):
+        for names, spec in ((WHOLE, ",.0f"), (ONE_DECIMAL, ",.1f"), (TWO_DECIMALS, ",.2f"), (THREE_DECIMALS, ",.3f")):
             if name in names:
                 return spec
     if pd.api.types.is_datetime64_any_dtype(values):  # to the second, as people look rows up (no microseconds)
