@@ -389,10 +389,20 @@ def _flags_without_type(command_class: type) -> type:
     class FlagsWithoutType(command_class):
         def get_params(self, ctx):
             params = super().get_params(ctx)
+            chinese = _state.get("help") or {}
             for param in params:
                 if getattr(param, "is_flag", False) and param.metavar is None:
                     param.metavar = ""
+                if chinese and hasattr(param, "help"):  # an Option; an Argument's help is Typer's own attribute
+                    own = chinese.get("segkit" if hasattr(self, "commands") else self.name) or {}  # the group: segkit
+                    words = chinese["words"]["help_option"] if param.name == "help" else own.get(param.name)
+                    param.help = words or param.help
             return params
+
+        def get_usage(self, ctx) -> str:
+            usage = super().get_usage(ctx)
+            chinese = _state.get("help")
+            return chinese["words"]["usage"] + usage.removeprefix("Usage:").lstrip() if chinese else usage
 
     FlagsWithoutType.__name__ = FlagsWithoutType.__qualname__ = f"FlagsWithoutType{command_class.__name__}"
     return FlagsWithoutType
@@ -422,7 +432,46 @@ _reflow_help(app)
 def main() -> None:
     _leave_huge_pages()
     _say_usage_errors_in_language()
+    arguments = sys.argv[1:]
+    if (not arguments or "--help" in arguments) and _usage_lang(arguments) == "zh":
+        _help_in_chinese(app)
     app(prog_name="segkit")
+
+
+def _help_in_chinese(typer_app: typer.Typer) -> None:
+    """`--help` in Chinese from segkit/locale/help.yaml: the group's and each command's help (its first
+    paragraph the command list's line), each option's (`_flags_without_type`'s class reads them), and
+    Typer's and Click's own words (usage, the panels' titles, default, required)."""
+    from importlib import resources
+
+    import typer.rich_utils as rich_utils
+    import yaml
+
+    chinese = yaml.safe_load(resources.files("segkit.locale").joinpath("help.yaml").read_text(encoding="utf-8"))
+    _state["help"] = chinese
+    typer_app.info.help = chinese["segkit"]["help"]
+    for info in typer_app.registered_commands:
+        name = info.name or info.callback.__name__
+        text = (chinese.get(name) or {}).get("help")
+        if text:
+            info.help, info.short_help = text, text.split("\n\n")[0]
+    words = chinese["words"]
+    rich_utils.OPTIONS_PANEL_TITLE, rich_utils.ARGUMENTS_PANEL_TITLE = words["options"], words["arguments"]
+    rich_utils.COMMANDS_PANEL_TITLE = words["commands"]
+    rich_utils.DEFAULT_STRING, rich_utils.REQUIRED_LONG_STRING = words["default"], words["required"]
+    # Rich breaks lines between words, and a Chinese sentence is one long word to it: an option's help
+    # is cut with "…" unless its text may fold (break anywhere) where it does not fit
+    parameter_help = getattr(rich_utils, "_get_parameter_help", None)
+    if parameter_help is not None and not getattr(parameter_help, "segkit", False):
+        def folded(*args, **kwargs):
+            shown = parameter_help(*args, **kwargs)
+            for item in getattr(shown, "renderables", ()):
+                if getattr(item, "overflow", "") is None:
+                    item.overflow = "fold"
+            return shown
+
+        folded.segkit = True
+        rich_utils._get_parameter_help = folded
 
 
 def _say_usage_errors_in_language() -> None:

@@ -243,3 +243,40 @@ def test_a_params_file_that_is_not_there_is_met_with_the_one_meant(tmp_path):
     assert f"no such params file; did you mean {tmp_path / 'woo.yml'}?" in " ".join(said.split())
     said = CliRunner().invoke(app, ["check", "--params", str(tmp_path / "shop.yaml")], env={"COLUMNS": "400"}).output
     assert f"no such params file (YAML files in {tmp_path}: demo.yaml, woo.yml)" in " ".join(said.split())
+
+
+def test_help_speaks_chinese_on_a_chinese_terminal_or_for_a_chinese_params_file():
+    """`--help` under LANG=zh_CN (or with a --params file of lang: zh): the group's, each command's and
+    each option's help from segkit/locale/help.yaml, Typer's own words too; none of the English left."""
+    import re
+
+    import typer.main
+    import yaml
+
+    chinese = yaml.safe_load((ROOT / "segkit" / "locale" / "help.yaml").read_text(encoding="utf-8"))
+    group = typer.main.get_command(app)
+    commands = {"segkit": group, **group.commands}
+    # every command and option has its Chinese words (a new option without them fails here)
+    for name, command in commands.items():
+        assert command.hidden or "help" in chinese[name], name
+        for param in command.params:
+            assert param.name in chinese[name], (name, param.name)
+    zh_terminal = {"LANG": "zh_CN.UTF-8", "LC_ALL": None, "LC_MESSAGES": None, "LANGUAGE": None, "COLUMNS": "100"}
+    for name, command in commands.items():
+        arguments = ["--help"] if name == "segkit" else [name, "--help"]
+        shown = run_segkit(*arguments, env=zh_terminal)
+        assert shown.returncode == 0, shown.stderr
+        squeezed = re.sub(r"[\s│╭╮╰╯─]+", "", shown.stdout)
+        assert "用法：segkit" in squeezed and "选项" in squeezed and "显示此帮助并退出。" in squeezed
+        assert re.sub(r"\s+", "", chinese[name]["help"].split("\n\n")[0]) in squeezed, name
+        for param in command.params:
+            if param.name != "help":
+                assert re.sub(r"\s+", "", chinese[name][param.name]) in squeezed, (name, param.name)
+            english = getattr(param, "help", None)
+            assert not english or re.sub(r"\s+", "", english) not in squeezed, (name, param.name)
+        assert "Usage:" not in shown.stdout and "Options" not in shown.stdout and "[default:" not in shown.stdout
+    # the language of the params file named beside it wins over the terminal's
+    english_terminal = {**zh_terminal, "LANG": "en_US.UTF-8"}
+    shown = run_segkit("report", "--params", str(ROOT / "params" / "demo-zh.yaml"), "--help", env=english_terminal)
+    assert "用法：segkit report" in shown.stdout and "同时生成 report.pdf。" in shown.stdout
+    assert "Usage:" in run_segkit("report", "--help", env=english_terminal).stdout
