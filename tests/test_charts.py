@@ -300,3 +300,25 @@ def test_share_ticks_ask_the_locator_for_the_ticks_once_a_draw_not_once_a_label(
     assert 0 < Counting.calls < len(labels)  # a few times a draw (layout, ticks), not once a label
     alone = plots._PercentTicks("en")
     assert alone(0.125) == "12.5%" and alone(0.1) == "10%"  # a label asked for alone: the decimals it needs
+
+
+def test_the_flow_charts_labels_are_readable_and_never_overlap():
+    """06's flow chart of the demo's ten largest moves, the small classes at the bottom: each label at
+    least 10 pt on a 9-inch figure (about 8 pt on the A4 page) and no two labels of a side overlapping."""
+    flows = pd.DataFrame({"before": ["champions", "loyal", "potential", "potential", "lost", "promising",
+                                     "need_attention", "need_attention", "hibernating", "about_to_sleep"],
+                          "after": ["loyal", "champions", "champions", "need_attention", "potential", "potential",
+                                    "hibernating", "at_risk", "potential", "potential"],
+                          "customers": [41, 23, 20, 15, 7, 6, 8, 6, 5, 4]})
+    names = {code: code.replace("_", " ").title() for code in {*flows["before"], *flows["after"]}}
+    figure = plots.flow_chart(flows, names, "en")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    labels = [text for text in figure.axes[0].texts if text.get_text().strip()]
+    assert len(labels) == 14 and min(text.get_fontsize() for text in labels) >= 10
+    boxes = [text.get_window_extent(renderer) for text in labels]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)

@@ -401,14 +401,16 @@ def flow_chart(flows: pd.DataFrame, labels: dict, lang: str):
 
     names = {**labels, "new": t("migration.new_row", lang)}
     flows = flows[flows["customers"] > 0]
-    fig, ax = _figure(9, 1.5 + 0.45 * max(len(flows), 4))
+    # 10 pt labels on a 9-inch figure are about 8 pt on the A4 page; each node at least a label's height
+    # apart (node_pad_y_min), so that the small classes' names at the bottom do not run into each other
+    fig, ax = _figure(9, 1.5 + 0.55 * max(len(flows), 4))
     ax.axis("off")
     ax.set_title(t("chart.flows", lang))
     if flows.empty:
         return fig
     left = flows.groupby("before", observed=True, sort=False)["customers"].sum()
     right = flows.groupby("after", observed=True, sort=False)["customers"].sum()
-    label_opts = {"fontsize": 8}
+    label_opts = {"fontsize": 10}
     colours = flow_colours([*labels, *left.index, *right.index])
     nodes = [[(f"b:{code}", float(total), {"label": names.get(str(code), str(code)), "label_opts": label_opts,
                                            "color": colours[str(code)]})
@@ -417,7 +419,7 @@ def flow_chart(flows: pd.DataFrame, labels: dict, lang: str):
                                            "label_opts": label_opts, "color": colours[str(code)]})
               for code, total in right.items()]]
     links = [(f"b:{row.before}", f"a:{row.after}", float(row.customers)) for row in flows.itertuples()]
-    Sankey(flows=links, nodes=nodes, flow_color_mode="source").draw(ax=ax)
+    Sankey(flows=links, nodes=nodes, flow_color_mode="source", node_pad_y_min=0.035, node_pad_y_max=0.06).draw(ax=ax)
     return fig
 
 
