@@ -196,3 +196,15 @@ def test_measures_read_down_a_column_have_one_number_of_decimals_each():
         assert columns == [["40.8", "-2.8", "0.0"], ["0.399", "0.035", "0.100"], ["0.000", "0.607", "1.000"],
                            ["0.890", "0.919", "1.000"], ["3,524.3", "1,003.0", "12.2"], ["4.35", "4.00", "3.74"],
                            ["110", "96", "100"]], columns
+
+
+def test_a_chinese_header_breaks_between_its_words_never_inside_one():
+    frame = pd.DataFrame({"a": [1], "b": [2], "c": [3]})
+    soup = BeautifulSoup(table(frame, "zh", labels=["校准期人均销售额", "Pareto/NBD 预测人均", "Orders per customer"])
+                         .to_html(), "html.parser")
+    headers = soup.find_all("th")
+    kept = [[span.get_text() for span in th.find_all("span", class_="segkit-nobreak")] for th in headers]
+    assert kept == [["校准期人均销售额"], ["预测人均"], []]
+    assert [th.get_text() for th in headers] == ["校准期人均销售额", "Pareto/NBD 预测人均", "Orders per customer"]
+    from segkit.report.pages import REPORT_CSS
+    assert ".segkit-nobreak { white-space: nowrap; }" in REPORT_CSS

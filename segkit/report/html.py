@@ -197,7 +197,8 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
         styled = styled.set_properties(subset=text, **{"text-align": "left"})
     # relabel_index reads a text label as a format template: braces from the data are doubled.
     # A label from the data (a product's name) may be any length: a header shows HEADER_WIDTH columns of it.
-    shown_labels = [escape(short_label(label, HEADER_WIDTH)).replace("{", "{{").replace("}", "}}") for label in labels]
+    shown_labels = [_unbroken_words(short_label(label, HEADER_WIDTH)).replace("{", "{{").replace("}", "}}")
+                    for label in labels]
     styled = styled.relabel_index(shown_labels, axis="columns").hide(axis="index")
     classes = " ".join(("segkit-table", *_width_classes([short_label(label, HEADER_WIDTH) for label in labels],
                                                           plain, formats, currency, lang)))
@@ -352,6 +353,17 @@ def escaped_breakable(value) -> str:
         position = match.end()
     parts.append(escape(text[position:]))
     return "".join(parts)
+
+
+def _unbroken_words(label) -> str:
+    """`escape(label)`, each word of Chinese (or other East Asian wide) characters in it kept on one line
+    (a span of class segkit-nobreak): a header breaks between its words, never inside 销售额 as a line
+    breaker otherwise may between any two such characters. `table_width` counts each word whole."""
+    words = str(label).split(" ")
+    if not any(unicodedata.east_asian_width(character) in "WF" for character in str(label)):
+        return escape(label)
+    return " ".join(f'<span class="segkit-nobreak">{escape(word)}</span>'
+                    if any(unicodedata.east_asian_width(c) in "WF" for c in word) else escape(word) for word in words)
 
 
 def _stable_id(frame: pd.DataFrame) -> str:

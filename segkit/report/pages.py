@@ -57,6 +57,7 @@ body { font-family: var(--segkit-font); color: var(--segkit-ink); }
 table.segkit-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
 table.segkit-table th, table.segkit-table td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; }
 table.segkit-table th { background: var(--segkit-panel); color: var(--segkit-ink); }
+table.segkit-table th .segkit-nobreak { white-space: nowrap; }  /* a Chinese word of a header, never split */
 table.segkit-table td:first-child, table.segkit-table th:first-child { text-align: left; }
 p.segkit-reading { color: var(--segkit-muted); font-size: 0.9em; margin: 0.1em 0 1.2em; }
 """
