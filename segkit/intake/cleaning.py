@@ -735,7 +735,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     parsed: dict[str, Parsed] = {}
     for column in present:
         if column == "ordered_at":
-            parsed[column] = parse_datetime(tx[column], day_first=day_first, time_zone=time_zone)
+            parsed[column] = parse_datetime(tx[column], day_first=day_first, time_zone=time_zone,
+                                            source_rows=tx["source_row"])
         elif column in ("amount", "quantity", "unit_price"):
             parsed[column] = parse_amount(tx[column], decimal=decimal)
         elif column == "customer_id":
