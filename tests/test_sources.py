@@ -434,3 +434,46 @@ def test_the_cleaning_page_says_which_sheet_and_header_row_of_a_workbook_were_re
                                       "workbook's other sheets (1) were not (source.transactions.sheet names the one "
                                       "to read).")
     assert t(key, "zh", **values).startswith('读取了工作簿中的工作表 "Sales 2024"，列名在第 2 行')
+
+
+@pytest.mark.parametrize("header_row", [1, 3])
+def test_a_notes_sheet_first_names_the_sheet_that_holds_the_columns(tmp_path, header_row):
+    """The error blamed the column map; the columns were in the workbook's second sheet."""
+    from segkit.i18n import terminal_text
+    from segkit.intake.sources import check_source
+
+    path = tmp_path / "orders.xlsx"
+    write_excel(path, header_row=header_row)
+    source = file_source(path, columns={"customer_id": "客户ID", "ordered_at": "下单时间", "quantity": "数量",
+                                        "unit_price": "单价"})
+    said = 'The columns are in sheet "订单": set source.transactions.sheet: "订单".' if header_row == 1 else \
+        'The columns are in sheet "订单", row 3: set source.transactions.sheet: "订单" and source.transactions.header_row: 3.'
+    for read in (load_source, check_source):  # the run and `segkit check`
+        with pytest.raises(DataError) as raised:
+            read(source)
+        assert str(raised.value).endswith(said)
+        zh = terminal_text(f"error: {raised.value}", "zh")
+        assert '工作表 "订单"' in zh and "The columns" not in zh
+    assert load_source(file_source(path, sheet="订单", header_row=header_row,
+                                   columns=source.transactions.columns)).transactions is not None
+
+
+def test_an_empty_first_sheet_and_several_sheets_holding_the_columns_are_said_too(tmp_path):
+    from openpyxl import Workbook
+
+    from segkit.i18n import terminal_text
+
+    book = Workbook()
+    book.active.title = "Notes"
+    book.active["A5"] = "exported by the shop"
+    for name in ("2023", "2024"):
+        sheet = book.create_sheet(name)
+        sheet.append(["customer", "date", "amount"])
+        sheet.append(["C1", "2024-01-05", 5])
+    book.save(tmp_path / "two.xlsx")
+    source = file_source(tmp_path / "two.xlsx", columns={"customer_id": "customer", "ordered_at": "date"})
+    with pytest.raises(DataError, match=r'no header in row 1 of sheet "Notes"; .*\. The columns are in several other '
+                                        r'sheets \("2023", "2024"\): set source\.transactions\.sheet to the one to read\.'
+                       ) as raised:
+        load_source(source)
+    assert "The columns" not in terminal_text(f"error: {raised.value}", "zh")

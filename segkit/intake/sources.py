@@ -642,13 +642,25 @@ def _header_row_hint(spec: FileTable, key: str) -> Iterator[None]:
     except DataError as error:
         message = str(error)
         missing = ") is not there" in message and "(columns there:" in message
-        if not missing and not re.search(r" values, but the header \(line \d+\) names \d+ columns?;", message):
-            raise
-        row = _row_of_names(spec, key)
-        if row is None:
+        no_header = re.search(r': no header in row \d+ of sheet "', message) is not None
+        if not missing and not no_header and not re.search(r" values, but the header \(line \d+\) names \d+ columns?;",
+                                                           message):
             raise
         stop = "" if message.endswith(".") else "."
-        raise DataError(f"{message}{stop} The column names are in row {row}: set {key}.header_row: {row}.") from None
+        row = None if no_header else _row_of_names(spec, key)
+        if row is not None:
+            raise DataError(f"{message}{stop} The column names are in row {row}: set {key}.header_row: {row}.") from None
+        sheets = _sheets_with_names(spec, key)
+        if not sheets:
+            raise
+        if len(sheets) > 1:
+            listed = ", ".join(f'"{_name(sheet)}"' for sheet, _ in sheets[:5])
+            raise DataError(f"{message}{stop} The columns are in several other sheets ({listed}): set {key}.sheet to "
+                            "the one to read.") from None
+        sheet, row = sheets[0]
+        where = f'sheet "{_name(sheet)}"' + ("" if row == spec.header_row else f", row {row}")
+        also = "" if row == spec.header_row else f" and {key}.header_row: {row}"
+        raise DataError(f'{message}{stop} The columns are in {where}: set {key}.sheet: "{_name(sheet)}"{also}.') from None
 
 
 def _row_of_names(spec: FileTable, key: str) -> int | None:
@@ -669,6 +681,38 @@ def _row_of_names(spec: FileTable, key: str) -> int | None:
         if wanted <= {str(name).strip() for name in names}:
             return row
     return None
+
+
+def _sheets_with_names(spec: FileTable, key: str) -> list[tuple[str, int]]:
+    """The other sheets of an Excel workbook than the one `spec` reads (its `sheet`, else the first)
+    that hold every column the map names in their header row or one of the next
+    `_HEADER_ROWS_LOOKED_AT` rows, each with that row: (sheet, row), in the workbook's order. Empty
+    for another kind of file, or a workbook that cannot be read (its own error is said then)."""
+    try:
+        if file_kind(spec, key) != "excel":
+            return []
+        import openpyxl
+
+        with _whole(Path(spec.path), spec, key) as source:
+            book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except Exception:  # the hint is a help: never a second error
+        return []
+    wanted = {spec.columns.get(ours, ours) for ours in ("customer_id", "ordered_at")} | set(spec.columns.values())
+    read = spec.sheet if spec.sheet in book.sheetnames else book.sheetnames[0]
+    found = []
+    try:
+        for sheet in book.worksheets:
+            if sheet.title == read:
+                continue
+            last = spec.header_row + _HEADER_ROWS_LOOKED_AT
+            for row, cells in enumerate(sheet.iter_rows(min_row=spec.header_row, max_row=last, values_only=True),
+                                        start=spec.header_row):
+                if wanted <= {str(cell).strip() for cell in cells if cell is not None}:
+                    found.append((sheet.title, row))
+                    break
+    finally:
+        book.close()
+    return found
 
 
 def _check_campaigns(source: Source, params_path: str | Path | None = None) -> None:
