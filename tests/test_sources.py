@@ -1,4 +1,5 @@
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -477,3 +478,34 @@ def test_an_empty_first_sheet_and_several_sheets_holding_the_columns_are_said_to
                        ) as raised:
         load_source(source)
     assert "The columns" not in terminal_text(f"error: {raised.value}", "zh")
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx", "parquet"])
+def test_check_refuses_ids_a_spreadsheet_rounded_with_the_runs_message(tmp_path, kind):
+    """`segkit check` read only the header and passed a file of ids like 1.23457E+11."""
+    from segkit.intake.parsing import RoundedIds
+    from segkit.intake.sources import check_source
+
+    def written(customers: list[str], name: str) -> Path:
+        rows = pd.DataFrame({"customer": customers, "date": ["2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"],
+                             "amount": ["5", "6", "7", "8"]})
+        path = tmp_path / f"{name}.{kind}"
+        if kind == "csv":
+            rows.to_csv(path, index=False)
+        elif kind == "xlsx":
+            rows.to_excel(path, index=False)
+        else:
+            rows.to_parquet(path)
+        return path
+
+    path = written(["1.23457E+11", "1.23457E+11", "C2", "4.5E+13"], "orders")
+    source = file_source(path, columns={"customer_id": "customer", "ordered_at": "date"})
+    with pytest.raises(RoundedIds) as checked:
+        check_source(source)
+    with pytest.raises(RoundedIds) as run:
+        clean_transactions(None, load_source(source).transactions)
+    assert str(checked.value) == f"{path}: {run.value}"
+    # the engine that reads a Parquet file in place names no row, in the run as in the check
+    assert 'holds 2 values on 3 rows in scientific notation, e.g. "1.23457E+11"' in str(checked.value)
+    check_source(file_source(written(["C1", "C1", "C2", "1.5E+3"], "plain"),  # 1500 exactly: no digit lost
+                             columns={"customer_id": "customer", "ordered_at": "date"}))

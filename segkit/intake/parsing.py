@@ -374,6 +374,22 @@ def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Seri
         _refuse_rounded(column, named, rounded, values, rows, "notation", in_file)
 
 
+def refuse_rounded_ids_in_frame(transactions: pd.DataFrame, headers: dict[str, str] | None = None) -> None:
+    """`refuse_rounded_ids` for the id columns (customer_id, order_id) of a file's rows under segkit's
+    names, with source_row (`segkit.intake.sources.to_canonical`; `headers`: segkit's name -> the
+    file's, by default its `attrs["columns"]`): text as the text fixes read it (`parse_id`,
+    `parse_text`), as `segkit.intake.cleaning.prepare` and the engine judge it; cells that are not all
+    text (Excel's numbers) as they are. For `segkit check`, on the first rows of the file."""
+    headers = transactions.attrs.get("columns", {}) if headers is None else headers
+    for column in ("customer_id", "order_id"):
+        if column not in transactions.columns:
+            continue
+        values = transactions[column]
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            values = (parse_id if column == "customer_id" else parse_text)(values.astype("string")).values
+        refuse_rounded_ids(values, column, headers.get(column, column), transactions["source_row"])
+
+
 # a spreadsheet's Number format keeps 15 significant digits of a long id and writes zeros after them
 _LONG_ID, _ZEROS_AFTER_15 = r"^[1-9]\d{15,}$", r"^[1-9]\d{14}0+$"
 LONG_IDS_NOTED = 20  # distinct long ids, every one ending so, before a note says it

@@ -17,6 +17,7 @@ import datetime as dt
 import difflib
 import functools
 import io
+import itertools
 import os
 import re
 import weakref
@@ -414,7 +415,8 @@ def text_reading(table: TextTable) -> dict:
             "blank_lines": table.blank_lines, "parser": table.parser}
 
 
-def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False) -> pd.DataFrame:
+def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False,
+                max_rows: int | None = None) -> pd.DataFrame:
     try:
         import openpyxl
     except ImportError:
@@ -453,7 +455,7 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
         records = [] if header_only else [
             [_cell_number(cell) if i == id_at else _cell_rounded(cell) if i == order_at else _cell_text(cell)
              for i, cell in enumerate(row)]
-            + [None] * (len(names) - len(row)) for row in rows]
+            + [None] * (len(names) - len(row)) for row in itertools.islice(rows, max_rows)]
         read = {"sheet": sheet.title, "header_row": spec.header_row, "other_sheets": len(book.sheetnames) - 1}
     finally:
         book.close()
@@ -590,8 +592,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     segkit does not use (files and databases); and, for files, a path that is not there, a format
     not read (.xls), a zip with several members and no `member`, a header that cannot be read (its
     encoding, its line, a column named twice) or that lacks a mapped column; for a database, a
-    `password_env` variable that is not set. Reads only each file's header; never connects to a
-    database. With `rules` (the params' `cleaning`), a file's columns are those its rules need
+    `password_env` variable that is not set; and ids a spreadsheet rounded in the transactions file's
+    first CHECKED_ROWS rows (`_check_first_rows`). Reads each file's header and those rows; never
+    connects to a database. With `rules` (the params' `cleaning`), a file's columns are those its rules need
     (`segkit.intake.cleaning.check_rule_columns`: returns marked by status need the status column).
     A campaigns file (`source.campaigns`, any source kind): its header against its column map.
     Raises the run's DataError (ParamsError for the password), with the run's message."""
@@ -613,6 +616,7 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     if not _has_rows(spec, "source.transactions"):  # said now, not by 01_cleaning once the run has started
         raise DataError(f"{spec.path}: there are no transactions: the file holds only its header; export the data "
                         "again, or check the file the params name")
+    _check_first_rows(spec, "source.transactions")
     if rules is not None:
         from segkit.intake.cleaning import check_rule_columns
 
@@ -625,6 +629,63 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         table = getattr(source, name)
         if table is not None:
             _check_table_columns(read_header(table, f"source.{name}"), table, name)
+
+
+# how many of a file's first rows `segkit check` reads, for what the header cannot show (rounded ids)
+CHECKED_ROWS = 50_000
+
+
+def _check_first_rows(spec: FileTable, key: str) -> None:
+    """The run's refusal of ids a spreadsheet rounded (`parsing.refuse_rounded_ids`: "1.23457E+11"),
+    judged on the first CHECKED_ROWS rows of a text, Excel or Parquet file, with the run's message
+    (its counts those of the rows read)."""
+    from segkit.intake.parsing import RoundedIds, refuse_rounded_ids_in_frame
+
+    first = _first_rows(spec, key, CHECKED_ROWS)
+    if first is None:
+        return
+    try:
+        refuse_rounded_ids_in_frame(to_canonical(first, spec.columns, origin=spec.path))
+    except RoundedIds as err:
+        raise RoundedIds(f"{spec.path}: {err}") from None
+
+
+def _first_rows(spec: FileTable, key: str, rows: int) -> pd.DataFrame | None:
+    """The first `rows` rows of a text, Excel or Parquet file as `read_file` reads them (text, Excel's
+    cells, Parquet's types), with source_row; None for a DuckDB file."""
+    path = _existing_file(spec, key)
+    kind = file_kind(spec, key)
+    if kind in ("csv", "tsv"):
+        table = text_table(path, spec, key, kind)
+        table.batch_rows = min(table.batch_rows, rows)
+        batches, taken = [], 0
+        stream = table.batches()
+        try:
+            for batch in stream:
+                batches.append(batch)
+                taken += batch.num_rows
+                if taken >= rows:
+                    break
+        finally:
+            stream.close()
+        import pyarrow as pa
+
+        schema = pa.schema([("source_row", pa.int64()), *((name, pa.string()) for name in table.columns)])
+        return pa.Table.from_batches(batches, schema=schema).slice(0, rows).to_pandas()
+    if kind == "excel":
+        return _read_excel(path, spec, key, max_rows=rows)
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with _whole(path, spec, key) as source:
+            parquet = pq.ParquetFile(source)
+            batch = next(parquet.iter_batches(batch_size=rows), None)
+            frame = (pa.Table.from_batches([batch]) if batch is not None else parquet.schema_arrow.empty_table()
+                     ).to_pandas()
+        _numbered(frame, 1, key, str(path))
+        return frame
+    return None
 
 
 # how far below the header row a file's column names are looked for when a mapped column is not there
