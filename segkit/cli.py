@@ -322,8 +322,9 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     Also refuses, with the run's message, what the run would refuse at intake without reading the
     rows: a column-map key segkit does not use, a data file that is not there, or whose header
     cannot be read or lacks a mapped column or one a cleaning rule needs (returns marked by status need
-    the status column), or a database's password variable that is not set (only
-    the header is read; a database is not contacted).
+    the status column), ids a spreadsheet rounded ("1.23457E+11", in the file's first rows), or a
+    database's password variable that is not set (a file's header and first rows are read; a
+    database is not contacted).
     """
     from segkit.intake.sources import check_source
     from segkit.params import load_params, require_source

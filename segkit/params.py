@@ -953,6 +953,9 @@ class Cleaning(_Model):
     # the survey score scale: an answer outside it is set aside (NPS answers are whole numbers 0 to 10)
     survey_scores: tuple[float, float] = (1, 5)
     non_product: list[str] = Field(default_factory=list)
+    # the status values of orders never paid (Shopify's pending, voided, expired): their rows are set
+    # aside (rule unpaid_order); compared as cleaning.returns.status_values are, needs the status column
+    unpaid_status_values: list[str] = Field(default_factory=list)
     # customer ids that stand for no one customer (guest checkouts, walk-ins: "0", "guest", 散客), compared
     # trimmed and in any case: their rows are set aside as missing_customer_id
     guest_ids: list[str] = Field(default_factory=list, max_length=100)

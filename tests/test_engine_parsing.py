@@ -185,3 +185,14 @@ def test_an_implausible_product_names_both_parts_and_one_part_as_text_is_refused
     one_typed = con.create_table("tx2", rows.assign(quantity=[2, 1, 3]), overwrite=True)
     with pytest.raises(ValueError, match="derived"):
         parse_in_engine(con, one_typed, Cleaning())
+
+
+@pytest.mark.parametrize("day_first", [None, True, False])
+def test_two_digit_years_and_two_date_orders_are_read_in_the_engine_as_prepare_reads_them(day_first):
+    dates = (["15.09.24", "09/15/24 10:07", "01.02.69", None] + [f"{d:02d}/09/2024" for d in (1, 13, 30, 13)]
+             + [f"09/{d:02d}/2024 08:00" for d in (1, 13, 30, 13)] + ["25/12/2023", "05.01.24"])
+    for chosen in (dates, [d for d in dates if d is None or "/09/2024" not in d or d.startswith(("13", "30"))]):
+        ours, theirs, notes, expected = both(chosen, ["1"] * len(chosen), Cleaning(day_first=day_first))
+        assert_alike(ours, theirs)
+        assert notes == expected
+        assert notes and notes[0]["key"].startswith("date_order")  # rows named alike: first and last of each order

@@ -482,3 +482,60 @@ def test_an_offset_no_clock_has_is_no_date_with_or_without_a_zone():
 
     assert detail_text('ordered_at "2024-03-05 14:22:10 -99" has a time zone offset no clock has (hours 0 to 14, '
                        'minutes 0 to 59)', "zh").endswith("带有不存在的时区偏移（小时为 0 到 14，分钟为 0 到 59）")
+
+
+def two_exports_pasted() -> pd.Series:
+    """Rows 1-30 day-first (13/09/2024), rows 31-60 month-first (09/13/2024): two exports pasted together."""
+    return pd.Series([f"{d:02d}/09/2024" for d in range(1, 31)] + [f"09/{d:02d}/2024" for d in range(1, 31)])
+
+
+def test_a_column_of_two_date_orders_says_to_split_the_file_with_the_rows_of_each():
+    """The advice was "state cleaning.day_first", which would misread half of such a file."""
+    from segkit.i18n import t
+
+    parsed = parse_datetime(two_exports_pasted(), source_rows=pd.Series(range(2, 62)))
+    note = parsed.note
+    assert note["key"] == "date_order_conflict"
+    assert (note["day_first"], note["day_from"], note["day_to"]) == (18, 14, 31)  # 13/09 to 30/09: rows 14-31
+    assert (note["month_first"], note["month_from"], note["month_to"]) == (18, 44, 61)
+    assert note["ambiguous"] == 22  # 01/09 .. 12/09 and 09/01 .. 09/12, but 09/09 reads alike either way
+    for lang, words in (("en", "split the file"), ("zh", "拆分")):
+        sentence = t("cleaning.note.date_order_conflict", lang, **{k: v for k, v in note.items() if k != "key"})
+        assert words in sentence and "{" not in sentence and "44" in sentence
+    assert parsed.problem.dropna().str.contains("two date orders in one file; split it").all()
+
+
+def test_stating_one_order_for_a_file_of_two_says_so_rather_than_no_such_month():
+    from segkit.i18n import t
+
+    for stated, other in ((True, "09/13/2024"), (False, "13/09/2024")):
+        parsed = parse_datetime(two_exports_pasted(), day_first=stated)
+        assert parsed.note["key"] == "date_order_conflict_stated" and parsed.note["contrary"] == 18
+        assert parsed.note["stated"] == str(stated).lower()
+        at = two_exports_pasted().tolist().index(other)
+        assert pd.isna(parsed.values.iloc[at])
+        assert parsed.problem.iloc[at].startswith(f"can only be {'month' if stated else 'day'}-first, against")
+        for lang in ("en", "zh"):
+            assert "{" not in t("cleaning.note.date_order_conflict_stated", lang,
+                                **{k: v for k, v in parsed.note.items() if k != "key"})
+    # one order stated and the column holding only that one: no note, as before
+    assert parse_datetime(pd.Series(["13/09/2024", "05/01/2024"]), day_first=True).note is None
+
+
+def test_two_digit_years_are_read_once_the_order_of_day_and_month_is_settled():
+    values, _ = stamps(["15.09.24", "01.02.69", "01.02.68", "05-01-00 13:02"], day_first=True)
+    assert values == ["2024-09-15 00:00:00", "1969-02-01 00:00:00", "2068-02-01 00:00:00", "2000-01-05 13:02:00"]
+    values, _ = stamps(["09/15/24", "01/02/24"], day_first=False)
+    assert values == ["2024-09-15 00:00:00", "2024-01-02 00:00:00"]
+    # settled by the column's four-digit-year dates: followed, and counted in the note
+    parsed = parse_datetime(pd.Series(["25/12/2023", "15.09.24", "05.01.24"]))
+    assert parsed.values.tolist()[1:] == [pd.Timestamp("2024-09-15"), pd.Timestamp("2024-01-05")]
+    assert parsed.note["followed"] == 2 and parsed.fixes["date_order_by_column"].tolist() == [False, True, True]
+
+
+def test_two_digit_years_settle_no_order_themselves():
+    """"24.09.15" may be year-first: a date with a two-digit year is no evidence of the column's order."""
+    parsed = parse_datetime(pd.Series(["15.09.24", "05.01.24"]))
+    assert parsed.values.isna().all() and parsed.note["key"] == "date_order_unknown"
+    assert parsed.problem.str.startswith("has a two-digit year").all()
+    assert "state cleaning.day_first" in parsed.problem.iloc[0]

@@ -422,3 +422,65 @@ def test_an_export_read_without_its_preset_gets_a_note_naming_it(tmp_path):
     intake = load_source(load_params(plain).source, plain)
     assert not [n for n in clean_transactions(connect(), intake.transactions, as_of=AS_OF).notes
                 if n["key"] == "preset_hint"]
+
+
+def unpaid_rows() -> list[dict]:
+    """Shopify orders by Financial Status: #2001 pending (two lines, the second blank as Shopify writes
+    it), #2002 authorized, #2003 voided, #2004 expired, #2005 partially_paid, #2006 paid."""
+    def order(name: str, status: str, price: str, day: int) -> dict:
+        return {"Name": name, "Email": "dan@example.com", "Financial Status": status, "Currency": "USD",
+                "Created at": f"2024-05-{day:02d} 10:00:00 -0400", "Lineitem quantity": "1",
+                "Lineitem name": "Lamp", "Lineitem price": price}
+
+    return [order("#2001", "pending", "40.00", 1),
+            {"Name": "#2001", "Email": "dan@example.com", "Lineitem quantity": "2", "Lineitem name": "Bulb",
+             "Lineitem price": "3.00"},
+            order("#2002", "authorized", "20.00", 2), order("#2003", "voided", "500.00", 3),
+            order("#2004", "expired", "70.00", 4), order("#2005", "partially_paid", "8.00", 5),
+            order("#2006", "paid", "1.00", 6)]
+
+
+@pytest.mark.parametrize("engine", [True, False])
+def test_shopify_orders_never_paid_are_set_aside_as_unpaid(tmp_path, engine):
+    """Pending orders counted as purchases: only refunded and voided ones were set aside."""
+    write_export(tmp_path / "orders_export.csv", SHOPIFY_HEADER, unpaid_rows())
+    from segkit.intake.sources import read_file, to_canonical
+
+    source = {"preset": "shopify_orders", "transactions": {"path": str(tmp_path / "orders_export.csv")}}
+    params = load_params(write_params(tmp_path, source))
+    assert params.cleaning.unpaid_status_values == ["pending", "voided", "expired"]
+    spec = params.source.transactions
+    # the engine's reading, or the text readers' (a pandas frame, as a file the engine does not read)
+    transactions = load_source(params.source).transactions if engine else presets.rewrite_values(
+        to_canonical(read_file(spec), spec.columns, origin=spec.path), "shopify_orders")
+    assert isinstance(transactions, ibis.Table) == engine
+    result = clean_transactions(connect(), transactions, as_of=params.as_of_date, rules=params.cleaning)
+    assert_every_row_accounted(result, transactions)
+    aside = result.quarantine.set_index("source_row")
+    assert aside["reason"].to_dict() == {2: "unpaid_order", 3: "unpaid_order", 5: "unpaid_order", 6: "unpaid_order"}
+    assert aside.loc[2, "detail"] == ('Financial Status "pending" is listed in cleaning.unpaid_status_values: an '
+                                      "order never paid, no purchase")
+    ledger = result.ledger.set_index(["outcome", "rule"])["rows"]
+    assert ledger[("set_aside", "unpaid_order")] == 4
+    # authorized (the payment held, taken when the shop captures it), partially paid and paid are purchases
+    assert sorted(result.clean["order_id"]) == ["#2002", "#2005", "#2006"]
+
+
+def test_the_unpaid_rule_needs_the_status_column_and_is_said_in_both_languages(tmp_path):
+    from segkit.errors import DataError
+    from segkit.i18n import detail_text, t
+    from segkit.intake.cleaning import check_rule_columns
+    from segkit.params import Cleaning
+
+    with pytest.raises(DataError, match="cleaning.unpaid_status_values needs the status column"):
+        check_rule_columns(Cleaning(unpaid_status_values=["pending"]), ["customer_id", "ordered_at", "amount"])
+    # without the status column, the preset's rules that read it are left out
+    params = load_params(write_params(tmp_path, {"preset": "shopify_orders", "transactions": {
+        "path": "orders_export.csv", "columns": {"status": None}}}))
+    assert params.cleaning.unpaid_status_values == []
+    said = dict(presets.describe("shopify_orders", "zh"))
+    assert said["presets.unpaid"]["values"] == "pending、voided、expired"
+    for lang in ("en", "zh"):
+        assert "{" not in t("presets.unpaid", lang, **said["presets.unpaid"]) and t("rule.unpaid_order", lang)
+    assert "Financial" in detail_text('Financial Status "pending" is listed in cleaning.unpaid_status_values: an order '
+                                      "never paid, no purchase", "zh", {"status": "Financial Status"})

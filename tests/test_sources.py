@@ -1,4 +1,5 @@
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -434,3 +435,77 @@ def test_the_cleaning_page_says_which_sheet_and_header_row_of_a_workbook_were_re
                                       "workbook's other sheets (1) were not (source.transactions.sheet names the one "
                                       "to read).")
     assert t(key, "zh", **values).startswith('读取了工作簿中的工作表 "Sales 2024"，列名在第 2 行')
+
+
+@pytest.mark.parametrize("header_row", [1, 3])
+def test_a_notes_sheet_first_names_the_sheet_that_holds_the_columns(tmp_path, header_row):
+    """The error blamed the column map; the columns were in the workbook's second sheet."""
+    from segkit.i18n import terminal_text
+    from segkit.intake.sources import check_source
+
+    path = tmp_path / "orders.xlsx"
+    write_excel(path, header_row=header_row)
+    source = file_source(path, columns={"customer_id": "客户ID", "ordered_at": "下单时间", "quantity": "数量",
+                                        "unit_price": "单价"})
+    said = 'The columns are in sheet "订单": set source.transactions.sheet: "订单".' if header_row == 1 else \
+        'The columns are in sheet "订单", row 3: set source.transactions.sheet: "订单" and source.transactions.header_row: 3.'
+    for read in (load_source, check_source):  # the run and `segkit check`
+        with pytest.raises(DataError) as raised:
+            read(source)
+        assert str(raised.value).endswith(said)
+        zh = terminal_text(f"error: {raised.value}", "zh")
+        assert '工作表 "订单"' in zh and "The columns" not in zh
+    assert load_source(file_source(path, sheet="订单", header_row=header_row,
+                                   columns=source.transactions.columns)).transactions is not None
+
+
+def test_an_empty_first_sheet_and_several_sheets_holding_the_columns_are_said_too(tmp_path):
+    from openpyxl import Workbook
+
+    from segkit.i18n import terminal_text
+
+    book = Workbook()
+    book.active.title = "Notes"
+    book.active["A5"] = "exported by the shop"
+    for name in ("2023", "2024"):
+        sheet = book.create_sheet(name)
+        sheet.append(["customer", "date", "amount"])
+        sheet.append(["C1", "2024-01-05", 5])
+    book.save(tmp_path / "two.xlsx")
+    source = file_source(tmp_path / "two.xlsx", columns={"customer_id": "customer", "ordered_at": "date"})
+    with pytest.raises(DataError, match=r'no header in row 1 of sheet "Notes"; .*\. The columns are in several other '
+                                        r'sheets \("2023", "2024"\): set source\.transactions\.sheet to the one to read\.'
+                       ) as raised:
+        load_source(source)
+    assert "The columns" not in terminal_text(f"error: {raised.value}", "zh")
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx", "parquet"])
+def test_check_refuses_ids_a_spreadsheet_rounded_with_the_runs_message(tmp_path, kind):
+    """`segkit check` read only the header and passed a file of ids like 1.23457E+11."""
+    from segkit.intake.parsing import RoundedIds
+    from segkit.intake.sources import check_source
+
+    def written(customers: list[str], name: str) -> Path:
+        rows = pd.DataFrame({"customer": customers, "date": ["2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08"],
+                             "amount": ["5", "6", "7", "8"]})
+        path = tmp_path / f"{name}.{kind}"
+        if kind == "csv":
+            rows.to_csv(path, index=False)
+        elif kind == "xlsx":
+            rows.to_excel(path, index=False)
+        else:
+            rows.to_parquet(path)
+        return path
+
+    path = written(["1.23457E+11", "1.23457E+11", "C2", "4.5E+13"], "orders")
+    source = file_source(path, columns={"customer_id": "customer", "ordered_at": "date"})
+    with pytest.raises(RoundedIds) as checked:
+        check_source(source)
+    with pytest.raises(RoundedIds) as run:
+        clean_transactions(None, load_source(source).transactions)
+    assert str(checked.value) == f"{path}: {run.value}"
+    # the engine that reads a Parquet file in place names no row, in the run as in the check
+    assert 'holds 2 values on 3 rows in scientific notation, e.g. "1.23457E+11"' in str(checked.value)
+    check_source(file_source(written(["C1", "C1", "C2", "1.5E+3"], "plain"),  # 1500 exactly: no digit lost
+                             columns={"customer_id": "customer", "ordered_at": "date"}))

@@ -57,6 +57,7 @@ RULES = (
     "duplicate",
     "duplicate_order_line",
     "non_product",
+    "unpaid_order",
     "return",
     "return_of_set_aside",
     "refunded_order",
@@ -735,7 +736,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     parsed: dict[str, Parsed] = {}
     for column in present:
         if column == "ordered_at":
-            parsed[column] = parse_datetime(tx[column], day_first=day_first, time_zone=time_zone)
+            parsed[column] = parse_datetime(tx[column], day_first=day_first, time_zone=time_zone,
+                                            source_rows=tx["source_row"])
         elif column in ("amount", "quantity", "unit_price"):
             parsed[column] = parse_amount(tx[column], decimal=decimal)
         elif column == "customer_id":
@@ -1068,6 +1070,9 @@ def check_rule_columns(rules: Cleaning, columns) -> None:
     if returns.status_values and "status" not in columns:
         raise DataError("cleaning.returns.status_values needs the status column: map it in the column map "
                         "(columns: {status: <your column>})")
+    if rules.unpaid_status_values and "status" not in columns:
+        raise DataError("cleaning.unpaid_status_values needs the status column: map it in the column map "
+                        "(columns: {status: <your column>})")
     if returns.negative_quantity and "quantity" not in columns:
         raise DataError("cleaning.returns.negative_quantity needs the quantity column: map it in the column map")
     marked = returns.order_prefix or returns.status_values or returns.negative_quantity
@@ -1199,6 +1204,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         "duplicate": exact_copy > 0 if rules.duplicates == "drop" else no,
         "duplicate_order_line": (line_copy > 0) & (exact_copy == 0) if rules.duplicate_order_lines == "drop" else no,
         "non_product": non_product,
+        "unpaid_order": t.status.strip().lower().isin([k for v in rules.unpaid_status_values for k in status_keys(v)])
+        if rules.unpaid_status_values else no,
         "return": is_return if returns.action == "drop" else no,
         "non_positive_amount": (t.amount <= 0) & ~is_return if rules.non_positive_amount == "set_aside" else no,
     }
@@ -1222,6 +1229,9 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
             "converted, so the line is not summed with the others")} if "currency" in has and currency_code else {}),
         "after_as_of": f"dated after the as-of date {as_of}",
         "non_product": f"{named('category')} or {named('product')} is listed in cleaning.non_product",
+        **({"unpaid_order": ibis.literal(named("status") + ' "').concat(
+            as_text(t.status).strip(), '" is listed in cleaning.unpaid_status_values: an order never paid, no '
+            "purchase")} if rules.unpaid_status_values else {}),
         "return": "a return or cancellation (cleaning.returns.action: drop)",
         "non_positive_amount": f"{named('amount')} is zero or negative and not marked as a return",
     }

@@ -94,7 +94,7 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
         text, counts = values["key"], values["rows"]
         if column == "ordered_at":
             parsed = parse_datetime(text, day_first=rules.day_first, time_zone=rules.time_zone, counts=counts,
-                                    examples=values["example"])
+                                    examples=values["example"], source_rows=values["first"], last_rows=values["last"])
             lookup = pd.DataFrame({"value": parsed.values.astype("datetime64[us]")})
         else:
             parsed = parse_amount(text, decimal=rules.decimal)
@@ -176,11 +176,12 @@ def _date_keys(table: ibis.Table, column: str, offsets: bool = False) -> ibis.Ta
 
 def _distinct(table: ibis.Table, column: str) -> pd.DataFrame:
     """The distinct keys (`_key`) of the rows where `column` is there, the rows holding each
-    (`rows`), the first of them (`first`) and its value (`example`), in the order the rows first
-    hold them."""
+    (`rows`), the first and the last of them (`first`, `last`) and the first one's value (`example`),
+    in the order the rows first hold them."""
     present = table.filter(table[column].notnull())
     grouped = present.group_by(key=present._key).aggregate(
-        rows=present.count(), first=present.source_row.min(), example=present[column].argmin(present.source_row))
+        rows=present.count(), first=present.source_row.min(), last=present.source_row.max(),
+        example=present[column].argmin(present.source_row))
     frame = grouped.order_by("first").to_pyarrow().to_pandas(types_mapper={pa.string(): pd.StringDtype(),
                                                                              pa.large_string(): pd.StringDtype()}.get)
     return frame.reset_index(drop=True)

@@ -96,7 +96,12 @@ _NAMED = (rf"^{_DAY}{_GAP}{_NAME}{_GAP}(?P<year>\d{{4}}|\d{{2}}){_NAMED_TIME}",
           rf"^(?P<year>\d{{4}}){_GAP}{_NAME}{_GAP}{_DAY}{_NAMED_TIME}")
 # A two-digit year as strptime's %y reads it (POSIX): 69-99 are 1969-1999, 00-68 are 2000-2068.
 _CENTURY_PIVOT = 69
-_XYY = rf"^(?P<first>\d{{1,2}})[-/.](?P<second_part>\d{{1,2}})[-/.](?P<year>\d{{4}}){_TIME}$"
+# day and month in numbers, then the year: in full, or in two digits as Excel's d.m.yy and m/d/yy write
+# it ("15.09.24", "09/15/24"); a two-digit year is read only once the order of day and month is
+# settled (stated, or by the column's dates with a four-digit year): it settles nothing itself, as
+# "24.09.15" may be year-first
+_XYY = (rf"^(?P<first>\d{{1,2}})[-/.](?P<second_part>\d{{1,2}})[-/.](?:(?P<year>\d{{4}})|(?P<short_year>\d{{2}}))"
+        rf"{_TIME}$")
 _SERIAL = r"^\d{5}(?:\.\d+)?$"
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # Excel's day 0, after its 1900 leap-year bug
 SERIAL_RANGE = (20_000, 80_000)  # 1954-10-03 to 2119-01-10: numbers outside are not taken for dates
@@ -367,6 +372,22 @@ def refuse_rounded_ids(values: pd.Series, column: str, named: str, rows: pd.Seri
         at = np.flatnonzero(rounded)  # the few that look so: do they stand for digits they do not write?
         rounded[at] = [_lost_digits(str(value)) for value in text.iloc[at]]
         _refuse_rounded(column, named, rounded, values, rows, "notation", in_file)
+
+
+def refuse_rounded_ids_in_frame(transactions: pd.DataFrame, headers: dict[str, str] | None = None) -> None:
+    """`refuse_rounded_ids` for the id columns (customer_id, order_id) of a file's rows under segkit's
+    names, with source_row (`segkit.intake.sources.to_canonical`; `headers`: segkit's name -> the
+    file's, by default its `attrs["columns"]`): text as the text fixes read it (`parse_id`,
+    `parse_text`), as `segkit.intake.cleaning.prepare` and the engine judge it; cells that are not all
+    text (Excel's numbers) as they are. For `segkit check`, on the first rows of the file."""
+    headers = transactions.attrs.get("columns", {}) if headers is None else headers
+    for column in ("customer_id", "order_id"):
+        if column not in transactions.columns:
+            continue
+        values = transactions[column]
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            values = (parse_id if column == "customer_id" else parse_text)(values.astype("string")).values
+        refuse_rounded_ids(values, column, headers.get(column, column), transactions["source_row"])
 
 
 # a spreadsheet's Number format keeps 15 significant digits of a long id and writes zeros after them
@@ -755,13 +776,17 @@ def _month_name_parts(text: pd.Series) -> pd.DataFrame:
 
 
 def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: str | None = None,
-                   counts: pd.Series | None = None, examples: pd.Series | None = None) -> Parsed:
+                   counts: pd.Series | None = None, examples: pd.Series | None = None,
+                   source_rows: pd.Series | None = None, last_rows: pd.Series | None = None) -> Parsed:
     """Dates and times as exported: ISO ("2024-01-05", "2024-01-05 13:02") as is; "2024/1/5",
     "2024年1月5日", "2024年1月5日14时30分", "20240105", "05-01-2024", dates with an English month name
     ("5 Jan 2024", "January 5, 2024", "05-JAN-24", "2024-Jan-05", any case, a time after them) and
     Excel serial days (45296) fixed. A month name settles the order of day and month, so such dates
     are read whatever the column's other dates are, and settle nothing for them; a two-digit year
     only after day and month ("05-Jan-24": 2024; 69-99 are 1969-1999, as strptime's %y).
+    Day and month in numbers before a two-digit year ("15.09.24", "09/15/24"), the century as for a
+    month name, are read in the order stated or settled by the column's four-digit-year dates; they
+    settle nothing themselves ("24.09.15" may be year-first).
 
     Day or month first ("05/01/2024"): as `day_first` states; when it is not stated, the column
     decides: if some of its values can only be day-first (a first part above 12, "25/12/2024") and
@@ -769,7 +794,10 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     rows that needed the column's evidence get the fix `date_order_by_column`, and `note` says which
     order was used and why. When nothing in the column decides, or it holds both orders (two exports
     pasted together), the dates that could be either are left unread with the problem stated; the
-    dates that can only be read one way are read so.
+    dates that can only be read one way are read so. Holding both orders, the note
+    (`date_order_conflict`; `date_order_conflict_stated` when `day_first` is stated, whose other
+    order's dates cannot be read) counts the dates of each order and names the first and last row
+    that hold them, so that the file can be split: stating one order would misread the other part.
 
     ISO times with an offset ("2024-01-05T10:00:00+08:00", "...Z", and with a blank before it as Shopify
     writes it, "2024-03-05 14:22:10 -0500"): by default the local date and
@@ -784,6 +812,9 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     the note's counts are then rows, as for the column itself; None counts each value once.
     `examples` (aligned with `values`), where a value stands for others read alike (a date with its
     time's digits as zeros), is the value as first written, which notes and problems name.
+    `source_rows` (aligned with `values`) is each value's row in the source (the first row holding
+    it, where values are distinct; `last_rows` then the last), for the notes that name rows; None:
+    the values' 1-based positions.
 
     >>> parse_datetime(pd.Series(["2024-01-05", "2024/1/5 13:02", "45296", "25/12/2024"])).values.dt.strftime("%Y-%m-%d %H:%M").tolist()
     ['2024-01-05 00:00', '2024-01-05 13:02', '2024-01-05 00:00', '2024-12-25 00:00']
@@ -834,49 +865,80 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
     reformatted = take(_YMD) | take(_CHINESE, needs="年") | take(_COMPACT) | take(_month_name_parts, needs="[A-Za-z]")
 
     other = _extract(text.where(~found), _XYY, numbers=True)
-    hit = _flag(other["year"].notna())
+    long_year = _flag(other["year"].notna())
+    short_year = _flag(other["short_year"].notna())
+    hit = long_year | short_year
+    short = other["short_year"]
+    other["year"] = other["year"].fillna(short + np.where(short < _CENTURY_PIVOT, 2000.0, 1900.0))
     first = other["first"]
     second = other["second_part"]
     note = None
     by_column = pd.Series(False, index=index)
-    if day_first is None:
-        # evidence is a day of 13 to 31 beside a month of 1 to 12: 99/01/2024 is a typo, no evidence of either
-        day_is_first = _flag((first > 12) & (first <= 31) & (second >= 1) & (second <= 12))
-        month_is_first = _flag((second > 12) & (second <= 31) & (first >= 1) & (first <= 12))
-        same = _flag(first == second)
-        # no order reads it (99/01/2024, 13/13/2024): neither evidence nor ambiguous, "no such day" below
-        impossible = _flag((first < 1) | (second < 1) | (first > 31) | (second > 31) | ((first > 12) & (second > 12)))
-        either = hit & ~(day_is_first | month_is_first | same | impossible)
-        def rows(mask: pd.Series) -> int:
-            return int(mask.sum()) if counts is None else int(counts[mask.to_numpy()].sum())
 
-        days, months = rows(day_is_first), rows(month_is_first)
+    def rows(mask: pd.Series) -> int:
+        return int(mask.sum()) if counts is None else int(counts[mask.to_numpy()].sum())
+
+    def span(mask: pd.Series) -> tuple[int, int]:
+        """The first and the last row holding a value of `mask` (1-based positions without `source_rows`)."""
+        at = pd.Series(np.arange(1, len(index) + 1), index=index) if source_rows is None else source_rows
+        last = at if last_rows is None else last_rows
+        return int(at[mask.to_numpy()].min()), int(last[mask.to_numpy()].max())
+
+    # evidence is a day of 13 to 31 beside a month of 1 to 12, in a date with a four-digit year:
+    # 99/01/2024 is a typo, no evidence of either
+    day_is_first = _flag((first > 12) & (first <= 31) & (second >= 1) & (second <= 12)) & long_year
+    month_is_first = _flag((second > 12) & (second <= 31) & (first >= 1) & (first <= 12)) & long_year
+    same = _flag(first == second)
+    # no order reads it (99/01/2024, 13/13/2024): neither evidence nor ambiguous, "no such day" below
+    impossible = _flag((first < 1) | (second < 1) | (first > 31) | (second > 31) | ((first > 12) & (second > 12)))
+    either = long_year & ~(day_is_first | month_is_first | same | impossible)
+    follows = short_year & ~(same | impossible)  # a two-digit year: read in the column's order
+    days, months = rows(day_is_first), rows(month_is_first)
+
+    def two_orders(key: str, **values) -> dict:
+        """The note that the column holds both orders, with the rows of each (two exports pasted together)."""
+        (day_from, day_to), (month_from, month_to) = span(day_is_first), span(month_is_first)
+        return {"key": key, **values, "day_first": days, "month_first": months,
+                "day_example": str(shown[day_is_first].iloc[0]), "month_example": str(shown[month_is_first].iloc[0]),
+                "day_from": day_from, "day_to": day_to, "month_from": month_from, "month_to": month_to}
+
+    if day_first is None:
         if days and months:  # two orders in one column: the certain rows are read, the rest not guessed
-            ambiguous = either
-            note = {"key": "date_order_conflict", "day_first": days, "month_first": months,
-                    "day_example": str(shown[day_is_first].iloc[0]), "month_example": str(shown[month_is_first].iloc[0]),
-                    "ambiguous": rows(either)}
+            ambiguous = either | follows
+            note = two_orders("date_order_conflict", ambiguous=rows(ambiguous))
             problem = problem.mask(ambiguous, "could be day-first or month-first, and this column holds both "
                                    f"(day-first like {note['day_example']}, month-first like "
-                                   f"{note['month_example']}); state cleaning.day_first")
+                                   f"{note['month_example']}): two date orders in one file; split it by order and "
+                                   "state cleaning.day_first for each part")
         elif days or months:
             ambiguous = pd.Series(False, index=index)
-            by_column = either
+            by_column = either | follows
             # the example is a date that can only be read this way (not 11/11/2024, read alike either way)
             example = shown[day_is_first if days else month_is_first].iloc[0]
-            day_is_first = day_is_first | same | (either if days else False)
+            day_is_first = day_is_first | same | (by_column if days else False)
             order = "day_first" if days else "month_first"
             note = {"key": f"date_order_{order}", "order": order,
-                    "decided_by": days or months, "example": str(example), "followed": rows(either)}
+                    "decided_by": days or months, "example": str(example), "followed": rows(by_column)}
         else:
-            ambiguous = either
+            ambiguous = either | follows
             day_is_first = day_is_first | same
-            if either.any():
-                note = {"key": "date_order_unknown", "ambiguous": rows(either),
-                        "example": str(shown[either].iloc[0])}
-            problem = problem.mask(ambiguous, "could be day-first or month-first, and no date in the column "
+            if ambiguous.any():
+                note = {"key": "date_order_unknown", "ambiguous": rows(ambiguous),
+                        "example": str(shown[ambiguous].iloc[0])}
+            problem = problem.mask(either, "could be day-first or month-first, and no date in the column "
                                    "decides; state cleaning.day_first")
+            problem = problem.mask(follows, "has a two-digit year and could be day-first or month-first, and no date "
+                                   "in the column with a four-digit year decides; state cleaning.day_first")
     else:
+        if days and months:  # stated, yet the column holds both orders: the other order's dates cannot be read
+            contrary = month_is_first if day_first else day_is_first
+            note = two_orders("date_order_conflict_stated", stated=str(bool(day_first)).lower(),
+                              contrary=rows(contrary))
+            problem = problem.mask(contrary, f"can only be {'month' if day_first else 'day'}-first, against "
+                                   f"cleaning.day_first: {str(bool(day_first)).lower()}, and this column holds both "
+                                   f"orders (day-first like {note['day_example']}, month-first like "
+                                   f"{note['month_example']}): two date orders in one file; split it by order and "
+                                   "state cleaning.day_first for each part")
         day_is_first = pd.Series(day_first, index=index)
         ambiguous = pd.Series(False, index=index)
     usable = hit & ~ambiguous
@@ -899,7 +961,7 @@ def parse_datetime(values: pd.Series, day_first: bool | None = None, time_zone: 
                             errors="coerce").astype("datetime64[us]")
     stamps = stamps.where(found)
     # read in a known layout, yet no date: a day its month lacks (31 Feb) or a month above 12
-    problem = problem.mask(found & _flag(stamps.isna()),
+    problem = problem.mask(found & _flag(stamps.isna()) & _flag(problem.isna()),  # not a date of the other order
                            "has no such day in its month, or no such month (months 1 to 12)")
 
     zoned = _flag(offset.notna()) & _flag(stamps.notna())

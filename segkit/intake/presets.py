@@ -173,8 +173,8 @@ def fill_params(raw: Any) -> Any:
     given = table.get("columns") if isinstance(table, dict) else None
     status_kept = not (isinstance(given, dict) and "status" in given and given["status"] is None)
     cleaning = preset.cleaning
-    if not status_kept:
-        cleaning = {k: v for k, v in cleaning.items() if k != "returns"}
+    if not status_kept:  # the rules that read the status
+        cleaning = {k: v for k, v in cleaning.items() if k not in ("returns", "unpaid_status_values")}
     if not cleaning or not isinstance(raw.get("cleaning", {}), dict):
         return raw
     return {**raw, "cleaning": _defaults_under(raw.get("cleaning") or {}, cleaning)}
@@ -325,11 +325,12 @@ def _filled_within_order(values: pd.Series, order_id: pd.Series) -> pd.Series:
 
 
 def describe(name: str | None, lang: str, columns: dict[str, str] | None = None,
-             status_values: list[str] | None = None) -> list[tuple[str, dict]]:
+             status_values: list[str] | None = None, unpaid_values: list[str] | None = None) -> list[tuple[str, dict]]:
     """What the preset did, as (catalogue key, values) pairs for `segkit.report.html.say_each` on
     the cleaning page: the columns it mapped (`columns`: the effective map, by default the
     preset's), the statuses it sets aside (`status_values`: the effective cleaning.returns values,
-    by default the preset's), and a warning when the preset is unverified. Empty without a preset.
+    `unpaid_values`: the effective cleaning.unpaid_status_values, by default the preset's), and a
+    warning when the preset is unverified. Empty without a preset.
 
     >>> describe("shopify_orders", "en")[0][1]["name"]
     'shopify_orders'
@@ -346,6 +347,9 @@ def describe(name: str | None, lang: str, columns: dict[str, str] | None = None,
     values = (preset.cleaning.get("returns") or {}).get("status_values", []) if status_values is None else status_values
     if values and "status" in columns:
         said.append(("presets.returns", {"status": f'"{columns["status"]}"', "values": separator.join(map(str, values))}))
+    unpaid = preset.cleaning.get("unpaid_status_values", []) if unpaid_values is None else unpaid_values
+    if unpaid and "status" in columns:
+        said.append(("presets.unpaid", {"status": f'"{columns["status"]}"', "values": separator.join(map(str, unpaid))}))
     if not preset.verified:
         said.append(("presets.unverified", {"system": preset.system if lang == "en" else preset.system_zh}))
     return said

@@ -17,6 +17,7 @@ import datetime as dt
 import difflib
 import functools
 import io
+import itertools
 import os
 import re
 import weakref
@@ -415,7 +416,8 @@ def text_reading(table: TextTable) -> dict:
             "blank_lines": table.blank_lines, "parser": table.parser}
 
 
-def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False) -> pd.DataFrame:
+def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False,
+                max_rows: int | None = None) -> pd.DataFrame:
     try:
         import openpyxl
     except ImportError:
@@ -454,7 +456,7 @@ def _read_excel(path: Path, spec: FileTable, key: str, header_only: bool = False
         records = [] if header_only else [
             [_cell_number(cell) if i == id_at else _cell_rounded(cell) if i == order_at else _cell_text(cell)
              for i, cell in enumerate(row)]
-            + [None] * (len(names) - len(row)) for row in rows]
+            + [None] * (len(names) - len(row)) for row in itertools.islice(rows, max_rows)]
         read = {"sheet": sheet.title, "header_row": spec.header_row, "other_sheets": len(book.sheetnames) - 1}
     finally:
         book.close()
@@ -591,8 +593,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     segkit does not use (files and databases); and, for files, a path that is not there, a format
     not read (.xls), a zip with several members and no `member`, a header that cannot be read (its
     encoding, its line, a column named twice) or that lacks a mapped column; for a database, a
-    `password_env` variable that is not set. Reads only each file's header; never connects to a
-    database. With `rules` (the params' `cleaning`), a file's columns are those its rules need
+    `password_env` variable that is not set; and ids a spreadsheet rounded in the transactions file's
+    first CHECKED_ROWS rows (`_check_first_rows`). Reads each file's header and those rows; never
+    connects to a database. With `rules` (the params' `cleaning`), a file's columns are those its rules need
     (`segkit.intake.cleaning.check_rule_columns`: returns marked by status need the status column).
     A campaigns file (`source.campaigns`, any source kind): its header against its column map.
     Raises the run's DataError (ParamsError for the password), with the run's message."""
@@ -614,6 +617,7 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     if not _has_rows(spec, "source.transactions"):  # said now, not by 01_cleaning once the run has started
         raise DataError(f"{spec.path}: there are no transactions: the file holds only its header; export the data "
                         "again, or check the file the params name")
+    _check_first_rows(spec, "source.transactions")
     if rules is not None:
         from segkit.intake.cleaning import check_rule_columns
 
@@ -626,6 +630,63 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         table = getattr(source, name)
         if table is not None:
             _check_table_columns(read_header(table, f"source.{name}"), table, name)
+
+
+# how many of a file's first rows `segkit check` reads, for what the header cannot show (rounded ids)
+CHECKED_ROWS = 50_000
+
+
+def _check_first_rows(spec: FileTable, key: str) -> None:
+    """The run's refusal of ids a spreadsheet rounded (`parsing.refuse_rounded_ids`: "1.23457E+11"),
+    judged on the first CHECKED_ROWS rows of a text, Excel or Parquet file, with the run's message
+    (its counts those of the rows read)."""
+    from segkit.intake.parsing import RoundedIds, refuse_rounded_ids_in_frame
+
+    first = _first_rows(spec, key, CHECKED_ROWS)
+    if first is None:
+        return
+    try:
+        refuse_rounded_ids_in_frame(to_canonical(first, spec.columns, origin=spec.path))
+    except RoundedIds as err:
+        raise RoundedIds(f"{spec.path}: {err}") from None
+
+
+def _first_rows(spec: FileTable, key: str, rows: int) -> pd.DataFrame | None:
+    """The first `rows` rows of a text, Excel or Parquet file as `read_file` reads them (text, Excel's
+    cells, Parquet's types), with source_row; None for a DuckDB file."""
+    path = _existing_file(spec, key)
+    kind = file_kind(spec, key)
+    if kind in ("csv", "tsv"):
+        table = text_table(path, spec, key, kind)
+        table.batch_rows = min(table.batch_rows, rows)
+        batches, taken = [], 0
+        stream = table.batches()
+        try:
+            for batch in stream:
+                batches.append(batch)
+                taken += batch.num_rows
+                if taken >= rows:
+                    break
+        finally:
+            stream.close()
+        import pyarrow as pa
+
+        schema = pa.schema([("source_row", pa.int64()), *((name, pa.string()) for name in table.columns)])
+        return pa.Table.from_batches(batches, schema=schema).slice(0, rows).to_pandas()
+    if kind == "excel":
+        return _read_excel(path, spec, key, max_rows=rows)
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with _whole(path, spec, key) as source:
+            parquet = pq.ParquetFile(source)
+            batch = next(parquet.iter_batches(batch_size=rows), None)
+            frame = (pa.Table.from_batches([batch]) if batch is not None else parquet.schema_arrow.empty_table()
+                     ).to_pandas()
+        _numbered(frame, 1, key, str(path))
+        return frame
+    return None
 
 
 # how far below the header row a file's column names are looked for when a mapped column is not there
@@ -643,13 +704,25 @@ def _header_row_hint(spec: FileTable, key: str) -> Iterator[None]:
     except DataError as error:
         message = str(error)
         missing = ") is not there" in message and "(columns there:" in message
-        if not missing and not re.search(r" values, but the header \(line \d+\) names \d+ columns?;", message):
-            raise
-        row = _row_of_names(spec, key)
-        if row is None:
+        no_header = re.search(r': no header in row \d+ of sheet "', message) is not None
+        if not missing and not no_header and not re.search(r" values, but the header \(line \d+\) names \d+ columns?;",
+                                                           message):
             raise
         stop = "" if message.endswith(".") else "."
-        raise DataError(f"{message}{stop} The column names are in row {row}: set {key}.header_row: {row}.") from None
+        row = None if no_header else _row_of_names(spec, key)
+        if row is not None:
+            raise DataError(f"{message}{stop} The column names are in row {row}: set {key}.header_row: {row}.") from None
+        sheets = _sheets_with_names(spec, key)
+        if not sheets:
+            raise
+        if len(sheets) > 1:
+            listed = ", ".join(f'"{_name(sheet)}"' for sheet, _ in sheets[:5])
+            raise DataError(f"{message}{stop} The columns are in several other sheets ({listed}): set {key}.sheet to "
+                            "the one to read.") from None
+        sheet, row = sheets[0]
+        where = f'sheet "{_name(sheet)}"' + ("" if row == spec.header_row else f", row {row}")
+        also = "" if row == spec.header_row else f" and {key}.header_row: {row}"
+        raise DataError(f'{message}{stop} The columns are in {where}: set {key}.sheet: "{_name(sheet)}"{also}.') from None
 
 
 def _row_of_names(spec: FileTable, key: str) -> int | None:
@@ -670,6 +743,38 @@ def _row_of_names(spec: FileTable, key: str) -> int | None:
         if wanted <= {str(name).strip() for name in names}:
             return row
     return None
+
+
+def _sheets_with_names(spec: FileTable, key: str) -> list[tuple[str, int]]:
+    """The other sheets of an Excel workbook than the one `spec` reads (its `sheet`, else the first)
+    that hold every column the map names in their header row or one of the next
+    `_HEADER_ROWS_LOOKED_AT` rows, each with that row: (sheet, row), in the workbook's order. Empty
+    for another kind of file, or a workbook that cannot be read (its own error is said then)."""
+    try:
+        if file_kind(spec, key) != "excel":
+            return []
+        import openpyxl
+
+        with _whole(Path(spec.path), spec, key) as source:
+            book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except Exception:  # the hint is a help: never a second error
+        return []
+    wanted = {spec.columns.get(ours, ours) for ours in ("customer_id", "ordered_at")} | set(spec.columns.values())
+    read = spec.sheet if spec.sheet in book.sheetnames else book.sheetnames[0]
+    found = []
+    try:
+        for sheet in book.worksheets:
+            if sheet.title == read:
+                continue
+            last = spec.header_row + _HEADER_ROWS_LOOKED_AT
+            for row, cells in enumerate(sheet.iter_rows(min_row=spec.header_row, max_row=last, values_only=True),
+                                        start=spec.header_row):
+                if wanted <= {str(cell).strip() for cell in cells if cell is not None}:
+                    found.append((sheet.title, row))
+                    break
+    finally:
+        book.close()
+    return found
 
 
 def _check_campaigns(source: Source, params_path: str | Path | None = None) -> None:
