@@ -119,3 +119,25 @@ def test_the_comparison_says_when_it_ran_on_a_sample_and_of_how_many():
     assert "random sample of 20,000 of the 23,502 customers" in say_each([(key, values)], "en").markup
     assert "从 23,502 位客户中随机抽取 20,000 位" in say_each(compare_sentences(table, 23_502, "zh"), "zh").markup
     assert compare_sentences(table, 20_000, "en")[0][0] == "evaluate.compare"
+
+
+def test_the_comparison_is_two_tables_each_fit_for_a_portrait_page():
+    """Eleven figures in one table were set at 5.5 pt in the PDF: the groups' quality and their use are
+    two tables of the same settings, each with the best one marked, the note (a setting that could not
+    run) beside the quality."""
+    from segkit.report.evaluation_tables import compare_table
+    from segkit.report.html import table as html_table
+
+    features = rfm_customers(12).assign(recency_days=[1, 2] * 6, orders=[1, 2] * 6, revenue=[10.0, 20.0] * 6)
+    comparison = compare_settings(features, [{"method": "kmeans", "k": 5}, {"method": "classes"}], stability_runs=2)
+    quality, use = (compare_table(comparison, "zh", part) for part in ("quality", "use"))
+    assert list(quality.columns) == ["eval_setting", "eval_groups", "silhouette", "eval_calinski_harabasz",
+                                     "eval_davies_bouldin", "eval_stability", "eval_note", "eval_best"]
+    # without a holdout period there is no lift nor high-value figure: the rules' figures only
+    assert list(use.columns) == ["eval_setting", "eval_tree_accuracy", "eval_tree_f1", "eval_best"]
+    assert quality["eval_setting"].tolist() == use["eval_setting"].tolist()
+    assert quality["eval_best"].tolist() == use["eval_best"].tolist()
+    whole = compare_table(comparison, "zh")
+    assert set(whole.columns) == set(quality.columns) | set(use.columns)
+    for part in (quality.drop(columns="eval_note"), use):  # neither needs the smallest print
+        assert "segkit-widest" not in html_table(part, "zh").to_html()

@@ -184,12 +184,21 @@ def compare_sentences(table: pd.DataFrame, customers: int, lang: str) -> list[tu
               "best": best_name(table, lang), "customers": table.attrs["customers"], "all": customers})]
 
 
-def compare_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+# The settings comparison in two tables of the same rows, each narrow enough for a portrait page at the
+# report's size (one table of the eleven figures was set at 5.5 pt in the PDF): how well the groups are
+# told apart, then how well they serve (rules, next-period lift, high-value customers).
+COMPARE_PARTS = {"quality": ("groups", "silhouette", "calinski_harabasz", "davies_bouldin", "stability"),
+                 "use": ("tree_accuracy", "tree_f1", "top_lift", "high_precision", "high_recall", "high_f1")}
+
+
+def compare_table(table: pd.DataFrame, lang: str, part: str | None = None) -> pd.DataFrame:
     """`compare_settings` output for the report: one row per setting in words, the figures, the
-    best row marked with ★ (the note column only when some setting could not run)."""
+    best row marked with ★ (the note column only when some setting could not run). `part`: only
+    the figures of COMPARE_PARTS[part] ("quality": groups and the indices; "use": the rules, the
+    lift and the high-value figures; the note with "quality"), None: all of them."""
     shown = pd.DataFrame({"eval_setting": [setting_name(row, lang) for _, row in table.iterrows()]})
-    for column in ("groups", "silhouette", "calinski_harabasz", "davies_bouldin", "stability", "tree_accuracy",
-                   "tree_f1", "top_lift", "high_precision", "high_recall", "high_f1"):
+    figures = COMPARE_PARTS[part] if part is not None else (*COMPARE_PARTS["quality"], *COMPARE_PARTS["use"])
+    for column in figures:
         if column not in table.columns:
             continue
         values = table[column]
@@ -200,7 +209,7 @@ def compare_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
         elif column == "groups":
             values = _number(values)
         shown[column if column == "silhouette" else f"eval_{column}"] = list(values)
-    if table["note"].astype(bool).any():
+    if table["note"].astype(bool).any() and part != "use":
         shown["eval_note"] = table["note"].to_numpy()
     shown["eval_best"] = ["★" if b else "" for b in table["best"]]
     return shown
