@@ -5,6 +5,7 @@ Parquet (types), `export_run_folder` and `segkit export`. No whole report runs h
 import csv
 import io
 import json
+import os
 
 import duckdb
 import openpyxl
@@ -417,3 +418,29 @@ def test_export_says_which_stage_files_changed_after_the_report(tmp_path):
     assert "warning: data/clusters.parquet, data/extra.parquet, data/profile.parquet in" in " ".join(said.output.split())
     assert "segkit report ... --force" in said.output
     assert stages_changed_since_report(tmp_path / "nowhere") == []  # no manifest: nothing to compare
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for a test (`umask(0o027)`), the one before restored after it."""
+    import os
+
+    before = os.umask(0o022)
+    yield os.umask
+    os.umask(before)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_exports_get_the_permissions_the_umask_gives(tmp_path, umask, mask):
+    # written under a temporary name and put in place: mkstemp made them 0600, so a colleague could not read them
+    import stat
+
+    folder = fake_run(tmp_path)
+    umask(mask)
+    written = export_run_folder(folder)
+    written += [str(write_csv(frame(), tmp_path / "one" / "c.csv", "zh"))]  # the folder made for it too
+    assert len(written) == 4
+    for path in written:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask, path
+    assert stat.S_IMODE(os.stat(tmp_path / "one").st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE(os.stat(folder / "exports").st_mode) == 0o777 & ~mask

@@ -38,7 +38,6 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +46,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from segkit._files import new_file
 from segkit.errors import DataError, ParamsError, SegkitError
 from segkit.i18n import LANGUAGES, t
 from segkit.params import EXPORT_FORMATS, Database, Params, Tag, validate_params
@@ -1029,9 +1029,8 @@ def _sheet_name(name: str, used: set[str]) -> str:
 def _replacing(path: Path) -> Iterator[Path]:
     """Write to a temporary file beside `path`, then put it in place: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    partial = Path(name)
+    # with the permissions the umask gives (0644 under umask 022), not mkstemp's 0600: a colleague reads the exports
+    partial = new_file(path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         yield partial
         os.replace(partial, path)
