@@ -8,6 +8,7 @@ import json
 import os
 
 import duckdb
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -144,8 +145,8 @@ def test_csv_starts_with_the_bom_and_neutralises_formulas_byte_wise(tmp_path):
     for row in rows:  # no cell anywhere starts like a formula
         assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row)
     revenue = header.index("Revenue")
-    assert "-12.5" in [row[revenue] for row in body]  # a number, not neutralised
-    assert b",-12.5," in data
+    assert "-12.50" in [row[revenue] for row in body]  # a number, not neutralised
+    assert b",-12.50," in data
 
 
 def test_csv_in_gb18030_reads_back_in_chinese(tmp_path):
@@ -160,6 +161,70 @@ def test_csv_in_gb18030_reads_back_in_chinese(tmp_path):
 def test_csv_refuses_an_unknown_encoding(tmp_path):
     with pytest.raises(ParamsError, match="csv_encoding must be one of utf-8-sig, gb18030, got 'latin-1'"):
         write_csv(frame(), tmp_path / "c.csv", "en", encoding="latin-1")
+
+
+def csv_cells(path, encoding: str = "utf-8-sig") -> dict[str, list[str]]:
+    """The cells of an export CSV by header, as text (as the bytes say)."""
+    with open(path, encoding=encoding, newline="") as handle:
+        rows = list(csv.reader(handle))
+    return {name: [row[i] for row in rows[1:]] for i, name in enumerate(rows[0])}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("minor_unit", [2, 0, 3])
+def test_csv_writes_money_at_the_currencys_decimals_and_true_false_as_the_docs_do(tmp_path, lang, minor_unit):
+    # "3849.4" for 3849.40 and True/False where docs/exports.md says true/false: the analyst's review
+    from segkit.i18n import t
+
+    stages = {"profile": profile().assign(revenue=[3849.4, 800.0, 700.25, -12.5, 10.0, 300.0, 500.0, 20.0, -0.001]),
+              "value": value().assign(clv=[120.456, 100.0, 90.0, 0.0, 1.0, 20.0, 60.0, np.nan])}
+    folder = fake_run(tmp_path, lang=lang, currency={"minor_unit": minor_unit})
+    for name, stage in stages.items():
+        stage.to_parquet(folder / "data" / f"{name}.parquet")
+    pd.DataFrame({"customer_id": ["C2"], "before": ["champions"], "after": ["at_risk"], "revenue": [20.5],
+                  "clv": [3.0]}).to_parquet(folder / "data" / "moved_to_at_risk.parquet")
+    pd.DataFrame({"customer_id": ["C10"], "rule": ["net_negative"], "purchase_lines": [1], "return_lines": [2],
+                  "revenue": [-4.1]}).to_parquet(folder / "data" / "customers_set_aside.parquet")
+    export_run_folder(folder, formats=["csv"])  # the Arrow table's path
+    frame = export_frame(stages["profile"], lang, GRID, CLASSES, value=stages["value"], minor_unit=minor_unit)
+    write_csv(frame, tmp_path / "frame.csv", lang, minor_unit=minor_unit)  # the frame's path
+    # -0.001 rounds to 0 at two decimals or none: "0.00", "0", never a negative zero
+    money = {2: ["3849.40", "-12.50", "0.00", "120.46", "20.50", "-4.10"], 0: ["3849", "-12", "0", "120", "20", "-4"],
+             3: ["3849.400", "-12.500", "-0.001", "120.456", "20.500", "-4.100"]}[minor_unit]
+    for path in (folder / "exports" / "customers.csv", tmp_path / "frame.csv"):
+        cells = csv_cells(path)
+        revenue, clv = cells[t("exports.col.revenue", lang)], cells[t("exports.col.clv", lang)]
+        assert money[0] in revenue and money[1] in revenue and money[2] in revenue
+        assert not any(v in revenue for v in ("-0", "-0.00"))
+        assert money[3] in clv and "" in clv  # a missing prediction: an empty field
+        decimals = [len(v.partition(".")[2]) for v in revenue + clv if v]
+        assert decimals == [minor_unit] * len(decimals) and all(("." in v) == (minor_unit > 0) for v in revenue)
+        risk = cells[t("exports.col.churn_risk", lang)]
+        assert sorted(set(risk)) == ["", "false", "true"] and risk.count("true") == 3
+    moved = csv_cells(folder / "exports" / "moved_to_at_risk.csv")
+    assert moved[t("exports.col.revenue", lang)] == [money[4]]
+    aside = csv_cells(folder / "exports" / "customers_set_aside.csv")
+    assert aside[t("exports.col.revenue", lang)] == [money[5]]
+
+
+def test_true_false_is_what_the_docs_and_the_data_dictionary_say(tmp_path):
+    from pathlib import Path
+
+    from segkit.i18n import t
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "exports.md").read_text(encoding="utf-8")
+    assert "| number, true/false |" in docs  # churn_risk's row
+    for lang in ("en", "zh"):
+        assert t("exports.type.boolean", lang).startswith("true / false")
+        assert "true" in t("exports.desc.churn_risk", lang)
+    # any true/false column, not only churn_risk, and in the workbook a real boolean
+    extra = frame().assign(vip=pd.array([True, False, None] * 3, dtype="boolean"), flag=[True, False, True] * 3)
+    cells = csv_cells(write_csv(extra, tmp_path / "c.csv", "zh", encoding="gb18030"), "gb18030")
+    assert cells["vip"] == ["true", "false", ""] * 3 and cells["flag"] == ["true", "false", "true"] * 3
+    book = openpyxl.load_workbook(write_excel(frame(), tmp_path / "c.xlsx", "en", GRID))
+    headers = [c.value for c in book["Lost"][2]]
+    risk = [row[headers.index("At churn risk")] for row in book["Lost"].iter_rows(min_row=3)]
+    assert [c.value for c in risk] == [True, True] and all(c.data_type == "b" for c in risk)
 
 
 def test_duckdb_reads_the_csv_and_the_typed_parquet(tmp_path):
@@ -349,7 +414,7 @@ def test_the_slipped_customers_of_06_migration_go_to_a_neutralised_csv(tmp_path)
     written = export_run_folder(folder, formats=["csv"])
     assert written == [str(folder / "exports" / "customers.csv"), str(folder / "exports" / "moved_to_at_risk.csv")]
     raw = (folder / "exports" / "moved_to_at_risk.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK(1)" in raw and b",-5.0" in raw
+    assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK(1)" in raw and b",-5.00," in raw
     read = pd.read_csv(folder / "exports" / "moved_to_at_risk.csv", encoding="utf-8-sig")
     # each class as its code and its name, under headers that say which; money and P(alive) rounded
     assert list(read.columns[:5]) == ["Customer ID", "Segment code last month", "Segment last month",

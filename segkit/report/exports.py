@@ -76,6 +76,11 @@ COLUMNS = {
     "recency_days": "integer", "last_purchase": "date", "clv": "number", "clv_tier": "text",
     "clv_tier_name": "text", "p_alive": "number", "churn_risk": "boolean", "next_best_category": "text",
 }
+# amounts of money: in the CSV at the currency's decimals (params currency.minor_unit: "3849.40", not "3849.4"), in
+# the workbook numbers with a money format (`_money_format`); here and in the lists of 06_migration and 01_cleaning
+MONEY_COLUMNS = ("revenue", "clv")
+# true/false in the CSV as the docs and the data dictionary write them (Python's str() would write True/False)
+CSV_TRUE, CSV_FALSE = "true", "false"
 # Excel's forbidden sheet-name characters, and its longest sheet name
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
@@ -101,8 +106,8 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
     Columns, in the order of `COLUMNS`, only those the stages have: classes as codes (segment,
     rfm_class, frequency_tier, ...) and as labels in `lang` (segment_name, ...; tag_names from the
     `tags` of the params, joined by the language's separator); rank (1 = best) and rank_score (0-1);
-    orders, revenue, recency_days (days), last_purchase (date); clv in money rounded to
-    `minor_unit` decimals, p_alive (0-1, 4 decimals), churn_risk (true/false). Rows are in rank
+    orders, revenue, recency_days (days), last_purchase (date); revenue and clv in money
+    rounded to `minor_unit` decimals, p_alive (0-1, 4 decimals), churn_risk (true/false). Rows are in rank
     order (then customer_id). `segment_map` and `class_map` are `SegmentMap`s
     (`segkit.load_segment_map`). Inputs are not changed. Raises DataError when profile lacks
     customer_id or a customer appears twice.
@@ -162,7 +167,7 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
         if column in frame.columns:
             out[column] = pd.array(frame[column], dtype="Int64")
     if "revenue" in frame.columns:
-        out["revenue"] = frame["revenue"].astype(float)
+        out["revenue"] = frame["revenue"].astype(float).round(minor_unit)
     if "last_purchase" in frame.columns:
         out["last_purchase"] = pd.to_datetime(frame["last_purchase"]).dt.date
     if "clv" in frame.columns:
@@ -332,17 +337,78 @@ def neutralise(value):
     return value
 
 
-def _people_frame(frame: pd.DataFrame, lang: str, quoted: bool = True) -> pd.DataFrame:
-    """The frame as people see it in a spreadsheet: headers in `lang`, text cells neutralised (the
-    CSV's); with `quoted` False, the texts as they are (the workbook's: its writers give a formula-like
-    text Excel's quote prefix instead, `_rust_workbook`)."""
+def _people_frame(frame: pd.DataFrame, lang: str, quoted: bool = True, minor_unit: int = 2) -> pd.DataFrame:
+    """The frame as people see it in a spreadsheet: headers in `lang`; with `quoted` (the CSV's), text
+    cells neutralised, amounts of money (`MONEY_COLUMNS`) as text at `minor_unit` decimals ("3849.40")
+    and true/false as "true"/"false" (`_csv_words`); with `quoted` False, the columns as they are (the
+    workbook's: its writers give a formula-like text Excel's quote prefix instead, `_rust_workbook`)."""
     shown = frame.copy(deep=False)  # copy on write: the columns not neutralised are shared, not copied
     if not quoted:
         return shown.rename(columns={c: header(c, lang) for c in shown.columns})
     for column in shown.columns:
         if COLUMNS.get(column) == "text" or shown[column].dtype == object and _may_hold_text(shown[column]):
             shown[column] = _neutralised(shown[column])
+        else:
+            words = _csv_words(column, shown[column], minor_unit)
+            if words is not None:
+                shown[column] = pd.Series(pd.array(words.to_numpy(zero_copy_only=False), dtype="string"),
+                                          index=shown.index)
     return shown.rename(columns={c: neutralise(header(c, lang)) for c in shown.columns})
+
+
+def _csv_words(name: str, column, minor_unit: int):
+    """The CSV's text of a column (pandas or Arrow) where it is not what `to_csv` would write: an amount of
+    money (`MONEY_COLUMNS`, numbers) at `minor_unit` decimals (`money_text`), true/false as the docs write
+    them ("true", "false"); None for any other column. Missing values stay missing (an empty field)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pd.Series):
+        dtype = column.dtype
+        if isinstance(dtype, pd.BooleanDtype) or dtype == np.dtype(bool):
+            column = pa.array(column, from_pandas=True)
+        elif name in MONEY_COLUMNS and dtype.kind in "fiu" and not isinstance(dtype, pd.CategoricalDtype):
+            return money_text(column.to_numpy(dtype=np.float64, na_value=np.nan), minor_unit)
+        else:
+            return None
+    elif name in MONEY_COLUMNS and (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        return money_text(np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64),
+                          minor_unit)
+    if not pa.types.is_boolean(column.type):
+        return None
+    return pc.if_else(column, CSV_TRUE, CSV_FALSE)
+
+
+# below this size an amount's text is Arrow's (a cast to a decimal, which matches Python's f"{x:.2f}" there);
+# beyond it (and for inf), Python's
+_MONEY_FAST_BELOW = 1e20
+
+
+def money_text(amounts: np.ndarray, minor_unit: int = 2):
+    """Amounts of money as text at `minor_unit` decimals, as an Arrow string array: rounded as
+    `Series.round` does (below 1e20; a larger float has no decimals), then written with every decimal, as f"{amount:.{minor_unit}f}" writes it
+    ("3849.40", "-12.50", "0.00" also for -0.0); NaN missing, an infinite amount "inf" or "-inf".
+
+    >>> money_text(np.array([3849.4, -12.5, 0.1 + 0.2, np.nan]), 2).to_pylist()
+    ['3849.40', '-12.50', '0.30', None]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    amounts = np.asarray(amounts, dtype=np.float64)
+    fast = np.abs(amounts) < _MONEY_FAST_BELOW  # False for NaN and inf
+    with np.errstate(over="ignore", invalid="ignore"):  # a float that large has no decimals to round (np.round: inf)
+        amounts = np.where(fast, np.round(amounts, minor_unit), amounts) + 0.0  # + 0.0: no "-0.00"
+    missing = np.isnan(amounts)
+    text = pc.cast(pa.array(np.where(fast, amounts, 0.0)), pa.decimal128(38, minor_unit)).cast(pa.string())
+    slow = ~fast & ~missing
+    if slow.any():  # the few huge or infinite amounts, one by one
+        words = np.array([f"{a:.{minor_unit}f}" for a in amounts[slow].tolist()], dtype=object)
+        where = np.flatnonzero(slow)
+        values = np.array(text.to_pylist(), dtype=object)
+        values[where] = words
+        text = pa.array(values, type=pa.string())
+    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text) if missing.any() else text
 
 
 def _may_hold_text(column: pd.Series) -> bool:
@@ -377,13 +443,16 @@ def header(column: str, lang: str) -> str:
 
 # ---------------------------------------------------------------- writers
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig") -> Path:
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig",
+              minor_unit: int = 2) -> Path:
     """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
-    numbers, dates as YYYY-MM-DD, true/false as True/False, records ending in CRLF (RFC 4180). `encoding` is "utf-8-sig" (UTF-8 with the
-    byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems).
-    Raises ParamsError for another encoding, ExportError when the file cannot be written."""
+    numbers, amounts of money (`MONEY_COLUMNS`) at `minor_unit` decimals (the currency's: "3849.40"),
+    dates as YYYY-MM-DD, true/false as true/false, records ending in CRLF (RFC 4180). `encoding` is
+    "utf-8-sig" (UTF-8 with the byte order mark EF BB BF that tells Excel the file is UTF-8) or
+    "gb18030" (older Chinese systems). Raises ParamsError for another encoding, ExportError when the
+    file cannot be written."""
     _check_encoding(encoding)
-    return _write_people_csv(_people_frame(frame, lang), path, encoding)
+    return _write_people_csv(_people_frame(frame, lang, minor_unit=minor_unit), path, encoding)
 
 
 def _check_encoding(encoding: str) -> None:
@@ -1436,7 +1505,7 @@ def _export_table(profile, lang: str, segment_map, class_map, value=None, cluste
         if column in columns:
             out[column] = columns[column].cast(pa.int64())
     if "revenue" in columns:
-        out["revenue"] = _floats(columns["revenue"])
+        out["revenue"] = _floats(columns["revenue"], minor_unit)
     if "last_purchase" in columns:
         day = columns["last_purchase"]
         if pa.types.is_timestamp(day.type):  # the day of the timestamp, as pandas' .dt.date
@@ -1541,12 +1610,12 @@ def _frame_of(table) -> pd.DataFrame:
     return frame
 
 
-def _people_table(table, lang: str, quoted: bool = True):
+def _people_table(table, lang: str, quoted: bool = True, minor_unit: int = 2):
     """The export table as people see it (`_people_frame` on Arrow): text columns neutralised (a
-    dictionary's distinct texts once each, other text columns in one vectorised pass), headers in
-    `lang` and neutralised; with `quoted` False, headers in `lang` and the columns as they are (the
-    workbook's, whose writers mark a formula-like text as text). Two headers may read the same: the
-    columns are kept by position."""
+    dictionary's distinct texts once each, other text columns in one vectorised pass), money and
+    true/false as the CSV writes them (`_csv_words`), headers in `lang` and neutralised; with `quoted`
+    False, headers in `lang` and the columns as they are (the workbook's, whose writers mark a
+    formula-like text as text). Two headers may read the same: the columns are kept by position."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -1563,6 +1632,9 @@ def _people_table(table, lang: str, quoted: bool = True):
             if pc.any(risky).as_py():
                 column = pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'", column.type), column,
                                                                              pa.scalar("", column.type)), column)
+        else:
+            words = _csv_words(name, column, minor_unit)
+            column = column if words is None else words
         arrays.append(column)
     return pa.Table.from_arrays(arrays, names=[neutralise(header(c, lang)) for c in table.column_names])
 
@@ -1584,7 +1656,8 @@ def _formula_like_array(column):
 def _table_csv_text(batch):
     """The cells of an Arrow record batch of the people's table as the text `to_csv` writes for the
     same frame (`_csv_text`): numbers as numpy's str() (17 digits where needed, "inf"), integers as
-    digits, dates YYYY-MM-DD, true/false as True/False, missing and empty text as null (an empty field)."""
+    digits, dates YYYY-MM-DD, true/false as True/False (the people's table has them as "true"/"false"
+    already, `_csv_words`), missing and empty text as null (an empty field)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -1803,7 +1876,9 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
     # workbook (whose writers mark a formula-like text as text with Excel's quote prefix)
     people = shown = None
     if "csv" in chosen:
-        people = _people_table(table, params.lang) if table is not None else _people_frame(frame, params.lang)
+        minor_unit = params.currency.minor_unit
+        people = (_people_table(table, params.lang, minor_unit=minor_unit) if table is not None
+                  else _people_frame(frame, params.lang, minor_unit=minor_unit))
     if "xlsx" in chosen:
         shown = (_people_table(table, params.lang, quoted=False) if table is not None
                  else _people_frame(frame, params.lang, quoted=False))
@@ -1842,13 +1917,13 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
             classes = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps,
                                        basis=params.rfm.class_basis, thresholds=params.rfm.class_thresholds)
             moved = moved_export_frame(moved, params.lang, _grid(params.rfm), classes, params.currency.minor_unit)
-            done["moved"] = str(write_csv(moved, out / MOVED_FILE, params.lang, encoding))
+            done["moved"] = str(write_csv(moved, out / MOVED_FILE, params.lang, encoding, params.currency.minor_unit))
         aside = load_stage(folder / "data", "customers_set_aside", optional=True)
         if "csv" in chosen and aside is not None and len(aside):
             # the customers 01_cleaning left out of every class (revenue zero or less after returns): the
             # customer files have no row for them, so the CRM learns of them here
             aside = set_aside_export_frame(aside, params.lang, params.currency.minor_unit)
-            done["aside"] = str(write_csv(aside, out / ASIDE_FILE, params.lang, encoding))
+            done["aside"] = str(write_csv(aside, out / ASIDE_FILE, params.lang, encoding, params.currency.minor_unit))
         if "csv" in chosen:  # a list an earlier export wrote that the run no longer has: not left for a CRM to import
             for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
                 if key not in done:
