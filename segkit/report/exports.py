@@ -386,8 +386,9 @@ _MONEY_FAST_BELOW = 1e20
 
 def money_text(amounts: np.ndarray, minor_unit: int = 2):
     """Amounts of money as text at `minor_unit` decimals, as an Arrow string array: rounded as
-    `Series.round` does (below 1e20; a larger float has no decimals), then written with every decimal, as f"{amount:.{minor_unit}f}" writes it
-    ("3849.40", "-12.50", "0.00" also for -0.0); NaN missing, an infinite amount "inf" or "-inf".
+    `Series.round` does (below 1e20; a larger float has no decimals), then written with every
+    decimal, as f"{amount:.{minor_unit}f}" writes it ("3849.40", "-12.50", "0.00" also for -0.0);
+    NaN missing, an infinite amount "inf" or "-inf".
 
     >>> money_text(np.array([3849.4, -12.5, 0.1 + 0.2, np.nan]), 2).to_pylist()
     ['3849.40', '-12.50', '0.30', None]
