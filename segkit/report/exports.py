@@ -35,6 +35,7 @@ workbook is most of the time: the Rust writer makes and compresses about 1 GB of
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -639,7 +640,8 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None
 
 
 def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map, max_rows: int = 100_000,
-                full_list: Sequence[str] = (FILE_NAMES["csv"], FILE_NAMES["parquet"]), title: str = "") -> Path:
+                full_list: Sequence[str] = (FILE_NAMES["csv"], FILE_NAMES["parquet"]), title: str = "",
+                minor_unit: int = 2) -> Path:
     """The frame as an Excel workbook: a summary sheet (customers, share, revenue and,
     where present, predicted CLV and the share at churn risk per segment, in the map's order), one
     sheet per segment that has customers (best ranked first, at most `max_rows` rows under a note
@@ -647,12 +649,13 @@ def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment
     header row frozen), and a data-dictionary sheet (each column's name, headers and description in
     English and Chinese, and its type). Headers and labels in `lang`; text as it is, a formula-like
     text (`formula_like`) with Excel's quote prefix (shown and kept as text, also when edited), numbers
-    stay numbers, dates are dates (yyyy-mm-dd), true/false are Excel booleans, missing values empty
-    cells. Written row by row with XlsxWriter (constant_memory: one row in memory at a time), so
+    stay numbers (amounts of money, here and in the summary, with a money format at `minor_unit`
+    decimals, "#,##0.00"; the summary's shares as percentages, "0.00%"), dates are dates
+    (yyyy-mm-dd), true/false are Excel booleans, missing values empty cells. Written row by row with XlsxWriter (constant_memory: one row in memory at a time), so
     100,000 customers take seconds. Raises ParamsError for a `max_rows` beyond Excel's sheet."""
     _check_max_rows(max_rows)
     return _write_workbook(frame, _people_frame(frame, lang, quoted=False), path, lang, segment_map, max_rows,
-                           full_list, title)
+                           full_list, title, minor_unit)
 
 
 def _check_max_rows(max_rows: int) -> None:
@@ -667,10 +670,30 @@ _EXCEL_SERIAL_1970 = 25569
 _EXCEL_DAY_1900_03_01 = -25508
 # Excel's number formats for dates and times: the ones openpyxl gave these types, so a workbook reads as before
 _TIME_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd h:mm:ss", "time": "h:mm:ss", "timedelta": "[hh]:mm:ss"}
+# the summary's shares (0.2025 of the customers) shown as percentages (20.25%), still the same numbers
+_PERCENT_FORMAT = "0.00%"
+_SHARE_FIELDS = ("customer_share", "churn_risk_share")
+
+
+def _money_format(minor_unit: int) -> str:
+    """Excel's number format of an amount at `minor_unit` decimals, with thousands separators: "#,##0.00"."""
+    return "#,##0" + ("." + "0" * minor_unit if minor_unit else "")
+
+
+def _number_formats(fields, minor_unit: int) -> dict[int, str]:
+    """{position: Excel number format} of the columns (code names, or the summary's fields) that need one:
+    amounts of money (`MONEY_COLUMNS`) and the summary's shares; the others keep Excel's General."""
+    formats = {}
+    for position, field in enumerate(fields):
+        if field in MONEY_COLUMNS:
+            formats[position] = _money_format(minor_unit)
+        elif field in _SHARE_FIELDS:
+            formats[position] = _PERCENT_FORMAT
+    return formats
 
 
 def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map,
-                    max_rows: int, full_list: Sequence[str], title: str) -> Path:
+                    max_rows: int, full_list: Sequence[str], title: str, minor_unit: int = 2) -> Path:
     """`write_excel` with the people's frame (`_people_frame(frame, lang, quoted=False)`: the texts as they
     are) made once by the caller.
 
@@ -681,7 +704,7 @@ def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.Pa
     title: the Rust writer cannot write a lone cell above the header, so these are merged cells of row 1
     starting at A1 (across the header's width, at least A1:B1), which read from A1 as before."""
     path = Path(path)
-    book = _workbook_content(frame, people, lang, segment_map, max_rows, full_list, title)
+    book = _workbook_content(frame, people, lang, segment_map, max_rows, full_list, title, minor_unit)
     cells = _rust_cells(people, book)
     with _replacing(path) as partial:
         if cells is None or not _rust_workbook(book, cells, partial):
@@ -690,10 +713,11 @@ def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.Pa
 
 
 def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segment_map, max_rows: int,
-                      full_list: Sequence[str], title: str) -> dict:
+                      full_list: Sequence[str], title: str, minor_unit: int = 2) -> dict:
     """What the workbook holds, whichever library writes it: the summary sheet's name, title and rows
     (header first), each segment sheet's name, note and row positions in `people` (best ranked first,
-    at most `max_rows`), and the data dictionary's name and rows (header first)."""
+    at most `max_rows`), the data dictionary's name and rows (header first), and the number formats
+    of the summary's and the segment sheets' columns ({position: format}, `_number_formats`)."""
     used: set[str] = set()
     summary = _sheet_name(t("exports.sheet.summary", lang), used)
     present = set(frame["segment"].dropna().unique()) if "segment" in frame.columns else set()
@@ -706,8 +730,10 @@ def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segm
                                        lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
     rows = _dictionary_rows(frame.columns, lang)
-    return {"summary": (summary, title or "", list(_summary_rows(frame, codes, lang))),
-            "segments": segments, "dictionary": (dictionary, rows)}
+    return {"summary": (summary, title or "", list(_summary_rows(frame, codes, lang, minor_unit))),
+            "segments": segments, "dictionary": (dictionary, rows),
+            "formats": {"summary": _number_formats(_summary_fields(frame.columns), minor_unit),
+                        "segments": _number_formats(frame.columns, minor_unit)}}
 
 
 def _segment_sheet(label: str, rows: np.ndarray, max_rows: int, full_list: Sequence[str], lang: str,
@@ -727,7 +753,8 @@ def _dictionary_rows(columns, lang: str) -> list[list[str]]:
     """The data dictionary sheet's rows: a header, then each column's name, headers, type and descriptions."""
     rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type", "description_en",
                                                      "description_zh")]]
-    rows += [[column, header(column, "en"), header(column, "zh"), t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
+    rows += [[column, header(column, "en"), header(column, "zh"),
+              t(f"exports.type.{'money' if column in MONEY_COLUMNS else COLUMNS.get(column, 'text')}", lang),
               t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in columns]
     return rows
 
@@ -745,15 +772,21 @@ def _xlsxwriter_workbook(book: dict, people: pd.DataFrame, path: Path) -> None:
     try:
         formats = {kind: workbook.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
         formats["quote"] = workbook.add_format({"quote_prefix": True})  # Excel's "text, not a formula" mark
+        numbers = {code: workbook.add_format({"num_format": code})
+                   for kind in ("summary", "segments") for code in book["formats"][kind].values()}
+        styles = {kind: {position: numbers[code] for position, code in book["formats"][kind].items()}
+                  for kind in ("summary", "segments")}  # money and shares
         name, title, rows = book["summary"]
-        _write_rows(workbook.add_worksheet(name), 0, ([[title]] if title else []) + rows, formats)
+        _write_rows(workbook.add_worksheet(name), 0, ([[title]] if title else []) + rows, formats,
+                    styles=styles["summary"], styled_from=2 if title else 1)
         if book["segments"]:
             columns = [_plain_column(people.iloc[:, i]) for i in range(people.shape[1])]  # once, not per cell
         for name, note, positions in book["segments"]:
             sheet = workbook.add_worksheet(name)
             sheet.freeze_panes(2, 0)  # the note and the header stay in view (cell A3)
             _write_rows(sheet, 0, [[note], [*people.columns]], formats)
-            _write_columns(sheet, 2, [(values[positions], kind) for values, kind in columns], formats)
+            _write_columns(sheet, 2, [(values[positions], kind) for values, kind in columns], formats,
+                           styles["segments"])
         name, rows = book["dictionary"]
         _write_rows(workbook.add_worksheet(name), 0, rows, formats)
     finally:
@@ -831,6 +864,8 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
 
     table, dates, summary, dictionary = cells
     date = rx.Format().set_num_format(_TIME_FORMATS["date"])
+    numbers = {kind: {position: rx.Format().set_num_format(code) for position, code in book["formats"][kind].items()}
+               for kind in ("summary", "segments")}  # money and shares
     # Excel's "text, not a formula" mark: the Rust writer formats whole columns (and header rows), not single
     # cells, so a column that holds a formula-like text on a sheet has it on every cell of that sheet's column
     quote = rx.Format().set_quote_prefix()
@@ -841,16 +876,17 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
         header_rows[sheet] = 1
         merges[sheet] = [(0, 0, 0, max(width, 2) - 1, text, *((quote,) if formula_like(text) else ()))]
 
-    def formatted(sheet: str, names, quoted: Iterable[int], width: int, dated=()) -> None:
-        quoted = set(quoted)
-        if quoted or dated:
-            formats[sheet] = [date if i in dated else quote if i in quoted else None for i in range(width)]
+    def formatted(sheet: str, names, quoted: Iterable[int], width: int, dated=(), styled: dict | None = None) -> None:
+        quoted, styled = set(quoted), styled or {}
+        if quoted or dated or styled:
+            formats[sheet] = [date if i in dated else quote if i in quoted else styled.get(i) for i in range(width)]
         if any(formula_like(str(n)) for n in names):
             headers[sheet] = quote
 
     name, title, rows = book["summary"]
     sheets.append((name, summary))
-    formatted(name, summary.column_names, _formula_like_rows(summary), summary.num_columns)
+    formatted(name, summary.column_names, _formula_like_rows(summary), summary.num_columns,
+              styled=numbers["summary"])
     if title:
         above(name, title, len(rows[0]))
     texts = _formula_like_rows(table)  # each text column's formula-like rows, found once for every sheet
@@ -859,7 +895,7 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
         above(name, note, table.num_columns)
         freeze[name] = {"row": 2, "col": 0}  # the note and the header stay in view (cell A3)
         formatted(name, table.column_names, [i for i, rows in texts.items() if rows[positions].any()],
-                  table.num_columns, dates)
+                  table.num_columns, dates, numbers["segments"])
     name, rows = book["dictionary"][0], dictionary
     sheets.append((name, rows))
     formatted(name, rows.column_names, _formula_like_rows(rows), rows.num_columns)
@@ -980,23 +1016,43 @@ def _object_array(values: list) -> np.ndarray:
     return array
 
 
-def _write_rows(sheet, first_row: int, rows: Sequence[Sequence], formats: dict) -> None:
-    """A few rows of mixed values (notes, headers, the summary, the dictionary), cell by cell by type."""
+def _write_rows(sheet, first_row: int, rows: Sequence[Sequence], formats: dict, styles: dict | None = None,
+                styled_from: int = 0) -> None:
+    """A few rows of mixed values (notes, headers, the summary, the dictionary), cell by cell by type;
+    a number in a column of `styles` ({position: format}: money, shares), from row `styled_from` of
+    `rows` on, in that column's format."""
     write = _cell_writer(sheet, "any", formats)
-    for number, row in enumerate(rows, start=first_row):
+    styles = styles or {}
+    for index, row in enumerate(rows):
+        number = first_row + index
         for column, value in enumerate(row):
-            if value is not None:
+            if value is None:
+                continue
+            style = styles.get(column) if index >= styled_from else None
+            if style is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                sheet.write_number(number, column, value, style)
+            else:
                 write(number, column, value)
 
 
-def _write_columns(sheet, first_row: int, columns: Sequence[tuple[np.ndarray, str]], formats: dict) -> None:
+def _write_columns(sheet, first_row: int, columns: Sequence[tuple[np.ndarray, str]], formats: dict,
+                   styles: dict | None = None) -> None:
     """Rows from `first_row` on from equally long columns of plain values (`_plain_column`), each
-    column through the one writer of its kind; None leaves the cell empty."""
+    column through the one writer of its kind (a number column of `styles`, {position: format}, in
+    that format: money); None leaves the cell empty."""
+    styles = styles or {}
     writers = [_cell_writer(sheet, kind, formats) for _, kind in columns]
+    for position, (_, kind) in enumerate(columns):
+        if kind == "number" and styles.get(position) is not None:
+            writers[position] = functools.partial(_write_styled_number, sheet, style=styles[position])
     for number, row in enumerate(zip(*(values for values, _ in columns)), start=first_row):
         for column, value in enumerate(row):
             if value is not None:
                 writers[column](number, column, value)
+
+
+def _write_styled_number(sheet, row: int, column: int, value, style) -> None:
+    sheet.write_number(row, column, value, style)
 
 
 def _cell_writer(sheet, kind: str, formats: dict):
@@ -1050,10 +1106,17 @@ def _map_order(segment_map, frame: pd.DataFrame) -> list[str]:
     return order + sorted(set(frame["segment"].dropna()) - set(order))
 
 
-def _summary_rows(frame: pd.DataFrame, codes: list[str], lang: str, minor_unit: int = 2) -> Iterator[list]:
+def _summary_fields(columns) -> list[str]:
+    """The summary sheet's columns for an export with `columns`: segment, customers, share, and revenue,
+    predicted CLV and the share at churn risk where the export has them."""
     names = ["segment_name", "customers", "customer_share", "revenue", "clv", "churn_risk_share"]
-    present = [n for n in names if n in ("segment_name", "customers", "customer_share")
-               or (n == "churn_risk_share" and "churn_risk" in frame.columns) or n in frame.columns]
+    columns = set(columns)
+    return [n for n in names if n in ("segment_name", "customers", "customer_share")
+            or (n == "churn_risk_share" and "churn_risk" in columns) or n in columns]
+
+
+def _summary_rows(frame: pd.DataFrame, codes: list[str], lang: str, minor_unit: int = 2) -> Iterator[list]:
+    present = _summary_fields(frame.columns)
     yield [t(f"exports.summary.{n}", lang) for n in present]
     total = len(frame)
     for code in codes:
@@ -1726,7 +1789,7 @@ def _write_table_parquet(table, path: str | os.PathLike, run: dict | None = None
 
 
 def _table_workbook_content(table, lang: str, segment_map, max_rows: int, full_list: Sequence[str],
-                            title: str) -> dict:
+                            title: str, minor_unit: int = 2) -> dict:
     """`_workbook_content` of the export table: the segment sheets' rows found from the segment
     column's codes in one pass, the summary's sums over the same rows in the same order (so the same
     floating-point sums), the data dictionary as before."""
@@ -1749,16 +1812,16 @@ def _table_workbook_content(table, lang: str, segment_map, max_rows: int, full_l
         segments.append(_segment_sheet(str(names[1][names[0][rows[0]]]), rows, max_rows, full_list, lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
     dict_rows = _dictionary_rows(table.column_names, lang)
-    return {"summary": (summary, title or "", list(_table_summary_rows(table, codes, rows_of, lang, names))),
-            "segments": segments, "dictionary": (dictionary, dict_rows)}
+    return {"summary": (summary, title or "",
+                        list(_table_summary_rows(table, codes, rows_of, lang, names, minor_unit))),
+            "segments": segments, "dictionary": (dictionary, dict_rows),
+            "formats": {"summary": _number_formats(_summary_fields(table.column_names), minor_unit),
+                        "segments": _number_formats(table.column_names, minor_unit)}}
 
 
 def _table_summary_rows(table, codes: list[str], rows_of: dict, lang: str, names, minor_unit: int = 2):
     """`_summary_rows` of the export table: each segment's rows summed by pandas in rank order, as before."""
-    columns = set(table.column_names)
-    fields = ["segment_name", "customers", "customer_share", "revenue", "clv", "churn_risk_share"]
-    present = [n for n in fields if n in ("segment_name", "customers", "customer_share")
-               or (n == "churn_risk_share" and "churn_risk" in columns) or n in columns]
+    present = _summary_fields(table.column_names)
     yield [t(f"exports.summary.{n}", lang) for n in present]
     total = table.num_rows
     numbers = {c: np.asarray(table[c].to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -1818,13 +1881,13 @@ def _table_rust_cells(people, book: dict):
 
 
 def _write_table_workbook(table, people, path: str | os.PathLike, lang: str, segment_map, max_rows: int,
-                          full_list: Sequence[str], title: str) -> Path:
+                          full_list: Sequence[str], title: str, minor_unit: int = 2) -> Path:
     """`_write_workbook` of the export table and its people's table (`_people_table(table, lang,
     quoted=False)`: the texts as they are): the Rust writer from the Arrow
     columns, or, where it cannot (`_table_rust_cells` is None, or it refuses), the XlsxWriter workbook
     of the frames as before."""
     path = Path(path)
-    book = _table_workbook_content(table, lang, segment_map, max_rows, full_list, title)
+    book = _table_workbook_content(table, lang, segment_map, max_rows, full_list, title, minor_unit)
     cells = _table_rust_cells(people, book)
     with _replacing(path) as partial:
         if cells is None or not _rust_workbook(book, cells, partial):
@@ -1898,10 +1961,10 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
             target = out / FILE_NAMES["xlsx"]
             if table is not None:
                 workbook = pool.submit(_write_table_workbook, table, shown, target, params.lang, grid,
-                                       settings.excel_max_rows, full, title)
+                                       settings.excel_max_rows, full, title, params.currency.minor_unit)
             else:
                 workbook = pool.submit(_write_workbook, frame, shown, target, params.lang, grid,
-                                       settings.excel_max_rows, full, title)
+                                       settings.excel_max_rows, full, title, params.currency.minor_unit)
         if "csv" in chosen:
             target = out / FILE_NAMES["csv"]
             if table is None:
