@@ -159,7 +159,7 @@ def test_csv_in_gb18030_reads_back_in_chinese(tmp_path):
 
 
 def test_csv_refuses_an_unknown_encoding(tmp_path):
-    with pytest.raises(ParamsError, match="csv_encoding must be one of utf-8-sig, gb18030, got 'latin-1'"):
+    with pytest.raises(ParamsError, match="csv_encoding must be one of utf-8-sig, gb18030, gbk, got 'latin-1'"):
         write_csv(frame(), tmp_path / "c.csv", "en", encoding="latin-1")
 
 
@@ -509,3 +509,73 @@ def test_exports_get_the_permissions_the_umask_gives(tmp_path, umask, mask):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask, path
     assert stat.S_IMODE(os.stat(tmp_path / "one").st_mode) == 0o777 & ~mask
     assert stat.S_IMODE(os.stat(folder / "exports").st_mode) == 0o777 & ~mask
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_gbk_writes_the_bytes_gb18030_writes_when_every_character_is_gbks(tmp_path, lang):
+    folder = fake_run(tmp_path, lang=lang)
+    assert export_run_folder(folder, formats=["csv"], encoding="gb18030") == [str(folder / "exports" / "customers.csv")]
+    gb18030 = (folder / "exports" / "customers.csv").read_bytes()
+    export_run_folder(folder, formats=["csv"], encoding="GBK")  # as the codec is named, too
+    assert (folder / "exports" / "customers.csv").read_bytes() == gb18030
+    assert gb18030.decode("gbk").startswith("Customer ID" if lang == "en" else "客户ID")
+    assert validate_params({"exports": {"csv_encoding": "gbk"}}).exports.csv_encoding == "gbk"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_character_gbk_cannot_encode_is_one_message_naming_the_row_and_column(tmp_path, lang):
+    # GB18030 encodes every character; GBK not 𠀀 (CJK Extension B), emoji or €: before, --encoding gbk was refused
+    from segkit.i18n import t, terminal_text
+    from segkit.report.exports import ExportError
+
+    folder = fake_run(tmp_path, lang=lang)
+    clusters().assign(cluster_name=["top", "top", "top", "gone", "gone", "gone", "top", "new 😀", "gone 😀"]).to_parquet(
+        folder / "data" / "clusters.parquet")
+    with pytest.raises(ExportError) as refused:
+        export_run_folder(folder, encoding="gbk")
+    message = str(refused.value)
+    # C9 (rank 6) comes before C8 (rank 7) in the file: row 7, the header being row 1
+    assert message.startswith(f'cannot write customers.csv in GBK: row 7 ({t("exports.col.customer_id", lang)} "C9"), '
+                              f'column "{t("exports.col.cluster_name", lang)}" holds "😀" (U+1F600), which GBK cannot '
+                              "encode; write the CSV in gb18030 (--encoding gb18030")
+    assert message.endswith("or in utf-8-sig")
+    assert not (folder / "exports").exists()  # said before any file was written
+    said = terminal_text("error: " + message, "zh")
+    assert said.startswith("错误：无法以 GBK 写出 customers.csv：第 7 行（") and "utf-8-sig" in said
+    result = CliRunner().invoke(app, ["export", str(folder), "--encoding", "gbk"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert ("错误：无法以 GBK 写出 customers.csv：第 7 行" if lang == "zh" else "error: cannot write customers.csv in GBK: "
+            "row 7") in result.output
+    result = CliRunner().invoke(app, ["export", str(folder), "--encoding", "gb18030"])  # what the message says to do
+    assert result.exit_code == 0, result.output
+    assert "new 😀" in (folder / "exports" / "customers.csv").read_text(encoding="gb18030")
+
+
+def test_the_other_csv_files_and_write_csv_say_it_too(tmp_path):
+    from segkit.report.exports import ExportError
+
+    folder = fake_run(tmp_path, lang="zh")
+    pd.DataFrame({"customer_id": ["C2", "客户𠀀"], "rule": ["net_negative", "net_zero"], "purchase_lines": [1, 1],
+                  "return_lines": [2, 1], "revenue": [-4.1, 0.0]}).to_parquet(
+        folder / "data" / "customers_set_aside.parquet")
+    with pytest.raises(ExportError, match=r'^cannot write customers_set_aside.csv in GBK: row 3 \(客户ID "客户𠀀"\), column '
+                                          r'"客户ID" holds "𠀀" \(U\+20000\), which GBK cannot encode'):
+        export_run_folder(folder, formats=["csv"], encoding="gbk")
+    assert not (folder / "exports").exists()
+    # the frame's writer, without the check first: the writer's failure is said the same way, and no file is left
+    named = frame().assign(tag_names=["€"] + [""] * 8)
+    with pytest.raises(ExportError, match=r'^cannot write c.csv in GBK: row 2 \(Customer ID "\'=HYPERLINK.*"\), column '
+                                          r'"Tags" holds "€" \(U\+20AC\)'):
+        write_csv(named, tmp_path / "c.csv", "en", encoding="gbk")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    # half of a UTF-16 pair (pandas itself refuses one in a text column, so only a frame of objects holds it): no
+    # encoding writes it, and the message does not send the user to another
+    from pathlib import Path
+
+    from segkit.report.exports import _check_encodable
+
+    broken = pd.DataFrame({"Customer ID": ["C1", "C2"], "Tags": pd.Series(["x", "a\ud800"], dtype=object)})
+    with pytest.raises(ExportError, match=r'^cannot write c.csv in UTF-8: row 3 \(Customer ID "C2"\), column "Tags" holds '
+                                          r"a broken character \(U\+D800, half of a UTF-16 pair\), which no encoding can "
+                                          "write; correct that text where it comes from$"):
+        _check_encodable(broken, Path("c.csv"), "utf-8-sig")

@@ -6,7 +6,8 @@ run has them, the predicted value (CLV) and the churn risk, each class as a stab
 label in the run's language. The writers put it where people and systems read it:
 
 - `customers.csv`: UTF-8 with a byte order mark, so that Excel (also in Chinese) opens it with the
-  right characters, or GB18030 (`exports.csv_encoding`); headers in the run's language; the bytes
+  right characters, or GB18030 or GBK (`exports.csv_encoding`; a character GBK does not have is
+  refused by row and column); headers in the run's language; the bytes
   pandas' `to_csv` writes, written by DuckDB's CSV writer (half the CPU at a million customers);
 - `customers.xlsx`: a summary sheet, one sheet per segment (at most `exports.excel_max_rows` rows,
   best ranked first, with a note that says where the full list is) and a data-dictionary sheet that
@@ -57,7 +58,10 @@ EXPORT_DIR = "exports"
 FILE_NAMES = {"csv": "customers.csv", "xlsx": "customers.xlsx", "parquet": "customers.parquet"}
 MOVED_FILE = "moved_to_at_risk.csv"  # 06_migration's valuable customers who slipped, for the CRM
 ASIDE_FILE = "customers_set_aside.csv"  # 01_cleaning's customers left out of the classes, and why
-CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+# GBK: for systems that read nothing else; a text GBK cannot encode is refused by row and column (GB18030 encodes
+# every character and writes each of GBK's 21,919 as GBK does, so a GBK file is a GB18030 file too)
+CSV_ENCODINGS = ("utf-8-sig", "gb18030", "gbk")
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "gb18030": "GB18030", "gbk": "GBK"}
 # OWASP, CSV Injection: a cell starting with one of these may be run as a formula by a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # ... unless it is a number as phone numbers and ids write it: an optional sign, then digits with spaces, dots,
@@ -450,9 +454,10 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding:
     """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
     numbers, amounts of money (`MONEY_COLUMNS`) at `minor_unit` decimals (the currency's: "3849.40"),
     dates as YYYY-MM-DD, true/false as true/false, records ending in CRLF (RFC 4180). `encoding` is
-    "utf-8-sig" (UTF-8 with the byte order mark EF BB BF that tells Excel the file is UTF-8) or
-    "gb18030" (older Chinese systems). Raises ParamsError for another encoding, ExportError when the
-    file cannot be written."""
+    "utf-8-sig" (UTF-8 with the byte order mark EF BB BF that tells Excel the file is UTF-8),
+    "gb18030" (older Chinese systems) or "gbk" (systems that read only GBK). Raises ParamsError for
+    another encoding, ExportError when the file cannot be written, or when a text holds a character
+    the encoding cannot write (GBK: 𠀀, 😀, €), naming its row and column (`_check_encodable`)."""
     _check_encoding(encoding)
     return _write_people_csv(_people_frame(frame, lang, minor_unit=minor_unit), path, encoding)
 
@@ -470,12 +475,85 @@ def _write_people_csv(people: pd.DataFrame, path: str | os.PathLike, encoding: s
     kind goes through `to_csv` itself."""
     path = Path(path)
     text = _csv_batches(people)
-    with _replacing(path) as partial:
-        if text is None:
-            _pandas_csv(people, partial, encoding)
-        else:
-            _duckdb_csv(text, [str(c) for c in people.columns], partial, encoding)
+    try:
+        with _replacing(path) as partial:
+            if text is None:
+                _pandas_csv(people, partial, encoding)
+            else:
+                _duckdb_csv(text, [str(c) for c in people.columns], partial, encoding)
+    except UnicodeEncodeError:
+        _check_encodable(people, path, encoding)
+        raise
     return path
+
+
+def _check_encodable(people, path: Path, encoding: str) -> None:
+    """Raise one ExportError naming the first cell of the people's CSV (`people`: a frame or an Arrow
+    table, headers in the language) that `encoding` cannot write, its row as a spreadsheet shows it
+    (the header is row 1), the customer (the first column) and the column, with what to do; nothing
+    when every cell can be written. Each column's distinct texts are tried once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    frame = isinstance(people, pd.DataFrame)
+    names = [str(c) for c in (people.columns if frame else people.column_names)]
+    first = None  # (row, position, character): row -1 for the header
+    for position, name in enumerate(names):
+        bad = _unencodable_character(name, encoding)
+        if bad is not None:
+            first = (-1, position, bad)
+            break
+    for position in range(len(names) if first is None else 0):
+        if frame:
+            column = people.iloc[:, position]
+            try:
+                column = pa.array(column, from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects, broken text: cell by cell
+                for row, value in enumerate(column):
+                    bad = None if _missing(value) else _unencodable_character(str(value), encoding)
+                    if bad is not None:
+                        if first is None or row < first[0]:
+                            first = (row, position, bad)
+                        break
+                continue
+        else:
+            column = people.column(position).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if not _is_text(column.type):
+            continue  # numbers, dates, true/false: ASCII
+        bad = [v for v in pc.unique(column).to_pylist() if v is not None and _unencodable_character(v, encoding)]
+        if not bad:
+            continue
+        hits = pc.is_in(column, value_set=pa.array(bad, type=column.type)).fill_null(False)
+        row = int(np.flatnonzero(hits.to_numpy(zero_copy_only=False))[0])
+        if first is None or row < first[0]:
+            first = (row, position, _unencodable_character(column[row].as_py(), encoding))
+    if first is None:
+        return
+    row, position, character = first
+    label = _ENCODING_NAMES.get(encoding, encoding)
+    code = f"U+{ord(character):04X}"
+    if row < 0:
+        where = f'the header row, column "{names[position]}"'
+    else:
+        key = people.iloc[row, 0] if frame else people.column(0)[row].as_py()
+        where = f'row {row + 2} ({names[0]} "{key}"), column "{names[position]}"'
+    if 0xD800 <= ord(character) <= 0xDFFF:  # half of a UTF-16 pair: broken text no encoding writes
+        raise ExportError(f"cannot write {path.name} in {label}: {where} holds a broken character ({code}, half of a "
+                          "UTF-16 pair), which no encoding can write; correct that text where it comes from")
+    raise ExportError(f'cannot write {path.name} in {label}: {where} holds "{character}" ({code}), which {label} '
+                      "cannot encode; write the CSV in gb18030 (--encoding gb18030, or exports.csv_encoding: gb18030), "
+                      "which encodes every character and writes GBK's characters as GBK does, or in utf-8-sig")
+
+
+def _unencodable_character(text: str, encoding: str) -> str | None:
+    """The first character of `text` that `encoding` cannot encode, or None."""
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError as err:
+        return text[err.start]
+    return None
 
 
 def _pandas_csv(people: pd.DataFrame, path: Path, encoding: str) -> None:
@@ -1759,9 +1837,13 @@ def _write_table_csv(people, path: str | os.PathLike, encoding: str) -> Path:
         for batch in people.to_batches(max_chunksize=_CSV_BATCH_ROWS):
             yield _table_csv_text(batch)
 
-    with _replacing(path) as partial:
-        _duckdb_csv(pa.RecordBatchReader.from_batches(schema, batches()), list(people.column_names), partial,
-                    encoding)
+    try:
+        with _replacing(path) as partial:
+            _duckdb_csv(pa.RecordBatchReader.from_batches(schema, batches()), list(people.column_names), partial,
+                        encoding)
+    except UnicodeEncodeError:
+        _check_encodable(people, path, encoding)
+        raise
     return path
 
 
@@ -1938,17 +2020,38 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
         _check_max_rows(settings.excel_max_rows)
     # the export as people see it (headers in the language): text neutralised for the CSV, as it is for the
     # workbook (whose writers mark a formula-like text as text with Excel's quote prefix)
+    from segkit.store import load_stage
+
     people = shown = None
+    lists = {}  # the other CSV files: 06_migration's slipped customers, 01_cleaning's customers set aside
     if "csv" in chosen:
         minor_unit = params.currency.minor_unit
         people = (_people_table(table, params.lang, minor_unit=minor_unit) if table is not None
                   else _people_frame(frame, params.lang, minor_unit=minor_unit))
+        moved = load_stage(folder / "data", "moved_to_at_risk", optional=True)
+        if moved is not None and len(moved):
+            # 06_migration's list of valuable customers who slipped to at-risk classes, for the CRM
+            from segkit.classify.rfm import load_segment_map
+
+            classes = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps,
+                                       basis=params.rfm.class_basis, thresholds=params.rfm.class_thresholds)
+            lists["moved"] = moved_export_frame(moved, params.lang, _grid(params.rfm), classes, minor_unit)
+        aside = load_stage(folder / "data", "customers_set_aside", optional=True)
+        if aside is not None and len(aside):
+            # the customers 01_cleaning left out of every class (revenue zero or less after returns): the
+            # customer files have no row for them, so the CRM learns of them here
+            lists["aside"] = set_aside_export_frame(aside, params.lang, minor_unit)
+        del moved, aside
+        if encoding == "gbk":  # a text GBK cannot write is said before any file is written
+            _check_encodable(people, out / FILE_NAMES["csv"], encoding)
+            for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
+                if key in lists:
+                    _check_encodable(_people_frame(lists[key], params.lang, minor_unit=minor_unit), out / name,
+                                     encoding)
     if "xlsx" in chosen:
         shown = (_people_table(table, params.lang, quoted=False) if table is not None
                  else _people_frame(frame, params.lang, quoted=False))
     from concurrent.futures import ThreadPoolExecutor
-
-    from segkit.store import load_stage
 
     # the workbook (the Rust writer, which lets go of Python's lock) is written on a second thread while the
     # CSV (DuckDB, likewise) and the Parquet file are written on this one: two cores, half the wall time
@@ -1973,21 +2076,9 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
                 done["csv"] = str(_write_people_csv(_frame_of(people), target, encoding))
             else:
                 done["csv"] = str(_write_table_csv(people, target, encoding))
-        moved = load_stage(folder / "data", "moved_to_at_risk", optional=True)
-        if "csv" in chosen and moved is not None and len(moved):
-            # 06_migration's list of valuable customers who slipped to at-risk classes, for the CRM
-            from segkit.classify.rfm import load_segment_map
-
-            classes = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps,
-                                       basis=params.rfm.class_basis, thresholds=params.rfm.class_thresholds)
-            moved = moved_export_frame(moved, params.lang, _grid(params.rfm), classes, params.currency.minor_unit)
-            done["moved"] = str(write_csv(moved, out / MOVED_FILE, params.lang, encoding, params.currency.minor_unit))
-        aside = load_stage(folder / "data", "customers_set_aside", optional=True)
-        if "csv" in chosen and aside is not None and len(aside):
-            # the customers 01_cleaning left out of every class (revenue zero or less after returns): the
-            # customer files have no row for them, so the CRM learns of them here
-            aside = set_aside_export_frame(aside, params.lang, params.currency.minor_unit)
-            done["aside"] = str(write_csv(aside, out / ASIDE_FILE, params.lang, encoding, params.currency.minor_unit))
+        for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
+            if key in lists:
+                done[key] = str(write_csv(lists[key], out / name, params.lang, encoding, params.currency.minor_unit))
         if "csv" in chosen:  # a list an earlier export wrote that the run no longer has: not left for a CRM to import
             for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
                 if key not in done:
@@ -1998,7 +2089,7 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
                                   _write_table_parquet(table, target, run))
         if workbook is not None:
             done["xlsx"] = str(workbook.result())
-    del people, shown
+    del people, shown, lists
     if "postgres" in chosen:
         comment = f"segkit export of run {run['run']}, data up to {as_of}"
         done["postgres"] = write_postgres(frame if table is None else _frame_of(table), params.source.database,
@@ -2025,6 +2116,7 @@ def export_run_folder(run_folder: str | os.PathLike, formats: Iterable[str] | No
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise DataError(f"{manifest} cannot be read ({type(err).__name__}); run the report again") from None
     params = validate_params(params_raw, origin=str(manifest))
+    encoding = encoding.strip().lower() if encoding is not None else None  # GBK, GB18030 as the codecs' names
     if encoding is not None and encoding not in CSV_ENCODINGS:
         raise ParamsError(f"--encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
     return export_run(folder, params, formats, encoding)
