@@ -575,7 +575,7 @@ def test_the_other_csv_files_and_write_csv_say_it_too(tmp_path):
     from segkit.report.exports import _check_encodable
 
     broken = pd.DataFrame({"Customer ID": ["C1", "C2"], "Tags": pd.Series(["x", "a\ud800"], dtype=object)})
-    with pytest.raises(ExportError, match=r'^cannot write c.csv in UTF-8: row 3 \(Customer ID "C2"\), column "Tags" holds '
-                                          r"a broken character \(U\+D800, half of a UTF-16 pair\), which no encoding can "
-                                          "write; correct that text where it comes from$"):
+    with pytest.raises(ExportError, match=r'^cannot write c.csv in UTF-8: row 3 \(Customer ID "C2"\), column "Tags" '
+                                          r"holds a broken character \(U\+D800, half of a UTF-16 pair\), which no "
+                                          "encoding can write; correct that text where it comes from$"):
         _check_encodable(broken, Path("c.csv"), "utf-8-sig")

@@ -299,9 +299,9 @@ def test_shares_are_percentages_money_has_a_money_format_and_dates_are_dates(tmp
         book = openpyxl.load_workbook(path)
         summary = book.worksheets[0]
         header = [c.value for c in summary[2]]
-        wanted = {t(f"exports.summary.{n}", lang): f for n, f in (("customer_share", "0.00%"), ("churn_risk_share", "0.00%"),
-                                                                   ("revenue", money), ("clv", money),
-                                                                   ("customers", "General"), ("segment_name", "General"))}
+        wanted = {t(f"exports.summary.{n}", lang): f
+                  for n, f in (("customer_share", "0.00%"), ("churn_risk_share", "0.00%"), ("revenue", money),
+                               ("clv", money), ("customers", "General"), ("segment_name", "General"))}
         assert set(wanted) == set(header)
         for row in summary.iter_rows(min_row=3):
             assert {name: cell.number_format for name, cell in zip(header, row)} == wanted, (path, row)
@@ -316,9 +316,10 @@ def test_shares_are_percentages_money_has_a_money_format_and_dates_are_dates(tmp
                 shown = {name: f for name, f in formats.items() if cells[name].value is not None}  # an empty cell: none
                 assert {name: cells[name].number_format for name in shown} == shown, (path, sheet.title)
                 assert isinstance(cells[t("exports.col.last_purchase", lang)].value, dt.datetime)  # a date, not text
-            assert all(c.data_type == "s" for c in sheet[2])  # the header: text (the Rust writer formats it as its column)
+            assert all(c.data_type == "s" for c in sheet[2])  # the header: text (in its column's format: Rust)
         dictionary = book.worksheets[-1]
         assert all(c.data_type == "s" for row in dictionary.iter_rows() for c in row if c.value is not None)
         kinds = {row[0]: row[3] for row in dictionary.iter_rows(min_row=2, values_only=True)}
         assert kinds["revenue"] == kinds["clv"] == t("exports.type.money", lang)
-        assert kinds["churn_risk"] == t("exports.type.boolean", lang) and kinds["orders"] == t("exports.type.integer", lang)
+        assert kinds["churn_risk"] == t("exports.type.boolean", lang)
+        assert kinds["orders"] == t("exports.type.integer", lang)

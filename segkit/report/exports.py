@@ -729,8 +729,8 @@ def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment
     text (`formula_like`) with Excel's quote prefix (shown and kept as text, also when edited), numbers
     stay numbers (amounts of money, here and in the summary, with a money format at `minor_unit`
     decimals, "#,##0.00"; the summary's shares as percentages, "0.00%"), dates are dates
-    (yyyy-mm-dd), true/false are Excel booleans, missing values empty cells. Written row by row with XlsxWriter (constant_memory: one row in memory at a time), so
-    100,000 customers take seconds. Raises ParamsError for a `max_rows` beyond Excel's sheet."""
+    (yyyy-mm-dd), true/false are Excel booleans, missing values empty cells. Written row by row with
+    XlsxWriter (constant_memory: one row in memory at a time), so 100,000 customers take seconds. Raises ParamsError for a `max_rows` beyond Excel's sheet."""
     _check_max_rows(max_rows)
     return _write_workbook(frame, _people_frame(frame, lang, quoted=False), path, lang, segment_map, max_rows,
                            full_list, title, minor_unit)
