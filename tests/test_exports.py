@@ -218,9 +218,11 @@ def test_true_false_is_what_the_docs_and_the_data_dictionary_say(tmp_path):
         assert t("exports.type.boolean", lang).startswith("true / false")
         assert "true" in t("exports.desc.churn_risk", lang)
     # any true/false column, not only churn_risk, and in the workbook a real boolean
-    extra = frame().assign(vip=pd.array([True, False, None] * 3, dtype="boolean"), flag=[True, False, True] * 3)
+    extra = frame().assign(vip=pd.array([True, False, None] * 3, dtype="boolean"), flag=[True, False, True] * 3,
+                           objects=pd.Series([True, None, False] * 3, dtype=object))
     cells = csv_cells(write_csv(extra, tmp_path / "c.csv", "zh", encoding="gb18030"), "gb18030")
     assert cells["vip"] == ["true", "false", ""] * 3 and cells["flag"] == ["true", "false", "true"] * 3
+    assert cells["objects"] == ["true", "", "false"] * 3
     book = openpyxl.load_workbook(write_excel(frame(), tmp_path / "c.xlsx", "en", GRID))
     headers = [c.value for c in book["Lost"][2]]
     risk = [row[headers.index("At churn risk")] for row in book["Lost"].iter_rows(min_row=3)]

@@ -372,6 +372,11 @@ def _csv_words(name: str, column, minor_unit: int):
         dtype = column.dtype
         if isinstance(dtype, pd.BooleanDtype) or dtype == np.dtype(bool):
             column = pa.array(column, from_pandas=True)
+        elif dtype == object and len(column):  # Python's True and False (and None), as Arrow reads them in one pass
+            try:
+                column = pa.array(column, from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):
+                return None
         elif name in MONEY_COLUMNS and dtype.kind in "fiu" and not isinstance(dtype, pd.CategoricalDtype):
             return money_text(column.to_numpy(dtype=np.float64, na_value=np.nan), minor_unit)
         else:
@@ -730,7 +735,8 @@ def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment
     stay numbers (amounts of money, here and in the summary, with a money format at `minor_unit`
     decimals, "#,##0.00"; the summary's shares as percentages, "0.00%"), dates are dates
     (yyyy-mm-dd), true/false are Excel booleans, missing values empty cells. Written row by row with
-    XlsxWriter (constant_memory: one row in memory at a time), so 100,000 customers take seconds. Raises ParamsError for a `max_rows` beyond Excel's sheet."""
+    XlsxWriter (constant_memory: one row in memory at a time), so 100,000 customers take seconds.
+    Raises ParamsError for a `max_rows` beyond Excel's sheet."""
     _check_max_rows(max_rows)
     return _write_workbook(frame, _people_frame(frame, lang, quoted=False), path, lang, segment_map, max_rows,
                            full_list, title, minor_unit)
