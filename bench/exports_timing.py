@@ -111,7 +111,8 @@ def steps(folder: Path, repeat: int) -> None:
         out = Path(out)
         for _ in range(repeat):
             table = timed("table", lambda: ex._load_export_table(folder / "data", params))
-            people = timed("people", lambda: ex._people_table(table, params.lang))
+            people = timed("people", lambda: ex._people_table(table, params.lang,
+                                                              minor_unit=params.currency.minor_unit))
             timed("csv", lambda: ex._write_table_csv(people, out / "customers.csv", params.exports.csv_encoding))
             timed("parquet", lambda: ex._write_table_parquet(table, out / "customers.parquet", {}))
             timed("workbook", lambda: ex._write_table_workbook(

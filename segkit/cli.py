@@ -347,7 +347,8 @@ def export(run_folder: Annotated[Path, typer.Argument(
            formats: Annotated[Optional[str], typer.Option(
                "--format", "-f", help="Comma-separated: csv, xlsx, parquet, postgres (default: the run's exports.formats).")] = None,
            encoding: Annotated[Optional[str], typer.Option(
-               help="The CSV's encoding: utf-8-sig (UTF-8 with BOM, the default) or gb18030.")] = None) -> None:
+               help="The CSV's encoding: utf-8-sig (UTF-8 with BOM, the default), gb18030, or gbk "
+                    "(refused, by row and column, for a character GBK does not have).")] = None) -> None:
     """Write (again) the per-customer exports of an existing run into RUN_FOLDER/exports/: CSV, Excel,
     Parquet, and with a PostgreSQL source the table written back to exports.postgres_schema."""
     _use_lang_of_run(run_folder)

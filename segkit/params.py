@@ -1306,11 +1306,12 @@ SQL_NAME = r"^[a-z_][a-z0-9_]*$"  # lower case: PostgreSQL folds unquoted names,
 class Exports(_Model):
     """The per-customer export of every run: `formats` to write (csv, xlsx, parquet, and postgres:
     a table written back to `postgres_schema`.`postgres_table` when the source is PostgreSQL), the
-    CSV's encoding (UTF-8 with BOM, or GB18030) and the most rows of one segment's Excel sheet."""
+    CSV's encoding (UTF-8 with BOM, GB18030, or GBK: refused for a character GBK does not have) and the
+    most rows of one segment's Excel sheet."""
 
     formats: tuple[Literal["csv", "xlsx", "parquet", "postgres"], ...] = Field(("csv", "xlsx", "parquet"),
                                                                              max_length=4)
-    csv_encoding: Literal["utf-8-sig", "gb18030"] = "utf-8-sig"
+    csv_encoding: Literal["utf-8-sig", "gb18030", "gbk"] = "utf-8-sig"
     excel_max_rows: int = Field(100_000, ge=1, le=EXCEL_SHEET_ROWS - 2)
     postgres_schema: str | None = Field(None, pattern=SQL_NAME, max_length=63)
     postgres_table: str = Field("segkit_customers", pattern=SQL_NAME, max_length=63)

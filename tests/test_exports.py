@@ -5,8 +5,10 @@ Parquet (types), `export_run_folder` and `segkit export`. No whole report runs h
 import csv
 import io
 import json
+import os
 
 import duckdb
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -143,8 +145,8 @@ def test_csv_starts_with_the_bom_and_neutralises_formulas_byte_wise(tmp_path):
     for row in rows:  # no cell anywhere starts like a formula
         assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row)
     revenue = header.index("Revenue")
-    assert "-12.5" in [row[revenue] for row in body]  # a number, not neutralised
-    assert b",-12.5," in data
+    assert "-12.50" in [row[revenue] for row in body]  # a number, not neutralised
+    assert b",-12.50," in data
 
 
 def test_csv_in_gb18030_reads_back_in_chinese(tmp_path):
@@ -157,8 +159,74 @@ def test_csv_in_gb18030_reads_back_in_chinese(tmp_path):
 
 
 def test_csv_refuses_an_unknown_encoding(tmp_path):
-    with pytest.raises(ParamsError, match="csv_encoding must be one of utf-8-sig, gb18030, got 'latin-1'"):
+    with pytest.raises(ParamsError, match="csv_encoding must be one of utf-8-sig, gb18030, gbk, got 'latin-1'"):
         write_csv(frame(), tmp_path / "c.csv", "en", encoding="latin-1")
+
+
+def csv_cells(path, encoding: str = "utf-8-sig") -> dict[str, list[str]]:
+    """The cells of an export CSV by header, as text (as the bytes say)."""
+    with open(path, encoding=encoding, newline="") as handle:
+        rows = list(csv.reader(handle))
+    return {name: [row[i] for row in rows[1:]] for i, name in enumerate(rows[0])}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("minor_unit", [2, 0, 3])
+def test_csv_writes_money_at_the_currencys_decimals_and_true_false_as_the_docs_do(tmp_path, lang, minor_unit):
+    # "3849.4" for 3849.40 and True/False where docs/exports.md says true/false: the analyst's review
+    from segkit.i18n import t
+
+    stages = {"profile": profile().assign(revenue=[3849.4, 800.0, 700.25, -12.5, 10.0, 300.0, 500.0, 20.0, -0.001]),
+              "value": value().assign(clv=[120.456, 100.0, 90.0, 0.0, 1.0, 20.0, 60.0, np.nan])}
+    folder = fake_run(tmp_path, lang=lang, currency={"minor_unit": minor_unit})
+    for name, stage in stages.items():
+        stage.to_parquet(folder / "data" / f"{name}.parquet")
+    pd.DataFrame({"customer_id": ["C2"], "before": ["champions"], "after": ["at_risk"], "revenue": [20.5],
+                  "clv": [3.0]}).to_parquet(folder / "data" / "moved_to_at_risk.parquet")
+    pd.DataFrame({"customer_id": ["C10"], "rule": ["net_negative"], "purchase_lines": [1], "return_lines": [2],
+                  "revenue": [-4.1]}).to_parquet(folder / "data" / "customers_set_aside.parquet")
+    export_run_folder(folder, formats=["csv"])  # the Arrow table's path
+    frame = export_frame(stages["profile"], lang, GRID, CLASSES, value=stages["value"], minor_unit=minor_unit)
+    write_csv(frame, tmp_path / "frame.csv", lang, minor_unit=minor_unit)  # the frame's path
+    # -0.001 rounds to 0 at two decimals or none: "0.00", "0", never a negative zero
+    money = {2: ["3849.40", "-12.50", "0.00", "120.46", "20.50", "-4.10"], 0: ["3849", "-12", "0", "120", "20", "-4"],
+             3: ["3849.400", "-12.500", "-0.001", "120.456", "20.500", "-4.100"]}[minor_unit]
+    for path in (folder / "exports" / "customers.csv", tmp_path / "frame.csv"):
+        cells = csv_cells(path)
+        revenue, clv = cells[t("exports.col.revenue", lang)], cells[t("exports.col.clv", lang)]
+        assert money[0] in revenue and money[1] in revenue and money[2] in revenue
+        assert not any(v in revenue for v in ("-0", "-0.00"))
+        assert money[3] in clv and "" in clv  # a missing prediction: an empty field
+        decimals = [len(v.partition(".")[2]) for v in revenue + clv if v]
+        assert decimals == [minor_unit] * len(decimals) and all(("." in v) == (minor_unit > 0) for v in revenue)
+        risk = cells[t("exports.col.churn_risk", lang)]
+        assert sorted(set(risk)) == ["", "false", "true"] and risk.count("true") == 3
+    moved = csv_cells(folder / "exports" / "moved_to_at_risk.csv")
+    assert moved[t("exports.col.revenue", lang)] == [money[4]]
+    aside = csv_cells(folder / "exports" / "customers_set_aside.csv")
+    assert aside[t("exports.col.revenue", lang)] == [money[5]]
+
+
+def test_true_false_is_what_the_docs_and_the_data_dictionary_say(tmp_path):
+    from pathlib import Path
+
+    from segkit.i18n import t
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "exports.md").read_text(encoding="utf-8")
+    assert "| number, true/false |" in docs  # churn_risk's row
+    for lang in ("en", "zh"):
+        assert t("exports.type.boolean", lang).startswith("true / false")
+        assert "true" in t("exports.desc.churn_risk", lang)
+    # any true/false column, not only churn_risk, and in the workbook a real boolean
+    extra = frame().assign(vip=pd.array([True, False, None] * 3, dtype="boolean"), flag=[True, False, True] * 3,
+                           objects=pd.Series([True, None, False] * 3, dtype=object))
+    cells = csv_cells(write_csv(extra, tmp_path / "c.csv", "zh", encoding="gb18030"), "gb18030")
+    assert cells["vip"] == ["true", "false", ""] * 3 and cells["flag"] == ["true", "false", "true"] * 3
+    assert cells["objects"] == ["true", "", "false"] * 3
+    book = openpyxl.load_workbook(write_excel(frame(), tmp_path / "c.xlsx", "en", GRID))
+    headers = [c.value for c in book["Lost"][2]]
+    risk = [row[headers.index("At churn risk")] for row in book["Lost"].iter_rows(min_row=3)]
+    assert [c.value for c in risk] == [True, True] and all(c.data_type == "b" for c in risk)
 
 
 def test_duckdb_reads_the_csv_and_the_typed_parquet(tmp_path):
@@ -348,7 +416,7 @@ def test_the_slipped_customers_of_06_migration_go_to_a_neutralised_csv(tmp_path)
     written = export_run_folder(folder, formats=["csv"])
     assert written == [str(folder / "exports" / "customers.csv"), str(folder / "exports" / "moved_to_at_risk.csv")]
     raw = (folder / "exports" / "moved_to_at_risk.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK(1)" in raw and b",-5.0" in raw
+    assert raw.startswith(b"\xef\xbb\xbf") and b"'=HYPERLINK(1)" in raw and b",-5.00," in raw
     read = pd.read_csv(folder / "exports" / "moved_to_at_risk.csv", encoding="utf-8-sig")
     # each class as its code and its name, under headers that say which; money and P(alive) rounded
     assert list(read.columns[:5]) == ["Customer ID", "Segment code last month", "Segment last month",
@@ -417,3 +485,99 @@ def test_export_says_which_stage_files_changed_after_the_report(tmp_path):
     assert "warning: data/clusters.parquet, data/extra.parquet, data/profile.parquet in" in " ".join(said.output.split())
     assert "segkit report ... --force" in said.output
     assert stages_changed_since_report(tmp_path / "nowhere") == []  # no manifest: nothing to compare
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask for a test (`umask(0o027)`), the one before restored after it."""
+    import os
+
+    before = os.umask(0o022)
+    yield os.umask
+    os.umask(before)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_exports_get_the_permissions_the_umask_gives(tmp_path, umask, mask):
+    # written under a temporary name and put in place: mkstemp made them 0600, so a colleague could not read them
+    import stat
+
+    folder = fake_run(tmp_path)
+    umask(mask)
+    written = export_run_folder(folder)
+    written += [str(write_csv(frame(), tmp_path / "one" / "c.csv", "zh"))]  # the folder made for it too
+    assert len(written) == 4
+    for path in written:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask, path
+    assert stat.S_IMODE(os.stat(tmp_path / "one").st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE(os.stat(folder / "exports").st_mode) == 0o777 & ~mask
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_gbk_writes_the_bytes_gb18030_writes_when_every_character_is_gbks(tmp_path, lang):
+    folder = fake_run(tmp_path, lang=lang)
+    assert export_run_folder(folder, formats=["csv"], encoding="gb18030") == [str(folder / "exports" / "customers.csv")]
+    gb18030 = (folder / "exports" / "customers.csv").read_bytes()
+    export_run_folder(folder, formats=["csv"], encoding="GBK")  # as the codec is named, too
+    assert (folder / "exports" / "customers.csv").read_bytes() == gb18030
+    assert gb18030.decode("gbk").startswith("Customer ID" if lang == "en" else "客户ID")
+    assert validate_params({"exports": {"csv_encoding": "gbk"}}).exports.csv_encoding == "gbk"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_character_gbk_cannot_encode_is_one_message_naming_the_row_and_column(tmp_path, lang):
+    # GB18030 encodes every character; GBK not 𠀀 (CJK Extension B), emoji or €: before, --encoding gbk was refused
+    from segkit.i18n import t, terminal_text
+    from segkit.report.exports import ExportError
+
+    folder = fake_run(tmp_path, lang=lang)
+    clusters().assign(cluster_name=["top", "top", "top", "gone", "gone", "gone", "top", "new 😀", "gone 😀"]).to_parquet(
+        folder / "data" / "clusters.parquet")
+    with pytest.raises(ExportError) as refused:
+        export_run_folder(folder, encoding="gbk")
+    message = str(refused.value)
+    # C9 (rank 6) comes before C8 (rank 7) in the file: row 7, the header being row 1
+    assert message.startswith(f'cannot write customers.csv in GBK: row 7 ({t("exports.col.customer_id", lang)} "C9"), '
+                              f'column "{t("exports.col.cluster_name", lang)}" holds "😀" (U+1F600), which GBK cannot '
+                              "encode; write the CSV in gb18030 (--encoding gb18030")
+    assert message.endswith("or in utf-8-sig")
+    assert not (folder / "exports").exists()  # said before any file was written
+    said = terminal_text("error: " + message, "zh")
+    assert said.startswith("错误：无法以 GBK 写出 customers.csv：第 7 行（") and "utf-8-sig" in said
+    result = CliRunner().invoke(app, ["export", str(folder), "--encoding", "gbk"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert ("错误：无法以 GBK 写出 customers.csv：第 7 行" if lang == "zh" else "error: cannot write customers.csv in GBK: "
+            "row 7") in result.output
+    result = CliRunner().invoke(app, ["export", str(folder), "--encoding", "gb18030"])  # what the message says to do
+    assert result.exit_code == 0, result.output
+    assert "new 😀" in (folder / "exports" / "customers.csv").read_text(encoding="gb18030")
+
+
+def test_the_other_csv_files_and_write_csv_say_it_too(tmp_path):
+    from segkit.report.exports import ExportError
+
+    folder = fake_run(tmp_path, lang="zh")
+    pd.DataFrame({"customer_id": ["C2", "客户𠀀"], "rule": ["net_negative", "net_zero"], "purchase_lines": [1, 1],
+                  "return_lines": [2, 1], "revenue": [-4.1, 0.0]}).to_parquet(
+        folder / "data" / "customers_set_aside.parquet")
+    with pytest.raises(ExportError, match=r'^cannot write customers_set_aside.csv in GBK: row 3 \(客户ID "客户𠀀"\), column '
+                                          r'"客户ID" holds "𠀀" \(U\+20000\), which GBK cannot encode'):
+        export_run_folder(folder, formats=["csv"], encoding="gbk")
+    assert not (folder / "exports").exists()
+    # the frame's writer, without the check first: the writer's failure is said the same way, and no file is left
+    named = frame().assign(tag_names=["€"] + [""] * 8)
+    with pytest.raises(ExportError, match=r'^cannot write c.csv in GBK: row 2 \(Customer ID "\'=HYPERLINK.*"\), column '
+                                          r'"Tags" holds "€" \(U\+20AC\)'):
+        write_csv(named, tmp_path / "c.csv", "en", encoding="gbk")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    # half of a UTF-16 pair (pandas itself refuses one in a text column, so only a frame of objects holds it): no
+    # encoding writes it, and the message does not send the user to another
+    from pathlib import Path
+
+    from segkit.report.exports import _check_encodable
+
+    broken = pd.DataFrame({"Customer ID": ["C1", "C2"], "Tags": pd.Series(["x", "a\ud800"], dtype=object)})
+    with pytest.raises(ExportError, match=r'^cannot write c.csv in UTF-8: row 3 \(Customer ID "C2"\), column "Tags" '
+                                          r"holds a broken character \(U\+D800, half of a UTF-16 pair\), which no "
+                                          "encoding can write; correct that text where it comes from$"):
+        _check_encodable(broken, Path("c.csv"), "utf-8-sig")

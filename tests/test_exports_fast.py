@@ -181,7 +181,8 @@ def csv_edge_frame() -> pd.DataFrame:
     return frame.assign(
         tag_names=pd.array([*texts[:6], None], dtype="string"),
         next_best_category=pd.array([" x ", "", "1.0", "中文,逗号", texts[6], "\x01", "'"], dtype="string"),
-        clv=[np.inf, -np.inf, -0.0, 1e16, 5e-324, 0.1 + 0.2, np.nan],
+        clv=[np.inf, -np.inf, -0.0, 1e16, 5e-324, 0.1 + 0.2, np.nan],  # money: at two decimals, as text
+        p_alive=[np.inf, -np.inf, -0.0, 1e16, 5e-324, 0.1 + 0.2, np.nan],  # a number: as numpy's str() writes it
         orders=pd.array([None, 0, -3, 2**62, 1, 2, 3], dtype="Int64"),
         last_purchase=[dt.date(5, 1, 2), dt.date(1899, 12, 31), None, dt.date(9999, 12, 31), dt.date(1900, 2, 28),
                        dt.date(2024, 2, 29), None],
@@ -418,7 +419,8 @@ def test_csv_of_the_people_table_has_the_bytes_pandas_wrote(tmp_path, encoding):
 
     from segkit.report.exports import _people_table, _write_table_csv
 
-    frame = csv_edge_frame().assign(revenue=[0.0, -0.0, 0.0, np.nan, -0.0, 1e-7, 123456789.123])
+    frame = csv_edge_frame().assign(p_alive=[0.0, -0.0, 0.0, np.nan, -0.0, 1e-7, 123456789.123],
+                                    revenue=[0.0, -0.0, 3849.4, np.nan, -0.004, 1e-7, 123456789.125])
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.set_column(table.column_names.index("segment"), "segment",
                              table["segment"].combine_chunks().dictionary_encode())  # as the run's table holds it
@@ -428,6 +430,7 @@ def test_csv_of_the_people_table_has_the_bytes_pandas_wrote(tmp_path, encoding):
     fast = (tmp_path / "fast.csv").read_bytes()
     assert fast == (tmp_path / "pandas.csv").read_bytes()
     assert b",-0.0," in fast and b",0.0," in fast and b"'=1+1" in fast and b"00123" in fast
+    assert b",3849.40," in fast and b",0.00," in fast and b",-0.00," not in fast  # money at two decimals
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.csv", "pandas.csv"]
 
 
@@ -439,3 +442,20 @@ def test_a_run_without_customers_writes_the_files_the_frame_writers_wrote(tmp_pa
     assert _load_export_table(folder / "data", params).num_rows == 0
     export_run(folder, params, formats=["csv", "parquet", "xlsx"])
     assert_same_exports(folder / "exports", export_references(folder, params, tmp_path / "reference"))
+
+
+@pytest.mark.parametrize("minor_unit", [0, 1, 2, 3, 4])
+def test_money_text_is_what_python_writes_at_the_currencys_decimals(minor_unit):
+    # the CSV's amounts: Arrow's decimal cast below 1e20, Python beyond it and for inf; both as f"{x:.2f}" after
+    # rounding as Series.round does, but never a negative zero
+    from segkit.report.exports import money_text
+
+    rng = np.random.default_rng(minor_unit)
+    amounts = np.concatenate([
+        rng.uniform(-1, 1, 20_000) * 10.0 ** rng.integers(-6, 20, 20_000),
+        [0.0, -0.0, 0.005, 0.015, 2.675, 1.005, -0.004, 0.1 + 0.2, 5e-324, 1e15 + 0.5, 1e16, 9.99e19, 1e20, -3e25,
+         1.7e308, np.inf, -np.inf, np.nan]])
+    rounded = [a if not abs(a) < 1e20 else float(np.round(a, minor_unit)) for a in amounts.tolist()]
+    expected = [None if np.isnan(a) else f"{a + 0.0:.{minor_unit}f}" for a in rounded]
+    assert money_text(amounts, minor_unit).to_pylist() == expected
+    assert not any(v.startswith("-") and not v.strip("-0.") for v in expected if v)  # no "-0.00"

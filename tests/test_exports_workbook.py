@@ -274,3 +274,52 @@ def test_a_workbook_without_formula_like_texts_has_no_quote_prefix(tmp_path):
                                 tags=pd.array(["plain"] * 8, dtype="string"))
     with zipfile.ZipFile(write_excel(frame, tmp_path / "c.xlsx", "en", GRID, title="Customers")) as parts:
         assert b"quotePrefix" not in parts.read("xl/styles.xml")
+
+
+@pytest.mark.parametrize("writer", ["rust", "xlsxwriter"])
+@pytest.mark.parametrize("minor_unit,money", [(2, "#,##0.00"), (0, "#,##0")])
+def test_shares_are_percentages_money_has_a_money_format_and_dates_are_dates(tmp_path, monkeypatch, writer,
+                                                                            minor_unit, money):
+    # the analyst's review: the summary's shares (0.2025) were in General format, and so was money everywhere
+    from test_exports import fake_run
+
+    from segkit.i18n import t
+    from segkit.report.exports import export_run_folder
+
+    if writer == "xlsxwriter":
+        monkeypatch.setattr(ex, "_rust_cells", lambda people, book: None)
+        monkeypatch.setattr(ex, "_table_rust_cells", lambda people, book: None)
+    folder = fake_run(tmp_path, lang="zh", currency={"minor_unit": minor_unit})
+    export_run_folder(folder, formats=["xlsx"])  # the Arrow table's path
+    frame = ex.export_frame(pd.read_parquet(folder / "data" / "profile.parquet"), "en", GRID, CLASSES,
+                            value=pd.read_parquet(folder / "data" / "value.parquet"), tags=DEFAULT_TAGS,
+                            minor_unit=minor_unit)
+    for path, lang in ((folder / "exports" / "customers.xlsx", "zh"),
+                       (write_excel(frame, tmp_path / "c.xlsx", "en", GRID, title="x", minor_unit=minor_unit), "en")):
+        book = openpyxl.load_workbook(path)
+        summary = book.worksheets[0]
+        header = [c.value for c in summary[2]]
+        wanted = {t(f"exports.summary.{n}", lang): f
+                  for n, f in (("customer_share", "0.00%"), ("churn_risk_share", "0.00%"), ("revenue", money),
+                               ("clv", money), ("customers", "General"), ("segment_name", "General"))}
+        assert set(wanted) == set(header)
+        for row in summary.iter_rows(min_row=3):
+            assert {name: cell.number_format for name, cell in zip(header, row)} == wanted, (path, row)
+            assert isinstance(row[header.index(t("exports.summary.customer_share", lang))].value, float)
+        for sheet in book.worksheets[1:-1]:  # the segment sheets
+            names = [c.value for c in sheet[2]]
+            formats = {t(f"exports.col.{c}", lang): f for c, f in (("revenue", money), ("clv", money),
+                                                                   ("last_purchase", "yyyy-mm-dd"),
+                                                                   ("rank_score", "General"), ("p_alive", "General"))}
+            for row in sheet.iter_rows(min_row=3):
+                cells = dict(zip(names, row))
+                shown = {name: f for name, f in formats.items() if cells[name].value is not None}  # an empty cell: none
+                assert {name: cells[name].number_format for name in shown} == shown, (path, sheet.title)
+                assert isinstance(cells[t("exports.col.last_purchase", lang)].value, dt.datetime)  # a date, not text
+            assert all(c.data_type == "s" for c in sheet[2])  # the header: text (in its column's format: Rust)
+        dictionary = book.worksheets[-1]
+        assert all(c.data_type == "s" for row in dictionary.iter_rows() for c in row if c.value is not None)
+        kinds = {row[0]: row[3] for row in dictionary.iter_rows(min_row=2, values_only=True)}
+        assert kinds["revenue"] == kinds["clv"] == t("exports.type.money", lang)
+        assert kinds["churn_risk"] == t("exports.type.boolean", lang)
+        assert kinds["orders"] == t("exports.type.integer", lang)

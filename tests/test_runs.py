@@ -123,6 +123,29 @@ def test_the_next_run_removes_what_dead_runs_left_and_keeps_live_ones(params, no
         ".live.tmp-q1w2e3r4", "k.failed", "notes.tmp-1"]
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_run_folders_get_the_permissions_the_umask_gives(params, notebooks, tmp_path, monkeypatch, mask):
+    # tempfile.mkdtemp made the run's folder 0700 and the rename kept it: a colleague could not read the report
+    import stat
+
+    reports = tmp_path / "reports"
+    calls = []
+    monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, ReportError("notebook 01_cleaning failed")))
+    before = os.umask(mask)
+    try:
+        with pytest.raises(ReportError):
+            run_report(params, reports_dir=reports, notebooks_dir=notebooks)
+        # a finished run moved in place of the last good one: the old one is moved aside into a folder made the same way
+        work, last = reports / "k.failed", reports / "k"
+        last.mkdir(0o700)
+        runner._replace(last, work)
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(os.stat(last).st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE(os.stat(last / "executed").st_mode) == 0o777 & ~mask
+    assert sorted(p.name for p in reports.iterdir()) == [".k.lock", "k"]
+
+
 def test_a_report_caught_between_two_renames_is_put_back(tmp_path):
     reports = tmp_path / "reports"
     (reports / ".k.old-ab12cd34").mkdir(parents=True)
@@ -220,7 +243,7 @@ def test_a_full_disk_during_the_run_is_one_message_and_leaves_no_temporary_folde
 def test_a_name_too_long_for_the_file_system_is_one_message(params, notebooks, tmp_path, monkeypatch):
     def too_long(*args, **kwargs):
         raise OSError(errno.ENAMETOOLONG, "File name too long", str(tmp_path / ".k.tmp-x"))
-    monkeypatch.setattr(runner.tempfile, "mkdtemp", too_long)
+    monkeypatch.setattr(runner, "new_folder", too_long)
     with pytest.raises(ReportError) as failed:
         run_report(params, reports_dir=tmp_path / "reports", notebooks_dir=notebooks)
     assert "the name is too long for the file system; use a shorter run_name" in str(failed.value)

@@ -22,6 +22,7 @@ def english_left(line: str) -> list[str]:
     """The English words of `line` that are not a path, a params key, a quoted value or a KEPT word."""
     line = re.sub(r'"[^"]*"|`[^`]*`|\'[^\']*\'', "", line)  # values, commands
     line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
+    line = re.sub(r"\butf-8-sig\b|\bU\+[0-9A-F]{4,6}\b", "", line)  # an encoding's name, a character's code point
     line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
     line = re.sub(r"现有的(?:列|工作表)：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|数据库的原话：[^）]*|现有的表：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
     line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
@@ -143,7 +144,14 @@ LINES = [
     "row looks like data (1, 2), not column names: add a header row, or set header_row.",
     "error: q.yaml: rfm.bins must be an integer from 2 to 10, got 55",
     "error: export format 'xls' is not one segkit writes; formats: csv, xlsx, parquet, postgres",
-    "error: --encoding must be one of utf-8-sig, gb18030, got 'big5'",
+    "error: --encoding must be one of utf-8-sig, gb18030, gbk, got 'big5'",
+    # a character the CSV's encoding cannot write (segkit.report.exports._check_encodable)
+    'error: cannot write customers.csv in GBK: row 7 (客户ID "C9"), column "聚类名称" holds "😀" (U+1F600), which GBK '
+    "cannot encode; write the CSV in gb18030 (--encoding gb18030, or exports.csv_encoding: gb18030), which encodes "
+    "every character and writes GBK's characters as GBK does, or in utf-8-sig",
+    'error: cannot write moved_to_at_risk.csv in GBK: the header row, column "€ value" holds "€" (U+20AC), which GBK '
+    "cannot encode; write the CSV in gb18030 (--encoding gb18030, or exports.csv_encoding: gb18030), which encodes "
+    "every character and writes GBK's characters as GBK does, or in utf-8-sig",
     "error: bad.yaml: unknown key 'rfm.binz'; did you mean 'rfm.bins'? (allowed here: bins, class_map, segment_map)",
     "error: shop.yaml: cleaning.returns.action must be one of 'net' or 'drop', got 'netto'",
     "error: --set rfm.bins=abc: rfm.bins: input should be a valid integer, unable to parse string as an integer, "
@@ -279,7 +287,7 @@ def test_segkit_export_speaks_the_language_of_the_run(tmp_path):
                                                               "source": {"kind": "demo"}}}), encoding="utf-8")
     result = CliRunner().invoke(app, ["export", str(run), "--encoding", "big5"])
     assert result.exit_code != 0
-    assert "错误：--encoding 必须是以下之一：utf-8-sig, gb18030，实际为 'big5'" in result.output
+    assert "错误：--encoding 必须是以下之一：utf-8-sig, gb18030, gbk，实际为 'big5'" in result.output
 
 
 @pytest.mark.parametrize("locale, lang", [({"LANG": "zh_CN.UTF-8"}, "zh"), ({"LC_ALL": "zh_TW.UTF-8", "LANG": "C"}, "zh"),

@@ -6,7 +6,8 @@ run has them, the predicted value (CLV) and the churn risk, each class as a stab
 label in the run's language. The writers put it where people and systems read it:
 
 - `customers.csv`: UTF-8 with a byte order mark, so that Excel (also in Chinese) opens it with the
-  right characters, or GB18030 (`exports.csv_encoding`); headers in the run's language; the bytes
+  right characters, or GB18030 or GBK (`exports.csv_encoding`; a character GBK does not have is
+  refused by row and column); headers in the run's language; the bytes
   pandas' `to_csv` writes, written by DuckDB's CSV writer (half the CPU at a million customers);
 - `customers.xlsx`: a summary sheet, one sheet per segment (at most `exports.excel_max_rows` rows,
   best ranked first, with a note that says where the full list is) and a data-dictionary sheet that
@@ -35,10 +36,10 @@ workbook is most of the time: the Rust writer makes and compresses about 1 GB of
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +48,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from segkit._files import new_file
 from segkit.errors import DataError, ParamsError, SegkitError
 from segkit.i18n import LANGUAGES, t
 from segkit.params import EXPORT_FORMATS, Database, Params, Tag, validate_params
@@ -56,7 +58,10 @@ EXPORT_DIR = "exports"
 FILE_NAMES = {"csv": "customers.csv", "xlsx": "customers.xlsx", "parquet": "customers.parquet"}
 MOVED_FILE = "moved_to_at_risk.csv"  # 06_migration's valuable customers who slipped, for the CRM
 ASIDE_FILE = "customers_set_aside.csv"  # 01_cleaning's customers left out of the classes, and why
-CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+# GBK: for systems that read nothing else; a text GBK cannot encode is refused by row and column (GB18030 encodes
+# every character and writes each of GBK's 21,919 as GBK does, so a GBK file is a GB18030 file too)
+CSV_ENCODINGS = ("utf-8-sig", "gb18030", "gbk")
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "gb18030": "GB18030", "gbk": "GBK"}
 # OWASP, CSV Injection: a cell starting with one of these may be run as a formula by a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # ... unless it is a number as phone numbers and ids write it: an optional sign, then digits with spaces, dots,
@@ -76,6 +81,11 @@ COLUMNS = {
     "recency_days": "integer", "last_purchase": "date", "clv": "number", "clv_tier": "text",
     "clv_tier_name": "text", "p_alive": "number", "churn_risk": "boolean", "next_best_category": "text",
 }
+# amounts of money: in the CSV at the currency's decimals (params currency.minor_unit: "3849.40", not "3849.4"), in
+# the workbook numbers with a money format (`_money_format`); here and in the lists of 06_migration and 01_cleaning
+MONEY_COLUMNS = ("revenue", "clv")
+# true/false in the CSV as the docs and the data dictionary write them (Python's str() would write True/False)
+CSV_TRUE, CSV_FALSE = "true", "false"
 # Excel's forbidden sheet-name characters, and its longest sheet name
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _SHEET_NAME_MAX = 31
@@ -101,8 +111,8 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
     Columns, in the order of `COLUMNS`, only those the stages have: classes as codes (segment,
     rfm_class, frequency_tier, ...) and as labels in `lang` (segment_name, ...; tag_names from the
     `tags` of the params, joined by the language's separator); rank (1 = best) and rank_score (0-1);
-    orders, revenue, recency_days (days), last_purchase (date); clv in money rounded to
-    `minor_unit` decimals, p_alive (0-1, 4 decimals), churn_risk (true/false). Rows are in rank
+    orders, revenue, recency_days (days), last_purchase (date); revenue and clv in money
+    rounded to `minor_unit` decimals, p_alive (0-1, 4 decimals), churn_risk (true/false). Rows are in rank
     order (then customer_id). `segment_map` and `class_map` are `SegmentMap`s
     (`segkit.load_segment_map`). Inputs are not changed. Raises DataError when profile lacks
     customer_id or a customer appears twice.
@@ -162,7 +172,7 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
         if column in frame.columns:
             out[column] = pd.array(frame[column], dtype="Int64")
     if "revenue" in frame.columns:
-        out["revenue"] = frame["revenue"].astype(float)
+        out["revenue"] = frame["revenue"].astype(float).round(minor_unit)
     if "last_purchase" in frame.columns:
         out["last_purchase"] = pd.to_datetime(frame["last_purchase"]).dt.date
     if "clv" in frame.columns:
@@ -332,17 +342,84 @@ def neutralise(value):
     return value
 
 
-def _people_frame(frame: pd.DataFrame, lang: str, quoted: bool = True) -> pd.DataFrame:
-    """The frame as people see it in a spreadsheet: headers in `lang`, text cells neutralised (the
-    CSV's); with `quoted` False, the texts as they are (the workbook's: its writers give a formula-like
-    text Excel's quote prefix instead, `_rust_workbook`)."""
+def _people_frame(frame: pd.DataFrame, lang: str, quoted: bool = True, minor_unit: int = 2) -> pd.DataFrame:
+    """The frame as people see it in a spreadsheet: headers in `lang`; with `quoted` (the CSV's), text
+    cells neutralised, amounts of money (`MONEY_COLUMNS`) as text at `minor_unit` decimals ("3849.40")
+    and true/false as "true"/"false" (`_csv_words`); with `quoted` False, the columns as they are (the
+    workbook's: its writers give a formula-like text Excel's quote prefix instead, `_rust_workbook`)."""
     shown = frame.copy(deep=False)  # copy on write: the columns not neutralised are shared, not copied
     if not quoted:
         return shown.rename(columns={c: header(c, lang) for c in shown.columns})
     for column in shown.columns:
         if COLUMNS.get(column) == "text" or shown[column].dtype == object and _may_hold_text(shown[column]):
             shown[column] = _neutralised(shown[column])
+        else:
+            words = _csv_words(column, shown[column], minor_unit)
+            if words is not None:
+                shown[column] = pd.Series(pd.array(words.to_numpy(zero_copy_only=False), dtype="string"),
+                                          index=shown.index)
     return shown.rename(columns={c: neutralise(header(c, lang)) for c in shown.columns})
+
+
+def _csv_words(name: str, column, minor_unit: int):
+    """The CSV's text of a column (pandas or Arrow) where it is not what `to_csv` would write: an amount of
+    money (`MONEY_COLUMNS`, numbers) at `minor_unit` decimals (`money_text`), true/false as the docs write
+    them ("true", "false"); None for any other column. Missing values stay missing (an empty field)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pd.Series):
+        dtype = column.dtype
+        if isinstance(dtype, pd.BooleanDtype) or dtype == np.dtype(bool):
+            column = pa.array(column, from_pandas=True)
+        elif dtype == object and len(column):  # Python's True and False (and None), as Arrow reads them in one pass
+            try:
+                column = pa.array(column, from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):
+                return None
+        elif name in MONEY_COLUMNS and dtype.kind in "fiu" and not isinstance(dtype, pd.CategoricalDtype):
+            return money_text(column.to_numpy(dtype=np.float64, na_value=np.nan), minor_unit)
+        else:
+            return None
+    elif name in MONEY_COLUMNS and (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        return money_text(np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64),
+                          minor_unit)
+    if not pa.types.is_boolean(column.type):
+        return None
+    return pc.if_else(column, CSV_TRUE, CSV_FALSE)
+
+
+# below this size an amount's text is Arrow's (a cast to a decimal, which matches Python's f"{x:.2f}" there);
+# beyond it (and for inf), Python's
+_MONEY_FAST_BELOW = 1e20
+
+
+def money_text(amounts: np.ndarray, minor_unit: int = 2):
+    """Amounts of money as text at `minor_unit` decimals, as an Arrow string array: rounded as
+    `Series.round` does (below 1e20; a larger float has no decimals), then written with every
+    decimal, as f"{amount:.{minor_unit}f}" writes it ("3849.40", "-12.50", "0.00" also for -0.0);
+    NaN missing, an infinite amount "inf" or "-inf".
+
+    >>> money_text(np.array([3849.4, -12.5, 0.1 + 0.2, np.nan]), 2).to_pylist()
+    ['3849.40', '-12.50', '0.30', None]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    amounts = np.asarray(amounts, dtype=np.float64)
+    fast = np.abs(amounts) < _MONEY_FAST_BELOW  # False for NaN and inf
+    with np.errstate(over="ignore", invalid="ignore"):  # a float that large has no decimals to round (np.round: inf)
+        amounts = np.where(fast, np.round(amounts, minor_unit), amounts) + 0.0  # + 0.0: no "-0.00"
+    missing = np.isnan(amounts)
+    text = pc.cast(pa.array(np.where(fast, amounts, 0.0)), pa.decimal128(38, minor_unit)).cast(pa.string())
+    slow = ~fast & ~missing
+    if slow.any():  # the few huge or infinite amounts, one by one
+        words = np.array([f"{a:.{minor_unit}f}" for a in amounts[slow].tolist()], dtype=object)
+        where = np.flatnonzero(slow)
+        values = np.array(text.to_pylist(), dtype=object)
+        values[where] = words
+        text = pa.array(values, type=pa.string())
+    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text) if missing.any() else text
 
 
 def _may_hold_text(column: pd.Series) -> bool:
@@ -377,13 +454,17 @@ def header(column: str, lang: str) -> str:
 
 # ---------------------------------------------------------------- writers
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig") -> Path:
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, lang: str, encoding: str = "utf-8-sig",
+              minor_unit: int = 2) -> Path:
     """The frame as CSV for people and CRMs: headers in `lang`, text cells neutralised, numbers as
-    numbers, dates as YYYY-MM-DD, true/false as True/False, records ending in CRLF (RFC 4180). `encoding` is "utf-8-sig" (UTF-8 with the
-    byte order mark EF BB BF that tells Excel the file is UTF-8) or "gb18030" (older Chinese systems).
-    Raises ParamsError for another encoding, ExportError when the file cannot be written."""
+    numbers, amounts of money (`MONEY_COLUMNS`) at `minor_unit` decimals (the currency's: "3849.40"),
+    dates as YYYY-MM-DD, true/false as true/false, records ending in CRLF (RFC 4180). `encoding` is
+    "utf-8-sig" (UTF-8 with the byte order mark EF BB BF that tells Excel the file is UTF-8),
+    "gb18030" (older Chinese systems) or "gbk" (systems that read only GBK). Raises ParamsError for
+    another encoding, ExportError when the file cannot be written, or when a text holds a character
+    the encoding cannot write (GBK: 𠀀, 😀, €), naming its row and column (`_check_encodable`)."""
     _check_encoding(encoding)
-    return _write_people_csv(_people_frame(frame, lang), path, encoding)
+    return _write_people_csv(_people_frame(frame, lang, minor_unit=minor_unit), path, encoding)
 
 
 def _check_encoding(encoding: str) -> None:
@@ -399,12 +480,85 @@ def _write_people_csv(people: pd.DataFrame, path: str | os.PathLike, encoding: s
     kind goes through `to_csv` itself."""
     path = Path(path)
     text = _csv_batches(people)
-    with _replacing(path) as partial:
-        if text is None:
-            _pandas_csv(people, partial, encoding)
-        else:
-            _duckdb_csv(text, [str(c) for c in people.columns], partial, encoding)
+    try:
+        with _replacing(path) as partial:
+            if text is None:
+                _pandas_csv(people, partial, encoding)
+            else:
+                _duckdb_csv(text, [str(c) for c in people.columns], partial, encoding)
+    except UnicodeEncodeError:
+        _check_encodable(people, path, encoding)
+        raise
     return path
+
+
+def _check_encodable(people, path: Path, encoding: str) -> None:
+    """Raise one ExportError naming the first cell of the people's CSV (`people`: a frame or an Arrow
+    table, headers in the language) that `encoding` cannot write, its row as a spreadsheet shows it
+    (the header is row 1), the customer (the first column) and the column, with what to do; nothing
+    when every cell can be written. Each column's distinct texts are tried once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    frame = isinstance(people, pd.DataFrame)
+    names = [str(c) for c in (people.columns if frame else people.column_names)]
+    first = None  # (row, position, character): row -1 for the header
+    for position, name in enumerate(names):
+        bad = _unencodable_character(name, encoding)
+        if bad is not None:
+            first = (-1, position, bad)
+            break
+    for position in range(len(names) if first is None else 0):
+        if frame:
+            column = people.iloc[:, position]
+            try:
+                column = pa.array(column, from_pandas=True)
+            except (pa.ArrowException, TypeError, ValueError):  # mixed Python objects, broken text: cell by cell
+                for row, value in enumerate(column):
+                    bad = None if _missing(value) else _unencodable_character(str(value), encoding)
+                    if bad is not None:
+                        if first is None or row < first[0]:
+                            first = (row, position, bad)
+                        break
+                continue
+        else:
+            column = people.column(position).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if not _is_text(column.type):
+            continue  # numbers, dates, true/false: ASCII
+        bad = [v for v in pc.unique(column).to_pylist() if v is not None and _unencodable_character(v, encoding)]
+        if not bad:
+            continue
+        hits = pc.is_in(column, value_set=pa.array(bad, type=column.type)).fill_null(False)
+        row = int(np.flatnonzero(hits.to_numpy(zero_copy_only=False))[0])
+        if first is None or row < first[0]:
+            first = (row, position, _unencodable_character(column[row].as_py(), encoding))
+    if first is None:
+        return
+    row, position, character = first
+    label = _ENCODING_NAMES.get(encoding, encoding)
+    code = f"U+{ord(character):04X}"
+    if row < 0:
+        where = f'the header row, column "{names[position]}"'
+    else:
+        key = people.iloc[row, 0] if frame else people.column(0)[row].as_py()
+        where = f'row {row + 2} ({names[0]} "{key}"), column "{names[position]}"'
+    if 0xD800 <= ord(character) <= 0xDFFF:  # half of a UTF-16 pair: broken text no encoding writes
+        raise ExportError(f"cannot write {path.name} in {label}: {where} holds a broken character ({code}, half of a "
+                          "UTF-16 pair), which no encoding can write; correct that text where it comes from")
+    raise ExportError(f'cannot write {path.name} in {label}: {where} holds "{character}" ({code}), which {label} '
+                      "cannot encode; write the CSV in gb18030 (--encoding gb18030, or exports.csv_encoding: gb18030), "
+                      "which encodes every character and writes GBK's characters as GBK does, or in utf-8-sig")
+
+
+def _unencodable_character(text: str, encoding: str) -> str | None:
+    """The first character of `text` that `encoding` cannot encode, or None."""
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError as err:
+        return text[err.start]
+    return None
 
 
 def _pandas_csv(people: pd.DataFrame, path: Path, encoding: str) -> None:
@@ -569,7 +723,8 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None
 
 
 def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map, max_rows: int = 100_000,
-                full_list: Sequence[str] = (FILE_NAMES["csv"], FILE_NAMES["parquet"]), title: str = "") -> Path:
+                full_list: Sequence[str] = (FILE_NAMES["csv"], FILE_NAMES["parquet"]), title: str = "",
+                minor_unit: int = 2) -> Path:
     """The frame as an Excel workbook: a summary sheet (customers, share, revenue and,
     where present, predicted CLV and the share at churn risk per segment, in the map's order), one
     sheet per segment that has customers (best ranked first, at most `max_rows` rows under a note
@@ -577,12 +732,14 @@ def write_excel(frame: pd.DataFrame, path: str | os.PathLike, lang: str, segment
     header row frozen), and a data-dictionary sheet (each column's name, headers and description in
     English and Chinese, and its type). Headers and labels in `lang`; text as it is, a formula-like
     text (`formula_like`) with Excel's quote prefix (shown and kept as text, also when edited), numbers
-    stay numbers, dates are dates (yyyy-mm-dd), true/false are Excel booleans, missing values empty
-    cells. Written row by row with XlsxWriter (constant_memory: one row in memory at a time), so
-    100,000 customers take seconds. Raises ParamsError for a `max_rows` beyond Excel's sheet."""
+    stay numbers (amounts of money, here and in the summary, with a money format at `minor_unit`
+    decimals, "#,##0.00"; the summary's shares as percentages, "0.00%"), dates are dates
+    (yyyy-mm-dd), true/false are Excel booleans, missing values empty cells. Written row by row with
+    XlsxWriter (constant_memory: one row in memory at a time), so 100,000 customers take seconds.
+    Raises ParamsError for a `max_rows` beyond Excel's sheet."""
     _check_max_rows(max_rows)
     return _write_workbook(frame, _people_frame(frame, lang, quoted=False), path, lang, segment_map, max_rows,
-                           full_list, title)
+                           full_list, title, minor_unit)
 
 
 def _check_max_rows(max_rows: int) -> None:
@@ -597,10 +754,30 @@ _EXCEL_SERIAL_1970 = 25569
 _EXCEL_DAY_1900_03_01 = -25508
 # Excel's number formats for dates and times: the ones openpyxl gave these types, so a workbook reads as before
 _TIME_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd h:mm:ss", "time": "h:mm:ss", "timedelta": "[hh]:mm:ss"}
+# the summary's shares (0.2025 of the customers) shown as percentages (20.25%), still the same numbers
+_PERCENT_FORMAT = "0.00%"
+_SHARE_FIELDS = ("customer_share", "churn_risk_share")
+
+
+def _money_format(minor_unit: int) -> str:
+    """Excel's number format of an amount at `minor_unit` decimals, with thousands separators: "#,##0.00"."""
+    return "#,##0" + ("." + "0" * minor_unit if minor_unit else "")
+
+
+def _number_formats(fields, minor_unit: int) -> dict[int, str]:
+    """{position: Excel number format} of the columns (code names, or the summary's fields) that need one:
+    amounts of money (`MONEY_COLUMNS`) and the summary's shares; the others keep Excel's General."""
+    formats = {}
+    for position, field in enumerate(fields):
+        if field in MONEY_COLUMNS:
+            formats[position] = _money_format(minor_unit)
+        elif field in _SHARE_FIELDS:
+            formats[position] = _PERCENT_FORMAT
+    return formats
 
 
 def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.PathLike, lang: str, segment_map,
-                    max_rows: int, full_list: Sequence[str], title: str) -> Path:
+                    max_rows: int, full_list: Sequence[str], title: str, minor_unit: int = 2) -> Path:
     """`write_excel` with the people's frame (`_people_frame(frame, lang, quoted=False)`: the texts as they
     are) made once by the caller.
 
@@ -611,7 +788,7 @@ def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.Pa
     title: the Rust writer cannot write a lone cell above the header, so these are merged cells of row 1
     starting at A1 (across the header's width, at least A1:B1), which read from A1 as before."""
     path = Path(path)
-    book = _workbook_content(frame, people, lang, segment_map, max_rows, full_list, title)
+    book = _workbook_content(frame, people, lang, segment_map, max_rows, full_list, title, minor_unit)
     cells = _rust_cells(people, book)
     with _replacing(path) as partial:
         if cells is None or not _rust_workbook(book, cells, partial):
@@ -620,10 +797,11 @@ def _write_workbook(frame: pd.DataFrame, people: pd.DataFrame, path: str | os.Pa
 
 
 def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segment_map, max_rows: int,
-                      full_list: Sequence[str], title: str) -> dict:
+                      full_list: Sequence[str], title: str, minor_unit: int = 2) -> dict:
     """What the workbook holds, whichever library writes it: the summary sheet's name, title and rows
     (header first), each segment sheet's name, note and row positions in `people` (best ranked first,
-    at most `max_rows`), and the data dictionary's name and rows (header first)."""
+    at most `max_rows`), the data dictionary's name and rows (header first), and the number formats
+    of the summary's and the segment sheets' columns ({position: format}, `_number_formats`)."""
     used: set[str] = set()
     summary = _sheet_name(t("exports.sheet.summary", lang), used)
     present = set(frame["segment"].dropna().unique()) if "segment" in frame.columns else set()
@@ -636,8 +814,10 @@ def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segm
                                        lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
     rows = _dictionary_rows(frame.columns, lang)
-    return {"summary": (summary, title or "", list(_summary_rows(frame, codes, lang))),
-            "segments": segments, "dictionary": (dictionary, rows)}
+    return {"summary": (summary, title or "", list(_summary_rows(frame, codes, lang, minor_unit))),
+            "segments": segments, "dictionary": (dictionary, rows),
+            "formats": {"summary": _number_formats(_summary_fields(frame.columns), minor_unit),
+                        "segments": _number_formats(frame.columns, minor_unit)}}
 
 
 def _segment_sheet(label: str, rows: np.ndarray, max_rows: int, full_list: Sequence[str], lang: str,
@@ -657,7 +837,8 @@ def _dictionary_rows(columns, lang: str) -> list[list[str]]:
     """The data dictionary sheet's rows: a header, then each column's name, headers, type and descriptions."""
     rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type", "description_en",
                                                      "description_zh")]]
-    rows += [[column, header(column, "en"), header(column, "zh"), t(f"exports.type.{COLUMNS.get(column, 'text')}", lang),
+    rows += [[column, header(column, "en"), header(column, "zh"),
+              t(f"exports.type.{'money' if column in MONEY_COLUMNS else COLUMNS.get(column, 'text')}", lang),
               t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in columns]
     return rows
 
@@ -675,15 +856,21 @@ def _xlsxwriter_workbook(book: dict, people: pd.DataFrame, path: Path) -> None:
     try:
         formats = {kind: workbook.add_format({"num_format": code}) for kind, code in _TIME_FORMATS.items()}
         formats["quote"] = workbook.add_format({"quote_prefix": True})  # Excel's "text, not a formula" mark
+        numbers = {code: workbook.add_format({"num_format": code})
+                   for kind in ("summary", "segments") for code in book["formats"][kind].values()}
+        styles = {kind: {position: numbers[code] for position, code in book["formats"][kind].items()}
+                  for kind in ("summary", "segments")}  # money and shares
         name, title, rows = book["summary"]
-        _write_rows(workbook.add_worksheet(name), 0, ([[title]] if title else []) + rows, formats)
+        _write_rows(workbook.add_worksheet(name), 0, ([[title]] if title else []) + rows, formats,
+                    styles=styles["summary"], styled_from=2 if title else 1)
         if book["segments"]:
             columns = [_plain_column(people.iloc[:, i]) for i in range(people.shape[1])]  # once, not per cell
         for name, note, positions in book["segments"]:
             sheet = workbook.add_worksheet(name)
             sheet.freeze_panes(2, 0)  # the note and the header stay in view (cell A3)
             _write_rows(sheet, 0, [[note], [*people.columns]], formats)
-            _write_columns(sheet, 2, [(values[positions], kind) for values, kind in columns], formats)
+            _write_columns(sheet, 2, [(values[positions], kind) for values, kind in columns], formats,
+                           styles["segments"])
         name, rows = book["dictionary"]
         _write_rows(workbook.add_worksheet(name), 0, rows, formats)
     finally:
@@ -761,6 +948,8 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
 
     table, dates, summary, dictionary = cells
     date = rx.Format().set_num_format(_TIME_FORMATS["date"])
+    numbers = {kind: {position: rx.Format().set_num_format(code) for position, code in book["formats"][kind].items()}
+               for kind in ("summary", "segments")}  # money and shares
     # Excel's "text, not a formula" mark: the Rust writer formats whole columns (and header rows), not single
     # cells, so a column that holds a formula-like text on a sheet has it on every cell of that sheet's column
     quote = rx.Format().set_quote_prefix()
@@ -771,16 +960,17 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
         header_rows[sheet] = 1
         merges[sheet] = [(0, 0, 0, max(width, 2) - 1, text, *((quote,) if formula_like(text) else ()))]
 
-    def formatted(sheet: str, names, quoted: Iterable[int], width: int, dated=()) -> None:
-        quoted = set(quoted)
-        if quoted or dated:
-            formats[sheet] = [date if i in dated else quote if i in quoted else None for i in range(width)]
+    def formatted(sheet: str, names, quoted: Iterable[int], width: int, dated=(), styled: dict | None = None) -> None:
+        quoted, styled = set(quoted), styled or {}
+        if quoted or dated or styled:
+            formats[sheet] = [date if i in dated else quote if i in quoted else styled.get(i) for i in range(width)]
         if any(formula_like(str(n)) for n in names):
             headers[sheet] = quote
 
     name, title, rows = book["summary"]
     sheets.append((name, summary))
-    formatted(name, summary.column_names, _formula_like_rows(summary), summary.num_columns)
+    formatted(name, summary.column_names, _formula_like_rows(summary), summary.num_columns,
+              styled=numbers["summary"])
     if title:
         above(name, title, len(rows[0]))
     texts = _formula_like_rows(table)  # each text column's formula-like rows, found once for every sheet
@@ -789,7 +979,7 @@ def _rust_workbook(book: dict, cells: tuple, path: Path) -> bool:
         above(name, note, table.num_columns)
         freeze[name] = {"row": 2, "col": 0}  # the note and the header stay in view (cell A3)
         formatted(name, table.column_names, [i for i, rows in texts.items() if rows[positions].any()],
-                  table.num_columns, dates)
+                  table.num_columns, dates, numbers["segments"])
     name, rows = book["dictionary"][0], dictionary
     sheets.append((name, rows))
     formatted(name, rows.column_names, _formula_like_rows(rows), rows.num_columns)
@@ -910,23 +1100,43 @@ def _object_array(values: list) -> np.ndarray:
     return array
 
 
-def _write_rows(sheet, first_row: int, rows: Sequence[Sequence], formats: dict) -> None:
-    """A few rows of mixed values (notes, headers, the summary, the dictionary), cell by cell by type."""
+def _write_rows(sheet, first_row: int, rows: Sequence[Sequence], formats: dict, styles: dict | None = None,
+                styled_from: int = 0) -> None:
+    """A few rows of mixed values (notes, headers, the summary, the dictionary), cell by cell by type;
+    a number in a column of `styles` ({position: format}: money, shares), from row `styled_from` of
+    `rows` on, in that column's format."""
     write = _cell_writer(sheet, "any", formats)
-    for number, row in enumerate(rows, start=first_row):
+    styles = styles or {}
+    for index, row in enumerate(rows):
+        number = first_row + index
         for column, value in enumerate(row):
-            if value is not None:
+            if value is None:
+                continue
+            style = styles.get(column) if index >= styled_from else None
+            if style is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                sheet.write_number(number, column, value, style)
+            else:
                 write(number, column, value)
 
 
-def _write_columns(sheet, first_row: int, columns: Sequence[tuple[np.ndarray, str]], formats: dict) -> None:
+def _write_columns(sheet, first_row: int, columns: Sequence[tuple[np.ndarray, str]], formats: dict,
+                   styles: dict | None = None) -> None:
     """Rows from `first_row` on from equally long columns of plain values (`_plain_column`), each
-    column through the one writer of its kind; None leaves the cell empty."""
+    column through the one writer of its kind (a number column of `styles`, {position: format}, in
+    that format: money); None leaves the cell empty."""
+    styles = styles or {}
     writers = [_cell_writer(sheet, kind, formats) for _, kind in columns]
+    for position, (_, kind) in enumerate(columns):
+        if kind == "number" and styles.get(position) is not None:
+            writers[position] = functools.partial(_write_styled_number, sheet, style=styles[position])
     for number, row in enumerate(zip(*(values for values, _ in columns)), start=first_row):
         for column, value in enumerate(row):
             if value is not None:
                 writers[column](number, column, value)
+
+
+def _write_styled_number(sheet, row: int, column: int, value, style) -> None:
+    sheet.write_number(row, column, value, style)
 
 
 def _cell_writer(sheet, kind: str, formats: dict):
@@ -980,10 +1190,17 @@ def _map_order(segment_map, frame: pd.DataFrame) -> list[str]:
     return order + sorted(set(frame["segment"].dropna()) - set(order))
 
 
-def _summary_rows(frame: pd.DataFrame, codes: list[str], lang: str, minor_unit: int = 2) -> Iterator[list]:
+def _summary_fields(columns) -> list[str]:
+    """The summary sheet's columns for an export with `columns`: segment, customers, share, and revenue,
+    predicted CLV and the share at churn risk where the export has them."""
     names = ["segment_name", "customers", "customer_share", "revenue", "clv", "churn_risk_share"]
-    present = [n for n in names if n in ("segment_name", "customers", "customer_share")
-               or (n == "churn_risk_share" and "churn_risk" in frame.columns) or n in frame.columns]
+    columns = set(columns)
+    return [n for n in names if n in ("segment_name", "customers", "customer_share")
+            or (n == "churn_risk_share" and "churn_risk" in columns) or n in columns]
+
+
+def _summary_rows(frame: pd.DataFrame, codes: list[str], lang: str, minor_unit: int = 2) -> Iterator[list]:
+    present = _summary_fields(frame.columns)
     yield [t(f"exports.summary.{n}", lang) for n in present]
     total = len(frame)
     for code in codes:
@@ -1029,9 +1246,8 @@ def _sheet_name(name: str, used: set[str]) -> str:
 def _replacing(path: Path) -> Iterator[Path]:
     """Write to a temporary file beside `path`, then put it in place: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    partial = Path(name)
+    # with the permissions the umask gives (0644 under umask 022), not mkstemp's 0600: a colleague reads the exports
+    partial = new_file(path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         yield partial
         os.replace(partial, path)
@@ -1437,7 +1653,7 @@ def _export_table(profile, lang: str, segment_map, class_map, value=None, cluste
         if column in columns:
             out[column] = columns[column].cast(pa.int64())
     if "revenue" in columns:
-        out["revenue"] = _floats(columns["revenue"])
+        out["revenue"] = _floats(columns["revenue"], minor_unit)
     if "last_purchase" in columns:
         day = columns["last_purchase"]
         if pa.types.is_timestamp(day.type):  # the day of the timestamp, as pandas' .dt.date
@@ -1542,12 +1758,12 @@ def _frame_of(table) -> pd.DataFrame:
     return frame
 
 
-def _people_table(table, lang: str, quoted: bool = True):
+def _people_table(table, lang: str, quoted: bool = True, minor_unit: int = 2):
     """The export table as people see it (`_people_frame` on Arrow): text columns neutralised (a
-    dictionary's distinct texts once each, other text columns in one vectorised pass), headers in
-    `lang` and neutralised; with `quoted` False, headers in `lang` and the columns as they are (the
-    workbook's, whose writers mark a formula-like text as text). Two headers may read the same: the
-    columns are kept by position."""
+    dictionary's distinct texts once each, other text columns in one vectorised pass), money and
+    true/false as the CSV writes them (`_csv_words`), headers in `lang` and neutralised; with `quoted`
+    False, headers in `lang` and the columns as they are (the workbook's, whose writers mark a
+    formula-like text as text). Two headers may read the same: the columns are kept by position."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -1564,6 +1780,9 @@ def _people_table(table, lang: str, quoted: bool = True):
             if pc.any(risky).as_py():
                 column = pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'", column.type), column,
                                                                              pa.scalar("", column.type)), column)
+        else:
+            words = _csv_words(name, column, minor_unit)
+            column = column if words is None else words
         arrays.append(column)
     return pa.Table.from_arrays(arrays, names=[neutralise(header(c, lang)) for c in table.column_names])
 
@@ -1585,7 +1804,8 @@ def _formula_like_array(column):
 def _table_csv_text(batch):
     """The cells of an Arrow record batch of the people's table as the text `to_csv` writes for the
     same frame (`_csv_text`): numbers as numpy's str() (17 digits where needed, "inf"), integers as
-    digits, dates YYYY-MM-DD, true/false as True/False, missing and empty text as null (an empty field)."""
+    digits, dates YYYY-MM-DD, true/false as True/False (the people's table has them as "true"/"false"
+    already, `_csv_words`), missing and empty text as null (an empty field)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -1623,9 +1843,13 @@ def _write_table_csv(people, path: str | os.PathLike, encoding: str) -> Path:
         for batch in people.to_batches(max_chunksize=_CSV_BATCH_ROWS):
             yield _table_csv_text(batch)
 
-    with _replacing(path) as partial:
-        _duckdb_csv(pa.RecordBatchReader.from_batches(schema, batches()), list(people.column_names), partial,
-                    encoding)
+    try:
+        with _replacing(path) as partial:
+            _duckdb_csv(pa.RecordBatchReader.from_batches(schema, batches()), list(people.column_names), partial,
+                        encoding)
+    except UnicodeEncodeError:
+        _check_encodable(people, path, encoding)
+        raise
     return path
 
 
@@ -1653,7 +1877,7 @@ def _write_table_parquet(table, path: str | os.PathLike, run: dict | None = None
 
 
 def _table_workbook_content(table, lang: str, segment_map, max_rows: int, full_list: Sequence[str],
-                            title: str) -> dict:
+                            title: str, minor_unit: int = 2) -> dict:
     """`_workbook_content` of the export table: the segment sheets' rows found from the segment
     column's codes in one pass, the summary's sums over the same rows in the same order (so the same
     floating-point sums), the data dictionary as before."""
@@ -1676,16 +1900,16 @@ def _table_workbook_content(table, lang: str, segment_map, max_rows: int, full_l
         segments.append(_segment_sheet(str(names[1][names[0][rows[0]]]), rows, max_rows, full_list, lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
     dict_rows = _dictionary_rows(table.column_names, lang)
-    return {"summary": (summary, title or "", list(_table_summary_rows(table, codes, rows_of, lang, names))),
-            "segments": segments, "dictionary": (dictionary, dict_rows)}
+    return {"summary": (summary, title or "",
+                        list(_table_summary_rows(table, codes, rows_of, lang, names, minor_unit))),
+            "segments": segments, "dictionary": (dictionary, dict_rows),
+            "formats": {"summary": _number_formats(_summary_fields(table.column_names), minor_unit),
+                        "segments": _number_formats(table.column_names, minor_unit)}}
 
 
 def _table_summary_rows(table, codes: list[str], rows_of: dict, lang: str, names, minor_unit: int = 2):
     """`_summary_rows` of the export table: each segment's rows summed by pandas in rank order, as before."""
-    columns = set(table.column_names)
-    fields = ["segment_name", "customers", "customer_share", "revenue", "clv", "churn_risk_share"]
-    present = [n for n in fields if n in ("segment_name", "customers", "customer_share")
-               or (n == "churn_risk_share" and "churn_risk" in columns) or n in columns]
+    present = _summary_fields(table.column_names)
     yield [t(f"exports.summary.{n}", lang) for n in present]
     total = table.num_rows
     numbers = {c: np.asarray(table[c].to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -1745,13 +1969,13 @@ def _table_rust_cells(people, book: dict):
 
 
 def _write_table_workbook(table, people, path: str | os.PathLike, lang: str, segment_map, max_rows: int,
-                          full_list: Sequence[str], title: str) -> Path:
+                          full_list: Sequence[str], title: str, minor_unit: int = 2) -> Path:
     """`_write_workbook` of the export table and its people's table (`_people_table(table, lang,
     quoted=False)`: the texts as they are): the Rust writer from the Arrow
     columns, or, where it cannot (`_table_rust_cells` is None, or it refuses), the XlsxWriter workbook
     of the frames as before."""
     path = Path(path)
-    book = _table_workbook_content(table, lang, segment_map, max_rows, full_list, title)
+    book = _table_workbook_content(table, lang, segment_map, max_rows, full_list, title, minor_unit)
     cells = _table_rust_cells(people, book)
     with _replacing(path) as partial:
         if cells is None or not _rust_workbook(book, cells, partial):
@@ -1802,15 +2026,38 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
         _check_max_rows(settings.excel_max_rows)
     # the export as people see it (headers in the language): text neutralised for the CSV, as it is for the
     # workbook (whose writers mark a formula-like text as text with Excel's quote prefix)
+    from segkit.store import load_stage
+
     people = shown = None
+    lists = {}  # the other CSV files: 06_migration's slipped customers, 01_cleaning's customers set aside
     if "csv" in chosen:
-        people = _people_table(table, params.lang) if table is not None else _people_frame(frame, params.lang)
+        minor_unit = params.currency.minor_unit
+        people = (_people_table(table, params.lang, minor_unit=minor_unit) if table is not None
+                  else _people_frame(frame, params.lang, minor_unit=minor_unit))
+        moved = load_stage(folder / "data", "moved_to_at_risk", optional=True)
+        if moved is not None and len(moved):
+            # 06_migration's list of valuable customers who slipped to at-risk classes, for the CRM
+            from segkit.classify.rfm import load_segment_map
+
+            classes = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps,
+                                       basis=params.rfm.class_basis, thresholds=params.rfm.class_thresholds)
+            lists["moved"] = moved_export_frame(moved, params.lang, _grid(params.rfm), classes, minor_unit)
+        aside = load_stage(folder / "data", "customers_set_aside", optional=True)
+        if aside is not None and len(aside):
+            # the customers 01_cleaning left out of every class (revenue zero or less after returns): the
+            # customer files have no row for them, so the CRM learns of them here
+            lists["aside"] = set_aside_export_frame(aside, params.lang, minor_unit)
+        del moved, aside
+        if encoding == "gbk":  # a text GBK cannot write is said before any file is written
+            _check_encodable(people, out / FILE_NAMES["csv"], encoding)
+            for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
+                if key in lists:
+                    _check_encodable(_people_frame(lists[key], params.lang, minor_unit=minor_unit), out / name,
+                                     encoding)
     if "xlsx" in chosen:
         shown = (_people_table(table, params.lang, quoted=False) if table is not None
                  else _people_frame(frame, params.lang, quoted=False))
     from concurrent.futures import ThreadPoolExecutor
-
-    from segkit.store import load_stage
 
     # the workbook (the Rust writer, which lets go of Python's lock) is written on a second thread while the
     # CSV (DuckDB, likewise) and the Parquet file are written on this one: two cores, half the wall time
@@ -1823,10 +2070,10 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
             target = out / FILE_NAMES["xlsx"]
             if table is not None:
                 workbook = pool.submit(_write_table_workbook, table, shown, target, params.lang, grid,
-                                       settings.excel_max_rows, full, title)
+                                       settings.excel_max_rows, full, title, params.currency.minor_unit)
             else:
                 workbook = pool.submit(_write_workbook, frame, shown, target, params.lang, grid,
-                                       settings.excel_max_rows, full, title)
+                                       settings.excel_max_rows, full, title, params.currency.minor_unit)
         if "csv" in chosen:
             target = out / FILE_NAMES["csv"]
             if table is None:
@@ -1835,21 +2082,9 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
                 done["csv"] = str(_write_people_csv(_frame_of(people), target, encoding))
             else:
                 done["csv"] = str(_write_table_csv(people, target, encoding))
-        moved = load_stage(folder / "data", "moved_to_at_risk", optional=True)
-        if "csv" in chosen and moved is not None and len(moved):
-            # 06_migration's list of valuable customers who slipped to at-risk classes, for the CRM
-            from segkit.classify.rfm import load_segment_map
-
-            classes = load_segment_map(params.rfm.class_map, custom=params.rfm.custom_maps,
-                                       basis=params.rfm.class_basis, thresholds=params.rfm.class_thresholds)
-            moved = moved_export_frame(moved, params.lang, _grid(params.rfm), classes, params.currency.minor_unit)
-            done["moved"] = str(write_csv(moved, out / MOVED_FILE, params.lang, encoding))
-        aside = load_stage(folder / "data", "customers_set_aside", optional=True)
-        if "csv" in chosen and aside is not None and len(aside):
-            # the customers 01_cleaning left out of every class (revenue zero or less after returns): the
-            # customer files have no row for them, so the CRM learns of them here
-            aside = set_aside_export_frame(aside, params.lang, params.currency.minor_unit)
-            done["aside"] = str(write_csv(aside, out / ASIDE_FILE, params.lang, encoding))
+        for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
+            if key in lists:
+                done[key] = str(write_csv(lists[key], out / name, params.lang, encoding, params.currency.minor_unit))
         if "csv" in chosen:  # a list an earlier export wrote that the run no longer has: not left for a CRM to import
             for key, name in (("moved", MOVED_FILE), ("aside", ASIDE_FILE)):
                 if key not in done:
@@ -1860,7 +2095,7 @@ def export_run(run_folder: str | os.PathLike, params: Params, formats: Iterable[
                                   _write_table_parquet(table, target, run))
         if workbook is not None:
             done["xlsx"] = str(workbook.result())
-    del people, shown
+    del people, shown, lists
     if "postgres" in chosen:
         comment = f"segkit export of run {run['run']}, data up to {as_of}"
         done["postgres"] = write_postgres(frame if table is None else _frame_of(table), params.source.database,
@@ -1887,6 +2122,7 @@ def export_run_folder(run_folder: str | os.PathLike, formats: Iterable[str] | No
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise DataError(f"{manifest} cannot be read ({type(err).__name__}); run the report again") from None
     params = validate_params(params_raw, origin=str(manifest))
+    encoding = encoding.strip().lower() if encoding is not None else None  # GBK, GB18030 as the codecs' names
     if encoding is not None and encoding not in CSV_ENCODINGS:
         raise ParamsError(f"--encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
     return export_run(folder, params, formats, encoding)

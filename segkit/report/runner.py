@@ -8,7 +8,9 @@ index page and the manifest, and only then put the run in place.
 
 How a run uses the reports folder:
 - while it runs, a run holds the lock `.<run>.lock` (a second run of the same name is refused) and
-  writes into a fresh temporary folder `.<run>.tmp-XXXXXXXX` made by `tempfile.mkdtemp`;
+  writes into a fresh temporary folder `.<run>.tmp-XXXXXXXX`, made with the permissions the user's
+  umask gives (`segkit._files.new_folder`: 0755 under umask 022; `tempfile.mkdtemp`'s 0700 would
+  keep the report from colleagues);
 - when everything succeeded, the temporary folder replaces `<run>/`;
 - when anything failed, the last good report `<run>/` is untouched, what the run made is kept in
   `<run>.failed/` for inspection, and the error is one `ReportError` that says what failed and what
@@ -39,6 +41,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
+from segkit._files import new_folder
 from segkit.errors import SegkitError
 from segkit.intake.sources import check_source
 from segkit.params import MONTH_PATTERN, Params, load_params, require_source
@@ -126,7 +129,7 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
             if final.exists() and not force:
                 raise ReportError(f"{final} already holds a good report of {name}{_made_when(final)}; add --force to "
                                   "replace it (and its month in the history), or give another run_name or --month")
-            work = Path(tempfile.mkdtemp(dir=reports_dir, prefix=f".{name}{TMP_MARK}"))
+            work = new_folder(reports_dir, prefix=f".{name}{TMP_MARK}")
             doing = "starting"
             stack = ExitStack()  # the PDF's process, stopped whatever happens
             try:
@@ -1333,7 +1336,7 @@ def _replace(final: Path, work: Path) -> None:
     if final.is_symlink() or (final.exists() and not final.is_dir()):
         raise ReportError(f"{final} exists and is not a report folder; move it away and run again")
     if final.exists():
-        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}{OLD_MARK}"))
+        old = new_folder(final.parent, prefix=f".{final.name}{OLD_MARK}")
         os.rename(final, old)  # onto the empty folder just made: no name another process could have chosen
     try:
         os.rename(work, final)
