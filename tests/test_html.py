@@ -189,13 +189,14 @@ def test_measures_read_down_a_column_have_one_number_of_decimals_each():
     frame = pd.DataFrame({"nps": [40.8, -2.84, 0.0], "silhouette": [0.399, 0.0353, 0.1],
                           "eval_f1": [0.0, 0.6071, 1.0], "eval_mean_jaccard": [0.89, 0.9194, 1.0],
                           "eval_calinski_harabasz": [3524.31, 1003.0, 12.25], "score": [4.35, 4.0, 3.7412],
-                          "revenue_index": [110.2, 96.2, 100.0]})
+                          "revenue_index": [110.2, 96.2, 100.0], "recency_days": [79.5, 159.0, 3.2],
+                          "eval_bgnbd_predicted_mean": [0.417, 0.9, 1.3201]})
     for lang in ("en", "zh"):
         cells = [td.get_text() for td in BeautifulSoup(table(frame, lang).to_html(), "html.parser").find_all("td")]
-        columns = [cells[i::7] for i in range(7)]
+        columns = [cells[i::9] for i in range(9)]
         assert columns == [["40.8", "-2.8", "0.0"], ["0.399", "0.035", "0.100"], ["0.000", "0.607", "1.000"],
                            ["0.890", "0.919", "1.000"], ["3,524.3", "1,003.0", "12.2"], ["4.35", "4.00", "3.74"],
-                           ["110", "96", "100"]], columns
+                           ["110", "96", "100"], ["80", "159", "3"], ["0.42", "0.90", "1.32"]], columns
 
 
 def test_a_chinese_header_breaks_between_its_words_never_inside_one():
