@@ -23,7 +23,7 @@ def test_english_page_has_every_part(en_run):
         assert heading in text
     assert ("Would we get the same clusters again?" in text) or ("clustering did not run" in text)
     assert "Eight classes" in text and "RFM segments" in text
-    assert "marked ★" in text and text.count("★") == 2  # the sentence and the one best row
+    assert "marked ★" in text and text.count("★") == 3  # the sentence and the one best row of each of its two tables
     assert "Suggested action" in text and "Lift" in text
     for bad in ("Traceback", "Error", " nan ", "NaN", "mathdefault"):
         assert bad not in text
