@@ -246,10 +246,11 @@ def time_summaries(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ib
         span = month_range(transactions)
     if span is not None:  # written from the engine: the activity rows never become a pandas frame
         activity = monthly_activity_table(transactions)
-        months = months_after_first(*span, history_months)
+        # up to the as-of date's month, even one nobody bought in (its start has customers and classes)
+        months = months_after_first(span[0], max(span[1], as_of.replace(day=1)), history_months)
     else:
         activity = monthly_activity(con, transactions)
-        months = month_starts(activity, history_months)
+        months = month_starts(activity, history_months, until=as_of)
     if span is not None and months:
         at_starts = month_start_features_parts(transactions, months, activity_days, net_negative=net_negative,
                                                columns=month_start_columns)

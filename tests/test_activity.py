@@ -340,3 +340,24 @@ def test_edge_inputs_of_the_month_figures_are_read_as_before():
     assert counted.loc[dt.date(2024, 1, 1)].tolist() == [1, 1] and counted.loc[dt.date(2024, 2, 1), 0] == 1
     as_categories = activity.assign(month=activity["month"].astype("category"))
     assert month_starts(as_categories) == month_starts(activity) == [dt.date(2024, 2, 1)]
+
+
+def test_a_month_nobody_bought_in_still_has_its_start_and_its_classes():
+    """Data to July, the report's month August (a shop closed in August): August 1 is a month start,
+    whose customers are all who had bought by July 31, in the pandas path and in the engine's."""
+    from segkit.features import time_summaries
+
+    tx = pd.DataFrame({"customer_id": ["a", "b", "a", "c"], "order_id": ["1", "2", "3", "4"],
+                       "ordered_at": pd.to_datetime(["2025-05-03", "2025-06-10", "2025-07-02", "2025-07-20"]),
+                       "amount": [10.0, 20.0, 30.0, 40.0]})
+    activity = monthly_activity(connect(), tx)
+    assert month_starts(activity)[-1] == dt.date(2025, 7, 1)
+    assert month_starts(activity, until=dt.date(2025, 8, 31))[-2:] == [dt.date(2025, 7, 1), dt.date(2025, 8, 1)]
+    con = connect()
+    for source in (tx, con.create_table("tx_gap", tx)):
+        found = time_summaries(con, source, dt.date(2025, 8, 31), dt.date(2025, 6, 30), in_engine=True)
+        starts = found["month_start_features"]
+        if not isinstance(starts, pd.DataFrame):
+            starts = pd.concat([part.to_pandas() for part in starts]) if isinstance(starts, list) else starts.to_pandas()
+        august = starts[pd.to_datetime(starts["month"]) == pd.Timestamp("2025-08-01")]
+        assert sorted(august["customer_id"]) == ["a", "b", "c"]

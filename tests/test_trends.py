@@ -57,6 +57,26 @@ def test_the_series_adds_up_each_months_own_figures():
     assert changes.loc["share_loyal", "last_month"] == 0.0  # nobody was loyal at the end of February
 
 
+def test_a_month_nobody_bought_in_is_a_month_of_nothing_not_the_month_before():
+    """A shop closed in April (the data reach March): April's figures are zero active customers and
+    no revenue, its retention 0; this month is April and last month March, never March and February."""
+    current = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "segment": ["champions", "loyal", "lost", "lost"],
+                            "revenue": [60.0, 20.0, 40.0, 60.0]})
+    series = kpi_series(ACTIVITY, current=current, as_of=dt.date(2024, 5, 31))
+    assert series.index.tolist() == [month("2024-01"), month("2024-02"), month("2024-03"), month("2024-04"),
+                                     month("2024-05")]
+    assert series["active_customers"].tolist() == [2, 2, 3, 0, 0] and series["revenue"].tolist()[3:] == [0.0, 0.0]
+    assert series["customers"].tolist()[3:] == [4.0, 4.0]  # nobody new, nobody forgotten
+    assert series.loc[month("2024-04"), "retention_rate"] == 0.0  # none of March's 3 bought in April
+    assert np.isnan(series.loc[month("2024-05"), "retention_rate"])  # nobody to retain: undefined, as defined
+    assert series["repurchase_rate"].tolist()[3:] == [0, 0]
+    assert np.isnan(series.loc[month("2024-04"), "avg_order_value"])  # no order: no average order value
+    assert series.loc[month("2024-05"), "share_champions"] == 0.25  # this run's classes, at the end of May
+    changes = kpi_changes(series).set_index("kpi")
+    assert changes.loc["revenue", "this_month"] == 0.0 and changes.loc["revenue", "last_month"] == 0.0
+    assert kpi_changes(series, month("2024-04")).set_index("kpi").loc["revenue", "last_month"] == 105.0
+
+
 def counts():
     before = pd.DataFrame({"customer_id": list("abcdefghij"),
                            "segment": ["champions"] * 8 + ["loyal"] * 2})

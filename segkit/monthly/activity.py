@@ -347,14 +347,17 @@ def _month_runs(month: np.ndarray) -> list:
     return [(int(month[rows[0]]), rows) for rows in np.split(order, np.flatnonzero(np.diff(month[order])) + 1)]
 
 
-def month_starts(activity: pd.DataFrame, last: int = 12) -> list[dt.date]:
+def month_starts(activity: pd.DataFrame, last: int = 12, until: dt.date | None = None) -> list[dt.date]:
     """The first days of the last `last` months of `activity` that have a month before them in the
-    data (so a segment at their start exists), oldest first."""
+    data (so a segment at their start exists), oldest first; with `until` (the as-of date), the months
+    go on to its month even where nobody bought after the data's last month (a shop closed in August
+    still has customers, and classes, on 1 August)."""
     _require(activity)
     months = activity["month"]
     if isinstance(months.dtype, pd.CategoricalDtype):  # as load_stage(categories=) gives it: the months present
         months = pd.Series(months.cat.remove_unused_categories().cat.categories)
-    return months_after_first(months.min(), months.max(), last)
+    end = months.max() if until is None else max(months.max(), until.replace(day=1))
+    return months_after_first(months.min(), end, last)
 
 
 def months_after_first(first: dt.date, last: dt.date, count: int = 12) -> list[dt.date]:

@@ -68,6 +68,8 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
 
     kpis = monthly_kpis(activity) if kpis is None else kpis
     months = kpis.assign(month=lambda f: f["month"].map(_month)).set_index("month")
+    if as_of is not None and len(months) and _month(as_of) > months.index.max():
+        months = _quiet_months_until(months, _month(as_of))
     series = months[["active_customers", "revenue", "avg_order_value", "retention_rate", "repurchase_rate"]].copy()
     series.insert(0, "customers", months["new_customers"].cumsum().astype(float))
     if as_of is not None:
@@ -100,6 +102,27 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
             series["nps"] = pd.Series(by_month.to_dict(), dtype=float)
     series.index.name = "month"
     return series
+
+
+def _quiet_months_until(months: pd.DataFrame, last: dt.date) -> pd.DataFrame:
+    """`months` (monthly_kpis by month) with a row for each month after its last up to `last`, in which
+    nobody bought: no active, new nor retained customer, no orders nor revenue (0, not missing: a shop
+    closed for a month reports a month of nothing, not the month before's figures); the average order
+    value and the purchase frequency undefined; the retention rate 0 where the month before had
+    active customers, the repurchase rate 0 where anyone had bought before."""
+    rows = [months]
+    previous_active = float(months["active_customers"].iloc[-1])
+    known = float(months["new_customers"].sum())
+    month = months.index.max()
+    while month < last:
+        month = (pd.Timestamp(month) + pd.offsets.MonthBegin(1)).date()
+        rows.append(pd.DataFrame({"active_customers": [0], "new_customers": [0], "orders": [0], "revenue": [0.0],
+                                  "avg_order_value": [np.nan], "purchase_frequency": [np.nan],
+                                  "retention_rate": [0.0 if previous_active > 0 else np.nan],
+                                  "repurchase_rate": [0.0 if known > 0 else np.nan]},
+                                 index=pd.Index([month], name=months.index.name)))
+        previous_active = 0.0
+    return pd.concat(rows)[list(months.columns)]
 
 
 def _previous(month: dt.date) -> dt.date:
