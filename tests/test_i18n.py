@@ -10,7 +10,7 @@ from segkit.report import plots
 from segkit.i18n import LANGUAGES, label_columns, messages, t
 from segkit.report.tables import segment_summary
 
-from conftest import require_tool
+from conftest import ROOT, require_tool
 
 
 def placeholders(text):
@@ -143,3 +143,17 @@ def test_where_the_transactions_came_from_is_said_in_the_report_language():
     assert origin_text(_spark_origin(None, "/data/o", "parquet"), "zh") == "Spark parquet 文件 /data/o"
     assert origin_text(_spark_origin(None, "/data/o", "parquet"), "en") == "Spark parquet files /data/o"
     assert origin_text("订单.csv", "zh") == "订单.csv"
+
+
+def test_an_english_sentence_names_the_eight_classes_as_the_english_tables_do():
+    """06 in English said "(重要价值客户 ... 一般挽留客户)" beside tables of "Important value"."""
+    import yaml
+
+    from segkit.i18n import messages
+
+    chinese_names = [entry["zh"] for entry in
+                     yaml.safe_load((ROOT / "segkit" / "classify" / "maps" / "cn8.yaml").read_text("utf-8"))["segments"]]
+    assert len(chinese_names) == 8
+    said = [key for key, text in messages().items() if isinstance(text, dict)
+            and any(name in str(text.get("en", "")) for name in chinese_names)]
+    assert said == []
