@@ -179,3 +179,18 @@ def test_the_segment_is_the_one_at_the_send_date():
     # the clean rows read in place by the engine (07 of a file run) give the same segments at each date
     import ibis
     pd.testing.assert_frame_equal(segments_at_send_dates(ibis.memtable(tx), campaigns, RFM()), at_send)
+
+
+def test_response_tables_by_class_or_cluster_are_headed_by_what_they_group():
+    """07's response tables by class and by cluster had their first column headed "Segment"."""
+    from segkit.classify.rfm import load_segment_map
+    from segkit.crosssell.tables import rates_table
+    from segkit.i18n import label_columns
+
+    rates = pd.DataFrame({"group": ["important_value", "general_winback"], "sent": [10, 20], "responses": [3, 2],
+                          "rate": [0.3, 0.1], "rate_low": [0.1, 0.03], "rate_high": [0.6, 0.3], "lift": [1.8, 0.6]})
+    for by, lang, header in (("rfm_class", "en", "Class"), ("rfm_class", "zh", "客户类别"),
+                             ("cluster_name", "en", "Cluster"), ("segment", "zh", "客户群")):
+        shown = rates_table(rates, load_segment_map("cn8") if by == "rfm_class" else None, lang, by)
+        assert label_columns(shown, lang).columns[0] == header
+    assert rates_table(rates, load_segment_map("cn8"), "en", "rfm_class").iloc[0, 0] == "Important value"

@@ -96,11 +96,15 @@ def segment_when(at_send: pd.DataFrame | None, lang: str) -> str:
     return t("crosssell.when.send_date" if at_send is not None else "crosssell.when.run", lang)
 
 
-def rates_table(rates: pd.DataFrame, segment_map, lang: str) -> pd.DataFrame:
+def rates_table(rates: pd.DataFrame, segment_map, lang: str, by: str = "segment") -> pd.DataFrame:
+    """`segkit.crosssell.response_rates` for the report: the group named by `segment_map` (None: as it
+    is, a cluster's name) under the header of what it is (`by`: segment, rfm_class or cluster), then
+    sent, responses, the rate with its range, the lift and the response revenue."""
     name = _names(segment_map, lang)
-    shown = rates.assign(group=[name(g) for g in rates["group"]]).rename(columns={"group": "segment"})
+    column = {"cluster_name": "cluster"}.get(by, by)
+    shown = rates.assign(group=[name(g) for g in rates["group"]]).rename(columns={"group": column})
     shown = shown.rename(columns={"response_revenue": "revenue"})  # shown as money
-    keep = [c for c in ("campaign", "segment", "sent", "responses", "rate", "rate_low", "rate_high", "lift",
+    keep = [c for c in ("campaign", column, "sent", "responses", "rate", "rate_low", "rate_high", "lift",
                         "revenue") if c in shown.columns]
     return shown[keep]
 
