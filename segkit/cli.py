@@ -265,7 +265,7 @@ def init(folder: Annotated[Path, typer.Argument(
 def run_one(notebook: Annotated[str, typer.Argument(
         metavar="NOTEBOOK", help="Notebook name, e.g. 02_rfm.")], params: ParamsOption,
             data_dir: Annotated[Path, typer.Option(help="Stage outputs folder (read and written).")] = Path("reports/interactive/data"),
-            output: Annotated[Optional[Path], typer.Option(help="Where to write the executed notebook.")] = None,
+            output: Annotated[Optional[Path], typer.Option(help="Where to write the executed notebook (default: executed/<NOTEBOOK>.ipynb beside the --data-dir folder, as in a run folder).")] = None,
             month: MonthOption = None, set_: SetOption = None,
             force: Annotated[bool, typer.Option("--force", help="Run in the data folder of a finished report: its "
                                                 "pages, manifest and exports then no longer describe its stage files "
