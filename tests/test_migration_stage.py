@@ -257,3 +257,24 @@ def test_the_slipped_list_is_said_in_the_order_it_is_in(with_clv):
         assert (by_clv in text) == with_clv and (by_revenue in text) != with_clv
     assert slipped_sentences(SimpleNamespace(slipped=moved.iloc[:0])) == [("migration.none_slipped", {})]
     assert slipped_sentences(SimpleNamespace(slipped=None)) == []
+
+
+def test_ids_that_changed_their_form_are_said_as_such_not_as_customers_gone(run_copy):
+    """Last month's customers written C00012, this month's as the data now write them: almost none of
+    last month's are found; the page asks whether the ids changed their form, in both languages."""
+    from segkit.report.html import say_each
+    from segkit.report.tables import matrix_notes
+
+    params, data = run_copy
+    profile = load_stage(data, "profile").assign(customer_id=lambda f: f["customer_id"].astype(str))
+    last = profile[["customer_id", "segment", "rfm_class"]].assign(customer_id=lambda f: "CU-" + f["customer_id"])
+    last.loc[last.index[:3], "customer_id"] = profile["customer_id"].iloc[:3]  # three read alike: still "almost none"
+    write_month(history_path(data.parent.parent), params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0})
+    migration = migration_stage(params, data)
+    assert migration.gone_since == len(last) - 3
+    listed, then, now = migration.ids_changed
+    assert listed == len(last) and then.startswith("CU-") and not now.startswith("CU-")
+    text = say_each(matrix_notes(migration), "en").markup
+    assert f"Only 3 of last month's {len(last):,} customers are among this month's customers" in text
+    assert "did the customer ids change their form" in text and "no customers now" not in text
+    assert "客户编号的写法是否变了" in say_each(matrix_notes(migration), "zh").markup

@@ -51,6 +51,10 @@ class Migration:
     # last month's customers (as last month classified them) who are no customer now: their orders
     # cancelled in full since, or their rows set aside this month; not in the matrix
     gone_since: int = 0
+    # (last month's customers, an id of last month's, an id of this month's) when almost none of last
+    # month's customers are among this month's (IDS_CHANGED_SHARE): the ids likely changed their form
+    # (C00012 -> CU-00012), which makes every customer new and every one of last month's gone
+    ids_changed: tuple[int, str, str] | None = None
     # customers in the matrix with a class last month whom the moves count as new (their first
     # purchase, as the data now stand, is this month's: an earlier one was cancelled in full since)
     new_since: int = 0
@@ -130,6 +134,11 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
         found = positions(before["customer_id"], current["customer_id"])
         kept = found >= 0
         result.gone_since = int((~kept).sum())
+        if len(kept) >= IDS_CHANGED_MIN and len(current) >= IDS_CHANGED_MIN and kept.mean() < IDS_CHANGED_SHARE:
+            # an id of each side that the other lacks (rare: only then are this month's ids looked up)
+            new_ids = positions(current["customer_id"], before["customer_id"]) < 0
+            result.ids_changed = (len(kept), str(before["customer_id"].to_numpy()[np.argmin(kept)]),
+                                  str(current["customer_id"].to_numpy()[np.argmax(new_ids)]))
         listed = before["customer_id"]  # every customer of last month, set aside or not, in its order
         before, found = before[kept], found[kept]
         # last month may have been scored on another grid (rm6 when F could not yet tell customers apart)
@@ -184,6 +193,13 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                            to_classes=lambda f: f["to_classes"].map("+".join))
                if result.alerts is not None else None)
     return result
+
+
+# Fewer than this share of last month's customers among this month's, both months of at least
+# IDS_CHANGED_MIN customers: said as ids that likely changed their form, not as customers gone
+# (a shop keeps most of its customers from one month to the next: every customer who bought before
+# is a customer still, bought this month or not).
+IDS_CHANGED_SHARE, IDS_CHANGED_MIN = 0.1, 20
 
 
 def _classes_before(earlier: pd.DataFrame | None, classes_file: Path | None,

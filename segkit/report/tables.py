@@ -275,7 +275,11 @@ def matrix_notes(migration) -> list[tuple[str, dict]]:
     and customers the moves count as new whom last month classified. (key, values) pairs for
     `segkit.report.html.say_each`; none when they agree."""
     notes = []
-    if migration.counts and migration.gone_since:
+    if migration.counts and getattr(migration, "ids_changed", None):
+        listed, then, now = migration.ids_changed
+        notes.append(("migration.ids_changed", {"kept": listed - migration.gone_since, "before": listed,
+                                                "then": then, "now": now}))
+    elif migration.counts and migration.gone_since:
         notes.append(("migration.gone_since", {"customers": migration.gone_since}))
     if migration.counts and migration.new_since:
         notes.append(("migration.new_since", {"customers": migration.new_since}))
