@@ -95,11 +95,13 @@ def test_columns_in_sentences_and_cells_are_named_in_the_pages_language():
     assert cut_points_table(cuts, "en")["feature"].tolist() == ["Days since last purchase", "Orders", "Revenue"]
     # M's cut points in the run's currency, as every other amount of the report; days and orders plain
     from segkit.params import Currency
-    shown = cut_points_table(cuts, "zh", Currency(code="CNY", symbol="¥", minor_unit=2)).set_index("dimension")
+    scorer = RFMScorer(3).fit(features)
+    shown = cut_points_table(scorer.cut_points(2), "zh", Currency(code="CNY", symbol="¥", minor_unit=2),
+                             scorer.cuts_).set_index("dimension")
     m_cuts = shown.loc["M", "cut_points"].split(", ")
     assert m_cuts and all(c.startswith("¥") and len(c.rsplit(".", 1)[1]) == 2 for c in m_cuts), m_cuts
     assert "¥" not in shown.loc["R", "cut_points"] + shown.loc["F", "cut_points"]
-    assert "cuts" not in shown.columns
+    assert list(shown.columns) == ["feature", "bins", "cut_points"]
     row = {"method": "kmeans", "k": 4, "features": "recency_days, orders, age"}
     assert setting_name(row, "zh") == "k均值，k = 4（距上次购买天数、订单数、age）"
     assert setting_name(row, "en") == "k-means, k = 4 (Days since last purchase, Orders, age)"

@@ -207,15 +207,13 @@ class RFMScorer:
     def cut_points(self, minor_unit: int | None = None) -> pd.DataFrame:
         """Per dimension: how many scores it really has and the cut points (in the feature's units:
         days, orders, money), as text; with `minor_unit`, M's money to that many decimals (950.45,
-        not 950.446), else six significant digits; and `cuts`, the same as a tuple of numbers (for a
-        report that shows M's in the run's currency: `segkit.report.tables.cut_points_table`)."""
+        not 950.446), else six significant digits. The cut points as numbers are `cuts_` (per dimension)."""
         def shown(dim: str, cut: float) -> str:
             return f"{cut:,.{minor_unit}f}" if dim == "m" and minor_unit is not None else f"{cut:,.6g}"
 
         return pd.DataFrame([
             {"dimension": dim.upper(), "feature": RFM_FEATURES[dim], "bins": self.n_bins_[dim],
-             "cut_points": ", ".join(shown(dim, c) for c in self.cuts_[dim]) or "—",
-             "cuts": tuple(float(c) for c in self.cuts_[dim])}
+             "cut_points": ", ".join(shown(dim, c) for c in self.cuts_[dim]) or "—"}
             for dim in RFM_FEATURES
         ])
 

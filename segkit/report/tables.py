@@ -684,11 +684,12 @@ def satisfaction_text(profile: pd.DataFrame, lang: str, case: bool = False):
     return say(f"{prefix}.no_surveys", lang)
 
 
-def cut_points_table(cut_points: pd.DataFrame, lang: str, currency=None) -> pd.DataFrame:
+def cut_points_table(cut_points: pd.DataFrame, lang: str, currency=None, cuts: dict | None = None) -> pd.DataFrame:
     """`RFMScorer.cut_points()` for the report: each dimension's feature by its label in `lang`
-    (recency_days: "Days since last purchase", "距上次购买天数"); with `currency` (params.currency),
-    M's cut points in it as every other amount of the report ("¥54.80, ¥121.11"), days and orders
-    as numbers of the language. Columns dimension, feature, bins, cut_points."""
+    (recency_days: "Days since last purchase", "距上次购买天数"); with `currency` (params.currency)
+    and `cuts` (the scorer's `cuts_`: the cut points as numbers, per dimension r, f, m), M's cut points
+    in the currency as every other amount of the report ("¥54.80, ¥121.11"), days and orders as
+    numbers of the language. Columns dimension, feature, bins, cut_points."""
     from segkit.report.numbers import money, significant
 
     def shown(dimension: str, cuts) -> str:
@@ -697,10 +698,11 @@ def cut_points_table(cut_points: pd.DataFrame, lang: str, currency=None) -> pd.D
         return ", ".join(significant(c, lang, 6) for c in cuts)
 
     frame = cut_points.assign(feature=[column_label(feature, lang) for feature in cut_points["feature"]])
-    if currency is not None and "cuts" in frame:
-        frame["cut_points"] = [shown(d, cuts) if len(cuts) else text for d, cuts, text in
-                               zip(frame["dimension"], frame["cuts"], frame["cut_points"])]
-    return frame.drop(columns="cuts", errors="ignore")
+    if currency is not None and cuts is not None:
+        numbers = [list(cuts.get(d.lower(), ())) for d in frame["dimension"]]
+        frame["cut_points"] = [shown(d, found) if found else text for d, found, text in
+                               zip(frame["dimension"], numbers, frame["cut_points"])]
+    return frame
 
 
 def rfm_dimension_notes(unusable: dict, segment_map, lang: str, class_note: bool = True):
