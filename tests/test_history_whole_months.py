@@ -132,3 +132,22 @@ def test_a_plain_report_and_a_backfill_write_a_month_that_ends_on_a_quiet_last_d
     assert done.returncode == 0, done.stderr
     assert "[2/2] 2025-12: kept: a report of shop wrote this month" in done.stderr
     assert months_in_history(tmp_path) == ["2025-11", "2025-12"]
+
+
+def test_06_and_08_say_before_the_changes_that_a_partial_month_reads_low(tmp_path):
+    """Data ending on the 14th of the month reported: the changes and alerts of 06 and 08 (a retention
+    alert fired on half a month) come after a caveat, in both languages; a whole month has none."""
+    from segkit.report.html import say_each
+    from segkit.report.tables import partial_month_caveat
+    from segkit.store import save_run_info
+
+    save_run_info(tmp_path, as_of=dt.date(2026, 1, 31), cleaning_notes=[])
+    assert partial_month_caveat(tmp_path) == []
+    note = {"key": "month_partly_covered", "month": "2026-01", "last": "2026-01-14", "as_of": "2026-01-31",
+            "days": 17, "usual_gap": 3}
+    save_run_info(tmp_path, cleaning_notes=[note])
+    caveat = partial_month_caveat(tmp_path)
+    english = say_each(caveat, "en").markup
+    assert "This month's data end on 2026-01-14, 17 days before its end (2026-01-31)" in english
+    assert "the alerts count only part of it" in english
+    assert "本月数据截至 2026-01-14，比月末（2026-01-31）早 17 天" in say_each(caveat, "zh").markup

@@ -414,6 +414,20 @@ def run_maps(data_dir: str | Path, params) -> tuple:
     return segments, classes
 
 
+def partial_month_caveat(data_dir: str | Path) -> list[tuple[str, dict]]:
+    """The caveat 06 and 08 put before this month's changes and alerts when the data end well before
+    the month does (01's `month_partly_covered` or `month_not_covered` note in run.json): its figures
+    cover part of it, and recency counts the days without data as days without purchases. [] for a
+    month the data cover. For `segkit.report.html.say_each`."""
+    from segkit.store import load_run_info
+
+    notes = load_run_info(data_dir).get("cleaning_notes") or []
+    note = next((n for n in notes if n.get("key") in ("month_partly_covered", "month_not_covered")), None)
+    if note is None:
+        return []
+    return [("monthly.partial_month", {"last": note["last"], "days": note["days"], "as_of": note["as_of"]})]
+
+
 def trends_from_stage(data_dir: str | Path, params, lang: str) -> tuple[pd.DataFrame | None, list[tuple[str, dict]]]:
     """The KPIs of this month against last month (`kpi_change_table`) and the alerts paragraph, from
     the stages 06_migration saved; (None, []) for a run without them (a customer-level source)."""
