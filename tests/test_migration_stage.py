@@ -125,10 +125,16 @@ def test_last_month_classified_with_other_standards_is_recomputed_and_the_page_s
     sentence = segkit.t(key, "en", **values)
     assert "with other standards (rfm.bins: 4 → 5)" in sentence and "recomputed" in sentence
     assert "rfm.bins: 4 → 5" in segkit.t(key, "zh", **values)
+    # the index's sentence over last month counted again names the changed standards, not late rows alone
+    from segkit.report.tables import restated_from_stage
+
+    said, shown = restated_from_stage(data, params, "en")
+    assert said == [("trend.restated_standards", {"changes": "rfm.bins"})] and shown is not None
     # the same standards: last month's classes are the history's
     write_month(history, params.run_name, dt.date(2024, 11, 30), last, {"customers": 1.0}, standards=standards)
     migration = migration_stage(params, data)
     assert migration.source == "history" and migration.standards_changed == []
+    assert restated_from_stage(data, params, "en")[0] == [("trend.restated", {})]
     assert migration.counts["segment"].loc["lost"].sum() == len(last)
 
 

@@ -90,7 +90,7 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                         restated_figures,
                                         standards_changed)
     from segkit.monthly.shared import month_start_classes_file, monthly_kpis_stage
-    from segkit.store import load_run_info, load_stage, save_stage
+    from segkit.store import load_run_info, load_stage, save_run_info, save_stage
 
     info = load_run_info(data_dir)
     segment_map = load_segment_map(info.get("segment_map_used") or params.rfm.segment_map, custom=params.rfm.custom_maps)
@@ -184,6 +184,8 @@ def migration_stage(params, data_dir: str | Path, history_file: str | Path | Non
                                                top=params.case_study.top_share, shares=not changed)
         codes = {"segment": list(segment_map.codes), "rfm_class": list(class_map.codes)}
         result.alerts = check_alerts(_rules(params, codes), result.changes, result.counts, codes)
+    # the index's sentence over last month counted again names these, not late rows alone
+    save_run_info(data_dir, standards_changed=[name for name, _, _ in changed])
     save_stage(data_dir,
                transitions=_long(result.counts),
                moved_to_at_risk=result.slipped,

@@ -504,10 +504,15 @@ def restated_from_stage(data_dir: str | Path, params, lang: str) -> tuple[list[t
     restated = load_stage(data_dir, "kpi_restated", optional=True)
     if restated is None or restated.empty:
         return [], None
+    from segkit.store import load_run_info
+
     segments, _ = run_maps(data_dir, params)
     shown = restated_table(restated, lang, params.case_study.top_share, params.currency, dict(segments.labels(lang)))
     if shown is None:
         return [], None
+    changed = load_run_info(data_dir).get("standards_changed") or []  # by 06_migration: other params than last month's
+    if changed:
+        return [("trend.restated_standards", {"changes": ", ".join(changed)})], shown
     return [("trend.restated", {})], shown
 
 
