@@ -1797,9 +1797,18 @@ def _place(error: dict) -> tuple:
     return tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
 
 
+def _key_path(loc: tuple) -> str:
+    """A params key path as the messages write it: list items by their number in brackets, as the
+    alert checks say them ("alerts[2].kind", not "alerts.2.kind"); "(top level)" for none."""
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else ("." if key else "") + cut(part, 40)
+    return key or "(top level)"
+
+
 def _explain(error: dict, raw: dict) -> str:
     loc = _place(error)
-    key = ".".join(cut(p, 40) for p in loc) or "(top level)"
+    key = _key_path(loc)
     kind = error["type"]
     given = error.get("input")
     if loc[:2] == ("source", "database"):  # may hold a connection string or a password: never echo it
@@ -1815,7 +1824,7 @@ def _explain(error: dict, raw: dict) -> str:
         parent = _model_at(loc[:-1])
         allowed = sorted(parent.model_fields) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean '{'.'.join(cut(p, 40) for p in loc[:-1] + (close[0],))}'?" if close else ""
+        hint = f"; did you mean '{_key_path(loc[:-1] + (close[0],))}'?" if close else ""
         if loc[:2] == ("source", "database") and str(loc[-1]).lower() in ("query", "sql"):
             hint = ("; segkit reads a table or a view: create a view of the query in the database (CREATE VIEW "
                     "shop.lines AS SELECT ...) and name it in source.database.table")

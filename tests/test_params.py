@@ -159,7 +159,7 @@ def test_a_password_is_never_echoed_nor_hidden_in_the_query(tmp_path):
 
 def test_did_you_mean_inside_list_items_and_mappings(tmp_path):
     text = "tags:\n  - {name: x, en: X, zh: 叉, whn: 'orders > 1'}\n"
-    with pytest.raises(ParamsError, match=r"unknown key 'tags.0.whn'; did you mean 'tags.0.when'\? \(allowed here: en, name, when, zh\)"):
+    with pytest.raises(ParamsError, match=r"unknown key 'tags\[0\].whn'; did you mean 'tags\[0\].when'\? \(allowed here: en, name, when, zh\)"):
         load_params(write(tmp_path, text))
     with pytest.raises(ParamsError, match=r"did you mean 'strategies.champions.en'"):
         load_params(write(tmp_path, "strategies:\n  champions: {eng: VIP}\n"))
@@ -499,7 +499,7 @@ def test_a_long_list_of_tags_is_refused_with_the_count_not_the_list(tmp_path):
     ("evaluate: {random_state: 4294967296}\n", r"evaluate.random_state must be an integer from 0 to 4294967295"),
     ("source: {demo: {seed: -5}}\n", r"source.demo.seed must be an integer from 0 to 4294967295"),
     ("rfm: {method: fixed, cuts: {recency_days: [.nan, .nan], orders: [1, 2], revenue: [1, 2]}}\n",
-     r"rfm.cuts.recency_days.0: input should be a finite number, got nan"),
+     r"rfm.cuts.recency_days\[0\]: input should be a finite number, got nan"),
     ("satisfaction: {very_satisfied: .inf}\n", r"satisfaction.very_satisfied: input should be a finite number"),
     ("ranking: {weights: {amount: .inf}}\n", r"ranking.weights.amount: input should be a finite number"),
 ])

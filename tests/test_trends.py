@@ -144,3 +144,17 @@ def test_an_alert_naming_no_figure_or_class_is_refused_with_the_params(rule, mes
             {"kind": "change", "kpi": "share_at_risk", "above": 0.05},
             {"kind": "moved", "map": "rfm_class", "from": ["important_value"], "to": ["general_winback"], "above": 0.1}]
     assert len(validate_params({"alerts": good}).alerts) == 3
+
+
+def test_a_list_item_is_named_alike_by_every_params_message(tmp_path):
+    """"alerts.2.kind" beside "alerts[3].kpi": an item of a list is written one way, by its number in brackets."""
+    import yaml
+
+    import segkit
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"run_name": "x", "source": {"kind": "demo"},
+                                    "alerts": [{"kind": "level", "kpi": "revenue", "below": 1}, {"kind": "nope"}]}))
+    with pytest.raises(ParamsError) as refused:
+        segkit.load_params(path)
+    assert "alerts[1].kind must be one of" in str(refused.value) and "alerts.1" not in str(refused.value)
