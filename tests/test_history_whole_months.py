@@ -151,3 +151,17 @@ def test_06_and_08_say_before_the_changes_that_a_partial_month_reads_low(tmp_pat
     assert "This month's data end on 2026-01-14, 17 days before its end (2026-01-31)" in english
     assert "the alerts count only part of it" in english
     assert "本月数据截至 2026-01-14，比月末（2026-01-31）早 17 天" in say_each(caveat, "zh").markup
+
+
+def test_a_month_refused_again_says_its_report_covered_part_of_it(tmp_path):
+    from segkit.report.runner import _partly
+    from segkit.store import save_run_info
+
+    folder = tmp_path / "shop-2026-01"
+    save_run_info(folder / "data", as_of=dt.date(2026, 1, 31), cleaning_notes=[])
+    assert _partly(folder) == ""
+    save_run_info(folder / "data", cleaning_notes=[{"key": "month_partly_covered", "last": "2026-01-14", "days": 17,
+                                                    "as_of": "2026-01-31", "month": "2026-01", "usual_gap": 3}])
+    assert _partly(folder) == (", whose data ended on 2026-01-14, 17 days before the month's end (part of the month, "
+                               "not in the history)")
+    assert _partly(tmp_path / "none") == ""

@@ -136,6 +136,9 @@ LINES = [
     "delete it, or write it in a double-quoted string as \\x..",
     "error: reports/demo already holds a good report of demo (made 2026-12-02 19:29); add --force to replace it "
     "(and its month in the history), or give another run_name or --month",
+    "error: reports/shop-2026-01 already holds a good report of shop-2026-01 (made 2026-12-04 23:41), whose data ended "
+    "on 2026-01-14, 17 days before the month's end (part of the month, not in the history); add --force to replace it "
+    "(and its month in the history), or give another run_name or --month",
     'error: notebook 01_cleaning failed in cell 5 (DataError: /tmp/x/bad.csv: column "customer_id" (for '
     'customer_id) is not there (columns there: a, b); fix source.transactions.columns.); the executed notebook '
     "is at /tmp/x/demo.failed/executed/01_cleaning.ipynb",

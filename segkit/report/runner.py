@@ -127,8 +127,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
         with run_lock(reports_dir, name):
             remove_leftovers(reports_dir, holding=name)
             if final.exists() and not force:
-                raise ReportError(f"{final} already holds a good report of {name}{_made_when(final)}; add --force to "
-                                  "replace it (and its month in the history), or give another run_name or --month")
+                raise ReportError(f"{final} already holds a good report of {name}{_made_when(final)}{_partly(final)}; "
+                                  "add --force to replace it (and its month in the history), or give another "
+                                  "run_name or --month")
             work = new_folder(reports_dir, prefix=f".{name}{TMP_MARK}")
             doing = "starting"
             stack = ExitStack()  # the PDF's process, stopped whatever happens
@@ -354,6 +355,18 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
         return month.strip()
     year, number = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return f"{year:04d}-{number:02d}"
+
+
+def _partly(folder: Path) -> str:
+    """", whose data ended on 2026-01-14, 17 days before the month's end (not in the history)" for a
+    report of a month its data reached only in part (its run.json's cleaning note), else ""."""
+    try:
+        notes = json.loads((folder / "data" / "run.json").read_text(encoding="utf-8")).get("cleaning_notes") or []
+        note = next(n for n in notes if n.get("key") in ("month_partly_covered", "month_not_covered"))
+        return (f", whose data ended on {note['last']}, {int(note['days'])} days before the month's end "
+                "(part of the month, not in the history)")
+    except (OSError, ValueError, KeyError, TypeError, StopIteration, AttributeError):
+        return ""
 
 
 def _made_when(folder: Path) -> str:
