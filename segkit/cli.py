@@ -213,7 +213,9 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
 @app.command()
 def backfill(params: ParamsOption,
              first: Annotated[str, typer.Option("--from", help="The first month to write (YYYY-MM).")],
-             last: Annotated[str, typer.Option("--to", help="The last month to write (YYYY-MM).")],
+             last: Annotated[Optional[str], typer.Option(
+                 "--to", help="The last month to write (YYYY-MM, or `last`; default: the month that ended most "
+                              "recently).")] = None,
              set_: SetOption = None,
              reports_dir: Annotated[Path, typer.Option("--out", help="Folder that holds the runs and the history.")] = Path("reports"),
              force: Annotated[bool, typer.Option("--force", help="Also replace months that a whole report wrote "
@@ -231,6 +233,10 @@ def backfill(params: ParamsOption,
         from segkit.monthly.backfill import backfill as run_backfill
         from segkit.monthly.history import history_path
 
+        from segkit.report.runner import resolve_month
+
+        if last is None or last.strip().lower() == "last":  # months the data do not reach are skipped, and said
+            last = resolve_month("last")
         months = run_backfill(params, first, last, reports_dir, overrides=set_ or [], force=force,
                               progress=_say)
     total = sum(month.seconds for month in months)

@@ -69,6 +69,11 @@ def test_the_command_line_says_each_month_and_refuses_what_it_cannot_do(year, tm
     assert done.stdout.strip() == str(history_path(tmp_path / "reports"))
     backwards = run_segkit("backfill", "--params", str(params_path), "--from", "2024-12", "--to", "2024-01")
     assert backwards.returncode == 2 and "is after --to" in backwards.stderr and "Traceback" not in backwards.stderr
+    # without --to: up to the month that ended most recently; the months after the data are skipped, and said
+    open_ended = run_segkit("backfill", "--params", str(params_path), "--from", "2024-12", "--out", str(tmp_path / "r2"))
+    assert open_ended.returncode == 0, open_ended.stderr
+    assert "[1/" in open_ended.stderr and "done: 1 month written in" in open_ended.stderr
+    assert "skipped: the data end on 2024-12-31, before this month" in open_ended.stderr
 
 
 def test_the_rows_are_read_once_for_every_month(year, tmp_path, monkeypatch):
