@@ -128,6 +128,26 @@ def test_missing_values_are_set_aside_with_their_reason_and_optional_fields_fill
     assert unfilled.clean["category"].isna().sum() == 1 and not fixes(unfilled)
 
 
+def test_order_lines_repeated_on_a_few_days_only_are_said_as_two_extracts_that_overlap():
+    """November's file with a December extract appended that starts on 25 November, written its own way:
+    the repeated lines all fall on the shared days, and the note says so instead of advising to keep them."""
+    november = [(f"C{i % 40}", f"O{i}", f"2023-11-{1 + i % 30:02d}", "10.00", "books") for i in range(300)]
+    shared = [row for row in november if row[2] >= "2023-11-25"]
+    again = [(c + " ", o, d.replace("-", "/"), "¥" + a, k) for c, o, d, a, k in shared]  # the other extract's writing
+    december = [(f"C{i % 40}", f"D{i}", f"2023-12-{1 + i % 30:02d}", "12.00", "toys") for i in range(200)]
+    result = clean(text(november + again + december, columns=("customer_id", "order_id", "ordered_at", "amount",
+                                                                 "category")))
+    notes = [n for n in result.notes if n["key"].startswith("duplicate_order_lines")]
+    assert notes == [{"key": "duplicate_order_lines_overlap", "rows": len(shared), "first": "2023-11-25",
+                      "last": "2023-11-30"}]
+    from segkit.i18n import note_message
+    from segkit.report.html import say_each
+
+    said = say_each([note_message(notes[0])], "en").markup
+    assert "all of them fall between 2023-11-25 and 2023-11-30" in said and "count those days twice" in said
+    assert "全部落在 2023-11-25 至 2023-11-30 之间" in say_each([note_message(notes[0])], "zh").markup
+
+
 def test_exact_duplicates_and_order_lines_exported_twice():
     raw = text([
         ("C1", "O1", "2024-01-05", "12.50", "books"),

@@ -492,7 +492,9 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         result = replace(result, notes=tuple(notes))
     repeated = _rows_set_aside(ledger, "duplicate_order_line")
     if repeated:  # the same in every order-line column, other in one the map leaves out: maybe a genuine line
-        notes.append({"key": "duplicate_order_lines", "rows": repeated})
+        span = _repeats_span(judged, clean) if repeated >= OVERLAP_MIN_ROWS else None
+        notes.append({"key": "duplicate_order_lines", "rows": repeated} if span is None else
+                     {"key": "duplicate_order_lines_overlap", "rows": repeated, "first": span[0], "last": span[1]})
         result = replace(result, notes=tuple(notes))
     if period_start is not None:
         try:
@@ -567,6 +569,32 @@ def _data_start(judged: ibis.Table, as_of: dt.date) -> dt.date | None:
 def _start_words(first: dt.date, as_of: dt.date) -> str:
     return (f"; the data start on {first.isoformat()}, after the as-of date {as_of.isoformat()}: give a month (or "
             "as_of) on or after it")
+
+
+# Repeated order lines (duplicate_order_line) that all fall within OVERLAP_MAX_DAYS of each other, at
+# least OVERLAP_MIN_ROWS of them, in data that span more than twice as long: the days two extracts
+# share (a December file that starts on 25 November, appended to November's), said as such, for the
+# note's other advice (keep them) would count those days twice.
+OVERLAP_MIN_ROWS, OVERLAP_MAX_DAYS = 20, 14
+
+
+def _repeats_span(judged: ibis.Table, clean: ibis.Table) -> tuple[str, str] | None:
+    """(first, last) date (ISO) of the rows set aside as duplicate_order_line when they fall within
+    OVERLAP_MAX_DAYS of each other in data that span more than twice as long; else None."""
+    try:
+        found = judged.filter(judged.reason == "duplicate_order_line").aggregate(
+            first=judged.ordered_at.min(), last=judged.ordered_at.max()).to_pyarrow()
+        span = clean.aggregate(first=clean.ordered_at.min(), last=clean.ordered_at.max()).to_pyarrow()
+        first, last = found["first"][0].as_py(), found["last"][0].as_py()
+        data_first, data_last = span["first"][0].as_py(), span["last"][0].as_py()
+    except Exception:  # an ordered_at the engine could not read as a timestamp: no span to say
+        return None
+    if None in (first, last, data_first, data_last) or not hasattr(first, "date"):
+        return None
+    days = (last.date() - first.date()).days
+    if days > OVERLAP_MAX_DAYS or (data_last.date() - data_first.date()).days <= 2 * OVERLAP_MAX_DAYS:
+        return None
+    return first.date().isoformat(), last.date().isoformat()
 
 
 def _data_end(clean: ibis.Table, ledger: pd.DataFrame) -> dt.date | None:
