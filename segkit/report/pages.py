@@ -80,7 +80,7 @@ tr { break-inside: avoid; }
 /* A chart and its "how to read" line (one cell: export_html puts them together) stay on one page; the
    chart is a little lower there, so that the pair fits where the chart alone would. */
 .jp-Cell:has(img):has(p.segkit-reading) { break-inside: avoid; }
-.jp-Cell:has(p.segkit-reading) img { max-height: 92mm; }
+.jp-Cell:has(p.segkit-reading) img { max-height: 85mm; }
 /* Charts fit the page: at most its width, and low enough to share a page with text. */
 img { max-width: 100%; max-height: 105mm; width: auto; height: auto; break-inside: avoid; }
 table.segkit-table { max-width: 100%; }
