@@ -434,6 +434,48 @@ def test_the_page_says_when_every_expected_spend_is_the_average():
     assert spread.spend.own_weight_ > 0.5 and "value.spend_pooled" not in dict(spread.fit_messages("en"))
 
 
+def _heavy_tailed_summary(seed: int, q: float, n: int = 3000, once: int = 2000) -> pd.DataFrame:
+    """`n` repeat buyers whose purchases are Gamma(4, nu), nu ~ Gamma(q, 20) across them (q near 1: a few
+    customers spend far more than the rest), and `once` customers without a repeat purchase."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.integers(1, 8, n), np.zeros(once, dtype=int)])
+    nu = rng.gamma(q, 1 / 20, n)
+    m = np.concatenate([[rng.gamma(4.0, 1 / v, k).mean() for v, k in zip(nu, x[:n])], np.zeros(once)])
+    t_x = np.where(x > 0, rng.uniform(5, 50, n + once), 0.0)
+    return pd.DataFrame({"customer_id": np.arange(n + once).astype(str), "x": x, "t_x": t_x,
+                         "T": t_x + rng.uniform(1, 20, n + once), "mean_repeat_spend": m})
+
+
+def test_the_page_says_when_customers_without_repeats_get_a_mean_pulled_up_by_large_spenders():
+    """Gamma-Gamma gives a customer without a repeat purchase the population's mean spend p gamma / (q - 1);
+    with q near 1 a few large spenders pull it far above the typical repeat buyer's (a trial's New Customers:
+    $508 beside their $44 first orders, a predicted CLV 15 times what they had spent, unexplained). The page
+    says so, with the figures, in both languages; with a thin tail (q = 8), not."""
+    from segkit.models.customer_value import HEAVY_TAIL_RATIO
+    from segkit.params import Currency
+    from segkit.report.html import say_each
+
+    summary = _heavy_tailed_summary(5, q=1.4)
+    models = fit_value_models(summary, compare=False)
+    gg = models.spend
+    P = gg.params_
+    mean = P["p"] * P["gamma"] / (P["q"] - 1)
+    median = float(summary.loc[summary["x"] > 0, "mean_repeat_spend"].median())
+    assert gg.repeat_spend_median_ == pytest.approx(median)
+    assert mean >= HEAVY_TAIL_RATIO * median  # the data are what the message is about
+    said = dict(models.fit_messages("en"))["value.spend_heavy_tail"]
+    assert said["count"] == 2000 and said["value"] == pytest.approx(mean) and said["ratio"] == pytest.approx(mean / median)
+    # the customers without repeats do get that mean as their expected spend
+    once = summary[summary["x"] == 0]
+    assert np.allclose(gg.expected_spend(once), mean)
+    currency = Currency(code="USD", symbol="$")
+    text = say_each([("value.spend_heavy_tail", said)], "en", currency).markup
+    assert f"${mean:,.2f}" in text and f"${median:,.2f}" in text and "2,000 customers" in text
+    assert "2,000 位客户" in say_each([("value.spend_heavy_tail", said)], "zh", currency).markup
+    thin = fit_value_models(_heavy_tailed_summary(6, q=8.0), compare=False)
+    assert "value.spend_heavy_tail" not in dict(thin.fit_messages("en"))
+
+
 def test_the_page_says_that_bgnbd_counts_every_one_time_buyer_alive(sample):
     """CDNOW's 1/10 sample, calibration to 1997-09-30: its one-time buyers. BG/NBD gives each of them P(alive)
     = 1 (it lets customers drop out only after a repeat purchase), which made a "Lost" segment read

@@ -1955,7 +1955,8 @@ class GammaGammaModel:
 
     `fit(summary)` uses the customers with x >= 1 (the others carry no spend information and are
     left out; their number is `customers_left_out_`) and learns `params_` (p, q, gamma), `loglik_`,
-    `se_`, `covariance_`, `n_customers_`, and `own_weight_`, the largest weight a customer's own mean
+    `se_`, `covariance_`, `n_customers_`, `repeat_spend_median_` (the median of the repeat buyers'
+    mean_repeat_spend, money units), and `own_weight_`, the largest weight a customer's own mean
     spend gets in their expected spend (p x / (p x + q - 1) at the largest x): near zero when the fit
     finds no spread of spend between customers beyond chance (q far above p x), and every expected
     spend is then close to the population mean. Raises DataError when a repeat buyer's mean spend is zero,
@@ -2029,6 +2030,7 @@ class GammaGammaModel:
         self.n_customers_ = int(n)
         self.customers_left_out_ = int((~keep).sum())
         self.frequency_spend_corr_ = float(np.corrcoef(x, m)[0, 1]) if np.ptp(x) > 0 and np.ptp(m) > 0 else 0.0
+        self.repeat_spend_median_ = float(np.median(m))  # the typical repeat buyer's mean spend, money units
         # the most that any customer's own mean counts in their expected spend: p x / (p x + q - 1) at the
         # largest x; near 0 when q is far above p x (no spread of spend between customers beyond chance)
         p, q = self.params_["p"], self.params_["q"]

@@ -90,6 +90,10 @@ def caveat_messages(caveats, lang: str) -> list[tuple[str, dict]]:
 # Below this weight of a customer's own mean spend (GammaGammaModel.own_weight_), every expected
 # spend is within about 1% of the population mean, and the page says so.
 POOLED_WEIGHT = 0.01
+# The population's mean spend per purchase, given to every customer without a repeat purchase, at this many
+# times the typical repeat buyer's (the median mean_repeat_spend) or more: the page says so (a few large
+# spenders and q near 1 pull that mean up; a trial's one-time buyers got $508 beside a $44 first order)
+HEAVY_TAIL_RATIO = 2.0
 
 
 @dataclass
@@ -164,12 +168,21 @@ class ValueModels:
             P = spend.params_
             pooled = [("value.spend_pooled", {"q": P["q"], "weight": spend.own_weight_,
                                               "value": P["p"] * P["gamma"] / (P["q"] - 1)})]
+        heavy = []
+        if spend is not None and "Gamma-Gamma" not in self.unconverged and not pooled and spend.params_["q"] > 1:
+            P = spend.params_
+            mean = P["p"] * P["gamma"] / (P["q"] - 1)
+            median = getattr(spend, "repeat_spend_median_", float("nan"))
+            without = self.one_time_buyers + self.spend_left_out
+            if without and median > 0 and mean >= HEAVY_TAIL_RATIO * median:
+                heavy = [("value.spend_heavy_tail", {"count": without, "value": mean, "m": median,
+                                                     "ratio": mean / median, "q": P["q"]})]
         # BG/NBD's dropout comes only after a repeat purchase: a one-time buyer is alive whatever their
         # recency (Fader, Hardie & Lee 2005); P(alive) says nothing of them, and the page must say so
         once = [("value.bgnbd_one_time", {"count": self.one_time_buyers,
                                           "share": self.one_time_buyers / self.customers})] \
             if self.predicting_key == "bgnbd" and self.one_time_buyers and self.customers else []
-        return (caveat_messages(self.caveats, lang) + limits + left_out + pooled + once
+        return (caveat_messages(self.caveats, lang) + limits + left_out + pooled + heavy + once
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
     def parameters(self) -> dict:
