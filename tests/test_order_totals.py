@@ -1,0 +1,54 @@
+"""The order's total mapped as each line's amount (segkit.intake.order_totals): said, never changed."""
+
+import datetime as dt
+
+import numpy as np
+
+from ledger_check import clean_checked, text
+from segkit.i18n import note_message
+from segkit.intake.order_totals import MIN_ORDERS, repeated_order_total_note
+from segkit.params import Currency
+from segkit.report.html import say_each
+
+AS_OF = dt.date(2024, 12, 31)
+COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "product")
+
+
+def _orders(n: int, total_on_each_line: bool, seed: int = 0) -> list[tuple]:
+    """`n` orders of 2-4 lines of different products, each line its own price, or the order's total on each."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for order in range(n):
+        prices = rng.choice([12.5, 19.9, 30.0, 45.0, 8.0, 99.0], size=rng.integers(2, 5), replace=False)
+        total = float(prices.sum())
+        for number, price in enumerate(prices):
+            rows.append((f"C{order % 17}", f"O{order}", f"2024-{1 + order % 12:02d}-{1 + order % 28:02d}",
+                         f"{total if total_on_each_line else price:.2f}", f"P{number}"))
+    return rows
+
+
+def test_an_order_total_on_every_line_is_said_with_an_example_and_what_to_map():
+    """A WooCommerce export with "Order Total" mapped as amount (a trial: revenue 2.5 times the truth, unsaid):
+    every order of several products has one amount on each line, and the note names an order, its lines and
+    amount, and the mapping to change, in both languages; the rows stay as they are."""
+    rows = _orders(60, total_on_each_line=True)
+    result = clean_checked(text(rows, COLUMNS), AS_OF)
+    note = repeated_order_total_note(result.table)
+    assert note is not None and note["orders"] == note["of"] == 60
+    lines = [r for r in rows if r[1] == note["order"]]
+    assert note["lines"] == len(lines) and note["value"] == float(lines[0][3])
+    assert len(result.clean) == len(rows)  # said, not set aside
+    said = say_each([note_message(note)], "en", Currency(code="USD", symbol="$")).markup
+    assert f"In 60 of the 60 orders" in said and f"order {note['order']}: {note['lines']} lines of ${note['value']:,.2f} each" in said
+    assert "unit_price" in said
+    assert "整单金额" in say_each([note_message(note)], "zh", Currency(code="USD", symbol="$")).markup
+
+
+def test_line_amounts_that_differ_or_too_few_orders_are_not_said():
+    """Real line prices (two products at one price now and then) and a handful of orders make no note; nor
+    does a file without a product or category column, where nothing tells a line's item apart."""
+    assert repeated_order_total_note(clean_checked(text(_orders(80, total_on_each_line=False), COLUMNS), AS_OF).table) is None
+    few = _orders(MIN_ORDERS - 1, total_on_each_line=True)
+    assert repeated_order_total_note(clean_checked(text(few, COLUMNS), AS_OF).table) is None
+    without = [row[:4] for row in _orders(60, total_on_each_line=True)]
+    assert repeated_order_total_note(clean_checked(text(without), AS_OF).table) is None
