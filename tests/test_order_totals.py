@@ -52,3 +52,14 @@ def test_line_amounts_that_differ_or_too_few_orders_are_not_said():
     assert repeated_order_total_note(clean_checked(text(few, COLUMNS), AS_OF).table) is None
     without = [row[:4] for row in _orders(60, total_on_each_line=True)]
     assert repeated_order_total_note(clean_checked(text(without), AS_OF).table) is None
+
+
+def test_a_long_table_is_judged_on_its_first_lines_and_says_so():
+    """Only the lines up to `lines_read` are looked at (a 10M-line table costs what 500,000 lines do); the
+    note then says "within the first ... lines", and too few orders among them make no note."""
+    rows = _orders(60, total_on_each_line=True)
+    table = clean_checked(text(rows, COLUMNS), AS_OF).table
+    note = repeated_order_total_note(table, lines_read=100)
+    assert note["key"] == "amount_repeats_order_total_first" and note["read"] == 100 and note["of"] < 60
+    assert "within the first 100 lines" in say_each([note_message(note)], "en").markup
+    assert repeated_order_total_note(table, lines_read=30) is None  # about ten orders: fewer than MIN_ORDERS
