@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from segkit.cli import app
@@ -280,3 +282,19 @@ def test_help_speaks_chinese_on_a_chinese_terminal_or_for_a_chinese_params_file(
     shown = run_segkit("report", "--params", str(ROOT / "params" / "demo-zh.yaml"), "--help", env=english_terminal)
     assert "用法：segkit report" in shown.stdout and "同时生成 report.pdf。" in shown.stdout
     assert "Usage:" in run_segkit("report", "--help", env=english_terminal).stdout
+
+
+@pytest.mark.parametrize("args, said, command", [
+    (["reprot", "--params", "x.yaml"], "error: No such command 'reprot'. Did you mean 'report', 'export'?", "segkit"),
+    (["report"], "error: Missing option '--params' / '-p'.", "segkit report"),
+    (["export"], "error: Missing argument 'RUN_FOLDER'.", "segkit export"),
+    (["export", "reports/x", "--bogus"], "error: No such option: --bogus", "segkit export"),
+    (["backfill", "-p", "x.yaml", "--from", "2025-01", "--from", "2025-02"],
+     "error: option '--from' is given 2 times (2025-01, 2025-02) and takes one value; give it once", "segkit backfill"),
+])
+def test_a_mistake_in_the_command_is_one_line_with_its_help(args, said, command):
+    """The README promises one line `error: ...` for every failure: Typer's usage errors were boxed panels."""
+    done = run_segkit(*args, env={"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"{said} (see `{command} --help`)", done.stderr
+    assert done.stdout == ""
