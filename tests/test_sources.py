@@ -175,7 +175,8 @@ def test_file_without_header_says_so(tmp_path):
 
 
 def test_missing_and_empty_files_say_what_to_do(tmp_path):
-    with pytest.raises(DataError, match=r"no such file \(check source.transactions.path"):
+    with pytest.raises(DataError, match=r"no such file; check source.transactions.path in the params file \(a "
+                                        r"relative path is read from the params file's folder\)"):
         read_file(FileTable(path=str(tmp_path / "gone.csv")))
     empty = tmp_path / "empty.csv"
     for content in (b"", b"\xef\xbb\xbf", b"\n\n"):
@@ -233,6 +234,33 @@ def test_relative_paths_are_read_from_the_params_folder(tmp_path, monkeypatch):
     assert as_frame(load_source(source, params_path=tmp_path / "shop.yaml").transactions)["amount"].astype(float).tolist() == [3]
     with pytest.raises(DataError, match="no such file"):
         load_source(source)
+
+
+def test_a_missing_file_is_shown_absolute_and_normalised_with_a_close_name(tmp_path, monkeypatch):
+    """Trial 42: `files/files/woo_orders.csv: no such file` (the path written relative to the params
+    file's folder, files/, as if from the project's): the path absolute, `..` steps folded, the same in
+    `segkit check` (a relative params path) and a report (an absolute one), and the close name offered
+    from the nearest folder that is there."""
+    from segkit.intake.sources import check_source
+
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "woo_orders.csv").write_text("customer_id,ordered_at,amount\nC1,2024-01-05,3\n")
+    monkeypatch.chdir(tmp_path)
+    said = []
+    for params_path in ("files/../files/shop.yaml", tmp_path / "files" / "shop.yaml"):
+        for check in (lambda: check_source(file_source("files/woo_orders.csv"), params_path),
+                      lambda: load_source(file_source("files/woo_orders.csv"), params_path=params_path)):
+            with pytest.raises(DataError) as error:
+                check()
+            said.append(str(error.value))
+    assert said == [said[0]] * 4, said
+    assert said[0] == (f"{tmp_path / 'files' / 'files' / 'woo_orders.csv'}: no such file (did you mean woo_orders.csv "
+                       f"in {tmp_path / 'files'}?); check source.transactions.path in the params file (a relative "
+                       "path is read from the params file's folder)")
+    with pytest.raises(DataError, match=r"/files/woo_order\.csv: no such file \(did you mean woo_orders\.csv in "):
+        read_file(FileTable(path="files/../files/woo_order.csv"))
+    with pytest.raises(DataError, match=r"/files/payments\.csv: no such file; check"):  # no close name: none offered
+        read_file(FileTable(path="files/payments.csv"))
 
 
 def test_rows_keep_their_file_line_after_a_value_with_a_line_break(tmp_path):

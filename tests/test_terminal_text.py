@@ -114,6 +114,10 @@ LINES = [
     "error: interrupted",
     "error: unexpected RuntimeError: boom; run again as `segkit --debug ...` and report the traceback",
     "error: /tmp/x/orders.csv: no such file (check source.transactions.path in the params file)",
+    "error: /tmp/x/files/orders.csv: no such file (did you mean woo_orders.csv in /tmp/x?); check "
+    "source.transactions.path in the params file (a relative path is read from the params file's folder)",
+    "error: /tmp/x/orders.csv: no such file; check source.transactions.path in the params file (a relative path is "
+    "read from the params file's folder)",
     "error: /tmp/x/none.yaml: no such params file (look in params/ for the shipped ones)",
     "error: /tmp/x: is a folder, not a file; set source.transactions.path to the file itself",
     "error: /tmp/x: is a folder, not a params file; give the .yaml file (YAML files there: a.yaml, b.yml)",
@@ -260,7 +264,8 @@ def test_the_commands_speak_the_params_language(tmp_path):
         "path": str(tmp_path / "missing.csv")}})
     done = run_segkit("check", "--params", str(params))
     assert done.returncode != 0
-    assert f"错误：{tmp_path / 'missing.csv'}：文件不存在（请检查参数文件中的 source.transactions.path）" in done.stderr
+    assert (f"错误：{tmp_path / 'missing.csv'}：文件不存在；请检查参数文件中的 source.transactions.path（相对路径从"
+            "参数文件所在的文件夹算起）") in done.stderr
     english = run_segkit("check", "--params", str(params), "--set", "lang=en")
     assert "error: " in english.stderr and "no such file" in english.stderr
     bad = write_params(tmp_path, "bad", lang="zh", rfm={"bins": 55})

@@ -599,6 +599,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     (`segkit.intake.cleaning.check_rule_columns`: returns marked by status need the status column).
     A campaigns file (`source.campaigns`, any source kind): its header against its column map.
     Raises the run's DataError (ParamsError for the password), with the run's message."""
+    # the params file's folder as a report reads it (`run_report` resolves the params path): the same paths in
+    # the messages of `segkit check` and of `segkit report`
+    params_path = Path(params_path).resolve() if params_path is not None else None
     _check_campaigns(source, params_path)
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
@@ -789,13 +792,44 @@ def _check_campaigns(source: Source, params_path: str | Path | None = None) -> N
 
 
 def _existing_file(spec: FileTable, key: str) -> Path:
-    """The file's path, or the DataError for a folder or a path with nothing there."""
+    """The file's path, or the DataError for a folder or a path with nothing there: the path absolute
+    and normalised (`shown_path`), with a file of a close name in its folder (or in the nearest folder
+    above it that exists: `files/files/x.csv` for `files/x.csv`)."""
     path = Path(spec.path)
     if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
+        raise DataError(f"{shown_path(path)}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
-        raise DataError(f"{path}: no such file (check {key}.path in the params file)")
+        near = _near_file(path)
+        hint = f" (did you mean {near[1]} in {near[0]}?)" if near else ""
+        raise DataError(f"{shown_path(path)}: no such file{hint}; check {key}.path in the params file (a relative "
+                        "path is read from the params file's folder)")
     return path
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as a message shows it: absolute and normalised (`files/../files/x.csv` -> `/…/files/x.csv`),
+    the same whether the params file was named by a relative path (`segkit check`) or an absolute one
+    (a report's notebooks). For display only: a `..` after a symbolic link is opened as given (`beside`)."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+# a folder with more entries than this is not searched for a close name (a message must come at once)
+_NEAR_FILES_LOOKED_AT = 2_000
+
+
+def _near_file(path: Path) -> tuple[str, str] | None:
+    """(folder, name) of the file whose name is closest to `path`'s (difflib) in its folder, or, when
+    that folder is not there, in the nearest folder above it that is; None when no name is close."""
+    folder = Path(shown_path(path)).parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in itertools.islice(entries, _NEAR_FILES_LOOKED_AT) if entry.is_file()]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    return (str(folder), close[0]) if close else None
 
 
 def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
