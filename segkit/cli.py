@@ -237,6 +237,12 @@ def backfill(params: ParamsOption,
 
         if last is None or last.strip().lower() == "last":  # months the data do not reach are skipped, and said
             last = resolve_month("last")
+            if re.fullmatch(r"\d{4}-\d{2}", first.strip()) and first.strip() > last:
+                # the user gave no --to month: say which one it was
+                from segkit.errors import ParamsError
+
+                raise ParamsError(f"--from {first.strip()} is after --to, which is the last month that ended "
+                                  f"({last}) unless given: give --from up to {last}")
         months = run_backfill(params, first, last, reports_dir, overrides=set_ or [], force=force,
                               progress=_say)
     total = sum(month.seconds for month in months)
