@@ -351,6 +351,8 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source
         effective["source"].pop("demo", None)
     typer.echo(json_text(effective, indent=2, ensure_ascii=False))
+    # stdout stays the JSON alone (for `segkit check ... > effective.json`); the verdict goes to stderr
+    _say(f"ok: the params in {params} are valid (the effective parameters are the JSON on stdout)", "green")
 
 
 @app.command("export")

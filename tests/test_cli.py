@@ -298,3 +298,16 @@ def test_a_mistake_in_the_command_is_one_line_with_its_help(args, said, command)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == f"{said} (see `{command} --help`)", done.stderr
     assert done.stdout == ""
+
+
+def test_check_says_the_params_are_valid_on_stderr_and_keeps_stdout_the_json(tmp_path):
+    """Trial 42: a successful `segkit check` printed only JSON, no word that the params are valid."""
+    from conftest import write_params
+
+    for lang, said in (("en", "ok: the params in {} are valid (the effective parameters are the JSON on stdout)"),
+                       ("zh", "参数有效：{}（生效的参数即标准输出中的 JSON）")):
+        params = write_params(tmp_path, lang, lang=lang)
+        done = run_segkit("check", "--params", str(params))
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip() == said.format(params)
+        assert json.loads(done.stdout)["lang"] == lang
