@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
 import traceback
@@ -267,10 +268,28 @@ def init(folder: Annotated[Path, typer.Argument(
 
         written, kept = init_project(folder, force=force)
     for path in written:
-        err.print(f"wrote {_plain(path)}", highlight=False)
+        _say(f"wrote {path}")
     for path in kept:
-        err.print(f"kept {_plain(path)} (edited; --force overwrites it)", highlight=False)
-    err.print(f"[green]ready[/]: cd {_plain(folder)} && segkit report --params params/demo.yaml")
+        _say(f"kept {path} (edited; --force overwrites it)")
+    _say(f"ready: cd {shlex.quote(str(folder))} && {_this_segkit()} report --params params/demo.yaml", "green")
+
+
+def _this_segkit() -> str:
+    """The running segkit as a command to type in any folder: `segkit` when that name on PATH is this
+    program, else its absolute path (`/home/me/shop/.venv/bin/segkit`, a virtual environment not
+    activated), or `python -m segkit.cli` for a run as a module."""
+    import shutil
+
+    running = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if running is None or running.suffix == ".py" or not running.exists():
+        return f"{shlex.quote(sys.executable)} -m segkit.cli"
+    on_path = shutil.which("segkit")
+    try:
+        if on_path is not None and Path(on_path).resolve() == running.resolve():
+            return "segkit"
+    except OSError:
+        pass
+    return shlex.quote(str(running.absolute()))
 
 
 @app.command("run")

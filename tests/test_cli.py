@@ -107,7 +107,8 @@ def test_a_long_path_is_printed_whole_when_the_output_is_piped(tmp_path):
     folder = tmp_path / ("x" * 90) / "project"
     result = run_segkit("init", str(folder))
     assert result.returncode == 0, result.stderr
-    assert f"cd {folder} && segkit report --params params/demo.yaml" in result.stderr.splitlines()[-1]
+    assert f"cd {folder} && " in result.stderr.splitlines()[-1]
+    assert result.stderr.splitlines()[-1].endswith(" report --params params/demo.yaml")
     assert any(line.startswith("wrote ") and line.endswith(".ipynb") and str(folder) in line
                for line in result.stderr.splitlines())
 
@@ -311,3 +312,25 @@ def test_check_says_the_params_are_valid_on_stderr_and_keeps_stdout_the_json(tmp
         assert done.returncode == 0, done.stderr
         assert done.stderr.strip() == said.format(params)
         assert json.loads(done.stdout)["lang"] == lang
+
+
+def test_init_ends_with_a_command_that_runs_where_segkit_is_not_on_the_path(tmp_path):
+    """Trial 42: `segkit init` ended with "cd my-segments && segkit report ...", but segkit was only in
+    .venv/bin (not activated): the command names the running segkit by its path unless PATH finds it."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    segkit = Path(sys.executable).with_name("segkit")
+    plain = {"PATH": "/usr/bin:/bin"}
+    done = run_segkit("init", str(tmp_path / "a b"), env=plain)
+    ready = done.stderr.strip().splitlines()[-1]
+    assert ready == f"ready: cd {shlex.quote(str(tmp_path / 'a b'))} && {segkit} report --params params/demo.yaml"
+    command = ready.removeprefix("ready: ").replace(" report --params params/demo.yaml", " version")
+    assert subprocess.run(command, shell=True, env={**os.environ, **plain}, capture_output=True).returncode == 0
+    on_path = run_segkit("init", str(tmp_path / "c"), env={"PATH": f"{segkit.parent}:/usr/bin:/bin"})
+    assert on_path.stderr.strip().splitlines()[-1] == f"ready: cd {tmp_path / 'c'} && segkit report --params params/demo.yaml"
+    zh = run_segkit("init", str(tmp_path / "d"), env={**plain, "LANG": "zh_CN.UTF-8", "LANGUAGE": None, "LC_ALL": None})
+    assert zh.stderr.strip().splitlines()[-1].startswith("就绪：cd ") and "已写入 " in zh.stderr, zh.stderr
