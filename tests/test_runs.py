@@ -461,7 +461,7 @@ def test_a_source_whose_header_lacks_a_column_is_refused_before_any_notebook(not
     calls = []
     monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, AssertionError("must not run")))
     reports = tmp_path / "reports"
-    with pytest.raises(DataError, match=r'orders\.csv: column "customer_id" \(for customer_id\) is not there'):
+    with pytest.raises(DataError, match=r'orders\.csv: columns "customer_id" \(for customer_id\), "ordered_at" \(for ordered_at\), "amount" \(for amount\) are not there'):
         run_report(params, reports_dir=reports, notebooks_dir=notebooks)
     assert calls == [] and not reports.exists()
 

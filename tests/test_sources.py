@@ -263,6 +263,35 @@ def test_a_missing_file_is_shown_absolute_and_normalised_with_a_close_name(tmp_p
         read_file(FileTable(path="files/payments.csv"))
 
 
+def test_every_missing_column_is_named_at_once_with_a_close_name_each_and_blank_headers_by_position(tmp_path):
+    """Trial 42: a wrong column map named only its first missing column ("会员号"), fixed and run again
+    to meet the next; the columns there listed pandas' "Unnamed: 1" for a blank header cell."""
+    from segkit.intake.sources import check_source
+
+    path = tmp_path / "pos.csv"
+    path.write_text("会员卡号,,下单时间,实付金额\nC1,x,2024-01-05,3\n", encoding="utf-8")
+    columns = {"customer_id": "会员号", "ordered_at": "下单日期", "amount": "实付金额"}
+    for read in (lambda: load_source(file_source(str(path), columns=columns)),
+                 lambda: check_source(file_source(str(path), columns=columns))):
+        with pytest.raises(DataError) as error:
+            read()
+        assert str(error.value) == (
+            f'{path}: columns "会员号" (for customer_id; did you mean "会员卡号"?), "下单日期" (for ordered_at; did you '
+            'mean "下单时间"?) are not there (columns there: 会员卡号, [blank header, column 2], 下单时间, 实付金额); fix '
+            "source.transactions.columns.")
+    from segkit.i18n import terminal_text
+
+    said = terminal_text(f"error: {error.value}", "zh")
+    assert said == (f'错误：{path}：列 "会员号"（对应 customer_id；是否指 "会员卡号"？）、"下单日期"（对应 ordered_at；是否指 '
+                    '"下单时间"？）都不存在（现有的列：会员卡号, ［空表头，第 2 列］, 下单时间, 实付金额）；请修改 '
+                    "source.transactions.columns。")
+    # one column missing: the message as before, its blank headers by position too
+    columns["customer_id"] = "会员卡号"
+    with pytest.raises(DataError, match=r'column "下单日期" \(for ordered_at\) is not there; did you mean "下单时间"\? '
+                                        r"\(columns there: 会员卡号, \[blank header, column 2\], "):
+        load_source(file_source(str(path), columns=columns))
+
+
 def test_rows_keep_their_file_line_after_a_value_with_a_line_break(tmp_path):
     # review finding: a quoted value holding a newline shifted every later source_row
     path = tmp_path / "orders.csv"
@@ -341,7 +370,7 @@ def test_a_header_of_many_long_names_is_cut_in_the_message(tmp_path):
     path = tmp_path / "orders.csv"  # e.g. a file with no header whose first line is long free text
     header = ",".join(f"column {i} " + "x" * 200 for i in range(500))
     path.write_text(header + "\n" + ",".join(["1"] * 500) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r'column "id" \(for customer_id\) is not there') as err:
+    with pytest.raises(DataError, match=r'columns "id" \(for customer_id\), "day" \(for ordered_at\), "amount" \(for amount\) are not there') as err:
         load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
     message = str(err.value)
     assert len(message) < 2000 and "(480 more)" in message
@@ -402,7 +431,7 @@ def test_a_title_above_the_header_is_met_with_the_header_row_to_set(tmp_path, ki
     said = rf"The column names are in row {row}: set source\.transactions\.header_row: {row}\."
     for reading in (check_source, load_source):
         # the header read as the title: the mapped names are not there, or the rows are longer than it
-        with pytest.raises(DataError, match=r'(?:column "Customer" \(for customer_id\) is not there|4 values, but the '
+        with pytest.raises(DataError, match=r'(?:columns "Customer" \(for customer_id\), .* are not there|4 values, but the '
                                             r'header \(line 1\) names 1 columns).*' + said):
             reading(source)
     fixed = Source.model_validate({"kind": "file", "transactions": {**spec, "header_row": row}})
