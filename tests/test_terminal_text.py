@@ -258,6 +258,11 @@ LINES = [
     "`last` for the month that ended most recently",
     "error: --set run_name=门店会员: run_name has the wrong form (ASCII letters A-Z and a-z, digits 0-9, '-', '_' and "
     "'.' only, starting with a letter or digit, e.g. stores-2025), got '门店会员'",
+    "error: /p/x.yaml: a customer-level source (source.kind: customers) is one picture, not a history of purchases: "
+    "there are no earlier months to backfill",
+    "error: 2024-03: all 12 rows were set aside (missing_customer_id: 12); run `segkit report --params /p/x.yaml "
+    "--month 2024-03` to see each row set aside and why (01_cleaning and its quarantine), then fix the source, the "
+    "column map or the cleaning rules",
     "error: No such command 'reprot'. Did you mean 'report', 'export'?",
     "error: No such command 'x'.",
     "error: Missing option '--params' / '-p'.",
