@@ -292,6 +292,18 @@ def test_every_missing_column_is_named_at_once_with_a_close_name_each_and_blank_
         load_source(file_source(str(path), columns=columns))
 
 
+def test_a_relative_path_is_folded_where_that_is_the_same_file(tmp_path):
+    """`../files/x.csv` beside params in files/: every message names files/x.csv, not files/../files/x.csv;
+    behind a symbolic link the `..` stays (it leads beside the link's target)."""
+    from segkit.intake.sources import beside
+
+    (tmp_path / "files").mkdir()
+    assert beside(tmp_path / "files", "../files/x.csv") == str(tmp_path / "files" / "x.csv")
+    (tmp_path / "real" / "params").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "params")
+    assert beside(tmp_path / "link", "../data/x.csv") == str(tmp_path / "link" / ".." / "data" / "x.csv")
+
+
 def test_rows_keep_their_file_line_after_a_value_with_a_line_break(tmp_path):
     # review finding: a quoted value holding a newline shifted every later source_row
     path = tmp_path / "orders.csv"

@@ -291,9 +291,16 @@ def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTa
 
 
 def beside(folder: str | os.PathLike, path: str) -> str:
-    """A path the params give relative to their own folder. Its `..` steps stay: where the folder is
-    a symbolic link, "params/../data" is the data beside the link's target, not beside the link."""
-    return str(Path(folder) / path)
+    """A path the params give relative to their own folder, its `..` steps folded (`files/../files/x.csv`
+    -> `files/x.csv`, as messages show it) where that is the same file. They stay where the folder is
+    a symbolic link: "params/../data" is the data beside the link's target, not beside the link."""
+    joined = str(Path(folder) / path)
+    folded = os.path.normpath(joined)
+    try:
+        same = os.path.realpath(joined) == os.path.realpath(folded)
+    except (OSError, ValueError):
+        same = False
+    return folded if same else joined
 
 
 def _paths_relative_to(source: Source, folder: Path) -> Source:
