@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
 import traceback
@@ -237,6 +238,12 @@ def backfill(params: ParamsOption,
 
         if last is None or last.strip().lower() == "last":  # months the data do not reach are skipped, and said
             last = resolve_month("last")
+            if re.fullmatch(r"\d{4}-\d{2}", first.strip()) and first.strip() > last:
+                # the user gave no --to month: say which one it was
+                from segkit.errors import ParamsError
+
+                raise ParamsError(f"--from {first.strip()} is after --to, which is the last month that ended "
+                                  f"({last}) unless given: give --from up to {last}")
         months = run_backfill(params, first, last, reports_dir, overrides=set_ or [], force=force,
                               progress=_say)
     total = sum(month.seconds for month in months)
@@ -261,10 +268,28 @@ def init(folder: Annotated[Path, typer.Argument(
 
         written, kept = init_project(folder, force=force)
     for path in written:
-        err.print(f"wrote {_plain(path)}", highlight=False)
+        _say(f"wrote {path}")
     for path in kept:
-        err.print(f"kept {_plain(path)} (edited; --force overwrites it)", highlight=False)
-    err.print(f"[green]ready[/]: cd {_plain(folder)} && segkit report --params params/demo.yaml")
+        _say(f"kept {path} (edited; --force overwrites it)")
+    _say(f"ready: cd {shlex.quote(str(folder))} && {_this_segkit()} report --params params/demo.yaml", "green")
+
+
+def _this_segkit() -> str:
+    """The running segkit as a command to type in any folder: `segkit` when that name on PATH is this
+    program, else its absolute path (`/home/me/shop/.venv/bin/segkit`, a virtual environment not
+    activated), or `python -m segkit.cli` for a run as a module."""
+    import shutil
+
+    running = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if running is None or running.suffix == ".py" or not running.exists():
+        return f"{shlex.quote(sys.executable)} -m segkit.cli"
+    on_path = shutil.which("segkit")
+    try:
+        if on_path is not None and Path(on_path).resolve() == running.resolve():
+            return "segkit"
+    except OSError:
+        pass
+    return shlex.quote(str(running.absolute()))
 
 
 @app.command("run")
@@ -345,13 +370,17 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source
         effective["source"].pop("demo", None)
     typer.echo(json_text(effective, indent=2, ensure_ascii=False))
+    # stdout stays the JSON alone (for `segkit check ... > effective.json`); the verdict goes to stderr
+    _say(f"ok: the params in {params} are valid (the effective parameters are the JSON on stdout)", "green")
 
 
 @app.command("export")
 def export(run_folder: Annotated[Path, typer.Argument(
         metavar="RUN_FOLDER", help="A finished run's folder, e.g. reports/demo.")],
-           formats: Annotated[Optional[str], typer.Option(
-               "--format", "-f", help="Comma-separated: csv, xlsx, parquet, postgres (default: the run's exports.formats).")] = None,
+           formats: Annotated[Optional[list[str]], typer.Option(
+               "--format", "-f", metavar="FORMAT",
+               help="csv, xlsx, parquet or postgres, in any case; repeat it (--format csv --format xlsx) or separate "
+                    "by commas (--format csv,xlsx) (default: the run's exports.formats).")] = None,
            encoding: Annotated[Optional[str], typer.Option(
                help="The CSV's encoding: utf-8-sig (UTF-8 with BOM, the default), gb18030, or gbk "
                     "(refused, by row and column, for a character GBK does not have).")] = None) -> None:
@@ -361,12 +390,18 @@ def export(run_folder: Annotated[Path, typer.Argument(
     with _one_message():
         from segkit.report.exports import export_run_folder
 
-        chosen = [f.strip() for f in formats.split(",") if f.strip()] if formats is not None else None
+        chosen = _listed(formats) if formats is not None else None
         written = export_run_folder(run_folder, formats=chosen, encoding=encoding)
     _say(f"done: {len(written)} export{'s' if len(written) != 1 else ''}", "green")
     _say_stale(run_folder, "these exports follow the files as they are now, which the report's pages do not show")
     for item in written:
         typer.echo(item)
+
+
+def _listed(values: list[str]) -> list[str]:
+    """The values of a repeatable option that also takes a comma-separated list, merged in order, each
+    once, in lower case: `--format CSV --format xlsx,parquet` -> ["csv", "xlsx", "parquet"]."""
+    return list(dict.fromkeys(part.strip().lower() for value in values for part in value.split(",") if part.strip()))
 
 
 def _say_stale(run_folder: Path, consequence: str) -> None:
@@ -407,6 +442,10 @@ def _flags_without_type(command_class: type) -> type:
                     param.help = words or param.help
             return params
 
+        def parse_args(self, ctx, args):
+            _refuse_repeated_options(self, ctx, args)
+            return super().parse_args(ctx, args)
+
         def get_usage(self, ctx) -> str:
             usage = super().get_usage(ctx)
             chinese = _state.get("help")
@@ -414,6 +453,41 @@ def _flags_without_type(command_class: type) -> type:
 
     FlagsWithoutType.__name__ = FlagsWithoutType.__qualname__ = f"FlagsWithoutType{command_class.__name__}"
     return FlagsWithoutType
+
+
+def _refuse_repeated_options(command, ctx, args: list[str]) -> None:
+    """A usage error for an option that takes one value given more than once (`--month 2025-09 --month
+    2025-10`): Click keeps the last and drops the others without a word. Repeatable options (--set,
+    --format) and flags are left alone."""
+    takes_value = {}
+    for param in command.params:
+        if getattr(param, "param_type_name", "") == "option" and not param.is_flag and not param.count:
+            for name in (*param.opts, *param.secondary_opts):
+                takes_value[name] = param
+    given: dict[str, list[str]] = {}
+    at = 0
+    while at < len(args):
+        argument = args[at]
+        if argument == "--":
+            break
+        name, value = argument, None
+        if argument.startswith("--") and "=" in argument:
+            name, _, value = argument.partition("=")
+        elif argument not in takes_value and argument[:1] == "-" and argument[:2] in takes_value:  # Click's -mVALUE
+            name, value = argument[:2], argument[2:]
+        param = takes_value.get(name)
+        if param is not None and value is None:
+            value = args[at + 1] if at + 1 < len(args) else ""
+            at += 1
+        if param is not None and not param.multiple:
+            given.setdefault(param.opts[-1] if param.opts[-1].startswith("--") else param.opts[0], []).append(value)
+        at += 1
+    for name, values in given.items():
+        if len(values) > 1:
+            # the UsageError of the Click that Typer uses (its own copy in Typer 0.29), which Typer prints
+            usage_error = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
+            raise usage_error(f"option '{name}' is given {len(values)} times ({', '.join(values)}) and takes "
+                                   "one value; give it once", ctx)
 
 
 def _reflow_help(typer_app: typer.Typer) -> None:
@@ -484,10 +558,12 @@ def _help_in_chinese(typer_app: typer.Typer) -> None:
 
 def _say_usage_errors_in_language() -> None:
     """A mistake in the command itself (an unknown command or option, a missing --params, a value
-    missing after an option) said in the language the command's own errors use: the params file's
-    named on the command line, else the terminal's. Typer prints these before any command runs,
-    through `typer.rich_utils.rich_format_error`; in Chinese segkit prints them instead (usage, hint
-    and message, the message through segkit/locale/terminal.yaml), in English Typer's own panel."""
+    missing after an option, an option given twice) said as every other failure is: one line `error:
+    ...` with the command's --help to look at, exit code 2, in the language the command's own errors
+    use (the params file's named on the command line, else the terminal's; `_usage_lang`), the
+    message through segkit/locale/terminal.yaml. Typer prints these before any command runs, through
+    `typer.rich_utils.rich_format_error`, as a boxed panel; segkit prints its line instead. `segkit`
+    alone still shows the help."""
     import typer.rich_utils as rich_utils
 
     typer_says = getattr(rich_utils, "rich_format_error", None)
@@ -495,16 +571,17 @@ def _say_usage_errors_in_language() -> None:
         return
 
     def say(error) -> None:
-        if type(error).__name__ == "NoArgsIsHelpError" or _usage_lang(sys.argv[1:]) != "zh":
+        if type(error).__name__ == "NoArgsIsHelpError":
             typer_says(error)
             return
-        _state["lang"] = "zh"
+        from segkit.i18n import terminal_text
+
+        _state["lang"] = lang = _usage_lang(sys.argv[1:])
         ctx = getattr(error, "ctx", None)
-        if ctx is not None:
-            usage = ctx.get_usage().strip()
-            err.print(_plain("用法：" + usage.removeprefix("Usage:").strip()), highlight=False)
-            err.print(_plain(f"运行 '{ctx.command_path} --help' 查看帮助。"), highlight=False)
-        _say(f"error: {error.format_message()}", "bold red")
+        command = ctx.command_path if ctx is not None and ctx.command_path else "segkit"
+        # the message and the hint each through terminal.yaml: the message's patterns end with it
+        _say(terminal_text(f"error: {error.format_message()}", lang)
+             + terminal_text(f" (see `{command} --help`)", lang), "bold red")
 
     say.segkit = True
     rich_utils.rich_format_error = say

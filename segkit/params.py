@@ -1839,7 +1839,10 @@ def _explain(error: dict, raw: dict) -> str:
         field = _field_constraints(loc)
         return f"{key} must be {field}, got {shown(given)}"
     if kind == "string_pattern_mismatch":
-        examples = {"month": "e.g. 2026-10", "run_name": "a letter or digit, then letters, digits, '-', '_' or '.'",
+        # run_name names folders, lock files and the history's rows: plain ASCII, said so (门 is a letter to Unicode)
+        examples = {"month": "e.g. 2026-10",
+                    "run_name": "ASCII letters A-Z and a-z, digits 0-9, '-', '_' and '.' only, starting with a letter "
+                                "or digit, e.g. stores-2025",
                     "name": "a letter or _, then letters, digits or _", "code": "three capital letters, e.g. CNY"}
         return f"{key} has the wrong form ({examples.get(str(loc[-1]), cut(error['msg'], 120))}), got {shown(given)}"
     if kind == "value_error":

@@ -60,6 +60,25 @@ def test_twelve_months_give_a_kpi_series_whose_revenue_is_each_months_own(year):
     assert kpis["valuable"].gt(0).any() and kpis["at_risk"].gt(0).any()
 
 
+def test_a_from_month_after_the_default_to_says_what_to_defaulted_to(tmp_path):
+    """Trial 42: `--from 2027-01` without --to said "--from 2027-01 is after --to 2026-11", a --to
+    the user never gave: the message says that --to is by default the last month that ended."""
+    from segkit.report.runner import resolve_month
+
+    last = resolve_month("last")
+    later = f"{dt.date.today().year + 1}-01"
+    params = write_params(tmp_path, "tiny")
+    for to in ((), ("--to", "last")):
+        done = run_segkit("backfill", "--params", str(params), "--from", later, *to, "--out", str(tmp_path / "r"))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (f"error: --from {later} is after --to, which is the last month that ended "
+                                       f"({last}) unless given: give --from up to {last}"), done.stderr
+    zh = write_params(tmp_path, "zh", lang="zh")
+    done = run_segkit("backfill", "--params", str(zh), "--from", later, "--out", str(tmp_path / "r"))
+    assert f"不给 --to 时，它就是最近结束的月份（{last}）" in done.stderr, done.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_the_command_line_says_each_month_and_refuses_what_it_cannot_do(year, tmp_path):
     params_path, _, _ = year
     done = run_segkit("backfill", "--params", str(params_path), "--from", "2024-11", "--to", "2024-12",

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from segkit.cli import app
@@ -105,7 +107,8 @@ def test_a_long_path_is_printed_whole_when_the_output_is_piped(tmp_path):
     folder = tmp_path / ("x" * 90) / "project"
     result = run_segkit("init", str(folder))
     assert result.returncode == 0, result.stderr
-    assert f"cd {folder} && segkit report --params params/demo.yaml" in result.stderr.splitlines()[-1]
+    assert f"cd {folder} && " in result.stderr.splitlines()[-1]
+    assert result.stderr.splitlines()[-1].endswith(" report --params params/demo.yaml")
     assert any(line.startswith("wrote ") and line.endswith(".ipynb") and str(folder) in line
                for line in result.stderr.splitlines())
 
@@ -280,3 +283,54 @@ def test_help_speaks_chinese_on_a_chinese_terminal_or_for_a_chinese_params_file(
     shown = run_segkit("report", "--params", str(ROOT / "params" / "demo-zh.yaml"), "--help", env=english_terminal)
     assert "用法：segkit report" in shown.stdout and "同时生成 report.pdf。" in shown.stdout
     assert "Usage:" in run_segkit("report", "--help", env=english_terminal).stdout
+
+
+@pytest.mark.parametrize("args, said, command", [
+    (["reprot", "--params", "x.yaml"], "error: No such command 'reprot'. Did you mean 'report', 'export'?", "segkit"),
+    (["report"], "error: Missing option '--params' / '-p'.", "segkit report"),
+    (["export"], "error: Missing argument 'RUN_FOLDER'.", "segkit export"),
+    (["export", "reports/x", "--bogus"], "error: No such option: --bogus", "segkit export"),
+    (["backfill", "-p", "x.yaml", "--from", "2025-01", "--from", "2025-02"],
+     "error: option '--from' is given 2 times (2025-01, 2025-02) and takes one value; give it once", "segkit backfill"),
+])
+def test_a_mistake_in_the_command_is_one_line_with_its_help(args, said, command):
+    """The README promises one line `error: ...` for every failure: Typer's usage errors were boxed panels."""
+    done = run_segkit(*args, env={"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "en_US.UTF-8"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"{said} (see `{command} --help`)", done.stderr
+    assert done.stdout == ""
+
+
+def test_check_says_the_params_are_valid_on_stderr_and_keeps_stdout_the_json(tmp_path):
+    """Trial 42: a successful `segkit check` printed only JSON, no word that the params are valid."""
+    from conftest import write_params
+
+    for lang, said in (("en", "ok: the params in {} are valid (the effective parameters are the JSON on stdout)"),
+                       ("zh", "参数有效：{}（生效的参数即标准输出中的 JSON）")):
+        params = write_params(tmp_path, lang, lang=lang)
+        done = run_segkit("check", "--params", str(params))
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip() == said.format(params)
+        assert json.loads(done.stdout)["lang"] == lang
+
+
+def test_init_ends_with_a_command_that_runs_where_segkit_is_not_on_the_path(tmp_path):
+    """Trial 42: `segkit init` ended with "cd my-segments && segkit report ...", but segkit was only in
+    .venv/bin (not activated): the command names the running segkit by its path unless PATH finds it."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    segkit = Path(sys.executable).with_name("segkit")
+    plain = {"PATH": "/usr/bin:/bin"}
+    done = run_segkit("init", str(tmp_path / "a b"), env=plain)
+    ready = done.stderr.strip().splitlines()[-1]
+    assert ready == f"ready: cd {shlex.quote(str(tmp_path / 'a b'))} && {segkit} report --params params/demo.yaml"
+    command = ready.removeprefix("ready: ").replace(" report --params params/demo.yaml", " version")
+    assert subprocess.run(command, shell=True, env={**os.environ, **plain}, capture_output=True).returncode == 0
+    on_path = run_segkit("init", str(tmp_path / "c"), env={"PATH": f"{segkit.parent}:/usr/bin:/bin"})
+    assert on_path.stderr.strip().splitlines()[-1] == f"ready: cd {tmp_path / 'c'} && segkit report --params params/demo.yaml"
+    zh = run_segkit("init", str(tmp_path / "d"), env={**plain, "LANG": "zh_CN.UTF-8", "LANGUAGE": None, "LC_ALL": None})
+    assert zh.stderr.strip().splitlines()[-1].startswith("就绪：cd ") and "已写入 " in zh.stderr, zh.stderr

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import run_segkit
 from segkit.cli import app
 from segkit.classify.rfm import load_segment_map
 from segkit.errors import DataError, ParamsError
@@ -372,6 +373,27 @@ def test_segkit_export_command_prints_the_files_and_fails_in_one_line(tmp_path):
     failed = CliRunner().invoke(app, ["export", str(folder), "--format", "csv,docx"])
     assert failed.exit_code == 2 and "error: export format 'docx'" in failed.output
     assert "Traceback" not in failed.output
+
+
+def test_segkit_export_format_is_repeatable_comma_separated_and_in_any_case(tmp_path):
+    """`--format parquet --format csv` wrote only the last format (trial 42): the repeated and the
+    comma-separated forms merge, in any case."""
+    folder = fake_run(tmp_path)
+    result = CliRunner().invoke(app, ["export", str(folder), "--format", "PARQUET", "-f", "csv,Csv"])
+    assert result.exit_code == 0, result.output
+    assert sorted(result.stdout.split()) == sorted(str(folder / "exports" / FILE_NAMES[name]) for name in ("csv", "parquet"))
+    assert not (folder / "exports" / FILE_NAMES["xlsx"]).exists()
+
+
+def test_an_option_that_takes_one_value_given_twice_is_refused(tmp_path):
+    """Click keeps the last of a repeated one-value option without a word: segkit refuses it."""
+    folder = fake_run(tmp_path)
+    for args in (["export", str(folder), "--encoding", "gbk", "--encoding=gb18030"],
+                 ["report", "-p", "x.yaml", "--month", "2025-09", "-m2025-10"]):
+        result = run_segkit(*args, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "is given 2 times" in result.stderr and "give it once" in result.stderr, result.stderr
+    assert not (folder / "exports").exists()
 
 
 def test_exports_params_block_checks_its_keys():

@@ -442,6 +442,12 @@ def test_a_month_on_the_command_line_replaces_the_files_as_of(params, notebooks,
     assert (effective.as_of, effective.month, effective.as_of_date.isoformat()) == (None, "2024-06", "2024-06-30")
     assert "--month 2024-06 replaces as_of 2024-12-31 of k.yaml" in said
     assert (tmp_path / "reports" / "k-2024-06.failed").is_dir()
+    # the month that ends on the file's as_of replaces nothing: nothing said (trial 42)
+    said.clear()
+    with pytest.raises(ReportError):
+        run_report(params, month="2024-12", reports_dir=tmp_path / "reports", notebooks_dir=notebooks,
+                   progress=said.append)
+    assert said and not [line for line in said if "replaces as_of" in line], said
 
 
 def test_a_source_whose_header_lacks_a_column_is_refused_before_any_notebook(notebooks, tmp_path, monkeypatch):
@@ -455,7 +461,7 @@ def test_a_source_whose_header_lacks_a_column_is_refused_before_any_notebook(not
     calls = []
     monkeypatch.setattr(runner, "execute_notebook", failing_fake(calls, AssertionError("must not run")))
     reports = tmp_path / "reports"
-    with pytest.raises(DataError, match=r'orders\.csv: column "customer_id" \(for customer_id\) is not there'):
+    with pytest.raises(DataError, match=r'orders\.csv: columns "customer_id" \(for customer_id\), "ordered_at" \(for ordered_at\), "amount" \(for amount\) are not there'):
         run_report(params, reports_dir=reports, notebooks_dir=notebooks)
     assert calls == [] and not reports.exists()
 

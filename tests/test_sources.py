@@ -175,7 +175,8 @@ def test_file_without_header_says_so(tmp_path):
 
 
 def test_missing_and_empty_files_say_what_to_do(tmp_path):
-    with pytest.raises(DataError, match=r"no such file \(check source.transactions.path"):
+    with pytest.raises(DataError, match=r"no such file; check source.transactions.path in the params file \(a "
+                                        r"relative path is read from the params file's folder\)"):
         read_file(FileTable(path=str(tmp_path / "gone.csv")))
     empty = tmp_path / "empty.csv"
     for content in (b"", b"\xef\xbb\xbf", b"\n\n"):
@@ -233,6 +234,74 @@ def test_relative_paths_are_read_from_the_params_folder(tmp_path, monkeypatch):
     assert as_frame(load_source(source, params_path=tmp_path / "shop.yaml").transactions)["amount"].astype(float).tolist() == [3]
     with pytest.raises(DataError, match="no such file"):
         load_source(source)
+
+
+def test_a_missing_file_is_shown_absolute_and_normalised_with_a_close_name(tmp_path, monkeypatch):
+    """Trial 42: `files/files/woo_orders.csv: no such file` (the path written relative to the params
+    file's folder, files/, as if from the project's): the path absolute, `..` steps folded, the same in
+    `segkit check` (a relative params path) and a report (an absolute one), and the close name offered
+    from the nearest folder that is there."""
+    from segkit.intake.sources import check_source
+
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "woo_orders.csv").write_text("customer_id,ordered_at,amount\nC1,2024-01-05,3\n")
+    monkeypatch.chdir(tmp_path)
+    said = []
+    for params_path in ("files/../files/shop.yaml", tmp_path / "files" / "shop.yaml"):
+        for check in (lambda: check_source(file_source("files/woo_orders.csv"), params_path),
+                      lambda: load_source(file_source("files/woo_orders.csv"), params_path=params_path)):
+            with pytest.raises(DataError) as error:
+                check()
+            said.append(str(error.value))
+    assert said == [said[0]] * 4, said
+    assert said[0] == (f"{tmp_path / 'files' / 'files' / 'woo_orders.csv'}: no such file (did you mean woo_orders.csv "
+                       f"in {tmp_path / 'files'}?); check source.transactions.path in the params file (a relative "
+                       "path is read from the params file's folder)")
+    with pytest.raises(DataError, match=r"/files/woo_order\.csv: no such file \(did you mean woo_orders\.csv in "):
+        read_file(FileTable(path="files/../files/woo_order.csv"))
+    with pytest.raises(DataError, match=r"/files/payments\.csv: no such file; check"):  # no close name: none offered
+        read_file(FileTable(path="files/payments.csv"))
+
+
+def test_every_missing_column_is_named_at_once_with_a_close_name_each_and_blank_headers_by_position(tmp_path):
+    """Trial 42: a wrong column map named only its first missing column ("会员号"), fixed and run again
+    to meet the next; the columns there listed pandas' "Unnamed: 1" for a blank header cell."""
+    from segkit.intake.sources import check_source
+
+    path = tmp_path / "pos.csv"
+    path.write_text("会员卡号,,下单时间,实付金额\nC1,x,2024-01-05,3\n", encoding="utf-8")
+    columns = {"customer_id": "会员号", "ordered_at": "下单日期", "amount": "实付金额"}
+    for read in (lambda: load_source(file_source(str(path), columns=columns)),
+                 lambda: check_source(file_source(str(path), columns=columns))):
+        with pytest.raises(DataError) as error:
+            read()
+        assert str(error.value) == (
+            f'{path}: columns "会员号" (for customer_id; did you mean "会员卡号"?), "下单日期" (for ordered_at; did you '
+            'mean "下单时间"?) are not there (columns there: 会员卡号, [blank header, column 2], 下单时间, 实付金额); fix '
+            "source.transactions.columns.")
+    from segkit.i18n import terminal_text
+
+    said = terminal_text(f"error: {error.value}", "zh")
+    assert said == (f'错误：{path}：列 "会员号"（对应 customer_id；是否指 "会员卡号"？）、"下单日期"（对应 ordered_at；是否指 '
+                    '"下单时间"？）都不存在（现有的列：会员卡号, ［空表头，第 2 列］, 下单时间, 实付金额）；请修改 '
+                    "source.transactions.columns。")
+    # one column missing: the message as before, its blank headers by position too
+    columns["customer_id"] = "会员卡号"
+    with pytest.raises(DataError, match=r'column "下单日期" \(for ordered_at\) is not there; did you mean "下单时间"\? '
+                                        r"\(columns there: 会员卡号, \[blank header, column 2\], "):
+        load_source(file_source(str(path), columns=columns))
+
+
+def test_a_relative_path_is_folded_where_that_is_the_same_file(tmp_path):
+    """`../files/x.csv` beside params in files/: every message names files/x.csv, not files/../files/x.csv;
+    behind a symbolic link the `..` stays (it leads beside the link's target)."""
+    from segkit.intake.sources import beside
+
+    (tmp_path / "files").mkdir()
+    assert beside(tmp_path / "files", "../files/x.csv") == str(tmp_path / "files" / "x.csv")
+    (tmp_path / "real" / "params").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "params")
+    assert beside(tmp_path / "link", "../data/x.csv") == str(tmp_path / "link" / ".." / "data" / "x.csv")
 
 
 def test_rows_keep_their_file_line_after_a_value_with_a_line_break(tmp_path):
@@ -313,7 +382,7 @@ def test_a_header_of_many_long_names_is_cut_in_the_message(tmp_path):
     path = tmp_path / "orders.csv"  # e.g. a file with no header whose first line is long free text
     header = ",".join(f"column {i} " + "x" * 200 for i in range(500))
     path.write_text(header + "\n" + ",".join(["1"] * 500) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r'column "id" \(for customer_id\) is not there') as err:
+    with pytest.raises(DataError, match=r'columns "id" \(for customer_id\), "day" \(for ordered_at\), "amount" \(for amount\) are not there') as err:
         load_source(file_source(path, columns={"customer_id": "id", "ordered_at": "day"}))
     message = str(err.value)
     assert len(message) < 2000 and "(480 more)" in message
@@ -374,7 +443,7 @@ def test_a_title_above_the_header_is_met_with_the_header_row_to_set(tmp_path, ki
     said = rf"The column names are in row {row}: set source\.transactions\.header_row: {row}\."
     for reading in (check_source, load_source):
         # the header read as the title: the mapped names are not there, or the rows are longer than it
-        with pytest.raises(DataError, match=r'(?:column "Customer" \(for customer_id\) is not there|4 values, but the '
+        with pytest.raises(DataError, match=r'(?:columns "Customer" \(for customer_id\), .* are not there|4 values, but the '
                                             r'header \(line 1\) names 1 columns).*' + said):
             reading(source)
     fixed = Source.model_validate({"kind": "file", "transactions": {**spec, "header_row": row}})

@@ -15,7 +15,9 @@ from segkit.i18n import terminal_text
 # column names and exception classes
 KEPT = {"HTML", "PDF", "SSL", "YAML", "UTF-8", "GBK", "GB18030", "Windows", "Excel", "WPS", "CSV", "xls", "xlsx", "DataError", "ParamsError", "MonthNotInData", "YYYY", "YYYY-MM", "YYYY-MM-DD", "UTF", "manifest", "json", "last", "HarfBuzz", "Debian", "Ubuntu", "apt", "get", "install",
         "libharfbuzz", "subset0", "segkit", "debug", "traceback", "force", "month", "run_name", "as_of",
-        "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError"}
+        "quantity", "unit_price", "amount", "customer_id", "header_row", "quarantine", "parquet", "RuntimeError",
+        "Python", "python", "ipykernel", "KeyError", "ValueError", "SystemExit", "cron", "COPY", "dir", "ASCII",
+        "A-Z", "a-z", "exit", "JSON", "Jupyter", "JupyterLab", "sys"}
 
 
 def english_left(line: str) -> list[str]:
@@ -24,7 +26,7 @@ def english_left(line: str) -> list[str]:
     line = re.sub(r"--[a-z]+|(?:此处允许|可用的格式|以下之一)：[^）；，]*", "", line)  # options, the choices
     line = re.sub(r"\butf-8-sig\b|\bU\+[0-9A-F]{4,6}\b", "", line)  # an encoding's name, a character's code point
     line = re.sub(r"\S+=\S+|\b[a-z]+-?\d+\b|编码（[^）]*）", "", line)  # overrides, encodings, Python's reason
-    line = re.sub(r"现有的(?:列|工作表)：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|数据库的原话：[^）]*|现有的表：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
+    line = re.sub(r"现有的(?:列|工作表)：[^）]*|意外的 \w+：[^；]*|解析器的原话：[^）]*|数据库的原话：[^）]*|系统的原话：[^）]*|现有的表：[^）]*|无法读取（[^）]*|工作簿（[^）]*|可映射的列：[^（]*|列映射中的 \w+", "", line)  # the data's column names, an error's own words
     line = re.sub(r"[a-z_]+(?:\.[a-z_]+)+", "", line)  # params keys
     line = re.sub(r"\b[a-z0-9]+_[a-z0-9_]+\b", "", line)  # segkit's names (rules, columns)
     line = re.sub(r"\S*/\S*|\S+\.(?:yaml|csv|ipynb|html|duckdb)\b", "", line)  # paths and files
@@ -114,6 +116,10 @@ LINES = [
     "error: interrupted",
     "error: unexpected RuntimeError: boom; run again as `segkit --debug ...` and report the traceback",
     "error: /tmp/x/orders.csv: no such file (check source.transactions.path in the params file)",
+    "error: /tmp/x/files/orders.csv: no such file (did you mean woo_orders.csv in /tmp/x?); check "
+    "source.transactions.path in the params file (a relative path is read from the params file's folder)",
+    "error: /tmp/x/orders.csv: no such file; check source.transactions.path in the params file (a relative path is "
+    "read from the params file's folder)",
     "error: /tmp/x/none.yaml: no such params file (look in params/ for the shipped ones)",
     "error: /tmp/x: is a folder, not a file; set source.transactions.path to the file itself",
     "error: /tmp/x: is a folder, not a params file; give the .yaml file (YAML files there: a.yaml, b.yml)",
@@ -212,6 +218,51 @@ LINES = [
     'fix source.transactions.sheet',
     'error: /tmp/x/sales.xlsx: no header in row 3 of sheet "Sales 2024"; set source.transactions.header_row to the '
     'row that holds the column names',
+    # a report run that failed or was interrupted (segkit/report/runner.py), `segkit run` (segkit/cli.py)
+    "error: the run was interrupted while running notebook 01_cleaning; the executed notebook is at "
+    "/r/x.failed/executed/01_cleaning.ipynb",
+    "error: the run was interrupted while running notebooks 03_customer_value and 04_clustering; what the run made "
+    "is in /r/x.failed",
+    "error: the run was interrupted while writing the PDF; what the run made is in /r/x.failed; the last good report "
+    "in /r/x is untouched",
+    "error: writing the PDF failed: cannot write /r/x/report.pdf: the disk is full; free some space, or write the "
+    "reports to another disk with --out",
+    "error: putting the report in place in /r/x failed: cannot write in /r: permission denied; choose a folder you "
+    "can write to with --out, or change its permissions",
+    "error: writing the HTML pages failed (KeyError: 'x'); `segkit --debug report ...` shows where; what the run "
+    "made is in /r/x.failed",
+    "error: notebook 02_rfm was stopped in cell 4: it ran longer than report.cell_timeout_minutes (30); raise "
+    "report.cell_timeout_minutes in the params (e.g. --set report.cell_timeout_minutes=60) or find out why the cell "
+    "is slow",
+    "error: notebook 02_rfm: the Python kernel died in cell 4 (it ran out of memory, or the cell ended the process); "
+    "look at that cell, or give the machine more memory",
+    "error: notebook 02_rfm stopped early, in cell 3 (SystemExit: 0); a report notebook must run to its last cell: "
+    "remove the exit() / sys.exit() call, or raise an exception to fail the run",
+    "error: /r/x exists and is not a report folder; move it away and run again",
+    "error: cannot use the reports folder /r: cannot write /r/x: permission denied; choose a folder you can write to "
+    "with --out, or change its permissions",
+    "error: the Python kernel died as it started, three times; check that ipykernel works in the environment that "
+    "runs segkit (python -m ipykernel_launcher --help)",
+    "error: cannot find the notebook 09_x.ipynb in /a/notebooks; run from your project folder (`segkit init DIR` "
+    "makes one) or pass --notebooks",
+    "error: notebook /n/02_rfm.ipynb is missing (the folder does not exist); pass the project's notebooks/ folder to "
+    "--notebooks or restore the file",
+    "error: notebook 02_rfm failed in cell 4 (ValueError: 0) (it ran beside another notebook: --set "
+    "report.notebooks_at_once=1 runs one at a time); the executed notebook is at /r/x.ipynb",
+    "error: /r/shop/data holds the stage files of the finished report /r/shop: running 02_rfm there would change "
+    "them under its pages, manifest and exports. Copy the folder (cp -r /r/shop/data COPY) and give --data-dir COPY, "
+    "or add --force to change the report's files",
+    "error: cannot write /x/y: Permission denied; choose other folders with --data-dir / --output",
+    "error: notebook 'x' does not exist; choose one of 01_cleaning, 02_rfm",
+    "error: --month is empty (in a cron line, is its variable set?): give a month as YYYY-MM (e.g. 2026-10), or "
+    "`last` for the month that ended most recently",
+    "error: --set run_name=门店会员: run_name has the wrong form (ASCII letters A-Z and a-z, digits 0-9, '-', '_' and "
+    "'.' only, starting with a letter or digit, e.g. stores-2025), got '门店会员'",
+    "error: /p/x.yaml: a customer-level source (source.kind: customers) is one picture, not a history of purchases: "
+    "there are no earlier months to backfill",
+    "error: 2024-03: all 12 rows were set aside (missing_customer_id: 12); run `segkit report --params /p/x.yaml "
+    "--month 2024-03` to see each row set aside and why (01_cleaning and its quarantine), then fix the source, the "
+    "column map or the cleaning rules",
     "error: No such command 'reprot'. Did you mean 'report', 'export'?",
     "error: No such command 'x'.",
     "error: Missing option '--params' / '-p'.",
@@ -260,7 +311,8 @@ def test_the_commands_speak_the_params_language(tmp_path):
         "path": str(tmp_path / "missing.csv")}})
     done = run_segkit("check", "--params", str(params))
     assert done.returncode != 0
-    assert f"错误：{tmp_path / 'missing.csv'}：文件不存在（请检查参数文件中的 source.transactions.path）" in done.stderr
+    assert (f"错误：{tmp_path / 'missing.csv'}：文件不存在；请检查参数文件中的 source.transactions.path（相对路径从"
+            "参数文件所在的文件夹算起）") in done.stderr
     english = run_segkit("check", "--params", str(params), "--set", "lang=en")
     assert "error: " in english.stderr and "no such file" in english.stderr
     bad = write_params(tmp_path, "bad", lang="zh", rfm={"bins": 55})
@@ -366,19 +418,21 @@ EN_TERMINAL = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "e
     (["report"], "错误：缺少选项 '--params' / '-p'。"),
     (["report", "--parms", "x.yaml"], "错误：没有选项 --parms（可能是：--params）"),
     (["export"], "错误：缺少参数 'RUN_FOLDER'。"),
+    (["export", "reports/x", "--bogus"], "错误：没有选项 --bogus"),
+    (["report", "-p", "x.yaml", "-m", "2025-09", "--month=2025-10"], "错误：选项 '--month' 给了 2 次（2025-09, 2025-10）"),
     (["report", "--params"], "错误：选项 '--params' 后面需要一个值。"),
 ])
 def test_a_mistake_in_the_command_is_said_in_the_chinese_terminals_language(args, said):
     """Typer's usage errors (an unknown command or option, a missing --params) in a Chinese terminal:
-    segkit's Chinese lines, through the script itself (Typer prints them before any command runs)."""
+    segkit's one Chinese line with the --help to read, through the script itself (Typer prints them
+    before any command runs)."""
     done = run_segkit(*args, env=ZH_TERMINAL)
     assert done.returncode == 2, done.stderr
     assert said in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("错误："), done.stderr
+    assert re.search(r"（用法见 `segkit( \w+)? --help`）$", done.stderr.strip()), done.stderr
     assert "Usage" not in done.stderr and "Error" not in done.stderr and "Traceback" not in done.stderr
-    # the usage line keeps Typer's placeholders ([OPTIONS], COMMAND): the command's syntax, not words
-    assert all(english_left(line) == [] for line in done.stderr.splitlines() if not line.startswith("用法：")), done.stderr
-    if len(args) < 2 or args[1] != "--params":  # an option left without its value has no usage line
-        assert re.search(r"^用法：segkit ", done.stderr, flags=re.M) and "--help' 查看帮助。" in done.stderr
+    assert english_left(done.stderr) == [], done.stderr
 
 
 def test_a_mistake_in_the_command_follows_the_params_file_it_names(tmp_path):
@@ -401,3 +455,45 @@ def test_a_mistake_in_the_command_follows_the_params_file_it_names(tmp_path):
     assert done.returncode == 2 and "错误：没有选项 --bogus" in done.stderr, done.stderr
     done = run_segkit("reprot", env=EN_TERMINAL)
     assert done.returncode == 2 and "No such command 'reprot'" in done.stderr and "错误" not in done.stderr
+
+
+def test_an_interrupted_run_is_said_in_chinese():
+    """Trial 42: Ctrl-C in a zh run said `错误：the run was interrupted while running notebook 01_cleaning；...`."""
+    from pathlib import Path
+
+    from segkit.report.runner import _failure_message
+
+    for doing in ("running notebook 01_cleaning", "running notebooks 03_customer_value and 04_clustering",
+                  "starting", "writing the HTML pages", "writing the index page", "writing the PDF",
+                  "starting the process that writes the PDF", "writing the exports (exports/)", "writing the manifest",
+                  "putting the report in place in /r/x"):
+        said = terminal_text("error: " + _failure_message(KeyboardInterrupt(), doing, Path("/nowhere/x"), None), "zh")
+        assert said.startswith("错误：运行被中断，当时正在") and english_left(said) == [], said
+        failed = OSError(28, "No space left on device", "/r/x/report.pdf")
+        said = terminal_text("error: " + _failure_message(failed, doing, Path("/nowhere/x"), None), "zh")
+        assert said.startswith("错误：正在") and "磁盘已满" in said and english_left(said) == [], said
+
+
+def test_segkit_run_in_a_finished_reports_data_folder_is_refused_in_chinese(tmp_path):
+    """Trial 42: `segkit run 02_rfm --data-dir reports/<run>/data` on a zh run said its whole refusal in English."""
+    params = write_params(tmp_path, "zh", lang="zh")
+    (tmp_path / "run" / "data").mkdir(parents=True)
+    (tmp_path / "run" / "manifest.json").write_text("{}", encoding="utf-8")
+    done = run_segkit("run", "02_rfm", "--params", str(params), "--data-dir", str(tmp_path / "run" / "data"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"错误：{tmp_path / 'run' / 'data'} 中是已完成的报告"), done.stderr
+    assert english_left(done.stderr) == [], done.stderr
+
+
+@pytest.mark.parametrize("name", ["门店会员", "-shop", "shop!"])
+def test_a_run_name_that_is_not_plain_ascii_says_so_in_both_languages(tmp_path, name):
+    """Trial 42: `run_name: 门店会员` was refused in English with "a letter or digit, ...", and 门 is a
+    letter to Unicode: the message says ASCII, and in Chinese under lang: zh. Run names stay ASCII:
+    they name folders, lock files, the history's rows and a cron job's paths."""
+    params = write_params(tmp_path, "zh", lang="zh")
+    done = run_segkit("check", "--params", str(params), "--set", f"run_name={name}")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "只能用 ASCII 字母（A-Z、a-z）、数字（0-9）和 '-'、'_'、'.'" in done.stderr, done.stderr
+    assert english_left(done.stderr) == [], done.stderr
+    english = run_segkit("check", "--params", str(params), "--set", f"run_name={name}", "--set", "lang=en")
+    assert "run_name has the wrong form (ASCII letters A-Z and a-z, digits 0-9" in english.stderr, english.stderr

@@ -164,7 +164,7 @@ def test_runs_of_blanks_as_in_the_cdnow_master_file(tmp_path):
 def test_a_stated_separator_wins_and_a_wrong_one_is_explained(tmp_path):
     path = tmp_path / "orders.csv"
     path.write_text("cust;day;total\nC1;2024-01-05;3\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r'column "cust" \(for customer_id\) is not there .* The header was read as one '
+    with pytest.raises(DataError, match=r'columns "cust" \(for customer_id\), "day" \(for ordered_at\), .* are not there .* The header was read as one '
                                         r"column \(separator: comma\), but it holds semicolons \(';'\): the separator "
                                         r"may be semicolon; state it as source.transactions.separator: semicolon"):
         load_source(source(path, columns=COLUMNS, separator="comma"))

@@ -291,9 +291,16 @@ def engine_attributes(con: ibis.BaseBackend, path: Path, kind: str, spec: FileTa
 
 
 def beside(folder: str | os.PathLike, path: str) -> str:
-    """A path the params give relative to their own folder. Its `..` steps stay: where the folder is
-    a symbolic link, "params/../data" is the data beside the link's target, not beside the link."""
-    return str(Path(folder) / path)
+    """A path the params give relative to their own folder, its `..` steps folded (`files/../files/x.csv`
+    -> `files/x.csv`, as messages show it) where that is the same file. They stay where the folder is
+    a symbolic link: "params/../data" is the data beside the link's target, not beside the link."""
+    joined = str(Path(folder) / path)
+    folded = os.path.normpath(joined)
+    try:
+        same = os.path.realpath(joined) == os.path.realpath(folded)
+    except (OSError, ValueError):
+        same = False
+    return folded if same else joined
 
 
 def _paths_relative_to(source: Source, folder: Path) -> Source:
@@ -559,10 +566,11 @@ def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key
     mapping = column_mapping(columns, present, extra)
     derive_amount = "amount" not in columns and "amount" not in present and \
         mapping["quantity"] in present and mapping["unit_price"] in present
-    for ours in ["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns]:
-        if mapping[ours] not in present:
-            raise DataError(_missing_column(origin, ours, mapping[ours], present, key,
-                                            suggest=_of_kind(present, types, ours)))
+    wanted = dict.fromkeys(["customer_id", "ordered_at", *([] if derive_amount else ["amount"]), *columns])
+    missing = [(ours, mapping[ours]) for ours in wanted if mapping[ours] not in present]
+    if missing:
+        raise DataError(_missing_columns(origin, missing, present, key,
+                                         suggest={ours: _of_kind(present, types, ours) for ours, _ in missing}))
     return mapping, derive_amount
 
 
@@ -599,6 +607,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     (`segkit.intake.cleaning.check_rule_columns`: returns marked by status need the status column).
     A campaigns file (`source.campaigns`, any source kind): its header against its column map.
     Raises the run's DataError (ParamsError for the password), with the run's message."""
+    # the params file's folder as a report reads it (`run_report` resolves the params path): the same paths in
+    # the messages of `segkit check` and of `segkit report`
+    params_path = Path(params_path).resolve() if params_path is not None else None
     _check_campaigns(source, params_path)
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
@@ -703,7 +714,7 @@ def _header_row_hint(spec: FileTable, key: str) -> Iterator[None]:
         yield
     except DataError as error:
         message = str(error)
-        missing = ") is not there" in message and "(columns there:" in message
+        missing = (") is not there" in message or ") are not there" in message) and "(columns there:" in message
         no_header = re.search(r': no header in row \d+ of sheet "', message) is not None
         if not missing and not no_header and not re.search(r" values, but the header \(line \d+\) names \d+ columns?;",
                                                            message):
@@ -789,13 +800,44 @@ def _check_campaigns(source: Source, params_path: str | Path | None = None) -> N
 
 
 def _existing_file(spec: FileTable, key: str) -> Path:
-    """The file's path, or the DataError for a folder or a path with nothing there."""
+    """The file's path, or the DataError for a folder or a path with nothing there: the path absolute
+    and normalised (`shown_path`), with a file of a close name in its folder (or in the nearest folder
+    above it that exists: `files/files/x.csv` for `files/x.csv`)."""
     path = Path(spec.path)
     if path.is_dir():
-        raise DataError(f"{path}: is a folder, not a file; set {key}.path to the file itself")
+        raise DataError(f"{shown_path(path)}: is a folder, not a file; set {key}.path to the file itself")
     if not path.is_file():
-        raise DataError(f"{path}: no such file (check {key}.path in the params file)")
+        near = _near_file(path)
+        hint = f" (did you mean {near[1]} in {near[0]}?)" if near else ""
+        raise DataError(f"{shown_path(path)}: no such file{hint}; check {key}.path in the params file (a relative "
+                        "path is read from the params file's folder)")
     return path
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as a message shows it: absolute and normalised (`files/../files/x.csv` -> `/…/files/x.csv`),
+    the same whether the params file was named by a relative path (`segkit check`) or an absolute one
+    (a report's notebooks). For display only: a `..` after a symbolic link is opened as given (`beside`)."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+# a folder with more entries than this is not searched for a close name (a message must come at once)
+_NEAR_FILES_LOOKED_AT = 2_000
+
+
+def _near_file(path: Path) -> tuple[str, str] | None:
+    """(folder, name) of the file whose name is closest to `path`'s (difflib) in its folder, or, when
+    that folder is not there, in the nearest folder above it that is; None when no name is close."""
+    folder = Path(shown_path(path)).parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in itertools.islice(entries, _NEAR_FILES_LOOKED_AT) if entry.is_file()]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    return (str(folder), close[0]) if close else None
 
 
 def read_header(spec: FileTable, key: str = "source.transactions") -> list[str]:
@@ -853,11 +895,11 @@ def to_canonical(raw: pd.DataFrame, columns: dict[str, str], origin: str = "inpu
     derive_amount = ("amount" not in columns and "amount" not in raw.columns
                      and mapping["quantity"] in raw.columns and mapping["unit_price"] in raw.columns)
     needed += [] if derive_amount else ["amount"]
-    for ours in [*needed, *(c for c in columns if c not in needed)]:
-        theirs = mapping[ours]
-        if theirs not in raw.columns:
-            raise DataError(_missing_column(origin, ours, theirs, present, key)
-                            + _separator_hint(present, raw.attrs.get("intake", {}).get("separator"), key))
+    missing = [(ours, mapping[ours]) for ours in [*needed, *(c for c in columns if c not in needed)]
+               if mapping[ours] not in raw.columns]
+    if missing:
+        raise DataError(_missing_columns(origin, missing, present, key)
+                        + _separator_hint(present, raw.attrs.get("intake", {}).get("separator"), key))
     out = pd.DataFrame({"source_row": raw["source_row"].to_numpy()})
     for ours in INPUT_COLUMNS:
         if mapping[ours] in raw.columns:
@@ -958,15 +1000,40 @@ def _separator_hint(present: list, separator: str | None, key: str) -> str:
 
 def _missing_column(origin: str, ours: str, theirs: str, present: list[str], key: str,
                     suggest: list[str] | None = None) -> str:
-    close = difflib.get_close_matches(theirs, [str(c) for c in (present if suggest is None else suggest)], n=1,
-                                      cutoff=0.5)
-    hint = f'; did you mean "{_name(close[0])}"?' if close else ""
+    return _missing_columns(origin, [(ours, theirs)], present, key,
+                            suggest=None if suggest is None else {ours: suggest})
+
+
+def _missing_columns(origin: str, missing: list[tuple[str, str]], present: list[str], key: str,
+                     suggest: dict[str, list[str] | None] | None = None) -> str:
+    """The message for the mapped columns (ours, theirs) that are not in `present`, all at once, each
+    with the closest name there (difflib; `suggest`: per column of ours, the columns that may be
+    suggested, None for any); blank headers listed by their position, not pandas' "Unnamed: 1"."""
+    def near(ours: str, theirs: str) -> str:
+        allowed = (suggest or {}).get(ours)
+        names = [str(c) for c in (present if allowed is None else allowed) if not _blank_header(c)]
+        close = difflib.get_close_matches(theirs, names, n=1, cutoff=0.5)
+        return f'; did you mean "{_name(close[0])}"?' if close else ""
+
     looks_like_data = [c for c in present if re.fullmatch(r"[\d\s.,:/¥$-]+", str(c))]
     no_header = (f" The first row looks like data ({_listing(looks_like_data[:3])}), not column "
                  "names: add a header row, or set header_row." if looks_like_data else "")
-    extra = "" if ours != "amount" else " (or map quantity and unit_price: amount is then their product)"
-    return (f'{origin}: column "{_name(theirs)}" (for {ours}) is not there{hint} (columns there: '
-            f"{_listing(present)}); fix {key}{extra}.{no_header}")
+    extra = ("" if "amount" not in {ours for ours, _ in missing}
+             else " (or map quantity and unit_price: amount is then their product)")
+    if len(missing) == 1:
+        (ours, theirs), = missing
+        return (f'{origin}: column "{_name(theirs)}" (for {ours}) is not there{near(ours, theirs)} (columns there: '
+                f"{_listing(present)}); fix {key}{extra}.{no_header}")
+    named = ", ".join(f'"{_name(theirs)}" (for {ours}{near(ours, theirs)})' for ours, theirs in missing)
+    return (f"{origin}: columns {named} are not there (columns there: {_listing(present)}); fix {key}{extra}."
+            f"{no_header}")
+
+
+def _blank_header(name) -> int | None:
+    """The position (from 1) of a column whose header cell was blank, which the readers name as pandas
+    does ("Unnamed: 1" for the second column); None for a named column."""
+    found = re.fullmatch(r"Unnamed: (\d+)", str(name))
+    return int(found.group(1)) + 1 if found else None
 
 
 def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
@@ -1071,11 +1138,11 @@ def load_campaigns(source: Source, params_path: str | Path | None = None) -> pd.
 def _check_table_columns(present: list[str], spec: FileTable, name: str) -> None:
     """A customers or surveys table's mapped columns, and customer_id, must be there."""
     key = f"source.{name}.columns"
-    for ours, theirs in spec.columns.items():
-        if theirs not in present:
-            raise DataError(_missing_column(spec.path, ours, theirs, present, key))
+    missing = [(ours, theirs) for ours, theirs in spec.columns.items() if theirs not in present]
     if "customer_id" not in spec.columns and "customer_id" not in present:
-        raise DataError(_missing_column(spec.path, "customer_id", "customer_id", present, key))
+        missing.insert(0, ("customer_id", "customer_id"))
+    if missing:
+        raise DataError(_missing_columns(spec.path, missing, present, key))
 
 
 # -- PostgreSQL, read in place ----------------------------------------------------------------
@@ -1267,9 +1334,11 @@ def _name(text, limit: int = 60) -> str:
 
 
 def _listing(names, shown: int = 20) -> str:
-    """Names for a message: at most `shown` of them, each cut, then how many more."""
+    """Names for a message: at most `shown` of them, each cut, then how many more; a column whose header
+    was blank as "[blank header, column 2]", not pandas' "Unnamed: 1"."""
     names = list(names)
-    text = ", ".join(_name(n, 40) for n in names[:shown])
+    text = ", ".join(_name(n, 40) if _blank_header(n) is None else f"[blank header, column {_blank_header(n)}]"
+                     for n in names[:shown])
     return text + (f", … ({len(names) - shown} more)" if len(names) > shown else "")
 
 

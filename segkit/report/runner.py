@@ -21,6 +21,7 @@ How a run uses the reports folder:
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import errno
 import functools
@@ -103,7 +104,9 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     month = resolve_month(month) if month is not None else month
     if month:  # the command line's month wins over the file's as_of (a monthly run of any params file)
         as_of = load_params(params_path, overrides).as_of
-        if as_of is not None:
+        year, number = map(int, month.split("-"))
+        month_end = dt.date(year, number, calendar.monthrange(year, number)[1])
+        if as_of is not None and as_of != month_end:  # the same day: nothing is replaced, nothing to say
             progress(f"--month {month} replaces as_of {as_of} of {params_path.name}")
         overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
