@@ -12,8 +12,11 @@ MONEY_COLUMNS = ("revenue", "clv", "spend_growth", "expected_spend")  # value/po
 
 
 def _percent(values) -> list:
-    """Shares as text ("72.0%"; missing as "—"), for columns whose names the table does not know."""
-    return ["—" if pd.isna(v) else f"{v:.1%}" for v in values]
+    """Shares as text ("72.0%"; missing as "—"), for columns whose names the table does not know; as
+    `segkit.report.numbers.percent` shows them (a share short of 1 is ">99.9%", never "100.0%")."""
+    from segkit.report.numbers import percent
+
+    return ["—" if pd.isna(v) else percent(v, "en", 1) for v in values]  # "%" reads the same in both languages
 
 
 def _money(values, currency) -> list:
