@@ -834,7 +834,24 @@ def case_group_text(findings: dict, group: str, lang: str, currency=None, unusab
     base = GROUP_MESSAGES[group]
     specific = f"{base}.{findings.get('segment_map')}"
     key = specific if specific in messages() else base
+    if findings[group].get("n") == 0:  # an empty group is said as none, never as "0 customers are ..."
+        key = f"{key}.none" if f"{key}.none" in messages() else f"{base}.none"
     return say(key, lang, currency=currency, **{k: v for k, v in findings[group].items()})
+
+
+def value_text(future: dict | None, lang: str, horizon: int, horizon_unit: str, threshold: float):
+    """The case study's sentence on future value (`future`: `segkit.value_findings`): the high
+    predicted-value tier's customers and share, and the valuable customers who are probably lost.
+    A part about no customers is left out ("the 0 customers in the high tier") or said as none ("no
+    customer of the high monetary tier is probably lost"); None when both parts are empty or there
+    is no prediction."""
+    from segkit.report.html import say
+
+    if not future or (not future["high"] and not future["slipping"]):
+        return None
+    key = "case.value" if future["high"] and future["slipping"] else (
+        "case.value.none_slipping" if future["high"] else "case.value.no_high")
+    return say(key, lang, horizon=horizon, horizon_unit=horizon_unit, threshold=threshold, **future)
 
 
 def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
