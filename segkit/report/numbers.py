@@ -227,6 +227,29 @@ def axis_number(value, lang: str) -> str:
     return decimal_number(round(float(value), 2), lang, None)
 
 
+def axis_money(amount, lang: str, currency=None) -> str:
+    """A tick label on a money axis: `axis_number` with the run's currency sign (`currency.symbol`),
+    "-$1,500" below zero: axis_money(500_000, "en", usd) -> "$500,000"; in Chinese "¥50万"."""
+    shown = _not_finite(amount)
+    if shown is not None:
+        return shown
+    text = axis_number(abs(float(amount)), lang)
+    symbol = getattr(currency, "symbol", "") or ""
+    minus = locale_of(lang).number_symbols["latn"]["minusSign"] if float(amount) < 0 and text.strip("0.") else ""
+    return f"{minus}{symbol}{text}"
+
+
+def short_money(amount, lang: str, currency=None) -> str:
+    """An amount written beside a chart's line or in its cells: whole units in English ("$2,500,000"),
+    in Chinese from 1万 on in 万 / 亿 as `headline_money` ("¥250.0万"), else whole units ("¥850")."""
+    shown = _not_finite(amount)
+    if shown is not None:
+        return shown
+    if lang == "zh" and abs(_exact(amount)) >= COMPACT_MONEY_FROM:
+        return headline_money(amount, lang, currency)
+    return money(amount, lang, currency, decimals=0)
+
+
 def is_number(value) -> bool:
     """True for Python, NumPy and Decimal numbers; False for booleans and everything else."""
     import numpy as np
