@@ -188,3 +188,32 @@ def test_a_section_page_loads_its_charts(en_run, browser):
     assert len(images) >= 4
     assert all(image["ok"] and image["shown"] > 100 for image in images), images
     assert all(image["alt"] and "No description" not in image["alt"] for image in images)
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_a_headline_figure_stays_on_one_line_inside_its_card(tmp_path, browser, width):
+    """The index's cards in a wide and a phone-wide window: every figure on one line, none wider than
+    its card (a long amount once wrapped after its decimal point)."""
+    from segkit.report.pages import INDEX_BODY_CSS, INDEX_CSS, REPORT_CSS, figure_card, palette_css
+    from test_pdf_layout import HEADLINE_FIGURES
+
+    summary = "".join(figure_card("summary-figure", "k", "label", value) for value in HEADLINE_FIGURES)
+    cards = "".join(figure_card("kpi", "k", "label", value) for value in HEADLINE_FIGURES)
+    page = tmp_path / "index.html"
+    page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>i</title><style>{palette_css()}'
+                    f'{REPORT_CSS}{INDEX_BODY_CSS}{INDEX_CSS}</style></head><body><section class="segkit-summary">'
+                    f'<div class="summary-figures">{summary}</div></section><div class="kpis">{cards}</div></body></html>',
+                    encoding="utf-8")
+    session = browser.open(page.as_uri())
+    browser.send("Emulation.setDeviceMetricsOverride", session, width=width, height=900, deviceScaleFactor=1,
+                 mobile=False)
+    measured = browser.evaluate(session, "[...document.querySelectorAll('.value')].map(v => {"
+                                         " const range = document.createRange(); range.selectNodeContents(v);"
+                                         " const box = v.parentElement.getBoundingClientRect();"
+                                         " const text = range.getBoundingClientRect();"
+                                         " return {text: v.textContent, lines: new Set([...range.getClientRects()]"
+                                         ".map(r => Math.round(r.top))).size, inside: text.left >= box.left - 0.5 &&"
+                                         " text.right <= box.right + 0.5}; })")
+    browser.close_tab(session)
+    assert len(measured) == 2 * len(HEADLINE_FIGURES)
+    assert [shown for shown in measured if shown["lines"] != 1 or not shown["inside"]] == []

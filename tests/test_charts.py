@@ -173,7 +173,7 @@ def test_numbers_on_the_charts_follow_the_language(charts):
     zh_ticks = [tick.get_text() for tick in zh["monthly_values"].axes[0].get_yticklabels()]
     en_ticks = [tick.get_text() for tick in en["monthly_values"].axes[0].get_yticklabels()]
     assert any(text.endswith("万") for text in zh_ticks) and not any("万" in text for text in en_ticks)
-    assert "200,000" in en_ticks and "20万" in zh_ticks
+    assert "¥200,000" in en_ticks and "¥20万" in zh_ticks  # money: in the currency of the run
     # shares as percentages, never "0.25" or a TeX percent sign
     assert "50%" in texts(en["retention_heatmap"]) and "25%" in texts(zh["retention_heatmap"])
     # the label is the figure the pages say (the top 20% of customers' share), not the curve read between two
@@ -322,3 +322,66 @@ def test_the_flow_charts_labels_are_readable_and_never_overlap():
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert not a.overlaps(b), (a, b)
+
+
+EURO = SimpleNamespace(symbol="€", minor_unit=2)
+
+
+def tick_texts(axis) -> list[str]:
+    return [tick.get_text() for tick in axis.get_ticklabels() if tick.get_text()]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_money_axis_and_label_carries_the_currency(lang):
+    """The index's KPI chart labelled revenue "500,000" and its end "29": every axis and label of money
+    on a chart is in the run's currency (numbers.axis_money, numbers.short_money), and no other
+    axis is."""
+    assert {name for name, function in inspect.getmembers(plots, inspect.isfunction)
+            if not name.startswith("_") and "currency" in inspect.signature(function).parameters} == {
+        "rfm_heatmap", "monthly_values", "cohort_heatmap", "kpi_sparklines", "segmentation_matrix_chart"}
+    plots.use_language(lang)
+    try:
+        heatmap = plots.rfm_heatmap(SCORES, FEATURES, lang, currency=EURO)
+        values = plots.monthly_values(pd.DataFrame({"month": [month(1), month(2)], "avg_order_value": [12_000.0, 250_000.0],
+                                                    "purchase_frequency": [1.0, 1.5]}), lang, EURO)
+        cohorts = plots.cohort_heatmap(pd.DataFrame({0: [250_000.0, 12.0], 1: [5_000.0, np.nan]}, index=[month(1), month(2)]),
+                                       lang, measure="revenue", currency=EURO)
+        trends = plots.kpi_sparklines(pd.DataFrame({"revenue": [500_000.0, 750_000.0], "avg_order_value": [31.0, 29.0],
+                                                    "customers": [900.0, 1_000.0]}, index=[month(1), month(2)]),
+                                      lang, currency=EURO)
+        matrix = plots.segmentation_matrix_chart(SimpleNamespace(
+            assignments=pd.DataFrame({"value": [10.0, 200_000.0, 50.0, 300_000.0], "potential": [1.0, 2.0, 30.0, 40.0],
+                                      "quadrant": ["economise", "maintain", "grow", "develop"]}),
+            cuts={"value": 100.0, "potential": 10.0}, value="revenue", potential="clv"), lang, currency=EURO)
+        for fig in (heatmap, values, cohorts, trends, matrix):
+            fig.canvas.draw()
+    finally:
+        plots.use_language("en")
+
+    def all_money(labels):
+        return bool(labels) and all("€" in label for label in labels)
+
+    # the heat maps: every cell and the colour bar
+    for fig in (heatmap, cohorts):
+        cells = [text.get_text() for text in fig.axes[0].texts if text.get_text()]
+        assert all_money(cells) and all_money(tick_texts(fig.axes[1].yaxis)), cells
+    assert all_money(tick_texts(values.axes[0].yaxis)) and not any("€" in x for x in tick_texts(values.axes[1].yaxis))
+    # the KPI chart: revenue and average order value on their axes and at their ends, customers not
+    from segkit.report.plots import _kpi_label
+
+    panels = {ax.get_title(loc="left"): ax for ax in trends.axes}
+    customers, revenue, order_value = (panels[_kpi_label(kpi, lang)] for kpi in ("customers", "revenue", "avg_order_value"))
+    for ax in (revenue, order_value):
+        assert all_money(tick_texts(ax.yaxis)) and all_money([text.get_text() for text in ax.texts])
+    assert not any("€" in x for x in [*tick_texts(customers.yaxis), *(text.get_text() for text in customers.texts)])
+    assert "€29" in [text.get_text() for text in order_value.texts]
+    assert all_money(tick_texts(matrix.axes[0].xaxis)) and all_money(tick_texts(matrix.axes[0].yaxis))
+
+
+def test_money_tick_labels_in_the_report_language():
+    from segkit.report import numbers
+
+    assert numbers.axis_money(500_000, "en", EURO) == "€" + format(500_000, ",d")
+    assert numbers.axis_money(500_000, "zh", EURO) == "€50万" and numbers.axis_money(-1_500, "en", EURO) == "-€1,500"
+    assert numbers.axis_money(0, "en", EURO) == "€0" and numbers.axis_money(2.5, "en", None) == "2.5"
+    assert numbers.short_money(29.4, "en", EURO) == "€29" and numbers.short_money(2_500_000, "zh", EURO) == "€250.0万"

@@ -81,7 +81,7 @@ def test_a_mall_table_clustered_on_spend_age_and_income_and_ranked_on_income(tmp
         assert word not in clustering.split("k-means on", 1)[1]
     info = json.loads((result.folder / "data" / "run.json").read_text(encoding="utf-8"))
     index = (result.folder / "index.html").read_text(encoding="utf-8")
-    clusters = dict(re.findall(r'data-kpi="(\w+)"><div class="value">([^<]+)</div>', index))["clusters"]
+    clusters = dict(re.findall(r'data-kpi="(\w+)"><div class="value[^"]*">([^<]+)</div>', index))["clusters"]
     assert clusters.isdigit() and 2 <= int(clusters) <= 6
     rfm = (result.folder / "02_rfm.html").read_text(encoding="utf-8")
     assert "amount 80%, income 20%" in rfm

@@ -39,7 +39,8 @@ def test_catalogue_format_specs_give_python_texts_without_exponents():
     # where Python writes an exponent, a manager reads the number
     assert format(1_234_567.25, ",.3g") == "1.23e+06"
     assert numbers.format_spec(1_234_567.25, ",.3g", "en") == format(1_230_000, ",d")
-    assert numbers.format_spec(-0.0001, "+.1%", "en") == "+0.0%"  # no "-0.0%"
+    # no "-0.0%", and no "0.0%" for a change that is not nothing: the side it lies on
+    assert numbers.format_spec(-0.0001, "+.1%", "en") == ">-0.1%" and numbers.format_spec(0.0, "+.1%", "en") == "+0.0%"
     assert numbers.format_spec("text", "", "en") == "text" and numbers.format_spec(True, "", "en") == "True"
 
 
@@ -133,3 +134,34 @@ def test_figures_the_data_cannot_give_are_shown_as_such_in_every_formatter():
             assert numbers.significant(value, lang) == shown
             assert numbers.headline_count(value, lang) == shown
             assert numbers.axis_number(value, lang) == shown
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_share_short_of_all_or_above_none_never_reads_100_or_0_percent(lang):
+    """06 said "100% of all customers did [stay in their segment]" above a table of one who moved: a
+    share that is not exactly 1 never reads 100%, one that is not exactly 0 never 0%, in sentences
+    (the catalogue's specs), tables and every other caller of numbers.percent."""
+    stayed = 1 - 1 / 40_000  # one customer of 40,000 moved
+    for decimals in (0, 1, 2):
+        step = 10.0 ** -decimals  # the smallest share shown, in percent
+        assert numbers.percent(stayed, lang, decimals) == ">" + format(100 - step, f".{decimals}f") + "%"
+        assert numbers.percent(1 - stayed, lang, decimals) == "<" + format(step, f".{decimals}f") + "%"
+        assert numbers.percent(-(1 - stayed), lang, decimals) == ">-" + format(step, f".{decimals}f") + "%"
+        assert numbers.percent(-stayed, lang, decimals) == "<-" + format(100 - step, f".{decimals}f") + "%"
+        # exact shares and those that round to something else are as before
+        for exact in (0, 1, 0.0, 1.0, decimal.Decimal("1"), 0.5, 0.123456, stayed - 0.01):
+            assert numbers.percent(exact, lang, decimals) == format(exact, f".{decimals}%")
+    assert numbers.format_spec(stayed, ".0%", lang) == ">99%"
+    rendered = say("migration.transitions", lang, stayed=stayed).markup
+    assert "100%" not in rendered and "&gt;99%" in rendered
+    shares = table(__import__("pandas").DataFrame({"segment": ["a", "b"], "customer_share": [stayed, 1 - stayed]}),
+                   lang).to_html()
+    assert "100.0%" not in shares and "0.0%" not in shares and "&gt;99.9%" in shares and "&lt;0.1%" in shares
+
+
+def test_tables_that_format_shares_themselves_say_them_as_numbers_percent():
+    from segkit.report.evaluation_tables import _percent
+    from segkit.report.tables import weights_text
+
+    assert _percent([1 - 1e-6, 1e-6, 1.0, float("nan")]) == [">99.9%", "<0.1%", "100.0%", "—"]
+    assert "<1%" in weights_text({"amount": 1.0, "frequency": 1e-6}, "en")

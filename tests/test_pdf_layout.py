@@ -20,7 +20,7 @@ from PIL import Image
 from conftest import require_tool
 from segkit.i18n import t
 from segkit.report.html import table
-from segkit.report.pages import NOTEBOOKS, export_html, format_kpis, write_pdf
+from segkit.report.pages import NOTEBOOKS, PDF_FIGURE_ROOM, export_html, figure_card, format_kpis, write_pdf
 
 A4_PORTRAIT = (595.3, 841.9)  # points
 BOTTOM_MARGIN = 14 / 297  # the page number lives below it
@@ -52,6 +52,25 @@ def words_with_boxes(pdf: Path) -> list[tuple[int, float, float, float, str]]:
                                              r'yMax="[\d.-]+">(.*?)</word>', body):
             found.append((number, float(width), float(x_min), float(x_max), word))
     return found
+
+
+def lines_with_boxes(pdf: Path, page: int = 1) -> list[tuple[float, float, str]]:
+    """(xMin, xMax, text) of every line poppler reads on `page`, a line being its words at one height
+    from left to right and split where a gap wider than a word space parts them (one card's figure
+    from the next card's)."""
+    out = subprocess.run([require_tool("pdftotext"), "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                         capture_output=True, text=True, check=True).stdout
+    words = sorted((round(float(y_min), 1), float(x_min), float(x_max), word) for x_min, y_min, x_max, word in
+                   re.findall(r'<word xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="[\d.-]+">(.*?)</word>', out))
+    lines: list[list] = []
+    for y, x_min, x_max, word in words:
+        if lines and lines[-1][0] == y and x_min - lines[-1][2] < 8:  # 8 pt: more than a space, less than a gap
+            lines[-1][2], lines[-1][3] = x_max, f"{lines[-1][3]} {word}"
+        else:
+            lines.append([y, x_min, x_max, word])
+    import html
+
+    return [(x_min, x_max, html.unescape(text)) for _, x_min, x_max, text in lines]
 
 
 def printed_numbers(pdf) -> list[str]:
@@ -207,6 +226,46 @@ def test_table_width_classes_follow_the_shown_text():
     assert width_classes(latin) == [] and width_classes(chinese, "zh") == ["segkit-wide"]
 
 
+# ---------------------------------------------------------------- headline figures
+
+# figures of every length a run can show: English money in full ("$5,712,173.84" broke after its "."
+# in the summary's narrow card), a currency written in letters, Chinese units, a share, counts
+HEADLINE_FIGURES = ["$5,712,173.84", "¥2,385,718.98", "$1,234,567,890,123.45", "CHF 12,345,678.90", "¥2,500.3万",
+                    "71.4%", "1,454", "23.6万", "—", "¥1,234,567,890,123,456,789.12"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_headline_figure_is_printed_whole_on_one_line_inside_its_card(tmp_path, lang):
+    """Each figure, in the executive summary's cards (five to a row) and the headline figures' (four),
+    comes out of the PDF as one line no wider than its card."""
+    section_page(tmp_path, "01_cleaning", ["<h1>x</h1>"], lang=lang)
+    rows = [HEADLINE_FIGURES[start:start + 5] for start in range(0, len(HEADLINE_FIGURES), 5)]
+    summary = "".join(f'<section class="segkit-summary"><div class="summary-figures">'
+                      f'{"".join(figure_card("summary-figure", "k", "label", value) for value in row)}</div></section>'
+                      for row in rows)
+    cards = "".join(figure_card("kpi", "k", "label", value) for value in HEADLINE_FIGURES)
+    (tmp_path / "index.html").write_text(
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>i</title></head><body><h1>Index</h1>'
+        f'{summary}<div class="kpis">{cards}</div><ul class="sections"><li><a href="01_cleaning.html">a</a></li></ul>'
+        f"</body></html>", encoding="utf-8")
+    write_pdf(tmp_path, tmp_path / "report.pdf", notebooks=("01_cleaning",))
+    lines = lines_with_boxes(tmp_path / "report.pdf")
+    printed = [text for _, _, text in lines]
+    for value in HEADLINE_FIGURES:
+        # once in a summary card, once in a headline card, each time whole on one line
+        assert printed.count(value) == 2, (value, [text for text in printed if text in value or value in text])
+    # the summary's cards come first on the page, then the headline figures'
+    seen: dict[str, int] = {}
+    too_wide = []
+    for x_min, x_max, text in lines:
+        if text in HEADLINE_FIGURES:
+            card = ("summary-figure", "kpi")[seen.setdefault(text, 0)]
+            seen[text] += 1
+            if x_max - x_min > PDF_FIGURE_ROOM[card]:
+                too_wide.append((card, text, round(x_max - x_min, 1)))
+    assert too_wide == []
+
+
 # ---------------------------------------------------------------- the whole reports (slow)
 
 def check_report_layout(result, tmp_path):
@@ -242,8 +301,10 @@ def check_contents_and_summary(params_path, result, lang):
     params = segkit.load_params(params_path)
     # the executive summary on the first page: the run's own figures, as the index shows them
     shown = {key: value for key, _, value in format_kpis(result.kpis, params)}
+    printed = [text for _, _, text in lines_with_boxes(pdf)]
     for key in ("customers", "revenue", "top_share", "valuable", "at_risk"):
         assert shown[key] in first, (key, shown[key])
+        assert shown[key] in printed, (key, shown[key])  # whole on one line
     assert t("layout.summary", lang) in first
     # the contents: every section with the page its title is printed on
     contents = pdf_text(pdf, 1, 2, raw=False)

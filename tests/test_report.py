@@ -52,7 +52,7 @@ def independent_kpis(params_path, overrides=()):
 
 
 def shown_kpis(index_html: str) -> dict:
-    return dict(re.findall(r'data-kpi="(\w+)"><div class="value">([^<]+)</div>', index_html))
+    return dict(re.findall(r'data-kpi="(\w+)"><div class="value[^"]*">([^<]+)</div>', index_html))
 
 
 def test_index_figures_equal_what_the_package_computes(en_run):

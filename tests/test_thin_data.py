@@ -60,7 +60,7 @@ def test_one_order_notes_say_why_f_is_left_out_in_both_languages():
     zh = texts(tables.rfm_dimension_notes(scorer.unusable_, grid, "zh"))
     assert "F (frequency) cannot tell customers apart" in en and "number of orders (1)" in en
     assert "no customer is called Champion or Loyal" in en
-    assert "F（购买频次）无法区分客户" in zh and "忠诚客户" in zh  # says nobody is called so
+    assert "F（消费频率）无法区分客户" in zh and "忠诚客户" in zh  # says nobody is called so
     assert not NOT_A_NUMBER.search(en + zh)
     assert tables.rfm_dimension_notes({}, grid, "en") is None
 

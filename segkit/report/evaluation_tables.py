@@ -12,8 +12,11 @@ MONEY_COLUMNS = ("revenue", "clv", "spend_growth", "expected_spend")  # value/po
 
 
 def _percent(values) -> list:
-    """Shares as text ("72.0%"; missing as "—"), for columns whose names the table does not know."""
-    return ["—" if pd.isna(v) else f"{v:.1%}" for v in values]
+    """Shares as text ("72.0%"; missing as "—"), for columns whose names the table does not know; as
+    `segkit.report.numbers.percent` shows them (a share short of 1 is ">99.9%", never "100.0%")."""
+    from segkit.report.numbers import percent
+
+    return ["—" if pd.isna(v) else percent(v, "en", 1) for v in values]  # "%" reads the same in both languages
 
 
 def _money(values, currency) -> list:
@@ -81,16 +84,34 @@ def per_class_table(explanation, names: dict | None = None) -> pd.DataFrame:
     return shown.assign(eval_class=[(names or {}).get(c, c) for c in shown["eval_class"]])
 
 
-def confusion_view(explanation, lang: str, names: dict | None = None):
+def cluster_codes(cluster_names: dict) -> dict:
+    """{cluster name: "C<number>"} from `segkit.cluster_names` ({number: name}): the short code a
+    table heads a cluster's column with, the number as the clusters stage and the exports give it."""
+    return {name: f"C{number}" for number, name in cluster_names.items()}
+
+
+def confusion_view(explanation, lang: str, names: dict | None = None, codes: dict | None = None):
     """The confusion matrix of the rules on unseen customers as a report table: one row per true
-    class, one column per class the rules give (customers)."""
-    from segkit.report.html import table
+    class, one column per class the rules give (customers).
+
+    A column header shows at most HEADER_WIDTH characters of a name: generated cluster names were cut
+    mid-word ("cooling or long inactive, frequent or occasiona…"), the part that tells two clusters
+    apart. With `codes` ({class: short code}, e.g. `cluster_codes`), and whenever a name would be cut
+    or two would read alike in a header, the columns are headed by the codes (else 1, 2, ...) and
+    each row by its code and full name: no two columns ever read the same."""
+    from segkit.report.html import HEADER_WIDTH, short_label, table
 
     confusion = explanation.confusion
-    shown = [str((names or {}).get(c, c)) for c in confusion.columns]
+    full = {c: str((names or {}).get(c, c)) for c in (*confusion.index, *confusion.columns)}
+    headers = [short_label(full[c], HEADER_WIDTH) for c in confusion.columns]
+    if codes is None and (len(set(headers)) < len(headers) or headers != [full[c] for c in confusion.columns]):
+        codes = {c: str(number) for number, c in enumerate(dict.fromkeys((*confusion.index, *confusion.columns)), 1)}
     frame = confusion.reset_index(drop=True)
-    frame.insert(0, "actual", [str((names or {}).get(c, c)) for c in confusion.index])
-    return table(frame, lang, labels=[t("evaluate.confusion.corner", lang)] + shown)
+    if codes is None:
+        frame.insert(0, "actual", [full[c] for c in confusion.index])
+        return table(frame, lang, labels=[t("evaluate.confusion.corner", lang)] + headers)
+    frame.insert(0, "actual", [f"{codes.get(c, c)} {full[c]}" for c in confusion.index])
+    return table(frame, lang, labels=[t("evaluate.confusion.corner", lang)] + [str(codes.get(c, c)) for c in confusion.columns])
 
 
 def matrix_table(matrix, lang: str, currency=None) -> pd.DataFrame:

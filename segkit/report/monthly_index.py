@@ -25,7 +25,7 @@ def monthly_section(data_dir: str | Path, params) -> str:
     fired = any(key == "migration.alerts_fired" for key, _ in alerts)
     series = load_stage(data_dir, "kpi_trends").set_index("month")
     plots.use_language(lang)  # the index is written outside the notebooks: a CJK font for zh labels
-    figure = plots.kpi_sparklines(series, lang, top=params.case_study.top_share)
+    figure = plots.kpi_sparklines(series, lang, top=params.case_study.top_share, currency=params.currency)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     image = base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -12,7 +12,8 @@ Decisions, for a reader of the report:
   counts from 10万 on ("23.6万"); in English they stay in full ("$2,500,315.63", "23,570");
 - money carries the symbol of the params (`params.currency.symbol`, e.g. "¥", "$") and the currency's
   own decimals (`minor_unit`: 2 for most, 0 for JPY, 3 for BHD), never "-¥0.00";
-- a number is never written in exponent form ("1.23e+06" is not a figure a manager reads).
+- a number is never written in exponent form ("1.23e+06" is not a figure a manager reads);
+- a share that is not exactly 0 or 1 never reads "0%" or "100%": "<0.1%", ">99.9%" (`percent`).
 
 >>> money(1234.5, "en", _Currency("£", 2)), percent(0.1234, "zh"), headline_money(25_003_156.3, "zh", _Currency("¥", 2))
 ('£1,234.50', '12.3%', '¥2,500.3万')
@@ -123,12 +124,29 @@ def integer(value, lang: str) -> str:
 
 
 def percent(value, lang: str, decimals: int = 1, sign: bool = False) -> str:
-    """A share (0.123 = 12.3%) as a percentage with `decimals` decimals: percent(0.1234, "en") -> "12.3%"."""
+    """A share (0.123 = 12.3%) as a percentage with `decimals` decimals: percent(0.1234, "en") -> "12.3%".
+
+    A share that is not exactly 0 never reads 0%, nor one that is not exactly 1 (or -1) 100%: they
+    are said as the nearest figure shown with the side they lie on, "<0.1%" (">-0.1%"), ">99.9%"
+    ("<-99.9%"); a sentence said "100% of all customers stayed" above a table of one who moved.
+    percent(0.99996, "en") -> ">99.9%"; percent(0.0004, "zh", 0) -> "<1%"."""
     shown = _not_finite(value)
     if shown is not None:
         return shown
-    exact = _signed_zero(_exact(value) * 100, decimals) / 100
-    return format_percent(exact, _pattern(decimals, True, sign, "%"), locale=locale_of(lang))
+    exact = _exact(value)
+    step = decimal.Decimal(1).scaleb(-decimals - 2)  # the smallest share shown: 0.001 for one decimal
+    rounded = (exact / step).quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_EVEN) * step
+    pattern = _pattern(decimals, True, sign, "%")
+
+    def bound(mark: str, figure: decimal.Decimal) -> str:
+        return mark + format_percent(figure, pattern, locale=locale_of(lang))
+
+    if not exact.is_zero() and rounded.is_zero():
+        return bound("<", step) if exact > 0 else bound(">", -step)
+    if abs(exact) != 1 and abs(rounded) == 1 and abs(exact) < 1:
+        return bound(">", 1 - step) if exact > 0 else bound("<", step - 1)
+    exact = _signed_zero(exact * 100, decimals) / 100
+    return format_percent(exact, pattern, locale=locale_of(lang))
 
 
 def money(amount, lang: str, currency=None, decimals: int | None = None, sign: bool = False) -> str:
@@ -207,6 +225,29 @@ def axis_number(value, lang: str) -> str:
             number, unit = compact
             return number + unit
     return decimal_number(round(float(value), 2), lang, None)
+
+
+def axis_money(amount, lang: str, currency=None) -> str:
+    """A tick label on a money axis: `axis_number` with the run's currency sign (`currency.symbol`),
+    "-$1,500" below zero: axis_money(500_000, "en", usd) -> "$500,000"; in Chinese "¥50万"."""
+    shown = _not_finite(amount)
+    if shown is not None:
+        return shown
+    text = axis_number(abs(float(amount)), lang)
+    symbol = getattr(currency, "symbol", "") or ""
+    minus = locale_of(lang).number_symbols["latn"]["minusSign"] if float(amount) < 0 and text.strip("0.") else ""
+    return f"{minus}{symbol}{text}"
+
+
+def short_money(amount, lang: str, currency=None) -> str:
+    """An amount written beside a chart's line or in its cells: whole units in English ("$2,500,000"),
+    in Chinese from 1万 on in 万 / 亿 as `headline_money` ("¥250.0万"), else whole units ("¥850")."""
+    shown = _not_finite(amount)
+    if shown is not None:
+        return shown
+    if lang == "zh" and abs(_exact(amount)) >= COMPACT_MONEY_FROM:
+        return headline_money(amount, lang, currency)
+    return money(amount, lang, currency, decimals=0)
 
 
 def is_number(value) -> bool:

@@ -35,6 +35,79 @@ CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURI
 PAGE_ASSETS = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".css", ".woff", ".woff2", ".ttf", ".otf")
 # One palette for the pages and the charts: the charts' own (segkit.report.plots.PALETTE) and these greys.
 INK, MUTED, RULE, PANEL = "#222222", "#555555", "#dde3ea", "#f3f5f7"
+# A headline figure (a card of the executive summary or of the headline figures) is set on one line,
+# smaller the wider it is: the PDF broke "$5,712,173.84" after its "." in the summary's narrow card.
+# Its width is estimated from its characters (`figure_width`), the card gets the class of the first rung
+# of FIGURE_WIDTHS at least that wide (`figure_class`), and each rung has its font size in each card:
+# in the PDF from the card's width on A4 (PDF_FIGURE_ROOM; WeasyPrint has no container queries), on
+# the page from the card's own width (container query units) or, in a browser without them, from the
+# narrowest card the grid makes. A figure wider than the last rung would run past its card.
+FIGURE_WIDTHS = (6, 6.5, 7, 7.5, 8, 8.5, 9, 10, 11, 12, 14, 16, 20, 24, 32, 48, 64)  # em at the figure's own size
+# the inner width of each card in the PDF (points): A4 less the margins, the grid's columns and gaps
+# and the card's padding and border (5 summary figures a row, 4 headline figures)
+PDF_FIGURE_ROOM = {"summary-figure": 83.0, "kpi": 112.0}
+PDF_FIGURE_SIZE = 13.5  # points: 1.35em of the PDF's 10pt
+# the narrowest card on the page (the grid's minmax less padding and border), in px, and the size there
+PAGE_FIGURE_ROOM = {"summary-figure": 134.0, "kpi": 174.0}
+PAGE_FIGURE_SIZE = "1.6em"
+
+
+def figure_width(text: str) -> float:
+    """The width of `text` in em, in the report's bold sans-serif (Noto Sans CJK SC), a little over
+    rather than under: a Chinese character 1, "%", "M", "W" and "@" 1, other capitals 0.7, separators
+    (",", ".", ":", spaces) 0.35, other characters (digits, currency signs) 0.6.
+    figure_width("$5,712,173.84") -> 7.05."""
+    import unicodedata
+
+    def one(char: str) -> float:
+        if unicodedata.east_asian_width(char) in "WF" or char in "%MW@":
+            return 1.0
+        if char in ",.:;'·  ":
+            return 0.35
+        return 0.7 if char.isupper() else 0.6
+
+    return round(sum(one(char) for char in str(text)), 2)
+
+
+def figure_class(text: str) -> str:
+    """The size class of a headline figure: "figure-w<rung>", the first rung of FIGURE_WIDTHS at least
+    as wide as `figure_width(text)` (the last one for anything wider), a half written "-5":
+    figure_class("$5,712,173.84") -> "figure-w7-5"."""
+    width = figure_width(text)
+    return _rung_class(next((rung for rung in FIGURE_WIDTHS if rung >= width), FIGURE_WIDTHS[-1]))
+
+
+def _rung_class(rung: float) -> str:
+    return f"figure-w{int(rung)}" + ("-5" if rung % 1 else "")
+
+
+def _figure_css(print_: bool) -> str:
+    """The font size of each rung of FIGURE_WIDTHS in each kind of card: in the PDF (`print_`) in points,
+    on the page in container query units, with the narrowest card's size in px before them for a
+    browser without container queries. Kept 3% inside the card in the PDF (the widths are estimated a
+    little over), 15% on the page (a browser's fallback font may be wider than Noto Sans)."""
+    rules = []
+    for card, pdf_room in PDF_FIGURE_ROOM.items():
+        for rung in FIGURE_WIDTHS:
+            if print_:
+                size = min(PDF_FIGURE_SIZE, pdf_room * 0.97 / rung)
+                rules.append(f".segkit-part .{card} .value.{_rung_class(rung)} {{ font-size: {size:.2f}pt; }}")
+            else:
+                px = PAGE_FIGURE_ROOM[card] * 0.85 / rung
+                rules.append(f".{card} .value.{_rung_class(rung)} {{ font-size: min({PAGE_FIGURE_SIZE}, {px:.1f}px); }}")
+                rules.append(f"@container (min-width: 1px) {{ .{card} .value.{_rung_class(rung)} "
+                             f"{{ font-size: min({PAGE_FIGURE_SIZE}, {85 / rung:.2f}cqw); }} }}")
+    return "\n".join(rules) + "\n"
+
+
+def figure_card(kind: str, key: str, label: str, value: str) -> str:
+    """One headline figure's card, HTML with every text escaped: `kind` "kpi" (the headline figures,
+    data-kpi) or "summary-figure" (the executive summary, data-summary-kpi); the value on one line,
+    in the size of its `figure_class`."""
+    attribute = "data-kpi" if kind == "kpi" else "data-summary-kpi"
+    return (f'<div class="{kind}" {attribute}="{escape(key)}"><div class="value {figure_class(value)}">{escape(value)}</div>'
+            f'<div class="label">{escape(label)}</div></div>')
+
 REPORT_CSS = """
 :root { --segkit-font: "Noto Sans CJK SC", "Noto Sans", "DejaVu Sans", sans-serif; font-family: var(--segkit-font);
   --jp-content-font-family: system-ui, -apple-system, blinkmacsystemfont, "Segoe UI", helvetica, arial,
@@ -98,12 +171,12 @@ table.segkit-widest th, table.segkit-widest td { padding: 1px 2px; }
 .segkit-part .summary-figures { grid-template-columns: repeat(5, 1fr); }
 .segkit-part .kpis, .segkit-part .summary-figures { gap: 6px; margin: 0.6em 0 1em; }
 .segkit-part .kpi, .segkit-part .summary-figure { padding: 6px 8px; }
-.segkit-part .kpi .value, .segkit-part .summary-figure .value { font-size: 1.35em; }
+.segkit-part .kpi .value, .segkit-part .summary-figure .value { font-size: 1.35em; white-space: nowrap; overflow-wrap: normal; }
 .segkit-part ul.sections li { font-size: 1em; margin: 0.25em 0; }
 /* The index's list of sections is the PDF's table of contents, with page numbers. */
 ul.sections a { color: var(--segkit-ink); text-decoration: none; }
 ul.sections a::after { content: leader(".") " " target-counter(attr(href), page); }
-"""
+""" + _figure_css(print_=True)
 
 # The index page's own style (beside palette_css() and REPORT_CSS); the PDF lays out every part with
 # it, as the index page and the section pages were once one document (segkit.report.pdf_build).
@@ -113,8 +186,7 @@ h1 { margin-bottom: 0.1em; } .meta { color: var(--segkit-muted); margin-top: 0; 
 .kpis, .summary-figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 1em 0 2em; }
 .summary-figures { grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); margin-bottom: 1em; }
 .kpi, .summary-figure { box-sizing: border-box; border: 1px solid var(--segkit-rule); border-radius: 6px; padding: 12px; background: #f8fafc; container-type: inline-size; }
-.kpi .value, .summary-figure .value { font-size: 1.6em; font-weight: 600; overflow-wrap: anywhere; color: var(--segkit-accent); }
-@container (min-width: 1px) { .kpi .value, .summary-figure .value { font-size: min(1.6em, 10.5cqw); white-space: nowrap; overflow-wrap: normal; } }
+.kpi .value, .summary-figure .value { font-size: 1.6em; font-weight: 600; white-space: nowrap; color: var(--segkit-accent); }
 .kpi .label, .summary-figure .label { font-size: 0.85em; color: var(--segkit-muted); margin-top: 4px; }
 .segkit-summary { border-left: 4px solid var(--segkit-accent); padding: 0.2em 0 0.2em 1em; margin: 1.5em 0 2em; }
 .segkit-summary .summary-figure { background: #ffffff; }
@@ -124,7 +196,7 @@ ul.sections { list-style: none; padding-left: 0; } ul.sections li { margin: 0.4e
 .alerts.fired { border-left-color: #c0392b; background: #fdf3f2; }
 img.trends { max-width: 100%; }
 @page { size: A4; margin: 16mm; }
-"""
+""" + _figure_css(print_=False)
 
 
 def palette_css() -> str:
@@ -324,10 +396,7 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 
     info = load_run_info(target.parent / "data")
     caveats = headline_caveats(info, lang, kpis)
-    cards = "\n".join(
-        f'<div class="kpi" data-kpi="{key}"><div class="value">{escape(value)}</div>'
-        f'<div class="label">{escape(label)}</div></div>'
-        for key, label, value in format_kpis(kpis, params))
+    cards = "\n".join(figure_card("kpi", key, label, value) for key, label, value in format_kpis(kpis, params))
     sections = "\n".join(
         f'<li><a href="{notebook}.html">{escape(t(f"nb{notebook[:2]}.title", lang))}</a></li>'
         for notebook in notebooks)
@@ -436,9 +505,7 @@ def executive_summary(data_dir: Path, kpis: dict, params: Params) -> str:
     (`summary_sentences`). HTML; every value escaped."""
     lang = params.lang
     shown = {key: (label, value) for key, label, value in format_kpis(kpis, params)}
-    figures = "\n".join(
-        f'<div class="summary-figure" data-summary-kpi="{key}"><div class="value">{escape(shown[key][1])}</div>'
-        f'<div class="label">{escape(shown[key][0])}</div></div>' for key in SUMMARY_FIGURES)
+    figures = "\n".join(figure_card("summary-figure", key, *shown[key]) for key in SUMMARY_FIGURES)
     actions = "\n".join(f"<li>{sentence}</li>" for sentence in summary_sentences(data_dir, params))
     return (f'<section class="segkit-summary" aria-labelledby="segkit-summary">'
             f'<h2 id="segkit-summary">{escape(t("layout.summary", lang))}</h2>'

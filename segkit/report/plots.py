@@ -33,6 +33,7 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Sour
              "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
              "Heiti SC", "AR PL UMing CN")
 PALETTE = ("#2f6690", "#d9a441", "#3a7d44", "#c2473a", "#7b5ea7", "#5b8c85", "#b5651d", "#8a8a8a")
+MONEY_KPIS = ("revenue", "avg_order_value")  # the monthly figures (segkit.monthly.trends.KPIS) that are money
 # Heatmaps: light to the palette's blue for amounts and shares; blue (below) to red (above) around a centre.
 # SEQUENTIAL is seaborn's light_palette(PALETTE[0], as_cmap=True), made without importing seaborn: its
 # light end is PALETTE[0]'s hue at 15% of its saturation and 95% lightness in HUSL (checked against
@@ -82,6 +83,17 @@ def _number_axis(axis, lang: str, counts: bool = False) -> None:
     if counts:
         axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_number(v, lang)))
+
+
+def _money_axis(axis, lang: str, currency=None) -> None:
+    """Tick labels of a money axis in the run's currency ("$500,000"; Chinese "¥50万"): `currency` is
+    params.currency (None: the number alone)."""
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_money(v, lang, currency)))
+
+
+def _money_ticks(lang: str, currency=None):
+    # a colour bar's tick format (seaborn's cbar_kws "format")
+    return matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_money(v, lang, currency))
 
 
 def _annotations(table: pd.DataFrame, shown) -> np.ndarray:
@@ -175,8 +187,9 @@ def set_aside_by_month(quarantine: pd.DataFrame, lang: str):
     return fig
 
 
-def rfm_heatmap(scores: pd.DataFrame, features: pd.DataFrame, lang: str):
-    """Mean revenue per customer for each (R score, F score) cell, with the customer count."""
+def rfm_heatmap(scores: pd.DataFrame, features: pd.DataFrame, lang: str, currency=None):
+    """Mean revenue per customer for each (R score, F score) cell, with the customer count; money in
+    `currency` (params.currency)."""
     import seaborn as sns
     frame = scores[["r_score", "f_score"]].assign(revenue=features["revenue"].to_numpy())
     mean = frame.pivot_table(index="f_score", columns="r_score", values="revenue", aggfunc="mean")
@@ -188,12 +201,11 @@ def rfm_heatmap(scores: pd.DataFrame, features: pd.DataFrame, lang: str):
         [str(i) for i in mean.index], axis="index")
     labels = np.empty(shown.shape, dtype=object)
     for (i, j), value in np.ndenumerate(shown.to_numpy()):
-        labels[i, j] = "" if np.isnan(value) else (f"{numbers.decimal_number(value, lang, 0)}\n"
+        labels[i, j] = "" if np.isnan(value) else (f"{numbers.money(value, lang, currency, decimals=0)}\n"
                                                     f"(n={numbers.integer(count.iat[i, j], lang)})")
     sns.heatmap(shown, ax=ax, cmap=SEQUENTIAL, annot=labels, fmt="", annot_kws={"fontsize": 8},
                 linewidths=0.5, linecolor="white",
-                cbar_kws={"label": t("col.revenue", lang),
-                          "format": matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_number(v, lang))})
+                cbar_kws={"label": t("col.revenue", lang), "format": _money_ticks(lang, currency)})
     ax.set_xlabel(t("col.r_score", lang))
     ax.set_ylabel(t("col.f_score", lang))
     ax.tick_params(axis="y", labelrotation=0)
@@ -308,7 +320,10 @@ def monthly_values(kpis: pd.DataFrame, lang: str, currency=None):
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_ylim(0, None)
-        _number_axis(ax.yaxis, lang)
+        if column == "avg_order_value":
+            _money_axis(ax.yaxis, lang, currency)
+        else:
+            _number_axis(ax.yaxis, lang)
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(axis="x", labelrotation=30)
     fig.suptitle(t("chart.monthly_values", lang))
@@ -316,16 +331,17 @@ def monthly_values(kpis: pd.DataFrame, lang: str, currency=None):
 
 
 def _month_heatmap(table: pd.DataFrame, lang: str, title_key: str, percent: bool, row_label: str,
-                   column_label: str, row_names=None):
-    """A seaborn heatmap of `table` (rows x columns), annotated; missing cells stay blank."""
+                   column_label: str, row_names=None, currency=None):
+    """A seaborn heatmap of `table` (rows x columns), annotated; missing cells stay blank. Shares
+    (`percent`) or money in `currency`."""
     import seaborn as sns
     fig, ax = _figure(8.5, 1.1 + 0.34 * max(len(table), 4))
     shown = table.astype(float)
     if row_names is not None:
         shown.index = [row_names(i) for i in shown.index]
     annotate = shown.shape[1] <= 14 and shown.shape[0] <= 30
-    cell = (lambda v: numbers.percent(v, lang, 0)) if percent else (lambda v: numbers.decimal_number(v, lang, 0))
-    tick = (lambda v, _: numbers.percent(v, lang, 0)) if percent else (lambda v, _: numbers.axis_number(v, lang))
+    cell = (lambda v: numbers.percent(v, lang, 0)) if percent else (lambda v: numbers.money(v, lang, currency, decimals=0))
+    tick = (lambda v, _: numbers.percent(v, lang, 0)) if percent else (lambda v, _: numbers.axis_money(v, lang, currency))
     sns.heatmap(shown, ax=ax, cmap=SEQUENTIAL, vmin=0, annot=_annotations(shown, cell) if annotate else False, fmt="",
                 annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
                 cbar_kws={"format": matplotlib.ticker.FuncFormatter(tick)})
@@ -336,18 +352,20 @@ def _month_heatmap(table: pd.DataFrame, lang: str, title_key: str, percent: bool
     return fig
 
 
-def cohort_heatmap(shares: pd.DataFrame, lang: str, max_months: int = 12, measure: str = "share_active"):
+def cohort_heatmap(shares: pd.DataFrame, lang: str, max_months: int = 12, measure: str = "share_active",
+                   currency=None):
     """Each first-purchase cohort (rows) k months later (columns 1..max_months; 0 too for revenue):
     the share active (`measure` "share_active", segkit.monthly.activity.cohort_table) or the
-    cohort's revenue ("revenue", currency units). None when there is nothing to draw (every purchase
-    in one month)."""
+    cohort's revenue ("revenue", in `currency`, params.currency). None when there is nothing to draw
+    (every purchase in one month)."""
     first = 0 if measure == "revenue" else 1
     table = shares.loc[:, [c for c in shares.columns if first <= c <= max_months]]
     if table.empty or table.isna().all().all():  # all purchases in one month: no month after the first
         return None
     title = "chart.cohort_revenue" if measure == "revenue" else "chart.cohorts"
     return _month_heatmap(table, lang, title, measure != "revenue", t("chart.cohort", lang),
-                          t("chart.months_since_first", lang), lambda i: pd.Timestamp(i).strftime("%Y-%m"))
+                          t("chart.months_since_first", lang), lambda i: pd.Timestamp(i).strftime("%Y-%m"),
+                          currency=currency)
 
 
 def retention_heatmap(rates: pd.DataFrame, segment_map, lang: str, measure: str = "retention_rate"):
@@ -432,7 +450,8 @@ def flow_colours(codes) -> dict[str, str]:
 
 def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2, currency=None):
     """Small line charts, one per figure of `series` (`segkit.monthly.trends.kpi_series`; months as
-    rows), the last month's value written at its end: how each KPI moved over the months."""
+    rows), the last month's value written at its end: how each KPI moved over the months. Money
+    (MONEY_KPIS) in `currency` (params.currency), on the axis and at the end."""
     import matplotlib.pyplot as plt
     from segkit.monthly.trends import KPIS, SHARES
 
@@ -449,7 +468,9 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
         if len(last):
             i = last[-1]
             ax.plot([months[i]], [values[i]], "o", color=PALETTE[3], markersize=3)
-            shown = numbers.percent(values[i], lang, 1) if kpi in SHARES else numbers.headline_count(round(values[i]), lang)
+            shown = (numbers.percent(values[i], lang, 1) if kpi in SHARES else
+                     numbers.short_money(values[i], lang, currency) if kpi in MONEY_KPIS else
+                     numbers.headline_count(round(values[i]), lang))
             ax.annotate(shown, (months[i], values[i]), xytext=(4, 0), textcoords="offset points", fontsize=7,
                         va="center")
         ax.set_xlim(months[0], months[-1])  # every figure on the same months
@@ -461,6 +482,8 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
         ax.spines[["top", "right"]].set_visible(False)
         if kpi in SHARES:
             _percent_axis(ax.yaxis, lang)
+        elif kpi in MONEY_KPIS:
+            _money_axis(ax.yaxis, lang, currency)
         else:
             _number_axis(ax.yaxis, lang)
     for ax in list(axes.flat)[len(kpis):]:
@@ -586,10 +609,11 @@ def stability_chart(stability, lang: str, names: dict | None = None, bands=(0.5,
     return fig
 
 
-def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_state: int = 0):
+def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_state: int = 0, currency=None):
     """Customers on the value x potential plane (`segkit.evaluate.matrix.SegmentationMatrix`), one
     dot each (at most `sample` of them, drawn at random, for a light chart), coloured by quadrant,
-    with the two cut lines. Value is drawn on a symlog scale (money is heavy-tailed)."""
+    with the two cut lines. Value is drawn on a symlog scale (money is heavy-tailed); an axis of
+    money (revenue, CLV, ...: segkit.report.evaluation_tables.MONEY_COLUMNS) in `currency` (params.currency)."""
     import seaborn as sns
     from segkit.evaluate.matrix import QUADRANTS
 
@@ -606,9 +630,13 @@ def segmentation_matrix_chart(matrix, lang: str, sample: int = 3_000, random_sta
     ax.set_xscale("symlog")
     ax.set_yscale("symlog")
     # plain numbers: the reports draw text literally (no TeX), so the default 10^k labels would not render
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: numbers.axis_number(round(v), lang))
-    ax.xaxis.set_major_formatter(plain)
-    ax.yaxis.set_major_formatter(plain)
+    from segkit.report.evaluation_tables import MONEY_COLUMNS
+
+    for axis, column in ((ax.xaxis, matrix.value), (ax.yaxis, matrix.potential)):
+        money = column in MONEY_COLUMNS
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+            lambda v, _, money=money: numbers.axis_money(round(v), lang, currency) if money
+            else numbers.axis_number(round(v), lang)))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.tick_params(axis="x", labelrotation=30)

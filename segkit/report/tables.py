@@ -451,6 +451,7 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
     in %, changes of shares in percentage points, money in the run's currency); the change is that
     of the two figures as shown (4.4% -> 3.9%: -0.5 points), so that the row adds up as read."""
     from segkit.monthly.trends import SHARES, as_shown
+    from segkit.report import numbers
 
     def label(kpi: str) -> str:
         if kpi.startswith("share_"):
@@ -464,7 +465,7 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
         if kpi in SHARES or kpi.startswith("share_"):
             points = t("unit.points", lang)
             # a change that rounds to nothing is +0.0, never -0.0
-            return f"{round(value * 100, 1) + 0.0:+.1f} {points}" if change else f"{value:.1%}"
+            return f"{round(value * 100, 1) + 0.0:+.1f} {points}" if change else numbers.percent(value, lang, 1)
         if kpi in ("revenue", "avg_order_value"):
             symbol = getattr(currency, "symbol", "") or ""
             return f"{'+' if change and value >= 0 else ('-' if value < 0 else '')}{symbol}{abs(value):,.2f}"
@@ -662,7 +663,9 @@ def weights_text(weights: dict[str, float], lang: str, profile: pd.DataFrame | N
 
     shares = sorted((used_weights(profile, weights) if profile is not None else normalised_weights(weights)).items(),
                     key=lambda item: -item[1])
-    return t("name.separator", lang).join(f"{criterion_label(name, lang)} {share:.0%}" for name, share in shares)
+    from segkit.report.numbers import percent
+
+    return t("name.separator", lang).join(f"{criterion_label(name, lang)} {percent(share, lang, 0)}" for name, share in shares)
 
 
 def criterion_label(criterion: str, lang: str) -> str:
@@ -831,7 +834,24 @@ def case_group_text(findings: dict, group: str, lang: str, currency=None, unusab
     base = GROUP_MESSAGES[group]
     specific = f"{base}.{findings.get('segment_map')}"
     key = specific if specific in messages() else base
+    if findings[group].get("n") == 0:  # an empty group is said as none, never as "0 customers are ..."
+        key = f"{key}.none" if f"{key}.none" in messages() else f"{base}.none"
     return say(key, lang, currency=currency, **{k: v for k, v in findings[group].items()})
+
+
+def value_text(future: dict | None, lang: str, horizon: int, horizon_unit: str, threshold: float):
+    """The case study's sentence on future value (`future`: `segkit.value_findings`): the high
+    predicted-value tier's customers and share, and the valuable customers who are probably lost.
+    A part about no customers is left out ("the 0 customers in the high tier") or said as none ("no
+    customer of the high monetary tier is probably lost"); None when both parts are empty or there
+    is no prediction."""
+    from segkit.report.html import say
+
+    if not future or (not future["high"] and not future["slipping"]):
+        return None
+    key = "case.value" if future["high"] and future["slipping"] else (
+        "case.value.none_slipping" if future["high"] else "case.value.no_high")
+    return say(key, lang, horizon=horizon, horizon_unit=horizon_unit, threshold=threshold, **future)
 
 
 def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
