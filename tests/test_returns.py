@@ -721,3 +721,36 @@ def test_by_product_a_cancellation_larger_than_the_line_it_found_leaves_with_the
     assert features(result).loc["A", "revenue"] == pytest.approx(55.10)
     assert result.quarantine.set_index("source_row")["reason"].to_dict() == {3: "unreadable_amount",
                                                                               5: "return_of_set_aside"}
+
+
+def test_the_refund_lines_of_an_order_set_aside_by_its_status_leave_with_it(tmp_path):
+    """A WooCommerce export writes a refunded order with status "refunded" on its purchase lines and, on
+    some, refund lines (negative, the same number and status) a few days later. The purchase lines are
+    set aside as an order cancelled in full; its refund lines found no purchase used and were netted
+    into the customer's other order (A: 16 - 2501 = -2485, set aside). They leave with their order
+    now, as does the refund line of an order never paid (B's order 5, on-hold). By hand: A bought 16
+    (order 1), B 30 (order 6), C 40 (order 7) less a refund of 10 with its number."""
+    text = ("order,customer,date,amount,state\n1,A,2024-05-01,16.00,completed\n"
+            "2,A,2024-05-03,2500.00,refunded\n2,A,2024-05-03,1.00,refunded\n"
+            "2,A,2024-05-06,-2500.00,refunded\n2,A,2024-05-06,-1.00,refunded\n"
+            "5,B,2024-05-04,50.00,on-hold\n5,B,2024-05-07,-50.00,refunded\n6,B,2024-05-08,30.00,completed\n"
+            "7,C,2024-05-09,40.00,completed\n7,C,2024-05-12,-10.00,refunded\n")
+    columns = {**SMALL_COLUMNS, "status": "state"}
+    intake = source(tmp_path, text, columns)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=Cleaning(
+        unpaid_status_values=["on-hold"], returns={"status_values": ["refunded"]}))
+    assert_every_row_accounted(result, intake.transactions)
+    f = features(result)
+    assert f["revenue"].to_dict() == {"A": 16.0, "B": 30.0, "C": 30.0}
+    assert f["orders"].to_dict() == {"A": 1, "B": 1, "C": 1}
+    assert result.customers_set_aside.empty
+    reasons = result.quarantine.set_index("source_row")["reason"].to_dict()
+    assert reasons == {3: "refunded_order", 4: "refunded_order", 5: "return_of_set_aside",
+                       6: "return_of_set_aside", 7: "unpaid_order", 8: "return_of_set_aside"}
+    assert result.quarantine.set_index("source_row").loc[5, "detail"] == \
+        'cancels order "2", whose purchase was set aside (refunded_order)'
+    summary = result.returns
+    # the returns paragraph: C's refund found its order; none is said to cancel a purchase from before the data
+    assert (summary["lines"], summary["lines_order_number"], summary["lines_unmatched"]) == (1, 1, 0)
+    assert summary["lines_of_set_aside"] == 3 and not suggests_product_match(summary)
+    assert summary["net_revenue"] == 76.0

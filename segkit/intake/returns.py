@@ -21,8 +21,10 @@ moves recency, for every reader of the clean rows (features, the repeat-buying s
 activity). Its own document and date stay in `return_document` and `returned_at`. A cancellation
 that finds no purchase in the data (it cancels one from before the extract) still reduces revenue:
 it is netted into the customer's first purchase and counted apart (`return_match: unmatched`).
-One whose purchase is in the data but was set aside for what it holds (an unreadable amount) is
-set aside with it (`return_of_set_aside`), not netted into the customer's other purchases.
+One whose purchase is in the data but was set aside, for what it holds (an unreadable amount) or by
+an order-level rule (its order never paid, `unpaid_order`; refunded by its status on every line,
+`refunded_order`), is set aside with it (`return_of_set_aside`), not netted into the customer's
+other purchases.
 
 An order cancelled in full (`refunded_order`: its lines, cancellations netted in, sum to exactly
 zero, and a cancellation found it by its number or product) was never a purchase: with
@@ -133,7 +135,12 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     # made every later query's plan too large to run.
     orphans = None
     if action == "net":
-        kept_aside = t.filter(t.reason.notnull() & ~t._return.fill_null(False) & ~t.reason.isin(_NOT_THE_PURCHASE))
+        # a line its status marks as refunded, set aside as the purchase itself (`_cancelled_by_status`), is
+        # a purchase set aside too: the refund lines of its order leave with it, never netted elsewhere
+        purchase = ~t._return.fill_null(False)
+        if "status_refund" in t.columns:
+            purchase = purchase | t.status_refund.fill_null(False)
+        kept_aside = t.filter(t.reason.notnull() & purchase & ~t.reason.isin(_NOT_THE_PURCHASE))
         sizes = found.select("_m_row", "_m_order", "_m_of", "_m_kept")
         tried = c.left_join(sizes, c._c_row == sizes._m_row)
         so_far = tried._c_size.sum().over(ibis.cumulative_window(
