@@ -754,3 +754,25 @@ def test_the_refund_lines_of_an_order_set_aside_by_its_status_leave_with_it(tmp_
     assert (summary["lines"], summary["lines_order_number"], summary["lines_unmatched"]) == (1, 1, 0)
     assert summary["lines_of_set_aside"] == 3 and not suggests_product_match(summary)
     assert summary["net_revenue"] == 76.0
+
+
+def test_unpaid_status_values_that_no_row_holds_are_said_with_the_statuses_there(tmp_path):
+    """unpaid_status_values [canceled, on_hold] where the export writes cancelled and on-hold: no order
+    was set aside as never paid and their amounts counted as revenue, silently. The note names the
+    values and the statuses the rows hold; a value that matches (on-hold) is not named."""
+    from segkit.i18n import note_message, t
+
+    text = ("order,customer,date,amount,state\n1,A,2024-05-01,16.00,completed\n2,A,2024-05-03,25.00,cancelled\n"
+            "3,B,2024-05-04,50.00,on-hold\n4,B,2024-05-08,30.00,completed\n")
+    columns = {**SMALL_COLUMNS, "status": "state"}
+    intake = source(tmp_path, text, columns)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                                rules=Cleaning(unpaid_status_values=["canceled", "on-hold"]))
+    note = next(n for n in result.notes if n["key"] == "unpaid_status_values_unmatched")
+    assert note["values"] == "canceled"
+    assert note["seen"] == '"completed" (2), "cancelled" (1)'
+    for lang, words in (("en", "cleaning.unpaid_status_values"), ("zh", "未付款")):
+        assert words in t(*note_message(note)[:1], lang, **note_message(note)[1])
+    every = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                               rules=Cleaning(unpaid_status_values=["Cancelled", "on-hold"]))
+    assert not any(n["key"].endswith("status_values_unmatched") for n in every.notes)

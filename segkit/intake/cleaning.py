@@ -486,10 +486,13 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         notes.append({"key": "month_to_date", "month": f"{as_of:%Y-%m}", "as_of": as_of.isoformat(),
                       "days": as_of.day, "month_days": days_in_month})
         result = replace(result, notes=tuple(notes))
-    unmatched = _status_values_unmatched(judged, rules.returns.status_values)
-    if unmatched:  # no row's status is one of them: returns marked by status are then left unmarked
-        notes.append(unmatched)
-        result = replace(result, notes=tuple(notes))
+    # every status list of the params: a value no row holds (a typo, another spelling) marks nothing, silently
+    for key, values in (("status_values_unmatched", rules.returns.status_values),
+                        ("unpaid_status_values_unmatched", rules.unpaid_status_values)):
+        unmatched = _status_values_unmatched(judged, values, key)
+        if unmatched:
+            notes.append(unmatched)
+            result = replace(result, notes=tuple(notes))
     repeated = _rows_set_aside(ledger, "duplicate_order_line")
     if repeated:  # the same in every order-line column, other in one the map leaves out: maybe a genuine line
         span = _repeats_span(judged, clean) if repeated >= OVERLAP_MIN_ROWS else None
@@ -531,9 +534,10 @@ def status_keys(value) -> tuple[str, ...]:
     return tuple(dict.fromkeys((str(value).strip().lower(), normalised_value(value).lower())))
 
 
-def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
-    """The note `status_values_unmatched` when some of `cleaning.returns.status_values` match no row's
-    status (compared as the rule compares them, `status_keys`): the values that match nothing, and
+def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_values_unmatched") -> dict | None:
+    """The note `key` when some of the status list `values` (`cleaning.returns.status_values`:
+    `status_values_unmatched`; `cleaning.unpaid_status_values`: `unpaid_status_values_unmatched`)
+    match no row's status (compared as the rules compare them, `status_keys`): the values that match nothing, and
     the statuses the rows hold that are not among the values, the most frequent first (at most
     five, with their rows), so that a misspelt value (已退款 for 退款成功) is seen, not silently left
     unmarked, whether or not the other values match. None otherwise."""
@@ -550,7 +554,7 @@ def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
         return None
     others = held.filter(~held._key.isin(wanted)).group_by("_status").aggregate(rows=ibis._.count())
     top = others.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
-    return {"key": "status_values_unmatched", "values": ", ".join(map(str, missing)),
+    return {"key": key, "values": ", ".join(map(str, missing)),
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
 
 
