@@ -1164,3 +1164,43 @@ def test_customers_whose_every_row_was_set_aside_are_counted(tmp_path):
                                                                                      "ordered_at": "day"})),
                            tmp_path / "data", as_of=AS_OF)
     assert saved.customers_without_rows == 2
+
+
+HEADER_AGAIN = [["Order Number", "Billing Email", "Order Date", "Order Status", "Item Name", "Order Total"],
+                ["1", "a@x.com", "2024-01-05", "completed", "Mug", "10.00"],
+                ["Order Number", "Billing Email", "Order Date", "Order Status", "Item Name", "Order Total"],
+                ["2", "b@x.com", "2024-01-06", "completed", "Order Status", "20.00"]]
+HEADER_MAP = {"order_id": "Order Number", "customer_id": "Billing Email", "ordered_at": "Order Date",
+              "status": "Order Status", "product": "Item Name", "amount": "Order Total"}
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx", "frame"])
+def test_a_header_row_repeated_midway_is_set_aside_as_such_not_as_an_unreadable_date(tmp_path, kind):
+    """Two exports pasted together repeat the header row midway: it was set aside as "a date that
+    cannot be read ... write it like 2024-01-05". Its own reason now, in the engine's CSV read, the
+    Excel read and a frame of text; a row where one value happens to be a column's name is data."""
+    from ledger_check import cleaned, file_source
+    from segkit.i18n import detail_text, rule_name
+
+    if kind == "frame":
+        tx = text([row for row in HEADER_AGAIN[1:]], columns=HEADER_AGAIN[0]).rename(
+            columns={v: k for k, v in HEADER_MAP.items()})
+        tx.attrs["columns"] = HEADER_MAP
+        result = clean_checked(tx, dt.date(2024, 12, 31))
+    else:
+        path = tmp_path / f"orders.{kind}"
+        if kind == "csv":
+            path.write_text("\n".join(",".join(row) for row in HEADER_AGAIN) + "\n", encoding="utf-8")
+        else:
+            import openpyxl
+
+            book = openpyxl.Workbook()
+            for row in HEADER_AGAIN:
+                book.active.append(row)
+            book.save(path)
+        _, result = cleaned(file_source(path, columns=HEADER_MAP), dt.date(2024, 12, 31))
+    assert reasons(result) == {3: "repeated_header"}
+    assert result.clean["amount"].sum() == 30.0
+    detail = result.quarantine["detail"].iloc[0]
+    assert "repeats the column names" in detail and detail_text(detail, "zh").startswith("该行重复了列名")
+    assert (rule_name("repeated_header", "en"), rule_name("repeated_header", "zh")) == ("a repeated header row", "重复的表头行")

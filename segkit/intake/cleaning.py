@@ -15,6 +15,8 @@ and, later, one row per customer come back from a database.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import itertools
 import re
 from dataclasses import dataclass, replace
@@ -40,6 +42,7 @@ from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, 
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
+    "repeated_header",
     "totals_row",
     "missing_customer_id",
     "missing_date",
@@ -1214,12 +1217,24 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     def total_label(column: str):
         return t[column].strip().lower().isin(list(TOTALS_LABELS)) if t[column].type().is_string() else no
 
+    # the header row again midway (two exports pasted together): most of the text columns hold their own names
+    # (compared as the source names them, `named`; a frame with segkit's names: those)
+    named_columns = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has and t[c].type().is_string()]
+    if len(named_columns) >= 2:
+        folded = str.maketrans(wide, narrow)
+        hits = [(t[c].strip().lower().translate(wide, narrow) == named(c).strip().lower().translate(folded)
+                 ).fill_null(False).cast("int16") for c in named_columns]
+        total_hits = functools.reduce(operator.add, hits)
+        repeated_header = (total_hits >= 2) & (total_hits * 2 > len(named_columns))
+    else:
+        repeated_header = no
     totals = total_label("customer_id")
     if "order_id" in has:
         totals = totals | (_missing_id(t.customer_id) & total_label("order_id"))
     guests = [str(g).strip().lower() for g in rules.guest_ids]
     guest = t.customer_id.cast("string").strip().lower().isin(guests) if guests else no
     tests = {
+        "repeated_header": repeated_header,
         "totals_row": totals,
         "missing_customer_id": _missing_id(t.customer_id) | guest,
         "missing_date": t.ordered_at.isnull() & readable,
@@ -1243,6 +1258,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     }
     reason = ibis.cases(*[(test.fill_null(False), rule) for rule, test in tests.items()], else_=ibis.null(str))
     said = {
+        "repeated_header": "the row repeats the column names: a header row again (exports pasted together), not data",
         "missing_customer_id": ibis.ifelse(guest, ibis.literal(named("customer_id") + ' "').concat(
             as_text(t.customer_id), '" is listed in cleaning.guest_ids: no one customer'),
             ibis.literal(f"{named('customer_id')} is empty")) if guests else f"{named('customer_id')} is empty",
