@@ -776,3 +776,18 @@ def test_unpaid_status_values_that_no_row_holds_are_said_with_the_statuses_there
     every = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
                                rules=Cleaning(unpaid_status_values=["Cancelled", "on-hold"]))
     assert not any(n["key"].endswith("status_values_unmatched") for n in every.notes)
+
+
+@pytest.mark.parametrize("action", ["net", "drop"])
+def test_the_returns_paragraph_is_one_short_sentence_when_no_cancellation_line_is_found(tmp_path, action):
+    """A status_values that marks nothing gave "0 cancellation lines (0 documents, $0.00) ... 0 found
+    ...": a wall of zeros. Nothing found: one short sentence with the revenue (16 + 30 = 46)."""
+    from segkit.i18n import returns_sentence, t
+
+    text = "order,customer,date,amount,state\n1,A,2024-05-01,16.00,completed\n2,B,2024-05-03,30.00,completed\n"
+    result = clean(source(tmp_path, text, {**SMALL_COLUMNS, "status": "state"}), status_values=["refunded"],
+                   action=action)
+    for lang, words in (("en", "no cancellation line was"), ("zh", "没有")):
+        key, values = returns_sentence(result.returns, lang)
+        said = t(key, lang, **values)
+        assert words in said and "46.00" in said and " 0 " not in said and "0.00" not in said.replace("46.00", "")
