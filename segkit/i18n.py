@@ -259,7 +259,9 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
     values["status_words"] = t(f"returns.by_status.{summary['action']}", lang, lines=by_status,
                                amount=Money(summary.get("amount_by_status", 0.0), currency),
                                orders=summary.get("orders_by_status", 0)) if by_status else ""
-    if nothing:
+    if nothing:  # the purchases' total where lines refunded by their status took some of it
+        values["purchases_words"] = (t("returns.of_purchases", lang, gross_revenue=values["gross_revenue"])
+                                     if summary["gross_revenue"] != summary["net_revenue"] else "")
         return f"cleaning.returns.{summary['action']}_nothing", values
     return f"cleaning.returns.{summary['action']}", values
 

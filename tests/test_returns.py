@@ -539,8 +539,9 @@ def test_the_returns_sentence_says_the_lines_refunded_by_their_status(tmp_path, 
                 else "2 行按状态标为已退款或已取消") in said
         # order 8, refunded on every line by its status: never also "no order was cancelled in full"
         assert t("returns.refunded.none", lang) not in said
-        assert ("Revenue is 240.30 after netting (366.30 of purchases)" if lang == "en"
-                else "冲减后销售额为 240.30（购买合计 366.30）") in said
+        # no cancellation line netted (each is the purchase itself): said in one sentence, not with zeros
+        assert ("revenue is 240.30 (366.30 of purchases)" if lang == "en"
+                else "销售额为 240.30（购买合计 366.30）") in said
     else:
         assert ("Of the lines set aside, 2 (126.00) are marked refunded" if lang == "en"
                 else "被隔离的行中有 2 行（126.00）按状态标为已退款") in said
@@ -791,3 +792,16 @@ def test_the_returns_paragraph_is_one_short_sentence_when_no_cancellation_line_i
         key, values = returns_sentence(result.returns, lang)
         said = t(key, lang, **values)
         assert words in said and "46.00" in said and " 0 " not in said and "0.00" not in said.replace("46.00", "")
+
+
+def test_a_refund_line_of_a_line_refunded_by_its_status_leaves_with_it_where_the_rest_of_the_order_stays(tmp_path):
+    """Order 7: 保温杯 240.30 kept, 手机壳 96.00 marked 已退款 (set aside as the purchase itself) and its
+    refund line -96.00 a few days later. The refund line found order 7 by its number and took 96.00 off
+    the 保温杯 (V1: 144.30): the refund counted twice. It leaves with the line it refunds; V1 keeps 240.30."""
+    text = MARKETPLACE + "7,V1,2024-05-04,手机壳,1,-96.00,已退款\n"
+    result = clean(source(tmp_path, text, MARKETPLACE_COLUMNS), status_values=["已退款"])
+    assert features(result).loc["V1", "revenue"] == pytest.approx(240.30)
+    aside = result.quarantine.set_index("source_row")
+    assert aside.loc[8, "reason"] == "return_of_set_aside"
+    assert aside.loc[8, "detail"] == 'cancels order "7", whose purchase was set aside (return)'
+    assert result.returns["lines_of_set_aside"] == 1
