@@ -24,7 +24,8 @@ it is netted into the customer's first purchase and counted apart (`return_match
 One whose purchase is in the data but was set aside, for what it holds (an unreadable amount) or by
 an order-level rule (its order never paid, `unpaid_order`; refunded by its status on every line,
 `refunded_order`), is set aside with it (`return_of_set_aside`), not netted into the customer's
-other purchases.
+other purchases; so is the refund line of a line its status marks as refunded and set aside as the
+purchase itself (the same order and product), where the rest of its order stays.
 
 An order cancelled in full (`refunded_order`: its lines, cancellations netted in, sum to exactly
 zero, and a cancellation found it by its number or product) was never a purchase: with
