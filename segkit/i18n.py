@@ -251,12 +251,18 @@ def returns_sentence(summary: dict | None, lang: str, currency=None) -> tuple[st
                                 if matched else "" if before_lines else t("returns.held.none", lang))
         values["before_words"] = (t("returns.before_data.drop" if matched else "returns.before_data.drop_all", lang,
                                     amount=Money(before, currency)) if before_lines else "")
+    nothing = not summary["lines"]  # no cancellation line counted: one short sentence, not a row of zeros
     aside = summary.get("lines_of_set_aside", 0)
-    values["aside_words"] = t("returns.of_set_aside", lang, lines=aside) if aside else ""
+    values["aside_words"] = t("returns.of_set_aside_only" if nothing else "returns.of_set_aside", lang,
+                              lines=aside) if aside else ""
     by_status = summary.get("lines_by_status", 0)
     values["status_words"] = t(f"returns.by_status.{summary['action']}", lang, lines=by_status,
                                amount=Money(summary.get("amount_by_status", 0.0), currency),
                                orders=summary.get("orders_by_status", 0)) if by_status else ""
+    if nothing:  # the purchases' total where lines refunded by their status took some of it
+        values["purchases_words"] = (t("returns.of_purchases", lang, gross_revenue=values["gross_revenue"])
+                                     if summary["gross_revenue"] != summary["net_revenue"] else "")
+        return f"cleaning.returns.{summary['action']}_nothing", values
     return f"cleaning.returns.{summary['action']}", values
 
 

@@ -985,6 +985,22 @@ class Cleaning(_Model):
             raise ValueError(f"survey_scores must be [lowest, highest] with lowest < highest, got {list(value)}")
         return value
 
+    @model_validator(mode="after")
+    def _unpaid_is_not_a_return(self) -> "Cleaning":
+        # a status both "never paid" and "refunded": the row would go to whichever rule comes first, silently
+        import unicodedata
+
+        def key(value) -> str:
+            return unicodedata.normalize("NFKC", str(value)).strip().lower()
+
+        returns = {key(v) for v in self.returns.status_values}
+        both = [v for v in self.unpaid_status_values if key(v) in returns]
+        if both:
+            raise ValueError(f"unpaid_status_values and returns.status_values both list {both}: a status is either an "
+                             "order never paid (unpaid_status_values) or a refund or cancellation "
+                             "(returns.status_values); keep it in one of them")
+        return self
+
 
 RFMFeature = Literal["recency_days", "orders", "revenue"]
 

@@ -165,3 +165,21 @@ def test_a_month_refused_again_says_its_report_covered_part_of_it(tmp_path):
     assert _partly(folder) == (", whose data ended on 2026-01-14, 17 days before the month's end (part of the month, "
                                "not in the history)")
     assert _partly(tmp_path / "none") == ""
+
+
+def test_a_month_not_ended_by_todays_clock_is_never_whole(monkeypatch):
+    """Run on 2026-12-05 with a test order dated 2026-12-20 (then the as-of date), the history took
+    2026-12 as whole ("history: 6,072 customers of shop for 2026-12"). A month that has not ended by
+    today's clock is never whole, whatever the data and the as-of date say (an as_of given at the
+    month's end included); an ended month is judged as before."""
+    import segkit.intake.clock as clock
+
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2026, 12, 5))
+    for coverage in (MonthCoverage(dt.date(2026, 12, 20), None, 3), MonthCoverage(dt.date(2026, 12, 31), None, 3),
+                     MonthCoverage(dt.date(2026, 12, 31), dt.date(2026, 12, 31), 3)):
+        assert not coverage.whole
+        assert coverage.reason() == "2026-12 has not ended yet: today is 2026-12-05, its last day 2026-12-31"
+    assert MonthCoverage(dt.date(2026, 11, 30), None, 3).whole
+    # the clock as a field: the same month once it has ended
+    assert MonthCoverage(dt.date(2026, 12, 31), None, 3, today=dt.date(2027, 1, 1)).whole
+    assert not MonthCoverage(dt.date(2026, 12, 31), None, 3, today=dt.date(2026, 12, 31)).whole

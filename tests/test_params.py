@@ -574,3 +574,12 @@ def test_a_date_param_written_another_way_says_how_to_write_it(tmp_path, value):
     path = write_params(tmp_path)
     with pytest.raises(ParamsError, match=r"as_of must be a date that exists, written YYYY-MM-DD \(e\.g\. 2025-12-31\), got '"):
         load_params(path, [f"as_of={value}"])
+
+
+def test_a_status_both_unpaid_and_a_return_is_refused_naming_it(tmp_path):
+    """Listed in both, a status went silently to whichever rule comes first (unpaid_order)."""
+    text = "cleaning:\n  unpaid_status_values: [cancelled, on-hold]\n  returns: {status_values: [' Cancelled', refunded]}\n"
+    with pytest.raises(ParamsError, match=r"cleaning: unpaid_status_values and returns.status_values both list "
+                                          r"\['cancelled'\].*keep it in one of them"):
+        load_params(write(tmp_path, text))
+    load_params(write(tmp_path, "cleaning:\n  unpaid_status_values: [on-hold]\n  returns: {status_values: [refunded]}\n"))

@@ -199,6 +199,13 @@ def test_taobao_order_report_in_gb18030(tmp_path):
     assert isinstance(intake.transactions, ibis.Table)  # read in place by the engine (issue 15)
     orders = intake.transactions.order_by("source_row").order_id.to_pyarrow().to_pylist()
     assert orders[0] == "1987654321098765432"  # 19 digits, kept exactly
+    # the unpaid order as never paid (not as a zero amount); a status kept as written, with its full-width
+    # comma, and no full-width fix counted for it (the fix is for numbers, dates and ids)
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=load_params(params).cleaning)
+    assert result.quarantine.set_index("order_id").loc["1987654321098765435", "reason"] == "unpaid_order"
+    shipped = result.clean.set_index("order_id").loc["1987654321098765433"]
+    assert shipped["status"] == "卖家已发货，等待买家确认" and "full_width" not in shipped["fixes"]
+    assert not result.ledger["rule"].str.contains("full_width").any()
 
 
 def test_salesforce_opportunities(tmp_path):

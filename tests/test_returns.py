@@ -539,8 +539,9 @@ def test_the_returns_sentence_says_the_lines_refunded_by_their_status(tmp_path, 
                 else "2 行按状态标为已退款或已取消") in said
         # order 8, refunded on every line by its status: never also "no order was cancelled in full"
         assert t("returns.refunded.none", lang) not in said
-        assert ("Revenue is 240.30 after netting (366.30 of purchases)" if lang == "en"
-                else "冲减后销售额为 240.30（购买合计 366.30）") in said
+        # no cancellation line netted (each is the purchase itself): said in one sentence, not with zeros
+        assert ("revenue is 240.30 (366.30 of purchases)" if lang == "en"
+                else "销售额为 240.30（购买合计 366.30）") in said
     else:
         assert ("Of the lines set aside, 2 (126.00) are marked refunded" if lang == "en"
                 else "被隔离的行中有 2 行（126.00）按状态标为已退款") in said
@@ -721,3 +722,86 @@ def test_by_product_a_cancellation_larger_than_the_line_it_found_leaves_with_the
     assert features(result).loc["A", "revenue"] == pytest.approx(55.10)
     assert result.quarantine.set_index("source_row")["reason"].to_dict() == {3: "unreadable_amount",
                                                                               5: "return_of_set_aside"}
+
+
+def test_the_refund_lines_of_an_order_set_aside_by_its_status_leave_with_it(tmp_path):
+    """A WooCommerce export writes a refunded order with status "refunded" on its purchase lines and, on
+    some, refund lines (negative, the same number and status) a few days later. The purchase lines are
+    set aside as an order cancelled in full; its refund lines found no purchase used and were netted
+    into the customer's other order (A: 16 - 2501 = -2485, set aside). They leave with their order
+    now, as does the refund line of an order never paid (B's order 5, on-hold). By hand: A bought 16
+    (order 1), B 30 (order 6), C 40 (order 7) less a refund of 10 with its number."""
+    text = ("order,customer,date,amount,state\n1,A,2024-05-01,16.00,completed\n"
+            "2,A,2024-05-03,2500.00,refunded\n2,A,2024-05-03,1.00,refunded\n"
+            "2,A,2024-05-06,-2500.00,refunded\n2,A,2024-05-06,-1.00,refunded\n"
+            "5,B,2024-05-04,50.00,on-hold\n5,B,2024-05-07,-50.00,refunded\n6,B,2024-05-08,30.00,completed\n"
+            "7,C,2024-05-09,40.00,completed\n7,C,2024-05-12,-10.00,refunded\n")
+    columns = {**SMALL_COLUMNS, "status": "state"}
+    intake = source(tmp_path, text, columns)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF, rules=Cleaning(
+        unpaid_status_values=["on-hold"], returns={"status_values": ["refunded"]}))
+    assert_every_row_accounted(result, intake.transactions)
+    f = features(result)
+    assert f["revenue"].to_dict() == {"A": 16.0, "B": 30.0, "C": 30.0}
+    assert f["orders"].to_dict() == {"A": 1, "B": 1, "C": 1}
+    assert result.customers_set_aside.empty
+    reasons = result.quarantine.set_index("source_row")["reason"].to_dict()
+    assert reasons == {3: "refunded_order", 4: "refunded_order", 5: "return_of_set_aside",
+                       6: "return_of_set_aside", 7: "unpaid_order", 8: "return_of_set_aside"}
+    assert result.quarantine.set_index("source_row").loc[5, "detail"] == \
+        'cancels order "2", whose purchase was set aside (refunded_order)'
+    summary = result.returns
+    # the returns paragraph: C's refund found its order; none is said to cancel a purchase from before the data
+    assert (summary["lines"], summary["lines_order_number"], summary["lines_unmatched"]) == (1, 1, 0)
+    assert summary["lines_of_set_aside"] == 3 and not suggests_product_match(summary)
+    assert summary["net_revenue"] == 76.0
+
+
+def test_unpaid_status_values_that_no_row_holds_are_said_with_the_statuses_there(tmp_path):
+    """unpaid_status_values [canceled, on_hold] where the export writes cancelled and on-hold: no order
+    was set aside as never paid and their amounts counted as revenue, silently. The note names the
+    values and the statuses the rows hold; a value that matches (on-hold) is not named."""
+    from segkit.i18n import note_message, t
+
+    text = ("order,customer,date,amount,state\n1,A,2024-05-01,16.00,completed\n2,A,2024-05-03,25.00,cancelled\n"
+            "3,B,2024-05-04,50.00,on-hold\n4,B,2024-05-08,30.00,completed\n")
+    columns = {**SMALL_COLUMNS, "status": "state"}
+    intake = source(tmp_path, text, columns)
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                                rules=Cleaning(unpaid_status_values=["canceled", "on-hold"]))
+    note = next(n for n in result.notes if n["key"] == "unpaid_status_values_unmatched")
+    assert note["values"] == "canceled"
+    assert note["seen"] == '"completed" (2), "cancelled" (1)'
+    for lang, words in (("en", "cleaning.unpaid_status_values"), ("zh", "未付款")):
+        assert words in t(*note_message(note)[:1], lang, **note_message(note)[1])
+    every = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF,
+                               rules=Cleaning(unpaid_status_values=["Cancelled", "on-hold"]))
+    assert not any(n["key"].endswith("status_values_unmatched") for n in every.notes)
+
+
+@pytest.mark.parametrize("action", ["net", "drop"])
+def test_the_returns_paragraph_is_one_short_sentence_when_no_cancellation_line_is_found(tmp_path, action):
+    """A status_values that marks nothing gave "0 cancellation lines (0 documents, $0.00) ... 0 found
+    ...": a wall of zeros. Nothing found: one short sentence with the revenue (16 + 30 = 46)."""
+    from segkit.i18n import returns_sentence, t
+
+    text = "order,customer,date,amount,state\n1,A,2024-05-01,16.00,completed\n2,B,2024-05-03,30.00,completed\n"
+    result = clean(source(tmp_path, text, {**SMALL_COLUMNS, "status": "state"}), status_values=["refunded"],
+                   action=action)
+    for lang, words in (("en", "no cancellation line was"), ("zh", "没有")):
+        key, values = returns_sentence(result.returns, lang)
+        said = t(key, lang, **values)
+        assert words in said and "46.00" in said and " 0 " not in said and "0.00" not in said.replace("46.00", "")
+
+
+def test_a_refund_line_of_a_line_refunded_by_its_status_leaves_with_it_where_the_rest_of_the_order_stays(tmp_path):
+    """Order 7: 保温杯 240.30 kept, 手机壳 96.00 marked 已退款 (set aside as the purchase itself) and its
+    refund line -96.00 a few days later. The refund line found order 7 by its number and took 96.00 off
+    the 保温杯 (V1: 144.30): the refund counted twice. It leaves with the line it refunds; V1 keeps 240.30."""
+    text = MARKETPLACE + "7,V1,2024-05-04,手机壳,1,-96.00,已退款\n"
+    result = clean(source(tmp_path, text, MARKETPLACE_COLUMNS), status_values=["已退款"])
+    assert features(result).loc["V1", "revenue"] == pytest.approx(240.30)
+    aside = result.quarantine.set_index("source_row")
+    assert aside.loc[8, "reason"] == "return_of_set_aside"
+    assert aside.loc[8, "detail"] == 'cancels order "7", whose purchase was set aside (return)'
+    assert result.returns["lines_of_set_aside"] == 1

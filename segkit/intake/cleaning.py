@@ -15,6 +15,8 @@ and, later, one row per customer come back from a database.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import itertools
 import re
 from dataclasses import dataclass, replace
@@ -40,12 +42,14 @@ from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, 
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
+    "repeated_header",
     "totals_row",
     "missing_customer_id",
     "missing_date",
     "unreadable_date",
     "implausible_past_date",
     "implausible_future_date",
+    "future_date",
     "missing_amount",
     "unreadable_amount",
     "unreadable_quantity",
@@ -360,7 +364,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                        non_positive_amount: str | None = None, rules: Cleaning | None = None,
                        minor_unit: int = 2, currency_code: str | None = None,
                        headers: dict[str, str] | None = None, period_start: dt.date | None = None,
-                       prepared: PreparedInput | None = None) -> CleanResult:
+                       prepared: PreparedInput | None = None, today: dt.date | None = None) -> CleanResult:
     """Apply the cleaning rules in the engine; returns the clean rows, the quarantine and the ledger.
 
     Amounts are exact: right after reading, each line's amount becomes a DECIMAL with `minor_unit`
@@ -374,7 +378,10 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     still be text as exported, or an Ibis table in its database. `rules` holds every rule's setting
     (`segkit.params.Cleaning`; defaults when None); `duplicates` and `non_positive_amount`, when
     given, override those two. `as_of` is the last day analysed (later rows are set aside); None
-    means the last date in the data. Raises `NoCleanRows` (a DataError) when every row is set aside;
+    means the last date in the data. `today` is the run's clock (None: `segkit.intake.clock.today`):
+    a row dated after it is no purchase that happened (a test order, a clock set wrong) and is set
+    aside as `future_date`, whatever its distance and whatever `as_of` says, so it never becomes the
+    as-of date. Raises `NoCleanRows` (a DataError) when every row is set aside;
     when the rows set aside are dated after `as_of`, its message says the data's first date.
     `prepared` (`prepare_input`): the rows read once, for several as-of dates; `transactions`,
     `headers` and `currency_code` are then not read, and the reading's rules (`rules.decimal`,
@@ -431,7 +438,12 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         # aside as such, not hidden among the rows of later months; a given as_of past the bound keeps its rows
         bound, _ = prepared.future_bound()
         future_after = max(bound, as_of) if bound is not None else None
-    table = _mark_implausible_dates(table, rules.min_date, future_after, headers.get("ordered_at", "ordered_at"))
+    if today is None:
+        from segkit.intake.clock import today as clock
+
+        today = clock()
+    table = _mark_implausible_dates(table, rules.min_date, future_after, headers.get("ordered_at", "ordered_at"),
+                                    today=today)
     if as_of is None:
         usable = ~_missing_id(table.customer_id) & table.amount.notnull()
         plausible = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
@@ -486,9 +498,17 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         notes.append({"key": "month_to_date", "month": f"{as_of:%Y-%m}", "as_of": as_of.isoformat(),
                       "days": as_of.day, "month_days": days_in_month})
         result = replace(result, notes=tuple(notes))
-    unmatched = _status_values_unmatched(judged, rules.returns.status_values)
-    if unmatched:  # no row's status is one of them: returns marked by status are then left unmarked
-        notes.append(unmatched)
+    # every status list of the params: a value no row holds (a typo, another spelling) marks nothing, silently
+    for key, values in (("status_values_unmatched", rules.returns.status_values),
+                        ("unpaid_status_values_unmatched", rules.unpaid_status_values)):
+        unmatched = _status_values_unmatched(judged, values, key)
+        if unmatched:
+            notes.append(unmatched)
+            result = replace(result, notes=tuple(notes))
+    said = [note for note in (_orders_of_several_customers(clean, named_in(headers)),
+                              _masked_customer_ids(clean, named_in(headers))) if note]
+    if said:  # no row dropped: the customer column may not name one customer, and the analyst should know
+        notes.extend(said)
         result = replace(result, notes=tuple(notes))
     repeated = _rows_set_aside(ledger, "duplicate_order_line")
     if repeated:  # the same in every order-line column, other in one the map leaves out: maybe a genuine line
@@ -531,9 +551,10 @@ def status_keys(value) -> tuple[str, ...]:
     return tuple(dict.fromkeys((str(value).strip().lower(), normalised_value(value).lower())))
 
 
-def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
-    """The note `status_values_unmatched` when some of `cleaning.returns.status_values` match no row's
-    status (compared as the rule compares them, `status_keys`): the values that match nothing, and
+def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_values_unmatched") -> dict | None:
+    """The note `key` when some of the status list `values` (`cleaning.returns.status_values`:
+    `status_values_unmatched`; `cleaning.unpaid_status_values`: `unpaid_status_values_unmatched`)
+    match no row's status (compared as the rules compare them, `status_keys`): the values that match nothing, and
     the statuses the rows hold that are not among the values, the most frequent first (at most
     five, with their rows), so that a misspelt value (已退款 for 退款成功) is seen, not silently left
     unmarked, whether or not the other values match. None otherwise."""
@@ -550,15 +571,63 @@ def _status_values_unmatched(judged: ibis.Table, values) -> dict | None:
         return None
     others = held.filter(~held._key.isin(wanted)).group_by("_status").aggregate(rows=ibis._.count())
     top = others.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
-    return {"key": "status_values_unmatched", "values": ", ".join(map(str, missing)),
+    return {"key": key, "values": ", ".join(map(str, missing)),
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
+
+
+def named_in(headers: dict[str, str] | None):
+    """A column's name as the source gives it (`headers`: segkit's name -> the source's), else segkit's."""
+    headers = headers or {}
+    return lambda column: headers.get(column, column)
+
+
+def _orders_of_several_customers(clean: ibis.Table, named) -> dict | None:
+    """The note `order_several_customers` when some order numbers of the rows used carry lines under
+    more than one customer id (a phone number or a cashier's id mapped as the customer, or numbers
+    that restart): how many orders of how many, and the first such order with up to three of its ids.
+    None when each order has one customer (or no order column)."""
+    if "order_id" not in clean.columns:
+        return None
+    rows = clean.filter(clean.order_id.notnull() & clean.customer_id.notnull())
+    per = rows.group_by("order_id").aggregate(_ids=rows.customer_id.nunique())
+    found = per.aggregate(orders=per.count(), shared=per.count(where=per._ids > 1)).to_pyarrow().to_pylist()[0]
+    if not found["shared"]:
+        return None
+    first = per.filter(per._ids > 1).order_by(ibis.desc("_ids"), "order_id").limit(1).to_pyarrow().to_pylist()[0]
+    example = rows.filter(rows.order_id == first["order_id"]).select("customer_id").distinct()
+    ids = sorted(str(v) for v in example.order_by("customer_id").limit(3).to_pyarrow().column(0).to_pylist())
+    return {"key": "order_several_customers", "orders": int(found["shared"]), "total": int(found["orders"]),
+            "order": str(first["order_id"]), "ids": ", ".join(f'"{i}"' for i in ids),
+            "column": named("customer_id"), "order_column": named("order_id")}
+
+
+# a customer id with a run of asterisks (138****5678, a****@qq.com): part of it hidden by the export
+MASKED_ID = r"\*{2,}"
+
+
+def _masked_customer_ids(clean: ibis.Table, named) -> dict | None:
+    """The note `masked_customer_ids` when customer ids of the rows used look masked (a run of `*`:
+    138****5678): one such id may stand for many people (every 138 number ending 5678). How many ids,
+    their rows and share of the rows used, and the one with the most rows. None when there is none."""
+    ids = clean.customer_id.cast("string")
+    masked = clean.select(_id=ids).filter(ids.re_search(MASKED_ID).fill_null(False))
+    per = masked.group_by("_id").aggregate(rows=masked.count())
+    top = per.order_by([ibis.desc("rows"), "_id"]).limit(1).to_pyarrow().to_pylist()
+    if not top:
+        return None
+    found = per.aggregate(ids=per.count(), rows=per.rows.sum()).to_pyarrow().to_pylist()[0]
+    total = int(clean.count().to_pyarrow().as_py())
+    return {"key": "masked_customer_ids", "ids": int(found["ids"]), "rows": int(found["rows"]),
+            "share": int(found["rows"]) / total if total else 0.0, "example": str(top[0]["_id"]),
+            "example_rows": int(top[0]["rows"]), "column": named("customer_id")}
 
 
 def _data_start(judged: ibis.Table, as_of: dt.date) -> dt.date | None:
     """The data's first date when every row set aside lies after `as_of` or has no plausible date
     (the month, or as_of, lies before the data: nothing to fix in them), else None (rows dated on or
     before as_of were set aside for what they hold)."""
-    dated = judged.ordered_at.notnull() & ~judged.rule.isin(["implausible_past_date", "implausible_future_date"])
+    dated = judged.ordered_at.notnull() & ~judged.rule.isin(["implausible_past_date", "implausible_future_date",
+                                                             "future_date"])
     earlier = judged.filter(dated & (judged.ordered_at.date() <= ibis.date(as_of))).count().to_pyarrow().as_py()
     if earlier:
         return None
@@ -993,11 +1062,12 @@ def _future_bound(table: ibis.Table) -> tuple[dt.date | None, int]:
 
 
 def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: dt.date | None,
-                            column: str = "ordered_at") -> ibis.Table:
+                            column: str = "ordered_at", today: dt.date | None = None) -> ibis.Table:
     """The table with `problem_rule` and `detail` (added where a typed source has none) naming the
-    rows dated before `min_date` (implausible_past_date) or after `future_after`
-    (implausible_future_date), unless an earlier rule already holds them; judged by `judge`. The
-    detail names the date column `column` (the source's name for it)."""
+    rows dated before `min_date` (implausible_past_date), after `future_after` (implausible_future_date)
+    or else after `today` (future_date: not a purchase that happened, however near), unless an earlier
+    rule already holds them; judged by `judge`. The detail names the date column `column` (the
+    source's name for it)."""
     if "problem_rule" not in table.columns:
         table = table.mutate(problem_rule=ibis.null(str))
     if "detail" not in table.columns:
@@ -1007,11 +1077,16 @@ def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: 
     written = ibis.literal(f"{column} ").concat(day.cast("string"))
     past = (free & (day < ibis.date(min_date))).fill_null(False)
     future = (free & (day > ibis.date(future_after))).fill_null(False) if future_after else ibis.literal(False)
-    rule = ibis.cases((past, "implausible_past_date"), (future, "implausible_future_date"), else_=table.problem_rule)
+    ahead = (free & (day > ibis.date(today))).fill_null(False) if today else ibis.literal(False)
+    # a date far beyond nearly all the others stays a typo (2099 for 2026); any other after today is in the future
+    rule = ibis.cases((past, "implausible_past_date"), (future, "implausible_future_date"), (ahead, "future_date"),
+                      else_=table.problem_rule)
     detail = ibis.cases(
         (past, written.concat(f" is before cleaning.min_date {min_date}: a typo? (set min_date for older data)")),
         (future, written.concat(f" is more than {FUTURE_MARGIN_DAYS} days after nearly all the others (after "
                                 f"{future_after}): a typo? (state as_of to use it)")),
+        (ahead, written.concat(f" is after today ({today}): not a purchase that happened (a test order, or a "
+                               "clock set wrong)")),
         else_=table.detail)
     return table.mutate(problem_rule=rule, detail=detail)
 
@@ -1210,18 +1285,31 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     def total_label(column: str):
         return t[column].strip().lower().isin(list(TOTALS_LABELS)) if t[column].type().is_string() else no
 
+    # the header row again midway (two exports pasted together): most of the text columns hold their own names
+    # (compared as the source names them, `named`; a frame with segkit's names: those)
+    named_columns = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has and t[c].type().is_string()]
+    if len(named_columns) >= 2:
+        folded = str.maketrans(wide, narrow)
+        hits = [(t[c].strip().lower().translate(wide, narrow) == named(c).strip().lower().translate(folded)
+                 ).fill_null(False).cast("int16") for c in named_columns]
+        total_hits = functools.reduce(operator.add, hits)
+        repeated_header = (total_hits >= 2) & (total_hits * 2 > len(named_columns))
+    else:
+        repeated_header = no
     totals = total_label("customer_id")
     if "order_id" in has:
         totals = totals | (_missing_id(t.customer_id) & total_label("order_id"))
     guests = [str(g).strip().lower() for g in rules.guest_ids]
     guest = t.customer_id.cast("string").strip().lower().isin(guests) if guests else no
     tests = {
+        "repeated_header": repeated_header,
         "totals_row": totals,
         "missing_customer_id": _missing_id(t.customer_id) | guest,
         "missing_date": t.ordered_at.isnull() & readable,
         "unreadable_date": unreadable("unreadable_date"),
         "implausible_past_date": unreadable("implausible_past_date"),
         "implausible_future_date": unreadable("implausible_future_date"),
+        "future_date": unreadable("future_date"),
         "missing_amount": missing,
         "unreadable_amount": unreadable("unreadable_amount"),
         "unreadable_quantity": unreadable("unreadable_quantity"),
@@ -1239,6 +1327,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     }
     reason = ibis.cases(*[(test.fill_null(False), rule) for rule, test in tests.items()], else_=ibis.null(str))
     said = {
+        "repeated_header": "the row repeats the column names: a header row again (exports pasted together), not data",
         "missing_customer_id": ibis.ifelse(guest, ibis.literal(named("customer_id") + ' "').concat(
             as_text(t.customer_id), '" is listed in cleaning.guest_ids: no one customer'),
             ibis.literal(f"{named('customer_id')} is empty")) if guests else f"{named('customer_id')} is empty",
@@ -1713,6 +1802,16 @@ def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_rea
     order = quarantine["reason"].value_counts().index
     sample = pd.concat([quarantine[quarantine["reason"] == r].head(per_reason) for r in order], ignore_index=True)
     raw = [c for c in sample.columns if c.startswith("raw_")]
+    if raw:
+        # every column the source gives, as given: a reader keeps raw_<column> only where it read the text
+        # into something else (the engine's CSV read: dates and numbers; an Excel read: every column), the
+        # others hold their values as given: shown under the same names, so both reads show the same columns
+        mapped = quarantine.attrs.get("columns") or {}
+        given = {f"raw_{c}": sample[c].map(_as_given) for c in OUTPUT_COLUMNS[1:]
+                 if f"raw_{c}" not in sample.columns and c in sample.columns and (not mapped or c in mapped)}
+        sample = sample.assign(**given)
+        ordered = [f"raw_{c}" for c in OUTPUT_COLUMNS[1:] if f"raw_{c}" in sample.columns]
+        raw = [*ordered, *[c for c in raw if c not in ordered]]
     shown = ["source_row", "reason", "detail", *(raw or [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns])]
     sample = sample[[c for c in shown if c in sample.columns]]
     if not raw:  # a typed source's values: written out in full, as text (a table would round 356.99 to 357)

@@ -42,12 +42,13 @@ _FULL_WIDTH.update({"\u3000": " ", "\uffe5": "¥", "\uffe1": "£", "\uffe0": "¢
 FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
 # the same as two strings of equal length (full-width, then ASCII), for an engine's translate()
 FULL_WIDTH_MARKS = ("".join(_FULL_WIDTH), "".join(_FULL_WIDTH.values()))
-# In labels shown as written (categories, products, channels, attributes), only full-width digits and
-# letters are a flaw: Chinese punctuation (T恤（白色）, 耳机：降噪款！) and the ideographic space are the text
+# In labels shown as written (categories, products, channels, statuses, attributes), only full-width digits and
+# letters are a flaw: Chinese punctuation (T恤（白色）, 耳机：降噪款！, 卖家已发货，等待买家确认) and the
+# ideographic space are the text; the full-width fix proper is for what is parsed (numbers, dates, ids)
 _WIDE_ALNUM = "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
 LABEL_WIDTH_TABLE = str.maketrans({c: _FULL_WIDTH[c] for c in _FULL_WIDTH if re.fullmatch(_WIDE_ALNUM, c)})
 # the transaction columns read as labels (`parse_text(..., labels=True)`)
-LABELS = ("category", "product", "channel")
+LABELS = ("category", "product", "channel", "status")
 
 # The currencies (ISO 4217 codes) that each sign or code amounts are read with can stand for. A
 # symbol's set holds at least every currency that CLDR (babel's locale data) writes with it in some

@@ -21,8 +21,11 @@ moves recency, for every reader of the clean rows (features, the repeat-buying s
 activity). Its own document and date stay in `return_document` and `returned_at`. A cancellation
 that finds no purchase in the data (it cancels one from before the extract) still reduces revenue:
 it is netted into the customer's first purchase and counted apart (`return_match: unmatched`).
-One whose purchase is in the data but was set aside for what it holds (an unreadable amount) is
-set aside with it (`return_of_set_aside`), not netted into the customer's other purchases.
+One whose purchase is in the data but was set aside, for what it holds (an unreadable amount) or by
+an order-level rule (its order never paid, `unpaid_order`; refunded by its status on every line,
+`refunded_order`), is set aside with it (`return_of_set_aside`), not netted into the customer's
+other purchases; so is the refund line of a line its status marks as refunded and set aside as the
+purchase itself (the same order and product), where the rest of its order stays.
 
 An order cancelled in full (`refunded_order`: its lines, cancellations netted in, sum to exactly
 zero, and a cancellation found it by its number or product) was never a purchase: with
@@ -133,13 +136,24 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     # made every later query's plan too large to run.
     orphans = None
     if action == "net":
-        kept_aside = t.filter(t.reason.notnull() & ~t._return.fill_null(False) & ~t.reason.isin(_NOT_THE_PURCHASE))
+        # a line its status marks as refunded, set aside as the purchase itself (`_cancelled_by_status`), is
+        # a purchase set aside too: the refund lines of its order leave with it, never netted elsewhere
+        purchase = ~t._return.fill_null(False)
+        if "status_refund" in t.columns:
+            purchase = purchase | t.status_refund.fill_null(False)
+        kept_aside = t.filter(t.reason.notnull() & purchase & ~t.reason.isin(_NOT_THE_PURCHASE))
         sizes = found.select("_m_row", "_m_order", "_m_of", "_m_kept")
         tried = c.left_join(sizes, c._c_row == sizes._m_row)
         so_far = tried._c_size.sum().over(ibis.cumulative_window(
             group_by=[tried._c_customer, tried._m_order, tried._m_of], order_by=tried._c_row))
         tried = tried.mutate(_so_far=so_far)
-        loose = tried.filter(tried._m_row.isnull() | (tried._so_far > tried._m_kept).fill_null(False))
+        leaving = tried._m_row.isnull() | (tried._so_far > tried._m_kept).fill_null(False)
+        if "status_refund" in t.columns:
+            # a refund line of a line its status marks as refunded, set aside as the purchase itself (the same
+            # order and product, or amount where there is none): it leaves with it, even where the rest of the
+            # order stays (netted there, the refund was taken twice)
+            leaving = leaving | tried._c_row.isin(_refunds_of_status_lines(t, cancels))
+        loose = tried.filter(leaving)
         orphans = _cancelling_set_aside(loose.select(*c.columns), kept_aside, match)
         c = c.filter(~c._c_row.isin(orphans._a_row))
 
@@ -203,6 +217,21 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
 # set-aside lines that are not the purchase a cancellation in the data cancels: one dated before the
 # period reported (a cancellation of it is one of a purchase from before the data, as when it is missing)
 _NOT_THE_PURCHASE = ("before_start",)
+
+
+def _refunds_of_status_lines(t: ibis.Table, cancels: ibis.Table) -> ibis.Value:
+    """The source_row of each cancellation of `cancels` whose twin (the same customer, order and product,
+    or amount in size where there is no product) is a line of `t` its status marks as refunded and set
+    aside as the purchase itself (`status_refund`, `_cancelled_by_status`). A column, for `isin`."""
+    own = t.filter(t.status_refund.fill_null(False))
+    product = "product" in t.columns
+    twins = own.select(_w_customer=own.customer_id, _w_order=own.order_id,
+                       _w_key=own["product"] if product else own.amount.abs()).distinct()
+    keyed = cancels.select(_v_row=cancels.source_row, _v_customer=cancels.customer_id, _v_order=cancels.order_id,
+                           _v_key=cancels["product"] if product else cancels.amount.abs())
+    found = keyed.semi_join(twins, [keyed._v_customer == twins._w_customer, keyed._v_order == twins._w_order,
+                                    keyed._v_key == twins._w_key])
+    return found._v_row
 
 
 def _cancelling_set_aside(c: ibis.Table, aside: ibis.Table, match: str) -> ibis.Table:

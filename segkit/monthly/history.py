@@ -275,7 +275,8 @@ def month_held_by(path: str | Path, run_name: str, month: dt.date, run: str) -> 
 # `MonthCoverage.whole` decides: `segkit report` and `segkit backfill` both ask it, and write a month
 # it calls part of a month only with --force.
 WHOLE_MONTH_RULE = ("a month goes into the history when the data reach its last day, or end no more days before "
-                    "it than their longest gap between two purchase days in the 91 days before (at least 3 days)")
+                    "it than their longest gap between two purchase days in the 91 days before (at least 3 days), "
+                    "and the month has ended by today's clock")
 
 
 @dataclass(frozen=True)
@@ -283,11 +284,20 @@ class MonthCoverage:
     """How far a month's figures reach. `as_of`: the last day they count (the run's as-of date, in
     the month); `last`: the data's last date when they end on or before `as_of` (None: the data go on
     after it); `usual_gap`: the longest run of days between two consecutive purchase days in the
-    91 days up to `last` (at least 3; `segkit.intake.cleaning._usual_longest_gap`)."""
+    91 days up to `last` (at least 3; `segkit.intake.cleaning._usual_longest_gap`); `today`: the
+    run's clock (None: `segkit.intake.clock.today` when asked)."""
 
     as_of: dt.date
     last: dt.date | None
     usual_gap: int
+    today: dt.date | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the month has ended by today's clock (today is after its last day)."""
+        from segkit.intake.clock import today
+
+        return (self.today or today()) > self.month_end
 
     @property
     def month_end(self) -> dt.date:
@@ -303,7 +313,9 @@ class MonthCoverage:
         """The one rule of a whole month (WHOLE_MONTH_RULE). The data go on after the as-of date: whole
         only when the as-of date is the month's end (an as_of mid-month leaves out days the data hold).
         The data end on `last`: whole when the days from `last` to the month's end are no more than
-        `usual_gap`."""
+        `usual_gap`. Never a month that has not ended by today's clock (`ended`), whatever the data say."""
+        if not self.ended:
+            return False
         if self.last is None:
             return self.as_of == self.month_end
         return self.days_short <= self.usual_gap
@@ -313,6 +325,10 @@ class MonthCoverage:
         if self.whole:
             return ""
         month = f"{self.as_of:%Y-%m}"
+        if not self.ended:
+            from segkit.intake.clock import today
+
+            return f"{month} has not ended yet: today is {self.today or today()}, its last day {self.month_end}"
         short = f"{self.days_short} day{'' if self.days_short == 1 else 's'} before the end of {month}"
         if self.last is None:
             return f"the run counts up to its as-of date {self.as_of}, {short}, and the data go on after it"
