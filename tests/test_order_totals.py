@@ -38,6 +38,7 @@ def test_an_order_total_on_every_line_is_said_with_an_example_and_what_to_map():
     lines = [r for r in rows if r[1] == note["order"]]
     assert note["lines"] == len(lines) and note["value"] == float(lines[0][3])
     assert len(result.clean) == len(rows)  # said, not set aside
+    assert note in result.notes  # cleaning says it: 01 shows every note
     said = say_each([note_message(note)], "en", Currency(code="USD", symbol="$")).markup
     assert f"In 60 of the 60 orders" in said and f"order {note['order']}: {note['lines']} lines of ${note['value']:,.2f} each" in said
     assert "unit_price" in said
@@ -47,7 +48,9 @@ def test_an_order_total_on_every_line_is_said_with_an_example_and_what_to_map():
 def test_line_amounts_that_differ_or_too_few_orders_are_not_said():
     """Real line prices (two products at one price now and then) and a handful of orders make no note; nor
     does a file without a product or category column, where nothing tells a line's item apart."""
-    assert repeated_order_total_note(clean_checked(text(_orders(80, total_on_each_line=False), COLUMNS), AS_OF).table) is None
+    own = clean_checked(text(_orders(80, total_on_each_line=False), COLUMNS), AS_OF)
+    assert repeated_order_total_note(own.table) is None
+    assert not [n for n in own.notes if n["key"].startswith("amount_repeats_order_total")]
     few = _orders(MIN_ORDERS - 1, total_on_each_line=True)
     assert repeated_order_total_note(clean_checked(text(few, COLUMNS), AS_OF).table) is None
     without = [row[:4] for row in _orders(60, total_on_each_line=True)]

@@ -34,6 +34,7 @@ from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
+from segkit.intake.order_totals import repeated_order_total_note
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
                                    parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
@@ -506,8 +507,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
             notes.append(unmatched)
             result = replace(result, notes=tuple(notes))
     said = [note for note in (_orders_of_several_customers(clean, named_in(headers)),
-                              _masked_customer_ids(clean, named_in(headers))) if note]
-    if said:  # no row dropped: the customer column may not name one customer, and the analyst should know
+                              _masked_customer_ids(clean, named_in(headers)), repeated_order_total_note(clean)) if note]
+    if said:  # no row dropped: the customer or amount column may not be what it was taken for, and the analyst should know
         notes.extend(said)
         result = replace(result, notes=tuple(notes))
     repeated = _rows_set_aside(ledger, "duplicate_order_line")
@@ -589,11 +590,13 @@ def _orders_of_several_customers(clean: ibis.Table, named) -> dict | None:
     if "order_id" not in clean.columns:
         return None
     rows = clean.filter(clean.order_id.notnull() & clean.customer_id.notnull())
-    per = rows.group_by("order_id").aggregate(_ids=rows.customer_id.nunique())
-    found = per.aggregate(orders=per.count(), shared=per.count(where=per._ids > 1)).to_pyarrow().to_pylist()[0]
+    # the least and the greatest id of an order differ when it has several: cheaper than counting them
+    per = rows.group_by("order_id").aggregate(_least=rows.customer_id.min(), _most=rows.customer_id.max())
+    several = per._least != per._most
+    found = per.aggregate(orders=per.count(), shared=per.count(where=several)).to_pyarrow().to_pylist()[0]
     if not found["shared"]:
         return None
-    first = per.filter(per._ids > 1).order_by(ibis.desc("_ids"), "order_id").limit(1).to_pyarrow().to_pylist()[0]
+    first = per.filter(several).order_by("order_id").limit(1).to_pyarrow().to_pylist()[0]
     example = rows.filter(rows.order_id == first["order_id"]).select("customer_id").distinct()
     ids = sorted(str(v) for v in example.order_by("customer_id").limit(3).to_pyarrow().column(0).to_pylist())
     return {"key": "order_several_customers", "orders": int(found["shared"]), "total": int(found["orders"]),
@@ -602,15 +605,17 @@ def _orders_of_several_customers(clean: ibis.Table, named) -> dict | None:
 
 
 # a customer id with a run of asterisks (138****5678, a****@qq.com): part of it hidden by the export
-MASKED_ID = r"\*{2,}"
+MASK = "**"
 
 
 def _masked_customer_ids(clean: ibis.Table, named) -> dict | None:
     """The note `masked_customer_ids` when customer ids of the rows used look masked (a run of `*`:
     138****5678): one such id may stand for many people (every 138 number ending 5678). How many ids,
     their rows and share of the rows used, and the one with the most rows. None when there is none."""
-    ids = clean.customer_id.cast("string")
-    masked = clean.select(_id=ids).filter(ids.re_search(MASKED_ID).fill_null(False))
+    if not clean.customer_id.type().is_string():  # numbers hold no asterisk: nothing to read
+        return None
+    ids = clean.customer_id
+    masked = clean.select(_id=ids).filter(ids.contains(MASK).fill_null(False))
     per = masked.group_by("_id").aggregate(rows=masked.count())
     top = per.order_by([ibis.desc("rows"), "_id"]).limit(1).to_pyarrow().to_pylist()
     if not top:
