@@ -170,17 +170,17 @@ ENGLISH_WITH_CHINESE: set[tuple[str, str]] = set()
 HAN = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"  # CJK punctuation, ideographs, full-width forms
 
 
-def english_texts(node, path: str = ""):
-    """(key path, English text) of every `en:` value in a loaded YAML tree."""
+def texts_in(node, lang: str, path: str = ""):
+    """(key path, text) of every `<lang>:` value ("en", "zh") in a loaded YAML tree."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "en" and isinstance(value, str):
+            if key == lang and isinstance(value, str):
                 yield path, value
             else:
-                yield from english_texts(value, f"{path}.{key}" if path else str(key))
+                yield from texts_in(value, lang, f"{path}.{key}" if path else str(key))
     elif isinstance(node, list):
         for number, value in enumerate(node):
-            yield from english_texts(value, f"{path}[{number}]")
+            yield from texts_in(value, lang, f"{path}[{number}]")
 
 
 def test_no_english_text_shows_chinese():
@@ -195,7 +195,7 @@ def test_no_english_text_shows_chinese():
     files = [*sorted((ROOT / "segkit" / "locale").glob("*.yaml")), *sorted((ROOT / "segkit" / "classify" / "maps").glob("*.yaml"))]
     assert len(files) > 10
     found = [(path.name, key, text[:80]) for path in files
-             for key, text in english_texts(yaml.safe_load(path.read_text(encoding="utf-8")))
+             for key, text in texts_in(yaml.safe_load(path.read_text(encoding="utf-8")), "en")
              if han.search(text) and (path.name, key) not in ENGLISH_WITH_CHINESE]
     assert found == []
     assert not han.search(t("crosssell.rules", "en", basket="orders", min_baskets=30, min_confidence=0.3, min_support=0.01,
@@ -218,21 +218,8 @@ def test_chinese_pages_use_the_standard_rfm_terms_and_an_unambiguous_repurchase_
     assert all(term in intro for term in ("最近一次消费", "消费频率", "消费金额"))
     files = [*sorted((ROOT / "segkit" / "locale").glob("*.yaml")), ROOT / "segkit" / "classify" / "maps" / "strategies.yaml"]
     old = re.compile(r"购买频次|最近购买（|复购率")
-    found = [(path.name, key, text[:60]) for path in files for key, text in chinese_texts(yaml.safe_load(path.read_text(encoding="utf-8")))
+    found = [(path.name, key, text[:60]) for path in files for key, text in texts_in(yaml.safe_load(path.read_text(encoding="utf-8")), "zh")
              if old.search(text)]
     assert found == []
     assert t("col.repurchase_rate", "zh") == t("trend.repurchase_rate", "zh") == "老客回购率"
     assert "老客回购率" in t("chart.monthly_rates", "zh") and "老客回购率" in t("value.monthly", "zh")
-
-
-def chinese_texts(node, path: str = ""):
-    """(key path, Chinese text) of every `zh:` value in a loaded YAML tree."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "zh" and isinstance(value, str):
-                yield path, value
-            else:
-                yield from chinese_texts(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for number, value in enumerate(node):
-            yield from chinese_texts(value, f"{path}[{number}]")
