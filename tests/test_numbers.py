@@ -159,6 +159,21 @@ def test_a_share_short_of_all_or_above_none_never_reads_100_or_0_percent(lang):
     assert "100.0%" not in shares and "0.0%" not in shares and "&gt;99.9%" in shares and "&lt;0.1%" in shares
 
 
+def test_a_share_that_is_whole_but_for_floating_point_noise_reads_100_or_0_percent():
+    """01's ledger total summed its rows' shares to 0.9999999999999999 and read ">99.9%" for all 31,984 of
+    31,984 rows: a sum or difference of floats beside 0 or ±1 is that exactly; a real shortfall still is not.
+    With a sign, a tiny change reads "<0.1%", not "<+0.1%"."""
+    import pandas as pd
+
+    noisy_whole = pd.Series([0.7, 0.2, 0.1]).cumsum().iloc[-1]
+    assert noisy_whole != 1 and numbers.percent(noisy_whole, "en") == "100.0%"
+    noisy_zero = 0.3 - 0.1 - 0.2
+    assert noisy_zero != 0 and numbers.percent(noisy_zero, "en") == "0.0%"
+    assert numbers.percent(-noisy_whole, "zh", 0) == "-100%"
+    assert numbers.percent(1 - 1 / 40_000, "en") == ">99.9%"  # one of 40,000: a real shortfall
+    assert numbers.percent(0.0004, "en", sign=True) == "<0.1%" and numbers.percent(0.25, "en", sign=True) == "+25.0%"
+
+
 def test_tables_that_format_shares_themselves_say_them_as_numbers_percent():
     from segkit.report.evaluation_tables import _percent
     from segkit.report.tables import weights_text

@@ -123,23 +123,33 @@ def integer(value, lang: str) -> str:
     return format_decimal(int(value), "#,##0", locale=locale_of(lang))
 
 
+# how near 0 or ±1 a share is taken as exactly that: far below any share of real counts (one in a billion)
+EXACT_WITHIN = decimal.Decimal("1e-9")
+
+
 def percent(value, lang: str, decimals: int = 1, sign: bool = False) -> str:
     """A share (0.123 = 12.3%) as a percentage with `decimals` decimals: percent(0.1234, "en") -> "12.3%".
 
     A share that is not exactly 0 never reads 0%, nor one that is not exactly 1 (or -1) 100%: they
     are said as the nearest figure shown with the side they lie on, "<0.1%" (">-0.1%"), ">99.9%"
     ("<-99.9%"); a sentence said "100% of all customers stayed" above a table of one who moved.
+    Within EXACT_WITHIN of 0 or ±1 (floating-point noise of a sum) a share is that exactly.
     percent(0.99996, "en") -> ">99.9%"; percent(0.0004, "zh", 0) -> "<1%"."""
     shown = _not_finite(value)
     if shown is not None:
         return shown
     exact = _exact(value)
+    # a sum or a difference of floats lands beside 0 and 1 by noise (0.7 + 0.2 + 0.1 = 0.9999999999999999): a
+    # share that close is exactly what it is beside, not "<0.1%" or ">99.9%"
+    for whole in (0, 1, -1):
+        if abs(exact - whole) < EXACT_WITHIN:
+            exact = decimal.Decimal(whole)
     step = decimal.Decimal(1).scaleb(-decimals - 2)  # the smallest share shown: 0.001 for one decimal
     rounded = (exact / step).quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_EVEN) * step
     pattern = _pattern(decimals, True, sign, "%")
 
-    def bound(mark: str, figure: decimal.Decimal) -> str:
-        return mark + format_percent(figure, pattern, locale=locale_of(lang))
+    def bound(mark: str, figure: decimal.Decimal) -> str:  # "<0.1%", never "<+0.1%"
+        return mark + format_percent(figure, _pattern(decimals, True, False, "%"), locale=locale_of(lang))
 
     if not exact.is_zero() and rounded.is_zero():
         return bound("<", step) if exact > 0 else bound(">", -step)
