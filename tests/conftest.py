@@ -30,6 +30,15 @@ def as_frame(transactions):
     return transactions
 
 
+def shows_nan_or_inf(page: str) -> bool:
+    """Whether a page's text shows "nan" or "inf" as a word (a number that is not one): its images'
+    data: URIs left out, whose base64 spells "/nan+" now and then."""
+    import re
+
+    text = re.sub(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+", "", page)
+    return re.search(r"\bnan\b|\binf\b", text, re.IGNORECASE) is not None
+
+
 def write_params(folder: Path, name: str = "tiny", **changes) -> Path:
     """A small demo params file (300 customers, one year) with `changes` merged in (dotted keys)."""
     params = {

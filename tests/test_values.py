@@ -56,12 +56,17 @@ def test_on_many_rows_a_date_a_month_beyond_the_rest_is_set_aside():
     assert result.as_of == dt.date.fromisoformat(days[-1])
 
 
-def test_a_given_as_of_sets_later_rows_after_it_and_typos_apart():
+def test_a_given_as_of_sets_later_rows_after_it_and_typos_apart(monkeypatch):
     """With a given as_of, rows of later months are `after_as_of`; a date far beyond nearly all the
-    others (2999) is a typo, `implausible_future_date`, as without one, so that a data owner sees it."""
+    others (2999) is a typo, `implausible_future_date`, as without one, so that a data owner sees it.
+    An as_of beyond it keeps it once the clock has passed it; before, it lies after today (`future_date`)."""
+    import segkit.intake.clock as clock
+
     tx = text([*ORDINARY, ("C5", "O5", "2999-03-01", "50"), ("C6", "O6", "2024-04-02", "50")])
     result = clean(tx, as_of=dt.date(2024, 3, 31))
     assert reasons(result) == {6: "implausible_future_date", 7: "after_as_of"} and result.as_of_rule == "given"
+    assert reasons(clean(tx, as_of=dt.date(3000, 1, 1))) == {6: "future_date"}  # a given as_of does not move today
+    monkeypatch.setattr(clock, "today", lambda: dt.date(3000, 6, 1))
     later = clean(tx, as_of=dt.date(3000, 1, 1))  # an as_of beyond it keeps it
     assert reasons(later) == {}
 
