@@ -124,7 +124,7 @@ def column_label(name: str, lang: str) -> str:
     raw_<name> (a value as the source wrote it, in a quarantine) is "<name's label> (as given)".
 
     >>> column_label("raw_recency_days", "en"), column_label("raw_spend", "zh")
-    ('Days since last purchase (as given)', 'spend（原始值）')
+    ('Days since last purchase (as given)', 'spend（原值）')
     """
     known = messages()
     if f"col.{name}" in known:

@@ -232,7 +232,7 @@ def test_each_reason_to_set_a_row_aside():
     sample = quarantine_sample(result.quarantine, "zh")
     headers = list(label_columns(sample, "zh").columns)
     assert not [h for h in headers if str(h).startswith("raw_")], headers
-    assert "最近购买日期（原始值）" in headers and "销售额（原始值）" in headers
+    assert "最近购买日期（原值）" in headers and "销售额（原值）" in headers
     assert "Last purchase (as given)" in list(label_columns(quarantine_sample(result.quarantine, "en"), "en").columns)
 
 

@@ -76,7 +76,7 @@ def test_a_messy_chinese_export_through_the_whole_report(tmp_path):
     expected = customer_features(connect(), typed, pd.Timestamp(AS_OF).date())
     pd.testing.assert_frame_equal(pd.read_parquet(data / "features.parquet"), expected, check_dtype=False)
     page = (result.folder / "01_cleaning.html").read_text(encoding="utf-8")
-    for words in ("修正后使用", "从货币文本读取金额", "按其他格式读取日期", "金额（原始值）", "12,3O"):
+    for words in ("修正后使用", "从货币文本读取金额", "按其他格式读取日期", "金额（原值）", "12,3O"):
         assert words in page, words
 
 

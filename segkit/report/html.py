@@ -230,7 +230,7 @@ def table_width(labels, plain: pd.DataFrame, formats: dict, currency=None, lang:
     word (a label wraps between words) and its longest formatted cell, plus two for the padding."""
     total = 0
     for position, label in zip(plain.columns, labels):
-        words = str(label).split() or [""]
+        words = [part for word in str(label).split() for part in _breakable_parts(word)] or [""]
         shown = _formatter(formats[position], currency, lang)
         cells = [NOT_AVAILABLE if _missing(value) else shown(value) for value in plain[position].head(200)]
         total += max([*(_text_width(word) for word in words), *(_cell_width(text) for text in cells)]) + 2
@@ -358,15 +358,27 @@ def escaped_breakable(value) -> str:
     return "".join(parts)
 
 
+def _breakable_parts(word: str) -> list[str]:
+    """A header word split where a Chinese header may break without a space: before a full-width
+    opening parenthesis (客户（原值） breaks as 客户 / （原值）, as "Customer (as given)" does)."""
+    return [part for part in re.split(r"(?=（)", word) if part] or [word]
+
+
 def _unbroken_words(label) -> str:
     """`escape(label)`, each word of Chinese (or other East Asian wide) characters in it kept on one line
     (a span of class segkit-nobreak): a header breaks between its words, never inside 销售额 as a line
-    breaker otherwise may between any two such characters. `table_width` counts each word whole."""
+    breaker otherwise may between any two such characters; a word's parts (`_breakable_parts`) may go
+    on two lines. `table_width` counts each part whole."""
     words = str(label).split(" ")
     if not any(unicodedata.east_asian_width(character) in "WF" for character in str(label)):
         return escape(label)
-    return " ".join(f'<span class="segkit-nobreak">{escape(word)}</span>'
-                    if any(unicodedata.east_asian_width(c) in "WF" for c in word) else escape(word) for word in words)
+
+    def unbroken(word: str) -> str:
+        if not any(unicodedata.east_asian_width(c) in "WF" for c in word):
+            return escape(word)
+        return "<wbr>".join(f'<span class="segkit-nobreak">{escape(part)}</span>' for part in _breakable_parts(word))
+
+    return " ".join(unbroken(word) for word in words)
 
 
 def _stable_id(frame: pd.DataFrame) -> str:
