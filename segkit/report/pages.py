@@ -145,11 +145,13 @@ p { orphans: 2; widows: 2; }
 .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output
   { overflow: visible !important; }
 /* Nothing stranded: tables split between rows, with their header row repeated on the next page,
-   and a sentence that introduces a table or chart stays with it. */
+   and a sentence that introduces a table or chart stays with it: the text cell just before it (or
+   before a heading), not every text cell above it, so that two paragraphs and a chart need not move
+   to the next page together and leave half a page empty. */
 table, .jp-OutputArea-child { break-inside: auto !important; }  /* nbconvert's print style moves outputs whole */
 thead { display: table-header-group; }
 tr { break-inside: avoid; }
-.jp-Cell:not(:has(table)):not(:has(img)) { break-after: avoid; }
+.jp-Cell:not(:has(table)):not(:has(img)):not(:has(+ .jp-Cell:not(:has(table)):not(:has(img)):not(:has(h1, h2, h3)))) { break-after: avoid; }
 /* A chart and its "how to read" line (one cell: export_html puts them together) stay on one page; the
    chart is a little lower there, so that the pair fits where the chart alone would. */
 .jp-Cell:has(img):has(p.segkit-reading) { break-inside: avoid; }
