@@ -66,3 +66,21 @@ def test_the_future_value_sentence_leaves_out_or_says_none_of_an_empty_part(lang
         assert not ZERO_COUNT.search(text_of(said[case])), (case, text_of(said[case]))
     assert "120" in text_of(said["none_slipping"]) and "7" in text_of(said["no_high"])
     assert "120" not in text_of(said["no_high"])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_03_and_05_say_no_one_rather_than_0_customers(lang):
+    """03 said "高价值但可能已流失：0 位高消费层客户的存活概率低于 50%" and 05 "0 位缺少其中一项的客户未放入矩阵":
+    with nobody to name, the sentence says none or leaves that part out; with someone, the count."""
+    from types import SimpleNamespace
+
+    nobody = text_of(tables.slipping_text(pd.DataFrame({"customer_id": []}), lang, 0.5))
+    assert not ZERO_COUNT.search(nobody) and "50%" in nobody
+    three = text_of(tables.slipping_text(pd.DataFrame({"customer_id": ["a", "b", "c"]}), lang, 0.5))
+    assert re.search(r"(?<![\d.,])3(?![\d.,%])", three)
+    assert tables.slipping_text(None, lang, 0.5) is None
+    matrix = SimpleNamespace(cuts={"value": 120.0, "potential": 0.4}, left_out=0)
+    placed = text_of(tables.matrix_text(matrix, lang, "CLV", "P(alive)", "median"))
+    assert not ZERO_COUNT.search(placed.replace("0.40", "")) and "120.00" in placed
+    matrix.left_out = 7
+    assert "7" in text_of(tables.matrix_text(matrix, lang, "CLV", "P(alive)", "median"))

@@ -173,7 +173,7 @@ class ValueModels:
             P = spend.params_
             mean = P["p"] * P["gamma"] / (P["q"] - 1)
             median = getattr(spend, "repeat_spend_median_", float("nan"))
-            without = self.one_time_buyers + self.spend_left_out
+            without = self.one_time_buyers  # those left out of the spend model have their own sentence
             if without and median > 0 and mean >= HEAVY_TAIL_RATIO * median:
                 heavy = [("value.spend_heavy_tail", {"count": without, "value": mean, "m": median,
                                                      "ratio": mean / median, "q": P["q"]})]

@@ -854,6 +854,27 @@ def value_text(future: dict | None, lang: str, horizon: int, horizon_unit: str, 
     return say(key, lang, horizon=horizon, horizon_unit=horizon_unit, threshold=threshold, **future)
 
 
+def slipping_text(slipping: pd.DataFrame | None, lang: str, threshold: float):
+    """03's sentence above the valuable customers who are probably lost (`slipping`:
+    `segkit.slipping_valuable`): how many, or that none is ("no customer of the high monetary tier",
+    not "0 customers"); None without a prediction."""
+    from segkit.report.html import say
+
+    if slipping is None:
+        return None
+    return say("value.slipping" if len(slipping) else "value.slipping_none", lang, n=len(slipping), threshold=threshold)
+
+
+def matrix_text(matrix, lang: str, value: str, potential: str, cut: str):
+    """05's sentence on the segmentation matrix (`segkit.matrix_stage`): how customers are placed, the
+    cut lines, and the customers left out for lack of a figure, a part left out when there are none."""
+    from segkit.report.html import say
+
+    return say("evaluate.matrix" if matrix.left_out else "evaluate.matrix_all_placed", lang, value=value,
+               potential=potential, cut=cut, value_cut=matrix.cuts["value"], potential_cut=matrix.cuts["potential"],
+               left_out=matrix.left_out)
+
+
 def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
     """Future value per segment or class (segkit.models.customer_value.value_by), in the map's order,
     labelled in `lang`."""
