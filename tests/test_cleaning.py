@@ -1290,3 +1290,29 @@ def test_the_rows_set_aside_show_the_same_columns_from_a_csv_and_from_excel(tmp_
     assert {"raw_customer_id", "raw_order_id", "raw_ordered_at", "raw_status"} <= set(csv_sample.columns)
     assert csv_sample.iloc[0][["raw_customer_id", "raw_order_id", "raw_ordered_at"]].tolist() == ["b@x.com", "2", "someday"]
     assert csv_sample.iloc[0].tolist() == excel_sample.iloc[0].tolist()
+
+
+@pytest.mark.parametrize("non_product", [[], ["运费（补差）"]])
+def test_label_folding_runs_only_behind_a_length_test(non_product):
+    # the repeated-header and non_product rules fold each text (trim, lower, translate: ~1.25 s per 200,000
+    # values in DuckDB); run on every row of every text column, a 10M-line file paid tens of seconds per column
+    import re
+
+    import ibis
+
+    from segkit.intake.cleaning import judge
+
+    rows = [("C1", "O1", "2024-05-01", "10.00", "书籍", "运费（补差）", "交易成功"),
+            (" customer_id ", "order_id", "2024-05-01", "1.00", "category", "product", "status"),
+            ("C2", "O2", "2024-05-02", "20.00", "书籍", "笔记本", "交易成功")]
+    tx = text(rows, columns=["customer_id", "order_id", "ordered_at", "amount", "category", "product", "status"])
+    result = clean_checked(tx, dt.date(2024, 12, 31), non_product=non_product)
+    assert reasons(result) == {3: "repeated_header", **({2: "non_product"} if non_product else {})}
+    table = ibis.memtable({c: ["x"] for c in ("category", "product", "status", "customer_id", "order_id")}
+                          ).mutate(source_row=1, ordered_at=ibis.timestamp("2024-05-01 00:00:00"), amount=1.0)
+    sql = ibis.to_sql(judge(table, dt.date(2024, 12, 31), Cleaning(non_product=non_product)), dialect="duckdb")
+    folds = [m.start() for m in re.finditer(r"TRANSLATE\(", sql)]
+    assert folds
+    guarded = [m.end() for m in re.finditer(r"WHEN LENGTH\([^)]*\) BETWEEN \d+ AND \d+\s+THEN ", sql)]
+    # each folding is the THEN of a length test, never evaluated for a value of another length
+    assert all(any(0 <= fold - end < 200 for end in guarded) for fold in folds)

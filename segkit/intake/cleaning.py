@@ -1189,6 +1189,10 @@ def check_rule_columns(rules: Cleaning, columns) -> None:
                         "(columns: {product: <your column, e.g. StockCode>}), or use match: order_number")
 
 
+# the blanks a label may carry around it and still match a listed text (`judge`'s non_product, repeated_header)
+_BLANKS_AROUND = 8
+
+
 def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 2,
           headers: dict[str, str] | None = None, currency_code: str | None = None) -> ibis.Table:
     """The table with each row's `outcome` (used, fixed, set_aside), `rule` (the fixes made, or the
@@ -1281,8 +1285,19 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     # (运费（补差）), and the params may write it either way (运费(补差)) or copy it from the file
     lowered = sorted({normalised_value(v).lower() for v in rules.non_product})
     wide, narrow = FULL_WIDTH_MARKS
-    non_product = ibis.or_(*[t[c].strip().lower().translate(wide, narrow).isin(lowered)
-                             for c in ("category", "product") if c in has]) \
+
+    def folded_in(column: str, keys) -> ibis.BooleanValue:
+        """The trimmed text of `column`, lowered and its full-width marks made ASCII, is one of `keys` (lowered,
+        folded). Trimming and folding cost (translate ~1.25 s per 200,000 values in DuckDB, trim ~0.35 s per
+        million): they run, a CASE branch (an AND's right side is
+        evaluated all the same inside the rules' CASE: 2x slower), only on values as long as a key or a few
+        blanks longer (folding keeps a text's length), never on every row's text."""
+        lengths = [len(k) for k in keys]
+        value = t[column]
+        return ibis.ifelse(value.length().between(min(lengths), max(lengths) + _BLANKS_AROUND),
+                           value.strip().lower().translate(wide, narrow).isin(list(keys)), False)
+
+    non_product = ibis.or_(*[folded_in(c, lowered) for c in ("category", "product") if c in has]) \
         if lowered and ({"category", "product"} & has) else no
 
     # a total line: its label in the customer column, or (the customer empty) in the order column, where
@@ -1295,8 +1310,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     named_columns = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has and t[c].type().is_string()]
     if len(named_columns) >= 2:
         folded = str.maketrans(wide, narrow)
-        hits = [(t[c].strip().lower().translate(wide, narrow) == named(c).strip().lower().translate(folded)
-                 ).fill_null(False).cast("int16") for c in named_columns]
+        hits = [folded_in(c, [named(c).strip().lower().translate(folded)]).fill_null(False).cast("int16")
+                for c in named_columns]
         total_hits = functools.reduce(operator.add, hits)
         repeated_header = (total_hits >= 2) & (total_hits * 2 > len(named_columns))
     else:
