@@ -1316,3 +1316,20 @@ def test_label_folding_runs_only_behind_a_length_test(non_product):
     guarded = [m.end() for m in re.finditer(r"WHEN LENGTH\([^)]*\) BETWEEN \d+ AND \d+\s+THEN ", sql)]
     # each folding is the THEN of a length test, never evaluated for a value of another length
     assert all(any(0 <= fold - end < 200 for end in guarded) for fold in folds)
+
+
+def test_numeric_customer_ids_are_not_searched_for_masks_and_the_share_is_of_the_rows_used(monkeypatch):
+    # judge casts number ids to text: the "numbers hold no asterisk" skip read the cast column and never happened
+    import segkit.intake.cleaning as cleaning
+
+    frame = pd.DataFrame({"source_row": [2, 3, 4], "customer_id": [11, 12, 13], "order_id": [1, 2, 3],
+                          "ordered_at": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-01-07"]),
+                          "amount": [10.0, 5.0, -1.0]})
+    table = connect().create_table("typed_ids", frame)
+    monkeypatch.setattr(cleaning, "MASK", "1")  # a "mask" every id cast to text holds
+    result = clean_transactions(None, table, as_of=dt.date(2024, 12, 31))
+    assert "masked_customer_ids" not in {n["key"] for n in result.notes}
+    texts = frame.assign(customer_id=["1**1", "1**2", "13"])
+    result = clean_transactions(None, texts, as_of=dt.date(2024, 12, 31))
+    masked = next(n for n in result.notes if n["key"] == "masked_customer_ids")
+    assert (masked["rows"], masked["share"]) == (2, 1.0)  # of the 2 rows used (the negative line set aside)

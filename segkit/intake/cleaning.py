@@ -507,7 +507,9 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
             notes.append(unmatched)
             result = replace(result, notes=tuple(notes))
     said = [note for note in (_orders_of_several_customers(clean, named_in(headers)),
-                              _masked_customer_ids(clean, named_in(headers)), repeated_order_total_note(clean)) if note]
+                              _masked_customer_ids(clean, named_in(headers), text_ids=table.customer_id.type().is_string(),
+                                                   used=int(ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum())),
+                              repeated_order_total_note(clean)) if note]
     if said:  # no row dropped: the customer or amount column may not be what it was taken for, and the analyst should know
         notes.extend(said)
         result = replace(result, notes=tuple(notes))
@@ -608,11 +610,13 @@ def _orders_of_several_customers(clean: ibis.Table, named) -> dict | None:
 MASK = "**"
 
 
-def _masked_customer_ids(clean: ibis.Table, named) -> dict | None:
+def _masked_customer_ids(clean: ibis.Table, named, text_ids: bool, used: int) -> dict | None:
     """The note `masked_customer_ids` when customer ids of the rows used look masked (a run of `*`:
     138****5678): one such id may stand for many people (every 138 number ending 5678). How many ids,
-    their rows and share of the rows used, and the one with the most rows. None when there is none."""
-    if not clean.customer_id.type().is_string():  # numbers hold no asterisk: nothing to read
+    their rows and share of the `used` rows (the ledger's), and the one with the most rows. None when
+    there is none, and without a look when the input's ids are not text (`text_ids` False: numbers,
+    which `judge` casts to text, hold no asterisk)."""
+    if not text_ids:
         return None
     ids = clean.customer_id
     masked = clean.select(_id=ids).filter(ids.contains(MASK).fill_null(False))
@@ -621,9 +625,8 @@ def _masked_customer_ids(clean: ibis.Table, named) -> dict | None:
     if not top:
         return None
     found = per.aggregate(ids=per.count(), rows=per.rows.sum()).to_pyarrow().to_pylist()[0]
-    total = int(clean.count().to_pyarrow().as_py())
     return {"key": "masked_customer_ids", "ids": int(found["ids"]), "rows": int(found["rows"]),
-            "share": int(found["rows"]) / total if total else 0.0, "example": str(top[0]["_id"]),
+            "share": int(found["rows"]) / used if used else 0.0, "example": str(top[0]["_id"]),
             "example_rows": int(top[0]["rows"]), "column": named("customer_id")}
 
 
@@ -826,8 +829,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     if headers is None:
         headers = transactions.attrs.get("columns", {})  # the file's own names (`sources.to_canonical`)
 
-    def named(column: str) -> str:  # a column as the file names it
-        return headers.get(column, column)
+    named = named_in(headers)  # a column as the file names it
 
     def text_ids(column: str) -> bool:
         return is_text(tx[column]) and not pd.api.types.is_object_dtype(tx[column].dtype)
@@ -1201,10 +1203,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     `headers` maps it (segkit's name -> the source's), else by segkit's name. With a `currency`
     column and `currency_code` (the run's), a line whose currency is another one is `other_currency`
     (`other_currency_test`)."""
-    headers = headers or {}
-
-    def named(column: str) -> str:
-        return headers.get(column, column)
+    named = named_in(headers)
 
     t = table
     has = set(t.columns)
