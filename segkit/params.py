@@ -987,14 +987,12 @@ class Cleaning(_Model):
 
     @model_validator(mode="after")
     def _unpaid_is_not_a_return(self) -> "Cleaning":
-        # a status both "never paid" and "refunded": the row would go to whichever rule comes first, silently
-        import unicodedata
+        # a status both "never paid" and "refunded": the row would go to whichever rule comes first, silently;
+        # compared as the rules compare a status with the rows' (`status_keys`)
+        from segkit.intake.parsing import status_keys
 
-        def key(value) -> str:
-            return unicodedata.normalize("NFKC", str(value)).strip().lower()
-
-        returns = {key(v) for v in self.returns.status_values}
-        both = [v for v in self.unpaid_status_values if key(v) in returns]
+        returns = {k for v in self.returns.status_values for k in status_keys(v)}
+        both = [v for v in self.unpaid_status_values if set(status_keys(v)) & returns]
         if both:
             raise ValueError(f"unpaid_status_values and returns.status_values both list {both}: a status is either an "
                              "order never paid (unpaid_status_values) or a refund or cancellation "

@@ -39,7 +39,7 @@ from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, 
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
                                    parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
                                    long_ids_note, long_ids_notes_in_engine, refuse_rounded_ids,
-                                   refuse_rounded_ids_in_engine, to_minor_units)
+                                   refuse_rounded_ids_in_engine, status_keys, to_minor_units)
 
 # The order matters: a row is set aside for the first rule it breaks.
 RULES = (
@@ -543,15 +543,6 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
 def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
     return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
-
-
-def status_keys(value) -> tuple[str, ...]:
-    """One of `cleaning.returns.status_values` as the rule compares it with the rows' statuses (case
-    ignored, blanks trimmed): as written, and as a file's status text is after the text fixes
-    (`segkit.intake.parsing.normalised_value`: 卖家已发货，等待买家确认 copied from the file with its
-    full-width comma matches the rows' 卖家已发货,等待买家确认; a database's rows, which no text fix
-    changes, match it as written)."""
-    return tuple(dict.fromkeys((str(value).strip().lower(), normalised_value(value).lower())))
 
 
 def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_values_unmatched") -> dict | None:
