@@ -1333,3 +1333,42 @@ def test_numeric_customer_ids_are_not_searched_for_masks_and_the_share_is_of_the
     result = clean_transactions(None, texts, as_of=dt.date(2024, 12, 31))
     masked = next(n for n in result.notes if n["key"] == "masked_customer_ids")
     assert (masked["rows"], masked["share"]) == (2, 1.0)  # of the 2 rows used (the negative line set aside)
+
+
+def test_a_presets_unpaid_status_found_in_no_row_is_no_typo_to_point_out(tmp_path):
+    # the Taobao preset lists 等待买家付款: a Taobao export without unpaid orders was told its rows "are counted as
+    # revenue"; the same value written by the user (no preset) is still checked
+    from test_presets import AS_OF, TAOBAO_HEADER, write_export, write_params
+
+    from segkit.intake.sources import load_source
+    from segkit.params import load_params
+
+    rows = [{"订单编号": "1987654321098765432", "买家会员名": "小明tb", "总金额": "128.00", "买家实际支付金额": "128.00",
+             "订单状态": "交易成功", "订单创建时间": "2024-03-05 14:22:10", "退款金额": "0.00"},
+            {"订单编号": "1987654321098765433", "买家会员名": "tb_buyer01", "总金额": "66.00", "买家实际支付金额": "66.00",
+             "订单状态": "交易关闭", "订单创建时间": "2024-05-01 10:00:00", "退款金额": "66.00"}]
+    write_export(tmp_path / "ExportOrderList.csv", TAOBAO_HEADER, rows, encoding="gb18030")
+    path = write_params(tmp_path, {"preset": "taobao_orders", "transactions": {"path": "ExportOrderList.csv"}})
+    params = load_params(path)
+    assert params.cleaning.unpaid_status_values == ["等待买家付款"]
+    intake = load_source(params.source, path)
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=params.cleaning)
+    assert not any(n["key"].endswith("status_values_unmatched") for n in result.notes)
+    written = Cleaning(**params.cleaning.model_dump())  # the same lists, the user's own
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=written)
+    assert next(n for n in result.notes if n["key"] == "unpaid_status_values_unmatched")["values"] == "等待买家付款"
+
+
+def test_a_status_of_the_other_list_is_not_offered_as_one_not_listed(tmp_path):
+    # "refunded" is a return status (returns.status_values): the unpaid note listed it among the statuses "not listed"
+    rows = [("a", "O1", "2024-05-01", "10"), ("a", "O2", "2024-05-02", "5"), ("b", "O3", "2024-05-03", "7"),
+            ("b", "O4", "2024-05-04", "8")]
+    frame = text(rows, columns=["customer_id", "order_id", "ordered_at", "amount"]).assign(
+        status=["completed", "refunded", "completed", "pending"])
+    result = clean_checked(frame, dt.date(2024, 12, 31), unpaid_status_values=["pending", "on-hold"],
+                           returns={"status_values": ["refunded", "returned"]})
+    notes = {n["key"]: n for n in result.notes}
+    assert notes["unpaid_status_values_unmatched"]["values"] == "on-hold"
+    assert notes["unpaid_status_values_unmatched"]["seen"] == '"completed" (2)'
+    assert notes["status_values_unmatched"]["values"] == "returned"
+    assert notes["status_values_unmatched"]["seen"] == '"completed" (2)'

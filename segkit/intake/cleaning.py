@@ -500,9 +500,14 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                       "days": as_of.day, "month_days": days_in_month})
         result = replace(result, notes=tuple(notes))
     # every status list of the params: a value no row holds (a typo, another spelling) marks nothing, silently
-    for key, values in (("status_values_unmatched", rules.returns.status_values),
-                        ("unpaid_status_values_unmatched", rules.unpaid_status_values)):
-        unmatched = _status_values_unmatched(judged, values, key)
+    # (a preset's lists are its system's statuses: an export without, say, an unpaid order is no typo)
+    lists = {"returns.status_values": ("status_values_unmatched", rules.returns.status_values),
+             "unpaid_status_values": ("unpaid_status_values_unmatched", rules.unpaid_status_values)}
+    for name, (key, values) in lists.items():
+        if name in rules._preset_lists:
+            continue
+        listed = [v for other, (_, vs) in lists.items() if other != name for v in vs]
+        unmatched = _status_values_unmatched(judged, values, key, listed)
         if unmatched:
             notes.append(unmatched)
             result = replace(result, notes=tuple(notes))
@@ -545,13 +550,15 @@ def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
     return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
 
 
-def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_values_unmatched") -> dict | None:
+def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_values_unmatched",
+                             listed=()) -> dict | None:
     """The note `key` when some of the status list `values` (`cleaning.returns.status_values`:
     `status_values_unmatched`; `cleaning.unpaid_status_values`: `unpaid_status_values_unmatched`)
     match no row's status (compared as the rules compare them, `status_keys`): the values that match nothing, and
     the statuses the rows hold that are not among the values, the most frequent first (at most
-    five, with their rows), so that a misspelt value (已退款 for 退款成功) is seen, not silently left
-    unmarked, whether or not the other values match. None otherwise."""
+    five, with their rows; a status of the other list, `listed`, is no candidate), so that a misspelt value
+    (已退款 for 退款成功) is seen, not silently left unmarked, whether or not the other values match. None
+    otherwise."""
     if not values or "status" not in judged.columns:
         return None
     forms = {value: status_keys(value) for value in values}
@@ -563,7 +570,8 @@ def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_valu
     missing = [value for value, keys in forms.items() if not found & set(keys)]
     if not missing:
         return None
-    others = held.filter(~held._key.isin(wanted)).group_by("_status").aggregate(rows=ibis._.count())
+    elsewhere = [key for value in listed for key in status_keys(value)]
+    others = held.filter(~held._key.isin(wanted + elsewhere)).group_by("_status").aggregate(rows=ibis._.count())
     top = others.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
     return {"key": key, "values": ", ".join(map(str, missing)),
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
