@@ -34,7 +34,7 @@ from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
-from segkit.intake.order_totals import repeated_order_total_note
+from segkit.intake.order_totals import FirstOrders, first_orders, repeated_order_total_note
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
                                    parse_amount, parse_datetime, parse_id, parse_text, refuse_odd_values,
@@ -511,10 +511,11 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         if unmatched:
             notes.append(unmatched)
             result = replace(result, notes=tuple(notes))
-    said = [note for note in (_orders_of_several_customers(clean, named_in(headers)),
+    orders = first_orders(clean)  # each order of the first lines, read once for both notes on orders
+    said = [note for note in (_orders_of_several_customers(clean, named_in(headers), orders),
                               _masked_customer_ids(clean, named_in(headers), text_ids=table.customer_id.type().is_string(),
                                                    used=int(ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum())),
-                              repeated_order_total_note(clean)) if note]
+                              repeated_order_total_note(clean, orders=orders)) if note]
     if said:  # no row dropped: the customer or amount column may not be what it was taken for, and the analyst should know
         notes.extend(said)
         result = replace(result, notes=tuple(notes))
@@ -583,25 +584,28 @@ def named_in(headers: dict[str, str] | None):
     return lambda column: headers.get(column, column)
 
 
-def _orders_of_several_customers(clean: ibis.Table, named) -> dict | None:
+def _orders_of_several_customers(clean: ibis.Table, named, orders: FirstOrders | None) -> dict | None:
     """The note `order_several_customers` when some order numbers of the rows used carry lines under
     more than one customer id (a phone number or a cashier's id mapped as the customer, or numbers
     that restart): how many orders of how many, and the first such order with up to three of its ids.
-    None when each order has one customer (or no order column)."""
-    if "order_id" not in clean.columns:
+    `orders`: the orders of the first lines (`segkit.intake.order_totals.first_orders`); when the table goes
+    on beyond them the key is `order_several_customers_first`, with "read": the lines looked at. None when
+    each order has one customer (or no order column)."""
+    if orders is None:
         return None
-    rows = clean.filter(clean.order_id.notnull() & clean.customer_id.notnull())
+    per = orders.per_order
+    per = per[per["least_customer"].notna()]
     # the least and the greatest id of an order differ when it has several: cheaper than counting them
-    per = rows.group_by("order_id").aggregate(_least=rows.customer_id.min(), _most=rows.customer_id.max())
-    several = per._least != per._most
-    found = per.aggregate(orders=per.count(), shared=per.count(where=several)).to_pyarrow().to_pylist()[0]
-    if not found["shared"]:
+    several = per[per["least_customer"] != per["most_customer"]]
+    if several.empty:
         return None
-    first = per.filter(several).order_by("order_id").limit(1).to_pyarrow().to_pylist()[0]
-    example = rows.filter(rows.order_id == first["order_id"]).select("customer_id").distinct()
+    first = str(several["order_id"].sort_values().iloc[0])
+    rows = orders.lines_of(clean)
+    example = rows.filter((rows.order_id == first) & rows.customer_id.notnull()).select("customer_id").distinct()
     ids = sorted(str(v) for v in example.order_by("customer_id").limit(3).to_pyarrow().column(0).to_pylist())
-    return {"key": "order_several_customers", "orders": int(found["shared"]), "total": int(found["orders"]),
-            "order": str(first["order_id"]), "ids": ", ".join(f'"{i}"' for i in ids),
+    beyond = orders.read is not None
+    return {"key": "order_several_customers" + ("_first" if beyond else ""), **({"read": orders.read} if beyond else {}),
+            "orders": len(several), "total": len(per), "order": first, "ids": ", ".join(f'"{i}"' for i in ids),
             "column": named("customer_id"), "order_column": named("order_id")}
 
 
