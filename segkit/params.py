@@ -27,7 +27,7 @@ from typing import Any, Literal, get_args, get_origin
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from segkit.errors import ParamsError
 
@@ -956,6 +956,9 @@ class Cleaning(_Model):
     # the status values of orders never paid (Shopify's pending, voided, expired): their rows are set
     # aside (rule unpaid_order); compared as cleaning.returns.status_values are, needs the status column
     unpaid_status_values: list[str] = Field(default_factory=list)
+    # the status lists ("unpaid_status_values", "returns.status_values") as the source's preset gives them, not
+    # the user: no status they name in a file is a typo to point out (set by `Params`)
+    _preset_lists: frozenset[str] = PrivateAttr(default_factory=frozenset)
     # customer ids that stand for no one customer (guest checkouts, walk-ins: "0", "guest", 散客), compared
     # trimmed and in any case: their rows are set aside as missing_customer_id
     guest_ids: list[str] = Field(default_factory=list, max_length=100)
@@ -987,14 +990,12 @@ class Cleaning(_Model):
 
     @model_validator(mode="after")
     def _unpaid_is_not_a_return(self) -> "Cleaning":
-        # a status both "never paid" and "refunded": the row would go to whichever rule comes first, silently
-        import unicodedata
+        # a status both "never paid" and "refunded": the row would go to whichever rule comes first, silently;
+        # compared as the rules compare a status with the rows' (`status_keys`)
+        from segkit.intake.parsing import status_keys
 
-        def key(value) -> str:
-            return unicodedata.normalize("NFKC", str(value)).strip().lower()
-
-        returns = {key(v) for v in self.returns.status_values}
-        both = [v for v in self.unpaid_status_values if key(v) in returns]
+        returns = {k for v in self.returns.status_values for k in status_keys(v)}
+        both = [v for v in self.unpaid_status_values if set(status_keys(v)) & returns]
         if both:
             raise ValueError(f"unpaid_status_values and returns.status_values both list {both}: a status is either an "
                              "order never paid (unpaid_status_values) or a refund or cancellation "
@@ -1479,6 +1480,21 @@ class Params(_Model):
             if value.lower().endswith(suffix):
                 raise ValueError(f"run_name may not end in {suffix!r} (segkit names its own folders so), got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _mark_preset_status_lists(self) -> "Params":
+        # a preset's status values are its system's own: an export without such rows (no unpaid order) is no typo
+        if self.source.preset is not None:
+            from segkit.intake.presets import load_preset
+
+            given = load_preset(self.source.preset).cleaning
+            preset = {"unpaid_status_values": given.get("unpaid_status_values"),
+                      "returns.status_values": (given.get("returns") or {}).get("status_values")}
+            held = {"unpaid_status_values": self.cleaning.unpaid_status_values,
+                    "returns.status_values": self.cleaning.returns.status_values}
+            self.cleaning._preset_lists = frozenset(
+                key for key, values in preset.items() if values is not None and list(held[key]) == list(values))
+        return self
 
     @model_validator(mode="after")
     def _one_date(self) -> "Params":

@@ -1290,3 +1290,85 @@ def test_the_rows_set_aside_show_the_same_columns_from_a_csv_and_from_excel(tmp_
     assert {"raw_customer_id", "raw_order_id", "raw_ordered_at", "raw_status"} <= set(csv_sample.columns)
     assert csv_sample.iloc[0][["raw_customer_id", "raw_order_id", "raw_ordered_at"]].tolist() == ["b@x.com", "2", "someday"]
     assert csv_sample.iloc[0].tolist() == excel_sample.iloc[0].tolist()
+
+
+@pytest.mark.parametrize("non_product", [[], ["运费（补差）"]])
+def test_label_folding_runs_only_behind_a_length_test(non_product):
+    # the repeated-header and non_product rules fold each text (trim, lower, translate: ~1.25 s per 200,000
+    # values in DuckDB); run on every row of every text column, a 10M-line file paid tens of seconds per column
+    import re
+
+    import ibis
+
+    from segkit.intake.cleaning import judge
+
+    rows = [("C1", "O1", "2024-05-01", "10.00", "书籍", "运费（补差）", "交易成功"),
+            (" customer_id ", "order_id", "2024-05-01", "1.00", "category", "product", "status"),
+            ("C2", "O2", "2024-05-02", "20.00", "书籍", "笔记本", "交易成功")]
+    tx = text(rows, columns=["customer_id", "order_id", "ordered_at", "amount", "category", "product", "status"])
+    result = clean_checked(tx, dt.date(2024, 12, 31), non_product=non_product)
+    assert reasons(result) == {3: "repeated_header", **({2: "non_product"} if non_product else {})}
+    table = ibis.memtable({c: ["x"] for c in ("category", "product", "status", "customer_id", "order_id")}
+                          ).mutate(source_row=1, ordered_at=ibis.timestamp("2024-05-01 00:00:00"), amount=1.0)
+    sql = ibis.to_sql(judge(table, dt.date(2024, 12, 31), Cleaning(non_product=non_product)), dialect="duckdb")
+    folds = [m.start() for m in re.finditer(r"TRANSLATE\(", sql)]
+    assert folds
+    guarded = [m.end() for m in re.finditer(r"WHEN LENGTH\([^)]*\) BETWEEN \d+ AND \d+\s+THEN ", sql)]
+    # each folding is the THEN of a length test, never evaluated for a value of another length
+    assert all(any(0 <= fold - end < 200 for end in guarded) for fold in folds)
+
+
+def test_numeric_customer_ids_are_not_searched_for_masks_and_the_share_is_of_the_rows_used(monkeypatch):
+    # judge casts number ids to text: the "numbers hold no asterisk" skip read the cast column and never happened
+    import segkit.intake.cleaning as cleaning
+
+    frame = pd.DataFrame({"source_row": [2, 3, 4], "customer_id": [11, 12, 13], "order_id": [1, 2, 3],
+                          "ordered_at": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-01-07"]),
+                          "amount": [10.0, 5.0, -1.0]})
+    table = connect().create_table("typed_ids", frame)
+    monkeypatch.setattr(cleaning, "MASK", "1")  # a "mask" every id cast to text holds
+    result = clean_transactions(None, table, as_of=dt.date(2024, 12, 31))
+    assert "masked_customer_ids" not in {n["key"] for n in result.notes}
+    texts = frame.assign(customer_id=["1**1", "1**2", "13"])
+    result = clean_transactions(None, texts, as_of=dt.date(2024, 12, 31))
+    masked = next(n for n in result.notes if n["key"] == "masked_customer_ids")
+    assert (masked["rows"], masked["share"]) == (2, 1.0)  # of the 2 rows used (the negative line set aside)
+
+
+def test_a_presets_unpaid_status_found_in_no_row_is_no_typo_to_point_out(tmp_path):
+    # the Taobao preset lists 等待买家付款: a Taobao export without unpaid orders was told its rows "are counted as
+    # revenue"; the same value written by the user (no preset) is still checked
+    from test_presets import AS_OF, TAOBAO_HEADER, write_export, write_params
+
+    from segkit.intake.sources import load_source
+    from segkit.params import load_params
+
+    rows = [{"订单编号": "1987654321098765432", "买家会员名": "小明tb", "总金额": "128.00", "买家实际支付金额": "128.00",
+             "订单状态": "交易成功", "订单创建时间": "2024-03-05 14:22:10", "退款金额": "0.00"},
+            {"订单编号": "1987654321098765433", "买家会员名": "tb_buyer01", "总金额": "66.00", "买家实际支付金额": "66.00",
+             "订单状态": "交易关闭", "订单创建时间": "2024-05-01 10:00:00", "退款金额": "66.00"}]
+    write_export(tmp_path / "ExportOrderList.csv", TAOBAO_HEADER, rows, encoding="gb18030")
+    path = write_params(tmp_path, {"preset": "taobao_orders", "transactions": {"path": "ExportOrderList.csv"}})
+    params = load_params(path)
+    assert params.cleaning.unpaid_status_values == ["等待买家付款"]
+    intake = load_source(params.source, path)
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=params.cleaning)
+    assert not any(n["key"].endswith("status_values_unmatched") for n in result.notes)
+    written = Cleaning(**params.cleaning.model_dump())  # the same lists, the user's own
+    result = clean_transactions(connect(), intake.transactions, as_of=AS_OF, rules=written)
+    assert next(n for n in result.notes if n["key"] == "unpaid_status_values_unmatched")["values"] == "等待买家付款"
+
+
+def test_a_status_of_the_other_list_is_not_offered_as_one_not_listed(tmp_path):
+    # "refunded" is a return status (returns.status_values): the unpaid note listed it among the statuses "not listed"
+    rows = [("a", "O1", "2024-05-01", "10"), ("a", "O2", "2024-05-02", "5"), ("b", "O3", "2024-05-03", "7"),
+            ("b", "O4", "2024-05-04", "8")]
+    frame = text(rows, columns=["customer_id", "order_id", "ordered_at", "amount"]).assign(
+        status=["completed", "refunded", "completed", "pending"])
+    result = clean_checked(frame, dt.date(2024, 12, 31), unpaid_status_values=["pending", "on-hold"],
+                           returns={"status_values": ["refunded", "returned"]})
+    notes = {n["key"]: n for n in result.notes}
+    assert notes["unpaid_status_values_unmatched"]["values"] == "on-hold"
+    assert notes["unpaid_status_values_unmatched"]["seen"] == '"completed" (2)'
+    assert notes["status_values_unmatched"]["values"] == "returned"
+    assert notes["status_values_unmatched"]["seen"] == '"completed" (2)'

@@ -66,3 +66,33 @@ def test_a_long_table_is_judged_on_its_first_lines_and_says_so():
     assert note["key"] == "amount_repeats_order_total_first" and note["read"] == 100 and note["of"] < 60
     assert "within the first 100 lines" in say_each([note_message(note)], "en").markup
     assert repeated_order_total_note(table, lines_read=30) is None  # about ten orders: fewer than MIN_ORDERS
+
+
+def test_the_first_lines_are_counted_from_the_tables_least_source_row_for_both_order_notes():
+    """A PostgreSQL table's mapped source_row may start above `lines_read`: an absolute `source_row <= 500,000`
+    looked at no line. Both notes read one per-order aggregate of the first lines from the least row on, and
+    say "within the first N lines" when the table goes on."""
+    from segkit.intake.cleaning import _orders_of_several_customers
+    from segkit.intake.order_totals import first_orders
+
+    rows = _orders(60, total_on_each_line=True)
+    rows[1] = ("C99", *rows[1][1:])  # order O0 under two customer ids
+    table = clean_checked(text(rows, COLUMNS), AS_OF).table
+    table = table.mutate(source_row=table.source_row + 1_000_000 - 1)  # from 1,000,001 on
+    assert table.source_row.min().to_pyarrow().as_py() == 1_000_001
+    whole = first_orders(table, lines_read=len(rows) + 10)
+    assert whole.read is None and whole.first_row == 1_000_001
+    assert repeated_order_total_note(table, orders=whole)["key"] == "amount_repeats_order_total"
+    several = _orders_of_several_customers(table, str, whole)
+    assert (several["key"], several["orders"], several["order"]) == ("order_several_customers", 1, "O0")
+    part = first_orders(table, lines_read=100)
+    note = repeated_order_total_note(table, orders=part)
+    assert note["key"] == "amount_repeats_order_total_first" and note["read"] == 100 and note["of"] < 60
+    several = _orders_of_several_customers(table, str, part)
+    assert several["key"] == "order_several_customers_first" and several["read"] == 100
+    assert several["total"] < 60 and several["ids"] == '"C0", "C99"'
+    for lang, words in (("en", "Within the first 100 lines"), ("zh", "在前 100 行")):
+        key, values = note_message(several)
+        from segkit.i18n import t
+
+        assert words in t(key, lang, **values)

@@ -583,3 +583,16 @@ def test_a_status_both_unpaid_and_a_return_is_refused_naming_it(tmp_path):
                                           r"\['cancelled'\].*keep it in one of them"):
         load_params(write(tmp_path, text))
     load_params(write(tmp_path, "cleaning:\n  unpaid_status_values: [on-hold]\n  returns: {status_values: [refunded]}\n"))
+
+
+@pytest.mark.parametrize(("unpaid", "returned", "refused"), [
+    ("'卖家已发货，等待买家确认'", "'卖家已发货,等待买家确认 '", True),  # the full-width comma the text fix makes ASCII
+    ("'①'", "'1'", False),  # NFKC makes them one; the rules (`status_keys`) tell them apart
+])
+def test_a_status_in_both_lists_is_told_as_the_rules_compare_statuses(tmp_path, unpaid, returned, refused):
+    text = f"cleaning:\n  unpaid_status_values: [{unpaid}]\n  returns: {{status_values: [{returned}]}}\n"
+    if refused:
+        with pytest.raises(ParamsError, match="both list"):
+            load_params(write(tmp_path, text))
+    else:
+        load_params(write(tmp_path, text))

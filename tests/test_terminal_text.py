@@ -197,6 +197,9 @@ LINES = [
     "the data again, or check the file or table the params name; the executed notebook is at /tmp/x/r.ipynb",
     "done: 4 exports",
     "error: --set as_of=31/12/2025: as_of must be a date that exists, written YYYY-MM-DD (e.g. 2025-12-31), got '31/12/2025'",
+    "error: /tmp/x/p.yaml: cleaning: unpaid_status_values and returns.status_values both list ['cancelled']: a status is "
+    "either an order never paid (unpaid_status_values) or a refund or cancellation (returns.status_values); keep it in "
+    "one of them",
     "error: /tmp/x/woo.yaml: no such params file; did you mean /tmp/x/woo.yml?",
     "error: /tmp/x/shop.yaml: no such params file (YAML files in /tmp/x: demo.yaml, woo.yml)",
     "error: /tmp/x/t.csv line 3: 4 values, but the header (line 1) names 1 columns; check the separator (read as "

@@ -266,6 +266,15 @@ def normalised_value(value: str) -> str:
     return "" if pd.isna(text.iloc[0]) else str(text.iloc[0])
 
 
+def status_keys(value) -> tuple[str, ...]:
+    """One of `cleaning.returns.status_values` as the rule compares it with the rows' statuses (case
+    ignored, blanks trimmed): as written, and as a file's status text is after the text fixes
+    (`normalised_value`: 卖家已发货，等待买家确认 copied from the file with its
+    full-width comma matches the rows' 卖家已发货,等待买家确认; a database's rows, which no text fix
+    changes, match it as written)."""
+    return tuple(dict.fromkeys((str(value).strip().lower(), normalised_value(value).lower())))
+
+
 def parse_text(values: pd.Series, labels: bool = False) -> Parsed:
     """Text columns (order numbers, statuses, categories, products ...): invisible characters removed,
     NFC, trimmed, full-width made ASCII, empty as missing (`normalise_text`); with `labels` (the
