@@ -1312,7 +1312,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     named_columns = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has and t[c].type().is_string()]
     if len(named_columns) >= 2:
         folded = str.maketrans(wide, narrow)
-        hits = [folded_in(c, [named(c).strip().lower().translate(folded)]).fill_null(False).cast("int16")
+        # a CASE, not a cast: PostgreSQL casts no boolean to a small integer
+        hits = [ibis.ifelse(folded_in(c, [named(c).strip().lower().translate(folded)]).fill_null(False), 1, 0)
                 for c in named_columns]
         total_hits = functools.reduce(operator.add, hits)
         repeated_header = (total_hits >= 2) & (total_hits * 2 > len(named_columns))
