@@ -60,22 +60,28 @@ def test_twelve_months_give_a_kpi_series_whose_revenue_is_each_months_own(year):
     assert kpis["valuable"].gt(0).any() and kpis["at_risk"].gt(0).any()
 
 
-def test_a_from_month_after_the_default_to_says_what_to_defaulted_to(tmp_path):
+def test_a_from_month_after_the_default_to_says_what_to_defaulted_to(tmp_path, monkeypatch):
     """Trial 42: `--from 2027-01` without --to said "--from 2027-01 is after --to 2026-11", a --to
-    the user never gave: the message says that --to is by default the last month that ended."""
-    from segkit.report.runner import resolve_month
+    the user never gave: the message says that --to is by default the last month that ended. The
+    run's clock is set (`segkit.intake.clock.today`, the one clock of `--to last` and `--month last`),
+    and the months expected follow from that date, not from the code under test."""
+    from typer.testing import CliRunner
 
-    last = resolve_month("last")
-    later = f"{dt.date.today().year + 1}-01"
+    import segkit.intake.clock as clock
+    from segkit.cli import app
+
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2031, 3, 10))
+    last, later = "2031-02", "2031-03"  # the month before the clock's, and the month under way
     params = write_params(tmp_path, "tiny")
     for to in ((), ("--to", "last")):
-        done = run_segkit("backfill", "--params", str(params), "--from", later, *to, "--out", str(tmp_path / "r"))
-        assert done.returncode == 2, done.stderr
-        assert done.stderr.strip() == (f"error: --from {later} is after --to, which is the last month that ended "
-                                       f"({last}) unless given: give --from up to {last}"), done.stderr
+        done = CliRunner().invoke(app, ["backfill", "--params", str(params), "--from", later, *to,
+                                        "--out", str(tmp_path / "r")])
+        assert done.exit_code == 2, done.output
+        assert " ".join(done.output.split()) == (f"error: --from {later} is after --to, which is the last month that "
+                                                 f"ended ({last}) unless given: give --from up to {last}"), done.output
     zh = write_params(tmp_path, "zh", lang="zh")
-    done = run_segkit("backfill", "--params", str(zh), "--from", later, "--out", str(tmp_path / "r"))
-    assert f"不给 --to 时，它就是最近结束的月份（{last}）" in done.stderr, done.stderr
+    done = CliRunner().invoke(app, ["backfill", "--params", str(zh), "--from", later, "--out", str(tmp_path / "r")])
+    assert f"不给 --to 时，它就是最近结束的月份（{last}）" in " ".join(done.output.split()), done.output
     assert not (tmp_path / "r").exists()
 
 

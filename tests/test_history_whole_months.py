@@ -182,4 +182,58 @@ def test_a_month_not_ended_by_todays_clock_is_never_whole(monkeypatch):
     assert MonthCoverage(dt.date(2026, 11, 30), None, 3).whole
     # the clock as a field: the same month once it has ended
     assert MonthCoverage(dt.date(2026, 12, 31), None, 3, today=dt.date(2027, 1, 1)).whole
-    assert not MonthCoverage(dt.date(2026, 12, 31), None, 3, today=dt.date(2026, 12, 31)).whole
+    assert not MonthCoverage(dt.date(2026, 12, 31), None, 3, today=dt.date(2026, 12, 30)).whole
+
+
+def test_a_month_ends_with_a_day_of_slack_for_the_shops_time_zone():
+    """A cron job at 06:05 on 2027-01-01 in Beijing runs at 22:05 UTC on 2026-12-31 on a server in UTC:
+    the month just ended was refused ("2026-12 has not ended yet: today is 2026-12-31"). The machine's
+    date plus a day is past the month's end: ended, wherever the shop is; two days before, not."""
+    for today, ended in ((dt.date(2026, 12, 31), True), (dt.date(2026, 12, 30), False), (dt.date(2027, 1, 1), True)):
+        coverage = MonthCoverage(dt.date(2026, 12, 31), dt.date(2026, 12, 31), 3, today=today)
+        assert coverage.ended == ended and coverage.whole == ended, today
+
+
+def test_a_month_under_way_is_left_to_a_run_after_its_end_by_both(tmp_path, monkeypatch):
+    """The advice for a month not ended was "run with --month 2025-12 for the whole month", which a
+    month under way cannot be: both commands say to run again after its end, and say it in Chinese."""
+    import segkit.intake.clock as clock
+    from segkit.i18n import terminal_text
+
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2025, 12, 20))
+    params = shop(tmp_path / "d", "2025-09-01", "2025-12-20")
+    report_reason, report_said = reported(params, tmp_path / "report")
+    backfill_reason, backfill_said = backfilled(params, tmp_path / "backfill")
+    rule = "2025-12 has not ended yet: today is 2025-12-20, its last day 2025-12-31"
+    assert report_reason == rule
+    assert report_said[-1] == (f"history: not updated: {rule}: its figures may cover only part of the month, and "
+                               "the history keeps whole months; run again after its end (2025-12-31), or add "
+                               "--force to write it as it is")
+    assert backfill_said[-1] == (f"[1/1] 2025-12: skipped: {rule}: its figures would cover part of it; run again "
+                                 "after its end (2025-12-31), or --force writes it")
+    assert rule in backfill_reason
+    assert terminal_text(report_said[-1], "zh") == (
+        "历史记录未更新：2025-12 月尚未结束：今天是 2025-12-20，该月最后一天是 2025-12-31：本月数字可能只覆盖部分月份，"
+        "而历史记录只保存完整的月份；请在月末（2025-12-31）过后重新运行，或加上 --force 按现状写入")
+    assert terminal_text(backfill_said[-1], "zh") == (
+        "[1/1] 2025-12：跳过：2025-12 月尚未结束：今天是 2025-12-20，该月最后一天是 2025-12-31：该月数字只覆盖部分天数；"
+        "请在月末（2025-12-31）过后重新运行，或用 --force 仍然写入")
+    assert not history_path(tmp_path / "report" / "reports").exists()
+    assert not history_path(tmp_path / "backfill" / "reports").exists()
+
+
+def test_rows_dated_on_the_machines_tomorrow_are_a_shops_today(monkeypatch):
+    """On a server in UTC (2025-12-31, 22:05) a Beijing shop's orders of 2026-01-01 06:00 were set aside
+    as dated in the future. A date is in the future only after the machine's today plus a day."""
+    import segkit.intake.clock as clock
+    from segkit.intake.cleaning import clean_transactions
+
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2025, 12, 31))
+    rows = pd.DataFrame({"source_row": [2, 3, 4, 5], "customer_id": ["A", "B", "C", "D"],
+                         "amount": [10.0, 12.0, 14.0, 16.0],
+                         "ordered_at": pd.to_datetime(["2025-12-30 10:00", "2025-12-31 23:00", "2026-01-01 06:00",
+                                                       "2026-01-02 06:00"])})
+    result = clean_transactions(None, rows)
+    assert sorted(result.clean["customer_id"]) == ["A", "B", "C"]
+    assert result.quarantine["reason"].tolist() == ["future_date"]
+    assert clock.latest_possible_date() == dt.date(2026, 1, 1)

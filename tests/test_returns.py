@@ -805,3 +805,35 @@ def test_a_refund_line_of_a_line_refunded_by_its_status_leaves_with_it_where_the
     assert aside.loc[8, "reason"] == "return_of_set_aside"
     assert aside.loc[8, "detail"] == 'cancels order "7", whose purchase was set aside (return)'
     assert result.returns["lines_of_set_aside"] == 1
+
+
+@pytest.mark.parametrize("match", ["order_number", "product"])
+def test_a_refund_line_without_a_product_leaves_with_the_line_refunded_by_its_status(tmp_path, match):
+    """Refund lines often have no product (a WooCommerce refund, a marketplace 退款 line): with a product
+    column mapped, order 7's refund of -96.00 (手机壳, marked 已退款 and set aside as the purchase itself)
+    found no twin by product and was netted into the 保温杯 (order number) or the customer's first purchase
+    (product): V1 144.30, the refund taken twice. Without a product it is found by its amount."""
+    text = MARKETPLACE + "7,V1,2024-05-04,,1,-96.00,已退款\n"
+    returns = {"status_values": ["已退款"], "match": match}
+    result = clean(source(tmp_path, text, MARKETPLACE_COLUMNS), **returns)
+    assert features(result).loc["V1", "revenue"] == pytest.approx(240.30)
+    aside = result.quarantine.set_index("source_row")
+    assert aside.loc[8, "reason"] == "return_of_set_aside"
+    assert aside.loc[8, "detail"] == 'cancels order "7", whose purchase was set aside (return)'
+    # a refund line of another amount, without a product, is no refund of that line: it stays netted
+    other = clean(source(tmp_path, MARKETPLACE + "7,V1,2024-05-04,,1,-40.00,已退款\n", MARKETPLACE_COLUMNS), **returns)
+    assert features(other).loc["V1", "revenue"] == pytest.approx(200.30)
+    assert 8 not in set(other.quarantine["source_row"])
+
+
+def test_a_refund_of_the_same_product_from_another_order_reduces_revenue_with_match_product(tmp_path):
+    """With `match: product` a line set aside by its status (order 7's 手机壳, 已退款) was among the
+    purchases set aside that a loose cancellation leaves with: a refund of 手机壳 from another order
+    (20, of a purchase before the data) was set aside with it instead of reducing revenue. A line set
+    aside by its status takes the refund lines of its own order only: V1 240.30 - 50.00."""
+    text = MARKETPLACE + "20,V1,2024-05-12,手机壳,-1,-50.00,已退款\n"
+    result = clean(source(tmp_path, text, MARKETPLACE_COLUMNS), status_values=["已退款"], match="product")
+    assert features(result).loc["V1", "revenue"] == pytest.approx(190.30)
+    row = result.clean.set_index("source_row")
+    assert row.loc[8, "return_match"] == "unmatched" and row.loc[8, "amount"] == -50.0
+    assert 8 not in set(result.quarantine["source_row"])

@@ -109,6 +109,14 @@ LINES = [
     "history: not updated: the run counts up to its as-of date 2025-12-20, 11 days before the end of 2025-12, and "
     "the data go on after it: its figures may cover only part of the month, and the history keeps whole months; "
     "run with --month 2025-12 for the whole month, or add --force to write it as it is",
+    "history: not updated: 2026-12 has not ended yet: today is 2026-12-05, its last day 2026-12-31: its figures may "
+    "cover only part of the month, and the history keeps whole months; run again after its end (2026-12-31), or add "
+    "--force to write it as it is",
+    "[1/1] 2026-12: skipped: 2026-12 has not ended yet: today is 2026-12-05, its last day 2026-12-31: its figures "
+    "would cover part of it; run again after its end (2026-12-31), or --force writes it",
+    "error: no month from 2026-12 to 2026-12 was written (skipped: 2026-12 has not ended yet: today is 2026-12-05, "
+    "its last day 2026-12-31: its figures would cover part of it; run again after its end (2026-12-31), or --force "
+    "writes it)",
     "error: no month from 2025-12 to 2025-12 was written (skipped: the data end on 2025-12-21, 10 days before the "
     "end of 2025-12, more than their longest gap between purchase days in the 91 days before (3 days, at least 3): "
     "its figures would cover part of it; --force writes it)",

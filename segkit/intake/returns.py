@@ -25,7 +25,8 @@ One whose purchase is in the data but was set aside, for what it holds (an unrea
 an order-level rule (its order never paid, `unpaid_order`; refunded by its status on every line,
 `refunded_order`), is set aside with it (`return_of_set_aside`), not netted into the customer's
 other purchases; so is the refund line of a line its status marks as refunded and set aside as the
-purchase itself (the same order and product), where the rest of its order stays.
+purchase itself (the same order, and the same product, or the same amount where the refund line has
+no product), where the rest of its order stays; such a line takes no refund of another order.
 
 An order cancelled in full (`refunded_order`: its lines, cancellations netted in, sum to exactly
 zero, and a cancellation found it by its number or product) was never a purchase: with
@@ -100,7 +101,8 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
     c = cancels.select(_c_row=cancels.source_row, _c_customer=cancels.customer_id, _c_key=key,
                        _c_day=cancels.ordered_at.date(), _c_size=cancels.amount.abs(), _c_amount=cancels.amount,
                        **({"_c_product": cancels["product"]} if match == "product" else {}),
-                       **({"_c_price": cancels.unit_price} if "unit_price" in t.columns else {}))
+                       **({"_c_price": cancels.unit_price} if "unit_price" in t.columns else {}),
+                       **({"_c_twin": cancels._return_twin.fill_null(False)} if "_return_twin" in t.columns else {}))
 
     if match == "product":
         p = purchases.select(_p_customer=purchases.customer_id, _p_product=purchases["product"],
@@ -148,11 +150,11 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
             group_by=[tried._c_customer, tried._m_order, tried._m_of], order_by=tried._c_row))
         tried = tried.mutate(_so_far=so_far)
         leaving = tried._m_row.isnull() | (tried._so_far > tried._m_kept).fill_null(False)
-        if "status_refund" in t.columns:
+        if "_c_twin" in c.columns:
             # a refund line of a line its status marks as refunded, set aside as the purchase itself (the same
-            # order and product, or amount where there is none): it leaves with it, even where the rest of the
-            # order stays (netted there, the refund was taken twice)
-            leaving = leaving | tried._c_row.isin(_refunds_of_status_lines(t, cancels))
+            # order and product, or amount where it has none: `_cancelled_by_status`): it leaves with it, even
+            # where the rest of the order stays (netted there, the refund was taken twice)
+            leaving = leaving | tried._c_twin
         loose = tried.filter(leaving)
         orphans = _cancelling_set_aside(loose.select(*c.columns), kept_aside, match)
         c = c.filter(~c._c_row.isin(orphans._a_row))
@@ -219,28 +221,19 @@ def net_returns(judged: ibis.Table, action: str = "net", match: str = "order_num
 _NOT_THE_PURCHASE = ("before_start",)
 
 
-def _refunds_of_status_lines(t: ibis.Table, cancels: ibis.Table) -> ibis.Value:
-    """The source_row of each cancellation of `cancels` whose twin (the same customer, order and product,
-    or amount in size where there is no product) is a line of `t` its status marks as refunded and set
-    aside as the purchase itself (`status_refund`, `_cancelled_by_status`). A column, for `isin`."""
-    own = t.filter(t.status_refund.fill_null(False))
-    product = "product" in t.columns
-    twins = own.select(_w_customer=own.customer_id, _w_order=own.order_id,
-                       _w_key=own["product"] if product else own.amount.abs()).distinct()
-    keyed = cancels.select(_v_row=cancels.source_row, _v_customer=cancels.customer_id, _v_order=cancels.order_id,
-                           _v_key=cancels["product"] if product else cancels.amount.abs())
-    found = keyed.semi_join(twins, [keyed._v_customer == twins._w_customer, keyed._v_order == twins._w_order,
-                                    keyed._v_key == twins._w_key])
-    return found._v_row
-
-
 def _cancelling_set_aside(c: ibis.Table, aside: ibis.Table, match: str) -> ibis.Table:
     """The cancellations of `c` (not matched to a purchase used) whose purchase is among the set-aside
     lines `aside`, matched as `net_returns` matches them: `_a_row` (the cancellation's source_row),
     `_a_order` (the purchase's order) and `_a_reason` (why its line was set aside), one row each."""
     if match == "product":
-        pairs = c.join(aside, [c._c_customer == aside.customer_id, c._c_product == aside["product"],
-                               aside.ordered_at.date() <= c._c_day])
+        same = (c._c_product == aside["product"]) & (aside.ordered_at.date() <= c._c_day)
+        if "status_refund" in aside.columns and "_c_twin" in c.columns:
+            # a line set aside by its status takes only the refund lines of its own order (`_c_twin`: the same
+            # product, or amount where the refund line has none), never a refund of the same product from
+            # another order: that one cancels a purchase of its own and reduces revenue
+            status = aside.status_refund.fill_null(False)
+            same = (same & ~status) | (status & c._c_twin & (c._c_key == aside.order_id))
+        pairs = c.join(aside, [c._c_customer == aside.customer_id, same])
     else:
         pairs = c.join(aside, [c._c_customer == aside.customer_id, c._c_key == aside.order_id])
     first = pairs.mutate(_n=ibis.row_number().over(group_by=pairs._c_row, order_by=[pairs.source_row]))
@@ -263,7 +256,17 @@ def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
     orders = bought.select(_o_customer=bought.customer_id, _o_order=bought.order_id).distinct()
     flagged = alone.left_join(orders, [alone._s_customer == orders._o_customer, alone._s_order == orders._o_order])
     flagged = flagged.select(_s_row=flagged._s_row, _s_whole=flagged._o_order.isnull())
-    joined = t.left_join(flagged, t.source_row == flagged._s_row)
+    # the refund lines of those lines (the same customer and order; the same product, or the same amount
+    # where the refund line has no product, as refund lines often have not, or no product is mapped): they
+    # leave with the line they refund (`net_returns`), never netted into the rest of the order. Found here,
+    # beside the lines, as a column (`_return_twin`), not as a subquery over the result (Spark's plans)
+    refunds = t.filter(used & t._return & ~t._return_own)
+    same = refunds.amount.abs() == alone._s_size
+    if "product" in t.columns:
+        same = (refunds["product"] == alone._s_key) | (refunds["product"].isnull() & same)
+    twins = refunds.semi_join(alone, [refunds.customer_id == alone._s_customer, refunds.order_id == alone._s_order,
+                                      same]).select(_u_row=refunds.source_row)
+    joined = t.left_join(flagged, t.source_row == flagged._s_row).left_join(twins, t.source_row == twins._u_row)
     hit = joined._s_row.notnull()
     whole = hit & joined._s_whole.fill_null(False)
     reason = ibis.cases((whole, "refunded_order"), (hit, "return"), else_=joined.reason)
@@ -276,14 +279,16 @@ def _cancelled_by_status(t: ibis.Table) -> ibis.Table:
     # the purchase itself, set aside at its amount as bought (marked lines were made negative, as refunds)
     amount = ibis.ifelse(hit, joined.amount.abs(), joined.amount)
     return joined.select(*[joined[c] if c != "amount" else amount.name("amount") for c in t.columns
-                           if c not in ("reason", "detail")], reason=reason, detail=detail, status_refund=hit)
+                           if c not in ("reason", "detail")], reason=reason, detail=detail, status_refund=hit,
+                         _return_twin=joined._u_row.notnull())
 
 
 def _refunded_by_status(t: ibis.Table, considered) -> ibis.Table:
     """The lines a status marks as refunded at their amount as bought (`_return_own`, among the rows
     `considered`) that have no purchase line to be a refund record of (no unmarked line used of the
     same order and product, or of the same amount where there is no product): purchases refunded,
-    as marketplace exports write them. Columns _s_row (source_row), _s_customer, _s_order, _s_key;
+    as marketplace exports write them. Columns _s_row (source_row), _s_customer, _s_order, _s_key, _s_size
+    (the amount in size);
     lazy. With `action: drop`, `net_returns` marks them (`status_refund`) for `returns_summary`."""
     keys = [t.customer_id, t.order_id, t["product"]] if "product" in t.columns else [t.customer_id, t.order_id,
                                                                                       t.amount.abs()]
@@ -291,7 +296,7 @@ def _refunded_by_status(t: ibis.Table, considered) -> ibis.Table:
     twins = bought.select(_t_customer=keys[0], _t_order=keys[1], _t_key=keys[2]).distinct()
     own = t.filter(considered & t._return & t._return_own)
     own = own.select(_s_row=own.source_row, _s_customer=own.customer_id, _s_order=own.order_id,
-                     _s_key=own["product"] if "product" in t.columns else own.amount.abs())
+                     _s_key=own["product"] if "product" in t.columns else own.amount.abs(), _s_size=own.amount.abs())
     return own.anti_join(twins, [own._s_customer == twins._t_customer, own._s_order == twins._t_order,
                                  own._s_key == twins._t_key])
 

@@ -212,7 +212,8 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                                     "the cleaning rules") from None
                 skipped = ("before_data", f"skipped: the data start on {first_date}, after this month")
         if not skipped and not coverage.whole and not force:  # its figures would read as a fall
-            skipped = ("partly", f"skipped: {coverage.reason()}: its figures would cover part of it; --force "
+            then = f"run again after its end ({coverage.month_end}), or " if not coverage.ended else ""
+            skipped = ("partly", f"skipped: {coverage.reason()}: its figures would cover part of it; {then}--force "
                                  "writes it")
         if skipped:
             done.append(BackfilledMonth(as_of, 0, round(time.perf_counter() - tick, 2), *skipped))

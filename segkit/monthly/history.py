@@ -276,7 +276,7 @@ def month_held_by(path: str | Path, run_name: str, month: dt.date, run: str) -> 
 # it calls part of a month only with --force.
 WHOLE_MONTH_RULE = ("a month goes into the history when the data reach its last day, or end no more days before "
                     "it than their longest gap between two purchase days in the 91 days before (at least 3 days), "
-                    "and the month has ended by today's clock")
+                    "and the month has ended by today's clock (with a day of slack for the shop's time zone)")
 
 
 @dataclass(frozen=True)
@@ -294,10 +294,11 @@ class MonthCoverage:
 
     @property
     def ended(self) -> bool:
-        """Whether the month has ended by today's clock (today is after its last day)."""
-        from segkit.intake.clock import today
+        """Whether the month has ended by today's clock, with a day of slack for the shop's time zone
+        (`segkit.intake.clock.month_has_ended`: today plus that day is after its last day)."""
+        from segkit.intake.clock import month_has_ended
 
-        return (self.today or today()) > self.month_end
+        return month_has_ended(self.month_end, self.today)
 
     @property
     def month_end(self) -> dt.date:
@@ -313,7 +314,8 @@ class MonthCoverage:
         """The one rule of a whole month (WHOLE_MONTH_RULE). The data go on after the as-of date: whole
         only when the as-of date is the month's end (an as_of mid-month leaves out days the data hold).
         The data end on `last`: whole when the days from `last` to the month's end are no more than
-        `usual_gap`. Never a month that has not ended by today's clock (`ended`), whatever the data say."""
+        `usual_gap`. Never a month that has not ended by today's clock, give or take the day of slack for
+        time zones (`ended`), whatever the data say."""
         if not self.ended:
             return False
         if self.last is None:

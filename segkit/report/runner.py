@@ -339,12 +339,14 @@ def _likely_next(notebooks: tuple[str, ...], done: set[str], started: list[str],
 
 def resolve_month(month: str, today: dt.date | None = None) -> str:
     """A `--month` value as YYYY-MM: `last` is the calendar month before `today` (the month that ended
-    most recently: what a job run on the 1st of each month reports). Raises ParamsError, naming
-    --month, for anything else that is not a month (2024-00, 2024-1, May), and for a month that has
-    not started by `today` (said before any notebook runs: no data can reach it yet)."""
+    most recently: what a job run on the 1st of each month reports; None: the run's clock,
+    `segkit.intake.clock.today`). Raises ParamsError, naming --month, for anything else that is not a
+    month (2024-00, 2024-1, May), and for a month that has not started by `today` (said before any
+    notebook runs: no data can reach it yet)."""
     from segkit.errors import ParamsError
+    from segkit.intake.clock import today as clock
 
-    today = today or dt.date.today()
+    today = today or clock()
     if not month.strip():
         raise ParamsError("--month is empty (in a cron line, is its variable set?): give a month as YYYY-MM "
                           "(e.g. 2026-10), or `last` for the month that ended most recently")
@@ -427,8 +429,12 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
         coverage = run_coverage(data_dir, info)
         if not coverage.whole and not force:
             reason = coverage.reason()
-            then = (f"run with --month {as_of:%Y-%m} for the whole month" if coverage.last is None else
-                    "run again once its data are complete")
+            if not coverage.ended:  # a month under way: no --month makes it whole before its end
+                then = f"run again after its end ({coverage.month_end})"
+            elif coverage.last is None:
+                then = f"run with --month {as_of:%Y-%m} for the whole month"
+            else:
+                then = "run again once its data are complete"
             progress(f"history: not updated: {reason}: its figures may cover only part of the month, and the history "
                      f"keeps whole months; {then}, or add --force to write it as it is")
             return reason
