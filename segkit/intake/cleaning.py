@@ -34,6 +34,7 @@ from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
+from segkit.intake.clock import latest_possible_date
 from segkit.intake.order_totals import FirstOrders, first_orders, repeated_order_total_note
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
@@ -1087,7 +1088,8 @@ def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: 
     written = ibis.literal(f"{column} ").concat(day.cast("string"))
     past = (free & (day < ibis.date(min_date))).fill_null(False)
     future = (free & (day > ibis.date(future_after))).fill_null(False) if future_after else ibis.literal(False)
-    ahead = (free & (day > ibis.date(today))).fill_null(False) if today else ibis.literal(False)
+    # after the latest date a shop anywhere can have today (the machine's date and a day for time zones)
+    ahead = (free & (day > ibis.date(latest_possible_date(today)))).fill_null(False) if today else ibis.literal(False)
     # a date far beyond nearly all the others stays a typo (2099 for 2026); any other after today is in the future
     rule = ibis.cases((past, "implausible_past_date"), (future, "implausible_future_date"), (ahead, "future_date"),
                       else_=table.problem_rule)
