@@ -12,6 +12,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from segkit._membership import is_in
 from segkit.errors import DataError
 from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
 
@@ -74,7 +75,7 @@ def join_campaigns(campaigns: pd.DataFrame, segments: pd.DataFrame, clusters: pd
     if clusters is not None and "cluster_name" in clusters.columns:
         known = known.merge(clusters[["customer_id", "cluster_name"]].astype({"customer_id": str}), on="customer_id",
                             how="left")
-    known_ids = rows["customer_id"].isin(set(known["customer_id"])).to_numpy()
+    known_ids = is_in(rows["customer_id"], known["customer_id"])
     joined = rows.assign(_row=range(len(rows))).merge(known, on="customer_id", how="left")
     too_early = np.zeros(len(rows), dtype=bool)
     if at_send is not None and "sent_at" in rows.columns and len(at_send):

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from segkit._membership import is_in
 from segkit.errors import DataError
 from segkit.i18n import note_message
 from segkit.intake.engines import to_frame
@@ -165,13 +166,13 @@ class CleanResult:
         about a second, which `clean_and_save` spares by passing the ids it has)."""
         if not self.aside_customer_ids:
             return 0
-        ids = pd.Series(self.aside_customer_ids, dtype="string")
         if known is None:
             found = pa.table({"customer_id": pa.array(self.aside_customer_ids, pa.string())})
             clean = self.table.mutate(customer_id=self.table.customer_id.cast("string"))
             known = clean.semi_join(ibis.memtable(found), "customer_id").select("customer_id").distinct() \
                 .to_pyarrow().column("customer_id").to_pylist()
-        return int((~ids.isin(pd.Series(list(known), dtype="string"))).sum())
+        # Arrow's lookup: pandas' isin took 7 s for 945 ids among a million (pandas 3.1)
+        return int((~is_in(list(self.aside_customer_ids), known)).sum())
 
     def drop_tables(self) -> None:
         """Drop the tables this result made in the embedded engine (the judged rows): their memory is
@@ -1682,22 +1683,22 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
     if customers is None and surveys is None:  # nothing joins: the buyers are counted where the rows are
         return {"buyers": int(per_customer.count().to_pyarrow().as_py())}
     per_customer = to_frame(per_customer)
-    # ids as text, compared as hashed indexes (a Python set of a million ids took a second to build)
+    # ids as text, compared by Arrow's lookup (pandas' isin took 7 s a million ids, pandas 3.1)
     buyer_ids = per_customer["customer_id"].astype(str)
     buyers = pd.Index(buyer_ids.unique())
     report = {"buyers": len(buyers)}
     if customers is not None:
         given = customers["customer_id"].dropna()
         records = pd.Index(given.astype(str).unique())
-        missing = per_customer[~buyer_ids.isin(records).to_numpy()]
+        missing = per_customer[~is_in(buyer_ids, records)]
         report.update(customer_records=len(given), duplicate_customer_records=int(given.duplicated().sum()),
-                      customers_without_transactions=int((~records.isin(buyers)).sum()),
+                      customers_without_transactions=int((~is_in(records, buyers)).sum()),
                       buyers_without_record=len(missing), rows_without_record=int(missing["rows"].sum()))
     if surveys is not None:
         kept, aside = split_survey_answers(surveys, survey_scores)
         answered = kept["customer_id"].dropna().astype(str)
         report.update(survey_answers=len(answered),
-                      survey_answers_without_transactions=int((~answered.isin(buyers)).sum()),
+                      survey_answers_without_transactions=int((~is_in(answered, buyers)).sum()),
                       survey_answers_out_of_range=len(aside))
     return report
 

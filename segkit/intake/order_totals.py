@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
+from segkit.intake.engines import to_frame
+
 # Orders of at least two different products (or categories, without a product column) that are needed
 # before the share is read, and the share of them whose lines all carry one amount that makes the note:
 # real line amounts repeat within an order now and then (two products at one price), not in 90% of orders.
@@ -68,10 +70,12 @@ def first_orders(clean: ibis.Table, lines_read: int = LINES_READ) -> FirstOrders
     metrics = {"least_customer": lines.customer_id.min(), "most_customer": lines.customer_id.max()}
     if item is not None:
         kept = lines[item].notnull() & (lines.amount > 0)
+        # the exact amounts as float64 in the engine: fetched as DECIMAL, Ibis made each a Python Decimal
+        # (1.6 of the 3.6 s this took at 10M lines); equal amounts stay equal floats
         metrics.update(lines=lines.count(where=kept), first_item=lines[item].min(where=kept),
-                       last_item=lines[item].max(where=kept), amount=lines.amount.max(where=kept),
-                       least=lines.amount.min(where=kept))
-    per_order = lines.group_by("order_id").aggregate(**metrics).to_pandas()
+                       last_item=lines[item].max(where=kept), amount=lines.amount.max(where=kept).cast("float64"),
+                       least=lines.amount.min(where=kept).cast("float64"))
+    per_order = to_frame(lines.group_by("order_id").aggregate(**metrics))
     return FirstOrders(per_order, item, first, read)
 
 
