@@ -107,3 +107,21 @@ def test_last_months_classes_can_be_read_without_the_other_columns(tmp_path):
     assert everything[["customer_id", "segment", "cluster"]].equals(found)
     with pytest.raises(ValueError, match="no column secret"):
         previous_month_classes(path, "shop", dt.date(2024, 2, 1), ["segment", "secret"])
+
+
+def test_a_stage_profile_is_written_as_its_typed_columns_say(tmp_path):
+    """A profile as the stages hold it (text columns in Arrow, tags already joined, whole-number ids, no
+    cluster or CLV): every value written as it is, the classes it lacks NULL, nothing read back as text."""
+    path = tmp_path / "history.duckdb"
+    frame = pd.DataFrame({"customer_id": [10, 9, 100], "segment": pd.array(["champions", None, "lost"], dtype="str"),
+                          "r_score": [5, 1, 2], "revenue": [12.5, 0.25, 3.0],
+                          "tags": pd.array(["vip+online", "", None], dtype="str")})
+    assert write_month(path, "shop", dt.date(2024, 1, 31), frame, {"customers": 3}) == 3
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT run_name, month, customer_id, segment, r_score, revenue, tags, cluster, clv "
+                           "FROM assignments ORDER BY revenue").fetchall()
+    assert rows == [("shop", dt.date(2024, 1, 1), "9", None, 1, 0.25, "", None, None),
+                    ("shop", dt.date(2024, 1, 1), "100", "lost", 2, 3.0, None, None, None),
+                    ("shop", dt.date(2024, 1, 1), "10", "champions", 5, 12.5, "vip+online", None, None)]
+    with pytest.raises(DataError, match="customer '10' appears twice"):
+        write_month(path, "shop", dt.date(2024, 2, 29), frame.assign(customer_id=[10, 9, 10]), {"customers": 3})

@@ -54,6 +54,8 @@ _SCHEMA = (
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS run VARCHAR",
 )
 MADE_BY = ("report", "backfill")
+# the profile's columns `record_run` reads: the classes written, and what the month's figures count
+_RECORDED = ("customer_id", *ASSIGNMENT_COLUMNS, "orders", "revenue")
 
 
 # Why `assignments` has no PRIMARY KEY: DuckDB keeps a key as an ART index, and committing a replaced
@@ -131,16 +133,8 @@ def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.Dat
     path = Path(path)
     month = _month(as_of)
     standards_text = None if standards is None else json.dumps(standards, sort_keys=True, ensure_ascii=False)
-    rows = pd.DataFrame({"run_name": run_name, "month": month,
-                         "customer_id": profile["customer_id"].astype(str).to_numpy()})
-    for name, kind in ASSIGNMENT_COLUMNS.items():
-        values = profile[name] if name in profile.columns else pd.Series(None, index=profile.index, dtype="object")
-        if name == "tags" and name in profile.columns:
-            values = values.map(lambda v: "+".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
-        rows[name] = values.to_numpy()
-    if rows["customer_id"].duplicated().any():
-        raise DataError(f"run {run_name}: customer {rows.loc[rows.customer_id.duplicated(), 'customer_id'].iloc[0]!r} "
-                        "appears twice; the history keeps one row per customer and month")
+    rows = _assignment_rows(profile)
+    _refuse_repeated_customers(rows, run_name)
     numbers = pd.DataFrame([(run_name, month, str(k), float(v)) for k, v in kpis.items() if _is_number(v)],
                            columns=["run_name", "month", "name", "value"])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,9 +151,12 @@ def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.Dat
                 con.register("new_rows", rows)
                 con.register("new_kpis", numbers)
                 columns = ", ".join(["run_name", "month", "customer_id", *ASSIGNMENT_COLUMNS])
-                casts = ", ".join(["run_name", "month", "customer_id",
-                                   *[f"CAST({c} AS {k}) AS {c}" for c, k in ASSIGNMENT_COLUMNS.items()]])
-                con.execute(f"INSERT INTO assignments ({columns}) SELECT {casts} FROM new_rows")
+                # the run's name and month as parameters, not a column of a million copies; a class the
+                # profile lacks is NULL
+                casts = ", ".join(["?", "?", "customer_id",
+                                   *[f"CAST({c if c in rows.column_names else 'NULL'} AS {k}) AS {c}"
+                                     for c, k in ASSIGNMENT_COLUMNS.items()]])
+                con.execute(f"INSERT INTO assignments ({columns}) SELECT {casts} FROM new_rows", [run_name, month])
                 con.execute("INSERT INTO kpis SELECT run_name, month, name, value FROM new_kpis")
                 con.execute("INSERT INTO runs (run_name, month, as_of, customers, made_by, standards, run) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -174,6 +171,37 @@ def write_month(path: str | Path, run_name: str, as_of: dt.date, profile: pd.Dat
         raise DataError(f"{path}: another run has been writing the history for {timeout:.0f} s; the report is "
                         "good, and the next run will say that this month is missing from the history") from None
     return len(rows)
+
+
+def _assignment_rows(profile: pd.DataFrame):
+    """The per-customer rows `write_month` inserts, as an Arrow table: customer_id as text and each of
+    ASSIGNMENT_COLUMNS that `profile` has, tags "+"-joined where they are lists. Arrow's columns are the
+    frame's own, not a million Python objects made and read back (a million customers: 9.1 s for the
+    whole `record_run` with the values taken through NumPy, see docs/benchmarks.md)."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"customer_id": profile["customer_id"].astype(str).array})
+    for name in ASSIGNMENT_COLUMNS:
+        if name not in profile.columns:
+            continue
+        values = profile[name]
+        if name == "tags" and values.dtype == object:  # lists (a frame built in Python), not joined text
+            values = values.map(lambda v: "+".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+        frame[name] = values.array
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _refuse_repeated_customers(rows, run_name: str) -> None:
+    """DataError naming the first customer_id found twice among `rows` (an Arrow table): the history
+    keeps one row per customer and month."""
+    import pyarrow.compute as pc
+
+    ids = rows.column("customer_id")
+    if len(pc.unique(ids)) == len(ids):
+        return
+    twice = ids.to_pandas().duplicated()
+    raise DataError(f"run {run_name}: customer {ids.to_pandas()[twice].iloc[0]!r} appears twice; the history keeps "
+                    "one row per customer and month")
 
 
 def _drop_assignment_key(con) -> None:
@@ -482,14 +510,19 @@ def record_run(path: str | Path, run_name: str, data_dir: str | Path, kpis: dict
     """Write a finished run's month into the history: the as-of date from its run.json, each
     customer's classes from its profile (with the cluster of its clusters stage, where present) and
     its headline `kpis`. Returns the number of customers written (see `write_month`)."""
-    from segkit.store import load_run_info, load_stage
+    import pyarrow.parquet as pq
+
+    from segkit.store import join_stages, load_run_info, load_stage, stage_path
 
     info = load_run_info(data_dir)
     as_of = dt.date.fromisoformat(str(info["as_of"]))
-    profile = load_stage(data_dir, "profile")
-    clusters = load_stage(data_dir, "clusters", optional=True)
-    if clusters is not None and "cluster" in clusters.columns and "cluster" not in profile.columns:
-        profile = profile.merge(clusters[["customer_id", "cluster"]], on="customer_id", how="left")
+    # only the columns written and counted (the profile of a million customers holds some forty)
+    held = pq.read_schema(stage_path(data_dir, "profile")).names
+    profile = load_stage(data_dir, "profile", columns=[c for c in held if c in _RECORDED])
+    clusters = load_stage(data_dir, "clusters", optional=True, columns=["customer_id", "cluster"]) \
+        if "cluster" not in profile.columns and stage_path(data_dir, "clusters").exists() else None
+    if clusters is not None:
+        profile = join_stages(profile, clusters, ["cluster"], how="left")
     from segkit.monthly.backfill import month_figures
     from segkit.monthly.shared import monthly_kpis_stage
 
