@@ -637,7 +637,7 @@ def test_drop_counts_only_the_cancellations_that_found_another_purchase_as_match
     summary = clean(source(tmp_path, text, columns), status_values=["已退款"], action="drop").returns
     key, values = returns_sentence(summary, "en")
     said = t(key, "en", **values)
-    assert "12.00 of purchases in the data (1 cancellation lines matched" in said, said
+    assert "12.00 of purchases in the data (1 cancellation line matched" in said, said
 
 
 @pytest.mark.parametrize("match", ["order_number", "product"])
