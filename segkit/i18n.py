@@ -101,7 +101,8 @@ def plural_form(count, singular: str, plural: str, lang: str) -> str:
     """`singular` or `plural`, as `count` asks in `lang` by CLDR's rules (English: singular for 1
     alone, so "0 customers", "1 customer", "1.5 days"). A count that is not a number raises
     TypeError: a text that picked a form for it would state a count it does not have. A count that
-    is not finite (shown as "—") takes the plural."""
+    is not finite (shown as "—") takes the plural. The form follows the value, not the figure a spec
+    rounds it to: a mean of 1.3 days shown by "{r:.0f}" as 1 takes the plural."""
     if not is_number(count):
         raise TypeError(f"a plural form needs a number for its count, got {count!r}")
     if not isinstance(count, numbers.Integral) and not math.isfinite(count):
