@@ -2,10 +2,21 @@
 plus one messages_<area>.yaml per larger area (exports, migration, ...); a key lives in one file only.
 
 One call draws the Chinese or the English version: `t("kpi.revenue", "zh")` -> "销售额".
+
+A noun (or a verb) that agrees with a count is a plural field, `{count?singular|plural}`: the form
+that `count`, another value of the same template, takes in the language by CLDR's plural rules
+(Babel's): "{rows:,} {rows?row|rows}" reads "1 row", "0 rows", "1,000 rows", and
+"{n:,} {n?customer has|customers have} no cluster" agrees its verb too. In English a count of 1
+(1, 1.0, a NumPy 1) takes the singular and every other the plural; a count that is missing or not a
+number is an error, never a guess. The forms may hold blanks and apostrophes, not the characters a
+field name cannot (. [ ] : ! { }). Chinese has no plural: its texts need no plural field and have none.
+`t` and `segkit.report.html.say` both fill plural fields, through `in_language`.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 import string
 from functools import lru_cache
@@ -13,6 +24,8 @@ from importlib import resources
 
 import pandas as pd
 import yaml
+
+from segkit.report.numbers import is_number, locale_of
 
 LANGUAGES = ("en", "zh")
 
@@ -41,7 +54,9 @@ def messages() -> dict[str, dict[str, str]]:
 
 def t(key: str, lang: str, **values) -> str:
     """The text for `key` in `lang`, with {placeholders} filled from `values` (in Chinese, with no
-    blank left between a value and the Chinese words beside it: `close_gaps`)."""
+    blank left between a value and the Chinese words beside it: `close_gaps`), and each plural field
+    `{count?singular|plural}` by the form its count takes in `lang` (the module's docstring):
+    `t(key, "en", rows=1)` of "{rows:,} {rows?row|rows} read" -> "1 row read"."""
     if lang not in LANGUAGES:
         raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
     try:
@@ -52,7 +67,7 @@ def t(key: str, lang: str, **values) -> str:
         return template
     values = in_language(values, lang)
     if lang != "zh":
-        return template.format(**values)
+        return template.format_map(values)
     formatter = string.Formatter()
     literals, shown = [], []
     for literal, field, spec, conversion in formatter.parse(template):
@@ -64,11 +79,71 @@ def t(key: str, lang: str, **values) -> str:
     return "".join(literal + (shown[i] if i < len(shown) else "") for i, literal in enumerate(literals))
 
 
-def in_language(values: dict, lang: str) -> dict:
+def in_language(values: dict, lang: str) -> TemplateValues:
     """`values` with each value given per language (a dict of LANGUAGES, e.g. a system's name
-    {"en": "Taobao/Tmall", "zh": "淘宝/天猫"}, as a language-neutral note holds it) taken in `lang`."""
-    return {name: value[lang] if isinstance(value, dict) and value and set(value) <= set(LANGUAGES) else value
-            for name, value in values.items()}
+    {"en": "Taobao/Tmall", "zh": "淘宝/天猫"}, as a language-neutral note holds it) taken in `lang`;
+    a template's plural fields are looked up in it too (`TemplateValues`)."""
+    return TemplateValues({name: value[lang] if isinstance(value, dict) and value and set(value) <= set(LANGUAGES)
+                           else value for name, value in values.items()}, lang)
+
+
+_PLURAL_FIELD = re.compile(r"(?P<count>\w+)\?(?P<singular>[^?|]*)\|(?P<plural>[^?|]*)")
+
+
+def plural_field(field: str) -> tuple[str, str, str] | None:
+    """(count, singular, plural) of a plural field's name ("rows?row|rows" -> ("rows", "row",
+    "rows")); None for any other field."""
+    found = _PLURAL_FIELD.fullmatch(field)
+    return None if found is None else (found["count"], found["singular"], found["plural"])
+
+
+def plural_form(count, singular: str, plural: str, lang: str) -> str:
+    """`singular` or `plural`, as `count` asks in `lang` by CLDR's rules (English: singular for 1
+    alone, so "0 customers", "1 customer", "1.5 days"). A count that is not a number raises
+    TypeError: a text that picked a form for it would state a count it does not have. A count that
+    is not finite (shown as "—") takes the plural. The form follows the value, not the figure a spec
+    rounds it to: a mean of 1.3 days shown by "{r:.0f}" as 1 takes the plural."""
+    if not is_number(count):
+        raise TypeError(f"a plural form needs a number for its count, got {count!r}")
+    if not isinstance(count, numbers.Integral) and not math.isfinite(count):
+        return plural
+    return singular if locale_of(lang).plural_form(count) == "one" else plural
+
+
+def value_names(template: str) -> set[str]:
+    """The names of the values a template reads: its fields, a plural field counting as its count.
+
+    >>> sorted(value_names("{rows:,} {rows?row|rows} of {customers:,} {customers?customer|customers}"))
+    ['customers', 'rows']
+    """
+    names = set()
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field:
+            plural = plural_field(field)
+            names.add(plural[0] if plural else field)
+    return names
+
+
+class TemplateValues(dict):
+    """The values of a template (name -> value) in a language, which also answer its plural fields:
+    `TemplateValues({"rows": 1}, "en")["rows?row|rows"]` -> "row". A plural field whose count no
+    value gives is a KeyError naming both."""
+
+    def __init__(self, values: dict, lang: str):
+        super().__init__(values)
+        self.lang = lang
+
+    def __missing__(self, field: str):
+        plural = plural_field(field)
+        if plural is None:
+            raise KeyError(field)
+        count, singular, form = plural
+        if count not in self:
+            raise KeyError(f"the plural field {{{field}}} needs the value {count!r}, which is not given")
+        try:
+            return plural_form(self[count], singular, form, self.lang)
+        except TypeError as error:
+            raise TypeError(f"the plural field {{{field}}}: {error}") from None
 
 
 # Chinese sets no blank between two Chinese words, nor beside a full-width mark or a Chinese quote;

@@ -1255,7 +1255,7 @@ def test_an_order_under_several_customer_ids_and_masked_ids_are_noted_and_no_row
     assert several["ids"] == '"138****5678", "13912345678"' and several["column"] == "手机号"
     masked = notes["masked_customer_ids"]
     assert (masked["ids"], masked["rows"], masked["example"], masked["example_rows"]) == (1, 3, "138****5678", 3)
-    for note, words in ((several, ("1 of the 4 orders", "订单号 \"O1\"")), (masked, ("1 customer ids look masked", "脱敏"))):
+    for note, words in ((several, ("1 of the 4 orders carries lines", "订单号 \"O1\"")), (masked, ("1 customer id looks masked", "脱敏"))):
         key, values = note_message(note)
         assert words[0] in t(key, "en", **values) and words[1] in t(key, "zh", **values)
     plain = [("a", "O1", "2024-01-05", "10"), ("a", "O1", "2024-01-05", "5"), ("b", "O2", "2024-01-06", "7")]

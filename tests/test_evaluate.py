@@ -106,9 +106,11 @@ def test_aligned_gives_the_stage_column_in_the_features_order_either_way():
     shuffled = same.iloc[[2, 0, 3, 1]]
     assert aligned(features, same, "cluster").tolist() == [0, 1, 1, 2]
     assert aligned(features, shuffled, "cluster").tolist() == [0, 1, 1, 2]
-    with pytest.raises(DataError, match="1 customers of features.parquet have no cluster"):
+    with pytest.raises(DataError, match="1 customer of features.parquet has no cluster"):
         aligned(features, same.head(3), "cluster")
-    with pytest.raises(DataError, match="have no segment"):  # a missing value, in the same order too
+    with pytest.raises(DataError, match="2 customers of features.parquet have no cluster"):
+        aligned(features, same.head(2), "cluster")
+    with pytest.raises(DataError, match="1 customer of features.parquet has no segment"):  # a missing value, in the same order too
         aligned(features, same.assign(segment=["x", None, "y", "z"]), "segment")
 
 

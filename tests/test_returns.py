@@ -637,7 +637,7 @@ def test_drop_counts_only_the_cancellations_that_found_another_purchase_as_match
     summary = clean(source(tmp_path, text, columns), status_values=["已退款"], action="drop").returns
     key, values = returns_sentence(summary, "en")
     said = t(key, "en", **values)
-    assert "12.00 of purchases in the data (1 cancellation lines matched" in said, said
+    assert "12.00 of purchases in the data (1 cancellation line matched" in said, said
 
 
 @pytest.mark.parametrize("match", ["order_number", "product"])
@@ -663,7 +663,7 @@ def test_a_cancellation_of_a_purchase_set_aside_is_set_aside_with_it(tmp_path, m
     from segkit.i18n import returns_sentence, t
 
     assert (result.returns["lines"], result.returns["lines_of_set_aside"]) == (1, 1)
-    for lang, words in (("en", "1 more cancellation lines cancel purchases that were set aside"),
+    for lang, words in (("en", "1 more cancellation line cancels purchases that were set aside"),
                         ("zh", "另有 1 行取消记录所取消的购买已被剔除")):
         key, values = returns_sentence(result.returns, lang)
         assert words in t(key, lang, **values)

@@ -25,7 +25,9 @@ def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Seri
     else:
         found = ids.map(pd.Series(frame[column].to_numpy(), index=theirs))
     if found.isna().any():
-        raise DataError(f"{int(found.isna().sum())} customers of features.parquet have no {column} "
+        missing = int(found.isna().sum())
+        who = "customer of features.parquet has" if missing == 1 else "customers of features.parquet have"
+        raise DataError(f"{missing} {who} no {column} "
                         f"(first: {ids[found.isna()].iloc[0]}); rerun the report so every stage is from one run")
     return found.reset_index(drop=True)
 

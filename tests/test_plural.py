@@ -1,0 +1,141 @@
+"""English texts agree in number with the count before them ("1 customer", "2 customers"): the
+plural field {count?singular|plural} of segkit.i18n, and the catalogue's use of it."""
+
+import decimal
+import re
+import string
+
+import numpy as np
+import pytest
+
+from segkit.i18n import in_language, messages, plural_field, plural_form, t
+from segkit.report.html import render_markdown, say
+
+
+def form(count, lang="en"):
+    return plural_form(count, "customer", "customers", lang)
+
+
+# --- the mechanism ---
+
+@pytest.mark.parametrize("count", [1, 1.0, np.int64(1), np.int32(1), np.uint8(1), np.float64(1.0), decimal.Decimal(1)])
+def test_a_count_of_one_takes_the_singular(count):
+    assert form(count) == "customer"
+
+
+@pytest.mark.parametrize("count", [0, 2, 1_000, 1.5, 0.5, np.int64(0), np.int64(2), float("nan"), 10 ** 400])
+def test_every_other_count_takes_the_plural(count):
+    # English says "0 customers"; a count shown as "—" (NaN) reads "— customers"
+    assert form(count) == "customers"
+
+
+@pytest.mark.parametrize("count", ["1", None, True, np.bool_(True), [1]])
+def test_a_count_that_is_not_a_number_is_an_error(count):
+    with pytest.raises(TypeError, match="needs a number"):
+        form(count)
+
+
+def test_chinese_has_one_form_whatever_the_count():
+    assert form(1, "zh") == form(2, "zh") == "customers"
+
+
+def test_a_plural_field_is_read_from_its_name():
+    assert plural_field("rows?row|rows") == ("rows", "row", "rows")
+    assert plural_field("n?customer has|customers have") == ("n", "customer has", "customers have")
+    assert plural_field("rows") is None
+
+
+def test_a_template_agrees_its_noun_and_verb_with_the_count():
+    template = "{n:,} {n?customer has|customers have} {k?order|orders}"
+    assert template.format_map(in_language({"n": 1, "k": 2}, "en")) == "1 customer has orders"
+    assert template.format_map(in_language({"n": 1_000, "k": np.int64(1)}, "en")) == "1,000 customers have order"
+
+
+def test_a_plural_field_without_its_count_or_with_a_text_for_it_fails_loudly():
+    with pytest.raises(KeyError, match=r"plural field \{n\?row\|rows\} needs the value 'n'"):
+        "{n?row|rows}".format_map(in_language({"rows": 1}, "en"))
+    with pytest.raises(TypeError, match=r"plural field \{n\?row\|rows\}: .*got '1'"):
+        "{n?row|rows}".format_map(in_language({"n": "1"}, "en"))
+    with pytest.raises(KeyError):
+        "{n}".format_map(in_language({}, "en"))
+
+
+def test_html_sentences_fill_plural_fields_as_t_does():
+    assert render_markdown("**{n:,}** {n?row|rows}", "en", n=1) == "<p><strong>1</strong> row</p>\n"
+    assert render_markdown("**{n:,}** {n?row|rows}", "en", n=3) == "<p><strong>3</strong> rows</p>\n"
+    with pytest.raises(TypeError, match="needs a number"):
+        render_markdown("{n?row|rows}", "en", n="one")
+
+
+# --- the catalogue ---
+
+REAL = [  # key, values, the English for a count of 1, for a count of 2
+    ("exports.note.all", {"segment": "Lost", "rows": 1}, "Lost: all 1 customer, best ranked first.",
+     "Lost: all 2 customers, best ranked first."),
+    ("cleaning.ledger", {"rows": 1}, "The counts add up to the 1 input row.", "The counts add up to the 2 input rows."),
+    ("cleaning.note.ids_differ_in_case", {"customers": 1, "example": "ab", "other": "AB"},
+     "1 customer has an id", "2 customers have an id"),
+    ("rfm.intro", {"customers": 1, "bins": 5}, "from quantiles of all 1 customer.", "from quantiles of all 2 customers."),
+    ("cleaning.blank_lines", {"lines": 1}, "1 line held only blanks", "2 lines held only blanks"),
+    ("migration.slipped", {"count": 1, "revenue": 10.0, "revenue_share": 0.1},
+     "1 customer moved this month", "2 customers moved this month"),
+]
+
+
+def with_count(values: dict, count: int) -> dict:
+    return {name: count if isinstance(value, int) and value == 1 else value for name, value in values.items()}
+
+
+@pytest.mark.parametrize("key, values, one, two", REAL, ids=[row[0] for row in REAL])
+def test_real_texts_agree_with_their_count_in_english(key, values, one, two):
+    assert one in t(key, "en", **values)
+    assert two in t(key, "en", **with_count(values, 2))
+    assert one in say(key, "en", **values).markup
+
+
+@pytest.mark.parametrize("key, values, one, two", REAL, ids=[row[0] for row in REAL])
+def test_chinese_texts_have_the_same_words_whatever_the_count(key, values, one, two):
+    def words(text):
+        return re.sub(r"\d", "", text)
+
+    assert words(t(key, "zh", **values)) == words(t(key, "zh", **with_count(values, 2)))
+    assert words(say(key, "zh", **values).markup) == words(say(key, "zh", **with_count(values, 3)).markup)
+
+
+def test_no_chinese_text_holds_a_plural_field():
+    found = [key for key, texts in messages().items()
+             for _, field, _, _ in string.Formatter().parse(texts["zh"]) if field and plural_field(field)]
+    assert found == []
+
+
+def test_every_plural_field_names_a_count_its_text_shows():
+    found = [(key, field) for key, texts in messages().items()
+             for fields in [[f for _, f, _, _ in string.Formatter().parse(texts["en"]) if f]]
+             for field in fields if plural_field(field) and plural_field(field)[0] not in fields]
+    assert found == []
+
+
+# The countable nouns (and the words that follow them as one) whose English texts agree with their
+# count; a template that writes one of them after a count the old way ("{rows:,} rows") fails below.
+NOUNS = ("customers", "rows", "orders", "lines", "days", "dates", "ids", "records", "answers", "amounts",
+         "documents", "buyers", "spenders", "purchases", "profiles", "segments", "settings", "baskets",
+         "rules", "runs", "bins", "months", "times", "clusters")
+# Words that end what follows a value before a noun: the value is not that noun's count ("{depth} turns
+# the clusters", "{model} for repeat purchases", "{as_of} no more days").
+NOT_A_MODIFIER = ("the", "of", "and", "or", "for", "no", "has", "have", "is", "are", "cannot", "turns")
+# A count (a field with no spec, or a whole-number one: {n}, {n:,}, {n:d}, {n:,.0f}), then within two
+# words that qualify it ("input", "more", "cancellation") one of NOUNS.
+OLD_WAY = re.compile(r"\{\w+(?::,?(?:\.0f|d)?)?\}\**\s+(?:(?!(?:" + "|".join(NOT_A_MODIFIER) + r")\b)[a-z-]+\s+){0,2}?(?:"
+                     + "|".join(NOUNS) + r")\b")
+
+
+def test_the_old_way_is_caught():
+    assert OLD_WAY.search("all {rows:,} customers") and OLD_WAY.search("**{n:,}** more customers of")
+    assert OLD_WAY.search("{lines} cancellation lines") and OLD_WAY.search("{r:.0f} days")
+    assert not OLD_WAY.search("{rows:,} {rows?row|rows}") and not OLD_WAY.search("{share:.1%} of customers")
+    assert not OLD_WAY.search("a tree of depth {depth} turns the clusters into rules")
+
+
+def test_no_english_text_puts_a_count_before_a_plural_noun_the_old_way():
+    found = [(key, match.group(0)) for key, texts in messages().items() for match in OLD_WAY.finditer(texts["en"])]
+    assert found == []
