@@ -122,9 +122,12 @@ def test_the_cleaning_notes_are_printed_at_the_end_of_a_report(tmp_path):
 
     notes = [{"key": "currency_sign_differs", "column": "金额", "signs": "$, €", "rows": 1234, "example": "$12.50",
               "code": "CNY"},
-             {"key": "a_note_of_a_later_segkit"}]
+             {"key": "a_note_of_a_later_segkit"},
+             # a count that is no number (hand-edited run.json): no form can agree with it, the key is said
+             {"key": "currency_sign_differs", "column": "x", "signs": "$", "rows": None, "example": "$1", "code": "CNY"}]
     (tmp_path / "run.json").write_text(json.dumps({"cleaning_notes": notes}), encoding="utf-8")
-    first, second = cleaning_note_lines(tmp_path)
+    first, second, third = cleaning_note_lines(tmp_path)
+    assert third == "note: currency_sign_differs"
     assert first.startswith("note: The 金额 column holds 1,234 amounts written with $, € (like \"$12.50\")")
     assert "currency.code: CNY" in first and "**" not in first
     assert second == "note: a_note_of_a_later_segkit"

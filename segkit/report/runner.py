@@ -255,7 +255,7 @@ def cleaning_note_lines(data_dir: str | os.PathLike, lang: str = "en") -> list[s
         key, values = note_message(note)
         try:
             text = t(key, lang, **values)
-        except (KeyError, ValueError, IndexError):  # a note of an older segkit: its key as it is
+        except (KeyError, ValueError, IndexError, TypeError):  # a note of an older segkit (or a count not a number): its key
             text = str(note.get("key"))
         lines.append("note: " + text.replace("**", ""))
     return lines
