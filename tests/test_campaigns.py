@@ -194,3 +194,32 @@ def test_response_tables_by_class_or_cluster_are_headed_by_what_they_group():
         shown = rates_table(rates, load_segment_map("cn8") if by == "rfm_class" else None, lang, by)
         assert label_columns(shown, lang).columns[0] == header
     assert rates_table(rates, load_segment_map("cn8"), "en", "rfm_class").iloc[0, 0] == "Important value"
+
+
+def test_us_dates_the_file_alone_does_not_settle_are_read_in_the_runs_order(tmp_path):
+    """A send date "04/01/2026" is 4 January or April 1: the campaigns file alone does not say. It is read in the
+    order the params state, else the one 01 read the transactions in (its note in run.json); without either,
+    one message names the row and the setting that settles it."""
+    from segkit.intake.sources import run_day_first
+
+    path = tmp_path / "campaign.csv"
+    path.write_text("Email,Sent Date,Group,Responded\na@x.com,04/01/2026,treatment,no\nb@x.com,04/01/2026,control,yes\n",
+                    encoding="utf-8")
+    spec = CampaignTable(path=str(path), columns={"customer_id": "Email", "sent_at": "Sent Date",
+                                                  "responded": "Responded"})
+    with pytest.raises(DataError, match=r'row 2, column "Sent Date": .*cleaning.day_first'):
+        read_campaigns(spec)
+    assert (read_campaigns(spec, day_first=False)["sent_at"] == pd.Timestamp("2026-04-01")).all()
+    assert (read_campaigns(spec, day_first=True)["sent_at"] == pd.Timestamp("2026-01-04")).all()
+    month_first = {"cleaning_notes": [{"key": "currency_text"}, {"key": "date_order_month_first", "order": "month_first"}]}
+    assert run_day_first(None, month_first) is False and run_day_first(True, month_first) is True
+    assert run_day_first(None, {"cleaning_notes": [{"key": "date_order_day_first"}]}) is True
+    assert run_day_first(None, {}) is None and run_day_first(False, {}) is False
+
+
+def test_a_bad_flag_is_named_by_its_line_in_the_file_as_a_bad_date_is(tmp_path):
+    path = tmp_path / "campaign.csv"
+    path.write_text("Email,Group,Responded\na@x.com,treatment,no\n", encoding="utf-8")
+    spec = CampaignTable(path=str(path), columns={"customer_id": "Email", "control": "Group", "responded": "Responded"})
+    with pytest.raises(DataError, match=r'column "Group", row 2: \'treatment\' is not a yes/no flag'):
+        read_campaigns(spec)

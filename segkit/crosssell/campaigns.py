@@ -19,11 +19,13 @@ from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile optio
 CAMPAIGN_FRAME_COLUMNS = ("customer_id", "campaign", "sent_at", "responded", "revenue", "control")
 
 
-def wide_to_long(frame: pd.DataFrame, campaign_columns, customer_id: str = "customer_id") -> pd.DataFrame:
+def wide_to_long(frame: pd.DataFrame, campaign_columns, customer_id: str = "customer_id",
+                 rows: pd.Series | None = None) -> pd.DataFrame:
     """A wide campaigns table (one row per customer, one 0/1 column per campaign, as in exports with
     AcceptedCmp1..5 and Response) in the long form: customer_id, campaign (the column's name),
     responded (bool), sent_at missing, control False. Every customer counts as sent every campaign.
-    Raises DataError naming the column and row of a value that is not 0/1 (or yes/no, true/false)."""
+    Raises DataError naming the column and row (the file's line from `rows`, else the position from 1)
+    of a value that is not 0/1 (or yes/no, true/false)."""
     missing = [c for c in [customer_id, *campaign_columns] if c not in frame.columns]
     if missing:
         raise DataError(f"source.campaigns: no column {', '.join(map(repr, missing))}; columns: "
@@ -31,7 +33,7 @@ def wide_to_long(frame: pd.DataFrame, campaign_columns, customer_id: str = "cust
     parts = []
     for column in campaign_columns:
         parts.append(pd.DataFrame({"customer_id": frame[customer_id].astype(str).to_numpy(), "campaign": str(column),
-                                   "sent_at": pd.NaT, "responded": flags(frame[column], f"source.campaigns {column}"),
+                                   "sent_at": pd.NaT, "responded": flags(frame[column], f"source.campaigns {column}", rows),
                                    "control": False}))
     return pd.concat(parts, ignore_index=True)
 
@@ -40,16 +42,19 @@ TRUE_WORDS = {"1", "1.0", "true", "yes", "y", "t", "是"}
 FALSE_WORDS = {"0", "0.0", "false", "no", "n", "f", "否"}
 
 
-def flags(values: pd.Series, where: str) -> np.ndarray:
-    """0/1, yes/no, true/false (and 是/否) as booleans; anything else raises DataError with its row."""
+def flags(values: pd.Series, where: str, rows: pd.Series | None = None) -> np.ndarray:
+    """0/1, yes/no, true/false (and 是/否) as booleans; anything else raises DataError with its row: the
+    file's line from `rows` (a source_row per value, as the other messages about a file name it), else
+    the value's position from 1."""
     if pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=bool)
     text = values.astype("string").str.strip().str.lower()
     known = text.isin(TRUE_WORDS | FALSE_WORDS).fillna(False).to_numpy()
     if not known.all():
         row = int(np.argmin(known))
-        raise DataError(f"{where}, row {row + 1}: {values.iloc[row]!r} is not a yes/no flag; use 1/0, yes/no or "
-                        "true/false")
+        line = int(rows.iat[row]) if rows is not None else row + 1
+        raise DataError(f"{where}, row {line}: {values.iloc[row]!r} is not a yes/no flag; use 1/0, yes/no or "
+                        "true/false (a control group's column: 1 or yes for the customers held back)")
     return text.isin(TRUE_WORDS).to_numpy(dtype=bool)
 
 

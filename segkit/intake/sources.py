@@ -1055,12 +1055,15 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
 
 
 
-def read_campaigns(spec: CampaignTable, key: str = "source.campaigns") -> pd.DataFrame:
+def read_campaigns(spec: CampaignTable, key: str = "source.campaigns", day_first: bool | None = None) -> pd.DataFrame:
     """A campaigns file in segkit's long form: customer_id, campaign, sent_at (date sent, missing
     where not mapped), responded (bool), revenue (number, where mapped), control (bool; False where
     not mapped). The wide form (`form: wide`, one 0/1 column per campaign in `campaign_columns`)
-    becomes one row per customer and campaign. Raises DataError naming the file, column and row of a
-    missing column, an empty customer id, a date that cannot be read or a flag that is not yes/no."""
+    becomes one row per customer and campaign. Dates with day and month in numbers ("04/01/2026") are
+    read in the order `day_first` states (see `run_day_first`), else as the column itself settles it
+    (`parsing.parse_datetime`). Raises DataError naming the file, column and row (the file's line, as
+    every message about a file) of a missing column, an empty customer id, a date that cannot be read
+    or a flag that is not yes/no."""
     from segkit.crosssell.campaigns import flags, wide_to_long
     from segkit.intake.parsing import parse_amount, parse_datetime, parse_id
 
@@ -1070,7 +1073,7 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns") -> pd.Dat
         frame = raw.rename(columns={theirs["customer_id"]: "customer_id"})
         frame["customer_id"] = parse_id(frame["customer_id"]).values
         _no_empty_ids(frame, spec.path)
-        return wide_to_long(frame, spec.campaign_columns)
+        return wide_to_long(frame, spec.campaign_columns, rows=frame["source_row"])
     frame = raw.rename(columns={column: ours for ours, column in theirs.items()})
     frame["customer_id"] = parse_id(frame["customer_id"]).values
     _no_empty_ids(frame, spec.path)
@@ -1078,19 +1081,22 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns") -> pd.Dat
                         "campaign": (frame["campaign"].astype(str).to_numpy() if "campaign" in frame.columns
                                      else "campaign")})
     if "sent_at" in frame.columns:
-        dates = parse_datetime(frame["sent_at"]).values
+        dates = parse_datetime(frame["sent_at"], day_first=day_first).values
         unread = dates.isna() & frame["sent_at"].notna()
         if unread.any():
             row = int(np.argmax(unread.to_numpy()))
             raise DataError(f"{spec.path} row {int(frame['source_row'].iat[row])}, column \"{theirs['sent_at']}\": "
-                            f"{frame['sent_at'].iat[row]!r} is not a date; write dates as 2025-03-01")
+                            f"{frame['sent_at'].iat[row]!r} is not a date segkit can read; write dates as 2025-03-01, "
+                            "or, for day and month in numbers that the file alone does not settle, state their order "
+                            "with cleaning.day_first (true: 04/01/2026 is 4 January; false: April 1)")
         out["sent_at"] = pd.to_datetime(dates).to_numpy()
     else:
         out["sent_at"] = pd.NaT
-    out["responded"] = flags(frame["responded"], f"{spec.path} column \"{theirs['responded']}\"")
+    rows = frame["source_row"]
+    out["responded"] = flags(frame["responded"], f"{spec.path} column \"{theirs['responded']}\"", rows)
     if "revenue" in frame.columns:
         out["revenue"] = parse_amount(frame["revenue"]).values.fillna(0.0).to_numpy()
-    out["control"] = (flags(frame["control"].fillna("0"), f"{spec.path} column \"{theirs['control']}\"")
+    out["control"] = (flags(frame["control"].fillna("0"), f"{spec.path} column \"{theirs['control']}\"", rows)
                       if "control" in frame.columns else False)
     return out
 
@@ -1122,9 +1128,11 @@ def _no_empty_ids(frame: pd.DataFrame, path: str) -> None:
                         "sent to")
 
 
-def load_campaigns(source: Source, params_path: str | Path | None = None) -> pd.DataFrame | None:
-    """The campaigns of a run's source in the long form (see `read_campaigns`): the demo's generated
-    table, the `source.campaigns` file, or None when the source has none."""
+def load_campaigns(source: Source, params_path: str | Path | None = None,
+                   day_first: bool | None = None) -> pd.DataFrame | None:
+    """The campaigns of a run's source in the long form (see `read_campaigns`, which reads dates with
+    `day_first`): the demo's generated table, the `source.campaigns` file, or None when the source has
+    none."""
     if source.kind == "demo":
         demo = source.demo
         return generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed).campaigns
@@ -1133,7 +1141,22 @@ def load_campaigns(source: Source, params_path: str | Path | None = None) -> pd.
     spec = source.campaigns
     if params_path is not None and not Path(spec.path).is_absolute():
         spec = spec.model_copy(update={"path": beside(Path(params_path).parent, spec.path)})
-    return read_campaigns(spec)
+    return read_campaigns(spec, day_first=day_first)
+
+
+def run_day_first(day_first: bool | None, run_info: dict) -> bool | None:
+    """The order of day and month for a run's other files with dates (the campaigns): `day_first`
+    (the params' `cleaning.day_first`) when stated, else the order 01 read the transactions' dates in
+    when their column settled it (its note in `run_info`, run.json's `cleaning_notes`), else None."""
+    if day_first is not None:
+        return day_first
+    orders = {note.get("key"): note for note in run_info.get("cleaning_notes") or []}
+    if "date_order_day_first" in orders:
+        return True
+    if "date_order_month_first" in orders:
+        return False
+    return None
+
 
 def _check_table_columns(present: list[str], spec: FileTable, name: str) -> None:
     """A customers or surveys table's mapped columns, and customer_id, must be there."""
