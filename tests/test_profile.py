@@ -63,6 +63,12 @@ def test_segment_summary_with_nps_and_strategy_override():
                               overrides={"champions": {"zh": "专属客户经理"}}).set_index("code")
     assert summary.loc["champions", "strategy"] == "专属客户经理"
     assert summary.loc["lost", "strategy"] == strategy_text("lost", "zh")  # default kept
+    # given in one language only: the team's action in both reports, not a default that says something else
+    assert strategy_text("champions", "en", {"champions": {"zh": "专属客户经理"}}) == "专属客户经理"
+    from segkit.params import Strategy
+
+    assert strategy_text("champions", "zh", {"champions": Strategy(en="Personal shopper")}) == "Personal shopper"
+    assert strategy_text("champions", "zh", {"champions": Strategy(en="A", zh="乙")}) == "乙"
     assert summary.loc["champions", "nps"] == 100.0
     assert summary["customers"].sum() == 6 and summary["revenue_share"].sum() == pytest.approx(1.0)
     assert summary.loc["champions", "avg_order_value"] == pytest.approx(900 / 28)

@@ -193,10 +193,13 @@ def segment_summary(features: pd.DataFrame, codes: pd.Series, segment_map, lang:
 
 
 def strategy_text(code: str, lang: str, overrides: dict | None = None) -> str:
-    """The action for a segment: the params' override where one is given, else the default."""
+    """The action for a segment: the params' override where one is given (in `lang`, else in the other
+    language: the team's own action, in the words it wrote, not a default that says something else),
+    else the default."""
     override = (overrides or {}).get(code)
-    text = getattr(override, lang, None) if override is not None and not isinstance(override, dict) \
-        else (override or {}).get(lang)
+    texts = override if isinstance(override, dict) else {} if override is None else \
+        {name: getattr(override, name, None) for name in ("en", "zh")}
+    text = texts.get(lang) or next((texts[other] for other in ("en", "zh") if texts.get(other)), None)
     return text or strategies().get(code, {}).get(lang, "—")
 
 
