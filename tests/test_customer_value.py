@@ -489,7 +489,7 @@ def test_the_page_says_that_bgnbd_counts_every_one_time_buyer_alive(sample):
     assert messages["value.bgnbd_one_time"] == {"count": int(once.sum()), "share": pytest.approx(once.mean())}
     en = say_each([("value.bgnbd_one_time", messages["value.bgnbd_one_time"])], "en").markup
     zh = say_each([("value.bgnbd_one_time", messages["value.bgnbd_one_time"])], "zh").markup
-    assert f"{int(once.sum()):,} customers who bought once" in en and "只购买过一次" in zh
+    assert f"{int(once.sum()):,} customers without a repeat purchase" in en and "没有复购" in zh
     repeat_only = fit_value_models(summary[~once].reset_index(drop=True))
     assert "value.bgnbd_one_time" not in dict(repeat_only.fit_messages("en"))
 
