@@ -307,7 +307,28 @@ def test_clean_and_save_writes_the_stage_and_the_join_report(tmp_path):
     join = load_run_info(tmp_path)["join"]
     assert join == {"buyers": 3, "customer_records": 3, "duplicate_customer_records": 0,
                     "customers_without_transactions": 1, "buyers_without_record": 1, "rows_without_record": 1,
+                    "buyers_matching_in_other_case": 0,
                     "survey_answers": 2, "survey_answers_without_transactions": 1, "survey_answers_out_of_range": 0}
+
+
+def test_buyers_whose_record_differs_only_in_letter_case_are_counted_and_said():
+    """E-mail ids written in capitals in the customer table (BOB@X.COM) and as typed in the orders (Bob@x.com) do
+    not join (ids are compared exactly); the join counts them and 01 says how to fix it, in both languages."""
+    from segkit.intake.cleaning import join_report
+    from segkit.report.html import say_each
+    from segkit.report.tables import join_messages
+
+    clean_rows = pd.DataFrame({"customer_id": ["Bob@x.com", "Bob@x.com", "ann@y.org", "new@z.net", "eve@q.io"]})
+    customers = pd.DataFrame({"customer_id": ["BOB@X.COM", " ann@y.org ", "EVE@Q.IO ", "old@w.com"]})
+    join = join_report(clean_rows, customers, None)
+    assert (join["buyers_without_record"], join["rows_without_record"], join["buyers_matching_in_other_case"]) == \
+        (4, 5, 3)  # the record " ann@y.org " with its blanks does not join either; all but new@z.net match folded
+    assert [key for key, _ in join_messages(join)] == ["cleaning.join", "cleaning.join_case"]
+    en = say_each(join_messages(join), "en").markup
+    assert "3 of the buying customers without a customer record match one once letter case is ignored" in en
+    assert "忽略大小写后能对上" in say_each(join_messages(join), "zh").markup
+    exact = join_report(clean_rows, pd.DataFrame({"customer_id": ["Bob@x.com", "ann@y.org"]}), None)
+    assert exact["buyers_matching_in_other_case"] == 0 and join_messages(exact) == [("cleaning.join", exact)]
 
 
 def test_quarantine_sample_takes_each_reason():

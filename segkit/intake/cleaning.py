@@ -1674,10 +1674,11 @@ def split_survey_answers(surveys: pd.DataFrame, score_range: tuple[float, float]
 def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None,
                 surveys: pd.DataFrame | None, survey_scores: tuple[float, float] = (1, 5)) -> dict:
     """How the customer and survey tables join the clean transactions on customer_id: customers
-    with no transactions, buying customers (and their rows) with no customer record, survey
-    answers from customers with no transactions, and survey answers set aside as out of range
-    (`split_survey_answers` with `survey_scores`; counted apart, not among `survey_answers`).
-    Per-customer counts come from the engine."""
+    with no transactions, buying customers (and their rows) with no customer record, and how many
+    of those match a record once letter case and blanks are ignored (`buyers_matching_in_other_case`:
+    ids are compared exactly), survey answers from customers with no transactions, and survey
+    answers set aside as out of range (`split_survey_answers` with `survey_scores`; counted apart,
+    not among `survey_answers`). Per-customer counts come from the engine."""
     table = clean if isinstance(clean, ibis.Table) else ibis.memtable(clean[["customer_id"]])
     per_customer = table.group_by("customer_id").aggregate(rows=table.count())
     if customers is None and surveys is None:  # nothing joins: the buyers are counted where the rows are
@@ -1690,10 +1691,15 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
     if customers is not None:
         given = customers["customer_id"].dropna()
         records = pd.Index(given.astype(str).unique())
-        missing = per_customer[~is_in(buyer_ids, records)]
+        unmatched = ~is_in(buyer_ids, records)
+        missing = per_customer[unmatched]
+        # ids written in another case in the two files (BOB@X.COM, Bob@x.com): not joined, and said
+        folded = is_in(buyer_ids[unmatched].str.strip().str.casefold(), records.str.strip().str.casefold()) \
+            if unmatched.any() else np.zeros(0, bool)
         report.update(customer_records=len(given), duplicate_customer_records=int(given.duplicated().sum()),
                       customers_without_transactions=int((~is_in(records, buyers)).sum()),
-                      buyers_without_record=len(missing), rows_without_record=int(missing["rows"].sum()))
+                      buyers_without_record=len(missing), rows_without_record=int(missing["rows"].sum()),
+                      buyers_matching_in_other_case=int(folded.sum()))
     if surveys is not None:
         kept, aside = split_survey_answers(surveys, survey_scores)
         answered = kept["customer_id"].dropna().astype(str)

@@ -647,6 +647,16 @@ def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang
     return top
 
 
+def join_messages(join: dict) -> list[tuple[str, dict]]:
+    """The sentences of how the customer table joined the transactions (`join` as run.json's `join`
+    holds it, `segkit.intake.cleaning.join_report`), as (catalogue key, values) pairs for `say_each`:
+    the join's counts, and the buyers whose record differs only in letter case where there are any."""
+    said = [("cleaning.join", join)]
+    if join.get("buyers_matching_in_other_case"):
+        said.append(("cleaning.join_case", {"n": join["buyers_matching_in_other_case"]}))
+    return said
+
+
 def satisfaction_table(profile: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Customers and revenue share per satisfaction class; 'no answer' is its own row."""
     order = ["very_satisfied", "satisfied", "unsatisfied", "no_answer"]
