@@ -385,3 +385,14 @@ def test_money_tick_labels_in_the_report_language():
     assert numbers.axis_money(500_000, "zh", EURO) == "€50万" and numbers.axis_money(-1_500, "en", EURO) == "-€1,500"
     assert numbers.axis_money(0, "en", EURO) == "€0" and numbers.axis_money(2.5, "en", None) == "2.5"
     assert numbers.short_money(29.4, "en", EURO) == "€29" and numbers.short_money(2_500_000, "zh", EURO) == "€250.0万"
+
+
+def test_a_kpi_whose_later_months_have_no_value_names_the_month_of_its_last_one():
+    """A survey that stopped in September: the NPS line's last value is September's, and its label says so,
+    where the other figures' last value is the report's month."""
+    index = [dt.date(2026, m, 1) for m in range(6, 12)]
+    series = pd.DataFrame({"customers": [100.0, 110, 120, 130, 140, 150],
+                           "nps": [10.0, -20, -47, np.nan, np.nan, np.nan]}, index=index)
+    figure = plots.kpi_sparklines(series, "en", kpis=["customers", "nps"])
+    labels = [text.get_text() for ax in figure.axes for text in ax.texts]
+    assert labels == ["150", "-47 (2026-08)"]

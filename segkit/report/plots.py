@@ -450,7 +450,8 @@ def flow_colours(codes) -> dict[str, str]:
 
 def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2, currency=None):
     """Small line charts, one per figure of `series` (`segkit.monthly.trends.kpi_series`; months as
-    rows), the last month's value written at its end: how each KPI moved over the months. Money
+    rows), the last month's value written at its end (with its month where the later months have none,
+    e.g. a survey that stopped): how each KPI moved over the months. Money
     (MONEY_KPIS) in `currency` (params.currency), on the axis and at the end."""
     import matplotlib.pyplot as plt
     from segkit.monthly.trends import KPIS, SHARES
@@ -471,6 +472,8 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
             shown = (numbers.percent(values[i], lang, 1) if kpi in SHARES else
                      numbers.short_money(values[i], lang, currency) if kpi in MONEY_KPIS else
                      numbers.headline_count(round(values[i]), lang))
+            if i < len(months) - 1:  # no value in the later months (a survey that stopped): the dot is not "now"
+                shown = f"{shown} ({months[i]:%Y-%m})"
             ax.annotate(shown, (months[i], values[i]), xytext=(4, 0), textcoords="offset points", fontsize=7,
                         va="center")
         ax.set_xlim(months[0], months[-1])  # every figure on the same months
