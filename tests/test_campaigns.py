@@ -223,3 +223,28 @@ def test_a_bad_flag_is_named_by_its_line_in_the_file_as_a_bad_date_is(tmp_path):
     spec = CampaignTable(path=str(path), columns={"customer_id": "Email", "control": "Group", "responded": "Responded"})
     with pytest.raises(DataError, match=r'column "Group", row 2: \'treatment\' is not a yes/no flag'):
         read_campaigns(spec)
+
+
+def test_segkit_check_reads_the_campaigns_rows_as_07_does(tmp_path):
+    """A bad flag was found only by 07, after six notebooks; `check_source` (segkit check) now reads the rows. Dates
+    that only the transactions' order settles (04/01/2026) are no error there; one that no order reads is."""
+    from segkit.intake.sources import check_source
+
+    (tmp_path / "tx.csv").write_text("customer_id,order_id,ordered_at,amount\nC1,O1,2026-03-01,5\n", encoding="utf-8")
+
+    def checked(rows: str, day_first=None):
+        (tmp_path / "campaign.csv").write_text("Email,Sent Date,Group,Responded\n" + rows, encoding="utf-8")
+        params = validate_params({"source": {"kind": "file", "transactions": {"path": "tx.csv"},
+                                             "campaigns": {"path": "campaign.csv", "columns": {
+                                                 "customer_id": "Email", "sent_at": "Sent Date", "control": "Group",
+                                                 "responded": "Responded"}}},
+                                  "cleaning": {"day_first": day_first}})
+        check_source(params.source, tmp_path / "params.yaml", rules=params.cleaning)
+
+    checked("C1,04/01/2026,0,yes\nC2,04/01/2026,1,no\n")  # either order reads them: the run settles it
+    with pytest.raises(DataError, match=r'column "Group", row 3: \'control\' is not a yes/no flag'):
+        checked("C1,04/01/2026,0,yes\nC2,04/01/2026,control,no\n")
+    with pytest.raises(DataError, match=r'row 2, column "Sent Date": \'2026-13-45\' is not a date'):
+        checked("C1,2026-13-45,0,yes\n")
+    with pytest.raises(DataError, match=r"row 3, column \"Sent Date\": '13/01/2026'.*cleaning.day_first"):
+        checked("C1,04/01/2026,0,yes\nC2,13/01/2026,1,no\n", day_first=False)  # stated month first: 13 is no month

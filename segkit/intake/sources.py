@@ -605,12 +605,14 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     first CHECKED_ROWS rows (`_check_first_rows`). Reads each file's header and those rows; never
     connects to a database. With `rules` (the params' `cleaning`), a file's columns are those its rules need
     (`segkit.intake.cleaning.check_rule_columns`: returns marked by status need the status column).
-    A campaigns file (`source.campaigns`, any source kind): its header against its column map.
+    A campaigns file (`source.campaigns`, any source kind): its header against its column map, and
+    its rows as 07 reads them (`_check_campaigns`: a flag that is not yes/no, an empty id, a date
+    that cannot be read in either order of day and month).
     Raises the run's DataError (ParamsError for the password), with the run's message."""
     # the params file's folder as a report reads it (`run_report` resolves the params path): the same paths in
     # the messages of `segkit check` and of `segkit report`
     params_path = Path(params_path).resolve() if params_path is not None else None
-    _check_campaigns(source, params_path)
+    _check_campaigns(source, params_path, rules.day_first if rules is not None else None)
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "database":
@@ -788,15 +790,32 @@ def _sheets_with_names(spec: FileTable, key: str) -> list[tuple[str, int]]:
     return found
 
 
-def _check_campaigns(source: Source, params_path: str | Path | None = None) -> None:
-    """The campaigns file's header against its column map (`segkit check`), where there is one; its
-    path read as `load_campaigns` reads it (beside the params file)."""
+def _check_campaigns(source: Source, params_path: str | Path | None = None, day_first: bool | None = None) -> None:
+    """The campaigns file (`segkit check`), where there is one, its path read as `load_campaigns`
+    reads it (beside the params file): its header against its column map, then its rows as 07 reads
+    them (`read_campaigns`), so that a bad flag or id is said before a run, not after its first six
+    notebooks. Dates are read in the order `day_first` states; unstated, a date that the file alone
+    does not settle ("04/01/2026") is no error here when one order reads every date: 07 reads them
+    in the order 01 finds for the transactions (`run_day_first`)."""
     spec = source.campaigns
     if spec is None:
         return
     if params_path is not None and not Path(spec.path).is_absolute():
         spec = spec.model_copy(update={"path": beside(Path(params_path).parent, spec.path)})
     _check_campaign_columns(read_header(spec, "source.campaigns"), spec)
+    try:
+        read_campaigns(spec, day_first=day_first)
+    except DataError as err:
+        if day_first is not None or "is not a date" not in str(err):
+            raise
+        for order in (True, False):  # a date of either order only: settled by the transactions' dates
+            try:
+                read_campaigns(spec, day_first=order)
+                return
+            except DataError as other:
+                if "is not a date" not in str(other):
+                    raise
+        raise
 
 
 def _existing_file(spec: FileTable, key: str) -> Path:
