@@ -805,16 +805,15 @@ def _check_campaigns(source: Source, params_path: str | Path | None = None, day_
     _check_campaign_columns(read_header(spec, "source.campaigns"), spec)
     try:
         read_campaigns(spec, day_first=day_first)
-    except DataError as err:
-        if day_first is not None or "is not a date" not in str(err):
+    except UnreadableSendDate:
+        if day_first is not None:
             raise
         for order in (True, False):  # a date of either order only: settled by the transactions' dates
             try:
                 read_campaigns(spec, day_first=order)
                 return
-            except DataError as other:
-                if "is not a date" not in str(other):
-                    raise
+            except UnreadableSendDate:
+                continue
         raise
 
 
@@ -1074,6 +1073,11 @@ def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
 
 
 
+class UnreadableSendDate(DataError):
+    """A campaign's send date that cannot be read (`read_campaigns`): in the order of day and month
+    asked, or in any, where none was."""
+
+
 def read_campaigns(spec: CampaignTable, key: str = "source.campaigns", day_first: bool | None = None) -> pd.DataFrame:
     """A campaigns file in segkit's long form: customer_id, campaign, sent_at (date sent, missing
     where not mapped), responded (bool), revenue (number, where mapped), control (bool; False where
@@ -1104,7 +1108,7 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns", day_first
         unread = dates.isna() & frame["sent_at"].notna()
         if unread.any():
             row = int(np.argmax(unread.to_numpy()))
-            raise DataError(f"{spec.path} row {int(frame['source_row'].iat[row])}, column \"{theirs['sent_at']}\": "
+            raise UnreadableSendDate(f"{spec.path} row {int(frame['source_row'].iat[row])}, column \"{theirs['sent_at']}\": "
                             f"{frame['sent_at'].iat[row]!r} is not a date segkit can read; write dates as 2025-03-01, "
                             "or, for day and month in numbers that the file alone does not settle, state their order "
                             "with cleaning.day_first (true: 04/01/2026 is 4 January; false: April 1)")

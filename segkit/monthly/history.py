@@ -199,8 +199,8 @@ def _refuse_repeated_customers(rows, run_name: str) -> None:
     ids = rows.column("customer_id")
     if len(pc.unique(ids)) == len(ids):
         return
-    twice = ids.to_pandas().duplicated()
-    raise DataError(f"run {run_name}: customer {ids.to_pandas()[twice].iloc[0]!r} appears twice; the history keeps "
+    every = ids.to_pandas()
+    raise DataError(f"run {run_name}: customer {every[every.duplicated()].iloc[0]!r} appears twice; the history keeps "
                     "one row per customer and month")
 
 
