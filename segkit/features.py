@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segkit.errors import DataError
-from segkit.intake.engines import ordered_by_id, runs_in_duckdb, sorted_by_id, to_frame
+from segkit.intake.engines import ordered_by_id, runs_in_duckdb, sorted_by_id, text_ids, to_frame
 
 FEATURE_COLUMNS = (
     "customer_id", "orders", "revenue", "first_purchase", "last_purchase",
@@ -143,8 +143,9 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     tenure_days (days since the first purchase), avg_order_value, interval_days (mean days between
     orders; missing for one-order customers), orders_recent (orders in the `activity_days` up to and
     including `as_of`), and categories (distinct product categories) where known.
-    The rows are sorted by customer_id as Python sorts the ids (whole-number ids as numbers: the embedded
-    engine sorts them; a database's collation may differ, so there pandas sorts them), then made text.
+    customer_id is text (whole-number ids as their digits), and the rows are sorted by it as Python
+    sorts text ("100" before "2"; the embedded engine sorts them, a database's collation may differ, so
+    there pandas sorts them): the order of segkit's other per-customer stages.
 
     Revenue is the exact sum of the amounts (DECIMAL with `minor_unit` decimals: amounts given as
     floats are rounded half away from zero first, as cleaning does) as the nearest float64;
@@ -174,7 +175,8 @@ def customer_features(con: ibis.BaseBackend, transactions: pd.DataFrame | ibis.T
     expr = customer_features_expr(transactions, as_of, activity_days, minor_unit, floor_revenue, kinds)
     expr = expr.select(*[c for c in FEATURE_COLUMNS if c in expr.columns],
                        *[c for c in expr.columns if c not in FEATURE_COLUMNS])
-    expr = ordered_by_id(expr, transactions)  # sorted by the engine, not by a copy here
+    # the ids as text, sorted as text by the engine (not by a copy here)
+    expr = ordered_by_id(text_ids(expr, ("customer_id",)), transactions, text=True)
     frame = sorted_by_id(con.to_pandas(expr) if from_frame else to_frame(expr))
     frame["customer_id"] = frame["customer_id"].astype(str)
     if kinds is not None:  # the customers' category masks, counted

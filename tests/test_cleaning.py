@@ -1393,3 +1393,45 @@ def test_a_status_of_the_other_list_is_not_offered_as_one_not_listed(tmp_path):
     assert notes["unpaid_status_values_unmatched"]["seen"] == '"completed" (2)'
     assert notes["status_values_unmatched"]["values"] == "returned"
     assert notes["status_values_unmatched"]["seen"] == '"completed" (2)'
+
+
+def test_whole_number_ids_stay_numbers_in_the_clean_rows_and_leave_as_text_in_one_order(tmp_path):
+    """A Parquet file's whole-number ids are grouped as numbers in the engine (the clean rows keep them
+    BIGINT), and every per-customer stage gives them as text sorted as text ("100" before "11"), in the
+    same order, so that the stages join by position; the quarantine and `clean` give text too."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from segkit.params import Params
+    from segkit.intake.sources import load_source
+    from segkit.intake.stage import cleaning_stage
+    from segkit.store import load_stage, same_customers
+
+    rng = np.random.default_rng(3)
+    customers = rng.integers(1, 130, 900)
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, 900), unit="D")
+    amounts = rng.uniform(5, 80, 900).round(2)
+    amounts[:2] = 0.0  # two lines set aside (zero amount): the quarantine's ids
+    pq.write_table(pa.table({"customer_id": customers.astype("int64"), "order_id": np.arange(900, dtype="int64") // 2,
+                             "ordered_at": days, "amount": amounts,
+                             "category": rng.choice(["a", "b", "c"], 900)}), tmp_path / "t.parquet")
+    p = Params.model_validate({"source": {"kind": "file", "transactions": {"path": str(tmp_path / "t.parquet")}},
+                               "as_of": "2025-12-31"})
+    intake = load_source(p.source)
+    data = tmp_path / "data"
+    result = cleaning_stage(intake, data, p)
+
+    assert pq.read_schema(data / "clean_transactions.parquet").field("customer_id").type == pa.int64()
+    assert result.clean["customer_id"].map(type).eq(str).all()
+    assert result.quarantine["customer_id"].tolist() == [str(c) for c in customers[:2]]
+    expected = sorted({str(c) for c in customers})
+    features = load_stage(data, "features")
+    assert features["customer_id"].tolist() == expected and "100" in expected and "11" in expected
+    repeat = load_stage(data, "repeat_summary")
+    assert same_customers(features["customer_id"], repeat["customer_id"])
+    starts = load_stage(data, "month_start_features")
+    last = starts[starts["month"] == starts["month"].max()]["customer_id"].tolist()
+    assert last == sorted(last) and set(last) <= set(expected)
+    activity = load_stage(data, "activity")
+    assert activity["customer_id"].tolist() == sorted(activity["customer_id"])

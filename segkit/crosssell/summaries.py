@@ -25,7 +25,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile options for segkit's queries)
+from segkit.intake import engines as _engines  # (and Ibis' compile options for segkit's queries)
 
 ITEM_COLUMNS = ("category", "product")
 ITEM_SUMMARY_COLUMNS = ("customer_id", "item", "revenue", "lines", "orders")
@@ -70,8 +70,7 @@ def purchase_summaries(table: ibis.Table, item: str = "category") -> Purchases:
     _check_columns(table.columns, ("customer_id", "amount", "ordered_at", item), "transactions")
     day = table.ordered_at.date().cast("string")
     order = table.order_id.cast("string").fill_null(day) if "order_id" in table.columns else day
-    rows = table.select(customer_id=table.customer_id.cast("string"), basket=order,
-                        item=table[item].cast("string").strip(), amount=table.amount)
+    rows = table.select("customer_id", basket=order, item=table[item].cast("string").strip(), amount=table.amount)
     rows = rows.filter(rows.item.notnull() & (rows.item != ""))
     # one row per order and item first: both summaries start from it, and no COUNT(DISTINCT) is needed
     lines = rows.group_by(["customer_id", "basket", "item"]).aggregate(revenue=rows.amount.sum(),
@@ -86,8 +85,9 @@ def purchase_summaries(table: ibis.Table, item: str = "category") -> Purchases:
     collected = lines.item.collect().sort() if spark else lines.item.collect(order_by=lines.item)
     contents = lines.group_by(["customer_id", "basket"]).aggregate(items=collected)
     per_content = contents.group_by(["customer_id", "items"]).aggregate(baskets=contents.count())
-    items = per_item.to_pyarrow().to_pandas()
-    baskets = per_content.to_pyarrow().to_pandas()
+    # grouped by the ids as the engine keeps them (whole numbers: faster), then made text
+    items = _engines.text_ids(per_item, ("customer_id",)).to_pyarrow().to_pandas()
+    baskets = _engines.text_ids(per_content, ("customer_id",)).to_pyarrow().to_pandas()
     return Purchases(item, _typed_items(items), _typed_baskets(baskets))
 
 

@@ -445,7 +445,8 @@ def _both_periods_expr(table: ibis.Table, boundary: pd.Timestamp, end: pd.Timest
     columns = ["customer_id", "orders", "orders_recent", "revenue", "first_purchase", "last_purchase",
                *(["categories"] if "category" in t.columns else []), "recency_days", "tenure_days",
                "avg_order_value", "interval_days", "holdout_orders", "holdout_revenue", "_new", "_new_revenue", "_last"]
-    return kept.select(columns).order_by(ibis.asc("customer_id", nulls_first=False))
+    kept = kept.select(columns)  # the ids as text, sorted as text (whole-number ids are numbers in the engine)
+    return kept.mutate(customer_id=kept.customer_id.cast("string")).order_by(ibis.asc("customer_id", nulls_first=False))
 
 
 def _as_features(found) -> pd.DataFrame:

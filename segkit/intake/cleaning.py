@@ -32,7 +32,7 @@ import pyarrow as pa
 from segkit._membership import is_in
 from segkit.errors import DataError
 from segkit.i18n import note_message
-from segkit.intake.engines import to_frame
+from segkit.intake.engines import as_text, text_ids, to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
 from segkit.intake.clock import latest_possible_date
@@ -224,7 +224,7 @@ class CleanResult:
         """The clean rows in Python (for a database source this reads them all: prefer `table`).
         The engine keeps the exact DECIMAL amounts; here each is the nearest float64 (the engine's
         cast is correctly rounded), like every other number in pandas."""
-        table = self.table
+        table = text_ids(self.table)
         return to_frame(table.mutate(amount=table.amount.cast("float64")).order_by("source_row"))
 
 
@@ -603,7 +603,7 @@ def _orders_of_several_customers(clean: ibis.Table, named, orders: FirstOrders |
         return None
     first = str(several["order_id"].sort_values().iloc[0])
     rows = orders.lines_of(clean)
-    example = rows.filter((rows.order_id == first) & rows.customer_id.notnull()).select("customer_id").distinct()
+    example = rows.filter((as_text(rows.order_id) == first) & rows.customer_id.notnull()).select("customer_id").distinct()
     ids = sorted(str(v) for v in example.order_by("customer_id").limit(3).to_pyarrow().column(0).to_pylist())
     beyond = orders.read is not None
     return {"key": "order_several_customers" + ("_first" if beyond else ""), **({"read": orders.read} if beyond else {}),
@@ -619,8 +619,8 @@ def _masked_customer_ids(clean: ibis.Table, named, text_ids: bool, used: int) ->
     """The note `masked_customer_ids` when customer ids of the rows used look masked (a run of `*`:
     138****5678): one such id may stand for many people (every 138 number ending 5678). How many ids,
     their rows and share of the `used` rows (the ledger's), and the one with the most rows. None when
-    there is none, and without a look when the input's ids are not text (`text_ids` False: numbers,
-    which `judge` casts to text, hold no asterisk)."""
+    there is none, and without a look when the input's ids are not text (`text_ids` False: whole
+    numbers hold no asterisk)."""
     if not text_ids:
         return None
     ids = clean.customer_id
@@ -1128,12 +1128,6 @@ def _complete(table: ibis.Table) -> ibis.Table:
     return table
 
 
-def as_text(column: ibis.Value) -> ibis.StringValue:
-    """An id column as text: as it is when it is text, else cast (ids a typed file gives as whole
-    numbers, see `segkit.intake.typed_files`; the clean rows keep every id as text)."""
-    return column if column.type().is_string() else column.cast("string")
-
-
 def _missing_id(column: ibis.Value) -> ibis.BooleanValue:
     """Whether an id is missing: null, or text that is empty or blank (a number is never blank)."""
     return column.isnull() | (column.strip() == "") if column.type().is_string() else column.isnull()
@@ -1390,9 +1384,11 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     if by_status is not None:  # a line its status marks, at its amount and quantity as bought (not a refund record)
         as_bought = (t.amount > 0) & (t.quantity > 0) if "quantity" in has else t.amount > 0
         marked["_return_own"] = (by_status & as_bought).fill_null(False)
-    for column in ("customer_id", "order_id"):  # ids typed as numbers: text from here on, as every source's
-        if column in has and column not in values and not t[column].type().is_string():
-            values[column] = t[column].cast("string")
+    if marks:  # where returns are marked, the ids as text (the cancellations' documents are): whole-number
+        # ids stay numbers otherwise, until rows leave the engine (`engines.text_ids`)
+        for column in ("customer_id", "order_id"):
+            if column in has and column not in values and not t[column].type().is_string():
+                values[column] = t[column].cast("string")
     judged = t.mutate(**values, detail=detail, **flags, **marked)
 
     outliers = rules.outliers
@@ -1581,9 +1577,9 @@ def _quarantine(judged: ibis.Table, originals: pd.DataFrame | ibis.Table | None,
     aside = judged.filter(judged.outcome == "set_aside")
     own = {}
     if "return_document" in judged.columns:  # a cancellation as it came in, not as netted into its purchase
-        own = {"order_id": aside.return_document.coalesce(aside.order_id),
+        own = {"order_id": aside.return_document.coalesce(as_text(aside.order_id)),
                "ordered_at": aside.returned_at.coalesce(aside.ordered_at)}
-    aside = aside.mutate(amount=aside.amount.cast("float64"), **own).select(shown)
+    aside = text_ids(aside.mutate(amount=aside.amount.cast("float64"), **own).select(shown))
     if isinstance(originals, ibis.Table):  # the text of the columns read in the engine, for the rows set aside
         joined = aside.left_join(originals, aside.source_row == originals.source_row)
         aside = joined.select(*shown, *[c for c in originals.columns if c != "source_row"])

@@ -65,6 +65,21 @@ def drop_temporary(table: ibis.Table) -> None:
     table.get_backend().raw_sql(f"DROP TABLE IF EXISTS {table.get_name()}")
 
 
+def as_text(column: ibis.Value) -> ibis.StringValue:
+    """An id column as text: as it is when it is text, else cast (ids a typed file gives as whole
+    numbers, see `segkit.intake.typed_files`, stay numbers in the engine: `text_ids`)."""
+    return column if column.type().is_string() else column.cast("string")
+
+
+def text_ids(expr: ibis.Table, columns=("customer_id", "order_id")) -> ibis.Table:
+    """`expr` with its id columns (of `columns`, where present) as text: whole-number ids stay numbers
+    in the engine through cleaning and the clean rows (a grouping by BIGINT ids took 20-25% less time
+    than by their text at 10M lines), and become text where rows leave it, as every source's ids are
+    in segkit's frames and stage files."""
+    cast = {c: as_text(expr[c]) for c in columns if c in expr.columns and not expr[c].type().is_string()}
+    return expr.mutate(**cast) if cast else expr
+
+
 def to_frame(expr: ibis.Table) -> pd.DataFrame:
     """`expr.to_pandas()`, fetched as Arrow and converted there: Ibis' DuckDB backend builds a Python
     object per value of a column with a missing value, and per date, then converts them back (3.2 of

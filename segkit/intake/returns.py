@@ -372,7 +372,7 @@ def settle_customers(clean: ibis.Table, net_negative: str = "set_aside"
     ledger = customer_ledger(outcomes, net_negative)
     aside = outcomes.filter(outcomes.outcome == "set_aside")
     aside = to_frame(aside.select("customer_id", "rule", "purchase_lines", "return_lines",
-                                  revenue=aside.revenue.cast("float64")).order_by("customer_id"))
+                                  revenue=aside.revenue.cast("float64")).order_by(aside.customer_id.cast("string")))
     aside_ids = aside["customer_id"].tolist()  # as the engine keeps them (a number stays a number)
     aside["customer_id"] = aside["customer_id"].astype(str)
     if aside.empty:

@@ -581,7 +581,8 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
 
         raw = kept(cells)
         keys = raw.select("customer_id").distinct()
-        keys = kept(keys.mutate(_key=ibis.row_number().over(order_by=keys.customer_id)))
+        # numbered in the ids' order as text (whole-number ids are numbers in the engine: `text_ids`)
+        keys = kept(keys.mutate(_key=ibis.row_number().over(order_by=keys.customer_id.cast("string"))))
         # null-safe: a missing id is a customer of its own, as in a grouping (cleaned rows have none)
         cells = raw.join(keys, raw.customer_id.identical_to(keys.customer_id))
         cells = cells.select(*[raw[c] for c in raw.columns if c != "customer_id"], keys._key)
@@ -589,7 +590,7 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
             lines = ordered.join(keys, ordered.customer_id.identical_to(keys.customer_id))
             ordered = kept(lines.select(*[ordered[c] for c in ordered.columns if c != "customer_id"], keys._key))
     else:
-        cells, ordered = (part.mutate(_key=part.customer_id) for part in (cells, ordered))
+        cells, ordered = (part.mutate(_key=part.customer_id.cast("string")) for part in (cells, ordered))
     # each cell with the customer's totals up to it and the next cell's period: a month start takes
     # each customer's last cell up to it, with no grouping (periods ascend with the days: a later
     # cell's days are later, so its last day is the customer's last purchase)
@@ -621,7 +622,7 @@ def _month_start_parts(transactions: ibis.Table, months, activity_days: int = 90
             same = joined._key.identical_to(recent._key) if null_safe else joined._key == recent._key
             joined = joined.left_join(recent, same).select(joined, recent._recent)
         if keys is not None:  # the customer's id back, in place of its number
-            joined = joined.join(keys, "_key").select(keys.customer_id, joined)
+            joined = joined.join(keys, "_key").select(keys.customer_id.cast("string").name("customer_id"), joined)
         else:
             joined = joined.mutate(customer_id=joined._key)
         counts = dict(orders=joined._orders)
