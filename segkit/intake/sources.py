@@ -663,7 +663,7 @@ def _check_table_dates(spec: FileTable, name: str, day_first: bool | None = None
     dates that the file alone does not settle ("04/01/2026") are no note here when one order reads
     them all: 01 reads them in the transactions' order, as `_check_campaigns` tolerates them; else
     those that the order reading the most still leaves unread."""
-    table = read_customer_table(spec, f"{name}", day_first)
+    table = read_customer_table(spec, name, day_first)
     if day_first is None and any(dates.rereadable for dates in (table.attrs.get("unread_dates") or {}).values()):
         table = min((reread_table_dates(table, order) for order in (True, False)),
                     key=lambda read: sum(len(d.rows) for d in (read.attrs.get("unread_dates") or {}).values()))
