@@ -355,8 +355,10 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     cannot be read or lacks a mapped column or one a cleaning rule needs (returns marked by status need
     the status column), ids a spreadsheet rounded ("1.23457E+11", in the file's first rows), or a
     database's password variable that is not set (a file's header and first rows are read; a
-    database is not contacted).
+    database is not contacted). Dates of the customers or surveys file that cannot be read are a
+    note on stderr (the run keeps those rows), not a refusal.
     """
+    from segkit.i18n import note_message, t
     from segkit.intake.sources import check_source
     from segkit.params import load_params, require_source
     from segkit.store import json_text
@@ -365,11 +367,14 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     with _one_message():
         loaded = load_params(params, set_ or [])
         require_source(loaded, params)
-        check_source(loaded.source, params, rules=loaded.cleaning)
+        notes = check_source(loaded.source, params, rules=loaded.cleaning)
     effective = loaded.model_dump(mode="json")
     if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source
         effective["source"].pop("demo", None)
     typer.echo(json_text(effective, indent=2, ensure_ascii=False))
+    for note in notes:  # what 01 will say of the rows it keeps (a customers file's unreadable dates)
+        key, values = note_message(note)
+        _say(f"note: {t(key, _state.get('lang') or _terminal_lang(), **values)}", "yellow")
     # stdout stays the JSON alone (for `segkit check ... > effective.json`); the verdict goes to stderr
     _say(f"ok: the params in {params} are valid (the effective parameters are the JSON on stdout)", "green")
 

@@ -79,6 +79,14 @@ REAL = [  # key, values, the English for a count of 1, for a count of 2
     ("cleaning.blank_lines", {"lines": 1}, "1 line held only blanks", "2 lines held only blanks"),
     ("migration.slipped", {"count": 1, "revenue": 10.0, "revenue_share": 0.1},
      "1 customer moved this month", "2 customers moved this month"),
+    ("cleaning.note.table_dates_unread", {"dates": 1, "file": "c.csv", "column": "Signup", "row": 2, "value": "x"},
+     "c.csv is not a date segkit can read", "c.csv are not dates segkit can read"),
+    ("cleaning.note.table_dates_unread", {"dates": 1, "file": "c.csv", "column": "Signup", "row": 2, "value": "x"},
+     "1 date in the column", "2 dates in the column"),
+    ("cleaning.note.table_dates_unread", {"dates": 1, "file": "c.csv", "column": "Signup", "row": 2, "value": "x"},
+     "the row is kept, without that date", "the rows are kept, without those dates"),
+    ("cleaning.note.survey_dates_unread", {"dates": 1, "file": "s.csv", "column": "On", "row": 3, "value": "x"},
+     "the answer is kept, but is in no month's NPS", "the answers are kept, but are in no month's NPS"),
 ]
 
 

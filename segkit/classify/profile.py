@@ -103,8 +103,10 @@ def _join_aligned(left: pd.DataFrame, right: pd.DataFrame, key: str = "customer_
 
 
 def latest_answers(surveys: pd.DataFrame) -> pd.DataFrame:
-    """Each customer's latest survey answer (score, nps)."""
-    ordered = surveys.sort_values("answered_at", kind="stable") if "answered_at" in surveys.columns else surveys
+    """Each customer's latest survey answer (score, nps): of those with a date, where there is one
+    (an answer whose date could not be read is not taken as the latest)."""
+    ordered = (surveys.sort_values("answered_at", kind="stable", na_position="first")
+               if "answered_at" in surveys.columns else surveys)
     return ordered.groupby("customer_id", as_index=False).tail(1)[
         ["customer_id", *[c for c in ("score", "nps") if c in surveys.columns]]]
 

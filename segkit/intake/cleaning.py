@@ -1763,7 +1763,7 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     features = customer_features(intake.engine, result.scored, result.as_of, activity_days, minor_unit,
                                  floor_revenue=rules.returns.net_negative == "floor")
     scale = rules.survey_scores
-    records, all_surveys = intake.customers, intake.surveys
+    records, all_surveys, unread = read_table_dates(intake, rules.day_first, result.notes)
     if not result.in_database:  # a database's ids are as its owners keep them
         records, all_surveys = (None if frame is None else same_ids(frame) for frame in (records, all_surveys))
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
@@ -1771,6 +1771,7 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
     found = [note for note in (guest_like_customer(features), ids_differing_in_case(features["customer_id"]))
              if note is not None]  # a guest checkout's placeholder; e-mail ids written in two cases
+    found += unread  # dates of the customers' or surveys' file that no order read: said, their rows kept
     # every customer with a clean row is in the features (scored) or set aside: the others had none used
     known = pd.concat([features["customer_id"], result.customers_set_aside["customer_id"]]).astype(str) \
         if result.customers_set_aside is not None else features["customer_id"].astype(str)
@@ -1795,6 +1796,23 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # the clean rows stay in the database: 07_cross_sell's per-customer summaries are computed there now
     save_purchase_summaries(data_dir, result.table if result.in_database else None)
     return result
+
+
+def read_table_dates(intake, day_first: bool | None, notes
+                     ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, list[dict]]:
+    """The intake's customers and surveys tables with the dates their own columns did not settle
+    read in the run's order: `day_first` (`cleaning.day_first`) when stated, else the order the
+    transactions' dates settled (their note among `notes`, the cleaning's; see
+    `segkit.intake.sources.run_day_first`), else as read; and the notes on the dates still unread
+    (`table_dates_unread`, `survey_dates_unread`: their rows are kept). Returns (customers, surveys,
+    notes); the tables are new frames, without the record of their unread dates, ready to save."""
+    from segkit.intake.sources import reread_table_dates, run_day_first, unread_dates_notes, without_unread_dates
+
+    order = run_day_first(day_first, {"cleaning_notes": list(notes)})
+    customers, surveys = (None if table is None else reread_table_dates(table, order)
+                          for table in (intake.customers, intake.surveys))
+    said = unread_dates_notes(customers, "customers") + unread_dates_notes(surveys, "surveys")
+    return without_unread_dates(customers), without_unread_dates(surveys), said
 
 
 def with_derived_dimensions(intake, clean: ibis.Table, dimensions,

@@ -50,7 +50,8 @@ from segkit.i18n import note_message
 from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, TOTALS_LABELS, max_units, other_currency_note
 from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
     parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
-from segkit.intake.sources import _listing, _name as _cut, read_customer_table, read_file
+from segkit.intake.sources import (_listing, _name as _cut, read_customer_table, read_file, unread_dates_notes,
+                                   without_unread_dates)
 from segkit.params import CUSTOMER_LEVEL_COLUMNS, CUSTOMER_LEVEL_RESERVED, FileTable, Source
 
 # The order matters: a row is set aside for the first rule it breaks.
@@ -207,8 +208,10 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
                             f"--month {month} starts: a customer table is one picture, taken when it was exported, "
                             f"and this month would count every customer as lapsed; run --month "
                             f"{pd.Timestamp(latest):%Y-%m}, the month of the export (or a newer export)")
-    if surveys_spec is not None:
-        result = replace(result, surveys=read_customer_table(surveys_spec, "surveys"))
+    if surveys_spec is not None:  # no transactions to settle their dates' order: day_first, or the column itself
+        surveys = read_customer_table(surveys_spec, "surveys", day_first)
+        result = replace(result, surveys=without_unread_dates(surveys),
+                         notes=(*result.notes, *unread_dates_notes(surveys, "surveys")))
     return result
 
 

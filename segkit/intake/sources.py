@@ -165,7 +165,7 @@ class Intake:
 
 
 def load_source(source: Source, params_path: str | Path | None = None, time_zone: str | None = None,
-                decimal: str = ".") -> Intake:
+                decimal: str = ".", day_first: bool | None = None) -> Intake:
     """Read the transactions and the optional `customers` and `surveys` tables of a params source.
 
     A relative file path in the source is read relative to the folder of `params_path` (the params
@@ -176,6 +176,9 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
     (`params.cleaning.decimal`) is the decimal mark of a text file's amounts: with ".", a CSV or TSV
     file whose dates, amounts and ids are plainly written is read into the embedded engine, never
     as a pandas frame (`segkit.intake.plain_text`); any other file is read as text into pandas.
+    `day_first` (`params.cleaning.day_first`) is the order of day and month of the customers' and
+    surveys' files' dates ("04/01/2026"); unstated, dates their column does not settle stay unread
+    until 01 knows the transactions' order (`read_customer_table`, `reread_table_dates`).
     """
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
@@ -193,8 +196,8 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
         with _header_row_hint(spec, "source.transactions"):
             typed = _typed_file(spec, decimal, time_zone, source.preset) if engine_reads(source.preset) else None
         if typed is not None:
-            tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
-                      if getattr(source, name) is not None}
+            tables = {name: read_customer_table(getattr(source, name), name, day_first)
+                      for name in ("customers", "surveys") if getattr(source, name) is not None}
             return replace(typed, **tables)
         with _header_row_hint(spec, "source.transactions"):
             raw = read_file(spec, "source.transactions")
@@ -205,8 +208,8 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
             transactions = rewrite_values(transactions, source.preset)
         elif (hint := matching_preset(list(raw.columns))) is not None:  # a note names the preset (cleaning)
             transactions.attrs["preset_hint"] = hint
-        tables = {name: read_customer_table(getattr(source, name), name) for name in ("customers", "surveys")
-                  if getattr(source, name) is not None}
+        tables = {name: read_customer_table(getattr(source, name), name, day_first)
+                  for name in ("customers", "surveys") if getattr(source, name) is not None}
         return Intake(transactions, **tables, origin=spec.path, reading=dict(transactions.attrs.get("intake", {})),
                       attributes=row_attributes(raw, spec.attributes, spec.path))
     if source.kind == "database":
@@ -596,7 +599,8 @@ def check_column_map(columns: dict[str, str], origin: str, key: str, extra: tupl
                         f"{' (' + hint + ')' if hint else ''}; map to {', '.join(INPUT_COLUMNS)} ({key})")
 
 
-def check_source(source: Source, params_path: str | Path | None = None, rules=None) -> None:
+def check_source(source: Source, params_path: str | Path | None = None, rules=None,
+                 table_dates: bool = True) -> list[dict]:
     """What `load_source` would refuse that can be known without reading the rows: a column-map key
     segkit does not use (files and databases); and, for files, a path that is not there, a format
     not read (.xls), a zip with several members and no `member`, a header that cannot be read (its
@@ -608,7 +612,11 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     A campaigns file (`source.campaigns`, any source kind): its header against its column map, and
     its rows as 07 reads them (`_check_campaigns`: a flag that is not yes/no, an empty id, a date
     that cannot be read in either order of day and month).
-    Raises the run's DataError (ParamsError for the password), with the run's message."""
+    Raises the run's DataError (ParamsError for the password), with the run's message.
+
+    Returns the notes 01 would give on the customers' and surveys' files' dates that cannot be read
+    (`_check_table_dates`; empty with `table_dates` False, or where every date reads): the run keeps
+    those rows, so they are said, not refused. Reading them reads those files whole."""
     # the params file's folder as a report reads it (`run_report` resolves the params path): the same paths in
     # the messages of `segkit check` and of `segkit report`
     params_path = Path(params_path).resolve() if params_path is not None else None
@@ -619,9 +627,9 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         db = source.database
         check_column_map(db.columns, f"database table {db.table}", "source.database.columns", extra=("source_row",))
         db.password()  # a password variable that is not set: the run's message, before the run
-        return
+        return []
     if source.kind != "file":
-        return
+        return []
     spec = source.transactions
     check_column_map(spec.columns, spec.path, "source.transactions.columns")
     with _header_row_hint(spec, "source.transactions"):
@@ -639,10 +647,27 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         except DataError as err:
             raise DataError(f"{spec.path}: {err}") from None
     row_attributes(pd.DataFrame(columns=["source_row", *names]), spec.attributes, spec.path)
+    notes = []
     for name in ("customers", "surveys"):
         table = getattr(source, name)
         if table is not None:
             _check_table_columns(read_header(table, f"source.{name}"), table, name)
+            if table_dates:
+                notes += _check_table_dates(table, name, rules.day_first if rules is not None else None)
+    return notes
+
+
+def _check_table_dates(spec: FileTable, name: str, day_first: bool | None = None) -> list[dict]:
+    """The notes 01 gives on the dates of a customers or surveys file that cannot be read
+    (`unread_dates_notes`), the file read as 01 reads it, in the order `day_first` states. Unstated,
+    dates that the file alone does not settle ("04/01/2026") are no note here when one order reads
+    them all: 01 reads them in the transactions' order, as `_check_campaigns` tolerates them; else
+    those that the order reading the most still leaves unread."""
+    table = read_customer_table(spec, name, day_first)
+    if day_first is None and any(dates.rereadable for dates in (table.attrs.get("unread_dates") or {}).values()):
+        table = min((reread_table_dates(table, order) for order in (True, False)),
+                    key=lambda read: sum(len(d.rows) for d in (read.attrs.get("unread_dates") or {}).values()))
+    return unread_dates_notes(table, name)
 
 
 # how many of a file's first rows `segkit check` reads, for what the header cannot show (rounded ids)
@@ -1054,22 +1079,130 @@ def _blank_header(name) -> int | None:
     return int(found.group(1)) + 1 if found else None
 
 
-def read_customer_table(spec: FileTable, name: str) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False)
+class UnreadDates:
+    """The dates of one column of a customers or surveys file that hold a value but were not read
+    (`read_customer_table`): the file (`path`, as the params name it), the column by the file's own
+    header, and for each such row its label in the frame (`index`), its row in the file (`rows`,
+    source_row: a text file's line) and its text as written. `rereadable`: no order of day and month
+    was stated and the column itself settled none (nor holds both), so the run's order (the
+    transactions') may still read them (`reread_table_dates`). Kept in the frame's `attrs`, shared
+    by the frames made from it, never copied: it is never changed."""
+
+    path: str
+    header: str
+    index: tuple
+    rows: tuple[int, ...]
+    text: tuple[str, ...]
+    rereadable: bool
+
+    def __deepcopy__(self, memo) -> "UnreadDates":  # pandas deep-copies attrs at each step: an immutable record
+        return self
+
+
+def read_customer_table(spec: FileTable, name: str, day_first: bool | None = None) -> pd.DataFrame:
     """A customers or surveys file: renamed per its column map, customer_id as text, known date and
     number columns (signup_date; answered_at, score, nps) typed; other columns as exported.
-    `attrs["columns"]` maps each name the map gave to the file's own header."""
+    `attrs["columns"]` maps each name the map gave to the file's own header.
+
+    Dates with day and month in numbers ("04/01/2026") are read in the order `day_first` states
+    (`params.cleaning.day_first`), else as the column itself settles it (`parsing.parse_datetime`).
+    A date that holds a value but is not read is missing (NaT), its row kept; `attrs["unread_dates"]`
+    (column -> `UnreadDates`, only where there are some) keeps its row and text, so that 01 re-reads
+    it in the transactions' order (`reread_table_dates`) and says those still unread
+    (`unread_dates_notes`). A typed date column (Parquet, DuckDB) is taken as it is."""
     from segkit.intake.parsing import parse_amount, parse_datetime, parse_id
 
-    raw = read_file(spec, f"source.{name}").drop(columns="source_row")
+    read = read_file(spec, f"source.{name}")
+    rows = read["source_row"].to_numpy()
+    raw = read.drop(columns="source_row")
     _check_table_columns(list(raw.columns), spec, name)
     frame = raw.rename(columns={theirs: ours for ours, theirs in spec.columns.items()})
     frame["customer_id"] = parse_id(frame["customer_id"]).values  # the transactions' ids are read the same way
+    unread = {}
     for column, kind in TABLE_COLUMNS[name].items():
-        if column in frame.columns:
-            parsed = parse_datetime(frame[column]) if kind == "date" else parse_amount(frame[column])
-            frame[column] = parsed.values
+        if column not in frame.columns:
+            continue
+        if kind != "date":
+            frame[column] = parse_amount(frame[column]).values
+            continue
+        parsed = parse_datetime(frame[column], day_first=day_first)
+        missed = parsed.unreadable().to_numpy()
+        if missed.any():
+            settled = parsed.note is not None and parsed.note.get("key") != "date_order_unknown"
+            unread[column] = UnreadDates(spec.path, spec.columns.get(column, column), tuple(frame.index[missed]),
+                                         tuple(int(r) for r in rows[missed]),
+                                         tuple(str(v) for v in frame[column].to_numpy()[missed]),
+                                         rereadable=day_first is None and not settled)
+        frame[column] = parsed.values
     frame.attrs["columns"] = dict(spec.columns)  # for a detail that names a column (`cleaning.split_survey_answers`)
+    if unread:
+        frame.attrs["unread_dates"] = unread
     return frame
+
+
+def reread_table_dates(table: pd.DataFrame, day_first: bool | None) -> pd.DataFrame:
+    """`table` (a customers or surveys table of `read_customer_table`) with the dates its own column
+    did not settle read in the order `day_first` states: the run's (`run_day_first`: the params', or
+    the one the transactions' dates settled); `attrs["unread_dates"]` then keeps only those still
+    unread. The table itself where `day_first` is None or nothing is left to re-read; else a new
+    frame (the input is not changed).
+
+    A date column holding both orders, or whose own dates settled one, is left as read: the
+    transactions' order says nothing of a file that settles its own."""
+    from segkit.intake.parsing import parse_datetime
+
+    unread = table.attrs.get("unread_dates") or {}
+    if day_first is None or not any(dates.rereadable for dates in unread.values()):
+        return table
+    out = table.copy()
+    left = {}
+    for column, dates in unread.items():
+        if not dates.rereadable or column not in out.columns:
+            left[column] = dates
+            continue
+        values = parse_datetime(pd.Series(dates.text, dtype=object), day_first=day_first).values
+        where = out.index.get_indexer(pd.Index(dates.index, dtype=object))
+        read = values.notna().to_numpy() & (where >= 0)
+        if read.any():
+            column_values = out[column].copy()
+            column_values.iloc[where[read]] = values.to_numpy()[read]
+            out[column] = column_values
+        if not read.all():
+            keep = ~read
+            left[column] = UnreadDates(dates.path, dates.header, tuple(np.array(dates.index, dtype=object)[keep]),
+                                       tuple(np.array(dates.rows)[keep].tolist()),
+                                       tuple(np.array(dates.text, dtype=object)[keep]), rereadable=False)
+    out.attrs["unread_dates"] = left
+    if not left:
+        del out.attrs["unread_dates"]
+    return out
+
+
+def without_unread_dates(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """`table` without `attrs["unread_dates"]` (`read_customer_table`), once its notes are taken: a
+    table to save (Parquet keeps a frame's attrs as JSON, which that record is not). A new frame
+    sharing its data; `table` itself where it has none, and None for None."""
+    if table is None or "unread_dates" not in table.attrs:
+        return table
+    out = table.copy(deep=False)
+    out.attrs = {key: value for key, value in table.attrs.items() if key != "unread_dates"}
+    return out
+
+
+def unread_dates_notes(table: pd.DataFrame | None, name: str) -> list[dict]:
+    """A cleaning note for each date column of `table` (a customers or surveys table of
+    `read_customer_table`, as `reread_table_dates` left it; `name`: "customers" or "surveys") that
+    holds dates segkit could not read: `table_dates_unread` (customers) or `survey_dates_unread`
+    (surveys, whose answers without a date are in no month's NPS), with the file, the column by the
+    file's header, how many dates, the first one's row in the file and its text. Empty when every
+    date was read (or for a table without `attrs["unread_dates"]`: a database's, a typed file's)."""
+    if table is None:
+        return []
+    key = "survey_dates_unread" if name == "surveys" else "table_dates_unread"
+    return [{"key": key, "file": dates.path, "column": dates.header, "dates": len(dates.rows),
+             "row": int(dates.rows[0]), "value": _name(dates.text[0])}
+            for dates in (table.attrs.get("unread_dates") or {}).values() if dates.rows]
 
 
 

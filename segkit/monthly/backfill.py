@@ -159,7 +159,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     DataError for data that cannot be read or cleaned, or when no month of the range could be
     written (the months written before stay written)."""
     from segkit.errors import DataError
-    from segkit.intake.cleaning import MonthNotInData, NoCleanRows, database_stopped, prepare_input
+    from segkit.intake.cleaning import MonthNotInData, NoCleanRows, database_stopped, prepare_input, read_table_dates
     from segkit.intake.sources import load_source
     from segkit.monthly.history import classification_standards, history_path, months_made, write_month
     from segkit.params import load_params, require_source
@@ -171,7 +171,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                           "history of purchases: there are no earlier months to backfill")
     ends = month_ends(first, last)
     intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone,
-                         decimal=params.cleaning.decimal)
+                         decimal=params.cleaning.decimal, day_first=params.cleaning.day_first)
     # read (a text file: parsed) once for every month, not once a month
     tick = time.perf_counter()
     try:
@@ -183,6 +183,9 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     except Exception as err:  # the database stopped the query (a view's cast failing on a value ...): said so
         database_stopped(err, intake.origin)
         raise
+    # the customers' and surveys' dates their files did not settle: in the order the transactions' settled
+    customers, surveys, _ = read_table_dates(intake, params.cleaning.day_first, prepared.notes)
+    intake = replace(intake, customers=customers, surveys=surveys)
     progress(f"read {intake.origin} in {time.perf_counter() - tick:.1f} s: {len(ends)} month"
              f"{'s' if len(ends) != 1 else ''} to classify")
     path = history_path(reports_dir)

@@ -113,7 +113,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     require_source(params, params_path)
     # and on what the source's header already tells (a file not there, a column not in it): said as
     # `segkit check` says it, not from inside 01_cleaning once its kernel has started
-    check_source(params.source, params_path, rules=params.cleaning)
+    # (the customers' and surveys' unreadable dates are no refusal: 01 keeps those rows and says so)
+    check_source(params.source, params_path, rules=params.cleaning, table_dates=False)
     if params.source.kind == "database" and params.source.database is not None:
         params.source.database.password()  # and on a password variable that is not set
     notebooks = notebooks_for(params)
