@@ -110,6 +110,18 @@ def plural_form(count, singular: str, plural: str, lang: str) -> str:
     return singular if locale_of(lang).plural_form(count) == "one" else plural
 
 
+def counted(count, singular: str, plural: str, spec: str = "", lang: str = "en") -> str:
+    """`count`, formatted by `spec` (a format spec: "," for thousands), then the form of the noun
+    that agrees with it (`plural_form`): the words of a message written outside the catalogue (an
+    error, a line on the terminal), which is in English. The forms may run on ("row was", "rows
+    were") where a verb agrees too.
+
+    >>> counted(1, "row", "rows"), counted(0, "row", "rows"), counted(1000, "customer", "customers", ",")
+    ('1 row', '0 rows', '1,000 customers')
+    """
+    return f"{format(count, spec)} {plural_form(count, singular, plural, lang)}"
+
+
 def value_names(template: str) -> set[str]:
     """The names of the values a template reads: its fields, a plural field counting as its count.
 
