@@ -122,6 +122,19 @@ def counted(count, singular: str, plural: str, spec: str = "", lang: str = "en")
     return f"{format(count, spec)} {plural_form(count, singular, plural, lang)}"
 
 
+def unit_words(unit: str, lang: str, count=None) -> str:
+    """A time unit of the params ("days", "weeks", "months", "years") as a text names it in `lang`;
+    after `count`, in the form that agrees with it (`plural_form`): the next 1 month, the next 12
+    months (Chinese: 月 either way). Without a count, the plural: "time in weeks".
+
+    >>> unit_words("months", "en", 1), unit_words("months", "en", 12), unit_words("months", "zh", 1)
+    ('month', 'months', '月')
+    """
+    if count is None:
+        return t(f"unit.{unit}", lang)
+    return t(f"unit.{plural_form(count, unit.removesuffix('s'), unit, lang)}", lang)
+
+
 def value_names(template: str) -> set[str]:
     """The names of the values a template reads: its fields, a plural field counting as its count.
 
