@@ -41,7 +41,7 @@ _EXPORTS = {
     "segkit.errors": ("DataError", "ParamsError", "SegkitError"),
     "segkit.evaluate.quality": ("cluster_quality", "explain_with_tree", "compare_quality"),
     "segkit.features": ("customer_features", "time_summaries"),
-    "segkit.i18n": ("label_columns", "t"),
+    "segkit.i18n": ("label_columns", "t", "unit_words"),
     "segkit.params": ("Params", "load_params"),
     "segkit.intake.parsing": ("parse_amount", "parse_datetime"),
     "segkit.classify.profile": ("PROFILE_COLUMNS", "add_tags_and_rank", "customer_profile", "satisfaction_classes"),
@@ -94,7 +94,7 @@ __all__ = [
     "SegmentationMatrix", "segmentation_matrix", "spend_growth", "NextPeriodCheck", "calibration_periods",
     "check_classes", "next_period_check", "compare_quality", "Stability", "cluster_stability", "labelings",
     "matrix_stage", "next_period_stage", "compare_settings",
-    "TuningPanel", "TuningSettings", "tuning_panel", "tuning_tables", "write_tuned_params",
+    "TuningPanel", "TuningSettings", "tuning_panel", "tuning_tables", "write_tuned_params", "unit_words",
 ]
 
 

@@ -246,10 +246,12 @@ def backfill(params: ParamsOption,
                                   f"({last}) unless given: give --from up to {last}")
         months = run_backfill(params, first, last, reports_dir, overrides=set_ or [], force=force,
                               progress=_say)
+    from segkit.i18n import counted
+
     total = sum(month.seconds for month in months)
     written = sum(month.skipped is None for month in months)
     skipped = len(months) - written
-    _say(f"done: {written} month{'' if written == 1 else 's'} written in {total:.1f} s"
+    _say(f"done: {counted(written, 'month', 'months')} written in {total:.1f} s"
          + (f" ({skipped} skipped, said above)" if skipped else "") + f", in {history_path(reports_dir)}", "green")
     typer.echo(str(history_path(reports_dir)))
 
@@ -393,11 +395,12 @@ def export(run_folder: Annotated[Path, typer.Argument(
     Parquet, and with a PostgreSQL source the table written back to exports.postgres_schema."""
     _use_lang_of_run(run_folder)
     with _one_message():
+        from segkit.i18n import counted
         from segkit.report.exports import export_run_folder
 
         chosen = _listed(formats) if formats is not None else None
         written = export_run_folder(run_folder, formats=chosen, encoding=encoding)
-    _say(f"done: {len(written)} export{'s' if len(written) != 1 else ''}", "green")
+    _say(f"done: {counted(len(written), 'export', 'exports')}", "green")
     _say_stale(run_folder, "these exports follow the files as they are now, which the report's pages do not show")
     for item in written:
         typer.echo(item)

@@ -110,6 +110,31 @@ def plural_form(count, singular: str, plural: str, lang: str) -> str:
     return singular if locale_of(lang).plural_form(count) == "one" else plural
 
 
+def counted(count, singular: str, plural: str, spec: str = "", lang: str = "en") -> str:
+    """`count`, formatted by `spec` (a format spec: "," for thousands), then the form of the noun
+    that agrees with it (`plural_form`): the words of a message written outside the catalogue (an
+    error, a line on the terminal), which is in English. The forms may run on ("row was", "rows
+    were") where a verb agrees too.
+
+    >>> counted(1, "row", "rows"), counted(0, "row", "rows"), counted(1000, "customer", "customers", ",")
+    ('1 row', '0 rows', '1,000 customers')
+    """
+    return f"{format(count, spec)} {plural_form(count, singular, plural, lang)}"
+
+
+def unit_words(unit: str, lang: str, count=None) -> str:
+    """A time unit of the params ("days", "weeks", "months", "years") as a text names it in `lang`;
+    after `count`, in the form that agrees with it (`plural_form`): the next 1 month, the next 12
+    months (Chinese: 月 either way). Without a count, the plural: "time in weeks".
+
+    >>> unit_words("months", "en", 1), unit_words("months", "en", 12), unit_words("months", "zh", 1)
+    ('month', 'months', '月')
+    """
+    if count is None:
+        return t(f"unit.{unit}", lang)
+    return t(f"unit.{plural_form(count, unit.removesuffix('s'), unit, lang)}", lang)
+
+
 def value_names(template: str) -> set[str]:
     """The names of the values a template reads: its fields, a plural field counting as its count.
 

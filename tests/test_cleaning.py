@@ -363,7 +363,7 @@ def test_a_typed_sources_set_aside_values_are_shown_in_full(tmp_path):
 
 def test_a_column_missing_in_every_row_is_set_aside_not_a_crash():
     # found by the property test: DuckDB cannot create a table from an all-None object column
-    with pytest.raises(DataError, match=r"all 1 rows were set aside \(missing_customer_id: 1\)"):
+    with pytest.raises(DataError, match=r"the 1 row was set aside \(missing_customer_id: 1\)"):
         clean_transactions(connect(), frame([(None, "1", None, None)]))
 
 

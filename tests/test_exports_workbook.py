@@ -116,7 +116,7 @@ def test_a_note_over_a_one_column_sheet_still_spans_two_cells(tmp_path):
     assert cells is not None and cells[0].num_columns == 1
     ex._rust_workbook(book, cells, tmp_path / "n.xlsx")
     assert merged(tmp_path / "n.xlsx")["Lost"] == ["A1:B1"]  # the Rust writer refuses a one-cell merge
-    assert openpyxl.load_workbook(tmp_path / "n.xlsx")["Lost"]["A1"].value == "Lost: all 1 customer, best ranked first."
+    assert openpyxl.load_workbook(tmp_path / "n.xlsx")["Lost"]["A1"].value == "Lost: the 1 customer."
 
 
 def test_empty_segments_get_no_sheet_and_an_empty_frame_only_the_summary_and_dictionary(tmp_path, monkeypatch):

@@ -108,7 +108,7 @@ def test_chinese_sets_no_blank_between_a_value_and_chinese_words():
     from segkit.report.html import say
 
     # a unit in Chinese after "时间单位为 ", a translated column before "列有": no blank; Latin keeps its blanks
-    intro = {"model": "BG/NBD", "customers": 300, "horizon": 12, "horizon_unit": "月", "discount": 0.01, "threshold": 0.5}
+    intro = {"model": "BG/NBD", "customers": 300, "horizon": 12, "horizon_unit": "月", "period": "月", "discount": 0.01, "threshold": 0.5}
     assert "时间单位为周。" in t("value.intro", "zh", unit="周", **intro)
     assert "时间单位为 weeks。" in t("value.intro", "zh", unit="weeks", **intro)
     note = {"rows": 2, "signs": "$", "example": "$1", "code": "CNY"}

@@ -70,12 +70,19 @@ def test_html_sentences_fill_plural_fields_as_t_does():
 # --- the catalogue ---
 
 REAL = [  # key, values, the English for a count of 1, for a count of 2
-    ("exports.note.all", {"segment": "Lost", "rows": 1}, "Lost: all 1 customer, best ranked first.",
+    ("exports.note.all", {"segment": "Lost", "rows": 1}, "Lost: the 1 customer.",
      "Lost: all 2 customers, best ranked first."),
     ("cleaning.ledger", {"rows": 1}, "The counts add up to the 1 input row.", "The counts add up to the 2 input rows."),
     ("cleaning.note.ids_differ_in_case", {"customers": 1, "example": "ab", "other": "AB"},
      "1 customer has an id", "2 customers have an id"),
-    ("rfm.intro", {"customers": 1, "bins": 5}, "from quantiles of all 1 customer.", "from quantiles of all 2 customers."),
+    ("rfm.intro", {"customers": 1, "bins": 5}, "from quantiles of the 1 customer.", "from quantiles of all 2 customers."),
+    ("stage.before", {"rows": 1, "aside": 0}, "As read: the 1 row,", "As read: all 2 rows,"),
+    ("value.bgnbd_one_time", {"count": 1, "share": 0.5}, "so it counts the 1 customer without",
+     "so it counts each of the 2 customers without"),
+    ("cleaning.note.date_order_day_first", {"example": "13/01/2024", "decided_by": 1, "followed": 0},
+     "so the 1 such date settles", "so all 2 such dates settle"),
+    ("cleaning.customers_none_aside", {"customers": 1}, "customer with rows used is scored",
+     "customers with rows used are scored"),
     ("cleaning.blank_lines", {"lines": 1}, "1 line held only blanks", "2 lines held only blanks"),
     ("migration.slipped", {"count": 1, "revenue": 10.0, "revenue_share": 0.1},
      "1 customer moved this month", "2 customers moved this month"),

@@ -34,7 +34,7 @@ def test_order_numbers_in_scientific_notation_stop_the_run_with_what_to_do(tmp_p
     with pytest.raises(RoundedIds) as error:
         clean_and_save(intake(path), tmp_path / "data", as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 1 values on 2 rows in scientific notation")  # one id, two rows
+    assert said.startswith(f"{path}: the column 订单编号 (order_id) holds 1 value on 2 rows in scientific notation")  # one id, two rows
     assert '"3.45679E+18" in row 4' in said  # the file's line: the header is line 1
     assert "format the column as Text" in said and "write order_id: null in source.transactions.columns" in said
 
@@ -46,7 +46,7 @@ def test_customer_ids_in_scientific_notation_read_in_place_by_the_engine(tmp_pat
     with pytest.raises(RoundedIds) as error:
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert 'the column 买家会员名 (customer_id) holds 1 values on 2 rows in scientific notation, e.g. "1.38001E+11" in row 2' in said
+    assert 'the column 买家会员名 (customer_id) holds 1 value on 2 rows in scientific notation, e.g. "1.38001E+11" in row 2' in said
     assert "different customers may now share one number" in said and "leave order_id" not in said
 
 
@@ -76,7 +76,7 @@ def test_order_numbers_kept_as_floats_beyond_2_to_the_53_are_refused_too(tmp_pat
     with pytest.raises(RoundedIds) as error:
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
     said = str(error.value)
-    assert "the column 订单编号 (order_id) holds 1 numbers too large to be exact, e.g. 3456789012345678848" in said
+    assert "the column 订单编号 (order_id) holds 1 number too large to be exact, e.g. 3456789012345678848" in said
     assert "so different orders may now share one number" in said
     refuse_rounded_ids(pd.Series([17850.0, 2.0 ** 53 - 1]), "customer_id", "id", None)  # exact: left alone
 
@@ -90,10 +90,10 @@ def test_in_an_engines_table_the_message_has_no_row_and_says_to_load_the_ids_aga
     with pytest.raises(RoundedIds) as error:
         refuse_rounded_ids_in_engine(table, {"customer_id": "member"})
     said = str(error.value)
-    assert said.startswith('the column member (customer_id) holds 1 values in scientific notation, e.g. "1.23457E+11": ')
+    assert said.startswith('the column member (customer_id) holds 1 value in scientific notation, e.g. "1.23457E+11": ')
     assert said.endswith("load the ids again as text from the system they come from")
     big = ibis.memtable({"customer_id": ["A", "B"], "order_id": [3456789012345678901.0, 5.0]})
-    with pytest.raises(RoundedIds, match=r"order_id\) holds 1 numbers too large to be exact, e.g. 3456789012345678848: "):
+    with pytest.raises(RoundedIds, match=r"order_id\) holds 1 number too large to be exact, e.g. 3456789012345678848: "):
         refuse_rounded_ids_in_engine(big, {})
 
 
@@ -106,13 +106,13 @@ def test_a_workbooks_long_order_numbers_stored_as_numbers_are_refused(tmp_path):
         sheet.append([float(number), customer, "2024-03-05 14:03", 10.0])  # Excel keeps a number as a float
     book.save(tmp_path / "orders.xlsx")
     source = intake(tmp_path / "orders.xlsx")
-    with pytest.raises(RoundedIds, match=r"订单编号 \(order_id\) holds 1 numbers too large to be exact"):  # one float for both
+    with pytest.raises(RoundedIds, match=r"订单编号 \(order_id\) holds 1 number too large to be exact"):  # one float for both
         clean_transactions(source.engine, source.transactions, as_of=dt.date(2024, 5, 31))
 
 
 def test_the_message_counts_ids_and_the_rows_that_hold_them():
     # one rounded order number on three lines is one id; trial: "1 value" read as one row where 50 rows held it
-    with pytest.raises(RoundedIds, match=r"holds 1 values on 3 rows in scientific notation"):
+    with pytest.raises(RoundedIds, match=r"holds 1 value on 3 rows in scientific notation"):
         refuse_rounded_ids(pd.Series(["3.45679E+18"] * 3 + ["A1"], dtype="string"), "order_id", "o", None)
     with pytest.raises(RoundedIds, match=r"holds 2 values in scientific notation"):  # as many rows as ids: not said
         refuse_rounded_ids(pd.Series(["3.45679E+18", "1.23457E+11", "A1"], dtype="string"), "order_id", "o", None)

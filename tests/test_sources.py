@@ -444,7 +444,7 @@ def test_a_title_above_the_header_is_met_with_the_header_row_to_set(tmp_path, ki
     for reading in (check_source, load_source):
         # the header read as the title: the mapped names are not there, or the rows are longer than it
         with pytest.raises(DataError, match=r'(?:columns "Customer" \(for customer_id\), .* are not there|4 values, but the '
-                                            r'header \(line 1\) names 1 columns).*' + said):
+                                            r'header \(line 1\) names 1 column).*' + said):
             reading(source)
     fixed = Source.model_validate({"kind": "file", "transactions": {**spec, "header_row": row}})
     check_source(fixed)

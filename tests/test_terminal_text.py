@@ -210,7 +210,7 @@ LINES = [
     "one of them",
     "error: /tmp/x/woo.yaml: no such params file; did you mean /tmp/x/woo.yml?",
     "error: /tmp/x/shop.yaml: no such params file (YAML files in /tmp/x: demo.yaml, woo.yml)",
-    "error: /tmp/x/t.csv line 3: 4 values, but the header (line 1) names 1 columns; check the separator (read as "
+    "error: /tmp/x/t.csv line 3: 4 values, but the header (line 1) names 1 column; check the separator (read as "
     "comma) and the quotes, or state source.transactions.separator. The column names are in row 3: set "
     "source.transactions.header_row: 3.",
     'error: /tmp/x/s.xlsx: column "Customer" (for customer_id) is not there (columns there: Sales by customer, '
@@ -286,7 +286,10 @@ LINES = [
     "error: Invalid value for '--params' / '-p': Path 'x' does not exist.",
     "error: /tmp/x/orders.csv: all 12 rows were set aside (missing_customer_id: 12); see the quarantine for each "
     "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",
-    "error: /tmp/x/sci.csv: the column cid (customer_id) holds 1 values on 50 rows in scientific notation, e.g. "
+    "error: /tmp/x/orders.csv: the 1 row was set aside (missing_customer_id: 1); see the quarantine for each "
+    "row and its reason, and fix the source, the column map or the cleaning rules (quarantine.parquet in /tmp/x)",
+    "[3/12] 2024-03: 1 customer in 0.4 s",
+    "error: /tmp/x/sci.csv: the column cid (customer_id) holds 1 value on 50 rows in scientific notation, e.g. "
     "\"1.38000E+10\" in row 2: a spreadsheet rounded these ids when it saved the file, so different customers may now "
     "share one number; export the file again from the system it comes from (in Excel, format the column as Text "
     "before saving as CSV)",

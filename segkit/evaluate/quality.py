@@ -11,6 +11,7 @@ from sklearn.metrics import (accuracy_score, calinski_harabasz_score, confusion_
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
+from segkit.i18n import counted
 from segkit.models.pairwise import SampledSilhouettes, small_chunks
 
 
@@ -86,7 +87,8 @@ def compare_quality(X: np.ndarray, labelings: dict, sample_size: int = 5_000,
     for name, labels in labelings.items():
         labels = np.asarray(labels)
         if len(labels) != len(X):
-            raise ValueError(f"labeling {name!r} has {len(labels)} labels for {len(X)} customers")
+            raise ValueError(f"labeling {name!r} has {counted(len(labels), 'label', 'labels')} for "
+                             f"{counted(len(X), 'customer', 'customers')}")
         # integer codes: the indices sort the labels, and a million class names sort in seconds
         labels, uniques = pd.factorize(labels, use_na_sentinel=False)
         groups = len(uniques)
@@ -124,7 +126,8 @@ def explain_with_tree(features: pd.DataFrame, target: np.ndarray | pd.Series,
     """
     target = np.asarray(target)
     if len(target) != len(features):
-        raise ValueError(f"target has {len(target)} classes for {len(features)} customers")
+        raise ValueError(f"target has {counted(len(target), 'class', 'classes')} for "
+                         f"{counted(len(features), 'customer', 'customers')}")
     total = len(features)
     if sample_size is not None and total > sample_size:
         drawn = np.sort(np.random.default_rng(random_state).choice(total, size=int(sample_size), replace=False))

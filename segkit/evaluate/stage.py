@@ -10,7 +10,7 @@ import datetime as dt
 import pandas as pd
 
 from segkit.errors import SegkitError
-from segkit.i18n import t, terminal_text
+from segkit.i18n import counted, t, terminal_text
 
 
 def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Series:
@@ -26,8 +26,8 @@ def aligned(features: pd.DataFrame, frame: pd.DataFrame, column: str) -> pd.Seri
         found = ids.map(pd.Series(frame[column].to_numpy(), index=theirs))
     if found.isna().any():
         missing = int(found.isna().sum())
-        who = "customer of features.parquet has" if missing == 1 else "customers of features.parquet have"
-        raise DataError(f"{missing} {who} no {column} "
+        who = counted(missing, "customer of features.parquet has", "customers of features.parquet have")
+        raise DataError(f"{who} no {column} "
                         f"(first: {ids[found.isna()].iloc[0]}); rerun the report so every stage is from one run")
     return found.reset_index(drop=True)
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from segkit._membership import is_in
 from segkit.errors import DataError
-from segkit.i18n import note_message
+from segkit.i18n import counted, note_message, plural_form
 from segkit.intake.engines import as_text, text_ids, to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
@@ -482,17 +482,21 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                                         f'(like "{mark["example"]}"): set cleaning.decimal: "{mark["other"]}"')
         reasons = set(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rows"] > 0), "rule"])
         if reasons <= {"unreadable_date", "missing_date"}:  # no row has a date at all: the column or its format
-            raise NoCleanRows(f"{_no_date_words(quarantine, headers)}; all {total} rows were set aside "
+            raise NoCleanRows(f"{_no_date_words(quarantine, headers)}; "
+                              f"{plural_form(total, 'the 1 row was', f'all {total} rows were', 'en')} set aside "
                               f"({_top_reasons(ledger)})", result)
         first = _data_start(judged, as_of) if as_of_rule != "no_readable_date" else None
         if first is not None:  # only the date: nothing to fix in the data
             after = _rows_set_aside(ledger, "after_as_of")
-            said = (f"all {total} rows are dated after the as-of date" if after == total else
-                    f"none of the {total} rows is dated on or before the as-of date ({after} are after it, the "
-                    "others were set aside for what they hold)")
+            said = (f"{plural_form(total, 'the 1 row is', f'all {total} rows are', 'en')} dated after the as-of date"
+                    if after == total else
+                    f"none of the {counted(total, 'row', 'rows')} is dated on or before the as-of date "
+                    f"({counted(after, 'is', 'are')} after it, "
+                    f"{plural_form(total - after, 'the other was set aside for what it holds', 'the others were set aside for what they hold', 'en')})")
             raise NoCleanRows(f"{said}{_start_words(first, as_of)}", result, data_start=first)
         hint = hint or _most_given_advice(quarantine, ledger)
-        raise NoCleanRows(f"all {total} rows were set aside ({_top_reasons(ledger)}){hint}; see the quarantine "
+        raise NoCleanRows(f"{plural_form(total, 'the 1 row was', f'all {total} rows were', 'en')} set aside "
+                          f"({_top_reasons(ledger)}){hint}; see the quarantine "
                           "for each row and its reason, and fix the source, the column map or the cleaning rules", result)
     last = None
     month_end = (as_of + dt.timedelta(days=1)).day == 1
@@ -773,12 +777,13 @@ def nobody_scored(result: CleanResult) -> str | None:
     customers = int(counts.sum())
     floored = int(counts.get("floored", 0))
     why = ", ".join(f"{r.rule}: {r.customers}" for r in ledger.itertuples() if r.outcome == "set_aside" and r.customers)
-    what = (f"all {customers} customers have revenue zero or less after netting returns"
+    what = (f"{plural_form(customers, 'the 1 customer has', f'all {customers} customers have', 'en')} revenue "
+            "zero or less after netting returns"
             + (f" ({floored} would be scored at revenue 0 under cleaning.returns.net_negative: floor, which ranks "
                "nobody)" if floored else f" ({why})"))
     if result.returns and result.returns["action"] == "net":
-        hint = (f"check that cleaning.returns marks only returns and cancellations ({result.returns['lines']} lines "
-                "were netted as returns) and that purchases have positive amounts, or set cleaning.returns.action: "
+        hint = (f"check that cleaning.returns marks only returns and cancellations ("
+                f"{counted(result.returns['lines'], 'line was', 'lines were', ',')} netted as returns) and that purchases have positive amounts, or set cleaning.returns.action: "
                 "drop to keep the purchases as they are")
     else:
         hint = ("check the sign of the amount column (purchases must be positive), or set "
@@ -1981,7 +1986,7 @@ def _most_given_advice(quarantine: pd.DataFrame, ledger: pd.DataFrame) -> str:
     advice = details[details.str.contains("; ", regex=False)].str.rsplit("; ", n=1).str[-1].value_counts()
     if advice.empty or advice.iat[0] * 2 < len(details):
         return ""
-    return f"; most of the {rule} rows say: {advice.index[0]} ({advice.iat[0]:,} rows)"
+    return f"; most of the {rule} rows say: {advice.index[0]} ({counted(advice.iat[0], 'row', 'rows', ',')})"
 
 
 def _top_reasons(ledger: pd.DataFrame) -> str:

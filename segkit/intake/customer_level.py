@@ -46,7 +46,7 @@ import pandas as pd
 
 from segkit.errors import DataError
 from segkit.features import FEATURE_COLUMNS
-from segkit.i18n import note_message
+from segkit.i18n import counted, note_message, plural_form
 from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, TOTALS_LABELS, max_units, other_currency_note
 from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
     parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
@@ -199,7 +199,7 @@ def load_customer_level(source: Source, params_path: str | Path | None = None, a
             shown = f" (the latest on {latest.date()}: run --month {latest:%Y-%m}, the month of the export)" \
                 if pd.notna(latest) else ""
             raise DataError(f"{spec.path}: a customer table is one picture, taken when it was exported: "
-                            f"{len(later):,} customers bought after the end of --month {month} ({as_of}){shown}; "
+                            f"{counted(len(later), 'customer', 'customers', ',')} bought after the end of --month {month} ({as_of}){shown}; "
                             "an earlier month would set them aside. Earlier months need the transactions "
                             "(source.kind: file or database)")
         latest = result.features["last_purchase"].max() if "last_purchase" in result.features.columns else None
@@ -283,7 +283,8 @@ def customer_level_table(raw: pd.DataFrame, columns: dict[str, str], sums: dict[
         empty = _features(values, dates, numbers, revenue, None, None, kept, activity_days)
         result = CustomerLevel(empty, extras.iloc[0:0], quarantine, ledger, as_of, as_of_from, (), extra_numeric,
                                origin=origin, notes=notes)
-        raise NoCustomerRows(f"{origin}: all {len(table)} rows were set aside ({_top(ledger)}); see the quarantine "
+        raise NoCustomerRows(f"{origin}: {plural_form(len(table), 'the 1 row was', f'all {len(table)} rows were', 'en')} "
+                             f"set aside ({_top(ledger)}); see the quarantine "
                              "for each row and its reason, and fix the table or its column map", result)
     features = _features(values, dates, numbers, revenue, as_of, extras[list(extra_numeric)], kept, activity_days)
     missing = tuple(c for c in FEATURE_COLUMNS[1:] if features[c].isna().all())

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segkit.errors import DataError
+from segkit.i18n import counted
 
 # The order in which fixes are listed on a row (and in the ledger).
 FIXES = ("filled_from_order", "trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "excel_text_formula", "html_entity",
@@ -464,16 +465,16 @@ def _refuse_rounded(column: str, named: str, rounded: np.ndarray, values: pd.Ser
     where = "" if rows is None else f" in row {int(rows.iloc[first])}"
     what = "orders" if column == "order_id" else "customers"
     on = f" on {lines:,} rows" if kind == "notation" and lines > distinct else ""
-    how = {"notation": f"values{on} in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids "
+    how = {"notation": f"{counted(distinct, 'value', 'values', ',')}{on} in scientific notation, e.g. \"{shown}\"{where}: a spreadsheet rounded these ids "
                        "when it saved the file",
-           "numbers": f"numbers too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers "
+           "numbers": f"{counted(distinct, 'number', 'numbers', ',')} too large to be exact, e.g. {shown}{where}: they were kept as floating-point numbers "
                       "(an Excel cell, a double column), which hold about 16 digits, and the rest was rounded away"}[kind]
     again = ("export the file again from the system it comes from (in Excel, format the column as Text before "
              "saving as CSV)" if in_file else
              "load the ids again as text from the system they come from")
     instead = (" or write order_id: null in source.transactions.columns (with a preset; else leave it out of the map) "
                "to count one order per customer and day" if column == "order_id" else "")
-    raise RoundedIds(f"the column {named} ({column}) holds {distinct:,} {how}, so different {what} may now "
+    raise RoundedIds(f"the column {named} ({column}) holds {how}, so different {what} may now "
                      f"share one number; {again}{instead}")
 
 

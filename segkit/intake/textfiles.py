@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segkit.errors import DataError
+from segkit.i18n import counted
 
 CHUNK_BYTES = 1 << 20
 BATCH_ROWS = 65_536
@@ -775,7 +776,7 @@ class TextTable:
                 else:
                     raise DataError(
                         f"{self.path} line {start}: {len(row)} values, but the header (line {self.header_line}) names "
-                        f"{width} columns; check the separator (read as {SEPARATORS.get(self.separator, repr(self.separator))})"
+                        f"{counted(width, 'column', 'columns')}; check the separator (read as {SEPARATORS.get(self.separator, repr(self.separator))})"
                         f" and the quotes, or state {self.key}.separator")
             if skip:  # given out already by the Arrow reader
                 skip -= 1

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from segkit.errors import ParamsError
+from segkit.i18n import counted
 
 if TYPE_CHECKING:
     from segkit.monthly.history import MonthCoverage
@@ -186,8 +187,8 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     # the customers' and surveys' dates their files did not settle: in the order the transactions' settled
     customers, surveys, _ = read_table_dates(intake, params.cleaning.day_first, prepared.notes)
     intake = replace(intake, customers=customers, surveys=surveys)
-    progress(f"read {intake.origin} in {time.perf_counter() - tick:.1f} s: {len(ends)} month"
-             f"{'s' if len(ends) != 1 else ''} to classify")
+    progress(f"read {intake.origin} in {time.perf_counter() - tick:.1f} s: {counted(len(ends), 'month', 'months')} "
+             "to classify")
     path = history_path(reports_dir)
     made = months_made(path, params.run_name)
     standards = classification_standards(params)
@@ -226,7 +227,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                                 standards=standards)
         seconds = time.perf_counter() - tick
         done.append(BackfilledMonth(as_of, customers, round(seconds, 2)))
-        progress(f"{step}: {customers:,} customers in {seconds:.1f} s")
+        progress(f"{step}: {counted(customers, 'customer', 'customers', ',')} in {seconds:.1f} s")
     # nothing written, and nothing of the range in the history from a report (kept on purpose): a failure
     if not any(month.skipped in (None, "report") for month in done):
         reasons = "; ".join(dict.fromkeys(month.why for month in done))

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.errors import DataError
+from segkit.i18n import counted
 
 HISTORY_FILE = "history.duckdb"
 ASSIGNMENT_COLUMNS = {
@@ -359,7 +360,7 @@ class MonthCoverage:
             from segkit.intake.clock import today
 
             return f"{month} has not ended yet: today is {self.today or today()}, its last day {self.month_end}"
-        short = f"{self.days_short} day{'' if self.days_short == 1 else 's'} before the end of {month}"
+        short = f"{counted(self.days_short, 'day', 'days')} before the end of {month}"
         if self.last is None:
             return f"the run counts up to its as-of date {self.as_of}, {short}, and the data go on after it"
         return (f"the data end on {self.last}, {short}, more than their longest gap between purchase days in the "

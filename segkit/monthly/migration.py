@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from segkit.errors import DataError
+from segkit.i18n import counted, plural_form
 from segkit.monthly.codes import class_codes, has_duplicates, positions
 
 NEW = "new"
@@ -80,7 +81,8 @@ def transition_matrix(before: pd.DataFrame, after: pd.DataFrame, column: str = "
     found = positions(old_ids, new_ids)  # each customer's row this month
     if (found < 0).any():
         missing = pd.Index(old_ids[found < 0])
-        raise DataError(f"{len(missing)} customer(s) classified last month are not classified this month "
+        raise DataError(f"{counted(len(missing), 'customer', 'customers')} classified last month "
+                        f"{plural_form(len(missing), 'is', 'are', 'en')} not classified this month "
                         f"(e.g. {missing.min()!r}); both months must come from the same transactions")
     old, new = before[column], after[column]
     order = list(codes) if codes is not None else sorted(set(old.unique()) | set(new.unique()))

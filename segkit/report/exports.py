@@ -50,7 +50,7 @@ import pandas as pd
 
 from segkit._files import new_file
 from segkit.errors import DataError, ParamsError, SegkitError
-from segkit.i18n import LANGUAGES, t
+from segkit.i18n import LANGUAGES, plural_form, t
 from segkit.params import EXPORT_FORMATS, Database, Params, Tag, validate_params
 from segkit.store import json_text
 
@@ -1400,8 +1400,8 @@ def _refuse_dependents(old: dict, target: str, doing: str, foreign_keys_only: bo
     named += [f"the foreign key {key} of the table {other}" for key, other in old["keys"]]
     drops = [f"`DROP {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {view}`" for kind, view in views]
     drops += [f"`ALTER TABLE {other} DROP CONSTRAINT {key}`" for key, other in old["keys"]]
-    depend = "depends" if len(named) == 1 else "depend"
-    them = "it" if len(named) == 1 else "them"
+    depend = plural_form(len(named), "depends", "depend", "en")
+    them = plural_form(len(named), "it", "them", "en")
     raise ExportError(f"cannot write {target}: {', '.join(named)} {depend} on it, and segkit must {doing}; the "
                       f"old table is kept. Drop {them} ({'; '.join(drops)}), write again and create {them} again "
                       "for the new table, or choose another exports.postgres_table for segkit's table")

@@ -22,7 +22,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from segkit.i18n import close_gaps, column_in_text, label_columns, messages, t
+from segkit.i18n import close_gaps, plural_form, column_in_text, label_columns, messages, t
 from segkit.report.numbers import NOT_AVAILABLE, format_spec, money
 
 PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", "precision", "recall", "f1", "purity",
@@ -188,7 +188,8 @@ def table(frame: pd.DataFrame, lang: str, max_rows: int | None = None, currency=
     if by_name:
         labels = list(label_columns(shown, lang).columns)
     elif len(labels) != shown.shape[1]:
-        raise ValueError(f"labels must name each of the {shown.shape[1]} columns, got {len(labels)}")
+        raise ValueError(f"labels must name {plural_form(shown.shape[1], 'the 1 column', f'each of the {shown.shape[1]} columns', 'en')}, "
+                         f"got {len(labels)}")
     # A positional copy: column names, repeated ones or ones from the data, are not looked up again.
     plain = shown.set_axis(range(shown.shape[1]), axis="columns").reset_index(drop=True)
     formats = {position: _format_of(name if by_name and isinstance(name, str) else None, plain[position])

@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from segkit._files import new_folder
 from segkit.errors import SegkitError
+from segkit.i18n import counted
 from segkit.intake.sources import check_source
 from segkit.params import MONTH_PATTERN, Params, load_params, require_source
 from segkit.classify.rfm import load_segment_map
@@ -369,7 +370,7 @@ def _partly(folder: Path) -> str:
     try:
         notes = json.loads((folder / "data" / "run.json").read_text(encoding="utf-8")).get("cleaning_notes") or []
         note = next(n for n in notes if n.get("key") in ("month_partly_covered", "month_not_covered"))
-        return (f", whose data ended on {note['last']}, {int(note['days'])} days before the month's end "
+        return (f", whose data ended on {note['last']}, {counted(int(note['days']), 'day', 'days')} before the month's end "
                 "(part of the month, not in the history)")
     except (OSError, ValueError, KeyError, TypeError, StopIteration, AttributeError):
         return ""
@@ -451,7 +452,7 @@ def _record_history(reports_dir: Path, params: Params, data_dir: Path, kpis: dic
         progress(f"the history in {path} was not updated ({reason}); the report is good, and the next run "
                  "will show this month as missing from the history")
         return reason
-    progress(f"history: {written:,} customers of {params.run_name} for {as_of:%Y-%m} in {path}")
+    progress(f"history: {counted(written, 'customer', 'customers', ',')} of {params.run_name} for {as_of:%Y-%m} in {path}")
     return None
 
 
@@ -1207,7 +1208,7 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
                           f"{_cut(_java_cause(err.evalue), 1000)}){_errno_advice(err.evalue)}"
                           f"{_engine_advice(err.ename, err.evalue)}") from err
     except CellTimeoutError as err:
-        minutes = f"{timeout_s / 60:g} minute{'' if timeout_s == 60 else 's'}" if timeout_s else "its time limit"
+        minutes = counted(timeout_s / 60, "minute", "minutes", "g") if timeout_s else "its time limit"
         raise ReportError(f"notebook {notebook} was stopped in cell {_running_cell(target)}: it ran longer than "
                           f"report.cell_timeout_minutes ({minutes}); raise report.cell_timeout_minutes in the params "
                           "(e.g. --set report.cell_timeout_minutes=60) or find out why the cell is slow") from err
