@@ -199,7 +199,9 @@ def test_response_tables_by_class_or_cluster_are_headed_by_what_they_group():
 def test_us_dates_the_file_alone_does_not_settle_are_read_in_the_runs_order(tmp_path):
     """A send date "04/01/2026" is 4 January or April 1: the campaigns file alone does not say. It is read in the
     order the params state, else the one 01 read the transactions in (its note in run.json); without either,
-    one message names the row and the setting that settles it."""
+    it is left without a date (its row counts in the run's segment) and a note names the row and the setting
+    that settles it: the report is not stopped at 07 (a new user's Parquet orders settle no order)."""
+    from segkit.crosssell.tables import send_dates_note
     from segkit.intake.sources import run_day_first
 
     path = tmp_path / "campaign.csv"
@@ -207,8 +209,19 @@ def test_us_dates_the_file_alone_does_not_settle_are_read_in_the_runs_order(tmp_
                     encoding="utf-8")
     spec = CampaignTable(path=str(path), columns={"customer_id": "Email", "sent_at": "Sent Date",
                                                   "responded": "Responded"})
-    with pytest.raises(DataError, match=r'row 2, column "Sent Date": .*cleaning.day_first'):
-        read_campaigns(spec)
+    unsettled = read_campaigns(spec)
+    assert unsettled["sent_at"].isna().all() and len(unsettled) == 2
+    assert unsettled.attrs["send_dates_unsettled"] == {"key": "campaign_dates_unsettled", "file": str(path),
+                                                       "column": "Sent Date", "dates": 2, "row": 2, "value": "04/01/2026"}
+    english, chinese = (str(send_dates_note(unsettled, lang)) for lang in ("en", "zh"))
+    assert 'row 2: &quot;04/01/2026&quot;' in english and "cleaning.day_first" in english and "segment of this run" in english
+    assert "第 2 行" in chinese and "cleaning.day_first" in chinese
+    assert send_dates_note(read_campaigns(spec, day_first=True), "en") is None
+    path.write_text("Email,Sent Date,Responded\na@x.com,04/01/2026,no\nb@x.com,32/01/2026,yes\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 3, column \"Sent Date\": '32/01/2026' is not a date"):
+        read_campaigns(spec)  # a date no order reads stops the run, as before (and `segkit check` says it first)
+    path.write_text("Email,Sent Date,Group,Responded\na@x.com,04/01/2026,treatment,no\nb@x.com,04/01/2026,control,yes\n",
+                    encoding="utf-8")
     assert (read_campaigns(spec, day_first=False)["sent_at"] == pd.Timestamp("2026-04-01")).all()
     assert (read_campaigns(spec, day_first=True)["sent_at"] == pd.Timestamp("2026-01-04")).all()
     month_first = {"cleaning_notes": [{"key": "currency_text"}, {"key": "date_order_month_first", "order": "month_first"}]}
@@ -239,9 +252,12 @@ def test_segkit_check_reads_the_campaigns_rows_as_07_does(tmp_path):
                                                  "customer_id": "Email", "sent_at": "Sent Date", "control": "Group",
                                                  "responded": "Responded"}}},
                                   "cleaning": {"day_first": day_first}})
-        check_source(params.source, tmp_path / "params.yaml", rules=params.cleaning)
+        return check_source(params.source, tmp_path / "params.yaml", rules=params.cleaning)
 
-    checked("C1,04/01/2026,0,yes\nC2,04/01/2026,1,no\n")  # either order reads them: the run settles it
+    # either order reads them: the run settles it, if the transactions' dates do; said as a note
+    assert [(n["key"], n["dates"], n["row"]) for n in checked("C1,04/01/2026,0,yes\nC2,04/01/2026,1,no\n")] == [
+        ("dates_unsettled_check", 2, 2)]
+    assert checked("C1,04/01/2026,0,yes\n", day_first=True) == []
     with pytest.raises(DataError, match=r'column "Group", row 3: \'control\' is not a yes/no flag'):
         checked("C1,04/01/2026,0,yes\nC2,04/01/2026,control,no\n")
     with pytest.raises(DataError, match=r'row 2, column "Sent Date": \'2026-13-45\' is not a date'):

@@ -78,18 +78,22 @@ def test_a_table_that_settles_its_own_order_is_read_so_whatever_the_transactions
 def test_dates_nothing_settles_are_said_with_file_column_count_row_and_value_and_their_rows_kept(tmp_path):
     files(tmp_path, customers_dates=("04/01/2026", "05/02/2026", "2026-03-01"), survey_dates=("2026-01-04", "soon"))
     result, customers, surveys = cleaned(tmp_path)
-    notes = {n["key"]: n for n in result.notes if n["key"] in ("table_dates_unread", "survey_dates_unread")}
-    assert notes["table_dates_unread"] == {"key": "table_dates_unread", "file": str(tmp_path / "customers.csv"),
-                                           "column": "Signup Date", "dates": 2, "row": 2, "value": "04/01/2026"}
+    notes = {n["key"]: n for n in result.notes if n["key"].endswith(("_dates_unread", "_dates_unsettled"))}
+    # dates either order reads are said as such (unsettled), not as dates segkit cannot read
+    assert notes["table_dates_unsettled"] == {"key": "table_dates_unsettled", "file": str(tmp_path / "customers.csv"),
+                                              "column": "Signup Date", "dates": 2, "row": 2, "value": "04/01/2026"}
     assert notes["survey_dates_unread"] == {"key": "survey_dates_unread", "file": str(tmp_path / "surveys.csv"),
                                             "column": "Answered", "dates": 1, "row": 3, "value": "soon"}
-    key, values = note_message(notes["table_dates_unread"])
+    assert set(notes) == {"table_dates_unsettled", "survey_dates_unread"}
+    key, values = note_message(notes["table_dates_unsettled"])
     english = t(key, "en", **values)
-    assert english.startswith(f'2 dates in the column "Signup Date" of {tmp_path / "customers.csv"} are not dates')
+    assert english.startswith(f'2 dates in the column "Signup Date" of {tmp_path / "customers.csv"} have day and '
+                              "month in numbers that read either way round")
     assert '(the first in row 2: "04/01/2026")' in english and "the rows are kept" in english
     assert "cleaning.day_first" in english and "2025-03-01" in english
     chinese = t(key, "zh", **values)
-    assert all(part in chinese for part in ('"Signup Date"', "2 个日期", "第 2 行", "04/01/2026", "cleaning.day_first"))
+    assert all(part in chinese for part in ('"Signup Date"', "2 个日期", "第 2 行", "04/01/2026", "cleaning.day_first",
+                                            "两种顺序"))
     key, values = note_message(notes["survey_dates_unread"])
     assert t(key, "en", **values).startswith('1 date in the column "Answered"')
     assert "the answer is kept, but is in no month's NPS" in t(key, "en", **values)
@@ -110,12 +114,20 @@ def test_an_undated_answer_is_never_a_customers_latest():
 
 
 def test_segkit_check_names_dates_no_order_reads(tmp_path):
-    """Dates either order reads (04/01/2026) are no note before the run: 01 reads them in the transactions'
-    order. A date no order reads, or one the stated order does not, is a note: the run keeps its row."""
+    """Dates either order reads (04/01/2026) are a note before the run that says 01 reads them in the
+    transactions' order where those settle one. A date no order reads, or one the stated order does not,
+    is a note too: the run keeps its row."""
     files(tmp_path)
-    assert check_source(params().source, tmp_path / "p.yaml", rules=params().cleaning) == []
+    said = check_source(params().source, tmp_path / "p.yaml", rules=params().cleaning)
+    assert said == [{"key": "dates_unsettled_check", "file": str(tmp_path / name), "column": column, "dates": 2,
+                     "row": 2, "value": "04/01/2026"}
+                    for name, column in (("customers.csv", "Signup Date"), ("surveys.csv", "Answered"))]
+    english = t(*note_message(said[0])[:1], "en", **note_message(said[0])[1])
+    assert "read either way round" in english and "in the order the transactions' dates settle" in english
+    assert check_source(params(day_first=True).source, tmp_path / "p.yaml", rules=params(day_first=True).cleaning) == []
     files(tmp_path, customers_dates=("04/01/2026", "13/01/2026"))
-    assert check_source(params().source, tmp_path / "p.yaml", rules=params().cleaning) == []  # day-first reads both
+    assert [n["file"] for n in check_source(params().source, tmp_path / "p.yaml", rules=params().cleaning)] == [
+        str(tmp_path / "surveys.csv")]  # the customers' column settles day-first (13/01): it reads both
     stated = params(day_first=False)
     assert check_source(stated.source, tmp_path / "p.yaml", rules=stated.cleaning) == [
         {"key": "table_dates_unread", "file": str(tmp_path / "customers.csv"), "column": "Signup Date", "dates": 1,

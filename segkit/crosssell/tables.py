@@ -91,6 +91,15 @@ def join_text(report: pd.DataFrame, lang: str):
                missing_customers=int(rows.loc["not_in_transactions", "customers"]), early_rows=int(early["rows"]))
 
 
+def send_dates_note(campaigns: pd.DataFrame, lang: str):
+    """The note on send dates that nothing settled the order of day and month of (`read_campaigns`'
+    `attrs["send_dates_unsettled"]`), said; None where there are none."""
+    note = campaigns.attrs.get("send_dates_unsettled")
+    if not note:
+        return None
+    return say("crosssell.send_dates_unsettled", lang, **{k: v for k, v in note.items() if k != "key"})
+
+
 def segment_when(at_send: pd.DataFrame | None, lang: str) -> str:
     """Which segment the rates use: the one on the send date (recomputed), or the run's."""
     return t("crosssell.when.send_date" if at_send is not None else "crosssell.when.run", lang)

@@ -614,22 +614,25 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
     that cannot be read in either order of day and month).
     Raises the run's DataError (ParamsError for the password), with the run's message.
 
-    Returns the notes 01 would give on the customers' and surveys' files' dates that cannot be read
-    (`_check_table_dates`; empty with `table_dates` False, or where every date reads): the run keeps
-    those rows, so they are said, not refused. Reading them reads those files whole."""
+    Returns the notes on dates the run keeps without a date, so said, not refused: the customers' and
+    surveys' files' dates that cannot be read (`_check_table_dates`; not with `table_dates` False, which
+    spares reading those files whole), and the dates of those files and of the campaigns file that
+    only the order of day and month leaves unread ("04/01/2026" where nothing in the file settles it:
+    `dates_unsettled_check`), which the run reads in the order the transactions' dates settle, if they
+    settle one."""
     # the params file's folder as a report reads it (`run_report` resolves the params path): the same paths in
     # the messages of `segkit check` and of `segkit report`
     params_path = Path(params_path).resolve() if params_path is not None else None
-    _check_campaigns(source, params_path, rules.day_first if rules is not None else None)
+    notes = _check_campaigns(source, params_path, rules.day_first if rules is not None else None)
     if params_path is not None and source.kind == "file":
         source = _paths_relative_to(source, Path(params_path).parent)
     if source.kind == "database":
         db = source.database
         check_column_map(db.columns, f"database table {db.table}", "source.database.columns", extra=("source_row",))
         db.password()  # a password variable that is not set: the run's message, before the run
-        return []
+        return notes
     if source.kind != "file":
-        return []
+        return notes
     spec = source.transactions
     check_column_map(spec.columns, spec.path, "source.transactions.columns")
     with _header_row_hint(spec, "source.transactions"):
@@ -647,7 +650,6 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
         except DataError as err:
             raise DataError(f"{spec.path}: {err}") from None
     row_attributes(pd.DataFrame(columns=["source_row", *names]), spec.attributes, spec.path)
-    notes = []
     for name in ("customers", "surveys"):
         table = getattr(source, name)
         if table is not None:
@@ -659,15 +661,15 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
 
 def _check_table_dates(spec: FileTable, name: str, day_first: bool | None = None) -> list[dict]:
     """The notes 01 gives on the dates of a customers or surveys file that cannot be read
-    (`unread_dates_notes`), the file read as 01 reads it, in the order `day_first` states. Unstated,
-    dates that the file alone does not settle ("04/01/2026") are no note here when one order reads
-    them all: 01 reads them in the transactions' order, as `_check_campaigns` tolerates them; else
-    those that the order reading the most still leaves unread."""
+    (`unread_dates_notes`), the file read as 01 reads it, in the order `day_first` states; unstated,
+    those that only the order leaves unread ("04/01/2026") are the note `dates_unsettled_check`
+    (`unsettled_check_note`): 01 reads them in the transactions' order, where those settle one."""
     table = read_customer_table(spec, name, day_first)
-    if day_first is None and any(dates.rereadable for dates in (table.attrs.get("unread_dates") or {}).values()):
-        table = min((reread_table_dates(table, order) for order in (True, False)),
-                    key=lambda read: sum(len(d.rows) for d in (read.attrs.get("unread_dates") or {}).values()))
-    return unread_dates_notes(table, name)
+    notes = [note for note in unread_dates_notes(table, name) if not note["key"].endswith("_unsettled")]
+    for dates in (table.attrs.get("unread_dates") or {}).values():  # 01 reads them in the transactions' order, if any
+        note = unsettled_check_note(dates.path, dates.header, dates.text, dates.rows)
+        notes += [note] if note is not None else []
+    return notes
 
 
 # how many of a file's first rows `segkit check` reads, for what the header cannot show (rounded ids)
@@ -815,31 +817,22 @@ def _sheets_with_names(spec: FileTable, key: str) -> list[tuple[str, int]]:
     return found
 
 
-def _check_campaigns(source: Source, params_path: str | Path | None = None, day_first: bool | None = None) -> None:
+def _check_campaigns(source: Source, params_path: str | Path | None = None,
+                     day_first: bool | None = None) -> list[dict]:
     """The campaigns file (`segkit check`), where there is one, its path read as `load_campaigns`
     reads it (beside the params file): its header against its column map, then its rows as 07 reads
-    them (`read_campaigns`), so that a bad flag or id is said before a run, not after its first six
-    notebooks. Dates are read in the order `day_first` states; unstated, a date that the file alone
-    does not settle ("04/01/2026") is no error here when one order reads every date: 07 reads them
-    in the order 01 finds for the transactions (`run_day_first`)."""
+    them (`read_campaigns`), so that a bad flag, id or date is said before a run, not after its first
+    six notebooks. Dates are read in the order `day_first` states; unstated, dates that only the
+    order leaves unread ("04/01/2026") are a note (`dates_unsettled_check`), returned: 07 reads them
+    in the order 01 finds for the transactions (`run_day_first`), else leaves them without a date."""
     spec = source.campaigns
     if spec is None:
-        return
+        return []
     if params_path is not None and not Path(spec.path).is_absolute():
         spec = spec.model_copy(update={"path": beside(Path(params_path).parent, spec.path)})
     _check_campaign_columns(read_header(spec, "source.campaigns"), spec)
-    try:
-        read_campaigns(spec, day_first=day_first)
-    except UnreadableSendDate:
-        if day_first is not None:
-            raise
-        for order in (True, False):  # a date of either order only: settled by the transactions' dates
-            try:
-                read_campaigns(spec, day_first=order)
-                return
-            except UnreadableSendDate:
-                continue
-        raise
+    said = read_campaigns(spec, day_first=day_first).attrs.get("send_dates_unsettled")
+    return [] if said is None else [{**said, "key": "dates_unsettled_check"}]
 
 
 def _existing_file(spec: FileTable, key: str) -> Path:
@@ -1199,10 +1192,41 @@ def unread_dates_notes(table: pd.DataFrame | None, name: str) -> list[dict]:
     date was read (or for a table without `attrs["unread_dates"]`: a database's, a typed file's)."""
     if table is None:
         return []
-    key = "survey_dates_unread" if name == "surveys" else "table_dates_unread"
-    return [{"key": key, "file": dates.path, "column": dates.header, "dates": len(dates.rows),
-             "row": int(dates.rows[0]), "value": _name(dates.text[0])}
-            for dates in (table.attrs.get("unread_dates") or {}).values() if dates.rows]
+    kind = "survey" if name == "surveys" else "table"
+    notes = []
+    for dates in (table.attrs.get("unread_dates") or {}).values():
+        either = unsettled_dates(dates.text)  # read by both orders: unread for want of the order alone
+        for key, rows in ((f"{kind}_dates_unsettled", either), (f"{kind}_dates_unread", ~either)):
+            if rows.any():
+                first = int(np.argmax(rows))
+                notes.append({"key": key, "file": dates.path, "column": dates.header, "dates": int(rows.sum()),
+                              "row": int(dates.rows[first]), "value": _name(dates.text[first])})
+    return notes
+
+
+def unsettled_dates(texts) -> np.ndarray:
+    """Which of `texts` (dates as written that were not read) both orders of day and month read
+    ("04/01/2026"): unread only because nothing stated or settled their order. The others no order
+    reads ("32/13/2026"), or only the order the column did not take. As booleans."""
+    from segkit.intake.parsing import parse_datetime
+
+    values = pd.Series(list(texts), dtype=object)
+    if values.empty:
+        return np.zeros(0, dtype=bool)
+    return (parse_datetime(values, day_first=True).values.notna().to_numpy()
+            & parse_datetime(values, day_first=False).values.notna().to_numpy())
+
+
+def unsettled_check_note(file: str, column: str, texts, rows) -> dict | None:
+    """The note of `segkit check` (`dates_unsettled_check`) on a file's dates that only the order of
+    day and month leaves unread (`unsettled_dates` of `texts`, their file rows `rows`): the run reads
+    them in the order the transactions' dates settle, if they settle one. None when there are none."""
+    either = unsettled_dates(texts)
+    if not either.any():
+        return None
+    first = int(np.argmax(either))
+    return {"key": "dates_unsettled_check", "file": file, "column": column, "dates": int(either.sum()),
+            "row": int(list(rows)[first]), "value": _name(list(texts)[first])}
 
 
 
@@ -1217,8 +1241,11 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns", day_first
     not mapped). The wide form (`form: wide`, one 0/1 column per campaign in `campaign_columns`)
     becomes one row per customer and campaign. Dates with day and month in numbers ("04/01/2026") are
     read in the order `day_first` states (see `run_day_first`), else as the column itself settles it
-    (`parsing.parse_datetime`). Raises DataError naming the file, column and row (the file's line, as
-    every message about a file) of a missing column, an empty customer id, a date that cannot be read
+    (`parsing.parse_datetime`); where neither settles it, dates that either order reads are left
+    missing (their customers then count in the run's segment) and `attrs["send_dates_unsettled"]` is
+    the note that says so (`campaign_dates_unsettled`: file, column, how many, the first's row and
+    text). Raises DataError naming the file, column and row (the file's line, as every message about
+    a file) of a missing column, an empty customer id, a date that cannot be read (UnreadableSendDate)
     or a flag that is not yes/no."""
     from segkit.crosssell.campaigns import flags, wide_to_long
     from segkit.intake.parsing import parse_amount, parse_datetime, parse_id
@@ -1233,14 +1260,25 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns", day_first
     frame = raw.rename(columns={column: ours for ours, column in theirs.items()})
     frame["customer_id"] = parse_id(frame["customer_id"]).values
     _no_empty_ids(frame, spec.path)
+    unsettled = None  # the note on send dates whose order nothing settles (`unsettled_dates`)
     out = pd.DataFrame({"customer_id": frame["customer_id"].astype(str).to_numpy(),
                         "campaign": (frame["campaign"].astype(str).to_numpy() if "campaign" in frame.columns
                                      else "campaign")})
     if "sent_at" in frame.columns:
         dates = parse_datetime(frame["sent_at"], day_first=day_first).values
-        unread = dates.isna() & frame["sent_at"].notna()
+        unread = (dates.isna() & frame["sent_at"].notna()).to_numpy()
+        if unread.any() and day_first is None:
+            # written "04/01/2026" where nothing settles the order: no date for them, said (as a
+            # customers file's), not the run stopped; their customers count in the run's segment
+            either = np.zeros(len(unread), dtype=bool)
+            either[unread] = unsettled_dates(frame["sent_at"].to_numpy()[unread])
+            if either.any():
+                unsettled = {"key": "campaign_dates_unsettled", "file": spec.path, "column": theirs["sent_at"],
+                             "dates": int(either.sum()), "row": int(frame["source_row"].iat[int(np.argmax(either))]),
+                             "value": _name(frame["sent_at"].iat[int(np.argmax(either))])}
+            unread = unread & ~either
         if unread.any():
-            row = int(np.argmax(unread.to_numpy()))
+            row = int(np.argmax(unread))
             raise UnreadableSendDate(f"{spec.path} row {int(frame['source_row'].iat[row])}, column \"{theirs['sent_at']}\": "
                             f"{frame['sent_at'].iat[row]!r} is not a date segkit can read; write dates as 2025-03-01, "
                             "or, for day and month in numbers that the file alone does not settle, state their order "
@@ -1254,6 +1292,8 @@ def read_campaigns(spec: CampaignTable, key: str = "source.campaigns", day_first
         out["revenue"] = parse_amount(frame["revenue"]).values.fillna(0.0).to_numpy()
     out["control"] = (flags(frame["control"].fillna("0"), f"{spec.path} column \"{theirs['control']}\"", rows)
                       if "control" in frame.columns else False)
+    if unsettled is not None:
+        out.attrs["send_dates_unsettled"] = unsettled
     return out
 
 
