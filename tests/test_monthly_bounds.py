@@ -229,6 +229,14 @@ def test_a_feed_that_stops_mid_month_is_noted_and_a_typo_date_is_not_hidden_afte
     aside = result.quarantine.set_index("source_row")["reason"]
     assert aside[len(many)] == "implausible_future_date"
     assert "after_as_of" not in set(aside)
+    # as_of is stated: the detail says that a later as_of reads it, not "state as_of" (English, Chinese)
+    from segkit.i18n import detail_text
+
+    detail = result.quarantine.set_index("source_row")["detail"][len(many)]
+    assert detail.endswith("a typo? (an as_of on or after it reads it)") and "state as_of" not in detail
+    assert detail_text(detail, "zh").endswith("as_of 设为该日或更晚即可读取）")
+    unstated = clean_transactions(None, many).quarantine.set_index("source_row")["detail"][len(many)]
+    assert unstated.endswith("(state as_of to use it)") and detail_text(unstated, "zh").endswith("请设置 as_of）")
     # the same with as_of at the month's end and no --month: the note, no refusal
     stated = clean_transactions(None, many, as_of=dt.date(2025, 6, 30))
     assert [n["key"] for n in stated.notes if n["key"] == "month_partly_covered"] == ["month_partly_covered"]

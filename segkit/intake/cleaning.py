@@ -446,7 +446,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
 
         today = clock()
     table = _mark_implausible_dates(table, rules.min_date, future_after, headers.get("ordered_at", "ordered_at"),
-                                    today=today)
+                                    today=today, as_of_given=as_of is not None)
     if as_of is None:
         usable = ~_missing_id(table.customer_id) & table.amount.notnull()
         plausible = table.problem_rule.isnull() | table.problem_rule.isin(_AFTER_DATE_RULES)
@@ -1079,12 +1079,14 @@ def _future_bound(table: ibis.Table) -> tuple[dt.date | None, int]:
 
 
 def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: dt.date | None,
-                            column: str = "ordered_at", today: dt.date | None = None) -> ibis.Table:
+                            column: str = "ordered_at", today: dt.date | None = None,
+                            as_of_given: bool = False) -> ibis.Table:
     """The table with `problem_rule` and `detail` (added where a typed source has none) naming the
     rows dated before `min_date` (implausible_past_date), after `future_after` (implausible_future_date)
     or else after `today` (future_date: not a purchase that happened, however near), unless an earlier
     rule already holds them; judged by `judge`. The detail names the date column `column` (the
-    source's name for it)."""
+    source's name for it). `as_of_given`: the run's as-of date was stated, so the detail of a date far
+    beyond the others says that a later as_of reads it (else: that stating one does)."""
     if "problem_rule" not in table.columns:
         table = table.mutate(problem_rule=ibis.null(str))
     if "detail" not in table.columns:
@@ -1102,7 +1104,8 @@ def _mark_implausible_dates(table: ibis.Table, min_date: dt.date, future_after: 
     detail = ibis.cases(
         (past, written.concat(f" is before cleaning.min_date {min_date}: a typo? (set min_date for older data)")),
         (future, written.concat(f" is more than {FUTURE_MARGIN_DAYS} days after nearly all the others (after "
-                                f"{future_after}): a typo? (state as_of to use it)")),
+                                f"{future_after}): a typo? " + ("(an as_of on or after it reads it)" if as_of_given
+                                                                else "(state as_of to use it)"))),
         (ahead, written.concat(f" is after today ({today}): not a purchase that happened (a test order, or a "
                                "clock set wrong)")),
         else_=table.detail)
