@@ -264,3 +264,13 @@ def test_segkit_check_reads_the_campaigns_rows_as_07_does(tmp_path):
         checked("C1,2026-13-45,0,yes\n")
     with pytest.raises(DataError, match=r"row 3, column \"Sent Date\": '13/01/2026'.*cleaning.day_first"):
         checked("C1,04/01/2026,0,yes\nC2,13/01/2026,1,no\n", day_first=False)  # stated month first: 13 is no month
+
+
+def test_the_class_tables_rates_say_class_not_segment():
+    """07's rates by class said "The segment is the one the customer was in on the send date"."""
+    from segkit.crosssell.tables import segment_when
+
+    dated = pd.DataFrame({"customer_id": ["a"]})
+    assert segment_when(dated, "en", "rfm_class").startswith("The class is the one the customer was in on the send date")
+    assert segment_when(None, "en", "rfm_class").endswith("the class is the customer's class at the end of this run.")
+    assert segment_when(dated, "en").startswith("The segment is") and "类别" in segment_when(dated, "zh", "rfm_class")

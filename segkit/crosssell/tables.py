@@ -100,9 +100,11 @@ def send_dates_note(campaigns: pd.DataFrame, lang: str):
     return say("crosssell.send_dates_unsettled", lang, **{k: v for k, v in note.items() if k != "key"})
 
 
-def segment_when(at_send: pd.DataFrame | None, lang: str) -> str:
-    """Which segment the rates use: the one on the send date (recomputed), or the run's."""
-    return t("crosssell.when.send_date" if at_send is not None else "crosssell.when.run", lang)
+def segment_when(at_send: pd.DataFrame | None, lang: str, by: str = "segment") -> str:
+    """Which segment (`by` "segment") or class (`by` "rfm_class") the rates use: the one on the send
+    date (recomputed), or the run's."""
+    suffix = "_class" if by == "rfm_class" else ""
+    return t(("crosssell.when.send_date" if at_send is not None else "crosssell.when.run") + suffix, lang)
 
 
 def rates_table(rates: pd.DataFrame, segment_map, lang: str, by: str = "segment") -> pd.DataFrame:
