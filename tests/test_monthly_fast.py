@@ -364,7 +364,7 @@ def test_transitions_moves_and_slips_keep_their_definitions():
     assert moves.to_dict() == {"a": "stayed", "b": "returning", "c": "reactivated", "d": "lost", "e": "new"}
     slips = slipped(before, after)
     assert slips["customer_id"].tolist() == ["d", "a"] and slips["before"].tolist() == ["champions", "loyal"]
-    with pytest.raises(DataError, match=r"2 customer\(s\) .* \(e.g. 'x'\)"):
+    with pytest.raises(DataError, match=r"2 customers classified .* \(e.g. 'x'\)"):
         transition_matrix(pd.concat([before, pd.DataFrame({"customer_id": ["y", "x"], "segment": ["lost"] * 2})]),
                           after)
     with pytest.raises(DataError, match="before has customer 'b' twice"):

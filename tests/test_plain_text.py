@@ -600,7 +600,7 @@ def test_an_id_in_scientific_notation_gets_the_text_readers_message_with_its_row
     said = rounded_ids_refusals(path)
     assert said[0] == said[1]
     assert "in row 13" in said[0] and "export the file again" in said[0]
-    assert f"holds {1 if where == 'customer' else 2} values" in said[0]  # the ids, not the rows
+    assert ("holds 1 value on" if where == "customer" else "holds 2 values") in said[0]  # the ids, not the rows
 
 
 @pytest.mark.parametrize("written", ["1.2E+12\u200b", "１．２３４５７Ｅ＋１１", '="1.23457E+11"', "1.2E&#43;12"],
