@@ -662,14 +662,11 @@ def check_source(source: Source, params_path: str | Path | None = None, rules=No
 def _check_table_dates(spec: FileTable, name: str, day_first: bool | None = None) -> list[dict]:
     """The notes 01 gives on the dates of a customers or surveys file that cannot be read
     (`unread_dates_notes`), the file read as 01 reads it, in the order `day_first` states; unstated,
-    those that only the order leaves unread ("04/01/2026") are the note `dates_unsettled_check`
-    (`unsettled_check_note`): 01 reads them in the transactions' order, where those settle one."""
-    table = read_customer_table(spec, name, day_first)
-    notes = [note for note in unread_dates_notes(table, name) if not note["key"].endswith("_unsettled")]
-    for dates in (table.attrs.get("unread_dates") or {}).values():  # 01 reads them in the transactions' order, if any
-        note = unsettled_check_note(dates.path, dates.header, dates.text, dates.rows)
-        notes += [note] if note is not None else []
-    return notes
+    those that only the order leaves unread ("04/01/2026") are the note `dates_unsettled_check`: 01
+    reads them in the transactions' order, where those settle one."""
+    notes = unread_dates_notes(read_customer_table(spec, name, day_first), name)
+    # of dates either order reads, what the run will do: 01 reads them in the transactions' order, if any
+    return [{**note, "key": "dates_unsettled_check"} if note["key"].endswith("_unsettled") else note for note in notes]
 
 
 # how many of a file's first rows `segkit check` reads, for what the header cannot show (rounded ids)
@@ -1215,19 +1212,6 @@ def unsettled_dates(texts) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     return (parse_datetime(values, day_first=True).values.notna().to_numpy()
             & parse_datetime(values, day_first=False).values.notna().to_numpy())
-
-
-def unsettled_check_note(file: str, column: str, texts, rows) -> dict | None:
-    """The note of `segkit check` (`dates_unsettled_check`) on a file's dates that only the order of
-    day and month leaves unread (`unsettled_dates` of `texts`, their file rows `rows`): the run reads
-    them in the order the transactions' dates settle, if they settle one. None when there are none."""
-    either = unsettled_dates(texts)
-    if not either.any():
-        return None
-    first = int(np.argmax(either))
-    return {"key": "dates_unsettled_check", "file": file, "column": column, "dates": int(either.sum()),
-            "row": int(list(rows)[first]), "value": _name(list(texts)[first])}
-
 
 
 class UnreadableSendDate(DataError):
