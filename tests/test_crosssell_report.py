@@ -32,13 +32,14 @@ def test_the_english_page_shows_the_mix_rules_next_best_and_campaigns(en_run):
     assert "Cross-sell rules" in text or "No rule reaches support" in text
     found = re.search(r"A next best category for each customer: .*? ([\d,]+) of ([\d,]+) customers get one", text)
     assert found and int(found.group(2).replace(",", "")) > 0
-    joined = re.search(r"([\d,]+) campaign rows?, of which ([\d,]+) \(([\d,]+) customers?\) (is|are) for customers not "
-                       r"in the cleaned transactions", text)
+    joined = re.search(r"([\d,]+) campaign rows?, of which ([\d,]+) \(([\d,]+) customers?\) (is|are) for (a customer|customers) "
+                       r"not in the cleaned transactions", text)
     assert joined, "the campaigns join is reported"
     missing_rows, missing_customers = (int(joined.group(i).replace(",", "")) for i in (2, 3))
     # the words agree with their counts: "1 (1 customer) is", "12 (9 customers) are"
     assert joined.group(4) == ("is" if missing_rows == 1 else "are")
     assert joined.group(0).count("customer)") == (missing_customers == 1)
+    assert joined.group(5) == ("a customer" if missing_customers == 1 else "customers")
     assert "Customer not in the transactions" in text  # the join table names the unmatched row
     assert "Wilson interval" in text and "Newcombe" in text
     assert re.search(r"Worth targeting next time|No segment responds clearly more than average", text)
