@@ -553,6 +553,10 @@ class Database(_Model):
 
 # A customer-level table (source.kind customers): the columns its map may name for R, F and M and
 # the purchase dates; any other key names an extra column (kept for tags, dimensions, ranking, clustering).
+# what segkit reads or makes itself of a customer table beside transactions (and a profile's own columns
+# besides PROFILE_COLUMNS): a key of its map under one of these names is not an extra column
+CUSTOMER_TABLE_OWN = ("customer_id", "signup_date", "first_purchase", "last_purchase", "rank", "rank_score", "tags",
+                      "rfm_code", "clv", "clv_tier", "p_alive", "churn_risk", "cluster", "cluster_name")
 CUSTOMER_LEVEL_COLUMNS = ("customer_id", "recency_days", "last_purchase", "orders", "revenue", "first_purchase")
 # Names analysts use for segkit's own: as a key of the map, they are refused with the name meant.
 CUSTOMER_LEVEL_ALIASES = {"id": "customer_id", "customer": "customer_id", "recency": "recency_days",
@@ -863,13 +867,31 @@ class Source(_Model):
         return self
 
     @property
+    def customer_table_map(self) -> dict[str, str]:
+        """The column map of the customer table beside the transactions (`customers` of a file source,
+        of `database` or of `spark`): segkit's name -> the table's column; {} without one (and for
+        kind customers, whose table is the source itself)."""
+        table = {"file": self.customers, "database": self.database.customers if self.database else None,
+                 "spark": self.spark.customers if self.spark else None}.get(self.kind)
+        return dict(table.columns) if table is not None else {}
+
+    @property
     def extra_columns(self) -> dict[str, str]:
-        """The extra columns a customer-level table's map names (its keys other than segkit's own), with
-        what they hold, for tag rules: `{income: "Annual Income (k$) from the customer table"}`."""
-        if self.kind != "customers" or self.customers is None:
-            return {}
-        return {ours: f"{theirs} from the customer table" for ours, theirs in self.customers.columns.items()
-                if ours not in CUSTOMER_LEVEL_COLUMNS}
+        """The extra columns a customer table's map names, with what they hold, for tag rules (and, of
+        a customer-level table, for ranking and clustering): `{income: "Annual Income (k$) from the
+        customer table"}`. Of a customer-level table (kind customers), its keys other than segkit's own;
+        of the customer table beside transactions (`customer_table_map`), its keys that are single
+        words and not a column segkit makes or reads itself (customer_id, signup_date, the profile's
+        columns: a `region` mapped there is the profile's region already)."""
+        if self.kind == "customers":
+            if self.customers is None:
+                return {}
+            return {ours: f"{theirs} from the customer table" for ours, theirs in self.customers.columns.items()
+                    if ours not in CUSTOMER_LEVEL_COLUMNS}
+        from segkit.classify.profile import PROFILE_COLUMNS
+
+        return {ours: f"{theirs} from the customer table" for ours, theirs in self.customer_table_map.items()
+                if ours.isidentifier() and ours not in CUSTOMER_TABLE_OWN and ours not in PROFILE_COLUMNS}
 
 
 class Fill(_Model):
@@ -1645,7 +1667,8 @@ def _check_cluster_and_ranking_names(params: Params) -> None:
     from segkit.classify.ranking import CRITERIA
     from segkit.features import FEATURE_CHOICES  # not segkit.models.cluster: no scikit-learn to read params
 
-    extras = sorted(params.source.extra_columns)
+    # a customer-level table's numbers are features; a customer table beside transactions serves tags and exports
+    extras = sorted(params.source.extra_columns) if params.source.kind == "customers" else []
     if extras:
         also = f"; extra columns of the customer table: {cut(', '.join(extras), 200)}"
     elif params.source.kind == "customers":

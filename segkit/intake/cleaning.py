@@ -1625,6 +1625,16 @@ def build_ledger(total: int, counts: pd.DataFrame | pd.Series) -> pd.DataFrame:
     return ledger
 
 
+def typed_attributes(table: pd.DataFrame, names, decimal: str = ".") -> pd.DataFrame:
+    """A customer table with its extra columns `names` (those it holds) typed as tags and exports read
+    them (`segkit.intake.parsing.attribute_values`: numbers where every value reads as one, labels
+    trimmed); a new frame, the other columns as they were."""
+    from segkit.intake.parsing import attribute_values
+
+    typed = {name: attribute_values(table[name], decimal)[0] for name in names if name in table.columns}
+    return table.assign(**typed) if typed else table
+
+
 def same_ids(table: pd.DataFrame) -> pd.DataFrame:
     """A customers or surveys table from a file with its customer ids normalised as the
     transactions' are (`segkit.intake.parsing.parse_id`: invisible characters, NFC, `17850.0`),
@@ -1716,7 +1726,7 @@ def join_report(clean: ibis.Table | pd.DataFrame, customers: pd.DataFrame | None
 def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
                    rules: Cleaning | None = None, activity_days: int = 90, minor_unit: int = 2,
                    dimensions=(), currency_code: str | None = None,
-                   period_start: dt.date | None = None, named_dimensions=()) -> CleanResult:
+                   period_start: dt.date | None = None, named_dimensions=(), attributes=()) -> CleanResult:
     """The cleaning stage of a run: clean the intake's transactions where they live and save, in
     `data_dir`, the quarantine, the ledger, the clean rows (not for a database source: they stay
     there), the customer and survey tables, the per-customer features, and in run.json the as-of
@@ -1735,6 +1745,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     the params file names itself: `Params.named_dimensions`) that neither holds are a note
     (`dimension_missing`): the report has no breakdown by them. `period_start` (a monthly run's first
     day, `params.period_start`): `MonthNotInData` when the data end before it (see `clean_transactions`).
+    `attributes` (`params.source.extra_columns`): the customer table's extra columns, saved typed for
+    tag rules and the exports (`typed_attributes`).
     """
     from segkit.crosssell.summaries import save_purchase_summaries
     from segkit.features import customer_features
@@ -1774,6 +1786,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     records, all_surveys, unread = read_table_dates(intake, rules.day_first, result.notes)
     if not result.in_database:  # a database's ids are as its owners keep them
         records, all_surveys = (None if frame is None else same_ids(frame) for frame in (records, all_surveys))
+    if records is not None and attributes:  # the map's extra columns, for tags and exports: numbers or labels
+        records = typed_attributes(records, attributes, rules.decimal)
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
     surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)

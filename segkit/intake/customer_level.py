@@ -48,8 +48,8 @@ from segkit.errors import DataError
 from segkit.features import FEATURE_COLUMNS
 from segkit.i18n import counted, note_message, plural_form
 from segkit.intake.cleaning import AMOUNT_PRECISION, RULES, TOTALS_LABELS, max_units, other_currency_note
-from segkit.intake.parsing import FIXES, Parsed, exact_decimals, fixes_per_row, is_text, normalise_text, \
-    parse_amount, parse_datetime, parse_id, parse_text, to_minor_units
+from segkit.intake.parsing import FIXES, Parsed, attribute_values, exact_decimals, fixes_per_row, is_text, normalise_text, \
+    parse_amount, parse_datetime, parse_id, to_minor_units
 from segkit.intake.sources import (_listing, _name as _cut, read_customer_table, read_file, unread_dates_notes,
                                    without_unread_dates)
 from segkit.params import CUSTOMER_LEVEL_COLUMNS, CUSTOMER_LEVEL_RESERVED, FileTable, Source
@@ -536,25 +536,12 @@ def _extras(table: pd.DataFrame, columns: dict[str, str], sums: dict[str, list[s
         if theirs == "source_row" or theirs in used:
             continue
         name = renames.get(theirs, str(theirs))
-        given = table[theirs]
-        number = parse_amount(given, decimal=decimal_mark)
-        readable = given.notna() & ~number.unreadable()
-        # a code written with leading zeros (a postcode, a member number) is text, not a number
-        coded = is_text(given) and bool(given.astype("string").str.strip().str.fullmatch(r"0\d+").fillna(False).any())
-        if given.notna().any() and bool(readable[given.notna()].all()) and not coded \
-                and not pd.api.types.is_bool_dtype(given):
-            values = number.values.astype("float64")
-            whole = values.notna().all() and bool((values == np.floor(values)).all())
-            out[name] = values.astype("int64") if whole else values
+        values, is_number, parsed = attribute_values(table[theirs], decimal_mark)
+        out[name] = values
+        if is_number:
             numeric.append(name)
-            verdict.parsed.append(number)
-        else:
-            text = parse_text(given, labels=True) if is_text(given) or given.isna().all() else None
-            if text is not None:
-                verdict.parsed.append(text)
-                out[name] = text.values
-            else:
-                out[name] = given
+        if parsed is not None:
+            verdict.parsed.append(parsed)
     return pd.DataFrame(out, index=table.index), tuple(numeric)
 
 

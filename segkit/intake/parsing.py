@@ -561,6 +561,27 @@ OTHER_MARK = {".": 'is not a number; it looks like a decimal comma: set cleaning
                ",": 'is not a number (decimal comma); it looks like a decimal point: set cleaning.decimal: "."'}
 
 
+def attribute_values(given: pd.Series, decimal: str = ".") -> tuple[pd.Series, bool, Parsed | None]:
+    """A customer table's column kept for tags, dimensions and exports, typed: numbers (int64 where every
+    value is whole, else float64) where every value present reads as a number (`parse_amount`, with
+    the `decimal` mark), except a code written with leading zeros (a postcode, a member number "007":
+    text) and true/false columns (kept as they are); text as the text fixes read labels (`parse_text`
+    with `labels`: trimmed, invisible characters removed, empty as missing); anything else as given.
+    Returns (values, whether they are numbers, the `Parsed` that read them or None)."""
+    number = parse_amount(given, decimal=decimal)
+    present = given.notna()
+    readable = present & ~number.unreadable()
+    coded = is_text(given) and bool(given.astype("string").str.strip().str.fullmatch(r"0\d+").fillna(False).any())
+    if present.any() and bool(readable[present].all()) and not coded and not pd.api.types.is_bool_dtype(given):
+        values = number.values.astype("float64")
+        whole = values.notna().all() and bool((values == np.floor(values)).all())
+        return (values.astype("int64") if whole else values), True, number
+    if is_text(given) or given.isna().all():
+        text = parse_text(given, labels=True)
+        return text.values, False, text
+    return given, False, None
+
+
 def parse_amount(values: pd.Series, decimal: str = ".") -> Parsed:
     """Numbers as typed in shops and ledgers: "12.50", "¥1,234.50", "$12", "(3.00)", "1.234,50"
     (with `decimal=","`), "１２．５". Thousands separators must group by three, so that a fix is

@@ -24,7 +24,8 @@ def cleaning_stage(intake, data_dir: str | Path, p) -> CleanResult:
     result = clean_and_save(intake, data_dir, as_of=p.as_of_date, rules=p.cleaning,
                             activity_days=p.features.activity_days, minor_unit=p.currency.minor_unit,
                             dimensions=p.dimensions, currency_code=p.currency.code,
-                            period_start=p.period_start, named_dimensions=p.named_dimensions)
+                            period_start=p.period_start, named_dimensions=p.named_dimensions,
+                            attributes=tuple(p.source.extra_columns))
     calibration_end = p.calibration_end(result.as_of)
     save_stage(data_dir, **time_summaries(intake.engine, result.scored, result.as_of, calibration_end, p.value.time_unit,
                                           activity_days=p.features.activity_days,

@@ -1,0 +1,93 @@
+"""A customer table's own columns beside the transactions (an e-mail opt-in, a credit limit, a member
+number), named in its column map: typed (numbers where every value reads as one, labels trimmed, codes
+with leading zeros kept as text), usable in tag rules ("at risk and opted in to e-mail"), and written
+into the exports when `exports.attributes` names them (segkit.params.Source.extra_columns,
+segkit.intake.cleaning.typed_attributes, segkit.report.exports)."""
+
+import pandas as pd
+import pytest
+
+import segkit
+from segkit.classify.profile import add_tags_and_rank
+from segkit.errors import ParamsError
+from segkit.intake.sources import load_source
+from segkit.intake.stage import cleaning_stage
+from segkit.params import validate_params
+from segkit.store import load_stage
+
+CUSTOMERS_MAP = {"customer_id": "会员ID", "email_opt_in": "是否订阅", "credit_limit": "信用额度",
+                 "member_no": "会员编号", "region": "地区"}
+TAGS = [{"name": "mail_ok", "en": "Reachable by e-mail", "zh": "可邮件触达",
+         "when": "email_opt_in == 'yes' and credit_limit >= 1000"}]
+
+
+def files(folder):
+    """tx.csv: C1 three orders, C2 one, C3 two, C4 one (C4 has no customer record); customers.csv:
+    the opt-in written with blanks and in two cases, the credit limit with a thousands separator, member
+    numbers with leading zeros."""
+    (folder / "tx.csv").write_text(
+        "customer_id,order_id,ordered_at,amount\n"
+        "C1,O1,2025-01-05,120\nC1,O2,2025-03-05,80\nC1,O3,2025-06-01,95\n"
+        "C2,O4,2025-02-10,30\nC3,O5,2025-04-02,60\nC3,O6,2025-05-20,75\nC4,O7,2025-05-30,20\n",
+        encoding="utf-8")
+    (folder / "customers.csv").write_text(
+        "会员ID,是否订阅,信用额度,会员编号,地区\n"
+        "C1, yes ,\"1,500\",007,华东\nC2,no,2000,010,华北\nC3,yes,800,123,华东\n", encoding="utf-8")
+
+
+def params(**more):
+    return validate_params({"source": {"kind": "file", "transactions": {"path": "tx.csv"},
+                                       "customers": {"path": "customers.csv", "columns": CUSTOMERS_MAP}},
+                            "as_of": "2025-06-30", "tags": TAGS, **more})
+
+
+def cleaned(folder, p):
+    intake = load_source(p.source, folder / "p.yaml", day_first=p.cleaning.day_first)
+    cleaning_stage(intake, folder / "data", p)
+    return load_stage(folder / "data", "customers")
+
+
+def test_the_maps_extra_names_are_extra_columns_and_segkits_own_are_not():
+    p = params()
+    assert set(p.source.extra_columns) == {"email_opt_in", "credit_limit", "member_no"}  # region is the profile's
+    assert p.source.extra_columns["email_opt_in"] == "是否订阅 from the customer table"
+    assert validate_params({}).source.extra_columns == {}  # the demo's table maps nothing
+
+
+def test_a_tag_may_name_a_customer_table_column_and_an_unknown_one_is_refused():
+    assert params().tags[0].name == "mail_ok"
+    with pytest.raises(ParamsError, match="email_optin"):
+        validate_params({"source": {"kind": "file", "transactions": {"path": "tx.csv"},
+                                    "customers": {"path": "customers.csv", "columns": CUSTOMERS_MAP}},
+                         "tags": [{**TAGS[0], "when": "email_optin == 'yes'"}]})
+
+
+def test_a_customer_table_beside_transactions_does_not_feed_clustering_or_the_ranking():
+    with pytest.raises(ParamsError, match="credit_limit is not a ranking criterion"):
+        params(ranking={"weights": {"amount": 1, "credit_limit": 0.5}})
+
+
+def test_the_extra_columns_are_typed_and_reach_the_tags(tmp_path):
+    files(tmp_path)
+    p = params()
+    customers = cleaned(tmp_path, p).set_index("customer_id")
+    assert customers.loc["C1", "email_opt_in"] == "yes"  # trimmed
+    assert customers["credit_limit"].dtype == "int64" and customers.loc["C1", "credit_limit"] == 1500
+    assert customers.loc["C1", "member_no"] == "007"  # a code with leading zeros stays text
+    # what 02_rfm does
+    features = load_stage(tmp_path / "data", "features")
+    segments, _ = segkit.segment_customers(features, segkit.RFMScorer(3).fit(features), "rfm11", "cn8")
+    profile = segkit.customer_profile(features, segments, load_stage(tmp_path / "data", "customers"))
+    rules = segkit.compile_tags(p.tags, {**segkit.PROFILE_COLUMNS, **p.source.extra_columns})
+    tagged = add_tags_and_rank(profile, rules, {"amount": 1.0}).set_index("customer_id")
+    # C1 opted in with 1,500; C2 did not opt in; C3's limit is under 1,000; C4 has no record: unknown, no tag
+    assert tagged["tag_mail_ok"].to_dict() == {"C1": True, "C2": False, "C3": False, "C4": False}
+
+
+def test_without_the_map_naming_them_the_columns_stay_as_written(tmp_path):
+    files(tmp_path)
+    p = validate_params({"source": {"kind": "file", "transactions": {"path": "tx.csv"},
+                                    "customers": {"path": "customers.csv", "columns": {"customer_id": "会员ID"}}},
+                         "as_of": "2025-06-30"})
+    customers = cleaned(tmp_path, p).set_index("customer_id")
+    assert customers.loc["C1", "是否订阅"] == " yes " and customers.loc["C1", "信用额度"] == "1,500"
