@@ -1354,12 +1354,17 @@ class Exports(_Model):
     excel_max_rows: int = Field(100_000, ge=1, le=EXCEL_SHEET_ROWS - 2)
     postgres_schema: str | None = Field(None, pattern=SQL_NAME, max_length=63)
     postgres_table: str = Field("segkit_customers", pattern=SQL_NAME, max_length=63)
+    # a customer table's columns to add to every customer's row (named in its map: source.customers.columns)
+    attributes: tuple[str, ...] = Field((), max_length=100)
 
     @model_validator(mode="after")
     def _postgres_needs_a_schema(self) -> "Exports":
         twice = sorted(f for f, n in Counter(self.formats).items() if n > 1)
         if twice:
             raise ValueError(f"formats lists {', '.join(twice)} twice; list each format once")
+        twice = sorted(a for a, n in Counter(self.attributes).items() if n > 1)
+        if twice:
+            raise ValueError(f"attributes lists {cut(', '.join(twice), 120)} twice; list each column once")
         if "postgres" in self.formats and not self.postgres_schema:
             raise ValueError("formats lists postgres, so postgres_schema must name the schema the table is written "
                              "to (e.g. postgres_schema: segkit); the source's own tables are never written")
@@ -1689,6 +1694,29 @@ def _check_cluster_and_ranking_names(params: Params) -> None:
                           "the customer table; give the extra column another name in source.customers.columns")
 
 
+# a customer table's columns segkit knows by name (the demo's table has them): exportable wherever the run has them
+CUSTOMER_ATTRIBUTES = ("customer_type", "region", "age_band", "signup_date")
+
+
+def _check_export_attributes(params: Params) -> None:
+    """exports.attributes names columns a customer table gives: the extra columns its map names
+    (`Source.extra_columns`) or segkit's known attributes (`CUSTOMER_ATTRIBUTES`); raises ParamsError
+    naming the first that is neither, with what can be named."""
+    allowed = [*params.source.extra_columns, *CUSTOMER_ATTRIBUTES]
+    unknown = [a for a in params.exports.attributes if a not in allowed]
+    if not unknown:
+        return
+    name = unknown[0]
+    meant = difflib.get_close_matches(name, allowed, n=1, cutoff=0.7)
+    table = "source.customers.columns" if params.source.kind in ("file", "customers") else \
+        f"source.{params.source.kind}.customers.columns" if params.source.kind in ("database", "spark") else None
+    how = (f"map the customer table's column in {table} (e.g. {name}: <its header>), then name it here"
+           if table else "a customer table's columns can be exported with a file, database or Spark source")
+    raise ParamsError(f"exports.attributes: {shown(name, 40)} is not a column of the customer table"
+                      + (f"; did you mean {meant[0]}?" if meant else "")
+                      + f"; {how}; columns that can be named: {cut(', '.join(allowed), 200)}")
+
+
 def _check_references(params: Params) -> None:
     """What the types alone cannot check: segment maps exist and are partitions, tag rules are
     safe and name known features, strategy overrides name real segments."""
@@ -1705,6 +1733,7 @@ def _check_references(params: Params) -> None:
         raise ParamsError(f"rfm.class_map must be a high_low map, {classes.name} is {classes.kind}")
     compile_tags(params.tags, {**PROFILE_COLUMNS, **params.source.extra_columns})
     _check_cluster_and_ranking_names(params)
+    _check_export_attributes(params)
     repeated = sorted(n for n, count in Counter(t.name for t in params.tags).items() if count > 1)
     if repeated:
         raise ParamsError(f"tags: each tag needs its own name; repeated: {cut(', '.join(repeated), 200)}")

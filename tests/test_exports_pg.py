@@ -327,3 +327,25 @@ def test_segkit_report_whose_write_back_fails_exits_2_with_the_whole_message(env
         for line in lines:
             if line != str(folder / "index.html"):
                 said_in_chinese(terminal_text(line, "zh").removeprefix("错误："))
+
+
+def test_a_customer_tables_columns_are_written_typed_with_their_comment(env):
+    """`exports.attributes` (a customer table's columns, tests/test_table_attributes.py): their SQL types from
+    their values, their comment the attribute's description."""
+    from segkit.report.exports import _attribute_column
+
+    exported = frame().head(3)
+    exported["email_opt_in"] = _attribute_column(pd.Series(["yes", None, "no"], dtype="string"))
+    exported["credit_limit"] = _attribute_column(pd.Series([1500.0, float("nan"), 800.0]))  # a join's NaN: whole
+    exported["signup_date"] = _attribute_column(pd.Series(pd.to_datetime(["2024-01-02", None, "2023-05-06"])))
+    write_postgres(exported, db(env, "writer"), "segkit", "with_attributes")
+    types = dict(rows(env, "SELECT column_name, data_type FROM information_schema.columns "
+                           "WHERE table_schema = 'segkit' AND table_name = 'with_attributes'"))
+    assert (types["email_opt_in"], types["credit_limit"], types["signup_date"]) == ("text", "bigint", "date")
+    written = {r[0]: r[1:] for r in rows(env, "SELECT customer_id, email_opt_in, credit_limit, signup_date::text "
+                                              "FROM segkit.with_attributes")}
+    ids = exported["customer_id"].tolist()
+    assert written == {ids[0]: ("yes", 1500, "2024-01-02"), ids[1]: (None, None, None), ids[2]: ("no", 800, "2023-05-06")}
+    assert rows(env, "SELECT col_description('segkit.with_attributes'::regclass, a.attnum) FROM pg_attribute a "
+                     "WHERE a.attrelid = 'segkit.with_attributes'::regclass AND a.attname = 'credit_limit'") == [
+        (t("exports.desc.attribute", "en"),)]

@@ -91,3 +91,83 @@ def test_without_the_map_naming_them_the_columns_stay_as_written(tmp_path):
                          "as_of": "2025-06-30"})
     customers = cleaned(tmp_path, p).set_index("customer_id")
     assert customers.loc["C1", "是否订阅"] == " yes " and customers.loc["C1", "信用额度"] == "1,500"
+
+
+# -- the exports ---------------------------------------------------------------------------------------------
+
+def test_exports_attributes_must_be_customer_table_columns():
+    assert params(exports={"attributes": ["email_opt_in", "region"]}).exports.attributes == ("email_opt_in", "region")
+    with pytest.raises(ParamsError, match=r"exports\.attributes: 'email_optin' is not a column of the customer table; "
+                                          r"did you mean email_opt_in\?; map the customer table's column in "
+                                          r"source\.customers\.columns"):
+        params(exports={"attributes": ["email_optin"]})
+    with pytest.raises(ParamsError, match="attributes lists member_no twice"):
+        params(exports={"attributes": ["member_no", "member_no"]})
+    with pytest.raises(ParamsError, match="is not a column of the customer table"):  # segkit's own column
+        params(exports={"attributes": ["revenue"]})
+
+
+def _run_to_exports(folder, p):
+    """01 and 02 as the notebooks call them, then `export_run` on the run folder."""
+    from segkit.report.exports import export_run
+
+    cleaned(folder, p)
+    data = folder / "data"
+    features = load_stage(data, "features")
+    segments, _ = segkit.segment_customers(features, segkit.RFMScorer(3).fit(features), "rfm11", "cn8")
+    profile = segkit.customer_profile(features, segments, load_stage(data, "customers"))
+    rules = segkit.compile_tags(p.tags, {**segkit.PROFILE_COLUMNS, **p.source.extra_columns})
+    segkit.save_stage(data, segments=segments, profile=add_tags_and_rank(profile, rules, {"amount": 1.0}))
+    return export_run(folder, p, formats=["csv", "xlsx", "parquet"])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_named_attributes_are_in_every_export_typed(tmp_path, lang):
+    import openpyxl
+
+    files(tmp_path)
+    p = params(lang=lang, exports={"attributes": ["email_opt_in", "credit_limit", "member_no"]})
+    _run_to_exports(tmp_path, p)
+    out = tmp_path / "exports"
+    table = pd.read_parquet(out / "customers.parquet").set_index("customer_id")
+    assert list(table.columns[-3:]) == ["email_opt_in", "credit_limit", "member_no"]
+    assert table.loc["C1", "email_opt_in"] == "yes" and table.loc["C1", "member_no"] == "007"
+    assert table["credit_limit"].dtype == "Int64" and table.loc["C2", "credit_limit"] == 2000
+    assert pd.isna(table.loc["C4", "credit_limit"]) and pd.isna(table.loc["C4", "email_opt_in"])  # no record
+    csv = pd.read_csv(out / "customers.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(csv.columns[-3:]) == ["email_opt_in", "credit_limit", "member_no"]
+    first = csv.set_index(csv.columns[0])
+    assert first.loc["C1", "member_no"] == "007" and first.loc["C1", "credit_limit"] == "1500"
+    book = openpyxl.load_workbook(out / "customers.xlsx", read_only=True)
+    dictionary = [row for row in book.worksheets[-1].iter_rows(values_only=True)]
+    described = {row[0]: row for row in dictionary[1:]}
+    assert described["credit_limit"][3] == segkit.t("exports.type.integer", lang)
+    assert described["email_opt_in"][4] == segkit.t("exports.desc.attribute", "en")
+    assert described["email_opt_in"][5] == segkit.t("exports.desc.attribute", "zh")
+    cells = [row for sheet in book.worksheets[1:-1] for row in sheet.iter_rows(values_only=True)]
+    assert any(row[-3:] == ("yes", 1500, "007") for row in cells)
+
+
+def test_the_frame_path_writes_the_same_attributes_as_the_table_path(tmp_path):
+    from segkit.report.exports import _frame_of, _load_export_table, load_export_frame
+
+    files(tmp_path)
+    p = params(exports={"attributes": ["member_no", "credit_limit", "email_opt_in"]})
+    _run_to_exports(tmp_path, p)
+    frame = load_export_frame(tmp_path / "data", p)
+    table = _frame_of(_load_export_table(tmp_path / "data", p))
+    assert list(frame.columns) == list(table.columns) and list(frame.columns[-3:]) == list(p.exports.attributes)
+    pd.testing.assert_frame_equal(frame.astype(str), table.astype(str))
+
+
+def test_the_params_blocks_of_the_exports_docs_are_valid_params():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "exports.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    assert any("attributes" in block.get("exports", {}) for block in blocks)
+    for block in blocks:
+        validate_params(block)  # raises ParamsError on a name the docs got wrong

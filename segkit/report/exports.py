@@ -103,7 +103,8 @@ class ExportError(SegkitError):
 # ---------------------------------------------------------------- the frame
 
 def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value: pd.DataFrame | None = None,
-                 clusters: pd.DataFrame | None = None, tags: Sequence[Tag] = (), minor_unit: int = 2) -> pd.DataFrame:
+                 clusters: pd.DataFrame | None = None, tags: Sequence[Tag] = (), minor_unit: int = 2,
+                 attributes: Sequence[str] = ()) -> pd.DataFrame:
     """One row per customer of `profile` (the 02_rfm stage: customer_id, segment, rfm_class, tiers,
     tags, rank ...), with `value` (03_customer_value: clv, clv_tier, p_alive, churn_risk) and
     `clusters` (04_clustering: cluster, cluster_name) joined on customer_id where given.
@@ -112,8 +113,9 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
     rfm_class, frequency_tier, ...) and as labels in `lang` (segment_name, ...; tag_names from the
     `tags` of the params, joined by the language's separator); rank (1 = best) and rank_score (0-1);
     orders, revenue, recency_days (days), last_purchase (date); revenue and clv in money
-    rounded to `minor_unit` decimals, p_alive (0-1, 4 decimals), churn_risk (true/false). Rows are in rank
-    order (then customer_id). `segment_map` and `class_map` are `SegmentMap`s
+    rounded to `minor_unit` decimals, p_alive (0-1, 4 decimals), churn_risk (true/false); then each of
+    `attributes` the profile holds (`exports.attributes`: a customer table's columns, as the run typed
+    them: text, numbers, true/false, dates). Rows are in rank order (then customer_id). `segment_map` and `class_map` are `SegmentMap`s
     (`segkit.load_segment_map`). Inputs are not changed. Raises DataError when profile lacks
     customer_id or a customer appears twice.
     """
@@ -186,12 +188,73 @@ def export_frame(profile: pd.DataFrame, lang: str, segment_map, class_map, value
     if "churn_risk" in frame.columns:
         out["churn_risk"] = pd.array(frame["churn_risk"], dtype="boolean")
     out = out[[c for c in COLUMNS if c in out.columns]]
+    for name in attributes:
+        if name in frame.columns and name not in out.columns:
+            out[name] = _attribute_column(frame[name])
     if "rank" in out.columns:
         order = out[["rank", "customer_id"]].sort_values(["rank", "customer_id"], kind="stable",
                                                          na_position="last").index.to_numpy()
         for column in out.columns:  # column by column: one column's copy at a time, not the whole frame's
             out[column] = out[column].array.take(order)
     return out
+
+
+def _attribute_column(values: pd.Series):
+    """A customer table's column as the export holds it: whole numbers as Int64, other numbers as
+    floats, true/false as boolean, dates and timestamps as dates, anything else as text."""
+    kind = values.dtype
+    if pd.api.types.is_bool_dtype(kind):
+        return pd.array(values, dtype="boolean")
+    if pd.api.types.is_integer_dtype(kind):
+        return pd.array(values, dtype="Int64")
+    if pd.api.types.is_float_dtype(kind):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if _whole(numbers):  # whole numbers a join with missing records made float: "1500", not "1500.0"
+            missing = np.isnan(numbers)
+            return pd.arrays.IntegerArray(np.where(missing, 0, numbers).astype(np.int64), missing)
+        return numbers
+    if pd.api.types.is_datetime64_any_dtype(kind):
+        return pd.to_datetime(values).dt.date.to_numpy()
+    return values.astype("string").array
+
+
+def _whole(numbers: np.ndarray) -> bool:
+    """True when every number present is whole and within int64's exact range (some are present)."""
+    present = numbers[~np.isnan(numbers)]
+    return bool(len(present)) and bool(np.isfinite(present).all()) and bool((np.abs(present) < 2 ** 53).all()) \
+        and bool((present == np.floor(present)).all())
+
+
+def column_kind(name: str, values=None) -> str:
+    """The kind of an export column (text, integer, number, date, boolean): `COLUMNS`' for segkit's own,
+    else read from its `values` (a pandas Series or an Arrow array: a customer table's attribute)."""
+    if name in COLUMNS or values is None:
+        return COLUMNS.get(name, "text")
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        kind = values.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        tests = (("boolean", pa.types.is_boolean), ("integer", pa.types.is_integer), ("number", pa.types.is_floating),
+                 ("date", lambda k: pa.types.is_date(k) or pa.types.is_timestamp(k)))
+    else:
+        kind = values.dtype
+        tests = (("boolean", pd.api.types.is_bool_dtype), ("integer", pd.api.types.is_integer_dtype),
+                 ("number", pd.api.types.is_float_dtype), ("date", pd.api.types.is_datetime64_any_dtype))
+        if kind == object and len(values):  # dates as datetime.date objects (`_attribute_column`)
+            first = values.dropna()
+            if len(first) and isinstance(first.iloc[0], dt.date):
+                return "date"
+    return next((word for word, test in tests if test(kind)), "text")
+
+
+def describe(column: str, lang: str) -> str:
+    """A column's description in `lang` (the data dictionary, the Parquet field, the database comment):
+    segkit's own from the catalogue; a customer table's column (`exports.attributes`) as such."""
+    from segkit.i18n import messages
+
+    return t(f"exports.desc.{column}" if f"exports.desc.{column}" in messages() else "exports.desc.attribute", lang)
 
 
 def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFrame:
@@ -202,7 +265,7 @@ def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFra
 
     rfm = params.rfm
     # only the columns the export shows are read (a million customers' profile has forty)
-    wanted = _stage_columns(data_dir, "profile", list(COLUMNS))
+    wanted = _stage_columns(data_dir, "profile", [*COLUMNS, *params.exports.attributes])
     profile = load_stage(data_dir, "profile", columns=wanted)
     classes = load_segment_map(rfm.class_map, custom=rfm.custom_maps, basis=rfm.class_basis,
                                thresholds=rfm.class_thresholds)
@@ -212,13 +275,15 @@ def load_export_frame(data_dir: str | os.PathLike, params: Params) -> pd.DataFra
         extras[name] = load_stage(data_dir, name, optional=True, columns=columns) if columns is None or len(columns) > 1 \
             else None
     frame = export_frame(profile, params.lang, _grid(rfm), classes, value=extras["value"], clusters=extras["clusters"],
-                         tags=params.tags, minor_unit=params.currency.minor_unit)
+                         tags=params.tags, minor_unit=params.currency.minor_unit, attributes=params.exports.attributes)
     del profile, extras
     columns = _stage_columns(data_dir, "next_best", ["customer_id", "next_best"])
     offers = load_stage(data_dir, "next_best", optional=True, columns=columns)  # 07_cross_sell's next best category
     if offers is not None and "next_best" in offers.columns:
         best = offers.assign(customer_id=offers["customer_id"].astype(str)).set_index("customer_id")["next_best"]
         frame["next_best_category"] = frame["customer_id"].astype(str).map(best).astype("string")
+        # segkit's own columns first, then the customer table's (`exports.attributes`), as the export table has them
+        frame = frame[[c for c in COLUMNS if c in frame.columns] + [c for c in frame.columns if c not in COLUMNS]]
     return frame
 
 
@@ -351,7 +416,8 @@ def _people_frame(frame: pd.DataFrame, lang: str, quoted: bool = True, minor_uni
     if not quoted:
         return shown.rename(columns={c: header(c, lang) for c in shown.columns})
     for column in shown.columns:
-        if COLUMNS.get(column) == "text" or shown[column].dtype == object and _may_hold_text(shown[column]):
+        if column_kind(column, shown[column]) == "text" and (column in COLUMNS or shown[column].dtype != object) \
+                or shown[column].dtype == object and _may_hold_text(shown[column]):
             shown[column] = _neutralised(shown[column])
         else:
             words = _csv_words(column, shown[column], minor_unit)
@@ -711,8 +777,7 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike, run: dict | None
 
     kinds = {"text": pa.string(), "integer": pa.int64(), "number": pa.float64(), "date": pa.date32(),
              "boolean": pa.bool_()}
-    fields = [pa.field(c, kinds[COLUMNS.get(c, "text")],
-                       metadata={"description": t(f"exports.desc.{c}", "en")} if c in COLUMNS else None)
+    fields = [pa.field(c, kinds[column_kind(c, frame[c])], metadata={"description": describe(c, "en")})
               for c in frame.columns]
     schema = pa.schema(fields, metadata={"segkit": json_text(run or {}, ensure_ascii=False, default=str)})
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
@@ -813,7 +878,7 @@ def _workbook_content(frame: pd.DataFrame, people: pd.DataFrame, lang: str, segm
         segments.append(_segment_sheet(str(frame["segment_name"].iloc[positions[0]]), positions, max_rows, full_list,
                                        lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
-    rows = _dictionary_rows(frame.columns, lang)
+    rows = _dictionary_rows(frame.columns, lang, {c: column_kind(c, frame[c]) for c in frame.columns if c not in COLUMNS})
     return {"summary": (summary, title or "", list(_summary_rows(frame, codes, lang, minor_unit))),
             "segments": segments, "dictionary": (dictionary, rows),
             "formats": {"summary": _number_formats(_summary_fields(frame.columns), minor_unit),
@@ -833,13 +898,15 @@ def _segment_sheet(label: str, rows: np.ndarray, max_rows: int, full_list: Seque
     return name, note, rows[:max_rows]
 
 
-def _dictionary_rows(columns, lang: str) -> list[list[str]]:
-    """The data dictionary sheet's rows: a header, then each column's name, headers, type and descriptions."""
+def _dictionary_rows(columns, lang: str, kinds: dict[str, str] | None = None) -> list[list[str]]:
+    """The data dictionary sheet's rows: a header, then each column's name, headers, type and descriptions.
+    `kinds`: the kind of each column not in `COLUMNS` (a customer table's, `column_kind`)."""
+    kinds = {**(kinds or {}), **COLUMNS}
     rows = [[t(f"exports.dict.{c}", lang) for c in ("column", "header_en", "header_zh", "type", "description_en",
                                                      "description_zh")]]
     rows += [[column, header(column, "en"), header(column, "zh"),
-              t(f"exports.type.{'money' if column in MONEY_COLUMNS else COLUMNS.get(column, 'text')}", lang),
-              t(f"exports.desc.{column}", "en"), t(f"exports.desc.{column}", "zh")] for column in columns]
+              t(f"exports.type.{'money' if column in MONEY_COLUMNS else kinds.get(column, 'text')}", lang),
+              describe(column, "en"), describe(column, "zh")] for column in columns]
     return rows
 
 
@@ -1298,7 +1365,7 @@ def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: 
         reason = scrub(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, password)
         raise ExportError(f"cannot connect to the database at {args.get('host')}:{args.get('port')} to write "
                           f"{target} ({reason[:300]}); check source.database.url and that the server runs") from None
-    wanted = [(column, _PG_TYPES[COLUMNS.get(column, "text")]) for column in frame.columns]
+    wanted = [(column, _PG_TYPES[column_kind(column, frame[column])]) for column in frame.columns]
     try:
         with con:
             # the session as the role gets it: a role set read-only (default_transaction_read_only) stays so
@@ -1333,9 +1400,8 @@ def write_postgres(frame: pd.DataFrame, database: Database, schema: str, table: 
                             copy.write_row(row)
                 con.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(name, sql.Literal(comment or None)))
                 for column in frame.columns:
-                    if column in COLUMNS:
-                        con.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
-                            name, sql.Identifier(column), sql.Literal(t(f"exports.desc.{column}", lang))))
+                    con.execute(sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                        name, sql.Identifier(column), sql.Literal(describe(column, lang))))
     except ExportError:
         raise
     except psycopg.errors.DependentObjectsStillExist as err:  # of a kind `_existing_table` does not look for
@@ -1571,7 +1637,7 @@ def _aligned(ids, other: "pa.Table", columns: list[str]) -> dict | None:
 
 
 def _export_table(profile, lang: str, segment_map, class_map, value=None, clusters=None, next_best=None,
-                  tags: Sequence[Tag] = (), minor_unit: int = 2):
+                  tags: Sequence[Tag] = (), minor_unit: int = 2, attributes: Sequence[str] = ()):
     """`export_frame` on Arrow tables (the stage files as pyarrow reads them), plus next_best_category from
     `next_best` (07_cross_sell: customer_id, next_best), as one Arrow table in rank order: the same
     columns and values, text columns dictionary-encoded where they repeat (labels looked up once per
@@ -1680,12 +1746,48 @@ def _export_table(profile, lang: str, segment_map, class_map, value=None, cluste
             return None
         positions, values = _coded(joined["next_best"])
         out["next_best_category"] = _dictionary(positions, values)
-    table = pa.table({c: out[c] for c in COLUMNS if c in out})
+    for name in attributes:  # a customer table's columns (`export_frame`'s `attributes`), after segkit's own
+        if name in columns and name not in out:
+            found = _attribute_array(columns[name])
+            if found is None:
+                return None
+            out[name] = found
+    table = pa.table({c: out[c] for c in [*COLUMNS, *attributes] if c in out})
     if "rank" in table.column_names:  # rank order, then the id; missing ranks last (as sort_values, stable)
         order = pc.sort_indices(table.select(["rank", "customer_id"]),
                                 sort_keys=[("rank", "ascending", "at_end"), ("customer_id", "ascending", "at_end")])
         table = table.take(order)
     return table
+
+
+def _attribute_array(column):
+    """`_attribute_column` on Arrow: text dictionary-encoded, integers as int64, other numbers as float64
+    (NaN missing), true/false as they are, timestamps without a time zone as their dates; None for any
+    other type (the caller then takes `export_frame`'s path)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    kind = column.type
+    if _is_text(kind):
+        return _dictionary(*_coded(column))
+    if pa.types.is_integer(kind):
+        return column.cast(pa.int64())
+    if pa.types.is_floating(kind):
+        numbers = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        missing = np.isnan(numbers)
+        if _whole(numbers):  # as `_attribute_column`: whole numbers as integers
+            return pa.array(np.where(missing, 0, numbers).astype(np.int64), type=pa.int64(), mask=missing)
+        return pa.array(numbers, type=pa.float64(), mask=missing)
+    if pa.types.is_boolean(kind):
+        return column
+    if pa.types.is_date(kind):
+        return column.cast(pa.date32())
+    if pa.types.is_timestamp(kind) and kind.tz is None:
+        stamps = column.cast(pa.timestamp(kind.unit)).to_numpy(zero_copy_only=False)
+        return pa.array(stamps.astype("datetime64[D]"), type=pa.date32(), from_pandas=True)
+    return None
 
 
 def _load_export_table(data_dir, params: Params):
@@ -1712,7 +1814,7 @@ def _load_export_table(data_dir, params: Params):
         except (OSError, ValueError, pa.ArrowException):
             return False
 
-    profile = read("profile", list(COLUMNS), optional=False)
+    profile = read("profile", [*COLUMNS, *params.exports.attributes], optional=False)
     if profile is False or profile is None:
         return None
     extras = {}
@@ -1731,7 +1833,7 @@ def _load_export_table(data_dir, params: Params):
                                thresholds=rfm.class_thresholds)
     return _export_table(profile, params.lang, _grid(rfm), classes, value=extras["value"],
                          clusters=extras["clusters"], next_best=offers, tags=params.tags,
-                         minor_unit=params.currency.minor_unit)
+                         minor_unit=params.currency.minor_unit, attributes=params.exports.attributes)
 
 
 def _frame_of(table) -> pd.DataFrame:
@@ -1862,8 +1964,7 @@ def _write_table_parquet(table, path: str | os.PathLike, run: dict | None = None
 
     kinds = {"text": pa.string(), "integer": pa.int64(), "number": pa.float64(), "date": pa.date32(),
              "boolean": pa.bool_()}
-    fields = [pa.field(c, kinds[COLUMNS.get(c, "text")],
-                       metadata={"description": t(f"exports.desc.{c}", "en")} if c in COLUMNS else None)
+    fields = [pa.field(c, kinds[column_kind(c, table[c])], metadata={"description": describe(c, "en")})
               for c in table.column_names]
     metadata = {"segkit": json_text(run or {}, ensure_ascii=False, default=str)}
     schema = pa.schema(fields, metadata=metadata)
@@ -1899,7 +2000,8 @@ def _table_workbook_content(table, lang: str, segment_map, max_rows: int, full_l
         rows = rows_of[code]
         segments.append(_segment_sheet(str(names[1][names[0][rows[0]]]), rows, max_rows, full_list, lang, used))
     dictionary = _sheet_name(t("exports.sheet.dictionary", lang), used)
-    dict_rows = _dictionary_rows(table.column_names, lang)
+    dict_rows = _dictionary_rows(table.column_names, lang,
+                                 {c: column_kind(c, table[c]) for c in table.column_names if c not in COLUMNS})
     return {"summary": (summary, title or "",
                         list(_table_summary_rows(table, codes, rows_of, lang, names, minor_unit))),
             "segments": segments, "dictionary": (dictionary, dict_rows),
