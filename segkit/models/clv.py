@@ -261,10 +261,22 @@ class _Index:
 # ---------------------------------------------------------------------------------------------
 # fitting helpers
 
-def _minimize(fun, starts, bounds, jac: bool = False, stop=None):
+_FTOL = 1e-14  # L-BFGS-B's relative reduction of the objective below which a run ends
+# a scouting run (`_minimize`'s `scout`) ending this close (relative) to the best so far is in its basin
+_SCOUT_SAME = 1e-7
+
+
+def _minimize(fun, starts, bounds, jac: bool = False, stop=None, scout: float | None = None, settled=None):
     """The best of several L-BFGS-B runs (stopping early once two of them end at the same value, or
     once `stop(result)` of a run says so); `converged` when the optimiser succeeded or stopped with a
-    negligible gradient (the objective is a mean per customer, so 1e-6 is tight)."""
+    negligible gradient (the objective is a mean per customer, so 1e-6 is tight).
+
+    `scout`: every starting point is first run with this looser tolerance (ftol), two ending within
+    `_SCOUT_SAME` (relative) of each other count as one maximum, and only the best is then run on to
+    the full tolerance (`_FTOL`), unless `settled(best)` says it need not be (it is then marked
+    `scouted`, for the caller to finish if it keeps it). Where the objective is flat (a likelihood
+    rising ever more slowly along a ridge), a run to the full tolerance crawls for hundreds of
+    evaluations to settle differences far below what the fit can tell apart."""
     def safe(theta):
         out = fun(theta)
         value = out[0] if jac else out
@@ -272,16 +284,22 @@ def _minimize(fun, starts, bounds, jac: bool = False, stop=None):
             return out
         return (1e10, np.zeros(len(theta))) if jac else 1e10
 
-    best, agreed = None, 0
-    for start in starts:
-        if agreed >= 2:  # two starting points already ended at the same maximum
-            break
+    def run(start, ftol):
         # one BLAS thread: the optimiser's steps are tiny, and idle BLAS threads competing for the
         # cores made fits 2-3 times slower on a busy machine
         with np.errstate(all="ignore"), threadpool_limits(1, user_api="blas"):
             res = optimize.minimize(safe, np.asarray(start, float), jac=jac, method="L-BFGS-B", bounds=bounds,
-                                    options=dict(maxiter=5000, ftol=1e-14, gtol=1e-8))
-        if best is not None and abs(res.fun - best.fun) < 1e-10 * max(1.0, abs(best.fun)):
+                                    options=dict(maxiter=5000, ftol=ftol, gtol=1e-8))
+        res.converged = bool(res.success or np.max(np.abs(res.jac)) < 1e-6)
+        return res
+
+    same = 1e-10 if scout is None else _SCOUT_SAME
+    best, agreed = None, 0
+    for start in starts:
+        if agreed >= 2:  # two starting points already ended at the same maximum
+            break
+        res = run(start, _FTOL if scout is None else scout)
+        if best is not None and abs(res.fun - best.fun) < same * max(1.0, abs(best.fun)):
             agreed += 1
         elif best is None or res.fun < best.fun:
             agreed = 1
@@ -289,7 +307,12 @@ def _minimize(fun, starts, bounds, jac: bool = False, stop=None):
             best = res
         if stop is not None and stop(res):
             break
-    best.converged = bool(best.success or np.max(np.abs(best.jac)) < 1e-6)
+    if scout is not None:
+        if settled is not None and settled(best):
+            best.scouted = True
+        else:  # run on from where it ended, to the full tolerance
+            done = run(best.x, _FTOL)
+            best = done if done.fun <= best.fun else best
     return best
 
 
@@ -1475,7 +1498,8 @@ class BGNBDModel(_CountingModel):
         return np.exp(np.logaddexp(alive, dropped))
 
 
-_RIDGE_S = 30.0  # a Pareto/NBD fit with s above this is compared with its limit of one dropout rate
+_RIDGE_S = 2.0  # a Pareto/NBD fit with s above this is compared with its limit of one dropout rate
+_RIDGE_SCOUT = 1e-10  # the later starting points of a Pareto/NBD fit on all customers are scouted (`_minimize`)
 
 
 class ParetoNBDModel(_CountingModel):
@@ -1540,6 +1564,10 @@ class ParetoNBDModel(_CountingModel):
         chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), res.fun, n)
         if chosen is not None:
             return self._use_limit(chosen, v, n)
+        if getattr(res, "scouted", False):  # up the ridge, yet more likely than its limit: found exactly
+            done = _minimize(nll, [res.x], bounds)
+            res = done if done.fun <= res.fun else res
+            v = self._natural(res.x)
         theta = np.log(v)
         self.covariance_, self._concave = _covariance(_numerical_hessian(
             lambda th: -self._loglik_total(np.exp(th), ux, utx, uT, counts, index), theta), self.name)
@@ -1550,14 +1578,19 @@ class ParetoNBDModel(_CountingModel):
         """`_minimize(nll, starts, bounds)`, one starting point at a time, also stopping once two of
         them have run up the ridge s -> infinity (s above _RIDGE_S, where the limit is compared): they
         crawl along it for hundreds of evaluations each, ending at different s of nearly the same
-        likelihood, which the limit's fit then exceeds."""
+        likelihood, which the limit's fit then exceeds. The starts are scouted (`_RIDGE_SCOUT`), and
+        the best is run on to the full tolerance unless it ended up the ridge (then `_fit_scaled` does
+        it only if the full model is kept): on a ridge each run to the full tolerance took 250-650
+        evaluations of the likelihood (a second or more per thousand customers), most of them settling
+        differences in its tenth digit."""
         on_ridge = []
 
         def two_on_the_ridge(res) -> bool:
             on_ridge.append(res.x[3] > np.log(_RIDGE_S))
             return sum(on_ridge) >= 2
 
-        return _minimize(nll, starts, bounds, stop=two_on_the_ridge)
+        return _minimize(nll, starts, bounds, stop=two_on_the_ridge, scout=_RIDGE_SCOUT,
+                         settled=lambda res: res.x[3] > np.log(_RIDGE_S))
 
     @staticmethod
     def _natural(phi):
