@@ -221,8 +221,7 @@ LINES = [
     "05/01/2024, cleaning.min_date for old dates); all 3 rows were set aside (unreadable_date: 2, missing_date: 1) "
     "(quarantine.parquet in /tmp/x/data); the executed notebook is at /tmp/x/r.ipynb",
     'error: /tmp/x/t.csv: no row has a readable date in the column "Order Date" (every value is empty): check that '
-    "the column map's ordered_at names the date column, and the dates' format (cleaning.day_first for dates like "
-    "05/01/2024, cleaning.min_date for old dates); all 2 rows were set aside (missing_date: 2) (quarantine.parquet "
+    "the column map's ordered_at names the date column; all 2 rows were set aside (missing_date: 2) (quarantine.parquet "
     "in /tmp/x/data)",
     'error: /tmp/x/sales.xlsx: no sheet "Sheet1" (sheets there: Sales 2024); fix source.transactions.sheet',
     'error: /tmp/x/sales.xlsx: no sheet "Sales"; did you mean "Sales 2024"? (sheets there: Sales 2024, Notes); '
