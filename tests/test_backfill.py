@@ -139,3 +139,28 @@ def test_no_months_judged_rows_stay_in_the_engine(year, tmp_path, monkeypatch):
     tables = [row[0] for row in prepared[0].con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()]
     assert [name for name in tables if name.startswith("segkit_input")]  # the rows read once stay, for every month
     assert not [name for name in tables if name.startswith("segkit_judged")]
+
+
+def test_a_backfill_past_the_params_as_of_says_once_which_months_replace_it(tmp_path):
+    """`segkit report --month` says "--month M replaces as_of D of FILE"; a backfill whose months end after
+    the params' as_of wrote them without a word. It says it once, naming those months."""
+    from typer.testing import CliRunner
+
+    from segkit.cli import app
+
+    params = write_params(tmp_path, "tiny", as_of="2024-10-31")
+    lines = []
+    backfill(params, "2024-10", "2024-12", tmp_path / "reports", progress=lines.append)
+    said = [line for line in lines if "replace" in line]
+    assert said == ["the months 2024-11 to 2024-12 replace as_of 2024-10-31 of tiny.yaml "
+                    "(each is classified as of its end)"]
+    assert lines.index(said[0]) == 0  # before the work, as the report says it
+    lines.clear()
+    backfill(params, "2024-09", "2024-10", tmp_path / "reports", progress=lines.append)
+    assert not [line for line in lines if "replace" in line]  # no month after as_of: nothing replaced
+    zh = write_params(tmp_path, "zh", lang="zh", as_of="2024-11-30")
+    done = CliRunner().invoke(app, ["backfill", "--params", str(zh), "--from", "2024-11", "--to", "2024-12",
+                                    "--out", str(tmp_path / "r")])
+    assert done.exit_code == 0, done.output
+    assert "2024-12 取代 zh.yaml 中的 as_of 2024-11-30（该月按其月末分类）" in done.output
+    assert done.output.count("取代") == 1

@@ -171,6 +171,9 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         raise ParamsError(f"{params_path}: a customer-level source (source.kind: customers) is one picture, not a "
                           "history of purchases: there are no earlier months to backfill")
     ends = month_ends(first, last)
+    later = [end for end in ends if params.as_of is not None and end > params.as_of]
+    if later:  # as `segkit report --month` says it: each month is classified as of its own end, not the params' as_of
+        progress(as_of_replaced(later, params.as_of, Path(params_path).name))
     intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone,
                          decimal=params.cleaning.decimal, day_first=params.cleaning.day_first)
     # read (a text file: parsed) once for every month, not once a month
@@ -233,3 +236,17 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         reasons = "; ".join(dict.fromkeys(month.why for month in done))
         raise DataError(f"no month from {first} to {last} was written ({reasons})")
     return done
+
+
+def as_of_replaced(later: list[dt.date], as_of: dt.date, file: str) -> str:
+    """The line that says the months of a backfill's range that end after the params' as-of date
+    (`later`, month ends, consecutive) are classified as of their own end, which replaces `as_of` of
+    the params `file`: the notice `segkit report --month` gives, said once for the range.
+
+    >>> as_of_replaced([dt.date(2025, 7, 31), dt.date(2025, 8, 31)], dt.date(2025, 6, 30), "demo.yaml")
+    'the months 2025-07 to 2025-08 replace as_of 2025-06-30 of demo.yaml (each is classified as of its end)'
+    """
+    if len(later) == 1:
+        return f"the month {later[0]:%Y-%m} replaces as_of {as_of} of {file} (it is classified as of its end)"
+    return (f"the months {later[0]:%Y-%m} to {later[-1]:%Y-%m} replace as_of {as_of} of {file} "
+            "(each is classified as of its end)")
