@@ -260,11 +260,14 @@ def note_text(note: dict, lang: str = "en") -> str:
     from segkit.i18n import note_message, t
 
     key, values = note_message(note)
+    # the template's emphasis goes, a value's own asterisks stay (a masked id, 138****5678, is not 1385678)
+    kept = "\0\0"
+    values = {name: value.replace("**", kept) if isinstance(value, str) else value for name, value in values.items()}
     try:
         text = t(key, lang, **values)
     except (KeyError, ValueError, IndexError, TypeError):
         text = str(note.get("key"))
-    return text.replace("**", "")
+    return text.replace("**", "").replace(kept, "**")
 
 
 def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None, KernelPool], None],
