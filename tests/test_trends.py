@@ -238,3 +238,20 @@ def test_the_nps_sparkline_leaves_out_months_of_too_few_answers():
 
     assert "NPS of the month's survey answers" not in titles(nps_series({"2024-02": (2, 1), "2024-03": (3, 1)}))
     assert "NPS of the month's survey answers" in titles(nps_series({"2024-02": (20, 10), "2024-03": (30, 10)}))
+
+
+def test_an_nps_alert_that_fires_says_the_answers_it_counts():
+    from segkit.monthly.trends import MIN_NPS_ANSWERS
+    from segkit.report.tables import alert_sentences
+
+    rules = [Alert(kind="change", kpi="nps", below=-10), Alert(kind="level", kpi="nps", below=0)]
+    enough = nps_series({"2024-02": (MIN_NPS_ANSWERS + 5, 0), "2024-03": (0, MIN_NPS_ANSWERS)})
+    alerts = check_alerts(rules, kpi_changes(enough))
+    assert alerts[["answers", "answers_before"]].values.tolist() == [[30.0, 35.0], [30.0, 35.0]]
+    change, level = alert_sentences(alerts, {}, {}, "en")
+    assert change.startswith("NPS of the month's survey answers (30 answers this month, 35 last month) changed by -200.00")
+    assert level.startswith("NPS of the month's survey answers (30 answers) is -100.00 this month")
+    assert alert_sentences(alerts, {}, {}, "zh")[0].startswith("当月问卷的净推荐值（NPS）（本月 30 份答复，上月 35 份）较上月变化")
+    # an alerts stage of an older segkit, without the counts: said as before
+    older = alerts.drop(columns=["answers", "answers_before"])
+    assert alert_sentences(older, {}, {}, "en")[0].startswith("NPS of the month's survey answers changed by -200.00")

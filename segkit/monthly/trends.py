@@ -191,12 +191,17 @@ def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] |
     `changes` is `kpi_changes(...)`; `shares` maps "segment" and "rfm_class" to the transition
     matrix's counts (`segkit.monthly.migration.transition_matrix`, before x after); `codes` the known
     class codes per map. Returns one row per rule: rule (its position), kind, kpi, from_classes,
-    to_classes, map, value (the measured share, change or level; NaN when it cannot be measured),
-    threshold, direction ("above"/"below"), fired (bool). Raises ParamsError naming the rule when it
+    to_classes, map, value (the measured share, change or level; NaN when it cannot be measured:
+    an NPS of too few answers, `kpi_changes`), threshold, direction ("above"/"below"), fired (bool),
+    and for a rule on the NPS the answers this month and last month (answers, answers_before: the
+    `nps_answers` row of `changes`; NaN otherwise). Raises ParamsError naming the rule when it
     names a figure or class that this run does not have.
     """
     rows = []
     known = set(changes["kpi"]) if len(changes) else set()
+    counted = changes[changes["kpi"] == "nps_answers"] if len(changes) else changes
+    answers = ((float(counted["this_month"].iloc[0]), float(counted["last_month"].iloc[0])) if len(counted)
+               else (float("nan"), float("nan")))
     for number, rule in enumerate(rules, start=1):
         direction, threshold = ("above", rule.above) if rule.above is not None else ("below", rule.below)
         value = float("nan")
@@ -220,8 +225,11 @@ def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] |
             if len(found):
                 value = float(found["change" if rule.kind == "change" else "this_month"].iloc[0])
         fired = bool(np.isfinite(value) and (value > threshold if direction == "above" else value < threshold))
+        on_nps = rule.kind != "moved" and rule.kpi == "nps"
         rows.append({"rule": number, "kind": rule.kind, "kpi": rule.kpi, "from_classes": list(rule.from_classes),
                      "to_classes": list(rule.to_classes), "map": rule.map, "value": value,
-                     "threshold": float(threshold), "direction": direction, "fired": fired})
+                     "threshold": float(threshold), "direction": direction, "fired": fired,
+                     "answers": answers[0] if on_nps else float("nan"),
+                     "answers_before": answers[1] if on_nps else float("nan")})
     return pd.DataFrame(rows, columns=["rule", "kind", "kpi", "from_classes", "to_classes", "map", "value",
-                                       "threshold", "direction", "fired"])
+                                       "threshold", "direction", "fired", "answers", "answers_before"])

@@ -562,6 +562,11 @@ def alert_sentences(alerts: pd.DataFrame | None, segment_labels: dict, class_lab
             name = t("trend.share", lang, segment=segment_labels.get(code, code))
         else:
             name = t(f"trend.{kpi}", lang, top=top) if kpi == "top_share" else t(f"trend.{kpi}", lang)
+        answers, before = getattr(row, "answers", np.nan), getattr(row, "answers_before", np.nan)  # not in older stages
+        if kpi == "nps" and np.isfinite(answers):  # an NPS is said with the answers it counts
+            name = (t("alert.nps_answers_change", lang, kpi=name, answers=int(answers), before=int(before))
+                    if row.kind == "change" and np.isfinite(before) else
+                    t("alert.nps_answers", lang, kpi=name, answers=int(answers)))
         key = f"alert.{row.kind}{'_share' if share else ''}"
         sentences.append(t(key, lang, kpi=name, value=row.value, direction=direction, threshold=row.threshold))
     return sentences
