@@ -9,7 +9,10 @@ that `count`, another value of the same template, takes in the language by CLDR'
 "{n:,} {n?customer has|customers have} no cluster" agrees its verb too. In English a count of 1
 (1, 1.0, a NumPy 1) takes the singular and every other the plural; a count that is missing or not a
 number is an error, never a guess. The forms may hold blanks and apostrophes, not the characters a
-field name cannot (. [ ] : ! { }). Chinese has no plural: its texts need no plural field and have none.
+field name cannot (. [ ] : ! { }). Chinese has no plural of nouns, but its demonstratives and
+pronouns do tell one thing from several: 该行 / 这些行, 它 / 它们. A Chinese text's plural field
+chooses between those alone, its first form for a count of exactly 1 and its second for every other
+("{rows:,} 个金额无法读取：{rows?该行|这些行}已被隔离"; `chinese_form`).
 `t` and `segkit.report.html.say` both fill plural fields, through `in_language`.
 """
 
@@ -110,6 +113,20 @@ def plural_form(count, singular: str, plural: str, lang: str) -> str:
     return singular if locale_of(lang).plural_form(count) == "one" else plural
 
 
+def chinese_form(count, one: str, other: str) -> str:
+    """`one` for a count of exactly 1, `other` for every other count (0, 2, 1.5, NaN): the form of a
+    Chinese plural field, whose forms are a demonstrative or pronoun for one thing and for several
+    (该行 / 这些行), which CLDR's rules for Chinese (a single form) cannot choose between. A count
+    that is not a number raises TypeError, as `plural_form` does.
+
+    >>> chinese_form(1, "该行", "这些行"), chinese_form(2, "该行", "这些行"), chinese_form(0, "该行", "这些行")
+    ('该行', '这些行', '这些行')
+    """
+    if not is_number(count):
+        raise TypeError(f"a plural form needs a number for its count, got {count!r}")
+    return one if count == 1 else other
+
+
 def counted(count, singular: str, plural: str, spec: str = "", lang: str = "en") -> str:
     """`count`, formatted by `spec` (a format spec: "," for thousands), then the form of the noun
     that agrees with it (`plural_form`): the words of a message written outside the catalogue (an
@@ -166,6 +183,8 @@ class TemplateValues(dict):
         if count not in self:
             raise KeyError(f"the plural field {{{field}}} needs the value {count!r}, which is not given")
         try:
+            if self.lang == "zh":
+                return chinese_form(self[count], singular, form)
             return plural_form(self[count], singular, form, self.lang)
         except TypeError as error:
             raise TypeError(f"the plural field {{{field}}}: {error}") from None

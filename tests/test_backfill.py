@@ -139,3 +139,81 @@ def test_no_months_judged_rows_stay_in_the_engine(year, tmp_path, monkeypatch):
     tables = [row[0] for row in prepared[0].con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()]
     assert [name for name in tables if name.startswith("segkit_input")]  # the rows read once stay, for every month
     assert not [name for name in tables if name.startswith("segkit_judged")]
+
+
+def test_a_backfill_past_the_params_as_of_says_once_which_months_replace_it(tmp_path):
+    """`segkit report --month` says "--month M replaces as_of D of FILE"; a backfill whose months end after
+    the params' as_of wrote them without a word. It says it once, naming those months."""
+    from typer.testing import CliRunner
+
+    from segkit.cli import app
+
+    params = write_params(tmp_path, "tiny", as_of="2024-10-31")
+    lines = []
+    backfill(params, "2024-10", "2024-12", tmp_path / "reports", progress=lines.append)
+    said = [line for line in lines if "replace" in line]
+    assert said == ["the months 2024-11 to 2024-12 replace as_of 2024-10-31 of tiny.yaml "
+                    "(each is classified as of its end)"]
+    assert lines.index(said[0]) == 0  # before the work, as the report says it
+    lines.clear()
+    backfill(params, "2024-09", "2024-10", tmp_path / "reports", progress=lines.append)
+    assert not [line for line in lines if "replace" in line]  # no month after as_of: nothing replaced
+    zh = write_params(tmp_path, "zh", lang="zh", as_of="2024-11-30")
+    done = CliRunner().invoke(app, ["backfill", "--params", str(zh), "--from", "2024-11", "--to", "2024-12",
+                                    "--out", str(tmp_path / "r")])
+    assert done.exit_code == 0, done.output
+    assert "2024-12 取代 zh.yaml 中的 as_of 2024-11-30（该月按其月末分类）" in done.output
+    assert done.output.count("取代") == 1
+
+
+def notes_source(folder):
+    """Three months of orders whose masked ids grow by one a month, and a customers file with a date no
+    order reads: two cleaning notes, one whose words change with the month and one whose words do not."""
+    rows = ["customer_id,order_id,ordered_at,amount"]
+    for month in (1, 2, 3):
+        rows += [f"C{c},O{month}-{c},2025-{month:02d}-{c + 10:02d},{10 + c}.00" for c in range(1, 9)]
+        rows.append(f"138****{month}000,M{month},2025-{month:02d}-20,5.00")
+    (folder / "tx.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "customers.csv").write_text("id,Signup Date\nC1,soon\nC2,2024-05-01\n", encoding="utf-8")
+    path = folder / "notes.yaml"
+    path.write_text("run_name: notes\nlang: en\nsource:\n  kind: file\n  transactions: {path: tx.csv}\n"
+                    "  customers: {path: customers.csv, columns: {customer_id: id, signup_date: Signup Date}}\n",
+                    encoding="utf-8")
+    return path
+
+
+def test_a_backfill_says_each_cleaning_note_once_with_the_months_it_applies_to(tmp_path):
+    """`segkit report` prints 01's cleaning notes; a backfill printed none. Each note is said once for the
+    range, not once a month: the same words with their months, words that changed in the last month's."""
+    from typer.testing import CliRunner
+
+    from segkit.cli import app
+
+    lines = []
+    backfill(notes_source(tmp_path), "2025-01", "2025-03", tmp_path / "reports", progress=lines.append)
+    notes = [line for line in lines if line.startswith("note")]
+    assert len(notes) == 2, lines
+    masked = next(line for line in notes if "masked" in line)
+    assert masked.startswith("note (2025-01 to 2025-03; in the words of 2025-03, counted to its end): "
+                             "3 customer ids look masked")
+    dates = next(line for line in notes if "Signup Date" in line)
+    assert dates.startswith('note (2025-01 to 2025-03): 1 date in the column "Signup Date"')
+    done = CliRunner().invoke(app, ["backfill", "--params", str(tmp_path / "notes.yaml"), "--from", "2025-01",
+                                    "--to", "2025-03", "--out", str(tmp_path / "r"), "--set", "lang=zh"])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert said.count("注意（2025-01 至 2025-03") == 2 and "以下为 2025-03 的说明" in said
+    assert "有 3 个客户编号看起来经过脱敏" in said
+
+
+def test_note_lines_by_month_name_runs_of_months_and_leave_the_months_own_coverage_to_its_line():
+    from segkit.monthly.backfill import note_lines_by_month
+
+    months = [dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 4, 30)]
+    note = {"key": "dimension_missing", "names": "region"}
+    covered = {"key": "month_partly_covered", "month": "2025-04", "last": "2025-04-10", "as_of": "2025-04-30",
+               "days": 20, "usual_gap": 3}
+    lines = note_lines_by_month([(month, [note, covered]) for month in months], "en")
+    assert len(lines) == 1 and lines[0].startswith("note (2025-01 to 2025-02, 2025-04): The params name the dimensions")
+    assert note_lines_by_month([(months[0], [note])], "zh")[0].startswith("注意（2025-01）：参数中的维度 region")
+    assert note_lines_by_month([], "en") == []

@@ -1077,6 +1077,20 @@ def test_ids_that_differ_only_in_case_are_a_note(tmp_path):
     assert "只差大小写" in t("cleaning.note.ids_differ_in_case", "zh", **values)
 
 
+def test_a_date_column_with_every_value_empty_is_told_to_check_the_column_map_not_a_date_setting(tmp_path):
+    """No value to read in any order: the column map is the fix, not cleaning.day_first."""
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+
+    (tmp_path / "t.csv").write_text("cust,order,when,total\nc1,o1,,10\nc2,o2,,12\n")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(tmp_path / "t.csv"),
+        "columns": {"customer_id": "cust", "order_id": "order", "ordered_at": "when", "amount": "total"}}}))
+    with pytest.raises(NoCleanRows, match=r'no row has a readable date in the column "when" \(every value is empty\): '
+                                          r"check that the column map's ordered_at names the date column;") as said:
+        clean_and_save(intake, tmp_path / "data")
+    assert "day_first" not in str(said.value)
+
+
 def test_dates_read_but_implausible_or_an_as_of_given_get_the_right_all_set_aside_message(tmp_path):
     """Old dates were read (implausible_past_date): not "no row has a readable date"; with an as-of
     given (a monthly run, a backfill month), unreadable dates still name the column and a value."""

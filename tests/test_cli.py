@@ -135,6 +135,24 @@ def test_the_cleaning_notes_are_printed_at_the_end_of_a_report(tmp_path):
     assert cleaning_note_lines(tmp_path) == [] and cleaning_note_lines(tmp_path / "nowhere") == []
 
 
+def test_a_note_line_keeps_the_asterisks_of_a_value_and_drops_the_templates_emphasis(tmp_path):
+    """A masked id, 138****1000, was printed as 1381000: the emphasis marks were taken out after the values
+    were in."""
+    import json
+
+    from segkit.report.runner import cleaning_note_lines
+
+    masked = {"key": "masked_customer_ids", "ids": 3, "rows": 3, "share": 0.1, "example": "138****1000",
+              "example_rows": 1, "column": "customer_id"}
+    (tmp_path / "run.json").write_text(json.dumps({"cleaning_notes": [masked]}), encoding="utf-8")
+    for lang in ("en", "zh"):
+        line, = cleaning_note_lines(tmp_path, lang)
+        assert line.count('"138****1000"') == 2, line
+    headline = {"key": "currency_sign_differs", "column": "A**B", "signs": "$", "rows": 2, "example": "$1", "code": "CNY"}
+    (tmp_path / "run.json").write_text(json.dumps({"cleaning_notes": [headline]}), encoding="utf-8")
+    assert "A**B" in cleaning_note_lines(tmp_path)[0]
+
+
 def test_the_index_says_under_its_headline_when_amounts_were_in_another_currency():
     """The headline's revenue sums amounts as written: a note of another currency's sign (or decimal
     mark) from cleaning is said under it, escaped, in the run's language; other notes are not."""

@@ -8,7 +8,7 @@ import string
 import numpy as np
 import pytest
 
-from segkit.i18n import in_language, messages, plural_field, plural_form, t
+from segkit.i18n import in_language, messages, plural_field, plural_form, t, value_names
 from segkit.report.html import render_markdown, say
 
 
@@ -120,19 +120,77 @@ def test_real_texts_agree_with_their_count_in_english(key, values, one, two):
     assert one in say(key, "en", **values).markup
 
 
+def words(text):
+    return re.sub(r"\d", "", text)
+
+
 @pytest.mark.parametrize("key, values, one, two", REAL, ids=[row[0] for row in REAL])
-def test_chinese_texts_have_the_same_words_whatever_the_count(key, values, one, two):
-    def words(text):
-        return re.sub(r"\d", "", text)
-
-    assert words(t(key, "zh", **values)) == words(t(key, "zh", **with_count(values, 2)))
-    assert words(say(key, "zh", **values).markup) == words(say(key, "zh", **with_count(values, 3)).markup)
+def test_chinese_texts_have_the_same_words_whatever_the_count_above_one(key, values, one, two):
+    assert words(t(key, "zh", **with_count(values, 2))) == words(t(key, "zh", **with_count(values, 3)))
+    assert words(say(key, "zh", **with_count(values, 2)).markup) == words(say(key, "zh", **with_count(values, 3)).markup)
 
 
-def test_no_chinese_text_holds_a_plural_field():
+@pytest.mark.parametrize("count", [0, 2, 1_000, 1.5, 0.5, np.int64(2), float("nan")])
+def test_a_chinese_plural_field_takes_its_first_form_at_exactly_one(count):
+    template = "{n:,} 个金额无法读取：{n?该行|这些行}已被隔离"
+    assert template.format_map(in_language({"n": 1}, "zh")).endswith("该行已被隔离")
+    assert template.format_map(in_language({"n": np.int64(1)}, "zh")).endswith("该行已被隔离")
+    assert template.format_map(in_language({"n": decimal.Decimal(1)}, "zh")).endswith("该行已被隔离")
+    assert template.format_map(in_language({"n": count}, "zh")).endswith("这些行已被隔离")
+    with pytest.raises(TypeError, match="needs a number"):
+        "{n?该行|这些行}".format_map(in_language({"n": "1"}, "zh"))
+
+
+def test_every_chinese_text_with_a_plural_field_reads_the_same_at_every_count_above_one():
+    # its forms are a demonstrative for one and for several, never words that change again with the count
     found = [key for key, texts in messages().items()
-             for _, field, _, _ in string.Formatter().parse(texts["zh"]) if field and plural_field(field)]
+             if any(field and plural_field(field) for _, field, _, _ in string.Formatter().parse(texts["zh"]))
+             for names in [value_names(texts["en"])]
+             if words(t(key, "zh", **dict.fromkeys(names, 2))) != words(t(key, "zh", **dict.fromkeys(names, 7)))]
     assert found == []
+
+
+# Plural demonstratives and pronouns: "these rows", "they" said of a count of 1 reads wrong in Chinese too.
+PLURAL_WORDS = re.compile(r"这些|那些|它们|他们|她们")
+# A text that takes a count and says one of PLURAL_WORDS of something that count does not count: (key, the
+# phrase). Each says why.
+NOT_THE_COUNT = {
+    ("rfm.unusable.f", "这些数据"),  # "these data": the run's data, whatever the count of segments
+    ("case.valuable.rm6", "这些数据"),  # the run's data, not the recent big spenders
+    ("cluster.sample_check.unstable", "这些聚类"),  # the clusters, not the customers sampled
+    ("migration.moves", "这些是购买行为的变化"),  # the kinds of move, not the churn window's days
+}
+
+
+def test_no_chinese_text_says_these_or_they_of_a_count_of_one():
+    """Every Chinese text whose English agrees with a count, rendered with each value 1 (session 45: a
+    new user's 01 said "1 个金额 ...：这些行已被隔离")."""
+    found = []
+    for key, texts in messages().items():
+        if not any(field and plural_field(field) for _, field, _, _ in string.Formatter().parse(texts["en"])):
+            continue
+        said = t(key, "zh", **dict.fromkeys(value_names(texts["en"]), 1))
+        for phrase in [phrase for k, phrase in NOT_THE_COUNT if k == key]:
+            said = said.replace(phrase, "")
+        found += [(key, word) for word in PLURAL_WORDS.findall(said)]
+    assert found == []
+
+
+@pytest.mark.parametrize("key, values, one, several", [
+    ("cleaning.note.decimal_mark_differs", {"column": "Amount", "rows": 1, "example": "1,5", "decimal": ".",
+                                            "other": ","}, "该行已被隔离", "这些行已被隔离"),
+    ("cleaning.note.table_dates_unsettled", {"dates": 1, "file": "c.csv", "column": "On", "row": 2, "value": "x"},
+     "该行仍保留", "这些行仍保留"),
+    ("cleaning.note.survey_dates_unread", {"dates": 1, "file": "c.csv", "column": "On", "row": 2, "value": "x"},
+     "该答复仍保留", "这些答复仍保留"),
+    ("cleaning.note.dates_unsettled_check", {"dates": 1, "file": "c.csv", "column": "On", "row": 2, "value": "x"},
+     "否则该日期留空", "否则这些日期留空"),
+    ("cleaning.headline_set_aside", {"rows": 10, "aside": 1, "share": 0.1}, "不含该行", "不含这些行"),
+])
+def test_chinese_notes_say_this_row_at_one_and_these_rows_above(key, values, one, several):
+    assert one in t(key, "zh", **values) and one in say(key, "zh", **values).markup
+    more = with_count(values, 3)
+    assert several in t(key, "zh", **more) and one not in t(key, "zh", **more)
 
 
 def test_every_plural_field_names_a_count_its_text_shows():

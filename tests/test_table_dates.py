@@ -161,3 +161,25 @@ def test_iso_and_typed_dates_are_read_as_before(tmp_path):
     typed.to_parquet(tmp_path / "customers.parquet")
     read = read_customer_table(FileTable(path=str(tmp_path / "customers.parquet"), columns=CUSTOMERS), "customers", True)
     assert read["signup_date"].tolist() == [JAN_4, APRIL_1] and "unread_dates" not in read.attrs
+
+
+@pytest.mark.parametrize("key", ["cleaning.note.table_dates_unread", "cleaning.note.survey_dates_unread"])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dates_no_order_reads_are_told_the_forms_segkit_reads_not_to_state_day_first(key, lang):
+    """A date no order of day and month reads ("soon", "31/31/2025") is not helped by cleaning.day_first:
+    the note says the forms segkit reads and to correct the value in the file; each form it names is read."""
+    from segkit.intake.parsing import parse_datetime
+
+    for value in ("soon", "31/31/2025"):
+        said = t(key, lang, dates=1, file="c.csv", column="On", row=2, value=value)
+        assert "day_first" not in said
+        assert all(form in said for form in ("2025-03-01", "2025/3/1", "01/04/2025")) and "c.csv" in said
+    forms = ["2025-03-01", "2025-03-01 13:02", "2025/3/1", "1 Mar 2025", "20250301"]
+    assert all(form in t(key, lang, dates=2, file="c.csv", column="On", row=2, value="x") for form in forms)
+    assert parse_datetime(pd.Series(forms)).values.notna().all()
+
+
+def test_dates_either_order_reads_keep_the_day_first_advice():
+    for key in ("cleaning.note.table_dates_unsettled", "cleaning.note.survey_dates_unsettled"):
+        for lang in ("en", "zh"):
+            assert "cleaning.day_first" in t(key, lang, dates=1, file="c.csv", column="On", row=2, value="04/01/2026")

@@ -221,8 +221,7 @@ LINES = [
     "05/01/2024, cleaning.min_date for old dates); all 3 rows were set aside (unreadable_date: 2, missing_date: 1) "
     "(quarantine.parquet in /tmp/x/data); the executed notebook is at /tmp/x/r.ipynb",
     'error: /tmp/x/t.csv: no row has a readable date in the column "Order Date" (every value is empty): check that '
-    "the column map's ordered_at names the date column, and the dates' format (cleaning.day_first for dates like "
-    "05/01/2024, cleaning.min_date for old dates); all 2 rows were set aside (missing_date: 2) (quarantine.parquet "
+    "the column map's ordered_at names the date column; all 2 rows were set aside (missing_date: 2) (quarantine.parquet "
     "in /tmp/x/data)",
     'error: /tmp/x/sales.xlsx: no sheet "Sheet1" (sheets there: Sales 2024); fix source.transactions.sheet',
     'error: /tmp/x/sales.xlsx: no sheet "Sales"; did you mean "Sales 2024"? (sheets there: Sales 2024, Notes); '
@@ -340,10 +339,12 @@ def test_a_backfill_in_chinese_says_each_month_in_chinese(tmp_path):
                                       "--out", str(tmp_path / "reports")])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("/")]
-    assert lines[0].startswith("已读取 ") and "待分类 3 个月" in lines[0]
-    assert re.match(r"\[1/3\] 2024-11：\d+ 位客户，用时 [\d.]+ 秒", lines[1])
-    assert lines[3] == "[3/3] 2025-01：跳过：数据截止于 2024-12-31，早于这个月"
-    assert lines[4].startswith("完成：写入 2 个月") and "跳过 1 个，原因见上" in lines[4]
+    # 2025-01 ends after the params' as_of (2024-12-31): said first, as segkit report --month says it
+    assert lines[0] == "2025-01 取代 tiny.yaml 中的 as_of 2024-12-31（该月按其月末分类）"
+    assert lines[1].startswith("已读取 ") and "待分类 3 个月" in lines[1]
+    assert re.match(r"\[1/3\] 2024-11：\d+ 位客户，用时 [\d.]+ 秒", lines[2])
+    assert lines[4] == "[3/3] 2025-01：跳过：数据截止于 2024-12-31，早于这个月"
+    assert lines[5].startswith("完成：写入 2 个月") and "跳过 1 个，原因见上" in lines[5]
     assert all(english_left(line) == [] for line in lines), lines
 
 

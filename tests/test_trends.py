@@ -158,3 +158,100 @@ def test_a_list_item_is_named_alike_by_every_params_message(tmp_path):
     with pytest.raises(ParamsError) as refused:
         segkit.load_params(path)
     assert "alerts[1].kind must be one of" in str(refused.value) and "alerts.1" not in str(refused.value)
+
+
+# --- NPS of a month: its number of answers, and no figure, change or alert from too few (session 45: a new
+# user's run had 2-5 dated answers a month, and the index showed NPS swings of 40 points with no count) ---
+
+def answers_by_month(counts: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Survey answers: for each month, (promoters, detractors) answering 10 and 0 on its 5th."""
+    rows = [(f"{month}-05", score) for month, (promoters, detractors) in counts.items()
+            for score in [10] * promoters + [0] * detractors]
+    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(len(rows))], "nps": [score for _, score in rows],
+                         "answered_at": pd.to_datetime([day for day, _ in rows])})
+
+
+def nps_series(counts: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    return kpi_series(ACTIVITY, as_of=dt.date(2024, 3, 31), surveys=answers_by_month(counts))
+
+
+def test_the_series_carries_each_months_number_of_nps_answers():
+    series = nps_series({"2024-02": (2, 1), "2024-03": (30, 10)})
+    assert series["nps_answers"].tolist() == [0.0, 3.0, 40.0]  # January: none
+    assert series.loc[month("2024-02"), "nps"] == pytest.approx(100 / 3)  # computed, but too few to show
+    assert series.loc[month("2024-03"), "nps"] == pytest.approx(50.0)
+
+
+def test_an_nps_of_too_few_answers_has_no_change_and_fires_no_alert():
+    from segkit.monthly.trends import MIN_NPS_ANSWERS
+
+    rules = [Alert(kind="change", kpi="nps", below=-10), Alert(kind="level", kpi="nps", below=0)]
+    few = nps_series({"2024-02": (3, 0), "2024-03": (0, 4)})  # +100 then -100 from 3 and 4 answers
+    changes = kpi_changes(few).set_index("kpi")
+    assert np.isnan(changes.loc["nps", "this_month"]) and np.isnan(changes.loc["nps", "change"])
+    assert changes.loc["nps_answers", "this_month"] == 4 and changes.loc["nps_answers", "last_month"] == 3
+    assert not check_alerts(rules, kpi_changes(few))["fired"].any()
+    # the same fall from enough answers is measured, and fires both rules
+    enough = nps_series({"2024-02": (MIN_NPS_ANSWERS, 0), "2024-03": (0, MIN_NPS_ANSWERS)})
+    assert kpi_changes(enough).set_index("kpi").loc["nps", "change"] == pytest.approx(-200.0)
+    assert check_alerts(rules, kpi_changes(enough))["fired"].tolist() == [True, True]
+    # one month short is enough to leave the change unmeasured
+    half = nps_series({"2024-02": (MIN_NPS_ANSWERS, 0), "2024-03": (0, MIN_NPS_ANSWERS - 1)})
+    assert not check_alerts(rules, kpi_changes(half))["fired"].any()
+
+
+def test_the_kpi_table_shows_the_nps_with_its_count_or_as_not_enough_answers():
+    from segkit.report.tables import kpi_change_table
+
+    series = nps_series({"2024-02": (40, 10), "2024-03": (2, 1)})
+    en = kpi_change_table(kpi_changes(series), {}, "en").set_index("kpi")
+    nps = en.loc["NPS of the month's survey answers"]
+    assert nps["this_month"] == "not enough answers (3 of the 30 needed)"
+    assert nps["last_month"] == "60.0 (50 answers)" and nps["change"] == "—"
+    assert not [label for label in en.index if "answers" in label and "NPS" not in label]  # the count is no row
+    zh = kpi_change_table(kpi_changes(series), {}, "zh").set_index("kpi").loc["当月问卷的净推荐值（NPS）"]
+    assert zh["this_month"] == "答复不足（3 份，至少需要 30 份）" and zh["last_month"] == "60.0（50 份答复）"
+    one = kpi_change_table(kpi_changes(nps_series({"2024-02": (40, 10), "2024-03": (1, 0)})), {}, "en")
+    assert "not enough answers (1 of the 30 needed)" in one["this_month"].tolist()
+    # a month without answers after one with a few: no figure either way, but the row says what there was
+    none = kpi_change_table(kpi_changes(nps_series({"2024-02": (2, 0)})), {}, "en").set_index("kpi")
+    assert none.loc["NPS of the month's survey answers"].tolist() == ["—", "not enough answers (2 of the 30 needed)", "—"]
+
+
+def test_a_series_saved_before_the_count_was_kept_reads_as_before():
+    """A run's kpi_trends stage written by an older segkit has nps and no nps_answers: its NPS is shown and
+    compared as it was, with no count."""
+    from segkit.report.tables import kpi_change_table
+
+    old = nps_series({"2024-02": (2, 1), "2024-03": (1, 2)}).drop(columns="nps_answers")
+    changes = kpi_changes(old).set_index("kpi")
+    assert changes.loc["nps", "change"] == pytest.approx(-200 / 3)
+    shown = kpi_change_table(kpi_changes(old), {}, "en").set_index("kpi").loc["NPS of the month's survey answers"]
+    assert shown.tolist() == ["-33.3", "33.3", "-66.6"]
+
+
+def test_the_nps_sparkline_leaves_out_months_of_too_few_answers():
+    from segkit.report import plots
+
+    def titles(series):
+        return [ax.get_title(loc="left") for ax in plots.kpi_sparklines(series, "en").axes if ax.axison]
+
+    assert "NPS of the month's survey answers" not in titles(nps_series({"2024-02": (2, 1), "2024-03": (3, 1)}))
+    assert "NPS of the month's survey answers" in titles(nps_series({"2024-02": (20, 10), "2024-03": (30, 10)}))
+
+
+def test_an_nps_alert_that_fires_says_the_answers_it_counts():
+    from segkit.monthly.trends import MIN_NPS_ANSWERS
+    from segkit.report.tables import alert_sentences
+
+    rules = [Alert(kind="change", kpi="nps", below=-10), Alert(kind="level", kpi="nps", below=0)]
+    enough = nps_series({"2024-02": (MIN_NPS_ANSWERS + 5, 0), "2024-03": (0, MIN_NPS_ANSWERS)})
+    alerts = check_alerts(rules, kpi_changes(enough))
+    assert alerts[["answers", "answers_before"]].values.tolist() == [[30.0, 35.0], [30.0, 35.0]]
+    change, level = alert_sentences(alerts, {}, {}, "en")
+    assert change.startswith("NPS of the month's survey answers (30 answers this month, 35 last month) changed by -200.00")
+    assert level.startswith("NPS of the month's survey answers (30 answers) is -100.00 this month")
+    assert alert_sentences(alerts, {}, {}, "zh")[0].startswith("当月问卷的净推荐值（NPS）（本月 30 份答复，上月 35 份）较上月变化")
+    # an alerts stage of an older segkit, without the counts: said as before
+    older = alerts.drop(columns=["answers", "answers_before"])
+    assert alert_sentences(older, {}, {}, "en")[0].startswith("NPS of the month's survey answers changed by -200.00")

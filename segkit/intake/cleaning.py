@@ -1984,8 +1984,10 @@ def _no_date_words(quarantine: pd.DataFrame, headers: dict[str, str] | None) -> 
     raw = quarantine["raw_ordered_at"] if "raw_ordered_at" in quarantine.columns else pd.Series(dtype="string")
     written = raw.dropna().astype(str)
     written = written[written.str.strip() != ""]
-    value = (f'e.g. "{written.iloc[0][:60]}"' if len(written) else "every value is empty")
-    return (f'no row has a readable date in the column "{column}" ({value}): check that the column map\'s '
+    said = f'no row has a readable date in the column "{column}"'
+    if not len(written):  # no value to read in any order: the column map is what to check, not a date setting
+        return f"{said} (every value is empty): check that the column map's ordered_at names the date column"
+    return (f'{said} (e.g. "{written.iloc[0][:60]}"): check that the column map\'s '
             "ordered_at names the date column, and the dates' format (cleaning.day_first for dates like 05/01/2024, "
             "cleaning.min_date for old dates)")
 

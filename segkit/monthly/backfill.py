@@ -96,11 +96,11 @@ def month_figures(profile: pd.DataFrame, activity: pd.DataFrame | None, as_of: d
 
 
 def classify_month(params, intake, as_of: dt.date, prepared=None
-                   ) -> tuple[pd.DataFrame, dict[str, float], MonthCoverage]:
+                   ) -> tuple[pd.DataFrame, dict[str, float], MonthCoverage, list[dict]]:
     """The run's classification as it stood on `as_of`: the profile (features, scores, segment,
-    eight class, tiers) of every customer scored, the month's KPIs (`month_figures`) and how far
+    eight class, tiers) of every customer scored, the month's KPIs (`month_figures`), how far
     the data reach the month (`segkit.monthly.history.month_coverage`: its `whole` says whether the
-    history takes it as a whole month). The same
+    history takes it as a whole month) and the notes of its cleaning (`CleanResult.notes`). The same
     standards as 02_rfm: cleaning rules, RFM scorer, grid map (or its fallback), class map, tiers.
     Raises `MonthNotInData` when the data end before `as_of`'s month, `NoCleanRows` when no row is
     left (e.g. the data start after `as_of`). `prepared` (`segkit.intake.cleaning.prepare_input`):
@@ -115,7 +115,7 @@ def classify_month(params, intake, as_of: dt.date, prepared=None
     try:
         coverage = month_coverage(result.table, result.ledger, result.as_of)
         profile, figures = _classified(p, intake, result)
-        return profile, figures, coverage
+        return profile, figures, coverage, list(result.notes)
     finally:
         result.drop_tables()  # the month's judged rows: what the month needs is computed (or it failed)
 
@@ -171,6 +171,9 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         raise ParamsError(f"{params_path}: a customer-level source (source.kind: customers) is one picture, not a "
                           "history of purchases: there are no earlier months to backfill")
     ends = month_ends(first, last)
+    later = [end for end in ends if params.as_of is not None and end > params.as_of]
+    if later:  # as `segkit report --month` says it: each month is classified as of its own end, not the params' as_of
+        progress(as_of_replaced(later, params.as_of, Path(params_path).name))
     intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone,
                          decimal=params.cleaning.decimal, day_first=params.cleaning.day_first)
     # read (a text file: parsed) once for every month, not once a month
@@ -185,7 +188,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         database_stopped(err, intake.origin)
         raise
     # the customers' and surveys' dates their files did not settle: in the order the transactions' settled
-    customers, surveys, _ = read_table_dates(intake, params.cleaning.day_first, prepared.notes)
+    customers, surveys, table_notes = read_table_dates(intake, params.cleaning.day_first, prepared.notes)
     intake = replace(intake, customers=customers, surveys=surveys)
     progress(f"read {intake.origin} in {time.perf_counter() - tick:.1f} s: {counted(len(ends), 'month', 'months')} "
              "to classify")
@@ -193,6 +196,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     made = months_made(path, params.run_name)
     standards = classification_standards(params)
     done = []
+    noted = []  # (month end, the notes of its cleaning) of each month written, said once at the end
     for number, as_of in enumerate(ends, start=1):
         tick = time.perf_counter()
         step = f"[{number}/{len(ends)}] {as_of:%Y-%m}"
@@ -202,7 +206,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                                  "value figures, which a backfill does not make); --force replaces it")
         else:
             try:
-                profile, figures, coverage = classify_month(params, intake, as_of, prepared)
+                profile, figures, coverage, notes = classify_month(params, intake, as_of, prepared)
             except MonthNotInData as err:
                 skipped = ("after_data", f"skipped: the data end on {err.last}, before this month"
                            if err.last else "skipped: no row is dated in or before this month")
@@ -227,9 +231,84 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
                                 standards=standards)
         seconds = time.perf_counter() - tick
         done.append(BackfilledMonth(as_of, customers, round(seconds, 2)))
+        noted.append((as_of, [*notes, *table_notes]))  # the customers' and surveys' files: read once, for every month
         progress(f"{step}: {counted(customers, 'customer', 'customers', ',')} in {seconds:.1f} s")
+    for line in note_lines_by_month(noted, params.lang):  # what 01 would have noticed, as `segkit report` says it
+        progress(line)
     # nothing written, and nothing of the range in the history from a report (kept on purpose): a failure
     if not any(month.skipped in (None, "report") for month in done):
         reasons = "; ".join(dict.fromkeys(month.why for month in done))
         raise DataError(f"no month from {first} to {last} was written ({reasons})")
     return done
+
+
+def as_of_replaced(later: list[dt.date], as_of: dt.date, file: str) -> str:
+    """The line that says the months of a backfill's range that end after the params' as-of date
+    (`later`, month ends, consecutive) are classified as of their own end, which replaces `as_of` of
+    the params `file`: the notice `segkit report --month` gives, said once for the range.
+
+    >>> as_of_replaced([dt.date(2025, 7, 31), dt.date(2025, 8, 31)], dt.date(2025, 6, 30), "demo.yaml")
+    'the months 2025-07 to 2025-08 replace as_of 2025-06-30 of demo.yaml (each is classified as of its end)'
+    """
+    if len(later) == 1:
+        return f"the month {later[0]:%Y-%m} replaces as_of {as_of} of {file} (it is classified as of its end)"
+    return (f"the months {later[0]:%Y-%m} to {later[-1]:%Y-%m} replace as_of {as_of} of {file} "
+            "(each is classified as of its end)")
+
+
+# Notes a backfill does not repeat: the month's own line says how far the data reach it.
+_SAID_BY_THE_MONTH = {"month_partly_covered", "month_not_covered", "month_to_date"}
+
+
+def note_lines_by_month(noted: list[tuple[dt.date, list[dict]]], lang: str = "en") -> list[str]:
+    """The cleaning notes of a backfill's months (`noted`: each month's end and its notes, oldest
+    first) as lines for the terminal in `lang`, each note once with the months it applies to, not
+    once a month: the notes of one kind about one file and column are one line. Where its words are
+    the same every month, they are said as they are; where they differ (a count that grows as each
+    month counts the data up to its end), the last month's words are said, and the line says so.
+
+    >>> jan, feb = dt.date(2025, 1, 31), dt.date(2025, 2, 28)
+    >>> note = {"key": "decimal_mark_differs", "column": "Amount", "rows": 2, "example": "1,5", "decimal": ".", "other": ","}
+    >>> note_lines_by_month([(jan, [note]), (feb, [note])])[0][:62]
+    'note (2025-01 to 2025-02): The Amount column holds 2 amounts l'
+    """
+    from segkit.i18n import t
+    from segkit.report.runner import note_text
+
+    kinds: dict[tuple, dict[dt.date, str]] = {}
+    for as_of, notes in noted:
+        for note in notes:
+            if note.get("key") not in _SAID_BY_THE_MONTH:
+                kinds.setdefault((note.get("key"), note.get("file"), note.get("column")), {})[as_of] = \
+                    note_text(note, lang)
+    lines = []
+    for said in kinds.values():
+        months = list(said)
+        texts = list(said.values())
+        key = "backfill.note" if len(set(texts)) == 1 else "backfill.note_last"
+        lines.append(t(key, lang, months=month_ranges(months, lang), last=f"{months[-1]:%Y-%m}", text=texts[-1]))
+    return lines
+
+
+def month_ranges(months: list[dt.date], lang: str = "en") -> str:
+    """`months` (any day of each) as a list of runs of consecutive months in `lang`.
+
+    >>> month_ranges([dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 3, 31), dt.date(2025, 5, 31)])
+    '2025-01 to 2025-03, 2025-05'
+    >>> month_ranges([dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 5, 31)], "zh")
+    '2025-01 至 2025-02、2025-05'
+    """
+    from segkit.i18n import t
+
+    runs: list[list[int]] = []
+    for number in sorted({m.year * 12 + m.month - 1 for m in months}):
+        if runs and runs[-1][1] + 1 == number:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+
+    def name(number: int) -> str:
+        return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+    return t("name.separator", lang).join(
+        name(a) if a == b else t("backfill.months", lang, first=name(a), last=name(b)) for a, b in runs)

@@ -9,7 +9,8 @@ The series is computed from the run's own stage files, so it exists on the first
   (the `month_start_features` stage) classified with the run's standards, and this run's own classes
   for its last month;
 - NPS of each month's survey answers (promoters 9-10 minus detractors 0-6, in points), where the
-  source has dated survey answers.
+  source has dated survey answers, with the month's number of answers (`nps_answers`): a month of
+  fewer than MIN_NPS_ANSWERS has no NPS to show or compare (`measured_nps`).
 
 Months are calendar months, labelled by their first day; a month's classes are those at its end.
 """
@@ -28,6 +29,9 @@ KPIS = ("customers", "active_customers", "revenue", "avg_order_value", "retentio
         "top_share", "nps")
 # Figures that are shares (their change is said in percentage points).
 SHARES = {"retention_rate", "repurchase_rate", "top_share"}
+# The fewest dated answers of a month whose NPS is shown, compared with last month's and alerted on:
+# see `measured_nps` for why 30.
+MIN_NPS_ANSWERS = 30
 
 
 def as_shown(kpi: str, value: float) -> float:
@@ -58,7 +62,9 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
     revenue ...), for the top share of the month before. `current`: customer_id, segment, revenue:
     this run's customers at `as_of` (the last month's end). `top`: the share of customers whose
     revenue share is followed (0.2: the top 20%). `surveys`: customer_id, answered_at (date), nps
-    (0-10): the NPS of each month's answers, in points (-100..100). Shares and rates are fractions
+    (0-10): the NPS of each month's answers, in points (-100..100), and `nps_answers`, how many
+    dated answers it counts (0 in a month of none; `measured_nps` says which months have enough).
+    Shares and rates are fractions
     (0.25 = 25%); revenue in the run's currency. `kpis`: `monthly_kpis(activity)` when the run
     has it already (`segkit.monthly.shared.monthly_kpis_stage`); `activity` may then be None.
     """
@@ -98,10 +104,34 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
         if len(answers):
             month = pd.to_datetime(answers["answered_at"]).dt.to_period("M").dt.start_time.dt.date
             score = answers["nps"].astype(float)
-            by_month = (100 * ((score >= 9).astype(float) - (score <= 6).astype(float))).groupby(month.to_numpy()).mean()
-            series["nps"] = pd.Series(by_month.to_dict(), dtype=float)
+            by_month = (100 * ((score >= 9).astype(float) - (score <= 6).astype(float))).groupby(month.to_numpy())
+            series["nps"] = pd.Series(by_month.mean().to_dict(), dtype=float)
+            series["nps_answers"] = pd.Series(by_month.size().to_dict(), dtype=float).reindex(series.index).fillna(0.0)
     series.index.name = "month"
     return series
+
+
+def measured_nps(series: pd.DataFrame) -> pd.Series:
+    """The `nps` of `series` (`kpi_series`) where its month has at least MIN_NPS_ANSWERS dated answers
+    (`nps_answers`), NaN where it has fewer: an NPS not measured, never shown as a figure, compared
+    with another month or alerted on. A series without `nps_answers` (a run's stage written before
+    segkit kept the count) as it is.
+
+    Why 30: each answer counts +100 (promoter, 9-10), 0 or -100 (detractor, 0-6), so the NPS of n
+    answers has a standard error of 100 * sqrt((p + d - (p - d)^2) / n) points (p, d: the shares of
+    promoters and detractors), at most 100 / sqrt(n). Below 30 answers that is over 18 points at
+    worst and about 14 for a usual spread (p 0.5, d 0.2): a swing of 20-40 points between two months
+    of 2-5 answers is who happened to answer, not a change in the customers. From 30 the normal
+    approximation of such a mean is commonly taken to hold, and the error is below 10 points from
+    about 100 answers.
+
+    >>> series = pd.DataFrame({"nps": [50.0, -20.0], "nps_answers": [40.0, 3.0]})
+    >>> measured_nps(series).tolist()
+    [50.0, nan]
+    """
+    if "nps_answers" not in series.columns:
+        return series["nps"]
+    return series["nps"].where(series["nps_answers"] >= MIN_NPS_ANSWERS)
 
 
 def _quiet_months_until(months: pd.DataFrame, last: dt.date) -> pd.DataFrame:
@@ -133,9 +163,13 @@ def kpi_changes(series: pd.DataFrame, month: dt.date | None = None) -> pd.DataFr
     """This month, last month and the change for each figure of `series` (`kpi_series`): rows kpi,
     this_month, last_month, change (this - last; for shares and rates a difference of fractions,
     i.e. percentage points / 100). `month` defaults to the last month of the series; NaN where a
-    month lacks the figure."""
+    month lacks the figure. The NPS of a month of fewer than MIN_NPS_ANSWERS answers is NaN
+    (`measured_nps`): no change is computed from it and no alert fires on it; its row stays where a
+    month has answers, beside the row `nps_answers` (the months' counts) that the pages show with it."""
     if series.empty:
         return pd.DataFrame(columns=["kpi", "this_month", "last_month", "change"])
+    if {"nps", "nps_answers"} <= set(series.columns):
+        series = series.assign(nps=measured_nps(series))
     month = _month(month) if month is not None else series.index.max()
     this = series.loc[month] if month in series.index else pd.Series(np.nan, index=series.columns)
     last_month = _previous(month)
@@ -143,7 +177,11 @@ def kpi_changes(series: pd.DataFrame, month: dt.date | None = None) -> pd.DataFr
     frame = pd.DataFrame({"kpi": series.columns, "this_month": this.to_numpy(dtype=float),
                           "last_month": last.to_numpy(dtype=float)})
     frame["change"] = frame["this_month"] - frame["last_month"]
-    return frame.dropna(subset=["this_month", "last_month"], how="all").reset_index(drop=True)
+    shown = frame[["this_month", "last_month"]].notna().any(axis=1)
+    answered = frame.loc[frame["kpi"] == "nps_answers", ["this_month", "last_month"]].fillna(0).to_numpy()
+    if (answered > 0).any():  # an NPS of too few answers is still shown, as such (with its count)
+        shown |= frame["kpi"] == "nps"
+    return frame[shown].reset_index(drop=True)
 
 
 def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] | None = None,
@@ -153,12 +191,17 @@ def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] |
     `changes` is `kpi_changes(...)`; `shares` maps "segment" and "rfm_class" to the transition
     matrix's counts (`segkit.monthly.migration.transition_matrix`, before x after); `codes` the known
     class codes per map. Returns one row per rule: rule (its position), kind, kpi, from_classes,
-    to_classes, map, value (the measured share, change or level; NaN when it cannot be measured),
-    threshold, direction ("above"/"below"), fired (bool). Raises ParamsError naming the rule when it
+    to_classes, map, value (the measured share, change or level; NaN when it cannot be measured:
+    an NPS of too few answers, `kpi_changes`), threshold, direction ("above"/"below"), fired (bool),
+    and for a rule on the NPS the answers this month and last month (answers, answers_before: the
+    `nps_answers` row of `changes`; NaN otherwise). Raises ParamsError naming the rule when it
     names a figure or class that this run does not have.
     """
     rows = []
     known = set(changes["kpi"]) if len(changes) else set()
+    counted = changes[changes["kpi"] == "nps_answers"] if len(changes) else changes
+    answers = ((float(counted["this_month"].iloc[0]), float(counted["last_month"].iloc[0])) if len(counted)
+               else (float("nan"), float("nan")))
     for number, rule in enumerate(rules, start=1):
         direction, threshold = ("above", rule.above) if rule.above is not None else ("below", rule.below)
         value = float("nan")
@@ -182,8 +225,11 @@ def check_alerts(rules, changes: pd.DataFrame, shares: dict[str, pd.DataFrame] |
             if len(found):
                 value = float(found["change" if rule.kind == "change" else "this_month"].iloc[0])
         fired = bool(np.isfinite(value) and (value > threshold if direction == "above" else value < threshold))
+        on_nps = rule.kind != "moved" and rule.kpi == "nps"
         rows.append({"rule": number, "kind": rule.kind, "kpi": rule.kpi, "from_classes": list(rule.from_classes),
                      "to_classes": list(rule.to_classes), "map": rule.map, "value": value,
-                     "threshold": float(threshold), "direction": direction, "fired": fired})
+                     "threshold": float(threshold), "direction": direction, "fired": fired,
+                     "answers": answers[0] if on_nps else float("nan"),
+                     "answers_before": answers[1] if on_nps else float("nan")})
     return pd.DataFrame(rows, columns=["rule", "kind", "kpi", "from_classes", "to_classes", "map", "value",
-                                       "threshold", "direction", "fired"])
+                                       "threshold", "direction", "fired", "answers", "answers_before"])

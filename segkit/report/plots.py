@@ -451,11 +451,14 @@ def flow_colours(codes) -> dict[str, str]:
 def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2, currency=None):
     """Small line charts, one per figure of `series` (`segkit.monthly.trends.kpi_series`; months as
     rows), the last month's value written at its end (with its month where the later months have none,
-    e.g. a survey that stopped): how each KPI moved over the months. Money
+    e.g. a survey that stopped): how each KPI moved over the months. The NPS of a month of too few
+    answers is not drawn (`segkit.monthly.trends.measured_nps`). Money
     (MONEY_KPIS) in `currency` (params.currency), on the axis and at the end."""
     import matplotlib.pyplot as plt
-    from segkit.monthly.trends import KPIS, SHARES
+    from segkit.monthly.trends import KPIS, SHARES, measured_nps
 
+    if "nps" in series.columns:  # a month of too few answers has no NPS to draw (its swing is noise)
+        series = series.assign(nps=measured_nps(series))
     kpis = [k for k in (kpis or KPIS) if k in series.columns and series[k].notna().any()]
     columns = 2 if len(kpis) > 3 else 1
     rows = max(1, -(-len(kpis) // columns))

@@ -245,22 +245,29 @@ def cleaning_note_lines(data_dir: str | os.PathLike, lang: str = "en") -> list[s
     another decimal mark, the day/month order a column decided ...) as plain lines in `lang` for the
     terminal, each starting "note: " (which the command line says in the run's language); [] when
     there are none (or no run.json)."""
-    from segkit.i18n import note_message, t
     from segkit.store import load_run_info
 
     try:
         notes = load_run_info(data_dir).get("cleaning_notes") or []
     except (OSError, ValueError, SegkitError):  # no run.json (a customer table's run has no cleaning notes)
         return []
-    lines = []
-    for note in notes:
-        key, values = note_message(note)
-        try:
-            text = t(key, lang, **values)
-        except (KeyError, ValueError, IndexError, TypeError):  # a note of an older segkit (or a count not a number): its key
-            text = str(note.get("key"))
-        lines.append("note: " + text.replace("**", ""))
-    return lines
+    return ["note: " + note_text(note, lang) for note in notes]
+
+
+def note_text(note: dict, lang: str = "en") -> str:
+    """A cleaning note (run.json's `cleaning_notes` holds them) as a plain line's text in `lang`,
+    without Markdown's emphasis; a note of an older segkit (or one whose count is not a number) as its key."""
+    from segkit.i18n import note_message, t
+
+    key, values = note_message(note)
+    # the template's emphasis goes, a value's own asterisks stay (a masked id, 138****5678, is not 1385678)
+    kept = "\0\0"
+    values = {name: value.replace("**", kept) if isinstance(value, str) else value for name, value in values.items()}
+    try:
+        text = t(key, lang, **values)
+    except (KeyError, ValueError, IndexError, TypeError):
+        text = str(note.get("key"))
+    return text.replace("**", "").replace(kept, "**")
 
 
 def run_notebooks(notebooks: tuple[str, ...], run_one: Callable[[str, str | None, KernelPool], None],

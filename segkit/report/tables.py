@@ -452,9 +452,14 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
                      currency=None) -> pd.DataFrame:
     """This month, last month and the change of each figure, as text in the figure's own unit (shares
     in %, changes of shares in percentage points, money in the run's currency); the change is that
-    of the two figures as shown (4.4% -> 3.9%: -0.5 points), so that the row adds up as read."""
-    from segkit.monthly.trends import SHARES, as_shown
+    of the two figures as shown (4.4% -> 3.9%: -0.5 points), so that the row adds up as read. The NPS
+    is shown with its month's number of answers (the row `nps_answers` of `changes`), and a month of
+    fewer than MIN_NPS_ANSWERS as not enough answers, with the count (`kpi_changes` leaves it no value)."""
+    from segkit.monthly.trends import MIN_NPS_ANSWERS, SHARES, as_shown
     from segkit.report import numbers
+
+    found = changes[changes["kpi"] == "nps_answers"]  # each month's answers, shown with its NPS (not a row)
+    answers = {} if found.empty else {"this_month": found["this_month"].iloc[0], "last_month": found["last_month"].iloc[0]}
 
     def label(kpi: str) -> str:
         if kpi.startswith("share_"):
@@ -476,14 +481,23 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
             return f"{round(value, 1) + 0.0:+.1f}" if change else f"{value:.1f}"
         return f"{round(value) + 0.0:+,.0f}" if change else f"{value:,.0f}"
 
+    def figure(kpi: str, value: float, month: str) -> str:
+        count = answers.get(month) if kpi == "nps" else None
+        if count is None or not np.isfinite(count):  # not an NPS, or a series written before the count was kept
+            return shown(kpi, value)
+        if count < MIN_NPS_ANSWERS:  # no NPS to speak of: said so, with the count (none: "—")
+            return t("trend.nps_too_few", lang, answers=int(count), minimum=MIN_NPS_ANSWERS) if count else "—"
+        return t("trend.nps_answers", lang, nps=shown(kpi, value), answers=int(count))
+
     def difference(row) -> float:  # of the figures as shown: 4.4% -> 3.9% is -0.5 points, never -0.4
         if np.isfinite(row.this_month) and np.isfinite(row.last_month):
             return as_shown(row.kpi, row.this_month) - as_shown(row.kpi, row.last_month)
         return row.change
 
-    rows = [{"kpi": label(row.kpi), "this_month": shown(row.kpi, row.this_month),
-             "last_month": shown(row.kpi, row.last_month), "change": shown(row.kpi, difference(row), change=True)}
-            for row in changes.itertuples()]
+    rows = [{"kpi": label(row.kpi), "this_month": figure(row.kpi, row.this_month, "this_month"),
+             "last_month": figure(row.kpi, row.last_month, "last_month"),
+             "change": shown(row.kpi, difference(row), change=True)}
+            for row in changes.itertuples() if row.kpi != "nps_answers"]
     return pd.DataFrame(rows, columns=["kpi", "this_month", "last_month", "change"])
 
 
@@ -548,6 +562,11 @@ def alert_sentences(alerts: pd.DataFrame | None, segment_labels: dict, class_lab
             name = t("trend.share", lang, segment=segment_labels.get(code, code))
         else:
             name = t(f"trend.{kpi}", lang, top=top) if kpi == "top_share" else t(f"trend.{kpi}", lang)
+        answers, before = getattr(row, "answers", np.nan), getattr(row, "answers_before", np.nan)  # not in older stages
+        if kpi == "nps" and np.isfinite(answers):  # an NPS is said with the answers it counts
+            name = (t("alert.nps_answers_change", lang, kpi=name, answers=int(answers), before=int(before))
+                    if row.kind == "change" and np.isfinite(before) else
+                    t("alert.nps_answers", lang, kpi=name, answers=int(answers)))
         key = f"alert.{row.kind}{'_share' if share else ''}"
         sentences.append(t(key, lang, kpi=name, value=row.value, direction=direction, threshold=row.threshold))
     return sentences
