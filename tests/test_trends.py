@@ -255,3 +255,15 @@ def test_an_nps_alert_that_fires_says_the_answers_it_counts():
     # an alerts stage of an older segkit, without the counts: said as before
     older = alerts.drop(columns=["answers", "answers_before"])
     assert alert_sentences(older, {}, {}, "en")[0].startswith("NPS of the month's survey answers changed by -200.00")
+
+
+def test_the_nps_counts_only_the_answers_of_the_runs_customers():
+    """A survey whose ids match no buyer (a file whose ids a spreadsheet re-saved) gave the index an NPS
+    while 02 and 08 said the customers have no answers: answers of ids outside `current` are left out."""
+    current = pd.DataFrame({"customer_id": ["a", "b"], "segment": ["champions", "loyal"], "revenue": [10.0, 5.0]})
+    answers = pd.DataFrame({"customer_id": ["a", "x", "y", "z"], "nps": [10, 0, 0, 0],
+                            "answered_at": pd.to_datetime(["2024-03-02"] * 4)})
+    series = kpi_series(ACTIVITY, current=current, as_of=dt.date(2024, 3, 31), surveys=answers)
+    assert series.loc[month("2024-03"), "nps"] == 100.0 and series.loc[month("2024-03"), "nps_answers"] == 1
+    none_joined = kpi_series(ACTIVITY, current=current, as_of=dt.date(2024, 3, 31), surveys=answers.iloc[1:])
+    assert "nps" not in none_joined.columns or none_joined["nps"].isna().all()

@@ -1625,6 +1625,46 @@ def build_ledger(total: int, counts: pd.DataFrame | pd.Series) -> pd.DataFrame:
     return ledger
 
 
+def padded_like_buyers(table: pd.DataFrame, buyers: pd.Series, name: str) -> tuple[pd.DataFrame, dict | None]:
+    """`table` (a customers or surveys table, ids as `same_ids` reads them) with the ids that lost the
+    leading zeros the buyers' ids are written with padded back, and the note that says so, or the table
+    itself and None. A spreadsheet that opens a CSV reads `00990001` as the number 990001 and saves it
+    so: such a table matches no buyer, silently (a survey's every answer "from a customer without
+    transactions"). Padded only where it is certain: the buyers' ids (`buyers`, text) that are all
+    digits share one width and some of them start with 0 (a zero-padded column), and the table's id is
+    digits without a leading zero (as a number is written), shorter, no buyer's id as written, and a
+    buyer's id once padded to that width.
+
+    The note (`table_ids_padded` for the customers table, `survey_ids_padded` for the surveys; `name`
+    is "customers" or "surveys") names the file (`attrs["origin"]`), the column (the file's header,
+    `attrs["columns"]`), how many rows and the first id as written and as read."""
+    import pyarrow.compute as pc
+
+    if table is None or not len(table) or buyers is None or not len(buyers):
+        return table, None
+    ids = pa.array(buyers.astype("string").array).cast(pa.large_string())
+    digits = ids.filter(pc.fill_null(pc.match_substring_regex(ids, r"^[0-9]+$"), False))
+    widths = pc.unique(pc.utf8_length(digits)) if len(digits) else []
+    if len(widths) != 1 or not pc.any(pc.starts_with(digits, "0")).as_py():
+        return table, None
+    width = int(widths[0].as_py())
+    text = table["customer_id"].astype("string")
+    # as a number is written: digits without a leading zero, fewer than the buyers' ids have
+    short = (text.str.fullmatch(r"[1-9][0-9]*") & (text.str.len() < width)).fillna(False).to_numpy(dtype=bool)
+    if not short.any():
+        return table, None
+    padded = text.where(short).str.zfill(width)
+    found = short & is_in(padded.fillna(""), ids) & ~is_in(text.fillna(""), ids)
+    if not found.any():
+        return table, None
+    first = int(np.argmax(found))
+    note = {"key": "survey_ids_padded" if name == "surveys" else "table_ids_padded",
+            "file": table.attrs.get("origin", f"source.{name}"),
+            "column": (table.attrs.get("columns") or {}).get("customer_id", "customer_id"),
+            "rows": int(found.sum()), "given": str(text.iloc[first]), "read": str(padded.iloc[first]), "width": width}
+    return table.assign(customer_id=text.where(~found, padded).array), note
+
+
 def typed_attributes(table: pd.DataFrame, names, decimal: str = ".") -> pd.DataFrame:
     """A customer table with its extra columns `names` (those it holds) typed as tags and exports read
     them (`segkit.intake.parsing.attribute_values`: numbers where every value reads as one, labels
@@ -1786,6 +1826,12 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     records, all_surveys, unread = read_table_dates(intake, rules.day_first, result.notes)
     if not result.in_database:  # a database's ids are as its owners keep them
         records, all_surveys = (None if frame is None else same_ids(frame) for frame in (records, all_surveys))
+        # ids a spreadsheet saved as numbers, without the zeros the transactions' ids keep: padded back, said
+        buyers = features["customer_id"] if result.customers_set_aside is None else pd.concat(
+            [features["customer_id"], result.customers_set_aside["customer_id"]]).astype("string")
+        records, padded_records = padded_like_buyers(records, buyers, "customers")
+        all_surveys, padded_answers = padded_like_buyers(all_surveys, buyers, "surveys")
+        unread = [*unread, *(n for n in (padded_records, padded_answers) if n is not None)]
     if records is not None and attributes:  # the map's extra columns, for tags and exports: numbers or labels
         records = typed_attributes(records, attributes, rules.decimal)
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved

@@ -1126,6 +1126,7 @@ def read_customer_table(spec: FileTable, name: str, day_first: bool | None = Non
                                          rereadable=day_first is None and not settled)
         frame[column] = parsed.values
     frame.attrs["columns"] = dict(spec.columns)  # for a detail that names a column (`cleaning.split_survey_answers`)
+    frame.attrs["origin"] = spec.path  # for a note that names the file
     if unread:
         frame.attrs["unread_dates"] = unread
     return frame
@@ -1505,6 +1506,7 @@ def load_database(db: Database, time_zone: str | None = None) -> Intake:
                                             list(table.columns), f"source.database.{name}.columns"))
         frame["customer_id"] = frame["customer_id"].astype("string")
         frame.attrs["columns"] = dict(spec.columns)  # the table's own names, as for a file
+        frame.attrs["origin"] = f"database table {spec.table}"
         tables[name] = frame
     return Intake(transactions, **tables, engine=con, origin=origin)
 

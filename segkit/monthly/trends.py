@@ -63,7 +63,8 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
     this run's customers at `as_of` (the last month's end). `top`: the share of customers whose
     revenue share is followed (0.2: the top 20%). `surveys`: customer_id, answered_at (date), nps
     (0-10): the NPS of each month's answers, in points (-100..100), and `nps_answers`, how many
-    dated answers it counts (0 in a month of none; `measured_nps` says which months have enough).
+    dated answers it counts (0 in a month of none; `measured_nps` says which months have enough);
+    with `current`, only the answers of its customers (an id no purchase has is not the run's customer).
     Shares and rates are fractions
     (0.25 = 25%); revenue in the run's currency. `kpis`: `monthly_kpis(activity)` when the run
     has it already (`segkit.monthly.shared.monthly_kpis_stage`); `activity` may then be None.
@@ -101,6 +102,12 @@ def kpi_series(activity: pd.DataFrame | None, month_start_classes: pd.DataFrame 
         series["top_share"] = pd.Series(tops, dtype=float)
     if surveys is not None and {"answered_at", "nps"} <= set(surveys.columns):
         answers = surveys.dropna(subset=["answered_at", "nps"])
+        if current is not None and "customer_id" in answers.columns:
+            # the run's customers' answers: those of ids no purchase has (01's join report counts them) are
+            # not this analysis's customers, whom 02 and 08 say have no answers when none of theirs joins
+            from segkit._membership import is_in
+
+            answers = answers[is_in(answers["customer_id"].astype("string"), current["customer_id"].astype("string"))]
         if len(answers):
             month = pd.to_datetime(answers["answered_at"]).dt.to_period("M").dt.start_time.dt.date
             score = answers["nps"].astype(float)
