@@ -58,3 +58,16 @@ def test_ids_are_left_as_written_where_the_padding_is_not_certain(tmp_path, tx_i
     run, surveys, _ = cleaned(tmp_path)
     assert surveys["customer_id"].tolist() == list(survey_ids)
     assert "survey_ids_padded" not in {n["key"] for n in run["cleaning_notes"]}
+
+
+def test_answers_mostly_from_ids_no_purchase_has_are_said_with_what_to_check():
+    from segkit.i18n import t
+    from segkit.report.tables import survey_join_messages
+
+    said = survey_join_messages({"survey_answers": 1202, "survey_answers_without_transactions": 1202})
+    assert [key for key, _ in said] == ["cleaning.join_surveys", "cleaning.join_surveys_unmatched"]
+    text = t(said[1][0], "en", **said[1][1])
+    assert text.startswith("1,202 of the 1,202 answers are from ids no purchase") and "leading zeros" in text
+    assert "前导零" in t(said[1][0], "zh", **said[1][1])
+    few = survey_join_messages({"survey_answers": 10, "survey_answers_without_transactions": 4})
+    assert [key for key, _ in few] == ["cleaning.join_surveys"]  # a few strangers' answers: the count says it

@@ -676,6 +676,17 @@ def join_messages(join: dict) -> list[tuple[str, dict]]:
     return said
 
 
+def survey_join_messages(join: dict) -> list[tuple[str, dict]]:
+    """How the survey answers joined the transactions (`join` as run.json's `join` holds it), as
+    (catalogue key, values) pairs for `say_each`: the counts, and, where half or more of the answers
+    are from ids no purchase has, that they count in no figure and what to check."""
+    said = [("cleaning.join_surveys", join)]
+    answers, unmatched = join.get("survey_answers", 0), join.get("survey_answers_without_transactions", 0)
+    if unmatched and 2 * unmatched >= answers:
+        said.append(("cleaning.join_surveys_unmatched", {"n": unmatched, "answers": answers}))
+    return said
+
+
 def satisfaction_table(profile: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Customers and revenue share per satisfaction class; 'no answer' is its own row."""
     order = ["very_satisfied", "satisfied", "unsatisfied", "no_answer"]
