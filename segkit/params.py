@@ -284,6 +284,18 @@ class _Model(BaseModel):
     # no NaN or infinity in any number: every comparison with NaN is false, so no range check holds
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_defaults(cls, data: Any) -> Any:
+        """A section left empty (`cleaning:` with every line under it commented out: YAML's null) is the
+        section's defaults, as if the key were not there; a key that may be null (an optional table) keeps
+        its null."""
+        if not isinstance(data, dict):
+            return data
+        empty = [key for key, field in cls.model_fields.items() if data.get(key, False) is None
+                 and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)]
+        return {k: v for k, v in data.items() if k not in empty} if empty else data
+
 
 class DemoSource(_Model):
     customers: int = Field(4000, ge=10, le=5_000_000)

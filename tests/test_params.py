@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from segkit.errors import ParamsError
-from segkit.params import load_params
+from segkit.params import load_params, validate_params
 
 from conftest import ROOT, write_params
 
@@ -596,3 +596,16 @@ def test_a_status_in_both_lists_is_told_as_the_rules_compare_statuses(tmp_path, 
             load_params(write(tmp_path, text))
     else:
         load_params(write(tmp_path, text))
+
+
+def test_a_section_left_empty_is_its_defaults(tmp_path):
+    """`cleaning:` with every line under it commented out is YAML's null: it was refused with pydantic's
+    "input should be a valid dictionary or instance of cleaning, got None" (in English under lang: zh)."""
+    path = tmp_path / "p.yaml"
+    path.write_text("lang: zh\ncleaning:\n  # day_first: true\nrfm:\nexports:\nsource:\n  kind: demo\n  demo:\n",
+                    encoding="utf-8")
+    p = load_params(path)
+    defaults = validate_params({})
+    assert (p.cleaning, p.rfm, p.exports, p.source.demo) == (defaults.cleaning, defaults.rfm, defaults.exports,
+                                                             defaults.source.demo)
+    assert validate_params({"source": {"kind": "demo", "customers": None}}).source.customers is None  # optional: null
