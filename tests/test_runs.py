@@ -517,3 +517,14 @@ def test_check_reads_a_large_files_first_rows_and_exits_cleanly(tmp_path):
     for _ in range(2):
         done = run_segkit("check", "--params", str(params))
         assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+
+
+def test_an_existing_report_is_refused_before_the_source_is_looked_at(tmp_path, monkeypatch):
+    """A second `segkit report` of a workbook source took 12 s to refuse: it read the workbook's header first."""
+    params = write_params(tmp_path)
+    (tmp_path / "reports" / "tiny").mkdir(parents=True)
+    looked = []
+    monkeypatch.setattr(runner, "check_source", lambda *args, **kwargs: looked.append(args))
+    with pytest.raises(ReportError, match="already holds a good report of tiny"):
+        run_report(params, reports_dir=tmp_path / "reports", pdf=False)
+    assert looked == []

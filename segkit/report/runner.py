@@ -112,6 +112,15 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
         overrides = overrides + ["as_of=null", f"month={month}"]
     params = load_params(params_path, overrides)  # fails here, before any work, on bad params
     require_source(params, params_path)
+    reports_dir = Path(reports_dir).resolve()
+    name = run_name_for(params)
+    final = reports_dir / name
+    try:
+        there = final.exists()
+    except OSError:  # a name the file system refuses: said where the folder is written, below
+        there = False
+    if there and not force:  # said before the source is looked at (a workbook's header takes seconds)
+        raise ReportError(_already_there(final, name))
     # and on what the source's header already tells (a file not there, a column not in it): said as
     # `segkit check` says it, not from inside 01_cleaning once its kernel has started
     # (the customers' and surveys' unreadable dates are no refusal: 01 keeps those rows and says so)
@@ -122,19 +131,14 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     sources = {notebook: notebook_path(notebook, notebooks_dir) for notebook in notebooks}
     for notebook in notebooks:
         check_notebook(sources[notebook])
-    reports_dir = Path(reports_dir).resolve()
-    name = run_name_for(params)
-    final = reports_dir / name
     failed = reports_dir / f"{name}.failed"
     timeout_s = max(1, round(params.report.cell_timeout_minutes * 60))
     with _writing(reports_dir):
         reports_dir.mkdir(parents=True, exist_ok=True)
         with run_lock(reports_dir, name):
             remove_leftovers(reports_dir, holding=name)
-            if final.exists() and not force:
-                raise ReportError(f"{final} already holds a good report of {name}{_made_when(final)}{_partly(final)}; "
-                                  "add --force to replace it (and its month in the history), or give another "
-                                  "run_name or --month")
+            if final.exists() and not force:  # made while the source was checked
+                raise ReportError(_already_there(final, name))
             work = new_folder(reports_dir, prefix=f".{name}{TMP_MARK}")
             doing = "starting"
             stack = ExitStack()  # the PDF's process, stopped whatever happens
@@ -369,6 +373,11 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
         return month.strip()
     year, number = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return f"{year:04d}-{number:02d}"
+
+
+def _already_there(final: Path, name: str) -> str:
+    return (f"{final} already holds a good report of {name}{_made_when(final)}{_partly(final)}; add --force to replace "
+            "it (and its month in the history), or give another run_name or --month")
 
 
 def _partly(folder: Path) -> str:
