@@ -907,13 +907,15 @@ def matrix_text(matrix, lang: str, value: str, potential: str, cut: str):
                left_out=matrix.left_out)
 
 
-def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
+def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str,
+                minor_unit: int = 2) -> pd.DataFrame:
     """Future value per segment or class (segkit.models.customer_value.value_by), in the map's order,
-    labelled in `lang`."""
+    labelled in `lang`; its totals add each customer's amounts rounded to the currency's `minor_unit`
+    decimals, as the exports hold them."""
     from segkit.models.customer_value import value_by
 
     segment_map = map_for_codes(segment_map, profile[column])
-    table = value_by(profile, value, column).set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
+    table = value_by(profile, value, column, minor_unit).set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
     table["customers"] = table["customers"].astype("int64")
     table.insert(0, "segment", [segment_map.label(c, lang) for c in table.index])
     return table.reset_index(drop=True)
