@@ -897,13 +897,20 @@ def slipping_text(slipping: pd.DataFrame | None, lang: str, threshold: float):
     return say("value.slipping" if len(slipping) else "value.slipping_none", lang, n=len(slipping), threshold=threshold)
 
 
-def matrix_text(matrix, lang: str, value: str, potential: str, cut: str):
+def matrix_text(matrix, lang: str, value: str, potential: str, cut: str, currency=None):
     """05's sentence on the segmentation matrix (`segkit.matrix_stage`): how customers are placed, the
-    cut lines, and the customers left out for lack of a figure, a part left out when there are none."""
-    from segkit.report.html import say
+    cut lines, and the customers left out for lack of a figure, a part left out when there are none.
+    A cut on a column of money (revenue, CLV...: `evaluation_tables.MONEY_COLUMNS`) is shown in
+    `currency` (params.currency: "value ¥867.40"), as the matrix table and chart show it."""
+    from segkit.report.evaluation_tables import MONEY_COLUMNS
+    from segkit.report.html import Money, say
+
+    def shown(axis: str):
+        amount = matrix.cuts[axis]
+        return Money(amount, currency, lang) if getattr(matrix, axis, None) in MONEY_COLUMNS else amount
 
     return say("evaluate.matrix" if matrix.left_out else "evaluate.matrix_all_placed", lang, value=value,
-               potential=potential, cut=cut, value_cut=matrix.cuts["value"], potential_cut=matrix.cuts["potential"],
+               potential=potential, cut=cut, value_cut=shown("value"), potential_cut=shown("potential"),
                left_out=matrix.left_out)
 
 
