@@ -808,21 +808,29 @@ def unusable_caution(unusable: dict, lang: str):
 def unsupported_standards(profile: pd.DataFrame, rules, weights: dict[str, float], lang: str) -> pd.DataFrame:
     """The configured standards this data set cannot support, one row each: kind ("tag" or
     "criterion"), standard (the kind in `lang`), name (in `lang`), why (in `lang`), weight (the
-    criterion's configured share, blank for a tag). Empty when every standard can be computed. Tags: `segkit.classify.tags.unsupported_tags`;
+    criterion's configured share, blank for a tag). Empty when every standard can be computed. Tags: `segkit.classify.tags.unsupported_tags`
+    (a column the data lack) and `unmatched_values` (no customer has a value the tag needs);
     criteria: `segkit.classify.ranking.criteria_support`."""
     from segkit.classify.ranking import criteria_support
-    from segkit.classify.tags import unsupported_tags
+    from segkit.classify.tags import unmatched_values, unsupported_tags
 
     def columns(names) -> str:
         return columns_in_text(names, lang, ("standards.column", "col"))
 
+    def values(needed: dict[str, list[str]]) -> str:  # "no customer's customer type is “enterprise” or “government”"
+        return t("name.separator", lang).join(
+            t("standards.why.no_such_value", lang, column=columns([column]),
+              values=t("standards.value_separator", lang).join(f"“{v}”" for v in found))
+            for column, found in needed.items())
+
     rows = []
-    lacking = unsupported_tags(profile, rules)
+    lacking, unmatched = unsupported_tags(profile, rules), unmatched_values(profile, rules)
     for rule in rules:
-        if rule.name in lacking:
+        if rule.name in lacking or rule.name in unmatched:
+            why = (t("standards.why.no_column", lang, columns=columns(lacking[rule.name])) if rule.name in lacking
+                   else values(unmatched[rule.name]))
             rows.append({"kind": "tag", "standard": t("standards.kind.tag", lang), "name": getattr(rule, lang),
-                         "why": t("standards.why.no_column", lang, columns=columns(lacking[rule.name])),
-                         "weight": float("nan")})
+                         "why": why, "weight": float("nan")})
     for row in criteria_support(profile, weights).itertuples():
         if row.status != "used":
             why = f"standards.why.{row.status}"
