@@ -396,3 +396,27 @@ def test_a_kpi_whose_later_months_have_no_value_names_the_month_of_its_last_one(
     figure = plots.kpi_sparklines(series, "en", kpis=["customers", "nps"])
     labels = [text.get_text() for ax in figure.axes for text in ax.texts]
     assert labels == ["150", "-47 (2026-08)"]
+
+
+def test_kpi_sparklines_draw_a_small_move_as_small():
+    """The trial's top-20% share went 61.0% -> 61.5% and its sparkline climbed the whole height: each
+    y-axis was its data's range. A share's axis spans at least 5 percentage points (from 0 near it), a
+    count's or an amount's at least a fifth of its value, an NPS's 20 points; a series that moves more
+    keeps its own range."""
+    index = [dt.date(2026, m, 1) for m in range(1, 7)]
+    series = pd.DataFrame({"top_share": np.linspace(0.610, 0.615, 6), "retention_rate": np.linspace(0.010, 0.012, 6),
+                           "customers": np.linspace(5000.0, 5010.0, 6), "revenue": np.full(6, 250_000.0),
+                           "nps": np.linspace(30.0, 32.0, 6), "repurchase_rate": np.linspace(0.2, 0.8, 6)}, index=index)
+    figure = plots.kpi_sparklines(series, "en", kpis=list(series.columns))
+    limits = {kpi: figure.axes[i].get_ylim() for i, kpi in enumerate(series.columns)}
+    for kpi, least in {"top_share": 0.05, "retention_rate": 0.05, "customers": 0.2 * 5010, "revenue": 0.2 * 250_000,
+                       "nps": 20.0}.items():
+        low, high = limits[kpi]
+        assert high - low >= least * 0.999, (kpi, limits[kpi])
+        assert low <= series[kpi].min() and series[kpi].max() <= high, kpi  # every value still on the chart
+    assert limits["retention_rate"][0] == 0.0  # a share near 0: from 0, not a gap below it
+    assert limits["top_share"][0] >= 0.5 and limits["top_share"][1] <= 0.7  # not a 0-100% axis that flattens all
+    low, high = limits["repurchase_rate"]  # 20% -> 80% moves enough: its own range, with a margin
+    assert 0.1 < low < 0.2 and 0.8 < high < 0.9
+    figure.canvas.draw()  # the labels of a flat series still read as the figure
+    assert "61.5%" in texts(figure) and "250,000" in "".join(texts(figure))

@@ -520,3 +520,23 @@ def test_clv_equal_to_the_cent_gets_one_tier_and_all_equal_no_tier(monkeypatch):
     # equal in the currency's own unit: yen have no decimals
     assert set(degenerate_value(monkeypatch, np.array([419.6, 420.0, 420.4]), minor_unit=0)["clv_tier"]) == {"unknown"}
     assert degenerate_value(monkeypatch, np.array([419.6, 420.0, 420.4]))["clv_tier"].tolist() == ["low", "low", "high"]
+
+
+def test_value_totals_add_the_amounts_as_the_exports_hold_them():
+    # the trial's 03: Champions' predicted CLV read ¥6,186,055.08 while its customers in customers.csv
+    # (each CLV at the currency's decimals) add up to 6,186,055.01
+    from segkit.report.tables import value_table
+
+    profile = pd.DataFrame({"customer_id": list("abcd"), "segment": ["champions"] * 3 + ["lost"],
+                            "rfm_class": ["x"] * 4, "revenue": [10.0, 20.0, 30.0, 5.0]})
+    value = pd.DataFrame({"customer_id": list("abcd"), "p_alive": [0.9] * 4, "clv": [10.004, 10.004, 10.004, 0.4],
+                          "churn_risk": [False] * 4})
+    exported = value["clv"].round(2)  # what customers.csv holds
+    table = value_by(profile, value, "segment", minor_unit=2).set_index("segment")
+    assert table.loc["champions", "clv_total"] == exported[:3].sum() == pytest.approx(30.00)  # not 30.012
+    assert table.loc["champions", "clv_share"] == pytest.approx(30.0 / 30.4)
+    yen = value_by(profile, value, "segment", minor_unit=0).set_index("segment")  # a currency without decimals
+    assert yen.loc["champions", "clv_total"] == 30.0 and yen.loc["lost", "clv_total"] == 0.0
+    shown = value_table(profile, value, "segment", "rfm11", "en", minor_unit=2)
+    assert shown["clv_total"].tolist() == pytest.approx([30.0, 0.4])
+    assert value["clv"].tolist() == [10.004, 10.004, 10.004, 0.4]  # the input is not changed

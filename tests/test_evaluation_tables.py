@@ -38,3 +38,24 @@ def test_long_cluster_names_head_the_confusion_matrix_by_number_with_the_names_b
                                                    columns=["champions", "lost"]))
     headers, rows = _headers_and_rows(confusion_view(short, "en", {"champions": "Champions", "lost": "Lost"}))
     assert headers == ["Champions", "Lost"] and rows == ["Champions", "Lost"]
+
+
+def test_the_matrix_sentence_shows_its_money_cuts_in_the_currency():
+    """05 said "value 867.40, potential 578.33" (价值 867.40，潜力 578.33) beside a table and chart in ¥:
+    a cut on a column of money is shown with the run's currency, at its decimals; a cut on a column
+    that is not money (P(alive), a customer attribute) stays a plain number."""
+    from types import SimpleNamespace
+
+    from segkit.report.tables import matrix_text
+
+    yen, dinar = SimpleNamespace(symbol="¥", minor_unit=2), SimpleNamespace(symbol="BD", minor_unit=3)
+    for lang in ("en", "zh"):
+        on_money = SimpleNamespace(cuts={"value": 867.4, "potential": 578.33}, left_out=0, value="revenue",
+                                   potential="clv")
+        text = matrix_text(on_money, lang, "Revenue", "CLV", "median", yen).markup
+        assert "¥867.40" in text and "¥578.33" in text, text
+        assert "BD867.400" in matrix_text(on_money, lang, "Revenue", "CLV", "median", dinar).markup
+        mixed = SimpleNamespace(cuts={"value": 1234.5, "potential": 0.4}, left_out=3, value="revenue",
+                                potential="p_alive")
+        text = matrix_text(mixed, lang, "Revenue", "P(alive)", "median", yen).markup
+        assert "¥1,234.50" in text and "0.40" in text and "¥0.40" not in text, text

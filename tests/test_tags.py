@@ -264,3 +264,42 @@ def test_rule_words_leave_no_doubt_about_values_signs_and_sides():
     assert rule_text("orders > - -5", "en") == "Orders > -(-5)"
     assert rule_text("'high' == monetary_tier", "zh") == "“高价值” = 金额分层"  # the code named on either side
     assert rule_text("nps == None", "zh") == "推荐意愿评分（0-10） = 缺失" and rule_text("nps != None", "en") == "NPS answer (0-10) ≠ missing"
+
+
+def test_a_tag_whose_values_the_data_never_has_is_said_not_applicable_not_counted_as_0():
+    """The trial's 02 and 08 listed 企业或政府客户 (customer_type in ['enterprise', 'government']) with 0
+    customers: its customer type was the shop's member level (金卡, 银卡), which can never be either.
+    Such a tag is named once with why, as a tag whose column is missing; a tag whose values occur but
+    that no customer meets keeps its row of 0 (that 0 is a finding)."""
+    from segkit.classify.tags import supported_tags, unmatched_values, unsupported_tags
+    from segkit.report import tables
+
+    def rule(name, when):
+        return type("T", (), {"name": name, "en": name.title(), "zh": name, "when": when})
+
+    rules = compile_tags([rule("organisation", "customer_type in ['enterprise', 'government']"),
+                          rule("either", "customer_type == 'enterprise' or customer_type == '政府'"),
+                          rule("gold_lapsed", "customer_type == '金卡' and recency_days > 1000"),
+                          rule("gold_or_old", "customer_type == 'enterprise' or recency_days > 1000"),
+                          rule("lapsed", "recency_days > 300"),
+                          # segkit's own codes: a tier no customer is in is a count of 0
+                          rule("top_mid", "monetary_tier == 'mid' and customer_type == '金卡'"),
+                          rule("frequent", "frequency_tier == 'high'")], PROFILE_COLUMNS)
+    members = PROFILE.assign(customer_type=["金卡", "银卡", None, "金卡"], frequency_tier=["low", "mid", "mid", "low"])
+    assert unsupported_tags(members, rules) == {}  # the column is there, with values
+    assert unmatched_values(members, rules) == {"organisation": {"customer_type": ["enterprise", "government"]},
+                                                "either": {"customer_type": ["enterprise", "政府"]}}
+    kept = [r.name for r in supported_tags(members, rules)]
+    # 0 customers each but for lapsed: they could match
+    assert kept == ["gold_lapsed", "gold_or_old", "lapsed", "top_mid", "frequent"]
+    counts = tag_counts(apply_tags(members, rules), supported_tags(members, rules), "en").set_index("tag")
+    assert counts.loc["Gold_Lapsed", "customers"] == 0 and counts.loc["Lapsed", "customers"] == 1
+    from html import unescape
+
+    en = unescape(tables.unsupported_text(members, rules, {"frequency": 1}, "en").markup)
+    zh = unescape(tables.unsupported_text(members, rules, {"frequency": 1}, "zh").markup)
+    assert "Organisation" in en and "no customer's customer type is “enterprise” or “government”" in en
+    assert "organisation" in zh and "没有客户的客户类型为“enterprise”或“government”" in zh
+    assert "Gold_Lapsed" not in en and "Lapsed" not in en.replace("Gold_Lapsed", "")
+    # with the data's own values, the same rule is counted as before
+    assert unmatched_values(PROFILE, rules[:2]) == {} and len(supported_tags(PROFILE, rules[:2])) == 2

@@ -210,10 +210,73 @@ def unsupported_tags(profile: pd.DataFrame, rules: list[TagRule]) -> dict[str, l
     return lacking
 
 
-def supported_tags(profile: pd.DataFrame, rules: list[TagRule]) -> list[TagRule]:
-    """The rules whose every column this data set has (the complement of `unsupported_tags`)."""
+def unmatched_values(profile: pd.DataFrame, rules: list[TagRule]) -> dict[str, dict[str, list[str]]]:
+    """Tag name -> {column: the text values its rule asks of the column} for the tags that cannot
+    match because no customer has any of the values the rule needs (`customer_type in ['enterprise',
+    'government']` where the customer types are 金卡 and 银卡: the data names its values otherwise).
+    A rule needs a value when `column == 'text'` or `column in ['text', ...]` is the whole rule, a part
+    of an `and`, or every part of an `or`; the columns of segkit's own codes (monetary_tier,
+    frequency_tier, satisfaction) are not asked: their values are segkit's, so a tier that no customer
+    is in is a count of 0, not a rule written for other data. Tags whose columns the data lack are `unsupported_tags`'s,
+    not here; a tag whose values occur but that no customer meets (no enterprise bought in the last
+    30 days) is not here either: its 0 is a finding.
+
+    >>> rules = compile_tags([type("T", (), {"name": "org", "en": "O", "zh": "O",
+    ...                                      "when": "customer_type in ['enterprise', 'government']"})], ["customer_type"])
+    >>> unmatched_values(pd.DataFrame({"customer_id": ["a", "b"], "customer_type": ["金卡", "银卡"]}), rules)
+    {'org': {'customer_type': ['enterprise', 'government']}}
+    >>> unmatched_values(pd.DataFrame({"customer_id": ["a"], "customer_type": ["government"]}), rules)
+    {}
+    """
     lacking = unsupported_tags(profile, rules)
-    return [rule for rule in rules if rule.name not in lacking]
+    unmatched = {}
+    for rule in rules:
+        if rule.name not in lacking:
+            needed = _never_met(rule.tree.body, profile, rule)
+            if needed:
+                unmatched[rule.name] = needed
+    return unmatched
+
+
+def _asked_values(node: ast.AST) -> tuple[str, list[str]] | None:
+    """(column, values) of `column == 'text'` or `column in ['text', ...]`; None for anything else."""
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.left, ast.Name)
+            and node.left.id not in _VALUE_NAMES and isinstance(node.ops[0], (ast.Eq, ast.In))):
+        return None
+    right = node.comparators[0]
+    values = right.elts if isinstance(right, (ast.List, ast.Tuple)) else [right]
+    if not values or not all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in values):
+        return None
+    return node.left.id, [v.value for v in values]
+
+
+def _never_met(node: ast.AST, profile: pd.DataFrame, rule: TagRule) -> dict[str, list[str]]:
+    """{column: values} of the value tests (`_asked_values`) that make `node` false for every customer
+    because none of their values occur; {} when `node` could hold."""
+    if isinstance(node, ast.BoolOp):
+        parts = [_never_met(value, profile, rule) for value in node.values]
+        if isinstance(node.op, ast.And):
+            return next((part for part in parts if part), {})
+        if not all(parts):  # an `or` holds where any of its parts can
+            return {}
+        merged: dict[str, list[str]] = {}
+        for part in parts:
+            for column, values in part.items():
+                merged.setdefault(column, []).extend(v for v in values if v not in merged[column])
+        return merged
+    asked = _asked_values(node)
+    if asked and not evaluate(ast.Expression(body=node), profile, where=f"tag {rule.name} ({cut(rule.when)})").any():
+        return {asked[0]: asked[1]}
+    return {}
+
+
+def supported_tags(profile: pd.DataFrame, rules: list[TagRule]) -> list[TagRule]:
+    """The rules this data set can support: every column they read is there (not `unsupported_tags`)
+    and the text values they need occur in it (not `unmatched_values`). The others are named once by
+    `segkit.report.tables.unsupported_text` instead of being counted as 0 customers."""
+    lacking = unsupported_tags(profile, rules)
+    unmatched = unmatched_values(profile, rules)
+    return [rule for rule in rules if rule.name not in lacking and rule.name not in unmatched]
 
 
 def tag_counts(tagged: pd.DataFrame, rules: list[TagRule], lang: str) -> pd.DataFrame:

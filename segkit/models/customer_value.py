@@ -334,13 +334,25 @@ def slipping_valuable(profile: pd.DataFrame, value: pd.DataFrame, alive_threshol
     return slipping.sort_values(["revenue", "customer_id"], ascending=[False, True])[columns].reset_index(drop=True)
 
 
-def value_by(profile: pd.DataFrame, value: pd.DataFrame, column: str) -> pd.DataFrame:
+def value_by(profile: pd.DataFrame, value: pd.DataFrame, column: str, minor_unit: int = 2) -> pd.DataFrame:
     """Per value of `column` (segment, rfm_class, cluster...): customers, revenue so far, predicted
     CLV (sum and share of all predicted CLV), mean P(alive) and the share at churn risk: which
-    classes hold the future value."""
+    classes hold the future value. The sums of money add each customer's amount as the exports
+    hold it, rounded to the currency's `minor_unit` decimals, so that a reader who adds up a
+    segment's customers in customers.csv gets the page's total to the cent.
+
+    >>> profile = pd.DataFrame({"customer_id": list("abc"), "segment": ["x"] * 3, "revenue": [1.0] * 3})
+    >>> value = pd.DataFrame({"customer_id": list("abc"), "clv": [10.004] * 3, "p_alive": [0.9] * 3,
+    ...                       "churn_risk": [False] * 3})
+    >>> float(value_by(profile, value, "segment")["clv_total"].iloc[0])  # 10.00 three times, not 30.012
+    30.0
+    """
     values = _without_value(value, keep=VALUE_COLUMNS)
     joined = join_stages(profile[["customer_id", column, "revenue"]], values,
                          [c for c in values.columns if c != "customer_id"])
+    # as the exports write each customer's amounts (segkit.report.exports: rounded to the minor unit)
+    money = [c for c in ("revenue", "clv") if c in joined.columns]
+    joined = joined.assign(**{c: joined[c].astype(float).round(minor_unit) for c in money})
     grouped = joined.groupby(column, observed=True)
     table = pd.DataFrame({
         "customers": grouped.size(),

@@ -481,6 +481,9 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
                         va="center")
         ax.set_xlim(months[0], months[-1])  # every figure on the same months
         ax.margins(y=0.15)  # the line's lowest point above the month axis, not drawn on it
+        limits = sparkline_limits(values, "share" if kpi in SHARES else "nps" if kpi == "nps" else "amount")
+        if limits is not None:  # a small move drawn as small: not stretched over the whole height
+            ax.set_ylim(*limits)
         ax.set_title(_kpi_label(kpi, lang, top), fontsize=8, loc="left")
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(matplotlib.dates.AutoDateLocator(minticks=3, maxticks=7))  # 6 warns at 32-36 months
@@ -495,6 +498,44 @@ def kpi_sparklines(series: pd.DataFrame, lang: str, kpis=None, top: float = 0.2,
     for ax in list(axes.flat)[len(kpis):]:
         ax.axis("off")
     return fig
+
+
+# The least height of a sparkline's y-axis, so that a small move is drawn as one: a share's axis spans
+# at least 5 percentage points, an NPS's 20 points (of its -100 to 100), a count's or an amount's a
+# fifth of its largest value (a move of 1% then climbs at most a twentieth of the chart).
+SPARKLINE_SPAN = {"share": 0.05, "nps": 20.0}
+SPARKLINE_RELATIVE_SPAN = 0.2
+_SPARKLINE_BOUNDS = {"share": (0.0, 1.0), "nps": (-100.0, 100.0)}
+
+
+def sparkline_limits(values, kind: str) -> tuple[float, float] | None:
+    """The y-limits of a KPI sparkline whose `values` (the months' figures; NaN for a month without)
+    move less than the least span of their `kind` ("share" 0-1, "nps", or "amount": a count or money),
+    or None when they move more (the axis then follows the data, as any chart's). The span is centred
+    on the values, kept within what the kind can be (a share in 0-100%, an NPS in -100..100, an amount
+    of non-negative values not below 0), and starts at 0 where the values are near it.
+
+    >>> sparkline_limits([0.610, 0.615], "share")
+    (0.5875, 0.6375)
+    >>> sparkline_limits([1000.0, 1005.0], "amount")
+    (902.0, 1103.0)
+    >>> sparkline_limits([0.01, 0.02], "share"), sparkline_limits([0.2, 0.8], "share")
+    ((0.0, 0.05), None)
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    span = SPARKLINE_SPAN.get(kind, SPARKLINE_RELATIVE_SPAN * max(abs(low), abs(high)))
+    if high - low >= span or span == 0:  # moves enough to be drawn on its own range (or all zero)
+        return None
+    floor, ceiling = _SPARKLINE_BOUNDS.get(kind, (0.0 if low >= 0 else -np.inf, np.inf))
+    centre = (low + high) / 2
+    bottom = min(max(centre - span / 2, floor), ceiling - span)
+    if bottom - floor < span / 2:  # near the floor (a share of 1%): from the floor, not a gap above it
+        bottom = floor
+    return (round(bottom, 12), round(bottom + span, 12))
 
 
 def _kpi_label(kpi: str, lang: str, top: float = 0.2) -> str:

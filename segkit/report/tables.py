@@ -819,21 +819,29 @@ def unusable_caution(unusable: dict, lang: str):
 def unsupported_standards(profile: pd.DataFrame, rules, weights: dict[str, float], lang: str) -> pd.DataFrame:
     """The configured standards this data set cannot support, one row each: kind ("tag" or
     "criterion"), standard (the kind in `lang`), name (in `lang`), why (in `lang`), weight (the
-    criterion's configured share, blank for a tag). Empty when every standard can be computed. Tags: `segkit.classify.tags.unsupported_tags`;
+    criterion's configured share, blank for a tag). Empty when every standard can be computed. Tags: `segkit.classify.tags.unsupported_tags`
+    (a column the data lack) and `unmatched_values` (no customer has a value the tag needs);
     criteria: `segkit.classify.ranking.criteria_support`."""
     from segkit.classify.ranking import criteria_support
-    from segkit.classify.tags import unsupported_tags
+    from segkit.classify.tags import unmatched_values, unsupported_tags
 
     def columns(names) -> str:
         return columns_in_text(names, lang, ("standards.column", "col"))
 
+    def values(needed: dict[str, list[str]]) -> str:  # "no customer's customer type is “enterprise” or “government”"
+        return t("name.separator", lang).join(
+            t("standards.why.no_such_value", lang, column=columns([column]),
+              values=t("standards.value_separator", lang).join(f"“{v}”" for v in found))
+            for column, found in needed.items())
+
     rows = []
-    lacking = unsupported_tags(profile, rules)
+    lacking, unmatched = unsupported_tags(profile, rules), unmatched_values(profile, rules)
     for rule in rules:
-        if rule.name in lacking:
+        if rule.name in lacking or rule.name in unmatched:
+            why = (t("standards.why.no_column", lang, columns=columns(lacking[rule.name])) if rule.name in lacking
+                   else values(unmatched[rule.name]))
             rows.append({"kind": "tag", "standard": t("standards.kind.tag", lang), "name": getattr(rule, lang),
-                         "why": t("standards.why.no_column", lang, columns=columns(lacking[rule.name])),
-                         "weight": float("nan")})
+                         "why": why, "weight": float("nan")})
     for row in criteria_support(profile, weights).itertuples():
         if row.status != "used":
             why = f"standards.why.{row.status}"
@@ -908,23 +916,32 @@ def slipping_text(slipping: pd.DataFrame | None, lang: str, threshold: float):
     return say("value.slipping" if len(slipping) else "value.slipping_none", lang, n=len(slipping), threshold=threshold)
 
 
-def matrix_text(matrix, lang: str, value: str, potential: str, cut: str):
+def matrix_text(matrix, lang: str, value: str, potential: str, cut: str, currency=None):
     """05's sentence on the segmentation matrix (`segkit.matrix_stage`): how customers are placed, the
-    cut lines, and the customers left out for lack of a figure, a part left out when there are none."""
-    from segkit.report.html import say
+    cut lines, and the customers left out for lack of a figure, a part left out when there are none.
+    A cut on a column of money (revenue, CLV...: `evaluation_tables.MONEY_COLUMNS`) is shown in
+    `currency` (params.currency: "value ¥867.40"), as the matrix table and chart show it."""
+    from segkit.report.evaluation_tables import MONEY_COLUMNS
+    from segkit.report.html import Money, say
+
+    def shown(axis: str):
+        amount = matrix.cuts[axis]
+        return Money(amount, currency, lang) if getattr(matrix, axis, None) in MONEY_COLUMNS else amount
 
     return say("evaluate.matrix" if matrix.left_out else "evaluate.matrix_all_placed", lang, value=value,
-               potential=potential, cut=cut, value_cut=matrix.cuts["value"], potential_cut=matrix.cuts["potential"],
+               potential=potential, cut=cut, value_cut=shown("value"), potential_cut=shown("potential"),
                left_out=matrix.left_out)
 
 
-def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str) -> pd.DataFrame:
+def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment_map, lang: str,
+                minor_unit: int = 2) -> pd.DataFrame:
     """Future value per segment or class (segkit.models.customer_value.value_by), in the map's order,
-    labelled in `lang`."""
+    labelled in `lang`; its totals add each customer's amounts rounded to the currency's `minor_unit`
+    decimals, as the exports hold them."""
     from segkit.models.customer_value import value_by
 
     segment_map = map_for_codes(segment_map, profile[column])
-    table = value_by(profile, value, column).set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
+    table = value_by(profile, value, column, minor_unit).set_index(column).reindex(segment_map.codes).dropna(subset=["customers"])
     table["customers"] = table["customers"].astype("int64")
     table.insert(0, "segment", [segment_map.label(c, lang) for c in table.index])
     return table.reset_index(drop=True)
