@@ -1231,7 +1231,8 @@ class Evaluate(_Model):
 class Value(_Model):
     """Customer value over time: the repeat-buying models' time unit, the CLV horizon and discount
     rate (per horizon unit), the P(alive) below which a customer is at churn risk, the inactivity
-    window that counts as churned (days), and the quantiles of the predicted-value tiers."""
+    window that counts as churned (days), the quantiles of the predicted-value tiers, and the purchase
+    model that predicts (BG/NBD, or Pareto/NBD where 05's next-period check finds it closer)."""
 
     time_unit: Literal["days", "weeks", "months"] = "weeks"
     horizon: int = Field(12, ge=1, le=120)
@@ -1240,6 +1241,8 @@ class Value(_Model):
     alive_threshold: float = Field(0.5, gt=0, lt=1)
     churn_window_days: int = Field(180, ge=1, le=3650)
     tier_quantiles: tuple[float, float] = (0.5, 0.8)
+    # the purchase model behind P(alive), expected purchases and CLV; 05's next-period check compares the two
+    purchase_model: Literal["bgnbd", "pareto_nbd"] = "bgnbd"
 
     @model_validator(mode="after")
     def _ordered(self) -> "Value":

@@ -540,3 +540,25 @@ def test_value_totals_add_the_amounts_as_the_exports_hold_them():
     shown = value_table(profile, value, "segment", "rfm11", "en", minor_unit=2)
     assert shown["clv_total"].tolist() == pytest.approx([30.0, 0.4])
     assert value["clv"].tolist() == [10.004, 10.004, 10.004, 0.4]  # the input is not changed
+
+
+def test_value_purchase_model_chooses_the_model_behind_the_predictions():
+    """05's next-period check says the model closer to what happened is the one to trust; the params can
+    now follow it (value.purchase_model), and run.json says which model predicted."""
+    from segkit.models.customer_value import predicting_name, value_stage
+    from segkit.params import validate_params
+
+    summary = repeat_summary(connect(), load_cdnow(sample=True), dt.date(1998, 6, 30))
+    pareto = value_stage(summary, "weeks", purchase_model="pareto_nbd")
+    default = value_stage(summary, "weeks")
+    assert pareto.models.predicting_key == "pareto_nbd" and default.models.predicting_key == "bgnbd"
+    expected = pareto.models.alternative.p_alive(summary).to_numpy()
+    np.testing.assert_allclose(pareto.value["p_alive"].to_numpy(), expected)
+    assert not np.allclose(pareto.value["p_alive"].to_numpy(), default.value["p_alive"].to_numpy())
+    assert predicting_name({"value_models": pareto.run_info()}) == "Pareto/NBD"
+    assert predicting_name({}) == "BG/NBD"
+    assert validate_params({"value": {"purchase_model": "pareto_nbd"}}).value.purchase_model == "pareto_nbd"
+    # asked for, but without a Pareto/NBD fit to predict with: BG/NBD predicts
+    models = fit_value_models(summary, "weeks", purchase_model="pareto_nbd")
+    models.alternative = None
+    assert models.predicting_key == "bgnbd"

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.classify.value import tiers
-from segkit.errors import DataError
+from segkit.errors import DataError, ParamsError
 from segkit.i18n import t
 from segkit.store import join_stages, same_customers
 from segkit.models.clv import (BGNBDModel, ConvergenceWarning, GammaGammaModel, ParetoNBDModel, horizon_purchases,
@@ -113,6 +113,8 @@ class ValueModels:
     # customers who bought once (x = 0) of all customers fitted: BG/NBD counts each of them alive
     one_time_buyers: int = 0
     customers: int = 0
+    # the purchase model the params ask to predict with (`params.value.purchase_model`): "bgnbd" or "pareto_nbd"
+    preferred: str = "bgnbd"
 
     @property
     def unconverged(self) -> set[str]:
@@ -121,10 +123,14 @@ class ValueModels:
 
     @property
     def predicting(self) -> BGNBDModel | ParetoNBDModel:
-        """The purchase model behind P(alive), expected purchases and CLV: BG/NBD, or Pareto/NBD when
-        BG/NBD's fit did not converge and Pareto/NBD's did."""
+        """The purchase model behind P(alive), expected purchases and CLV: the one `preferred` (BG/NBD
+        by default), or the other when the preferred one's fit did not converge (or Pareto/NBD could not
+        be fitted) and the other's did."""
         unconverged = self.unconverged
-        if "BG/NBD" in unconverged and self.alternative is not None and "Pareto/NBD" not in unconverged:
+        pareto = self.alternative is not None and "Pareto/NBD" not in unconverged
+        if self.preferred == "pareto_nbd" and pareto:
+            return self.alternative
+        if "BG/NBD" in unconverged and pareto:
             return self.alternative
         return self.purchases
 
@@ -221,15 +227,20 @@ def _described(model) -> dict:
 
 
 def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: bool = True,
-                     spend: bool = True) -> ValueModels:
+                     spend: bool = True, purchase_model: str = "bgnbd") -> ValueModels:
     """BG/NBD on `summary` (from `repeat_summary`), when `spend` Gamma-Gamma on its repeat buyers,
     and, when `compare`, Pareto/NBD for the comparison. A model that cannot be fitted on these data
     (e.g. no repeat buyers) is left out with its reason in `warnings`, except BG/NBD, whose failure
     is the DataError it raises (the report then says why there is no prediction). Every
     ConvergenceWarning of the fits is in `warnings`; those of a fit that did not converge (all but
     the limiting model's) are also `caveats`, and such a fit is not the better fit over one that
-    converged.
+    converged. `purchase_model` ("bgnbd" or "pareto_nbd", `params.value.purchase_model`) is the model
+    to predict with (`ValueModels.predicting`); Pareto/NBD is then fitted whatever `compare` says, and
+    where it cannot predict (not fitted, or its fit did not converge) BG/NBD does, said in `warnings`.
     """
+    if purchase_model not in _KEYS.values():
+        raise ParamsError(f"purchase_model must be one of {', '.join(_KEYS.values())}, got {purchase_model!r}")
+    compare = compare or purchase_model == "pareto_nbd"
     caught: list[str] = []
     left_out = 0
     with warnings.catch_warnings(record=True) as raised:
@@ -261,9 +272,15 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
         return model.name not in unconverged, model.loglik_
 
     better = "pareto_nbd" if alternative is not None and rank(alternative) > rank(purchases) else "bgnbd"
-    return ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats, limits,
-                       spend_left_out=left_out if gamma_gamma is not None else 0,
-                       one_time_buyers=int((summary["x"].to_numpy() == 0).sum()), customers=len(summary))
+    models = ValueModels(purchases, gamma_gamma, alternative, better, caught, caveats, limits,
+                         spend_left_out=left_out if gamma_gamma is not None else 0,
+                         one_time_buyers=int((summary["x"].to_numpy() == 0).sum()), customers=len(summary),
+                         preferred=purchase_model)
+    if models.predicting_key != purchase_model:  # asked for, but it cannot predict: said beside the fits
+        caught.append(f"value.purchase_model is {purchase_model}, but {_NAMES[purchase_model]} "
+                      f"{'could not be fitted' if alternative is None else 'did not converge'} on these data: "
+                      f"{models.predicting.name} makes the predictions")
+    return models
 
 
 def customer_value(summary: pd.DataFrame, models: ValueModels, horizon: int = 12, horizon_unit: str = "months",
@@ -413,12 +430,14 @@ class ValueStage:
 
 def value_stage(summary: pd.DataFrame, time_unit: str = "weeks", horizon: int = 12, horizon_unit: str = "months",
                 discount_rate: float = 0.01, alive_threshold: float = 0.5,
-                tier_quantiles: tuple[float, float] = (0.5, 0.8), minor_unit: int = 2) -> ValueStage:
+                tier_quantiles: tuple[float, float] = (0.5, 0.8), minor_unit: int = 2,
+                purchase_model: str = "bgnbd") -> ValueStage:
     """Fit the models on a run's repeat summary and predict every customer's value (see
     `fit_value_models` and `customer_value`: `minor_unit`, the currency's decimals, is where two
-    customers' CLVs count as equal for their tiers); a DataError from the data becomes `reason`."""
+    customers' CLVs count as equal for their tiers; `purchase_model`, the model to predict with); a
+    DataError from the data becomes `reason`."""
     try:
-        models = fit_value_models(summary, time_unit)
+        models = fit_value_models(summary, time_unit, purchase_model=purchase_model)
     except DataError as err:
         return ValueStage(None, None, str(err), horizon, horizon_unit, discount_rate)
     value = customer_value(summary, models, horizon=horizon, horizon_unit=horizon_unit, discount_rate=discount_rate,
@@ -450,6 +469,12 @@ def holdout_stage(holdout_summary: pd.DataFrame | None, time_unit: str = "weeks"
     check = holdout_check(holdout_summary, models.purchases, alternative=models.alternative)
     check.attrs["caveats"] = list(models.caveats)
     return check, None
+
+
+def predicting_name(info: dict) -> str:
+    """The purchase model that made a run's predictions (03's P(alive), expected purchases and CLV), by
+    name, from its run information (run.json's `value_models.predicting`): "BG/NBD" when absent."""
+    return _NAMES.get((info.get("value_models") or {}).get("predicting"), "BG/NBD")
 
 
 def holdout_caveats(check: pd.DataFrame | None, lang: str) -> list[tuple[str, dict]]:
