@@ -562,3 +562,6 @@ def test_value_purchase_model_chooses_the_model_behind_the_predictions():
     models = fit_value_models(summary, "weeks", purchase_model="pareto_nbd")
     models.alternative = None
     assert models.predicting_key == "bgnbd"
+    instead = dict(models.fit_messages("en"))["value.purchase_model_instead"]
+    assert t("value.purchase_model_instead", "en", **instead).endswith("the predictions use BG/NBD.")
+    assert "value.purchase_model_instead" not in dict(default.models.fit_messages("en"))

@@ -188,7 +188,10 @@ class ValueModels:
         once = [("value.bgnbd_one_time", {"count": self.one_time_buyers,
                                           "share": self.one_time_buyers / self.customers})] \
             if self.predicting_key == "bgnbd" and self.one_time_buyers and self.customers else []
-        return (caveat_messages(self.caveats, lang) + limits + left_out + pooled + heavy + once
+        # the params asked for a model that cannot predict here (not fitted, or its fit did not converge)
+        instead = [("value.purchase_model_instead", {"asked": _NAMES[self.preferred], "used": self.predicting.name})] \
+            if self.predicting_key != self.preferred else []
+        return (caveat_messages(self.caveats, lang) + limits + left_out + pooled + heavy + once + instead
                 + ([("value.warning", {"text": "; ".join(notes)})] if notes else []))
 
     def parameters(self) -> dict:
@@ -236,7 +239,7 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
     the limiting model's) are also `caveats`, and such a fit is not the better fit over one that
     converged. `purchase_model` ("bgnbd" or "pareto_nbd", `params.value.purchase_model`) is the model
     to predict with (`ValueModels.predicting`); Pareto/NBD is then fitted whatever `compare` says, and
-    where it cannot predict (not fitted, or its fit did not converge) BG/NBD does, said in `warnings`.
+    where it cannot predict (not fitted, or its fit did not converge) BG/NBD does (`fit_messages` says so).
     """
     if purchase_model not in _KEYS.values():
         raise ParamsError(f"purchase_model must be one of {', '.join(_KEYS.values())}, got {purchase_model!r}")
@@ -276,10 +279,6 @@ def fit_value_models(summary: pd.DataFrame, time_unit: str = "weeks", compare: b
                          spend_left_out=left_out if gamma_gamma is not None else 0,
                          one_time_buyers=int((summary["x"].to_numpy() == 0).sum()), customers=len(summary),
                          preferred=purchase_model)
-    if models.predicting_key != purchase_model:  # asked for, but it cannot predict: said beside the fits
-        caught.append(f"value.purchase_model is {purchase_model}, but {_NAMES[purchase_model]} "
-                      f"{'could not be fitted' if alternative is None else 'did not converge'} on these data: "
-                      f"{models.predicting.name} makes the predictions")
     return models
 
 
