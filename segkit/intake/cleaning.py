@@ -517,6 +517,15 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         if unmatched:
             notes.append(unmatched)
             result = replace(result, notes=tuple(notes))
+    # statuses neither list names count as purchases: said when no list is set at all, or (lists set, none
+    # of them found wanting above, whose note names the other statuses already) when one looks like a refund
+    if not any(n["key"].endswith("status_values_unmatched") for n in notes) and \
+            not (rules._preset_lists and {k for k, (_, vs) in lists.items() if vs} <= set(rules._preset_lists)):
+        unlisted = _statuses_unlisted(judged, rules.returns.status_values, rules.unpaid_status_values,
+                                      named_in(headers)("status"))
+        if unlisted:
+            notes.append(unlisted)
+            result = replace(result, notes=tuple(notes))
     orders = first_orders(clean)  # each order of the first lines, read once for both notes on orders
     said = [note for note in (_orders_of_several_customers(clean, named_in(headers), orders),
                               _masked_customer_ids(clean, named_in(headers), text_ids=table.customer_id.type().is_string(),
@@ -582,6 +591,61 @@ def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_valu
     top = others.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
     return {"key": key, "values": ", ".join(map(str, missing)),
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
+
+
+# statuses named in a note on the statuses no list names, at most
+_STATUSES_SHOWN = 5
+
+
+def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column: str = "status") -> dict | None:
+    """The note on the statuses that neither `cleaning.returns.status_values` (`returns_values`) nor
+    `cleaning.unpaid_status_values` (`unpaid_values`) names, whose rows count as purchases: counted
+    per distinct status in the engine (the rows of a repeated header or a total line left out), those
+    that look like a refund, a cancellation or an unpaid order (`REFUND_STATUS_WORDS`,
+    `UNPAID_STATUS_WORDS`) first, then the most frequent, at most `_STATUSES_SHOWN` with their rows,
+    and how many more; and, as an example, each list with the likely values of its kind added.
+    Key `statuses_not_listed` when neither list is set (noted when the rows hold more than one
+    status, or one that looks like a refund), `statuses_unlisted` when some are (noted only when an
+    unnamed status looks like a refund, a cancellation or an unpaid order); `_more` appended when
+    more statuses than those shown are unnamed. None otherwise, or without a status column.
+    `column`: the status column as the source names it."""
+    from segkit.intake.returns import REFUND_STATUS_WORDS, UNPAID_STATUS_WORDS
+
+    if "status" not in judged.columns:
+        return None
+    given = bool(returns_values or unpaid_values)
+    listed = [key for value in (*returns_values, *unpaid_values) for key in status_keys(value)]
+    rows = judged.filter(~judged.reason.isin(["repeated_header", "totals_row"]).fill_null(False)) \
+        if "reason" in judged.columns else judged
+    status = rows.status.cast("string").strip()
+    held = rows.select(_status=status, _key=status.lower())
+    held = held.filter(held._status.notnull() & (held._status != ""))
+    if listed:
+        held = held.filter(~held._key.isin(listed))
+    likely = ibis.or_(*[held._key.contains(word) for word in (*REFUND_STATUS_WORDS, *UNPAID_STATUS_WORDS)])
+    counts = held.group_by("_status").aggregate(rows=ibis._.count(), likely=likely.any())
+    top = counts.order_by([ibis.desc("likely"), ibis.desc("rows"), "_status"]).limit(_STATUSES_SHOWN) \
+        .to_pyarrow().to_pylist()
+    if not top:
+        return None
+    if given and not top[0]["likely"]:  # lists set: an unnamed status that looks like no refund is a sale's
+        return None
+    distinct = len(top) if len(top) < _STATUSES_SHOWN else int(counts.count().to_pyarrow().as_py())
+    if not given and distinct < 2 and not top[0]["likely"]:  # one status on every row: nothing to tell apart
+        return None
+
+    def kind(words):
+        return [row["_status"] for row in top if row["likely"] and any(w in row["_status"].lower() for w in words)]
+
+    refunds = kind(REFUND_STATUS_WORDS)
+    unpaid = [value for value in kind(UNPAID_STATUS_WORDS) if value not in refunds]
+    more = distinct - len(top)
+    return {"key": ("statuses_unlisted" if given else "statuses_not_listed") + ("_more" if more else ""),
+            "column": column, "statuses": distinct,
+            "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top),
+            **({"more": more} if more else {}),
+            "returns": ", ".join([*map(str, returns_values), *refunds]) or "...",
+            "unpaid": ", ".join([*map(str, unpaid_values), *unpaid]) or "..."}
 
 
 def named_in(headers: dict[str, str] | None):
