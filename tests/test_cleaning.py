@@ -1449,3 +1449,37 @@ def test_whole_number_ids_stay_numbers_in_the_clean_rows_and_leave_as_text_in_on
     assert last == sorted(last) and set(last) <= set(expected)
     activity = load_stage(data, "activity")
     assert activity["customer_id"].tolist() == sorted(activity["customer_id"])
+
+
+TOTAL_LINES = {  # an export's own total line, with its label in the customer column or in the order column
+    "customer": "订单号,会员ID,下单时间,实付金额\nA1,V1,2024-05-01,10.00\nA2,V2,2024-05-02,30.00\n"
+                "A3,V1,2024-05-03,20.00\n,合计,,60.00\n",
+    "order": "订单号,会员ID,下单时间,实付金额\nA1,V1,2024-05-01,10.00\nA2,V2,2024-05-02,30.00\n"
+             "A3,V1,2024-05-03,20.00\n合计,,,60.00\n"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("where", sorted(TOTAL_LINES))
+def test_the_opening_figures_of_01_leave_out_the_exports_total_line(tmp_path, where, lang):
+    # trial 45: 01 opened on "amount total ¥17,198,978.64", the 合计 line's amount counted beside the rows it sums
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+    from segkit.report.html import say
+    from segkit.report.tables import input_sentence
+
+    path = tmp_path / "orders.csv"
+    source = Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
+        "order_id": "订单号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额"}}})
+    path.write_text(TOTAL_LINES[where], encoding="utf-8")
+    result = clean_and_save(load_source(source), tmp_path / "data", as_of=dt.date(2024, 5, 31))
+    key, values = input_sentence(result)
+    assert key == "cleaning.intro_without_totals"
+    assert (values["rows"], values["customers"], values["revenue"], values["totals"]) == (3, 2, 60.0, 1)
+    said = say(key, lang, **values).markup
+    assert "60.00" in said and "120.00" not in said
+    assert ("total line" if lang == "en" else "合计行") in said
+    # without a total line, the figures of every row read, as before
+    path.write_text(TOTAL_LINES[where].rsplit("\n", 2)[0] + "\n", encoding="utf-8")
+    result = clean_and_save(load_source(source), tmp_path / "data", as_of=dt.date(2024, 5, 31))
+    key, values = input_sentence(result)
+    assert key == "cleaning.intro" and (values["rows"], values["revenue"]) == (3, 60.0)

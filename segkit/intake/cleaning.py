@@ -174,6 +174,17 @@ class CleanResult:
         # Arrow's lookup: pandas' isin took 7 s for 945 ids among a million (pandas 3.1)
         return int((~is_in(list(self.aside_customer_ids), known)).sum())
 
+    @property
+    def total_lines(self) -> int:
+        """How many rows were set aside as the export's own total lines (rule `totals_row`)."""
+        return _rows_set_aside(self.ledger, "totals_row")
+
+    @property
+    def input_without_total_lines(self) -> ibis.Table:
+        """`input` without the rows set aside as the export's own total lines (`total_line`), lazy: a
+        total line sums the others, so the input's figures with it count its amount twice."""
+        return self.input.filter(~total_line(self.input).fill_null(False)) if self.total_lines else self.input
+
     def drop_tables(self) -> None:
         """Drop the tables this result made in the embedded engine (the judged rows): their memory is
         the engine's again. The lazy tables (`table`, `scored`, `input`) cannot be read after; for a
@@ -1200,6 +1211,20 @@ def _complete(table: ibis.Table) -> ibis.Table:
     return table
 
 
+def total_line(table: ibis.Table) -> ibis.BooleanValue:
+    """Whether a row is an export's own total line (rule `totals_row`): a label of `TOTALS_LABELS` in
+    the customer column, or (the customer empty) in the order column, where an export that starts with
+    the order number writes it ("合计,,,¥621,785.36")."""
+    def label(column: str):
+        value = table[column]
+        return value.strip().lower().isin(list(TOTALS_LABELS)) if value.type().is_string() else ibis.literal(False)
+
+    totals = label("customer_id")
+    if "order_id" in table.columns:
+        totals = totals | (_missing_id(table.customer_id) & label("order_id"))
+    return totals
+
+
 def _missing_id(column: ibis.Value) -> ibis.BooleanValue:
     """Whether an id is missing: null, or text that is empty or blank (a number is never blank)."""
     return column.isnull() | (column.strip() == "") if column.type().is_string() else column.isnull()
@@ -1371,11 +1396,6 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     non_product = ibis.or_(*[folded_in(c, lowered) for c in ("category", "product") if c in has]) \
         if lowered and ({"category", "product"} & has) else no
 
-    # a total line: its label in the customer column, or (the customer empty) in the order column, where
-    # an export that starts with the order number writes it ("合计,,,¥621,785.36")
-    def total_label(column: str):
-        return t[column].strip().lower().isin(list(TOTALS_LABELS)) if t[column].type().is_string() else no
-
     # the header row again midway (two exports pasted together): most of the text columns hold their own names
     # (compared as the source names them, `named`; a frame with segkit's names: those)
     named_columns = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has and t[c].type().is_string()]
@@ -1388,9 +1408,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         repeated_header = (total_hits >= 2) & (total_hits * 2 > len(named_columns))
     else:
         repeated_header = no
-    totals = total_label("customer_id")
-    if "order_id" in has:
-        totals = totals | (_missing_id(t.customer_id) & total_label("order_id"))
+    totals = total_line(t)
     guests = [str(g).strip().lower() for g in rules.guest_ids]
     guest = t.customer_id.cast("string").strip().lower().isin(guests) if guests else no
     tests = {
