@@ -71,6 +71,12 @@ RULES = (
     "non_positive_amount",
     "outlier",
 )
+# Rules that set aside what the params or the business leave out, not errors of the export: an export's
+# own total line, rows outside the period, lines that are no product, orders never paid, refunds and
+# cancellations, outliers. Their rows are expected; the other rules' are the data errors to fix at the
+# source (01's charts of the rows set aside tell them apart).
+EXPECTED_RULES = ("totals_row", "before_start", "after_as_of", "non_product", "unpaid_order", "return",
+                  "return_of_set_aside", "refunded_order", "outlier")
 # A customer id that is the label of an export's own total line ("Total", "合计" ...), compared trimmed and
 # in lower case: such a line sums the others, so kept as a customer it would double the revenue.
 TOTALS_LABELS = ("total", "totals", "grand total", "subtotal", "sub total", "sub-total", "sum", "overall",
