@@ -1204,6 +1204,35 @@ def test_customers_whose_every_row_was_set_aside_are_counted(tmp_path):
     assert saved.customers_without_rows == 2
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_customers_who_only_bought_after_as_of_are_said_apart_from_those_whose_rows_had_problems(tmp_path, lang):
+    """Trial 45: a month's 01 said 281 customers had "every one of their rows set aside", 230 of whom only
+    bought after the month. D and F only bought after as_of; A's one row and E's rows (one unreadable, one
+    later) were set aside for what they hold; B has a row used."""
+    from ledger_check import file_source
+    from segkit.intake.sources import load_source
+    from segkit.report.html import say_each
+    from segkit.report.tables import customers_without_rows_sentences
+
+    rows = [("A", "2024-01-05", "0"), ("B", "2024-01-05", "10"), ("B", "2024-02-05", "5"), ("D", "2024-02-03", "10"),
+            ("D", "2024-02-10", "8"), ("E", "not a date", "5"), ("E", "2024-03-01", "4"), ("F", "2024-02-20", "3")]
+    named_orders(tmp_path, ["cust", "day", "amount"], rows, {"customer_id": "cust", "ordered_at": "day"})
+    source = file_source(tmp_path / "orders.csv", columns={"customer_id": "cust", "ordered_at": "day"})
+    saved = clean_and_save(load_source(source), tmp_path / "data", as_of=AS_OF)
+    assert (saved.customers_without_rows, saved.customers_only_later) == (4, 2)
+    [(key, values)] = customers_without_rows_sentences(saved)
+    assert key == "cleaning.customers_without_rows_later" and (values["later"], values["other"]) == (2, 2)
+    said = say_each([(key, values)], lang).markup
+    assert "2024-01-31" in said and ("later months" if lang == "en" else "之后的月份") in said
+    # only later buyers: said as such, with no word of rows set aside for problems
+    named_orders(tmp_path, ["cust", "day", "amount"], [r for r in rows if r[0] in "BDF"],
+                 {"customer_id": "cust", "ordered_at": "day"})
+    saved = clean_and_save(load_source(source), tmp_path / "data", as_of=AS_OF)
+    [(key, values)] = customers_without_rows_sentences(saved)
+    assert key == "cleaning.customers_only_later" and values["n"] == 2
+    assert ("ledger" if lang == "en" else "台账") not in say_each([(key, values)], lang).markup
+
+
 HEADER_AGAIN = [["Order Number", "Billing Email", "Order Date", "Order Status", "Item Name", "Order Total"],
                 ["1", "a@x.com", "2024-01-05", "completed", "Mug", "10.00"],
                 ["Order Number", "Billing Email", "Order Date", "Order Status", "Item Name", "Order Total"],

@@ -164,21 +164,28 @@ class CleanResult:
     # (None until then; `without_rows_among` counts them for a result of `clean_transactions`)
     aside_customer_ids: tuple[str, ...] = ()
     customers_without_rows: int | None = None
+    # of `aside_customer_ids`, those whose every row set aside is dated after as_of (rule after_as_of): with no
+    # row used they only bought after it (a later month's customers), not customers whose rows had problems;
+    # and how many of `customers_without_rows` they are (`clean_and_save`; `without_rows_among(..., later=True)`)
+    later_customer_ids: tuple[str, ...] = ()
+    customers_only_later: int | None = None
 
-    def without_rows_among(self, known=None) -> int:
+    def without_rows_among(self, known=None, later: bool = False) -> int:
         """How many customers of the input have no row used: `aside_customer_ids` not among `known` (the
         ids of every customer with a clean row, as text: the features' and the customers set aside), or,
         without `known`, not among the clean rows' ids (a query of all the clean rows: at 10M lines
-        about a second, which `clean_and_save` spares by passing the ids it has)."""
-        if not self.aside_customer_ids:
+        about a second, which `clean_and_save` spares by passing the ids it has). With `later`, those of
+        them that only bought after as_of (`later_customer_ids`)."""
+        ids = self.later_customer_ids if later else self.aside_customer_ids
+        if not ids:
             return 0
         if known is None:
-            found = pa.table({"customer_id": pa.array(self.aside_customer_ids, pa.string())})
+            found = pa.table({"customer_id": pa.array(ids, pa.string())})
             clean = self.table.mutate(customer_id=self.table.customer_id.cast("string"))
             known = clean.semi_join(ibis.memtable(found), "customer_id").select("customer_id").distinct() \
                 .to_pyarrow().column("customer_id").to_pylist()
         # Arrow's lookup: pandas' isin took 7 s for 945 ids among a million (pandas 3.1)
-        return int((~is_in(list(self.aside_customer_ids), known)).sum())
+        return int((~is_in(list(ids), known)).sum())
 
     @property
     def total_lines(self) -> int:
@@ -825,27 +832,32 @@ def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanRe
     refunded = None
     if "return_match" in judged.columns:
         refunded = judged.filter(judged.reason == "refunded_order").select(*result.table.columns)
+    with_aside, only_later = aside_customer_ids(judged, result.ledger)
     return replace(result, scored=scored, customer_ledger=customer_ledger, customers_set_aside=aside,
-                   returns=summary, refunded=refunded, aside_customer_ids=aside_customer_ids(judged, result.ledger))
+                   returns=summary, refunded=refunded, aside_customer_ids=with_aside, later_customer_ids=only_later)
 
 
 # rules whose rows hold no customer (an empty id, a guest id, a total line's label)
 _NO_CUSTOMER_RULES = ("totals_row", "missing_customer_id")
 
 
-def aside_customer_ids(judged: ibis.Table, ledger: pd.DataFrame) -> tuple[str, ...]:
+def aside_customer_ids(judged: ibis.Table, ledger: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The distinct ids (as text) of the customers with a row set aside by a rule other than those of
     rows that hold no customer: what `CleanResult.without_rows_among` looks for among the customers
-    with a clean row. Trial: CDNOW's 68 customers whose only records were of zero dollars were in no
-    count. () at once when no row was set aside for such a rule (one filter of the judged rows else:
-    0.16 s at 10M lines)."""
+    with a clean row; and those of them whose every row set aside is dated after as_of (`after_as_of`):
+    with no row used, they bought only after it, in a later month (trial 45: 230 of a month's 281
+    customers "with every row set aside"). Trial: CDNOW's 68 customers whose only records were of zero
+    dollars were in no count. ((), ()) at once when no row was set aside for such a rule (one grouping
+    of the judged rows else)."""
     aside = ledger[(ledger["outcome"] == "set_aside") & ~ledger["rule"].isin(_NO_CUSTOMER_RULES)]
     if not int(aside["rows"].sum()):
-        return ()
-    ids = judged.filter((judged.outcome == "set_aside") & judged.customer_id.notnull()
-                        & ~judged.reason.isin(list(_NO_CUSTOMER_RULES)))
-    ids = ids.select(customer_id=ids.customer_id.cast("string")).distinct()
-    return tuple(ids.to_pyarrow().column("customer_id").to_pylist())
+        return (), ()
+    rows = judged.filter((judged.outcome == "set_aside") & judged.customer_id.notnull()
+                         & ~judged.reason.isin(list(_NO_CUSTOMER_RULES)))
+    ids = rows.group_by(customer_id=rows.customer_id.cast("string")).aggregate(
+        later=(rows.reason == "after_as_of").all()).to_pyarrow()
+    everyone = ids.column("customer_id").to_pylist()
+    return tuple(everyone), tuple(i for i, later in zip(everyone, ids.column("later").to_pylist()) if later)
 
 
 def nobody_scored(result: CleanResult) -> str | None:
@@ -1885,7 +1897,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # every customer with a clean row is in the features (scored) or set aside: the others had none used
     known = pd.concat([features["customer_id"], result.customers_set_aside["customer_id"]]).astype(str) \
         if result.customers_set_aside is not None else features["customer_id"].astype(str)
-    result = replace(result, customers_without_rows=result.without_rows_among(known))
+    result = replace(result, customers_without_rows=result.without_rows_among(known),
+                     customers_only_later=result.without_rows_among(known, later=True))
     if found:
         result = replace(result, notes=(*result.notes, *found))
     held = set(customers.columns) if customers is not None else set()

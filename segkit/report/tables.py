@@ -84,6 +84,23 @@ def input_sentence(result, before: dict | None = None) -> tuple[str, dict]:
                                              "totals": result.total_lines}
 
 
+def customers_without_rows_sentences(result) -> list[tuple[str, dict]]:
+    """01's sentence on the customers of the input with no row used (of a `CleanResult` that
+    `clean_and_save` returned), as [(catalogue key, values)] for `say_each`; [] when there are none.
+    Those whose rows are all dated after the as-of date bought only after it (in a later month of a
+    monthly run) and are said apart from those whose every row was set aside for what it holds."""
+    n = result.customers_without_rows or 0
+    later = result.customers_only_later or 0
+    if not n:
+        return []
+    if not later:
+        return [("cleaning.customers_without_rows", {"n": n})]
+    as_of = result.as_of.isoformat()
+    if later == n:
+        return [("cleaning.customers_only_later", {"n": n, "as_of": as_of})]
+    return [("cleaning.customers_without_rows_later", {"n": n, "later": later, "other": n - later, "as_of": as_of})]
+
+
 def before_after(raw, clean, lang: str = "en") -> pd.DataFrame:
     """One row each for the input and the clean transactions: DataFrames or Ibis tables, or the
     figures `describe_transactions` already gave for one of them (not read again). The first row's
