@@ -16,6 +16,7 @@ import pytest
 from matplotlib.collections import QuadMesh
 
 from segkit.report import plots
+from segkit.i18n import rule_name, t
 
 
 def month(m: int) -> dt.date:
@@ -420,3 +421,36 @@ def test_kpi_sparklines_draw_a_small_move_as_small():
     assert 0.1 < low < 0.2 and 0.8 < high < 0.9
     figure.canvas.draw()  # the labels of a flat series still read as the figure
     assert "61.5%" in texts(figure) and "250,000" in "".join(texts(figure))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_set_aside_charts_tell_data_errors_from_rows_a_rule_sets_aside(tmp_path, lang):
+    # trial 45: 01 read its refunds, cancellations and later rows as "the first thing to fix at the source"
+    from segkit.intake.cleaning import clean_transactions
+    from segkit.intake.sources import load_source
+    from segkit.params import Cleaning, Source
+    from segkit.report.html import reading
+
+    path = tmp_path / "orders.csv"
+    path.write_text("order,customer,date,amount,status\n1,a,2024-05-01,10,done\n2,a,2024-05-02,12,refunded\n"
+                    "3,b,2024-05-03,8,refunded\n4,,2024-05-04,9,done\n5,b,2024-06-02,7,done\n", encoding="utf-8")
+    intake = load_source(Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
+        "order_id": "order", "customer_id": "customer", "ordered_at": "date", "amount": "amount", "status": "status"}}}))
+    result = clean_transactions(intake.engine, intake.transactions, as_of=dt.date(2024, 5, 31),
+                                rules=Cleaning(returns={"status_values": ["refunded"]}))
+    aside = result.ledger[(result.ledger["outcome"] == "set_aside") & (result.ledger["rows"] > 0)]
+    assert set(aside["rule"]) == {"refunded_order", "missing_customer_id", "after_as_of"}, result.ledger
+    ax = plots.set_aside_by_reason(result.ledger, lang).axes[0]
+    bars = {tick.get_text(): matplotlib.colors.to_hex(bar.get_facecolor())
+            for tick, bar in zip(ax.get_yticklabels(), [p for p in ax.patches if p.get_width()])}
+    assert bars == {rule_name("refunded_order", lang): plots.RULE_COLOUR,
+                    rule_name("after_as_of", lang): plots.RULE_COLOUR,
+                    rule_name("missing_customer_id", lang): plots.ERROR_COLOUR}
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        t("chart.set_aside_error", lang), t("chart.set_aside_rule", lang)]
+    months = plots.set_aside_by_month(result.quarantine, lang).axes[0]
+    labels = {text.get_text() for text in months.get_legend().get_texts()}
+    assert t("chart.reason_by_rule", lang, reason=rule_name("after_as_of", lang)) in labels
+    assert rule_name("missing_customer_id", lang) in labels  # a data error, unmarked
+    said = reading("read.set_aside_by_reason", lang).markup
+    assert ("refunds" if lang == "en" else "退款") in said and ("nothing to fix" if lang == "en" else "无需修正") in said

@@ -1204,6 +1204,35 @@ def test_customers_whose_every_row_was_set_aside_are_counted(tmp_path):
     assert saved.customers_without_rows == 2
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_customers_who_only_bought_after_as_of_are_said_apart_from_those_whose_rows_had_problems(tmp_path, lang):
+    """Trial 45: a month's 01 said 281 customers had "every one of their rows set aside", 230 of whom only
+    bought after the month. D and F only bought after as_of; A's one row and E's rows (one unreadable, one
+    later) were set aside for what they hold; B has a row used."""
+    from ledger_check import file_source
+    from segkit.intake.sources import load_source
+    from segkit.report.html import say_each
+    from segkit.report.tables import customers_without_rows_sentences
+
+    rows = [("A", "2024-01-05", "0"), ("B", "2024-01-05", "10"), ("B", "2024-02-05", "5"), ("D", "2024-02-03", "10"),
+            ("D", "2024-02-10", "8"), ("E", "not a date", "5"), ("E", "2024-03-01", "4"), ("F", "2024-02-20", "3")]
+    named_orders(tmp_path, ["cust", "day", "amount"], rows, {"customer_id": "cust", "ordered_at": "day"})
+    source = file_source(tmp_path / "orders.csv", columns={"customer_id": "cust", "ordered_at": "day"})
+    saved = clean_and_save(load_source(source), tmp_path / "data", as_of=AS_OF)
+    assert (saved.customers_without_rows, saved.customers_only_later) == (4, 2)
+    [(key, values)] = customers_without_rows_sentences(saved)
+    assert key == "cleaning.customers_without_rows_later" and (values["later"], values["other"]) == (2, 2)
+    said = say_each([(key, values)], lang).markup
+    assert "2024-01-31" in said and ("later months" if lang == "en" else "之后的月份") in said
+    # only later buyers: said as such, with no word of rows set aside for problems
+    named_orders(tmp_path, ["cust", "day", "amount"], [r for r in rows if r[0] in "BDF"],
+                 {"customer_id": "cust", "ordered_at": "day"})
+    saved = clean_and_save(load_source(source), tmp_path / "data", as_of=AS_OF)
+    [(key, values)] = customers_without_rows_sentences(saved)
+    assert key == "cleaning.customers_only_later" and values["n"] == 2
+    assert ("ledger" if lang == "en" else "台账") not in say_each([(key, values)], lang).markup
+
+
 HEADER_AGAIN = [["Order Number", "Billing Email", "Order Date", "Order Status", "Item Name", "Order Total"],
                 ["1", "a@x.com", "2024-01-05", "completed", "Mug", "10.00"],
                 ["Order Number", "Billing Email", "Order Date", "Order Status", "Item Name", "Order Total"],
@@ -1449,3 +1478,37 @@ def test_whole_number_ids_stay_numbers_in_the_clean_rows_and_leave_as_text_in_on
     assert last == sorted(last) and set(last) <= set(expected)
     activity = load_stage(data, "activity")
     assert activity["customer_id"].tolist() == sorted(activity["customer_id"])
+
+
+TOTAL_LINES = {  # an export's own total line, with its label in the customer column or in the order column
+    "customer": "订单号,会员ID,下单时间,实付金额\nA1,V1,2024-05-01,10.00\nA2,V2,2024-05-02,30.00\n"
+                "A3,V1,2024-05-03,20.00\n,合计,,60.00\n",
+    "order": "订单号,会员ID,下单时间,实付金额\nA1,V1,2024-05-01,10.00\nA2,V2,2024-05-02,30.00\n"
+             "A3,V1,2024-05-03,20.00\n合计,,,60.00\n"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("where", sorted(TOTAL_LINES))
+def test_the_opening_figures_of_01_leave_out_the_exports_total_line(tmp_path, where, lang):
+    # trial 45: 01 opened on "amount total ¥17,198,978.64", the 合计 line's amount counted beside the rows it sums
+    from segkit.intake.sources import load_source
+    from segkit.params import Source
+    from segkit.report.html import say
+    from segkit.report.tables import input_sentence
+
+    path = tmp_path / "orders.csv"
+    source = Source.model_validate({"kind": "file", "transactions": {"path": str(path), "columns": {
+        "order_id": "订单号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额"}}})
+    path.write_text(TOTAL_LINES[where], encoding="utf-8")
+    result = clean_and_save(load_source(source), tmp_path / "data", as_of=dt.date(2024, 5, 31))
+    key, values = input_sentence(result)
+    assert key == "cleaning.intro_without_totals"
+    assert (values["rows"], values["customers"], values["revenue"], values["totals"]) == (3, 2, 60.0, 1)
+    said = say(key, lang, **values).markup
+    assert "60.00" in said and "120.00" not in said
+    assert ("total line" if lang == "en" else "合计行") in said
+    # without a total line, the figures of every row read, as before
+    path.write_text(TOTAL_LINES[where].rsplit("\n", 2)[0] + "\n", encoding="utf-8")
+    result = clean_and_save(load_source(source), tmp_path / "data", as_of=dt.date(2024, 5, 31))
+    key, values = input_sentence(result)
+    assert key == "cleaning.intro" and (values["rows"], values["revenue"]) == (3, 60.0)

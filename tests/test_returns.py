@@ -837,3 +837,63 @@ def test_a_refund_of_the_same_product_from_another_order_reduces_revenue_with_ma
     row = result.clean.set_index("source_row")
     assert row.loc[8, "return_match"] == "unmatched" and row.loc[8, "amount"] == -50.0
     assert 8 not in set(result.quarantine["source_row"])
+
+
+# Statuses of a shop's export: 7 distinct, 2 that look like a cancellation or a refund (trial 45: a status
+# column mapped without the status lists counted 已取消, 已退款 and 部分退款 as revenue, with no word)
+STATUS_ROWS = [("已完成", 4), ("已签收", 3), ("交易成功", 2), ("已取消", 2), ("已发货", 1), ("待发货", 1), ("已退款", 1)]
+STATUS_COLUMNS = {"order_id": "订单编号", "customer_id": "会员ID", "ordered_at": "下单时间", "amount": "实付金额",
+                  "status": "订单状态"}
+
+
+def status_export(statuses) -> str:
+    lines = [f"{i},V{i % 3},2024-05-{i % 28 + 1:02d},{10 + i}.00,{status}"
+             for i, status in enumerate(s for s, n in statuses for _ in range(n))]
+    return "订单编号,会员ID,下单时间,实付金额,订单状态\n" + "\n".join(lines) + "\n合计,,,999.00,\n"
+
+
+def saved_notes(tmp_path, text, rules: Cleaning, lang: str) -> tuple[list[dict], list[str]]:
+    from segkit.report.runner import cleaning_note_lines
+    from segkit.store import load_run_info
+
+    data_dir = tmp_path / "data"
+    clean_and_save(source(tmp_path, text, STATUS_COLUMNS), data_dir, as_of=AS_OF, rules=rules)
+    return load_run_info(data_dir)["cleaning_notes"], cleaning_note_lines(data_dir, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_status_column_without_status_lists_is_said_with_the_likely_refunds_first(tmp_path, lang):
+    notes, lines = saved_notes(tmp_path, status_export(STATUS_ROWS), Cleaning(), lang)
+    note = next(n for n in notes if n["key"].startswith("statuses_not_listed"))
+    # the likely ones first, then by rows, five at most, then how many more (the total line's row is no status)
+    assert note["seen"] == '"已取消" (2), "已退款" (1), "已完成" (4), "已签收" (3), "交易成功" (2)', note
+    assert (note["statuses"], note["more"], note["column"]) == (7, 2, "订单状态")
+    said = next(line for line in lines if "已取消" in line)  # the terminal's line; 01 says the same note
+    assert "cleaning.returns.status_values: [已退款]" in said and "cleaning.unpaid_status_values: [已取消]" in said
+    assert ("and 2 more" if lang == "en" else "另有 2 种") in said
+    assert ("counted as revenue" if lang == "en" else "也计入销售额") in said
+
+
+def test_the_lists_set_leave_a_note_only_for_an_unnamed_status_that_looks_like_a_refund(tmp_path):
+    rules = Cleaning(returns={"status_values": ["已退款"]}, unpaid_status_values=["已取消"])
+    notes, _ = saved_notes(tmp_path, status_export(STATUS_ROWS), rules, "en")
+    assert not any("status" in n["key"] for n in notes), notes  # every other status is a sale's
+    # a new status the lists do not name (部分退款): said, first, with the list to extend
+    notes, lines = saved_notes(tmp_path, status_export([*STATUS_ROWS, ("部分退款", 2)]), rules, "zh")
+    note = next(n for n in notes if n["key"].startswith("statuses_unlisted"))
+    assert note["seen"].startswith('"部分退款" (2), "已完成" (4)') and note["more"] == 1, note
+    assert "cleaning.returns.status_values: [已退款, 部分退款]" in next(line for line in lines if "部分退款" in line)
+    # a listed value no row holds already names the other statuses: no second note
+    typo = Cleaning(returns={"status_values": ["已退货"]}, unpaid_status_values=["已取消"])
+    notes, _ = saved_notes(tmp_path, status_export(STATUS_ROWS), typo, "en")
+    assert [n["key"] for n in notes if "status" in n["key"]] == ["status_values_unmatched"]
+
+
+def test_english_statuses_are_found_in_any_case_and_one_status_alone_is_no_note(tmp_path):
+    rows = [("Completed", 3), ("Cancelled", 1), ("REFUNDED", 1), ("pending payment", 1)]
+    notes, _ = saved_notes(tmp_path, status_export(rows), Cleaning(), "en")
+    note = next(n for n in notes if n["key"] == "statuses_not_listed")
+    assert note["seen"].endswith('"Completed" (3)') and (note["returns"], note["unpaid"]) == (
+        "REFUNDED", "Cancelled, pending payment")
+    notes, _ = saved_notes(tmp_path, status_export([("completed", 5)]), Cleaning(), "en")
+    assert not any("status" in n["key"] for n in notes)

@@ -71,6 +71,12 @@ RULES = (
     "non_positive_amount",
     "outlier",
 )
+# Rules that set aside what the params or the business leave out, not errors of the export: an export's
+# own total line, rows outside the period, lines that are no product, orders never paid, refunds and
+# cancellations, outliers. Their rows are expected; the other rules' are the data errors to fix at the
+# source (01's charts of the rows set aside tell them apart).
+EXPECTED_RULES = ("totals_row", "before_start", "after_as_of", "non_product", "unpaid_order", "return",
+                  "return_of_set_aside", "refunded_order", "outlier")
 # A customer id that is the label of an export's own total line ("Total", "合计" ...), compared trimmed and
 # in lower case: such a line sums the others, so kept as a customer it would double the revenue.
 TOTALS_LABELS = ("total", "totals", "grand total", "subtotal", "sub total", "sub-total", "sum", "overall",
@@ -158,21 +164,39 @@ class CleanResult:
     # (None until then; `without_rows_among` counts them for a result of `clean_transactions`)
     aside_customer_ids: tuple[str, ...] = ()
     customers_without_rows: int | None = None
+    # of `aside_customer_ids`, those whose every row set aside is dated after as_of (rule after_as_of): with no
+    # row used they only bought after it (a later month's customers), not customers whose rows had problems;
+    # and how many of `customers_without_rows` they are (`clean_and_save`; `without_rows_among(..., later=True)`)
+    later_customer_ids: tuple[str, ...] = ()
+    customers_only_later: int | None = None
 
-    def without_rows_among(self, known=None) -> int:
+    def without_rows_among(self, known=None, later: bool = False) -> int:
         """How many customers of the input have no row used: `aside_customer_ids` not among `known` (the
         ids of every customer with a clean row, as text: the features' and the customers set aside), or,
         without `known`, not among the clean rows' ids (a query of all the clean rows: at 10M lines
-        about a second, which `clean_and_save` spares by passing the ids it has)."""
-        if not self.aside_customer_ids:
+        about a second, which `clean_and_save` spares by passing the ids it has). With `later`, those of
+        them that only bought after as_of (`later_customer_ids`)."""
+        ids = self.later_customer_ids if later else self.aside_customer_ids
+        if not ids:
             return 0
         if known is None:
-            found = pa.table({"customer_id": pa.array(self.aside_customer_ids, pa.string())})
+            found = pa.table({"customer_id": pa.array(ids, pa.string())})
             clean = self.table.mutate(customer_id=self.table.customer_id.cast("string"))
             known = clean.semi_join(ibis.memtable(found), "customer_id").select("customer_id").distinct() \
                 .to_pyarrow().column("customer_id").to_pylist()
         # Arrow's lookup: pandas' isin took 7 s for 945 ids among a million (pandas 3.1)
-        return int((~is_in(list(self.aside_customer_ids), known)).sum())
+        return int((~is_in(list(ids), known)).sum())
+
+    @property
+    def total_lines(self) -> int:
+        """How many rows were set aside as the export's own total lines (rule `totals_row`)."""
+        return _rows_set_aside(self.ledger, "totals_row")
+
+    @property
+    def input_without_total_lines(self) -> ibis.Table:
+        """`input` without the rows set aside as the export's own total lines (`total_line`), lazy: a
+        total line sums the others, so the input's figures with it count its amount twice."""
+        return self.input.filter(~total_line(self.input).fill_null(False)) if self.total_lines else self.input
 
     def drop_tables(self) -> None:
         """Drop the tables this result made in the embedded engine (the judged rows): their memory is
@@ -517,6 +541,15 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         if unmatched:
             notes.append(unmatched)
             result = replace(result, notes=tuple(notes))
+    # statuses neither list names count as purchases: said when no list is set at all, or (lists set, none
+    # of them found wanting above, whose note names the other statuses already) when one looks like a refund
+    if not any(n["key"].endswith("status_values_unmatched") for n in notes) and \
+            not (rules._preset_lists and {k for k, (_, vs) in lists.items() if vs} <= set(rules._preset_lists)):
+        unlisted = _statuses_unlisted(judged, rules.returns.status_values, rules.unpaid_status_values,
+                                      named_in(headers)("status"))
+        if unlisted:
+            notes.append(unlisted)
+            result = replace(result, notes=tuple(notes))
     orders = first_orders(clean)  # each order of the first lines, read once for both notes on orders
     said = [note for note in (_orders_of_several_customers(clean, named_in(headers), orders),
                               _masked_customer_ids(clean, named_in(headers), text_ids=table.customer_id.type().is_string(),
@@ -582,6 +615,61 @@ def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_valu
     top = others.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
     return {"key": key, "values": ", ".join(map(str, missing)),
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
+
+
+# statuses named in a note on the statuses no list names, at most
+_STATUSES_SHOWN = 5
+
+
+def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column: str = "status") -> dict | None:
+    """The note on the statuses that neither `cleaning.returns.status_values` (`returns_values`) nor
+    `cleaning.unpaid_status_values` (`unpaid_values`) names, whose rows count as purchases: counted
+    per distinct status in the engine (the rows of a repeated header or a total line left out), those
+    that look like a refund, a cancellation or an unpaid order (`REFUND_STATUS_WORDS`,
+    `UNPAID_STATUS_WORDS`) first, then the most frequent, at most `_STATUSES_SHOWN` with their rows,
+    and how many more; and, as an example, each list with the likely values of its kind added.
+    Key `statuses_not_listed` when neither list is set (noted when the rows hold more than one
+    status, or one that looks like a refund), `statuses_unlisted` when some are (noted only when an
+    unnamed status looks like a refund, a cancellation or an unpaid order); `_more` appended when
+    more statuses than those shown are unnamed. None otherwise, or without a status column.
+    `column`: the status column as the source names it."""
+    from segkit.intake.returns import REFUND_STATUS_WORDS, UNPAID_STATUS_WORDS
+
+    if "status" not in judged.columns:
+        return None
+    given = bool(returns_values or unpaid_values)
+    listed = [key for value in (*returns_values, *unpaid_values) for key in status_keys(value)]
+    rows = judged.filter(~judged.reason.isin(["repeated_header", "totals_row"]).fill_null(False)) \
+        if "reason" in judged.columns else judged
+    status = rows.status.cast("string").strip()
+    held = rows.select(_status=status, _key=status.lower())
+    held = held.filter(held._status.notnull() & (held._status != ""))
+    if listed:
+        held = held.filter(~held._key.isin(listed))
+    likely = ibis.or_(*[held._key.contains(word) for word in (*REFUND_STATUS_WORDS, *UNPAID_STATUS_WORDS)])
+    counts = held.group_by("_status").aggregate(rows=ibis._.count(), likely=likely.any())
+    top = counts.order_by([ibis.desc("likely"), ibis.desc("rows"), "_status"]).limit(_STATUSES_SHOWN) \
+        .to_pyarrow().to_pylist()
+    if not top:
+        return None
+    if given and not top[0]["likely"]:  # lists set: an unnamed status that looks like no refund is a sale's
+        return None
+    distinct = len(top) if len(top) < _STATUSES_SHOWN else int(counts.count().to_pyarrow().as_py())
+    if not given and distinct < 2 and not top[0]["likely"]:  # one status on every row: nothing to tell apart
+        return None
+
+    def kind(words):
+        return [row["_status"] for row in top if row["likely"] and any(w in row["_status"].lower() for w in words)]
+
+    refunds = kind(REFUND_STATUS_WORDS)
+    unpaid = [value for value in kind(UNPAID_STATUS_WORDS) if value not in refunds]
+    more = distinct - len(top)
+    return {"key": ("statuses_unlisted" if given else "statuses_not_listed") + ("_more" if more else ""),
+            "column": column, "statuses": distinct,
+            "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top),
+            **({"more": more} if more else {}),
+            "returns": ", ".join([*map(str, returns_values), *refunds]) or "...",
+            "unpaid": ", ".join([*map(str, unpaid_values), *unpaid]) or "..."}
 
 
 def named_in(headers: dict[str, str] | None):
@@ -744,27 +832,32 @@ def _settle(result: CleanResult, judged: ibis.Table, rules: Cleaning) -> CleanRe
     refunded = None
     if "return_match" in judged.columns:
         refunded = judged.filter(judged.reason == "refunded_order").select(*result.table.columns)
+    with_aside, only_later = aside_customer_ids(judged, result.ledger)
     return replace(result, scored=scored, customer_ledger=customer_ledger, customers_set_aside=aside,
-                   returns=summary, refunded=refunded, aside_customer_ids=aside_customer_ids(judged, result.ledger))
+                   returns=summary, refunded=refunded, aside_customer_ids=with_aside, later_customer_ids=only_later)
 
 
 # rules whose rows hold no customer (an empty id, a guest id, a total line's label)
 _NO_CUSTOMER_RULES = ("totals_row", "missing_customer_id")
 
 
-def aside_customer_ids(judged: ibis.Table, ledger: pd.DataFrame) -> tuple[str, ...]:
+def aside_customer_ids(judged: ibis.Table, ledger: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The distinct ids (as text) of the customers with a row set aside by a rule other than those of
     rows that hold no customer: what `CleanResult.without_rows_among` looks for among the customers
-    with a clean row. Trial: CDNOW's 68 customers whose only records were of zero dollars were in no
-    count. () at once when no row was set aside for such a rule (one filter of the judged rows else:
-    0.16 s at 10M lines)."""
+    with a clean row; and those of them whose every row set aside is dated after as_of (`after_as_of`):
+    with no row used, they bought only after it, in a later month (trial 45: 230 of a month's 281
+    customers "with every row set aside"). Trial: CDNOW's 68 customers whose only records were of zero
+    dollars were in no count. ((), ()) at once when no row was set aside for such a rule (one grouping
+    of the judged rows else)."""
     aside = ledger[(ledger["outcome"] == "set_aside") & ~ledger["rule"].isin(_NO_CUSTOMER_RULES)]
     if not int(aside["rows"].sum()):
-        return ()
-    ids = judged.filter((judged.outcome == "set_aside") & judged.customer_id.notnull()
-                        & ~judged.reason.isin(list(_NO_CUSTOMER_RULES)))
-    ids = ids.select(customer_id=ids.customer_id.cast("string")).distinct()
-    return tuple(ids.to_pyarrow().column("customer_id").to_pylist())
+        return (), ()
+    rows = judged.filter((judged.outcome == "set_aside") & judged.customer_id.notnull()
+                         & ~judged.reason.isin(list(_NO_CUSTOMER_RULES)))
+    ids = rows.group_by(customer_id=rows.customer_id.cast("string")).aggregate(
+        later=(rows.reason == "after_as_of").all()).to_pyarrow()
+    everyone = ids.column("customer_id").to_pylist()
+    return tuple(everyone), tuple(i for i, later in zip(everyone, ids.column("later").to_pylist()) if later)
 
 
 def nobody_scored(result: CleanResult) -> str | None:
@@ -1136,6 +1229,20 @@ def _complete(table: ibis.Table) -> ibis.Table:
     return table
 
 
+def total_line(table: ibis.Table) -> ibis.BooleanValue:
+    """Whether a row is an export's own total line (rule `totals_row`): a label of `TOTALS_LABELS` in
+    the customer column, or (the customer empty) in the order column, where an export that starts with
+    the order number writes it ("合计,,,¥621,785.36")."""
+    def label(column: str):
+        value = table[column]
+        return value.strip().lower().isin(list(TOTALS_LABELS)) if value.type().is_string() else ibis.literal(False)
+
+    totals = label("customer_id")
+    if "order_id" in table.columns:
+        totals = totals | (_missing_id(table.customer_id) & label("order_id"))
+    return totals
+
+
 def _missing_id(column: ibis.Value) -> ibis.BooleanValue:
     """Whether an id is missing: null, or text that is empty or blank (a number is never blank)."""
     return column.isnull() | (column.strip() == "") if column.type().is_string() else column.isnull()
@@ -1307,11 +1414,6 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     non_product = ibis.or_(*[folded_in(c, lowered) for c in ("category", "product") if c in has]) \
         if lowered and ({"category", "product"} & has) else no
 
-    # a total line: its label in the customer column, or (the customer empty) in the order column, where
-    # an export that starts with the order number writes it ("合计,,,¥621,785.36")
-    def total_label(column: str):
-        return t[column].strip().lower().isin(list(TOTALS_LABELS)) if t[column].type().is_string() else no
-
     # the header row again midway (two exports pasted together): most of the text columns hold their own names
     # (compared as the source names them, `named`; a frame with segkit's names: those)
     named_columns = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has and t[c].type().is_string()]
@@ -1324,9 +1426,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         repeated_header = (total_hits >= 2) & (total_hits * 2 > len(named_columns))
     else:
         repeated_header = no
-    totals = total_label("customer_id")
-    if "order_id" in has:
-        totals = totals | (_missing_id(t.customer_id) & total_label("order_id"))
+    totals = total_line(t)
     guests = [str(g).strip().lower() for g in rules.guest_ids]
     guest = t.customer_id.cast("string").strip().lower().isin(guests) if guests else no
     tests = {
@@ -1843,7 +1943,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
     # every customer with a clean row is in the features (scored) or set aside: the others had none used
     known = pd.concat([features["customer_id"], result.customers_set_aside["customer_id"]]).astype(str) \
         if result.customers_set_aside is not None else features["customer_id"].astype(str)
-    result = replace(result, customers_without_rows=result.without_rows_among(known))
+    result = replace(result, customers_without_rows=result.without_rows_among(known),
+                     customers_only_later=result.without_rows_among(known, later=True))
     if found:
         result = replace(result, notes=(*result.notes, *found))
     held = set(customers.columns) if customers is not None else set()

@@ -57,6 +57,14 @@ from segkit.errors import DataError
 from segkit.intake.engines import to_frame
 
 MATCHES = ("order_number", "product", "unmatched")
+# Words of a status that look like a refund or return, or like an order never paid (cancelled,
+# pending), compared as parts of the status in lower case: the one home of these lists. A status
+# column mapped without the status lists (or with a status neither names) is noted with the statuses
+# holding these first (`segkit.intake.cleaning`), as the likely values for
+# `cleaning.returns.status_values` and `cleaning.unpaid_status_values`.
+REFUND_STATUS_WORDS = ("refund", "return", "chargeback", "reversed", "退款", "退货", "退單", "退单", "退貨")
+UNPAID_STATUS_WORDS = ("cancel", "unpaid", "not paid", "pending", "awaiting payment", "void", "failed",
+                       "取消", "未付", "待付", "未支付", "待支付", "交易关闭", "交易關閉", "已关闭", "已關閉", "付款失败")
 # columns the clean rows carry when returns are marked (null on purchase lines)
 RETURN_COLUMNS = ("return_match", "return_of", "return_document", "returned_at")
 CUSTOMER_RULES = ("net_negative", "net_zero", "no_purchase")

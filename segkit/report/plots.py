@@ -144,15 +144,37 @@ def _figure(width: float = 8.0, height: float = 4.2):
     return fig, ax
 
 
+# the bars of the rows set aside: a data error's (to fix at the source), a rule's (expected)
+ERROR_COLOUR, RULE_COLOUR = PALETTE[3], PALETTE[7]
+
+
+def _by_rule(reason: str) -> bool:
+    from segkit.intake.cleaning import EXPECTED_RULES
+
+    return reason in EXPECTED_RULES
+
+
 def set_aside_by_reason(ledger: pd.DataFrame, lang: str):
+    """One bar per reason, the largest on top: a data error's in `ERROR_COLOUR`, the rows a rule sets
+    aside as expected (refunds, cancellations, rows after the as-of date: `EXPECTED_RULES`) in
+    `RULE_COLOUR`, with a legend of the kinds there."""
     import seaborn as sns
+    from matplotlib.patches import Patch
+
     aside = ledger[(ledger["outcome"] == "set_aside") & (ledger["rows"] > 0)].sort_values("rows")
     aside = aside.iloc[::-1]  # the largest reason on top
     fig, ax = _figure(8, 0.5 + 0.45 * max(len(aside), 2))
-    sns.barplot(saturation=1, x=aside["rows"].to_numpy(), y=[rule_name(r, lang) for r in aside["rule"]], orient="h",
-                color=PALETTE[3], ax=ax)
+    kinds = [_by_rule(r) for r in aside["rule"]]
+    names = [rule_name(r, lang) for r in aside["rule"]]
+    sns.barplot(saturation=1, x=aside["rows"].to_numpy(), y=names, orient="h", hue=names, legend=False,
+                palette={name: RULE_COLOUR if by_rule else ERROR_COLOUR for name, by_rule in zip(names, kinds)}, ax=ax)
     for y, value in enumerate(aside["rows"]):
         ax.text(value, y, f" {numbers.integer(value, lang)}", va="center")
+    if kinds:  # the kinds there, so that the reading's "the legend tells ..." always has one
+        shown = [(ERROR_COLOUR, "chart.set_aside_error")] * (not all(kinds)) + \
+            [(RULE_COLOUR, "chart.set_aside_rule")] * any(kinds)
+        ax.legend(handles=[Patch(color=colour, label=t(key, lang)) for colour, key in shown], frameon=False,
+                  loc="lower right", fontsize=8)
     _number_axis(ax.xaxis, lang, counts=True)
     ax.set_title(t("chart.set_aside_by_reason", lang))
     ax.set_xlabel(t("col.rows", lang))
@@ -167,7 +189,9 @@ def set_aside_by_month(quarantine: pd.DataFrame, lang: str):
               .pivot_table(index="month", columns="reason", values="source_row", aggfunc="count", fill_value=0))
     fig, ax = _figure(9, 3.8)
     long = counts.rename_axis(index="month", columns="reason").stack().rename("rows").reset_index()
-    long["reason"] = [rule_name(reason, lang) for reason in long["reason"]]
+    # a reason set aside by a rule, as expected (a refund, a row after the as-of date), is marked so in the legend
+    long["reason"] = [t("chart.reason_by_rule", lang, reason=rule_name(reason, lang)) if _by_rule(reason)
+                      else rule_name(reason, lang) for reason in long["reason"]]
     if len(long):
         # a stacked distribution of the set-aside rows over the months, one colour per reason
         sns.histplot(data=long, x="month", weights="rows", hue="reason", multiple="stack", discrete=True,

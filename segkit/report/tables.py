@@ -71,6 +71,36 @@ def describe_transactions(transactions) -> dict:
     }
 
 
+def input_sentence(result, before: dict | None = None) -> tuple[str, dict]:
+    """01's opening sentence on the data as read, as (catalogue key, values) for `say`: of a
+    `segkit.intake.cleaning.CleanResult`, the figures of every row read (`describe_transactions` of
+    `result.input`; `before`: those figures, when read already), or, when rows were set aside as the
+    export's own total lines (合计, Total), those of every other row, with `totals` how many were left
+    out: a total line sums the others, so counted it would double the revenue and count its label as
+    a customer (trial 45: ¥17,198,978.64 said for ¥8.6M of orders)."""
+    if not result.total_lines:
+        return "cleaning.intro", before if before is not None else describe_transactions(result.input)
+    return "cleaning.intro_without_totals", {**describe_transactions(result.input_without_total_lines),
+                                             "totals": result.total_lines}
+
+
+def customers_without_rows_sentences(result) -> list[tuple[str, dict]]:
+    """01's sentence on the customers of the input with no row used (of a `CleanResult` that
+    `clean_and_save` returned), as [(catalogue key, values)] for `say_each`; [] when there are none.
+    Those whose rows are all dated after the as-of date bought only after it (in a later month of a
+    monthly run) and are said apart from those whose every row was set aside for what it holds."""
+    n = result.customers_without_rows or 0
+    later = result.customers_only_later or 0
+    if not n:
+        return []
+    if not later:
+        return [("cleaning.customers_without_rows", {"n": n})]
+    as_of = result.as_of.isoformat()
+    if later == n:
+        return [("cleaning.customers_only_later", {"n": n, "as_of": as_of})]
+    return [("cleaning.customers_without_rows_later", {"n": n, "later": later, "other": n - later, "as_of": as_of})]
+
+
 def before_after(raw, clean, lang: str = "en") -> pd.DataFrame:
     """One row each for the input and the clean transactions: DataFrames or Ibis tables, or the
     figures `describe_transactions` already gave for one of them (not read again). The first row's
