@@ -330,7 +330,7 @@ def _sample_counts(counts: np.ndarray, customers: int) -> np.ndarray:
     return np.random.default_rng(0).binomial(np.round(counts).astype(np.int64), share).astype(float)
 
 
-def _minimize_from_sample(full, sample, starts, bounds, customers: float, jac: bool = False):
+def _minimize_from_sample(full, sample, starts, bounds, customers: float, jac: bool = False, plain=None):
     """The maximum-likelihood fit of `_minimize(full, starts, bounds, jac)`, reached with far fewer
     evaluations of `full` when there are many customers.
 
@@ -343,17 +343,21 @@ def _minimize_from_sample(full, sample, starts, bounds, customers: float, jac: b
     that BFGS, starting from the identity, takes Newton steps with the sample's curvature and ends in
     a few iterations. It is the same maximum, only found from a closer start: where the sample
     fit has no interior maximum, its curvature is not positive definite, or the refinement does not
-    converge inside the bounds, the plain `_minimize` on all customers is used instead.
+    converge inside the bounds, the plain `_minimize` on all customers is used instead (or `plain(full,
+    starts, bounds)`, the model's own way on all customers, when given).
     """
+    def on_all():
+        return plain(full, starts, bounds) if plain is not None else _minimize(full, starts, bounds, jac)
+
     if sample is None:
-        return _minimize(full, starts, bounds, jac)
+        return on_all()
     found = _minimize(sample, starts, bounds, jac)
     lows, highs = np.array([b[0] for b in bounds], float), np.array([b[1] for b in bounds], float)
     inside = (found.x > lows + 1.0).all() and (found.x < highs - 1.0).all()
     refined = _refine(full, found.x, _curvature(sample, found.x, jac), customers, jac) \
         if found.converged and inside else None
     if refined is None or not ((refined.x > lows + 1e-3).all() and (refined.x < highs - 1e-3).all()):
-        return _minimize(full, starts, bounds, jac)
+        return on_all()
     return refined
 
 
@@ -1558,8 +1562,7 @@ class ParetoNBDModel(_CountingModel):
         sample = objective(*sample[0], sample[1], _Index(*sample[0])) if sample is not None else None
         starts = [self._phi(np.exp(start)) for start in self._starts()]
         bounds = [(-_BOUND, _BOUND)] * 4
-        res = _minimize_from_sample(nll, sample, starts, bounds, n) if sample is not None \
-            else self._minimize_to_ridge(nll, starts, bounds)
+        res = _minimize_from_sample(nll, sample, starts, bounds, n, plain=self._minimize_to_ridge)
         v = self._natural(res.x)
         chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), res.fun, n)
         if chosen is not None:
