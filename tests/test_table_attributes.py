@@ -189,3 +189,20 @@ def test_the_shipped_shop_template_reads_its_files_as_a_new_user_would(tmp_path,
     assert ledger["refunded_order"] > 0 and ledger["unpaid_order"] > 0  # 已退款 and 已取消 set aside
     customers = load_stage(tmp_path / "data", "customers")
     assert set(customers["email_opt_in"].dropna()) == {"是", "否"} and customers["customer_id"].str.len().eq(6).all()
+
+
+def test_a_customer_tables_text_is_neutralised_in_the_csv_on_both_paths():
+    """A member table's text that starts like a formula ("=HYPERLINK(...)") goes into the CSV with the
+    leading quote, as segkit's own text columns do, on the frame path and the Arrow path alike."""
+    import pyarrow as pa
+
+    from segkit.report.exports import _attribute_column, _people_frame, _people_table
+
+    frame = pd.DataFrame({"customer_id": pd.array(["C1", "C2"], dtype="string"),
+                          "email_opt_in": _attribute_column(pd.Series(["=HYPERLINK(1)", "yes"])),
+                          "credit_limit": _attribute_column(pd.Series([1500.0, None]))})
+    shown = _people_frame(frame, "en")
+    assert shown["email_opt_in"].tolist() == ["'=HYPERLINK(1)", "yes"]
+    assert shown["credit_limit"].tolist()[0] == 1500
+    table = _people_table(pa.Table.from_pandas(frame, preserve_index=False), "en")
+    assert table.column("email_opt_in").to_pylist() == ["'=HYPERLINK(1)", "yes"]

@@ -416,8 +416,9 @@ def _people_frame(frame: pd.DataFrame, lang: str, quoted: bool = True, minor_uni
     if not quoted:
         return shown.rename(columns={c: header(c, lang) for c in shown.columns})
     for column in shown.columns:
-        if column_kind(column, shown[column]) == "text" and (column in COLUMNS or shown[column].dtype != object) \
-                or shown[column].dtype == object and _may_hold_text(shown[column]):
+        kind = shown[column].dtype  # segkit's text columns, a customer table's text (`exports.attributes`), objects
+        if COLUMNS.get(column) == "text" or isinstance(kind, pd.StringDtype) \
+                or kind == object and _may_hold_text(shown[column]):
             shown[column] = _neutralised(shown[column])
         else:
             words = _csv_words(column, shown[column], minor_unit)
