@@ -504,9 +504,9 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
             points = t("unit.points", lang)
             # a change that rounds to nothing is +0.0, never -0.0
             return f"{round(value * 100, 1) + 0.0:+.1f} {points}" if change else numbers.percent(value, lang, 1)
-        if kpi in ("revenue", "avg_order_value"):
-            symbol = getattr(currency, "symbol", "") or ""
-            return f"{'+' if change and value >= 0 else ('-' if value < 0 else '')}{symbol}{abs(value):,.2f}"
+        if kpi in ("revenue", "avg_order_value"):  # in the currency's decimals (none for yen), as every page writes money
+            text = numbers.money(value, lang, currency, sign=change)
+            return "+" + text if change and text[0] not in "+-−" else text  # no change reads +0.00, as +0 or +0.0
         if kpi == "nps":
             return f"{round(value, 1) + 0.0:+.1f}" if change else f"{value:.1f}"
         return f"{round(value) + 0.0:+,.0f}" if change else f"{value:,.0f}"
@@ -521,7 +521,8 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
 
     def difference(row) -> float:  # of the figures as shown: 4.4% -> 3.9% is -0.5 points, never -0.4
         if np.isfinite(row.this_month) and np.isfinite(row.last_month):
-            return as_shown(row.kpi, row.this_month) - as_shown(row.kpi, row.last_month)
+            digits = getattr(currency, "minor_unit", 2)
+            return as_shown(row.kpi, row.this_month, digits) - as_shown(row.kpi, row.last_month, digits)
         return row.change
 
     rows = [{"kpi": label(row.kpi), "this_month": figure(row.kpi, row.this_month, "this_month"),
