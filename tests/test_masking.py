@@ -147,9 +147,10 @@ def test_every_cleaning_note_is_known_to_quote_ids_or_not():
     notes = {key.removeprefix("cleaning.note.") for key in messages() if key.startswith("cleaning.note.")}
     with_ids = {key.removeprefix("cleaning.note.") for key in SENTENCE_IDS if key.startswith("cleaning.note.")}
     assert notes - with_ids - NOTES_WITHOUT_IDS == set(), "classify the new note in segkit.report.masking.SENTENCE_IDS"
-    assert with_ids <= notes and not with_ids & NOTES_WITHOUT_IDS
+    assert not with_ids & NOTES_WITHOUT_IDS
     for key, fields in SENTENCE_IDS.items():  # the values named are the sentence's own placeholders
-        assert all("{" + field in messages()[key]["en"] for field in fields), key
+        if key in messages():  # (a note of a setting not merged yet may be listed before it comes)
+            assert all("{" + field in messages()[key]["en"] for field in fields), key
 
 
 def test_the_index_says_the_ids_are_masked_in_both_languages_and_nothing_when_not(tmp_path):

@@ -128,6 +128,10 @@ SENTENCE_IDS = {
     "cleaning.note.table_ids_padded": ("given", "read"),
     "cleaning.note.survey_ids_padded": ("given", "read"),
     "cleaning.note.long_ids_end_in_zeros": ("example",),  # when its id_column is customer_id
+    # the notes of cleaning.customer_ids (ids read as one customer's whatever their case or spacing)
+    "cleaning.note.ids_normalised": ("example", "read"),
+    "cleaning.note.ids_normalised_alone": ("example", "read"),
+    "cleaning.note.ids_would_merge": ("example", "other"),
     "migration.ids_changed": ("then", "now"),
 }
 _QUOTED_LIST = re.compile(r'"[^"]*"(?:, "[^"]*")*')
