@@ -405,9 +405,13 @@ def customer_ledger_table(ledger: pd.DataFrame, lang: str) -> pd.DataFrame:
     return pd.concat([shown, total], ignore_index=True)
 
 
-def customers_set_aside_table(aside: pd.DataFrame, lang: str, rows: int = 20) -> pd.DataFrame:
-    """The first `rows` customers set aside (by customer id), each with why in words."""
-    return aside.head(rows).assign(rule=[t(f"customer_rule.{r}", lang) for r in aside["rule"].head(rows)])
+def customers_set_aside_table(aside: pd.DataFrame, lang: str, rows: int = 20, mask_ids: bool = False) -> pd.DataFrame:
+    """The first `rows` customers set aside (by customer id), each with why in words; the ids masked
+    with `mask_ids` (the params' `report.mask_ids`: `segkit.report.masking`)."""
+    from segkit.report.masking import masked_frame
+
+    shown = aside.head(rows).assign(rule=[t(f"customer_rule.{r}", lang) for r in aside["rule"].head(rows)])
+    return masked_frame(shown, mask_ids)
 
 
 @lru_cache(maxsize=1)

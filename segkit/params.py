@@ -1420,10 +1420,17 @@ class Report(_Model):
     250,000 customers that does not read Spark, else one (each notebook holds its own copy of the
     customers' tables, and its own Spark session; `segkit.report.runner.notebooks_at_once`). Side by
     side pays on a quiet machine (about 12% at 100,000 customers, for about 40% more memory); on a
-    busy one it is not known to (docs/benchmarks.md), so it is asked for, not assumed."""
+    busy one it is not known to (docs/benchmarks.md), so it is asked for, not assumed.
+
+    `mask_ids: true` masks every customer id the pages, the PDF and the executed notebooks show
+    (13800138000 as 138****8000, ann@example.com as a***@example.com, C1234589 as C1****89:
+    `segkit.report.masking.mask_id`), for reports mailed around where the ids are phone numbers or
+    e-mail addresses (PIPL, GDPR), and in the notes `segkit report` prints; the index says so. `data/`
+    and `exports/` keep the real ids: they are for the CRM. Off by default."""
 
     cell_timeout_minutes: float = Field(30, gt=0, le=24 * 60)
     notebooks_at_once: int | Literal["auto"] = 1
+    mask_ids: bool = False
 
     @field_validator("notebooks_at_once", mode="before")
     @classmethod

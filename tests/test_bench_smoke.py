@@ -66,7 +66,7 @@ def test_the_generated_params_read_the_file_beside_them(small):
     for name in ("params-small.yaml", "params-small-csv.yaml"):
         p = segkit.load_params(folder / name)
         intake = segkit.load_source(p.source, folder / name)
-        rows = intake.transactions  # the Parquet file is read in place by the engine, the CSV into pandas
+        rows = intake.transactions  # the Parquet file is read in place by the engine, the CSV streamed into it
         count = int(rows.count().to_pyarrow().as_py()) if hasattr(rows, "to_pyarrow") else len(rows)
         assert count == 5_000 and p.as_of_date == dt.date(2025, 12, 31)
 
@@ -91,19 +91,24 @@ def test_a_size_is_a_name_or_lines_and_customers():
 
 @pytest.mark.slow
 def test_segkit_alone_on_a_million_generated_lines(tmp_path):
-    """The CI smoke run: generator, cleaning stage and feature step through the package API."""
+    """The CI smoke run: the generator, then 01's whole cleaning stage (the rules, the clean rows, the
+    features and the time summaries the later notebooks read) through the package API, as the
+    report runs it."""
     import segkit
+    from segkit.store import load_stage
 
     meta = generate.generate(1_000_000, 100_000, tmp_path, "1M", formats=("parquet",))
     params_path = tmp_path / "params-1M.yaml"
     p = segkit.load_params(params_path)
     intake = segkit.load_source(p.source, params_path)
-    result = segkit.clean_transactions(intake.engine, intake.transactions, as_of=p.as_of_date, rules=p.cleaning,
-                                       minor_unit=p.currency.minor_unit)
+    data = tmp_path / "data"
+    result = segkit.cleaning_stage(intake, data, p)
     rows = pq.ParquetFile(tmp_path / "tx-1M.parquet").metadata.num_rows
     assert rows == 1_000_000
     assert result.ledger["rows"].sum() == rows  # every input row is in the ledger, once
-    features = segkit.customer_features(intake.engine, result.scored, result.as_of, p.features.activity_days)
+    assert pq.ParquetFile(data / "clean_transactions.parquet").metadata.num_rows == result.ledger.loc[
+        result.ledger["outcome"] != "set_aside", "rows"].sum()
+    features = load_stage(data, "features")
     assert len(features) == 100_000 and features["orders"].sum() == meta["orders"]
 
 

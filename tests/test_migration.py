@@ -159,3 +159,21 @@ def test_the_change_is_that_of_the_figures_as_shown():
     shown = kpi_change_table(changes, {}, "en")
     assert shown["this_month"].tolist()[:2] == ["3.9%", "5.0%"] and shown["last_month"].tolist()[:2] == ["4.4%", "3.9%"]
     assert shown["change"].tolist() == ["-0.5 pts", "+1.1 pts", "-1,932.10"]
+
+
+def test_money_in_the_kpi_table_has_the_currencys_decimals_and_symbol():
+    """Yen has no minor unit: the table wrote ¥35,044.30 and a change of -¥1,932.10 where every other
+    page writes ¥35,044; the change is that of the figures as shown (35,044 - 36,976)."""
+    from segkit.params import Currency
+    from segkit.report.tables import kpi_change_table
+
+    changes = pd.DataFrame({"kpi": ["revenue", "avg_order_value"], "this_month": [35044.304, 1200.0],
+                            "last_month": [36976.396, 1200.4]})
+    changes["change"] = changes["this_month"] - changes["last_month"]
+    yen = Currency(code="JPY", symbol="¥", minor_unit=0)
+    for lang in ("en", "zh"):
+        shown = kpi_change_table(changes, {}, lang, currency=yen)
+        assert shown["this_month"].tolist() == ["¥35,044", "¥1,200"]
+        assert shown["change"].tolist() == ["-¥1,932", "+¥0"]
+    pounds = kpi_change_table(changes, {}, "en", currency=Currency(code="GBP", symbol="£"))
+    assert pounds["change"].tolist() == ["-£1,932.10", "-£0.40"]

@@ -76,6 +76,38 @@ def test_a_parquet_file_is_read_in_place_by_the_engine(tmp_path, monkeypatch):
     assert_every_row_accounted(result, range(1, 14))
 
 
+@pytest.mark.parametrize("compression", ["gzip", "zip"])
+def test_a_compressed_parquet_file_is_decompressed_and_read_in_place_as_the_plain_one_is(tmp_path, monkeypatch,
+                                                                                        compression):
+    """`sales.parquet.gz` (or a zip holding it) was read into pandas: every row as a frame. It is
+    decompressed into the engine's folder and cleaned there, with the plain file's ledger and rows."""
+    import gzip
+    import zipfile
+
+    typed_rows().to_parquet(tmp_path / "tx.parquet", index=False)
+    plain = load_source(file_source(tmp_path / "tx.parquet", columns=COLUMNS))
+    expected = clean_transactions(plain.engine, plain.transactions, as_of=AS_OF)
+    if compression == "gzip":
+        packed = tmp_path / "tx.parquet.gz"
+        packed.write_bytes(gzip.compress((tmp_path / "tx.parquet").read_bytes()))
+    else:
+        packed = tmp_path / "tx.zip"
+        with zipfile.ZipFile(packed, "w") as archive:
+            archive.write(tmp_path / "tx.parquet", "export/tx.parquet")
+
+    def no_text_reader(*args, **kwargs):
+        raise AssertionError("the compressed Parquet file was read into pandas")
+
+    monkeypatch.setattr(sources, "read_file", no_text_reader)
+    intake = load_source(file_source(packed, columns=COLUMNS))
+    assert isinstance(intake.transactions, ibis.Table)
+    assert intake.reading == {"kind": "parquet", "compression": compression}
+    result = clean_transactions(intake.engine, intake.transactions, as_of=AS_OF)
+    assert_every_row_accounted(result, range(1, 14))
+    pd.testing.assert_frame_equal(result.ledger, expected.ledger)
+    pd.testing.assert_frame_equal(result.clean, expected.clean)
+
+
 def test_a_parquet_file_with_names_alike_but_for_case_reads_each_column_as_named(tmp_path):
     """The engine's names ignore case: it read `Amount` and `amount` as `Amount` and `amount_1`, and the
     run stopped with "column amount is not there; did you mean amount_1?". Such a file is read by the

@@ -174,9 +174,11 @@ def load_source(source: Source, params_path: str | Path | None = None, time_zone
     (`params.cleaning.time_zone`) is the zone a database's or a Parquet file's timestamps with a
     time zone are read in (see `load_database`, `segkit.intake.typed_files`); text applies it in
     cleaning. `decimal`
-    (`params.cleaning.decimal`) is the decimal mark of a text file's amounts: with ".", a CSV or TSV
-    file whose dates, amounts and ids are plainly written is read into the embedded engine, never
-    as a pandas frame (`segkit.intake.plain_text`); any other file is read as text into pandas.
+    (`params.cleaning.decimal`) is the decimal mark of a text file's amounts. A CSV or TSV file,
+    compressed or not, is streamed into the embedded engine and never becomes a pandas frame
+    (`segkit.intake.plain_text`: a column not plainly written is text there, read by cleaning); a
+    workbook, a text file with one of its columns mapped twice or two unnamed columns, and a
+    compressed Parquet file are read into pandas.
     `day_first` (`params.cleaning.day_first`) is the order of day and month of the customers' and
     surveys' files' dates ("04/01/2026"); unstated, dates their column does not settle stay unread
     until 01 knows the transactions' order (`read_customer_table`, `reread_table_dates`).
@@ -231,7 +233,8 @@ def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = Non
     """A Parquet or DuckDB file read in place by the embedded engine (`segkit.intake.typed_files`;
     its timestamps with a time zone converted to `time_zone`),
     a plainly written CSV or TSV file read into it (`segkit.intake.plain_text`), or None when it
-    must be read as text (compressed Parquet, a column segkit reads not typed or not plain); the
+    must be read as text (a column segkit reads not typed or not plain; a compressed Parquet file is
+    decompressed first, `_decompressed`); the
     rows read as `preset` (`source.preset`) says its system meant them (`segkit.intake.preset_rows`)."""
     from segkit.intake.typed_files import engine_transactions
 
@@ -240,8 +243,11 @@ def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = Non
     kind = file_kind(spec, key)
     if kind in ("csv", "tsv"):
         return _plain_text_file(spec, path, kind, key, decimal, preset)
-    if kind not in ("parquet", "duckdb") or compression_of(path):
+    compression = compression_of(path)
+    if kind not in ("parquet", "duckdb") or (compression and kind != "parquet"):
         return None
+    if compression:  # the engine reads Parquet in place only from a file of its own: decompressed beside its spills
+        path = _decompressed(path, key, spec.member)
     con = connect()
     found = engine_transactions(con, path, kind, spec.columns, spec.path, spec.table, key, time_zone, preset)
     if found is None:
@@ -253,8 +259,24 @@ def _typed_file(spec: FileTable, decimal: str = ".", time_zone: str | None = Non
             if theirs not in present:
                 raise DataError(_missing_column(spec.path, ours, theirs, present, "source.transactions.attributes"))
         attributes = engine_attributes(con, path, kind, spec)
-    return Intake(transactions, engine=con, origin=spec.path, reading={"kind": kind, "compression": None},
+    return Intake(transactions, engine=con, origin=spec.path, reading={"kind": kind, "compression": compression},
                   attributes=attributes)
+
+
+def _decompressed(path: Path, key: str, member: str | None) -> Path:
+    """A compressed Parquet file (`orders.parquet.gz`, a zip's member) decompressed, streamed, into
+    this process's engine folder (`_spill_folder`, removed when the process exits), so that the
+    engine reads it in place as it reads any Parquet file. Raises the reader's DataError for a file
+    that cannot be decompressed."""
+    import shutil
+
+    target = _spill_folder() / f"source-{next(_DECOMPRESSED)}.parquet"
+    with open_bytes(path, key, member) as stream, target.open("wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return target
+
+
+_DECOMPRESSED = itertools.count()
 
 
 def _plain_text_file(spec: FileTable, path: Path, kind: str, key: str, decimal: str,

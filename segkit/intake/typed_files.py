@@ -46,7 +46,8 @@ _MAY_CHANGE = r'^$|^\s|\s$|[^\x20-\x7e]|^\d+\.0+$|^="|&#?[0-9A-Za-z]+;'  # ... a
 _TEXT_COLUMNS = ("customer_id", "order_id", "category", "product", "channel", "status", "currency")
 _NUMBER_COLUMNS = ("amount", "quantity", "unit_price", "refund_amount")
 # ids typed as whole numbers are kept so: every query of the input (the counts, duplicate detection)
-# then reads integers; `segkit.intake.cleaning.judge` turns them into text once, for the clean rows
+# and of the clean rows then reads integers; they become text where rows leave the engine
+# (`segkit.intake.engines.text_ids`)
 _ID_COLUMNS = ("customer_id", "order_id")
 FILE_ROW = "segkit_file_row"  # a row's 0-based position in the file
 

@@ -233,7 +233,8 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         done.append(BackfilledMonth(as_of, customers, round(seconds, 2)))
         noted.append((as_of, [*notes, *table_notes]))  # the customers' and surveys' files: read once, for every month
         progress(f"{step}: {counted(customers, 'customer', 'customers', ',')} in {seconds:.1f} s")
-    for line in note_lines_by_month(noted, params.lang):  # what 01 would have noticed, as `segkit report` says it
+    # what 01 would have noticed, as `segkit report` says it (the ids it quotes masked with report.mask_ids)
+    for line in note_lines_by_month(noted, params.lang, params.report.mask_ids):
         progress(line)
     # nothing written, and nothing of the range in the history from a report (kept on purpose): a failure
     if not any(month.skipped in (None, "report") for month in done):
@@ -260,12 +261,14 @@ def as_of_replaced(later: list[dt.date], as_of: dt.date, file: str) -> str:
 _SAID_BY_THE_MONTH = {"month_partly_covered", "month_not_covered", "month_to_date"}
 
 
-def note_lines_by_month(noted: list[tuple[dt.date, list[dict]]], lang: str = "en") -> list[str]:
+def note_lines_by_month(noted: list[tuple[dt.date, list[dict]]], lang: str = "en", mask_ids: bool = False) -> list[str]:
     """The cleaning notes of a backfill's months (`noted`: each month's end and its notes, oldest
     first) as lines for the terminal in `lang`, each note once with the months it applies to, not
     once a month: the notes of one kind about one file and column are one line. Where its words are
     the same every month, they are said as they are; where they differ (a count that grows as each
     month counts the data up to its end), the last month's words are said, and the line says so.
+    `mask_ids` (the params' `report.mask_ids`): the customer ids the notes quote masked
+    (`segkit.report.masking`).
 
     >>> jan, feb = dt.date(2025, 1, 31), dt.date(2025, 2, 28)
     >>> note = {"key": "decimal_mark_differs", "column": "Amount", "rows": 2, "example": "1,5", "decimal": ".", "other": ","}
@@ -273,6 +276,7 @@ def note_lines_by_month(noted: list[tuple[dt.date, list[dict]]], lang: str = "en
     'note (2025-01 to 2025-02): The Amount column holds 2 amounts l'
     """
     from segkit.i18n import t
+    from segkit.report.masking import masked_note
     from segkit.report.runner import note_text
 
     kinds: dict[tuple, dict[dt.date, str]] = {}
@@ -280,7 +284,7 @@ def note_lines_by_month(noted: list[tuple[dt.date, list[dict]]], lang: str = "en
         for note in notes:
             if note.get("key") not in _SAID_BY_THE_MONTH:
                 kinds.setdefault((note.get("key"), note.get("file"), note.get("column")), {})[as_of] = \
-                    note_text(note, lang)
+                    note_text(masked_note(note, mask_ids), lang)
     lines = []
     for said in kinds.values():
         months = list(said)

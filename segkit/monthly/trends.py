@@ -34,13 +34,13 @@ SHARES = {"retention_rate", "repurchase_rate", "top_share"}
 MIN_NPS_ANSWERS = 30
 
 
-def as_shown(kpi: str, value: float) -> float:
+def as_shown(kpi: str, value: float, minor_unit: int = 2) -> float:
     """A KPI's value rounded as the pages write it: shares and rates (SHARES, `share_<segment>`) to a
-    tenth of a point ("{:.1%}" rounds the double value * 100), money to the hundredth, NPS to a tenth,
-    counts whole."""
+    tenth of a point ("{:.1%}" rounds the double value * 100), money to the currency's minor unit
+    (`minor_unit` decimals: 2 for cents, 0 for yen), NPS to a tenth, counts whole."""
     if kpi in SHARES or kpi.startswith("share_"):
         return round(value * 100, 1) / 100
-    return round(value, 2 if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
+    return round(value, minor_unit if kpi in ("revenue", "avg_order_value") else 1 if kpi == "nps" else 0)
 
 
 def _month(value) -> dt.date:

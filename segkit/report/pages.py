@@ -409,6 +409,7 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
     generated = t("report.generated", lang, when=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
                   version=__version__, params=params_path.name)
     summary = executive_summary(target.parent / "data", kpis, params)
+    masked = masked_ids_line(params)  # "" unless report.mask_ids
     page = f"""<!DOCTYPE html>
 <html lang="{_html_lang(lang)}"><head><meta charset="utf-8">{CSP_META}
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -422,7 +423,7 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 <main>
 <h1>{escape(t("report.title", lang))}</h1>
 <p class="meta">{escape(data_up_to(info, lang))} · {escape(generated)}</p>
-{summary}
+{masked}{summary}
 <h2>{escape(t("report.headline", lang))}</h2>
 <div class="kpis">
 {cards}
@@ -438,6 +439,18 @@ def write_index(target: Path, kpis: dict, params: Params, params_path: Path, pdf
 </body></html>
 """
     target.write_text(page, encoding="utf-8")
+
+
+def masked_ids_line(params: Params) -> str:
+    """The index's line saying that the pages show customer ids masked (with two examples of
+    `segkit.report.masking.mask_id`) and that exports/ and data/ keep them, as HTML through
+    `segkit.report.html.say`; "" when `report.mask_ids` is off."""
+    if not params.report.mask_ids:
+        return ""
+    from segkit.report.html import say
+    from segkit.report.masking import mask_id
+
+    return say("report.ids_masked", params.lang, phone=mask_id("13800138000"), email=mask_id("ann@example.com")).markup
 
 
 # The cleaning notes that bear on the headline's money: said under it too, not only on 01's page.

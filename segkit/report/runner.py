@@ -238,24 +238,27 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                     message = message.replace(str(work), str(kept))
                 raise (RunInterrupted if isinstance(error, KeyboardInterrupt) else ReportError)(message) from error
             _remove(failed)
-    for line in cleaning_note_lines(final / "data", params.lang):  # what 01 noticed, also where a cron job's log shows it
+    # what 01 noticed, also where a cron job's log shows it (the ids it quotes masked with report.mask_ids)
+    for line in cleaning_note_lines(final / "data", params.lang, params.report.mask_ids):
         progress(line)
     progress(f"report ready: {final / 'index.html'}")
     return RunResult(final, kpis, timings, history, write_back)
 
 
-def cleaning_note_lines(data_dir: str | os.PathLike, lang: str = "en") -> list[str]:
+def cleaning_note_lines(data_dir: str | os.PathLike, lang: str = "en", mask_ids: bool = False) -> list[str]:
     """The notes of the run's cleaning (run.json's `cleaning_notes`: amounts in another currency's sign,
     another decimal mark, the day/month order a column decided ...) as plain lines in `lang` for the
     terminal, each starting "note: " (which the command line says in the run's language); [] when
-    there are none (or no run.json)."""
+    there are none (or no run.json). `mask_ids` (the params' `report.mask_ids`): the customer ids
+    they quote masked (`segkit.report.masking`), as on the pages; run.json keeps them."""
+    from segkit.report.masking import masked_note
     from segkit.store import load_run_info
 
     try:
         notes = load_run_info(data_dir).get("cleaning_notes") or []
     except (OSError, ValueError, SegkitError):  # no run.json (a customer table's run has no cleaning notes)
         return []
-    return ["note: " + note_text(note, lang) for note in notes]
+    return ["note: " + note_text(masked_note(note, mask_ids), lang) for note in notes]
 
 
 def note_text(note: dict, lang: str = "en") -> str:

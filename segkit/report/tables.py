@@ -13,6 +13,7 @@ from segkit.i18n import column_in_text, column_label, columns_in_text, format_co
 from segkit.classify.rfm import RFM_FEATURES, load_segment_map, map_for_codes, strategies
 from segkit.store import join_stages, load_run_info, load_stage, same_customers
 from segkit.classify.value import top_share
+from segkit.report.masking import mask_id, masked_frame
 
 # The case-study groups of the eleven-segment grid; a map may name its own with `group` (rm6 does).
 VALUABLE = ("champions", "loyal")
@@ -302,14 +303,17 @@ def _standard(value) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def matrix_notes(migration) -> list[tuple[str, dict]]:
+def matrix_notes(migration, mask_ids: bool = False) -> list[tuple[str, dict]]:
     """Why the matrix (last month's classes as last month's run made them) and the moves (the data
     as they stand now) may count customers differently: last month's customers who are none now,
     and customers the moves count as new whom last month classified. (key, values) pairs for
-    `segkit.report.html.say_each`; none when they agree."""
+    `segkit.report.html.say_each`; none when they agree. `mask_ids` (the params' `report.mask_ids`): the
+    example ids masked (`segkit.report.masking`)."""
     notes = []
     if migration.counts and getattr(migration, "ids_changed", None):
         listed, then, now = migration.ids_changed
+        if mask_ids:
+            then, now = mask_id(then), mask_id(now)
         notes.append(("migration.ids_changed", {"kept": listed - migration.gone_since, "before": listed,
                                                 "then": then, "now": now}))
     elif migration.counts and migration.gone_since:
@@ -392,10 +396,11 @@ def flows_table(flows: pd.DataFrame, labels: dict, lang: str) -> pd.DataFrame:
 
 
 def slipped_table(slipped: pd.DataFrame, labels: dict, lang: str, rows: int = 20,
-                  class_labels: dict | None = None) -> pd.DataFrame:
+                  class_labels: dict | None = None, mask_ids: bool = False) -> pd.DataFrame:
     """The first `rows` customers who slipped from a valuable to an at-risk class, most valuable
     first: id, last month's and this month's segment and eight class in words, revenue, predicted
-    value where present (`segkit.monthly.stage.slipped_customers`)."""
+    value where present (`segkit.monthly.stage.slipped_customers`); the ids masked with `mask_ids`
+    (the params' `report.mask_ids`: `segkit.report.masking`)."""
     shown = slipped.head(rows)
     classes = class_labels or {}
     # "segment last month" beside "class last month": a row may have slipped in one of them only
@@ -410,7 +415,7 @@ def slipped_table(slipped: pd.DataFrame, labels: dict, lang: str, rows: int = 20
             frame[column] = shown[column].to_numpy()
     if "moved_by" in shown.columns:  # the customer, or the classes' thresholds moving with everyone
         frame["moved_by"] = [t(f"migration.moved_by.{code}", lang) for code in shown["moved_by"]]
-    return frame
+    return masked_frame(frame, mask_ids)
 
 
 def cluster_match_table(matched: pd.DataFrame) -> pd.DataFrame:
@@ -504,9 +509,9 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
             points = t("unit.points", lang)
             # a change that rounds to nothing is +0.0, never -0.0
             return f"{round(value * 100, 1) + 0.0:+.1f} {points}" if change else numbers.percent(value, lang, 1)
-        if kpi in ("revenue", "avg_order_value"):
-            symbol = getattr(currency, "symbol", "") or ""
-            return f"{'+' if change and value >= 0 else ('-' if value < 0 else '')}{symbol}{abs(value):,.2f}"
+        if kpi in ("revenue", "avg_order_value"):  # in the currency's decimals (none for yen), as every page writes money
+            text = numbers.money(value, lang, currency, sign=change)
+            return "+" + text if change and text[0] not in "+-−" else text  # no change reads +0.00, as +0 or +0.0
         if kpi == "nps":
             return f"{round(value, 1) + 0.0:+.1f}" if change else f"{value:.1f}"
         return f"{round(value) + 0.0:+,.0f}" if change else f"{value:,.0f}"
@@ -521,7 +526,8 @@ def kpi_change_table(changes: pd.DataFrame, segment_labels: dict, lang: str, top
 
     def difference(row) -> float:  # of the figures as shown: 4.4% -> 3.9% is -0.5 points, never -0.4
         if np.isfinite(row.this_month) and np.isfinite(row.last_month):
-            return as_shown(row.kpi, row.this_month) - as_shown(row.kpi, row.last_month)
+            digits = getattr(currency, "minor_unit", 2)
+            return as_shown(row.kpi, row.this_month, digits) - as_shown(row.kpi, row.last_month, digits)
         return row.change
 
     rows = [{"kpi": label(row.kpi), "this_month": figure(row.kpi, row.this_month, "this_month"),
@@ -680,10 +686,11 @@ def abc_table(profile: pd.DataFrame) -> pd.DataFrame:
 
 
 def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang: str, top_n: int = 20,
-                  weights: dict[str, float] | None = None) -> pd.DataFrame:
+                  weights: dict[str, float] | None = None, mask_ids: bool = False) -> pd.DataFrame:
     """The top `top_n` customers of the composite ranking with what they are known by: rank,
     customer_id, rank_score, orders, revenue, recency_days, segment and, with `weights`, the extra
-    columns the ranking reads (a customer table's `income`), under their own names."""
+    columns the ranking reads (a customer table's `income`), under their own names; the ids masked
+    with `mask_ids` (the params' `report.mask_ids`: `segkit.report.masking`)."""
     from segkit.classify.ranking import CRITERIA
 
     segment_map = map_for_codes(segment_map, profile["segment"])
@@ -693,7 +700,7 @@ def ranking_table(ranked: pd.DataFrame, profile: pd.DataFrame, segment_map, lang
     known = profile.loc[profile["customer_id"].isin(top["customer_id"]), columns]  # a few rows, not a copy of all
     top = top.merge(known, on="customer_id", how="left")
     top["segment"] = [segment_map.label(c, lang) for c in top["segment"]]
-    return top
+    return masked_frame(top, mask_ids)
 
 
 def join_messages(join: dict) -> list[tuple[str, dict]]:
@@ -978,15 +985,16 @@ def value_table(profile: pd.DataFrame, value: pd.DataFrame, column: str, segment
 
 
 def slipping_table(profile: pd.DataFrame, value: pd.DataFrame, alive_threshold: float, segment_map, class_map,
-                   lang: str, top_n: int = 20) -> pd.DataFrame:
-    """The most valuable customers who are slipping away, with their segment and class in words."""
+                   lang: str, top_n: int = 20, mask_ids: bool = False) -> pd.DataFrame:
+    """The most valuable customers who are slipping away, with their segment and class in words; their
+    ids masked with `mask_ids` (the params' `report.mask_ids`: `segkit.report.masking`)."""
     from segkit.models.customer_value import slipping_valuable
 
     grid, classes = map_for_codes(segment_map, profile["segment"]), load_segment_map(class_map)
     table = slipping_valuable(profile, value, alive_threshold).head(top_n).copy()
     table["segment"] = [grid.label(c, lang) for c in table["segment"]]
     table["rfm_class"] = [classes.label(c, lang) for c in table["rfm_class"]]
-    return table
+    return masked_frame(table, mask_ids)
 
 
 def churn_table(profile: pd.DataFrame, window_days: int, segment_map, lang: str) -> pd.DataFrame:
