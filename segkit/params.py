@@ -354,7 +354,7 @@ SEPARATOR_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|", "sp
 
 # The transaction columns a column map names (segkit.intake.sources.INPUT_COLUMNS), and source_row.
 TRANSACTION_NAMES = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",
-                     "product", "channel", "status", "currency", "source_row")
+                     "product", "channel", "status", "currency", "refund_amount", "source_row")
 
 
 class FileTable(_Model):

@@ -136,6 +136,7 @@ NOTES_WITHOUT_IDS = {
     "table_dates_unread", "survey_dates_unread", "table_dates_unsettled", "survey_dates_unsettled",
     "dates_unsettled_check", "statuses_not_listed", "statuses_not_listed_more", "statuses_unlisted",
     "statuses_unlisted_more",
+    "refunds_netted", "partial_refunds_listed", "partial_refund_hint",  # counts, amounts, statuses (segkit.intake.refunds)
 }
 
 

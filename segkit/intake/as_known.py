@@ -10,7 +10,8 @@ the period's end counts on its own day, flagged as a refund (no purchase), and t
 cancelled in full count when a cancellation of the order came after the period's end.
 
 A line refunded by its status (`cleaning.returns.status_values`, set aside as `refunded_order` with
-no line of its own for the refund) has no refund date: its order stays out.
+no line of its own for the refund) has no refund date: its order stays out; so does a line a
+refund amount column refunds in full (`segkit.intake.refunds`).
 
 Kept apart from `segkit.evaluate` so that the cleaning notebook reads it without scikit-learn.
 """

@@ -32,9 +32,12 @@ import pyarrow as pa
 from segkit._membership import is_in
 from segkit.errors import DataError
 from segkit.i18n import counted, note_message, plural_form
+from segkit.i18n import t as catalogue_text
 from segkit.intake.engines import as_text, text_ids, to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
+from segkit.intake.refunds import (implausible_refund_detail, net_amount, partial_refunds_listed, refund_tests,
+                                   refunds_note, set_aside_refunded_lines)
 from segkit.intake.clock import latest_possible_date
 from segkit.intake.order_totals import FirstOrders, first_orders, repeated_order_total_note
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
@@ -58,6 +61,7 @@ RULES = (
     "unreadable_quantity",
     "non_finite_amount",
     "implausible_amount",
+    "implausible_refund",
     "other_currency",
     "before_start",
     "after_as_of",
@@ -82,15 +86,18 @@ EXPECTED_RULES = ("totals_row", "before_start", "after_as_of", "non_product", "u
 TOTALS_LABELS = ("total", "totals", "grand total", "subtotal", "sub total", "sub-total", "sum", "overall",
                  "合计", "總計", "总计", "小计", "小計", "合計", "总和", "汇总", "彙總", "共计", "總和")
 # Fixes made in the engine, after the text fixes of segkit.intake.parsing.FIXES (in this order on a row).
-ENGINE_FIXES = ("filled_category", "filled_channel", "filled_product", "filled_quantity", "return_netted",
-                "outlier_capped")
+ENGINE_FIXES = ("filled_category", "filled_channel", "filled_product", "filled_quantity", "refund_netted",
+                "return_netted", "outlier_capped")
 ALL_FIXES = (*FIXES, *ENGINE_FIXES)
 OUTCOMES = ("used", "fixed", "set_aside")
 # What makes two rows the same order line (those present); an exact duplicate also has the same text.
 LINE_KEYS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category", "product",
-             "status", "currency")  # a return marked by status is not the same line as its purchase
+             "status", "currency", "refund_amount")  # a return marked by status is not the same line as its purchase
 OUTPUT_COLUMNS = ("source_row", "customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price",
                   "category", "product", "channel", "status")
+# The columns read beside OUTPUT_COLUMNS that the clean rows do not carry: a line's currency (judged against
+# the run's) and its refund amount (netted into `amount`, `segkit.intake.refunds`)
+INPUT_EXTRAS = ("currency", "refund_amount")
 
 _names = itertools.count(1)
 
@@ -546,10 +553,18 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     if not any(n["key"].endswith("status_values_unmatched") for n in notes) and \
             not (rules._preset_lists and {k for k, (_, vs) in lists.items() if vs} <= set(rules._preset_lists)):
         unlisted = _statuses_unlisted(judged, rules.returns.status_values, rules.unpaid_status_values,
-                                      named_in(headers)("status"))
+                                      named_in(headers)("status"), refund_mapped="refund_amount" in judged.columns)
         if unlisted:
             notes.append(unlisted)
             result = replace(result, notes=tuple(notes))
+    listed = partial_refunds_listed(rules.returns.status_values)  # cancelled whole, though refunded in part
+    if listed:
+        notes.append(listed)
+        result = replace(result, notes=tuple(notes))
+    refunded = refunds_note(judged)  # a refund column: what its refunds took from revenue
+    if refunded:
+        notes.append({**refunded, "column": named_in(headers)("refund_amount")})
+        result = replace(result, notes=tuple(notes))
     orders = first_orders(clean)  # each order of the first lines, read once for both notes on orders
     said = [note for note in (_orders_of_several_customers(clean, named_in(headers), orders),
                               _masked_customer_ids(clean, named_in(headers), text_ids=table.customer_id.type().is_string(),
@@ -621,7 +636,8 @@ def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_valu
 _STATUSES_SHOWN = 5
 
 
-def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column: str = "status") -> dict | None:
+def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column: str = "status",
+                       refund_mapped: bool = False) -> dict | None:
     """The note on the statuses that neither `cleaning.returns.status_values` (`returns_values`) nor
     `cleaning.unpaid_status_values` (`unpaid_values`) names, whose rows count as purchases: counted
     per distinct status in the engine (the rows of a repeated header or a total line left out), those
@@ -632,7 +648,14 @@ def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column
     status, or one that looks like a refund), `statuses_unlisted` when some are (noted only when an
     unnamed status looks like a refund, a cancellation or an unpaid order); `_more` appended when
     more statuses than those shown are unnamed. None otherwise, or without a status column.
-    `column`: the status column as the source names it."""
+    `column`: the status column as the source names it.
+
+    A status that looks like a partial refund (部分退款, partially_refunded: `refunds.looks_partial`) is
+    no value for `status_values` (listed, it would cancel the whole line): it is never suggested there,
+    and `partial_words` (per language; empty where there is none) says to map the refund column
+    (`refund_amount`). With that column mapped (`refund_mapped`) such a status is a purchase less its
+    refund, counted so: it looks like nothing to list, and no note is given for it alone."""
+    from segkit.intake.refunds import is_partial, looks_partial
     from segkit.intake.returns import REFUND_STATUS_WORDS, UNPAID_STATUS_WORDS
 
     if "status" not in judged.columns:
@@ -647,6 +670,8 @@ def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column
     if listed:
         held = held.filter(~held._key.isin(listed))
     likely = ibis.or_(*[held._key.contains(word) for word in (*REFUND_STATUS_WORDS, *UNPAID_STATUS_WORDS)])
+    if refund_mapped:  # a partial refund is netted by the refund column: a purchase, nothing to list
+        likely = likely & ~looks_partial(held._key)
     counts = held.group_by("_status").aggregate(rows=ibis._.count(), likely=likely.any())
     top = counts.order_by([ibis.desc("likely"), ibis.desc("rows"), "_status"]).limit(_STATUSES_SHOWN) \
         .to_pyarrow().to_pylist()
@@ -661,15 +686,18 @@ def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column
     def kind(words):
         return [row["_status"] for row in top if row["likely"] and any(w in row["_status"].lower() for w in words)]
 
-    refunds = kind(REFUND_STATUS_WORDS)
-    unpaid = [value for value in kind(UNPAID_STATUS_WORDS) if value not in refunds]
+    partial = [] if refund_mapped else [row for row in top if row["likely"] and is_partial(row["_status"])]
+    refunds = [value for value in kind(REFUND_STATUS_WORDS) if not is_partial(value)]
+    unpaid = [value for value in kind(UNPAID_STATUS_WORDS) if value not in refunds and not is_partial(value)]
     more = distinct - len(top)
+    hint = {lang: catalogue_text("cleaning.note.partial_refund_hint", lang, count=len(partial), statuses=", ".join(
+        f'"{row["_status"]}" ({row["rows"]:,})' for row in partial)) if partial else "" for lang in ("en", "zh")}
     return {"key": ("statuses_unlisted" if given else "statuses_not_listed") + ("_more" if more else ""),
             "column": column, "statuses": distinct,
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top),
             **({"more": more} if more else {}),
             "returns": ", ".join([*map(str, returns_values), *refunds]) or "...",
-            "unpaid": ", ".join([*map(str, unpaid_values), *unpaid]) or "..."}
+            "unpaid": ", ".join([*map(str, unpaid_values), *unpaid]) or "...", "partial_words": hint}
 
 
 def named_in(headers: dict[str, str] | None):
@@ -912,7 +940,9 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
 
     `amount` becomes exact: DECIMAL(18, minor_unit) as an Arrow column, rounded once half away from
     zero from the number as written (`quantity × unit_price` from the exact product); missing where
-    the line is set aside for its amount (not finite, or above `max_amount` in size).
+    the line is set aside for its amount (not finite, or above `max_amount` in size). A
+    `refund_amount` is read and made exact the same way, its problems named after the amount's (with
+    its own column named).
 
     Returns the typed frame (with `content`, a hash of the row's original text, when the input has
     text), the original text of each row (`raw_<column>`, with `source_row`), or None when the
@@ -925,8 +955,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     tx = transactions.reset_index(drop=True)
     if "source_row" not in tx.columns:
         raise DataError("the transactions have no source_row column; read them with segkit.load_source")
-    present = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in tx.columns]
-    for column in ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price"):
+    present = [c for c in (*OUTPUT_COLUMNS[1:], *INPUT_EXTRAS) if c in tx.columns]
+    for column in ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "refund_amount"):
         if column in present:
             refuse_odd_values(tx[column], column)
     if headers is None:
@@ -945,7 +975,7 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         if column == "ordered_at":
             parsed[column] = parse_datetime(tx[column], day_first=day_first, time_zone=time_zone,
                                             source_rows=tx["source_row"])
-        elif column in ("amount", "quantity", "unit_price"):
+        elif column in ("amount", "quantity", "unit_price", "refund_amount"):
             parsed[column] = parse_amount(tx[column], decimal=decimal)
         elif column == "customer_id":
             parsed[column] = parse_id(tx[column])
@@ -963,11 +993,11 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
         notes += [note] if note else []
     if transactions.attrs.get("preset_hint"):  # the file's columns are a system's export, read without its preset
         notes.append(preset_hint_note(transactions.attrs["preset_hint"]))
-    for column in ("amount", "unit_price"):
+    for column in ("amount", "unit_price", "refund_amount"):
         note = other_currency_note(parsed[column], tx[column], named(column),
                                    currency_code) if column in parsed else None
         notes += [note] if note else []
-    for column in ("amount", "quantity", "unit_price"):
+    for column in ("amount", "quantity", "unit_price", "refund_amount"):
         note = other_decimal_note(parsed[column], tx[column], named(column),
                                   decimal) if column in parsed else None
         notes += [note] if note else []
@@ -990,7 +1020,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
 
     checks = [("unreadable_date", "ordered_at"), ("unreadable_amount", "amount"),
               ("unreadable_amount", "unit_price"),
-              ("unreadable_amount" if derived else "unreadable_quantity", "quantity")]
+              ("unreadable_amount" if derived else "unreadable_quantity", "quantity"),
+              ("unreadable_amount", "refund_amount")]
     rule = pd.Series(pd.NA, index=tx.index, dtype="string")
     detail = pd.Series(pd.NA, index=tx.index, dtype="string")
     for name, column in checks:
@@ -1012,6 +1043,19 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
                 # an Arrow NaN has no text: name it as what it is
                 detail = detail.mask(bad, written(bad).fillna(named("amount") + ' "NaN"') + words)
         out["amount"] = amount.where(rule.isna().to_numpy() | ~(non_finite | implausible).to_numpy())
+    if "refund_amount" in parsed:  # exact as the amount is, and set aside (naming its column) as it would be
+        refund = pd.DataFrame({"amount": tx["refund_amount"]})
+        units, non_finite, implausible, written = _exact_amounts(refund, {"amount": parsed["refund_amount"]}, False,
+                                                                 minor_unit, max_amount, lambda _: named("refund_amount"))
+        limit = f"cleaning.max_amount {max_amount:g}"
+        for name, bad, words in (
+                ("non_finite_amount", non_finite, ' is not a finite number'),
+                ("implausible_amount", implausible, f" is above {limit} in size: implausible, never summed")):
+            bad = bad & rule.isna()
+            if bad.any():
+                rule = rule.mask(bad, name)
+                detail = detail.mask(bad, written(bad).fillna(named("refund_amount") + ' "NaN"') + words)
+        out["refund_amount"] = units.where(~(non_finite | implausible).to_numpy())
     out["problem_rule"] = rule.to_numpy()
     out["detail"] = detail.to_numpy()
 
@@ -1032,6 +1076,8 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
     typed = with_canonical_types(out)
     if amount is not None:
         typed["amount"] = decimal_array(typed["amount"], minor_unit)
+    if "refund_amount" in typed.columns:
+        typed["refund_amount"] = decimal_array(typed["refund_amount"], minor_unit)
     return typed, originals, notes
 
 
@@ -1317,7 +1363,10 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     `amount` comes out as DECIMAL(18, minor_unit) (see `exact_amount`). A detail names a column as
     `headers` maps it (segkit's name -> the source's), else by segkit's name. With a `currency`
     column and `currency_code` (the run's), a line whose currency is another one is `other_currency`
-    (`other_currency_test`)."""
+    (`other_currency_test`). With a `refund_amount` column (exact as `amount`), a line not marked as a
+    return counts at its amount less its refund, one refunded in full is set aside, and one whose
+    refund is below zero or above its amount is `implausible_refund` (`segkit.intake.refunds`); the
+    judged rows then carry `refund_whole`, the lines refunded in full."""
     named = named_in(headers)
 
     t = table
@@ -1351,6 +1400,22 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
                        "implausible_amount": written.concat(
                            f" is above cleaning.max_amount {rules.max_amount:g} in size: an implausible line, "
                            "never summed")}
+    if "refund_amount" in has and t.refund_amount.type() != amount_type(minor_unit):
+        # a typed refund (a database's, a file's plain numbers) made exact here, as the amount is; one that
+        # cannot be kept sets its line aside as an amount would, the detail naming the refund's column
+        exact, non_finite, implausible = exact_amount(t.refund_amount, minor_unit, rules.max_amount)
+        t = t.mutate(refund_amount=exact, _refund_non_finite=non_finite, _refund_implausible=implausible,
+                     _refund_given=t.refund_amount)
+        has = set(t.columns)
+        written = ibis.literal(named("refund_amount") + ' "').concat(_as_written(t._refund_given), '"')
+        for rule, test, words in (
+                ("non_finite_amount", t._refund_non_finite, written.concat(" is not a finite number")),
+                ("implausible_amount", t._refund_implausible, written.concat(
+                    f" is above cleaning.max_amount {rules.max_amount:g} in size: implausible, never summed"))):
+            first = amount_tests[rule].fill_null(False)
+            amount_said[rule] = ibis.ifelse(first, amount_said.get(rule, t.detail if "detail" in has
+                                                                   else ibis.null(str)), words)
+            amount_tests[rule] = first | test
 
     engine_fixes: dict[str, ibis.BooleanValue] = {}
     values: dict[str, ibis.Value] = {}
@@ -1373,14 +1438,20 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         marks.append(t.quantity < 0)
     is_return = ibis.or_(*marks).fill_null(False) if marks else no
     netted = is_return if returns.action == "net" else no
+    refunds = refund_tests(t.amount, t.refund_amount, is_return) if "refund_amount" in has else None
+    if refunds is not None:  # a refund on the line: the amount less it (`segkit.intake.refunds`)
+        engine_fixes["refund_netted"] = refunds.partial
+        values["amount"] = ibis.ifelse(netted, -t.amount.abs(), net_amount(t.amount, t.refund_amount, refunds))
+        refund_words = ibis.literal(named("refund_amount") + ' "').concat(_as_written(t.refund_amount), '"')
     engine_fixes["return_netted"] = netted
-    values["amount"] = ibis.ifelse(netted, -t.amount.abs(), t.amount)
+    if refunds is None:
+        values["amount"] = ibis.ifelse(netted, -t.amount.abs(), t.amount)
     if returns.order_prefix and returns.action == "net":
         prefix = returns.order_prefix
         order = as_text(t.order_id)
         values["order_id"] = ibis.ifelse(netted & order.startswith(prefix), order.substr(len(prefix)), order)
 
-    content = [t.content] if "content" in has else [t[c] for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has]
+    content = [t.content] if "content" in has else [t[c] for c in (*OUTPUT_COLUMNS[1:], *INPUT_EXTRAS) if c in has]
     keys = [t[c] for c in LINE_KEYS if c in has]
     # each row's copy number and the first row of its group, as columns that the rules below read
     if _embedded(t):  # DuckDB: each group's first row by an aggregate joined back (hash tables, no sort)
@@ -1421,7 +1492,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
 
     # the header row again midway (two exports pasted together): most of the text columns hold their own names
     # (compared as the source names them, `named`; a frame with segkit's names: those)
-    named_columns = [c for c in (*OUTPUT_COLUMNS[1:], "currency") if c in has and t[c].type().is_string()]
+    named_columns = [c for c in (*OUTPUT_COLUMNS[1:], *INPUT_EXTRAS) if c in has and t[c].type().is_string()]
     if len(named_columns) >= 2:
         folded = str.maketrans(wide, narrow)
         # a CASE, not a cast: PostgreSQL casts no boolean to a small integer
@@ -1447,6 +1518,7 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
         "unreadable_amount": unreadable("unreadable_amount"),
         "unreadable_quantity": unreadable("unreadable_quantity"),
         **amount_tests,
+        "implausible_refund": refunds.implausible if refunds is not None else no,
         "other_currency": other_currency_test(t.currency, currency_code) if "currency" in has else no,
         "before_start": t.ordered_at.date() < ibis.date(rules.start_date) if rules.start_date else no,
         "after_as_of": t.ordered_at.date() > ibis.date(as_of),
@@ -1484,10 +1556,17 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
             "purchase")} if rules.unpaid_status_values else {}),
         "return": "a return or cancellation (cleaning.returns.action: drop)",
         "non_positive_amount": f"{named('amount')} is zero or negative and not marked as a return",
+        **({"implausible_refund": implausible_refund_detail(refunds, refund_words, _as_written(t.amount))}
+           if refunds is not None else {}),
     }
     # the reason first, as a column: the detail reads it (inlined, the rules' CASE ran once per detail)
     t = t.mutate(reason=reason)
+    first_words = []
+    if refunds is not None:  # a line refunded in full, no earlier rule breaks: no purchase (`segkit.intake.refunds`)
+        t = set_aside_refunded_lines(t, refunds.whole, refund_words)
+        first_words = [(t._refund_said.notnull(), t._refund_said)]
     detail = ibis.cases(
+        *first_words,
         (t.reason == "duplicate", ibis.literal("same as row ").concat(exact_first.cast("string"))),
         (t.reason == "duplicate_order_line", ibis.literal("same order line as row ").concat(line_first.cast("string"))),
         *[(t.reason == rule, words) for rule, words in {**said, **amount_said}.items()],
@@ -1529,7 +1608,8 @@ def judge(table: ibis.Table, as_of: dt.date, rules: Cleaning, minor_unit: int = 
     rule = ibis.cases((judged.reason.notnull(), judged.reason), (judged.fixes != "", judged.fixes),
                       (flagged, "outlier_flagged"), else_="")
     internal = [c for c in judged.columns
-                if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_", "_return", "_exact_", "_line_"))]
+                if c.startswith(("_fix_", "_amount_", "_non_finite_", "_implausible_", "_return", "_refund_", "_exact_",
+                                 "_line_"))]
     if "content" in judged.columns:  # the row's hash found its copies above; never read after (not computed again)
         internal.append("content")
     from segkit.intake.engines import kept_for_reuse
@@ -1686,12 +1766,15 @@ def _quarantine(judged: ibis.Table, originals: pd.DataFrame | ibis.Table | None,
                 ) -> pd.DataFrame:
     """The rows set aside, in source_row order; `attrs["columns"]` holds `headers` (segkit's name ->
     the source's), the names the details use, for `quarantine_sample` (and `segkit.i18n.detail_text`)."""
-    shown = ["source_row", "reason", "detail", *[c for c in OUTPUT_COLUMNS[1:] if c in judged.columns]]
+    shown = ["source_row", "reason", "detail", *[c for c in OUTPUT_COLUMNS[1:] if c in judged.columns],
+             *(["refund_amount"] if "refund_amount" in judged.columns else [])]
     aside = judged.filter(judged.outcome == "set_aside")
     own = {}
     if "return_document" in judged.columns:  # a cancellation as it came in, not as netted into its purchase
         own = {"order_id": aside.return_document.coalesce(as_text(aside.order_id)),
                "ordered_at": aside.returned_at.coalesce(aside.ordered_at)}
+    if "refund_amount" in judged.columns:  # as the amount: the nearest float64
+        own["refund_amount"] = aside.refund_amount.cast("float64")
     aside = text_ids(aside.mutate(amount=aside.amount.cast("float64"), **own).select(shown))
     if isinstance(originals, ibis.Table):  # the text of the columns read in the engine, for the rows set aside
         joined = aside.left_join(originals, aside.source_row == originals.source_row)
@@ -2012,6 +2095,10 @@ def with_derived_dimensions(intake, clean: ibis.Table, dimensions,
     return merged, names
 
 
+# the columns a quarantine's sample shows, as given: segkit's columns and a line's refund amount
+_SHOWN_COLUMNS = (*OUTPUT_COLUMNS[1:], "refund_amount")
+
+
 def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_reason: int = 3) -> pd.DataFrame:
     """The first rows of each reason, largest reasons first: source_row, reason and detail (in words
     of `lang` when it is given; see `segkit.i18n.detail_text`: the source's own column names, which
@@ -2027,15 +2114,15 @@ def quarantine_sample(quarantine: pd.DataFrame, lang: str | None = None, per_rea
         # into something else (the engine's CSV read: dates and numbers; an Excel read: every column), the
         # others hold their values as given: shown under the same names, so both reads show the same columns
         mapped = quarantine.attrs.get("columns") or {}
-        given = {f"raw_{c}": sample[c].map(_as_given) for c in OUTPUT_COLUMNS[1:]
+        given = {f"raw_{c}": sample[c].map(_as_given) for c in _SHOWN_COLUMNS
                  if f"raw_{c}" not in sample.columns and c in sample.columns and (not mapped or c in mapped)}
         sample = sample.assign(**given)
-        ordered = [f"raw_{c}" for c in OUTPUT_COLUMNS[1:] if f"raw_{c}" in sample.columns]
+        ordered = [f"raw_{c}" for c in _SHOWN_COLUMNS if f"raw_{c}" in sample.columns]
         raw = [*ordered, *[c for c in raw if c not in ordered]]
-    shown = ["source_row", "reason", "detail", *(raw or [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns])]
+    shown = ["source_row", "reason", "detail", *(raw or [c for c in _SHOWN_COLUMNS if c in sample.columns])]
     sample = sample[[c for c in shown if c in sample.columns]]
     if not raw:  # a typed source's values: written out in full, as text (a table would round 356.99 to 357)
-        typed = [c for c in OUTPUT_COLUMNS[1:] if c in sample.columns]
+        typed = [c for c in _SHOWN_COLUMNS if c in sample.columns]
         sample = sample.assign(**{c: sample[c].map(_as_given) for c in typed})
     if lang is not None:
         from segkit.i18n import detail_text, rule_name

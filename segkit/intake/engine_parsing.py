@@ -25,9 +25,11 @@ from segkit.intake.parsing import FIXES, Parsed, decimal_array, fixes_per_row, p
 
 # The columns read from text here, in the order a row's first problem is named (as `prepare` checks
 # them); `amount` also has the problems of a number read (not finite, implausible), named after these
-TEXT_READ = ("ordered_at", "amount", "unit_price", "quantity")
+TEXT_READ = ("ordered_at", "amount", "unit_price", "quantity", "refund_amount")
 _UNREADABLE = {"ordered_at": "unreadable_date", "amount": "unreadable_amount", "unit_price": "unreadable_amount",
-               "quantity": "unreadable_quantity"}
+               "quantity": "unreadable_quantity", "refund_amount": "unreadable_amount"}
+# the columns read as exact money, DECIMAL(18, minor_unit): the line's amount and the part of it refunded
+_MONEY = ("amount", "refund_amount")
 _names = itertools.count()
 
 
@@ -98,7 +100,7 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
             lookup = pd.DataFrame({"value": parsed.values.astype("datetime64[us]")})
         else:
             parsed = parse_amount(text, decimal=rules.decimal)
-            if column in ("amount", "unit_price"):
+            if column in ("amount", "unit_price", "refund_amount"):
                 said["currency", column] = other_currency_note(parsed, text, named(column), currency_code, counts)
             said["decimal", column] = other_decimal_note(parsed, text, named(column), rules.decimal, counts)
             lookup = pd.DataFrame({"value": parsed.values.astype("float64")})
@@ -109,8 +111,9 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
         rule = "unreadable_amount" if derived and column == "quantity" else _UNREADABLE[column]  # a part of the amount
         lookup["rule"] = pd.Series(rule, index=text.index, dtype="string").where(bad).to_numpy()
         lookup["problem"] = (" " + parsed.problem).where(bad).to_numpy() if parsed.problem is not None else None
-        if column == "amount":
-            lookup = _exact(lookup, text, parsed, bad, rules.max_amount, minor_unit)
+        if column in _MONEY:
+            lookup = _exact(lookup, text, parsed, bad, rules.max_amount, minor_unit,
+                            implausible="an implausible line" if column == "amount" else "implausible")
         lookup.insert(0, "key", text.to_numpy())
         found[column] = lookup
     if derived:
@@ -120,8 +123,8 @@ def parse_in_engine(con: ibis.BaseBackend, table: ibis.Table, rules, minor_unit:
     dated = _date_keys(table, "ordered_at", rules.time_zone is None) if "ordered_at" in found else table
     read = con.create_table(f"segkit_read_{next(_names)}", _joined(con, dated, found, named), temp=True)
     # in the order `prepare` gives them: the dates' order, the currencies, the decimal marks
-    order = [("order", "ordered_at"), ("currency", "amount"), ("currency", "unit_price"), ("decimal", "amount"),
-             ("decimal", "quantity"), ("decimal", "unit_price")]
+    order = [("order", "ordered_at"), ("currency", "amount"), ("currency", "unit_price"), ("currency", "refund_amount"),
+             ("decimal", "amount"), ("decimal", "quantity"), ("decimal", "unit_price"), ("decimal", "refund_amount")]
     notes = [said[key] for key in order if said.get(key)]
     at = 1 if said.get(("order", "ordered_at")) else 0
     return read, [*notes[:at], *id_notes, *notes[at:]]
@@ -188,25 +191,25 @@ def _distinct(table: ibis.Table, column: str) -> pd.DataFrame:
 
 
 def _exact(lookup: pd.DataFrame, text: pd.Series, parsed: Parsed, bad: pd.Series, max_amount: float,
-           minor_unit: int) -> pd.DataFrame:
+           minor_unit: int, implausible: str = "an implausible line") -> pd.DataFrame:
     """The amount lookup with each value exact in minor units (`value`, DECIMAL(18, minor_unit)), and,
     where the value is read but not finite or implausible, its `late_rule` and `late_problem` (the
     words after the value), named after every column's unreadable value (as `prepare` names them)."""
     from segkit.intake.cleaning import _exact_amounts
 
-    units, non_finite, implausible, _ = _exact_amounts(pd.DataFrame({"amount": text}), {"amount": parsed},
-                                                       False, minor_unit, max_amount)
+    units, non_finite, too_large, _ = _exact_amounts(pd.DataFrame({"amount": text}), {"amount": parsed},
+                                                     False, minor_unit, max_amount)
     limit = f"cleaning.max_amount {max_amount:g}"
     late = pd.Series(pd.NA, index=text.index, dtype="string")
     words = pd.Series(pd.NA, index=text.index, dtype="string")
     for name, marked, said in (
             ("non_finite_amount", non_finite, " is not a finite number"),
-            ("implausible_amount", implausible, f" is above {limit} in size: an implausible line, never summed")):
+            ("implausible_amount", too_large, f" is above {limit} in size: {implausible}, never summed")):
         marked = marked & ~bad & late.isna()
         if marked.any():
             late = late.mask(marked, name)
             words = words.mask(marked, said)
-    kept = units.where(~(non_finite | implausible).to_numpy())
+    kept = units.where(~(non_finite | too_large).to_numpy())
     out = lookup.drop(columns="value")
     out.insert(0, "value", decimal_array(kept, minor_unit).array)
     out["late_rule"] = late.to_numpy()
@@ -286,6 +289,8 @@ def _joined(con: ibis.BaseBackend, table: ibis.Table, found: dict[str, pd.DataFr
     if "amount" in parts:  # a derived amount's detail names both its parts, written whole in the lookup
         late = parts["amount"]["late_problem"] if derived else detail("amount", parts["amount"]["late_problem"])
         said.append((parts["amount"]["late_rule"], late))
+    if "refund_amount" in parts:  # after the amount's, as `prepare` names them
+        said.append((parts["refund_amount"]["late_rule"], detail("refund_amount", parts["refund_amount"]["late_problem"])))
     problem = ibis.coalesce(*[r for r, _ in said]) if len(said) > 1 else said[0][0]
     details = ibis.cases(*[(r.notnull(), d) for r, d in said], else_=ibis.null(str))
     values = {c: parts[c]["value"] for c in parts}

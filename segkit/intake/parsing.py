@@ -522,7 +522,8 @@ def refuse_rounded_ids_in_engine(table, headers: dict[str, str], in_file: bool =
                         lines=int(found["lines"]))
 
 
-_ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "ordered_at": "dates",
+_ODD = {"amount": "amounts", "quantity": "quantities", "unit_price": "unit prices", "refund_amount": "refund amounts",
+        "ordered_at": "dates",
         "customer_id": "customer ids", "order_id": "order numbers"}
 
 

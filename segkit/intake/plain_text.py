@@ -56,7 +56,7 @@ AMOUNT_TYPE = "DECIMAL(18, 6)"
 WHOLE_ID = r"^(?:0|[1-9]\d{0,14})$"
 # names the engine's table uses itself (DuckDB's names ignore case)
 RESERVED = {FILE_ROW, "segkit_content", "source_row"}
-_NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
+_NUMBER_COLUMNS = ("amount", "quantity", "unit_price", "refund_amount")
 _ID_COLUMNS = ("customer_id", "order_id")
 CONTENT = "segkit_content"
 _ATTRIBUTE = "segkit_attribute_"  # the names segkit gives the attribute columns it loads (`loaded_columns`)

@@ -422,8 +422,12 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     # lines a status marks as refunded that are the purchase itself (`net`: set aside before matching;
     # `drop`: among the cancellations): a purchase and its refund in one line
     status = t.status_refund.fill_null(False) if "status_refund" in t.columns else ibis.literal(False)
+    # lines a refund amount column refunds in full (`segkit.intake.refunds`): set aside at 0, cancelled by no
+    # cancellation line; the refunds note counts them
+    whole = t.refund_whole.fill_null(False) if "refund_whole" in t.columns else ibis.literal(False)
     # the purchases used, and those of orders cancelled in full (set aside with their cancellations)
-    purchases = t.filter((t.reason.isnull() | (t.reason == "refunded_order")) & t.return_match.isnull() & ~status)
+    purchases = t.filter((t.reason.isnull() | (t.reason == "refunded_order")) & t.return_match.isnull() & ~status
+                         & ~whole)
     per_match = cancels.group_by("return_match").aggregate(lines=cancels.count(), amount=cancels.amount.abs().sum())
     per_match = {row["return_match"]: row for row in per_match.to_pyarrow().to_pylist()}
     exact = {name: per_match[name]["amount"] if name in per_match else 0 for name in MATCHES}
@@ -435,7 +439,7 @@ def returns_summary(judged: ibis.Table, action: str, match: str, net_negative: s
     # purchases, and in net mode the cancellations netted into them (an order cancelled in full too:
     # set aside together, it nets to zero; counted apart)
     refunded = t.reason == "refunded_order"
-    used = t.filter((t.reason.isnull() | refunded) & ~status)
+    used = t.filter((t.reason.isnull() | refunded) & ~status & ~whole)
     is_purchase = used.return_match.isnull()
     order = used.customer_id.concat("\x1f", used.order_id)
     refunded_line = used.reason == "refunded_order"

@@ -2,7 +2,8 @@
 
 Every source ends as the same canonical columns, whatever the company called them:
 `customer_id, ordered_at` and `amount` (or `quantity` × `unit_price`) are required; `order_id,
-quantity, category, product, channel, status` are optional; `source_row` is the row's line in its
+quantity, category, product, channel, status, currency, refund_amount` are optional (`refund_amount`: the
+part of the line's amount refunded, in the amount's currency and units); `source_row` is the row's line in its
 file (or its number in the table), so that every row can be traced back.
 
 Files are read as the text that was exported: values are not converted here, so that the cleaning
@@ -41,7 +42,7 @@ from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile optio
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "category", "channel")
 INPUT_COLUMNS = ("customer_id", "order_id", "ordered_at", "amount", "quantity", "unit_price", "category",
-                 "product", "channel", "status", "currency")
+                 "product", "channel", "status", "currency", "refund_amount")
 REQUIRED_COLUMNS = ("customer_id", "ordered_at", "amount")
 TABLE_COLUMNS = {  # the per-customer tables: columns segkit reads with a type (others pass through as given)
     "customers": {"signup_date": "date"},
@@ -602,7 +603,7 @@ def mapped_columns(present: list[str], columns: dict[str, str], origin: str, key
 def _of_kind(present: list[str], types: dict | None, ours: str) -> list[str] | None:
     """The columns of `present` whose type fits `ours` (numbers for the amounts, dates or timestamps
     for ordered_at), when the types are known; None: any column may be suggested."""
-    if not types or ours not in ("ordered_at", "amount", "quantity", "unit_price"):
+    if not types or ours not in ("ordered_at", "amount", "quantity", "unit_price", "refund_amount"):
         return None
     fits = (lambda kind: kind.is_temporal()) if ours == "ordered_at" else (
         lambda kind: kind.is_numeric() and not kind.is_boolean())
@@ -1459,7 +1460,8 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
     mapping, derive_amount = mapped_columns(present, columns, origin, key, extra=("source_row",),
                                             types=dict(table.schema().items()))
     kinds = {"ordered_at": ("temporal", "a date or timestamp"), "amount": ("numeric", "a number"),
-             "quantity": ("numeric", "a number"), "unit_price": ("numeric", "a number")}
+             "quantity": ("numeric", "a number"), "unit_price": ("numeric", "a number"),
+             "refund_amount": ("numeric", "a number")}
     for ours, (kind, words) in kinds.items():
         theirs = mapping[ours]
         if theirs in present:
@@ -1485,7 +1487,7 @@ def database_canonical(table: ibis.Table, columns: dict[str, str], origin: str) 
         column = table[theirs]
         if ours == "ordered_at":
             values[ours] = column.cast("timestamp")
-        elif ours in ("amount", "quantity", "unit_price"):
+        elif ours in ("amount", "quantity", "unit_price", "refund_amount"):
             values[ours] = column.cast("float64")
         else:
             values[ours] = column.cast("string")
@@ -1694,7 +1696,8 @@ def spark_canonical(table: ibis.Table, columns: dict[str, str], origin: str) -> 
     for ours, kind, words, cast in (("ordered_at", "temporal", "a date or timestamp", "timestamp"),
                                     ("amount", "numeric", "a number", "decimal(18,2)"),
                                     ("quantity", "numeric", "a number", "double"),
-                                    ("unit_price", "numeric", "a number", "decimal(18,2)")):
+                                    ("unit_price", "numeric", "a number", "decimal(18,2)"),
+                                    ("refund_amount", "numeric", "a number", "decimal(18,2)")):
         theirs = mapping[ours]
         if theirs in present:
             dtype = table[theirs].type()

@@ -44,7 +44,7 @@ from segkit.intake import engines as _engines  # noqa: F401 (Ibis' compile optio
 # (invisible characters, full-width forms, text to compose under NFC) or an integral float id.
 _MAY_CHANGE = r'^$|^\s|\s$|[^\x20-\x7e]|^\d+\.0+$|^="|&#?[0-9A-Za-z]+;'  # ... an Excel text formula, an HTML entity
 _TEXT_COLUMNS = ("customer_id", "order_id", "category", "product", "channel", "status", "currency")
-_NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
+_NUMBER_COLUMNS = ("amount", "quantity", "unit_price", "refund_amount")
 # ids typed as whole numbers are kept so: every query of the input (the counts, duplicate detection)
 # and of the clean rows then reads integers; they become text where rows leave the engine
 # (`segkit.intake.engines.text_ids`)

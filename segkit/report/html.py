@@ -32,7 +32,7 @@ PERCENT = ("top", "answered_share", "share", "customer_share", "revenue_share", 
 # differences of two rates (a response rate less the control group's): percentage points, the unit in the header
 POINTS = ("uplift", "uplift_low", "uplift_high")
 MONEY = ("revenue", "revenue_total", "avg_order_value", "median_revenue", "amount", "clv", "clv_total", "expected_spend")
-MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value")  # placeholders in the catalogue that hold money
+MONEY_VALUES = ("revenue", "m", "m_low", "m_high", "value", "refunded", "whole_refunded")  # placeholders in the catalogue that hold money
 # measures read side by side in a column, with two decimals each (0.33 and 0.56, not 0.33 and 0.558)
 TWO_DECIMALS = ("distance", "lift", "rule_lift", "eval_lift", "eval_top_lift", "score",  # 3.00 beside 3.58, never "3"
                 # purchases per customer, actual and predicted side by side (0.90 beside 0.42)
