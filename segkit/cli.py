@@ -358,9 +358,13 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     the status column), ids a spreadsheet rounded ("1.23457E+11", in the file's first rows), or a
     database's password variable that is not set (a file's header and first rows are read; a
     database is not contacted). Dates of the customers or surveys file that cannot be read are a
-    note on stderr (the run keeps those rows), not a refusal.
+    note on stderr (the run keeps those rows), not a refusal. So are the notes 01 gives on the status
+    lists (a status column mapped while no list names a status that looks like a refund, a listed
+    status no row holds), from the rows of each status of the whole file, counted by the engine (a
+    CSV, TSV, Parquet or DuckDB file; not a workbook, a database or a file read with a preset).
     """
     from segkit.i18n import note_message, t
+    from segkit.intake.source_scan import status_notes
     from segkit.intake.sources import check_source
     from segkit.params import load_params, require_source
     from segkit.store import json_text
@@ -370,6 +374,8 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
         loaded = load_params(params, set_ or [])
         require_source(loaded, params)
         notes = check_source(loaded.source, params, rules=loaded.cleaning)
+        # the status lists against every row's status, counted in the engine: what 01 will note of them
+        notes += status_notes(loaded.source, params, loaded.cleaning)
     effective = loaded.model_dump(mode="json")
     if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source
         effective["source"].pop("demo", None)
