@@ -186,6 +186,9 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
     """Run all the notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
 
     A failed run leaves the last good report in place and keeps what it made in reports/<run>.failed/.
+    A --month the data do not reach is no failure: it is refused (exit code 2) with the dates the data
+    cover, and leaves nothing behind; before 01_cleaning runs where the source tells its dates in one
+    query (a CSV, Parquet or DuckDB file, a PostgreSQL table), else once 01 has read them.
     A run name that already has a good report is refused unless --force is given. A failed write-back to
     PostgreSQL keeps the report and exits with 2, saying how to write the table again.
     """
@@ -228,7 +231,8 @@ def backfill(params: ParamsOption,
     Each month: the customers classified as they stood at its end, and the month's figures.
     Months the data do not reach are skipped and said; so are months a whole report wrote and months the
     data reach only in part (they end more days before the month's end than their longest gap between
-    purchase days in the 91 days before, at least 3), unless --force."""
+    purchase days in the 91 days before, at least 3), unless --force. A range none of whose months the data
+    reach is refused, before the source is read where it tells its dates in one query."""
     _use_lang(params, set_)
     with _one_message():
         from segkit.monthly.backfill import backfill as run_backfill
