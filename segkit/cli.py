@@ -186,6 +186,9 @@ def report(params: ParamsOption, month: MonthOption = None, set_: SetOption = No
     """Run all the notebooks and write reports/<run>/: HTML pages, index.html, report.pdf, data/, manifest.json.
 
     A failed run leaves the last good report in place and keeps what it made in reports/<run>.failed/.
+    A --month the data do not reach is no failure: it is refused (exit code 2) with the dates the data
+    cover, and leaves nothing behind; before 01_cleaning runs where the source tells its dates in one
+    query (a CSV, Parquet or DuckDB file, a PostgreSQL table), else once 01 has read them.
     A run name that already has a good report is refused unless --force is given. A failed write-back to
     PostgreSQL keeps the report and exits with 2, saying how to write the table again.
     """
@@ -228,7 +231,8 @@ def backfill(params: ParamsOption,
     Each month: the customers classified as they stood at its end, and the month's figures.
     Months the data do not reach are skipped and said; so are months a whole report wrote and months the
     data reach only in part (they end more days before the month's end than their longest gap between
-    purchase days in the 91 days before, at least 3), unless --force."""
+    purchase days in the 91 days before, at least 3), unless --force. A range none of whose months the data
+    reach is refused, before the source is read where it tells its dates in one query."""
     _use_lang(params, set_)
     with _one_message():
         from segkit.monthly.backfill import backfill as run_backfill
@@ -358,9 +362,13 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
     the status column), ids a spreadsheet rounded ("1.23457E+11", in the file's first rows), or a
     database's password variable that is not set (a file's header and first rows are read; a
     database is not contacted). Dates of the customers or surveys file that cannot be read are a
-    note on stderr (the run keeps those rows), not a refusal.
+    note on stderr (the run keeps those rows), not a refusal. So are the notes 01 gives on the status
+    lists (a status column mapped while no list names a status that looks like a refund, a listed
+    status no row holds), from the rows of each status of the whole file, counted by the engine (a
+    CSV, TSV, Parquet or DuckDB file; not a workbook, a database or a file read with a preset).
     """
     from segkit.i18n import note_message, t
+    from segkit.intake.source_scan import status_notes
     from segkit.intake.sources import check_source
     from segkit.params import load_params, require_source
     from segkit.store import json_text
@@ -370,6 +378,8 @@ def check(params: ParamsOption, set_: SetOption = None) -> None:
         loaded = load_params(params, set_ or [])
         require_source(loaded, params)
         notes = check_source(loaded.source, params, rules=loaded.cleaning)
+        # the status lists against every row's status, counted in the engine: what 01 will note of them
+        notes += status_notes(loaded.source, params, loaded.cleaning)
     effective = loaded.model_dump(mode="json")
     if loaded.source.kind != "demo":  # the demo generator's settings (defaults) do not apply to this source
         effective["source"].pop("demo", None)

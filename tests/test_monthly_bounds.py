@@ -156,12 +156,15 @@ def test_a_monthly_report_after_the_data_end_fails_in_one_message_naming_the_las
     params = write_params(tmp_path, "tiny")
     done = run_segkit("report", "--params", str(params), "--month", "2025-03", "--no-pdf", "--out",
                       str(tmp_path / "reports"))
-    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "the data end on 2024-12-31, before the month 2025-03 starts" in done.stderr, done.stderr
     # segkit's own words, not the exception's name nor the cell (the executed notebook keeps those)
     said = " ".join(done.stderr.split())
-    assert "error: 01_cleaning: demo: the data end" in said and "MonthNotInData" not in said and "in cell" not in said
+    assert "error: demo: the data end" in said and "MonthNotInData" not in said and "in cell" not in said
+    assert "executed notebook" not in said  # a refusal of the month asked, not a failed run: nothing kept
     assert not (tmp_path / "reports" / "tiny-2025-03").exists()
+    assert not (tmp_path / "reports" / "tiny-2025-03.failed").exists()
+    assert not [p for p in (tmp_path / "reports").iterdir() if "tmp" in p.name]
     assert not (tmp_path / "reports" / "history.duckdb").exists()
 
 

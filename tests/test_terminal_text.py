@@ -185,6 +185,20 @@ LINES = [
     "error: 01_cleaning: none of the 3140 rows is dated on or before the as-of date (3088 are after it, the others "
     "were set aside for what they hold); the data start on 2024-01-05, after the as-of date 2023-06-30: give a "
     "month (or as_of) on or after it; the executed notebook is at /tmp/x/r.failed/executed/01_cleaning.ipynb",
+    # a month outside the data, refused before 01 (segkit.report.runner.month_outside_message) or after it
+    "error: /tmp/x/orders.csv: the data run from 2024-01-03 to 2025-12-14, before the month 2026-03 starts: there is "
+    "nothing of 2026-03 to report (is the source up to date? a feed may be late); give a month from 2024-01 to "
+    "2025-12 with --month, e.g. --month 2025-12, or wait for the data",
+    "error: /tmp/x/orders.csv: the data run from 2024-01-03 to 2025-12-14, before the month 2026-02 starts: there is "
+    "nothing of 2026-02 to report (is the source up to date? a feed may be late); give a month from 2024-01 to "
+    "2025-12 with --month, e.g. --month 2025-12 (or --month last), or wait for the data",
+    "error: /tmp/x/orders.csv: the data run from 2024-01-03 to 2025-12-14, after the month 2023-10 ends: there is "
+    "nothing of 2023-10 to report; give a month from 2024-01 to 2025-12 with --month, e.g. --month 2024-01",
+    "error: /tmp/x/orders.xlsx: the data end on 2025-12-31, before the month 2026-03 starts: there is nothing of "
+    "2026-03 to report (is the source up to date? a feed may be late); run a month up to 2025-12 with --month, or "
+    "wait for the data; the last good report in /tmp/x/reports/shop-2026-03 is untouched",
+    "error: /tmp/x/orders.csv: the data run from 2024-01-03 to 2025-12-14: no month from 2026-01 to 2026-03 is in "
+    "them; give --from and --to within 2024-01 to 2025-12",
     "error: /tmp/x/orders.csv line 1: bytes b'\\xb6\\xa9' are not utf-8 (invalid start byte); it reads as gb18030: "
     "state the file's real encoding in source.transactions.encoding, or leave it out to detect",
     "no purchase on or before the calibration end 2024-12-31 (evaluate.calibration_end, or evaluate.holdout_months "

@@ -304,6 +304,11 @@ class MonthNotInData(DataError):
         self.last = last
 
 
+class MonthBeforeData(NoCleanRows):
+    """The month a monthly run reports lies before the data's first transaction (`data_start`): every
+    row is dated after it. A refusal of the month asked, not a problem of the data."""
+
+
 class NoScoredCustomers(NoCleanRows):
     """Rows are used, but every customer's revenue is zero or less after netting returns (or they
     have no purchase left): nobody can be scored. `result` holds the row and customer ledgers."""
@@ -524,7 +529,9 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                     f"none of the {counted(total, 'row', 'rows')} is dated on or before the as-of date "
                     f"({counted(after, 'is', 'are')} after it, "
                     f"{plural_form(total - after, 'the other was set aside for what it holds', 'the others were set aside for what they hold', 'en')})")
-            raise NoCleanRows(f"{said}{_start_words(first, as_of)}", result, data_start=first)
+            # a monthly run's month before the data: the month asked is refused (`MonthBeforeData`)
+            refused = MonthBeforeData if period_start is not None else NoCleanRows
+            raise refused(f"{said}{_start_words(first, as_of)}", result, data_start=first)
         hint = hint or _most_given_advice(quarantine, ledger)
         raise NoCleanRows(f"{plural_form(total, 'the 1 row was', f'all {total} rows were', 'en')} set aside "
                           f"({_top_reasons(ledger)}){hint}; see the quarantine "
@@ -536,26 +543,13 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
         notes.append({"key": "month_to_date", "month": f"{as_of:%Y-%m}", "as_of": as_of.isoformat(),
                       "days": as_of.day, "month_days": days_in_month})
         result = replace(result, notes=tuple(notes))
-    # every status list of the params: a value no row holds (a typo, another spelling) marks nothing, silently
-    # (a preset's lists are its system's statuses: an export without, say, an unpaid order is no typo)
-    lists = {"returns.status_values": ("status_values_unmatched", rules.returns.status_values),
-             "unpaid_status_values": ("unpaid_status_values_unmatched", rules.unpaid_status_values)}
-    for name, (key, values) in lists.items():
-        if name in rules._preset_lists:
-            continue
-        listed = [v for other, (_, vs) in lists.items() if other != name for v in vs]
-        unmatched = _status_values_unmatched(judged, values, key, listed)
-        if unmatched:
-            notes.append(unmatched)
-            result = replace(result, notes=tuple(notes))
-    # statuses neither list names count as purchases: said when no list is set at all, or (lists set, none
-    # of them found wanting above, whose note names the other statuses already) when one looks like a refund
-    if not any(n["key"].endswith("status_values_unmatched") for n in notes) and \
-            not (rules._preset_lists and {k for k, (_, vs) in lists.items() if vs} <= set(rules._preset_lists)):
-        unlisted = _statuses_unlisted(judged, rules.returns.status_values, rules.unpaid_status_values,
-                                      named_in(headers)("status"), refund_mapped="refund_amount" in judged.columns)
-        if unlisted:
-            notes.append(unlisted)
+    if "status" in judged.columns:  # the status lists against the statuses the rows hold (`segkit check` says them too)
+        records = judged.filter(~judged.reason.isin(["repeated_header", "totals_row"]).fill_null(False)) \
+            if "reason" in judged.columns else judged
+        said = status_list_notes(status_counts(judged), rules, named_in(headers)("status"),
+                                 records=status_counts(records), refund_mapped="refund_amount" in judged.columns)
+        if said:
+            notes.extend(said)
             result = replace(result, notes=tuple(notes))
     listed = partial_refunds_listed(rules.returns.status_values)  # cancelled whole, though refunded in part
     if listed:
@@ -605,28 +599,68 @@ def _rows_set_aside(ledger: pd.DataFrame, rule: str) -> int:
     return int(ledger.loc[(ledger["outcome"] == "set_aside") & (ledger["rule"] == rule), "rows"].sum())
 
 
-def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_values_unmatched",
+def status_counts(table: ibis.Table) -> ibis.Table:
+    """The rows of each status of `table` (its `status` column) as the status rules compare them:
+    `_status`, the text with blanks trimmed (empty statuses left out), and `rows`. Lazy: the notes on
+    the status lists (`status_list_notes`) query it in the engine that holds `table`."""
+    status = table.status.cast("string").strip()
+    held = table.select(_status=status)
+    held = held.filter(held._status.notnull() & (held._status != ""))
+    return held.group_by("_status").aggregate(rows=ibis._.count())
+
+
+def status_list_notes(counts: ibis.Table, rules: Cleaning, column: str = "status",
+                      records: ibis.Table | None = None, refund_mapped: bool = False) -> list[dict]:
+    """The notes on the status lists of `rules` (`cleaning.returns.status_values`,
+    `cleaning.unpaid_status_values`) against the statuses the rows hold (`counts`, as `status_counts`
+    gives them; `records`: those of the rows that are records, a repeated header and a total line
+    left out; None: `counts`): for every list the params set, a value no row holds (a typo, another
+    spelling marks nothing, silently: `status_values_unmatched`; a preset's lists are its system's
+    statuses: an export without, say, an unpaid order is no typo); then, when no list was found
+    wanting (its note names the other statuses already), the statuses neither list names, whose rows
+    count as purchases: said when no list is set at all, or when one looks like a refund, a
+    cancellation or an unpaid order (`_statuses_unlisted`). `column`: the status column as the
+    source names it; `refund_mapped`: a refund column is mapped (`_statuses_unlisted`). 01_cleaning
+    says them, and `segkit check` from the file's status column."""
+    notes = []
+    lists = {"returns.status_values": ("status_values_unmatched", rules.returns.status_values),
+             "unpaid_status_values": ("unpaid_status_values_unmatched", rules.unpaid_status_values)}
+    for name, (key, values) in lists.items():
+        if name in rules._preset_lists:
+            continue
+        listed = [v for other, (_, vs) in lists.items() if other != name for v in vs]
+        unmatched = _status_values_unmatched(counts, values, key, listed)
+        if unmatched:
+            notes.append(unmatched)
+    if not notes and not (rules._preset_lists and {k for k, (_, vs) in lists.items() if vs} <= set(rules._preset_lists)):
+        unlisted = _statuses_unlisted(counts if records is None else records, rules.returns.status_values,
+                                      rules.unpaid_status_values, column, refund_mapped)
+        if unlisted:
+            notes.append(unlisted)
+    return notes
+
+
+def _status_values_unmatched(counts: ibis.Table, values, key: str = "status_values_unmatched",
                              listed=()) -> dict | None:
     """The note `key` when some of the status list `values` (`cleaning.returns.status_values`:
     `status_values_unmatched`; `cleaning.unpaid_status_values`: `unpaid_status_values_unmatched`)
-    match no row's status (compared as the rules compare them, `status_keys`): the values that match nothing, and
+    match no row's status (`counts`: `status_counts`; compared as the rules compare them, `status_keys`):
+    the values that match nothing, and
     the statuses the rows hold that are not among the values, the most frequent first (at most
     five, with their rows; a status of the other list, `listed`, is no candidate), so that a misspelt value
     (已退款 for 退款成功) is seen, not silently left unmarked, whether or not the other values match. None
     otherwise."""
-    if not values or "status" not in judged.columns:
+    if not values:
         return None
     forms = {value: status_keys(value) for value in values}
     wanted = [key for keys in forms.values() for key in keys]
-    status = judged.status.cast("string").strip()
-    held = judged.select(_status=status, _key=status.lower())
-    held = held.filter(held._status.notnull() & (held._status != ""))
+    held = counts.mutate(_key=counts._status.lower())
     found = {row["_key"] for row in held.filter(held._key.isin(wanted)).select("_key").distinct().to_pyarrow().to_pylist()}
     missing = [value for value, keys in forms.items() if not found & set(keys)]
     if not missing:
         return None
     elsewhere = [key for value in listed for key in status_keys(value)]
-    others = held.filter(~held._key.isin(wanted + elsewhere)).group_by("_status").aggregate(rows=ibis._.count())
+    others = held.filter(~held._key.isin(wanted + elsewhere)).select("_status", "rows")
     top = others.order_by([ibis.desc("rows"), "_status"]).limit(5).to_pyarrow().to_pylist()
     return {"key": key, "values": ", ".join(map(str, missing)),
             "seen": ", ".join(f'"{row["_status"]}" ({row["rows"]:,})' for row in top) or "-"}
@@ -636,18 +670,19 @@ def _status_values_unmatched(judged: ibis.Table, values, key: str = "status_valu
 _STATUSES_SHOWN = 5
 
 
-def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column: str = "status",
+def _statuses_unlisted(counts: ibis.Table, returns_values, unpaid_values, column: str = "status",
                        refund_mapped: bool = False) -> dict | None:
     """The note on the statuses that neither `cleaning.returns.status_values` (`returns_values`) nor
-    `cleaning.unpaid_status_values` (`unpaid_values`) names, whose rows count as purchases: counted
-    per distinct status in the engine (the rows of a repeated header or a total line left out), those
+    `cleaning.unpaid_status_values` (`unpaid_values`) names, whose rows count as purchases (`counts`:
+    the rows per distinct status, `status_counts`, of the rows that are records: a repeated header
+    or a total line left out): those
     that look like a refund, a cancellation or an unpaid order (`REFUND_STATUS_WORDS`,
     `UNPAID_STATUS_WORDS`) first, then the most frequent, at most `_STATUSES_SHOWN` with their rows,
     and how many more; and, as an example, each list with the likely values of its kind added.
     Key `statuses_not_listed` when neither list is set (noted when the rows hold more than one
     status, or one that looks like a refund), `statuses_unlisted` when some are (noted only when an
     unnamed status looks like a refund, a cancellation or an unpaid order); `_more` appended when
-    more statuses than those shown are unnamed. None otherwise, or without a status column.
+    more statuses than those shown are unnamed. None otherwise.
     `column`: the status column as the source names it.
 
     A status that looks like a partial refund (部分退款, partially_refunded: `refunds.looks_partial`) is
@@ -658,28 +693,22 @@ def _statuses_unlisted(judged: ibis.Table, returns_values, unpaid_values, column
     from segkit.intake.refunds import is_partial, looks_partial
     from segkit.intake.returns import REFUND_STATUS_WORDS, UNPAID_STATUS_WORDS
 
-    if "status" not in judged.columns:
-        return None
     given = bool(returns_values or unpaid_values)
     listed = [key for value in (*returns_values, *unpaid_values) for key in status_keys(value)]
-    rows = judged.filter(~judged.reason.isin(["repeated_header", "totals_row"]).fill_null(False)) \
-        if "reason" in judged.columns else judged
-    status = rows.status.cast("string").strip()
-    held = rows.select(_status=status, _key=status.lower())
-    held = held.filter(held._status.notnull() & (held._status != ""))
+    held = counts.mutate(_key=counts._status.lower())
     if listed:
         held = held.filter(~held._key.isin(listed))
     likely = ibis.or_(*[held._key.contains(word) for word in (*REFUND_STATUS_WORDS, *UNPAID_STATUS_WORDS)])
     if refund_mapped:  # a partial refund is netted by the refund column: a purchase, nothing to list
         likely = likely & ~looks_partial(held._key)
-    counts = held.group_by("_status").aggregate(rows=ibis._.count(), likely=likely.any())
-    top = counts.order_by([ibis.desc("likely"), ibis.desc("rows"), "_status"]).limit(_STATUSES_SHOWN) \
+    held = held.select("_status", "rows", likely=likely)
+    top = held.order_by([ibis.desc("likely"), ibis.desc("rows"), "_status"]).limit(_STATUSES_SHOWN) \
         .to_pyarrow().to_pylist()
     if not top:
         return None
     if given and not top[0]["likely"]:  # lists set: an unnamed status that looks like no refund is a sale's
         return None
-    distinct = len(top) if len(top) < _STATUSES_SHOWN else int(counts.count().to_pyarrow().as_py())
+    distinct = len(top) if len(top) < _STATUSES_SHOWN else int(held.count().to_pyarrow().as_py())
     if not given and distinct < 2 and not top[0]["likely"]:  # one status on every row: nothing to tell apart
         return None
 
@@ -1994,6 +2023,8 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         raise NoTransactions(f"{intake.origin}: {err}") from None
     except RoundedIds as err:
         raise RoundedIds(f"{intake.origin}: {err}") from None
+    except MonthBeforeData as err:  # the month asked lies before the data: nothing in them to look at
+        raise MonthBeforeData(f"{intake.origin}: {err}", err.result, data_start=err.data_start) from None
     except NoCleanRows as err:
         save_stage(data_dir, quarantine=err.result.quarantine, ledger=err.result.ledger)
         raise NoCleanRows(f"{intake.origin}: {err} (quarantine.parquet in {data_dir})", err.result,

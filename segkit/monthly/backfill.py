@@ -174,6 +174,7 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
     later = [end for end in ends if params.as_of is not None and end > params.as_of]
     if later:  # as `segkit report --month` says it: each month is classified as of its own end, not the params' as_of
         progress(as_of_replaced(later, params.as_of, Path(params_path).name))
+    refuse_months_outside(params, params_path, first, last, ends)  # before the source is read
     intake = load_source(params.source, params_path, time_zone=params.cleaning.time_zone,
                          decimal=params.cleaning.decimal, day_first=params.cleaning.day_first)
     # read (a text file: parsed) once for every month, not once a month
@@ -241,6 +242,25 @@ def backfill(params_path: str | Path, first: str, last: str, reports_dir: str | 
         reasons = "; ".join(dict.fromkeys(month.why for month in done))
         raise DataError(f"no month from {first} to {last} was written ({reasons})")
     return done
+
+
+def refuse_months_outside(params, params_path, first: str, last: str, ends: list[dt.date]) -> None:
+    """Refuse, before the source is read, a backfill none of whose months (`ends`, from `first` to
+    `last`) the data reach, where the source tells its dates in one aggregate of the engine
+    (`segkit.intake.source_scan.date_span`, with its MONTH_MARGIN_DAYS of slack, as `segkit report
+    --month` refuses a month): a DataError naming the months asked and the dates the data run from
+    and to. Otherwise each month is read, and those outside the data are skipped and said."""
+    from segkit.errors import DataError
+    from segkit.intake.source_scan import MONTH_MARGIN_DAYS, date_span
+
+    span = date_span(params.source, params_path, params.cleaning.time_zone)
+    if span is None or not ends:
+        return
+    margin = dt.timedelta(days=MONTH_MARGIN_DAYS)
+    if all(span.last < end.replace(day=1) - margin or span.first > end + margin for end in ends):
+        raise DataError(f"{span.origin}: the data run from {span.first.isoformat()} to {span.last.isoformat()}: no "
+                        f"month from {first} to {last} is in them; give --from and --to within {span.first:%Y-%m} "
+                        f"to {span.last:%Y-%m}")
 
 
 def as_of_replaced(later: list[dt.date], as_of: dt.date, file: str) -> str:

@@ -15,6 +15,10 @@ How a run uses the reports folder:
 - when anything failed, the last good report `<run>/` is untouched, what the run made is kept in
   `<run>.failed/` for inspection, and the error is one `ReportError` that says what failed and what
   to do;
+- a month the data do not reach (`--month`) is no failure but a refusal of the month asked
+  (`MonthRefused`): said before any work where the source tells its dates in one query
+  (`refuse_month_outside`), else once 01_cleaning has read them, when the temporary folder is
+  removed: no `<run>.failed/` is made and the last good report is untouched;
 - a run killed outright (SIGKILL, power loss) leaves its temporary folder behind; the next run in the
   same reports folder removes every temporary folder whose lock no live process holds.
 """
@@ -63,6 +67,13 @@ TMP_MARK, OLD_MARK = ".tmp-", ".old-"  # temporary folders: .<run>.tmp-XXXXXXXX,
 
 class ReportError(SegkitError):
     """A report run failed; the message names the notebook and cell, and where the record is."""
+
+
+class MonthRefused(ReportError):
+    """The month a monthly run was asked for (`--month`) lies outside the data: a refusal of the
+    month asked, not a failed run. Said before 01_cleaning where the source tells its dates cheaply
+    (`refuse_month_outside`), else once 01 has read them; either way the run leaves nothing in the
+    reports folder (no `<run>.failed/`) and the last good report stands."""
 
 
 class RunInterrupted(ReportError):
@@ -127,6 +138,8 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
     check_source(params.source, params_path, rules=params.cleaning, table_dates=False)
     if params.source.kind == "database" and params.source.database is not None:
         params.source.database.password()  # and on a password variable that is not set
+    if params.month:  # a month the data do not reach: refused now where the source tells its dates cheaply
+        refuse_month_outside(params, params_path)
     notebooks = notebooks_for(params)
     sources = {notebook: notebook_path(notebook, notebooks_dir) for notebook in notebooks}
     for notebook in notebooks:
@@ -230,6 +243,10 @@ def run_report(params_path: str | os.PathLike, month: str | None = None, overrid
                 history = _record_history(reports_dir, params, final / "data", kpis, progress, run=name, force=force)
             except BaseException as error:
                 stack.close()
+                if isinstance(error, MonthRefused):  # the month asked is refused: no run failed, nothing is kept
+                    _remove(work)
+                    untouched = f"; the last good report in {final} is untouched" if final.is_dir() else ""
+                    raise MonthRefused(f"{error}{untouched}") from None
                 kept = _set_aside(work, failed)
                 if not isinstance(error, (Exception, KeyboardInterrupt)):  # SystemExit: let it through
                     raise
@@ -376,6 +393,52 @@ def resolve_month(month: str, today: dt.date | None = None) -> str:
         return month.strip()
     year, number = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return f"{year:04d}-{number:02d}"
+
+
+# the errors 01_cleaning raises for a monthly run's month outside the data (`segkit.intake.cleaning`)
+MONTH_REFUSALS = frozenset({"MonthNotInData", "MonthBeforeData"})
+
+
+def refuse_month_outside(params: Params, params_path: str | os.PathLike | None = None,
+                         today: dt.date | None = None) -> None:
+    """Refuse a monthly run (`params.month`) whose month the data plainly do not reach, before any
+    notebook runs: a `MonthRefused` naming the month asked, the dates the data run from and to, and
+    the months to give instead (`month_outside_message`). Only where the source tells its dates in one
+    aggregate of the engine (`segkit.intake.source_scan.date_span`: a CSV, Parquet or DuckDB file, a
+    PostgreSQL table), and only when they end MONTH_MARGIN_DAYS or more before the month starts, or
+    start as long after it ends; anything closer, or a source that cannot tell (a workbook), is left
+    to 01_cleaning, whose refusal leaves nothing behind either. `today`: the run's clock, for
+    `--month last` (None: `segkit.intake.clock.today`)."""
+    from segkit.intake.source_scan import MONTH_MARGIN_DAYS, date_span
+
+    start = params.period_start
+    if start is None:
+        return
+    end = dt.date(start.year, start.month, calendar.monthrange(start.year, start.month)[1])
+    span = date_span(params.source, params_path, params.cleaning.time_zone)
+    if span is None:
+        return
+    margin = dt.timedelta(days=MONTH_MARGIN_DAYS)
+    if span.last < start - margin or span.first > end + margin:
+        raise MonthRefused(month_outside_message(span.origin, params.month, span.first, span.last, today))
+
+
+def month_outside_message(origin: str, month: str, first: dt.date, last: dt.date, today: dt.date | None = None) -> str:
+    """What a monthly run of `month` says when the data of `origin` run from `first` to `last`, all
+    before the month or all after it: the month asked, the dates and months the data cover, and the
+    month to give (the last with data, and `--month last` when that is the one; the first with data
+    for a month before them).
+
+    >>> month_outside_message("x.csv", "2026-03", dt.date(2024, 1, 3), dt.date(2025, 12, 14), dt.date(2026, 4, 2))
+    'x.csv: the data run from 2024-01-03 to 2025-12-14, before the month 2026-03 starts: there is nothing of 2026-03 to report (is the source up to date? a feed may be late); give a month from 2024-01 to 2025-12 with --month, e.g. --month 2025-12, or wait for the data'
+    """
+    said = f"{origin}: the data run from {first.isoformat()} to {last.isoformat()}"
+    covered = f"give a month from {first:%Y-%m} to {last:%Y-%m} with --month"
+    if first > dt.date(*map(int, month.split("-")), 1):
+        return f"{said}, after the month {month} ends: there is nothing of {month} to report; {covered}, e.g. --month {first:%Y-%m}"
+    also = " (or --month last)" if resolve_month("last", today) == f"{last:%Y-%m}" else ""
+    return (f"{said}, before the month {month} starts: there is nothing of {month} to report (is the source up to "
+            f"date? a feed may be late); {covered}, e.g. --month {last:%Y-%m}{also}, or wait for the data")
 
 
 def _already_there(final: Path, name: str) -> str:
@@ -1222,6 +1285,8 @@ def _execute(papermill, source: Path, target: Path, parameters: dict, cwd: Path,
                                    on_cell_executed=cell_finished)
     except PapermillExecutionError as err:
         if _said_by_segkit(err.ename, err.traceback):  # a problem segkit said in words (the data, the params)
+            if err.ename in MONTH_REFUSALS:  # the month asked lies outside the data: said as itself
+                raise MonthRefused(_cut(err.evalue, 1000)) from err
             raise ReportError(f"{notebook}: {_cut(err.evalue, 1000)}") from err
         raise ReportError(f"notebook {notebook} failed in cell {err.exec_count} ({err.ename}: "
                           f"{_cut(_java_cause(err.evalue), 1000)}){_errno_advice(err.evalue)}"
