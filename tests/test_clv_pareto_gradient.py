@@ -56,9 +56,10 @@ def fresh(fun):
 
 
 # (r, alpha, s, beta) in scaled units
-POINTS = [(0.55, 0.33, 0.61, 0.36),    # CDNOW's fit: alpha < beta, rho near 1 (where _log_tail uses hyp2f1)
+POINTS = [(0.55, 0.33, 0.61, 0.36),    # CDNOW's fit: alpha < beta, z near 0 (the series; _log_tail uses hyp2f1)
           (0.55, 14.0, 1.0, 3.0),      # alpha > beta, s = 1
           (0.7, 2.0, 0.9, 2.0),        # alpha = beta
+          (0.6, 3.0, 0.8, 2.0),        # alpha > beta, z = (alpha - beta) / (alpha + u) below _SERIES_Z
           (0.05, 0.01, 0.3, 0.5),      # small r and alpha
           (5.0, 0.01, 3.0, 500.0),     # rho small: scipy's hyp2f1 gives NaN
           (0.8, 2.0, 400.0, 7500.0),   # up the ridge of one dropout rate

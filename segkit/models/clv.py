@@ -759,6 +759,33 @@ _PANEL_U, _PANEL_W = leggauss(16)
 _NEAR_ONE = 1e-2
 
 
+_SERIES_Z = 0.5  # at most this z, Pareto/NBD's tails and their derivatives come from the power series
+
+
+def _log_hyp2f1_one_and_grad(b, c, z):
+    """log 2F1(1, b; c; z) = log sum_n (b)_n / (c)_n z^n and its derivatives in b, c and z, for c > b > 0
+    and 0 <= z <= _SERIES_Z, from the same terms: d/db = sum_n t_n sum_{j<n} 1 / (b+j), d/dc = -sum_n
+    t_n sum_{j<n} 1 / (c+j), d/dz = sum_n n t_n / z, each over the sum (the terms are positive and fall
+    at least as z^n, so ~55 of them carry every digit)."""
+    b, c, z = (np.asarray(v, float) for v in np.broadcast_arrays(b, c, z))
+    total, term = np.ones_like(z), np.ones_like(z)
+    lower = np.ones_like(z)  # t_n / z, kept apart for z = 0
+    over_b, over_c = np.zeros_like(z), np.zeros_like(z)
+    d_b, d_c, d_z = np.zeros_like(z), np.zeros_like(z), np.zeros_like(z)
+    for n in range(200):
+        over_b += 1.0 / (b + n)
+        over_c += 1.0 / (c + n)
+        lower = term * (b + n) / (c + n)
+        term = lower * z
+        total += term
+        d_b += term * over_b
+        d_c -= term * over_c
+        d_z += (n + 1) * lower
+        if (term <= 1e-17 * total).all():
+            break
+    return np.log(total), np.array([d_b, d_c, d_z]) / total
+
+
 def _log_integrand(v, A, m, rho, slope: bool = False, parts: bool = False):
     """h(v) = -A v - m log(1 + rho expm1(v)) / rho (-A v - m expm1(v) where rho = 0), and with `slope`
     h'(v) too; v >= 0 (rows, k), the parameters (rows, 1). log(1 + rho expm1(v)) by log1p (accurate
@@ -1843,38 +1870,60 @@ class ParetoNBDModel(_CountingModel):
         head's terms that do not depend on x, (log alpha, r / alpha, log beta, s / beta) (as
         `_pareto_total_and_grad` takes them), an array (4, pairs).
 
-        Every pair by `_log_integral` (not scipy's hyp2f1, which has no derivatives in its parameters),
-        with `_log_tail`'s substitution: when alpha < beta, alpha + t = (alpha+u) e^v, so that I(u) =
+        With `_log_tail`'s substitution: when alpha < beta, alpha + t = (alpha+u) e^v, so that I(u) =
         (alpha+u)^-(r+x-1) (beta+u)^-(s+1) J, J the integral over v >= 0 of exp(-A v - b log(1 + rho
         expm1(v))) with A = r+x-1, b = s+1, rho = (alpha+u) / (beta+u); when alpha >= beta the same with
         beta + t = (beta+u) e^v, A = s, b = r+x, rho = (beta+u) / (alpha+u) (alpha = beta needs no case
-        of its own: rho = 1). J's derivatives in A, b and rho are its weighted means (d log J / dA =
-        -E[v], / db = -E[log(1 + rho expm1(v))] = -rho E[psi], / drho = -b E[g]) on the same nodes as J
-        (differentiating under the integral, `_log_integral`'s moments), so value and gradient are one
-        quadrature. The head's constants are added here, per pair, so that log alpha - log(alpha+u) is
-        computed as -log1p(u / alpha), r / alpha - (r+x-1) / (alpha+u) as (r u / alpha - x + 1) /
-        (alpha+u) and s / beta - (s+1) / (beta+u) as (s u / beta - 1) / (beta+u): no difference of
-        large numbers where s and beta (or r and alpha) run up together (the value itself has them:
-        s log beta - s log(beta+T))."""
+        of its own: rho = 1). (r+s+x) J is 2F1(1, b; r+s+x+1; z), z = 1 - rho. Where z <= _SERIES_Z
+        (alpha and beta near each other, as on CDNOW), J and its derivatives in b, c = r+s+x+1 and z
+        come from the same terms of that power series (`_log_hyp2f1_one_and_grad`, ~50 terms: scipy's
+        hyp2f1 has no derivatives in its parameters); elsewhere from `_log_integral`, whose
+        derivatives in A, b and rho are its weighted means (d log J / dA = -E[v], / db = -E[log(1 +
+        rho expm1(v))] = -rho E[psi], / drho = -b E[g]) on the same nodes as J (differentiating under
+        the integral, its `moments`). Either way value and gradient are one computation. The head's
+        constants are added here, per pair, so that log alpha - log(alpha+u) is computed as -log1p(u /
+        alpha), r / alpha - (r+x-1) / (alpha+u) as (r u / alpha - x + 1) / (alpha+u) and s / beta -
+        (s+1) / (beta+u) as (s u / beta - 1) / (beta+u): no difference of large numbers where s and
+        beta (or r and alpha) run up together (the value itself has them: s log beta - s log(beta+T))."""
         x, u = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, u))
         a_u, b_u = alpha + u, beta + u
         grad = np.empty((4, len(u)))
+        rsx = r + s + x
         if alpha >= beta:
-            rho, b = b_u / a_u, r + x
-            log_J, (mean_v, mean_psi, mean_g) = _log_integral(s, b * rho, rho, moments=True)
+            rho, z, b, A = b_u / a_u, (alpha - beta) / a_u, r + x, np.full(len(u), s)
             front = -s * np.log(b_u) - (r + x) * np.log(a_u)
-            grad[0] = -np.log1p(u / alpha) - rho * mean_psi
-            grad[1] = (r * u / alpha - x + b * rho * mean_g) / a_u
-            grad[2] = -np.log1p(u / beta) - mean_v
-            grad[3] = s * u / (beta * b_u) - b * mean_g / a_u
         else:
-            rho, b = a_u / b_u, s + 1.0
-            log_J, (mean_v, mean_psi, mean_g) = _log_integral(r + x - 1.0, b * rho, rho, moments=True)
+            rho, z, b, A = a_u / b_u, (beta - alpha) / b_u, np.full(len(u), s + 1.0), r + x - 1.0
             front = -(r + x - 1.0) * np.log(a_u) - (s + 1.0) * np.log(b_u)
-            grad[0] = -np.log1p(u / alpha) - mean_v
-            grad[1] = (r * u / alpha - x + 1.0) / a_u - b * mean_g / b_u
-            grad[2] = -np.log1p(u / beta) - rho * mean_psi
-            grad[3] = (s * u / beta - 1.0 + b * rho * mean_g) / b_u
+        log_J = np.empty(len(u))
+        near = z <= _SERIES_Z
+        if near.any():  # log J = log 2F1 - log(r+s+x): d/db, d/dc (c = r+s+x+1) and d/dz from the series
+            k = near
+            log_F, (d_b, d_c, d_z) = _log_hyp2f1_one_and_grad(b[k], rsx[k] + 1.0, z[k])
+            log_J[k] = log_F - np.log(rsx[k])
+            if alpha >= beta:  # b = r+x: r moves b and c; s moves c; z = (alpha-beta) / (alpha+u)
+                grad[0, k] = -np.log1p(u[k] / alpha) + d_b + d_c - 1.0 / rsx[k]
+                grad[1, k] = (r * u[k] / alpha - x[k] + d_z * rho[k]) / a_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) + d_c - 1.0 / rsx[k]
+                grad[3, k] = s * u[k] / (beta * b_u[k]) - d_z / a_u[k]
+            else:  # b = s+1: s moves b and c; r moves c; z = (beta-alpha) / (beta+u)
+                grad[0, k] = -np.log1p(u[k] / alpha) + d_c - 1.0 / rsx[k]
+                grad[1, k] = (r * u[k] / alpha - x[k] + 1.0) / a_u[k] - d_z / b_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) + d_b + d_c - 1.0 / rsx[k]
+                grad[3, k] = (s * u[k] / beta - 1.0 + d_z * rho[k]) / b_u[k]
+        k = ~near
+        if k.any():
+            log_J[k], (mean_v, mean_psi, mean_g) = _log_integral(A[k], b[k] * rho[k], rho[k], moments=True)
+            if alpha >= beta:
+                grad[0, k] = -np.log1p(u[k] / alpha) - rho[k] * mean_psi
+                grad[1, k] = (r * u[k] / alpha - x[k] + b[k] * rho[k] * mean_g) / a_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) - mean_v
+                grad[3, k] = s * u[k] / (beta * b_u[k]) - b[k] * mean_g / a_u[k]
+            else:
+                grad[0, k] = -np.log1p(u[k] / alpha) - mean_v
+                grad[1, k] = (r * u[k] / alpha - x[k] + 1.0) / a_u[k] - b[k] * mean_g / b_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) - rho[k] * mean_psi
+                grad[3, k] = (s * u[k] / beta - 1.0 + b[k] * rho[k] * mean_g) / b_u[k]
         return front + log_J, grad
 
     @staticmethod
