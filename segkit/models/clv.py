@@ -32,18 +32,20 @@ log-concave function computed by Gauss-Legendre panels placed around its peak (`
 cost that does not grow with the parameters (the power series needed millions of terms there).
 BG/NBD, Gamma-Gamma and Pareto/NBD (with its limit of one dropout rate) are fitted with analytic
 gradients. Pareto/NBD's is taken under the tail integral, on `_log_integral`'s own nodes (its
-`moments`), so that value and gradient are one quadrature of bounded cost whatever the parameters
-(an earlier analytic gradient, through scipy's hypergeometric series and central differences in r
-and s, led a degenerate fit, six customers with two identical histories, to parameters where the
-series needed millions of terms, and was reverted: tests/test_value_scale.py fits those data). Its
-limits with one purchase rate keep finite-difference gradients (their likelihoods cost little: a
-tail per distinct time, or a closed form). Without heterogeneity in dropout,
-BG/NBD's a and b, and Pareto/NBD's s and beta, grow together without bound: each is fitted in
-coordinates where that is one parameter running to its bound, and its limit with one dropout
-probability or rate for everyone is used instead (a ConvergenceWarning says so). Without heterogeneity
-in purchase rates, r and alpha grow together with r / alpha = lambda fixed (the gamma mixing
-distribution collapses to a point mass at lambda): BG/NBD then compares its limit with one Poisson
-purchase rate lambda for everyone, alone or with one dropout probability p (`BGNBDModel._fit_limits`).
+`moments`), so that value and gradient are one quadrature of bounded cost whatever the parameters,
+or, where alpha and beta are close, from the terms of the hypergeometric series that give the value
+(`_log_hyp2f1_one_and_grad`, ~50 terms there). An earlier analytic gradient, through scipy's
+hypergeometric series and central differences in r and s, led a degenerate fit (six customers with
+two identical histories) to parameters where the series needed millions of terms, and was reverted
+(tests/test_value_scale.py fits those data). Its limits with one purchase rate keep finite-difference
+gradients (their likelihoods cost little: a tail per distinct time, or a closed form). Without
+heterogeneity in dropout, BG/NBD's a and b, and Pareto/NBD's s and beta, grow together without
+bound: each is fitted in coordinates where that is one parameter running to its bound, and its
+limit with one dropout probability or rate for everyone is used instead (a ConvergenceWarning says
+so). Without heterogeneity in purchase rates, r and alpha grow together with r / alpha = lambda
+fixed (the gamma mixing distribution collapses to a point mass at lambda): BG/NBD then compares its
+limit with one Poisson purchase rate lambda for everyone, alone or with one dropout probability p
+(`BGNBDModel._fit_limits`).
 """
 
 from __future__ import annotations
@@ -1689,8 +1691,10 @@ class ParetoNBDModel(_CountingModel):
         sample = objective(sample[1], _Index(*sample[0])) if sample is not None else None
         starts = [self._phi(np.exp(start)) for start in self._starts()]
         bounds = [(-_BOUND, _BOUND)] * 4
-        res = _minimize_from_sample(nll, sample, starts, bounds, n, jac=True,
-                                    plain=lambda fun, starts, bounds: self._minimize_to_ridge(fun, starts, bounds, jac=True))
+        def plain(fun, starts, bounds):
+            return self._minimize_to_ridge(fun, starts, bounds, jac=True)
+
+        res = _minimize_from_sample(nll, sample, starts, bounds, n, jac=True, plain=plain)
         v = self._natural(res.x)
         chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), res.fun, n)
         if chosen is not None:
@@ -2069,8 +2073,9 @@ class ParetoNBDModel(_CountingModel):
         [(alpha+T)^-(r+x) (beta+T)^-s + s I(t_x, T)], I the integral from t_x to T of (alpha+u)^-(r+x)
         (beta+u)^-(s+1) du (the likelihood's integral form, as in Fader & Hardie's 2014 note on it),
         differentiated in (r, alpha, s, beta) under the integral (`_log_tail_and_grad`) and mapped to
-        phi (d/d log mu = -beta d/d beta, d/d log s = s d/ds + beta d/d beta). The tails are all
-        computed by `_log_integral` here (scipy's hyp2f1 where `_log_tail` uses it: within ~1e-13)."""
+        phi (d/d log mu = -beta d/d beta, d/d log s = s d/ds + beta d/d beta). The tails come from the
+        power series or `_log_integral` (`_log_tail_and_grad`), not scipy's hyp2f1 where `_log_tail`
+        uses it: the same value to ~1e-13, or to rounding of the large terms up the ridges."""
         r, alpha, s, beta = self._natural(phi)
         pair_x, pair_u, _, _ = ix.pairs
         xs = ix.xs
