@@ -1,8 +1,9 @@
 """Pareto/NBD's analytic gradient (`ParetoNBDModel._total_and_grad`, and `_limit_total_and_grad` for the
 limit with one dropout rate) against careful central differences of the same objective, at ordinary
 parameters, alpha above, equal to and below beta, small r and alpha, and along both ridges (s and beta,
-r and alpha large); the value against the likelihood the fit used before (`_loglik_total`, scipy's
-hyp2f1 where it serves); and `_log_integral`'s moments against differences of the integral."""
+r and alpha large), with tails from the hypergeometric series (z = 1 - rho <= 0.5) and from the
+quadrature; the value against the likelihood the fit used before (`_loglik_total`, scipy's hyp2f1
+where it serves); and `_log_integral`'s moments against differences of the integral."""
 
 import numpy as np
 import pytest
