@@ -4,10 +4,22 @@
 
     .venv/bin/python bench/bench_clv.py --customers 100000 --compare   # beside lifetimes 0.11
 
+    .venv/bin/python bench/bench_clv.py --pareto-trees OLD_ROOT NEW_ROOT [--repeat 3]
+
 With `--compare`, the same fits run in lifetimes (pip install 'segkit[bench]'), the maintained-at-
 the-time reference implementation most analysts know, called as its documentation shows (one row
 per customer), and the table gives both times, the ratio and the largest relative difference of
 the fitted parameters.
+
+With `--pareto-trees`, the Pareto/NBD fit of two checkouts (folders holding a `segkit` package, put
+first on PYTHONPATH; e.g. a worktree of an older commit and this one) on four data sets: the CDNOW
+sample as the tests summarise it, two simulated shops with one dropout rate (seeds 1 and 8 of
+tests/test_clv_poisson_limit.py, 1,000 customers each) and 5,000 simulated Pareto/NBD customers with
+spread in dropout (an interior maximum). Each fit runs in a fresh process (`--pareto-fit NAME`), the
+two checkouts alternating, `--repeat` times; the table gives the median of the objective's
+evaluations inside the optimiser (counted by wrapping `_minimize`, as the tests do; with an analytic
+gradient one evaluation is the value and its gradient), the median CPU seconds of the fit (with its
+Hessians and limit fits), the model chosen and the largest relative difference of the parameters.
 
 The population is drawn from a BG/NBD process (r 0.5, alpha 5 weeks, a 0.8, b 2.5) with first
 purchases spread over a year and purchase times on whole days (as transaction dates are), then
@@ -54,11 +66,141 @@ def population(n: int, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
+def one_dropout_rate(n: int, seed: int, r: float = 0.55, alpha: float = 5.9, mu: float = 0.0008) -> pd.DataFrame:
+    """tests/test_clv_poisson_limit.py's `_one_dropout_rate`, copied: purchase rates Gamma(r, alpha) a
+    week, one dropout rate `mu` for every customer, observed 1-104 weeks, purchases on whole days."""
+    rng = np.random.default_rng(seed)
+    rates, T = rng.gamma(r, 1 / alpha, n), rng.uniform(1, 104, n).round()
+    ends = np.minimum(T, rng.exponential(1 / mu, n))
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        times = np.cumsum(rng.exponential(1 / rates[i], 400))
+        seen = times[times <= ends[i]]
+        x[i], t_x[i] = len(seen), (np.ceil(seen[-1] * 7) / 7 if len(seen) else 0.0)
+    frame = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
+    frame.attrs["time_unit"] = "weeks"
+    return frame
+
+
+def pareto_population(n: int = 5000, seed: int = 3, r: float = 0.55, alpha: float = 10.6, s: float = 0.61,
+                      beta: float = 11.7) -> pd.DataFrame:
+    """Pareto/NBD customers (weeks): lambda ~ Gamma(r, alpha), mu ~ Gamma(s, beta) (CDNOW's estimates),
+    first purchases over two years (ages 1-104 weeks in whole days), purchase times rounded up to days."""
+    rng = np.random.default_rng(seed)
+    lam, mu = rng.gamma(r, 1 / alpha, n), rng.gamma(s, 1 / beta, n)
+    T = rng.integers(7, 729, n) / 7
+    ends = np.minimum(T, rng.exponential(1 / mu))
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        times = np.cumsum(rng.exponential(1 / lam[i], int(lam[i] * ends[i] * 3 + 20)))
+        seen = times[times <= ends[i]]
+        x[i], t_x[i] = len(seen), (min(np.ceil(seen[-1] * 7) / 7, T[i]) if len(seen) else 0.0)
+    frame = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
+    frame.attrs["time_unit"] = "weeks"
+    return frame
+
+
+def pareto_data(name: str) -> pd.DataFrame:
+    if name == "cdnow":  # as tests/test_clv.py summarises it
+        import datetime as dt
+
+        from segkit.datasets import load_cdnow
+        from segkit.intake.sources import connect
+        from segkit.models.repeat_summary import repeat_summary
+        return repeat_summary(connect(), load_cdnow(sample=True), dt.date(1997, 9, 30), dt.date(1998, 6, 30))
+    if name.startswith("one-rate-"):
+        return one_dropout_rate(1000, int(name.rsplit("-", 1)[1]))
+    if name == "interior-5000":
+        return pareto_population(5000)
+    raise SystemExit(f"unknown data set {name}")
+
+
+PARETO_DATA = {"cdnow": "CDNOW sample (2,357 customers, the tests' summary)",
+               "one-rate-1": "1,000 simulated, one dropout rate (seed 1 of test_clv_poisson_limit.py)",
+               "one-rate-8": "the same, seed 8",
+               "interior-5000": "5,000 simulated Pareto/NBD customers, spread in dropout (interior maximum)"}
+
+
+def pareto_fit(name: str) -> None:
+    """One Pareto/NBD fit on data set `name` in this process; prints a JSON line."""
+    import json
+
+    import segkit
+    from segkit.models import clv
+
+    summary = pareto_data(name)
+    evaluations = [0]
+    plain = clv._minimize
+
+    def counted(fun, *args, **kwargs):
+        def f(theta):
+            evaluations[0] += 1
+            return fun(theta)
+        return plain(f, *args, **kwargs)
+
+    clv._minimize = counted
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu, wall = time.process_time(), time.perf_counter()
+        model = ParetoNBDModel(time_unit="weeks").fit(summary)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(json.dumps({"data": name, "segkit": segkit.__file__, "evaluations": evaluations[0], "cpu": cpu,
+                      "wall": wall, "params": model.params_, "loglik": model.loglik_,
+                      "converged": bool(model.converged_)}))
+
+
+def pareto_trees(old: str, new: str, repeat: int) -> None:
+    """`pareto_fit` on each data set for two checkouts, fresh processes alternating; a Markdown table."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    found: dict = {}
+    for _ in range(repeat):
+        for name in PARETO_DATA:
+            for label, root in (("old", old), ("new", new)):
+                env = dict(os.environ, PYTHONPATH=root)
+                out = subprocess.run([sys.executable, __file__, "--pareto-fit", name], env=env, check=True,
+                                     capture_output=True, text=True).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                assert result["segkit"].startswith(os.path.abspath(root)), result["segkit"]
+                found.setdefault((name, label), []).append(result)
+                print(f"{name} {label}: {result['evaluations']} evaluations, {result['cpu']:.2f} CPU s",
+                      file=sys.stderr)
+
+    def described(runs):
+        evaluations = int(np.median([run["evaluations"] for run in runs]))
+        cpu = float(np.median([run["cpu"] for run in runs]))
+        form = "limit (" + ", ".join(runs[0]["params"]) + ")" if "mu" in runs[0]["params"] or "lambda" in \
+            runs[0]["params"] else "full model"
+        return f"{evaluations}; {cpu:.2f} s; {form}"
+
+    print(f"| data (fresh processes, medians of {repeat}) | before: evaluations; CPU s; model | after | "
+          "largest parameter difference; log-likelihood difference |\n| --- | --- | --- | --- |")
+    for name, words in PARETO_DATA.items():
+        before, after = found[(name, "old")], found[(name, "new")]
+        p, q = before[0]["params"], after[0]["params"]
+        gap = max(abs(q[k] - v) / abs(v) for k, v in p.items()) if set(p) == set(q) else float("nan")
+        print(f"| {words} | {described(before)} | {described(after)} | {gap:.1e}; "
+              f"{after[0]['loglik'] - before[0]['loglik']:+.1e} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--compare", action="store_true", help="also fit with lifetimes and compare")
+    parser.add_argument("--pareto-fit", choices=list(PARETO_DATA), help="one Pareto/NBD fit (a JSON line)")
+    parser.add_argument("--pareto-trees", nargs=2, metavar=("OLD", "NEW"),
+                        help="the Pareto/NBD fits of two checkouts, fresh processes alternating")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if args.pareto_fit:
+        pareto_fit(args.pareto_fit)
+        return
+    if args.pareto_trees:
+        pareto_trees(*args.pareto_trees, args.repeat)
+        return
     if args.compare:
         compare(args.customers)
         return

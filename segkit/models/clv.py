@@ -30,15 +30,22 @@ terms, and their difference is taken in log space; where scipy's hyp2f1 fails (l
 z near 1) or its argument z is too close to 1 to carry the digits needed, the tails are integrals of a
 log-concave function computed by Gauss-Legendre panels placed around its peak (`_log_integral`), at a
 cost that does not grow with the parameters (the power series needed millions of terms there).
-BG/NBD and Gamma-Gamma are fitted with analytic gradients; Pareto/NBD with finite-difference ones
-(an analytic gradient of its hypergeometric tail made the optimiser follow a degenerate fit, e.g. six
-customers with two identical histories, to extreme parameters). Without heterogeneity in dropout,
-BG/NBD's a and b, and Pareto/NBD's s and beta, grow together without bound: each is fitted in
-coordinates where that is one parameter running to its bound, and its limit with one dropout
-probability or rate for everyone is used instead (a ConvergenceWarning says so). Without heterogeneity
-in purchase rates, r and alpha grow together with r / alpha = lambda fixed (the gamma mixing
-distribution collapses to a point mass at lambda): BG/NBD then compares its limit with one Poisson
-purchase rate lambda for everyone, alone or with one dropout probability p (`BGNBDModel._fit_limits`).
+BG/NBD, Gamma-Gamma and Pareto/NBD (with its limit of one dropout rate) are fitted with analytic
+gradients. Pareto/NBD's is taken under the tail integral, on `_log_integral`'s own nodes (its
+`moments`), so that value and gradient are one quadrature of bounded cost whatever the parameters,
+or, where alpha and beta are close, from the terms of the hypergeometric series that give the value
+(`_log_hyp2f1_one_and_grad`, ~50 terms there). An earlier analytic gradient, through scipy's
+hypergeometric series and central differences in r and s, led a degenerate fit (six customers with
+two identical histories) to parameters where the series needed millions of terms, and was reverted
+(tests/test_value_scale.py fits those data). Its limits with one purchase rate keep finite-difference
+gradients (their likelihoods cost little: a tail per distinct time, or a closed form). Without
+heterogeneity in dropout, BG/NBD's a and b, and Pareto/NBD's s and beta, grow together without
+bound: each is fitted in coordinates where that is one parameter running to its bound, and its
+limit with one dropout probability or rate for everyone is used instead (a ConvergenceWarning says
+so). Without heterogeneity in purchase rates, r and alpha grow together with r / alpha = lambda
+fixed (the gamma mixing distribution collapses to a point mass at lambda): BG/NBD then compares its
+limit with one Poisson purchase rate lambda for everyone, alone or with one dropout probability p
+(`BGNBDModel._fit_limits`).
 """
 
 from __future__ import annotations
@@ -754,10 +761,39 @@ _PANEL_U, _PANEL_W = leggauss(16)
 _NEAR_ONE = 1e-2
 
 
-def _log_integrand(v, A, m, rho, slope: bool = False):
+_SERIES_Z = 0.5  # at most this z, Pareto/NBD's tails and their derivatives come from the power series
+
+
+def _log_hyp2f1_one_and_grad(b, c, z):
+    """log 2F1(1, b; c; z) = log sum_n (b)_n / (c)_n z^n and its derivatives in b, c and z, for c > b > 0
+    and 0 <= z <= _SERIES_Z, from the same terms: d/db = sum_n t_n sum_{j<n} 1 / (b+j), d/dc = -sum_n
+    t_n sum_{j<n} 1 / (c+j), d/dz = sum_n n t_n / z, each over the sum (the terms are positive and fall
+    at least as z^n, so ~55 of them carry every digit)."""
+    b, c, z = (np.asarray(v, float) for v in np.broadcast_arrays(b, c, z))
+    total, term = np.ones_like(z), np.ones_like(z)
+    lower = np.ones_like(z)  # t_n / z, kept apart for z = 0
+    over_b, over_c = np.zeros_like(z), np.zeros_like(z)
+    d_b, d_c, d_z = np.zeros_like(z), np.zeros_like(z), np.zeros_like(z)
+    for n in range(200):
+        over_b += 1.0 / (b + n)
+        over_c += 1.0 / (c + n)
+        lower = term * (b + n) / (c + n)
+        term = lower * z
+        total += term
+        d_b += term * over_b
+        d_c -= term * over_c
+        d_z += (n + 1) * lower
+        if (term <= 1e-17 * total).all():
+            break
+    return np.log(total), np.array([d_b, d_c, d_z]) / total
+
+
+def _log_integrand(v, A, m, rho, slope: bool = False, parts: bool = False):
     """h(v) = -A v - m log(1 + rho expm1(v)) / rho (-A v - m expm1(v) where rho = 0), and with `slope`
     h'(v) too; v >= 0 (rows, k), the parameters (rows, 1). log(1 + rho expm1(v)) by log1p (accurate
-    for any rho) below v = 700, v + log(rho) above (where expm1 would overflow)."""
+    for any rho) below v = 700, v + log(rho) above (where expm1 would overflow). With `parts` (not
+    with `slope`), also psi(v) = log(1 + rho expm1(v)) / rho (expm1(v) where rho = 0), so that
+    h = -A v - m psi: what `_log_panel_sum`'s moments need."""
     positive = rho > 0
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         grown = np.expm1(np.minimum(v, 700.0))
@@ -774,14 +810,17 @@ def _log_integrand(v, A, m, rho, slope: bool = False):
             L = np.where(v < 700.0, np.log1p(safe * grown), v + np.log(safe))
             psi = np.where(positive, L / safe, grown)
             L = np.where(positive, L, 0.0)
+        kept = psi.copy() if parts else None
         psi *= -m
         psi -= A * v
+        if parts:
+            return psi, kept
         if not slope:
             return psi
         return psi, -A - m * np.exp(v - L)
 
 
-def _log_integral(A, m, rho) -> np.ndarray:
+def _log_integral(A, m, rho, moments: bool = False):
     """log of the integral over v >= 0 of exp(h(v)), h(v) = -A v - m log(1 + rho expm1(v)) / rho
     (and its limit -A v - m expm1(v) at rho = 0), for arrays A, m >= 0, 0 <= rho <= 1 (broadcast;
     the integral must be finite: A + m / rho > 0, or m > 0 at rho = 0). A 1-d array.
@@ -800,19 +839,32 @@ def _log_integral(A, m, rho) -> np.ndarray:
     them. The cost is bounded whatever the parameters (~30 microseconds a row; the power series of 2F1
     needs ~1 / (1 - z) terms); the relative error is ~1e-12 or less, checked against scipy.integrate.quad
     in tests/test_clv.py. Raises nothing: where the integral is infinite the result is meaningless.
+
+    With `moments`, also the means of v, psi(v) = log(1 + rho expm1(v)) / rho (expm1(v) at rho = 0)
+    and g(v) = expm1(v) / (1 + rho expm1(v)) under the density exp(h) / integral, an array (3, rows),
+    from the same nodes and weights as the integral: the derivatives of its logarithm, by
+    differentiating under the integral (the lower limit 0 and the nodes do not move), are
+    d/dA = -E[v], d/dm = -E[psi] (rho fixed) and, with b = m / rho fixed (h = -A v - b log(1 + rho
+    expm1(v))), d/drho = -b E[g]. The weights are positive, so each mean is a convex combination of
+    finite values (g = (1 - exp(-v)) / ((1 - rho) exp(-v) + rho), at most 1 / rho): nothing
+    overflows. `ParetoNBDModel._log_tail_and_grad` and `_log_tail_limit_and_grad` use them.
     """
     A, m, rho = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(A, m, rho))
     out = np.empty(len(A))
+    found = np.empty((3, len(A))) if moments else None
     for start in range(0, len(A), _CHUNK):
         rows = slice(start, start + _CHUNK)
-        out[rows] = _log_integral_chunk(A[rows, None], m[rows, None], rho[rows, None])
-    return out
+        if moments:
+            out[rows], found[:, rows] = _log_integral_chunk(A[rows, None], m[rows, None], rho[rows, None], True)
+        else:
+            out[rows] = _log_integral_chunk(A[rows, None], m[rows, None], rho[rows, None])
+    return (out, found) if moments else out
 
 
 _KEPT_EDGES: dict = {}  # the last panel edges of `_log_integral_chunk`, under a digest of its rounded parameters
 
 
-def _log_integral_chunk(A, m, rho):
+def _log_integral_chunk(A, m, rho, moments: bool = False):
     # the peak: h'(v) = 0 at exp(v) = -A (1 - rho) / (m + A rho), when h'(0) = -A - m > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         inside = np.log(-A * (1 - rho)) - np.log(m + A * rho)
@@ -843,25 +895,46 @@ def _log_integral_chunk(A, m, rho):
     near = np.clip(pole + _NEAR_POLE, left[:, -1:], right[:, -1:])
     close = (near[:, -1] > left[:, -1]) & (near[:, 0] < right[:, -1])
     out = np.empty(len(A))
+    found = np.empty((3, len(A))) if moments else None
     # rows without a peak inside or a singularity near the range need fewer panels: grouped
     for rows in (before & close, before & ~close, ~before & close, ~before & ~close):
         if rows.any():
             parts = [left[rows]] if before[rows][0] else []
             parts += [peak[rows], right[rows]] + ([near[rows]] if close[rows][0] else [])
-            out[rows] = top[rows, 0] + _log_panel_sum(np.sort(np.concatenate(parts, axis=1), axis=1), A[rows], m[rows],
-                                                      rho[rows], top[rows])
-    return out
+            edges = np.sort(np.concatenate(parts, axis=1), axis=1)
+            if moments:
+                summed, found[:, rows] = _log_panel_sum(edges, A[rows], m[rows], rho[rows], top[rows], True)
+            else:
+                summed = _log_panel_sum(edges, A[rows], m[rows], rho[rows], top[rows])
+            out[rows] = top[rows, 0] + summed
+    return (out, found) if moments else out
 
 
-def _log_panel_sum(edges, A, m, rho, top):
+def _log_panel_sum(edges, A, m, rho, top, moments: bool = False):
     """log of the sum over the panels between `edges` (rows, edges) of the Gauss-Legendre rules for
-    exp(h(v) - top)."""
+    exp(h(v) - top); with `moments`, also the means of v, psi(v) and g(v) under the same weights
+    (see `_log_integral`), an array (3, rows)."""
     half = (edges[:, 1:] - edges[:, :-1]) / 2
     nodes = (edges[:, :-1] + half)[..., None] + half[..., None] * _PANEL_U  # (rows, panels, 16)
     rows = len(A)
-    values = _log_integrand(nodes.reshape(rows, -1), A, m, rho) - top
-    with np.errstate(under="ignore"):
-        return np.log(np.einsum("ij,ij->i", np.exp(values), (half[..., None] * _PANEL_W).reshape(rows, -1)))
+    if not moments:
+        values = _log_integrand(nodes.reshape(rows, -1), A, m, rho) - top
+        with np.errstate(under="ignore"):
+            return np.log(np.einsum("ij,ij->i", np.exp(values), (half[..., None] * _PANEL_W).reshape(rows, -1)))
+    v = nodes.reshape(rows, -1)
+    values, psi = _log_integrand(v, A, m, rho, parts=True)
+    values -= top
+    with np.errstate(under="ignore", over="ignore", invalid="ignore", divide="ignore"):
+        w = np.exp(values)
+        w *= (half[..., None] * _PANEL_W).reshape(rows, -1)
+        total = w.sum(axis=1)
+        # g = expm1(v) / (1 + rho expm1(v)) = -expm1(-v) / (1 + (1 - rho) expm1(-v)): at most 1 / rho,
+        # expm1(v) at rho = 0 (v capped at 700, beyond any node with a weight there)
+        shrunk = np.expm1(-np.minimum(v, 700.0))
+        g = -shrunk / (1.0 + (1.0 - rho) * shrunk)
+        found = np.stack([np.einsum("ij,ij->i", w, v), np.einsum("ij,ij->i", w, psi),
+                          np.einsum("ij,ij->i", w, g)]) / total
+        return np.log(total), found
 
 
 def _drop_edges(peak, top, A, m, rho, scale, side: float):
@@ -1328,6 +1401,7 @@ class BGNBDModel(_CountingModel):
         takes them) and `total_nll` (the total negative log-likelihood in those)."""
         n = counts.sum()
         loglik = self._loglik_of(form)
+        jac = form == ("r", "alpha", "mu")  # with its analytic gradient (`_limit_total_and_grad`)
 
         def natural(phi):
             if form == ("lambda", "a", "b"):
@@ -1502,6 +1576,52 @@ class BGNBDModel(_CountingModel):
         return np.exp(np.logaddexp(alive, dropped))
 
 
+def _pareto_total_and_grad(ix, counts, head, d_head, alive, d_alive, log_I, d_I, log_k, d_log_k):
+    """sum over rows i of counts_i [head(x_i) + log(exp(alive(x_i, T_i)) + k (I(x_i, t_x_i) - I(x_i, T_i)))]
+    and its gradient (k parameters): Pareto/NBD's log-likelihood (`ParetoNBDModel._total_and_grad`,
+    k = s) and its limit's (`_limit_total_and_grad`, k = mu), with `head` per distinct x of the
+    index, `alive` and log I (`log_I`) per (x, time) pair, and their derivatives (k, values).
+
+    The value as `ParetoNBDModel._loglik_total` sums it: the terms of x and of the pairs weighted by
+    the counts summed over them, per row only log(1 + exp(dead - alive)), dead = log k + log(I(t_x) -
+    I(T)). Its derivative is the share of the dead part, w = 1 - exp(-that), times d dead - d alive,
+    and d log(I(t_x) - I(T)) = (d log I(t_x) - q d log I(T)) / (1 - q), q = I(T) / I(t_x): each row's
+    weights are gathered onto the pairs (bincount), so the rows are visited a few times. Since the
+    pairs' weights (alive: counts less the dead shares; the tails: w / (1 - q) and -w q / (1 - q))
+    add up to the counts, the head's derivatives that do not depend on x are taken in the pairs'
+    (`d_alive`, `d_I`; `d_head` has the rest): see `ParetoNBDModel._log_tail_and_grad`."""
+    xs, at_x = ix.xs, ix.of_x
+    pair_x, _, at_tx, at_T = ix.pairs
+    kept = ix.__dict__.get("_count_sums")
+    if kept is None or kept[0] is not counts:
+        kept = ix._count_sums = (counts, np.bincount(at_x, counts, len(xs)), np.bincount(at_T, counts, len(pair_x)))
+    _, per_x, per_pair = kept
+    log_ratio = log_k + log_I - alive  # dead - alive at T per pair, with I from T
+    gap = log_I[at_tx]
+    gap -= log_I[at_T]
+    np.maximum(gap, 0.0, out=gap)  # log(I(t_x) / I(T)) >= 0; 0 where t_x = T
+    with np.errstate(over="ignore", invalid="ignore"):
+        found = np.exp(log_ratio)[at_T]
+        found *= np.expm1(gap)
+        np.log1p(found, out=found)
+    bad = np.flatnonzero(~np.isfinite(found))
+    if len(bad):  # an overflow (or inf x 0): in log space
+        with np.errstate(divide="ignore"):
+            found[bad] = np.logaddexp(0.0, log_ratio[at_T[bad]] + gap[bad] + np.log(-np.expm1(-gap[bad])))
+    total = float(np.einsum("i,i->", counts, found) + np.einsum("i,i->", per_x, head)
+                  + np.einsum("i,i->", per_pair, alive))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dead = counts * -np.expm1(-found)  # the counts' dead shares
+        on_upper = np.where(gap > 0, dead / -np.expm1(-gap), 0.0)  # w / (1 - q), 0 where there is no dead part
+    n_pairs = len(pair_x)
+    # w q / (1 - q) = w / (1 - q) - w: the tails' weights add up to the dead shares exactly
+    by_tail = np.bincount(at_tx, on_upper, n_pairs) - np.bincount(at_T, on_upper - dead, n_pairs)
+    by_alive = per_pair - np.bincount(at_T, dead, n_pairs)
+    grad = (np.einsum("kj,j->k", d_head, per_x) + np.einsum("kj,j->k", d_alive, by_alive)
+            + np.einsum("kj,j->k", d_I, by_tail) + dead.sum() * d_log_k)
+    return total, grad
+
+
 _RIDGE_S = 2.0  # a Pareto/NBD fit with s above this is compared with its limit of one dropout rate
 _RIDGE_SCOUT = 1e-10  # the later starting points of a Pareto/NBD fit on all customers are scouted (`_minimize`)
 
@@ -1514,7 +1634,8 @@ class ParetoNBDModel(_CountingModel):
 
     `fit(summary)` learns `params_` (r, alpha, s, beta), `loglik_`, `se_`, `covariance_`,
     `time_unit_`, `converged_` and `limit_`; the same refusals as `BGNBDModel`. It is fitted in
-    (log r, log alpha, log mu, log s), mu = s / beta the mean dropout rate. When s and beta grow
+    (log r, log alpha, log mu, log s), mu = s / beta the mean dropout rate, with the analytic gradient
+    of the log-likelihood in those coordinates (`_total_and_grad`). When s and beta grow
     together without bound (no heterogeneity in dropout: mu ~ Gamma(s, beta) shrinks to the one
     value s / beta), a ConvergenceWarning says so and the limiting model is used when it is as
     likely: lambda ~ Gamma(r, alpha) and one exponential lifetime rate mu (per time unit) for every
@@ -1549,26 +1670,37 @@ class ParetoNBDModel(_CountingModel):
         # optimised in (log r, log alpha, log mu, log s) with mu = s / beta, the mean dropout rate: s and
         # beta growing together (no heterogeneity in dropout, no interior maximum) is then one parameter
         # running to its bound, as a and b for BG/NBD
+        # the objective is the mean negative log-likelihood with its analytic gradient in phi, in one
+        # pass (`_total_and_grad`): one evaluation an iteration where finite differences took five. Every
+        # tail is now `_log_integral`'s, whose panel edges are kept between calls: dropped first, so that
+        # the fit does not depend on what was computed before it (the same data, the same fit)
+        _KEPT_EDGES.clear()
         n = counts.sum()
 
-        def objective(ux, utx, uT, counts, index):
-            def nll(phi):
-                return -self._loglik_total(self._natural(phi), ux, utx, uT, counts, index) / counts.sum()
-            return nll
+        def objective(counts, index):
+            mean = counts.sum()
+
+            def nll_and_grad(phi):
+                total, grad = self._total_and_grad(np.asarray(phi, float), index, counts)
+                return -total / mean, -grad / mean
+            return nll_and_grad
 
         index = _index_of(ux, utx, uT)
-        nll = objective(ux, utx, uT, counts, index)
+        nll = objective(counts, index)
         sample = _sample_rows((ux, utx, uT), counts)
-        sample = objective(*sample[0], sample[1], _Index(*sample[0])) if sample is not None else None
+        sample = objective(sample[1], _Index(*sample[0])) if sample is not None else None
         starts = [self._phi(np.exp(start)) for start in self._starts()]
         bounds = [(-_BOUND, _BOUND)] * 4
-        res = _minimize_from_sample(nll, sample, starts, bounds, n, plain=self._minimize_to_ridge)
+        def plain(fun, starts, bounds):
+            return self._minimize_to_ridge(fun, starts, bounds, jac=True)
+
+        res = _minimize_from_sample(nll, sample, starts, bounds, n, jac=True, plain=plain)
         v = self._natural(res.x)
         chosen = self._likeliest_limit(self._fit_limits(ux, utx, uT, counts, res, v), res.fun, n)
         if chosen is not None:
             return self._use_limit(chosen, v, n)
         if getattr(res, "scouted", False):  # up the ridge, yet more likely than its limit: found exactly
-            done = _minimize(nll, [res.x], bounds)
+            done = _minimize(nll, [res.x], bounds, jac=True)
             res = done if done.fun <= res.fun else res
             v = self._natural(res.x)
         theta = np.log(v)
@@ -1577,7 +1709,7 @@ class ParetoNBDModel(_CountingModel):
         return theta, -res.fun * n, res.converged, res.message
 
     @staticmethod
-    def _minimize_to_ridge(nll, starts, bounds):
+    def _minimize_to_ridge(nll, starts, bounds, jac: bool = False):
         """`_minimize(nll, starts, bounds)`, one starting point at a time, also stopping once two of
         them have run up the ridge s -> infinity (s above _RIDGE_S, where the limit is compared): they
         crawl along it for hundreds of evaluations each, ending at different s of nearly the same
@@ -1592,7 +1724,7 @@ class ParetoNBDModel(_CountingModel):
             on_ridge.append(res.x[3] > np.log(_RIDGE_S))
             return sum(on_ridge) >= 2
 
-        return _minimize(nll, starts, bounds, stop=two_on_the_ridge, scout=_RIDGE_SCOUT,
+        return _minimize(nll, starts, bounds, jac=jac, stop=two_on_the_ridge, scout=_RIDGE_SCOUT,
                          settled=lambda res: res.x[3] > np.log(_RIDGE_S))
 
     @staticmethod
@@ -1633,9 +1765,12 @@ class ParetoNBDModel(_CountingModel):
         together is then one parameter running to its bound) or (log lambda, log mu), from `starts`;
         on a sample first when there are many customers (`_minimize_from_sample`). An OptimizeResult
         with `form`, `theta` (its log-parameters) and `total_nll` (the total negative log-likelihood in
-        those), as `BGNBDModel._fit_limit`."""
+        those), as `BGNBDModel._fit_limit`. The limit with one dropout rate is fitted with its analytic
+        gradient (`_limit_total_and_grad`), the others with finite differences; the Hessian, as the
+        full model's, by second differences of the per-row likelihood."""
         n = counts.sum()
         loglik = self._loglik_of(form)
+        jac = form == ("r", "alpha", "mu")  # with its analytic gradient (`_limit_total_and_grad`)
 
         def natural(phi):
             values = np.exp(np.asarray(phi, float))
@@ -1647,15 +1782,19 @@ class ParetoNBDModel(_CountingModel):
         def objective(ux, utx, uT, counts, index):
             def nll(phi):
                 return -_weighted_sum(counts, loglik(natural(phi), ux, utx, uT, index)) / counts.sum()
-            return nll
+
+            def nll_and_grad(phi):
+                total, grad = self._limit_total_and_grad(np.asarray(phi, float), index, counts)
+                return -total / counts.sum(), -grad / counts.sum()
+            return nll, (nll_and_grad if jac else nll)
 
         index = _index_of(ux, utx, uT)
-        nll = objective(ux, utx, uT, counts, index)
+        nll, fun = objective(ux, utx, uT, counts, index)  # the value alone (for the Hessian) and what is minimised
         sample = _sample_rows((ux, utx, uT), counts)
-        sample = objective(*sample[0], sample[1], _Index(*sample[0])) if sample is not None else None
+        sample = objective(*sample[0], sample[1], _Index(*sample[0]))[1] if sample is not None else None
         bounds = [(-_BOUND, _BOUND)] * len(form)
         starts = [np.clip(np.asarray(start, float), -_BOUND, _BOUND) for start in starts]
-        res = _minimize_from_sample(nll, sample, starts, bounds, n)
+        res = _minimize_from_sample(fun, sample, starts, bounds, n, jac=jac)
         res.form = form
         if form == ("lambda", "s", "beta"):  # the log-parameters (log lambda, log s, log beta)
             res.theta = np.log(natural(res.x))
@@ -1727,6 +1866,85 @@ class ParetoNBDModel(_CountingModel):
         `_log_tail` as s, beta -> infinity with s / beta = mu), by `_log_integral`."""
         x, u = np.broadcast_arrays(np.asarray(x, float), np.asarray(u, float))
         return -mu * u - (r + x - 1) * np.log(alpha + u) + _log_integral(r + x - 1, mu * (alpha + u), 0.0)
+
+    @staticmethod
+    def _log_tail_and_grad(r, alpha, s, beta, x, u):
+        """log I(u), I(u) the integral from u to infinity of (alpha+t)^-(r+x) (beta+t)^-(s+1) dt, per
+        (x, u) pair (`_log_tail` less log(r+s+x)), and its derivatives in (r, alpha, s, beta) plus the
+        head's terms that do not depend on x, (log alpha, r / alpha, log beta, s / beta) (as
+        `_pareto_total_and_grad` takes them), an array (4, pairs).
+
+        With `_log_tail`'s substitution: when alpha < beta, alpha + t = (alpha+u) e^v, so that I(u) =
+        (alpha+u)^-(r+x-1) (beta+u)^-(s+1) J, J the integral over v >= 0 of exp(-A v - b log(1 + rho
+        expm1(v))) with A = r+x-1, b = s+1, rho = (alpha+u) / (beta+u); when alpha >= beta the same with
+        beta + t = (beta+u) e^v, A = s, b = r+x, rho = (beta+u) / (alpha+u) (alpha = beta needs no case
+        of its own: rho = 1). (r+s+x) J is 2F1(1, b; r+s+x+1; z), z = 1 - rho. Where z <= _SERIES_Z
+        (alpha and beta near each other, as on CDNOW), J and its derivatives in b, c = r+s+x+1 and z
+        come from the same terms of that power series (`_log_hyp2f1_one_and_grad`, ~50 terms: scipy's
+        hyp2f1 has no derivatives in its parameters); elsewhere from `_log_integral`, whose
+        derivatives in A, b and rho are its weighted means (d log J / dA = -E[v], / db = -E[log(1 +
+        rho expm1(v))] = -rho E[psi], / drho = -b E[g]) on the same nodes as J (differentiating under
+        the integral, its `moments`). Either way value and gradient are one computation. The head's
+        constants are added here, per pair, so that log alpha - log(alpha+u) is computed as -log1p(u /
+        alpha), r / alpha - (r+x-1) / (alpha+u) as (r u / alpha - x + 1) / (alpha+u) and s / beta -
+        (s+1) / (beta+u) as (s u / beta - 1) / (beta+u): no difference of large numbers where s and
+        beta (or r and alpha) run up together (the value itself has them: s log beta - s log(beta+T))."""
+        x, u = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, u))
+        a_u, b_u = alpha + u, beta + u
+        grad = np.empty((4, len(u)))
+        rsx = r + s + x
+        if alpha >= beta:
+            rho, z, b, A = b_u / a_u, (alpha - beta) / a_u, r + x, np.full(len(u), s)
+            front = -s * np.log(b_u) - (r + x) * np.log(a_u)
+        else:
+            rho, z, b, A = a_u / b_u, (beta - alpha) / b_u, np.full(len(u), s + 1.0), r + x - 1.0
+            front = -(r + x - 1.0) * np.log(a_u) - (s + 1.0) * np.log(b_u)
+        log_J = np.empty(len(u))
+        near = z <= _SERIES_Z
+        if near.any():  # log J = log 2F1 - log(r+s+x): d/db, d/dc (c = r+s+x+1) and d/dz from the series
+            k = near
+            log_F, (d_b, d_c, d_z) = _log_hyp2f1_one_and_grad(b[k], rsx[k] + 1.0, z[k])
+            log_J[k] = log_F - np.log(rsx[k])
+            if alpha >= beta:  # b = r+x: r moves b and c; s moves c; z = (alpha-beta) / (alpha+u)
+                grad[0, k] = -np.log1p(u[k] / alpha) + d_b + d_c - 1.0 / rsx[k]
+                grad[1, k] = (r * u[k] / alpha - x[k] + d_z * rho[k]) / a_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) + d_c - 1.0 / rsx[k]
+                grad[3, k] = s * u[k] / (beta * b_u[k]) - d_z / a_u[k]
+            else:  # b = s+1: s moves b and c; r moves c; z = (beta-alpha) / (beta+u)
+                grad[0, k] = -np.log1p(u[k] / alpha) + d_c - 1.0 / rsx[k]
+                grad[1, k] = (r * u[k] / alpha - x[k] + 1.0) / a_u[k] - d_z / b_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) + d_b + d_c - 1.0 / rsx[k]
+                grad[3, k] = (s * u[k] / beta - 1.0 + d_z * rho[k]) / b_u[k]
+        k = ~near
+        if k.any():
+            log_J[k], (mean_v, mean_psi, mean_g) = _log_integral(A[k], b[k] * rho[k], rho[k], moments=True)
+            if alpha >= beta:
+                grad[0, k] = -np.log1p(u[k] / alpha) - rho[k] * mean_psi
+                grad[1, k] = (r * u[k] / alpha - x[k] + b[k] * rho[k] * mean_g) / a_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) - mean_v
+                grad[3, k] = s * u[k] / (beta * b_u[k]) - b[k] * mean_g / a_u[k]
+            else:
+                grad[0, k] = -np.log1p(u[k] / alpha) - mean_v
+                grad[1, k] = (r * u[k] / alpha - x[k] + 1.0) / a_u[k] - b[k] * mean_g / b_u[k]
+                grad[2, k] = -np.log1p(u[k] / beta) - rho[k] * mean_psi
+                grad[3, k] = (s * u[k] / beta - 1.0 + b[k] * rho[k] * mean_g) / b_u[k]
+        return front + log_J, grad
+
+    @staticmethod
+    def _log_tail_limit_and_grad(r, alpha, mu, x, u):
+        """`_log_tail_limit` (log of the integral from u to infinity of exp(-mu t) (alpha+t)^-(r+x) dt)
+        and its derivatives in (r, alpha, mu) plus the head's terms that do not depend on x (log alpha,
+        r / alpha, 0), an array (3, pairs), as `_log_tail_and_grad`: with alpha + t = (alpha+u) e^v it
+        is exp(-mu u) (alpha+u)^-(r+x-1) J, J the integral of exp(-A v - m expm1(v)), A = r+x-1, m =
+        mu (alpha+u), whose derivatives are -E[v] and -E[expm1(v)] on J's own nodes."""
+        x, u = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, u))
+        a_u = alpha + u
+        log_J, (mean_v, mean_psi, _) = _log_integral(r + x - 1.0, mu * a_u, 0.0, moments=True)
+        grad = np.empty((3, len(u)))
+        grad[0] = -np.log1p(u / alpha) - mean_v
+        grad[1] = (r * u / alpha - x + 1.0) / a_u - mu * mean_psi
+        grad[2] = -u - a_u * mean_psi
+        return -mu * u - (r + x - 1.0) * np.log(a_u) + log_J, grad
 
     @staticmethod
     def _log_between(tail, ix):
@@ -1846,6 +2064,52 @@ class ParetoNBDModel(_CountingModel):
         # sums by einsum, not BLAS: its threads, woken for one product, slow the optimiser's next steps
         return float(np.einsum("i,i->", counts, found) + np.einsum("i,i->", per_x, head)
                      + np.einsum("i,i->", per_pair, alive))
+
+    def _total_and_grad(self, phi, ix, counts):
+        """The weighted total log-likelihood (`_loglik_total`) at phi = (log r, log alpha, log mu,
+        log s), mu = s / beta (the fit's coordinates, scaled units), and its gradient in phi, in one
+        pass: Schmittlein, Morrison & Colombo (1987), in the form of Fader & Hardie (2005), "A note on
+        deriving the Pareto/NBD model and related expressions", L = Gamma(r+x) alpha^r beta^s / Gamma(r)
+        [(alpha+T)^-(r+x) (beta+T)^-s + s I(t_x, T)], I the integral from t_x to T of (alpha+u)^-(r+x)
+        (beta+u)^-(s+1) du (the likelihood's integral form, as in Fader & Hardie's 2014 note on it),
+        differentiated in (r, alpha, s, beta) under the integral (`_log_tail_and_grad`) and mapped to
+        phi (d/d log mu = -beta d/d beta, d/d log s = s d/ds + beta d/d beta). The tails come from the
+        power series or `_log_integral` (`_log_tail_and_grad`), not scipy's hyp2f1 where `_log_tail`
+        uses it: the same value to ~1e-13, or to rounding of the large terms up the ridges."""
+        r, alpha, s, beta = self._natural(phi)
+        pair_x, pair_u, _, _ = ix.pairs
+        xs = ix.xs
+        head = (gammaln(r + xs) - gammaln(r)) + r * np.log(alpha) + s * np.log(beta)
+        d_head = np.zeros((4, len(xs)))
+        d_head[0] = digamma(r + xs) - digamma(r)
+        log_a, log_b = np.log(alpha + pair_u), np.log(beta + pair_u)
+        alive = -(r + pair_x) * log_a - s * log_b
+        # alive's derivatives with the head's constant ones (see `_log_tail_and_grad`)
+        d_alive = np.array([-np.log1p(pair_u / alpha), (r * pair_u / alpha - pair_x) / (alpha + pair_u),
+                            -np.log1p(pair_u / beta), s * pair_u / (beta * (beta + pair_u))])
+        log_I, d_I = self._log_tail_and_grad(r, alpha, s, beta, pair_x, pair_u)
+        total, grad = _pareto_total_and_grad(ix, counts, head, d_head, alive, d_alive, log_I, d_I, np.log(s),
+                                             np.array([0.0, 0.0, 1.0 / s, 0.0]))
+        g_r, g_alpha, g_s, g_beta = grad
+        return total, np.array([r * g_r, alpha * g_alpha, -beta * g_beta, s * g_s + beta * g_beta])
+
+    def _limit_total_and_grad(self, phi, ix, counts):
+        """The weighted total log-likelihood of the limit with one dropout rate (`_loglik_limit`) at
+        phi = (log r, log alpha, log mu) (scaled units) and its gradient in phi, in one pass, as
+        `_total_and_grad`: L = Gamma(r+x) alpha^r / Gamma(r) [exp(-mu T) (alpha+T)^-(r+x) + mu I(t_x,
+        T)], I the integral from t_x to T of exp(-mu u) (alpha+u)^-(r+x) du (`_log_tail_limit_and_grad`)."""
+        r, alpha, mu = np.exp(phi)
+        pair_x, pair_u, _, _ = ix.pairs
+        xs = ix.xs
+        head = (gammaln(r + xs) - gammaln(r)) + r * np.log(alpha)
+        d_head = np.zeros((3, len(xs)))
+        d_head[0] = digamma(r + xs) - digamma(r)
+        alive = -(r + pair_x) * np.log(alpha + pair_u) - mu * pair_u
+        d_alive = np.array([-np.log1p(pair_u / alpha), (r * pair_u / alpha - pair_x) / (alpha + pair_u), -pair_u])
+        log_I, d_I = self._log_tail_limit_and_grad(r, alpha, mu, pair_x, pair_u)
+        total, grad = _pareto_total_and_grad(ix, counts, head, d_head, alive, d_alive, log_I, d_I, np.log(mu),
+                                             np.array([0.0, 0.0, 1.0 / mu]))
+        return total, np.array([r, alpha, mu]) * grad
 
     def _p_alive(self, x, t_x, T):
         P = self.params_
