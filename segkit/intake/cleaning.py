@@ -36,6 +36,7 @@ from segkit.intake.engines import as_text, text_ids, to_frame
 from segkit.params import Cleaning
 from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, settle_customers
 from segkit.intake.clock import latest_possible_date
+from segkit.intake.ids import customer_ids_notes, normalised_ids, same_customer_ids
 from segkit.intake.order_totals import FirstOrders, first_orders, repeated_order_total_note
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
@@ -442,7 +443,8 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     table, con, originals, in_database = prepared.table, prepared.con, prepared.originals, prepared.in_database
     headers, notes = prepared.headers, list(prepared.notes)
     check_rule_columns(rules, table.columns)
-    table = _complete(table)
+    # customer ids written several ways read as one, where cleaning.customer_ids says so (`segkit.intake.ids`)
+    table = _complete(normalised_ids(table, rules.customer_ids))
 
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
@@ -555,6 +557,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                               _masked_customer_ids(clean, named_in(headers), text_ids=table.customer_id.type().is_string(),
                                                    used=int(ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum())),
                               repeated_order_total_note(clean, orders=orders)) if note]
+    said += customer_ids_notes(judged, rules.customer_ids, named_in(headers), text_ids=table.customer_id.type().is_string())
     if said:  # no row dropped: the customer or amount column may not be what it was taken for, and the analyst should know
         notes.extend(said)
         result = replace(result, notes=tuple(notes))
@@ -1932,12 +1935,17 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         records, padded_records = padded_like_buyers(records, buyers, "customers")
         all_surveys, padded_answers = padded_like_buyers(all_surveys, buyers, "surveys")
         unread = [*unread, *(n for n in (padded_records, padded_answers) if n is not None)]
+    # read as the transactions' ids are (cleaning.customer_ids: case, phone numbers), a database's too
+    records, all_surveys = (same_customer_ids(frame, rules.customer_ids) for frame in (records, all_surveys))
     if records is not None and attributes:  # the map's extra columns, for tags and exports: numbers or labels
         records = typed_attributes(records, attributes, rules.decimal)
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
     surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
-    found = [note for note in (guest_like_customer(features), ids_differing_in_case(features["customer_id"]))
+    # ids written in two cases are said by `ids_would_merge`, with the setting that reads them as one, where it is
+    merging = any(note["key"] == "ids_would_merge" for note in result.notes)
+    found = [note for note in (guest_like_customer(features),
+                               None if merging else ids_differing_in_case(features["customer_id"]))
              if note is not None]  # a guest checkout's placeholder; e-mail ids written in two cases
     found += unread  # dates of the customers' or surveys' file that no order read: said, their rows kept
     # every customer with a clean row is in the features (scored) or set aside: the others had none used
