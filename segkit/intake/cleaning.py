@@ -354,7 +354,8 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     frame's text parsed (`prepare`) and loaded into `con` (or a new embedded engine); an Ibis table
     kept where it is, its dates and amounts written as text (a CSV's not plainly written, a Parquet
     file's text columns) read in the embedded engine as `prepare` reads them
-    (`segkit.intake.engine_parsing`). Raises DataError for values that cannot be read as a whole
+    (`segkit.intake.engine_parsing`); the customer ids read as `rules.customer_ids` says, on every path
+    (`segkit.intake.ids.normalised_ids`). Raises DataError for values that cannot be read as a whole
     (see `prepare`)."""
     from segkit.intake.sources import connect, is_embedded, source_headers, source_preset_hint
 
@@ -375,6 +376,8 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
             said = [*long_ids_notes_in_engine(transactions, headers), *([preset_hint_note(hint)] if hint else [])]
             transactions, notes = parse_in_engine(con, transactions, rules, minor_unit, currency_code, headers,
                                                   id_notes=said)
+        # customer ids written several ways read as one, where cleaning.customer_ids says so (`segkit.intake.ids`)
+        transactions = normalised_ids(transactions, rules.customer_ids)
         return PreparedInput(transactions, con, originals, notes, not is_embedded(con), headers)
     con = con or connect()
     prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
@@ -384,7 +387,7 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
     table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
                              overwrite=True)
-    return PreparedInput(table, con, originals, notes, False, headers)
+    return PreparedInput(normalised_ids(table, rules.customer_ids), con, originals, notes, False, headers)
 
 
 def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table | None,
@@ -413,7 +416,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     when the rows set aside are dated after `as_of`, its message says the data's first date.
     `prepared` (`prepare_input`): the rows read once, for several as-of dates; `transactions`,
     `headers` and `currency_code` are then not read, and the reading's rules (`rules.decimal`,
-    `day_first`, `max_amount`, `time_zone`) are those it was prepared with.
+    `day_first`, `max_amount`, `time_zone`, `customer_ids`) are those it was prepared with.
     `period_start` is the first day of the period reported (a monthly run's month, see
     `segkit.params.Params.period_start`): when the data end before it (no row used, and no plausibly
     dated row at all, is dated on or after it), `MonthNotInData` (a DataError) names the data's
@@ -443,8 +446,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     table, con, originals, in_database = prepared.table, prepared.con, prepared.originals, prepared.in_database
     headers, notes = prepared.headers, list(prepared.notes)
     check_rule_columns(rules, table.columns)
-    # customer ids written several ways read as one, where cleaning.customer_ids says so (`segkit.intake.ids`)
-    table = _complete(normalised_ids(table, rules.customer_ids))
+    table = _complete(table)
 
     total = int(table.count().to_pyarrow().as_py())
     if total == 0:
