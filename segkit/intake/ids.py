@@ -146,11 +146,11 @@ def customer_ids_notes(judged: ibis.Table, setting, named, text_ids: bool = True
     are read as their digits, which `setting` does not do: how many, how many customers they would be,
     the first two, the setting to write). `named`: a column as the source names it. Nothing where the
     source's ids are not text (`text_ids`: whole numbers have no case and no marks)."""
+    from segkit.intake.engines import drop_temporary
+
     if not text_ids or not reads_text_ids(judged):
         return []
     used = judged.filter(judged.outcome != "set_aside")
-    from segkit.intake.engines import drop_temporary
-
     notes = [_what_was_read(used, setting, named)] if AS_READ in judged.columns else []
     made = []  # the distinct ids kept for the queries of `_what_would_merge`, dropped after
     try:
