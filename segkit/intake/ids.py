@@ -106,8 +106,10 @@ def normalised_ids(table: ibis.Table, setting) -> ibis.Table:
     if "raw_customer_id" in table.columns:  # the id as the file wrote it, where a text fix changed it
         raw = table.raw_customer_id.cast("string").coalesce(raw)
     if "fixes" in table.columns:
-        fixes = table.fixes.cast("string")
-        fixes = ibis.ifelse(changed, merged_fixes([fixes.fill_null("")], {FIX: ibis.literal(True)}), fixes)
+        fixes = table.fixes.cast("string").fill_null("")
+        # merged in FIXES' order only where the row has another fix (most rows have none)
+        fixes = ibis.cases((~changed, fixes), (fixes == "", FIX),
+                           else_=merged_fixes([fixes], {FIX: ibis.literal(True)}))
     else:
         fixes = ibis.ifelse(changed, FIX, ibis.null(str))
     return table.mutate(raw_customer_id=raw, fixes=fixes)
@@ -151,9 +153,9 @@ def customer_ids_notes(judged: ibis.Table, setting, named, text_ids: bool = True
     if not text_ids or not reads_text_ids(judged):
         return []
     used = judged.filter(judged.outcome != "set_aside")
-    notes = [_what_was_read(used, setting, named)] if AS_READ in judged.columns else []
-    made = []  # the distinct ids kept for the queries of `_what_would_merge`, dropped after
+    made = []  # the distinct ids kept for the notes' queries, dropped after
     try:
+        notes = [_what_was_read(used, setting, named, made)] if AS_READ in judged.columns else []
         notes.append(_what_would_merge(used, setting, named, made))
     finally:
         for table in made:
@@ -161,14 +163,12 @@ def customer_ids_notes(judged: ibis.Table, setting, named, text_ids: bool = True
     return [note for note in notes if note is not None]
 
 
-def _first_row(table: ibis.Table, *values: str) -> dict:
-    """The values of the row of `table` first in the source (by source_row: the same in every engine)."""
-    return table.order_by("source_row").select(*values).limit(1).to_pyarrow().to_pylist()[0]
-
-
-def _what_was_read(used: ibis.Table, setting, named) -> dict | None:
-    pairs = used.group_by(before=used[AS_READ], after=used.customer_id).aggregate(rows=used.count())
-    pairs = pairs.filter(pairs.after.notnull())
+def _what_was_read(used: ibis.Table, setting, named, made: list | None = None) -> dict | None:
+    """`ids_normalised`: over the distinct pairs of an id as read before `setting` and after, with the
+    rows each holds and its first row (kept for the two queries)."""
+    pairs = used.group_by(before=used[AS_READ], after=used.customer_id).aggregate(
+        rows=used.count(), first=used.source_row.min())
+    pairs = _kept(pairs.filter(pairs.after.notnull()), made)
     changed = pairs.before != pairs.after
     groups = pairs.group_by("after").aggregate(spellings=pairs.count(), rows=pairs.rows.sum(where=changed),
                                                ids=pairs.count(where=changed))
@@ -178,14 +178,15 @@ def _what_was_read(used: ibis.Table, setting, named) -> dict | None:
     if not found["rows"]:
         return None
     spellings, customers = int(found["spellings"] or 0), int(found["customers"] or 0)
-    rows = used.filter((used.customer_id != used[AS_READ]).fill_null(False))
+    shown = pairs.filter(changed)
     if customers:  # an id that became another spelling's: the example says what the setting is for
         merged = groups.filter(several).select(_merged="after")
-        rows = rows.semi_join(merged, rows.customer_id == merged._merged)
-    first = _first_row(rows, AS_READ, "customer_id")
+        shown = shown.semi_join(merged, shown.after == merged._merged)
+    # the first in the source (by source_row: the same in every engine)
+    first = shown.order_by(["first", "before"]).select("before", "after").limit(1).to_pyarrow().to_pylist()[0]
     return {"key": "ids_normalised" if customers else "ids_normalised_alone", "rows": int(found["rows"]),
             "ids": int(found["ids"]), "spellings": spellings,
-            "customers": customers, "example": str(first[AS_READ])[:60], "read": str(first["customer_id"])[:60],
+            "customers": customers, "example": str(first["before"])[:60], "read": str(first["after"])[:60],
             "column": named("customer_id"),
             "setting": setting_words(setting.case == "fold", setting.phone, setting.phone_country_code)}
 
@@ -200,7 +201,8 @@ def _what_would_merge(used: ibis.Table, setting, named, made: list | None = None
     before `setting` read them (`base`) and as it reads them (`current`), the current ids that one id
     read at most (`_full_read`) holds: with the country code that `setting` states or, where it states
     none, the one that numbers written with a country code (`+86 138 ...`) and without (`138-...`) share
-    most (`_likely_country`)."""
+    most (`_likely_country`). One pass over the rows (the distinct ids, kept with what they read as), one
+    aggregate over them; where ids would merge or carry a country code, three or four more over them."""
     stated = setting.phone_country_code
     if setting.case == "fold" and setting.phone and stated:
         return None  # read as far as segkit reads ids
@@ -209,33 +211,33 @@ def _what_would_merge(used: ibis.Table, setting, named, made: list | None = None
     distinct = present.group_by(base=present[column]).aggregate(first=present.source_row.min())
     bare = _without_marks(distinct.base)
     international = bare.re_search("^[+]") | (bare.re_search("^00") & (bare != distinct.base))
-    read = distinct.mutate(current=id_read(distinct.base, setting) if setting.active else distinct.base,
-                           phoned=_full_read(distinct.base, stated), international=international.fill_null(False))
-    # one aggregate over the distinct ids first: nearly always, nothing would merge and nothing more is asked
-    counts = read.aggregate(current=read.current.nunique(), folded=folded(read.current).nunique(),
-                            phoned=read.phoned.nunique(), international=read.count(where=read.international)
-                            ).to_pyarrow().to_pylist()[0]
+    ids = _kept(distinct.mutate(current=id_read(distinct.base, setting) if setting.active else distinct.base,
+                                phoned=_full_read(distinct.base, stated),
+                                international=international.fill_null(False)), made)
+    counts = ids.aggregate(current=ids.current.nunique(), folded=folded(ids.current).nunique(),
+                           phoned=ids.phoned.nunique(), international=ids.count(where=ids.international)
+                           ).to_pyarrow().to_pylist()[0]
     if counts["phoned"] >= counts["current"] and not (stated is None and counts["international"]):
-        return None
-    ids = _kept(read, made)  # the distinct ids as read, for the 2-5 queries below
-    country, full, key = stated, counts["phoned"], ids.phoned
+        return None  # nearly always: nothing would merge, and no number carries a country code
+    country, key = stated, ids.phoned
     if stated is None and counts["international"]:
         country = _likely_country(ids)
         if country is not None:
             key = _full_read(ids.base, country)
-            full = ids.aggregate(n=key.nunique()).to_pyarrow().to_pylist()[0]["n"]
-    if full >= counts["current"]:
-        return None
-    case = setting.case == "fold" or counts["folded"] < counts["current"]
-    phone = setting.phone or counts["phoned"] < counts["folded"] or full < counts["phoned"]
-    code = country if phone and (stated or full < counts["phoned"]) else None
     # each current id with the id it would be, and its first row
     pairs = _kept(ids.group_by(current=ids.current, key=key).aggregate(first=ids["first"].min()), made)
     groups = pairs.group_by("key").aggregate(n=pairs.count(), first=pairs["first"].min())
-    groups = groups.filter(groups.n > 1)
-    found = groups.aggregate(ids=groups.n.sum(), customers=groups.count()).to_pyarrow().to_pylist()[0]
-    top = groups.order_by("first").limit(1).select("key")
-    pair = pairs.semi_join(top, "key").order_by("first").limit(2).select("current").to_pyarrow()
+    several = groups.n > 1
+    found = groups.aggregate(keys=groups.count(), ids=groups.n.sum(where=several),
+                             customers=groups.count(where=several)).to_pyarrow().to_pylist()[0]
+    if not found["customers"]:
+        return None
+    full = found["keys"]
+    case = setting.case == "fold" or counts["folded"] < counts["current"]
+    phone = setting.phone or counts["phoned"] < counts["folded"] or full < counts["phoned"]
+    code = country if phone and (stated or full < counts["phoned"]) else None
+    top = groups.filter(several).order_by(["first", "key"]).limit(1).select("key")
+    pair = pairs.semi_join(top, "key").order_by(["first", "current"]).limit(2).select("current").to_pyarrow()
     example, other = (str(v)[:60] for v in pair.column(0).to_pylist())
     return {"key": "ids_would_merge", "ids": int(found["ids"]), "customers": int(found["customers"]),
             "example": example, "other": other, "column": named("customer_id"),
