@@ -96,7 +96,9 @@ def normalised_ids(table: ibis.Table, setting) -> ibis.Table:
     # and every place the rules name the id (five times in `judge`'s), and each computed it for every row
     distinct = table.select(_given=table.customer_id).distinct()
     lookup = distinct.mutate(_read=id_read(distinct._given, setting))
-    lookup = _kept(lookup)
+    embedded = _embedded(table)
+    if not embedded:  # (in the embedded engine the rows as read are kept below, the join computed once)
+        lookup = _kept(lookup)
     joined = table.left_join(lookup, table.customer_id == lookup._given)
     columns = {c: joined[c] for c in table.columns}
     columns["customer_id"] = ibis.coalesce(joined._read, joined.customer_id)
@@ -116,7 +118,7 @@ def normalised_ids(table: ibis.Table, setting) -> ibis.Table:
     # in the embedded engine, the rows as read kept once: the eight or so passes before and in the rules
     # (counts, the as-of date, the copies' first rows, the judged rows) then read a table, not the join
     # again (at 1M lines a pass over the join took 0.8 s more than over the file; keeping them, 2.5 s once)
-    return _kept(table) if _embedded(table) else table
+    return _kept(table) if embedded else table
 
 
 def _embedded(table: ibis.Table) -> bool:
@@ -128,19 +130,20 @@ def _embedded(table: ibis.Table) -> bool:
 _names = itertools.count(1)
 
 
-def _kept(lookup: ibis.Table, made: list | None = None) -> ibis.Table:
-    """The ids' lookup computed once for the queries that read the rows before the rules (the as-of date,
-    the copies' first rows: five passes at 1M lines, each reading the distinct ids again took 8.5 s
-    against 0.8 s): a temporary table in the embedded engine; elsewhere `kept_for_reuse` (persisted on
-    Spark; a database, which is only read, computes it in each query). `made` gathers the tables made."""
+def _kept(table: ibis.Table, made: list | None = None) -> ibis.Table:
+    """`table` computed once for the queries that read it (the rows as read before the rules: five passes
+    of the copies' first rows at 1M lines, each reading the distinct ids again, took 8.5 s against 0.8 s;
+    the notes' distinct ids): a temporary table in the embedded engine; elsewhere `kept_for_reuse`
+    (persisted on Spark; a database, which is only read, computes it in each query). `made` gathers the
+    tables made."""
     from segkit.intake.engines import kept_for_reuse, runs_in_duckdb
 
-    if runs_in_duckdb(lookup):
-        kept = lookup.get_backend().create_table(f"segkit_ids_{next(_names)}", lookup, temp=True)
+    if runs_in_duckdb(table):
+        kept = table.get_backend().create_table(f"segkit_ids_{next(_names)}", table, temp=True)
         if made is not None:
             made.append(kept)
         return kept
-    return kept_for_reuse(lookup)
+    return kept_for_reuse(table)
 
 
 def setting_words(case: bool, phone: bool, country: str | None) -> str:
