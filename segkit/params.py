@@ -972,6 +972,46 @@ class Outliers(_Model):
         return 0.999 if self.method == "quantile" else 3.5
 
 
+class CustomerIds(_Model):
+    """How customer ids written several ways are read as one customer's (`cleaning.customer_ids`; off by
+    default: ids are compared as written). `case: fold` compares and keeps ids with the letters A to Z
+    in lower case (e-mail addresses: `Alice@Example.com` is `alice@example.com`). `phone: true` reads an id
+    that is a phone number written with blanks, hyphens, dots, parentheses or a leading `+` (or `00` before
+    a number so written) as its digits (`138-0013-8000` is `13800138000`); `phone_country_code` (with
+    `phone: true`) drops that country calling code from a number written with it (`+86 138 0013 8000` and
+    `0086 13800138000` are `13800138000` with "86"). An id of digits only, or one that is no phone number,
+    is left as written. Applied to the transactions' ids on every path and to the customer, survey and
+    campaign tables' ids that join them (`segkit.intake.ids`)."""
+
+    case: Literal["as_written", "fold"] = "as_written"
+    phone: bool = False
+    phone_country_code: str | None = None
+
+    @field_validator("phone_country_code", mode="before")
+    @classmethod
+    def _calling_code(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        found = re.fullmatch(r"(?:\+|00)?([1-9][0-9]{0,2})", text or "")
+        if found is None:
+            raise ValueError(f"phone_country_code must be a country calling code of 1 to 3 digits, like \"86\" "
+                             f"(China), \"852\" (Hong Kong) or \"1\" (the US and Canada); got {shown(value)}")
+        return found.group(1)
+
+    @model_validator(mode="after")
+    def _code_needs_phone(self) -> "CustomerIds":
+        if self.phone_country_code is not None and not self.phone:
+            raise ValueError("phone_country_code is read only with phone: true (ids that are phone numbers read "
+                             "as their digits): set phone: true as well, or leave phone_country_code out")
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether ids are read otherwise than as written."""
+        return self.case == "fold" or self.phone
+
+
 class Cleaning(_Model):
     max_amount: float = Field(1e12, gt=0, le=1e15)  # a line above this is set aside as implausible
     duplicates: Literal["drop", "keep"] = "drop"
@@ -996,6 +1036,8 @@ class Cleaning(_Model):
     # customer ids that stand for no one customer (guest checkouts, walk-ins: "0", "guest", 散客), compared
     # trimmed and in any case: their rows are set aside as missing_customer_id
     guest_ids: list[str] = Field(default_factory=list, max_length=100)
+    # customer ids written several ways read as one (e-mail case, phone numbers): off by default (`CustomerIds`)
+    customer_ids: CustomerIds = CustomerIds()
     fill: Fill = Fill()
     returns: Returns = Returns()
     outliers: Outliers = Outliers()

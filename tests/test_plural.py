@@ -106,6 +106,15 @@ REAL = [  # key, values, the English for a count of 1, for a count of 2
      "its campaign row counts in the customer's segment", "those campaign rows count in the customer's segment"),
     ("cleaning.note.dates_unsettled_check", {"dates": 1, "file": "c.csv", "column": "Sent", "row": 2, "value": "x"},
      "the run reads it in the order", "the run reads them in the order"),
+    # cleaning.customer_ids (segkit.intake.ids)
+    ("cleaning.note.ids_normalised", {"setting": "cleaning.customer_ids: {case: fold}", "ids": 1, "column": "id",
+                                      "rows": 1, "example": "A@x", "read": "a@x", "spellings": 1, "customers": 1},
+     "read 1 customer id of the column", "read 2 customer ids of the column"),
+    ("cleaning.note.ids_normalised_alone", {"setting": "cleaning.customer_ids: {case: fold}", "ids": 1, "column": "id",
+                                            "rows": 1, "example": "A@x", "read": "a@x"}, "on 1 row used", "on 2 rows used"),
+    ("cleaning.note.ids_would_merge", {"ids": 1, "customers": 1, "column": "id", "example": "A@x", "other": "a@x",
+                                       "setting": "cleaning.customer_ids: {case: fold}"},
+     "would be 1 customer if", "would be 2 customers if"),
 ]
 
 

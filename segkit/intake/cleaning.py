@@ -39,6 +39,7 @@ from segkit.intake.returns import RETURN_COLUMNS, net_returns, returns_summary, 
 from segkit.intake.refunds import (implausible_refund_detail, net_amount, partial_refunds_listed, refund_tests,
                                    refunds_note, set_aside_refunded_lines)
 from segkit.intake.clock import latest_possible_date
+from segkit.intake.ids import customer_ids_notes, normalised_ids, same_customer_ids
 from segkit.intake.order_totals import FirstOrders, first_orders, repeated_order_total_note
 from segkit.intake.parsing import (FIXES, FULL_WIDTH_MARKS, LABELS, OTHER_MARK, SIGN_CURRENCIES, Parsed, RoundedIds,
                                    decimal_array, exact_decimals, fixes_per_row, is_text, normalised_value,
@@ -365,7 +366,8 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     frame's text parsed (`prepare`) and loaded into `con` (or a new embedded engine); an Ibis table
     kept where it is, its dates and amounts written as text (a CSV's not plainly written, a Parquet
     file's text columns) read in the embedded engine as `prepare` reads them
-    (`segkit.intake.engine_parsing`). Raises DataError for values that cannot be read as a whole
+    (`segkit.intake.engine_parsing`); the customer ids read as `rules.customer_ids` says, on every path
+    (`segkit.intake.ids.normalised_ids`). Raises DataError for values that cannot be read as a whole
     (see `prepare`)."""
     from segkit.intake.sources import connect, is_embedded, source_headers, source_preset_hint
 
@@ -386,6 +388,8 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
             said = [*long_ids_notes_in_engine(transactions, headers), *([preset_hint_note(hint)] if hint else [])]
             transactions, notes = parse_in_engine(con, transactions, rules, minor_unit, currency_code, headers,
                                                   id_notes=said)
+        # customer ids written several ways read as one, where cleaning.customer_ids says so (`segkit.intake.ids`)
+        transactions = normalised_ids(transactions, rules.customer_ids)
         return PreparedInput(transactions, con, originals, notes, not is_embedded(con), headers)
     con = con or connect()
     prepared, originals, notes = prepare(transactions, decimal=rules.decimal, day_first=rules.day_first,
@@ -395,7 +399,7 @@ def prepare_input(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibi
     # as Arrow: the DECIMAL amounts go in as they are (Ibis' pandas path would re-read each one)
     table = con.create_table(f"segkit_input_{next(_names)}", pa.Table.from_pandas(prepared, preserve_index=False),
                              overwrite=True)
-    return PreparedInput(table, con, originals, notes, False, headers)
+    return PreparedInput(normalised_ids(table, rules.customer_ids), con, originals, notes, False, headers)
 
 
 def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame | ibis.Table | None,
@@ -424,7 +428,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
     when the rows set aside are dated after `as_of`, its message says the data's first date.
     `prepared` (`prepare_input`): the rows read once, for several as-of dates; `transactions`,
     `headers` and `currency_code` are then not read, and the reading's rules (`rules.decimal`,
-    `day_first`, `max_amount`, `time_zone`) are those it was prepared with.
+    `day_first`, `max_amount`, `time_zone`, `customer_ids`) are those it was prepared with.
     `period_start` is the first day of the period reported (a monthly run's month, see
     `segkit.params.Params.period_start`): when the data end before it (no row used, and no plausibly
     dated row at all, is dated on or after it), `MonthNotInData` (a DataError) names the data's
@@ -564,6 +568,7 @@ def clean_transactions(con: ibis.BaseBackend | None, transactions: pd.DataFrame 
                               _masked_customer_ids(clean, named_in(headers), text_ids=table.customer_id.type().is_string(),
                                                    used=int(ledger.loc[ledger["outcome"] != "set_aside", "rows"].sum())),
                               repeated_order_total_note(clean, orders=orders)) if note]
+    said += customer_ids_notes(judged, rules.customer_ids, named_in(headers), text_ids=table.customer_id.type().is_string())
     if said:  # no row dropped: the customer or amount column may not be what it was taken for, and the analyst should know
         notes.extend(said)
         result = replace(result, notes=tuple(notes))
@@ -2051,12 +2056,17 @@ def clean_and_save(intake, data_dir: str | Path, as_of: dt.date | None = None,
         records, padded_records = padded_like_buyers(records, buyers, "customers")
         all_surveys, padded_answers = padded_like_buyers(all_surveys, buyers, "surveys")
         unread = [*unread, *(n for n in (padded_records, padded_answers) if n is not None)]
+    # read as the transactions' ids are (cleaning.customer_ids: case, phone numbers), a database's too
+    records, all_surveys = (same_customer_ids(frame, rules.customer_ids) for frame in (records, all_surveys))
     if records is not None and attributes:  # the map's extra columns, for tags and exports: numbers or labels
         records = typed_attributes(records, attributes, rules.decimal)
     # answers that cannot be true (a score of -3 on a 1-5 scale, NPS 11) never reach NPS: not saved
     surveys = None if all_surveys is None else split_survey_answers(all_surveys, scale)[0]
     customers, derived = with_derived_dimensions(intake, result.scored, dimensions, records)
-    found = [note for note in (guest_like_customer(features), ids_differing_in_case(features["customer_id"]))
+    # ids written in two cases are said by `ids_would_merge`, with the setting that reads them as one, where it is
+    merging = any(note["key"] == "ids_would_merge" for note in result.notes)
+    found = [note for note in (guest_like_customer(features),
+                               None if merging else ids_differing_in_case(features["customer_id"]))
              if note is not None]  # a guest checkout's placeholder; e-mail ids written in two cases
     found += unread  # dates of the customers' or surveys' file that no order read: said, their rows kept
     # every customer with a clean row is in the features (scored) or set aside: the others had none used

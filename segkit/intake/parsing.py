@@ -29,8 +29,9 @@ from segkit.i18n import counted
 
 # The order in which fixes are listed on a row (and in the ledger).
 FIXES = ("filled_from_order", "trimmed_blanks", "invisible_characters", "unicode_nfc", "full_width", "excel_text_formula", "html_entity",
-         "integral_float_id", "zero_padded_id", "currency_text", "date_format", "date_order_by_column",
+         "integral_float_id", "zero_padded_id", "id_normalised", "currency_text", "date_format", "date_order_by_column",
          "time_zone_converted", "excel_serial_date")
+# (`id_normalised` is made in the engine, after the text fixes: `segkit.intake.ids`, `cleaning.customer_ids`)
 
 # Characters that print as nothing and only split one value in two: control characters (NUL ...,
 # not the tab and line breaks that are blanks), the soft hyphen, zero-width space/joiners, the

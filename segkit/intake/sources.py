@@ -1333,19 +1333,26 @@ def _no_empty_ids(frame: pd.DataFrame, path: str) -> None:
 
 
 def load_campaigns(source: Source, params_path: str | Path | None = None,
-                   day_first: bool | None = None) -> pd.DataFrame | None:
+                   day_first: bool | None = None, customer_ids=None) -> pd.DataFrame | None:
     """The campaigns of a run's source in the long form (see `read_campaigns`, which reads dates with
     `day_first`): the demo's generated table, the `source.campaigns` file, or None when the source has
-    none."""
+    none. `customer_ids` (`params.cleaning.customer_ids`) reads the ids as the transactions' are read
+    (`segkit.intake.ids.same_customer_ids`), so that they join the run's customers."""
+    from segkit.intake.ids import same_customer_ids
+
     if source.kind == "demo":
         demo = source.demo
-        return generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed).campaigns
+        campaigns = generate_retail(demo.customers, demo.start, demo.months, seed=demo.seed).campaigns
+        return same_customer_ids(campaigns, customer_ids)
     if source.campaigns is None:
         return None
     spec = source.campaigns
     if params_path is not None and not Path(spec.path).is_absolute():
         spec = spec.model_copy(update={"path": beside(Path(params_path).parent, spec.path)})
-    return read_campaigns(spec, day_first=day_first)
+    campaigns = read_campaigns(spec, day_first=day_first)
+    read = same_customer_ids(campaigns, customer_ids)
+    read.attrs = dict(campaigns.attrs)  # the note on send dates nothing settled (`read_campaigns`)
+    return read
 
 
 def run_day_first(day_first: bool | None, run_info: dict) -> bool | None:
