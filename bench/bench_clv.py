@@ -66,20 +66,16 @@ def population(n: int, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
-def one_dropout_rate(n: int, seed: int, r: float = 0.55, alpha: float = 5.9, mu: float = 0.0008) -> pd.DataFrame:
-    """tests/test_clv_poisson_limit.py's `_one_dropout_rate`, copied: purchase rates Gamma(r, alpha) a
-    week, one dropout rate `mu` for every customer, observed 1-104 weeks, purchases on whole days."""
-    rng = np.random.default_rng(seed)
-    rates, T = rng.gamma(r, 1 / alpha, n), rng.uniform(1, 104, n).round()
-    ends = np.minimum(T, rng.exponential(1 / mu, n))
-    x, t_x = np.zeros(n), np.zeros(n)
-    for i in range(n):
-        times = np.cumsum(rng.exponential(1 / rates[i], 400))
-        seen = times[times <= ends[i]]
-        x[i], t_x[i] = len(seen), (np.ceil(seen[-1] * 7) / 7 if len(seen) else 0.0)
-    frame = pd.DataFrame({"x": x, "t_x": t_x, "T": T})
-    frame.attrs["time_unit"] = "weeks"
-    return frame
+def one_dropout_rate(n: int, seed: int) -> pd.DataFrame:
+    """The simulated shop of tests/test_clv_poisson_limit.py (`_one_dropout_rate`): purchase rates
+    Gamma(r, alpha) a week, one dropout rate for every customer, observed 1-104 weeks."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_clv_poisson_limit import _one_dropout_rate
+
+    return _one_dropout_rate(n, seed)
 
 
 def pareto_population(n: int = 5000, seed: int = 3, r: float = 0.55, alpha: float = 10.6, s: float = 0.61,

@@ -1066,29 +1066,28 @@ def prepare(transactions: pd.DataFrame, decimal: str = ".", day_first: bool | No
             rule = rule.mask(bad, name)
             words = named(column) + ' "' + tx[column].astype("string") + '" ' + parsed[column].problem
             detail = detail.mask(bad, words)
-    if amount is not None:
-        limit = f"cleaning.max_amount {max_amount:g}"
+    limit = f"cleaning.max_amount {max_amount:g}"
+
+    def set_aside_amounts(column: str, non_finite, implausible, written, what: str):
+        """The rows whose `column` is not finite or implausible, set aside (a row keeps its first problem)."""
+        nonlocal rule, detail
         for name, bad, words in (
                 ("non_finite_amount", non_finite, ' is not a finite number'),
-                ("implausible_amount", implausible, f" is above {limit} in size: an implausible line, never summed")):
+                ("implausible_amount", implausible, f" is above {limit} in size: {what}, never summed")):
             bad = bad & rule.isna()
             if bad.any():
                 rule = rule.mask(bad, name)
                 # an Arrow NaN has no text: name it as what it is
-                detail = detail.mask(bad, written(bad).fillna(named("amount") + ' "NaN"') + words)
+                detail = detail.mask(bad, written(bad).fillna(named(column) + ' "NaN"') + words)
+
+    if amount is not None:
+        set_aside_amounts("amount", non_finite, implausible, written, "an implausible line")
         out["amount"] = amount.where(rule.isna().to_numpy() | ~(non_finite | implausible).to_numpy())
     if "refund_amount" in parsed:  # exact as the amount is, and set aside (naming its column) as it would be
         refund = pd.DataFrame({"amount": tx["refund_amount"]})
         units, non_finite, implausible, written = _exact_amounts(refund, {"amount": parsed["refund_amount"]}, False,
                                                                  minor_unit, max_amount, lambda _: named("refund_amount"))
-        limit = f"cleaning.max_amount {max_amount:g}"
-        for name, bad, words in (
-                ("non_finite_amount", non_finite, ' is not a finite number'),
-                ("implausible_amount", implausible, f" is above {limit} in size: implausible, never summed")):
-            bad = bad & rule.isna()
-            if bad.any():
-                rule = rule.mask(bad, name)
-                detail = detail.mask(bad, written(bad).fillna(named("refund_amount") + ' "NaN"') + words)
+        set_aside_amounts("refund_amount", non_finite, implausible, written, "implausible")
         out["refund_amount"] = units.where(~(non_finite | implausible).to_numpy())
     out["problem_rule"] = rule.to_numpy()
     out["detail"] = detail.to_numpy()
