@@ -1576,6 +1576,17 @@ class BGNBDModel(_CountingModel):
         return np.exp(np.logaddexp(alive, dropped))
 
 
+def _count_sums(ix, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The customers' counts summed per distinct x and per (x, t_x, T) pair of `ix` (an `_Index`),
+    kept on it for the same `counts` (an optimiser evaluates the same data many times)."""
+    xs, at_x = ix.xs, ix.of_x
+    pair_x, _, _, at_T = ix.pairs
+    kept = ix.__dict__.get("_count_sums")
+    if kept is None or kept[0] is not counts:
+        kept = ix._count_sums = (counts, np.bincount(at_x, counts, len(xs)), np.bincount(at_T, counts, len(pair_x)))
+    return kept[1], kept[2]
+
+
 def _pareto_total_and_grad(ix, counts, head, d_head, alive, d_alive, log_I, d_I, log_k, d_log_k):
     """sum over rows i of counts_i [head(x_i) + log(exp(alive(x_i, T_i)) + k (I(x_i, t_x_i) - I(x_i, T_i)))]
     and its gradient (k parameters): Pareto/NBD's log-likelihood (`ParetoNBDModel._total_and_grad`,
@@ -1592,10 +1603,7 @@ def _pareto_total_and_grad(ix, counts, head, d_head, alive, d_alive, log_I, d_I,
     (`d_alive`, `d_I`; `d_head` has the rest): see `ParetoNBDModel._log_tail_and_grad`."""
     xs, at_x = ix.xs, ix.of_x
     pair_x, _, at_tx, at_T = ix.pairs
-    kept = ix.__dict__.get("_count_sums")
-    if kept is None or kept[0] is not counts:
-        kept = ix._count_sums = (counts, np.bincount(at_x, counts, len(xs)), np.bincount(at_T, counts, len(pair_x)))
-    _, per_x, per_pair = kept
+    per_x, per_pair = _count_sums(ix, counts)
     log_ratio = log_k + log_I - alive  # dead - alive at T per pair, with I from T
     gap = log_I[at_tx]
     gap -= log_I[at_T]
@@ -2041,10 +2049,7 @@ class ParetoNBDModel(_CountingModel):
         ix = index or _Index(x, t_x, T)
         xs, at_x = ix.xs, ix.of_x
         pair_x, pair_u, at_tx, at_T = ix.pairs
-        kept = ix.__dict__.get("_count_sums")
-        if kept is None or kept[0] is not counts:
-            kept = ix._count_sums = (counts, np.bincount(at_x, counts, len(xs)), np.bincount(at_T, counts, len(pair_x)))
-        _, per_x, per_pair = kept
+        per_x, per_pair = _count_sums(ix, counts)
         head = (gammaln(r + xs) - gammaln(r)) + r * np.log(alpha) + s * np.log(beta)
         alive = -(r + pair_x) * np.log(alpha + pair_u) - s * np.log(beta + pair_u)
         tail = self._log_tail(r, alpha, s, beta, pair_x, pair_u)
